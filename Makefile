@@ -1,0 +1,77 @@
+# OTAS: `make demo` and `make test` do all set-up on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+JOBS ?= 2
+STAMP := build/.stamps
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: all deps build c-test asan tsan fuzz-smoke fuzz pytest test demo bench clean
+
+all: build
+
+$(STAMP)/apt: scripts/apt-deps.sh
+	@mkdir -p $(STAMP)
+	./scripts/apt-deps.sh
+	@touch $@
+
+$(STAMP)/venv: requirements-dev.txt $(STAMP)/apt
+	@mkdir -p $(STAMP)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -r requirements-dev.txt
+	@touch $@
+
+deps: $(STAMP)/apt $(STAMP)/venv
+
+# pip install . builds the engine, the binding and otas-collector, and puts
+# the otas-collector command on the venv's PATH.
+build: deps
+	$(PIP) install -q --no-build-isolation --no-deps .
+
+build/c/CMakeCache.txt: | deps
+	cmake -S . -B build/c -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+c-test: deps build/c/CMakeCache.txt
+	cmake --build build/c -j$(JOBS)
+	ctest --test-dir build/c --output-on-failure -j$(JOBS)
+
+asan: deps
+	cmake -S . -B build/asan -G Ninja -DCMAKE_C_COMPILER=clang -DOTAS_SANITIZE=address,undefined
+	cmake --build build/asan -j$(JOBS)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --test-dir build/asan --output-on-failure -j$(JOBS)
+
+tsan: deps
+	cmake -S . -B build/tsan -G Ninja -DCMAKE_C_COMPILER=clang -DOTAS_SANITIZE=thread -DOTAS_BUILD_COLLECTOR=ON
+	cmake --build build/tsan -j$(JOBS)
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	  ctest --test-dir build/tsan --output-on-failure -j$(JOBS)
+
+FUZZ_SECONDS ?= 15
+build/fuzz/CMakeCache.txt: | deps
+	cmake -S . -B build/fuzz -G Ninja -DCMAKE_C_COMPILER=clang -DOTAS_FUZZ=ON \
+	  -DOTAS_SANITIZE=address,undefined -DOTAS_BUILD_TESTS=OFF
+
+fuzz-smoke: build/fuzz/CMakeCache.txt
+	cmake --build build/fuzz -j$(JOBS)
+	./scripts/run-fuzz.sh build/fuzz $(FUZZ_SECONDS)
+
+fuzz:
+	$(MAKE) fuzz-smoke FUZZ_SECONDS=300
+
+pytest: build
+	$(PY) -m pytest -q tests/python tests/collector
+
+test: build c-test asan tsan fuzz-smoke pytest
+
+demo: build
+	$(PY) demo/run_demo.py
+
+bench: build
+	$(PY) bench/run.py
+
+clean:
+	rm -rf build dist *.egg-info

@@ -1,0 +1,61 @@
+/*
+ * spool.h -- the disk spool: undelivered batches in one SQLite file shared
+ * by every process of an app (gunicorn/uWSGI workers), so that whichever
+ * process is alive delivers them when the back end answers again, also
+ * after a restart.
+ *
+ * What is stored is already redacted and never holds the SDK key: a batch
+ * is `n_events` serialised event objects (the JSON objects of PROTOCOL.md
+ * section 3, agent_session_token and event_id included) separated by '\n'.
+ * Each event carries its event_id, so a batch delivered just before a crash
+ * and sent again is stored once by the back end.
+ *
+ * Bounded: the payload bytes stored never exceed max_bytes; putting a batch
+ * into a full spool deletes the oldest batches first and reports how many
+ * events that evicted.  Several processes may claim batches concurrently: a
+ * claim is a lease, so a batch claimed by a process that died returns to
+ * the pool when its lease expires.
+ *
+ * Threads: only the sender thread of a process calls these functions; a
+ * spool handle never crosses fork() (the child opens its own).
+ */
+#ifndef OTAS_SPOOL_H
+#define OTAS_SPOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/buf.h"
+
+typedef struct otas__spool_s otas__spool_t;
+
+/* Open (creating the file, its directory and schema when absent) the spool
+ * at `path`.  Returns NULL with err filled on failure. */
+otas__spool_t *otas__spool_open(const char *path, int64_t max_bytes,
+                                char *err, size_t errlen);
+void otas__spool_close(otas__spool_t *sp);
+
+/* Store one batch.  *evicted_events (may be NULL) receives the number of
+ * events deleted to make room (oldest batches first).  A batch larger than
+ * max_bytes on its own is refused (-1).  Returns 0, or -1 with err. */
+int otas__spool_put(otas__spool_t *sp, const char *payload, size_t len,
+                    uint32_t n_events, uint64_t *evicted_events, char *err,
+                    size_t errlen);
+
+/* Claim the oldest batch that no live lease holds, leasing it for
+ * lease_ms.  Returns 1 with *id, payload appended to out and *n_events set;
+ * 0 when nothing is available; -1 on error. */
+int otas__spool_claim(otas__spool_t *sp, int64_t lease_ms, int64_t *id,
+                      otas__buf_t *out, uint32_t *n_events);
+
+/* The claimed batch was delivered: delete it.  0 or -1. */
+int otas__spool_delete(otas__spool_t *sp, int64_t id);
+
+/* The claimed batch was not delivered: end the lease now.  0 or -1. */
+int otas__spool_release(otas__spool_t *sp, int64_t id);
+
+/* What the spool holds now (all processes).  Any out pointer may be NULL. */
+int otas__spool_count(otas__spool_t *sp, int64_t *batches, int64_t *events,
+                      int64_t *bytes);
+
+#endif
