@@ -1,0 +1,58 @@
+"""OTAS: API-traffic capture whose work is done by a C engine.
+
+Django::
+
+    MIDDLEWARE = [..., "otas.OtasMiddleware"]
+
+The public API is here; everything else is private.
+"""
+
+from .client import OtasClient
+from .exceptions import (
+    OtasAuthenticationError,
+    OtasConfigurationError,
+    OtasConnectionError,
+    OtasError,
+)
+
+__version__ = "0.2.0"
+
+__all__ = [
+    "OtasMiddleware",
+    "OtasClient",
+    "OtasError",
+    "OtasAuthenticationError",
+    "OtasConfigurationError",
+    "OtasConnectionError",
+    "flush",
+    "stats",
+    "__version__",
+]
+
+
+def flush(timeout=5.0):
+    """Wait until everything captured so far is delivered or spooled.
+
+    Returns True when it is, False when `timeout` seconds passed first.
+    """
+    from . import _runtime
+
+    return _runtime.flush(timeout)
+
+
+def stats():
+    """The engine's counters: captured, sent, dropped by reason, retried,
+    spooled, batches, bytes_sent, last_error (never the key)."""
+    from . import _runtime
+
+    return _runtime.stats()
+
+
+def __getattr__(name):
+    # The middleware imports Django; load it only when asked for, so that
+    # `import otas` works in apps without Django.
+    if name == "OtasMiddleware":
+        from .middleware import OtasMiddleware
+
+        return OtasMiddleware
+    raise AttributeError(f"module 'otas' has no attribute {name!r}")

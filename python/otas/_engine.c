@@ -1,0 +1,809 @@
+/*
+ * _engine.c -- the thin CPython binding of libotas (private: import otas).
+ *
+ * It converts arguments, borrows bytes and calls the engine; it holds no
+ * policy.  The capture call keeps the GIL (it is a copy and a queue push,
+ * and releasing the GIL would cost more than the call); the calls that wait
+ * -- authenticate, flush, close -- release it.
+ *
+ * Borrowed memory: every char pointer handed to otas_capture() points into
+ * a Python object (str UTF-8 cache, bytes buffer) that is kept alive by the
+ * caller's arguments for the duration of the call; the engine copies what it
+ * keeps before returning.
+ *
+ * Logging: the engine calls log_cb() from its sender thread.  The callback
+ * takes the GIL with PyGILState_Ensure() unless the interpreter is
+ * finalizing; otas/_runtime.py closes every engine from an atexit handler,
+ * which runs before finalization, so no callback races interpreter teardown.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <string.h>
+
+#include "otas/otas.h"
+
+#define MAX_HEADERS 256
+#define MAX_ERRORS 32
+
+typedef struct {
+	PyTypeObject *engine_type;
+	PyObject *str_request_method;
+	PyObject *str_query_string;
+	PyObject *str_remote_addr;
+	PyObject *str_url_scheme;
+} module_state;
+
+typedef struct {
+	PyObject_HEAD
+	otas_engine_t *eng;
+	PyObject *log_callable; /* strong ref; called with (level, msg) */
+	PyInterpreterState *interp;
+} EngineObject;
+
+static inline module_state *
+get_state(PyObject *module)
+{
+	return (module_state *)PyModule_GetState(module);
+}
+
+/* A str's UTF-8 bytes without copying: compact ASCII strings (almost every
+ * header name and value) are read in place; others use CPython's cached
+ * UTF-8.  Returns NULL for non-str (caller skips), sets no error then. */
+static inline const char *
+str_utf8(PyObject *o, Py_ssize_t *len)
+{
+	if (!PyUnicode_Check(o))
+		return NULL;
+	if (PyUnicode_IS_COMPACT_ASCII(o)) {
+		*len = PyUnicode_GET_LENGTH(o);
+		return (const char *)(((PyASCIIObject *)o) + 1);
+	}
+	const char *p = PyUnicode_AsUTF8AndSize(o, len);
+	if (!p)
+		PyErr_Clear(); /* lone surrogates: skip the value */
+	return p;
+}
+
+/* Borrow bytes from bytes/bytearray/memoryview-like objects. *view must be
+ * released by the caller when view->obj is set. */
+static int
+get_bytes(PyObject *o, const char **p, size_t *len, Py_buffer *view)
+{
+	view->obj = NULL;
+	if (o == Py_None) {
+		*p = NULL;
+		*len = 0;
+		return 0;
+	}
+	if (PyBytes_Check(o)) {
+		*p = PyBytes_AS_STRING(o);
+		*len = (size_t)PyBytes_GET_SIZE(o);
+		return 0;
+	}
+	if (PyUnicode_Check(o)) {
+		Py_ssize_t n;
+		const char *s = PyUnicode_AsUTF8AndSize(o, &n);
+		if (!s)
+			return -1;
+		*p = s;
+		*len = (size_t)n;
+		return 0;
+	}
+	if (PyObject_GetBuffer(o, view, PyBUF_SIMPLE) != 0)
+		return -1;
+	*p = view->buf;
+	*len = (size_t)view->len;
+	return 0;
+}
+
+/* ------------------------------------------------------------ logging */
+
+static void
+log_cb(int level, const char *msg, void *userdata)
+{
+	EngineObject *self = userdata;
+	PyGILState_STATE g;
+	PyObject *r;
+
+	if (_Py_IsFinalizing())
+		return;
+	g = PyGILState_Ensure();
+	if (self->log_callable) {
+		r = PyObject_CallFunction(self->log_callable, "is", level, msg);
+		if (!r)
+			PyErr_Clear(); /* a failing log handler must not leak */
+		Py_XDECREF(r);
+	}
+	PyGILState_Release(g);
+}
+
+/* ------------------------------------------------------------ Engine type */
+
+static int
+fill_config(otas_config_t *cfg, PyObject *options)
+{
+	PyObject *key, *value;
+	Py_ssize_t pos = 0;
+	char err[512];
+
+	if (!PyDict_Check(options)) {
+		PyErr_SetString(PyExc_TypeError, "options must be a dict of str");
+		return -1;
+	}
+	while (PyDict_Next(options, &pos, &key, &value)) {
+		const char *k, *v;
+		if (!PyUnicode_Check(key) || !PyUnicode_Check(value)) {
+			PyErr_SetString(PyExc_TypeError,
+			                "options must map str to str");
+			return -1;
+		}
+		k = PyUnicode_AsUTF8(key);
+		v = PyUnicode_AsUTF8(value);
+		if (!k || !v)
+			return -1;
+		if (otas_config_set(cfg, k, v, err, sizeof err) != 0) {
+			PyErr_SetString(PyExc_ValueError, err);
+			return -1;
+		}
+	}
+	if (otas_config_check(cfg, err, sizeof err) != 0) {
+		PyErr_SetString(PyExc_ValueError, err);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+Engine_init(EngineObject *self, PyObject *args, PyObject *kwds)
+{
+	static char *kwlist[] = {"options", "log", "log_level", NULL};
+	PyObject *options, *log = Py_None;
+	int log_level = OTAS_LOG_WARNING;
+	otas_config_t *cfg;
+	char err[512];
+
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!|Oi", kwlist,
+	                                 &PyDict_Type, &options, &log,
+	                                 &log_level))
+		return -1;
+	if (self->eng) {
+		PyErr_SetString(PyExc_RuntimeError, "Engine already initialised");
+		return -1;
+	}
+	cfg = otas_config_new();
+	if (!cfg) {
+		PyErr_NoMemory();
+		return -1;
+	}
+	if (fill_config(cfg, options) != 0) {
+		otas_config_free(cfg);
+		return -1;
+	}
+	self->eng = otas_engine_new(cfg, err, sizeof err); /* takes cfg */
+	if (!self->eng) {
+		PyErr_SetString(PyExc_ValueError, err);
+		return -1;
+	}
+	self->interp = PyInterpreterState_Get();
+	if (log != Py_None) {
+		Py_INCREF(log); /* decref in Engine_clear */
+		self->log_callable = log;
+		otas_set_logger(self->eng, log_cb, self, log_level);
+	}
+	return 0;
+}
+
+static void
+engine_close(EngineObject *self, int timeout_ms)
+{
+	otas_engine_t *eng = self->eng;
+
+	if (!eng)
+		return;
+	self->eng = NULL;
+	Py_BEGIN_ALLOW_THREADS
+	otas_engine_free(eng, timeout_ms);
+	Py_END_ALLOW_THREADS
+}
+
+static int
+Engine_traverse(EngineObject *self, visitproc visit, void *arg)
+{
+	Py_VISIT(Py_TYPE(self));
+	Py_VISIT(self->log_callable);
+	return 0;
+}
+
+static int
+Engine_clear(EngineObject *self)
+{
+	Py_CLEAR(self->log_callable);
+	return 0;
+}
+
+static void
+Engine_dealloc(EngineObject *self)
+{
+	PyTypeObject *tp = Py_TYPE(self);
+
+	PyObject_GC_UnTrack(self);
+	/* The logger points at self: detach it before the engine stops. */
+	if (self->eng)
+		otas_set_logger(self->eng, NULL, NULL, OTAS_LOG_ERROR);
+	engine_close(self, 0);
+	Engine_clear(self);
+	tp->tp_free((PyObject *)self);
+	Py_DECREF(tp); /* heap type: instances own a reference */
+}
+
+#define CHECK_OPEN(self)                                                  \
+	do {                                                              \
+		if (!(self)->eng) {                                       \
+			PyErr_SetString(PyExc_RuntimeError,               \
+			                "the OTAS engine is closed");     \
+			return NULL;                                      \
+		}                                                         \
+	} while (0)
+
+static PyObject *
+auth_result_tuple(otas_auth_status_t st, const otas_auth_result_t *r)
+{
+	return Py_BuildValue("(iissss)", (int)st, r->http_status, r->message,
+	                     r->project_id, r->project_name,
+	                     r->project_description);
+}
+
+static PyObject *
+Engine_authenticate(EngineObject *self, PyObject *arg)
+{
+	int timeout_ms = _PyLong_AsInt(arg);
+	otas_auth_result_t r;
+	otas_auth_status_t st;
+
+	if (timeout_ms == -1 && PyErr_Occurred())
+		return NULL;
+	CHECK_OPEN(self);
+	Py_BEGIN_ALLOW_THREADS
+	st = otas_engine_authenticate(self->eng, timeout_ms, &r);
+	Py_END_ALLOW_THREADS
+	return auth_result_tuple(st, &r);
+}
+
+static PyObject *
+Engine_flush(EngineObject *self, PyObject *arg)
+{
+	int timeout_ms = _PyLong_AsInt(arg), ok;
+
+	if (timeout_ms == -1 && PyErr_Occurred())
+		return NULL;
+	CHECK_OPEN(self);
+	Py_BEGIN_ALLOW_THREADS
+	ok = otas_flush(self->eng, timeout_ms);
+	Py_END_ALLOW_THREADS
+	return PyBool_FromLong(ok);
+}
+
+static PyObject *
+Engine_close(EngineObject *self, PyObject *arg)
+{
+	int timeout_ms = _PyLong_AsInt(arg);
+
+	if (timeout_ms == -1 && PyErr_Occurred())
+		return NULL;
+	engine_close(self, timeout_ms);
+	Py_RETURN_NONE;
+}
+
+static PyObject *
+Engine_want_request_body(EngineObject *self, PyObject *const *args,
+                         Py_ssize_t nargs)
+{
+	Py_ssize_t ct_len = 0;
+	const char *ct = NULL;
+	long long cl;
+
+	if (nargs != 2) {
+		PyErr_SetString(PyExc_TypeError,
+		                "want_request_body(content_type, content_length)");
+		return NULL;
+	}
+	CHECK_OPEN(self);
+	if (args[0] != Py_None) {
+		ct = str_utf8(args[0], &ct_len);
+		if (!ct)
+			ct_len = 0;
+	}
+	cl = PyLong_AsLongLong(args[1]);
+	if (cl == -1 && PyErr_Occurred())
+		return NULL;
+	return PyBool_FromLong(
+	    otas_want_request_body(self->eng, ct, (size_t)ct_len, cl));
+}
+
+/* Walk a WSGI environ (dict of str) into CGI-named header entries; the
+ * engine keeps only the HTTP_* / CONTENT_* ones. */
+static size_t
+walk_environ(PyObject *environ, otas_header_t *h, size_t max)
+{
+	PyObject *k, *v;
+	Py_ssize_t pos = 0, kl, vl;
+	size_t n = 0;
+
+	while (n < max && PyDict_Next(environ, &pos, &k, &v)) {
+		const char *ks = str_utf8(k, &kl), *vs;
+		if (!ks || kl < 5)
+			continue;
+		/* Cheap pre-filter so only candidate headers pay for the
+		 * value conversion; the engine applies the real rule. */
+		if (ks[0] != 'H' && ks[0] != 'C')
+			continue;
+		vs = str_utf8(v, &vl);
+		if (!vs)
+			continue;
+		h[n].name = ks;
+		h[n].name_len = (size_t)kl;
+		h[n].value = vs;
+		h[n].value_len = (size_t)vl;
+		n++;
+	}
+	return n;
+}
+
+/* Response headers: a dict {lower: (Name, value)} (Django's
+ * ResponseHeaders._store), a dict {name: value}, or a sequence of
+ * (name, value) pairs (WSGI); str or bytes names and values. */
+static int
+pair_into(PyObject *name, PyObject *value, otas_header_t *h)
+{
+	Py_ssize_t nl, vl;
+	const char *ns, *vs;
+
+	if (PyBytes_Check(name)) {
+		ns = PyBytes_AS_STRING(name);
+		nl = PyBytes_GET_SIZE(name);
+	} else if (!(ns = str_utf8(name, &nl)))
+		return 0;
+	if (PyBytes_Check(value)) {
+		vs = PyBytes_AS_STRING(value);
+		vl = PyBytes_GET_SIZE(value);
+	} else if (!(vs = str_utf8(value, &vl)))
+		return 0;
+	h->name = ns;
+	h->name_len = (size_t)nl;
+	h->value = vs;
+	h->value_len = (size_t)vl;
+	return 1;
+}
+
+static size_t
+walk_headers(PyObject *headers, otas_header_t *h, size_t max)
+{
+	size_t n = 0;
+
+	if (headers == Py_None)
+		return 0;
+	if (PyDict_Check(headers)) {
+		PyObject *k, *v;
+		Py_ssize_t pos = 0;
+		while (n < max && PyDict_Next(headers, &pos, &k, &v)) {
+			if (PyTuple_Check(v) && PyTuple_GET_SIZE(v) == 2)
+				n += pair_into(PyTuple_GET_ITEM(v, 0),
+				               PyTuple_GET_ITEM(v, 1), &h[n]);
+			else
+				n += pair_into(k, v, &h[n]);
+		}
+		return n;
+	}
+	if (PyList_Check(headers) || PyTuple_Check(headers)) {
+		Py_ssize_t i, len = PySequence_Fast_GET_SIZE(headers);
+		PyObject **items = PySequence_Fast_ITEMS(headers);
+		for (i = 0; i < len && n < max; i++) {
+			PyObject *p = items[i];
+			if ((PyTuple_Check(p) || PyList_Check(p)) &&
+			    PySequence_Fast_GET_SIZE(p) == 2)
+				n += pair_into(PySequence_Fast_GET_ITEM(p, 0),
+				               PySequence_Fast_GET_ITEM(p, 1),
+				               &h[n]);
+		}
+	}
+	return n;
+}
+
+static inline void
+opt_str(PyObject *o, const char **p, size_t *len)
+{
+	Py_ssize_t n = 0;
+
+	*p = NULL;
+	*len = 0;
+	if (o == Py_None)
+		return;
+	*p = str_utf8(o, &n);
+	*len = *p ? (size_t)n : 0;
+}
+
+/* errors: None or a sequence of (type, message, stack) str triples. */
+static size_t
+walk_errors(PyObject *errors, otas_error_t *e, size_t max)
+{
+	Py_ssize_t i, len;
+	size_t n = 0;
+
+	if (errors == Py_None ||
+	    !(PyList_Check(errors) || PyTuple_Check(errors)))
+		return 0;
+	len = PySequence_Fast_GET_SIZE(errors);
+	for (i = 0; i < len && n < max; i++) {
+		PyObject *t = PySequence_Fast_GET_ITEM(errors, i);
+		if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 3)
+			continue;
+		opt_str(PyTuple_GET_ITEM(t, 0), &e[n].type, &e[n].type_len);
+		opt_str(PyTuple_GET_ITEM(t, 1), &e[n].message,
+		        &e[n].message_len);
+		opt_str(PyTuple_GET_ITEM(t, 2), &e[n].stack, &e[n].stack_len);
+		n++;
+	}
+	return n;
+}
+
+enum {
+	A_METHOD, A_PATH, A_ROUTE, A_ENVIRON, A_REQ_BODY, A_REQ_SIZE,
+	A_STATUS, A_RESP_HEADERS, A_RESP_BODY, A_RESP_SIZE, A_START_US,
+	A_DURATION_NS, A_FLAGS, A_ERRORS, A_EXTRA, A_WANT_ID, A_NARGS
+};
+
+/* capture(method, path, route, environ, req_body, req_size, status,
+ *         resp_headers, resp_body, resp_size, start_unix_us, duration_ns,
+ *         flags, errors, extra, want_id) -> event id str | None
+ *
+ * environ: the WSGI environ / Django META dict (query string, peer address,
+ * scheme and headers are read from it), or a list of (name, value) header
+ * pairs for hosts without one.  extra: None or (user_id, company_id,
+ * session_token, metadata_json, parent_event_id, query, remote_addr,
+ * scheme).  Returns the event's UUIDv7 when want_id is true and it was
+ * queued, else None.  Never raises for a capture the engine drops. */
+static PyObject *
+Engine_capture(EngineObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+	module_state *st;
+	otas_header_t req_h[MAX_HEADERS], resp_h[MAX_HEADERS];
+	otas_error_t errs[MAX_ERRORS];
+	otas_capture_t cap;
+	Py_buffer vreq, vresp;
+	PyObject *environ, *o;
+	char id[37];
+	int rc;
+
+	if (nargs != A_NARGS) {
+		PyErr_SetString(PyExc_TypeError, "capture() takes 16 arguments");
+		return NULL;
+	}
+	CHECK_OPEN(self);
+	memset(&cap, 0, sizeof cap);
+	st = PyType_GetModuleState(Py_TYPE(self));
+
+	cap.flags = _PyLong_AsInt(args[A_FLAGS]);
+	cap.status = _PyLong_AsInt(args[A_STATUS]);
+	cap.req_body_size = PyLong_AsLongLong(args[A_REQ_SIZE]);
+	cap.resp_body_size = PyLong_AsLongLong(args[A_RESP_SIZE]);
+	cap.start_unix_us = PyLong_AsLongLong(args[A_START_US]);
+	cap.duration_ns = PyLong_AsLongLong(args[A_DURATION_NS]);
+	if (PyErr_Occurred())
+		return NULL;
+	opt_str(args[A_METHOD], &cap.method, &cap.method_len);
+	opt_str(args[A_PATH], &cap.path, &cap.path_len);
+	opt_str(args[A_ROUTE], &cap.route, &cap.route_len);
+
+	environ = args[A_ENVIRON];
+	if (PyDict_Check(environ)) {
+		cap.flags |= OTAS_CAP_REQ_HEADERS_CGI;
+		cap.n_req_headers = walk_environ(environ, req_h, MAX_HEADERS);
+		/* Borrowed references from the environ dict. */
+		if ((o = PyDict_GetItemWithError(environ,
+		                                 st->str_query_string)))
+			opt_str(o, &cap.query, &cap.query_len);
+		if ((o = PyDict_GetItemWithError(environ,
+		                                 st->str_remote_addr)))
+			opt_str(o, &cap.remote_addr, &cap.remote_addr_len);
+		if ((o = PyDict_GetItemWithError(environ,
+		                                 st->str_url_scheme)))
+			opt_str(o, &cap.scheme, &cap.scheme_len);
+		if (!cap.method &&
+		    (o = PyDict_GetItemWithError(environ,
+		                                 st->str_request_method)))
+			opt_str(o, &cap.method, &cap.method_len);
+		if (PyErr_Occurred())
+			return NULL;
+	} else {
+		cap.n_req_headers = walk_headers(environ, req_h, MAX_HEADERS);
+	}
+	cap.req_headers = req_h;
+	cap.n_resp_headers =
+	    walk_headers(args[A_RESP_HEADERS], resp_h, MAX_HEADERS);
+	cap.resp_headers = resp_h;
+	cap.n_errors = walk_errors(args[A_ERRORS], errs, MAX_ERRORS);
+	cap.errors = errs;
+
+	o = args[A_EXTRA];
+	if (o != Py_None) {
+		if (!PyTuple_Check(o) || PyTuple_GET_SIZE(o) != 8) {
+			PyErr_SetString(PyExc_TypeError,
+			                "extra must be None or an 8-tuple");
+			return NULL;
+		}
+		opt_str(PyTuple_GET_ITEM(o, 0), &cap.user_id, &cap.user_id_len);
+		opt_str(PyTuple_GET_ITEM(o, 1), &cap.company_id,
+		        &cap.company_id_len);
+		opt_str(PyTuple_GET_ITEM(o, 2), &cap.session_token,
+		        &cap.session_token_len);
+		opt_str(PyTuple_GET_ITEM(o, 3), &cap.metadata_json,
+		        &cap.metadata_json_len);
+		opt_str(PyTuple_GET_ITEM(o, 4), &cap.parent_event_id,
+		        &cap.parent_event_id_len);
+		if (PyTuple_GET_ITEM(o, 5) != Py_None)
+			opt_str(PyTuple_GET_ITEM(o, 5), &cap.query,
+			        &cap.query_len);
+		if (PyTuple_GET_ITEM(o, 6) != Py_None)
+			opt_str(PyTuple_GET_ITEM(o, 6), &cap.remote_addr,
+			        &cap.remote_addr_len);
+		if (PyTuple_GET_ITEM(o, 7) != Py_None)
+			opt_str(PyTuple_GET_ITEM(o, 7), &cap.scheme,
+			        &cap.scheme_len);
+	}
+
+	if (get_bytes(args[A_REQ_BODY], &cap.req_body, &cap.req_body_len,
+	              &vreq) != 0)
+		return NULL;
+	if (get_bytes(args[A_RESP_BODY], &cap.resp_body, &cap.resp_body_len,
+	              &vresp) != 0) {
+		if (vreq.obj)
+			PyBuffer_Release(&vreq);
+		return NULL;
+	}
+	rc = otas_capture(self->eng, &cap,
+	                  PyObject_IsTrue(args[A_WANT_ID]) ? id : NULL);
+	if (vreq.obj)
+		PyBuffer_Release(&vreq);
+	if (vresp.obj)
+		PyBuffer_Release(&vresp);
+	if (rc == 0 && PyObject_IsTrue(args[A_WANT_ID]))
+		return PyUnicode_FromStringAndSize(id, 36);
+	Py_RETURN_NONE;
+}
+
+static PyObject *
+Engine_stats(EngineObject *self, PyObject *Py_UNUSED(ignored))
+{
+	otas_stats_t s;
+
+	CHECK_OPEN(self);
+	otas_stats(self->eng, &s);
+	return Py_BuildValue(
+	    "{sKsKsKsKsKsKsKsKs{sKsKsKsKsKsKsK}sKsKsisiss}",
+	    "captured", (unsigned long long)s.captured,
+	    "sent", (unsigned long long)s.sent,
+	    "batches", (unsigned long long)s.batches,
+	    "bytes_sent", (unsigned long long)s.bytes_sent,
+	    "retried", (unsigned long long)s.retried,
+	    "spooled", (unsigned long long)s.spooled,
+	    "unspooled", (unsigned long long)s.unspooled,
+	    "duplicates", (unsigned long long)s.duplicates,
+	    "dropped",
+	    "queue_full", (unsigned long long)s.dropped_queue_full,
+	    "rejected", (unsigned long long)s.dropped_rejected,
+	    "invalid_agent_token",
+	    (unsigned long long)s.dropped_invalid_agent_token,
+	    "skipped_no_agent_token",
+	    (unsigned long long)s.skipped_no_agent_token,
+	    "spool_full", (unsigned long long)s.dropped_spool_full,
+	    "shutdown", (unsigned long long)s.dropped_shutdown,
+	    "capture_error", (unsigned long long)s.dropped_capture_error,
+	    "queue_bytes", (unsigned long long)s.queue_bytes,
+	    "queue_events", (unsigned long long)s.queue_events,
+	    "batch_endpoint", s.batch_endpoint,
+	    "authenticated", s.authenticated,
+	    "last_error", s.last_error);
+}
+
+static PyObject *
+Engine_closed(EngineObject *self, void *Py_UNUSED(closure))
+{
+	return PyBool_FromLong(self->eng == NULL);
+}
+
+static PyMethodDef Engine_methods[] = {
+    {"capture", (PyCFunction)(void (*)(void))Engine_capture, METH_FASTCALL,
+     "Copy one request/response into the engine's queue."},
+    {"want_request_body",
+     (PyCFunction)(void (*)(void))Engine_want_request_body, METH_FASTCALL,
+     "Whether to read a request body of this type and length."},
+    {"authenticate", (PyCFunction)Engine_authenticate, METH_O,
+     "authenticate(timeout_ms) -> (status, http_status, message, "
+     "project_id, project_name, project_description)"},
+    {"flush", (PyCFunction)Engine_flush, METH_O,
+     "flush(timeout_ms) -> bool: everything delivered or spooled"},
+    {"close", (PyCFunction)Engine_close, METH_O,
+     "close(timeout_ms): flush, spool the rest, stop the sender"},
+    {"stats", (PyCFunction)Engine_stats, METH_NOARGS, "counters as a dict"},
+    {NULL, NULL, 0, NULL}};
+
+static PyGetSetDef Engine_getset[] = {
+    {"closed", (getter)Engine_closed, NULL, "True once closed", NULL},
+    {NULL, NULL, NULL, NULL, NULL}};
+
+static PyType_Slot Engine_slots[] = {
+    {Py_tp_new, PyType_GenericNew},
+    {Py_tp_init, Engine_init},
+    {Py_tp_dealloc, Engine_dealloc},
+    {Py_tp_traverse, Engine_traverse},
+    {Py_tp_clear, Engine_clear},
+    {Py_tp_methods, Engine_methods},
+    {Py_tp_getset, Engine_getset},
+    {Py_tp_doc, "Engine(options: dict[str, str], log=None, log_level=30)"},
+    {0, NULL}};
+
+static PyType_Spec Engine_spec = {
+    .name = "otas._engine.Engine",
+    .basicsize = sizeof(EngineObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC |
+             Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = Engine_slots,
+};
+
+/* ------------------------------------------------------- module functions */
+
+static PyObject *
+mod_authenticate_key(PyObject *module, PyObject *args)
+{
+	const char *url, *key;
+	int timeout_ms;
+	otas_auth_result_t r;
+	otas_auth_status_t st;
+
+	if (!PyArg_ParseTuple(args, "ssi", &url, &key, &timeout_ms))
+		return NULL;
+	Py_BEGIN_ALLOW_THREADS
+	st = otas_authenticate_key(url, key, timeout_ms, &r);
+	Py_END_ALLOW_THREADS
+	return auth_result_tuple(st, &r);
+}
+
+/* check_options(dict) -> None, or ValueError naming the option and fix. */
+static PyObject *
+mod_check_options(PyObject *module, PyObject *options)
+{
+	otas_config_t *cfg = otas_config_new();
+	int rc;
+
+	if (!cfg)
+		return PyErr_NoMemory();
+	rc = fill_config(cfg, options);
+	otas_config_free(cfg);
+	if (rc != 0)
+		return NULL;
+	Py_RETURN_NONE;
+}
+
+/* option_defaults() -> {name: default value} for every option. */
+static PyObject *
+mod_option_defaults(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+	const char *const *names = otas_config_names();
+	otas_config_t *cfg = otas_config_new();
+	PyObject *d;
+	char buf[1024];
+
+	if (!cfg)
+		return PyErr_NoMemory();
+	d = PyDict_New();
+	for (; d && *names; names++) {
+		PyObject *v;
+		if (otas_config_get(cfg, *names, buf, sizeof buf) != 0)
+			buf[0] = '\0';
+		v = PyUnicode_DecodeUTF8(buf, strlen(buf), "replace");
+		if (!v || PyDict_SetItemString(d, *names, v) != 0) {
+			Py_XDECREF(v);
+			Py_CLEAR(d);
+			break;
+		}
+		Py_DECREF(v);
+	}
+	otas_config_free(cfg);
+	return d;
+}
+
+static PyMethodDef module_methods[] = {
+    {"authenticate_key", mod_authenticate_key, METH_VARARGS,
+     "authenticate_key(auth_url, key, timeout_ms) -> tuple"},
+    {"check_options", mod_check_options, METH_O,
+     "check_options(dict): raise ValueError for a bad option"},
+    {"option_defaults", mod_option_defaults, METH_NOARGS,
+     "option_defaults() -> {name: default}"},
+    {NULL, NULL, 0, NULL}};
+
+static int
+module_exec(PyObject *m)
+{
+	module_state *st = get_state(m);
+
+	st->engine_type =
+	    (PyTypeObject *)PyType_FromModuleAndSpec(m, &Engine_spec, NULL);
+	if (!st->engine_type)
+		return -1;
+	if (PyModule_AddType(m, st->engine_type) != 0)
+		return -1;
+	st->str_request_method = PyUnicode_InternFromString("REQUEST_METHOD");
+	st->str_query_string = PyUnicode_InternFromString("QUERY_STRING");
+	st->str_remote_addr = PyUnicode_InternFromString("REMOTE_ADDR");
+	st->str_url_scheme = PyUnicode_InternFromString("wsgi.url_scheme");
+	if (!st->str_request_method || !st->str_query_string ||
+	    !st->str_remote_addr || !st->str_url_scheme)
+		return -1;
+	if (PyModule_AddStringConstant(m, "VERSION", otas_version()) != 0)
+		return -1;
+	if (PyModule_AddIntConstant(m, "CAP_RESP_STREAMING",
+	                            OTAS_CAP_RESP_STREAMING) != 0 ||
+	    PyModule_AddIntConstant(m, "CAP_REQ_BODY_SKIPPED",
+	                            OTAS_CAP_REQ_BODY_SKIPPED) != 0 ||
+	    PyModule_AddIntConstant(m, "CAP_OUTGOING", OTAS_CAP_OUTGOING) != 0)
+		return -1;
+	if (PyModule_AddIntConstant(m, "AUTH_OK", OTAS_AUTH_OK) != 0 ||
+	    PyModule_AddIntConstant(m, "AUTH_INVALID_KEY",
+	                            OTAS_AUTH_INVALID_KEY) != 0 ||
+	    PyModule_AddIntConstant(m, "AUTH_UNREACHABLE",
+	                            OTAS_AUTH_UNREACHABLE) != 0 ||
+	    PyModule_AddIntConstant(m, "AUTH_CONFIG", OTAS_AUTH_CONFIG) != 0)
+		return -1;
+	return 0;
+}
+
+static int
+module_traverse(PyObject *m, visitproc visit, void *arg)
+{
+	module_state *st = get_state(m);
+
+	Py_VISIT(st->engine_type);
+	return 0;
+}
+
+static int
+module_clear(PyObject *m)
+{
+	module_state *st = get_state(m);
+
+	Py_CLEAR(st->engine_type);
+	Py_CLEAR(st->str_request_method);
+	Py_CLEAR(st->str_query_string);
+	Py_CLEAR(st->str_remote_addr);
+	Py_CLEAR(st->str_url_scheme);
+	return 0;
+}
+
+static void
+module_free(void *m)
+{
+	module_clear((PyObject *)m);
+}
+
+static PyModuleDef_Slot module_slots[] = {
+    {Py_mod_exec, module_exec},
+    {0, NULL}};
+
+static struct PyModuleDef engine_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "otas._engine",
+    .m_doc = "Private binding of the OTAS C engine; use the otas package.",
+    .m_size = sizeof(module_state),
+    .m_methods = module_methods,
+    .m_slots = module_slots,
+    .m_traverse = module_traverse,
+    .m_clear = module_clear,
+    .m_free = module_free,
+};
+
+PyMODINIT_FUNC
+PyInit__engine(void)
+{
+	return PyModuleDef_Init(&engine_module);
+}

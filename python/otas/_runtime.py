@@ -1,0 +1,135 @@
+"""The process's engines: created once per distinct configuration.
+
+Every middleware instance (Django builds one per handler; the test client
+one per client) with the same options shares one engine, so a process has
+one sender thread.  Engines are closed by an atexit handler, with the
+OTAS_SHUTDOWN_TIMEOUT deadline: what cannot be delivered by then goes to
+the spool.  atexit runs before interpreter finalization, which is what
+makes the engine's logging callback (it takes the GIL from the sender
+thread) safe.
+"""
+
+import atexit
+import logging
+import threading
+
+from . import _native
+from .exceptions import (
+    OtasAuthenticationError,
+    OtasConfigurationError,
+    OtasConnectionError,
+)
+
+logger = logging.getLogger("otas")
+
+_lock = threading.Lock()
+_runtimes = {}
+_current = None
+_atexit_registered = False
+
+
+def _log(level, message):
+    logger.log(level, "%s", message)
+
+
+class Runtime:
+    """One engine and what authentication told us."""
+
+    __slots__ = ("engine", "settings", "project_id", "project_name",
+                 "project_description", "authenticated")
+
+    def __init__(self, engine, settings):
+        self.engine = engine
+        self.settings = settings
+        self.project_id = self.project_name = self.project_description = None
+        self.authenticated = False
+
+
+def start(settings):
+    """The runtime for these settings, authenticating a new engine.
+
+    Raises OtasAuthenticationError for a refused key, OtasConnectionError
+    for an unreachable back end when OTAS_STRICT_STARTUP is set; otherwise
+    an unreachable back end is logged and retried in the background.
+    """
+    global _current, _atexit_registered
+    mod = _native.engine
+    if mod is None:
+        raise OtasConfigurationError(
+            "the OTAS C engine is not installed (" + str(_native.NATIVE_ERROR)
+            + "); reinstall with `pip install otas`"
+        )
+    key = tuple(sorted(settings.options.items()))
+    with _lock:
+        rt = _runtimes.get(key)
+        if rt is not None and not rt.engine.closed:
+            _current = rt
+            return rt
+        level = logging.DEBUG if settings.debug else logger.getEffectiveLevel()
+        try:
+            eng = mod.Engine(settings.options, _log, level)
+        except ValueError as exc:
+            raise OtasConfigurationError(str(exc)) from None
+        rt = Runtime(eng, settings)
+        timeout = min(settings.ms("OTAS_TIMEOUT_MS", 10000), 5000)
+        status, http, message, pid, name, desc = eng.authenticate(timeout)
+        if status == mod.AUTH_OK:
+            rt.authenticated = True
+            rt.project_id, rt.project_name, rt.project_description = pid, name, desc
+        elif status == mod.AUTH_INVALID_KEY or status == mod.AUTH_CONFIG:
+            eng.close(0)
+            raise OtasAuthenticationError(
+                f"OTAS rejected the SDK key: {message} (HTTP {http}). "
+                "Check OTAS_SDK_KEY and OTAS_AUTH_URL.", http)
+        else:
+            if settings.strict_startup:
+                eng.close(0)
+                raise OtasConnectionError(
+                    f"OTAS back end unreachable at start-up: {message} "
+                    "(OTAS_STRICT_STARTUP=1)", http)
+            logger.warning(
+                "OTAS back end unreachable at start-up (%s); capturing "
+                "anyway and retrying authentication in the background",
+                message)
+        _runtimes[key] = rt
+        _current = rt
+        if not _atexit_registered:
+            atexit.register(shutdown)
+            _atexit_registered = True
+        return rt
+
+
+def current():
+    return _current
+
+
+def shutdown(timeout=None):
+    """Close every engine: flush until the deadline, spool the rest."""
+    global _current
+    with _lock:
+        runtimes = list(_runtimes.values())
+        _runtimes.clear()
+        _current = None
+    for rt in runtimes:
+        ms = rt.settings.shutdown_timeout_ms if timeout is None else int(timeout * 1000)
+        try:
+            rt.engine.close(ms)
+        except Exception:  # pragma: no cover - never fail interpreter exit
+            logger.exception("OTAS engine shutdown failed")
+
+
+def flush(timeout=5.0):
+    ok = True
+    with _lock:
+        runtimes = list(_runtimes.values())
+    for rt in runtimes:
+        if not rt.engine.closed:
+            ok = rt.engine.flush(int(timeout * 1000)) and ok
+    return ok
+
+
+def stats():
+    rt = _current
+    if rt is None or rt.engine.closed:
+        return {}
+    return rt.engine.stats()

@@ -1,0 +1,214 @@
+"""Django middleware: adapt one request/response to one engine call.
+
+The middleware is sync- and async-capable and picks its mode once, from
+the handler it wraps.  Per request it takes a monotonic clock reading,
+reads the request body only when the engine says so (never multipart,
+octet-stream or bodies over the cap: those stay unread for the view), and
+after the view hands the raw pieces -- META, body bytes, the response's
+header store and content -- to the engine in one call.  The engine copies
+them and returns; redaction, JSON and delivery happen on its own thread.
+
+Streaming responses are never consumed: their size is taken from
+Content-Length when the app set one (FileResponse does, and keeps its
+sendfile path), otherwise counted chunk by chunk as the server sends them,
+and the event is captured when the stream ends.
+
+Whatever goes wrong in here is logged once and swallowed: the response the
+app produced is returned unchanged.
+"""
+
+import logging
+import sys
+import time
+import traceback
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.core.exceptions import MiddlewareNotUsed
+from django.core.signals import got_request_exception
+
+from . import _native, _runtime, conf
+
+logger = logging.getLogger("otas")
+
+_perf_ns = time.perf_counter_ns
+_time_ns = time.time_ns
+
+# Attribute set on the request by the exception signal and report_error().
+ERRORS_ATTR = "_otas_errors"
+
+
+def exception_record(exc):
+    """(type, message, stack) of an exception, as the engine takes it."""
+    return (
+        type(exc).__qualname__,
+        str(exc),
+        "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+    )
+
+
+def _on_exception(sender, request=None, **kwargs):
+    # Sent by Django inside its exception handler for any uncaught
+    # exception (view or middleware), so sys.exc_info() is the exception.
+    if request is None:
+        return
+    exc = sys.exc_info()[1]
+    if exc is None:
+        return
+    try:
+        errors = request.__dict__.setdefault(ERRORS_ATTR, [])
+        errors.insert(0, exception_record(exc))
+    except Exception:  # pragma: no cover - never disturb the response
+        pass
+
+
+got_request_exception.connect(_on_exception, dispatch_uid="otas.exceptions")
+
+
+class OtasMiddleware:
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
+            markcoroutinefunction(self)
+        settings = conf.load(conf.django_setting())
+        if not settings.enabled:
+            raise MiddlewareNotUsed("OTAS_ENABLED is off")
+        self._capture = None
+        if _native.engine is None:
+            logger.error(
+                "OTAS capture is off: the C engine did not load (%s). "
+                "Requests pass through untouched; reinstall otas.",
+                _native.NATIVE_ERROR)
+            return
+        runtime = _runtime.start(settings)
+        engine = runtime.engine
+        self._capture = engine.capture
+        self._want_body = engine.want_request_body
+        self._streaming_flag = _native.engine.CAP_RESP_STREAMING
+        self._skipped_flag = _native.engine.CAP_REQ_BODY_SKIPPED
+        self._failed_once = False
+
+    # ------------------------------------------------------------ request
+
+    def __call__(self, request):
+        if self.async_mode:
+            return self.__acall__(request)
+        if self._capture is None:
+            return self.get_response(request)
+        start_us = _time_ns() // 1000
+        t0 = _perf_ns()
+        body = self._request_body(request)
+        response = self.get_response(request)
+        self._record(request, response, body, start_us, _perf_ns() - t0)
+        return response
+
+    async def __acall__(self, request):
+        if self._capture is None:
+            return await self.get_response(request)
+        start_us = _time_ns() // 1000
+        t0 = _perf_ns()
+        body = self._request_body(request)
+        response = await self.get_response(request)
+        self._record(request, response, body, start_us, _perf_ns() - t0)
+        return response
+
+    def _request_body(self, request):
+        """(bytes or None, declared size, flags) before the view runs."""
+        meta = request.META
+        cl = meta.get("CONTENT_LENGTH")
+        if not cl or cl == "0":
+            return None, 0, 0
+        try:
+            size = int(cl)
+        except ValueError:
+            return None, 0, 0
+        try:
+            if self._want_body(meta.get("CONTENT_TYPE"), size):
+                # Django caches the bytes and re-serves them to the view
+                # through request.read()/request.POST.
+                return request.body, size, 0
+        except Exception:
+            pass  # e.g. RequestDataTooBig: the view meets it as before
+        return None, size, self._skipped_flag
+
+    # ----------------------------------------------------------- response
+
+    def _record(self, request, response, body, start_us, duration_ns):
+        try:
+            req_body, req_size, flags = body
+            if req_body is None and flags:
+                # The view may have read the body itself: take that copy
+                # (the engine cuts it at the cap).
+                req_body = request.__dict__.get("_body")
+                if req_body is not None:
+                    flags = 0
+            match = request.resolver_match
+            route = match.route if match is not None else None
+            headers = response.headers
+            headers = getattr(headers, "_store", headers)
+            errors = request.__dict__.get(ERRORS_ATTR)
+            if response.streaming:
+                length = response.get("Content-Length")
+                if length is None or not length.isdigit():
+                    self._count_stream(request, response, route, headers,
+                                       req_body, req_size, flags, errors,
+                                       start_us, duration_ns)
+                    return
+                resp_body, resp_size = None, int(length)
+                flags |= self._streaming_flag
+            else:
+                resp_body = response.content
+                resp_size = len(resp_body)
+            self._capture(request.method, request.path, route, request.META,
+                          req_body, req_size, response.status_code, headers,
+                          resp_body, resp_size, start_us, duration_ns, flags,
+                          errors, None, False)
+        except Exception:
+            self._capture_failed()
+
+    def _count_stream(self, request, response, route, headers, req_body,
+                      req_size, flags, errors, start_us, duration_ns):
+        """Wrap the stream to count bytes; capture when it ends."""
+        capture = self._capture
+        flags |= self._streaming_flag
+        method, path, meta = request.method, request.path, request.META
+        status = response.status_code
+        failed = self._capture_failed
+
+        def done(sent):
+            try:
+                capture(method, path, route, meta, req_body, req_size,
+                        status, headers, None, sent, start_us, duration_ns,
+                        flags, errors, None, False)
+            except Exception:
+                failed()
+
+        stream = response.streaming_content
+        if getattr(response, "is_async", False):
+            async def counted():
+                sent = 0
+                try:
+                    async for chunk in stream:
+                        sent += len(chunk)
+                        yield chunk
+                finally:
+                    done(sent)
+        else:
+            def counted():
+                sent = 0
+                try:
+                    for chunk in stream:
+                        sent += len(chunk)
+                        yield chunk
+                finally:
+                    done(sent)
+        response.streaming_content = counted()
+
+    def _capture_failed(self):
+        if not self._failed_once:
+            self._failed_once = True
+            logger.exception("OTAS capture failed; the response is "
+                             "unaffected (logged once)")
