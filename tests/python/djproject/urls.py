@@ -1,0 +1,22 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("api/items/<int:pk>", views.item),
+    path("api/items", views.create_item),
+    path("api/async/<int:n>", views.async_item),
+    path("api/boom", views.boom),
+    path("api/async-boom", views.async_boom),
+    path("api/stream", views.stream),
+    path("api/async-stream", views.async_stream),
+    path("api/file", views.file_download),
+    path("api/upload", views.upload),
+    path("api/read-stream", views.read_stream),
+    path("api/binary", views.binary),
+    path("api/big", views.big),
+    path("api/echo", views.echo),
+    path("api/status/<int:code>", views.status),
+    path("api/pid/<int:n>", views.pid),
+    path("health", views.health),
+]

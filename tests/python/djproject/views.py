@@ -1,0 +1,110 @@
+"""Views that exercise every capture path of the middleware."""
+
+import asyncio
+import hashlib
+import json
+import os
+import tempfile
+
+from django.http import (
+    FileResponse,
+    HttpResponse,
+    JsonResponse,
+    StreamingHttpResponse,
+)
+from django.views.decorators.csrf import csrf_exempt
+
+
+def item(request, pk):
+    return JsonResponse({"id": pk, "name": f"item {pk}", "price": 9.5})
+
+
+@csrf_exempt
+def create_item(request):
+    data = json.loads(request.body or b"{}")
+    resp = JsonResponse({"created": True, "echo": data}, status=201)
+    resp["X-Internal-Token"] = "resp-secret-header-value"
+    resp.set_cookie("sessionid", "cookie-secret-value")
+    return resp
+
+
+async def async_item(request, n):
+    await asyncio.sleep(0)
+    return JsonResponse({"n": n, "async": True})
+
+
+def boom(request):
+    raise ValueError("the view failed on purpose")
+
+
+async def async_boom(request):
+    raise KeyError("async failure")
+
+
+CHUNK = b"x" * 1000
+
+
+def stream(request):
+    return StreamingHttpResponse((CHUNK for _ in range(50)),
+                                 content_type="text/plain")
+
+
+async def async_stream(request):
+    async def gen():
+        for _ in range(20):
+            yield CHUNK
+    return StreamingHttpResponse(gen(), content_type="text/plain")
+
+
+_FILE = None
+
+
+def file_download(request):
+    global _FILE
+    if _FILE is None:
+        fd, _FILE = tempfile.mkstemp(prefix="otas-test-")
+        os.write(fd, bytes(range(256)) * 400)
+        os.close(fd)
+    return FileResponse(open(_FILE, "rb"), content_type="application/octet-stream")
+
+
+@csrf_exempt
+def upload(request):
+    f = request.FILES["file"]
+    digest = hashlib.sha256(f.read()).hexdigest()
+    return JsonResponse({"name": f.name, "sha256": digest,
+                         "field": request.POST.get("field")})
+
+
+@csrf_exempt
+def read_stream(request):
+    # Reads the raw stream after the middleware ran: must still work.
+    data = request.read()
+    return JsonResponse({"read": len(data),
+                         "sha256": hashlib.sha256(data).hexdigest()})
+
+
+def binary(request):
+    return HttpResponse(bytes(range(256)) * 4, content_type="application/octet-stream")
+
+
+def big(request):
+    return HttpResponse(b"A" * 300_000, content_type="text/plain")
+
+
+@csrf_exempt
+def echo(request):
+    return HttpResponse(request.body, content_type=request.META.get(
+        "CONTENT_TYPE", "application/octet-stream"))
+
+
+def status(request, code):
+    return JsonResponse({"status": code}, status=code)
+
+
+def health(request):
+    return HttpResponse("ok")
+
+
+def pid(request, n):
+    return JsonResponse({"n": n, "pid": os.getpid()})
