@@ -20,13 +20,13 @@ app produced is returned unchanged.
 import logging
 import sys
 import time
-import traceback
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.core.exceptions import MiddlewareNotUsed
 from django.core.signals import got_request_exception
 
-from . import _native, _runtime, conf
+from . import _native, conf
+from ._common import FailOnce, exception_record, start_engine
 
 logger = logging.getLogger("otas")
 
@@ -35,15 +35,6 @@ _time_ns = time.time_ns
 
 # Attribute set on the request by the exception signal and report_error().
 ERRORS_ATTR = "_otas_errors"
-
-
-def exception_record(exc):
-    """(type, message, stack) of an exception, as the engine takes it."""
-    return (
-        type(exc).__qualname__,
-        str(exc),
-        "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
-    )
 
 
 def _on_exception(sender, request=None, **kwargs):
@@ -76,20 +67,13 @@ class OtasMiddleware:
         settings = conf.load(conf.django_setting())
         if not settings.enabled:
             raise MiddlewareNotUsed("OTAS_ENABLED is off")
-        self._capture = None
-        if _native.engine is None:
-            logger.error(
-                "OTAS capture is off: the C engine did not load (%s). "
-                "Requests pass through untouched; reinstall otas.",
-                _native.NATIVE_ERROR)
-            return
-        runtime = _runtime.start(settings)
-        engine = runtime.engine
-        self._capture = engine.capture
-        self._want_body = engine.want_request_body
-        self._streaming_flag = _native.engine.CAP_RESP_STREAMING
-        self._skipped_flag = _native.engine.CAP_REQ_BODY_SKIPPED
-        self._failed_once = False
+        engine = start_engine(settings)
+        self._capture = engine.capture if engine is not None else None
+        if engine is not None:
+            self._want_body = engine.want_request_body
+            self._streaming_flag = _native.engine.CAP_RESP_STREAMING
+            self._skipped_flag = _native.engine.CAP_REQ_BODY_SKIPPED
+        self._capture_failed = FailOnce()
 
     # ------------------------------------------------------------ request
 
@@ -206,9 +190,3 @@ class OtasMiddleware:
                 finally:
                     done(sent)
         response.streaming_content = counted()
-
-    def _capture_failed(self):
-        if not self._failed_once:
-            self._failed_once = True
-            logger.exception("OTAS capture failed; the response is "
-                             "unaffected (logged once)")
