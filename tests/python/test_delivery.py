@@ -15,7 +15,6 @@ from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import pytest
 
 from conftest import events_for, wait_for
 from otas_testing.collector import Collector

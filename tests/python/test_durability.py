@@ -4,10 +4,8 @@ killed and restarted underneath."""
 
 import json
 import os
-import resource
 import signal
 import sqlite3
-import statistics
 import subprocess
 import sys
 import threading
@@ -17,7 +15,6 @@ from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import pytest
 
 from conftest import wait_for
 from otas_testing.collector import Collector
