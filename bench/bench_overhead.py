@@ -98,8 +98,8 @@ def main():
     from otas_testing.collector import Collector
 
     tmp = Path(tempfile.mkdtemp(prefix="otas-bench-"))
-    coll = Collector()
-    coll.start(tmp / "otas.db", extra_args=["--quiet"])
+    coll = Collector(tmp)
+    coll.start(extra_args=["--quiet"])
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTAS_")}
     env.update(OTAS_SDK_KEY=coll.key, OTAS_BASE_URL=coll.url,
                OTAS_SPOOL_DIR=str(tmp / "spool"))

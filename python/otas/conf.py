@@ -21,7 +21,8 @@ from ._native import engine
 from .exceptions import MISSING_KEY_MESSAGE, OtasConfigurationError
 
 # Options that take Python callables: never sent to the engine.
-HOOK_OPTIONS = frozenset()
+HOOK_OPTIONS = frozenset({"SKIP", "IDENTIFY_USER", "IDENTIFY_COMPANY",
+                          "GET_SESSION_TOKEN", "GET_METADATA"})
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 

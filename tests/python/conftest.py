@@ -16,8 +16,8 @@ from otas_testing.collector import Collector
 
 @pytest.fixture(scope="session")
 def collector(tmp_path_factory):
-    c = Collector()
-    c.start(tmp_path_factory.mktemp("collector") / "otas.db")
+    c = Collector(tmp_path_factory.mktemp("collector"))
+    c.start()
     spool = tmp_path_factory.mktemp("spool")
     os.environ.update({
         "OTAS_SDK_KEY": c.key,

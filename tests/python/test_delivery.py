@@ -24,8 +24,8 @@ HERE = Path(__file__).resolve().parent
 
 
 def test_fallback_to_single_event_endpoint(tmp_path):
-    platform = Collector()
-    platform.start(tmp_path / "platform.db", extra_args=["--platform-compat"])
+    platform = Collector(tmp_path / "platform")
+    platform.start(extra_args=["--platform-compat"])
     try:
         token = platform.agent_session("fallback-bot")
         code = """

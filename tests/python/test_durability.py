@@ -43,8 +43,8 @@ def test_gunicorn_collector_killed_worker_replaced_exactly_once(tmp_path):
     """Load through gunicorn (2 workers, --preload); the collector is killed
     mid-run and restarted later; one worker gets SIGTERM and is replaced.
     At the end the collector holds exactly one event per request."""
-    coll = Collector()
-    coll.start(tmp_path / "otas.db")
+    coll = Collector(tmp_path / "collector")
+    coll.start()
     port = free_port()
     env = app_env(coll, tmp_path / "spool")
     gunicorn = Path(sys.executable).with_name("gunicorn")
@@ -111,8 +111,8 @@ def _drain(env):
 
 
 def test_spool_survives_process_exit_and_is_delivered_by_next(tmp_path):
-    coll = Collector()
-    coll.start(tmp_path / "otas.db")
+    coll = Collector(tmp_path / "collector")
+    coll.start()
     spool = tmp_path / "spool"
     try:
         coll.kill()
