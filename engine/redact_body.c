@@ -412,10 +412,281 @@ done:
 
 /* ------------------------------------------------------------------ JSON */
 
+/* Bytes a JSON string's body scan must look at: the quote, backslash,
+ * control characters and non-ASCII (UTF-8 validation). */
+static const unsigned char str_stop[256] = {
+#define R16(v) v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v
+	R16(1), R16(1),                                      /* 0x00-0x1F */
+	0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,      /* 0x20: '"' */
+	R16(0), R16(0),                                      /* 0x30-0x4F */
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,      /* 0x50: '\' */
+	R16(0), R16(0),                                      /* 0x60-0x7F */
+	R16(1), R16(1), R16(1), R16(1), R16(1), R16(1), R16(1), R16(1),
+#undef R16
+};
+
+static int
+is_hex(unsigned char c)
+{
+	return hexval(c) >= 0;
+}
+
+/* Scan the string whose opening quote is at *p; *p ends after the closing
+ * quote.  *escaped is set when it holds a backslash. */
+static int
+scan_string(const unsigned char *s, size_t len, size_t *pp, int *escaped)
+{
+	size_t p = *pp + 1;
+
+	*escaped = 0;
+	for (;;) {
+		unsigned char c;
+		size_t n;
+		while (p < len && !str_stop[s[p]])
+			p++;
+		if (p >= len)
+			return -1;
+		c = s[p];
+		if (c == '"') {
+			*pp = p + 1;
+			return 0;
+		}
+		if (c == '\\') {
+			*escaped = 1;
+			if (p + 1 >= len)
+				return -1;
+			switch (s[p + 1]) {
+			case '"': case '\\': case '/': case 'b': case 'f':
+			case 'n': case 'r': case 't':
+				p += 2;
+				continue;
+			case 'u':
+				if (p + 5 >= len || !is_hex(s[p + 2]) ||
+				    !is_hex(s[p + 3]) || !is_hex(s[p + 4]) ||
+				    !is_hex(s[p + 5]))
+					return -1;
+				p += 6;
+				continue;
+			default:
+				return -1;
+			}
+		}
+		if (c < 0x20)
+			return -1;
+		n = utf8_seq(s + p, len - p);
+		if (!n)
+			return -1;
+		p += n;
+	}
+}
+
+static int
+scan_number(const unsigned char *s, size_t len, size_t *pp)
+{
+	size_t p = *pp;
+
+	if (s[p] == '-')
+		p++;
+	if (p >= len)
+		return -1;
+	if (s[p] == '0') {
+		p++;
+	} else if (s[p] >= '1' && s[p] <= '9') {
+		while (p < len && s[p] >= '0' && s[p] <= '9')
+			p++;
+	} else {
+		return -1;
+	}
+	if (p < len && s[p] == '.') {
+		p++;
+		if (p >= len || s[p] < '0' || s[p] > '9')
+			return -1;
+		while (p < len && s[p] >= '0' && s[p] <= '9')
+			p++;
+	}
+	if (p < len && (s[p] == 'e' || s[p] == 'E')) {
+		p++;
+		if (p < len && (s[p] == '+' || s[p] == '-'))
+			p++;
+		if (p >= len || s[p] < '0' || s[p] > '9')
+			return -1;
+		while (p < len && s[p] >= '0' && s[p] <= '9')
+			p++;
+	}
+	*pp = p;
+	return 0;
+}
+
+#define SKIP_WS()                                                          \
+	while (p < len && (s[p] == ' ' || s[p] == '\n' || s[p] == '\r' ||  \
+	                   s[p] == '\t'))                                  \
+	p++
+
+enum { K_OBJ = 1, K_ARR = 2 };
+
+/* States for depths 0..MAX_DEPTH on the stack when the rules are few. */
+#define SMALL_STATE_WORDS (2 * (OTAS__REDACT_MAX_DEPTH + 1))
+
 int
 otas__redact_json(const otas__jsonpath_set_t *rules, const char *in,
                   size_t len, otas__buf_t *out)
 {
-	/* Not implemented yet: fail closed. */
+	/* Per open container (1..depth): its kind, the index of the current
+	 * element, and whether its children can match at all. */
+	unsigned char kind[OTAS__REDACT_MAX_DEPTH + 1];
+	unsigned char live[OTAS__REDACT_MAX_DEPTH + 1];
+	size_t index[OTAS__REDACT_MAX_DEPTH + 1];
+	uint64_t small[SMALL_STATE_WORDS], *states;
+	const unsigned char *s = (const unsigned char *)in;
+	size_t nw = otas__jsonpath_nwords(rules);
+	size_t out0 = out->len, p = 0, depth = 0, copied = 0;
+	/* The value being replaced: its level and where it starts. */
+	size_t redact_depth = SIZE_MAX, redact_start = 0;
+	int redact_next, cur_live, escaped;
+
+	if (!s)
+		s = (const unsigned char *)"";
+	states = alloc_states(rules, OTAS__REDACT_MAX_DEPTH + 1, small,
+	                      SMALL_STATE_WORDS);
+	if (!states) {
+		out->oom = 1;
+		return -1;
+	}
+	/* states + L*nw: the active states at the value being parsed at
+	 * level L (the root is level 0; a value inside `depth` open
+	 * containers is at level `depth`). */
+	redact_next = otas__jsonpath_start(rules, states);
+	cur_live = !redact_next && otas__jsonpath_live(rules, states);
+
+	SKIP_WS();
+value:
+	if (redact_next) {
+		redact_depth = depth;
+		redact_start = p;
+		redact_next = 0;
+	}
+	if (p >= len)
+		goto fail;
+	switch (s[p]) {
+	case '{':
+	case '[':
+		if (depth == OTAS__REDACT_MAX_DEPTH)
+			goto fail;
+		depth++;
+		kind[depth] = s[p] == '{' ? K_OBJ : K_ARR;
+		live[depth] = (unsigned char)cur_live;
+		index[depth] = 0;
+		p++;
+		SKIP_WS();
+		if (p < len && s[p] == (kind[depth] == K_OBJ ? '}' : ']')) {
+			p++;
+			depth--;
+			goto after;
+		}
+		if (kind[depth] == K_OBJ)
+			goto key;
+		goto element;
+	case '"':
+		if (scan_string(s, len, &p, &escaped) != 0)
+			goto fail;
+		goto after;
+	case 't':
+		if (len - p < 4 || memcmp(s + p, "true", 4) != 0)
+			goto fail;
+		p += 4;
+		goto after;
+	case 'f':
+		if (len - p < 5 || memcmp(s + p, "false", 5) != 0)
+			goto fail;
+		p += 5;
+		goto after;
+	case 'n':
+		if (len - p < 4 || memcmp(s + p, "null", 4) != 0)
+			goto fail;
+		p += 4;
+		goto after;
+	default:
+		if (scan_number(s, len, &p) != 0)
+			goto fail;
+		goto after;
+	}
+
+key:
+	if (p >= len || s[p] != '"') {
+		goto fail;
+	} else {
+		size_t k0 = p + 1, klen;
+		if (scan_string(s, len, &p, &escaped) != 0)
+			goto fail;
+		klen = p - 1 - k0;
+		SKIP_WS();
+		if (p >= len || s[p] != ':')
+			goto fail;
+		p++;
+		SKIP_WS();
+		cur_live = 0;
+		if (live[depth]) {
+			uint64_t *next = states + depth * nw;
+			if (otas__jsonpath_member(rules, next - nw,
+			                          (const char *)s + k0, klen,
+			                          escaped, next))
+				redact_next = 1;
+			else
+				cur_live = otas__jsonpath_live(rules, next);
+		}
+	}
+	goto value;
+
+element:
+	cur_live = 0;
+	if (live[depth]) {
+		uint64_t *next = states + depth * nw;
+		if (otas__jsonpath_element(rules, next - nw, index[depth], next))
+			redact_next = 1;
+		else
+			cur_live = otas__jsonpath_live(rules, next);
+	}
+	goto value;
+
+after:
+	if (redact_depth == depth) {
+		otas__buf_append(out, s + copied, redact_start - copied);
+		otas__buf_append(out, REDACTED_JSON, sizeof(REDACTED_JSON) - 1);
+		copied = p;
+		redact_depth = SIZE_MAX;
+	}
+	SKIP_WS();
+	if (depth == 0) {
+		if (p != len)
+			goto fail;
+		goto done;
+	}
+	if (p >= len)
+		goto fail;
+	if (s[p] == ',') {
+		p++;
+		SKIP_WS();
+		if (kind[depth] == K_OBJ)
+			goto key;
+		index[depth]++;
+		goto element;
+	}
+	if (s[p] != (kind[depth] == K_OBJ ? '}' : ']'))
+		goto fail;
+	p++;
+	depth--;
+	goto after;
+
+done:
+	otas__buf_append(out, s + copied, len - copied);
+	if (states != small)
+		free(states);
+	return 0;
+fail:
+	out->len = out0;
+	if (out->data && out->len < out->cap)
+		out->data[out->len] = '\0';
+	if (states != small)
+		free(states);
 	return -1;
 }
