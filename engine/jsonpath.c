@@ -30,6 +30,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define RULE_SHOWN 64
+
 enum { STEP_NAME, STEP_WILD, STEP_INDEX, STEP_ACCEPT };
 
 typedef struct {
@@ -109,9 +111,14 @@ fail_at(parser_t *p, size_t at, const char *msg)
 	pos = at < end ? at - p->rstart + 1 : end - p->rstart;
 	if (pos == 0)
 		pos = 1;
+	/* A long rule is cut so that the position and reason stay visible. */
 	if (p->err && p->errlen)
-		snprintf(p->err, p->errlen, "rule \"%.*s\" at position %zu: %s",
-		         (int)(end - p->rstart), p->s + p->rstart, pos, msg);
+		snprintf(p->err, p->errlen,
+		         "rule \"%.*s%s\" at position %zu: %s",
+		         (int)(end - p->rstart > RULE_SHOWN ? RULE_SHOWN
+		                                            : end - p->rstart),
+		         p->s + p->rstart,
+		         end - p->rstart > RULE_SHOWN ? "..." : "", pos, msg);
 	return -1;
 }
 

@@ -154,6 +154,12 @@ TEST(parse_errors_with_position)
 	CHECK_STR(perr("$.ok, $['x'].[0]"),
 	          "rule \"$['x'].[0]\" at position 8: expected a name or '*' "
 	          "after '.'");
+	/* A long rule is cut in the message; position and reason stay. */
+	CHECK_STR(perr("$.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	               "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa[x]"),
+	          "rule \"$.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	          "aa...\" at position 110: expected an index, '*' or a quoted "
+	          "name");
 	/* A tiny error buffer is truncated, not overrun. */
 	{
 		char err[8];
