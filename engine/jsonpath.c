@@ -197,6 +197,30 @@ utf8_put(char *o, unsigned cp)
 	return 4;
 }
 
+/* The \uXXXX escape (or surrogate pair) at *i in a quoted name. */
+static int
+quoted_u_escape(parser_t *p, size_t *i, unsigned *cp)
+{
+	const char *s = p->s;
+	size_t at = *i, len = p->len;
+	unsigned lo;
+
+	if (hex4(s + at + 2, len - at - 2, cp) != 0)
+		return fail_at(p, at, "expected 4 hex digits after \\u");
+	*i += 6;
+	if (*cp >= 0xDC00 && *cp <= 0xDFFF)
+		return fail_at(p, at, "lone surrogate in \\u escape");
+	if (*cp < 0xD800 || *cp > 0xDBFF)
+		return 0;
+	if (*i + 1 >= len || s[*i] != '\\' || s[*i + 1] != 'u' ||
+	    hex4(s + *i + 2, len - *i - 2, &lo) != 0 || lo < 0xDC00 ||
+	    lo > 0xDFFF)
+		return fail_at(p, at, "lone surrogate in \\u escape");
+	*i += 6;
+	*cp = 0x10000 + ((*cp - 0xD800) << 10) + (lo - 0xDC00);
+	return 0;
+}
+
 /* A quoted name at p->pos (on the quote).  Decodes into a new string. */
 static int
 parse_quoted(parser_t *p, step_t *st)
@@ -234,26 +258,12 @@ parse_quoted(parser_t *p, step_t *st)
 		case 'r': name[o++] = '\r'; i += 2; continue;
 		case 't': name[o++] = '\t'; i += 2; continue;
 		case 'u': {
-			unsigned cp, lo;
-			if (hex4(p->s + i + 2, p->len - i - 2, &cp) != 0)
-				return fail_at(p, i,
-				               "expected 4 hex digits after \\u");
-			if (cp >= 0xDC00 && cp <= 0xDFFF)
-				return fail_at(p, i, "lone surrogate in \\u escape");
-			if (cp >= 0xD800 && cp <= 0xDBFF) {
-				if (i + 7 >= p->len || p->s[i + 6] != '\\' ||
-				    p->s[i + 7] != 'u' ||
-				    hex4(p->s + i + 8, p->len - i - 8, &lo) != 0 ||
-				    lo < 0xDC00 || lo > 0xDFFF)
-					return fail_at(p, i,
-					               "lone surrogate in \\u escape");
-				cp = 0x10000 + ((cp - 0xD800) << 10) +
-				     (lo - 0xDC00);
-				i += 6;
-			}
-			/* A \u escape (<= 6 raw bytes) decodes to <= 4. */
+			unsigned cp;
+			if (quoted_u_escape(p, &i, &cp) != 0)
+				return -1;
+			/* A \u escape (6 raw bytes, 12 for a pair)
+			 * decodes to at most 3 (4) bytes. */
 			o += utf8_put(name + o, cp);
-			i += 6;
 			continue;
 		}
 		default:
@@ -295,8 +305,8 @@ parse_bracket(parser_t *p, int desc)
 	} else if (c >= '0' && c <= '9') {
 		size_t v = 0, at = p->pos;
 		st->kind = STEP_INDEX;
-		if (c == '0' && p->pos + 1 < p->len && p->s[p->pos + 1] >= '0' &&
-		    p->s[p->pos + 1] <= '9')
+		if (c == '0' && p->pos + 1 < p->len &&
+		    p->s[p->pos + 1] >= '0' && p->s[p->pos + 1] <= '9')
 			return fail_at(p, at, "index with a leading zero");
 		while (p->pos < p->len && p->s[p->pos] >= '0' &&
 		       p->s[p->pos] <= '9') {

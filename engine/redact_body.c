@@ -247,7 +247,7 @@ otas__redact_urlencoded(const otas__jsonpath_set_t *rules,
 			otas__buf_reset(&name);
 			form_decode(f, eq ? (size_t)(eq - f) : flen, &name);
 			if (!name.oom &&
-			    form_name_redacted(rules, names, name.data ? name.data : "",
+			    form_name_redacted(rules, names, name.data,
 			                       name.len, st)) {
 				size_t vstart = eq ? (size_t)(eq - in) + 1
 				                   : i + flen;
@@ -641,7 +641,8 @@ element:
 	cur_live = 0;
 	if (live[depth]) {
 		uint64_t *next = states + depth * nw;
-		if (otas__jsonpath_element(rules, next - nw, index[depth], next))
+		if (otas__jsonpath_element(rules, next - nw, index[depth],
+		                           next))
 			redact_next = 1;
 		else
 			cur_live = otas__jsonpath_live(rules, next);
