@@ -366,8 +366,10 @@ child_worker(const char *path, int k, int wfd)
 	int r, bad = 0;
 
 	sp = otas__spool_open(path, 64 << 20, err, sizeof(err));
-	if (!sp)
+	if (!sp) {
+		fprintf(stderr, "  child %d: open: %s\n", k, err);
 		_exit(10);
+	}
 	for (int i = 0; i < MPUT; i++) {
 		snprintf(payload, sizeof(payload), "c%d-%d", k, i);
 		if (otas__spool_put(sp, payload, strlen(payload), 1, NULL, err,
