@@ -65,6 +65,7 @@
  */
 #include "spool.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -86,6 +87,18 @@
  * near max_bytes plus this. */
 #define OTAS__SPOOL_WAL_LIMIT (4 * 1024 * 1024)
 #define OTAS__SPOOL_MAX_REAP 64
+#define OTAS__SPOOL_KEEP_ASIDE 3
+/* How often a claim that finds nothing looks for leases of dead pids. */
+#ifdef OTAS_TESTING_SMALL_LIMITS
+#define OTAS__SPOOL_REAP_EVERY_MS 200
+#else
+#define OTAS__SPOOL_REAP_EVERY_MS 1000
+#endif
+
+struct aside_s {
+	long long t, n;
+	char name[NAME_MAX + 1];
+};
 
 /* Forward migrations: migrations[v] takes user_version v to v + 1. */
 static const char *const migrations[OTAS__SPOOL_SCHEMA_VERSION] = {
@@ -173,6 +186,7 @@ struct otas__spool_s {
 	dev_t dev;          /* identity of the file we opened, so that */
 	ino_t ino;          /*   recovery never moves a newer file aside */
 	uint64_t recoveries; /* files moved aside by this handle */
+	int64_t last_reap_ms; /* last look for leases of dead pids */
 	char err[512];      /* last failure or recovery notice */
 };
 
@@ -396,10 +410,75 @@ step_done(sqlite3_stmt *st)
 
 /* ------------------------------------------------------------ recovery */
 
+/* The `<name>.corrupt-<time>[-n]` files next to the spool, newest first,
+ * are kept up to OTAS__SPOOL_KEEP_ASIDE; older ones (and their -wal) are
+ * deleted, so a file system that keeps corrupting the spool cannot fill
+ * the disk with copies. */
+static int
+aside_newer(const void *a, const void *b)
+{
+	const struct aside_s *x = a, *y = b;
+
+	if (x->t != y->t)
+		return x->t < y->t ? 1 : -1;
+	return x->n < y->n ? 1 : x->n > y->n ? -1 : 0;
+}
+
+static void
+prune_aside(otas__spool_t *sp)
+{
+	struct aside_s found[OTAS__SPOOL_KEEP_ASIDE + 16];
+	char dir[PATH_MAX], prefix[NAME_MAX + 16], victim[PATH_MAX + 8];
+	const char *slash = strrchr(sp->path, '/');
+	const char *base = slash ? slash + 1 : sp->path;
+	size_t plen, nfound = 0;
+	struct dirent *e;
+	DIR *d;
+
+	if (slash)
+		snprintf(dir, sizeof(dir), "%.*s",
+		         (int)(slash - sp->path) ? (int)(slash - sp->path) : 1,
+		         sp->path);
+	else
+		snprintf(dir, sizeof(dir), ".");
+	snprintf(prefix, sizeof(prefix), "%s.corrupt-", base);
+	plen = strlen(prefix);
+	d = opendir(dir);
+	if (!d)
+		return;
+	while ((e = readdir(d)) && nfound < sizeof(found) / sizeof(found[0])) {
+		char *end;
+		long long t, n = 0;
+
+		if (strncmp(e->d_name, prefix, plen) != 0)
+			continue;
+		t = strtoll(e->d_name + plen, &end, 10);
+		if (*end == '-' && end[1] >= '0' && end[1] <= '9')
+			n = strtoll(end + 1, &end, 10);
+		if (*end != '\0')
+			continue; /* a -wal: goes with its main file */
+		found[nfound].t = t;
+		found[nfound].n = n;
+		snprintf(found[nfound].name, sizeof(found[nfound].name), "%s",
+		         e->d_name);
+		nfound++;
+	}
+	closedir(d);
+	qsort(found, nfound, sizeof(found[0]), aside_newer);
+	for (size_t i = OTAS__SPOOL_KEEP_ASIDE; i < nfound; i++) {
+		snprintf(victim, sizeof(victim), "%s/%s", dir, found[i].name);
+		(void)unlink(victim);
+		snprintf(victim, sizeof(victim), "%s/%s-wal", dir,
+		         found[i].name);
+		(void)unlink(victim);
+	}
+}
+
 /* Move `path` (and its -wal) aside as `<path>.corrupt-<unixtime>[-n]` and
  * drop its -shm (derived, rebuilt by SQLite).  Only when `path` is still the
  * file this handle opened: another process may have recovered first and
- * put a fresh spool there, which must not be moved in turn. */
+ * put a fresh spool there, which must not be moved in turn.  Returns 1 when
+ * moved (notice in sp->err), 0 when there was nothing to move, -1 on error. */
 static int
 move_aside(otas__spool_t *sp, const char *why)
 {
@@ -451,9 +530,10 @@ move_aside(otas__spool_t *sp, const char *why)
 	snprintf(from, sizeof(from), "%s-shm", sp->path);
 	(void)unlink(from);
 	sp->recoveries++;
+	prune_aside(sp);
 	set_err(sp, "spool: %s was %s; moved it to %s and started empty",
 	        sp->path, why, aside);
-	return 0;
+	return 1;
 }
 
 /* ----------------------------------------------------------- open/close */
@@ -513,59 +593,80 @@ fail:
 	return -1;
 }
 
-/* End leases of our own pid (a previous process that had it) and of pids of
- * our namespace that are gone.  Best effort: a failure here only means the
- * lease runs out by itself. */
-static void
-reap_leases(otas__spool_t *sp)
+/* Collect into pids[] the owners of live leases in our namespace that are
+ * gone, and with `own` our own pid.  Number found, or -1. */
+static int
+find_dead_owners(otas__spool_t *sp, sqlite3_stmt *sel, int own, int64_t *pids)
 {
-	int64_t pids[OTAS__SPOOL_MAX_REAP];
-	int npids = 0, rc;
-	sqlite3_stmt *st = NULL;
-	int64_t now = now_ms();
+	int npids = 0, rc = SQLITE_DONE;
 
-	if (!sp->host)
-		return;
-	rc = sqlite3_prepare_v2(sp->db,
-	    "SELECT DISTINCT lease_owner FROM batches WHERE lease_host = ?1"
-	    " AND lease_until > ?2 LIMIT " "64", -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return;
-	sqlite3_bind_int64(st, 1, sp->host);
-	sqlite3_bind_int64(st, 2, now);
-	while (npids < OTAS__SPOOL_MAX_REAP && sqlite3_step(st) == SQLITE_ROW) {
-		int64_t pid = sqlite3_column_int64(st, 0);
+	sqlite3_bind_int64(sel, 1, sp->host);
+	sqlite3_bind_int64(sel, 2, now_ms());
+	while (npids < OTAS__SPOOL_MAX_REAP &&
+	       (rc = sqlite3_step(sel)) == SQLITE_ROW) {
+		int64_t pid = sqlite3_column_int64(sel, 0);
 
-		if (pid == sp->pid ||
-		    (pid > 0 && pid <= INT_MAX && kill((pid_t)pid, 0) != 0 &&
-		     errno == ESRCH))
+		if (pid == sp->pid ? own
+		                   : (pid > 0 && pid <= INT_MAX &&
+		                      kill((pid_t)pid, 0) != 0 && errno == ESRCH))
 			pids[npids++] = pid;
 	}
-	sqlite3_finalize(st);
-	st = NULL;
-	if (npids == 0)
-		return;
+	if (npids < OTAS__SPOOL_MAX_REAP && rc != SQLITE_DONE)
+		npids = -1;
+	sqlite3_reset(sel);
+	return npids;
+}
+
+/* End leases held by pids of our namespace that are gone and, at open
+ * (`own`), by our own pid: an earlier process that had it, since a handle
+ * just opened holds no lease yet.  A read-only look first, so that the
+ * common case (nobody died) never takes the write lock; then the pids are
+ * checked again inside the write transaction, so a new process cannot take
+ * a recycled pid's lease between the check and the update.  Best effort: a
+ * failure only means the lease runs out by itself.  Returns the number of
+ * batches freed. */
+static int
+reap_leases(otas__spool_t *sp, int own)
+{
+	int64_t pids[OTAS__SPOOL_MAX_REAP];
+	int npids, freed = 0;
+	sqlite3_stmt *sel = NULL, *upd = NULL;
+
+	if (!sp->host)
+		return 0;
+	if (sqlite3_prepare_v2(sp->db,
+	        "SELECT DISTINCT lease_owner FROM batches"
+	        " WHERE lease_host = ?1 AND lease_until > ?2",
+	        -1, &sel, NULL) != SQLITE_OK)
+		goto out;
+	if (find_dead_owners(sp, sel, own, pids) <= 0)
+		goto out;
 	if (sqlite3_prepare_v2(sp->db,
 	        "UPDATE batches SET lease_until = NULL, lease_owner = NULL,"
 	        " lease_host = NULL WHERE lease_owner = ?1 AND lease_host = ?2",
-	        -1, &st, NULL) != SQLITE_OK)
-		return;
-	if (exec_sql(sp, "open: end stale leases", "BEGIN IMMEDIATE") !=
-	    SQLITE_OK)
+	        -1, &upd, NULL) != SQLITE_OK)
 		goto out;
+	if (sqlite3_exec(sp->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	    SQLITE_OK)
+		goto undo;
+	npids = find_dead_owners(sp, sel, own, pids);
 	for (int i = 0; i < npids; i++) {
-		sqlite3_bind_int64(st, 1, pids[i]);
-		sqlite3_bind_int64(st, 2, sp->host);
-		if (step_done(st) != SQLITE_OK) {
-			(void)sqlite3_exec(sp->db, "ROLLBACK", NULL, NULL,
-			                   NULL);
-			goto out;
-		}
+		sqlite3_bind_int64(upd, 1, pids[i]);
+		sqlite3_bind_int64(upd, 2, sp->host);
+		if (step_done(upd) != SQLITE_OK)
+			goto undo;
+		freed += sqlite3_changes(sp->db);
 	}
-	if (exec_sql(sp, "open: end stale leases", "COMMIT") != SQLITE_OK)
+	if (sqlite3_exec(sp->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+		goto out;
+undo:
+	if (!sqlite3_get_autocommit(sp->db))
 		(void)sqlite3_exec(sp->db, "ROLLBACK", NULL, NULL, NULL);
+	freed = 0;
 out:
-	sqlite3_finalize(st);
+	sqlite3_finalize(sel);
+	sqlite3_finalize(upd);
+	return freed;
 }
 
 /* Open the connection, set it up and migrate.  Returns 0, -1 on error, or 1
@@ -671,31 +772,39 @@ connect_once(otas__spool_t *sp, const char **why)
 			return is_corrupt(rc) ? (*why = "corrupt", 1) : -1;
 		}
 	}
-	reap_leases(sp);
+	(void)reap_leases(sp, 1);
+	sp->last_reap_ms = now_ms();
 	return 0;
 }
 
 /* Connect; a file that is not ours to use is moved aside once and a fresh
- * one created.  Leaves the recovery notice (if any) in sp->err. */
+ * one created.  `moved`: the caller already moved a file aside, whose
+ * notice in sp->err is kept.  On success sp->err holds that notice or "". */
 static int
-connect_spool(otas__spool_t *sp)
+connect_spool(otas__spool_t *sp, int moved)
 {
 	const char *why = NULL;
 	int r;
 
 	for (int attempt = 0; attempt < 2; attempt++) {
 		r = connect_once(sp, &why);
-		if (r == 0)
+		if (r == 0) {
+			if (!moved)
+				sp->err[0] = '\0';
 			return 0;
+		}
 		disconnect(sp);
 		if (r < 0)
 			return -1;
-		if (attempt == 1 || move_aside(sp, why) != 0)
+		if (attempt == 1)
 			break;
+		r = move_aside(sp, why);
+		if (r < 0)
+			return -1;
+		moved |= r;
 	}
-	if (r > 0 && why)
-		set_err(sp, "spool: %s is %s and could not be replaced",
-		        sp->path, why);
+	set_err(sp, "spool: %s is %s and could not be replaced", sp->path,
+	        why ? why : "unusable");
 	return -1;
 }
 
@@ -704,20 +813,13 @@ connect_spool(otas__spool_t *sp)
 static int
 recover(otas__spool_t *sp)
 {
-	disconnect(sp);
-	if (move_aside(sp, "corrupt") != 0)
-		return -1;
-	{
-		char notice[sizeof(sp->err)];
+	int moved;
 
-		memcpy(notice, sp->err, sizeof(notice));
-		if (connect_spool(sp) != 0)
-			return -1;
-		/* Keep the notice unless connect replaced it with another. */
-		if (sp->err[0] == '\0')
-			memcpy(sp->err, notice, sizeof(notice));
-	}
-	return 0;
+	disconnect(sp);
+	moved = move_aside(sp, "corrupt");
+	if (moved < 0)
+		return -1;
+	return connect_spool(sp, moved);
 }
 
 otas__spool_t *
@@ -744,7 +846,7 @@ otas__spool_open(const char *path, int64_t max_bytes, char *err,
 	sp->max_bytes = max_bytes;
 	sp->pid = getpid();
 	sp->host = host_id();
-	if (make_parent_dirs(sp, path) != 0 || connect_spool(sp) != 0)
+	if (make_parent_dirs(sp, path) != 0 || connect_spool(sp, 0) != 0)
 		goto fail;
 	/* A non-empty err on success is a notice to log once (file moved
 	 * aside). */
@@ -795,7 +897,7 @@ usable(otas__spool_t *sp)
 	}
 	/* An earlier recovery failed to reopen: try again now. */
 	if (!sp->db &&
-	    (make_parent_dirs(sp, sp->path) != 0 || connect_spool(sp) != 0))
+	    (make_parent_dirs(sp, sp->path) != 0 || connect_spool(sp, 0) != 0))
 		return 0;
 	return 1;
 }
@@ -898,8 +1000,14 @@ otas__spool_put(otas__spool_t *sp, const char *payload, size_t len,
 		*evicted_events = 0;
 	if (err && errlen)
 		err[0] = '\0';
+	if (!sp)
+		return -1;
 	if (!usable(sp))
 		goto fail;
+	if (!payload && len) {
+		set_err(sp, "spool put: no payload");
+		goto fail;
+	}
 	if (len > (uint64_t)sp->max_bytes) {
 		set_err(sp, "spool put: batch of %zu bytes exceeds the spool "
 		        "size of %lld bytes", len, (long long)sp->max_bytes);
@@ -992,6 +1100,14 @@ otas__spool_claim(otas__spool_t *sp, int64_t lease_ms, int64_t *id,
 	if (rc == SQLITE_DONE) {
 		sqlite3_reset(st);
 		rollback(sp); /* nothing changed */
+		/* Nothing free: maybe a worker died holding leases.  Look now
+		 * and then, not on every poll of an idle sender. */
+		if (now - sp->last_reap_ms >= OTAS__SPOOL_REAP_EVERY_MS) {
+			sp->last_reap_ms = now;
+			if (reap_leases(sp, 0) > 0) /* once: last_reap_ms set */
+				return otas__spool_claim(sp, lease_ms, id, out,
+				                         n_events);
+		}
 		return 0;
 	}
 	if (rc != SQLITE_ROW) {

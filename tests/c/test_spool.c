@@ -673,6 +673,226 @@ TEST(spool_corrupt_pages_recovered)
 	otas__spool_close(sp);
 }
 
+/* Children put into a small shared spool at once: after every put the
+ * bound holds, and put events == evicted events + what is left, exactly. */
+#define BOUND_MAX 20000
+#define BOUND_PUTS 80
+
+static void
+bound_worker(const char *path, int k, int wfd)
+{
+	otas__spool_t *sp = otas__spool_open(path, BOUND_MAX, NULL, 0);
+	uint64_t ev, put_events = 0, evicted = 0;
+	int64_t nbytes;
+	char line[64];
+	int bad = 0, len;
+
+	if (!sp)
+		_exit(10);
+	for (int i = 0; i < BOUND_PUTS; i++) {
+		uint32_t n = (uint32_t)(1 + (i * 7 + k) % 13);
+		size_t size = 500 + (size_t)((i * 977 + k * 131) % 3000);
+
+		if (put_len(sp, size, (char)('a' + k), n, &ev) != 0)
+			bad = 11;
+		put_events += n;
+		evicted += ev;
+		if (otas__spool_count(sp, NULL, NULL, &nbytes) != 0 ||
+		    nbytes > BOUND_MAX)
+			bad = 12;
+	}
+	len = snprintf(line, sizeof(line), "%llu %llu\n",
+	               (unsigned long long)put_events,
+	               (unsigned long long)evicted);
+	if (write(wfd, line, (size_t)len) != len)
+		bad = 13;
+	otas__spool_close(sp);
+	_exit(bad);
+}
+
+TEST(spool_bound_holds_across_processes)
+{
+	char path[256], line[64];
+	otas__spool_t *sp;
+	unsigned long long put_total = 0, ev_total = 0;
+	int fds[NCHILD][2];
+	pid_t pids[NCHILD];
+	int64_t ne, nbytes;
+
+	CHECK(fresh_dir());
+	spool_path(path, sizeof(path), "s.db");
+	for (int k = 0; k < NCHILD; k++) {
+		CHECK(pipe(fds[k]) == 0);
+		pids[k] = fork();
+		CHECK(pids[k] >= 0);
+		if (pids[k] == 0) {
+			for (int j = 0; j <= k; j++)
+				close(fds[j][0]);
+			bound_worker(path, k, fds[k][1]);
+		}
+		close(fds[k][1]);
+	}
+	for (int k = 0; k < NCHILD; k++) {
+		unsigned long long p, e;
+		size_t len = 0;
+		int status;
+
+		CHECK(read_all(fds[k][0], line, sizeof(line), &len) == 0);
+		close(fds[k][0]);
+		CHECK(waitpid(pids[k], &status, 0) == pids[k]);
+		CHECK(WIFEXITED(status));
+		CHECK_INT(WEXITSTATUS(status), 0);
+		CHECK(sscanf(line, "%llu %llu", &p, &e) == 2);
+		put_total += p;
+		ev_total += e;
+	}
+	CHECK((sp = open_ok(path, BOUND_MAX)));
+	CHECK_INT(otas__spool_count(sp, NULL, &ne, &nbytes), 0);
+	CHECK(nbytes <= BOUND_MAX);
+	CHECK(ev_total > 0);
+	CHECK_INT(put_total, ev_total + (unsigned long long)ne);
+	otas__spool_close(sp);
+}
+
+/* Sets lease columns of every batch directly, standing in for another
+ * process (pid) or a clock stepped back (a lease hours ahead). */
+static int
+set_lease(const char *path, long long until, long long owner)
+{
+	char sql[256];
+
+	snprintf(sql, sizeof(sql),
+	         "PRAGMA busy_timeout = 5000; UPDATE batches SET"
+	         " lease_until = %lld, lease_owner = %lld;",
+	         until, owner);
+	return make_sqlite(path, sql);
+}
+
+static long long
+wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+TEST(spool_lease_rules)
+{
+	char path[256];
+	otas__buf_t b = OTAS__BUF_INIT;
+	otas__spool_t *sp;
+	int64_t id, id2;
+	uint32_t n;
+
+	CHECK(fresh_dir());
+	spool_path(path, sizeof(path), "s.db");
+	CHECK((sp = open_ok(path, 4096)));
+	CHECK_INT(put_str(sp, "b1", 1, NULL), 0);
+	CHECK_INT(otas__spool_claim(sp, 60000, &id, &b, &n), 1);
+	/* Another live process holds it now (pid 1 never dies). */
+	CHECK(set_lease(path, wall_ms() + 60000, 1) == 0);
+	CHECK_INT(otas__spool_release(sp, id), 0);
+	CHECK_INT(otas__spool_claim(sp, 60000, &id2, &b, &n), 0);
+	/* A lease two hours ahead means the clock went back: free. */
+	CHECK(set_lease(path, wall_ms() + 2 * 3600 * 1000LL, 1) == 0);
+	otas__buf_reset(&b);
+	CHECK_INT(otas__spool_claim(sp, 60000, &id2, &b, &n), 1);
+	CHECK_INT(id2, id);
+	CHECK_INT(otas__spool_release(sp, id), 0);
+	/* Out of memory in `out`: -1 and the batch stays claimable. */
+	otas__buf_reset(&b);
+	b.oom = 1;
+	CHECK_INT(otas__spool_claim(sp, 60000, &id2, &b, &n), -1);
+	CHECK(strstr(otas__spool_error(sp), "memory") != NULL);
+	otas__buf_reset(&b);
+	CHECK_INT(otas__spool_claim(sp, 60000, &id2, &b, &n), 1);
+	CHECK_STR(b.data, "b1");
+	/* No handle, no crash. */
+	CHECK_INT(otas__spool_put(NULL, "x", 1, 1, NULL, NULL, 0), -1);
+	CHECK_INT(otas__spool_claim(NULL, 1, &id2, &b, &n), -1);
+	CHECK_INT(otas__spool_delete(NULL, 1), -1);
+	CHECK_INT(otas__spool_release(NULL, 1), -1);
+	CHECK_INT(otas__spool_count(NULL, NULL, NULL, NULL), -1);
+	otas__spool_close(NULL);
+	otas__buf_free(&b);
+	otas__spool_close(sp);
+}
+
+/* A worker dies holding a lease while another keeps its handle open: the
+ * survivor's claim finds the dead pid and takes the batch without waiting
+ * out the 60 s lease. */
+TEST(spool_dead_owner_lease_ended_by_claim)
+{
+	char path[256], c;
+	otas__buf_t b = OTAS__BUF_INIT;
+	otas__spool_t *sp;
+	int64_t id, deadline;
+	int go[2], ready[2], status, r = 0;
+	pid_t pid;
+
+	CHECK(fresh_dir());
+	spool_path(path, sizeof(path), "s.db");
+	CHECK((sp = open_ok(path, 4096)));
+	CHECK_INT(put_str(sp, "orphan", 1, NULL), 0);
+	otas__spool_close(sp);
+	CHECK(pipe(go) == 0 && pipe(ready) == 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		otas__spool_t *cs = otas__spool_open(path, 4096, NULL, 0);
+		otas__buf_t cb = OTAS__BUF_INIT;
+		int64_t cid;
+
+		if (!cs || otas__spool_claim(cs, 60000, &cid, &cb, NULL) != 1)
+			_exit(1);
+		if (write(ready[1], "r", 1) != 1 || read(go[0], &c, 1) != 1)
+			_exit(2);
+		_exit(0); /* dies holding the lease */
+	}
+	close(ready[1]);
+	close(go[0]);
+	CHECK(read(ready[0], &c, 1) == 1);
+	CHECK((sp = open_ok(path, 4096))); /* owner alive: lease stands */
+	CHECK_INT(otas__spool_claim(sp, 60000, &id, &b, NULL), 0);
+	CHECK(write(go[1], "g", 1) == 1);
+	close(go[1]);
+	close(ready[0]);
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	deadline = mono_ms() + 15000;
+	do {
+		struct timespec ts = {0, 20 * 1000 * 1000};
+
+		r = otas__spool_claim(sp, 60000, &id, &b, NULL);
+		if (r != 0)
+			break;
+		nanosleep(&ts, NULL);
+	} while (mono_ms() < deadline);
+	CHECK_INT(r, 1);
+	CHECK_STR(b.data, "orphan");
+	otas__buf_free(&b);
+	otas__spool_close(sp);
+}
+
+TEST(spool_keeps_few_files_aside)
+{
+	char path[256], err[512];
+	otas__spool_t *sp;
+
+	CHECK(fresh_dir());
+	spool_path(path, sizeof(path), "s.db");
+	for (int i = 0; i < 6; i++) {
+		CHECK(write_file(path, "garbage garbage garbage garbage "
+		                       "garbage garbage garbage garbage", 64) ==
+		      0);
+		CHECK((sp = otas__spool_open(path, 4096, err, sizeof(err))));
+		CHECK(strstr(err, "moved it to") != NULL);
+		otas__spool_close(sp);
+	}
+	CHECK_INT(count_prefix(tmpdir, "s.db.corrupt-"), 3);
+}
+
 TEST(spool_creates_private_dirs_and_file)
 {
 	char path[256], dir[300];
@@ -878,6 +1098,10 @@ main(void)
 	RUN(spool_garbage_file_moved_aside);
 	RUN(spool_foreign_or_newer_file_moved_aside);
 	RUN(spool_corrupt_pages_recovered);
+	RUN(spool_bound_holds_across_processes);
+	RUN(spool_lease_rules);
+	RUN(spool_dead_owner_lease_ended_by_claim);
+	RUN(spool_keeps_few_files_aside);
 	RUN(spool_creates_private_dirs_and_file);
 	RUN(spool_unwritable_location_is_an_error);
 	RUN(spool_write_failure_is_an_error);
