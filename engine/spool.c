@@ -88,7 +88,9 @@
 #define OTAS__SPOOL_WAL_LIMIT (4 * 1024 * 1024)
 #define OTAS__SPOOL_MAX_REAP 64
 #define OTAS__SPOOL_KEEP_ASIDE 3
-/* How often a claim that finds nothing looks for leases of dead pids. */
+/* How often a claim that finds nothing looks for leases of dead pids, and
+ * how often any call checks that the path still names the open file. */
+#define OTAS__SPOOL_STAT_EVERY_MS 1000
 #ifdef OTAS_TESTING_SMALL_LIMITS
 #define OTAS__SPOOL_REAP_EVERY_MS 200
 #else
@@ -187,6 +189,7 @@ struct otas__spool_s {
 	ino_t ino;          /*   recovery never moves a newer file aside */
 	uint64_t recoveries; /* files moved aside by this handle */
 	int64_t last_reap_ms; /* last look for leases of dead pids */
+	int64_t last_stat_ms; /* last check that path is still our file */
 	char err[512];      /* last failure or recovery notice */
 };
 
@@ -373,15 +376,33 @@ query_int(otas__spool_t *sp, const char *what, const char *sql, int64_t *out)
 	return rc;
 }
 
+/* Close the connection.  The last connection to close a WAL database
+ * deletes `<path>-wal` and `<path>-shm` by NAME; when `path` no longer names
+ * the file we have open (another process moved it aside and started a
+ * fresh spool there), those names belong to the live spool of the other
+ * processes.  SQLite 3.40 (checked) already skips that when it sees the file
+ * moved (databaseIsUnmoved() in pager.c); making the WAL persistent keeps us
+ * safe with any SQLite we are linked with, and keeps the moved file's WAL
+ * for whoever inspects it. */
 static void
 disconnect(otas__spool_t *sp)
 {
+	struct stat st;
+
 	for (int i = 0; i < ST__COUNT; i++) {
 		sqlite3_finalize(sp->st[i]);
 		sp->st[i] = NULL;
 	}
-	if (sp->db)
-		sqlite3_close(sp->db);
+	if (!sp->db)
+		return;
+	if (stat(sp->path, &st) != 0 || st.st_dev != sp->dev ||
+	    st.st_ino != sp->ino) {
+		int one = 1;
+
+		(void)sqlite3_file_control(sp->db, "main",
+		                           SQLITE_FCNTL_PERSIST_WAL, &one);
+	}
+	sqlite3_close(sp->db);
 	sp->db = NULL;
 }
 
@@ -773,7 +794,7 @@ connect_once(otas__spool_t *sp, const char **why)
 		}
 	}
 	(void)reap_leases(sp, 1);
-	sp->last_reap_ms = now_ms();
+	sp->last_reap_ms = sp->last_stat_ms = now_ms();
 	return 0;
 }
 
@@ -895,9 +916,31 @@ usable(otas__spool_t *sp)
 		set_err(sp, "spool: handle used in a forked child");
 		return 0;
 	}
+	/* Now and then, check that the path still names the file we have
+	 * open: another process that found it corrupt moved it aside, or a
+	 * cleaner removed it.  Writing on into the old inode would only feed
+	 * a file nobody reads. */
+	if (sp->db) {
+		int64_t now = now_ms();
+		struct stat st;
+
+		if (now - sp->last_stat_ms < OTAS__SPOOL_STAT_EVERY_MS &&
+		    now >= sp->last_stat_ms)
+			return 1;
+		sp->last_stat_ms = now;
+		if (stat(sp->path, &st) == 0 && st.st_dev == sp->dev &&
+		    st.st_ino == sp->ino)
+			return 1;
+		disconnect(sp);
+		set_err(sp, "spool: %s was moved or removed by someone else; "
+		        "opened it afresh", sp->path);
+		if (make_parent_dirs(sp, sp->path) != 0 ||
+		    connect_spool(sp, 1) != 0)
+			return 0;
+		return 1;
+	}
 	/* An earlier recovery failed to reopen: try again now. */
-	if (!sp->db &&
-	    (make_parent_dirs(sp, sp->path) != 0 || connect_spool(sp, 0) != 0))
+	if (make_parent_dirs(sp, sp->path) != 0 || connect_spool(sp, 0) != 0)
 		return 0;
 	return 1;
 }
@@ -935,14 +978,17 @@ put_txn(otas__spool_t *sp, const char *payload, size_t len,
 			sqlite3_bind_int64(st, 1, now);
 			sqlite3_bind_int64(st, 2, now + OTAS__SPOOL_MAX_LEASE_MS);
 		}
+		int got = 0;
+
 		rc = sqlite3_step(st);
 		if (rc == SQLITE_ROW) {
+			got = 1;
 			total -= sqlite3_column_int64(st, 0);
 			*evicted += (uint64_t)sqlite3_column_int64(st, 1);
 			rc = sqlite3_step(st);
 		}
 		sqlite3_reset(st);
-		if (rc == SQLITE_DONE && sqlite3_changes(sp->db) == 0) {
+		if (rc == SQLITE_DONE && !got) {
 			if (pass == 1) {
 				/* Totals say full but no row is left. */
 				rc = SQLITE_CORRUPT;
