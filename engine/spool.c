@@ -218,16 +218,24 @@ set_err(otas__spool_t *sp, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Record an SQLite failure of step `what`. */
+/* Record an SQLite failure of step `what`.  For I/O failures the OS error
+ * (ENOSPC, EFBIG, EACCES, ...) says more than "disk I/O error"; it is only
+ * looked at for those codes since it is not reset by successful calls. */
 static void
 set_sql_err(otas__spool_t *sp, const char *what, int rc)
 {
-	set_err(sp, "spool %s: %s (%s)", what,
-	        sp->db ? sqlite3_errmsg(sp->db) : sqlite3_errstr(rc),
-	        sqlite3_errstr(rc));
-	if ((rc & 0xff) == SQLITE_FULL)
-		set_err(sp, "spool %s: disk full (%s)", what,
-		        sp->db ? sqlite3_errmsg(sp->db) : sqlite3_errstr(rc));
+	const char *msg = sp->db ? sqlite3_errmsg(sp->db) : sqlite3_errstr(rc);
+	int prim = rc & 0xff, sys = 0;
+
+	if (prim == SQLITE_FULL)
+		msg = "disk full";
+	if (sp->db && (prim == SQLITE_IOERR || prim == SQLITE_FULL ||
+	               prim == SQLITE_CANTOPEN))
+		sys = sqlite3_system_errno(sp->db);
+	if (sys)
+		set_err(sp, "spool %s: %s (%s)", what, msg, strerror(sys));
+	else
+		set_err(sp, "spool %s: %s", what, msg);
 }
 
 static void
@@ -718,7 +726,8 @@ connect_once(otas__spool_t *sp, const char **why)
 	sp->dev = st.st_dev;
 	sp->ino = st.st_ino;
 	if (sqlite3_db_readonly(sp->db, "main") == 1) {
-		set_err(sp, "spool open: %s is read-only", sp->path);
+		set_err(sp, "spool open: %s is read-only (not writable by this "
+		        "user?)", sp->path);
 		return -1;
 	}
 	sqlite3_extended_result_codes(sp->db, 1);

@@ -1061,6 +1061,7 @@ open_fails_unprivileged(const char *path)
 			_exit(21);
 		if (!err[0])
 			_exit(22);
+		fprintf(stderr, "  (open error: %s)\n", err);
 		_exit(0);
 	}
 	if (waitpid(pid, &status, 0) != pid)
@@ -1143,6 +1144,7 @@ TEST(spool_write_failure_is_an_error)
 			_exit(31);
 		if (!err[0])
 			_exit(32);
+		fprintf(stderr, "  (put error: %s)\n", err);
 		otas__spool_close(c);
 		free(big);
 		_exit(0);
