@@ -20,8 +20,12 @@
  * one step per version, inside one IMMEDIATE transaction.  A file with a
  * newer version (an older engine after a downgrade), a foreign SQLite file or
  * a corrupt/non-SQLite file is renamed aside (`<path>.corrupt-<unixtime>`)
- * and a fresh spool is started: the data is kept for a human, the app keeps
- * spooling, and the handle reports it once (err / otas__spool_error()).
+ * and a fresh spool is started: the data is kept for a human (the three
+ * newest such files; older ones are deleted so that a failing disk cannot
+ * fill up with copies), the app keeps spooling, and the handle reports it
+ * once (err / otas__spool_error() / otas__spool_recoveries()).  Because
+ * the other workers still have the old file open, every handle checks at
+ * most once a second that `path` still names its file, and reopens if not.
  *
  * Journal.  WAL: readers never block the writer and a commit appends to one
  * file.  synchronous=NORMAL is safe with WAL: the database can never be
@@ -46,7 +50,9 @@
  * (clock stepped forwards) costs a duplicate send, which the back end drops
  * by event_id.  At open, leases held by our own pid (an earlier process that
  * had our pid) or by pids of our namespace that no longer exist are ended,
- * so a restarted app does not wait out the leases of the workers it lost.
+ * so a restarted app does not wait out the leases of the workers it lost;
+ * a claim that finds nothing free does the same for dead pids, at most once
+ * a second (a worker killed by the OOM killer while sending).
  *
  * Eviction.  put() into a full spool deletes the oldest batches that no live
  * lease holds first: a leased batch is in flight and likely to be delivered,
