@@ -1031,6 +1031,27 @@ TEST(spool_creates_private_dirs_and_file)
 	CHECK_INT(st.st_mode & 0777, 0600);
 	otas__spool_close(sp);
 
+	/* WAL, schema version 1, the tables the design note names. */
+	{
+		sqlite3 *db;
+		sqlite3_stmt *q;
+
+		CHECK(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) ==
+		      SQLITE_OK);
+		CHECK(sqlite3_prepare_v2(db,
+		          "SELECT (SELECT journal_mode FROM pragma_journal_mode),"
+		          " (SELECT user_version FROM pragma_user_version),"
+		          " (SELECT group_concat(name) FROM (SELECT name FROM"
+		          "  sqlite_schema WHERE type = 'table' ORDER BY name))",
+		          -1, &q, NULL) == SQLITE_OK);
+		CHECK(sqlite3_step(q) == SQLITE_ROW);
+		CHECK_STR((const char *)sqlite3_column_text(q, 0), "wal");
+		CHECK_INT(sqlite3_column_int(q, 1), 1);
+		CHECK_STR((const char *)sqlite3_column_text(q, 2),
+		          "batches,meta,payloads,sqlite_sequence");
+		sqlite3_finalize(q);
+		sqlite3_close(db);
+	}
 	/* An existing file readable by others is tightened. */
 	CHECK(chmod(path, 0644) == 0);
 	CHECK((sp = open_ok(path, 1 << 20)));
