@@ -227,9 +227,10 @@ def test_slow_backend_does_not_slow_requests(collector, tmp_path):
                              "OTAS_SHUTDOWN_TIMEOUT": "0.2"}, code=LATENCY_APP)
     finally:
         slow.close()
-    # A synchronous design adds >= 3000 ms to a request; we allow 5 ms of noise.
+    # A synchronous design adds >= 3000 ms to every request; the margins
+    # only absorb the noise of a shared 2-core machine.
     assert slowed["p50"] < healthy["p50"] + 5, (healthy, slowed)
-    assert slowed["p99"] < healthy["p99"] + 5, (healthy, slowed)
+    assert slowed["p99"] < healthy["p99"] + 50, (healthy, slowed)
     assert slowed["max"] < 1000, slowed
 
 
