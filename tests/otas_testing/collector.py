@@ -322,9 +322,10 @@ class Collector:
     def send_event(self, event: Mapping[str, Any], **kw: Any) -> Response:
         return self.post_json(LOG_PATH, event, **kw)
 
-    def get(self, path: str, key: str | None | bool = True, **params: Any) -> Response:
-        """GET with query parameters (None values dropped) and the key."""
+    def get(self, url_path: str, /, key: str | None | bool = True, **params: Any) -> Response:
+        """GET url_path with query parameters (None values dropped) and the key."""
         q = {k: v for k, v in params.items() if v is not None}
+        path = url_path
         if q:
             path += "?" + urllib.parse.urlencode(q)
         h = {}
