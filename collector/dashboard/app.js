@@ -397,7 +397,7 @@
 			mount: (...nodes) => {
 				if (seq !== state.seq)
 					return false;
-				view.replaceChildren(...nodes);
+				view.replaceChildren(...nodes.filter((n) => n instanceof Node));
 				drawCharts();
 				if (moveFocus) {
 					const h1 = view.querySelector('h1');
@@ -483,7 +483,7 @@
 
 	function noEventsYet() {
 		return emptyState('No events yet',
-			'This project has not received any API traffic. Three lines connect a Django app:', true);
+			'This project has not received any API traffic. A few lines connect a Django app:', true);
 	}
 
 	/* ---- charts (SVG, drawn to the container's width) ----------------------- */
@@ -510,14 +510,25 @@
 		resizeTimer = window.setTimeout(drawCharts, 120);
 	});
 
-	function niceMax(v) {
-		if (!(v > 0))
-			return 1;
-		const p = Math.pow(10, Math.floor(Math.log10(v)));
-		for (const m of [1, 2, 2.5, 5, 10])
-			if (m * p >= v)
-				return m * p;
-		return 10 * p;
+	/* The top of an axis with 4 equal steps that read well (integer steps
+	 * for counts, so no "0.3 requests" tick). */
+	function niceMax(v, integer) {
+		const want = Math.max(v, 0) / 4;
+		if (!(want > 0))
+			return 4;
+		const p = Math.pow(10, Math.floor(Math.log10(want)));
+		for (const m of [1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) {
+			const step = m * p;
+			if (integer && !Number.isInteger(step))
+				continue;
+			if (step >= want)
+				return step * 4;
+		}
+		return 40 * p;
+	}
+
+	function tickFmt(v) {
+		return Number.isInteger(v) ? fmtInt(v) : String(Math.round(v * 10) / 10);
 	}
 
 	function shorten(text, max) {
@@ -532,7 +543,7 @@
 		const max = Math.max(1, ...items.map((i) => i.value));
 		const valueW = 64;
 		const barMax = Math.max(40, width - valueW - 4);
-		const chars = Math.max(16, Math.floor(width / 7.4));
+		const chars = Math.max(16, Math.floor(width / 8.2));
 		const svg = s('svg', {width: width, height: height, viewBox: '0 0 ' + width + ' ' + height, 'aria-hidden': 'true', focusable: 'false'});
 		items.forEach((it, i) => {
 			const y = top + i * rowH;
@@ -551,9 +562,9 @@
 	/* A line chart of points [{x: label, y: number, title}] */
 	function lineChart(points, width, opts) {
 		const height = 220;
-		const m = {l: 52, r: 16, t: 14, b: 30};
+		const m = {l: 52, r: 30, t: 14, b: 30};
 		const iw = width - m.l - m.r, ih = height - m.t - m.b;
-		const maxY = opts.maxY !== undefined ? opts.maxY : niceMax(Math.max(...points.map((p) => p.y)));
+		const maxY = opts.maxY !== undefined ? opts.maxY : niceMax(Math.max(...points.map((p) => p.y)), true);
 		const svg = s('svg', {width: width, height: height, viewBox: '0 0 ' + width + ' ' + height, 'aria-hidden': 'true', focusable: 'false', class: 'line-chart ' + (opts.tone || '')});
 		const X = (i) => m.l + (points.length > 1 ? iw * i / (points.length - 1) : iw / 2);
 		const Y = (v) => m.t + ih - ih * (v / maxY);
@@ -592,17 +603,19 @@
 	}
 
 	function histogram(buckets, width) {
-		const height = 240;
-		const m = {l: 44, r: 8, t: 18, b: 42};
+		/* Narrow (a phone): slant the bucket labels so they do not collide. */
+		const slant = (width - 52) / Math.max(1, buckets.length) < 36;
+		const height = slant ? 260 : 240;
+		const m = {l: 44, r: 8, t: 18, b: slant ? 62 : 42};
 		const iw = width - m.l - m.r, ih = height - m.t - m.b;
-		const maxY = niceMax(Math.max(1, ...buckets.map((b) => b.count)));
+		const maxY = niceMax(Math.max(1, ...buckets.map((b) => b.count)), true);
 		const bw = iw / buckets.length;
 		const svg = s('svg', {width: width, height: height, viewBox: '0 0 ' + width + ' ' + height, 'aria-hidden': 'true', focusable: 'false', class: 'histogram'});
 		const Y = (v) => m.t + ih - ih * (v / maxY);
 		for (let t = 0; t <= 4; t++) {
 			const v = maxY * t / 4;
 			svg.appendChild(s('line', {x1: m.l, x2: width - m.r, y1: Y(v), y2: Y(v), class: 'grid'}));
-			svg.appendChild(s('text', {x: m.l - 6, y: Y(v) + 4, 'text-anchor': 'end', class: 'axis'}, Number.isInteger(v) ? fmtInt(v) : v.toFixed(1)));
+			svg.appendChild(s('text', {x: m.l - 6, y: Y(v) + 4, 'text-anchor': 'end', class: 'axis'}, tickFmt(v)));
 		}
 		let prev = null;
 		buckets.forEach((b, i) => {
@@ -615,7 +628,13 @@
 			g.appendChild(s('rect', {x: x + 2, y: m.t + ih - bh, width: Math.max(1, bw - 4), height: Math.max(0, bh), rx: 2, class: 'hbar'}));
 			if (b.count > 0)
 				g.appendChild(s('text', {x: x + bw / 2, y: m.t + ih - bh - 4, 'text-anchor': 'middle', class: 'hvalue'}, fmtInt(b.count)));
-			g.appendChild(s('text', {x: x + bw / 2, y: height - m.b + 16, 'text-anchor': 'middle', class: 'axis' + (bw < 26 ? ' axis-small' : '')}, label));
+			if (slant) {
+				const lx = x + bw / 2 + 3, ly = height - m.b + 12;
+				g.appendChild(s('text', {x: lx, y: ly, 'text-anchor': 'end', class: 'axis',
+					transform: 'rotate(-50 ' + lx.toFixed(1) + ' ' + ly + ')'}, label));
+			} else {
+				g.appendChild(s('text', {x: x + bw / 2, y: height - m.b + 16, 'text-anchor': 'middle', class: 'axis'}, label));
+			}
 			svg.appendChild(g);
 		});
 		svg.appendChild(s('text', {x: m.l + iw / 2, y: height - 6, 'text-anchor': 'middle', class: 'axis-title'}, 'latency bucket (ms)'));
@@ -643,17 +662,17 @@
 			statCard('Endpoints', fmtInt(eps.length), {key: 'endpoints'}));
 
 		const rows = eps.map((e) => h('tr', {'data-method': e.method, 'data-route': e.route},
-			h('th', {scope: 'row', class: 'ep'},
-				methodBadge(e.method), ' ',
+			h('th', {scope: 'row', class: 'ep'}, h('span', {class: 'ep-cell'},
+				methodBadge(e.method),
 				h('a', {href: hashWith('latency', {method: e.method, route: e.route}), class: 'route',
-					'aria-label': 'Latency of ' + endpointLabel(e)}, String(e.route))),
-			h('td', {class: 'num', 'data-col': 'count'}, fmtInt(e.count)),
-			h('td', {class: 'num', 'data-col': 'errors'}, fmtInt(e.errors)),
-			h('td', {class: 'num' + (e.errors ? ' bad' : ''), 'data-col': 'error_rate'}, fmtPct(e.error_rate)),
-			h('td', {class: 'num', 'data-col': 'p50'}, fmtMs(e.p50_latency_ms)),
-			h('td', {class: 'num', 'data-col': 'p95'}, fmtMs(e.p95_latency_ms)),
-			h('td', {class: 'num', 'data-col': 'p99'}, fmtMs(e.p99_latency_ms))));
-		const table = h('table', {class: 'data', id: 'endpoints-table'},
+					'aria-label': 'Latency of ' + endpointLabel(e)}, String(e.route)))),
+			h('td', {class: 'num', 'data-col': 'count', 'data-label': 'Requests'}, fmtInt(e.count)),
+			h('td', {class: 'num', 'data-col': 'errors', 'data-label': 'Errors'}, fmtInt(e.errors)),
+			h('td', {class: 'num' + (e.errors ? ' bad' : ''), 'data-col': 'error_rate', 'data-label': 'Error rate'}, fmtPct(e.error_rate)),
+			h('td', {class: 'num', 'data-col': 'p50', 'data-label': 'p50'}, fmtMs(e.p50_latency_ms)),
+			h('td', {class: 'num', 'data-col': 'p95', 'data-label': 'p95'}, fmtMs(e.p95_latency_ms)),
+			h('td', {class: 'num', 'data-col': 'p99', 'data-label': 'p99'}, fmtMs(e.p99_latency_ms))));
+		const table = h('table', {class: 'data endpoints', id: 'endpoints-table'},
 			h('caption', {class: 'sr-only'}, 'Endpoints, busiest first'),
 			h('thead', null, h('tr', null,
 				h('th', {scope: 'col'}, 'Endpoint'),
@@ -669,9 +688,8 @@
 		const chart = chartSlot((w) => barChart(items, w),
 			'Bar chart of requests per endpoint: ' + items.map((i) => i.label + ' ' + i.value).join(', '));
 		ctx.mount(header, stats,
-			h('div', {class: 'grid-2'},
-				card('Requests per endpoint', chart),
-				card('All endpoints', tableWrap(table, 'Endpoints table'))));
+			card('All endpoints', tableWrap(table, 'Endpoints table')),
+			card('Requests per endpoint', chart));
 	}
 
 	/* ---- view: latency -------------------------------------------------------- */
@@ -754,13 +772,13 @@
 			statCard('Errors, 7 days', fmtInt(errors), {key: 'errors', tone: errors ? 'bad' : null}),
 			statCard('Error rate, 7 days', fmtPct(total ? errors / total : 0), {key: 'error-rate', tone: errors ? 'bad' : null}),
 			statCard('Busiest day', dayLabel(series.reduce((a, b) => (b.events > a.events ? b : a)).day), {key: 'busiest'}));
-		const evChart = chartSlot((w) => lineChart(ev, w, {yFmt: (v) => (Number.isInteger(v) ? fmtInt(v) : v.toFixed(1)), tone: 'tone-primary'}),
+		const evChart = chartSlot((w) => lineChart(ev, w, {yFmt: tickFmt, tone: 'tone-primary'}),
 			'Line chart of events per day: ' + series.map((d) => d.day + ' ' + d.events).join(', '));
-		const erChart = chartSlot((w) => lineChart(er, w, {yFmt: (v) => v.toFixed(v < 10 && !Number.isInteger(v) ? 1 : 0) + '%',
-			maxY: niceMax(Math.max(maxRate, 1)), tone: 'tone-bad'}),
+		const erChart = chartSlot((w) => lineChart(er, w, {yFmt: (v) => tickFmt(v) + '%',
+			maxY: Math.min(100, niceMax(Math.max(maxRate, 4), false)), tone: 'tone-bad'}),
 		'Line chart of error rate per day: ' + series.map((d) => d.day + ' ' + fmtPct(d.error_rate)).join(', '));
 		const rows = series.slice().reverse().map((d) => h('tr', {'data-day': d.day},
-			h('th', {scope: 'row'}, d.day),
+			h('th', {scope: 'row', class: 'nowrap'}, d.day),
 			h('td', {class: 'num', 'data-col': 'events'}, fmtInt(d.events)),
 			h('td', {class: 'num', 'data-col': 'errors'}, fmtInt(d.errors)),
 			h('td', {class: 'num' + (d.errors ? ' bad' : ''), 'data-col': 'error_rate'}, fmtPct(d.error_rate)),
@@ -1129,7 +1147,7 @@
 		const errors = events.filter(isErrorEvent).length;
 		const first = events[0];
 		const stats = h('div', {class: 'stats'},
-			statCard('Agent', first.agent_id ? String(first.agent_id) : '—', {key: 'agent'}),
+			statCard('Started', fmtTime(eventTime(first), false) + ' UTC', {key: 'started'}),
 			statCard('Steps', fmtInt(events.length), {key: 'steps'}),
 			statCard('Errors', fmtInt(errors), {key: 'errors', tone: errors ? 'bad' : null}),
 			statCard('Duration', fmtDuration(tn - t0), {key: 'duration'}));
@@ -1147,7 +1165,8 @@
 				id ? h('a', {href: eventHref(id), class: 'step-link', 'aria-label': 'Step ' + (i + 1) + ': ' + e.method + ' ' + e.path + ', status ' + e.status_code}, inner) : h('div', {class: 'step-link'}, inner));
 		});
 		ctx.mount(head,
-			h('p', {class: 'crumb'}, 'Session ', h('span', {class: 'mono', id: 'session-id'}, sid), ' ',
+			h('p', {class: 'crumb'}, 'Agent ', h('span', {class: 'mono', id: 'session-agent'}, first.agent_id ? String(first.agent_id) : 'unknown'),
+				' · Session ', h('span', {class: 'mono', id: 'session-id'}, sid), ' ',
 				h('span', {class: 'chip ' + (first.agent_verified ? 'chip-ok' : 'chip-warn')}, first.agent_verified ? 'verified token' : 'unverified token')),
 			stats,
 			card('Step by step', got.more ? h('p', {class: 'muted small'}, 'Showing the newest ' + fmtInt(SESSION_EVENT_CAP) + ' events of a longer session.') : null,
