@@ -188,6 +188,9 @@ otas__store_open(const char *path, int create, char *err, size_t errlen)
 
 	if (!st)
 		abort();
+	/* No global allocator statistics: they put one mutex around every
+	 * SQLite allocation in every thread. */
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	pthread_mutex_init(&st->rd_lock, NULL);
 	pthread_mutex_init(&st->q_lock, NULL);
 	pthread_cond_init(&st->q_cond, NULL);
@@ -549,6 +552,7 @@ writer_main(void *arg)
 	sqlite3_stmt *ins = NULL;
 	int prepared;
 
+	pthread_setname_np(pthread_self(), "otas-writer");
 	prepared = sqlite3_prepare_v3(
 	    st->wr,
 	    "INSERT OR IGNORE INTO events(project, event_id, ts, received_at,"
@@ -609,7 +613,8 @@ otas__store_writer_start(otas__store_t *st, const otas__writer_opts_t *o)
 		return -1;
 	if (exec(st->wr, o->sync_full ? "PRAGMA synchronous=FULL"
 	                              : "PRAGMA synchronous=NORMAL") != 0 ||
-	    exec(st->wr, "PRAGMA wal_autocheckpoint=4000") != 0)
+	    exec(st->wr, "PRAGMA wal_autocheckpoint=4000") != 0 ||
+	    exec(st->wr, "PRAGMA cache_size=-65536") != 0)
 		goto fail;
 	st->stopping = 0;
 	if (pthread_create(&st->thread, NULL, writer_main, st) != 0)
@@ -702,17 +707,24 @@ time_str(int64_t us)
 }
 
 #define EVENT_COLS \
-	"id, ts, received_at, agent_id, agent_session_id, agent_verified, doc"
+	"id, ts, received_at, agent_id, agent_session_id, agent_verified, doc," \
+	" event_id"
 
 /* Build the API shape of one event row (columns EVENT_COLS). */
 static json_t *
 event_row(sqlite3_stmt *s)
 {
 	json_t *e = json_loadb((const char *)sqlite3_column_text(s, 6),
-	                       (size_t)sqlite3_column_bytes(s, 6), 0, NULL);
+	                       (size_t)sqlite3_column_bytes(s, 6), JSON_ALLOW_NUL,
+	                       NULL);
 
-	if (!e)
+	if (!json_is_object(e)) {
+		json_decref(e);
 		e = json_object();
+	}
+	/* The id the event is stored under (it may have come from
+	 * metadata.event_id or been generated here). */
+	json_object_set_new(e, "event_id", str_or_null(s, 7));
 	json_object_set_new(e, "agent_id", str_or_null(s, 3));
 	json_object_set_new(e, "agent_session_id", str_or_null(s, 4));
 	json_object_set_new(e, "agent_verified",
