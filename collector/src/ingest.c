@@ -346,9 +346,13 @@ event_field(ev_state_t *st, sqlite3_stmt *s)
 		break;
 	case F_TOKEN:
 		ok = !strcmp(type, "text");
-		ev->has_token_field = 1;
-		if (ok && sqlite3_column_bytes(s, 4) > 0 && clean_text(s, 4))
-			ev->token = dup_text(s, 4);
+		/* An empty token is no credential: only a real one makes the
+		 * document worth rewriting. */
+		if (ok && sqlite3_column_bytes(s, 4) > 0) {
+			ev->has_token_field = 1;
+			if (clean_text(s, 4))
+				ev->token = dup_text(s, 4);
+		}
 		break;
 	case F_ERROR:
 		ok = !strcmp(type, "text");
