@@ -267,7 +267,7 @@ do_log(struct otas__server *s, struct MHD_Connection *c, struct req *r)
 	otas__event_t ev;
 	const char *data, *desc = NULL, *token;
 	size_t len, acc = 0, dup = 0;
-	json_t *obj = NULL, *missing = NULL, *invalid = NULL;
+	json_t *missing = NULL, *invalid = NULL;
 	enum MHD_Result ret;
 	unsigned st;
 	int vrc = -1, rc;
@@ -291,21 +291,20 @@ do_log(struct otas__server *s, struct MHD_Connection *c, struct req *r)
 		ret = reply_status(c, r, st, desc);
 		goto done;
 	}
-	obj = json_loadb(data, len, JSON_REJECT_DUPLICATES, NULL);
-	if (!json_is_object(obj)) {
-		ret = reply_status(c, r, 400, "invalid_json");
-		goto done;
-	}
 	missing = json_array();
 	invalid = json_array();
 	{
 		/* keep the claims resolved above across the decode */
 		otas__event_t keep = ev;
-		rc = otas__event_decode(obj, &ev, missing, invalid);
+		rc = otas__event_parse(data, len, &ev, missing, invalid);
 		memcpy(ev.agent_id, keep.agent_id, sizeof ev.agent_id);
 		memcpy(ev.agent_session_id, keep.agent_session_id,
 		       sizeof ev.agent_session_id);
 		ev.agent_verified = keep.agent_verified;
+	}
+	if (rc == OTAS__INGEST_BAD_JSON) {
+		ret = reply_status(c, r, 400, "invalid_json");
+		goto done;
 	}
 	if (rc != 0) {
 		json_t *b = json_pack("{s:i, s:s}", "status", 0,
@@ -350,7 +349,6 @@ do_log(struct otas__server *s, struct MHD_Connection *c, struct req *r)
 		                           "duplicate", dup > 0));
 done:
 	otas__event_clear(&ev);
-	json_decref(obj);
 	json_decref(missing);
 	json_decref(invalid);
 	otas__buf_free(&inflated);

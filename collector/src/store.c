@@ -42,8 +42,11 @@ struct job {
 };
 
 struct otas__store {
-	sqlite3 *rd;
+	sqlite3 *rd;                /* key checks and admin */
 	pthread_mutex_t rd_lock;
+	sqlite3 *qry;               /* the query API: a long query must not
+	                             * hold up key checks on the ingest path */
+	pthread_mutex_t qry_lock;
 	sqlite3 *wr;
 	unsigned char pepper[32];
 	unsigned char jwt_secret[32];
@@ -188,7 +191,11 @@ otas__store_open(const char *path, int create, char *err, size_t errlen)
 
 	if (!st)
 		abort();
+	/* No global allocator statistics: they put one mutex around every
+	 * SQLite allocation in every thread. */
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	pthread_mutex_init(&st->rd_lock, NULL);
+	pthread_mutex_init(&st->qry_lock, NULL);
 	pthread_mutex_init(&st->q_lock, NULL);
 	pthread_cond_init(&st->q_cond, NULL);
 	pthread_cond_init(&st->done_cond, NULL);
@@ -204,6 +211,11 @@ otas__store_open(const char *path, int create, char *err, size_t errlen)
 	}
 	if (migrate(st->rd, err, errlen) != 0)
 		goto fail;
+	st->qry = open_conn(path, SQLITE_OPEN_READWRITE);
+	if (!st->qry) {
+		snprintf(err, errlen, "cannot open database %s", path);
+		goto fail;
+	}
 	if (meta_secret(st->rd, "key_pepper", st->pepper) != 0 ||
 	    meta_secret(st->rd, "jwt_secret", st->jwt_secret) != 0) {
 		snprintf(err, errlen, "cannot read database secrets");
@@ -211,6 +223,7 @@ otas__store_open(const char *path, int create, char *err, size_t errlen)
 	}
 	return st;
 fail:
+	sqlite3_close(st->qry);
 	sqlite3_close(st->rd);
 	free(st);
 	return NULL;
@@ -222,7 +235,9 @@ otas__store_close(otas__store_t *st)
 	if (!st)
 		return;
 	otas__store_writer_stop(st);
+	sqlite3_close(st->qry);
 	sqlite3_close(st->rd);
+	pthread_mutex_destroy(&st->qry_lock);
 	pthread_mutex_destroy(&st->rd_lock);
 	pthread_mutex_destroy(&st->q_lock);
 	pthread_cond_destroy(&st->q_cond);
@@ -549,6 +564,7 @@ writer_main(void *arg)
 	sqlite3_stmt *ins = NULL;
 	int prepared;
 
+	pthread_setname_np(pthread_self(), "otas-writer");
 	prepared = sqlite3_prepare_v3(
 	    st->wr,
 	    "INSERT OR IGNORE INTO events(project, event_id, ts, received_at,"
@@ -609,7 +625,8 @@ otas__store_writer_start(otas__store_t *st, const otas__writer_opts_t *o)
 		return -1;
 	if (exec(st->wr, o->sync_full ? "PRAGMA synchronous=FULL"
 	                              : "PRAGMA synchronous=NORMAL") != 0 ||
-	    exec(st->wr, "PRAGMA wal_autocheckpoint=4000") != 0)
+	    exec(st->wr, "PRAGMA wal_autocheckpoint=4000") != 0 ||
+	    exec(st->wr, "PRAGMA cache_size=-65536") != 0)
 		goto fail;
 	st->stopping = 0;
 	if (pthread_create(&st->thread, NULL, writer_main, st) != 0)
@@ -646,7 +663,14 @@ otas__store_submit(otas__store_t *st, int64_t project_pk, otas__event_t *ev,
                    size_t *duplicates)
 {
 	struct job j = {project_pk, ev, n, received_us, 0, 0, 0, 0, NULL};
+	size_t valid = 0;
 
+	for (size_t i = 0; i < n; i++)
+		valid += !ev[i].reject && ev[i].doc;
+	if (valid == 0) { /* nothing to commit, nothing to wait for */
+		*accepted = *duplicates = 0;
+		return OTAS__SUBMIT_OK;
+	}
 	pthread_mutex_lock(&st->q_lock);
 	if (!st->running || st->stopping) {
 		pthread_mutex_unlock(&st->q_lock);
@@ -702,17 +726,27 @@ time_str(int64_t us)
 }
 
 #define EVENT_COLS \
-	"id, ts, received_at, agent_id, agent_session_id, agent_verified, doc"
+	"id, ts, received_at, agent_id, agent_session_id, agent_verified, doc," \
+	" event_id"
 
 /* Build the API shape of one event row (columns EVENT_COLS). */
 static json_t *
 event_row(sqlite3_stmt *s)
 {
 	json_t *e = json_loadb((const char *)sqlite3_column_text(s, 6),
-	                       (size_t)sqlite3_column_bytes(s, 6), 0, NULL);
+	                       (size_t)sqlite3_column_bytes(s, 6), JSON_ALLOW_NUL,
+	                       NULL);
 
-	if (!e)
+	if (!json_is_object(e)) {
+		json_decref(e);
 		e = json_object();
+	}
+	/* Only empty tokens can be stored (ingest strips real ones); the key
+	 * is not part of the event's API shape either way. */
+	json_object_del(e, "agent_session_token");
+	/* The id the event is stored under (it may have come from
+	 * metadata.event_id or been generated here). */
+	json_object_set_new(e, "event_id", str_or_null(s, 7));
 	json_object_set_new(e, "agent_id", str_or_null(s, 3));
 	json_object_set_new(e, "agent_session_id", str_or_null(s, 4));
 	json_object_set_new(e, "agent_verified",
@@ -745,8 +779,8 @@ otas__store_events(otas__store_t *st, int64_t project_pk,
 	         q->agent_session_id ? " AND agent_session_id = ?8" : "",
 	         q->has_cursor ? " AND (ts < ?9 OR (ts = ?9 AND id < ?10))" : "");
 	(void)i;
-	pthread_mutex_lock(&st->rd_lock);
-	if (sqlite3_prepare_v2(st->rd, sql, -1, &s, NULL) != SQLITE_OK)
+	pthread_mutex_lock(&st->qry_lock);
+	if (sqlite3_prepare_v2(st->qry, sql, -1, &s, NULL) != SQLITE_OK)
 		goto done;
 	sqlite3_bind_int64(s, 1, project_pk);
 	sqlite3_bind_int64(s, 2, q->since_us);
@@ -789,7 +823,7 @@ otas__store_events(otas__store_t *st, int64_t project_pk,
 	}
 done:
 	sqlite3_finalize(s);
-	pthread_mutex_unlock(&st->rd_lock);
+	pthread_mutex_unlock(&st->qry_lock);
 	return out;
 }
 
@@ -800,8 +834,8 @@ otas__store_event_get(otas__store_t *st, int64_t project_pk,
 	sqlite3_stmt *s = NULL;
 	json_t *out = NULL;
 
-	pthread_mutex_lock(&st->rd_lock);
-	if (sqlite3_prepare_v2(st->rd,
+	pthread_mutex_lock(&st->qry_lock);
+	if (sqlite3_prepare_v2(st->qry,
 	                       "SELECT " EVENT_COLS " FROM events WHERE project=?"
 	                       " AND event_id=?",
 	                       -1, &s, NULL) != SQLITE_OK)
@@ -812,7 +846,7 @@ otas__store_event_get(otas__store_t *st, int64_t project_pk,
 		out = event_row(s);
 done:
 	sqlite3_finalize(s);
-	pthread_mutex_unlock(&st->rd_lock);
+	pthread_mutex_unlock(&st->qry_lock);
 	return out;
 }
 
@@ -871,8 +905,8 @@ otas__store_stats_endpoints(otas__store_t *st, int64_t project_pk,
 	lat_acc_t a = {0};
 	char *cur_m = NULL, *cur_r = NULL;
 
-	pthread_mutex_lock(&st->rd_lock);
-	if (sqlite3_prepare_v2(st->rd,
+	pthread_mutex_lock(&st->qry_lock);
+	if (sqlite3_prepare_v2(st->qry,
 	                       "SELECT method, route, latency_ms, is_error FROM"
 	                       " events WHERE project=? AND ts>=? AND ts<=?"
 	                       " ORDER BY method, route, latency_ms",
@@ -909,7 +943,7 @@ otas__store_stats_endpoints(otas__store_t *st, int64_t project_pk,
 done:
 	free(a.v);
 	sqlite3_finalize(s);
-	pthread_mutex_unlock(&st->rd_lock);
+	pthread_mutex_unlock(&st->qry_lock);
 	return out;
 }
 
@@ -925,8 +959,8 @@ otas__store_stats_timeseries(otas__store_t *st, int64_t project_pk, int days,
 	int64_t d = first;
 	int row;
 
-	pthread_mutex_lock(&st->rd_lock);
-	if (sqlite3_prepare_v2(st->rd,
+	pthread_mutex_lock(&st->qry_lock);
+	if (sqlite3_prepare_v2(st->qry,
 	                       "SELECT ts / 86400000000, latency_ms, is_error"
 	                       " FROM events WHERE project=? AND ts>=?"
 	                       " AND ts < ? ORDER BY 1, 2",
@@ -959,7 +993,7 @@ otas__store_stats_timeseries(otas__store_t *st, int64_t project_pk, int days,
 done:
 	free(a.v);
 	sqlite3_finalize(s);
-	pthread_mutex_unlock(&st->rd_lock);
+	pthread_mutex_unlock(&st->qry_lock);
 	return out;
 }
 
@@ -976,8 +1010,8 @@ otas__store_stats_latency(otas__store_t *st, int64_t project_pk,
 	json_t *out = NULL, *list;
 	lat_acc_t a = {0};
 
-	pthread_mutex_lock(&st->rd_lock);
-	if (sqlite3_prepare_v2(st->rd,
+	pthread_mutex_lock(&st->qry_lock);
+	if (sqlite3_prepare_v2(st->qry,
 	                       "SELECT latency_ms, is_error FROM events WHERE"
 	                       " project=? AND method=? AND route=? AND ts>=?"
 	                       " AND ts<=? ORDER BY latency_ms",
@@ -1009,7 +1043,7 @@ otas__store_stats_latency(otas__store_t *st, int64_t project_pk,
 done:
 	free(a.v);
 	sqlite3_finalize(s);
-	pthread_mutex_unlock(&st->rd_lock);
+	pthread_mutex_unlock(&st->qry_lock);
 	return out;
 }
 
@@ -1019,10 +1053,10 @@ otas__store_agent_sessions(otas__store_t *st, int64_t project_pk)
 	sqlite3_stmt *s = NULL;
 	json_t *out = NULL, *list;
 
-	pthread_mutex_lock(&st->rd_lock);
+	pthread_mutex_lock(&st->qry_lock);
 	/* Verified and unverified traffic never merge: an unverified token
 	 * can claim any session id. */
-	if (sqlite3_prepare_v2(st->rd,
+	if (sqlite3_prepare_v2(st->qry,
 	                       "SELECT agent_session_id, agent_id, agent_verified,"
 	                       " count(*), sum(is_error), min(ts), max(ts)"
 	                       " FROM events WHERE project=? AND"
@@ -1051,6 +1085,6 @@ otas__store_agent_sessions(otas__store_t *st, int64_t project_pk)
 	}
 done:
 	sqlite3_finalize(s);
-	pthread_mutex_unlock(&st->rd_lock);
+	pthread_mutex_unlock(&st->qry_lock);
 	return out;
 }
