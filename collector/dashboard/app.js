@@ -184,6 +184,8 @@
 	}
 
 	function eventId(ev) {
+		if (ev && typeof ev.event_id === 'string' && ev.event_id)
+			return ev.event_id;
 		return ev && ev.metadata && typeof ev.metadata.event_id === 'string' ? ev.metadata.event_id : null;
 	}
 
@@ -743,7 +745,7 @@
 				h('tbody', null, bucketRows)), 'Latency buckets'));
 		ctx.mount(header, picker,
 			h('p', {class: 'crumb'}, methodBadge(method), ' ', h('span', {class: 'route', id: 'latency-route'}, rt),
-				' · ', h('a', {href: hashWith('live', {method: method})}, 'recent ' + method + ' events')),
+				' · ', h('a', {href: hashWith('live', {method: method, route: rt})}, 'recent events')),
 			stats, card('Latency distribution', chart, details));
 	}
 
@@ -838,8 +840,9 @@
 			path: route.params.get('path') || '',
 			method: route.params.get('method') || '',
 			status: route.params.get('status') || '',
+			route: route.params.get('route') || '',
 		};
-		const filtered = !!(f.path || f.method || f.status);
+		const filtered = !!(f.path || f.method || f.status || f.route);
 		const header = pageHeader('Live', 'The newest requests, refreshed every few seconds. Press Enter on a row to open it.');
 
 		const pathIn = h('input', {id: 'f-path', name: 'path', type: 'search', value: f.path, placeholder: '/api/items/1', spellcheck: 'false', autocomplete: 'off'});
@@ -863,7 +866,7 @@
 				return;
 			}
 			statusIn.setCustomValidity('');
-			location.hash = hashWith('live', {path: pathIn.value.trim(), method: methodIn.value, status: st});
+			location.hash = hashWith('live', {path: pathIn.value.trim(), method: methodIn.value, status: st, route: f.route});
 		});
 
 		const pause = h('button', {type: 'button', class: 'btn btn-quiet', 'aria-pressed': 'false', id: 'live-pause'}, 'Pause');
@@ -871,7 +874,11 @@
 		const body = h('div', {id: 'live-body'});
 
 		let paused = false;
-		const params = {path: f.path, method: f.method.toUpperCase(), status: f.status, limit: LIVE_LIMIT};
+		const params = {path: f.path, method: f.method.toUpperCase(), status: f.status, route: f.route, limit: LIVE_LIMIT};
+		const routeChip = f.route
+			? h('p', {class: 'crumb'}, 'Endpoint ', h('span', {class: 'route', id: 'live-route'}, f.route), ' ',
+				h('a', {href: hashWith('live', {path: f.path, method: f.method, status: f.status}), 'aria-label': 'Show all routes'}, 'show all routes'))
+			: null;
 
 		async function refresh(first) {
 			const data = await api('/api/v1/events', params);
@@ -910,7 +917,7 @@
 		});
 
 		await refresh(true);
-		if (!ctx.mount(header, card(null, form), h('div', {class: 'live-bar'}, h('span', {class: 'pulse', 'aria-hidden': 'true'}), updated, pause), body))
+		if (!ctx.mount(header, routeChip, card(null, form), h('div', {class: 'live-bar'}, h('span', {class: 'pulse', 'aria-hidden': 'true'}), updated, pause), body))
 			return;
 		state.timer = window.setInterval(() => {
 			if (paused || document.hidden || !ctx.alive())

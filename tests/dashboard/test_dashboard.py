@@ -426,6 +426,17 @@ def test_latency_matches_api(driver, collector, traffic, shots):
     shown = [int(num(td.get_attribute("textContent"))) for td in driver.find_elements(
         By.CSS_SELECTOR, "#latency-buckets tbody tr td:nth-of-type(1)")]
     assert shown == [b["count"] for b in api["buckets"]]
+    # "recent events" lists that endpoint's newest events.
+    driver.find_element(By.LINK_TEXT, "recent events").click()
+    loaded(driver, "#live-table")
+    assert text(driver, "#live-route") == "api/items/<int:pk>"
+    want = collector.get("/api/v1/events", method="GET", route="api/items/<int:pk>",
+                         limit=50).json()["events"]
+    ids = [r.get_attribute("data-event-id") for r in
+           driver.find_elements(By.CSS_SELECTOR, "#live-table tbody tr")]
+    assert ids == [e["metadata"]["event_id"] for e in want]
+    driver.back()
+    loaded(driver, "#latency-buckets")
     # Picking another endpoint in the select shows that one.
     sel = driver.find_element(By.ID, "latency-endpoint")
     sel.send_keys(Keys.END)  # the quietest endpoint
