@@ -29,6 +29,7 @@ import os
 import re
 import secrets
 import shutil
+import sys
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -192,11 +193,37 @@ def fill_via_batch(c: Collector, traffic: dict) -> None:
 
 
 def fill_via_sdk(c: Collector, traffic: dict) -> None:
-    # --- SWITCH FOR THE LEAD -------------------------------------------
-    # Send the same requests through tests/python/djproject with the SDK
-    # (OTAS_SDK_KEY=c.key, OTAS_BASE_URL=c.url) once `import otas` has a
-    # working engine in the venv, then otas.flush().  Until then:
-    pytest.skip("OTAS_DASHBOARD_EVENT_SOURCE=sdk: SDK path not wired yet")
+    """SWITCH (OTAS_DASHBOARD_EVENT_SOURCE=sdk): real requests through the
+    Django test project (tests/python/djproject) with the SDK installed in
+    the venv, on top of the batch history (seven days of traffic, the
+    outgoing-call link and the hostile event, which a live app cannot date
+    in the past).  test_sdk_event_in_browser then opens one of them."""
+    try:
+        import django
+        import otas
+    except ImportError:
+        pytest.skip("OTAS_DASHBOARD_EVENT_SOURCE=sdk needs `import otas` (pip install .)")
+    fill_via_batch(c, traffic)
+    spool = c.tmp_dir / "sdk-spool"
+    spool.mkdir(exist_ok=True)
+    os.environ.update({"OTAS_SDK_KEY": c.key, "OTAS_BASE_URL": c.url,
+                       "OTAS_SPOOL_DIR": str(spool), "OTAS_FLUSH_INTERVAL_MS": "50"})
+    sys.path.insert(0, str(REPO / "tests" / "python"))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "djproject.settings")
+    django.setup()
+    from django.test import Client
+
+    before = len(c.events())
+    web = Client(raise_request_exception=False)
+    assert web.get("/api/items/1", HTTP_AUTHORIZATION="Bearer sdk-secret-token").status_code == 200
+    assert web.post("/api/items", data=json.dumps({"name": "lamp", "password": "hunter2"}),
+                    content_type="application/json",
+                    HTTP_AUTHORIZATION="Bearer sdk-secret-token").status_code < 500
+    assert web.get("/api/boom").status_code == 500
+    otas.flush(timeout=10)
+    got = c.wait_for_events(before + 3, timeout=15)
+    assert len(got) == before + 3, "the SDK did not deliver its 3 events"
+    traffic["sdk_events"] = 3
 
 
 # ---- fixtures ---------------------------------------------------------------
@@ -401,7 +428,8 @@ def test_endpoints_match_api(driver, collector, traffic, shots):
     assert counts == sorted(counts, reverse=True)
     total = sum(e["count"] for e in api)
     errors = sum(e["errors"] for e in api)
-    assert num(text(driver, '[data-stat="requests"]')) == total == len(traffic["events"])
+    assert num(text(driver, '[data-stat="requests"]')) == total == (
+        len(traffic["events"]) + traffic.get("sdk_events", 0))
     assert num(text(driver, '[data-stat="errors"]')) == errors
     assert pct_close(text(driver, '[data-stat="error-rate"]'), errors / total)
     # The bar chart: one bar per endpoint, longest for the busiest.
@@ -531,6 +559,22 @@ def test_event_shows_redaction_errors_and_outgoing(driver, collector, traffic, s
     loaded(driver, "#event-id")
     link = driver.find_element(By.LINK_TEXT, traffic["login_id"])
     assert link.get_attribute("href").endswith("#/event/" + traffic["login_id"])
+
+
+@pytest.mark.skipif(EVENT_SOURCE != "sdk", reason="OTAS_DASHBOARD_EVENT_SOURCE=sdk only")
+def test_sdk_event_in_browser(driver, collector, traffic, shots):
+    """An event the real SDK captured: the secrets it redacts by default
+    (authorization) show as highlighted markers, never as the values,
+    and the session cookie it set is not on the page.  (JSON body fields are redacted only when configured.)"""
+    ev = collector.events(path="/api/items", method="POST")[0]
+    go(driver, "#/event/" + ev["metadata"]["event_id"])
+    loaded(driver, "#req-headers")
+    auth = driver.find_element(By.XPATH, '//table[@id="req-headers"]//tr[th="authorization"]/td')
+    assert auth.find_element(By.CSS_SELECTOR, "mark.redacted").text == "[REDACTED]"
+    page = driver.find_element(By.TAG_NAME, "body").text
+    assert "sdk-secret-token" not in page
+    assert "cookie-secret-value" not in page
+    screenshot(driver, shots, "sdk-event-desktop")
 
 
 def test_untrusted_data_is_text(driver, collector, traffic, shots):
