@@ -290,14 +290,18 @@
 		$('sdk-key').focus();
 	}
 
-	async function trySignIn(key) {
+	async function trySignIn(key, remember) {
 		state.key = key;
 		try {
 			const p = await api('/api/v1/project');
+			if (state.key !== key)
+				return false; /* signed out meanwhile */
 			state.project = p;
-			try {
-				sessionStorage.setItem(KEY_STORE, key);
-			} catch (e) { /* works for this page only */ }
+			if (remember) {
+				try {
+					sessionStorage.setItem(KEY_STORE, key);
+				} catch (e) { /* works for this page only */ }
+			}
 			$('project-name').textContent = p.name || 'Project';
 			$('project-name').title = p.id ? 'Project ' + p.id : '';
 			showSignedIn(true);
@@ -322,7 +326,7 @@
 			return;
 		}
 		$('signin-submit').disabled = true;
-		const ok = await trySignIn(key);
+		const ok = await trySignIn(key, true);
 		$('signin-submit').disabled = false;
 		$('sdk-key').value = '';
 		if (ok) {
@@ -808,7 +812,9 @@
 				ev.error ? h('span', {class: 'err-inline'}, shorten(ev.error, 80)) : null),
 			h('td', null, statusBadge(ev.status_code)),
 			h('td', {class: 'num nowrap'}, fmtMs(ev.latency_ms)),
-			h('td', {class: 'agent'}, ev.agent_id ? String(ev.agent_id) : h('span', {class: 'muted'}, '—')));
+			h('td', {class: 'agent'}, ev.agent_id
+				? h('span', {class: 'mono', title: 'Agent ' + String(ev.agent_id)}, shorten(ev.agent_id, 10))
+				: h('span', {class: 'muted'}, '—')));
 		if (id) {
 			const open = () => { location.hash = eventHref(id); };
 			tr.addEventListener('click', (e) => {
@@ -880,11 +886,21 @@
 				h('a', {href: hashWith('live', {path: f.path, method: f.method, status: f.status}), 'aria-label': 'Show all routes'}, 'show all routes'))
 			: null;
 
+		/* Older pages the user asked for stay below the refreshed newest page. */
+		let older = [];
+		let nextCursor = null;
+		const more = h('button', {type: 'button', class: 'btn', id: 'live-more', hidden: true}, 'Load older events');
+
 		async function refresh(first) {
 			const data = await api('/api/v1/events', params);
 			if (!ctx.alive())
 				return;
-			const events = data.events || [];
+			const newest = data.events || [];
+			if (!older.length)
+				nextCursor = data.next || null;
+			const seen = new Set(newest.map(eventId));
+			const events = newest.concat(older.filter((e) => !seen.has(eventId(e))));
+			more.hidden = !nextCursor || !events.length;
 			const focusedId = document.activeElement && document.activeElement.dataset
 				? document.activeElement.dataset.eventId : null;
 			const table = body.querySelector('#live-table');
@@ -897,7 +913,7 @@
 				 * focus on the table region survive the refresh. */
 				table.tBodies[0].replaceWith(h('tbody', null, events.map((e) => eventRow(e, {dates: true}))));
 			} else {
-				body.replaceChildren(tableWrap(eventsTable('live-table', events, {dates: true}), 'Newest events'));
+				body.replaceChildren(h('div', {class: 'card flush'}, tableWrap(eventsTable('live-table', events, {dates: true}), 'Newest events')));
 			}
 			if (focusedId) {
 				const again = body.querySelector('tr[data-event-id="' + CSS.escape(focusedId) + '"]');
@@ -909,6 +925,21 @@
 				announce(events.length + ' events shown');
 		}
 
+		more.addEventListener('click', async () => {
+			more.disabled = true;
+			try {
+				const page = await api('/api/v1/events', Object.assign({}, params, {cursor: nextCursor}));
+				older = older.concat(page.events || []);
+				nextCursor = page.next || null;
+				await refresh(false);
+				announce((page.events || []).length + ' older events added');
+			} catch (e) {
+				updated.textContent = 'Could not load older events: ' + e.message;
+			} finally {
+				more.disabled = false;
+			}
+		});
+
 		pause.addEventListener('click', () => {
 			paused = !paused;
 			pause.setAttribute('aria-pressed', paused ? 'true' : 'false');
@@ -917,7 +948,7 @@
 		});
 
 		await refresh(true);
-		if (!ctx.mount(header, routeChip, card(null, form), h('div', {class: 'live-bar'}, h('span', {class: 'pulse', 'aria-hidden': 'true'}), updated, pause), body))
+		if (!ctx.mount(header, routeChip, card(null, form), h('div', {class: 'live-bar'}, h('span', {class: 'pulse', 'aria-hidden': 'true'}), updated, pause), body, h('div', {class: 'more-bar'}, more)))
 			return;
 		state.timer = window.setInterval(() => {
 			if (paused || document.hidden || !ctx.alive())
@@ -1208,7 +1239,7 @@
 			showSignedIn(false);
 			return;
 		}
-		trySignIn(key).then((ok) => {
+		trySignIn(key, false).then((ok) => {
 			if (ok)
 				render();
 			else

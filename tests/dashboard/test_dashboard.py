@@ -42,7 +42,8 @@ from otas_testing.collector import Collector, find_collector_binary
 
 selenium = pytest.importorskip("selenium")
 from selenium import webdriver  # noqa: E402
-from selenium.common.exceptions import WebDriverException  # noqa: E402
+from selenium.common.exceptions import (  # noqa: E402
+    NoSuchElementException, StaleElementReferenceException, WebDriverException)
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
@@ -117,7 +118,7 @@ def build_traffic(now: datetime, token: str) -> dict:
     # Latencies avoid .x5 so that rounding to one decimal never ties.
     for d in range(7):
         day = now - timedelta(days=d)
-        for i in range(3 + d % 3):
+        for i in range(6 + d % 3):
             evs.append(event(day - timedelta(seconds=60 + i * 7), "GET",
                              f"/api/items/{i + 1}", "api/items/<int:pk>", 200,
                              3.1 + 4.3 * i + d * 1.7))
@@ -283,7 +284,10 @@ def driver():
 
 def wait(driver, cond, what, timeout=WAIT):
     try:
-        return WebDriverWait(driver, timeout, poll_frequency=0.05).until(
+        # The page re-renders while we look: a node read mid-swap is stale.
+        return WebDriverWait(driver, timeout, poll_frequency=0.05,
+                             ignored_exceptions=(StaleElementReferenceException,
+                                                 NoSuchElementException)).until(
             lambda d: cond(d))
     except Exception as e:  # noqa: BLE001 - name what we waited for
         raise AssertionError(f"timed out waiting for {what}: {e}") from None
@@ -307,6 +311,13 @@ def loaded(driver, selector):
 
 def text(driver, css):
     return driver.find_element(By.CSS_SELECTOR, css).text.strip()
+
+
+def row_ids(driver, table="#live-table"):
+    """Event ids of a table's rows, read in one step (Live re-renders them)."""
+    return driver.execute_script(
+        "return [...document.querySelectorAll(arguments[0] + ' tbody tr')]"
+        ".map(r => r.dataset.eventId)", table)
 
 
 def num(s: str) -> float:
@@ -342,12 +353,20 @@ def screenshot(driver, shots: Path, name: str):
             "width": w, "height": h, "deviceScaleFactor": 1, "mobile": w < 600})
 
 
-def sign_in(driver, c: Collector, key: str):
+def sign_out_if_signed_in(driver, c: Collector):
+    """Load the page; if the tab is still signed in, sign out with the button."""
     driver.get(c.url + "/")
-    driver.execute_script("sessionStorage.clear()")
-    driver.refresh()
-    box = wait(driver, lambda d: d.find_element(By.ID, "sdk-key").is_displayed()
-               and d.find_element(By.ID, "sdk-key"), "sign-in form")
+    state = wait(driver, lambda d: (d.find_element(By.ID, "sdk-key").is_displayed() and "out")
+                 or (d.find_element(By.ID, "sign-out").is_displayed() and "in"),
+                 "signed-in or signed-out page")
+    if state == "in":
+        driver.find_element(By.ID, "sign-out").click()
+    return wait(driver, lambda d: d.find_element(By.ID, "sdk-key").is_displayed()
+                and d.find_element(By.ID, "sdk-key"), "sign-in form")
+
+
+def sign_in(driver, c: Collector, key: str):
+    box = sign_out_if_signed_in(driver, c)
     box.send_keys(key, Keys.ENTER)
     wait(driver, lambda d: d.find_element(By.ID, "mainnav").is_displayed(), "signed in")
 
@@ -381,10 +400,7 @@ def test_served_files_are_the_source(collector):
 
 def test_sign_in_and_out(driver, collector, traffic, shots):
     viewport(driver, DESKTOP)
-    driver.get(collector.url + "/")
-    driver.execute_script("sessionStorage.clear()")
-    driver.refresh()
-    box = wait(driver, lambda d: d.find_element(By.ID, "sdk-key"), "sign-in form")
+    box = sign_out_if_signed_in(driver, collector)
     screenshot(driver, shots, "signin-desktop")
     box.send_keys("otas_AAAAAAAAAAA_" + "B" * 43, Keys.ENTER)
     wait(driver, lambda d: "not accepted" in text(d, "#signin-error"), "rejection")
@@ -460,8 +476,7 @@ def test_latency_matches_api(driver, collector, traffic, shots):
     assert text(driver, "#live-route") == "api/items/<int:pk>"
     want = collector.get("/api/v1/events", method="GET", route="api/items/<int:pk>",
                          limit=50).json()["events"]
-    ids = [r.get_attribute("data-event-id") for r in
-           driver.find_elements(By.CSS_SELECTOR, "#live-table tbody tr")]
+    ids = row_ids(driver)
     assert ids == [e["metadata"]["event_id"] for e in want]
     driver.back()
     loaded(driver, "#latency-buckets")
@@ -496,20 +511,27 @@ def test_live_filters_and_refreshes(driver, collector, traffic, shots):
     go(driver, "#/live")
     loaded(driver, "#live-table")
     newest = collector.get("/api/v1/events", limit=50).json()["events"]
-    ids = [r.get_attribute("data-event-id") for r in
-           driver.find_elements(By.CSS_SELECTOR, "#live-table tbody tr")]
+    ids = row_ids(driver)
     assert ids == [e["metadata"]["event_id"] for e in newest]
     screenshot(driver, shots, "live-desktop")
+    # "Load older events" follows the API's cursor and appends the next page.
+    driver.find_element(By.ID, "live-more").click()
+    everything = collector.events()
+    wait(driver, lambda d: len(row_ids(d)) == min(100, len(everything)), "the second page")
+    ids = row_ids(driver)
+    assert ids == [e["metadata"]["event_id"] for e in everything[:100]]
+    assert not driver.find_element(By.ID, "live-more").is_displayed()
 
     # Filter by status with the form (typing + Enter).
     box = driver.find_element(By.ID, "f-status")
     box.send_keys("500", Keys.ENTER)
     wait(driver, lambda d: "status=500" in d.current_url, "filter in the hash")
     want = collector.events(status=500)
-    wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#live-table tbody tr")) == len(want),
+    wait(driver, lambda d: row_ids(d) == [e["metadata"]["event_id"] for e in want],
          "filtered rows")
-    statuses = {td.text for td in driver.find_elements(
-        By.CSS_SELECTOR, "#live-table tbody tr td:nth-of-type(4)")}
+    statuses = set(driver.execute_script(
+        "return [...document.querySelectorAll('#live-table tbody tr td:nth-of-type(4)')]"
+        ".map(td => td.textContent.trim())"))
     assert statuses == {"500"}
 
     # Auto-refresh: a new event shows up on top without a reload.
@@ -520,8 +542,7 @@ def test_live_filters_and_refreshes(driver, collector, traffic, shots):
                   "api/items/<int:pk>", 200, 9.9)
     assert collector.send_batch([fresh]).status == 200
     fid = fresh["metadata"]["event_id"]
-    wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, "#live-table tbody tr")
-         .get_attribute("data-event-id") == fid, "the new event on top", timeout=12)
+    wait(driver, lambda d: row_ids(d)[:1] == [fid], "the new event on top", timeout=12)
     assert driver.execute_script("return window.__noReload") == marker
     traffic["extra"] = 1
 
@@ -627,16 +648,20 @@ def test_keyboard_only_opens_an_event(driver, collector, traffic):
     assert active(driver).get_attribute("id") == "skip-link"
     assert active(driver).is_displayed()
     # Tab (and nothing else) until an event row has focus, then Enter.
+    # What has focus is read in one script call: Live re-renders its rows
+    # (and puts focus back on the same event's row) every few seconds.
+    focused = lambda: driver.execute_script(  # noqa: E731
+        "const e = document.activeElement; return [e.className, e.dataset.eventId || null,"
+        " getComputedStyle(e).outlineStyle]")
     for _ in range(40):
-        el = active(driver)
-        if "ev-row" in (el.get_attribute("class") or ""):
+        cls, fid, outline = focused()
+        if "ev-row" in (cls or ""):
             break
         press(Keys.TAB)
     else:
         raise AssertionError("no event row reachable with Tab")
     first_id = collector.get("/api/v1/events", limit=1).json()["events"][0]["metadata"]["event_id"]
-    assert el.get_attribute("data-event-id") == first_id
-    outline = el.value_of_css_property("outline-style")
+    assert fid == first_id
     assert outline != "none", "focused row has no visible focus style"
     press(Keys.ENTER)
     wait(driver, lambda d: d.current_url.endswith("#/event/" + first_id), "event opened by Enter")
