@@ -678,7 +678,7 @@
 			h('td', {class: 'num', 'data-col': 'p50', 'data-label': 'p50'}, fmtMs(e.p50_latency_ms)),
 			h('td', {class: 'num', 'data-col': 'p95', 'data-label': 'p95'}, fmtMs(e.p95_latency_ms)),
 			h('td', {class: 'num', 'data-col': 'p99', 'data-label': 'p99'}, fmtMs(e.p99_latency_ms))));
-		const table = h('table', {class: 'data endpoints', id: 'endpoints-table'},
+		const table = h('table', {class: 'data endpoints stack', id: 'endpoints-table'},
 			h('caption', {class: 'sr-only'}, 'Endpoints, busiest first'),
 			h('thead', null, h('tr', null,
 				h('th', {scope: 'col'}, 'Endpoint'),
@@ -1147,15 +1147,15 @@
 		const rows = sessions.map((se) => {
 			const href = hashWith('sessions/' + encodeURIComponent(se.agent_session_id), {agent: se.agent_id || '', verified: se.verified ? '1' : '0'});
 			return h('tr', {'data-session-id': se.agent_session_id},
-				h('th', {scope: 'row'}, h('a', {href: href, class: 'mono'}, shorten(se.agent_session_id, 40))),
-				h('td', null, se.agent_id ? String(se.agent_id) : h('span', {class: 'muted'}, '—')),
-				h('td', null, h('span', {class: 'chip ' + (se.verified ? 'chip-ok' : 'chip-warn')}, se.verified ? 'verified' : 'unverified')),
-				h('td', {class: 'num', 'data-col': 'events'}, fmtInt(se.events)),
-				h('td', {class: 'num' + (se.errors ? ' bad' : ''), 'data-col': 'errors'}, fmtInt(se.errors)),
-				h('td', {class: 'nowrap'}, timeEl(se.first_seen)),
-				h('td', {class: 'nowrap'}, fmtDuration(parseTime(se.last_seen) - parseTime(se.first_seen))));
+				h('th', {scope: 'row'}, h('a', {href: href, class: 'mono', 'aria-label': 'Session ' + String(se.agent_session_id)}, shorten(se.agent_session_id, 40))),
+				h('td', {class: 'wide mono small', 'data-label': 'Agent'}, se.agent_id ? String(se.agent_id) : h('span', {class: 'muted'}, '—')),
+				h('td', {'data-label': 'Token'}, h('span', {class: 'chip ' + (se.verified ? 'chip-ok' : 'chip-warn')}, se.verified ? 'verified' : 'unverified')),
+				h('td', {class: 'num', 'data-col': 'events', 'data-label': 'Events'}, fmtInt(se.events)),
+				h('td', {class: 'num' + (se.errors ? ' bad' : ''), 'data-col': 'errors', 'data-label': 'Errors'}, fmtInt(se.errors)),
+				h('td', {class: 'nowrap span2', 'data-label': 'Started (UTC)'}, timeEl(se.first_seen)),
+				h('td', {class: 'nowrap', 'data-label': 'Duration'}, fmtDuration(parseTime(se.last_seen) - parseTime(se.first_seen))));
 		});
-		ctx.mount(header, card(null, tableWrap(h('table', {class: 'data', id: 'sessions-table'},
+		ctx.mount(header, card(null, tableWrap(h('table', {class: 'data stack', id: 'sessions-table'},
 			h('thead', null, h('tr', null, h('th', {scope: 'col'}, 'Session'), h('th', {scope: 'col'}, 'Agent'),
 				h('th', {scope: 'col'}, 'Token'), h('th', {scope: 'col', class: 'num'}, 'Events'),
 				h('th', {scope: 'col', class: 'num'}, 'Errors'), h('th', {scope: 'col'}, 'Started (UTC)'),
@@ -1185,7 +1185,7 @@
 		const errors = events.filter(isErrorEvent).length;
 		const first = events[0];
 		const stats = h('div', {class: 'stats'},
-			statCard('Started', fmtTime(eventTime(first), false) + ' UTC', {key: 'started'}),
+			statCard('Started (UTC)', fmtTime(eventTime(first), false), {key: 'started'}),
 			statCard('Steps', fmtInt(events.length), {key: 'steps'}),
 			statCard('Errors', fmtInt(errors), {key: 'errors', tone: errors ? 'bad' : null}),
 			statCard('Duration', fmtDuration(tn - t0), {key: 'duration'}));
@@ -1203,9 +1203,11 @@
 				id ? h('a', {href: eventHref(id), class: 'step-link', 'aria-label': 'Step ' + (i + 1) + ': ' + e.method + ' ' + e.path + ', status ' + e.status_code}, inner) : h('div', {class: 'step-link'}, inner));
 		});
 		ctx.mount(head,
-			h('p', {class: 'crumb'}, 'Agent ', h('span', {class: 'mono', id: 'session-agent'}, first.agent_id ? String(first.agent_id) : 'unknown'),
-				' · Session ', h('span', {class: 'mono', id: 'session-id'}, sid), ' ',
-				h('span', {class: 'chip ' + (first.agent_verified ? 'chip-ok' : 'chip-warn')}, first.agent_verified ? 'verified token' : 'unverified token')),
+			h('dl', {class: 'props ids'},
+				h('div', {class: 'prop'}, h('dt', null, 'Agent'), h('dd', {class: 'mono', id: 'session-agent'}, first.agent_id ? String(first.agent_id) : 'unknown')),
+				h('div', {class: 'prop'}, h('dt', null, 'Session'), h('dd', {class: 'mono', id: 'session-id'}, sid)),
+				h('div', {class: 'prop'}, h('dt', null, 'Token'), h('dd', null,
+					h('span', {class: 'chip ' + (first.agent_verified ? 'chip-ok' : 'chip-warn')}, first.agent_verified ? 'verified by the collector' : 'unverified claim')))),
 			stats,
 			card('Step by step', got.more ? h('p', {class: 'muted small'}, 'Showing the newest ' + fmtInt(SESSION_EVENT_CAP) + ' events of a longer session.') : null,
 				h('ol', {class: 'timeline', id: 'session-steps'}, steps)));

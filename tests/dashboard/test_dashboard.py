@@ -670,11 +670,16 @@ def test_keyboard_only_opens_an_event(driver, collector, traffic):
     assert active(driver).tag_name == "h1"
 
 
-@pytest.mark.parametrize("name,hash_,ready", VIEWS + [("event", None, "#req-headers")])
+@pytest.mark.parametrize("name,hash_,ready", VIEWS + [("event", None, "#req-headers"),
+                                                     ("session", None, "#session-steps")])
 def test_phone_has_no_horizontal_overflow(driver, collector, traffic, shots, name, hash_, ready):
     viewport(driver, PHONE)
+    if name == "event":
+        hash_ = "#/event/" + traffic["login_id"]
+    elif name == "session":
+        hash_ = "#/sessions/" + quote(traffic["session"]["agent_session_id"], safe="")
     try:
-        go(driver, hash_ or "#/event/" + traffic["login_id"])
+        go(driver, hash_)
         loaded(driver, ready)
         drawn = driver.execute_script(
             "return [...document.querySelectorAll('.chart svg')].map(s => +s.getAttribute('width'))")
