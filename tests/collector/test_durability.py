@@ -35,7 +35,8 @@ def test_sigterm_during_batch(make_collector):
         except (ConnectionError, http.client.HTTPException):
             acked = False
         assert c.proc.wait(20) == 0
-        c.proc = None
+        c.returncode = 0
+        c._reap()
         n = count_rows(c.db_path)
         assert n - stored_before in ((50,) if acked else (0, 50)), (i, pause, acked, n)
         stored_before = n
