@@ -664,10 +664,15 @@ handle(void *cls, struct MHD_Connection *c, const char *url,
 			r->too_big = 1;
 			return reply_status(c, r, 413, "payload_too_large");
 		}
-		/* Within the limit: size the buffer once instead of doubling. */
-		if (cl && r->is_post && otas__buf_reserve(
-		              &r->body, (size_t)strtoull(cl, NULL, 10)) != 0)
-			abort();
+		/* Within the limit: size the buffer once instead of doubling,
+		 * but promise no more than 1 MiB to a client that has sent
+		 * nothing yet. */
+		if (cl && r->is_post) {
+			size_t want = (size_t)strtoull(cl, NULL, 10);
+			if (otas__buf_reserve(&r->body, want < (1u << 20)
+			                                    ? want : (1u << 20)) != 0)
+				abort();
+		}
 		return MHD_YES;
 	}
 	if (*upload_data_size) {
