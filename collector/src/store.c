@@ -590,6 +590,8 @@ writer_main(void *arg)
 		rc = prepared && exec(st->wr, "BEGIN IMMEDIATE") == 0 ? 0 : -1;
 		for (j = batch; rc == 0 && j; j = j->next)
 			rc = insert_job(st->wr, ins, j);
+		if (rc == 0 && st->opts.fail_commits)
+			rc = -1; /* testing: as if the disk were full */
 		if (rc == 0 && exec(st->wr, "COMMIT") != 0)
 			rc = -1;
 		if (rc != 0) {

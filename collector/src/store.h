@@ -36,6 +36,7 @@ typedef struct {
 	int sync_full;          /* 1: synchronous=FULL (durable), 0: NORMAL */
 	int max_pending;        /* submitters waiting before we shed load */
 	int commit_delay_ms;    /* testing: sleep before each commit */
+	int fail_commits;       /* testing: roll back every group (500s) */
 } otas__writer_opts_t;
 
 /* Open (create=1: create if absent) and migrate to the current schema.
