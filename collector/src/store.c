@@ -5,11 +5,12 @@
  * rd_lock; `wr` belongs to the writer thread alone.  WAL lets the readers
  * run while the writer commits.
  *
- * Group commit: submitters append a job to the queue and sleep on
- * done_cond.  The writer takes the whole queue, runs every insert in one
- * transaction, commits (synchronous=FULL fsyncs the WAL once per commit,
- * however many requests it carries), marks the jobs done and broadcasts.
- * A job is never marked OK before COMMIT returned SQLITE_OK.  If the
+ * Group commit: submitters append a job to the queue (an HTTP thread then
+ * suspends its connection and serves others).  The writer takes the whole
+ * queue, runs every insert in one transaction, commits (synchronous=FULL
+ * fsyncs the WAL once per commit, however many requests it carries), and
+ * then calls each job's `done`, which resumes the connection.  A job is
+ * never reported committed before COMMIT returned SQLITE_OK.  If the
  * commit fails the whole group is rolled back and every job gets an error,
  * so no request is acknowledged for rows that are not there.
  *
@@ -31,16 +32,6 @@
 #include <string.h>
 #include <unistd.h>
 
-struct job {
-	int64_t project_pk;
-	otas__event_t *ev;
-	size_t n;
-	int64_t received_us;
-	size_t accepted, duplicates;
-	int done, rc;
-	struct job *next;
-};
-
 struct otas__store {
 	sqlite3 *rd;                /* key checks and admin */
 	pthread_mutex_t rd_lock;
@@ -54,8 +45,7 @@ struct otas__store {
 	pthread_t thread;
 	pthread_mutex_t q_lock;     /* guards everything below */
 	pthread_cond_t q_cond;      /* writer waits for work */
-	pthread_cond_t done_cond;   /* submitters wait for their job */
-	struct job *head, *tail;
+	otas__store_job_t *head, *tail;
 	int pending;                /* jobs queued or being committed */
 	int running, stopping;
 	otas__writer_opts_t opts;
@@ -198,7 +188,6 @@ otas__store_open(const char *path, int create, char *err, size_t errlen)
 	pthread_mutex_init(&st->qry_lock, NULL);
 	pthread_mutex_init(&st->q_lock, NULL);
 	pthread_cond_init(&st->q_cond, NULL);
-	pthread_cond_init(&st->done_cond, NULL);
 	if (!create && access(path, F_OK) != 0) {
 		snprintf(err, errlen, "database %s not found (run `otas-collector init`)",
 		         path);
@@ -241,7 +230,6 @@ otas__store_close(otas__store_t *st)
 	pthread_mutex_destroy(&st->rd_lock);
 	pthread_mutex_destroy(&st->q_lock);
 	pthread_cond_destroy(&st->q_cond);
-	pthread_cond_destroy(&st->done_cond);
 	free(st);
 }
 
@@ -523,7 +511,7 @@ bind_opt_text(sqlite3_stmt *s, int i, const char *v)
 
 /* Insert one job's events inside the open transaction.  0 ok. */
 static int
-insert_job(sqlite3 *db, sqlite3_stmt *ins, struct job *j)
+insert_job(sqlite3 *db, sqlite3_stmt *ins, otas__store_job_t *j)
 {
 	j->accepted = j->duplicates = 0;
 	for (size_t i = 0; i < j->n; i++) {
@@ -574,7 +562,7 @@ writer_main(void *arg)
 	    -1, SQLITE_PREPARE_PERSISTENT, &ins, NULL) == SQLITE_OK;
 	pthread_mutex_lock(&st->q_lock);
 	for (;;) {
-		struct job *batch, *j;
+		otas__store_job_t *batch, *j;
 		int rc;
 
 		while (!st->head && !st->stopping)
@@ -590,6 +578,8 @@ writer_main(void *arg)
 		rc = prepared && exec(st->wr, "BEGIN IMMEDIATE") == 0 ? 0 : -1;
 		for (j = batch; rc == 0 && j; j = j->next)
 			rc = insert_job(st->wr, ins, j);
+		if (rc == 0 && st->opts.fail_commits)
+			rc = -1; /* testing: as if the disk were full */
 		if (rc == 0 && exec(st->wr, "COMMIT") != 0)
 			rc = -1;
 		if (rc != 0) {
@@ -599,15 +589,22 @@ writer_main(void *arg)
 		}
 		sqlite3_reset(ins);
 
+		if (rc != 0)
+			for (j = batch; j; j = j->next)
+				j->accepted = j->duplicates = 0;
 		pthread_mutex_lock(&st->q_lock);
-		for (j = batch; j;) {
-			struct job *next = j->next;
-			j->rc = rc;
-			j->done = 1; /* j lives on its submitter's stack */
+		for (j = batch; j; j = j->next)
 			st->pending--;
+		pthread_mutex_unlock(&st->q_lock);
+		/* Callbacks run unlocked; one may free its job, so read next
+		 * first. */
+		for (j = batch; j;) {
+			otas__store_job_t *next = j->next;
+			j->rc = rc;
+			j->done(j);
 			j = next;
 		}
-		pthread_cond_broadcast(&st->done_cond);
+		pthread_mutex_lock(&st->q_lock);
 	}
 	pthread_mutex_unlock(&st->q_lock);
 	sqlite3_finalize(ins);
@@ -658,19 +655,17 @@ otas__store_writer_stop(otas__store_t *st)
 }
 
 int
-otas__store_submit(otas__store_t *st, int64_t project_pk, otas__event_t *ev,
-                   size_t n, int64_t received_us, size_t *accepted,
-                   size_t *duplicates)
+otas__store_submit_async(otas__store_t *st, otas__store_job_t *job)
 {
-	struct job j = {project_pk, ev, n, received_us, 0, 0, 0, 0, NULL};
 	size_t valid = 0;
 
-	for (size_t i = 0; i < n; i++)
-		valid += !ev[i].reject && ev[i].doc;
-	if (valid == 0) { /* nothing to commit, nothing to wait for */
-		*accepted = *duplicates = 0;
-		return OTAS__SUBMIT_OK;
-	}
+	for (size_t i = 0; i < job->n; i++)
+		valid += !job->ev[i].reject && job->ev[i].doc;
+	job->rc = 0;
+	job->accepted = job->duplicates = 0;
+	job->next = NULL;
+	if (valid == 0)
+		return OTAS__SUBMIT_NOTHING;
 	pthread_mutex_lock(&st->q_lock);
 	if (!st->running || st->stopping) {
 		pthread_mutex_unlock(&st->q_lock);
@@ -682,17 +677,63 @@ otas__store_submit(otas__store_t *st, int64_t project_pk, otas__event_t *ev,
 	}
 	st->pending++;
 	if (st->tail)
-		st->tail->next = &j;
+		st->tail->next = job;
 	else
-		st->head = &j;
-	st->tail = &j;
+		st->head = job;
+	st->tail = job;
 	pthread_cond_signal(&st->q_cond);
-	while (!j.done)
-		pthread_cond_wait(&st->done_cond, &st->q_lock);
 	pthread_mutex_unlock(&st->q_lock);
-	*accepted = j.accepted;
-	*duplicates = j.duplicates;
-	return j.rc == 0 ? OTAS__SUBMIT_OK : OTAS__SUBMIT_ERROR;
+	return OTAS__SUBMIT_OK;
+}
+
+/* The blocking form waits on a condition variable of its own. */
+typedef struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int done;
+} waiter_t;
+
+static void
+wake_waiter(otas__store_job_t *job)
+{
+	waiter_t *w = job->arg;
+
+	pthread_mutex_lock(&w->lock);
+	w->done = 1;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+int
+otas__store_submit(otas__store_t *st, int64_t project_pk, otas__event_t *ev,
+                   size_t n, int64_t received_us, size_t *accepted,
+                   size_t *duplicates)
+{
+	waiter_t w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+	otas__store_job_t job = {0};
+	int rc;
+
+	job.project_pk = project_pk;
+	job.ev = ev;
+	job.n = n;
+	job.received_us = received_us;
+	job.done = wake_waiter;
+	job.arg = &w;
+	rc = otas__store_submit_async(st, &job);
+	if (rc == OTAS__SUBMIT_OK) {
+		pthread_mutex_lock(&w.lock);
+		while (!w.done)
+			pthread_cond_wait(&w.cond, &w.lock);
+		pthread_mutex_unlock(&w.lock);
+		rc = job.rc == 0 ? OTAS__SUBMIT_OK : OTAS__SUBMIT_ERROR;
+	} else if (rc == OTAS__SUBMIT_NOTHING) {
+		rc = OTAS__SUBMIT_OK;
+	}
+	*accepted = job.accepted;
+	*duplicates = job.duplicates;
+	pthread_mutex_destroy(&w.lock);
+	pthread_cond_destroy(&w.cond);
+	return rc;
 }
 
 int
