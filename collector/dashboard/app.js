@@ -647,18 +647,53 @@
 		return svg;
 	}
 
+	/* ---- time range (Endpoints, Latency) ------------------------------------- */
+
+	const RANGES = [
+		['all', 'All time', 0],
+		['1h', 'Last hour', 3600e3],
+		['24h', 'Last 24 hours', 86400e3],
+		['7d', 'Last 7 days', 7 * 86400e3],
+	];
+
+	function timeRange(route) {
+		const r = RANGES.find((x) => x[0] === route.params.get('range')) || RANGES[0];
+		return {key: r[0], label: r[1], since: r[2] ? new Date(Date.now() - r[2]).toISOString() : null};
+	}
+
+	function rangePicker(view, range, extra) {
+		const sel = h('select', {id: 'range', name: 'range'},
+			RANGES.map((r) => h('option', {value: r[0], selected: r[0] === range.key}, r[1])));
+		sel.addEventListener('change', () => {
+			location.hash = hashWith(view, Object.assign({}, extra, {range: sel.value === 'all' ? '' : sel.value}));
+		});
+		return h('div', {class: 'field range'}, h('label', {for: 'range'}, 'Time range'), sel);
+	}
+
+	/* Nothing in the range: say so, unless the project has no events at all. */
+	async function emptyForRange(range) {
+		if (range.key !== 'all') {
+			const any = await api('/api/v1/events', {limit: 1});
+			if ((any.events || []).length)
+				return emptyState('Nothing in this time range', 'No requests in the ' + range.label.toLowerCase() + '. Pick a longer range.', false);
+		}
+		return noEventsYet();
+	}
+
 	/* ---- view: endpoints ---------------------------------------------------- */
 
 	function endpointLabel(e) {
 		return String(e.method) + ' ' + String(e.route);
 	}
 
-	async function viewEndpoints(ctx) {
-		const data = await api('/api/v1/stats/endpoints');
+	async function viewEndpoints(ctx, route) {
+		const range = timeRange(route);
+		const data = await api('/api/v1/stats/endpoints', {since: range.since});
 		const eps = (data.endpoints || []).slice().sort((a, b) => b.count - a.count || endpointLabel(a).localeCompare(endpointLabel(b)));
-		const header = pageHeader('Endpoints', 'Requests per endpoint (method and route template), with error rate and latency percentiles.');
+		const header = pageHeader('Endpoints', 'Requests per endpoint (method and route template), with error rate and latency percentiles.',
+			rangePicker('endpoints', range, {}));
 		if (!eps.length)
-			return ctx.mount(header, noEventsYet());
+			return ctx.mount(header, await emptyForRange(range));
 		const total = eps.reduce((n, e) => n + e.count, 0);
 		const errors = eps.reduce((n, e) => n + e.errors, 0);
 		const stats = h('div', {class: 'stats'},
@@ -670,7 +705,7 @@
 		const rows = eps.map((e) => h('tr', {'data-method': e.method, 'data-route': e.route},
 			h('th', {scope: 'row', class: 'ep'}, h('span', {class: 'ep-cell'},
 				methodBadge(e.method),
-				h('a', {href: hashWith('latency', {method: e.method, route: e.route}), class: 'route',
+				h('a', {href: hashWith('latency', {method: e.method, route: e.route, range: range.key === 'all' ? '' : range.key}), class: 'route',
 					'aria-label': 'Latency of ' + endpointLabel(e)}, String(e.route)))),
 			h('td', {class: 'num', 'data-col': 'count', 'data-label': 'Requests'}, fmtInt(e.count)),
 			h('td', {class: 'num', 'data-col': 'errors', 'data-label': 'Errors'}, fmtInt(e.errors)),
@@ -701,17 +736,19 @@
 	/* ---- view: latency -------------------------------------------------------- */
 
 	async function viewLatency(ctx, route) {
-		const data = await api('/api/v1/stats/endpoints');
+		const range = timeRange(route);
+		const data = await api('/api/v1/stats/endpoints', {since: range.since});
 		const eps = (data.endpoints || []).slice().sort((a, b) => b.count - a.count);
-		const header = pageHeader('Latency', 'How long each endpoint takes: the distribution of response times.');
-		if (!eps.length)
-			return ctx.mount(header, noEventsYet());
 		let method = route.params.get('method');
 		let rt = route.params.get('route');
+		const header = pageHeader('Latency', 'How long each endpoint takes: the distribution of response times.',
+			rangePicker('latency', range, {method: method, route: rt}));
+		if (!eps.length)
+			return ctx.mount(header, await emptyForRange(range));
 		let sel = eps.find((e) => e.method === method && e.route === rt) || eps[0];
 		method = sel.method;
 		rt = sel.route;
-		const lat = await api('/api/v1/stats/latency', {method: method, route: rt});
+		const lat = await api('/api/v1/stats/latency', {method: method, route: rt, since: range.since});
 		if (!ctx.alive())
 			return;
 
@@ -719,7 +756,7 @@
 			eps.map((e, i) => h('option', {value: String(i), selected: e === sel}, endpointLabel(e) + '  (' + fmtInt(e.count) + ')')));
 		select.addEventListener('change', () => {
 			const e = eps[Number(select.value)];
-			location.hash = hashWith('latency', {method: e.method, route: e.route});
+			location.hash = hashWith('latency', {method: e.method, route: e.route, range: range.key === 'all' ? '' : range.key});
 		});
 		const picker = h('div', {class: 'field inline'},
 			h('label', {for: 'latency-endpoint'}, 'Endpoint'), select);
