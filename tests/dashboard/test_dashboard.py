@@ -749,6 +749,22 @@ def test_empty_project_tells_what_to_do(driver, collector, traffic, shots):
     driver.find_element(By.ID, "sign-out").click()
 
 
+def test_revoked_key_signs_out(driver, collector, traffic):
+    """A key revoked while the tab is signed in: the next view says so and
+    shows the sign-in form, and the tab forgets the key."""
+    key = collector.create_key()
+    viewport(driver, DESKTOP)
+    sign_in(driver, collector, key)
+    go(driver, "#/endpoints")
+    loaded(driver, "#endpoints-table")
+    collector.revoke_key(key)
+    go(driver, "#/sessions")
+    wait(driver, lambda d: d.find_element(By.ID, "sdk-key").is_displayed(), "sign-in form")
+    assert "no longer accepted" in text(driver, "#signin-error")
+    assert driver.execute_script("return sessionStorage.length") == 0
+    assert not driver.find_elements(By.CSS_SELECTOR, "#view *")
+
+
 def test_no_browser_errors(driver, collector, traffic):
     """No CSP violation, script error or failed request during the run."""
     try:
