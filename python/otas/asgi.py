@@ -128,8 +128,10 @@ class OtasASGIMiddleware:
             path = scope.get("root_path", "") + scope.get("path", "")
             client = scope.get("client")
             extra = (None, None, None, None, None, scope.get("query_string", b""),
-                     client[0] if client else None, scope.get("scheme", "http"),
-                     scope.get(outgoing.EVENT_ID_KEY))
+                     client[0] if client else None, scope.get("scheme", "http"))
+            eid = scope.get(outgoing.EVENT_ID_KEY)
+            if eid is not None:
+                extra += (eid,)
             reported = scope.get(outgoing.ERRORS_KEY)
             if reported:
                 errors = (errors or []) + reported
