@@ -231,7 +231,6 @@ TEST(retry_after_429_is_honoured)
 	CHECK(otas__now_mono_ms() - t0 >= 900);
 	CHECK(otas_flush(e, 5000));
 	otas_stats(e, &st);
-	fprintf(stderr, "sent %d spooled %d retried %d rej %d err %s\n", (int)st.sent, (int)st.spooled, (int)st.retried, (int)st.dropped_rejected, st.last_error);
 	CHECK_INT(st.retried, 1);
 	CHECK_INT(st.sent, 1);
 	CHECK_INT(distinct_events(fs, &total, NULL), 1);
@@ -440,7 +439,6 @@ TEST(forked_child_delivers_its_own_events_only)
 	}
 	CHECK(otas_flush(e, 5000));
 	otas_stats(e, &st);
-	fprintf(stderr, "parent: sent %d spooled %d captured %d err %s\n", (int)st.sent, (int)st.spooled, (int)st.captured, st.last_error);
 	CHECK(waitpid(pid, &wst, 0) == pid);
 	CHECK(WIFEXITED(wst) && WEXITSTATUS(wst) == 0);
 	CHECK_INT(st.sent, 5);
