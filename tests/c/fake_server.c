@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +32,7 @@ struct fs_s {
 	pthread_t acceptor;
 	pthread_t conns[MAX_CONN];
 	int n_conns;
-	volatile int stop;
+	atomic_int stop;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	fs_reply_t script[64];

@@ -75,7 +75,7 @@ producer(void *arg)
 		otas__record_t *r = rec(100);
 		if (otas__queue_push(&g_q, r) != 0) {
 			free(r);
-			g_refused[id]++;
+			__atomic_fetch_add(&g_refused[id], 1, __ATOMIC_RELAXED);
 		}
 	}
 	return NULL;
@@ -115,7 +115,8 @@ TEST(many_producers_one_consumer)
 		pthread_join(t[i], NULL);
 	refused = 0;
 	for (i = 0; i < PRODUCERS; i++)
-		refused += (size_t)g_refused[i];
+		refused += (size_t)__atomic_load_n(&g_refused[i],
+		                                   __ATOMIC_RELAXED);
 	CHECK_INT(got + refused, PRODUCERS * PER);
 	otas__queue_destroy(&g_q);
 }

@@ -19,6 +19,16 @@
 
 static char g_tmp[256];
 
+/* The fork test starts the child's sender thread after a fork of a
+ * multi-threaded process, which is what the engine must support; TSan
+ * refuses that by default. */
+const char *__tsan_default_options(void);
+const char *
+__tsan_default_options(void)
+{
+	return "die_after_fork=0";
+}
+
 /* Poll a counter until it reaches want (the server records a request
  * before the engine has read the answer). */
 #define WAIT_STAT(e, field, want)                                        \
