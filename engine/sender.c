@@ -64,8 +64,8 @@ typedef struct {
 typedef struct {
 	otas_engine_t *eng;
 	otas__http_t *http;
-	otas__spool_t *spool;
-	int64_t spool_retry_ms; /* when to try opening the spool again */
+	int64_t spool_retry_ms;
+	char spool_msg[400];    /* to log once spool_mu is released */ /* when to try opening the spool again */
 	int64_t spool_fail_until; /* a spool write failed: not before */
 	int64_t drain_at;       /* when to look for spooled batches */
 	batch_t b;
@@ -201,6 +201,10 @@ answer_description(const otas__buf_t *body, char *out, size_t n)
 
 /* --------------------------------------------------------------- spool */
 
+/* The spool handle lives in the engine, guarded by spool_mu, because the
+ * fork prepare handler must close it (SQLite's per-process lock
+ * bookkeeping must not be inherited); it is reopened here lazily.  Every
+ * caller holds spool_mu from spool_ready() to its last spool call. */
 static int
 spool_ready(snd_t *s)
 {
@@ -208,23 +212,54 @@ spool_ready(snd_t *s)
 	char err[256];
 	int64_t now = otas__now_mono_ms();
 
-	if (s->spool)
+	if (eng->spool)
 		return 1;
 	if (!eng->spool_path || now < s->spool_retry_ms)
 		return 0;
-	s->spool = otas__spool_open(eng->spool_path,
-	                            eng->cfg->spool_max_bytes, err, sizeof(err));
-	if (!s->spool) {
+	eng->spool = otas__spool_open(eng->spool_path,
+	                              eng->cfg->spool_max_bytes, err,
+	                              sizeof(err));
+	if (!eng->spool) {
 		s->spool_retry_ms = now + 60000;
-		otas__log(eng, OTAS_LOG_WARNING,
-		          "otas: cannot open the spool, undelivered events stay "
-		          "in memory: %s", err);
-		otas__set_last_error(eng, err);
+		snprintf(s->spool_msg, sizeof(s->spool_msg),
+		         "otas: cannot open the spool, undelivered events stay "
+		         "in memory: %s", err);
 		return 0;
 	}
 	if (err[0])
-		otas__log(eng, OTAS_LOG_WARNING, "otas: spool: %s", err);
+		snprintf(s->spool_msg, sizeof(s->spool_msg), "otas: spool: %s",
+		         err);
 	return 1;
+}
+
+/* Log what spool_ready() noted, after spool_mu is released: the host's
+ * log callback may wait for a lock (the GIL) that a forking thread holds
+ * while it waits for spool_mu in the fork prepare handler. */
+static void
+spool_log(snd_t *s)
+{
+	if (!s->spool_msg[0])
+		return;
+	otas__log(s->eng, OTAS_LOG_WARNING, "%s", s->spool_msg);
+	otas__set_last_error(s->eng, s->spool_msg);
+	s->spool_msg[0] = '\0';
+}
+
+/* Delete (delivered) or release (not delivered) a claimed batch. */
+static void
+spool_end(snd_t *s, int64_t id, int delivered)
+{
+	otas_engine_t *eng = s->eng;
+
+	pthread_mutex_lock(&eng->spool_mu);
+	if (eng->spool || spool_ready(s)) {
+		if (delivered)
+			otas__spool_delete(eng->spool, id);
+		else
+			otas__spool_release(eng->spool, id);
+	}
+	pthread_mutex_unlock(&eng->spool_mu);
+	spool_log(s);
 }
 
 /* Put the unresolved part of b into the spool.  0, or -1 (b unchanged). */
@@ -236,15 +271,12 @@ spool_batch(snd_t *s)
 	uint64_t evicted = 0;
 	char err[256];
 	size_t i, n = 0;
+	int rc;
 
 	if (b->spool_id > 0) {
 		/* Came from the spool: end the lease, it is still there. */
-		otas__spool_release(s->spool, b->spool_id);
+		spool_end(s, b->spool_id, 0);
 		return 0;
-	}
-	if (!spool_ready(s)) {
-		s->spool_fail_until = otas__now_mono_ms() + 5000;
-		return -1;
 	}
 	otas__buf_reset(&s->body);
 	for (i = b->next; i < b->n; i++) {
@@ -257,8 +289,18 @@ spool_batch(snd_t *s)
 		return 0;
 	if (s->body.oom)
 		return -1;
-	if (otas__spool_put(s->spool, s->body.data, s->body.len, (uint32_t)n,
-	                    &evicted, err, sizeof(err)) != 0) {
+	pthread_mutex_lock(&eng->spool_mu);
+	if (!spool_ready(s)) {
+		pthread_mutex_unlock(&eng->spool_mu);
+		spool_log(s);
+		s->spool_fail_until = otas__now_mono_ms() + 5000;
+		return -1;
+	}
+	rc = otas__spool_put(eng->spool, s->body.data, s->body.len,
+	                     (uint32_t)n, &evicted, err, sizeof(err));
+	pthread_mutex_unlock(&eng->spool_mu);
+	spool_log(s);
+	if (rc != 0) {
 		s->spool_fail_until = otas__now_mono_ms() + 5000;
 		otas__log(eng, OTAS_LOG_WARNING, "otas: spool write failed: %s",
 		          err);
@@ -281,9 +323,13 @@ claim_spooled(snd_t *s)
 	char *p, *e, *end;
 	int rc;
 
-	if (!spool_ready(s))
-		return 0;
-	rc = otas__spool_claim(s->spool, OTAS__SPOOL_LEASE_MS, &id, &pay, &n);
+	pthread_mutex_lock(&s->eng->spool_mu);
+	rc = spool_ready(s) ? otas__spool_claim(s->eng->spool,
+	                                        OTAS__SPOOL_LEASE_MS, &id, &pay,
+	                                        &n)
+	                    : 0;
+	pthread_mutex_unlock(&s->eng->spool_mu);
+	spool_log(s);
 	if (rc != 1) {
 		otas__buf_free(&pay);
 		return 0;
@@ -303,9 +349,8 @@ claim_spooled(snd_t *s)
 			js = strndup(p, (size_t)(e - p));
 			if (!js)
 				break;
-			/* The token is needed only in per-event mode. */
-			o = s->batch_mode ? NULL
-			                  : json_loadb(js, (size_t)(e - p), 0, NULL);
+			/* The token, for per-event mode. */
+			o = json_loadb(js, (size_t)(e - p), 0, NULL);
 			t = o ? json_object_get(o, "agent_session_token") : NULL;
 			if (json_is_string(t)) {
 				tok = json_string_value(t);
@@ -321,7 +366,7 @@ claim_spooled(snd_t *s)
 	s->b.spool_id = id;
 	OTAS__INC(s->eng, unspooled, s->b.n);
 	if (!s->b.n) {
-		otas__spool_delete(s->spool, id);
+		spool_end(s, id, 1);
 		batch_clear(&s->b);
 		return 0;
 	}
@@ -696,7 +741,7 @@ shutdown_flush(snd_t *s, int64_t deadline)
 				t = 1;
 			if (attempt(s, t) == OUT_DONE) {
 				if (s->b.spool_id > 0)
-					otas__spool_delete(s->spool, s->b.spool_id);
+					spool_end(s, s->b.spool_id, 1);
 				resolved(eng, s->b.max_seq);
 				batch_clear(&s->b);
 				continue;
@@ -729,8 +774,11 @@ snd_free(snd_t *s)
 		free(r);
 	}
 	otas__http_free(s->http);
-	if (s->spool)
-		otas__spool_close(s->spool);
+	pthread_mutex_lock(&s->eng->spool_mu);
+	if (s->eng->spool)
+		otas__spool_close(s->eng->spool);
+	s->eng->spool = NULL;
+	pthread_mutex_unlock(&s->eng->spool_mu);
 	otas__buf_free(&s->body);
 	otas__buf_free(&s->gz);
 	otas__buf_free(&s->scratch);
@@ -774,6 +822,10 @@ sender_main(void *arg)
 			break;
 		}
 		over_half = eng->q.bytes > eng->q.max_bytes / 2;
+		/* A queue-full episode ends when the queue has room again. */
+		if (!over_half)
+			atomic_store_explicit(&eng->qfull_logged, 0,
+			                      memory_order_relaxed);
 		authed = eng->auth_state == OTAS__AUTH_OK;
 		/* A flush waits for delivery while it can; a batch that
 		 * cannot be tried again before the flusher's deadline goes
@@ -896,14 +948,14 @@ sender_main(void *arg)
 			out = attempt(s, (long)eng->cfg->timeout_ms);
 			if (out == OUT_DONE) {
 				if (s->b.spool_id > 0)
-					otas__spool_delete(s->spool, s->b.spool_id);
+					spool_end(s, s->b.spool_id, 1);
 				resolved(eng, s->b.max_seq);
 				batch_clear(&s->b);
 				/* Delivery works: look at the spool now. */
 				s->drain_at = 0;
 			} else if (s->b.spool_id > 0) {
 				/* A spooled batch failed: give the lease back. */
-				otas__spool_release(s->spool, s->b.spool_id);
+				spool_end(s, s->b.spool_id, 0);
 				batch_clear(&s->b);
 			}
 		}
