@@ -440,82 +440,100 @@ send_batch_mode(snd_t *s, long timeout_ms, int *retry_after_ms)
 	batch_t *b = &s->b;
 	const char *hdr[3];
 	char pid[128], desc[128];
-	size_t i;
+	size_t i, k, split = 0;
 	otas__retry_action_t act;
 	json_t *o;
 
 	project_id(eng, pid, sizeof(pid));
-	otas__buf_reset(&s->body);
-	otas__buf_puts(&s->body, "{\"events\":[");
-	for (i = b->next; i < b->n; i++) {
-		if (i > b->next)
-			otas__buf_putc(&s->body, ',');
-		append_event(&s->body, &b->ev[i], pid);
-	}
-	otas__buf_puts(&s->body, "]}");
-	otas__buf_reset(&s->gz);
-	if (s->body.oom || otas__gzip(s->body.data, s->body.len, &s->gz) != 0)
-		return OUT_RETRY;
-	hdr[0] = key_header(s);
-	hdr[1] = "Content-Type: application/json";
-	hdr[2] = "Content-Encoding: gzip";
-	otas__http_post(s->http, eng->batch_url, hdr, 3, s->gz.data, s->gz.len,
-	                timeout_ms, &s->resp);
-	answer_description(&s->resp.body, desc, sizeof(desc));
-	act = otas__retry_classify(s->resp.status, desc, 1);
-	*retry_after_ms = s->resp.retry_after[0]
-	                      ? (int)otas__retry_after_ms(s->resp.retry_after,
-	                                                  time(NULL))
-	                      : -1;
-	switch (act) {
-	case OTAS__RETRY_OK: {
-		uint64_t acc = b->n - b->next, dup = 0, rej = 0;
-		o = json_loadb(s->resp.body.data ? s->resp.body.data : "",
-		               s->resp.body.len, 0, NULL);
-		if (json_is_object(o)) {
-			json_t *a = json_object_get(o, "accepted");
-			json_t *d = json_object_get(o, "duplicates");
-			json_t *r = json_object_get(o, "rejected");
-			if (json_is_integer(a) && json_integer_value(a) >= 0)
-				acc = (uint64_t)json_integer_value(a);
-			if (json_is_integer(d) && json_integer_value(d) >= 0)
-				dup = (uint64_t)json_integer_value(d);
-			if (json_is_array(r))
-				rej = json_array_size(r);
+	*retry_after_ms = -1;
+	while (b->next < b->n) {
+		/* A 413 halves the request until it fits (one event that
+		 * is still too large is dropped, counted). */
+		k = b->n - b->next;
+		if (split && split < k)
+			k = split;
+		otas__buf_reset(&s->body);
+		otas__buf_puts(&s->body, "{\"events\":[");
+		for (i = b->next; i < b->next + k; i++) {
+			if (i > b->next)
+				otas__buf_putc(&s->body, ',');
+			append_event(&s->body, &b->ev[i], pid);
 		}
-		json_decref(o);
-		OTAS__INC(eng, sent, acc);
-		OTAS__INC(eng, duplicates, dup);
-		OTAS__INC(eng, dropped_rejected, rej);
-		OTAS__INC(eng, batches, 1);
-		OTAS__INC(eng, bytes_sent, s->gz.len);
-		if (rej)
-			otas__log(eng, OTAS_LOG_WARNING,
-			          "otas: the back end rejected %llu event(s) of "
-			          "a batch", (unsigned long long)rej);
-		b->next = b->n;
-		set_batch_endpoint(eng, 1);
-		return OUT_DONE;
+		otas__buf_puts(&s->body, "]}");
+		otas__buf_reset(&s->gz);
+		if (s->body.oom ||
+		    otas__gzip(s->body.data, s->body.len, &s->gz) != 0)
+			return OUT_RETRY;
+		hdr[0] = key_header(s);
+		hdr[1] = "Content-Type: application/json";
+		hdr[2] = "Content-Encoding: gzip";
+		otas__http_post(s->http, eng->batch_url, hdr, 3, s->gz.data,
+		                s->gz.len, timeout_ms, &s->resp);
+		answer_description(&s->resp.body, desc, sizeof(desc));
+		act = otas__retry_classify(s->resp.status, desc, 1);
+		if (s->resp.retry_after[0])
+			*retry_after_ms = (int)otas__retry_after_ms(
+			    s->resp.retry_after, time(NULL));
+		if (s->resp.status == 413 && k > 1) {
+			split = k / 2;
+			continue;
+		}
+		switch (act) {
+		case OTAS__RETRY_OK: {
+			uint64_t acc = k, dup = 0, rej = 0;
+			o = json_loadb(s->resp.body.data ? s->resp.body.data
+			                                 : "",
+			               s->resp.body.len, 0, NULL);
+			if (json_is_object(o)) {
+				json_t *a = json_object_get(o, "accepted");
+				json_t *d = json_object_get(o, "duplicates");
+				json_t *r = json_object_get(o, "rejected");
+				if (json_is_integer(a) &&
+				    json_integer_value(a) >= 0)
+					acc = (uint64_t)json_integer_value(a);
+				if (json_is_integer(d) &&
+				    json_integer_value(d) >= 0)
+					dup = (uint64_t)json_integer_value(d);
+				if (json_is_array(r))
+					rej = json_array_size(r);
+			}
+			json_decref(o);
+			OTAS__INC(eng, sent, acc);
+			OTAS__INC(eng, duplicates, dup);
+			OTAS__INC(eng, dropped_rejected, rej);
+			OTAS__INC(eng, batches, 1);
+			OTAS__INC(eng, bytes_sent, s->gz.len);
+			if (rej)
+				otas__log(eng, OTAS_LOG_WARNING,
+				          "otas: the back end rejected %llu "
+				          "event(s) of a batch",
+				          (unsigned long long)rej);
+			b->next += k;
+			set_batch_endpoint(eng, 1);
+			break;
+		}
+		case OTAS__RETRY_FALLBACK:
+			return OUT_FALLBACK;
+		case OTAS__RETRY_DROP:
+		case OTAS__RETRY_DROP_TOKEN:
+			/* The whole body was refused (400: not JSON or no
+			 * events list; 413 for a single event).  We wrote
+			 * it, so sending it again gets the same answer:
+			 * drop it, counted, and say why. */
+			OTAS__INC(eng, dropped_rejected, k);
+			otas__log(eng, OTAS_LOG_ERROR,
+			          "otas: the back end refused a batch of %zu "
+			          "events (HTTP %d %s); they are dropped",
+			          k, s->resp.status, desc);
+			b->next += k;
+			break;
+		case OTAS__RETRY_AUTH_WAIT:
+			return OUT_AUTH_WAIT;
+		default:
+			return OUT_RETRY;
+		}
 	}
-	case OTAS__RETRY_FALLBACK:
-		return OUT_FALLBACK;
-	case OTAS__RETRY_DROP:
-	case OTAS__RETRY_DROP_TOKEN:
-		/* The whole body was refused (400 invalid JSON or no events
-		 * list, 413 too large).  We wrote it, so sending it again gets
-		 * the same answer: drop it, counted, and say why once. */
-		OTAS__INC(eng, dropped_rejected, b->n - b->next);
-		otas__log(eng, OTAS_LOG_ERROR,
-		          "otas: the back end refused a batch of %zu events "
-		          "(HTTP %d %s); they are dropped",
-		          b->n - b->next, s->resp.status, desc);
-		b->next = b->n;
-		return OUT_DONE;
-	case OTAS__RETRY_AUTH_WAIT:
-		return OUT_AUTH_WAIT;
-	default:
-		return OUT_RETRY;
-	}
+	return OUT_DONE;
 }
 
 static int
@@ -674,14 +692,14 @@ attempt(snd_t *s, long timeout_ms)
 /* ------------------------------------------------------------- auth */
 
 static void
-try_auth(snd_t *s)
+try_auth(snd_t *s, long timeout_ms)
 {
 	otas_engine_t *eng = s->eng;
 	otas_auth_result_t res;
 	int64_t now;
 
 	otas_authenticate_key(eng->auth_url, eng->cfg->sdk_key,
-	                      (int)eng->cfg->timeout_ms, &res);
+	                      (int)timeout_ms, &res);
 	otas__engine_set_auth(eng, &res);
 	now = otas__now_mono_ms();
 	if (res.status == OTAS_AUTH_OK) {
@@ -732,6 +750,19 @@ shutdown_flush(snd_t *s, int64_t deadline)
 			fill_batch(s);
 		if (!s->b.n)
 			break;
+		if (!give_up && !authed && now < deadline &&
+		    now >= s->next_auth_ms) {
+			/* The project is still unknown: one try. */
+			long t = (long)(deadline - now);
+			try_auth(s, t < eng->cfg->timeout_ms ? t
+			                                     : (long)eng->cfg->timeout_ms);
+			pthread_mutex_lock(&eng->q.mu);
+			authed = eng->auth_state == OTAS__AUTH_OK;
+			pthread_mutex_unlock(&eng->q.mu);
+			now = otas__now_mono_ms();
+			if (!authed)
+				give_up = 1;
+		}
 		if (!give_up && authed && now < deadline &&
 		    now >= s->next_attempt_ms) {
 			long t = (long)(deadline - now);
@@ -913,7 +944,7 @@ sender_main(void *arg)
 		pthread_mutex_unlock(&eng->q.mu);
 
 		if (do_auth) {
-			try_auth(s);
+			try_auth(s, (long)eng->cfg->timeout_ms);
 			continue;
 		}
 		if (do_drain) {
