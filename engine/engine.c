@@ -322,6 +322,36 @@ otas_engine_free(otas_engine_t *eng, int timeout_ms)
 	pthread_mutex_unlock(&g_reg_mu);
 	/* Records no sender took (it never ran). */
 	OTAS__INC(eng, dropped_shutdown, eng->q.count);
+	{
+		otas_stats_t st;
+		otas_stats(eng, &st);
+		if (st.dropped_shutdown)
+			otas__log(eng, OTAS_LOG_WARNING,
+			          "otas: %llu event(s) could be neither delivered "
+			          "nor spooled before shutdown",
+			          (unsigned long long)st.dropped_shutdown);
+		otas__log(eng, OTAS_LOG_DEBUG,
+		          "otas: stats captured=%llu sent=%llu batches=%llu "
+		          "retried=%llu spooled=%llu unspooled=%llu "
+		          "duplicates=%llu dropped_queue_full=%llu "
+		          "dropped_rejected=%llu dropped_invalid_agent_token=%llu "
+		          "skipped_no_agent_token=%llu dropped_spool_full=%llu "
+		          "dropped_shutdown=%llu dropped_capture_error=%llu",
+		          (unsigned long long)st.captured,
+		          (unsigned long long)st.sent,
+		          (unsigned long long)st.batches,
+		          (unsigned long long)st.retried,
+		          (unsigned long long)st.spooled,
+		          (unsigned long long)st.unspooled,
+		          (unsigned long long)st.duplicates,
+		          (unsigned long long)st.dropped_queue_full,
+		          (unsigned long long)st.dropped_rejected,
+		          (unsigned long long)st.dropped_invalid_agent_token,
+		          (unsigned long long)st.skipped_no_agent_token,
+		          (unsigned long long)st.dropped_spool_full,
+		          (unsigned long long)st.dropped_shutdown,
+		          (unsigned long long)st.dropped_capture_error);
+	}
 	otas__queue_destroy(&eng->q);
 	if (eng->spool)
 		otas__spool_close(eng->spool);

@@ -844,6 +844,7 @@ sender_main(void *arg)
 	for (;;) {
 		int64_t now = otas__now_mono_ms(), wake = now + 60000;
 		int do_auth = 0, do_send = 0, do_spool = 0, do_drain = 0;
+		int do_fill = 0;
 		int flush_wanted, flush_urgent, over_half, authed, can_spool;
 
 		pthread_mutex_lock(&eng->q.mu);
@@ -887,7 +888,9 @@ sender_main(void *arg)
 			if (now >= s->next_attempt_ms) {
 				do_send = 1;
 			} else if ((flush_urgent || over_half ||
-			            now >= s->b.deadline_ms) && can_spool) {
+			            (s->b.deadline_ms &&
+			             now >= s->b.deadline_ms)) &&
+			           can_spool) {
 				do_spool = 1;
 			} else {
 				wake = s->next_attempt_ms;
@@ -905,14 +908,18 @@ sender_main(void *arg)
 			    (oldest >= 0 &&
 			     now >= oldest + eng->cfg->flush_interval_ms)) {
 				take_locked(s);
-				if (s->pending)
+				/* In a backoff the batch is built now and
+				 * waits (or is spooled) in the branch above. */
+				if (s->pending && now >= s->next_attempt_ms)
 					do_send = 1;
+				else if (s->pending)
+					do_fill = 1;
 			} else if (oldest >= 0) {
 				wake = oldest + eng->cfg->flush_interval_ms;
 			}
 			/* Spooled batches go out when delivery works; while it
 			 * fails, a claim after the backoff is the probe. */
-			if (!do_send && can_spool && s->http &&
+			if (!do_send && !do_fill && can_spool && s->http &&
 			    now >= s->drain_at && now >= s->next_attempt_ms &&
 			    eng->q.count < (uint64_t)eng->cfg->batch_max_events)
 				do_drain = 1;
@@ -932,7 +939,8 @@ sender_main(void *arg)
 		if (flush_wanted && eng->flush_deadline_ms - 200 > now &&
 		    eng->flush_deadline_ms - 200 < wake)
 			wake = eng->flush_deadline_ms - 200;
-		if (!do_auth && !do_send && !do_spool && !do_drain) {
+		if (!do_auth && !do_send && !do_spool && !do_drain &&
+		    !do_fill) {
 			struct timespec ts;
 			deadline_ts(wake, &ts);
 			eng->q.sender_waiting = 1;
@@ -945,6 +953,13 @@ sender_main(void *arg)
 
 		if (do_auth) {
 			try_auth(s, (long)eng->cfg->timeout_ms);
+			continue;
+		}
+		if (do_fill) {
+			fill_batch(s);
+			if (s->b.n)
+				s->b.deadline_ms = otas__now_mono_ms() +
+				                   eng->retry_window_ms;
 			continue;
 		}
 		if (do_drain) {

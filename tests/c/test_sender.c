@@ -636,6 +636,7 @@ TEST(logs_are_once_per_episode_and_secret_free)
 	CHECK_INT(n, 1); /* two 500s: one episode, one line */
 	CHECK(strstr(g_log, "refused the SDK key") != NULL);
 	CHECK(strstr(g_log, "delivery works again") != NULL);
+	CHECK(strstr(g_log, "otas: stats captured=1 sent=1") != NULL);
 	pthread_mutex_unlock(&g_log_mu);
 	fs_stop(fs);
 }
