@@ -20,8 +20,12 @@
  * one step per version, inside one IMMEDIATE transaction.  A file with a
  * newer version (an older engine after a downgrade), a foreign SQLite file or
  * a corrupt/non-SQLite file is renamed aside (`<path>.corrupt-<unixtime>`)
- * and a fresh spool is started: the data is kept for a human, the app keeps
- * spooling, and the handle reports it once (err / otas__spool_error()).
+ * and a fresh spool is started: the data is kept for a human (the three
+ * newest such files; older ones are deleted so that a failing disk cannot
+ * fill up with copies), the app keeps spooling, and the handle reports it
+ * once (err / otas__spool_error() / otas__spool_recoveries()).  Because
+ * the other workers still have the old file open, every handle checks at
+ * most once a second that `path` still names its file, and reopens if not.
  *
  * Journal.  WAL: readers never block the writer and a commit appends to one
  * file.  synchronous=NORMAL is safe with WAL: the database can never be
@@ -46,7 +50,9 @@
  * (clock stepped forwards) costs a duplicate send, which the back end drops
  * by event_id.  At open, leases held by our own pid (an earlier process that
  * had our pid) or by pids of our namespace that no longer exist are ended,
- * so a restarted app does not wait out the leases of the workers it lost.
+ * so a restarted app does not wait out the leases of the workers it lost;
+ * a claim that finds nothing free does the same for dead pids, at most once
+ * a second (a worker killed by the OOM killer while sending).
  *
  * Eviction.  put() into a full spool deletes the oldest batches that no live
  * lease holds first: a leased batch is in flight and likely to be delivered,
@@ -88,7 +94,9 @@
 #define OTAS__SPOOL_WAL_LIMIT (4 * 1024 * 1024)
 #define OTAS__SPOOL_MAX_REAP 64
 #define OTAS__SPOOL_KEEP_ASIDE 3
-/* How often a claim that finds nothing looks for leases of dead pids. */
+/* How often a claim that finds nothing looks for leases of dead pids, and
+ * how often any call checks that the path still names the open file. */
+#define OTAS__SPOOL_STAT_EVERY_MS 1000
 #ifdef OTAS_TESTING_SMALL_LIMITS
 #define OTAS__SPOOL_REAP_EVERY_MS 200
 #else
@@ -187,6 +195,7 @@ struct otas__spool_s {
 	ino_t ino;          /*   recovery never moves a newer file aside */
 	uint64_t recoveries; /* files moved aside by this handle */
 	int64_t last_reap_ms; /* last look for leases of dead pids */
+	int64_t last_stat_ms; /* last check that path is still our file */
 	char err[512];      /* last failure or recovery notice */
 };
 
@@ -215,16 +224,24 @@ set_err(otas__spool_t *sp, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Record an SQLite failure of step `what`. */
+/* Record an SQLite failure of step `what`.  For I/O failures the OS error
+ * (ENOSPC, EFBIG, EACCES, ...) says more than "disk I/O error"; it is only
+ * looked at for those codes since it is not reset by successful calls. */
 static void
 set_sql_err(otas__spool_t *sp, const char *what, int rc)
 {
-	set_err(sp, "spool %s: %s (%s)", what,
-	        sp->db ? sqlite3_errmsg(sp->db) : sqlite3_errstr(rc),
-	        sqlite3_errstr(rc));
-	if ((rc & 0xff) == SQLITE_FULL)
-		set_err(sp, "spool %s: disk full (%s)", what,
-		        sp->db ? sqlite3_errmsg(sp->db) : sqlite3_errstr(rc));
+	const char *msg = sp->db ? sqlite3_errmsg(sp->db) : sqlite3_errstr(rc);
+	int prim = rc & 0xff, sys = 0;
+
+	if (prim == SQLITE_FULL)
+		msg = "disk full";
+	if (sp->db && (prim == SQLITE_IOERR || prim == SQLITE_FULL ||
+	               prim == SQLITE_CANTOPEN))
+		sys = sqlite3_system_errno(sp->db);
+	if (sys)
+		set_err(sp, "spool %s: %s (%s)", what, msg, strerror(sys));
+	else
+		set_err(sp, "spool %s: %s", what, msg);
 }
 
 static void
@@ -373,15 +390,33 @@ query_int(otas__spool_t *sp, const char *what, const char *sql, int64_t *out)
 	return rc;
 }
 
+/* Close the connection.  The last connection to close a WAL database
+ * deletes `<path>-wal` and `<path>-shm` by NAME; when `path` no longer names
+ * the file we have open (another process moved it aside and started a
+ * fresh spool there), those names belong to the live spool of the other
+ * processes.  SQLite 3.40 (checked) already skips that when it sees the file
+ * moved (databaseIsUnmoved() in pager.c); making the WAL persistent keeps us
+ * safe with any SQLite we are linked with, and keeps the moved file's WAL
+ * for whoever inspects it. */
 static void
 disconnect(otas__spool_t *sp)
 {
+	struct stat st;
+
 	for (int i = 0; i < ST__COUNT; i++) {
 		sqlite3_finalize(sp->st[i]);
 		sp->st[i] = NULL;
 	}
-	if (sp->db)
-		sqlite3_close(sp->db);
+	if (!sp->db)
+		return;
+	if (stat(sp->path, &st) != 0 || st.st_dev != sp->dev ||
+	    st.st_ino != sp->ino) {
+		int one = 1;
+
+		(void)sqlite3_file_control(sp->db, "main",
+		                           SQLITE_FCNTL_PERSIST_WAL, &one);
+	}
+	sqlite3_close(sp->db);
 	sp->db = NULL;
 }
 
@@ -697,7 +732,8 @@ connect_once(otas__spool_t *sp, const char **why)
 	sp->dev = st.st_dev;
 	sp->ino = st.st_ino;
 	if (sqlite3_db_readonly(sp->db, "main") == 1) {
-		set_err(sp, "spool open: %s is read-only", sp->path);
+		set_err(sp, "spool open: %s is read-only (not writable by this "
+		        "user?)", sp->path);
 		return -1;
 	}
 	sqlite3_extended_result_codes(sp->db, 1);
@@ -773,7 +809,7 @@ connect_once(otas__spool_t *sp, const char **why)
 		}
 	}
 	(void)reap_leases(sp, 1);
-	sp->last_reap_ms = now_ms();
+	sp->last_reap_ms = sp->last_stat_ms = now_ms();
 	return 0;
 }
 
@@ -895,9 +931,31 @@ usable(otas__spool_t *sp)
 		set_err(sp, "spool: handle used in a forked child");
 		return 0;
 	}
+	/* Now and then, check that the path still names the file we have
+	 * open: another process that found it corrupt moved it aside, or a
+	 * cleaner removed it.  Writing on into the old inode would only feed
+	 * a file nobody reads. */
+	if (sp->db) {
+		int64_t now = now_ms();
+		struct stat st;
+
+		if (now - sp->last_stat_ms < OTAS__SPOOL_STAT_EVERY_MS &&
+		    now >= sp->last_stat_ms)
+			return 1;
+		sp->last_stat_ms = now;
+		if (stat(sp->path, &st) == 0 && st.st_dev == sp->dev &&
+		    st.st_ino == sp->ino)
+			return 1;
+		disconnect(sp);
+		set_err(sp, "spool: %s was moved or removed by someone else; "
+		        "opened it afresh", sp->path);
+		if (make_parent_dirs(sp, sp->path) != 0 ||
+		    connect_spool(sp, 1) != 0)
+			return 0;
+		return 1;
+	}
 	/* An earlier recovery failed to reopen: try again now. */
-	if (!sp->db &&
-	    (make_parent_dirs(sp, sp->path) != 0 || connect_spool(sp, 0) != 0))
+	if (make_parent_dirs(sp, sp->path) != 0 || connect_spool(sp, 0) != 0)
 		return 0;
 	return 1;
 }
@@ -935,14 +993,17 @@ put_txn(otas__spool_t *sp, const char *payload, size_t len,
 			sqlite3_bind_int64(st, 1, now);
 			sqlite3_bind_int64(st, 2, now + OTAS__SPOOL_MAX_LEASE_MS);
 		}
+		int got = 0;
+
 		rc = sqlite3_step(st);
 		if (rc == SQLITE_ROW) {
+			got = 1;
 			total -= sqlite3_column_int64(st, 0);
 			*evicted += (uint64_t)sqlite3_column_int64(st, 1);
 			rc = sqlite3_step(st);
 		}
 		sqlite3_reset(st);
-		if (rc == SQLITE_DONE && sqlite3_changes(sp->db) == 0) {
+		if (rc == SQLITE_DONE && !got) {
 			if (pass == 1) {
 				/* Totals say full but no row is left. */
 				rc = SQLITE_CORRUPT;

@@ -50,9 +50,11 @@ void otas__spool_close(otas__spool_t *sp);
 /* Store one batch (one IMMEDIATE transaction: the bound holds across
  * processes).  *evicted_events (may be NULL) receives the number of events
  * deleted to make room: oldest batches without a live lease first, then, if
- * still needed, leased ones (oldest first).  A batch larger than max_bytes
- * on its own is refused (-1).  Returns 0, or -1 with err (e.g. "disk
- * full").  The payload is not retained after the call. */
+ * still needed, leased ones (oldest first) -- so a batch in flight in some
+ * process may be counted as evicted and still be delivered.  A batch larger
+ * than max_bytes on its own is refused (-1).  Returns 0, or -1 with err
+ * (e.g. "disk full", "database is locked" after 5 s).  The payload is not
+ * retained after the call.  Each process enforces its own max_bytes. */
 int otas__spool_put(otas__spool_t *sp, const char *payload, size_t len,
                     uint32_t n_events, uint64_t *evicted_events, char *err,
                     size_t errlen);
@@ -79,7 +81,9 @@ int otas__spool_count(otas__spool_t *sp, int64_t *batches, int64_t *events,
                       int64_t *bytes);
 
 /* The last failure or recovery notice of this handle ("" if none); never
- * NULL.  Valid until the next call on the handle. */
+ * NULL.  Valid until the next call on the handle.  Besides corruption, a
+ * handle notices within a second when its file was moved aside by another
+ * process or removed, and continues in the file now at `path`. */
 const char *otas__spool_error(const otas__spool_t *sp);
 
 /* How many times this handle found its file corrupt and moved it aside

@@ -893,6 +893,114 @@ TEST(spool_keeps_few_files_aside)
 	CHECK_INT(count_prefix(tmpdir, "s.db.corrupt-"), 3);
 }
 
+/* Another process moved the file aside (or a cleaner removed it): within
+ * a second the handle notices and continues in a fresh file, and says so. */
+TEST(spool_follows_replaced_file)
+{
+	char path[256], moved[300];
+	otas__spool_t *sp;
+	int64_t nb = -1, deadline;
+
+	CHECK(fresh_dir());
+	spool_path(path, sizeof(path), "d/s.db");
+	CHECK((sp = open_ok(path, 4096)));
+	CHECK_INT(put_str(sp, "old", 1, NULL), 0);
+	snprintf(moved, sizeof(moved), "%s/elsewhere", tmpdir);
+	spool_path(path, sizeof(path), "d");
+	CHECK(rename(path, moved) == 0); /* the whole directory goes */
+	deadline = mono_ms() + 10000;
+	do {
+		struct timespec ts = {0, 20 * 1000 * 1000};
+
+		CHECK_INT(otas__spool_count(sp, &nb, NULL, NULL), 0);
+		if (nb == 0)
+			break;
+		nanosleep(&ts, NULL);
+	} while (mono_ms() < deadline);
+	CHECK_INT(nb, 0);
+	CHECK(strstr(otas__spool_error(sp), "afresh") != NULL);
+	CHECK_INT(put_str(sp, "new", 1, NULL), 0);
+	spool_path(path, sizeof(path), "d/s.db");
+	otas__spool_close(sp);
+	CHECK((sp = open_ok(path, 4096)));
+	CHECK_INT(otas__spool_count(sp, &nb, NULL, NULL), 0);
+	CHECK_INT(nb, 1);
+	otas__spool_close(sp);
+}
+
+/* Like another process's recovery: the file is moved aside and a fresh
+ * spool is created at the path by another process, which keeps it open.
+ * The handle on the old file must switch to the new one without deleting
+ * the new file's WAL (SQLite deletes <path>-wal and -shm by name when the
+ * last connection to a database closes). */
+TEST(spool_switch_keeps_other_wal)
+{
+	char path[256], aside[300], from[300], to[320], c;
+	otas__spool_t *a;
+	int64_t nb = -1, deadline;
+	int ready[2], done[2], status;
+	pid_t pid;
+
+	CHECK(fresh_dir());
+	spool_path(path, sizeof(path), "s.db");
+	CHECK(pipe(ready) == 0 && pipe(done) == 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		otas__spool_t *b;
+
+		close(ready[0]);
+		close(done[1]);
+		/* Wait until the parent's file has been moved aside. */
+		if (read(done[0], &c, 1) != 1)
+			_exit(1);
+		b = otas__spool_open(path, 1 << 20, NULL, 0);
+		if (!b || put_str(b, "new 1", 1, NULL) != 0 ||
+		    put_str(b, "new 2", 1, NULL) != 0)
+			_exit(2);
+		if (write(ready[1], "r", 1) != 1 || read(done[0], &c, 1) != 1)
+			_exit(3);
+		otas__spool_close(b);
+		_exit(0);
+	}
+	close(ready[1]);
+	close(done[0]);
+	CHECK((a = open_ok(path, 1 << 20)));
+	CHECK_INT(put_str(a, "in old file", 1, NULL), 0);
+	snprintf(aside, sizeof(aside), "%s.corrupt-1", path);
+	CHECK(rename(path, aside) == 0);
+	snprintf(from, sizeof(from), "%s-wal", path);
+	snprintf(to, sizeof(to), "%s-wal", aside);
+	CHECK(rename(from, to) == 0);
+	snprintf(from, sizeof(from), "%s-shm", path);
+	CHECK(unlink(from) == 0);
+	CHECK(write(done[1], "m", 1) == 1);
+	CHECK(read(ready[0], &c, 1) == 1);
+	/* The child's two rows sit in its WAL, its connection open. */
+	deadline = mono_ms() + 10000;
+	do {
+		struct timespec ts = {0, 20 * 1000 * 1000};
+
+		CHECK_INT(otas__spool_count(a, &nb, NULL, NULL), 0);
+		if (nb != 1)
+			break;
+		nanosleep(&ts, NULL);
+	} while (mono_ms() < deadline);
+	CHECK_INT(nb, 2);
+	CHECK(write(done[1], "d", 1) == 1);
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status));
+	CHECK_INT(WEXITSTATUS(status), 0);
+	CHECK_INT(put_str(a, "third", 1, NULL), 0);
+	otas__spool_close(a);
+	CHECK((a = open_ok(path, 1 << 20)));
+	CHECK_INT(otas__spool_count(a, &nb, NULL, NULL), 0);
+	CHECK_INT(nb, 3);
+	otas__spool_close(a);
+	close(ready[0]);
+	close(done[1]);
+}
+
 TEST(spool_creates_private_dirs_and_file)
 {
 	char path[256], dir[300];
@@ -918,8 +1026,32 @@ TEST(spool_creates_private_dirs_and_file)
 	snprintf(dir, sizeof(dir), "%s-wal", path);
 	CHECK(stat(dir, &st) == 0);
 	CHECK_INT(st.st_mode & 0777, 0600);
+	snprintf(dir, sizeof(dir), "%s-shm", path);
+	CHECK(stat(dir, &st) == 0);
+	CHECK_INT(st.st_mode & 0777, 0600);
 	otas__spool_close(sp);
 
+	/* WAL, schema version 1, the tables the design note names. */
+	{
+		sqlite3 *db;
+		sqlite3_stmt *q;
+
+		CHECK(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) ==
+		      SQLITE_OK);
+		CHECK(sqlite3_prepare_v2(db,
+		          "SELECT (SELECT journal_mode FROM pragma_journal_mode),"
+		          " (SELECT user_version FROM pragma_user_version),"
+		          " (SELECT group_concat(name) FROM (SELECT name FROM"
+		          "  sqlite_schema WHERE type = 'table' ORDER BY name))",
+		          -1, &q, NULL) == SQLITE_OK);
+		CHECK(sqlite3_step(q) == SQLITE_ROW);
+		CHECK_STR((const char *)sqlite3_column_text(q, 0), "wal");
+		CHECK_INT(sqlite3_column_int(q, 1), 1);
+		CHECK_STR((const char *)sqlite3_column_text(q, 2),
+		          "batches,meta,payloads,sqlite_sequence");
+		sqlite3_finalize(q);
+		sqlite3_close(db);
+	}
 	/* An existing file readable by others is tightened. */
 	CHECK(chmod(path, 0644) == 0);
 	CHECK((sp = open_ok(path, 1 << 20)));
@@ -950,6 +1082,7 @@ open_fails_unprivileged(const char *path)
 			_exit(21);
 		if (!err[0])
 			_exit(22);
+		fprintf(stderr, "  (open error: %s)\n", err);
 		_exit(0);
 	}
 	if (waitpid(pid, &status, 0) != pid)
@@ -1032,6 +1165,7 @@ TEST(spool_write_failure_is_an_error)
 			_exit(31);
 		if (!err[0])
 			_exit(32);
+		fprintf(stderr, "  (put error: %s)\n", err);
 		otas__spool_close(c);
 		free(big);
 		_exit(0);
@@ -1075,9 +1209,15 @@ TEST(spool_megabyte_batches_are_fast)
 	}
 	fprintf(stderr, "  1 MiB: put %.1f ms, claim %.1f ms (mean of %d)\n",
 	        (double)put_ms / rounds, (double)claim_ms / rounds, rounds);
-	/* Generous for sanitizer builds on a shared 2-core machine. */
-	CHECK(put_ms / rounds < 50);
-	CHECK(claim_ms / rounds < 50);
+	/* Milliseconds, with room for a shared 2-core machine; sanitizer
+	 * builds (which define OTAS_TESTING_SMALL_LIMITS) run 5-10x slower. */
+#ifdef OTAS_TESTING_SMALL_LIMITS
+	const int64_t limit_ms = 200;
+#else
+	const int64_t limit_ms = 50;
+#endif
+	CHECK(put_ms / rounds < limit_ms);
+	CHECK(claim_ms / rounds < limit_ms);
 	free(p);
 	otas__buf_free(&b);
 	otas__spool_close(sp);
@@ -1102,6 +1242,8 @@ main(void)
 	RUN(spool_lease_rules);
 	RUN(spool_dead_owner_lease_ended_by_claim);
 	RUN(spool_keeps_few_files_aside);
+	RUN(spool_follows_replaced_file);
+	RUN(spool_switch_keeps_other_wal);
 	RUN(spool_creates_private_dirs_and_file);
 	RUN(spool_unwritable_location_is_an_error);
 	RUN(spool_write_failure_is_an_error);
