@@ -41,7 +41,8 @@ make_doc(otas__buf_t *b, size_t target)
 		otas__buf_printf(b,
 		    "%s\n    {\"sku\": \"SKU-%05d\", \"qty\": %d, \"price\": "
 		    "%d.%02d, \"ssn\": \"123-45-%04d\", \"tags\": [\"a\", "
-		    "\"b\\u00e9\"], \"meta\": {\"token\": \"t%d\", \"ok\": true, "
+		    "\"b\\u00e9\"], \"meta\": {\"token\": \"t%d\", "
+		    "\"ok\": true, "
 		    "\"note\": null}}",
 		    i ? "," : "", i, i % 7 + 1, i % 100, i % 100, i % 10000, i);
 		i++;
@@ -50,7 +51,8 @@ make_doc(otas__buf_t *b, size_t target)
 	i = 0;
 	while (b->len + 120 < target || i < 2) {
 		otas__buf_printf(b,
-		    "%s\n    \"rec%d\": {\"secret\": \"s%d\", \"value\": %de-3, "
+		    "%s\n    \"rec%d\": {\"secret\": \"s%d\", "
+		    "\"value\": %de-3, "
 		    "\"list\": [1, 2, 3]}",
 		    i ? "," : "", i, i, i * 37);
 		i++;

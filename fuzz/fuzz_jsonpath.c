@@ -29,7 +29,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rules[size] = '\0';
 	set = otas__jsonpath_parse(rules, err, sizeof(err));
 	if (!set) {
-		if (strncmp(err, "rule \"", 6) != 0 || !strstr(err, "at position "))
+		if (strncmp(err, "rule \"", 6) != 0 ||
+		    !strstr(err, "at position "))
 			abort();
 	} else {
 		if (otas__redact_json(set, DOC, sizeof(DOC) - 1, &out) != 0)
