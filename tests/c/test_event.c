@@ -341,6 +341,12 @@ TEST(binary_body_is_base64)
 	CHECK_STR(S(enc, "response"), "base64");
 	CHECK(json_object_get(enc, "request") == NULL);
 	json_decref(o);
+	/* NUL is valid UTF-8 but not text for PostgreSQL: base64 */
+	c.resp_body = "a\0b";
+	c.resp_body_len = 3;
+	o = ser(e, &c, NULL, NULL);
+	CHECK_STR(S(o, "response_body"), "YQBi");
+	json_decref(o);
 	otas_engine_free(e, 0);
 }
 
