@@ -707,6 +707,7 @@ try_auth(snd_t *s, long timeout_ms)
 		return;
 	}
 	s->auth_attempt++;
+	otas__set_last_error(eng, res.message);
 	if (res.status == OTAS_AUTH_INVALID_KEY) {
 		if (!s->auth_logged)
 			otas__log(eng, OTAS_LOG_ERROR,
