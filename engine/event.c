@@ -456,8 +456,9 @@ otas__event_write(otas_engine_t *eng, const char *project_id,
 
 	if (eng->cfg->debug)
 		otas__log(eng, OTAS_LOG_DEBUG, "otas: %.*s %.*s %d %.1fms",
-		          (int)mlen, c->method, (int)(c->path_len > 200 ? 200 : c->path_len),
-		          c->path, c->status, (double)c->duration_ns / 1e6);
+		          (int)mlen, c->method,
+		          (int)(c->path_len > 200 ? 200 : c->path_len), c->path,
+		          c->status, (double)c->duration_ns / 1e6);
 
 	otas__buf_free(&doc);
 	otas__buf_free(&name);

@@ -64,8 +64,8 @@ typedef struct {
 typedef struct {
 	otas_engine_t *eng;
 	otas__http_t *http;
-	int64_t spool_retry_ms;
-	char spool_msg[400];    /* to log once spool_mu is released */ /* when to try opening the spool again */
+	int64_t spool_retry_ms;  /* when to try opening the spool again */
+	char spool_msg[400];    /* to log once spool_mu is released */
 	int64_t spool_fail_until; /* a spool write failed: not before */
 	int64_t drain_at;       /* when to look for spooled batches */
 	batch_t b;
@@ -755,8 +755,9 @@ shutdown_flush(snd_t *s, int64_t deadline)
 		    now >= s->next_auth_ms) {
 			/* The project is still unknown: one try. */
 			long t = (long)(deadline - now);
-			try_auth(s, t < eng->cfg->timeout_ms ? t
-			                                     : (long)eng->cfg->timeout_ms);
+			if (t > eng->cfg->timeout_ms)
+				t = (long)eng->cfg->timeout_ms;
+			try_auth(s, t);
 			pthread_mutex_lock(&eng->q.mu);
 			authed = eng->auth_state == OTAS__AUTH_OK;
 			pthread_mutex_unlock(&eng->q.mu);
