@@ -260,6 +260,10 @@ spool_end(snd_t *s, int64_t id, int delivered)
 	}
 	pthread_mutex_unlock(&eng->spool_mu);
 	spool_log(s);
+	/* Counted once the batch is out of the spool for good (a batch
+	 * claimed as a probe and released again is not). */
+	if (delivered)
+		OTAS__INC(eng, unspooled, s->b.n);
 }
 
 /* Put the unresolved part of b into the spool.  0, or -1 (b unchanged). */
@@ -364,7 +368,6 @@ claim_spooled(snd_t *s)
 	}
 	otas__buf_free(&pay);
 	s->b.spool_id = id;
-	OTAS__INC(s->eng, unspooled, s->b.n);
 	if (!s->b.n) {
 		spool_end(s, id, 1);
 		batch_clear(&s->b);
