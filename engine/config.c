@@ -56,6 +56,7 @@ static const opt_t opts[] = {
     {"OTAS_SEND_WITHOUT_AGENT_TOKEN", T_BOOL, F(send_without_agent_token),
      "0", 0, 1},
     {"OTAS_STRICT_STARTUP", T_BOOL, F(strict_startup), "0", 0, 1},
+    {"OTAS_CAPTURE_OUTGOING", T_BOOL, F(capture_outgoing), "0", 0, 1},
     {"OTAS_SDK_NAME", T_STR, F(sdk_name), "", 0, 0},
     {"OTAS_REDACT_REQUEST_BODY", T_RULES, F(redact_request_body), "", 0, 0},
     {"OTAS_REDACT_RESPONSE_BODY", T_RULES, F(redact_response_body), "", 0,
@@ -73,7 +74,7 @@ static const char *const names[N_OPTS + 1] = {
     "OTAS_FLUSH_INTERVAL_MS", "OTAS_MAX_BODY_BYTES", "OTAS_CAPTURE_BODIES",
     "OTAS_TIMEOUT_MS", "OTAS_SHUTDOWN_TIMEOUT", "OTAS_SPOOL_DIR",
     "OTAS_SPOOL_MAX_BYTES", "OTAS_SEND_WITHOUT_AGENT_TOKEN",
-    "OTAS_STRICT_STARTUP", "OTAS_SDK_NAME", "OTAS_REDACT_REQUEST_BODY",
+    "OTAS_STRICT_STARTUP", "OTAS_CAPTURE_OUTGOING", "OTAS_SDK_NAME", "OTAS_REDACT_REQUEST_BODY",
     "OTAS_REDACT_RESPONSE_BODY", "OTAS_SENSITIVE_QUERY_PARAMS", NULL};
 
 const char *const *

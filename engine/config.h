@@ -29,6 +29,7 @@ struct otas_config_s {
 	int64_t spool_max_bytes;
 	int send_without_agent_token;
 	int strict_startup;
+	int capture_outgoing; /* read by the host: it patches its HTTP clients */
 	char *sdk_name;         /* "" = otas-c/<version> */
 	char *redact_request_body;
 	char *redact_response_body;

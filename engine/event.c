@@ -281,6 +281,31 @@ field(otas__buf_t *out, const char *name, const char *s, size_t n)
 	otas__json_str(out, s ? s : "", s ? n : 0);
 }
 
+/* metadata.url of an outgoing call: scheme://host/path?query with the
+ * query redacted like query_params, so the one field a person reads first
+ * never shows a secret the rest of the event hides. */
+static void
+write_outgoing_url(otas_engine_t *eng, const otas_capture_t *c,
+                   const hdr_facts_t *rq, otas__buf_t *out)
+{
+	otas__buf_t url = OTAS__BUF_INIT;
+
+	if (c->scheme_len) {
+		otas__buf_append(&url, c->scheme, c->scheme_len);
+		otas__buf_puts(&url, "://");
+	}
+	otas__buf_append(&url, rq->host, rq->host_len);
+	otas__buf_append(&url, c->path, c->path_len);
+	if (c->query_len) {
+		otas__buf_putc(&url, '?');
+		otas__redact_urlencoded(eng->req_rules, &eng->params, c->query,
+		                        c->query_len, &url);
+	}
+	if (!url.oom)
+		field(out, "\"url\":", url.data, url.len);
+	otas__buf_free(&url);
+}
+
 int
 otas__event_write(otas_engine_t *eng, const char *project_id,
                   const struct otas__record_s *r, otas__buf_t *out,
@@ -405,6 +430,8 @@ otas__event_write(otas_engine_t *eng, const char *project_id,
 	otas__buf_puts(out, (c->flags & OTAS_CAP_OUTGOING)
 	                        ? ",\"direction\":\"outgoing\""
 	                        : ",\"direction\":\"incoming\"");
+	if (c->flags & OTAS_CAP_OUTGOING)
+		write_outgoing_url(eng, c, &rq, out);
 	if (c->user_id)
 		field(out, "\"user_id\":", c->user_id, c->user_id_len);
 	if (c->company_id)

@@ -77,6 +77,8 @@ typedef struct {
 	int auth_attempt;
 	int64_t next_auth_ms;
 	int failing;          /* a delivery-failure episode is open */
+	int server_wait;      /* the back end asked us to wait (Retry-After,
+	                       * refused key): shutdown honours the backoff */
 	int auth_logged;
 	otas__buf_t body, gz, scratch;
 	otas__http_resp_t resp;
@@ -648,8 +650,10 @@ attempt(snd_t *s, long timeout_ms)
 		s->auth_logged = 0;
 		s->attempt = 0;
 		s->next_attempt_ms = 0;
+		s->server_wait = 0;
 		return out;
 	}
+	s->server_wait = out == OUT_AUTH_WAIT || ra >= 0;
 	s->attempt++;
 	OTAS__INC(eng, retried, 1);
 	now = otas__now_mono_ms();
@@ -768,8 +772,12 @@ shutdown_flush(snd_t *s, int64_t deadline)
 			if (!authed)
 				give_up = 1;
 		}
+		/* An exiting process cannot sit out our own backoff: the back
+		 * end may be back, so try once; only an explicit wait from the
+		 * back end (Retry-After, a refused key) sends it to the spool
+		 * untried. */
 		if (!give_up && authed && now < deadline &&
-		    now >= s->next_attempt_ms) {
+		    (now >= s->next_attempt_ms || !s->server_wait)) {
 			long t = (long)(deadline - now);
 			if (t > eng->cfg->timeout_ms)
 				t = (long)eng->cfg->timeout_ms;

@@ -561,6 +561,39 @@ TEST(sdk_name_option)
 	otas_engine_free(e, 0);
 }
 
+TEST(outgoing_call_has_redacted_url)
+{
+	otas_engine_t *e = mk(NULL);
+	otas_header_t h[] = {{"host", 4, "api.example.com:8443", 20}};
+	otas_capture_t c;
+	json_t *o, *md;
+
+	base(&c);
+	c.flags = OTAS_CAP_OUTGOING;
+	c.req_headers = h;
+	c.n_req_headers = 1;
+	c.scheme = "https";
+	c.scheme_len = 5;
+	c.query = "x=1&token=abc&q=a%20b";
+	c.query_len = strlen(c.query);
+	c.parent_event_id = "01234567-89ab-7def-8123-456789abcdef";
+	c.parent_event_id_len = 36;
+	o = ser(e, &c, NULL, NULL);
+	md = json_object_get(o, "metadata");
+	CHECK_STR(S(md, "direction"), "outgoing");
+	CHECK_STR(S(md, "url"),
+	          "https://api.example.com:8443/p?x=1&token=%5BREDACTED%5D&q=a%20b");
+	CHECK_STR(S(md, "parent_event_id"),
+	          "01234567-89ab-7def-8123-456789abcdef");
+	json_decref(o);
+
+	base(&c); /* incoming events carry no url */
+	o = ser(e, &c, NULL, NULL);
+	CHECK(json_object_get(json_object_get(o, "metadata"), "url") == NULL);
+	json_decref(o);
+	otas_engine_free(e, 0);
+}
+
 /* Not a timed assertion: the sender-side cost of one typical event. */
 TEST(serialisation_cost)
 {
@@ -632,6 +665,7 @@ main(void)
 	RUN(escaping_and_invalid_utf8);
 	RUN(streaming_and_skipped_bodies);
 	RUN(sdk_name_option);
+	RUN(outgoing_call_has_redacted_url);
 	RUN(serialisation_cost);
 	return testlib_done();
 }

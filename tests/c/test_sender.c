@@ -447,6 +447,28 @@ TEST(shutdown_spools_and_next_engine_delivers)
 	fs_stop(fs);
 }
 
+/* Our own backoff must not make an exiting process spool what the back
+ * end, back by now, would take: shutdown tries once. */
+TEST(shutdown_tries_once_despite_own_backoff)
+{
+	fs_t *fs = fs_new();
+	otas_engine_t *e = mk(fs, NULL);
+	size_t total, i;
+
+	e->retry_base_ms = 60000; /* the next attempt is a minute away */
+	e->retry_cap_ms = 60000;
+	otas_engine_authenticate(e, 2000, NULL);
+	fs_log_status(fs, 503);
+	for (i = 0; i < 3; i++)
+		cap1(e, "/x", NULL);
+	WAIT_STAT_AT_LEAST(e, retried, 1);
+	fs_log_status(fs, 0);
+	otas_engine_free(e, 3000);
+	CHECK(fs_wait_events(fs, 3, 1000));
+	CHECK_INT(distinct_events(fs, &total, NULL), 3);
+	fs_stop(fs);
+}
+
 TEST(forked_child_delivers_its_own_events_only)
 {
 	fs_t *fs = fs_new();
@@ -744,6 +766,7 @@ main(void)
 	RUN(unreachable_at_start_authenticates_in_background);
 	RUN(failing_delivery_spools_and_drains_later);
 	RUN(shutdown_spools_and_next_engine_delivers);
+	RUN(shutdown_tries_once_despite_own_backoff);
 	RUN(forked_child_delivers_its_own_events_only);
 	RUN(flush_without_captures_returns_at_once);
 	RUN(over_half_queue_spools_while_unauthenticated);
