@@ -24,6 +24,8 @@ from .exceptions import MISSING_KEY_MESSAGE, OtasConfigurationError
 HOOK_OPTIONS = frozenset({"SKIP", "IDENTIFY_USER", "IDENTIFY_COMPANY",
                           "GET_SESSION_TOKEN", "GET_METADATA"})
 
+VERSION = "0.2.0"
+
 _TRUE = frozenset({"1", "true", "yes", "on"})
 
 
@@ -121,6 +123,8 @@ def load(setting=None, kwargs=None, environ=None, require_key=True):
     for name in names:
         if name in environ:
             options[name] = environ[name]
+    if "OTAS_SDK_NAME" in names:
+        options.setdefault("OTAS_SDK_NAME", "otas-python/" + VERSION)
     settings = Settings(options, hooks)
     if not settings.enabled:
         return settings
