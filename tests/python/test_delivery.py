@@ -35,11 +35,11 @@ from django.test import Client
 import otas
 c = Client()
 for i in range(3):
-    c.get(f"/api/items/{100+i}", HTTP_X_OTAS_AGENT_SESSION_TOKEN=TOKEN)
+    c.get(f"/api/items/{100+i}", HTTP_X_OTAS_AGENT_SESSION_TOKEN=__TOK__)
 for i in range(2):
     c.get(f"/api/items/{200+i}")
 print("RESULT " + json.dumps({"flushed": otas.flush(10), "stats": otas.stats()}))
-""".replace("TOKEN", repr(token))
+""".replace("__TOK__", repr(token))
         p, res = run_app({"OTAS_SDK_KEY": platform.key, "OTAS_BASE_URL": platform.url,
                           "OTAS_SPOOL_DIR": str(tmp_path / "spool")}, code=code)
         assert res is not None, p.stderr
