@@ -35,11 +35,28 @@ def _path(environ):
 
 
 def _route(environ):
-    # Werkzeug (Flask) keeps the request in the environ; its url_rule is
-    # the route template that matched.
-    req = environ.get("werkzeug.request")
-    rule = getattr(req, "url_rule", None)
-    return getattr(rule, "rule", None)
+    return environ.get("otas.route")
+
+
+def _watch_flask_routes(app):
+    """Flask clears its request from the environ when the app returns, so
+    the route template is noted while the request runs: Flask's
+    request_started signal fires after URL matching."""
+    owner = getattr(app, "__self__", app)  # app.wsgi_app is a bound method
+    if not (hasattr(owner, "url_map") and hasattr(owner, "request_class")):
+        return
+    try:
+        from flask import request as flask_request
+        from flask import request_started
+    except ImportError:  # pragma: no cover
+        return
+
+    def remember_route(sender, **kwargs):
+        rule = flask_request.url_rule
+        if rule is not None:
+            flask_request.environ["otas.route"] = rule.rule
+
+    request_started.connect(remember_route, owner, weak=False)
 
 
 class OtasWSGIMiddleware:
@@ -53,6 +70,8 @@ class OtasWSGIMiddleware:
             self._streaming = _native.engine.CAP_RESP_STREAMING
             self._skipped = _native.engine.CAP_REQ_BODY_SKIPPED
         self._failed = FailOnce()
+        if self._engine is not None:
+            _watch_flask_routes(app)
 
     def __call__(self, environ, start_response):
         if self._engine is None:
@@ -134,6 +153,9 @@ class _Counted:
                 self.chunks.append(piece)
                 self.kept += len(piece)
             yield chunk
+        # Exhausted: capture now (a server calls close() too, but not every
+        # test client does).
+        self._finish()
 
     def close(self):
         try:
@@ -141,10 +163,13 @@ class _Counted:
             if close is not None:
                 close()
         finally:
-            if not self.done:
-                self.done = True
-                status, headers = self.state
-                body = b"".join(self.chunks)
-                self.mw._record(self.environ, status, headers, self.req_body,
-                                self.req_size, body, self.sent, self.start_us,
-                                self.duration, self.flags, None)
+            self._finish()
+
+    def _finish(self):
+        if self.done:
+            return
+        self.done = True
+        status, headers = self.state
+        self.mw._record(self.environ, status, headers, self.req_body,
+                        self.req_size, b"".join(self.chunks), self.sent,
+                        self.start_us, self.duration, self.flags, None)
