@@ -13,7 +13,7 @@ the app returns.
 
 import time
 
-from . import _native, conf
+from . import _native, _runtime, conf
 from ._common import FailOnce, exception_record, start_engine
 
 _perf_ns = time.perf_counter_ns
@@ -40,7 +40,12 @@ class OtasASGIMiddleware:
         self._failed = FailOnce()
 
     async def __call__(self, scope, receive, send):
-        if self._engine is None or scope["type"] != "http":
+        if self._engine is None:
+            return await self.app(scope, receive, send)
+        kind = scope["type"]
+        if kind == "lifespan":
+            return await self.app(scope, self._lifespan_receive(receive), send)
+        if kind != "http":
             return await self.app(scope, receive, send)
         start_us = _time_ns() // 1000
         t0 = _perf_ns()
@@ -89,6 +94,23 @@ class OtasASGIMiddleware:
         finally:
             self._record(scope, req, req_size, want, resp, start_us,
                          _perf_ns() - t0, errors)
+
+    def _lifespan_receive(self, receive):
+        """Flush when the server announces shutdown: some servers (uvicorn)
+        end the process by re-raising SIGTERM, which skips atexit."""
+        engine = self._engine
+
+        async def lifespan_receive():
+            message = await receive()
+            if message.get("type") == "lifespan.shutdown":
+                import asyncio
+
+                timeout = _runtime.current_shutdown_timeout_ms()
+                await asyncio.get_running_loop().run_in_executor(
+                    None, engine.flush, timeout)
+            return message
+
+        return lifespan_receive
 
     def _record(self, scope, req, req_size, want, resp, start_us, duration,
                 errors):

@@ -39,12 +39,14 @@ def test_flask_test_client(collector, uid):
     c = app.test_client()
     r = c.get(f"/api/items/{uid}?a=1", headers={"Authorization": "Bearer flask-secret"})
     assert r.status_code == 200
+    assert r.get_json()["id"] == uid  # the body is sent (and captured) when read
     ev = events_for(collector, 1, path=f"/api/items/{uid}")[0]
     check_common(ev, f"/api/items/{uid}", "/api/items/<int:pk>")
     assert "flask-secret" not in json.dumps(ev)
 
     r = c.post(f"/api/items?u={uid}", json={"k": uid})
     assert r.status_code == 201
+    assert r.get_json()["echo"] == {"k": uid}
     ev = [e for e in events_for(collector, 1, path="/api/items", method="POST")
           if json.loads(e["query_params"]).get("u") == [str(uid)]][0]
     assert json.loads(ev["request_body"]) == {"k": uid}
@@ -119,7 +121,11 @@ def test_real_servers(server, collector, uid, tmp_path):
     finally:
         proc.send_signal(signal.SIGTERM)
         out = proc.communicate(timeout=30)[0].decode(errors="replace")
-    assert proc.returncode == 0, out
+    # uvicorn re-raises SIGTERM after its graceful shutdown (exit status
+    # -15); the events still arrive because OTAS flushes on ASGI lifespan
+    # shutdown.
+    assert proc.returncode in ((0,) if server.startswith("gunicorn") else (0, -15)), out
+    assert "Finished server process" in out or "Shutting down" in out or proc.returncode == 0
     for i in range(20):
         ev = events_for(collector, 1, path=f"/api/items/{uid + i}")
         assert len(ev) == 1
