@@ -24,6 +24,7 @@
 #include "capture.h"
 #include "http_curl.h"
 #include "sender.h"
+#include "spool.h"
 
 static pthread_mutex_t g_reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static otas_engine_t *g_reg;
@@ -35,8 +36,15 @@ fork_prepare(void)
 	otas_engine_t *e;
 
 	pthread_mutex_lock(&g_reg_mu);
-	for (e = g_reg; e; e = e->reg_next)
+	for (e = g_reg; e; e = e->reg_next) {
+		/* Waits for a spool call of the sender to finish; the
+		 * sender reopens the handle at its next spool call. */
+		pthread_mutex_lock(&e->spool_mu);
+		if (e->spool)
+			otas__spool_close(e->spool);
+		e->spool = NULL;
 		pthread_mutex_lock(&e->q.mu);
+	}
 }
 
 static void
@@ -44,8 +52,10 @@ fork_parent(void)
 {
 	otas_engine_t *e;
 
-	for (e = g_reg; e; e = e->reg_next)
+	for (e = g_reg; e; e = e->reg_next) {
 		pthread_mutex_unlock(&e->q.mu);
+		pthread_mutex_unlock(&e->spool_mu);
+	}
 	pthread_mutex_unlock(&g_reg_mu);
 }
 
@@ -64,6 +74,7 @@ fork_child(void)
 		e->done_seq = e->q.seq;
 		e->flush_seq = 0;
 		otas__queue_reset_child(&e->q); /* unlocks q.mu */
+		pthread_mutex_unlock(&e->spool_mu);
 	}
 	pthread_mutex_unlock(&g_reg_mu);
 }
@@ -214,7 +225,8 @@ otas_engine_new(otas_config_t *cfg, char *err, size_t errlen)
 	eng->retry_window_ms = OTAS__RETRY_WINDOW_MS;
 	eng->auth_wait_ms = OTAS__AUTH_WAIT_MS;
 	eng->reprobe_ms = OTAS__REPROBE_MS;
-	if (otas__queue_init(&eng->q, (uint64_t)cfg->queue_max_bytes) != 0) {
+	if (otas__queue_init(&eng->q, (uint64_t)cfg->queue_max_bytes) != 0 ||
+	    pthread_mutex_init(&eng->spool_mu, NULL) != 0) {
 		free(eng);
 		eng = NULL;
 		goto oom;
@@ -275,6 +287,7 @@ oom:
 fail:
 	if (eng) {
 		otas__queue_destroy(&eng->q);
+		pthread_mutex_destroy(&eng->spool_mu);
 		otas__names_free(eng->sens_headers);
 		otas__names_free(eng->sens_params);
 		otas__jsonpath_free(eng->req_rules);
@@ -309,7 +322,40 @@ otas_engine_free(otas_engine_t *eng, int timeout_ms)
 	pthread_mutex_unlock(&g_reg_mu);
 	/* Records no sender took (it never ran). */
 	OTAS__INC(eng, dropped_shutdown, eng->q.count);
+	{
+		otas_stats_t st;
+		otas_stats(eng, &st);
+		if (st.dropped_shutdown)
+			otas__log(eng, OTAS_LOG_WARNING,
+			          "otas: %llu event(s) could be neither delivered "
+			          "nor spooled before shutdown",
+			          (unsigned long long)st.dropped_shutdown);
+		otas__log(eng, OTAS_LOG_DEBUG,
+		          "otas: stats captured=%llu sent=%llu batches=%llu "
+		          "retried=%llu spooled=%llu unspooled=%llu "
+		          "duplicates=%llu dropped_queue_full=%llu "
+		          "dropped_rejected=%llu dropped_invalid_agent_token=%llu "
+		          "skipped_no_agent_token=%llu dropped_spool_full=%llu "
+		          "dropped_shutdown=%llu dropped_capture_error=%llu",
+		          (unsigned long long)st.captured,
+		          (unsigned long long)st.sent,
+		          (unsigned long long)st.batches,
+		          (unsigned long long)st.retried,
+		          (unsigned long long)st.spooled,
+		          (unsigned long long)st.unspooled,
+		          (unsigned long long)st.duplicates,
+		          (unsigned long long)st.dropped_queue_full,
+		          (unsigned long long)st.dropped_rejected,
+		          (unsigned long long)st.dropped_invalid_agent_token,
+		          (unsigned long long)st.skipped_no_agent_token,
+		          (unsigned long long)st.dropped_spool_full,
+		          (unsigned long long)st.dropped_shutdown,
+		          (unsigned long long)st.dropped_capture_error);
+	}
 	otas__queue_destroy(&eng->q);
+	if (eng->spool)
+		otas__spool_close(eng->spool);
+	pthread_mutex_destroy(&eng->spool_mu);
 	otas__names_free(eng->sens_headers);
 	otas__names_free(eng->sens_params);
 	otas__jsonpath_free(eng->req_rules);
@@ -362,6 +408,10 @@ otas_capture(otas_engine_t *eng, const otas_capture_t *cap,
 		if (bad)
 			return -1;
 		OTAS__INC(eng, dropped_capture_error, 1);
+		if (!atomic_exchange(&eng->oom_logged, 1))
+			otas__log(eng, OTAS_LOG_ERROR,
+			          "otas: out of memory copying an event; it is "
+			          "dropped (counted in dropped_capture_error)");
 		return 1;
 	}
 	if (event_id_out)
@@ -371,6 +421,14 @@ otas_capture(otas_engine_t *eng, const otas_capture_t *cap,
 	if (otas__queue_push(&eng->q, r) != 0) {
 		free(r);
 		OTAS__INC(eng, dropped_queue_full, 1);
+		if (!atomic_load_explicit(&eng->qfull_logged,
+		                          memory_order_relaxed) &&
+		    !atomic_exchange(&eng->qfull_logged, 1))
+			otas__log(eng, OTAS_LOG_WARNING,
+			          "otas: the event queue is full "
+			          "(OTAS_QUEUE_MAX_BYTES=%lld): dropping events "
+			          "until the back end catches up",
+			          (long long)eng->cfg->queue_max_bytes);
 		return 1;
 	}
 	OTAS__INC(eng, captured, 1);

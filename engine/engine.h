@@ -58,6 +58,12 @@ struct otas_engine_s {
 	void *log_ud;
 	int log_min;
 
+	/* The spool handle: opened lazily and used by the sender thread,
+	 * closed by the fork prepare handler.  Lock order: spool_mu, then
+	 * q.mu. */
+	pthread_mutex_t spool_mu;
+	struct otas__spool_s *spool;
+
 	otas__queue_t q;
 	/* Guarded by q.mu. */
 	uint64_t done_seq;            /* every record <= this is resolved */
@@ -74,6 +80,8 @@ struct otas_engine_s {
 	char last_error[256];
 
 	atomic_int started;           /* sender thread started (fast path) */
+	atomic_int qfull_logged;      /* queue-full episode already logged */
+	atomic_int oom_logged;        /* capture out-of-memory logged */
 	otas__counters_t c;
 	struct otas_engine_s *reg_next; /* fork registry, under g_reg_mu */
 };

@@ -28,6 +28,7 @@
 #include <jansson.h>
 
 #include "gzip.h"
+#include "hash.h"
 #include "json.h"
 #include "redact_body.h"
 
@@ -409,6 +410,14 @@ otas__event_write(otas_engine_t *eng, const char *project_id,
 	if (c->parent_event_id)
 		field(out, "\"parent_event_id\":", c->parent_event_id,
 		      c->parent_event_id_len);
+	if (c->session_token_len) {
+		char hx[65];
+		/* Never the raw value: a SHA-256, recognisable across
+		 * events of one session. */
+		if (otas__sha256_hex(c->session_token, c->session_token_len,
+		                     hx) == 0)
+			field(out, "\"session_token\":", hx, 64);
+	}
 	if (bq.truncated || bs.truncated) {
 		otas__buf_puts(out, ",\"truncated\":[");
 		if (bq.truncated)

@@ -64,8 +64,8 @@ typedef struct {
 typedef struct {
 	otas_engine_t *eng;
 	otas__http_t *http;
-	otas__spool_t *spool;
-	int64_t spool_retry_ms; /* when to try opening the spool again */
+	int64_t spool_retry_ms;
+	char spool_msg[400];    /* to log once spool_mu is released */ /* when to try opening the spool again */
 	int64_t spool_fail_until; /* a spool write failed: not before */
 	int64_t drain_at;       /* when to look for spooled batches */
 	batch_t b;
@@ -201,6 +201,10 @@ answer_description(const otas__buf_t *body, char *out, size_t n)
 
 /* --------------------------------------------------------------- spool */
 
+/* The spool handle lives in the engine, guarded by spool_mu, because the
+ * fork prepare handler must close it (SQLite's per-process lock
+ * bookkeeping must not be inherited); it is reopened here lazily.  Every
+ * caller holds spool_mu from spool_ready() to its last spool call. */
 static int
 spool_ready(snd_t *s)
 {
@@ -208,23 +212,54 @@ spool_ready(snd_t *s)
 	char err[256];
 	int64_t now = otas__now_mono_ms();
 
-	if (s->spool)
+	if (eng->spool)
 		return 1;
 	if (!eng->spool_path || now < s->spool_retry_ms)
 		return 0;
-	s->spool = otas__spool_open(eng->spool_path,
-	                            eng->cfg->spool_max_bytes, err, sizeof(err));
-	if (!s->spool) {
+	eng->spool = otas__spool_open(eng->spool_path,
+	                              eng->cfg->spool_max_bytes, err,
+	                              sizeof(err));
+	if (!eng->spool) {
 		s->spool_retry_ms = now + 60000;
-		otas__log(eng, OTAS_LOG_WARNING,
-		          "otas: cannot open the spool, undelivered events stay "
-		          "in memory: %s", err);
-		otas__set_last_error(eng, err);
+		snprintf(s->spool_msg, sizeof(s->spool_msg),
+		         "otas: cannot open the spool, undelivered events stay "
+		         "in memory: %s", err);
 		return 0;
 	}
 	if (err[0])
-		otas__log(eng, OTAS_LOG_WARNING, "otas: spool: %s", err);
+		snprintf(s->spool_msg, sizeof(s->spool_msg), "otas: spool: %s",
+		         err);
 	return 1;
+}
+
+/* Log what spool_ready() noted, after spool_mu is released: the host's
+ * log callback may wait for a lock (the GIL) that a forking thread holds
+ * while it waits for spool_mu in the fork prepare handler. */
+static void
+spool_log(snd_t *s)
+{
+	if (!s->spool_msg[0])
+		return;
+	otas__log(s->eng, OTAS_LOG_WARNING, "%s", s->spool_msg);
+	otas__set_last_error(s->eng, s->spool_msg);
+	s->spool_msg[0] = '\0';
+}
+
+/* Delete (delivered) or release (not delivered) a claimed batch. */
+static void
+spool_end(snd_t *s, int64_t id, int delivered)
+{
+	otas_engine_t *eng = s->eng;
+
+	pthread_mutex_lock(&eng->spool_mu);
+	if (eng->spool || spool_ready(s)) {
+		if (delivered)
+			otas__spool_delete(eng->spool, id);
+		else
+			otas__spool_release(eng->spool, id);
+	}
+	pthread_mutex_unlock(&eng->spool_mu);
+	spool_log(s);
 }
 
 /* Put the unresolved part of b into the spool.  0, or -1 (b unchanged). */
@@ -236,15 +271,12 @@ spool_batch(snd_t *s)
 	uint64_t evicted = 0;
 	char err[256];
 	size_t i, n = 0;
+	int rc;
 
 	if (b->spool_id > 0) {
 		/* Came from the spool: end the lease, it is still there. */
-		otas__spool_release(s->spool, b->spool_id);
+		spool_end(s, b->spool_id, 0);
 		return 0;
-	}
-	if (!spool_ready(s)) {
-		s->spool_fail_until = otas__now_mono_ms() + 5000;
-		return -1;
 	}
 	otas__buf_reset(&s->body);
 	for (i = b->next; i < b->n; i++) {
@@ -257,8 +289,18 @@ spool_batch(snd_t *s)
 		return 0;
 	if (s->body.oom)
 		return -1;
-	if (otas__spool_put(s->spool, s->body.data, s->body.len, (uint32_t)n,
-	                    &evicted, err, sizeof(err)) != 0) {
+	pthread_mutex_lock(&eng->spool_mu);
+	if (!spool_ready(s)) {
+		pthread_mutex_unlock(&eng->spool_mu);
+		spool_log(s);
+		s->spool_fail_until = otas__now_mono_ms() + 5000;
+		return -1;
+	}
+	rc = otas__spool_put(eng->spool, s->body.data, s->body.len,
+	                     (uint32_t)n, &evicted, err, sizeof(err));
+	pthread_mutex_unlock(&eng->spool_mu);
+	spool_log(s);
+	if (rc != 0) {
 		s->spool_fail_until = otas__now_mono_ms() + 5000;
 		otas__log(eng, OTAS_LOG_WARNING, "otas: spool write failed: %s",
 		          err);
@@ -281,9 +323,13 @@ claim_spooled(snd_t *s)
 	char *p, *e, *end;
 	int rc;
 
-	if (!spool_ready(s))
-		return 0;
-	rc = otas__spool_claim(s->spool, OTAS__SPOOL_LEASE_MS, &id, &pay, &n);
+	pthread_mutex_lock(&s->eng->spool_mu);
+	rc = spool_ready(s) ? otas__spool_claim(s->eng->spool,
+	                                        OTAS__SPOOL_LEASE_MS, &id, &pay,
+	                                        &n)
+	                    : 0;
+	pthread_mutex_unlock(&s->eng->spool_mu);
+	spool_log(s);
 	if (rc != 1) {
 		otas__buf_free(&pay);
 		return 0;
@@ -303,9 +349,8 @@ claim_spooled(snd_t *s)
 			js = strndup(p, (size_t)(e - p));
 			if (!js)
 				break;
-			/* The token is needed only in per-event mode. */
-			o = s->batch_mode ? NULL
-			                  : json_loadb(js, (size_t)(e - p), 0, NULL);
+			/* The token, for per-event mode. */
+			o = json_loadb(js, (size_t)(e - p), 0, NULL);
 			t = o ? json_object_get(o, "agent_session_token") : NULL;
 			if (json_is_string(t)) {
 				tok = json_string_value(t);
@@ -321,7 +366,7 @@ claim_spooled(snd_t *s)
 	s->b.spool_id = id;
 	OTAS__INC(s->eng, unspooled, s->b.n);
 	if (!s->b.n) {
-		otas__spool_delete(s->spool, id);
+		spool_end(s, id, 1);
 		batch_clear(&s->b);
 		return 0;
 	}
@@ -395,82 +440,100 @@ send_batch_mode(snd_t *s, long timeout_ms, int *retry_after_ms)
 	batch_t *b = &s->b;
 	const char *hdr[3];
 	char pid[128], desc[128];
-	size_t i;
+	size_t i, k, split = 0;
 	otas__retry_action_t act;
 	json_t *o;
 
 	project_id(eng, pid, sizeof(pid));
-	otas__buf_reset(&s->body);
-	otas__buf_puts(&s->body, "{\"events\":[");
-	for (i = b->next; i < b->n; i++) {
-		if (i > b->next)
-			otas__buf_putc(&s->body, ',');
-		append_event(&s->body, &b->ev[i], pid);
-	}
-	otas__buf_puts(&s->body, "]}");
-	otas__buf_reset(&s->gz);
-	if (s->body.oom || otas__gzip(s->body.data, s->body.len, &s->gz) != 0)
-		return OUT_RETRY;
-	hdr[0] = key_header(s);
-	hdr[1] = "Content-Type: application/json";
-	hdr[2] = "Content-Encoding: gzip";
-	otas__http_post(s->http, eng->batch_url, hdr, 3, s->gz.data, s->gz.len,
-	                timeout_ms, &s->resp);
-	answer_description(&s->resp.body, desc, sizeof(desc));
-	act = otas__retry_classify(s->resp.status, desc, 1);
-	*retry_after_ms = s->resp.retry_after[0]
-	                      ? (int)otas__retry_after_ms(s->resp.retry_after,
-	                                                  time(NULL))
-	                      : -1;
-	switch (act) {
-	case OTAS__RETRY_OK: {
-		uint64_t acc = b->n - b->next, dup = 0, rej = 0;
-		o = json_loadb(s->resp.body.data ? s->resp.body.data : "",
-		               s->resp.body.len, 0, NULL);
-		if (json_is_object(o)) {
-			json_t *a = json_object_get(o, "accepted");
-			json_t *d = json_object_get(o, "duplicates");
-			json_t *r = json_object_get(o, "rejected");
-			if (json_is_integer(a) && json_integer_value(a) >= 0)
-				acc = (uint64_t)json_integer_value(a);
-			if (json_is_integer(d) && json_integer_value(d) >= 0)
-				dup = (uint64_t)json_integer_value(d);
-			if (json_is_array(r))
-				rej = json_array_size(r);
+	*retry_after_ms = -1;
+	while (b->next < b->n) {
+		/* A 413 halves the request until it fits (one event that
+		 * is still too large is dropped, counted). */
+		k = b->n - b->next;
+		if (split && split < k)
+			k = split;
+		otas__buf_reset(&s->body);
+		otas__buf_puts(&s->body, "{\"events\":[");
+		for (i = b->next; i < b->next + k; i++) {
+			if (i > b->next)
+				otas__buf_putc(&s->body, ',');
+			append_event(&s->body, &b->ev[i], pid);
 		}
-		json_decref(o);
-		OTAS__INC(eng, sent, acc);
-		OTAS__INC(eng, duplicates, dup);
-		OTAS__INC(eng, dropped_rejected, rej);
-		OTAS__INC(eng, batches, 1);
-		OTAS__INC(eng, bytes_sent, s->gz.len);
-		if (rej)
-			otas__log(eng, OTAS_LOG_WARNING,
-			          "otas: the back end rejected %llu event(s) of "
-			          "a batch", (unsigned long long)rej);
-		b->next = b->n;
-		set_batch_endpoint(eng, 1);
-		return OUT_DONE;
+		otas__buf_puts(&s->body, "]}");
+		otas__buf_reset(&s->gz);
+		if (s->body.oom ||
+		    otas__gzip(s->body.data, s->body.len, &s->gz) != 0)
+			return OUT_RETRY;
+		hdr[0] = key_header(s);
+		hdr[1] = "Content-Type: application/json";
+		hdr[2] = "Content-Encoding: gzip";
+		otas__http_post(s->http, eng->batch_url, hdr, 3, s->gz.data,
+		                s->gz.len, timeout_ms, &s->resp);
+		answer_description(&s->resp.body, desc, sizeof(desc));
+		act = otas__retry_classify(s->resp.status, desc, 1);
+		if (s->resp.retry_after[0])
+			*retry_after_ms = (int)otas__retry_after_ms(
+			    s->resp.retry_after, time(NULL));
+		if (s->resp.status == 413 && k > 1) {
+			split = k / 2;
+			continue;
+		}
+		switch (act) {
+		case OTAS__RETRY_OK: {
+			uint64_t acc = k, dup = 0, rej = 0;
+			o = json_loadb(s->resp.body.data ? s->resp.body.data
+			                                 : "",
+			               s->resp.body.len, 0, NULL);
+			if (json_is_object(o)) {
+				json_t *a = json_object_get(o, "accepted");
+				json_t *d = json_object_get(o, "duplicates");
+				json_t *r = json_object_get(o, "rejected");
+				if (json_is_integer(a) &&
+				    json_integer_value(a) >= 0)
+					acc = (uint64_t)json_integer_value(a);
+				if (json_is_integer(d) &&
+				    json_integer_value(d) >= 0)
+					dup = (uint64_t)json_integer_value(d);
+				if (json_is_array(r))
+					rej = json_array_size(r);
+			}
+			json_decref(o);
+			OTAS__INC(eng, sent, acc);
+			OTAS__INC(eng, duplicates, dup);
+			OTAS__INC(eng, dropped_rejected, rej);
+			OTAS__INC(eng, batches, 1);
+			OTAS__INC(eng, bytes_sent, s->gz.len);
+			if (rej)
+				otas__log(eng, OTAS_LOG_WARNING,
+				          "otas: the back end rejected %llu "
+				          "event(s) of a batch",
+				          (unsigned long long)rej);
+			b->next += k;
+			set_batch_endpoint(eng, 1);
+			break;
+		}
+		case OTAS__RETRY_FALLBACK:
+			return OUT_FALLBACK;
+		case OTAS__RETRY_DROP:
+		case OTAS__RETRY_DROP_TOKEN:
+			/* The whole body was refused (400: not JSON or no
+			 * events list; 413 for a single event).  We wrote
+			 * it, so sending it again gets the same answer:
+			 * drop it, counted, and say why. */
+			OTAS__INC(eng, dropped_rejected, k);
+			otas__log(eng, OTAS_LOG_ERROR,
+			          "otas: the back end refused a batch of %zu "
+			          "events (HTTP %d %s); they are dropped",
+			          k, s->resp.status, desc);
+			b->next += k;
+			break;
+		case OTAS__RETRY_AUTH_WAIT:
+			return OUT_AUTH_WAIT;
+		default:
+			return OUT_RETRY;
+		}
 	}
-	case OTAS__RETRY_FALLBACK:
-		return OUT_FALLBACK;
-	case OTAS__RETRY_DROP:
-	case OTAS__RETRY_DROP_TOKEN:
-		/* The whole body was refused (400 invalid JSON or no events
-		 * list, 413 too large).  We wrote it, so sending it again gets
-		 * the same answer: drop it, counted, and say why once. */
-		OTAS__INC(eng, dropped_rejected, b->n - b->next);
-		otas__log(eng, OTAS_LOG_ERROR,
-		          "otas: the back end refused a batch of %zu events "
-		          "(HTTP %d %s); they are dropped",
-		          b->n - b->next, s->resp.status, desc);
-		b->next = b->n;
-		return OUT_DONE;
-	case OTAS__RETRY_AUTH_WAIT:
-		return OUT_AUTH_WAIT;
-	default:
-		return OUT_RETRY;
-	}
+	return OUT_DONE;
 }
 
 static int
@@ -629,14 +692,14 @@ attempt(snd_t *s, long timeout_ms)
 /* ------------------------------------------------------------- auth */
 
 static void
-try_auth(snd_t *s)
+try_auth(snd_t *s, long timeout_ms)
 {
 	otas_engine_t *eng = s->eng;
 	otas_auth_result_t res;
 	int64_t now;
 
 	otas_authenticate_key(eng->auth_url, eng->cfg->sdk_key,
-	                      (int)eng->cfg->timeout_ms, &res);
+	                      (int)timeout_ms, &res);
 	otas__engine_set_auth(eng, &res);
 	now = otas__now_mono_ms();
 	if (res.status == OTAS_AUTH_OK) {
@@ -687,6 +750,19 @@ shutdown_flush(snd_t *s, int64_t deadline)
 			fill_batch(s);
 		if (!s->b.n)
 			break;
+		if (!give_up && !authed && now < deadline &&
+		    now >= s->next_auth_ms) {
+			/* The project is still unknown: one try. */
+			long t = (long)(deadline - now);
+			try_auth(s, t < eng->cfg->timeout_ms ? t
+			                                     : (long)eng->cfg->timeout_ms);
+			pthread_mutex_lock(&eng->q.mu);
+			authed = eng->auth_state == OTAS__AUTH_OK;
+			pthread_mutex_unlock(&eng->q.mu);
+			now = otas__now_mono_ms();
+			if (!authed)
+				give_up = 1;
+		}
 		if (!give_up && authed && now < deadline &&
 		    now >= s->next_attempt_ms) {
 			long t = (long)(deadline - now);
@@ -696,7 +772,7 @@ shutdown_flush(snd_t *s, int64_t deadline)
 				t = 1;
 			if (attempt(s, t) == OUT_DONE) {
 				if (s->b.spool_id > 0)
-					otas__spool_delete(s->spool, s->b.spool_id);
+					spool_end(s, s->b.spool_id, 1);
 				resolved(eng, s->b.max_seq);
 				batch_clear(&s->b);
 				continue;
@@ -729,8 +805,11 @@ snd_free(snd_t *s)
 		free(r);
 	}
 	otas__http_free(s->http);
-	if (s->spool)
-		otas__spool_close(s->spool);
+	pthread_mutex_lock(&s->eng->spool_mu);
+	if (s->eng->spool)
+		otas__spool_close(s->eng->spool);
+	s->eng->spool = NULL;
+	pthread_mutex_unlock(&s->eng->spool_mu);
 	otas__buf_free(&s->body);
 	otas__buf_free(&s->gz);
 	otas__buf_free(&s->scratch);
@@ -765,6 +844,7 @@ sender_main(void *arg)
 	for (;;) {
 		int64_t now = otas__now_mono_ms(), wake = now + 60000;
 		int do_auth = 0, do_send = 0, do_spool = 0, do_drain = 0;
+		int do_fill = 0;
 		int flush_wanted, flush_urgent, over_half, authed, can_spool;
 
 		pthread_mutex_lock(&eng->q.mu);
@@ -774,6 +854,10 @@ sender_main(void *arg)
 			break;
 		}
 		over_half = eng->q.bytes > eng->q.max_bytes / 2;
+		/* A queue-full episode ends when the queue has room again. */
+		if (!over_half)
+			atomic_store_explicit(&eng->qfull_logged, 0,
+			                      memory_order_relaxed);
 		authed = eng->auth_state == OTAS__AUTH_OK;
 		/* A flush waits for delivery while it can; a batch that
 		 * cannot be tried again before the flusher's deadline goes
@@ -804,7 +888,9 @@ sender_main(void *arg)
 			if (now >= s->next_attempt_ms) {
 				do_send = 1;
 			} else if ((flush_urgent || over_half ||
-			            now >= s->b.deadline_ms) && can_spool) {
+			            (s->b.deadline_ms &&
+			             now >= s->b.deadline_ms)) &&
+			           can_spool) {
 				do_spool = 1;
 			} else {
 				wake = s->next_attempt_ms;
@@ -822,14 +908,18 @@ sender_main(void *arg)
 			    (oldest >= 0 &&
 			     now >= oldest + eng->cfg->flush_interval_ms)) {
 				take_locked(s);
-				if (s->pending)
+				/* In a backoff the batch is built now and
+				 * waits (or is spooled) in the branch above. */
+				if (s->pending && now >= s->next_attempt_ms)
 					do_send = 1;
+				else if (s->pending)
+					do_fill = 1;
 			} else if (oldest >= 0) {
 				wake = oldest + eng->cfg->flush_interval_ms;
 			}
 			/* Spooled batches go out when delivery works; while it
 			 * fails, a claim after the backoff is the probe. */
-			if (!do_send && can_spool && s->http &&
+			if (!do_send && !do_fill && can_spool && s->http &&
 			    now >= s->drain_at && now >= s->next_attempt_ms &&
 			    eng->q.count < (uint64_t)eng->cfg->batch_max_events)
 				do_drain = 1;
@@ -849,7 +939,8 @@ sender_main(void *arg)
 		if (flush_wanted && eng->flush_deadline_ms - 200 > now &&
 		    eng->flush_deadline_ms - 200 < wake)
 			wake = eng->flush_deadline_ms - 200;
-		if (!do_auth && !do_send && !do_spool && !do_drain) {
+		if (!do_auth && !do_send && !do_spool && !do_drain &&
+		    !do_fill) {
 			struct timespec ts;
 			deadline_ts(wake, &ts);
 			eng->q.sender_waiting = 1;
@@ -861,7 +952,14 @@ sender_main(void *arg)
 		pthread_mutex_unlock(&eng->q.mu);
 
 		if (do_auth) {
-			try_auth(s);
+			try_auth(s, (long)eng->cfg->timeout_ms);
+			continue;
+		}
+		if (do_fill) {
+			fill_batch(s);
+			if (s->b.n)
+				s->b.deadline_ms = otas__now_mono_ms() +
+				                   eng->retry_window_ms;
 			continue;
 		}
 		if (do_drain) {
@@ -896,14 +994,14 @@ sender_main(void *arg)
 			out = attempt(s, (long)eng->cfg->timeout_ms);
 			if (out == OUT_DONE) {
 				if (s->b.spool_id > 0)
-					otas__spool_delete(s->spool, s->b.spool_id);
+					spool_end(s, s->b.spool_id, 1);
 				resolved(eng, s->b.max_seq);
 				batch_clear(&s->b);
 				/* Delivery works: look at the spool now. */
 				s->drain_at = 0;
 			} else if (s->b.spool_id > 0) {
 				/* A spooled batch failed: give the lease back. */
-				otas__spool_release(s->spool, s->b.spool_id);
+				spool_end(s, s->b.spool_id, 0);
 				batch_clear(&s->b);
 			}
 		}

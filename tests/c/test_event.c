@@ -149,6 +149,8 @@ TEST(every_field)
 	c.metadata_json_len = strlen(c.metadata_json);
 	c.parent_event_id = "p-1";
 	c.parent_event_id_len = 3;
+	c.session_token = "abc";
+	c.session_token_len = 3;
 	o = ser(e, &c, id, &tok);
 	CHECK_STR(tok, "eyJ.tok");
 	free(tok);
@@ -206,7 +208,8 @@ TEST(every_field)
 	CHECK_STR(S(json_array_get(json_object_get(m, "errors"), 0), "stack"),
 	          "Traceback...");
 	CHECK(json_object_get(m, "truncated") == NULL);
-	CHECK(json_object_get(m, "session_token") == NULL);
+	CHECK_STR(S(m, "session_token"),
+	          "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 	json_decref(o);
 	otas_engine_free(e, 0);
 }
@@ -237,6 +240,7 @@ TEST(minimal_event_has_no_nulls)
 	          0);
 	m = json_object_get(o, "metadata");
 	CHECK(json_object_get(m, "user_id") == NULL);
+	CHECK(json_object_get(m, "session_token") == NULL);
 	CHECK_STR(S(m, "direction"), "incoming");
 	json_decref(o);
 	otas_engine_free(e, 0);

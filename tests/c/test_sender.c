@@ -44,6 +44,19 @@ __tsan_default_options(void)
 		CHECK_INT(_s.field, want);                               \
 	} while (0)
 
+#define WAIT_STAT_AT_LEAST(e, field, want)                               \
+	do {                                                             \
+		otas_stats_t _s;                                         \
+		int64_t _dl = otas__now_mono_ms() + 10000;               \
+		do {                                                     \
+			otas_stats(e, &_s);                              \
+			if (_s.field >= (uint64_t)(want))                \
+				break;                                   \
+			usleep(5000);                                    \
+		} while (otas__now_mono_ms() < _dl);                     \
+		CHECK(_s.field >= (uint64_t)(want));                     \
+	} while (0)
+
 static otas_engine_t *
 mk(fs_t *fs, const char *const *opts)
 {
@@ -469,6 +482,178 @@ TEST(flush_without_captures_returns_at_once)
 	fs_stop(fs);
 }
 
+TEST(over_half_queue_spools_while_unauthenticated)
+{
+	fs_t *fs = fs_start();
+	const char *opts[] = {"OTAS_QUEUE_MAX_BYTES", "65536",
+	                      "OTAS_BATCH_MAX_BYTES", "16K", NULL};
+	otas_engine_t *e = mk(fs, opts);
+	otas_stats_t st;
+	otas_capture_t c;
+	static char body[5000];
+	int i;
+
+	memset(body, 'b', sizeof(body));
+	fs_auth_status(fs, 503, 1000000);
+	memset(&c, 0, sizeof(c));
+	c.method = "GET";
+	c.method_len = 3;
+	c.path = "/big";
+	c.path_len = 4;
+	c.resp_body = body;
+	c.resp_body_len = sizeof(body);
+	c.req_body_size = c.resp_body_size = -1;
+	for (i = 0; i < 8; i++)
+		CHECK_INT(otas_capture(e, &c, NULL), 0);
+	WAIT_STAT_AT_LEAST(e, spooled, 1);
+	otas_stats(e, &st);
+	CHECK_INT(st.dropped_queue_full, 0);
+	CHECK_INT(st.sent, 0);
+	CHECK_INT(st.authenticated, 0);
+	otas_engine_free(e, 200);
+	otas_stats(NULL, &st);
+	fs_stop(fs);
+}
+
+TEST(send_without_agent_token_option)
+{
+	fs_t *fs = fs_start();
+	const char *opts[] = {"OTAS_SEND_WITHOUT_AGENT_TOKEN", "1", NULL};
+	otas_engine_t *e = mk(fs, opts);
+	otas_stats_t st;
+	fs_req_t r;
+	char *h;
+
+	fs_no_batch(fs, 1);
+	otas_engine_authenticate(e, 2000, NULL);
+	cap1(e, "/a", NULL);
+	CHECK(otas_flush(e, 5000));
+	otas_stats(e, &st);
+	CHECK_INT(st.sent, 1);
+	CHECK_INT(st.skipped_no_agent_token, 0);
+	CHECK(fs_get(fs, 1, &r));
+	h = fs_header(&r, "x-otas-agent-session-token");
+	CHECK(h == NULL);
+	fs_req_free(&r);
+	otas_engine_free(e, 2000);
+	fs_stop(fs);
+}
+
+TEST(batch_endpoint_is_probed_again)
+{
+	fs_t *fs = fs_start();
+	otas_engine_t *e = mk(fs, NULL);
+	otas_stats_t st;
+	fs_req_t r;
+
+	e->reprobe_ms = 200;
+	fs_no_batch(fs, 1);
+	otas_engine_authenticate(e, 2000, NULL);
+	cap1(e, "/a", "t");
+	CHECK(otas_flush(e, 5000));
+	otas_stats(e, &st);
+	CHECK_INT(st.batch_endpoint, 0);
+	fs_no_batch(fs, 0);
+	usleep(300000);
+	cap1(e, "/b", "t");
+	CHECK(otas_flush(e, 5000));
+	otas_stats(e, &st);
+	CHECK_INT(st.batch_endpoint, 1);
+	CHECK(fs_get(fs, fs_count(fs) - 1, &r));
+	CHECK_STR(r.path, "/api/v1/backend/log/sdk/batch/");
+	fs_req_free(&r);
+	otas_engine_free(e, 2000);
+	fs_stop(fs);
+}
+
+TEST(too_large_batch_is_split)
+{
+	fs_t *fs = fs_start();
+	otas_engine_t *e = mk(fs, NULL);
+	fs_reply_t rep[2];
+	otas_stats_t st;
+	size_t total;
+	int i;
+
+	memset(rep, 0, sizeof(rep));
+	rep[0].status = 413;
+	fs_script(fs, rep, 1);
+	otas_engine_authenticate(e, 2000, NULL);
+	for (i = 0; i < 4; i++)
+		cap1(e, "/x", NULL);
+	CHECK(otas_flush(e, 5000));
+	otas_stats(e, &st);
+	CHECK_INT(st.sent, 4);
+	CHECK_INT(st.batches, 2);
+	CHECK_INT(fs_count(fs), 3);
+	CHECK_INT(distinct_events(fs, &total, NULL), 4);
+	otas_engine_free(e, 2000);
+	fs_stop(fs);
+}
+
+static char g_log[16384];
+static pthread_mutex_t g_log_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void
+logger(int level, const char *msg, void *ud)
+{
+	pthread_mutex_lock(&g_log_mu);
+	if (strlen(g_log) + strlen(msg) + 2 < sizeof(g_log)) {
+		strcat(g_log, msg);
+		strcat(g_log, "\n");
+	}
+	pthread_mutex_unlock(&g_log_mu);
+}
+
+TEST(logs_are_once_per_episode_and_secret_free)
+{
+	fs_t *fs = fs_start();
+	const char *opts[] = {"OTAS_DEBUG", "1", NULL};
+	otas_engine_t *e = mk(fs, opts);
+	fs_reply_t rep[3];
+	char *p;
+	int n = 0;
+
+	g_log[0] = '\0';
+	otas_set_logger(e, logger, NULL, OTAS_LOG_DEBUG);
+	memset(rep, 0, sizeof(rep));
+	rep[0].status = 500;
+	rep[1].status = 500;
+	rep[2].status = 401;
+	fs_script(fs, rep, 3);
+	otas_engine_authenticate(e, 2000, NULL);
+	cap1(e, "/logged", "secret-agent-token");
+	CHECK(fs_wait_events(fs, 1, 10000));
+	WAIT_STAT(e, sent, 1);
+	otas_engine_free(e, 2000);
+	pthread_mutex_lock(&g_log_mu);
+	CHECK(strstr(g_log, "GET /logged 200 1.5ms") != NULL);
+	CHECK(strstr(g_log, KEY) == NULL);
+	CHECK(strstr(g_log, "PocKPi56xDI_abcdefghijklmnop") == NULL);
+	CHECK(strstr(g_log, "secret-agent-token") == NULL);
+	for (p = g_log; (p = strstr(p, "retrying with backoff")); p++)
+		n++;
+	CHECK_INT(n, 1); /* two 500s: one episode, one line */
+	CHECK(strstr(g_log, "refused the SDK key") != NULL);
+	CHECK(strstr(g_log, "delivery works again") != NULL);
+	CHECK(strstr(g_log, "otas: stats captured=1 sent=1") != NULL);
+	pthread_mutex_unlock(&g_log_mu);
+	fs_stop(fs);
+}
+
+TEST(shutdown_authenticates_and_delivers)
+{
+	fs_t *fs = fs_start();
+	otas_engine_t *e = mk(fs, NULL);
+	size_t total;
+
+	/* the host never called otas_engine_authenticate() */
+	cap1(e, "/late", NULL);
+	otas_engine_free(e, 3000);
+	CHECK_INT(distinct_events(fs, &total, "proj-1"), 1);
+	fs_stop(fs);
+}
+
 int
 main(void)
 {
@@ -487,6 +672,12 @@ main(void)
 	RUN(shutdown_spools_and_next_engine_delivers);
 	RUN(forked_child_delivers_its_own_events_only);
 	RUN(flush_without_captures_returns_at_once);
+	RUN(over_half_queue_spools_while_unauthenticated);
+	RUN(send_without_agent_token_option);
+	RUN(batch_endpoint_is_probed_again);
+	RUN(too_large_batch_is_split);
+	RUN(logs_are_once_per_episode_and_secret_free);
+	RUN(shutdown_authenticates_and_delivers);
 	{
 		char cmd[300];
 		snprintf(cmd, sizeof(cmd), "rm -rf %s", g_tmp);
