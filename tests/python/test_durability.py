@@ -2,6 +2,7 @@
 request path never waits -- with real processes (gunicorn, the collector)
 killed and restarted underneath."""
 
+import contextlib
 import json
 import os
 import signal
@@ -83,10 +84,10 @@ def test_gunicorn_collector_killed_worker_replaced_exactly_once(tmp_path):
         try:
             wait_for(done, timeout=20, what=f"{n} events")
         except AssertionError:
-            # Batches that a stopping worker spooled are delivered by the
-            # next process of the app to start: start one.
-            _drain(env)
-            wait_for(done, timeout=30, what=f"{n} events after a drain")
+            # Batches that stopping workers spooled are delivered by the next
+            # process of the app to run: run one until everything is there.
+            with _app_process(env):
+                wait_for(done, timeout=60, what=f"{n} events from a new process")
         total, distinct = count_paths(coll, base, base + n)
         assert total == n, (total, distinct)
         assert distinct == n
@@ -102,12 +103,21 @@ def _up(port):
         return False
 
 
-def _drain(env):
-    # A short-lived app process that only starts, drains the spool, exits.
-    code = "import django, otas; django.setup(); from django.test import Client; " \
-           "Client().get('/health'); otas.flush(10)"
-    subprocess.run([sys.executable, "-c", code], env=env, timeout=60,
-                   capture_output=True)
+@contextlib.contextmanager
+def _app_process(env):
+    """A fresh process of the app, alive (capturing nothing) until the
+    block ends: its engine drains the shared spool in the background."""
+    code = ("import django, sys, otas; django.setup(); "
+            "from django.test import Client; Client().get('/health'); "
+            "sys.stdin.read()")
+    p = subprocess.Popen([sys.executable, "-c", code], env=env,
+                         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    try:
+        yield p
+    finally:
+        p.stdin.close()
+        p.wait(timeout=30)
 
 
 def test_spool_survives_process_exit_and_is_delivered_by_next(tmp_path):
