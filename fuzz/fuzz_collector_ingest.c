@@ -54,15 +54,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		len = inflated.len;
 	}
 	if (mode & 2) {
-		json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
 		json_t *missing = json_array(), *invalid = json_array();
 		otas__event_t ev;
-		if (o) {
-			otas__event_decode(o, &ev, missing, invalid);
+		if (otas__event_parse(body, len, &ev, missing, invalid) >= 0) {
 			finish_all(&ev, 1);
 			otas__event_clear(&ev);
 		}
-		json_decref(o);
 		json_decref(missing);
 		json_decref(invalid);
 	} else {

@@ -29,6 +29,7 @@ typedef struct {
 	int days_set, quiet, json, platform_compat, max_pending_set;
 	long max_body, max_decoded, max_events, max_conns, max_pending;
 	long max_header, threads, timeout, commit_delay;
+	int fail_commits;
 } args_t;
 
 static const char *prog = "otas-collector";
@@ -240,6 +241,8 @@ parse(int argc, char **argv, int i, const char *allowed, const char *help,
 			a->timeout = num(flag, v, 1, 86400);
 		else if (!strcmp(flag, "--test-commit-delay-ms"))
 			a->commit_delay = num(flag, v, 0, 60000);
+		else if (!strcmp(flag, "--test-fail-commits"))
+			a->fail_commits = (int)num(flag, v, 0, 1);
 	}
 	if (!a->db)
 		usage_error("--db is required");
@@ -469,7 +472,7 @@ cmd_serve(int argc, char **argv)
 	      "--db --listen --platform-compat --max-body-bytes "
 	      "--max-decoded-bytes --max-batch-events --max-header-bytes "
 	      "--max-connections --max-pending --threads --timeout --sync "
-	      "--dashboard-dir --quiet --test-commit-delay-ms",
+	      "--dashboard-dir --quiet --test-commit-delay-ms --test-fail-commits",
 	      help_serve, &a);
 	if (a.sync && strcmp(a.sync, "full") && strcmp(a.sync, "normal"))
 		usage_error("--sync wants full or normal");
@@ -490,6 +493,7 @@ cmd_serve(int argc, char **argv)
 	w.sync_full = !a.sync || !strcmp(a.sync, "full");
 	w.max_pending = a.max_pending_set ? (int)a.max_pending : 256;
 	w.commit_delay_ms = (int)a.commit_delay;
+	w.fail_commits = a.fail_commits;
 
 	st = open_store(a.db, 0);
 	/* Signals are taken by sigwait below; every thread started from here

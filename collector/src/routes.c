@@ -4,7 +4,11 @@
  * Request life: MHD calls `handle` once with the headers (we allocate the
  * request state and refuse an over-long Content-Length at once, before any
  * body is read), then once per body chunk (appended while under the limit,
- * discarded after), then once more to answer.  Handlers are short: check
+ * discarded after), then once more to answer.  The log endpoints hand
+ * their events to the store's writer and suspend the connection; the
+ * writer's callback resumes it after COMMIT and MHD calls `handle` a last
+ * time, which writes the answer.  So an MHD thread never sleeps on a
+ * commit and keeps serving its other connections meanwhile.  Handlers are short: check
  * the key, decode with ingest.c, hand to the store, write the answer.
  * `completed` logs one line per request -- method, path without query
  * string, status, time -- and never a key, token or body.
@@ -22,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +47,9 @@ struct otas__server {
 	otas__server_opts_t o;
 	unsigned char db_secret[32];
 	atomic_int inflight;
+	atomic_int suspended;
+	pthread_mutex_t susp_lock;  /* orders suspend against the writer's
+	                             * resume (see wait_for_commit) */
 	unsigned port;
 };
 
@@ -53,7 +61,19 @@ struct req {
 	otas__buf_t body;
 	int too_big;
 	int is_post;
+	/* A request waiting for its commit keeps its events here. */
+	struct otas__server *srv;
+	struct MHD_Connection *conn;
+	int kind;                   /* 0, KIND_LOG or KIND_BATCH */
+	int committed;              /* the job's done ran (susp_lock) */
+	int is_suspended;           /* we suspended the connection (susp_lock) */
+	otas__store_job_t job;
+	otas__event_t single;
+	otas__batch_t batch;
+	json_t *rejected;
 };
+
+enum { KIND_LOG = 1, KIND_BATCH = 2 };
 
 /* ---- answers -------------------------------------------------------- */
 
@@ -231,6 +251,70 @@ log_key(struct otas__server *s, struct MHD_Connection *c, struct req *r,
 	}
 }
 
+/* ---- waiting for the writer without blocking the MHD thread ---------- */
+
+/* Writer thread: the job's group is committed or rolled back. */
+static void
+job_done(otas__store_job_t *job)
+{
+	struct req *r = job->arg;
+	struct otas__server *s = r->srv;
+	int resume;
+
+	pthread_mutex_lock(&s->susp_lock);
+	r->committed = 1;
+	resume = r->is_suspended;
+	pthread_mutex_unlock(&s->susp_lock);
+	if (resume)
+		MHD_resume_connection(r->conn);
+}
+
+/* Whether the writer has finished r's job (read under the lock that
+ * orders it against job_done, so the job's results are visible). */
+static int
+is_committed(struct otas__server *s, struct req *r)
+{
+	int done;
+
+	pthread_mutex_lock(&s->susp_lock);
+	done = r->committed;
+	pthread_mutex_unlock(&s->susp_lock);
+	return done;
+}
+
+/* Hand r->job to the writer.  Returns the submit result; on
+ * OTAS__SUBMIT_OK the connection may now be suspended (the answer is
+ * written when MHD calls the handler again, see answer_committed), or, if
+ * the writer was quicker, r->committed is already set. */
+static int
+wait_for_commit(struct otas__server *s, struct MHD_Connection *c,
+                struct req *r, int64_t pk, otas__event_t *ev, size_t n)
+{
+	int rc;
+
+	r->srv = s;
+	r->conn = c;
+	r->job.project_pk = pk;
+	r->job.ev = ev;
+	r->job.n = n;
+	r->job.received_us = otas__now_us();
+	r->job.done = job_done;
+	r->job.arg = r;
+	rc = otas__store_submit_async(s->st, &r->job);
+	if (rc != OTAS__SUBMIT_OK)
+		return rc;
+	/* Suspend only if the writer has not answered yet: resuming a
+	 * connection that was never suspended is undefined in MHD. */
+	pthread_mutex_lock(&s->susp_lock);
+	if (!r->committed) {
+		MHD_suspend_connection(c);
+		r->is_suspended = 1;
+		atomic_fetch_add(&s->suspended, 1);
+	}
+	pthread_mutex_unlock(&s->susp_lock);
+	return rc;
+}
+
 /* ---- endpoints ------------------------------------------------------ */
 
 static enum MHD_Result
@@ -260,19 +344,35 @@ do_authenticate(struct otas__server *s, struct MHD_Connection *c,
 }
 
 static enum MHD_Result
+answer_log(struct otas__server *s, struct MHD_Connection *c, struct req *r)
+{
+	if (r->job.rc != 0)
+		return reply_status(c, r, 500, "event_capture_failed");
+	if (s->o.platform_compat)
+		return reply_json(c, r, 201,
+		                  json_pack("{s:i, s:s, s:{}}", "status", 1,
+		                            "status_description", "event_captured",
+		                            "response"));
+	return reply_json(c, r, 201,
+	                  json_pack("{s:i, s:s, s:{s:s, s:b}}", "status", 1,
+	                            "status_description", "event_captured",
+	                            "response", "event_id", r->single.event_id,
+	                            "duplicate", r->job.duplicates > 0));
+}
+
+static enum MHD_Result
 do_log(struct otas__server *s, struct MHD_Connection *c, struct req *r)
 {
 	otas__project_t proj;
 	otas__buf_t inflated = OTAS__BUF_INIT;
-	otas__event_t ev;
+	otas__event_t *ev = &r->single;
 	const char *data, *desc = NULL, *token;
-	size_t len, acc = 0, dup = 0;
-	json_t *obj = NULL, *missing = NULL, *invalid = NULL;
+	size_t len;
+	json_t *missing = NULL, *invalid = NULL;
 	enum MHD_Result ret;
 	unsigned st;
-	int vrc = -1, rc;
+	int rc;
 
-	memset(&ev, 0, sizeof ev);
 	if (log_key(s, c, r, &proj, &ret) != 0)
 		return ret;
 	token = header(c, H_TOKEN);
@@ -280,8 +380,7 @@ do_log(struct otas__server *s, struct MHD_Connection *c, struct req *r)
 		/* The platform checks the token before it reads the body. */
 		if (!token || !*token)
 			return reply_status(c, r, 401, "missing_agent_session_token");
-		vrc = resolve_agent(s, &ev, token);
-		if (vrc != 0)
+		if (resolve_agent(s, ev, token) != 0)
 			return reply_status(c, r, 401, "invalid_or_expired_token");
 	}
 	if (r->too_big)
@@ -291,25 +390,24 @@ do_log(struct otas__server *s, struct MHD_Connection *c, struct req *r)
 		ret = reply_status(c, r, st, desc);
 		goto done;
 	}
-	obj = json_loadb(data, len, JSON_REJECT_DUPLICATES, NULL);
-	if (!json_is_object(obj)) {
-		ret = reply_status(c, r, 400, "invalid_json");
-		goto done;
-	}
 	missing = json_array();
 	invalid = json_array();
 	{
 		/* keep the claims resolved above across the decode */
-		otas__event_t keep = ev;
-		rc = otas__event_decode(obj, &ev, missing, invalid);
-		memcpy(ev.agent_id, keep.agent_id, sizeof ev.agent_id);
-		memcpy(ev.agent_session_id, keep.agent_session_id,
-		       sizeof ev.agent_session_id);
-		ev.agent_verified = keep.agent_verified;
+		otas__event_t keep = *ev;
+		rc = otas__event_parse(data, len, ev, missing, invalid);
+		memcpy(ev->agent_id, keep.agent_id, sizeof ev->agent_id);
+		memcpy(ev->agent_session_id, keep.agent_session_id,
+		       sizeof ev->agent_session_id);
+		ev->agent_verified = keep.agent_verified;
+	}
+	if (rc == OTAS__INGEST_BAD_JSON) {
+		ret = reply_status(c, r, 400, "invalid_json");
+		goto done;
 	}
 	if (rc != 0) {
 		json_t *b = json_pack("{s:i, s:s}", "status", 0,
-		                      "status_description", ev.reject);
+		                      "status_description", ev->reject);
 		if (json_array_size(missing))
 			json_object_set(b, "missing_fields", missing);
 		else
@@ -319,38 +417,25 @@ do_log(struct otas__server *s, struct MHD_Connection *c, struct req *r)
 	}
 	if (!s->o.platform_compat) {
 		if (!token || !*token)
-			token = ev.token; /* body field, for symmetry with batch */
+			token = ev->token; /* body field, for symmetry with batch */
 		if (token && *token)
-			resolve_agent(s, &ev, token);
+			resolve_agent(s, ev, token);
 	}
-	if (otas__event_finish(&ev) != 0) {
+	if (otas__event_finish(ev) != 0) {
 		ret = reply_status(c, r, 500, "event_capture_failed");
 		goto done;
 	}
-	rc = otas__store_submit(s->st, proj.pk, &ev, 1, otas__now_us(), &acc,
-	                        &dup);
-	if (rc == OTAS__SUBMIT_OVERLOADED || rc == OTAS__SUBMIT_STOPPING) {
+	otas__buf_free(&inflated);
+	otas__buf_free(&r->body);
+	r->kind = KIND_LOG;
+	rc = wait_for_commit(s, c, r, proj.pk, ev, 1);
+	if (rc == OTAS__SUBMIT_OVERLOADED || rc == OTAS__SUBMIT_STOPPING)
 		ret = reply_shed(c, r, rc == OTAS__SUBMIT_STOPPING);
-		goto done;
-	}
-	if (rc != OTAS__SUBMIT_OK) {
+	else if (rc != OTAS__SUBMIT_OK)
 		ret = reply_status(c, r, 500, "event_capture_failed");
-		goto done;
-	}
-	if (s->o.platform_compat)
-		ret = reply_json(c, r, 201,
-		                 json_pack("{s:i, s:s, s:{}}", "status", 1,
-		                           "status_description", "event_captured",
-		                           "response"));
 	else
-		ret = reply_json(c, r, 201,
-		                 json_pack("{s:i, s:s, s:{s:s, s:b}}", "status", 1,
-		                           "status_description", "event_captured",
-		                           "response", "event_id", ev.event_id,
-		                           "duplicate", dup > 0));
+		ret = is_committed(s, r) ? answer_log(s, c, r) : MHD_YES;
 done:
-	otas__event_clear(&ev);
-	json_decref(obj);
 	json_decref(missing);
 	json_decref(invalid);
 	otas__buf_free(&inflated);
@@ -358,14 +443,31 @@ done:
 }
 
 static enum MHD_Result
+answer_batch(struct otas__server *s, struct MHD_Connection *c, struct req *r)
+{
+	json_t *rejected = r->rejected;
+
+	r->rejected = NULL;
+	if (r->job.rc != 0) {
+		json_decref(rejected);
+		return reply_status(c, r, 500, "event_capture_failed");
+	}
+	return reply_json(c, r, 200,
+	                  json_pack("{s:i, s:s, s:I, s:I, s:o}", "status", 1,
+	                            "status_description", "batch_captured",
+	                            "accepted", (json_int_t)r->job.accepted,
+	                            "duplicates", (json_int_t)r->job.duplicates,
+	                            "rejected", rejected ? rejected : json_array()));
+}
+
+static enum MHD_Result
 do_batch(struct otas__server *s, struct MHD_Connection *c, struct req *r)
 {
 	otas__project_t proj;
 	otas__buf_t inflated = OTAS__BUF_INIT;
-	otas__batch_t b = {0};
+	otas__batch_t *b = &r->batch;
 	const char *data, *desc = NULL;
-	size_t len, acc = 0, dup = 0;
-	json_t *rejected;
+	size_t len;
 	enum MHD_Result ret;
 	unsigned st;
 	int rc;
@@ -379,8 +481,7 @@ do_batch(struct otas__server *s, struct MHD_Connection *c, struct req *r)
 		ret = reply_status(c, r, st, desc);
 		goto done;
 	}
-	/* The compressed body is no longer needed: free it before decoding. */
-	switch (otas__batch_decode(data, len, s->o.max_batch_events, &b)) {
+	switch (otas__batch_decode(data, len, s->o.max_batch_events, b)) {
 	case OTAS__INGEST_OK:
 		break;
 	case OTAS__INGEST_TOO_MANY:
@@ -393,39 +494,33 @@ do_batch(struct otas__server *s, struct MHD_Connection *c, struct req *r)
 		ret = reply_status(c, r, 400, "invalid_json");
 		goto done;
 	}
+	/* The bodies are no longer needed while the batch waits. */
 	otas__buf_free(&inflated);
 	otas__buf_free(&r->body);
-	rejected = json_array();
-	for (size_t i = 0; i < b.n; i++) {
-		otas__event_t *e = &b.ev[i];
+	r->rejected = json_array();
+	for (size_t i = 0; i < b->n; i++) {
+		otas__event_t *e = &b->ev[i];
 		if (!e->reject && e->token)
 			resolve_agent(s, e, e->token);
 		if (!e->reject && otas__event_finish(e) != 0)
 			e->reject = "event_capture_failed";
 		if (e->reject)
 			json_array_append_new(
-			    rejected, json_pack("{s:I, s:s}", "index", (json_int_t)i,
-			                        "status_description", e->reject));
+			    r->rejected,
+			    json_pack("{s:I, s:s}", "index", (json_int_t)i,
+			              "status_description", e->reject));
 	}
-	rc = otas__store_submit(s->st, proj.pk, b.ev, b.n, otas__now_us(), &acc,
-	                        &dup);
-	if (rc == OTAS__SUBMIT_OVERLOADED || rc == OTAS__SUBMIT_STOPPING) {
-		json_decref(rejected);
+	r->kind = KIND_BATCH;
+	rc = wait_for_commit(s, c, r, proj.pk, b->ev, b->n);
+	if (rc == OTAS__SUBMIT_OVERLOADED || rc == OTAS__SUBMIT_STOPPING)
 		ret = reply_shed(c, r, rc == OTAS__SUBMIT_STOPPING);
-		goto done;
-	}
-	if (rc != OTAS__SUBMIT_OK) {
-		json_decref(rejected);
+	else if (rc == OTAS__SUBMIT_NOTHING || is_committed(s, r))
+		ret = answer_batch(s, c, r);
+	else if (rc != OTAS__SUBMIT_OK)
 		ret = reply_status(c, r, 500, "event_capture_failed");
-		goto done;
-	}
-	ret = reply_json(c, r, 200,
-	                 json_pack("{s:i, s:s, s:I, s:I, s:o}", "status", 1,
-	                           "status_description", "batch_captured",
-	                           "accepted", (json_int_t)acc, "duplicates",
-	                           (json_int_t)dup, "rejected", rejected));
+	else
+		ret = MHD_YES; /* suspended; answered after the commit */
 done:
-	otas__batch_free(&b);
 	otas__buf_free(&inflated);
 	return ret;
 }
@@ -666,6 +761,15 @@ handle(void *cls, struct MHD_Connection *c, const char *url,
 			r->too_big = 1;
 			return reply_status(c, r, 413, "payload_too_large");
 		}
+		/* Within the limit: size the buffer once instead of doubling,
+		 * but promise no more than 1 MiB to a client that has sent
+		 * nothing yet. */
+		if (cl && r->is_post) {
+			size_t want = (size_t)strtoull(cl, NULL, 10);
+			if (otas__buf_reserve(&r->body, want < (1u << 20)
+			                                    ? want : (1u << 20)) != 0)
+				abort();
+		}
 		return MHD_YES;
 	}
 	if (*upload_data_size) {
@@ -684,6 +788,17 @@ handle(void *cls, struct MHD_Connection *c, const char *url,
 	}
 	if (r->status)
 		return MHD_YES; /* answered at the first call */
+	if (r->kind && is_committed(s, r)) {
+		/* Resumed after the writer's commit: answer now. */
+		if (r->is_suspended) {
+			r->is_suspended = 0;
+			atomic_fetch_sub(&s->suspended, 1);
+		}
+		return r->kind == KIND_LOG ? answer_log(s, c, r)
+		                           : answer_batch(s, c, r);
+	}
+	if (r->kind)
+		return MHD_YES; /* still with the writer (suspended) */
 	if (r->too_big)
 		return reply_status(c, r, 413, "payload_too_large");
 	return dispatch(s, c, r, url, method);
@@ -704,6 +819,9 @@ completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		        toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? ""
 		                                                   : " (aborted)");
 	otas__buf_free(&r->body);
+	otas__event_clear(&r->single);
+	otas__batch_free(&r->batch);
+	json_decref(r->rejected);
 	free(r);
 	*con_cls = NULL;
 	atomic_fetch_sub(&s->inflight, 1);
@@ -744,13 +862,15 @@ otas__server_start(otas__store_t *st, const otas__server_opts_t *o,
 		abort();
 	s->st = st;
 	s->o = *o;
+	pthread_mutex_init(&s->susp_lock, NULL);
 	otas__store_jwt_secret(st, s->db_secret);
 	if (parse_listen(o->listen, &sa) != 0) {
 		snprintf(err, errlen, "bad --listen address (want IPv4:PORT)");
 		goto fail;
 	}
 	s->d = MHD_start_daemon(
-	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC,
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+	        MHD_ALLOW_SUSPEND_RESUME,
 	    0, NULL, NULL, handle, s, MHD_OPTION_SOCK_ADDR, &sa,
 	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)o->threads,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)o->max_connections,
@@ -792,6 +912,11 @@ otas__server_stop(otas__server_t *s, int drain_ms)
 		close(ls);
 	while (atomic_load(&s->inflight) > 0 && otas__mono_ms() < deadline)
 		usleep(10 * 1000);
+	/* Stopping MHD with a suspended connection is undefined; the writer
+	 * answers every job, so this wait ends. */
+	while (atomic_load(&s->suspended) > 0)
+		usleep(10 * 1000);
 	MHD_stop_daemon(s->d);
+	pthread_mutex_destroy(&s->susp_lock);
 	free(s);
 }

@@ -5,11 +5,12 @@
  * rd_lock; `wr` belongs to the writer thread alone.  WAL lets the readers
  * run while the writer commits.
  *
- * Group commit: submitters append a job to the queue and sleep on
- * done_cond.  The writer takes the whole queue, runs every insert in one
- * transaction, commits (synchronous=FULL fsyncs the WAL once per commit,
- * however many requests it carries), marks the jobs done and broadcasts.
- * A job is never marked OK before COMMIT returned SQLITE_OK.  If the
+ * Group commit: submitters append a job to the queue (an HTTP thread then
+ * suspends its connection and serves others).  The writer takes the whole
+ * queue, runs every insert in one transaction, commits (synchronous=FULL
+ * fsyncs the WAL once per commit, however many requests it carries), and
+ * then calls each job's `done`, which resumes the connection.  A job is
+ * never reported committed before COMMIT returned SQLITE_OK.  If the
  * commit fails the whole group is rolled back and every job gets an error,
  * so no request is acknowledged for rows that are not there.
  *
@@ -31,19 +32,12 @@
 #include <string.h>
 #include <unistd.h>
 
-struct job {
-	int64_t project_pk;
-	otas__event_t *ev;
-	size_t n;
-	int64_t received_us;
-	size_t accepted, duplicates;
-	int done, rc;
-	struct job *next;
-};
-
 struct otas__store {
-	sqlite3 *rd;
+	sqlite3 *rd;                /* key checks and admin */
 	pthread_mutex_t rd_lock;
+	sqlite3 *qry;               /* the query API: a long query must not
+	                             * hold up key checks on the ingest path */
+	pthread_mutex_t qry_lock;
 	sqlite3 *wr;
 	unsigned char pepper[32];
 	unsigned char jwt_secret[32];
@@ -51,8 +45,7 @@ struct otas__store {
 	pthread_t thread;
 	pthread_mutex_t q_lock;     /* guards everything below */
 	pthread_cond_t q_cond;      /* writer waits for work */
-	pthread_cond_t done_cond;   /* submitters wait for their job */
-	struct job *head, *tail;
+	otas__store_job_t *head, *tail;
 	int pending;                /* jobs queued or being committed */
 	int running, stopping;
 	otas__writer_opts_t opts;
@@ -188,10 +181,13 @@ otas__store_open(const char *path, int create, char *err, size_t errlen)
 
 	if (!st)
 		abort();
+	/* No global allocator statistics: they put one mutex around every
+	 * SQLite allocation in every thread. */
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	pthread_mutex_init(&st->rd_lock, NULL);
+	pthread_mutex_init(&st->qry_lock, NULL);
 	pthread_mutex_init(&st->q_lock, NULL);
 	pthread_cond_init(&st->q_cond, NULL);
-	pthread_cond_init(&st->done_cond, NULL);
 	if (!create && access(path, F_OK) != 0) {
 		snprintf(err, errlen, "database %s not found (run `otas-collector init`)",
 		         path);
@@ -204,6 +200,11 @@ otas__store_open(const char *path, int create, char *err, size_t errlen)
 	}
 	if (migrate(st->rd, err, errlen) != 0)
 		goto fail;
+	st->qry = open_conn(path, SQLITE_OPEN_READWRITE);
+	if (!st->qry) {
+		snprintf(err, errlen, "cannot open database %s", path);
+		goto fail;
+	}
 	if (meta_secret(st->rd, "key_pepper", st->pepper) != 0 ||
 	    meta_secret(st->rd, "jwt_secret", st->jwt_secret) != 0) {
 		snprintf(err, errlen, "cannot read database secrets");
@@ -211,6 +212,7 @@ otas__store_open(const char *path, int create, char *err, size_t errlen)
 	}
 	return st;
 fail:
+	sqlite3_close(st->qry);
 	sqlite3_close(st->rd);
 	free(st);
 	return NULL;
@@ -222,11 +224,12 @@ otas__store_close(otas__store_t *st)
 	if (!st)
 		return;
 	otas__store_writer_stop(st);
+	sqlite3_close(st->qry);
 	sqlite3_close(st->rd);
+	pthread_mutex_destroy(&st->qry_lock);
 	pthread_mutex_destroy(&st->rd_lock);
 	pthread_mutex_destroy(&st->q_lock);
 	pthread_cond_destroy(&st->q_cond);
-	pthread_cond_destroy(&st->done_cond);
 	free(st);
 }
 
@@ -508,7 +511,7 @@ bind_opt_text(sqlite3_stmt *s, int i, const char *v)
 
 /* Insert one job's events inside the open transaction.  0 ok. */
 static int
-insert_job(sqlite3 *db, sqlite3_stmt *ins, struct job *j)
+insert_job(sqlite3 *db, sqlite3_stmt *ins, otas__store_job_t *j)
 {
 	j->accepted = j->duplicates = 0;
 	for (size_t i = 0; i < j->n; i++) {
@@ -549,6 +552,7 @@ writer_main(void *arg)
 	sqlite3_stmt *ins = NULL;
 	int prepared;
 
+	pthread_setname_np(pthread_self(), "otas-writer");
 	prepared = sqlite3_prepare_v3(
 	    st->wr,
 	    "INSERT OR IGNORE INTO events(project, event_id, ts, received_at,"
@@ -558,7 +562,7 @@ writer_main(void *arg)
 	    -1, SQLITE_PREPARE_PERSISTENT, &ins, NULL) == SQLITE_OK;
 	pthread_mutex_lock(&st->q_lock);
 	for (;;) {
-		struct job *batch, *j;
+		otas__store_job_t *batch, *j;
 		int rc;
 
 		while (!st->head && !st->stopping)
@@ -574,6 +578,8 @@ writer_main(void *arg)
 		rc = prepared && exec(st->wr, "BEGIN IMMEDIATE") == 0 ? 0 : -1;
 		for (j = batch; rc == 0 && j; j = j->next)
 			rc = insert_job(st->wr, ins, j);
+		if (rc == 0 && st->opts.fail_commits)
+			rc = -1; /* testing: as if the disk were full */
 		if (rc == 0 && exec(st->wr, "COMMIT") != 0)
 			rc = -1;
 		if (rc != 0) {
@@ -583,15 +589,22 @@ writer_main(void *arg)
 		}
 		sqlite3_reset(ins);
 
+		if (rc != 0)
+			for (j = batch; j; j = j->next)
+				j->accepted = j->duplicates = 0;
 		pthread_mutex_lock(&st->q_lock);
-		for (j = batch; j;) {
-			struct job *next = j->next;
-			j->rc = rc;
-			j->done = 1; /* j lives on its submitter's stack */
+		for (j = batch; j; j = j->next)
 			st->pending--;
+		pthread_mutex_unlock(&st->q_lock);
+		/* Callbacks run unlocked; one may free its job, so read next
+		 * first. */
+		for (j = batch; j;) {
+			otas__store_job_t *next = j->next;
+			j->rc = rc;
+			j->done(j);
 			j = next;
 		}
-		pthread_cond_broadcast(&st->done_cond);
+		pthread_mutex_lock(&st->q_lock);
 	}
 	pthread_mutex_unlock(&st->q_lock);
 	sqlite3_finalize(ins);
@@ -609,7 +622,8 @@ otas__store_writer_start(otas__store_t *st, const otas__writer_opts_t *o)
 		return -1;
 	if (exec(st->wr, o->sync_full ? "PRAGMA synchronous=FULL"
 	                              : "PRAGMA synchronous=NORMAL") != 0 ||
-	    exec(st->wr, "PRAGMA wal_autocheckpoint=4000") != 0)
+	    exec(st->wr, "PRAGMA wal_autocheckpoint=4000") != 0 ||
+	    exec(st->wr, "PRAGMA cache_size=-65536") != 0)
 		goto fail;
 	st->stopping = 0;
 	if (pthread_create(&st->thread, NULL, writer_main, st) != 0)
@@ -641,12 +655,17 @@ otas__store_writer_stop(otas__store_t *st)
 }
 
 int
-otas__store_submit(otas__store_t *st, int64_t project_pk, otas__event_t *ev,
-                   size_t n, int64_t received_us, size_t *accepted,
-                   size_t *duplicates)
+otas__store_submit_async(otas__store_t *st, otas__store_job_t *job)
 {
-	struct job j = {project_pk, ev, n, received_us, 0, 0, 0, 0, NULL};
+	size_t valid = 0;
 
+	for (size_t i = 0; i < job->n; i++)
+		valid += !job->ev[i].reject && job->ev[i].doc;
+	job->rc = 0;
+	job->accepted = job->duplicates = 0;
+	job->next = NULL;
+	if (valid == 0)
+		return OTAS__SUBMIT_NOTHING;
 	pthread_mutex_lock(&st->q_lock);
 	if (!st->running || st->stopping) {
 		pthread_mutex_unlock(&st->q_lock);
@@ -658,17 +677,63 @@ otas__store_submit(otas__store_t *st, int64_t project_pk, otas__event_t *ev,
 	}
 	st->pending++;
 	if (st->tail)
-		st->tail->next = &j;
+		st->tail->next = job;
 	else
-		st->head = &j;
-	st->tail = &j;
+		st->head = job;
+	st->tail = job;
 	pthread_cond_signal(&st->q_cond);
-	while (!j.done)
-		pthread_cond_wait(&st->done_cond, &st->q_lock);
 	pthread_mutex_unlock(&st->q_lock);
-	*accepted = j.accepted;
-	*duplicates = j.duplicates;
-	return j.rc == 0 ? OTAS__SUBMIT_OK : OTAS__SUBMIT_ERROR;
+	return OTAS__SUBMIT_OK;
+}
+
+/* The blocking form waits on a condition variable of its own. */
+typedef struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int done;
+} waiter_t;
+
+static void
+wake_waiter(otas__store_job_t *job)
+{
+	waiter_t *w = job->arg;
+
+	pthread_mutex_lock(&w->lock);
+	w->done = 1;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+int
+otas__store_submit(otas__store_t *st, int64_t project_pk, otas__event_t *ev,
+                   size_t n, int64_t received_us, size_t *accepted,
+                   size_t *duplicates)
+{
+	waiter_t w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+	otas__store_job_t job = {0};
+	int rc;
+
+	job.project_pk = project_pk;
+	job.ev = ev;
+	job.n = n;
+	job.received_us = received_us;
+	job.done = wake_waiter;
+	job.arg = &w;
+	rc = otas__store_submit_async(st, &job);
+	if (rc == OTAS__SUBMIT_OK) {
+		pthread_mutex_lock(&w.lock);
+		while (!w.done)
+			pthread_cond_wait(&w.cond, &w.lock);
+		pthread_mutex_unlock(&w.lock);
+		rc = job.rc == 0 ? OTAS__SUBMIT_OK : OTAS__SUBMIT_ERROR;
+	} else if (rc == OTAS__SUBMIT_NOTHING) {
+		rc = OTAS__SUBMIT_OK;
+	}
+	*accepted = job.accepted;
+	*duplicates = job.duplicates;
+	pthread_mutex_destroy(&w.lock);
+	pthread_cond_destroy(&w.cond);
+	return rc;
 }
 
 int
@@ -702,17 +767,27 @@ time_str(int64_t us)
 }
 
 #define EVENT_COLS \
-	"id, ts, received_at, agent_id, agent_session_id, agent_verified, doc"
+	"id, ts, received_at, agent_id, agent_session_id, agent_verified, doc," \
+	" event_id"
 
 /* Build the API shape of one event row (columns EVENT_COLS). */
 static json_t *
 event_row(sqlite3_stmt *s)
 {
 	json_t *e = json_loadb((const char *)sqlite3_column_text(s, 6),
-	                       (size_t)sqlite3_column_bytes(s, 6), 0, NULL);
+	                       (size_t)sqlite3_column_bytes(s, 6), JSON_ALLOW_NUL,
+	                       NULL);
 
-	if (!e)
+	if (!json_is_object(e)) {
+		json_decref(e);
 		e = json_object();
+	}
+	/* Only empty tokens can be stored (ingest strips real ones); the key
+	 * is not part of the event's API shape either way. */
+	json_object_del(e, "agent_session_token");
+	/* The id the event is stored under (it may have come from
+	 * metadata.event_id or been generated here). */
+	json_object_set_new(e, "event_id", str_or_null(s, 7));
 	json_object_set_new(e, "agent_id", str_or_null(s, 3));
 	json_object_set_new(e, "agent_session_id", str_or_null(s, 4));
 	json_object_set_new(e, "agent_verified",
@@ -745,8 +820,8 @@ otas__store_events(otas__store_t *st, int64_t project_pk,
 	         q->agent_session_id ? " AND agent_session_id = ?8" : "",
 	         q->has_cursor ? " AND (ts < ?9 OR (ts = ?9 AND id < ?10))" : "");
 	(void)i;
-	pthread_mutex_lock(&st->rd_lock);
-	if (sqlite3_prepare_v2(st->rd, sql, -1, &s, NULL) != SQLITE_OK)
+	pthread_mutex_lock(&st->qry_lock);
+	if (sqlite3_prepare_v2(st->qry, sql, -1, &s, NULL) != SQLITE_OK)
 		goto done;
 	sqlite3_bind_int64(s, 1, project_pk);
 	sqlite3_bind_int64(s, 2, q->since_us);
@@ -789,7 +864,7 @@ otas__store_events(otas__store_t *st, int64_t project_pk,
 	}
 done:
 	sqlite3_finalize(s);
-	pthread_mutex_unlock(&st->rd_lock);
+	pthread_mutex_unlock(&st->qry_lock);
 	return out;
 }
 
@@ -800,8 +875,8 @@ otas__store_event_get(otas__store_t *st, int64_t project_pk,
 	sqlite3_stmt *s = NULL;
 	json_t *out = NULL;
 
-	pthread_mutex_lock(&st->rd_lock);
-	if (sqlite3_prepare_v2(st->rd,
+	pthread_mutex_lock(&st->qry_lock);
+	if (sqlite3_prepare_v2(st->qry,
 	                       "SELECT " EVENT_COLS " FROM events WHERE project=?"
 	                       " AND event_id=?",
 	                       -1, &s, NULL) != SQLITE_OK)
@@ -812,7 +887,7 @@ otas__store_event_get(otas__store_t *st, int64_t project_pk,
 		out = event_row(s);
 done:
 	sqlite3_finalize(s);
-	pthread_mutex_unlock(&st->rd_lock);
+	pthread_mutex_unlock(&st->qry_lock);
 	return out;
 }
 
@@ -871,8 +946,8 @@ otas__store_stats_endpoints(otas__store_t *st, int64_t project_pk,
 	lat_acc_t a = {0};
 	char *cur_m = NULL, *cur_r = NULL;
 
-	pthread_mutex_lock(&st->rd_lock);
-	if (sqlite3_prepare_v2(st->rd,
+	pthread_mutex_lock(&st->qry_lock);
+	if (sqlite3_prepare_v2(st->qry,
 	                       "SELECT method, route, latency_ms, is_error FROM"
 	                       " events WHERE project=? AND ts>=? AND ts<=?"
 	                       " ORDER BY method, route, latency_ms",
@@ -909,7 +984,7 @@ otas__store_stats_endpoints(otas__store_t *st, int64_t project_pk,
 done:
 	free(a.v);
 	sqlite3_finalize(s);
-	pthread_mutex_unlock(&st->rd_lock);
+	pthread_mutex_unlock(&st->qry_lock);
 	return out;
 }
 
@@ -925,8 +1000,8 @@ otas__store_stats_timeseries(otas__store_t *st, int64_t project_pk, int days,
 	int64_t d = first;
 	int row;
 
-	pthread_mutex_lock(&st->rd_lock);
-	if (sqlite3_prepare_v2(st->rd,
+	pthread_mutex_lock(&st->qry_lock);
+	if (sqlite3_prepare_v2(st->qry,
 	                       "SELECT ts / 86400000000, latency_ms, is_error"
 	                       " FROM events WHERE project=? AND ts>=?"
 	                       " AND ts < ? ORDER BY 1, 2",
@@ -959,7 +1034,7 @@ otas__store_stats_timeseries(otas__store_t *st, int64_t project_pk, int days,
 done:
 	free(a.v);
 	sqlite3_finalize(s);
-	pthread_mutex_unlock(&st->rd_lock);
+	pthread_mutex_unlock(&st->qry_lock);
 	return out;
 }
 
@@ -976,8 +1051,8 @@ otas__store_stats_latency(otas__store_t *st, int64_t project_pk,
 	json_t *out = NULL, *list;
 	lat_acc_t a = {0};
 
-	pthread_mutex_lock(&st->rd_lock);
-	if (sqlite3_prepare_v2(st->rd,
+	pthread_mutex_lock(&st->qry_lock);
+	if (sqlite3_prepare_v2(st->qry,
 	                       "SELECT latency_ms, is_error FROM events WHERE"
 	                       " project=? AND method=? AND route=? AND ts>=?"
 	                       " AND ts<=? ORDER BY latency_ms",
@@ -1009,7 +1084,7 @@ otas__store_stats_latency(otas__store_t *st, int64_t project_pk,
 done:
 	free(a.v);
 	sqlite3_finalize(s);
-	pthread_mutex_unlock(&st->rd_lock);
+	pthread_mutex_unlock(&st->qry_lock);
 	return out;
 }
 
@@ -1019,10 +1094,10 @@ otas__store_agent_sessions(otas__store_t *st, int64_t project_pk)
 	sqlite3_stmt *s = NULL;
 	json_t *out = NULL, *list;
 
-	pthread_mutex_lock(&st->rd_lock);
+	pthread_mutex_lock(&st->qry_lock);
 	/* Verified and unverified traffic never merge: an unverified token
 	 * can claim any session id. */
-	if (sqlite3_prepare_v2(st->rd,
+	if (sqlite3_prepare_v2(st->qry,
 	                       "SELECT agent_session_id, agent_id, agent_verified,"
 	                       " count(*), sum(is_error), min(ts), max(ts)"
 	                       " FROM events WHERE project=? AND"
@@ -1051,6 +1126,6 @@ otas__store_agent_sessions(otas__store_t *st, int64_t project_pk)
 	}
 done:
 	sqlite3_finalize(s);
-	pthread_mutex_unlock(&st->rd_lock);
+	pthread_mutex_unlock(&st->qry_lock);
 	return out;
 }

@@ -36,6 +36,7 @@ typedef struct {
 	int sync_full;          /* 1: synchronous=FULL (durable), 0: NORMAL */
 	int max_pending;        /* submitters waiting before we shed load */
 	int commit_delay_ms;    /* testing: sleep before each commit */
+	int fail_commits;       /* testing: roll back every group (500s) */
 } otas__writer_opts_t;
 
 /* Open (create=1: create if absent) and migrate to the current schema.
@@ -79,14 +80,38 @@ int otas__store_writer_start(otas__store_t *st, const otas__writer_opts_t *o);
 void otas__store_writer_stop(otas__store_t *st);
 
 enum {
-	OTAS__SUBMIT_OK = 0,
+	OTAS__SUBMIT_OK = 0,          /* queued: job->done will run */
+	OTAS__SUBMIT_NOTHING = 1,     /* no valid event: done, no callback */
 	OTAS__SUBMIT_ERROR = -1,
 	OTAS__SUBMIT_OVERLOADED = -2,
 	OTAS__SUBMIT_STOPPING = -3,
 };
-/* Insert the finished events of ev[0..n) that have no ->reject, blocking
- * until they are committed; sets ->inserted.  *accepted and *duplicates
- * count them.  The events must stay alive until it returns. */
+
+/* A group-commit job.  The caller owns it and the events it points to;
+ * both must stay alive until `done` has run. */
+typedef struct otas__store_job otas__store_job_t;
+struct otas__store_job {
+	int64_t project_pk;
+	otas__event_t *ev;      /* ev[0..n); those without ->reject are stored */
+	size_t n;
+	int64_t received_us;
+	/* Runs on the writer thread once the group is committed (rc 0) or
+	 * rolled back (rc -1), with no store lock held; it may free the job. */
+	void (*done)(otas__store_job_t *job);
+	void *arg;
+	int rc;                 /* out: 0 committed, -1 failed */
+	size_t accepted;        /* out: new rows */
+	size_t duplicates;      /* out: event_ids already stored */
+	otas__store_job_t *next; /* private to the store */
+};
+
+/* Queue a job for the writer without waiting (HTTP threads suspend the
+ * connection instead of blocking, so one slow commit does not hold up the
+ * other connections of the same MHD thread).  See the enum for results;
+ * only OTAS__SUBMIT_OK calls done (and sets ->inserted on each event). */
+int otas__store_submit_async(otas__store_t *st, otas__store_job_t *job);
+
+/* The blocking form: queue and wait for the commit. */
 int otas__store_submit(otas__store_t *st, int64_t project_pk,
                        otas__event_t *ev, size_t n, int64_t received_us,
                        size_t *accepted, size_t *duplicates);

@@ -258,9 +258,19 @@ otas__format_time(int64_t us, char out[32])
 		t -= 1;
 	}
 	gmtime_r(&t, &tm);
-	snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ",
-	         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	         tm.tm_min, tm.tm_sec, frac);
+	/* Years outside 0..9999 only come from garbage timestamps; clamp so
+	 * the text always has the same shape. */
+	if (tm.tm_year + 1900 > 9999)
+		tm.tm_year = 9999 - 1900;
+	if (tm.tm_year + 1900 < 0)
+		tm.tm_year = -1900;
+	{
+		char tmp[96];
+		snprintf(tmp, sizeof tmp, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ",
+		         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+		         tm.tm_min, tm.tm_sec, frac);
+		snprintf(out, 32, "%.31s", tmp);
+	}
 }
 
 int

@@ -74,7 +74,7 @@ TEST(batch_decode_valid_and_rejected)
 	CHECK_INT(b.ev[3].ts_us, 1767225600LL * 1000000);
 	CHECK_INT(otas__event_finish(&b.ev[0]), 0);
 	CHECK(b.ev[0].event_id[14] == '7');
-	CHECK(strstr(b.ev[0].doc, b.ev[0].event_id) != NULL);
+	CHECK_STR(b.ev[0].doc, EV "}");
 	otas__batch_free(&b);
 }
 
@@ -91,40 +91,70 @@ TEST(batch_decode_errors)
 	          OTAS__INGEST_TOO_MANY);
 	CHECK_INT(otas__batch_decode("{\"events\":[],\"events\":[]}", 25, 2, &b),
 	          OTAS__INGEST_BAD_JSON);
-	CHECK(b.n == 0 && b.root == NULL);
+	CHECK(b.n == 0 && b.ev == NULL);
+	CHECK_INT(otas__batch_decode("{\"events\":[\"\xff\"]}", 13, 2, &b),
+	          OTAS__INGEST_BAD_JSON); /* not UTF-8 */
+	CHECK_INT(otas__batch_decode("{\"x\":1}", 7, 2, &b),
+	          OTAS__INGEST_BAD_BATCH);
 }
 
 TEST(event_missing_fields_listed)
 {
-	json_t *o = json_loads("{\"path\":\"/a\",\"method\":null}", 0, NULL);
+	const char *txt = "{\"path\":\"/a\",\"method\":null}";
 	json_t *missing = json_array(), *invalid = json_array();
 	otas__event_t ev;
 
-	CHECK_INT(otas__event_decode(o, &ev, missing, invalid), -1);
+	CHECK_INT(otas__event_parse(txt, strlen(txt), &ev, missing, invalid), 1);
 	CHECK_STR(ev.reject, "missing_required_fields");
 	CHECK_INT(json_array_size(missing), 4);
 	CHECK_STR(json_string_value(json_array_get(missing, 0)), "project_id");
 	otas__event_clear(&ev);
-	json_decref(o);
+	CHECK_INT(otas__event_parse("[1]", 3, &ev, NULL, NULL),
+	          OTAS__INGEST_BAD_JSON);
+	CHECK_INT(otas__event_parse("{\"a\":", 5, &ev, NULL, NULL),
+	          OTAS__INGEST_BAD_JSON);
 	json_decref(missing);
+	json_decref(invalid);
+}
+
+TEST(event_duplicate_field_is_invalid)
+{
+	const char *txt = EV ",\"path\":\"/b\"}";
+	json_t *invalid = json_array();
+	otas__event_t ev;
+
+	CHECK_INT(otas__event_parse(txt, strlen(txt), &ev, NULL, invalid), 1);
+	CHECK_STR(ev.reject, "invalid_field_types");
+	CHECK_STR(json_string_value(json_array_get(invalid, 0)), "path");
+	otas__event_clear(&ev);
 	json_decref(invalid);
 }
 
 TEST(token_never_in_doc_and_errors_counted)
 {
 	const char *txt = EV ",\"agent_session_token\":\"tok.en.x\","
-	                     "\"error\":\"boom\"}";
-	json_t *o = json_loads(txt, 0, NULL);
+	                     "\"error\":\"boom\",\"metadata\":{\"event_id\":\"m-1\"}}";
 	otas__event_t ev;
 
-	CHECK_INT(otas__event_decode(o, &ev, NULL, NULL), 0);
+	CHECK_INT(otas__event_parse(txt, strlen(txt), &ev, NULL, NULL), 0);
 	CHECK_STR(ev.token, "tok.en.x");
+	CHECK_STR(ev.event_id, "m-1");
 	CHECK_INT(ev.is_error, 1);
 	CHECK_INT(otas__event_finish(&ev), 0);
+	CHECK(ev.token == NULL);
 	CHECK(strstr(ev.doc, "tok.en.x") == NULL);
 	CHECK(strstr(ev.doc, "agent_session_token") == NULL);
+	CHECK(strstr(ev.doc, "\"error\":\"boom\"") != NULL);
 	otas__event_clear(&ev);
-	json_decref(o);
+}
+
+TEST(utf8)
+{
+	CHECK(otas__utf8_valid("h\xc3\xa9llo \xf0\x9f\x98\x80", 11));
+	CHECK(!otas__utf8_valid("\xc0\xaf", 2));     /* overlong */
+	CHECK(!otas__utf8_valid("\xed\xa0\x80", 3)); /* surrogate */
+	CHECK(!otas__utf8_valid("\xe2\x82", 2));     /* truncated */
+	CHECK(!otas__utf8_valid("\xf5\x80\x80\x80", 4));
 }
 
 int
@@ -134,6 +164,8 @@ main(void)
 	RUN(batch_decode_valid_and_rejected);
 	RUN(batch_decode_errors);
 	RUN(event_missing_fields_listed);
+	RUN(event_duplicate_field_is_invalid);
 	RUN(token_never_in_doc_and_errors_counted);
+	RUN(utf8);
 	return testlib_done();
 }

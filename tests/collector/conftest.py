@@ -28,6 +28,13 @@ def make_collector(tmp_path, collector_bin):
     yield make
     for c in made:
         c.stop()
+    # Under ASan/UBSan/TSan builds a report goes to the collector's stderr;
+    # any report fails the test that produced it.
+    for c in made:
+        for path in sorted(c.tmp_dir.glob("collector-*.log")):
+            text = path.read_text(errors="replace")
+            for marker in ("Sanitizer", "runtime error:"):
+                assert marker not in text, f"{path}:\n{text[-4000:]}"
 
 
 @pytest.fixture

@@ -35,7 +35,8 @@ def test_sigterm_during_batch(make_collector):
         except (ConnectionError, http.client.HTTPException):
             acked = False
         assert c.proc.wait(20) == 0
-        c.proc = None
+        c.returncode = 0
+        c._reap()
         n = count_rows(c.db_path)
         assert n - stored_before in ((50,) if acked else (0, 50)), (i, pause, acked, n)
         stored_before = n
@@ -100,3 +101,17 @@ def test_schema_version_and_migration(make_collector, tmp_path):
     db.close()
     p = c.cli("serve", "--db", str(c.db_path), "--listen", "127.0.0.1:0", check=False)
     assert p.returncode == 2 and "newer" in p.stderr
+
+
+def test_failed_commit_is_never_acknowledged(make_collector):
+    c = make_collector(["--test-fail-commits", "1"])
+    r = c.send_batch([make_event(1, event_id="f-1")])
+    assert (r.status, r.json()) == (500, {"status": 0, "status_description": "event_capture_failed"})
+    r = c.send_event(make_event(2, event_id="f-2"))
+    assert (r.status, r.json()["status_description"]) == (500, "event_capture_failed")
+    assert c.events() == []
+    assert "commit failed" in c.log_text()
+    # the same events, once the store works, are stored (no half state)
+    c.restart(extra_args=["--quiet"])
+    assert c.send_batch([make_event(1, event_id="f-1")]).json()["accepted"] == 1
+    assert c.send_event(make_event(2, event_id="f-2")).json()["response"]["duplicate"] is False

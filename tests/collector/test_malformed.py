@@ -84,7 +84,11 @@ def test_duplicate_keys_and_bad_utf8(collector):
     r = collector.post_json(BATCH_PATH, b'{"events": ["\xff\xfe"]}')
     assert (r.status, r.json()["status_description"]) == (400, "invalid_json")
     r = collector.post_json(BATCH_PATH, b'{"events": ["a\\u0000b"]}')
-    assert r.status == 400
+    assert r.json()["rejected"] == [{"index": 0, "status_description": "invalid_event"}]
+    # a NUL in a body is kept as sent
+    r = collector.send_batch([make_event(2, event_id="nul", response_body="x\u0000y")])
+    assert r.json()["accepted"] == 1
+    assert collector.get("/api/v1/events/nul").json()["response_body"] == "x\u0000y"
 
 
 def test_deep_nesting(collector):

@@ -167,3 +167,43 @@ def test_keep_alive(collector):
     assert sock is not None  # same connection all along
     conn.close()
     assert len(collector.events()) == 20
+
+
+def test_header_limit(make_collector):
+    c = make_collector(["--max-header-bytes", "4096"])
+    r = c.request("GET", "/healthz", headers={"X-Big": "x" * 100000})
+    assert r.status in (413, 431)
+    assert c.request("GET", "/healthz").status == 200
+
+
+def test_slow_client_times_out(make_collector):
+    import socket
+    import time
+    c = make_collector(["--timeout", "1"])
+    s = socket.create_connection(("127.0.0.1", c.port))
+    s.sendall(b"POST /api/v1/backend/log/sdk/batch/ HTTP/1.1\r\nHost: x\r\n")  # never ends
+    s.settimeout(10)
+    t0 = time.monotonic()
+    assert s.recv(100) == b""  # the collector closed it
+    assert time.monotonic() - t0 < 8
+    s.close()
+    assert c.request("GET", "/healthz").status == 200
+
+
+def test_connection_limit(make_collector):
+    import http.client
+    c = make_collector(["--max-connections", "2"])
+    held = [http.client.HTTPConnection("127.0.0.1", c.port, timeout=5) for _ in range(2)]
+    for h in held:
+        h.request("GET", "/healthz")
+        assert h.getresponse().read()  # both kept alive
+    extra = http.client.HTTPConnection("127.0.0.1", c.port, timeout=5)
+    try:
+        extra.request("GET", "/healthz")
+        refused = False
+        extra.getresponse()
+    except (ConnectionError, http.client.HTTPException, OSError):
+        refused = True
+    assert refused
+    for h in held:
+        h.close()

@@ -18,7 +18,7 @@ def test_always_shed_with_zero_threshold(make_collector):
 
 
 def test_shed_under_contention(make_collector):
-    c = make_collector(["--max-pending", "1", "--test-commit-delay-ms", "300"])
+    c = make_collector(["--max-pending", "1", "--test-commit-delay-ms", "1000"])
     results = []
     lock = threading.Lock()
 

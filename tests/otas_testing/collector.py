@@ -15,6 +15,10 @@ found by :func:`find_collector_binary`: ``$OTAS_COLLECTOR_BIN``, else
 ``otas-collector`` on ``PATH`` (a venv after ``pip install .``), else
 ``build/c/collector/otas-collector`` in the repository.
 
+Import it with ``tests/`` on ``sys.path`` (``tests/collector/conftest.py``
+does ``sys.path.insert(0, <repo>/tests)``); it needs only the standard
+library.
+
 The collector is started with ``serve --listen 127.0.0.1:0``; it binds a free
 port and prints ``listening on 127.0.0.1:PORT``, which ``start()`` waits for
 (with a deadline), so there is no port race and no sleeping. Its stderr goes
