@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import events_for, wait_for
-from test_startup import free_port
+from sdk_support import events_for, wait_for
+from sdk_support import free_port
 
 HERE = Path(__file__).resolve().parent
 

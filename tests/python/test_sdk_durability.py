@@ -17,9 +17,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 
-from conftest import wait_for
+from sdk_support import wait_for
 from otas_testing.collector import Collector
-from test_startup import free_port, run_app
+from sdk_support import free_port, run_app
 
 HERE = Path(__file__).resolve().parent
 

@@ -10,7 +10,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.test import AsyncClient, Client
 
-from conftest import events_for
+from sdk_support import events_for
 
 pytestmark = pytest.mark.usefixtures("collector")
 
