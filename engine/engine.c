@@ -460,6 +460,14 @@ otas_want_request_body(const otas_engine_t *eng, const char *ct,
 	return content_length <= eng->cfg->max_body_bytes;
 }
 
+size_t
+otas_body_cap(const otas_engine_t *eng)
+{
+	if (!eng || !eng->cfg->enabled || !eng->cfg->capture_bodies)
+		return 0;
+	return (size_t)eng->cfg->max_body_bytes;
+}
+
 int
 otas_flush(otas_engine_t *eng, int timeout_ms)
 {

@@ -34,6 +34,7 @@ import selectors
 import shutil
 import signal
 import subprocess
+import sys
 import time
 import urllib.parse
 from pathlib import Path
@@ -59,6 +60,9 @@ def find_collector_binary() -> str:
         if not os.access(env, os.X_OK):
             raise CollectorError(f"OTAS_COLLECTOR_BIN={env} is not executable")
         return env
+    beside = Path(sys.executable).with_name("otas-collector")  # the venv's
+    if beside.exists():
+        return str(beside)
     found = shutil.which("otas-collector")
     if found:
         return found
@@ -178,6 +182,7 @@ class Collector:
         *,
         env: Mapping[str, str] | None = None,
         timeout: float = 15.0,
+        port: int = 0,
     ) -> "Collector":
         """Serve ``db_path`` (initialised first if it does not exist).
 
@@ -200,7 +205,7 @@ class Collector:
         log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [self.binary, "serve", "--db", str(self.db_path),
-             "--listen", "127.0.0.1:0", *self.extra_args],
+             "--listen", f"127.0.0.1:{port}", *self.extra_args],
             stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
             env={**os.environ, **self.env},
         )
@@ -259,10 +264,15 @@ class Collector:
             self.proc.stdout.close()
         self.proc = None
 
-    def restart(self, extra_args: Sequence[str] | None = None) -> "Collector":
-        """Stop (SIGTERM) and start again on the same database (new port)."""
+    def restart(self, extra_args: Sequence[str] | None = None,
+                same_port: bool = True) -> "Collector":
+        """Stop (SIGTERM; nothing if already killed) and start again on the
+        same database -- on the same port by default, as a real back end
+        comes back at the same address the SDK is configured with."""
+        port = self.port if same_port and self.port else 0
         self.stop()
-        return self.start(extra_args=self.extra_args if extra_args is None else extra_args)
+        return self.start(extra_args=self.extra_args if extra_args is None else extra_args,
+                          port=port)
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path else ""
