@@ -271,7 +271,8 @@ otas_engine_new(otas_config_t *cfg, char *err, size_t errlen)
 	    !eng->key_header)
 		goto oom;
 	snprintf(eng->key_header, kl + 20, "X-OTAS-SDK-KEY: %s", cfg->sdk_key);
-	eng->spool_path = spool_path(cfg);
+	/* OTAS_SPOOL_MAX_BYTES=0 turns the spool off. */
+	eng->spool_path = cfg->spool_max_bytes > 0 ? spool_path(cfg) : NULL;
 	snprintf(eng->sdk_name, sizeof(eng->sdk_name), "%s",
 	         cfg->sdk_name[0] ? cfg->sdk_name : "otas-c/" OTAS_VERSION);
 

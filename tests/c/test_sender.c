@@ -447,6 +447,18 @@ TEST(forked_child_delivers_its_own_events_only)
 	pid_t pid;
 	int wst;
 
+#if defined(__SANITIZE_ADDRESS__) || defined(__has_feature)
+#if defined(__SANITIZE_ADDRESS__) || __has_feature(address_sanitizer)
+	/* ASan before LLVM 17 does not lock its allocator around fork():
+	 * a child forked while another thread allocates hangs inside ASan
+	 * when it starts a thread (seen here in AsanThread::Init).  The
+	 * plain and TSan builds run this test. */
+	fprintf(stderr, "  skipped under AddressSanitizer\n");
+	otas_engine_free(e, 0);
+	fs_stop(fs);
+	return;
+#endif
+#endif
 	otas_engine_authenticate(e, 2000, NULL);
 	for (i = 0; i < 5; i++)
 		cap1(e, "/parent", NULL);
@@ -456,9 +468,15 @@ TEST(forked_child_delivers_its_own_events_only)
 		otas_stats_t cs;
 		for (i = 0; i < 3; i++)
 			cap1(e, "/child", NULL);
-		otas_flush(e, 5000);
+		int ok = otas_flush(e, 10000);
 		otas_stats(e, &cs);
-		_exit(cs.sent == 3 && cs.captured == 3 ? 0 : 1);
+		if (!ok || cs.sent != 3 || cs.captured != 3)
+			fprintf(stderr, "  child: flush %d sent %llu captured "
+			        "%llu spooled %llu err %s\n", ok,
+			        (unsigned long long)cs.sent,
+			        (unsigned long long)cs.captured,
+			        (unsigned long long)cs.spooled, cs.last_error);
+		_exit(ok && cs.sent == 3 && cs.captured == 3 ? 0 : 1);
 	}
 	CHECK(otas_flush(e, 5000));
 	otas_stats(e, &st);
