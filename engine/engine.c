@@ -22,7 +22,9 @@
 #include <strings.h>
 
 #include "capture.h"
+#include "filter.h"
 #include "http_curl.h"
+#include "identity.h"
 #include "sender.h"
 #include "spool.h"
 
@@ -73,6 +75,7 @@ fork_child(void)
 		e->sender_exited = 0;
 		e->done_seq = e->q.seq;
 		e->flush_seq = 0;
+		otas__entities_reset_child(e);
 		otas__queue_reset_child(&e->q); /* unlocks q.mu */
 		pthread_mutex_unlock(&e->spool_mu);
 	}
@@ -298,6 +301,8 @@ fail:
 		free(eng->auth_url);
 		free(eng->key_header);
 		free(eng->spool_path);
+		otas__ident_free(eng->ident);
+		otas__filter_free(eng->filter);
 		free(eng);
 	}
 	otas_config_free(cfg);
@@ -353,6 +358,7 @@ otas_engine_free(otas_engine_t *eng, int timeout_ms)
 		          (unsigned long long)st.dropped_shutdown,
 		          (unsigned long long)st.dropped_capture_error);
 	}
+	otas__entities_free(eng);
 	otas__queue_destroy(&eng->q);
 	if (eng->spool)
 		otas__spool_close(eng->spool);
@@ -369,6 +375,8 @@ otas_engine_free(otas_engine_t *eng, int timeout_ms)
 		free(eng->key_header);
 	}
 	free(eng->spool_path);
+	otas__ident_free(eng->ident);
+	otas__filter_free(eng->filter);
 	otas_config_free(eng->cfg);
 	free(eng);
 }
@@ -398,12 +406,37 @@ otas_capture(otas_engine_t *eng, const otas_capture_t *cap,
              char event_id_out[37])
 {
 	struct otas__record_s *r;
+	otas_capture_t sampled;
+	char id[37];
 	int bad;
 
 	if (!eng || !cap)
 		return -1;
 	if (!eng->cfg->enabled)
 		return 1;
+	/* Rules first: an excluded request costs no copy (filter.c). */
+	if (!otas__filter_request(eng->filter, cap->method, cap->method_len,
+	                          cap->path, cap->path_len)) {
+		OTAS__INC(eng, excluded, 1);
+		return 2;
+	}
+	if (otas__filter_sampling(eng->filter)) {
+		/* Sampling is decided on the event id, so make it now. */
+		if (cap->event_id && cap->event_id_len == 36) {
+			memcpy(id, cap->event_id, 36);
+			id[36] = '\0';
+		} else {
+			otas__uuid7(otas__now_unix_us() / 1000, id);
+		}
+		if (!otas__filter_sampled(eng->filter, id, 36)) {
+			OTAS__INC(eng, sampled_out, 1);
+			return 2;
+		}
+		sampled = *cap;
+		sampled.event_id = id;
+		sampled.event_id_len = 36;
+		cap = &sampled;
+	}
 	r = otas__record_new(cap, &bad);
 	if (!r) {
 		if (bad)
@@ -447,6 +480,22 @@ ct_prefix(const char *ct, size_t n, const char *p)
 }
 
 int
+otas_should_capture(const otas_engine_t *eng, const char *method,
+                    size_t method_len, const char *path, size_t path_len)
+{
+	if (!eng || !eng->cfg->enabled)
+		return 0;
+	return otas__filter_request(eng->filter, method, method_len, path,
+	                            path_len);
+}
+
+void
+otas_new_event_id(char out[37])
+{
+	otas__uuid7(otas__now_unix_us() / 1000, out);
+}
+
+int
 otas_want_request_body(const otas_engine_t *eng, const char *ct,
                        size_t ct_len, int64_t content_length)
 {
@@ -482,7 +531,7 @@ otas_flush(otas_engine_t *eng, int timeout_ms)
 	dl = otas__now_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 	pthread_mutex_lock(&eng->q.mu);
 	target = eng->q.seq;
-	if (eng->done_seq >= target) {
+	if (eng->done_seq >= target && !otas__entities_busy_locked(eng)) {
 		pthread_mutex_unlock(&eng->q.mu);
 		return 1;
 	}
@@ -505,6 +554,16 @@ otas_flush(otas_engine_t *eng, int timeout_ms)
 			break;
 	}
 	ok = eng->done_seq >= target;
+	/* Entity updates queued before the call (entity.c). */
+	while (ok && otas__entities_busy_locked(eng) && !eng->sender_exited) {
+		pthread_cond_signal(&eng->q.cv_send);
+		if (pthread_cond_timedwait(&eng->q.cv_done, &eng->q.mu, &ts) !=
+		        0 &&
+		    otas__now_mono_ms() >= dl) {
+			ok = 0;
+			break;
+		}
+	}
 	pthread_mutex_unlock(&eng->q.mu);
 	return ok;
 }
@@ -533,6 +592,10 @@ otas_stats(otas_engine_t *eng, otas_stats_t *o)
 	G(dropped_spool_full);
 	G(dropped_shutdown);
 	G(dropped_capture_error);
+	G(sampled_out);
+	G(excluded);
+	G(entities_sent);
+	G(dropped_entities);
 #undef G
 	pthread_mutex_lock(&eng->q.mu);
 	o->queue_bytes = eng->q.bytes;
