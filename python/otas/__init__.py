@@ -16,6 +16,14 @@ from .exceptions import (
 )
 
 from .conf import VERSION as __version__
+from .entities import (
+    update_companies_batch,
+    update_company,
+    update_subscription,
+    update_subscriptions_batch,
+    update_user,
+    update_users_batch,
+)
 
 __all__ = [
     "OtasMiddleware",
@@ -26,6 +34,12 @@ __all__ = [
     "OtasConnectionError",
     "flush",
     "stats",
+    "update_user",
+    "update_users_batch",
+    "update_company",
+    "update_companies_batch",
+    "update_subscription",
+    "update_subscriptions_batch",
     "__version__",
 ]
 
