@@ -276,6 +276,10 @@ otas_engine_new(otas_config_t *cfg, char *err, size_t errlen)
 	snprintf(eng->key_header, kl + 20, "X-OTAS-SDK-KEY: %s", cfg->sdk_key);
 	/* OTAS_SPOOL_MAX_BYTES=0 turns the spool off. */
 	eng->spool_path = cfg->spool_max_bytes > 0 ? spool_path(cfg) : NULL;
+	eng->ident = otas__ident_new(cfg);
+	eng->filter = otas__filter_new(cfg);
+	if (!eng->ident || !eng->filter)
+		goto oom;
 	snprintf(eng->sdk_name, sizeof(eng->sdk_name), "%s",
 	         cfg->sdk_name[0] ? cfg->sdk_name : "otas-c/" OTAS_VERSION);
 

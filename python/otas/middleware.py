@@ -106,12 +106,12 @@ class OtasMiddleware:
             self._want_body = engine.want_request_body
             self._should_capture = engine.should_capture
             self._new_event_id = engine.new_event_id
+            self._streaming_flag = _native.engine.CAP_RESP_STREAMING
+            self._skipped_flag = _native.engine.CAP_REQ_BODY_SKIPPED
         # The engine validated the option (conf.load); the header is set
         # here because only the host holds the response before it is sent.
         self._id_header = conf.as_bool(
             settings.options.get("OTAS_EVENT_ID_HEADER", "0"))
-            self._streaming_flag = _native.engine.CAP_RESP_STREAMING
-            self._skipped_flag = _native.engine.CAP_REQ_BODY_SKIPPED
         self._capture_failed = FailOnce()
         self._hooks = Hooks(settings.hooks) if settings.hooks else None
 
