@@ -820,9 +820,12 @@ dispatch(struct otas__server *s, struct MHD_Connection *c, struct req *r,
 	if (!strcmp(url, P_BATCH) && !s->o.platform_compat)
 		return post ? do_batch(s, c, r)
 		            : reply_error(c, r, 405, "method not allowed");
-	if (!strcmp(url, "/api/v1/entities/batch/") && !s->o.platform_compat)
+	if (!strcmp(url, "/api/v1/entities/batch/")) {
+		if (s->o.platform_compat) /* the platform has no such path */
+			return reply_error(c, r, 404, "not found");
 		return post ? do_entities(s, c, r)
 		            : reply_error(c, r, 405, "method not allowed");
+	}
 	if (!strcmp(url, "/healthz"))
 		return reply_json(c, r, 200, json_pack("{s:s}", "status", "ok"));
 	if (!strncmp(url, "/api/v1/", 8) && strncmp(url, "/api/v1/backend/", 16))
