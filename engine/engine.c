@@ -484,13 +484,16 @@ ct_prefix(const char *ct, size_t n, const char *p)
 }
 
 int
-otas_should_capture(const otas_engine_t *eng, const char *method,
+otas_should_capture(otas_engine_t *eng, const char *method,
                     size_t method_len, const char *path, size_t path_len)
 {
 	if (!eng || !eng->cfg->enabled)
 		return 0;
-	return otas__filter_request(eng->filter, method, method_len, path,
-	                            path_len);
+	if (otas__filter_request(eng->filter, method, method_len, path,
+	                         path_len))
+		return 1;
+	OTAS__INC(eng, excluded, 1);
+	return 0;
 }
 
 void

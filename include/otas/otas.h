@@ -228,9 +228,10 @@ OTAS_API int otas_capture(otas_engine_t *eng, const otas_capture_t *cap,
 /* Would a request with this method and path be captured?  (1, or 0 when
  * OTAS_CAPTURE_METHODS or OTAS_EXCLUDE_PATHS excludes it.)  Lets a host
  * skip its own work, such as reading the body, for excluded requests;
- * otas_capture() applies the same rules itself.  Sampling is not decided
- * here (it needs the event id). */
-OTAS_API int otas_should_capture(const otas_engine_t *eng, const char *method,
+ * otas_capture() applies the same rules itself.  A 0 is counted in
+ * "excluded" (so a host that stops there is counted once).  Sampling is
+ * not decided here (it needs the event id). */
+OTAS_API int otas_should_capture(otas_engine_t *eng, const char *method,
                                  size_t method_len, const char *path,
                                  size_t path_len);
 
