@@ -8,6 +8,7 @@
 #include "config.h"
 #include "filter.h"
 #include "identity.h"
+#include "redact_body.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -239,6 +240,20 @@ otas_config_set(otas_config_t *cfg, const char *name, const char *value,
 		/* fallthrough */
 	case T_STR:
 	case T_RULES:
+		if (o->type == T_RULES) {
+			/* Parse now so the error names the option at once. */
+			char e2[256];
+			otas__jsonpath_set_t *rs =
+			    otas__jsonpath_parse(v, e2, sizeof(e2));
+			if (!rs) {
+				set_err(err, errlen,
+				        "%s: %s: fix the JSONPath rule (rules are "
+				        "comma-separated, e.g. $.password,$..token)",
+				        o->name, e2);
+				goto fail;
+			}
+			otas__jsonpath_free(rs);
+		}
 		sp = (char **)((char *)cfg + o->off);
 		free(*sp);
 		*sp = v;

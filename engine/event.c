@@ -226,7 +226,9 @@ write_body(otas_engine_t *eng, const char *data, size_t len, int skip,
 		bf->truncated = 1;
 	/* Cut on a UTF-8 boundary so that a text body stays text. */
 	cut = otas__utf8_cut(data, len, cap);
-	if (otas__utf8_valid(data, cut)) {
+	/* Text is valid UTF-8 without NUL (which PostgreSQL text refuses);
+	 * anything else goes as base64. */
+	if (otas__utf8_valid(data, cut) && !memchr(data, 0, cut)) {
 		otas__json_str(out, data, cut);
 	} else {
 		bf->base64 = 1;
@@ -455,8 +457,9 @@ otas__event_write(otas_engine_t *eng, const char *project_id,
 
 	if (eng->cfg->debug)
 		otas__log(eng, OTAS_LOG_DEBUG, "otas: %.*s %.*s %d %.1fms",
-		          (int)mlen, c->method, (int)(c->path_len > 200 ? 200 : c->path_len),
-		          c->path, c->status, (double)c->duration_ns / 1e6);
+		          (int)mlen, c->method,
+		          (int)(c->path_len > 200 ? 200 : c->path_len), c->path,
+		          c->status, (double)c->duration_ns / 1e6);
 
 	otas__buf_free(&doc);
 	otas__buf_free(&name);

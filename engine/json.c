@@ -7,7 +7,7 @@
  * as it goes (overlongs, surrogates and code points above U+10FFFF are
  * invalid); an invalid sequence becomes U+FFFD, so whatever the host hands
  * us, the event is valid JSON and the back end never refuses a batch for
- * one bad byte.
+ * one bad byte.  NUL becomes U+FFFD too (see below).
  */
 #include "json.h"
 
@@ -117,6 +117,12 @@ otas__json_escape(otas__buf_t *b, const char *s, size_t n)
 			continue;
 		}
 		switch (c) {
+		case '\0':
+			/* Valid JSON, but PostgreSQL text and jsonb refuse
+			 * U+0000, and the platform answers 500 for the whole
+			 * event: write U+FFFD instead. */
+			otas__buf_append(b, "\xEF\xBF\xBD", 3);
+			break;
 		case '"': otas__buf_append(b, "\\\"", 2); break;
 		case '\\': otas__buf_append(b, "\\\\", 2); break;
 		case '\n': otas__buf_append(b, "\\n", 2); break;

@@ -64,8 +64,8 @@ typedef struct {
 typedef struct {
 	otas_engine_t *eng;
 	otas__http_t *http;
-	int64_t spool_retry_ms;
-	char spool_msg[400];    /* to log once spool_mu is released */ /* when to try opening the spool again */
+	int64_t spool_retry_ms;  /* when to try opening the spool again */
+	char spool_msg[400];    /* to log once spool_mu is released */
 	int64_t spool_fail_until; /* a spool write failed: not before */
 	int64_t drain_at;       /* when to look for spooled batches */
 	batch_t b;
@@ -260,6 +260,10 @@ spool_end(snd_t *s, int64_t id, int delivered)
 	}
 	pthread_mutex_unlock(&eng->spool_mu);
 	spool_log(s);
+	/* Counted once the batch is out of the spool for good (a batch
+	 * claimed as a probe and released again is not). */
+	if (delivered)
+		OTAS__INC(eng, unspooled, s->b.n);
 }
 
 /* Put the unresolved part of b into the spool.  0, or -1 (b unchanged). */
@@ -364,7 +368,6 @@ claim_spooled(snd_t *s)
 	}
 	otas__buf_free(&pay);
 	s->b.spool_id = id;
-	OTAS__INC(s->eng, unspooled, s->b.n);
 	if (!s->b.n) {
 		spool_end(s, id, 1);
 		batch_clear(&s->b);
@@ -707,6 +710,7 @@ try_auth(snd_t *s, long timeout_ms)
 		return;
 	}
 	s->auth_attempt++;
+	otas__set_last_error(eng, res.message);
 	if (res.status == OTAS_AUTH_INVALID_KEY) {
 		if (!s->auth_logged)
 			otas__log(eng, OTAS_LOG_ERROR,
@@ -754,8 +758,9 @@ shutdown_flush(snd_t *s, int64_t deadline)
 		    now >= s->next_auth_ms) {
 			/* The project is still unknown: one try. */
 			long t = (long)(deadline - now);
-			try_auth(s, t < eng->cfg->timeout_ms ? t
-			                                     : (long)eng->cfg->timeout_ms);
+			if (t > eng->cfg->timeout_ms)
+				t = (long)eng->cfg->timeout_ms;
+			try_auth(s, t);
 			pthread_mutex_lock(&eng->q.mu);
 			authed = eng->auth_state == OTAS__AUTH_OK;
 			pthread_mutex_unlock(&eng->q.mu);

@@ -20,9 +20,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	otas__json_str(&b, (const char *)data, size);
 	v = json_loadb(b.data, b.len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
-	if (!v || !json_is_string(v))
-		abort();
+	if (!v || !json_is_string(v) ||
+	    memchr(json_string_value(v), 0, json_string_length(v)))
+		abort(); /* one string, and never a NUL */
 	if (otas__utf8_valid((const char *)data, size) &&
+	    !memchr(data, 0, size) &&
 	    (json_string_length(v) != size ||
 	     memcmp(json_string_value(v), data, size) != 0))
 		abort();

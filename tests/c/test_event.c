@@ -7,6 +7,7 @@
  */
 #include <jansson.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "capture.h"
 #include "engine.h"
@@ -341,6 +342,12 @@ TEST(binary_body_is_base64)
 	CHECK_STR(S(enc, "response"), "base64");
 	CHECK(json_object_get(enc, "request") == NULL);
 	json_decref(o);
+	/* NUL is valid UTF-8 but not text for PostgreSQL: base64 */
+	c.resp_body = "a\0b";
+	c.resp_body_len = 3;
+	o = ser(e, &c, NULL, NULL);
+	CHECK_STR(S(o, "response_body"), "YQBi");
+	json_decref(o);
 	otas_engine_free(e, 0);
 }
 
@@ -554,6 +561,60 @@ TEST(sdk_name_option)
 	otas_engine_free(e, 0);
 }
 
+/* Not a timed assertion: the sender-side cost of one typical event. */
+TEST(serialisation_cost)
+{
+	otas_engine_t *e = mk(NULL);
+	otas_capture_t c;
+	static const otas_header_t env[] = {
+	    {"HTTP_HOST", 9, "api.example", 11},
+	    {"HTTP_USER_AGENT", 15, "python-requests/2.31", 20},
+	    {"HTTP_ACCEPT", 11, "*/*", 3},
+	    {"HTTP_AUTHORIZATION", 18, "Bearer s3cret", 13},
+	    {"CONTENT_TYPE", 12, "application/json", 16},
+	    {"HTTP_X_OTAS_AGENT_SESSION_TOKEN", 31, "eyJ.tok", 7},
+	};
+	static const otas_header_t rh[] = {
+	    {"Content-Type", 12, "application/json", 16}};
+	struct otas__record_s *r;
+	otas__buf_t out = OTAS__BUF_INIT;
+	struct timespec t0, t1;
+	const char *tok;
+	size_t tl;
+	int i, bad;
+	double ns;
+
+	base(&c);
+	c.flags = OTAS_CAP_REQ_HEADERS_CGI;
+	c.path = "/api/items/7";
+	c.path_len = 12;
+	c.query = "page=2&size=50";
+	c.query_len = 14;
+	c.req_headers = env;
+	c.n_req_headers = 6;
+	c.resp_headers = rh;
+	c.n_resp_headers = 1;
+	c.req_body = "{\"name\":\"widget\",\"qty\":3}";
+	c.req_body_len = strlen(c.req_body);
+	c.resp_body = "{\"id\":7,\"name\":\"widget\",\"qty\":3,\"ok\":true}";
+	c.resp_body_len = strlen(c.resp_body);
+	r = otas__record_new(&c, &bad);
+	CHECK(r);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = 0; i < 100000; i++) {
+		otas__buf_reset(&out);
+		otas__event_write(e, "proj-1", r, &out, &tok, &tl);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ns = (double)(t1.tv_sec - t0.tv_sec) * 1e9 +
+	     (double)(t1.tv_nsec - t0.tv_nsec);
+	printf("otas__event_write: %.0f ns/event (%zu bytes of JSON)\n",
+	       ns / 100000, out.len);
+	free(r);
+	otas__buf_free(&out);
+	otas_engine_free(e, 0);
+}
+
 int
 main(void)
 {
@@ -571,5 +632,6 @@ main(void)
 	RUN(escaping_and_invalid_utf8);
 	RUN(streaming_and_skipped_bodies);
 	RUN(sdk_name_option);
+	RUN(serialisation_cost);
 	return testlib_done();
 }

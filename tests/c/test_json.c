@@ -22,7 +22,7 @@ TEST(escapes)
 	CHECK_STR(esc("a\"b\\c", 5), "\"a\\\"b\\\\c\"");
 	CHECK_STR(esc("\n\r\t\b\f", 5), "\"\\n\\r\\t\\b\\f\"");
 	CHECK_STR(esc("\x01\x1f", 2), "\"\\u0001\\u001f\"");
-	CHECK_STR(esc("\0x", 2), "\"\\u0000x\"");
+	CHECK_STR(esc("\0x", 2), "\"\xef\xbf\xbdx\""); /* NUL */
 	CHECK_STR(esc("/<>", 3), "\"/<>\"");
 }
 

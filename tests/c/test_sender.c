@@ -18,6 +18,14 @@
 #define KEY "otas_PocKPi56xDI_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ"
 
 static char g_tmp[256];
+static int g_dir; /* each test spools into its own directory */
+
+static fs_t *
+fs_new(void)
+{
+	g_dir++;
+	return fs_start();
+}
 
 /* The fork test starts the child's sender thread after a fork of a
  * multi-threaded process, which is what the engine must support; TSan
@@ -61,14 +69,15 @@ static otas_engine_t *
 mk(fs_t *fs, const char *const *opts)
 {
 	otas_config_t *c = otas_config_new();
-	char err[512];
+	char err[512], dir[300];
 	otas_engine_t *e;
 
 	CHECK(c);
 	CHECK(otas_config_set(c, "OTAS_SDK_KEY", KEY, err, sizeof(err)) == 0);
 	CHECK(otas_config_set(c, "OTAS_BASE_URL", fs_url(fs), err,
 	                      sizeof(err)) == 0);
-	CHECK(otas_config_set(c, "OTAS_SPOOL_DIR", g_tmp, err, sizeof(err)) ==
+	snprintf(dir, sizeof(dir), "%s/t%d", g_tmp, g_dir);
+	CHECK(otas_config_set(c, "OTAS_SPOOL_DIR", dir, err, sizeof(err)) ==
 	      0);
 	CHECK(otas_config_set(c, "OTAS_FLUSH_INTERVAL_MS", "50", err,
 	                      sizeof(err)) == 0);
@@ -156,7 +165,7 @@ distinct_events(fs_t *fs, size_t *total, const char *want_project)
 
 TEST(batch_delivers_everything_once)
 {
-	fs_t *fs = fs_start();
+	fs_t *fs = fs_new();
 	otas_engine_t *e = mk(fs, NULL);
 	otas_auth_result_t ar;
 	otas_stats_t st;
@@ -195,7 +204,7 @@ TEST(batch_delivers_everything_once)
 
 TEST(fallback_to_single_events_on_404)
 {
-	fs_t *fs = fs_start();
+	fs_t *fs = fs_new();
 	otas_engine_t *e = mk(fs, NULL);
 	otas_stats_t st;
 	fs_req_t r;
@@ -236,7 +245,7 @@ TEST(fallback_to_single_events_on_404)
 
 TEST(retry_after_429_is_honoured)
 {
-	fs_t *fs = fs_start();
+	fs_t *fs = fs_new();
 	otas_engine_t *e = mk(fs, NULL);
 	fs_reply_t rep[1];
 	otas_stats_t st;
@@ -263,7 +272,7 @@ TEST(retry_after_429_is_honoured)
 
 TEST(server_errors_reset_and_slow_reply_are_retried)
 {
-	fs_t *fs = fs_start();
+	fs_t *fs = fs_new();
 	const char *opts[] = {"OTAS_TIMEOUT_MS", "300", NULL};
 	otas_engine_t *e = mk(fs, opts);
 	fs_reply_t rep[5];
@@ -295,7 +304,7 @@ TEST(server_errors_reset_and_slow_reply_are_retried)
 
 TEST(rejected_batch_is_dropped_and_counted)
 {
-	fs_t *fs = fs_start();
+	fs_t *fs = fs_new();
 	otas_engine_t *e = mk(fs, NULL);
 	fs_reply_t rep[1];
 	otas_stats_t st;
@@ -316,7 +325,7 @@ TEST(rejected_batch_is_dropped_and_counted)
 
 TEST(single_event_token_refusal_drops_that_event)
 {
-	fs_t *fs = fs_start();
+	fs_t *fs = fs_new();
 	otas_engine_t *e = mk(fs, NULL);
 	fs_reply_t rep[2];
 	otas_stats_t st;
@@ -341,7 +350,7 @@ TEST(single_event_token_refusal_drops_that_event)
 
 TEST(key_refused_keeps_events_and_delivers_later)
 {
-	fs_t *fs = fs_start();
+	fs_t *fs = fs_new();
 	otas_engine_t *e = mk(fs, NULL);
 	fs_reply_t rep[2];
 	otas_stats_t st;
@@ -365,7 +374,7 @@ TEST(key_refused_keeps_events_and_delivers_later)
 
 TEST(unreachable_at_start_authenticates_in_background)
 {
-	fs_t *fs = fs_start();
+	fs_t *fs = fs_new();
 	otas_engine_t *e = mk(fs, NULL);
 	otas_auth_result_t ar;
 	otas_stats_t st;
@@ -388,7 +397,7 @@ TEST(unreachable_at_start_authenticates_in_background)
 
 TEST(failing_delivery_spools_and_drains_later)
 {
-	fs_t *fs = fs_start();
+	fs_t *fs = fs_new();
 	otas_engine_t *e = mk(fs, NULL);
 	otas_stats_t st;
 	size_t total, i;
@@ -415,7 +424,7 @@ TEST(failing_delivery_spools_and_drains_later)
 
 TEST(shutdown_spools_and_next_engine_delivers)
 {
-	fs_t *fs = fs_start();
+	fs_t *fs = fs_new();
 	otas_engine_t *e = mk(fs, NULL);
 	otas_stats_t st;
 	size_t total, i;
@@ -440,7 +449,7 @@ TEST(shutdown_spools_and_next_engine_delivers)
 
 TEST(forked_child_delivers_its_own_events_only)
 {
-	fs_t *fs = fs_start();
+	fs_t *fs = fs_new();
 	otas_engine_t *e = mk(fs, NULL);
 	otas_stats_t st;
 	size_t total, i;
@@ -492,7 +501,7 @@ TEST(forked_child_delivers_its_own_events_only)
 
 TEST(flush_without_captures_returns_at_once)
 {
-	fs_t *fs = fs_start();
+	fs_t *fs = fs_new();
 	otas_engine_t *e = mk(fs, NULL);
 
 	CHECK(otas_flush(e, 100) == 1);
@@ -502,7 +511,7 @@ TEST(flush_without_captures_returns_at_once)
 
 TEST(over_half_queue_spools_while_unauthenticated)
 {
-	fs_t *fs = fs_start();
+	fs_t *fs = fs_new();
 	const char *opts[] = {"OTAS_QUEUE_MAX_BYTES", "65536",
 	                      "OTAS_BATCH_MAX_BYTES", "16K", NULL};
 	otas_engine_t *e = mk(fs, opts);
@@ -535,7 +544,7 @@ TEST(over_half_queue_spools_while_unauthenticated)
 
 TEST(send_without_agent_token_option)
 {
-	fs_t *fs = fs_start();
+	fs_t *fs = fs_new();
 	const char *opts[] = {"OTAS_SEND_WITHOUT_AGENT_TOKEN", "1", NULL};
 	otas_engine_t *e = mk(fs, opts);
 	otas_stats_t st;
@@ -559,7 +568,7 @@ TEST(send_without_agent_token_option)
 
 TEST(batch_endpoint_is_probed_again)
 {
-	fs_t *fs = fs_start();
+	fs_t *fs = fs_new();
 	otas_engine_t *e = mk(fs, NULL);
 	otas_stats_t st;
 	fs_req_t r;
@@ -586,7 +595,7 @@ TEST(batch_endpoint_is_probed_again)
 
 TEST(too_large_batch_is_split)
 {
-	fs_t *fs = fs_start();
+	fs_t *fs = fs_new();
 	otas_engine_t *e = mk(fs, NULL);
 	fs_reply_t rep[2];
 	otas_stats_t st;
@@ -625,7 +634,7 @@ logger(int level, const char *msg, void *ud)
 
 TEST(logs_are_once_per_episode_and_secret_free)
 {
-	fs_t *fs = fs_start();
+	fs_t *fs = fs_new();
 	const char *opts[] = {"OTAS_DEBUG", "1", NULL};
 	otas_engine_t *e = mk(fs, opts);
 	fs_reply_t rep[3];
@@ -661,7 +670,7 @@ TEST(logs_are_once_per_episode_and_secret_free)
 
 TEST(shutdown_authenticates_and_delivers)
 {
-	fs_t *fs = fs_start();
+	fs_t *fs = fs_new();
 	otas_engine_t *e = mk(fs, NULL);
 	size_t total;
 
@@ -669,6 +678,53 @@ TEST(shutdown_authenticates_and_delivers)
 	cap1(e, "/late", NULL);
 	otas_engine_free(e, 3000);
 	CHECK_INT(distinct_events(fs, &total, "proj-1"), 1);
+	fs_stop(fs);
+}
+
+TEST(fork_with_an_open_spool)
+{
+	fs_t *fs = fs_new();
+	otas_engine_t *e = mk(fs, NULL);
+	otas_stats_t st;
+	size_t total, i;
+	pid_t pid;
+	int wst;
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__has_feature)
+#if defined(__SANITIZE_ADDRESS__) || __has_feature(address_sanitizer)
+	fprintf(stderr, "  skipped under AddressSanitizer\n");
+	otas_engine_free(e, 0);
+	fs_stop(fs);
+	return;
+#endif
+#endif
+	otas_engine_authenticate(e, 2000, NULL);
+	fs_log_status(fs, 503);
+	for (i = 0; i < 3; i++)
+		cap1(e, "/parent", NULL);
+	CHECK(otas_flush(e, 10000));
+	otas_stats(e, &st);
+	CHECK_INT(st.spooled, 3); /* the parent's spool handle is open */
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		/* the child opens its own handle and spools its events */
+		otas_stats_t cs;
+		for (i = 0; i < 2; i++)
+			cap1(e, "/child", NULL);
+		CHECK(otas_flush(e, 10000));
+		otas_stats(e, &cs);
+		_exit(cs.spooled == 2 ? 0 : 1);
+	}
+	CHECK(waitpid(pid, &wst, 0) == pid);
+	CHECK(WIFEXITED(wst) && WEXITSTATUS(wst) == 0);
+	fs_log_status(fs, 0);
+	cap1(e, "/parent-again", NULL);
+	/* the parent (its spool reopened after fork) drains both */
+	CHECK(fs_wait_events(fs, 6, 15000));
+	WAIT_STAT(e, unspooled, 5);
+	CHECK_INT(distinct_events(fs, &total, NULL), 6);
+	otas_engine_free(e, 2000);
 	fs_stop(fs);
 }
 
@@ -696,6 +752,7 @@ main(void)
 	RUN(too_large_batch_is_split);
 	RUN(logs_are_once_per_episode_and_secret_free);
 	RUN(shutdown_authenticates_and_delivers);
+	RUN(fork_with_an_open_spool);
 	{
 		char cmd[300];
 		snprintf(cmd, sizeof(cmd), "rm -rf %s", g_tmp);
