@@ -282,10 +282,11 @@ is_committed(struct otas__server *s, struct req *r)
 	return done;
 }
 
-/* Hand r->job to the writer.  Returns the submit result; on
- * OTAS__SUBMIT_OK the connection may now be suspended (the answer is
- * written when MHD calls the handler again, see answer_committed), or, if
- * the writer was quicker, r->committed is already set. */
+/* Hand r->job to the writer.  Returns the submit result.  On
+ * OTAS__SUBMIT_OK either the connection is now suspended (r->is_suspended:
+ * return MHD_YES and answer when MHD calls the handler after the resume;
+ * never queue a response on a suspended connection), or the writer was
+ * quicker and the job is already committed (answer now). */
 static int
 wait_for_commit(struct otas__server *s, struct MHD_Connection *c,
                 struct req *r, int64_t pk, otas__event_t *ev, size_t n)
@@ -434,7 +435,7 @@ do_log(struct otas__server *s, struct MHD_Connection *c, struct req *r)
 	else if (rc != OTAS__SUBMIT_OK)
 		ret = reply_status(c, r, 500, "event_capture_failed");
 	else
-		ret = is_committed(s, r) ? answer_log(s, c, r) : MHD_YES;
+		ret = r->is_suspended ? MHD_YES : answer_log(s, c, r);
 done:
 	json_decref(missing);
 	json_decref(invalid);
@@ -514,12 +515,12 @@ do_batch(struct otas__server *s, struct MHD_Connection *c, struct req *r)
 	rc = wait_for_commit(s, c, r, proj.pk, b->ev, b->n);
 	if (rc == OTAS__SUBMIT_OVERLOADED || rc == OTAS__SUBMIT_STOPPING)
 		ret = reply_shed(c, r, rc == OTAS__SUBMIT_STOPPING);
-	else if (rc == OTAS__SUBMIT_NOTHING || is_committed(s, r))
-		ret = answer_batch(s, c, r);
-	else if (rc != OTAS__SUBMIT_OK)
+	else if (rc != OTAS__SUBMIT_OK && rc != OTAS__SUBMIT_NOTHING)
 		ret = reply_status(c, r, 500, "event_capture_failed");
+	else if (r->is_suspended)
+		ret = MHD_YES; /* answered when the writer resumes us */
 	else
-		ret = MHD_YES; /* suspended; answered after the commit */
+		ret = answer_batch(s, c, r); /* nothing to wait for, or done */
 done:
 	otas__buf_free(&inflated);
 	return ret;
@@ -920,6 +921,9 @@ completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		        r->status, otas__mono_ms() - r->start,
 		        toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? ""
 		                                                   : " (aborted)");
+	if (r->is_suspended) /* closed while suspended: cannot happen, MHD
+	                      * does not process suspended connections */
+		atomic_fetch_sub(&s->suspended, 1);
 	otas__buf_free(&r->body);
 	otas__event_clear(&r->single);
 	otas__batch_free(&r->batch);
@@ -1009,16 +1013,22 @@ otas__server_stop(otas__server_t *s, int drain_ms)
 
 	if (!s)
 		return;
+	/* Stop accepting.  The listen socket is ours to close, but only after
+	 * MHD_stop_daemon: worker threads may still touch it until then. */
 	ls = MHD_quiesce_daemon(s->d);
-	if (ls != MHD_INVALID_SOCKET)
-		close(ls);
 	while (atomic_load(&s->inflight) > 0 && otas__mono_ms() < deadline)
 		usleep(10 * 1000);
-	/* Stopping MHD with a suspended connection is undefined; the writer
-	 * answers every job, so this wait ends. */
+	/* MHD panics if stopped with a suspended connection, and its workers
+	 * may still read a request that arrived before the quiesce.  So stop
+	 * the writer first: it commits what is queued and resumes every
+	 * waiting connection, and from then on a submit answers 503 instead
+	 * of suspending.  Then wait for the resumed ones to be answered. */
+	otas__store_writer_stop(s->st);
 	while (atomic_load(&s->suspended) > 0)
 		usleep(10 * 1000);
 	MHD_stop_daemon(s->d);
+	if (ls != MHD_INVALID_SOCKET)
+		close(ls);
 	pthread_mutex_destroy(&s->susp_lock);
 	free(s);
 }

@@ -35,7 +35,8 @@ otas__server_t *otas__server_start(otas__store_t *st,
                                    size_t errlen);
 /* The port actually bound. */
 unsigned otas__server_port(otas__server_t *srv);
-/* Stop accepting, wait up to drain_ms for requests in flight, stop. */
+/* Stop accepting, wait up to drain_ms for requests in flight, stop the
+ * store's writer (draining it), then stop serving. */
 void otas__server_stop(otas__server_t *srv, int drain_ms);
 
 /* Dashboard files compiled into the binary (dashboard_assets.c, made by
