@@ -14,7 +14,8 @@ import logging
 import re
 
 import pytest
-from django.test import Client, override_settings
+from asgiref.sync import async_to_sync
+from django.test import AsyncClient, Client, override_settings
 
 import otas
 from otas import OtasError
@@ -217,6 +218,16 @@ def test_event_id_header(collector, uid):
              what="the streamed event")
     ev = collector.get(f"/api/v1/events/{sid}").json()
     assert ev["path"] == "/api/stream" and ev["metadata"]["event_id"] == sid
+
+
+def test_event_id_header_async(collector, uid):
+    with override_settings(OTAS={"EVENT_ID_HEADER": True}):
+        r = async_to_sync(AsyncClient().get)(f"/api/async/{uid}",
+                                             headers={"Authorization": "Bearer " + make_jwt({"sub": 5})})
+    eid = r.headers["X-OTAS-Event-Id"]
+    ev = one(collector, f"/api/async/{uid}")
+    assert ev["metadata"]["event_id"] == eid
+    assert ev["metadata"]["user_id"] == "5"
 
 
 # ------------------------------------------------- what to keep / context
