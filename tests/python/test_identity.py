@@ -263,6 +263,19 @@ def test_sampling_keeps_ten_percent(collector, uid):
         for _ in range(5000):
             c.get(path)
         st = otas.stats()
+        # Deterministic per event id: the same ids get the same answers.
+        from otas import _runtime
+        eng = _runtime.current().engine
+        ids = [eng.new_event_id() for _ in range(300)]
+
+        def decide():
+            return [eng.capture("GET", f"/det/{uid}", None, [], None, 0, 200, [],
+                                None, 0, 0, 0, 0, None, (None,) * 8 + (i,), True)
+                    for i in ids]
+        first = decide()
+        assert decide() == first
+        assert all(x is None or x == i for x, i in zip(first, ids))
+        assert 5 <= sum(x is not None for x in first) <= 70
     assert st["captured"] + st["sampled_out"] == 5000
     assert otas.flush(10)
     kept = len(collector.events(path=path, limit=1000))
