@@ -157,7 +157,8 @@ otas__record_new(const otas_capture_t *c, int *bad)
 	    BAD(c->company_id, c->company_id_len) ||
 	    BAD(c->session_token, c->session_token_len) ||
 	    BAD(c->metadata_json, c->metadata_json_len) ||
-	    BAD(c->parent_event_id, c->parent_event_id_len)) {
+	    BAD(c->parent_event_id, c->parent_event_id_len) ||
+	    BAD(c->event_id, c->event_id_len)) {
 		*bad = 1;
 		return NULL;
 	}
@@ -268,6 +269,14 @@ otas__record_new(const otas_capture_t *c, int *bad)
 	}
 	r->capture_unix_us = otas__now_unix_us();
 	r->enq_mono_ms = otas__now_mono_ms();
-	otas__uuid7(r->capture_unix_us / 1000, r->event_id);
+	/* The host's id (otas_new_event_id()) when it made one up front. */
+	r->cap.event_id = NULL;
+	r->cap.event_id_len = 0;
+	if (c->event_id && c->event_id_len == 36) {
+		memcpy(r->event_id, c->event_id, 36);
+		r->event_id[36] = '\0';
+	} else {
+		otas__uuid7(r->capture_unix_us / 1000, r->event_id);
+	}
 	return r;
 }

@@ -6,6 +6,8 @@
  * option, the bad value (except for the key) and the fix.
  */
 #include "config.h"
+#include "filter.h"
+#include "identity.h"
 #include "redact_body.h"
 
 #include <ctype.h>
@@ -64,6 +66,17 @@ static const opt_t opts[] = {
     {"OTAS_SENSITIVE_QUERY_PARAMS", T_STR, F(sensitive_query_params),
      "password,token,access_token,api_key,apikey,secret,client_secret", 0,
      0},
+    {"OTAS_AUTHORIZATION_HEADER_NAME", T_STR, F(auth_header_names),
+     "authorization", 0, 0},
+    {"OTAS_AUTHORIZATION_USER_ID_FIELD", T_STR, F(auth_user_field), "sub",
+     0, 0},
+    {"OTAS_TRUSTED_PROXIES", T_STR, F(trusted_proxies), "", 0, 0},
+    {"OTAS_EVENT_ID_HEADER", T_BOOL, F(event_id_header), "0", 0, 1},
+    {"OTAS_EXCLUDE_PATHS", T_STR, F(exclude_paths), "", 0, 0},
+    {"OTAS_SAMPLE_RATE", T_STR, F(sample_rate), "1", 0, 0},
+    {"OTAS_CAPTURE_METHODS", T_STR, F(capture_methods), "", 0, 0},
+    {"OTAS_TAGS", T_STR, F(tags), "", 0, 0},
+    {"OTAS_SERVICE_VERSION", T_STR, F(service_version), "", 0, 0},
 };
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -74,8 +87,13 @@ static const char *const names[N_OPTS + 1] = {
     "OTAS_FLUSH_INTERVAL_MS", "OTAS_MAX_BODY_BYTES", "OTAS_CAPTURE_BODIES",
     "OTAS_TIMEOUT_MS", "OTAS_SHUTDOWN_TIMEOUT", "OTAS_SPOOL_DIR",
     "OTAS_SPOOL_MAX_BYTES", "OTAS_SEND_WITHOUT_AGENT_TOKEN",
-    "OTAS_STRICT_STARTUP", "OTAS_CAPTURE_OUTGOING", "OTAS_SDK_NAME", "OTAS_REDACT_REQUEST_BODY",
-    "OTAS_REDACT_RESPONSE_BODY", "OTAS_SENSITIVE_QUERY_PARAMS", NULL};
+    "OTAS_STRICT_STARTUP", "OTAS_CAPTURE_OUTGOING", "OTAS_SDK_NAME",
+    "OTAS_REDACT_REQUEST_BODY",
+    "OTAS_REDACT_RESPONSE_BODY", "OTAS_SENSITIVE_QUERY_PARAMS",
+    "OTAS_AUTHORIZATION_HEADER_NAME", "OTAS_AUTHORIZATION_USER_ID_FIELD",
+    "OTAS_TRUSTED_PROXIES", "OTAS_EVENT_ID_HEADER", "OTAS_EXCLUDE_PATHS",
+    "OTAS_SAMPLE_RATE", "OTAS_CAPTURE_METHODS", "OTAS_TAGS",
+    "OTAS_SERVICE_VERSION", NULL};
 
 const char *const *
 otas_config_names(void)
@@ -367,6 +385,9 @@ otas_config_check(const otas_config_t *c, char *err, size_t errlen)
 			         (long long)c->queue_max_bytes);
 		return -1;
 	}
+	if (otas__ident_validate(c, err, errlen) != 0 ||
+	    otas__filter_validate(c, err, errlen) != 0)
+		return -1;
 	return 0;
 }
 

@@ -34,6 +34,16 @@ struct otas_config_s {
 	char *redact_request_body;
 	char *redact_response_body;
 	char *sensitive_query_params;
+	/* identity.c and filter.c (validated by otas_config_check) */
+	char *auth_header_names;
+	char *auth_user_field;
+	char *trusted_proxies;
+	int event_id_header;    /* read by the host: it sets the header */
+	char *exclude_paths;
+	char *sample_rate;
+	char *capture_methods;
+	char *tags;
+	char *service_version;
 };
 
 /* Split a comma-separated list into lower-cased, trimmed, non-empty

@@ -22,7 +22,9 @@
 #include <strings.h>
 
 #include "capture.h"
+#include "filter.h"
 #include "http_curl.h"
+#include "identity.h"
 #include "sender.h"
 #include "spool.h"
 
@@ -73,6 +75,7 @@ fork_child(void)
 		e->sender_exited = 0;
 		e->done_seq = e->q.seq;
 		e->flush_seq = 0;
+		otas__entities_reset_child(e);
 		otas__queue_reset_child(&e->q); /* unlocks q.mu */
 		pthread_mutex_unlock(&e->spool_mu);
 	}
@@ -273,6 +276,10 @@ otas_engine_new(otas_config_t *cfg, char *err, size_t errlen)
 	snprintf(eng->key_header, kl + 20, "X-OTAS-SDK-KEY: %s", cfg->sdk_key);
 	/* OTAS_SPOOL_MAX_BYTES=0 turns the spool off. */
 	eng->spool_path = cfg->spool_max_bytes > 0 ? spool_path(cfg) : NULL;
+	eng->ident = otas__ident_new(cfg);
+	eng->filter = otas__filter_new(cfg);
+	if (!eng->ident || !eng->filter)
+		goto oom;
 	snprintf(eng->sdk_name, sizeof(eng->sdk_name), "%s",
 	         cfg->sdk_name[0] ? cfg->sdk_name : "otas-c/" OTAS_VERSION);
 
@@ -298,6 +305,8 @@ fail:
 		free(eng->auth_url);
 		free(eng->key_header);
 		free(eng->spool_path);
+		otas__ident_free(eng->ident);
+		otas__filter_free(eng->filter);
 		free(eng);
 	}
 	otas_config_free(cfg);
@@ -353,6 +362,7 @@ otas_engine_free(otas_engine_t *eng, int timeout_ms)
 		          (unsigned long long)st.dropped_shutdown,
 		          (unsigned long long)st.dropped_capture_error);
 	}
+	otas__entities_free(eng);
 	otas__queue_destroy(&eng->q);
 	if (eng->spool)
 		otas__spool_close(eng->spool);
@@ -369,6 +379,8 @@ otas_engine_free(otas_engine_t *eng, int timeout_ms)
 		free(eng->key_header);
 	}
 	free(eng->spool_path);
+	otas__ident_free(eng->ident);
+	otas__filter_free(eng->filter);
 	otas_config_free(eng->cfg);
 	free(eng);
 }
@@ -398,12 +410,37 @@ otas_capture(otas_engine_t *eng, const otas_capture_t *cap,
              char event_id_out[37])
 {
 	struct otas__record_s *r;
+	otas_capture_t sampled;
+	char id[37];
 	int bad;
 
 	if (!eng || !cap)
 		return -1;
 	if (!eng->cfg->enabled)
 		return 1;
+	/* Rules first: an excluded request costs no copy (filter.c). */
+	if (!otas__filter_request(eng->filter, cap->method, cap->method_len,
+	                          cap->path, cap->path_len)) {
+		OTAS__INC(eng, excluded, 1);
+		return 2;
+	}
+	if (otas__filter_sampling(eng->filter)) {
+		/* Sampling is decided on the event id, so make it now. */
+		if (cap->event_id && cap->event_id_len == 36) {
+			memcpy(id, cap->event_id, 36);
+			id[36] = '\0';
+		} else {
+			otas__uuid7(otas__now_unix_us() / 1000, id);
+		}
+		if (!otas__filter_sampled(eng->filter, id, 36)) {
+			OTAS__INC(eng, sampled_out, 1);
+			return 2;
+		}
+		sampled = *cap;
+		sampled.event_id = id;
+		sampled.event_id_len = 36;
+		cap = &sampled;
+	}
 	r = otas__record_new(cap, &bad);
 	if (!r) {
 		if (bad)
@@ -447,6 +484,25 @@ ct_prefix(const char *ct, size_t n, const char *p)
 }
 
 int
+otas_should_capture(otas_engine_t *eng, const char *method,
+                    size_t method_len, const char *path, size_t path_len)
+{
+	if (!eng || !eng->cfg->enabled)
+		return 0;
+	if (otas__filter_request(eng->filter, method, method_len, path,
+	                         path_len))
+		return 1;
+	OTAS__INC(eng, excluded, 1);
+	return 0;
+}
+
+void
+otas_new_event_id(char out[37])
+{
+	otas__uuid7(otas__now_unix_us() / 1000, out);
+}
+
+int
 otas_want_request_body(const otas_engine_t *eng, const char *ct,
                        size_t ct_len, int64_t content_length)
 {
@@ -482,7 +538,7 @@ otas_flush(otas_engine_t *eng, int timeout_ms)
 	dl = otas__now_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 	pthread_mutex_lock(&eng->q.mu);
 	target = eng->q.seq;
-	if (eng->done_seq >= target) {
+	if (eng->done_seq >= target && !otas__entities_busy_locked(eng)) {
 		pthread_mutex_unlock(&eng->q.mu);
 		return 1;
 	}
@@ -505,6 +561,16 @@ otas_flush(otas_engine_t *eng, int timeout_ms)
 			break;
 	}
 	ok = eng->done_seq >= target;
+	/* Entity updates queued before the call (entity.c). */
+	while (ok && otas__entities_busy_locked(eng) && !eng->sender_exited) {
+		pthread_cond_signal(&eng->q.cv_send);
+		if (pthread_cond_timedwait(&eng->q.cv_done, &eng->q.mu, &ts) !=
+		        0 &&
+		    otas__now_mono_ms() >= dl) {
+			ok = 0;
+			break;
+		}
+	}
 	pthread_mutex_unlock(&eng->q.mu);
 	return ok;
 }
@@ -533,6 +599,10 @@ otas_stats(otas_engine_t *eng, otas_stats_t *o)
 	G(dropped_spool_full);
 	G(dropped_shutdown);
 	G(dropped_capture_error);
+	G(sampled_out);
+	G(excluded);
+	G(entities_sent);
+	G(dropped_entities);
 #undef G
 	pthread_mutex_lock(&eng->q.mu);
 	o->queue_bytes = eng->q.bytes;

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "entity.h"
 #include "otas/otas.h"
 #include "queue.h"
 #include "redact_body.h"
@@ -28,7 +29,8 @@ typedef struct {
 	    spooled, unspooled, duplicates, dropped_queue_full,
 	    dropped_rejected, dropped_invalid_agent_token,
 	    skipped_no_agent_token, dropped_spool_full, dropped_shutdown,
-	    dropped_capture_error;
+	    dropped_capture_error, sampled_out, excluded, entities_sent,
+	    dropped_entities;
 } otas__counters_t;
 
 #define OTAS__INC(eng, f, n) \
@@ -48,6 +50,8 @@ struct otas_engine_s {
 	char *key_header;             /* "X-OTAS-SDK-KEY: <key>" (secret) */
 	char *spool_path;             /* NULL: no spool */
 	char sdk_name[96];
+	struct otas__ident_s *ident;  /* identity.c */
+	struct otas__filter_s *filter; /* filter.c */
 	/* Delivery timings (sender.h defaults; tests may shorten them
 	 * before the first capture). */
 	int64_t retry_base_ms, retry_cap_ms, retry_window_ms, auth_wait_ms,
@@ -65,6 +69,7 @@ struct otas_engine_s {
 	struct otas__spool_s *spool;
 
 	otas__queue_t q;
+	otas__entq_t entq;            /* entity.c; list fields under q.mu */
 	/* Guarded by q.mu. */
 	uint64_t done_seq;            /* every record <= this is resolved */
 	uint64_t flush_seq;           /* a flusher waits for this seq */

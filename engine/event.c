@@ -29,6 +29,7 @@
 
 #include "gzip.h"
 #include "hash.h"
+#include "identity.h"
 #include "json.h"
 #include "redact_body.h"
 
@@ -426,14 +427,14 @@ otas__event_write(otas_engine_t *eng, const char *project_id,
 	field(out, "\"host\":", rq.host, rq.host_len);
 	if (c->route)
 		field(out, "\"route\":", c->route, c->route_len);
-	field(out, "\"client_ip\":", c->remote_addr, c->remote_addr_len);
+	/* client_ip, user_id (host's, else the JWT), traceparent, tags,
+	 * service_version: identity.c reads the raw headers. */
+	otas__ident_write_metadata(eng->ident, c, cgi, out);
 	otas__buf_puts(out, (c->flags & OTAS_CAP_OUTGOING)
 	                        ? ",\"direction\":\"outgoing\""
 	                        : ",\"direction\":\"incoming\"");
 	if (c->flags & OTAS_CAP_OUTGOING)
 		write_outgoing_url(eng, c, &rq, out);
-	if (c->user_id)
-		field(out, "\"user_id\":", c->user_id, c->user_id_len);
 	if (c->company_id)
 		field(out, "\"company_id\":", c->company_id, c->company_id_len);
 	if (c->parent_event_id)

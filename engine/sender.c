@@ -857,7 +857,7 @@ sender_main(void *arg)
 	for (;;) {
 		int64_t now = otas__now_mono_ms(), wake = now + 60000;
 		int do_auth = 0, do_send = 0, do_spool = 0, do_drain = 0;
-		int do_fill = 0;
+		int do_fill = 0, do_ent = 0;
 		int flush_wanted, flush_urgent, over_half, authed, can_spool;
 
 		pthread_mutex_lock(&eng->q.mu);
@@ -884,7 +884,8 @@ sender_main(void *arg)
 		can_spool = eng->spool_path && now >= s->spool_fail_until &&
 		            now >= s->spool_retry_ms;
 		if (!authed) {
-			int any = eng->q.count || s->pending || s->b.n;
+			int any = eng->q.count || s->pending || s->b.n ||
+			          eng->entq.head;
 			if (now >= s->next_auth_ms && (any || flush_wanted))
 				do_auth = 1;
 			else if (now < s->next_auth_ms)
@@ -949,11 +950,14 @@ sender_main(void *arg)
 			    s->next_attempt_ms < wake)
 				wake = s->next_attempt_ms;
 		}
+		/* Entity updates (entity.c) go out as soon as they come. */
+		if (authed && otas__entities_due_locked(eng, now, &wake))
+			do_ent = 1;
 		if (flush_wanted && eng->flush_deadline_ms - 200 > now &&
 		    eng->flush_deadline_ms - 200 < wake)
 			wake = eng->flush_deadline_ms - 200;
 		if (!do_auth && !do_send && !do_spool && !do_drain &&
-		    !do_fill) {
+		    !do_fill && !do_ent) {
 			struct timespec ts;
 			deadline_ts(wake, &ts);
 			eng->q.sender_waiting = 1;
@@ -964,6 +968,8 @@ sender_main(void *arg)
 		}
 		pthread_mutex_unlock(&eng->q.mu);
 
+		if (do_ent)
+			otas__entities_send(eng);
 		if (do_auth) {
 			try_auth(s, (long)eng->cfg->timeout_ms);
 			continue;
@@ -1021,6 +1027,7 @@ sender_main(void *arg)
 	}
 
 	shutdown_flush(s, deadline);
+	otas__entities_shutdown(eng, deadline);
 	snd_free(s);
 	pthread_mutex_lock(&eng->q.mu);
 	eng->sender_exited = 1;

@@ -526,6 +526,85 @@ done:
 	return ret;
 }
 
+/* POST /api/v1/entities/batch/: users, companies, subscriptions
+ * (entities.c validates, store.c merges). */
+static enum MHD_Result
+do_entities(struct otas__server *s, struct MHD_Connection *c, struct req *r)
+{
+	otas__project_t proj;
+	otas__buf_t inflated = OTAS__BUF_INIT;
+	otas__entity_t *rows = NULL;
+	const char *data, *desc = NULL;
+	json_t *rejected = NULL;
+	size_t len, n = 0;
+	enum MHD_Result ret;
+	unsigned st;
+
+	if (log_key(s, c, r, &proj, &ret) != 0)
+		return ret;
+	if (r->too_big)
+		return reply_status(c, r, 413, "payload_too_large");
+	st = request_body(s, c, r, &inflated, &data, &len, &desc);
+	if (st) {
+		ret = reply_status(c, r, st, desc);
+		goto done;
+	}
+	rejected = json_array();
+	switch (otas__entities_decode(data, len, &rows, &n, rejected)) {
+	case OTAS__ENT_OK:
+		break;
+	case OTAS__ENT_TOO_MANY:
+		ret = reply_status(c, r, 413, "too_many_entities");
+		goto done;
+	case OTAS__ENT_BAD_BODY:
+		ret = reply_status(c, r, 400, "invalid_batch");
+		goto done;
+	default:
+		ret = reply_status(c, r, 400, "invalid_json");
+		goto done;
+	}
+	if (n && otas__store_entities_upsert(s->st, proj.pk, rows, n,
+	                                     otas__now_us()) != 0) {
+		ret = reply_status(c, r, 500, "entity_capture_failed");
+		goto done;
+	}
+	ret = reply_json(c, r, 200,
+	                 json_pack("{s:i, s:s, s:I, s:O}", "status", 1,
+	                           "status_description", "entities_captured",
+	                           "accepted", (json_int_t)n, "rejected",
+	                           rejected));
+done:
+	json_decref(rejected);
+	otas__entities_free(rows, n);
+	otas__buf_free(&inflated);
+	return ret;
+}
+
+/* GET /api/v1/users, /companies, /subscriptions, /entities?kind= */
+static enum MHD_Result
+do_entity_list(struct otas__server *s, struct MHD_Connection *c,
+               struct req *r, const otas__project_t *p, const char *kind,
+               const char *key)
+{
+	const char *v = arg(c, "limit");
+	char *end;
+	long limit = v ? strtol(v, &end, 10) : 1000;
+	json_t *out, *list;
+
+	if (v && (*end || limit < 1 || limit > 100000))
+		return reply_error(c, r, 400, "invalid limit (1..100000)");
+	out = otas__store_entities_list(s->st, p->pk, kind,
+	                                arg(c, "company_id"), limit);
+	if (!out)
+		return reply_error(c, r, 500, "query failed");
+	if (strcmp(key, "entities") != 0) {
+		list = json_incref(json_object_get(out, "entities"));
+		json_object_del(out, "entities");
+		json_object_set_new(out, key, list);
+	}
+	return reply_json(c, r, 200, out);
+}
+
 /* Parse a time argument; 0 ok (or absent), -1 bad. */
 static int
 time_arg(struct MHD_Connection *c, const char *name, int64_t *out)
@@ -552,6 +631,8 @@ do_events(struct otas__server *s, struct MHD_Connection *c, struct req *r,
 	q.route = arg(c, "route");
 	q.method = arg(c, "method");
 	q.agent_session_id = arg(c, "agent_session_id");
+	q.user_id = arg(c, "user_id");
+	q.company_id = arg(c, "company_id");
 	if ((v = arg(c, "status"))) {
 		q.status = strtol(v, &end, 10);
 		if (*end || q.status < 0)
@@ -606,6 +687,21 @@ do_query(struct otas__server *s, struct MHD_Connection *c, struct req *r,
 		out = otas__store_event_get(s->st, p.pk, url + 15);
 		return out ? reply_json(c, r, 200, out)
 		           : reply_error(c, r, 404, "event not found");
+	}
+	if (strcmp(url, "/api/v1/users") == 0)
+		return do_entity_list(s, c, r, &p, "user", "users");
+	if (strcmp(url, "/api/v1/companies") == 0)
+		return do_entity_list(s, c, r, &p, "company", "companies");
+	if (strcmp(url, "/api/v1/subscriptions") == 0)
+		return do_entity_list(s, c, r, &p, "subscription",
+		                      "subscriptions");
+	if (strcmp(url, "/api/v1/entities") == 0) {
+		const char *k = arg(c, "kind");
+		if (k && !otas__entity_kind(k))
+			return reply_error(c, r, 400, "invalid kind (user, "
+			                   "company, subscription)");
+		return do_entity_list(s, c, r, &p, otas__entity_kind(k),
+		                      "entities");
 	}
 	if (strcmp(url, "/api/v1/project") == 0)
 		return reply_json(c, r, 200,
@@ -725,6 +821,12 @@ dispatch(struct otas__server *s, struct MHD_Connection *c, struct req *r,
 	if (!strcmp(url, P_BATCH) && !s->o.platform_compat)
 		return post ? do_batch(s, c, r)
 		            : reply_error(c, r, 405, "method not allowed");
+	if (!strcmp(url, "/api/v1/entities/batch/")) {
+		if (s->o.platform_compat) /* the platform has no such path */
+			return reply_error(c, r, 404, "not found");
+		return post ? do_entities(s, c, r)
+		            : reply_error(c, r, 405, "method not allowed");
+	}
 	if (!strcmp(url, "/healthz"))
 		return reply_json(c, r, 200, json_pack("{s:s}", "status", "ok"));
 	if (!strncmp(url, "/api/v1/", 8) && strncmp(url, "/api/v1/backend/", 16))

@@ -76,6 +76,18 @@ static const char *const migrations[] = {
     " agent_verified INTEGER NOT NULL DEFAULT 0, doc TEXT NOT NULL);"
     "CREATE UNIQUE INDEX events_event_id ON events(project, event_id);"
     "CREATE INDEX events_ts ON events(project, ts, id);",
+    /* 1 -> 2: who called (computed from the stored document, so ingest
+     * needs no change and old rows get them too) and entities. */
+    "ALTER TABLE events ADD COLUMN user_id TEXT GENERATED ALWAYS AS"
+    " (json_extract(doc, '$.metadata.user_id')) VIRTUAL;"
+    "ALTER TABLE events ADD COLUMN company_id TEXT GENERATED ALWAYS AS"
+    " (json_extract(doc, '$.metadata.company_id')) VIRTUAL;"
+    "CREATE INDEX events_user ON events(project, user_id, ts);"
+    "CREATE INDEX events_company ON events(project, company_id, ts);"
+    "CREATE TABLE entities(project INTEGER NOT NULL, kind TEXT NOT NULL,"
+    " id TEXT NOT NULL, company_id TEXT, doc TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+    " PRIMARY KEY(project, kind, id));",
 };
 
 static int
@@ -811,14 +823,16 @@ otas__store_events(otas__store_t *st, int64_t project_pk,
 
 	snprintf(sql, sizeof sql,
 	         "SELECT " EVENT_COLS " FROM events WHERE project=?1"
-	         " AND ts >= ?2 AND ts <= ?3%s%s%s%s%s%s"
+	         " AND ts >= ?2 AND ts <= ?3%s%s%s%s%s%s%s%s"
 	         " ORDER BY ts DESC, id DESC LIMIT ?11",
 	         q->path ? " AND path = ?4" : "",
 	         q->route ? " AND route = ?5" : "",
 	         q->method ? " AND method = ?6" : "",
 	         q->status >= 0 ? " AND status = ?7" : "",
 	         q->agent_session_id ? " AND agent_session_id = ?8" : "",
-	         q->has_cursor ? " AND (ts < ?9 OR (ts = ?9 AND id < ?10))" : "");
+	         q->has_cursor ? " AND (ts < ?9 OR (ts = ?9 AND id < ?10))" : "",
+	         q->user_id ? " AND user_id = ?12" : "",
+	         q->company_id ? " AND company_id = ?13" : "");
 	(void)i;
 	pthread_mutex_lock(&st->qry_lock);
 	if (sqlite3_prepare_v2(st->qry, sql, -1, &s, NULL) != SQLITE_OK)
@@ -841,6 +855,10 @@ otas__store_events(otas__store_t *st, int64_t project_pk,
 		sqlite3_bind_int64(s, 10, q->cursor_id);
 	}
 	sqlite3_bind_int64(s, 11, q->limit + 1);
+	if (q->user_id)
+		sqlite3_bind_text(s, 12, q->user_id, -1, SQLITE_STATIC);
+	if (q->company_id)
+		sqlite3_bind_text(s, 13, q->company_id, -1, SQLITE_STATIC);
 	out = json_object();
 	list = json_array();
 	json_object_set_new(out, "events", list);
@@ -1122,6 +1140,100 @@ otas__store_agent_sessions(otas__store_t *st, int64_t project_pk)
 		                    time_str(sqlite3_column_int64(s, 5)));
 		json_object_set_new(e, "last_seen",
 		                    time_str(sqlite3_column_int64(s, 6)));
+		json_array_append_new(list, e);
+	}
+done:
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st->qry_lock);
+	return out;
+}
+
+/* ---- entities ------------------------------------------------------- */
+
+/* Latest update wins field by field; json_patch (RFC 7396) merges the
+ * nested metadata object and drops members set to null. */
+int
+otas__store_entities_upsert(otas__store_t *st, int64_t project_pk,
+                            const otas__entity_t *e, size_t n, int64_t now_us)
+{
+	sqlite3_stmt *s = NULL;
+	int rc = -1;
+	size_t i;
+
+	pthread_mutex_lock(&st->rd_lock);
+	if (exec(st->rd, "BEGIN IMMEDIATE") != 0)
+		goto done;
+	if (sqlite3_prepare_v2(
+	        st->rd,
+	        "INSERT INTO entities(project, kind, id, company_id, doc,"
+	        " created_at, updated_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?6)"
+	        " ON CONFLICT(project, kind, id) DO UPDATE SET"
+	        " doc = json_patch(entities.doc, excluded.doc),"
+	        " company_id = coalesce(excluded.company_id, entities.company_id),"
+	        " updated_at = excluded.updated_at",
+	        -1, &s, NULL) != SQLITE_OK)
+		goto rollback;
+	for (i = 0; i < n; i++) {
+		sqlite3_reset(s);
+		sqlite3_bind_int64(s, 1, project_pk);
+		sqlite3_bind_text(s, 2, e[i].kind, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 3, e[i].id, -1, SQLITE_STATIC);
+		bind_opt_text(s, 4, e[i].company_id);
+		sqlite3_bind_text(s, 5, e[i].doc, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 6, now_us);
+		if (sqlite3_step(s) != SQLITE_DONE)
+			goto rollback;
+	}
+	sqlite3_finalize(s);
+	s = NULL;
+	if (exec(st->rd, "COMMIT") == 0) {
+		rc = 0;
+		goto done;
+	}
+rollback:
+	sqlite3_finalize(s);
+	exec(st->rd, "ROLLBACK");
+done:
+	pthread_mutex_unlock(&st->rd_lock);
+	return rc;
+}
+
+json_t *
+otas__store_entities_list(otas__store_t *st, int64_t project_pk,
+                          const char *kind, const char *company_id,
+                          long limit)
+{
+	sqlite3_stmt *s = NULL;
+	json_t *out = NULL, *list;
+
+	pthread_mutex_lock(&st->qry_lock);
+	if (sqlite3_prepare_v2(
+	        st->qry,
+	        "SELECT kind, doc, created_at, updated_at FROM entities"
+	        " WHERE project = ?1 AND (?2 IS NULL OR kind = ?2)"
+	        " AND (?3 IS NULL OR company_id = ?3)"
+	        " ORDER BY updated_at DESC, id LIMIT ?4",
+	        -1, &s, NULL) != SQLITE_OK)
+		goto done;
+	sqlite3_bind_int64(s, 1, project_pk);
+	bind_opt_text(s, 2, kind);
+	bind_opt_text(s, 3, company_id);
+	sqlite3_bind_int64(s, 4, limit);
+	out = json_object();
+	list = json_array();
+	json_object_set_new(out, "entities", list);
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		json_t *e = json_loadb((const char *)sqlite3_column_text(s, 1),
+		                       (size_t)sqlite3_column_bytes(s, 1), 0, NULL);
+		if (!json_is_object(e)) {
+			json_decref(e);
+			e = json_object();
+		}
+		json_object_set_new(e, "kind", str_or_null(s, 0));
+		json_object_set_new(e, "created_at",
+		                    time_str(sqlite3_column_int64(s, 2)));
+		json_object_set_new(e, "updated_at",
+		                    time_str(sqlite3_column_int64(s, 3)));
 		json_array_append_new(list, e);
 	}
 done:

@@ -19,9 +19,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "entities.h"
 #include "ingest.h"
 
-#define OTAS__STORE_SCHEMA_VERSION 1
+#define OTAS__STORE_SCHEMA_VERSION 2
 
 typedef struct otas__store otas__store_t;
 
@@ -121,6 +122,7 @@ int otas__store_pending(otas__store_t *st);
 /* Queries, all scoped to one project.  NULL on failure. */
 typedef struct {
 	const char *path, *route, *method, *agent_session_id;
+	const char *user_id, *company_id; /* metadata.user_id/company_id */
 	long long status;       /* -1: any */
 	int64_t since_us, until_us; /* INT64_MIN / INT64_MAX: open */
 	long limit;
@@ -141,5 +143,15 @@ json_t *otas__store_stats_latency(otas__store_t *st, int64_t project_pk,
                                   const char *method, const char *route,
                                   int64_t since_us, int64_t until_us);
 json_t *otas__store_agent_sessions(otas__store_t *st, int64_t project_pk);
+
+/* Entities (entities.h): upsert n valid rows in one transaction, latest
+ * wins with metadata merged.  0 ok, -1 failure. */
+int otas__store_entities_upsert(otas__store_t *st, int64_t project_pk,
+                                const otas__entity_t *e, size_t n,
+                                int64_t now_us);
+/* {"entities":[...]} newest first; kind/company_id NULL: any. */
+json_t *otas__store_entities_list(otas__store_t *st, int64_t project_pk,
+                                  const char *kind, const char *company_id,
+                                  long limit);
 
 #endif

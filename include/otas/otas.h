@@ -200,15 +200,62 @@ typedef struct {
 	size_t metadata_json_len;
 	const char *parent_event_id;  /* outgoing: the incoming event's id */
 	size_t parent_event_id_len;
+	/* The event's id when the host made it up front with
+	 * otas_new_event_id() (e.g. to send it in a response header before a
+	 * streamed body ends, or to link outgoing calls): 36 characters.  NULL
+	 * (or any other length): the engine generates one. */
+	const char *event_id;
+	size_t event_id_len;
 } otas_capture_t;
+
+/* A fresh UUIDv7 (36 chars + NUL) for otas_capture_t.event_id.  Any
+ * thread; never fails. */
+OTAS_API void otas_new_event_id(char out[37]);
 
 /* Copy the pieces into engine memory and enqueue them; no redaction, JSON
  * or I/O happens here.  Never blocks: when the queue's byte budget is full
  * the event is dropped and counted ("queue_full").
- * event_id_out (may be NULL) receives the event's UUIDv7, 36 chars + NUL.
- * Returns 0 when queued, 1 when dropped (counted), -1 on bad arguments. */
+ * Requests excluded by OTAS_CAPTURE_METHODS / OTAS_EXCLUDE_PATHS (counted
+ * "excluded") or sampled out by OTAS_SAMPLE_RATE ("sampled_out") are not
+ * copied at all.
+ * event_id_out (may be NULL) receives the event's UUIDv7, 36 chars + NUL,
+ * when the event was queued.
+ * Returns 0 when queued, 1 when dropped (counted), 2 when excluded or
+ * sampled out, -1 on bad arguments. */
 OTAS_API int otas_capture(otas_engine_t *eng, const otas_capture_t *cap,
                           char event_id_out[37]);
+
+/* Would a request with this method and path be captured?  (1, or 0 when
+ * OTAS_CAPTURE_METHODS or OTAS_EXCLUDE_PATHS excludes it.)  Lets a host
+ * skip its own work, such as reading the body, for excluded requests;
+ * otas_capture() applies the same rules itself.  A 0 is counted in
+ * "excluded" (so a host that stops there is counted once).  Sampling is
+ * not decided here (it needs the event id). */
+OTAS_API int otas_should_capture(otas_engine_t *eng, const char *method,
+                                 size_t method_len, const char *path,
+                                 size_t path_len);
+
+/* ------------------------------------------------------------- entities */
+
+typedef enum {
+	OTAS_ENTITY_USER = 0,         /* requires "user_id" */
+	OTAS_ENTITY_COMPANY = 1,      /* requires "company_id" */
+	OTAS_ENTITY_SUBSCRIPTION = 2  /* requires "subscription_id" and
+	                                 "company_id" */
+} otas_entity_kind_t;
+
+/* Queue one user/company/subscription update: json is a JSON object of
+ * the entity's fields (ids as strings or numbers, an optional "metadata"
+ * object).  The sender posts queued updates in batches to
+ * POST {base}/api/v1/entities/batch/ as {"entities":[{"kind":...,...}]};
+ * a back end without that endpoint (404/405) drops them, counted in
+ * dropped_entities and logged once.  Updates are not spooled: one that
+ * cannot be delivered before shutdown is dropped, counted.
+ * Returns 0 when queued, 1 when dropped (queue budget, out of memory;
+ * counted), -1 when kind is unknown or json is not an object with the
+ * required ids. */
+OTAS_API int otas_entity(otas_engine_t *eng, int kind, const char *json,
+                         size_t len);
 
 /* Should the host read a request body of this content type and declared
  * length before the view runs?  (Multipart and octet-stream bodies and
@@ -245,6 +292,10 @@ typedef struct {
 	uint64_t dropped_spool_full;        /* oldest spooled batches evicted */
 	uint64_t dropped_shutdown;          /* not delivered nor spooled */
 	uint64_t dropped_capture_error;     /* bad input / out of memory */
+	uint64_t sampled_out;     /* not captured: OTAS_SAMPLE_RATE */
+	uint64_t excluded;        /* not captured: methods / exclude paths */
+	uint64_t entities_sent;   /* entity updates acknowledged */
+	uint64_t dropped_entities; /* entity updates not delivered */
 	uint64_t queue_bytes;     /* bytes queued now */
 	uint64_t queue_events;    /* events queued now */
 	int batch_endpoint;       /* 1 batch, 0 per-event fallback, -1 unknown */

@@ -16,6 +16,14 @@ from .exceptions import (
 )
 
 from .conf import VERSION as __version__
+from .entities import (
+    update_companies_batch,
+    update_company,
+    update_subscription,
+    update_subscriptions_batch,
+    update_user,
+    update_users_batch,
+)
 
 __all__ = [
     "OtasMiddleware",
@@ -29,6 +37,12 @@ __all__ = [
     "report_error",
     "observe_request",
     "observe_request_async",
+    "update_user",
+    "update_users_batch",
+    "update_company",
+    "update_companies_batch",
+    "update_subscription",
+    "update_subscriptions_batch",
     "__version__",
 ]
 

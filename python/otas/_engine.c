@@ -321,6 +321,69 @@ Engine_want_request_body(EngineObject *self, PyObject *const *args,
 	    otas_want_request_body(self->eng, ct, (size_t)ct_len, cl));
 }
 
+/* should_capture(method, path) -> bool: OTAS_CAPTURE_METHODS and
+ * OTAS_EXCLUDE_PATHS, so a host can skip reading the body. */
+static PyObject *
+Engine_should_capture(EngineObject *self, PyObject *const *args,
+                      Py_ssize_t nargs)
+{
+	Py_ssize_t ml = 0, pl = 0;
+	const char *m, *p;
+
+	if (nargs != 2) {
+		PyErr_SetString(PyExc_TypeError, "should_capture(method, path)");
+		return NULL;
+	}
+	CHECK_OPEN(self);
+	m = str_utf8(args[0], &ml);
+	p = str_utf8(args[1], &pl);
+	if (!m || !p)
+		Py_RETURN_TRUE; /* odd input: let capture decide */
+	return PyBool_FromLong(otas_should_capture(self->eng, m, (size_t)ml, p,
+	                                           (size_t)pl));
+}
+
+/* new_event_id() -> str: a UUIDv7 to pass as extra[8]. */
+static PyObject *
+Engine_new_event_id(EngineObject *self, PyObject *Py_UNUSED(ignored))
+{
+	char id[37];
+
+	otas_new_event_id(id);
+	return PyUnicode_FromStringAndSize(id, 36);
+}
+
+/* entity(kind, json) -> bool queued; ValueError when the engine refuses
+ * the update (unknown kind, not an object, a required id missing). */
+static PyObject *
+Engine_entity(EngineObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+	Py_ssize_t n = 0;
+	const char *js;
+	int kind, rc;
+
+	if (nargs != 2) {
+		PyErr_SetString(PyExc_TypeError, "entity(kind, json)");
+		return NULL;
+	}
+	CHECK_OPEN(self);
+	kind = _PyLong_AsInt(args[0]);
+	if (kind == -1 && PyErr_Occurred())
+		return NULL;
+	js = str_utf8(args[1], &n);
+	if (!js) {
+		PyErr_SetString(PyExc_TypeError, "entity json must be a str");
+		return NULL;
+	}
+	rc = otas_entity(self->eng, kind, js, (size_t)n);
+	if (rc < 0) {
+		PyErr_SetString(PyExc_ValueError,
+		                "invalid entity update (kind or required ids)");
+		return NULL;
+	}
+	return PyBool_FromLong(rc == 0);
+}
+
 /* Walk a WSGI environ (dict of str) into CGI-named header entries; the
  * engine keeps only the HTTP_* / CONTENT_* ones. */
 static size_t
@@ -467,7 +530,7 @@ enum {
  * scheme and headers are read from it), or a list of (name, value) header
  * pairs for hosts without one.  extra: None or (user_id, company_id,
  * session_token, metadata_json, parent_event_id, query, remote_addr,
- * scheme).  Returns the event's UUIDv7 when want_id is true and it was
+ * scheme[, event_id]).  Returns the event's UUIDv7 when want_id is true and it was
  * queued, else None.  Never raises for a capture the engine drops. */
 static PyObject *
 Engine_capture(EngineObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -533,11 +596,16 @@ Engine_capture(EngineObject *self, PyObject *const *args, Py_ssize_t nargs)
 
 	o = args[A_EXTRA];
 	if (o != Py_None) {
-		if (!PyTuple_Check(o) || PyTuple_GET_SIZE(o) != 8) {
+		if (!PyTuple_Check(o) || (PyTuple_GET_SIZE(o) != 8 &&
+		                          PyTuple_GET_SIZE(o) != 9)) {
 			PyErr_SetString(PyExc_TypeError,
-			                "extra must be None or an 8-tuple");
+			                "extra must be None or an 8- or 9-tuple");
 			return NULL;
 		}
+		/* 9th: an event id from new_event_id() (streams). */
+		if (PyTuple_GET_SIZE(o) == 9)
+			opt_str(PyTuple_GET_ITEM(o, 8), &cap.event_id,
+			        &cap.event_id_len);
 		opt_str(PyTuple_GET_ITEM(o, 0), &cap.user_id, &cap.user_id_len);
 		opt_str(PyTuple_GET_ITEM(o, 1), &cap.company_id,
 		        &cap.company_id_len);
@@ -589,10 +657,12 @@ static PyObject *
 Engine_stats(EngineObject *self, PyObject *Py_UNUSED(ignored))
 {
 	otas_stats_t s;
+	PyObject *d, *v;
+	int bad;
 
 	CHECK_OPEN(self);
 	otas_stats(self->eng, &s);
-	return Py_BuildValue(
+	d = Py_BuildValue(
 	    "{sKsKsKsKsKsKsKsKs{sKsKsKsKsKsKsK}sKsKsisiss}",
 	    "captured", (unsigned long long)s.captured,
 	    "sent", (unsigned long long)s.sent,
@@ -617,6 +687,24 @@ Engine_stats(EngineObject *self, PyObject *Py_UNUSED(ignored))
 	    "batch_endpoint", s.batch_endpoint,
 	    "authenticated", s.authenticated,
 	    "last_error", s.last_error);
+	if (!d)
+		return NULL;
+#define ADD(name, val) \
+	do { \
+		v = PyLong_FromUnsignedLongLong((unsigned long long)(val)); \
+		bad = !v || PyDict_SetItemString(d, name, v) != 0; \
+		Py_XDECREF(v); \
+		if (bad) { \
+			Py_DECREF(d); \
+			return NULL; \
+		} \
+	} while (0)
+	ADD("sampled_out", s.sampled_out);
+	ADD("excluded", s.excluded);
+	ADD("entities_sent", s.entities_sent);
+	ADD("dropped_entities", s.dropped_entities);
+#undef ADD
+	return d;
 }
 
 static PyObject *
@@ -641,6 +729,12 @@ static PyMethodDef Engine_methods[] = {
     {"stats", (PyCFunction)Engine_stats, METH_NOARGS, "counters as a dict"},
     {"body_cap", (PyCFunction)Engine_body_cap, METH_NOARGS,
      "bytes of a body the engine keeps (0: bodies are not captured)"},
+    {"should_capture", (PyCFunction)(void (*)(void))Engine_should_capture,
+     METH_FASTCALL, "should_capture(method, path) -> bool"},
+    {"new_event_id", (PyCFunction)Engine_new_event_id, METH_NOARGS,
+     "new_event_id() -> a UUIDv7 str for capture's extra[8]"},
+    {"entity", (PyCFunction)(void (*)(void))Engine_entity, METH_FASTCALL,
+     "entity(kind, json) -> bool queued"},
     {NULL, NULL, 0, NULL}};
 
 static PyGetSetDef Engine_getset[] = {
@@ -769,6 +863,12 @@ module_exec(PyObject *m)
 	    PyModule_AddIntConstant(m, "AUTH_UNREACHABLE",
 	                            OTAS_AUTH_UNREACHABLE) != 0 ||
 	    PyModule_AddIntConstant(m, "AUTH_CONFIG", OTAS_AUTH_CONFIG) != 0)
+		return -1;
+	if (PyModule_AddIntConstant(m, "ENTITY_USER", OTAS_ENTITY_USER) != 0 ||
+	    PyModule_AddIntConstant(m, "ENTITY_COMPANY",
+	                            OTAS_ENTITY_COMPANY) != 0 ||
+	    PyModule_AddIntConstant(m, "ENTITY_SUBSCRIPTION",
+	                            OTAS_ENTITY_SUBSCRIPTION) != 0)
 		return -1;
 	return 0;
 }

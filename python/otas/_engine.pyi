@@ -10,6 +10,9 @@ AUTH_OK: int
 AUTH_INVALID_KEY: int
 AUTH_UNREACHABLE: int
 AUTH_CONFIG: int
+ENTITY_USER: int
+ENTITY_COMPANY: int
+ENTITY_SUBSCRIPTION: int
 
 AuthResult = tuple[int, int, str, str, str, str]
 
@@ -36,10 +39,13 @@ class Engine:
         duration_ns: int,
         flags: int,
         errors: Sequence[tuple[str, str, str]] | None,
-        extra: tuple | None,
+        extra: tuple | None,  # 8-tuple, or 9 with event_id last
         want_id: bool,
         /,
     ) -> str | None: ...
+    def should_capture(self, method: str, path: str, /) -> bool: ...
+    def new_event_id(self) -> str: ...
+    def entity(self, kind: int, json: str, /) -> bool: ...
     def want_request_body(self, content_type: str | None, content_length: int, /) -> bool: ...
     def authenticate(self, timeout_ms: int, /) -> AuthResult: ...
     def flush(self, timeout_ms: int, /) -> bool: ...

@@ -10,6 +10,7 @@ CAP_RESP_STREAMING = 2
 CAP_REQ_BODY_SKIPPED = 4
 CAP_OUTGOING = 8
 AUTH_OK, AUTH_INVALID_KEY, AUTH_UNREACHABLE, AUTH_CONFIG = 0, 1, 2, 3
+ENTITY_USER, ENTITY_COMPANY, ENTITY_SUBSCRIPTION = 0, 1, 2
 
 
 def authenticate_key(auth_url, key, timeout_ms):
@@ -33,6 +34,15 @@ class Engine:
     def capture(self, *args):
         self._captured += 1
         return None
+
+    def should_capture(self, method, path):
+        return True
+
+    def new_event_id(self):
+        return "00000000-0000-7000-8000-000000000000"
+
+    def entity(self, kind, json):
+        return False
 
     def want_request_body(self, content_type, content_length):
         return 0 <= content_length <= 102400

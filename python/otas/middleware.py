@@ -111,8 +111,14 @@ class OtasMiddleware:
         self._capture = engine.capture if engine is not None else None
         if engine is not None:
             self._want_body = engine.want_request_body
+            self._should_capture = engine.should_capture
+            self._new_event_id = engine.new_event_id
             self._streaming_flag = _native.engine.CAP_RESP_STREAMING
             self._skipped_flag = _native.engine.CAP_REQ_BODY_SKIPPED
+        # The engine validated the option (conf.load); the header is set
+        # here because only the host holds the response before it is sent.
+        self._id_header = conf.as_bool(
+            settings.options.get("OTAS_EVENT_ID_HEADER", "0"))
         self._capture_failed = FailOnce()
         self._hooks = Hooks(settings.hooks) if settings.hooks else None
         mask = settings.hooks.get("MASK_EVENT")
@@ -129,7 +135,8 @@ class OtasMiddleware:
     def __call__(self, request):
         if self.async_mode:
             return self.__acall__(request)
-        if self._capture is None:
+        if self._capture is None or not self._should_capture(
+                request.method, request.path):
             return self.get_response(request)
         start_us = _time_ns() // 1000
         t0 = _perf_ns()
@@ -146,7 +153,8 @@ class OtasMiddleware:
         return response
 
     async def __acall__(self, request):
-        if self._capture is None:
+        if self._capture is None or not self._should_capture(
+                request.method, request.path):
             return await self.get_response(request)
         start_us = _time_ns() // 1000
         t0 = _perf_ns()
@@ -213,6 +221,12 @@ class OtasMiddleware:
             if response.streaming:
                 length = response.get("Content-Length")
                 if length is None or not length.isdigit():
+                    if self._id_header:
+                        # Captured when the stream ends, but the header
+                        # goes out now: name the event up front.
+                        eid = eid or self._new_event_id()
+                        extra = (extra or _NO_EXTRA)[:8] + (eid,)
+                        response["X-OTAS-Event-Id"] = eid
                     self._count_stream(request, response, route, headers,
                                        req_body, req_size, flags, errors,
                                        extra, start_us, duration_ns)
@@ -222,10 +236,13 @@ class OtasMiddleware:
             else:
                 resp_body = response.content
                 resp_size = len(resp_body)
-            self._capture(request.method, request.path, route, request.META,
-                          req_body, req_size, response.status_code, headers,
-                          resp_body, resp_size, start_us, duration_ns, flags,
-                          errors, extra, False)
+            eid = self._capture(request.method, request.path, route,
+                                request.META, req_body, req_size,
+                                response.status_code, headers, resp_body,
+                                resp_size, start_us, duration_ns, flags,
+                                errors, extra, self._id_header)
+            if eid is not None:
+                response["X-OTAS-Event-Id"] = eid
         except Exception:
             self._capture_failed()
 

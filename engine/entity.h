@@ -1,0 +1,57 @@
+/*
+ * entity.h -- user, company and subscription updates (otas_entity()):
+ * a small list beside the event queue, guarded by the queue's mutex (so
+ * fork handling covers it), posted by the sender thread.
+ */
+#ifndef OTAS_ENTITY_H
+#define OTAS_ENTITY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct otas__ent_s;
+struct otas__http_s;
+
+typedef struct {
+	/* Guarded by q.mu. */
+	struct otas__ent_s *head, *tail;
+	size_t count;
+	uint64_t bytes;
+	int inflight;          /* the sender is posting a taken batch */
+	int64_t next_ms;       /* backoff: not before (monotonic) */
+	int attempt;
+	/* Sender thread only. */
+	struct otas__http_s *http;
+	int missing_logged;    /* 404/405 logged */
+} otas__entq_t;
+
+struct otas_engine_s;
+
+/* Validate (kind, required ids) and normalise one update into the JSON
+ * element the batch carries, {"kind":...,...}.  Pure; malloc'd text or
+ * NULL when invalid (*bad set) or out of memory. */
+char *otas__entity_element(int kind, const char *json, size_t len,
+                           size_t *out_len, int *bad);
+
+/* Sender thread, q.mu held: 1 when updates should be posted now; else
+ * lowers *wake to when they will be. */
+int otas__entities_due_locked(struct otas_engine_s *eng, int64_t now,
+                              int64_t *wake);
+/* 1 when updates are queued or being posted (q.mu held). */
+int otas__entities_busy_locked(const struct otas_engine_s *eng);
+
+/* Sender thread, no lock held: post up to one batch. */
+void otas__entities_send(struct otas_engine_s *eng);
+
+/* Sender thread at shutdown: post what is queued until the deadline
+ * (monotonic ms), drop (counted) the rest. */
+void otas__entities_shutdown(struct otas_engine_s *eng, int64_t deadline);
+
+/* Forked child (q.mu held by the forking thread): forget the parent's
+ * updates (the parent sends them) and its HTTP handle. */
+void otas__entities_reset_child(struct otas_engine_s *eng);
+
+/* Engine free (no sender): drop what is left, free the handle. */
+void otas__entities_free(struct otas_engine_s *eng);
+
+#endif
