@@ -56,6 +56,9 @@ def _slot(request):
     (Django), or the environ/scope dict (WSGI, ASGI, Flask, Starlette)."""
     if isinstance(request, dict):
         return request, ERRORS_KEY, EVENT_ID_KEY
+    d = getattr(request, "__dict__", None)
+    if d is not None and "META" in d:  # Django (its request has .environ too)
+        return d, ERRORS_ATTR, EVENT_ID_ATTR
     env = getattr(request, "environ", None)
     if isinstance(env, dict):  # Flask / Werkzeug
         return env, ERRORS_KEY, EVENT_ID_KEY

@@ -23,7 +23,9 @@ def third_party():
         def _answer(self):
             n = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(n) if n else b""
-            data = json.dumps({"path": self.path, "got": len(body)}).encode()
+            path, _, query = self.path.partition("?")
+            data = json.dumps({"path": path, "query_len": len(query),
+                               "got": len(body)}).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
@@ -66,7 +68,7 @@ def test_outgoing_calls_linked_to_incoming(collector, third_party, tmp_path):
                      code=code)
     assert res is not None, p.stderr[-3000:]
     # The views' own results are unchanged by the capture.
-    assert res["sync"]["requests"]["path"] == "/r?token=abc&x=1"
+    assert res["sync"]["requests"] == {"path": "/r", "query_len": 13, "got": 0}
     assert res["sync"]["httpx"]["got"] > 0
     assert res["sync"]["thread"]["path"] == "/t"
     assert res["async"]["async"]["path"] == "/a"
@@ -94,6 +96,7 @@ def test_outgoing_calls_linked_to_incoming(collector, third_party, tmp_path):
     assert json.loads(r["query_params"])["token"] == ["[REDACTED]"]
     assert "out-secret" not in json.dumps(kids)
     assert "abc" not in json.dumps(r)
+    assert r["metadata"]["url"].endswith("/r?token=%5BREDACTED%5D&x=1")
 
     async_in = wait_for(lambda: incoming("/api/async-outgoing"), what="async incoming")
     akids = [e for e in collector.events(limit=1000)
