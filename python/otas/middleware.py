@@ -43,6 +43,8 @@ _time_ns = time.time_ns
 # Attribute set on the request by the exception signal and report_error().
 ERRORS_ATTR = outgoing.ERRORS_ATTR
 _NO_EXTRA = (None,) * 8
+_NO_BODY = (None, 0, 0)
+_EVENT_ID_ATTR = outgoing.EVENT_ID_ATTR
 
 
 def _on_exception(sender, request=None, **kwargs):
@@ -89,7 +91,7 @@ def _user_id(request):
 
 
 def _identity(request):
-    user = _user_id(request) if "user" in request.__dict__ else None
+    user = _user_id(request)
     if user is None:
         return None
     return (user, None, None, None, None, None, None, None)
@@ -115,6 +117,12 @@ class OtasMiddleware:
             self._new_event_id = engine.new_event_id
             self._streaming_flag = _native.engine.CAP_RESP_STREAMING
             self._skipped_flag = _native.engine.CAP_REQ_BODY_SKIPPED
+        # The early exit before the body is read is worth a call only
+        # when a filter is configured (the engine applies it at capture
+        # time in any case).
+        self._filtering = engine is not None and any(
+            settings.options.get(k) for k in ("OTAS_EXCLUDE_PATHS",
+                                              "OTAS_CAPTURE_METHODS"))
         # The engine validated the option (conf.load); the header is set
         # here because only the host holds the response before it is sent.
         self._id_header = conf.as_bool(
@@ -135,12 +143,13 @@ class OtasMiddleware:
     def __call__(self, request):
         if self.async_mode:
             return self.__acall__(request)
-        if self._capture is None or not self._should_capture(
-                request.method, request.path):
+        if self._capture is None or (self._filtering and not self._should_capture(
+                request.method, request.path)):
             return self.get_response(request)
         start_us = _time_ns() // 1000
         t0 = _perf_ns()
-        body = self._request_body(request)
+        cl = request.META.get("CONTENT_LENGTH")
+        body = _NO_BODY if not cl or cl == "0" else self._request_body(request, cl)
         if self._outgoing:
             token = outgoing.current_request.set(request)
             try:
@@ -153,12 +162,13 @@ class OtasMiddleware:
         return response
 
     async def __acall__(self, request):
-        if self._capture is None or not self._should_capture(
-                request.method, request.path):
+        if self._capture is None or (self._filtering and not self._should_capture(
+                request.method, request.path)):
             return await self.get_response(request)
         start_us = _time_ns() // 1000
         t0 = _perf_ns()
-        body = self._request_body(request)
+        cl = request.META.get("CONTENT_LENGTH")
+        body = _NO_BODY if not cl or cl == "0" else self._request_body(request, cl)
         if self._outgoing:
             token = outgoing.current_request.set(request)
             try:
@@ -170,18 +180,14 @@ class OtasMiddleware:
         self._record(request, response, body, start_us, _perf_ns() - t0)
         return response
 
-    def _request_body(self, request):
+    def _request_body(self, request, cl):
         """(bytes or None, declared size, flags) before the view runs."""
-        meta = request.META
-        cl = meta.get("CONTENT_LENGTH")
-        if not cl or cl == "0":
-            return None, 0, 0
         try:
             size = int(cl)
         except ValueError:
-            return None, 0, 0
+            return _NO_BODY
         try:
-            if self._want_body(meta.get("CONTENT_TYPE"), size):
+            if self._want_body(request.META.get("CONTENT_TYPE"), size):
                 # Django caches the bytes and re-serves them to the view
                 # through request.read()/request.POST.
                 return request.body, size, 0
@@ -208,12 +214,12 @@ class OtasMiddleware:
             errors = d.get(ERRORS_ATTR)
             hooks = self._hooks
             if hooks is None:
-                extra = _identity(request)
+                extra = _identity(request) if "user" in d else None
             else:
                 if hooks.should_skip(request, response):
                     return
                 extra = hooks.extra(request, response, _user_id(request))
-            eid = d.get(outgoing.EVENT_ID_ATTR)
+            eid = d.get(_EVENT_ID_ATTR)
             if eid is not None:
                 # Outgoing calls or observe_request() already named this
                 # event: capture it under that id so they link to it.
