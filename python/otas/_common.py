@@ -186,3 +186,39 @@ def masking_capture(hook, capture, failed):
             tuple(extra) if extra[8] else tuple(extra[:8]), want_id)
 
     return masked
+
+
+class HostOptions:
+    """What a framework adapter decides once from the options: hooks, the
+    event-id response header, the early filter, outgoing capture.  Every
+    option was validated by the engine (conf.load)."""
+
+    __slots__ = ("hooks", "id_header", "filtering", "outgoing")
+
+    def __init__(self, settings, engine):
+        opts = settings.options
+        self.hooks = Hooks(settings.hooks) if settings.hooks else None
+        self.id_header = engine is not None and _as_bool(
+            opts.get("OTAS_EVENT_ID_HEADER", "0"))
+        # Worth an early call into the engine only when a filter is set;
+        # the engine applies filters at capture time in any case.
+        self.filtering = engine is not None and any(
+            opts.get(k) for k in ("OTAS_EXCLUDE_PATHS", "OTAS_CAPTURE_METHODS"))
+        self.outgoing = engine is not None and _as_bool(
+            opts.get("OTAS_CAPTURE_OUTGOING", "0"))
+
+    def extra(self, request, response, event_id):
+        """(skip, extra tuple) for a capture: the hooks' values and the
+        event id, when any."""
+        extra = None
+        if self.hooks is not None:
+            if self.hooks.should_skip(request, response):
+                return True, None
+            extra = self.hooks.extra(request, response)
+        if event_id is not None:
+            extra = (extra or (None,) * 8)[:8] + (event_id,)
+        return False, extra
+
+
+def _as_bool(value):
+    return str(value).strip().lower() in ("1", "true", "yes", "on")

@@ -14,7 +14,7 @@ the app returns.
 import time
 
 from . import _native, _runtime, conf, outgoing
-from ._common import FailOnce, exception_record, start_engine
+from ._common import FailOnce, HostOptions, exception_record, start_engine
 
 _perf_ns = time.perf_counter_ns
 _time_ns = time.time_ns
@@ -39,8 +39,8 @@ class OtasASGIMiddleware:
             self._streaming = _native.engine.CAP_RESP_STREAMING
             self._skipped = _native.engine.CAP_REQ_BODY_SKIPPED
         self._failed = FailOnce()
-        self._outgoing = self._engine is not None and conf.as_bool(
-            settings.options.get("OTAS_CAPTURE_OUTGOING", "0"))
+        self._opts = HostOptions(settings, self._engine)
+        self._outgoing = self._opts.outgoing
         if self._outgoing:
             outgoing.install(self._engine, settings)
 
@@ -50,7 +50,8 @@ class OtasASGIMiddleware:
         kind = scope["type"]
         if kind == "lifespan":
             return await self.app(scope, self._lifespan_receive(receive), send)
-        if kind != "http":
+        if kind != "http" or (self._opts.filtering and not self._engine.should_capture(
+                scope.get("method", "GET"), scope.get("path", "/"))):
             return await self.app(scope, receive, send)
         start_us = _time_ns() // 1000
         t0 = _perf_ns()
@@ -62,6 +63,9 @@ class OtasASGIMiddleware:
             _header(headers, b"content-type"), req_size)
         req = {"chunks": [], "kept": 0, "seen": 0}
         resp = {"status": 0, "headers": None, "chunks": [], "kept": 0, "sent": 0}
+        eid = None
+        if self._opts.id_header:
+            eid = scope[outgoing.EVENT_ID_KEY] = self._engine.new_event_id()
 
         async def receive_copy():
             message = await receive()
@@ -77,6 +81,9 @@ class OtasASGIMiddleware:
         async def send_copy(message):
             kind = message["type"]
             if kind == "http.response.start":
+                if eid is not None:
+                    message = dict(message, headers=list(message.get("headers") or [])
+                                   + [(b"x-otas-event-id", eid.encode())])
                 resp["status"] = message["status"]
                 resp["headers"] = message.get("headers") or []
             elif kind == "http.response.body":
@@ -127,8 +134,13 @@ class OtasASGIMiddleware:
             route = getattr(scope.get("route"), "path", None)
             path = scope.get("root_path", "") + scope.get("path", "")
             client = scope.get("client")
-            extra = (None, None, None, None, None, scope.get("query_string", b""),
-                     client[0] if client else None, scope.get("scheme", "http"))
+            skip, ident = self._opts.extra(scope, (resp["status"], resp["headers"]),
+                                           None)
+            if skip:
+                return
+            extra = (ident or (None,) * 8)[:5] + (
+                scope.get("query_string", b""), client[0] if client else None,
+                scope.get("scheme", "http"))
             eid = scope.get(outgoing.EVENT_ID_KEY)
             if eid is not None:
                 extra += (eid,)

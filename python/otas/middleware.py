@@ -29,7 +29,7 @@ from django.utils.functional import SimpleLazyObject
 from . import _native, conf, outgoing
 from ._common import (
     FailOnce,
-    Hooks,
+    HostOptions,
     exception_record,
     masking_capture,
     start_engine,
@@ -117,24 +117,16 @@ class OtasMiddleware:
             self._new_event_id = engine.new_event_id
             self._streaming_flag = _native.engine.CAP_RESP_STREAMING
             self._skipped_flag = _native.engine.CAP_REQ_BODY_SKIPPED
-        # The early exit before the body is read is worth a call only
-        # when a filter is configured (the engine applies it at capture
-        # time in any case).
-        self._filtering = engine is not None and any(
-            settings.options.get(k) for k in ("OTAS_EXCLUDE_PATHS",
-                                              "OTAS_CAPTURE_METHODS"))
-        # The engine validated the option (conf.load); the header is set
-        # here because only the host holds the response before it is sent.
-        self._id_header = conf.as_bool(
-            settings.options.get("OTAS_EVENT_ID_HEADER", "0"))
+        opts = HostOptions(settings, engine)
+        self._filtering = opts.filtering
+        self._id_header = opts.id_header
         self._capture_failed = FailOnce()
-        self._hooks = Hooks(settings.hooks) if settings.hooks else None
+        self._hooks = opts.hooks
         mask = settings.hooks.get("MASK_EVENT")
         if mask is not None and self._capture is not None:
             self._capture = masking_capture(mask, self._capture,
                                             self._hooks.failed)
-        self._outgoing = engine is not None and conf.as_bool(
-            settings.options.get("OTAS_CAPTURE_OUTGOING", "0"))
+        self._outgoing = opts.outgoing
         if self._outgoing:
             outgoing.install(engine, settings)
 

@@ -20,7 +20,7 @@ import io
 import time
 
 from . import _native, conf, outgoing
-from ._common import FailOnce, exception_record, start_engine
+from ._common import FailOnce, HostOptions, exception_record, start_engine
 
 _perf_ns = time.perf_counter_ns
 _time_ns = time.time_ns
@@ -71,16 +71,16 @@ class OtasWSGIMiddleware:
             self._streaming = _native.engine.CAP_RESP_STREAMING
             self._skipped = _native.engine.CAP_REQ_BODY_SKIPPED
         self._failed = FailOnce()
-        self._outgoing = False
+        self._opts = HostOptions(settings, self._engine)
+        self._outgoing = self._opts.outgoing
         if self._engine is not None:
             _watch_flask_routes(app)
-            self._outgoing = conf.as_bool(settings.options.get(
-                "OTAS_CAPTURE_OUTGOING", "0"))
             if self._outgoing:
                 outgoing.install(self._engine, settings)
 
     def __call__(self, environ, start_response):
-        if self._engine is None:
+        if self._engine is None or (self._opts.filtering and not self._engine.should_capture(
+                environ.get("REQUEST_METHOD", "GET"), _path(environ))):
             return self.app(environ, start_response)
         start_us = _time_ns() // 1000
         t0 = _perf_ns()
@@ -97,8 +97,13 @@ class OtasWSGIMiddleware:
             except Exception:
                 flags = self._skipped
         state = [0, None]
+        eid = None
+        if self._opts.id_header:
+            eid = environ[outgoing.EVENT_ID_KEY] = self._engine.new_event_id()
 
         def capturing_start_response(status, headers, exc_info=None):
+            if eid is not None:
+                headers = list(headers) + [("X-OTAS-Event-Id", eid)]
             state[0], state[1] = status, headers
             return start_response(status, headers, exc_info)
 
@@ -135,8 +140,10 @@ class OtasWSGIMiddleware:
             reported = environ.get(outgoing.ERRORS_KEY)
             if reported:
                 errors = (errors or []) + reported
-            eid = environ.get(outgoing.EVENT_ID_KEY)
-            extra = None if eid is None else (None,) * 8 + (eid,)
+            skip, extra = self._opts.extra(environ, (status, headers),
+                                           environ.get(outgoing.EVENT_ID_KEY))
+            if skip:
+                return
             self._capture(environ.get("REQUEST_METHOD", "GET"), _path(environ),
                           _route(environ), environ, req_body, req_size,
                           status, headers, resp_body, resp_size, start_us,

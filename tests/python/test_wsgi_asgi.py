@@ -130,3 +130,89 @@ def test_real_servers(server, collector, uid, tmp_path):
         ev = events_for(collector, 1, path=f"/api/items/{uid + i}")
         assert len(ev) == 1
         check_common(ev[0], f"/api/items/{uid + i}", route)
+
+
+def test_plain_wsgi_options_as_kwargs_hooks_and_event_id_header(collector, uid):
+    from otas.wsgi import OtasWSGIMiddleware
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [b'{"plain": true}']
+
+    seen = []
+    wrapped = OtasWSGIMiddleware(
+        app, event_id_header=True, tags=["plain", "wsgi"],
+        identify_user=lambda environ, response: environ.get("HTTP_X_USER"),
+        get_metadata=lambda environ, response: seen.append(response[0]) or {"k": 1})
+    got = {}
+
+    def start_response(status, headers, exc_info=None):
+        got["status"], got["headers"] = status, dict(headers)
+
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": f"/plain/{uid}", "QUERY_STRING": "",
+               "SERVER_NAME": "t", "SERVER_PORT": "80", "HTTP_HOST": "plain.example",
+               "HTTP_X_USER": "user-7", "wsgi.url_scheme": "http",
+               "wsgi.input": __import__("io").BytesIO(b"")}
+    body = b"".join(wrapped(environ, start_response))
+    assert body == b'{"plain": true}'
+    eid = got["headers"]["X-OTAS-Event-Id"]
+    ev = events_for(collector, 1, path=f"/plain/{uid}")[0]
+    assert ev["metadata"]["event_id"] == eid
+    assert ev["metadata"]["user_id"] == "user-7"
+    assert ev["metadata"]["tags"] == ["plain", "wsgi"]
+    assert ev["metadata"]["k"] == 1
+    assert seen == [200]
+
+
+def test_plain_asgi_event_id_header_websocket_and_lifespan(collector, uid):
+    import asyncio
+
+    from otas.asgi import OtasASGIMiddleware
+
+    async def app(scope, receive, send):
+        if scope["type"] == "lifespan":
+            while True:
+                msg = await receive()
+                if msg["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                else:
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.accept"})
+            return
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"asgi ok"})
+
+    wrapped = OtasASGIMiddleware(app, event_id_header=True)
+
+    async def run(scope, inbox):
+        sent = []
+
+        async def receive():
+            return inbox.pop(0)
+
+        async def send(msg):
+            sent.append(msg)
+        await wrapped(scope, receive, send)
+        return sent
+
+    http = asyncio.run(run({"type": "http", "method": "GET", "path": f"/asgi/{uid}",
+                            "query_string": b"", "headers": [(b"host", b"a.example")],
+                            "scheme": "http", "client": ("10.0.0.9", 5000)},
+                           [{"type": "http.request", "body": b""}]))
+    start = http[0]
+    eid = dict(start["headers"])[b"x-otas-event-id"].decode()
+    assert http[1]["body"] == b"asgi ok"
+    ws = asyncio.run(run({"type": "websocket", "path": "/ws"}, [{"type": "websocket.connect"}]))
+    assert ws == [{"type": "websocket.accept"}]
+    life = asyncio.run(run({"type": "lifespan"}, [{"type": "lifespan.startup"},
+                                                  {"type": "lifespan.shutdown"}]))
+    assert [m["type"] for m in life] == ["lifespan.startup.complete",
+                                         "lifespan.shutdown.complete"]
+    ev = events_for(collector, 1, path=f"/asgi/{uid}")[0]
+    assert ev["metadata"]["event_id"] == eid
+    assert ev["metadata"]["client_ip"] == "10.0.0.9"
+    assert ev["response_body"] == "asgi ok"
+    assert collector.events(path="/ws") == []
