@@ -168,12 +168,13 @@ def main():
         print(f"  {'endpoint':<34}{'requests':>9}{'p50 ms':>9}{'p95 ms':>9}{'errors':>8}")
         for r in sorted(rows, key=lambda r: -r["count"]):
             ep = f"{r['method']} {r['route']}"
-            print(f"  {ep:<34}{r['count']:>9}{r['p50_ms']:>9.1f}{r['p95_ms']:>9.1f}"
-                  f"{r['errors']:>8}")
+            print(f"  {ep:<34}{r['count']:>9}{r['p50_latency_ms']:>9.1f}"
+                  f"{r['p95_latency_ms']:>9.1f}{r['errors']:>8}")
         sessions = query(curl, key, "/api/v1/agent-sessions").get("sessions", [])
         for s in sessions:
-            print(f"\nAgent session {s['agent_session_id']} ({s.get('agent_id')}): "
-                  f"{s['count']} calls")
+            print(f"\nAgent session {s['agent_session_id']} (agent {s.get('agent_id')}, "
+                  f"{'verified' if s.get('verified') else 'unverified'}): "
+                  f"{s['events']} calls, {s['errors']} errors")
         ev = query(curl, key, "/api/v1/events?limit=500")["events"]
         card = [e for e in ev if e["path"] == "/api/orders" and e["method"] == "POST"
                 and "card" in (e.get("request_body") or "")]
