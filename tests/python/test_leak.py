@@ -1,0 +1,53 @@
+"""The capture call a million times: memory stays flat (a reference leak of
+even one small object per call would add tens of MB)."""
+
+from sdk_support import free_port, run_app
+
+LEAK_APP = """
+import json, resource, django
+django.setup()
+from django.test import RequestFactory
+from django.http import JsonResponse
+from otas import _runtime, conf
+rt = _runtime.start(conf.load(None))
+cap = rt.engine.capture
+r = RequestFactory().post("/api/items/7?x=1", b'{"a": 1}', content_type="application/json",
+                          HTTP_AUTHORIZATION="Bearer y", HTTP_USER_AGENT="leak")
+resp = JsonResponse({"id": 1, "name": "x" * 200})
+meta, hs, body = r.META, resp.headers._store, resp.content
+errors = [("ValueError", "m", "stack")]
+extra = ("u1", "c1", "s1", '{"k": 1}', None, None, None, None)
+
+def rss():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+
+def burst(n):
+    for i in range(n):
+        cap("POST", "/api/items/7", "api/items/<int:pk>", meta, b'{"a": 1}', 8, 201,
+            hs, body, len(body), 1, 1000, 0, errors, extra, i % 2 == 0)
+
+burst(100000)
+before = rss()
+burst(1000000)
+after = rss()
+s = rt.engine.stats()
+print("RESULT " + json.dumps({"before": before, "after": after, "captured": s["captured"],
+                              "dropped": s["dropped"]["queue_full"]}))
+"""
+
+
+def test_capture_call_does_not_leak(tmp_path):
+    budget = 2 * 1024 * 1024
+    p, res = run_app({"OTAS_SDK_KEY": "otas_AAAAAAAAAAA_" + "L" * 43,
+                      "OTAS_BASE_URL": f"http://127.0.0.1:{free_port()}",
+                      "OTAS_QUEUE_MAX_BYTES": str(budget),
+                      "OTAS_SPOOL_MAX_BYTES": "0",
+                      "OTAS_SPOOL_DIR": str(tmp_path),
+                      "OTAS_SHUTDOWN_TIMEOUT": "0"}, code=LEAK_APP, timeout=600)
+    assert res is not None, p.stderr[-2000:]
+    assert res["captured"] + res["dropped"] == 1_100_000
+    growth = res["after"] - res["before"]
+    assert growth < 8 * 1024 * 1024, res
