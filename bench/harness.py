@@ -199,6 +199,9 @@ def collector_binary():
     found = shutil.which("otas-collector")
     if found:
         return found
+    beside = Path(sys.executable).parent / "otas-collector"  # the venv's bin
+    if beside.exists():
+        return str(beside)
     built = BUILD / "c" / "collector" / "otas-collector"
     return str(built) if built.exists() else None
 
