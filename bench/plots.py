@@ -47,18 +47,23 @@ def overhead(data, out):
 
 
 def down(data, out):
-    rows = data["down"]["rows"]
-    vs = [v for v in COLOURS if v in rows and v != "baseline"]
+    rows = dict(data["down"]["rows"])
+    for v, r in data["down"].get("gone_after_start", {}).items():
+        if v != "baseline":  # started with the back end up, then it went away
+            rows[v + "*"] = r
+    vs = [v for v in rows if v != "baseline"]
+    cols = [COLOURS[v.rstrip("*")] for v in vs]
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
-    a1.bar(vs, [max(rows[v]["added_us"], 0.1) for v in vs],
-           color=[COLOURS[v] for v in vs])
+    a1.bar(vs, [max(rows[v]["added_us"], 0.1) for v in vs], color=cols)
     a1.set_yscale("log")
     a1.set_ylabel("added µs per request (median, log)")
     a1.set_title("Back end down: added latency")
-    a2.bar(vs, [rows[v]["rss_growth_kb"] / 1024 for v in vs],
-           color=[COLOURS[v] for v in vs])
+    a2.bar(vs, [rows[v]["rss_growth_kb"] / 1024 for v in vs], color=cols)
     a2.set_ylabel("MB")
     a2.set_title(f"RSS growth over {data['down']['requests']:,} requests")
+    if any(v.endswith("*") for v in vs):
+        fig.text(0.01, 0.01, "* could not start with its back end down: back end "
+                 "up at start-up, then stopped", fontsize=7)
     for a in (a1, a2):
         a.tick_params(axis="x", labelsize=8)
     fig.tight_layout()

@@ -47,18 +47,27 @@ def collector_ingest(out, quick):
     else:
         return {"missing": "bench/bench_collector_ingest.* is not in this tree"}
     before = set(out.glob("*"))
-    args = runner + [str(script)] + (["--quick"] if quick else [])
+    args = runner + [str(script)]
+    if quick:  # its own quick switch if it has one, else fewer batches
+        try:
+            helptext = subprocess.run(args + ["--help"], capture_output=True,
+                                      text=True, timeout=60, cwd=H.ROOT).stdout
+        except subprocess.TimeoutExpired:
+            helptext = ""
+        if "--quick" in helptext:
+            args.append("--quick")
+        elif "--batches" in helptext:
+            args += ["--batches", "50"]
     env = dict(os.environ, BENCH_RESULTS_DIR=str(out), BENCH_QUICK="1" if quick else "0")
+    H.log("collector ingest: " + " ".join(args[len(runner):]))
     try:
         p = subprocess.run(args, capture_output=True, text=True, timeout=420,
                            cwd=H.ROOT, env=env)
-        if p.returncode != 0 and quick:  # it may not take --quick
-            p = subprocess.run(args[:-1], capture_output=True, text=True, timeout=420,
-                               cwd=H.ROOT, env=env)
     except subprocess.TimeoutExpired:
-        return {"error": "timed out after 420 s"}
+        return {"error": "timed out after 420 s", "command": args}
     new = sorted(str(f.name) for f in set(out.glob("*")) - before)
-    res = {"stdout": p.stdout.strip(), "returncode": p.returncode, "files": new}
+    res = {"stdout": p.stdout.strip(), "returncode": p.returncode, "files": new,
+           "command": [Path(a).name if i < 2 else a for i, a in enumerate(args)]}
     if p.returncode != 0:
         res["error"] = f"exit {p.returncode}: {p.stderr.strip()[-500:]}"
     return res
@@ -93,7 +102,8 @@ def write_results(out, data, quick):
         rx = {k: wl.get("sink_received") for k, wl in ov["workloads"].items()}
         md += ["What the peers' sink received per workload (path prefix: requests, "
                "bytes): " + "; ".join(
-                   f"{k}: " + ", ".join(f"{p} {c[0]}/{c[1]}" for p, c in (v or {}).items())
+                   f"{k}: " + ", ".join(f"{p} {c[0]}/{c[1]}" for p, c in (v or {}).items()
+                                        if c[0])
                    for k, v in rx.items()), ""]
     dn = data.get("down")
     if dn:
@@ -128,7 +138,8 @@ def write_results(out, data, quick):
             if ing.get("error"):
                 md += [f"Failed: {ing['error']}", ""]
             if ing.get("stdout"):
-                md += [ing["stdout"], ""]
+                md += ["`" + " ".join(ing.get("command", [])[1:]) + "`", "",
+                       "```", ing["stdout"], "```", ""]
             md += [f"![{f}]({f})" for f in ing.get("files", []) if f.endswith(".png")]
             md += [""]
     un = data.get("unavailable", {})
