@@ -209,7 +209,7 @@ def collector_binary():
 class Collector(Process):
     """A real otas-collector on a fresh database (init, then serve)."""
 
-    def __init__(self, tmp, cpu=None):
+    def __init__(self, tmp, cpu=None, extra=()):
         binary = collector_binary()
         if binary is None:
             raise RuntimeError("otas-collector not found (run `make build`)")
@@ -220,7 +220,7 @@ class Collector(Process):
             raise RuntimeError(f"otas-collector init failed: {out.stderr.strip()}")
         self.key = out.stdout.splitlines()[0].strip()
         super().__init__([binary, "serve", "--db", str(db), "--listen",
-                          "127.0.0.1:0", "--quiet"], "collector", cpu=cpu)
+                          "127.0.0.1:0", "--quiet", *extra], "collector", cpu=cpu)
 
 
 class Worker:
