@@ -197,6 +197,7 @@ def overhead(setup, variants, workloads, rounds, n, log=H.log):
         rows = summarise(res, variants)
         for v, w in workers.items():
             rows[v]["setup_s"] = w.setup_s
+            rows[v]["info"] = w.info
         sink1 = H.sink_stats(setup.sink.url) if setup.sink else {}
         received = {k: [v[0] - sink0.get(k, [0, 0])[0], v[1] - sink0.get(k, [0, 0])[1]]
                     for k, v in sink1.items()}

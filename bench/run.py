@@ -59,6 +59,9 @@ def collector_ingest(out, quick):
         elif "--batches" in helptext:
             args += ["--batches", "50"]
     env = dict(os.environ, BENCH_RESULTS_DIR=str(out), BENCH_QUICK="1" if quick else "0")
+    binary = H.collector_binary()
+    if binary and "OTAS_COLLECTOR_BIN" not in env:
+        env["OTAS_COLLECTOR_BIN"] = binary
     H.log("collector ingest: " + " ".join(args[len(runner):]))
     try:
         p = subprocess.run(args, capture_output=True, text=True, timeout=420,
@@ -142,6 +145,17 @@ def write_results(out, data, quick):
                        "```", ing["stdout"], "```", ""]
             md += [f"![{f}]({f})" for f in ing.get("files", []) if f.endswith(".png")]
             md += [""]
+    if ov:
+        seen = {}
+        for wl in ov["workloads"].values():
+            for v, r in wl["rows"].items():
+                seen.update((k, val) for k, val in (r.get("info") or {}).get(
+                    "versions", {}).items() if val)
+                eng = (r.get("info") or {}).get("engine")
+                if v == "otas" and eng:
+                    seen["otas engine"] = eng
+        md += ["Versions measured: " + ", ".join(f"{k} {val}" for k, val in
+                                                 sorted(seen.items())) + ".", ""]
     un = data.get("unavailable", {})
     md += ["## Not measured", ""]
     md += [f"- **{v}**: {why}" for v, why in un.items()] or ["Every variant was measured."]

@@ -58,8 +58,28 @@ def otel_provider():
     return provider
 
 
+DISTS = {"baseline": [], "null": [], "otas": [], "moesif": ["moesifdjango", "moesifapi"],
+         "apitoolkit": ["apitoolkit-django", "opentelemetry-sdk",
+                        "opentelemetry-exporter-otlp-proto-http"],
+         "otel": ["opentelemetry-instrumentation-django", "opentelemetry-sdk",
+                  "opentelemetry-exporter-otlp-proto-http"],
+         "sentry": ["sentry-sdk"]}
+
+
+def versions():
+    from importlib.metadata import version
+
+    out = {}
+    for d in ["Django"] + DISTS.get(VARIANT, []):
+        try:
+            out[d] = version(d)
+        except Exception:
+            out[d] = None
+    return out
+
+
 def setup():
-    info = {"variant": VARIANT}
+    info = {"variant": VARIANT, "versions": versions()}
     if VARIANT == "sentry":
         import sentry_sdk
         from sentry_sdk.scrubber import EventScrubber
