@@ -212,8 +212,13 @@ def main():
         finally:
             setup.close()
     if "served" in only:
+        import shutil
+
         if "otas" in unavailable:
             data["served"] = {"error": f"otas: {unavailable['otas']}"}
+        elif not shutil.which("wrk"):
+            data["served"] = {"error": "wrk is not installed (scripts/apt-deps.sh "
+                                       "installs it: apt-get install wrk)"}
         else:
             try:
                 data["served"] = S.served(python, otas_path, cfg["served_rounds"],
