@@ -136,24 +136,42 @@ def start_workers(setup, variants, redact, tag, timeout):
     return ready, failed
 
 
-def measure(workers, req, rounds, n, warmup):
-    """Interleaved rounds; returns {variant: {"medians", "all", "status", "errors"}}."""
+def measure(workers, req, rounds, n, warmup, failed=None):
+    """Interleaved rounds; returns {variant: {"medians", "all", "status", "errors"}}.
+    A worker that dies or stops answering is dropped from the rest of the
+    run and reported in `failed` (variant -> why), not allowed to stop it."""
+    failed = {} if failed is None else failed
     res = {v: {"medians": [], "all": [], "status": {}, "errors": {}} for v in workers}
     cmd = {"op": "run", "req": _wire(req), "n": warmup}
-    for w in workers.values():  # warm-up, not recorded
-        w.call(cmd)
+
+    def call(v):
+        try:
+            return workers[v].call(cmd, timeout=300)
+        except Exception as exc:
+            failed[v] = f"worker failed during the run: {exc}"
+            workers[v].close(kill=True)
+            return None
+
     names = list(workers)
+    if warmup:
+        names = [v for v in names if call(v) is not None]  # warm-up, not recorded
     cmd["n"] = n
     for r in range(rounds):
-        k = r % len(names)
+        k = r % len(names) if names else 0
         for v in names[k:] + names[:k]:
-            out = workers[v].call(cmd)
+            if v in failed:
+                continue
+            out = call(v)
+            if out is None:
+                continue
             t = out["times"]
             res[v]["medians"].append(H.median(t))
             res[v]["all"].extend(t)
             for d in ("status", "errors"):
                 for code, c in out[d].items():
                     res[v][d][code] = res[v][d].get(code, 0) + c
+    for v in failed:
+        res.pop(v, None)
     return res
 
 
@@ -190,14 +208,18 @@ def overhead(setup, variants, workloads, rounds, n, log=H.log):
             out["unavailable"].setdefault(v, why)
         try:
             nn = max(50, n // 4) if key == "post64k" else n
-            res = measure(workers, req, rounds, nn, warmup=max(20, nn // 4))
+            res = measure(workers, req, rounds, nn, warmup=max(20, nn // 4),
+                          failed=failed)
+            for v in failed:
+                out["unavailable"].setdefault(v, failed[v])
         finally:
             for w in workers.values():
                 w.close()
         rows = summarise(res, variants)
         for v, w in workers.items():
-            rows[v]["setup_s"] = w.setup_s
-            rows[v]["info"] = w.info
+            if v in rows:
+                rows[v]["setup_s"] = w.setup_s
+                rows[v]["info"] = w.info
         sink1 = H.sink_stats(setup.sink.url) if setup.sink else {}
         received = {k: [v[0] - sink0.get(k, [0, 0])[0], v[1] - sink0.get(k, [0, 0])[1]]
                     for k, v in sink1.items()}
@@ -222,10 +244,17 @@ def _down_pass(setup, variants, total, rounds, tag, startup_timeout, stop_first=
         stop_first.stop()
     rss0, rss1, stats = {}, {}, {}
     try:
-        for v, w in workers.items():
-            w.call({"op": "run", "req": _wire(req), "n": 200})
-            rss0[v] = w.call({"op": "rss"})["rss_kb"]
-        res = measure(workers, req, rounds, total // rounds, warmup=0)
+        for v, w in list(workers.items()):
+            try:
+                w.call({"op": "run", "req": _wire(req), "n": 200}, timeout=300)
+                rss0[v] = w.call({"op": "rss"}, timeout=60)["rss_kb"]
+            except Exception as exc:
+                failed[v] = f"worker failed during the run: {exc}"
+                w.close(kill=True)
+                del workers[v]
+        res = measure(workers, req, rounds, total // rounds, warmup=0, failed=failed)
+        for v in failed:
+            workers.pop(v, None)
         rss1 = {v: w.call({"op": "rss"})["rss_kb"] for v, w in workers.items()}
         if "otas" in workers:
             stats["otas"] = workers["otas"].call({"op": "stats"})["stats"]
@@ -301,7 +330,7 @@ def md_down(data):
                          f"| {r['rss_growth_kb'] / 1024:+.1f} | {st} |")
     add(data["rows"])
     for v, why in data["failed"].items():
-        lines.append(f"| {v} | — | — | — | — | — | — | did not start: {why} |")
+        lines.append(f"| {v} | — | — | — | — | — | — | not measured: {why} |")
     if data.get("gone_after_start"):
         add(data["gone_after_start"], " (back end up at start-up, then stopped)")
     return "\n".join(lines)

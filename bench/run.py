@@ -108,6 +108,17 @@ def write_results(out, data, quick):
                    f"{k}: " + ", ".join(f"{p} {c[0]}/{c[1]}" for p, c in (v or {}).items()
                                         if c[0])
                    for k, v in rx.items()), ""]
+    if ov:
+        seen = {}
+        for wl in ov["workloads"].values():
+            for v, r in wl["rows"].items():
+                seen.update((k, val) for k, val in (r.get("info") or {}).get(
+                    "versions", {}).items() if val)
+                eng = (r.get("info") or {}).get("engine")
+                if v == "otas" and eng:
+                    seen["otas engine"] = eng
+        md += ["Versions measured: " + ", ".join(f"{k} {val}" for k, val in
+                                                 sorted(seen.items())) + ".", ""]
     dn = data.get("down")
     if dn:
         md += ["## Back end down from start-up", "",
@@ -118,8 +129,14 @@ def write_results(out, data, quick):
                "![down](down.png)", ""]
         if dn.get("engine_stats"):
             st = dn["engine_stats"].get("otas", {})
+            flat = {}
+            for k, v in st.items():
+                if isinstance(v, dict):
+                    flat.update((f"{k}.{k2}", v2) for k2, v2 in v.items())
+                else:
+                    flat[k] = v
             md += ["otas engine counters after the run: " + ", ".join(
-                f"{k}={v}" for k, v in st.items() if v not in (0, "", None, {})), ""]
+                f"{k}={v}" for k, v in flat.items() if v not in (0, "", None)), ""]
     sv = data.get("served")
     if sv:
         if "error" in sv:
@@ -145,17 +162,6 @@ def write_results(out, data, quick):
                        "```", ing["stdout"], "```", ""]
             md += [f"![{f}]({f})" for f in ing.get("files", []) if f.endswith(".png")]
             md += [""]
-    if ov:
-        seen = {}
-        for wl in ov["workloads"].values():
-            for v, r in wl["rows"].items():
-                seen.update((k, val) for k, val in (r.get("info") or {}).get(
-                    "versions", {}).items() if val)
-                eng = (r.get("info") or {}).get("engine")
-                if v == "otas" and eng:
-                    seen["otas engine"] = eng
-        md += ["Versions measured: " + ", ".join(f"{k} {val}" for k, val in
-                                                 sorted(seen.items())) + ".", ""]
     un = data.get("unavailable", {})
     md += ["## Not measured", ""]
     md += [f"- **{v}**: {why}" for v, why in un.items()] or ["Every variant was measured."]
