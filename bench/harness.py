@@ -167,6 +167,15 @@ class Process:
         self.port = int(line.strip().rsplit(":", 1)[1])
         self.url = f"http://127.0.0.1:{self.port}"
 
+    def cpu_s(self):
+        """CPU seconds (user + system) the process has used so far."""
+        try:
+            with open(f"/proc/{self.proc.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            return None
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)

@@ -32,7 +32,7 @@ import bench_served as S  # noqa: E402
 import harness as H  # noqa: E402
 
 FULL = dict(rounds=15, requests=1000, down_total=20000, down_rounds=10,
-            served_rounds=5, served_s=4, engine_events=50000)
+            served_rounds=7, served_s=3, engine_events=50000)
 QUICK = dict(rounds=3, requests=200, down_total=2000, down_rounds=4,
              served_rounds=1, served_s=2, engine_events=5000)
 SECTIONS = ["overhead", "down", "served", "engine", "ingest"]
