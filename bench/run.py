@@ -95,8 +95,8 @@ def write_results(out, data, quick):
     ov = data.get("overhead")
     if ov:
         md += ["## Request overhead, back end up (in-process WSGI, µs per request)", "",
-               f"Median of {cfg['rounds']} interleaved rounds' medians; p99 over all "
-               f"timed requests; {cfg['requests']} requests per round "
+               f"Median of {cfg['rounds']} interleaved rounds' medians; p99: median "
+               f"of the rounds' p99s; {cfg['requests']} requests per round "
                f"({cfg['requests'] // 4} for 64 KB).  'added' is over the baseline; "
                "'× otas's added' divides a variant's added time by otas's.", "",
                O.md_overhead(ov), "", "![overhead](overhead.png)", "",
