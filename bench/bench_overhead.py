@@ -326,7 +326,7 @@ def md_down(data):
     def add(rows, suffix=""):
         for v, r in rows.items():
             if suffix and v == "baseline":
-                name = f"baseline (second pass)"
+                name = "baseline (second pass)"
             else:
                 name = v + suffix
             added = "—" if v == "baseline" else f"{r['added_us']:+.1f}"
