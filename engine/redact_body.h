@@ -31,8 +31,11 @@ typedef struct otas__jsonpath_set_s otas__jsonpath_set_t;
 
 /* Parse a comma-separated list of JSONPath rules (whitespace around rules
  * ignored; "" gives an empty set).  Returns NULL with err naming the rule
- * and the 1-based character position of the fault, e.g.
- *   rule "$.a[" at position 4: expected an index, '*' or a quoted name */
+ * and the 1-based character position of the fault within it (its last
+ * character when the rule ends early), e.g.
+ *   rule "$.a[" at position 4: expected an index, '*' or a quoted name
+ * Commas inside quoted names do not split rules.  Negative indexes are
+ * refused (a streaming pass does not know an array's length). */
 otas__jsonpath_set_t *otas__jsonpath_parse(const char *rules, char *err,
                                            size_t errlen);
 void otas__jsonpath_free(otas__jsonpath_set_t *set);
@@ -55,7 +58,10 @@ typedef struct {
  * string) into out: the value of every field whose decoded name is in
  * `names`, or that a rule of `rules` ($.name, $['name'], $.*, $..name)
  * matches, becomes %5BREDACTED%5D; everything else is kept as written.
- * Either set may be NULL.  Always succeeds (0). */
+ * A matched field with an empty or no value is redacted too (`token`
+ * becomes `token=%5BREDACTED%5D`).  A rule "$" matches every field.
+ * Either set may be NULL.  Returns 0; on allocation failure out->oom is
+ * set and out must not be used. */
 int otas__redact_urlencoded(const otas__jsonpath_set_t *rules,
                             const otas__nameset_t *names, const char *in,
                             size_t len, otas__buf_t *out);
@@ -63,8 +69,9 @@ int otas__redact_urlencoded(const otas__jsonpath_set_t *rules,
 /* Decode an urlencoded string into the JSON object text used for
  * `query_params` and `post_data`: {"name": ["v1", "v2"], ...} in order of
  * first appearance, values redacted as by otas__redact_urlencoded (the
- * value "[REDACTED]").  Invalid UTF-8 after percent-decoding is written
- * with U+FFFD.  Appends to out; returns 0. */
+ * value "[REDACTED]").  Empty fields (`a=1&&b`) are skipped, a field with
+ * no '=' has the value "".  Invalid UTF-8 after percent-decoding is
+ * written with U+FFFD.  Appends to out; returns 0 (out->oom on failure). */
 int otas__urlencoded_to_json(const otas__jsonpath_set_t *rules,
                              const otas__nameset_t *names, const char *in,
                              size_t len, otas__buf_t *out);

@@ -17,7 +17,13 @@
  * the pool when its lease expires.
  *
  * Threads: only the sender thread of a process calls these functions; a
- * spool handle never crosses fork() (the child opens its own).
+ * spool handle never crosses fork().  Close it before fork() and open a new
+ * one in each process afterwards: SQLite's per-process lock bookkeeping is
+ * copied into the child in a state that does not match the child's real
+ * locks.  An inherited handle refuses every call in the child (-1), and
+ * otas__spool_close() there frees only the handle, not the connection.
+ *
+ * Errors never contain payload bytes or secrets; they name the file.
  */
 #ifndef OTAS_SPOOL_H
 #define OTAS_SPOOL_H
@@ -30,32 +36,58 @@
 typedef struct otas__spool_s otas__spool_t;
 
 /* Open (creating the file, its directory and schema when absent) the spool
- * at `path`.  Returns NULL with err filled on failure. */
+ * at `path`.  New directories get mode 0700, a new file 0600.  Returns NULL
+ * with err filled on failure (unwritable directory, read-only file, ...).
+ * On success err is "" -- or, when the file at `path` was corrupt, not an
+ * SQLite file or written by a newer OTAS, a notice that it was renamed to
+ * `<path>.corrupt-<unixtime>` and an empty spool started: log it once.
+ * Leases still held by this pid, or by dead pids of this host and pid
+ * namespace, are ended (a restarted app need not wait them out). */
 otas__spool_t *otas__spool_open(const char *path, int64_t max_bytes,
                                 char *err, size_t errlen);
 void otas__spool_close(otas__spool_t *sp);
 
-/* Store one batch.  *evicted_events (may be NULL) receives the number of
- * events deleted to make room (oldest batches first).  A batch larger than
- * max_bytes on its own is refused (-1).  Returns 0, or -1 with err. */
+/* Store one batch (one IMMEDIATE transaction: the bound holds across
+ * processes).  *evicted_events (may be NULL) receives the number of events
+ * deleted to make room: oldest batches without a live lease first, then, if
+ * still needed, leased ones (oldest first) -- so a batch in flight in some
+ * process may be counted as evicted and still be delivered.  A batch larger
+ * than max_bytes on its own is refused (-1).  Returns 0, or -1 with err
+ * (e.g. "disk full", "database is locked" after 5 s).  The payload is not
+ * retained after the call.  Each process enforces its own max_bytes. */
 int otas__spool_put(otas__spool_t *sp, const char *payload, size_t len,
                     uint32_t n_events, uint64_t *evicted_events, char *err,
                     size_t errlen);
 
 /* Claim the oldest batch that no live lease holds, leasing it for
- * lease_ms.  Returns 1 with *id, payload appended to out and *n_events set;
- * 0 when nothing is available; -1 on error. */
+ * lease_ms (clamped to 1 ms .. 1 h) to this process.  Returns 1 with *id,
+ * payload appended to out and *n_events (may be NULL) set; 0 when nothing
+ * is available; -1 on error (otas__spool_error() says why; out of memory in
+ * `out` leaves the batch unclaimed). */
 int otas__spool_claim(otas__spool_t *sp, int64_t lease_ms, int64_t *id,
                       otas__buf_t *out, uint32_t *n_events);
 
-/* The claimed batch was delivered: delete it.  0 or -1. */
+/* The claimed batch was delivered: delete it.  0 or -1.  An id that is
+ * gone (evicted meanwhile) is not an error. */
 int otas__spool_delete(otas__spool_t *sp, int64_t id);
 
-/* The claimed batch was not delivered: end the lease now.  0 or -1. */
+/* The claimed batch was not delivered: end the lease now.  0 or -1.
+ * Ends only this process's lease: if it had expired and another process
+ * claimed the batch since, that claim stands. */
 int otas__spool_release(otas__spool_t *sp, int64_t id);
 
 /* What the spool holds now (all processes).  Any out pointer may be NULL. */
 int otas__spool_count(otas__spool_t *sp, int64_t *batches, int64_t *events,
                       int64_t *bytes);
+
+/* The last failure or recovery notice of this handle ("" if none); never
+ * NULL.  Valid until the next call on the handle.  Besides corruption, a
+ * handle notices within a second when its file was moved aside by another
+ * process or removed, and continues in the file now at `path`. */
+const char *otas__spool_error(const otas__spool_t *sp);
+
+/* How many times this handle found its file corrupt and moved it aside
+ * (at open or during an operation).  The engine logs when it grows. */
+uint64_t otas__spool_recoveries(const otas__spool_t *sp);
 
 #endif

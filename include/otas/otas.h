@@ -218,6 +218,11 @@ OTAS_API int otas_want_request_body(const otas_engine_t *eng,
                                     const char *content_type, size_t ct_len,
                                     int64_t content_length);
 
+/* How many bytes of a body the engine keeps (OTAS_MAX_BODY_BYTES, or 0
+ * when OTAS_CAPTURE_BODIES=0): hosts that assemble a body from chunks
+ * (WSGI iterables, ASGI messages) copy at most this much. */
+OTAS_API size_t otas_body_cap(const otas_engine_t *eng);
+
 /* Wait until everything captured before the call has been delivered or
  * spooled, at most timeout_ms.  Returns 1 when done, 0 on timeout.
  * Blocks: call without holding the GIL. */

@@ -15,7 +15,7 @@ from .exceptions import (
     OtasError,
 )
 
-__version__ = "0.2.0"
+from .conf import VERSION as __version__
 
 __all__ = [
     "OtasMiddleware",

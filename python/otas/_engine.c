@@ -410,6 +410,7 @@ walk_headers(PyObject *headers, otas_header_t *h, size_t max)
 	return n;
 }
 
+/* An optional str (UTF-8) or bytes argument; anything else reads as unset. */
 static inline void
 opt_str(PyObject *o, const char **p, size_t *len)
 {
@@ -419,6 +420,11 @@ opt_str(PyObject *o, const char **p, size_t *len)
 	*len = 0;
 	if (o == Py_None)
 		return;
+	if (PyBytes_Check(o)) {
+		*p = PyBytes_AS_STRING(o);
+		*len = (size_t)PyBytes_GET_SIZE(o);
+		return;
+	}
 	*p = str_utf8(o, &n);
 	*len = *p ? (size_t)n : 0;
 }
@@ -573,6 +579,13 @@ Engine_capture(EngineObject *self, PyObject *const *args, Py_ssize_t nargs)
 }
 
 static PyObject *
+Engine_body_cap(EngineObject *self, PyObject *Py_UNUSED(ignored))
+{
+	CHECK_OPEN(self);
+	return PyLong_FromSize_t(otas_body_cap(self->eng));
+}
+
+static PyObject *
 Engine_stats(EngineObject *self, PyObject *Py_UNUSED(ignored))
 {
 	otas_stats_t s;
@@ -626,6 +639,8 @@ static PyMethodDef Engine_methods[] = {
     {"close", (PyCFunction)Engine_close, METH_O,
      "close(timeout_ms): flush, spool the rest, stop the sender"},
     {"stats", (PyCFunction)Engine_stats, METH_NOARGS, "counters as a dict"},
+    {"body_cap", (PyCFunction)Engine_body_cap, METH_NOARGS,
+     "bytes of a body the engine keeps (0: bodies are not captured)"},
     {NULL, NULL, 0, NULL}};
 
 static PyGetSetDef Engine_getset[] = {

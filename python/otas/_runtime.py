@@ -133,3 +133,8 @@ def stats():
     if rt is None or rt.engine.closed:
         return {}
     return rt.engine.stats()
+
+
+def current_shutdown_timeout_ms():
+    rt = _current
+    return rt.settings.shutdown_timeout_ms if rt is not None else 5000

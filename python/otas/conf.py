@@ -21,7 +21,10 @@ from ._native import engine
 from .exceptions import MISSING_KEY_MESSAGE, OtasConfigurationError
 
 # Options that take Python callables: never sent to the engine.
-HOOK_OPTIONS = frozenset()
+HOOK_OPTIONS = frozenset({"SKIP", "IDENTIFY_USER", "IDENTIFY_COMPANY",
+                          "GET_SESSION_TOKEN", "GET_METADATA"})
+
+VERSION = "0.2.0"
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 
@@ -120,6 +123,8 @@ def load(setting=None, kwargs=None, environ=None, require_key=True):
     for name in names:
         if name in environ:
             options[name] = environ[name]
+    if "OTAS_SDK_NAME" in names:
+        options.setdefault("OTAS_SDK_NAME", "otas-python/" + VERSION)
     settings = Settings(options, hooks)
     if not settings.enabled:
         return settings

@@ -20,13 +20,14 @@ app produced is returned unchanged.
 import logging
 import sys
 import time
-import traceback
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.core.exceptions import MiddlewareNotUsed
 from django.core.signals import got_request_exception
+from django.utils.functional import SimpleLazyObject
 
-from . import _native, _runtime, conf
+from . import _native, conf
+from ._common import FailOnce, Hooks, exception_record, start_engine
 
 logger = logging.getLogger("otas")
 
@@ -35,15 +36,6 @@ _time_ns = time.time_ns
 
 # Attribute set on the request by the exception signal and report_error().
 ERRORS_ATTR = "_otas_errors"
-
-
-def exception_record(exc):
-    """(type, message, stack) of an exception, as the engine takes it."""
-    return (
-        type(exc).__qualname__,
-        str(exc),
-        "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
-    )
 
 
 def _on_exception(sender, request=None, **kwargs):
@@ -64,6 +56,38 @@ def _on_exception(sender, request=None, **kwargs):
 got_request_exception.connect(_on_exception, dispatch_uid="otas.exceptions")
 
 
+def _user_id(request):
+    """The authenticated user's id when Django already knows it.
+
+    Never forces the lazy request.user (that would cost a session and a
+    database query on requests whose view did not look): it is read only
+    when authentication already ran -- DRF and views that touched
+    request.user leave it evaluated.  Otherwise the engine reads the JWT in
+    the Authorization header.
+    """
+    d = request.__dict__
+    user = d.get("user")
+    if user is None:
+        return None
+    if type(user) is SimpleLazyObject:
+        user = d.get("_cached_user")
+        if user is None:
+            return None
+    try:
+        if user.is_authenticated:
+            return str(user.pk)
+    except Exception:
+        pass
+    return None
+
+
+def _identity(request):
+    user = _user_id(request) if "user" in request.__dict__ else None
+    if user is None:
+        return None
+    return (user, None, None, None, None, None, None, None)
+
+
 class OtasMiddleware:
     sync_capable = True
     async_capable = True
@@ -76,20 +100,14 @@ class OtasMiddleware:
         settings = conf.load(conf.django_setting())
         if not settings.enabled:
             raise MiddlewareNotUsed("OTAS_ENABLED is off")
-        self._capture = None
-        if _native.engine is None:
-            logger.error(
-                "OTAS capture is off: the C engine did not load (%s). "
-                "Requests pass through untouched; reinstall otas.",
-                _native.NATIVE_ERROR)
-            return
-        runtime = _runtime.start(settings)
-        engine = runtime.engine
-        self._capture = engine.capture
-        self._want_body = engine.want_request_body
-        self._streaming_flag = _native.engine.CAP_RESP_STREAMING
-        self._skipped_flag = _native.engine.CAP_REQ_BODY_SKIPPED
-        self._failed_once = False
+        engine = start_engine(settings)
+        self._capture = engine.capture if engine is not None else None
+        if engine is not None:
+            self._want_body = engine.want_request_body
+            self._streaming_flag = _native.engine.CAP_RESP_STREAMING
+            self._skipped_flag = _native.engine.CAP_REQ_BODY_SKIPPED
+        self._capture_failed = FailOnce()
+        self._hooks = Hooks(settings.hooks) if settings.hooks else None
 
     # ------------------------------------------------------------ request
 
@@ -150,12 +168,19 @@ class OtasMiddleware:
             headers = response.headers
             headers = getattr(headers, "_store", headers)
             errors = request.__dict__.get(ERRORS_ATTR)
+            hooks = self._hooks
+            if hooks is None:
+                extra = _identity(request)
+            else:
+                if hooks.should_skip(request, response):
+                    return
+                extra = hooks.extra(request, response, _user_id(request))
             if response.streaming:
                 length = response.get("Content-Length")
                 if length is None or not length.isdigit():
                     self._count_stream(request, response, route, headers,
                                        req_body, req_size, flags, errors,
-                                       start_us, duration_ns)
+                                       extra, start_us, duration_ns)
                     return
                 resp_body, resp_size = None, int(length)
                 flags |= self._streaming_flag
@@ -165,12 +190,12 @@ class OtasMiddleware:
             self._capture(request.method, request.path, route, request.META,
                           req_body, req_size, response.status_code, headers,
                           resp_body, resp_size, start_us, duration_ns, flags,
-                          errors, None, False)
+                          errors, extra, False)
         except Exception:
             self._capture_failed()
 
     def _count_stream(self, request, response, route, headers, req_body,
-                      req_size, flags, errors, start_us, duration_ns):
+                      req_size, flags, errors, extra, start_us, duration_ns):
         """Wrap the stream to count bytes; capture when it ends."""
         capture = self._capture
         flags |= self._streaming_flag
@@ -182,7 +207,7 @@ class OtasMiddleware:
             try:
                 capture(method, path, route, meta, req_body, req_size,
                         status, headers, None, sent, start_us, duration_ns,
-                        flags, errors, None, False)
+                        flags, errors, extra, False)
             except Exception:
                 failed()
 
@@ -206,9 +231,3 @@ class OtasMiddleware:
                 finally:
                     done(sent)
         response.streaming_content = counted()
-
-    def _capture_failed(self):
-        if not self._failed_once:
-            self._failed_once = True
-            logger.exception("OTAS capture failed; the response is "
-                             "unaffected (logged once)")

@@ -6,7 +6,6 @@ so these tests exercise the built C engine, not the source tree.
 """
 
 import os
-import time
 import uuid
 
 import pytest
@@ -16,8 +15,8 @@ from otas_testing.collector import Collector
 
 @pytest.fixture(scope="session")
 def collector(tmp_path_factory):
-    c = Collector()
-    c.start(tmp_path_factory.mktemp("collector") / "otas.db")
+    c = Collector(tmp_path_factory.mktemp("collector"))
+    c.start()
     spool = tmp_path_factory.mktemp("spool")
     os.environ.update({
         "OTAS_SDK_KEY": c.key,
@@ -29,31 +28,6 @@ def collector(tmp_path_factory):
     import otas._runtime
     otas._runtime.shutdown(timeout=5)
     c.stop()
-
-
-def wait_for(predicate, timeout=15.0, interval=0.05, what="condition"):
-    """Poll predicate() until it returns a truthy value; fail at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
-
-
-def events_for(collector, n=1, timeout=15.0, **filters):
-    """Flush the SDK, then wait until the collector holds >= n events."""
-    import otas
-
-    otas.flush(timeout=timeout)
-
-    def got():
-        evs = collector.events(**filters)
-        return evs if len(evs) >= n else None
-
-    return wait_for(got, timeout=timeout, what=f"{n} events {filters}")
 
 
 @pytest.fixture

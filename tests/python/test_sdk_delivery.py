@@ -15,18 +15,17 @@ from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import pytest
 
-from conftest import events_for, wait_for
+from sdk_support import events_for, wait_for
 from otas_testing.collector import Collector
-from test_startup import free_port, run_app
+from sdk_support import free_port, run_app
 
 HERE = Path(__file__).resolve().parent
 
 
 def test_fallback_to_single_event_endpoint(tmp_path):
-    platform = Collector()
-    platform.start(tmp_path / "platform.db", extra_args=["--platform-compat"])
+    platform = Collector(tmp_path / "platform")
+    platform.start(extra_args=["--platform-compat"])
     try:
         token = platform.agent_session("fallback-bot")
         code = """
@@ -36,11 +35,11 @@ from django.test import Client
 import otas
 c = Client()
 for i in range(3):
-    c.get(f"/api/items/{100+i}", HTTP_X_OTAS_AGENT_SESSION_TOKEN=TOKEN)
+    c.get(f"/api/items/{100+i}", HTTP_X_OTAS_AGENT_SESSION_TOKEN=__TOK__)
 for i in range(2):
     c.get(f"/api/items/{200+i}")
 print("RESULT " + json.dumps({"flushed": otas.flush(10), "stats": otas.stats()}))
-""".replace("TOKEN", repr(token))
+""".replace("__TOK__", repr(token))
         p, res = run_app({"OTAS_SDK_KEY": platform.key, "OTAS_BASE_URL": platform.url,
                           "OTAS_SPOOL_DIR": str(tmp_path / "spool")}, code=code)
         assert res is not None, p.stderr

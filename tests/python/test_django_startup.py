@@ -2,53 +2,13 @@
 missing key, invalid key, unreachable back end, strict start-up, disabled,
 bad options, and the OtasClient API."""
 
-import json
 import os
-import socket
 import subprocess
 import sys
-import textwrap
-from pathlib import Path
 
 import pytest
 
-HERE = Path(__file__).resolve().parent
-
-APP = textwrap.dedent("""
-    import json, sys, django
-    django.setup()
-    from django.test import Client
-    import otas
-    try:
-        r = Client().get("/api/items/7")
-        out = {"status": r.status_code, "body": r.json()}
-    except Exception as exc:
-        out = {"exc": type(exc).__name__, "msg": str(exc)}
-    out["flushed"] = otas.flush(timeout=3)
-    out["stats"] = otas.stats()
-    print("RESULT " + json.dumps(out))
-""")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def run_app(env_over, code=APP, timeout=60):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OTAS_")}
-    env.update({"DJANGO_SETTINGS_MODULE": "djproject.settings",
-                "PYTHONPATH": str(HERE)})
-    env.update(env_over)
-    p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                       text=True, timeout=timeout)
-    result = None
-    for line in p.stdout.splitlines():
-        if line.startswith("RESULT "):
-            result = json.loads(line[7:])
-    return p, result
-
+from sdk_support import HERE, free_port, run_app
 
 def test_missing_key_raises_configuration_error(tmp_path):
     p, res = run_app({"OTAS_SPOOL_DIR": str(tmp_path)})

@@ -10,7 +10,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.test import AsyncClient, Client
 
-from conftest import events_for
+from sdk_support import events_for
 
 pytestmark = pytest.mark.usefixtures("collector")
 
@@ -29,7 +29,8 @@ def headers_of(ev, which):
 
 def test_get_event_has_every_field(collector, uid):
     r = Client().get(f"/api/items/{uid}?q=shoes&page=2&page=3",
-                     HTTP_USER_AGENT="pytest-agent", HTTP_X_REQUEST_ID="rid-1")
+                     HTTP_USER_AGENT="pytest-agent", HTTP_X_REQUEST_ID="rid-1",
+                     HTTP_HOST="api.example.com")
     assert r.status_code == 200
     ev = one(collector, f"/api/items/{uid}")
     assert ev["method"] == "GET"
@@ -52,7 +53,7 @@ def test_get_event_has_every_field(collector, uid):
     assert md["sdk"].startswith("otas-python/")
     assert md["direction"] == "incoming"
     assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$", md["timestamp"])
-    assert md["host"] == "testserver"
+    assert md["host"] == "api.example.com"
 
 
 def test_post_json_body_and_sizes(collector, uid):
