@@ -94,6 +94,24 @@ def write_results(out, data, quick):
           "How to read this: bench/README.md.", ""]
     ov = data.get("overhead")
     if ov:
+        md += ["## Summary", ""]
+        for wl in ov["workloads"].values():
+            rows = wl["rows"]
+            if "otas" not in rows:
+                continue
+            peers = [(v, r) for v, r in rows.items() if v in O.PEERS]
+            md.append(f"- {wl['label']}: otas adds {rows['otas']['added_us']:.1f} µs; "
+                      + ", ".join(f"{v} {r['added_us']:.0f} µs ({r['ratio_to_otas']:.0f}×)"
+                                  for v, r in peers if r["ratio_to_otas"]) + ".")
+        sv = data.get("served") or {}
+        for ep, r in (sv.get("rows") or {}).items():
+            md.append(f"- Served `{ep}` with otas: {r['rps_ratio']:.2f}× the requests/s "
+                      f"without it (p99 {r['p99_ratio']:.2f}×).")
+        en = data.get("engine") or {}
+        if "events_per_s" in en:
+            md.append(f"- Engine: {en['events_per_s']:,.0f} events/s on one core "
+                      f"(wall), {en['cpu_us_per_event']:.1f} µs of CPU per event.")
+        md += [""]
         md += ["## Request overhead, back end up (in-process WSGI, µs per request)", "",
                f"Median of {cfg['rounds']} interleaved rounds' medians; p99: median "
                f"of the rounds' p99s; {cfg['requests']} requests per round "
