@@ -26,6 +26,9 @@ __all__ = [
     "OtasConnectionError",
     "flush",
     "stats",
+    "report_error",
+    "observe_request",
+    "observe_request_async",
     "__version__",
 ]
 
@@ -46,6 +49,30 @@ def stats():
     from . import _runtime
 
     return _runtime.stats()
+
+
+def report_error(request, exc):
+    """Attach an exception to the event of `request` (any number per
+    request); with request=None it becomes an event of its own."""
+    from .outgoing import report_error as _report
+
+    _report(request, exc)
+
+
+def observe_request(request):
+    """An httpx.Client whose calls are captured as outgoing events of
+    `request`."""
+    from .outgoing import observe_request as _observe
+
+    return _observe(request)
+
+
+def observe_request_async(request):
+    """An httpx.AsyncClient whose calls are captured as outgoing events of
+    `request`."""
+    from .outgoing import observe_request_async as _observe
+
+    return _observe(request)
 
 
 def __getattr__(name):

@@ -13,7 +13,7 @@ the app returns.
 
 import time
 
-from . import _native, _runtime, conf
+from . import _native, _runtime, conf, outgoing
 from ._common import FailOnce, exception_record, start_engine
 
 _perf_ns = time.perf_counter_ns
@@ -30,7 +30,8 @@ def _header(headers, name):
 class OtasASGIMiddleware:
     def __init__(self, app, **options):
         self.app = app
-        self._engine = start_engine(conf.load(None, options))
+        settings = conf.load(None, options)
+        self._engine = start_engine(settings)
         if self._engine is not None:
             self._capture = self._engine.capture
             self._want_body = self._engine.want_request_body
@@ -38,6 +39,10 @@ class OtasASGIMiddleware:
             self._streaming = _native.engine.CAP_RESP_STREAMING
             self._skipped = _native.engine.CAP_REQ_BODY_SKIPPED
         self._failed = FailOnce()
+        self._outgoing = self._engine is not None and conf.as_bool(
+            settings.options.get("OTAS_CAPTURE_OUTGOING", "0"))
+        if self._outgoing:
+            outgoing.install(self._engine, settings)
 
     async def __call__(self, scope, receive, send):
         if self._engine is None:
@@ -84,6 +89,7 @@ class OtasASGIMiddleware:
             await send(message)
 
         errors = None
+        token = outgoing.current_request.set(scope) if self._outgoing else None
         try:
             await self.app(scope, receive_copy, send_copy)
         except Exception as exc:
@@ -92,6 +98,8 @@ class OtasASGIMiddleware:
                 resp["status"] = 500
             raise
         finally:
+            if token is not None:
+                outgoing.current_request.reset(token)
             self._record(scope, req, req_size, want, resp, start_us,
                          _perf_ns() - t0, errors)
 
@@ -121,6 +129,12 @@ class OtasASGIMiddleware:
             client = scope.get("client")
             extra = (None, None, None, None, None, scope.get("query_string", b""),
                      client[0] if client else None, scope.get("scheme", "http"))
+            eid = scope.get(outgoing.EVENT_ID_KEY)
+            if eid is not None:
+                extra += (eid,)
+            reported = scope.get(outgoing.ERRORS_KEY)
+            if reported:
+                errors = (errors or []) + reported
             self._capture(scope.get("method", "GET"), path, route,
                           scope.get("headers") or [], b"".join(req["chunks"]),
                           req_size if req_size >= 0 else req["seen"],

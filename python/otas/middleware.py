@@ -26,7 +26,7 @@ from django.core.exceptions import MiddlewareNotUsed
 from django.core.signals import got_request_exception
 from django.utils.functional import SimpleLazyObject
 
-from . import _native, conf
+from . import _native, conf, outgoing
 from ._common import FailOnce, Hooks, exception_record, start_engine
 
 logger = logging.getLogger("otas")
@@ -35,7 +35,8 @@ _perf_ns = time.perf_counter_ns
 _time_ns = time.time_ns
 
 # Attribute set on the request by the exception signal and report_error().
-ERRORS_ATTR = "_otas_errors"
+ERRORS_ATTR = outgoing.ERRORS_ATTR
+_NO_EXTRA = (None,) * 8
 
 
 def _on_exception(sender, request=None, **kwargs):
@@ -108,6 +109,10 @@ class OtasMiddleware:
             self._skipped_flag = _native.engine.CAP_REQ_BODY_SKIPPED
         self._capture_failed = FailOnce()
         self._hooks = Hooks(settings.hooks) if settings.hooks else None
+        self._outgoing = engine is not None and conf.as_bool(
+            settings.options.get("OTAS_CAPTURE_OUTGOING", "0"))
+        if self._outgoing:
+            outgoing.install(engine, settings)
 
     # ------------------------------------------------------------ request
 
@@ -119,7 +124,14 @@ class OtasMiddleware:
         start_us = _time_ns() // 1000
         t0 = _perf_ns()
         body = self._request_body(request)
-        response = self.get_response(request)
+        if self._outgoing:
+            token = outgoing.current_request.set(request)
+            try:
+                response = self.get_response(request)
+            finally:
+                outgoing.current_request.reset(token)
+        else:
+            response = self.get_response(request)
         self._record(request, response, body, start_us, _perf_ns() - t0)
         return response
 
@@ -129,7 +141,14 @@ class OtasMiddleware:
         start_us = _time_ns() // 1000
         t0 = _perf_ns()
         body = self._request_body(request)
-        response = await self.get_response(request)
+        if self._outgoing:
+            token = outgoing.current_request.set(request)
+            try:
+                response = await self.get_response(request)
+            finally:
+                outgoing.current_request.reset(token)
+        else:
+            response = await self.get_response(request)
         self._record(request, response, body, start_us, _perf_ns() - t0)
         return response
 
@@ -167,7 +186,8 @@ class OtasMiddleware:
             route = match.route if match is not None else None
             headers = response.headers
             headers = getattr(headers, "_store", headers)
-            errors = request.__dict__.get(ERRORS_ATTR)
+            d = request.__dict__
+            errors = d.get(ERRORS_ATTR)
             hooks = self._hooks
             if hooks is None:
                 extra = _identity(request)
@@ -175,6 +195,11 @@ class OtasMiddleware:
                 if hooks.should_skip(request, response):
                     return
                 extra = hooks.extra(request, response, _user_id(request))
+            eid = d.get(outgoing.EVENT_ID_ATTR)
+            if eid is not None:
+                # Outgoing calls or observe_request() already named this
+                # event: capture it under that id so they link to it.
+                extra = (extra or _NO_EXTRA)[:8] + (eid,)
             if response.streaming:
                 length = response.get("Content-Length")
                 if length is None or not length.isdigit():

@@ -19,7 +19,7 @@ response with a Content-Length is not wrapped, so sendfile still applies.
 import io
 import time
 
-from . import _native, conf
+from . import _native, conf, outgoing
 from ._common import FailOnce, exception_record, start_engine
 
 _perf_ns = time.perf_counter_ns
@@ -62,7 +62,8 @@ def _watch_flask_routes(app):
 class OtasWSGIMiddleware:
     def __init__(self, app, **options):
         self.app = app
-        self._engine = start_engine(conf.load(None, options))
+        settings = conf.load(None, options)
+        self._engine = start_engine(settings)
         if self._engine is not None:
             self._capture = self._engine.capture
             self._want_body = self._engine.want_request_body
@@ -70,8 +71,13 @@ class OtasWSGIMiddleware:
             self._streaming = _native.engine.CAP_RESP_STREAMING
             self._skipped = _native.engine.CAP_REQ_BODY_SKIPPED
         self._failed = FailOnce()
+        self._outgoing = False
         if self._engine is not None:
             _watch_flask_routes(app)
+            self._outgoing = conf.as_bool(settings.options.get(
+                "OTAS_CAPTURE_OUTGOING", "0"))
+            if self._outgoing:
+                outgoing.install(self._engine, settings)
 
     def __call__(self, environ, start_response):
         if self._engine is None:
@@ -96,6 +102,7 @@ class OtasWSGIMiddleware:
             state[0], state[1] = status, headers
             return start_response(status, headers, exc_info)
 
+        token = outgoing.current_request.set(environ) if self._outgoing else None
         try:
             result = self.app(environ, capturing_start_response)
         except Exception as exc:
@@ -103,6 +110,9 @@ class OtasWSGIMiddleware:
                          start_us, _perf_ns() - t0, flags,
                          [exception_record(exc)])
             raise
+        finally:
+            if token is not None:
+                outgoing.current_request.reset(token)
         duration = _perf_ns() - t0
         status, headers = state
         file_wrapper = environ.get("wsgi.file_wrapper")
@@ -122,10 +132,15 @@ class OtasWSGIMiddleware:
         try:
             if isinstance(status, str):
                 status = int(status[:3])
+            reported = environ.get(outgoing.ERRORS_KEY)
+            if reported:
+                errors = (errors or []) + reported
+            eid = environ.get(outgoing.EVENT_ID_KEY)
+            extra = None if eid is None else (None,) * 8 + (eid,)
             self._capture(environ.get("REQUEST_METHOD", "GET"), _path(environ),
                           _route(environ), environ, req_body, req_size,
                           status, headers, resp_body, resp_size, start_us,
-                          duration, flags, errors, None, False)
+                          duration, flags, errors, extra, False)
         except Exception:
             self._failed()
 

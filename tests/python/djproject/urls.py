@@ -18,5 +18,10 @@ urlpatterns = [
     path("api/echo", views.echo),
     path("api/status/<int:code>", views.status),
     path("api/pid/<int:n>", views.pid),
+    path("api/outgoing", views.outgoing),
+    path("api/async-outgoing", views.async_outgoing),
+    path("api/outgoing-fail", views.outgoing_fail),
+    path("api/observed", views.observed),
+    path("api/report-errors", views.report_errors),
     path("health", views.health),
 ]

@@ -108,3 +108,58 @@ def health(request):
 
 def pid(request, n):
     return JsonResponse({"n": n, "pid": os.getpid()})
+
+
+def outgoing(request):
+    """Calls a local HTTP server through requests, httpx and a thread."""
+    import threading
+
+    import httpx
+    import requests
+
+    target = request.GET["target"]
+    a = requests.get(target + "/r?token=abc&x=1", headers={"Authorization": "Bearer out-secret"}).json()
+    b = httpx.post(target + "/h", json={"password": "pw", "k": 1}).json()
+    seen = {}
+    t = threading.Thread(target=lambda: seen.update(requests.get(target + "/t").json()))
+    t.start()
+    t.join()
+    return JsonResponse({"requests": a, "httpx": b, "thread": seen})
+
+
+async def async_outgoing(request):
+    import httpx
+
+    target = request.GET["target"]
+    async with httpx.AsyncClient() as c:
+        r = await c.get(target + "/a")
+    return JsonResponse({"async": r.json()})
+
+
+def outgoing_fail(request):
+    import requests
+
+    try:
+        requests.get(request.GET["target"] + "/nothing-listens", timeout=2)
+    except requests.ConnectionError:
+        return JsonResponse({"failed_as_expected": True})
+    return JsonResponse({"failed_as_expected": False})
+
+
+def observed(request):
+    import otas
+
+    with otas.observe_request(request) as client:
+        r = client.get(request.GET["target"] + "/o")
+    return JsonResponse({"observed": r.json()})
+
+
+def report_errors(request):
+    import otas
+
+    for exc in (ValueError("first problem"), KeyError("second problem")):
+        try:
+            raise exc
+        except Exception as e:
+            otas.report_error(request, e)
+    return JsonResponse({"ok": True})

@@ -1,0 +1,556 @@
+/*
+ * main.c -- the otas-collector command line.
+ *
+ *   init, serve, project create|list, key create|revoke,
+ *   agent-session create
+ *
+ * Usage errors (unknown flag, missing value, missing database) print one
+ * line on stderr and exit 2; other failures exit 1.  Secrets (SDK keys,
+ * agent tokens) are printed once, on stdout, and nowhere else.
+ */
+#include "keys.h"
+#include "routes.h"
+#include "store.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EXIT_USAGE 2
+
+typedef struct {
+	const char *db, *project, *name, *description, *prefix, *agent, *listen;
+	const char *dashboard_dir, *sync;
+	long days;
+	int days_set, quiet, json, platform_compat, max_pending_set;
+	long max_body, max_decoded, max_events, max_conns, max_pending;
+	long max_header, threads, timeout, commit_delay;
+	int fail_commits;
+} args_t;
+
+static const char *prog = "otas-collector";
+
+static void __attribute__((format(printf, 1, 2), noreturn))
+usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (see --help)\n");
+	exit(EXIT_USAGE);
+}
+
+static void __attribute__((noreturn))
+fail(const char *what)
+{
+	fprintf(stderr, "%s: %s\n", prog, what);
+	exit(1);
+}
+
+static const char help_main[] =
+    "usage: otas-collector <command> [options]\n"
+    "\n"
+    "The embedded OTAS back end: speaks the OTAS wire contract, stores events\n"
+    "in SQLite, answers a query API and serves the dashboard.\n"
+    "\n"
+    "commands:\n"
+    "  init --db FILE --project NAME     create the database and a project;\n"
+    "                                    prints the project's SDK key once\n"
+    "  serve --db FILE --listen H:P      run the HTTP server\n"
+    "  project create --db FILE --project NAME\n"
+    "  project list --db FILE [--json]\n"
+    "  key create --db FILE --project ID [--days N]\n"
+    "  key revoke --db FILE --prefix PREFIX\n"
+    "  agent-session create --db FILE --project ID --agent NAME [--days N]\n"
+    "\n"
+    "Run `otas-collector <command> --help` for a command's options.\n";
+
+static const char help_init[] =
+    "usage: otas-collector init --db FILE --project NAME [--description TEXT]\n"
+    "                           [--days N] [--quiet|--key-only]\n"
+    "\n"
+    "Create the database (schema, secrets) and a first project with one SDK\n"
+    "key, valid N days (1..300, default 300).  The key is printed once.\n"
+    "With --quiet the first stdout line is the key alone, the second the\n"
+    "project id.\n";
+
+static const char help_project[] =
+    "usage: otas-collector project create --db FILE --project NAME\n"
+    "                                     [--description TEXT] [--days N]\n"
+    "                                     [--quiet|--key-only]\n"
+    "       otas-collector project list --db FILE [--json]\n"
+    "\n"
+    "create: a new project and its first SDK key (printed once; with --quiet\n"
+    "the key alone on line 1, the project id on line 2).\n"
+    "list: every project with its number of active keys.\n";
+
+static const char help_key[] =
+    "usage: otas-collector key create --db FILE --project ID [--days N]\n"
+    "                                 [--quiet|--key-only]\n"
+    "       otas-collector key revoke --db FILE --prefix PREFIX\n"
+    "\n"
+    "create: another SDK key for project ID, valid N days (1..300, default\n"
+    "300), printed once.  revoke: the key whose prefix (the 11 characters\n"
+    "after `otas_`) is PREFIX stops working at once.\n";
+
+static const char help_agent[] =
+    "usage: otas-collector agent-session create --db FILE --project ID\n"
+    "                                           --agent NAME [--days N]\n"
+    "\n"
+    "Register agent NAME (once per project) and a new session; prints the\n"
+    "session token (an HS256 JWT, valid N days, default 30) that the agent\n"
+    "sends as X-OTAS-Agent-Session-Token.  Events carrying it are stored\n"
+    "with agent_id, agent_session_id and agent_verified=true.\n";
+
+static const char help_serve[] =
+    "usage: otas-collector serve --db FILE [--listen HOST:PORT] [options]\n"
+    "\n"
+    "  --listen HOST:PORT       default 127.0.0.1:8002; port 0 picks a free\n"
+    "                           one, printed as `listening on HOST:PORT`\n"
+    "  --platform-compat        behave like the platform's Brain: no batch\n"
+    "                           endpoint, agent token required per event\n"
+    "  --max-body-bytes N       request body as sent (default 16 MiB)\n"
+    "  --max-decoded-bytes N    body after gunzip (default 64 MiB)\n"
+    "  --max-batch-events N     events per batch (default 10000)\n"
+    "  --max-header-bytes N     request header block (default 16 KiB)\n"
+    "  --max-connections N      open connections (default 1024)\n"
+    "  --max-pending N          requests waiting for a commit before the\n"
+    "                           collector answers 429 (default 256)\n"
+    "  --threads N              HTTP threads (default 16)\n"
+    "  --timeout SECONDS        idle or slow client timeout (default 30)\n"
+    "  --sync full|normal       full: fsync each group commit (default)\n"
+    "  --dashboard-dir DIR      serve the dashboard from DIR, not the binary\n"
+    "  --quiet                  no per-request log lines\n"
+    "\n"
+    "OTAS_JWT_SECRET: also accept agent tokens signed by the platform.\n"
+    "SIGTERM/SIGINT: stop accepting, finish requests in flight, close the\n"
+    "database, exit 0.\n";
+
+static long
+num(const char *flag, const char *v, long lo, long hi)
+{
+	char *end;
+	long n = strtol(v, &end, 10);
+
+	if (!*v || *end || n < lo || n > hi)
+		usage_error("%s wants a number in %ld..%ld", flag, lo, hi);
+	return n;
+}
+
+/* Parse argv[i..] as flags; which flags are allowed is `allowed`, a
+ * space-separated list.  --help prints help and exits 0. */
+static void
+parse(int argc, char **argv, int i, const char *allowed, const char *help,
+      args_t *a)
+{
+	memset(a, 0, sizeof *a);
+	a->days = -1;
+	for (; i < argc; i++) {
+		char flag[64];
+		const char *v = NULL, *eq;
+		const char *f = argv[i];
+		if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
+			fputs(help, stdout);
+			exit(0);
+		}
+		if (strncmp(f, "--", 2) != 0)
+			usage_error("unexpected argument '%.40s'", f);
+		eq = strchr(f, '=');
+		snprintf(flag, sizeof flag, "%.*s",
+		         (int)(eq ? (size_t)(eq - f) : strlen(f)), f);
+		{
+			/* flag must appear in allowed as a whole word */
+			const char *p = allowed;
+			size_t fl = strlen(flag);
+			int ok = 0;
+			while ((p = strstr(p, flag))) {
+				if ((p == allowed || p[-1] == ' ') &&
+				    (p[fl] == ' ' || p[fl] == '\0')) {
+					ok = 1;
+					break;
+				}
+				p += fl;
+			}
+			if (!ok)
+				usage_error("unknown option '%.40s'", flag);
+		}
+		/* boolean flags */
+		if (!strcmp(flag, "--quiet") || !strcmp(flag, "--key-only")) {
+			a->quiet = 1;
+			continue;
+		}
+		if (!strcmp(flag, "--json")) {
+			a->json = 1;
+			continue;
+		}
+		if (!strcmp(flag, "--platform-compat")) {
+			a->platform_compat = 1;
+			continue;
+		}
+		if (eq)
+			v = eq + 1;
+		else if (i + 1 < argc)
+			v = argv[++i];
+		else
+			usage_error("%s needs a value", flag);
+		if (!strcmp(flag, "--db"))
+			a->db = v;
+		else if (!strcmp(flag, "--project") || !strcmp(flag, "--name"))
+			a->project = a->name = v;
+		else if (!strcmp(flag, "--description"))
+			a->description = v;
+		else if (!strcmp(flag, "--prefix"))
+			a->prefix = v;
+		else if (!strcmp(flag, "--agent"))
+			a->agent = v;
+		else if (!strcmp(flag, "--listen"))
+			a->listen = v;
+		else if (!strcmp(flag, "--dashboard-dir"))
+			a->dashboard_dir = v;
+		else if (!strcmp(flag, "--sync"))
+			a->sync = v;
+		else if (!strcmp(flag, "--days")) {
+			/* 0 is accepted but undocumented: an already expired
+			 * key, for tests of expiry. */
+			a->days = num(flag, v, 0, 300);
+			a->days_set = 1;
+		} else if (!strcmp(flag, "--max-body-bytes"))
+			a->max_body = num(flag, v, 1, LONG_MAX);
+		else if (!strcmp(flag, "--max-decoded-bytes"))
+			a->max_decoded = num(flag, v, 1, LONG_MAX);
+		else if (!strcmp(flag, "--max-batch-events"))
+			a->max_events = num(flag, v, 1, 10000000);
+		else if (!strcmp(flag, "--max-connections"))
+			a->max_conns = num(flag, v, 1, 100000);
+		else if (!strcmp(flag, "--max-pending")) {
+			a->max_pending = num(flag, v, 0, 1000000);
+			a->max_pending_set = 1;
+		}
+		else if (!strcmp(flag, "--max-header-bytes"))
+			a->max_header = num(flag, v, 1024, 1 << 20);
+		else if (!strcmp(flag, "--threads"))
+			a->threads = num(flag, v, 1, 1024);
+		else if (!strcmp(flag, "--timeout"))
+			a->timeout = num(flag, v, 1, 86400);
+		else if (!strcmp(flag, "--test-commit-delay-ms"))
+			a->commit_delay = num(flag, v, 0, 60000);
+		else if (!strcmp(flag, "--test-fail-commits"))
+			a->fail_commits = (int)num(flag, v, 0, 1);
+	}
+	if (!a->db)
+		usage_error("--db is required");
+}
+
+static otas__store_t *
+open_store(const char *db, int create)
+{
+	char err[256];
+	otas__store_t *st = otas__store_open(db, create, err, sizeof err);
+
+	if (!st) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		exit(EXIT_USAGE);
+	}
+	return st;
+}
+
+static void
+print_new_project(const args_t *a, const char *id, const char *key)
+{
+	if (a->quiet)
+		printf("%s\n%s\n", key, id);
+	else
+		printf("project \"%s\" created, id %s\n"
+		       "SDK key (shown once, store it now; valid %ld days):\n%s\n",
+		       a->project, id, a->days, key);
+}
+
+static int
+new_project(args_t *a, otas__store_t *st)
+{
+	char id[37], key[OTAS__KEY_LEN + 1];
+
+	if (!a->days_set)
+		a->days = 300;
+	if (otas__store_project_create(st, a->project, a->description, id) != 0 ||
+	    otas__store_key_create(st, id, (int)a->days, key) != 0)
+		fail("cannot create the project");
+	print_new_project(a, id, key);
+	memset(key, 0, sizeof key);
+	return 0;
+}
+
+static int
+cmd_init(int argc, char **argv)
+{
+	args_t a;
+	otas__store_t *st;
+	json_t *list;
+
+	parse(argc, argv, 2,
+	      "--db --project --name --description --days --quiet --key-only",
+	      help_init, &a);
+	if (!a.project)
+		usage_error("--project NAME is required");
+	st = open_store(a.db, 1);
+	list = otas__store_project_list(st);
+	if (!list)
+		fail("cannot read the database");
+	if (json_array_size(list) > 0) {
+		json_decref(list);
+		otas__store_close(st);
+		fprintf(stderr,
+		        "%s: %s is already initialised (use `project create`)\n",
+		        prog, a.db);
+		return EXIT_USAGE;
+	}
+	json_decref(list);
+	new_project(&a, st);
+	otas__store_close(st);
+	return 0;
+}
+
+static int
+cmd_project(int argc, char **argv)
+{
+	const char *sub = argc > 2 ? argv[2] : "";
+	args_t a;
+	otas__store_t *st;
+
+	if (!strcmp(sub, "--help") || !strcmp(sub, "-h")) {
+		fputs(help_project, stdout);
+		return 0;
+	}
+	if (!strcmp(sub, "create")) {
+		parse(argc, argv, 3,
+		      "--db --project --name --description --days --quiet "
+		      "--key-only",
+		      help_project, &a);
+		if (!a.project)
+			usage_error("--project NAME is required");
+		st = open_store(a.db, 0);
+		new_project(&a, st);
+		otas__store_close(st);
+		return 0;
+	}
+	if (!strcmp(sub, "list")) {
+		json_t *list, *p;
+		size_t i;
+		parse(argc, argv, 3, "--db --json", help_project, &a);
+		st = open_store(a.db, 0);
+		list = otas__store_project_list(st);
+		otas__store_close(st);
+		if (!list)
+			fail("cannot read the database");
+		if (a.json) {
+			char *txt = json_dumps(list, JSON_INDENT(2));
+			puts(txt);
+			free(txt);
+		} else {
+			printf("%-36s  %-11s  %s\n", "ID", "ACTIVE_KEYS", "NAME");
+			json_array_foreach(list, i, p)
+			printf("%-36s  %-11lld  %s\n",
+			       json_string_value(json_object_get(p, "id")),
+			       (long long)json_integer_value(
+			           json_object_get(p, "active_keys")),
+			       json_string_value(json_object_get(p, "name")));
+		}
+		json_decref(list);
+		return 0;
+	}
+	usage_error("project wants `create` or `list`");
+}
+
+static int
+cmd_key(int argc, char **argv)
+{
+	const char *sub = argc > 2 ? argv[2] : "";
+	args_t a;
+	otas__store_t *st;
+
+	if (!strcmp(sub, "--help") || !strcmp(sub, "-h")) {
+		fputs(help_key, stdout);
+		return 0;
+	}
+	if (!strcmp(sub, "create")) {
+		char key[OTAS__KEY_LEN + 1];
+		parse(argc, argv, 3, "--db --project --days --quiet --key-only",
+		      help_key, &a);
+		if (!a.project)
+			usage_error("--project ID is required");
+		if (!a.days_set)
+			a.days = 300;
+		st = open_store(a.db, 0);
+		if (otas__store_key_create(st, a.project, (int)a.days, key) != 0) {
+			otas__store_close(st);
+			fprintf(stderr, "%s: no project with id %.40s\n", prog,
+			        a.project);
+			return 1;
+		}
+		otas__store_close(st);
+		if (a.quiet)
+			printf("%s\n", key);
+		else
+			printf("SDK key (shown once, store it now; valid %ld days):\n"
+			       "%s\n", a.days, key);
+		memset(key, 0, sizeof key);
+		return 0;
+	}
+	if (!strcmp(sub, "revoke")) {
+		int n;
+		parse(argc, argv, 3, "--db --prefix", help_key, &a);
+		if (!a.prefix)
+			usage_error("--prefix PREFIX is required");
+		st = open_store(a.db, 0);
+		n = otas__store_key_revoke(st, a.prefix);
+		otas__store_close(st);
+		if (n < 0)
+			fail("cannot revoke the key");
+		if (n == 0) {
+			fprintf(stderr, "%s: no active key with that prefix\n", prog);
+			return 1;
+		}
+		printf("revoked %d key\n", n);
+		return 0;
+	}
+	usage_error("key wants `create` or `revoke`");
+}
+
+static int
+cmd_agent_session(int argc, char **argv)
+{
+	const char *sub = argc > 2 ? argv[2] : "";
+	args_t a;
+	otas__store_t *st;
+	char *token;
+
+	if (!strcmp(sub, "--help") || !strcmp(sub, "-h")) {
+		fputs(help_agent, stdout);
+		return 0;
+	}
+	if (strcmp(sub, "create") != 0)
+		usage_error("agent-session wants `create`");
+	parse(argc, argv, 3, "--db --project --agent --days --quiet", help_agent,
+	      &a);
+	if (!a.project || !a.agent)
+		usage_error("--project ID and --agent NAME are required");
+	if (!a.days_set)
+		a.days = 30;
+	st = open_store(a.db, 0);
+	token = otas__store_agent_session_create(st, a.project, a.agent,
+	                                         (int)a.days);
+	otas__store_close(st);
+	if (!token) {
+		fprintf(stderr, "%s: no project with id %.40s\n", prog, a.project);
+		return 1;
+	}
+	printf("%s\n", token);
+	free(token);
+	return 0;
+}
+
+static int
+cmd_serve(int argc, char **argv)
+{
+	args_t a;
+	otas__store_t *st;
+	otas__server_t *srv;
+	otas__server_opts_t o = {0};
+	otas__writer_opts_t w = {0};
+	char err[256];
+	sigset_t set;
+	int sig;
+
+	parse(argc, argv, 2,
+	      "--db --listen --platform-compat --max-body-bytes "
+	      "--max-decoded-bytes --max-batch-events --max-header-bytes "
+	      "--max-connections --max-pending --threads --timeout --sync "
+	      "--dashboard-dir --quiet --test-commit-delay-ms --test-fail-commits",
+	      help_serve, &a);
+	if (a.sync && strcmp(a.sync, "full") && strcmp(a.sync, "normal"))
+		usage_error("--sync wants full or normal");
+	o.listen = a.listen ? a.listen : "127.0.0.1:8002";
+	o.platform_compat = a.platform_compat;
+	o.max_body_bytes = a.max_body ? (size_t)a.max_body : 16u << 20;
+	o.max_decoded_bytes = a.max_decoded ? (size_t)a.max_decoded : 64u << 20;
+	o.max_batch_events = a.max_events ? (size_t)a.max_events : 10000;
+	o.max_header_bytes = a.max_header ? (size_t)a.max_header : 16384;
+	o.max_connections = a.max_conns ? (unsigned)a.max_conns : 1024;
+	o.timeout_s = a.timeout ? (unsigned)a.timeout : 30;
+	o.threads = a.threads ? (unsigned)a.threads : 16;
+	o.log_requests = !a.quiet;
+	o.dashboard_dir = a.dashboard_dir;
+	o.platform_jwt_secret = getenv("OTAS_JWT_SECRET");
+	if (o.platform_jwt_secret && !*o.platform_jwt_secret)
+		o.platform_jwt_secret = NULL;
+	w.sync_full = !a.sync || !strcmp(a.sync, "full");
+	w.max_pending = a.max_pending_set ? (int)a.max_pending : 256;
+	w.commit_delay_ms = (int)a.commit_delay;
+	w.fail_commits = a.fail_commits;
+
+	st = open_store(a.db, 0);
+	/* Signals are taken by sigwait below; every thread started from here
+	 * on inherits the blocked mask. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (otas__store_writer_start(st, &w) != 0)
+		fail("cannot start the database writer");
+	srv = otas__server_start(st, &o, err, sizeof err);
+	if (!srv) {
+		otas__store_close(st);
+		fail(err);
+	}
+	printf("listening on %.*s:%u\n",
+	       (int)(strrchr(o.listen, ':') - o.listen), o.listen,
+	       otas__server_port(srv));
+	fflush(stdout);
+	if (!a.quiet)
+		fprintf(stderr, "info: otas-collector serving %s%s\n", a.db,
+		        o.platform_compat ? " (platform-compat)" : "");
+	sigwait(&set, &sig);
+	if (!a.quiet)
+		fprintf(stderr, "info: signal %d, finishing requests in flight\n",
+		        sig);
+	otas__server_stop(srv, 10000);
+	otas__store_close(st);
+	if (!a.quiet)
+		fprintf(stderr, "info: stopped cleanly\n");
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *cmd = argc > 1 ? argv[1] : "";
+
+	setvbuf(stderr, NULL, _IOLBF, 0);
+	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+		fputs(help_main, stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "init"))
+		return cmd_init(argc, argv);
+	if (!strcmp(cmd, "serve"))
+		return cmd_serve(argc, argv);
+	if (!strcmp(cmd, "project"))
+		return cmd_project(argc, argv);
+	if (!strcmp(cmd, "key"))
+		return cmd_key(argc, argv);
+	if (!strcmp(cmd, "agent-session"))
+		return cmd_agent_session(argc, argv);
+	if (!*cmd) {
+		fputs(help_main, stderr);
+		return EXIT_USAGE;
+	}
+	usage_error("unknown command '%.40s'", cmd);
+}

@@ -1,0 +1,285 @@
+/*
+ * util.c -- random bytes, base64url, UUIDs, clocks (see util.h).
+ */
+#include "util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+int
+otas__random_bytes(void *p, size_t n)
+{
+	unsigned char *q = p;
+
+	while (n > 0) {
+		ssize_t got = getrandom(q, n, 0);
+		if (got < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		q += got;
+		n -= (size_t)got;
+	}
+	return 0;
+}
+
+static const char b64url_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+size_t
+otas__b64url_len(size_t n)
+{
+	return (n / 3) * 4 + (n % 3 == 0 ? 0 : n % 3 + 1);
+}
+
+void
+otas__b64url_encode(const unsigned char *in, size_t n, char *out)
+{
+	size_t i = 0, o = 0;
+
+	for (; i + 2 < n; i += 3) {
+		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+		out[o++] = b64url_alphabet[(v >> 18) & 63];
+		out[o++] = b64url_alphabet[(v >> 12) & 63];
+		out[o++] = b64url_alphabet[(v >> 6) & 63];
+		out[o++] = b64url_alphabet[v & 63];
+	}
+	if (n - i == 1) {
+		uint32_t v = (uint32_t)in[i] << 16;
+		out[o++] = b64url_alphabet[(v >> 18) & 63];
+		out[o++] = b64url_alphabet[(v >> 12) & 63];
+	} else if (n - i == 2) {
+		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
+		out[o++] = b64url_alphabet[(v >> 18) & 63];
+		out[o++] = b64url_alphabet[(v >> 12) & 63];
+		out[o++] = b64url_alphabet[(v >> 6) & 63];
+	}
+	out[o] = '\0';
+}
+
+static int
+b64url_value(char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '-')
+		return 62;
+	if (c == '_')
+		return 63;
+	return -1;
+}
+
+long
+otas__b64url_decode(const char *in, size_t n, unsigned char *out)
+{
+	size_t i = 0, o = 0;
+	uint32_t acc = 0;
+	int bits = 0;
+
+	/* Tolerate '=' padding at the end: some JWT libraries emit it. */
+	while (n > 0 && in[n - 1] == '=')
+		n--;
+	if (n % 4 == 1)
+		return -1;
+	for (; i < n; i++) {
+		int v = b64url_value(in[i]);
+		if (v < 0)
+			return -1;
+		acc = acc << 6 | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[o++] = (unsigned char)(acc >> bits);
+			acc &= (1u << bits) - 1;
+		}
+	}
+	return (long)o;
+}
+
+static void
+uuid_format(const unsigned char b[16], char out[37])
+{
+	static const char hex[] = "0123456789abcdef";
+	int o = 0;
+
+	for (int i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			out[o++] = '-';
+		out[o++] = hex[b[i] >> 4];
+		out[o++] = hex[b[i] & 15];
+	}
+	out[o] = '\0';
+}
+
+void
+otas__uuid_v7(char out[37])
+{
+	unsigned char b[16];
+	uint64_t ms = (uint64_t)(otas__now_us() / 1000);
+
+	if (otas__random_bytes(b, sizeof b) != 0)
+		abort(); /* the collector may abort; getrandom does not fail */
+	for (int i = 0; i < 6; i++)
+		b[i] = (unsigned char)(ms >> (40 - 8 * i));
+	b[6] = (unsigned char)(0x70 | (b[6] & 0x0f));
+	b[8] = (unsigned char)(0x80 | (b[8] & 0x3f));
+	uuid_format(b, out);
+}
+
+void
+otas__uuid_v4(char out[37])
+{
+	unsigned char b[16];
+
+	if (otas__random_bytes(b, sizeof b) != 0)
+		abort();
+	b[6] = (unsigned char)(0x40 | (b[6] & 0x0f));
+	b[8] = (unsigned char)(0x80 | (b[8] & 0x3f));
+	uuid_format(b, out);
+}
+
+int64_t
+otas__now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+double
+otas__mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int
+digits(const char **p, int n, int *out)
+{
+	int v = 0;
+
+	for (int i = 0; i < n; i++) {
+		char c = (*p)[i];
+		if (c < '0' || c > '9')
+			return -1;
+		v = v * 10 + (c - '0');
+	}
+	*p += n;
+	*out = v;
+	return 0;
+}
+
+int
+otas__parse_time(const char *s, int64_t *us_out)
+{
+	int y, mo, d, h, mi, sec;
+	int64_t frac_us = 0;
+	const char *p = s;
+	char *end;
+
+	if (!s || !*s)
+		return -1;
+	/* Plain unix seconds, possibly with a fraction. */
+	if (strchr(s, '-') == NULL || (s[0] == '-' && strchr(s + 1, '-') == NULL)) {
+		double v = strtod(s, &end);
+		if (*end != '\0' || end == s || v != v || v > 1e11 || v < -1e11)
+			return -1;
+		*us_out = (int64_t)(v * 1e6);
+		return 0;
+	}
+	if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) ||
+	    *p++ != '-' || digits(&p, 2, &d))
+		return -1;
+	if (*p != 'T' && *p != 't' && *p != ' ')
+		return -1;
+	p++;
+	if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &mi) ||
+	    *p++ != ':' || digits(&p, 2, &sec))
+		return -1;
+	if (*p == '.') {
+		int64_t scale = 100000;
+		p++;
+		if (*p < '0' || *p > '9')
+			return -1;
+		while (*p >= '0' && *p <= '9') {
+			frac_us += (*p - '0') * scale;
+			scale /= 10;
+			p++;
+		}
+	}
+	int off_s = 0;
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if (*p == '+' || *p == '-') {
+		int sign = *p == '-' ? -1 : 1, oh, om;
+		p++;
+		if (digits(&p, 2, &oh) || *p++ != ':' || digits(&p, 2, &om))
+			return -1;
+		off_s = sign * (oh * 3600 + om * 60);
+	} else {
+		return -1;
+	}
+	if (*p != '\0' || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 ||
+	    mi > 59 || sec > 60)
+		return -1;
+	struct tm tm = {0};
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	time_t t = timegm(&tm);
+	*us_out = ((int64_t)t - off_s) * 1000000 + frac_us;
+	return 0;
+}
+
+void
+otas__format_time(int64_t us, char out[32])
+{
+	time_t t = (time_t)(us / 1000000);
+	long frac = (long)(us % 1000000);
+	struct tm tm;
+
+	if (frac < 0) {
+		frac += 1000000;
+		t -= 1;
+	}
+	gmtime_r(&t, &tm);
+	/* Years outside 0..9999 only come from garbage timestamps; clamp so
+	 * the text always has the same shape. */
+	if (tm.tm_year + 1900 > 9999)
+		tm.tm_year = 9999 - 1900;
+	if (tm.tm_year + 1900 < 0)
+		tm.tm_year = -1900;
+	{
+		char tmp[96];
+		snprintf(tmp, sizeof tmp, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ",
+		         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+		         tm.tm_min, tm.tm_sec, frac);
+		snprintf(out, 32, "%.31s", tmp);
+	}
+}
+
+int
+otas__ct_equal(const void *a, const void *b, size_t n)
+{
+	const unsigned char *x = a, *y = b;
+	unsigned char d = 0;
+
+	for (size_t i = 0; i < n; i++)
+		d |= x[i] ^ y[i];
+	return d == 0;
+}

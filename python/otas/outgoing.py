@@ -1,0 +1,414 @@
+"""Outgoing HTTP calls and reported errors, tied to the request served.
+
+With OTAS_CAPTURE_OUTGOING=1 every call made through `requests`, `urllib3`
+or `httpx` (sync and async) while a request is being served becomes an
+event with metadata.direction "outgoing" and metadata.parent_event_id the
+id of that incoming request.  Each call is one engine capture call, like an
+incoming request: no thread per call, the same queue, the same redaction
+(headers, query, bodies) and body caps.  Calls to the OTAS back end itself
+are never captured (the engine talks to it through libcurl, not Python,
+and URLs under OTAS_BASE_URL / OTAS_AUTH_URL are skipped).
+
+Linking: the middleware puts the request being served in a context
+variable; the first outgoing call of a request gives it its event id (so
+requests that make no calls pay nothing).  Context variables follow async
+tasks; threads started by the view (threading.Thread, ThreadPoolExecutor)
+get the parent too, because starting them copies it.
+
+`observe_request(request)` returns an httpx.Client whose calls are captured
+and linked to `request` even without OTAS_CAPTURE_OUTGOING (APIToolkit's
+API); `observe_request_async` the AsyncClient.  `report_error(request, exc)`
+attaches an error to the request's event; outside a request it is an event
+of its own.
+"""
+
+import contextvars
+import time
+from urllib.parse import urlsplit
+
+from . import _native, _runtime
+from ._common import exception_record
+
+_perf_ns = time.perf_counter_ns
+_time_ns = time.time_ns
+
+# The request being served (Django HttpRequest, WSGI environ, ASGI scope).
+current_request = contextvars.ContextVar("otas_current_request", default=None)
+# Set while an outer instrumented call runs, so layers below it (requests
+# -> urllib3, httpx redirects) are not captured twice.
+_inside = contextvars.ContextVar("otas_inside_outgoing", default=False)
+
+ERRORS_ATTR = "_otas_errors"
+EVENT_ID_ATTR = "_otas_event_id"
+ERRORS_KEY = "otas.errors"
+EVENT_ID_KEY = "otas.event_id"
+
+_recorder = None
+
+
+def _engine():
+    rt = _runtime.current()
+    return None if rt is None or rt.engine.closed else rt.engine
+
+
+def _slot(request):
+    """Where a request keeps OTAS's per-request values: its __dict__
+    (Django), or the environ/scope dict (WSGI, ASGI, Flask, Starlette)."""
+    if isinstance(request, dict):
+        return request, ERRORS_KEY, EVENT_ID_KEY
+    env = getattr(request, "environ", None)
+    if isinstance(env, dict):  # Flask / Werkzeug
+        return env, ERRORS_KEY, EVENT_ID_KEY
+    scope = getattr(request, "scope", None)
+    if isinstance(scope, dict):  # Starlette / FastAPI
+        return scope, ERRORS_KEY, EVENT_ID_KEY
+    return request.__dict__, ERRORS_ATTR, EVENT_ID_ATTR
+
+
+def event_id_of(request, engine):
+    """The request's event id, created on first use."""
+    store, _, key = _slot(request)
+    eid = store.get(key)
+    if eid is None:
+        eid = store[key] = engine.new_event_id()
+    return eid
+
+
+def report_error(request, exc):
+    """Attach `exc` (type, message, stack) to the event of `request`.
+
+    Any number per request; the request's response is unaffected.  With
+    `request=None` (a background job, a management command) the error is
+    sent as an event of its own.
+    """
+    record = exception_record(exc)
+    if request is not None:
+        store, key, _ = _slot(request)
+        store.setdefault(key, []).append(record)
+        return
+    engine = _engine()
+    if engine is None:
+        return
+    parent = current_request.get()
+    extra = None
+    if parent is not None:
+        extra = (None, None, None, None, event_id_of(parent, engine), None,
+                 None, None)
+    engine.capture("ERROR", "/", None, [], None, 0, 500, None, None, 0,
+                   _time_ns() // 1000, 0, 0, [record], extra, False)
+
+
+class _Recorder:
+    """Turns one finished outgoing call into one capture call."""
+
+    def __init__(self, engine, skip_prefixes):
+        self.engine = engine
+        self.skip = tuple(p.rstrip("/") for p in skip_prefixes if p)
+        self.flag = _native.engine.CAP_OUTGOING
+
+    def skipped(self, url):
+        return bool(self.skip) and str(url).startswith(self.skip)
+
+    def record(self, parent, method, url, req_headers, req_body, status,
+               resp_headers, resp_body, resp_size, start_us, duration, exc):
+        try:
+            parts = urlsplit(str(url))
+            headers = [(str(k), str(v)) for k, v in (req_headers or ())]
+            if not any(k.lower() == "host" for k, _ in headers):
+                headers.append(("host", parts.netloc))
+            if isinstance(req_body, str):
+                req_body = req_body.encode()
+            elif not isinstance(req_body, (bytes, bytearray, memoryview)):
+                req_body = None
+            parent_id = event_id_of(parent, self.engine) if parent is not None else None
+            extra = (None, None, None, None, parent_id, parts.query, None,
+                     parts.scheme)
+            errors = [exception_record(exc)] if exc is not None else None
+            self.engine.capture(
+                str(method).upper(), parts.path or "/", None, headers,
+                req_body, len(req_body) if req_body else 0, status,
+                list(resp_headers or ()), resp_body,
+                resp_size if resp_size is not None else len(resp_body or b""),
+                start_us, duration, self.flag, errors, extra, False)
+        except Exception:
+            pass  # never disturb the app's own call
+
+
+def _timed(call, on_done):
+    start_us = _time_ns() // 1000
+    t0 = _perf_ns()
+    token = _inside.set(True)
+    try:
+        result = call()
+    except Exception as exc:
+        on_done(None, start_us, _perf_ns() - t0, exc)
+        raise
+    finally:
+        _inside.reset(token)
+    on_done(result, start_us, _perf_ns() - t0, None)
+    return result
+
+
+def _should(url):
+    rec = _recorder
+    if rec is None or _inside.get() or rec.skipped(url):
+        return None
+    parent = current_request.get()
+    if parent is None:
+        return None
+    return rec, parent
+
+
+# ------------------------------------------------------------- requests
+
+def _patch_requests():
+    try:
+        import requests
+    except ImportError:
+        return
+    orig = requests.Session.send
+    if getattr(orig, "_otas", False):
+        return
+
+    def send(self, request, **kwargs):
+        hit = _should(request.url)
+        if hit is None:
+            return orig(self, request, **kwargs)
+        rec, parent = hit
+        stream = kwargs.get("stream", False)
+
+        def done(resp, start_us, duration, exc):
+            if resp is None:
+                rec.record(parent, request.method, request.url, request.headers.items(),
+                           request.body, 0, None, None, 0, start_us, duration, exc)
+                return
+            body = None if stream else resp.content
+            size = len(body) if body is not None else int(
+                resp.headers.get("content-length") or 0)
+            rec.record(parent, request.method, request.url, request.headers.items(),
+                       request.body, resp.status_code, resp.headers.items(), body,
+                       size, start_us, duration, None)
+
+        return _timed(lambda: orig(self, request, **kwargs), done)
+
+    send._otas = True
+    requests.Session.send = send
+
+
+# -------------------------------------------------------------- urllib3
+
+def _patch_urllib3():
+    try:
+        from urllib3.connectionpool import HTTPConnectionPool
+    except ImportError:
+        return
+    orig = HTTPConnectionPool.urlopen
+    if getattr(orig, "_otas", False):
+        return
+
+    def urlopen(self, method, url, body=None, headers=None, *args, **kwargs):
+        full = url if "://" in url else f"{self.scheme}://{self.host}:{self.port}{url}"
+        hit = _should(full)
+        if hit is None:
+            return orig(self, method, url, body, headers, *args, **kwargs)
+        rec, parent = hit
+        preload = kwargs.get("preload_content", True)
+
+        def done(resp, start_us, duration, exc):
+            hdrs = (headers or {}).items()
+            if resp is None:
+                rec.record(parent, method, full, hdrs, body, 0, None, None, 0,
+                           start_us, duration, exc)
+                return
+            data = resp.data if preload else None
+            size = len(data) if data is not None else int(
+                resp.headers.get("content-length") or 0)
+            rec.record(parent, method, full, hdrs, body, resp.status,
+                       resp.headers.items(), data, size, start_us, duration, None)
+
+        return _timed(lambda: orig(self, method, url, body, headers, *args, **kwargs),
+                      done)
+
+    urlopen._otas = True
+    HTTPConnectionPool.urlopen = urlopen
+
+
+# ---------------------------------------------------------------- httpx
+
+def _httpx_done(rec, parent, request, stream):
+    def done(resp, start_us, duration, exc):
+        try:
+            req_body = request.content
+        except Exception:
+            req_body = None
+        if resp is None:
+            rec.record(parent, request.method, request.url, request.headers.items(),
+                       req_body, 0, None, None, 0, start_us, duration, exc)
+            return
+        body = None if stream else resp.content
+        size = len(body) if body is not None else int(
+            resp.headers.get("content-length") or 0)
+        rec.record(parent, request.method, request.url, request.headers.items(),
+                   req_body, resp.status_code, resp.headers.items(), body, size,
+                   start_us, duration, None)
+    return done
+
+
+def _patch_httpx():
+    try:
+        import httpx
+    except ImportError:
+        return
+    orig = httpx.Client.send
+    if getattr(orig, "_otas", False):
+        return
+    aorig = httpx.AsyncClient.send
+
+    def send(self, request, **kwargs):
+        hit = _should(request.url)
+        if hit is None:
+            return orig(self, request, **kwargs)
+        rec, parent = hit
+        return _timed(lambda: orig(self, request, **kwargs),
+                      _httpx_done(rec, parent, request, kwargs.get("stream", False)))
+
+    async def asend(self, request, **kwargs):
+        hit = _should(request.url)
+        if hit is None:
+            return await aorig(self, request, **kwargs)
+        rec, parent = hit
+        done = _httpx_done(rec, parent, request, kwargs.get("stream", False))
+        start_us = _time_ns() // 1000
+        t0 = _perf_ns()
+        token = _inside.set(True)
+        try:
+            resp = await aorig(self, request, **kwargs)
+        except Exception as exc:
+            done(None, start_us, _perf_ns() - t0, exc)
+            raise
+        finally:
+            _inside.reset(token)
+        done(resp, start_us, _perf_ns() - t0, None)
+        return resp
+
+    send._otas = asend._otas = True
+    httpx.Client.send = send
+    httpx.AsyncClient.send = asend
+
+
+# -------------------------------------------------------------- threads
+
+def _patch_threads():
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    start = threading.Thread.start
+    if getattr(start, "_otas", False):
+        return
+    run = threading.Thread.run
+
+    def start_with_parent(self):
+        self._otas_parent = current_request.get()
+        return start(self)
+
+    def run_with_parent(self):
+        parent = getattr(self, "_otas_parent", None)
+        if parent is None:
+            return run(self)
+        token = current_request.set(parent)
+        try:
+            return run(self)
+        finally:
+            current_request.reset(token)
+
+    submit = ThreadPoolExecutor.submit
+
+    def submit_with_parent(self, fn, /, *args, **kwargs):
+        parent = current_request.get()
+        if parent is None:
+            return submit(self, fn, *args, **kwargs)
+
+        def call():
+            token = current_request.set(parent)
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                current_request.reset(token)
+        return submit(self, call)
+
+    start_with_parent._otas = True
+    threading.Thread.start = start_with_parent
+    threading.Thread.run = run_with_parent
+    ThreadPoolExecutor.submit = submit_with_parent
+
+
+def install(engine, settings):
+    """Patch the HTTP clients once per process (OTAS_CAPTURE_OUTGOING=1)."""
+    global _recorder
+    opts = settings.options
+    _recorder = _Recorder(engine, [opts.get("OTAS_BASE_URL", ""),
+                                   opts.get("OTAS_AUTH_URL", "")])
+    _patch_requests()
+    _patch_urllib3()
+    _patch_httpx()
+    _patch_threads()
+
+
+# --------------------------------------------------- observe_request API
+
+def _observed_client(request, client_cls, is_async):
+    import httpx
+
+    engine = _engine()
+    if engine is None:
+        return client_cls()
+    rec = _recorder or _Recorder(engine, [])
+
+    if is_async:
+        class Observed(client_cls):
+            async def send(self, req, **kwargs):
+                token = current_request.set(request)
+                try:
+                    if _recorder is not None:  # the global patch records it
+                        return await super().send(req, **kwargs)
+                    done = _httpx_done(rec, request, req, kwargs.get("stream", False))
+                    start_us = _time_ns() // 1000
+                    t0 = _perf_ns()
+                    try:
+                        resp = await super().send(req, **kwargs)
+                    except Exception as exc:
+                        done(None, start_us, _perf_ns() - t0, exc)
+                        raise
+                    done(resp, start_us, _perf_ns() - t0, None)
+                    return resp
+                finally:
+                    current_request.reset(token)
+    else:
+        class Observed(client_cls):
+            def send(self, req, **kwargs):
+                token = current_request.set(request)
+                try:
+                    if _recorder is not None:
+                        return super().send(req, **kwargs)
+                    return _timed(lambda: super(Observed, self).send(req, **kwargs),
+                                  _httpx_done(rec, request, req,
+                                              kwargs.get("stream", False)))
+                finally:
+                    current_request.reset(token)
+    Observed.__name__ = Observed.__qualname__ = client_cls.__name__
+    del httpx
+    return Observed()
+
+
+def observe_request(request):
+    """An httpx.Client whose calls are captured and tied to `request`."""
+    import httpx
+
+    return _observed_client(request, httpx.Client, False)
+
+
+def observe_request_async(request):
+    """An httpx.AsyncClient whose calls are captured and tied to `request`."""
+    import httpx
+
+    return _observed_client(request, httpx.AsyncClient, True)

@@ -1,0 +1,171 @@
+/*
+ * test_collector_ingest.c -- gunzip caps, batch decode, event validation.
+ */
+#include "testlib.h"
+
+#include "ingest.h"
+
+#include <stdlib.h>
+#include <zlib.h>
+
+static size_t
+gz(const char *in, size_t n, unsigned char *out, size_t cap)
+{
+	z_stream zs = {0};
+	size_t len;
+
+	deflateInit2(&zs, 9, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+	zs.next_in = (Bytef *)in;
+	zs.avail_in = (uInt)n;
+	zs.next_out = out;
+	zs.avail_out = (uInt)cap;
+	deflate(&zs, Z_FINISH);
+	len = cap - zs.avail_out;
+	deflateEnd(&zs);
+	return len;
+}
+
+#define EV "{\"project_id\":\"p\",\"path\":\"/a\",\"method\":\"GET\"," \
+           "\"status_code\":200,\"latency_ms\":1.5"
+
+TEST(gunzip_round_trip_and_caps)
+{
+	static char big[1 << 20];
+	static unsigned char comp[1 << 16];
+	otas__buf_t out = OTAS__BUF_INIT;
+	size_t n;
+
+	memset(big, ' ', sizeof big);
+	n = gz(big, sizeof big, comp, sizeof comp);
+	CHECK(n > 0 && n < 4096); /* a 1 MiB bomb in a few KB */
+	CHECK_INT(otas__gunzip(comp, n, sizeof big, &out), OTAS__INGEST_OK);
+	CHECK_INT(out.len, sizeof big);
+	otas__buf_free(&out);
+	CHECK_INT(otas__gunzip(comp, n, sizeof big - 1, &out),
+	          OTAS__INGEST_TOO_LARGE);
+	CHECK(out.cap <= sizeof big + 1); /* never grew past the cap */
+	otas__buf_free(&out);
+	CHECK_INT(otas__gunzip(comp, n - 4, sizeof big, &out),
+	          OTAS__INGEST_BAD_GZIP); /* truncated */
+	otas__buf_free(&out);
+	CHECK_INT(otas__gunzip("hello", 5, 100, &out), OTAS__INGEST_BAD_GZIP);
+	otas__buf_free(&out);
+	CHECK_INT(otas__gunzip("", 0, 100, &out), OTAS__INGEST_BAD_GZIP);
+	otas__buf_free(&out);
+}
+
+TEST(batch_decode_valid_and_rejected)
+{
+	const char *body = "{\"events\":[" EV "},{\"project_id\":\"p\",\"path\":5,"
+	                   "\"method\":\"GET\",\"status_code\":200,\"latency_ms\":1},"
+	                   "3," EV ",\"event_id\":\"e-1\",\"metadata\":{\"route\":"
+	                   "\"r/<id>\",\"timestamp\":\"2026-01-01T00:00:00Z\"}}]}";
+	otas__batch_t b;
+
+	CHECK_INT(otas__batch_decode(body, strlen(body), 100, &b), OTAS__INGEST_OK);
+	CHECK_INT(b.n, 4);
+	CHECK(b.ev[0].reject == NULL);
+	CHECK_STR(b.ev[0].route, "/a");
+	CHECK_STR(b.ev[1].reject, "invalid_field_types");
+	CHECK_STR(b.ev[2].reject, "invalid_event");
+	CHECK(b.ev[3].reject == NULL);
+	CHECK_STR(b.ev[3].event_id, "e-1");
+	CHECK_STR(b.ev[3].route, "r/<id>");
+	CHECK_INT(b.ev[3].ts_us, 1767225600LL * 1000000);
+	CHECK_INT(otas__event_finish(&b.ev[0]), 0);
+	CHECK(b.ev[0].event_id[14] == '7');
+	CHECK_STR(b.ev[0].doc, EV "}");
+	otas__batch_free(&b);
+}
+
+TEST(batch_decode_errors)
+{
+	otas__batch_t b;
+
+	CHECK_INT(otas__batch_decode("{", 1, 10, &b), OTAS__INGEST_BAD_JSON);
+	CHECK_INT(otas__batch_decode("[]", 2, 10, &b), OTAS__INGEST_BAD_BATCH);
+	CHECK_INT(otas__batch_decode("{\"events\":{}}", 13, 10, &b),
+	          OTAS__INGEST_BAD_BATCH);
+	CHECK_INT(otas__batch_decode("\"x\"", 3, 10, &b), OTAS__INGEST_BAD_BATCH);
+	CHECK_INT(otas__batch_decode("{\"events\":[1,2,3]}", 18, 2, &b),
+	          OTAS__INGEST_TOO_MANY);
+	CHECK_INT(otas__batch_decode("{\"events\":[],\"events\":[]}", 25, 2, &b),
+	          OTAS__INGEST_BAD_JSON);
+	CHECK(b.n == 0 && b.ev == NULL);
+	CHECK_INT(otas__batch_decode("{\"events\":[\"\xff\"]}", 13, 2, &b),
+	          OTAS__INGEST_BAD_JSON); /* not UTF-8 */
+	CHECK_INT(otas__batch_decode("{\"x\":1}", 7, 2, &b),
+	          OTAS__INGEST_BAD_BATCH);
+}
+
+TEST(event_missing_fields_listed)
+{
+	const char *txt = "{\"path\":\"/a\",\"method\":null}";
+	json_t *missing = json_array(), *invalid = json_array();
+	otas__event_t ev;
+
+	CHECK_INT(otas__event_parse(txt, strlen(txt), &ev, missing, invalid), 1);
+	CHECK_STR(ev.reject, "missing_required_fields");
+	CHECK_INT(json_array_size(missing), 4);
+	CHECK_STR(json_string_value(json_array_get(missing, 0)), "project_id");
+	otas__event_clear(&ev);
+	CHECK_INT(otas__event_parse("[1]", 3, &ev, NULL, NULL),
+	          OTAS__INGEST_BAD_JSON);
+	CHECK_INT(otas__event_parse("{\"a\":", 5, &ev, NULL, NULL),
+	          OTAS__INGEST_BAD_JSON);
+	json_decref(missing);
+	json_decref(invalid);
+}
+
+TEST(event_duplicate_field_is_invalid)
+{
+	const char *txt = EV ",\"path\":\"/b\"}";
+	json_t *invalid = json_array();
+	otas__event_t ev;
+
+	CHECK_INT(otas__event_parse(txt, strlen(txt), &ev, NULL, invalid), 1);
+	CHECK_STR(ev.reject, "invalid_field_types");
+	CHECK_STR(json_string_value(json_array_get(invalid, 0)), "path");
+	otas__event_clear(&ev);
+	json_decref(invalid);
+}
+
+TEST(token_never_in_doc_and_errors_counted)
+{
+	const char *txt = EV ",\"agent_session_token\":\"tok.en.x\","
+	                     "\"error\":\"boom\",\"metadata\":{\"event_id\":\"m-1\"}}";
+	otas__event_t ev;
+
+	CHECK_INT(otas__event_parse(txt, strlen(txt), &ev, NULL, NULL), 0);
+	CHECK_STR(ev.token, "tok.en.x");
+	CHECK_STR(ev.event_id, "m-1");
+	CHECK_INT(ev.is_error, 1);
+	CHECK_INT(otas__event_finish(&ev), 0);
+	CHECK(ev.token == NULL);
+	CHECK(strstr(ev.doc, "tok.en.x") == NULL);
+	CHECK(strstr(ev.doc, "agent_session_token") == NULL);
+	CHECK(strstr(ev.doc, "\"error\":\"boom\"") != NULL);
+	otas__event_clear(&ev);
+}
+
+TEST(utf8)
+{
+	CHECK(otas__utf8_valid("h\xc3\xa9llo \xf0\x9f\x98\x80", 11));
+	CHECK(!otas__utf8_valid("\xc0\xaf", 2));     /* overlong */
+	CHECK(!otas__utf8_valid("\xed\xa0\x80", 3)); /* surrogate */
+	CHECK(!otas__utf8_valid("\xe2\x82", 2));     /* truncated */
+	CHECK(!otas__utf8_valid("\xf5\x80\x80\x80", 4));
+}
+
+int
+main(void)
+{
+	RUN(gunzip_round_trip_and_caps);
+	RUN(batch_decode_valid_and_rejected);
+	RUN(batch_decode_errors);
+	RUN(event_missing_fields_listed);
+	RUN(event_duplicate_field_is_invalid);
+	RUN(token_never_in_doc_and_errors_counted);
+	RUN(utf8);
+	return testlib_done();
+}

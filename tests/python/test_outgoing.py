@@ -1,0 +1,119 @@
+"""Outgoing calls and reported errors, linked to the incoming request.
+
+A real Django app (a subprocess with OTAS_CAPTURE_OUTGOING=1) calls a local
+HTTP server (the third party its views talk to) through requests, httpx,
+async httpx and a thread; the collector must hold the incoming event and
+the outgoing ones with parent_event_id pointing at it."""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from sdk_support import free_port, run_app, wait_for
+
+
+@pytest.fixture
+def third_party():
+    class H(BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def _answer(self):
+            n = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(n) if n else b""
+            data = json.dumps({"path": self.path, "got": len(body)}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = _answer
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+APP = """
+import json, django
+django.setup()
+from asgiref.sync import async_to_sync
+from django.test import AsyncClient, Client
+import otas
+c = Client()
+out = {}
+out["sync"] = c.get("/api/outgoing", {"target": TARGET}).json()
+out["async"] = async_to_sync(AsyncClient().get)("/api/async-outgoing", {"target": TARGET}).json()
+out["fail"] = c.get("/api/outgoing-fail", {"target": DEAD}).json()
+out["observed"] = c.get("/api/observed", {"target": TARGET}).json()
+out["errors"] = c.get("/api/report-errors").json()
+out["flushed"] = otas.flush(10)
+out["stats"] = otas.stats()
+print("RESULT " + json.dumps(out))
+"""
+
+
+def test_outgoing_calls_linked_to_incoming(collector, third_party, tmp_path):
+    dead = f"http://127.0.0.1:{free_port()}"
+    code = APP.replace("TARGET", repr(third_party)).replace("DEAD", repr(dead))
+    p, res = run_app({"OTAS_SDK_KEY": collector.key, "OTAS_BASE_URL": collector.url,
+                      "OTAS_SPOOL_DIR": str(tmp_path), "OTAS_CAPTURE_OUTGOING": "1"},
+                     code=code)
+    assert res is not None, p.stderr[-3000:]
+    # The views' own results are unchanged by the capture.
+    assert res["sync"]["requests"]["path"] == "/r?token=abc&x=1"
+    assert res["sync"]["httpx"]["got"] > 0
+    assert res["sync"]["thread"]["path"] == "/t"
+    assert res["async"]["async"]["path"] == "/a"
+    assert res["fail"] == {"failed_as_expected": True}
+    assert res["observed"]["observed"]["path"] == "/o"
+    assert res["flushed"] is True
+
+    def incoming(path):
+        evs = [e for e in collector.events(path=path)
+               if e["metadata"].get("direction") == "incoming"]
+        return evs[-1] if evs else None
+
+    sync_in = wait_for(lambda: incoming("/api/outgoing"), what="incoming event")
+    parent = sync_in["metadata"]["event_id"]
+    kids = wait_for(lambda: (lambda k: k if len(k) >= 3 else None)(
+        [e for e in collector.events(limit=1000)
+         if e["metadata"].get("parent_event_id") == parent]), what="3 outgoing events")
+    assert sorted(k["path"] for k in kids) == ["/h", "/r", "/t"]
+    for k in kids:
+        assert k["metadata"]["direction"] == "outgoing"
+        assert k["status_code"] == 200
+    r = next(k for k in kids if k["path"] == "/r")
+    # Outgoing headers and query are redacted like incoming ones.
+    assert json.loads(r["request_headers"])["authorization"] == "[REDACTED]"
+    assert json.loads(r["query_params"])["token"] == ["[REDACTED]"]
+    assert "out-secret" not in json.dumps(kids)
+    assert "abc" not in json.dumps(r)
+
+    async_in = wait_for(lambda: incoming("/api/async-outgoing"), what="async incoming")
+    akids = [e for e in collector.events(limit=1000)
+             if e["metadata"].get("parent_event_id") == async_in["metadata"]["event_id"]]
+    assert [k["path"] for k in akids] == ["/a"]
+
+    fail_in = wait_for(lambda: incoming("/api/outgoing-fail"), what="fail incoming")
+    fkids = [e for e in collector.events(limit=1000)
+             if e["metadata"].get("parent_event_id") == fail_in["metadata"]["event_id"]]
+    assert len(fkids) == 1
+    assert fkids[0]["status_code"] == 0
+    assert "ConnectionError" in fkids[0]["error"]
+
+    obs_in = wait_for(lambda: incoming("/api/observed"), what="observed incoming")
+    okids = [e for e in collector.events(limit=1000)
+             if e["metadata"].get("parent_event_id") == obs_in["metadata"]["event_id"]]
+    assert [k["path"] for k in okids] == ["/o"]
+
+    err = wait_for(lambda: incoming("/api/report-errors"), what="reported errors")
+    assert err["status_code"] == 200
+    types = [e["type"] for e in err["metadata"]["errors"]]
+    assert types == ["ValueError", "KeyError"]
+    assert err["metadata"]["errors"][0]["message"] == "first problem"
