@@ -90,7 +90,8 @@ def machine():
 def write_results(out, data, quick):
     cfg = data["config"]
     md = [f"# OTAS benchmarks{' (quick run: not for publication)' if quick else ''}",
-          "", f"{data['when']}; {data['machine']}; run took {data['took_s']:.0f} s.",
+          "", f"{data['when']}; commit {data.get('commit', '?')}; {data['machine']}; "
+          f"run took {data['took_s']:.0f} s.",
           "How to read this: bench/README.md.", ""]
     ov = data.get("overhead")
     if ov:
@@ -111,6 +112,11 @@ def write_results(out, data, quick):
         if "events_per_s" in en:
             md.append(f"- Engine: {en['events_per_s']:,.0f} events/s on one core "
                       f"(wall), {en['cpu_us_per_event']:.1f} µs of CPU per event.")
+        ing = data.get("ingest") or {}
+        for ln in (ing.get("stdout") or "").splitlines():
+            if ln.startswith("events/s"):
+                md.append(f"- Collector ingest: {ln.split(None, 1)[1].strip()} events/s "
+                          "(its own benchmark, below).")
         md += [""]
         md += ["## Request overhead, back end up (in-process WSGI, µs per request)", "",
                f"Median of {cfg['rounds']} interleaved rounds' medians; p99: median "
@@ -216,7 +222,13 @@ def main():
     for v in list(unavailable):
         if v in O.PEERS:
             unavailable[v] = f"{H.PEERS[v][0]}: {unavailable[v]}"
-    data = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    try:
+        commit = subprocess.run(["git", "-C", str(H.ROOT), "describe", "--always",
+                                 "--dirty"], capture_output=True, text=True,
+                                timeout=30).stdout.strip()
+    except Exception:
+        commit = "?"
+    data = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": commit,
             "machine": machine(), "config": cfg, "quick": args.quick,
             "peers": {v: H.PEERS[v][0] for v in H.PEERS}}
 
