@@ -63,7 +63,7 @@ fuzz:
 	$(MAKE) fuzz-smoke FUZZ_SECONDS=300
 
 pytest: build
-	$(PY) -m pytest -q tests/python tests/collector tests/dashboard
+	OTAS_DASHBOARD_EVENT_SOURCE=sdk $(PY) -m pytest -q tests/python tests/collector tests/dashboard
 
 test: build c-test asan tsan fuzz-smoke pytest
 

@@ -112,3 +112,77 @@ class Hooks:
                 None if company is None else str(company),
                 None if session is None else str(session),
                 meta, None, None, None, None)
+
+
+def _header_name(cgi):
+    if cgi.startswith("HTTP_"):
+        cgi = cgi[5:]
+    return cgi.replace("_", "-").lower()
+
+
+def masking_capture(hook, capture, failed):
+    """Wrap the engine's capture call with the user's MASK_EVENT(event).
+
+    Costs time on the request path (a dict per request), so it is used only
+    when MASK_EVENT is set.  The hook receives the event as a dict --
+    method, path, route, status_code, query_string, request_headers and
+    response_headers (lower-case names), request_body and response_body
+    (bytes or None), metadata (dict) -- and returns it changed, or None to
+    drop the event.  The engine still applies every redaction rule to what
+    comes back.  A hook that raises is logged once; its event is
+    dropped (not sent unmasked), so a broken mask never leaks.
+    """
+
+    def masked(method, path, route, environ, req_body, req_size, status,
+               resp_headers, resp_body, resp_size, start_us, duration, flags,
+               errors, extra, want_id):
+        if isinstance(environ, dict):
+            req_h = {_header_name(k): v for k, v in environ.items()
+                     if isinstance(v, str) and (k.startswith("HTTP_")
+                                                or k in ("CONTENT_TYPE", "CONTENT_LENGTH"))}
+            query = environ.get("QUERY_STRING", "")
+            remote = environ.get("REMOTE_ADDR")
+            scheme = environ.get("wsgi.url_scheme")
+        else:
+            req_h = {str(k).lower(): v for k, v in environ}
+            query = remote = scheme = None
+        if isinstance(resp_headers, dict):
+            resp_h = {k.lower(): (v[1] if isinstance(v, tuple) else v)
+                      for k, v in resp_headers.items()}
+        else:
+            resp_h = {str(k).lower(): v for k, v in (resp_headers or ())}
+        extra = list(extra or (None,) * 8)
+        extra += [None] * (9 - len(extra))
+        metadata = json.loads(extra[3]) if extra[3] else {}
+        event = {"method": method, "path": path, "route": route,
+                 "status_code": status, "query_string": query,
+                 "request_headers": req_h, "response_headers": resp_h,
+                 "request_body": req_body, "response_body": resp_body,
+                 "metadata": metadata}
+        try:
+            event = hook(event)
+        except Exception:
+            if "MASK_EVENT" not in failed:
+                failed.add("MASK_EVENT")
+                logger.exception("OTAS MASK_EVENT raised; events it fails "
+                                 "on are dropped (logged once)")
+            return None
+        if event is None:
+            return None
+        extra[3] = json.dumps(event.get("metadata") or {}, default=str)
+        extra[5] = event.get("query_string", query)
+        extra[6], extra[7] = remote, scheme
+        body_q = event.get("request_body")
+        body_s = event.get("response_body")
+        return capture(
+            event.get("method", method), event.get("path", path),
+            event.get("route", route),
+            list((event.get("request_headers") or {}).items()),
+            body_q, req_size if body_q is req_body else len(body_q or b""),
+            event.get("status_code", status),
+            list((event.get("response_headers") or {}).items()),
+            body_s, resp_size if body_s is resp_body else len(body_s or b""),
+            start_us, duration, flags, errors,
+            tuple(extra) if extra[8] else tuple(extra[:8]), want_id)
+
+    return masked

@@ -22,7 +22,7 @@ from .exceptions import MISSING_KEY_MESSAGE, OtasConfigurationError
 
 # Options that take Python callables: never sent to the engine.
 HOOK_OPTIONS = frozenset({"SKIP", "IDENTIFY_USER", "IDENTIFY_COMPANY",
-                          "GET_SESSION_TOKEN", "GET_METADATA"})
+                          "GET_SESSION_TOKEN", "GET_METADATA", "MASK_EVENT"})
 
 VERSION = "0.2.0"
 

@@ -27,7 +27,13 @@ from django.core.signals import got_request_exception
 from django.utils.functional import SimpleLazyObject
 
 from . import _native, conf, outgoing
-from ._common import FailOnce, Hooks, exception_record, start_engine
+from ._common import (
+    FailOnce,
+    Hooks,
+    exception_record,
+    masking_capture,
+    start_engine,
+)
 
 logger = logging.getLogger("otas")
 
@@ -109,6 +115,10 @@ class OtasMiddleware:
             self._skipped_flag = _native.engine.CAP_REQ_BODY_SKIPPED
         self._capture_failed = FailOnce()
         self._hooks = Hooks(settings.hooks) if settings.hooks else None
+        mask = settings.hooks.get("MASK_EVENT")
+        if mask is not None and self._capture is not None:
+            self._capture = masking_capture(mask, self._capture,
+                                            self._hooks.failed)
         self._outgoing = engine is not None and conf.as_bool(
             settings.options.get("OTAS_CAPTURE_OUTGOING", "0"))
         if self._outgoing:

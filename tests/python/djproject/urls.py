@@ -23,5 +23,6 @@ urlpatterns = [
     path("api/outgoing-fail", views.outgoing_fail),
     path("api/observed", views.observed),
     path("api/report-errors", views.report_errors),
+    path("api/account", views.account),
     path("health", views.health),
 ]

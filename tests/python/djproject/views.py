@@ -163,3 +163,16 @@ def report_errors(request):
         except Exception as e:
             otas.report_error(request, e)
     return JsonResponse({"ok": True})
+
+
+@csrf_exempt
+def account(request):
+    """Echoes a form or JSON body and answers with secrets of its own."""
+    if request.content_type == "application/x-www-form-urlencoded":
+        got = {k: request.POST.get(k) for k in request.POST}
+    else:
+        got = json.loads(request.body or b"{}")
+    resp = JsonResponse({"user": {"name": got.get("name"), "api_token": "RESP-TOKEN-5d1"},
+                         "session": {"token": "RESP-SESSION-77e"}, "plan": "pro"})
+    resp["X-Internal-Token"] = "RESP-HEADER-9f0"
+    return resp

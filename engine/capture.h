@@ -1,0 +1,40 @@
+/*
+ * capture.h -- one captured request/response as ONE allocation: this
+ * struct, the header and error arrays, then every byte the host gave.
+ * The embedded otas_capture_t points into the same block, so serialisation
+ * reads it exactly as the host passed it, and freeing is one free().
+ */
+#ifndef OTAS_CAPTURE_H
+#define OTAS_CAPTURE_H
+
+#include <stdint.h>
+
+#include "otas/otas.h"
+
+struct otas__record_s {
+	struct otas__record_s *next;
+	size_t size;            /* bytes of this block (queue budget) */
+	uint64_t seq;           /* set by the queue under its lock */
+	int64_t enq_mono_ms;    /* monotonic time of capture */
+	int64_t capture_unix_us;/* wall clock at capture */
+	char event_id[37];      /* UUIDv7 */
+	otas_capture_t cap;     /* pointers into this block */
+};
+
+/* Build a record from cap.  NULL on oom or bad arguments (*bad set). */
+struct otas__record_s *otas__record_new(const otas_capture_t *cap,
+                                        int *bad);
+
+/* Write a UUIDv7 for unix time ms into out (36 chars + NUL). */
+void otas__uuid7(int64_t unix_ms, char out[37]);
+
+/* Clock helpers. */
+int64_t otas__now_mono_ms(void);
+int64_t otas__now_unix_us(void);
+
+/* Per-thread random 64 bits (seeded from getrandom, reseeded after fork). */
+uint64_t otas__rand64(void);
+/* Called in a forked child: invalidates every thread's random state. */
+void otas__rand_fork_child(void);
+
+#endif

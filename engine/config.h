@@ -1,0 +1,45 @@
+/*
+ * config.h -- the engine's options (struct otas_config_s).  Fields are
+ * written by otas_config_set() before the engine exists and are read-only
+ * afterwards, so every thread may read them without a lock.
+ */
+#ifndef OTAS_CONFIG_H
+#define OTAS_CONFIG_H
+
+#include <stdint.h>
+
+#include "otas/otas.h"
+
+struct otas_config_s {
+	char *sdk_key;          /* secret: never echoed */
+	char *base_url;
+	char *auth_url;         /* "" = base_url */
+	int enabled;
+	int debug;
+	char *sensitive_headers;
+	int64_t queue_max_bytes;
+	int64_t batch_max_events;
+	int64_t batch_max_bytes;
+	int64_t flush_interval_ms;
+	int64_t max_body_bytes;
+	int capture_bodies;
+	int64_t timeout_ms;
+	double shutdown_timeout; /* seconds */
+	char *spool_dir;        /* "" = default */
+	int64_t spool_max_bytes;
+	int send_without_agent_token;
+	int strict_startup;
+	int capture_outgoing; /* read by the host: it patches its HTTP clients */
+	char *sdk_name;         /* "" = otas-c/<version> */
+	char *redact_request_body;
+	char *redact_response_body;
+	char *sensitive_query_params;
+};
+
+/* Split a comma-separated list into lower-cased, trimmed, non-empty
+ * names.  Returns a NULL-terminated malloc'd array (free with
+ * otas__names_free), NULL on oom. */
+char **otas__names_split(const char *list, size_t *n_out);
+void otas__names_free(char **names);
+
+#endif

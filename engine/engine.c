@@ -1,0 +1,544 @@
+/*
+ * engine.c -- the public engine calls: create/free, authenticate,
+ * capture, flush, stats, logging, and the fork handlers.
+ *
+ * Fork.  pthread_atfork handlers (registered once) walk a registry of live
+ * engines.  prepare takes the registry lock and every engine's queue lock,
+ * so no queue is half-modified when the address space is copied; the
+ * parent just unlocks.  In the child the forking thread is the only
+ * thread and owns those locks: it drops the parent's queued records (the
+ * parent sends them, so nothing is sent twice), re-creates the condition
+ * variables, resets the counters ("this process") and clears `started`, so
+ * the child's first capture starts its own sender with its own curl and
+ * spool handles.
+ */
+#include "engine.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "capture.h"
+#include "http_curl.h"
+#include "sender.h"
+#include "spool.h"
+
+static pthread_mutex_t g_reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static otas_engine_t *g_reg;
+static pthread_once_t g_fork_once = PTHREAD_ONCE_INIT;
+
+static void
+fork_prepare(void)
+{
+	otas_engine_t *e;
+
+	pthread_mutex_lock(&g_reg_mu);
+	for (e = g_reg; e; e = e->reg_next) {
+		/* Waits for a spool call of the sender to finish; the
+		 * sender reopens the handle at its next spool call. */
+		pthread_mutex_lock(&e->spool_mu);
+		if (e->spool)
+			otas__spool_close(e->spool);
+		e->spool = NULL;
+		pthread_mutex_lock(&e->q.mu);
+	}
+}
+
+static void
+fork_parent(void)
+{
+	otas_engine_t *e;
+
+	for (e = g_reg; e; e = e->reg_next) {
+		pthread_mutex_unlock(&e->q.mu);
+		pthread_mutex_unlock(&e->spool_mu);
+	}
+	pthread_mutex_unlock(&g_reg_mu);
+}
+
+static void
+fork_child(void)
+{
+	otas_engine_t *e;
+
+	otas__rand_fork_child();
+	for (e = g_reg; e; e = e->reg_next) {
+		/* Counters start again for this process. */
+		memset(&e->c, 0, sizeof(e->c));
+		atomic_store(&e->started, 0);
+		e->sender_running = 0;
+		e->sender_exited = 0;
+		e->done_seq = e->q.seq;
+		e->flush_seq = 0;
+		otas__queue_reset_child(&e->q); /* unlocks q.mu */
+		pthread_mutex_unlock(&e->spool_mu);
+	}
+	pthread_mutex_unlock(&g_reg_mu);
+}
+
+static void
+fork_once(void)
+{
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+const char *
+otas_version(void)
+{
+	return OTAS_VERSION;
+}
+
+void
+otas__log(otas_engine_t *eng, int level, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (!eng || !eng->log_fn || level < eng->log_min)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	eng->log_fn(level, msg, eng->log_ud);
+}
+
+void
+otas_set_logger(otas_engine_t *eng, otas_log_fn fn, void *userdata,
+                int min_level)
+{
+	if (!eng)
+		return;
+	eng->log_fn = fn;
+	eng->log_ud = userdata;
+	eng->log_min = min_level;
+}
+
+void
+otas__set_last_error(otas_engine_t *eng, const char *msg)
+{
+	pthread_mutex_lock(&eng->q.mu);
+	snprintf(eng->last_error, sizeof(eng->last_error), "%s", msg);
+	pthread_mutex_unlock(&eng->q.mu);
+}
+
+void
+otas__engine_set_auth(otas_engine_t *eng, const otas_auth_result_t *r)
+{
+	pthread_mutex_lock(&eng->q.mu);
+	if (r->status == OTAS_AUTH_OK) {
+		snprintf(eng->project_id, sizeof(eng->project_id), "%s",
+		         r->project_id);
+		eng->auth_state = OTAS__AUTH_OK;
+	} else if (r->status == OTAS_AUTH_INVALID_KEY) {
+		eng->auth_state = OTAS__AUTH_INVALID;
+	}
+	pthread_mutex_unlock(&eng->q.mu);
+}
+
+static uint32_t
+fnv1a(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 16777619u;
+	}
+	return h;
+}
+
+/* OTAS_SPOOL_DIR/spool-<key prefix>-<fnv1a(base url)>.sqlite; the prefix
+ * is not secret (the platform stores it in clear), the secret part of the
+ * key never reaches the file system. */
+static char *
+spool_path(const otas_config_t *cfg)
+{
+	const char *dir = cfg->spool_dir, *env;
+	char buf[4096], pre[64];
+	size_t kl = strlen(cfg->sdk_key), pl;
+	int n;
+
+	if (!*dir) {
+		if ((env = getenv("XDG_CACHE_HOME")) && *env)
+			n = snprintf(buf, sizeof(buf), "%s/otas", env);
+		else if ((env = getenv("HOME")) && *env)
+			n = snprintf(buf, sizeof(buf), "%s/.cache/otas", env);
+		else
+			return NULL;
+		if (n < 0 || (size_t)n >= sizeof(buf))
+			return NULL;
+		dir = buf;
+	} else {
+		snprintf(buf, sizeof(buf), "%s", dir);
+		dir = buf;
+	}
+	pl = kl >= 5 + 44 ? kl - 5 - 44 : 0;
+	if (pl >= sizeof(pre))
+		pl = sizeof(pre) - 1;
+	memcpy(pre, cfg->sdk_key + 5, pl);
+	pre[pl] = '\0';
+	{
+		size_t need = strlen(dir) + pl + 40;
+		char *p = malloc(need);
+		if (!p)
+			return NULL;
+		snprintf(p, need, "%s/spool-%s-%08x.sqlite", dir, pre,
+		         fnv1a(cfg->base_url));
+		return p;
+	}
+}
+
+otas_engine_t *
+otas_engine_new(otas_config_t *cfg, char *err, size_t errlen)
+{
+	otas_engine_t *eng = NULL;
+	char e2[512];
+	size_t kl;
+
+	if (err && errlen)
+		err[0] = '\0';
+	if (!cfg) {
+		if (err && errlen)
+			snprintf(err, errlen, "no configuration given");
+		return NULL;
+	}
+	if (!cfg->sdk_key[0]) {
+		if (err && errlen)
+			snprintf(err, errlen,
+			         "OTAS_SDK_KEY is not set: create an SDK key for "
+			         "your project in OTAS and set OTAS_SDK_KEY to it");
+		goto fail;
+	}
+	if (otas_config_check(cfg, err, errlen) != 0)
+		goto fail;
+	eng = calloc(1, sizeof(*eng));
+	if (!eng)
+		goto oom;
+	eng->cfg = cfg;
+	eng->batch_endpoint = -1;
+	eng->log_min = OTAS_LOG_WARNING;
+	eng->retry_base_ms = OTAS__RETRY_BASE_MS;
+	eng->retry_cap_ms = OTAS__RETRY_CAP_MS;
+	eng->retry_window_ms = OTAS__RETRY_WINDOW_MS;
+	eng->auth_wait_ms = OTAS__AUTH_WAIT_MS;
+	eng->reprobe_ms = OTAS__REPROBE_MS;
+	if (otas__queue_init(&eng->q, (uint64_t)cfg->queue_max_bytes) != 0 ||
+	    pthread_mutex_init(&eng->spool_mu, NULL) != 0) {
+		free(eng);
+		eng = NULL;
+		goto oom;
+	}
+	eng->q.wake_count = (uint64_t)cfg->batch_max_events;
+	eng->q.wake_bytes = (uint64_t)cfg->batch_max_bytes;
+	if (eng->q.wake_bytes > eng->q.max_bytes / 4)
+		eng->q.wake_bytes = eng->q.max_bytes / 4;
+
+	eng->sens_headers = otas__names_split(cfg->sensitive_headers,
+	                                      &eng->n_sens_headers);
+	eng->sens_params = otas__names_split(cfg->sensitive_query_params,
+	                                     &eng->params.n);
+	if (!eng->sens_headers || !eng->sens_params)
+		goto oom;
+	eng->params.names = (const char *const *)eng->sens_params;
+	eng->req_rules = otas__jsonpath_parse(cfg->redact_request_body, e2,
+	                                      sizeof(e2));
+	if (!eng->req_rules) {
+		if (err && errlen)
+			snprintf(err, errlen, "OTAS_REDACT_REQUEST_BODY: %s: "
+			         "fix the JSONPath rule", e2);
+		goto fail;
+	}
+	eng->resp_rules = otas__jsonpath_parse(cfg->redact_response_body, e2,
+	                                       sizeof(e2));
+	if (!eng->resp_rules) {
+		if (err && errlen)
+			snprintf(err, errlen, "OTAS_REDACT_RESPONSE_BODY: %s: "
+			         "fix the JSONPath rule", e2);
+		goto fail;
+	}
+	eng->batch_url = otas__url_join(cfg->base_url,
+	                                "api/v1/backend/log/sdk/batch/");
+	eng->event_url = otas__url_join(cfg->base_url,
+	                                "api/v1/backend/log/sdk/");
+	eng->auth_url = strdup(cfg->auth_url[0] ? cfg->auth_url
+	                                        : cfg->base_url);
+	kl = strlen(cfg->sdk_key);
+	eng->key_header = malloc(kl + 20);
+	if (!eng->batch_url || !eng->event_url || !eng->auth_url ||
+	    !eng->key_header)
+		goto oom;
+	snprintf(eng->key_header, kl + 20, "X-OTAS-SDK-KEY: %s", cfg->sdk_key);
+	/* OTAS_SPOOL_MAX_BYTES=0 turns the spool off. */
+	eng->spool_path = cfg->spool_max_bytes > 0 ? spool_path(cfg) : NULL;
+	snprintf(eng->sdk_name, sizeof(eng->sdk_name), "%s",
+	         cfg->sdk_name[0] ? cfg->sdk_name : "otas-c/" OTAS_VERSION);
+
+	pthread_once(&g_fork_once, fork_once);
+	pthread_mutex_lock(&g_reg_mu);
+	eng->reg_next = g_reg;
+	g_reg = eng;
+	pthread_mutex_unlock(&g_reg_mu);
+	return eng;
+oom:
+	if (err && errlen)
+		snprintf(err, errlen, "out of memory creating the engine");
+fail:
+	if (eng) {
+		otas__queue_destroy(&eng->q);
+		pthread_mutex_destroy(&eng->spool_mu);
+		otas__names_free(eng->sens_headers);
+		otas__names_free(eng->sens_params);
+		otas__jsonpath_free(eng->req_rules);
+		otas__jsonpath_free(eng->resp_rules);
+		free(eng->batch_url);
+		free(eng->event_url);
+		free(eng->auth_url);
+		free(eng->key_header);
+		free(eng->spool_path);
+		free(eng);
+	}
+	otas_config_free(cfg);
+	return NULL;
+}
+
+void
+otas_engine_free(otas_engine_t *eng, int timeout_ms)
+{
+	otas_engine_t **pp;
+
+	if (!eng)
+		return;
+	if (timeout_ms < 0)
+		timeout_ms = (int)(eng->cfg->shutdown_timeout * 1000);
+	otas__sender_stop(eng, timeout_ms);
+	pthread_mutex_lock(&g_reg_mu);
+	for (pp = &g_reg; *pp; pp = &(*pp)->reg_next)
+		if (*pp == eng) {
+			*pp = eng->reg_next;
+			break;
+		}
+	pthread_mutex_unlock(&g_reg_mu);
+	/* Records no sender took (it never ran). */
+	OTAS__INC(eng, dropped_shutdown, eng->q.count);
+	{
+		otas_stats_t st;
+		otas_stats(eng, &st);
+		if (st.dropped_shutdown)
+			otas__log(eng, OTAS_LOG_WARNING,
+			          "otas: %llu event(s) could be neither delivered "
+			          "nor spooled before shutdown",
+			          (unsigned long long)st.dropped_shutdown);
+		otas__log(eng, OTAS_LOG_DEBUG,
+		          "otas: stats captured=%llu sent=%llu batches=%llu "
+		          "retried=%llu spooled=%llu unspooled=%llu "
+		          "duplicates=%llu dropped_queue_full=%llu "
+		          "dropped_rejected=%llu dropped_invalid_agent_token=%llu "
+		          "skipped_no_agent_token=%llu dropped_spool_full=%llu "
+		          "dropped_shutdown=%llu dropped_capture_error=%llu",
+		          (unsigned long long)st.captured,
+		          (unsigned long long)st.sent,
+		          (unsigned long long)st.batches,
+		          (unsigned long long)st.retried,
+		          (unsigned long long)st.spooled,
+		          (unsigned long long)st.unspooled,
+		          (unsigned long long)st.duplicates,
+		          (unsigned long long)st.dropped_queue_full,
+		          (unsigned long long)st.dropped_rejected,
+		          (unsigned long long)st.dropped_invalid_agent_token,
+		          (unsigned long long)st.skipped_no_agent_token,
+		          (unsigned long long)st.dropped_spool_full,
+		          (unsigned long long)st.dropped_shutdown,
+		          (unsigned long long)st.dropped_capture_error);
+	}
+	otas__queue_destroy(&eng->q);
+	if (eng->spool)
+		otas__spool_close(eng->spool);
+	pthread_mutex_destroy(&eng->spool_mu);
+	otas__names_free(eng->sens_headers);
+	otas__names_free(eng->sens_params);
+	otas__jsonpath_free(eng->req_rules);
+	otas__jsonpath_free(eng->resp_rules);
+	free(eng->batch_url);
+	free(eng->event_url);
+	free(eng->auth_url);
+	if (eng->key_header) {
+		memset(eng->key_header, 0, strlen(eng->key_header));
+		free(eng->key_header);
+	}
+	free(eng->spool_path);
+	otas_config_free(eng->cfg);
+	free(eng);
+}
+
+otas_auth_status_t
+otas_engine_authenticate(otas_engine_t *eng, int timeout_ms,
+                         otas_auth_result_t *out)
+{
+	otas_auth_result_t dummy;
+
+	if (!out)
+		out = &dummy;
+	if (!eng) {
+		memset(out, 0, sizeof(*out));
+		out->status = OTAS_AUTH_CONFIG;
+		snprintf(out->message, sizeof(out->message), "no engine");
+		return out->status;
+	}
+	otas_authenticate_key(eng->auth_url, eng->cfg->sdk_key, timeout_ms,
+	                      out);
+	otas__engine_set_auth(eng, out);
+	return out->status;
+}
+
+int
+otas_capture(otas_engine_t *eng, const otas_capture_t *cap,
+             char event_id_out[37])
+{
+	struct otas__record_s *r;
+	int bad;
+
+	if (!eng || !cap)
+		return -1;
+	if (!eng->cfg->enabled)
+		return 1;
+	r = otas__record_new(cap, &bad);
+	if (!r) {
+		if (bad)
+			return -1;
+		OTAS__INC(eng, dropped_capture_error, 1);
+		if (!atomic_exchange(&eng->oom_logged, 1))
+			otas__log(eng, OTAS_LOG_ERROR,
+			          "otas: out of memory copying an event; it is "
+			          "dropped (counted in dropped_capture_error)");
+		return 1;
+	}
+	if (event_id_out)
+		memcpy(event_id_out, r->event_id, 37);
+	if (!atomic_load_explicit(&eng->started, memory_order_acquire))
+		otas__sender_start(eng);
+	if (otas__queue_push(&eng->q, r) != 0) {
+		free(r);
+		OTAS__INC(eng, dropped_queue_full, 1);
+		if (!atomic_load_explicit(&eng->qfull_logged,
+		                          memory_order_relaxed) &&
+		    !atomic_exchange(&eng->qfull_logged, 1))
+			otas__log(eng, OTAS_LOG_WARNING,
+			          "otas: the event queue is full "
+			          "(OTAS_QUEUE_MAX_BYTES=%lld): dropping events "
+			          "until the back end catches up",
+			          (long long)eng->cfg->queue_max_bytes);
+		return 1;
+	}
+	OTAS__INC(eng, captured, 1);
+	return 0;
+}
+
+static int
+ct_prefix(const char *ct, size_t n, const char *p)
+{
+	size_t k = strlen(p);
+
+	while (n && *ct == ' ')
+		ct++, n--;
+	return n >= k && strncasecmp(ct, p, k) == 0;
+}
+
+int
+otas_want_request_body(const otas_engine_t *eng, const char *ct,
+                       size_t ct_len, int64_t content_length)
+{
+	if (!eng || !eng->cfg->enabled || !eng->cfg->capture_bodies)
+		return 0;
+	if (ct && (ct_prefix(ct, ct_len, "multipart/") ||
+	           ct_prefix(ct, ct_len, "application/octet-stream")))
+		return 0;
+	/* Unknown length (chunked): reading could be unbounded. */
+	if (content_length < 0)
+		return 0;
+	return content_length <= eng->cfg->max_body_bytes;
+}
+
+size_t
+otas_body_cap(const otas_engine_t *eng)
+{
+	if (!eng || !eng->cfg->enabled || !eng->cfg->capture_bodies)
+		return 0;
+	return (size_t)eng->cfg->max_body_bytes;
+}
+
+int
+otas_flush(otas_engine_t *eng, int timeout_ms)
+{
+	struct timespec ts;
+	int64_t dl;
+	uint64_t target;
+	int started, ok;
+
+	if (!eng)
+		return 1;
+	dl = otas__now_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	pthread_mutex_lock(&eng->q.mu);
+	target = eng->q.seq;
+	if (eng->done_seq >= target) {
+		pthread_mutex_unlock(&eng->q.mu);
+		return 1;
+	}
+	if (target > eng->flush_seq)
+		eng->flush_seq = target;
+	if (dl > eng->flush_deadline_ms)
+		eng->flush_deadline_ms = dl;
+	started = atomic_load(&eng->started);
+	pthread_cond_signal(&eng->q.cv_send);
+	pthread_mutex_unlock(&eng->q.mu);
+	if (!started)
+		otas__sender_start(eng);
+	ts.tv_sec = dl / 1000;
+	ts.tv_nsec = (long)(dl % 1000) * 1000000L;
+	pthread_mutex_lock(&eng->q.mu);
+	while (eng->done_seq < target && !eng->sender_exited) {
+		if (pthread_cond_timedwait(&eng->q.cv_done, &eng->q.mu, &ts) !=
+		        0 &&
+		    otas__now_mono_ms() >= dl)
+			break;
+	}
+	ok = eng->done_seq >= target;
+	pthread_mutex_unlock(&eng->q.mu);
+	return ok;
+}
+
+void
+otas_stats(otas_engine_t *eng, otas_stats_t *o)
+{
+	if (!o)
+		return;
+	memset(o, 0, sizeof(*o));
+	if (!eng)
+		return;
+#define G(f) o->f = atomic_load_explicit(&eng->c.f, memory_order_relaxed)
+	G(captured);
+	G(sent);
+	G(batches);
+	G(bytes_sent);
+	G(retried);
+	G(spooled);
+	G(unspooled);
+	G(duplicates);
+	G(dropped_queue_full);
+	G(dropped_rejected);
+	G(dropped_invalid_agent_token);
+	G(skipped_no_agent_token);
+	G(dropped_spool_full);
+	G(dropped_shutdown);
+	G(dropped_capture_error);
+#undef G
+	pthread_mutex_lock(&eng->q.mu);
+	o->queue_bytes = eng->q.bytes;
+	o->queue_events = eng->q.count;
+	o->batch_endpoint = eng->batch_endpoint;
+	o->authenticated = eng->auth_state == OTAS__AUTH_OK;
+	snprintf(o->last_error, sizeof(o->last_error), "%s", eng->last_error);
+	pthread_mutex_unlock(&eng->q.mu);
+}

@@ -1,0 +1,110 @@
+/*
+ * engine.h -- struct otas_engine_s, shared by capture, sender and the
+ * public calls.
+ *
+ * Ownership and locking:
+ *   - cfg and every derived field (URLs, name sets, rules) are immutable
+ *     after otas_engine_new() and read by any thread without a lock;
+ *   - the queue and every field marked "q.mu" are guarded by the queue's
+ *     mutex; the sender thread never holds it across I/O;
+ *   - counters are atomics (relaxed), read by otas_stats() at any time;
+ *   - the sender's own state (curl handle, spool handle, batch) lives in
+ *     sender.c and is touched only by the sender thread.
+ */
+#ifndef OTAS_ENGINE_H
+#define OTAS_ENGINE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "otas/otas.h"
+#include "queue.h"
+#include "redact_body.h"
+
+typedef struct {
+	atomic_uint_fast64_t captured, sent, batches, bytes_sent, retried,
+	    spooled, unspooled, duplicates, dropped_queue_full,
+	    dropped_rejected, dropped_invalid_agent_token,
+	    skipped_no_agent_token, dropped_spool_full, dropped_shutdown,
+	    dropped_capture_error;
+} otas__counters_t;
+
+#define OTAS__INC(eng, f, n) \
+	atomic_fetch_add_explicit(&(eng)->c.f, (uint64_t)(n), \
+	                          memory_order_relaxed)
+
+struct otas_engine_s {
+	otas_config_t *cfg;
+
+	/* Derived from cfg, immutable. */
+	char **sens_headers;          /* lower-case names */
+	size_t n_sens_headers;
+	char **sens_params;
+	otas__nameset_t params;
+	otas__jsonpath_set_t *req_rules, *resp_rules;
+	char *batch_url, *event_url, *auth_url;
+	char *key_header;             /* "X-OTAS-SDK-KEY: <key>" (secret) */
+	char *spool_path;             /* NULL: no spool */
+	char sdk_name[96];
+	/* Delivery timings (sender.h defaults; tests may shorten them
+	 * before the first capture). */
+	int64_t retry_base_ms, retry_cap_ms, retry_window_ms, auth_wait_ms,
+	    reprobe_ms;
+
+	/* Logging: set before the first capture, then read-only. */
+	otas_log_fn log_fn;
+	void *log_ud;
+	int log_min;
+
+	/* The spool handle: opened lazily and used by the sender thread,
+	 * closed by the fork prepare handler.  Lock order: spool_mu, then
+	 * q.mu. */
+	pthread_mutex_t spool_mu;
+	struct otas__spool_s *spool;
+
+	otas__queue_t q;
+	/* Guarded by q.mu. */
+	uint64_t done_seq;            /* every record <= this is resolved */
+	uint64_t flush_seq;           /* a flusher waits for this seq */
+	int64_t flush_deadline_ms;    /* ... until then (monotonic) */
+	int stop;                     /* otas_engine_free() asked to stop */
+	int64_t stop_deadline_ms;     /* monotonic */
+	int sender_running;
+	int sender_exited;
+	pthread_t thread;
+	char project_id[128];
+	int auth_state;               /* OTAS__AUTH_* */
+	int batch_endpoint;           /* 1, 0, -1 unknown */
+	char last_error[256];
+
+	atomic_int started;           /* sender thread started (fast path) */
+	atomic_int qfull_logged;      /* queue-full episode already logged */
+	atomic_int oom_logged;        /* capture out-of-memory logged */
+	otas__counters_t c;
+	struct otas_engine_s *reg_next; /* fork registry, under g_reg_mu */
+};
+
+enum {
+	OTAS__AUTH_UNKNOWN = 0, /* not tried, or unreachable: retry */
+	OTAS__AUTH_OK = 1,
+	OTAS__AUTH_INVALID = 2  /* key refused: retry slowly */
+};
+
+/* Log through the host's callback when level >= min level. */
+void otas__log(otas_engine_t *eng, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Record the last delivery problem for otas_stats() (takes q.mu). */
+void otas__set_last_error(otas_engine_t *eng, const char *msg);
+
+/* Remember the result of an authentication (takes q.mu). */
+void otas__engine_set_auth(otas_engine_t *eng, const otas_auth_result_t *r);
+
+/* Parse an authentication answer (status code and body) into out; pure,
+ * fuzzed.  Returns out->status. */
+otas_auth_status_t otas__auth_parse(int http_status, const char *body,
+                                    size_t len, otas_auth_result_t *out);
+
+#endif

@@ -1,0 +1,38 @@
+/*
+ * http_curl.h -- one kept-alive HTTP client for the sender (and one-shot
+ * use by authentication).  The only engine file that includes curl.h.
+ */
+#ifndef OTAS_HTTP_CURL_H
+#define OTAS_HTTP_CURL_H
+
+#include <stddef.h>
+
+#include "util/buf.h"
+
+typedef struct otas__http_s otas__http_t;
+
+typedef struct {
+	int status;           /* HTTP status, 0 when no answer */
+	char retry_after[64]; /* Retry-After header value, "" when absent */
+	char error[160];      /* transport error text when status == 0 */
+	otas__buf_t body;     /* answer body (caller frees) */
+} otas__http_resp_t;
+
+/* NULL when out of memory or libcurl cannot start. */
+otas__http_t *otas__http_new(void);
+void otas__http_free(otas__http_t *h);
+
+/* POST body to url with the given extra header lines ("Name: value"),
+ * waiting at most timeout_ms.  resp->body is reset first.  Returns 0 when
+ * an HTTP answer arrived (any status), -1 on transport failure (error
+ * set, status 0). */
+int otas__http_post(otas__http_t *h, const char *url,
+                    const char *const *headers, size_t n_headers,
+                    const void *body, size_t len, long timeout_ms,
+                    otas__http_resp_t *resp);
+
+/* Join a base URL and a path with exactly one '/' between them; malloc'd,
+ * NULL on oom. */
+char *otas__url_join(const char *base, const char *path);
+
+#endif

@@ -1,0 +1,44 @@
+/*
+ * fuzz_json_writer.c -- the JSON string writer and UTF-8 helpers on
+ * arbitrary bytes: the output must always be one valid JSON string
+ * (checked with jansson), the cut must never split a sequence, and base64
+ * must have the right length.
+ */
+#include <jansson.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	otas__buf_t b = OTAS__BUF_INIT;
+	json_t *v;
+	size_t cut;
+
+	otas__json_str(&b, (const char *)data, size);
+	v = json_loadb(b.data, b.len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+	if (!v || !json_is_string(v) ||
+	    memchr(json_string_value(v), 0, json_string_length(v)))
+		abort(); /* one string, and never a NUL */
+	if (otas__utf8_valid((const char *)data, size) &&
+	    !memchr(data, 0, size) &&
+	    (json_string_length(v) != size ||
+	     memcmp(json_string_value(v), data, size) != 0))
+		abort();
+	json_decref(v);
+	cut = otas__utf8_cut((const char *)data, size, size / 2);
+	if (cut > size / 2 || (size > size / 2 && size / 2 - cut > 3))
+		abort();
+	if (otas__utf8_valid((const char *)data, size) &&
+	    !otas__utf8_valid((const char *)data, cut))
+		abort();
+	otas__buf_reset(&b);
+	otas__base64(&b, data, size);
+	if (b.len != (size + 2) / 3 * 4)
+		abort();
+	otas__buf_free(&b);
+	return 0;
+}

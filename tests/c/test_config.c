@@ -1,0 +1,181 @@
+/*
+ * test_config.c -- options by name: defaults, parsing, validation
+ * messages, the key never echoed.
+ */
+#include <stdlib.h>
+
+#include "config.h"
+#include "testlib.h"
+
+#define KEY "otas_PocKPi56xDI_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ"
+
+static char buf[512], err[512];
+
+#define GET(c, n) (otas_config_get(c, n, buf, sizeof(buf)) == 0 ? buf : NULL)
+
+TEST(defaults)
+{
+	otas_config_t *c = otas_config_new();
+
+	CHECK(c);
+	CHECK_STR(GET(c, "OTAS_BASE_URL"), "http://localhost:8002");
+	CHECK_STR(GET(c, "OTAS_AUTH_URL"), "http://localhost:8002");
+	CHECK_STR(GET(c, "OTAS_QUEUE_MAX_BYTES"), "33554432");
+	CHECK_STR(GET(c, "OTAS_BATCH_MAX_EVENTS"), "100");
+	CHECK_STR(GET(c, "OTAS_BATCH_MAX_BYTES"), "1048576");
+	CHECK_STR(GET(c, "OTAS_FLUSH_INTERVAL_MS"), "1000");
+	CHECK_STR(GET(c, "OTAS_MAX_BODY_BYTES"), "102400");
+	CHECK_STR(GET(c, "OTAS_CAPTURE_BODIES"), "1");
+	CHECK_STR(GET(c, "OTAS_TIMEOUT_MS"), "10000");
+	CHECK_STR(GET(c, "OTAS_SHUTDOWN_TIMEOUT"), "5");
+	CHECK_STR(GET(c, "OTAS_SPOOL_MAX_BYTES"), "268435456");
+	CHECK_STR(GET(c, "OTAS_ENABLED"), "1");
+	CHECK_STR(GET(c, "OTAS_DEBUG"), "0");
+	CHECK_STR(GET(c, "OTAS_SEND_WITHOUT_AGENT_TOKEN"), "0");
+	CHECK_STR(GET(c, "OTAS_SDK_KEY"), "");
+	CHECK_STR(GET(c, "OTAS_SENSITIVE_QUERY_PARAMS"),
+	          "password,token,access_token,api_key,apikey,secret,"
+	          "client_secret");
+	CHECK(GET(c, "OTAS_NOPE") == NULL);
+	otas_config_free(c);
+}
+
+TEST(every_name_reads_back)
+{
+	otas_config_t *c = otas_config_new();
+	const char *const *n;
+	int k = 0;
+
+	for (n = otas_config_names(); *n; n++, k++)
+		CHECK(GET(c, *n) != NULL);
+	CHECK_INT(k, 23);
+	otas_config_free(c);
+}
+
+TEST(parsing)
+{
+	otas_config_t *c = otas_config_new();
+
+	CHECK(otas_config_set(c, "OTAS_DEBUG", "yes", err, sizeof(err)) == 0);
+	CHECK_STR(GET(c, "OTAS_DEBUG"), "1");
+	CHECK(otas_config_set(c, "OTAS_DEBUG", "Off", err, sizeof(err)) == 0);
+	CHECK_STR(GET(c, "OTAS_DEBUG"), "0");
+	CHECK(otas_config_set(c, "OTAS_QUEUE_MAX_BYTES", "64M", err,
+	                      sizeof(err)) == 0);
+	CHECK_STR(GET(c, "OTAS_QUEUE_MAX_BYTES"), "67108864");
+	CHECK(otas_config_set(c, "OTAS_MAX_BODY_BYTES", " 10KiB ", err,
+	                      sizeof(err)) == 0);
+	CHECK_STR(GET(c, "OTAS_MAX_BODY_BYTES"), "10240");
+	CHECK(otas_config_set(c, "OTAS_SHUTDOWN_TIMEOUT", "2.5", err,
+	                      sizeof(err)) == 0);
+	CHECK_STR(GET(c, "OTAS_SHUTDOWN_TIMEOUT"), "2.5");
+	CHECK(otas_config_set(c, "OTAS_BASE_URL", "https://x.example/", err,
+	                      sizeof(err)) == 0);
+	CHECK_STR(GET(c, "OTAS_AUTH_URL"), "https://x.example/");
+	otas_config_free(c);
+}
+
+TEST(bad_values_name_option_value_and_fix)
+{
+	otas_config_t *c = otas_config_new();
+
+	CHECK(otas_config_set(c, "OTAS_DEBUG", "maybe", err, sizeof(err)) == -1);
+	CHECK(strstr(err, "OTAS_DEBUG") && strstr(err, "maybe") &&
+	      strstr(err, "true/false"));
+	CHECK(otas_config_set(c, "OTAS_BATCH_MAX_EVENTS", "0", err,
+	                      sizeof(err)) == -1);
+	CHECK(strstr(err, "OTAS_BATCH_MAX_EVENTS") && strstr(err, "\"0\"") &&
+	      strstr(err, "from 1"));
+	CHECK(otas_config_set(c, "OTAS_TIMEOUT_MS", "10s", err, sizeof(err)) ==
+	      -1);
+	CHECK(otas_config_set(c, "OTAS_QUEUE_MAX_BYTES", "-5", err,
+	                      sizeof(err)) == -1);
+	CHECK(otas_config_set(c, "OTAS_BASE_URL", "localhost:8002", err,
+	                      sizeof(err)) == -1);
+	CHECK(strstr(err, "http://"));
+	CHECK(otas_config_set(c, "OTAS_SHUTDOWN_TIMEOUT", "nan", err,
+	                      sizeof(err)) == -1);
+	CHECK(otas_config_set(c, "OTAS_REDACT_RESPONSE_BODY", "$.ok, $.a[",
+	                      err, sizeof(err)) == -1);
+	CHECK(strstr(err, "OTAS_REDACT_RESPONSE_BODY") && strstr(err, "$.a["));
+	CHECK(otas_config_set(c, "OTAS_REDACT_RESPONSE_BODY", "$.ok,$..t", err,
+	                      sizeof(err)) == 0);
+	CHECK(otas_config_set(c, "OTAS_WHAT", "1", err, sizeof(err)) == -1);
+	CHECK(strstr(err, "OTAS_WHAT"));
+	/* the values stayed */
+	CHECK_STR(GET(c, "OTAS_BATCH_MAX_EVENTS"), "100");
+	otas_config_free(c);
+}
+
+TEST(key_is_never_echoed)
+{
+	otas_config_t *c = otas_config_new();
+	const char *bad = "otas_short_secretvalue123";
+
+	CHECK(otas_config_set(c, "OTAS_SDK_KEY", bad, err, sizeof(err)) == -1);
+	CHECK(strstr(err, "does not look like an OTAS key"));
+	CHECK(strstr(err, "secretvalue") == NULL);
+	CHECK(otas_config_set(c, "OTAS_SDK_KEY", "sk_live_1234", err,
+	                      sizeof(err)) == -1);
+	CHECK(strstr(err, "sk_live") == NULL);
+	CHECK(otas_config_set(c, "OTAS_SDK_KEY", KEY, err, sizeof(err)) == 0);
+	CHECK_STR(GET(c, "OTAS_SDK_KEY"), "otas_***");
+	otas_config_free(c);
+}
+
+TEST(cross_checks)
+{
+	otas_config_t *c = otas_config_new();
+
+	CHECK(otas_config_check(c, err, sizeof(err)) == 0);
+	CHECK(otas_config_set(c, "OTAS_QUEUE_MAX_BYTES", "65536", err,
+	                      sizeof(err)) == 0);
+	CHECK(otas_config_check(c, err, sizeof(err)) == -1);
+	CHECK(strstr(err, "OTAS_BATCH_MAX_BYTES") &&
+	      strstr(err, "OTAS_QUEUE_MAX_BYTES"));
+	otas_config_free(c);
+}
+
+TEST(engine_new_requires_key)
+{
+	otas_config_t *c = otas_config_new();
+	otas_engine_t *e;
+
+	e = otas_engine_new(c, err, sizeof(err)); /* takes c */
+	CHECK(e == NULL);
+	CHECK(strstr(err, "OTAS_SDK_KEY is not set"));
+	c = otas_config_new();
+	otas_config_set(c, "OTAS_SDK_KEY", KEY, err, sizeof(err));
+	e = otas_engine_new(c, err, sizeof(err));
+	CHECK(e != NULL);
+	otas_engine_free(e, 0);
+}
+
+TEST(names_split)
+{
+	size_t n;
+	char **v = otas__names_split(" X-Foo , ,bar,", &n);
+
+	CHECK_INT(n, 2);
+	CHECK_STR(v[0], "x-foo");
+	CHECK_STR(v[1], "bar");
+	CHECK(v[2] == NULL);
+	otas__names_free(v);
+	v = otas__names_split("", &n);
+	CHECK_INT(n, 0);
+	otas__names_free(v);
+}
+
+int
+main(void)
+{
+	RUN(defaults);
+	RUN(every_name_reads_back);
+	RUN(parsing);
+	RUN(bad_values_name_option_value_and_fix);
+	RUN(key_is_never_echoed);
+	RUN(cross_checks);
+	RUN(engine_new_requires_key);
+	RUN(names_split);
+	return testlib_done();
+}

@@ -1,0 +1,68 @@
+/*
+ * test_http_curl.c -- URL joining and one kept-alive handle.
+ */
+#include <stdlib.h>
+
+#include "fake_server.c"
+#include "http_curl.h"
+#include "testlib.h"
+
+TEST(url_join_has_one_slash)
+{
+	char *u;
+
+	u = otas__url_join("http://h:1", "api/x/");
+	CHECK_STR(u, "http://h:1/api/x/");
+	free(u);
+	u = otas__url_join("http://h:1/", "/api/x/");
+	CHECK_STR(u, "http://h:1/api/x/");
+	free(u);
+	u = otas__url_join("http://h:1/base//", "api/");
+	CHECK_STR(u, "http://h:1/base/api/");
+	free(u);
+}
+
+TEST(keep_alive_and_retry_after)
+{
+	fs_t *fs = fs_start();
+	otas__http_t *h = otas__http_new();
+	otas__http_resp_t r;
+	fs_reply_t rep[1];
+	const char *hd[1] = {"X-Test: 1"};
+	char *url = otas__url_join(fs_url(fs), "api/v1/backend/log/sdk/");
+	int i;
+
+	memset(&r, 0, sizeof(r));
+	memset(rep, 0, sizeof(rep));
+	rep[0].status = 429;
+	snprintf(rep[0].headers, sizeof(rep[0].headers),
+	         "Retry-After: 7\r\n");
+	fs_script(fs, rep, 1);
+	CHECK(otas__http_post(h, url, hd, 1, "{}", 2, 2000, &r) == 0);
+	CHECK_INT(r.status, 429);
+	CHECK_STR(r.retry_after, "7");
+	for (i = 0; i < 5; i++) {
+		CHECK(otas__http_post(h, url, hd, 1, "{}", 2, 2000, &r) == 0);
+		CHECK_INT(r.status, 201);
+		CHECK_STR(r.retry_after, "");
+		CHECK(strstr(r.body.data, "event_captured"));
+	}
+	pthread_mutex_lock(&fs->mu);
+	CHECK_INT(fs->n_conns, 1); /* six requests, one connection */
+	pthread_mutex_unlock(&fs->mu);
+	fs_stop(fs);
+	CHECK(otas__http_post(h, url, hd, 1, "{}", 2, 2000, &r) == -1);
+	CHECK_INT(r.status, 0);
+	CHECK(r.error[0] != '\0');
+	free(url);
+	otas__buf_free(&r.body);
+	otas__http_free(h);
+}
+
+int
+main(void)
+{
+	RUN(url_join_has_one_slash);
+	RUN(keep_alive_and_retry_after);
+	return testlib_done();
+}

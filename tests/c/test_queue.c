@@ -1,0 +1,131 @@
+/*
+ * test_queue.c -- the bounded queue: FIFO order, byte budget (full ->
+ * refused, never blocks), take, and many producers against one consumer
+ * (run under TSan).
+ */
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "capture.h"
+#include "queue.h"
+#include "testlib.h"
+
+static otas__record_t *
+rec(size_t size)
+{
+	otas__record_t *r = calloc(1, size < sizeof(*r) ? sizeof(*r) : size);
+	r->size = size < sizeof(*r) ? sizeof(*r) : size;
+	return r;
+}
+
+TEST(fifo_and_sequence)
+{
+	otas__queue_t q;
+	otas__record_t *l, *r;
+	size_t n, i;
+
+	CHECK(otas__queue_init(&q, 1 << 20) == 0);
+	for (i = 0; i < 10; i++)
+		CHECK(otas__queue_push(&q, rec(1000)) == 0);
+	CHECK_INT(q.count, 10);
+	CHECK_INT(q.bytes, 10000);
+	pthread_mutex_lock(&q.mu);
+	l = otas__queue_take_locked(&q, 4, &n);
+	pthread_mutex_unlock(&q.mu);
+	CHECK_INT(n, 4);
+	CHECK_INT(q.count, 6);
+	CHECK_INT(q.bytes, 6000);
+	for (i = 1, r = l; r; r = r->next, i++)
+		CHECK_INT(r->seq, i);
+	CHECK_INT(i, 5);
+	while (l) {
+		r = l->next;
+		free(l);
+		l = r;
+	}
+	otas__queue_destroy(&q);
+}
+
+TEST(full_refuses_without_blocking)
+{
+	otas__queue_t q;
+	otas__record_t *big = rec(900), *more = rec(400);
+
+	CHECK(otas__queue_init(&q, 1000) == 0);
+	CHECK(otas__queue_push(&q, big) == 0);
+	CHECK(otas__queue_push(&q, more) == 1); /* over budget */
+	CHECK_INT(q.count, 1);
+	CHECK_INT(q.bytes, 900);
+	free(more);
+	otas__queue_destroy(&q); /* frees big */
+}
+
+#define PRODUCERS 4
+#define PER 20000
+
+static otas__queue_t g_q;
+static int g_refused[PRODUCERS];
+
+static void *
+producer(void *arg)
+{
+	int id = (int)(intptr_t)arg, i;
+
+	for (i = 0; i < PER; i++) {
+		otas__record_t *r = rec(100);
+		if (otas__queue_push(&g_q, r) != 0) {
+			free(r);
+			__atomic_fetch_add(&g_refused[id], 1, __ATOMIC_RELAXED);
+		}
+	}
+	return NULL;
+}
+
+TEST(many_producers_one_consumer)
+{
+	pthread_t t[PRODUCERS];
+	size_t got = 0, n, refused = 0;
+	uint64_t last = 0;
+	int i, done = 0;
+
+	CHECK(otas__queue_init(&g_q, 100 * 5000) == 0);
+	for (i = 0; i < PRODUCERS; i++)
+		pthread_create(&t[i], NULL, producer, (void *)(intptr_t)i);
+	while (!done) {
+		otas__record_t *l, *r;
+		pthread_mutex_lock(&g_q.mu);
+		l = otas__queue_take_locked(&g_q, 100, &n);
+		pthread_mutex_unlock(&g_q.mu);
+		for (r = l; r; r = l) {
+			CHECK(r->seq > last); /* sequence order kept */
+			last = r->seq;
+			l = r->next;
+			free(r);
+			got++;
+		}
+		refused = 0;
+		for (i = 0; i < PRODUCERS; i++)
+			refused += (size_t)__atomic_load_n(&g_refused[i],
+			                                   __ATOMIC_RELAXED);
+		pthread_mutex_lock(&g_q.mu);
+		done = g_q.seq + refused == PRODUCERS * PER && !g_q.head;
+		pthread_mutex_unlock(&g_q.mu);
+	}
+	for (i = 0; i < PRODUCERS; i++)
+		pthread_join(t[i], NULL);
+	refused = 0;
+	for (i = 0; i < PRODUCERS; i++)
+		refused += (size_t)__atomic_load_n(&g_refused[i],
+		                                   __ATOMIC_RELAXED);
+	CHECK_INT(got + refused, PRODUCERS * PER);
+	otas__queue_destroy(&g_q);
+}
+
+int
+main(void)
+{
+	RUN(fifo_and_sequence);
+	RUN(full_refuses_without_blocking);
+	RUN(many_producers_one_consumer);
+	return testlib_done();
+}
