@@ -67,7 +67,12 @@ def wrk(url, duration, connections=4):
     p99 = float(m.group(1)) * _UNITS[m.group(2)]
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     total = int(re.search(r"(\d+) requests in", out).group(1))
-    return rps, p99, int(non2xx.group(1)) if non2xx else 0, total
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), "
+                     r"timeout (\d+)", out)
+    bad = int(non2xx.group(1)) if non2xx else 0
+    if sock:
+        bad += sum(int(x) for x in sock.groups())
+    return rps, p99, bad, total
 
 
 def served(python, otas_path, rounds, duration, log=H.log):
@@ -83,7 +88,7 @@ def served(python, otas_path, rounds, duration, log=H.log):
         servers["baseline"] = start_gunicorn(python, "benchproj.demo_no_otas", base,
                                              "baseline")
         servers["otas"] = start_gunicorn(python, "demoapp.settings", with_env, "otas")
-        res = {ep: {v: {"rps": [], "p99_ms": [], "non2xx": 0} for v in servers}
+        res = {ep: {v: {"rps": [], "p99_ms": [], "errors": 0} for v in servers}
                for ep in ENDPOINTS}
         served_n = {v: 0 for v in servers}
         for ep in ENDPOINTS:
@@ -96,7 +101,7 @@ def served(python, otas_path, rounds, duration, log=H.log):
                     served_n[v] += total
                     res[ep][v]["rps"].append(rps)
                     res[ep][v]["p99_ms"].append(p99)
-                    res[ep][v]["non2xx"] += bad
+                    res[ep][v]["errors"] += bad
             log(f"served {ep}: " + ", ".join(
                 f"{v} {H.median(x['rps']):.0f} req/s" for v, x in res[ep].items()))
     finally:
@@ -119,9 +124,9 @@ def served(python, otas_path, rounds, duration, log=H.log):
         b, o = res[ep]["baseline"], res[ep]["otas"]
         rows[ep] = {"label": label,
                     "baseline": {"rps": H.median(b["rps"]), "p99_ms": H.median(b["p99_ms"]),
-                                 "non2xx": b["non2xx"], "all_rps": b["rps"]},
+                                 "errors": b["errors"], "all_rps": b["rps"]},
                     "otas": {"rps": H.median(o["rps"]), "p99_ms": H.median(o["p99_ms"]),
-                             "non2xx": o["non2xx"], "all_rps": o["rps"]}}
+                             "errors": o["errors"], "all_rps": o["rps"]}}
         rows[ep]["rps_ratio"] = rows[ep]["otas"]["rps"] / rows[ep]["baseline"]["rps"]
         rows[ep]["p99_ratio"] = rows[ep]["otas"]["p99_ms"] / rows[ep]["baseline"]["p99_ms"]
     return {"rows": rows, "rounds": rounds, "duration_s": duration,
@@ -136,8 +141,18 @@ def md_served(data):
         lines.append(f"| `{ep}` {r['label']} | {b['rps']:.0f} | {o['rps']:.0f} | "
                      f"{r['rps_ratio']:.3f} | {b['p99_ms']:.2f} | {o['p99_ms']:.2f} | "
                      f"{r['p99_ratio']:.2f} |")
+    errs = {ep: (r["baseline"]["errors"], r["otas"]["errors"])
+            for ep, r in data["rows"].items() if r["baseline"]["errors"] or r["otas"]["errors"]}
+    if errs:
+        lines += ["", "wrk errors (non-2xx + socket errors), without/with: " + ", ".join(
+            f"`{ep}` {a}/{b}" for ep, (a, b) in errs.items())]
     lines += ["", f"The otas server answered {data['otas_requests_served']:,} requests "
-              f"(wrk's count); the collector stored {data['collector_events']:,} events."]
+              f"(wrk's count); the collector stored {data['collector_events']:,} events.",
+              "", "Requests/s per round, without: " + "; ".join(
+                  f"`{ep}` " + ", ".join(f"{x:.0f}" for x in r["baseline"]["all_rps"])
+                  for ep, r in data["rows"].items()) + ".  With otas: " + "; ".join(
+                  f"`{ep}` " + ", ".join(f"{x:.0f}" for x in r["otas"]["all_rps"])
+                  for ep, r in data["rows"].items()) + "."]
     return "\n".join(lines)
 
 
