@@ -101,9 +101,10 @@ def write_results(out, data, quick):
             if "otas" not in rows:
                 continue
             peers = [(v, r) for v, r in rows.items() if v in O.PEERS]
-            md.append(f"- {wl['label']}: otas adds {rows['otas']['added_us']:.1f} µs; "
-                      + ", ".join(f"{v} {r['added_us']:.0f} µs ({r['ratio_to_otas']:.0f}×)"
-                                  for v, r in peers if r["ratio_to_otas"]) + ".")
+            others = ", ".join(f"{v} {r['added_us']:.0f} µs ({r['ratio_to_otas']:.0f}×)"
+                               for v, r in peers if r["ratio_to_otas"])
+            md.append(f"- {wl['label']}: otas adds {rows['otas']['added_us']:.1f} µs"
+                      + (f"; {others}." if others else "."))
         sv = data.get("served") or {}
         for ep, r in (sv.get("rows") or {}).items():
             md.append(f"- Served `{ep}` with otas: {r['rps_ratio']:.2f}× the requests/s "
