@@ -71,7 +71,7 @@ demo: build
 	$(PY) demo/run_demo.py
 
 bench: build
-	$(PY) bench/run.py
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf build dist *.egg-info

@@ -1,153 +1,378 @@
-"""Request overhead of the Django middleware, in-process.
+"""Request overhead of capture middleware, in-process, ours and the peers'.
 
-Variants, each in its own long-lived worker process running the same Django
-app (tests/python/djproject) through its WSGI handler:
-  baseline  no OTAS middleware
-  null      OTAS middleware with the no-op engine (the Python adapter alone)
-  otas      OTAS middleware with the C engine, delivering to a real
-            otas-collector on loopback
-Rounds are interleaved across the variants (the machine is shared and
-noisy); each round times N requests one by one; the table reports the
-median over rounds of each round's median, the p99 over all requests, and
-the time added over the baseline.
+Variants, each in its own long-lived worker process (bench/worker.py) running
+the same Django project (bench/benchproj) through its WSGI handler:
+  baseline    no capture middleware
+  null        OTAS middleware with the no-op engine (the Python adapter alone)
+  otas        OTAS middleware with the C engine -> a real otas-collector
+  moesif      moesifdjango                      -> the sink (bench/sink.py)
+  apitoolkit  apitoolkit-django 2.x + OTel SDK, BatchSpanProcessor, OTLP/HTTP
+  otel        OTel Django instrumentation, BatchSpanProcessor, OTLP/HTTP
+  sentry      sentry-sdk, traces_sample_rate=1.0
+For every workload a fresh set of workers is started; rounds are interleaved
+across the variants, rotating who goes first (the machine is shared and
+noisy); each round times N requests one by one.  Reported: the median over
+rounds of each round's median, the median over rounds of each round's p99
+(a tail the SDK causes shows in every round; a burst of load from the
+machine's other tenants in one round does not move it), and the time added
+over the baseline.
 
-    python bench/bench_overhead.py [--rounds 15] [--requests 2000]
+Back end down (`down()`): the same with every sink stopped (a port nobody
+listens on) from start-up on; 20,000 requests per variant, RSS before/after.
+
+    python bench/bench_overhead.py [--rounds 15] [--requests 1000] [--peers]
 """
 
 import argparse
 import json
 import os
-import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness as H  # noqa: E402
 
+POST_1K = json.dumps({"name": "w", "pad": "p" * 980}).encode()
+POST_64K = json.dumps({"name": "w", "items": [
+    {"id": i, "sku": f"SKU-{i:06d}", "note": "n" * 40} for i in range(745)]}).encode()
+
+# key -> (label, (method, path, body, content type), redaction rules on)
 WORKLOADS = {
-    "GET small JSON": ("GET", "/api/items/7", b"", ""),
-    "POST 1 KB JSON": ("POST", "/api/items",
-                       json.dumps({"name": "w", "pad": "p" * 980}).encode(),
-                       "application/json"),
+    "get": ("GET small JSON", ("GET", "/api/items/7", b"", ""), False),
+    "post1k": ("POST 1 KB JSON", ("POST", "/api/items", POST_1K, "application/json"),
+               False),
+    "post64k": ("POST 64 KB JSON", ("POST", "/api/items", POST_64K,
+                                    "application/json"), False),
+    "redact": ("GET, 5 body-redaction rules", ("GET", "/api/users/7", b"", ""), True),
+}
+OURS = ["baseline", "null", "otas"]
+PEERS = ["moesif", "apitoolkit", "otel", "sentry"]
+ALL = OURS + PEERS
+
+# What "5 body-redaction rules" means for each SDK (README and the table).
+REDACTION = {
+    "otas": "OTAS_REDACT_RESPONSE_BODY, 5 JSONPath rules",
+    "null": "same settings, no-op engine",
+    "moesif": "RESPONSE_BODY_MASKS, 5 key names (removed at any depth)",
+    "apitoolkit": "APITOOLKIT_REDACT_RESPONSE_BODY, 5 JSONPath rules (jsonpath-ng)",
+    "otel": "none: it captures no bodies",
+    "sentry": "EventScrubber(denylist=5 keys, recursive=True); it captures no "
+              "response bodies",
 }
 
-WORKER = r'''
-import io, json, os, sys, time
-import django
-from django.conf import settings
-django.setup()
-if os.environ["BENCH_VARIANT"] == "baseline":
-    settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if "otas" not in m]
-from django.core.handlers.wsgi import WSGIHandler
-app = WSGIHandler()
-perf = time.perf_counter_ns
 
-def environ(method, path, body, ctype):
-    e = {"REQUEST_METHOD": method, "PATH_INFO": path, "SCRIPT_NAME": "",
-         "QUERY_STRING": "", "SERVER_NAME": "bench", "SERVER_PORT": "80",
-         "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1",
-         "HTTP_HOST": "bench", "HTTP_USER_AGENT": "bench/1.0",
-         "HTTP_ACCEPT": "application/json", "HTTP_AUTHORIZATION": "Bearer x",
-         "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body),
-         "wsgi.errors": sys.stderr, "wsgi.multithread": False,
-         "wsgi.multiprocess": True, "wsgi.run_once": False}
-    if body:
-        e["CONTENT_LENGTH"] = str(len(body)); e["CONTENT_TYPE"] = ctype
-    return e
-
-def start_response(status, headers, exc_info=None):
-    pass
-
-for line in sys.stdin:
-    cmd = json.loads(line)
-    method, path, body, ctype = cmd["req"]
-    body = body.encode("latin-1")
-    times = []
-    for _ in range(cmd["n"]):
-        e = environ(method, path, body, ctype)
-        t0 = perf()
-        r = app(e, start_response)
-        for _c in r:
-            pass
-        r.close()
-        times.append(perf() - t0)
-    print(json.dumps(times), flush=True)
-'''
+def _wire(req):
+    method, path, body, ctype = req
+    return [method, path, body.decode("latin-1"), ctype]
 
 
-def start_worker(variant, env):
-    env = dict(env, BENCH_VARIANT=variant,
-               DJANGO_SETTINGS_MODULE="djproject.settings",
-               PYTHONPATH=str(ROOT / "tests" / "python"))
-    if variant == "null":
-        env["OTAS_ENGINE"] = "null"
-    return subprocess.Popen([sys.executable, "-c", WORKER], env=env, text=True,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+class Setup:
+    """Where each variant sends, and which variants cannot run (and why)."""
+
+    def __init__(self, python, unavailable, otas_path, down=False):
+        self.python = python
+        self.unavailable = dict(unavailable)
+        self.otas_path = otas_path
+        self.down = down
+        self.tmp = H.tmpdir("otas-bench-")
+        self.sink = self.collector = None
+        self.key = "otas_bench_unused_key"
+        if down:
+            self.sink_url = H.dead_url()
+            self.otas_url = H.dead_url()
+            if "otas" not in self.unavailable:
+                try:  # a real key, then the collector is stopped
+                    c = H.Collector(self.tmp)
+                    self.key = c.key
+                    c.stop()
+                except Exception as exc:
+                    self.unavailable["otas"] = str(exc)
+        else:
+            if any(p not in self.unavailable for p in PEERS):
+                self.sink = H.start_sink()
+            self.sink_url = self.sink.url if self.sink else H.dead_url()
+            self.otas_url = H.dead_url()
+            if "otas" not in self.unavailable:
+                try:
+                    self.collector = H.Collector(self.tmp)
+                    self.key, self.otas_url = self.collector.key, self.collector.url
+                except Exception as exc:
+                    self.unavailable["otas"] = str(exc)
+
+    def env(self, variant, redact, n):
+        base = {k: v for k, v in os.environ.items()
+                if not k.startswith(("OTAS_", "PYTHON", "DJANGO_"))}
+        base.update(PYTHONPATH=os.pathsep.join([str(H.BENCH), self.otas_path]),
+                    BENCH_SINK_URL=self.sink_url, BENCH_REDACT="1" if redact else "0",
+                    PYTHONHASHSEED="0")
+        if variant in ("otas", "null"):
+            base.update(OTAS_SDK_KEY=self.key, OTAS_BASE_URL=self.otas_url,
+                        OTAS_SPOOL_DIR=str(self.tmp / f"spool-{variant}-{n}"))
+        if variant == "null":
+            base["OTAS_ENGINE"] = "null"
+        return base
+
+    def close(self):
+        for p in (self.sink, self.collector):
+            if p:
+                p.stop()
+
+
+def start_workers(setup, variants, redact, tag, timeout):
+    """Start every variant at once, then wait for each; returns the ready
+    ones and {variant: why not} for the others."""
+    workers = {v: H.Worker(setup.python, v, setup.env(v, redact, tag), f"-{tag}")
+               for v in variants}
+    ready, failed = {}, {}
+    deadline = time.monotonic() + timeout
+    for v, w in workers.items():
+        if w.wait_ready(max(1.0, deadline - time.monotonic())):
+            if v == "otas" and not w.info.get("engine"):
+                failed[v] = f"C engine did not load: {w.info.get('native_error')}"
+                w.close(kill=True)
+                continue
+            ready[v] = w
+        else:
+            failed[v] = f"start-up failed after {w.setup_s:.1f} s: {w.error}"
+    return ready, failed
+
+
+def measure(workers, req, rounds, n, warmup, failed=None):
+    """Interleaved rounds; returns {variant: {"medians", "all", "status", "errors"}}.
+    A worker that dies or stops answering is dropped from the rest of the
+    run and reported in `failed` (variant -> why), not allowed to stop it."""
+    failed = {} if failed is None else failed
+    res = {v: {"medians": [], "p99s": [], "all": [], "status": {}, "errors": {}}
+           for v in workers}
+    cmd = {"op": "run", "req": _wire(req), "n": warmup}
+
+    def call(v):
+        try:
+            return workers[v].call(cmd, timeout=300)
+        except Exception as exc:
+            failed[v] = f"worker failed during the run: {exc}"
+            workers[v].close(kill=True)
+            return None
+
+    names = list(workers)
+    if warmup:
+        names = [v for v in names if call(v) is not None]  # warm-up, not recorded
+    cmd["n"] = n
+    for r in range(rounds):
+        k = r % len(names) if names else 0
+        for v in names[k:] + names[:k]:
+            if v in failed:
+                continue
+            out = call(v)
+            if out is None:
+                continue
+            t = out["times"]
+            res[v]["medians"].append(H.median(t))
+            res[v]["p99s"].append(H.pct(t, 0.99))
+            res[v]["all"].extend(t)
+            for d in ("status", "errors"):
+                for code, c in out[d].items():
+                    res[v][d][code] = res[v][d].get(code, 0) + c
+    for v in failed:
+        res.pop(v, None)
+    return res
+
+
+def summarise(res, variants):
+    """Rows: median/p99/added (µs) and the ratio of added time to otas's."""
+    rows = {}
+    base = H.median(res["baseline"]["medians"]) / 1000 if "baseline" in res else None
+    for v in variants:
+        if v not in res:
+            continue
+        med = H.median(res[v]["medians"]) / 1000
+        rows[v] = {"median_us": med, "p99_us": H.median(res[v]["p99s"]) / 1000,
+                   "p99_all_us": H.pct(res[v]["all"], 0.99) / 1000,
+                   "round_medians_us": [m / 1000 for m in res[v]["medians"]],
+                   "added_us": med - base if base is not None else None,
+                   "requests": len(res[v]["all"]),
+                   "status": res[v]["status"], "errors": res[v]["errors"]}
+    ours = rows.get("otas", {}).get("added_us")
+    for v, row in rows.items():
+        a = row["added_us"]
+        row["ratio_to_otas"] = (a / ours if ours and ours > 0 and a is not None
+                                and v not in ("baseline",) else None)
+    return rows
+
+
+def overhead(setup, variants, workloads, rounds, n, log=H.log):
+    """The in-process table for every workload; returns a JSON-able dict."""
+    out = {"workloads": {}, "unavailable": {}}
+    for key in workloads:
+        label, req, redact = WORKLOADS[key]
+        todo = [v for v in variants if v not in setup.unavailable]
+        log(f"overhead: {label}: starting {', '.join(todo)}")
+        workers, failed = start_workers(setup, todo, redact, key, timeout=90)
+        sink0 = H.sink_stats(setup.sink.url) if setup.sink else {}
+        for v, why in failed.items():
+            out["unavailable"].setdefault(v, why)
+        try:
+            nn = max(50, n // 4) if key == "post64k" else n
+            res = measure(workers, req, rounds, nn, warmup=max(20, nn // 4),
+                          failed=failed)
+            for v in failed:
+                out["unavailable"].setdefault(v, failed[v])
+        finally:
+            for w in workers.values():
+                w.close()
+        rows = summarise(res, variants)
+        for v, w in workers.items():
+            if v in rows:
+                rows[v]["setup_s"] = w.setup_s
+                rows[v]["info"] = w.info
+        sink1 = H.sink_stats(setup.sink.url) if setup.sink else {}
+        received = {k: [v[0] - sink0.get(k, [0, 0])[0], v[1] - sink0.get(k, [0, 0])[1]]
+                    for k, v in sink1.items()}
+        out["workloads"][key] = {"label": label, "rows": rows, "rounds": rounds,
+                                 "requests_per_round": nn, "sink_received": received}
+        log("overhead: " + label + ": " + ", ".join(
+            f"{v} {r['median_us']:.0f}" for v, r in rows.items()) + " µs")
+    for v, why in setup.unavailable.items():
+        out["unavailable"].setdefault(v, why)
+    return out
+
+
+def _down_pass(setup, variants, total, rounds, tag, startup_timeout, stop_first=None):
+    """One interleaved pass; stop_first (a sink) is stopped once every worker
+    is up: the back end goes away after start-up."""
+    label, req, _ = WORKLOADS["get"]
+    t0 = time.monotonic()
+    workers, failed = start_workers(setup, variants, False, tag, startup_timeout)
+    H.log(f"back end down ({tag}): workers up in {time.monotonic() - t0:.1f} s; "
+          f"failed: {failed}")
+    if stop_first is not None:
+        stop_first.stop()
+    rss0, rss1, stats = {}, {}, {}
+    try:
+        for v, w in list(workers.items()):
+            try:
+                w.call({"op": "run", "req": _wire(req), "n": 200}, timeout=300)
+                rss0[v] = w.call({"op": "rss"}, timeout=60)["rss_kb"]
+            except Exception as exc:
+                failed[v] = f"worker failed during the run: {exc}"
+                w.close(kill=True)
+                del workers[v]
+        res = measure(workers, req, rounds, total // rounds, warmup=0, failed=failed)
+        for v in failed:
+            workers.pop(v, None)
+        rss1 = {v: w.call({"op": "rss"})["rss_kb"] for v, w in workers.items()}
+        if "otas" in workers:
+            stats["otas"] = workers["otas"].call({"op": "stats"})["stats"]
+    finally:
+        for w in workers.values():
+            w.close()
+    rows = summarise(res, variants)
+    for v, w in workers.items():
+        rows[v].update(setup_s=w.setup_s, rss_start_kb=rss0[v], rss_end_kb=rss1[v],
+                       rss_growth_kb=rss1[v] - rss0[v])
+    return rows, failed, stats
+
+
+def down(setup, variants, total, rounds, log=H.log, startup_timeout=45):
+    """Back end down from start-up: added latency and RSS growth over
+    `total` requests (GET small JSON) per variant.  A variant that cannot
+    start with its back end down is measured again, with a baseline, in a
+    second pass where the sink is up at start-up and stopped right after."""
+    label = WORKLOADS["get"][0]
+    todo = [v for v in variants if v not in setup.unavailable]
+    log(f"back end down: starting {', '.join(todo)} (sinks stopped)")
+    rows, failed, stats = _down_pass(setup, todo, total, rounds, "down",
+                                     startup_timeout)
+    after = {}
+    again = [v for v in failed if v in PEERS]
+    if again:
+        sink = H.start_sink()
+        saved = setup.sink_url
+        setup.sink_url = sink.url
+        try:
+            after, _f, _s = _down_pass(setup, ["baseline"] + again, total, rounds,
+                                       "gone", startup_timeout, stop_first=sink)
+        finally:
+            setup.sink_url = saved
+            sink.stop()
+    unavailable = dict(setup.unavailable)
+    unavailable.update(failed)
+    return {"label": label, "rows": rows, "failed": failed, "unavailable": unavailable,
+            "requests": total, "rounds": rounds, "engine_stats": stats,
+            "gone_after_start": after}
+
+
+def md_overhead(data):
+    lines = ["| workload | variant | median µs | p99 µs | added µs | × otas's added |",
+             "|---|---|---:|---:|---:|---:|"]
+    for key, wl in data["workloads"].items():
+        for v, r in wl["rows"].items():
+            ratio = f"{r['ratio_to_otas']:.1f}×" if r["ratio_to_otas"] else "—"
+            if v == "otas" and r["ratio_to_otas"]:
+                ratio = "1.0×"
+            bad = sum(c for s, c in r["status"].items() if not s.startswith("2"))
+            note = f" ({bad} non-2xx)" if bad else ""
+            added = "—" if v == "baseline" else f"{r['added_us']:+.1f}"
+            lines.append(f"| {wl['label']} | {v}{note} | {r['median_us']:.1f} | "
+                         f"{r['p99_us']:.1f} | {added} | {ratio} |")
+    return "\n".join(lines)
+
+
+def md_down(data):
+    lines = ["| variant | start-up s | median µs | p99 µs | added µs | RSS start MB "
+             "| RSS growth MB | responses |", "|---|---:|---:|---:|---:|---:|---:|---|"]
+
+    def add(rows, suffix=""):
+        for v, r in rows.items():
+            if suffix and v == "baseline":
+                name = "baseline (second pass)"
+            else:
+                name = v + suffix
+            added = "—" if v == "baseline" else f"{r['added_us']:+.1f}"
+            st = ", ".join(f"{c}×{s}" for s, c in sorted(r["status"].items()))
+            lines.append(f"| {name} | {r['setup_s']:.1f} | {r['median_us']:.1f} | "
+                         f"{r['p99_us']:.1f} | {added} | {r['rss_start_kb'] / 1024:.1f} "
+                         f"| {r['rss_growth_kb'] / 1024:+.1f} | {st} |")
+    add(data["rows"])
+    for v, why in data["failed"].items():
+        lines.append(f"| {v} | — | — | — | — | — | — | not measured: {why} |")
+    if data.get("gone_after_start"):
+        add(data["gone_after_start"], " (back end up at start-up, then stopped)")
+    return "\n".join(lines)
 
 
 def main():
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=15)
-    ap.add_argument("--requests", type=int, default=2000)
-    ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    ap.add_argument("--requests", type=int, default=1000)
+    ap.add_argument("--peers", action="store_true",
+                    help="also the peers (installs build/bench-venv)")
+    ap.add_argument("--workloads", default=",".join(WORKLOADS))
+    ap.add_argument("--out", default=str(H.BENCH / "results"))
     args = ap.parse_args()
-
-    from otas_testing.collector import Collector
-
-    tmp = Path(tempfile.mkdtemp(prefix="otas-bench-"))
-    coll = Collector(tmp)
-    coll.start(extra_args=["--quiet"])
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OTAS_")}
-    env.update(OTAS_SDK_KEY=coll.key, OTAS_BASE_URL=coll.url,
-               OTAS_SPOOL_DIR=str(tmp / "spool"))
-    variants = ["baseline", "null", "otas"]
-    workers = {v: start_worker(v, env) for v in variants}
-    results = {w: {v: {"medians": [], "all": []} for v in variants} for w in WORKLOADS}
+    if args.peers:
+        python, unavailable = H.ensure_venv()
+        variants = ALL
+    else:
+        python, unavailable, variants = sys.executable, {}, OURS
+    otas_path, why = H.otas_pythonpath()
+    if why:
+        unavailable["otas"] = why
+    setup = Setup(python, unavailable, otas_path)
     try:
-        for wname, req in WORKLOADS.items():
-            cmd = json.dumps({"req": [req[0], req[1], req[2].decode("latin-1"), req[3]],
-                              "n": args.requests}) + "\n"
-            for p in workers.values():  # warm-up round, not recorded
-                p.stdin.write(cmd); p.stdin.flush(); p.stdout.readline()
-            for r in range(args.rounds):
-                order = variants[r % 3:] + variants[:r % 3]  # rotate who goes first
-                for v in order:
-                    p = workers[v]
-                    p.stdin.write(cmd); p.stdin.flush()
-                    times = json.loads(p.stdout.readline())
-                    results[wname][v]["medians"].append(statistics.median(times))
-                    results[wname][v]["all"].extend(times)
+        data = overhead(setup, variants, args.workloads.split(","), args.rounds,
+                        args.requests)
     finally:
-        for p in workers.values():
-            p.stdin.close()
-            p.wait(timeout=60)
-        coll.stop()
-
-    rows = []
-    for wname in WORKLOADS:
-        base = statistics.median(results[wname]["baseline"]["medians"]) / 1000
-        for v in variants:
-            med = statistics.median(results[wname][v]["medians"]) / 1000
-            allt = sorted(results[wname][v]["all"])
-            p99 = allt[int(len(allt) * 0.99)] / 1000
-            rows.append((wname, v, med, p99, med - base))
-    head = (f"| workload | variant | median µs | p99 µs | added µs |\n"
-            f"|---|---|---:|---:|---:|")
-    lines = [head] + [f"| {w} | {v} | {m:.1f} | {p:.1f} | {a:+.1f} |"
-                      for w, v, m, p, a in rows]
-    table = "\n".join(lines)
-    meta = (f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-            f"{os.cpu_count()} cores, Python {sys.version.split()[0]}, "
-            f"{args.rounds} rounds x {args.requests} requests, interleaved")
+        setup.close()
+    table = md_overhead(data)
     print(table)
-    print(meta)
+    for v, why in data["unavailable"].items():
+        print(f"- {v}: not measured: {why}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "overhead.md").write_text(f"{table}\n\n{meta}\n")
-    return rows
+    (out / "overhead.md").write_text(table + "\n")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,172 @@
+"""Served throughput: gunicorn (2 sync workers) + wrk against the demo app
+(demo/demoapp), with and without otas, in the same run.
+
+Both servers are started once and stay up; wrk runs alternate between them
+(rotating who goes first) for several rounds on each endpoint, and the table
+reports the median over rounds of requests/s and of wrk's p99 latency, and
+the ratio with/without.  The otas server delivers to a real otas-collector.
+The no-otas server runs benchproj/demo_no_otas.py: the demo's settings less
+the middleware and the app.
+
+    python bench/bench_served.py [--rounds 3] [--duration 5]
+"""
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness as H  # noqa: E402
+
+ENDPOINTS = {
+    "/api/products/3": "product (view sleeps 1-3 ms)",
+    "/health": "health (no work: worst case)",
+}
+
+
+def start_gunicorn(python, settings, env, name):
+    port = H.free_port()
+    e = dict(env, DJANGO_SETTINGS_MODULE=settings)
+    H.LOGS.mkdir(parents=True, exist_ok=True)
+    with open(H.LOGS / f"gunicorn-{name}.log", "wb") as log:
+        proc = subprocess.Popen(
+            [python, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}",
+             "--access-logfile", "/dev/null", "demoapp.wsgi:application"],
+            env=e, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except Exception:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"gunicorn {name} did not start (see "
+                               f"{H.LOGS / f'gunicorn-{name}.log'})")
+        time.sleep(0.1)
+    return proc, url
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+
+
+def wrk(url, duration, connections=4):
+    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{duration}s",
+                          "--latency", url], capture_output=True, text=True,
+                         timeout=duration + 60).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    m = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+    p99 = float(m.group(1)) * _UNITS[m.group(2)]
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), "
+                     r"timeout (\d+)", out)
+    bad = int(non2xx.group(1)) if non2xx else 0
+    if sock:
+        bad += sum(int(x) for x in sock.groups())
+    return rps, p99, bad, total
+
+
+def served(python, otas_path, rounds, duration, log=H.log):
+    tmp = H.tmpdir("otas-served-")
+    coll = H.Collector(tmp)
+    base = {k: v for k, v in os.environ.items()
+            if not k.startswith(("OTAS_", "PYTHON", "DJANGO_"))}
+    base["PYTHONPATH"] = os.pathsep.join([str(H.ROOT / "demo"), str(H.BENCH), otas_path])
+    with_env = dict(base, OTAS_SDK_KEY=coll.key, OTAS_BASE_URL=coll.url,
+                    OTAS_SPOOL_DIR=str(tmp / "spool"))
+    servers = {}
+    try:
+        servers["baseline"] = start_gunicorn(python, "benchproj.demo_no_otas", base,
+                                             "baseline")
+        servers["otas"] = start_gunicorn(python, "demoapp.settings", with_env, "otas")
+        res = {ep: {v: {"rps": [], "p99_ms": [], "errors": 0} for v in servers}
+               for ep in ENDPOINTS}
+        served_n = {v: 0 for v in servers}
+        for ep in ENDPOINTS:
+            for v, (_p, url) in servers.items():  # warm-up
+                served_n[v] += wrk(url + ep, 1)[3]
+            for r in range(rounds):
+                order = list(servers) if r % 2 == 0 else list(servers)[::-1]
+                for v in order:
+                    rps, p99, bad, total = wrk(servers[v][1] + ep, duration)
+                    served_n[v] += total
+                    res[ep][v]["rps"].append(rps)
+                    res[ep][v]["p99_ms"].append(p99)
+                    res[ep][v]["errors"] += bad
+            log(f"served {ep}: " + ", ".join(
+                f"{v} {H.median(x['rps']):.0f} req/s" for v, x in res[ep].items()))
+    finally:
+        for proc, _url in servers.values():
+            proc.terminate()  # gunicorn's workers flush otas at exit
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        coll.stop()
+    try:  # what reached the collector: capture is really on
+        import sqlite3
+
+        with sqlite3.connect(tmp / "otas.db") as db:
+            stored = db.execute("SELECT count(*) FROM events").fetchone()[0]
+    except Exception as exc:
+        stored = f"unknown ({exc})"
+    rows = {}
+    for ep, label in ENDPOINTS.items():
+        b, o = res[ep]["baseline"], res[ep]["otas"]
+        rows[ep] = {"label": label,
+                    "baseline": {"rps": H.median(b["rps"]), "p99_ms": H.median(b["p99_ms"]),
+                                 "errors": b["errors"], "all_rps": b["rps"]},
+                    "otas": {"rps": H.median(o["rps"]), "p99_ms": H.median(o["p99_ms"]),
+                             "errors": o["errors"], "all_rps": o["rps"]}}
+        rows[ep]["rps_ratio"] = rows[ep]["otas"]["rps"] / rows[ep]["baseline"]["rps"]
+        rows[ep]["p99_ratio"] = rows[ep]["otas"]["p99_ms"] / rows[ep]["baseline"]["p99_ms"]
+    return {"rows": rows, "rounds": rounds, "duration_s": duration,
+            "otas_requests_served": served_n["otas"], "collector_events": stored}
+
+
+def md_served(data):
+    lines = ["| endpoint | req/s without | req/s with otas | ratio | p99 ms without "
+             "| p99 ms with otas | ratio |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for ep, r in data["rows"].items():
+        b, o = r["baseline"], r["otas"]
+        lines.append(f"| `{ep}` {r['label']} | {b['rps']:.0f} | {o['rps']:.0f} | "
+                     f"{r['rps_ratio']:.3f} | {b['p99_ms']:.2f} | {o['p99_ms']:.2f} | "
+                     f"{r['p99_ratio']:.2f} |")
+    errs = {ep: (r["baseline"]["errors"], r["otas"]["errors"])
+            for ep, r in data["rows"].items() if r["baseline"]["errors"] or r["otas"]["errors"]}
+    if errs:
+        lines += ["", "wrk errors (non-2xx + socket errors), without/with: " + ", ".join(
+            f"`{ep}` {a}/{b}" for ep, (a, b) in errs.items())]
+    lines += ["", f"The otas server answered {data['otas_requests_served']:,} requests "
+              f"(wrk's count); the collector stored {data['collector_events']:,} events.",
+              "", "Requests/s per round, without: " + "; ".join(
+                  f"`{ep}` " + ", ".join(f"{x:.0f}" for x in r["baseline"]["all_rps"])
+                  for ep, r in data["rows"].items()) + ".  With otas: " + "; ".join(
+                  f"`{ep}` " + ", ".join(f"{x:.0f}" for x in r["otas"]["all_rps"])
+                  for ep, r in data["rows"].items()) + "."]
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--duration", type=int, default=5)
+    args = ap.parse_args()
+    python, _ = H.ensure_venv()
+    otas_path, why = H.otas_pythonpath()
+    if why:
+        sys.exit(f"served throughput needs otas: {why}")
+    print(md_served(served(python, otas_path, args.rounds, args.duration)))
+
+
+if __name__ == "__main__":
+    main()

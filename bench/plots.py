@@ -1,0 +1,109 @@
+"""PNG plots from results.json (run by run.py with the bench venv's
+matplotlib, which the test venv does not carry).
+
+    python bench/plots.py bench/results
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+COLOURS = {"baseline": "#999999", "null": "#c6dbef", "otas": "#08519c",
+           "moesif": "#e6550d", "apitoolkit": "#31a354", "otel": "#756bb1",
+           "sentry": "#d62728"}
+
+
+def overhead(data, out):
+    wls = data["overhead"]["workloads"]
+    variants = [v for v in COLOURS if v != "baseline"
+                and any(v in wl["rows"] for wl in wls.values())]
+    fig, ax = plt.subplots(figsize=(10, 5))
+    width = 0.8 / max(1, len(variants))
+    for i, v in enumerate(variants):
+        xs, ys = [], []
+        for j, wl in enumerate(wls.values()):
+            r = wl["rows"].get(v)
+            if r and r["added_us"] is not None:
+                xs.append(j + (i - (len(variants) - 1) / 2) * width)
+                ys.append(max(r["added_us"], 0.1))
+        bars = ax.bar(xs, ys, width, label=v, color=COLOURS[v])
+        for b, y in zip(bars, ys):
+            ax.annotate(f"{y:.0f}", (b.get_x() + b.get_width() / 2, y), ha="center",
+                        va="bottom", fontsize=7)
+    ax.set_xticks(range(len(wls)))
+    ax.set_xticklabels([wl["label"] for wl in wls.values()])
+    ax.set_yscale("log")
+    ax.set_ylabel("added latency per request, µs (median, log scale)")
+    ax.set_title("Request overhead over no capture (in-process, back end up)")
+    ax.legend(ncol=3, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "overhead.png", dpi=110)
+    plt.close(fig)
+
+
+def down(data, out):
+    rows = dict(data["down"]["rows"])
+    for v, r in data["down"].get("gone_after_start", {}).items():
+        if v != "baseline":  # started with the back end up, then it went away
+            rows[v + "*"] = r
+    vs = [v for v in rows if v != "baseline"]
+    cols = [COLOURS[v.rstrip("*")] for v in vs]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
+    a1.bar(vs, [max(rows[v]["added_us"], 0.1) for v in vs], color=cols)
+    a1.set_yscale("log")
+    a1.set_ylabel("added µs per request (median, log)")
+    a1.set_title("Back end down: added latency")
+    a2.bar(vs, [rows[v]["rss_growth_kb"] / 1024 for v in vs], color=cols)
+    a2.set_ylabel("MB")
+    a2.set_title(f"RSS growth over {data['down']['requests']:,} requests")
+    if any(v.endswith("*") for v in vs):
+        fig.text(0.01, 0.01, "* could not start with its back end down: back end "
+                 "up at start-up, then stopped", fontsize=7)
+    for a in (a1, a2):
+        a.tick_params(axis="x", labelsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "down.png", dpi=110)
+    plt.close(fig)
+
+
+def served(data, out):
+    rows = data["served"]["rows"]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    eps = list(rows)
+    for i, v in enumerate(["baseline", "otas"]):
+        ys = [rows[ep][v]["rps"] for ep in eps]
+        bars = ax.bar([j + (i - 0.5) * 0.4 for j in range(len(eps))], ys, 0.4,
+                      label="without otas" if v == "baseline" else "with otas",
+                      color=COLOURS[v])
+        for b, y in zip(bars, ys):
+            ax.annotate(f"{y:.0f}", (b.get_x() + b.get_width() / 2, y), ha="center",
+                        va="bottom", fontsize=8)
+    ax.set_xticks(range(len(eps)))
+    ax.set_xticklabels([f"{ep}\n(with/without {rows[ep]['rps_ratio']:.3f})"
+                        for ep in eps], fontsize=8)
+    ax.set_ylabel("requests/s (median of rounds)")
+    ax.set_title("Served throughput: gunicorn 2 workers, demo app, wrk")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "served.png", dpi=110)
+    plt.close(fig)
+
+
+def main():
+    out = Path(sys.argv[1])
+    data = json.loads((out / "results.json").read_text())
+    if data.get("overhead", {}).get("workloads"):
+        overhead(data, out)
+    if data.get("down", {}).get("rows"):
+        down(data, out)
+    if data.get("served", {}).get("rows"):
+        served(data, out)
+
+
+if __name__ == "__main__":
+    main()

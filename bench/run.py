@@ -1,0 +1,286 @@
+"""`make bench`: OTAS against its peers, side by side, in one run.
+
+Installs what it needs (build/bench-venv for the peers, pip from PyPI only),
+then runs, in this order:
+  1. request overhead in-process, back end up   (bench_overhead.overhead)
+  2. request overhead and RSS, back end down     (bench_overhead.down)
+  3. served throughput, gunicorn + wrk           (bench_served.served)
+  4. engine throughput, one core                 (bench_engine.engine_throughput)
+  5. collector ingest, if bench/bench_collector_ingest.* is present
+and writes bench/results/results.md (the tables), results.json (every
+number) and PNG plots; the tables are printed too.  bench/README.md says how
+to read them.
+
+    python bench/run.py            # the full run (< 15 minutes)
+    python bench/run.py --quick    # a fast pass for development
+                                   # (written to build/bench-quick/)
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_engine as E  # noqa: E402
+import bench_overhead as O  # noqa: E402
+import bench_served as S  # noqa: E402
+import harness as H  # noqa: E402
+
+FULL = dict(rounds=15, requests=1000, down_total=20000, down_rounds=10,
+            served_rounds=7, served_s=3, engine_events=50000)
+QUICK = dict(rounds=3, requests=200, down_total=2000, down_rounds=4,
+             served_rounds=1, served_s=2, engine_events=5000)
+SECTIONS = ["overhead", "down", "served", "engine", "ingest"]
+
+
+def collector_ingest(out, quick):
+    """Run the collector ingest benchmark (another helper's) if it is here."""
+    for ext, runner in (("py", [sys.executable]), ("sh", ["bash"])):
+        script = H.BENCH / f"bench_collector_ingest.{ext}"
+        if script.exists():
+            break
+    else:
+        return {"missing": "bench/bench_collector_ingest.* is not in this tree"}
+    before = set(out.glob("*"))
+    args = runner + [str(script)]
+    if quick:  # its own quick switch if it has one, else fewer batches
+        try:
+            helptext = subprocess.run(args + ["--help"], capture_output=True,
+                                      text=True, timeout=60, cwd=H.ROOT).stdout
+        except subprocess.TimeoutExpired:
+            helptext = ""
+        if "--quick" in helptext:
+            args.append("--quick")
+        elif "--batches" in helptext:
+            args += ["--batches", "50"]
+    env = dict(os.environ, BENCH_RESULTS_DIR=str(out), BENCH_QUICK="1" if quick else "0")
+    binary = H.collector_binary()
+    if binary and "OTAS_COLLECTOR_BIN" not in env:
+        env["OTAS_COLLECTOR_BIN"] = binary
+    H.log("collector ingest: " + " ".join(args[len(runner):]))
+    try:
+        p = subprocess.run(args, capture_output=True, text=True, timeout=420,
+                           cwd=H.ROOT, env=env)
+    except subprocess.TimeoutExpired:
+        return {"error": "timed out after 420 s", "command": args}
+    new = sorted(str(f.name) for f in set(out.glob("*")) - before)
+    res = {"stdout": p.stdout.strip(), "returncode": p.returncode, "files": new,
+           "command": [Path(a).name if i < 2 else a for i, a in enumerate(args)]}
+    if p.returncode != 0:
+        res["error"] = f"exit {p.returncode}: {p.stderr.strip()[-500:]}"
+    return res
+
+
+def machine():
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in f
+                        if ln.startswith("model name")), platform.processor())
+    except OSError:
+        cpu = platform.processor()
+    return (f"{os.cpu_count()} CPUs ({cpu}), Linux {platform.release()}, "
+            f"Python {platform.python_version()}")
+
+
+def write_results(out, data, quick):
+    cfg = data["config"]
+    md = [f"# OTAS benchmarks{' (quick run: not for publication)' if quick else ''}",
+          "", f"{data['when']}; commit {data.get('commit', '?')}; {data['machine']}; "
+          f"run took {data['took_s']:.0f} s.",
+          "How to read this: bench/README.md.", ""]
+    ov = data.get("overhead")
+    if ov:
+        md += ["## Summary", ""]
+        for wl in ov["workloads"].values():
+            rows = wl["rows"]
+            if "otas" not in rows:
+                continue
+            peers = [(v, r) for v, r in rows.items() if v in O.PEERS]
+            others = ", ".join(f"{v} {r['added_us']:.0f} µs ({r['ratio_to_otas']:.0f}×)"
+                               for v, r in peers if r["ratio_to_otas"])
+            md.append(f"- {wl['label']}: otas adds {rows['otas']['added_us']:.1f} µs"
+                      + (f"; {others}." if others else "."))
+        sv = data.get("served") or {}
+        for ep, r in (sv.get("rows") or {}).items():
+            md.append(f"- Served `{ep}` with otas: {r['rps_ratio']:.2f}× the requests/s "
+                      f"without it (p99 {r['p99_ratio']:.2f}×).")
+        en = data.get("engine") or {}
+        if "events_per_s" in en:
+            md.append(f"- Engine: {en['events_per_s']:,.0f} events/s on one core "
+                      f"(wall), {en['cpu_us_per_event']:.1f} µs of CPU per event.")
+        ing = data.get("ingest") or {}
+        for ln in (ing.get("stdout") or "").splitlines():
+            if ln.startswith("events/s"):
+                md.append(f"- Collector ingest: {ln.split(None, 1)[1].strip()} events/s "
+                          "(its own benchmark, below).")
+        md += [""]
+        md += ["## Request overhead, back end up (in-process WSGI, µs per request)", "",
+               f"Median of {cfg['rounds']} interleaved rounds' medians; p99: median "
+               f"of the rounds' p99s; {cfg['requests']} requests per round "
+               f"({cfg['requests'] // 4} for 64 KB).  'added' is over the baseline; "
+               "'× otas's added' divides a variant's added time by otas's.", "",
+               O.md_overhead(ov), "", "![overhead](overhead.png)", "",
+               "Body redaction, per SDK: " + "; ".join(
+                   f"{v}: {why}" for v, why in O.REDACTION.items()) + ".", ""]
+        rx = {k: wl.get("sink_received") for k, wl in ov["workloads"].items()}
+        md += ["What the peers' sink received per workload (path prefix: requests, "
+               "bytes): " + "; ".join(
+                   f"{k}: " + ", ".join(f"{p} {c[0]}/{c[1]}" for p, c in (v or {}).items()
+                                        if c[0])
+                   for k, v in rx.items()), ""]
+    if ov:
+        seen = {}
+        for wl in ov["workloads"].values():
+            for v, r in wl["rows"].items():
+                seen.update((k, val) for k, val in (r.get("info") or {}).get(
+                    "versions", {}).items() if val)
+                eng = (r.get("info") or {}).get("engine")
+                if v == "otas" and eng:
+                    seen["otas engine"] = eng
+        md += ["Versions measured: " + ", ".join(f"{k} {val}" for k, val in
+                                                 sorted(seen.items())) + ".", ""]
+    dn = data.get("down")
+    if dn:
+        md += ["## Back end down from start-up", "",
+               f"GET small JSON, {dn['requests']:,} requests per variant in "
+               f"{dn['rounds']} interleaved rounds; every sink stopped (nothing "
+               "listens on the configured port).  RSS growth is from after 200 "
+               "warm-up requests to after the last one.", "", O.md_down(dn), "",
+               "![down](down.png)", ""]
+        if dn.get("engine_stats"):
+            st = dn["engine_stats"].get("otas", {})
+            flat = {}
+            for k, v in st.items():
+                if isinstance(v, dict):
+                    flat.update((f"{k}.{k2}", v2) for k2, v2 in v.items())
+                else:
+                    flat[k] = v
+            md += ["otas engine counters after the run: " + ", ".join(
+                f"{k}={v}" for k, v in flat.items() if v not in (0, "", None)), ""]
+    sv = data.get("served")
+    if sv:
+        if "error" in sv:
+            md += ["## Served throughput", "", f"Not measured: {sv['error']}", ""]
+        else:
+            md += ["## Served throughput (gunicorn, 2 sync workers, demo app, wrk -t1 -c4)",
+                   "", f"Median of {sv['rounds']} alternating {sv['duration_s']} s wrk "
+                   "runs per server and endpoint; both servers up at once.", "",
+                   S.md_served(sv), "", "![served](served.png)", ""]
+    en = data.get("engine")
+    if en:
+        md += ["## Engine throughput (one core)", "", E.md_engine(en), ""]
+    ing = data.get("ingest")
+    if ing:
+        md += ["## Collector ingest", ""]
+        if "missing" in ing:
+            md += [f"Not measured: {ing['missing']}.", ""]
+        else:
+            if ing.get("error"):
+                md += [f"Failed: {ing['error']}", ""]
+            if ing.get("stdout"):
+                md += ["`" + " ".join(ing.get("command", [])[1:]) + "`", "",
+                       "```", ing["stdout"], "```", ""]
+            md += [f"![{f}]({f})" for f in ing.get("files", []) if f.endswith(".png")]
+            md += [""]
+    un = data.get("unavailable", {})
+    md += ["## Not measured", ""]
+    md += [f"- **{v}**: {why}" for v, why in un.items()] or ["Every variant was measured."]
+    text = "\n".join(md) + "\n"
+    (out / "results.md").write_text(text)
+    (out / "results.json").write_text(json.dumps(data, indent=1, default=str))
+    return text
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="short run for development")
+    ap.add_argument("--only", default=",".join(SECTIONS),
+                    help=f"comma-separated subset of {','.join(SECTIONS)}")
+    ap.add_argument("--variants", default=",".join(O.ALL))
+    ap.add_argument("--out", help="results directory (default bench/results, "
+                    "build/bench-quick with --quick)")
+    ap.add_argument("--skip-install", action="store_true",
+                    help="use build/bench-venv as it is")
+    args = ap.parse_args()
+    cfg = QUICK if args.quick else FULL
+    out = Path(args.out) if args.out else (
+        H.BUILD / "bench-quick" if args.quick else H.BENCH / "results")
+    out.mkdir(parents=True, exist_ok=True)
+    only = set(args.only.split(","))
+    variants = args.variants.split(",")
+    t0 = time.monotonic()
+
+    python, unavailable = H.ensure_venv(skip_install=args.skip_install)
+    otas_path, why = H.otas_pythonpath()
+    if why:
+        unavailable["otas"] = why
+    for v in list(unavailable):
+        if v in O.PEERS:
+            unavailable[v] = f"{H.PEERS[v][0]}: {unavailable[v]}"
+    try:
+        commit = subprocess.run(["git", "-C", str(H.ROOT), "describe", "--always",
+                                 "--dirty"], capture_output=True, text=True,
+                                timeout=30).stdout.strip()
+    except Exception:
+        commit = "?"
+    data = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": commit,
+            "machine": machine(), "config": cfg, "quick": args.quick,
+            "peers": {v: H.PEERS[v][0] for v in H.PEERS}}
+
+    if "overhead" in only:
+        setup = O.Setup(python, unavailable, otas_path)
+        try:
+            data["overhead"] = O.overhead(setup, variants, list(O.WORKLOADS),
+                                          cfg["rounds"], cfg["requests"])
+        finally:
+            setup.close()
+        unavailable.update({v: w for v, w in data["overhead"]["unavailable"].items()
+                            if v not in unavailable})
+    if "down" in only:
+        setup = O.Setup(python, unavailable, otas_path, down=True)
+        try:
+            data["down"] = O.down(setup, variants, cfg["down_total"], cfg["down_rounds"])
+        finally:
+            setup.close()
+    if "served" in only:
+        import shutil
+
+        if "otas" in unavailable:
+            data["served"] = {"error": f"otas: {unavailable['otas']}"}
+        elif not shutil.which("wrk"):
+            data["served"] = {"error": "wrk is not installed (scripts/apt-deps.sh "
+                                       "installs it: apt-get install wrk)"}
+        else:
+            try:
+                data["served"] = S.served(python, otas_path, cfg["served_rounds"],
+                                          cfg["served_s"])
+            except Exception as exc:
+                data["served"] = {"error": f"{type(exc).__name__}: {exc}"}
+    if "engine" in only:
+        if "otas" in unavailable:
+            data["engine"] = {"error": f"otas: {unavailable['otas']}"}
+        else:
+            data["engine"] = E.engine_throughput(python, otas_path, cfg["engine_events"])
+    if "ingest" in only:
+        H.log("collector ingest")
+        data["ingest"] = collector_ingest(out, args.quick)
+    data["unavailable"] = unavailable
+    data["took_s"] = time.monotonic() - t0
+
+    text = write_results(out, data, args.quick)
+    p = subprocess.run([python, str(H.BENCH / "plots.py"), str(out)],
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        H.log(f"plots failed: {p.stderr.strip()[-800:]}")
+    print(text)
+    H.log(f"results in {out} ({data['took_s']:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
