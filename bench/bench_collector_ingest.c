@@ -199,13 +199,18 @@ load(int port, const char *key, int clients, int batches)
 		cl[c].lat_ms = lat + (size_t)c * batches;
 		cl[c].body = calloc((size_t)batches, sizeof *cl[c].body);
 		cl[c].len = calloc((size_t)batches, sizeof *cl[c].len);
-		for (int i = 0; i < batches; i++) {
+	}
+	/* Batch i of every client, then batch i+1: the UUIDv7 ids then
+	 * arrive in about the order they were made, as when an SDK makes
+	 * them at capture.  Client by client would give the unique index
+	 * one insertion point per client, seconds apart. */
+	for (int i = 0; i < batches; i++)
+		for (int c = 0; c < clients; c++) {
 			size_t n;
 			char *raw = make_batch(&n);
 			cl[c].body[i] = gzip1(raw, n, &cl[c].len[i]);
 			free(raw);
 		}
-	}
 	cpu = cpu_s();
 	t = otas__mono_ms();
 	for (int c = 0; c < clients; c++)

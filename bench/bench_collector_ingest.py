@@ -154,7 +154,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=100)
     ap.add_argument("--sync", default="full", choices=["full", "normal"])
     ap.add_argument("--no-gzip", action="store_true")
-    ap.add_argument("--threads", type=int, default=16)
+    ap.add_argument("--threads", type=int, default=4)
     ap.add_argument("--bin", default=None)
     a = ap.parse_args()
     if a.bin:

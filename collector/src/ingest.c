@@ -93,9 +93,20 @@ otas__utf8_valid(const char *str, size_t n)
 	size_t i = 0;
 
 	while (i < n) {
-		unsigned char c = s[i];
+		unsigned char c;
 		size_t len;
 		uint32_t cp;
+		/* ASCII fast path, 8 bytes at a time: most bodies are ASCII. */
+		while (n - i >= 8) {
+			uint64_t w;
+			memcpy(&w, s + i, 8);
+			if (w & 0x8080808080808080ull)
+				break;
+			i += 8;
+		}
+		if (i >= n)
+			break;
+		c = s[i];
 		if (c < 0x80) {
 			i++;
 			continue;
