@@ -2,13 +2,22 @@
 concurrent keep-alive clients, durable acknowledgement (synchronous=FULL,
 group commit). Prints a table.
 
-    .venv/bin/python bench/bench_collector_ingest.py [--clients 4] [--batches 3000]
-        [--sync full|normal] [--no-gzip] [--bin build/c/collector/otas-collector]
+    .venv/bin/python bench/bench_collector_ingest.py [--clients 8] [--batches 400]
+        [--client c|python] [--sync full|normal] [--no-gzip]
+        [--bin build/c/collector/otas-collector]
 
-Each client process builds its bodies before the clock starts (distinct
-UUIDv7-like event ids, ~1 KB of JSON per event, part random so gzip is
-realistic), then sends them one after another on one kept-alive connection.
-The collector must answer every batch 200 with accepted == 100; the final row
+--client c (default): the load generator in bench/bench_collector_ingest.c
+(`load` mode; built on demand with cmake --build build/c --target
+bench_collector_ingest): threads with one kept-alive libcurl handle each,
+gzip bodies built before the clock starts.  --client python: one process per
+client (http.client), which costs the machine about as much CPU as the
+collector itself, so on 2 cores it measures the client as much as the
+server.  Either way the client's own CPU is reported.
+
+Each client builds its bodies before the clock starts (distinct UUIDv7(-like)
+event ids, ~1.1-1.2 KB of JSON per event, part random so gzip is realistic),
+then sends them one after another on one kept-alive connection.  The
+collector must answer every batch 200 with accepted == 100; the final row
 count is checked in the database.
 """
 from __future__ import annotations
@@ -78,6 +87,7 @@ def client(n, port, key, batches, batch_size, use_gzip, barrier, q):
     lat = []
     bad = 0
     barrier.wait()
+    cpu0 = time.process_time()
     for body in bodies:
         t = time.perf_counter()
         conn.request("POST", "/api/v1/backend/log/sdk/batch/", body, headers)
@@ -87,7 +97,7 @@ def client(n, port, key, batches, batch_size, use_gzip, barrier, q):
         if r.status != 200 or json.loads(data)["accepted"] != batch_size:
             bad += 1
     conn.close()
-    q.put((lat, bad, raw_bytes, sum(len(b) for b in bodies)))
+    q.put((lat, bad, raw_bytes, sum(len(b) for b in bodies), time.process_time() - cpu0))
 
 
 def server_cpu(pid: int) -> float:
@@ -96,41 +106,66 @@ def server_cpu(pid: int) -> float:
     return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def run_c(a, c):
+    """The C load generator (bench_collector_ingest load); see the docstring."""
+    if a.batch_size != 100 or a.no_gzip:
+        sys.exit("--client c sends gzip batches of 100")
+    tool = Path(os.environ["OTAS_COLLECTOR_BIN"]).resolve().parent / "bench_collector_ingest"
+    cpu0 = server_cpu(c.proc.pid)
+    out = subprocess.run([str(tool), "load", str(c.port), c.key, str(a.clients),
+                          str(a.batches)], capture_output=True, text=True)
+    cpu = server_cpu(c.proc.pid) - cpu0  # the collector idles while bodies are built
+    f = out.stdout.split()
+    if out.returncode not in (0, 1) or len(f) != 12:
+        sys.exit(f"load generator failed: {out.stdout} {out.stderr}")
+    v = dict(zip(f[0::2], f[1::2]))
+    return (float(v["seconds"]), cpu, int(v["failed"]), float(v["client_cpu"]),
+            float(v["p50_ms"]) / 1e3, float(v["p99_ms"]) / 1e3, None, None)
+
+
+def run_python(a, c):
+    """One http.client process per client."""
+    barrier = mp.Barrier(a.clients + 1)
+    q = mp.Queue()
+    procs = [mp.Process(target=client, args=(n, c.port, c.key, a.batches, a.batch_size,
+                                             not a.no_gzip, barrier, q))
+             for n in range(a.clients)]
+    for p in procs:
+        p.start()
+    barrier.wait()
+    cpu0 = server_cpu(c.proc.pid)
+    t0 = time.perf_counter()
+    results = [q.get() for _ in procs]
+    elapsed = time.perf_counter() - t0
+    cpu = server_cpu(c.proc.pid) - cpu0
+    for p in procs:
+        p.join()
+    lat = sorted(x for r in results for x in r[0])
+    return (elapsed, cpu, sum(r[1] for r in results), sum(r[4] for r in results),
+            lat[len(lat) // 2], lat[int(len(lat) * 0.99)],
+            sum(r[2] for r in results), sum(r[3] for r in results))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--clients", type=int, default=4)
-    ap.add_argument("--batches", type=int, default=500, help="per client")
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--batches", type=int, default=400, help="per client")
+    ap.add_argument("--client", default="c", choices=["c", "python"])
     ap.add_argument("--batch-size", type=int, default=100)
     ap.add_argument("--sync", default="full", choices=["full", "normal"])
     ap.add_argument("--no-gzip", action="store_true")
-    ap.add_argument("--threads", type=int, default=16)
+    ap.add_argument("--threads", type=int, default=4)
     ap.add_argument("--bin", default=None)
     a = ap.parse_args()
     if a.bin:
         os.environ["OTAS_COLLECTOR_BIN"] = a.bin
+    os.environ.setdefault("OTAS_COLLECTOR_BIN", "build/c/collector/otas-collector")
     tmp = tempfile.mkdtemp(prefix="otas-bench-")
     c = Collector(tmp).start(extra_args=["--quiet", "--sync", a.sync,
                                          "--threads", str(a.threads)])
     try:
-        barrier = mp.Barrier(a.clients + 1)
-        q = mp.Queue()
-        procs = [mp.Process(target=client, args=(n, c.port, c.key, a.batches, a.batch_size,
-                                                 not a.no_gzip, barrier, q))
-                 for n in range(a.clients)]
-        for p in procs:
-            p.start()
-        barrier.wait()
-        cpu0 = server_cpu(c.proc.pid)
-        t0 = time.perf_counter()
-        results = [q.get() for _ in procs]
-        elapsed = time.perf_counter() - t0
-        cpu = server_cpu(c.proc.pid) - cpu0
-        for p in procs:
-            p.join()
-        lat = sorted(x for r in results for x in r[0])
-        bad = sum(r[1] for r in results)
-        raw = sum(r[2] for r in results)
-        sent = sum(r[3] for r in results)
+        run = run_c if a.client == "c" else run_python
+        elapsed, cpu, bad, client_cpu, p50, p99, raw, sent = run(a, c)
     finally:
         c.stop()
     n_events = a.clients * a.batches * a.batch_size
@@ -145,8 +180,9 @@ def main() -> None:
         ("batch size", a.batch_size),
         ("gzip", not a.no_gzip),
         ("sync", a.sync),
-        ("event size (JSON)", f"{raw / n_events:.0f} B"),
-        ("bytes on the wire", f"{sent / 1e6:.1f} MB"),
+        ("client", a.client),
+        ("event size (JSON)", f"{raw / n_events:.0f} B" if raw else "1140 B"),
+        ("bytes on the wire", f"{sent / 1e6:.1f} MB" if sent else "-"),
         ("events sent", n_events),
         ("events stored", stored),
         ("failed batches", bad),
@@ -154,8 +190,10 @@ def main() -> None:
         ("events/s", f"{n_events / elapsed:,.0f}"),
         ("collector CPU", f"{cpu:.2f} s = {cpu / n_events * 1e6:.1f} us/event "
                           f"({cpu / elapsed:.2f} cores)"),
-        ("batch p50 / p99", f"{lat[len(lat) // 2] * 1e3:.1f} / "
-                            f"{lat[int(len(lat) * 0.99)] * 1e3:.1f} ms"),
+        ("client CPU", f"{client_cpu:.2f} s = {client_cpu / n_events * 1e6:.1f} us/event "
+                       f"({client_cpu / elapsed:.2f} cores)"),
+        ("load average", " ".join(f"{x:.2f}" for x in os.getloadavg())),
+        ("batch p50 / p99", f"{p50 * 1e3:.1f} / {p99 * 1e3:.1f} ms"),
     ]
     w = max(len(k) for k, _ in rows)
     for k, v in rows:

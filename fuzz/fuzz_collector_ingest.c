@@ -4,14 +4,53 @@
  * event), the rest is the body.  Runs what do_batch/do_log run before the
  * store: gunzip with a cap, batch/event decode and checks, agent token
  * peek, and the stored document's serialisation.
+ *
+ * The decoder is our own JSON scanner, so the target also checks it
+ * against an independent validator (json_check.h): a body is invalid_json
+ * exactly when it is not JSON, and every stored document is a JSON object
+ * without an agent_session_token string.
  */
 #include "ingest.h"
 #include "jwt.h"
+#include "json_check.h"
 
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The scanner's nesting cap (ingest.c). */
+#define MAX_DEPTH 2000
+
+/* The first byte after JSON whitespace, or 0. */
+static int
+first_byte(const char *s, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' ||
+	                 s[i] == '\n'))
+		i++;
+	return i < n ? (unsigned char)s[i] : 0;
+}
+
+static void
+check_doc(const otas__event_t *ev)
+{
+	json_t *doc, *tok;
+
+	if (!ev->doc || ev->doc[0] != '{' ||
+	    strlen(ev->doc) > ev->doc_len ||
+	    !json_check(ev->doc, ev->doc_len, MAX_DEPTH))
+		abort();
+	doc = json_loadb(ev->doc, ev->doc_len, JSON_ALLOW_NUL, NULL);
+	if (!doc)
+		abort();
+	tok = json_object_get(doc, "agent_session_token");
+	if (tok && json_is_string(tok))
+		abort(); /* a credential left in what is stored */
+	json_decref(doc);
+}
 
 static void
 finish_all(otas__event_t *ev, size_t n)
@@ -29,7 +68,8 @@ finish_all(otas__event_t *ev, size_t n)
 			                 0, &claims);
 			json_decref(claims);
 		}
-		otas__event_finish(&ev[i]);
+		if (otas__event_finish(&ev[i]) == 0)
+			check_doc(&ev[i]);
 	}
 }
 
@@ -56,7 +96,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (mode & 2) {
 		json_t *missing = json_array(), *invalid = json_array();
 		otas__event_t ev;
-		if (otas__event_parse(body, len, &ev, missing, invalid) >= 0) {
+		int rc = otas__event_parse(body, len, &ev, missing, invalid);
+		if (otas__utf8_valid(body, len) &&
+		    (rc == OTAS__INGEST_BAD_JSON) !=
+		        (!json_check(body, len, MAX_DEPTH) ||
+		         first_byte(body, len) != '{'))
+			abort();
+		if (rc >= 0) {
 			finish_all(&ev, 1);
 			otas__event_clear(&ev);
 		}
@@ -64,7 +110,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		json_decref(invalid);
 	} else {
 		otas__batch_t b;
-		if (otas__batch_decode(body, len, 64, &b) == OTAS__INGEST_OK) {
+		int rc = otas__batch_decode(body, len, 64, &b);
+		if (otas__utf8_valid(body, len) &&
+		    (rc == OTAS__INGEST_BAD_JSON) !=
+		        !json_check(body, len, MAX_DEPTH))
+			abort();
+		if (rc == OTAS__INGEST_OK) {
 			finish_all(b.ev, b.n);
 			otas__batch_free(&b);
 		}

@@ -123,7 +123,7 @@ static const char help_serve[] =
     "  --max-connections N      open connections (default 1024)\n"
     "  --max-pending N          requests waiting for a commit before the\n"
     "                           collector answers 429 (default 256)\n"
-    "  --threads N              HTTP threads (default 16)\n"
+    "  --threads N              HTTP threads (default 4)\n"
     "  --timeout SECONDS        idle or slow client timeout (default 30)\n"
     "  --sync full|normal       full: fsync each group commit (default)\n"
     "  --dashboard-dir DIR      serve the dashboard from DIR, not the binary\n"
@@ -484,7 +484,7 @@ cmd_serve(int argc, char **argv)
 	o.max_header_bytes = a.max_header ? (size_t)a.max_header : 16384;
 	o.max_connections = a.max_conns ? (unsigned)a.max_conns : 1024;
 	o.timeout_s = a.timeout ? (unsigned)a.timeout : 30;
-	o.threads = a.threads ? (unsigned)a.threads : 16;
+	o.threads = a.threads ? (unsigned)a.threads : 4;
 	o.log_requests = !a.quiet;
 	o.dashboard_dir = a.dashboard_dir;
 	o.platform_jwt_secret = getenv("OTAS_JWT_SECRET");

@@ -96,6 +96,10 @@ exec(sqlite3 *db, const char *sql)
 	return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
 }
 
+#ifndef OTAS__PAGE_SIZE
+#define OTAS__PAGE_SIZE "16384"
+#endif
+
 static sqlite3 *
 open_conn(const char *path, int flags)
 {
@@ -107,7 +111,10 @@ open_conn(const char *path, int flags)
 		return NULL;
 	}
 	sqlite3_busy_timeout(db, 10000);
-	if (exec(db, "PRAGMA journal_mode=WAL") != 0 ||
+	/* Only a new, empty database takes a page size (before WAL); an
+	 * existing one keeps its own.  See "Throughput" in the README. */
+	if (exec(db, "PRAGMA page_size=" OTAS__PAGE_SIZE) != 0 ||
+	    exec(db, "PRAGMA journal_mode=WAL") != 0 ||
 	    exec(db, "PRAGMA foreign_keys=ON") != 0) {
 		sqlite3_close(db);
 		return NULL;

@@ -5,6 +5,7 @@
 
 #include "ingest.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <zlib.h>
 
@@ -148,6 +149,130 @@ TEST(token_never_in_doc_and_errors_counted)
 	otas__event_clear(&ev);
 }
 
+/* The token member is cut out wherever it sits; the rest is kept byte for
+ * byte as sent (whitespace included). */
+TEST(token_cut_anywhere_doc_as_sent)
+{
+	static const struct {
+		const char *in, *doc;
+	} cases[] = {
+	    {"{\"agent_session_token\":\"t\", \"project_id\":\"p\",\"path\":\"/a\","
+	     "\"method\":\"GET\",\"status_code\":200,\"latency_ms\":1}",
+	     "{\"project_id\":\"p\",\"path\":\"/a\",\"method\":\"GET\","
+	     "\"status_code\":200,\"latency_ms\":1}"},
+	    {EV " , \"agent_session_token\" : \"t\" }", EV "  }"},
+	    {EV ",\"agent_sess\\u0069on_token\":\"\",\n \"error\":\"\"}",
+	     EV ",\"error\":\"\"}"},
+	    {EV ",\"agent_session_token\":null}",
+	     EV ",\"agent_session_token\":null}"},
+	    {" {\"project_id\" : 7,\"path\":\"/a\",\"method\":\"GET\","
+	     "\"status_code\":200,\"latency_ms\":1e2 }\n",
+	     "{\"project_id\" : 7,\"path\":\"/a\",\"method\":\"GET\","
+	     "\"status_code\":200,\"latency_ms\":1e2 }"},
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		otas__event_t ev;
+		CHECK_INT(otas__event_parse(cases[i].in, strlen(cases[i].in),
+		                            &ev, NULL, NULL), 0);
+		CHECK_INT(otas__event_finish(&ev), 0);
+		CHECK_STR(ev.doc, cases[i].doc);
+		CHECK_INT(ev.doc_len, strlen(cases[i].doc));
+		otas__event_clear(&ev);
+	}
+}
+
+/* Strict RFC 8259: what the scanner must refuse, and that a syntax error
+ * anywhere wins over a batch-level error. */
+TEST(scanner_strict)
+{
+	static const char *const bad[] = {
+	    "{\"events\":[1,]}", "{\"events\":[01]}", "{\"events\":[1.]}",
+	    "{\"events\":[.5]}", "{\"events\":[-]}", "{\"events\":[1e]}",
+	    "{\"events\":[NaN]}", "{\"events\":[\"a\tb\"]}",
+	    "{\"events\":[\"\\x\"]}", "{\"events\":[\"\\u12g4\"]}",
+	    "{\"events\":[tru]}", "{\"events\":[]} x", "{\"events\":[],}",
+	    "{'events':[]}", "{\"events\" []}", "{\"events\":[{\"a\":1,}]}",
+	    "{\"events\":[{\"a\"}]}", "{\"events\":[\"x]}",
+	    "[1,2", "{\"x\":[1,2}", "{\"events\":[1,2,3],\"y\":}",
+	    "\x0c{\"events\":[]}",
+	};
+	static const char *const good[] = {
+	    "{\"events\":[]}", " \t\r\n{ \"events\" : [ ] } \n",
+	    "{\"events\":[-0, 1.5e-3, 2E+2, true, false, null, \"\\u00e9\\n\","
+	    " [[]], {}]}",
+	    "{\"ev\\u0065nts\":[]}",
+	};
+	otas__batch_t b;
+
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		int rc = otas__batch_decode(bad[i], strlen(bad[i]), 2, &b);
+		if (rc != OTAS__INGEST_BAD_JSON)
+			fprintf(stderr, "  accepted: %s\n", bad[i]);
+		CHECK_INT(rc, OTAS__INGEST_BAD_JSON);
+	}
+	for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+		int rc = otas__batch_decode(good[i], strlen(good[i]), 100, &b);
+		CHECK_INT(rc, OTAS__INGEST_OK);
+		otas__batch_free(&b);
+	}
+}
+
+TEST(scanner_depth_capped)
+{
+	size_t n = 5000;
+	char *s = malloc(2 * n + 32);
+	otas__batch_t b;
+	size_t len;
+
+	len = (size_t)sprintf(s, "{\"events\":[");
+	memset(s + len, '[', n);
+	memset(s + len + n, ']', n);
+	len += 2 * n;
+	len += (size_t)sprintf(s + len, "]}");
+	CHECK_INT(otas__batch_decode(s, len, 10, &b), OTAS__INGEST_BAD_JSON);
+	/* 1000 deep is fine, inside an event too. */
+	len = (size_t)sprintf(s, "{\"events\":[" EV ",\"x\":");
+	memset(s + len, '[', 1000);
+	memset(s + len + 1000, ']', 1000);
+	len += 2000;
+	len += (size_t)sprintf(s + len, "}]}");
+	CHECK_INT(otas__batch_decode(s, len, 10, &b), OTAS__INGEST_OK);
+	CHECK_INT(b.n, 1);
+	CHECK(b.ev[0].reject == NULL);
+	otas__batch_free(&b);
+	free(s);
+}
+
+TEST(scanner_escapes_decoded)
+{
+	const char *txt = "{\"project_id\":\"p\",\"path\":\"/a\\/b\\u00e9\","
+	                  "\"method\":\"G\\u0045T\",\"status_code\":503,"
+	                  "\"latency_ms\":2,\"event_id\":\"\\ud83d\\ude00\","
+	                  "\"metadata\":{\"route\":\"r\\\\x\",\"x\":{\"route\":1}}}";
+	otas__event_t ev;
+
+	CHECK_INT(otas__event_parse(txt, strlen(txt), &ev, NULL, NULL), 0);
+	CHECK_STR(ev.path, "/a/b\xc3\xa9");
+	CHECK_STR(ev.method, "GET");
+	CHECK_STR(ev.event_id, "\xf0\x9f\x98\x80");
+	CHECK_STR(ev.route, "r\\x");
+	CHECK_INT(ev.status, 503);
+	CHECK_INT(ev.is_error, 1);
+	otas__event_clear(&ev);
+	/* An embedded NUL is no valid path. */
+	txt = "{\"project_id\":\"p\",\"path\":\"/a\\u0000\",\"method\":\"GET\","
+	      "\"status_code\":200,\"latency_ms\":2}";
+	CHECK_INT(otas__event_parse(txt, strlen(txt), &ev, NULL, NULL), 1);
+	CHECK_STR(ev.reject, "invalid_field_types");
+	otas__event_clear(&ev);
+	/* A number too large for a double is no latency. */
+	txt = "{\"project_id\":\"p\",\"path\":\"/a\",\"method\":\"GET\","
+	      "\"status_code\":200,\"latency_ms\":1e999}";
+	CHECK_INT(otas__event_parse(txt, strlen(txt), &ev, NULL, NULL), 1);
+	otas__event_clear(&ev);
+}
+
 TEST(utf8)
 {
 	CHECK(otas__utf8_valid("h\xc3\xa9llo \xf0\x9f\x98\x80", 11));
@@ -166,6 +291,10 @@ main(void)
 	RUN(event_missing_fields_listed);
 	RUN(event_duplicate_field_is_invalid);
 	RUN(token_never_in_doc_and_errors_counted);
+	RUN(token_cut_anywhere_doc_as_sent);
+	RUN(scanner_strict);
+	RUN(scanner_depth_capped);
+	RUN(scanner_escapes_decoded);
 	RUN(utf8);
 	return testlib_done();
 }
