@@ -431,7 +431,7 @@ otas_config_get(const otas_config_t *c, const char *name, char *buf,
 }
 
 char **
-otas__names_split(const char *list, size_t *n_out)
+otas__list_split(const char *list, size_t *n_out, int fold)
 {
 	size_t n = 1, k = 0, i;
 	const char *p, *s, *e;
@@ -457,8 +457,10 @@ otas__names_split(const char *list, size_t *n_out)
 				otas__names_free(out);
 				return NULL;
 			}
-			for (i = 0; out[k][i]; i++)
-				out[k][i] = (char)tolower((unsigned char)out[k][i]);
+			for (i = 0; fold && out[k][i]; i++)
+				out[k][i] = (char)(fold > 0
+				                       ? toupper((unsigned char)out[k][i])
+				                       : tolower((unsigned char)out[k][i]));
 			k++;
 		}
 		if (!*e)
@@ -467,6 +469,12 @@ otas__names_split(const char *list, size_t *n_out)
 	if (n_out)
 		*n_out = k;
 	return out;
+}
+
+char **
+otas__names_split(const char *list, size_t *n_out)
+{
+	return otas__list_split(list, n_out, OTAS__FOLD_LOWER);
 }
 
 void

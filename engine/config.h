@@ -50,6 +50,10 @@ struct otas_config_s {
  * names.  Returns a NULL-terminated malloc'd array (free with
  * otas__names_free), NULL on oom. */
 char **otas__names_split(const char *list, size_t *n_out);
+/* The same split with a choice of case: OTAS__FOLD_LOWER, OTAS__FOLD_KEEP
+ * or OTAS__FOLD_UPPER.  Every comma list of the options goes through it. */
+enum { OTAS__FOLD_LOWER = -1, OTAS__FOLD_KEEP = 0, OTAS__FOLD_UPPER = 1 };
+char **otas__list_split(const char *list, size_t *n_out, int fold);
 void otas__names_free(char **names);
 
 #endif

@@ -34,43 +34,6 @@ struct otas__filter_s {
 	double rate;
 };
 
-static char **
-split(const char *list, size_t *n_out, int upper)
-{
-	size_t n = 1, k = 0, i;
-	const char *p, *s, *e;
-	char **out;
-
-	for (p = list; *p; p++)
-		n += *p == ',';
-	out = calloc(n + 1, sizeof(char *));
-	if (!out)
-		return NULL;
-	for (s = list;; s = e + 1) {
-		e = strchr(s, ',');
-		if (!e)
-			e = s + strlen(s);
-		while (s < e && isspace((unsigned char)*s))
-			s++;
-		p = e;
-		while (p > s && isspace((unsigned char)p[-1]))
-			p--;
-		if (p > s) {
-			if (!(out[k] = strndup(s, (size_t)(p - s)))) {
-				otas__names_free(out);
-				return NULL;
-			}
-			for (i = 0; upper && out[k][i]; i++)
-				out[k][i] = (char)toupper((unsigned char)out[k][i]);
-			k++;
-		}
-		if (!*e)
-			break;
-	}
-	*n_out = k;
-	return out;
-}
-
 static int
 parse_rate(const char *v, double *out)
 {
@@ -100,7 +63,7 @@ otas__filter_validate(const otas_config_t *cfg, char *err, size_t errlen)
 		         cfg->sample_rate);
 		return -1;
 	}
-	m = split(cfg->capture_methods, &n, 1);
+	m = otas__list_split(cfg->capture_methods, &n, OTAS__FOLD_UPPER);
 	if (!m)
 		return -1;
 	for (i = 0; i < n && rc == 0; i++)
@@ -115,7 +78,7 @@ otas__filter_validate(const otas_config_t *cfg, char *err, size_t errlen)
 				break;
 			}
 	otas__names_free(m);
-	m = split(cfg->exclude_paths, &n, 0);
+	m = otas__list_split(cfg->exclude_paths, &n, OTAS__FOLD_KEEP);
 	if (!m)
 		return -1;
 	for (i = 0; i < n && rc == 0; i++)
@@ -138,8 +101,10 @@ otas__filter_new(const otas_config_t *cfg)
 
 	if (!f)
 		return NULL;
-	f->methods = split(cfg->capture_methods, &f->n_methods, 1);
-	f->paths = split(cfg->exclude_paths, &f->n_paths, 0);
+	f->methods = otas__list_split(cfg->capture_methods, &f->n_methods,
+	                              OTAS__FOLD_UPPER);
+	f->paths = otas__list_split(cfg->exclude_paths, &f->n_paths,
+	                            OTAS__FOLD_KEEP);
 	if (!f->methods || !f->paths ||
 	    parse_rate(cfg->sample_rate, &f->rate) != 0) {
 		otas__filter_free(f);

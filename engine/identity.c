@@ -423,38 +423,6 @@ otas__client_ip(const otas__ident_t *id, const otas_capture_t *c, int cgi,
 
 /* ------------------------------------------------------------ lifetime */
 
-/* Split on commas, trimmed, empty items dropped, case kept. */
-static char **
-split_keep(const char *list, size_t *n_out)
-{
-	size_t n = 1, k = 0;
-	const char *p, *s, *e;
-	char **out;
-
-	for (p = list; *p; p++)
-		n += *p == ',';
-	out = calloc(n + 1, sizeof(char *));
-	if (!out)
-		return NULL;
-	for (s = list;; s = e + 1) {
-		e = strchr(s, ',');
-		if (!e)
-			e = s + strlen(s);
-		while (s < e && isspace((unsigned char)*s))
-			s++;
-		p = e;
-		while (p > s && isspace((unsigned char)p[-1]))
-			p--;
-		if (p > s && !(out[k++] = strndup(s, (size_t)(p - s)))) {
-			otas__names_free(out);
-			return NULL;
-		}
-		if (!*e)
-			break;
-	}
-	*n_out = k;
-	return out;
-}
 
 int
 otas__ident_validate(const otas_config_t *cfg, char *err, size_t errlen)
@@ -464,7 +432,7 @@ otas__ident_validate(const otas_config_t *cfg, char *err, size_t errlen)
 	cidr_t c;
 	int rc = 0;
 
-	items = split_keep(cfg->trusted_proxies, &n);
+	items = otas__list_split(cfg->trusted_proxies, &n, OTAS__FOLD_KEEP);
 	if (!items)
 		return -1;
 	for (i = 0; i < n && rc == 0; i++)
@@ -499,7 +467,7 @@ otas__ident_new(const otas_config_t *cfg)
 	id->auth_headers = otas__names_split(cfg->auth_header_names,
 	                                     &id->n_auth);
 	id->claim = strdup(cfg->auth_user_field);
-	items = split_keep(cfg->trusted_proxies, &n);
+	items = otas__list_split(cfg->trusted_proxies, &n, OTAS__FOLD_KEEP);
 	if (!id->auth_headers || !id->claim || !items)
 		goto fail;
 	id->proxies = calloc(n ? n : 1, sizeof(cidr_t));
@@ -509,7 +477,7 @@ otas__ident_new(const otas_config_t *cfg)
 		if (cidr_parse(items[i], &id->proxies[id->n_proxies]) == 0)
 			id->n_proxies++;
 	otas__names_free(items);
-	items = split_keep(cfg->tags, &n);
+	items = otas__list_split(cfg->tags, &n, OTAS__FOLD_KEEP);
 	if (!items)
 		goto fail;
 	if (n) {
