@@ -222,3 +222,27 @@ class HostOptions:
 
 def _as_bool(value):
     return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+class Adapter:
+    """What the WSGI and ASGI middleware share: the engine for the options
+    (keyword arguments, then the environment), its calls, and the
+    decisions of HostOptions."""
+
+    def __init__(self, app, options):
+        from . import conf, outgoing
+
+        self.app = app
+        settings = conf.load(None, options)
+        self._engine = start_engine(settings)
+        if self._engine is not None:
+            self._capture = self._engine.capture
+            self._want_body = self._engine.want_request_body
+            self._cap = self._engine.body_cap()
+            self._streaming = _native.engine.CAP_RESP_STREAMING
+            self._skipped = _native.engine.CAP_REQ_BODY_SKIPPED
+        self._failed = FailOnce()
+        self._opts = HostOptions(settings, self._engine)
+        self._outgoing = self._opts.outgoing
+        if self._outgoing:
+            outgoing.install(self._engine, settings)

@@ -13,8 +13,8 @@ the app returns.
 
 import time
 
-from . import _native, _runtime, conf, outgoing
-from ._common import FailOnce, HostOptions, exception_record, start_engine
+from . import _runtime, outgoing
+from ._common import Adapter, exception_record
 
 _perf_ns = time.perf_counter_ns
 _time_ns = time.time_ns
@@ -27,22 +27,9 @@ def _header(headers, name):
     return None
 
 
-class OtasASGIMiddleware:
+class OtasASGIMiddleware(Adapter):
     def __init__(self, app, **options):
-        self.app = app
-        settings = conf.load(None, options)
-        self._engine = start_engine(settings)
-        if self._engine is not None:
-            self._capture = self._engine.capture
-            self._want_body = self._engine.want_request_body
-            self._cap = self._engine.body_cap()
-            self._streaming = _native.engine.CAP_RESP_STREAMING
-            self._skipped = _native.engine.CAP_REQ_BODY_SKIPPED
-        self._failed = FailOnce()
-        self._opts = HostOptions(settings, self._engine)
-        self._outgoing = self._opts.outgoing
-        if self._outgoing:
-            outgoing.install(self._engine, settings)
+        super().__init__(app, options)
 
     async def __call__(self, scope, receive, send):
         if self._engine is None:

@@ -19,8 +19,8 @@ response with a Content-Length is not wrapped, so sendfile still applies.
 import io
 import time
 
-from . import _native, conf, outgoing
-from ._common import FailOnce, HostOptions, exception_record, start_engine
+from . import outgoing
+from ._common import Adapter, exception_record
 
 _perf_ns = time.perf_counter_ns
 _time_ns = time.time_ns
@@ -59,24 +59,11 @@ def _watch_flask_routes(app):
     request_started.connect(remember_route, owner, weak=False)
 
 
-class OtasWSGIMiddleware:
+class OtasWSGIMiddleware(Adapter):
     def __init__(self, app, **options):
-        self.app = app
-        settings = conf.load(None, options)
-        self._engine = start_engine(settings)
-        if self._engine is not None:
-            self._capture = self._engine.capture
-            self._want_body = self._engine.want_request_body
-            self._cap = self._engine.body_cap()
-            self._streaming = _native.engine.CAP_RESP_STREAMING
-            self._skipped = _native.engine.CAP_REQ_BODY_SKIPPED
-        self._failed = FailOnce()
-        self._opts = HostOptions(settings, self._engine)
-        self._outgoing = self._opts.outgoing
+        super().__init__(app, options)
         if self._engine is not None:
             _watch_flask_routes(app)
-            if self._outgoing:
-                outgoing.install(self._engine, settings)
 
     def __call__(self, environ, start_response):
         if self._engine is None or (self._opts.filtering and not self._engine.should_capture(
