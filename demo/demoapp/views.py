@@ -54,9 +54,11 @@ def create_order(request):
 
 def order(request, pk):
     _work(2)
-    if pk not in ORDERS:
+    # Orders live in each worker's memory; any id a worker could have
+    # handed out is answered the same way by both workers.
+    if pk not in ORDERS and not 0 < pk <= 10_000:
         return JsonResponse({"error": "not found"}, status=404)
-    return JsonResponse(ORDERS[pk])
+    return JsonResponse(ORDERS.get(pk, {"id": pk, "status": "placed"}))
 
 
 @csrf_exempt
