@@ -484,10 +484,9 @@ TEST(forked_child_delivers_its_own_events_only)
 	 * a child forked while another thread allocates hangs inside ASan
 	 * when it starts a thread (seen here in AsanThread::Init).  The
 	 * plain and TSan builds run this test. */
-	fprintf(stderr, "  skipped under AddressSanitizer\n");
 	otas_engine_free(e, 0);
 	fs_stop(fs);
-	return;
+	SKIP("fork under AddressSanitizer (clang 14) hangs in ASan itself");
 #endif
 #endif
 	otas_engine_authenticate(e, 2000, NULL);
@@ -714,10 +713,9 @@ TEST(fork_with_an_open_spool)
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__has_feature)
 #if defined(__SANITIZE_ADDRESS__) || __has_feature(address_sanitizer)
-	fprintf(stderr, "  skipped under AddressSanitizer\n");
 	otas_engine_free(e, 0);
 	fs_stop(fs);
-	return;
+	SKIP("fork under AddressSanitizer (clang 14) hangs in ASan itself");
 #endif
 #endif
 	otas_engine_authenticate(e, 2000, NULL);

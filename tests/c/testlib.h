@@ -5,7 +5,9 @@
  *   int main(void) { RUN(queue_drops_when_full); return testlib_done(); }
  *
  * A failed CHECK reports file:line and the expression and ends that test.
- * testlib_done() prints "N passed, N failed" and returns the exit status.
+ * SKIP("why") ends a test as skipped: counted and printed apart.
+ * testlib_done() prints "N passed, N failed[, N skipped]" and returns the
+ * exit status.
  */
 #ifndef OTAS_TESTLIB_H
 #define OTAS_TESTLIB_H
@@ -14,7 +16,7 @@
 #include <string.h>
 #include <setjmp.h>
 
-static int testlib_passed, testlib_failed;
+static int testlib_passed, testlib_failed, testlib_skipped;
 static jmp_buf testlib_jmp;
 
 #define TEST(name) static void name(void)
@@ -50,12 +52,22 @@ static jmp_buf testlib_jmp;
 		}                                                          \
 	} while (0)
 
+/* End the current test as skipped (counted apart, never as passed). */
+#define SKIP(why)                                                          \
+	do {                                                               \
+		fprintf(stderr, "  skipped: %s\n", why);                   \
+		longjmp(testlib_jmp, 2);                                   \
+	} while (0)
+
 #define RUN(name)                                                          \
 	do {                                                               \
+		int _r;                                                    \
 		fprintf(stderr, "%s\n", #name);                            \
-		if (setjmp(testlib_jmp) == 0) {                            \
+		if ((_r = setjmp(testlib_jmp)) == 0) {                     \
 			name();                                            \
 			testlib_passed++;                                  \
+		} else if (_r == 2) {                                      \
+			testlib_skipped++;                                 \
 		} else {                                                   \
 			fprintf(stderr, "FAIL %s\n", #name);               \
 			testlib_failed++;                                  \
@@ -65,7 +77,11 @@ static jmp_buf testlib_jmp;
 static inline int
 testlib_done(void)
 {
-	printf("%d passed, %d failed\n", testlib_passed, testlib_failed);
+	if (testlib_skipped)
+		printf("%d passed, %d failed, %d skipped\n", testlib_passed,
+		       testlib_failed, testlib_skipped);
+	else
+		printf("%d passed, %d failed\n", testlib_passed, testlib_failed);
 	return testlib_failed ? 1 : 0;
 }
 
