@@ -70,7 +70,8 @@ test: build c-test asan tsan fuzz-smoke pytest
 demo: build
 	$(PY) demo/run_demo.py
 
-bench: build
+bench: build build/c/CMakeCache.txt
+	cmake --build build/c -j$(JOBS) --target bench_collector_ingest
 	$(PY) bench/run.py $(BENCH_ARGS)
 
 clean:

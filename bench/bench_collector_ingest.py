@@ -110,7 +110,13 @@ def run_c(a, c):
     """The C load generator (bench_collector_ingest load); see the docstring."""
     if a.batch_size != 100 or a.no_gzip:
         sys.exit("--client c sends gzip batches of 100")
+    # Beside the collector under test, else in the plain CMake build
+    # (make bench builds it there).
     tool = Path(os.environ["OTAS_COLLECTOR_BIN"]).resolve().parent / "bench_collector_ingest"
+    if not tool.exists():
+        tool = Path(__file__).resolve().parent.parent / "build/c/collector/bench_collector_ingest"
+    if not tool.exists():
+        sys.exit(f"{tool.name} is not built: cmake --build build/c --target {tool.name}")
     cpu0 = server_cpu(c.proc.pid)
     out = subprocess.run([str(tool), "load", str(c.port), c.key, str(a.clients),
                           str(a.batches)], capture_output=True, text=True)
