@@ -194,6 +194,34 @@ spool_path(const otas_config_t *cfg)
 	}
 }
 
+/* Free the engine and everything derived from its configuration (not the
+ * configuration itself, which the caller frees): shared by a failed
+ * otas_engine_new() and otas_engine_free().  The key header is wiped
+ * before it is freed.  eng may be NULL. */
+static void
+engine_release(otas_engine_t *eng)
+{
+	if (!eng)
+		return;
+	otas__queue_destroy(&eng->q);
+	pthread_mutex_destroy(&eng->spool_mu);
+	otas__names_free(eng->sens_headers);
+	otas__names_free(eng->sens_params);
+	otas__jsonpath_free(eng->req_rules);
+	otas__jsonpath_free(eng->resp_rules);
+	free(eng->batch_url);
+	free(eng->event_url);
+	free(eng->auth_url);
+	if (eng->key_header) {
+		memset(eng->key_header, 0, strlen(eng->key_header));
+		free(eng->key_header);
+	}
+	free(eng->spool_path);
+	otas__ident_free(eng->ident);
+	otas__filter_free(eng->filter);
+	free(eng);
+}
+
 otas_engine_t *
 otas_engine_new(otas_config_t *cfg, char *err, size_t errlen)
 {
@@ -293,22 +321,7 @@ oom:
 	if (err && errlen)
 		snprintf(err, errlen, "out of memory creating the engine");
 fail:
-	if (eng) {
-		otas__queue_destroy(&eng->q);
-		pthread_mutex_destroy(&eng->spool_mu);
-		otas__names_free(eng->sens_headers);
-		otas__names_free(eng->sens_params);
-		otas__jsonpath_free(eng->req_rules);
-		otas__jsonpath_free(eng->resp_rules);
-		free(eng->batch_url);
-		free(eng->event_url);
-		free(eng->auth_url);
-		free(eng->key_header);
-		free(eng->spool_path);
-		otas__ident_free(eng->ident);
-		otas__filter_free(eng->filter);
-		free(eng);
-	}
+	engine_release(eng);
 	otas_config_free(cfg);
 	return NULL;
 }
@@ -317,6 +330,7 @@ void
 otas_engine_free(otas_engine_t *eng, int timeout_ms)
 {
 	otas_engine_t **pp;
+	otas_config_t *cfg;
 
 	if (!eng)
 		return;
@@ -363,26 +377,11 @@ otas_engine_free(otas_engine_t *eng, int timeout_ms)
 		          (unsigned long long)st.dropped_capture_error);
 	}
 	otas__entities_free(eng);
-	otas__queue_destroy(&eng->q);
 	if (eng->spool)
 		otas__spool_close(eng->spool);
-	pthread_mutex_destroy(&eng->spool_mu);
-	otas__names_free(eng->sens_headers);
-	otas__names_free(eng->sens_params);
-	otas__jsonpath_free(eng->req_rules);
-	otas__jsonpath_free(eng->resp_rules);
-	free(eng->batch_url);
-	free(eng->event_url);
-	free(eng->auth_url);
-	if (eng->key_header) {
-		memset(eng->key_header, 0, strlen(eng->key_header));
-		free(eng->key_header);
-	}
-	free(eng->spool_path);
-	otas__ident_free(eng->ident);
-	otas__filter_free(eng->filter);
-	otas_config_free(eng->cfg);
-	free(eng);
+	cfg = eng->cfg;
+	engine_release(eng);
+	otas_config_free(cfg);
 }
 
 otas_auth_status_t
