@@ -5,7 +5,9 @@ set -euo pipefail
 pkgs=(build-essential pkg-config libcurl4-openssl-dev libmicrohttpd-dev
       libsqlite3-dev zlib1g-dev libjansson-dev libssl-dev clang
       libclang-rt-14-dev wrk sqlite3
-      chromium chromium-driver "$@")
+      chromium chromium-driver
+      libgnutls28-dev libpq-dev postgresql-15 haproxy mmdebstrap patchelf
+      libzstd-dev "$@")
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
