@@ -248,6 +248,7 @@ otas_engine_new(otas_config_t *cfg, char *err, size_t errlen)
 	eng = calloc(1, sizeof(*eng));
 	if (!eng)
 		goto oom;
+	otas__http_set_ca_bundle(cfg->ca_bundle);
 	eng->cfg = cfg;
 	eng->batch_endpoint = -1;
 	eng->log_min = OTAS_LOG_WARNING;

@@ -31,6 +31,19 @@ int otas__http_post(otas__http_t *h, const char *url,
                     const void *body, size_t len, long timeout_ms,
                     otas__http_resp_t *resp);
 
+/* CA certificates for HTTPS, process-wide (libcurl's default is the path
+ * compiled into the libcurl that was linked, which a vendored libcurl may
+ * not find on this machine).  path: a PEM bundle (OTAS_CA_BUNDLE, already
+ * checked readable by otas_config_check), or NULL/"" for the system's,
+ * found by probing the Debian, RHEL, SUSE and Alpine locations.  The last
+ * engine created with a bundle wins. */
+void otas__http_set_ca_bundle(const char *path);
+
+/* The CA file and directory a handle will use ("" when libcurl's default
+ * is kept), for logs and tests. */
+void otas__http_ca_in_use(char *file, size_t file_len, char *dir,
+                          size_t dir_len);
+
 /* Join a base URL and a path with exactly one '/' between them; malloc'd,
  * NULL on oom. */
 char *otas__url_join(const char *base, const char *path);
