@@ -179,6 +179,20 @@ def shutdown(timeout=None):
             logger.exception("OTAS engine shutdown failed")
 
 
+def close_where(name, value, timeout_ms=None):
+    """Close the engines whose option `name` is `value` (otas.testing)."""
+    global _current
+    with _lock:
+        keys = [k for k, rt in _runtimes.items()
+                if rt.settings.options.get(name) == value]
+        runtimes = [_runtimes.pop(k) for k in keys]
+        if _current in runtimes:
+            _current = None
+    for rt in runtimes:
+        ms = rt.settings.shutdown_timeout_ms if timeout_ms is None else timeout_ms
+        rt.engine.close(ms)
+
+
 def flush(timeout=5.0):
     ok = True
     with _lock:
