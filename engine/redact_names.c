@@ -22,21 +22,28 @@
 
 #define NORM_CAP 256
 
-static const char *const exact_names[] = {
-    "auth",        "authorization", "credentials",   "mysqlpwd",
-    "pwd",         "session",       "csrf",          "csrftoken",
-    "xcsrftoken",  "xsrf",          "xsrftoken",     "csrfmiddlewaretoken",
-    "xapikey",     "aiohttpsession", "connectsid",   "phpsessid",
-    "symfony",     "usersession",   "sid",           "sig",
-    "jwt",         "bearer",        "otp",           "passcode",
-    "cvv",           "cvc",           "setcookie",
-    "proxyauthorization",
+typedef struct {
+	const char *s;
+	size_t n;
+} nm_t;
+#define NM(x) {x, sizeof(x) - 1}
+
+static const nm_t exact_names[] = {
+    NM("auth"),       NM("authorization"),  NM("credentials"),
+    NM("mysqlpwd"),   NM("pwd"),            NM("session"),
+    NM("csrf"),       NM("csrftoken"),      NM("xcsrftoken"),
+    NM("xsrf"),       NM("xsrftoken"),      NM("csrfmiddlewaretoken"),
+    NM("xapikey"),    NM("aiohttpsession"), NM("connectsid"),
+    NM("phpsessid"),  NM("symfony"),        NM("usersession"),
+    NM("sid"),        NM("sig"),            NM("jwt"),
+    NM("bearer"),     NM("otp"),            NM("passcode"),
+    NM("cvv"),        NM("cvc"),            NM("setcookie"),
+    NM("proxyauthorization"),
 };
-static const char *const part_names[] = {
-    "password", "passwd", "secret", "apikey", "privatekey", "credential",
-};
-static const char *const suffix_names[] = {
-    "token", "sessionid", "signature", "cookie",
+/* parts: password, passwd, secret, apikey, privatekey, credential (one
+ * scan in otas__name_default) */
+static const nm_t suffix_names[] = {
+    NM("token"), NM("sessionid"), NM("signature"), NM("cookie"),
 };
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -79,20 +86,45 @@ otas__name_default(const char *s, size_t n)
 {
 	size_t i, k;
 
-	if (n == 0)
+	if (n < 3)
 		return 0;
 	for (i = 0; i < N(exact_names); i++)
-		if (strlen(exact_names[i]) == n &&
-		    memcmp(exact_names[i], s, n) == 0)
+		if (exact_names[i].n == n && exact_names[i].s[0] == s[0] &&
+		    memcmp(exact_names[i].s, s, n) == 0)
 			return 1;
 	for (i = 0; i < N(suffix_names); i++) {
-		k = strlen(suffix_names[i]);
-		if (k <= n && memcmp(s + n - k, suffix_names[i], k) == 0)
+		k = suffix_names[i].n;
+		if (k <= n && s[n - k] == suffix_names[i].s[0] &&
+		    memcmp(s + n - k, suffix_names[i].s, k) == 0)
 			return 1;
 	}
-	for (i = 0; i < N(part_names); i++)
-		if (has_part(s, n, part_names[i], strlen(part_names[i])))
-			return 1;
+	if (n < 6) /* the shortest part */
+		return 0;
+	/* One pass for all parts: only where a part's first letter is. */
+	for (i = 0; i + 6 <= n; i++) {
+		const char *p = s + i;
+		size_t r = n - i;
+		switch (p[0]) {
+		case 'p':
+			if ((r >= 6 && memcmp(p, "passwd", 6) == 0) ||
+			    (r >= 8 && memcmp(p, "password", 8) == 0) ||
+			    (r >= 10 && memcmp(p, "privatekey", 10) == 0))
+				return 1;
+			break;
+		case 's':
+			if (memcmp(p, "secret", 6) == 0)
+				return 1;
+			break;
+		case 'a':
+			if (memcmp(p, "apikey", 6) == 0)
+				return 1;
+			break;
+		case 'c':
+			if (r >= 10 && memcmp(p, "credential", 10) == 0)
+				return 1;
+			break;
+		}
+	}
 	return 0;
 }
 
@@ -139,19 +171,19 @@ int
 otas__name_sensitive(const otas__nameset_t *ns, const char *name, size_t len)
 {
 	size_t i, start = 0;
-	int split = 0;
 
 	if (!ns || (!ns->defaults && !ns->n) || !name)
 		return 0;
 	if (norm_match(ns, name, len))
 		return 1;
+	if (!memchr(name, '[', len) && !memchr(name, '.', len) &&
+	    !memchr(name, ']', len))
+		return 0;
 	for (i = 0; i <= len; i++) {
 		if (i < len && name[i] != '[' && name[i] != ']' &&
 		    name[i] != '.')
 			continue;
-		if (i < len)
-			split = 1;
-		if (split && i > start && norm_match(ns, name + start, i - start))
+		if (i > start && norm_match(ns, name + start, i - start))
 			return 1;
 		start = i + 1;
 	}

@@ -212,11 +212,10 @@ def test_no_planted_secret_leaves_the_process(tmp_path, third_party):
         spooled = b"".join(files_bytes(f) for f in spool_files)
         assert b"KEEP-QUERY" in spooled and b"KEEP-JSON" in spooled
         found += leaks(spooled, a, "spool")
-        assert agent.encode() not in spooled, "agent token in the spool"
+        if agent.encode() in spooled:
+            found.append("agent token in the spool")
         found += leaks(log_a.read_text(), a, "otas log (spool run)")
         found += leaks(p.stdout, a, "stdout/stats (spool run)")
-        import re
-        print(res["stats"], re.findall(rb"\"path\":\"([^\"]*)", spooled))
         assert res["stats"]["spooled"] == PER_RUN, res["stats"]
         logged = log_a.read_text()
         assert "/api/items" in logged  # the DEBUG lines were written
@@ -244,7 +243,8 @@ def test_no_planted_secret_leaves_the_process(tmp_path, third_party):
     assert b"KEEP-JSON" in blob  # the stored bytes are searchable as text
     found += leaks(blob, both, "collector database")
     found += leaks(api, both, "query API")
-    assert agent not in api
+    if agent in api:
+        found.append("agent token in the query API")
     # The token was minted into the database by the test itself; what the
     # SDK adds must not hold it: the bytes stored beyond the minting.
     assert blob.count(agent.encode()) <= minted_db.count(agent.encode())
