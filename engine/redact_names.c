@@ -216,50 +216,120 @@ scheme_char(unsigned char c)
 	       (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.';
 }
 
+/* Pass 1: drop the userinfo of every `scheme://userinfo@host`.  After
+ * an authority the scan goes on from its host, so that a URL nested at
+ * its end (`a://b@c://d@e`) is seen too. */
+static void
+strip_userinfo(const char *in, size_t len, otas__buf_t *out)
+{
+	size_t i = 0, copied = 0;
+
+	while (i + 2 < len) {
+		const char *c = memchr(in + i, ':', len - i - 2);
+		size_t a, e, at = 0;
+		if (!c)
+			break;
+		i = (size_t)(c - in);
+		if (in[i + 1] != '/' || in[i + 2] != '/' || i == 0 ||
+		    !scheme_char((unsigned char)in[i - 1])) {
+			i++;
+			continue;
+		}
+		a = e = i + 3;
+		while (e < len && !url_end((unsigned char)in[e]) &&
+		       in[e] != '/' && in[e] != '?') {
+			if (in[e] == '@')
+				at = e + 1;
+			e++;
+		}
+		if (at) {
+			otas__buf_append(out, in + copied, a - copied);
+			copied = at;
+		}
+		i = at ? at : a;
+	}
+	otas__buf_append(out, in + copied, len - copied);
+}
+
+/* Pass 2: redact each query: from a '?' to the next '?' or end byte (a
+ * URL nested in a parameter's value has its own query redacted). */
+static void
+redact_queries(const otas__nameset_t *ns, const char *in, size_t len,
+               otas__buf_t *out)
+{
+	size_t i = 0, copied = 0;
+
+	while (i < len) {
+		const char *qm = memchr(in + i, '?', len - i);
+		size_t q, e;
+		if (!qm)
+			break;
+		q = e = (size_t)(qm - in) + 1;
+		while (e < len && !url_end((unsigned char)in[e]) && in[e] != '?')
+			e++;
+		if (e > q && memchr(in + q, '=', e - q)) {
+			otas__buf_append(out, in + copied, q - copied);
+			otas__redact_urlencoded(NULL, ns, in + q, e - q, out);
+			copied = e;
+		}
+		i = e;
+	}
+	otas__buf_append(out, in + copied, len - copied);
+}
+
+/* The two passes until nothing changes: removing userinfo can join a
+ * parameter name, redacting a value can remove the '/' that ended an
+ * authority.  A text that has not settled after a few rounds (only built
+ * to do so) is replaced whole. */
+#define SCRUB_ROUNDS 8
+
 int
 otas__scrub_text(const otas__nameset_t *ns, const char *in, size_t len,
                  otas__buf_t *out)
 {
-	size_t i = 0, copied = 0;
+	otas__buf_t a = OTAS__BUF_INIT, b = OTAS__BUF_INIT, c = OTAS__BUF_INIT;
+	const char *cur = in;
+	size_t n = len;
+	int round;
 
-	if (!in)
+	if (!in || !len)
 		return 0;
-	while (i < len) {
-		unsigned char c = (unsigned char)in[i];
-		if (c == ':' && i + 2 < len && in[i + 1] == '/' &&
-		    in[i + 2] == '/' && i > 0 &&
-		    scheme_char((unsigned char)in[i - 1])) {
-			/* Authority: up to '/', '?' or an end byte; userinfo
-			 * is what precedes its last '@'. */
-			size_t a = i + 3, e = a, at = 0;
-			while (e < len && !url_end((unsigned char)in[e]) &&
-			       in[e] != '/' && in[e] != '?') {
-				if (in[e] == '@')
-					at = e + 1;
-				e++;
-			}
-			if (at) {
-				otas__buf_append(out, in + copied, a - copied);
-				copied = at;
-			}
-			i = e;
-			continue;
+	for (round = 0; round < SCRUB_ROUNDS; round++) {
+		const char *p = cur;
+		size_t pl = n;
+		otas__buf_reset(&a);
+		otas__buf_reset(&b);
+		if (memmem(p, pl, "://", 3) && memchr(p, '@', pl)) {
+			strip_userinfo(p, pl, &a);
+			p = a.data ? a.data : "";
+			pl = a.len;
 		}
-		if (c == '?') {
-			size_t q = i + 1, e = q;
-			while (e < len && !url_end((unsigned char)in[e]))
-				e++;
-			if (e > q && memchr(in + q, '=', e - q)) {
-				otas__buf_append(out, in + copied, q - copied);
-				otas__redact_urlencoded(NULL, ns, in + q, e - q,
-				                        out);
-				copied = e;
-			}
-			i = e;
-			continue;
+		if (ns && (ns->defaults || ns->n) && memchr(p, '?', pl)) {
+			redact_queries(ns, p, pl, &b);
+			p = b.data ? b.data : "";
+			pl = b.len;
 		}
-		i++;
+		if (a.oom || b.oom)
+			goto oom;
+		if (pl == n && memcmp(p, cur, n) == 0)
+			break;
+		otas__buf_reset(&c);
+		otas__buf_append(&c, p, pl);
+		if (c.oom)
+			goto oom;
+		cur = c.data;
+		n = c.len;
 	}
-	otas__buf_append(out, in + copied, len - copied);
+	if (round == SCRUB_ROUNDS)
+		otas__buf_puts(out, OTAS__REDACTED);
+	else
+		otas__buf_append(out, cur, n);
+	goto done;
+oom:
+	out->oom = 1;
+done:
+	otas__buf_free(&a);
+	otas__buf_free(&b);
+	otas__buf_free(&c);
 	return 0;
 }
