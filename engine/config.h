@@ -34,6 +34,8 @@ struct otas_config_s {
 	char *redact_request_body;
 	char *redact_response_body;
 	char *sensitive_query_params;
+	char *redact_names;     /* more sensitive names (redact_names.h) */
+	int redact_default_names;
 	/* identity.c and filter.c (validated by otas_config_check) */
 	char *auth_header_names;
 	char *auth_user_field;

@@ -269,11 +269,24 @@ otas_engine_new(otas_config_t *cfg, char *err, size_t errlen)
 
 	eng->sens_headers = otas__names_split(cfg->sensitive_headers,
 	                                      &eng->n_sens_headers);
-	eng->sens_params = otas__names_split(cfg->sensitive_query_params,
-	                                     &eng->params.n);
+	/* One name set for query, form and JSON names and header names:
+	 * OTAS_SENSITIVE_QUERY_PARAMS, OTAS_REDACT_NAMES and the defaults. */
+	{
+		size_t l1 = strlen(cfg->sensitive_query_params);
+		char *both = malloc(l1 + strlen(cfg->redact_names) + 2);
+		if (both) {
+			memcpy(both, cfg->sensitive_query_params, l1);
+			both[l1] = ',';
+			strcpy(both + l1 + 1, cfg->redact_names);
+			eng->sens_params = otas__names_split(both,
+			                                     &eng->params.n);
+			free(both);
+		}
+	}
 	if (!eng->sens_headers || !eng->sens_params)
 		goto oom;
 	eng->params.names = (const char *const *)eng->sens_params;
+	eng->params.defaults = cfg->redact_default_names;
 	eng->req_rules = otas__jsonpath_parse(cfg->redact_request_body, e2,
 	                                      sizeof(e2));
 	if (!eng->req_rules) {

@@ -32,6 +32,7 @@
 #include "identity.h"
 #include "json.h"
 #include "redact_body.h"
+#include "redact_names.h"
 
 #define METHOD_MAX 20
 #define CTYPE_MAX 255
@@ -60,8 +61,25 @@ norm_name(const otas_header_t *h, int cgi, otas__buf_t *out)
 	out->data[n] = '\0';
 }
 
+/* Header names compare lower-cased with '_' as '-' and without a CGI
+ * "http-" prefix, on both sides: `x_under_token`, `HTTP_X_META_TOKEN`
+ * and `X-Meta-Token` are one name. */
 static int
-is_sensitive(const otas_engine_t *eng, const char *name)
+hdr_name_eq(const char *a, const char *b)
+{
+	if (strncmp(b, "http-", 5) == 0 || strncmp(b, "http_", 5) == 0)
+		b += 5;
+	for (; *a && *b; a++, b++) {
+		char x = *a == '_' ? '-' : (char)tolower((unsigned char)*a);
+		char y = *b == '_' ? '-' : (char)tolower((unsigned char)*b);
+		if (x != y)
+			return 0;
+	}
+	return *a == *b;
+}
+
+static int
+is_sensitive(const otas_engine_t *eng, const char *name, size_t len)
 {
 	static const char *const def[] = {
 	    "authorization", "cookie", "set-cookie", "x-api-key",
@@ -70,12 +88,21 @@ is_sensitive(const otas_engine_t *eng, const char *name)
 	size_t i;
 
 	for (i = 0; i < sizeof(def) / sizeof(def[0]); i++)
-		if (strcmp(name, def[i]) == 0)
+		if (hdr_name_eq(name, def[i]))
 			return 1;
 	for (i = 0; i < eng->n_sens_headers; i++)
-		if (strcmp(name, eng->sens_headers[i]) == 0)
+		if (hdr_name_eq(name, eng->sens_headers[i]))
 			return 1;
-	return 0;
+	/* The names of the body and query rules: x-auth-token, x-csrftoken,
+	 * x-client-secret, ... */
+	return otas__name_sensitive(&eng->params, name, len);
+}
+
+/* Whether a header value may hold a URL or a query string. */
+static int
+may_hold_url(const char *v, size_t n)
+{
+	return memchr(v, '?', n) || memchr(v, '@', n);
 }
 
 typedef struct {
@@ -94,7 +121,7 @@ typedef struct {
 static void
 write_headers(otas_engine_t *eng, const otas_header_t *hs, size_t n, int cgi,
               otas__buf_t *out, otas__buf_t *doc, otas__buf_t *name,
-              hdr_facts_t *f)
+              otas__buf_t *tmp, hdr_facts_t *f)
 {
 	size_t i;
 
@@ -124,11 +151,25 @@ write_headers(otas_engine_t *eng, const otas_header_t *hs, size_t n, int cgi,
 			otas__buf_putc(doc, ',');
 		otas__json_str(doc, name->data, name->len);
 		otas__buf_putc(doc, ':');
-		if (is_sensitive(eng, name->data))
+		if (is_sensitive(eng, name->data, name->len)) {
 			otas__json_str(doc, OTAS__REDACTED,
 			               sizeof(OTAS__REDACTED) - 1);
-		else
+		} else if (f->host == h->value) {
+			/* userinfo of a URL's netloc never stored */
+			f->host = otas__host_strip(h->value, h->value_len,
+			                           &f->host_len);
+			otas__json_str(doc, f->host, f->host_len);
+		} else if (may_hold_url(h->value, h->value_len)) {
+			/* Referer, Location, Link, Origin, ...: URLs keep no
+			 * userinfo and no sensitive query value. */
+			otas__buf_reset(tmp);
+			otas__scrub_text(&eng->params, h->value, h->value_len,
+			                 tmp);
+			otas__json_str(doc, tmp->data ? tmp->data : "",
+			               tmp->len);
+		} else {
 			otas__json_str(doc, h->value, h->value_len);
+		}
 	}
 	otas__buf_putc(doc, '}');
 	otas__json_str(out, doc->data, doc->len);
@@ -140,12 +181,25 @@ ctype_is(const char *ct, size_t n, const char *what)
 {
 	size_t i = 0, k = strlen(what);
 
-	while (i < n && ct[i] == ' ')
+	while (i < n && (ct[i] == ' ' || ct[i] == '\t'))
 		i++;
 	if (n - i < k || strncasecmp(ct + i, what, k) != 0)
 		return 0;
 	i += k;
-	return i == n || ct[i] == ';' || ct[i] == ' ';
+	return i == n || ct[i] == ';' || ct[i] == ' ' || ct[i] == '\t' ||
+	       ct[i] == ',';
+}
+
+/* The media type's first `what`-long bytes are `what` (a prefix such as
+ * "multipart/"). */
+static int
+ctype_starts(const char *ct, size_t n, const char *what)
+{
+	size_t k = strlen(what);
+
+	while (n && (*ct == ' ' || *ct == '\t'))
+		ct++, n--;
+	return n >= k && strncasecmp(ct, what, k) == 0;
 }
 
 static int
@@ -156,12 +210,48 @@ ctype_json(const char *ct, size_t n)
 	if (ctype_is(ct, n, "application/json"))
 		return 1;
 	/* application/<anything>+json */
-	for (e = 0; e < n && ct[e] != ';' && ct[e] != ' '; e++)
+	for (e = 0; e < n && ct[e] != ';' && ct[e] != ' ' && ct[e] != '\t' &&
+	            ct[e] != ',';
+	     e++)
 		;
 	for (i = 0; i + 5 <= e; i++)
 		if (strncasecmp(ct + i, "+json", 5) == 0 && i + 5 == e)
 			return 1;
 	return 0;
+}
+
+/* Bodies recorded by size only, whatever the host handed over: uploads
+ * and binary payloads (a file's bytes are not an API's record). */
+static int
+ctype_size_only(const char *ct, size_t n)
+{
+	static const char *const pre[] = {
+	    "multipart/", "image/", "audio/", "video/", "font/",
+	    "application/octet-stream", "application/zip",
+	    "application/gzip", "application/x-gzip", "application/x-tar",
+	    "application/pdf", "application/x-7z", "application/x-rar",
+	    "application/vnd.ms-", "application/vnd.openxmlformats",
+	    "application/x-protobuf", "application/grpc"};
+	size_t i;
+
+	if (!ct)
+		return 0;
+	for (i = 0; i < sizeof(pre) / sizeof(pre[0]); i++)
+		if (ctype_starts(ct, n, pre[i]))
+			return 1;
+	return 0;
+}
+
+/* The body looks like a JSON document: first non-blank byte { or [. */
+static int
+body_json(const char *d, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n && (d[i] == ' ' || d[i] == '\t' || d[i] == '\r' ||
+	                 d[i] == '\n'))
+		i++;
+	return i < n && (d[i] == '{' || d[i] == '[');
 }
 
 static int
@@ -191,7 +281,8 @@ write_body(otas_engine_t *eng, const char *data, size_t len, int skip,
 	int inflate_cut = 0;
 
 	bf->truncated = bf->base64 = 0;
-	if (skip || !eng->cfg->capture_bodies || !len) {
+	if (skip || !eng->cfg->capture_bodies || !len ||
+	    ctype_size_only(ct, ct_len)) {
 		otas__buf_puts(out, "\"\"");
 		return;
 	}
@@ -205,11 +296,19 @@ write_body(otas_engine_t *eng, const char *data, size_t len, int skip,
 			inflate_cut = 0;
 		}
 	}
-	if (ct && ctype_json(ct, ct_len) && rules &&
-	    otas__jsonpath_count(rules) > 0) {
+	/* JSON by the declared type or by the body itself (a view's
+	 * json.loads() does not look at the type): redacted as JSON, and
+	 * replaced whole when it does not parse. */
+	if (((ct && ctype_json(ct, ct_len)) ||
+	     (!(ct && ctype_is(ct, ct_len,
+	                       "application/x-www-form-urlencoded")) &&
+	      body_json(data, len))) &&
+	    ((rules && otas__jsonpath_count(rules) > 0) ||
+	     eng->params.defaults || eng->params.n)) {
 		otas__buf_reset(t2);
 		if (inflate_cut ||
-		    otas__redact_json(rules, data, len, t2) != 0) {
+		    otas__redact_json_names(rules, &eng->params, data, len,
+		                            t2) != 0) {
 			otas__buf_reset(t2);
 			otas__buf_puts(t2, OTAS__UNPARSEABLE_MARKER);
 		}
@@ -282,6 +381,21 @@ field(otas__buf_t *out, const char *name, const char *s, size_t n)
 	otas__json_str(out, s ? s : "", s ? n : 0);
 }
 
+/* A free-text field (error messages, stacks): URLs in it lose their
+ * userinfo and sensitive query values (a failed call's exception names
+ * its URL).  `name` may be NULL: the value only. */
+static void
+text_field(otas_engine_t *eng, otas__buf_t *out, const char *name,
+           const char *s, size_t n, otas__buf_t *tmp)
+{
+	if (name)
+		otas__buf_puts(out, name);
+	otas__buf_reset(tmp);
+	if (s && n)
+		otas__scrub_text(&eng->params, s, n, tmp);
+	otas__json_str(out, tmp->data ? tmp->data : "", tmp->data ? tmp->len : 0);
+}
+
 /* metadata.url of an outgoing call: scheme://host/path?query with the
  * query redacted like query_params, so the one field a person reads first
  * never shows a secret the rest of the event hides. */
@@ -334,9 +448,9 @@ otas__event_write(otas_engine_t *eng, const char *project_id,
 	/* Headers first: they tell the agent token and content types. */
 	otas__buf_t hq = OTAS__BUF_INIT, hr = OTAS__BUF_INIT;
 	write_headers(eng, c->req_headers, c->n_req_headers, cgi, &hq, &doc,
-	              &name, &rq);
+	              &name, &t1, &rq);
 	write_headers(eng, c->resp_headers, c->n_resp_headers, 0, &hr, &doc,
-	              &name, &rs);
+	              &name, &t1, &rs);
 	*token = rq.token;
 	*token_len = rq.token_len;
 	field(out, "\"agent_session_token\":", rq.token, rq.token_len);
@@ -406,7 +520,7 @@ otas__event_write(otas_engine_t *eng, const char *project_id,
 			otas__buf_append(&doc, c->errors[0].message,
 			                 c->errors[0].message_len);
 		}
-		otas__json_str(out, doc.data, doc.len);
+		text_field(eng, out, NULL, doc.data, doc.len, &t1);
 	} else {
 		otas__buf_puts(out, "\"\"");
 	}
@@ -474,8 +588,10 @@ otas__event_write(otas_engine_t *eng, const char *project_id,
 				otas__buf_putc(out, ',');
 			otas__buf_puts(out, "{\"type\":");
 			otas__json_str(out, e->type, e->type_len);
-			field(out, "\"message\":", e->message, e->message_len);
-			field(out, "\"stack\":", e->stack, e->stack_len);
+			text_field(eng, out, ",\"message\":", e->message,
+			           e->message_len, &t1);
+			text_field(eng, out, ",\"stack\":", e->stack,
+			           e->stack_len, &t1);
 			otas__buf_putc(out, '}');
 		}
 		otas__buf_putc(out, ']');

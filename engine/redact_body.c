@@ -32,6 +32,7 @@
 #include <string.h>
 
 #include "jsonpath.h"
+#include "redact_names.h"
 
 #define REDACTED_FORM "%5BREDACTED%5D"
 #define REDACTED_JSON "\"" OTAS__REDACTED "\""
@@ -162,28 +163,7 @@ put_json_string(otas__buf_t *out, const char *s, size_t len)
 static int
 nameset_has(const otas__nameset_t *names, const char *s, size_t len)
 {
-	size_t i, k;
-
-	if (!names)
-		return 0;
-	for (i = 0; i < names->n; i++) {
-		const char *n = names->names[i];
-		if (!n)
-			continue;
-		for (k = 0; k < len && n[k]; k++) {
-			unsigned char a = (unsigned char)s[k];
-			unsigned char b = (unsigned char)n[k];
-			if (a >= 'A' && a <= 'Z')
-				a = (unsigned char)(a + 32);
-			if (b >= 'A' && b <= 'Z')
-				b = (unsigned char)(b + 32);
-			if (a != b)
-				break;
-		}
-		if (k == len && n[k] == '\0')
-			return 1;
-	}
-	return 0;
+	return otas__name_sensitive(names, s, len);
 }
 
 /* Whether the decoded top-level name is redacted: by name set, or by a
@@ -531,6 +511,56 @@ int
 otas__redact_json(const otas__jsonpath_set_t *rules, const char *in,
                   size_t len, otas__buf_t *out)
 {
+	return otas__redact_json_names(rules, NULL, in, len, out);
+}
+
+/* A JSON key's bytes with escapes decoded (for name matching): \uXXXX
+ * below 0x80 becomes its byte, above it is dropped (names match on ASCII
+ * letters and digits).  Cut at cap - 1. */
+static size_t
+key_unescape(const unsigned char *s, size_t n, char *out, size_t cap)
+{
+	size_t i = 0, o = 0;
+
+	while (i < n && o + 1 < cap) {
+		if (s[i] != '\\' || i + 1 >= n) {
+			out[o++] = (char)s[i++];
+			continue;
+		}
+		if (s[i + 1] == 'u' && i + 5 < n) {
+			unsigned v = (unsigned)(hexval(s[i + 2]) << 12 |
+			                        hexval(s[i + 3]) << 8 |
+			                        hexval(s[i + 4]) << 4 |
+			                        hexval(s[i + 5]));
+			if (v < 0x80)
+				out[o++] = (char)v;
+			i += 6;
+			continue;
+		}
+		out[o++] = (char)s[i + 1];
+		i += 2;
+	}
+	return o;
+}
+
+static int
+key_sensitive(const otas__nameset_t *names, const unsigned char *s,
+              size_t n, int escaped)
+{
+	char kb[256];
+	size_t kl;
+
+	if (!escaped)
+		return otas__name_sensitive(names, (const char *)s, n);
+	kl = key_unescape(s, n, kb, sizeof(kb));
+	return otas__name_sensitive(names, kb, kl);
+}
+
+int
+otas__redact_json_names(const otas__jsonpath_set_t *rules,
+                        const otas__nameset_t *names, const char *in,
+                        size_t len, otas__buf_t *out)
+{
 	/* Per open container (1..depth): its kind, the index of the current
 	 * element, and whether its children can match at all. */
 	unsigned char kind[OTAS__REDACT_MAX_DEPTH + 1];
@@ -543,6 +573,7 @@ otas__redact_json(const otas__jsonpath_set_t *rules, const char *in,
 	/* The value being replaced: its level and where it starts. */
 	size_t redact_depth = SIZE_MAX, redact_start = 0;
 	int redact_next, cur_live, escaped;
+	int use_names = names && (names->defaults || names->n);
 
 	if (!s)
 		s = (const unsigned char *)"";
@@ -625,7 +656,10 @@ key:
 		p++;
 		SKIP_WS();
 		cur_live = 0;
-		if (live[depth]) {
+		if (use_names && redact_depth == SIZE_MAX &&
+		    key_sensitive(names, s + k0, klen, escaped)) {
+			redact_next = 1;
+		} else if (live[depth]) {
 			uint64_t *next = states + depth * nw;
 			if (otas__jsonpath_member(rules, next - nw,
 			                          (const char *)s + k0, klen,

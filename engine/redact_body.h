@@ -47,12 +47,20 @@ size_t otas__jsonpath_count(const otas__jsonpath_set_t *set);
 int otas__redact_json(const otas__jsonpath_set_t *rules, const char *in,
                       size_t len, otas__buf_t *out);
 
-/* A set of names (query parameters, form fields) compared
- * case-insensitively. */
+/* A set of sensitive names (query parameters, form fields, JSON keys at
+ * any depth, header names), compared after normalisation: see
+ * redact_names.h.  `defaults` adds the built-in list. */
 typedef struct {
 	const char *const *names;
 	size_t n;
+	int defaults;
 } otas__nameset_t;
+
+/* otas__redact_json with, besides the rules, every member at any depth
+ * whose key `names` marks as sensitive redacted (names may be NULL). */
+int otas__redact_json_names(const otas__jsonpath_set_t *rules,
+                            const otas__nameset_t *names, const char *in,
+                            size_t len, otas__buf_t *out);
 
 /* Redact an application/x-www-form-urlencoded string (a body or a query
  * string) into out: the value of every field whose decoded name is in

@@ -228,6 +228,9 @@ spool_ready(snd_t *s)
 		         "in memory: %s", err);
 		return 0;
 	}
+	/* Agent tokens are sealed under a key derived from the SDK key. */
+	otas__spool_set_secret(eng->spool, eng->cfg->sdk_key,
+	                       strlen(eng->cfg->sdk_key));
 	if (err[0])
 		snprintf(s->spool_msg, sizeof(s->spool_msg), "otas: spool: %s",
 		         err);

@@ -70,6 +70,7 @@
  * struct and leaks the connection rather than touching the parent's locks.
  */
 #include "spool.h"
+#include "hash.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -197,6 +198,8 @@ struct otas__spool_s {
 	int64_t last_reap_ms; /* last look for leases of dead pids */
 	int64_t last_stat_ms; /* last check that path is still our file */
 	char err[512];      /* last failure or recovery notice */
+	unsigned char key[32]; /* seals agent tokens (otas__spool_set_secret) */
+	int has_key;
 };
 
 /* ------------------------------------------------------------- helpers */
@@ -906,7 +909,101 @@ otas__spool_close(otas__spool_t *sp)
 	if (sp->pid == getpid())
 		disconnect(sp);
 	free(sp->path);
+	memset(sp->key, 0, sizeof(sp->key));
 	free(sp);
+}
+
+/* ------------------------------------------------------- sealed tokens */
+
+#define TOKEN_MEMBER ",\"agent_session_token\":\""
+#define SEAL_PREFIX "otas-seal1."
+
+int
+otas__spool_set_secret(otas__spool_t *sp, const char *secret, size_t len)
+{
+	static const char info[] = "otas spool agent token key v1";
+
+	if (!sp)
+		return -1;
+	sp->has_key = 0;
+	if (!secret || !len)
+		return 0;
+	if (otas__hmac_sha256(secret, len, info, sizeof(info) - 1, sp->key) !=
+	    0)
+		return -1;
+	sp->has_key = 1;
+	return 0;
+}
+
+/* The agent token's value in one event line: the first structural
+ * `,"agent_session_token":"` (a quote inside a JSON string is always
+ * escaped, so the pattern cannot start inside one) up to its closing
+ * quote.  1 with [*vs, *ve), else 0. */
+static int
+token_span(const char *line, size_t n, size_t *vs, size_t *ve)
+{
+	static const char pat[] = TOKEN_MEMBER;
+	const char *m = memmem(line, n, pat, sizeof(pat) - 1);
+	size_t i;
+
+	if (!m)
+		return 0;
+	i = (size_t)(m - line) + sizeof(pat) - 1;
+	*vs = i;
+	while (i < n && line[i] != '"')
+		i += line[i] == '\\' ? 2 : 1;
+	if (i >= n)
+		return 0;
+	*ve = i;
+	return 1;
+}
+
+/* Rewrite each event line's agent token: seal (dir 1) or open (dir 0).
+ * Without a key, or when a sealed value does not open (another SDK key),
+ * the token becomes "": never stored in clear, never guessed.  -1 on
+ * out of memory. */
+static int
+tokens_xform(const otas__spool_t *sp, const char *in, size_t len, int dir,
+             otas__buf_t *out)
+{
+	size_t pos = 0;
+
+	while (pos < len) {
+		const char *line = in + pos, *nl;
+		size_t n, vs, ve;
+		nl = memchr(line, '\n', len - pos);
+		n = nl ? (size_t)(nl - line) : len - pos;
+		if (token_span(line, n, &vs, &ve) && ve > vs) {
+			const char *v = line + vs;
+			size_t vl = ve - vs, mark = out->len;
+			otas__buf_append(out, line, vs);
+			if (dir && sp->has_key) {
+				size_t m0 = out->len;
+				otas__buf_puts(out, SEAL_PREFIX);
+				if (otas__seal(sp->key, v, vl, out) != 0)
+					out->len = m0;
+			} else if (!dir && vl > sizeof(SEAL_PREFIX) - 1 &&
+			           memcmp(v, SEAL_PREFIX,
+			                  sizeof(SEAL_PREFIX) - 1) == 0) {
+				if (!sp->has_key ||
+				    otas__unseal(sp->key,
+				                 v + sizeof(SEAL_PREFIX) - 1,
+				                 vl - (sizeof(SEAL_PREFIX) - 1),
+				                 out) != 0)
+					out->len = mark + vs;
+			}
+			/* (an unsealed value read back is dropped too) */
+			otas__buf_append(out, line + ve, n - ve);
+		} else {
+			otas__buf_append(out, line, n);
+		}
+		if (nl)
+			otas__buf_putc(out, '\n');
+		pos += n + 1;
+	}
+	if (out->data && out->len < out->cap)
+		out->data[out->len] = '\0';
+	return out->oom ? -1 : 0;
 }
 
 const char *
@@ -1054,6 +1151,7 @@ otas__spool_put(otas__spool_t *sp, const char *payload, size_t len,
                 uint32_t n_events, uint64_t *evicted_events, char *err,
                 size_t errlen)
 {
+	otas__buf_t sealed = OTAS__BUF_INIT;
 	uint64_t evicted = 0;
 	int rc;
 
@@ -1069,6 +1167,13 @@ otas__spool_put(otas__spool_t *sp, const char *payload, size_t len,
 		set_err(sp, "spool put: no payload");
 		goto fail;
 	}
+	/* The agent token is a 30-day credential: sealed, never in clear. */
+	if (tokens_xform(sp, payload ? payload : "", len, 1, &sealed) != 0) {
+		set_err(sp, "spool put: out of memory");
+		goto fail;
+	}
+	payload = sealed.data ? sealed.data : "";
+	len = sealed.len;
 	if (len > (uint64_t)sp->max_bytes) {
 		set_err(sp, "spool put: batch of %zu bytes exceeds the spool "
 		        "size of %lld bytes", len, (long long)sp->max_bytes);
@@ -1088,8 +1193,10 @@ otas__spool_put(otas__spool_t *sp, const char *payload, size_t len,
 		goto fail;
 	if (evicted_events)
 		*evicted_events = evicted;
+	otas__buf_free(&sealed);
 	return 0;
 fail:
+	otas__buf_free(&sealed);
 	copy_err(sp, err, errlen);
 	return -1;
 }
@@ -1135,6 +1242,8 @@ int
 otas__spool_claim(otas__spool_t *sp, int64_t lease_ms, int64_t *id,
                   otas__buf_t *out, uint32_t *n_events)
 {
+	otas__buf_t plain = OTAS__BUF_INIT;
+	size_t out0 = 0;
 	sqlite3_stmt *st;
 	int64_t now = now_ms(), got_id;
 	uint32_t got_n;
@@ -1184,9 +1293,22 @@ otas__spool_claim(otas__spool_t *sp, int64_t lease_ms, int64_t *id,
 		set_sql_err(sp, "claim", rc);
 		goto fail;
 	}
+	out0 = out->len;
 	rc = read_payload(sp, got_id, out);
 	if (rc != SQLITE_OK)
 		goto fail; /* out of memory included: the claim is rolled back */
+	if (tokens_xform(sp, out->data + out0, out->len - out0, 0, &plain) !=
+	    0) {
+		out->len = out0;
+		rc = SQLITE_NOMEM;
+		set_err(sp, "claim: out of memory");
+		goto fail;
+	}
+	out->len = out0;
+	otas__buf_append(out, plain.data ? plain.data : "", plain.len);
+	if (plain.data)
+		memset(plain.data, 0, plain.len);
+	otas__buf_free(&plain);
 	rc = step_done(sp->st[ST_COMMIT]);
 	if (rc != SQLITE_OK) {
 		set_sql_err(sp, "claim: commit", rc);
@@ -1197,6 +1319,7 @@ otas__spool_claim(otas__spool_t *sp, int64_t lease_ms, int64_t *id,
 		*n_events = got_n;
 	return 1;
 fail:
+	otas__buf_free(&plain);
 	rollback(sp);
 	if (is_corrupt(rc))
 		(void)recover(sp);

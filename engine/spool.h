@@ -6,7 +6,8 @@
  *
  * What is stored is already redacted and never holds the SDK key: a batch
  * is `n_events` serialised event objects (the JSON objects of PROTOCOL.md
- * section 3, agent_session_token and event_id included) separated by '\n'.
+ * section 3, agent_session_token and event_id included) separated by '\n',
+ * each agent_session_token sealed (otas__spool_set_secret).
  * Each event carries its event_id, so a batch delivered just before a crash
  * and sent again is stored once by the back end.
  *
@@ -46,6 +47,15 @@ typedef struct otas__spool_s otas__spool_t;
 otas__spool_t *otas__spool_open(const char *path, int64_t max_bytes,
                                 char *err, size_t errlen);
 void otas__spool_close(otas__spool_t *sp);
+
+/* The secret (the SDK key) from which the key that seals agent session
+ * tokens is derived (HMAC-SHA256): every process of the app has it, it is
+ * never in the spool.  put seals each event's agent_session_token
+ * (AES-256-GCM, "otas-seal1.<base64url>"), claim opens it; without a
+ * secret, or under another one, the token is stored and read back as "".
+ * 0, or -1. */
+int otas__spool_set_secret(otas__spool_t *sp, const char *secret,
+                           size_t len);
 
 /* Store one batch (one IMMEDIATE transaction: the bound holds across
  * processes).  *evicted_events (may be NULL) receives the number of events

@@ -75,6 +75,8 @@ static const char help_main[] =
     "  key revoke --db FILE --prefix PREFIX\n"
     "  agent-session create --db FILE --project ID --agent NAME [--days N]\n"
     "\n"
+    "  --version                         print the version\n"
+    "\n"
     "Run `otas-collector <command> --help` for a command's options.\n";
 
 static const char help_init[] =
@@ -621,6 +623,10 @@ main(int argc, char **argv)
 	setvbuf(stderr, NULL, _IOLBF, 0);
 	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
 		fputs(help_main, stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+		printf("otas-collector %s\n", OTAS_VERSION);
 		return 0;
 	}
 	if (!strcmp(cmd, "init"))

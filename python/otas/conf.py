@@ -18,13 +18,13 @@ import difflib
 import os
 
 from ._native import engine
+from ._version import __version__ as VERSION
 from .exceptions import MISSING_KEY_MESSAGE, OtasConfigurationError
 
 # Options that take Python callables: never sent to the engine.
 HOOK_OPTIONS = frozenset({"SKIP", "IDENTIFY_USER", "IDENTIFY_COMPANY",
                           "GET_SESSION_TOKEN", "GET_METADATA", "MASK_EVENT"})
 
-VERSION = "0.2.0"
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 

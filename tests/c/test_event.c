@@ -74,9 +74,12 @@ sub(json_t *o, const char *k)
 {
 	const char *s = S(o, k);
 	json_t *v;
+	json_error_t je;
 
 	CHECK(s);
-	v = json_loads(s, 0, NULL);
+	v = json_loads(s, JSON_ALLOW_NUL, &je);
+	if (!v)
+		fprintf(stderr, "sub %s: %s in %s\n", k, je.text, s);
 	CHECK(v);
 	return v;
 }
@@ -594,6 +597,286 @@ TEST(outgoing_call_has_redacted_url)
 	otas_engine_free(e, 0);
 }
 
+/* Issue 16, item 1: userinfo of an outgoing URL's netloc is stored
+ * nowhere (host header, metadata.host, metadata.url). */
+TEST(userinfo_never_stored)
+{
+	otas_engine_t *e = mk(NULL);
+	otas_header_t h[] = {{"host", 4, "user:PWuserinfo1@api.example:81", 31}};
+	otas_capture_t c;
+	json_t *o, *md, *hh;
+	char *dump;
+
+	base(&c);
+	c.flags = OTAS_CAP_OUTGOING;
+	c.req_headers = h;
+	c.n_req_headers = 1;
+	c.scheme = "http";
+	c.scheme_len = 4;
+	o = ser(e, &c, NULL, NULL);
+	md = json_object_get(o, "metadata");
+	CHECK_STR(S(md, "host"), "api.example:81");
+	CHECK_STR(S(md, "url"), "http://api.example:81/p");
+	hh = sub(o, "request_headers");
+	CHECK_STR(S(hh, "host"), "api.example:81");
+	dump = json_dumps(o, 0);
+	CHECK(!strstr(dump, "PWuserinfo1"));
+	free(dump);
+	json_decref(hh);
+	json_decref(o);
+	otas_engine_free(e, 0);
+}
+
+/* Item 2: URLs inside exception text lose userinfo and sensitive query
+ * values, in `error` and in metadata.errors message and stack. */
+TEST(error_text_urls_scrubbed)
+{
+	otas_engine_t *e = mk(NULL);
+	static const char msg[] =
+	    "HTTPConnectionPool(host='127.0.0.1', port=1): Max retries "
+	    "exceeded with url: /x?api_key=S1err&page=2&token=T1err (Caused "
+	    "by ...)";
+	static const char stack[] =
+	    "Traceback:\n  requests.get('http://bob:S2err@h.example/a?"
+	    "access_token=S3err&q=1')\nConnectionError";
+	otas_error_t er[] = {{"ConnectionError", 15, msg, sizeof(msg) - 1,
+	                      stack, sizeof(stack) - 1}};
+	otas_capture_t c;
+	json_t *o, *e0;
+	char *dump;
+
+	base(&c);
+	c.errors = er;
+	c.n_errors = 1;
+	o = ser(e, &c, NULL, NULL);
+	CHECK(strstr(S(o, "error"),
+	             "url: /x?api_key=%5BREDACTED%5D&page=2&token=%5BREDACTED%5D "
+	             "(Caused"));
+	e0 = json_array_get(json_object_get(json_object_get(o, "metadata"),
+	                                    "errors"), 0);
+	CHECK(strstr(S(e0, "message"), "page=2&token=%5BREDACTED%5D"));
+	CHECK(strstr(S(e0, "stack"),
+	             "'http://h.example/a?access_token=%5BREDACTED%5D&q=1'"));
+	dump = json_dumps(o, 0);
+	CHECK(!strstr(dump, "S1err") && !strstr(dump, "T1err") &&
+	      !strstr(dump, "S2err") && !strstr(dump, "S3err"));
+	free(dump);
+	json_decref(o);
+	otas_engine_free(e, 0);
+}
+
+/* Item 3: configured header names match whatever their spelling
+ * (underscores, CGI names), on both sides. */
+TEST(sensitive_header_spellings)
+{
+	const char *opts[] = {"OTAS_SENSITIVE_HEADERS",
+	                      "x_under_token_h, HTTP_X_META_H, X-Plain-H", NULL};
+	otas_engine_t *e = mk(opts);
+	otas_header_t env[] = {{"HTTP_X_UNDER_TOKEN_H", 20, "v1", 2},
+	                       {"HTTP_X_META_H", 13, "v2", 2},
+	                       {"HTTP_X_PLAIN_H", 14, "v3", 2}};
+	otas_header_t raw[] = {{"x_under_token_h", 15, "v1", 2},
+	                       {"x-meta-h", 8, "v2", 2},
+	                       {"X_Plain_H", 9, "v3", 2}};
+	otas_capture_t c;
+	json_t *o, *hh;
+	char *dump;
+	int k;
+
+	for (k = 0; k < 2; k++) {
+		base(&c);
+		c.req_headers = k ? raw : env;
+		c.n_req_headers = 3;
+		if (!k)
+			c.flags = OTAS_CAP_REQ_HEADERS_CGI;
+		o = ser(e, &c, NULL, NULL);
+		hh = sub(o, "request_headers");
+		dump = json_dumps(hh, 0);
+		CHECK(!strstr(dump, "v1") && !strstr(dump, "v2") &&
+		      !strstr(dump, "v3"));
+		free(dump);
+		json_decref(hh);
+		json_decref(o);
+	}
+	otas_engine_free(e, 0);
+}
+
+static json_t *
+body_event(otas_engine_t *e, const char *ct, const char *body)
+{
+	otas_header_t h[1] = {{"Content-Type", 12, ct, ct ? strlen(ct) : 0}};
+	otas_capture_t c;
+
+	base(&c);
+	c.method = "POST";
+	c.method_len = 4;
+	c.req_headers = h;
+	c.n_req_headers = ct ? 1 : 0;
+	c.req_body = body;
+	c.req_body_len = strlen(body);
+	return ser(e, &c, NULL, NULL);
+}
+
+/* Item 4: a JSON body is redacted as JSON whatever its declared type;
+ * one that looks like JSON but does not parse is not sent. */
+TEST(json_decided_by_body)
+{
+	const char *opts[] = {"OTAS_REDACT_REQUEST_BODY", "$.card", NULL};
+	otas_engine_t *e = mk(opts);
+	static const char *const types[] = {
+	    "text/plain", NULL, "application/json\t", "application/json, text/plain",
+	    "application/json;charset=utf-8", " application/vnd.api+json"};
+	size_t i;
+	json_t *o;
+
+	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		o = body_event(e, types[i],
+		               " {\"card\": \"C4body\", \"a\": {\"password\": \"P4body\"}}");
+		CHECK_STR(S(o, "request_body"),
+		          " {\"card\": \"[REDACTED]\", \"a\": {\"password\": \"[REDACTED]\"}}");
+		json_decref(o);
+	}
+	o = body_event(e, "text/plain", "[{\"card\": \"C4\"}, oops");
+	CHECK_STR(S(o, "request_body"), "[UNPARSEABLE BODY REDACTED]");
+	json_decref(o);
+	o = body_event(e, "text/plain", "plain words, card=1");
+	CHECK_STR(S(o, "request_body"), "plain words, card=1");
+	json_decref(o);
+	otas_engine_free(e, 0);
+}
+
+/* Item 5: multipart, octet-stream and other binary bodies are recorded
+ * by size only, whatever the host handed over. */
+TEST(upload_bodies_size_only)
+{
+	otas_engine_t *e = mk(NULL);
+	static const char *const types[] = {
+	    "multipart/form-data; boundary=x", "application/octet-stream",
+	    "image/png", "application/pdf", "Multipart/mixed"};
+	size_t i;
+	json_t *o;
+
+	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		o = body_event(e, types[i],
+		               "--x\r\nContent-Disposition: form-data; name=\"f\""
+		               "\r\n\r\nS5upload\r\n--x--");
+		CHECK_STR(S(o, "request_body"), "");
+		CHECK_INT(json_integer_value(json_object_get(o, "request_size_bytes")),
+		          64);
+		json_decref(o);
+	}
+	otas_engine_free(e, 0);
+}
+
+/* Item 6: URLs in other header values keep no secrets. */
+TEST(urls_in_headers_scrubbed)
+{
+	otas_engine_t *e = mk(NULL);
+	otas_header_t rq[] = {
+	    {"Referer", 7, "https://a.example/p?token=S6ref&x=1", 35},
+	    {"Origin", 6, "https://u:S6orig@a.example", 26}};
+	otas_header_t rs[] = {
+	    {"Location", 8, "/cb?code=1&access_token=S6loc", 29},
+	    {"Content-Location", 16, "http://h/x?api_key=S6cl", 23},
+	    {"Link", 4, "<https://h/n?session=S6link>; rel=next", 39}};
+	otas_capture_t c;
+	json_t *o, *hq, *hr;
+	char *d1, *d2;
+	size_t i;
+
+	for (i = 0; i < 2; i++)
+		rq[i].value_len = strlen(rq[i].value);
+	for (i = 0; i < 3; i++)
+		rs[i].value_len = strlen(rs[i].value);
+	base(&c);
+	c.req_headers = rq;
+	c.n_req_headers = 2;
+	c.resp_headers = rs;
+	c.n_resp_headers = 3;
+	o = ser(e, &c, NULL, NULL);
+	hq = sub(o, "request_headers");
+	hr = sub(o, "response_headers");
+	CHECK_STR(S(hq, "referer"), "https://a.example/p?token=%5BREDACTED%5D&x=1");
+	CHECK_STR(S(hq, "origin"), "https://a.example");
+	CHECK_STR(S(hr, "location"), "/cb?code=1&access_token=%5BREDACTED%5D");
+	CHECK_STR(S(hr, "link"), "<https://h/n?session=%5BREDACTED%5D>; rel=next");
+	d1 = json_dumps(hq, 0);
+	d2 = json_dumps(hr, 0);
+	CHECK(!strstr(d1, "S6") && !strstr(d2, "S6"));
+	free(d1);
+	free(d2);
+	json_decref(hq);
+	json_decref(hr);
+	json_decref(o);
+	otas_engine_free(e, 0);
+}
+
+/* Items 7 and 9: name variants and the default names, in query, form
+ * and JSON at depth; the options that turn them off and add names. */
+TEST(default_names_and_variants)
+{
+	otas_engine_t *e = mk(NULL);
+	otas_header_t h[] = {
+	    {"CONTENT_TYPE", 12, "application/x-www-form-urlencoded", 33}};
+	static const char form[] =
+	    "user%5Bpassword%5D=S7a&password[]=S7b&+password=S7c&"
+	    "password%00=S7d&csrfmiddlewaretoken=S9a&author=keep1&"
+	    "userSession=S9b&max_tokens=keep2";
+	otas_capture_t c;
+	json_t *o, *q;
+	char *dump;
+
+	base(&c);
+	c.flags = OTAS_CAP_REQ_HEADERS_CGI;
+	c.method = "POST";
+	c.method_len = 4;
+	c.req_headers = h;
+	c.n_req_headers = 1;
+	c.req_body = form;
+	c.req_body_len = strlen(form);
+	c.query = "X-Amz-Signature=S9c&sessionid=S9d&apiKey=S9e&page=keep3";
+	c.query_len = strlen(c.query);
+	o = ser(e, &c, NULL, NULL);
+	dump = json_dumps(o, 0);
+	CHECK(!strstr(dump, "S7") && !strstr(dump, "S9"));
+	CHECK(strstr(dump, "keep1") && strstr(dump, "keep2") &&
+	      strstr(dump, "keep3"));
+	free(dump);
+	/* (post_data holds a key with a NUL, which jansson cannot load) */
+	CHECK(strstr(S(o, "post_data"), "\"password\\u0000\": [\"[REDACTED]\"]"));
+	CHECK(strstr(S(o, "post_data"), "\"author\": [\"keep1\"]"));
+	q = sub(o, "query_params");
+	CHECK_STR(json_string_value(json_array_get(json_object_get(q, "apiKey"), 0)),
+	          "[REDACTED]");
+	json_decref(q);
+	json_decref(o);
+
+	o = body_event(e, "application/json",
+	               "{\"data\":[{\"Client-Secret\":\"S9f\",\"auth\":{\"x\":\"S9g\"},"
+	               "\"a\\u0075th\":\"S9h\",\"refreshToken\":\"S9i\","
+	               "\"token_type\":\"Bearer\",\"author\":\"Ada\"}]}");
+	CHECK_STR(S(o, "request_body"),
+	          "{\"data\":[{\"Client-Secret\":\"[REDACTED]\",\"auth\":\"[REDACTED]\","
+	          "\"a\\u0075th\":\"[REDACTED]\",\"refreshToken\":\"[REDACTED]\","
+	          "\"token_type\":\"Bearer\",\"author\":\"Ada\"}]}");
+	json_decref(o);
+	otas_engine_free(e, 0);
+
+	{
+		const char *off[] = {"OTAS_REDACT_DEFAULT_NAMES", "0",
+		                     "OTAS_SENSITIVE_QUERY_PARAMS", "",
+		                     "OTAS_REDACT_NAMES", "pin, *_ref", NULL};
+		e = mk(off);
+		o = body_event(e, "application/json",
+		               "{\"password\":\"p\",\"pin\":\"1\",\"order_ref\":\"r\"}");
+		CHECK_STR(S(o, "request_body"),
+		          "{\"password\":\"p\",\"pin\":\"[REDACTED]\","
+		          "\"order_ref\":\"[REDACTED]\"}");
+		json_decref(o);
+		otas_engine_free(e, 0);
+	}
+}
+
 /* Not a timed assertion: the sender-side cost of one typical event. */
 TEST(serialisation_cost)
 {
@@ -666,6 +949,13 @@ main(void)
 	RUN(streaming_and_skipped_bodies);
 	RUN(sdk_name_option);
 	RUN(outgoing_call_has_redacted_url);
+	RUN(userinfo_never_stored);
+	RUN(error_text_urls_scrubbed);
+	RUN(sensitive_header_spellings);
+	RUN(json_decided_by_body);
+	RUN(upload_bodies_size_only);
+	RUN(urls_in_headers_scrubbed);
+	RUN(default_names_and_variants);
 	RUN(serialisation_cost);
 	return testlib_done();
 }

@@ -1223,6 +1223,88 @@ TEST(spool_megabyte_batches_are_fast)
 	otas__spool_close(sp);
 }
 
+/* Whether any file of the spool (the database, -wal, -journal, -shm)
+ * holds `needle` anywhere in its bytes. */
+static int
+spool_files_hold(const char *path, const char *needle)
+{
+	static const char *const sfx[] = {"", "-wal", "-journal", "-shm"};
+	size_t i, nl = strlen(needle);
+	int found = 0;
+
+	for (i = 0; i < 4 && !found; i++) {
+		char p[600];
+		FILE *f;
+		char *buf;
+		long n;
+		snprintf(p, sizeof(p), "%s%s", path, sfx[i]);
+		f = fopen(p, "rb");
+		if (!f)
+			continue;
+		fseek(f, 0, SEEK_END);
+		n = ftell(f);
+		fseek(f, 0, SEEK_SET);
+		buf = malloc((size_t)n + 1);
+		CHECK(buf);
+		CHECK(fread(buf, 1, (size_t)n, f) == (size_t)n);
+		fclose(f);
+		found = n > 0 && memmem(buf, (size_t)n, needle, nl) != NULL;
+		free(buf);
+	}
+	return found;
+}
+
+TEST(spool_agent_token_sealed_on_disk)
+{
+	static const char tok[] = "eyJhbGciOiJIUzI1NiJ9.AGENTspoolTOKEN7f3a.sig";
+	char path[512], batch[1024];
+	otas__spool_t *sp, *other;
+	otas__buf_t out = OTAS__BUF_INIT;
+	int64_t id;
+	uint32_t n;
+
+	CHECK(fresh_dir());
+	spool_path(path, sizeof(path), "sealed.db");
+	snprintf(batch, sizeof(batch),
+	         "{\"project_id\":\"p\",\"event_id\":\"e1\","
+	         "\"agent_session_token\":\"%s\",\"path\":\"/a\"}\n"
+	         "{\"project_id\":\"p\",\"event_id\":\"e2\","
+	         "\"agent_session_token\":\"\",\"path\":\"/b\"}", tok);
+	CHECK((sp = open_ok(path, 1 << 20)));
+	CHECK_INT(otas__spool_set_secret(sp, "otas_key_one", 12), 0);
+	CHECK_INT(otas__spool_put(sp, batch, strlen(batch), 2, NULL, NULL, 0),
+	          0);
+	/* Not in any byte of the files, nor a long piece of it. */
+	CHECK(!spool_files_hold(path, tok));
+	CHECK(!spool_files_hold(path, "AGENTspoolTOKEN7f3a"));
+	CHECK(spool_files_hold(path, "otas-seal1."));
+	/* The same secret (another process of the app) reads it back. */
+	otas__spool_close(sp);
+	CHECK((sp = open_ok(path, 1 << 20)));
+	CHECK_INT(otas__spool_set_secret(sp, "otas_key_one", 12), 0);
+	CHECK_INT(otas__spool_claim(sp, 60000, &id, &out, &n), 1);
+	CHECK_INT(n, 2);
+	CHECK_STR(out.data, batch);
+	CHECK_INT(otas__spool_release(sp, id), 0);
+	otas__spool_close(sp);
+	/* Another key: the token is dropped, the event kept. */
+	CHECK((other = open_ok(path, 1 << 20)));
+	CHECK_INT(otas__spool_set_secret(other, "otas_key_two", 12), 0);
+	otas__buf_reset(&out);
+	CHECK_INT(otas__spool_claim(other, 60000, &id, &out, &n), 1);
+	CHECK(strstr(out.data, "\"agent_session_token\":\"\",\"path\":\"/a\"}"));
+	CHECK(!strstr(out.data, "otas-seal1."));
+	otas__spool_close(other);
+	/* No secret at all: never written in clear either. */
+	spool_path(path, sizeof(path), "nokey.db");
+	CHECK((sp = open_ok(path, 1 << 20)));
+	CHECK_INT(otas__spool_put(sp, batch, strlen(batch), 2, NULL, NULL, 0),
+	          0);
+	CHECK(!spool_files_hold(path, "AGENTspoolTOKEN7f3a"));
+	otas__spool_close(sp);
+	otas__buf_free(&out);
+}
+
 int
 main(void)
 {
@@ -1248,6 +1330,7 @@ main(void)
 	RUN(spool_unwritable_location_is_an_error);
 	RUN(spool_write_failure_is_an_error);
 	RUN(spool_megabyte_batches_are_fast);
+	RUN(spool_agent_token_sealed_on_disk);
 	if (tmpdir[0])
 		nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	return testlib_done();
