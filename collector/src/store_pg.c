@@ -219,6 +219,14 @@ prepare_all(PGconn *c)
 	return 0;
 }
 
+/* NOTICEs ("already exists, skipping") are not for the operator. */
+static void
+quiet_notice(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
 static PGconn *
 connect_db(const char *conninfo, char *err, size_t errlen)
 {
@@ -233,7 +241,7 @@ connect_db(const char *conninfo, char *err, size_t errlen)
 		PQfinish(c);
 		return NULL;
 	}
-	PQsetNoticeProcessor(c, NULL, NULL);
+	PQsetNoticeProcessor(c, quiet_notice, NULL);
 	return c;
 }
 
