@@ -3,7 +3,8 @@
  *
  * Build and run: bench/bench_redact.sh (plain cc -O2, no CMake), or
  *   cc -O2 -D_GNU_SOURCE -Iengine -Iinclude bench/bench_redact.c \
- *      engine/redact_body.c engine/jsonpath.c engine/util/buf.c \
+ *      engine/redact_body.c engine/jsonpath.c engine/redact_names.c \
+ *      engine/util/buf.c \
  *      -o build/bench_redact && build/bench_redact
  *
  * Two documents (~1 KB and ~64 KB: a user with a card, a list of items,
