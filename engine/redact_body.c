@@ -510,10 +510,17 @@ scan_number(const unsigned char *s, size_t len, size_t *pp)
 
 enum { K_OBJ = 1, K_ARR = 2 };
 
+/* Bytes the element count stops at outside strings. */
+static const unsigned char count_stop[256] = {
+	['"'] = 1, ['['] = 1, [']'] = 1, ['{'] = 1, ['}'] = 1, [','] = 1,
+};
+
 /* Elements of the array whose contents start at p (just after its '['):
  * a look-ahead that follows only strings and nesting, for rules with
- * negative indexes (the main pass validates).  On a document that ends
- * early the count is what was seen: the main pass fails it anyway. */
+ * negative indexes (the main pass validates).  A string ends at the
+ * first quote preceded by an even run of backslashes (memchr, so long
+ * strings cost little).  On a document that ends early the count is what
+ * was seen: the main pass fails it anyway. */
 static size_t
 count_elements(const unsigned char *s, size_t len, size_t p)
 {
@@ -522,13 +529,29 @@ count_elements(const unsigned char *s, size_t len, size_t p)
 	SKIP_WS();
 	if (p >= len || s[p] == ']')
 		return 0;
-	for (; p < len; p++) {
-		switch (s[p]) {
-		case '"':
-			for (p++; p < len && s[p] != '"'; p++)
-				if (s[p] == '\\')
-					p++;
+	for (;;) {
+		while (p < len && !count_stop[s[p]])
+			p++;
+		if (p >= len)
+			return n;
+		switch (s[p++]) {
+		case '"': {
+			size_t from = p;
+			for (;;) {
+				const unsigned char *q =
+				    memchr(s + p, '"', len - p);
+				size_t k = 0, at;
+				if (!q)
+					return n;
+				at = (size_t)(q - s);
+				while (at - k > from && s[at - k - 1] == '\\')
+					k++;
+				p = at + 1;
+				if (k % 2 == 0)
+					break;
+			}
 			break;
+		}
 		case '[':
 		case '{':
 			d++;
@@ -539,13 +562,12 @@ count_elements(const unsigned char *s, size_t len, size_t p)
 				return n;
 			d--;
 			break;
-		case ',':
+		default: /* ',' */
 			if (d == 0)
 				n++;
 			break;
 		}
 	}
-	return n;
 }
 
 /* States for depths 0..MAX_DEPTH on the stack when the rules are few. */
