@@ -21,7 +21,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-enum { T_STR, T_SECRET, T_BOOL, T_SIZE, T_INT, T_SECONDS, T_URL, T_RULES };
+enum { T_STR, T_SECRET, T_BOOL, T_SIZE, T_INT, T_URL, T_RULES };
 
 typedef struct {
 	const char *name;
@@ -52,7 +52,8 @@ static const opt_t opts[] = {
      64 << 20},
     {"OTAS_CAPTURE_BODIES", T_BOOL, F(capture_bodies), "1", 0, 1},
     {"OTAS_TIMEOUT_MS", T_INT, F(timeout_ms), "10000", 100, 600000},
-    {"OTAS_SHUTDOWN_TIMEOUT", T_SECONDS, F(shutdown_timeout), "5", 0, 3600},
+    {"OTAS_SHUTDOWN_TIMEOUT_MS", T_INT, F(shutdown_timeout_ms), "5000", 0,
+     3600000},
     {"OTAS_SPOOL_DIR", T_STR, F(spool_dir), "", 0, 0},
     {"OTAS_SPOOL_MAX_BYTES", T_SIZE, F(spool_max_bytes), "268435456", 0,
      1024 * GiB},
@@ -90,7 +91,7 @@ static const char *const names[N_OPTS + 1] = {
     "OTAS_DEBUG", "OTAS_SENSITIVE_HEADERS", "OTAS_QUEUE_MAX_BYTES",
     "OTAS_BATCH_MAX_EVENTS", "OTAS_BATCH_MAX_BYTES",
     "OTAS_FLUSH_INTERVAL_MS", "OTAS_MAX_BODY_BYTES", "OTAS_CAPTURE_BODIES",
-    "OTAS_TIMEOUT_MS", "OTAS_SHUTDOWN_TIMEOUT", "OTAS_SPOOL_DIR",
+    "OTAS_TIMEOUT_MS", "OTAS_SHUTDOWN_TIMEOUT_MS", "OTAS_SPOOL_DIR",
     "OTAS_SPOOL_MAX_BYTES", "OTAS_SEND_WITHOUT_AGENT_TOKEN",
     "OTAS_STRICT_STARTUP", "OTAS_CAPTURE_OUTGOING", "OTAS_SDK_NAME",
     "OTAS_REDACT_REQUEST_BODY",
@@ -210,6 +211,32 @@ key_looks_valid(const char *k)
 	return k[n - 44] == '_';
 }
 
+/* OTAS_SHUTDOWN_TIMEOUT (seconds, before every duration was in ms): still
+ * accepted, as OTAS_SHUTDOWN_TIMEOUT_MS; the host warns that it is
+ * deprecated. */
+static int
+deprecated_seconds(otas_config_t *cfg, const char *v, char *err,
+                   size_t errlen)
+{
+	char *end, ms[32];
+	double d;
+
+	errno = 0;
+	d = strtod(v, &end);
+	while (isspace((unsigned char)*end))
+		end++;
+	if (!*v || *end || errno || !isfinite(d) || d < 0 || d > 3600) {
+		set_err(err, errlen,
+		        "OTAS_SHUTDOWN_TIMEOUT=\"%s\" is invalid: it is "
+		        "deprecated, use OTAS_SHUTDOWN_TIMEOUT_MS (milliseconds "
+		        "from 0 to 3600000)", v);
+		return -1;
+	}
+	snprintf(ms, sizeof(ms), "%lld", (long long)llround(d * 1000));
+	return otas_config_set(cfg, "OTAS_SHUTDOWN_TIMEOUT_MS", ms, err,
+	                       errlen);
+}
+
 int
 otas_config_set(otas_config_t *cfg, const char *name, const char *value,
                 char *err, size_t errlen)
@@ -218,11 +245,11 @@ otas_config_set(otas_config_t *cfg, const char *name, const char *value,
 	char *v = NULL, **sp;
 	int64_t iv;
 	int bv;
-	double dv;
-	char *end;
 
 	if (err && errlen)
 		err[0] = '\0';
+	if (cfg && name && strcmp(name, "OTAS_SHUTDOWN_TIMEOUT") == 0 && value)
+		return deprecated_seconds(cfg, value, err, errlen);
 	if (!cfg || !o) {
 		set_err(err, errlen,
 		        "unknown option %s%s: see otas_config_names() for the "
@@ -312,19 +339,6 @@ otas_config_set(otas_config_t *cfg, const char *name, const char *value,
 			goto fail;
 		}
 		*(int64_t *)((char *)cfg + o->off) = iv;
-		break;
-	case T_SECONDS:
-		errno = 0;
-		dv = strtod(v, &end);
-		if (!*v || *end || errno || !isfinite(dv) || dv < o->min ||
-		    dv > o->max) {
-			set_err(err, errlen,
-			        "%s=\"%s\" is invalid: give seconds from 0 to "
-			        "3600 (a decimal such as 2.5 is allowed)",
-			        o->name, v);
-			goto fail;
-		}
-		*(double *)((char *)cfg + o->off) = dv;
 		break;
 	}
 	free(v);
@@ -438,10 +452,6 @@ otas_config_get(const otas_config_t *c, const char *name, char *buf,
 		snprintf(buf, buflen, "%lld",
 		         (long long)*(const int64_t *)((const char *)c +
 		                                       o->off));
-		break;
-	case T_SECONDS:
-		snprintf(buf, buflen, "%g",
-		         *(const double *)((const char *)c + o->off));
 		break;
 	}
 	return 0;

@@ -18,6 +18,8 @@
 #include "http_curl.h"
 
 #include <curl/curl.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,10 +27,36 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <time.h>
 
 struct otas__http_s {
 	CURL *h;
+	CURLM *m; /* drives h so a transfer can be cut at the abort time */
 };
+
+/* The calling thread's abort time (see otas__http_thread_abort). */
+static _Thread_local const _Atomic int64_t *t_abort_at;
+
+void
+otas__http_thread_abort(const _Atomic int64_t *abort_at_ms)
+{
+	t_abort_at = abort_at_ms;
+}
+
+static int64_t
+abort_at(void)
+{
+	return t_abort_at ? atomic_load(t_abort_at) : 0;
+}
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static pthread_once_t g_curl_once = PTHREAD_ONCE_INIT;
 static int g_curl_ok;
@@ -187,7 +215,12 @@ otas__http_new(void)
 	if (!h)
 		return NULL;
 	h->h = curl_easy_init();
-	if (!h->h) {
+	h->m = curl_multi_init();
+	if (!h->h || !h->m) {
+		if (h->h)
+			curl_easy_cleanup(h->h);
+		if (h->m)
+			curl_multi_cleanup(h->m);
 		free(h);
 		return NULL;
 	}
@@ -199,6 +232,7 @@ otas__http_free(otas__http_t *h)
 {
 	if (!h)
 		return;
+	curl_multi_cleanup(h->m);
 	curl_easy_cleanup(h->h);
 	free(h);
 }
@@ -221,7 +255,33 @@ on_header(char *p, size_t size, size_t n, void *ud)
 	otas__http_resp_t *r = ud;
 	size_t len = size * n, k;
 	static const char name[] = "retry-after:";
+	static const char loc[] = "location:";
 
+	if (len > sizeof(loc) - 1 && strncasecmp(p, loc, sizeof(loc) - 1) == 0) {
+		char v[sizeof(r->location)], *hs, *at, *pe;
+
+		p += sizeof(loc) - 1;
+		len -= sizeof(loc) - 1;
+		while (len && (*p == ' ' || *p == '\t')) {
+			p++;
+			len--;
+		}
+		/* Keep scheme://host/path only: userinfo, query and fragment
+		 * may carry credentials. */
+		for (k = 0; k < len && k < sizeof(v) - 1 && p[k] != '?' &&
+		            p[k] != '#' && p[k] != '\r' && p[k] != '\n';
+		     k++)
+			v[k] = p[k];
+		v[k] = '\0';
+		hs = strstr(v, "://");
+		hs = hs ? hs + 3 : v;
+		pe = strchr(hs, '/');
+		at = strchr(hs, '@');
+		if (at && (!pe || at < pe))
+			memmove(hs, at + 1, strlen(at + 1) + 1);
+		snprintf(r->location, sizeof(r->location), "%s", v);
+		return size * n;
+	}
 	if (len > sizeof(name) - 1 &&
 	    strncasecmp(p, name, sizeof(name) - 1) == 0) {
 		p += sizeof(name) - 1;
@@ -241,6 +301,56 @@ on_header(char *p, size_t size, size_t n, void *ud)
 	return size * n;
 }
 
+/* curl_easy_perform, but through the multi handle, checking the thread's
+ * abort time every 50 ms: a shutdown deadline cuts a transfer that a
+ * hanging back end keeps open, whatever CURLOPT_TIMEOUT_MS says. */
+static CURLcode
+perform(otas__http_t *h, long timeout_ms)
+{
+	CURLcode rc = CURLE_OK;
+	CURLMsg *msg;
+	int running = 1, left, done = 0;
+	int64_t stop = abort_at();
+
+	if (stop) {
+		int64_t rest = stop - mono_ms();
+		if (rest < 1)
+			return CURLE_ABORTED_BY_CALLBACK;
+		if (rest < timeout_ms) {
+			curl_easy_setopt(h->h, CURLOPT_TIMEOUT_MS, (long)rest);
+			if (rest < 5000)
+				curl_easy_setopt(h->h, CURLOPT_CONNECTTIMEOUT_MS,
+				                 (long)rest);
+		}
+	}
+	if (curl_multi_add_handle(h->m, h->h) != CURLM_OK)
+		return curl_easy_perform(h->h);
+	while (running) {
+		if (curl_multi_perform(h->m, &running) != CURLM_OK) {
+			rc = CURLE_FAILED_INIT;
+			break;
+		}
+		while ((msg = curl_multi_info_read(h->m, &left)))
+			if (msg->msg == CURLMSG_DONE && msg->easy_handle == h->h) {
+				rc = msg->data.result;
+				done = 1;
+			}
+		if (done || !running)
+			break;
+		stop = abort_at();
+		if (stop && mono_ms() >= stop) {
+			rc = CURLE_ABORTED_BY_CALLBACK;
+			break;
+		}
+		if (curl_multi_poll(h->m, NULL, 0, 50, NULL) != CURLM_OK) {
+			rc = CURLE_FAILED_INIT;
+			break;
+		}
+	}
+	curl_multi_remove_handle(h->m, h->h);
+	return rc;
+}
+
 int
 otas__http_post(otas__http_t *h, const char *url,
                 const char *const *headers, size_t n_headers,
@@ -255,6 +365,7 @@ otas__http_post(otas__http_t *h, const char *url,
 
 	resp->status = 0;
 	resp->retry_after[0] = '\0';
+	resp->location[0] = '\0';
 	resp->error[0] = '\0';
 	otas__buf_reset(&resp->body);
 
@@ -295,7 +406,7 @@ otas__http_post(otas__http_t *h, const char *url,
 #if LIBCURL_VERSION_NUM >= 0x075500
 	curl_easy_setopt(h->h, CURLOPT_PROTOCOLS_STR, "http,https");
 #endif
-	rc = curl_easy_perform(h->h);
+	rc = perform(h, timeout_ms);
 	curl_slist_free_all(hl);
 	hl = NULL;
 	curl_easy_setopt(h->h, CURLOPT_HTTPHEADER, NULL);
@@ -303,7 +414,9 @@ otas__http_post(otas__http_t *h, const char *url,
 	if (rc != CURLE_OK) {
 		/* curl's messages name the host, never our headers. */
 		snprintf(resp->error, sizeof(resp->error), "%s",
-		         errbuf[0] ? errbuf : curl_easy_strerror(rc));
+		         rc == CURLE_ABORTED_BY_CALLBACK
+		             ? "cut at the shutdown deadline"
+		             : errbuf[0] ? errbuf : curl_easy_strerror(rc));
 		return -1;
 	}
 	curl_easy_getinfo(h->h, CURLINFO_RESPONSE_CODE, &code);

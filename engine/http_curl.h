@@ -5,7 +5,9 @@
 #ifndef OTAS_HTTP_CURL_H
 #define OTAS_HTTP_CURL_H
 
+#include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "util/buf.h"
 
@@ -14,6 +16,7 @@ typedef struct otas__http_s otas__http_t;
 typedef struct {
 	int status;           /* HTTP status, 0 when no answer */
 	char retry_after[64]; /* Retry-After header value, "" when absent */
+	char location[256];   /* Location of a 3xx, scheme://host/path only */
 	char error[160];      /* transport error text when status == 0 */
 	otas__buf_t body;     /* answer body (caller frees) */
 } otas__http_resp_t;
@@ -43,6 +46,10 @@ void otas__http_set_ca_bundle(const char *path);
  * is kept), for logs and tests. */
 void otas__http_ca_in_use(char *file, size_t file_len, char *dir,
                           size_t dir_len);
+/* Every later transfer on the calling thread ends (error, status 0) once
+ * the monotonic clock passes *abort_at_ms (when non-zero); NULL clears.
+ * The sender thread points it at the engine's shutdown deadline. */
+void otas__http_thread_abort(const _Atomic int64_t *abort_at_ms);
 
 /* Join a base URL and a path with exactly one '/' between them; malloc'd,
  * NULL on oom. */
