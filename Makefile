@@ -8,7 +8,8 @@ JOBS ?= 2
 STAMP := build/.stamps
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: all deps build c-test asan tsan fuzz-smoke fuzz pytest test demo bench clean
+.PHONY: all deps build c-test asan tsan fuzz-smoke fuzz pytest test demo bench clean wheel \
+        install-test
 
 all: build
 
@@ -65,7 +66,31 @@ fuzz:
 pytest: build
 	OTAS_DASHBOARD_EVENT_SOURCE=sdk $(PY) -m pytest -q tests/python tests/collector tests/dashboard
 
-test: build c-test asan tsan fuzz-smoke pytest
+test: build c-test asan tsan fuzz-smoke pytest install-test
+
+# make wheel: the sdist, then the binary wheel built FROM that sdist (so the
+# sdist is proved to build), repaired by auditwheel (every library the
+# engine, the binding and otas-collector link is vendored into otas.libs/)
+# into dist/.  Rebuilt only when a packaged source changes.
+WHEEL_SOURCES := $(shell git ls-files -- CMakeLists.txt pyproject.toml README.md \
+                   LICENSE engine include collector python 2>/dev/null)
+WHEEL_STAMP := dist/.wheel-stamp
+
+wheel: $(WHEEL_STAMP)
+
+$(WHEEL_STAMP): $(WHEEL_SOURCES) | deps
+	rm -rf dist build/wheel-raw
+	$(PY) -m build --no-isolation --sdist --outdir dist .
+	$(PIP) wheel -q --no-build-isolation --no-deps -w build/wheel-raw dist/otas-*.tar.gz
+	auditwheel repair -w dist build/wheel-raw/otas-*.whl
+	auditwheel show dist/otas-*.whl
+	@ls -l dist/otas-*
+	@touch $@
+
+# The wheel installed as a user would: bare Debian 12 and 13 roots
+# (mmdebstrap, cached under build/), no compiler, Django from a wheelhouse.
+install-test: wheel
+	$(PY) tests/install/run_install_test.py
 
 demo: build
 	$(PY) demo/run_demo.py

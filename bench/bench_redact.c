@@ -13,7 +13,9 @@
  * that match nothing (pass-through: the cost of validating and matching
  * keys), no rules (validation and copy only), the built-in sensitive
  * names alone (redact_names.c: every key is normalised and looked up) and
- * the five rules plus those names (the engine's default).  Each figure is the
+ * the five rules plus those names (the engine's default), and two sets
+ * using a bare name, unions and slices, or negative indexes (whose arrays
+ * are counted ahead).  Each figure is the
  * median over ROUNDS rounds; a round redacts the document enough times to
  * last about 2 ms so the clock's resolution does not matter.
  */
@@ -136,6 +138,12 @@ main(void)
 	    {"5 rules + default names",
 	     "$.password, $..token, $.user.card.number, $.items[*].ssn, "
 	     "$.data.*.secret", "1"},
+	    {"5 rules, unions/slices",
+	     "password, $..token, $.user.card['number','cvc'], "
+	     "$.items[0:4].ssn, $.data.*['secret','list']", ""},
+	    {"5 rules, negative index",
+	     "$.password, $..token, $.user.card.number, $.items[-1].ssn, "
+	     "$.data.*.list[-1]", ""},
 	};
 	static const otas__nameset_t defaults = {NULL, 0, 1};
 	size_t sizes[] = {1024, 64 * 1024};

@@ -1,61 +1,116 @@
 /*
  * store.h -- everything the collector keeps, behind one small interface.
  *
- * store.c implements it on SQLite (WAL).  A PostgreSQL back end would be a
- * second file implementing these same functions; nothing else includes
- * sqlite3.h.  Query results come back as jansson objects in the shapes the
- * HTTP API sends, so a back end may compute them however it likes.
+ * Two stores implement it: store_sqlite.c (one file, WAL; the embedded
+ * default) and store_pg.c (PostgreSQL through libpq, for several
+ * collectors on one database).  otas__store_open() picks one by its
+ * target: a `postgresql://` or `postgres://` URL (or a libpq "key=value"
+ * string starting with "host=" or "dbname=") selects PostgreSQL, anything
+ * else is an SQLite file.  No other file includes sqlite3.h or libpq-fe.h.
+ *
+ * The interface speaks plain C: rows come back through callbacks, one row
+ * at a time, so a caller can stop early (the query API's row and byte cap)
+ * and nothing is built in the HTTP response's shape here.  api_query.c
+ * turns rows into JSON.
  *
  * Threads: one store is shared by all HTTP threads.  Reads and admin calls
- * take the store's read lock internally.  Event inserts go through
- * otas__store_submit(), which hands them to the single writer thread: it
- * commits whatever is pending as one transaction (group commit) and only
- * then wakes the submitters, so a 2xx is sent only for committed events.
+ * run on the store's read connections (a small pool: a long query never
+ * holds up a key check, and none waits on the writer).  Event inserts go
+ * through otas__store_submit_async(), which hands them to the store's
+ * single writer thread: it commits whatever is pending as one transaction
+ * (group commit) and only then calls back, so a 2xx is sent only for
+ * committed events.  The writer thread also runs maintenance (partitions
+ * ahead of time, retention) between groups.
  */
 #ifndef OTAS_COLLECTOR_STORE_H
 #define OTAS_COLLECTOR_STORE_H
 
-#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "entities.h"
 #include "ingest.h"
 
-#define OTAS__STORE_SCHEMA_VERSION 2
-
 typedef struct otas__store otas__store_t;
+
+/* What a key may do (a bit set).  Keys made before roles existed are
+ * BOTH until rotated. */
+enum {
+	OTAS__ROLE_INGEST = 1, /* authenticate, log, entities */
+	OTAS__ROLE_READ = 2,   /* query API, dashboard */
+	OTAS__ROLE_BOTH = 3,
+};
+/* "ingest" / "read" / "ingest+read"; parse: 0 ok, -1 unknown. */
+const char *otas__role_name(int role);
+int otas__role_parse(const char *s, int *role);
 
 typedef struct {
 	int64_t pk;             /* internal row id, what events reference */
 	char id[37];            /* public uuid */
 	char name[256];
 	char description[512];
+	/* Filled by the key checks: the presented key's role and expiry. */
+	int key_role;
+	int64_t key_expires_at; /* unix seconds */
 } otas__project_t;
 
 typedef struct {
-	int sync_full;          /* 1: synchronous=FULL (durable), 0: NORMAL */
+	int sync_full;          /* 1: durable commits, 0: relaxed */
 	int max_pending;        /* submitters waiting before we shed load */
 	int commit_delay_ms;    /* testing: sleep before each commit */
 	int fail_commits;       /* testing: roll back every group (500s) */
+	int retain_days;        /* 0: keep everything */
+	int maintain_interval_s; /* retention/partition schedule; 0: 3600 */
 } otas__writer_opts_t;
 
+/* Counters of the maintenance schedule (otas__store_stats). */
+typedef struct {
+	long long maintenance_runs;
+	long long retention_deleted_events;   /* rows deleted (SQLite, PG
+	                                       * default partition) */
+	long long retention_dropped_partitions; /* PostgreSQL */
+	long long partitions_created;         /* PostgreSQL */
+	long long last_maintenance_us;
+} otas__store_stats_t;
+
 /* Open (create=1: create if absent) and migrate to the current schema.
- * NULL on failure with a one-line reason in err. */
-otas__store_t *otas__store_open(const char *path, int create, char *err,
+ * NULL on failure with a one-line reason in err (never the password). */
+otas__store_t *otas__store_open(const char *target, int create, char *err,
                                 size_t errlen);
 /* Stops the writer (draining it) if running, then closes. */
 void otas__store_close(otas__store_t *st);
+/* "sqlite" or "postgresql". */
+const char *otas__store_kind(otas__store_t *st);
 
-/* Projects and keys (admin).  0 ok, -1 failure. */
+/* ---- projects and keys (admin) ------------------------------------ */
+
+typedef struct {
+	const char *id, *name, *description;
+	int64_t created_at;     /* unix seconds */
+	int active_keys;
+} otas__project_row_t;
+typedef int (*otas__project_cb)(void *arg, const otas__project_row_t *row);
+
+/* 0 ok, -1 failure. */
 int otas__store_project_create(otas__store_t *st, const char *name,
                                const char *description, char id_out[37]);
-json_t *otas__store_project_list(otas__store_t *st);
-/* days 0 makes an already expired key (tests).  key_out OTAS__KEY_LEN+1. */
+int otas__store_project_each(otas__store_t *st, otas__project_cb cb,
+                             void *arg);
+
+/* A new key of `role` for a project; days 0 makes an already expired key
+ * (tests).  key_out OTAS__KEY_LEN+1.  0 ok, -1 failure (unknown project). */
+int otas__store_key_create_role(otas__store_t *st, const char *project_id,
+                                int days, int role, char *key_out);
+/* The old form: an ingest+read key (kept for callers that predate roles). */
 int otas__store_key_create(otas__store_t *st, const char *project_id,
                            int days, char *key_out);
 /* Number of keys revoked (0 when no key has that prefix), -1 failure. */
 int otas__store_key_revoke(otas__store_t *st, const char *prefix);
+/* Replace the key with that prefix: a new key for the same project, with
+ * `role` (0: the old key's role, except that a pre-role key becomes an
+ * ingest key), then revoke the old one.  0 ok, -1 unknown/failure. */
+int otas__store_key_rotate(otas__store_t *st, const char *prefix, int days,
+                           int role, char *key_out, int *role_out);
 
 enum {
 	OTAS__KEY_OK = 0,
@@ -63,7 +118,12 @@ enum {
 	OTAS__KEY_INVALID = -2,    /* unknown, revoked or expired */
 	OTAS__KEY_ERROR = -3,      /* store failure */
 };
-/* Check a presented key; on OK fills proj. */
+/* Check a presented key; on OK fills proj (with key_role and
+ * key_expires_at) and *role (may be NULL).  No role check here: the
+ * caller decides what the route needs. */
+int otas__store_key_verify(otas__store_t *st, const char *key,
+                           otas__project_t *proj, int *role);
+/* The same without the role out-parameter. */
 int otas__store_key_check(otas__store_t *st, const char *key,
                           otas__project_t *proj);
 
@@ -74,6 +134,8 @@ void otas__store_jwt_secret(otas__store_t *st, unsigned char out[32]);
 char *otas__store_agent_session_create(otas__store_t *st,
                                        const char *project_id,
                                        const char *agent, int days);
+
+/* ---- writer -------------------------------------------------------- */
 
 /* Writer thread.  0 ok. */
 int otas__store_writer_start(otas__store_t *st, const otas__writer_opts_t *o);
@@ -118,40 +180,94 @@ int otas__store_submit(otas__store_t *st, int64_t project_pk,
                        size_t *accepted, size_t *duplicates);
 /* Submitters waiting now (for tests and load shedding). */
 int otas__store_pending(otas__store_t *st);
+/* Maintenance counters (a snapshot). */
+void otas__store_stats(otas__store_t *st, otas__store_stats_t *out);
 
-/* Queries, all scoped to one project.  NULL on failure. */
+/* ---- queries, all scoped to one project ------------------------------ */
+
 typedef struct {
 	const char *path, *route, *method, *agent_session_id;
 	const char *user_id, *company_id; /* metadata.user_id/company_id */
 	long long status;       /* -1: any */
 	int64_t since_us, until_us; /* INT64_MIN / INT64_MAX: open */
-	long limit;
+	long limit;             /* rows wanted; the store may send one more */
 	int has_cursor;
-	int64_t cursor_ts, cursor_id;
+	int64_t cursor_ts, cursor_id; /* rows strictly older than this */
 } otas__event_query_t;
 
-json_t *otas__store_events(otas__store_t *st, int64_t project_pk,
-                           const otas__event_query_t *q);
-/* NULL when not found (or on failure). */
-json_t *otas__store_event_get(otas__store_t *st, int64_t project_pk,
-                              const char *event_id);
-json_t *otas__store_stats_endpoints(otas__store_t *st, int64_t project_pk,
-                                    int64_t since_us, int64_t until_us);
-json_t *otas__store_stats_timeseries(otas__store_t *st, int64_t project_pk,
-                                     int days, int64_t now_us);
-json_t *otas__store_stats_latency(otas__store_t *st, int64_t project_pk,
-                                  const char *method, const char *route,
-                                  int64_t since_us, int64_t until_us);
-json_t *otas__store_agent_sessions(otas__store_t *st, int64_t project_pk);
+/* One stored event.  Strings are valid during the callback only; NULL
+ * when absent. */
+typedef struct {
+	int64_t id;             /* store-wide order within one ts */
+	int64_t ts_us, received_us;
+	const char *event_id, *agent_id, *agent_session_id;
+	int agent_verified;
+	const char *doc;        /* the stored JSON text */
+	size_t doc_len;
+} otas__event_row_t;
+/* Return nonzero to stop the scan (not an error). */
+typedef int (*otas__event_cb)(void *arg, const otas__event_row_t *row);
+
+/* Newest first (ts, id descending).  0 ok, -1 failure. */
+int otas__store_events_each(otas__store_t *st, int64_t project_pk,
+                            const otas__event_query_t *q, otas__event_cb cb,
+                            void *arg);
+/* 1 found (cb ran), 0 not found, -1 failure. */
+int otas__store_event_find(otas__store_t *st, int64_t project_pk,
+                           const char *event_id, otas__event_cb cb,
+                           void *arg);
+
+/* Latency samples for the stats endpoints. */
+enum {
+	OTAS__SAMPLES_ENDPOINTS = 0, /* ordered by method, route, latency */
+	OTAS__SAMPLES_DAILY = 1,     /* ordered by day, latency */
+	OTAS__SAMPLES_ROUTE = 2,     /* one method+route, by latency */
+};
+typedef struct {
+	int kind;
+	const char *method, *route; /* SAMPLES_ROUTE */
+	int64_t since_us, until_us; /* [since, until] (DAILY: until excl.) */
+} otas__sample_query_t;
+typedef struct {
+	const char *method, *route; /* ENDPOINTS */
+	int64_t day;                /* DAILY: days since the epoch */
+	double latency_ms;
+	int is_error;
+} otas__sample_t;
+typedef int (*otas__sample_cb)(void *arg, const otas__sample_t *s);
+int otas__store_samples_each(otas__store_t *st, int64_t project_pk,
+                             const otas__sample_query_t *q,
+                             otas__sample_cb cb, void *arg);
+
+typedef struct {
+	const char *agent_session_id, *agent_id;
+	int verified;
+	int64_t events, errors, first_ts_us, last_ts_us;
+} otas__session_row_t;
+typedef int (*otas__session_cb)(void *arg, const otas__session_row_t *r);
+/* Newest first, at most 10,000. */
+int otas__store_sessions_each(otas__store_t *st, int64_t project_pk,
+                              otas__session_cb cb, void *arg);
 
 /* Entities (entities.h): upsert n valid rows in one transaction, latest
- * wins with metadata merged.  0 ok, -1 failure. */
+ * wins with metadata merged (RFC 7396).  0 ok, -1 failure. */
 int otas__store_entities_upsert(otas__store_t *st, int64_t project_pk,
                                 const otas__entity_t *e, size_t n,
                                 int64_t now_us);
-/* {"entities":[...]} newest first; kind/company_id NULL: any. */
-json_t *otas__store_entities_list(otas__store_t *st, int64_t project_pk,
-                                  const char *kind, const char *company_id,
-                                  long limit);
+typedef struct {
+	const char *kind;
+	const char *doc;        /* JSON object text, without kind */
+	size_t doc_len;
+	int64_t created_us, updated_us;
+} otas__entity_row_t;
+typedef int (*otas__entity_cb)(void *arg, const otas__entity_row_t *r);
+/* Newest first; kind/company_id NULL: any. */
+int otas__store_entities_each(otas__store_t *st, int64_t project_pk,
+                              const char *kind, const char *company_id,
+                              long limit, otas__entity_cb cb, void *arg);
+
+/* The JSON shapes of the query API, built from the rows above (transitional:
+ * included here until the query handlers live in api_query.c). */
+#include "api_query.h"
 
 #endif

@@ -32,7 +32,9 @@ extern "C" {
 #define OTAS_API
 #endif
 
-#define OTAS_VERSION "0.2.0"
+#ifndef OTAS_VERSION /* CMake passes the one in python/otas/_version.py */
+#define OTAS_VERSION "0.3.0.dev0"
+#endif
 
 /* ---------------------------------------------------------------- config */
 

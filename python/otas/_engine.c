@@ -15,10 +15,22 @@
  * takes the GIL with PyGILState_Ensure() unless the interpreter is
  * finalizing; otas/_runtime.py closes every engine from an atexit handler,
  * which runs before finalization, so no callback races interpreter teardown.
+ *
+ * Stable ABI: the module is built against the limited API of CPython 3.11
+ * (abi3), so one wheel serves every CPython from 3.11 on.  Only functions
+ * of the limited API are used: no object-layout macros (PyTuple_GET_ITEM,
+ * PyBytes_AS_STRING, PyUnicode compact-ASCII peeks), types by
+ * PyType_FromModuleAndSpec.  Exact-type checks (Py_IS_TYPE) come first
+ * because the subclass checks are a function call under the limited API.
  */
+#ifndef Py_LIMITED_API
+#define Py_LIMITED_API 0x030B0000
+#endif
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <dlfcn.h>
+#include <limits.h>
 #include <string.h>
 
 #include "otas/otas.h"
@@ -47,18 +59,76 @@ get_state(PyObject *module)
 	return (module_state *)PyModule_GetState(module);
 }
 
-/* A str's UTF-8 bytes without copying: compact ASCII strings (almost every
- * header name and value) are read in place; others use CPython's cached
- * UTF-8.  Returns NULL for non-str (caller skips), sets no error then. */
+/* Py_IsFinalizing() is public only from 3.13 on and not in the limited
+ * API; the same function is exported by every CPython as _Py_IsFinalizing
+ * before that.  Looked up once at import; NULL: never finalizing. */
+static int (*is_finalizing)(void);
+
+static void
+find_is_finalizing(void)
+{
+	void *f = dlsym(RTLD_DEFAULT, "Py_IsFinalizing");
+
+	if (!f)
+		f = dlsym(RTLD_DEFAULT, "_Py_IsFinalizing");
+	*(void **)&is_finalizing = f;
+}
+
+#define IS_STR(o) (Py_IS_TYPE((o), &PyUnicode_Type) || PyUnicode_Check(o))
+#define IS_BYTES(o) (Py_IS_TYPE((o), &PyBytes_Type) || PyBytes_Check(o))
+#define IS_TUPLE(o) (Py_IS_TYPE((o), &PyTuple_Type) || PyTuple_Check(o))
+#define IS_LIST(o) (Py_IS_TYPE((o), &PyList_Type) || PyList_Check(o))
+#define IS_DICT(o) (Py_IS_TYPE((o), &PyDict_Type) || PyDict_Check(o))
+
+/* A C int from a Python int (PyLong_AsInt is 3.13+). */
+static int
+as_int(PyObject *o)
+{
+	long v = PyLong_AsLong(o);
+
+	if (v == -1 && PyErr_Occurred())
+		return -1;
+	if (v < INT_MIN || v > INT_MAX) {
+		PyErr_SetString(PyExc_OverflowError, "value does not fit a C int");
+		return -1;
+	}
+	return (int)v;
+}
+
+/* Borrowed item i of a list or tuple (the caller checked the type and i). */
+static inline PyObject *
+seq_item(PyObject *o, Py_ssize_t i)
+{
+	return IS_LIST(o) ? PyList_GetItem(o, i) : PyTuple_GetItem(o, i);
+}
+
+static inline Py_ssize_t
+seq_len(PyObject *o)
+{
+	return IS_LIST(o) ? PyList_Size(o) : PyTuple_Size(o);
+}
+
+/* A bytes object's buffer without copying (embedded NULs allowed). */
+static inline const char *
+bytes_data(PyObject *o, Py_ssize_t *len)
+{
+	char *p;
+
+	if (PyBytes_AsStringAndSize(o, &p, len) != 0) {
+		PyErr_Clear();
+		return NULL;
+	}
+	return p;
+}
+
+/* A str's UTF-8 bytes without copying: CPython's cached UTF-8 (for an
+ * ASCII str, its own data).  Returns NULL for non-str (caller skips), sets
+ * no error then. */
 static inline const char *
 str_utf8(PyObject *o, Py_ssize_t *len)
 {
-	if (!PyUnicode_Check(o))
+	if (!IS_STR(o))
 		return NULL;
-	if (PyUnicode_IS_COMPACT_ASCII(o)) {
-		*len = PyUnicode_GET_LENGTH(o);
-		return (const char *)(((PyASCIIObject *)o) + 1);
-	}
 	const char *p = PyUnicode_AsUTF8AndSize(o, len);
 	if (!p)
 		PyErr_Clear(); /* lone surrogates: skip the value */
@@ -76,12 +146,16 @@ get_bytes(PyObject *o, const char **p, size_t *len, Py_buffer *view)
 		*len = 0;
 		return 0;
 	}
-	if (PyBytes_Check(o)) {
-		*p = PyBytes_AS_STRING(o);
-		*len = (size_t)PyBytes_GET_SIZE(o);
+	if (IS_BYTES(o)) {
+		Py_ssize_t n;
+		const char *s = bytes_data(o, &n);
+		if (!s)
+			return -1;
+		*p = s;
+		*len = (size_t)n;
 		return 0;
 	}
-	if (PyUnicode_Check(o)) {
+	if (IS_STR(o)) {
 		Py_ssize_t n;
 		const char *s = PyUnicode_AsUTF8AndSize(o, &n);
 		if (!s)
@@ -106,7 +180,7 @@ log_cb(int level, const char *msg, void *userdata)
 	PyGILState_STATE g;
 	PyObject *r;
 
-	if (_Py_IsFinalizing())
+	if (is_finalizing && is_finalizing())
 		return;
 	g = PyGILState_Ensure();
 	if (self->log_callable) {
@@ -138,8 +212,8 @@ fill_config(otas_config_t *cfg, PyObject *options)
 			                "options must map str to str");
 			return -1;
 		}
-		k = PyUnicode_AsUTF8(key);
-		v = PyUnicode_AsUTF8(value);
+		k = PyUnicode_AsUTF8AndSize(key, NULL);
+		v = PyUnicode_AsUTF8AndSize(value, NULL);
 		if (!k || !v)
 			return -1;
 		if (otas_config_set(cfg, k, v, err, sizeof err) != 0) {
@@ -210,7 +284,7 @@ engine_close(EngineObject *self, int timeout_ms)
 static int
 Engine_traverse(EngineObject *self, visitproc visit, void *arg)
 {
-	Py_VISIT(Py_TYPE(self));
+	Py_VISIT(Py_TYPE((PyObject *)self));
 	Py_VISIT(self->log_callable);
 	return 0;
 }
@@ -225,7 +299,8 @@ Engine_clear(EngineObject *self)
 static void
 Engine_dealloc(EngineObject *self)
 {
-	PyTypeObject *tp = Py_TYPE(self);
+	PyTypeObject *tp = Py_TYPE((PyObject *)self);
+	freefunc tp_free = (freefunc)PyType_GetSlot(tp, Py_tp_free);
 
 	PyObject_GC_UnTrack(self);
 	/* The logger points at self: detach it before the engine stops. */
@@ -233,7 +308,7 @@ Engine_dealloc(EngineObject *self)
 		otas_set_logger(self->eng, NULL, NULL, OTAS_LOG_ERROR);
 	engine_close(self, 0);
 	Engine_clear(self);
-	tp->tp_free((PyObject *)self);
+	tp_free(self);
 	Py_DECREF(tp); /* heap type: instances own a reference */
 }
 
@@ -257,7 +332,7 @@ auth_result_tuple(otas_auth_status_t st, const otas_auth_result_t *r)
 static PyObject *
 Engine_authenticate(EngineObject *self, PyObject *arg)
 {
-	int timeout_ms = _PyLong_AsInt(arg);
+	int timeout_ms = as_int(arg);
 	otas_auth_result_t r;
 	otas_auth_status_t st;
 
@@ -273,7 +348,7 @@ Engine_authenticate(EngineObject *self, PyObject *arg)
 static PyObject *
 Engine_flush(EngineObject *self, PyObject *arg)
 {
-	int timeout_ms = _PyLong_AsInt(arg), ok;
+	int timeout_ms = as_int(arg), ok;
 
 	if (timeout_ms == -1 && PyErr_Occurred())
 		return NULL;
@@ -287,7 +362,7 @@ Engine_flush(EngineObject *self, PyObject *arg)
 static PyObject *
 Engine_close(EngineObject *self, PyObject *arg)
 {
-	int timeout_ms = _PyLong_AsInt(arg);
+	int timeout_ms = as_int(arg);
 
 	if (timeout_ms == -1 && PyErr_Occurred())
 		return NULL;
@@ -367,7 +442,7 @@ Engine_entity(EngineObject *self, PyObject *const *args, Py_ssize_t nargs)
 		return NULL;
 	}
 	CHECK_OPEN(self);
-	kind = _PyLong_AsInt(args[0]);
+	kind = as_int(args[0]);
 	if (kind == -1 && PyErr_Occurred())
 		return NULL;
 	js = str_utf8(args[1], &n);
@@ -422,15 +497,11 @@ pair_into(PyObject *name, PyObject *value, otas_header_t *h)
 	Py_ssize_t nl, vl;
 	const char *ns, *vs;
 
-	if (PyBytes_Check(name)) {
-		ns = PyBytes_AS_STRING(name);
-		nl = PyBytes_GET_SIZE(name);
-	} else if (!(ns = str_utf8(name, &nl)))
+	if (!(ns = str_utf8(name, &nl)) &&
+	    !(IS_BYTES(name) && (ns = bytes_data(name, &nl))))
 		return 0;
-	if (PyBytes_Check(value)) {
-		vs = PyBytes_AS_STRING(value);
-		vl = PyBytes_GET_SIZE(value);
-	} else if (!(vs = str_utf8(value, &vl)))
+	if (!(vs = str_utf8(value, &vl)) &&
+	    !(IS_BYTES(value) && (vs = bytes_data(value, &vl))))
 		return 0;
 	h->name = ns;
 	h->name_len = (size_t)nl;
@@ -446,27 +517,24 @@ walk_headers(PyObject *headers, otas_header_t *h, size_t max)
 
 	if (headers == Py_None)
 		return 0;
-	if (PyDict_Check(headers)) {
+	if (IS_DICT(headers)) {
 		PyObject *k, *v;
 		Py_ssize_t pos = 0;
 		while (n < max && PyDict_Next(headers, &pos, &k, &v)) {
-			if (PyTuple_Check(v) && PyTuple_GET_SIZE(v) == 2)
-				n += pair_into(PyTuple_GET_ITEM(v, 0),
-				               PyTuple_GET_ITEM(v, 1), &h[n]);
+			if (IS_TUPLE(v) && PyTuple_Size(v) == 2)
+				n += pair_into(PyTuple_GetItem(v, 0),
+				               PyTuple_GetItem(v, 1), &h[n]);
 			else
 				n += pair_into(k, v, &h[n]);
 		}
 		return n;
 	}
-	if (PyList_Check(headers) || PyTuple_Check(headers)) {
-		Py_ssize_t i, len = PySequence_Fast_GET_SIZE(headers);
-		PyObject **items = PySequence_Fast_ITEMS(headers);
+	if (IS_LIST(headers) || IS_TUPLE(headers)) {
+		Py_ssize_t i, len = seq_len(headers);
 		for (i = 0; i < len && n < max; i++) {
-			PyObject *p = items[i];
-			if ((PyTuple_Check(p) || PyList_Check(p)) &&
-			    PySequence_Fast_GET_SIZE(p) == 2)
-				n += pair_into(PySequence_Fast_GET_ITEM(p, 0),
-				               PySequence_Fast_GET_ITEM(p, 1),
+			PyObject *p = seq_item(headers, i);
+			if ((IS_TUPLE(p) || IS_LIST(p)) && seq_len(p) == 2)
+				n += pair_into(seq_item(p, 0), seq_item(p, 1),
 				               &h[n]);
 		}
 	}
@@ -483,9 +551,9 @@ opt_str(PyObject *o, const char **p, size_t *len)
 	*len = 0;
 	if (o == Py_None)
 		return;
-	if (PyBytes_Check(o)) {
-		*p = PyBytes_AS_STRING(o);
-		*len = (size_t)PyBytes_GET_SIZE(o);
+	if (IS_BYTES(o)) {
+		*p = bytes_data(o, &n);
+		*len = *p ? (size_t)n : 0;
 		return;
 	}
 	*p = str_utf8(o, &n);
@@ -499,18 +567,17 @@ walk_errors(PyObject *errors, otas_error_t *e, size_t max)
 	Py_ssize_t i, len;
 	size_t n = 0;
 
-	if (errors == Py_None ||
-	    !(PyList_Check(errors) || PyTuple_Check(errors)))
+	if (errors == Py_None || !(IS_LIST(errors) || IS_TUPLE(errors)))
 		return 0;
-	len = PySequence_Fast_GET_SIZE(errors);
+	len = seq_len(errors);
 	for (i = 0; i < len && n < max; i++) {
-		PyObject *t = PySequence_Fast_GET_ITEM(errors, i);
-		if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 3)
+		PyObject *t = seq_item(errors, i);
+		if (!IS_TUPLE(t) || PyTuple_Size(t) != 3)
 			continue;
-		opt_str(PyTuple_GET_ITEM(t, 0), &e[n].type, &e[n].type_len);
-		opt_str(PyTuple_GET_ITEM(t, 1), &e[n].message,
+		opt_str(PyTuple_GetItem(t, 0), &e[n].type, &e[n].type_len);
+		opt_str(PyTuple_GetItem(t, 1), &e[n].message,
 		        &e[n].message_len);
-		opt_str(PyTuple_GET_ITEM(t, 2), &e[n].stack, &e[n].stack_len);
+		opt_str(PyTuple_GetItem(t, 2), &e[n].stack, &e[n].stack_len);
 		n++;
 	}
 	return n;
@@ -550,10 +617,10 @@ Engine_capture(EngineObject *self, PyObject *const *args, Py_ssize_t nargs)
 	}
 	CHECK_OPEN(self);
 	memset(&cap, 0, sizeof cap);
-	st = PyType_GetModuleState(Py_TYPE(self));
+	st = PyType_GetModuleState(Py_TYPE((PyObject *)self));
 
-	cap.flags = _PyLong_AsInt(args[A_FLAGS]);
-	cap.status = _PyLong_AsInt(args[A_STATUS]);
+	cap.flags = as_int(args[A_FLAGS]);
+	cap.status = as_int(args[A_STATUS]);
 	cap.req_body_size = PyLong_AsLongLong(args[A_REQ_SIZE]);
 	cap.resp_body_size = PyLong_AsLongLong(args[A_RESP_SIZE]);
 	cap.start_unix_us = PyLong_AsLongLong(args[A_START_US]);
@@ -565,7 +632,7 @@ Engine_capture(EngineObject *self, PyObject *const *args, Py_ssize_t nargs)
 	opt_str(args[A_ROUTE], &cap.route, &cap.route_len);
 
 	environ = args[A_ENVIRON];
-	if (PyDict_Check(environ)) {
+	if (IS_DICT(environ)) {
 		cap.flags |= OTAS_CAP_REQ_HEADERS_CGI;
 		cap.n_req_headers = walk_environ(environ, req_h, MAX_HEADERS);
 		/* Borrowed references from the environ dict. */
@@ -596,33 +663,33 @@ Engine_capture(EngineObject *self, PyObject *const *args, Py_ssize_t nargs)
 
 	o = args[A_EXTRA];
 	if (o != Py_None) {
-		if (!PyTuple_Check(o) || (PyTuple_GET_SIZE(o) != 8 &&
-		                          PyTuple_GET_SIZE(o) != 9)) {
+		Py_ssize_t ne = IS_TUPLE(o) ? PyTuple_Size(o) : -1;
+		if (ne != 8 && ne != 9) {
 			PyErr_SetString(PyExc_TypeError,
 			                "extra must be None or an 8- or 9-tuple");
 			return NULL;
 		}
 		/* 9th: an event id from new_event_id() (streams). */
-		if (PyTuple_GET_SIZE(o) == 9)
-			opt_str(PyTuple_GET_ITEM(o, 8), &cap.event_id,
+		if (ne == 9)
+			opt_str(PyTuple_GetItem(o, 8), &cap.event_id,
 			        &cap.event_id_len);
-		opt_str(PyTuple_GET_ITEM(o, 0), &cap.user_id, &cap.user_id_len);
-		opt_str(PyTuple_GET_ITEM(o, 1), &cap.company_id,
+		opt_str(PyTuple_GetItem(o, 0), &cap.user_id, &cap.user_id_len);
+		opt_str(PyTuple_GetItem(o, 1), &cap.company_id,
 		        &cap.company_id_len);
-		opt_str(PyTuple_GET_ITEM(o, 2), &cap.session_token,
+		opt_str(PyTuple_GetItem(o, 2), &cap.session_token,
 		        &cap.session_token_len);
-		opt_str(PyTuple_GET_ITEM(o, 3), &cap.metadata_json,
+		opt_str(PyTuple_GetItem(o, 3), &cap.metadata_json,
 		        &cap.metadata_json_len);
-		opt_str(PyTuple_GET_ITEM(o, 4), &cap.parent_event_id,
+		opt_str(PyTuple_GetItem(o, 4), &cap.parent_event_id,
 		        &cap.parent_event_id_len);
-		if (PyTuple_GET_ITEM(o, 5) != Py_None)
-			opt_str(PyTuple_GET_ITEM(o, 5), &cap.query,
+		if (PyTuple_GetItem(o, 5) != Py_None)
+			opt_str(PyTuple_GetItem(o, 5), &cap.query,
 			        &cap.query_len);
-		if (PyTuple_GET_ITEM(o, 6) != Py_None)
-			opt_str(PyTuple_GET_ITEM(o, 6), &cap.remote_addr,
+		if (PyTuple_GetItem(o, 6) != Py_None)
+			opt_str(PyTuple_GetItem(o, 6), &cap.remote_addr,
 			        &cap.remote_addr_len);
-		if (PyTuple_GET_ITEM(o, 7) != Py_None)
-			opt_str(PyTuple_GET_ITEM(o, 7), &cap.scheme,
+		if (PyTuple_GetItem(o, 7) != Py_None)
+			opt_str(PyTuple_GetItem(o, 7), &cap.scheme,
 			        &cap.scheme_len);
 	}
 
@@ -836,6 +903,7 @@ module_exec(PyObject *m)
 {
 	module_state *st = get_state(m);
 
+	find_is_finalizing();
 	st->engine_type =
 	    (PyTypeObject *)PyType_FromModuleAndSpec(m, &Engine_spec, NULL);
 	if (!st->engine_type)

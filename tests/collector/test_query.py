@@ -32,8 +32,8 @@ def test_newest_first_and_fields(loaded):
     evs = loaded.events()
     assert ids(evs) == [f"q-{i:02d}" for i in reversed(range(30))]
     e = evs[0]
-    assert e["request_headers"] == "{}" and isinstance(e["metadata"], dict)
-    assert e["response_headers"] == "{\"content-type\": \"application/json\"}"
+    assert e["request_headers"] == {} and isinstance(e["metadata"], dict)
+    assert e["response_headers"] == {"content-type": "application/json"}
     assert {"agent_id", "agent_session_id", "agent_verified", "received_at"} <= set(e)
 
 
@@ -126,5 +126,20 @@ def test_project_endpoint(loaded):
 def test_large_limit(collector):
     for b in range(3):
         collector.send_batch([make_event(i, event_id=f"l{b}-{i}") for i in range(1000)])
+    # A page is capped (1,000 events) whatever the limit; the cursor
+    # pages through the rest.
     page = collector.get("/api/v1/events", limit=100000).json()
-    assert len(page["events"]) == 3000 and page["next"] is None
+    assert len(page["events"]) == 1000 and page["next"]
+    assert len(collector.events(limit=100000)) == 3000
+
+
+def test_headers_query_and_form_come_back_as_objects(collector):
+    ev = make_event(1, event_id="obj-1",
+                    request_headers='{"accept": "text/html"}',
+                    query_params='{"q": ["1"]}', post_data='{"a": ["b"]}',
+                    response_headers="not json")
+    assert collector.send_batch([ev]).status == 200
+    e = collector.get("/api/v1/events/obj-1").json()
+    assert e["request_headers"] == {"accept": "text/html"}
+    assert e["query_params"] == {"q": ["1"]} and e["post_data"] == {"a": ["b"]}
+    assert e["response_headers"] == "not json"

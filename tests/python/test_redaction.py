@@ -33,7 +33,7 @@ print("RESULT " + json.dumps({"flushed": otas.flush(5), "stats": otas.stats()}))
 ENV = {"OTAS_REDACT_REQUEST_BODY": "$.password,$.card.number,$..token",
        "OTAS_REDACT_RESPONSE_BODY": "$.user.api_token,$.session",
        "OTAS_SENSITIVE_HEADERS": "x-internal-token",
-       "OTAS_SHUTDOWN_TIMEOUT": "0.5"}
+       "OTAS_SHUTDOWN_TIMEOUT_MS": "500"}
 
 
 def stored_bytes(paths):

@@ -1,0 +1,1212 @@
+/*
+ * store_pg.c -- the PostgreSQL back end of store.h (store_impl.h), libpq.
+ *
+ * Several collectors on one database are one service.  Everything a
+ * collector decides is either in the database or derived from the event
+ * itself, so any collector accepts any batch and answers any query:
+ *
+ *  - events are partitioned by day (declarative RANGE partitioning on
+ *    `day`, days since the epoch).  The day comes from the event_id's
+ *    UUIDv7 timestamp (otas__event_day), so a batch retried through
+ *    another collector lands in the same partition, and the unique key
+ *    (project, event_id, day) -- a partitioned table's unique key must hold
+ *    the partition key -- makes the retry a duplicate.  A DEFAULT
+ *    partition takes days no partition was made for (old or skewed clocks).
+ *  - each collector's writer thread makes the partitions for yesterday to
+ *    today+2 ahead of time and drops whole partitions past --retain-days,
+ *    under an advisory lock so two collectors never race on DDL.
+ *  - a group commit is one multi-row INSERT ... SELECT FROM unnest($n)
+ *    ... ON CONFLICT DO NOTHING RETURNING (one round trip, one prepared
+ *    statement, arrays in text form), then COMMIT; the rows returned are
+ *    the new ones, everything else was a duplicate.  Acknowledged only
+ *    after COMMIT returned.
+ *  - schema changes are forward migrations in one transaction under an
+ *    advisory lock (otas_schema holds the version).
+ *
+ * Connections: `adm` (key checks and admin, adm_lock), a pool of
+ * OTAS__PG_READERS for the query API, and `wr` for the writer thread.  Each
+ * prepares its statements once, when it connects; a broken connection is
+ * reset and prepared again on its next use.
+ */
+#include "store_impl.h"
+#include "util.h"
+
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/buf.h"
+
+#ifndef OTAS__PG_READERS
+#define OTAS__PG_READERS 4
+#endif
+
+#define PG_LOCK_ID "727317" /* advisory lock for migrations and DDL */
+
+enum {
+	P_SECRET_GET, P_SECRET_PUT, P_PROJECT_INSERT, P_PROJECT_LIST,
+	P_PROJECT_PK, P_KEY_INSERT, P_KEY_LOOKUP, P_KEY_REVOKE, P_AGENT_INSERT,
+	P_AGENT_ID, P_SESSION_INSERT, P_ENTITY_UPSERT, P_EVENT_INSERT,
+	P_EVENT_GET, P_SAMPLES_EP, P_SAMPLES_DAY, P_SAMPLES_ROUTE, P_SESSIONS,
+	P_ENTITIES, P_N
+};
+
+static const char *const sql_text[P_N] = {
+    [P_SECRET_GET] = "SELECT value FROM meta WHERE key=$1",
+    [P_SECRET_PUT] = "INSERT INTO meta(key, value) VALUES($1, $2::bytea)"
+                     " ON CONFLICT DO NOTHING",
+    [P_PROJECT_INSERT] = "INSERT INTO projects(id, name, description,"
+                         " created_at) VALUES($1, $2, $3, $4)",
+    [P_PROJECT_LIST] = "SELECT p.id, p.name, p.description, p.created_at,"
+                       " (SELECT count(*) FROM sdk_keys k WHERE"
+                       "  k.project = p.pk AND k.revoked_at IS NULL"
+                       "  AND k.expires_at > $1) FROM projects p ORDER BY p.pk",
+    [P_PROJECT_PK] = "SELECT pk FROM projects WHERE id=$1",
+    [P_KEY_INSERT] = "INSERT INTO sdk_keys(prefix, project, hash, created_at,"
+                     " expires_at, role) VALUES($1, $2, $3, $4, $5, $6)",
+    [P_KEY_LOOKUP] = "SELECT k.hash, k.expires_at, k.revoked_at IS NOT NULL,"
+                     " k.role, p.pk, p.id, p.name, p.description FROM sdk_keys k"
+                     " JOIN projects p ON p.pk = k.project WHERE k.prefix = $1",
+    [P_KEY_REVOKE] = "UPDATE sdk_keys SET revoked_at=$1 WHERE prefix=$2"
+                     " AND revoked_at IS NULL",
+    [P_AGENT_INSERT] = "INSERT INTO agents(id, project, name, created_at)"
+                       " VALUES($1, $2, $3, $4) ON CONFLICT(project, name)"
+                       " DO NOTHING",
+    [P_AGENT_ID] = "SELECT id FROM agents WHERE project=$1 AND name=$2",
+    [P_SESSION_INSERT] = "INSERT INTO agent_sessions(id, agent_id,"
+                         " created_at, expires_at) VALUES($1, $2, $3, $4)",
+    [P_ENTITY_UPSERT] =
+        "INSERT INTO entities(project, kind, id, company_id, doc,"
+        " created_at, updated_at) VALUES($1, $2, $3, $4, $5::jsonb, $6, $6)"
+        " ON CONFLICT(project, kind, id) DO UPDATE SET"
+        " doc = otas_merge_patch(entities.doc, excluded.doc),"
+        " company_id = coalesce(excluded.company_id, entities.company_id),"
+        " updated_at = excluded.updated_at",
+    [P_EVENT_INSERT] =
+        "INSERT INTO events(day, project, event_id, ts, received_at, method,"
+        " path, route, status, latency_ms, is_error, agent_id,"
+        " agent_session_id, agent_verified, doc)"
+        " SELECT * FROM unnest($1::int[], $2::bigint[], $3::text[],"
+        " $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::text[],"
+        " $9::bigint[], $10::float8[], $11::smallint[], $12::text[],"
+        " $13::text[], $14::smallint[], $15::text[])"
+        " ON CONFLICT DO NOTHING RETURNING project, event_id",
+    [P_EVENT_GET] = "SELECT id, ts, received_at, agent_id, agent_session_id,"
+                    " agent_verified, doc, event_id FROM events"
+                    " WHERE project=$1 AND event_id=$2 LIMIT 1",
+    [P_SAMPLES_EP] = "SELECT method, route, latency_ms, is_error FROM"
+                     " events WHERE project=$1 AND ts>=$2 AND ts<=$3"
+                     " ORDER BY method, route, latency_ms",
+    [P_SAMPLES_DAY] = "SELECT ts / 86400000000, latency_ms, is_error"
+                      " FROM events WHERE project=$1 AND ts>=$2"
+                      " AND ts < $3 ORDER BY 1, 2",
+    [P_SAMPLES_ROUTE] = "SELECT latency_ms, is_error FROM events WHERE"
+                        " project=$1 AND ts>=$2 AND ts<=$3 AND method=$4"
+                        " AND route=$5 ORDER BY latency_ms",
+    /* Verified and unverified traffic never merge: an unverified token
+     * can claim any session id. */
+    [P_SESSIONS] = "SELECT agent_session_id, agent_id, agent_verified,"
+                   " count(*), sum(is_error), min(ts), max(ts)"
+                   " FROM events WHERE project=$1 AND"
+                   " agent_session_id IS NOT NULL GROUP BY 1, 2, 3"
+                   " ORDER BY max(ts) DESC LIMIT 10000",
+    [P_ENTITIES] = "SELECT kind, doc::text, created_at, updated_at FROM"
+                   " entities WHERE project = $1 AND ($2::text IS NULL OR"
+                   " kind = $2) AND ($3::text IS NULL OR company_id = $3)"
+                   " ORDER BY updated_at DESC, id LIMIT $4",
+};
+
+static const char *const migrations[] = {
+    /* 0 -> 1 */
+    "CREATE TABLE meta(key text PRIMARY KEY, value bytea NOT NULL);"
+    "CREATE TABLE projects(pk bigserial PRIMARY KEY, id text NOT NULL UNIQUE,"
+    " name text NOT NULL, description text NOT NULL DEFAULT '',"
+    " created_at bigint NOT NULL);"
+    "CREATE TABLE sdk_keys(prefix text PRIMARY KEY,"
+    " project bigint NOT NULL REFERENCES projects(pk),"
+    " hash text NOT NULL, created_at bigint NOT NULL,"
+    " expires_at bigint NOT NULL, revoked_at bigint,"
+    " role int NOT NULL DEFAULT 3);"
+    "CREATE TABLE agents(id text PRIMARY KEY,"
+    " project bigint NOT NULL REFERENCES projects(pk), name text NOT NULL,"
+    " created_at bigint NOT NULL, UNIQUE(project, name));"
+    "CREATE TABLE agent_sessions(id text PRIMARY KEY,"
+    " agent_id text NOT NULL REFERENCES agents(id),"
+    " created_at bigint NOT NULL, expires_at bigint NOT NULL);"
+    "CREATE SEQUENCE events_id_seq CACHE 1000;"
+    "CREATE TABLE events(day int NOT NULL,"
+    " id bigint NOT NULL DEFAULT nextval('events_id_seq'),"
+    " project bigint NOT NULL, event_id text NOT NULL,"
+    " ts bigint NOT NULL, received_at bigint NOT NULL,"
+    " method text NOT NULL, path text NOT NULL, route text NOT NULL,"
+    " status bigint NOT NULL, latency_ms float8 NOT NULL,"
+    " is_error smallint NOT NULL, agent_id text, agent_session_id text,"
+    " agent_verified smallint NOT NULL DEFAULT 0, doc text NOT NULL,"
+    /* Who called, from the stored document.  PostgreSQL's json refuses
+     * \u0000 and lone surrogates, which the contract allows in bodies:
+     * such a document gets no user/company column (cheap strpos first). */
+    " user_id text GENERATED ALWAYS AS (CASE WHEN strpos(doc, '\\u') = 0"
+    "  OR doc !~* '\\\\u(0000|d[89a-f])' THEN"
+    "  (doc::json -> 'metadata') ->> 'user_id' END) STORED,"
+    " company_id text GENERATED ALWAYS AS (CASE WHEN strpos(doc, '\\u') = 0"
+    "  OR doc !~* '\\\\u(0000|d[89a-f])' THEN"
+    "  (doc::json -> 'metadata') ->> 'company_id' END) STORED,"
+    " UNIQUE(project, event_id, day)) PARTITION BY RANGE(day);"
+    "CREATE TABLE events_default PARTITION OF events DEFAULT;"
+    "CREATE INDEX events_ts ON events(project, ts, id);"
+    "CREATE INDEX events_user ON events(project, user_id, ts);"
+    "CREATE INDEX events_company ON events(project, company_id, ts);"
+    "CREATE TABLE entities(project bigint NOT NULL, kind text NOT NULL,"
+    " id text NOT NULL, company_id text, doc jsonb NOT NULL,"
+    " created_at bigint NOT NULL, updated_at bigint NOT NULL,"
+    " PRIMARY KEY(project, kind, id));"
+    /* RFC 7396 merge patch, as SQLite's json_patch. */
+    "CREATE FUNCTION otas_merge_patch(target jsonb, patch jsonb)"
+    " RETURNS jsonb LANGUAGE plpgsql IMMUTABLE AS $f$"
+    " DECLARE k text; v jsonb; r jsonb;"
+    " BEGIN"
+    "  IF jsonb_typeof(patch) IS DISTINCT FROM 'object' THEN RETURN patch;"
+    "  END IF;"
+    "  IF jsonb_typeof(target) IS DISTINCT FROM 'object' THEN r := '{}';"
+    "  ELSE r := target; END IF;"
+    "  FOR k, v IN SELECT * FROM jsonb_each(patch) LOOP"
+    "   IF jsonb_typeof(v) = 'null' THEN r := r - k;"
+    "   ELSE r := jsonb_set(r, ARRAY[k], otas_merge_patch(r -> k, v));"
+    "   END IF;"
+    "  END LOOP;"
+    "  RETURN r;"
+    " END $f$;",
+};
+
+typedef struct {
+	PGconn *c;
+	int busy;                   /* pool: checked out */
+	unsigned char ev_prepared[256 / 8];
+} conn_t;
+
+typedef struct {
+	char *conninfo;
+	conn_t adm;
+	pthread_mutex_t adm_lock;
+	conn_t rd[OTAS__PG_READERS];
+	pthread_mutex_t pool_lock;
+	pthread_cond_t pool_cond;
+	conn_t wr;
+	int sync_full;
+	otas__buf_t cols[15];       /* writer: array literals */
+} pg_t;
+
+static int
+prepare_all(PGconn *c)
+{
+	char name[16];
+
+	for (int i = 0; i < P_N; i++) {
+		PGresult *r;
+		snprintf(name, sizeof name, "s%d", i);
+		r = PQprepare(c, name, sql_text[i], 0, NULL);
+		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+			fprintf(stderr, "error: prepare failed: %s",
+			        PQresultErrorMessage(r));
+			PQclear(r);
+			return -1;
+		}
+		PQclear(r);
+	}
+	return 0;
+}
+
+/* NOTICEs ("already exists, skipping") are not for the operator. */
+static void
+quiet_notice(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
+static PGconn *
+connect_db(const char *conninfo, char *err, size_t errlen)
+{
+	PGconn *c = PQconnectdb(conninfo);
+
+	if (PQstatus(c) != CONNECTION_OK) {
+		/* libpq's message names host and database, never the
+		 * password. */
+		const char *m = PQerrorMessage(c);
+		snprintf(err, errlen, "cannot connect to PostgreSQL: %.*s",
+		         (int)strcspn(m, "\n"), m);
+		PQfinish(c);
+		return NULL;
+	}
+	PQsetNoticeProcessor(c, quiet_notice, NULL);
+	return c;
+}
+
+static int
+conn_open(conn_t *k, const char *conninfo, int prepare, char *err,
+          size_t errlen)
+{
+	memset(k, 0, sizeof *k);
+	k->c = connect_db(conninfo, err, errlen);
+	if (!k->c)
+		return -1;
+	if (prepare && prepare_all(k->c) != 0) {
+		snprintf(err, errlen, "cannot prepare statements");
+		PQfinish(k->c);
+		k->c = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* A usable connection: reset (and prepare again) after a failure. */
+static int
+conn_ready(conn_t *k)
+{
+	if (k->c && PQstatus(k->c) == CONNECTION_OK &&
+	    PQtransactionStatus(k->c) != PQTRANS_INERROR)
+		return 0;
+	if (!k->c)
+		return -1;
+	PQreset(k->c);
+	memset(k->ev_prepared, 0, sizeof k->ev_prepared);
+	if (PQstatus(k->c) != CONNECTION_OK || prepare_all(k->c) != 0)
+		return -1;
+	return 0;
+}
+
+static PGresult *
+run(conn_t *k, int stmt, int n, const char *const *v)
+{
+	char name[16];
+
+	if (conn_ready(k) != 0)
+		return NULL;
+	snprintf(name, sizeof name, "s%d", stmt);
+	return PQexecPrepared(k->c, name, n, v, NULL, NULL, 0);
+}
+
+static int
+ok(PGresult *r)
+{
+	ExecStatusType s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+
+	return s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK;
+}
+
+static int
+exec_sql(PGconn *c, const char *sql)
+{
+	PGresult *r = PQexec(c, sql);
+	int rc = ok(r) ? 0 : -1;
+
+	if (rc != 0)
+		fprintf(stderr, "error: PostgreSQL: %s", PQresultErrorMessage(r));
+	PQclear(r);
+	return rc;
+}
+
+static const char *
+val(PGresult *r, int row, int col)
+{
+	return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
+}
+
+static int64_t
+ival(PGresult *r, int row, int col)
+{
+	return PQgetisnull(r, row, col) ? 0
+	                                : strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+#define I64(buf, v) (snprintf(buf, sizeof buf, "%lld", (long long)(v)), buf)
+
+static int
+migrate(PGconn *c, char *err, size_t errlen)
+{
+	int target = (int)(sizeof migrations / sizeof *migrations), version;
+	PGresult *r;
+
+	if (exec_sql(c, "BEGIN") != 0 ||
+	    exec_sql(c, "SELECT pg_advisory_xact_lock(" PG_LOCK_ID ")") != 0 ||
+	    exec_sql(c, "CREATE TABLE IF NOT EXISTS otas_schema(version int"
+	                " NOT NULL)") != 0)
+		goto fail;
+	r = PQexec(c, "SELECT version FROM otas_schema");
+	if (!ok(r)) {
+		PQclear(r);
+		goto fail;
+	}
+	version = PQntuples(r) ? atoi(PQgetvalue(r, 0, 0)) : -1;
+	PQclear(r);
+	if (version < 0) {
+		if (exec_sql(c, "INSERT INTO otas_schema VALUES(0)") != 0)
+			goto fail;
+		version = 0;
+	}
+	if (version > target) {
+		exec_sql(c, "ROLLBACK");
+		snprintf(err, errlen,
+		         "database schema %d is newer than this collector (%d)",
+		         version, target);
+		return -1;
+	}
+	for (; version < target; version++) {
+		char sql[64];
+		snprintf(sql, sizeof sql, "UPDATE otas_schema SET version=%d",
+		         version + 1);
+		if (exec_sql(c, migrations[version]) != 0 || exec_sql(c, sql) != 0)
+			goto fail;
+	}
+	if (exec_sql(c, "COMMIT") != 0)
+		goto fail;
+	return 0;
+fail:
+	exec_sql(c, "ROLLBACK");
+	snprintf(err, errlen, "schema migration failed");
+	return -1;
+}
+
+static void pg_close(void *b);
+
+static void *
+pg_open(const char *target, int create, char *err, size_t errlen)
+{
+	pg_t *q = calloc(1, sizeof *q);
+
+	(void)create; /* the database itself is made by the operator */
+	if (!q)
+		abort();
+	pthread_mutex_init(&q->adm_lock, NULL);
+	pthread_mutex_init(&q->pool_lock, NULL);
+	pthread_cond_init(&q->pool_cond, NULL);
+	q->conninfo = strdup(target);
+	if (!q->conninfo)
+		abort();
+	for (int i = 0; i < 15; i++)
+		otas__buf_init(&q->cols[i]);
+	if (conn_open(&q->adm, target, 0, err, errlen) != 0)
+		goto fail;
+	if (migrate(q->adm.c, err, errlen) != 0)
+		goto fail;
+	if (prepare_all(q->adm.c) != 0) {
+		snprintf(err, errlen, "cannot prepare statements");
+		goto fail;
+	}
+	return q;
+fail:
+	pg_close(q);
+	return NULL;
+}
+
+/* The read pool connects on first use: CLI commands never need it. */
+static conn_t *
+reader_get(pg_t *q)
+{
+	conn_t *k = NULL;
+
+	pthread_mutex_lock(&q->pool_lock);
+	for (;;) {
+		for (int i = 0; i < OTAS__PG_READERS && !k; i++)
+			if (!q->rd[i].busy)
+				k = &q->rd[i];
+		if (k)
+			break;
+		pthread_cond_wait(&q->pool_cond, &q->pool_lock);
+	}
+	k->busy = 1;
+	pthread_mutex_unlock(&q->pool_lock);
+	if (!k->c) {
+		char err[256];
+		if (conn_open(k, q->conninfo, 1, err, sizeof err) != 0) {
+			fprintf(stderr, "error: %s\n", err);
+			k->busy = 1;
+		}
+	}
+	return k;
+}
+
+static void
+reader_put(pg_t *q, conn_t *k)
+{
+	pthread_mutex_lock(&q->pool_lock);
+	k->busy = 0;
+	pthread_cond_signal(&q->pool_cond);
+	pthread_mutex_unlock(&q->pool_lock);
+}
+
+static void
+pg_close(void *b)
+{
+	pg_t *q = b;
+
+	for (int i = 0; i < OTAS__PG_READERS; i++)
+		PQfinish(q->rd[i].c);
+	PQfinish(q->adm.c);
+	PQfinish(q->wr.c);
+	for (int i = 0; i < 15; i++)
+		otas__buf_free(&q->cols[i]);
+	pthread_mutex_destroy(&q->adm_lock);
+	pthread_mutex_destroy(&q->pool_lock);
+	pthread_cond_destroy(&q->pool_cond);
+	free(q->conninfo);
+	free(q);
+}
+
+/* ---- admin ---------------------------------------------------------- */
+
+static int
+pg_secret(void *b, const char *name, unsigned char out[32])
+{
+	pg_t *q = b;
+	int rc = -1;
+
+	pthread_mutex_lock(&q->adm_lock);
+	for (int attempt = 0; attempt < 2 && rc != 0; attempt++) {
+		const char *v[2] = {name, NULL};
+		PGresult *r = run(&q->adm, P_SECRET_GET, 1, v);
+		unsigned char fresh[32];
+		char hex[2 + 64 + 1];
+		if (!ok(r)) {
+			PQclear(r);
+			break;
+		}
+		if (PQntuples(r) == 1) {
+			size_t n = 0;
+			unsigned char *bin = PQunescapeBytea(
+			    (const unsigned char *)PQgetvalue(r, 0, 0), &n);
+			if (bin && n == 32) {
+				memcpy(out, bin, 32);
+				rc = 0;
+			}
+			PQfreemem(bin);
+			PQclear(r);
+			break;
+		}
+		PQclear(r);
+		if (attempt || otas__random_bytes(fresh, 32) != 0)
+			break;
+		strcpy(hex, "\\x");
+		for (int i = 0; i < 32; i++)
+			snprintf(hex + 2 + 2 * i, 3, "%02x", fresh[i]);
+		v[1] = hex;
+		r = run(&q->adm, P_SECRET_PUT, 2, v);
+		int good = ok(r);
+		PQclear(r);
+		if (!good)
+			break;
+	}
+	pthread_mutex_unlock(&q->adm_lock);
+	return rc;
+}
+
+/* One admin statement with no rows wanted: 0 ok (or affected rows). */
+static int
+adm_cmd(pg_t *q, int stmt, int n, const char *const *v, int want_count)
+{
+	PGresult *r;
+	int rc;
+
+	pthread_mutex_lock(&q->adm_lock);
+	r = run(&q->adm, stmt, n, v);
+	rc = ok(r) ? (want_count ? atoi(PQcmdTuples(r)) : 0) : -1;
+	if (rc < 0 && r)
+		fprintf(stderr, "error: PostgreSQL: %s", PQresultErrorMessage(r));
+	PQclear(r);
+	pthread_mutex_unlock(&q->adm_lock);
+	return rc;
+}
+
+static int
+pg_project_create(void *b, const char *id, const char *name,
+                  const char *desc, int64_t now)
+{
+	char n[24];
+	const char *v[4] = {id, name, desc, I64(n, now)};
+
+	return adm_cmd(b, P_PROJECT_INSERT, 4, v, 0);
+}
+
+static int
+pg_project_each(void *b, int64_t now, otas__project_cb cb, void *arg)
+{
+	pg_t *q = b;
+	char n[24];
+	const char *v[1] = {I64(n, now)};
+	PGresult *r;
+	int rc = -1;
+
+	pthread_mutex_lock(&q->adm_lock);
+	r = run(&q->adm, P_PROJECT_LIST, 1, v);
+	if (ok(r)) {
+		rc = 0;
+		for (int i = 0; i < PQntuples(r); i++) {
+			otas__project_row_t row = {val(r, i, 0), val(r, i, 1),
+			                           val(r, i, 2), ival(r, i, 3),
+			                           (int)ival(r, i, 4)};
+			if (cb(arg, &row))
+				break;
+		}
+	}
+	PQclear(r);
+	pthread_mutex_unlock(&q->adm_lock);
+	return rc;
+}
+
+static int64_t
+pg_project_pk(void *b, const char *id)
+{
+	pg_t *q = b;
+	const char *v[1] = {id};
+	PGresult *r;
+	int64_t pk = -1;
+
+	pthread_mutex_lock(&q->adm_lock);
+	r = run(&q->adm, P_PROJECT_PK, 1, v);
+	if (ok(r) && PQntuples(r) == 1)
+		pk = ival(r, 0, 0);
+	PQclear(r);
+	pthread_mutex_unlock(&q->adm_lock);
+	return pk;
+}
+
+static int
+pg_key_insert(void *b, int64_t pk, const char *prefix, const char *hash,
+              int role, int64_t now, int64_t expires_at)
+{
+	char a[24], c[24], d[24], e[24];
+	const char *v[6] = {prefix, I64(a, pk), hash, I64(c, now),
+	                    I64(d, expires_at), I64(e, role)};
+
+	return adm_cmd(b, P_KEY_INSERT, 6, v, 0);
+}
+
+static void
+copy_str(char *out, size_t n, const char *s)
+{
+	snprintf(out, n, "%s", s ? s : "");
+}
+
+static int
+pg_key_lookup(void *b, const char *prefix, otas__key_row_t *out)
+{
+	pg_t *q = b;
+	const char *v[1] = {prefix};
+	PGresult *r;
+	int rc = -1;
+
+	pthread_mutex_lock(&q->adm_lock);
+	r = run(&q->adm, P_KEY_LOOKUP, 1, v);
+	if (ok(r)) {
+		rc = PQntuples(r) == 1;
+		if (rc) {
+			memset(out, 0, sizeof *out);
+			copy_str(out->hash, sizeof out->hash, val(r, 0, 0));
+			out->expires_at = ival(r, 0, 1);
+			out->revoked = val(r, 0, 2) && *val(r, 0, 2) == 't';
+			out->role = (int)ival(r, 0, 3);
+			out->proj.pk = ival(r, 0, 4);
+			copy_str(out->proj.id, sizeof out->proj.id, val(r, 0, 5));
+			copy_str(out->proj.name, sizeof out->proj.name, val(r, 0, 6));
+			copy_str(out->proj.description, sizeof out->proj.description,
+			         val(r, 0, 7));
+		}
+	}
+	PQclear(r);
+	pthread_mutex_unlock(&q->adm_lock);
+	return rc;
+}
+
+static int
+pg_key_revoke(void *b, const char *prefix, int64_t now)
+{
+	char n[24];
+	const char *v[2] = {I64(n, now), prefix};
+
+	return adm_cmd(b, P_KEY_REVOKE, 2, v, 1);
+}
+
+static int
+pg_agent_session(void *b, int64_t pk, const char *agent,
+                 const char *new_agent_id, const char *session_id,
+                 int64_t now, int64_t expires_at, char agent_id_out[37])
+{
+	pg_t *q = b;
+	char p[24], t[24], e[24];
+	const char *v1[4] = {new_agent_id, I64(p, pk), agent, I64(t, now)};
+	const char *v2[2] = {p, agent};
+	const char *v3[4] = {session_id, agent_id_out, t, I64(e, expires_at)};
+	PGresult *r = NULL;
+	int rc = -1;
+
+	pthread_mutex_lock(&q->adm_lock);
+	if (conn_ready(&q->adm) != 0 || exec_sql(q->adm.c, "BEGIN") != 0)
+		goto done;
+	r = run(&q->adm, P_AGENT_INSERT, 4, v1);
+	if (!ok(r))
+		goto rollback;
+	PQclear(r);
+	r = run(&q->adm, P_AGENT_ID, 2, v2);
+	if (!ok(r) || PQntuples(r) != 1)
+		goto rollback;
+	copy_str(agent_id_out, 37, val(r, 0, 0));
+	PQclear(r);
+	r = run(&q->adm, P_SESSION_INSERT, 4, v3);
+	if (!ok(r))
+		goto rollback;
+	if (exec_sql(q->adm.c, "COMMIT") == 0) {
+		rc = 0;
+		goto done;
+	}
+rollback:
+	exec_sql(q->adm.c, "ROLLBACK");
+done:
+	PQclear(r);
+	pthread_mutex_unlock(&q->adm_lock);
+	return rc;
+}
+
+/* ---- writer --------------------------------------------------------- */
+
+static int
+pg_writer_open(void *b, const otas__writer_opts_t *o)
+{
+	pg_t *q = b;
+	char err[256];
+
+	q->sync_full = o->sync_full;
+	if (conn_open(&q->wr, q->conninfo, 1, err, sizeof err) != 0) {
+		fprintf(stderr, "error: %s\n", err);
+		return -1;
+	}
+	/* --sync normal: commit without waiting for the WAL flush (a
+	 * PostgreSQL crash may lose the last acknowledged groups). */
+	if (!o->sync_full &&
+	    exec_sql(q->wr.c, "SET synchronous_commit = off") != 0)
+		return -1;
+	return 0;
+}
+
+/* Append s as one element of a text[] literal: "..." with " and \
+ * escaped, or NULL. */
+static void
+arr_text(otas__buf_t *b, const char *s, size_t n)
+{
+	if (b->len > 1)
+		otas__buf_putc(b, ',');
+	if (!s) {
+		otas__buf_puts(b, "NULL");
+		return;
+	}
+	otas__buf_putc(b, '"');
+	for (size_t i = 0; i < n; i++) {
+		size_t j = i;
+		while (j < n && s[j] != '"' && s[j] != '\\')
+			j++;
+		otas__buf_append(b, s + i, j - i);
+		if (j == n)
+			break;
+		otas__buf_putc(b, '\\');
+		otas__buf_putc(b, s[j]);
+		i = j;
+	}
+	otas__buf_putc(b, '"');
+}
+
+static void
+arr_num(otas__buf_t *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void
+arr_num(otas__buf_t *b, const char *fmt, ...)
+{
+	char tmp[64];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(tmp, sizeof tmp, fmt, ap);
+	va_end(ap);
+	if (b->len > 1)
+		otas__buf_putc(b, ',');
+	otas__buf_puts(b, tmp);
+}
+
+typedef struct {
+	int64_t project;
+	const char *event_id;
+	otas__event_t *ev;
+	otas__store_job_t *job;
+} ref_t;
+
+static int
+ref_cmp(const void *a, const void *b)
+{
+	const ref_t *x = a, *y = b;
+
+	if (x->project != y->project)
+		return x->project < y->project ? -1 : 1;
+	return strcmp(x->event_id, y->event_id);
+}
+
+static int
+pg_writer_commit(void *b, otas__store_job_t *batch, int fail)
+{
+	pg_t *q = b;
+	const char *v[15];
+	otas__store_job_t *j;
+	ref_t *refs = NULL;
+	size_t nrefs = 0, cap = 0;
+	PGresult *r = NULL;
+	int rc = -1;
+
+	for (int i = 0; i < 15; i++) {
+		otas__buf_reset(&q->cols[i]);
+		otas__buf_putc(&q->cols[i], '{');
+	}
+	for (j = batch; j; j = j->next) {
+		j->accepted = j->duplicates = 0;
+		for (size_t i = 0; i < j->n; i++) {
+			otas__event_t *e = &j->ev[i];
+			const char *route = e->route ? e->route : e->path;
+			if (e->reject || !e->doc)
+				continue;
+			e->inserted = 0;
+			if (nrefs == cap) {
+				cap = cap ? cap * 2 : 256;
+				refs = realloc(refs, cap * sizeof *refs);
+				if (!refs)
+					abort();
+			}
+			refs[nrefs++] = (ref_t){j->project_pk, e->event_id, e, j};
+			arr_num(&q->cols[0], "%lld",
+			        (long long)otas__event_day(e, j->received_us));
+			arr_num(&q->cols[1], "%lld", (long long)j->project_pk);
+			arr_text(&q->cols[2], e->event_id, strlen(e->event_id));
+			arr_num(&q->cols[3], "%lld",
+			        (long long)(e->ts_us ? e->ts_us : j->received_us));
+			arr_num(&q->cols[4], "%lld", (long long)j->received_us);
+			arr_text(&q->cols[5], e->method, strlen(e->method));
+			arr_text(&q->cols[6], e->path, strlen(e->path));
+			arr_text(&q->cols[7], route, strlen(route));
+			arr_num(&q->cols[8], "%lld", e->status);
+			arr_num(&q->cols[9], "%.17g", e->latency_ms);
+			arr_num(&q->cols[10], "%d", e->is_error);
+			arr_text(&q->cols[11], *e->agent_id ? e->agent_id : NULL,
+			         strlen(e->agent_id));
+			arr_text(&q->cols[12],
+			         *e->agent_session_id ? e->agent_session_id : NULL,
+			         strlen(e->agent_session_id));
+			arr_num(&q->cols[13], "%d", e->agent_verified);
+			arr_text(&q->cols[14], e->doc, e->doc_len);
+		}
+	}
+	for (int i = 0; i < 15; i++) {
+		otas__buf_putc(&q->cols[i], '}');
+		v[i] = q->cols[i].data;
+	}
+	if (conn_ready(&q->wr) != 0 || exec_sql(q->wr.c, "BEGIN") != 0)
+		goto done;
+	r = run(&q->wr, P_EVENT_INSERT, 15, v);
+	if (!ok(r)) {
+		fprintf(stderr, "error: insert failed: %s",
+		        r ? PQresultErrorMessage(r) : "no connection\n");
+		goto rollback;
+	}
+	if (fail) {
+		fprintf(stderr, "error: commit failed: test failure\n");
+		goto rollback;
+	}
+	if (exec_sql(q->wr.c, "COMMIT") != 0)
+		goto done;
+	/* Mark the rows that were new; the rest were duplicates. */
+	qsort(refs, nrefs, sizeof *refs, ref_cmp);
+	for (int i = 0; i < PQntuples(r); i++) {
+		ref_t key = {ival(r, i, 0), val(r, i, 1), NULL, NULL};
+		ref_t *hit = bsearch(&key, refs, nrefs, sizeof *refs, ref_cmp);
+		if (!hit)
+			continue;
+		while (hit > refs && ref_cmp(hit - 1, &key) == 0)
+			hit--;
+		while (hit < refs + nrefs && ref_cmp(hit, &key) == 0 &&
+		       hit->ev->inserted)
+			hit++;
+		if (hit < refs + nrefs && ref_cmp(hit, &key) == 0)
+			hit->ev->inserted = 1;
+	}
+	for (size_t i = 0; i < nrefs; i++) {
+		if (refs[i].ev->inserted)
+			refs[i].job->accepted++;
+		else
+			refs[i].job->duplicates++;
+	}
+	rc = 0;
+	goto done;
+rollback:
+	exec_sql(q->wr.c, "ROLLBACK");
+done:
+	PQclear(r);
+	free(refs);
+	return rc;
+}
+
+/* Partitions for yesterday..today+2; drop those past retention and
+ * delete old rows from the default partition.  Under the DDL advisory
+ * lock (one collector at a time). */
+static int
+pg_writer_maintain(void *b, int64_t now_us, int retain_days,
+                   otas__store_stats_t *acc)
+{
+	pg_t *q = b;
+	int64_t today = now_us / (86400LL * 1000000);
+	int64_t cutoff = today - retain_days;
+	char sql[512];
+	PGresult *r;
+	int rc = 0;
+
+	if (conn_ready(&q->wr) != 0)
+		return -1;
+	if (exec_sql(q->wr.c, "SELECT pg_advisory_lock(" PG_LOCK_ID ")") != 0)
+		return -1;
+	for (int64_t d = today - 1; d <= today + 2; d++) {
+		snprintf(sql, sizeof sql, "SELECT to_regclass('events_p%lld')",
+		         (long long)d);
+		r = PQexec(q->wr.c, sql);
+		int exists = ok(r) && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0);
+		PQclear(r);
+		if (exists || (retain_days > 0 && d < cutoff))
+			continue;
+		snprintf(sql, sizeof sql,
+		         "CREATE TABLE events_p%lld PARTITION OF events FOR VALUES"
+		         " FROM (%lld) TO (%lld)",
+		         (long long)d, (long long)d, (long long)d + 1);
+		/* Fails when the default partition already holds rows of
+		 * that day: they stay there, which is still correct. */
+		if (exec_sql(q->wr.c, sql) == 0)
+			acc->partitions_created++;
+	}
+	if (retain_days > 0) {
+		r = PQexec(q->wr.c,
+		           "SELECT c.relname FROM pg_inherits i JOIN pg_class c"
+		           " ON c.oid = i.inhrelid WHERE i.inhparent ="
+		           " 'events'::regclass AND c.relname ~ '^events_p[0-9]+$'");
+		if (!ok(r)) {
+			PQclear(r);
+			rc = -1;
+			goto unlock;
+		}
+		for (int i = 0; i < PQntuples(r); i++) {
+			const char *name = PQgetvalue(r, i, 0);
+			long long d = strtoll(name + 8, NULL, 10);
+			if (d >= cutoff)
+				continue;
+			snprintf(sql, sizeof sql, "DROP TABLE %s", name);
+			if (exec_sql(q->wr.c, sql) == 0)
+				acc->retention_dropped_partitions++;
+			else
+				rc = -1;
+		}
+		PQclear(r);
+		snprintf(sql, sizeof sql,
+		         "DELETE FROM events_default WHERE day < %lld",
+		         (long long)cutoff);
+		r = PQexec(q->wr.c, sql);
+		if (ok(r))
+			acc->retention_deleted_events += atoll(PQcmdTuples(r));
+		else
+			rc = -1;
+		PQclear(r);
+	}
+unlock:
+	exec_sql(q->wr.c, "SELECT pg_advisory_unlock(" PG_LOCK_ID ")");
+	return rc;
+}
+
+static void
+pg_writer_close(void *b)
+{
+	pg_t *q = b;
+
+	PQfinish(q->wr.c);
+	q->wr.c = NULL;
+}
+
+/* ---- queries -------------------------------------------------------- */
+
+static int
+event_row(PGresult *r, int i, otas__event_cb cb, void *arg)
+{
+	otas__event_row_t e;
+
+	e.id = ival(r, i, 0);
+	e.ts_us = ival(r, i, 1);
+	e.received_us = ival(r, i, 2);
+	e.agent_id = val(r, i, 3);
+	e.agent_session_id = val(r, i, 4);
+	e.agent_verified = (int)ival(r, i, 5);
+	e.doc = val(r, i, 6);
+	e.doc_len = (size_t)PQgetlength(r, i, 6);
+	e.event_id = val(r, i, 7);
+	return cb(arg, &e);
+}
+
+static int
+pg_events_each(void *b, int64_t pk, const otas__event_query_t *q,
+               otas__event_cb cb, void *arg)
+{
+	pg_t *st = b;
+	unsigned mask = (q->path ? 1u : 0) | (q->route ? 2u : 0) |
+	                (q->method ? 4u : 0) | (q->status >= 0 ? 8u : 0) |
+	                (q->agent_session_id ? 16u : 0) |
+	                (q->has_cursor ? 32u : 0) | (q->user_id ? 64u : 0) |
+	                (q->company_id ? 128u : 0);
+	char name[16], sql[1024], a[24], s2[24], s3[24], s7[24], s9[24],
+	    s10[24], s11[24];
+	const char *v[13] = {I64(a, pk),
+	                     I64(s2, q->since_us),
+	                     I64(s3, q->until_us),
+	                     q->path,
+	                     q->route,
+	                     q->method,
+	                     I64(s7, q->status),
+	                     q->agent_session_id,
+	                     I64(s9, q->cursor_ts),
+	                     I64(s10, q->cursor_id),
+	                     I64(s11, q->limit + 1),
+	                     q->user_id,
+	                     q->company_id};
+	conn_t *k = reader_get(st);
+	PGresult *r = NULL;
+	int rc = -1, n = 0;
+	/* Each filter combination is one statement, prepared on first use;
+	 * unused parameters are still declared (types13) so the numbering
+	 * stays fixed. */
+	if (conn_ready(k) != 0)
+		goto done;
+	snprintf(name, sizeof name, "ev%u", mask);
+	if (!(k->ev_prepared[mask / 8] & (1u << (mask % 8)))) {
+		n = snprintf(sql, sizeof sql,
+		             "SELECT id, ts, received_at, agent_id,"
+		             " agent_session_id, agent_verified, doc, event_id"
+		             " FROM events WHERE project=$1::bigint"
+		             " AND ts >= $2::bigint AND ts <= $3::bigint"
+		             "%s%s%s%s%s%s%s%s ORDER BY ts DESC, id DESC"
+		             " LIMIT $11::bigint",
+		             mask & 1 ? " AND path = $4::text" : "",
+		             mask & 2 ? " AND route = $5::text" : "",
+		             mask & 4 ? " AND method = $6::text" : "",
+		             mask & 8 ? " AND status = $7::bigint" : "",
+		             mask & 16 ? " AND agent_session_id = $8::text" : "",
+		             mask & 32 ? " AND (ts < $9::bigint OR (ts = $9::bigint"
+		                         " AND id < $10::bigint))"
+		                       : "",
+		             mask & 64 ? " AND user_id = $12::text" : "",
+		             mask & 128 ? " AND company_id = $13::text" : "");
+		(void)n;
+		/* Parameters a variant does not use still need a type. */
+		Oid types13[13] = {20, 20, 20, 25, 25, 25, 20,
+		                   25, 20, 20, 20, 25, 25};
+		r = PQprepare(k->c, name, sql, 13, types13);
+		if (!ok(r)) {
+			fprintf(stderr, "error: prepare failed: %s",
+			        PQresultErrorMessage(r));
+			goto done;
+		}
+		PQclear(r);
+		r = NULL;
+		k->ev_prepared[mask / 8] |= (unsigned char)(1u << (mask % 8));
+	}
+	r = PQexecPrepared(k->c, name, 13, v, NULL, NULL, 0);
+	if (!ok(r))
+		goto done;
+	rc = 0;
+	for (int i = 0; i < PQntuples(r); i++)
+		if (event_row(r, i, cb, arg))
+			break;
+done:
+	PQclear(r);
+	reader_put(st, k);
+	return rc;
+}
+
+static int
+pg_event_find(void *b, int64_t pk, const char *event_id, otas__event_cb cb,
+              void *arg)
+{
+	pg_t *st = b;
+	char a[24];
+	const char *v[2] = {I64(a, pk), event_id};
+	conn_t *k = reader_get(st);
+	PGresult *r = run(k, P_EVENT_GET, 2, v);
+	int rc = -1;
+
+	if (ok(r)) {
+		rc = PQntuples(r) > 0;
+		if (rc)
+			event_row(r, 0, cb, arg);
+	}
+	PQclear(r);
+	reader_put(st, k);
+	return rc;
+}
+
+static int
+pg_samples_each(void *b, int64_t pk, const otas__sample_query_t *q,
+                otas__sample_cb cb, void *arg)
+{
+	pg_t *st = b;
+	int which = q->kind == OTAS__SAMPLES_ENDPOINTS ? P_SAMPLES_EP
+	            : q->kind == OTAS__SAMPLES_DAILY   ? P_SAMPLES_DAY
+	                                               : P_SAMPLES_ROUTE;
+	char a[24], s2[24], s3[24];
+	const char *v[5] = {I64(a, pk), I64(s2, q->since_us), I64(s3, q->until_us),
+	                    q->method, q->route};
+	conn_t *k = reader_get(st);
+	PGresult *r = run(k, which, which == P_SAMPLES_ROUTE ? 5 : 3, v);
+	int rc = -1;
+
+	if (ok(r)) {
+		rc = 0;
+		for (int i = 0; i < PQntuples(r); i++) {
+			otas__sample_t x = {0};
+			if (which == P_SAMPLES_EP) {
+				x.method = val(r, i, 0);
+				x.route = val(r, i, 1);
+				x.latency_ms = strtod(PQgetvalue(r, i, 2), NULL);
+				x.is_error = (int)ival(r, i, 3);
+			} else if (which == P_SAMPLES_DAY) {
+				x.day = ival(r, i, 0);
+				x.latency_ms = strtod(PQgetvalue(r, i, 1), NULL);
+				x.is_error = (int)ival(r, i, 2);
+			} else {
+				x.latency_ms = strtod(PQgetvalue(r, i, 0), NULL);
+				x.is_error = (int)ival(r, i, 1);
+			}
+			if (cb(arg, &x))
+				break;
+		}
+	}
+	PQclear(r);
+	reader_put(st, k);
+	return rc;
+}
+
+static int
+pg_sessions_each(void *b, int64_t pk, otas__session_cb cb, void *arg)
+{
+	pg_t *st = b;
+	char a[24];
+	const char *v[1] = {I64(a, pk)};
+	conn_t *k = reader_get(st);
+	PGresult *r = run(k, P_SESSIONS, 1, v);
+	int rc = -1;
+
+	if (ok(r)) {
+		rc = 0;
+		for (int i = 0; i < PQntuples(r); i++) {
+			otas__session_row_t s = {
+			    val(r, i, 0),  val(r, i, 1),  (int)ival(r, i, 2),
+			    ival(r, i, 3), ival(r, i, 4), ival(r, i, 5),
+			    ival(r, i, 6)};
+			if (cb(arg, &s))
+				break;
+		}
+	}
+	PQclear(r);
+	reader_put(st, k);
+	return rc;
+}
+
+static int
+pg_entities_upsert(void *b, int64_t pk, const otas__entity_t *e, size_t n,
+                   int64_t now_us)
+{
+	pg_t *q = b;
+	char a[24], t[24];
+	PGresult *r = NULL;
+	int rc = -1;
+
+	I64(a, pk);
+	I64(t, now_us);
+	pthread_mutex_lock(&q->adm_lock);
+	if (conn_ready(&q->adm) != 0 || exec_sql(q->adm.c, "BEGIN") != 0)
+		goto done;
+	for (size_t i = 0; i < n; i++) {
+		const char *v[6] = {a,          e[i].kind,
+		                    e[i].id,    *e[i].company_id ? e[i].company_id
+		                                                 : NULL,
+		                    e[i].doc, t};
+		r = run(&q->adm, P_ENTITY_UPSERT, 6, v);
+		if (!ok(r)) {
+			fprintf(stderr, "error: PostgreSQL: %s",
+			        PQresultErrorMessage(r));
+			goto rollback;
+		}
+		PQclear(r);
+		r = NULL;
+	}
+	if (exec_sql(q->adm.c, "COMMIT") == 0) {
+		rc = 0;
+		goto done;
+	}
+rollback:
+	exec_sql(q->adm.c, "ROLLBACK");
+done:
+	PQclear(r);
+	pthread_mutex_unlock(&q->adm_lock);
+	return rc;
+}
+
+static int
+pg_entities_each(void *b, int64_t pk, const char *kind,
+                 const char *company_id, long limit, otas__entity_cb cb,
+                 void *arg)
+{
+	pg_t *st = b;
+	char a[24], l[24];
+	const char *v[4] = {I64(a, pk), kind && *kind ? kind : NULL,
+	                    company_id && *company_id ? company_id : NULL,
+	                    I64(l, limit)};
+	conn_t *k = reader_get(st);
+	PGresult *r = run(k, P_ENTITIES, 4, v);
+	int rc = -1;
+
+	if (ok(r)) {
+		rc = 0;
+		for (int i = 0; i < PQntuples(r); i++) {
+			otas__entity_row_t e = {val(r, i, 0), val(r, i, 1),
+			                        (size_t)PQgetlength(r, i, 1),
+			                        ival(r, i, 2), ival(r, i, 3)};
+			if (cb(arg, &e))
+				break;
+		}
+	}
+	PQclear(r);
+	reader_put(st, k);
+	return rc;
+}
+
+const otas__store_ops_t otas__store_pg_ops = {
+    .name = "postgresql",
+    .open = pg_open,
+    .close = pg_close,
+    .secret = pg_secret,
+    .project_create = pg_project_create,
+    .project_each = pg_project_each,
+    .project_pk = pg_project_pk,
+    .key_insert = pg_key_insert,
+    .key_lookup = pg_key_lookup,
+    .key_revoke = pg_key_revoke,
+    .agent_session = pg_agent_session,
+    .writer_open = pg_writer_open,
+    .writer_commit = pg_writer_commit,
+    .writer_maintain = pg_writer_maintain,
+    .writer_close = pg_writer_close,
+    .events_each = pg_events_each,
+    .event_find = pg_event_find,
+    .samples_each = pg_samples_each,
+    .sessions_each = pg_sessions_each,
+    .entities_upsert = pg_entities_upsert,
+    .entities_each = pg_entities_each,
+};

@@ -1,0 +1,1044 @@
+/*
+ * store_sqlite.c -- the SQLite back end of store.h (store_impl.h).
+ *
+ * Connections: `adm` serves key checks and admin calls under adm_lock; a
+ * pool of OTAS__SQLITE_READERS read connections serves the query API (WAL
+ * lets them read while the writer commits, and a heavy query holds one
+ * reader, never the key check nor the writer); `wr` belongs to the writer
+ * thread alone.  Every statement is prepared once per connection
+ * (SQLITE_PREPARE_PERSISTENT) and reset after use.
+ *
+ * Idempotency: UNIQUE(project, event_id) and INSERT OR IGNORE; a row that
+ * changed nothing was a duplicate.  event_ids are UUIDv7 (time-ordered), so
+ * the unique index grows at its right edge (see PROTOCOL.md for figures).
+ *
+ * Retention deletes rows older than the cutoff a project at a time (the
+ * (project, ts) index finds them) in chunks, then gives the freed pages
+ * back with PRAGMA incremental_vacuum (new databases are created with
+ * auto_vacuum=INCREMENTAL; an older file keeps its free pages for reuse).
+ */
+#include "store_impl.h"
+#include "util.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef OTAS__SQLITE_READERS
+#define OTAS__SQLITE_READERS 4
+#endif
+
+enum {
+	S_SECRET_GET, S_SECRET_PUT, S_PROJECT_INSERT, S_PROJECT_LIST,
+	S_PROJECT_PK, S_KEY_INSERT, S_KEY_LOOKUP, S_KEY_REVOKE, S_AGENT_INSERT,
+	S_AGENT_ID, S_SESSION_INSERT, S_ENTITY_UPSERT, S_EVENT_INSERT,
+	S_EVENT_GET, S_SAMPLES_EP, S_SAMPLES_DAY, S_SAMPLES_ROUTE, S_SESSIONS,
+	S_ENTITIES, S_PROJECTS_ALL, S_RETAIN_DELETE, S_N
+};
+
+static const char *const sql_text[S_N] = {
+    [S_SECRET_GET] = "SELECT value FROM meta WHERE key=?",
+    [S_SECRET_PUT] = "INSERT OR IGNORE INTO meta(key, value) VALUES(?, ?)",
+    [S_PROJECT_INSERT] = "INSERT INTO projects(id, name, description,"
+                         " created_at) VALUES(?, ?, ?, ?)",
+    [S_PROJECT_LIST] = "SELECT p.id, p.name, p.description, p.created_at,"
+                       " (SELECT count(*) FROM sdk_keys k WHERE"
+                       "  k.project = p.pk AND k.revoked_at IS NULL"
+                       "  AND k.expires_at > ?) FROM projects p ORDER BY p.pk",
+    [S_PROJECT_PK] = "SELECT pk FROM projects WHERE id=?",
+    [S_KEY_INSERT] = "INSERT INTO sdk_keys(prefix, project, hash, created_at,"
+                     " expires_at, role) VALUES(?, ?, ?, ?, ?, ?)",
+    [S_KEY_LOOKUP] = "SELECT k.hash, k.expires_at, k.revoked_at, k.role, p.pk,"
+                     " p.id, p.name, p.description FROM sdk_keys k"
+                     " JOIN projects p ON p.pk = k.project WHERE k.prefix = ?",
+    [S_KEY_REVOKE] = "UPDATE sdk_keys SET revoked_at=? WHERE prefix=?"
+                     " AND revoked_at IS NULL",
+    [S_AGENT_INSERT] = "INSERT INTO agents(id, project, name, created_at)"
+                       " VALUES(?, ?, ?, ?) ON CONFLICT(project, name)"
+                       " DO NOTHING",
+    [S_AGENT_ID] = "SELECT id FROM agents WHERE project=? AND name=?",
+    [S_SESSION_INSERT] = "INSERT INTO agent_sessions(id, agent_id,"
+                         " created_at, expires_at) VALUES(?, ?, ?, ?)",
+    [S_ENTITY_UPSERT] =
+        "INSERT INTO entities(project, kind, id, company_id, doc,"
+        " created_at, updated_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?6)"
+        " ON CONFLICT(project, kind, id) DO UPDATE SET"
+        " doc = json_patch(entities.doc, excluded.doc),"
+        " company_id = coalesce(excluded.company_id, entities.company_id),"
+        " updated_at = excluded.updated_at",
+    [S_EVENT_INSERT] =
+        "INSERT OR IGNORE INTO events(project, event_id, ts, received_at,"
+        " method, path, route, status, latency_ms, is_error, agent_id,"
+        " agent_session_id, agent_verified, doc)"
+        " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    [S_EVENT_GET] = "SELECT id, ts, received_at, agent_id, agent_session_id,"
+                    " agent_verified, doc, event_id FROM events"
+                    " WHERE project=? AND event_id=?",
+    [S_SAMPLES_EP] = "SELECT method, route, latency_ms, is_error FROM"
+                     " events WHERE project=? AND ts>=? AND ts<=?"
+                     " ORDER BY method, route, latency_ms",
+    [S_SAMPLES_DAY] = "SELECT ts / 86400000000, latency_ms, is_error"
+                      " FROM events WHERE project=? AND ts>=?"
+                      " AND ts < ? ORDER BY 1, 2",
+    [S_SAMPLES_ROUTE] = "SELECT latency_ms, is_error FROM events WHERE"
+                        " project=? AND ts>=? AND ts<=? AND method=?"
+                        " AND route=? ORDER BY latency_ms",
+    /* Verified and unverified traffic never merge: an unverified token
+     * can claim any session id. */
+    [S_SESSIONS] = "SELECT agent_session_id, agent_id, agent_verified,"
+                   " count(*), sum(is_error), min(ts), max(ts)"
+                   " FROM events WHERE project=? AND"
+                   " agent_session_id IS NOT NULL GROUP BY 1, 2, 3"
+                   " ORDER BY max(ts) DESC LIMIT 10000",
+    [S_ENTITIES] = "SELECT kind, doc, created_at, updated_at FROM entities"
+                   " WHERE project = ?1 AND (?2 IS NULL OR kind = ?2)"
+                   " AND (?3 IS NULL OR company_id = ?3)"
+                   " ORDER BY updated_at DESC, id LIMIT ?4",
+    [S_PROJECTS_ALL] = "SELECT pk FROM projects",
+    [S_RETAIN_DELETE] = "DELETE FROM events WHERE id IN (SELECT id FROM"
+                        " events WHERE project=? AND ts < ? LIMIT 5000)",
+};
+
+/* The events query has 8 optional filters; each combination is its own
+ * statement, prepared the first time it is used on a connection. */
+#define EV_FILTERS 8
+#define EV_VARIANTS (1 << EV_FILTERS)
+
+typedef struct {
+	sqlite3 *db;
+	sqlite3_stmt *s[S_N];
+	sqlite3_stmt **ev;          /* EV_VARIANTS, lazily; readers only */
+	int busy;                   /* pool: checked out */
+} conn_t;
+
+typedef struct {
+	char *path;
+	conn_t adm;
+	pthread_mutex_t adm_lock;
+	conn_t rd[OTAS__SQLITE_READERS];
+	pthread_mutex_t pool_lock;
+	pthread_cond_t pool_cond;
+	conn_t wr;
+} sq_t;
+
+static const char *const migrations[] = {
+    /* 0 -> 1 */
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value BLOB NOT NULL);"
+    "CREATE TABLE projects(pk INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,"
+    " name TEXT NOT NULL, description TEXT NOT NULL DEFAULT '',"
+    " created_at INTEGER NOT NULL);"
+    "CREATE TABLE sdk_keys(prefix TEXT PRIMARY KEY,"
+    " project INTEGER NOT NULL REFERENCES projects(pk),"
+    " hash TEXT NOT NULL, created_at INTEGER NOT NULL,"
+    " expires_at INTEGER NOT NULL, revoked_at INTEGER);"
+    "CREATE TABLE agents(id TEXT PRIMARY KEY,"
+    " project INTEGER NOT NULL REFERENCES projects(pk), name TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL, UNIQUE(project, name));"
+    "CREATE TABLE agent_sessions(id TEXT PRIMARY KEY,"
+    " agent_id TEXT NOT NULL REFERENCES agents(id),"
+    " created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL);"
+    "CREATE TABLE events(id INTEGER PRIMARY KEY,"
+    " project INTEGER NOT NULL, event_id TEXT NOT NULL,"
+    " ts INTEGER NOT NULL, received_at INTEGER NOT NULL,"
+    " method TEXT NOT NULL, path TEXT NOT NULL, route TEXT NOT NULL,"
+    " status INTEGER NOT NULL, latency_ms REAL NOT NULL,"
+    " is_error INTEGER NOT NULL, agent_id TEXT, agent_session_id TEXT,"
+    " agent_verified INTEGER NOT NULL DEFAULT 0, doc TEXT NOT NULL);"
+    "CREATE UNIQUE INDEX events_event_id ON events(project, event_id);"
+    "CREATE INDEX events_ts ON events(project, ts, id);",
+    /* 1 -> 2: who called (computed from the stored document, so ingest
+     * needs no change and old rows get them too) and entities. */
+    "ALTER TABLE events ADD COLUMN user_id TEXT GENERATED ALWAYS AS"
+    " (json_extract(doc, '$.metadata.user_id')) VIRTUAL;"
+    "ALTER TABLE events ADD COLUMN company_id TEXT GENERATED ALWAYS AS"
+    " (json_extract(doc, '$.metadata.company_id')) VIRTUAL;"
+    "CREATE INDEX events_user ON events(project, user_id, ts);"
+    "CREATE INDEX events_company ON events(project, company_id, ts);"
+    "CREATE TABLE entities(project INTEGER NOT NULL, kind TEXT NOT NULL,"
+    " id TEXT NOT NULL, company_id TEXT, doc TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+    " PRIMARY KEY(project, kind, id));",
+    /* 2 -> 3: key roles; keys made before are ingest+read (3). */
+    "ALTER TABLE sdk_keys ADD COLUMN role INTEGER NOT NULL DEFAULT 3;",
+};
+
+
+static int
+exec(sqlite3 *db, const char *sql)
+{
+	return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+}
+
+#ifndef OTAS__PAGE_SIZE
+#define OTAS__PAGE_SIZE "16384"
+#endif
+
+static sqlite3 *
+open_db(const char *path, int flags)
+{
+	sqlite3 *db = NULL;
+
+	if (sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, NULL) !=
+	    SQLITE_OK) {
+		sqlite3_close(db);
+		return NULL;
+	}
+	sqlite3_busy_timeout(db, 10000);
+	/* Only a new, empty database takes a page size and auto_vacuum
+	 * (before WAL and the first table); an existing one keeps its own.
+	 * See "Throughput" in the README. */
+	if (exec(db, "PRAGMA page_size=" OTAS__PAGE_SIZE) != 0 ||
+	    exec(db, "PRAGMA auto_vacuum=INCREMENTAL") != 0 ||
+	    exec(db, "PRAGMA journal_mode=WAL") != 0 ||
+	    exec(db, "PRAGMA foreign_keys=ON") != 0) {
+		sqlite3_close(db);
+		return NULL;
+	}
+	return db;
+}
+
+static void
+conn_close(conn_t *c)
+{
+	for (int i = 0; i < S_N; i++)
+		sqlite3_finalize(c->s[i]);
+	if (c->ev) {
+		for (int i = 0; i < EV_VARIANTS; i++)
+			sqlite3_finalize(c->ev[i]);
+		free(c->ev);
+	}
+	sqlite3_close(c->db);
+	memset(c, 0, sizeof *c);
+}
+
+/* The prepared statement `i` on c (prepared on first use), reset and
+ * unbound: ready to bind.  NULL on failure. */
+static sqlite3_stmt *
+stmt(conn_t *c, int i)
+{
+	if (!c->s[i] &&
+	    sqlite3_prepare_v3(c->db, sql_text[i], -1, SQLITE_PREPARE_PERSISTENT,
+	                       &c->s[i], NULL) != SQLITE_OK) {
+		fprintf(stderr, "error: prepare failed: %s\n", sqlite3_errmsg(c->db));
+		return NULL;
+	}
+	sqlite3_reset(c->s[i]);
+	sqlite3_clear_bindings(c->s[i]);
+	return c->s[i];
+}
+
+static void
+bind_opt_text(sqlite3_stmt *s, int i, const char *v)
+{
+	if (v && *v)
+		sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, i);
+}
+
+static const char *
+col_text(sqlite3_stmt *s, int col)
+{
+	return (const char *)sqlite3_column_text(s, col);
+}
+
+static void
+copy_col(sqlite3_stmt *s, int col, char *out, size_t n)
+{
+	const char *t = col_text(s, col);
+
+	snprintf(out, n, "%s", t ? t : "");
+}
+
+static int
+migrate(sqlite3 *db, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	int version = 0;
+	int target = (int)(sizeof migrations / sizeof *migrations);
+
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL) !=
+	        SQLITE_OK ||
+	    sqlite3_step(s) != SQLITE_ROW) {
+		sqlite3_finalize(s);
+		snprintf(err, errlen, "not an SQLite database");
+		return -1;
+	}
+	version = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	if (version > target) {
+		snprintf(err, errlen,
+		         "database schema %d is newer than this collector (%d)",
+		         version, target);
+		return -1;
+	}
+	for (; version < target; version++) {
+		char sql[64];
+		if (exec(db, "BEGIN IMMEDIATE") != 0)
+			goto fail;
+		snprintf(sql, sizeof sql, "PRAGMA user_version=%d", version + 1);
+		if (exec(db, migrations[version]) != 0 || exec(db, sql) != 0) {
+			exec(db, "ROLLBACK");
+			goto fail;
+		}
+		if (exec(db, "COMMIT") != 0)
+			goto fail;
+	}
+	return 0;
+fail:
+	snprintf(err, errlen, "schema migration failed: %s", sqlite3_errmsg(db));
+	return -1;
+}
+
+static void sq_close(void *b);
+
+static void *
+sq_open(const char *path, int create, char *err, size_t errlen)
+{
+	sq_t *q = calloc(1, sizeof *q);
+	int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
+
+	if (!q)
+		abort();
+	/* No global allocator statistics: they put one mutex around every
+	 * SQLite allocation in every thread. */
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	pthread_mutex_init(&q->adm_lock, NULL);
+	pthread_mutex_init(&q->pool_lock, NULL);
+	pthread_cond_init(&q->pool_cond, NULL);
+	q->path = strdup(path);
+	if (!q->path)
+		abort();
+	if (!create && access(path, F_OK) != 0) {
+		snprintf(err, errlen,
+		         "database %s not found (run `otas-collector init`)", path);
+		goto fail;
+	}
+	q->adm.db = open_db(path, flags);
+	if (!q->adm.db) {
+		snprintf(err, errlen, "cannot open database %s", path);
+		goto fail;
+	}
+	if (migrate(q->adm.db, err, errlen) != 0)
+		goto fail;
+	for (int i = 0; i < OTAS__SQLITE_READERS; i++) {
+		q->rd[i].db = open_db(path, SQLITE_OPEN_READWRITE);
+		q->rd[i].ev = calloc(EV_VARIANTS, sizeof *q->rd[i].ev);
+		if (!q->rd[i].db || !q->rd[i].ev) {
+			snprintf(err, errlen, "cannot open database %s", path);
+			goto fail;
+		}
+		/* Readers only read: a stray write would take the lock. */
+		exec(q->rd[i].db, "PRAGMA query_only=1");
+	}
+	return q;
+fail:
+	sq_close(q);
+	return NULL;
+}
+
+static void
+sq_close(void *b)
+{
+	sq_t *q = b;
+
+	for (int i = 0; i < OTAS__SQLITE_READERS; i++)
+		conn_close(&q->rd[i]);
+	conn_close(&q->adm);
+	pthread_mutex_destroy(&q->adm_lock);
+	pthread_mutex_destroy(&q->pool_lock);
+	pthread_cond_destroy(&q->pool_cond);
+	free(q->path);
+	free(q);
+}
+
+/* A read connection from the pool (waits while all are busy). */
+static conn_t *
+reader_get(sq_t *q)
+{
+	conn_t *c = NULL;
+
+	pthread_mutex_lock(&q->pool_lock);
+	for (;;) {
+		for (int i = 0; i < OTAS__SQLITE_READERS && !c; i++)
+			if (!q->rd[i].busy)
+				c = &q->rd[i];
+		if (c)
+			break;
+		pthread_cond_wait(&q->pool_cond, &q->pool_lock);
+	}
+	c->busy = 1;
+	pthread_mutex_unlock(&q->pool_lock);
+	return c;
+}
+
+static void
+reader_put(sq_t *q, conn_t *c)
+{
+	pthread_mutex_lock(&q->pool_lock);
+	c->busy = 0;
+	pthread_cond_signal(&q->pool_cond);
+	pthread_mutex_unlock(&q->pool_lock);
+}
+
+/* ---- admin ---------------------------------------------------------- */
+
+static int
+sq_secret(void *b, const char *name, unsigned char out[32])
+{
+	sq_t *q = b;
+	sqlite3_stmt *s = NULL;
+	unsigned char fresh[32];
+	int rc = -1;
+
+	pthread_mutex_lock(&q->adm_lock);
+	for (int attempt = 0; attempt < 2 && rc != 0; attempt++) {
+		if (!(s = stmt(&q->adm, S_SECRET_GET)))
+			break;
+		sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+		if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_bytes(s, 0) == 32) {
+			memcpy(out, sqlite3_column_blob(s, 0), 32);
+			rc = 0;
+			break;
+		}
+		sqlite3_reset(s);
+		if (attempt || otas__random_bytes(fresh, 32) != 0 ||
+		    !(s = stmt(&q->adm, S_SECRET_PUT)))
+			break;
+		sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+		sqlite3_bind_blob(s, 2, fresh, 32, SQLITE_STATIC);
+		if (sqlite3_step(s) != SQLITE_DONE)
+			break;
+		sqlite3_reset(s);
+	}
+	if (s)
+		sqlite3_reset(s);
+	pthread_mutex_unlock(&q->adm_lock);
+	return rc;
+}
+
+static int
+sq_project_create(void *b, const char *id, const char *name,
+                  const char *desc, int64_t now)
+{
+	sq_t *q = b;
+	sqlite3_stmt *s;
+	int rc = -1;
+
+	pthread_mutex_lock(&q->adm_lock);
+	if ((s = stmt(&q->adm, S_PROJECT_INSERT))) {
+		sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 3, desc, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 4, now);
+		rc = sqlite3_step(s) == SQLITE_DONE ? 0 : -1;
+		sqlite3_reset(s);
+	}
+	pthread_mutex_unlock(&q->adm_lock);
+	return rc;
+}
+
+static int
+sq_project_each(void *b, int64_t now, otas__project_cb cb, void *arg)
+{
+	sq_t *q = b;
+	sqlite3_stmt *s;
+	int rc = -1;
+
+	pthread_mutex_lock(&q->adm_lock);
+	if ((s = stmt(&q->adm, S_PROJECT_LIST))) {
+		sqlite3_bind_int64(s, 1, now);
+		while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+			otas__project_row_t r = {col_text(s, 0), col_text(s, 1),
+			                         col_text(s, 2),
+			                         sqlite3_column_int64(s, 3),
+			                         sqlite3_column_int(s, 4)};
+			if (cb(arg, &r))
+				break;
+		}
+		rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+		sqlite3_reset(s);
+	}
+	pthread_mutex_unlock(&q->adm_lock);
+	return rc;
+}
+
+static int64_t
+sq_project_pk(void *b, const char *id)
+{
+	sq_t *q = b;
+	sqlite3_stmt *s;
+	int64_t pk = -1;
+
+	pthread_mutex_lock(&q->adm_lock);
+	if ((s = stmt(&q->adm, S_PROJECT_PK))) {
+		sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+		if (sqlite3_step(s) == SQLITE_ROW)
+			pk = sqlite3_column_int64(s, 0);
+		sqlite3_reset(s);
+	}
+	pthread_mutex_unlock(&q->adm_lock);
+	return pk;
+}
+
+static int
+sq_key_insert(void *b, int64_t pk, const char *prefix, const char *hash,
+              int role, int64_t now, int64_t expires_at)
+{
+	sq_t *q = b;
+	sqlite3_stmt *s;
+	int rc = -1;
+
+	pthread_mutex_lock(&q->adm_lock);
+	if ((s = stmt(&q->adm, S_KEY_INSERT))) {
+		sqlite3_bind_text(s, 1, prefix, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 2, pk);
+		sqlite3_bind_text(s, 3, hash, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 4, now);
+		sqlite3_bind_int64(s, 5, expires_at);
+		sqlite3_bind_int(s, 6, role);
+		rc = sqlite3_step(s) == SQLITE_DONE ? 0 : -1;
+		sqlite3_reset(s);
+	}
+	pthread_mutex_unlock(&q->adm_lock);
+	return rc;
+}
+
+static int
+sq_key_lookup(void *b, const char *prefix, otas__key_row_t *out)
+{
+	sq_t *q = b;
+	sqlite3_stmt *s;
+	int rc = -1;
+
+	pthread_mutex_lock(&q->adm_lock);
+	if ((s = stmt(&q->adm, S_KEY_LOOKUP))) {
+		sqlite3_bind_text(s, 1, prefix, -1, SQLITE_STATIC);
+		switch (sqlite3_step(s)) {
+		case SQLITE_DONE:
+			rc = 0;
+			break;
+		case SQLITE_ROW:
+			memset(out, 0, sizeof *out);
+			copy_col(s, 0, out->hash, sizeof out->hash);
+			out->expires_at = sqlite3_column_int64(s, 1);
+			out->revoked = sqlite3_column_type(s, 2) != SQLITE_NULL;
+			out->role = sqlite3_column_int(s, 3);
+			out->proj.pk = sqlite3_column_int64(s, 4);
+			copy_col(s, 5, out->proj.id, sizeof out->proj.id);
+			copy_col(s, 6, out->proj.name, sizeof out->proj.name);
+			copy_col(s, 7, out->proj.description,
+			         sizeof out->proj.description);
+			rc = 1;
+			break;
+		default:
+			break;
+		}
+		sqlite3_reset(s);
+	}
+	pthread_mutex_unlock(&q->adm_lock);
+	return rc;
+}
+
+static int
+sq_key_revoke(void *b, const char *prefix, int64_t now)
+{
+	sq_t *q = b;
+	sqlite3_stmt *s;
+	int rc = -1;
+
+	pthread_mutex_lock(&q->adm_lock);
+	if ((s = stmt(&q->adm, S_KEY_REVOKE))) {
+		sqlite3_bind_int64(s, 1, now);
+		sqlite3_bind_text(s, 2, prefix, -1, SQLITE_STATIC);
+		if (sqlite3_step(s) == SQLITE_DONE)
+			rc = sqlite3_changes(q->adm.db);
+		sqlite3_reset(s);
+	}
+	pthread_mutex_unlock(&q->adm_lock);
+	return rc;
+}
+
+static int
+sq_agent_session(void *b, int64_t pk, const char *agent,
+                 const char *new_agent_id, const char *session_id,
+                 int64_t now, int64_t expires_at, char agent_id_out[37])
+{
+	sq_t *q = b;
+	sqlite3_stmt *s;
+	int rc = -1;
+
+	pthread_mutex_lock(&q->adm_lock);
+	if (exec(q->adm.db, "BEGIN IMMEDIATE") != 0)
+		goto done;
+	if (!(s = stmt(&q->adm, S_AGENT_INSERT)))
+		goto rollback;
+	sqlite3_bind_text(s, 1, new_agent_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, pk);
+	sqlite3_bind_text(s, 3, agent, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, now);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		goto rollback;
+	sqlite3_reset(s);
+	if (!(s = stmt(&q->adm, S_AGENT_ID)))
+		goto rollback;
+	sqlite3_bind_int64(s, 1, pk);
+	sqlite3_bind_text(s, 2, agent, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) != SQLITE_ROW)
+		goto rollback;
+	copy_col(s, 0, agent_id_out, 37);
+	sqlite3_reset(s);
+	if (!(s = stmt(&q->adm, S_SESSION_INSERT)))
+		goto rollback;
+	sqlite3_bind_text(s, 1, session_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, agent_id_out, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, now);
+	sqlite3_bind_int64(s, 4, expires_at);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		goto rollback;
+	sqlite3_reset(s);
+	if (exec(q->adm.db, "COMMIT") == 0) {
+		rc = 0;
+		goto done;
+	}
+rollback:
+	if (s)
+		sqlite3_reset(s);
+	exec(q->adm.db, "ROLLBACK");
+done:
+	pthread_mutex_unlock(&q->adm_lock);
+	return rc;
+}
+
+/* ---- writer --------------------------------------------------------- */
+
+static int
+sq_writer_open(void *b, const otas__writer_opts_t *o)
+{
+	sq_t *q = b;
+
+	q->wr.db = open_db(q->path, SQLITE_OPEN_READWRITE);
+	if (!q->wr.db)
+		return -1;
+	if (exec(q->wr.db, o->sync_full ? "PRAGMA synchronous=FULL"
+	                                : "PRAGMA synchronous=NORMAL") != 0 ||
+	    exec(q->wr.db, "PRAGMA wal_autocheckpoint=4000") != 0 ||
+	    exec(q->wr.db, "PRAGMA cache_size=-65536") != 0) {
+		conn_close(&q->wr);
+		return -1;
+	}
+	return 0;
+}
+
+/* Insert one job's events inside the open transaction.  0 ok. */
+static int
+insert_job(sqlite3 *db, sqlite3_stmt *ins, otas__store_job_t *j)
+{
+	j->accepted = j->duplicates = 0;
+	for (size_t i = 0; i < j->n; i++) {
+		otas__event_t *e = &j->ev[i];
+		if (e->reject || !e->doc)
+			continue;
+		sqlite3_reset(ins);
+		sqlite3_bind_int64(ins, 1, j->project_pk);
+		sqlite3_bind_text(ins, 2, e->event_id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(ins, 3, e->ts_us ? e->ts_us : j->received_us);
+		sqlite3_bind_int64(ins, 4, j->received_us);
+		sqlite3_bind_text(ins, 5, e->method, -1, SQLITE_STATIC);
+		sqlite3_bind_text(ins, 6, e->path, -1, SQLITE_STATIC);
+		sqlite3_bind_text(ins, 7, e->route ? e->route : e->path, -1,
+		                  SQLITE_STATIC);
+		sqlite3_bind_int64(ins, 8, e->status);
+		sqlite3_bind_double(ins, 9, e->latency_ms);
+		sqlite3_bind_int(ins, 10, e->is_error);
+		bind_opt_text(ins, 11, e->agent_id);
+		bind_opt_text(ins, 12, e->agent_session_id);
+		sqlite3_bind_int(ins, 13, e->agent_verified);
+		sqlite3_bind_text(ins, 14, e->doc, (int)e->doc_len, SQLITE_STATIC);
+		if (sqlite3_step(ins) != SQLITE_DONE)
+			return -1;
+		e->inserted = sqlite3_changes(db) > 0;
+		if (e->inserted)
+			j->accepted++;
+		else
+			j->duplicates++;
+	}
+	return 0;
+}
+
+static int
+sq_writer_commit(void *b, otas__store_job_t *batch, int fail)
+{
+	sq_t *q = b;
+	sqlite3_stmt *ins = stmt(&q->wr, S_EVENT_INSERT);
+	otas__store_job_t *j;
+	int rc;
+
+	rc = ins && exec(q->wr.db, "BEGIN IMMEDIATE") == 0 ? 0 : -1;
+	for (j = batch; rc == 0 && j; j = j->next)
+		rc = insert_job(q->wr.db, ins, j);
+	if (rc == 0 && fail)
+		rc = -1; /* testing: as if the disk were full */
+	if (rc == 0 && exec(q->wr.db, "COMMIT") != 0)
+		rc = -1;
+	if (rc != 0) {
+		fprintf(stderr, "error: commit failed: %s\n",
+		        fail ? "test failure" : sqlite3_errmsg(q->wr.db));
+		exec(q->wr.db, "ROLLBACK");
+	}
+	if (ins)
+		sqlite3_reset(ins);
+	return rc;
+}
+
+static int
+sq_writer_maintain(void *b, int64_t now_us, int retain_days,
+                   otas__store_stats_t *acc)
+{
+	sq_t *q = b;
+	int64_t cutoff = now_us - (int64_t)retain_days * 86400 * 1000000;
+	int64_t pks[4096];
+	size_t npk = 0;
+	sqlite3_stmt *s;
+	int rc = 0;
+
+	if (retain_days <= 0)
+		return 0;
+	if (!(s = stmt(&q->wr, S_PROJECTS_ALL)))
+		return -1;
+	while (sqlite3_step(s) == SQLITE_ROW && npk < 4096)
+		pks[npk++] = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	/* Chunks of 5000 rows, each its own transaction, so ingest commits
+	 * in between. */
+	for (size_t i = 0; i < npk && rc == 0; i++) {
+		for (;;) {
+			int n;
+			if (!(s = stmt(&q->wr, S_RETAIN_DELETE))) {
+				rc = -1;
+				break;
+			}
+			sqlite3_bind_int64(s, 1, pks[i]);
+			sqlite3_bind_int64(s, 2, cutoff);
+			if (sqlite3_step(s) != SQLITE_DONE) {
+				sqlite3_reset(s);
+				rc = -1;
+				break;
+			}
+			n = sqlite3_changes(q->wr.db);
+			sqlite3_reset(s);
+			acc->retention_deleted_events += n;
+			if (n < 5000)
+				break;
+		}
+	}
+	if (exec(q->wr.db, "PRAGMA incremental_vacuum") != 0)
+		rc = -1;
+	return rc;
+}
+
+static void
+sq_writer_close(void *b)
+{
+	sq_t *q = b;
+
+	/* Fold the WAL back so the database file stands alone. */
+	sqlite3_wal_checkpoint_v2(q->wr.db, NULL, SQLITE_CHECKPOINT_TRUNCATE,
+	                          NULL, NULL);
+	conn_close(&q->wr);
+}
+
+/* ---- queries -------------------------------------------------------- */
+
+#define EVENT_COLS \
+	"id, ts, received_at, agent_id, agent_session_id, agent_verified, doc," \
+	" event_id"
+
+static int
+event_row(sqlite3_stmt *s, otas__event_cb cb, void *arg)
+{
+	otas__event_row_t r;
+
+	r.id = sqlite3_column_int64(s, 0);
+	r.ts_us = sqlite3_column_int64(s, 1);
+	r.received_us = sqlite3_column_int64(s, 2);
+	r.agent_id = col_text(s, 3);
+	r.agent_session_id = col_text(s, 4);
+	r.agent_verified = sqlite3_column_int(s, 5);
+	r.doc = col_text(s, 6);
+	r.doc_len = (size_t)sqlite3_column_bytes(s, 6);
+	r.event_id = col_text(s, 7);
+	return cb(arg, &r);
+}
+
+static sqlite3_stmt *
+events_stmt(conn_t *c, const otas__event_query_t *q)
+{
+	unsigned mask = (q->path ? 1u : 0) | (q->route ? 2u : 0) |
+	                (q->method ? 4u : 0) | (q->status >= 0 ? 8u : 0) |
+	                (q->agent_session_id ? 16u : 0) |
+	                (q->has_cursor ? 32u : 0) | (q->user_id ? 64u : 0) |
+	                (q->company_id ? 128u : 0);
+	char sql[1024];
+
+	if (!c->ev[mask]) {
+		snprintf(sql, sizeof sql,
+		         "SELECT " EVENT_COLS " FROM events WHERE project=?1"
+		         " AND ts >= ?2 AND ts <= ?3%s%s%s%s%s%s%s%s"
+		         " ORDER BY ts DESC, id DESC LIMIT ?11",
+		         mask & 1 ? " AND path = ?4" : "",
+		         mask & 2 ? " AND route = ?5" : "",
+		         mask & 4 ? " AND method = ?6" : "",
+		         mask & 8 ? " AND status = ?7" : "",
+		         mask & 16 ? " AND agent_session_id = ?8" : "",
+		         mask & 32 ? " AND (ts < ?9 OR (ts = ?9 AND id < ?10))" : "",
+		         mask & 64 ? " AND user_id = ?12" : "",
+		         mask & 128 ? " AND company_id = ?13" : "");
+		if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+		                       &c->ev[mask], NULL) != SQLITE_OK)
+			return NULL;
+	}
+	sqlite3_reset(c->ev[mask]);
+	sqlite3_clear_bindings(c->ev[mask]);
+	return c->ev[mask];
+}
+
+static int
+sq_events_each(void *b, int64_t pk, const otas__event_query_t *q,
+               otas__event_cb cb, void *arg)
+{
+	sq_t *st = b;
+	conn_t *c = reader_get(st);
+	sqlite3_stmt *s = events_stmt(c, q);
+	int rc = -1;
+
+	if (!s)
+		goto done;
+	sqlite3_bind_int64(s, 1, pk);
+	sqlite3_bind_int64(s, 2, q->since_us);
+	sqlite3_bind_int64(s, 3, q->until_us);
+	if (q->path)
+		sqlite3_bind_text(s, 4, q->path, -1, SQLITE_STATIC);
+	if (q->route)
+		sqlite3_bind_text(s, 5, q->route, -1, SQLITE_STATIC);
+	if (q->method)
+		sqlite3_bind_text(s, 6, q->method, -1, SQLITE_STATIC);
+	if (q->status >= 0)
+		sqlite3_bind_int64(s, 7, q->status);
+	if (q->agent_session_id)
+		sqlite3_bind_text(s, 8, q->agent_session_id, -1, SQLITE_STATIC);
+	if (q->has_cursor) {
+		sqlite3_bind_int64(s, 9, q->cursor_ts);
+		sqlite3_bind_int64(s, 10, q->cursor_id);
+	}
+	sqlite3_bind_int64(s, 11, q->limit + 1);
+	if (q->user_id)
+		sqlite3_bind_text(s, 12, q->user_id, -1, SQLITE_STATIC);
+	if (q->company_id)
+		sqlite3_bind_text(s, 13, q->company_id, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		if (event_row(s, cb, arg))
+			break;
+	rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+	sqlite3_reset(s);
+done:
+	reader_put(st, c);
+	return rc;
+}
+
+static int
+sq_event_find(void *b, int64_t pk, const char *event_id, otas__event_cb cb,
+              void *arg)
+{
+	sq_t *st = b;
+	conn_t *c = reader_get(st);
+	sqlite3_stmt *s = stmt(c, S_EVENT_GET);
+	int rc = -1;
+
+	if (s) {
+		sqlite3_bind_int64(s, 1, pk);
+		sqlite3_bind_text(s, 2, event_id, -1, SQLITE_STATIC);
+		switch (sqlite3_step(s)) {
+		case SQLITE_ROW:
+			event_row(s, cb, arg);
+			rc = 1;
+			break;
+		case SQLITE_DONE:
+			rc = 0;
+			break;
+		}
+		sqlite3_reset(s);
+	}
+	reader_put(st, c);
+	return rc;
+}
+
+static int
+sq_samples_each(void *b, int64_t pk, const otas__sample_query_t *q,
+                otas__sample_cb cb, void *arg)
+{
+	sq_t *st = b;
+	conn_t *c = reader_get(st);
+	int which = q->kind == OTAS__SAMPLES_ENDPOINTS ? S_SAMPLES_EP
+	            : q->kind == OTAS__SAMPLES_DAILY   ? S_SAMPLES_DAY
+	                                               : S_SAMPLES_ROUTE;
+	sqlite3_stmt *s = stmt(c, which);
+	int rc = -1;
+
+	if (!s)
+		goto done;
+	sqlite3_bind_int64(s, 1, pk);
+	sqlite3_bind_int64(s, 2, q->since_us);
+	sqlite3_bind_int64(s, 3, q->until_us);
+	if (which == S_SAMPLES_ROUTE) {
+		sqlite3_bind_text(s, 4, q->method, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 5, q->route, -1, SQLITE_STATIC);
+	}
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		otas__sample_t x = {0};
+		if (which == S_SAMPLES_EP) {
+			x.method = col_text(s, 0);
+			x.route = col_text(s, 1);
+			x.latency_ms = sqlite3_column_double(s, 2);
+			x.is_error = sqlite3_column_int(s, 3);
+		} else if (which == S_SAMPLES_DAY) {
+			x.day = sqlite3_column_int64(s, 0);
+			x.latency_ms = sqlite3_column_double(s, 1);
+			x.is_error = sqlite3_column_int(s, 2);
+		} else {
+			x.latency_ms = sqlite3_column_double(s, 0);
+			x.is_error = sqlite3_column_int(s, 1);
+		}
+		if (cb(arg, &x))
+			break;
+	}
+	rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+	sqlite3_reset(s);
+done:
+	reader_put(st, c);
+	return rc;
+}
+
+static int
+sq_sessions_each(void *b, int64_t pk, otas__session_cb cb, void *arg)
+{
+	sq_t *st = b;
+	conn_t *c = reader_get(st);
+	sqlite3_stmt *s = stmt(c, S_SESSIONS);
+	int rc = -1;
+
+	if (s) {
+		sqlite3_bind_int64(s, 1, pk);
+		while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+			otas__session_row_t r = {
+			    col_text(s, 0),           col_text(s, 1),
+			    sqlite3_column_int(s, 2), sqlite3_column_int64(s, 3),
+			    sqlite3_column_int64(s, 4), sqlite3_column_int64(s, 5),
+			    sqlite3_column_int64(s, 6)};
+			if (cb(arg, &r))
+				break;
+		}
+		rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+		sqlite3_reset(s);
+	}
+	reader_put(st, c);
+	return rc;
+}
+
+/* Latest update wins field by field; json_patch (RFC 7396) merges the
+ * nested metadata object and drops members set to null. */
+static int
+sq_entities_upsert(void *b, int64_t pk, const otas__entity_t *e, size_t n,
+                   int64_t now_us)
+{
+	sq_t *q = b;
+	sqlite3_stmt *s = NULL;
+	int rc = -1;
+
+	pthread_mutex_lock(&q->adm_lock);
+	if (exec(q->adm.db, "BEGIN IMMEDIATE") != 0)
+		goto done;
+	if (!(s = stmt(&q->adm, S_ENTITY_UPSERT)))
+		goto rollback;
+	for (size_t i = 0; i < n; i++) {
+		sqlite3_reset(s);
+		sqlite3_bind_int64(s, 1, pk);
+		sqlite3_bind_text(s, 2, e[i].kind, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 3, e[i].id, -1, SQLITE_STATIC);
+		bind_opt_text(s, 4, e[i].company_id);
+		sqlite3_bind_text(s, 5, e[i].doc, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 6, now_us);
+		if (sqlite3_step(s) != SQLITE_DONE)
+			goto rollback;
+	}
+	sqlite3_reset(s);
+	if (exec(q->adm.db, "COMMIT") == 0) {
+		rc = 0;
+		goto done;
+	}
+rollback:
+	if (s)
+		sqlite3_reset(s);
+	exec(q->adm.db, "ROLLBACK");
+done:
+	pthread_mutex_unlock(&q->adm_lock);
+	return rc;
+}
+
+static int
+sq_entities_each(void *b, int64_t pk, const char *kind,
+                 const char *company_id, long limit, otas__entity_cb cb,
+                 void *arg)
+{
+	sq_t *st = b;
+	conn_t *c = reader_get(st);
+	sqlite3_stmt *s = stmt(c, S_ENTITIES);
+	int rc = -1;
+
+	if (s) {
+		sqlite3_bind_int64(s, 1, pk);
+		bind_opt_text(s, 2, kind);
+		bind_opt_text(s, 3, company_id);
+		sqlite3_bind_int64(s, 4, limit);
+		while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+			otas__entity_row_t r = {col_text(s, 0), col_text(s, 1),
+			                        (size_t)sqlite3_column_bytes(s, 1),
+			                        sqlite3_column_int64(s, 2),
+			                        sqlite3_column_int64(s, 3)};
+			if (cb(arg, &r))
+				break;
+		}
+		rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+		sqlite3_reset(s);
+	}
+	reader_put(st, c);
+	return rc;
+}
+
+const otas__store_ops_t otas__store_sqlite_ops = {
+    .name = "sqlite",
+    .open = sq_open,
+    .close = sq_close,
+    .secret = sq_secret,
+    .project_create = sq_project_create,
+    .project_each = sq_project_each,
+    .project_pk = sq_project_pk,
+    .key_insert = sq_key_insert,
+    .key_lookup = sq_key_lookup,
+    .key_revoke = sq_key_revoke,
+    .agent_session = sq_agent_session,
+    .writer_open = sq_writer_open,
+    .writer_commit = sq_writer_commit,
+    .writer_maintain = sq_writer_maintain,
+    .writer_close = sq_writer_close,
+    .events_each = sq_events_each,
+    .event_find = sq_event_find,
+    .samples_each = sq_samples_each,
+    .sessions_each = sq_sessions_each,
+    .entities_upsert = sq_entities_upsert,
+    .entities_each = sq_entities_each,
+};
