@@ -129,7 +129,8 @@ otas__reply_json_retry(otas__req_t *r, unsigned status, json_t *body,
 	json_decref(body);
 	if (!txt)
 		abort();
-	r->retry_after = retry_after;
+	if (retry_after)
+		r->retry_after = retry_after;
 	return otas__reply(r, status, "application/json", txt, strlen(txt),
 	                   MHD_RESPMEM_MUST_FREE);
 }
