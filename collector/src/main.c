@@ -24,8 +24,8 @@
 
 typedef struct {
 	const char *db, *project, *name, *description, *prefix, *agent, *listen;
-	const char *dashboard_dir, *sync, *tls_cert, *tls_key;
-	long days;
+	const char *dashboard_dir, *sync, *tls_cert, *tls_key, *role;
+	long days, retain_days, maintain_interval;
 	int days_set, quiet, json, platform_compat, max_pending_set;
 	long max_body, max_decoded, max_events, max_conns, max_pending;
 	long max_header, threads, timeout, commit_delay;
@@ -61,15 +61,20 @@ static const char help_main[] =
     "usage: otas-collector <command> [options]\n"
     "\n"
     "The embedded OTAS back end: speaks the OTAS wire contract, stores events\n"
-    "in SQLite, answers a query API and serves the dashboard.\n"
+    "in SQLite or PostgreSQL, answers a query API and serves the dashboard.\n"
+    "\n"
+    "--db FILE is an SQLite file; --db postgresql://USER@HOST/DB (any libpq\n"
+    "URL) selects PostgreSQL, and several collectors may serve one database.\n"
+    "Without --db, OTAS_COLLECTOR_DB is used.\n"
     "\n"
     "commands:\n"
     "  init --db FILE --project NAME     create the database and a project;\n"
-    "                                    prints the project's SDK key once\n"
+    "                                    prints its ingest and read keys once\n"
     "  serve --db FILE --listen H:P      run the HTTP server\n"
     "  project create --db FILE --project NAME\n"
     "  project list --db FILE [--json]\n"
-    "  key create --db FILE --project ID [--days N]\n"
+    "  key create --db FILE --project ID [--role ingest|read] [--days N]\n"
+    "  key rotate --db FILE --prefix PREFIX [--role ingest|read]\n"
     "  key revoke --db FILE --prefix PREFIX\n"
     "  agent-session create --db FILE --project ID --agent NAME [--days N]\n"
     "\n"
@@ -81,10 +86,10 @@ static const char help_init[] =
     "usage: otas-collector init --db FILE --project NAME [--description TEXT]\n"
     "                           [--days N] [--quiet|--key-only]\n"
     "\n"
-    "Create the database (schema, secrets) and a first project with one SDK\n"
-    "key, valid N days (1..300, default 300).  The key is printed once.\n"
-    "With --quiet the first stdout line is the key alone, the second the\n"
-    "project id.\n";
+    "Create the database (schema, secrets) and a first project with an\n"
+    "ingest key (for the SDK) and a read key (dashboard, query API), valid N\n"
+    "days (1..300, default 300).  The keys are printed once.  With --quiet\n"
+    "stdout is three lines: the ingest key, the project id, the read key.\n";
 
 static const char help_project[] =
     "usage: otas-collector project create --db FILE --project NAME\n"
@@ -92,18 +97,25 @@ static const char help_project[] =
     "                                     [--quiet|--key-only]\n"
     "       otas-collector project list --db FILE [--json]\n"
     "\n"
-    "create: a new project and its first SDK key (printed once; with --quiet\n"
-    "the key alone on line 1, the project id on line 2).\n"
+    "create: a new project with an ingest and a read key (printed once; with\n"
+    "--quiet: ingest key, project id, read key, one a line).\n"
     "list: every project with its number of active keys.\n";
 
 static const char help_key[] =
     "usage: otas-collector key create --db FILE --project ID [--days N]\n"
-    "                                 [--quiet|--key-only]\n"
+    "                                 [--role ingest|read] [--quiet|--key-only]\n"
+    "       otas-collector key rotate --db FILE --prefix PREFIX [--days N]\n"
+    "                                 [--role ingest|read] [--quiet]\n"
     "       otas-collector key revoke --db FILE --prefix PREFIX\n"
     "\n"
-    "create: another SDK key for project ID, valid N days (1..300, default\n"
-    "300), printed once.  revoke: the key whose prefix (the 11 characters\n"
-    "after `otas_`) is PREFIX stops working at once.\n";
+    "create: another key for project ID, valid N days (1..300, default 300),\n"
+    "printed once.  --role ingest (default) authenticates and logs events,\n"
+    "what app servers hold; --role read queries and signs into the dashboard.\n"
+    "rotate: a new key for the same project and role, then the old one is\n"
+    "revoked (a key made before roles existed works as both until rotated,\n"
+    "and becomes an ingest key unless --role says otherwise).  revoke: the\n"
+    "key whose prefix (the 11 characters after `otas_`) is PREFIX stops\n"
+    "working at once.\n";
 
 static const char help_agent[] =
     "usage: otas-collector agent-session create --db FILE --project ID\n"
@@ -143,6 +155,10 @@ static const char help_serve[] =
     "  --threads N              HTTP threads (default 4)\n"
     "  --timeout SECONDS        idle or slow client timeout (default 30)\n"
     "  --sync full|normal       full: fsync each group commit (default)\n"
+    "  --retain-days N          delete events older than N days (PostgreSQL:\n"
+    "                           drops whole day partitions), hourly\n"
+    "  --maintain-interval S    seconds between retention/partition runs\n"
+    "                           (default 3600)\n"
     "  --dashboard-dir DIR      serve the dashboard from DIR, not the binary\n"
     "  --quiet                  no per-request log lines\n"
     "\n"
@@ -248,6 +264,12 @@ parse(int argc, char **argv, int i, const char *allowed, const char *help,
 			a->query_threads = num(flag, v, 1, 256);
 		else if (!strcmp(flag, "--max-queued-queries"))
 			a->max_queued_queries = num(flag, v, 0, 100000);
+		else if (!strcmp(flag, "--role"))
+			a->role = v;
+		else if (!strcmp(flag, "--retain-days"))
+			a->retain_days = num(flag, v, 0, 100000);
+		else if (!strcmp(flag, "--maintain-interval"))
+			a->maintain_interval = num(flag, v, 1, 86400);
 		else if (!strcmp(flag, "--days")) {
 			/* 0 is accepted but undocumented: an already expired
 			 * key, for tests of expiry. */
@@ -276,8 +298,12 @@ parse(int argc, char **argv, int i, const char *allowed, const char *help,
 		else if (!strcmp(flag, "--test-fail-commits"))
 			a->fail_commits = (int)num(flag, v, 0, 1);
 	}
+	if (!a->db) {
+		const char *env = getenv("OTAS_COLLECTOR_DB");
+		a->db = env && *env ? env : NULL;
+	}
 	if (!a->db)
-		usage_error("--db is required");
+		usage_error("--db is required (or OTAS_COLLECTOR_DB)");
 }
 
 static otas__store_t *
@@ -293,30 +319,50 @@ open_store(const char *db, int create)
 	return st;
 }
 
+/* The ingest key first (what app servers hold), then the read key (for
+ * the dashboard and the query API). */
 static void
-print_new_project(const args_t *a, const char *id, const char *key)
+print_new_project(const args_t *a, const char *id, const char *key,
+                  const char *read_key)
 {
 	if (a->quiet)
-		printf("%s\n%s\n", key, id);
+		printf("%s\n%s\n%s\n", key, id, read_key);
 	else
 		printf("project \"%s\" created, id %s\n"
-		       "SDK key (shown once, store it now; valid %ld days):\n%s\n",
-		       a->project, id, a->days, key);
+		       "ingest key for the SDK (OTAS_SDK_KEY; shown once, store it "
+		       "now; valid %ld days):\n%s\n"
+		       "read key for the dashboard and the query API (shown once):"
+		       "\n%s\n",
+		       a->project, id, a->days, key, read_key);
 }
 
 static int
 new_project(args_t *a, otas__store_t *st)
 {
-	char id[37], key[OTAS__KEY_LEN + 1];
+	char id[37], key[OTAS__KEY_LEN + 1], rkey[OTAS__KEY_LEN + 1];
 
 	if (!a->days_set)
 		a->days = 300;
 	if (otas__store_project_create(st, a->project, a->description, id) != 0 ||
-	    otas__store_key_create(st, id, (int)a->days, key) != 0)
+	    otas__store_key_create_role(st, id, (int)a->days, OTAS__ROLE_INGEST,
+	                                key) != 0 ||
+	    otas__store_key_create_role(st, id, (int)a->days, OTAS__ROLE_READ,
+	                                rkey) != 0)
 		fail("cannot create the project");
-	print_new_project(a, id, key);
+	print_new_project(a, id, key, rkey);
 	memset(key, 0, sizeof key);
+	memset(rkey, 0, sizeof rkey);
 	return 0;
+}
+
+static int
+role_arg(const args_t *a, int dflt)
+{
+	int role = dflt;
+
+	if (a->role && otas__role_parse(a->role, &role) != 0)
+		usage_error("--role wants ingest or read");
+	return role;
 }
 
 static int
@@ -413,14 +459,18 @@ cmd_key(int argc, char **argv)
 	}
 	if (!strcmp(sub, "create")) {
 		char key[OTAS__KEY_LEN + 1];
-		parse(argc, argv, 3, "--db --project --days --quiet --key-only",
-		      help_key, &a);
+		int role;
+		parse(argc, argv, 3,
+		      "--db --project --days --role --quiet --key-only", help_key,
+		      &a);
 		if (!a.project)
 			usage_error("--project ID is required");
 		if (!a.days_set)
 			a.days = 300;
+		role = role_arg(&a, OTAS__ROLE_INGEST);
 		st = open_store(a.db, 0);
-		if (otas__store_key_create(st, a.project, (int)a.days, key) != 0) {
+		if (otas__store_key_create_role(st, a.project, (int)a.days, role,
+		                                key) != 0) {
 			otas__store_close(st);
 			fprintf(stderr, "%s: no project with id %.40s\n", prog,
 			        a.project);
@@ -430,8 +480,35 @@ cmd_key(int argc, char **argv)
 		if (a.quiet)
 			printf("%s\n", key);
 		else
-			printf("SDK key (shown once, store it now; valid %ld days):\n"
-			       "%s\n", a.days, key);
+			printf("%s key (shown once, store it now; valid %ld days):\n"
+			       "%s\n", otas__role_name(role), a.days, key);
+		memset(key, 0, sizeof key);
+		return 0;
+	}
+	if (!strcmp(sub, "rotate")) {
+		char key[OTAS__KEY_LEN + 1];
+		int role = 0;
+		parse(argc, argv, 3, "--db --prefix --days --role --quiet --key-only",
+		      help_key, &a);
+		if (!a.prefix)
+			usage_error("--prefix PREFIX is required");
+		if (!a.days_set)
+			a.days = 300;
+		role = role_arg(&a, 0);
+		st = open_store(a.db, 0);
+		if (otas__store_key_rotate(st, a.prefix, (int)a.days, role, key,
+		                           &role) != 0) {
+			otas__store_close(st);
+			fprintf(stderr, "%s: no active key with that prefix\n", prog);
+			return 1;
+		}
+		otas__store_close(st);
+		if (a.quiet)
+			printf("%s\n", key);
+		else
+			printf("old key revoked; new %s key (shown once, valid %ld "
+			       "days):\n%s\n",
+			       otas__role_name(role), a.days, key);
 		memset(key, 0, sizeof key);
 		return 0;
 	}
@@ -452,7 +529,7 @@ cmd_key(int argc, char **argv)
 		printf("revoked %d key\n", n);
 		return 0;
 	}
-	usage_error("key wants `create` or `revoke`");
+	usage_error("key wants `create`, `rotate` or `revoke`");
 }
 
 static int
@@ -507,7 +584,8 @@ cmd_serve(int argc, char **argv)
 	      "--dashboard-dir --quiet --test-commit-delay-ms --test-fail-commits "
 	      "--max-connections-per-ip --header-timeout "
 	      "--max-inflight-body-bytes --query-threads --max-queued-queries "
-	      "--tls-cert --tls-key",
+	      "--tls-cert --tls-key "
+	      "--retain-days --maintain-interval",
 	      help_serve, &a);
 	if (a.sync && strcmp(a.sync, "full") && strcmp(a.sync, "normal"))
 		usage_error("--sync wants full or normal");
@@ -548,6 +626,8 @@ cmd_serve(int argc, char **argv)
 	w.max_pending = a.max_pending_set ? (int)a.max_pending : 256;
 	w.commit_delay_ms = (int)a.commit_delay;
 	w.fail_commits = a.fail_commits;
+	w.retain_days = (int)a.retain_days;
+	w.maintain_interval_s = (int)a.maintain_interval;
 
 	st = open_store(a.db, 0);
 	/* Signals are taken by sigwait below; every thread started from here
@@ -569,8 +649,13 @@ cmd_serve(int argc, char **argv)
 	       otas__server_port(srv));
 	fflush(stdout);
 	if (!a.quiet)
-		fprintf(stderr, "info: otas-collector serving %s%s\n", a.db,
-		        o.platform_compat ? " (platform-compat)" : "");
+		/* A PostgreSQL URL may hold a password: name the store only. */
+		fprintf(stderr, "info: otas-collector serving %s%s%s\n",
+		        strcmp(otas__store_kind(st), "sqlite")
+		            ? "a PostgreSQL database"
+		            : a.db,
+		        o.platform_compat ? " (platform-compat)" : "",
+		        w.retain_days ? ", with retention" : "");
 	sigwait(&set, &sig);
 	if (!a.quiet)
 		fprintf(stderr, "info: signal %d, finishing requests in flight\n",

@@ -329,6 +329,12 @@ maintain(otas__store_t *st)
 	if (st->ops->writer_maintain(st->b, otas__now_us(), st->opts.retain_days,
 	                             &acc) != 0)
 		fprintf(stderr, "warning: store maintenance failed\n");
+	if (acc.retention_deleted_events || acc.retention_dropped_partitions)
+		fprintf(stderr,
+		        "info: retention: deleted %lld events, dropped %lld day "
+		        "partitions older than %d days\n",
+		        acc.retention_deleted_events,
+		        acc.retention_dropped_partitions, st->opts.retain_days);
 	pthread_mutex_lock(&st->q_lock);
 	st->stats.maintenance_runs++;
 	st->stats.retention_deleted_events += acc.retention_deleted_events;

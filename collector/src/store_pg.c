@@ -145,10 +145,15 @@ static const char *const migrations[] = {
     " status bigint NOT NULL, latency_ms float8 NOT NULL,"
     " is_error smallint NOT NULL, agent_id text, agent_session_id text,"
     " agent_verified smallint NOT NULL DEFAULT 0, doc text NOT NULL,"
-    " user_id text GENERATED ALWAYS AS"
-    "  ((doc::json -> 'metadata') ->> 'user_id') STORED,"
-    " company_id text GENERATED ALWAYS AS"
-    "  ((doc::json -> 'metadata') ->> 'company_id') STORED,"
+    /* Who called, from the stored document.  PostgreSQL's json refuses
+     * \u0000 and lone surrogates, which the contract allows in bodies:
+     * such a document gets no user/company column (cheap strpos first). */
+    " user_id text GENERATED ALWAYS AS (CASE WHEN strpos(doc, '\\u') = 0"
+    "  OR doc !~* '\\\\u(0000|d[89a-f])' THEN"
+    "  (doc::json -> 'metadata') ->> 'user_id' END) STORED,"
+    " company_id text GENERATED ALWAYS AS (CASE WHEN strpos(doc, '\\u') = 0"
+    "  OR doc !~* '\\\\u(0000|d[89a-f])' THEN"
+    "  (doc::json -> 'metadata') ->> 'company_id' END) STORED,"
     " UNIQUE(project, event_id, day)) PARTITION BY RANGE(day);"
     "CREATE TABLE events_default PARTITION OF events DEFAULT;"
     "CREATE INDEX events_ts ON events(project, ts, id);"
@@ -214,6 +219,14 @@ prepare_all(PGconn *c)
 	return 0;
 }
 
+/* NOTICEs ("already exists, skipping") are not for the operator. */
+static void
+quiet_notice(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
 static PGconn *
 connect_db(const char *conninfo, char *err, size_t errlen)
 {
@@ -228,7 +241,7 @@ connect_db(const char *conninfo, char *err, size_t errlen)
 		PQfinish(c);
 		return NULL;
 	}
-	PQsetNoticeProcessor(c, NULL, NULL);
+	PQsetNoticeProcessor(c, quiet_notice, NULL);
 	return c;
 }
 

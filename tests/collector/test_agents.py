@@ -1,7 +1,6 @@
 """Agent session tokens: verified (ours or the platform's) vs unverified."""
 import base64
 import json
-import sqlite3
 import time
 
 from otas_testing.collector import make_event
@@ -42,7 +41,7 @@ def test_verified_and_unverified(make_collector):
     # the token is a credential: never stored, never in the event
     assert all("agent_session_token" not in e for e in ev.values())
     c.stop()
-    raw = open(c.db_path, "rb").read()
+    raw = c.stored_bytes()
     assert ours.encode() not in raw and platform.encode() not in raw
     assert ours.split(".")[2].encode() not in raw
     c.start(extra_args=c.extra_args)
@@ -60,8 +59,7 @@ def test_same_agent_name_same_agent_id(collector):
     a = payload(collector.agent_session("bot"))
     b = payload(collector.agent_session("bot"))
     assert a["agent_id"] == b["agent_id"] and a["agent_session_id"] != b["agent_session_id"]
-    db = sqlite3.connect(collector.db_path)
-    assert db.execute("SELECT count(*) FROM agents").fetchone()[0] == 1
+    assert collector.sql("SELECT count(*) FROM agents") == "1"
 
 
 def test_token_of_another_project_is_not_verified(collector):

@@ -103,12 +103,18 @@ class Collector:
         *,
         binary: str | None = None,
         project: str = "Test project",
+        db_url: str | None = None,
+        pg: Any = None,
     ):
         self.tmp_dir = Path(tmp_dir)
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         self.binary = binary or find_collector_binary()
         self.project_name = project
-        self.db_path: Path | None = None
+        # The --db target: a Path (SQLite) or a postgresql:// URL (with
+        # `pg`, the otas_testing.postgres.Postgres serving it).
+        self.db_path: Path | str | None = None
+        self.db_url = db_url
+        self.pg = pg
         self.key: str | None = None
         self.project_id: str | None = None
         self.proc: subprocess.Popen | None = None
@@ -135,13 +141,52 @@ class Collector:
 
     def init(self, db_path: str | os.PathLike | None = None) -> "Collector":
         """Create the database with one project and key (sets .key, .project_id)."""
-        self.db_path = Path(db_path) if db_path else self.tmp_dir / "otas.db"
+        if db_path:
+            self.db_path = Path(db_path)
+        elif self.db_url:
+            self.db_path = self.db_url
+        else:
+            self.db_path = self.tmp_dir / "otas.db"
         out = self.cli(
             "init", "--db", str(self.db_path), "--project", self.project_name,
             "--quiet",
         ).stdout.splitlines()
+        # --quiet prints the ingest key, the project id, then a read key.
         self.key, self.project_id = out[0], out[1]
+        self.read_key = out[2] if len(out) > 2 else out[0]
         return self
+
+    @property
+    def store(self) -> str:
+        return "pg" if self.db_url else "sqlite"
+
+    def sql(self, query: str) -> str:
+        """Run one SQL statement on the store; rows as text (|-separated
+        columns, one row a line), as psql -At prints them."""
+        if self.db_url:
+            return self.pg.psql(self.db_url, query)
+        import sqlite3
+        db = sqlite3.connect(self.db_path, timeout=10)
+        try:
+            rows = db.execute(query).fetchall()
+            db.commit()
+        finally:
+            db.close()
+        return "\n".join("|".join("" if v is None else str(v) for v in r)
+                         for r in rows)
+
+    def stored_bytes(self) -> bytes:
+        """Everything the store holds, as bytes (the SQLite file and WAL;
+        a text dump of every table on PostgreSQL)."""
+        if self.db_url:
+            tables = self.pg.psql(self.db_url, "SELECT tablename FROM pg_tables"
+                                  " WHERE schemaname='public'").split()
+            return "\n".join(self.pg.psql(self.db_url, f"SELECT t::text FROM {t} t")
+                             for t in tables).encode()
+        out = b""
+        for f in Path(self.db_path).parent.glob(Path(self.db_path).name + "*"):
+            out += f.read_bytes()
+        return out
 
     def create_project(self, name: str, days: int = 300) -> tuple[str, str]:
         """A new project; returns (project_id, key)."""
@@ -191,7 +236,7 @@ class Collector:
         """
         if self.proc is not None:
             raise CollectorError("already started")
-        if db_path is not None and Path(db_path) != self.db_path:
+        if db_path is not None and str(db_path) != str(self.db_path):
             self.db_path = Path(db_path)
             if not self.db_path.exists():
                 self.init(self.db_path)
