@@ -25,7 +25,7 @@
 typedef struct {
 	const char *db, *project, *name, *description, *prefix, *agent, *listen;
 	const char *dashboard_dir, *sync, *role;
-	long days, retain_days, maintain_interval;
+	long days, retain_days, maintain_interval, writers;
 	int days_set, quiet, json, platform_compat, max_pending_set;
 	long max_body, max_decoded, max_events, max_conns, max_pending;
 	long max_header, threads, timeout, commit_delay;
@@ -144,6 +144,8 @@ static const char help_serve[] =
     "                           drops whole day partitions), hourly\n"
     "  --maintain-interval S    seconds between retention/partition runs\n"
     "                           (default 3600)\n"
+    "  --writers N              PostgreSQL: group commits in flight at once\n"
+    "                           (default 4; SQLite always has one writer)\n"
     "  --dashboard-dir DIR      serve the dashboard from DIR, not the binary\n"
     "  --quiet                  no per-request log lines\n"
     "\n"
@@ -238,6 +240,8 @@ parse(int argc, char **argv, int i, const char *allowed, const char *help,
 			a->role = v;
 		else if (!strcmp(flag, "--retain-days"))
 			a->retain_days = num(flag, v, 0, 100000);
+		else if (!strcmp(flag, "--writers"))
+			a->writers = num(flag, v, 1, 16);
 		else if (!strcmp(flag, "--maintain-interval"))
 			a->maintain_interval = num(flag, v, 1, 86400);
 		else if (!strcmp(flag, "--days")) {
@@ -552,7 +556,7 @@ cmd_serve(int argc, char **argv)
 	      "--max-decoded-bytes --max-batch-events --max-header-bytes "
 	      "--max-connections --max-pending --threads --timeout --sync "
 	      "--dashboard-dir --quiet --test-commit-delay-ms --test-fail-commits "
-	      "--retain-days --maintain-interval",
+	      "--retain-days --maintain-interval --writers",
 	      help_serve, &a);
 	if (a.sync && strcmp(a.sync, "full") && strcmp(a.sync, "normal"))
 		usage_error("--sync wants full or normal");
@@ -576,6 +580,7 @@ cmd_serve(int argc, char **argv)
 	w.fail_commits = a.fail_commits;
 	w.retain_days = (int)a.retain_days;
 	w.maintain_interval_s = (int)a.maintain_interval;
+	w.writers = (int)a.writers;
 
 	st = open_store(a.db, 0);
 	/* Signals are taken by sigwait below; every thread started from here

@@ -61,6 +61,8 @@ typedef struct {
 	int fail_commits;       /* testing: roll back every group (500s) */
 	int retain_days;        /* 0: keep everything */
 	int maintain_interval_s; /* retention/partition schedule; 0: 3600 */
+	int writers;            /* writer threads; 0: the store's default
+	                         * (SQLite 1, PostgreSQL 4) */
 } otas__writer_opts_t;
 
 /* Counters of the maintenance schedule (otas__store_stats). */
