@@ -12,6 +12,12 @@
  * validated (fail closed on a broken document), just not matched inside.
  * The only allocation is one block of per-depth state bitsets when the
  * rule set is too large for the stack-resident one; nothing per byte.
+ * Negative indexes (`$.a[-1]`, `$.a[-2:]`) need an array's length before
+ * its first element is written: when, and only when, a live state of an
+ * array needs it, that one array is counted by a look-ahead scan that
+ * follows strings and brackets only.  The cost is one extra pass over
+ * such arrays (nested ones under `$..[-1]` are each counted, so at worst
+ * OTAS__REDACT_MAX_DEPTH passes); rule sets without them never scan.
  *
  * Validation is strict RFC 8259: no trailing commas, no leading zeros, no
  * control characters or invalid UTF-8 (overlong, surrogate, > U+10FFFF) in
@@ -504,6 +510,66 @@ scan_number(const unsigned char *s, size_t len, size_t *pp)
 
 enum { K_OBJ = 1, K_ARR = 2 };
 
+/* Bytes the element count stops at outside strings. */
+static const unsigned char count_stop[256] = {
+	['"'] = 1, ['['] = 1, [']'] = 1, ['{'] = 1, ['}'] = 1, [','] = 1,
+};
+
+/* Elements of the array whose contents start at p (just after its '['):
+ * a look-ahead that follows only strings and nesting, for rules with
+ * negative indexes (the main pass validates).  A string ends at the
+ * first quote preceded by an even run of backslashes (memchr, so long
+ * strings cost little).  On a document that ends early the count is what
+ * was seen: the main pass fails it anyway. */
+static size_t
+count_elements(const unsigned char *s, size_t len, size_t p)
+{
+	size_t n = 1, d = 0;
+
+	SKIP_WS();
+	if (p >= len || s[p] == ']')
+		return 0;
+	for (;;) {
+		while (p < len && !count_stop[s[p]])
+			p++;
+		if (p >= len)
+			return n;
+		switch (s[p++]) {
+		case '"': {
+			size_t from = p;
+			for (;;) {
+				const unsigned char *q =
+				    memchr(s + p, '"', len - p);
+				size_t k = 0, at;
+				if (!q)
+					return n;
+				at = (size_t)(q - s);
+				while (at - k > from && s[at - k - 1] == '\\')
+					k++;
+				p = at + 1;
+				if (k % 2 == 0)
+					break;
+			}
+			break;
+		}
+		case '[':
+		case '{':
+			d++;
+			break;
+		case ']':
+		case '}':
+			if (d == 0)
+				return n;
+			d--;
+			break;
+		default: /* ',' */
+			if (d == 0)
+				n++;
+			break;
+		}
+	}
+}
+
 /* States for depths 0..MAX_DEPTH on the stack when the rules are few. */
 #define SMALL_STATE_WORDS (2 * (OTAS__REDACT_MAX_DEPTH + 1))
 
@@ -566,6 +632,9 @@ otas__redact_json_names(const otas__jsonpath_set_t *rules,
 	unsigned char kind[OTAS__REDACT_MAX_DEPTH + 1];
 	unsigned char live[OTAS__REDACT_MAX_DEPTH + 1];
 	size_t index[OTAS__REDACT_MAX_DEPTH + 1];
+	/* Elements of an open array, counted ahead only when a live rule
+	 * has a negative index (else SIZE_MAX). */
+	size_t count[OTAS__REDACT_MAX_DEPTH + 1];
 	uint64_t small[SMALL_STATE_WORDS], *states;
 	const unsigned char *s = (const unsigned char *)in;
 	size_t nw = otas__jsonpath_nwords(rules);
@@ -574,6 +643,7 @@ otas__redact_json_names(const otas__jsonpath_set_t *rules,
 	size_t redact_depth = SIZE_MAX, redact_start = 0;
 	int redact_next, cur_live, escaped;
 	int use_names = names && (names->defaults || names->n);
+	int need_counts = otas__jsonpath_has_count_rules(rules);
 
 	if (!s)
 		s = (const unsigned char *)"";
@@ -607,7 +677,12 @@ value:
 		kind[depth] = s[p] == '{' ? K_OBJ : K_ARR;
 		live[depth] = (unsigned char)cur_live;
 		index[depth] = 0;
+		count[depth] = SIZE_MAX;
 		p++;
+		if (need_counts && kind[depth] == K_ARR && live[depth] &&
+		    otas__jsonpath_needs_count(rules,
+		                               states + (depth - 1) * nw))
+			count[depth] = count_elements(s, len, p);
 		SKIP_WS();
 		if (p < len && s[p] == (kind[depth] == K_OBJ ? '}' : ']')) {
 			p++;
@@ -676,7 +751,7 @@ element:
 	if (live[depth]) {
 		uint64_t *next = states + depth * nw;
 		if (otas__jsonpath_element(rules, next - nw, index[depth],
-		                           next))
+		                           count[depth], next))
 			redact_next = 1;
 		else
 			cur_live = otas__jsonpath_live(rules, next);

@@ -8,8 +8,9 @@
  * line on stderr and exit 2; other failures exit 1.  Secrets (SDK keys,
  * agent tokens) are printed once, on stdout, and nowhere else.
  */
+#include "api_query.h"
 #include "keys.h"
-#include "routes.h"
+#include "http.h"
 #include "store.h"
 
 #include <limits.h>
@@ -24,11 +25,14 @@
 
 typedef struct {
 	const char *db, *project, *name, *description, *prefix, *agent, *listen;
-	const char *dashboard_dir, *sync, *role;
+	const char *dashboard_dir, *sync, *tls_cert, *tls_key, *role;
 	long days, retain_days, maintain_interval, writers;
 	int days_set, quiet, json, platform_compat, max_pending_set;
 	long max_body, max_decoded, max_events, max_conns, max_pending;
 	long max_header, threads, timeout, commit_delay;
+	long max_conns_ip, header_timeout, max_inflight, query_threads;
+	long max_queued_queries;
+	int max_conns_ip_set;
 	int fail_commits;
 } args_t;
 
@@ -135,6 +139,18 @@ static const char help_serve[] =
     "  --max-batch-events N     events per batch (default 10000)\n"
     "  --max-header-bytes N     request header block (default 16 KiB)\n"
     "  --max-connections N      open connections (default 1024)\n"
+    "  --max-connections-per-ip N  open connections from one address\n"
+    "                           (default a quarter of --max-connections,\n"
+    "                           at least 64; 0: no limit)\n"
+    "  --header-timeout SECONDS the whole request header block must arrive\n"
+    "                           within this (default 10)\n"
+    "  --max-inflight-body-bytes N  all request bodies being read at once;\n"
+    "                           past it 503 + Retry-After (default 256 MiB)\n"
+    "  --query-threads N        threads for the query API (default 2)\n"
+    "  --max-queued-queries N   queries waiting for a thread; past it 503\n"
+    "                           + Retry-After (default 32)\n"
+    "  --tls-cert FILE          serve HTTPS: PEM certificate (chain)\n"
+    "  --tls-key FILE           and its PEM private key (unencrypted)\n"
     "  --max-pending N          requests waiting for a commit before the\n"
     "                           collector answers 429 (default 256)\n"
     "  --threads N              HTTP threads (default 4)\n"
@@ -236,6 +252,21 @@ parse(int argc, char **argv, int i, const char *allowed, const char *help,
 			a->dashboard_dir = v;
 		else if (!strcmp(flag, "--sync"))
 			a->sync = v;
+		else if (!strcmp(flag, "--tls-cert"))
+			a->tls_cert = v;
+		else if (!strcmp(flag, "--tls-key"))
+			a->tls_key = v;
+		else if (!strcmp(flag, "--max-connections-per-ip")) {
+			a->max_conns_ip = num(flag, v, 0, 100000);
+			a->max_conns_ip_set = 1;
+		} else if (!strcmp(flag, "--header-timeout"))
+			a->header_timeout = num(flag, v, 1, 3600);
+		else if (!strcmp(flag, "--max-inflight-body-bytes"))
+			a->max_inflight = num(flag, v, 1, LONG_MAX);
+		else if (!strcmp(flag, "--query-threads"))
+			a->query_threads = num(flag, v, 1, 256);
+		else if (!strcmp(flag, "--max-queued-queries"))
+			a->max_queued_queries = num(flag, v, 0, 100000);
 		else if (!strcmp(flag, "--role"))
 			a->role = v;
 		else if (!strcmp(flag, "--retain-days"))
@@ -556,6 +587,9 @@ cmd_serve(int argc, char **argv)
 	      "--max-decoded-bytes --max-batch-events --max-header-bytes "
 	      "--max-connections --max-pending --threads --timeout --sync "
 	      "--dashboard-dir --quiet --test-commit-delay-ms --test-fail-commits "
+	      "--max-connections-per-ip --header-timeout "
+	      "--max-inflight-body-bytes --query-threads --max-queued-queries "
+	      "--tls-cert --tls-key "
 	      "--retain-days --maintain-interval --writers",
 	      help_serve, &a);
 	if (a.sync && strcmp(a.sync, "full") && strcmp(a.sync, "normal"))
@@ -568,6 +602,25 @@ cmd_serve(int argc, char **argv)
 	o.max_header_bytes = a.max_header ? (size_t)a.max_header : 16384;
 	o.max_connections = a.max_conns ? (unsigned)a.max_conns : 1024;
 	o.timeout_s = a.timeout ? (unsigned)a.timeout : 30;
+	o.max_connections_per_ip = a.max_conns_ip_set
+	                               ? (unsigned)a.max_conns_ip
+	                               : (o.max_connections / 4 > 64
+	                                      ? o.max_connections / 4
+	                                      : 64);
+	o.header_timeout_s = a.header_timeout ? (unsigned)a.header_timeout : 10;
+	o.max_inflight_body_bytes =
+	    a.max_inflight ? (size_t)a.max_inflight
+	                   : (o.max_body_bytes > (256u << 20) ? o.max_body_bytes
+	                                                      : 256u << 20);
+	if (o.max_inflight_body_bytes < o.max_body_bytes)
+		usage_error("--max-inflight-body-bytes must be at least "
+		            "--max-body-bytes");
+	o.query_threads = a.query_threads ? (unsigned)a.query_threads : 2;
+	o.max_queued_queries = a.max_queued_queries ? (unsigned)a.max_queued_queries : 32;
+	o.tls_cert_file = a.tls_cert;
+	o.tls_key_file = a.tls_key;
+	if (!o.tls_cert_file != !o.tls_key_file)
+		usage_error("--tls-cert and --tls-key go together");
 	o.threads = a.threads ? (unsigned)a.threads : 4;
 	o.log_requests = !a.quiet;
 	o.dashboard_dir = a.dashboard_dir;

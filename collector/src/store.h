@@ -268,8 +268,4 @@ int otas__store_entities_each(otas__store_t *st, int64_t project_pk,
                               const char *kind, const char *company_id,
                               long limit, otas__entity_cb cb, void *arg);
 
-/* The JSON shapes of the query API, built from the rows above (transitional:
- * included here until the query handlers live in api_query.c). */
-#include "api_query.h"
-
 #endif
