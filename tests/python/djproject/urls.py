@@ -25,4 +25,7 @@ urlpatterns = [
     path("api/report-errors", views.report_errors),
     path("api/account", views.account),
     path("health", views.health),
+    path("api/huge", views.huge),
+    path("api/raw-input", views.raw_input),
+    path("api/drf-error", views.drf_error),
 ]
