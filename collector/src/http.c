@@ -129,7 +129,8 @@ otas__reply_json_retry(otas__req_t *r, unsigned status, json_t *body,
 	json_decref(body);
 	if (!txt)
 		abort();
-	r->retry_after = retry_after;
+	if (retry_after)
+		r->retry_after = retry_after;
 	return otas__reply(r, status, "application/json", txt, strlen(txt),
 	                   MHD_RESPMEM_MUST_FREE);
 }
@@ -245,6 +246,7 @@ otas__http_authorize(otas__server_t *s, struct MHD_Connection *c,
                      otas__req_t *r, otas__auth_t need)
 {
 	const char *key;
+	int role = 0;
 
 	if (need == OTAS__AUTH_NONE)
 		return 0;
@@ -253,9 +255,19 @@ otas__http_authorize(otas__server_t *s, struct MHD_Connection *c,
 		reply_refusal(r, 401, "missing_sdk_key");
 		return -1;
 	}
-	/* Until keys carry a role, any valid key may ingest and read. */
-	switch (otas__store_key_check(s->st, key, &r->proj)) {
+	/* The key's role must allow the route: ingest keys (app servers)
+	 * log, read keys (dashboard, query API) read; keys made before
+	 * roles existed do both until rotated. */
+	switch (otas__store_key_verify(s->st, key, &r->proj, &role)) {
 	case OTAS__KEY_OK:
+		if ((need == OTAS__AUTH_INGEST && !(role & OTAS__ROLE_INGEST)) ||
+		    (need == OTAS__AUTH_READ && !(role & OTAS__ROLE_READ))) {
+			reply_refusal(r, 403,
+			              need == OTAS__AUTH_INGEST
+			                  ? "key_role_not_ingest"
+			                  : "key_role_not_read");
+			return -1;
+		}
 		return 0;
 	case OTAS__KEY_ERROR:
 		reply_refusal(r, 500,
@@ -546,18 +558,16 @@ method_ok(const char *want, const char *method)
 	return !strcmp(want, "GET") && !strcmp(method, "HEAD");
 }
 
-/* The first row whose path and method match.  A row whose path matches
- * with another method makes the answer 405 (not 404) and narrows the
- * search to rows with that same path.  *status is 404 or 405 on NULL. */
-static const otas__route_t *
-match(const otas__server_t *s, const char *url, const char *method,
-      const char **rest, unsigned *status)
+const otas__route_t *
+otas__route_match(const otas__route_t *routes, size_t n_routes, int compat,
+                  const char *url, const char *method, const char **rest,
+                  unsigned *status)
 {
 	const char *same = NULL;
 
 	*status = 404;
-	for (size_t i = 0; i < otas__n_routes; i++) {
-		const otas__route_t *rt = &otas__routes[i];
+	for (size_t i = 0; i < n_routes; i++) {
+		const otas__route_t *rt = &routes[i];
 		size_t n = strlen(rt->path);
 		if (same && strcmp(rt->path, same) != 0)
 			continue;
@@ -567,10 +577,9 @@ match(const otas__server_t *s, const char *url, const char *method,
 		} else if (strcmp(url, rt->path) != 0) {
 			continue;
 		}
-		if ((rt->flags & OTAS__ROUTE_NOT_COMPAT) && s->o.platform_compat)
+		if ((rt->flags & OTAS__ROUTE_NOT_COMPAT) && compat)
 			continue;
-		if ((rt->flags & OTAS__ROUTE_COMPAT_ONLY) &&
-		    !s->o.platform_compat)
+		if ((rt->flags & OTAS__ROUTE_COMPAT_ONLY) && !compat)
 			continue;
 		if (!method_ok(rt->method, method)) {
 			*status = 405;
@@ -618,7 +627,9 @@ header_stage(otas__server_t *s, struct MHD_Connection *c, otas__req_t *r,
 		otas__reply_error(r, 431, "request header block too large");
 		return -1;
 	}
-	r->route = match(s, url, method, &r->rest, &status);
+	r->route = otas__route_match(otas__routes, otas__n_routes,
+	                             s->o.platform_compat, url, method,
+	                             &r->rest, &status);
 	if (!r->route) {
 		otas__reply_error(r, status,
 		                  status == 405 ? "method not allowed"
