@@ -268,7 +268,8 @@ def capture_redacted(root):
     """Django under gunicorn -> otas-collector, both from the wheel."""
     p = root.run(["/opt/t/venv/bin/otas-collector", "init", "--quiet", "--db",
                   "/opt/t/otas.db", "--project", "Install test"])
-    key = p.stdout.splitlines()[0].strip()
+    # --quiet: the ingest key (the app's), the project id, the read key (queries).
+    key, _, read_key = (ln.strip() for ln in p.stdout.splitlines()[:3])
     cport, aport = free_port(), free_port()
     collector = app = None
     secret = "planted-" + secrets.token_hex(12)
@@ -295,7 +296,7 @@ def capture_redacted(root):
         check(st == 201, f"POST item: {st} {body!r}")
         st, body = http("GET", f"{base}/api/search?q=bolts&token={secret}", headers=planted)
         check(st == 200, f"GET search: {st} {body!r}")
-        ev = wait_events(cport, key, 3)
+        ev = wait_events(cport, read_key, 3)
         check(len(ev) == 3, f"{len(ev)} events arrived, want 3: {ev}")
         by_path = {e["path"]: e for e in ev}
         check(set(by_path) == {"/api/items/7", "/api/items", "/api/search"},
@@ -367,7 +368,7 @@ class TlsBackend:
             f.unlink()
         p = r.run(["/opt/t/venv/bin/otas-collector", "init", "--quiet", "--db", db,
                    "--project", "TLS"])
-        self.key = p.stdout.splitlines()[0].strip()
+        self.key, _, self.read_key = (ln.strip() for ln in p.stdout.splitlines()[:3])
         self.port = free_port()
         self.proc = r.popen(["/opt/t/venv/bin/otas-collector", "serve", "--db", db,
                              "--listen", f"127.0.0.1:{self.port}", "--tls-cert", cert,
@@ -380,7 +381,7 @@ class TlsBackend:
         # The host reads back with the CA that signed this server's cert.
         ctx = ssl.create_default_context(
             cafile=str(self.root.host(f"/opt/t/tls/{self.which}.pem")))
-        return [e["path"] for e in events(self.port, self.key, context=ctx,
+        return [e["path"] for e in events(self.port, self.read_key, context=ctx,
                                           scheme="https")]
 
     def __exit__(self, *exc):
