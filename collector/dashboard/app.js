@@ -1536,13 +1536,12 @@
 		const header = pageHeader('Errors', 'Exceptions grouped by type and endpoint; 4xx and 5xx without an exception grouped by status and endpoint.');
 		const list = groups.map((g, i) => {
 			const title = g.kind === 'exception' ? g.type : 'HTTP ' + g.status;
-			const drill = g.kind === 'exception'
-				? {method: g.method, route: g.route, q: g.type}
-				: {method: g.method, route: g.route, status: String(g.status)};
+			const where = g.unmatched ? {unmatched: '1'} : {method: g.method, route: g.route};
+			const drill = Object.assign(where, g.kind === 'exception' ? {q: g.type} : {status: String(g.status)});
 			return h('li', {class: 'card egroup', 'data-kind': g.kind, 'data-type': title, 'data-route': g.route, 'data-count': String(g.count)},
 				h('div', {class: 'eg-head'},
 					h('h2', {class: 'eg-title'}, h('span', {class: 'badge ' + (g.kind === 'exception' ? 'st-5xx' : statusClass(g.status))}, title), ' ',
-						methodBadge(g.method), ' ', h('span', {class: 'route'}, g.route)),
+						g.unmatched ? null : methodBadge(g.method), ' ', h('span', {class: 'route'}, g.unmatched ? 'Unmatched requests' : g.route)),
 					h('div', {class: 'eg-count'}, h('span', {class: 'eg-n'}, fmtInt(g.count)), ' events')),
 				h('div', {class: 'eg-meta muted small'}, 'First seen ', timeEl(g.first_seen), ' · last seen ', timeEl(g.last_seen)),
 				chartSlot((w) => sparkline(g.series, Math.min(w, 600)), 'Events over the range'),

@@ -174,6 +174,9 @@ def test_error_groups(driver, collector, traffic, shots):
     assert "Traceback" in boom.find_element(By.CSS_SELECTOR, "pre.stack").text
     assert by[("HTTP 401", "api/status/<int:code>")].get_attribute("data-count") == "3"
     assert by[("HTTP 503", "api/status/<int:code>")].get_attribute("data-count") == "1"
+    # four scanner paths: one group
+    assert by[("HTTP 404", "(unmatched)")].get_attribute("data-count") == "4"
+    assert len(items) == 4
     screenshot(driver, shots, "errors-desktop")
     # drill-down: the group's events
     by[("HTTP 401", "api/status/<int:code>")].find_element(By.CSS_SELECTOR, ".eg-drill").click()
