@@ -1458,57 +1458,187 @@ export_row(void *arg, const otas__scan_row_t *r)
 	return 0;
 }
 
+/* The export streams: MHD asks for bytes as the client reads them, and
+ * each time the buffer runs dry the next chunk of rows is scanned (a
+ * cursor on ts, id), so a big export never sits in memory and a slow
+ * client holds no read connection between chunks. */
+#define EXPORT_CHUNK 2000
+
+typedef struct {
+	otas__store_t *st;
+	int64_t pk;
+	otas__dash_filter_t f;
+	char *own[16];
+	int n_own;
+	export_t x;
+	size_t off;
+	int done, more_rows, truncated;
+	long scanned;
+	int has_cur;
+	int64_t cur_ts, cur_id;
+} xstream_t;
+
+static const char *
+own(xstream_t *xs, const char *v)
+{
+	char *c;
+
+	if (!v)
+		return NULL;
+	c = strdup(v);
+	if (!c)
+		abort();
+	xs->own[xs->n_own++] = c;
+	return c;
+}
+
+/* Every row scanned moves the cursor; those that pass go to export_row. */
+static int
+xstream_row(void *arg, const otas__scan_row_t *r)
+{
+	xstream_t *xs = arg;
+
+	xs->has_cur = 1;
+	xs->cur_ts = r->ts_us;
+	xs->cur_id = r->id;
+	xs->scanned++;
+	if (!otas__dash_filter_match(&xs->f, r))
+		return 0;
+	if (export_row(&xs->x, r)) {
+		xs->done = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* Scan the next chunk into the buffer; 0 ok. */
+static int
+xstream_fill(xstream_t *xs)
+{
+	otas__scan_query_t q;
+	long before = xs->scanned;
+
+	otas__dash_filter_scan(&xs->f, &q);
+	q.want_who = 1;
+	q.limit = EXPORT_CHUNK;
+	q.has_cursor = xs->has_cur;
+	q.cursor_ts = xs->cur_ts;
+	q.cursor_id = xs->cur_id;
+	if (otas__store_scan(xs->st, xs->pk, &q, xstream_row, xs) != 0)
+		return -1;
+	if (xs->scanned - before < EXPORT_CHUNK)
+		xs->done = 1;
+	if (!xs->done && xs->scanned >= OTAS__DASH_SCAN_CAP) {
+		xs->done = 1;
+		xs->truncated = 1;
+	}
+	if (xs->done && !xs->x.csv)
+		otas__buf_printf(&xs->x.b, "\n],\"rows\":%ld,\"truncated\":%s}\n",
+		                 xs->x.rows,
+		                 xs->x.more || xs->truncated ? "true" : "false");
+	return xs->x.b.oom ? -1 : 0;
+}
+
+static ssize_t
+xstream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	xstream_t *xs = cls;
+	size_t n;
+
+	(void)pos;
+	while (xs->off == xs->x.b.len) {
+		if (xs->done)
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		otas__buf_reset(&xs->x.b);
+		xs->off = 0;
+		if (xstream_fill(xs) != 0)
+			return MHD_CONTENT_READER_END_WITH_ERROR;
+	}
+	n = xs->x.b.len - xs->off;
+	if (n > max)
+		n = max;
+	memcpy(buf, xs->x.b.data + xs->off, n);
+	xs->off += n;
+	return (ssize_t)n;
+}
+
+static void
+xstream_free(void *cls)
+{
+	xstream_t *xs = cls;
+
+	for (int i = 0; i < xs->n_own; i++)
+		free(xs->own[i]);
+	otas__buf_free(&xs->x.b);
+	free(xs);
+}
+
 enum MHD_Result
 otas__api_dash_export(otas__server_t *s, struct MHD_Connection *c,
                       otas__req_t *r)
 {
 	otas__dash_filter_t f;
 	otas__scan_query_t q;
-	export_t x = {OTAS__BUF_INIT, 1, 0, 10000, 0};
 	const char *fmt = otas__http_arg(c, "format");
-	int truncated = 0;
+	xstream_t *xs;
 	struct MHD_Response *resp;
+	long limit = 10000;
 	char disp[64];
 
 	if (req_filter(c, r, &f) != 0)
 		return MHD_YES;
 	if (fmt && strcmp(fmt, "csv") && strcmp(fmt, "json"))
 		return bad(r, "invalid format (csv, json)");
-	x.csv = !fmt || strcmp(fmt, "csv") == 0;
-	otas__dash_filter_scan(&f, &q);
-	q.want_who = 1;
-	if (page_args(c, &q, &x.limit, OTAS__DASH_EXPORT_MAX) != 0)
+	memset(&q, 0, sizeof q);
+	if (page_args(c, &q, &limit, OTAS__DASH_EXPORT_MAX) != 0)
 		return bad(r, "invalid limit (1..100000) or cursor");
-	if (store_only(&f))
-		q.limit = x.limit + 1;
-	if (x.csv)
-		otas__buf_puts(&x.b, "event_id,event_time,method,path,route,status,"
-		                     "latency_ms,error,user_id,company_id,agent_id,"
-		                     "agent_session_id\r\n");
+	if (!(xs = calloc(1, sizeof *xs)))
+		abort();
+	xs->st = s->st;
+	xs->pk = r->proj.pk;
+	xs->f = f;
+	/* own copies: the arguments go with the request's first answer */
+	xs->f.range = own(xs, f.range);
+	xs->f.method = f.method ? xs->f.method_up : NULL;
+	xs->f.route = own(xs, f.route);
+	xs->f.path = own(xs, f.path);
+	xs->f.user = own(xs, f.user);
+	xs->f.company = own(xs, f.company);
+	xs->f.tag = own(xs, f.tag);
+	xs->f.version = own(xs, f.version);
+	xs->f.agent = own(xs, f.agent);
+	xs->f.session = own(xs, f.session);
+	xs->f.trace = own(xs, f.trace);
+	xs->f.text = own(xs, f.text);
+	xs->has_cur = q.has_cursor;
+	xs->cur_ts = q.cursor_ts;
+	xs->cur_id = q.cursor_id;
+	otas__buf_init(&xs->x.b);
+	xs->x.csv = !fmt || strcmp(fmt, "csv") == 0;
+	xs->x.limit = limit;
+	if (xs->x.csv)
+		otas__buf_puts(&xs->x.b, "event_id,event_time,method,path,route,status,"
+		                         "latency_ms,error,user_id,company_id,agent_id,"
+		                         "agent_session_id\r\n");
 	else
-		otas__buf_puts(&x.b, "{\"events\":[");
-	if (run_scan(s, r, &f, &q, export_row, &x,
-	             store_only(&f) ? 0 : OTAS__DASH_SCAN_CAP, &truncated) != 0 ||
-	    x.b.oom) {
-		otas__buf_free(&x.b);
+		otas__buf_puts(&xs->x.b, "{\"events\":[");
+	/* The first chunk now, on the query pool: a store failure is a 500
+	 * with a body, not a cut stream. */
+	if (xstream_fill(xs) != 0) {
+		xstream_free(xs);
 		return otas__reply_error(r, 500, "query failed");
 	}
-	if (!x.csv)
-		otas__buf_printf(&x.b, "\n],\"rows\":%ld,\"truncated\":%s}\n", x.rows,
-		                 x.more || truncated ? "true" : "false");
-	resp = MHD_create_response_from_buffer(x.b.len, x.b.data,
-	                                       MHD_RESPMEM_MUST_FREE);
+	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024,
+	                                         xstream_read, xs, xstream_free);
 	if (!resp) {
-		otas__buf_free(&x.b);
+		xstream_free(xs);
 		return MHD_NO;
 	}
 	MHD_add_response_header(resp, "Content-Type",
-	                        x.csv ? "text/csv; charset=utf-8"
-	                              : "application/json");
+	                        xs->x.csv ? "text/csv; charset=utf-8"
+	                                  : "application/json");
 	snprintf(disp, sizeof disp, "attachment; filename=\"events.%s\"",
-	         x.csv ? "csv" : "json");
+	         xs->x.csv ? "csv" : "json");
 	MHD_add_response_header(resp, "Content-Disposition", disp);
-	MHD_add_response_header(resp, "X-OTAS-Export-Rows",
-	                        x.more || truncated ? "truncated" : "complete");
 	return otas__reply_response(r, 200, resp);
 }
