@@ -81,6 +81,7 @@ def test_django_test_runner_sends_nothing_unless_opted_in(opt_in, collector,
 PYTEST_DJANGO_SUITE = '''
 import os
 from django.test import Client
+from otas_testing.collector import as_object  # noqa: E402
 
 def test_item():
     assert Client().get("/api/items/{uid}").status_code == 200
@@ -121,7 +122,7 @@ def test_capture_events_shows_the_engines_redacted_events():
         assert secret not in raw
     body = json.loads(ev["request_body"])  # the wire format: a JSON string
     assert body == {"name": "a", "password": "[REDACTED]"}
-    headers = json.loads(ev["request_headers"])
+    headers = as_object(ev["request_headers"])
     assert headers["x-team-secret"] == "[REDACTED]"
     assert ev["metadata"]["route"] == "api/items"
     # the engine's own serialisation: its event id and SDK name are there
