@@ -1,5 +1,6 @@
 """The Django middleware against a real otas-collector: what is stored."""
 
+from otas_testing.collector import as_object  # noqa: E402
 import base64
 import gzip
 import hashlib
@@ -11,7 +12,6 @@ from asgiref.sync import async_to_sync
 from django.test import AsyncClient, Client
 
 from sdk_support import events_for
-from otas_testing.collector import as_object  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("collector")
 

@@ -7,6 +7,7 @@ override_settings(OTAS={...}) (a new option set: its own engine, in this
 process) or, for the environment, runs a subprocess (sdk_support.run_app).
 """
 
+from otas_testing.collector import as_object  # noqa: E402
 import base64
 import hashlib
 import json
@@ -361,7 +362,6 @@ import json, django
 django.setup()
 import otas
 from django.test import Client
-from otas_testing.collector import as_object  # noqa: E402
 Client().get("/health")
 otas.update_user({"user_id": "u1"})
 otas.flush(timeout=5)

@@ -5,6 +5,7 @@ HTTP server (the third party its views talk to) through requests, httpx,
 async httpx and a thread; the collector must hold the incoming event and
 the outgoing ones with parent_event_id pointing at it."""
 
+from otas_testing.collector import as_object  # noqa: E402
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -47,7 +48,6 @@ django.setup()
 from asgiref.sync import async_to_sync
 from django.test import AsyncClient, Client
 import otas
-from otas_testing.collector import as_object  # noqa: E402
 c = Client()
 out = {}
 out["sync"] = c.get("/api/outgoing", {"target": TARGET}).json()

@@ -2,11 +2,11 @@
 bodies of requests and responses never reach the collector's stored bytes
 nor the spool file, while the values around them arrive intact."""
 
+from otas_testing.collector import as_object  # noqa: E402
 import json
 import sqlite3
 from pathlib import Path
 
-from otas_testing.collector import as_object  # noqa: E402
 from otas_testing.collector import Collector
 from sdk_support import run_app, wait_for
 

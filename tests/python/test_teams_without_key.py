@@ -2,6 +2,7 @@
 OTAS_SDK_KEY; a test suite captures and sends nothing unless it opts in;
 otas.testing shows the engine's redacted events."""
 
+from otas_testing.collector import as_object  # noqa: E402
 import json
 import os
 import subprocess
@@ -81,7 +82,6 @@ def test_django_test_runner_sends_nothing_unless_opted_in(opt_in, collector,
 PYTEST_DJANGO_SUITE = '''
 import os
 from django.test import Client
-from otas_testing.collector import as_object  # noqa: E402
 
 def test_item():
     assert Client().get("/api/items/{uid}").status_code == 200

@@ -2,6 +2,7 @@
 FastAPI app, through their test clients and through real servers
 (gunicorn, uvicorn), delivering to the real collector."""
 
+from otas_testing.collector import as_object  # noqa: E402
 import json
 import os
 import signal
@@ -14,7 +15,6 @@ import pytest
 
 from sdk_support import events_for, wait_for
 from sdk_support import free_port
-from otas_testing.collector import as_object  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
