@@ -244,7 +244,9 @@ static int
 conn_open(conn_t *k, const char *conninfo, int prepare, char *err,
           size_t errlen)
 {
-	memset(k, 0, sizeof *k);
+	/* k->busy stays: a pool entry is checked out while it connects. */
+	k->c = NULL;
+	memset(k->ev_prepared, 0, sizeof k->ev_prepared);
 	k->c = connect_db(conninfo, err, errlen);
 	if (!k->c)
 		return -1;
@@ -417,10 +419,8 @@ reader_get(pg_t *q)
 	pthread_mutex_unlock(&q->pool_lock);
 	if (!k->c) {
 		char err[256];
-		if (conn_open(k, q->conninfo, 1, err, sizeof err) != 0) {
-			fprintf(stderr, "error: %s\n", err);
-			k->busy = 1;
-		}
+		if (conn_open(k, q->conninfo, 1, err, sizeof err) != 0)
+			fprintf(stderr, "error: %s\n", err); /* next use retries */
 	}
 	return k;
 }
