@@ -521,7 +521,7 @@ static const unsigned char count_stop[256] = {
  * first quote preceded by an even run of backslashes (memchr, so long
  * strings cost little).  On a document that ends early the count is what
  * was seen: the main pass fails it anyway. */
-static size_t
+static __attribute__((noinline)) size_t
 count_elements(const unsigned char *s, size_t len, size_t p)
 {
 	size_t n = 1, d = 0;
@@ -633,7 +633,8 @@ otas__redact_json_names(const otas__jsonpath_set_t *rules,
 	unsigned char live[OTAS__REDACT_MAX_DEPTH + 1];
 	size_t index[OTAS__REDACT_MAX_DEPTH + 1];
 	/* Elements of an open array, counted ahead only when a live rule
-	 * has a negative index (else SIZE_MAX). */
+	 * has a negative index (else SIZE_MAX); set only when the rule set
+	 * has such rules at all. */
 	size_t count[OTAS__REDACT_MAX_DEPTH + 1];
 	uint64_t small[SMALL_STATE_WORDS], *states;
 	const unsigned char *s = (const unsigned char *)in;
@@ -677,12 +678,14 @@ value:
 		kind[depth] = s[p] == '{' ? K_OBJ : K_ARR;
 		live[depth] = (unsigned char)cur_live;
 		index[depth] = 0;
-		count[depth] = SIZE_MAX;
 		p++;
-		if (need_counts && kind[depth] == K_ARR && live[depth] &&
-		    otas__jsonpath_needs_count(rules,
-		                               states + (depth - 1) * nw))
-			count[depth] = count_elements(s, len, p);
+		if (cur_live && need_counts)
+			count[depth] =
+			    kind[depth] == K_ARR &&
+			            otas__jsonpath_needs_count(
+			                rules, states + (depth - 1) * nw)
+			        ? count_elements(s, len, p)
+			        : SIZE_MAX;
 		SKIP_WS();
 		if (p < len && s[p] == (kind[depth] == K_OBJ ? '}' : ']')) {
 			p++;
@@ -751,7 +754,9 @@ element:
 	if (live[depth]) {
 		uint64_t *next = states + depth * nw;
 		if (otas__jsonpath_element(rules, next - nw, index[depth],
-		                           count[depth], next))
+		                           need_counts ? count[depth]
+		                                       : SIZE_MAX,
+		                           next))
 			redact_next = 1;
 		else
 			cur_live = otas__jsonpath_live(rules, next);
