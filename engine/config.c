@@ -19,8 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
-enum { T_STR, T_SECRET, T_BOOL, T_SIZE, T_INT, T_SECONDS, T_URL, T_RULES };
+enum { T_STR, T_SECRET, T_BOOL, T_SIZE, T_INT, T_URL, T_RULES };
 
 typedef struct {
 	const char *name;
@@ -51,7 +52,8 @@ static const opt_t opts[] = {
      64 << 20},
     {"OTAS_CAPTURE_BODIES", T_BOOL, F(capture_bodies), "1", 0, 1},
     {"OTAS_TIMEOUT_MS", T_INT, F(timeout_ms), "10000", 100, 600000},
-    {"OTAS_SHUTDOWN_TIMEOUT", T_SECONDS, F(shutdown_timeout), "5", 0, 3600},
+    {"OTAS_SHUTDOWN_TIMEOUT_MS", T_INT, F(shutdown_timeout_ms), "5000", 0,
+     3600000},
     {"OTAS_SPOOL_DIR", T_STR, F(spool_dir), "", 0, 0},
     {"OTAS_SPOOL_MAX_BYTES", T_SIZE, F(spool_max_bytes), "268435456", 0,
      1024 * GiB},
@@ -80,6 +82,7 @@ static const opt_t opts[] = {
     {"OTAS_CAPTURE_METHODS", T_STR, F(capture_methods), "", 0, 0},
     {"OTAS_TAGS", T_STR, F(tags), "", 0, 0},
     {"OTAS_SERVICE_VERSION", T_STR, F(service_version), "", 0, 0},
+    {"OTAS_CA_BUNDLE", T_STR, F(ca_bundle), "", 0, 0},
 };
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -88,7 +91,7 @@ static const char *const names[N_OPTS + 1] = {
     "OTAS_DEBUG", "OTAS_SENSITIVE_HEADERS", "OTAS_QUEUE_MAX_BYTES",
     "OTAS_BATCH_MAX_EVENTS", "OTAS_BATCH_MAX_BYTES",
     "OTAS_FLUSH_INTERVAL_MS", "OTAS_MAX_BODY_BYTES", "OTAS_CAPTURE_BODIES",
-    "OTAS_TIMEOUT_MS", "OTAS_SHUTDOWN_TIMEOUT", "OTAS_SPOOL_DIR",
+    "OTAS_TIMEOUT_MS", "OTAS_SHUTDOWN_TIMEOUT_MS", "OTAS_SPOOL_DIR",
     "OTAS_SPOOL_MAX_BYTES", "OTAS_SEND_WITHOUT_AGENT_TOKEN",
     "OTAS_STRICT_STARTUP", "OTAS_CAPTURE_OUTGOING", "OTAS_SDK_NAME",
     "OTAS_REDACT_REQUEST_BODY",
@@ -97,7 +100,7 @@ static const char *const names[N_OPTS + 1] = {
     "OTAS_AUTHORIZATION_HEADER_NAME", "OTAS_AUTHORIZATION_USER_ID_FIELD",
     "OTAS_TRUSTED_PROXIES", "OTAS_EVENT_ID_HEADER", "OTAS_EXCLUDE_PATHS",
     "OTAS_SAMPLE_RATE", "OTAS_CAPTURE_METHODS", "OTAS_TAGS",
-    "OTAS_SERVICE_VERSION", NULL};
+    "OTAS_SERVICE_VERSION", "OTAS_CA_BUNDLE", NULL};
 
 const char *const *
 otas_config_names(void)
@@ -208,6 +211,32 @@ key_looks_valid(const char *k)
 	return k[n - 44] == '_';
 }
 
+/* OTAS_SHUTDOWN_TIMEOUT (seconds, before every duration was in ms): still
+ * accepted, as OTAS_SHUTDOWN_TIMEOUT_MS; the host warns that it is
+ * deprecated. */
+static int
+deprecated_seconds(otas_config_t *cfg, const char *v, char *err,
+                   size_t errlen)
+{
+	char *end, ms[32];
+	double d;
+
+	errno = 0;
+	d = strtod(v, &end);
+	while (isspace((unsigned char)*end))
+		end++;
+	if (!*v || *end || errno || !isfinite(d) || d < 0 || d > 3600) {
+		set_err(err, errlen,
+		        "OTAS_SHUTDOWN_TIMEOUT=\"%s\" is invalid: it is "
+		        "deprecated, use OTAS_SHUTDOWN_TIMEOUT_MS (milliseconds "
+		        "from 0 to 3600000)", v);
+		return -1;
+	}
+	snprintf(ms, sizeof(ms), "%lld", (long long)llround(d * 1000));
+	return otas_config_set(cfg, "OTAS_SHUTDOWN_TIMEOUT_MS", ms, err,
+	                       errlen);
+}
+
 int
 otas_config_set(otas_config_t *cfg, const char *name, const char *value,
                 char *err, size_t errlen)
@@ -216,11 +245,11 @@ otas_config_set(otas_config_t *cfg, const char *name, const char *value,
 	char *v = NULL, **sp;
 	int64_t iv;
 	int bv;
-	double dv;
-	char *end;
 
 	if (err && errlen)
 		err[0] = '\0';
+	if (cfg && name && strcmp(name, "OTAS_SHUTDOWN_TIMEOUT") == 0 && value)
+		return deprecated_seconds(cfg, value, err, errlen);
 	if (!cfg || !o) {
 		set_err(err, errlen,
 		        "unknown option %s%s: see otas_config_names() for the "
@@ -311,19 +340,6 @@ otas_config_set(otas_config_t *cfg, const char *name, const char *value,
 		}
 		*(int64_t *)((char *)cfg + o->off) = iv;
 		break;
-	case T_SECONDS:
-		errno = 0;
-		dv = strtod(v, &end);
-		if (!*v || *end || errno || !isfinite(dv) || dv < o->min ||
-		    dv > o->max) {
-			set_err(err, errlen,
-			        "%s=\"%s\" is invalid: give seconds from 0 to "
-			        "3600 (a decimal such as 2.5 is allowed)",
-			        o->name, v);
-			goto fail;
-		}
-		*(double *)((char *)cfg + o->off) = dv;
-		break;
 	}
 	free(v);
 	return 0;
@@ -392,6 +408,17 @@ otas_config_check(const otas_config_t *c, char *err, size_t errlen)
 	if (otas__ident_validate(c, err, errlen) != 0 ||
 	    otas__filter_validate(c, err, errlen) != 0)
 		return -1;
+	/* A CA bundle that cannot be read would fail every HTTPS send later,
+	 * far from its cause: refuse it at start-up instead. */
+	if (c->ca_bundle && c->ca_bundle[0] && access(c->ca_bundle, R_OK) != 0) {
+		if (err && errlen)
+			snprintf(err, errlen,
+			         "OTAS_CA_BUNDLE=%.300s cannot be read (%s): "
+			         "point it at a PEM file of CA certificates, or "
+			         "unset it to use the system's CA bundle",
+			         c->ca_bundle, strerror(errno));
+		return -1;
+	}
 	return 0;
 }
 
@@ -425,10 +452,6 @@ otas_config_get(const otas_config_t *c, const char *name, char *buf,
 		snprintf(buf, buflen, "%lld",
 		         (long long)*(const int64_t *)((const char *)c +
 		                                       o->off));
-		break;
-	case T_SECONDS:
-		snprintf(buf, buflen, "%g",
-		         *(const double *)((const char *)c + o->off));
 		break;
 	}
 	return 0;

@@ -24,7 +24,7 @@ struct otas_config_s {
 	int64_t max_body_bytes;
 	int capture_bodies;
 	int64_t timeout_ms;
-	double shutdown_timeout; /* seconds */
+	int64_t shutdown_timeout_ms;
 	char *spool_dir;        /* "" = default */
 	int64_t spool_max_bytes;
 	int send_without_agent_token;
@@ -46,6 +46,7 @@ struct otas_config_s {
 	char *capture_methods;
 	char *tags;
 	char *service_version;
+	char *ca_bundle;        /* "" = the system's (http_curl.c probes) */
 };
 
 /* Split a comma-separated list into lower-cased, trimmed, non-empty

@@ -248,6 +248,7 @@ otas_engine_new(otas_config_t *cfg, char *err, size_t errlen)
 	eng = calloc(1, sizeof(*eng));
 	if (!eng)
 		goto oom;
+	otas__http_set_ca_bundle(cfg->ca_bundle);
 	eng->cfg = cfg;
 	eng->batch_endpoint = -1;
 	eng->log_min = OTAS_LOG_WARNING;
@@ -348,7 +349,7 @@ otas_engine_free(otas_engine_t *eng, int timeout_ms)
 	if (!eng)
 		return;
 	if (timeout_ms < 0)
-		timeout_ms = (int)(eng->cfg->shutdown_timeout * 1000);
+		timeout_ms = (int)eng->cfg->shutdown_timeout_ms;
 	otas__sender_stop(eng, timeout_ms);
 	pthread_mutex_lock(&g_reg_mu);
 	for (pp = &g_reg; *pp; pp = &(*pp)->reg_next)

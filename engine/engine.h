@@ -76,6 +76,8 @@ struct otas_engine_s {
 	int64_t flush_deadline_ms;    /* ... until then (monotonic) */
 	int stop;                     /* otas_engine_free() asked to stop */
 	int64_t stop_deadline_ms;     /* monotonic */
+	_Atomic int64_t abort_at_ms;  /* = stop_deadline_ms once stopping: the
+	                               * sender's transfers end there */
 	int sender_running;
 	int sender_exited;
 	pthread_t thread;

@@ -48,11 +48,27 @@ parse_rate(const char *v, double *out)
 	return 0;
 }
 
+/* The methods of RFC 9110 and PATCH (RFC 5789): "GETT" is a typo, not a
+ * method any client sends. */
+static int
+known_method(const char *m)
+{
+	static const char *const known[] = {"GET",    "HEAD",    "POST",
+	                                     "PUT",    "DELETE",  "CONNECT",
+	                                     "OPTIONS", "TRACE",  "PATCH"};
+	size_t i;
+
+	for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (strcmp(m, known[i]) == 0)
+			return 1;
+	return 0;
+}
+
 int
 otas__filter_validate(const otas_config_t *cfg, char *err, size_t errlen)
 {
 	char **m;
-	size_t n, i, j;
+	size_t n, i;
 	double d;
 	int rc = 0;
 
@@ -67,16 +83,14 @@ otas__filter_validate(const otas_config_t *cfg, char *err, size_t errlen)
 	if (!m)
 		return -1;
 	for (i = 0; i < n && rc == 0; i++)
-		for (j = 0; m[i][j]; j++)
-			if (!isalpha((unsigned char)m[i][j]) && m[i][j] != '-') {
-				snprintf(err, errlen,
-				         "OTAS_CAPTURE_METHODS: \"%s\" is not an "
-				         "HTTP method: give a list such as "
-				         "GET,POST,PUT,PATCH,DELETE",
-				         m[i]);
-				rc = -1;
-				break;
-			}
+		if (!known_method(m[i])) {
+			snprintf(err, errlen,
+			         "OTAS_CAPTURE_METHODS: \"%s\" is not an HTTP "
+			         "method: give a list of GET, HEAD, POST, PUT, "
+			         "PATCH, DELETE, OPTIONS, TRACE, CONNECT",
+			         m[i]);
+			rc = -1;
+		}
 	otas__names_free(m);
 	m = otas__list_split(cfg->exclude_paths, &n, OTAS__FOLD_KEEP);
 	if (!m)

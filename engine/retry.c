@@ -5,7 +5,7 @@
  * token drops that event; any other 401/403 is about the key and, since
  * the platform also answers 401 invalid_sdk_key when its own auth service
  * is unreachable, keeps the events and waits long.  408, 429 and 5xx are
- * transient.  A 404/405 from the batch path means a platform without it.
+ * transient.  A 3xx keeps the events: the URL is wrong.  A 404/405 from the batch path means a platform without it.
  */
 #include "retry.h"
 
@@ -24,6 +24,10 @@ otas__retry_classify(int st, const char *desc, int batch_mode)
 		return OTAS__RETRY_RETRY;
 	if (st >= 200 && st < 300)
 		return OTAS__RETRY_OK;
+	/* A proxy's http->https redirect: following it would hand the key
+	 * to whatever Location names, so the events wait (spool) instead. */
+	if (st >= 300 && st < 400)
+		return OTAS__RETRY_REDIRECT;
 	if (st == 404 || st == 405)
 		return batch_mode ? OTAS__RETRY_FALLBACK
 		                  : OTAS__RETRY_AUTH_WAIT; /* wrong URL: wait */

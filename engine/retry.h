@@ -15,7 +15,8 @@ typedef enum {
 	OTAS__RETRY_DROP,      /* the event(s) will never be accepted */
 	OTAS__RETRY_DROP_TOKEN,/* 401 about the event's agent token */
 	OTAS__RETRY_AUTH_WAIT, /* the key was refused: keep, long backoff */
-	OTAS__RETRY_FALLBACK   /* no batch endpoint: per-event mode */
+	OTAS__RETRY_FALLBACK,  /* no batch endpoint: per-event mode */
+	OTAS__RETRY_REDIRECT   /* 3xx: the URL is wrong; keep, never follow */
 } otas__retry_action_t;
 
 /* http_status 0 means no answer (connect error, timeout, reset).

@@ -84,7 +84,7 @@ typedef struct {
 	otas__http_resp_t resp;
 } snd_t;
 
-enum { OUT_DONE, OUT_RETRY, OUT_AUTH_WAIT, OUT_FALLBACK };
+enum { OUT_DONE, OUT_RETRY, OUT_AUTH_WAIT, OUT_FALLBACK, OUT_REDIRECT };
 
 /* ------------------------------------------------------------ helpers */
 
@@ -537,6 +537,8 @@ send_batch_mode(snd_t *s, long timeout_ms, int *retry_after_ms)
 			break;
 		case OTAS__RETRY_AUTH_WAIT:
 			return OUT_AUTH_WAIT;
+		case OTAS__RETRY_REDIRECT:
+			return OUT_REDIRECT;
 		default:
 			return OUT_RETRY;
 		}
@@ -605,6 +607,8 @@ send_event_mode(snd_t *s, long timeout_ms, int *retry_after_ms)
 			break;
 		case OTAS__RETRY_AUTH_WAIT:
 			return OUT_AUTH_WAIT;
+		case OTAS__RETRY_REDIRECT:
+			return OUT_REDIRECT;
 		default:
 			if (s->resp.retry_after[0])
 				*retry_after_ms = (int)otas__retry_after_ms(
@@ -656,11 +660,25 @@ attempt(snd_t *s, long timeout_ms)
 		s->server_wait = 0;
 		return out;
 	}
-	s->server_wait = out == OUT_AUTH_WAIT || ra >= 0;
+	s->server_wait = out == OUT_AUTH_WAIT || out == OUT_REDIRECT || ra >= 0;
 	s->attempt++;
 	OTAS__INC(eng, retried, 1);
 	now = otas__now_mono_ms();
-	if (out == OUT_AUTH_WAIT) {
+	if (out == OUT_REDIRECT) {
+		char msg[600];
+		snprintf(msg, sizeof(msg),
+		         "the back end answered HTTP %d redirecting to %s: "
+		         "OTAS_BASE_URL is wrong (use the address it names); "
+		         "the redirect is not followed, so the key is not sent "
+		         "there, and events are kept (spooled)",
+		         s->resp.status,
+		         s->resp.location[0] ? s->resp.location : "(no Location)");
+		otas__set_last_error(eng, msg);
+		if (!s->auth_logged)
+			otas__log(eng, OTAS_LOG_ERROR, "otas: %s", msg);
+		s->auth_logged = 1;
+		s->next_attempt_ms = now + eng->auth_wait_ms;
+	} else if (out == OUT_AUTH_WAIT) {
 		char desc[128], msg[256];
 		answer_description(&s->resp.body, desc, sizeof(desc));
 		snprintf(msg, sizeof(msg),
@@ -856,6 +874,8 @@ sender_main(void *arg)
 	}
 	s->eng = eng;
 	s->batch_mode = 1;
+	/* Every transfer of this thread ends at the shutdown deadline. */
+	otas__http_thread_abort(&eng->abort_at_ms);
 
 	for (;;) {
 		int64_t now = otas__now_mono_ms(), wake = now + 60000;
@@ -1071,6 +1091,7 @@ otas__sender_stop(otas_engine_t *eng, int timeout_ms)
 	pthread_mutex_lock(&eng->q.mu);
 	eng->stop = 1;
 	eng->stop_deadline_ms = otas__now_mono_ms() + timeout_ms;
+	atomic_store(&eng->abort_at_ms, eng->stop_deadline_ms);
 	running = eng->sender_running;
 	pthread_cond_broadcast(&eng->q.cv_send);
 	pthread_mutex_unlock(&eng->q.mu);

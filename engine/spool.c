@@ -27,6 +27,14 @@
  * the other workers still have the old file open, every handle checks at
  * most once a second that `path` still names its file, and reopens if not.
  *
+ * Agent tokens.  A payload's agent_session_token values (a 30-day
+ * credential) are sealed before the INSERT and opened after the read, so
+ * no page, WAL frame or freed page ever holds one in clear.  The key is
+ * HMAC-SHA256(SDK key, label): every process of the app derives the same
+ * one after a restart, and the spool never holds the SDK key.  A value
+ * that does not open (another key) is read back as "": the batch is still
+ * delivered, without the token.
+ *
  * Journal.  WAL: readers never block the writer and a commit appends to one
  * file.  synchronous=NORMAL is safe with WAL: the database can never be
  * corrupted by a crash or power loss, the WAL is fsync'ed at checkpoints,

@@ -26,6 +26,8 @@
 #include "slice_ref.h"
 #include "redact_body.h"
 
+static const otas__nameset_t DEFAULTS = {NULL, 0, 1};
+
 static const char FALLBACK[] = "$..a, $.b[*].c, $[0], $..token, $.*.x";
 
 /* Walk the valid value at j->i, appending to out the bytes since *copied
@@ -213,6 +215,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (otas__redact_json(none, body, blen, &again) != 0 ||
 	    again.len != blen || memcmp(again.data, body, blen) != 0)
 		abort(); /* pass-through not byte for byte */
+	/* The same with the default sensitive names (the engine's default):
+	 * same verdict on validity, valid output, idempotent. */
+	otas__buf_reset(&out);
+	if (otas__redact_json_names(set, &DEFAULTS, body, blen, &out) != 0)
+		abort();
+	if (out.oom || !json_check(out.data, out.len, OTAS__REDACT_MAX_DEPTH))
+		abort();
+	otas__buf_reset(&again);
+	if (otas__redact_json_names(set, &DEFAULTS, out.data, out.len,
+	                            &again) != 0 ||
+	    again.len != out.len || memcmp(again.data, out.data, out.len) != 0)
+		abort();
 	check_reference(body, blen);
 done:
 	otas__buf_free(&out);

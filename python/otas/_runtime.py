@@ -2,15 +2,33 @@
 
 Every middleware instance (Django builds one per handler; the test client
 one per client) with the same options shares one engine, so a process has
-one sender thread.  Engines are closed by an atexit handler, with the
-OTAS_SHUTDOWN_TIMEOUT deadline: what cannot be delivered by then goes to
-the spool.  atexit runs before interpreter finalization, which is what
+one sender thread.  Engines are closed with the OTAS_SHUTDOWN_TIMEOUT_MS
+deadline (the engine cuts a transfer in flight there): what cannot be
+delivered by then goes to the spool, and the next process sends it.
+
+Closing has to happen on every way a server process ends, and atexit alone
+does not see them all:
+
+- a normal interpreter exit (gunicorn workers, hypercorn, daphne, a
+  KeyboardInterrupt): the atexit handler;
+- a terminating signal nobody handles (SIG_DFL: waitress, runserver
+  --noreload on SIGTERM, SIGHUP): our handler closes the engines, then puts
+  the default back and re-delivers the signal, so the process ends as it
+  would have, exit status included;
+- a server that catches the signal, shuts down gracefully, restores the
+  default and re-raises it with signal.raise_signal() (uvicorn, and so
+  gunicorn's UvicornWorker): signal.raise_signal is wrapped to close the
+  engines first when the signal is about to kill the process.
+
+atexit and these hooks run before interpreter finalization, which is what
 makes the engine's logging callback (it takes the GIL from the sender
-thread) safe.
+thread) safe.  Closing twice is harmless: the first one empties _runtimes.
 """
 
 import atexit
 import logging
+import os
+import signal
 import threading
 
 from . import _native
@@ -95,8 +113,51 @@ def start(settings):
         _current = rt
         if not _atexit_registered:
             atexit.register(shutdown)
+            _install_exit_hooks()
             _atexit_registered = True
         return rt
+
+
+# Signals whose default action ends the process without atexit.
+_FATAL = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGINT", "SIGHUP",
+                                            "SIGQUIT") if hasattr(signal, n))
+_raise_signal = signal.raise_signal
+
+
+def _flush_then_redeliver(signum, frame):
+    """Handler for a fatal signal nobody else handles: deliver or spool
+    what is in memory (deadline OTAS_SHUTDOWN_TIMEOUT_MS), then end the
+    process the way the default action would."""
+    shutdown()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+def _raise_signal_closing(signum):
+    # uvicorn's graceful shutdown ends with raise_signal(sig) under the
+    # default disposition, which kills the process without atexit (and
+    # under gunicorn's UvicornWorker a SIGQUIT so raised never ends it,
+    # until the master's SIGKILL): a process raising a stop signal at
+    # itself is done serving, so deliver now.
+    try:
+        if signum in _FATAL:
+            shutdown()
+    except Exception:  # pragma: no cover - never stop the signal
+        pass
+    return _raise_signal(signum)
+
+
+def _install_exit_hooks():
+    """Called once, with _lock held, when the first engine starts."""
+    signal.raise_signal = _raise_signal_closing
+    if threading.current_thread() is not threading.main_thread():
+        return  # signal.signal works only there; the server's thread runs us
+    for signum in _FATAL:
+        try:
+            if signal.getsignal(signum) == signal.SIG_DFL:
+                signal.signal(signum, _flush_then_redeliver)
+        except (ValueError, OSError):  # pragma: no cover
+            pass
 
 
 def current():
@@ -116,6 +177,20 @@ def shutdown(timeout=None):
             rt.engine.close(ms)
         except Exception:  # pragma: no cover - never fail interpreter exit
             logger.exception("OTAS engine shutdown failed")
+
+
+def close_where(name, value, timeout_ms=None):
+    """Close the engines whose option `name` is `value` (otas.testing)."""
+    global _current
+    with _lock:
+        keys = [k for k, rt in _runtimes.items()
+                if rt.settings.options.get(name) == value]
+        runtimes = [_runtimes.pop(k) for k in keys]
+        if _current in runtimes:
+            _current = None
+    for rt in runtimes:
+        ms = rt.settings.shutdown_timeout_ms if timeout_ms is None else timeout_ms
+        rt.engine.close(ms)
 
 
 def flush(timeout=5.0):

@@ -10,4 +10,7 @@ class OtasConfig(AppConfig):
     verbose_name = "OTAS API capture"
 
     def ready(self):
-        from . import checks  # noqa: F401  (registers the checks)
+        from . import _reloader, checks  # noqa: F401  (registers the checks)
+
+        # runserver's reloader parent: stop the serving child gracefully.
+        _reloader.install()

@@ -15,7 +15,9 @@ kept aside in `Settings.hooks`.
 """
 
 import difflib
+import logging
 import os
+import warnings
 
 from ._native import engine
 from ._version import __version__ as VERSION
@@ -27,10 +29,97 @@ HOOK_OPTIONS = frozenset({"SKIP", "IDENTIFY_USER", "IDENTIFY_COMPANY",
 
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+logger = logging.getLogger("otas")
+
+# OTAS_ variables read by other parts (the binding, the test helpers, the
+# collector, the dashboard tests): not engine options, never warned about.
+OTHER_VARIABLES = frozenset({
+    "OTAS_ENGINE", "OTAS_CAPTURE_IN_TESTS", "OTAS_COLLECTOR_BIN",
+    "OTAS_JWT_SECRET", "OTAS_DASHBOARD_EVENT_SOURCE", "OTAS_CHROMIUM",
+    "OTAS_CHROMEDRIVER",
+})
+
+# Renamed options: old name -> (new name, value converter).
+DEPRECATED = {
+    "OTAS_SHUTDOWN_TIMEOUT": ("OTAS_SHUTDOWN_TIMEOUT_MS",
+                              lambda v: str(round(float(v) * 1000))),
+}
+
+# Moesif's and APIToolkit's option names, answered with ours.
+PEER_NAMES = {
+    "LOG_BODY": "CAPTURE_BODIES",
+    "LOG_BODY_OUTGOING": "CAPTURE_BODIES",
+    "BATCH_SIZE": "BATCH_MAX_EVENTS",
+    "EVENT_BATCH_SIZE": "BATCH_MAX_EVENTS",
+    "EVENT_QUEUE_SIZE": "QUEUE_MAX_BYTES",
+    "BATCH_MAX_TIME": "FLUSH_INTERVAL_MS",
+    "APPLICATION_ID": "SDK_KEY",
+    "API_KEY": "SDK_KEY",
+    "APITOOLKIT_KEY": "SDK_KEY",
+    "BASE_URI": "BASE_URL",
+    "ROOT_URL": "BASE_URL",
+    "CAPTURE_OUTGOING_REQUESTS": "CAPTURE_OUTGOING",
+    "REQUEST_HEADER_MASKS": "SENSITIVE_HEADERS",
+    "RESPONSE_HEADER_MASKS": "SENSITIVE_HEADERS",
+    "REDACT_HEADERS": "SENSITIVE_HEADERS",
+    "REQUEST_BODY_MASKS": "REDACT_REQUEST_BODY",
+    "REDACT_REQUEST_BODY": "REDACT_REQUEST_BODY",
+    "RESPONSE_BODY_MASKS": "REDACT_RESPONSE_BODY",
+    "REDACT_RESPONSE_BODY": "REDACT_RESPONSE_BODY",
+    "MASK_EVENT_MODEL": "MASK_EVENT",
+    "ROUTES_TO_SKIP": "EXCLUDE_PATHS",
+    "SKIP_OUTGOING": "EXCLUDE_PATHS",
+    "SERVICE_NAME": "TAGS",
+    "SERVICE_VERSION": "SERVICE_VERSION",
+    "LOCAL_DEBUG": "DEBUG",
+    "DEBUG": "DEBUG",
+    "SAMPLING_PERCENTAGE": "SAMPLE_RATE",
+    "CAPTURE_REQUEST_BODY": "CAPTURE_BODIES",
+    "CAPTURE_RESPONSE_BODY": "CAPTURE_BODIES",
+}
 
 
 def as_bool(value):
     return str(value).strip().lower() in _TRUE
+
+
+def strict_bool(name, value):
+    """A boolean option's value; anything but 1/0, true/false, yes/no,
+    on/off is an error that names the option."""
+    if isinstance(value, bool):
+        return value
+    v = str(value).strip().lower()
+    if v in _TRUE:
+        return True
+    if v in _FALSE:
+        return False
+    raise OtasConfigurationError(
+        f'{name}="{value}" is not a boolean: use 1/0, true/false, yes/no '
+        "or on/off")
+
+
+def _hint(name, names):
+    """" Did you mean X?" for an unknown option name, peers' names first."""
+    bare = name[5:] if name.startswith("OTAS_") else name
+    ours = PEER_NAMES.get(bare)
+    if ours is not None and ("OTAS_" + ours in names or ours in HOOK_OPTIONS):
+        return f" Did you mean {ours!r}? (OTAS's name for it)"
+    close = difflib.get_close_matches(
+        "OTAS_" + bare, sorted(names | {"OTAS_" + h for h in HOOK_OPTIONS}
+                               | set(DEPRECATED)), n=1)
+    return f" Did you mean {close[0][5:]!r}?" if close else ""
+
+
+_warned = set()
+
+
+def _warn_once(key, message):
+    if key in _warned:
+        return
+    _warned.add(key)
+    logger.warning("%s", message)
 
 
 def _to_str(name, value):
@@ -75,10 +164,7 @@ class Settings:
 
     @property
     def shutdown_timeout_ms(self):
-        try:
-            return int(float(self.options.get("OTAS_SHUTDOWN_TIMEOUT", 5)) * 1000)
-        except ValueError:
-            return 5000
+        return self.ms("OTAS_SHUTDOWN_TIMEOUT_MS", 5000)
 
     def __repr__(self):  # never shows the key
         shown = {k: v for k, v in self.options.items() if k != "OTAS_SDK_KEY"}
@@ -112,11 +198,14 @@ def load(setting=None, kwargs=None, environ=None, require_key=True):
                     )
                 hooks[name[5:]] = value
                 continue
+            if names and name in DEPRECATED and value is not None:
+                new, convert = DEPRECATED[name]
+                _deprecated(name, new)
+                options.setdefault(new, _convert(name, convert, value))
+                continue
             if names and name not in names:
-                close = difflib.get_close_matches(name, sorted(names), n=1)
-                hint = f" Did you mean {close[0][5:]!r}?" if close else ""
                 raise OtasConfigurationError(
-                    f"OTAS option {key!r} is not known.{hint} "
+                    f"OTAS option {key!r} is not known.{_hint(name, names)} "
                     "See the README's Configuration section for every option."
                 )
             if value is not None:
@@ -124,19 +213,67 @@ def load(setting=None, kwargs=None, environ=None, require_key=True):
     for name in names:
         if name in environ:
             options[name] = environ[name]
+    if names:
+        for name in environ:
+            if not name.startswith("OTAS_") or name in names:
+                continue
+            if name in DEPRECATED:
+                new, convert = DEPRECATED[name]
+                _deprecated(name, new)
+                if new not in environ:
+                    options[new] = _convert(name, convert, environ[name])
+            elif name not in OTHER_VARIABLES:
+                _warn_once(name, f"OTAS: the environment variable {name} is "
+                           f"not an OTAS option and is ignored.{_hint(name, names)}")
     if "OTAS_SDK_NAME" in names:
         options.setdefault("OTAS_SDK_NAME", "otas-python/" + VERSION)
     settings = Settings(options, hooks)
+    for name in ("OTAS_ENABLED", "OTAS_DEBUG"):
+        if name in options:
+            strict_bool(name, options[name])
     if not settings.enabled:
         return settings
-    if require_key and not options.get("OTAS_SDK_KEY"):
+    in_tests = in_django_tests() and not strict_bool(
+        "OTAS_CAPTURE_IN_TESTS", environ.get("OTAS_CAPTURE_IN_TESTS", "0"))
+    if require_key and not in_tests and not options.get("OTAS_SDK_KEY"):
         raise OtasConfigurationError(MISSING_KEY_MESSAGE)
     if engine is not None:
         try:
             engine.check_options(options)
         except ValueError as exc:
             raise OtasConfigurationError(str(exc)) from None
+    if in_tests:
+        # A test suite's traffic is not the API's: checked as above, then
+        # nothing is captured or sent, and no key is needed (otas.testing
+        # shows what would be sent).
+        options["OTAS_ENABLED"] = "0"
     return settings
+
+
+def _deprecated(old, new):
+    message = (f"OTAS: {old} is deprecated (every duration is in "
+               f"milliseconds now): use {new}")
+    if old not in _warned:
+        warnings.warn(message, DeprecationWarning, stacklevel=3)
+    _warn_once(old, message)
+
+
+def _convert(name, convert, value):
+    try:
+        return convert(value)
+    except (TypeError, ValueError):
+        raise OtasConfigurationError(
+            f'{name}="{value}" is invalid: it is deprecated, give '
+            "OTAS_SHUTDOWN_TIMEOUT_MS in milliseconds instead") from None
+
+
+def in_django_tests():
+    """True between Django's setup_test_environment() and its teardown:
+    `manage.py test` and pytest-django both call it; it sets mail.outbox."""
+    import sys
+
+    mail = sys.modules.get("django.core.mail")
+    return mail is not None and hasattr(mail, "outbox")
 
 
 def django_setting():

@@ -51,6 +51,52 @@ def _engine():
     return None if rt is None or rt.engine.closed else rt.engine
 
 
+_start_failed = []
+
+
+def _engine_or_start():
+    """The running engine, or one started from the options (a management
+    command, a worker: nothing else started it).  None when OTAS is off or
+    not configured (logged once)."""
+    engine = _engine()
+    if engine is not None:
+        return engine
+    from . import conf
+    from ._common import start_engine
+
+    try:
+        return start_engine(conf.load(conf.django_setting()))
+    except Exception as exc:
+        if not _start_failed:
+            _start_failed.append(exc)
+            import logging
+
+            logging.getLogger("otas").warning(
+                "OTAS report_error: capture is not configured (%s); the "
+                "error is not recorded (logged once)",
+                str(exc).splitlines()[0])
+        return None
+
+
+def _job_name():
+    """What the process runs: the management command, else the program."""
+    import os
+    import sys
+
+    argv = sys.argv or ["python"]
+    prog = os.path.basename(argv[0] or "python")
+    if prog in ("manage.py", "django-admin", "django-admin.py", "__main__.py") \
+            and len(argv) > 1:
+        return argv[1]
+    return prog or "python"
+
+
+def _unwrap(request):
+    """DRF's Request wraps Django's HttpRequest: use that one."""
+    inner = getattr(request, "__dict__", {}).get("_request")
+    return inner if inner is not None and hasattr(inner, "META") else request
+
+
 def _slot(request):
     """Where a request keeps OTAS's per-request values: its __dict__
     (Django), or the environ/scope dict (WSGI, ASGI, Flask, Starlette)."""
@@ -86,19 +132,22 @@ def report_error(request, exc):
     """
     record = exception_record(exc)
     if request is not None:
-        store, key, _ = _slot(request)
+        store, key, _ = _slot(_unwrap(request))
         store.setdefault(key, []).append(record)
         return
-    engine = _engine()
+    parent = current_request.get()
+    if parent is not None:
+        # Inside a request without a handle on it: that request's event.
+        store, key, _ = _slot(parent)
+        store.setdefault(key, []).append(record)
+        return
+    engine = _engine_or_start()
     if engine is None:
         return
-    parent = current_request.get()
-    extra = None
-    if parent is not None:
-        extra = (None, None, None, None, event_id_of(parent, engine), None,
-                 None, None)
-    engine.capture("ERROR", "/", None, [], None, 0, 500, None, None, 0,
-                   _time_ns() // 1000, 0, 0, [record], extra, False)
+    # An event of its own, named for the job: "JOB /jobs/<command>".
+    path = "/jobs/" + _job_name()
+    engine.capture("JOB", path, path, [], None, 0, 500, None, None, 0,
+                   _time_ns() // 1000, 0, 0, [record], None, False)
 
 
 class _Recorder:
@@ -407,11 +456,11 @@ def observe_request(request):
     """An httpx.Client whose calls are captured and tied to `request`."""
     import httpx
 
-    return _observed_client(request, httpx.Client, False)
+    return _observed_client(_unwrap(request), httpx.Client, False)
 
 
 def observe_request_async(request):
     """An httpx.AsyncClient whose calls are captured and tied to `request`."""
     import httpx
 
-    return _observed_client(request, httpx.AsyncClient, True)
+    return _observed_client(_unwrap(request), httpx.AsyncClient, True)

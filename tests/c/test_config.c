@@ -27,7 +27,7 @@ TEST(defaults)
 	CHECK_STR(GET(c, "OTAS_MAX_BODY_BYTES"), "102400");
 	CHECK_STR(GET(c, "OTAS_CAPTURE_BODIES"), "1");
 	CHECK_STR(GET(c, "OTAS_TIMEOUT_MS"), "10000");
-	CHECK_STR(GET(c, "OTAS_SHUTDOWN_TIMEOUT"), "5");
+	CHECK_STR(GET(c, "OTAS_SHUTDOWN_TIMEOUT_MS"), "5000");
 	CHECK_STR(GET(c, "OTAS_SPOOL_MAX_BYTES"), "268435456");
 	CHECK_STR(GET(c, "OTAS_ENABLED"), "1");
 	CHECK_STR(GET(c, "OTAS_DEBUG"), "0");
@@ -48,7 +48,7 @@ TEST(every_name_reads_back)
 
 	for (n = otas_config_names(); *n; n++, k++)
 		CHECK(GET(c, *n) != NULL);
-	CHECK_INT(k, 34);
+	CHECK_INT(k, 35);
 	otas_config_free(c);
 }
 
@@ -68,7 +68,10 @@ TEST(parsing)
 	CHECK_STR(GET(c, "OTAS_MAX_BODY_BYTES"), "10240");
 	CHECK(otas_config_set(c, "OTAS_SHUTDOWN_TIMEOUT", "2.5", err,
 	                      sizeof(err)) == 0);
-	CHECK_STR(GET(c, "OTAS_SHUTDOWN_TIMEOUT"), "2.5");
+	CHECK_STR(GET(c, "OTAS_SHUTDOWN_TIMEOUT_MS"), "2500");
+	CHECK(otas_config_set(c, "OTAS_SHUTDOWN_TIMEOUT_MS", "700", err,
+	                      sizeof(err)) == 0);
+	CHECK_STR(GET(c, "OTAS_SHUTDOWN_TIMEOUT_MS"), "700");
 	CHECK(otas_config_set(c, "OTAS_BASE_URL", "https://x.example/", err,
 	                      sizeof(err)) == 0);
 	CHECK_STR(GET(c, "OTAS_AUTH_URL"), "https://x.example/");
@@ -94,6 +97,9 @@ TEST(bad_values_name_option_value_and_fix)
 	                      sizeof(err)) == -1);
 	CHECK(strstr(err, "http://"));
 	CHECK(otas_config_set(c, "OTAS_SHUTDOWN_TIMEOUT", "nan", err,
+	                      sizeof(err)) == -1);
+	CHECK(strstr(err, "OTAS_SHUTDOWN_TIMEOUT_MS"));
+	CHECK(otas_config_set(c, "OTAS_SHUTDOWN_TIMEOUT_MS", "2.5", err,
 	                      sizeof(err)) == -1);
 	CHECK(otas_config_set(c, "OTAS_REDACT_RESPONSE_BODY", "$.ok, $.a[",
 	                      err, sizeof(err)) == -1);

@@ -110,6 +110,13 @@ TEST(validation_messages)
 	                sizeof(err));
 	CHECK_INT(otas_config_check(cfg, err, sizeof(err)), -1);
 	CHECK(strstr(err, "OTAS_CAPTURE_METHODS"));
+	otas_config_set(cfg, "OTAS_CAPTURE_METHODS", "GET,GETT", err,
+	                sizeof(err));
+	CHECK_INT(otas_config_check(cfg, err, sizeof(err)), -1);
+	CHECK(strstr(err, "\"GETT\" is not an HTTP method"));
+	otas_config_set(cfg, "OTAS_CAPTURE_METHODS", "get,Patch,OPTIONS", err,
+	                sizeof(err));
+	CHECK_INT(otas_config_check(cfg, err, sizeof(err)), 0);
 	otas_config_set(cfg, "OTAS_CAPTURE_METHODS", "", err, sizeof(err));
 	otas_config_set(cfg, "OTAS_EXCLUDE_PATHS", "health", err, sizeof(err));
 	CHECK_INT(otas_config_check(cfg, err, sizeof(err)), -1);

@@ -748,6 +748,97 @@ TEST(fork_with_an_open_spool)
 	fs_stop(fs);
 }
 
+/* A 3xx (a proxy's http->https redirect) is never followed, so the key
+ * goes nowhere else; the events wait in the spool and the log names the
+ * Location once, without its userinfo or query. */
+TEST(redirect_keeps_events_and_names_location_once)
+{
+	fs_t *fs = fs_new();
+	otas_engine_t *e = mk(fs, NULL);
+	fs_reply_t rep[8];
+	otas_stats_t st;
+	size_t i, total;
+	char *p;
+	int n = 0;
+
+	memset(rep, 0, sizeof(rep));
+	for (i = 0; i < 8; i++) {
+		rep[i].status = 301;
+		snprintf(rep[i].headers, sizeof(rep[i].headers),
+		         "Location: https://bob:hunter2@secure.example/api/"
+		         "?sig=topsecret\r\n");
+	}
+	fs_script(fs, rep, 8);
+	g_log[0] = '\0';
+	otas_set_logger(e, logger, NULL, OTAS_LOG_DEBUG);
+	e->auth_wait_ms = 50;
+	otas_engine_authenticate(e, 2000, NULL);
+	for (i = 0; i < 3; i++)
+		cap1(e, "/moved", NULL);
+	WAIT_STAT_AT_LEAST(e, retried, 2);
+	otas_engine_free(e, 300);
+	pthread_mutex_lock(&g_log_mu);
+	CHECK(strstr(g_log, "HTTP 301 redirecting to "
+	                    "https://secure.example/api/:") != NULL);
+	CHECK(strstr(g_log, "hunter2") == NULL);
+	CHECK(strstr(g_log, "topsecret") == NULL);
+	for (p = g_log; (p = strstr(p, "redirecting to")); p++)
+		n++;
+	CHECK_INT(n, 1);
+	pthread_mutex_unlock(&g_log_mu);
+	/* the next engine (a restarted process) delivers them */
+	memset(rep, 0, sizeof(rep));
+	fs_script(fs, rep, 1);
+	e = mk(fs, NULL);
+	otas_engine_authenticate(e, 2000, NULL);
+	cap1(e, "/next", NULL);
+	WAIT_STAT(e, unspooled, 3);
+	otas_stats(e, &st);
+	CHECK_INT(st.dropped_rejected, 0);
+	CHECK(fs_wait_events(fs, 4, 10000));
+	/* 301'd requests counted too: 3 delivered + 1 new, distinct ids */
+	CHECK_INT(distinct_events(fs, &total, NULL), 4);
+	otas_engine_free(e, 2000);
+	fs_stop(fs);
+}
+
+/* OTAS_SHUTDOWN_TIMEOUT_MS is a hard deadline: a back end that accepts
+ * the request and never answers cannot hold the exit to OTAS_TIMEOUT_MS;
+ * the transfer is cut and the batch spooled. */
+TEST(shutdown_deadline_cuts_a_hanging_transfer)
+{
+	fs_t *fs = fs_new();
+	const char *opts[] = {"OTAS_TIMEOUT_MS", "20000", NULL};
+	otas_engine_t *e = mk(fs, opts);
+	fs_reply_t rep[4];
+	int64_t t0, took;
+	size_t i;
+
+	g_log[0] = '\0';
+	otas_set_logger(e, logger, NULL, OTAS_LOG_DEBUG);
+	memset(rep, 0, sizeof(rep));
+	for (i = 0; i < 4; i++)
+		rep[i].delay_ms = 6000;
+	fs_script(fs, rep, 4);
+	otas_engine_authenticate(e, 2000, NULL);
+	for (i = 0; i < 4; i++)
+		cap1(e, "/hang", NULL);
+	/* the sender is inside the hanging POST */
+	for (t0 = otas__now_mono_ms();
+	     fs_count(fs) < 1 && otas__now_mono_ms() < t0 + 5000;)
+		usleep(5000);
+	CHECK(fs_count(fs) >= 1);
+	t0 = otas__now_mono_ms();
+	otas_engine_free(e, 400);
+	took = otas__now_mono_ms() - t0;
+	CHECK(took < 900);
+	pthread_mutex_lock(&g_log_mu);
+	CHECK(strstr(g_log, " spooled=4 ") != NULL);
+	CHECK(strstr(g_log, "dropped_shutdown=0 ") != NULL);
+	pthread_mutex_unlock(&g_log_mu);
+	fs_stop(fs);
+}
+
 int
 main(void)
 {
@@ -774,6 +865,8 @@ main(void)
 	RUN(logs_are_once_per_episode_and_secret_free);
 	RUN(shutdown_authenticates_and_delivers);
 	RUN(fork_with_an_open_spool);
+	RUN(redirect_keeps_events_and_names_location_once);
+	RUN(shutdown_deadline_cuts_a_hanging_transfer);
 	{
 		char cmd[300];
 		snprintf(cmd, sizeof(cmd), "rm -rf %s", g_tmp);

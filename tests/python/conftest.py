@@ -12,6 +12,10 @@ import pytest
 
 from otas_testing.collector import Collector
 
+# These tests check capture itself under pytest-django, where OTAS is off
+# unless asked for (tests/python/test_teams_without_key.py checks that).
+os.environ["OTAS_CAPTURE_IN_TESTS"] = "1"
+
 
 @pytest.fixture(scope="session")
 def collector(tmp_path_factory):

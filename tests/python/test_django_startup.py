@@ -32,7 +32,7 @@ def test_unreachable_backend_app_still_serves(collector, tmp_path):
     p, res = run_app({"OTAS_SDK_KEY": collector.key,
                       "OTAS_BASE_URL": f"http://127.0.0.1:{port}",
                       "OTAS_SPOOL_DIR": str(tmp_path),
-                      "OTAS_SHUTDOWN_TIMEOUT": "0.5"})
+                      "OTAS_SHUTDOWN_TIMEOUT_MS": "500"})
     assert res["status"] == 200, p.stderr
     assert res["body"] == {"id": 7, "name": "item 7", "price": 9.5}
     assert "unreachable" in p.stderr

@@ -46,7 +46,7 @@ def test_capture_call_does_not_leak(tmp_path):
                       "OTAS_QUEUE_MAX_BYTES": str(budget),
                       "OTAS_SPOOL_MAX_BYTES": "0",
                       "OTAS_SPOOL_DIR": str(tmp_path),
-                      "OTAS_SHUTDOWN_TIMEOUT": "0"}, code=LEAK_APP, timeout=600)
+                      "OTAS_SHUTDOWN_TIMEOUT_MS": "0"}, code=LEAK_APP, timeout=600)
     assert res is not None, p.stderr[-2000:]
     assert res["captured"] + res["dropped"] == 1_100_000
     growth = res["after"] - res["before"]

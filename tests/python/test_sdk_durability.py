@@ -137,7 +137,7 @@ for i in range(40):
 print("RESULT " + json.dumps({"stats": otas.stats()}))
 """
         env_over = {"OTAS_SDK_KEY": coll.key, "OTAS_BASE_URL": coll.url,
-                    "OTAS_SPOOL_DIR": str(spool), "OTAS_SHUTDOWN_TIMEOUT": "1"}
+                    "OTAS_SPOOL_DIR": str(spool), "OTAS_SHUTDOWN_TIMEOUT_MS": "1000"}
         p, res = run_app(env_over, code=code)
         assert res is not None, p.stderr
         assert res["stats"]["captured"] == 40
@@ -219,12 +219,12 @@ def test_slow_backend_does_not_slow_requests(collector, tmp_path):
     try:
         _, healthy = run_app({"OTAS_SDK_KEY": collector.key, "OTAS_BASE_URL": collector.url,
                               "OTAS_SPOOL_DIR": str(tmp_path / "a"),
-                              "OTAS_SHUTDOWN_TIMEOUT": "0.2"}, code=LATENCY_APP)
+                              "OTAS_SHUTDOWN_TIMEOUT_MS": "200"}, code=LATENCY_APP)
         _, slowed = run_app({"OTAS_SDK_KEY": collector.key, "OTAS_BASE_URL": slow.url,
                              "OTAS_AUTH_URL": collector.url,
                              "OTAS_SPOOL_DIR": str(tmp_path / "b"),
                              "OTAS_FLUSH_INTERVAL_MS": "20",
-                             "OTAS_SHUTDOWN_TIMEOUT": "0.2"}, code=LATENCY_APP)
+                             "OTAS_SHUTDOWN_TIMEOUT_MS": "200"}, code=LATENCY_APP)
     finally:
         slow.close()
     # A synchronous design adds >= 3000 ms to every request; the margins
@@ -270,7 +270,7 @@ def test_rss_bounded_with_backend_down(tmp_path):
                       "OTAS_SPOOL_DIR": str(tmp_path / "spool"),
                       "OTAS_QUEUE_MAX_BYTES": str(budget),
                       "OTAS_SPOOL_MAX_BYTES": str(8 * 1024 * 1024),
-                      "OTAS_SHUTDOWN_TIMEOUT": "0.2"}, code=RSS_APP, timeout=600)
+                      "OTAS_SHUTDOWN_TIMEOUT_MS": "200"}, code=RSS_APP, timeout=600)
     assert res is not None, p.stderr[-3000:]
     growth = res["after"] - res["before"]
     assert res["stats"]["captured"] + res["stats"]["dropped"]["queue_full"] >= 100000

@@ -24,5 +24,8 @@ urlpatterns = [
     path("api/observed", views.observed),
     path("api/report-errors", views.report_errors),
     path("api/account", views.account),
+    path("api/boom-url", views.boom_url),
+    path("api/redirect", views.redirect_to),
+    path("api/outgoing-urls", views.outgoing_urls),
     path("health", views.health),
 ]
