@@ -16,8 +16,9 @@
  * its first element is written: when, and only when, a live state of an
  * array needs it, that one array is counted by a look-ahead scan that
  * follows strings and brackets only.  The cost is one extra pass over
- * such arrays (nested ones under `$..[-1]` are each counted, so at worst
- * OTAS__REDACT_MAX_DEPTH passes); rule sets without them never scan.
+ * such arrays; nested ones under `$..[-1]` are each counted again, so
+ * all counting of a document is capped at SCAN_FACTOR times its length,
+ * beyond which it fails closed.  Rule sets without them never scan.
  *
  * Validation is strict RFC 8259: no trailing commas, no leading zeros, no
  * control characters or invalid UTF-8 (overlong, surrogate, > U+10FFFF) in
