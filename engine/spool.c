@@ -968,7 +968,9 @@ token_span(const char *line, size_t n, size_t *vs, size_t *ve)
 
 /* Rewrite each event line's agent token: seal (dir 1) or open (dir 0).
  * Without a key, or when a sealed value does not open (another SDK key),
- * the token becomes "": never stored in clear, never guessed.  -1 on
+ * the token becomes "": never stored in clear, never guessed.  A value
+ * read back that is not sealed (a spool written by an older engine) is
+ * passed on as it is.  -1 on
  * out of memory. */
 static int
 tokens_xform(const otas__spool_t *sp, const char *in, size_t len, int dir,
@@ -999,8 +1001,11 @@ tokens_xform(const otas__spool_t *sp, const char *in, size_t len, int dir,
 				                 vl - (sizeof(SEAL_PREFIX) - 1),
 				                 out) != 0)
 					out->len = mark + vs;
+			} else if (!dir) {
+				/* written in clear by an older engine: it is
+				 * on the disk already; deliver it */
+				otas__buf_append(out, v, vl);
 			}
-			/* (an unsealed value read back is dropped too) */
 			otas__buf_append(out, line + ve, n - ve);
 		} else {
 			otas__buf_append(out, line, n);

@@ -205,8 +205,11 @@ class OtasMiddleware:
                 # through request.read()/request.POST; a view that reads
                 # wsgi.input itself gets them from a fresh stream.
                 body = request.body
-                if "wsgi.input" in request.META:
-                    request.META["wsgi.input"] = io.BytesIO(body)
+                # Django keeps the bytes in a BytesIO (_stream) it reads
+                # from now on: the same stream, no copy.
+                stream = request.__dict__.get("_stream")
+                if stream is not None:
+                    request.META["wsgi.input"] = stream
                 return body, size, 0
         except Exception:
             pass  # e.g. RequestDataTooBig: the view meets it as before
@@ -225,30 +228,23 @@ class OtasMiddleware:
                 if req_body is not None:
                     flags = 0
             match = request.resolver_match
+            route = match.route if match is not None else None
             meta = request.META
             if meta.get("CONTENT_LENGTH") == "":
                 meta = _clean_meta(meta)
             d = request.__dict__
-            x = Exchange(request.method, request.path,
-                         match.route if match is not None else None, meta,
-                         start_us)
-            if req_size:
-                x.req_body, x.req_size, x.flags = req_body, req_size, flags
-            x.duration_ns = duration_ns
-            x.request, x.response = request, response
-            x.store = d
-            x.errors_key, x.event_id_key = ERRORS_ATTR, _EVENT_ID_ATTR
-            if "user" in d:
-                x.user_id = _user_id(request)
+            user = _user_id(request) if "user" in d else None
+            core = self._core
             if response is None:
-                x.status = 500
-                x.errors = [exception_record(exc)]
-                x.resp_size = -1
-                self._core.submit(x)
+                core.call(request.method, request.path, route, meta, start_us,
+                          duration_ns, 500, None, None, -1, req_body=req_body,
+                          req_size=req_size, flags=flags,
+                          errors=[exception_record(exc)], store=d,
+                          errors_key=ERRORS_ATTR, event_id_key=_EVENT_ID_ATTR,
+                          user_id=user, request=request)
                 return
             headers = response.headers
-            x.resp_headers = getattr(headers, "_store", headers)
-            x.status = response.status_code
+            headers = getattr(headers, "_store", headers)
             if response.streaming:
                 length = response.get("Content-Length")
                 if length is None or not length.isdigit():
@@ -259,15 +255,28 @@ class OtasMiddleware:
                         if eid is None:
                             eid = d[_EVENT_ID_ATTR] = self._new_event_id()
                         response["X-OTAS-Event-Id"] = eid
+                    x = Exchange(request.method, request.path, route, meta,
+                                 start_us)
+                    x.req_body, x.req_size, x.flags = req_body, req_size, flags
+                    x.duration_ns, x.status = duration_ns, response.status_code
+                    x.resp_headers, x.user_id = headers, user
+                    x.request, x.response, x.store = request, response, d
+                    x.errors_key, x.event_id_key = ERRORS_ATTR, _EVENT_ID_ATTR
                     self._count_stream(response, x)
                     return
-                x.resp_size = int(length)
-                x.flags |= self._streaming_flag
+                resp_body, resp_size = None, int(length)
+                flags |= self._streaming_flag
             else:
-                content = response.content
-                x.resp_body = content
-                x.resp_size = len(content)
-            eid = self._core.submit(x, self._id_header)
+                resp_body = response.content
+                resp_size = len(resp_body)
+            eid = core.call(request.method, request.path, route, meta,
+                            start_us, duration_ns, response.status_code,
+                            headers, resp_body, resp_size, req_body=req_body,
+                            req_size=req_size, flags=flags, store=d,
+                            errors_key=ERRORS_ATTR,
+                            event_id_key=_EVENT_ID_ATTR, user_id=user,
+                            request=request, response=response,
+                            want_id=self._id_header)
             if eid is not None:
                 response["X-OTAS-Event-Id"] = eid
         except Exception:
