@@ -1,10 +1,15 @@
 """Ingest throughput of otas-collector: 1 KB events, batches of 100, gzip,
 concurrent keep-alive clients, durable acknowledgement (synchronous=FULL,
-group commit). Prints a table.
+group commit), on SQLite and on PostgreSQL with one and with two collectors
+(--stores sqlite,pg1,pg2, side by side in one table).  PostgreSQL is a
+throwaway durable server (tests/otas_testing/postgres.py: fsync on); the
+two-collector run splits the clients between two processes on one
+database, each fed by its own load generator.  Collector and PostgreSQL CPU
+per event are reported separately.
 
     .venv/bin/python bench/bench_collector_ingest.py [--clients 8] [--batches 400]
         [--client c|python] [--sync full|normal] [--no-gzip]
-        [--bin build/c/collector/otas-collector]
+        [--stores sqlite,pg1,pg2] [--bin build/c/collector/otas-collector]
 
 --client c (default): the load generator in bench/bench_collector_ingest.c
 (`load` mode; built on demand with cmake --build build/c --target
@@ -29,7 +34,6 @@ import json
 import multiprocessing as mp
 import os
 import secrets
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -152,6 +156,74 @@ def run_python(a, c):
             sum(r[2] for r in results), sum(r[3] for r in results))
 
 
+def pg_cpu(pg) -> float:
+    """CPU seconds used so far by the PostgreSQL server (postmaster and all
+    its children: backends, WAL writer, checkpointer)."""
+    try:
+        root = int((pg.data / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError):
+        return 0.0
+    total = 0.0
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            f = open(f"/proc/{d}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(d) == root or int(f[1]) == root:
+            total += (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def run_store(a, tmp, store, n_coll, pg):
+    """One configuration: `store` sqlite or pg, n_coll collectors on it, the
+    load split evenly between them.  Returns a dict of figures."""
+    extra = ["--quiet", "--sync", a.sync, "--threads", str(a.threads)]
+    url = pg.new_database("bench") if store == "pg" else None
+    first = Collector(Path(tmp) / f"{store}{n_coll}-0", db_url=url, pg=pg)
+    first.start(extra_args=extra)
+    colls = [first]
+    for i in range(1, n_coll):
+        c = Collector(Path(tmp) / f"{store}{n_coll}-{i}", db_url=url, pg=pg)
+        c.db_path, c.key, c.project_id = first.db_path, first.key, first.project_id
+        colls.append(c.start(extra_args=extra))
+    run = run_c if a.client == "c" else run_python
+    per = argparse.Namespace(**{**vars(a), "clients": max(1, a.clients // n_coll)})
+    pg0 = pg_cpu(pg) if store == "pg" else 0.0
+    results = [None] * n_coll
+    import threading
+    threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, run(per, colls[i])))
+               for i in range(n_coll)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    pgc = pg_cpu(pg) - pg0 if store == "pg" else 0.0
+    try:
+        stored = int(first.sql("SELECT count(*) FROM events"))
+    finally:
+        for c in colls:
+            c.stop()
+    n_events = per.clients * n_coll * a.batches * a.batch_size
+    elapsed = max(r[0] for r in results)
+    lat = [r for r in results]
+    return {
+        "n_events": n_events, "stored": stored,
+        "bad": sum(r[2] for r in results),
+        "elapsed": elapsed, "wall": wall,
+        "cpu": sum(r[1] for r in results), "pg_cpu": pgc,
+        "client_cpu": sum(r[3] for r in results),
+        "p50": max(r[4] for r in lat), "p99": max(r[5] for r in lat),
+        "raw": sum(r[6] or 0 for r in results), "sent": sum(r[7] or 0 for r in results),
+    }
+
+
+CONFIGS = {"sqlite": ("sqlite", 1), "pg1": ("pg", 1), "pg2": ("pg", 2)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--clients", type=int, default=8)
@@ -161,50 +233,71 @@ def main() -> None:
     ap.add_argument("--sync", default="full", choices=["full", "normal"])
     ap.add_argument("--no-gzip", action="store_true")
     ap.add_argument("--threads", type=int, default=4)
+    ap.add_argument("--stores", default="sqlite,pg1,pg2",
+                    help="comma list of sqlite, pg1 (one collector on "
+                         "PostgreSQL), pg2 (two collectors on one PostgreSQL)")
     ap.add_argument("--bin", default=None)
     a = ap.parse_args()
     if a.bin:
         os.environ["OTAS_COLLECTOR_BIN"] = a.bin
     os.environ.setdefault("OTAS_COLLECTOR_BIN", "build/c/collector/otas-collector")
+    names = [n for n in a.stores.split(",") if n]
+    for n in names:
+        if n not in CONFIGS:
+            sys.exit(f"unknown store {n!r} (sqlite, pg1, pg2)")
     tmp = tempfile.mkdtemp(prefix="otas-bench-")
-    c = Collector(tmp).start(extra_args=["--quiet", "--sync", a.sync,
-                                         "--threads", str(a.threads)])
+    pg = None
+    if any(CONFIGS[n][0] == "pg" for n in names):
+        from otas_testing.postgres import Postgres
+        # durable: fsync on, synchronous_commit on (the default)
+        pg = Postgres(durable=True).start()
+    res = {}
     try:
-        run = run_c if a.client == "c" else run_python
-        elapsed, cpu, bad, client_cpu, p50, p99, raw, sent = run(a, c)
+        for n in names:
+            store, k = CONFIGS[n]
+            res[n] = run_store(a, tmp, store, k, pg)
     finally:
-        c.stop()
-    n_events = a.clients * a.batches * a.batch_size
-    db = sqlite3.connect(c.db_path)
-    stored = db.execute("SELECT count(*) FROM events").fetchone()[0]
+        if pg:
+            pg.stop()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
-    rows = [
+    any_r = next(iter(res.values()))
+    head = [
         ("commit", commit),
         ("machine", f"{os.cpu_count()} cores, {os.uname().machine}"),
-        ("clients (keep-alive)", a.clients),
+        ("clients (keep-alive)", f"{a.clients} in all, split between the collectors"),
         ("batch size", a.batch_size),
         ("gzip", not a.no_gzip),
-        ("sync", a.sync),
+        ("sync", f"{a.sync} (PostgreSQL: fsync on, synchronous_commit on)"),
         ("client", a.client),
-        ("event size (JSON)", f"{raw / n_events:.0f} B" if raw else "1140 B"),
-        ("bytes on the wire", f"{sent / 1e6:.1f} MB" if sent else "-"),
-        ("events sent", n_events),
-        ("events stored", stored),
-        ("failed batches", bad),
-        ("elapsed", f"{elapsed:.2f} s"),
-        ("events/s", f"{n_events / elapsed:,.0f}"),
-        ("collector CPU", f"{cpu:.2f} s = {cpu / n_events * 1e6:.1f} us/event "
-                          f"({cpu / elapsed:.2f} cores)"),
-        ("client CPU", f"{client_cpu:.2f} s = {client_cpu / n_events * 1e6:.1f} us/event "
-                       f"({client_cpu / elapsed:.2f} cores)"),
-        ("load average", " ".join(f"{x:.2f}" for x in os.getloadavg())),
-        ("batch p50 / p99", f"{p50 * 1e3:.1f} / {p99 * 1e3:.1f} ms"),
+        ("event size (JSON)", f"{any_r['raw'] / any_r['n_events']:.0f} B"
+                              if any_r["raw"] else "1140 B"),
     ]
-    w = max(len(k) for k, _ in rows)
-    for k, v in rows:
+    def per_ev(x, r):
+        return f"{x / r['n_events'] * 1e6:.1f} us"
+    table = [
+        ("store", lambda n, r: {"sqlite": "SQLite", "pg1": "PG, 1 collector",
+                                "pg2": "PG, 2 collectors"}[n]),
+        ("events sent", lambda n, r: f"{r['n_events']}"),
+        ("events stored", lambda n, r: f"{r['stored']}"),
+        ("failed batches", lambda n, r: f"{r['bad']}"),
+        ("elapsed", lambda n, r: f"{r['elapsed']:.2f} s"),
+        ("events/s", lambda n, r: f"{r['n_events'] / r['elapsed']:,.0f}"),
+        ("collector CPU/event", lambda n, r: per_ev(r["cpu"], r)),
+        ("collector cores", lambda n, r: f"{r['cpu'] / r['elapsed']:.2f}"),
+        ("PostgreSQL CPU/event", lambda n, r: per_ev(r["pg_cpu"], r) if n != "sqlite" else "-"),
+        ("client CPU/event", lambda n, r: per_ev(r["client_cpu"], r)),
+        ("batch p50 / p99", lambda n, r: f"{r['p50'] * 1e3:.1f} / {r['p99'] * 1e3:.1f} ms"),
+    ]
+    w = max(len(k) for k, _ in head + table)
+    for k, v in head:
         print(f"{k:<{w}}  {v}")
-    if stored != n_events or bad:
+    cells = [[f(n, res[n]) for n in names] for _, f in table]
+    cw = [max(len(row[i]) for row in cells) for i in range(len(names))]
+    for (k, _), row in zip(table, cells):
+        print(f"{k:<{w}}  " + "  ".join(f"{c:>{cw[i]}}" for i, c in enumerate(row)))
+    print(f"{'load average':<{w}}  " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
+    if any(r["stored"] != r["n_events"] or r["bad"] for r in res.values()):
         sys.exit(1)
 
 

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Build and run the JSON redaction benchmark (bench/bench_redact.c) with
-# the system C compiler at -O2, outside CMake: it needs only three engine
+# the system C compiler at -O2, outside CMake: it needs only four engine
 # files.  Usage: bench/bench_redact.sh   (from the repository root or not)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$root/build"
 ${CC:-cc} -O2 -g -D_GNU_SOURCE -I"$root/engine" -I"$root/include" \
   "$root/bench/bench_redact.c" "$root/engine/redact_body.c" \
+  "$root/engine/redact_names.c" \
   "$root/engine/jsonpath.c" "$root/engine/util/buf.c" \
   -o "$root/build/bench_redact"
 echo "commit $(git -C "$root" rev-parse --short HEAD), $(uname -m), $(${CC:-cc} --version | head -1)"

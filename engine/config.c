@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 enum { T_STR, T_SECRET, T_BOOL, T_SIZE, T_INT, T_URL, T_RULES };
 
@@ -81,6 +82,7 @@ static const opt_t opts[] = {
     {"OTAS_CAPTURE_METHODS", T_STR, F(capture_methods), "", 0, 0},
     {"OTAS_TAGS", T_STR, F(tags), "", 0, 0},
     {"OTAS_SERVICE_VERSION", T_STR, F(service_version), "", 0, 0},
+    {"OTAS_CA_BUNDLE", T_STR, F(ca_bundle), "", 0, 0},
 };
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -98,7 +100,7 @@ static const char *const names[N_OPTS + 1] = {
     "OTAS_AUTHORIZATION_HEADER_NAME", "OTAS_AUTHORIZATION_USER_ID_FIELD",
     "OTAS_TRUSTED_PROXIES", "OTAS_EVENT_ID_HEADER", "OTAS_EXCLUDE_PATHS",
     "OTAS_SAMPLE_RATE", "OTAS_CAPTURE_METHODS", "OTAS_TAGS",
-    "OTAS_SERVICE_VERSION", NULL};
+    "OTAS_SERVICE_VERSION", "OTAS_CA_BUNDLE", NULL};
 
 const char *const *
 otas_config_names(void)
@@ -406,6 +408,17 @@ otas_config_check(const otas_config_t *c, char *err, size_t errlen)
 	if (otas__ident_validate(c, err, errlen) != 0 ||
 	    otas__filter_validate(c, err, errlen) != 0)
 		return -1;
+	/* A CA bundle that cannot be read would fail every HTTPS send later,
+	 * far from its cause: refuse it at start-up instead. */
+	if (c->ca_bundle && c->ca_bundle[0] && access(c->ca_bundle, R_OK) != 0) {
+		if (err && errlen)
+			snprintf(err, errlen,
+			         "OTAS_CA_BUNDLE=%.300s cannot be read (%s): "
+			         "point it at a PEM file of CA certificates, or "
+			         "unset it to use the system's CA bundle",
+			         c->ca_bundle, strerror(errno));
+		return -1;
+	}
 	return 0;
 }
 

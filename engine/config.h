@@ -46,6 +46,7 @@ struct otas_config_s {
 	char *capture_methods;
 	char *tags;
 	char *service_version;
+	char *ca_bundle;        /* "" = the system's (http_curl.c probes) */
 };
 
 /* Split a comma-separated list into lower-cased, trimmed, non-empty

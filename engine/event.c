@@ -223,8 +223,9 @@ ctype_json(const char *ct, size_t n)
 	return 0;
 }
 
-/* Bodies recorded by size only, whatever the host handed over: uploads
- * and binary payloads (a file's bytes are not an API's record). */
+/* Request bodies recorded by size only, whatever the host handed over
+ * (the view may have read them itself): uploads and binary payloads.
+ * Binary responses stay base64 (metadata.body_encoding). */
 static int
 ctype_size_only(const char *ct, size_t n)
 {
@@ -275,7 +276,8 @@ typedef struct {
 
 /* Write one body as a JSON string value into out. */
 static void
-write_body(otas_engine_t *eng, const char *data, size_t len, int skip,
+write_body(otas_engine_t *eng, int is_req, const char *data, size_t len,
+           int skip,
            const char *ct, size_t ct_len, const char *ce, size_t ce_len,
            const otas__jsonpath_set_t *rules, otas__buf_t *out,
            otas__buf_t *t1, otas__buf_t *t2, body_facts_t *bf)
@@ -285,7 +287,7 @@ write_body(otas_engine_t *eng, const char *data, size_t len, int skip,
 
 	bf->truncated = bf->base64 = 0;
 	if (skip || !eng->cfg->capture_bodies || !len ||
-	    ctype_size_only(ct, ct_len)) {
+	    (is_req && ctype_size_only(ct, ct_len))) {
 		otas__buf_puts(out, "\"\"");
 		return;
 	}
@@ -483,11 +485,11 @@ otas__event_write(otas_engine_t *eng, const char *project_id,
 	otas__buf_free(&hr);
 
 	otas__buf_puts(out, ",\"request_body\":");
-	write_body(eng, c->req_body, c->req_body_len,
+	write_body(eng, 1, c->req_body, c->req_body_len,
 	           c->flags & OTAS_CAP_REQ_BODY_SKIPPED, rq.ctype, rq.ctype_len,
 	           rq.cenc, rq.cenc_len, eng->req_rules, out, &t1, &t2, &bq);
 	otas__buf_puts(out, ",\"response_body\":");
-	write_body(eng, c->resp_body, c->resp_body_len,
+	write_body(eng, 0, c->resp_body, c->resp_body_len,
 	           c->flags & OTAS_CAP_RESP_STREAMING, rs.ctype, rs.ctype_len,
 	           rs.cenc, rs.cenc_len, eng->resp_rules, out, &t1, &t2, &bs);
 

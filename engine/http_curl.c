@@ -7,6 +7,13 @@
  * host process whose signals are not ours (and libcurl's timeouts would
  * otherwise use SIGALRM for DNS).  curl_global_init is not thread-safe on
  * every libcurl build, so it runs exactly once under pthread_once.
+ *
+ * CA certificates: the wheel vendors Debian's libcurl, whose built-in CA
+ * path (/etc/ssl/certs/ca-certificates.crt) does not exist on RHEL-family
+ * machines.  Once per process the built-in path is checked; when it is
+ * missing, the usual locations are probed and the first readable one is
+ * set on every request (CURLOPT_CAINFO / CURLOPT_CAPATH).  OTAS_CA_BUNDLE
+ * (engine option or environment variable) overrides both.
  */
 #include "http_curl.h"
 
@@ -18,6 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <time.h>
 
 struct otas__http_s {
@@ -56,6 +65,142 @@ static void
 curl_init_once(void)
 {
 	g_curl_ok = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+}
+
+/* ------------------------------------------------------------ CA bundle */
+
+static pthread_mutex_t g_ca_mu = PTHREAD_MUTEX_INITIALIZER;
+static char g_ca_user[4096];      /* OTAS_CA_BUNDLE given to an engine */
+static pthread_once_t g_ca_once = PTHREAD_ONCE_INIT;
+static char g_ca_file[4096];      /* probed; "" = keep libcurl's default */
+static char g_ca_dir[4096];
+
+static const char *const ca_files[] = {
+    "/etc/ssl/certs/ca-certificates.crt",                /* Debian, Ubuntu, Alpine, Arch */
+    "/etc/pki/tls/certs/ca-bundle.crt",                  /* RHEL, Fedora, Amazon Linux */
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem", /* RHEL 7+ */
+    "/etc/ssl/ca-bundle.pem",                            /* openSUSE, SLES */
+    "/etc/ssl/cert.pem",                                 /* Alpine, Arch, BSDs */
+    "/etc/pki/tls/cacert.pem",
+    NULL};
+static const char *const ca_dirs[] = {"/etc/ssl/certs", "/etc/pki/tls/certs",
+                                      NULL};
+
+static int
+readable_file(const char *p)
+{
+	struct stat st;
+
+	return p && *p && stat(p, &st) == 0 && S_ISREG(st.st_mode) &&
+	       access(p, R_OK) == 0;
+}
+
+static int
+readable_dir(const char *p)
+{
+	struct stat st;
+
+	return p && *p && stat(p, &st) == 0 && S_ISDIR(st.st_mode) &&
+	       access(p, R_OK | X_OK) == 0;
+}
+
+static void
+ca_probe_once(void)
+{
+	const char *def_file = NULL, *def_dir = NULL, *env;
+	CURL *c;
+	size_t i;
+
+	g_ca_file[0] = g_ca_dir[0] = '\0';
+	/* SSL_CERT_FILE / SSL_CERT_DIR: what OpenSSL users set by habit. */
+	env = getenv("SSL_CERT_FILE");
+	if (readable_file(env)) {
+		snprintf(g_ca_file, sizeof g_ca_file, "%s", env);
+		return;
+	}
+	c = curl_easy_init();
+#if LIBCURL_VERSION_NUM >= 0x075400 /* 7.84: CURLINFO_CAINFO/CAPATH */
+	if (c) {
+		curl_easy_getinfo(c, CURLINFO_CAINFO, &def_file);
+		curl_easy_getinfo(c, CURLINFO_CAPATH, &def_dir);
+	}
+#endif
+	if (readable_file(def_file) || readable_dir(def_dir)) {
+		if (c)
+			curl_easy_cleanup(c);
+		return; /* libcurl's own default works here */
+	}
+	if (c)
+		curl_easy_cleanup(c);
+	for (i = 0; ca_files[i]; i++)
+		if (readable_file(ca_files[i])) {
+			snprintf(g_ca_file, sizeof g_ca_file, "%s", ca_files[i]);
+			break;
+		}
+	env = getenv("SSL_CERT_DIR");
+	if (readable_dir(env))
+		snprintf(g_ca_dir, sizeof g_ca_dir, "%s", env);
+	else
+		for (i = 0; ca_dirs[i]; i++)
+			if (readable_dir(ca_dirs[i])) {
+				snprintf(g_ca_dir, sizeof g_ca_dir, "%s",
+				         ca_dirs[i]);
+				break;
+			}
+}
+
+void
+otas__http_set_ca_bundle(const char *path)
+{
+	if (!path || !*path)
+		return;
+	pthread_mutex_lock(&g_ca_mu);
+	snprintf(g_ca_user, sizeof g_ca_user, "%s", path);
+	pthread_mutex_unlock(&g_ca_mu);
+}
+
+/* The user's bundle: an engine's OTAS_CA_BUNDLE, else the environment's
+ * (authentication before any engine exists). */
+static int
+ca_user(char *out, size_t len)
+{
+	const char *env;
+
+	pthread_mutex_lock(&g_ca_mu);
+	snprintf(out, len, "%s", g_ca_user);
+	pthread_mutex_unlock(&g_ca_mu);
+	if (!out[0] && (env = getenv("OTAS_CA_BUNDLE")) && *env)
+		snprintf(out, len, "%s", env);
+	return out[0] != '\0';
+}
+
+void
+otas__http_ca_in_use(char *file, size_t file_len, char *dir, size_t dir_len)
+{
+	char user[4096];
+
+	if (ca_user(user, sizeof user)) {
+		snprintf(file, file_len, "%s", user);
+		snprintf(dir, dir_len, "%s", "");
+		return;
+	}
+	pthread_once(&g_ca_once, ca_probe_once);
+	snprintf(file, file_len, "%s", g_ca_file);
+	snprintf(dir, dir_len, "%s", g_ca_dir);
+}
+
+static void
+apply_ca(CURL *h)
+{
+	char file[4096], dir[4096];
+
+	otas__http_ca_in_use(file, sizeof file, dir, sizeof dir);
+	if (file[0])
+		curl_easy_setopt(h, CURLOPT_CAINFO, file); /* libcurl copies */
+	if (dir[0])
+		curl_easy_setopt(h, CURLOPT_CAPATH, dir);
+	else if (file[0])
+		curl_easy_setopt(h, CURLOPT_CAPATH, NULL); /* only this bundle */
 }
 
 otas__http_t *
@@ -254,6 +399,8 @@ otas__http_post(otas__http_t *h, const char *url,
 	curl_easy_setopt(h->h, CURLOPT_HEADERDATA, resp);
 	curl_easy_setopt(h->h, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(h->h, CURLOPT_USERAGENT, "otas-engine");
+	if (strncasecmp(url, "https:", 6) == 0)
+		apply_ca(h->h);
 	/* Only http(s); never follow redirects with the key header. */
 	curl_easy_setopt(h->h, CURLOPT_FOLLOWLOCATION, 0L);
 #if LIBCURL_VERSION_NUM >= 0x075500

@@ -34,6 +34,18 @@ int otas__http_post(otas__http_t *h, const char *url,
                     const void *body, size_t len, long timeout_ms,
                     otas__http_resp_t *resp);
 
+/* CA certificates for HTTPS, process-wide (libcurl's default is the path
+ * compiled into the libcurl that was linked, which a vendored libcurl may
+ * not find on this machine).  path: a PEM bundle (OTAS_CA_BUNDLE, already
+ * checked readable by otas_config_check), or NULL/"" for the system's,
+ * found by probing the Debian, RHEL, SUSE and Alpine locations.  The last
+ * engine created with a bundle wins. */
+void otas__http_set_ca_bundle(const char *path);
+
+/* The CA file and directory a handle will use ("" when libcurl's default
+ * is kept), for logs and tests. */
+void otas__http_ca_in_use(char *file, size_t file_len, char *dir,
+                          size_t dir_len);
 /* Every later transfer on the calling thread ends (error, status 0) once
  * the monotonic clock passes *abort_at_ms (when non-zero); NULL clears.
  * The sender thread points it at the engine's shutdown deadline. */

@@ -8,7 +8,9 @@
  * of active states as a bitset of otas__jsonpath_nwords() words; stepping
  * into a member or an element computes the child's set from the parent's.
  * An accepting state is never stored: reaching one means "redact this
- * value", and the caller stops matching below it.  A step after `..` keeps
+ * value", and the caller stops matching below it.  A step may be a list
+ * of selectors (a union `['a','b']`, `[0,2]`, slices `[1:5:2]`, negative
+ * indexes `[-1]`): it accepts a child when any selector does.  A step after `..` keeps
  * its own state active in every child, which is how recursive descent is
  * followed without backtracking.
  */
@@ -37,9 +39,22 @@ int otas__jsonpath_member(const otas__jsonpath_set_t *set, const uint64_t *cur,
                           const char *key, size_t len, int json_escaped,
                           uint64_t *next);
 
-/* Same for element `index` of an array. */
+/* Same for element `index` of an array of `count` elements.  `count` is
+ * needed only when otas__jsonpath_needs_count(set, cur) says so (negative
+ * indexes, slices with a negative bound or step); otherwise pass SIZE_MAX
+ * (unknown), with which such selectors match nothing. */
 int otas__jsonpath_element(const otas__jsonpath_set_t *set,
-                           const uint64_t *cur, size_t index, uint64_t *next);
+                           const uint64_t *cur, size_t index, size_t count,
+                           uint64_t *next);
+
+/* 1 when some rule of the set has a step that needs an array's element
+ * count (the walker checks this once per document, so that rule sets
+ * without one pay nothing per array). */
+int otas__jsonpath_has_count_rules(const otas__jsonpath_set_t *set);
+
+/* 1 when one of the states `cur` of an array needs its element count. */
+int otas__jsonpath_needs_count(const otas__jsonpath_set_t *set,
+                               const uint64_t *cur);
 
 /* 1 when any state of `states` is set. */
 int otas__jsonpath_live(const otas__jsonpath_set_t *set,

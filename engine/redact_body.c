@@ -12,6 +12,13 @@
  * validated (fail closed on a broken document), just not matched inside.
  * The only allocation is one block of per-depth state bitsets when the
  * rule set is too large for the stack-resident one; nothing per byte.
+ * Negative indexes (`$.a[-1]`, `$.a[-2:]`) need an array's length before
+ * its first element is written: when, and only when, a live state of an
+ * array needs it, that one array is counted by a look-ahead scan that
+ * follows strings and brackets only.  The cost is one extra pass over
+ * such arrays; nested ones under `$..[-1]` are each counted again, so
+ * all counting of a document is capped at SCAN_FACTOR times its length,
+ * beyond which it fails closed.  Rule sets without them never scan.
  *
  * Validation is strict RFC 8259: no trailing commas, no leading zeros, no
  * control characters or invalid UTF-8 (overlong, surrogate, > U+10FFFF) in
@@ -504,6 +511,75 @@ scan_number(const unsigned char *s, size_t len, size_t *pp)
 
 enum { K_OBJ = 1, K_ARR = 2 };
 
+/* Bytes the element count stops at outside strings. */
+static const unsigned char count_stop[256] = {
+	['"'] = 1, ['['] = 1, [']'] = 1, ['{'] = 1, ['}'] = 1, [','] = 1,
+};
+
+/* Elements of the array whose contents start at p (just after its '['):
+ * a look-ahead that follows only strings and nesting, for rules with
+ * negative indexes (the main pass validates).  A string ends at the
+ * first quote preceded by an even run of backslashes (memchr, so long
+ * strings cost little).  *end is set to where the scan stopped.  On a
+ * document that ends early the count is what was seen: the main pass
+ * fails it anyway. */
+static __attribute__((noinline)) size_t
+count_elements(const unsigned char *s, size_t len, size_t p, size_t *end)
+{
+	size_t n = 1, d = 0;
+
+	*end = len;
+	SKIP_WS();
+	if (p >= len || s[p] == ']')
+		return *end = p, 0;
+	for (;;) {
+		while (p < len && !count_stop[s[p]])
+			p++;
+		if (p >= len)
+			return n;
+		switch (s[p++]) {
+		case '"': {
+			size_t from = p;
+			for (;;) {
+				const unsigned char *q =
+				    memchr(s + p, '"', len - p);
+				size_t k = 0, at;
+				if (!q)
+					return n;
+				at = (size_t)(q - s);
+				while (at - k > from && s[at - k - 1] == '\\')
+					k++;
+				p = at + 1;
+				if (k % 2 == 0)
+					break;
+			}
+			break;
+		}
+		case '[':
+		case '{':
+			d++;
+			break;
+		case ']':
+		case '}':
+			if (d == 0)
+				return *end = p, n;
+			d--;
+			break;
+		default: /* ',' */
+			if (d == 0)
+				n++;
+			break;
+		}
+	}
+}
+
+/* How many times over its length a document's arrays may be scanned to
+ * count their elements (arrays nested inside counted arrays are scanned
+ * again); beyond it the document fails closed, as one nested too deep
+ * does.  Only `$..[-1]`-like rules over arrays nested in arrays more than
+ * SCAN_FACTOR deep, each spanning most of the document, get there. */
+#define SCAN_FACTOR 16
+
 /* States for depths 0..MAX_DEPTH on the stack when the rules are few. */
 #define SMALL_STATE_WORDS (2 * (OTAS__REDACT_MAX_DEPTH + 1))
 
@@ -566,6 +642,10 @@ otas__redact_json_names(const otas__jsonpath_set_t *rules,
 	unsigned char kind[OTAS__REDACT_MAX_DEPTH + 1];
 	unsigned char live[OTAS__REDACT_MAX_DEPTH + 1];
 	size_t index[OTAS__REDACT_MAX_DEPTH + 1];
+	/* Elements of an open array, counted ahead only when a live rule
+	 * has a negative index (else SIZE_MAX); set only when the rule set
+	 * has such rules at all. */
+	size_t count[OTAS__REDACT_MAX_DEPTH + 1];
 	uint64_t small[SMALL_STATE_WORDS], *states;
 	const unsigned char *s = (const unsigned char *)in;
 	size_t nw = otas__jsonpath_nwords(rules);
@@ -574,6 +654,12 @@ otas__redact_json_names(const otas__jsonpath_set_t *rules,
 	size_t redact_depth = SIZE_MAX, redact_start = 0;
 	int redact_next, cur_live, escaped;
 	int use_names = names && (names->defaults || names->n);
+	int need_counts = otas__jsonpath_has_count_rules(rules);
+	/* Bytes the element counts may look at in all: SCAN_FACTOR times
+	 * the document (each counted array is scanned once). */
+	size_t scan_budget = len > SIZE_MAX / SCAN_FACTOR - 4096
+	                         ? SIZE_MAX
+	                         : len * SCAN_FACTOR + 4096;
 
 	if (!s)
 		s = (const unsigned char *)"";
@@ -608,6 +694,20 @@ value:
 		live[depth] = (unsigned char)cur_live;
 		index[depth] = 0;
 		p++;
+		if (cur_live && need_counts) {
+			size_t end;
+			count[depth] = SIZE_MAX;
+			if (kind[depth] == K_ARR &&
+			    otas__jsonpath_needs_count(rules,
+			                               states + (depth - 1) * nw)) {
+				count[depth] = count_elements(s, len, p, &end);
+				/* Nested counted arrays rescan their bytes:
+				 * bounded, a hostile nesting fails closed. */
+				if (end - p > scan_budget)
+					goto fail;
+				scan_budget -= end - p;
+			}
+		}
 		SKIP_WS();
 		if (p < len && s[p] == (kind[depth] == K_OBJ ? '}' : ']')) {
 			p++;
@@ -676,6 +776,8 @@ element:
 	if (live[depth]) {
 		uint64_t *next = states + depth * nw;
 		if (otas__jsonpath_element(rules, next - nw, index[depth],
+		                           need_counts ? count[depth]
+		                                       : SIZE_MAX,
 		                           next))
 			redact_next = 1;
 		else

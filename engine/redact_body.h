@@ -2,7 +2,9 @@
  * redact_body.h -- redaction of bodies, form fields and query strings.
  *
  * Rules are JSONPath expressions ($.a.b, $['a'], $.a[0], $.a[*].b, $..b,
- * $.a.*), given as one comma-separated list.  A JSON document is redacted in
+ * $.a.*, unions $['a','b'] and $.a[0,2], slices $.a[0:2] and $.a[::-2],
+ * negative indexes $.a[-1]) or bare names (`password`, the same as
+ * $..password), given as one comma-separated list.  A JSON document is redacted in
  * a single pass with no per-byte allocation: every value a rule matches
  * (scalar, object or array) becomes the string "[REDACTED]" and the rest of
  * the document is written out byte-for-byte as it came (key order, number
@@ -34,8 +36,9 @@ typedef struct otas__jsonpath_set_s otas__jsonpath_set_t;
  * and the 1-based character position of the fault within it (its last
  * character when the rule ends early), e.g.
  *   rule "$.a[" at position 4: expected an index, '*' or a quoted name
- * Commas inside quoted names do not split rules.  Negative indexes are
- * refused (a streaming pass does not know an array's length). */
+ * Commas inside quoted names and brackets do not split rules.  Filters
+ * ([?...]) and script expressions ([(...)]) are refused: they cannot be
+ * applied in one streaming pass.  See jsonpath.c for the grammar. */
 otas__jsonpath_set_t *otas__jsonpath_parse(const char *rules, char *err,
                                            size_t errlen);
 void otas__jsonpath_free(otas__jsonpath_set_t *set);

@@ -40,9 +40,12 @@ int otas__name_default(const char *norm, size_t len);
  * userinfo after `scheme://` (up to the last `@` of the authority) is
  * removed, and the value of each query parameter whose name `ns` marks as
  * sensitive becomes %5BREDACTED%5D (also in a query that follows a bare
- * path: `url: /x?token=S`).  Everything else is kept byte for byte.  A
- * query or authority ends at blank space, a quote, `<`, `>`, `` ` ``, `#`
- * or a control character.  Returns 0 (out->oom on failure). */
+ * path: `url: /x?token=S`).  Everything else is kept byte for byte.  An
+ * authority ends at `/`, `?` or an end byte; a query at the next `?` (a
+ * URL nested in a parameter value has its own query) or an end byte:
+ * blank space, a quote, `<`, `>`, `` ` ``, `#` or a control character.
+ * The result is a fixed point (scrubbing it again changes nothing).
+ * Returns 0 (out->oom on failure). */
 int otas__scrub_text(const otas__nameset_t *ns, const char *in, size_t len,
                      otas__buf_t *out);
 

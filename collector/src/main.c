@@ -8,8 +8,9 @@
  * line on stderr and exit 2; other failures exit 1.  Secrets (SDK keys,
  * agent tokens) are printed once, on stdout, and nowhere else.
  */
+#include "api_query.h"
 #include "keys.h"
-#include "routes.h"
+#include "http.h"
 #include "store.h"
 
 #include <limits.h>
@@ -24,11 +25,14 @@
 
 typedef struct {
 	const char *db, *project, *name, *description, *prefix, *agent, *listen;
-	const char *dashboard_dir, *sync;
-	long days;
+	const char *dashboard_dir, *sync, *tls_cert, *tls_key, *role;
+	long days, retain_days, maintain_interval, writers;
 	int days_set, quiet, json, platform_compat, max_pending_set;
 	long max_body, max_decoded, max_events, max_conns, max_pending;
 	long max_header, threads, timeout, commit_delay;
+	long max_conns_ip, header_timeout, max_inflight, query_threads;
+	long max_queued_queries;
+	int max_conns_ip_set;
 	int fail_commits;
 } args_t;
 
@@ -58,15 +62,20 @@ static const char help_main[] =
     "usage: otas-collector <command> [options]\n"
     "\n"
     "The embedded OTAS back end: speaks the OTAS wire contract, stores events\n"
-    "in SQLite, answers a query API and serves the dashboard.\n"
+    "in SQLite or PostgreSQL, answers a query API and serves the dashboard.\n"
+    "\n"
+    "--db FILE is an SQLite file; --db postgresql://USER@HOST/DB (any libpq\n"
+    "URL) selects PostgreSQL, and several collectors may serve one database.\n"
+    "Without --db, OTAS_COLLECTOR_DB is used.\n"
     "\n"
     "commands:\n"
     "  init --db FILE --project NAME     create the database and a project;\n"
-    "                                    prints the project's SDK key once\n"
+    "                                    prints its ingest and read keys once\n"
     "  serve --db FILE --listen H:P      run the HTTP server\n"
     "  project create --db FILE --project NAME\n"
     "  project list --db FILE [--json]\n"
-    "  key create --db FILE --project ID [--days N]\n"
+    "  key create --db FILE --project ID [--role ingest|read] [--days N]\n"
+    "  key rotate --db FILE --prefix PREFIX [--role ingest|read]\n"
     "  key revoke --db FILE --prefix PREFIX\n"
     "  agent-session create --db FILE --project ID --agent NAME [--days N]\n"
     "\n"
@@ -78,10 +87,10 @@ static const char help_init[] =
     "usage: otas-collector init --db FILE --project NAME [--description TEXT]\n"
     "                           [--days N] [--quiet|--key-only]\n"
     "\n"
-    "Create the database (schema, secrets) and a first project with one SDK\n"
-    "key, valid N days (1..300, default 300).  The key is printed once.\n"
-    "With --quiet the first stdout line is the key alone, the second the\n"
-    "project id.\n";
+    "Create the database (schema, secrets) and a first project with an\n"
+    "ingest key (for the SDK) and a read key (dashboard, query API), valid N\n"
+    "days (1..300, default 300).  The keys are printed once.  With --quiet\n"
+    "stdout is three lines: the ingest key, the project id, the read key.\n";
 
 static const char help_project[] =
     "usage: otas-collector project create --db FILE --project NAME\n"
@@ -89,18 +98,25 @@ static const char help_project[] =
     "                                     [--quiet|--key-only]\n"
     "       otas-collector project list --db FILE [--json]\n"
     "\n"
-    "create: a new project and its first SDK key (printed once; with --quiet\n"
-    "the key alone on line 1, the project id on line 2).\n"
+    "create: a new project with an ingest and a read key (printed once; with\n"
+    "--quiet: ingest key, project id, read key, one a line).\n"
     "list: every project with its number of active keys.\n";
 
 static const char help_key[] =
     "usage: otas-collector key create --db FILE --project ID [--days N]\n"
-    "                                 [--quiet|--key-only]\n"
+    "                                 [--role ingest|read] [--quiet|--key-only]\n"
+    "       otas-collector key rotate --db FILE --prefix PREFIX [--days N]\n"
+    "                                 [--role ingest|read] [--quiet]\n"
     "       otas-collector key revoke --db FILE --prefix PREFIX\n"
     "\n"
-    "create: another SDK key for project ID, valid N days (1..300, default\n"
-    "300), printed once.  revoke: the key whose prefix (the 11 characters\n"
-    "after `otas_`) is PREFIX stops working at once.\n";
+    "create: another key for project ID, valid N days (1..300, default 300),\n"
+    "printed once.  --role ingest (default) authenticates and logs events,\n"
+    "what app servers hold; --role read queries and signs into the dashboard.\n"
+    "rotate: a new key for the same project and role, then the old one is\n"
+    "revoked (a key made before roles existed works as both until rotated,\n"
+    "and becomes an ingest key unless --role says otherwise).  revoke: the\n"
+    "key whose prefix (the 11 characters after `otas_`) is PREFIX stops\n"
+    "working at once.\n";
 
 static const char help_agent[] =
     "usage: otas-collector agent-session create --db FILE --project ID\n"
@@ -123,11 +139,29 @@ static const char help_serve[] =
     "  --max-batch-events N     events per batch (default 10000)\n"
     "  --max-header-bytes N     request header block (default 16 KiB)\n"
     "  --max-connections N      open connections (default 1024)\n"
+    "  --max-connections-per-ip N  open connections from one address\n"
+    "                           (default a quarter of --max-connections,\n"
+    "                           at least 64; 0: no limit)\n"
+    "  --header-timeout SECONDS the whole request header block must arrive\n"
+    "                           within this (default 10)\n"
+    "  --max-inflight-body-bytes N  all request bodies being read at once;\n"
+    "                           past it 503 + Retry-After (default 256 MiB)\n"
+    "  --query-threads N        threads for the query API (default 2)\n"
+    "  --max-queued-queries N   queries waiting for a thread; past it 503\n"
+    "                           + Retry-After (default 32)\n"
+    "  --tls-cert FILE          serve HTTPS: PEM certificate (chain)\n"
+    "  --tls-key FILE           and its PEM private key (unencrypted)\n"
     "  --max-pending N          requests waiting for a commit before the\n"
     "                           collector answers 429 (default 256)\n"
     "  --threads N              HTTP threads (default 4)\n"
     "  --timeout SECONDS        idle or slow client timeout (default 30)\n"
     "  --sync full|normal       full: fsync each group commit (default)\n"
+    "  --retain-days N          delete events older than N days (PostgreSQL:\n"
+    "                           drops whole day partitions), hourly\n"
+    "  --maintain-interval S    seconds between retention/partition runs\n"
+    "                           (default 3600)\n"
+    "  --writers N              PostgreSQL: group commits in flight at once\n"
+    "                           (default 4; SQLite always has one writer)\n"
     "  --dashboard-dir DIR      serve the dashboard from DIR, not the binary\n"
     "  --quiet                  no per-request log lines\n"
     "\n"
@@ -218,6 +252,29 @@ parse(int argc, char **argv, int i, const char *allowed, const char *help,
 			a->dashboard_dir = v;
 		else if (!strcmp(flag, "--sync"))
 			a->sync = v;
+		else if (!strcmp(flag, "--tls-cert"))
+			a->tls_cert = v;
+		else if (!strcmp(flag, "--tls-key"))
+			a->tls_key = v;
+		else if (!strcmp(flag, "--max-connections-per-ip")) {
+			a->max_conns_ip = num(flag, v, 0, 100000);
+			a->max_conns_ip_set = 1;
+		} else if (!strcmp(flag, "--header-timeout"))
+			a->header_timeout = num(flag, v, 1, 3600);
+		else if (!strcmp(flag, "--max-inflight-body-bytes"))
+			a->max_inflight = num(flag, v, 1, LONG_MAX);
+		else if (!strcmp(flag, "--query-threads"))
+			a->query_threads = num(flag, v, 1, 256);
+		else if (!strcmp(flag, "--max-queued-queries"))
+			a->max_queued_queries = num(flag, v, 0, 100000);
+		else if (!strcmp(flag, "--role"))
+			a->role = v;
+		else if (!strcmp(flag, "--retain-days"))
+			a->retain_days = num(flag, v, 0, 100000);
+		else if (!strcmp(flag, "--writers"))
+			a->writers = num(flag, v, 1, 16);
+		else if (!strcmp(flag, "--maintain-interval"))
+			a->maintain_interval = num(flag, v, 1, 86400);
 		else if (!strcmp(flag, "--days")) {
 			/* 0 is accepted but undocumented: an already expired
 			 * key, for tests of expiry. */
@@ -246,8 +303,12 @@ parse(int argc, char **argv, int i, const char *allowed, const char *help,
 		else if (!strcmp(flag, "--test-fail-commits"))
 			a->fail_commits = (int)num(flag, v, 0, 1);
 	}
+	if (!a->db) {
+		const char *env = getenv("OTAS_COLLECTOR_DB");
+		a->db = env && *env ? env : NULL;
+	}
 	if (!a->db)
-		usage_error("--db is required");
+		usage_error("--db is required (or OTAS_COLLECTOR_DB)");
 }
 
 static otas__store_t *
@@ -263,30 +324,50 @@ open_store(const char *db, int create)
 	return st;
 }
 
+/* The ingest key first (what app servers hold), then the read key (for
+ * the dashboard and the query API). */
 static void
-print_new_project(const args_t *a, const char *id, const char *key)
+print_new_project(const args_t *a, const char *id, const char *key,
+                  const char *read_key)
 {
 	if (a->quiet)
-		printf("%s\n%s\n", key, id);
+		printf("%s\n%s\n%s\n", key, id, read_key);
 	else
 		printf("project \"%s\" created, id %s\n"
-		       "SDK key (shown once, store it now; valid %ld days):\n%s\n",
-		       a->project, id, a->days, key);
+		       "ingest key for the SDK (OTAS_SDK_KEY; shown once, store it "
+		       "now; valid %ld days):\n%s\n"
+		       "read key for the dashboard and the query API (shown once):"
+		       "\n%s\n",
+		       a->project, id, a->days, key, read_key);
 }
 
 static int
 new_project(args_t *a, otas__store_t *st)
 {
-	char id[37], key[OTAS__KEY_LEN + 1];
+	char id[37], key[OTAS__KEY_LEN + 1], rkey[OTAS__KEY_LEN + 1];
 
 	if (!a->days_set)
 		a->days = 300;
 	if (otas__store_project_create(st, a->project, a->description, id) != 0 ||
-	    otas__store_key_create(st, id, (int)a->days, key) != 0)
+	    otas__store_key_create_role(st, id, (int)a->days, OTAS__ROLE_INGEST,
+	                                key) != 0 ||
+	    otas__store_key_create_role(st, id, (int)a->days, OTAS__ROLE_READ,
+	                                rkey) != 0)
 		fail("cannot create the project");
-	print_new_project(a, id, key);
+	print_new_project(a, id, key, rkey);
 	memset(key, 0, sizeof key);
+	memset(rkey, 0, sizeof rkey);
 	return 0;
+}
+
+static int
+role_arg(const args_t *a, int dflt)
+{
+	int role = dflt;
+
+	if (a->role && otas__role_parse(a->role, &role) != 0)
+		usage_error("--role wants ingest or read");
+	return role;
 }
 
 static int
@@ -383,14 +464,18 @@ cmd_key(int argc, char **argv)
 	}
 	if (!strcmp(sub, "create")) {
 		char key[OTAS__KEY_LEN + 1];
-		parse(argc, argv, 3, "--db --project --days --quiet --key-only",
-		      help_key, &a);
+		int role;
+		parse(argc, argv, 3,
+		      "--db --project --days --role --quiet --key-only", help_key,
+		      &a);
 		if (!a.project)
 			usage_error("--project ID is required");
 		if (!a.days_set)
 			a.days = 300;
+		role = role_arg(&a, OTAS__ROLE_INGEST);
 		st = open_store(a.db, 0);
-		if (otas__store_key_create(st, a.project, (int)a.days, key) != 0) {
+		if (otas__store_key_create_role(st, a.project, (int)a.days, role,
+		                                key) != 0) {
 			otas__store_close(st);
 			fprintf(stderr, "%s: no project with id %.40s\n", prog,
 			        a.project);
@@ -400,8 +485,35 @@ cmd_key(int argc, char **argv)
 		if (a.quiet)
 			printf("%s\n", key);
 		else
-			printf("SDK key (shown once, store it now; valid %ld days):\n"
-			       "%s\n", a.days, key);
+			printf("%s key (shown once, store it now; valid %ld days):\n"
+			       "%s\n", otas__role_name(role), a.days, key);
+		memset(key, 0, sizeof key);
+		return 0;
+	}
+	if (!strcmp(sub, "rotate")) {
+		char key[OTAS__KEY_LEN + 1];
+		int role = 0;
+		parse(argc, argv, 3, "--db --prefix --days --role --quiet --key-only",
+		      help_key, &a);
+		if (!a.prefix)
+			usage_error("--prefix PREFIX is required");
+		if (!a.days_set)
+			a.days = 300;
+		role = role_arg(&a, 0);
+		st = open_store(a.db, 0);
+		if (otas__store_key_rotate(st, a.prefix, (int)a.days, role, key,
+		                           &role) != 0) {
+			otas__store_close(st);
+			fprintf(stderr, "%s: no active key with that prefix\n", prog);
+			return 1;
+		}
+		otas__store_close(st);
+		if (a.quiet)
+			printf("%s\n", key);
+		else
+			printf("old key revoked; new %s key (shown once, valid %ld "
+			       "days):\n%s\n",
+			       otas__role_name(role), a.days, key);
 		memset(key, 0, sizeof key);
 		return 0;
 	}
@@ -422,7 +534,7 @@ cmd_key(int argc, char **argv)
 		printf("revoked %d key\n", n);
 		return 0;
 	}
-	usage_error("key wants `create` or `revoke`");
+	usage_error("key wants `create`, `rotate` or `revoke`");
 }
 
 static int
@@ -474,7 +586,11 @@ cmd_serve(int argc, char **argv)
 	      "--db --listen --platform-compat --max-body-bytes "
 	      "--max-decoded-bytes --max-batch-events --max-header-bytes "
 	      "--max-connections --max-pending --threads --timeout --sync "
-	      "--dashboard-dir --quiet --test-commit-delay-ms --test-fail-commits",
+	      "--dashboard-dir --quiet --test-commit-delay-ms --test-fail-commits "
+	      "--max-connections-per-ip --header-timeout "
+	      "--max-inflight-body-bytes --query-threads --max-queued-queries "
+	      "--tls-cert --tls-key "
+	      "--retain-days --maintain-interval --writers",
 	      help_serve, &a);
 	if (a.sync && strcmp(a.sync, "full") && strcmp(a.sync, "normal"))
 		usage_error("--sync wants full or normal");
@@ -486,6 +602,25 @@ cmd_serve(int argc, char **argv)
 	o.max_header_bytes = a.max_header ? (size_t)a.max_header : 16384;
 	o.max_connections = a.max_conns ? (unsigned)a.max_conns : 1024;
 	o.timeout_s = a.timeout ? (unsigned)a.timeout : 30;
+	o.max_connections_per_ip = a.max_conns_ip_set
+	                               ? (unsigned)a.max_conns_ip
+	                               : (o.max_connections / 4 > 64
+	                                      ? o.max_connections / 4
+	                                      : 64);
+	o.header_timeout_s = a.header_timeout ? (unsigned)a.header_timeout : 10;
+	o.max_inflight_body_bytes =
+	    a.max_inflight ? (size_t)a.max_inflight
+	                   : (o.max_body_bytes > (256u << 20) ? o.max_body_bytes
+	                                                      : 256u << 20);
+	if (o.max_inflight_body_bytes < o.max_body_bytes)
+		usage_error("--max-inflight-body-bytes must be at least "
+		            "--max-body-bytes");
+	o.query_threads = a.query_threads ? (unsigned)a.query_threads : 2;
+	o.max_queued_queries = a.max_queued_queries ? (unsigned)a.max_queued_queries : 32;
+	o.tls_cert_file = a.tls_cert;
+	o.tls_key_file = a.tls_key;
+	if (!o.tls_cert_file != !o.tls_key_file)
+		usage_error("--tls-cert and --tls-key go together");
 	o.threads = a.threads ? (unsigned)a.threads : 4;
 	o.log_requests = !a.quiet;
 	o.dashboard_dir = a.dashboard_dir;
@@ -496,6 +631,9 @@ cmd_serve(int argc, char **argv)
 	w.max_pending = a.max_pending_set ? (int)a.max_pending : 256;
 	w.commit_delay_ms = (int)a.commit_delay;
 	w.fail_commits = a.fail_commits;
+	w.retain_days = (int)a.retain_days;
+	w.maintain_interval_s = (int)a.maintain_interval;
+	w.writers = (int)a.writers;
 
 	st = open_store(a.db, 0);
 	/* Signals are taken by sigwait below; every thread started from here
@@ -517,8 +655,13 @@ cmd_serve(int argc, char **argv)
 	       otas__server_port(srv));
 	fflush(stdout);
 	if (!a.quiet)
-		fprintf(stderr, "info: otas-collector serving %s%s\n", a.db,
-		        o.platform_compat ? " (platform-compat)" : "");
+		/* A PostgreSQL URL may hold a password: name the store only. */
+		fprintf(stderr, "info: otas-collector serving %s%s%s\n",
+		        strcmp(otas__store_kind(st), "sqlite")
+		            ? "a PostgreSQL database"
+		            : a.db,
+		        o.platform_compat ? " (platform-compat)" : "",
+		        w.retain_days ? ", with retention" : "");
 	sigwait(&set, &sig);
 	if (!a.quiet)
 		fprintf(stderr, "info: signal %d, finishing requests in flight\n",

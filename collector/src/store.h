@@ -61,6 +61,8 @@ typedef struct {
 	int fail_commits;       /* testing: roll back every group (500s) */
 	int retain_days;        /* 0: keep everything */
 	int maintain_interval_s; /* retention/partition schedule; 0: 3600 */
+	int writers;            /* writer threads; 0: the store's default
+	                         * (SQLite 1, PostgreSQL 4) */
 } otas__writer_opts_t;
 
 /* Counters of the maintenance schedule (otas__store_stats). */
@@ -265,9 +267,5 @@ typedef int (*otas__entity_cb)(void *arg, const otas__entity_row_t *r);
 int otas__store_entities_each(otas__store_t *st, int64_t project_pk,
                               const char *kind, const char *company_id,
                               long limit, otas__entity_cb cb, void *arg);
-
-/* The JSON shapes of the query API, built from the rows above (transitional:
- * included here until the query handlers live in api_query.c). */
-#include "api_query.h"
 
 #endif

@@ -617,10 +617,11 @@ done:
 /* ---- writer --------------------------------------------------------- */
 
 static int
-sq_writer_open(void *b, const otas__writer_opts_t *o)
+sq_writer_open(void *b, int w, const otas__writer_opts_t *o)
 {
 	sq_t *q = b;
 
+	(void)w; /* SQLite has one writer */
 	q->wr.db = open_db(q->path, SQLITE_OPEN_READWRITE);
 	if (!q->wr.db)
 		return -1;
@@ -671,13 +672,14 @@ insert_job(sqlite3 *db, sqlite3_stmt *ins, otas__store_job_t *j)
 }
 
 static int
-sq_writer_commit(void *b, otas__store_job_t *batch, int fail)
+sq_writer_commit(void *b, int w, otas__store_job_t *batch, int fail)
 {
 	sq_t *q = b;
 	sqlite3_stmt *ins = stmt(&q->wr, S_EVENT_INSERT);
 	otas__store_job_t *j;
 	int rc;
 
+	(void)w;
 	rc = ins && exec(q->wr.db, "BEGIN IMMEDIATE") == 0 ? 0 : -1;
 	for (j = batch; rc == 0 && j; j = j->next)
 		rc = insert_job(q->wr.db, ins, j);
@@ -742,10 +744,11 @@ sq_writer_maintain(void *b, int64_t now_us, int retain_days,
 }
 
 static void
-sq_writer_close(void *b)
+sq_writer_close(void *b, int w)
 {
 	sq_t *q = b;
 
+	(void)w;
 	/* Fold the WAL back so the database file stands alone. */
 	sqlite3_wal_checkpoint_v2(q->wr.db, NULL, SQLITE_CHECKPOINT_TRUNCATE,
 	                          NULL, NULL);
@@ -1031,6 +1034,7 @@ const otas__store_ops_t otas__store_sqlite_ops = {
     .key_lookup = sq_key_lookup,
     .key_revoke = sq_key_revoke,
     .agent_session = sq_agent_session,
+    .max_writers = 1,
     .writer_open = sq_writer_open,
     .writer_commit = sq_writer_commit,
     .writer_maintain = sq_writer_maintain,

@@ -468,6 +468,127 @@ TEST(json_many_rules_heap_states)
 	otas__buf_free(&r);
 }
 
+TEST(json_bare_names)
+{
+	CHECK_STR(RJ("password",
+	             "{\"password\":1,\"u\":{\"password\":[1,2]},"
+	             "\"l\":[{\"password\":\"x\",\"passwords\":2}]}"),
+	          "{\"password\":\"[REDACTED]\",\"u\":{\"password\":"
+	          "\"[REDACTED]\"},\"l\":[{\"password\":\"[REDACTED]\","
+	          "\"passwords\":2}]}");
+	CHECK_STR(RJ(" token , $.a ", "{\"a\":1,\"b\":{\"token\":2}}"),
+	          "{\"a\":\"[REDACTED]\",\"b\":{\"token\":\"[REDACTED]\"}}");
+}
+
+TEST(json_unions_and_slices)
+{
+	CHECK_STR(RJ("$['a','b']", "{\"a\":1,\"b\":2,\"c\":3}"),
+	          "{\"a\":\"[REDACTED]\",\"b\":\"[REDACTED]\",\"c\":3}");
+	CHECK_STR(RJ("$.items[0,2]", "{\"items\":[1,2,3,4]}"),
+	          "{\"items\":[\"[REDACTED]\",2,\"[REDACTED]\",4]}");
+	CHECK_STR(RJ("$.items[0,2].ssn",
+	             "{\"items\":[{\"ssn\":1,\"n\":1},{\"ssn\":2},{\"ssn\":3}]}"),
+	          "{\"items\":[{\"ssn\":\"[REDACTED]\",\"n\":1},{\"ssn\":2},"
+	          "{\"ssn\":\"[REDACTED]\"}]}");
+	CHECK_STR(RJ("$.items[0:2]", "{\"items\":[1,2,3]}"),
+	          "{\"items\":[\"[REDACTED]\",\"[REDACTED]\",3]}");
+	CHECK_STR(RJ("$[1::2]", "[0, 1, 2, 3, 4]"),
+	          "[0, \"[REDACTED]\", 2, \"[REDACTED]\", 4]");
+	CHECK_STR(RJ("$[3:0:-1]", "[0,1,2,3,4]"),
+	          "[0,\"[REDACTED]\",\"[REDACTED]\",\"[REDACTED]\",4]");
+	/* A slice or union on an object selects names only. */
+	CHECK_STR(RJ("$[0:2], $[0]", "{\"0\":1}"), "{\"0\":1}");
+}
+
+TEST(json_negative_indexes)
+{
+	CHECK_STR(RJ("$.items[-1]", "{\"items\":[1,2,3]}"),
+	          "{\"items\":[1,2,\"[REDACTED]\"]}");
+	CHECK_STR(RJ("$.items[-3]", "{\"items\":[1,2,3]}"),
+	          "{\"items\":[\"[REDACTED]\",2,3]}");
+	CHECK_STR(RJ("$.items[-4]", "{\"items\":[1,2,3]}"),
+	          "{\"items\":[1,2,3]}");
+	CHECK_STR(RJ("$.a[-1]", "{\"a\":[]}"), "{\"a\":[]}");
+	CHECK_STR(RJ("$.a[-1]", "{\"a\":[ ]}"), "{\"a\":[ ]}");
+	CHECK_STR(RJ("$.a[-1]", "{\"a\":[7]}"), "{\"a\":[\"[REDACTED]\"]}");
+	CHECK_STR(RJ("$.a[-1]", "{\"a\":{\"x\":1}}"), "{\"a\":{\"x\":1}}");
+	/* The count follows strings (commas, brackets, escaped quotes
+	 * inside them) and nesting. */
+	CHECK_STR(RJ("$.i[-1].x",
+	             "{\"i\":[{\"x\":1},{\"x\":[1,{\"y\":\"],\"}]},"
+	             " {\"x\":\"last,\\\"]\",\"z\":[[],{}]} ]}"),
+	          "{\"i\":[{\"x\":1},{\"x\":[1,{\"y\":\"],\"}]},"
+	          " {\"x\":\"[REDACTED]\",\"z\":[[],{}]} ]}");
+	CHECK_STR(RJ("$.a[-1]", "{\"a\":[\"x\\\\\",\",\\\\\\\"]\",3]}"),
+	          "{\"a\":[\"x\\\\\",\",\\\\\\\"]\",\"[REDACTED]\"]}");
+	CHECK_STR(RJ("$[-1]", "[\"a\\\\\",1]"), "[\"a\\\\\",\"[REDACTED]\"]");
+	CHECK_STR(RJ("$[-1]", "[\"a\\\\\\\"\",1]"),
+	          "[\"a\\\\\\\"\",\"[REDACTED]\"]");
+	CHECK_STR(RJ("$.a[-2:]", "{\"a\":[1,[2,3],\"4\",{\"5\":5}]}"),
+	          "{\"a\":[1,[2,3],\"[REDACTED]\",\"[REDACTED]\"]}");
+	CHECK_STR(RJ("$[::-2]", "[0,1,2,3]"),
+	          "[0,\"[REDACTED]\",2,\"[REDACTED]\"]");
+	CHECK_STR(RJ("$[::-2]", "[0,1,2,3,4]"),
+	          "[\"[REDACTED]\",1,\"[REDACTED]\",3,\"[REDACTED]\"]");
+	/* Every array under recursive descent is counted on its own. */
+	CHECK_STR(RJ("$..[-1]", "[[1,2],[3,[4,5]],{\"k\":[6,7]},8]"),
+	          "[[1,\"[REDACTED]\"],[3,\"[REDACTED]\"],{\"k\":[6,"
+	          "\"[REDACTED]\"]},\"[REDACTED]\"]");
+	CHECK_STR(RJ("$..[-1].t", "{\"a\":[{\"t\":1},{\"t\":2,\"u\":[{\"t\":3}]}]}"),
+	          "{\"a\":[{\"t\":1},{\"t\":\"[REDACTED]\",\"u\":[{\"t\":"
+	          "\"[REDACTED]\"}]}]}");
+	/* Broken documents still fail closed. */
+	CHECK_STR(RJ("$.a[-1]", "{\"a\":[1,2"), "ERR");
+	CHECK_STR(RJ("$.a[-1]", "{\"a\":[1,\"\\\"]}"), "ERR");
+	CHECK_STR(RJ("$.a[-1]", "{\"a\":[1,2}]}"), "ERR");
+	CHECK_STR(RJ("$.a[-1]", "{\"a\":[1,,2]}"), "ERR");
+}
+
+TEST(form_bare_names_and_unions)
+{
+	CHECK_STR(form("password", NULL, "password=x&a=1"),
+	          "password=%5BREDACTED%5D&a=1");
+	CHECK_STR(form("$['a','b']", NULL, "a=1&b=2&c=3"),
+	          "a=%5BREDACTED%5D&b=%5BREDACTED%5D&c=3");
+	CHECK_STR(form("$.a[-1], $[0:2]", NULL, "a=1"), "a=1");
+}
+
+TEST(json_negative_index_scan_budget)
+{
+	/* $..[-1] over arrays nested in arrays: each level counts its
+	 * elements ahead, rescanning the levels inside it.  8 levels are
+	 * fine; 120 levels, each spanning most of the document, exceed 16
+	 * times the document's length and fail closed. */
+	otas__buf_t doc = OTAS__BUF_INIT, want = OTAS__BUF_INIT;
+	size_t i;
+
+	for (i = 0; i < 8; i++)
+		otas__buf_putc(&doc, '[');
+	otas__buf_puts(&doc, "0");
+	otas__buf_puts(&want, doc.data);
+	want.len -= 1;
+	otas__buf_puts(&want, "\"[REDACTED]\"");
+	for (i = 0; i < 7; i++) {
+		otas__buf_puts(&doc, "],0");
+		otas__buf_puts(&want, "],\"[REDACTED]\"");
+	}
+	otas__buf_puts(&doc, "]");
+	otas__buf_puts(&want, "]");
+	CHECK_STR(rj("$..[-1]", doc.data, doc.len), want.data);
+	otas__buf_reset(&doc);
+	for (i = 0; i < 120; i++)
+		otas__buf_putc(&doc, '[');
+	otas__buf_puts(&doc, "\"0123456789012345678901234567890123456789\"");
+	for (i = 0; i < 119; i++)
+		otas__buf_puts(&doc, "],0");
+	otas__buf_puts(&doc, "]");
+	CHECK_STR(rj("$..[-1]", doc.data, doc.len), "ERR");
+	/* Rules that need no count are not limited. */
+	CHECK(strcmp(rj("$..[1]", doc.data, doc.len), "ERR") != 0);
+	otas__buf_free(&doc);
+	otas__buf_free(&want);
+}
+
 int
 main(void)
 {
@@ -491,5 +612,10 @@ main(void)
 	RUN(form_to_json_escaping);
 	RUN(form_to_json_redacted);
 	RUN(form_to_json_many_fields);
+	RUN(json_bare_names);
+	RUN(json_unions_and_slices);
+	RUN(json_negative_indexes);
+	RUN(json_negative_index_scan_budget);
+	RUN(form_bare_names_and_unions);
 	return testlib_done();
 }

@@ -11,7 +11,7 @@ def run(bin_, *args):
 @pytest.mark.parametrize("args", [
     ["--help"], ["init", "--help"], ["serve", "--help"], ["project", "--help"],
     ["project", "create", "--help"], ["project", "list", "--help"], ["key", "--help"],
-    ["key", "create", "--help"], ["key", "revoke", "--help"],
+    ["key", "create", "--help"], ["key", "revoke", "--help"], ["key", "rotate", "--help"],
     ["agent-session", "--help"], ["agent-session", "create", "--help"],
 ])
 def test_help(collector_bin, args):
@@ -47,13 +47,13 @@ def test_usage_errors_exit_2(collector_bin, tmp_path, args):
 def test_init_and_cli_flow(collector_bin, tmp_path):
     db = str(tmp_path / "o.db")
     p = run(collector_bin, "init", "--db", db, "--project", "My API", "--quiet")
-    key, pid = p.stdout.splitlines()
-    assert p.returncode == 0 and len(key) == 60 and len(pid) == 36
+    key, pid, rkey = p.stdout.splitlines()
+    assert p.returncode == 0 and len(key) == 60 and len(pid) == 36 and len(rkey) == 60
     assert run(collector_bin, "init", "--db", db, "--project", "again").returncode == 2
     p = run(collector_bin, "init", "--db", str(tmp_path / "h.db"), "--project", "H")
     assert p.returncode == 0 and "shown once" in p.stdout
     p = run(collector_bin, "project", "create", "--db", db, "--project", "Two", "--key-only")
-    key2, pid2 = p.stdout.splitlines()
+    key2, pid2, rkey2 = p.stdout.splitlines()
     p = run(collector_bin, "project", "list", "--db", db)
     assert "My API" in p.stdout and "Two" in p.stdout and key not in p.stdout
     p = run(collector_bin, "project", "list", "--db", db, "--json")

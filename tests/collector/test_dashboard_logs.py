@@ -5,10 +5,21 @@ from otas_testing.collector import make_event
 def test_dashboard_embedded(collector):
     r = collector.request("GET", "/")
     assert r.status == 200 and r.headers["content-type"].startswith("text/html")
-    assert r.headers["content-security-policy"] == "default-src 'self'"
-    assert r.headers["x-content-type-options"] == "nosniff"
     assert b"<html" in r.body
     assert collector.request("GET", "/dashboard/index.html").body == r.body
+
+
+def test_dashboard_never_framed(collector):
+    """Every dashboard file refuses to be framed (clickjacking) and leaks no
+    referrer; old browsers get X-Frame-Options, new ones frame-ancestors."""
+    for path in ["/", "/dashboard/index.html", "/dashboard/app.js"]:
+        r = collector.request("GET", path)
+        assert r.status == 200, path
+        assert r.headers["content-security-policy"] == \
+            "default-src 'self'; frame-ancestors 'none'", path
+        assert r.headers["x-frame-options"] == "DENY", path
+        assert r.headers["x-content-type-options"] == "nosniff", path
+        assert r.headers["referrer-policy"] == "no-referrer", path
     for bad in ["/dashboard/../main.c", "/dashboard/.hidden", "/dashboard/nope.js",
                 "/dashboard/", "/dashboard/a/b.js"]:
         assert collector.request("GET", bad).status == 404, bad

@@ -5,16 +5,15 @@ import sqlite3
 import threading
 import time
 
+import pytest
+
 from otas_testing.collector import BATCH_PATH, make_event
 
 
-def count_rows(db_path):
-    db = sqlite3.connect(db_path, timeout=10)
-    try:
-        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        return db.execute("SELECT count(*) FROM events").fetchone()[0]
-    finally:
-        db.close()
+def count_rows(c):
+    if c.store == "sqlite":
+        assert c.sql("PRAGMA integrity_check") == "ok"
+    return int(c.sql("SELECT count(*) FROM events"))
 
 
 def test_sigterm_during_batch(make_collector):
@@ -37,7 +36,7 @@ def test_sigterm_during_batch(make_collector):
         assert c.proc.wait(20) == 0
         c.returncode = 0
         c._reap()
-        n = count_rows(c.db_path)
+        n = count_rows(c)
         assert n - stored_before in ((50,) if acked else (0, 50)), (i, pause, acked, n)
         stored_before = n
         c.start(extra_args=c.extra_args)
@@ -48,7 +47,7 @@ def test_acknowledged_events_survive_kill(make_collector):
     for i in range(5):
         assert c.send_batch([make_event(j, event_id=f"{i}-{j}") for j in range(20)]).status == 200
     c.kill()  # no clean shutdown: the WAL must hold every committed batch
-    assert count_rows(c.db_path) == 100
+    assert count_rows(c) == 100
     c.start(extra_args=c.extra_args)
     assert len(c.events(limit=1000)) == 100
 
@@ -80,9 +79,10 @@ def test_concurrent_clients_exact_count(make_collector):
     stats = c.get("/api/v1/stats/endpoints").json()["endpoints"]
     assert sum(e["count"] for e in stats) == 8 * 25 * 100
     assert c.stop() == 0
-    assert count_rows(c.db_path) == 20000
+    assert count_rows(c) == 20000
 
 
+@pytest.mark.sqlite_only
 def test_clean_shutdown_leaves_no_wal(make_collector):
     c = make_collector()
     c.send_batch([make_event(1)])
@@ -91,6 +91,7 @@ def test_clean_shutdown_leaves_no_wal(make_collector):
     assert not wal.exists() or wal.stat().st_size == 0
 
 
+@pytest.mark.sqlite_only
 def test_schema_version_and_migration(make_collector, tmp_path):
     c = make_collector()
     c.stop()

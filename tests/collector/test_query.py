@@ -1,6 +1,7 @@
 """The query API: filters, cursors, single event, stats."""
 import pytest
 
+import time
 from otas_testing.collector import make_event
 
 
@@ -33,7 +34,7 @@ def test_newest_first_and_fields(loaded):
     assert ids(evs) == [f"q-{i:02d}" for i in reversed(range(30))]
     e = evs[0]
     assert e["request_headers"] == {} and isinstance(e["metadata"], dict)
-    assert e["response_headers"] == "{\"content-type\": \"application/json\"}"
+    assert e["response_headers"] == {"content-type": "application/json"}
     assert {"agent_id", "agent_session_id", "agent_verified", "received_at"} <= set(e)
 
 
@@ -119,8 +120,14 @@ def test_stats_latency_and_timeseries(loaded):
 
 
 def test_project_endpoint(loaded):
-    assert loaded.get("/api/v1/project").json() == {
-        "id": loaded.project_id, "name": "Test project", "description": ""}
+    p = loaded.get("/api/v1/project").json()
+    key = p.pop("key")
+    assert p == {"id": loaded.project_id, "name": "Test project", "description": ""}
+    # the signed-in key's role and expiry (init's default: 300 days)
+    assert key["role"] == "read"
+    assert abs(key["expires_at_unix"] - (time.time() + 300 * 86400)) < 120
+    assert key["expires_at"].startswith(
+        time.strftime("%Y-%m-%d", time.gmtime(key["expires_at_unix"])))
 
 
 def test_large_limit(collector):
@@ -138,7 +145,7 @@ def test_headers_query_and_form_come_back_as_objects(collector):
                     request_headers='{"accept": "text/html"}',
                     query_params='{"q": ["1"]}', post_data='{"a": ["b"]}',
                     response_headers="not json")
-    assert collector.send_batch([ev]).status == 201
+    assert collector.send_batch([ev]).status == 200
     e = collector.get("/api/v1/events/obj-1").json()
     assert e["request_headers"] == {"accept": "text/html"}
     assert e["query_params"] == {"q": ["1"]} and e["post_data"] == {"a": ["b"]}

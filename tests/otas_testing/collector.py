@@ -103,13 +103,21 @@ class Collector:
         *,
         binary: str | None = None,
         project: str = "Test project",
+        db_url: str | None = None,
+        pg: Any = None,
     ):
         self.tmp_dir = Path(tmp_dir)
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         self.binary = binary or find_collector_binary()
         self.project_name = project
-        self.db_path: Path | None = None
-        self.key: str | None = None
+        # The --db target: a Path (SQLite) or a postgresql:// URL (with
+        # `pg`, the otas_testing.postgres.Postgres serving it).
+        self.db_path: Path | str | None = None
+        self.db_url = db_url
+        self.pg = pg
+        self.key: str | None = None       # the first project's ingest key
+        self.read_key: str | None = None  # ... and its read key
+        self.project_read_keys: dict[str, str] = {}
         self.project_id: str | None = None
         self.proc: subprocess.Popen | None = None
         self.port: int | None = None
@@ -135,28 +143,70 @@ class Collector:
 
     def init(self, db_path: str | os.PathLike | None = None) -> "Collector":
         """Create the database with one project and key (sets .key, .project_id)."""
-        self.db_path = Path(db_path) if db_path else self.tmp_dir / "otas.db"
+        if db_path:
+            self.db_path = Path(db_path)
+        elif self.db_url:
+            self.db_path = self.db_url
+        else:
+            self.db_path = self.tmp_dir / "otas.db"
         out = self.cli(
             "init", "--db", str(self.db_path), "--project", self.project_name,
             "--quiet",
         ).stdout.splitlines()
+        # --quiet prints the ingest key, the project id, then a read key.
         self.key, self.project_id = out[0], out[1]
+        self.read_key = out[2] if len(out) > 2 else out[0]
         return self
 
+    @property
+    def store(self) -> str:
+        return "pg" if self.db_url else "sqlite"
+
+    def sql(self, query: str) -> str:
+        """Run one SQL statement on the store; rows as text (|-separated
+        columns, one row a line), as psql -At prints them."""
+        if self.db_url:
+            return self.pg.psql(self.db_url, query)
+        import sqlite3
+        db = sqlite3.connect(self.db_path, timeout=10)
+        try:
+            rows = db.execute(query).fetchall()
+            db.commit()
+        finally:
+            db.close()
+        return "\n".join("|".join("" if v is None else str(v) for v in r)
+                         for r in rows)
+
+    def stored_bytes(self) -> bytes:
+        """Everything the store holds, as bytes (the SQLite file and WAL;
+        a text dump of every table on PostgreSQL)."""
+        if self.db_url:
+            tables = self.pg.psql(self.db_url, "SELECT tablename FROM pg_tables"
+                                  " WHERE schemaname='public'").split()
+            return "\n".join(self.pg.psql(self.db_url, f"SELECT t::text FROM {t} t")
+                             for t in tables).encode()
+        out = b""
+        for f in Path(self.db_path).parent.glob(Path(self.db_path).name + "*"):
+            out += f.read_bytes()
+        return out
+
     def create_project(self, name: str, days: int = 300) -> tuple[str, str]:
-        """A new project; returns (project_id, key)."""
+        """A new project; returns (project_id, ingest key).  Its read key
+        is in ``.project_read_keys[project_id]``."""
         out = self.cli(
             "project", "create", "--db", str(self.db_path), "--project", name,
             "--days", str(days), "--quiet",
         ).stdout.splitlines()
+        self.project_read_keys[out[1]] = out[2]
         return out[1], out[0]
 
-    def create_key(self, project_id: str | None = None, days: int = 300) -> str:
-        """Another SDK key for the project (default: the first one)."""
+    def create_key(self, project_id: str | None = None, days: int = 300,
+                   role: str = "ingest") -> str:
+        """Another key for the project (default: the first one)."""
         return self.cli(
             "key", "create", "--db", str(self.db_path),
             "--project", project_id or self.project_id, "--days", str(days),
-            "--quiet",
+            "--role", role, "--quiet",
         ).stdout.splitlines()[0]
 
     def revoke_key(self, key: str) -> None:
@@ -191,7 +241,7 @@ class Collector:
         """
         if self.proc is not None:
             raise CollectorError("already started")
-        if db_path is not None and Path(db_path) != self.db_path:
+        if db_path is not None and str(db_path) != str(self.db_path):
             self.db_path = Path(db_path)
             if not self.db_path.exists():
                 self.init(self.db_path)
@@ -337,14 +387,15 @@ class Collector:
         return self.post_json(LOG_PATH, event, **kw)
 
     def get(self, url_path: str, /, key: str | None | bool = True, **params: Any) -> Response:
-        """GET url_path with query parameters (None values dropped) and the key."""
+        """GET url_path with query parameters (None values dropped) and the
+        key (``key=True``: the first project's read key)."""
         q = {k: v for k, v in params.items() if v is not None}
         path = url_path
         if q:
             path += "?" + urllib.parse.urlencode(q)
         h = {}
         if key is True:
-            key = self.key
+            key = self.read_key or self.key
         if key:
             h[KEY_HEADER] = key
         return self.request("GET", path, None, h)
@@ -355,7 +406,8 @@ class Collector:
         out: list[dict] = []
         cursor = None
         while True:
-            r = self.get("/api/v1/events", key=key or self.key, cursor=cursor,
+            r = self.get("/api/v1/events", key=key or self.read_key or self.key,
+                         cursor=cursor,
                          **filters)
             if r.status != 200:
                 raise CollectorError(f"GET /api/v1/events: {r!r}")
@@ -374,6 +426,13 @@ class Collector:
             if len(ev) >= n or time.monotonic() > deadline:
                 return ev
             time.sleep(0.05)
+
+
+def as_object(v: Any) -> Any:
+    """A headers/query/form field as an object, whether it comes from the
+    query API (an object) or from the wire / a captured event (the
+    contract's JSON string)."""
+    return json.loads(v) if isinstance(v, str) else v
 
 
 def make_event(i: int = 0, **fields: Any) -> dict:

@@ -178,6 +178,40 @@ def account(request):
     return resp
 
 
+def boom_url(request):
+    """Fails with URLs in the exception text (a client library's message
+    names the URL it called): one reported, one unhandled."""
+    import otas
+
+    try:
+        raise ConnectionError("GET " + request.headers["X-Report-Url"] + " failed")
+    except ConnectionError as e:
+        otas.report_error(request, e)
+    raise ValueError("upstream " + request.headers["X-Boom-Url"] + " answered 500")
+
+
+def redirect_to(request):
+    resp = HttpResponse(status=302)
+    resp["Location"] = request.headers["X-Next"]
+    resp["Content-Location"] = request.headers["X-Next"]
+    return resp
+
+
+def outgoing_urls(request):
+    """Calls the URLs its headers name (requests, httpx, and one that
+    fails): URLs with userinfo and secrets in the query."""
+    import httpx
+    import requests
+
+    out = {"requests": requests.get(request.headers["X-Call-Requests"]).status_code,
+           "httpx": httpx.get(request.headers["X-Call-Httpx"]).status_code}
+    try:
+        requests.get(request.headers["X-Call-Dead"], timeout=2)
+    except requests.RequestException as e:
+        out["dead"] = type(e).__name__
+    return JsonResponse(out)
+
+
 def huge(request):
     # 40 MB: over the engine's 32 MiB queue unless cut before it
     return HttpResponse(b"H" * (40 << 20), content_type="text/plain")
