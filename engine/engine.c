@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <strings.h>
 
 #include "capture.h"
@@ -106,6 +107,29 @@ otas__log(otas_engine_t *eng, int level, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	eng->log_fn(level, msg, eng->log_ud);
+}
+
+void
+otas__log_event(otas_engine_t *eng, const char *head, const char *json,
+                size_t n, const char *token, size_t token_len)
+{
+	otas__buf_t b = OTAS__BUF_INIT;
+	const char *p = json, *end = json + n, *hit;
+
+	if (!eng || !eng->log_fn || OTAS_LOG_DEBUG < eng->log_min)
+		return;
+	otas__buf_puts(&b, head);
+	while (token && token_len && p < end &&
+	       (hit = memmem(p, (size_t)(end - p), token, token_len))) {
+		otas__buf_append(&b, p, (size_t)(hit - p));
+		otas__buf_puts(&b, "[REDACTED]");
+		p = hit + token_len;
+	}
+	otas__buf_append(&b, p, (size_t)(end - p));
+	otas__buf_putc(&b, '\0');
+	if (!b.oom)
+		eng->log_fn(OTAS_LOG_DEBUG, b.data, eng->log_ud);
+	otas__buf_free(&b);
 }
 
 void
@@ -415,6 +439,22 @@ otas_engine_authenticate(otas_engine_t *eng, int timeout_ms,
 	otas_authenticate_key(eng->auth_url, eng->cfg->sdk_key, timeout_ms,
 	                      out);
 	otas__engine_set_auth(eng, out);
+	/* The host has the answer (and logs it): the sender does not say
+	 * "unreachable" a second time for the same episode. */
+	if (out->status == OTAS_AUTH_UNREACHABLE)
+		atomic_store(&eng->unreachable_told, 1);
+	/* Announce a key that lapses within 14 days, so it is rotated before
+	 * events start being refused. */
+	if (out->status == OTAS_AUTH_OK && out->key_expires_at > 0) {
+		long long left = out->key_expires_at - (long long)time(NULL);
+		if (left < 14LL * 86400)
+			otas__log(eng, OTAS_LOG_WARNING,
+			          "the OTAS SDK key expires in %lld days%s; make a "
+			          "new one (otas-collector key rotate) and set "
+			          "OTAS_SDK_KEY",
+			          left > 0 ? (left + 86399) / 86400 : 0,
+			          left > 0 ? "" : " (already expired)");
+	}
 	return out->status;
 }
 

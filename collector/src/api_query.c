@@ -12,7 +12,9 @@
 #include "api_query.h"
 #include "util.h"
 
+#include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -446,4 +448,250 @@ otas__store_project_list(otas__store_t *st)
 		return NULL;
 	}
 	return list;
+}
+
+/* ---- the query API's handlers (GET /api/v1/...) -------------------------
+ *
+ * http.c has checked the read key (r->proj) and runs these on its query
+ * pool; each parses its arguments, asks the store, stores the answer. */
+
+static enum MHD_Result
+reply_json(struct MHD_Connection *c, otas__req_t *r, unsigned status,
+           json_t *body)
+{
+	(void)c;
+	return otas__reply_json(r, status, body);
+}
+
+static enum MHD_Result
+reply_error(struct MHD_Connection *c, otas__req_t *r, unsigned status,
+            const char *msg)
+{
+	(void)c;
+	return otas__reply_error(r, status, msg);
+}
+
+static const char *
+arg(struct MHD_Connection *c, const char *name)
+{
+	return otas__http_arg(c, name);
+}
+
+static enum MHD_Result
+do_entity_list(otas__server_t *s, struct MHD_Connection *c,
+               otas__req_t *r, const otas__project_t *p, const char *kind,
+               const char *key)
+{
+	const char *v = arg(c, "limit");
+	char *end;
+	long limit = v ? strtol(v, &end, 10) : 1000;
+	json_t *out, *list;
+
+	if (v && (*end || limit < 1 || limit > 100000))
+		return reply_error(c, r, 400, "invalid limit (1..100000)");
+	out = otas__store_entities_list(s->st, p->pk, kind,
+	                                arg(c, "company_id"), limit);
+	if (!out)
+		return reply_error(c, r, 500, "query failed");
+	if (strcmp(key, "entities") != 0) {
+		list = json_incref(json_object_get(out, "entities"));
+		json_object_del(out, "entities");
+		json_object_set_new(out, key, list);
+	}
+	return reply_json(c, r, 200, out);
+}
+
+/* Parse a time argument; 0 ok (or absent), -1 bad. */
+static int
+time_arg(struct MHD_Connection *c, const char *name, int64_t *out)
+{
+	const char *v = arg(c, name);
+
+	return v ? otas__parse_time(v, out) : 0;
+}
+
+static enum MHD_Result
+do_events(otas__server_t *s, struct MHD_Connection *c, otas__req_t *r,
+          const otas__project_t *p)
+{
+	otas__event_query_t q = {0};
+	const char *v;
+	char *end;
+	json_t *out;
+
+	q.status = -1;
+	q.since_us = INT64_MIN;
+	q.until_us = INT64_MAX;
+	q.limit = 100;
+	q.path = arg(c, "path");
+	q.route = arg(c, "route");
+	q.method = arg(c, "method");
+	q.agent_session_id = arg(c, "agent_session_id");
+	q.user_id = arg(c, "user_id");
+	q.company_id = arg(c, "company_id");
+	if ((v = arg(c, "status"))) {
+		q.status = strtol(v, &end, 10);
+		if (*end || q.status < 0)
+			return reply_error(c, r, 400, "invalid status");
+	}
+	if ((v = arg(c, "limit"))) {
+		q.limit = strtol(v, &end, 10);
+		if (*end || q.limit < 1 || q.limit > 100000)
+			return reply_error(c, r, 400, "invalid limit (1..100000)");
+	}
+	if (time_arg(c, "since", &q.since_us) || time_arg(c, "until", &q.until_us))
+		return reply_error(c, r, 400, "invalid since/until");
+	if ((v = arg(c, "cursor"))) {
+		long long ts, id;
+		int used = 0;
+		if (sscanf(v, "%lld.%lld%n", &ts, &id, &used) != 2 ||
+		    v[used] != '\0')
+			return reply_error(c, r, 400, "invalid cursor");
+		q.has_cursor = 1;
+		q.cursor_ts = ts;
+		q.cursor_id = id;
+	}
+	out = otas__store_events(s->st, p->pk, &q);
+	if (!out)
+		return reply_error(c, r, 500, "query failed");
+	return reply_json(c, r, 200, out);
+}
+
+/* ---- the handlers (route table in routes.c) ----------------------- */
+
+enum MHD_Result
+otas__api_events(otas__server_t *s, struct MHD_Connection *c, otas__req_t *r)
+{
+	return do_events(s, c, r, &r->proj);
+}
+
+/* GET /api/v1/events/<id> (and /api/v1/events/ as the list) */
+enum MHD_Result
+otas__api_event_get(otas__server_t *s, struct MHD_Connection *c, otas__req_t *r)
+{
+	json_t *out;
+
+	if (!*r->rest)
+		return do_events(s, c, r, &r->proj);
+	out = otas__store_event_get(s->st, r->proj.pk, r->rest);
+	return out ? reply_json(c, r, 200, out)
+	           : reply_error(c, r, 404, "event not found");
+}
+
+enum MHD_Result
+otas__api_entity_list(otas__server_t *s, struct MHD_Connection *c, otas__req_t *r)
+{
+	const otas__entity_route_t *e = r->route->arg;
+
+	return do_entity_list(s, c, r, &r->proj, e->kind, e->key);
+}
+
+enum MHD_Result
+otas__api_entities(otas__server_t *s, struct MHD_Connection *c, otas__req_t *r)
+{
+	const char *k = arg(c, "kind");
+
+	if (k && !otas__entity_kind(k))
+		return reply_error(c, r, 400, "invalid kind (user, "
+		                   "company, subscription)");
+	return do_entity_list(s, c, r, &r->proj, otas__entity_kind(k),
+	                      "entities");
+}
+
+enum MHD_Result
+otas__api_project(otas__server_t *s, struct MHD_Connection *c, otas__req_t *r)
+{
+	const otas__project_t *p = &r->proj;
+
+	char exp[32];
+
+	(void)s;
+	/* The key's expiry and role: the dashboard shows them. */
+	otas__format_time(p->key_expires_at * 1000000, exp);
+	return reply_json(c, r, 200,
+	                  json_pack("{s:s, s:s, s:s, s:{s:s, s:I, s:s}}", "id",
+	                            p->id, "name", p->name, "description",
+	                            p->description, "key", "expires_at", exp,
+	                            "expires_at_unix",
+	                            (json_int_t)p->key_expires_at, "role",
+	                            otas__role_name(p->key_role)));
+}
+
+enum MHD_Result
+otas__api_agent_sessions(otas__server_t *s, struct MHD_Connection *c, otas__req_t *r)
+{
+	json_t *out = otas__store_agent_sessions(s->st, r->proj.pk);
+
+	return out ? reply_json(c, r, 200, out)
+	           : reply_error(c, r, 500, "query failed");
+}
+
+enum MHD_Result
+otas__api_stats_endpoints(otas__server_t *s, struct MHD_Connection *c,
+                  otas__req_t *r)
+{
+	int64_t since = INT64_MIN, until = INT64_MAX;
+	json_t *out;
+
+	if (time_arg(c, "since", &since) || time_arg(c, "until", &until))
+		return reply_error(c, r, 400, "invalid since/until");
+	out = otas__store_stats_endpoints(s->st, r->proj.pk, since, until);
+	return out ? reply_json(c, r, 200, out)
+	           : reply_error(c, r, 500, "query failed");
+}
+
+enum MHD_Result
+otas__api_stats_timeseries(otas__server_t *s, struct MHD_Connection *c,
+                   otas__req_t *r)
+{
+	int64_t since = INT64_MIN, until = INT64_MAX;
+	const char *v = arg(c, "days");
+	char *end;
+	long days = v ? strtol(v, &end, 10) : 7;
+	json_t *out;
+
+	if (time_arg(c, "since", &since) || time_arg(c, "until", &until))
+		return reply_error(c, r, 400, "invalid since/until");
+	if (v && (*end || days < 1 || days > 366))
+		return reply_error(c, r, 400, "invalid days (1..366)");
+	out = otas__store_stats_timeseries(s->st, r->proj.pk, (int)days,
+	                                   otas__now_us());
+	return out ? reply_json(c, r, 200, out)
+	           : reply_error(c, r, 500, "query failed");
+}
+
+enum MHD_Result
+otas__api_stats_latency(otas__server_t *s, struct MHD_Connection *c, otas__req_t *r)
+{
+	int64_t since = INT64_MIN, until = INT64_MAX;
+	json_t *out;
+
+	if (time_arg(c, "since", &since) || time_arg(c, "until", &until))
+		return reply_error(c, r, 400, "invalid since/until");
+	if (!arg(c, "method") || !arg(c, "route"))
+		return reply_error(c, r, 400, "method and route are required");
+	out = otas__store_stats_latency(s->st, r->proj.pk, arg(c, "method"),
+	                                arg(c, "route"), since, until);
+	return out ? reply_json(c, r, 200, out)
+	           : reply_error(c, r, 500, "query failed");
+}
+
+
+/* GET /api/v1/collector/stats: this collector's store counters. */
+enum MHD_Result
+otas__api_collector_stats(otas__server_t *s, struct MHD_Connection *c,
+                          otas__req_t *r)
+{
+	otas__store_stats_t x;
+
+	otas__store_stats(s->st, &x);
+	return reply_json(
+	    c, r, 200,
+	    json_pack("{s:s, s:{s:I, s:I, s:I, s:I}}", "store",
+	              otas__store_kind(s->st), "maintenance", "runs",
+	              (json_int_t)x.maintenance_runs, "retention_deleted_events",
+	              (json_int_t)x.retention_deleted_events,
+	              "retention_dropped_partitions",
+	              (json_int_t)x.retention_dropped_partitions,
+	              "partitions_created", (json_int_t)x.partitions_created));
 }

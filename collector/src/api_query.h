@@ -16,6 +16,7 @@
 
 #include <jansson.h>
 
+#include "http.h"
 #include "store.h"
 
 #ifndef OTAS__QUERY_MAX_ROWS
@@ -44,5 +45,37 @@ json_t *otas__store_entities_list(otas__store_t *st, int64_t project_pk,
                                   long limit);
 /* [{"id","name","description","created_at","active_keys"}] */
 json_t *otas__store_project_list(otas__store_t *st);
+
+/* The handlers (route table in routes.c; read key checked by http.c). */
+enum MHD_Result otas__api_events(otas__server_t *s, struct MHD_Connection *c,
+                                 otas__req_t *r);
+enum MHD_Result otas__api_event_get(otas__server_t *s,
+                                    struct MHD_Connection *c, otas__req_t *r);
+/* route->arg: {kind, the answer's list name} */
+typedef struct {
+	const char *kind, *key;
+} otas__entity_route_t;
+enum MHD_Result otas__api_entity_list(otas__server_t *s,
+                                      struct MHD_Connection *c,
+                                      otas__req_t *r);
+enum MHD_Result otas__api_entities(otas__server_t *s,
+                                   struct MHD_Connection *c, otas__req_t *r);
+enum MHD_Result otas__api_project(otas__server_t *s, struct MHD_Connection *c,
+                                  otas__req_t *r);
+enum MHD_Result otas__api_agent_sessions(otas__server_t *s,
+                                         struct MHD_Connection *c,
+                                         otas__req_t *r);
+enum MHD_Result otas__api_stats_endpoints(otas__server_t *s,
+                                          struct MHD_Connection *c,
+                                          otas__req_t *r);
+enum MHD_Result otas__api_stats_timeseries(otas__server_t *s,
+                                           struct MHD_Connection *c,
+                                           otas__req_t *r);
+enum MHD_Result otas__api_stats_latency(otas__server_t *s,
+                                        struct MHD_Connection *c,
+                                        otas__req_t *r);
+enum MHD_Result otas__api_collector_stats(otas__server_t *s,
+                                          struct MHD_Connection *c,
+                                          otas__req_t *r);
 
 #endif

@@ -246,6 +246,7 @@ otas__http_authorize(otas__server_t *s, struct MHD_Connection *c,
                      otas__req_t *r, otas__auth_t need)
 {
 	const char *key;
+	int role = 0;
 
 	if (need == OTAS__AUTH_NONE)
 		return 0;
@@ -254,9 +255,19 @@ otas__http_authorize(otas__server_t *s, struct MHD_Connection *c,
 		reply_refusal(r, 401, "missing_sdk_key");
 		return -1;
 	}
-	/* Until keys carry a role, any valid key may ingest and read. */
-	switch (otas__store_key_check(s->st, key, &r->proj)) {
+	/* The key's role must allow the route: ingest keys (app servers)
+	 * log, read keys (dashboard, query API) read; keys made before
+	 * roles existed do both until rotated. */
+	switch (otas__store_key_verify(s->st, key, &r->proj, &role)) {
 	case OTAS__KEY_OK:
+		if ((need == OTAS__AUTH_INGEST && !(role & OTAS__ROLE_INGEST)) ||
+		    (need == OTAS__AUTH_READ && !(role & OTAS__ROLE_READ))) {
+			reply_refusal(r, 403,
+			              need == OTAS__AUTH_INGEST
+			                  ? "key_role_not_ingest"
+			                  : "key_role_not_read");
+			return -1;
+		}
 		return 0;
 	case OTAS__KEY_ERROR:
 		reply_refusal(r, 500,

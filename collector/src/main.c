@@ -8,6 +8,7 @@
  * line on stderr and exit 2; other failures exit 1.  Secrets (SDK keys,
  * agent tokens) are printed once, on stdout, and nowhere else.
  */
+#include "api_query.h"
 #include "keys.h"
 #include "http.h"
 #include "store.h"
@@ -25,7 +26,7 @@
 typedef struct {
 	const char *db, *project, *name, *description, *prefix, *agent, *listen;
 	const char *dashboard_dir, *sync, *tls_cert, *tls_key, *role;
-	long days, retain_days, maintain_interval;
+	long days, retain_days, maintain_interval, writers;
 	int days_set, quiet, json, platform_compat, max_pending_set;
 	long max_body, max_decoded, max_events, max_conns, max_pending;
 	long max_header, threads, timeout, commit_delay;
@@ -160,6 +161,8 @@ static const char help_serve[] =
     "                           drops whole day partitions), hourly\n"
     "  --maintain-interval S    seconds between retention/partition runs\n"
     "                           (default 3600)\n"
+    "  --writers N              PostgreSQL: group commits in flight at once\n"
+    "                           (default 4; SQLite always has one writer)\n"
     "  --dashboard-dir DIR      serve the dashboard from DIR, not the binary\n"
     "  --quiet                  no per-request log lines\n"
     "\n"
@@ -271,6 +274,8 @@ parse(int argc, char **argv, int i, const char *allowed, const char *help,
 			a->role = v;
 		else if (!strcmp(flag, "--retain-days"))
 			a->retain_days = num(flag, v, 0, 100000);
+		else if (!strcmp(flag, "--writers"))
+			a->writers = num(flag, v, 1, 16);
 		else if (!strcmp(flag, "--maintain-interval"))
 			a->maintain_interval = num(flag, v, 1, 86400);
 		else if (!strcmp(flag, "--days")) {
@@ -588,7 +593,7 @@ cmd_serve(int argc, char **argv)
 	      "--max-connections-per-ip --header-timeout "
 	      "--max-inflight-body-bytes --query-threads --max-queued-queries "
 	      "--tls-cert --tls-key "
-	      "--retain-days --maintain-interval",
+	      "--retain-days --maintain-interval --writers",
 	      help_serve, &a);
 	if (a.sync && strcmp(a.sync, "full") && strcmp(a.sync, "normal"))
 		usage_error("--sync wants full or normal");
@@ -631,6 +636,7 @@ cmd_serve(int argc, char **argv)
 	w.fail_commits = a.fail_commits;
 	w.retain_days = (int)a.retain_days;
 	w.maintain_interval_s = (int)a.maintain_interval;
+	w.writers = (int)a.writers;
 
 	st = open_store(a.db, 0);
 	/* Signals are taken by sigwait below; every thread started from here

@@ -11,6 +11,8 @@
  * pool.
  */
 #include "routes.h"
+#include "api_query.h"
+#include "api_dash.h"
 #include "entities.h"
 #include "ingest.h"
 #include "jwt.h"
@@ -63,12 +65,6 @@ static const char *
 header(struct MHD_Connection *c, const char *name)
 {
 	return otas__http_header(c, name);
-}
-
-static const char *
-arg(struct MHD_Connection *c, const char *name)
-{
-	return otas__http_arg(c, name);
 }
 
 /* ---- the log endpoints' state: events waiting for their commit ------- */
@@ -228,17 +224,26 @@ do_authenticate(otas__server_t *s, struct MHD_Connection *c,
 {
 	const char *key = header(c, H_KEY);
 	otas__project_t p;
+	char exp[32];
 
 	if (!key || !*key)
 		return reply_error(c, r, 401, "SDK Key missing");
 	switch (otas__store_key_check(s->st, key, &p)) {
 	case OTAS__KEY_OK:
+		/* Only keys that may log authenticate (a read key in an app
+		 * server is a mistake worth a clear refusal). */
+		if (!(p.key_role & OTAS__ROLE_INGEST))
+			return reply_error(c, r, 403, "Not an ingest key");
+		/* The key's expiry, so the SDK can warn before it lapses. */
+		otas__format_time(p.key_expires_at * 1000000, exp);
 		return reply_json(
 		    c, r, 200,
-		    json_pack("{s:i, s:s, s:{s:{s:s, s:s, s:s}}}", "status", 1,
-		              "status_description", "authenticated", "response",
-		              "project", "id", p.id, "name", p.name,
-		              "description", p.description));
+		    json_pack("{s:i, s:s, s:{s:{s:s, s:s, s:s}, s:{s:s, s:I, s:s}}}",
+		              "status", 1, "status_description", "authenticated",
+		              "response", "project", "id", p.id, "name", p.name,
+		              "description", p.description, "key", "expires_at",
+		              exp, "expires_at_unix", (json_int_t)p.key_expires_at,
+		              "role", otas__role_name(p.key_role)));
 	case OTAS__KEY_BAD_FORMAT:
 		return reply_error(c, r, 403, "Invalid Key Format");
 	case OTAS__KEY_INVALID:
@@ -488,201 +493,7 @@ done:
 }
 
 /* GET /api/v1/users, /companies, /subscriptions, /entities?kind= */
-static enum MHD_Result
-do_entity_list(otas__server_t *s, struct MHD_Connection *c,
-               otas__req_t *r, const otas__project_t *p, const char *kind,
-               const char *key)
-{
-	const char *v = arg(c, "limit");
-	char *end;
-	long limit = v ? strtol(v, &end, 10) : 1000;
-	json_t *out, *list;
-
-	if (v && (*end || limit < 1 || limit > 100000))
-		return reply_error(c, r, 400, "invalid limit (1..100000)");
-	out = otas__store_entities_list(s->st, p->pk, kind,
-	                                arg(c, "company_id"), limit);
-	if (!out)
-		return reply_error(c, r, 500, "query failed");
-	if (strcmp(key, "entities") != 0) {
-		list = json_incref(json_object_get(out, "entities"));
-		json_object_del(out, "entities");
-		json_object_set_new(out, key, list);
-	}
-	return reply_json(c, r, 200, out);
-}
-
-/* Parse a time argument; 0 ok (or absent), -1 bad. */
-static int
-time_arg(struct MHD_Connection *c, const char *name, int64_t *out)
-{
-	const char *v = arg(c, name);
-
-	return v ? otas__parse_time(v, out) : 0;
-}
-
-static enum MHD_Result
-do_events(otas__server_t *s, struct MHD_Connection *c, otas__req_t *r,
-          const otas__project_t *p)
-{
-	otas__event_query_t q = {0};
-	const char *v;
-	char *end;
-	json_t *out;
-
-	q.status = -1;
-	q.since_us = INT64_MIN;
-	q.until_us = INT64_MAX;
-	q.limit = 100;
-	q.path = arg(c, "path");
-	q.route = arg(c, "route");
-	q.method = arg(c, "method");
-	q.agent_session_id = arg(c, "agent_session_id");
-	q.user_id = arg(c, "user_id");
-	q.company_id = arg(c, "company_id");
-	if ((v = arg(c, "status"))) {
-		q.status = strtol(v, &end, 10);
-		if (*end || q.status < 0)
-			return reply_error(c, r, 400, "invalid status");
-	}
-	if ((v = arg(c, "limit"))) {
-		q.limit = strtol(v, &end, 10);
-		if (*end || q.limit < 1 || q.limit > 100000)
-			return reply_error(c, r, 400, "invalid limit (1..100000)");
-	}
-	if (time_arg(c, "since", &q.since_us) || time_arg(c, "until", &q.until_us))
-		return reply_error(c, r, 400, "invalid since/until");
-	if ((v = arg(c, "cursor"))) {
-		long long ts, id;
-		int used = 0;
-		if (sscanf(v, "%lld.%lld%n", &ts, &id, &used) != 2 ||
-		    v[used] != '\0')
-			return reply_error(c, r, 400, "invalid cursor");
-		q.has_cursor = 1;
-		q.cursor_ts = ts;
-		q.cursor_id = id;
-	}
-	out = otas__store_events(s->st, p->pk, &q);
-	if (!out)
-		return reply_error(c, r, 500, "query failed");
-	return reply_json(c, r, 200, out);
-}
-
-/* ---- the query API (GET /api/v1/...; key checked by http.c) ---------- */
-
-static enum MHD_Result
-q_events(otas__server_t *s, struct MHD_Connection *c, otas__req_t *r)
-{
-	return do_events(s, c, r, &r->proj);
-}
-
-/* GET /api/v1/events/<id> (and /api/v1/events/ as the list) */
-static enum MHD_Result
-q_event_get(otas__server_t *s, struct MHD_Connection *c, otas__req_t *r)
-{
-	json_t *out;
-
-	if (!*r->rest)
-		return do_events(s, c, r, &r->proj);
-	out = otas__store_event_get(s->st, r->proj.pk, r->rest);
-	return out ? reply_json(c, r, 200, out)
-	           : reply_error(c, r, 404, "event not found");
-}
-
-/* route->arg: {kind, the answer's list name} */
-typedef struct {
-	const char *kind, *key;
-} entity_route_t;
-
-static enum MHD_Result
-q_entity_list(otas__server_t *s, struct MHD_Connection *c, otas__req_t *r)
-{
-	const entity_route_t *e = r->route->arg;
-
-	return do_entity_list(s, c, r, &r->proj, e->kind, e->key);
-}
-
-static enum MHD_Result
-q_entities(otas__server_t *s, struct MHD_Connection *c, otas__req_t *r)
-{
-	const char *k = arg(c, "kind");
-
-	if (k && !otas__entity_kind(k))
-		return reply_error(c, r, 400, "invalid kind (user, "
-		                   "company, subscription)");
-	return do_entity_list(s, c, r, &r->proj, otas__entity_kind(k),
-	                      "entities");
-}
-
-static enum MHD_Result
-q_project(otas__server_t *s, struct MHD_Connection *c, otas__req_t *r)
-{
-	const otas__project_t *p = &r->proj;
-
-	(void)s;
-	return reply_json(c, r, 200,
-	                  json_pack("{s:s, s:s, s:s}", "id", p->id, "name",
-	                            p->name, "description", p->description));
-}
-
-static enum MHD_Result
-q_agent_sessions(otas__server_t *s, struct MHD_Connection *c, otas__req_t *r)
-{
-	json_t *out = otas__store_agent_sessions(s->st, r->proj.pk);
-
-	return out ? reply_json(c, r, 200, out)
-	           : reply_error(c, r, 500, "query failed");
-}
-
-static enum MHD_Result
-q_stats_endpoints(otas__server_t *s, struct MHD_Connection *c,
-                  otas__req_t *r)
-{
-	int64_t since = INT64_MIN, until = INT64_MAX;
-	json_t *out;
-
-	if (time_arg(c, "since", &since) || time_arg(c, "until", &until))
-		return reply_error(c, r, 400, "invalid since/until");
-	out = otas__store_stats_endpoints(s->st, r->proj.pk, since, until);
-	return out ? reply_json(c, r, 200, out)
-	           : reply_error(c, r, 500, "query failed");
-}
-
-static enum MHD_Result
-q_stats_timeseries(otas__server_t *s, struct MHD_Connection *c,
-                   otas__req_t *r)
-{
-	int64_t since = INT64_MIN, until = INT64_MAX;
-	const char *v = arg(c, "days");
-	char *end;
-	long days = v ? strtol(v, &end, 10) : 7;
-	json_t *out;
-
-	if (time_arg(c, "since", &since) || time_arg(c, "until", &until))
-		return reply_error(c, r, 400, "invalid since/until");
-	if (v && (*end || days < 1 || days > 366))
-		return reply_error(c, r, 400, "invalid days (1..366)");
-	out = otas__store_stats_timeseries(s->st, r->proj.pk, (int)days,
-	                                   otas__now_us());
-	return out ? reply_json(c, r, 200, out)
-	           : reply_error(c, r, 500, "query failed");
-}
-
-static enum MHD_Result
-q_stats_latency(otas__server_t *s, struct MHD_Connection *c, otas__req_t *r)
-{
-	int64_t since = INT64_MIN, until = INT64_MAX;
-	json_t *out;
-
-	if (time_arg(c, "since", &since) || time_arg(c, "until", &until))
-		return reply_error(c, r, 400, "invalid since/until");
-	if (!arg(c, "method") || !arg(c, "route"))
-		return reply_error(c, r, 400, "method and route are required");
-	out = otas__store_stats_latency(s->st, r->proj.pk, arg(c, "method"),
-	                                arg(c, "route"), since, until);
-	return out ? reply_json(c, r, 200, out)
-	           : reply_error(c, r, 500, "query failed");
-}
+/* The query API's handlers are in api_query.c. */
 
 static enum MHD_Result
 not_found(otas__server_t *s, struct MHD_Connection *c, otas__req_t *r)
@@ -776,9 +587,9 @@ do_healthz(otas__server_t *s, struct MHD_Connection *c, otas__req_t *r)
 
 /* ---- the route table -------------------------------------------------- */
 
-static const entity_route_t E_USERS = {"user", "users"};
-static const entity_route_t E_COMPANIES = {"company", "companies"};
-static const entity_route_t E_SUBSCRIPTIONS = {"subscription",
+static const otas__entity_route_t E_USERS = {"user", "users"};
+static const otas__entity_route_t E_COMPANIES = {"company", "companies"};
+static const otas__entity_route_t E_SUBSCRIPTIONS = {"subscription",
                                                "subscriptions"};
 
 #define PFX OTAS__ROUTE_PREFIX
@@ -811,23 +622,39 @@ const otas__route_t otas__routes[] = {
      OTAS__ROUTE_COMPAT_ONLY, not_found, NULL, NULL},
     {"*", "/healthz", NONE, C_HEALTH, 0, do_healthz, NULL, NULL},
     {"*", "/api/v1/backend/", NONE, C_HEALTH, PFX, not_found, NULL, NULL},
-    {"GET", "/api/v1/events", READ, C_QUERY, 0, q_events, NULL, NULL},
-    {"GET", "/api/v1/events/", READ, C_QUERY, PFX, q_event_get, NULL, NULL},
-    {"GET", "/api/v1/users", READ, C_QUERY, 0, q_entity_list, &E_USERS, NULL},
-    {"GET", "/api/v1/companies", READ, C_QUERY, 0, q_entity_list,
+    {"GET", "/api/v1/events", READ, C_QUERY, 0, otas__api_events, NULL, NULL},
+    {"GET", "/api/v1/events/", READ, C_QUERY, PFX, otas__api_event_get, NULL, NULL},
+    {"GET", "/api/v1/users", READ, C_QUERY, 0, otas__api_entity_list, &E_USERS, NULL},
+    {"GET", "/api/v1/companies", READ, C_QUERY, 0, otas__api_entity_list,
      &E_COMPANIES, NULL},
-    {"GET", "/api/v1/subscriptions", READ, C_QUERY, 0, q_entity_list,
+    {"GET", "/api/v1/subscriptions", READ, C_QUERY, 0, otas__api_entity_list,
      &E_SUBSCRIPTIONS, NULL},
-    {"GET", "/api/v1/entities", READ, C_QUERY, 0, q_entities, NULL, NULL},
-    {"GET", "/api/v1/project", READ, C_HEALTH, 0, q_project, NULL, NULL},
-    {"GET", "/api/v1/agent-sessions", READ, C_QUERY, 0, q_agent_sessions,
+    {"GET", "/api/v1/entities", READ, C_QUERY, 0, otas__api_entities, NULL, NULL},
+    {"GET", "/api/v1/project", READ, C_HEALTH, 0, otas__api_project, NULL, NULL},
+    {"GET", "/api/v1/agent-sessions", READ, C_QUERY, 0, otas__api_agent_sessions,
      NULL, NULL},
-    {"GET", "/api/v1/stats/endpoints", READ, C_QUERY, 0, q_stats_endpoints,
+    {"GET", "/api/v1/stats/endpoints", READ, C_QUERY, 0, otas__api_stats_endpoints,
      NULL, NULL},
     {"GET", "/api/v1/stats/timeseries", READ, C_QUERY, 0,
-     q_stats_timeseries, NULL, NULL},
-    {"GET", "/api/v1/stats/latency", READ, C_QUERY, 0, q_stats_latency,
+     otas__api_stats_timeseries, NULL, NULL},
+    {"GET", "/api/v1/stats/latency", READ, C_QUERY, 0, otas__api_stats_latency,
      NULL, NULL},
+    /* the dashboard's views (api_dash.c) */
+    {"GET", "/api/v1/stats/series", READ, C_QUERY, 0, otas__api_dash_series,
+     NULL, NULL},
+    {"GET", "/api/v1/stats/routes", READ, C_QUERY, 0, otas__api_dash_routes,
+     NULL, NULL},
+    {"GET", "/api/v1/stats/users", READ, C_QUERY, 0, otas__api_dash_people,
+     "user", NULL},
+    {"GET", "/api/v1/stats/companies", READ, C_QUERY, 0, otas__api_dash_people,
+     "company", NULL},
+    {"GET", "/api/v1/stats/agents", READ, C_QUERY, 0, otas__api_dash_agents,
+     NULL, NULL},
+    {"GET", "/api/v1/errors", READ, C_QUERY, 0, otas__api_dash_errors, NULL, NULL},
+    {"GET", "/api/v1/search", READ, C_QUERY, 0, otas__api_dash_search, NULL, NULL},
+    {"GET", "/api/v1/export", READ, C_QUERY, 0, otas__api_dash_export, NULL, NULL},
+    {"GET", "/api/v1/collector/stats", READ, C_HEALTH, 0,
+     otas__api_collector_stats, NULL, NULL},
     {"GET", "/api/v1/", READ, C_HEALTH, PFX, not_found, NULL, NULL},
     {"GET", "/", NONE, C_STATIC, 0, do_index, NULL, NULL},
     {"GET", "/dashboard/", NONE, C_STATIC, PFX, do_asset, NULL, NULL},

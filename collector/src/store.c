@@ -34,13 +34,22 @@
 #include <time.h>
 #include <unistd.h>
 
+#define OTAS__MAX_WRITERS 16
+
+typedef struct {
+	struct otas__store *st;
+	int w;
+} writer_arg_t;
+
 struct otas__store {
 	const otas__store_ops_t *ops;
 	void *b;
 	unsigned char pepper[32];
 	unsigned char jwt_secret[32];
 
-	pthread_t thread;
+	pthread_t thread[OTAS__MAX_WRITERS];
+	writer_arg_t args[OTAS__MAX_WRITERS];
+	int n_writers;
 	pthread_mutex_t q_lock;     /* guards everything below */
 	pthread_cond_t q_cond;      /* writer waits for work */
 	otas__store_job_t *head, *tail;
@@ -345,19 +354,22 @@ maintain(otas__store_t *st)
 	pthread_mutex_unlock(&st->q_lock);
 }
 
+
 static void *
 writer_main(void *arg)
 {
-	otas__store_t *st = arg;
+	otas__store_t *st = ((writer_arg_t *)arg)->st;
+	int w = ((writer_arg_t *)arg)->w;
 	int interval = st->opts.maintain_interval_s > 0
 	                   ? st->opts.maintain_interval_s
 	                   : 3600;
 	struct timespec next;
 
 	pthread_setname_np(pthread_self(), "otas-writer");
-	maintain(st);
+	if (w == 0)
+		maintain(st);
 	clock_gettime(CLOCK_REALTIME, &next);
-	next.tv_sec += interval;
+	next.tv_sec += w == 0 ? interval : 86400 * 365;
 	pthread_mutex_lock(&st->q_lock);
 	for (;;) {
 		otas__store_job_t *batch, *j;
@@ -383,13 +395,15 @@ writer_main(void *arg)
 				break; /* stopping and drained */
 			continue;
 		}
+		/* Several writers: one takes the queue; the next job to come
+		 * wakes another while this one commits. */
 		batch = st->head;
 		st->head = st->tail = NULL;
 		pthread_mutex_unlock(&st->q_lock);
 
 		if (st->opts.commit_delay_ms > 0)
 			usleep((useconds_t)st->opts.commit_delay_ms * 1000);
-		rc = st->ops->writer_commit(st->b, batch, st->opts.fail_commits);
+		rc = st->ops->writer_commit(st->b, w, batch, st->opts.fail_commits);
 		if (rc != 0)
 			for (j = batch; j; j = j->next)
 				j->accepted = j->duplicates = 0;
@@ -414,16 +428,32 @@ writer_main(void *arg)
 int
 otas__store_writer_start(otas__store_t *st, const otas__writer_opts_t *o)
 {
+	int n = o->writers > 0 ? o->writers : st->ops->max_writers > 1 ? 4 : 1;
+
+	if (n > st->ops->max_writers)
+		n = st->ops->max_writers;
+	if (n > OTAS__MAX_WRITERS)
+		n = OTAS__MAX_WRITERS;
 	st->opts = *o;
-	if (st->ops->writer_open(st->b, o) != 0)
-		return -1;
 	st->stopping = 0;
-	if (pthread_create(&st->thread, NULL, writer_main, st) != 0) {
-		st->ops->writer_close(st->b);
-		return -1;
+	st->n_writers = 0;
+	for (int w = 0; w < n; w++) {
+		if (st->ops->writer_open(st->b, w, o) != 0)
+			goto fail;
+		st->args[w] = (writer_arg_t){st, w};
+		if (pthread_create(&st->thread[w], NULL, writer_main,
+		                   &st->args[w]) != 0) {
+			st->ops->writer_close(st->b, w);
+			goto fail;
+		}
+		st->n_writers++;
 	}
 	st->running = 1;
 	return 0;
+fail:
+	st->running = 1;
+	otas__store_writer_stop(st);
+	return -1;
 }
 
 void
@@ -433,11 +463,14 @@ otas__store_writer_stop(otas__store_t *st)
 		return;
 	pthread_mutex_lock(&st->q_lock);
 	st->stopping = 1;
-	pthread_cond_signal(&st->q_cond);
+	pthread_cond_broadcast(&st->q_cond);
 	pthread_mutex_unlock(&st->q_lock);
-	pthread_join(st->thread, NULL);
+	for (int w = 0; w < st->n_writers; w++)
+		pthread_join(st->thread[w], NULL);
 	st->running = 0;
-	st->ops->writer_close(st->b);
+	for (int w = 0; w < st->n_writers; w++)
+		st->ops->writer_close(st->b, w);
+	st->n_writers = 0;
 }
 
 int
@@ -587,4 +620,11 @@ otas__store_entities_each(otas__store_t *st, int64_t project_pk,
 {
 	return st->ops->entities_each(st->b, project_pk, kind, company_id, limit,
 	                              cb, arg);
+}
+
+int
+otas__store_scan(otas__store_t *st, int64_t project_pk,
+                 const otas__scan_query_t *q, otas__scan_cb cb, void *arg)
+{
+	return st->ops->scan(st->b, project_pk, q, cb, arg);
 }

@@ -53,15 +53,20 @@ typedef struct otas__store_ops {
 	                     int64_t now, int64_t expires_at,
 	                     char agent_id_out[37]);
 
-	int (*writer_open)(void *b, const otas__writer_opts_t *o);
+	/* Writers w = 0..max_writers-1, each its own thread and
+	 * connection; groups commit in parallel when there are several. */
+	int max_writers;
+	int (*writer_open)(void *b, int w, const otas__writer_opts_t *o);
 	/* Insert every job's events in one transaction and commit; sets
 	 * accepted/duplicates and ev->inserted.  0 committed, -1 rolled
 	 * back (fail=1: roll back on purpose, for tests). */
-	int (*writer_commit)(void *b, otas__store_job_t *batch, int fail);
-	/* Partitions ahead, retention (retain_days 0: none).  0 ok. */
+	int (*writer_commit)(void *b, int w, otas__store_job_t *batch,
+	                     int fail);
+	/* Partitions ahead, retention (retain_days 0: none); writer 0 only.
+	 * 0 ok. */
 	int (*writer_maintain)(void *b, int64_t now_us, int retain_days,
 	                       otas__store_stats_t *acc);
-	void (*writer_close)(void *b);
+	void (*writer_close)(void *b, int w);
 
 	int (*events_each)(void *b, int64_t pk, const otas__event_query_t *q,
 	                   otas__event_cb cb, void *arg);
@@ -76,6 +81,9 @@ typedef struct otas__store_ops {
 	int (*entities_each)(void *b, int64_t pk, const char *kind,
 	                     const char *company_id, long limit,
 	                     otas__entity_cb cb, void *arg);
+	/* Dashboard scans (store.h otas__store_scan). */
+	int (*scan)(void *b, int64_t pk, const otas__scan_query_t *q,
+	            otas__scan_cb cb, void *arg);
 } otas__store_ops_t;
 
 extern const otas__store_ops_t otas__store_sqlite_ops;

@@ -86,6 +86,7 @@ typedef struct {
 	char project_id[128];
 	char project_name[256];
 	char project_description[1024];
+	long long key_expires_at; /* unix seconds the key lapses; 0 unknown */
 } otas_auth_result_t;
 
 /* POST {auth_url}/api/project/v1/sdk/backend/key/authenticate/ with the

@@ -105,8 +105,9 @@ def test_list_endpoints_and_filters(collector):
 
 def test_entities_are_per_project(collector):
     post(collector, [{"kind": "user", "user_id": "mine"}])
-    _, other_key = collector.create_project("other")
-    assert collector.get("/api/v1/users", key=other_key).json()["users"] == []
+    other_id, _ = collector.create_project("other")
+    other_read = collector.project_read_keys[other_id]
+    assert collector.get("/api/v1/users", key=other_read).json()["users"] == []
 
 
 def test_events_filter_by_user_and_company(collector):

@@ -1,6 +1,7 @@
 """The query API: filters, cursors, single event, stats."""
 import pytest
 
+import time
 from otas_testing.collector import make_event
 
 
@@ -119,8 +120,14 @@ def test_stats_latency_and_timeseries(loaded):
 
 
 def test_project_endpoint(loaded):
-    assert loaded.get("/api/v1/project").json() == {
-        "id": loaded.project_id, "name": "Test project", "description": ""}
+    p = loaded.get("/api/v1/project").json()
+    key = p.pop("key")
+    assert p == {"id": loaded.project_id, "name": "Test project", "description": ""}
+    # the signed-in key's role and expiry (init's default: 300 days)
+    assert key["role"] == "read"
+    assert abs(key["expires_at_unix"] - (time.time() + 300 * 86400)) < 120
+    assert key["expires_at"].startswith(
+        time.strftime("%Y-%m-%d", time.gmtime(key["expires_at_unix"])))
 
 
 def test_large_limit(collector):

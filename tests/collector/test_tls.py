@@ -79,7 +79,7 @@ def test_python_client_verifies_and_uses_https(tls_collector, pki):
                   {"Content-Type": "application/json", "X-OTAS-SDK-KEY": c.key})
     assert st == 201
     st, body = https(c, pki / "good-ca.pem", path="/api/v1/events/over-tls",
-                     headers={"X-OTAS-SDK-KEY": c.key})
+                     headers={"X-OTAS-SDK-KEY": c.read_key})
     assert st == 200 and json.loads(body)["event_id"] == "over-tls"
 
 
@@ -174,7 +174,7 @@ def test_sdk_delivers_over_https_to_the_right_ca(tls_collector, pki, tmp_path):
     assert res["flushed"] is True
     # events are committed before the 2xx the SDK waited for
     st, body = https(c, pki / "good-ca.pem", path="/api/v1/events",
-                     headers={"X-OTAS-SDK-KEY": c.key})
+                     headers={"X-OTAS-SDK-KEY": c.read_key})
     assert st == 200
     assert [e["path"] for e in json.loads(body)["events"]] == ["/api/items/7"]
     assert c.key not in p.stdout + p.stderr
@@ -186,6 +186,6 @@ def test_sdk_refuses_a_certificate_from_another_ca(tls_collector, pki, tmp_path)
     # strict start-up: the authentication call over TLS must fail
     assert res and res.get("exc") == "OtasConnectionError", (p.stderr, res)
     st, body = https(c, pki / "good-ca.pem", path="/api/v1/events",
-                     headers={"X-OTAS-SDK-KEY": c.key})
+                     headers={"X-OTAS-SDK-KEY": c.read_key})
     assert st == 200 and json.loads(body)["events"] == []
     assert c.key not in p.stdout + p.stderr

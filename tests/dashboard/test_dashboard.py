@@ -405,13 +405,13 @@ def test_sign_in_and_out(driver, collector, traffic, shots):
     wait(driver, lambda d: "not accepted" in text(d, "#signin-error"), "rejection")
     assert not driver.find_element(By.ID, "mainnav").is_displayed()
 
-    sign_in(driver, collector, collector.key)
+    sign_in(driver, collector, collector.read_key)
     loaded(driver, "#endpoints-table")
-    assert collector.key not in driver.current_url
-    assert collector.key not in driver.find_element(By.TAG_NAME, "body").text
-    assert collector.key not in driver.page_source
+    assert collector.read_key not in driver.current_url
+    assert collector.read_key not in driver.find_element(By.TAG_NAME, "body").text
+    assert collector.read_key not in driver.page_source
     assert driver.execute_script(
-        "return sessionStorage.getItem('otas.sdkKey')") == collector.key
+        "return sessionStorage.getItem('otas.sdkKey')") == collector.read_key
     assert driver.execute_script("return localStorage.length") == 0
     assert text(driver, "#project-name") == "Test project"
 
@@ -422,7 +422,7 @@ def test_sign_in_and_out(driver, collector, traffic, shots):
 
 
 def test_endpoints_match_api(driver, collector, traffic, shots):
-    sign_in(driver, collector, collector.key)
+    sign_in(driver, collector, collector.read_key)
     viewport(driver, DESKTOP)
     go(driver, "#/endpoints")
     loaded(driver, "#endpoints-table")
@@ -656,7 +656,7 @@ def test_agent_session_step_by_step(driver, collector, traffic, shots):
 
 
 def test_keyboard_only_opens_an_event(driver, collector, traffic):
-    sign_in(driver, collector, collector.key)
+    sign_in(driver, collector, collector.read_key)
     viewport(driver, DESKTOP)
     driver.get(collector.url + "/#/live")
     driver.refresh()  # a fresh page: focus starts at the top of the document
@@ -730,7 +730,8 @@ def test_every_view_at_desktop_size(driver, collector, traffic, shots):
 
 
 def test_empty_project_tells_what_to_do(driver, collector, traffic, shots):
-    _, key = collector.create_project("Fresh project")
+    pid, _ = collector.create_project("Fresh project")
+    key = collector.project_read_keys[pid]
     for size, tag in ((DESKTOP, "desktop"), (PHONE, "phone")):
         viewport(driver, size)
         sign_in(driver, collector, key)
@@ -752,7 +753,7 @@ def test_empty_project_tells_what_to_do(driver, collector, traffic, shots):
 def test_revoked_key_signs_out(driver, collector, traffic):
     """A key revoked while the tab is signed in: the next view says so and
     shows the sign-in form, and the tab forgets the key."""
-    key = collector.create_key()
+    key = collector.create_key(role="read")
     viewport(driver, DESKTOP)
     sign_in(driver, collector, key)
     go(driver, "#/endpoints")

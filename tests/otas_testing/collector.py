@@ -115,7 +115,9 @@ class Collector:
         self.db_path: Path | str | None = None
         self.db_url = db_url
         self.pg = pg
-        self.key: str | None = None
+        self.key: str | None = None       # the first project's ingest key
+        self.read_key: str | None = None  # ... and its read key
+        self.project_read_keys: dict[str, str] = {}
         self.project_id: str | None = None
         self.proc: subprocess.Popen | None = None
         self.port: int | None = None
@@ -189,19 +191,22 @@ class Collector:
         return out
 
     def create_project(self, name: str, days: int = 300) -> tuple[str, str]:
-        """A new project; returns (project_id, key)."""
+        """A new project; returns (project_id, ingest key).  Its read key
+        is in ``.project_read_keys[project_id]``."""
         out = self.cli(
             "project", "create", "--db", str(self.db_path), "--project", name,
             "--days", str(days), "--quiet",
         ).stdout.splitlines()
+        self.project_read_keys[out[1]] = out[2]
         return out[1], out[0]
 
-    def create_key(self, project_id: str | None = None, days: int = 300) -> str:
-        """Another SDK key for the project (default: the first one)."""
+    def create_key(self, project_id: str | None = None, days: int = 300,
+                   role: str = "ingest") -> str:
+        """Another key for the project (default: the first one)."""
         return self.cli(
             "key", "create", "--db", str(self.db_path),
             "--project", project_id or self.project_id, "--days", str(days),
-            "--quiet",
+            "--role", role, "--quiet",
         ).stdout.splitlines()[0]
 
     def revoke_key(self, key: str) -> None:
@@ -382,14 +387,15 @@ class Collector:
         return self.post_json(LOG_PATH, event, **kw)
 
     def get(self, url_path: str, /, key: str | None | bool = True, **params: Any) -> Response:
-        """GET url_path with query parameters (None values dropped) and the key."""
+        """GET url_path with query parameters (None values dropped) and the
+        key (``key=True``: the first project's read key)."""
         q = {k: v for k, v in params.items() if v is not None}
         path = url_path
         if q:
             path += "?" + urllib.parse.urlencode(q)
         h = {}
         if key is True:
-            key = self.key
+            key = self.read_key or self.key
         if key:
             h[KEY_HEADER] = key
         return self.request("GET", path, None, h)
@@ -400,7 +406,8 @@ class Collector:
         out: list[dict] = []
         cursor = None
         while True:
-            r = self.get("/api/v1/events", key=key or self.key, cursor=cursor,
+            r = self.get("/api/v1/events", key=key or self.read_key or self.key,
+                         cursor=cursor,
                          **filters)
             if r.status != 200:
                 raise CollectorError(f"GET /api/v1/events: {r!r}")
@@ -419,6 +426,13 @@ class Collector:
             if len(ev) >= n or time.monotonic() > deadline:
                 return ev
             time.sleep(0.05)
+
+
+def as_object(v: Any) -> Any:
+    """A headers/query/form field as an object, whether it comes from the
+    query API (an object) or from the wire / a captured event (the
+    contract's JSON string)."""
+    return json.loads(v) if isinstance(v, str) else v
 
 
 def make_event(i: int = 0, **fields: Any) -> dict:

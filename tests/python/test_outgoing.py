@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from sdk_support import free_port, run_app, wait_for
+from sdk_support import as_obj, free_port, run_app, wait_for
 
 
 @pytest.fixture
@@ -92,8 +92,8 @@ def test_outgoing_calls_linked_to_incoming(collector, third_party, tmp_path):
         assert k["status_code"] == 200
     r = next(k for k in kids if k["path"] == "/r")
     # Outgoing headers and query are redacted like incoming ones.
-    assert json.loads(r["request_headers"])["authorization"] == "[REDACTED]"
-    assert json.loads(r["query_params"])["token"] == ["[REDACTED]"]
+    assert as_obj(r["request_headers"])["authorization"] == "[REDACTED]"
+    assert as_obj(r["query_params"])["token"] == ["[REDACTED]"]
     assert "out-secret" not in json.dumps(kids)
     assert "abc" not in json.dumps(r)
     assert r["metadata"]["url"].endswith("/r?token=%5BREDACTED%5D&x=1")
