@@ -108,7 +108,9 @@ def setup():
 
         info["engine"] = getattr(_native.engine, "VERSION", None)
         info["native_error"] = _native.NATIVE_ERROR
-        info["otas_file"] = otas.__file__
+        # Relative to the repository: results are committed, machine paths are not.
+        repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        info["otas_file"] = os.path.relpath(otas.__file__, repo)
     from django.core.handlers.wsgi import WSGIHandler
 
     return WSGIHandler(), info

@@ -112,7 +112,14 @@ def traffic(app, token):
     return reqs
 
 
+def _stop(signum, frame):
+    # SIGTERM's default action would end this process without the finally
+    # below, leaving the collector and gunicorn behind.
+    raise SystemExit(128 + signum)
+
+
 def main():
+    signal.signal(signal.SIGTERM, _stop)
     keep = os.environ.get("DEMO_KEEP") == "1"
     if WORK.exists():
         shutil.rmtree(WORK)
@@ -199,6 +206,9 @@ def main():
         print(f"  database:   sqlite3 {db}")
         if keep:
             print("\nDEMO_KEEP=1: both servers keep running; Ctrl-C stops them.")
+            # sigwait only takes blocked signals; unblocked, SIGTERM would
+            # run its handler (or kill us) instead of returning here.
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
             signal.sigwait({signal.SIGINT, signal.SIGTERM})
     finally:
         for p in reversed(procs):

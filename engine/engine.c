@@ -110,6 +110,29 @@ otas__log(otas_engine_t *eng, int level, const char *fmt, ...)
 }
 
 void
+otas__log_event(otas_engine_t *eng, const char *head, const char *json,
+                size_t n, const char *token, size_t token_len)
+{
+	otas__buf_t b = OTAS__BUF_INIT;
+	const char *p = json, *end = json + n, *hit;
+
+	if (!eng || !eng->log_fn || OTAS_LOG_DEBUG < eng->log_min)
+		return;
+	otas__buf_puts(&b, head);
+	while (token && token_len && p < end &&
+	       (hit = memmem(p, (size_t)(end - p), token, token_len))) {
+		otas__buf_append(&b, p, (size_t)(hit - p));
+		otas__buf_puts(&b, "[REDACTED]");
+		p = hit + token_len;
+	}
+	otas__buf_append(&b, p, (size_t)(end - p));
+	otas__buf_putc(&b, '\0');
+	if (!b.oom)
+		eng->log_fn(OTAS_LOG_DEBUG, b.data, eng->log_ud);
+	otas__buf_free(&b);
+}
+
+void
 otas_set_logger(otas_engine_t *eng, otas_log_fn fn, void *userdata,
                 int min_level)
 {
@@ -416,6 +439,10 @@ otas_engine_authenticate(otas_engine_t *eng, int timeout_ms,
 	otas_authenticate_key(eng->auth_url, eng->cfg->sdk_key, timeout_ms,
 	                      out);
 	otas__engine_set_auth(eng, out);
+	/* The host has the answer (and logs it): the sender does not say
+	 * "unreachable" a second time for the same episode. */
+	if (out->status == OTAS_AUTH_UNREACHABLE)
+		atomic_store(&eng->unreachable_told, 1);
 	/* Announce a key that lapses within 14 days, so it is rotated before
 	 * events start being refused. */
 	if (out->status == OTAS_AUTH_OK && out->key_expires_at > 0) {

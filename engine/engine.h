@@ -89,6 +89,8 @@ struct otas_engine_s {
 	atomic_int started;           /* sender thread started (fast path) */
 	atomic_int qfull_logged;      /* queue-full episode already logged */
 	atomic_int oom_logged;        /* capture out-of-memory logged */
+	atomic_int unreachable_told;  /* otas_engine_authenticate() already
+	                               * returned "unreachable" to the host */
 	otas__counters_t c;
 	struct otas_engine_s *reg_next; /* fork registry, under g_reg_mu */
 };
@@ -100,6 +102,10 @@ enum {
 };
 
 /* Log through the host's callback when level >= min level. */
+/* DEBUG line: head + the event's JSON, every copy of the agent token
+ * (the sender moves it to a header) replaced by [REDACTED]. */
+void otas__log_event(otas_engine_t *eng, const char *head, const char *json,
+                     size_t n, const char *token, size_t token_len);
 void otas__log(otas_engine_t *eng, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -146,6 +146,9 @@ write_headers(otas_engine_t *eng, const otas_header_t *hs, size_t n, int cgi,
 		           0) {
 			f->token = h->value;
 			f->token_len = h->value_len;
+			/* PROTOCOL.md: the token travels in its own header,
+			 * never in request_headers, not even by name. */
+			continue;
 		}
 		if (doc->len > 1)
 			otas__buf_putc(doc, ',');
@@ -440,6 +443,7 @@ otas__event_write(otas_engine_t *eng, const char *project_id,
 	struct tm tm;
 	time_t secs;
 	int64_t us;
+	size_t start = out->len;
 
 	*token = NULL;
 	*token_len = 0;
@@ -600,11 +604,16 @@ otas__event_write(otas_engine_t *eng, const char *project_id,
 	}
 	otas__buf_puts(out, "}}");
 
-	if (eng->cfg->debug)
-		otas__log(eng, OTAS_LOG_DEBUG, "otas: %.*s %.*s %d %.1fms",
-		          (int)mlen, c->method,
-		          (int)(c->path_len > 200 ? 200 : c->path_len), c->path,
-		          c->status, (double)c->duration_ns / 1e6);
+	if (eng->cfg->debug) {
+		/* OTAS_DEBUG: one line per event, with the event as sent. */
+		char head[300];
+		snprintf(head, sizeof(head), "otas: %.*s %.*s %d %.1fms ",
+		         (int)mlen, c->method,
+		         (int)(c->path_len > 200 ? 200 : c->path_len), c->path,
+		         c->status, (double)c->duration_ns / 1e6);
+		otas__log_event(eng, head, out->data ? out->data + start : "",
+		                out->len - start, rq.token, rq.token_len);
+	}
 
 	otas__buf_free(&doc);
 	otas__buf_free(&name);

@@ -744,7 +744,8 @@ try_auth(snd_t *s, long timeout_ms)
 		s->auth_logged = 1;
 		s->next_auth_ms = now + eng->auth_wait_ms;
 	} else {
-		if (s->auth_attempt == 1)
+		if (s->auth_attempt == 1 &&
+		    !atomic_exchange(&eng->unreachable_told, 0))
 			otas__log(eng, OTAS_LOG_WARNING,
 			          "otas: the back end is unreachable (%s); "
 			          "retrying authentication in the background",

@@ -27,6 +27,14 @@
  * the other workers still have the old file open, every handle checks at
  * most once a second that `path` still names its file, and reopens if not.
  *
+ * Agent tokens.  A payload's agent_session_token values (a 30-day
+ * credential) are sealed before the INSERT and opened after the read, so
+ * no page, WAL frame or freed page ever holds one in clear.  The key is
+ * HMAC-SHA256(SDK key, label): every process of the app derives the same
+ * one after a restart, and the spool never holds the SDK key.  A value
+ * that does not open (another key) is read back as "": the batch is still
+ * delivered, without the token.
+ *
  * Journal.  WAL: readers never block the writer and a commit appends to one
  * file.  synchronous=NORMAL is safe with WAL: the database can never be
  * corrupted by a crash or power loss, the WAL is fsync'ed at checkpoints,
@@ -960,7 +968,9 @@ token_span(const char *line, size_t n, size_t *vs, size_t *ve)
 
 /* Rewrite each event line's agent token: seal (dir 1) or open (dir 0).
  * Without a key, or when a sealed value does not open (another SDK key),
- * the token becomes "": never stored in clear, never guessed.  -1 on
+ * the token becomes "": never stored in clear, never guessed.  A value
+ * read back that is not sealed (a spool written by an older engine) is
+ * passed on as it is.  -1 on
  * out of memory. */
 static int
 tokens_xform(const otas__spool_t *sp, const char *in, size_t len, int dir,
@@ -991,8 +1001,11 @@ tokens_xform(const otas__spool_t *sp, const char *in, size_t len, int dir,
 				                 vl - (sizeof(SEAL_PREFIX) - 1),
 				                 out) != 0)
 					out->len = mark + vs;
+			} else if (!dir) {
+				/* written in clear by an older engine: it is
+				 * on the disk already; deliver it */
+				otas__buf_append(out, v, vl);
 			}
-			/* (an unsealed value read back is dropped too) */
 			otas__buf_append(out, line + ve, n - ve);
 		} else {
 			otas__buf_append(out, line, n);

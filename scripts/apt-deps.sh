@@ -7,7 +7,7 @@ pkgs=(build-essential pkg-config libcurl4-openssl-dev libmicrohttpd-dev
       libclang-rt-14-dev wrk sqlite3
       chromium chromium-driver
       libgnutls28-dev libpq-dev postgresql-15 haproxy mmdebstrap patchelf
-      libzstd-dev "$@")
+      libzstd-dev openssl "$@")   # openssl: the install test's test CA
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -129,7 +129,8 @@ otas__reply_json_retry(otas__req_t *r, unsigned status, json_t *body,
 	json_decref(body);
 	if (!txt)
 		abort();
-	r->retry_after = retry_after;
+	if (retry_after)
+		r->retry_after = retry_after;
 	return otas__reply(r, status, "application/json", txt, strlen(txt),
 	                   MHD_RESPMEM_MUST_FREE);
 }
@@ -557,18 +558,16 @@ method_ok(const char *want, const char *method)
 	return !strcmp(want, "GET") && !strcmp(method, "HEAD");
 }
 
-/* The first row whose path and method match.  A row whose path matches
- * with another method makes the answer 405 (not 404) and narrows the
- * search to rows with that same path.  *status is 404 or 405 on NULL. */
-static const otas__route_t *
-match(const otas__server_t *s, const char *url, const char *method,
-      const char **rest, unsigned *status)
+const otas__route_t *
+otas__route_match(const otas__route_t *routes, size_t n_routes, int compat,
+                  const char *url, const char *method, const char **rest,
+                  unsigned *status)
 {
 	const char *same = NULL;
 
 	*status = 404;
-	for (size_t i = 0; i < otas__n_routes; i++) {
-		const otas__route_t *rt = &otas__routes[i];
+	for (size_t i = 0; i < n_routes; i++) {
+		const otas__route_t *rt = &routes[i];
 		size_t n = strlen(rt->path);
 		if (same && strcmp(rt->path, same) != 0)
 			continue;
@@ -578,10 +577,9 @@ match(const otas__server_t *s, const char *url, const char *method,
 		} else if (strcmp(url, rt->path) != 0) {
 			continue;
 		}
-		if ((rt->flags & OTAS__ROUTE_NOT_COMPAT) && s->o.platform_compat)
+		if ((rt->flags & OTAS__ROUTE_NOT_COMPAT) && compat)
 			continue;
-		if ((rt->flags & OTAS__ROUTE_COMPAT_ONLY) &&
-		    !s->o.platform_compat)
+		if ((rt->flags & OTAS__ROUTE_COMPAT_ONLY) && !compat)
 			continue;
 		if (!method_ok(rt->method, method)) {
 			*status = 405;
@@ -629,7 +627,9 @@ header_stage(otas__server_t *s, struct MHD_Connection *c, otas__req_t *r,
 		otas__reply_error(r, 431, "request header block too large");
 		return -1;
 	}
-	r->route = match(s, url, method, &r->rest, &status);
+	r->route = otas__route_match(otas__routes, otas__n_routes,
+	                             s->o.platform_compat, url, method,
+	                             &r->rest, &status);
 	if (!r->route) {
 		otas__reply_error(r, status,
 		                  status == 405 ? "method not allowed"
@@ -638,6 +638,11 @@ header_stage(otas__server_t *s, struct MHD_Connection *c, otas__req_t *r,
 	}
 	if (otas__http_authorize(s, c, r, r->route->auth) != 0)
 		return -1;
+	if (r->route->pre && (r->route->pre(s, c, r) != MHD_YES || r->resp)) {
+		if (!r->resp)
+			otas__reply_error(r, 500, "internal error");
+		return -1;
+	}
 	if (!(r->route->flags & OTAS__ROUTE_BODY))
 		return 0;
 	cl = otas__http_header(c, "Content-Length");

@@ -105,11 +105,24 @@ struct otas__route {
 	unsigned flags;
 	otas__handler_t handler;
 	const void *arg;      /* the handler's, e.g. an entity kind */
+	/* Optional: runs on the headers, after the key check and before
+	 * the body is read; an answer it stores refuses the request. */
+	otas__handler_t pre;
 };
 
 /* The table and its length (routes.c).  First match wins. */
 extern const otas__route_t otas__routes[];
 extern const size_t otas__n_routes;
+
+/* The first row whose path and method match (HEAD matches GET, "*" any;
+ * compat: --platform-compat).  A row whose path matches with another
+ * method makes the answer 405, not 404, and narrows the search to rows
+ * with that same path.  NULL with *status 404 or 405 when none; else
+ * *rest is the url after the row's path. */
+const otas__route_t *otas__route_match(const otas__route_t *routes,
+                                       size_t n_routes, int compat,
+                                       const char *url, const char *method,
+                                       const char **rest, unsigned *status);
 
 /* The server's state that handlers read. */
 struct otas__server {

@@ -182,6 +182,12 @@ static const char *const field_names[F_COUNT] = {
 
 typedef struct {
 	const char *p, *end;
+	/* Values that are valid JSON but that the query API's reader
+	 * (jansson) and PostgreSQL refuse: a lone surrogate escape, an
+	 * integer outside int64, a number that overflows a double, a NUL
+	 * in an object key.  Counted, not failed: the event holding one is
+	 * rejected (invalid_json_value), the rest of a batch is kept. */
+	unsigned bad_values;
 } sc_t;
 
 enum { V_NULL, V_FALSE, V_TRUE, V_INT, V_REAL, V_STR, V_ARR, V_OBJ };
@@ -260,12 +266,31 @@ scan_string(sc_t *c, val_t *v)
 		case 'r': case 't':
 			p++;
 			break;
-		case 'u':
+		case 'u': {
+			unsigned cp;
 			if (end - p < 5 || hexval(p[1]) < 0 || hexval(p[2]) < 0 ||
 			    hexval(p[3]) < 0 || hexval(p[4]) < 0)
 				return -1;
+			cp = (unsigned)(hexval(p[1]) << 12 | hexval(p[2]) << 8 |
+			                hexval(p[3]) << 4 | hexval(p[4]));
 			p += 5;
+			if (cp >= 0xd800 && cp <= 0xdbff) {
+				/* A high surrogate must come with its low
+				 * half; a bad second escape is left for the
+				 * loop to refuse. */
+				if (end - p >= 6 && p[0] == '\\' && p[1] == 'u' &&
+				    hexval(p[2]) >= 0 && hexval(p[3]) >= 0 &&
+				    hexval(p[4]) >= 0 && hexval(p[5]) >= 0 &&
+				    (hexval(p[2]) << 12 | hexval(p[3]) << 8) >= 0xdc00 &&
+				    (hexval(p[2]) << 12 | hexval(p[3]) << 8) <= 0xdf00)
+					p += 6;
+				else
+					c->bad_values++;
+			} else if (cp >= 0xdc00 && cp <= 0xdfff) {
+				c->bad_values++; /* a low half alone */
+			}
 			break;
+		}
 		default:
 			return -1;
 		}
@@ -311,6 +336,29 @@ scan_number(sc_t *c, val_t *v)
 	}
 	v->e = p;
 	c->p = p;
+	if (v->type == V_INT) {
+		/* Outside int64: readers that take integers as int64 refuse. */
+		const char *d = v->s + (*v->s == '-');
+		size_t nd = (size_t)(p - d);
+		if (nd > 19 ||
+		    (nd == 19 && memcmp(d, *v->s == '-' ? "9223372036854775808"
+		                                        : "9223372036854775807",
+		                        19) > 0))
+			c->bad_values++;
+	} else if (p - v->s > 300 || memchr(v->s, 'e', (size_t)(p - v->s)) ||
+	           memchr(v->s, 'E', (size_t)(p - v->s))) {
+		/* Only an exponent or over 300 digits can overflow a double. */
+		char stack[64], *buf = stack;
+		size_t n = (size_t)(p - v->s);
+		if (n >= sizeof stack && !(buf = malloc(n + 1)))
+			abort();
+		memcpy(buf, v->s, n);
+		buf[n] = '\0';
+		if (isinf(strtod(buf, NULL)))
+			c->bad_values++;
+		if (buf != stack)
+			free(buf);
+	}
 	return 0;
 }
 
@@ -351,12 +399,16 @@ scan_value(sc_t *c, val_t *v)
 	}
 }
 
+static int str_clean(const val_t *v);
+
 /* `"key" :` and the whitespace after it; the cursor is on the '"'. */
 static int
 scan_key(sc_t *c, val_t *k)
 {
 	if (peek(c) != '"' || scan_string(c, k) != 0)
 		return -1;
+	if (!str_clean(k))
+		c->bad_values++; /* "\u0000" in a key: jansson refuses it */
 	ws(c);
 	if (peek(c) != ':')
 		return -1;
@@ -418,7 +470,7 @@ skip_value(sc_t *c, int depth)
 static int
 json_valid(const char *body, size_t n)
 {
-	sc_t c = {body, body + n};
+	sc_t c = {body, body + n, 0};
 
 	ws(&c);
 	if (skip_value(&c, 0) != 0)
@@ -635,6 +687,8 @@ typedef struct {
 	uint32_t seen;          /* F_* bits, non-null values */
 	uint32_t dup;           /* F_* bits seen twice */
 	uint32_t bad;           /* F_* bits of the wrong type */
+	int unreadable;         /* a member holds a bad value (sc_t) */
+	uint32_t unread;        /* F_* bits of the known ones that do */
 	char meta_event_id[OTAS__EVENT_ID_MAX + 1];
 	char *meta_route;
 	int meta_route_seen, meta_ts_seen, meta_id_seen;
@@ -838,6 +892,13 @@ event_close(ev_state_t *st, json_t *missing, json_t *invalid)
 		ev->reject = "invalid_field_types";
 		return -1;
 	}
+	if (st->unreadable) {
+		for (int f = 0; f < F_COUNT; f++)
+			if (st->unread & (1u << f))
+				note(invalid, field_names[f]);
+		ev->reject = "invalid_json_value";
+		return -1;
+	}
 	return 0;
 }
 
@@ -868,6 +929,7 @@ scan_event(sc_t *c, ev_state_t *st, int depth)
 	}
 	for (;;) {
 		int f, is_token;
+		unsigned bad_before = c->bad_values;
 		m_start = c->p;
 		if (scan_key(c, &k) != 0 || scan_value(c, &v) != 0)
 			return -1;
@@ -878,6 +940,11 @@ scan_event(sc_t *c, ev_state_t *st, int depth)
 		} else if (v.type == V_OBJ || v.type == V_ARR) {
 			if (skip_value(c, depth + 1) != 0)
 				return -1;
+		}
+		if (c->bad_values != bad_before) {
+			st->unreadable = 1;
+			if (f >= 0)
+				st->unread |= 1u << f;
 		}
 		is_token = f == F_TOKEN && v.type == V_STR && ncut == 0;
 		v_end = c->p;
@@ -935,7 +1002,7 @@ int
 otas__batch_decode(const char *body, size_t n, size_t max_events,
                    otas__batch_t *b)
 {
-	sc_t c = {body, body + n};
+	sc_t c = {body, body + n, 0};
 	ev_state_t st;
 	size_t cap = 0;
 	int rc = OTAS__INGEST_OK, events_seen = 0;
@@ -1049,7 +1116,7 @@ int
 otas__event_parse(const char *body, size_t n, otas__event_t *ev,
                   json_t *missing, json_t *invalid)
 {
-	sc_t c = {body, body + n};
+	sc_t c = {body, body + n, 0};
 	ev_state_t st;
 	int rc = OTAS__INGEST_OK;
 

@@ -77,9 +77,12 @@ void otas__batch_free(otas__batch_t *b);
 
 /* Decode a single event body.  OTAS__INGEST_OK when the event is valid,
  * _BAD_JSON when the body is not JSON or not an object, or 1 when it is
- * an object that fails the checks: ev->reject is "missing_required_fields"
- * or "invalid_field_types", and the field names are appended to missing /
- * invalid (either may be NULL). */
+ * an object that fails the checks: ev->reject is "missing_required_fields",
+ * "invalid_field_types" or "invalid_json_value" (valid JSON that readers
+ * refuse: a lone surrogate escape, an integer outside int64, a number
+ * that overflows a double, NUL in an object key), and the field names are
+ * appended to missing / invalid (either may be NULL).  A batch's events
+ * carry the same rejections, one by one. */
 int otas__event_parse(const char *body, size_t n, otas__event_t *ev,
                       json_t *missing, json_t *invalid);
 

@@ -44,6 +44,9 @@ class Engine:
     def entity(self, kind, json):
         return False
 
+    def body_cap(self):
+        return 102400
+
     def want_request_body(self, content_type, content_length):
         return 0 <= content_length <= 102400
 

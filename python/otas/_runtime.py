@@ -29,6 +29,7 @@ import atexit
 import logging
 import os
 import signal
+import sys
 import threading
 
 from . import _native
@@ -48,6 +49,34 @@ _atexit_registered = False
 
 def _log(level, message):
     logger.log(level, "%s", message)
+
+
+def _debug_log(level, message):
+    # OTAS_DEBUG=1: the engine's debug lines (one per event, with the event
+    # as sent) go to stderr whatever the logging set-up; the rest to the
+    # logger as always.
+    if level <= logging.DEBUG:
+        try:
+            sys.stderr.write(message + "\n")
+            sys.stderr.flush()
+        except Exception:  # pragma: no cover - a closed stderr
+            pass
+    else:
+        logger.log(level, "%s", message)
+
+
+def _secret_name(name):
+    return any(w in name for w in ("_KEY", "SECRET", "TOKEN", "PASSWORD"))
+
+
+def _startup_line(mod, settings):
+    """OTAS_DEBUG=1: one line with every option's effective value."""
+    values = dict(mod.option_defaults())
+    values.update(settings.options)
+    shown = " ".join(
+        f"{k}={'***' if _secret_name(k) and v else v!r}"
+        for k, v in sorted(values.items()))
+    sys.stderr.write(f"otas: start (pid {os.getpid()}): {shown}\n")
 
 
 class Runtime:
@@ -84,8 +113,11 @@ def start(settings):
             _current = rt
             return rt
         level = logging.DEBUG if settings.debug else logger.getEffectiveLevel()
+        if settings.debug:
+            _startup_line(mod, settings)
         try:
-            eng = mod.Engine(settings.options, _log, level)
+            eng = mod.Engine(settings.options,
+                             _debug_log if settings.debug else _log, level)
         except ValueError as exc:
             raise OtasConfigurationError(str(exc)) from None
         rt = Runtime(eng, settings)

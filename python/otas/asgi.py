@@ -15,6 +15,7 @@ import time
 
 from . import _runtime, outgoing
 from ._common import Adapter, exception_record
+from ._core import Exchange
 
 _perf_ns = time.perf_counter_ns
 _time_ns = time.time_ns
@@ -40,19 +41,30 @@ class OtasASGIMiddleware(Adapter):
         if kind != "http" or (self._opts.filtering and not self._engine.should_capture(
                 scope.get("method", "GET"), scope.get("path", "/"))):
             return await self.app(scope, receive, send)
-        start_us = _time_ns() // 1000
+        headers = scope.get("headers") or []
+        client = scope.get("client")
+        x = Exchange(scope.get("method", "GET"),
+                     scope.get("root_path", "") + scope.get("path", ""), None,
+                     headers, _time_ns() // 1000)
+        x.store = scope
+        x.query = scope.get("query_string", b"")
+        x.remote_addr = client[0] if client else None
+        x.scheme = scope.get("scheme", "http")
         t0 = _perf_ns()
         cap = self._cap
-        headers = scope.get("headers") or []
         cl = _header(headers, b"content-length")
         req_size = int(cl) if cl and cl.isdigit() else -1
+        # Without a Content-Length (chunked) the type decides; the copy
+        # stops at the cap whatever the size turns out to be.
         want = req_size != 0 and self._want_body(
-            _header(headers, b"content-type"), req_size)
+            _header(headers, b"content-type"), max(req_size, 0))
         req = {"chunks": [], "kept": 0, "seen": 0}
         resp = {"status": 0, "headers": None, "chunks": [], "kept": 0, "sent": 0}
-        eid = None
         if self._opts.id_header:
             eid = scope[outgoing.EVENT_ID_KEY] = self._engine.new_event_id()
+            eid_header = (b"x-otas-event-id", eid.encode())
+        else:
+            eid_header = None
 
         async def receive_copy():
             message = await receive()
@@ -68,9 +80,9 @@ class OtasASGIMiddleware(Adapter):
         async def send_copy(message):
             kind = message["type"]
             if kind == "http.response.start":
-                if eid is not None:
+                if eid_header is not None:
                     message = dict(message, headers=list(message.get("headers") or [])
-                                   + [(b"x-otas-event-id", eid.encode())])
+                                   + [eid_header])
                 resp["status"] = message["status"]
                 resp["headers"] = message.get("headers") or []
             elif kind == "http.response.body":
@@ -82,24 +94,34 @@ class OtasASGIMiddleware(Adapter):
                     resp["kept"] += len(piece)
             await send(message)
 
-        errors = None
         token = outgoing.current_request.set(scope) if self._outgoing else None
         try:
             await self.app(scope, receive_copy, send_copy)
         except Exception as exc:
-            errors = [exception_record(exc)]
+            x.errors = [exception_record(exc)]
             if not resp["status"]:
                 resp["status"] = 500
             raise
         finally:
             if token is not None:
                 outgoing.current_request.reset(token)
-            self._record(scope, req, req_size, want, resp, start_us,
-                         _perf_ns() - t0, errors)
+            x.duration_ns = _perf_ns() - t0
+            try:
+                x.flags = 0 if want else (self._skipped if req_size else 0)
+                x.route = getattr(scope.get("route"), "path", None)
+                x.req_body = b"".join(req["chunks"])
+                x.req_size = req_size if req_size >= 0 else req["seen"]
+                x.status, x.resp_headers = resp["status"], resp["headers"]
+                x.resp_body = b"".join(resp["chunks"])
+                x.resp_size = resp["sent"]
+                x.request, x.response = scope, (resp["status"], resp["headers"])
+                self._core.submit(x)
+            except Exception:
+                self._core.fail()
 
     def _lifespan_receive(self, receive):
-        """Flush when the server announces shutdown: some servers (uvicorn)
-        end the process by re-raising SIGTERM, which skips atexit."""
+        """Flush when the server announces shutdown (the process may end
+        without atexit: see _runtime)."""
         engine = self._engine
 
         async def lifespan_receive():
@@ -113,32 +135,3 @@ class OtasASGIMiddleware(Adapter):
             return message
 
         return lifespan_receive
-
-    def _record(self, scope, req, req_size, want, resp, start_us, duration,
-                errors):
-        try:
-            flags = 0 if want else (self._skipped if req_size else 0)
-            route = getattr(scope.get("route"), "path", None)
-            path = scope.get("root_path", "") + scope.get("path", "")
-            client = scope.get("client")
-            skip, ident = self._opts.extra(scope, (resp["status"], resp["headers"]),
-                                           None)
-            if skip:
-                return
-            extra = (ident or (None,) * 8)[:5] + (
-                scope.get("query_string", b""), client[0] if client else None,
-                scope.get("scheme", "http"))
-            eid = scope.get(outgoing.EVENT_ID_KEY)
-            if eid is not None:
-                extra += (eid,)
-            reported = scope.get(outgoing.ERRORS_KEY)
-            if reported:
-                errors = (errors or []) + reported
-            self._capture(scope.get("method", "GET"), path, route,
-                          scope.get("headers") or [], b"".join(req["chunks"]),
-                          req_size if req_size >= 0 else req["seen"],
-                          resp["status"], resp["headers"],
-                          b"".join(resp["chunks"]), resp["sent"], start_us,
-                          duration, flags, errors, extra, False)
-        except Exception:
-            self._failed()

@@ -17,6 +17,7 @@ Whatever goes wrong in here is logged once and swallowed: the response the
 app produced is returned unchanged.
 """
 
+import io
 import logging
 import sys
 import time
@@ -27,13 +28,8 @@ from django.core.signals import got_request_exception
 from django.utils.functional import SimpleLazyObject
 
 from . import _native, conf, outgoing
-from ._common import (
-    FailOnce,
-    HostOptions,
-    exception_record,
-    masking_capture,
-    start_engine,
-)
+from ._common import HostOptions, exception_record, start_engine
+from ._core import Core, Exchange
 
 logger = logging.getLogger("otas")
 
@@ -42,7 +38,6 @@ _time_ns = time.time_ns
 
 # Attribute set on the request by the exception signal and report_error().
 ERRORS_ATTR = outgoing.ERRORS_ATTR
-_NO_EXTRA = (None,) * 8
 _NO_BODY = (None, 0, 0)
 _EVENT_ID_ATTR = outgoing.EVENT_ID_ATTR
 
@@ -90,11 +85,29 @@ def _user_id(request):
     return None
 
 
-def _identity(request):
-    user = _user_id(request)
-    if user is None:
-        return None
-    return (user, None, None, None, None, None, None, None)
+def _static_prefixes():
+    """STATIC_URL and MEDIA_URL when they are paths of this site: their
+    files are not API traffic and are not captured."""
+    from django.conf import settings
+
+    out = []
+    for name in ("STATIC_URL", "MEDIA_URL"):
+        url = getattr(settings, name, None)
+        if isinstance(url, str) and url.startswith("/") and url != "/":
+            out.append(url)
+    return tuple(out)
+
+
+def _clean_meta(meta):
+    """runserver (wsgiref) puts CONTENT_TYPE "text/plain" and an empty
+    CONTENT_LENGTH in the environ when the client sent neither: they are
+    not the client's headers.  Rare, so the copy costs only there."""
+    meta = dict(meta)
+    del meta["CONTENT_LENGTH"]
+    if meta.get("CONTENT_TYPE") == "text/plain" and str(
+            meta.get("SERVER_SOFTWARE", "")).startswith("WSGIServer"):
+        del meta["CONTENT_TYPE"]
+    return meta
 
 
 class OtasMiddleware:
@@ -110,8 +123,9 @@ class OtasMiddleware:
         if not settings.enabled:
             raise MiddlewareNotUsed("OTAS_ENABLED is off")
         engine = start_engine(settings)
-        self._capture = engine.capture if engine is not None else None
+        self._core = None
         if engine is not None:
+            self._core = Core(engine, settings.hooks)
             self._want_body = engine.want_request_body
             self._should_capture = engine.should_capture
             self._new_event_id = engine.new_event_id
@@ -119,56 +133,63 @@ class OtasMiddleware:
             self._skipped_flag = _native.engine.CAP_REQ_BODY_SKIPPED
         opts = HostOptions(settings, engine)
         self._filtering = opts.filtering
+        self._skip_prefixes = _static_prefixes()
         self._id_header = opts.id_header
-        self._capture_failed = FailOnce()
-        self._hooks = opts.hooks
-        mask = settings.hooks.get("MASK_EVENT")
-        if mask is not None and self._capture is not None:
-            self._capture = masking_capture(mask, self._capture,
-                                            self._hooks.failed)
         self._outgoing = opts.outgoing
         if self._outgoing:
             outgoing.install(engine, settings)
 
     # ------------------------------------------------------------ request
 
+    def _skip(self, request):
+        return self._core is None or (
+            self._skip_prefixes and request.path.startswith(
+                self._skip_prefixes)) or (
+            self._filtering and not self._should_capture(
+                request.method, request.path))
+
     def __call__(self, request):
         if self.async_mode:
             return self.__acall__(request)
-        if self._capture is None or (self._filtering and not self._should_capture(
-                request.method, request.path)):
+        if self._core is None or (self._skip_prefixes and request.path.startswith(
+                self._skip_prefixes)) or (self._filtering and not self._should_capture(
+                    request.method, request.path)):
             return self.get_response(request)
         start_us = _time_ns() // 1000
         t0 = _perf_ns()
         cl = request.META.get("CONTENT_LENGTH")
         body = _NO_BODY if not cl or cl == "0" else self._request_body(request, cl)
-        if self._outgoing:
-            token = outgoing.current_request.set(request)
-            try:
-                response = self.get_response(request)
-            finally:
-                outgoing.current_request.reset(token)
-        else:
+        token = outgoing.current_request.set(request) if self._outgoing else None
+        response = None
+        try:
             response = self.get_response(request)
+        except BaseException as exc:
+            # DEBUG_PROPAGATE_EXCEPTIONS (DRF's test settings) or a
+            # middleware above Django's handler: the event is kept.
+            self._record(request, None, body, start_us, _perf_ns() - t0, exc)
+            raise
+        finally:
+            if token is not None:
+                outgoing.current_request.reset(token)
         self._record(request, response, body, start_us, _perf_ns() - t0)
         return response
 
     async def __acall__(self, request):
-        if self._capture is None or (self._filtering and not self._should_capture(
-                request.method, request.path)):
+        if self._skip(request):
             return await self.get_response(request)
         start_us = _time_ns() // 1000
         t0 = _perf_ns()
         cl = request.META.get("CONTENT_LENGTH")
         body = _NO_BODY if not cl or cl == "0" else self._request_body(request, cl)
-        if self._outgoing:
-            token = outgoing.current_request.set(request)
-            try:
-                response = await self.get_response(request)
-            finally:
-                outgoing.current_request.reset(token)
-        else:
+        token = outgoing.current_request.set(request) if self._outgoing else None
+        try:
             response = await self.get_response(request)
+        except BaseException as exc:
+            self._record(request, None, body, start_us, _perf_ns() - t0, exc)
+            raise
+        finally:
+            if token is not None:
+                outgoing.current_request.reset(token)
         self._record(request, response, body, start_us, _perf_ns() - t0)
         return response
 
@@ -181,85 +202,94 @@ class OtasMiddleware:
         try:
             if self._want_body(request.META.get("CONTENT_TYPE"), size):
                 # Django caches the bytes and re-serves them to the view
-                # through request.read()/request.POST.
-                return request.body, size, 0
+                # through request.read()/request.POST; a view that reads
+                # wsgi.input itself gets them from a fresh stream.
+                body = request.body
+                # Django keeps the bytes in a BytesIO (_stream) it reads
+                # from now on: the same stream, no copy.
+                stream = request.__dict__.get("_stream")
+                if stream is not None:
+                    request.META["wsgi.input"] = stream
+                return body, size, 0
         except Exception:
             pass  # e.g. RequestDataTooBig: the view meets it as before
         return None, size, self._skipped_flag
 
     # ----------------------------------------------------------- response
 
-    def _record(self, request, response, body, start_us, duration_ns):
+    def _record(self, request, response, body, start_us, duration_ns,
+                exc=None):
         try:
             req_body, req_size, flags = body
             if req_body is None and flags:
                 # The view may have read the body itself: take that copy
-                # (the engine cuts it at the cap).
+                # (the core cuts it at the cap).
                 req_body = request.__dict__.get("_body")
                 if req_body is not None:
                     flags = 0
             match = request.resolver_match
             route = match.route if match is not None else None
+            meta = request.META
+            if meta.get("CONTENT_LENGTH") == "":
+                meta = _clean_meta(meta)
+            d = request.__dict__
+            user = _user_id(request) if "user" in d else None
+            core = self._core
+            if response is None:
+                core.call(request.method, request.path, route, meta, start_us,
+                          duration_ns, 500, None, None, -1, req_body=req_body,
+                          req_size=req_size, flags=flags,
+                          errors=[exception_record(exc)], store=d,
+                          errors_key=ERRORS_ATTR, event_id_key=_EVENT_ID_ATTR,
+                          user_id=user, request=request)
+                return
             headers = response.headers
             headers = getattr(headers, "_store", headers)
-            d = request.__dict__
-            errors = d.get(ERRORS_ATTR)
-            hooks = self._hooks
-            if hooks is None:
-                extra = _identity(request) if "user" in d else None
-            else:
-                if hooks.should_skip(request, response):
-                    return
-                extra = hooks.extra(request, response, _user_id(request))
-            eid = d.get(_EVENT_ID_ATTR)
-            if eid is not None:
-                # Outgoing calls or observe_request() already named this
-                # event: capture it under that id so they link to it.
-                extra = (extra or _NO_EXTRA)[:8] + (eid,)
             if response.streaming:
                 length = response.get("Content-Length")
                 if length is None or not length.isdigit():
                     if self._id_header:
                         # Captured when the stream ends, but the header
                         # goes out now: name the event up front.
-                        eid = eid or self._new_event_id()
-                        extra = (extra or _NO_EXTRA)[:8] + (eid,)
+                        eid = d.get(_EVENT_ID_ATTR)
+                        if eid is None:
+                            eid = d[_EVENT_ID_ATTR] = self._new_event_id()
                         response["X-OTAS-Event-Id"] = eid
-                    self._count_stream(request, response, route, headers,
-                                       req_body, req_size, flags, errors,
-                                       extra, start_us, duration_ns)
+                    x = Exchange(request.method, request.path, route, meta,
+                                 start_us)
+                    x.req_body, x.req_size, x.flags = req_body, req_size, flags
+                    x.duration_ns, x.status = duration_ns, response.status_code
+                    x.resp_headers, x.user_id = headers, user
+                    x.request, x.response, x.store = request, response, d
+                    x.errors_key, x.event_id_key = ERRORS_ATTR, _EVENT_ID_ATTR
+                    self._count_stream(response, x)
                     return
                 resp_body, resp_size = None, int(length)
                 flags |= self._streaming_flag
             else:
                 resp_body = response.content
                 resp_size = len(resp_body)
-            eid = self._capture(request.method, request.path, route,
-                                request.META, req_body, req_size,
-                                response.status_code, headers, resp_body,
-                                resp_size, start_us, duration_ns, flags,
-                                errors, extra, self._id_header)
+            eid = core.call(request.method, request.path, route, meta,
+                            start_us, duration_ns, response.status_code,
+                            headers, resp_body, resp_size, req_body=req_body,
+                            req_size=req_size, flags=flags, store=d,
+                            errors_key=ERRORS_ATTR,
+                            event_id_key=_EVENT_ID_ATTR, user_id=user,
+                            request=request, response=response,
+                            want_id=self._id_header)
             if eid is not None:
                 response["X-OTAS-Event-Id"] = eid
         except Exception:
-            self._capture_failed()
+            self._core.fail()
 
-    def _count_stream(self, request, response, route, headers, req_body,
-                      req_size, flags, errors, extra, start_us, duration_ns):
+    def _count_stream(self, response, x):
         """Wrap the stream to count bytes; capture when it ends."""
-        capture = self._capture
-        flags |= self._streaming_flag
-        method, path, meta = request.method, request.path, request.META
-        status = response.status_code
-        failed = self._capture_failed
+        core = self._core
+        x.flags |= self._streaming_flag
 
         def done(sent):
-            try:
-                capture(method, path, route, meta, req_body, req_size,
-                        status, headers, None, sent, start_us, duration_ns,
-                        flags, errors, extra, False)
-            except Exception:
-                failed()
+            x.resp_size = sent
+            core.submit(x)
 
         stream = response.streaming_content
         if getattr(response, "is_async", False):

@@ -21,6 +21,7 @@ import time
 
 from . import outgoing
 from ._common import Adapter, exception_record
+from ._core import Exchange
 
 _perf_ns = time.perf_counter_ns
 _time_ns = time.time_ns
@@ -34,20 +35,18 @@ def _path(environ):
     return path or "/"
 
 
-def _route(environ):
-    return environ.get("otas.route")
-
-
-def _watch_flask_routes(app):
+def _watch_flask(app):
     """Flask clears its request from the environ when the app returns, so
-    the route template is noted while the request runs: Flask's
-    request_started signal fires after URL matching."""
+    the route template is noted while the request runs (request_started
+    fires after URL matching).  Flask turns an unhandled exception into a
+    500 itself, so it never reaches this middleware: got_request_exception
+    records it (type, message, stack) for the event, as Django's does."""
     owner = getattr(app, "__self__", app)  # app.wsgi_app is a bound method
     if not (hasattr(owner, "url_map") and hasattr(owner, "request_class")):
         return
     try:
+        from flask import got_request_exception, request_started
         from flask import request as flask_request
-        from flask import request_started
     except ImportError:  # pragma: no cover
         return
 
@@ -56,33 +55,40 @@ def _watch_flask_routes(app):
         if rule is not None:
             flask_request.environ["otas.route"] = rule.rule
 
+    def remember_error(sender, exception=None, **kwargs):
+        if exception is not None:
+            errors = flask_request.environ.setdefault(outgoing.ERRORS_KEY, [])
+            errors.insert(0, exception_record(exception))
+
     request_started.connect(remember_route, owner, weak=False)
+    got_request_exception.connect(remember_error, owner, weak=False)
 
 
 class OtasWSGIMiddleware(Adapter):
     def __init__(self, app, **options):
         super().__init__(app, options)
         if self._engine is not None:
-            _watch_flask_routes(app)
+            _watch_flask(app)
 
     def __call__(self, environ, start_response):
         if self._engine is None or (self._opts.filtering and not self._engine.should_capture(
                 environ.get("REQUEST_METHOD", "GET"), _path(environ))):
             return self.app(environ, start_response)
-        start_us = _time_ns() // 1000
+        x = Exchange(environ.get("REQUEST_METHOD", "GET"), _path(environ),
+                     None, environ, _time_ns() // 1000)
+        x.store = environ
         t0 = _perf_ns()
-        req_body, req_size, flags = None, 0, 0
         cl = environ.get("CONTENT_LENGTH")
         if cl and cl != "0":
             try:
-                req_size = int(cl)
-                if self._want_body(environ.get("CONTENT_TYPE"), req_size):
-                    req_body = environ["wsgi.input"].read(req_size)
-                    environ["wsgi.input"] = io.BytesIO(req_body)
+                x.req_size = int(cl)
+                if self._want_body(environ.get("CONTENT_TYPE"), x.req_size):
+                    x.req_body = environ["wsgi.input"].read(x.req_size)
+                    environ["wsgi.input"] = io.BytesIO(x.req_body)
                 else:
-                    flags = self._skipped
+                    x.flags = self._skipped
             except Exception:
-                flags = self._skipped
+                x.flags = self._skipped
         state = [0, None]
         eid = None
         if self._opts.id_header:
@@ -98,59 +104,48 @@ class OtasWSGIMiddleware(Adapter):
         try:
             result = self.app(environ, capturing_start_response)
         except Exception as exc:
-            self._record(environ, 500, [], req_body, req_size, None, 0,
-                         start_us, _perf_ns() - t0, flags,
-                         [exception_record(exc)])
+            x.duration_ns = _perf_ns() - t0
+            x.status, x.errors, x.resp_size = 500, [exception_record(exc)], -1
+            self._submit(x, state)
             raise
         finally:
             if token is not None:
                 outgoing.current_request.reset(token)
-        duration = _perf_ns() - t0
-        status, headers = state
+        x.duration_ns = _perf_ns() - t0
         file_wrapper = environ.get("wsgi.file_wrapper")
         if file_wrapper is not None and isinstance(result, file_wrapper):
-            length = next((v for k, v in headers or ()
+            length = next((v for k, v in state[1] or ()
                            if k.lower() == "content-length"), None)
             if length is not None and length.isdigit():
-                self._record(environ, status, headers, req_body, req_size,
-                             None, int(length), start_us, duration,
-                             flags | self._streaming, None)
+                x.resp_size = int(length)
+                x.flags |= self._streaming
+                self._submit(x, state)
                 return result
-        return _Counted(self, result, environ, state, req_body, req_size,
-                        flags, start_us, duration)
+        return _Counted(self, result, x, state)
 
-    def _record(self, environ, status, headers, req_body, req_size,
-                resp_body, resp_size, start_us, duration, flags, errors):
+    def _submit(self, x, state):
         try:
+            status, headers = state
             if isinstance(status, str):
                 status = int(status[:3])
-            reported = environ.get(outgoing.ERRORS_KEY)
-            if reported:
-                errors = (errors or []) + reported
-            skip, extra = self._opts.extra(environ, (status, headers),
-                                           environ.get(outgoing.EVENT_ID_KEY))
-            if skip:
-                return
-            self._capture(environ.get("REQUEST_METHOD", "GET"), _path(environ),
-                          _route(environ), environ, req_body, req_size,
-                          status, headers, resp_body, resp_size, start_us,
-                          duration, flags, errors, extra, False)
+            if status:
+                x.status = status
+            x.resp_headers = headers
+            x.route = x.headers.get("otas.route")
+            x.request, x.response = x.headers, (x.status, headers)
+            self._core.submit(x)
         except Exception:
-            self._failed()
+            self._core.fail()
 
 
 class _Counted:
     """The app's response iterable, counted and copied up to the cap."""
 
-    __slots__ = ("mw", "result", "environ", "state", "req_body", "req_size",
-                 "flags", "start_us", "duration", "chunks", "kept", "sent",
+    __slots__ = ("mw", "result", "x", "state", "chunks", "kept", "sent",
                  "done")
 
-    def __init__(self, mw, result, environ, state, req_body, req_size, flags,
-                 start_us, duration):
-        self.mw, self.result, self.environ, self.state = mw, result, environ, state
-        self.req_body, self.req_size, self.flags = req_body, req_size, flags
-        self.start_us, self.duration = start_us, duration
+    def __init__(self, mw, result, x, state):
+        self.mw, self.result, self.x, self.state = mw, result, x, state
         self.chunks, self.kept, self.sent, self.done = [], 0, 0, False
 
     def __iter__(self):
@@ -178,7 +173,7 @@ class _Counted:
         if self.done:
             return
         self.done = True
-        status, headers = self.state
-        self.mw._record(self.environ, status, headers, self.req_body,
-                        self.req_size, b"".join(self.chunks), self.sent,
-                        self.start_us, self.duration, self.flags, None)
+        x = self.x
+        x.resp_body = b"".join(self.chunks)
+        x.resp_size = self.sent
+        self.mw._submit(x, self.state)

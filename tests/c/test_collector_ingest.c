@@ -273,6 +273,70 @@ TEST(scanner_escapes_decoded)
 	otas__event_clear(&ev);
 }
 
+/* Valid JSON that jansson (the query API's reader) and PostgreSQL refuse
+ * is rejected per event, so nothing accepted is unreadable (issue 16). */
+TEST(unreadable_values_rejected_per_event)
+{
+	static const char *const bad[] = {
+	    "\"request_body\":\"/\\ud800\"",          /* lone high */
+	    "\"error\":\"\\udc00x\"",                 /* lone low */
+	    "\"error\":\"\\ud800\\u0041\"",           /* high, no low */
+	    "\"error\":\"\\ud800\\ud800\\udc00\"",    /* two highs */
+	    "\"request_size_bytes\":9223372036854775808",
+	    "\"custom_properties\":{\"n\":-9223372036854775809}",
+	    "\"custom_properties\":{\"n\":[1e999]}",
+	    "\"custom_properties\":{\"a\\u0000b\":1}",    /* NUL in a key */
+	    "\"metadata\":{\"x\":\"\\udfff\"}",
+	    "\"zzz\":123456789012345678901234567890",      /* unknown field */
+	};
+	static const char *const good[] = {
+	    "\"request_size_bytes\":9223372036854775807",
+	    "\"custom_properties\":{\"n\":-9223372036854775808,\"r\":1e300,"
+	    "\"s\":\"\\ud83d\\ude00\\u0000\",\"t\":1e-999}",
+	};
+	char body[512];
+	otas__batch_t b;
+	json_t *invalid;
+	otas__event_t ev;
+
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		snprintf(body, sizeof body, "{\"events\":[" EV ",%s}," EV "}]}",
+		         bad[i]);
+		CHECK_INT(otas__batch_decode(body, strlen(body), 100, &b),
+		          OTAS__INGEST_OK);
+		CHECK_INT(b.n, 2);
+		CHECK_STR(b.ev[0].reject ? b.ev[0].reject : "(accepted)",
+		          "invalid_json_value");
+		CHECK(b.ev[1].reject == NULL);
+		otas__batch_free(&b);
+		snprintf(body, sizeof body, EV ",%s}", bad[i]);
+		invalid = json_array();
+		CHECK_INT(otas__event_parse(body, strlen(body), &ev, NULL, invalid),
+		          1);
+		CHECK_STR(ev.reject, "invalid_json_value");
+		otas__event_clear(&ev);
+		json_decref(invalid);
+	}
+	for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+		json_t *doc;
+		snprintf(body, sizeof body, EV ",%s}", good[i]);
+		CHECK_INT(otas__event_parse(body, strlen(body), &ev, NULL, NULL), 0);
+		CHECK_INT(otas__event_finish(&ev), 0);
+		doc = json_loadb(ev.doc, ev.doc_len, JSON_ALLOW_NUL, NULL);
+		CHECK(doc != NULL);
+		json_decref(doc);
+		otas__event_clear(&ev);
+	}
+	/* The field is named when it is one of the contract's. */
+	snprintf(body, sizeof body, EV ",\"error\":\"\\ud800\"}");
+	invalid = json_array();
+	CHECK_INT(otas__event_parse(body, strlen(body), &ev, NULL, invalid), 1);
+	CHECK_INT(json_array_size(invalid), 1);
+	CHECK_STR(json_string_value(json_array_get(invalid, 0)), "error");
+	otas__event_clear(&ev);
+	json_decref(invalid);
+}
+
 TEST(utf8)
 {
 	CHECK(otas__utf8_valid("h\xc3\xa9llo \xf0\x9f\x98\x80", 11));
@@ -295,6 +359,7 @@ main(void)
 	RUN(scanner_strict);
 	RUN(scanner_depth_capped);
 	RUN(scanner_escapes_decoded);
+	RUN(unreadable_values_rejected_per_event);
 	RUN(utf8);
 	return testlib_done();
 }

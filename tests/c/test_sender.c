@@ -194,9 +194,9 @@ TEST(batch_delivers_everything_once)
 	CHECK_STR(h, "gzip");
 	free(h);
 	CHECK(strstr(r.body, "tok.en") != NULL);
-	/* the token is in its field, never in request_headers */
-	CHECK(strstr(r.body, "x-otas-agent-session-token\\\":\\\"[REDACTED]") !=
-	      NULL);
+	/* the token is in its field, never in request_headers (not even
+	 * its name) */
+	CHECK(strstr(r.body, "x-otas-agent-session-token") == NULL);
 	fs_req_free(&r);
 	otas_engine_free(e, 2000);
 	fs_stop(fs);

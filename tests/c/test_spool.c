@@ -1295,6 +1295,28 @@ TEST(spool_agent_token_sealed_on_disk)
 	CHECK(strstr(out.data, "\"agent_session_token\":\"\",\"path\":\"/a\"}"));
 	CHECK(!strstr(out.data, "otas-seal1."));
 	otas__spool_close(other);
+	/* A batch an older engine wrote with the token in clear (inserted
+	 * here by SQL) is delivered with it. */
+	{
+		sqlite3 *db;
+		char sql[1200];
+		spool_path(path, sizeof(path), "legacy.db");
+		CHECK((sp = open_ok(path, 1 << 20)));
+		CHECK_INT(otas__spool_put(sp, "{}", 2, 1, NULL, NULL, 0), 0);
+		otas__spool_close(sp);
+		CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+		snprintf(sql, sizeof(sql),
+		         "UPDATE payloads SET payload = CAST('{\"project_id\":\"p\","
+		         "\"agent_session_token\":\"clear-legacy\"}' AS BLOB)");
+		CHECK(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK);
+		sqlite3_close(db);
+		CHECK((sp = open_ok(path, 1 << 20)));
+		CHECK_INT(otas__spool_set_secret(sp, "otas_key_one", 12), 0);
+		otas__buf_reset(&out);
+		CHECK_INT(otas__spool_claim(sp, 60000, &id, &out, &n), 1);
+		CHECK(strstr(out.data, "\"agent_session_token\":\"clear-legacy\""));
+		otas__spool_close(sp);
+	}
 	/* No secret at all: never written in clear either. */
 	spool_path(path, sizeof(path), "nokey.db");
 	CHECK((sp = open_ok(path, 1 << 20)));

@@ -60,3 +60,28 @@ def test_same_agent_name_same_agent_id(collector):
     b = payload(collector.agent_session("bot"))
     assert a["agent_id"] == b["agent_id"] and a["agent_session_id"] != b["agent_session_id"]
     assert collector.sql("SELECT count(*) FROM agents") == "1"
+
+
+def test_token_of_another_project_is_not_verified(collector):
+    """A token minted for project A proves nothing in project B's events
+    (issue 16, item 14): B stores it unverified; A still verifies it."""
+    c = collector
+    b_id, b_key = c.create_project("Project B")
+    token_a = c.agent_session("bot-a")
+    token_b = c.agent_session("bot-b", project_id=b_id)
+    assert payload(token_a)["project_id"] == c.project_id
+    assert payload(token_b)["project_id"] == b_id
+    assert c.send_event(make_event(1, event_id="a-in-b"), key=b_key,
+                        token=token_a).status == 201
+    assert c.send_batch([make_event(2, event_id="a-in-b-batch",
+                                    agent_session_token=token_a),
+                         make_event(3, event_id="b-in-b",
+                                    agent_session_token=token_b)],
+                        key=b_key).json()["accepted"] == 2
+    assert c.send_event(make_event(4, event_id="a-in-a"), token=token_a).status == 201
+    in_b = {e["event_id"]: e for e in c.events(key=b_key)}
+    assert in_b["a-in-b"]["agent_verified"] is False
+    assert in_b["a-in-b-batch"]["agent_verified"] is False
+    assert in_b["b-in-b"]["agent_verified"] is True
+    in_a = {e["event_id"]: e for e in c.events()}
+    assert set(in_a) == {"a-in-a"} and in_a["a-in-a"]["agent_verified"] is True

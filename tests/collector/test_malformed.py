@@ -102,3 +102,53 @@ def test_unknown_fields_are_kept(collector):
     r = collector.send_event(make_event(1, extra_field={"x": 1}))
     assert r.status == 201
     assert collector.events()[0]["extra_field"] == {"x": 1}
+
+
+# Valid JSON the query API's reader refuses (a lone surrogate escape, an
+# integer beyond int64, a double overflow, NUL in a key): refused per event,
+# so everything accepted reads back (issue 16, item 16).
+UNREADABLE = [
+    '"request_body": "\\ud800"',
+    '"error": "x\\udc00"',
+    '"custom_properties": {"n": 9223372036854775808}',
+    '"custom_properties": {"n": -9223372036854775809}',
+    '"custom_properties": {"r": 1e999}',
+    '"custom_properties": {"a\\u0000": 1}',
+    '"metadata": {"deep": [{"s": "\\udbff"}]}',
+]
+
+
+def raw_event(i, extra):
+    ev = make_event(i, event_id=f"raw-{i}")
+    ev.pop(extra.split(":", 1)[0].strip().strip('"'))  # given raw instead
+    base = json.dumps(ev)
+    return base[:-1] + ", " + extra + "}"
+
+
+@pytest.mark.parametrize("extra", UNREADABLE)
+def test_unreadable_value_refused_single(collector, extra):
+    r = collector.post_json(LOG_PATH, raw_event(1, extra).encode())
+    assert r.status == 400, r
+    assert r.json()["status_description"] == "invalid_json_value"
+    assert collector.events() == []
+
+
+def test_unreadable_values_rejected_per_event_in_batch(collector):
+    good = [json.dumps(make_event(100 + i, event_id=f"ok-{i}",
+                                  custom_properties={"n": 9223372036854775807,
+                                                     "s": "\U0001f600"}))
+            for i in range(3)]
+    bad = [raw_event(i, extra) for i, extra in enumerate(UNREADABLE)]
+    body = '{"events": [' + ", ".join(good[:1] + bad + good[1:]) + "]}"
+    r = collector.post_json(BATCH_PATH, body.encode())
+    assert r.status == 200, r
+    out = r.json()
+    assert out["accepted"] == 3
+    assert [x["index"] for x in out["rejected"]] == list(range(1, 1 + len(bad)))
+    assert {x["status_description"] for x in out["rejected"]} == {"invalid_json_value"}
+    # everything accepted reads back, values intact
+    evs = collector.events()
+    assert sorted(e["event_id"] for e in evs) == ["ok-0", "ok-1", "ok-2"]
+    for e in evs:
+        assert e["custom_properties"] == {"n": 9223372036854775807, "s": "\U0001f600"}
+        assert collector.get(f"/api/v1/events/{e['event_id']}").status == 200

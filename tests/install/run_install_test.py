@@ -239,8 +239,7 @@ def bare_and_install(root, pyver, wheel, house):
     shutil.copy2(wheel, t / "dist")
     shutil.copytree(house, t / "wheelhouse")
     shutil.copytree(HERE / "app", t / "app")
-    for f in ("sdk_send.py", "tls_backend.py"):
-        shutil.copy2(HERE / f, t / f)
+    shutil.copy2(HERE / "sdk_send.py", t / "sdk_send.py")
     t0 = time.monotonic()
     root.run(["python3", "-m", "venv", "/opt/t/venv"])
     root.run(["/opt/t/venv/bin/pip", "install", "-q", "--no-index", "--no-cache-dir",
@@ -269,7 +268,8 @@ def capture_redacted(root):
     """Django under gunicorn -> otas-collector, both from the wheel."""
     p = root.run(["/opt/t/venv/bin/otas-collector", "init", "--quiet", "--db",
                   "/opt/t/otas.db", "--project", "Install test"])
-    key = p.stdout.splitlines()[0].strip()
+    # --quiet: the ingest key (the app's), the project id, the read key (queries).
+    key, _, read_key = (ln.strip() for ln in p.stdout.splitlines()[:3])
     cport, aport = free_port(), free_port()
     collector = app = None
     secret = "planted-" + secrets.token_hex(12)
@@ -296,7 +296,7 @@ def capture_redacted(root):
         check(st == 201, f"POST item: {st} {body!r}")
         st, body = http("GET", f"{base}/api/search?q=bolts&token={secret}", headers=planted)
         check(st == 200, f"GET search: {st} {body!r}")
-        ev = wait_events(cport, key, 3)
+        ev = wait_events(cport, read_key, 3)
         check(len(ev) == 3, f"{len(ev)} events arrived, want 3: {ev}")
         by_path = {e["path"]: e for e in ev}
         check(set(by_path) == {"/api/items/7", "/api/items", "/api/search"},
@@ -354,49 +354,35 @@ def collector_has_tls(root):
 
 
 class TlsBackend:
-    """otas-collector with --tls-cert when it has it, else tls_backend.py."""
+    """otas-collector from the wheel, serving HTTPS with one of the certs."""
 
-    def __init__(self, root, which, use_collector):
-        self.root, self.which, self.use_collector = root, which, use_collector
+    def __init__(self, root, which):
+        self.root, self.which = root, which
         self.proc = None
 
     def __enter__(self):
         r, w = self.root, self.which
         cert, key = f"/opt/t/tls/server-{w}.pem", f"/opt/t/tls/server-{w}.key"
-        if self.use_collector:
-            db = f"/opt/t/tls-{w}.db"
-            p = r.run(["/opt/t/venv/bin/otas-collector", "init", "--quiet", "--db", db,
-                       "--project", "TLS"])
-            self.key = p.stdout.splitlines()[0].strip()
-            self.port = free_port()
-            self.proc = r.popen(["/opt/t/venv/bin/otas-collector", "serve", "--db", db,
-                                 "--listen", f"127.0.0.1:{self.port}", "--tls-cert", cert,
-                                 "--tls-key", key, "--quiet"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            wait_port(self.port, self.proc)
-        else:
-            self.key = "otas_" + "A" * 11 + "_" + "B" * 43  # the stand-in takes any key
-            port_file = r.host(f"/opt/t/tls-{w}.port")
-            port_file.unlink(missing_ok=True)
-            self.events_file = r.host(f"/opt/t/tls-{w}.events")
-            self.events_file.write_text("")
-            self.proc = r.popen(["/opt/t/venv/bin/python", "/opt/t/tls_backend.py", cert,
-                                 key, f"/opt/t/tls-{w}.port", f"/opt/t/tls-{w}.events"],
-                                stderr=subprocess.PIPE)
-            end = time.monotonic() + 15
-            while not port_file.exists():
-                check(self.proc.poll() is None and time.monotonic() < end,
-                      "tls_backend.py did not start")
-                time.sleep(0.05)
-            self.port = int(port_file.read_text())
+        db = f"/opt/t/tls-{w}.db"
+        for f in r.host("/opt/t").glob(f"tls-{w}.db*"):  # an earlier backend's
+            f.unlink()
+        p = r.run(["/opt/t/venv/bin/otas-collector", "init", "--quiet", "--db", db,
+                   "--project", "TLS"])
+        self.key, _, self.read_key = (ln.strip() for ln in p.stdout.splitlines()[:3])
+        self.port = free_port()
+        self.proc = r.popen(["/opt/t/venv/bin/otas-collector", "serve", "--db", db,
+                             "--listen", f"127.0.0.1:{self.port}", "--tls-cert", cert,
+                             "--tls-key", key, "--quiet"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        wait_port(self.port, self.proc)
         return self
 
     def received(self):
-        if self.use_collector:
-            ctx = ssl.create_default_context(cafile=str(self.root.host("/opt/t/tls/ca.pem")))
-            return [e["path"] for e in events(self.port, self.key, context=ctx,
-                                              scheme="https")]
-        return self.events_file.read_text().split()
+        # The host reads back with the CA that signed this server's cert.
+        ctx = ssl.create_default_context(
+            cafile=str(self.root.host(f"/opt/t/tls/{self.which}.pem")))
+        return [e["path"] for e in events(self.port, self.read_key, context=ctx,
+                                          scheme="https")]
 
     def __exit__(self, *exc):
         stop(self.proc)
@@ -411,16 +397,14 @@ def sdk_send(root, backend, n, **env):
 
 def tls(root, certs):
     shutil.copytree(certs, root.host("/opt/t/tls"))
-    use_collector = collector_has_tls(root)
-    how = "otas-collector --tls-cert" if use_collector else \
-        "tls_backend.py (this otas-collector has no --tls-cert yet)"
+    check(collector_has_tls(root), "otas-collector serve has no --tls-cert")
     ca = "/opt/t/tls/ca.pem"
-    with TlsBackend(root, "ca", use_collector) as b:
+    with TlsBackend(root, "ca") as b:
         r = sdk_send(root, b, 3, OTAS_CA_BUNDLE=ca)
         check(r["auth"]["ok"] and r["sent"] == 3 and r["flushed"], f"right CA: {r}")
         check(sorted(b.received()) == ["/tls/0", "/tls/1", "/tls/2"],
               f"right CA: backend got {b.received()}")
-    with TlsBackend(root, "other-ca", use_collector) as b:
+    with TlsBackend(root, "other-ca") as b:
         r = sdk_send(root, b, 3, OTAS_CA_BUNDLE=ca)
         check(not r["auth"]["ok"] and r["sent"] == 0, f"wrong CA delivered: {r}")
         tls_words = re.compile(r"certificate|SSL|TLS", re.I)
@@ -436,7 +420,7 @@ def tls(root, certs):
     pki.mkdir(parents=True)
     shutil.copy2(certs / "ca.pem", pki / "ca-bundle.crt")
     try:
-        with TlsBackend(root, "ca", use_collector) as b:
+        with TlsBackend(root, "ca") as b:
             r = sdk_send(root, b, 2)
             check(r["auth"]["ok"] and r["sent"] == 2, f"RHEL layout: {r}")
     finally:
@@ -444,9 +428,8 @@ def tls(root, certs):
         root.host("/etc/ssl/certs.debian").rename(certs_dir)
     r = sdk_send(root, b, 1, OTAS_CA_BUNDLE="/opt/t/tls/missing.pem")
     check("OTAS_CA_BUNDLE" in r.get("config_error", ""), f"missing bundle: {r}")
-    log(f"{root.suite}: TLS ok against {how}: right CA delivers, wrong CA refused "
+    log(f"{root.suite}: TLS ok against otas-collector --tls-cert: right CA delivers, wrong CA refused "
         "(TLS error, 0 delivered), RHEL-layout bundle found, missing bundle refused")
-    return how
 
 
 def main():
@@ -469,8 +452,8 @@ def main():
         with Root(suite, tar) as root:
             version = bare_and_install(root, pyver, wheel, house)
             capture_redacted(root)
-            how = tls(root, certs)
-        results[suite] = dict(python=pyver, version=version, tls=how,
+            tls(root, certs)
+        results[suite] = dict(python=pyver, version=version,
                               seconds=round(time.monotonic() - t0, 1))
         log(f"{suite}: passed in {results[suite]['seconds']} s")
     print(json.dumps(results, indent=1))

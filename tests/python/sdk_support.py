@@ -27,6 +27,12 @@ APP = textwrap.dedent("""
 """)
 
 
+def as_obj(value):
+    """A header/query/form field of a stored event: the collector's query
+    API returns them as objects (the wire format has JSON strings)."""
+    return json.loads(value) if isinstance(value, (str, bytes)) else value
+
+
 def wait_for(predicate, timeout=15.0, interval=0.05, what="condition"):
     """Poll predicate() until it returns a truthy value; fail at the deadline."""
     deadline = time.monotonic() + timeout

@@ -1,6 +1,5 @@
 """The Django middleware against a real otas-collector: what is stored."""
 
-from otas_testing.collector import as_object  # noqa: E402
 import base64
 import gzip
 import hashlib
@@ -11,7 +10,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.test import AsyncClient, Client
 
-from sdk_support import events_for
+from sdk_support import as_obj, events_for
 
 pytestmark = pytest.mark.usefixtures("collector")
 
@@ -25,7 +24,7 @@ def one(collector, path, **filters):
 
 
 def headers_of(ev, which):
-    return as_object(ev[which])
+    return as_obj(ev[which])
 
 
 def test_get_event_has_every_field(collector, uid):
@@ -38,7 +37,7 @@ def test_get_event_has_every_field(collector, uid):
     assert ev["status_code"] == 200
     assert ev["path"] == f"/api/items/{uid}"
     assert isinstance(ev["latency_ms"], float) and 0 < ev["latency_ms"] < 5000
-    assert as_object(ev["query_params"]) == {"q": ["shoes"], "page": ["2", "3"]}
+    assert as_obj(ev["query_params"]) == {"q": ["shoes"], "page": ["2", "3"]}
     req_h = headers_of(ev, "request_headers")
     assert req_h["user-agent"] == "pytest-agent"
     assert req_h["x-request-id"] == "rid-1"
@@ -63,7 +62,7 @@ def test_post_json_body_and_sizes(collector, uid):
     r = Client().post(f"/api/items?u={uid}", body, content_type="application/json")
     assert r.status_code == 201
     ev = [e for e in events_for(collector, 1, path="/api/items", method="POST")
-          if as_object(e["query_params"]).get("u") == [str(uid)]]
+          if as_obj(e["query_params"]).get("u") == [str(uid)]]
     assert len(ev) == 1
     ev = ev[0]
     assert json.loads(ev["request_body"]) == payload
@@ -86,7 +85,7 @@ def test_exception_becomes_500_with_error(collector, uid):
     r = c.get("/api/boom", {"u": uid})
     assert r.status_code == 500
     evs = [e for e in events_for(collector, 1, path="/api/boom")
-           if as_object(e["query_params"]).get("u") == [str(uid)]]
+           if as_obj(e["query_params"]).get("u") == [str(uid)]]
     ev = evs[0]
     assert ev["status_code"] == 500
     assert ev["error"] == "ValueError: the view failed on purpose"
@@ -101,7 +100,7 @@ def test_async_exception(collector, uid):
     r = async_to_sync(c.get)("/api/async-boom", {"u": uid})
     assert r.status_code == 500
     evs = [e for e in events_for(collector, 1, path="/api/async-boom")
-           if as_object(e["query_params"]).get("u") == [str(uid)]]
+           if as_obj(e["query_params"]).get("u") == [str(uid)]]
     assert evs[0]["metadata"]["errors"][0]["type"] == "KeyError"
 
 
@@ -110,7 +109,7 @@ def test_streaming_response_untouched_and_counted(collector, uid):
     content = b"".join(r.streaming_content)
     assert content == b"x" * 50_000
     evs = [e for e in events_for(collector, 1, path="/api/stream")
-           if as_object(e["query_params"]).get("u") == [str(uid)]]
+           if as_obj(e["query_params"]).get("u") == [str(uid)]]
     ev = evs[0]
     assert ev["response_size_bytes"] == 50_000
     assert ev["response_body"] == ""
@@ -123,7 +122,7 @@ def test_async_streaming_response(collector, uid):
 
     assert async_to_sync(go)() == b"x" * 20_000
     evs = [e for e in events_for(collector, 1, path="/api/async-stream")
-           if as_object(e["query_params"]).get("u") == [str(uid)]]
+           if as_obj(e["query_params"]).get("u") == [str(uid)]]
     assert evs[0]["response_size_bytes"] == 20_000
 
 
@@ -132,7 +131,7 @@ def test_file_response_byte_for_byte(collector, uid):
     data = b"".join(r.streaming_content)
     assert data == bytes(range(256)) * 400
     evs = [e for e in events_for(collector, 1, path="/api/file")
-           if as_object(e["query_params"]).get("u") == [str(uid)]]
+           if as_obj(e["query_params"]).get("u") == [str(uid)]]
     assert evs[0]["response_size_bytes"] == len(data)
     assert evs[0]["response_body"] == ""
 
@@ -141,7 +140,7 @@ def test_large_response_truncated_full_size_kept(collector, uid):
     r = Client().get("/api/big", {"u": uid})
     assert len(r.content) == 300_000
     evs = [e for e in events_for(collector, 1, path="/api/big")
-           if as_object(e["query_params"]).get("u") == [str(uid)]]
+           if as_obj(e["query_params"]).get("u") == [str(uid)]]
     ev = evs[0]
     assert ev["response_size_bytes"] == 300_000
     assert len(ev["response_body"]) == 102_400
@@ -151,7 +150,7 @@ def test_large_response_truncated_full_size_kept(collector, uid):
 def test_binary_body_is_base64(collector, uid):
     r = Client().get("/api/binary", {"u": uid})
     evs = [e for e in events_for(collector, 1, path="/api/binary")
-           if as_object(e["query_params"]).get("u") == [str(uid)]]
+           if as_obj(e["query_params"]).get("u") == [str(uid)]]
     ev = evs[0]
     assert base64.b64decode(ev["response_body"]) == r.content
     assert ev["metadata"]["body_encoding"] in ("base64", {"response": "base64"},
@@ -164,7 +163,7 @@ def test_gzip_request_body_decoded(collector, uid):
                       content_type="application/json", HTTP_CONTENT_ENCODING="gzip")
     assert r.status_code == 200
     evs = [e for e in events_for(collector, 1, path="/api/echo")
-           if as_object(e["query_params"]).get("u") == [str(uid)]]
+           if as_obj(e["query_params"]).get("u") == [str(uid)]]
     assert json.loads(evs[0]["request_body"]) == {"gz": uid, "pad": "z" * 2000}
 
 
@@ -178,7 +177,7 @@ def test_multipart_not_loaded_view_still_works(collector, uid):
     assert r.json() == {"name": "a.bin", "sha256": hashlib.sha256(blob).hexdigest(),
                         "field": "v"}
     evs = [e for e in events_for(collector, 1, path="/api/upload")
-           if as_object(e["query_params"]).get("u") == [str(uid)]]
+           if as_obj(e["query_params"]).get("u") == [str(uid)]]
     ev = evs[0]
     assert ev["request_body"] == ""
     assert ev["request_size_bytes"] > len(blob)
@@ -191,7 +190,7 @@ def test_view_reading_stream_after_middleware(collector, uid):
     assert r.status_code == 200
     assert r.json() == {"read": len(data), "sha256": hashlib.sha256(data).hexdigest()}
     evs = [e for e in events_for(collector, 1, path="/api/read-stream")
-           if as_object(e["query_params"]).get("u") == [str(uid)]]
+           if as_obj(e["query_params"]).get("u") == [str(uid)]]
     assert json.loads(evs[0]["request_body"])["u"] == uid
 
 
@@ -201,7 +200,7 @@ def test_octet_stream_request_not_loaded(collector, uid):
                       content_type="application/octet-stream")
     assert r.json()["read"] == len(blob)
     evs = [e for e in events_for(collector, 1, path="/api/read-stream")
-           if as_object(e["query_params"]).get("u") == [str(uid)]]
+           if as_obj(e["query_params"]).get("u") == [str(uid)]]
     assert evs[0]["request_size_bytes"] == len(blob)
     assert evs[0]["request_body"] == ""
 
@@ -240,7 +239,7 @@ def test_response_set_cookie_redacted(collector, uid):
     r = Client().post(f"/api/items?u={uid}", b"{}", content_type="application/json")
     assert r.status_code == 201
     evs = [e for e in events_for(collector, 1, path="/api/items", method="POST")
-           if as_object(e["query_params"]).get("u") == [str(uid)]]
+           if as_obj(e["query_params"]).get("u") == [str(uid)]]
     assert "cookie-secret-value" not in json.dumps(evs[0])
 
 

@@ -7,7 +7,6 @@ override_settings(OTAS={...}) (a new option set: its own engine, in this
 process) or, for the environment, runs a subprocess (sdk_support.run_app).
 """
 
-from otas_testing.collector import as_object  # noqa: E402
 import base64
 import hashlib
 import json
@@ -20,7 +19,7 @@ from django.test import AsyncClient, Client, override_settings
 
 import otas
 from otas import OtasError
-from sdk_support import events_for, run_app, wait_for
+from sdk_support import as_obj, events_for, run_app, wait_for
 
 pytestmark = pytest.mark.usefixtures("collector")
 
@@ -65,7 +64,7 @@ def test_jwt_user_id_urlsafe_redacted_and_never_stored(collector, uid):
     assert r.status_code == 200
     ev = one(collector, f"/api/items/{uid}")
     assert ev["metadata"]["user_id"] == f"user-{uid}"
-    assert as_object(ev["request_headers"])["authorization"] == "[REDACTED]"
+    assert as_obj(ev["request_headers"])["authorization"] == "[REDACTED]"
     assert token not in json.dumps(ev) and payload not in json.dumps(ev)
     # The collector filters on it.
     got = collector.events(user_id=f"user-{uid}")
@@ -84,7 +83,7 @@ def test_jwt_standard_base64_numeric_claim_custom_headers(collector, uid):
               HTTP_AUTHORIZATION=token)
     assert one(collector, f"/api/items/{uid}")["metadata"]["user_id"] == str(uid)
     ev = [e for e in events_for(collector, 1, path="/api/echo")
-          if as_object(e["query_params"]) == {"u": [str(uid)]}]
+          if as_obj(e["query_params"]) == {"u": [str(uid)]}]
     assert ev[0]["metadata"]["user_id"] == "first"  # header order counts
 
 
@@ -253,7 +252,7 @@ def test_exclude_paths_methods_tags_version_traceparent(collector, uid):
     assert "traceparent" not in one(collector, f"/api/items/{uid + 2}")["metadata"]
     assert nothing_for(collector, f"/api/items/{uid + 1}")  # DELETE
     assert not [e for e in collector.events(path="/api/status/200")
-                if as_object(e["query_params"]) == {"u": [str(uid)]}]
+                if as_obj(e["query_params"]) == {"u": [str(uid)]}]
     assert st["excluded"] >= 3
 
 

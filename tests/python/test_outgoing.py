@@ -5,14 +5,13 @@ HTTP server (the third party its views talk to) through requests, httpx,
 async httpx and a thread; the collector must hold the incoming event and
 the outgoing ones with parent_event_id pointing at it."""
 
-from otas_testing.collector import as_object  # noqa: E402
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from sdk_support import free_port, run_app, wait_for
+from sdk_support import as_obj, free_port, run_app, wait_for
 
 
 @pytest.fixture
@@ -93,8 +92,8 @@ def test_outgoing_calls_linked_to_incoming(collector, third_party, tmp_path):
         assert k["status_code"] == 200
     r = next(k for k in kids if k["path"] == "/r")
     # Outgoing headers and query are redacted like incoming ones.
-    assert as_object(r["request_headers"])["authorization"] == "[REDACTED]"
-    assert as_object(r["query_params"])["token"] == ["[REDACTED]"]
+    assert as_obj(r["request_headers"])["authorization"] == "[REDACTED]"
+    assert as_obj(r["query_params"])["token"] == ["[REDACTED]"]
     assert "out-secret" not in json.dumps(kids)
     assert "abc" not in json.dumps(r)
     assert r["metadata"]["url"].endswith("/r?token=%5BREDACTED%5D&x=1")

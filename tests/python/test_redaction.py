@@ -2,13 +2,12 @@
 bodies of requests and responses never reach the collector's stored bytes
 nor the spool file, while the values around them arrive intact."""
 
-from otas_testing.collector import as_object  # noqa: E402
 import json
 import sqlite3
 from pathlib import Path
 
 from otas_testing.collector import Collector
-from sdk_support import run_app, wait_for
+from sdk_support import as_obj, run_app, wait_for
 
 SECRETS = ["REQ-AUTH-1a2", "REQ-COOKIE-3b4", "REQ-QUERY-5c6", "REQ-JSON-PW-7d8",
            "REQ-JSON-CARD-9e0", "REQ-FORM-PW-af1", "REQ-NESTED-TOK-b02",
@@ -76,7 +75,7 @@ def test_planted_secrets_never_stored_nor_spooled(tmp_path):
             coll.events(path="/api/account")), what="2 events")
     finally:
         coll.stop()
-    by_kind = {as_object(e["query_params"]).get("kind", ["json"])[0]: e for e in evs}
+    by_kind = {as_obj(e["query_params"]).get("kind", ["json"])[0]: e for e in evs}
     js, form = by_kind["json"], by_kind["form"]
     body = json.loads(js["request_body"])
     assert body["password"] == "[REDACTED]"
@@ -84,14 +83,14 @@ def test_planted_secrets_never_stored_nor_spooled(tmp_path):
     # (`auth` is a default name: the whole member goes)
     assert body["items"][0]["auth"] == "[REDACTED]"
     assert body["items"][0]["sku"] == "A1" and body["name"] == "alice"
-    assert as_object(js["query_params"]) == {"token": ["[REDACTED]"], "page": ["2"]}
-    req_h = as_object(js["request_headers"])
+    assert as_obj(js["query_params"]) == {"token": ["[REDACTED]"], "page": ["2"]}
+    req_h = as_obj(js["request_headers"])
     assert req_h["authorization"] == req_h["cookie"] == "[REDACTED]"
     resp = json.loads(js["response_body"])
     assert resp == {"user": {"name": "alice", "api_token": "[REDACTED]"},
                     "session": "[REDACTED]", "plan": "pro"}
-    assert as_object(js["response_headers"])["x-internal-token"] == "[REDACTED]"
-    assert as_object(form["post_data"]) == {"name": ["bob"], "password": ["[REDACTED]"],
+    assert as_obj(js["response_headers"])["x-internal-token"] == "[REDACTED]"
+    assert as_obj(form["post_data"]) == {"name": ["bob"], "password": ["[REDACTED]"],
                                              "plan": ["pro"]}
     assert "REQ-FORM-PW" not in form["request_body"] and "plan=pro" in form["request_body"]
     blob = stored_bytes([coll.db_path])
@@ -114,7 +113,7 @@ print("RESULT " + json.dumps({"flushed": otas.flush(5)}))
     p, res = run_app(env, code=code)
     assert res["flushed"] is True, p.stderr[-2000:]
     ev = [e for e in wait_for(lambda: collector.events(path="/api/echo"), what="echo")
-          if as_object(e["query_params"]).get("case") == ["bad"]][0]
+          if as_obj(e["query_params"]).get("case") == ["bad"]][0]
     assert ev["request_body"] == "[UNPARSEABLE BODY REDACTED]"
     # (the echo view sends it back: the default names apply to responses
     # too, so it fails closed there as well)
@@ -123,7 +122,7 @@ print("RESULT " + json.dumps({"flushed": otas.flush(5)}))
     code_off = code.replace("case=bad", "case=off")
     p, res = run_app(dict(env, OTAS_CAPTURE_BODIES="0"), code=code_off)
     ev = [e for e in wait_for(lambda: collector.events(path="/api/echo"), what="echo")
-          if as_object(e["query_params"]).get("case") == ["off"]][0]
+          if as_obj(e["query_params"]).get("case") == ["off"]][0]
     assert ev["request_body"] == "" and ev["response_body"] == ""
     assert ev["request_size_bytes"] == len(b'{"password": "LEAK-ME-3", oops')
 

@@ -2,7 +2,6 @@
 OTAS_SDK_KEY; a test suite captures and sends nothing unless it opts in;
 otas.testing shows the engine's redacted events."""
 
-from otas_testing.collector import as_object  # noqa: E402
 import json
 import os
 import subprocess
@@ -13,7 +12,7 @@ from django.test import Client
 
 from otas.exceptions import MISSING_KEY_MESSAGE
 from otas.testing import capture_events, otas_events  # noqa: F401
-from sdk_support import HERE, free_port, run_app, wait_for
+from sdk_support import as_obj, HERE, free_port, run_app, wait_for
 
 
 def _django(args, env_over=None, timeout=120):
@@ -122,7 +121,7 @@ def test_capture_events_shows_the_engines_redacted_events():
         assert secret not in raw
     body = json.loads(ev["request_body"])  # the wire format: a JSON string
     assert body == {"name": "a", "password": "[REDACTED]"}
-    headers = as_object(ev["request_headers"])
+    headers = as_obj(ev["request_headers"])
     assert headers["x-team-secret"] == "[REDACTED]"
     assert ev["metadata"]["route"] == "api/items"
     # the engine's own serialisation: its event id and SDK name are there

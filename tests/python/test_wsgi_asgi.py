@@ -2,7 +2,6 @@
 FastAPI app, through their test clients and through real servers
 (gunicorn, uvicorn), delivering to the real collector."""
 
-from otas_testing.collector import as_object  # noqa: E402
 import json
 import os
 import signal
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from sdk_support import events_for, wait_for
+from sdk_support import as_obj, events_for, wait_for
 from sdk_support import free_port
 
 HERE = Path(__file__).resolve().parent
@@ -29,9 +28,9 @@ def check_common(ev, path, route):
     assert ev["metadata"]["route"] == route
     assert ev["metadata"]["direction"] == "incoming"
     assert json.loads(ev["response_body"])["id"] == int(path.rsplit("/", 1)[1])
-    req_h = as_object(ev["request_headers"])
+    req_h = as_obj(ev["request_headers"])
     assert req_h["authorization"] == "[REDACTED]"
-    assert as_object(ev["query_params"]) == {"a": ["1"]}
+    assert as_obj(ev["query_params"]) == {"a": ["1"]}
 
 
 def test_flask_test_client(collector, uid):
@@ -49,14 +48,14 @@ def test_flask_test_client(collector, uid):
     assert r.status_code == 201
     assert r.get_json()["echo"] == {"k": uid}
     ev = [e for e in events_for(collector, 1, path="/api/items", method="POST")
-          if as_object(e["query_params"]).get("u") == [str(uid)]][0]
+          if as_obj(e["query_params"]).get("u") == [str(uid)]][0]
     assert json.loads(ev["request_body"]) == {"k": uid}
     assert ev["status_code"] == 201
 
     r = c.get(f"/api/stream?u={uid}")
     assert r.data == b"y" * 30000
     ev = [e for e in events_for(collector, 1, path="/api/stream")
-          if as_object(e["query_params"]).get("u") == [str(uid)]][0]
+          if as_obj(e["query_params"]).get("u") == [str(uid)]][0]
     assert ev["response_size_bytes"] == 30000
 
 
@@ -75,11 +74,11 @@ def test_fastapi_test_client(collector, uid):
     ev = events_for(collector, 1, path=f"/api/items/{uid}")[0]
     check_common(ev, f"/api/items/{uid}", "/api/items/{pk}")
     boom = [e for e in events_for(collector, 1, path="/api/boom")
-            if as_object(e["query_params"]).get("u") == [str(uid)]][0]
+            if as_obj(e["query_params"]).get("u") == [str(uid)]][0]
     assert boom["status_code"] == 500
     assert boom["metadata"]["errors"][0]["type"] == "ValueError"
     st = [e for e in events_for(collector, 1, path="/api/stream")
-          if as_object(e["query_params"]).get("u") == [str(uid)]][0]
+          if as_obj(e["query_params"]).get("u") == [str(uid)]][0]
     assert st["response_size_bytes"] == 30000
 
 

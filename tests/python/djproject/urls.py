@@ -28,4 +28,7 @@ urlpatterns = [
     path("api/redirect", views.redirect_to),
     path("api/outgoing-urls", views.outgoing_urls),
     path("health", views.health),
+    path("api/huge", views.huge),
+    path("api/raw-input", views.raw_input),
+    path("api/drf-error", views.drf_error),
 ]

@@ -210,3 +210,37 @@ def outgoing_urls(request):
     except requests.RequestException as e:
         out["dead"] = type(e).__name__
     return JsonResponse(out)
+
+
+def huge(request):
+    # 40 MB: over the engine's 32 MiB queue unless cut before it
+    return HttpResponse(b"H" * (40 << 20), content_type="text/plain")
+
+
+@csrf_exempt
+def raw_input(request):
+    # Reads the WSGI stream itself, as some upload views do.
+    n = int(request.META.get("CONTENT_LENGTH") or 0)
+    data = request.META["wsgi.input"].read(n)
+    return JsonResponse({"read": len(data)})
+
+
+class DrfLikeRequest:
+    """What DRF hands its views: a wrapper with the HttpRequest in
+    _request and attribute access proxied to it."""
+
+    def __init__(self, request):
+        self._request = request
+
+    def __getattr__(self, name):
+        return getattr(self._request, name)
+
+
+def drf_error(request):
+    import otas
+
+    try:
+        raise KeyError("drf problem")
+    except KeyError as e:
+        otas.report_error(DrfLikeRequest(request), e)
+    return JsonResponse({"ok": True})

@@ -1,0 +1,134 @@
+/*
+ * test_redact_names.c -- sensitive names (normalisation, segments, the
+ * built-in list and its three kinds of match, the user's list with '*')
+ * and the scrubbing of URLs inside free text.
+ */
+#include <string.h>
+
+#include "redact_names.h"
+#include "testlib.h"
+
+static const otas__nameset_t DEF = {NULL, 0, 1};
+
+static int
+sens(const otas__nameset_t *ns, const char *name)
+{
+	return otas__name_sensitive(ns, name, strlen(name));
+}
+
+static char out_text[2048];
+
+static const char *
+scrub(const otas__nameset_t *ns, const char *in)
+{
+	otas__buf_t o = OTAS__BUF_INIT;
+
+	otas__scrub_text(ns, in, strlen(in), &o);
+	CHECK(!o.oom);
+	snprintf(out_text, sizeof(out_text), "%.*s", (int)o.len,
+	         o.data ? o.data : "");
+	otas__buf_free(&o);
+	return out_text;
+}
+
+TEST(normalisation)
+{
+	char b[32];
+
+	CHECK_INT(otas__name_norm("API_Key", 7, b, sizeof(b)), 6);
+	CHECK_STR(b, "apikey");
+	CHECK_INT(otas__name_norm(" api-key\0", 9, b, sizeof(b)), 6);
+	CHECK_STR(b, "apikey");
+	CHECK_INT(otas__name_norm("connect.sid", 11, b, sizeof(b)), 10);
+	CHECK_STR(b, "connectsid");
+}
+
+TEST(default_names_spellings_and_kinds)
+{
+	static const char *const yes[] = {
+	    "password", "PASSWORD", "Pass-Word", "db_password", "passwd",
+	    "client_secret", "clientSecret", "x-amz-credential", "API_KEY",
+	    "apiKey", "api-key", "private_key", "token", "access_token",
+	    "refreshToken", "x-auth-token", "csrftoken", "X-CSRFToken",
+	    "csrfmiddlewaretoken", "_csrf", "_csrf_token", "XSRF-TOKEN",
+	    "_xsrf", "auth", "Authorization", "credentials", "mysql_pwd",
+	    "session", "sessionid", "JSESSIONID", "PHPSESSID", "connect.sid",
+	    "aiohttp_session", "_session", "user_session", "symfony",
+	    "set_cookie", "cookie", "x_api_key", "X-Amz-Signature", "sig",
+	    "user[password]", "password[]", "data[auth]", "user.password",
+	    " password", "password\0", "a[b][token]", NULL};
+	static const char *const no[] = {
+	    "author", "oauth_version", "sessions", "sidebar", "max_tokens",
+	    "token_type", "tokenizer", "name", "email", "id", "page",
+	    "x-forwarded-for", "user", "value", "content-type", "host", NULL};
+	size_t i;
+
+	for (i = 0; yes[i]; i++) {
+		size_t n = strlen(yes[i]);
+		if (strcmp(yes[i], "password\0") == 0)
+			n = 9;
+		if (!otas__name_sensitive(&DEF, yes[i], n))
+			fprintf(stderr, "  not sensitive: %s\n", yes[i]);
+		CHECK(otas__name_sensitive(&DEF, yes[i], n));
+	}
+	for (i = 0; no[i]; i++) {
+		if (sens(&DEF, no[i]))
+			fprintf(stderr, "  over-redacted: %s\n", no[i]);
+		CHECK(!sens(&DEF, no[i]));
+	}
+}
+
+TEST(user_names_and_defaults_off)
+{
+	static const char *const names[] = {"pin", "*_ref", "pass*",
+	                                    "*internal*"};
+	const otas__nameset_t only = {names, 4, 0};
+	const otas__nameset_t none = {NULL, 0, 0};
+
+	CHECK(sens(&only, "PIN") && sens(&only, "p-i-n"));
+	CHECK(!sens(&only, "pins"));
+	CHECK(sens(&only, "order_ref") && sens(&only, "orderRef"));
+	CHECK(sens(&only, "passage") && !sens(&only, "bypass"));
+	CHECK(sens(&only, "my-internal-id"));
+	CHECK(sens(&only, "password")); /* pass* */
+	CHECK(!sens(&only, "token"));
+	CHECK(!sens(&none, "password"));
+}
+
+TEST(scrub_urls_in_text)
+{
+	CHECK_STR(scrub(&DEF, "GET http://bob:PW@h.example:80/a?x=1 failed"),
+	          "GET http://h.example:80/a?x=1 failed");
+	CHECK_STR(scrub(&DEF, "with url: /x?api_key=S&page=2&token=T (Caused by"),
+	          "with url: /x?api_key=%5BREDACTED%5D&page=2&token=%5BREDACTED%5D "
+	          "(Caused by");
+	CHECK_STR(scrub(&DEF, "'https://a/b?next=http://u:p@c/d?password=1'"),
+	          "'https://a/b?next=http://c/d?password=%5BREDACTED%5D'");
+	CHECK_STR(scrub(&DEF, "<https://h/n?session=S>; rel=next"),
+	          "<https://h/n?session=%5BREDACTED%5D>; rel=next");
+	CHECK_STR(scrub(&DEF, "mail bob@example.com? yes=1"), "mail bob@example.com? yes=1");
+	CHECK_STR(scrub(NULL, "http://u:p@h/?token=1"), "http://h/?token=1");
+	CHECK_STR(scrub(&DEF, "no urls here"), "no urls here");
+}
+
+TEST(host_strip)
+{
+	size_t n;
+	const char *h = otas__host_strip("u:p@w@h:1", 9, &n);
+
+	CHECK_INT(n, 3);
+	CHECK(memcmp(h, "h:1", 3) == 0);
+	h = otas__host_strip("h", 1, &n);
+	CHECK_INT(n, 1);
+}
+
+int
+main(void)
+{
+	RUN(normalisation);
+	RUN(default_names_spellings_and_kinds);
+	RUN(user_names_and_defaults_off);
+	RUN(scrub_urls_in_text);
+	RUN(host_strip);
+	return testlib_done();
+}
