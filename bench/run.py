@@ -6,7 +6,8 @@ then runs, in this order:
   2. request overhead and RSS, back end down     (bench_overhead.down)
   3. served throughput, gunicorn + wrk           (bench_served.served)
   4. engine throughput, one core                 (bench_engine.engine_throughput)
-  5. collector ingest, if bench/bench_collector_ingest.* is present
+  5. collector ingest, if bench/bench_collector_ingest.* is present (SQLite and
+     PostgreSQL with 1 and 2 collectors, side by side)
 and writes bench/results/results.md (the tables), results.json (every
 number) and PNG plots; the tables are printed too.  bench/README.md says how
 to read them.
@@ -116,8 +117,11 @@ def write_results(out, data, quick):
         ing = data.get("ingest") or {}
         for ln in (ing.get("stdout") or "").splitlines():
             if ln.startswith("events/s"):
-                md.append(f"- Collector ingest: {ln.split(None, 1)[1].strip()} events/s "
-                          "(its own benchmark, below).")
+                cells = ln.split()[1:]
+                label = (" / ".join(cells) + " events/s (SQLite / PostgreSQL, 1 collector"
+                         " / PostgreSQL, 2 collectors)") if len(cells) == 3 \
+                    else " ".join(cells) + " events/s"
+                md.append(f"- Collector ingest: {label} (its own benchmark, below).")
         md += [""]
         md += ["## Request overhead, back end up (in-process WSGI, µs per request)", "",
                f"Median of {cfg['rounds']} interleaved rounds' medians; p99: median "

@@ -1,6 +1,7 @@
 """make demo: otas-collector + the demo shop API under gunicorn + traffic.
 
-1. `otas-collector init` creates a database and a project and prints a key.
+1. `otas-collector init` creates a database and a project and prints its
+   ingest key (for the app) and read key (for the dashboard).
 2. `otas-collector serve` listens on a free port on 127.0.0.1.
 3. The demo Django app runs under gunicorn (2 workers, --preload) with
    "otas.OtasMiddleware" in MIDDLEWARE, pointed at the collector.
@@ -124,8 +125,10 @@ def main():
         shutil.rmtree(WORK)
     WORK.mkdir()
     db = WORK / "otas.db"
-    key = run("init", "--db", str(db), "--project", "Demo Shop API",
-              "--key-only").strip().splitlines()[0]
+    # --key-only: the ingest key (for the app), the project id, the read
+    # key (for the dashboard and the query API)
+    key, _, read_key = run("init", "--db", str(db), "--project", "Demo Shop API",
+                           "--key-only").strip().splitlines()[:3]
     project_id = json.loads(run("project", "list", "--db", str(db), "--json"))[0]["id"]
     token = run("agent-session", "create", "--db", str(db), "--project", project_id,
                 "--agent", "research-bot").strip().splitlines()[0]
@@ -165,10 +168,17 @@ def main():
               f"({errors} answered 5xx on purpose)")
 
         def all_there():
-            return len(query(curl, key, "/api/v1/events?limit=100000")["events"]) >= sent
+            # pages of at most 1,000 events: count through the cursor
+            n, cursor = 0, ""
+            while True:
+                page = query(curl, read_key, "/api/v1/events?limit=1000" + cursor)
+                n += len(page["events"])
+                if not page.get("next"):
+                    return n >= sent
+                cursor = "&cursor=" + page["next"]
         wait_until(all_there, 30, "every request to reach the collector")
 
-        stats = query(curl, key, "/api/v1/stats/endpoints")
+        stats = query(curl, read_key, "/api/v1/stats/endpoints")
         rows = stats.get("endpoints", stats if isinstance(stats, list) else [])
         print()
         print(f"What otas-collector received ({sent} events):")
@@ -177,21 +187,22 @@ def main():
             ep = f"{r['method']} {r['route']}"
             print(f"  {ep:<34}{r['count']:>9}{r['p50_latency_ms']:>9.1f}"
                   f"{r['p95_latency_ms']:>9.1f}{r['errors']:>8}")
-        sessions = query(curl, key, "/api/v1/agent-sessions").get("sessions", [])
+        sessions = query(curl, read_key, "/api/v1/agent-sessions").get("sessions", [])
         for s in sessions:
             print(f"\nAgent session {s['agent_session_id']} (agent {s.get('agent_id')}, "
                   f"{'verified' if s.get('verified') else 'unverified'}): "
                   f"{s['events']} calls, {s['errors']} errors")
-        ev = query(curl, key, "/api/v1/events?limit=500")["events"]
+        ev = query(curl, read_key, "/api/v1/events?limit=500")["events"]
         card = [e for e in ev if e["path"] == "/api/orders" and e["method"] == "POST"
                 and "card" in (e.get("request_body") or "")]
         if card:
             print(f"  a card number as stored: {card[0]['request_body']}")
         print()
         print("Look further:")
-        print(f"  dashboard:  {curl}/   (paste the key below to sign in)")
-        print(f"  key:        {key}")
-        print(f"  events:     curl -H 'X-OTAS-SDK-KEY: {key}' '{curl}/api/v1/events?limit=5'")
+        print(f"  dashboard:  {curl}/   (paste the read key below to sign in)")
+        print(f"  read key:   {read_key}")
+        print(f"  ingest key: {key}   (what the app holds, as OTAS_SDK_KEY)")
+        print(f"  events:     curl -H 'X-OTAS-SDK-KEY: {read_key}' '{curl}/api/v1/events?limit=5'")
         print(f"  database:   sqlite3 {db}")
         if keep:
             print("\nDEMO_KEEP=1: both servers keep running; Ctrl-C stops them.")

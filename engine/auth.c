@@ -40,6 +40,7 @@ otas__auth_parse(int st, const char *body, size_t len,
 	out->http_status = st;
 	out->project_id[0] = out->project_name[0] = '\0';
 	out->project_description[0] = '\0';
+	out->key_expires_at = 0;
 	if (body && len)
 		o = json_loadb(body, len, 0, NULL);
 	if (json_is_object(o)) {
@@ -88,6 +89,13 @@ otas__auth_parse(int st, const char *body, size_t len,
 		copy_str(out->project_description,
 		         sizeof(out->project_description),
 		         json_object_get(proj, "description"));
+		/* otas-collector announces the key's expiry (the platform
+		 * does not); absent means unknown. */
+		v = json_is_object(resp) ? json_object_get(resp, "key") : NULL;
+		v = json_is_object(v) ? json_object_get(v, "expires_at_unix")
+		                      : NULL;
+		out->key_expires_at =
+		    json_is_integer(v) ? (long long)json_integer_value(v) : 0;
 		out->status = OTAS_AUTH_OK;
 		snprintf(out->message, sizeof(out->message), "authenticated");
 	} else if (st == 401 || st == 403) {

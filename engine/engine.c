@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <strings.h>
 
 #include "capture.h"
@@ -442,6 +443,18 @@ otas_engine_authenticate(otas_engine_t *eng, int timeout_ms,
 	 * "unreachable" a second time for the same episode. */
 	if (out->status == OTAS_AUTH_UNREACHABLE)
 		atomic_store(&eng->unreachable_told, 1);
+	/* Announce a key that lapses within 14 days, so it is rotated before
+	 * events start being refused. */
+	if (out->status == OTAS_AUTH_OK && out->key_expires_at > 0) {
+		long long left = out->key_expires_at - (long long)time(NULL);
+		if (left < 14LL * 86400)
+			otas__log(eng, OTAS_LOG_WARNING,
+			          "the OTAS SDK key expires in %lld days%s; make a "
+			          "new one (otas-collector key rotate) and set "
+			          "OTAS_SDK_KEY",
+			          left > 0 ? (left + 86399) / 86400 : 0,
+			          left > 0 ? "" : " (already expired)");
+	}
 	return out->status;
 }
 

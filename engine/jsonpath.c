@@ -871,7 +871,7 @@ name_equal(const step_t *st, const char *key, size_t len, int escaped)
 	return otas__json_str_equal(key, len, st->name, st->len);
 }
 
-static int
+static __attribute__((noinline)) int
 sels_match_name(const step_t *st, const char *key, size_t len, int escaped)
 {
 	size_t i;
@@ -935,7 +935,7 @@ sel_match_index(const sel_t *sel, size_t index, size_t count)
 	return lo < i && i <= hi && (hi - i) % -sel->step == 0;
 }
 
-static int
+static __attribute__((noinline)) int
 sels_match_index(const step_t *st, size_t index, size_t count)
 {
 	size_t i;
@@ -976,18 +976,21 @@ otas__jsonpath_member(const otas__jsonpath_set_t *set, const uint64_t *cur,
                       const char *key, size_t len, int json_escaped,
                       uint64_t *next)
 {
-	STEP_ALL(st->kind == STEP_WILD ||
-	         (st->kind == STEP_NAME &&
-	          name_equal(st, key, len, json_escaped)) ||
-	         (st->kind == STEP_SEL &&
-	          sels_match_name(st, key, len, json_escaped)));
+	/* Names first: the common step; STEP_SEL last (and out of line). */
+	STEP_ALL(st->kind == STEP_NAME
+	             ? name_equal(st, key, len, json_escaped)
+	             : st->kind == STEP_WILD ||
+	                   (st->kind == STEP_SEL &&
+	                    sels_match_name(st, key, len, json_escaped)));
 }
 
 int
 otas__jsonpath_element(const otas__jsonpath_set_t *set, const uint64_t *cur,
                        size_t index, size_t count, uint64_t *next)
 {
-	STEP_ALL(st->kind == STEP_WILD ||
-	         (st->kind == STEP_INDEX && st->index == index) ||
-	         (st->kind == STEP_SEL && sels_match_index(st, index, count)));
+	STEP_ALL(st->kind == STEP_INDEX
+	             ? st->index == index
+	             : st->kind == STEP_WILD ||
+	                   (st->kind == STEP_SEL &&
+	                    sels_match_index(st, index, count)));
 }

@@ -16,8 +16,9 @@
  * its first element is written: when, and only when, a live state of an
  * array needs it, that one array is counted by a look-ahead scan that
  * follows strings and brackets only.  The cost is one extra pass over
- * such arrays (nested ones under `$..[-1]` are each counted, so at worst
- * OTAS__REDACT_MAX_DEPTH passes); rule sets without them never scan.
+ * such arrays; nested ones under `$..[-1]` are each counted again, so
+ * all counting of a document is capped at SCAN_FACTOR times its length,
+ * beyond which it fails closed.  Rule sets without them never scan.
  *
  * Validation is strict RFC 8259: no trailing commas, no leading zeros, no
  * control characters or invalid UTF-8 (overlong, surrogate, > U+10FFFF) in
@@ -519,16 +520,18 @@ static const unsigned char count_stop[256] = {
  * a look-ahead that follows only strings and nesting, for rules with
  * negative indexes (the main pass validates).  A string ends at the
  * first quote preceded by an even run of backslashes (memchr, so long
- * strings cost little).  On a document that ends early the count is what
- * was seen: the main pass fails it anyway. */
-static size_t
-count_elements(const unsigned char *s, size_t len, size_t p)
+ * strings cost little).  *end is set to where the scan stopped.  On a
+ * document that ends early the count is what was seen: the main pass
+ * fails it anyway. */
+static __attribute__((noinline)) size_t
+count_elements(const unsigned char *s, size_t len, size_t p, size_t *end)
 {
 	size_t n = 1, d = 0;
 
+	*end = len;
 	SKIP_WS();
 	if (p >= len || s[p] == ']')
-		return 0;
+		return *end = p, 0;
 	for (;;) {
 		while (p < len && !count_stop[s[p]])
 			p++;
@@ -559,7 +562,7 @@ count_elements(const unsigned char *s, size_t len, size_t p)
 		case ']':
 		case '}':
 			if (d == 0)
-				return n;
+				return *end = p, n;
 			d--;
 			break;
 		default: /* ',' */
@@ -569,6 +572,13 @@ count_elements(const unsigned char *s, size_t len, size_t p)
 		}
 	}
 }
+
+/* How many times over its length a document's arrays may be scanned to
+ * count their elements (arrays nested inside counted arrays are scanned
+ * again); beyond it the document fails closed, as one nested too deep
+ * does.  Only `$..[-1]`-like rules over arrays nested in arrays more than
+ * SCAN_FACTOR deep, each spanning most of the document, get there. */
+#define SCAN_FACTOR 16
 
 /* States for depths 0..MAX_DEPTH on the stack when the rules are few. */
 #define SMALL_STATE_WORDS (2 * (OTAS__REDACT_MAX_DEPTH + 1))
@@ -633,7 +643,8 @@ otas__redact_json_names(const otas__jsonpath_set_t *rules,
 	unsigned char live[OTAS__REDACT_MAX_DEPTH + 1];
 	size_t index[OTAS__REDACT_MAX_DEPTH + 1];
 	/* Elements of an open array, counted ahead only when a live rule
-	 * has a negative index (else SIZE_MAX). */
+	 * has a negative index (else SIZE_MAX); set only when the rule set
+	 * has such rules at all. */
 	size_t count[OTAS__REDACT_MAX_DEPTH + 1];
 	uint64_t small[SMALL_STATE_WORDS], *states;
 	const unsigned char *s = (const unsigned char *)in;
@@ -644,6 +655,11 @@ otas__redact_json_names(const otas__jsonpath_set_t *rules,
 	int redact_next, cur_live, escaped;
 	int use_names = names && (names->defaults || names->n);
 	int need_counts = otas__jsonpath_has_count_rules(rules);
+	/* Bytes the element counts may look at in all: SCAN_FACTOR times
+	 * the document (each counted array is scanned once). */
+	size_t scan_budget = len > SIZE_MAX / SCAN_FACTOR - 4096
+	                         ? SIZE_MAX
+	                         : len * SCAN_FACTOR + 4096;
 
 	if (!s)
 		s = (const unsigned char *)"";
@@ -677,12 +693,21 @@ value:
 		kind[depth] = s[p] == '{' ? K_OBJ : K_ARR;
 		live[depth] = (unsigned char)cur_live;
 		index[depth] = 0;
-		count[depth] = SIZE_MAX;
 		p++;
-		if (need_counts && kind[depth] == K_ARR && live[depth] &&
-		    otas__jsonpath_needs_count(rules,
-		                               states + (depth - 1) * nw))
-			count[depth] = count_elements(s, len, p);
+		if (cur_live && need_counts) {
+			size_t end;
+			count[depth] = SIZE_MAX;
+			if (kind[depth] == K_ARR &&
+			    otas__jsonpath_needs_count(rules,
+			                               states + (depth - 1) * nw)) {
+				count[depth] = count_elements(s, len, p, &end);
+				/* Nested counted arrays rescan their bytes:
+				 * bounded, a hostile nesting fails closed. */
+				if (end - p > scan_budget)
+					goto fail;
+				scan_budget -= end - p;
+			}
+		}
 		SKIP_WS();
 		if (p < len && s[p] == (kind[depth] == K_OBJ ? '}' : ']')) {
 			p++;
@@ -751,7 +776,9 @@ element:
 	if (live[depth]) {
 		uint64_t *next = states + depth * nw;
 		if (otas__jsonpath_element(rules, next - nw, index[depth],
-		                           count[depth], next))
+		                           need_counts ? count[depth]
+		                                       : SIZE_MAX,
+		                           next))
 			redact_next = 1;
 		else
 			cur_live = otas__jsonpath_live(rules, next);

@@ -303,13 +303,24 @@
 				} catch (e) { /* works for this page only */ }
 			}
 			$('project-name').textContent = p.name || 'Project';
-			$('project-name').title = p.id ? 'Project ' + p.id : '';
+			const k = p.key || {};
+			const expires = typeof k.expires_at === 'string' ? k.expires_at.slice(0, 10) : '';
+			$('project-name').title = (p.id ? 'Project ' + p.id : '') +
+				(expires ? ' \u00b7 key valid until ' + expires : '');
+			/* A key that lapses within 14 days is announced where it is seen. */
+			if (typeof k.expires_at_unix === 'number' && k.expires_at_unix * 1000 - Date.now() < 14 * 86400000) {
+				const days = Math.max(0, Math.ceil((k.expires_at_unix * 1000 - Date.now()) / 86400000));
+				$('project-name').append(' ', h('span', {class: 'chip chip-warn', id: 'key-expiry'},
+					'key expires in ' + days + (days === 1 ? ' day' : ' days') + ' (' + expires + ')'));
+			}
 			showSignedIn(true);
 			return true;
 		} catch (e) {
 			state.key = null;
 			if (e.status === 401)
 				$('signin-error').textContent = 'That key was not accepted. Check that it is an active SDK key of a project on this collector.';
+			else if (e.status === 403)
+				$('signin-error').textContent = 'That is an ingest key, for app servers. The dashboard takes a read key: otas-collector key create --role read.';
 			else
 				$('signin-error').textContent = 'Could not sign in: ' + e.message;
 			return false;

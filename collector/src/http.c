@@ -638,6 +638,11 @@ header_stage(otas__server_t *s, struct MHD_Connection *c, otas__req_t *r,
 	}
 	if (otas__http_authorize(s, c, r, r->route->auth) != 0)
 		return -1;
+	if (r->route->pre && (r->route->pre(s, c, r) != MHD_YES || r->resp)) {
+		if (!r->resp)
+			otas__reply_error(r, 500, "internal error");
+		return -1;
+	}
 	if (!(r->route->flags & OTAS__ROUTE_BODY))
 		return 0;
 	cl = otas__http_header(c, "Content-Length");

@@ -105,6 +105,9 @@ struct otas__route {
 	unsigned flags;
 	otas__handler_t handler;
 	const void *arg;      /* the handler's, e.g. an entity kind */
+	/* Optional: runs on the headers, after the key check and before
+	 * the body is read; an answer it stores refuses the request. */
+	otas__handler_t pre;
 };
 
 /* The table and its length (routes.c).  First match wins. */

@@ -272,6 +272,23 @@ answer_log(otas__server_t *s, struct MHD_Connection *c, otas__req_t *r)
 	                            "duplicate", x->job.duplicates > 0));
 }
 
+/* Header stage of the single endpoint: like the platform, with
+ * --platform-compat the token is required and checked before the body is
+ * read (401 without reading it). */
+static enum MHD_Result
+pre_log(otas__server_t *s, struct MHD_Connection *c, otas__req_t *r)
+{
+	const char *token = header(c, H_TOKEN);
+
+	if (!s->o.platform_compat)
+		return MHD_YES;
+	if (!token || !*token)
+		return reply_status(c, r, 401, "missing_agent_session_token");
+	if (resolve_agent(s, &r->proj, &ingest_of(r)->single, token) != 0)
+		return reply_status(c, r, 401, "invalid_or_expired_token");
+	return MHD_YES;
+}
+
 static enum MHD_Result
 do_log(otas__server_t *s, struct MHD_Connection *c, otas__req_t *r)
 {
@@ -287,13 +304,8 @@ do_log(otas__server_t *s, struct MHD_Connection *c, otas__req_t *r)
 	int rc;
 
 	token = header(c, H_TOKEN);
-	if (s->o.platform_compat) {
-		/* The platform checks the token before it reads the body. */
-		if (!token || !*token)
-			return reply_status(c, r, 401, "missing_agent_session_token");
-		if (resolve_agent(s, proj, ev, token) != 0)
-			return reply_status(c, r, 401, "invalid_or_expired_token");
-	}
+	/* --platform-compat: pre_log checked the token on the headers and
+	 * left its claims in ev. */
 	st = request_body(s, c, r, &inflated, &data, &len, &desc);
 	if (st) {
 		ret = reply_status(c, r, st, desc);
@@ -596,55 +608,55 @@ static const otas__entity_route_t E_SUBSCRIPTIONS = {"subscription",
  * 405 unless a later row has the same path and this method. */
 const otas__route_t otas__routes[] = {
     /* method path                                   auth    class
-     * flags               handler */
+     * flags               handler  arg  pre (on the headers) */
     {"POST", "/api/project/v1/sdk/backend/key/authenticate/", NONE, C_INGEST,
-     0, do_authenticate, NULL},
+     0, do_authenticate, NULL, NULL},
     {"POST", "/api/v1/backend/log/sdk/", INGEST, C_INGEST, BODY | ST, do_log,
-     NULL},
+     NULL, pre_log},
     {"POST", "/api/v1/backend/log/sdk/batch/", INGEST, C_INGEST,
-     BODY | ST | NOCOMPAT, do_batch, NULL},
+     BODY | ST | NOCOMPAT, do_batch, NULL, NULL},
     {"POST", "/api/v1/entities/batch/", INGEST, C_INGEST,
-     BODY | ST | NOCOMPAT, do_entities, NULL},
+     BODY | ST | NOCOMPAT, do_entities, NULL, NULL},
     /* the platform has no such path */
     {"*", "/api/v1/entities/batch/", NONE, C_HEALTH,
-     OTAS__ROUTE_COMPAT_ONLY, not_found, NULL},
-    {"*", "/healthz", NONE, C_HEALTH, 0, do_healthz, NULL},
-    {"*", "/api/v1/backend/", NONE, C_HEALTH, PFX, not_found, NULL},
-    {"GET", "/api/v1/events", READ, C_QUERY, 0, otas__api_events, NULL},
-    {"GET", "/api/v1/events/", READ, C_QUERY, PFX, otas__api_event_get, NULL},
-    {"GET", "/api/v1/users", READ, C_QUERY, 0, otas__api_entity_list, &E_USERS},
+     OTAS__ROUTE_COMPAT_ONLY, not_found, NULL, NULL},
+    {"*", "/healthz", NONE, C_HEALTH, 0, do_healthz, NULL, NULL},
+    {"*", "/api/v1/backend/", NONE, C_HEALTH, PFX, not_found, NULL, NULL},
+    {"GET", "/api/v1/events", READ, C_QUERY, 0, otas__api_events, NULL, NULL},
+    {"GET", "/api/v1/events/", READ, C_QUERY, PFX, otas__api_event_get, NULL, NULL},
+    {"GET", "/api/v1/users", READ, C_QUERY, 0, otas__api_entity_list, &E_USERS, NULL},
     {"GET", "/api/v1/companies", READ, C_QUERY, 0, otas__api_entity_list,
-     &E_COMPANIES},
+     &E_COMPANIES, NULL},
     {"GET", "/api/v1/subscriptions", READ, C_QUERY, 0, otas__api_entity_list,
-     &E_SUBSCRIPTIONS},
-    {"GET", "/api/v1/entities", READ, C_QUERY, 0, otas__api_entities, NULL},
-    {"GET", "/api/v1/project", READ, C_HEALTH, 0, otas__api_project, NULL},
+     &E_SUBSCRIPTIONS, NULL},
+    {"GET", "/api/v1/entities", READ, C_QUERY, 0, otas__api_entities, NULL, NULL},
+    {"GET", "/api/v1/project", READ, C_HEALTH, 0, otas__api_project, NULL, NULL},
     {"GET", "/api/v1/agent-sessions", READ, C_QUERY, 0, otas__api_agent_sessions,
-     NULL},
+     NULL, NULL},
     {"GET", "/api/v1/stats/endpoints", READ, C_QUERY, 0, otas__api_stats_endpoints,
-     NULL},
+     NULL, NULL},
     {"GET", "/api/v1/stats/timeseries", READ, C_QUERY, 0,
-     otas__api_stats_timeseries, NULL},
+     otas__api_stats_timeseries, NULL, NULL},
     {"GET", "/api/v1/stats/latency", READ, C_QUERY, 0, otas__api_stats_latency,
-     NULL},
+     NULL, NULL},
     /* the dashboard's views (api_dash.c) */
     {"GET", "/api/v1/stats/series", READ, C_QUERY, 0, otas__api_dash_series,
-     NULL},
+     NULL, NULL},
     {"GET", "/api/v1/stats/routes", READ, C_QUERY, 0, otas__api_dash_routes,
-     NULL},
+     NULL, NULL},
     {"GET", "/api/v1/stats/users", READ, C_QUERY, 0, otas__api_dash_people,
-     "user"},
+     "user", NULL},
     {"GET", "/api/v1/stats/companies", READ, C_QUERY, 0, otas__api_dash_people,
-     "company"},
+     "company", NULL},
     {"GET", "/api/v1/stats/agents", READ, C_QUERY, 0, otas__api_dash_agents,
-     NULL},
-    {"GET", "/api/v1/errors", READ, C_QUERY, 0, otas__api_dash_errors, NULL},
-    {"GET", "/api/v1/search", READ, C_QUERY, 0, otas__api_dash_search, NULL},
-    {"GET", "/api/v1/export", READ, C_QUERY, 0, otas__api_dash_export, NULL},
+     NULL, NULL},
+    {"GET", "/api/v1/errors", READ, C_QUERY, 0, otas__api_dash_errors, NULL, NULL},
+    {"GET", "/api/v1/search", READ, C_QUERY, 0, otas__api_dash_search, NULL, NULL},
+    {"GET", "/api/v1/export", READ, C_QUERY, 0, otas__api_dash_export, NULL, NULL},
     {"GET", "/api/v1/collector/stats", READ, C_HEALTH, 0,
-     otas__api_collector_stats, NULL},
-    {"GET", "/api/v1/", READ, C_HEALTH, PFX, not_found, NULL},
-    {"GET", "/", NONE, C_STATIC, 0, do_index, NULL},
-    {"GET", "/dashboard/", NONE, C_STATIC, PFX, do_asset, NULL},
+     otas__api_collector_stats, NULL, NULL},
+    {"GET", "/api/v1/", READ, C_HEALTH, PFX, not_found, NULL, NULL},
+    {"GET", "/", NONE, C_STATIC, 0, do_index, NULL, NULL},
+    {"GET", "/dashboard/", NONE, C_STATIC, PFX, do_asset, NULL, NULL},
 };
 const size_t otas__n_routes = sizeof otas__routes / sizeof otas__routes[0];

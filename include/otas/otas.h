@@ -86,6 +86,7 @@ typedef struct {
 	char project_id[128];
 	char project_name[256];
 	char project_description[1024];
+	long long key_expires_at; /* unix seconds the key lapses; 0 unknown */
 } otas_auth_result_t;
 
 /* POST {auth_url}/api/project/v1/sdk/backend/key/authenticate/ with the
@@ -208,6 +209,10 @@ typedef struct {
 	 * (or any other length): the engine generates one. */
 	const char *event_id;
 	size_t event_id_len;
+	/* "SERVER_NAME:SERVER_PORT" (PEP 3333), for metadata.host when the
+	 * request has no Host header; NULL when unknown. */
+	const char *server_host;
+	size_t server_host_len;
 } otas_capture_t;
 
 /* A fresh UUIDv7 (36 chars + NUL) for otas_capture_t.event_id.  Any

@@ -553,6 +553,42 @@ TEST(form_bare_names_and_unions)
 	CHECK_STR(form("$.a[-1], $[0:2]", NULL, "a=1"), "a=1");
 }
 
+TEST(json_negative_index_scan_budget)
+{
+	/* $..[-1] over arrays nested in arrays: each level counts its
+	 * elements ahead, rescanning the levels inside it.  8 levels are
+	 * fine; 120 levels, each spanning most of the document, exceed 16
+	 * times the document's length and fail closed. */
+	otas__buf_t doc = OTAS__BUF_INIT, want = OTAS__BUF_INIT;
+	size_t i;
+
+	for (i = 0; i < 8; i++)
+		otas__buf_putc(&doc, '[');
+	otas__buf_puts(&doc, "0");
+	otas__buf_puts(&want, doc.data);
+	want.len -= 1;
+	otas__buf_puts(&want, "\"[REDACTED]\"");
+	for (i = 0; i < 7; i++) {
+		otas__buf_puts(&doc, "],0");
+		otas__buf_puts(&want, "],\"[REDACTED]\"");
+	}
+	otas__buf_puts(&doc, "]");
+	otas__buf_puts(&want, "]");
+	CHECK_STR(rj("$..[-1]", doc.data, doc.len), want.data);
+	otas__buf_reset(&doc);
+	for (i = 0; i < 120; i++)
+		otas__buf_putc(&doc, '[');
+	otas__buf_puts(&doc, "\"0123456789012345678901234567890123456789\"");
+	for (i = 0; i < 119; i++)
+		otas__buf_puts(&doc, "],0");
+	otas__buf_puts(&doc, "]");
+	CHECK_STR(rj("$..[-1]", doc.data, doc.len), "ERR");
+	/* Rules that need no count are not limited. */
+	CHECK(strcmp(rj("$..[1]", doc.data, doc.len), "ERR") != 0);
+	otas__buf_free(&doc);
+	otas__buf_free(&want);
+}
+
 int
 main(void)
 {
@@ -579,6 +615,7 @@ main(void)
 	RUN(json_bare_names);
 	RUN(json_unions_and_slices);
 	RUN(json_negative_indexes);
+	RUN(json_negative_index_scan_budget);
 	RUN(form_bare_names_and_unions);
 	return testlib_done();
 }

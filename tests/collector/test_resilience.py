@@ -163,6 +163,48 @@ def test_keyless_large_bodies_are_refused_before_reading(make_collector):
     assert c.events() == []
 
 
+def refused_before_body(port, path, extra_headers=b""):
+    """Headers announcing 16 MiB with Expect: 100-continue: a collector
+    that refuses on the headers answers at once, never asking for the
+    body (no 100 Continue).  Returns (status, answer)."""
+    head = (b"POST " + path.encode() + b" HTTP/1.1\r\nHost: x\r\n" + extra_headers +
+            b"Content-Type: application/json\r\nContent-Length: " +
+            str(16 * MIB).encode() + b"\r\nExpect: 100-continue\r\n\r\n")
+    return raw_request(port, head, timeout=5)
+
+
+def test_refusals_come_before_the_body(make_collector):
+    c = make_collector()
+    st, answer = refused_before_body(c.port, LOG_PATH)
+    assert st == 401 and b"missing_sdk_key" in answer, answer[:200]
+    st, answer = refused_before_body(c.port, BATCH_PATH, b"X-OTAS-SDK-KEY: nope\r\n")
+    assert st == 401 and b"invalid_sdk_key" in answer, answer[:200]
+    st, answer = refused_before_body(c.port, "/nowhere")
+    assert st == 404
+    # with a key, the same headers are asked for their body
+    s = connect(c.port)
+    s.sendall(b"POST " + LOG_PATH.encode() + b" HTTP/1.1\r\nHost: x\r\n"
+              b"X-OTAS-SDK-KEY: " + c.key.encode() + b"\r\nContent-Length: 10\r\n"
+              b"Expect: 100-continue\r\n\r\n")
+    assert s.recv(100).startswith(b"HTTP/1.1 100")
+    s.close()
+
+
+def test_platform_compat_checks_the_token_before_the_body(make_collector):
+    c = make_collector(["--platform-compat"])
+    key = b"X-OTAS-SDK-KEY: " + c.key.encode() + b"\r\n"
+    st, answer = refused_before_body(c.port, LOG_PATH, key)
+    assert st == 401 and b"missing_agent_session_token" in answer, answer[:200]
+    st, answer = refused_before_body(c.port, LOG_PATH,
+                                     key + b"X-OTAS-AGENT-SESSION-TOKEN: a.b.c\r\n")
+    assert st == 401 and b"invalid_or_expired_token" in answer, answer[:200]
+    token = c.agent_session("bot")
+    r = c.send_event(make_event(1, event_id="compat-1"), token=token)
+    assert r.status == 201, r
+    (ev,) = c.events(key=c.read_key)
+    assert ev["event_id"] == "compat-1" and ev["agent_verified"] is True
+
+
 def test_keyless_small_body_gets_401(collector):
     r = collector.post_json(LOG_PATH, make_event(1), key=None)
     assert r.status == 401 and r.json()["status_description"] == "missing_sdk_key"
@@ -351,16 +393,16 @@ def header_request(port, size, key):
 
 
 def test_header_block_limit_is_the_documented_16_kib(collector):
-    assert header_request(collector.port, 15 * 1024, collector.key) == 200
-    assert header_request(collector.port, 17 * 1024, collector.key) == 431
+    assert header_request(collector.port, 15 * 1024, collector.read_key) == 200
+    assert header_request(collector.port, 17 * 1024, collector.read_key) == 431
     # far past it MHD's own buffer refuses too (431), or closes
-    assert header_request(collector.port, 70 * 1024, collector.key) in (431, None)
+    assert header_request(collector.port, 70 * 1024, collector.read_key) in (431, None)
 
 
 def test_header_limit_option(make_collector):
     c = make_collector(["--max-header-bytes", "4096"])
-    assert header_request(c.port, 3 * 1024, c.key) == 200
-    assert header_request(c.port, 5 * 1024, c.key) == 431
+    assert header_request(c.port, 3 * 1024, c.read_key) == 200
+    assert header_request(c.port, 5 * 1024, c.read_key) == 431
 
 
 # ---- item 12's hook: queries never stall health or ingest -------------------
@@ -387,7 +429,7 @@ def test_heavy_queries_do_not_stall_healthz_or_ingest(make_collector):
         while time.monotonic() < stop:
             conn = http.client.HTTPConnection("127.0.0.1", c.port, timeout=30)
             try:
-                conn.request("GET", paths[i % 3], headers={KEY_HEADER: c.key})
+                conn.request("GET", paths[i % 3], headers={KEY_HEADER: c.read_key})
                 r = conn.getresponse()
                 r.read()
                 with lock:

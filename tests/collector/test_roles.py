@@ -1,5 +1,8 @@
 """Keys by role: ingest keys authenticate and log, read keys query and sign
 into the dashboard; keys made before roles existed do both until rotated."""
+import json
+import os
+import subprocess
 import time
 
 from otas_testing.collector import AUTH_PATH, make_event
@@ -81,3 +84,17 @@ def test_collector_stats_endpoint(collector):
     s = collector.get("/api/v1/collector/stats").json()
     assert s["store"] == {"sqlite": "sqlite", "pg": "postgresql"}[collector.store]
     assert s["maintenance"]["runs"] >= 1
+
+
+def test_init_twice_is_refused(collector):
+    p = collector.cli("init", "--db", str(collector.db_path), "--project", "again",
+                      check=False)
+    assert p.returncode == 2 and "already initialised" in p.stderr
+
+
+def test_db_from_environment(collector):
+    p = subprocess.run([collector.binary, "project", "list", "--json"],
+                       capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "OTAS_COLLECTOR_DB": str(collector.db_path)})
+    assert p.returncode == 0, p.stderr
+    assert [x["name"] for x in json.loads(p.stdout)] == ["Test project"]

@@ -155,3 +155,25 @@ def test_haproxy_kill_one_collector_mid_load(make_collector, tmp_path, collector
         hp.terminate()
         hp.wait(10)
         b.stop()
+
+
+def test_database_password_never_logged(make_collector, tmp_path, collector_bin):
+    """A libpq URL may carry a password: it never reaches a log line or an
+    error message (the test server trusts local users, so any password
+    is accepted and ignored)."""
+    a = make_collector()
+    secret = "pw-s3cret-4471"
+    url = a.db_url.replace("postgresql://otas@", f"postgresql://otas:{secret}@")
+    c = Collector(tmp_path / "pw", binary=collector_bin, db_url=url, pg=a.pg)
+    c.db_path, c.key, c.read_key = url, a.key, a.read_key
+    c.start(extra_args=[])  # no --quiet: request log and start-up lines on
+    try:
+        assert c.send_batch([make_event(1, event_id="pw-1")]).status == 200
+    finally:
+        c.stop()
+    assert secret not in c.log_text()
+    assert "a PostgreSQL database" in c.log_text()
+    bad = url.rsplit("/", 1)[0] + "/no_such_db?" + url.split("?", 1)[1]
+    p = c.cli("project", "list", "--db", bad, check=False)
+    assert p.returncode == 2 and secret not in p.stderr + p.stdout
+    assert "cannot connect to PostgreSQL" in p.stderr

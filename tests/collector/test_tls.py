@@ -167,13 +167,6 @@ def sdk_env(c, cafile, spool):
             "OTAS_SHUTDOWN_TIMEOUT": "2"}
 
 
-# OTAS_CA_BUNDLE comes with the engine's CA-bundle change (engine/config.c);
-# on a tree without it the engine cannot be pointed at a private CA at all.
-_REPO = Path(__file__).resolve().parents[2]
-HAS_CA_BUNDLE = "OTAS_CA_BUNDLE" in (_REPO / "engine" / "config.c").read_text()
-
-
-@pytest.mark.skipif(not HAS_CA_BUNDLE, reason="engine without OTAS_CA_BUNDLE")
 def test_sdk_delivers_over_https_to_the_right_ca(tls_collector, pki, tmp_path):
     c = tls_collector
     p, res = run_app(sdk_env(c, pki / "good-ca.pem", tmp_path), code=SDK_APP)

@@ -428,6 +428,13 @@ class Collector:
             time.sleep(0.05)
 
 
+def as_object(v: Any) -> Any:
+    """A headers/query/form field as an object, whether it comes from the
+    query API (an object) or from the wire / a captured event (the
+    contract's JSON string)."""
+    return json.loads(v) if isinstance(v, str) else v
+
+
 def make_event(i: int = 0, **fields: Any) -> dict:
     """A valid event in the PROTOCOL.md shape (override any field)."""
     ev = {
