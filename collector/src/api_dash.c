@@ -598,6 +598,7 @@ otas__api_dash_series(otas__server_t *s, struct MHD_Connection *c,
 	if (req_filter(c, r, &f) != 0)
 		return MHD_YES;
 	otas__dash_filter_scan(&f, &q);
+	q.any_order = 1;
 	series_init(&x, &f, f.bucket_s);
 	if (run_scan(s, r, &f, &q, series_row, &x, 0, NULL) != 0) {
 		series_free(&x);
@@ -753,18 +754,35 @@ errors_row(void *arg, const otas__scan_row_t *r)
 		g->unmatched = um;
 		g->method = strdup(um && !type ? "*" : r->method);
 		g->route = strdup(rt);
-		/* rows come newest first: the first row is the latest */
 		g->last_us = r->ts_us;
 		g->event_id = r->event_id ? strdup(r->event_id) : NULL;
 		g->path = strdup(r->path);
 		g->message = msg;
 		g->stack = stack;
 		g->latest_status = r->status;
+		g->first_us = r->ts_us;
 		type = msg = stack = NULL;
 	}
 	g = &x->g[i];
 	g->count++;
-	g->first_us = r->ts_us;
+	/* rows come in any order: keep the newest as the latest */
+	if (r->ts_us > g->last_us) {
+		g->last_us = r->ts_us;
+		free(g->event_id);
+		free(g->path);
+		g->event_id = r->event_id ? strdup(r->event_id) : NULL;
+		g->path = strdup(r->path);
+		g->latest_status = r->status;
+		if (type) {
+			free(g->message);
+			free(g->stack);
+			g->message = msg;
+			g->stack = stack;
+			msg = stack = NULL;
+		}
+	}
+	if (r->ts_us < g->first_us)
+		g->first_us = r->ts_us;
 	si = (r->ts_us - x->first_us) / x->width_us;
 	if (si >= 0 && si < ERR_SERIES)
 		g->series[si]++;
@@ -797,6 +815,7 @@ otas__api_dash_errors(otas__server_t *s, struct MHD_Connection *c,
 	if (req_filter(c, r, &f) != 0)
 		return MHD_YES;
 	otas__dash_filter_scan(&f, &q);
+	q.any_order = 1;
 	q.errors_only = 1;
 	q.want_doc = 1;
 	x.first_us = f.from_us;
@@ -1073,6 +1092,7 @@ otas__api_dash_routes(otas__server_t *s, struct MHD_Connection *c,
 	if (req_filter(c, r, &f) != 0)
 		return MHD_YES;
 	otas__dash_filter_scan(&f, &q);
+	q.any_order = 1;
 	if (run_scan(s, r, &f, &q, routes_row, &x, 0, NULL) != 0)
 		goto done;
 	qsort(x.g, x.n, sizeof *x.g, route_cmp);
@@ -1165,11 +1185,12 @@ people_row(void *arg, const otas__scan_row_t *r)
 
 	if (!id || !*id || !(p = person(x, id)))
 		return 0;
-	if (!p->requests)
+	if (!p->requests || r->ts_us > p->last_us)
 		p->last_us = r->ts_us;
+	if (!p->requests || r->ts_us < p->first_us)
+		p->first_us = r->ts_us;
 	p->requests++;
 	p->errors += row_error(r);
-	p->first_us = r->ts_us;
 	if (!x->company && !p->company && r->company_id)
 		p->company = strdup(r->company_id);
 	return 0;
@@ -1217,6 +1238,7 @@ otas__api_dash_people(otas__server_t *s, struct MHD_Connection *c,
 	if (req_filter(c, r, &f) != 0)
 		return MHD_YES;
 	otas__dash_filter_scan(&f, &q);
+	q.any_order = 1;
 	q.want_who = 1;
 	if (run_scan(s, r, &f, &q, people_row, &x, 0, NULL) != 0 ||
 	    otas__store_entities_each(s->st, r->proj.pk, kind, NULL, MAX_PEOPLE,
@@ -1295,12 +1317,14 @@ agents_row(void *arg, const otas__scan_row_t *r)
 		x->g = grow(x->g, &x->cap, x->n, sizeof *x->g);
 		i = x->n++;
 		x->g[i].id = strdup(r->agent_id);
-		x->g[i].last_us = r->ts_us;
 	}
 	a = &x->g[i];
+	if (!a->calls || r->ts_us > a->last_us)
+		a->last_us = r->ts_us;
+	if (!a->calls || r->ts_us < a->first_us)
+		a->first_us = r->ts_us;
 	a->calls++;
 	a->errors += row_error(r);
-	a->first_us = r->ts_us;
 	if (r->agent_session_id)
 		smap_get(&a->sessions, r->agent_session_id, 0);
 	snprintf(key, sizeof key, "%s\t%s", r->method, r->route);
@@ -1345,6 +1369,7 @@ otas__api_dash_agents(otas__server_t *s, struct MHD_Connection *c,
 	if (req_filter(c, r, &f) != 0)
 		return MHD_YES;
 	otas__dash_filter_scan(&f, &q);
+	q.any_order = 1;
 	if (run_scan(s, r, &f, &q, agents_row, &x, 0, NULL) != 0)
 		goto done;
 	qsort(x.g, x.n, sizeof *x.g, agent_cmp);

@@ -1311,7 +1311,8 @@ pg_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 		pgq_add(&x, " AND (ts < $%d::bigint OR (ts = $%d::bigint AND id < "
 		        "$%d::bigint))", a, a, pgq_int(&x, q->cursor_id));
 	}
-	pgq_add(&x, " ORDER BY ts DESC, id DESC");
+	if (!q->any_order)
+		pgq_add(&x, " ORDER BY ts DESC, id DESC");
 	if (q->limit > 0)
 		pgq_add(&x, " LIMIT $%d::bigint", pgq_int(&x, q->limit));
 
