@@ -23,6 +23,8 @@
 
 /* ---- the filter --------------------------------------------------------- */
 
+#define OTAS__DASH_MAX_US 253402300799000000LL /* 9999-12-31T23:59:59Z */
+
 static int
 parse_when(const char *v, int64_t *out)
 {
@@ -34,10 +36,15 @@ parse_when(const char *v, int64_t *out)
 	/* unix milliseconds (what the page's date pickers give) */
 	n = strtoll(v, &end, 10);
 	if (*v && !*end && n > 100000000000LL) {
+		if (n > OTAS__DASH_MAX_US / 1000)
+			return -1;
 		*out = n * 1000;
 		return 0;
 	}
-	return otas__parse_time(v, out);
+	if (otas__parse_time(v, out) != 0)
+		return -1;
+	/* 1970 to 9999: spans and buckets stay far from overflow */
+	return *out < 0 || *out > OTAS__DASH_MAX_US ? -1 : 0;
 }
 
 static int
