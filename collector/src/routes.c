@@ -12,6 +12,7 @@
  */
 #include "routes.h"
 #include "api_query.h"
+#include "api_dash.h"
 #include "entities.h"
 #include "ingest.h"
 #include "jwt.h"
@@ -638,6 +639,20 @@ const otas__route_t otas__routes[] = {
      otas__api_stats_timeseries, NULL, NULL},
     {"GET", "/api/v1/stats/latency", READ, C_QUERY, 0, otas__api_stats_latency,
      NULL, NULL},
+    /* the dashboard's views (api_dash.c) */
+    {"GET", "/api/v1/stats/series", READ, C_QUERY, 0, otas__api_dash_series,
+     NULL, NULL},
+    {"GET", "/api/v1/stats/routes", READ, C_QUERY, 0, otas__api_dash_routes,
+     NULL, NULL},
+    {"GET", "/api/v1/stats/users", READ, C_QUERY, 0, otas__api_dash_people,
+     "user", NULL},
+    {"GET", "/api/v1/stats/companies", READ, C_QUERY, 0, otas__api_dash_people,
+     "company", NULL},
+    {"GET", "/api/v1/stats/agents", READ, C_QUERY, 0, otas__api_dash_agents,
+     NULL, NULL},
+    {"GET", "/api/v1/errors", READ, C_QUERY, 0, otas__api_dash_errors, NULL, NULL},
+    {"GET", "/api/v1/search", READ, C_QUERY, 0, otas__api_dash_search, NULL, NULL},
+    {"GET", "/api/v1/export", READ, C_QUERY, 0, otas__api_dash_export, NULL, NULL},
     {"GET", "/api/v1/collector/stats", READ, C_HEALTH, 0,
      otas__api_collector_stats, NULL, NULL},
     {"GET", "/api/v1/", READ, C_HEALTH, PFX, not_found, NULL, NULL},

@@ -621,3 +621,10 @@ otas__store_entities_each(otas__store_t *st, int64_t project_pk,
 	return st->ops->entities_each(st->b, project_pk, kind, company_id, limit,
 	                              cb, arg);
 }
+
+int
+otas__store_scan(otas__store_t *st, int64_t project_pk,
+                 const otas__scan_query_t *q, otas__scan_cb cb, void *arg)
+{
+	return st->ops->scan(st->b, project_pk, q, cb, arg);
+}

@@ -268,4 +268,44 @@ int otas__store_entities_each(otas__store_t *st, int64_t project_pk,
                               const char *kind, const char *company_id,
                               long limit, otas__entity_cb cb, void *arg);
 
+/* ---- dashboard scans (api_dash.c) ------------------------------------
+ *
+ * One filtered scan of a project's events, newest first, with the columns
+ * the dashboard aggregates (series, error groups, endpoints, users,
+ * agents, search, export).  The store applies the filters it has columns
+ * for; api_dash.c applies the rest (path globs, status sets, tags, ...)
+ * on the rows, so both stores answer alike. */
+typedef struct {
+	int64_t since_us, until_us; /* [since, until) */
+	const char *method, *route, *agent_id, *agent_session_id;
+	const char *user_id, *company_id; /* metadata.user_id/company_id */
+	long long status_min, status_max; /* inclusive; 0: open */
+	const char *text;       /* substring of the stored document (ASCII
+	                         * case-insensitive); NULL: none */
+	int errors_only;        /* status >= 400 or is_error */
+	int want_doc;           /* fill row->doc */
+	int want_who;           /* fill row->user_id/company_id */
+	long limit;             /* rows at most; 0: no limit */
+	int has_cursor;
+	int64_t cursor_ts, cursor_id; /* rows strictly older than this */
+} otas__scan_query_t;
+
+typedef struct {
+	int64_t id, ts_us;
+	const char *event_id, *method, *path, *route;
+	long long status;
+	double latency_ms;
+	int is_error;
+	const char *agent_id, *agent_session_id; /* NULL when none */
+	const char *user_id, *company_id;        /* want_who; NULL: none */
+	const char *doc;        /* want_doc */
+	size_t doc_len;
+} otas__scan_row_t;
+/* Return nonzero to stop the scan (not an error). */
+typedef int (*otas__scan_cb)(void *arg, const otas__scan_row_t *r);
+/* 0 ok, -1 failure. */
+int otas__store_scan(otas__store_t *st, int64_t project_pk,
+                     const otas__scan_query_t *q, otas__scan_cb cb,
+                     void *arg);
+
 #endif

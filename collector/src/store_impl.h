@@ -81,6 +81,9 @@ typedef struct otas__store_ops {
 	int (*entities_each)(void *b, int64_t pk, const char *kind,
 	                     const char *company_id, long limit,
 	                     otas__entity_cb cb, void *arg);
+	/* Dashboard scans (store.h otas__store_scan). */
+	int (*scan)(void *b, int64_t pk, const otas__scan_query_t *q,
+	            otas__scan_cb cb, void *arg);
 } otas__store_ops_t;
 
 extern const otas__store_ops_t otas__store_sqlite_ops;

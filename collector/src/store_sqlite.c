@@ -1022,6 +1022,122 @@ sq_entities_each(void *b, int64_t pk, const char *kind,
 	return rc;
 }
 
+/* ---- dashboard scans ------------------------------------------------ */
+
+/* "%text%" for LIKE ... ESCAPE '\': malloc'd. */
+static char *
+like_pattern(const char *t)
+{
+	size_t n = strlen(t);
+	char *p = malloc(2 * n + 3), *w = p;
+
+	if (!p)
+		abort();
+	*w++ = '%';
+	for (; *t; t++) {
+		if (*t == '%' || *t == '_' || *t == '\\')
+			*w++ = '\\';
+		*w++ = *t;
+	}
+	*w++ = '%';
+	*w = '\0';
+	return p;
+}
+
+/* Built per call (the filter combinations are many and a scan is long
+ * next to a prepare). */
+static int
+sq_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
+        void *arg)
+{
+	sq_t *st = b;
+	conn_t *c;
+	sqlite3_stmt *s = NULL;
+	char sql[2048];
+	char *like = NULL;
+	int rc = -1;
+
+	snprintf(sql, sizeof sql,
+	         "SELECT id, ts, event_id, method, path, route, status,"
+	         " latency_ms, is_error, agent_id, agent_session_id, %s, %s"
+	         " FROM events WHERE project=?1 AND ts >= ?2 AND ts < ?3"
+	         "%s%s%s%s%s%s%s%s%s%s%s ORDER BY ts DESC, id DESC%s",
+	         q->want_who ? "user_id, company_id" : "NULL, NULL",
+	         q->want_doc ? "doc" : "NULL",
+	         q->method ? " AND method = ?4" : "",
+	         q->route ? " AND route = ?5" : "",
+	         q->agent_id ? " AND agent_id = ?6" : "",
+	         q->agent_session_id ? " AND agent_session_id = ?7" : "",
+	         q->user_id ? " AND user_id = ?8" : "",
+	         q->company_id ? " AND company_id = ?9" : "",
+	         q->status_min > 0 ? " AND status >= ?10" : "",
+	         q->status_max > 0 ? " AND status <= ?11" : "",
+	         q->text ? " AND doc LIKE ?12 ESCAPE '\\'" : "",
+	         q->errors_only ? " AND (status >= 400 OR is_error)" : "",
+	         q->has_cursor ? " AND (ts < ?13 OR (ts = ?13 AND id < ?14))" : "",
+	         q->limit > 0 ? " LIMIT ?15" : "");
+	c = reader_get(st);
+	if (sqlite3_prepare_v2(c->db, sql, -1, &s, NULL) != SQLITE_OK) {
+		fprintf(stderr, "error: prepare failed: %s\n", sqlite3_errmsg(c->db));
+		goto done;
+	}
+	sqlite3_bind_int64(s, 1, pk);
+	sqlite3_bind_int64(s, 2, q->since_us);
+	sqlite3_bind_int64(s, 3, q->until_us);
+	if (q->method)
+		sqlite3_bind_text(s, 4, q->method, -1, SQLITE_STATIC);
+	if (q->route)
+		sqlite3_bind_text(s, 5, q->route, -1, SQLITE_STATIC);
+	if (q->agent_id)
+		sqlite3_bind_text(s, 6, q->agent_id, -1, SQLITE_STATIC);
+	if (q->agent_session_id)
+		sqlite3_bind_text(s, 7, q->agent_session_id, -1, SQLITE_STATIC);
+	if (q->user_id)
+		sqlite3_bind_text(s, 8, q->user_id, -1, SQLITE_STATIC);
+	if (q->company_id)
+		sqlite3_bind_text(s, 9, q->company_id, -1, SQLITE_STATIC);
+	if (q->status_min > 0)
+		sqlite3_bind_int64(s, 10, q->status_min);
+	if (q->status_max > 0)
+		sqlite3_bind_int64(s, 11, q->status_max);
+	if (q->text) {
+		like = like_pattern(q->text);
+		sqlite3_bind_text(s, 12, like, -1, SQLITE_STATIC);
+	}
+	if (q->has_cursor) {
+		sqlite3_bind_int64(s, 13, q->cursor_ts);
+		sqlite3_bind_int64(s, 14, q->cursor_id);
+	}
+	if (q->limit > 0)
+		sqlite3_bind_int64(s, 15, q->limit);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		otas__scan_row_t r;
+		r.id = sqlite3_column_int64(s, 0);
+		r.ts_us = sqlite3_column_int64(s, 1);
+		r.event_id = col_text(s, 2);
+		r.method = col_text(s, 3);
+		r.path = col_text(s, 4);
+		r.route = col_text(s, 5);
+		r.status = sqlite3_column_int64(s, 6);
+		r.latency_ms = sqlite3_column_double(s, 7);
+		r.is_error = sqlite3_column_int(s, 8);
+		r.agent_id = col_text(s, 9);
+		r.agent_session_id = col_text(s, 10);
+		r.user_id = col_text(s, 11);
+		r.company_id = col_text(s, 12);
+		r.doc = col_text(s, 13);
+		r.doc_len = (size_t)sqlite3_column_bytes(s, 13);
+		if (cb(arg, &r))
+			break;
+	}
+	rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+done:
+	sqlite3_finalize(s);
+	free(like);
+	reader_put(st, c);
+	return rc;
+}
+
 const otas__store_ops_t otas__store_sqlite_ops = {
     .name = "sqlite",
     .open = sq_open,
@@ -1045,4 +1161,5 @@ const otas__store_ops_t otas__store_sqlite_ops = {
     .sessions_each = sq_sessions_each,
     .entities_upsert = sq_entities_upsert,
     .entities_each = sq_entities_each,
+    .scan = sq_scan,
 };

@@ -1,0 +1,1514 @@
+/*
+ * api_dash.c -- the dashboard's query API (api_dash.h).
+ *
+ * Every endpoint takes the same filters (otas__dash_filter_parse), asks
+ * the store for one scan of the matching rows (otas__store_scan: the
+ * time range and the filters that are columns), applies the rest here
+ * (status sets, path globs, unmatched, tags, versions, trace ids) and
+ * aggregates in C, so both stores answer alike and percentiles are exact
+ * (nearest rank, as api_query.c).
+ */
+#include "api_dash.h"
+#include "util.h"
+
+#include <ctype.h>
+#include <fnmatch.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/buf.h"
+
+/* ---- the filter --------------------------------------------------------- */
+
+static int
+parse_when(const char *v, int64_t *out)
+{
+	char *end;
+	long long n;
+
+	if (!v)
+		return 1;
+	/* unix milliseconds (what the page's date pickers give) */
+	n = strtoll(v, &end, 10);
+	if (*v && !*end && n > 100000000000LL) {
+		*out = n * 1000;
+		return 0;
+	}
+	return otas__parse_time(v, out);
+}
+
+static int
+parse_status(const char *v, otas__dash_filter_t *f)
+{
+	const char *p = v;
+
+	while (*p) {
+		char tok[16];
+		size_t n = strcspn(p, ",");
+		int lo, hi;
+		if (n == 0 || n >= sizeof tok)
+			return -1;
+		memcpy(tok, p, n);
+		tok[n] = '\0';
+		p += n;
+		if (*p == ',')
+			p++;
+		if (f->n_status >= OTAS__DASH_MAX_STATUS)
+			return -1;
+		if (n == 3 && tok[0] >= '1' && tok[0] <= '5' &&
+		    (tok[1] == 'x' || tok[1] == 'X') &&
+		    (tok[2] == 'x' || tok[2] == 'X')) {
+			lo = (tok[0] - '0') * 100;
+			hi = lo + 99;
+		} else {
+			char *end;
+			long a = strtol(tok, &end, 10), b = a;
+			if (end == tok)
+				return -1;
+			if (*end == '-') {
+				char *e2;
+				b = strtol(end + 1, &e2, 10);
+				if (e2 == end + 1 || *e2)
+					return -1;
+			} else if (*end) {
+				return -1;
+			}
+			if (a < 100 || b > 599 || a > b)
+				return -1;
+			lo = (int)a;
+			hi = (int)b;
+		}
+		f->status[f->n_status].lo = lo;
+		f->status[f->n_status].hi = hi;
+		f->n_status++;
+	}
+	return f->n_status ? 0 : -1;
+}
+
+static const struct {
+	const char *name;
+	int64_t span_s;
+} ranges[] = {{"15m", 900},     {"1h", 3600},      {"6h", 6 * 3600},
+              {"24h", 86400},   {"7d", 7 * 86400}, {"30d", 30 * 86400}};
+
+int
+otas__dash_filter_parse(otas__dash_get_fn get, void *ctx, int64_t now_us,
+                        otas__dash_filter_t *f, char *err, size_t errlen)
+{
+	const char *v, *from = get(ctx, "from"), *to = get(ctx, "to");
+	int64_t span;
+
+	memset(f, 0, sizeof *f);
+	f->range = get(ctx, "range");
+	if (from || to) {
+		f->range = NULL;
+		f->to_us = now_us + 1;
+		if (parse_when(from, &f->from_us) < 0 ||
+		    parse_when(to, &f->to_us) < 0) {
+			snprintf(err, errlen, "invalid from/to (RFC 3339, unix "
+			                      "seconds or milliseconds)");
+			return -1;
+		}
+		if (!from)
+			f->from_us = f->to_us - 86400LL * 1000000;
+		if (f->to_us <= f->from_us) {
+			snprintf(err, errlen, "to must be after from");
+			return -1;
+		}
+	} else {
+		size_t i;
+		if (!f->range)
+			f->range = "24h";
+		for (i = 0; i < sizeof ranges / sizeof *ranges; i++)
+			if (strcmp(f->range, ranges[i].name) == 0)
+				break;
+		if (i == sizeof ranges / sizeof *ranges) {
+			snprintf(err, errlen,
+			         "invalid range (15m, 1h, 6h, 24h, 7d, 30d)");
+			return -1;
+		}
+		f->range = ranges[i].name;
+		f->to_us = now_us + 1;
+		f->from_us = f->to_us - ranges[i].span_s * 1000000;
+	}
+	span = (f->to_us - f->from_us) / 1000000;
+	v = get(ctx, "bucket");
+	if (!v || strcmp(v, "auto") == 0)
+		f->bucket_s = span <= 3 * 3600 ? 60 : span <= 8 * 86400 ? 3600 : 86400;
+	else if (strcmp(v, "minute") == 0)
+		f->bucket_s = 60;
+	else if (strcmp(v, "hour") == 0)
+		f->bucket_s = 3600;
+	else if (strcmp(v, "day") == 0)
+		f->bucket_s = 86400;
+	else {
+		snprintf(err, errlen, "invalid bucket (auto, minute, hour, day)");
+		return -1;
+	}
+	if (span / f->bucket_s > 5000) {
+		snprintf(err, errlen, "too many buckets (at most 5000)");
+		return -1;
+	}
+	if ((v = get(ctx, "method"))) {
+		size_t n = strlen(v);
+		if (n >= sizeof f->method_up) {
+			snprintf(err, errlen, "invalid method");
+			return -1;
+		}
+		for (size_t i = 0; i <= n; i++)
+			f->method_up[i] = (char)toupper((unsigned char)v[i]);
+		f->method = f->method_up;
+	}
+	f->route = get(ctx, "route");
+	f->path = get(ctx, "path");
+	f->path_glob = f->path && strpbrk(f->path, "*?[") != NULL;
+	f->user = get(ctx, "user");
+	f->company = get(ctx, "company");
+	f->tag = get(ctx, "tag");
+	f->version = get(ctx, "version");
+	f->agent = get(ctx, "agent");
+	f->session = get(ctx, "session");
+	f->trace = get(ctx, "trace");
+	f->text = get(ctx, "q");
+	if (f->text && strlen(f->text) > 200) {
+		snprintf(err, errlen, "q is at most 200 characters");
+		return -1;
+	}
+	if ((v = get(ctx, "unmatched"))) {
+		if (strcmp(v, "1") && strcmp(v, "0") && strcmp(v, "true") &&
+		    strcmp(v, "false")) {
+			snprintf(err, errlen, "invalid unmatched (1 or 0)");
+			return -1;
+		}
+		f->unmatched = *v == '1' || *v == 't';
+	}
+	if ((v = get(ctx, "status")) && parse_status(v, f) != 0) {
+		snprintf(err, errlen, "invalid status (codes, ranges such as "
+		                      "500-504, classes such as 4xx; comma-separated)");
+		return -1;
+	}
+	return 0;
+}
+
+void
+otas__dash_filter_scan(const otas__dash_filter_t *f, otas__scan_query_t *q)
+{
+	memset(q, 0, sizeof *q);
+	q->since_us = f->from_us;
+	q->until_us = f->to_us;
+	q->method = f->method;
+	q->route = f->route;
+	q->agent_id = f->agent;
+	q->agent_session_id = f->session;
+	q->user_id = f->user;
+	q->company_id = f->company;
+	q->text = f->text;
+	for (int i = 0; i < f->n_status; i++) {
+		if (i == 0 || f->status[i].lo < q->status_min)
+			q->status_min = f->status[i].lo;
+		if (i == 0 || f->status[i].hi > q->status_max)
+			q->status_max = f->status[i].hi;
+	}
+	q->want_doc = otas__dash_filter_needs_doc(f);
+}
+
+int
+otas__dash_filter_needs_doc(const otas__dash_filter_t *f)
+{
+	return f->tag || f->version || f->trace;
+}
+
+static int
+doc_match(const otas__dash_filter_t *f, const char *doc, size_t len)
+{
+	json_t *d, *m;
+	int ok = 1;
+
+	if (!doc)
+		return 0;
+	d = json_loadb(doc, len, JSON_ALLOW_NUL, NULL);
+	m = json_object_get(d, "metadata");
+	if (!json_is_object(m)) {
+		json_decref(d);
+		return 0;
+	}
+	if (f->version) {
+		const char *v = json_string_value(json_object_get(m, "service_version"));
+		ok = ok && v && strcmp(v, f->version) == 0;
+	}
+	if (ok && f->tag) {
+		json_t *t = json_object_get(m, "tags"), *x;
+		size_t i;
+		int found = 0;
+		if (json_is_string(t))
+			found = strcmp(json_string_value(t), f->tag) == 0;
+		json_array_foreach(t, i, x)
+			if (json_is_string(x) && strcmp(json_string_value(x), f->tag) == 0)
+				found = 1;
+		ok = found;
+	}
+	if (ok && f->trace) {
+		const char *t = json_string_value(json_object_get(m, "trace_id"));
+		const char *tp = json_string_value(json_object_get(m, "traceparent"));
+		ok = (t && strcmp(t, f->trace) == 0) ||
+		     (tp && strlen(f->trace) >= 16 && strstr(tp, f->trace));
+	}
+	json_decref(d);
+	return ok;
+}
+
+/* A request no route matched: the store keeps its path as its route. */
+static int
+is_unmatched(const otas__scan_row_t *r)
+{
+	return r->route && r->path && strcmp(r->route, r->path) == 0;
+}
+
+int
+otas__dash_filter_match(const otas__dash_filter_t *f, const otas__scan_row_t *r)
+{
+	if (f->n_status) {
+		int hit = 0;
+		for (int i = 0; i < f->n_status && !hit; i++)
+			hit = r->status >= f->status[i].lo && r->status <= f->status[i].hi;
+		if (!hit)
+			return 0;
+	}
+	if (f->path) {
+		if (!r->path)
+			return 0;
+		if (f->path_glob ? fnmatch(f->path, r->path, 0) != 0
+		                 : strcmp(f->path, r->path) != 0)
+			return 0;
+	}
+	if (f->unmatched && !is_unmatched(r))
+		return 0;
+	if (otas__dash_filter_needs_doc(f) && !doc_match(f, r->doc, r->doc_len))
+		return 0;
+	return 1;
+}
+
+json_t *
+otas__dash_filter_json(const otas__dash_filter_t *f)
+{
+	char a[32], b[32];
+	json_t *o;
+
+	otas__format_time(f->from_us, a);
+	otas__format_time(f->to_us, b);
+	o = json_pack("{s:s, s:s, s:s}", "from", a, "to", b, "bucket",
+	              f->bucket_s == 60     ? "minute"
+	              : f->bucket_s == 3600 ? "hour"
+	                                    : "day");
+	json_object_set_new(o, "range", f->range ? json_string(f->range)
+	                                         : json_null());
+	json_object_set_new(o, "bucket_seconds", json_integer(f->bucket_s));
+	return o;
+}
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static const char *
+mhd_get(void *ctx, const char *name)
+{
+	return otas__http_arg(ctx, name);
+}
+
+static json_t *
+time_str(int64_t us)
+{
+	char buf[32];
+
+	otas__format_time(us, buf);
+	return json_string(buf);
+}
+
+static json_t *
+str_or_null(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+typedef struct {
+	double *v;
+	size_t n, cap;
+} vec_t;
+
+static void
+vec_push(vec_t *a, double x)
+{
+	if (a->n == a->cap) {
+		a->cap = a->cap ? a->cap * 2 : 64;
+		a->v = realloc(a->v, a->cap * sizeof *a->v);
+		if (!a->v)
+			abort();
+	}
+	a->v[a->n++] = x;
+}
+
+static int
+dcmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Nearest-rank percentile of v (sorted here); null when empty. */
+static json_t *
+pct(vec_t *a, double p, int sorted)
+{
+	size_t k;
+
+	if (a->n == 0)
+		return json_null();
+	if (!sorted)
+		qsort(a->v, a->n, sizeof *a->v, dcmp);
+	k = (size_t)ceil(p / 100.0 * (double)a->n);
+	if (k < 1)
+		k = 1;
+	return json_real(a->v[k - 1]);
+}
+
+static void
+put_pcts(json_t *o, vec_t *a)
+{
+	json_object_set_new(o, "p50_latency_ms", pct(a, 50, 0));
+	json_object_set_new(o, "p95_latency_ms", pct(a, 95, 1));
+	json_object_set_new(o, "p99_latency_ms", pct(a, 99, 1));
+}
+
+/* An error: 4xx, 5xx or an exception raised by the view. */
+static int
+row_error(const otas__scan_row_t *r)
+{
+	return r->status >= 400 || r->is_error;
+}
+
+/* A string-keyed index into an array of groups. */
+typedef struct {
+	char **keys;
+	size_t *idx;
+	size_t cap, n;
+} smap_t;
+
+static size_t
+shash(const char *s)
+{
+	size_t h = 1469598103934665603ULL;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+/* The index stored for key, or (size_t)-1 after inserting key -> next. */
+static size_t
+smap_get(smap_t *m, const char *key, size_t next)
+{
+	size_t i;
+
+	if ((m->n + 1) * 2 > m->cap) {
+		smap_t g = {0};
+		g.cap = m->cap ? m->cap * 2 : 64;
+		g.keys = calloc(g.cap, sizeof *g.keys);
+		g.idx = calloc(g.cap, sizeof *g.idx);
+		if (!g.keys || !g.idx)
+			abort();
+		for (size_t j = 0; j < m->cap; j++) {
+			if (!m->keys[j])
+				continue;
+			i = shash(m->keys[j]) & (g.cap - 1);
+			while (g.keys[i])
+				i = (i + 1) & (g.cap - 1);
+			g.keys[i] = m->keys[j];
+			g.idx[i] = m->idx[j];
+		}
+		g.n = m->n;
+		free(m->keys);
+		free(m->idx);
+		*m = g;
+	}
+	i = shash(key) & (m->cap - 1);
+	while (m->keys[i]) {
+		if (strcmp(m->keys[i], key) == 0)
+			return m->idx[i];
+		i = (i + 1) & (m->cap - 1);
+	}
+	m->keys[i] = strdup(key);
+	if (!m->keys[i])
+		abort();
+	m->idx[i] = next;
+	m->n++;
+	return (size_t)-1;
+}
+
+static void
+smap_free(smap_t *m)
+{
+	for (size_t i = 0; i < m->cap; i++)
+		free(m->keys[i]);
+	free(m->keys);
+	free(m->idx);
+}
+
+static void *
+grow(void *p, size_t *cap, size_t n, size_t size)
+{
+	if (n < *cap)
+		return p;
+	*cap = *cap ? *cap * 2 : 32;
+	p = realloc(p, *cap * size);
+	if (!p)
+		abort();
+	memset((char *)p + n * size, 0, (*cap - n) * size);
+	return p;
+}
+
+static enum MHD_Result
+bad(otas__req_t *r, const char *msg)
+{
+	return otas__reply_error(r, 400, msg);
+}
+
+/* Parse the filter from the request; 0 ok, else an answer is stored. */
+static int
+req_filter(struct MHD_Connection *c, otas__req_t *r, otas__dash_filter_t *f)
+{
+	char err[160];
+
+	if (otas__dash_filter_parse(mhd_get, c, otas__now_us(), f, err,
+	                            sizeof err) != 0) {
+		bad(r, err);
+		return -1;
+	}
+	return 0;
+}
+
+/* A scan whose rows pass the whole filter go to inner. */
+typedef struct {
+	const otas__dash_filter_t *f;
+	otas__scan_cb inner;
+	void *arg;
+	long scanned, cap;
+	int truncated;
+} fscan_t;
+
+static int
+fscan_row(void *arg, const otas__scan_row_t *r)
+{
+	fscan_t *x = arg;
+
+	if (x->cap && ++x->scanned > x->cap) {
+		x->truncated = 1;
+		return 1;
+	}
+	if (!otas__dash_filter_match(x->f, r))
+		return 0;
+	return x->inner(x->arg, r);
+}
+
+static int
+run_scan(otas__server_t *s, otas__req_t *r, const otas__dash_filter_t *f,
+         otas__scan_query_t *q, otas__scan_cb cb, void *arg, long cap,
+         int *truncated)
+{
+	fscan_t x = {f, cb, arg, 0, cap, 0};
+	int rc = otas__store_scan(s->st, r->proj.pk, q, fscan_row, &x);
+
+	if (truncated)
+		*truncated = x.truncated;
+	return rc;
+}
+
+/* ---- GET /api/v1/stats/series ---------------------------------------- */
+
+typedef struct {
+	long long requests, cls[6], errors, exceptions;
+	vec_t lat;
+} bucket_t;
+
+typedef struct {
+	int64_t first_us, width_us;
+	size_t n;
+	bucket_t *b;
+} series_t;
+
+static void
+series_init(series_t *x, const otas__dash_filter_t *f, int bucket_s)
+{
+	int64_t w = (int64_t)bucket_s * 1000000;
+
+	x->width_us = w;
+	x->first_us = (f->from_us / w) * w;
+	if (f->from_us < 0 && f->from_us % w)
+		x->first_us -= w;
+	x->n = (size_t)((f->to_us - 1 - x->first_us) / w + 1);
+	x->b = calloc(x->n, sizeof *x->b);
+	if (!x->b)
+		abort();
+}
+
+static bucket_t *
+series_at(series_t *x, int64_t ts)
+{
+	int64_t i = (ts - x->first_us) / x->width_us;
+
+	return i >= 0 && (size_t)i < x->n ? &x->b[i] : NULL;
+}
+
+static int
+series_row(void *arg, const otas__scan_row_t *r)
+{
+	series_t *x = arg;
+	bucket_t *b = series_at(x, r->ts_us);
+	long long c = r->status / 100;
+
+	if (!b)
+		return 0;
+	b->requests++;
+	b->cls[c >= 1 && c <= 5 ? c : 0]++;
+	b->errors += row_error(r);
+	vec_push(&b->lat, r->latency_ms);
+	return 0;
+}
+
+static void
+series_free(series_t *x)
+{
+	for (size_t i = 0; i < x->n; i++)
+		free(x->b[i].lat.v);
+	free(x->b);
+}
+
+enum MHD_Result
+otas__api_dash_series(otas__server_t *s, struct MHD_Connection *c,
+                      otas__req_t *r)
+{
+	otas__dash_filter_t f;
+	otas__scan_query_t q;
+	series_t x;
+	json_t *list, *out;
+	long long tot = 0, tot_err = 0, tot_cls[6] = {0};
+	vec_t all = {0};
+
+	if (req_filter(c, r, &f) != 0)
+		return MHD_YES;
+	otas__dash_filter_scan(&f, &q);
+	series_init(&x, &f, f.bucket_s);
+	if (run_scan(s, r, &f, &q, series_row, &x, 0, NULL) != 0) {
+		series_free(&x);
+		return otas__reply_error(r, 500, "query failed");
+	}
+	list = json_array();
+	for (size_t i = 0; i < x.n; i++) {
+		bucket_t *b = &x.b[i];
+		json_t *e = json_object();
+		json_object_set_new(e, "t", time_str(x.first_us +
+		                                     (int64_t)i * x.width_us));
+		json_object_set_new(e, "requests", json_integer(b->requests));
+		json_object_set_new(
+		    e, "status",
+		    json_pack("{s:I, s:I, s:I, s:I, s:I}", "2xx",
+		              (json_int_t)b->cls[2], "3xx", (json_int_t)b->cls[3],
+		              "4xx", (json_int_t)b->cls[4], "5xx",
+		              (json_int_t)b->cls[5], "other",
+		              (json_int_t)(b->cls[0] + b->cls[1])));
+		json_object_set_new(e, "errors", json_integer(b->errors));
+		json_object_set_new(e, "error_rate",
+		                    b->requests ? json_real((double)b->errors /
+		                                            (double)b->requests)
+		                                : json_null());
+		put_pcts(e, &b->lat);
+		json_array_append_new(list, e);
+		tot += b->requests;
+		tot_err += b->errors;
+		for (int k = 0; k < 6; k++)
+			tot_cls[k] += b->cls[k];
+		for (size_t k = 0; k < b->lat.n; k++)
+			vec_push(&all, b->lat.v[k]);
+	}
+	out = otas__dash_filter_json(&f);
+	json_object_set_new(out, "series", list);
+	{
+		json_t *t = json_pack(
+		    "{s:I, s:I, s:o, s:{s:I, s:I, s:I, s:I, s:I}}", "requests",
+		    (json_int_t)tot, "errors", (json_int_t)tot_err, "error_rate",
+		    tot ? json_real((double)tot_err / (double)tot) : json_null(),
+		    "status", "2xx", (json_int_t)tot_cls[2], "3xx",
+		    (json_int_t)tot_cls[3], "4xx", (json_int_t)tot_cls[4], "5xx",
+		    (json_int_t)tot_cls[5], "other",
+		    (json_int_t)(tot_cls[0] + tot_cls[1]));
+		put_pcts(t, &all);
+		json_object_set_new(out, "totals", t);
+	}
+	free(all.v);
+	series_free(&x);
+	return otas__reply_json(r, 200, out);
+}
+
+/* ---- GET /api/v1/errors ------------------------------------------------ */
+
+#define ERR_SERIES 30
+#define MAX_GROUPS 500
+
+typedef struct {
+	char *type;             /* exception type, or NULL (status group) */
+	long long status;       /* status groups */
+	char *method, *route;
+	int unmatched;          /* route is "(unmatched)" */
+	long long count;
+	int64_t first_us, last_us;
+	long long series[ERR_SERIES];
+	char *event_id, *message, *stack, *path;
+	long long latest_status;
+} egroup_t;
+
+typedef struct {
+	smap_t map;
+	egroup_t *g;
+	size_t n, cap;
+	int64_t first_us, width_us;
+	int overflow;
+} errs_t;
+
+/* (type, message, stack) of the event's first reported error: the
+ * metadata.errors record, else the "Type: message" of `error`. */
+static void
+doc_exception(const char *doc, size_t len, char **type, char **msg,
+              char **stack)
+{
+	json_t *d = doc ? json_loadb(doc, len, JSON_ALLOW_NUL, NULL) : NULL;
+	json_t *e = json_array_get(
+	    json_object_get(json_object_get(d, "metadata"), "errors"), 0);
+	const char *t = NULL, *m = NULL, *st = NULL;
+
+	*type = *msg = *stack = NULL;
+	if (json_is_object(e)) {
+		t = json_string_value(json_object_get(e, "type"));
+		m = json_string_value(json_object_get(e, "message"));
+		st = json_string_value(json_object_get(e, "stack"));
+	} else if (json_is_array(e)) {
+		t = json_string_value(json_array_get(e, 0));
+		m = json_string_value(json_array_get(e, 1));
+		st = json_string_value(json_array_get(e, 2));
+	}
+	if (t && *t) {
+		*type = strdup(t);
+		*msg = m ? strdup(m) : NULL;
+		*stack = st ? strdup(st) : NULL;
+	} else if ((t = json_string_value(json_object_get(d, "error"))) && *t) {
+		const char *colon = strstr(t, ": ");
+		size_t n = colon ? (size_t)(colon - t) : strlen(t);
+		if (n > 200)
+			n = 200;
+		*type = strndup(t, n);
+		*msg = strdup(colon ? colon + 2 : "");
+	}
+	json_decref(d);
+}
+
+static int
+errors_row(void *arg, const otas__scan_row_t *r)
+{
+	errs_t *x = arg;
+	char *type, *msg, *stack, key[1200];
+	const char *rt;
+	size_t i;
+	int64_t si;
+	int um;
+	egroup_t *g;
+
+	doc_exception(r->doc, r->doc_len, &type, &msg, &stack);
+	if (!type && r->status < 400) {
+		/* is_error without a recorded exception */
+		type = strdup("error");
+	}
+	/* Requests no route matched are one endpoint here too: a scanner's
+	 * random paths make one group per status, not one per path. */
+	um = is_unmatched(r);
+	rt = um ? "(unmatched)" : r->route;
+	if (type)
+		snprintf(key, sizeof key, "x\t%s\t%s\t%s", type, r->method, rt);
+	else
+		snprintf(key, sizeof key, "s\t%lld\t%s\t%s", r->status,
+		         um ? "*" : r->method, rt);
+	i = smap_get(&x->map, key, x->n);
+	if (i == (size_t)-1) {
+		if (x->n >= MAX_GROUPS) {
+			x->overflow = 1;
+			free(type);
+			free(msg);
+			free(stack);
+			return 0;
+		}
+		x->g = grow(x->g, &x->cap, x->n, sizeof *x->g);
+		i = x->n++;
+		g = &x->g[i];
+		g->type = type;
+		g->status = type ? 0 : r->status;
+		g->unmatched = um;
+		g->method = strdup(um && !type ? "*" : r->method);
+		g->route = strdup(rt);
+		/* rows come newest first: the first row is the latest */
+		g->last_us = r->ts_us;
+		g->event_id = r->event_id ? strdup(r->event_id) : NULL;
+		g->path = strdup(r->path);
+		g->message = msg;
+		g->stack = stack;
+		g->latest_status = r->status;
+		type = msg = stack = NULL;
+	}
+	g = &x->g[i];
+	g->count++;
+	g->first_us = r->ts_us;
+	si = (r->ts_us - x->first_us) / x->width_us;
+	if (si >= 0 && si < ERR_SERIES)
+		g->series[si]++;
+	free(type);
+	free(msg);
+	free(stack);
+	return 0;
+}
+
+static int
+egroup_cmp(const void *a, const void *b)
+{
+	const egroup_t *x = a, *y = b;
+
+	if (x->count != y->count)
+		return x->count < y->count ? 1 : -1;
+	return x->last_us < y->last_us ? 1 : x->last_us > y->last_us ? -1 : 0;
+}
+
+enum MHD_Result
+otas__api_dash_errors(otas__server_t *s, struct MHD_Connection *c,
+                      otas__req_t *r)
+{
+	otas__dash_filter_t f;
+	otas__scan_query_t q;
+	errs_t x = {0};
+	json_t *list, *out;
+	long long total = 0;
+
+	if (req_filter(c, r, &f) != 0)
+		return MHD_YES;
+	otas__dash_filter_scan(&f, &q);
+	q.errors_only = 1;
+	q.want_doc = 1;
+	x.first_us = f.from_us;
+	x.width_us = (f.to_us - f.from_us + ERR_SERIES - 1) / ERR_SERIES;
+	if (x.width_us < 1)
+		x.width_us = 1;
+	if (run_scan(s, r, &f, &q, errors_row, &x, 0, NULL) != 0) {
+		out = NULL;
+		goto done;
+	}
+	qsort(x.g, x.n, sizeof *x.g, egroup_cmp);
+	list = json_array();
+	for (size_t i = 0; i < x.n; i++) {
+		egroup_t *g = &x.g[i];
+		json_t *e = json_object(), *sr = json_array();
+		for (int k = 0; k < ERR_SERIES; k++)
+			json_array_append_new(sr, json_integer(g->series[k]));
+		json_object_set_new(e, "kind", json_string(g->type ? "exception"
+		                                                    : "status"));
+		json_object_set_new(e, "type", str_or_null(g->type));
+		json_object_set_new(e, "status",
+		                    g->type ? json_null() : json_integer(g->status));
+		json_object_set_new(e, "method", json_string(g->method));
+		json_object_set_new(e, "route", json_string(g->route));
+		json_object_set_new(e, "unmatched", json_boolean(g->unmatched));
+		json_object_set_new(e, "count", json_integer(g->count));
+		json_object_set_new(e, "first_seen", time_str(g->first_us));
+		json_object_set_new(e, "last_seen", time_str(g->last_us));
+		json_object_set_new(e, "series", sr);
+		json_object_set_new(
+		    e, "latest",
+		    json_pack("{s:o, s:o, s:I, s:o, s:o}", "event_id",
+		              str_or_null(g->event_id), "path", str_or_null(g->path),
+		              "status", (json_int_t)g->latest_status, "message",
+		              str_or_null(g->message), "stack",
+		              str_or_null(g->stack)));
+		json_array_append_new(list, e);
+		total += g->count;
+	}
+	out = otas__dash_filter_json(&f);
+	json_object_set_new(out, "groups", list);
+	json_object_set_new(out, "errors", json_integer(total));
+	json_object_set_new(out, "series_bucket_seconds",
+	                    json_integer(x.width_us / 1000000));
+	json_object_set_new(out, "truncated", json_boolean(x.overflow));
+done:
+	for (size_t i = 0; i < x.n; i++) {
+		egroup_t *g = &x.g[i];
+		free(g->type);
+		free(g->method);
+		free(g->route);
+		free(g->event_id);
+		free(g->message);
+		free(g->stack);
+		free(g->path);
+	}
+	free(x.g);
+	smap_free(&x.map);
+	return out ? otas__reply_json(r, 200, out)
+	           : otas__reply_error(r, 500, "query failed");
+}
+
+/* ---- GET /api/v1/search ------------------------------------------------ */
+
+static json_t *
+row_json(const otas__scan_row_t *r)
+{
+	json_t *e = json_object();
+
+	json_object_set_new(e, "event_id", str_or_null(r->event_id));
+	json_object_set_new(e, "event_time", time_str(r->ts_us));
+	json_object_set_new(e, "method", str_or_null(r->method));
+	json_object_set_new(e, "path", str_or_null(r->path));
+	json_object_set_new(e, "route", str_or_null(r->route));
+	json_object_set_new(e, "unmatched", json_boolean(is_unmatched(r)));
+	json_object_set_new(e, "status", json_integer(r->status));
+	json_object_set_new(e, "latency_ms", json_real(r->latency_ms));
+	json_object_set_new(e, "error", json_boolean(row_error(r)));
+	json_object_set_new(e, "user_id", str_or_null(r->user_id));
+	json_object_set_new(e, "company_id", str_or_null(r->company_id));
+	json_object_set_new(e, "agent_id", str_or_null(r->agent_id));
+	json_object_set_new(e, "agent_session_id",
+	                    str_or_null(r->agent_session_id));
+	return e;
+}
+
+typedef struct {
+	json_t *list;
+	long limit, rows;
+	int more;
+	int64_t last_ts, last_id;
+} spage_t;
+
+static int
+search_row(void *arg, const otas__scan_row_t *r)
+{
+	spage_t *p = arg;
+
+	if (p->rows >= p->limit) {
+		p->more = 1;
+		return 1;
+	}
+	json_array_append_new(p->list, row_json(r));
+	p->rows++;
+	p->last_ts = r->ts_us;
+	p->last_id = r->id;
+	return 0;
+}
+
+/* Cursor "ts.id" and limit; 0 ok. */
+static int
+page_args(struct MHD_Connection *c, otas__scan_query_t *q, long *limit,
+          long max)
+{
+	const char *v = otas__http_arg(c, "limit");
+	char *end;
+
+	if (v) {
+		*limit = strtol(v, &end, 10);
+		if (*end || *limit < 1 || *limit > max)
+			return -1;
+	}
+	if ((v = otas__http_arg(c, "cursor"))) {
+		long long ts, id;
+		int used = 0;
+		if (sscanf(v, "%lld.%lld%n", &ts, &id, &used) != 2 || v[used])
+			return -1;
+		q->has_cursor = 1;
+		q->cursor_ts = ts;
+		q->cursor_id = id;
+	}
+	return 0;
+}
+
+/* The store may apply the whole filter itself (then LIMIT works). */
+static int
+store_only(const otas__dash_filter_t *f)
+{
+	int one_class = f->n_status == 0 ||
+	                (f->n_status == 1);
+	return one_class && !f->path && !f->unmatched &&
+	       !otas__dash_filter_needs_doc(f);
+}
+
+enum MHD_Result
+otas__api_dash_search(otas__server_t *s, struct MHD_Connection *c,
+                      otas__req_t *r)
+{
+	otas__dash_filter_t f;
+	otas__scan_query_t q;
+	spage_t p = {0};
+	int truncated = 0;
+	json_t *out;
+
+	if (req_filter(c, r, &f) != 0)
+		return MHD_YES;
+	otas__dash_filter_scan(&f, &q);
+	q.want_who = 1;
+	p.limit = 100;
+	if (page_args(c, &q, &p.limit, 1000) != 0)
+		return bad(r, "invalid limit (1..1000) or cursor");
+	if (store_only(&f))
+		q.limit = p.limit + 1;
+	p.list = json_array();
+	if (run_scan(s, r, &f, &q, search_row, &p,
+	             store_only(&f) ? 0 : OTAS__DASH_SCAN_CAP, &truncated) != 0) {
+		json_decref(p.list);
+		return otas__reply_error(r, 500, "query failed");
+	}
+	out = otas__dash_filter_json(&f);
+	json_object_set_new(out, "events", p.list);
+	if (p.more || truncated) {
+		char cur[64];
+		snprintf(cur, sizeof cur, "%lld.%lld", (long long)p.last_ts,
+		         (long long)p.last_id);
+		json_object_set_new(out, "next",
+		                    p.rows ? json_string(cur) : json_null());
+	} else {
+		json_object_set_new(out, "next", json_null());
+	}
+	json_object_set_new(out, "truncated", json_boolean(truncated));
+	return otas__reply_json(r, 200, out);
+}
+
+/* ---- GET /api/v1/stats/routes ------------------------------------------- */
+
+typedef struct {
+	char *method, *route;
+	int unmatched;
+	long long count, errors, cls[6];
+	int64_t last_us;
+	vec_t lat;
+} route_t;
+
+typedef struct {
+	smap_t map, paths;
+	route_t *g;
+	size_t n, cap;
+	struct upath {
+		char *path;
+		long long count;
+	} *up;
+	size_t nup, capup;
+} routes_t;
+
+static int
+routes_row(void *arg, const otas__scan_row_t *r)
+{
+	routes_t *x = arg;
+	int um = is_unmatched(r);
+	char key[1200];
+	size_t i;
+	route_t *g;
+	long long cl = r->status / 100;
+
+	if (um)
+		snprintf(key, sizeof key, "\t(unmatched)");
+	else
+		snprintf(key, sizeof key, "%s\t%s", r->method, r->route);
+	i = smap_get(&x->map, key, x->n);
+	if (i == (size_t)-1) {
+		x->g = grow(x->g, &x->cap, x->n, sizeof *x->g);
+		i = x->n++;
+		g = &x->g[i];
+		g->unmatched = um;
+		g->method = strdup(um ? "*" : r->method);
+		g->route = strdup(um ? "(unmatched)" : r->route);
+		g->last_us = r->ts_us;
+	}
+	g = &x->g[i];
+	g->count++;
+	g->errors += row_error(r);
+	g->cls[cl >= 1 && cl <= 5 ? cl : 0]++;
+	vec_push(&g->lat, r->latency_ms);
+	if (um) {
+		size_t j = smap_get(&x->paths, r->path, x->nup);
+		if (j == (size_t)-1) {
+			x->up = grow(x->up, &x->capup, x->nup, sizeof *x->up);
+			j = x->nup++;
+			x->up[j].path = strdup(r->path);
+		}
+		x->up[j].count++;
+	}
+	return 0;
+}
+
+static int
+route_cmp(const void *a, const void *b)
+{
+	const route_t *x = a, *y = b;
+
+	return x->count != y->count ? (x->count < y->count ? 1 : -1)
+	                            : strcmp(x->route, y->route);
+}
+
+static int
+upath_cmp(const void *a, const void *b)
+{
+	const struct upath *x = a, *y = b;
+
+	return x->count != y->count ? (x->count < y->count ? 1 : -1)
+	                            : strcmp(x->path, y->path);
+}
+
+enum MHD_Result
+otas__api_dash_routes(otas__server_t *s, struct MHD_Connection *c,
+                      otas__req_t *r)
+{
+	otas__dash_filter_t f;
+	otas__scan_query_t q;
+	routes_t x = {0};
+	json_t *list, *out = NULL;
+
+	if (req_filter(c, r, &f) != 0)
+		return MHD_YES;
+	otas__dash_filter_scan(&f, &q);
+	if (run_scan(s, r, &f, &q, routes_row, &x, 0, NULL) != 0)
+		goto done;
+	qsort(x.g, x.n, sizeof *x.g, route_cmp);
+	qsort(x.up, x.nup, sizeof *x.up, upath_cmp);
+	list = json_array();
+	for (size_t i = 0; i < x.n; i++) {
+		route_t *g = &x.g[i];
+		json_t *e = json_pack(
+		    "{s:s, s:s, s:b, s:I, s:I, s:f, s:{s:I, s:I, s:I, s:I}}",
+		    "method", g->method, "route", g->route, "unmatched",
+		    g->unmatched, "count", (json_int_t)g->count, "errors",
+		    (json_int_t)g->errors, "error_rate",
+		    (double)g->errors / (double)g->count, "status", "2xx",
+		    (json_int_t)g->cls[2], "3xx", (json_int_t)g->cls[3], "4xx",
+		    (json_int_t)g->cls[4], "5xx", (json_int_t)g->cls[5]);
+		put_pcts(e, &g->lat);
+		if (g->unmatched) {
+			json_t *pl = json_array();
+			for (size_t j = 0; j < x.nup && j < 100; j++)
+				json_array_append_new(
+				    pl, json_pack("{s:s, s:I}", "path", x.up[j].path,
+				                  "count", (json_int_t)x.up[j].count));
+			json_object_set_new(e, "paths", pl);
+			json_object_set_new(e, "distinct_paths",
+			                    json_integer((json_int_t)x.nup));
+		}
+		json_array_append_new(list, e);
+	}
+	out = otas__dash_filter_json(&f);
+	json_object_set_new(out, "endpoints", list);
+done:
+	for (size_t i = 0; i < x.n; i++) {
+		free(x.g[i].method);
+		free(x.g[i].route);
+		free(x.g[i].lat.v);
+	}
+	for (size_t i = 0; i < x.nup; i++)
+		free(x.up[i].path);
+	free(x.g);
+	free(x.up);
+	smap_free(&x.map);
+	smap_free(&x.paths);
+	return out ? otas__reply_json(r, 200, out)
+	           : otas__reply_error(r, 500, "query failed");
+}
+
+/* ---- GET /api/v1/stats/users, /api/v1/stats/companies ------------------- */
+
+typedef struct {
+	char *id;
+	long long requests, errors;
+	int64_t first_us, last_us;
+	json_t *entity;
+	char *company;          /* users: their company (events) */
+} person_t;
+
+typedef struct {
+	int company;
+	smap_t map;
+	person_t *g;
+	size_t n, cap;
+	int overflow;
+} people_t;
+
+#define MAX_PEOPLE 10000
+
+static person_t *
+person(people_t *x, const char *id)
+{
+	size_t i = smap_get(&x->map, id, x->n);
+
+	if (i == (size_t)-1) {
+		if (x->n >= MAX_PEOPLE) {
+			x->overflow = 1;
+			return NULL;
+		}
+		x->g = grow(x->g, &x->cap, x->n, sizeof *x->g);
+		i = x->n++;
+		x->g[i].id = strdup(id);
+	}
+	return &x->g[i];
+}
+
+static int
+people_row(void *arg, const otas__scan_row_t *r)
+{
+	people_t *x = arg;
+	const char *id = x->company ? r->company_id : r->user_id;
+	person_t *p;
+
+	if (!id || !*id || !(p = person(x, id)))
+		return 0;
+	if (!p->requests)
+		p->last_us = r->ts_us;
+	p->requests++;
+	p->errors += row_error(r);
+	p->first_us = r->ts_us;
+	if (!x->company && !p->company && r->company_id)
+		p->company = strdup(r->company_id);
+	return 0;
+}
+
+static int
+people_entity(void *arg, const otas__entity_row_t *e)
+{
+	people_t *x = arg;
+	json_t *d = json_loadb(e->doc, e->doc_len, 0, NULL);
+	const char *id = json_string_value(
+	    json_object_get(d, x->company ? "company_id" : "user_id"));
+	person_t *p;
+
+	if (id && *id && (p = person(x, id)) && !p->entity) {
+		json_object_set_new(d, "updated_at", time_str(e->updated_us));
+		p->entity = d;
+		d = NULL;
+	}
+	json_decref(d);
+	return 0;
+}
+
+static int
+person_cmp(const void *a, const void *b)
+{
+	const person_t *x = a, *y = b;
+
+	if (x->requests != y->requests)
+		return x->requests < y->requests ? 1 : -1;
+	return strcmp(x->id, y->id);
+}
+
+enum MHD_Result
+otas__api_dash_people(otas__server_t *s, struct MHD_Connection *c,
+                      otas__req_t *r)
+{
+	otas__dash_filter_t f;
+	otas__scan_query_t q;
+	people_t x = {0};
+	json_t *list, *out = NULL;
+	const char *kind = r->route->arg;
+
+	x.company = strcmp(kind, "company") == 0;
+	if (req_filter(c, r, &f) != 0)
+		return MHD_YES;
+	otas__dash_filter_scan(&f, &q);
+	q.want_who = 1;
+	if (run_scan(s, r, &f, &q, people_row, &x, 0, NULL) != 0 ||
+	    otas__store_entities_each(s->st, r->proj.pk, kind, NULL, MAX_PEOPLE,
+	                              people_entity, &x) != 0)
+		goto done;
+	qsort(x.g, x.n, sizeof *x.g, person_cmp);
+	list = json_array();
+	for (size_t i = 0; i < x.n; i++) {
+		person_t *p = &x.g[i];
+		json_t *e = json_object();
+		json_object_set_new(e, "id", json_string(p->id));
+		json_object_set_new(e, "requests", json_integer(p->requests));
+		json_object_set_new(e, "errors", json_integer(p->errors));
+		json_object_set_new(e, "first_seen", p->requests
+		                                         ? time_str(p->first_us)
+		                                         : json_null());
+		json_object_set_new(e, "last_seen", p->requests
+		                                        ? time_str(p->last_us)
+		                                        : json_null());
+		if (!x.company)
+			json_object_set_new(e, "company_id", str_or_null(p->company));
+		json_object_set_new(e, "entity",
+		                    p->entity ? json_incref(p->entity) : json_null());
+		json_array_append_new(list, e);
+	}
+	out = otas__dash_filter_json(&f);
+	json_object_set_new(out, x.company ? "companies" : "users", list);
+	json_object_set_new(out, "truncated", json_boolean(x.overflow));
+done:
+	for (size_t i = 0; i < x.n; i++) {
+		free(x.g[i].id);
+		free(x.g[i].company);
+		json_decref(x.g[i].entity);
+	}
+	free(x.g);
+	smap_free(&x.map);
+	return out ? otas__reply_json(r, 200, out)
+	           : otas__reply_error(r, 500, "query failed");
+}
+
+/* ---- GET /api/v1/stats/agents ------------------------------------------ */
+
+typedef struct {
+	char *id;
+	long long calls, errors;
+	int64_t first_us, last_us;
+	smap_t sessions, eps;
+	struct aep {
+		char *method, *route;
+		long long count, errors;
+	} *ep;
+	size_t nep, capep;
+	long long verified;
+} agent_t;
+
+typedef struct {
+	smap_t map;
+	agent_t *g;
+	size_t n, cap;
+} agents_t;
+
+static int
+agents_row(void *arg, const otas__scan_row_t *r)
+{
+	agents_t *x = arg;
+	size_t i, j;
+	agent_t *a;
+	char key[1200];
+
+	if (!r->agent_id || !*r->agent_id)
+		return 0;
+	i = smap_get(&x->map, r->agent_id, x->n);
+	if (i == (size_t)-1) {
+		if (x->n >= MAX_PEOPLE)
+			return 0;
+		x->g = grow(x->g, &x->cap, x->n, sizeof *x->g);
+		i = x->n++;
+		x->g[i].id = strdup(r->agent_id);
+		x->g[i].last_us = r->ts_us;
+	}
+	a = &x->g[i];
+	a->calls++;
+	a->errors += row_error(r);
+	a->first_us = r->ts_us;
+	if (r->agent_session_id)
+		smap_get(&a->sessions, r->agent_session_id, 0);
+	snprintf(key, sizeof key, "%s\t%s", r->method, r->route);
+	j = smap_get(&a->eps, key, a->nep);
+	if (j == (size_t)-1) {
+		a->ep = grow(a->ep, &a->capep, a->nep, sizeof *a->ep);
+		j = a->nep++;
+		a->ep[j].method = strdup(r->method);
+		a->ep[j].route = strdup(r->route);
+	}
+	a->ep[j].count++;
+	a->ep[j].errors += row_error(r);
+	return 0;
+}
+
+static int
+aep_cmp(const void *a, const void *b)
+{
+	const struct aep *x = a, *y = b;
+
+	return x->count != y->count ? (x->count < y->count ? 1 : -1)
+	                            : strcmp(x->route, y->route);
+}
+
+static int
+agent_cmp(const void *a, const void *b)
+{
+	const agent_t *x = a, *y = b;
+
+	return x->last_us < y->last_us ? 1 : x->last_us > y->last_us ? -1 : 0;
+}
+
+enum MHD_Result
+otas__api_dash_agents(otas__server_t *s, struct MHD_Connection *c,
+                      otas__req_t *r)
+{
+	otas__dash_filter_t f;
+	otas__scan_query_t q;
+	agents_t x = {0};
+	json_t *list, *out = NULL;
+
+	if (req_filter(c, r, &f) != 0)
+		return MHD_YES;
+	otas__dash_filter_scan(&f, &q);
+	if (run_scan(s, r, &f, &q, agents_row, &x, 0, NULL) != 0)
+		goto done;
+	qsort(x.g, x.n, sizeof *x.g, agent_cmp);
+	list = json_array();
+	for (size_t i = 0; i < x.n; i++) {
+		agent_t *a = &x.g[i];
+		json_t *eps = json_array();
+		qsort(a->ep, a->nep, sizeof *a->ep, aep_cmp);
+		for (size_t j = 0; j < a->nep; j++)
+			json_array_append_new(
+			    eps, json_pack("{s:s, s:s, s:I, s:I}", "method",
+			                   a->ep[j].method, "route", a->ep[j].route,
+			                   "count", (json_int_t)a->ep[j].count, "errors",
+			                   (json_int_t)a->ep[j].errors));
+		json_array_append_new(
+		    list,
+		    json_pack("{s:s, s:I, s:I, s:I, s:o, s:o, s:o}", "agent_id",
+		              a->id, "sessions", (json_int_t)a->sessions.n, "calls",
+		              (json_int_t)a->calls, "errors", (json_int_t)a->errors,
+		              "first_seen", time_str(a->first_us), "last_seen",
+		              time_str(a->last_us), "endpoints", eps));
+	}
+	out = otas__dash_filter_json(&f);
+	json_object_set_new(out, "agents", list);
+done:
+	for (size_t i = 0; i < x.n; i++) {
+		agent_t *a = &x.g[i];
+		for (size_t j = 0; j < a->nep; j++) {
+			free(a->ep[j].method);
+			free(a->ep[j].route);
+		}
+		free(a->ep);
+		free(a->id);
+		smap_free(&a->sessions);
+		smap_free(&a->eps);
+	}
+	free(x.g);
+	smap_free(&x.map);
+	return out ? otas__reply_json(r, 200, out)
+	           : otas__reply_error(r, 500, "query failed");
+}
+
+/* ---- GET /api/v1/export?format=csv|json --------------------------------- */
+
+typedef struct {
+	otas__buf_t b;
+	int csv;
+	long rows, limit;
+	int more;
+} export_t;
+
+static void
+csv_field(otas__buf_t *b, const char *s)
+{
+	if (!s)
+		return;
+	/* A cell starting with = + - @ is a formula to a spreadsheet. */
+	if (strpbrk(s, ",\"\r\n") || (*s && strchr("=+-@", *s))) {
+		otas__buf_putc(b, '"');
+		if (*s && strchr("=+-@", *s))
+			otas__buf_putc(b, '\'');
+		for (; *s; s++) {
+			if (*s == '"')
+				otas__buf_putc(b, '"');
+			otas__buf_putc(b, *s);
+		}
+		otas__buf_putc(b, '"');
+	} else {
+		otas__buf_puts(b, s);
+	}
+}
+
+static int
+export_row(void *arg, const otas__scan_row_t *r)
+{
+	export_t *x = arg;
+	char t[32];
+
+	if (x->rows >= x->limit) {
+		x->more = 1;
+		return 1;
+	}
+	otas__format_time(r->ts_us, t);
+	if (x->csv) {
+		const char *cols[] = {r->event_id, t, r->method, r->path, r->route};
+		for (size_t i = 0; i < 5; i++) {
+			csv_field(&x->b, cols[i]);
+			otas__buf_putc(&x->b, ',');
+		}
+		otas__buf_printf(&x->b, "%lld,%.3f,%d,", r->status, r->latency_ms,
+		                 row_error(r));
+		csv_field(&x->b, r->user_id);
+		otas__buf_putc(&x->b, ',');
+		csv_field(&x->b, r->company_id);
+		otas__buf_putc(&x->b, ',');
+		csv_field(&x->b, r->agent_id);
+		otas__buf_putc(&x->b, ',');
+		csv_field(&x->b, r->agent_session_id);
+		otas__buf_puts(&x->b, "\r\n");
+	} else {
+		json_t *e = row_json(r);
+		char *s = json_dumps(e, JSON_COMPACT);
+		json_decref(e);
+		if (!s)
+			abort();
+		otas__buf_puts(&x->b, x->rows ? ",\n" : "\n");
+		otas__buf_puts(&x->b, s);
+		free(s);
+	}
+	x->rows++;
+	return 0;
+}
+
+enum MHD_Result
+otas__api_dash_export(otas__server_t *s, struct MHD_Connection *c,
+                      otas__req_t *r)
+{
+	otas__dash_filter_t f;
+	otas__scan_query_t q;
+	export_t x = {OTAS__BUF_INIT, 1, 0, 10000, 0};
+	const char *fmt = otas__http_arg(c, "format");
+	int truncated = 0;
+	struct MHD_Response *resp;
+	char disp[64];
+
+	if (req_filter(c, r, &f) != 0)
+		return MHD_YES;
+	if (fmt && strcmp(fmt, "csv") && strcmp(fmt, "json"))
+		return bad(r, "invalid format (csv, json)");
+	x.csv = !fmt || strcmp(fmt, "csv") == 0;
+	otas__dash_filter_scan(&f, &q);
+	q.want_who = 1;
+	if (page_args(c, &q, &x.limit, OTAS__DASH_EXPORT_MAX) != 0)
+		return bad(r, "invalid limit (1..100000) or cursor");
+	if (store_only(&f))
+		q.limit = x.limit + 1;
+	if (x.csv)
+		otas__buf_puts(&x.b, "event_id,event_time,method,path,route,status,"
+		                     "latency_ms,error,user_id,company_id,agent_id,"
+		                     "agent_session_id\r\n");
+	else
+		otas__buf_puts(&x.b, "{\"events\":[");
+	if (run_scan(s, r, &f, &q, export_row, &x,
+	             store_only(&f) ? 0 : OTAS__DASH_SCAN_CAP, &truncated) != 0 ||
+	    x.b.oom) {
+		otas__buf_free(&x.b);
+		return otas__reply_error(r, 500, "query failed");
+	}
+	if (!x.csv)
+		otas__buf_printf(&x.b, "\n],\"rows\":%ld,\"truncated\":%s}\n", x.rows,
+		                 x.more || truncated ? "true" : "false");
+	resp = MHD_create_response_from_buffer(x.b.len, x.b.data,
+	                                       MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		otas__buf_free(&x.b);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, "Content-Type",
+	                        x.csv ? "text/csv; charset=utf-8"
+	                              : "application/json");
+	snprintf(disp, sizeof disp, "attachment; filename=\"events.%s\"",
+	         x.csv ? "csv" : "json");
+	MHD_add_response_header(resp, "Content-Disposition", disp);
+	MHD_add_response_header(resp, "X-OTAS-Export-Rows",
+	                        x.more || truncated ? "truncated" : "complete");
+	return otas__reply_response(r, 200, resp);
+}
