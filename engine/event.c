@@ -544,7 +544,10 @@ otas__event_write(otas_engine_t *eng, const char *project_id,
 	         tm.tm_min, tm.tm_sec, (int)(us % 1000000) % 1000000);
 	field(out, "\"timestamp\":", ts, strlen(ts));
 	field(out, "\"sdk\":", eng->sdk_name, strlen(eng->sdk_name));
-	field(out, "\"host\":", rq.host, rq.host_len);
+	if (rq.host_len || !c->server_host)
+		field(out, "\"host\":", rq.host, rq.host_len);
+	else /* no Host header: the server's name and port (PEP 3333) */
+		field(out, "\"host\":", c->server_host, c->server_host_len);
 	if (c->route)
 		field(out, "\"route\":", c->route, c->route_len);
 	/* client_ip, user_id (host's, else the JWT), traceparent, tags,

@@ -659,6 +659,7 @@ typedef struct {
 	char *type;             /* exception type, or NULL (status group) */
 	long long status;       /* status groups */
 	char *method, *route;
+	int unmatched;          /* route is "(unmatched)" */
 	long long count;
 	int64_t first_us, last_us;
 	long long series[ERR_SERIES];
@@ -715,8 +716,10 @@ errors_row(void *arg, const otas__scan_row_t *r)
 {
 	errs_t *x = arg;
 	char *type, *msg, *stack, key[1200];
+	const char *rt;
 	size_t i;
 	int64_t si;
+	int um;
 	egroup_t *g;
 
 	doc_exception(r->doc, r->doc_len, &type, &msg, &stack);
@@ -724,12 +727,15 @@ errors_row(void *arg, const otas__scan_row_t *r)
 		/* is_error without a recorded exception */
 		type = strdup("error");
 	}
+	/* Requests no route matched are one endpoint here too: a scanner's
+	 * random paths make one group per status, not one per path. */
+	um = is_unmatched(r);
+	rt = um ? "(unmatched)" : r->route;
 	if (type)
-		snprintf(key, sizeof key, "x\t%s\t%s\t%s", type, r->method,
-		         r->route);
+		snprintf(key, sizeof key, "x\t%s\t%s\t%s", type, r->method, rt);
 	else
-		snprintf(key, sizeof key, "s\t%lld\t%s\t%s", r->status, r->method,
-		         r->route);
+		snprintf(key, sizeof key, "s\t%lld\t%s\t%s", r->status,
+		         um ? "*" : r->method, rt);
 	i = smap_get(&x->map, key, x->n);
 	if (i == (size_t)-1) {
 		if (x->n >= MAX_GROUPS) {
@@ -744,8 +750,9 @@ errors_row(void *arg, const otas__scan_row_t *r)
 		g = &x->g[i];
 		g->type = type;
 		g->status = type ? 0 : r->status;
-		g->method = strdup(r->method);
-		g->route = strdup(r->route);
+		g->unmatched = um;
+		g->method = strdup(um && !type ? "*" : r->method);
+		g->route = strdup(rt);
 		/* rows come newest first: the first row is the latest */
 		g->last_us = r->ts_us;
 		g->event_id = r->event_id ? strdup(r->event_id) : NULL;
@@ -814,6 +821,7 @@ otas__api_dash_errors(otas__server_t *s, struct MHD_Connection *c,
 		                    g->type ? json_null() : json_integer(g->status));
 		json_object_set_new(e, "method", json_string(g->method));
 		json_object_set_new(e, "route", json_string(g->route));
+		json_object_set_new(e, "unmatched", json_boolean(g->unmatched));
 		json_object_set_new(e, "count", json_integer(g->count));
 		json_object_set_new(e, "first_seen", time_str(g->first_us));
 		json_object_set_new(e, "last_seen", time_str(g->last_us));

@@ -53,9 +53,10 @@ def _log(level, message):
 
 def _debug_log(level, message):
     # OTAS_DEBUG=1: the engine's debug lines (one per event, with the event
-    # as sent) go to stderr whatever the logging set-up; the rest to the
-    # logger as always.
-    if level <= logging.DEBUG:
+    # as sent) must show whatever the logging set-up: through the "otas"
+    # logger when it has a handler that takes DEBUG, else on stderr.
+    if level <= logging.DEBUG and not (logger.isEnabledFor(logging.DEBUG)
+                                       and logger.hasHandlers()):
         try:
             sys.stderr.write(message + "\n")
             sys.stderr.flush()

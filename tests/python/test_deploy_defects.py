@@ -277,6 +277,7 @@ def test_runserver_phantom_headers_not_recorded(collector, tmp_path, uid):
     names = set(as_obj(ev["request_headers"]))
     assert "content-type" not in names and "content-length" not in names
     assert "host" not in names
+    assert ev["metadata"]["host"]  # SERVER_NAME:SERVER_PORT (PEP 3333)
 
 
 def test_demo_keep_stopped_by_sigterm_leaves_no_process(tmp_path):
@@ -310,3 +311,20 @@ def test_demo_keep_stopped_by_sigterm_leaves_no_process(tmp_path):
             os.killpg(p.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def test_host_falls_back_to_server_name_and_port(collector, uid):
+    import io
+
+    from otas.wsgi import OtasWSGIMiddleware
+
+    app = OtasWSGIMiddleware(lambda e, s: (s("200 OK", []), [b"ok"])[1])
+    path = f"/no-host/{uid}"
+    for port, want in (("8080", "api.internal:8080"), ("80", "api.internal")):
+        environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path + "/" + port,
+                   "SERVER_NAME": "api.internal", "SERVER_PORT": port,
+                   "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO()}
+        b"".join(app(environ, lambda *a: None))
+        ev = one(collector, path + "/" + port)
+        assert ev["metadata"]["host"] == want
+        assert "host" not in as_obj(ev["request_headers"])
