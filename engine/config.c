@@ -8,6 +8,7 @@
 #include "config.h"
 #include "filter.h"
 #include "identity.h"
+#include "otlp.h"
 #include "redact_body.h"
 
 #include <ctype.h>
@@ -21,7 +22,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-enum { T_STR, T_SECRET, T_BOOL, T_SIZE, T_INT, T_URL, T_RULES };
+enum { T_STR, T_SECRET, T_BOOL, T_SIZE, T_INT, T_URL, T_RULES, T_HIDDEN };
 
 typedef struct {
 	const char *name;
@@ -83,6 +84,11 @@ static const opt_t opts[] = {
     {"OTAS_TAGS", T_STR, F(tags), "", 0, 0},
     {"OTAS_SERVICE_VERSION", T_STR, F(service_version), "", 0, 0},
     {"OTAS_CA_BUNDLE", T_STR, F(ca_bundle), "", 0, 0},
+    {"OTAS_EXPORTER", T_STR, F(exporter), "otas", 0, 0},
+    {"OTAS_OTLP_ENDPOINT", T_URL, F(otlp_endpoint), "", 0, 0},
+    {"OTAS_OTLP_HEADERS", T_HIDDEN, F(otlp_headers), "", 0, 0},
+    {"OTAS_OTLP_COMPRESSION", T_STR, F(otlp_compression), "gzip", 0, 0},
+    {"OTAS_SERVICE_NAME", T_STR, F(service_name), "", 0, 0},
 };
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -100,7 +106,9 @@ static const char *const names[N_OPTS + 1] = {
     "OTAS_AUTHORIZATION_HEADER_NAME", "OTAS_AUTHORIZATION_USER_ID_FIELD",
     "OTAS_TRUSTED_PROXIES", "OTAS_EVENT_ID_HEADER", "OTAS_EXCLUDE_PATHS",
     "OTAS_SAMPLE_RATE", "OTAS_CAPTURE_METHODS", "OTAS_TAGS",
-    "OTAS_SERVICE_VERSION", "OTAS_CA_BUNDLE", NULL};
+    "OTAS_SERVICE_VERSION", "OTAS_CA_BUNDLE", "OTAS_EXPORTER",
+    "OTAS_OTLP_ENDPOINT", "OTAS_OTLP_HEADERS", "OTAS_OTLP_COMPRESSION",
+    "OTAS_SERVICE_NAME", NULL};
 
 const char *const *
 otas_config_names(void)
@@ -274,6 +282,7 @@ otas_config_set(otas_config_t *cfg, const char *name, const char *value,
 		}
 		/* fallthrough */
 	case T_STR:
+	case T_HIDDEN:
 	case T_RULES:
 		if (o->type == T_RULES) {
 			/* Parse now so the error names the option at once. */
@@ -366,7 +375,7 @@ otas_config_new(void)
 			return NULL;
 		}
 	}
-	if (!c->base_url || !c->auth_url || !c->sdk_key) {
+	if (!c->base_url || !c->auth_url || !c->sdk_key || !c->otlp_endpoint) {
 		otas_config_free(c);
 		return NULL;
 	}
@@ -382,7 +391,8 @@ otas_config_free(otas_config_t *c)
 		return;
 	for (i = 0; i < N_OPTS; i++) {
 		int t = opts[i].type;
-		if (t == T_STR || t == T_SECRET || t == T_URL || t == T_RULES)
+		if (t == T_STR || t == T_SECRET || t == T_URL ||
+		    t == T_RULES || t == T_HIDDEN)
 			free(*(char **)((char *)c + opts[i].off));
 	}
 	free(c);
@@ -406,7 +416,8 @@ otas_config_check(const otas_config_t *c, char *err, size_t errlen)
 		return -1;
 	}
 	if (otas__ident_validate(c, err, errlen) != 0 ||
-	    otas__filter_validate(c, err, errlen) != 0)
+	    otas__filter_validate(c, err, errlen) != 0 ||
+	    otas__otlp_validate(c, err, errlen) != 0)
 		return -1;
 	/* A CA bundle that cannot be read would fail every HTTPS send later,
 	 * far from its cause: refuse it at start-up instead. */
@@ -434,6 +445,10 @@ otas_config_get(const otas_config_t *c, const char *name, char *buf,
 	switch (o->type) {
 	case T_SECRET:
 		snprintf(buf, buflen, "%s", c->sdk_key[0] ? "otas_***" : "");
+		break;
+	case T_HIDDEN:
+		s = *(char *const *)((const char *)c + o->off);
+		snprintf(buf, buflen, "%s", *s ? "***" : "");
 		break;
 	case T_STR:
 	case T_URL:

@@ -69,7 +69,8 @@ def _debug_log(level, message):
 
 
 def _secret_name(name):
-    return any(w in name for w in ("_KEY", "SECRET", "TOKEN", "PASSWORD"))
+    return (any(w in name for w in ("_KEY", "SECRET", "TOKEN", "PASSWORD"))
+            or name == "OTAS_OTLP_HEADERS")
 
 
 def _startup_line(mod, settings):
