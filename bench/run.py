@@ -132,6 +132,11 @@ def engine_figures(data):
         rows.append((f"Served req/s, gunicorn 2 workers, `{ep}`",
                      f"{r['baseline']['rps']:.0f}", f"{r['otas']['rps']:.0f}",
                      f"{r['rps_ratio']:.3f}×", "≥ 0.97×"))
+        if r["baseline"].get("cpu_us") is not None:
+            b, o = r["baseline"]["cpu_us"], r["otas"]["cpu_us"]
+            rows.append((f"Served, server CPU per request, `{ep}`", f"{b:.0f} µs",
+                         f"{o:.0f} µs", f"+{o - b:.0f} µs ({b / o:.3f}× the requests "
+                         "per CPU-second)", "—"))
     if not rows:
         return "No section of this run measured them."
     out = ["| figure | no OTAS | OTAS | OTAS − none (or ratio) | issue 18 goal |",
@@ -152,13 +157,18 @@ def machine():
 
 
 def write_results(out, data, quick):
+    (out / "results.json").write_text(json.dumps(data, indent=1, default=str))
     cfg = data["config"]
     md = [f"# OTAS benchmarks{' (quick run: not for publication)' if quick else ''}",
           "", f"{data['when']}; commit {data.get('commit', '?')}; {data['machine']}; "
           f"run took {data['took_s']:.0f} s.",
           "How to read this: bench/README.md.", ""]
+    try:
+        figures = engine_figures(data)
+    except Exception as exc:  # a missing field must not lose the run
+        figures = f"Could not be assembled: {type(exc).__name__}: {exc}"
     md += ["## Engine figures (issue 18): today's engine against no OTAS, one run", "",
-           engine_figures(data), ""]
+           figures, ""]
     ov = data.get("overhead")
     if ov:
         md += ["## Summary", ""]
