@@ -213,9 +213,27 @@ def driver(n, rounds, log=H.log):
 
 # ----------------------------------------------------------- 3. the profile
 
-def _annotate(path):
-    """{"file:function [object]": self Ir} of one callgrind output file."""
-    p = subprocess.run(["callgrind_annotate", "--threshold=100", "--auto=no", str(path)],
+# Functions whose inclusive cost (callees included) the profile reports:
+# the pipeline's steps as the sender calls them.
+INCLUSIVE = [
+    ("otas__event_write", "serialise one event (headers, bodies, redaction)"),
+    ("otas__name_sensitive", "  is this header / key name sensitive?"),
+    ("otas__redact_json_names", "  JSON body: remove sensitive keys"),
+    ("write_headers", "  headers"),
+    ("otas__json_escape", "  JSON string escaping"),
+    ("otas__urlencoded_to_json", "  query string to JSON"),
+    ("otas__gzip", "gzip the batch"),
+    ("otas__http_post", "HTTP POST (libcurl)"),
+    ("json_loadb", "parse the answer (jansson)"),
+    ("spool_ready", "spool checks (SQLite)"),
+]
+
+
+def _annotate(path, inclusive=False):
+    """{"file:function [object]": self (or inclusive) Ir} of one callgrind
+    output file."""
+    p = subprocess.run(["callgrind_annotate", "--threshold=100", "--auto=no",
+                        f"--inclusive={'yes' if inclusive else 'no'}", str(path)],
                        capture_output=True, text=True)
     costs = {}
     for ln in p.stdout.splitlines():
@@ -269,6 +287,7 @@ def profile(n, sender_us, log=H.log):
                      key=lambda t: sum(threads[t].values()), default=None)
     main = threads.get("01", {})
     sender = threads.get(sender_tid, {})
+    sender_path = tmp / f"cg.out-{sender_tid}" if sender_tid else None
     total = sum(sender.values())
     stages = {name: 0 for name, _ in STAGES}
     stages["other (libc, kernel entry)"] = 0
@@ -283,12 +302,21 @@ def profile(n, sender_us, log=H.log):
         funcs.append((ir, fn))
     funcs.sort(reverse=True)
     per_ev = total / n if n else 0
+    incl = _annotate(sender_path, inclusive=True) if sender_path else {}
+    inclusive = []
+    for fn, label in INCLUSIVE:
+        ir = sum(v for k, v in incl.items()
+                 if re.search(r":" + re.escape(fn) + r"(\.part\.\d+)?(\'\d+)? \[", k))
+        inclusive.append({"function": fn, "what": label, "ir_per_event": ir / n,
+                          "share": ir / total if total else 0,
+                          "us_per_event": sender_us * ir / total if total else None})
     out = {"events": n, "sender_ir_per_event": per_ev,
            "main_ir_per_event": sum(main.values()) / n if n else 0,
            "sender_us_per_event": sender_us,
            "stages": [{"stage": k, "ir_per_event": v / n, "share": v / total if total else 0,
                        "us_per_event": sender_us * v / total if total else None}
                       for k, v in sorted(stages.items(), key=lambda kv: -kv[1])],
+           "inclusive": inclusive,
            "top": [{"function": _short(fn), "ir_per_event": ir / n,
                     "share": ir / total if total else 0,
                     "us_per_event": sender_us * ir / total if total else None}
@@ -461,6 +489,13 @@ def md_profile(d):
     for s in d["stages"]:
         lines.append(f"| {s['stage']} | {s['ir_per_event']:,.0f} | {s['share']:.1%} | "
                      f"{s['us_per_event']:.2f} |")
+    if d.get("inclusive"):
+        lines += ["", "| step (inclusive of callees) | function | instructions/event | share "
+                  "| ≈ µs/event |", "|---|---|---:|---:|---:|"]
+        for t in d["inclusive"]:
+            lines.append(f"| {t['what'].strip()} | `{t['function']}` | "
+                         f"{t['ir_per_event']:,.0f} | {t['share']:.1%} | "
+                         f"{t['us_per_event']:.2f} |")
     lines += ["", "| top functions (self) | instructions/event | share | ≈ µs/event |",
               "|---|---:|---:|---:|"]
     for t in d["top"]:

@@ -75,9 +75,9 @@ pick(otas_capture_t *c, otas_header_t *rq, otas_header_t *rs, const char *req,
 static int
 capture(long n)
 {
-#define NV 64
-	static char reqs[NV][1100], resps[NV][1200], rids[NV][32],
-	    clens[NV][16];
+#define NV 1000
+	static char reqs[NV][1400], resps[NV][1200], rids[NV][32],
+	    clens[NV][24];
 	otas_header_t rq[] = {
 	    H("REQUEST_METHOD", "POST"), H("PATH_INFO", "/api/users/7"),
 	    H("CONTENT_TYPE", "application/json"), H("CONTENT_LENGTH", "1000"),
@@ -93,7 +93,7 @@ capture(long n)
 	                       H("Content-Length", "0"),
 	                       H("X-Frame-Options", "DENY")};
 	char err[512];
-	int k;
+	int k, j;
 	const char *const *names;
 	otas_config_t *cfg;
 	otas_engine_t *eng;
@@ -124,12 +124,21 @@ capture(long n)
 		unsigned h = 2654435761u * (unsigned)(k + 1);
 		size_t m;
 
+		/* An order of a few items, about 1 KB. */
 		m = (size_t)snprintf(reqs[k], sizeof(reqs[k]),
-		                     "{\"name\":\"%s\",\"qty\":%d,\"sku\":"
-		                     "\"SKU-%06u\",\"note\":\"%s\",\"pad\":\"",
-		                     nm, k % 7 + 1, h % 1000000, bios[k % 4]);
-		memset(reqs[k] + m, 'p', 1000 - 2 - m);
-		strcpy(reqs[k] + 1000 - 2, "\"}");
+		                     "{\"customer\":\"%s\",\"order_ref\":"
+		                     "\"ORD-%08x\",\"items\":[",
+		                     nm, h);
+		for (j = 0; m < 880; j++) {
+			unsigned g = h * (unsigned)(j + 3) + (unsigned)j;
+			m += (size_t)snprintf(
+			    reqs[k] + m, sizeof(reqs[k]) - m,
+			    "%s{\"sku\":\"SKU-%06u\",\"qty\":%u,"
+			    "\"price\":%u.%02u,\"note\":\"%s\"}",
+			    j ? "," : "", g % 1000000, g % 9 + 1, g % 500,
+			    g % 100, bios[(k + j) % 4]);
+		}
+		snprintf(reqs[k] + m, sizeof(reqs[k]) - m, "]}");
 		snprintf(resps[k], sizeof(resps[k]),
 		         "{\"id\":%d,\"username\":\"%s%d\",\"email\":"
 		         "\"%s%d@example.com\",\"name\":\"%s\","

@@ -163,6 +163,9 @@ def write_results(out, data, quick):
           "", f"{data['when']}; commit {data.get('commit', '?')}; {data['machine']}; "
           f"run took {data['took_s']:.0f} s.",
           "How to read this: bench/README.md.", ""]
+    if data.get("merged"):
+        md[-1:-1] = [f"Sections {', '.join(data['merged']['sections'])} re-run at "
+                     f"{data['when']} into the run of {data['merged']['into']}.", ""]
     try:
         figures = engine_figures(data)
     except Exception as exc:  # a missing field must not lose the run
@@ -291,6 +294,9 @@ def main():
                     "build/bench-quick with --quick)")
     ap.add_argument("--skip-install", action="store_true",
                     help="use build/bench-venv as it is")
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the sections of OUT/results.json that this run does "
+                    "not measure (re-run one section into an existing result)")
     args = ap.parse_args()
     cfg = QUICK if args.quick else FULL
     out = Path(args.out) if args.out else (
@@ -362,6 +368,13 @@ def main():
         data["ingest"] = collector_ingest(out, args.quick)
     data["unavailable"] = unavailable
     data["took_s"] = time.monotonic() - t0
+    if args.merge and (out / "results.json").exists():
+        old = json.loads((out / "results.json").read_text())
+        for k in SECTIONS:
+            if k not in only and k in old:
+                data[k] = old[k]
+        data["merged"] = {"sections": sorted(only & set(SECTIONS)),
+                          "into": f"{old.get('when')} ({old.get('commit')})"}
 
     text = write_results(out, data, args.quick)
     p = subprocess.run([python, str(H.BENCH / "plots.py"), str(out)],
