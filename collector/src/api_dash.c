@@ -33,7 +33,8 @@ parse_when(const char *v, int64_t *out)
 		return 1;
 	/* unix milliseconds (what the page's date pickers give) */
 	n = strtoll(v, &end, 10);
-	if (*v && !*end && n > 100000000000LL) {
+	/* up to the year 9999: past that n * 1000 would overflow */
+	if (*v && !*end && n > 100000000000LL && n <= 253402300799999LL) {
 		*out = n * 1000;
 		return 0;
 	}
