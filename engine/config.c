@@ -42,6 +42,9 @@ static const opt_t opts[] = {
     {"OTAS_ENABLED", T_BOOL, F(enabled), "1", 0, 1},
     {"OTAS_DEBUG", T_BOOL, F(debug), "0", 0, 1},
     {"OTAS_SENSITIVE_HEADERS", T_STR, F(sensitive_headers), "", 0, 0},
+    {"OTAS_REQUEST_HEADER_MASKS", T_STR, F(request_header_masks), "", 0, 0},
+    {"OTAS_RESPONSE_HEADER_MASKS", T_STR, F(response_header_masks), "", 0,
+     0},
     {"OTAS_QUEUE_MAX_BYTES", T_SIZE, F(queue_max_bytes), "33554432",
      65536, 16 * GiB},
     {"OTAS_BATCH_MAX_EVENTS", T_INT, F(batch_max_events), "100", 1, 10000},
@@ -89,12 +92,19 @@ static const opt_t opts[] = {
     {"OTAS_OTLP_HEADERS", T_HIDDEN, F(otlp_headers), "", 0, 0},
     {"OTAS_OTLP_COMPRESSION", T_STR, F(otlp_compression), "gzip", 0, 0},
     {"OTAS_SERVICE_NAME", T_STR, F(service_name), "", 0, 0},
+    {"OTAS_USER_ID_FIELD", T_STR, F(user_id_field), "pk", 0, 0},
+    {"OTAS_RESOLVE_USER", T_BOOL, F(resolve_user), "0", 0, 1},
+    {"OTAS_CAPTURE_OUTGOING_BODIES", T_BOOL, F(capture_outgoing_bodies), "1",
+     0, 1},
+    {"OTAS_PROPAGATE_TRACEPARENT", T_BOOL, F(propagate_traceparent), "1", 0,
+     1},
 };
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))
 
 static const char *const names[N_OPTS + 1] = {
     "OTAS_SDK_KEY", "OTAS_BASE_URL", "OTAS_AUTH_URL", "OTAS_ENABLED",
-    "OTAS_DEBUG", "OTAS_SENSITIVE_HEADERS", "OTAS_QUEUE_MAX_BYTES",
+    "OTAS_DEBUG", "OTAS_SENSITIVE_HEADERS", "OTAS_REQUEST_HEADER_MASKS",
+    "OTAS_RESPONSE_HEADER_MASKS", "OTAS_QUEUE_MAX_BYTES",
     "OTAS_BATCH_MAX_EVENTS", "OTAS_BATCH_MAX_BYTES",
     "OTAS_FLUSH_INTERVAL_MS", "OTAS_MAX_BODY_BYTES", "OTAS_CAPTURE_BODIES",
     "OTAS_TIMEOUT_MS", "OTAS_SHUTDOWN_TIMEOUT_MS", "OTAS_SPOOL_DIR",
@@ -108,7 +118,10 @@ static const char *const names[N_OPTS + 1] = {
     "OTAS_SAMPLE_RATE", "OTAS_CAPTURE_METHODS", "OTAS_TAGS",
     "OTAS_SERVICE_VERSION", "OTAS_CA_BUNDLE", "OTAS_EXPORTER",
     "OTAS_OTLP_ENDPOINT", "OTAS_OTLP_HEADERS", "OTAS_OTLP_COMPRESSION",
-    "OTAS_SERVICE_NAME", NULL};
+    "OTAS_SERVICE_NAME",
+    "OTAS_USER_ID_FIELD",
+    "OTAS_RESOLVE_USER", "OTAS_CAPTURE_OUTGOING_BODIES",
+    "OTAS_PROPAGATE_TRACEPARENT", NULL};
 
 const char *const *
 otas_config_names(void)

@@ -17,6 +17,16 @@ struct otas_config_s {
 	int enabled;
 	int debug;
 	char *sensitive_headers;
+	char *request_header_masks;  /* request direction only */
+	char *response_header_masks; /* response direction only */
+	/* Read by the host (the Python package), validated here so that every
+	 * option has one table: which user field is the id, whether to
+	 * resolve an unevaluated user after the view, outgoing bodies, and
+	 * traceparent propagation on captured outgoing calls. */
+	char *user_id_field;
+	int resolve_user;
+	int capture_outgoing_bodies;
+	int propagate_traceparent;
 	int64_t queue_max_bytes;
 	int64_t batch_max_events;
 	int64_t batch_max_bytes;

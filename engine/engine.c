@@ -232,6 +232,8 @@ engine_release(otas_engine_t *eng)
 	otas__queue_destroy(&eng->q);
 	pthread_mutex_destroy(&eng->spool_mu);
 	otas__names_free(eng->sens_headers);
+	otas__names_free(eng->sens_dir_headers[0]);
+	otas__names_free(eng->sens_dir_headers[1]);
 	otas__names_free(eng->sens_params);
 	otas__jsonpath_free(eng->req_rules);
 	otas__jsonpath_free(eng->resp_rules);
@@ -301,6 +303,10 @@ otas_engine_new(otas_config_t *cfg, char *err, size_t errlen)
 
 	eng->sens_headers = otas__names_split(cfg->sensitive_headers,
 	                                      &eng->n_sens_headers);
+	eng->sens_dir_headers[0] = otas__names_split(
+	    cfg->request_header_masks, &eng->n_sens_dir_headers[0]);
+	eng->sens_dir_headers[1] = otas__names_split(
+	    cfg->response_header_masks, &eng->n_sens_dir_headers[1]);
 	/* One name set for query, form and JSON names and header names:
 	 * OTAS_SENSITIVE_QUERY_PARAMS, OTAS_REDACT_NAMES and the defaults. */
 	{
@@ -315,7 +321,8 @@ otas_engine_new(otas_config_t *cfg, char *err, size_t errlen)
 			free(both);
 		}
 	}
-	if (!eng->sens_headers || !eng->sens_params)
+	if (!eng->sens_headers || !eng->sens_params ||
+	    !eng->sens_dir_headers[0] || !eng->sens_dir_headers[1])
 		goto oom;
 	eng->params.names = (const char *const *)eng->sens_params;
 	eng->params.defaults = cfg->redact_default_names;

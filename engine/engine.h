@@ -43,6 +43,10 @@ struct otas_engine_s {
 	/* Derived from cfg, immutable. */
 	char **sens_headers;          /* lower-case names */
 	size_t n_sens_headers;
+	/* OTAS_REQUEST_HEADER_MASKS / OTAS_RESPONSE_HEADER_MASKS: names
+	 * redacted in one direction only (Moesif's per-direction masks). */
+	char **sens_dir_headers[2];
+	size_t n_sens_dir_headers[2];
 	char **sens_params;
 	otas__nameset_t params;
 	otas__jsonpath_set_t *req_rules, *resp_rules;

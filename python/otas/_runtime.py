@@ -41,7 +41,9 @@ from .exceptions import (
 
 logger = logging.getLogger("otas")
 
-_lock = threading.Lock()
+# Re-entrant: the stop-signal handler (main thread) may run while that
+# thread is inside start() holding it.
+_lock = threading.RLock()
 _runtimes = {}
 _current = None
 _atexit_registered = False

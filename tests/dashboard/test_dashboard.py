@@ -16,7 +16,7 @@ Django app with the SDK once ``import otas`` works in the venv (see
 fill_via_sdk below; it skips until then).
 
 Every number the page shows is compared with the query API's answer for the
-same thing.  Screenshots of each view at 1280x800 and 390x844 go to the
+same thing.  Screenshots of each view at 1440x900 and 390x844 go to the
 test's tmp directory and are copied to build/dashboard-screenshots/.
 
 Run:  .venv/bin/python -m pytest tests/dashboard -q
@@ -58,7 +58,7 @@ CHROMEDRIVER = os.environ.get("OTAS_CHROMEDRIVER", "/usr/bin/chromedriver")
 EVENT_SOURCE = os.environ.get("OTAS_DASHBOARD_EVENT_SOURCE", "batch")
 WAIT = 15.0
 
-DESKTOP = (1280, 800)
+DESKTOP = (1440, 900)
 PHONE = (390, 844)
 
 if not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)):
@@ -269,7 +269,7 @@ def driver():
               "--disable-extensions", "--disable-background-networking",
               "--disable-component-update", "--disable-sync",
               "--force-device-scale-factor=1", "--hide-scrollbars",
-              "--window-size=1280,800", "--lang=en-US"):
+              "--window-size=1440,900", "--lang=en-US"):
         opts.add_argument(a)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     d = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=opts)
