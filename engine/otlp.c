@@ -488,10 +488,13 @@ ts_nanos(const char *s)
 	                 &sec, &k) != 6)
 		return 0;
 	if (s[k] == '.') {
-		int i;
-		for (i = 0; i < 6; i++)
-			frac[i] = isdigit((unsigned char)s[k + 1 + i]) ? s[k + 1 + i]
-			                                               : '0';
+		int i, more = 1;
+		/* up to 6 digits, padded with zeros; stops at the first
+		 * non-digit (the NUL included) */
+		for (i = 0; i < 6; i++) {
+			more = more && isdigit((unsigned char)s[k + 1 + i]);
+			frac[i] = more ? s[k + 1 + i] : '0';
+		}
 		frac[6] = '\0';
 		us = atoi(frac);
 	}
@@ -684,7 +687,9 @@ write_record(const otas__otlp_t *o, json_t *ev, otas__buf_t *r,
 	        : 0;
 	if (t0)
 		pb_fixed(r, 1, t0, 8);
-	pb_fixed(r, 11, t0 + (uint64_t)(lat > 0 ? lat * 1e6 : 0), 8);
+	/* a day at most: no float-to-integer overflow on odd input */
+	pb_fixed(r, 11, t0 + (uint64_t)(lat > 0 && lat < 864e5 ? lat * 1e6 : 0),
+	         8);
 	s = jstr(ev, "error", &n);
 	if (status >= 500 || (s && n) || e0)
 		sev = 17;

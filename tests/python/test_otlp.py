@@ -175,7 +175,7 @@ def by_path(records):
 def test_events_arrive_as_otlp_log_records(tmp_path):
     rcv = Receiver()
     try:
-        app = Gunicorn(gunicorn_env(rcv, tmp_path))
+        app = Gunicorn(gunicorn_env(rcv, tmp_path, OTAS_DEBUG="1"))
         try:
             traffic(app)
             wait_for(lambda: len(by_path(rcv.records())) >= 5, timeout=20,
@@ -193,7 +193,9 @@ def test_events_arrive_as_otlp_log_records(tmp_path):
         assert req["headers"]["Content-Encoding"] == "gzip"
         assert req["headers"]["x-pipeline-token"] == "tk=pipe-77"
         assert "X-OTAS-SDK-KEY" not in req["headers"]
-        # the header value is a secret: never in the server's output
+        # the header value is a secret: never in the server's output, not
+        # even in OTAS_DEBUG's start-up line of options and event lines
+        assert "OTAS_OTLP_HEADERS='***'" in out and "/api/items/7" in out
         assert "pipe-77" not in out
 
         res, scope, lr = recs["/api/items/7"]
