@@ -61,8 +61,8 @@ parse_status(const char *v, otas__dash_filter_t *f)
 		memcpy(tok, p, n);
 		tok[n] = '\0';
 		p += n;
-		if (*p == ',')
-			p++;
+		if (*p == ',' && !*++p)
+			return -1; /* a trailing comma */
 		if (f->n_status >= OTAS__DASH_MAX_STATUS)
 			return -1;
 		if (n == 3 && tok[0] >= '1' && tok[0] <= '5' &&
