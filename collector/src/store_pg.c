@@ -1217,6 +1217,9 @@ typedef struct {
 	int n;
 } pgq_t;
 
+static void pgq_add(pgq_t *x, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 static void
 pgq_add(pgq_t *x, const char *fmt, ...)
 {
