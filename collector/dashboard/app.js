@@ -1610,7 +1610,9 @@
 		a.click();
 		a.remove();
 		window.setTimeout(() => URL.revokeObjectURL(url), 10000);
-		state.lastExport = {format: format, size: blob.size, rows: r.headers.get('X-OTAS-Export-Rows')};
+		/* What was saved, for the page's own tests (a size, no data). */
+		document.documentElement.dataset.exportBytes = String(blob.size);
+		document.documentElement.dataset.exportFormat = format;
 		announce('Export ready: ' + blob.size + ' bytes');
 	}
 
