@@ -727,6 +727,60 @@ TEST(sender_posts_otlp)
 	fs_stop(fs);
 }
 
+/* Spooled events (the endpoint answered 503 until shutdown) are replayed
+ * as OTLP by the next engine: the spool keeps event JSON, not protobuf. */
+TEST(spooled_events_replay_as_otlp)
+{
+	fs_t *fs = fs_start();
+	char dir[] = "/tmp/otas-otlp-spool-XXXXXX", err[512];
+	const char *opts[] = {"OTAS_OTLP_ENDPOINT", NULL, "OTAS_SPOOL_DIR", dir,
+	                      "OTAS_FLUSH_INTERVAL_MS", "20", NULL};
+	otas_engine_t *e;
+	otas_stats_t st;
+	size_t n0, i, recs = 0;
+	int64_t dl;
+
+	CHECK(mkdtemp(dir));
+	opts[1] = fs_url(fs);
+	fs_log_status(fs, 503);
+	e = otas_engine_new(cfg_otlp(opts), err, sizeof(err));
+	CHECK(e);
+	cap_one(e, "/first");
+	cap_one(e, "/second");
+	dl = otas__now_mono_ms() + 10000;
+	while (fs_count(fs) < 1 && otas__now_mono_ms() < dl)
+		usleep(5000);
+	otas_engine_free(e, 300); /* the 503 goes on: spooled */
+	n0 = fs_count(fs);
+	CHECK(n0 >= 1);
+
+	fs_log_status(fs, 0);
+	e = otas_engine_new(cfg_otlp(opts), err, sizeof(err));
+	CHECK(e);
+	cap_one(e, "/third");
+	dl = otas__now_mono_ms() + 10000;
+	do {
+		otas_stats(e, &st);
+	} while ((st.sent < 1 || st.unspooled < 2) &&
+	         otas__now_mono_ms() < dl && usleep(5000) == 0);
+	CHECK_INT(st.sent, 3);
+	CHECK_INT(st.unspooled, 2);
+	for (i = n0; i < fs_count(fs); i++) {
+		fs_req_t r;
+		CHECK(fs_get(fs, i, &r) == 1);
+		recs += records_in(&r);
+		fs_req_free(&r);
+	}
+	CHECK_INT(recs, 3);
+	otas_engine_free(e, 1000);
+	fs_stop(fs);
+	{
+		char cmd[600];
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+		CHECK(system(cmd) == 0);
+	}
+}
+
 int
 main(void)
 {
@@ -738,5 +792,6 @@ main(void)
 	RUN(answers);
 	RUN(redaction_reaches_the_record);
 	RUN(sender_posts_otlp);
+	RUN(spooled_events_replay_as_otlp);
 	return testlib_done();
 }
