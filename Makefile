@@ -73,7 +73,7 @@ test: build c-test asan tsan fuzz-smoke pytest install-test
 # engine, the binding and otas-collector link is vendored into otas.libs/)
 # into dist/.  Rebuilt only when a packaged source changes.
 WHEEL_SOURCES := $(shell git ls-files -- CMakeLists.txt pyproject.toml README.md \
-                   LICENSE engine include collector python 2>/dev/null)
+                   LICENSE Makefile scripts/wheel_launcher.py engine include collector python 2>/dev/null)
 WHEEL_STAMP := dist/.wheel-stamp
 
 wheel: $(WHEEL_STAMP)
@@ -83,6 +83,7 @@ $(WHEEL_STAMP): $(WHEEL_SOURCES) | deps
 	$(PY) -m build --no-isolation --sdist --outdir dist .
 	$(PIP) wheel -q --no-build-isolation --no-deps -w build/wheel-raw dist/otas-*.tar.gz
 	auditwheel repair -w dist build/wheel-raw/otas-*.whl
+	$(PY) scripts/wheel_launcher.py dist/otas-*.whl
 	auditwheel show dist/otas-*.whl
 	@ls -l dist/otas-*
 	@touch $@

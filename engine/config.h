@@ -17,6 +17,16 @@ struct otas_config_s {
 	int enabled;
 	int debug;
 	char *sensitive_headers;
+	char *request_header_masks;  /* request direction only */
+	char *response_header_masks; /* response direction only */
+	/* Read by the host (the Python package), validated here so that every
+	 * option has one table: which user field is the id, whether to
+	 * resolve an unevaluated user after the view, outgoing bodies, and
+	 * traceparent propagation on captured outgoing calls. */
+	char *user_id_field;
+	int resolve_user;
+	int capture_outgoing_bodies;
+	int propagate_traceparent;
 	int64_t queue_max_bytes;
 	int64_t batch_max_events;
 	int64_t batch_max_bytes;
@@ -47,6 +57,12 @@ struct otas_config_s {
 	char *tags;
 	char *service_version;
 	char *ca_bundle;        /* "" = the system's (http_curl.c probes) */
+	/* otlp.c: OTAS_EXPORTER=otlp (validated by otlp.c) */
+	char *exporter;         /* "otas" | "otlp" */
+	char *otlp_endpoint;    /* "" = OTAS__OTLP_DEFAULT_ENDPOINT */
+	char *otlp_headers;     /* secret: never echoed */
+	char *otlp_compression; /* "gzip" | "none" */
+	char *service_name;
 };
 
 /* Split a comma-separated list into lower-cased, trimmed, non-empty

@@ -43,6 +43,10 @@ struct otas_engine_s {
 	/* Derived from cfg, immutable. */
 	char **sens_headers;          /* lower-case names */
 	size_t n_sens_headers;
+	/* OTAS_REQUEST_HEADER_MASKS / OTAS_RESPONSE_HEADER_MASKS: names
+	 * redacted in one direction only (Moesif's per-direction masks). */
+	char **sens_dir_headers[2];
+	size_t n_sens_dir_headers[2];
 	char **sens_params;
 	otas__nameset_t params;
 	otas__jsonpath_set_t *req_rules, *resp_rules;
@@ -52,6 +56,7 @@ struct otas_engine_s {
 	char sdk_name[96];
 	struct otas__ident_s *ident;  /* identity.c */
 	struct otas__filter_s *filter; /* filter.c */
+	struct otas__otlp_s *otlp;    /* otlp.c: NULL unless OTAS_EXPORTER=otlp */
 	/* Delivery timings (sender.h defaults; tests may shorten them
 	 * before the first capture). */
 	int64_t retry_base_ms, retry_cap_ms, retry_window_ms, auth_wait_ms,

@@ -78,8 +78,9 @@ hdr_name_eq(const char *a, const char *b)
 	return *a == *b;
 }
 
+/* dir: 0 request headers, 1 response headers (the per-direction masks). */
 static int
-is_sensitive(const otas_engine_t *eng, const char *name, size_t len)
+is_sensitive(const otas_engine_t *eng, int dir, const char *name, size_t len)
 {
 	static const char *const def[] = {
 	    "authorization", "cookie", "set-cookie", "x-api-key",
@@ -92,6 +93,9 @@ is_sensitive(const otas_engine_t *eng, const char *name, size_t len)
 			return 1;
 	for (i = 0; i < eng->n_sens_headers; i++)
 		if (hdr_name_eq(name, eng->sens_headers[i]))
+			return 1;
+	for (i = 0; i < eng->n_sens_dir_headers[dir]; i++)
+		if (hdr_name_eq(name, eng->sens_dir_headers[dir][i]))
 			return 1;
 	/* The names of the body and query rules: x-auth-token, x-csrftoken,
 	 * x-client-secret, ... */
@@ -119,8 +123,8 @@ typedef struct {
 /* Write {"name":"value",...} as a JSON string into out, noting the
  * content type, encoding, host and agent token on the way. */
 static void
-write_headers(otas_engine_t *eng, const otas_header_t *hs, size_t n, int cgi,
-              otas__buf_t *out, otas__buf_t *doc, otas__buf_t *name,
+write_headers(otas_engine_t *eng, int dir, const otas_header_t *hs, size_t n,
+              int cgi, otas__buf_t *out, otas__buf_t *doc, otas__buf_t *name,
               otas__buf_t *tmp, hdr_facts_t *f)
 {
 	size_t i;
@@ -154,7 +158,7 @@ write_headers(otas_engine_t *eng, const otas_header_t *hs, size_t n, int cgi,
 			otas__buf_putc(doc, ',');
 		otas__json_str(doc, name->data, name->len);
 		otas__buf_putc(doc, ':');
-		if (is_sensitive(eng, name->data, name->len)) {
+		if (is_sensitive(eng, dir, name->data, name->len)) {
 			otas__json_str(doc, OTAS__REDACTED,
 			               sizeof(OTAS__REDACTED) - 1);
 		} else if (f->host == h->value) {
@@ -453,9 +457,9 @@ otas__event_write(otas_engine_t *eng, const char *project_id,
 
 	/* Headers first: they tell the agent token and content types. */
 	otas__buf_t hq = OTAS__BUF_INIT, hr = OTAS__BUF_INIT;
-	write_headers(eng, c->req_headers, c->n_req_headers, cgi, &hq, &doc,
+	write_headers(eng, 0, c->req_headers, c->n_req_headers, cgi, &hq, &doc,
 	              &name, &t1, &rq);
-	write_headers(eng, c->resp_headers, c->n_resp_headers, 0, &hr, &doc,
+	write_headers(eng, 1, c->resp_headers, c->n_resp_headers, 0, &hr, &doc,
 	              &name, &t1, &rs);
 	*token = rq.token;
 	*token_len = rq.token_len;
@@ -544,7 +548,10 @@ otas__event_write(otas_engine_t *eng, const char *project_id,
 	         tm.tm_min, tm.tm_sec, (int)(us % 1000000) % 1000000);
 	field(out, "\"timestamp\":", ts, strlen(ts));
 	field(out, "\"sdk\":", eng->sdk_name, strlen(eng->sdk_name));
-	field(out, "\"host\":", rq.host, rq.host_len);
+	if (rq.host_len || !c->server_host)
+		field(out, "\"host\":", rq.host, rq.host_len);
+	else /* no Host header: the server's name and port (PEP 3333) */
+		field(out, "\"host\":", c->server_host, c->server_host_len);
 	if (c->route)
 		field(out, "\"route\":", c->route, c->route_len);
 	/* client_ip, user_id (host's, else the JWT), traceparent, tags,

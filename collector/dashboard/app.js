@@ -378,6 +378,15 @@
 		'live': {nav: 'live', fn: viewLive},
 		'event': {nav: 'live', fn: viewEvent},
 		'sessions': {nav: 'sessions', fn: viewSessions},
+		'overview': {nav: 'overview', fn: viewOverview},
+		'errors': {nav: 'errors', fn: viewErrors},
+		'search': {nav: 'search', fn: viewSearch},
+		'users': {nav: 'users', fn: (c, r) => viewPeople(c, r, 'user')},
+		'user': {nav: 'users', fn: (c, r) => viewPerson(c, r, 'user')},
+		'companies': {nav: 'companies', fn: (c, r) => viewPeople(c, r, 'company')},
+		'company': {nav: 'companies', fn: (c, r) => viewPerson(c, r, 'company')},
+		'agents': {nav: 'agents', fn: viewAgents},
+		'agent': {nav: 'agents', fn: viewAgents},
 	};
 
 	function stopTimer() {
@@ -445,6 +454,9 @@
 		return {
 			'endpoints': 'Endpoints', 'latency': 'Latency', 'over-time': 'Over time',
 			'live': 'Live', 'event': 'Event', 'sessions': 'Agent sessions',
+			'overview': 'Overview', 'errors': 'Errors', 'search': 'Search', 'users': 'Users',
+			'user': 'User', 'companies': 'Companies', 'company': 'Company', 'agents': 'Agents',
+			'agent': 'Agent',
 		}[view] || 'Endpoints';
 	}
 
@@ -856,7 +868,8 @@
 			tabindex: id ? '0' : null, 'aria-label': id ? 'Open event ' + label : null},
 			h('td', {class: 'nowrap t'}, timeEl(eventTime(ev), opts && opts.dates)),
 			h('td', null, methodBadge(ev.method)),
-			h('td', {class: 'path'}, h('span', {class: 'mono'}, String(ev.path)),
+			h('td', {class: 'path'}, id ? h('a', {class: 'mono', href: eventHref(id), tabindex: '-1'}, String(ev.path))
+				: h('span', {class: 'mono'}, String(ev.path)),
 				ev.error ? h('span', {class: 'err-inline'}, shorten(ev.error, 80)) : null),
 			h('td', null, statusBadge(ev.status_code)),
 			h('td', {class: 'num nowrap'}, fmtMs(ev.latency_ms)),
@@ -1259,6 +1272,479 @@
 			stats,
 			card('Step by step', got.more ? h('p', {class: 'muted small'}, 'Showing the newest ' + fmtInt(SESSION_EVENT_CAP) + ' events of a longer session.') : null,
 				h('ol', {class: 'timeline', id: 'session-steps'}, steps)));
+	}
+
+	/* ---- shared time range and filters (Overview, Errors, Search, Users,
+	 * Companies, Agents) ------------------------------------------------------
+	 *
+	 * Every one of these views reads the same arguments from the hash and
+	 * hands them to the API unchanged, so a copied URL shows the same view:
+	 * range=15m|1h|6h|24h|7d|30d or from=&to= (RFC 3339), bucket, and the
+	 * filters below. */
+
+	const DASH_RANGES = [['15m', 'Last 15 minutes'], ['1h', 'Last hour'], ['6h', 'Last 6 hours'],
+		['24h', 'Last 24 hours'], ['7d', 'Last 7 days'], ['30d', 'Last 30 days']];
+	const FILTERS = [
+		['method', 'Method', 'GET'], ['route', 'Route', 'api/items/<int:pk>'],
+		['path', 'Path or glob', '/api/items/*'], ['status', 'Status', '4xx,500'],
+		['user', 'User', 'user id'], ['company', 'Company', 'company id'],
+		['tag', 'Tag', 'blue'], ['version', 'Version', '1.4.2'],
+		['agent', 'Agent', 'agent id'], ['session', 'Session', 'session id'],
+		['trace', 'Trace id', 'trace id'], ['q', 'Text in bodies', 'words'],
+		['unmatched', 'Unmatched only (1)', '1'],
+	];
+	const PASS = ['range', 'from', 'to', 'bucket'].concat(FILTERS.map((f) => f[0]));
+
+	/* The API arguments of the current hash (the range defaults to 24h). */
+	function dashParams(route, extra) {
+		const p = {};
+		for (const k of PASS) {
+			const v = route.params.get(k);
+			if (v)
+				p[k] = v;
+		}
+		if (!p.from && !p.to && !p.range)
+			p.range = '24h';
+		return Object.assign(p, extra || {});
+	}
+
+	/* The hash of `view` with the current range and filters (changes merged;
+	 * a null value drops an argument). */
+	function dashHash(view, route, changes) {
+		const p = dashParams(route);
+		for (const [k, v] of Object.entries(changes || {})) {
+			if (v === null || v === '')
+				delete p[k];
+			else
+				p[k] = v;
+		}
+		if (p.range === '24h' && !p.from)
+			delete p.range;
+		return hashWith(view, p);
+	}
+
+	function isoLocalInput(iso) {
+		const t = parseTime(iso);
+		if (Number.isNaN(t))
+			return '';
+		return new Date(t).toISOString().slice(0, 16);
+	}
+
+	/* Range select, absolute from/to and a filter form, all in the URL. */
+	function filterBar(view, route, opts) {
+		const cur = dashParams(route);
+		const absolute = !!(cur.from || cur.to);
+		const sel = h('select', {id: 'd-range', name: 'range', 'aria-label': 'Time range'},
+			DASH_RANGES.map((r) => h('option', {value: r[0], selected: !absolute && r[0] === cur.range}, r[1])),
+			h('option', {value: 'abs', selected: absolute}, 'Custom from–to'));
+		const from = h('input', {id: 'd-from', name: 'from', type: 'datetime-local', value: cur.from ? isoLocalInput(cur.from) : '', 'aria-label': 'From (UTC)'});
+		const to = h('input', {id: 'd-to', name: 'to', type: 'datetime-local', value: cur.to ? isoLocalInput(cur.to) : '', 'aria-label': 'To (UTC)'});
+		const absBox = h('div', {class: 'abs-range', hidden: !absolute}, from, h('span', {class: 'muted'}, '–'), to,
+			h('button', {type: 'button', class: 'btn', id: 'd-abs-apply'}, 'Apply'));
+		sel.addEventListener('change', () => {
+			if (sel.value === 'abs') {
+				absBox.hidden = false;
+				from.focus();
+				return;
+			}
+			location.hash = dashHash(view, route, {range: sel.value, from: null, to: null});
+		});
+		absBox.querySelector('button').addEventListener('click', () => {
+			if (!from.value)
+				return;
+			const f = new Date(from.value + ':00Z').toISOString();
+			const t = to.value ? new Date(to.value + ':00Z').toISOString() : null;
+			location.hash = dashHash(view, route, {range: null, from: f, to: t});
+		});
+		const active = FILTERS.filter((f) => cur[f[0]]);
+		const chips = h('ul', {class: 'chips', 'aria-label': 'Active filters'},
+			active.map((f) => h('li', null, h('a', {class: 'chip chip-filter', href: dashHash(view, route, {[f[0]]: null}),
+				'aria-label': 'Remove filter ' + f[1] + ' ' + cur[f[0]], 'data-filter': f[0]},
+				f[1] + ': ' + cur[f[0]], h('span', {'aria-hidden': 'true'}, ' ×')))));
+		const inputs = FILTERS.filter((f) => !opts || !opts.only || opts.only.includes(f[0])).map((f) =>
+			h('div', {class: 'field'}, h('label', {for: 'df-' + f[0]}, f[1]),
+				h('input', {id: 'df-' + f[0], name: f[0], type: 'search', value: cur[f[0]] || '', placeholder: f[2],
+					spellcheck: 'false', autocomplete: 'off'})));
+		const form = h('form', {class: 'dfilters', id: 'dash-filters', role: 'search', 'aria-label': 'Filters'},
+			inputs, h('div', {class: 'field buttons'},
+				h('button', {type: 'submit', class: 'btn btn-primary', id: 'df-apply'}, 'Apply'),
+				active.length ? h('a', {class: 'btn', href: dashHash(view, route, Object.fromEntries(FILTERS.map((f) => [f[0], null])))}, 'Clear') : null));
+		form.addEventListener('submit', (e) => {
+			e.preventDefault();
+			const ch = {};
+			for (const f of FILTERS) {
+				const inp = form.querySelector('#df-' + f[0]);
+				if (inp)
+					ch[f[0]] = inp.value.trim() || null;
+			}
+			location.hash = dashHash(view, route, ch);
+		});
+		const details = h('details', {class: 'filter-box', open: active.length ? true : null},
+			h('summary', null, 'Filters' + (active.length ? ' (' + active.length + ')' : '')), form);
+		return h('div', {class: 'card filterbar'},
+			h('div', {class: 'range-row'}, h('label', {for: 'd-range'}, 'Time range'), sel, absBox, chips),
+			opts && opts.noFilters ? null : details);
+	}
+
+	function nullMs(v) {
+		return v === null || v === undefined ? '—' : fmtMs(v);
+	}
+
+	function nullPct(v) {
+		return v === null || v === undefined ? '—' : fmtPct(v);
+	}
+
+	function bucketLabelT(iso, bucket) {
+		const t = parseTime(iso);
+		const d = new Date(t);
+		if (bucket === 'day')
+			return pad(d.getUTCMonth() + 1) + '-' + pad(d.getUTCDate());
+		return pad(d.getUTCHours()) + ':' + pad(d.getUTCMinutes());
+	}
+
+	/* Stacked bars of requests by status class per bucket. */
+	function stackedChart(series, bucket, width) {
+		const height = 220, m = {l: 48, r: 10, t: 12, b: 28};
+		const iw = width - m.l - m.r, ih = height - m.t - m.b;
+		const maxY = niceMax(Math.max(1, ...series.map((b) => b.requests)), true);
+		const bw = iw / Math.max(1, series.length);
+		const svg = s('svg', {width: width, height: height, viewBox: '0 0 ' + width + ' ' + height, 'aria-hidden': 'true', focusable: 'false', class: 'stacked'});
+		const Y = (v) => m.t + ih - ih * (v / maxY);
+		for (let t = 0; t <= 4; t++) {
+			const v = maxY * t / 4;
+			svg.appendChild(s('line', {x1: m.l, x2: width - m.r, y1: Y(v), y2: Y(v), class: 'grid'}));
+			svg.appendChild(s('text', {x: m.l - 6, y: Y(v) + 4, 'text-anchor': 'end', class: 'axis'}, tickFmt(v)));
+		}
+		const every = Math.max(1, Math.ceil(series.length / Math.max(2, Math.floor(iw / 70))));
+		series.forEach((b, i) => {
+			const x = m.l + i * bw;
+			let y0 = 0;
+			const g = s('g', null);
+			g.appendChild(s('title', null, fmtTime(b.t) + ': ' + b.requests + ' requests (2xx ' + b.status['2xx'] + ', 3xx ' + b.status['3xx'] +
+				', 4xx ' + b.status['4xx'] + ', 5xx ' + b.status['5xx'] + ')'));
+			for (const k of ['2xx', '3xx', '4xx', '5xx']) {
+				const v = b.status[k] || 0;
+				if (!v)
+					continue;
+				g.appendChild(s('rect', {x: x + bw * 0.1, y: Y(y0 + v), width: Math.max(1, bw * 0.8), height: Math.max(1, Y(y0) - Y(y0 + v)), class: 'sc sc-' + k}));
+				y0 += v;
+			}
+			if (i % every === 0)
+				g.appendChild(s('text', {x: x + bw / 2, y: height - 8, 'text-anchor': 'middle', class: 'axis'}, bucketLabelT(b.t, bucket)));
+			svg.appendChild(g);
+		});
+		return svg;
+	}
+
+	/* Lines over buckets; a null value breaks the line (an empty bucket). */
+	function multiLine(series, keys, width, yFmt, maxHint) {
+		const height = 200, m = {l: 60, r: 10, t: 12, b: 28};
+		const iw = width - m.l - m.r, ih = height - m.t - m.b;
+		let mx = maxHint || 0;
+		for (const b of series)
+			for (const k of keys)
+				if (b[k[0]] !== null && b[k[0]] > mx)
+					mx = b[k[0]];
+		const maxY = maxHint || niceMax(Math.max(mx, 1e-9), false);
+		const svg = s('svg', {width: width, height: height, viewBox: '0 0 ' + width + ' ' + height, 'aria-hidden': 'true', focusable: 'false', class: 'multi'});
+		const X = (i) => m.l + (series.length > 1 ? iw * i / (series.length - 1) : iw / 2);
+		const Y = (v) => m.t + ih - ih * (v / maxY);
+		for (let t = 0; t <= 4; t++) {
+			const v = maxY * t / 4;
+			svg.appendChild(s('line', {x1: m.l, x2: width - m.r, y1: Y(v), y2: Y(v), class: 'grid'}));
+			svg.appendChild(s('text', {x: m.l - 6, y: Y(v) + 4, 'text-anchor': 'end', class: 'axis'}, yFmt(v)));
+		}
+		for (const [k, cls] of keys) {
+			let d = '', pen = false;
+			series.forEach((b, i) => {
+				const v = b[k];
+				if (v === null || v === undefined) {
+					pen = false;
+					return;
+				}
+				d += (pen ? 'L' : 'M') + X(i).toFixed(1) + ' ' + Y(v).toFixed(1);
+				pen = true;
+				if (series.length <= 90)
+					svg.appendChild(s('circle', {cx: X(i), cy: Y(v), r: 2.5, class: 'pt ' + cls}));
+			});
+			if (d)
+				svg.appendChild(s('path', {d: d, class: 'ln ' + cls}));
+		}
+		return svg;
+	}
+
+	function legend(items) {
+		return h('ul', {class: 'legend'}, items.map((i) => h('li', null, h('span', {class: 'swatch ' + i[1]}), i[0])));
+	}
+
+	function sparkline(vals, width) {
+		const height = 24, max = Math.max(1, ...vals);
+		const bw = width / Math.max(1, vals.length);
+		const svg = s('svg', {width: width, height: height, viewBox: '0 0 ' + width + ' ' + height, 'aria-hidden': 'true', focusable: 'false', class: 'spark'});
+		vals.forEach((v, i) => {
+			if (v > 0) {
+				const bh = Math.max(2, (height - 2) * v / max);
+				svg.appendChild(s('rect', {x: i * bw, y: height - bh, width: Math.max(1, bw - 1), height: bh, class: 'spark-bar'}));
+			}
+		});
+		return svg;
+	}
+
+	/* ---- view: overview (series) ---------------------------------------------- */
+
+	async function viewOverview(ctx, route) {
+		const p = dashParams(route);
+		const [data, routes] = await Promise.all([api('/api/v1/stats/series', p), api('/api/v1/stats/routes', p)]);
+		const ser = data.series || [];
+		const t = data.totals;
+		const header = pageHeader('Overview', 'Requests, status classes, latency percentiles and error rate over the time range, in ' + data.bucket + ' buckets.');
+		const stats = h('div', {class: 'stats'},
+			statCard('Requests', fmtInt(t.requests), {key: 'requests'}),
+			statCard('Errors (4xx, 5xx)', fmtInt(t.errors), {key: 'errors', tone: t.errors ? 'bad' : null}),
+			statCard('Error rate', nullPct(t.error_rate), {key: 'error-rate'}),
+			statCard('p95 latency', nullMs(t.p95_latency_ms), {key: 'p95'}));
+		const charts = h('div', {class: 'grid-2 even'},
+			card('Requests by status class', legend([['2xx', 'sc-2xx'], ['3xx', 'sc-3xx'], ['4xx', 'sc-4xx'], ['5xx', 'sc-5xx']]),
+				chartSlot((w) => stackedChart(ser, data.bucket, w), 'Requests per ' + data.bucket + ' by status class')),
+			card('Latency', legend([['p50', 'l-p50'], ['p95', 'l-p95'], ['p99', 'l-p99']]),
+				chartSlot((w) => multiLine(ser, [['p50_latency_ms', 'l-p50'], ['p95_latency_ms', 'l-p95'], ['p99_latency_ms', 'l-p99']], w,
+					(v) => tickFmt(v) + ' ms'), 'Latency percentiles per ' + data.bucket)));
+		const errChart = card('Error rate', chartSlot((w) => multiLine(ser, [['error_rate', 'l-err']], w,
+			(v) => Math.round(v * 100) + '%', 1), 'Error rate per ' + data.bucket));
+		const rows = ser.filter((b) => b.requests).slice().reverse().map((b) => h('tr', {'data-t': b.t},
+			h('td', {class: 'nowrap'}, timeEl(b.t)),
+			h('td', {class: 'num', 'data-k': 'requests'}, fmtInt(b.requests)),
+			['2xx', '3xx', '4xx', '5xx'].map((k) => h('td', {class: 'num', 'data-k': k}, fmtInt(b.status[k]))),
+			h('td', {class: 'num', 'data-k': 'p50'}, nullMs(b.p50_latency_ms)),
+			h('td', {class: 'num', 'data-k': 'p95'}, nullMs(b.p95_latency_ms)),
+			h('td', {class: 'num', 'data-k': 'p99'}, nullMs(b.p99_latency_ms)),
+			h('td', {class: 'num', 'data-k': 'error-rate'}, nullPct(b.error_rate))));
+		const table = h('table', {class: 'data compact', id: 'series-table'},
+			h('thead', null, h('tr', null, ['Bucket (UTC)', 'Requests', '2xx', '3xx', '4xx', '5xx', 'p50', 'p95', 'p99', 'Error rate'].map((x, i) =>
+				h('th', {scope: 'col', class: i ? 'num' : null}, x)))),
+			h('tbody', null, rows));
+		const eps = routes.endpoints || [];
+		const epTable = h('table', {class: 'data compact', id: 'routes-table'},
+			h('thead', null, h('tr', null, ['Endpoint', 'Requests', 'Errors', 'p95'].map((x, i) => h('th', {scope: 'col', class: i ? 'num' : null}, x)))),
+			h('tbody', null, eps.map((e) => h('tr', {'data-route': e.route, 'data-unmatched': e.unmatched ? '1' : null},
+				h('th', {scope: 'row'}, e.unmatched
+					? h('a', {href: dashHash('search', route, {unmatched: '1'}), id: 'unmatched-link'}, 'Unmatched requests (' + fmtInt(e.distinct_paths) + ' paths)')
+					: [methodBadge(e.method), ' ', h('a', {class: 'route', href: dashHash('search', route, {method: e.method, route: e.route})}, e.route)]),
+				h('td', {class: 'num', 'data-k': 'count'}, fmtInt(e.count)),
+				h('td', {class: 'num', 'data-k': 'errors'}, fmtInt(e.errors)),
+				h('td', {class: 'num'}, nullMs(e.p95_latency_ms))))));
+		ctx.mount(header, filterBar('overview', route), stats, charts, errChart,
+			card('Endpoints', eps.length ? tableWrap(epTable, 'Endpoints') : h('p', {class: 'muted'}, 'No requests in this range.')),
+			card('Buckets with traffic', rows.length ? tableWrap(table, 'Series') : h('p', {class: 'muted', id: 'series-empty'}, 'No requests in this range.')));
+	}
+
+	/* ---- view: errors ----------------------------------------------------------- */
+
+	async function viewErrors(ctx, route) {
+		const p = dashParams(route);
+		const data = await api('/api/v1/errors', p);
+		const groups = data.groups || [];
+		const header = pageHeader('Errors', 'Exceptions grouped by type and endpoint; 4xx and 5xx without an exception grouped by status and endpoint.');
+		const list = groups.map((g, i) => {
+			const title = g.kind === 'exception' ? g.type : 'HTTP ' + g.status;
+			const where = g.unmatched ? {unmatched: '1'} : {method: g.method, route: g.route};
+			const drill = Object.assign(where, g.kind === 'exception' ? {q: g.type} : {status: String(g.status)});
+			return h('li', {class: 'card egroup', 'data-kind': g.kind, 'data-type': title, 'data-route': g.route, 'data-count': String(g.count)},
+				h('div', {class: 'eg-head'},
+					h('h2', {class: 'eg-title'}, h('span', {class: 'badge ' + (g.kind === 'exception' ? 'st-5xx' : statusClass(g.status))}, title), ' ',
+						g.unmatched ? null : methodBadge(g.method), ' ', h('span', {class: 'route'}, g.unmatched ? 'Unmatched requests' : g.route)),
+					h('div', {class: 'eg-count'}, h('span', {class: 'eg-n'}, fmtInt(g.count)), ' events')),
+				h('div', {class: 'eg-meta muted small'}, 'First seen ', timeEl(g.first_seen), ' · last seen ', timeEl(g.last_seen)),
+				chartSlot((w) => sparkline(g.series, Math.min(w, 600)), 'Events over the range'),
+				g.latest.message ? h('p', {class: 'eg-msg mono'}, shorten(g.latest.message, 300)) : null,
+				g.latest.stack ? h('details', null, h('summary', null, 'Latest stack trace'), h('pre', {class: 'stack'}, g.latest.stack)) : null,
+				h('p', {class: 'eg-links'},
+					g.latest.event_id ? h('a', {href: eventHref(g.latest.event_id), class: 'eg-latest'}, 'Latest event') : null, ' · ',
+					h('a', {href: dashHash('search', route, drill), class: 'eg-drill', id: 'eg-drill-' + i}, 'All ' + fmtInt(g.count) + ' events')));
+		});
+		ctx.mount(header, filterBar('errors', route),
+			h('div', {class: 'stats'}, statCard('Errors', fmtInt(data.errors), {key: 'errors', tone: data.errors ? 'bad' : null}),
+				statCard('Groups', fmtInt(groups.length), {key: 'groups'})),
+			groups.length ? h('ol', {class: 'egroups', id: 'error-groups'}, list)
+				: emptyState('No errors', 'No 4xx, 5xx or exceptions in this range and filter.', false));
+	}
+
+	/* ---- view: search + export -------------------------------------------------- */
+
+	function searchRow(e) {
+		const tr = h('tr', {class: 'ev-row' + (e.error ? ' is-error' : ''), 'data-event-id': e.event_id},
+			h('td', {class: 'nowrap t'}, timeEl(e.event_time)),
+			h('td', null, methodBadge(e.method)),
+			h('td', {class: 'path'}, h('a', {class: 'mono', href: eventHref(e.event_id)}, String(e.path)),
+				e.unmatched ? h('span', {class: 'chip chip-warn'}, 'unmatched') : null),
+			h('td', null, statusBadge(e.status)),
+			h('td', {class: 'num nowrap'}, fmtMs(e.latency_ms)),
+			h('td', {class: 'mono'}, e.user_id ? h('a', {href: '#/user/' + encodeURIComponent(e.user_id)}, shorten(e.user_id, 16)) : '—'),
+			h('td', {class: 'mono'}, e.agent_id ? h('a', {href: '#/agent/' + encodeURIComponent(e.agent_id)}, shorten(e.agent_id, 10)) : '—'));
+		return tr;
+	}
+
+	function searchTable(id, events) {
+		return h('table', {class: 'data events', id: id},
+			h('thead', null, h('tr', null, ['Time (UTC)', 'Method', 'Path', 'Status', 'Latency', 'User', 'Agent'].map((x) =>
+				h('th', {scope: 'col', class: x === 'Latency' ? 'num' : null}, x)))),
+			h('tbody', null, events.map(searchRow)));
+	}
+
+	/* Export: fetched with the key header (never in a URL), then saved. */
+	async function download(params, format) {
+		const q = new URLSearchParams();
+		for (const [k, v] of Object.entries(params))
+			q.set(k, String(v));
+		q.set('format', format);
+		const r = await fetch('/api/v1/export?' + q.toString(), {
+			headers: {[KEY_HEADER]: state.key || ''}, cache: 'no-store', credentials: 'omit'});
+		if (!r.ok)
+			throw new ApiError(r.status, 'export failed (HTTP ' + r.status + ')');
+		const blob = await r.blob();
+		const url = URL.createObjectURL(blob);
+		const a = h('a', {href: url, download: 'otas-events.' + format, hidden: true});
+		document.body.appendChild(a);
+		a.click();
+		a.remove();
+		window.setTimeout(() => URL.revokeObjectURL(url), 10000);
+		state.lastExport = {format: format, size: blob.size, rows: r.headers.get('X-OTAS-Export-Rows')};
+		announce('Export ready: ' + blob.size + ' bytes');
+	}
+
+	async function eventsCard(ctx, route, p, id) {
+		const out = h('div', null);
+		let cursor = null;
+		const more = h('button', {type: 'button', class: 'btn', id: id + '-more', hidden: true}, 'Load older events');
+		async function page() {
+			const data = await api('/api/v1/search', Object.assign({}, p, {limit: 50, cursor: cursor}));
+			if (!ctx.alive())
+				return;
+			const evs = data.events || [];
+			const table = out.querySelector('table');
+			if (table)
+				append(table.tBodies[0], evs.map(searchRow));
+			else
+				out.replaceChildren(evs.length ? h('div', {class: 'card flush'}, tableWrap(searchTable(id, evs), 'Events'))
+					: emptyState('No events match', 'Nothing matches these filters in this range.', false));
+			cursor = data.next;
+			more.hidden = !cursor;
+		}
+		more.addEventListener('click', () => page().catch(() => {}));
+		await page();
+		return h('div', null, out, h('p', {class: 'more'}, more));
+	}
+
+	async function viewSearch(ctx, route) {
+		const p = dashParams(route);
+		const header = pageHeader('Search', 'Every filter is in the URL: copy it to share this list.',
+			h('button', {type: 'button', class: 'btn', id: 'export-csv', onclick: () => download(p, 'csv')}, 'Export CSV'),
+			h('button', {type: 'button', class: 'btn', id: 'export-json', onclick: () => download(p, 'json')}, 'Export JSON'));
+		const totals = await api('/api/v1/stats/series', Object.assign({}, p, {bucket: p.range === '30d' || p.range === '7d' ? 'day' : 'hour'}));
+		const body = await eventsCard(ctx, route, p, 'search-table');
+		ctx.mount(header, filterBar('search', route),
+			h('p', {class: 'muted', id: 'search-count'}, fmtInt(totals.totals.requests) + ' matching requests'), body);
+	}
+
+	/* ---- views: users, companies ---------------------------------------------- */
+
+	async function viewPeople(ctx, route, kind) {
+		const plural = kind === 'user' ? 'users' : 'companies';
+		const p = dashParams(route);
+		const data = await api('/api/v1/stats/' + plural, p);
+		const list = data[plural] || [];
+		const title = kind === 'user' ? 'Users' : 'Companies';
+		const header = pageHeader(title, 'Traffic, errors and last seen in the range, from events and ' + kind + ' updates.');
+		const entName = (e) => e && e.metadata && (e.metadata.name || e.metadata.email) ? String(e.metadata.name || e.metadata.email) : '';
+		const table = h('table', {class: 'data', id: plural + '-table'},
+			h('thead', null, h('tr', null, [title.slice(0, -1).replace(/ie$/, 'y'), 'Name', 'Requests', 'Errors', 'Last seen'].map((x, i) =>
+				h('th', {scope: 'col', class: i === 2 || i === 3 ? 'num' : null}, x)))),
+			h('tbody', null, list.map((u) => h('tr', {'data-id': u.id},
+				h('th', {scope: 'row'}, h('a', {class: 'mono', href: dashHash(kind + '/' + encodeURIComponent(u.id), route, {})}, u.id)),
+				h('td', null, entName(u.entity)),
+				h('td', {class: 'num', 'data-k': 'requests'}, fmtInt(u.requests)),
+				h('td', {class: 'num' + (u.errors ? ' bad' : ''), 'data-k': 'errors'}, fmtInt(u.errors)),
+				h('td', {class: 'nowrap'}, u.last_seen ? timeEl(u.last_seen) : h('span', {class: 'muted'}, 'not in range'))))));
+		ctx.mount(header, filterBar(plural, route, {noFilters: true}),
+			list.length ? h('div', {class: 'card flush'}, tableWrap(table, title))
+				: emptyState('No ' + plural + ' yet', 'Events carry metadata.' + kind + '_id when the SDK identifies them.', false));
+	}
+
+	async function viewPerson(ctx, route, kind) {
+		const id = route.arg;
+		const plural = kind === 'user' ? 'users' : 'companies';
+		const p = dashParams(route, {[kind]: id});
+		const [ser, ppl] = await Promise.all([api('/api/v1/stats/series', p), api('/api/v1/stats/' + plural, dashParams(route))]);
+		const me = (ppl[plural] || []).find((x) => x.id === id) || {};
+		const t = ser.totals;
+		const header = pageHeader((kind === 'user' ? 'User ' : 'Company ') + id, null,
+			h('a', {class: 'btn', href: dashHash('search', route, {[kind]: id})}, 'Search its requests'));
+		const props = [];
+		if (me.entity && me.entity.metadata)
+			for (const [k, v] of Object.entries(me.entity.metadata))
+				props.push(h('div', {class: 'prop'}, h('dt', null, k), h('dd', {class: 'mono'}, typeof v === 'string' ? v : JSON.stringify(v))));
+		if (kind === 'user' && me.company_id)
+			props.push(h('div', {class: 'prop'}, h('dt', null, 'company'), h('dd', null, h('a', {href: '#/company/' + encodeURIComponent(me.company_id)}, me.company_id))));
+		const body = await eventsCard(ctx, route, p, 'person-events');
+		ctx.mount(header, filterBar(kind + '/' + encodeURIComponent(id), route, {noFilters: true}),
+			h('div', {class: 'stats'}, statCard('Requests', fmtInt(t.requests), {key: 'requests'}),
+				statCard('Errors', fmtInt(t.errors), {key: 'errors', tone: t.errors ? 'bad' : null}),
+				statCard('Error rate', nullPct(t.error_rate), {key: 'error-rate'}),
+				statCard('p95 latency', nullMs(t.p95_latency_ms), {key: 'p95'})),
+			props.length ? card('Profile', h('dl', {class: 'props'}, props)) : null,
+			card('Requests over time', chartSlot((w) => stackedChart(ser.series, ser.bucket, w), 'Requests by status class')),
+			body);
+	}
+
+	/* ---- views: agents ---------------------------------------------------------- */
+
+	async function viewAgents(ctx, route) {
+		if (route.arg)
+			return viewAgent(ctx, route);
+		const p = dashParams(route);
+		const data = await api('/api/v1/stats/agents', p);
+		const list = data.agents || [];
+		const header = pageHeader('Agents', 'Each agent across its sessions: calls, errors, endpoints used.');
+		const table = h('table', {class: 'data', id: 'agents-table'},
+			h('thead', null, h('tr', null, ['Agent', 'Sessions', 'Calls', 'Errors', 'Last seen'].map((x, i) =>
+				h('th', {scope: 'col', class: i && i < 4 ? 'num' : null}, x)))),
+			h('tbody', null, list.map((a) => h('tr', {'data-id': a.agent_id},
+				h('th', {scope: 'row'}, h('a', {class: 'mono', href: dashHash('agent/' + encodeURIComponent(a.agent_id), route, {})}, a.agent_id)),
+				h('td', {class: 'num', 'data-k': 'sessions'}, fmtInt(a.sessions)),
+				h('td', {class: 'num', 'data-k': 'calls'}, fmtInt(a.calls)),
+				h('td', {class: 'num' + (a.errors ? ' bad' : ''), 'data-k': 'errors'}, fmtInt(a.errors)),
+				h('td', {class: 'nowrap'}, timeEl(a.last_seen))))));
+		ctx.mount(header, filterBar('agents', route, {noFilters: true}),
+			list.length ? h('div', {class: 'card flush'}, tableWrap(table, 'Agents'))
+				: emptyState('No agent traffic', 'Agents send X-OTAS-Agent-Session-Token with their calls.', false));
+	}
+
+	async function viewAgent(ctx, route) {
+		const id = route.arg;
+		const p = dashParams(route, {agent: id});
+		const [data, sess] = await Promise.all([api('/api/v1/stats/agents', p), api('/api/v1/agent-sessions')]);
+		const a = (data.agents || []).find((x) => x.agent_id === id) || {sessions: 0, calls: 0, errors: 0, endpoints: []};
+		const mine = (sess.sessions || []).filter((x) => x.agent_id === id);
+		const header = pageHeader('Agent ' + id, 'Its sessions and the endpoints it called in the range.');
+		const eps = h('table', {class: 'data compact', id: 'agent-endpoints'},
+			h('thead', null, h('tr', null, ['Endpoint', 'Calls', 'Errors'].map((x, i) => h('th', {scope: 'col', class: i ? 'num' : null}, x)))),
+			h('tbody', null, a.endpoints.map((e) => h('tr', {'data-route': e.route},
+				h('th', {scope: 'row'}, methodBadge(e.method), ' ', h('span', {class: 'route'}, e.route)),
+				h('td', {class: 'num', 'data-k': 'count'}, fmtInt(e.count)),
+				h('td', {class: 'num', 'data-k': 'errors'}, fmtInt(e.errors))))));
+		const st = h('table', {class: 'data compact', id: 'agent-sessions'},
+			h('thead', null, h('tr', null, ['Session', 'Events', 'Errors', 'Last seen'].map((x, i) => h('th', {scope: 'col', class: i && i < 3 ? 'num' : null}, x)))),
+			h('tbody', null, mine.map((x) => h('tr', {'data-id': x.agent_session_id},
+				h('th', {scope: 'row'}, h('a', {class: 'mono', href: hashWith('sessions/' + encodeURIComponent(x.agent_session_id), {agent: x.agent_id, verified: x.verified ? '1' : '0'})}, shorten(x.agent_session_id, 18))),
+				h('td', {class: 'num'}, fmtInt(x.events)), h('td', {class: 'num'}, fmtInt(x.errors)),
+				h('td', {class: 'nowrap'}, timeEl(x.last_seen))))));
+		ctx.mount(header, filterBar('agent/' + encodeURIComponent(id), route, {noFilters: true}),
+			h('div', {class: 'stats'}, statCard('Sessions', fmtInt(a.sessions), {key: 'sessions'}),
+				statCard('Calls', fmtInt(a.calls), {key: 'calls'}),
+				statCard('Errors', fmtInt(a.errors), {key: 'errors', tone: a.errors ? 'bad' : null})),
+			h('div', {class: 'grid-2 even'}, card('Endpoints used', tableWrap(eps, 'Endpoints used')),
+				card('Sessions (all time)', tableWrap(st, 'Sessions'))),
+			h('p', null, h('a', {href: dashHash('search', route, {agent: id})}, 'All calls of this agent')));
 	}
 
 	/* ---- start ----------------------------------------------------------------------------- */

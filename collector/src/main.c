@@ -32,7 +32,7 @@ typedef struct {
 	long max_header, threads, timeout, commit_delay;
 	long max_conns_ip, header_timeout, max_inflight, query_threads;
 	long max_queued_queries;
-	int max_conns_ip_set;
+	int max_conns_ip_set, query_threads_set;
 	int fail_commits;
 } args_t;
 
@@ -146,7 +146,8 @@ static const char help_serve[] =
     "                           within this (default 10)\n"
     "  --max-inflight-body-bytes N  all request bodies being read at once;\n"
     "                           past it 503 + Retry-After (default 256 MiB)\n"
-    "  --query-threads N        threads for the query API (default 2)\n"
+    "  --query-threads N        threads for the query API (default 2; 0 runs\n"
+    "                           queries on the HTTP threads)\n"
     "  --max-queued-queries N   queries waiting for a thread; past it 503\n"
     "                           + Retry-After (default 32)\n"
     "  --tls-cert FILE          serve HTTPS: PEM certificate (chain)\n"
@@ -263,8 +264,10 @@ parse(int argc, char **argv, int i, const char *allowed, const char *help,
 			a->header_timeout = num(flag, v, 1, 3600);
 		else if (!strcmp(flag, "--max-inflight-body-bytes"))
 			a->max_inflight = num(flag, v, 1, LONG_MAX);
-		else if (!strcmp(flag, "--query-threads"))
-			a->query_threads = num(flag, v, 1, 256);
+		else if (!strcmp(flag, "--query-threads")) {
+			a->query_threads = num(flag, v, 0, 256);
+			a->query_threads_set = 1;
+		}
 		else if (!strcmp(flag, "--max-queued-queries"))
 			a->max_queued_queries = num(flag, v, 0, 100000);
 		else if (!strcmp(flag, "--role"))
@@ -615,7 +618,7 @@ cmd_serve(int argc, char **argv)
 	if (o.max_inflight_body_bytes < o.max_body_bytes)
 		usage_error("--max-inflight-body-bytes must be at least "
 		            "--max-body-bytes");
-	o.query_threads = a.query_threads ? (unsigned)a.query_threads : 2;
+	o.query_threads = a.query_threads_set ? (unsigned)a.query_threads : 2;
 	o.max_queued_queries = a.max_queued_queries ? (unsigned)a.max_queued_queries : 32;
 	o.tls_cert_file = a.tls_cert;
 	o.tls_key_file = a.tls_key;

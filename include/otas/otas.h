@@ -209,6 +209,10 @@ typedef struct {
 	 * (or any other length): the engine generates one. */
 	const char *event_id;
 	size_t event_id_len;
+	/* "SERVER_NAME:SERVER_PORT" (PEP 3333), for metadata.host when the
+	 * request has no Host header; NULL when unknown. */
+	const char *server_host;
+	size_t server_host_len;
 } otas_capture_t;
 
 /* A fresh UUIDv7 (36 chars + NUL) for otas_capture_t.event_id.  Any

@@ -462,16 +462,33 @@ Engine_entity(EngineObject *self, PyObject *const *args, Py_ssize_t nargs)
 /* Walk a WSGI environ (dict of str) into CGI-named header entries; the
  * engine keeps only the HTTP_* / CONTENT_* ones. */
 static size_t
-walk_environ(PyObject *environ, otas_header_t *h, size_t max)
+walk_environ(PyObject *environ, otas_header_t *h, size_t max,
+             char *server_host, size_t shlen, size_t *sh_out)
 {
 	PyObject *k, *v;
 	Py_ssize_t pos = 0, kl, vl;
 	size_t n = 0;
+	int has_host = 0;
+	const char *sname = NULL, *sport = NULL;
+	Py_ssize_t snl = 0, spl = 0;
 
+	*sh_out = 0;
 	while (n < max && PyDict_Next(environ, &pos, &k, &v)) {
 		const char *ks = str_utf8(k, &kl), *vs;
 		if (!ks || kl < 5)
 			continue;
+		if (ks[0] == 'S' && kl == 11 &&
+		    (memcmp(ks, "SERVER_NAME", 11) == 0 ||
+		     memcmp(ks, "SERVER_PORT", 11) == 0)) {
+			vs = str_utf8(v, &vl);
+			if (vs && ks[7] == 'N')
+				sname = vs, snl = vl;
+			else if (vs)
+				sport = vs, spl = vl;
+			continue;
+		}
+		if (kl == 9 && memcmp(ks, "HTTP_HOST", 9) == 0)
+			has_host = 1;
 		/* Cheap pre-filter so only candidate headers pay for the
 		 * value conversion; the engine applies the real rule. */
 		if (ks[0] != 'H' && ks[0] != 'C')
@@ -484,6 +501,18 @@ walk_environ(PyObject *environ, otas_header_t *h, size_t max)
 		h[n].value = vs;
 		h[n].value_len = (size_t)vl;
 		n++;
+	}
+	/* No Host header: PEP 3333's SERVER_NAME[:SERVER_PORT]. */
+	if (!has_host && sname && snl > 0 && (size_t)(snl + spl + 2) <= shlen) {
+		int dflt = !sport || (spl == 2 && memcmp(sport, "80", 2) == 0) ||
+		           (spl == 3 && memcmp(sport, "443", 3) == 0);
+		memcpy(server_host, sname, (size_t)snl);
+		*sh_out = (size_t)snl;
+		if (!dflt) {
+			server_host[*sh_out] = ':';
+			memcpy(server_host + *sh_out + 1, sport, (size_t)spl);
+			*sh_out += (size_t)spl + 1;
+		}
 	}
 	return n;
 }
@@ -608,7 +637,7 @@ Engine_capture(EngineObject *self, PyObject *const *args, Py_ssize_t nargs)
 	otas_capture_t cap;
 	Py_buffer vreq, vresp;
 	PyObject *environ, *o;
-	char id[37];
+	char id[37], server_host[300];
 	int rc;
 
 	if (nargs != A_NARGS) {
@@ -634,7 +663,11 @@ Engine_capture(EngineObject *self, PyObject *const *args, Py_ssize_t nargs)
 	environ = args[A_ENVIRON];
 	if (IS_DICT(environ)) {
 		cap.flags |= OTAS_CAP_REQ_HEADERS_CGI;
-		cap.n_req_headers = walk_environ(environ, req_h, MAX_HEADERS);
+		cap.n_req_headers = walk_environ(environ, req_h, MAX_HEADERS,
+		                                 server_host, sizeof(server_host),
+		                                 &cap.server_host_len);
+		if (cap.server_host_len)
+			cap.server_host = server_host;
 		/* Borrowed references from the environ dict. */
 		if ((o = PyDict_GetItemWithError(environ,
 		                                 st->str_query_string)))

@@ -41,7 +41,9 @@ from .exceptions import (
 
 logger = logging.getLogger("otas")
 
-_lock = threading.Lock()
+# Re-entrant: the stop-signal handler (main thread) may run while that
+# thread is inside start() holding it.
+_lock = threading.RLock()
 _runtimes = {}
 _current = None
 _atexit_registered = False
@@ -53,9 +55,10 @@ def _log(level, message):
 
 def _debug_log(level, message):
     # OTAS_DEBUG=1: the engine's debug lines (one per event, with the event
-    # as sent) go to stderr whatever the logging set-up; the rest to the
-    # logger as always.
-    if level <= logging.DEBUG:
+    # as sent) must show whatever the logging set-up: through the "otas"
+    # logger when it has a handler that takes DEBUG, else on stderr.
+    if level <= logging.DEBUG and not (logger.isEnabledFor(logging.DEBUG)
+                                       and logger.hasHandlers()):
         try:
             sys.stderr.write(message + "\n")
             sys.stderr.flush()
@@ -66,7 +69,8 @@ def _debug_log(level, message):
 
 
 def _secret_name(name):
-    return any(w in name for w in ("_KEY", "SECRET", "TOKEN", "PASSWORD"))
+    return (any(w in name for w in ("_KEY", "SECRET", "TOKEN", "PASSWORD"))
+            or name == "OTAS_OTLP_HEADERS")
 
 
 def _startup_line(mod, settings):

@@ -301,6 +301,44 @@ TEST(sensitive_headers_option_and_real_names)
 	otas_engine_free(e, 0);
 }
 
+TEST(per_direction_header_masks)
+{
+	/* OTAS_REQUEST_HEADER_MASKS redacts in requests only,
+	 * OTAS_RESPONSE_HEADER_MASKS in responses only (Moesif's
+	 * REQUEST_HEADER_MASKS / RESPONSE_HEADER_MASKS). */
+	const char *opts[] = {"OTAS_REQUEST_HEADER_MASKS", "X-Req-Only, x_both",
+	                      "OTAS_RESPONSE_HEADER_MASKS", "x-resp-only,X-Both",
+	                      NULL};
+	otas_engine_t *e = mk(opts);
+	otas_capture_t c;
+	otas_header_t q[3] = {{"X-Req-Only", 10, "a", 1},
+	                      {"X-Resp-Only", 11, "b", 1},
+	                      {"X-Both", 6, "c", 1}};
+	otas_header_t r[3] = {{"X-Req-Only", 10, "d", 1},
+	                      {"X-Resp-Only", 11, "e", 1},
+	                      {"X-Both", 6, "f", 1}};
+	json_t *o, *hq, *hr;
+
+	base(&c);
+	c.req_headers = q;
+	c.n_req_headers = 3;
+	c.resp_headers = r;
+	c.n_resp_headers = 3;
+	o = ser(e, &c, NULL, NULL);
+	hq = sub(o, "request_headers");
+	hr = sub(o, "response_headers");
+	CHECK_STR(S(hq, "x-req-only"), "[REDACTED]");
+	CHECK_STR(S(hq, "x-resp-only"), "b");
+	CHECK_STR(S(hq, "x-both"), "[REDACTED]");
+	CHECK_STR(S(hr, "x-req-only"), "d");
+	CHECK_STR(S(hr, "x-resp-only"), "[REDACTED]");
+	CHECK_STR(S(hr, "x-both"), "[REDACTED]");
+	json_decref(hq);
+	json_decref(hr);
+	json_decref(o);
+	otas_engine_free(e, 0);
+}
+
 TEST(truncation_keeps_full_sizes)
 {
 	const char *opts[] = {"OTAS_MAX_BODY_BYTES", "10", NULL};
@@ -939,6 +977,7 @@ main(void)
 	RUN(minimal_event_has_no_nulls);
 	RUN(column_limits);
 	RUN(sensitive_headers_option_and_real_names);
+	RUN(per_direction_header_masks);
 	RUN(truncation_keeps_full_sizes);
 	RUN(binary_body_is_base64);
 	RUN(gzip_request_body_is_decoded);

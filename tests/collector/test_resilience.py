@@ -393,16 +393,16 @@ def header_request(port, size, key):
 
 
 def test_header_block_limit_is_the_documented_16_kib(collector):
-    assert header_request(collector.port, 15 * 1024, collector.key) == 200
-    assert header_request(collector.port, 17 * 1024, collector.key) == 431
+    assert header_request(collector.port, 15 * 1024, collector.read_key) == 200
+    assert header_request(collector.port, 17 * 1024, collector.read_key) == 431
     # far past it MHD's own buffer refuses too (431), or closes
-    assert header_request(collector.port, 70 * 1024, collector.key) in (431, None)
+    assert header_request(collector.port, 70 * 1024, collector.read_key) in (431, None)
 
 
 def test_header_limit_option(make_collector):
     c = make_collector(["--max-header-bytes", "4096"])
-    assert header_request(c.port, 3 * 1024, c.key) == 200
-    assert header_request(c.port, 5 * 1024, c.key) == 431
+    assert header_request(c.port, 3 * 1024, c.read_key) == 200
+    assert header_request(c.port, 5 * 1024, c.read_key) == 431
 
 
 # ---- item 12's hook: queries never stall health or ingest -------------------
@@ -429,7 +429,7 @@ def test_heavy_queries_do_not_stall_healthz_or_ingest(make_collector):
         while time.monotonic() < stop:
             conn = http.client.HTTPConnection("127.0.0.1", c.port, timeout=30)
             try:
-                conn.request("GET", paths[i % 3], headers={KEY_HEADER: c.key})
+                conn.request("GET", paths[i % 3], headers={KEY_HEADER: c.read_key})
                 r = conn.getresponse()
                 r.read()
                 with lock:

@@ -277,6 +277,7 @@ def test_runserver_phantom_headers_not_recorded(collector, tmp_path, uid):
     names = set(as_obj(ev["request_headers"]))
     assert "content-type" not in names and "content-length" not in names
     assert "host" not in names
+    assert ev["metadata"]["host"]  # SERVER_NAME:SERVER_PORT (PEP 3333)
 
 
 def test_demo_keep_stopped_by_sigterm_leaves_no_process(tmp_path):
@@ -310,3 +311,67 @@ def test_demo_keep_stopped_by_sigterm_leaves_no_process(tmp_path):
             os.killpg(p.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def test_host_falls_back_to_server_name_and_port(collector, uid):
+    import io
+
+    from otas.wsgi import OtasWSGIMiddleware
+
+    app = OtasWSGIMiddleware(lambda e, s: (s("200 OK", []), [b"ok"])[1])
+    path = f"/no-host/{uid}"
+    for port, want in (("8080", "api.internal:8080"), ("80", "api.internal")):
+        environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path + "/" + port,
+                   "SERVER_NAME": "api.internal", "SERVER_PORT": port,
+                   "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO()}
+        b"".join(app(environ, lambda *a: None))
+        ev = one(collector, path + "/" + port)
+        assert ev["metadata"]["host"] == want
+        assert "host" not in as_obj(ev["request_headers"])
+
+
+HANG_APP = """
+import json, time, django
+django.setup()
+from django.test import Client
+import otas
+for i in range(3):
+    Client().get("/api/items/%d" % i)
+print("RESULT " + json.dumps({"t": time.time()}), flush=True)
+"""
+
+
+def test_shutdown_deadline_holds_against_a_hanging_back_end(tmp_path):
+    import socket
+    import threading
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    conns = []
+
+    def accept():  # takes every connection, reads, never answers
+        while True:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            conns.append(c)
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{srv.getsockname()[1]}"
+        p, res = run_app({"OTAS_SDK_KEY": "otas_PocKPi56xDI_" + "a" * 43,
+                          "OTAS_BASE_URL": url, "OTAS_SPOOL_DIR": str(tmp_path),
+                          "OTAS_TIMEOUT_MS": "20000",
+                          "OTAS_SHUTDOWN_TIMEOUT_MS": "700"}, code=HANG_APP)
+        ended = time.time()
+        assert res is not None, p.stderr[-2000:]
+        # interpreter teardown included; the deadline is 0.7 s, the HTTP
+        # timeout 20 s
+        assert ended - res["t"] < 2.5, (ended - res["t"], p.stderr[-2000:])
+        assert list(tmp_path.glob("*.sqlite")), "nothing spooled"
+    finally:
+        srv.close()
+        for c in conns:
+            c.close()

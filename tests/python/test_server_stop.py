@@ -167,6 +167,7 @@ def test_server_stop_loses_nothing(row, collector, tmp_path):
         "OTAS_SHUTDOWN_TIMEOUT_MS": "4000",
         "DJANGO_SETTINGS_MODULE": "djproject.settings",
         "PYTHONPATH": str(HERE), "PYTHONUNBUFFERED": "1",
+        "PYTHONFAULTHANDLER": "1",  # a hung process shows where (below)
     })
     log = open(tmp_path / "server.log", "w+")
     proc = subprocess.Popen(cmd, cwd=HERE, env=env, stdout=log,
@@ -193,7 +194,13 @@ def test_server_stop_loses_nothing(row, collector, tmp_path):
             os.killpg(proc.pid, signum)
         else:
             os.kill(proc.pid, signum)
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            _dump_stacks(proc)
+            log.seek(0)
+            raise AssertionError(f"{row}: still running 30 s after the "
+                                 f"signal\n{log.read()[-6000:]}") from None
         # events are committed before the 2xx: a short poll only covers
         # a worker the master stopped after it exited itself
         got = _poll_stored(collector, paths, 2.0)
@@ -217,6 +224,19 @@ def test_server_stop_loses_nothing(row, collector, tmp_path):
             except ProcessLookupError:
                 pass
         log.close()
+
+
+def _dump_stacks(proc):
+    """SIGABRT the process and its children: faulthandler prints every
+    thread's stack into the server log."""
+    kids = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
+                          text=True).stdout.split()
+    for pid in [int(k) for k in kids] + [proc.pid]:
+        try:
+            os.kill(pid, signal.SIGABRT)
+        except ProcessLookupError:
+            pass
+    time.sleep(1)
 
 
 def _stored(collector, paths):

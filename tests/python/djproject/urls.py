@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import migrate_views, views
 
 urlpatterns = [
     path("api/items/<int:pk>", views.item),
@@ -31,4 +31,8 @@ urlpatterns = [
     path("api/huge", views.huge),
     path("api/raw-input", views.raw_input),
     path("api/drf-error", views.drf_error),
+    path("api/call", migrate_views.call),
+    path("api/echo-json", migrate_views.echo_json),
+    path("api/untouched-user", migrate_views.untouched_user),
+    path("api/touched-user", migrate_views.touched_user),
 ]

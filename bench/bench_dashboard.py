@@ -1,0 +1,216 @@
+"""How fast the dashboard's query API answers on a big database.
+
+    .venv/bin/python bench/bench_dashboard.py                 # 1,000,000 events, both stores
+    .venv/bin/python bench/bench_dashboard.py --events 200000 --stores sqlite --rounds 3
+
+For each store it makes a throwaway database with `otas-collector init`,
+fills it with N events spread over the last 30 days **in SQL, inside the
+database** (a recursive CTE in SQLite, generate_series in PostgreSQL: no
+row crosses a socket, so 1M rows take seconds, not the minutes the HTTP
+ingest path would), starts the real collector on it and times every view's
+API call (the median of --rounds, wall clock through HTTP on 127.0.0.1) for
+the 24 h, 7 d and 30 d ranges, then a text search.  The events look like
+the SDK's: 20 routes, 2 % unmatched scanner paths, 1,000 users in 50
+companies, 10 agents with 100 sessions, 4xx and 5xx with exceptions, a
+request body with words.
+
+Targets (issue #20): every view within 300 ms, search within 1 s.  Not part
+of `make test`.  PostgreSQL comes from tests/otas_testing/postgres.py (a
+throwaway server); the collector binary from OTAS_COLLECTOR_BIN or the
+usual places.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+from otas_testing.collector import Collector, find_collector_binary  # noqa: E402
+
+DAY_US = 86400 * 1_000_000
+
+# One generated event per i in [0, N): the same expressions in both SQL
+# dialects (string concatenation is || in both; % and integer division too).
+COLS = {
+    "ts": "{now} - (i * {span}) / {n}",
+    "method": "CASE WHEN i % 5 = 0 THEN 'POST' ELSE 'GET' END",
+    "route": "CASE WHEN i % 50 = 7 THEN '/scan/' || (i % 997) || '.php'"
+             " ELSE 'api/r' || (i % 20) || '/<int:pk>' END",
+    "path": "CASE WHEN i % 50 = 7 THEN '/scan/' || (i % 997) || '.php'"
+            " ELSE '/api/r' || (i % 20) || '/' || (i % 1000) END",
+    "status": "CASE WHEN i % 50 = 7 THEN 404 WHEN i % 97 = 3 THEN 500"
+              " WHEN i % 31 = 5 THEN 401 ELSE 200 END",
+    "latency": "((i * 7919) % 5000) / 10.0",
+    "is_error": "CASE WHEN i % 97 = 3 THEN 1 ELSE 0 END",
+    "agent_id": "CASE WHEN i % 10 = 1 THEN 'agent-' || (i % 100 / 10) ELSE NULL END",
+    "session": "CASE WHEN i % 10 = 1 THEN 'sess-' || (i % 1000 / 10) ELSE NULL END",
+    "event_id": "'ev-' || i",
+    "doc": "'{{\"path\":\"/api/r' || (i % 20) || '\",\"request_body\":\"order ' || i ||"
+           " CASE WHEN i % 1000 = 0 THEN ' needle' ELSE '' END || ' widget\","
+           "\"error\":\"' || CASE WHEN i % 97 = 3 THEN 'ValueError: bad ' || (i % 3) ELSE '' END ||"
+           " '\",\"metadata\":{{\"route\":\"api/r' || (i % 20) || '/<int:pk>\","
+           "\"user_id\":\"u' || (i % 1000) || '\",\"company_id\":\"c' || (i % 50) || '\","
+           "\"tags\":[\"t' || (i % 3) || '\"],\"service_version\":\"1.' || (i % 4) || '\"}}}}'",
+}
+
+
+def sqlite_fill(db: Path, n: int, now_us: int) -> None:
+    c = {k: v.format(now=now_us, span=30 * DAY_US, n=n) for k, v in COLS.items()}
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=OFF")
+    con.execute(
+        f"""INSERT INTO events(project, event_id, ts, received_at, method, path, route,
+                status, latency_ms, is_error, agent_id, agent_session_id, agent_verified, doc)
+            WITH RECURSIVE g(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM g WHERE i < {n - 1})
+            SELECT 1, {c['event_id']}, {c['ts']}, {c['ts']}, {c['method']}, {c['path']},
+                   {c['route']}, {c['status']}, {c['latency']}, {c['is_error']},
+                   {c['agent_id']}, {c['session']}, 1, {c['doc']} FROM g""")
+    con.commit()
+    con.execute("ANALYZE")
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
+
+
+def pg_fill(pg, url: str, n: int, now_us: int) -> None:
+    c = {k: v.format(now=now_us, span=30 * DAY_US, n=n) for k, v in COLS.items()}
+    sql = f"""INSERT INTO events(day, project, event_id, ts, received_at, method, path, route,
+                status, latency_ms, is_error, agent_id, agent_session_id, agent_verified, doc)
+            SELECT ({c['ts']}) / {DAY_US}, 1, {c['event_id']}, {c['ts']}, {c['ts']},
+                   {c['method']}, {c['path']}, {c['route']}, {c['status']}, {c['latency']},
+                   {c['is_error']}, {c['agent_id']}, {c['session']}, 1, {c['doc']}
+            FROM generate_series(0::bigint, {n - 1}::bigint) AS i;
+            ANALYZE events;"""
+    p = subprocess.run([str(pg.bindir / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
+                        "-d", url, "-c", sql], capture_output=True, text=True, timeout=3600)
+    if p.returncode != 0:
+        raise RuntimeError(p.stderr)
+
+
+def timed_get(c: Collector, path: str, params: dict) -> tuple[float, int, int]:
+    q = urllib.parse.urlencode(params)
+    req = urllib.request.Request(f"{c.url}{path}?{q}",
+                                 headers={"X-OTAS-SDK-KEY": c.read_key or c.key})
+    t = time.perf_counter()
+    with urllib.request.urlopen(req, timeout=120) as r:
+        body = r.read()
+        status = r.status
+    return (time.perf_counter() - t) * 1000, status, len(body)
+
+
+CALLS = [
+    ("series", "/api/v1/stats/series", {}),
+    ("routes", "/api/v1/stats/routes", {}),
+    ("errors", "/api/v1/errors", {}),
+    ("search (list)", "/api/v1/search", {}),
+    ("search status=4xx,500", "/api/v1/search", {"status": "4xx,500"}),
+    ("users", "/api/v1/stats/users", {}),
+    ("companies", "/api/v1/stats/companies", {}),
+    ("agents", "/api/v1/stats/agents", {}),
+    ("series route=", "/api/v1/stats/series", {"route": "api/r3/<int:pk>"}),
+    ("series user=", "/api/v1/stats/series", {"user": "u17"}),
+    ("export csv 10k", "/api/v1/export", {"format": "csv", "limit": 10000}),
+]
+SEARCHES = [
+    ("text q=needle (rare)", "/api/v1/search", {"q": "needle"}),
+    ("text q=widget (common)", "/api/v1/search", {"q": "widget"}),
+    ("tag=t1 (row filter)", "/api/v1/search", {"tag": "t1"}),
+]
+
+
+def bench_store(kind: str, n: int, rounds: int, ranges: list[str], pg=None) -> list[dict]:
+    tmp = Path(tempfile.mkdtemp(prefix=f"otas-bench-dash-{kind}-"))
+    now_us = int(time.time() * 1_000_000)
+    if kind == "pg":
+        url = pg.new_database("bench")
+        c = Collector(tmp, binary=find_collector_binary(), db_url=url, pg=pg)
+    else:
+        c = Collector(tmp, binary=find_collector_binary())
+    c.init()
+    t = time.perf_counter()
+    if kind == "pg":
+        pg_fill(pg, c.db_path, n, now_us)
+    else:
+        sqlite_fill(Path(c.db_path), n, now_us)
+    fill_s = time.perf_counter() - t
+    print(f"[{kind}] {n:,} events generated in {fill_s:.1f} s", file=sys.stderr)
+    c.start(extra_args=["--quiet"])
+    out = []
+    try:
+        for rng in ranges:
+            for name, path, extra in CALLS + SEARCHES:
+                params = {"range": rng, **extra}
+                times = []
+                for _ in range(rounds):
+                    ms, status, size = timed_get(c, path, params)
+                    assert status == 200, (name, status)
+                    times.append(ms)
+                search = (name, path, extra) in SEARCHES
+                out.append({"store": kind, "range": rng, "call": name,
+                            "median_ms": statistics.median(times), "max_ms": max(times),
+                            "bytes": size, "target_ms": 1000 if search else 300})
+                print(f"[{kind}] {rng:>4} {name:<26} {out[-1]['median_ms']:8.1f} ms",
+                      file=sys.stderr)
+    finally:
+        c.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    out.append({"store": kind, "fill_s": fill_s, "events": n})
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--events", type=int, default=1_000_000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--stores", default="sqlite,pg")
+    ap.add_argument("--ranges", default="24h,7d,30d")
+    ap.add_argument("--json", help="also write the rows here")
+    a = ap.parse_args()
+    rows = []
+    stores = a.stores.split(",")
+    pg = None
+    try:
+        if "pg" in stores:
+            from otas_testing.postgres import Postgres
+            pg = Postgres().start()
+        for s in stores:
+            rows += bench_store(s, a.events, a.rounds, a.ranges.split(","), pg)
+    finally:
+        if pg:
+            pg.stop()
+    print(f"\n{a.events:,} events over 30 days; median of {a.rounds} rounds (ms); "
+          "target 300 ms per view, 1 s per search\n")
+    ranges = a.ranges.split(",")
+    print("| store | call | " + " | ".join(ranges) + " |")
+    print("|---|---|" + "---:|" * len(ranges))
+    for s in stores:
+        names = [r["call"] for r in rows if r.get("store") == s and r.get("range") == ranges[0]]
+        for name in names:
+            cells = []
+            for rng in ranges:
+                r = next(x for x in rows if x.get("store") == s and x.get("range") == rng
+                         and x.get("call") == name)
+                mark = "" if r["median_ms"] <= r["target_ms"] else " ✗"
+                cells.append(f"{r['median_ms']:.0f}{mark}")
+            print(f"| {s} | {name} | " + " | ".join(cells) + " |")
+    for r in rows:
+        if "fill_s" in r:
+            print(f"\n{r['store']}: {r['events']:,} events generated in {r['fill_s']:.1f} s")
+    if a.json:
+        Path(a.json).write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()

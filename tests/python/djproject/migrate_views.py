@@ -1,0 +1,48 @@
+"""Views for the migration tests (Moesif / APIToolkit parity, OpenTelemetry,
+outgoing hooks): a view that calls a third party, one that logs a user
+in, one that never touches request.user."""
+
+import json
+
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+
+@csrf_exempt
+def call(request):
+    """GET/POST ?target=URL&paths=/a,/b: one requests call per path (POST
+    with the request's body when the request is a POST)."""
+    import requests
+
+    target = request.GET["target"]
+    out = []
+    for p in request.GET.get("paths", "").split(","):
+        if not p:
+            continue
+        if request.method == "POST":
+            r = requests.post(target + p, data=request.body,
+                              headers={"Content-Type": "application/json"})
+        else:
+            r = requests.get(target + p, headers={"X-Out-Secret": "out-hdr-secret"})
+        out.append(r.json())
+    return JsonResponse({"calls": out, "password": "resp-pw-secret",
+                         "card": {"number": "4111"}})
+
+
+@csrf_exempt
+def echo_json(request):
+    data = json.loads(request.body or b"{}")
+    resp = JsonResponse({"echo": data, "password": "resp-pw-secret",
+                         "items": [{"n": 1}, {"n": 2}, {"n": 3}]})
+    resp["X-Resp-Only"] = "resp-only-secret"
+    resp["X-Req-Only"] = "visible-in-response"
+    return resp
+
+
+def untouched_user(request):
+    """A view that never evaluates request.user."""
+    return JsonResponse({"ok": True})
+
+
+def touched_user(request):
+    return JsonResponse({"user": request.user.get_username()})
