@@ -26,6 +26,7 @@ def call(request):
             r = requests.get(target + p, headers={"X-Out-Secret": "out-hdr-secret"})
         out.append(r.json())
     return JsonResponse({"calls": out, "password": "resp-pw-secret",
+                         "note": "note-secret",
                          "card": {"number": "4111"}})
 
 
