@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -164,6 +165,7 @@ def bench_store(kind: str, n: int, rounds: int, ranges: list[str], pg=None) -> l
                       file=sys.stderr)
     finally:
         c.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
     out.append({"store": kind, "fill_s": fill_s, "events": n})
     return out
 

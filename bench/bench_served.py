@@ -58,6 +58,28 @@ def start_gunicorn(python, settings, env, name):
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
 
 
+def tree_cpu_s(pid):
+    """CPU seconds (user + system, every thread) of a gunicorn master and
+    its workers, from /proc: a measure the machine's other tenants do not
+    inflate the way they do requests/s."""
+    tck = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pids = [pid]
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            pids += [int(x) for x in f.read().split()]
+    except OSError:
+        pass
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tck
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
 def wrk(url, duration, connections=4):
     out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{duration}s",
                           "--latency", url], capture_output=True, text=True,
@@ -88,8 +110,8 @@ def served(python, otas_path, rounds, duration, log=H.log):
         servers["baseline"] = start_gunicorn(python, "benchproj.demo_no_otas", base,
                                              "baseline")
         servers["otas"] = start_gunicorn(python, "demoapp.settings", with_env, "otas")
-        res = {ep: {v: {"rps": [], "p99_ms": [], "errors": 0} for v in servers}
-               for ep in ENDPOINTS}
+        res = {ep: {v: {"rps": [], "p99_ms": [], "errors": 0, "cpu_us": []}
+                    for v in servers} for ep in ENDPOINTS}
         served_n = {v: 0 for v in servers}
         for ep in ENDPOINTS:
             for v, (_p, url) in servers.items():  # warm-up
@@ -97,7 +119,11 @@ def served(python, otas_path, rounds, duration, log=H.log):
             for r in range(rounds):
                 order = list(servers) if r % 2 == 0 else list(servers)[::-1]
                 for v in order:
+                    c0 = tree_cpu_s(servers[v][0].pid)
                     rps, p99, bad, total = wrk(servers[v][1] + ep, duration)
+                    if total:
+                        res[ep][v]["cpu_us"].append(
+                            (tree_cpu_s(servers[v][0].pid) - c0) / total * 1e6)
                     served_n[v] += total
                     res[ep][v]["rps"].append(rps)
                     res[ep][v]["p99_ms"].append(p99)
@@ -124,9 +150,11 @@ def served(python, otas_path, rounds, duration, log=H.log):
         b, o = res[ep]["baseline"], res[ep]["otas"]
         rows[ep] = {"label": label,
                     "baseline": {"rps": H.median(b["rps"]), "p99_ms": H.median(b["p99_ms"]),
-                                 "errors": b["errors"], "all_rps": b["rps"]},
+                                 "errors": b["errors"], "all_rps": b["rps"],
+                                 "cpu_us": H.median(b["cpu_us"])},
                     "otas": {"rps": H.median(o["rps"]), "p99_ms": H.median(o["p99_ms"]),
-                             "errors": o["errors"], "all_rps": o["rps"]}}
+                             "errors": o["errors"], "all_rps": o["rps"],
+                             "cpu_us": H.median(o["cpu_us"])}}
         rows[ep]["rps_ratio"] = rows[ep]["otas"]["rps"] / rows[ep]["baseline"]["rps"]
         rows[ep]["p99_ratio"] = rows[ep]["otas"]["p99_ms"] / rows[ep]["baseline"]["p99_ms"]
     return {"rows": rows, "rounds": rounds, "duration_s": duration,
@@ -135,17 +163,22 @@ def served(python, otas_path, rounds, duration, log=H.log):
 
 def md_served(data):
     lines = ["| endpoint | req/s without | req/s with otas | ratio | p99 ms without "
-             "| p99 ms with otas | ratio |", "|---|---:|---:|---:|---:|---:|---:|"]
+             "| p99 ms with otas | ratio | server CPU µs/req without | with otas |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for ep, r in data["rows"].items():
         b, o = r["baseline"], r["otas"]
         lines.append(f"| `{ep}` {r['label']} | {b['rps']:.0f} | {o['rps']:.0f} | "
                      f"{r['rps_ratio']:.3f} | {b['p99_ms']:.2f} | {o['p99_ms']:.2f} | "
-                     f"{r['p99_ratio']:.2f} |")
+                     f"{r['p99_ratio']:.2f} | {b.get('cpu_us', float('nan')):.0f} | "
+                     f"{o.get('cpu_us', float('nan')):.0f} |")
     errs = {ep: (r["baseline"]["errors"], r["otas"]["errors"])
             for ep, r in data["rows"].items() if r["baseline"]["errors"] or r["otas"]["errors"]}
     if errs:
         lines += ["", "wrk errors (non-2xx + socket errors), without/with: " + ", ".join(
             f"`{ep}` {a}/{b}" for ep, (a, b) in errs.items())]
+    lines += ["", "Server CPU µs/req: user + system time of the gunicorn master and "
+              "its workers (every thread, otas's sender included) over a wrk run, "
+              "divided by the requests wrk counted; median over rounds."]
     lines += ["", f"The otas server answered {data['otas_requests_served']:,} requests "
               f"(wrk's count); the collector stored {data['collector_events']:,} events.",
               "", "Requests/s per round, without: " + "; ".join(

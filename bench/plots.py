@@ -94,6 +94,46 @@ def served(data, out):
     plt.close(fig)
 
 
+def cpu(data, out):
+    """CPU per event added over the baseline (adapter alone vs full otas),
+    and the sender's profile in µs per event by stage."""
+    c = data["cpu"]
+    pe = (c.get("per_event") or {}).get("workloads") or {}
+    prof = c.get("profile") or {}
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.5),
+                                 gridspec_kw={"width_ratios": [1, 1.6]})
+    for j, wl in enumerate(pe.values()):
+        for i, v in enumerate(["null", "otas"]):
+            r = wl["rows"].get(v)
+            if not r:
+                continue
+            y = r["added_cpu_us_paired"]
+            b = a1.bar(j + (i - 0.5) * 0.4, y, 0.4, color=COLOURS[v],
+                       label=v if j == 0 else None)
+            a1.annotate(f"{y:.1f}", (b[0].get_x() + 0.2, max(y, 0)), ha="center",
+                        va="bottom", fontsize=8)
+    a1.set_xticks(range(len(pe)))
+    a1.set_xticklabels([wl["label"] for wl in pe.values()])
+    a1.set_ylabel("CPU µs per request over no OTAS (all threads)")
+    a1.axhline(6, color="#d62728", lw=0.8, ls="--")
+    a1.annotate("goal 6 µs", (len(pe) - 0.6, 6), fontsize=7, color="#d62728",
+                va="bottom")
+    a1.legend(fontsize=8)
+    stages = [s_ for s_ in prof.get("stages", []) if s_.get("us_per_event")]
+    if stages:
+        names = [s_["stage"] for s_ in stages][::-1]
+        vals = [s_["us_per_event"] for s_ in stages][::-1]
+        a2.barh(names, vals, color="#08519c")
+        for k, v in enumerate(vals):
+            a2.annotate(f"{v:.2f}", (v, k), va="center", fontsize=7)
+        a2.set_xlabel("sender thread, µs CPU per event (C driver, callgrind shares)")
+        a2.tick_params(axis="y", labelsize=7)
+    fig.suptitle("OTAS CPU per event (today's engine)")
+    fig.tight_layout()
+    fig.savefig(out / "cpu.png", dpi=110)
+    plt.close(fig)
+
+
 def main():
     out = Path(sys.argv[1])
     data = json.loads((out / "results.json").read_text())
@@ -103,6 +143,8 @@ def main():
         down(data, out)
     if data.get("served", {}).get("rows"):
         served(data, out)
+    if data.get("cpu"):
+        cpu(data, out)
 
 
 if __name__ == "__main__":

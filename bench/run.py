@@ -8,6 +8,10 @@ then runs, in this order:
   4. engine throughput, one core                 (bench_engine.engine_throughput)
   5. collector ingest, if bench/bench_collector_ingest.* is present (SQLite and
      PostgreSQL with 1 and 2 collectors, side by side)
+  6. CPU per event, the C driver, the sender's profile, gzip vs zstd
+                                                 (bench_cpu.run_all)
+and a first table, "Engine figures (issue 18)", that puts the figures the
+engine redesign is judged by side by side against no OTAS.
 and writes bench/results/results.md (the tables), results.json (every
 number) and PNG plots; the tables are printed too.  bench/README.md says how
 to read them.
@@ -27,6 +31,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_cpu as C  # noqa: E402
 import bench_engine as E  # noqa: E402
 import bench_overhead as O  # noqa: E402
 import bench_served as S  # noqa: E402
@@ -36,7 +41,7 @@ FULL = dict(rounds=15, requests=1000, down_total=20000, down_rounds=10,
             served_rounds=7, served_s=3, engine_events=50000)
 QUICK = dict(rounds=3, requests=200, down_total=2000, down_rounds=4,
              served_rounds=1, served_s=2, engine_events=5000)
-SECTIONS = ["overhead", "down", "served", "engine", "ingest"]
+SECTIONS = ["overhead", "down", "served", "engine", "ingest", "cpu"]
 
 
 def collector_ingest(out, quick):
@@ -77,6 +82,69 @@ def collector_ingest(out, quick):
     return res
 
 
+def engine_figures(data):
+    """The figures issue 18 judges the engine by, side by side, from the
+    sections of this run (— where a section did not run)."""
+    rows = []
+
+    def wl(key):
+        return (((data.get("overhead") or {}).get("workloads") or {}).get(key) or {}).get(
+            "rows", {})
+
+    for key, label, goal in (("get", "GET small JSON", "≤ 3"),
+                             ("post1k", "POST 1 KB JSON", "≤ 5"),
+                             ("post64k", "POST 64 KB JSON", "≤ 10")):
+        r = wl(key)
+        if "otas" in r and "baseline" in r:
+            rows.append((f"Request path, {label}", f"{r['baseline']['median_us']:.1f} µs",
+                         f"{r['otas']['median_us']:.1f} µs",
+                         f"+{r['otas']['added_us']:.1f} µs", goal + " µs added"))
+    pe = ((data.get("cpu") or {}).get("per_event") or {}).get("workloads") or {}
+    for key, goal in (("get", "≤ 6"), ("post1k", "≤ 6")):
+        r = (pe.get(key) or {}).get("rows", {})
+        if "otas" in r and "baseline" in r:
+            rows.append((f"CPU per event (process, all threads), {pe[key]['label']}",
+                         f"{r['baseline']['cpu_us']:.1f} µs", f"{r['otas']['cpu_us']:.1f} µs",
+                         f"+{r['otas']['added_cpu_us_paired']:.1f} µs "
+                         f"(adapter {r['null']['added_cpu_us_paired']:+.1f})"
+                         if "null" in r else f"+{r['otas']['added_cpu_us_paired']:.1f} µs",
+                         goal + " µs added"))
+    en = data.get("engine") or {}
+    if "events_per_s" in en:
+        rows.append(("Delivery, one process to one collector (Python capture loop)", "—",
+                     f"{en['events_per_s']:,.0f} events/s", "—", "≥ 100,000 events/s"))
+    dr = ((data.get("cpu") or {}).get("driver") or {}).get("rows") or {}
+    for k, r in dr.items():
+        rows.append((f"Delivery, C driver, {k}", "—", f"{r['events_per_s']:,.0f} events/s",
+                     f"{r['cpu_us_per_event']:.1f} µs CPU/event", "≥ 100,000 events/s"))
+    dn = (data.get("down") or {}).get("rows") or {}
+    if "otas" in dn and "baseline" in dn:
+        b, o = dn["baseline"], dn["otas"]
+        up = wl("get").get("otas", {}).get("added_us")
+        rows.append(("Back end down: request path, GET", f"{b['median_us']:.1f} µs",
+                     f"{o['median_us']:.1f} µs", f"+{o['added_us']:.1f} µs" + (
+                         f" (up: +{up:.1f})" if up is not None else ""),
+                     "within 1 µs of up"))
+        rows.append((f"Back end down: RSS growth over {data['down']['requests']:,} requests",
+                     f"{b['rss_growth_kb'] / 1024:+.1f} MB", f"{o['rss_growth_kb'] / 1024:+.1f} MB",
+                     "—", "≤ 2 MB"))
+    for ep, r in ((data.get("served") or {}).get("rows") or {}).items():
+        rows.append((f"Served req/s, gunicorn 2 workers, `{ep}`",
+                     f"{r['baseline']['rps']:.0f}", f"{r['otas']['rps']:.0f}",
+                     f"{r['rps_ratio']:.3f}×", "≥ 0.97×"))
+        if r["baseline"].get("cpu_us") is not None:
+            b, o = r["baseline"]["cpu_us"], r["otas"]["cpu_us"]
+            rows.append((f"Served, server CPU per request, `{ep}`", f"{b:.0f} µs",
+                         f"{o:.0f} µs", f"+{o - b:.0f} µs ({b / o:.3f}× the requests "
+                         "per CPU-second)", "—"))
+    if not rows:
+        return "No section of this run measured them."
+    out = ["| figure | no OTAS | OTAS | OTAS − none (or ratio) | issue 18 goal |",
+           "|---|---:|---:|---:|---|"]
+    out += [f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in rows]
+    return "\n".join(out)
+
+
 def machine():
     try:
         with open("/proc/cpuinfo") as f:
@@ -89,11 +157,21 @@ def machine():
 
 
 def write_results(out, data, quick):
+    (out / "results.json").write_text(json.dumps(data, indent=1, default=str))
     cfg = data["config"]
     md = [f"# OTAS benchmarks{' (quick run: not for publication)' if quick else ''}",
           "", f"{data['when']}; commit {data.get('commit', '?')}; {data['machine']}; "
           f"run took {data['took_s']:.0f} s.",
           "How to read this: bench/README.md.", ""]
+    if data.get("merged"):
+        md[-1:-1] = [f"Sections {', '.join(data['merged']['sections'])} re-run at "
+                     f"{data['when']} into the run of {data['merged']['into']}.", ""]
+    try:
+        figures = engine_figures(data)
+    except Exception as exc:  # a missing field must not lose the run
+        figures = f"Could not be assembled: {type(exc).__name__}: {exc}"
+    md += ["## Engine figures (issue 18): today's engine against no OTAS, one run", "",
+           figures, ""]
     ov = data.get("overhead")
     if ov:
         md += ["## Summary", ""]
@@ -191,6 +269,11 @@ def write_results(out, data, quick):
                        "```", ing["stdout"], "```", ""]
             md += [f"![{f}]({f})" for f in ing.get("files", []) if f.endswith(".png")]
             md += [""]
+    cp = data.get("cpu")
+    if cp:
+        md += ["## CPU per event, the engine alone, the sender's profile, compression", "",
+               "bench/bench_cpu.py; how to read it: bench/README.md.", "",
+               C.md_all(cp), "", "![cpu](cpu.png)", ""]
     un = data.get("unavailable", {})
     md += ["## Not measured", ""]
     md += [f"- **{v}**: {why}" for v, why in un.items()] or ["Every variant was measured."]
@@ -211,6 +294,9 @@ def main():
                     "build/bench-quick with --quick)")
     ap.add_argument("--skip-install", action="store_true",
                     help="use build/bench-venv as it is")
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the sections of OUT/results.json that this run does "
+                    "not measure (re-run one section into an existing result)")
     args = ap.parse_args()
     cfg = QUICK if args.quick else FULL
     out = Path(args.out) if args.out else (
@@ -271,11 +357,24 @@ def main():
             data["engine"] = {"error": f"otas: {unavailable['otas']}"}
         else:
             data["engine"] = E.engine_throughput(python, otas_path, cfg["engine_events"])
+    if "cpu" in only:
+        if "otas" in unavailable:
+            data["cpu"] = {"per_event": {"error": f"otas: {unavailable['otas']}"}}
+        else:
+            H.log("cpu per event, driver, profile, compression")
+            data["cpu"] = C.run_all(python, otas_path, unavailable, args.quick)
     if "ingest" in only:
         H.log("collector ingest")
         data["ingest"] = collector_ingest(out, args.quick)
     data["unavailable"] = unavailable
     data["took_s"] = time.monotonic() - t0
+    if args.merge and (out / "results.json").exists():
+        old = json.loads((out / "results.json").read_text())
+        for k in SECTIONS:
+            if k not in only and k in old:
+                data[k] = old[k]
+        data["merged"] = {"sections": sorted(only & set(SECTIONS)),
+                          "into": f"{old.get('when')} ({old.get('commit')})"}
 
     text = write_results(out, data, args.quick)
     p = subprocess.run([python, str(H.BENCH / "plots.py"), str(out)],

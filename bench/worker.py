@@ -6,8 +6,14 @@ private copy of stdout (fd 1 is pointed at stderr so that whatever an SDK
 prints cannot corrupt the protocol).  First line out:
   {"ready": true, "setup_s": S, "info": {...}}  or  {"ready": false, "error": "..."}
 Then one answer per command read from stdin:
-  {"op": "run", "req": [method, path, body_latin1, ctype], "n": N}
-      -> {"times": [ns, ...], "status": {"200": N}, "errors": {...}}
+  {"op": "run", "req": [method, path, body_latin1, ctype], "n": N, "flush": F}
+      -> {"times": [ns, ...], "status": {"200": N}, "errors": {...},
+          "cpu_ns": C, "thread_cpu_ns": T, "flushed": B}
+      cpu_ns is the process's CPU time (every thread, user + system, from
+      CLOCK_PROCESS_CPUTIME_ID) over the N requests and, with "flush": true
+      and the otas engine, until otas.flush() returned: what the captured
+      events cost to deliver is inside it.  thread_cpu_ns: the request
+      thread's own share.
   {"op": "rss"}   -> {"rss_kb": K}
   {"op": "stats"} -> the SDK's own counters where it has them (otas.stats())
 """
@@ -163,6 +169,8 @@ def main():
             method, path, body, ctype = cmd["req"]
             body = body.encode("latin-1")
             times, status, errors = [], {}, {}
+            pt, tt = time.process_time_ns, time.thread_time_ns
+            cpu0, th0 = pt(), tt()
             for _ in range(cmd["n"]):
                 e = environ(method, path, body, ctype)
                 t = perf()
@@ -178,7 +186,14 @@ def main():
                     errors[k] = errors.get(k, 0) + 1
                 times.append(perf() - t)
                 status[code] = status.get(code, 0) + 1
-            say({"times": times, "status": status, "errors": errors})
+            flushed = None
+            if cmd.get("flush") and VARIANT == "otas":
+                import otas
+
+                flushed = bool(otas.flush(timeout=60))
+            say({"times": times, "status": status, "errors": errors,
+                 "cpu_ns": pt() - cpu0, "thread_cpu_ns": tt() - th0,
+                 "flushed": flushed})
         else:
             say({"error": f"unknown op {op}"})
     return 0

@@ -8,6 +8,7 @@
 #include "config.h"
 #include "filter.h"
 #include "identity.h"
+#include "otlp.h"
 #include "redact_body.h"
 
 #include <ctype.h>
@@ -21,7 +22,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-enum { T_STR, T_SECRET, T_BOOL, T_SIZE, T_INT, T_URL, T_RULES };
+enum { T_STR, T_SECRET, T_BOOL, T_SIZE, T_INT, T_URL, T_RULES, T_HIDDEN };
 
 typedef struct {
 	const char *name;
@@ -86,6 +87,11 @@ static const opt_t opts[] = {
     {"OTAS_TAGS", T_STR, F(tags), "", 0, 0},
     {"OTAS_SERVICE_VERSION", T_STR, F(service_version), "", 0, 0},
     {"OTAS_CA_BUNDLE", T_STR, F(ca_bundle), "", 0, 0},
+    {"OTAS_EXPORTER", T_STR, F(exporter), "otas", 0, 0},
+    {"OTAS_OTLP_ENDPOINT", T_URL, F(otlp_endpoint), "", 0, 0},
+    {"OTAS_OTLP_HEADERS", T_HIDDEN, F(otlp_headers), "", 0, 0},
+    {"OTAS_OTLP_COMPRESSION", T_STR, F(otlp_compression), "gzip", 0, 0},
+    {"OTAS_SERVICE_NAME", T_STR, F(service_name), "", 0, 0},
     {"OTAS_USER_ID_FIELD", T_STR, F(user_id_field), "pk", 0, 0},
     {"OTAS_RESOLVE_USER", T_BOOL, F(resolve_user), "0", 0, 1},
     {"OTAS_CAPTURE_OUTGOING_BODIES", T_BOOL, F(capture_outgoing_bodies), "1",
@@ -110,7 +116,10 @@ static const char *const names[N_OPTS + 1] = {
     "OTAS_AUTHORIZATION_HEADER_NAME", "OTAS_AUTHORIZATION_USER_ID_FIELD",
     "OTAS_TRUSTED_PROXIES", "OTAS_EVENT_ID_HEADER", "OTAS_EXCLUDE_PATHS",
     "OTAS_SAMPLE_RATE", "OTAS_CAPTURE_METHODS", "OTAS_TAGS",
-    "OTAS_SERVICE_VERSION", "OTAS_CA_BUNDLE", "OTAS_USER_ID_FIELD",
+    "OTAS_SERVICE_VERSION", "OTAS_CA_BUNDLE", "OTAS_EXPORTER",
+    "OTAS_OTLP_ENDPOINT", "OTAS_OTLP_HEADERS", "OTAS_OTLP_COMPRESSION",
+    "OTAS_SERVICE_NAME",
+    "OTAS_USER_ID_FIELD",
     "OTAS_RESOLVE_USER", "OTAS_CAPTURE_OUTGOING_BODIES",
     "OTAS_PROPAGATE_TRACEPARENT", NULL};
 
@@ -286,6 +295,7 @@ otas_config_set(otas_config_t *cfg, const char *name, const char *value,
 		}
 		/* fallthrough */
 	case T_STR:
+	case T_HIDDEN:
 	case T_RULES:
 		if (o->type == T_RULES) {
 			/* Parse now so the error names the option at once. */
@@ -378,7 +388,7 @@ otas_config_new(void)
 			return NULL;
 		}
 	}
-	if (!c->base_url || !c->auth_url || !c->sdk_key) {
+	if (!c->base_url || !c->auth_url || !c->sdk_key || !c->otlp_endpoint) {
 		otas_config_free(c);
 		return NULL;
 	}
@@ -394,7 +404,8 @@ otas_config_free(otas_config_t *c)
 		return;
 	for (i = 0; i < N_OPTS; i++) {
 		int t = opts[i].type;
-		if (t == T_STR || t == T_SECRET || t == T_URL || t == T_RULES)
+		if (t == T_STR || t == T_SECRET || t == T_URL ||
+		    t == T_RULES || t == T_HIDDEN)
 			free(*(char **)((char *)c + opts[i].off));
 	}
 	free(c);
@@ -418,7 +429,8 @@ otas_config_check(const otas_config_t *c, char *err, size_t errlen)
 		return -1;
 	}
 	if (otas__ident_validate(c, err, errlen) != 0 ||
-	    otas__filter_validate(c, err, errlen) != 0)
+	    otas__filter_validate(c, err, errlen) != 0 ||
+	    otas__otlp_validate(c, err, errlen) != 0)
 		return -1;
 	/* A CA bundle that cannot be read would fail every HTTPS send later,
 	 * far from its cause: refuse it at start-up instead. */
@@ -446,6 +458,10 @@ otas_config_get(const otas_config_t *c, const char *name, char *buf,
 	switch (o->type) {
 	case T_SECRET:
 		snprintf(buf, buflen, "%s", c->sdk_key[0] ? "otas_***" : "");
+		break;
+	case T_HIDDEN:
+		s = *(char *const *)((const char *)c + o->off);
+		snprintf(buf, buflen, "%s", *s ? "***" : "");
 		break;
 	case T_STR:
 	case T_URL:

@@ -57,6 +57,12 @@ struct otas_config_s {
 	char *tags;
 	char *service_version;
 	char *ca_bundle;        /* "" = the system's (http_curl.c probes) */
+	/* otlp.c: OTAS_EXPORTER=otlp (validated by otlp.c) */
+	char *exporter;         /* "otas" | "otlp" */
+	char *otlp_endpoint;    /* "" = OTAS__OTLP_DEFAULT_ENDPOINT */
+	char *otlp_headers;     /* secret: never echoed */
+	char *otlp_compression; /* "gzip" | "none" */
+	char *service_name;
 };
 
 /* Split a comma-separated list into lower-cased, trimmed, non-empty

@@ -26,6 +26,7 @@
 #include "filter.h"
 #include "http_curl.h"
 #include "identity.h"
+#include "otlp.h"
 #include "sender.h"
 #include "spool.h"
 
@@ -213,7 +214,8 @@ spool_path(const otas_config_t *cfg)
 		if (!p)
 			return NULL;
 		snprintf(p, need, "%s/spool-%s-%08x.sqlite", dir, pre,
-		         fnv1a(cfg->base_url));
+		         fnv1a(otas__otlp_enabled(cfg) ? cfg->otlp_endpoint
+		                                       : cfg->base_url));
 		return p;
 	}
 }
@@ -245,6 +247,7 @@ engine_release(otas_engine_t *eng)
 	free(eng->spool_path);
 	otas__ident_free(eng->ident);
 	otas__filter_free(eng->filter);
+	otas__otlp_free(eng->otlp);
 	free(eng);
 }
 
@@ -262,7 +265,11 @@ otas_engine_new(otas_config_t *cfg, char *err, size_t errlen)
 			snprintf(err, errlen, "no configuration given");
 		return NULL;
 	}
-	if (!cfg->sdk_key[0]) {
+	/* OTAS_EXPORTER=otlp needs no key: nothing goes to the OTAS back end
+	 * (a misspelt exporter is named before the missing key). */
+	if (otas__otlp_validate(cfg, err, errlen) != 0)
+		goto fail;
+	if (!cfg->sdk_key[0] && !otas__otlp_enabled(cfg)) {
 		if (err && errlen)
 			snprintf(err, errlen,
 			         "OTAS_SDK_KEY is not set: create an SDK key for "
@@ -355,6 +362,11 @@ otas_engine_new(otas_config_t *cfg, char *err, size_t errlen)
 		goto oom;
 	snprintf(eng->sdk_name, sizeof(eng->sdk_name), "%s",
 	         cfg->sdk_name[0] ? cfg->sdk_name : "otas-c/" OTAS_VERSION);
+	if (otas__otlp_enabled(cfg)) {
+		if (!(eng->otlp = otas__otlp_new(cfg, eng->sdk_name)))
+			goto oom;
+		eng->auth_state = OTAS__AUTH_OK; /* no OTAS authentication */
+	}
 
 	pthread_once(&g_fork_once, fork_once);
 	pthread_mutex_lock(&g_reg_mu);
@@ -441,6 +453,13 @@ otas_engine_authenticate(otas_engine_t *eng, int timeout_ms,
 		memset(out, 0, sizeof(*out));
 		out->status = OTAS_AUTH_CONFIG;
 		snprintf(out->message, sizeof(out->message), "no engine");
+		return out->status;
+	}
+	if (eng->otlp) { /* OTAS_EXPORTER=otlp: nothing to authenticate */
+		memset(out, 0, sizeof(*out));
+		out->status = OTAS_AUTH_OK;
+		snprintf(out->message, sizeof(out->message),
+		         "OTAS_EXPORTER=otlp: no OTAS authentication");
 		return out->status;
 	}
 	otas_authenticate_key(eng->auth_url, eng->cfg->sdk_key, timeout_ms,

@@ -56,6 +56,7 @@ struct otas_engine_s {
 	char sdk_name[96];
 	struct otas__ident_s *ident;  /* identity.c */
 	struct otas__filter_s *filter; /* filter.c */
+	struct otas__otlp_s *otlp;    /* otlp.c: NULL unless OTAS_EXPORTER=otlp */
 	/* Delivery timings (sender.h defaults; tests may shorten them
 	 * before the first capture). */
 	int64_t retry_base_ms, retry_cap_ms, retry_window_ms, auth_wait_ms,

@@ -107,7 +107,10 @@ otas_entity(otas_engine_t *eng, int kind, const char *json, size_t len)
 	e->len = n;
 	memcpy(e->json, el, n + 1);
 	free(el);
-	if (!eng->cfg->enabled) {
+	if (!eng->cfg->enabled || eng->otlp) {
+		/* OTLP logs have no place for entity updates: counted. */
+		if (eng->otlp)
+			OTAS__INC(eng, dropped_entities, 1);
 		free(e);
 		return 1;
 	}

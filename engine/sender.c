@@ -42,6 +42,7 @@
 #include "gzip.h"
 #include "http_curl.h"
 #include "json.h"
+#include "otlp.h"
 #include "retry.h"
 #include "spool.h"
 
@@ -619,6 +620,83 @@ send_event_mode(snd_t *s, long timeout_ms, int *retry_after_ms)
 	return OUT_DONE;
 }
 
+/* OTAS_EXPORTER=otlp: the batch as one OTLP/HTTP logs request (otlp.c
+ * writes it and reads the answer); a 413 halves it as above. */
+static int
+send_otlp_mode(snd_t *s, long timeout_ms, int *retry_after_ms)
+{
+	otas_engine_t *eng = s->eng;
+	batch_t *b = &s->b;
+	const char *const *hdr;
+	const otas__buf_t *pay = &s->body;
+	size_t i, k, nh, split = 0;
+	int64_t rej;
+	char msg[160];
+
+	*retry_after_ms = -1;
+	while (b->next < b->n) {
+		k = b->n - b->next;
+		if (split && split < k)
+			k = split;
+		otas__buf_reset(&s->scratch);
+		for (i = b->next; i < b->next + k; i++)
+			if (otas__otlp_add(eng->otlp, b->ev[i].json,
+			                   b->ev[i].len, &s->scratch) != 0)
+				OTAS__INC(eng, dropped_capture_error, 1);
+		if (otas__otlp_finish(eng->otlp, &s->scratch, &s->body) != 0)
+			return OUT_RETRY;
+		if (otas__otlp_gzip(eng->otlp)) {
+			otas__buf_reset(&s->gz);
+			if (otas__gzip(s->body.data, s->body.len, &s->gz) != 0)
+				return OUT_RETRY;
+			pay = &s->gz;
+		}
+		hdr = otas__otlp_headers(eng->otlp, &nh);
+		otas__http_post(s->http, otas__otlp_url(eng->otlp), hdr, nh,
+		                pay->data, pay->len, timeout_ms, &s->resp);
+		if (s->resp.retry_after[0])
+			*retry_after_ms = (int)otas__retry_after_ms(
+			    s->resp.retry_after, time(NULL));
+		if (s->resp.status == 413 && k > 1) {
+			split = k / 2;
+			continue;
+		}
+		switch (otas__otlp_classify(s->resp.status)) {
+		case OTAS__RETRY_OK:
+			otas__otlp_parse_response(s->resp.body.data,
+			                          s->resp.body.len, &rej, msg,
+			                          sizeof(msg));
+			if (rej < 0 || (uint64_t)rej > k)
+				rej = (int64_t)k;
+			OTAS__INC(eng, sent, k - (size_t)rej);
+			OTAS__INC(eng, dropped_rejected, rej);
+			OTAS__INC(eng, batches, 1);
+			OTAS__INC(eng, bytes_sent, pay->len);
+			if (rej)
+				otas__log(eng, OTAS_LOG_WARNING,
+				          "otas: the OTLP endpoint rejected %lld "
+				          "log record(s): %s", (long long)rej, msg);
+			b->next += k;
+			break;
+		case OTAS__RETRY_DROP:
+			OTAS__INC(eng, dropped_rejected, k);
+			otas__log(eng, OTAS_LOG_ERROR,
+			          "otas: the OTLP endpoint %s refused %zu log "
+			          "records (HTTP %d); they are dropped",
+			          otas__otlp_url(eng->otlp), k, s->resp.status);
+			b->next += k;
+			break;
+		case OTAS__RETRY_AUTH_WAIT:
+			return OUT_AUTH_WAIT;
+		case OTAS__RETRY_REDIRECT:
+			return OUT_REDIRECT;
+		default:
+			return OUT_RETRY;
+		}
+	}
+	return OUT_DONE;
+}
+
 /* One delivery attempt of b.  Returns OUT_*. */
 static int
 attempt(snd_t *s, long timeout_ms)
@@ -637,8 +715,9 @@ attempt(snd_t *s, long timeout_ms)
 	if (!s->batch_mode && now >= s->reprobe_ms)
 		s->batch_mode = 1; /* try the batch endpoint again */
 	for (;;) {
-		out = s->batch_mode ? send_batch_mode(s, timeout_ms, &ra)
-		                    : send_event_mode(s, timeout_ms, &ra);
+		out = eng->otlp       ? send_otlp_mode(s, timeout_ms, &ra)
+		      : s->batch_mode ? send_batch_mode(s, timeout_ms, &ra)
+		                      : send_event_mode(s, timeout_ms, &ra);
 		if (out != OUT_FALLBACK)
 			break;
 		if (s->reprobe_ms == 0)
@@ -668,11 +747,12 @@ attempt(snd_t *s, long timeout_ms)
 		char msg[600];
 		snprintf(msg, sizeof(msg),
 		         "the back end answered HTTP %d redirecting to %s: "
-		         "OTAS_BASE_URL is wrong (use the address it names); "
+		         "%s is wrong (use the address it names); "
 		         "the redirect is not followed, so the key is not sent "
 		         "there, and events are kept (spooled)",
 		         s->resp.status,
-		         s->resp.location[0] ? s->resp.location : "(no Location)");
+		         s->resp.location[0] ? s->resp.location : "(no Location)",
+		         eng->otlp ? "OTAS_OTLP_ENDPOINT" : "OTAS_BASE_URL");
 		otas__set_last_error(eng, msg);
 		if (!s->auth_logged)
 			otas__log(eng, OTAS_LOG_ERROR, "otas: %s", msg);
@@ -681,10 +761,16 @@ attempt(snd_t *s, long timeout_ms)
 	} else if (out == OUT_AUTH_WAIT) {
 		char desc[128], msg[256];
 		answer_description(&s->resp.body, desc, sizeof(desc));
-		snprintf(msg, sizeof(msg),
-		         "the back end refused the SDK key (HTTP %d %s); "
-		         "events are kept and retried",
-		         s->resp.status, desc);
+		if (eng->otlp)
+			snprintf(msg, sizeof(msg),
+			         "the OTLP endpoint refused the request (HTTP "
+			         "%d): check OTAS_OTLP_HEADERS; events are kept "
+			         "and retried", s->resp.status);
+		else
+			snprintf(msg, sizeof(msg),
+			         "the back end refused the SDK key (HTTP %d %s); "
+			         "events are kept and retried",
+			         s->resp.status, desc);
 		otas__set_last_error(eng, msg);
 		if (!s->auth_logged)
 			otas__log(eng, OTAS_LOG_ERROR, "otas: %s", msg);

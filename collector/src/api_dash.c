@@ -33,7 +33,8 @@ parse_when(const char *v, int64_t *out)
 		return 1;
 	/* unix milliseconds (what the page's date pickers give) */
 	n = strtoll(v, &end, 10);
-	if (*v && !*end && n > 100000000000LL) {
+	/* up to the year 9999: past that n * 1000 would overflow */
+	if (*v && !*end && n > 100000000000LL && n <= 253402300799999LL) {
 		*out = n * 1000;
 		return 0;
 	}
@@ -598,6 +599,7 @@ otas__api_dash_series(otas__server_t *s, struct MHD_Connection *c,
 	if (req_filter(c, r, &f) != 0)
 		return MHD_YES;
 	otas__dash_filter_scan(&f, &q);
+	q.any_order = 1;
 	series_init(&x, &f, f.bucket_s);
 	if (run_scan(s, r, &f, &q, series_row, &x, 0, NULL) != 0) {
 		series_free(&x);
@@ -753,18 +755,35 @@ errors_row(void *arg, const otas__scan_row_t *r)
 		g->unmatched = um;
 		g->method = strdup(um && !type ? "*" : r->method);
 		g->route = strdup(rt);
-		/* rows come newest first: the first row is the latest */
 		g->last_us = r->ts_us;
 		g->event_id = r->event_id ? strdup(r->event_id) : NULL;
 		g->path = strdup(r->path);
 		g->message = msg;
 		g->stack = stack;
 		g->latest_status = r->status;
+		g->first_us = r->ts_us;
 		type = msg = stack = NULL;
 	}
 	g = &x->g[i];
 	g->count++;
-	g->first_us = r->ts_us;
+	/* rows come in any order: keep the newest as the latest */
+	if (r->ts_us > g->last_us) {
+		g->last_us = r->ts_us;
+		free(g->event_id);
+		free(g->path);
+		g->event_id = r->event_id ? strdup(r->event_id) : NULL;
+		g->path = strdup(r->path);
+		g->latest_status = r->status;
+		if (type) {
+			free(g->message);
+			free(g->stack);
+			g->message = msg;
+			g->stack = stack;
+			msg = stack = NULL;
+		}
+	}
+	if (r->ts_us < g->first_us)
+		g->first_us = r->ts_us;
 	si = (r->ts_us - x->first_us) / x->width_us;
 	if (si >= 0 && si < ERR_SERIES)
 		g->series[si]++;
@@ -797,6 +816,7 @@ otas__api_dash_errors(otas__server_t *s, struct MHD_Connection *c,
 	if (req_filter(c, r, &f) != 0)
 		return MHD_YES;
 	otas__dash_filter_scan(&f, &q);
+	q.any_order = 1;
 	q.errors_only = 1;
 	q.want_doc = 1;
 	x.first_us = f.from_us;
@@ -1073,6 +1093,7 @@ otas__api_dash_routes(otas__server_t *s, struct MHD_Connection *c,
 	if (req_filter(c, r, &f) != 0)
 		return MHD_YES;
 	otas__dash_filter_scan(&f, &q);
+	q.any_order = 1;
 	if (run_scan(s, r, &f, &q, routes_row, &x, 0, NULL) != 0)
 		goto done;
 	qsort(x.g, x.n, sizeof *x.g, route_cmp);
@@ -1165,11 +1186,12 @@ people_row(void *arg, const otas__scan_row_t *r)
 
 	if (!id || !*id || !(p = person(x, id)))
 		return 0;
-	if (!p->requests)
+	if (!p->requests || r->ts_us > p->last_us)
 		p->last_us = r->ts_us;
+	if (!p->requests || r->ts_us < p->first_us)
+		p->first_us = r->ts_us;
 	p->requests++;
 	p->errors += row_error(r);
-	p->first_us = r->ts_us;
 	if (!x->company && !p->company && r->company_id)
 		p->company = strdup(r->company_id);
 	return 0;
@@ -1217,6 +1239,7 @@ otas__api_dash_people(otas__server_t *s, struct MHD_Connection *c,
 	if (req_filter(c, r, &f) != 0)
 		return MHD_YES;
 	otas__dash_filter_scan(&f, &q);
+	q.any_order = 1;
 	q.want_who = 1;
 	if (run_scan(s, r, &f, &q, people_row, &x, 0, NULL) != 0 ||
 	    otas__store_entities_each(s->st, r->proj.pk, kind, NULL, MAX_PEOPLE,
@@ -1295,12 +1318,14 @@ agents_row(void *arg, const otas__scan_row_t *r)
 		x->g = grow(x->g, &x->cap, x->n, sizeof *x->g);
 		i = x->n++;
 		x->g[i].id = strdup(r->agent_id);
-		x->g[i].last_us = r->ts_us;
 	}
 	a = &x->g[i];
+	if (!a->calls || r->ts_us > a->last_us)
+		a->last_us = r->ts_us;
+	if (!a->calls || r->ts_us < a->first_us)
+		a->first_us = r->ts_us;
 	a->calls++;
 	a->errors += row_error(r);
-	a->first_us = r->ts_us;
 	if (r->agent_session_id)
 		smap_get(&a->sessions, r->agent_session_id, 0);
 	snprintf(key, sizeof key, "%s\t%s", r->method, r->route);
@@ -1345,6 +1370,7 @@ otas__api_dash_agents(otas__server_t *s, struct MHD_Connection *c,
 	if (req_filter(c, r, &f) != 0)
 		return MHD_YES;
 	otas__dash_filter_scan(&f, &q);
+	q.any_order = 1;
 	if (run_scan(s, r, &f, &q, agents_row, &x, 0, NULL) != 0)
 		goto done;
 	qsort(x.g, x.n, sizeof *x.g, agent_cmp);
@@ -1458,57 +1484,187 @@ export_row(void *arg, const otas__scan_row_t *r)
 	return 0;
 }
 
+/* The export streams: MHD asks for bytes as the client reads them, and
+ * each time the buffer runs dry the next chunk of rows is scanned (a
+ * cursor on ts, id), so a big export never sits in memory and a slow
+ * client holds no read connection between chunks. */
+#define EXPORT_CHUNK 2000
+
+typedef struct {
+	otas__store_t *st;
+	int64_t pk;
+	otas__dash_filter_t f;
+	char *own[16];
+	int n_own;
+	export_t x;
+	size_t off;
+	int done, more_rows, truncated;
+	long scanned;
+	int has_cur;
+	int64_t cur_ts, cur_id;
+} xstream_t;
+
+static const char *
+own(xstream_t *xs, const char *v)
+{
+	char *c;
+
+	if (!v)
+		return NULL;
+	c = strdup(v);
+	if (!c)
+		abort();
+	xs->own[xs->n_own++] = c;
+	return c;
+}
+
+/* Every row scanned moves the cursor; those that pass go to export_row. */
+static int
+xstream_row(void *arg, const otas__scan_row_t *r)
+{
+	xstream_t *xs = arg;
+
+	xs->has_cur = 1;
+	xs->cur_ts = r->ts_us;
+	xs->cur_id = r->id;
+	xs->scanned++;
+	if (!otas__dash_filter_match(&xs->f, r))
+		return 0;
+	if (export_row(&xs->x, r)) {
+		xs->done = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* Scan the next chunk into the buffer; 0 ok. */
+static int
+xstream_fill(xstream_t *xs)
+{
+	otas__scan_query_t q;
+	long before = xs->scanned;
+
+	otas__dash_filter_scan(&xs->f, &q);
+	q.want_who = 1;
+	q.limit = EXPORT_CHUNK;
+	q.has_cursor = xs->has_cur;
+	q.cursor_ts = xs->cur_ts;
+	q.cursor_id = xs->cur_id;
+	if (otas__store_scan(xs->st, xs->pk, &q, xstream_row, xs) != 0)
+		return -1;
+	if (xs->scanned - before < EXPORT_CHUNK)
+		xs->done = 1;
+	if (!xs->done && xs->scanned >= OTAS__DASH_SCAN_CAP) {
+		xs->done = 1;
+		xs->truncated = 1;
+	}
+	if (xs->done && !xs->x.csv)
+		otas__buf_printf(&xs->x.b, "\n],\"rows\":%ld,\"truncated\":%s}\n",
+		                 xs->x.rows,
+		                 xs->x.more || xs->truncated ? "true" : "false");
+	return xs->x.b.oom ? -1 : 0;
+}
+
+static ssize_t
+xstream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	xstream_t *xs = cls;
+	size_t n;
+
+	(void)pos;
+	while (xs->off == xs->x.b.len) {
+		if (xs->done)
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		otas__buf_reset(&xs->x.b);
+		xs->off = 0;
+		if (xstream_fill(xs) != 0)
+			return MHD_CONTENT_READER_END_WITH_ERROR;
+	}
+	n = xs->x.b.len - xs->off;
+	if (n > max)
+		n = max;
+	memcpy(buf, xs->x.b.data + xs->off, n);
+	xs->off += n;
+	return (ssize_t)n;
+}
+
+static void
+xstream_free(void *cls)
+{
+	xstream_t *xs = cls;
+
+	for (int i = 0; i < xs->n_own; i++)
+		free(xs->own[i]);
+	otas__buf_free(&xs->x.b);
+	free(xs);
+}
+
 enum MHD_Result
 otas__api_dash_export(otas__server_t *s, struct MHD_Connection *c,
                       otas__req_t *r)
 {
 	otas__dash_filter_t f;
 	otas__scan_query_t q;
-	export_t x = {OTAS__BUF_INIT, 1, 0, 10000, 0};
 	const char *fmt = otas__http_arg(c, "format");
-	int truncated = 0;
+	xstream_t *xs;
 	struct MHD_Response *resp;
+	long limit = 10000;
 	char disp[64];
 
 	if (req_filter(c, r, &f) != 0)
 		return MHD_YES;
 	if (fmt && strcmp(fmt, "csv") && strcmp(fmt, "json"))
 		return bad(r, "invalid format (csv, json)");
-	x.csv = !fmt || strcmp(fmt, "csv") == 0;
-	otas__dash_filter_scan(&f, &q);
-	q.want_who = 1;
-	if (page_args(c, &q, &x.limit, OTAS__DASH_EXPORT_MAX) != 0)
+	memset(&q, 0, sizeof q);
+	if (page_args(c, &q, &limit, OTAS__DASH_EXPORT_MAX) != 0)
 		return bad(r, "invalid limit (1..100000) or cursor");
-	if (store_only(&f))
-		q.limit = x.limit + 1;
-	if (x.csv)
-		otas__buf_puts(&x.b, "event_id,event_time,method,path,route,status,"
-		                     "latency_ms,error,user_id,company_id,agent_id,"
-		                     "agent_session_id\r\n");
+	if (!(xs = calloc(1, sizeof *xs)))
+		abort();
+	xs->st = s->st;
+	xs->pk = r->proj.pk;
+	xs->f = f;
+	/* own copies: the arguments go with the request's first answer */
+	xs->f.range = own(xs, f.range);
+	xs->f.method = f.method ? xs->f.method_up : NULL;
+	xs->f.route = own(xs, f.route);
+	xs->f.path = own(xs, f.path);
+	xs->f.user = own(xs, f.user);
+	xs->f.company = own(xs, f.company);
+	xs->f.tag = own(xs, f.tag);
+	xs->f.version = own(xs, f.version);
+	xs->f.agent = own(xs, f.agent);
+	xs->f.session = own(xs, f.session);
+	xs->f.trace = own(xs, f.trace);
+	xs->f.text = own(xs, f.text);
+	xs->has_cur = q.has_cursor;
+	xs->cur_ts = q.cursor_ts;
+	xs->cur_id = q.cursor_id;
+	otas__buf_init(&xs->x.b);
+	xs->x.csv = !fmt || strcmp(fmt, "csv") == 0;
+	xs->x.limit = limit;
+	if (xs->x.csv)
+		otas__buf_puts(&xs->x.b, "event_id,event_time,method,path,route,status,"
+		                         "latency_ms,error,user_id,company_id,agent_id,"
+		                         "agent_session_id\r\n");
 	else
-		otas__buf_puts(&x.b, "{\"events\":[");
-	if (run_scan(s, r, &f, &q, export_row, &x,
-	             store_only(&f) ? 0 : OTAS__DASH_SCAN_CAP, &truncated) != 0 ||
-	    x.b.oom) {
-		otas__buf_free(&x.b);
+		otas__buf_puts(&xs->x.b, "{\"events\":[");
+	/* The first chunk now, on the query pool: a store failure is a 500
+	 * with a body, not a cut stream. */
+	if (xstream_fill(xs) != 0) {
+		xstream_free(xs);
 		return otas__reply_error(r, 500, "query failed");
 	}
-	if (!x.csv)
-		otas__buf_printf(&x.b, "\n],\"rows\":%ld,\"truncated\":%s}\n", x.rows,
-		                 x.more || truncated ? "true" : "false");
-	resp = MHD_create_response_from_buffer(x.b.len, x.b.data,
-	                                       MHD_RESPMEM_MUST_FREE);
+	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024,
+	                                         xstream_read, xs, xstream_free);
 	if (!resp) {
-		otas__buf_free(&x.b);
+		xstream_free(xs);
 		return MHD_NO;
 	}
 	MHD_add_response_header(resp, "Content-Type",
-	                        x.csv ? "text/csv; charset=utf-8"
-	                              : "application/json");
+	                        xs->x.csv ? "text/csv; charset=utf-8"
+	                                  : "application/json");
 	snprintf(disp, sizeof disp, "attachment; filename=\"events.%s\"",
-	         x.csv ? "csv" : "json");
+	         xs->x.csv ? "csv" : "json");
 	MHD_add_response_header(resp, "Content-Disposition", disp);
-	MHD_add_response_header(resp, "X-OTAS-Export-Rows",
-	                        x.more || truncated ? "truncated" : "complete");
 	return otas__reply_response(r, 200, resp);
 }

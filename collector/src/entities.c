@@ -86,6 +86,90 @@ check(json_t *o, otas__entity_t *e)
 	return NULL;
 }
 
+/* Count the elements of the top-level "entities" array without building
+ * anything, stopping as soon as the count passes `max`: a huge batch is
+ * refused (413) before jansson turns it into a tree many times its size.
+ * Exact for valid JSON; anything else is left to the real parse. */
+static size_t
+count_entities(const char *b, size_t len, size_t max)
+{
+	size_t depth = 0, count = 0, i;
+	int in_str = 0, esc = 0, key_is_entities = 0, in_target = 0;
+	int want_value = 0, empty = 1;
+	size_t str_start = 0;
+
+	for (i = 0; i < len; i++) {
+		char ch = b[i];
+		if (in_str) {
+			if (esc)
+				esc = 0;
+			else if (ch == '\\')
+				esc = 1;
+			else if (ch == '"') {
+				in_str = 0;
+				if (depth == 1 && !want_value)
+					key_is_entities =
+					    i - str_start == 8 &&
+					    !memcmp(b + str_start, "entities", 8);
+			}
+			continue;
+		}
+		switch (ch) {
+		case '"':
+			in_str = 1;
+			str_start = i + 1;
+			if (in_target && depth == 2 && empty) {
+				empty = 0;
+				count = 1;
+			}
+			break;
+		case ':':
+			if (depth == 1)
+				want_value = 1;
+			break;
+		case '{':
+		case '[':
+			if (ch == '[' && depth == 1 && want_value && key_is_entities) {
+				in_target = 1;
+				empty = 1;
+				count = 0;
+			} else if (in_target && depth == 2 && empty) {
+				empty = 0;
+				count = 1;
+			}
+			depth++;
+			break;
+		case '}':
+		case ']':
+			if (depth > 0)
+				depth--;
+			if (in_target && depth == 1)
+				return count; /* the array closed */
+			if (depth == 1)
+				want_value = 0;
+			break;
+		case ',':
+			if (depth == 1)
+				want_value = 0, key_is_entities = 0;
+			else if (in_target && depth == 2 && ++count > max)
+				return count;
+			break;
+		case ' ':
+		case '\t':
+		case '\n':
+		case '\r':
+			break;
+		default: /* a number, true, false, null */
+			if (in_target && depth == 2 && empty) {
+				empty = 0;
+				count = 1;
+			}
+			break;
+		}
+	}
+	return count;
+}
+
 int
 otas__entities_decode(const char *body, size_t len, otas__entity_t **out,
                       size_t *n, json_t *rejected)
@@ -97,6 +181,10 @@ otas__entities_decode(const char *body, size_t len, otas__entity_t **out,
 
 	*out = NULL;
 	*n = 0;
+	/* Count first: past the caps nothing is built. */
+	if (len > OTAS__ENTITIES_MAX_BYTES ||
+	    count_entities(body, len, OTAS__ENTITIES_MAX) > OTAS__ENTITIES_MAX)
+		return OTAS__ENT_TOO_MANY;
 	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
 	if (!root)
 		return OTAS__ENT_BAD_JSON;

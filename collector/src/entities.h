@@ -10,6 +10,9 @@
 #include <stddef.h>
 
 #define OTAS__ENTITIES_MAX 1000 /* per request */
+/* Decoded bytes per request: 1,000 entities of up to 8 KiB each.  Past
+ * either cap the batch is refused (413) before it is parsed. */
+#define OTAS__ENTITIES_MAX_BYTES (8u << 20)
 #define OTAS__ENTITY_ID_MAX 256
 
 typedef struct {

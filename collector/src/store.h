@@ -285,6 +285,8 @@ typedef struct {
 	int errors_only;        /* status >= 400 or is_error */
 	int want_doc;           /* fill row->doc */
 	int want_who;           /* fill row->user_id/company_id */
+	int any_order;          /* rows in any order (aggregates): the
+	                         * store may pick a cheaper plan */
 	long limit;             /* rows at most; 0: no limit */
 	int has_cursor;
 	int64_t cursor_ts, cursor_id; /* rows strictly older than this */
@@ -301,7 +303,8 @@ typedef struct {
 	const char *doc;        /* want_doc */
 	size_t doc_len;
 } otas__scan_row_t;
-/* Return nonzero to stop the scan (not an error). */
+/* Return nonzero to stop the scan (not an error).  Newest first unless
+ * any_order. */
 typedef int (*otas__scan_cb)(void *arg, const otas__scan_row_t *r);
 /* 0 ok, -1 failure. */
 int otas__store_scan(otas__store_t *st, int64_t project_pk,

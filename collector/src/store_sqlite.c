@@ -1061,7 +1061,7 @@ sq_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 	         "SELECT id, ts, event_id, method, path, route, status,"
 	         " latency_ms, is_error, agent_id, agent_session_id, %s, %s"
 	         " FROM events WHERE project=?1 AND ts >= ?2 AND ts < ?3"
-	         "%s%s%s%s%s%s%s%s%s%s%s ORDER BY ts DESC, id DESC%s",
+	         "%s%s%s%s%s%s%s%s%s%s%s%s%s",
 	         q->want_who ? "user_id, company_id" : "NULL, NULL",
 	         q->want_doc ? "doc" : "NULL",
 	         q->method ? " AND method = ?4" : "",
@@ -1075,6 +1075,7 @@ sq_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 	         q->text ? " AND doc LIKE ?12 ESCAPE '\\'" : "",
 	         q->errors_only ? " AND (status >= 400 OR is_error)" : "",
 	         q->has_cursor ? " AND (ts < ?13 OR (ts = ?13 AND id < ?14))" : "",
+	         q->any_order ? "" : " ORDER BY ts DESC, id DESC",
 	         q->limit > 0 ? " LIMIT ?15" : "");
 	c = reader_get(st);
 	if (sqlite3_prepare_v2(c->db, sql, -1, &s, NULL) != SQLITE_OK) {

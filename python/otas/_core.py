@@ -156,6 +156,15 @@ class Core:
     def fail(self):
         """An adapter's own step failed: log once (with the traceback),
         count the rest; the response is unaffected."""
+        if getattr(self.engine, "closed", False):
+            # The process is stopping (the engines were closed): say so
+            # once, without a traceback that reads like a bug.
+            if "closed" not in self.hook_failed:
+                self.hook_failed.add("closed")
+                logger.warning("OTAS: a request finished after OTAS was "
+                               "closed for the process's stop; its event "
+                               "is not recorded")
+            return
         self.failed += 1
         if self.failed == 1:
             logger.exception("OTAS capture failed; the response is "

@@ -41,7 +41,9 @@ from .exceptions import (
 
 logger = logging.getLogger("otas")
 
-_lock = threading.Lock()
+# Re-entrant: the stop-signal handler (main thread) may run while that
+# thread is inside start() holding it.
+_lock = threading.RLock()
 _runtimes = {}
 _current = None
 _atexit_registered = False
@@ -67,7 +69,8 @@ def _debug_log(level, message):
 
 
 def _secret_name(name):
-    return any(w in name for w in ("_KEY", "SECRET", "TOKEN", "PASSWORD"))
+    return (any(w in name for w in ("_KEY", "SECRET", "TOKEN", "PASSWORD"))
+            or name == "OTAS_OTLP_HEADERS")
 
 
 def _startup_line(mod, settings):

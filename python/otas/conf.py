@@ -165,11 +165,17 @@ class Settings:
             return int(default)
 
     @property
+    def exports_otlp(self):
+        """OTAS_EXPORTER=otlp: OpenTelemetry logs, no OTAS key needed."""
+        return self.options.get("OTAS_EXPORTER", "").strip().lower() == "otlp"
+
+    @property
     def shutdown_timeout_ms(self):
         return self.ms("OTAS_SHUTDOWN_TIMEOUT_MS", 5000)
 
     def __repr__(self):  # never shows the key
-        shown = {k: v for k, v in self.options.items() if k != "OTAS_SDK_KEY"}
+        shown = {k: v for k, v in self.options.items()
+                 if k not in ("OTAS_SDK_KEY", "OTAS_OTLP_HEADERS")}
         return f"Settings({shown!r}, hooks={sorted(self.hooks)!r})"
 
 
@@ -237,13 +243,15 @@ def load(setting=None, kwargs=None, environ=None, require_key=True):
         return settings
     in_tests = in_django_tests() and not strict_bool(
         "OTAS_CAPTURE_IN_TESTS", environ.get("OTAS_CAPTURE_IN_TESTS", "0"))
-    if require_key and not in_tests and not options.get("OTAS_SDK_KEY"):
-        raise OtasConfigurationError(MISSING_KEY_MESSAGE)
+    # Options first: a misspelt OTAS_EXPORTER is named before a missing key.
     if engine is not None:
         try:
             engine.check_options(options)
         except ValueError as exc:
             raise OtasConfigurationError(str(exc)) from None
+    if (require_key and not in_tests and not options.get("OTAS_SDK_KEY")
+            and not settings.exports_otlp):
+        raise OtasConfigurationError(MISSING_KEY_MESSAGE)
     if in_tests:
         # A test suite's traffic is not the API's: checked as above, then
         # nothing is captured or sent, and no key is needed (otas.testing

@@ -150,12 +150,22 @@ class _Counted:
 
     def __iter__(self):
         cap = self.mw._cap
+        expected = None
         for chunk in self.result:
             self.sent += len(chunk)
             if self.kept < cap:
                 piece = chunk[:cap - self.kept]
                 self.chunks.append(piece)
                 self.kept += len(piece)
+            if expected is None:
+                length = next((v for k, v in self.state[1] or ()
+                               if k.lower() == "content-length"), "")
+                expected = int(length) if length.isdigit() else -1
+            if 0 <= expected <= self.sent:
+                # The last bytes: capture before the server sends them, so
+                # a process stopped right after the client has its answer
+                # still has the event.
+                self._finish()
             yield chunk
         # Exhausted: capture now (a server calls close() too, but not every
         # test client does).

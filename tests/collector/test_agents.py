@@ -79,7 +79,7 @@ def test_token_of_another_project_is_not_verified(collector):
                                     agent_session_token=token_b)],
                         key=b_key).json()["accepted"] == 2
     assert c.send_event(make_event(4, event_id="a-in-a"), token=token_a).status == 201
-    in_b = {e["event_id"]: e for e in c.events(key=b_key)}
+    in_b = {e["event_id"]: e for e in c.events(key=c.project_read_keys[b_id])}
     assert in_b["a-in-b"]["agent_verified"] is False
     assert in_b["a-in-b-batch"]["agent_verified"] is False
     assert in_b["b-in-b"]["agent_verified"] is True

@@ -272,6 +272,13 @@ def test_agents(driver, collector, traffic, shots):
     assert eps["api/items/<int:pk>"].find_element(By.CSS_SELECTOR, '[data-k="count"]').text == "2"
     assert len(driver.find_elements(By.CSS_SELECTOR, "#agent-sessions tbody tr")) == 1
     screenshot(driver, shots, "agent-desktop")
+    viewport(driver, PHONE)
+    try:
+        sw, iw = no_overflow(driver)
+        assert sw <= iw
+        screenshot(driver, shots, "agent-phone")
+    finally:
+        viewport(driver, DESKTOP)
     driver.find_element(By.CSS_SELECTOR, "#agent-sessions tbody a").click()
     loaded(driver, "#session-steps")
 
@@ -303,6 +310,8 @@ PHONE_VIEWS = [
     ("users", "#/users?range=1h", "#users-table"),
     ("companies", "#/companies?range=1h", "#companies-table"),
     ("agents", "#/agents?range=1h", "#agents-table"),
+    ("user", "#/user/alice?range=1h", "#person-events"),
+    ("company", "#/company/globex?range=1h", "#person-events"),
 ]
 
 

@@ -328,3 +328,50 @@ def test_host_falls_back_to_server_name_and_port(collector, uid):
         ev = one(collector, path + "/" + port)
         assert ev["metadata"]["host"] == want
         assert "host" not in as_obj(ev["request_headers"])
+
+
+HANG_APP = """
+import json, time, django
+django.setup()
+from django.test import Client
+import otas
+for i in range(3):
+    Client().get("/api/items/%d" % i)
+print("RESULT " + json.dumps({"t": time.time()}), flush=True)
+"""
+
+
+def test_shutdown_deadline_holds_against_a_hanging_back_end(tmp_path):
+    import socket
+    import threading
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    conns = []
+
+    def accept():  # takes every connection, reads, never answers
+        while True:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            conns.append(c)
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{srv.getsockname()[1]}"
+        p, res = run_app({"OTAS_SDK_KEY": "otas_PocKPi56xDI_" + "a" * 43,
+                          "OTAS_BASE_URL": url, "OTAS_SPOOL_DIR": str(tmp_path),
+                          "OTAS_TIMEOUT_MS": "20000",
+                          "OTAS_SHUTDOWN_TIMEOUT_MS": "700"}, code=HANG_APP)
+        ended = time.time()
+        assert res is not None, p.stderr[-2000:]
+        # interpreter teardown included; the deadline is 0.7 s, the HTTP
+        # timeout 20 s
+        assert ended - res["t"] < 2.5, (ended - res["t"], p.stderr[-2000:])
+        assert list(tmp_path.glob("*.sqlite")), "nothing spooled"
+    finally:
+        srv.close()
+        for c in conns:
+            c.close()

@@ -1,0 +1,414 @@
+/*
+ * bench_sender.c -- drive the real engine from C, for CPU and profile
+ * figures without Python in the way (bench/bench_cpu.py builds and runs it).
+ *
+ *   bench_sender capture N      capture N realistic events through the
+ *                               public API (otas.h), flush, print one JSON
+ *                               line: CPU of the capturing thread and of
+ *                               every other thread (the sender), per event.
+ *                               Options come from the OTAS_* environment.
+ *   bench_sender compress N:F... F are uncompressed batch bodies as the engine
+ *                               sends them ({"events":[...]}); prints one
+ *                               JSON line per codec/level/batch size: ratio
+ *                               and CPU µs per event.
+ *
+ * The event is the one bench/bench_engine.py uses: POST with a 1 KB JSON
+ * body, a ~0.8 KB JSON response whose five sensitive fields the five
+ * OTAS_REDACT_RESPONSE_BODY rules remove, a dozen request headers.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <otas/otas.h>
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zlib.h>
+#include <zstd.h>
+#include <sys/resource.h>
+#ifdef HAVE_CALLGRIND
+#include <valgrind/callgrind.h>
+#else
+#define CALLGRIND_ZERO_STATS
+#define CALLGRIND_DUMP_STATS
+#endif
+
+static double
+cpu_s(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int64_t
+now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static double
+tv_s(const struct timeval *a, const struct timeval *b)
+{
+	return (a->tv_sec - b->tv_sec) + (a->tv_usec - b->tv_usec) / 1e6;
+}
+
+static void
+pick(otas_capture_t *c, otas_header_t *rq, otas_header_t *rs, const char *req,
+     const char *resp, const char *rid, const char *clen)
+{
+	c->req_body = req, c->req_body_len = strlen(req);
+	c->resp_body = resp, c->resp_body_len = strlen(resp);
+	rq[11].value = rid, rq[11].value_len = strlen(rid);
+	rs[1].value = clen, rs[1].value_len = strlen(clen);
+}
+
+#define H(n, v) {n, sizeof(n) - 1, v, sizeof(v) - 1}
+
+static int
+capture(long n)
+{
+#define NV 1000
+	static char reqs[NV][1400], resps[NV][1200], rids[NV][32],
+	    clens[NV][24];
+	otas_header_t rq[] = {
+	    H("REQUEST_METHOD", "POST"), H("PATH_INFO", "/api/users/7"),
+	    H("CONTENT_TYPE", "application/json"), H("CONTENT_LENGTH", "1000"),
+	    H("REMOTE_ADDR", "10.1.2.3"), H("SERVER_NAME", "bench"),
+	    H("HTTP_HOST", "api.example.com"),
+	    H("HTTP_USER_AGENT", "bench/1.0 (engine throughput)"),
+	    H("HTTP_ACCEPT", "application/json"),
+	    H("HTTP_AUTHORIZATION", "Bearer abc.def.ghi"),
+	    H("HTTP_COOKIE", "session=s3cr3t"),
+	    H("HTTP_X_REQUEST_ID", "req-123456"),
+	    H("HTTP_ACCEPT_ENCODING", "gzip, deflate")};
+	otas_header_t rs[3] = {H("Content-Type", "application/json"),
+	                       H("Content-Length", "0"),
+	                       H("X-Frame-Options", "DENY")};
+	char err[512];
+	int k, j;
+	const char *const *names;
+	otas_config_t *cfg;
+	otas_engine_t *eng;
+	otas_auth_result_t ar;
+	otas_stats_t st;
+	otas_capture_t c;
+	double w0, w1, p0, p1, t0, t1;
+	struct timespec ts;
+	uint64_t half;
+	struct rusage ru0, ru1;
+	long i;
+	int ok;
+
+	/* NV different events, so that compression sees real variety (ids,
+	 * names, times, request ids), cycled through in the loop. */
+	for (k = 0; k < NV; k++) {
+		static const char *names[] = {"ada", "grace", "alan", "edsger",
+		                              "barbara", "donald", "frances",
+		                              "ken"};
+		static const char *bios[] = {
+		    "Analyst of the engine; first to publish an algorithm "
+		    "meant for a machine.",
+		    "Wrote the first compiler and found the first bug, a moth "
+		    "in a relay.",
+		    "Asked whether machines can think, and how to tell.",
+		    "Considered goto harmful and shortest paths useful."};
+		const char *nm = names[k % 8];
+		unsigned h = 2654435761u * (unsigned)(k + 1);
+		size_t m;
+
+		/* An order of a few items, about 1 KB. */
+		m = (size_t)snprintf(reqs[k], sizeof(reqs[k]),
+		                     "{\"customer\":\"%s\",\"order_ref\":"
+		                     "\"ORD-%08x\",\"items\":[",
+		                     nm, h);
+		for (j = 0; m < 880; j++) {
+			unsigned g = h * (unsigned)(j + 3) + (unsigned)j;
+			m += (size_t)snprintf(
+			    reqs[k] + m, sizeof(reqs[k]) - m,
+			    "%s{\"sku\":\"SKU-%06u\",\"qty\":%u,"
+			    "\"price\":%u.%02u,\"note\":\"%s\"}",
+			    j ? "," : "", g % 1000000, g % 9 + 1, g % 500,
+			    g % 100, bios[(k + j) % 4]);
+		}
+		snprintf(reqs[k] + m, sizeof(reqs[k]) - m, "]}");
+		snprintf(resps[k], sizeof(resps[k]),
+		         "{\"id\":%d,\"username\":\"%s%d\",\"email\":"
+		         "\"%s%d@example.com\",\"name\":\"%s\","
+		         "\"password\":\"hunter%08x\","
+		         "\"token\":\"tok_%08x%08x%08x\","
+		         "\"ssn\":\"%03u-%02u-%04u\",\"card\":{\"number\":"
+		         "\"4111%012u\",\"cvv\":\"%03u\",\"brand\":\"visa\"},"
+		         "\"roles\":[\"admin\",\"billing\",\"support\"],"
+		         "\"address\":{\"street\":\"%u St James's Square\","
+		         "\"city\":\"London\",\"zip\":\"SW1Y 4JH\","
+		         "\"country\":\"GB\"},\"preferences\":{\"theme\":"
+		         "\"%s\",\"language\":\"en-GB\",\"newsletter\":%s,"
+		         "\"notifications\":{\"email\":true,\"sms\":false,"
+		         "\"push\":true}},\"created_at\":"
+		         "\"2024-01-%02dT03:04:%02dZ\",\"last_login\":"
+		         "\"2024-06-%02dT08:%02d:10Z\",\"bio\":\"%s\"}",
+		         1000 + k * 37, nm, k, nm, k, nm, h, h ^ 0x5bd1e995u,
+		         h * 3u, h * 7u, h % 900 + 100, h % 90 + 10, h % 9000 + 1000,
+		         h % 1000000000u, h % 900 + 100, h % 200 + 1,
+		         k % 2 ? "dark" : "light", k % 3 ? "true" : "false",
+		         k % 28 + 1, k % 60, k % 28 + 1, k % 60, bios[(k + 1) % 4]);
+		snprintf(clens[k], sizeof(clens[k]), "%zu", strlen(resps[k]));
+		snprintf(rids[k], sizeof(rids[k]), "req-%08x", h);
+	}
+
+	cfg = otas_config_new();
+	for (names = otas_config_names(); *names; names++) {
+		const char *v = getenv(*names);
+		if (v && otas_config_set(cfg, *names, v, err, sizeof(err)) != 0) {
+			fprintf(stderr, "%s\n", err);
+			return 1;
+		}
+	}
+	if (otas_config_check(cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	eng = otas_engine_new(cfg, err, sizeof(err));
+	if (!eng) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	if (otas_engine_authenticate(eng, 10000, &ar) != OTAS_AUTH_OK) {
+		fprintf(stderr, "authentication failed: %s\n", ar.message);
+		otas_engine_free(eng, 0);
+		return 1;
+	}
+	memset(&c, 0, sizeof(c));
+	c.flags = OTAS_CAP_REQ_HEADERS_CGI;
+	c.method = "POST", c.method_len = 4;
+	c.path = "/api/users/7", c.path_len = 12;
+	c.route = "api/users/<int:pk>", c.route_len = 18;
+	c.query = "page=2&sort=name", c.query_len = 16;
+	c.scheme = "http", c.scheme_len = 4;
+	c.remote_addr = "10.1.2.3", c.remote_addr_len = 8;
+	c.req_headers = rq, c.n_req_headers = sizeof(rq) / sizeof(rq[0]);
+	c.req_body_size = -1;
+	c.status = 200;
+	c.resp_headers = rs, c.n_resp_headers = 3;
+	c.resp_body_size = -1;
+	c.duration_ns = 1500000;
+
+	{
+		char v[64];
+		otas_config_t *probe = otas_config_new();
+		const char *q = getenv("OTAS_QUEUE_MAX_BYTES");
+		otas_config_get(probe, "OTAS_QUEUE_MAX_BYTES", v, sizeof(v));
+		half = strtoull(q ? q : v, NULL, 10) / 2;
+		otas_config_free(probe);
+	}
+	c.start_unix_us = now_us();
+	pick(&c, rq, rs, reqs[0], resps[0], rids[0], clens[0]);
+	/* One event first: starts the sender thread outside the figure. */
+	otas_capture(eng, &c, NULL);
+	otas_flush(eng, 30000);
+
+	/* Under callgrind, count only the measured part. */
+	CALLGRIND_ZERO_STATS;
+	getrusage(RUSAGE_SELF, &ru0);
+	w0 = cpu_s(CLOCK_MONOTONIC);
+	p0 = cpu_s(CLOCK_PROCESS_CPUTIME_ID);
+	t0 = cpu_s(CLOCK_THREAD_CPUTIME_ID);
+	for (i = 0; i < n; i++) {
+		c.start_unix_us++;
+		k = (int)(i % NV);
+		pick(&c, rq, rs, reqs[k], resps[k], rids[k], clens[k]);
+		otas_capture(eng, &c, NULL);
+		if ((i & 255) == 255) { /* never let the queue drop events */
+			for (;;) {
+				otas_stats(eng, &st);
+				if (st.queue_bytes <= half)
+					break;
+				ts.tv_sec = 0, ts.tv_nsec = 1000000;
+				nanosleep(&ts, NULL);
+			}
+		}
+	}
+	ok = otas_flush(eng, 120000);
+	w1 = cpu_s(CLOCK_MONOTONIC);
+	p1 = cpu_s(CLOCK_PROCESS_CPUTIME_ID);
+	t1 = cpu_s(CLOCK_THREAD_CPUTIME_ID);
+	getrusage(RUSAGE_SELF, &ru1);
+	CALLGRIND_DUMP_STATS;
+	otas_stats(eng, &st);
+	printf("{\"events\":%ld,\"flushed\":%d,\"wall_s\":%.6f,"
+	       "\"events_per_s\":%.1f,\"cpu_us_per_event\":%.3f,"
+	       "\"capture_us_per_event\":%.3f,\"sender_us_per_event\":%.3f,"
+	       "\"sent\":%llu,\"batches\":%llu,\"bytes_sent\":%llu,"
+	       "\"dropped_queue_full\":%llu,\"user_us_per_event\":%.3f,"
+	       "\"sys_us_per_event\":%.3f}\n",
+	       n, ok, w1 - w0, n / (w1 - w0), (p1 - p0) / n * 1e6,
+	       (t1 - t0) / n * 1e6, ((p1 - p0) - (t1 - t0)) / n * 1e6,
+	       (unsigned long long)st.sent - 1,
+	       (unsigned long long)st.batches,
+	       (unsigned long long)st.bytes_sent,
+	       (unsigned long long)st.dropped_queue_full,
+	       tv_s(&ru1.ru_utime, &ru0.ru_utime) / n * 1e6,
+	       tv_s(&ru1.ru_stime, &ru0.ru_stime) / n * 1e6);
+	otas_engine_free(eng, 5000);
+	return ok ? 0 : 1;
+}
+
+/* ---------------------------------------------------------- compression */
+
+static size_t
+gzip1(const char *in, size_t n, char *out, size_t cap)
+{
+	/* The engine's settings (engine/gzip.c): level 1, gzip wrapper. */
+	z_stream zs;
+	size_t len;
+
+	memset(&zs, 0, sizeof(zs));
+	if (deflateInit2(&zs, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
+	    Z_OK)
+		return 0;
+	zs.next_in = (Bytef *)in;
+	zs.avail_in = (uInt)n;
+	zs.next_out = (Bytef *)out;
+	zs.avail_out = (uInt)cap;
+	if (deflate(&zs, Z_FINISH) != Z_STREAM_END) {
+		deflateEnd(&zs);
+		return 0;
+	}
+	len = zs.total_out;
+	deflateEnd(&zs);
+	return len;
+}
+
+static ZSTD_CCtx *zctx;
+
+static size_t
+zstd_level(const char *in, size_t n, char *out, size_t cap, int level)
+{
+	size_t r;
+
+	/* A kept context, as the engine would keep one per sender. */
+	ZSTD_CCtx_reset(zctx, ZSTD_reset_session_and_parameters);
+	ZSTD_CCtx_setParameter(zctx, ZSTD_c_compressionLevel, level);
+	r = ZSTD_compress2(zctx, out, cap, in, n);
+	return ZSTD_isError(r) ? 0 : r;
+}
+
+static char *
+slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *d;
+	long sz;
+
+	if (!f)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	sz = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	d = malloc((size_t)sz + 1);
+	if (d && fread(d, 1, (size_t)sz, f) != (size_t)sz) {
+		free(d);
+		d = NULL;
+	}
+	fclose(f);
+	if (d) {
+		d[sz] = 0;
+		*len = (size_t)sz;
+	}
+	return d;
+}
+
+static void
+measure(const char *codec, int level, const char *in, size_t n, size_t events)
+{
+	size_t cap = n + n / 8 + 65536, clen = 0;
+	char *out = malloc(cap);
+	double t0, t, reps = 0;
+
+	t0 = cpu_s(CLOCK_PROCESS_CPUTIME_ID);
+	do {
+		clen = strcmp(codec, "gzip") == 0
+		           ? gzip1(in, n, out, cap)
+		           : zstd_level(in, n, out, cap, level);
+		reps++;
+		t = cpu_s(CLOCK_PROCESS_CPUTIME_ID) - t0;
+	} while (t < 0.3 || reps < 5);
+	printf("{\"codec\":\"%s\",\"level\":%d,\"events\":%zu,\"bytes\":%zu,"
+	       "\"compressed\":%zu,\"ratio\":%.2f,\"us_per_batch\":%.2f,"
+	       "\"us_per_event\":%.3f,\"mb_per_s\":%.1f}\n",
+	       codec, level, events, n, clen, clen ? (double)n / clen : 0,
+	       t / reps * 1e6, t / reps / events * 1e6, n / (t / reps) / 1e6);
+	free(out);
+}
+
+static int
+compress_cmd(int argc, char **argv)
+{
+	/* Batches as sent, then the same events joined ten batches to one
+	 * (the "bigger batches" lever). */
+	char *all = NULL;
+	size_t all_len = 0, all_events = 0, nb = 0;
+	int i, level, lv[] = {1, 3, -1};
+
+	zctx = ZSTD_createCCtx();
+	for (i = 0; i < argc; i++) {
+		/* COUNT:PATH, COUNT the events the batch holds */
+		size_t len, ev = strtoul(argv[i], NULL, 10);
+		const char *path = strchr(argv[i], ':');
+		char *d = path ? slurp(path + 1, &len) : NULL, *open_, *close_;
+
+		if (!d)
+			continue;
+				if (i == 0) {
+			measure("gzip", 1, d, len, ev);
+			for (level = 0; level < 3; level++)
+				measure("zstd", lv[level], d, len, ev);
+		}
+		open_ = strchr(d, '[');
+		close_ = strrchr(d, ']');
+		if (open_ && close_ && close_ > open_ && nb < 10) {
+			size_t piece = (size_t)(close_ - open_ - 1);
+			all = realloc(all, all_len + piece + 32);
+			if (all_len == 0) {
+				memcpy(all, "{\"events\":[", 11);
+				all_len = 11;
+			} else {
+				all[all_len++] = ',';
+			}
+			memcpy(all + all_len, open_ + 1, piece);
+			all_len += piece;
+			all_events += ev;
+			nb++;
+		}
+		free(d);
+	}
+	if (nb > 1) {
+		memcpy(all + all_len, "]}", 2);
+		all_len += 2;
+		measure("gzip", 1, all, all_len, all_events);
+		for (level = 0; level < 3; level++)
+			measure("zstd", lv[level], all, all_len, all_events);
+	}
+	free(all);
+	ZSTD_freeCCtx(zctx);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc >= 3 && strcmp(argv[1], "capture") == 0)
+		return capture(atol(argv[2]));
+	if (argc >= 3 && strcmp(argv[1], "compress") == 0)
+		return compress_cmd(argc - 2, argv + 2);
+	fprintf(stderr, "usage: bench_sender capture N | compress COUNT:FILE...\n");
+	return 2;
+}
