@@ -29,6 +29,13 @@
  * not a credential) is.  Sizes of nested messages are computed before
  * they are written, so a record is written in one pass without scratch
  * copies; only the outer wrappers are written after the records.
+ *
+ * Cost: the event JSON is parsed again with jansson (the event, then its
+ * header and query documents), about twice a plain parse of the event:
+ * measured 54 us against 25 us for json_loadb alone per 1 KB event on the
+ * loaded 2-core machine (load 8).  Writing protobuf straight from the
+ * record in event.c's pass would save that, but the JSON is what the
+ * spool holds, so this path is the one that also replays spooled events.
  */
 #include "otlp.h"
 
