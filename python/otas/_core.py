@@ -263,7 +263,7 @@ class Core:
             if value is not None:
                 try:
                     meta = _metadata_dict(value)
-                    json.dumps(meta)
+                    json.dumps(meta, default=str)
                 except (TypeError, ValueError):
                     meta = None
                     if "GET_METADATA:json" not in self.hook_failed:
