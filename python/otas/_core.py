@@ -15,8 +15,9 @@ its only caller besides outgoing calls, so its order lives in one place.
 
 import json
 import logging
+import sys
 
-from . import outgoing
+from . import _mask, _otel, outgoing
 
 logger = logging.getLogger("otas")
 
@@ -56,6 +57,7 @@ class Exchange:
     event_id_key = EVENT_ID_KEY
     query = remote_addr = scheme = None
     user_id = None
+    session = None  # the framework's session key: GET_SESSION_TOKEN's default
 
     def __init__(self, method, path, route, headers, start_us):
         self.method = method
@@ -70,7 +72,8 @@ class Exchange:
 # is kept under metadata.app (documented in the README).
 RESERVED_METADATA = frozenset({
     "event_id", "timestamp", "sdk", "host", "route", "client_ip", "user_id",
-    "company_id", "session_token", "traceparent", "trace_id", "tags",
+    "company_id", "session_token", "traceparent", "trace_id", "span_id",
+    "parent_span_id", "tags",
     "service_version", "direction", "url", "parent_event_id", "truncated",
     "body_encoding", "errors"})
 
@@ -78,6 +81,12 @@ RESERVED_METADATA = frozenset({
 def _metadata_json(value):
     """The user's metadata dict as the engine takes it (JSON), with names
     of ours moved under "app"."""
+    return json.dumps(_metadata_dict(value), default=str)
+
+
+def _metadata_dict(value):
+    """The user's metadata as a dict, with names of ours moved under
+    "app"."""
     if not isinstance(value, dict):
         value = {"value": value}
     clash = RESERVED_METADATA.intersection(value)
@@ -88,7 +97,7 @@ def _metadata_json(value):
             {} if app is None else {"app": app})
         app.update((k, value.pop(k)) for k in sorted(clash))
         value["app"] = app
-    return json.dumps(value, default=str)
+    return value
 
 
 def _header_name(cgi):
@@ -109,8 +118,11 @@ class Core:
         self.cap = engine.body_cap()
         self.hooks = {k: v for k, v in (hooks or {}).items() if v is not None}
         self.mask = self.hooks.pop("MASK_EVENT", None)
-        # No hook and no mask: submit() takes the short path.
-        self.plain = not self.hooks and self.mask is None
+        # No hook, no mask, no OpenTelemetry: submit() takes the short
+        # path.  (OpenTelemetry is looked for once: its instrumentation is
+        # set up before the first request.)
+        self.plain = (not self.hooks and self.mask is None
+                      and "opentelemetry.trace" not in sys.modules)
         self.failed = 0
         self.hook_failed = set()
 
@@ -168,6 +180,7 @@ class Core:
                 # The common case (no hooks, nothing reported): straight
                 # to the engine.
                 user = x.user_id
+                sess = x.session
                 cap = self.cap + 1
                 body = x.resp_body
                 if body is not None and len(body) > cap:
@@ -180,8 +193,8 @@ class Core:
                     x.method, x.path, x.route, x.headers, rq, x.req_size,
                     x.status, x.resp_headers, body, x.resp_size, x.start_us,
                     x.duration_ns, x.flags, x.errors,
-                    None if user is None and q is None else
-                    (None if user is None else str(user), None, None, None,
+                    None if user is None and q is None and sess is None else
+                    (None if user is None else str(user), None, sess, None,
                      None, q, x.remote_addr, x.scheme),
                     want_id)
             return self._submit(x, want_id)
@@ -193,7 +206,7 @@ class Core:
              status, resp_headers, resp_body, resp_size, *, req_body=None,
              req_size=0, flags=0, errors=None, store=None,
              errors_key=ERRORS_KEY, event_id_key=EVENT_ID_KEY, user_id=None,
-             request=None, response=None, want_id=False):
+             request=None, response=None, want_id=False, session=None):
         """submit() as a keyword call, for an adapter that has every piece
         at hand (Django): the common case reaches the engine without
         building an Exchange (the request path's budget is a few µs)."""
@@ -208,8 +221,9 @@ class Core:
                 return self.capture(
                     method, path, route, headers, req_body, req_size, status,
                     resp_headers, resp_body, resp_size, start_us, duration_ns,
-                    flags, errors, None if user_id is None else
-                    (str(user_id), None, None, None, None, None, None, None),
+                    flags, errors, None if user_id is None and session is None
+                    else (None if user_id is None else str(user_id), None,
+                          session, None, None, None, None, None),
                     want_id)
             x = Exchange(method, path, route, headers, start_us)
             x.duration_ns, x.status, x.resp_headers = duration_ns, status, resp_headers
@@ -217,6 +231,7 @@ class Core:
             x.req_size, x.flags, x.errors, x.store = req_size, flags, errors, store
             x.errors_key, x.event_id_key = errors_key, event_id_key
             x.user_id, x.request, x.response = user_id, request, response
+            x.session = session
             return self._submit(x, want_id)
         except Exception:
             self.fail()
@@ -227,17 +242,30 @@ class Core:
         store = x.store
         request, response = x.request, x.response
         user = company = session = meta = None
+        # Outgoing calls made while serving it wait for this event
+        # (outgoing.release): they inherit its user, and link to it only if
+        # it is kept.
+        children = store is not None and outgoing.CHILDREN_KEY in store
+        link = children or store is not None and x.event_id_key in store
         if hooks:
-            if "SKIP" in hooks and self._call("SKIP", request, response):
+            skip = "SKIP" in hooks and self._call("SKIP", request, response)
+            if skip and not link:
                 return None
             user = self._call("IDENTIFY_USER", request, response)
             company = self._call("IDENTIFY_COMPANY", request, response)
             session = self._call("GET_SESSION_TOKEN", request, response)
+            if skip:
+                outgoing.release(store, None, user if user is not None
+                                 else x.user_id, company, session
+                                 if session is not None else x.session)
+                return None
             value = self._call("GET_METADATA", request, response)
             if value is not None:
                 try:
-                    meta = _metadata_json(value)
+                    meta = _metadata_dict(value)
+                    json.dumps(meta, default=str)
                 except (TypeError, ValueError):
+                    meta = None
                     if "GET_METADATA:json" not in self.hook_failed:
                         self.hook_failed.add("GET_METADATA:json")
                         logger.warning("OTAS GET_METADATA returned a value "
@@ -245,6 +273,15 @@ class Core:
                                        "ignored")
         if user is None:
             user = x.user_id
+        if session is None and "GET_SESSION_TOKEN" not in hooks:
+            session = x.session
+        # OpenTelemetry's active span (the server span), else the trace
+        # made for this request's outgoing calls: metadata.trace_id & co.
+        ids = _otel.span_ids()
+        if ids is not None:
+            meta = dict(meta or {}, **_otel.span_metadata(ids))
+        elif store is not None and _otel.TRACE_KEY in store:
+            meta = dict(meta or {}, trace_id=store[_otel.TRACE_KEY][0])
         errors = x.errors
         eid = None
         if store is not None:
@@ -252,35 +289,51 @@ class Core:
             if reported:
                 errors = (errors or []) + reported
             eid = store.get(x.event_id_key)
+        meta_json = json.dumps(meta, default=str) if meta else None
         if (user is None and company is None and session is None
-                and meta is None and eid is None and x.query is None
+                and meta_json is None and eid is None and x.query is None
                 and x.remote_addr is None and x.scheme is None):
             extra = None
         else:
             extra = (None if user is None else str(user),
                      None if company is None else str(company),
                      None if session is None else str(session),
-                     meta, None, x.query, x.remote_addr, x.scheme)
+                     meta_json, None, x.query, x.remote_addr, x.scheme)
             if eid is not None:
                 extra += (eid,)
         req_body = self.cut(x.req_body)
         resp_body = self.cut(x.resp_body)
         if self.mask is not None:
-            return self._masked(x, req_body, resp_body, errors, extra,
-                                want_id)
-        return self.capture(x.method, x.path, x.route, x.headers, req_body,
-                            x.req_size, x.status, x.resp_headers, resp_body,
-                            x.resp_size, x.start_us, x.duration_ns, x.flags,
-                            errors, extra, want_id)
+            got = self._masked(x, req_body, resp_body, errors, extra,
+                               want_id or link)
+        else:
+            got = self.capture(x.method, x.path, x.route, x.headers, req_body,
+                               x.req_size, x.status, x.resp_headers,
+                               resp_body, x.resp_size, x.start_us,
+                               x.duration_ns, x.flags, errors, extra,
+                               want_id or link)
+        if link:
+            # got: the id when the engine queued it (None: dropped by a
+            # filter, sampling or MASK_EVENT) -- children link only to a
+            # parent that exists.
+            if isinstance(got, tuple):
+                got, (user, company, session) = got
+            outgoing.release(store, got, user, company, session)
+        elif isinstance(got, tuple):
+            got = got[0]
+        return got if want_id else None
 
     def _masked(self, x, req_body, resp_body, errors, extra, want_id):
         """MASK_EVENT(event) -> event or None (drop).  The hook gets the
-        event as a dict -- method, path, route, status_code, query_string,
-        request_headers and response_headers (lower-case names),
-        request_body and response_body (bytes or None), metadata (dict) --
-        and returns it changed, or None to drop the event.  The engine
-        still applies every redaction rule to what comes back.  A hook that
-        raises drops its event (logged once): a broken mask never leaks."""
+        event as a dict -- direction, method, path, route, status_code,
+        query_string, request_headers and response_headers (lower-case
+        names), request_body and response_body (parsed JSON when the body
+        is JSON, else bytes or None), user_id, company_id, session_token,
+        metadata (dict) -- and returns it changed, or None to drop the
+        event.  The engine still applies every redaction rule to what comes
+        back.  A hook that raises drops its event (logged once): a broken
+        mask never leaks.  Returns (event id or None, (user, company,
+        session) as the hook left them)."""
         environ = x.headers
         if isinstance(environ, dict):
             req_h = {_header_name(k): v for k, v in environ.items()
@@ -303,12 +356,15 @@ class Core:
             resp_h = {_text(k).lower(): _text(v) for k, v in (rh or ())}
         extra = list(extra or (None,) * 8)
         metadata = json.loads(extra[3]) if extra[3] else {}
-        rq = bytes(req_body) if req_body is not None else None
-        rs = bytes(resp_body) if resp_body is not None else None
-        event = {"method": x.method, "path": x.path, "route": x.route,
-                 "status_code": x.status, "query_string": query,
-                 "request_headers": req_h, "response_headers": resp_h,
-                 "request_body": rq, "response_body": rs,
+        rq, rq_json = _mask.body_for_hook(req_body)
+        rs, rs_json = _mask.body_for_hook(resp_body)
+        who = (extra[0], extra[1], extra[2])
+        event = {"direction": "incoming", "method": x.method, "path": x.path,
+                 "route": x.route, "status_code": x.status,
+                 "query_string": query, "request_headers": req_h,
+                 "response_headers": resp_h, "request_body": rq,
+                 "response_body": rs, "user_id": extra[0],
+                 "company_id": extra[1], "session_token": extra[2],
                  "metadata": metadata}
         try:
             event = self.mask(event)
@@ -317,26 +373,31 @@ class Core:
                 self.hook_failed.add("MASK_EVENT")
                 logger.exception("OTAS MASK_EVENT raised; events it fails "
                                  "on are dropped (logged once)")
-            return None
+            return None, who
         if event is None:
-            return None
-        extra[3] = _metadata_json(event.get("metadata") or {})
+            return None, who
+        extra[0] = _mask.text_or_none(event.get("user_id"))
+        extra[1] = _mask.text_or_none(event.get("company_id"))
+        extra[2] = _mask.text_or_none(event.get("session_token"))
+        meta = event.get("metadata") or {}
+        extra[3] = json.dumps(meta, default=str) if meta else None
         extra[5] = event.get("query_string", query)
         extra[6], extra[7] = remote, scheme
-        body_q = event.get("request_body")
-        body_s = event.get("response_body")
-        return self.capture(
+        body_q = _mask.body_from_hook(event.get("request_body"), rq_json)
+        body_s = _mask.body_from_hook(event.get("response_body"), rs_json)
+        got = self.capture(
             event.get("method", x.method), event.get("path", x.path),
             event.get("route", x.route),
             list((event.get("request_headers") or {}).items()),
             self.cut(body_q),
-            x.req_size if body_q is rq else len(body_q or b""),
+            len(body_q or b"") if rq_json or body_q is None else x.req_size,
             event.get("status_code", x.status),
             list((event.get("response_headers") or {}).items()),
             self.cut(body_s),
-            x.resp_size if body_s is rs else len(body_s or b""),
+            len(body_s or b"") if rs_json or body_s is None else x.resp_size,
             x.start_us, x.duration_ns, x.flags, errors, tuple(extra),
             want_id)
+        return got, (extra[0], extra[1], extra[2])
 
 
 def _text(v):

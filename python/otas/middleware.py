@@ -60,29 +60,48 @@ def _on_exception(sender, request=None, **kwargs):
 got_request_exception.connect(_on_exception, dispatch_uid="otas.exceptions")
 
 
-def _user_id(request):
-    """The authenticated user's id when Django already knows it.
+def _user_id(request, field="pk", resolve=False):
+    """The authenticated user's id: `field` of request.user (OTAS_USER_ID_FIELD:
+    pk, username, or any attribute).
 
-    Never forces the lazy request.user (that would cost a session and a
-    database query on requests whose view did not look): it is read only
-    when authentication already ran -- DRF and views that touched
-    request.user leave it evaluated.  Otherwise the engine reads the JWT in
-    the Authorization header.
+    By default never forces the lazy request.user (that would cost a
+    session load and a user query on requests whose view did not look):
+    it is read only when authentication already ran -- DRF and views that
+    touched request.user leave it evaluated.  OTAS_RESOLVE_USER=1 evaluates
+    it after the view, as Moesif does.  Otherwise the engine reads the JWT
+    in the Authorization header.
     """
     d = request.__dict__
     user = d.get("user")
     if user is None:
         return None
-    if type(user) is SimpleLazyObject:
+    if type(user) is SimpleLazyObject and not resolve:
         user = d.get("_cached_user")
         if user is None:
             return None
     try:
         if user.is_authenticated:
-            return str(user.pk)
+            if field == "pk":
+                return str(user.pk)
+            if field == "username":
+                return str(user.get_username())
+            value = getattr(user, field, None)
+            return None if value is None or value == "" else str(value)
     except Exception:
         pass
     return None
+
+
+def _session_key(d):
+    """The Django session's key, when the request has one (reading it
+    loads nothing); the engine stores its SHA-256, never the key."""
+    session = d.get("session")
+    if session is None:
+        return None
+    try:
+        return session.session_key
+    except Exception:
+        return None
 
 
 def _static_prefixes():
@@ -138,6 +157,9 @@ class OtasMiddleware:
         self._outgoing = opts.outgoing
         if self._outgoing:
             outgoing.install(engine, settings)
+        self._user_field = settings.options.get("OTAS_USER_ID_FIELD", "pk") or "pk"
+        self._resolve_user = conf.as_bool(
+            settings.options.get("OTAS_RESOLVE_USER", "0"))
 
     # ------------------------------------------------------------ request
 
@@ -233,7 +255,9 @@ class OtasMiddleware:
             if meta.get("CONTENT_LENGTH") == "":
                 meta = _clean_meta(meta)
             d = request.__dict__
-            user = _user_id(request) if "user" in d else None
+            user = _user_id(request, self._user_field, self._resolve_user) \
+                if "user" in d else None
+            session = _session_key(d) if "session" in d else None
             core = self._core
             if response is None:
                 core.call(request.method, request.path, route, meta, start_us,
@@ -241,7 +265,7 @@ class OtasMiddleware:
                           req_size=req_size, flags=flags,
                           errors=[exception_record(exc)], store=d,
                           errors_key=ERRORS_ATTR, event_id_key=_EVENT_ID_ATTR,
-                          user_id=user, request=request)
+                          user_id=user, request=request, session=session)
                 return
             headers = response.headers
             headers = getattr(headers, "_store", headers)
@@ -260,6 +284,7 @@ class OtasMiddleware:
                     x.req_body, x.req_size, x.flags = req_body, req_size, flags
                     x.duration_ns, x.status = duration_ns, response.status_code
                     x.resp_headers, x.user_id = headers, user
+                    x.session = session
                     x.request, x.response, x.store = request, response, d
                     x.errors_key, x.event_id_key = ERRORS_ATTR, _EVENT_ID_ATTR
                     self._count_stream(response, x)
@@ -276,7 +301,7 @@ class OtasMiddleware:
                             errors_key=ERRORS_ATTR,
                             event_id_key=_EVENT_ID_ATTR, user_id=user,
                             request=request, response=response,
-                            want_id=self._id_header)
+                            want_id=self._id_header, session=session)
             if eid is not None:
                 response["X-OTAS-Event-Id"] = eid
         except Exception:
