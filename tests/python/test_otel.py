@@ -124,3 +124,23 @@ def test_propagate_traceparent_off(collector, third, tmp_path):
     rid, res, parent, kid = _run(collector, third, tmp_path, settings)
     assert res["call"]["calls"][0]["traceparent"] is None
     assert "traceparent" not in kid["metadata"]
+
+
+def test_otel_requests_instrumentation_propagates_itself(collector, third, tmp_path):
+    """With OpenTelemetry's requests instrumentation on, the callee gets its
+    client span's traceparent (OTAS adds none of its own), and the
+    outgoing event records that one."""
+    settings = OTEL_SETTINGS + """
+from opentelemetry.instrumentation.requests import RequestsInstrumentor
+RequestsInstrumentor().instrument()
+"""
+    rid, res, parent, kid = _run(collector, third, tmp_path, settings)
+    server = [sp for sp in res["spans"] if "SERVER" in sp["kind"]][0]
+    client = [sp for sp in res["spans"] if "CLIENT" in sp["kind"]]
+    assert len(client) == 1, res["spans"]
+    client = client[0]
+    assert client["parent"] == server["span_id"]
+    got = res["call"]["calls"][0]["traceparent"]
+    assert got.startswith(f"00-{client['trace_id']}-{client['span_id']}-")
+    assert kid["metadata"]["traceparent"] == got
+    assert parent["metadata"]["span_id"] == server["span_id"]
