@@ -323,6 +323,8 @@ TEST(severity_and_errors)
 	CHECK_INT(v, 13);
 	CHECK(eq(sub(lr, 3, 0), "WARN"));
 	CHECK(field(lr, 1, 0, NULL, &v) == 0); /* no timestamp: no time */
+	CHECK(field(lr, 11, 0, NULL, &v) == 1); /* but observed: now */
+	CHECK(v > 1700000000000000000ULL);
 	CHECK(field(lr, 9, 0, NULL, NULL) == 0); /* no traceparent */
 	lr = sub(sl, 2, 1);
 	CHECK(field(lr, 2, 0, NULL, &v) == 1);
@@ -346,6 +348,47 @@ TEST(severity_and_errors)
 		CHECK_INT(r.len, 0);
 		otas__buf_free(&r);
 	}
+	otas__buf_free(&out);
+	otas__otlp_free(o);
+	otas_config_free(c);
+}
+
+/* An outgoing call: url.full, the parent event, body encoding. */
+TEST(outgoing_event)
+{
+	otas_config_t *c = cfg_otlp(NULL);
+	otas__otlp_t *o = otas__otlp_new(c, "otas-c/1");
+	otas__buf_t out = OTAS__BUF_INIT;
+	const char *evs[] = {
+	    "{\"method\":\"POST\",\"path\":\"/v1/charge\",\"status_code\":201,"
+	    "\"latency_ms\":3.25,\"response_body\":\"AAEC\","
+	    "\"metadata\":{\"timestamp\":\"2024-02-29T00:00:01Z\","
+	    "\"direction\":\"outgoing\",\"host\":\"[2001:db8::1]:8443\","
+	    "\"url\":\"https://[2001:db8::1]:8443/v1/charge?key=[REDACTED]\","
+	    "\"parent_event_id\":\"0190a5c4-2222-7000-8000-000000000002\","
+	    "\"truncated\":[\"response\"],"
+	    "\"body_encoding\":{\"response\":\"base64\"},"
+	    "\"traceparent\":\"00-00000000000000000000000000000000-00f067aa0ba902b7-01\"}}"};
+	span_t res, sl, lr, av;
+	uint64_t v;
+
+	CHECK(o);
+	lr = encode(o, evs, 1, &out, &res, &sl);
+	CHECK(field(lr, 1, 0, NULL, &v) == 1);
+	CHECK_INT(v, 1709164801000000000LL);
+	CHECK(field(lr, 11, 0, NULL, &v) == 1);
+	CHECK_INT(v, 1709164801000000000LL + 3250000LL);
+	CHECK_STR(attr_str(lr, 6, "otas.direction"), "outgoing");
+	CHECK_STR(attr_str(lr, 6, "url.full"),
+	          "https://[2001:db8::1]:8443/v1/charge?key=[REDACTED]");
+	CHECK_STR(attr_str(lr, 6, "otas.parent_event_id"),
+	          "0190a5c4-2222-7000-8000-000000000002");
+	CHECK_STR(attr_str(lr, 6, "server.address"), "2001:db8::1");
+	CHECK_INT(attr_int(lr, "server.port"), 8443);
+	CHECK_STR(attr_str(lr, 6, "otas.response.body.encoding"), "base64");
+	CHECK(attr(lr, 6, "otas.truncated", &av));
+	CHECK(eq(sub(sub(sub(av, 5, 0), 1, 0), 1, 0), "response"));
+	CHECK(field(lr, 9, 0, NULL, NULL) == 0); /* an all-zero trace id */
 	otas__buf_free(&out);
 	otas__otlp_free(o);
 	otas_config_free(c);
@@ -684,15 +727,71 @@ TEST(sender_posts_otlp)
 	fs_stop(fs);
 }
 
+/* Spooled events (the endpoint answered 503 until shutdown) are replayed
+ * as OTLP by the next engine: the spool keeps event JSON, not protobuf. */
+TEST(spooled_events_replay_as_otlp)
+{
+	fs_t *fs = fs_start();
+	char dir[] = "/tmp/otas-otlp-spool-XXXXXX", err[512];
+	const char *opts[] = {"OTAS_OTLP_ENDPOINT", NULL, "OTAS_SPOOL_DIR", dir,
+	                      "OTAS_FLUSH_INTERVAL_MS", "20", NULL};
+	otas_engine_t *e;
+	otas_stats_t st;
+	size_t n0, i, recs = 0;
+	int64_t dl;
+
+	CHECK(mkdtemp(dir));
+	opts[1] = fs_url(fs);
+	fs_log_status(fs, 503);
+	e = otas_engine_new(cfg_otlp(opts), err, sizeof(err));
+	CHECK(e);
+	cap_one(e, "/first");
+	cap_one(e, "/second");
+	dl = otas__now_mono_ms() + 10000;
+	while (fs_count(fs) < 1 && otas__now_mono_ms() < dl)
+		usleep(5000);
+	otas_engine_free(e, 300); /* the 503 goes on: spooled */
+	n0 = fs_count(fs);
+	CHECK(n0 >= 1);
+
+	fs_log_status(fs, 0);
+	e = otas_engine_new(cfg_otlp(opts), err, sizeof(err));
+	CHECK(e);
+	cap_one(e, "/third");
+	dl = otas__now_mono_ms() + 10000;
+	do {
+		otas_stats(e, &st);
+	} while ((st.sent < 1 || st.unspooled < 2) &&
+	         otas__now_mono_ms() < dl && usleep(5000) == 0);
+	CHECK_INT(st.sent, 3);
+	CHECK_INT(st.unspooled, 2);
+	for (i = n0; i < fs_count(fs); i++) {
+		fs_req_t r;
+		CHECK(fs_get(fs, i, &r) == 1);
+		recs += records_in(&r);
+		fs_req_free(&r);
+	}
+	CHECK_INT(recs, 3);
+	otas_engine_free(e, 1000);
+	fs_stop(fs);
+	{
+		char cmd[600];
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+		CHECK(system(cmd) == 0);
+	}
+}
+
 int
 main(void)
 {
 	RUN(record_fields);
 	RUN(severity_and_errors);
+	RUN(outgoing_event);
 	RUN(endpoint_and_headers);
 	RUN(options_validated_at_start);
 	RUN(answers);
 	RUN(redaction_reaches_the_record);
 	RUN(sender_posts_otlp);
+	RUN(spooled_events_replay_as_otlp);
 	return testlib_done();
 }

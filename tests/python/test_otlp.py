@@ -334,3 +334,19 @@ print("RESULT " + json.dumps(out))
     assert want in res["msg"]
     if name == "OTAS_OTLP_HEADERS":
         assert "x-token" not in res["msg"]
+
+
+def test_otas_check_command_in_otlp_mode():
+    code = """
+import io, json, django
+django.setup()
+from django.core.management import call_command
+out = io.StringIO()
+call_command("otas_check", stdout=out)
+print("RESULT " + json.dumps({"out": out.getvalue()}))
+"""
+    p, res = run_app({"OTAS_EXPORTER": "otlp",
+                      "OTAS_OTLP_ENDPOINT": "http://otel.internal:4318"}, code=code)
+    assert res, p.stdout + p.stderr
+    assert "OTAS_EXPORTER=otlp" in res["out"]
+    assert "http://otel.internal:4318" in res["out"]
