@@ -59,7 +59,7 @@ STAGES = [
     ("redaction (header names, JSON keys, JSONPath)",
      re.compile(r"redact_names\.c|redact_body\.c|jsonpath\.c|event\.c:(is_sensitive|"
                 r"hdr_name_eq|may_hold_url)")),
-    ("gzip (zlib level 1)", re.compile(r"libz\.so|gzip\.c")),
+    ("gzip (zlib level 1)", re.compile(r"libz\.so|compress\.c|gzip\.c")),
     ("JSON serialisation (event.c, json.c, buf, printf)",
      re.compile(r"event\.c|json\.c|buf\.c|vfprintf|vsnprintf|printf|_itoa|strchrnul")),
     ("copies and allocation (memcpy, malloc, free)",
@@ -69,7 +69,8 @@ STAGES = [
     ("answer parse (jansson)", re.compile(r"libjansson")),
     ("spool (SQLite)", re.compile(r"spool\.c|libsqlite3")),
     ("queue and locks", re.compile(r"queue\.c|pthread|futex|lll_")),
-    ("sender logic (sender.c, retry.c)", re.compile(r"sender\.c|retry\.c|capture\.c")),
+    ("sender logic (sender.c, retry.c)", re.compile(r"sender\.c|retry\.c|capture\.c|"
+                                                    r"filter\.c|entity\.c")),
 ]
 
 
@@ -251,7 +252,7 @@ def _annotate(path, inclusive=False):
 
 
 def _short(name):
-    """'/x/engine/event.c:write_body [/x/build/bench_sender]' ->
+    """'/x/engine/event/event.c:write_body [/x/build/bench_sender]' ->
     'event.c:write_body'."""
     fn = name.split(" [", 1)[0]
     obj = name.split(" [", 1)[1].rstrip("]") if " [" in name else ""

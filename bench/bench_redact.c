@@ -2,9 +2,9 @@
  * bench_redact.c -- throughput of otas__redact_json on realistic bodies.
  *
  * Build and run: bench/bench_redact.sh (plain cc -O2, no CMake), or
- *   cc -O2 -D_GNU_SOURCE -Iengine -Iinclude bench/bench_redact.c \
- *      engine/redact_body.c engine/redact_names.c engine/jsonpath.c \
- *      engine/util/buf.c \
+ *   cc -O2 -D_GNU_SOURCE -Iengine -Iinclude -I. bench/bench_redact.c \
+ *      engine/event/redact_body.c engine/event/redact_names.c \
+ *      engine/event/jsonpath.c common/buf.c \
  *      -o build/bench_redact && build/bench_redact
  *
  * Two documents (~1 KB and ~64 KB: a user with a card, a list of items,
@@ -25,7 +25,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "redact_body.h"
+#include "event/redact_body.h"
 
 #define ROUNDS 101
 

@@ -5,10 +5,10 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$root/build"
-${CC:-cc} -O2 -g -D_GNU_SOURCE -I"$root/engine" -I"$root/include" \
-  "$root/bench/bench_redact.c" "$root/engine/redact_body.c" \
-  "$root/engine/redact_names.c" \
-  "$root/engine/jsonpath.c" "$root/engine/util/buf.c" \
+${CC:-cc} -O2 -g -D_GNU_SOURCE -I"$root/engine" -I"$root/include" -I"$root" \
+  "$root/bench/bench_redact.c" "$root/engine/event/redact_body.c" \
+  "$root/engine/event/redact_names.c" \
+  "$root/engine/event/jsonpath.c" "$root/common/buf.c" \
   -o "$root/build/bench_redact"
 echo "commit $(git -C "$root" rev-parse --short HEAD), $(uname -m), $(${CC:-cc} --version | head -1)"
 grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: /cpu: /' || true

@@ -266,7 +266,7 @@ capture(long n)
 static size_t
 gzip1(const char *in, size_t n, char *out, size_t cap)
 {
-	/* The engine's settings (engine/gzip.c): level 1, gzip wrapper. */
+	/* The engine's settings (engine/send/compress.c): level 1, gzip wrapper. */
 	z_stream zs;
 	size_t len;
 

@@ -6,10 +6,10 @@
  * option, the bad value (except for the key) and the fix.
  */
 #include "config.h"
-#include "filter.h"
-#include "identity.h"
-#include "otlp.h"
-#include "redact_body.h"
+#include "capture/filter.h"
+#include "event/identity.h"
+#include "send/otlp.h"
+#include "event/redact_body.h"
 
 #include <ctype.h>
 #include <errno.h>

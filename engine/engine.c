@@ -22,13 +22,13 @@
 #include <time.h>
 #include <strings.h>
 
-#include "capture.h"
-#include "filter.h"
-#include "http_curl.h"
-#include "identity.h"
-#include "otlp.h"
-#include "sender.h"
-#include "spool.h"
+#include "capture/capture.h"
+#include "capture/filter.h"
+#include "send/http_curl.h"
+#include "event/identity.h"
+#include "send/otlp.h"
+#include "send/sender.h"
+#include "spool/spool.h"
 
 static pthread_mutex_t g_reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static otas_engine_t *g_reg;

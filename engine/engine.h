@@ -19,10 +19,10 @@
 #include <stdint.h>
 
 #include "config.h"
-#include "entity.h"
+#include "send/entity.h"
 #include "otas/otas.h"
-#include "queue.h"
-#include "redact_body.h"
+#include "queue/queue.h"
+#include "event/redact_body.h"
 
 typedef struct {
 	atomic_uint_fast64_t captured, sent, batches, bytes_sent, retried,

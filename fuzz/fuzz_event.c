@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "capture.h"
+#include "capture/capture.h"
 #include "engine.h"
-#include "event.h"
+#include "event/event.h"
 
 /* A well-formed but made-up key, spelt in pieces so that it never reads as
  * a real one to secret scanners. */

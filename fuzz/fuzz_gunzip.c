@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "gzip.h"
+#include "send/compress.h"
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

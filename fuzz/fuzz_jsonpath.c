@@ -15,8 +15,8 @@
 
 #include <stdio.h>
 
-#include "jsonpath.h"
-#include "redact_body.h"
+#include "event/jsonpath.h"
+#include "event/redact_body.h"
 #include "slice_ref.h"
 
 static const char DOC[] =

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "config.h"
-#include "otlp.h"
+#include "send/otlp.h"
 
 /* Walk a message; nested length-delimited fields are walked too when they
  * parse (strings may not).  -1 when malformed. */

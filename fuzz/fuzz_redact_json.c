@@ -23,9 +23,9 @@
 #include <string.h>
 
 #include "json_check.h"
-#include "jsonpath.h"
+#include "event/jsonpath.h"
 #include "slice_ref.h"
-#include "redact_body.h"
+#include "event/redact_body.h"
 
 static const otas__nameset_t DEFAULTS = {NULL, 0, 1};
 

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "redact_names.h"
+#include "event/redact_names.h"
 
 static const char *const NAMES[] = {"pin", "*_ref", NULL};
 static const otas__nameset_t NS = {NAMES, 2, 1};

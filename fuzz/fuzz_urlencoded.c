@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "json_check.h"
-#include "redact_body.h"
+#include "event/redact_body.h"
 
 static const char *const NAMES[] = {"password", "Token"};
 static const otas__nameset_t NAMESET = {NAMES, 2, 1};

@@ -1,7 +1,7 @@
 /*
  * json_check.h -- an independent JSON validator for the fuzz targets.
  *
- * Deliberately written apart from engine/redact_body.c (recursive instead
+ * Deliberately written apart from engine/event/redact_body.c (recursive instead
  * of an explicit stack, code-point decoding instead of byte-range tables)
  * so that a property "output is valid JSON" does not only ask the code
  * under test about itself.  Depth is capped like the redactor's so the

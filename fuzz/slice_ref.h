@@ -1,6 +1,6 @@
 /*
  * slice_ref.h -- RFC 9535 index and slice selection by Python's slice
- * iteration, for the fuzz targets: written apart from engine/jsonpath.c's
+ * iteration, for the fuzz targets: written apart from engine/event/jsonpath.c's
  * arithmetic (clamp and modulo) so that the two check each other.
  */
 #ifndef OTAS_FUZZ_SLICE_REF_H

@@ -25,7 +25,7 @@
 	const LIVE_REFRESH_MS = 3000;
 	const LIVE_LIMIT = 50;
 	const SESSION_EVENT_CAP = 5000;
-	/* What the SDK writes in place of a secret (engine/redact_body.h). */
+	/* What the SDK writes in place of a secret (engine/event/redact_body.h). */
 	const REDACTION_RE = /\[UNPARSEABLE BODY REDACTED\]|\[REDACTED\]|%5BREDACTED%5D/g;
 	const SVG_NS = 'http://www.w3.org/2000/svg';
 

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/buf.h"
+#include "common/buf.h"
 
 /* ---- the filter --------------------------------------------------------- */
 

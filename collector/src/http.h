@@ -30,7 +30,7 @@
 #include <stddef.h>
 
 #include "store.h"
-#include "util/buf.h"
+#include "common/buf.h"
 
 typedef struct {
 	const char *listen;          /* "HOST:PORT"; port 0 picks one */

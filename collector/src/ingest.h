@@ -26,7 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "util/buf.h"
+#include "common/buf.h"
 
 #define OTAS__EVENT_ID_MAX 128
 #define OTAS__AGENT_ID_MAX 128

@@ -43,7 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/buf.h"
+#include "common/buf.h"
 
 #ifndef OTAS__PG_READERS
 #define OTAS__PG_READERS 4

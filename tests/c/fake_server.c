@@ -20,7 +20,7 @@
 
 #include <jansson.h>
 
-#include "gzip.h"
+#include "send/compress.h"
 
 #define MAX_CONN 64
 #define MAX_REQ 4096

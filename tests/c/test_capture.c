@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "capture.h"
+#include "capture/capture.h"
 #include "engine.h"
 #include "testlib.h"
 

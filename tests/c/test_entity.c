@@ -7,9 +7,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "capture.h"
+#include "capture/capture.h"
 #include "engine.h"
-#include "entity.h"
+#include "send/entity.h"
 #include "fake_server.c"
 #include "testlib.h"
 

@@ -9,10 +9,10 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "capture.h"
+#include "capture/capture.h"
 #include "engine.h"
-#include "event.h"
-#include "gzip.h"
+#include "event/event.h"
+#include "send/compress.h"
 #include "testlib.h"
 
 #define KEY "otas_PocKPi56xDI_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ"

@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "capture.h"
+#include "capture/capture.h"
 #include "config.h"
-#include "filter.h"
+#include "capture/filter.h"
 #include "testlib.h"
 
 static otas__filter_t *

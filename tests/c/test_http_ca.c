@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "http_curl.h"
+#include "send/http_curl.h"
 #include "testlib.h"
 
 static char err[512];

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 
 #include "fake_server.c"
-#include "http_curl.h"
+#include "send/http_curl.h"
 #include "testlib.h"
 
 TEST(url_join_has_one_slash)

@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "config.h"
-#include "identity.h"
-#include "json.h"
+#include "event/identity.h"
+#include "common/json.h"
 #include "testlib.h"
 
 static char out[256];

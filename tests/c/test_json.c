@@ -2,7 +2,7 @@
  * test_json.c -- the JSON string writer, UTF-8 validation and cutting,
  * base64.
  */
-#include "json.h"
+#include "common/json.h"
 #include "testlib.h"
 
 static otas__buf_t b;

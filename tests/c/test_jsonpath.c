@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jsonpath.h"
+#include "event/jsonpath.h"
 #include "testlib.h"
 
 /* Parse error text for `rules`, or "OK" when it parsed. */

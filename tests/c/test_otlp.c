@@ -11,11 +11,11 @@
 
 #include <unistd.h>
 
-#include "capture.h"
+#include "capture/capture.h"
 #include "engine.h"
-#include "event.h"
+#include "event/event.h"
 #include "fake_server.c"
-#include "otlp.h"
+#include "send/otlp.h"
 #include "testlib.h"
 
 /* ------------------------------------------------- a protobuf reader */

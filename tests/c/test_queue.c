@@ -6,8 +6,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-#include "capture.h"
-#include "queue.h"
+#include "capture/capture.h"
+#include "queue/queue.h"
 #include "testlib.h"
 
 static otas__record_t *

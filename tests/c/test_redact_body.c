@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "redact_body.h"
+#include "event/redact_body.h"
 #include "testlib.h"
 
 static const char *const default_names[] = {"password", "Token", "api_key"};

@@ -5,7 +5,7 @@
  */
 #include <string.h>
 
-#include "redact_names.h"
+#include "event/redact_names.h"
 #include "testlib.h"
 
 static const otas__nameset_t DEF = {NULL, 0, 1};

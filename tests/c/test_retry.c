@@ -2,7 +2,7 @@
  * test_retry.c -- the pure delivery policy: status classification,
  * jittered backoff bounds and Retry-After parsing.
  */
-#include "retry.h"
+#include "send/retry.h"
 #include "testlib.h"
 
 TEST(classify_follows_the_protocol)

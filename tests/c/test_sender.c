@@ -10,7 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "capture.h"
+#include "capture/capture.h"
 #include "engine.h"
 #include "fake_server.c"
 #include "testlib.h"

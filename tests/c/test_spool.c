@@ -1,5 +1,5 @@
 /*
- * test_spool.c -- the disk spool (engine/spool.c) against real SQLite files
+ * test_spool.c -- the disk spool (engine/spool/spool.c) against real SQLite files
  * in temporary directories, including several real processes sharing one.
  */
 #include <errno.h>
@@ -18,7 +18,7 @@
 #include <unistd.h>
 #include <dirent.h>
 
-#include "spool.h"
+#include "spool/spool.h"
 #include "testlib.h"
 
 static char tmpdir[64];

@@ -1,0 +1,25 @@
+/*
+ * json.h -- the engine's JSON writer: string escaping with UTF-8 validation,
+ * base64 for bodies that are not text.  Reading JSON (auth and batch
+ * answers) is left to jansson on the sender thread.
+ */
+#ifndef OTAS_JSON_H
+#define OTAS_JSON_H
+
+#include <stddef.h>
+
+#include "common/buf.h"
+
+/* Append s as a quoted JSON string.  Invalid UTF-8 is written as U+FFFD so
+ * the output is always valid JSON. */
+void otas__json_str(otas__buf_t *b, const char *s, size_t n);
+/* Same, without the surrounding quotes. */
+void otas__json_escape(otas__buf_t *b, const char *s, size_t n);
+/* 1 when s is valid UTF-8. */
+int otas__utf8_valid(const char *s, size_t n);
+/* Largest length <= max that does not split a UTF-8 sequence of s. */
+size_t otas__utf8_cut(const char *s, size_t n, size_t max);
+/* Append the standard base64 encoding of s (with padding). */
+void otas__base64(otas__buf_t *b, const unsigned char *s, size_t n);
+
+#endif

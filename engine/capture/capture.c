@@ -1,0 +1,282 @@
+/*
+ * capture.c -- the hot path: copy one request/response into one block and
+ * push it.  Budget: about a microsecond of C.  No redaction, JSON, I/O or
+ * allocation beyond the one block, whose size is what was captured; a CGI
+ * environ is filtered here (HTTP_*, CONTENT_TYPE, CONTENT_LENGTH) by a
+ * prefix check so the rest of the environ is never copied.
+ */
+#include "capture/capture.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+int64_t
+otas__now_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t
+otas__now_unix_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* xoshiro256** per thread, seeded from getrandom(); a fork generation
+ * counter makes a forked child reseed so parent and child never produce
+ * the same event ids. */
+static atomic_uint g_fork_gen;
+static __thread uint64_t t_s[4];
+static __thread unsigned t_gen;
+static __thread int t_seeded;
+
+static inline uint64_t
+rotl(uint64_t x, int k)
+{
+	return (x << k) | (x >> (64 - k));
+}
+
+void
+otas__rand_fork_child(void)
+{
+	atomic_fetch_add(&g_fork_gen, 1);
+}
+
+uint64_t
+otas__rand64(void)
+{
+	unsigned gen = atomic_load_explicit(&g_fork_gen, memory_order_relaxed);
+	uint64_t r, t;
+
+	if (!t_seeded || t_gen != gen) {
+		if (getrandom(t_s, sizeof(t_s), 0) != (ssize_t)sizeof(t_s)) {
+			/* No entropy source: time and address still differ
+			 * between threads and processes. */
+			t_s[0] = (uint64_t)otas__now_unix_us();
+			t_s[1] = (uint64_t)(uintptr_t)&t_s;
+			t_s[2] = (uint64_t)clock();
+			t_s[3] = 0x9E3779B97F4A7C15ull;
+		}
+		if (!(t_s[0] | t_s[1] | t_s[2] | t_s[3]))
+			t_s[0] = 1;
+		t_seeded = 1;
+		t_gen = gen;
+	}
+	r = rotl(t_s[1] * 5, 7) * 9;
+	t = t_s[1] << 17;
+	t_s[2] ^= t_s[0];
+	t_s[3] ^= t_s[1];
+	t_s[1] ^= t_s[2];
+	t_s[0] ^= t_s[3];
+	t_s[2] ^= t;
+	t_s[3] = rotl(t_s[3], 45);
+	return r;
+}
+
+void
+otas__uuid7(int64_t ms, char out[37])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char b[16];
+	uint64_t r1 = otas__rand64(), r2 = otas__rand64();
+	int i, o = 0;
+
+	b[0] = (unsigned char)(ms >> 40);
+	b[1] = (unsigned char)(ms >> 32);
+	b[2] = (unsigned char)(ms >> 24);
+	b[3] = (unsigned char)(ms >> 16);
+	b[4] = (unsigned char)(ms >> 8);
+	b[5] = (unsigned char)ms;
+	memcpy(b + 6, &r1, 2);
+	memcpy(b + 8, &r2, 8);
+	b[6] = (unsigned char)(0x70 | (b[6] & 0x0F)); /* version 7 */
+	b[8] = (unsigned char)(0x80 | (b[8] & 0x3F)); /* variant 10 */
+	for (i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			out[o++] = '-';
+		out[o++] = hex[b[i] >> 4];
+		out[o++] = hex[b[i] & 15];
+	}
+	out[36] = '\0';
+}
+
+static inline int
+cgi_header(const otas_header_t *h)
+{
+	if (h->name_len > 5 && memcmp(h->name, "HTTP_", 5) == 0)
+		return 1;
+	if (h->name_len == 12 && memcmp(h->name, "CONTENT_TYPE", 12) == 0)
+		return 1;
+	return h->name_len == 14 && memcmp(h->name, "CONTENT_LENGTH", 14) == 0;
+}
+
+/* A (pointer, length) pair is valid when the pointer is set or empty. */
+#define BAD(p, n) ((n) && !(p))
+
+static inline const char *
+put(char **w, const char *s, size_t n)
+{
+	char *d = *w;
+
+	if (!n)
+		return "";
+	memcpy(d, s, n);
+	*w = d + n;
+	return d;
+}
+
+struct otas__record_s *
+otas__record_new(const otas_capture_t *c, int *bad)
+{
+	struct otas__record_s *r;
+	otas_header_t *hs;
+	otas_error_t *es;
+	size_t i, nreq = 0, bytes = 0, total;
+	int cgi = c->flags & OTAS_CAP_REQ_HEADERS_CGI;
+	char *w;
+
+	*bad = 0;
+	if (BAD(c->method, c->method_len) || BAD(c->path, c->path_len) ||
+	    BAD(c->route, c->route_len) || BAD(c->query, c->query_len) ||
+	    BAD(c->scheme, c->scheme_len) ||
+	    BAD(c->remote_addr, c->remote_addr_len) ||
+	    BAD(c->req_headers, c->n_req_headers) ||
+	    BAD(c->req_body, c->req_body_len) ||
+	    BAD(c->resp_headers, c->n_resp_headers) ||
+	    BAD(c->resp_body, c->resp_body_len) ||
+	    BAD(c->errors, c->n_errors) || BAD(c->user_id, c->user_id_len) ||
+	    BAD(c->company_id, c->company_id_len) ||
+	    BAD(c->session_token, c->session_token_len) ||
+	    BAD(c->metadata_json, c->metadata_json_len) ||
+	    BAD(c->parent_event_id, c->parent_event_id_len) ||
+	    BAD(c->event_id, c->event_id_len)) {
+		*bad = 1;
+		return NULL;
+	}
+	/* Pass 1: sizes. */
+	for (i = 0; i < c->n_req_headers; i++) {
+		const otas_header_t *h = &c->req_headers[i];
+		if (BAD(h->name, h->name_len) || BAD(h->value, h->value_len)) {
+			*bad = 1;
+			return NULL;
+		}
+		if (cgi && !cgi_header(h))
+			continue;
+		nreq++;
+		bytes += h->name_len + h->value_len;
+	}
+	for (i = 0; i < c->n_resp_headers; i++) {
+		const otas_header_t *h = &c->resp_headers[i];
+		if (BAD(h->name, h->name_len) || BAD(h->value, h->value_len)) {
+			*bad = 1;
+			return NULL;
+		}
+		bytes += h->name_len + h->value_len;
+	}
+	for (i = 0; i < c->n_errors; i++) {
+		const otas_error_t *e = &c->errors[i];
+		if (BAD(e->type, e->type_len) ||
+		    BAD(e->message, e->message_len) ||
+		    BAD(e->stack, e->stack_len)) {
+			*bad = 1;
+			return NULL;
+		}
+		bytes += e->type_len + e->message_len + e->stack_len;
+	}
+	bytes += c->method_len + c->path_len + c->route_len + c->query_len +
+	         c->scheme_len + c->remote_addr_len + c->req_body_len +
+	         c->resp_body_len + c->user_id_len + c->company_id_len +
+	         c->session_token_len + c->metadata_json_len +
+	         c->parent_event_id_len;
+	total = sizeof(*r) + (nreq + c->n_resp_headers) * sizeof(otas_header_t) +
+	        c->n_errors * sizeof(otas_error_t) + bytes;
+	r = malloc(total);
+	if (!r)
+		return NULL;
+
+	/* Pass 2: copy. */
+	r->next = NULL;
+	r->size = total;
+	r->seq = 0;
+	r->cap = *c;
+	hs = (otas_header_t *)(r + 1);
+	es = (otas_error_t *)(hs + nreq + c->n_resp_headers);
+	w = (char *)(es + c->n_errors);
+#define COPY(f) r->cap.f = put(&w, c->f, c->f##_len)
+	COPY(method);
+	COPY(path);
+	COPY(route);
+	COPY(query);
+	COPY(scheme);
+	COPY(remote_addr);
+	COPY(req_body);
+	COPY(resp_body);
+	COPY(user_id);
+	COPY(company_id);
+	COPY(session_token);
+	COPY(metadata_json);
+	COPY(parent_event_id);
+#undef COPY
+	/* NULL stays NULL for the optional identity fields so that the
+	 * serialiser can tell "not given" from "empty". */
+	if (!c->route)
+		r->cap.route = NULL;
+	if (!c->user_id)
+		r->cap.user_id = NULL;
+	if (!c->company_id)
+		r->cap.company_id = NULL;
+	if (!c->parent_event_id)
+		r->cap.parent_event_id = NULL;
+	r->cap.req_headers = hs;
+	r->cap.n_req_headers = nreq;
+	for (i = 0; i < c->n_req_headers; i++) {
+		const otas_header_t *h = &c->req_headers[i];
+		if (cgi && !cgi_header(h))
+			continue;
+		hs->name = put(&w, h->name, h->name_len);
+		hs->name_len = h->name_len;
+		hs->value = put(&w, h->value, h->value_len);
+		hs->value_len = h->value_len;
+		hs++;
+	}
+	r->cap.resp_headers = hs;
+	for (i = 0; i < c->n_resp_headers; i++) {
+		const otas_header_t *h = &c->resp_headers[i];
+		hs->name = put(&w, h->name, h->name_len);
+		hs->name_len = h->name_len;
+		hs->value = put(&w, h->value, h->value_len);
+		hs->value_len = h->value_len;
+		hs++;
+	}
+	r->cap.errors = es;
+	for (i = 0; i < c->n_errors; i++) {
+		const otas_error_t *e = &c->errors[i];
+		es[i].type = put(&w, e->type, e->type_len);
+		es[i].type_len = e->type_len;
+		es[i].message = put(&w, e->message, e->message_len);
+		es[i].message_len = e->message_len;
+		es[i].stack = put(&w, e->stack, e->stack_len);
+		es[i].stack_len = e->stack_len;
+	}
+	r->capture_unix_us = otas__now_unix_us();
+	r->enq_mono_ms = otas__now_mono_ms();
+	/* The host's id (otas_new_event_id()) when it made one up front. */
+	r->cap.event_id = NULL;
+	r->cap.event_id_len = 0;
+	if (c->event_id && c->event_id_len == 36) {
+		memcpy(r->event_id, c->event_id, 36);
+		r->event_id[36] = '\0';
+	} else {
+		otas__uuid7(r->capture_unix_us / 1000, r->event_id);
+	}
+	return r;
+}

@@ -1,0 +1,335 @@
+/*
+ * redact_names.c -- sensitive names and URL scrubbing in free text (see
+ * redact_names.h).
+ *
+ * Design note.  The built-in list is kept in normalised form (lower case,
+ * no separators) in three small tables, searched linearly: a name is at
+ * most a few dozen bytes and the tables hold about forty entries, so a
+ * hash buys nothing at the sizes met.  Which table an entry is in is a
+ * decision about over-redaction, made per name:
+ *   - parts (substring): password, passwd, secret, apikey, privatekey,
+ *     credential -- no common English or API word holds them by accident
+ *     (`client_secret`, `db_password`, `x-amz-credential` are meant);
+ *   - endings (suffix): token, sessionid, signature, cookie -- catches
+ *     `access_token`, `xAuthToken`, `jsessionid`, `x-amz-signature`, but
+ *     not `max_tokens`, `token_type` or `tokenizer`;
+ *   - exact: the rest, notably `auth` (not `author`, `oauth_version`),
+ *     `session` (not `sessions_count`), `csrf`, `sid`, `sig`, `pwd`.
+ */
+#include "event/redact_names.h"
+
+#include <string.h>
+
+#define NORM_CAP 256
+
+typedef struct {
+	const char *s;
+	size_t n;
+} nm_t;
+#define NM(x) {x, sizeof(x) - 1}
+
+static const nm_t exact_names[] = {
+    NM("auth"),       NM("authorization"),  NM("credentials"),
+    NM("mysqlpwd"),   NM("pwd"),            NM("session"),
+    NM("csrf"),       NM("csrftoken"),      NM("xcsrftoken"),
+    NM("xsrf"),       NM("xsrftoken"),      NM("csrfmiddlewaretoken"),
+    NM("xapikey"),    NM("aiohttpsession"), NM("connectsid"),
+    NM("phpsessid"),  NM("symfony"),        NM("usersession"),
+    NM("sid"),        NM("sig"),            NM("jwt"),
+    NM("bearer"),     NM("otp"),            NM("passcode"),
+    NM("cvv"),        NM("cvc"),            NM("setcookie"),
+    NM("proxyauthorization"),
+};
+/* parts: password, passwd, secret, apikey, privatekey, credential (one
+ * scan in otas__name_default) */
+static const nm_t suffix_names[] = {
+    NM("token"), NM("sessionid"), NM("signature"), NM("cookie"),
+};
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+size_t
+otas__name_norm(const char *name, size_t len, char *out, size_t cap)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)name[i];
+		if (c >= 'A' && c <= 'Z')
+			c = (unsigned char)(c + 32);
+		else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		           c >= 0x80))
+			continue;
+		if (n + 1 < cap)
+			out[n] = (char)c;
+		n++;
+	}
+	if (cap)
+		out[n < cap ? n : cap - 1] = '\0';
+	return n;
+}
+
+static int
+has_part(const char *s, size_t n, const char *p, size_t k)
+{
+	size_t i;
+
+	if (k > n)
+		return 0;
+	for (i = 0; i + k <= n; i++)
+		if (s[i] == p[0] && memcmp(s + i, p, k) == 0)
+			return 1;
+	return 0;
+}
+
+int
+otas__name_default(const char *s, size_t n)
+{
+	size_t i, k;
+
+	if (n < 3)
+		return 0;
+	for (i = 0; i < N(exact_names); i++)
+		if (exact_names[i].n == n && exact_names[i].s[0] == s[0] &&
+		    memcmp(exact_names[i].s, s, n) == 0)
+			return 1;
+	for (i = 0; i < N(suffix_names); i++) {
+		k = suffix_names[i].n;
+		if (k <= n && s[n - k] == suffix_names[i].s[0] &&
+		    memcmp(s + n - k, suffix_names[i].s, k) == 0)
+			return 1;
+	}
+	if (n < 6) /* the shortest part */
+		return 0;
+	/* One pass for all parts: only where a part's first letter is. */
+	for (i = 0; i + 6 <= n; i++) {
+		const char *p = s + i;
+		size_t r = n - i;
+		switch (p[0]) {
+		case 'p':
+			if ((r >= 6 && memcmp(p, "passwd", 6) == 0) ||
+			    (r >= 8 && memcmp(p, "password", 8) == 0) ||
+			    (r >= 10 && memcmp(p, "privatekey", 10) == 0))
+				return 1;
+			break;
+		case 's':
+			if (memcmp(p, "secret", 6) == 0)
+				return 1;
+			break;
+		case 'a':
+			if (memcmp(p, "apikey", 6) == 0)
+				return 1;
+			break;
+		case 'c':
+			if (r >= 10 && memcmp(p, "credential", 10) == 0)
+				return 1;
+			break;
+		}
+	}
+	return 0;
+}
+
+/* A name of the user's list, with '*' at either end for suffix, prefix
+ * or substring. */
+static int
+user_match(const char *pat, const char *s, size_t n)
+{
+	char pn[NORM_CAP];
+	size_t pl = strlen(pat), k;
+	int lead = pl && pat[0] == '*', trail = pl > 1 && pat[pl - 1] == '*';
+
+	k = otas__name_norm(pat, pl, pn, sizeof(pn));
+	if (k == 0 || k >= sizeof(pn))
+		return 0;
+	if (lead && trail)
+		return has_part(s, n, pn, k);
+	if (lead)
+		return k <= n && memcmp(s + n - k, pn, k) == 0;
+	if (trail)
+		return k <= n && memcmp(s, pn, k) == 0;
+	return k == n && memcmp(s, pn, k) == 0;
+}
+
+static int
+norm_match(const otas__nameset_t *ns, const char *name, size_t len)
+{
+	char nb[NORM_CAP];
+	size_t n = otas__name_norm(name, len, nb, sizeof(nb)), i;
+
+	if (n == 0)
+		return 0;
+	if (n >= sizeof(nb))
+		n = sizeof(nb) - 1; /* parts and prefixes still seen */
+	if (ns->defaults && otas__name_default(nb, n))
+		return 1;
+	for (i = 0; i < ns->n; i++)
+		if (ns->names[i] && user_match(ns->names[i], nb, n))
+			return 1;
+	return 0;
+}
+
+int
+otas__name_sensitive(const otas__nameset_t *ns, const char *name, size_t len)
+{
+	size_t i, start = 0;
+
+	if (!ns || (!ns->defaults && !ns->n) || !name)
+		return 0;
+	if (norm_match(ns, name, len))
+		return 1;
+	if (!memchr(name, '[', len) && !memchr(name, '.', len) &&
+	    !memchr(name, ']', len))
+		return 0;
+	for (i = 0; i <= len; i++) {
+		if (i < len && name[i] != '[' && name[i] != ']' &&
+		    name[i] != '.')
+			continue;
+		if (i > start && norm_match(ns, name + start, i - start))
+			return 1;
+		start = i + 1;
+	}
+	return 0;
+}
+
+const char *
+otas__host_strip(const char *host, size_t len, size_t *out_len)
+{
+	size_t i = len;
+
+	while (i > 0 && host[i - 1] != '@')
+		i--;
+	*out_len = len - i;
+	return host + i;
+}
+
+/* Bytes that end a URL's authority or query inside free text. */
+static int
+url_end(unsigned char c)
+{
+	return c <= 0x20 || c == 0x7f || c == '"' || c == '\'' || c == '<' ||
+	       c == '>' || c == '`' || c == '#';
+}
+
+static int
+scheme_char(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.';
+}
+
+/* Pass 1: drop the userinfo of every `scheme://userinfo@host`.  After
+ * an authority the scan goes on from its host, so that a URL nested at
+ * its end (`a://b@c://d@e`) is seen too. */
+static void
+strip_userinfo(const char *in, size_t len, otas__buf_t *out)
+{
+	size_t i = 0, copied = 0;
+
+	while (i + 2 < len) {
+		const char *c = memchr(in + i, ':', len - i - 2);
+		size_t a, e, at = 0;
+		if (!c)
+			break;
+		i = (size_t)(c - in);
+		if (in[i + 1] != '/' || in[i + 2] != '/' || i == 0 ||
+		    !scheme_char((unsigned char)in[i - 1])) {
+			i++;
+			continue;
+		}
+		a = e = i + 3;
+		while (e < len && !url_end((unsigned char)in[e]) &&
+		       in[e] != '/' && in[e] != '?') {
+			if (in[e] == '@')
+				at = e + 1;
+			e++;
+		}
+		if (at) {
+			otas__buf_append(out, in + copied, a - copied);
+			copied = at;
+		}
+		i = at ? at : a;
+	}
+	otas__buf_append(out, in + copied, len - copied);
+}
+
+/* Pass 2: redact each query: from a '?' to the next '?' or end byte (a
+ * URL nested in a parameter's value has its own query redacted). */
+static void
+redact_queries(const otas__nameset_t *ns, const char *in, size_t len,
+               otas__buf_t *out)
+{
+	size_t i = 0, copied = 0;
+
+	while (i < len) {
+		const char *qm = memchr(in + i, '?', len - i);
+		size_t q, e;
+		if (!qm)
+			break;
+		q = e = (size_t)(qm - in) + 1;
+		while (e < len && !url_end((unsigned char)in[e]) && in[e] != '?')
+			e++;
+		if (e > q && memchr(in + q, '=', e - q)) {
+			otas__buf_append(out, in + copied, q - copied);
+			otas__redact_urlencoded(NULL, ns, in + q, e - q, out);
+			copied = e;
+		}
+		i = e;
+	}
+	otas__buf_append(out, in + copied, len - copied);
+}
+
+/* The two passes until nothing changes: removing userinfo can join a
+ * parameter name, redacting a value can remove the '/' that ended an
+ * authority.  A text that has not settled after a few rounds (only built
+ * to do so) is replaced whole. */
+#define SCRUB_ROUNDS 8
+
+int
+otas__scrub_text(const otas__nameset_t *ns, const char *in, size_t len,
+                 otas__buf_t *out)
+{
+	otas__buf_t a = OTAS__BUF_INIT, b = OTAS__BUF_INIT, c = OTAS__BUF_INIT;
+	const char *cur = in;
+	size_t n = len;
+	int round;
+
+	if (!in || !len)
+		return 0;
+	for (round = 0; round < SCRUB_ROUNDS; round++) {
+		const char *p = cur;
+		size_t pl = n;
+		otas__buf_reset(&a);
+		otas__buf_reset(&b);
+		if (memmem(p, pl, "://", 3) && memchr(p, '@', pl)) {
+			strip_userinfo(p, pl, &a);
+			p = a.data ? a.data : "";
+			pl = a.len;
+		}
+		if (ns && (ns->defaults || ns->n) && memchr(p, '?', pl)) {
+			redact_queries(ns, p, pl, &b);
+			p = b.data ? b.data : "";
+			pl = b.len;
+		}
+		if (a.oom || b.oom)
+			goto oom;
+		if (pl == n && memcmp(p, cur, n) == 0)
+			break;
+		otas__buf_reset(&c);
+		otas__buf_append(&c, p, pl);
+		if (c.oom)
+			goto oom;
+		cur = c.data;
+		n = c.len;
+	}
+	if (round == SCRUB_ROUNDS)
+		otas__buf_puts(out, OTAS__REDACTED);
+	else
+		otas__buf_append(out, cur, n);
+	goto done;
+oom:
+	out->oom = 1;
+done:
+	otas__buf_free(&a);
+	otas__buf_free(&b);
+	otas__buf_free(&c);
+	return 0;
+}

@@ -1,0 +1,133 @@
+/*
+ * queue.c -- bounded FIFO of records (see queue.h).
+ *
+ * A mutex and a condition variable rather than a lock-free list: the
+ * critical section is a pointer push, uncontended mutexes cost ~20 ns, and
+ * the sender needs to sleep until "enough records or a command" anyway.
+ * The sender is woken only when a batch is full (count or bytes) or when
+ * it asked to be (it sleeps with a timeout for the flush interval
+ * otherwise), so most pushes do not signal at all.
+ */
+#include "queue/queue.h"
+
+#include <stdlib.h>
+
+#include "capture/capture.h"
+
+int
+otas__queue_init(otas__queue_t *q, uint64_t max_bytes)
+{
+	pthread_condattr_t ca;
+
+	q->head = q->tail = NULL;
+	q->bytes = q->count = q->seq = 0;
+	q->max_bytes = max_bytes;
+	q->wake_count = 100;
+	q->wake_bytes = max_bytes / 4;
+	q->sender_waiting = 0;
+	if (pthread_mutex_init(&q->mu, NULL) != 0)
+		return -1;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	if (pthread_cond_init(&q->cv_send, &ca) != 0 ||
+	    pthread_cond_init(&q->cv_done, &ca) != 0) {
+		pthread_condattr_destroy(&ca);
+		return -1;
+	}
+	pthread_condattr_destroy(&ca);
+	return 0;
+}
+
+void
+otas__queue_clear_locked(otas__queue_t *q)
+{
+	otas__record_t *r = q->head, *n;
+
+	while (r) {
+		n = r->next;
+		free(r);
+		r = n;
+	}
+	q->head = q->tail = NULL;
+	q->bytes = q->count = 0;
+}
+
+void
+otas__queue_destroy(otas__queue_t *q)
+{
+	otas__queue_clear_locked(q);
+	pthread_mutex_destroy(&q->mu);
+	pthread_cond_destroy(&q->cv_send);
+	pthread_cond_destroy(&q->cv_done);
+}
+
+int
+otas__queue_push(otas__queue_t *q, otas__record_t *r)
+{
+	int wake;
+
+	r->next = NULL;
+	pthread_mutex_lock(&q->mu);
+	if (q->bytes + r->size > q->max_bytes) {
+		pthread_mutex_unlock(&q->mu);
+		return 1;
+	}
+	r->seq = ++q->seq;
+	if (q->tail)
+		q->tail->next = r;
+	else
+		q->head = r;
+	q->tail = r;
+	q->bytes += r->size;
+	q->count++;
+	wake = q->sender_waiting &&
+	       (q->count >= q->wake_count || q->bytes >= q->wake_bytes ||
+	        q->count == 1);
+	if (wake)
+		q->sender_waiting = 0; /* one signal per sleep */
+	pthread_mutex_unlock(&q->mu);
+	if (wake)
+		pthread_cond_signal(&q->cv_send);
+	return 0;
+}
+
+otas__record_t *
+otas__queue_take_locked(otas__queue_t *q, size_t max, size_t *n_out)
+{
+	otas__record_t *first = q->head, *last = NULL, *r = q->head;
+	size_t n = 0;
+
+	while (r && n < max) {
+		q->bytes -= r->size;
+		q->count--;
+		last = r;
+		r = r->next;
+		n++;
+	}
+	if (last)
+		last->next = NULL;
+	q->head = r;
+	if (!r)
+		q->tail = NULL;
+	*n_out = n;
+	return n ? first : NULL;
+}
+
+void
+otas__queue_reset_child(otas__queue_t *q)
+{
+	pthread_condattr_t ca;
+
+	/* The forking thread took mu in the prepare handler: it may unlock
+	 * it here.  The conditions may have had the parent's sender thread
+	 * as a waiter; that thread does not exist here, so start them
+	 * afresh. */
+	otas__queue_clear_locked(q);
+	q->sender_waiting = 0;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&q->cv_send, &ca);
+	pthread_cond_init(&q->cv_done, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_mutex_unlock(&q->mu);
+}

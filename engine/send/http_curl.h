@@ -1,0 +1,58 @@
+/*
+ * http_curl.h -- one kept-alive HTTP client for the sender (and one-shot
+ * use by authentication).  The only engine file that includes curl.h.
+ */
+#ifndef OTAS_HTTP_CURL_H
+#define OTAS_HTTP_CURL_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+
+typedef struct otas__http_s otas__http_t;
+
+typedef struct {
+	int status;           /* HTTP status, 0 when no answer */
+	char retry_after[64]; /* Retry-After header value, "" when absent */
+	char location[256];   /* Location of a 3xx, scheme://host/path only */
+	char error[160];      /* transport error text when status == 0 */
+	otas__buf_t body;     /* answer body (caller frees) */
+} otas__http_resp_t;
+
+/* NULL when out of memory or libcurl cannot start. */
+otas__http_t *otas__http_new(void);
+void otas__http_free(otas__http_t *h);
+
+/* POST body to url with the given extra header lines ("Name: value"),
+ * waiting at most timeout_ms.  resp->body is reset first.  Returns 0 when
+ * an HTTP answer arrived (any status), -1 on transport failure (error
+ * set, status 0). */
+int otas__http_post(otas__http_t *h, const char *url,
+                    const char *const *headers, size_t n_headers,
+                    const void *body, size_t len, long timeout_ms,
+                    otas__http_resp_t *resp);
+
+/* CA certificates for HTTPS, process-wide (libcurl's default is the path
+ * compiled into the libcurl that was linked, which a vendored libcurl may
+ * not find on this machine).  path: a PEM bundle (OTAS_CA_BUNDLE, already
+ * checked readable by otas_config_check), or NULL/"" for the system's,
+ * found by probing the Debian, RHEL, SUSE and Alpine locations.  The last
+ * engine created with a bundle wins. */
+void otas__http_set_ca_bundle(const char *path);
+
+/* The CA file and directory a handle will use ("" when libcurl's default
+ * is kept), for logs and tests. */
+void otas__http_ca_in_use(char *file, size_t file_len, char *dir,
+                          size_t dir_len);
+/* Every later transfer on the calling thread ends (error, status 0) once
+ * the monotonic clock passes *abort_at_ms (when non-zero); NULL clears.
+ * The sender thread points it at the engine's shutdown deadline. */
+void otas__http_thread_abort(const _Atomic int64_t *abort_at_ms);
+
+/* Join a base URL and a path with exactly one '/' between them; malloc'd,
+ * NULL on oom. */
+char *otas__url_join(const char *base, const char *path);
+
+#endif
