@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "send/compress.h"
+#include "common/gunzip.h"
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -14,7 +14,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	otas__buf_t b = OTAS__BUF_INIT;
 	int cut = 0;
 
-	otas__gunzip(data, size, 4096, &b, &cut);
+	otas__gunzip_prefix(data, size, 4096, &b, &cut);
 	if (b.len > 4096)
 		abort();
 	otas__buf_free(&b);

@@ -27,7 +27,7 @@
 
 #include <jansson.h>
 
-#include "send/compress.h"
+#include "common/gunzip.h"
 #include "common/hash.h"
 #include "event/identity.h"
 #include "common/json.h"
@@ -297,7 +297,7 @@ write_body(otas_engine_t *eng, int is_req, const char *data, size_t len,
 	}
 	if (ce && enc_gzip(ce, ce_len)) {
 		otas__buf_reset(t1);
-		if (otas__gunzip(data, len, cap + 1, t1, &inflate_cut) == 0) {
+		if (otas__gunzip_prefix(data, len, cap + 1, t1, &inflate_cut) == 0) {
 			data = t1->data;
 			len = t1->len;
 		} else {

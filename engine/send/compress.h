@@ -1,9 +1,9 @@
 /*
- * compress.h -- gzip for batch bodies and bounded gunzip for captured request
- * bodies.  The only engine file that includes zlib.h.
+ * compress.h -- gzip for batch bodies.  (Bounded gunzip for captured
+ * request bodies is common/gunzip.h.)
  */
-#ifndef OTAS_GZIP_H
-#define OTAS_GZIP_H
+#ifndef OTAS_COMPRESS_H
+#define OTAS_COMPRESS_H
 
 #include <stddef.h>
 
@@ -11,12 +11,5 @@
 
 /* Append the gzip encoding of in to out.  0, or -1 (zlib error / oom). */
 int otas__gzip(const void *in, size_t len, otas__buf_t *out);
-
-/* Append at most max_out decoded bytes of a gzip (or zlib) stream to out.
- * *cut is set to 1 when the stream holds more than max_out bytes.
- * Returns 0, or -1 when the data is not a valid stream (out may hold a
- * prefix; the caller resets it). */
-int otas__gunzip(const void *in, size_t len, size_t max_out, otas__buf_t *out,
-                 int *cut);
 
 #endif

@@ -20,7 +20,7 @@
 
 #include <jansson.h>
 
-#include "send/compress.h"
+#include "common/gunzip.h"
 
 #define MAX_CONN 64
 #define MAX_REQ 4096
@@ -159,7 +159,7 @@ conn_main(void *arg)
 		if (gz) {
 			otas__buf_t b = OTAS__BUF_INIT;
 			int cut;
-			otas__gunzip(buf + hlen, clen, 64 << 20, &b, &cut);
+			otas__gunzip_prefix(buf + hlen, clen, 64 << 20, &b, &cut);
 			req.body = otas__buf_steal(&b, &req.body_len);
 		} else {
 			req.body = malloc(clen + 1);
