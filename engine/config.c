@@ -6,9 +6,6 @@
  * option, the bad value (except for the key) and the fix.
  */
 #include "config.h"
-#include "capture/filter.h"
-#include "event/identity.h"
-#include "send/otlp.h"
 #include "event/redact_body.h"
 
 #include <ctype.h>
@@ -409,41 +406,6 @@ otas_config_free(otas_config_t *c)
 			free(*(char **)((char *)c + opts[i].off));
 	}
 	free(c);
-}
-
-int
-otas_config_check(const otas_config_t *c, char *err, size_t errlen)
-{
-	if (err && errlen)
-		err[0] = '\0';
-	if (!c)
-		return -1;
-	if (c->batch_max_bytes > c->queue_max_bytes) {
-		if (err && errlen)
-			snprintf(err, errlen,
-			         "OTAS_BATCH_MAX_BYTES=%lld is larger than "
-			         "OTAS_QUEUE_MAX_BYTES=%lld: lower the batch "
-			         "size or raise the queue budget",
-			         (long long)c->batch_max_bytes,
-			         (long long)c->queue_max_bytes);
-		return -1;
-	}
-	if (otas__ident_validate(c, err, errlen) != 0 ||
-	    otas__filter_validate(c, err, errlen) != 0 ||
-	    otas__otlp_validate(c, err, errlen) != 0)
-		return -1;
-	/* A CA bundle that cannot be read would fail every HTTPS send later,
-	 * far from its cause: refuse it at start-up instead. */
-	if (c->ca_bundle && c->ca_bundle[0] && access(c->ca_bundle, R_OK) != 0) {
-		if (err && errlen)
-			snprintf(err, errlen,
-			         "OTAS_CA_BUNDLE=%.300s cannot be read (%s): "
-			         "point it at a PEM file of CA certificates, or "
-			         "unset it to use the system's CA bundle",
-			         c->ca_bundle, strerror(errno));
-		return -1;
-	}
-	return 0;
 }
 
 int

@@ -15,12 +15,14 @@
 #include "engine.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "capture/capture.h"
 #include "capture/filter.h"
@@ -29,6 +31,46 @@
 #include "send/otlp.h"
 #include "send/sender.h"
 #include "spool/spool.h"
+
+/* The whole-configuration check (otas.h).  It lives here, above the
+ * stages, and not in config.c: each stage validates its own options
+ * (identity, filter, OTLP) and reads them from config.h, so config.c
+ * calling back into the stages would make config.c and the stages include
+ * each other. */
+int
+otas_config_check(const otas_config_t *c, char *err, size_t errlen)
+{
+	if (err && errlen)
+		err[0] = '\0';
+	if (!c)
+		return -1;
+	if (c->batch_max_bytes > c->queue_max_bytes) {
+		if (err && errlen)
+			snprintf(err, errlen,
+			         "OTAS_BATCH_MAX_BYTES=%lld is larger than "
+			         "OTAS_QUEUE_MAX_BYTES=%lld: lower the batch "
+			         "size or raise the queue budget",
+			         (long long)c->batch_max_bytes,
+			         (long long)c->queue_max_bytes);
+		return -1;
+	}
+	if (otas__ident_validate(c, err, errlen) != 0 ||
+	    otas__filter_validate(c, err, errlen) != 0 ||
+	    otas__otlp_validate(c, err, errlen) != 0)
+		return -1;
+	/* A CA bundle that cannot be read would fail every HTTPS send later,
+	 * far from its cause: refuse it at start-up instead. */
+	if (c->ca_bundle && c->ca_bundle[0] && access(c->ca_bundle, R_OK) != 0) {
+		if (err && errlen)
+			snprintf(err, errlen,
+			         "OTAS_CA_BUNDLE=%.300s cannot be read (%s): "
+			         "point it at a PEM file of CA certificates, or "
+			         "unset it to use the system's CA bundle",
+			         c->ca_bundle, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
 
 static pthread_mutex_t g_reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static otas_engine_t *g_reg;

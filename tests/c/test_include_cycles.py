@@ -3,8 +3,11 @@
 
 The engine's directories are the data flow (README "How it is built"):
 the public API at the top (engine/*.c), then capture/, queue/, event/,
-send/, spool/, and common/ below all of them.  A unit is a directory:
-engine/ itself, engine/<stage>/, common/.  Every `#include "..."` line of
+send/, spool/, and common/ below all of them.  A unit is a directory
+(engine/<stage>/, common/), except at the top of engine/, where each
+file pair is its own unit: engine.{c,h} (the public calls and the engine
+struct) sits above the stages, config.{c,h} (the options every stage
+reads) below the stages that read them.  Every `#include "..."` line of
 every .c/.h file is resolved the way the compiler does (the including
 file's directory, then engine/, the repository root, include/) and gives
 an edge from the including file's unit to the included file's unit.  The
@@ -27,6 +30,21 @@ from pathlib import Path
 
 # (from unit, to unit): why the edge is allowed although it closes a cycle.
 ALLOWED = {
+    # struct otas_engine_s (engine.h) is the god struct: event.c reads the
+    # redaction settings from it, sender.c/entity.c/auth.c its queue,
+    # counters, URLs and log callback.  Breaking these two edges means
+    # giving each stage its own context struct (issue #18's god-struct
+    # item), not moving a declaration.
+    ("engine/event/", "engine/engine.{c,h}"):
+        "event.c takes otas_engine_t for its redaction settings (god struct)",
+    ("engine/send/", "engine/engine.{c,h}"):
+        "the sender thread runs on otas_engine_t (god struct)",
+    # config.c parses OTAS_REDACT_*_BODY with the JSONPath compiler when the
+    # option is set, so the error names the option at once; event/ reads
+    # its options from config.h.  Breaking it needs per-option validators
+    # registered by the stages in the option table (a redesign).
+    ("engine/config.{c,h}", "engine/event/"):
+        "config.c compiles JSONPath rules at set time (event/redact_body.h)",
 }
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
@@ -36,10 +54,12 @@ def unit_of(root, path):
     rel = path.relative_to(root)
     parts = rel.parts
     if parts[0] == "engine":
-        return "engine" if len(parts) == 2 else "engine/" + parts[1]
+        if len(parts) == 2:
+            return "engine/" + Path(parts[1]).stem + ".{c,h}"
+        return "engine/" + parts[1] + "/"
     if parts[0] == "include":
-        return "include"
-    return parts[0]
+        return "include/"
+    return parts[0] + "/"
 
 
 def resolve(root, src, name):
@@ -111,7 +131,7 @@ def main():
         if b not in edges.get(a, {}):
             errors.append(f"allowed edge {a} -> {b} no longer exists: remove it "
                           f"from ALLOWED")
-    for v, via in edges.get("common", {}).items():
+    for v, via in edges.get("common/", {}).items():
         if v.startswith("engine"):
             errors.append(f"common/ depends on the engine: {via}")
     checked = {a: {b: via for b, via in out.items() if (a, b) not in ALLOWED}
