@@ -8,7 +8,7 @@
 #include "redact_names.h"
 #include "testlib.h"
 
-static const otas__nameset_t DEF = {NULL, 0, 1};
+static const otas__nameset_t DEF = {NULL, 0, 1, NULL};
 
 static int
 sens(const otas__nameset_t *ns, const char *name)
@@ -82,8 +82,8 @@ TEST(user_names_and_defaults_off)
 {
 	static const char *const names[] = {"pin", "*_ref", "pass*",
 	                                    "*internal*"};
-	const otas__nameset_t only = {names, 4, 0};
-	const otas__nameset_t none = {NULL, 0, 0};
+	const otas__nameset_t only = {names, 4, 0, NULL};
+	const otas__nameset_t none = {NULL, 0, 0, NULL};
 
 	CHECK(sens(&only, "PIN") && sens(&only, "p-i-n"));
 	CHECK(!sens(&only, "pins"));
