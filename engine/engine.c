@@ -1,16 +1,6 @@
 /*
  * engine.c -- the public engine calls: create/free, authenticate,
- * capture, flush, stats, logging, and the fork handlers.
- *
- * Fork.  pthread_atfork handlers (registered once) walk a registry of live
- * engines.  prepare takes the registry lock and every engine's queue lock,
- * so no queue is half-modified when the address space is copied; the
- * parent just unlocks.  In the child the forking thread is the only
- * thread and owns those locks: it drops the parent's queued records (the
- * parent sends them, so nothing is sent twice), re-creates the condition
- * variables, resets the counters ("this process") and clears `started`, so
- * the child's first capture starts its own sender with its own curl and
- * spool handles.
+ * capture, flush, stats, logging.  The fork handlers are fork.c.
  */
 #include "engine.h"
 
@@ -71,66 +61,6 @@ otas_config_check(const otas_config_t *c, char *err, size_t errlen)
 		return -1;
 	}
 	return 0;
-}
-
-static pthread_mutex_t g_reg_mu = PTHREAD_MUTEX_INITIALIZER;
-static otas_engine_t *g_reg;
-static pthread_once_t g_fork_once = PTHREAD_ONCE_INIT;
-
-static void
-fork_prepare(void)
-{
-	otas_engine_t *e;
-
-	pthread_mutex_lock(&g_reg_mu);
-	for (e = g_reg; e; e = e->reg_next) {
-		/* Waits for a spool call of the sender to finish; the
-		 * sender reopens the handle at its next spool call. */
-		pthread_mutex_lock(&e->spool_mu);
-		if (e->spool)
-			otas__spool_close(e->spool);
-		e->spool = NULL;
-		pthread_mutex_lock(&e->q.mu);
-	}
-}
-
-static void
-fork_parent(void)
-{
-	otas_engine_t *e;
-
-	for (e = g_reg; e; e = e->reg_next) {
-		pthread_mutex_unlock(&e->q.mu);
-		pthread_mutex_unlock(&e->spool_mu);
-	}
-	pthread_mutex_unlock(&g_reg_mu);
-}
-
-static void
-fork_child(void)
-{
-	otas_engine_t *e;
-
-	otas__rand_fork_child();
-	for (e = g_reg; e; e = e->reg_next) {
-		/* Counters start again for this process. */
-		memset(&e->c, 0, sizeof(e->c));
-		atomic_store(&e->started, 0);
-		e->sender_running = 0;
-		e->sender_exited = 0;
-		e->done_seq = e->q.seq;
-		e->flush_seq = 0;
-		otas__entities_reset_child(e);
-		otas__queue_reset_child(&e->q); /* unlocks q.mu */
-		pthread_mutex_unlock(&e->spool_mu);
-	}
-	pthread_mutex_unlock(&g_reg_mu);
-}
-
-static void
-fork_once(void)
-{
-	pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
 const char *
@@ -414,11 +344,7 @@ otas_engine_new(otas_config_t *cfg, char *err, size_t errlen)
 		eng->auth_state = OTAS__AUTH_OK; /* no OTAS authentication */
 	}
 
-	pthread_once(&g_fork_once, fork_once);
-	pthread_mutex_lock(&g_reg_mu);
-	eng->reg_next = g_reg;
-	g_reg = eng;
-	pthread_mutex_unlock(&g_reg_mu);
+	otas__fork_register(eng);
 	return eng;
 oom:
 	if (err && errlen)
@@ -432,7 +358,6 @@ fail:
 void
 otas_engine_free(otas_engine_t *eng, int timeout_ms)
 {
-	otas_engine_t **pp;
 	otas_config_t *cfg;
 
 	if (!eng)
@@ -440,13 +365,7 @@ otas_engine_free(otas_engine_t *eng, int timeout_ms)
 	if (timeout_ms < 0)
 		timeout_ms = (int)eng->cfg->shutdown_timeout_ms;
 	otas__sender_stop(eng, timeout_ms);
-	pthread_mutex_lock(&g_reg_mu);
-	for (pp = &g_reg; *pp; pp = &(*pp)->reg_next)
-		if (*pp == eng) {
-			*pp = eng->reg_next;
-			break;
-		}
-	pthread_mutex_unlock(&g_reg_mu);
+	otas__fork_unregister(eng);
 	/* Records no sender took (it never ran). */
 	OTAS__INC(eng, dropped_shutdown, eng->q.count);
 	{

@@ -120,6 +120,11 @@ void otas__set_last_error(otas_engine_t *eng, const char *msg);
 /* Remember the result of an authentication (takes q.mu). */
 void otas__engine_set_auth(otas_engine_t *eng, const otas_auth_result_t *r);
 
+/* fork.c: add a new engine to the registry the pthread_atfork handlers
+ * walk (registering the handlers once), and take a freed one out. */
+void otas__fork_register(otas_engine_t *eng);
+void otas__fork_unregister(otas_engine_t *eng);
+
 /* Parse an authentication answer (status code and body) into out; pure,
  * fuzzed.  Returns out->status. */
 otas_auth_status_t otas__auth_parse(int http_status, const char *body,
