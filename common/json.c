@@ -10,6 +10,7 @@
  * one bad byte.  NUL becomes U+FFFD too (see below).
  */
 #include "common/json.h"
+#include "common/utf8.h"
 
 #include <string.h>
 
@@ -46,43 +47,6 @@ utf8_seq(const unsigned char *s, size_t n)
 		return 4;
 	}
 	return 0;
-}
-
-int
-otas__utf8_valid(const char *s, size_t n)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0, k;
-
-	while (i < n) {
-		if (p[i] < 0x80) {
-			i++;
-			continue;
-		}
-		k = utf8_seq(p + i, n - i);
-		if (!k)
-			return 0;
-		i += k;
-	}
-	return 1;
-}
-
-size_t
-otas__utf8_cut(const char *s, size_t n, size_t max)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t cut, back = 0;
-
-	if (n <= max)
-		return n;
-	cut = max;
-	/* Step back over continuation bytes to the start of the sequence
-	 * the cut would split (at most 3). */
-	while (cut > 0 && back < 3 && (p[cut] & 0xC0) == 0x80) {
-		cut--;
-		back++;
-	}
-	return cut;
 }
 
 void

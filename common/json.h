@@ -9,16 +9,13 @@
 #include <stddef.h>
 
 #include "common/buf.h"
+#include "common/utf8.h" /* otas__utf8_valid, otas__utf8_cut */
 
 /* Append s as a quoted JSON string.  Invalid UTF-8 is written as U+FFFD so
  * the output is always valid JSON. */
 void otas__json_str(otas__buf_t *b, const char *s, size_t n);
 /* Same, without the surrounding quotes. */
 void otas__json_escape(otas__buf_t *b, const char *s, size_t n);
-/* 1 when s is valid UTF-8. */
-int otas__utf8_valid(const char *s, size_t n);
-/* Largest length <= max that does not split a UTF-8 sequence of s. */
-size_t otas__utf8_cut(const char *s, size_t n, size_t max);
 /* Append the standard base64 encoding of s (with padding). */
 void otas__base64(otas__buf_t *b, const unsigned char *s, size_t n);
 

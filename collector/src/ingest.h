@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "common/utf8.h" /* otas__utf8_valid */
 
 #define OTAS__EVENT_ID_MAX 128
 #define OTAS__AGENT_ID_MAX 128
@@ -85,9 +86,6 @@ void otas__batch_free(otas__batch_t *b);
  * carry the same rejections, one by one. */
 int otas__event_parse(const char *body, size_t n, otas__event_t *ev,
                       json_t *missing, json_t *invalid);
-
-/* 1 when s[0..n) is well-formed UTF-8. */
-int otas__utf8_valid(const char *s, size_t n);
 
 /* Prepare a valid event for storage (see the note above).  0, -1 on OOM. */
 int otas__event_finish(otas__event_t *ev);
