@@ -61,7 +61,7 @@ STAGES = [
                 r"hdr_name_eq|may_hold_url)")),
     ("gzip (zlib level 1)", re.compile(r"libz\.so|compress\.c|gzip\.c")),
     ("JSON serialisation (event.c, json.c, buf, printf)",
-     re.compile(r"event\.c|json\.c|buf\.c|vfprintf|vsnprintf|printf|_itoa|strchrnul")),
+     re.compile(r"event\.c|json\.c|utf8\.c|buf\.c|vfprintf|vsnprintf|printf|_itoa|strchrnul")),
     ("copies and allocation (memcpy, malloc, free)",
      re.compile(r"mem(cpy|move|set)|malloc|realloc|free|calloc|_int_|strlen")),
     ("HTTP (libcurl, http_curl.c)", re.compile(r"libcurl|http_curl\.c|libnghttp|"

@@ -3,6 +3,8 @@
  */
 #include "util.h"
 
+#include "common/uuid.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,21 +107,6 @@ otas__b64url_decode(const char *in, size_t n, unsigned char *out)
 	return (long)o;
 }
 
-static void
-uuid_format(const unsigned char b[16], char out[37])
-{
-	static const char hex[] = "0123456789abcdef";
-	int o = 0;
-
-	for (int i = 0; i < 16; i++) {
-		if (i == 4 || i == 6 || i == 8 || i == 10)
-			out[o++] = '-';
-		out[o++] = hex[b[i] >> 4];
-		out[o++] = hex[b[i] & 15];
-	}
-	out[o] = '\0';
-}
-
 void
 otas__uuid_v7(char out[37])
 {
@@ -128,11 +115,8 @@ otas__uuid_v7(char out[37])
 
 	if (otas__random_bytes(b, sizeof b) != 0)
 		abort(); /* the collector may abort; getrandom does not fail */
-	for (int i = 0; i < 6; i++)
-		b[i] = (unsigned char)(ms >> (40 - 8 * i));
-	b[6] = (unsigned char)(0x70 | (b[6] & 0x0f));
-	b[8] = (unsigned char)(0x80 | (b[8] & 0x3f));
-	uuid_format(b, out);
+	otas__uuid7_stamp(b, ms);
+	otas__uuid_format(b, out);
 }
 
 void
@@ -144,7 +128,7 @@ otas__uuid_v4(char out[37])
 		abort();
 	b[6] = (unsigned char)(0x40 | (b[6] & 0x0f));
 	b[8] = (unsigned char)(0x80 | (b[8] & 0x3f));
-	uuid_format(b, out);
+	otas__uuid_format(b, out);
 }
 
 int64_t

@@ -7,6 +7,8 @@
  */
 #include "capture/capture.h"
 
+#include "common/uuid.h"
+
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,28 +87,13 @@ otas__rand64(void)
 void
 otas__uuid7(int64_t ms, char out[37])
 {
-	static const char hex[] = "0123456789abcdef";
 	unsigned char b[16];
 	uint64_t r1 = otas__rand64(), r2 = otas__rand64();
-	int i, o = 0;
 
-	b[0] = (unsigned char)(ms >> 40);
-	b[1] = (unsigned char)(ms >> 32);
-	b[2] = (unsigned char)(ms >> 24);
-	b[3] = (unsigned char)(ms >> 16);
-	b[4] = (unsigned char)(ms >> 8);
-	b[5] = (unsigned char)ms;
 	memcpy(b + 6, &r1, 2);
 	memcpy(b + 8, &r2, 8);
-	b[6] = (unsigned char)(0x70 | (b[6] & 0x0F)); /* version 7 */
-	b[8] = (unsigned char)(0x80 | (b[8] & 0x3F)); /* variant 10 */
-	for (i = 0; i < 16; i++) {
-		if (i == 4 || i == 6 || i == 8 || i == 10)
-			out[o++] = '-';
-		out[o++] = hex[b[i] >> 4];
-		out[o++] = hex[b[i] & 15];
-	}
-	out[36] = '\0';
+	otas__uuid7_stamp(b, (uint64_t)ms);
+	otas__uuid_format(b, out);
 }
 
 static inline int
