@@ -131,15 +131,6 @@ otas__uuid_v4(char out[37])
 	otas__uuid_format(b, out);
 }
 
-int64_t
-otas__now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 double
 otas__mono_ms(void)
 {

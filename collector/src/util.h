@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/clock.h"
+
 /* Fill p with n bytes from getrandom(2).  0 ok, -1 on failure. */
 int otas__random_bytes(void *p, size_t n);
 
@@ -25,8 +27,13 @@ void otas__uuid_v7(char out[37]);
 /* A fresh UUIDv4, used for project and agent ids. */
 void otas__uuid_v4(char out[37]);
 
-/* Wall clock in microseconds since the epoch; monotonic clock in ms. */
-int64_t otas__now_us(void);
+/* Wall clock in microseconds since the epoch (common/clock.c's); monotonic
+ * clock in ms. */
+static inline int64_t
+otas__now_us(void)
+{
+	return otas__now_unix_us();
+}
 double otas__mono_ms(void);
 
 /* Parse RFC 3339 ("2026-11-23T10:00:00.123456Z", offsets allowed) or a

@@ -7,6 +7,7 @@
  */
 #include "capture/capture.h"
 
+#include "common/clock.h"
 #include "common/uuid.h"
 
 #include <stdatomic.h>
@@ -14,24 +15,6 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
-
-int64_t
-otas__now_mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t
-otas__now_unix_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 /* xoshiro256** per thread, seeded from getrandom(); a fork generation
  * counter makes a forked child reseed so parent and child never produce

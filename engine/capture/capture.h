@@ -9,6 +9,7 @@
 
 #include <stdint.h>
 
+#include "common/clock.h"
 #include "otas/otas.h"
 
 struct otas__record_s {
@@ -28,9 +29,7 @@ struct otas__record_s *otas__record_new(const otas_capture_t *cap,
 /* Write a UUIDv7 for unix time ms into out (36 chars + NUL). */
 void otas__uuid7(int64_t unix_ms, char out[37]);
 
-/* Clock helpers. */
-int64_t otas__now_mono_ms(void);
-int64_t otas__now_unix_us(void);
+/* Clock helpers: otas__now_mono_ms(), otas__now_unix_us() (common/clock.h). */
 
 /* Per-thread random 64 bits (seeded from getrandom, reseeded after fork). */
 uint64_t otas__rand64(void);
