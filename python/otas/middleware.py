@@ -125,7 +125,8 @@ class OtasMiddleware:
         engine = start_engine(settings)
         self._core = None
         if engine is not None:
-            self._core = Core(engine, settings.hooks)
+            self._core = Core(engine, settings.hooks, ERRORS_ATTR,
+                              _EVENT_ID_ATTR)
             self._want_body = engine.want_request_body
             self._should_capture = engine.should_capture
             self._new_event_id = engine.new_event_id
@@ -233,18 +234,27 @@ class OtasMiddleware:
             if meta.get("CONTENT_LENGTH") == "":
                 meta = _clean_meta(meta)
             d = request.__dict__
-            user = _user_id(request) if "user" in d else None
+            x = Exchange(request.method, request.path, route, meta, start_us)
+            x.duration_ns = duration_ns
+            if req_body is not None:
+                x.req_body = req_body
+            if req_size:
+                x.req_size = req_size
+            if flags:
+                x.flags = flags
+            x.store, x.request = d, request
+            if "user" in d:
+                x.user_id = _user_id(request)
             core = self._core
             if response is None:
-                core.call(request.method, request.path, route, meta, start_us,
-                          duration_ns, 500, None, None, -1, req_body=req_body,
-                          req_size=req_size, flags=flags,
-                          errors=[exception_record(exc)], store=d,
-                          errors_key=ERRORS_ATTR, event_id_key=_EVENT_ID_ATTR,
-                          user_id=user, request=request)
+                x.status, x.resp_size = 500, -1
+                x.errors = [exception_record(exc)]
+                core.submit(x)
                 return
+            x.response = response
+            x.status = response.status_code
             headers = response.headers
-            headers = getattr(headers, "_store", headers)
+            x.resp_headers = getattr(headers, "_store", headers)
             if response.streaming:
                 length = response.get("Content-Length")
                 if length is None or not length.isdigit():
@@ -255,28 +265,14 @@ class OtasMiddleware:
                         if eid is None:
                             eid = d[_EVENT_ID_ATTR] = self._new_event_id()
                         response["X-OTAS-Event-Id"] = eid
-                    x = Exchange(request.method, request.path, route, meta,
-                                 start_us)
-                    x.req_body, x.req_size, x.flags = req_body, req_size, flags
-                    x.duration_ns, x.status = duration_ns, response.status_code
-                    x.resp_headers, x.user_id = headers, user
-                    x.request, x.response, x.store = request, response, d
-                    x.errors_key, x.event_id_key = ERRORS_ATTR, _EVENT_ID_ATTR
                     self._count_stream(response, x)
                     return
-                resp_body, resp_size = None, int(length)
-                flags |= self._streaming_flag
+                x.resp_size = int(length)
+                x.flags |= self._streaming_flag
             else:
-                resp_body = response.content
-                resp_size = len(resp_body)
-            eid = core.call(request.method, request.path, route, meta,
-                            start_us, duration_ns, response.status_code,
-                            headers, resp_body, resp_size, req_body=req_body,
-                            req_size=req_size, flags=flags, store=d,
-                            errors_key=ERRORS_ATTR,
-                            event_id_key=_EVENT_ID_ATTR, user_id=user,
-                            request=request, response=response,
-                            want_id=self._id_header)
+                x.resp_body = body = response.content
+                x.resp_size = len(body)
+            eid = core.submit(x, self._id_header)
             if eid is not None:
                 response["X-OTAS-Event-Id"] = eid
         except Exception:

@@ -146,8 +146,9 @@ def report_error(request, exc):
         return
     # An event of its own, named for the job: "JOB /jobs/<command>".
     path = "/jobs/" + _job_name()
-    engine.capture("JOB", path, path, [], None, 0, 500, None, None, 0,
-                   _time_ns() // 1000, 0, 0, [record], None, False)
+    engine.capture(_native.engine.Exchange(
+        "JOB", path, path, [], _time_ns() // 1000, status=500,
+        errors=[record]))
 
 
 class _Recorder:
@@ -173,15 +174,20 @@ class _Recorder:
             elif not isinstance(req_body, (bytes, bytearray, memoryview)):
                 req_body = None
             parent_id = event_id_of(parent, self.engine) if parent is not None else None
-            extra = (None, None, None, None, parent_id, parts.query, None,
-                     parts.scheme)
-            errors = [exception_record(exc)] if exc is not None else None
-            self.engine.capture(
-                str(method).upper(), parts.path or "/", None, headers,
-                req_body, len(req_body) if req_body else 0, status,
-                list(resp_headers or ()), resp_body,
-                resp_size if resp_size is not None else len(resp_body or b""),
-                start_us, duration, self.flag, errors, extra, False)
+            x = _native.engine.Exchange(str(method).upper(),
+                                        parts.path or "/", None, headers,
+                                        start_us)
+            x.req_body, x.req_size = req_body, len(req_body) if req_body else 0
+            x.status, x.resp_headers = status, list(resp_headers or ())
+            x.resp_body = resp_body
+            x.resp_size = (resp_size if resp_size is not None
+                           else len(resp_body or b""))
+            x.duration_ns, x.flags = duration, self.flag
+            x.parent_event_id, x.query, x.scheme = (parent_id, parts.query,
+                                                    parts.scheme)
+            if exc is not None:
+                x.errors = [exception_record(exc)]
+            self.engine.capture(x)
         except Exception:
             pass  # never disturb the app's own call
 
