@@ -7,10 +7,13 @@ exchange (its sender points at a port nobody listens on and its queue is
 large enough that nothing is dropped, so every call does the full copy).
 The figure is the time per request minus the same loop without the
 middleware: what the adapter and the capture call cost on the request
-path.  Rounds are interleaved across the package trees given (rotating who
-goes first); reported: the median over rounds.
+path.  Each round is a fresh process per package tree given (rotating who
+goes first) timing 3 passes of N requests per workload; a round's figure
+is its best pass; reported: the median over rounds.
 
-    python bench/bench_adapter.py [--rounds 7] [--requests 5000] [TREE ...]
+    python bench/bench_adapter.py [--rounds 7] [--requests 5000] [--null] [TREE ...]
+
+--null: the no-op engine (OTAS_ENGINE=null), the Python adapter alone.
 
 A TREE is a directory holding an installed `otas` package (e.g. a copy of
 the site-packages one before a change); none: the installed package.
@@ -67,14 +70,20 @@ def inner(rounds, n):
     from django.conf import settings
 
     tmp = tempfile.mkdtemp(prefix="otas-bench-adapter-")
+    null = os.environ.get("OTAS_ENGINE") == "null"
+    key = "otas_benchprefix0_" + "a" * 43
+    if null:  # the no-op engine knows no option; older trees want a key
+        os.environ["OTAS_SDK_KEY"] = key
+    options = {} if null else {
+        "SDK_KEY": key,
+        "BASE_URL": "http://127.0.0.1:9", "SPOOL_DIR": tmp,
+        "QUEUE_MAX_BYTES": str(1 << 30), "FLUSH_INTERVAL_MS": "600000",
+        "BATCH_MAX_EVENTS": "10000", "BATCH_MAX_BYTES": "64M"}
     settings.configure(
         DEBUG=False, SECRET_KEY="bench", ALLOWED_HOSTS=["*"], USE_TZ=True,
         INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth"],
         ROOT_URLCONF=__name__, DATABASES={},
-        OTAS={"SDK_KEY": "otas_benchprefix0_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "BASE_URL": "http://127.0.0.1:9",
-              "SPOOL_DIR": tmp, "QUEUE_MAX_BYTES": str(1 << 30),
-              "FLUSH_INTERVAL_MS": "600000", "BATCH_MAX_EVENTS": "10000",
-              "BATCH_MAX_BYTES": "64M"})
+        OTAS=options)
     django.setup()
     from django.core.handlers.wsgi import WSGIRequest
     from django.http import HttpResponse
@@ -83,7 +92,7 @@ def inner(rounds, n):
     from otas import _native
     from otas.middleware import OtasMiddleware
 
-    assert _native.engine is not None and _native.engine.VERSION != "null"
+    assert _native.engine is not None and (_native.engine.VERSION == "null") == null
     body = json.dumps({"id": 7, "name": "widget", "price": 9.5}).encode()
     response = HttpResponse(body, content_type="application/json")
     response["X-Frame-Options"] = "DENY"
@@ -122,7 +131,7 @@ def inner(rounds, n):
             out[name].append((t - base) / n / 1000)
     st = otas.stats()
     dropped = {k: v for k, v in st["dropped"].items() if v}
-    assert st["captured"] == rounds * n * 2, st
+    assert null or st["captured"] == rounds * n * 2, st
     assert not dropped, dropped
     print(json.dumps(out))
 
@@ -132,10 +141,12 @@ def main():
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--requests", type=int, default=5000)
     ap.add_argument("--inner", action="store_true")
+    ap.add_argument("--null", action="store_true",
+                    help="the no-op engine: the Python adapter alone")
     ap.add_argument("trees", nargs="*")
     a = ap.parse_args()
     if a.inner:
-        inner(1, a.requests)
+        inner(3, a.requests)
         return
     trees = a.trees or [""]
     res = {t: {"get": [], "post1k": []} for t in trees}
@@ -144,6 +155,8 @@ def main():
         for t in order:
             env = dict(os.environ)
             env.pop("OTAS_ENGINE", None)
+            if a.null:
+                env["OTAS_ENGINE"] = "null"
             if t:
                 env["PYTHONPATH"] = os.pathsep.join(
                     [t] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
@@ -152,7 +165,9 @@ def main():
                                  check=True, capture_output=True, text=True).stdout
             got = json.loads(out.strip().splitlines()[-1])
             for k, v in got.items():
-                res[t][k] += v
+                # The best of the process's 3 passes: a burst of load from
+                # the machine's other tenants moves one pass, not all.
+                res[t][k].append(min(v))
     for t in trees:
         med = {k: sorted(v)[len(v) // 2] for k, v in res[t].items()}
         print(f"{t or 'installed'}: GET {med['get']:.2f} µs, "

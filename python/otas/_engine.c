@@ -699,7 +699,6 @@ Exchange_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 	ExchangeObject *x;
 	PyObject **f, *zero, *k, *v;
 	Py_ssize_t i, n = PyTuple_Size(args), pos = 0;
-	allocfunc alloc = (allocfunc)PyType_GetSlot(type, Py_tp_alloc);
 
 	if (n > 5) {
 		PyErr_SetString(PyExc_TypeError,
@@ -707,28 +706,30 @@ Exchange_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 		                "(method, path, route, headers, start_us)");
 		return NULL;
 	}
-	x = (ExchangeObject *)alloc(type, 0);
+	/* The type is immutable and final: its tp_alloc is the generic one
+	 * (zeroed, GC-tracked). */
+	x = (ExchangeObject *)PyType_GenericAlloc(type, 0);
 	if (!x)
 		return NULL;
-	zero = PyLong_FromLong(0);
+	zero = PyLong_FromLong(0); /* the small-int cache: no allocation */
 	if (!zero) {
 		Py_DECREF(x);
 		return NULL;
 	}
 	f = X_FIELDS(x);
-	for (i = 0; i < X_NFIELDS; i++)
+	for (i = 0; i < n && i < 4; i++)
+		f[i] = Py_NewRef(PyTuple_GetItem(args, i));
+	for (; i < X_NFIELDS; i++)
 		f[i] = Py_NewRef(Py_None);
 	/* The int fields default to 0. */
 	X_SET(x->req_size, Py_NewRef(zero));
 	X_SET(x->status, Py_NewRef(zero));
 	X_SET(x->resp_size, Py_NewRef(zero));
-	X_SET(x->start_us, Py_NewRef(zero));
 	X_SET(x->duration_ns, Py_NewRef(zero));
-	X_SET(x->flags, zero);
-	for (i = 0; i < n && i < 4; i++)
-		X_SET(f[i], Py_NewRef(PyTuple_GetItem(args, i)));
+	X_SET(x->flags, Py_NewRef(zero));
+	X_SET(x->start_us, n == 5 ? Py_NewRef(PyTuple_GetItem(args, 4)) : zero);
 	if (n == 5)
-		X_SET(x->start_us, Py_NewRef(PyTuple_GetItem(args, 4)));
+		Py_DECREF(zero);
 	if (kwds) {
 		while (PyDict_Next(kwds, &pos, &k, &v)) {
 			if (PyObject_SetAttr((PyObject *)x, k, v) != 0) {

@@ -26,9 +26,11 @@ def option_defaults():
 
 
 class Exchange:
-    """The binding's record (see _engine.pyi), as a plain class: the
-    defaults are class attributes, so an adapter pays only for what it
-    sets."""
+    """The binding's record (see _engine.pyi), as a plain class for when
+    the extension is not built: the defaults are class attributes, so an
+    adapter pays only for what it sets.  With the extension the no-op
+    engine takes the binding's own record (below), so that the baseline
+    costs what the adapter costs."""
 
     method = path = route = headers = None
     req_body = resp_body = resp_headers = errors = None
@@ -48,6 +50,12 @@ class Exchange:
             if not hasattr(Exchange, k):
                 raise AttributeError(f"Exchange has no field {k!r}")
             setattr(self, k, v)
+
+
+try:
+    from ._engine import Exchange  # noqa: F811 - the same record, if built
+except ImportError:  # pragma: no cover - the extension is not built
+    pass
 
 
 class Engine:

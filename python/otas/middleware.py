@@ -39,6 +39,9 @@ _time_ns = time.time_ns
 # Attribute set on the request by the exception signal and report_error().
 ERRORS_ATTR = outgoing.ERRORS_ATTR
 _NO_BODY = (None, 0, 0)
+# The same, for a request whose META has CONTENT_LENGTH "" (runserver):
+# its META is cleaned (_clean_meta) without a look-up on every request.
+_EMPTY_CL = tuple([None, 0, 0])
 _EVENT_ID_ATTR = outgoing.EVENT_ID_ATTR
 
 
@@ -103,7 +106,7 @@ def _clean_meta(meta):
     CONTENT_LENGTH in the environ when the client sent neither: they are
     not the client's headers.  Rare, so the copy costs only there."""
     meta = dict(meta)
-    del meta["CONTENT_LENGTH"]
+    meta.pop("CONTENT_LENGTH", None)
     if meta.get("CONTENT_TYPE") == "text/plain" and str(
             meta.get("SERVER_SOFTWARE", "")).startswith("WSGIServer"):
         del meta["CONTENT_TYPE"]
@@ -159,7 +162,8 @@ class OtasMiddleware:
         start_us = _time_ns() // 1000
         t0 = _perf_ns()
         cl = request.META.get("CONTENT_LENGTH")
-        body = _NO_BODY if not cl or cl == "0" else self._request_body(request, cl)
+        body = (_NO_BODY if cl is None or cl == "0" else _EMPTY_CL if cl == ""
+                else self._request_body(request, cl))
         token = outgoing.current_request.set(request) if self._outgoing else None
         response = None
         try:
@@ -181,7 +185,8 @@ class OtasMiddleware:
         start_us = _time_ns() // 1000
         t0 = _perf_ns()
         cl = request.META.get("CONTENT_LENGTH")
-        body = _NO_BODY if not cl or cl == "0" else self._request_body(request, cl)
+        body = (_NO_BODY if cl is None or cl == "0" else _EMPTY_CL if cl == ""
+                else self._request_body(request, cl))
         token = outgoing.current_request.set(request) if self._outgoing else None
         try:
             response = await self.get_response(request)
@@ -231,7 +236,7 @@ class OtasMiddleware:
             match = request.resolver_match
             route = match.route if match is not None else None
             meta = request.META
-            if meta.get("CONTENT_LENGTH") == "":
+            if body is _EMPTY_CL:
                 meta = _clean_meta(meta)
             d = request.__dict__
             x = Exchange(request.method, request.path, route, meta, start_us)
