@@ -148,13 +148,16 @@ def build_driver():
                         capture_output=True, text=True)
     if pk.returncode != 0:
         return f"pkg-config: {pk.stderr.strip()}"
-    srcs = sorted(str(p) for p in (H.ROOT / "engine").rglob("*.c"))
+    # Every engine source, wherever the redesign puts it (engine/<stage>/,
+    # and the library shared with the collector, common/, if there is one).
+    srcs = sorted(str(p) for d in ("engine", "common") if (H.ROOT / d).is_dir()
+                  for p in (H.ROOT / d).rglob("*.c"))
     newest = max(Path(p).stat().st_mtime for p in srcs + [str(DRIVER_SRC)])
     if DRIVER.exists() and DRIVER.stat().st_mtime > newest:
         return None
     extra = ["-DHAVE_CALLGRIND"] if Path("/usr/include/valgrind/callgrind.h").exists() \
         else []
-    inc = [f"-I{H.ROOT / 'engine'}", f"-I{H.ROOT / 'include'}"]
+    inc = [f"-I{H.ROOT / 'engine'}", f"-I{H.ROOT / 'include'}", f"-I{H.ROOT}"]
     inc += [f"-I{d}" for d in {str(Path(s).parent) for s in srcs}]
     DRIVER.parent.mkdir(parents=True, exist_ok=True)
     p = subprocess.run([cc, "-O2", "-g", "-D_GNU_SOURCE", "-DOTAS_BUILDING=1", *extra,

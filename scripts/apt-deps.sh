@@ -7,7 +7,8 @@ pkgs=(build-essential pkg-config libcurl4-openssl-dev libmicrohttpd-dev
       libclang-rt-14-dev wrk sqlite3
       chromium chromium-driver
       libgnutls28-dev libpq-dev postgresql-15 haproxy mmdebstrap patchelf
-      libzstd-dev openssl "$@")   # openssl: the install test's test CA
+      libzstd-dev openssl valgrind "$@")   # openssl: the install test's test CA;
+      # valgrind: bench/bench_cpu.py profiles the sender with callgrind
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -23,6 +23,8 @@
 
 /* ---- the filter --------------------------------------------------------- */
 
+#define OTAS__DASH_MAX_US 253402300799000000LL /* 9999-12-31T23:59:59Z */
+
 static int
 parse_when(const char *v, int64_t *out)
 {
@@ -33,12 +35,16 @@ parse_when(const char *v, int64_t *out)
 		return 1;
 	/* unix milliseconds (what the page's date pickers give) */
 	n = strtoll(v, &end, 10);
-	/* up to the year 9999: past that n * 1000 would overflow */
-	if (*v && !*end && n > 100000000000LL && n <= 253402300799999LL) {
+	if (*v && !*end && n > 100000000000LL) {
+		if (n > OTAS__DASH_MAX_US / 1000)
+			return -1;
 		*out = n * 1000;
 		return 0;
 	}
-	return otas__parse_time(v, out);
+	if (otas__parse_time(v, out) != 0)
+		return -1;
+	/* 1970 to 9999: spans and buckets stay far from overflow */
+	return *out < 0 || *out > OTAS__DASH_MAX_US ? -1 : 0;
 }
 
 static int
@@ -367,7 +373,7 @@ pct(vec_t *a, double p, int sorted)
 	if (a->n == 0)
 		return json_null();
 	if (!sorted)
-		qsort(a->v, a->n, sizeof *a->v, dcmp);
+		qsort(a->v, a->n, sizeof *a->v, dcmp); /* n > 0 here */
 	k = (size_t)ceil(p / 100.0 * (double)a->n);
 	if (k < 1)
 		k = 1;
@@ -827,7 +833,8 @@ otas__api_dash_errors(otas__server_t *s, struct MHD_Connection *c,
 		out = NULL;
 		goto done;
 	}
-	qsort(x.g, x.n, sizeof *x.g, egroup_cmp);
+	if (x.n)
+		qsort(x.g, x.n, sizeof *x.g, egroup_cmp);
 	list = json_array();
 	for (size_t i = 0; i < x.n; i++) {
 		egroup_t *g = &x.g[i];
@@ -1096,8 +1103,10 @@ otas__api_dash_routes(otas__server_t *s, struct MHD_Connection *c,
 	q.any_order = 1;
 	if (run_scan(s, r, &f, &q, routes_row, &x, 0, NULL) != 0)
 		goto done;
-	qsort(x.g, x.n, sizeof *x.g, route_cmp);
-	qsort(x.up, x.nup, sizeof *x.up, upath_cmp);
+	if (x.n)
+		qsort(x.g, x.n, sizeof *x.g, route_cmp);
+	if (x.nup)
+		qsort(x.up, x.nup, sizeof *x.up, upath_cmp);
 	list = json_array();
 	for (size_t i = 0; i < x.n; i++) {
 		route_t *g = &x.g[i];
@@ -1245,7 +1254,8 @@ otas__api_dash_people(otas__server_t *s, struct MHD_Connection *c,
 	    otas__store_entities_each(s->st, r->proj.pk, kind, NULL, MAX_PEOPLE,
 	                              people_entity, &x) != 0)
 		goto done;
-	qsort(x.g, x.n, sizeof *x.g, person_cmp);
+	if (x.n)
+		qsort(x.g, x.n, sizeof *x.g, person_cmp);
 	list = json_array();
 	for (size_t i = 0; i < x.n; i++) {
 		person_t *p = &x.g[i];
@@ -1373,12 +1383,14 @@ otas__api_dash_agents(otas__server_t *s, struct MHD_Connection *c,
 	q.any_order = 1;
 	if (run_scan(s, r, &f, &q, agents_row, &x, 0, NULL) != 0)
 		goto done;
-	qsort(x.g, x.n, sizeof *x.g, agent_cmp);
+	if (x.n)
+		qsort(x.g, x.n, sizeof *x.g, agent_cmp);
 	list = json_array();
 	for (size_t i = 0; i < x.n; i++) {
 		agent_t *a = &x.g[i];
 		json_t *eps = json_array();
-		qsort(a->ep, a->nep, sizeof *a->ep, aep_cmp);
+		if (a->nep)
+			qsort(a->ep, a->nep, sizeof *a->ep, aep_cmp);
 		for (size_t j = 0; j < a->nep; j++)
 			json_array_append_new(
 			    eps, json_pack("{s:s, s:s, s:I, s:I}", "method",

@@ -15,8 +15,9 @@ OTAS_MAX_BODY_BYTES, never whole).
 
 import json
 import logging
+import sys
 
-from . import _native, _null_engine, outgoing
+from . import _mask, _native, _null_engine, _otel, outgoing
 
 logger = logging.getLogger("otas")
 
@@ -35,7 +36,8 @@ Exchange = getattr(_native.engine, "Exchange", None) or _null_engine.Exchange
 # is kept under metadata.app (documented in the README).
 RESERVED_METADATA = frozenset({
     "event_id", "timestamp", "sdk", "host", "route", "client_ip", "user_id",
-    "company_id", "session_token", "traceparent", "trace_id", "tags",
+    "company_id", "session_token", "traceparent", "trace_id", "span_id",
+    "parent_span_id", "tags",
     "service_version", "direction", "url", "parent_event_id", "truncated",
     "body_encoding", "errors"})
 
@@ -43,6 +45,12 @@ RESERVED_METADATA = frozenset({
 def _metadata_json(value):
     """The user's metadata dict as the engine takes it (JSON), with names
     of ours moved under "app"."""
+    return json.dumps(_metadata_dict(value), default=str)
+
+
+def _metadata_dict(value):
+    """The user's metadata as a dict, with names of ours moved under
+    "app"."""
     if not isinstance(value, dict):
         value = {"value": value}
     clash = RESERVED_METADATA.intersection(value)
@@ -53,7 +61,7 @@ def _metadata_json(value):
             {} if app is None else {"app": app})
         app.update((k, value.pop(k)) for k in sorted(clash))
         value["app"] = app
-    return json.dumps(value, default=str)
+    return value
 
 
 def _header_name(cgi):
@@ -80,8 +88,11 @@ class Core:
         self.cap = engine.body_cap()
         self.hooks = {k: v for k, v in (hooks or {}).items() if v is not None}
         self.mask = self.hooks.pop("MASK_EVENT", None)
-        # No hook and no mask: submit() takes the short path.
-        self.plain = not self.hooks and self.mask is None
+        # No hook, no mask, no OpenTelemetry: submit() takes the short
+        # path.  (OpenTelemetry is looked for once: its instrumentation is
+        # set up before the first request.)
+        self.plain = (not self.hooks and self.mask is None
+                      and "opentelemetry.trace" not in sys.modules)
         self.failed = 0
         self.hook_failed = set()
         self.errors_key = errors_key
@@ -151,29 +162,50 @@ class Core:
     def _submit(self, x, want_id):
         hooks = self.hooks
         store = x.store
+        request, response = x.request, x.response
+        user = company = session = meta = None
+        # Outgoing calls made while serving it wait for this event
+        # (outgoing.release): they inherit its user, and link to it only if
+        # it is kept.
+        children = store is not None and outgoing.CHILDREN_KEY in store
+        link = children or store is not None and self.event_id_key in store
         if hooks:
-            request, response = x.request, x.response
-            if "SKIP" in hooks and self._call("SKIP", request, response):
+            skip = "SKIP" in hooks and self._call("SKIP", request, response)
+            if skip and not link:
                 return None
             user = self._call("IDENTIFY_USER", request, response)
-            if user is not None:
-                x.user_id = str(user)
             company = self._call("IDENTIFY_COMPANY", request, response)
-            if company is not None:
-                x.company_id = str(company)
             session = self._call("GET_SESSION_TOKEN", request, response)
-            if session is not None:
-                x.session_token = str(session)
+            if skip:
+                outgoing.release(store, None, user if user is not None
+                                 else x.user_id, company, session
+                                 if session is not None else x.session_token)
+                return None
             value = self._call("GET_METADATA", request, response)
             if value is not None:
                 try:
-                    x.metadata = _metadata_json(value)
+                    meta = _metadata_dict(value)
+                    json.dumps(meta, default=str)
                 except (TypeError, ValueError):
+                    meta = None
                     if "GET_METADATA:json" not in self.hook_failed:
                         self.hook_failed.add("GET_METADATA:json")
                         logger.warning("OTAS GET_METADATA returned a value "
                                        "that is not JSON-serialisable; "
                                        "ignored")
+        if user is None:
+            user = x.user_id
+        if session is None and "GET_SESSION_TOKEN" not in hooks:
+            # The adapter's session_token (the framework's session key) is
+            # GET_SESSION_TOKEN's default.
+            session = x.session_token
+        # OpenTelemetry's active span (the server span), else the trace
+        # made for this request's outgoing calls: metadata.trace_id & co.
+        ids = _otel.span_ids()
+        if ids is not None:
+            meta = dict(meta or {}, **_otel.span_metadata(ids))
+        elif store is not None and _otel.TRACE_KEY in store:
+            meta = dict(meta or {}, trace_id=store[_otel.TRACE_KEY][0])
         if store is not None:
             reported = store.get(self.errors_key)
             if reported:
@@ -183,18 +215,38 @@ class Core:
                 # Outgoing calls or observe_request() already named this
                 # event: capture it under that id so they link to it.
                 x.event_id = eid
+        x.user_id = None if user is None else str(user)
+        x.company_id = None if company is None else str(company)
+        x.session_token = None if session is None else str(session)
+        x.metadata = json.dumps(meta, default=str) if meta else None
         if self.mask is not None:
-            return self._masked(x, want_id)
-        return self.capture(x, want_id)
+            got = self._masked(x, want_id or link)
+        else:
+            got = self.capture(x, want_id or link)
+        if link:
+            # got: the id when the engine queued it (None: dropped by a
+            # filter, sampling or MASK_EVENT) -- children link only to a
+            # parent that exists.
+            if isinstance(got, tuple):
+                got, (user, company, session) = got
+            else:
+                user, company, session = x.user_id, x.company_id, x.session_token
+            outgoing.release(store, got, user, company, session)
+        elif isinstance(got, tuple):
+            got = got[0]
+        return got if want_id else None
 
     def _masked(self, x, want_id):
         """MASK_EVENT(event) -> event or None (drop).  The hook gets the
-        event as a dict -- method, path, route, status_code, query_string,
-        request_headers and response_headers (lower-case names),
-        request_body and response_body (bytes or None), metadata (dict) --
-        and returns it changed, or None to drop the event.  The engine
-        still applies every redaction rule to what comes back.  A hook that
-        raises drops its event (logged once): a broken mask never leaks."""
+        event as a dict -- direction, method, path, route, status_code,
+        query_string, request_headers and response_headers (lower-case
+        names), request_body and response_body (parsed JSON when the body
+        is JSON, else bytes or None), user_id, company_id, session_token,
+        metadata (dict) -- and returns it changed, or None to drop the
+        event.  The engine still applies every redaction rule to what comes
+        back.  A hook that raises drops its event (logged once): a broken
+        mask never leaks.  Returns (event id or None, (user, company,
+        session) as the hook left them)."""
         environ = x.headers
         if isinstance(environ, dict):
             req_h = {_header_name(k): v for k, v in environ.items()
@@ -218,13 +270,15 @@ class Core:
         else:
             resp_h = {_text(k).lower(): _text(v) for k, v in (rh or ())}
         metadata = json.loads(x.metadata) if x.metadata else {}
-        req_body, resp_body = self.cut(x.req_body), self.cut(x.resp_body)
-        rq = bytes(req_body) if req_body is not None else None
-        rs = bytes(resp_body) if resp_body is not None else None
-        event = {"method": x.method, "path": x.path, "route": x.route,
-                 "status_code": x.status, "query_string": query,
-                 "request_headers": req_h, "response_headers": resp_h,
-                 "request_body": rq, "response_body": rs,
+        rq, rq_json = _mask.body_for_hook(self.cut(x.req_body))
+        rs, rs_json = _mask.body_for_hook(self.cut(x.resp_body))
+        who = (x.user_id, x.company_id, x.session_token)
+        event = {"direction": "incoming", "method": x.method, "path": x.path,
+                 "route": x.route, "status_code": x.status,
+                 "query_string": query, "request_headers": req_h,
+                 "response_headers": resp_h, "request_body": rq,
+                 "response_body": rs, "user_id": who[0],
+                 "company_id": who[1], "session_token": who[2],
                  "metadata": metadata}
         try:
             event = self.mask(event)
@@ -233,29 +287,35 @@ class Core:
                 self.hook_failed.add("MASK_EVENT")
                 logger.exception("OTAS MASK_EVENT raised; events it fails "
                                  "on are dropped (logged once)")
-            return None
+            return None, who
         if event is None:
-            return None
-        body_q = event.get("request_body")
-        body_s = event.get("response_body")
+            return None, who
+        body_q = _mask.body_from_hook(event.get("request_body"), rq_json)
+        body_s = _mask.body_from_hook(event.get("response_body"), rs_json)
         m = Exchange(event.get("method", x.method), event.get("path", x.path),
                      event.get("route", x.route),
                      list((event.get("request_headers") or {}).items()),
                      x.start_us)
+        # A parsed body goes back re-serialised: its size is the new one.
         m.req_body = body_q
-        m.req_size = x.req_size if body_q is rq else len(body_q or b"")
+        m.req_size = (len(body_q or b"") if rq_json or body_q is None
+                      else x.req_size)
         m.status = event.get("status_code", x.status)
         m.resp_headers = list((event.get("response_headers") or {}).items())
         m.resp_body = body_s
-        m.resp_size = x.resp_size if body_s is rs else len(body_s or b"")
+        m.resp_size = (len(body_s or b"") if rs_json or body_s is None
+                       else x.resp_size)
         m.duration_ns, m.flags, m.errors = x.duration_ns, x.flags, x.errors
-        m.user_id, m.company_id = x.user_id, x.company_id
-        m.session_token, m.event_id = x.session_token, x.event_id
-        m.parent_event_id = x.parent_event_id
-        m.metadata = _metadata_json(event.get("metadata") or {})
+        m.user_id = _mask.text_or_none(event.get("user_id"))
+        m.company_id = _mask.text_or_none(event.get("company_id"))
+        m.session_token = _mask.text_or_none(event.get("session_token"))
+        m.event_id, m.parent_event_id = x.event_id, x.parent_event_id
+        meta = event.get("metadata") or {}
+        m.metadata = json.dumps(meta, default=str) if meta else None
         m.query = event.get("query_string", query)
         m.remote_addr, m.scheme = remote, scheme
-        return self.capture(m, want_id)
+        got = self.capture(m, want_id)
+        return got, (m.user_id, m.company_id, m.session_token)
 
 
 def _text(v):

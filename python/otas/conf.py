@@ -25,7 +25,12 @@ from .exceptions import MISSING_KEY_MESSAGE, OtasConfigurationError
 
 # Options that take Python callables: never sent to the engine.
 HOOK_OPTIONS = frozenset({"SKIP", "IDENTIFY_USER", "IDENTIFY_COMPANY",
-                          "GET_SESSION_TOKEN", "GET_METADATA", "MASK_EVENT"})
+                          "GET_SESSION_TOKEN", "GET_METADATA", "MASK_EVENT",
+                          # Moesif's hooks for outgoing calls (outgoing.py)
+                          "SKIP_OUTGOING", "IDENTIFY_USER_OUTGOING",
+                          "IDENTIFY_COMPANY_OUTGOING",
+                          "GET_SESSION_TOKEN_OUTGOING",
+                          "GET_METADATA_OUTGOING"})
 
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -50,7 +55,7 @@ DEPRECATED = {
 # Moesif's and APIToolkit's option names, answered with ours.
 PEER_NAMES = {
     "LOG_BODY": "CAPTURE_BODIES",
-    "LOG_BODY_OUTGOING": "CAPTURE_BODIES",
+    "LOG_BODY_OUTGOING": "CAPTURE_OUTGOING_BODIES",
     "BATCH_SIZE": "BATCH_MAX_EVENTS",
     "EVENT_BATCH_SIZE": "BATCH_MAX_EVENTS",
     "EVENT_QUEUE_SIZE": "QUEUE_MAX_BYTES",
@@ -61,8 +66,6 @@ PEER_NAMES = {
     "BASE_URI": "BASE_URL",
     "ROOT_URL": "BASE_URL",
     "CAPTURE_OUTGOING_REQUESTS": "CAPTURE_OUTGOING",
-    "REQUEST_HEADER_MASKS": "SENSITIVE_HEADERS",
-    "RESPONSE_HEADER_MASKS": "SENSITIVE_HEADERS",
     "REDACT_HEADERS": "SENSITIVE_HEADERS",
     "REQUEST_BODY_MASKS": "REDACT_REQUEST_BODY",
     "REDACT_REQUEST_BODY": "REDACT_REQUEST_BODY",
@@ -70,7 +73,6 @@ PEER_NAMES = {
     "REDACT_RESPONSE_BODY": "REDACT_RESPONSE_BODY",
     "MASK_EVENT_MODEL": "MASK_EVENT",
     "ROUTES_TO_SKIP": "EXCLUDE_PATHS",
-    "SKIP_OUTGOING": "EXCLUDE_PATHS",
     "SERVICE_NAME": "TAGS",
     "SERVICE_VERSION": "SERVICE_VERSION",
     "LOCAL_DEBUG": "DEBUG",

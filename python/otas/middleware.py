@@ -63,29 +63,48 @@ def _on_exception(sender, request=None, **kwargs):
 got_request_exception.connect(_on_exception, dispatch_uid="otas.exceptions")
 
 
-def _user_id(request):
-    """The authenticated user's id when Django already knows it.
+def _user_id(request, field="pk", resolve=False):
+    """The authenticated user's id: `field` of request.user (OTAS_USER_ID_FIELD:
+    pk, username, or any attribute).
 
-    Never forces the lazy request.user (that would cost a session and a
-    database query on requests whose view did not look): it is read only
-    when authentication already ran -- DRF and views that touched
-    request.user leave it evaluated.  Otherwise the engine reads the JWT in
-    the Authorization header.
+    By default never forces the lazy request.user (that would cost a
+    session load and a user query on requests whose view did not look):
+    it is read only when authentication already ran -- DRF and views that
+    touched request.user leave it evaluated.  OTAS_RESOLVE_USER=1 evaluates
+    it after the view, as Moesif does.  Otherwise the engine reads the JWT
+    in the Authorization header.
     """
     d = request.__dict__
     user = d.get("user")
     if user is None:
         return None
-    if type(user) is SimpleLazyObject:
+    if type(user) is SimpleLazyObject and not resolve:
         user = d.get("_cached_user")
         if user is None:
             return None
     try:
         if user.is_authenticated:
-            return str(user.pk)
+            if field == "pk":
+                return str(user.pk)
+            if field == "username":
+                return str(user.get_username())
+            value = getattr(user, field, None)
+            return None if value is None or value == "" else str(value)
     except Exception:
         pass
     return None
+
+
+def _session_key(d):
+    """The Django session's key, when the request has one (reading it
+    loads nothing); the engine stores its SHA-256, never the key."""
+    session = d.get("session")
+    if session is None:
+        return None
+    try:
+        return session.session_key
+    except Exception:
+        return None
 
 
 def _static_prefixes():
@@ -142,6 +161,9 @@ class OtasMiddleware:
         self._outgoing = opts.outgoing
         if self._outgoing:
             outgoing.install(engine, settings)
+        self._user_field = settings.options.get("OTAS_USER_ID_FIELD", "pk") or "pk"
+        self._resolve_user = conf.as_bool(
+            settings.options.get("OTAS_RESOLVE_USER", "0"))
 
     # ------------------------------------------------------------ request
 
@@ -249,7 +271,11 @@ class OtasMiddleware:
                 x.flags = flags
             x.store, x.request = d, request
             if "user" in d:
-                x.user_id = _user_id(request)
+                x.user_id = _user_id(request, self._user_field,
+                                     self._resolve_user)
+            if "session" in d:
+                # GET_SESSION_TOKEN's default (the engine stores its hash)
+                x.session_token = _session_key(d)
             core = self._core
             if response is None:
                 x.status, x.resp_size = 500, -1

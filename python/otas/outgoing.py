@@ -23,10 +23,11 @@ of its own.
 """
 
 import contextvars
+import threading
 import time
 from urllib.parse import urlsplit
 
-from . import _native, _runtime
+from . import _mask, _native, _otel, _runtime
 from ._common import exception_record
 
 _perf_ns = time.perf_counter_ns
@@ -42,6 +43,19 @@ ERRORS_ATTR = "_otas_errors"
 EVENT_ID_ATTR = "_otas_event_id"
 ERRORS_KEY = "otas.errors"
 EVENT_ID_KEY = "otas.event_id"
+# In the parent's store: outgoing events waiting for it (CHILDREN_KEY), and
+# once it was captured, what they inherit (DONE_KEY: event id or None when
+# the parent was skipped, dropped or masked out; user; company; session).
+CHILDREN_KEY = "otas.children"
+DONE_KEY = "otas.parent_done"
+# A request that makes more calls than this has the rest sent at once,
+# without waiting for (and inheriting from) their parent.
+MAX_WAITING = 100
+_children_lock = threading.Lock()
+
+OUTGOING_HOOKS = ("SKIP_OUTGOING", "IDENTIFY_USER_OUTGOING",
+                  "IDENTIFY_COMPANY_OUTGOING", "GET_SESSION_TOKEN_OUTGOING",
+                  "GET_METADATA_OUTGOING")
 
 _recorder = None
 
@@ -151,16 +165,77 @@ def report_error(request, exc):
         errors=[record]))
 
 
-class _Recorder:
-    """Turns one finished outgoing call into one capture call."""
+class OutgoingRequest:
+    """What SKIP_OUTGOING & co. see of the call (Moesif's hooks read
+    req.url, req.method, req.headers, req.body)."""
 
-    def __init__(self, engine, skip_prefixes):
-        self.engine = engine
+    __slots__ = ("method", "url", "headers", "body")
+
+    def __init__(self, method, url, headers, body):
+        self.method, self.url, self.headers, self.body = method, url, headers, body
+
+
+class OutgoingResponse:
+    """... and of its answer (None when the call failed)."""
+
+    __slots__ = ("status_code", "headers", "content")
+
+    def __init__(self, status_code, headers, content):
+        self.status_code, self.headers, self.content = status_code, headers, content
+
+
+class _Recorder:
+    """Turns one finished outgoing call into one capture call.
+
+    engine None: started from the options on first use (calls made before
+    or outside any request: a management command, a worker)."""
+
+    def __init__(self, engine, skip_prefixes, settings=None):
+        self._engine = engine
         self.skip = tuple(p.rstrip("/") for p in skip_prefixes if p)
         self.flag = _native.engine.CAP_OUTGOING
+        hooks = settings.hooks if settings is not None else {}
+        opts = settings.options if settings is not None else {}
+        self.hooks = {k: hooks[k] for k in OUTGOING_HOOKS if hooks.get(k)}
+        self.mask = hooks.get("MASK_EVENT")
+        self.bodies = str(opts.get("OTAS_CAPTURE_OUTGOING_BODIES", "1")) != "0"
+        self.propagate = str(opts.get("OTAS_PROPAGATE_TRACEPARENT", "1")) != "0"
+        self.failed = set()
+
+    @property
+    def engine(self):
+        eng = self._engine
+        if eng is None or eng.closed:
+            eng = self._engine = _engine_or_start()
+        return eng
 
     def skipped(self, url):
         return bool(self.skip) and str(url).startswith(self.skip)
+
+    def traceparent(self, parent, headers):
+        """The traceparent to add to a call's headers, or None."""
+        if not self.propagate or _otel.has_traceparent(headers):
+            return None
+        try:
+            store = _slot(parent)[0] if parent is not None else None
+            return _otel.outgoing_traceparent(store, parent)
+        except Exception:
+            return None
+
+    def _hook(self, name, req, resp):
+        fn = self.hooks.get(name)
+        if fn is None:
+            return None
+        try:
+            return fn(req, resp)
+        except Exception:
+            if name not in self.failed:
+                self.failed.add(name)
+                import logging
+
+                logging.getLogger("otas").exception(
+                    "OTAS %s raised; ignored (logged once)", name)
+            return None
 
     def record(self, parent, method, url, req_headers, req_body, status,
                resp_headers, resp_body, resp_size, start_us, duration, exc):
@@ -173,23 +248,142 @@ class _Recorder:
                 req_body = req_body.encode()
             elif not isinstance(req_body, (bytes, bytearray, memoryview)):
                 req_body = None
-            parent_id = event_id_of(parent, self.engine) if parent is not None else None
-            x = _native.engine.Exchange(str(method).upper(),
-                                        parts.path or "/", None, headers,
-                                        start_us)
-            x.req_body, x.req_size = req_body, len(req_body) if req_body else 0
-            x.status, x.resp_headers = status, list(resp_headers or ())
-            x.resp_body = resp_body
-            x.resp_size = (resp_size if resp_size is not None
-                           else len(resp_body or b""))
-            x.duration_ns, x.flags = duration, self.flag
-            x.parent_event_id, x.query, x.scheme = (parent_id, parts.query,
-                                                    parts.scheme)
-            if exc is not None:
-                x.errors = [exception_record(exc)]
-            self.engine.capture(x)
+            resp_headers = list(resp_headers or ())
+            size = resp_size if resp_size is not None else len(resp_body or b"")
+            user = company = session = meta = None
+            if self.hooks:
+                req = OutgoingRequest(str(method).upper(), str(url), dict(headers),
+                                      req_body)
+                resp = None if exc is not None else OutgoingResponse(
+                    status, dict(resp_headers), resp_body)
+                if self._hook("SKIP_OUTGOING", req, resp):
+                    return
+                user = self._hook("IDENTIFY_USER_OUTGOING", req, resp)
+                company = self._hook("IDENTIFY_COMPANY_OUTGOING", req, resp)
+                session = self._hook("GET_SESSION_TOKEN_OUTGOING", req, resp)
+                value = self._hook("GET_METADATA_OUTGOING", req, resp)
+                if value is not None:
+                    meta = value if isinstance(value, dict) else {"value": value}
+            req_size = len(req_body) if req_body else 0
+            if not self.bodies:
+                req_body = resp_body = None
+            call = [str(method).upper(), parts, headers, req_body, req_size,
+                    status, resp_headers, resp_body, size, start_us, duration,
+                    [exception_record(exc)] if exc is not None else None,
+                    user, company, session, meta]
+            if parent is not None:
+                store = _slot(parent)[0]
+                with _children_lock:
+                    done = store.get(DONE_KEY)
+                    if done is None:
+                        waiting = store.setdefault(CHILDREN_KEY, [])
+                        if len(waiting) < MAX_WAITING:
+                            # Sent when the parent is captured (release()),
+                            # with its user and its event id if it was kept.
+                            waiting.append((self, call))
+                            if EVENT_ID_KEY not in store and EVENT_ID_ATTR not in store:
+                                event_id_of(parent, self.engine)
+                            return
+                        done = (None, None, None, None)
+                self.submit(call, done)
+            else:
+                self.submit(call, (None, None, None, None))
         except Exception:
             pass  # never disturb the app's own call
+
+    def submit(self, call, parent_info):
+        """Capture one outgoing call; parent_info = (parent event id or
+        None, its user, company, session) -- inherited where the call's
+        own hooks gave none."""
+        engine = self.engine
+        if engine is None:
+            return
+        (method, parts, headers, req_body, req_size, status, resp_headers,
+         resp_body, size, start_us, duration, errors, user, company, session,
+         meta) = call
+        pid, p_user, p_company, p_session = parent_info
+        user = p_user if user is None else user
+        company = p_company if company is None else company
+        session = p_session if session is None else session
+        path, query = parts.path or "/", parts.query
+        if self.mask is not None:
+            rq, rq_json = _mask.body_for_hook(req_body)
+            rs, rs_json = _mask.body_for_hook(resp_body)
+            event = {"direction": "outgoing", "method": method, "path": path,
+                     "url": parts.geturl(), "route": None, "status_code": status,
+                     "query_string": query,
+                     "request_headers": {k.lower(): v for k, v in headers},
+                     "response_headers": {str(k).lower(): str(v)
+                                          for k, v in resp_headers},
+                     "request_body": rq, "response_body": rs,
+                     "user_id": _mask.text_or_none(user),
+                     "company_id": _mask.text_or_none(company),
+                     "session_token": _mask.text_or_none(session),
+                     "metadata": dict(meta or {})}
+            try:
+                event = self.mask(event)
+            except Exception:
+                if "MASK_EVENT" not in self.failed:
+                    self.failed.add("MASK_EVENT")
+                    import logging
+
+                    logging.getLogger("otas").exception(
+                        "OTAS MASK_EVENT raised; events it fails on are "
+                        "dropped (logged once)")
+                return
+            if event is None:
+                return
+            method = event.get("method", method)
+            path = event.get("path", path)
+            status = event.get("status_code", status)
+            query = event.get("query_string", query)
+            headers = list((event.get("request_headers") or {}).items())
+            resp_headers = list((event.get("response_headers") or {}).items())
+            new_q = _mask.body_from_hook(event.get("request_body"), rq_json)
+            new_s = _mask.body_from_hook(event.get("response_body"), rs_json)
+            # A parsed body goes back re-serialised: its size is the new one.
+            if rq_json:
+                req_size = len(new_q or b"")
+            if rs_json:
+                size = len(new_s or b"")
+            req_body, resp_body = new_q, new_s
+            user = event.get("user_id")
+            company = event.get("company_id")
+            session = event.get("session_token")
+            meta = event.get("metadata")
+        import json
+
+        x = _native.engine.Exchange(str(method), path, None, headers,
+                                    start_us)
+        x.req_body, x.req_size, x.status = req_body, req_size, status
+        x.resp_headers, x.resp_body, x.resp_size = resp_headers, resp_body, size
+        x.duration_ns, x.flags, x.errors = duration, self.flag, errors
+        x.user_id = None if user is None else str(user)
+        x.company_id = None if company is None else str(company)
+        x.session_token = None if session is None else str(session)
+        x.metadata = json.dumps(meta, default=str) if meta else None
+        x.parent_event_id, x.query, x.scheme = pid, query, parts.scheme
+        engine.capture(x)
+
+
+def release(store, event_id, user, company, session):
+    """The parent request was captured (event_id) or not (None): send the
+    outgoing events that waited for it, and let later ones (threads that
+    outlive the request) inherit the same.  Called once per request by
+    the capture core."""
+    try:
+        with _children_lock:
+            store[DONE_KEY] = (event_id, None if user is None else str(user),
+                               None if company is None else str(company),
+                               None if session is None else str(session))
+            waiting = store.pop(CHILDREN_KEY, None)
+        for rec, call in waiting or ():
+            try:
+                rec.submit(call, store[DONE_KEY])
+            except Exception:
+                pass
+    except Exception:
+        pass
 
 
 def _timed(call, on_done):
@@ -208,13 +402,13 @@ def _timed(call, on_done):
 
 
 def _should(url):
+    """(recorder, parent request or None) when this call is captured:
+    inside a request, or outside any (CAPTURE_OUTGOING: a management
+    command, a task, a thread of the app's)."""
     rec = _recorder
     if rec is None or _inside.get() or rec.skipped(url):
         return None
-    parent = current_request.get()
-    if parent is None:
-        return None
-    return rec, parent
+    return rec, current_request.get()
 
 
 # ------------------------------------------------------------- requests
@@ -233,6 +427,9 @@ def _patch_requests():
         if hit is None:
             return orig(self, request, **kwargs)
         rec, parent = hit
+        tp = rec.traceparent(parent, request.headers)
+        if tp is not None:
+            request.headers["traceparent"] = tp
         stream = kwargs.get("stream", False)
 
         def done(resp, start_us, duration, exc):
@@ -270,6 +467,10 @@ def _patch_urllib3():
         if hit is None:
             return orig(self, method, url, body, headers, *args, **kwargs)
         rec, parent = hit
+        tp = rec.traceparent(parent, headers)
+        if tp is not None:
+            headers = dict(headers or {})
+            headers["traceparent"] = tp
         preload = kwargs.get("preload_content", True)
 
         def done(resp, start_us, duration, exc):
@@ -327,6 +528,9 @@ def _patch_httpx():
         if hit is None:
             return orig(self, request, **kwargs)
         rec, parent = hit
+        tp = rec.traceparent(parent, request.headers)
+        if tp is not None:
+            request.headers["traceparent"] = tp
         return _timed(lambda: orig(self, request, **kwargs),
                       _httpx_done(rec, parent, request, kwargs.get("stream", False)))
 
@@ -335,6 +539,9 @@ def _patch_httpx():
         if hit is None:
             return await aorig(self, request, **kwargs)
         rec, parent = hit
+        tp = rec.traceparent(parent, request.headers)
+        if tp is not None:
+            request.headers["traceparent"] = tp
         done = _httpx_done(rec, parent, request, kwargs.get("stream", False))
         start_us = _time_ns() // 1000
         t0 = _perf_ns()
@@ -401,11 +608,15 @@ def _patch_threads():
 
 
 def install(engine, settings):
-    """Patch the HTTP clients once per process (OTAS_CAPTURE_OUTGOING=1)."""
+    """Patch the HTTP clients once per process (OTAS_CAPTURE_OUTGOING=1).
+    engine None: started on the first call (apps.ready() installs before
+    any request, so that calls outside requests are captured too)."""
     global _recorder
     opts = settings.options
+    if _recorder is not None and engine is None:
+        return
     _recorder = _Recorder(engine, [opts.get("OTAS_BASE_URL", ""),
-                                   opts.get("OTAS_AUTH_URL", "")])
+                                   opts.get("OTAS_AUTH_URL", "")], settings)
     _patch_requests()
     _patch_urllib3()
     _patch_httpx()

@@ -9,9 +9,12 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include <unistd.h>
+
 #include "capture.h"
 #include "engine.h"
 #include "event.h"
+#include "fake_server.c"
 #include "otlp.h"
 #include "testlib.h"
 
@@ -320,6 +323,8 @@ TEST(severity_and_errors)
 	CHECK_INT(v, 13);
 	CHECK(eq(sub(lr, 3, 0), "WARN"));
 	CHECK(field(lr, 1, 0, NULL, &v) == 0); /* no timestamp: no time */
+	CHECK(field(lr, 11, 0, NULL, &v) == 1); /* but observed: now */
+	CHECK(v > 1700000000000000000ULL);
 	CHECK(field(lr, 9, 0, NULL, NULL) == 0); /* no traceparent */
 	lr = sub(sl, 2, 1);
 	CHECK(field(lr, 2, 0, NULL, &v) == 1);
@@ -343,6 +348,47 @@ TEST(severity_and_errors)
 		CHECK_INT(r.len, 0);
 		otas__buf_free(&r);
 	}
+	otas__buf_free(&out);
+	otas__otlp_free(o);
+	otas_config_free(c);
+}
+
+/* An outgoing call: url.full, the parent event, body encoding. */
+TEST(outgoing_event)
+{
+	otas_config_t *c = cfg_otlp(NULL);
+	otas__otlp_t *o = otas__otlp_new(c, "otas-c/1");
+	otas__buf_t out = OTAS__BUF_INIT;
+	const char *evs[] = {
+	    "{\"method\":\"POST\",\"path\":\"/v1/charge\",\"status_code\":201,"
+	    "\"latency_ms\":3.25,\"response_body\":\"AAEC\","
+	    "\"metadata\":{\"timestamp\":\"2024-02-29T00:00:01Z\","
+	    "\"direction\":\"outgoing\",\"host\":\"[2001:db8::1]:8443\","
+	    "\"url\":\"https://[2001:db8::1]:8443/v1/charge?key=[REDACTED]\","
+	    "\"parent_event_id\":\"0190a5c4-2222-7000-8000-000000000002\","
+	    "\"truncated\":[\"response\"],"
+	    "\"body_encoding\":{\"response\":\"base64\"},"
+	    "\"traceparent\":\"00-00000000000000000000000000000000-00f067aa0ba902b7-01\"}}"};
+	span_t res, sl, lr, av;
+	uint64_t v;
+
+	CHECK(o);
+	lr = encode(o, evs, 1, &out, &res, &sl);
+	CHECK(field(lr, 1, 0, NULL, &v) == 1);
+	CHECK_INT(v, 1709164801000000000LL);
+	CHECK(field(lr, 11, 0, NULL, &v) == 1);
+	CHECK_INT(v, 1709164801000000000LL + 3250000LL);
+	CHECK_STR(attr_str(lr, 6, "otas.direction"), "outgoing");
+	CHECK_STR(attr_str(lr, 6, "url.full"),
+	          "https://[2001:db8::1]:8443/v1/charge?key=[REDACTED]");
+	CHECK_STR(attr_str(lr, 6, "otas.parent_event_id"),
+	          "0190a5c4-2222-7000-8000-000000000002");
+	CHECK_STR(attr_str(lr, 6, "server.address"), "2001:db8::1");
+	CHECK_INT(attr_int(lr, "server.port"), 8443);
+	CHECK_STR(attr_str(lr, 6, "otas.response.body.encoding"), "base64");
+	CHECK(attr(lr, 6, "otas.truncated", &av));
+	CHECK(eq(sub(sub(sub(av, 5, 0), 1, 0), 1, 0), "response"));
+	CHECK(field(lr, 9, 0, NULL, NULL) == 0); /* an all-zero trace id */
 	otas__buf_free(&out);
 	otas__otlp_free(o);
 	otas_config_free(c);
@@ -559,14 +605,193 @@ TEST(redaction_reaches_the_record)
 	otas_engine_free(e, 0);
 }
 
+
+/* The sender in OTLP mode against a loopback server: no authentication,
+ * protobuf to /v1/logs, 503 retried with the same records, a partial
+ * success counted, 400 dropped; the agent token never sent, its session
+ * id claim is. */
+#define JWT "eyJhbGciOiJIUzI1NiJ9.eyJhZ2VudF9zZXNzaW9uX2lkIjoiYXMtNDIiLCJhZ2VudF9pZCI6ImFnLTEiLCJleHAiOjQxMDI0NDQ4MDB9.c2lnLVNFQ1JFVC02"
+
+static void
+cap_one(otas_engine_t *e, const char *path)
+{
+	otas_header_t h[] = {
+	    {"HTTP_HOST", 9, "api.example", 11},
+	    {"HTTP_X_OTAS_AGENT_SESSION_TOKEN", 31, JWT, sizeof(JWT) - 1}};
+	otas_capture_t c;
+
+	memset(&c, 0, sizeof(c));
+	c.flags = OTAS_CAP_REQ_HEADERS_CGI;
+	c.method = "GET";
+	c.method_len = 3;
+	c.path = path;
+	c.path_len = strlen(path);
+	c.req_headers = h;
+	c.n_req_headers = 2;
+	c.status = 200;
+	c.req_body_size = -1;
+	c.resp_body_size = -1;
+	c.duration_ns = 1500000;
+	CHECK(otas_capture(e, &c, NULL) == 0);
+}
+
+static size_t
+records_in(const fs_req_t *r)
+{
+	span_t req = {(const unsigned char *)r->body, r->body_len}, sl;
+	size_t n = 0;
+
+	sl = sub(sub(req, 1, 0), 2, 0);
+	while (field(sl, 2, (int)n, NULL, NULL) == 1)
+		n++;
+	return n;
+}
+
+TEST(sender_posts_otlp)
+{
+	fs_t *fs = fs_start();
+	fs_reply_t script[3];
+	otas_config_t *c;
+	otas_engine_t *e;
+	otas_stats_t st;
+	fs_req_t r;
+	char err[512], *v;
+	size_t i;
+	int64_t dl;
+
+	memset(script, 0, sizeof(script));
+	script[0].status = 503;
+	script[1].status = 200; /* partial_success: 1 rejected */
+	snprintf(script[1].body, sizeof(script[1].body), "%s",
+	         "\x0a\x08\x08\x01\x12\x04old!");
+	script[2].status = 400;
+	fs_script(fs, script, 3);
+	c = cfg_otlp((const char *const[]){
+	    "OTAS_OTLP_ENDPOINT", fs_url(fs), "OTAS_OTLP_HEADERS",
+	    "x-team=t%2C1", "OTAS_SPOOL_MAX_BYTES", "0",
+	    "OTAS_FLUSH_INTERVAL_MS", "60000", NULL});
+	e = otas_engine_new(c, err, sizeof(err));
+	CHECK(e);
+	e->retry_base_ms = 10;
+	e->retry_cap_ms = 20;
+	for (i = 0; i < 3; i++)
+		cap_one(e, "/a");
+	/* (otas_flush's return convention is being unified: not read) */
+	otas_flush(e, 10000);
+	dl = otas__now_mono_ms() + 10000;
+	do {
+		otas_stats(e, &st);
+	} while (st.sent + st.dropped_rejected < 3 &&
+	         otas__now_mono_ms() < dl && usleep(5000) == 0);
+	CHECK_INT(st.sent, 2);
+	CHECK_INT(st.dropped_rejected, 1);
+	CHECK(st.retried >= 1);
+	CHECK_INT(fs_auth_count(fs), 0);
+	CHECK_INT(fs_count(fs), 2);
+	for (i = 0; i < 2; i++) {
+		CHECK(fs_get(fs, i, &r) == 1);
+		CHECK_STR(r.path, "/v1/logs");
+		v = fs_header(&r, "content-type");
+		CHECK_STR(v, "application/x-protobuf");
+		free(v);
+		v = fs_header(&r, "content-encoding");
+		CHECK_STR(v, "gzip");
+		free(v);
+		v = fs_header(&r, "x-team");
+		CHECK_STR(v, "t,1");
+		free(v);
+		CHECK(fs_header(&r, "x-otas-sdk-key") == NULL);
+		CHECK_INT(records_in(&r), 3); /* the retry sent the same 3 */
+		CHECK(memmem(r.body, r.body_len, "SECRET", 6) == NULL);
+		CHECK(memmem(r.body, r.body_len, "eyJhbGci", 8) == NULL);
+		{
+			span_t req = {(const unsigned char *)r.body, r.body_len};
+			span_t lr = sub(sub(sub(req, 1, 0), 2, 0), 2, 0);
+			CHECK_STR(attr_str(lr, 6, "otas.agent_session_id"),
+			          "as-42");
+		}
+		fs_req_free(&r);
+	}
+	/* a 400: the batch is dropped, counted, not retried */
+	cap_one(e, "/b");
+	otas_flush(e, 10000);
+	dl = otas__now_mono_ms() + 5000;
+	do {
+		otas_stats(e, &st);
+	} while (st.dropped_rejected < 2 && otas__now_mono_ms() < dl &&
+	         usleep(5000) == 0);
+	CHECK_INT(st.dropped_rejected, 2);
+	CHECK_INT(st.sent, 2);
+	CHECK_INT(fs_count(fs), 3);
+	otas_engine_free(e, 1000);
+	fs_stop(fs);
+}
+
+/* Spooled events (the endpoint answered 503 until shutdown) are replayed
+ * as OTLP by the next engine: the spool keeps event JSON, not protobuf. */
+TEST(spooled_events_replay_as_otlp)
+{
+	fs_t *fs = fs_start();
+	char dir[] = "/tmp/otas-otlp-spool-XXXXXX", err[512];
+	const char *opts[] = {"OTAS_OTLP_ENDPOINT", NULL, "OTAS_SPOOL_DIR", dir,
+	                      "OTAS_FLUSH_INTERVAL_MS", "20", NULL};
+	otas_engine_t *e;
+	otas_stats_t st;
+	size_t n0, i, recs = 0;
+	int64_t dl;
+
+	CHECK(mkdtemp(dir));
+	opts[1] = fs_url(fs);
+	fs_log_status(fs, 503);
+	e = otas_engine_new(cfg_otlp(opts), err, sizeof(err));
+	CHECK(e);
+	cap_one(e, "/first");
+	cap_one(e, "/second");
+	dl = otas__now_mono_ms() + 10000;
+	while (fs_count(fs) < 1 && otas__now_mono_ms() < dl)
+		usleep(5000);
+	otas_engine_free(e, 300); /* the 503 goes on: spooled */
+	n0 = fs_count(fs);
+	CHECK(n0 >= 1);
+
+	fs_log_status(fs, 0);
+	e = otas_engine_new(cfg_otlp(opts), err, sizeof(err));
+	CHECK(e);
+	cap_one(e, "/third");
+	dl = otas__now_mono_ms() + 10000;
+	do {
+		otas_stats(e, &st);
+	} while ((st.sent < 1 || st.unspooled < 2) &&
+	         otas__now_mono_ms() < dl && usleep(5000) == 0);
+	CHECK_INT(st.sent, 3);
+	CHECK_INT(st.unspooled, 2);
+	for (i = n0; i < fs_count(fs); i++) {
+		fs_req_t r;
+		CHECK(fs_get(fs, i, &r) == 1);
+		recs += records_in(&r);
+		fs_req_free(&r);
+	}
+	CHECK_INT(recs, 3);
+	otas_engine_free(e, 1000);
+	fs_stop(fs);
+	{
+		char cmd[600];
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+		CHECK(system(cmd) == 0);
+	}
+}
+
 int
 main(void)
 {
 	RUN(record_fields);
 	RUN(severity_and_errors);
+	RUN(outgoing_event);
 	RUN(endpoint_and_headers);
 	RUN(options_validated_at_start);
 	RUN(answers);
 	RUN(redaction_reaches_the_record);
+	RUN(sender_posts_otlp);
+	RUN(spooled_events_replay_as_otlp);
 	return testlib_done();
 }

@@ -129,7 +129,9 @@ def test_series_buckets_and_ranges(loaded):
     assert loaded.get("/api/v1/stats/series", range="30d").json()["bucket"] == "day"
     for bad in ({"range": "2w"}, {"bucket": "week"}, {"from": "yesterday"},
                 {"from": TO, "to": FROM}, {"status": "6xx"}, {"status": "abc"},
-                {"from": "2020-01-01T00:00:00Z", "to": TO, "bucket": "minute"}):
+                {"from": "2020-01-01T00:00:00Z", "to": TO, "bucket": "minute"},
+                {"from": "3767225667225600000"}, {"to": "1e30"}, {"q": "x" * 201},
+                {"unmatched": "maybe"}, {"method": "X" * 40}):
         assert loaded.get("/api/v1/stats/series", **bad).status == 400, bad
     # unix milliseconds work as from/to (the page's pickers)
     ms = int(T0.timestamp() * 1000)

@@ -81,7 +81,14 @@ def test_key_create_role_read(collector):
 
 
 def test_collector_stats_endpoint(collector):
-    s = collector.get("/api/v1/collector/stats").json()
+    # The first maintenance run starts with the collector but on its own
+    # thread: poll for it (with a deadline) instead of racing it.
+    deadline = time.monotonic() + 10
+    while True:
+        s = collector.get("/api/v1/collector/stats").json()
+        if s["maintenance"]["runs"] >= 1 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert s["store"] == {"sqlite": "sqlite", "pg": "postgresql"}[collector.store]
     assert s["maintenance"]["runs"] >= 1
 

@@ -6,6 +6,10 @@ with otas.OtasMiddleware, driven by Django's test client.  Prints one
 JSON line: how many events the SDK was asked to deliver.
 
     python sdk_traffic.py <collector url> <sdk key> <spool dir> <agent token>
+    python sdk_traffic.py <collector url> <sdk key> <spool dir> --basic
+
+--basic sends test_dashboard.py's three requests (a GET with a bearer
+token, a JSON POST with a password, a view that raises).
 """
 import base64
 import json
@@ -27,10 +31,11 @@ def main():
     url, key, spool, token = sys.argv[1:5]
     os.environ.update({
         "OTAS_SDK_KEY": key, "OTAS_BASE_URL": url, "OTAS_SPOOL_DIR": spool,
-        "OTAS_FLUSH_INTERVAL_MS": "50", "OTAS_TAGS": "web,blue",
-        "OTAS_SERVICE_VERSION": "2.4.1",
+        "OTAS_FLUSH_INTERVAL_MS": "50",
         "DJANGO_SETTINGS_MODULE": "djproject.settings",
     })
+    if token != "--basic":
+        os.environ.update({"OTAS_TAGS": "web,blue", "OTAS_SERVICE_VERSION": "2.4.1"})
     sys.path.insert(0, str(REPO / "tests" / "python"))
     import django
     django.setup()
@@ -41,6 +46,15 @@ def main():
 
     web = Client(raise_request_exception=False)
     n = 0
+    if token == "--basic":
+        assert web.get("/api/items/1", HTTP_AUTHORIZATION="Bearer sdk-secret-token").status_code == 200
+        assert web.post("/api/items", data=json.dumps({"name": "lamp", "password": "hunter2"}),
+                        content_type="application/json",
+                        HTTP_AUTHORIZATION="Bearer sdk-secret-token").status_code < 500
+        assert web.get("/api/boom").status_code == 500
+        assert otas.flush(timeout=15), "the SDK did not deliver in time"
+        print(json.dumps({"events": 3}))
+        return
 
     def get(path, **kw):
         nonlocal n

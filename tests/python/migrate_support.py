@@ -52,7 +52,8 @@ class ThirdParty:
                 data = json.dumps({
                     "path": self.path, "got": len(body),
                     "traceparent": self.headers.get("traceparent"),
-                    "password": "callee-pw-secret"}).encode()
+                    "password": "callee-pw-secret",
+                    "note": "callee-note-secret"}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))

@@ -36,8 +36,8 @@ payload = {"items": [{"card": "c0"}, {"card": "c1"}, {"card": "c2"}],
 out["echo"] = c.post("/api/echo-json?rid=" + R, json.dumps(payload),
                      content_type="application/json",
                      HTTP_X_REQ_ONLY="req-secret").status_code
-out["observed"] = c.get("/api/observed", {"target": T + "/obs-" + R}).status_code
-out["errors"] = c.get("/api/report-errors", {"rid": R}).status_code
+out["observed"] = c.get("/api/observed-mig", {"target": T + "/obs-" + R}).status_code
+out["errors"] = c.get("/api/report-errors-mig", {"rid": R}).status_code
 """
 
 
@@ -128,8 +128,8 @@ def test_observe_request_and_report_error(run, collector):
     assert kid["metadata"]["direction"] == "outgoing"
     parent = events_with(collector, lambda e: e["metadata"].get("event_id")
                          == kid["metadata"]["parent_event_id"])[0]
-    assert parent["path"] == "/api/observed"
-    err = events_with(collector, lambda e: e["path"] == "/api/report-errors"
+    assert parent["path"] == "/api/observed-mig"
+    err = events_with(collector, lambda e: e["path"] == "/api/report-errors-mig"
                       and q_has(e, "rid", rid))[0]
     assert [e["type"] for e in err["metadata"]["errors"]] == ["ValueError", "KeyError"]
 

@@ -175,7 +175,7 @@ def by_path(records):
 def test_events_arrive_as_otlp_log_records(tmp_path):
     rcv = Receiver()
     try:
-        app = Gunicorn(gunicorn_env(rcv, tmp_path))
+        app = Gunicorn(gunicorn_env(rcv, tmp_path, OTAS_DEBUG="1"))
         try:
             traffic(app)
             wait_for(lambda: len(by_path(rcv.records())) >= 5, timeout=20,
@@ -193,7 +193,9 @@ def test_events_arrive_as_otlp_log_records(tmp_path):
         assert req["headers"]["Content-Encoding"] == "gzip"
         assert req["headers"]["x-pipeline-token"] == "tk=pipe-77"
         assert "X-OTAS-SDK-KEY" not in req["headers"]
-        # the header value is a secret: never in the server's output
+        # the header value is a secret: never in the server's output, not
+        # even in OTAS_DEBUG's start-up line of options and event lines
+        assert "OTAS_OTLP_HEADERS='***'" in out and "/api/items/7" in out
         assert "pipe-77" not in out
 
         res, scope, lr = recs["/api/items/7"]
@@ -332,3 +334,19 @@ print("RESULT " + json.dumps(out))
     assert want in res["msg"]
     if name == "OTAS_OTLP_HEADERS":
         assert "x-token" not in res["msg"]
+
+
+def test_otas_check_command_in_otlp_mode():
+    code = """
+import io, json, django
+django.setup()
+from django.core.management import call_command
+out = io.StringIO()
+call_command("otas_check", stdout=out)
+print("RESULT " + json.dumps({"out": out.getvalue()}))
+"""
+    p, res = run_app({"OTAS_EXPORTER": "otlp",
+                      "OTAS_OTLP_ENDPOINT": "http://otel.internal:4318"}, code=code)
+    assert res, p.stdout + p.stderr
+    assert "OTAS_EXPORTER=otlp" in res["out"]
+    assert "http://otel.internal:4318" in res["out"]

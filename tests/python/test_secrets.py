@@ -50,7 +50,9 @@ PLACES = [
     "a_query",
 ]
 
-PER_RUN = 16          # events one run of APP captures
+# events one run of APP captures: 16, plus the FastAPI TestClient's own
+# httpx call (CAPTURE_OUTGOING=1 captures calls outside requests too)
+PER_RUN = 17
 DJANGO_PER_RUN = 11   # of which carry the agent token
 
 APP = r"""

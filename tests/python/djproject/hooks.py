@@ -29,8 +29,8 @@ def mask_event(event):
     if event.get("direction") == "outgoing" and event["path"].endswith("/masked"):
         return None
     body = event.get("response_body")
-    if isinstance(body, dict) and "password" in body:
-        body["password"] = None
+    if isinstance(body, dict) and "note" in body:
+        body["note"] = None
     if isinstance(body, dict) and event.get("direction") == "outgoing":
         body["seen_by_mask"] = True
     if event.get("user_id") == "rename-me":

@@ -26,6 +26,7 @@ def call(request):
             r = requests.get(target + p, headers={"X-Out-Secret": "out-hdr-secret"})
         out.append(r.json())
     return JsonResponse({"calls": out, "password": "resp-pw-secret",
+                         "note": "note-secret",
                          "card": {"number": "4111"}})
 
 
@@ -46,3 +47,25 @@ def untouched_user(request):
 
 def touched_user(request):
     return JsonResponse({"user": request.user.get_username()})
+
+
+def observed(request):
+    """APIToolkit's observe_request (its own path, so that the parity test
+    and test_outgoing.py do not see each other's events)."""
+    import otas
+
+    with otas.observe_request(request) as client:
+        r = client.get(request.GET["target"] + "/o")
+    return JsonResponse({"observed": r.json()})
+
+
+def report_errors(request):
+    """APIToolkit's report_error, twice (its own path, as above)."""
+    import otas
+
+    for exc in (ValueError("first problem"), KeyError("second problem")):
+        try:
+            raise exc
+        except Exception as e:
+            otas.report_error(request, e)
+    return JsonResponse({"ok": True})

@@ -13,6 +13,15 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         try:
             settings = conf.load(conf.django_setting())
+            if settings.exports_otlp:
+                # Nothing goes to OTAS: there is no key to authenticate.
+                endpoint = (settings.options.get("OTAS_OTLP_ENDPOINT")
+                            or "http://127.0.0.1:4318/v1/logs")
+                self.stdout.write(self.style.SUCCESS(
+                    "OTAS options are valid; OTAS_EXPORTER=otlp sends events "
+                    f"as OpenTelemetry logs to OTAS_OTLP_ENDPOINT={endpoint} "
+                    "(/v1/logs is appended to a base URL; no SDK key needed)"))
+                return
             key = settings.options.get("OTAS_SDK_KEY")
             url = (settings.options.get("OTAS_AUTH_URL")
                    or settings.options.get("OTAS_BASE_URL"))
