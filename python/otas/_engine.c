@@ -7,9 +7,11 @@
  * -- authenticate, flush, close -- release it.
  *
  * Borrowed memory: every char pointer handed to otas_capture() points into
- * a Python object (str UTF-8 cache, bytes buffer) that is kept alive by the
- * caller's arguments for the duration of the call; the engine copies what it
- * keeps before returning.
+ * a Python object (str UTF-8 cache, bytes buffer) that the Exchange record
+ * passed to capture() keeps alive for the duration of the call (the call
+ * only reads str, bytes, dict, list, tuple and buffer objects: it runs no
+ * Python code of the app's that could replace a field); the engine copies
+ * what it keeps before returning.
  *
  * Logging: the engine calls log_cb() from its sender thread.  The callback
  * takes the GIL with PyGILState_Ensure() unless the interpreter is
