@@ -8,8 +8,10 @@
  *   observed_time        timestamp + latency (when the SDK saw the answer)
  *   severity             INFO < 400, WARN 4xx, ERROR 5xx or an exception
  *   body                 "GET /api/items/<int:pk> 200" (route, else path)
- *   trace_id, span_id,   from the incoming traceparent (span_id is the
- *   flags                caller's span: the SDK makes no span of its own)
+ *   trace_id, span_id,   the host's active span (metadata.trace_id and
+ *   flags                span_id: an OpenTelemetry server span), else the
+ *                        incoming traceparent (span_id is then the caller's
+ *                        span: the SDK makes no span of its own)
  *   event_name           "otas.http.request"
  *   attributes           http.request.method, url.path, url.query,
  *                        http.route, http.response.status_code,
@@ -630,7 +632,7 @@ meta_known(const char *k)
 	    "event_id", "timestamp", "sdk", "host", "route", "client_ip",
 	    "user_id", "traceparent", "tags", "service_version", "direction",
 	    "url", "company_id", "parent_event_id", "session_token",
-	    "truncated", "body_encoding", "errors"};
+	    "truncated", "body_encoding", "errors", "trace_id", "span_id"};
 	size_t i;
 
 	for (i = 0; i < sizeof(m) / sizeof(m[0]); i++)
@@ -854,7 +856,23 @@ write_record(json_t *ev, otas__buf_t *r, otas__buf_t *tmp)
 		}
 	}
 
-	/* trace context: 00-<trace id>-<parent span id>-<flags> */
+	/* trace context: the host's active span when it recorded one
+	 * (metadata.trace_id / span_id: an OpenTelemetry server span, so the
+	 * record joins the app's own traces), else the incoming
+	 * 00-<trace id>-<parent span id>-<flags>. */
+	{
+		size_t ti = 0, si = 0;
+		const char *t = md ? jstr(md, "trace_id", &ti) : NULL;
+		const char *sp = md ? jstr(md, "span_id", &si) : NULL;
+		unsigned char tid[16], sid[8];
+		if (t && sp && ti == 32 && si == 16 &&
+		    hex_bytes(t, 16, tid) == 0 && hex_bytes(sp, 8, sid) == 0) {
+			pb_fixed(r, 8, 1, 4); /* sampled: the span was recorded */
+			pb_bytes(r, 9, tid, 16);
+			pb_bytes(r, 10, sid, 8);
+			goto traced;
+		}
+	}
 	tp = md ? jstr(md, "traceparent", &tl) : NULL;
 	if (tp && tl == 55 && tp[2] == '-' && tp[35] == '-' && tp[52] == '-') {
 		unsigned char tid[16], sid[8], fl[1];
@@ -867,6 +885,7 @@ write_record(json_t *ev, otas__buf_t *r, otas__buf_t *tmp)
 			pb_bytes(r, 10, sid, 8);
 		}
 	}
+traced:
 	pb_bytes(r, 12, "otas.http.request", 17);
 }
 

@@ -818,7 +818,8 @@
 	async function viewOverTime(ctx) {
 		const data = await api('/api/v1/stats/timeseries', {days: 7});
 		const series = data.series || [];
-		const header = pageHeader('Over time', 'Events and error rate per day (UTC) for the last 7 days.');
+		const header = pageHeader('Over time', 'Events and error rate per day (UTC) for the last 7 days.',
+			h('a', {class: 'btn', href: '#/overview?range=7d', id: 'over-time-more'}, 'Any range, by minute or hour'));
 		const total = series.reduce((n, d) => n + d.events, 0);
 		if (!total)
 			return ctx.mount(header, noEventsYet());
@@ -848,7 +849,8 @@
 			h('td', {class: 'num', 'data-col': 'events'}, fmtInt(d.events)),
 			h('td', {class: 'num', 'data-col': 'errors'}, fmtInt(d.errors)),
 			h('td', {class: 'num' + (d.errors ? ' bad' : ''), 'data-col': 'error_rate'}, fmtPct(d.error_rate)),
-			h('td', {class: 'num', 'data-col': 'p50'}, fmtMs(d.p50_latency_ms))));
+			/* an empty day has no latency, not 0 ms */
+			h('td', {class: 'num', 'data-col': 'p50'}, d.events ? fmtMs(d.p50_latency_ms) : '—')));
 		const table = h('table', {class: 'data compact', id: 'timeseries-table'},
 			h('thead', null, h('tr', null, h('th', {scope: 'col'}, 'Day'), h('th', {scope: 'col', class: 'num'}, 'Events'),
 				h('th', {scope: 'col', class: 'num'}, 'Errors'), h('th', {scope: 'col', class: 'num'}, 'Error rate'),
@@ -1608,7 +1610,9 @@
 		a.click();
 		a.remove();
 		window.setTimeout(() => URL.revokeObjectURL(url), 10000);
-		state.lastExport = {format: format, size: blob.size, rows: r.headers.get('X-OTAS-Export-Rows')};
+		/* What was saved, for the page's own tests (a size, no data). */
+		document.documentElement.dataset.exportBytes = String(blob.size);
+		document.documentElement.dataset.exportFormat = format;
 		announce('Export ready: ' + blob.size + ' bytes');
 	}
 

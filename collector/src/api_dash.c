@@ -61,8 +61,8 @@ parse_status(const char *v, otas__dash_filter_t *f)
 		memcpy(tok, p, n);
 		tok[n] = '\0';
 		p += n;
-		if (*p == ',')
-			p++;
+		if (*p == ',' && !*++p)
+			return -1; /* a trailing comma */
 		if (f->n_status >= OTAS__DASH_MAX_STATUS)
 			return -1;
 		if (n == 3 && tok[0] >= '1' && tok[0] <= '5' &&
@@ -502,6 +502,7 @@ typedef struct {
 	void *arg;
 	long scanned, cap;
 	int truncated;
+	int64_t last_ts, last_id; /* the last row examined */
 } fscan_t;
 
 static int
@@ -513,9 +514,30 @@ fscan_row(void *arg, const otas__scan_row_t *r)
 		x->truncated = 1;
 		return 1;
 	}
+	x->last_ts = r->ts_us;
+	x->last_id = r->id;
 	if (!otas__dash_filter_match(x->f, r))
 		return 0;
 	return x->inner(x->arg, r);
+}
+
+/* truncated (may be NULL): the cap was hit; then last_ts/last_id (may be
+ * NULL) are the last row examined, where a next page goes on. */
+static int
+run_scan2(otas__server_t *s, otas__req_t *r, const otas__dash_filter_t *f,
+          otas__scan_query_t *q, otas__scan_cb cb, void *arg, long cap,
+          int *truncated, int64_t *last_ts, int64_t *last_id)
+{
+	fscan_t x = {f, cb, arg, 0, cap, 0, 0, 0};
+	int rc = otas__store_scan(s->st, r->proj.pk, q, fscan_row, &x);
+
+	if (truncated)
+		*truncated = x.truncated;
+	if (last_ts) {
+		*last_ts = x.last_ts;
+		*last_id = x.last_id;
+	}
+	return rc;
 }
 
 static int
@@ -523,12 +545,7 @@ run_scan(otas__server_t *s, otas__req_t *r, const otas__dash_filter_t *f,
          otas__scan_query_t *q, otas__scan_cb cb, void *arg, long cap,
          int *truncated)
 {
-	fscan_t x = {f, cb, arg, 0, cap, 0};
-	int rc = otas__store_scan(s->st, r->proj.pk, q, fscan_row, &x);
-
-	if (truncated)
-		*truncated = x.truncated;
-	return rc;
+	return run_scan2(s, r, f, q, cb, arg, cap, truncated, NULL, NULL);
 }
 
 /* ---- GET /api/v1/stats/series ---------------------------------------- */
@@ -976,6 +993,7 @@ otas__api_dash_search(otas__server_t *s, struct MHD_Connection *c,
 	otas__scan_query_t q;
 	spage_t p = {0};
 	int truncated = 0;
+	int64_t seen_ts = 0, seen_id = 0;
 	json_t *out;
 
 	if (req_filter(c, r, &f) != 0)
@@ -988,8 +1006,9 @@ otas__api_dash_search(otas__server_t *s, struct MHD_Connection *c,
 	if (store_only(&f))
 		q.limit = p.limit + 1;
 	p.list = json_array();
-	if (run_scan(s, r, &f, &q, search_row, &p,
-	             store_only(&f) ? 0 : OTAS__DASH_SCAN_CAP, &truncated) != 0) {
+	if (run_scan2(s, r, &f, &q, search_row, &p,
+	              store_only(&f) ? 0 : OTAS__DASH_SCAN_CAP, &truncated,
+	              &seen_ts, &seen_id) != 0) {
 		json_decref(p.list);
 		return otas__reply_error(r, 500, "query failed");
 	}
@@ -997,10 +1016,12 @@ otas__api_dash_search(otas__server_t *s, struct MHD_Connection *c,
 	json_object_set_new(out, "events", p.list);
 	if (p.more || truncated) {
 		char cur[64];
-		snprintf(cur, sizeof cur, "%lld.%lld", (long long)p.last_ts,
-		         (long long)p.last_id);
-		json_object_set_new(out, "next",
-		                    p.rows ? json_string(cur) : json_null());
+		/* a full page goes on after its last row; a page cut by the
+		 * scan cap after the last row examined (matching or not) */
+		snprintf(cur, sizeof cur, "%lld.%lld",
+		         (long long)(p.more ? p.last_ts : seen_ts),
+		         (long long)(p.more ? p.last_id : seen_id));
+		json_object_set_new(out, "next", json_string(cur));
 	} else {
 		json_object_set_new(out, "next", json_null());
 	}

@@ -1217,6 +1217,9 @@ typedef struct {
 	int n;
 } pgq_t;
 
+static void pgq_add(pgq_t *x, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 static void
 pgq_add(pgq_t *x, const char *fmt, ...)
 {
@@ -1255,17 +1258,26 @@ pg_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 	conn_t *k;
 	PGresult *r;
 	char *like = NULL;
-	int rc = -1, stopped = 0;
+	int rc = -1, stopped = 0, who;
 
 	x.len = 0;
 	x.n = 0;
+	/* metadata parsed once per row for both ids (WHO would parse the
+	 * document once per id); OFFSET 0 keeps the planner from inlining
+	 * the expression back into each use. */
+	who = q->want_who || q->user_id || q->company_id;
 	pgq_add(&x,
 	        "SELECT id, ts, event_id, method, path, route, status,"
 	        " latency_ms, is_error, agent_id, agent_session_id, %s, %s, %s"
-	        " FROM events WHERE project = $%d::bigint",
-	        q->want_who ? WHO("user_id") : "NULL",
-	        q->want_who ? WHO("company_id") : "NULL",
-	        q->want_doc ? "doc" : "NULL", pgq_int(&x, pk));
+	        " FROM events%s WHERE project = $%d::bigint",
+	        q->want_who ? "w.md ->> 'user_id'" : "NULL",
+	        q->want_who ? "w.md ->> 'company_id'" : "NULL",
+	        q->want_doc ? "doc" : "NULL",
+	        who ? " CROSS JOIN LATERAL (SELECT CASE WHEN strpos(doc, '\\u')"
+	              " = 0 OR doc !~* '\\\\u(0000|d[89a-f])' THEN doc::json"
+	              " -> 'metadata' END AS md OFFSET 0) AS w"
+	            : "",
+	        pgq_int(&x, pk));
 	pgq_add(&x, " AND ts >= $%d::bigint", pgq_int(&x, q->since_us));
 	pgq_add(&x, " AND ts < $%d::bigint", pgq_int(&x, q->until_us));
 	if (q->method)
@@ -1278,10 +1290,10 @@ pg_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 		pgq_add(&x, " AND agent_session_id = $%d::text",
 		        pgq_text(&x, q->agent_session_id));
 	if (q->user_id)
-		pgq_add(&x, " AND " WHO("user_id") " = $%d::text",
+		pgq_add(&x, " AND w.md ->> 'user_id' = $%d::text",
 		        pgq_text(&x, q->user_id));
 	if (q->company_id)
-		pgq_add(&x, " AND " WHO("company_id") " = $%d::text",
+		pgq_add(&x, " AND w.md ->> 'company_id' = $%d::text",
 		        pgq_text(&x, q->company_id));
 	if (q->status_min > 0)
 		pgq_add(&x, " AND status >= $%d::bigint",

@@ -99,6 +99,33 @@ def outgoing_traceparent(store, parent):
     return f"00-{trace_id}-{os.urandom(8).hex()}-{flags:02x}"
 
 
+# OpenTelemetry's client instrumentations, by the client OTAS patched.
+# requests goes through urllib3, so either instruments a requests call.
+_CLIENT_INSTRUMENTATIONS = {
+    "requests": (("opentelemetry.instrumentation.requests", "RequestsInstrumentor"),
+                 ("opentelemetry.instrumentation.urllib3", "URLLib3Instrumentor")),
+    "urllib3": (("opentelemetry.instrumentation.urllib3", "URLLib3Instrumentor"),),
+    "httpx": (("opentelemetry.instrumentation.httpx", "HTTPXClientInstrumentor"),),
+}
+
+
+def client_instrumented(client):
+    """Whether OpenTelemetry's own instrumentation of `client` is on: it
+    propagates the trace itself (with its client span), so OTAS adds
+    nothing -- whichever of the two wraps the other."""
+    for module, name in _CLIENT_INSTRUMENTATIONS.get(client, ()):
+        mod = sys.modules.get(module)
+        if mod is None:
+            continue
+        try:
+            # BaseInstrumentor is a singleton: this is the app's instance.
+            if getattr(mod, name)().is_instrumented_by_opentelemetry:
+                return True
+        except Exception:
+            continue
+    return False
+
+
 def has_traceparent(headers):
     """Whether a header mapping / pair list already holds traceparent."""
     try:

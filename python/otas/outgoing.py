@@ -212,9 +212,11 @@ class _Recorder:
     def skipped(self, url):
         return bool(self.skip) and str(url).startswith(self.skip)
 
-    def traceparent(self, parent, headers):
-        """The traceparent to add to a call's headers, or None."""
-        if not self.propagate or _otel.has_traceparent(headers):
+    def traceparent(self, parent, headers, client):
+        """The traceparent to add to a call's headers, or None: none when
+        the call has one or OpenTelemetry instruments the client."""
+        if not self.propagate or _otel.has_traceparent(headers) or \
+                _otel.client_instrumented(client):
             return None
         try:
             store = _slot(parent)[0] if parent is not None else None
@@ -427,7 +429,7 @@ def _patch_requests():
         if hit is None:
             return orig(self, request, **kwargs)
         rec, parent = hit
-        tp = rec.traceparent(parent, request.headers)
+        tp = rec.traceparent(parent, request.headers, "requests")
         if tp is not None:
             request.headers["traceparent"] = tp
         stream = kwargs.get("stream", False)
@@ -467,7 +469,7 @@ def _patch_urllib3():
         if hit is None:
             return orig(self, method, url, body, headers, *args, **kwargs)
         rec, parent = hit
-        tp = rec.traceparent(parent, headers)
+        tp = rec.traceparent(parent, headers, "urllib3")
         if tp is not None:
             headers = dict(headers or {})
             headers["traceparent"] = tp
@@ -528,7 +530,7 @@ def _patch_httpx():
         if hit is None:
             return orig(self, request, **kwargs)
         rec, parent = hit
-        tp = rec.traceparent(parent, request.headers)
+        tp = rec.traceparent(parent, request.headers, "httpx")
         if tp is not None:
             request.headers["traceparent"] = tp
         return _timed(lambda: orig(self, request, **kwargs),
@@ -539,7 +541,7 @@ def _patch_httpx():
         if hit is None:
             return await aorig(self, request, **kwargs)
         rec, parent = hit
-        tp = rec.traceparent(parent, request.headers)
+        tp = rec.traceparent(parent, request.headers, "httpx")
         if tp is not None:
             request.headers["traceparent"] = tp
         done = _httpx_done(rec, parent, request, kwargs.get("stream", False))

@@ -394,6 +394,42 @@ TEST(outgoing_event)
 	otas_config_free(c);
 }
 
+/* The host's active span (metadata.trace_id / span_id, e.g. the
+ * OpenTelemetry Django server span) wins over the incoming traceparent. */
+TEST(host_span_is_the_trace_context)
+{
+	otas_config_t *c = cfg_otlp(NULL);
+	otas__otlp_t *o = otas__otlp_new(c, "otas-python/1");
+	otas__buf_t out = OTAS__BUF_INIT;
+	const char *evs[] = {
+	    "{\"method\":\"GET\",\"path\":\"/a\",\"status_code\":200,"
+	    "\"latency_ms\":1,\"metadata\":{\"timestamp\":\"2024-02-29T00:00:01Z\","
+	    "\"direction\":\"incoming\","
+	    "\"trace_id\":\"0af7651916cd43dd8448eb211c80319c\","
+	    "\"span_id\":\"1122334455667788\",\"parent_span_id\":\"b7ad6b7169203331\","
+	    "\"traceparent\":\"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00\"}}"};
+	span_t res, sl, lr;
+	uint64_t v;
+
+	CHECK(o);
+	lr = encode(o, evs, 1, &out, &res, &sl);
+	CHECK(sub(lr, 9, 0).n == 16);
+	CHECK(memcmp(sub(lr, 9, 0).p,
+	             "\x0a\xf7\x65\x19\x16\xcd\x43\xdd\x84\x48\xeb\x21\x1c\x80"
+	             "\x31\x9c", 16) == 0);
+	CHECK(sub(lr, 10, 0).n == 8);
+	CHECK(memcmp(sub(lr, 10, 0).p, "\x11\x22\x33\x44\x55\x66\x77\x88",
+	             8) == 0);
+	CHECK(field(lr, 8, 0, NULL, &v) == 1);
+	CHECK_INT(v, 1);
+	CHECK(attr_str(lr, 6, "otas.metadata.trace_id") == NULL);
+	CHECK_STR(attr_str(lr, 6, "otas.metadata.parent_span_id"),
+	          "b7ad6b7169203331");
+	otas__buf_free(&out);
+	otas__otlp_free(o);
+	otas_config_free(c);
+}
+
 TEST(endpoint_and_headers)
 {
 	static const struct {
@@ -787,6 +823,7 @@ main(void)
 	RUN(record_fields);
 	RUN(severity_and_errors);
 	RUN(outgoing_event);
+	RUN(host_span_is_the_trace_context);
 	RUN(endpoint_and_headers);
 	RUN(options_validated_at_start);
 	RUN(answers);

@@ -209,12 +209,23 @@ def test_search_text_and_export(driver, collector, traffic, shots):
     screenshot(driver, shots, "search-desktop")
     # export: the page fetches it with the key header and saves a file
     driver.find_element(By.ID, "export-csv").click()
-    wait(driver, lambda d: d.execute_script("return window.performance.getEntriesByType('resource')"
-                                            ".some(e => e.name.includes('/api/v1/export'))"), "export")
+    wait(driver, lambda d: d.execute_script(
+        "return document.documentElement.dataset.exportFormat") == "csv", "CSV export")
     r = collector.get("/api/v1/export", range="1h", path="/api/items/*", tag="blue",
                       version="2.4.1", format="csv")
     rows = list(csv.DictReader(io.StringIO(r.body.decode())))
     assert [x["event_id"] for x in rows] == [e["event_id"] for e in want]
+    # the file the page saved is the API's export of the same filter
+    assert driver.execute_script("return document.documentElement.dataset.exportBytes") \
+        == str(len(r.body))
+    driver.find_element(By.ID, "export-json").click()
+    wait(driver, lambda d: d.execute_script(
+        "return document.documentElement.dataset.exportFormat") == "json", "JSON export")
+    r = collector.get("/api/v1/export", range="1h", path="/api/items/*", tag="blue",
+                      version="2.4.1", format="json")
+    assert json.loads(r.body)["rows"] == 7
+    assert driver.execute_script("return document.documentElement.dataset.exportBytes") \
+        == str(len(r.body))
     r = collector.get("/api/v1/export", range="1h", format="json", status="5xx")
     assert json.loads(r.body)["rows"] == 3
     # a row is a link to its event

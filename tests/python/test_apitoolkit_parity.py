@@ -154,3 +154,13 @@ def test_capture_bodies(option, collector, tmp_path):
         else:
             assert not ev.get("request_body") and not ev.get("response_body")
             assert ev["request_size_bytes"] > 0 and ev["response_size_bytes"] > 0
+
+
+def test_a_jsonpath_filter_is_a_startup_error_naming_the_rule():
+    from otas import conf
+    from otas.exceptions import OtasConfigurationError
+
+    with pytest.raises(OtasConfigurationError) as e:
+        conf.load({"REDACT_REQUEST_BODY": ["$.items[?(@.a==1)]"]}, environ={},
+                  require_key=False)
+    assert '"$.items[?(@.a==1)]"' in str(e.value) and "filters" in str(e.value)

@@ -305,3 +305,17 @@ def test_user_identity_modes(field, resolve, collector, tmp_path):
     for e in (touched, untouched):
         assert e["metadata"]["session_token"] == sha256(res["session"])
         assert res["session"] not in json.dumps(e)
+
+
+def test_a_pasted_moesif_name_is_refused_with_ours():
+    from otas import conf
+    from otas.exceptions import OtasConfigurationError
+
+    for theirs, ours in (("REQUEST_BODY_MASKS", "REDACT_REQUEST_BODY"),
+                         ("RESPONSE_BODY_MASKS", "REDACT_RESPONSE_BODY"),
+                         ("LOG_BODY_OUTGOING", "CAPTURE_OUTGOING_BODIES"),
+                         ("MASK_EVENT_MODEL", "MASK_EVENT")):
+        assert (theirs, ours) in doc_rows(GUIDE)
+        with pytest.raises(OtasConfigurationError) as e:
+            conf.load({theirs: ["x"]}, environ={}, require_key=False)
+        assert f"OTAS option '{theirs}' is not known. Did you mean '{ours}'?" in str(e.value)

@@ -124,3 +124,57 @@ def test_propagate_traceparent_off(collector, third, tmp_path):
     rid, res, parent, kid = _run(collector, third, tmp_path, settings)
     assert res["call"]["calls"][0]["traceparent"] is None
     assert "traceparent" not in kid["metadata"]
+
+
+def test_otel_requests_instrumentation_propagates_itself(collector, third, tmp_path):
+    """With OpenTelemetry's requests instrumentation on, the callee gets its
+    client span's traceparent (OTAS adds none of its own), and the
+    outgoing event records that one."""
+    settings = OTEL_SETTINGS + """
+from opentelemetry.instrumentation.requests import RequestsInstrumentor
+RequestsInstrumentor().instrument()
+"""
+    rid, res, parent, kid = _run(collector, third, tmp_path, settings)
+    server = [sp for sp in res["spans"] if "SERVER" in sp["kind"]][0]
+    client = [sp for sp in res["spans"] if "CLIENT" in sp["kind"]]
+    assert len(client) == 1, res["spans"]
+    client = client[0]
+    assert client["parent"] == server["span_id"]
+    got = res["call"]["calls"][0]["traceparent"]
+    assert got.startswith(f"00-{client['trace_id']}-{client['span_id']}-")
+    assert kid["metadata"]["traceparent"] == got
+    assert parent["metadata"]["span_id"] == server["span_id"]
+
+
+def test_otlp_export_carries_the_server_span(tmp_path):
+    """OTAS_EXPORTER=otlp under the OpenTelemetry Django instrumentation:
+    the log record's trace_id / span_id are the server span's, so the
+    record joins the app's trace in the team's pipeline."""
+    from sdk_support import run_app
+    from test_otlp import Receiver
+
+    code = OTEL_SETTINGS.replace('s.OTAS.update({"CAPTURE_OUTGOING": True})', "") + """
+import django
+django.setup()
+from django.test import Client
+import otas
+Client().get("/api/items/5", HTTP_TRACEPARENT=os.environ["CALLER"])
+span = [sp for sp in exporter.get_finished_spans() if "SERVER" in str(sp.kind)][0]
+out = {"trace_id": format(span.context.trace_id, "032x"),
+       "span_id": format(span.context.span_id, "016x"),
+       "flushed": otas.flush(timeout=10)}
+print("RESULT " + json.dumps(out))
+"""
+    code = "import json, os, sys, threading\nimport djproject.settings as s\n" + code
+    rcv = Receiver()
+    try:
+        p, res = run_app({"OTAS_EXPORTER": "otlp", "CALLER": CALLER,
+                          "OTAS_OTLP_ENDPOINT": rcv.url + "/v1/logs",
+                          "OTAS_SPOOL_DIR": str(tmp_path)}, code=code)
+        assert res and res["flushed"] is True, p.stderr[-3000:]
+        recs = [lr for _, _, lr in rcv.records()]
+        assert len(recs) == 1
+        assert recs[0].trace_id.hex() == res["trace_id"] == CALLER[3:35]
+        assert recs[0].span_id.hex() == res["span_id"] != CALLER[36:52]
+    finally:
+        rcv.close()

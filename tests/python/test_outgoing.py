@@ -110,9 +110,20 @@ def test_outgoing_calls_linked_to_incoming(collector, third_party, tmp_path):
     assert fkids[0]["status_code"] == 0
     assert "ConnectionError" in fkids[0]["error"]
 
-    obs_in = wait_for(lambda: incoming("/api/observed"), what="observed incoming")
-    okids = [e for e in collector.events(limit=1000)
-             if e["metadata"].get("parent_event_id") == obs_in["metadata"]["event_id"]]
+    # The collector is shared with other tests that call /api/observed
+    # too (through their own third-party server): this run's incoming event
+    # is the one whose child went to this test's server.
+    wait_for(lambda: incoming("/api/observed"), what="observed incoming")
+    everything = collector.events(limit=1000)
+    ours = [e for e in everything
+            if e["metadata"].get("direction") == "outgoing"
+            and e["metadata"].get("url", "").startswith(third_party + "/o")]
+    assert len(ours) == 1, [e["metadata"].get("url") for e in ours]
+    parent_of_o = [e for e in everything
+                   if e["metadata"].get("event_id") == ours[0]["metadata"]["parent_event_id"]]
+    assert [e["path"] for e in parent_of_o] == ["/api/observed"]
+    okids = [e for e in everything
+             if e["metadata"].get("parent_event_id") == parent_of_o[0]["metadata"]["event_id"]]
     assert [k["path"] for k in okids] == ["/o"]
 
     err = wait_for(lambda: incoming("/api/report-errors"), what="reported errors")

@@ -88,3 +88,49 @@ def test_outgoing_off_by_default_outside_requests(collector, third, tmp_path):
     # The app flushed (run_django checks it); the call is not stored.
     assert any(p == f"/not-captured-{rid}" for p, _ in third.seen)
     assert f"/not-captured-{rid}" not in json.dumps(collector.events(limit=1000))
+
+
+def test_children_of_excluded_or_sampled_out_parents_are_roots(collector, third, tmp_path):
+    """A parent the engine does not keep (OTAS_EXCLUDE_PATHS, sampling)
+    leaves its calls captured without a parent_event_id."""
+    rid = str(random.randrange(10**8, 10**9))
+    settings = 's.OTAS.update({"CAPTURE_OUTGOING": True, "EXCLUDE_PATHS": "/api/call"})'
+    body = ('R = os.environ["RID"]\n'
+            'out["s"] = Client().get("/api/call", {"target": T, "paths": "/excluded-kid-" + R})'
+            '.status_code\n')
+    run_django(collector, tmp_path, third.url, settings, body, env={"RID": rid})
+    kid = by_marker(collector, f"/excluded-kid-{rid}")[0]
+    assert kid["metadata"]["direction"] == "outgoing"
+    assert "parent_event_id" not in kid["metadata"]
+    assert not [e for e in collector.events(limit=1000) if e["path"] == "/api/call"
+                and f"excluded-kid-{rid}" in json.dumps(e.get("query_params"))]
+
+
+def test_sampling_never_leaves_a_dangling_parent_link(collector, third, tmp_path):
+    """SAMPLE_RATE drops parents by their event id at capture time: every
+    kept child links to a stored parent or to none."""
+    rid = str(random.randrange(10**8, 10**9))
+    settings = 's.OTAS.update({"CAPTURE_OUTGOING": True, "SAMPLE_RATE": "0.5"})'
+    body = ('R = os.environ["RID"]\nc = Client()\n'
+            'for i in range(30):\n'
+            '    c.get("/api/call", {"target": T, "paths": f"/sampled-kid-{R}-{i}"})\n')
+    run_django(collector, tmp_path, third.url, settings, body, env={"RID": rid})
+    assert len(third.seen) == 30
+    evs = collector.events(limit=1000)
+    ids = {e["metadata"]["event_id"] for e in evs}
+    kids = [e for e in evs if f"/sampled-kid-{rid}-" in e["path"]]
+    parents = [e for e in evs if e["path"] == "/api/call"
+               and f"sampled-kid-{rid}-" in json.dumps(e.get("query_params"))]
+    assert 0 < len(kids) < 30 and 0 < len(parents) < 30  # 2^-30 odds either way
+    for k in kids:
+        pid = k["metadata"].get("parent_event_id")
+        assert pid is None or pid in ids
+    # A kept child of a kept parent links to it; of a dropped one, to none.
+    kid_by_path = {k["path"]: k for k in kids}
+    parent_of = {}
+    for p in parents:
+        q = p["query_params"]
+        q = json.loads(q) if isinstance(q, str) else q
+        parent_of[q["paths"][0]] = p["metadata"]["event_id"]
+    for path, k in kid_by_path.items():
+        assert k["metadata"].get("parent_event_id") == parent_of.get(path), path
