@@ -25,7 +25,7 @@ def option_defaults():
     return {}
 
 
-class Exchange:
+class PyExchange:
     """The binding's record (see _engine.pyi), as a plain class for when
     the extension is not built: the defaults are class attributes, so an
     adapter pays only for what it sets.  With the extension the no-op
@@ -47,15 +47,15 @@ class Exchange:
         self.headers = headers
         self.start_us = start_us
         for k, v in fields.items():
-            if not hasattr(Exchange, k):
+            if not hasattr(PyExchange, k):
                 raise AttributeError(f"Exchange has no field {k!r}")
             setattr(self, k, v)
 
 
 try:
-    from ._engine import Exchange  # noqa: F811 - the same record, if built
+    from ._engine import Exchange  # the same record, if built
 except ImportError:  # pragma: no cover - the extension is not built
-    pass
+    Exchange = PyExchange
 
 
 class Engine:
