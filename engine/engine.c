@@ -160,6 +160,8 @@ otas__engine_set_auth(otas_engine_t *eng, const otas_auth_result_t *r)
 		snprintf(eng->project_id, sizeof(eng->project_id), "%s",
 		         r->project_id);
 		eng->auth_state = OTAS__AUTH_OK;
+		__atomic_store_n(&eng->accepts_zstd, r->accepts_zstd,
+		                 __ATOMIC_RELAXED);
 	} else if (r->status == OTAS_AUTH_INVALID_KEY) {
 		eng->auth_state = OTAS__AUTH_INVALID;
 	}

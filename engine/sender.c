@@ -83,9 +83,12 @@ typedef struct {
 	int auth_logged;
 	otas__buf_t body, gz, scratch;
 	otas__http_resp_t resp;
+	void *zctx;           /* zstd compression context (gzip.c) */
+	int zstd_refused;     /* the back end answered 415 to zstd: gzip */
 } snd_t;
 
 enum { OUT_DONE, OUT_RETRY, OUT_AUTH_WAIT, OUT_FALLBACK, OUT_REDIRECT };
+
 
 /* ------------------------------------------------------------ helpers */
 
@@ -442,6 +445,25 @@ key_header(snd_t *s)
 	return s->eng->key_header;
 }
 
+/* The batch body's encoding (OTAS__COMP_ZSTD, _GZIP or _NONE): zstd when
+ * OTAS_COMPRESSION=zstd, or =auto and the back end's authentication
+ * answer listed it; gzip after a 415 to zstd (remembered) and for any
+ * back end that did not say (the OTAS platform). */
+static int
+body_encoding(snd_t *s)
+{
+	int c = otas__compression(s->eng->cfg);
+
+	if (c == OTAS__COMP_NONE || c == OTAS__COMP_GZIP)
+		return c;
+	if (s->zstd_refused)
+		return OTAS__COMP_GZIP;
+	if (c == OTAS__COMP_ZSTD ||
+	    __atomic_load_n(&s->eng->accepts_zstd, __ATOMIC_RELAXED))
+		return OTAS__COMP_ZSTD;
+	return OTAS__COMP_GZIP;
+}
+
 static int
 send_batch_mode(snd_t *s, long timeout_ms, int *retry_after_ms)
 {
@@ -451,6 +473,8 @@ send_batch_mode(snd_t *s, long timeout_ms, int *retry_after_ms)
 	char pid[128], desc[128];
 	size_t i, k, split = 0;
 	otas__retry_action_t act;
+	const otas__buf_t *wire;
+	int enc;
 	json_t *o;
 
 	project_id(eng, pid, sizeof(pid));
@@ -470,14 +494,34 @@ send_batch_mode(snd_t *s, long timeout_ms, int *retry_after_ms)
 		}
 		otas__buf_puts(&s->body, "]}");
 		otas__buf_reset(&s->gz);
-		if (s->body.oom ||
-		    otas__gzip(s->body.data, s->body.len, &s->gz) != 0)
+		enc = body_encoding(s);
+		if (s->body.oom)
 			return OUT_RETRY;
+		if (enc == OTAS__COMP_ZSTD) {
+			if (otas__zstd(&s->zctx, s->body.data, s->body.len,
+			               &s->gz) != 0)
+				return OUT_RETRY;
+		} else if (enc == OTAS__COMP_GZIP) {
+			if (otas__gzip(s->body.data, s->body.len, &s->gz) != 0)
+				return OUT_RETRY;
+		}
+		wire = enc == OTAS__COMP_NONE ? &s->body : &s->gz;
 		hdr[0] = key_header(s);
 		hdr[1] = "Content-Type: application/json";
-		hdr[2] = "Content-Encoding: gzip";
-		otas__http_post(s->http, eng->batch_url, hdr, 3, s->gz.data,
-		                s->gz.len, timeout_ms, &s->resp);
+		hdr[2] = enc == OTAS__COMP_ZSTD ? "Content-Encoding: zstd"
+		                                : "Content-Encoding: gzip";
+		otas__http_post(s->http, eng->batch_url, hdr,
+		                enc == OTAS__COMP_NONE ? 2 : 3, wire->data,
+		                wire->len, timeout_ms, &s->resp);
+		if (s->resp.status == 415 && enc == OTAS__COMP_ZSTD) {
+			/* This back end does not decode zstd after all:
+			 * gzip from now on, and send the same events again. */
+			s->zstd_refused = 1;
+			otas__log(eng, OTAS_LOG_WARNING,
+			          "otas: the back end refused zstd bodies (HTTP "
+			          "415); batches are sent with gzip");
+			continue;
+		}
 		answer_description(&s->resp.body, desc, sizeof(desc));
 		act = otas__retry_classify(s->resp.status, desc, 1);
 		if (s->resp.retry_after[0])
@@ -511,7 +555,7 @@ send_batch_mode(snd_t *s, long timeout_ms, int *retry_after_ms)
 			OTAS__INC(eng, duplicates, dup);
 			OTAS__INC(eng, dropped_rejected, rej);
 			OTAS__INC(eng, batches, 1);
-			OTAS__INC(eng, bytes_sent, s->gz.len);
+			OTAS__INC(eng, bytes_sent, wire->len);
 			if (rej)
 				otas__log(eng, OTAS_LOG_WARNING,
 				          "otas: the back end rejected %llu "
@@ -926,6 +970,7 @@ snd_free(snd_t *s)
 		free(r);
 	}
 	otas__http_free(s->http);
+	otas__zstd_free(s->zctx);
 	pthread_mutex_lock(&s->eng->spool_mu);
 	if (s->eng->spool)
 		otas__spool_close(s->eng->spool);
