@@ -89,6 +89,9 @@ typedef struct {
 
 enum { OUT_DONE, OUT_RETRY, OUT_AUTH_WAIT, OUT_FALLBACK, OUT_REDIRECT };
 
+/* Authentication failing: queued bytes past this go to the spool without
+ * waiting for the flush interval. */
+#define AUTH_SPOOL_BYTES (256 * 1024)
 
 /* ------------------------------------------------------------ helpers */
 
@@ -1014,6 +1017,7 @@ sender_main(void *arg)
 		int do_auth = 0, do_send = 0, do_spool = 0, do_drain = 0;
 		int do_fill = 0, do_ent = 0;
 		int flush_wanted, flush_urgent, over_half, authed, can_spool;
+		int parked_wait = 0;
 
 		pthread_mutex_lock(&eng->q.mu);
 		if (eng->stop) {
@@ -1045,11 +1049,33 @@ sender_main(void *arg)
 				do_auth = 1;
 			else if (now < s->next_auth_ms)
 				wake = s->next_auth_ms;
-			/* Waiting for the project: keep memory bounded. */
-			if (!do_auth && (over_half || flush_urgent) && any &&
-			    can_spool) {
+			/* Waiting for the project: keep memory bounded.  Once
+			 * an attempt has failed, what waits longer than the
+			 * flush interval (or passes AUTH_SPOOL_BYTES) goes
+			 * to the spool between attempts, so a back end that
+			 * is down from start-up costs neither memory nor a
+			 * growing queue on the request path.  A flush in
+			 * progress waits for delivery while it can (above). */
+			int64_t oldest = eng->q.head ? eng->q.head->enq_mono_ms
+			                             : -1;
+			int parked = s->auth_attempt > 0 && !flush_wanted &&
+			             (s->pending || s->b.n ||
+			              (oldest >= 0 &&
+			               (eng->q.bytes >= AUTH_SPOOL_BYTES ||
+			                now >= oldest +
+			                           eng->cfg->flush_interval_ms)));
+			if (!do_auth && (over_half || flush_urgent || parked) &&
+			    any && can_spool) {
 				take_locked(s);
 				do_spool = 1;
+			} else if (!do_auth && s->auth_attempt > 0) {
+				/* An empty queue waits as usual: the first
+				 * record wakes us to start its grace. */
+				parked_wait = !flush_wanted && oldest >= 0;
+				if (oldest >= 0 && can_spool &&
+				    oldest + eng->cfg->flush_interval_ms < wake)
+					wake = oldest +
+					       eng->cfg->flush_interval_ms;
 			}
 			if (!any)
 				resolved_locked(eng, eng->q.seq);
@@ -1115,7 +1141,13 @@ sender_main(void *arg)
 		    !do_fill && !do_ent) {
 			struct timespec ts;
 			deadline_ts(wake, &ts);
-			eng->q.sender_waiting = 1;
+			/* Authentication failing: the sender waits for the
+			 * next attempt or the spool grace, so a capture does
+			 * not wake it (a futex and a context switch per
+			 * request) unless the queue passes AUTH_SPOOL_BYTES. */
+			eng->q.wake_parked_bytes = AUTH_SPOOL_BYTES;
+			eng->q.sender_waiting = parked_wait ? OTAS__QUEUE_PARKED
+			                                    : 1;
 			pthread_cond_timedwait(&eng->q.cv_send, &eng->q.mu, &ts);
 			eng->q.sender_waiting = 0;
 			pthread_mutex_unlock(&eng->q.mu);
