@@ -145,7 +145,7 @@ main(void)
 	     "$.password, $..token, $.user.card.number, $.items[-1].ssn, "
 	     "$.data.*.list[-1]", ""},
 	};
-	static const otas__nameset_t defaults = {NULL, 0, 1};
+	static const otas__nameset_t defaults = {NULL, 0, 1, NULL};
 	size_t sizes[] = {1024, 64 * 1024};
 	size_t si, ri;
 	char err[200];

@@ -27,6 +27,7 @@
 #include "http_curl.h"
 #include "identity.h"
 #include "otlp.h"
+#include "redact_names.h"
 #include "sender.h"
 #include "spool.h"
 
@@ -236,6 +237,7 @@ engine_release(otas_engine_t *eng)
 	otas__names_free(eng->sens_headers);
 	otas__names_free(eng->sens_dir_headers[0]);
 	otas__names_free(eng->sens_dir_headers[1]);
+	otas__nameset_release(&eng->params);
 	otas__names_free(eng->sens_params);
 	otas__jsonpath_free(eng->req_rules);
 	otas__jsonpath_free(eng->resp_rules);
@@ -328,6 +330,8 @@ otas_engine_new(otas_config_t *cfg, char *err, size_t errlen)
 		goto oom;
 	eng->params.names = (const char *const *)eng->sens_params;
 	eng->params.defaults = cfg->redact_default_names;
+	if (otas__nameset_prepare(&eng->params) != 0)
+		goto oom;
 	eng->req_rules = otas__jsonpath_parse(cfg->redact_request_body, e2,
 	                                      sizeof(e2));
 	if (!eng->req_rules) {

@@ -53,10 +53,14 @@ int otas__redact_json(const otas__jsonpath_set_t *rules, const char *in,
 /* A set of sensitive names (query parameters, form fields, JSON keys at
  * any depth, header names), compared after normalisation: see
  * redact_names.h.  `defaults` adds the built-in list. */
+struct otas__namepats_s;
 typedef struct {
 	const char *const *names;
 	size_t n;
 	int defaults;
+	/* The names normalised once (otas__nameset_prepare in
+	 * redact_names.h); NULL: normalised again at each lookup. */
+	struct otas__namepats_s *pats;
 } otas__nameset_t;
 
 /* otas__redact_json with, besides the rules, every member at any depth

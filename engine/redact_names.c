@@ -18,6 +18,7 @@
  */
 #include "redact_names.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define NORM_CAP 256
@@ -128,64 +129,207 @@ otas__name_default(const char *s, size_t n)
 	return 0;
 }
 
-/* A name of the user's list, with '*' at either end for suffix, prefix
- * or substring. */
-static int
-user_match(const char *pat, const char *s, size_t n)
+/* A name of the user's list, normalised: '*' at the start, the end or
+ * both made it a suffix, prefix or substring pattern. */
+enum { PAT_NONE, PAT_EXACT, PAT_SUFFIX, PAT_PREFIX, PAT_PART };
+
+typedef struct {
+	const char *s;       /* normalised bytes */
+	size_t k;            /* their length, 0 < k < NORM_CAP */
+	unsigned char kind;  /* PAT_* */
+	unsigned char dflt;  /* exact, and the built-in list holds it: any
+	                      * name it matches the defaults match too */
+} pat_t;
+
+struct otas__namepats_s {
+	size_t n;
+	pat_t *p;
+};
+
+/* pat (NUL-terminated) into *out, its bytes into buf (NORM_CAP). */
+static void
+pat_compile(const char *pat, char *buf, pat_t *out)
 {
-	char pn[NORM_CAP];
 	size_t pl = strlen(pat), k;
 	int lead = pl && pat[0] == '*', trail = pl > 1 && pat[pl - 1] == '*';
 
-	k = otas__name_norm(pat, pl, pn, sizeof(pn));
-	if (k == 0 || k >= sizeof(pn))
-		return 0;
-	if (lead && trail)
-		return has_part(s, n, pn, k);
-	if (lead)
-		return k <= n && memcmp(s + n - k, pn, k) == 0;
-	if (trail)
-		return k <= n && memcmp(s, pn, k) == 0;
-	return k == n && memcmp(s, pn, k) == 0;
+	k = otas__name_norm(pat, pl, buf, NORM_CAP);
+	out->s = buf;
+	out->k = k;
+	out->dflt = 0;
+	if (k == 0 || k >= NORM_CAP)
+		out->kind = PAT_NONE;
+	else if (lead && trail)
+		out->kind = PAT_PART;
+	else if (lead)
+		out->kind = PAT_SUFFIX;
+	else if (trail)
+		out->kind = PAT_PREFIX;
+	else {
+		out->kind = PAT_EXACT;
+		out->dflt = (unsigned char)otas__name_default(buf, k);
+	}
 }
 
 static int
-norm_match(const otas__nameset_t *ns, const char *name, size_t len)
+pat_match(const pat_t *p, const char *s, size_t n)
+{
+	size_t k = p->k;
+
+	switch (p->kind) {
+	case PAT_EXACT:
+		return k == n && memcmp(s, p->s, k) == 0;
+	case PAT_SUFFIX:
+		return k <= n && memcmp(s + n - k, p->s, k) == 0;
+	case PAT_PREFIX:
+		return k <= n && memcmp(s, p->s, k) == 0;
+	case PAT_PART:
+		return has_part(s, n, p->s, k);
+	}
+	return 0;
+}
+
+int
+otas__nameset_prepare(otas__nameset_t *ns)
+{
+	struct otas__namepats_s *ps;
+	char buf[NORM_CAP];
+	size_t i, j, bytes = 0, m = 0;
+	char *b;
+
+	if (!ns || ns->pats || !ns->n || !ns->names)
+		return 0;
+	for (i = 0; i < ns->n; i++)
+		if (ns->names[i])
+			bytes += strlen(ns->names[i]) + 1;
+	ps = malloc(sizeof(*ps) + ns->n * sizeof(pat_t) + bytes);
+	if (!ps)
+		return -1;
+	ps->p = (pat_t *)(ps + 1);
+	b = (char *)(ps->p + ns->n);
+	for (i = 0; i < ns->n; i++) {
+		pat_t t;
+		if (!ns->names[i])
+			continue;
+		pat_compile(ns->names[i], buf, &t);
+		if (t.kind == PAT_NONE)
+			continue;
+		for (j = 0; j < m; j++) /* `apikey,api_key`: once */
+			if (ps->p[j].kind == t.kind && ps->p[j].k == t.k &&
+			    memcmp(ps->p[j].s, t.s, t.k) == 0)
+				break;
+		if (j < m)
+			continue;
+		memcpy(b, buf, t.k);
+		t.s = b;
+		b += t.k;
+		ps->p[m++] = t;
+	}
+	ps->n = m;
+	ns->pats = ps;
+	return 0;
+}
+
+void
+otas__nameset_release(otas__nameset_t *ns)
+{
+	if (!ns)
+		return;
+	free(ns->pats);
+	ns->pats = NULL;
+}
+
+/* The normalised name s (n > 0) against the set. */
+static int
+norm_match(const otas__nameset_t *ns, const char *s, size_t n)
+{
+	size_t i;
+
+	if (ns->defaults && otas__name_default(s, n))
+		return 1;
+	if (ns->pats) {
+		const pat_t *p = ns->pats->p;
+		for (i = 0; i < ns->pats->n; i++)
+			if (!(p[i].dflt && ns->defaults) &&
+			    pat_match(&p[i], s, n))
+				return 1;
+		return 0;
+	}
+	for (i = 0; i < ns->n; i++) {
+		char pb[NORM_CAP];
+		pat_t t;
+		if (!ns->names[i])
+			continue;
+		pat_compile(ns->names[i], pb, &t);
+		if (pat_match(&t, s, n))
+			return 1;
+	}
+	return 0;
+}
+
+/* A raw name (or segment): normalised, then matched. */
+static int
+raw_match(const otas__nameset_t *ns, const char *name, size_t len)
 {
 	char nb[NORM_CAP];
-	size_t n = otas__name_norm(name, len, nb, sizeof(nb)), i;
+	size_t n = otas__name_norm(name, len, nb, sizeof(nb));
 
 	if (n == 0)
 		return 0;
 	if (n >= sizeof(nb))
 		n = sizeof(nb) - 1; /* parts and prefixes still seen */
-	if (ns->defaults && otas__name_default(nb, n))
-		return 1;
-	for (i = 0; i < ns->n; i++)
-		if (ns->names[i] && user_match(ns->names[i], nb, n))
-			return 1;
-	return 0;
+	return norm_match(ns, nb, n);
+}
+
+static int
+is_sep(char c)
+{
+	return c == '[' || c == ']' || c == '.';
+}
+
+/* Whether otas__name_norm keeps the byte. */
+static int
+norm_keeps(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+	       (c >= '0' && c <= '9') || c >= 0x80;
 }
 
 int
 otas__name_sensitive(const otas__nameset_t *ns, const char *name, size_t len)
 {
-	size_t i, start = 0;
+	char nb[NORM_CAP];
+	size_t i, start = 0, n, off = 0, seg0 = 0;
 
 	if (!ns || (!ns->defaults && !ns->n) || !name)
 		return 0;
-	if (norm_match(ns, name, len))
+	/* The name is normalised once: separators are dropped by the
+	 * normalisation, so each segment's normalised form is a slice of
+	 * the whole name's (unless that was cut at NORM_CAP). */
+	n = otas__name_norm(name, len, nb, sizeof(nb));
+	if (n == 0)
+		return 0;
+	if (norm_match(ns, nb, n < sizeof(nb) ? n : sizeof(nb) - 1))
 		return 1;
 	if (!memchr(name, '[', len) && !memchr(name, '.', len) &&
 	    !memchr(name, ']', len))
 		return 0;
 	for (i = 0; i <= len; i++) {
-		if (i < len && name[i] != '[' && name[i] != ']' &&
-		    name[i] != '.')
+		if (i < len && !is_sep(name[i])) {
+			if (norm_keeps((unsigned char)name[i]))
+				off++;
 			continue;
-		if (i > start && norm_match(ns, name + start, i - start))
-			return 1;
+		}
+		if (i > start) {
+			if (n >= sizeof(nb)) {
+				if (raw_match(ns, name + start, i - start))
+					return 1;
+			} else if (off > seg0 &&
+			           norm_match(ns, nb + seg0, off - seg0))
+				return 1;
+		}
 		start = i + 1;
+		seg0 = off;
 	}
 	return 0;
 }

@@ -25,6 +25,14 @@
 #include "redact_body.h"
 #include "util/buf.h"
 
+/* Normalise the set's own names once, into ns->pats, for every lookup
+ * after (a set never prepared normalises them at each lookup: same
+ * answers, slower).  Call after names, n and defaults are set, before the
+ * set is shared; release with otas__nameset_release.  Returns 0, -1 when
+ * out of memory. */
+int otas__nameset_prepare(otas__nameset_t *ns);
+void otas__nameset_release(otas__nameset_t *ns);
+
 /* Whether the (already decoded) name is sensitive for `ns` (NULL: no). */
 int otas__name_sensitive(const otas__nameset_t *ns, const char *name,
                          size_t len);

@@ -27,7 +27,7 @@
 #include "slice_ref.h"
 #include "redact_body.h"
 
-static const otas__nameset_t DEFAULTS = {NULL, 0, 1};
+static const otas__nameset_t DEFAULTS = {NULL, 0, 1, NULL};
 
 static const char FALLBACK[] = "$..a, $.b[*].c, $[0], $..token, $.*.x";
 

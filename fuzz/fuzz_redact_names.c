@@ -14,7 +14,7 @@
 #include "redact_names.h"
 
 static const char *const NAMES[] = {"pin", "*_ref", NULL};
-static const otas__nameset_t NS = {NAMES, 2, 1};
+static const otas__nameset_t NS = {NAMES, 2, 1, NULL};
 
 static int
 is_scheme(unsigned char c)

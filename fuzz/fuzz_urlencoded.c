@@ -16,7 +16,7 @@
 #include "redact_body.h"
 
 static const char *const NAMES[] = {"password", "Token"};
-static const otas__nameset_t NAMESET = {NAMES, 2, 1};
+static const otas__nameset_t NAMESET = {NAMES, 2, 1, NULL};
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

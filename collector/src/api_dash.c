@@ -453,6 +453,23 @@ smap_get(smap_t *m, const char *key, size_t next)
 	return (size_t)-1;
 }
 
+/* The index stored for key, or (size_t)-1 when absent (no insert). */
+static size_t
+smap_find(const smap_t *m, const char *key)
+{
+	size_t i;
+
+	if (!m->cap)
+		return (size_t)-1;
+	i = shash(key) & (m->cap - 1);
+	while (m->keys[i]) {
+		if (strcmp(m->keys[i], key) == 0)
+			return m->idx[i];
+		i = (i + 1) & (m->cap - 1);
+	}
+	return (size_t)-1;
+}
+
 static void
 smap_free(smap_t *m)
 {
@@ -1182,6 +1199,7 @@ typedef struct {
 
 typedef struct {
 	int company;
+	int known_only;         /* filtered: no entity-only rows */
 	smap_t map;
 	person_t *g;
 	size_t n, cap;
@@ -1236,7 +1254,16 @@ people_entity(void *arg, const otas__entity_row_t *e)
 	    json_object_get(d, x->company ? "company_id" : "user_id"));
 	person_t *p;
 
-	if (id && *id && (p = person(x, id)) && !p->entity) {
+	if (id && *id && x->known_only) {
+		/* a filtered list: only those with matching traffic */
+		size_t i = smap_find(&x->map, id);
+		p = i == (size_t)-1 ? NULL : &x->g[i];
+		if (p && !p->entity) {
+			json_object_set_new(d, "updated_at", time_str(e->updated_us));
+			p->entity = d;
+			d = NULL;
+		}
+	} else if (id && *id && (p = person(x, id)) && !p->entity) {
 		json_object_set_new(d, "updated_at", time_str(e->updated_us));
 		p->entity = d;
 		d = NULL;
@@ -1268,6 +1295,9 @@ otas__api_dash_people(otas__server_t *s, struct MHD_Connection *c,
 	x.company = strcmp(kind, "company") == 0;
 	if (req_filter(c, r, &f) != 0)
 		return MHD_YES;
+	x.known_only = f.method || f.route || f.path || f.n_status || f.user ||
+	               f.company || f.tag || f.version || f.agent || f.session ||
+	               f.trace || f.text || f.unmatched;
 	otas__dash_filter_scan(&f, &q);
 	q.any_order = 1;
 	q.want_who = 1;

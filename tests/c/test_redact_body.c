@@ -8,7 +8,7 @@
 #include "testlib.h"
 
 static const char *const default_names[] = {"password", "Token", "api_key"};
-static const otas__nameset_t NAMES = {default_names, 3, 0};
+static const otas__nameset_t NAMES = {default_names, 3, 0, NULL};
 
 /* Result buffers: each helper returns a string owned by a static buffer
  * that the next call of the same helper overwrites. */

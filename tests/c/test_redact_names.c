@@ -8,7 +8,7 @@
 #include "redact_names.h"
 #include "testlib.h"
 
-static const otas__nameset_t DEF = {NULL, 0, 1};
+static const otas__nameset_t DEF = {NULL, 0, 1, NULL};
 
 static int
 sens(const otas__nameset_t *ns, const char *name)
@@ -82,8 +82,8 @@ TEST(user_names_and_defaults_off)
 {
 	static const char *const names[] = {"pin", "*_ref", "pass*",
 	                                    "*internal*"};
-	const otas__nameset_t only = {names, 4, 0};
-	const otas__nameset_t none = {NULL, 0, 0};
+	const otas__nameset_t only = {names, 4, 0, NULL};
+	const otas__nameset_t none = {NULL, 0, 0, NULL};
 
 	CHECK(sens(&only, "PIN") && sens(&only, "p-i-n"));
 	CHECK(!sens(&only, "pins"));
@@ -93,6 +93,51 @@ TEST(user_names_and_defaults_off)
 	CHECK(sens(&only, "password")); /* pass* */
 	CHECK(!sens(&only, "token"));
 	CHECK(!sens(&none, "password"));
+}
+
+/* A prepared set (names normalised once) answers as the same set
+ * normalising its names at each lookup, with and without the defaults,
+ * for whole names, segments and names longer than the normalised cap. */
+TEST(prepared_set_same_answers)
+{
+	static const char *const names[] = {
+	    "pin",   "*_ref", "pass*",      "*Internal*", "password",
+	    "token", "API_KEY", "api-key",  "*",          "--",
+	    "*ref",  "x*",    "client_secret", NULL,      "Order.ID"};
+	static const char *const cands[] = {
+	    "PIN", "p-i-n", "pins", "order_ref", "orderRef", "passage",
+	    "bypass", "my-internal-id", "password", "token", "max_tokens",
+	    "apiKey", "user[password]", "user.pin", "a[b][order_ref]",
+	    "x[]", "[pin]", "..", "", "-", "orderid", "order.id",
+	    "user[PIN].x", "author", "session", "ref", "xavier",
+	    "data[0][client-secret]", "pin]", "a.b.c.pin.d"};
+	char long_name[700];
+	size_t i, d;
+
+	memset(long_name, 'a', sizeof(long_name) - 1);
+	memcpy(long_name + 300, "[pin]", 5);
+	memcpy(long_name + 600, ".order_ref", 10);
+	long_name[sizeof(long_name) - 1] = '\0';
+	for (d = 0; d < 2; d++) {
+		otas__nameset_t raw = {names, 15, (int)d, NULL};
+		otas__nameset_t prep = raw;
+		CHECK_INT(otas__nameset_prepare(&prep), 0);
+		CHECK(prep.pats != NULL);
+		for (i = 0; i < sizeof(cands) / sizeof(cands[0]); i++)
+			CHECK_INT(sens(&prep, cands[i]), sens(&raw, cands[i]));
+		CHECK_INT(sens(&prep, long_name), 1);
+		CHECK_INT(sens(&raw, long_name), 1);
+		long_name[301] = 'q';
+		long_name[601] = 'q';
+		CHECK_INT(sens(&prep, long_name), sens(&raw, long_name));
+		long_name[301] = 'p';
+		long_name[601] = 'o';
+		CHECK(sens(&prep, "order_ref") && sens(&prep, "user[PIN]"));
+		CHECK(!sens(&prep, "pins") && !sens(&prep, "bypass"));
+		CHECK_INT(sens(&prep, "author"), 0);
+		otas__nameset_release(&prep);
+		CHECK(prep.pats == NULL);
+	}
 }
 
 TEST(scrub_urls_in_text)
@@ -128,6 +173,7 @@ main(void)
 	RUN(normalisation);
 	RUN(default_names_spellings_and_kinds);
 	RUN(user_names_and_defaults_off);
+	RUN(prepared_set_same_answers);
 	RUN(scrub_urls_in_text);
 	RUN(host_strip);
 	return testlib_done();

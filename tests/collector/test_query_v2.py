@@ -289,3 +289,11 @@ def test_export_streams_past_one_chunk(collector):
     assert {e["status"] for e in body["events"]} == {500}
     body = json.loads(collector.get("/api/v1/export", format="json", limit=2500, **rng).body)
     assert body["rows"] == 2500 and body["truncated"] is True
+
+
+def test_filtered_people_only_with_matching_traffic(loaded):
+    users = q(loaded, "/api/v1/stats/users", company="acme")["users"]
+    assert [(u["id"], u["requests"]) for u in users] == [("u1", 5)]
+    assert users[0]["entity"]["metadata"]["email"] == "u1@example.com"
+    # unfiltered, the entity-only user is listed too
+    assert "u9" in {u["id"] for u in q(loaded, "/api/v1/stats/users")["users"]}
