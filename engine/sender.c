@@ -85,6 +85,7 @@ typedef struct {
 	otas__http_resp_t resp;
 	void *zctx;           /* zstd compression context (gzip.c) */
 	int zstd_refused;     /* the back end answered 415 to zstd: gzip */
+	int spooled_here;     /* this sender put batches in the spool */
 } snd_t;
 
 enum { OUT_DONE, OUT_RETRY, OUT_AUTH_WAIT, OUT_FALLBACK, OUT_REDIRECT };
@@ -324,6 +325,7 @@ spool_batch(snd_t *s)
 		return -1;
 	}
 	OTAS__INC(eng, spooled, n);
+	s->spooled_here = 1;
 	if (evicted)
 		OTAS__INC(eng, dropped_spool_full, evicted);
 	return 0;
@@ -1045,7 +1047,10 @@ sender_main(void *arg)
 		if (!authed) {
 			int any = eng->q.count || s->pending || s->b.n ||
 			          eng->entq.head;
-			if (now >= s->next_auth_ms && (any || flush_wanted))
+			/* What this sender spooled waits for the project
+			 * too: keep trying with nothing else queued. */
+			if (now >= s->next_auth_ms &&
+			    (any || flush_wanted || s->spooled_here))
 				do_auth = 1;
 			else if (now < s->next_auth_ms)
 				wake = s->next_auth_ms;
@@ -1114,11 +1119,16 @@ sender_main(void *arg)
 			}
 			/* Spooled batches go out when delivery works; while it
 			 * fails, a claim after the backoff is the probe. */
-			if (!do_send && !do_fill && can_spool && s->http &&
+			/* (A sender that spooled while authentication
+			 * failed drains what it spooled with no new
+			 * capture to open the connection first.) */
+			if (!do_send && !do_fill && can_spool &&
+			    (s->http || s->spooled_here) &&
 			    now >= s->drain_at && now >= s->next_attempt_ms &&
 			    eng->q.count < (uint64_t)eng->cfg->batch_max_events)
 				do_drain = 1;
-			else if (!do_send && can_spool && s->http) {
+			else if (!do_send && can_spool &&
+			         (s->http || s->spooled_here)) {
 				int64_t t = s->drain_at > s->next_attempt_ms
 				                ? s->drain_at
 				                : s->next_attempt_ms;
