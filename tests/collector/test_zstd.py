@@ -71,3 +71,12 @@ def test_zstd_bomb_over_the_decoded_limit_is_413(make_collector):
                   if l.startswith("VmHWM:")][0].split()[1])
     assert rss_kb < 100 * 1024
     assert c.request("GET", "/healthz").status == 200
+
+
+def test_platform_compat_does_not_advertise_zstd(make_collector):
+    # --platform-compat answers as the OTAS platform, which lists no
+    # encodings: an SDK pointed at it sends gzip, as it would to the platform
+    c = make_collector(["--platform-compat"])
+    r = c.post_json(AUTH_PATH, b"")
+    assert r.status == 200
+    assert "accept_encoding" not in r.json()["response"]
