@@ -43,6 +43,7 @@ def inner(n):
         return
     rt = _runtime.start(conf.load())
     eng = rt.engine
+    Exchange = _native.engine.Exchange
     resp = json.dumps(USER).encode()
     meta = {"REQUEST_METHOD": "POST", "PATH_INFO": "/api/users/7",
             "QUERY_STRING": "page=2&sort=name", "CONTENT_TYPE": "application/json",
@@ -66,9 +67,12 @@ def inner(n):
     while done < n:
         c0 = time.perf_counter()
         for i in range(min(chunk, n - done)):
-            eng.capture("POST", "/api/users/7", "api/users/<int:pk>", meta, POST_1K,
-                        len(POST_1K), 200, headers, resp, len(resp), now_us + i,
-                        1_500_000, 0, None, None, False)
+            x = Exchange("POST", "/api/users/7", "api/users/<int:pk>", meta,
+                         now_us + i)
+            x.req_body, x.req_size, x.status = POST_1K, len(POST_1K), 200
+            x.resp_headers, x.resp_body, x.resp_size = headers, resp, len(resp)
+            x.duration_ns = 1_500_000
+            eng.capture(x)
         t_capture += time.perf_counter() - c0
         done += min(chunk, n - done)
         while (eng.stats().get("queue_bytes") or 0) > half:  # let the sender drain

@@ -7,9 +7,11 @@
  * -- authenticate, flush, close -- release it.
  *
  * Borrowed memory: every char pointer handed to otas_capture() points into
- * a Python object (str UTF-8 cache, bytes buffer) that is kept alive by the
- * caller's arguments for the duration of the call; the engine copies what it
- * keeps before returning.
+ * a Python object (str UTF-8 cache, bytes buffer) that the Exchange record
+ * passed to capture() keeps alive for the duration of the call (the call
+ * only reads str, bytes, dict, list, tuple and buffer objects: it runs no
+ * Python code of the app's that could replace a field); the engine copies
+ * what it keeps before returning.
  *
  * Logging: the engine calls log_cb() from its sender thread.  The callback
  * takes the GIL with PyGILState_Ensure() unless the interpreter is
@@ -40,6 +42,7 @@
 
 typedef struct {
 	PyTypeObject *engine_type;
+	PyTypeObject *exchange_type;
 	PyObject *str_request_method;
 	PyObject *str_query_string;
 	PyObject *str_remote_addr;
@@ -418,7 +421,7 @@ Engine_should_capture(EngineObject *self, PyObject *const *args,
 	                                           (size_t)pl));
 }
 
-/* new_event_id() -> str: a UUIDv7 to pass as extra[8]. */
+/* new_event_id() -> str: a UUIDv7 for an Exchange's event_id. */
 static PyObject *
 Engine_new_event_id(EngineObject *self, PyObject *Py_UNUSED(ignored))
 {
@@ -612,22 +615,220 @@ walk_errors(PyObject *errors, otas_error_t *e, size_t max)
 	return n;
 }
 
-enum {
-	A_METHOD, A_PATH, A_ROUTE, A_ENVIRON, A_REQ_BODY, A_REQ_SIZE,
-	A_STATUS, A_RESP_HEADERS, A_RESP_BODY, A_RESP_SIZE, A_START_US,
-	A_DURATION_NS, A_FLAGS, A_ERRORS, A_EXTRA, A_WANT_ID, A_NARGS
+/* ------------------------------------------------------- Exchange type */
+
+/* Exchange: the record one capture call reads -- one request/response as
+ * the adapter saw it.  Every field is an object slot (T_OBJECT_EX member:
+ * the interpreter's attribute specialisation stores and loads it like a
+ * __slots__ slot, and capture() reads the struct directly, no attribute
+ * lookup).  The fields, their types and meanings are in _engine.pyi; a
+ * field deleted (NULL) reads as its default. */
+typedef struct {
+	PyObject_HEAD
+	/* the request */
+	PyObject *method, *path, *route, *headers, *req_body, *req_size;
+	/* the response */
+	PyObject *status, *resp_headers, *resp_body, *resp_size;
+	/* timing and flags */
+	PyObject *start_us, *duration_ns, *flags;
+	/* errors and identity */
+	PyObject *errors, *user_id, *company_id, *session_token, *metadata;
+	PyObject *parent_event_id, *event_id;
+	/* overrides of what a dict `headers` says */
+	PyObject *query, *remote_addr, *scheme;
+	/* the adapter's, never read by the engine */
+	PyObject *request, *response, *store;
+} ExchangeObject;
+
+#define X_NFIELDS 26
+#define X_FIELDS(x) (&(x)->method)
+_Static_assert(sizeof(ExchangeObject) - offsetof(ExchangeObject, method) ==
+                   X_NFIELDS * sizeof(PyObject *),
+               "ExchangeObject: every field is a PyObject * after the head");
+
+/* Py_SETREF is not in the limited API. */
+#define X_SET(field, value) \
+	do { \
+		PyObject *old_ = (field); \
+		(field) = (value); \
+		Py_XDECREF(old_); \
+	} while (0)
+
+#ifndef Py_T_OBJECT_EX
+#include <structmember.h>
+#define Py_T_OBJECT_EX T_OBJECT_EX
+#endif
+
+#define XM(name, doc) \
+	{#name, Py_T_OBJECT_EX, offsetof(ExchangeObject, name), 0, doc}
+static PyMemberDef Exchange_members[] = {
+    XM(method, "str: the HTTP method (None: REQUEST_METHOD of a dict headers)"),
+    XM(path, "str: the path, without the query string"),
+    XM(route, "str | None: the route template (api/items/<int:pk>)"),
+    XM(headers, "dict (WSGI environ / Django META) or (name, value) pairs"),
+    XM(req_body, "bytes-like | None: the request body (cut at the cap here)"),
+    XM(req_size, "int: the request body's full size (-1: unknown)"),
+    XM(status, "int: the response status"),
+    XM(resp_headers, "dict {lower: (Name, value)}, dict or (name, value) pairs"),
+    XM(resp_body, "bytes-like | None: the response body (cut at the cap here)"),
+    XM(resp_size, "int: the response body's full size (-1: unknown)"),
+    XM(start_us, "int: the request's start, Unix microseconds"),
+    XM(duration_ns, "int: the request's duration, nanoseconds"),
+    XM(flags, "int: CAP_* flags"),
+    XM(errors, "list of (type, message, stack) str triples | None"),
+    XM(user_id, "str | None: the user (None: the engine reads the JWT)"),
+    XM(company_id, "str | None: the company"),
+    XM(session_token, "str | None: the session"),
+    XM(metadata, "str | None: the user's metadata as a JSON object"),
+    XM(parent_event_id, "str | None: the incoming event of an outgoing call"),
+    XM(event_id, "str | None: a new_event_id() the event must carry"),
+    XM(query, "str | bytes | None: the query string (None: QUERY_STRING)"),
+    XM(remote_addr, "str | None: the peer address (None: REMOTE_ADDR)"),
+    XM(scheme, "str | None: http or https (None: wsgi.url_scheme)"),
+    XM(request, "the framework's request, for hooks; not read by the engine"),
+    XM(response, "the framework's response, for hooks; not read by the engine"),
+    XM(store, "dict where report_error()/outgoing calls leave errors and the "
+              "event id; not read by the engine"),
+    {NULL, 0, 0, 0, NULL}};
+#undef XM
+
+/* Exchange(method=None, path=None, route=None, headers=None, start_us=0,
+ *          **fields): the five positional ones for the request path, any
+ * field by keyword. */
+static PyObject *
+Exchange_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+	ExchangeObject *x;
+	PyObject **f, *zero, *k, *v;
+	Py_ssize_t i, n = PyTuple_Size(args), pos = 0;
+
+	if (n > 5) {
+		PyErr_SetString(PyExc_TypeError,
+		                "Exchange() takes at most 5 positional arguments "
+		                "(method, path, route, headers, start_us)");
+		return NULL;
+	}
+	/* The type is immutable and final: its tp_alloc is the generic one
+	 * (zeroed, GC-tracked). */
+	x = (ExchangeObject *)PyType_GenericAlloc(type, 0);
+	if (!x)
+		return NULL;
+	zero = PyLong_FromLong(0); /* the small-int cache: no allocation */
+	if (!zero) {
+		Py_DECREF(x);
+		return NULL;
+	}
+	f = X_FIELDS(x);
+	for (i = 0; i < n && i < 4; i++)
+		f[i] = Py_NewRef(PyTuple_GetItem(args, i));
+	for (; i < X_NFIELDS; i++)
+		f[i] = Py_NewRef(Py_None);
+	/* The int fields default to 0. */
+	X_SET(x->req_size, Py_NewRef(zero));
+	X_SET(x->status, Py_NewRef(zero));
+	X_SET(x->resp_size, Py_NewRef(zero));
+	X_SET(x->duration_ns, Py_NewRef(zero));
+	X_SET(x->flags, Py_NewRef(zero));
+	X_SET(x->start_us, n == 5 ? Py_NewRef(PyTuple_GetItem(args, 4)) : zero);
+	if (n == 5)
+		Py_DECREF(zero);
+	if (kwds) {
+		while (PyDict_Next(kwds, &pos, &k, &v)) {
+			if (PyObject_SetAttr((PyObject *)x, k, v) != 0) {
+				Py_DECREF(x);
+				return NULL;
+			}
+		}
+	}
+	return (PyObject *)x;
+}
+
+static int
+Exchange_traverse(ExchangeObject *x, visitproc visit, void *arg)
+{
+	PyObject **f = X_FIELDS(x);
+	int i;
+
+	Py_VISIT(Py_TYPE((PyObject *)x));
+	for (i = 0; i < X_NFIELDS; i++)
+		Py_VISIT(f[i]);
+	return 0;
+}
+
+static int
+Exchange_clear(ExchangeObject *x)
+{
+	PyObject **f = X_FIELDS(x);
+	int i;
+
+	for (i = 0; i < X_NFIELDS; i++)
+		Py_CLEAR(f[i]);
+	return 0;
+}
+
+static void
+Exchange_dealloc(ExchangeObject *x)
+{
+	PyTypeObject *tp = Py_TYPE((PyObject *)x);
+	freefunc tp_free = (freefunc)PyType_GetSlot(tp, Py_tp_free);
+
+	PyObject_GC_UnTrack(x);
+	Exchange_clear(x);
+	tp_free(x);
+	Py_DECREF(tp);
+}
+
+static PyType_Slot Exchange_slots[] = {
+    {Py_tp_new, Exchange_new},
+    {Py_tp_dealloc, Exchange_dealloc},
+    {Py_tp_traverse, Exchange_traverse},
+    {Py_tp_clear, Exchange_clear},
+    {Py_tp_members, Exchange_members},
+    {Py_tp_doc, "Exchange(method, path, route, headers, start_us, **fields): "
+                "one request/response for Engine.capture()"},
+    {0, NULL}};
+
+static PyType_Spec Exchange_spec = {
+    .name = "otas._engine.Exchange",
+    .basicsize = sizeof(ExchangeObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC |
+             Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = Exchange_slots,
 };
 
-/* capture(method, path, route, environ, req_body, req_size, status,
- *         resp_headers, resp_body, resp_size, start_unix_us, duration_ns,
- *         flags, errors, extra, want_id) -> event id str | None
+/* A field's object; a deleted field reads as None. */
+#define XF(x, name) ((x)->name ? (x)->name : Py_None)
+
+/* An int field; None or deleted: 0. */
+static inline long long
+x_ll(PyObject *o)
+{
+	return (!o || o == Py_None) ? 0 : PyLong_AsLongLong(o);
+}
+
+static inline int
+x_int(PyObject *o)
+{
+	return (!o || o == Py_None) ? 0 : as_int(o);
+}
+
+/* A body borrowed without a copy, cut at cap + 1 bytes: the engine sees
+ * that it is longer than its cap, keeps the cap and marks it truncated. */
+static int
+x_body(PyObject *o, const char **p, size_t *len, Py_buffer *view,
+       size_t cap)
+{
+	if (get_bytes(o ? o : Py_None, p, len, view) != 0)
+		return -1;
+	if (*len > cap + 1)
+		*len = cap + 1;
+	return 0;
+}
+
+/* capture(x: Exchange, want_id: bool = False) -> event id str | None
  *
- * environ: the WSGI environ / Django META dict (query string, peer address,
- * scheme and headers are read from it), or a list of (name, value) header
- * pairs for hosts without one.  extra: None or (user_id, company_id,
- * session_token, metadata_json, parent_event_id, query, remote_addr,
- * scheme[, event_id]).  Returns the event's UUIDv7 when want_id is true and it was
- * queued, else None.  Never raises for a capture the engine drops. */
+ * Returns the event's UUIDv7 when want_id is true and it was queued, else
+ * None.  Never raises for a capture the engine drops. */
 static PyObject *
 Engine_capture(EngineObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -636,31 +837,43 @@ Engine_capture(EngineObject *self, PyObject *const *args, Py_ssize_t nargs)
 	otas_error_t errs[MAX_ERRORS];
 	otas_capture_t cap;
 	Py_buffer vreq, vresp;
+	ExchangeObject *x;
 	PyObject *environ, *o;
 	char id[37], server_host[300];
-	int rc;
+	size_t body_cap;
+	int rc, want_id = 0;
 
-	if (nargs != A_NARGS) {
-		PyErr_SetString(PyExc_TypeError, "capture() takes 16 arguments");
+	if (nargs < 1 || nargs > 2) {
+		PyErr_SetString(PyExc_TypeError,
+		                "capture(exchange, want_id=False)");
 		return NULL;
 	}
 	CHECK_OPEN(self);
-	memset(&cap, 0, sizeof cap);
 	st = PyType_GetModuleState(Py_TYPE((PyObject *)self));
+	if (!Py_IS_TYPE(args[0], st->exchange_type) &&
+	    !PyObject_TypeCheck(args[0], st->exchange_type)) {
+		PyErr_SetString(PyExc_TypeError,
+		                "capture() takes an otas._engine.Exchange");
+		return NULL;
+	}
+	x = (ExchangeObject *)args[0];
+	if (nargs == 2 && (want_id = PyObject_IsTrue(args[1])) < 0)
+		return NULL;
+	memset(&cap, 0, sizeof cap);
 
-	cap.flags = as_int(args[A_FLAGS]);
-	cap.status = as_int(args[A_STATUS]);
-	cap.req_body_size = PyLong_AsLongLong(args[A_REQ_SIZE]);
-	cap.resp_body_size = PyLong_AsLongLong(args[A_RESP_SIZE]);
-	cap.start_unix_us = PyLong_AsLongLong(args[A_START_US]);
-	cap.duration_ns = PyLong_AsLongLong(args[A_DURATION_NS]);
+	cap.flags = x_int(x->flags);
+	cap.status = x_int(x->status);
+	cap.req_body_size = x_ll(x->req_size);
+	cap.resp_body_size = x_ll(x->resp_size);
+	cap.start_unix_us = x_ll(x->start_us);
+	cap.duration_ns = x_ll(x->duration_ns);
 	if (PyErr_Occurred())
 		return NULL;
-	opt_str(args[A_METHOD], &cap.method, &cap.method_len);
-	opt_str(args[A_PATH], &cap.path, &cap.path_len);
-	opt_str(args[A_ROUTE], &cap.route, &cap.route_len);
+	opt_str(XF(x, method), &cap.method, &cap.method_len);
+	opt_str(XF(x, path), &cap.path, &cap.path_len);
+	opt_str(XF(x, route), &cap.route, &cap.route_len);
 
-	environ = args[A_ENVIRON];
+	environ = XF(x, headers);
 	if (IS_DICT(environ)) {
 		cap.flags |= OTAS_CAP_REQ_HEADERS_CGI;
 		cap.n_req_headers = walk_environ(environ, req_h, MAX_HEADERS,
@@ -689,59 +902,43 @@ Engine_capture(EngineObject *self, PyObject *const *args, Py_ssize_t nargs)
 	}
 	cap.req_headers = req_h;
 	cap.n_resp_headers =
-	    walk_headers(args[A_RESP_HEADERS], resp_h, MAX_HEADERS);
+	    walk_headers(XF(x, resp_headers), resp_h, MAX_HEADERS);
 	cap.resp_headers = resp_h;
-	cap.n_errors = walk_errors(args[A_ERRORS], errs, MAX_ERRORS);
+	cap.n_errors = walk_errors(XF(x, errors), errs, MAX_ERRORS);
 	cap.errors = errs;
 
-	o = args[A_EXTRA];
-	if (o != Py_None) {
-		Py_ssize_t ne = IS_TUPLE(o) ? PyTuple_Size(o) : -1;
-		if (ne != 8 && ne != 9) {
-			PyErr_SetString(PyExc_TypeError,
-			                "extra must be None or an 8- or 9-tuple");
-			return NULL;
-		}
-		/* 9th: an event id from new_event_id() (streams). */
-		if (ne == 9)
-			opt_str(PyTuple_GetItem(o, 8), &cap.event_id,
-			        &cap.event_id_len);
-		opt_str(PyTuple_GetItem(o, 0), &cap.user_id, &cap.user_id_len);
-		opt_str(PyTuple_GetItem(o, 1), &cap.company_id,
-		        &cap.company_id_len);
-		opt_str(PyTuple_GetItem(o, 2), &cap.session_token,
-		        &cap.session_token_len);
-		opt_str(PyTuple_GetItem(o, 3), &cap.metadata_json,
-		        &cap.metadata_json_len);
-		opt_str(PyTuple_GetItem(o, 4), &cap.parent_event_id,
-		        &cap.parent_event_id_len);
-		if (PyTuple_GetItem(o, 5) != Py_None)
-			opt_str(PyTuple_GetItem(o, 5), &cap.query,
-			        &cap.query_len);
-		if (PyTuple_GetItem(o, 6) != Py_None)
-			opt_str(PyTuple_GetItem(o, 6), &cap.remote_addr,
-			        &cap.remote_addr_len);
-		if (PyTuple_GetItem(o, 7) != Py_None)
-			opt_str(PyTuple_GetItem(o, 7), &cap.scheme,
-			        &cap.scheme_len);
-	}
+	opt_str(XF(x, user_id), &cap.user_id, &cap.user_id_len);
+	opt_str(XF(x, company_id), &cap.company_id, &cap.company_id_len);
+	opt_str(XF(x, session_token), &cap.session_token,
+	        &cap.session_token_len);
+	opt_str(XF(x, metadata), &cap.metadata_json, &cap.metadata_json_len);
+	opt_str(XF(x, parent_event_id), &cap.parent_event_id,
+	        &cap.parent_event_id_len);
+	opt_str(XF(x, event_id), &cap.event_id, &cap.event_id_len);
+	/* Set: they override what the environ said. */
+	if (XF(x, query) != Py_None)
+		opt_str(x->query, &cap.query, &cap.query_len);
+	if (XF(x, remote_addr) != Py_None)
+		opt_str(x->remote_addr, &cap.remote_addr, &cap.remote_addr_len);
+	if (XF(x, scheme) != Py_None)
+		opt_str(x->scheme, &cap.scheme, &cap.scheme_len);
 
-	if (get_bytes(args[A_REQ_BODY], &cap.req_body, &cap.req_body_len,
-	              &vreq) != 0)
+	body_cap = otas_body_cap(self->eng);
+	if (x_body(x->req_body, &cap.req_body, &cap.req_body_len, &vreq,
+	           body_cap) != 0)
 		return NULL;
-	if (get_bytes(args[A_RESP_BODY], &cap.resp_body, &cap.resp_body_len,
-	              &vresp) != 0) {
+	if (x_body(x->resp_body, &cap.resp_body, &cap.resp_body_len, &vresp,
+	           body_cap) != 0) {
 		if (vreq.obj)
 			PyBuffer_Release(&vreq);
 		return NULL;
 	}
-	rc = otas_capture(self->eng, &cap,
-	                  PyObject_IsTrue(args[A_WANT_ID]) ? id : NULL);
+	rc = otas_capture(self->eng, &cap, want_id ? id : NULL);
 	if (vreq.obj)
 		PyBuffer_Release(&vreq);
 	if (vresp.obj)
 		PyBuffer_Release(&vresp);
-	if (rc == 0 && PyObject_IsTrue(args[A_WANT_ID]))
+	if (rc == 0 && want_id)
 		return PyUnicode_FromStringAndSize(id, 36);
 	Py_RETURN_NONE;
 }
@@ -815,7 +1012,8 @@ Engine_closed(EngineObject *self, void *Py_UNUSED(closure))
 
 static PyMethodDef Engine_methods[] = {
     {"capture", (PyCFunction)(void (*)(void))Engine_capture, METH_FASTCALL,
-     "Copy one request/response into the engine's queue."},
+     "capture(exchange, want_id=False) -> event id | None: copy one "
+     "Exchange into the engine's queue."},
     {"want_request_body",
      (PyCFunction)(void (*)(void))Engine_want_request_body, METH_FASTCALL,
      "Whether to read a request body of this type and length."},
@@ -832,7 +1030,7 @@ static PyMethodDef Engine_methods[] = {
     {"should_capture", (PyCFunction)(void (*)(void))Engine_should_capture,
      METH_FASTCALL, "should_capture(method, path) -> bool"},
     {"new_event_id", (PyCFunction)Engine_new_event_id, METH_NOARGS,
-     "new_event_id() -> a UUIDv7 str for capture's extra[8]"},
+     "new_event_id() -> a UUIDv7 str for an Exchange's event_id"},
     {"entity", (PyCFunction)(void (*)(void))Engine_entity, METH_FASTCALL,
      "entity(kind, json) -> bool queued"},
     {NULL, NULL, 0, NULL}};
@@ -943,6 +1141,12 @@ module_exec(PyObject *m)
 		return -1;
 	if (PyModule_AddType(m, st->engine_type) != 0)
 		return -1;
+	st->exchange_type =
+	    (PyTypeObject *)PyType_FromModuleAndSpec(m, &Exchange_spec, NULL);
+	if (!st->exchange_type)
+		return -1;
+	if (PyModule_AddType(m, st->exchange_type) != 0)
+		return -1;
 	st->str_request_method = PyUnicode_InternFromString("REQUEST_METHOD");
 	st->str_query_string = PyUnicode_InternFromString("QUERY_STRING");
 	st->str_remote_addr = PyUnicode_InternFromString("REMOTE_ADDR");
@@ -980,6 +1184,7 @@ module_traverse(PyObject *m, visitproc visit, void *arg)
 	module_state *st = get_state(m);
 
 	Py_VISIT(st->engine_type);
+	Py_VISIT(st->exchange_type);
 	return 0;
 }
 
@@ -989,6 +1194,7 @@ module_clear(PyObject *m)
 	module_state *st = get_state(m);
 
 	Py_CLEAR(st->engine_type);
+	Py_CLEAR(st->exchange_type);
 	Py_CLEAR(st->str_request_method);
 	Py_CLEAR(st->str_query_string);
 	Py_CLEAR(st->str_remote_addr);

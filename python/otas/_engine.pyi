@@ -20,29 +20,76 @@ def authenticate_key(auth_url: str, key: str, timeout_ms: int) -> AuthResult: ..
 def check_options(options: dict[str, str]) -> None: ...
 def option_defaults() -> dict[str, str]: ...
 
+class Exchange:
+    """One request/response, the record capture() reads.
+
+    Exchange(method, path, route, headers, start_us, **fields): the five
+    positional ones for the request path, any field by keyword; every field
+    not given has the default below.  Each field is a fixed slot of the C
+    struct (no __dict__: an unknown name is an AttributeError); capture()
+    reads the struct, no attribute lookup.  Bodies are borrowed, not
+    copied, and cut at the engine's cap (+1 byte, so that the engine marks
+    them truncated) by capture() itself.
+    """
+
+    # -- the request
+    method: str | None  # HTTP method; None: REQUEST_METHOD of a dict `headers`
+    path: str | None  # the path, without the query string
+    route: str | None  # the route template ("api/items/<int:pk>"), None unknown
+    # The WSGI environ / Django META dict (headers are its HTTP_* and
+    # CONTENT_* keys; query, peer and scheme are read from QUERY_STRING,
+    # REMOTE_ADDR, wsgi.url_scheme; Host from SERVER_NAME/PORT when absent),
+    # or a sequence of (name, value) str/bytes pairs (ASGI, outgoing calls).
+    headers: Mapping[str, Any] | Sequence[tuple[str | bytes, str | bytes]] | None
+    req_body: bytes | bytearray | memoryview | None  # the request body, or None
+    req_size: int  # = 0; the request body's full size in bytes (-1: unknown)
+    # -- the response
+    status: int  # = 0; the HTTP status
+    # Django's ResponseHeaders._store {lower: (Name, value)}, a {name: value}
+    # dict, or (name, value) pairs; None: no headers.
+    resp_headers: Any
+    resp_body: bytes | bytearray | memoryview | None  # the response body
+    resp_size: int  # = 0; the response body's full size (-1: unknown)
+    # -- timing and flags
+    start_us: int  # = 0; when the request started, Unix microseconds
+    duration_ns: int  # = 0; how long it took, nanoseconds (monotonic clock)
+    flags: int  # = 0; CAP_RESP_STREAMING | CAP_REQ_BODY_SKIPPED | CAP_OUTGOING
+    # -- errors and identity (None: not known)
+    errors: Sequence[tuple[str, str, str]] | None  # (type, message, stack)
+    user_id: str | None  # None: the engine reads the JWT (OTAS_USER_ID_FIELD)
+    company_id: str | None
+    session_token: str | None
+    metadata: str | None  # the user's metadata, a JSON object
+    parent_event_id: str | None  # the incoming request's event (outgoing calls)
+    event_id: str | None  # a new_event_id() the event must carry; None: new
+    # -- set: they win over what a dict `headers` says
+    query: str | bytes | None  # the query string, without "?"
+    remote_addr: str | None  # the peer address
+    scheme: str | None  # "http" or "https"
+    # -- the adapter's, never read by the engine
+    request: Any  # the framework's request, for the user's hooks
+    response: Any  # the framework's response, for the user's hooks
+    store: dict[str, Any] | None  # where report_error()/outgoing calls left
+    # errors and the event id (request.__dict__, the environ, the scope)
+
+    def __init__(
+        self,
+        method: str | None = None,
+        path: str | None = None,
+        route: str | None = None,
+        headers: Any = None,
+        start_us: int = 0,
+        /,
+        **fields: Any,
+    ) -> None: ...
+
 class Engine:
     closed: bool
     def __init__(self, options: dict[str, str], log: Any = ..., log_level: int = ...) -> None: ...
-    def capture(
-        self,
-        method: str,
-        path: str,
-        route: str | None,
-        environ: Mapping[str, Any] | Sequence[tuple[str, str]],
-        req_body: bytes | None,
-        req_size: int,
-        status: int,
-        resp_headers: Any,
-        resp_body: bytes | None,
-        resp_size: int,
-        start_unix_us: int,
-        duration_ns: int,
-        flags: int,
-        errors: Sequence[tuple[str, str, str]] | None,
-        extra: tuple | None,  # 8-tuple, or 9 with event_id last
-        want_id: bool,
-        /,
-    ) -> str | None: ...
+    def capture(self, exchange: Exchange, want_id: bool = False, /) -> str | None:
+        """Copy one Exchange into the engine's queue (the GIL is kept: a
+        copy and a push).  The event's UUIDv7 when want_id and it was
+        queued, else None; never raises for an event the engine drops."""
     def should_capture(self, method: str, path: str, /) -> bool: ...
     def new_event_id(self) -> str: ...
     def entity(self, kind: int, json: str, /) -> bool: ...

@@ -25,13 +25,48 @@ def option_defaults():
     return {}
 
 
+class PyExchange:
+    """The binding's record (see _engine.pyi), as a plain class for when
+    the extension is not built: the defaults are class attributes, so an
+    adapter pays only for what it sets.  With the extension the no-op
+    engine takes the binding's own record (below), so that the baseline
+    costs what the adapter costs."""
+
+    method = path = route = headers = None
+    req_body = resp_body = resp_headers = errors = None
+    req_size = resp_size = status = start_us = duration_ns = flags = 0
+    user_id = company_id = session_token = metadata = None
+    parent_event_id = event_id = query = remote_addr = scheme = None
+    request = response = store = None
+
+    def __init__(self, method=None, path=None, route=None, headers=None,
+                 start_us=0, **fields):
+        self.method = method
+        self.path = path
+        self.route = route
+        self.headers = headers
+        self.start_us = start_us
+        for k, v in fields.items():
+            if not hasattr(PyExchange, k):
+                raise AttributeError(f"Exchange has no field {k!r}")
+            setattr(self, k, v)
+
+
+try:
+    from ._engine import Exchange  # the same record, if built
+except ImportError:  # pragma: no cover - the extension is not built
+    Exchange = PyExchange
+
+
 class Engine:
     closed = False
 
     def __init__(self, options, log=None, log_level=30):
         self._captured = 0
 
-    def capture(self, *args):
+    def capture(self, exchange, want_id=False):
+        if not isinstance(exchange, Exchange):
+            raise TypeError("capture() takes an Exchange")
         self._captured += 1
         return None
 

@@ -39,6 +39,9 @@ _time_ns = time.time_ns
 # Attribute set on the request by the exception signal and report_error().
 ERRORS_ATTR = outgoing.ERRORS_ATTR
 _NO_BODY = (None, 0, 0)
+# The same, for a request whose META has CONTENT_LENGTH "" (runserver):
+# its META is cleaned (_clean_meta) without a look-up on every request.
+_EMPTY_CL = tuple([None, 0, 0])
 _EVENT_ID_ATTR = outgoing.EVENT_ID_ATTR
 
 
@@ -122,7 +125,7 @@ def _clean_meta(meta):
     CONTENT_LENGTH in the environ when the client sent neither: they are
     not the client's headers.  Rare, so the copy costs only there."""
     meta = dict(meta)
-    del meta["CONTENT_LENGTH"]
+    meta.pop("CONTENT_LENGTH", None)
     if meta.get("CONTENT_TYPE") == "text/plain" and str(
             meta.get("SERVER_SOFTWARE", "")).startswith("WSGIServer"):
         del meta["CONTENT_TYPE"]
@@ -144,7 +147,8 @@ class OtasMiddleware:
         engine = start_engine(settings)
         self._core = None
         if engine is not None:
-            self._core = Core(engine, settings.hooks)
+            self._core = Core(engine, settings.hooks, ERRORS_ATTR,
+                              _EVENT_ID_ATTR)
             self._want_body = engine.want_request_body
             self._should_capture = engine.should_capture
             self._new_event_id = engine.new_event_id
@@ -180,7 +184,8 @@ class OtasMiddleware:
         start_us = _time_ns() // 1000
         t0 = _perf_ns()
         cl = request.META.get("CONTENT_LENGTH")
-        body = _NO_BODY if not cl or cl == "0" else self._request_body(request, cl)
+        body = (_NO_BODY if cl is None or cl == "0" else _EMPTY_CL if cl == ""
+                else self._request_body(request, cl))
         token = outgoing.current_request.set(request) if self._outgoing else None
         response = None
         try:
@@ -202,7 +207,8 @@ class OtasMiddleware:
         start_us = _time_ns() // 1000
         t0 = _perf_ns()
         cl = request.META.get("CONTENT_LENGTH")
-        body = _NO_BODY if not cl or cl == "0" else self._request_body(request, cl)
+        body = (_NO_BODY if cl is None or cl == "0" else _EMPTY_CL if cl == ""
+                else self._request_body(request, cl))
         token = outgoing.current_request.set(request) if self._outgoing else None
         try:
             response = await self.get_response(request)
@@ -252,23 +258,34 @@ class OtasMiddleware:
             match = request.resolver_match
             route = match.route if match is not None else None
             meta = request.META
-            if meta.get("CONTENT_LENGTH") == "":
+            if body is _EMPTY_CL:
                 meta = _clean_meta(meta)
             d = request.__dict__
-            user = _user_id(request, self._user_field, self._resolve_user) \
-                if "user" in d else None
-            session = _session_key(d) if "session" in d else None
+            x = Exchange(request.method, request.path, route, meta, start_us)
+            x.duration_ns = duration_ns
+            if req_body is not None:
+                x.req_body = req_body
+            if req_size:
+                x.req_size = req_size
+            if flags:
+                x.flags = flags
+            x.store, x.request = d, request
+            if "user" in d:
+                x.user_id = _user_id(request, self._user_field,
+                                     self._resolve_user)
+            if "session" in d:
+                # GET_SESSION_TOKEN's default (the engine stores its hash)
+                x.session_token = _session_key(d)
             core = self._core
             if response is None:
-                core.call(request.method, request.path, route, meta, start_us,
-                          duration_ns, 500, None, None, -1, req_body=req_body,
-                          req_size=req_size, flags=flags,
-                          errors=[exception_record(exc)], store=d,
-                          errors_key=ERRORS_ATTR, event_id_key=_EVENT_ID_ATTR,
-                          user_id=user, request=request, session=session)
+                x.status, x.resp_size = 500, -1
+                x.errors = [exception_record(exc)]
+                core.submit(x)
                 return
+            x.response = response
+            x.status = response.status_code
             headers = response.headers
-            headers = getattr(headers, "_store", headers)
+            x.resp_headers = getattr(headers, "_store", headers)
             if response.streaming:
                 length = response.get("Content-Length")
                 if length is None or not length.isdigit():
@@ -279,29 +296,14 @@ class OtasMiddleware:
                         if eid is None:
                             eid = d[_EVENT_ID_ATTR] = self._new_event_id()
                         response["X-OTAS-Event-Id"] = eid
-                    x = Exchange(request.method, request.path, route, meta,
-                                 start_us)
-                    x.req_body, x.req_size, x.flags = req_body, req_size, flags
-                    x.duration_ns, x.status = duration_ns, response.status_code
-                    x.resp_headers, x.user_id = headers, user
-                    x.session = session
-                    x.request, x.response, x.store = request, response, d
-                    x.errors_key, x.event_id_key = ERRORS_ATTR, _EVENT_ID_ATTR
                     self._count_stream(response, x)
                     return
-                resp_body, resp_size = None, int(length)
-                flags |= self._streaming_flag
+                x.resp_size = int(length)
+                x.flags |= self._streaming_flag
             else:
-                resp_body = response.content
-                resp_size = len(resp_body)
-            eid = core.call(request.method, request.path, route, meta,
-                            start_us, duration_ns, response.status_code,
-                            headers, resp_body, resp_size, req_body=req_body,
-                            req_size=req_size, flags=flags, store=d,
-                            errors_key=ERRORS_ATTR,
-                            event_id_key=_EVENT_ID_ATTR, user_id=user,
-                            request=request, response=response,
-                            want_id=self._id_header, session=session)
+                x.resp_body = body = response.content
+                x.resp_size = len(body)
+            eid = core.submit(x, self._id_header)
             if eid is not None:
                 response["X-OTAS-Event-Id"] = eid
         except Exception:

@@ -160,8 +160,9 @@ def report_error(request, exc):
         return
     # An event of its own, named for the job: "JOB /jobs/<command>".
     path = "/jobs/" + _job_name()
-    engine.capture("JOB", path, path, [], None, 0, 500, None, None, 0,
-                   _time_ns() // 1000, 0, 0, [record], None, False)
+    engine.capture(_native.engine.Exchange(
+        "JOB", path, path, [], _time_ns() // 1000, status=500,
+        errors=[record]))
 
 
 class OutgoingRequest:
@@ -354,14 +355,17 @@ class _Recorder:
             meta = event.get("metadata")
         import json
 
-        extra = (None if user is None else str(user),
-                 None if company is None else str(company),
-                 None if session is None else str(session),
-                 json.dumps(meta, default=str) if meta else None,
-                 pid, query, None, parts.scheme)
-        engine.capture(str(method), path, None, headers, req_body, req_size,
-                       status, resp_headers, resp_body, size, start_us,
-                       duration, self.flag, errors, extra, False)
+        x = _native.engine.Exchange(str(method), path, None, headers,
+                                    start_us)
+        x.req_body, x.req_size, x.status = req_body, req_size, status
+        x.resp_headers, x.resp_body, x.resp_size = resp_headers, resp_body, size
+        x.duration_ns, x.flags, x.errors = duration, self.flag, errors
+        x.user_id = None if user is None else str(user)
+        x.company_id = None if company is None else str(company)
+        x.session_token = None if session is None else str(session)
+        x.metadata = json.dumps(meta, default=str) if meta else None
+        x.parent_event_id, x.query, x.scheme = pid, query, parts.scheme
+        engine.capture(x)
 
 
 def release(store, event_id, user, company, session):

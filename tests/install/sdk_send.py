@@ -27,9 +27,10 @@ out["auth"] = {"ok": st == _engine.AUTH_OK, "status": st, "http": http_status,
                "message": message}
 now_us = int(time.time() * 1e6)
 for i in range(n):
-    eng.capture("GET", f"/tls/{i}", "/tls/<int:i>", {"HTTP_HOST": "app"}, None,
-                0, 200, [("Content-Type", "application/json")], b"{}", 2, now_us,
-                1000, 0, None, None, False)
+    eng.capture(_engine.Exchange(
+        "GET", f"/tls/{i}", "/tls/<int:i>", {"HTTP_HOST": "app"}, now_us,
+        status=200, resp_headers=[("Content-Type", "application/json")],
+        resp_body=b"{}", resp_size=2, duration_ns=1000))
 out["flushed"] = eng.flush(4000)
 s = eng.stats()
 eng.close(0)

@@ -264,13 +264,13 @@ def test_sampling_keeps_ten_percent(collector, uid):
             c.get(path)
         st = otas.stats()
         # Deterministic per event id: the same ids get the same answers.
-        from otas import _runtime
+        from otas import _engine, _runtime
         eng = _runtime.current().engine
         ids = [eng.new_event_id() for _ in range(300)]
 
         def decide():
-            return [eng.capture("GET", f"/det/{uid}", None, [], None, 0, 200, [],
-                                None, 0, 0, 0, 0, None, (None,) * 8 + (i,), True)
+            return [eng.capture(_engine.Exchange("GET", f"/det/{uid}", None, [],
+                                                 status=200, event_id=i), True)
                     for i in ids]
         first = decide()
         assert decide() == first
