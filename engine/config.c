@@ -88,6 +88,7 @@ static const opt_t opts[] = {
     {"OTAS_OTLP_ENDPOINT", T_URL, F(otlp_endpoint), "", 0, 0},
     {"OTAS_OTLP_HEADERS", T_HIDDEN, F(otlp_headers), "", 0, 0},
     {"OTAS_OTLP_COMPRESSION", T_STR, F(otlp_compression), "gzip", 0, 0},
+    {"OTAS_COMPRESSION", T_STR, F(compression), "auto", 0, 0},
     {"OTAS_SERVICE_NAME", T_STR, F(service_name), "", 0, 0},
     {"OTAS_USER_ID_FIELD", T_STR, F(user_id_field), "pk", 0, 0},
     {"OTAS_RESOLVE_USER", T_BOOL, F(resolve_user), "0", 0, 1},
@@ -115,7 +116,7 @@ static const char *const names[N_OPTS + 1] = {
     "OTAS_SAMPLE_RATE", "OTAS_CAPTURE_METHODS", "OTAS_TAGS",
     "OTAS_SERVICE_VERSION", "OTAS_CA_BUNDLE", "OTAS_EXPORTER",
     "OTAS_OTLP_ENDPOINT", "OTAS_OTLP_HEADERS", "OTAS_OTLP_COMPRESSION",
-    "OTAS_SERVICE_NAME",
+    "OTAS_COMPRESSION", "OTAS_SERVICE_NAME",
     "OTAS_USER_ID_FIELD",
     "OTAS_RESOLVE_USER", "OTAS_CAPTURE_OUTGOING_BODIES",
     "OTAS_PROPAGATE_TRACEPARENT", NULL};
@@ -504,4 +505,16 @@ otas__names_free(char **names_)
 	for (i = 0; names_[i]; i++)
 		free(names_[i]);
 	free(names_);
+}
+
+int
+otas__compression(const otas_config_t *c)
+{
+	static const char *const n[] = {"auto", "zstd", "gzip", "none"};
+	int i;
+
+	for (i = 0; i < 4; i++)
+		if (c->compression && strcasecmp(c->compression, n[i]) == 0)
+			return i;
+	return -1;
 }

@@ -63,7 +63,13 @@ struct otas_config_s {
 	char *otlp_headers;     /* secret: never echoed */
 	char *otlp_compression; /* "gzip" | "none" */
 	char *service_name;
+	char *compression;      /* OTAS_COMPRESSION, see otas__compression */
 };
+
+/* OTAS_COMPRESSION: batch body encoding toward the OTAS back end. */
+enum { OTAS__COMP_AUTO, OTAS__COMP_ZSTD, OTAS__COMP_GZIP, OTAS__COMP_NONE };
+/* OTAS__COMP_*, or -1 when the value is not known. */
+int otas__compression(const otas_config_t *c);
 
 /* Split a comma-separated list into lower-cased, trimmed, non-empty
  * names.  Returns a NULL-terminated malloc'd array (free with

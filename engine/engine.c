@@ -45,6 +45,15 @@ otas_config_check(const otas_config_t *c, char *err, size_t errlen)
 			         (long long)c->queue_max_bytes);
 		return -1;
 	}
+	if (otas__compression(c) < 0) {
+		if (err && errlen)
+			snprintf(err, errlen,
+			         "OTAS_COMPRESSION=\"%.40s\" is not known: use "
+			         "auto (the default: zstd when the back end "
+			         "says it decodes it, else gzip), zstd, gzip or "
+			         "none", c->compression);
+		return -1;
+	}
 	if (otas__ident_validate(c, err, errlen) != 0 ||
 	    otas__filter_validate(c, err, errlen) != 0 ||
 	    otas__otlp_validate(c, err, errlen) != 0)
@@ -133,6 +142,8 @@ otas__engine_set_auth(otas_engine_t *eng, const otas_auth_result_t *r)
 		snprintf(eng->project_id, sizeof(eng->project_id), "%s",
 		         r->project_id);
 		eng->auth_state = OTAS__AUTH_OK;
+		__atomic_store_n(&eng->accepts_zstd, r->accepts_zstd,
+		                 __ATOMIC_RELAXED);
 	} else if (r->status == OTAS_AUTH_INVALID_KEY) {
 		eng->auth_state = OTAS__AUTH_INVALID;
 	}

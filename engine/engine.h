@@ -88,6 +88,7 @@ struct otas_engine_s {
 	pthread_t thread;
 	char project_id[128];
 	int auth_state;               /* OTAS__AUTH_* */
+	int accepts_zstd;             /* the last OK authentication said so */
 	int batch_endpoint;           /* 1, 0, -1 unknown */
 	char last_error[256];
 

@@ -10,6 +10,7 @@
  * streams, so both stores answer alike.
  */
 #include "api_query.h"
+#include "ingest.h"
 #include "util.h"
 
 #include <limits.h>
@@ -687,11 +688,17 @@ otas__api_collector_stats(otas__server_t *s, struct MHD_Connection *c,
 	otas__store_stats(s->st, &x);
 	return reply_json(
 	    c, r, 200,
-	    json_pack("{s:s, s:{s:I, s:I, s:I, s:I}}", "store",
+	    json_pack("{s:s, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I}}", "store",
 	              otas__store_kind(s->st), "maintenance", "runs",
 	              (json_int_t)x.maintenance_runs, "retention_deleted_events",
 	              (json_int_t)x.retention_deleted_events,
 	              "retention_dropped_partitions",
 	              (json_int_t)x.retention_dropped_partitions,
-	              "partitions_created", (json_int_t)x.partitions_created));
+	              "partitions_created", (json_int_t)x.partitions_created,
+	              "ingest", "zstd_bodies",
+	              (json_int_t)__atomic_load_n(&otas__ingest_zstd_bodies,
+	                                          __ATOMIC_RELAXED),
+	              "gzip_bodies",
+	              (json_int_t)__atomic_load_n(&otas__ingest_gzip_bodies,
+	                                          __ATOMIC_RELAXED)));
 }

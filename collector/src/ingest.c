@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
+#include <zstd.h>
 
 int
 otas__gunzip(const void *in, size_t n, size_t limit, otas__buf_t *out)
@@ -81,6 +82,77 @@ otas__gunzip(const void *in, size_t n, size_t limit, otas__buf_t *out)
 	rc = OTAS__INGEST_OK;
 done:
 	inflateEnd(&zs);
+	return rc;
+}
+
+/* zstd with the same cap as gunzip: a streaming decoder writing into at
+ * most limit bytes, so a zstd bomb (a tiny frame that claims or produces
+ * gigabytes) stops at the cap; the frame's declared size is not trusted.
+ * The decoder's window is capped too (ZSTD_d_windowLogMax, 8 MiB windows
+ * as zstd's default), so a frame cannot make us allocate a huge window. */
+unsigned long otas__ingest_zstd_bodies, otas__ingest_gzip_bodies;
+
+int
+otas__unzstd(const void *in, size_t n, size_t limit, otas__buf_t *out)
+{
+	ZSTD_DStream *ds = ZSTD_createDStream();
+	ZSTD_inBuffer ib = {in, n, 0};
+	size_t zr = 1;
+	int rc = OTAS__INGEST_BAD_GZIP;
+
+	if (!ds)
+		abort(); /* the collector aborts on OOM */
+	if (ZSTD_isError(ZSTD_DCtx_setParameter(ds, ZSTD_d_windowLogMax, 23)))
+		goto done;
+	if (n == 0)
+		goto done;
+	for (;;) {
+		size_t room;
+		ZSTD_outBuffer ob;
+		if (out->len >= limit) {
+			/* Full: one more byte of output means over the cap. */
+			unsigned char probe;
+			ob.dst = &probe;
+			ob.size = 1;
+			ob.pos = 0;
+			if (zr == 0 && ib.pos == ib.size)
+				break; /* frame ended exactly at the cap */
+			zr = ZSTD_decompressStream(ds, &ob, &ib);
+			if (ZSTD_isError(zr))
+				goto done;
+			if (ob.pos == 1) {
+				rc = OTAS__INGEST_TOO_LARGE;
+				goto done;
+			}
+			if (zr == 0 && ib.pos == ib.size)
+				break;
+			if (ib.pos == ib.size)
+				goto done; /* truncated */
+			continue;
+		}
+		room = limit - out->len;
+		if (room > 256 * 1024)
+			room = 256 * 1024;
+		if (otas__buf_reserve(out, room) != 0)
+			abort();
+		ob.dst = out->data + out->len;
+		ob.size = room;
+		ob.pos = 0;
+		zr = ZSTD_decompressStream(ds, &ob, &ib);
+		if (ZSTD_isError(zr))
+			goto done;
+		out->len += ob.pos;
+		if (zr == 0 && ib.pos == ib.size)
+			break; /* the last frame ended with the input */
+		if (ib.pos == ib.size && ob.pos < ob.size)
+			goto done; /* input used up mid-frame: truncated */
+	}
+	if (otas__buf_reserve(out, 1) != 0)
+		abort();
+	out->data[out->len] = '\0';
+	rc = OTAS__INGEST_OK;
+done:
+	ZSTD_freeDStream(ds);
 	return rc;
 }
 

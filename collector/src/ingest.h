@@ -68,6 +68,11 @@ enum {
 /* Inflate gzip (or zlib) data into out, refusing to produce more than limit
  * bytes.  OTAS__INGEST_OK, _BAD_GZIP or _TOO_LARGE. */
 int otas__gunzip(const void *in, size_t n, size_t limit, otas__buf_t *out);
+/* The same for a zstd body (one or more frames): at most limit decoded
+ * bytes.  OTAS__INGEST_OK, _BAD_GZIP (not valid zstd) or _TOO_LARGE. */
+int otas__unzstd(const void *in, size_t n, size_t limit, otas__buf_t *out);
+/* Bodies decoded per encoding since start (GET /api/v1/collector/stats). */
+extern unsigned long otas__ingest_zstd_bodies, otas__ingest_gzip_bodies;
 
 /* Decode a batch body.  On OK, b holds n events (each checked: rejected
  * ones carry ->reject); on error b is empty.  OK, _BAD_JSON (not JSON),

@@ -146,6 +146,23 @@ request_body(otas__server_t *s, struct MHD_Connection *c, otas__req_t *r,
 		*len = r->body.len;
 		return 0;
 	}
+	if (strcasecmp(enc, "zstd") == 0) {
+		switch (otas__unzstd(r->body.data, r->body.len,
+		                     s->o.max_decoded_bytes, inflated)) {
+		case OTAS__INGEST_OK:
+			__atomic_add_fetch(&otas__ingest_zstd_bodies, 1,
+			                   __ATOMIC_RELAXED);
+			*data = inflated->data ? inflated->data : "";
+			*len = inflated->len;
+			return 0;
+		case OTAS__INGEST_TOO_LARGE:
+			*desc = "payload_too_large";
+			return 413;
+		default:
+			*desc = "invalid_zstd";
+			return 400;
+		}
+	}
 	if (strcasecmp(enc, "gzip") != 0) {
 		*desc = "unsupported_content_encoding";
 		return 415;
@@ -153,6 +170,7 @@ request_body(otas__server_t *s, struct MHD_Connection *c, otas__req_t *r,
 	switch (otas__gunzip(r->body.data, r->body.len, s->o.max_decoded_bytes,
 	                     inflated)) {
 	case OTAS__INGEST_OK:
+		__atomic_add_fetch(&otas__ingest_gzip_bodies, 1, __ATOMIC_RELAXED);
 		*data = inflated->data ? inflated->data : "";
 		*len = inflated->len;
 		return 0;
@@ -225,6 +243,7 @@ do_authenticate(otas__server_t *s, struct MHD_Connection *c,
 	const char *key = header(c, H_KEY);
 	otas__project_t p;
 	char exp[32];
+	json_t *o;
 
 	if (!key || !*key)
 		return reply_error(c, r, 401, "SDK Key missing");
@@ -236,14 +255,22 @@ do_authenticate(otas__server_t *s, struct MHD_Connection *c,
 			return reply_error(c, r, 403, "Not an ingest key");
 		/* The key's expiry, so the SDK can warn before it lapses. */
 		otas__format_time(p.key_expires_at * 1000000, exp);
-		return reply_json(
-		    c, r, 200,
-		    json_pack("{s:i, s:s, s:{s:{s:s, s:s, s:s}, s:{s:s, s:I, s:s}}}",
-		              "status", 1, "status_description", "authenticated",
-		              "response", "project", "id", p.id, "name", p.name,
-		              "description", p.description, "key", "expires_at",
-		              exp, "expires_at_unix", (json_int_t)p.key_expires_at,
-		              "role", otas__role_name(p.key_role)));
+		o = json_pack(
+		    "{s:i, s:s, s:{s:{s:s, s:s, s:s}, s:{s:s, s:I, s:s}}}",
+		    "status", 1, "status_description", "authenticated",
+		    "response", "project", "id", p.id, "name", p.name,
+		    "description", p.description, "key", "expires_at", exp,
+		    "expires_at_unix", (json_int_t)p.key_expires_at, "role",
+		    otas__role_name(p.key_role));
+		/* Body encodings this collector decodes, best first: the SDK
+		 * sends zstd only when it sees it here.  The OTAS platform
+		 * never says so, nor does --platform-compat, which answers
+		 * as the platform does (the SDK then sends gzip). */
+		if (o && !s->o.platform_compat)
+			json_object_set_new(json_object_get(o, "response"),
+			                    "accept_encoding",
+			                    json_pack("[s,s]", "zstd", "gzip"));
+		return reply_json(c, r, 200, o);
 	case OTAS__KEY_BAD_FORMAT:
 		return reply_error(c, r, 403, "Invalid Key Format");
 	case OTAS__KEY_INVALID:

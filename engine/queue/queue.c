@@ -80,9 +80,12 @@ otas__queue_push(otas__queue_t *q, otas__record_t *r)
 	q->tail = r;
 	q->bytes += r->size;
 	q->count++;
-	wake = q->sender_waiting &&
-	       (q->count >= q->wake_count || q->bytes >= q->wake_bytes ||
-	        q->count == 1);
+	if (q->sender_waiting == OTAS__QUEUE_PARKED)
+		wake = q->bytes >= q->wake_parked_bytes;
+	else
+		wake = q->sender_waiting &&
+		       (q->count >= q->wake_count ||
+		        q->bytes >= q->wake_bytes || q->count == 1);
 	if (wake)
 		q->sender_waiting = 0; /* one signal per sleep */
 	pthread_mutex_unlock(&q->mu);

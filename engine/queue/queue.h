@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define OTAS__QUEUE_PARKED 2
+
 typedef struct otas__record_s otas__record_t;
 
 typedef struct {
@@ -28,7 +30,11 @@ typedef struct {
 	uint64_t seq;           /* last sequence number given, guarded by mu */
 	uint64_t wake_count;    /* signal the sender at this many records */
 	uint64_t wake_bytes;    /* ... or this many bytes */
-	int sender_waiting;     /* guarded by mu: sender is in cond_wait */
+	int sender_waiting;     /* guarded by mu: sender is in cond_wait;
+	                         * OTAS__QUEUE_PARKED: only wake_parked_bytes
+	                         * wakes it (authentication failing: it
+	                         * waits for a clock, not for records) */
+	uint64_t wake_parked_bytes;
 } otas__queue_t;
 
 int otas__queue_init(otas__queue_t *q, uint64_t max_bytes);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 
@@ -96,6 +97,21 @@ otas__auth_parse(int st, const char *body, size_t len,
 		                      : NULL;
 		out->key_expires_at =
 		    json_is_integer(v) ? (long long)json_integer_value(v) : 0;
+		/* otas-collector lists the body encodings it decodes
+		 * (response.accept_encoding); the platform lists none, so
+		 * zstd is used only toward a back end that said so. */
+		v = json_is_object(resp) ? json_object_get(resp,
+		                                           "accept_encoding")
+		                         : NULL;
+		if (json_is_array(v)) {
+			size_t i;
+			json_t *e;
+			json_array_foreach(v, i, e) {
+				if (json_is_string(e) &&
+				    strcasecmp(json_string_value(e), "zstd") == 0)
+					out->accepts_zstd = 1;
+			}
+		}
 		out->status = OTAS_AUTH_OK;
 		snprintf(out->message, sizeof(out->message), "authenticated");
 	} else if (st == 401 || st == 403) {

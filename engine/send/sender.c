@@ -83,9 +83,16 @@ typedef struct {
 	int auth_logged;
 	otas__buf_t body, gz, scratch;
 	otas__http_resp_t resp;
+	void *zctx;           /* zstd compression context (gzip.c) */
+	int zstd_refused;     /* the back end answered 415 to zstd: gzip */
+	int spooled_here;     /* this sender put batches in the spool */
 } snd_t;
 
 enum { OUT_DONE, OUT_RETRY, OUT_AUTH_WAIT, OUT_FALLBACK, OUT_REDIRECT };
+
+/* Authentication failing: queued bytes past this go to the spool without
+ * waiting for the flush interval. */
+#define AUTH_SPOOL_BYTES (256 * 1024)
 
 /* ------------------------------------------------------------ helpers */
 
@@ -318,6 +325,7 @@ spool_batch(snd_t *s)
 		return -1;
 	}
 	OTAS__INC(eng, spooled, n);
+	s->spooled_here = 1;
 	if (evicted)
 		OTAS__INC(eng, dropped_spool_full, evicted);
 	return 0;
@@ -442,6 +450,25 @@ key_header(snd_t *s)
 	return s->eng->key_header;
 }
 
+/* The batch body's encoding (OTAS__COMP_ZSTD, _GZIP or _NONE): zstd when
+ * OTAS_COMPRESSION=zstd, or =auto and the back end's authentication
+ * answer listed it; gzip after a 415 to zstd (remembered) and for any
+ * back end that did not say (the OTAS platform). */
+static int
+body_encoding(snd_t *s)
+{
+	int c = otas__compression(s->eng->cfg);
+
+	if (c == OTAS__COMP_NONE || c == OTAS__COMP_GZIP)
+		return c;
+	if (s->zstd_refused)
+		return OTAS__COMP_GZIP;
+	if (c == OTAS__COMP_ZSTD ||
+	    __atomic_load_n(&s->eng->accepts_zstd, __ATOMIC_RELAXED))
+		return OTAS__COMP_ZSTD;
+	return OTAS__COMP_GZIP;
+}
+
 static int
 send_batch_mode(snd_t *s, long timeout_ms, int *retry_after_ms)
 {
@@ -451,6 +478,8 @@ send_batch_mode(snd_t *s, long timeout_ms, int *retry_after_ms)
 	char pid[128], desc[128];
 	size_t i, k, split = 0;
 	otas__retry_action_t act;
+	const otas__buf_t *wire;
+	int enc;
 	json_t *o;
 
 	project_id(eng, pid, sizeof(pid));
@@ -470,14 +499,34 @@ send_batch_mode(snd_t *s, long timeout_ms, int *retry_after_ms)
 		}
 		otas__buf_puts(&s->body, "]}");
 		otas__buf_reset(&s->gz);
-		if (s->body.oom ||
-		    otas__gzip(s->body.data, s->body.len, &s->gz) != 0)
+		enc = body_encoding(s);
+		if (s->body.oom)
 			return OUT_RETRY;
+		if (enc == OTAS__COMP_ZSTD) {
+			if (otas__zstd(&s->zctx, s->body.data, s->body.len,
+			               &s->gz) != 0)
+				return OUT_RETRY;
+		} else if (enc == OTAS__COMP_GZIP) {
+			if (otas__gzip(s->body.data, s->body.len, &s->gz) != 0)
+				return OUT_RETRY;
+		}
+		wire = enc == OTAS__COMP_NONE ? &s->body : &s->gz;
 		hdr[0] = key_header(s);
 		hdr[1] = "Content-Type: application/json";
-		hdr[2] = "Content-Encoding: gzip";
-		otas__http_post(s->http, eng->batch_url, hdr, 3, s->gz.data,
-		                s->gz.len, timeout_ms, &s->resp);
+		hdr[2] = enc == OTAS__COMP_ZSTD ? "Content-Encoding: zstd"
+		                                : "Content-Encoding: gzip";
+		otas__http_post(s->http, eng->batch_url, hdr,
+		                enc == OTAS__COMP_NONE ? 2 : 3, wire->data,
+		                wire->len, timeout_ms, &s->resp);
+		if (s->resp.status == 415 && enc == OTAS__COMP_ZSTD) {
+			/* This back end does not decode zstd after all:
+			 * gzip from now on, and send the same events again. */
+			s->zstd_refused = 1;
+			otas__log(eng, OTAS_LOG_WARNING,
+			          "otas: the back end refused zstd bodies (HTTP "
+			          "415); batches are sent with gzip");
+			continue;
+		}
 		answer_description(&s->resp.body, desc, sizeof(desc));
 		act = otas__retry_classify(s->resp.status, desc, 1);
 		if (s->resp.retry_after[0])
@@ -511,7 +560,7 @@ send_batch_mode(snd_t *s, long timeout_ms, int *retry_after_ms)
 			OTAS__INC(eng, duplicates, dup);
 			OTAS__INC(eng, dropped_rejected, rej);
 			OTAS__INC(eng, batches, 1);
-			OTAS__INC(eng, bytes_sent, s->gz.len);
+			OTAS__INC(eng, bytes_sent, wire->len);
 			if (rej)
 				otas__log(eng, OTAS_LOG_WARNING,
 				          "otas: the back end rejected %llu "
@@ -926,6 +975,7 @@ snd_free(snd_t *s)
 		free(r);
 	}
 	otas__http_free(s->http);
+	otas__zstd_free(s->zctx);
 	pthread_mutex_lock(&s->eng->spool_mu);
 	if (s->eng->spool)
 		otas__spool_close(s->eng->spool);
@@ -969,6 +1019,7 @@ sender_main(void *arg)
 		int do_auth = 0, do_send = 0, do_spool = 0, do_drain = 0;
 		int do_fill = 0, do_ent = 0;
 		int flush_wanted, flush_urgent, over_half, authed, can_spool;
+		int parked_wait = 0;
 
 		pthread_mutex_lock(&eng->q.mu);
 		if (eng->stop) {
@@ -996,15 +1047,40 @@ sender_main(void *arg)
 		if (!authed) {
 			int any = eng->q.count || s->pending || s->b.n ||
 			          eng->entq.head;
-			if (now >= s->next_auth_ms && (any || flush_wanted))
+			/* What this sender spooled waits for the project
+			 * too: keep trying with nothing else queued. */
+			if (now >= s->next_auth_ms &&
+			    (any || flush_wanted || s->spooled_here))
 				do_auth = 1;
 			else if (now < s->next_auth_ms)
 				wake = s->next_auth_ms;
-			/* Waiting for the project: keep memory bounded. */
-			if (!do_auth && (over_half || flush_urgent) && any &&
-			    can_spool) {
+			/* Waiting for the project: keep memory bounded.  Once
+			 * an attempt has failed, what waits longer than the
+			 * flush interval (or passes AUTH_SPOOL_BYTES) goes
+			 * to the spool between attempts, so a back end that
+			 * is down from start-up costs neither memory nor a
+			 * growing queue on the request path.  A flush in
+			 * progress waits for delivery while it can (above). */
+			int64_t oldest = eng->q.head ? eng->q.head->enq_mono_ms
+			                             : -1;
+			int parked = s->auth_attempt > 0 && !flush_wanted &&
+			             (s->pending || s->b.n ||
+			              (oldest >= 0 &&
+			               (eng->q.bytes >= AUTH_SPOOL_BYTES ||
+			                now >= oldest +
+			                           eng->cfg->flush_interval_ms)));
+			if (!do_auth && (over_half || flush_urgent || parked) &&
+			    any && can_spool) {
 				take_locked(s);
 				do_spool = 1;
+			} else if (!do_auth && s->auth_attempt > 0) {
+				/* An empty queue waits as usual: the first
+				 * record wakes us to start its grace. */
+				parked_wait = !flush_wanted && oldest >= 0;
+				if (oldest >= 0 && can_spool &&
+				    oldest + eng->cfg->flush_interval_ms < wake)
+					wake = oldest +
+					       eng->cfg->flush_interval_ms;
 			}
 			if (!any)
 				resolved_locked(eng, eng->q.seq);
@@ -1043,11 +1119,16 @@ sender_main(void *arg)
 			}
 			/* Spooled batches go out when delivery works; while it
 			 * fails, a claim after the backoff is the probe. */
-			if (!do_send && !do_fill && can_spool && s->http &&
+			/* (A sender that spooled while authentication
+			 * failed drains what it spooled with no new
+			 * capture to open the connection first.) */
+			if (!do_send && !do_fill && can_spool &&
+			    (s->http || s->spooled_here) &&
 			    now >= s->drain_at && now >= s->next_attempt_ms &&
 			    eng->q.count < (uint64_t)eng->cfg->batch_max_events)
 				do_drain = 1;
-			else if (!do_send && can_spool && s->http) {
+			else if (!do_send && can_spool &&
+			         (s->http || s->spooled_here)) {
 				int64_t t = s->drain_at > s->next_attempt_ms
 				                ? s->drain_at
 				                : s->next_attempt_ms;
@@ -1070,7 +1151,13 @@ sender_main(void *arg)
 		    !do_fill && !do_ent) {
 			struct timespec ts;
 			deadline_ts(wake, &ts);
-			eng->q.sender_waiting = 1;
+			/* Authentication failing: the sender waits for the
+			 * next attempt or the spool grace, so a capture does
+			 * not wake it (a futex and a context switch per
+			 * request) unless the queue passes AUTH_SPOOL_BYTES. */
+			eng->q.wake_parked_bytes = AUTH_SPOOL_BYTES;
+			eng->q.sender_waiting = parked_wait ? OTAS__QUEUE_PARKED
+			                                    : 1;
 			pthread_cond_timedwait(&eng->q.cv_send, &eng->q.mu, &ts);
 			eng->q.sender_waiting = 0;
 			pthread_mutex_unlock(&eng->q.mu);

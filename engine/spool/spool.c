@@ -797,10 +797,14 @@ connect_once(otas__spool_t *sp, const char **why)
 	}
 	free(mode);
 	{
-		char sql[96];
+		char sql[160];
 
+		/* A small page cache: the spool is written once and read
+		 * back once, and SQLite's default (2 MB per connection) was
+		 * most of the engine's growth with the back end down. */
 		snprintf(sql, sizeof(sql),
 		         "PRAGMA synchronous = NORMAL;"
+		         "PRAGMA cache_size = -256;"
 		         "PRAGMA journal_size_limit = %d;",
 		         OTAS__SPOOL_WAL_LIMIT);
 		rc = exec_sql(sp, "open: pragmas", sql);

@@ -87,6 +87,8 @@ typedef struct {
 	char project_name[256];
 	char project_description[1024];
 	long long key_expires_at; /* unix seconds the key lapses; 0 unknown */
+	int accepts_zstd;         /* the answer lists "zstd" in
+	                           * response.accept_encoding */
 } otas_auth_result_t;
 
 /* POST {auth_url}/api/project/v1/sdk/backend/key/authenticate/ with the

@@ -1,5 +1,6 @@
 /*
- * test_collector_ingest.c -- gunzip caps, batch decode, event validation.
+ * test_collector_ingest.c -- gunzip and zstd caps, batch decode, event
+ * validation.
  */
 #include "testlib.h"
 
@@ -8,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <zlib.h>
+#include <zstd.h>
 
 static size_t
 gz(const char *in, size_t n, unsigned char *out, size_t cap)
@@ -53,6 +55,62 @@ TEST(gunzip_round_trip_and_caps)
 	otas__buf_free(&out);
 	CHECK_INT(otas__gunzip("", 0, 100, &out), OTAS__INGEST_BAD_GZIP);
 	otas__buf_free(&out);
+}
+
+TEST(unzstd_round_trip_caps_and_bomb)
+{
+	static char big[1 << 20];
+	static unsigned char comp[1 << 16], two[1 << 17];
+	otas__buf_t out = OTAS__BUF_INIT;
+	size_t n, n2;
+	ZSTD_CCtx *cc = ZSTD_createCCtx();
+	ZSTD_inBuffer ib;
+	ZSTD_outBuffer ob;
+
+	memset(big, ' ', sizeof big);
+	n = ZSTD_compress(comp, sizeof comp, big, sizeof big, 19);
+	CHECK(!ZSTD_isError(n) && n < 4096); /* a 1 MiB bomb in a few bytes */
+	CHECK_INT(otas__unzstd(comp, n, sizeof big, &out), OTAS__INGEST_OK);
+	CHECK_INT(out.len, sizeof big);
+	CHECK(memcmp(out.data, big, sizeof big) == 0);
+	CHECK_INT(out.data[out.len], 0);
+	otas__buf_free(&out);
+	CHECK_INT(otas__unzstd(comp, n, sizeof big - 1, &out),
+	          OTAS__INGEST_TOO_LARGE);
+	CHECK(out.cap <= sizeof big + 1); /* never grew past the cap */
+	otas__buf_free(&out);
+	/* A frame that does not declare its size (streamed) is capped the
+	 * same way: the decoder never trusts the header. */
+	ib = (ZSTD_inBuffer){big, sizeof big, 0};
+	ob = (ZSTD_outBuffer){two, sizeof two, 0};
+	ZSTD_compressStream2(cc, &ob, &ib, ZSTD_e_end);
+	CHECK_INT(otas__unzstd(two, ob.pos, 1000, &out),
+	          OTAS__INGEST_TOO_LARGE);
+	otas__buf_free(&out);
+	CHECK_INT(otas__unzstd(comp, n - 3, sizeof big, &out),
+	          OTAS__INGEST_BAD_GZIP); /* truncated */
+	otas__buf_free(&out);
+	CHECK_INT(otas__unzstd("hello", 5, 100, &out), OTAS__INGEST_BAD_GZIP);
+	otas__buf_free(&out);
+	CHECK_INT(otas__unzstd("", 0, 100, &out), OTAS__INGEST_BAD_GZIP);
+	otas__buf_free(&out);
+	/* Two frames back to back decode to both; trailing junk does not. */
+	n2 = ZSTD_compress(two, sizeof two, "abc", 3, 1);
+	n2 += ZSTD_compress(two + n2, sizeof two - n2, "def", 3, 1);
+	CHECK_INT(otas__unzstd(two, n2, 100, &out), OTAS__INGEST_OK);
+	CHECK_INT(out.len, 6);
+	CHECK(memcmp(out.data, "abcdef", 6) == 0);
+	otas__buf_free(&out);
+	/* Exactly at the cap is fine. */
+	CHECK_INT(otas__unzstd(two, n2, 6, &out), OTAS__INGEST_OK);
+	CHECK_INT(out.len, 6);
+	otas__buf_free(&out);
+	CHECK_INT(otas__unzstd(two, n2, 5, &out), OTAS__INGEST_TOO_LARGE);
+	otas__buf_free(&out);
+	memcpy(two + n2, "zz", 2);
+	CHECK_INT(otas__unzstd(two, n2 + 2, 100, &out), OTAS__INGEST_BAD_GZIP);
+	otas__buf_free(&out);
+	ZSTD_freeCCtx(cc);
 }
 
 TEST(batch_decode_valid_and_rejected)
@@ -350,6 +408,7 @@ int
 main(void)
 {
 	RUN(gunzip_round_trip_and_caps);
+	RUN(unzstd_round_trip_caps_and_bomb);
 	RUN(batch_decode_valid_and_rejected);
 	RUN(batch_decode_errors);
 	RUN(event_missing_fields_listed);

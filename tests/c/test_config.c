@@ -48,8 +48,31 @@ TEST(every_name_reads_back)
 
 	for (n = otas_config_names(); *n; n++, k++)
 		CHECK(GET(c, *n) != NULL);
-	CHECK_INT(k, 46); /* 35 + 5 OTLP (otlp.c) + 6 of the migration guides */
+	CHECK_INT(k, 47); /* 35 + 5 OTLP (otlp.c) + 6 of the migration guides
+	                   * + OTAS_COMPRESSION */
 	otas_config_free(c);
+}
+
+TEST(compression_is_validated)
+{
+	otas_config_t *c = otas_config_new();
+	otas_engine_t *e;
+
+	CHECK_STR(GET(c, "OTAS_COMPRESSION"), "auto");
+	CHECK_INT(otas__compression(c), OTAS__COMP_AUTO);
+	CHECK(otas_config_set(c, "OTAS_SDK_KEY", KEY, err, sizeof(err)) == 0);
+	CHECK(otas_config_set(c, "OTAS_COMPRESSION", "ZSTD", err,
+	                      sizeof(err)) == 0);
+	CHECK_INT(otas__compression(c), OTAS__COMP_ZSTD);
+	CHECK(otas_config_set(c, "OTAS_COMPRESSION", "none", err,
+	                      sizeof(err)) == 0);
+	CHECK_INT(otas__compression(c), OTAS__COMP_NONE);
+	CHECK(otas_config_set(c, "OTAS_COMPRESSION", "br", err,
+	                      sizeof(err)) == 0);
+	CHECK_INT(otas__compression(c), -1);
+	e = otas_engine_new(c, err, sizeof(err));
+	CHECK(e == NULL);
+	CHECK(strstr(err, "OTAS_COMPRESSION=\"br\" is not known") != NULL);
 }
 
 TEST(parsing)
@@ -177,6 +200,7 @@ main(void)
 {
 	RUN(defaults);
 	RUN(every_name_reads_back);
+	RUN(compression_is_validated);
 	RUN(parsing);
 	RUN(bad_values_name_option_value_and_fix);
 	RUN(key_is_never_echoed);

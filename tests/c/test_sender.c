@@ -563,6 +563,37 @@ TEST(over_half_queue_spools_while_unauthenticated)
 	fs_stop(fs);
 }
 
+/* Issue 18: with authentication failing from the start, events go to the
+ * spool after the grace (OTAS_FLUSH_INTERVAL_MS, 50 ms here) although the
+ * queue is nowhere near half its budget, and are delivered, each once,
+ * when authentication succeeds. */
+TEST(failing_auth_spools_small_queues_then_delivers)
+{
+	fs_t *fs = fs_new();
+	otas_engine_t *e = mk(fs, NULL);
+	otas_stats_t st;
+	size_t total;
+	int i;
+
+	fs_auth_status(fs, 503, 1000000);
+	for (i = 0; i < 150; i++)
+		cap1(e, "/x", NULL);
+	WAIT_STAT(e, spooled, 150);
+	otas_stats(e, &st);
+	CHECK_INT(st.spooled, 150);
+	CHECK_INT(st.queue_bytes, 0);
+	CHECK_INT(st.queue_events, 0);
+	CHECK_INT(st.authenticated, 0);
+	CHECK_INT(st.sent, 0);
+	fs_auth_status(fs, 0, 0);
+	CHECK(fs_wait_events(fs, 150, 10000));
+	WAIT_STAT(e, unspooled, 150);
+	CHECK_INT(distinct_events(fs, &total, "proj-1"), 150);
+	CHECK_INT(total, 150);
+	otas_engine_free(e, 2000);
+	fs_stop(fs);
+}
+
 TEST(send_without_agent_token_option)
 {
 	fs_t *fs = fs_new();
@@ -859,6 +890,7 @@ main(void)
 	RUN(forked_child_delivers_its_own_events_only);
 	RUN(flush_without_captures_returns_at_once);
 	RUN(over_half_queue_spools_while_unauthenticated);
+	RUN(failing_auth_spools_small_queues_then_delivers);
 	RUN(send_without_agent_token_option);
 	RUN(batch_endpoint_is_probed_again);
 	RUN(too_large_batch_is_split);

@@ -49,12 +49,12 @@ def test_missing_libraries_are_one_error_with_the_install_lines(tmp_path):
     assert p.returncode != 0
     err = p.stderr
     assert err.count("CMake Error") == 1, err
-    for lib in ("libcurl", "sqlite3", "zlib", "jansson", "libcrypto", "libmicrohttpd",
+    for lib in ("libcurl", "sqlite3", "zlib", "libzstd", "jansson", "libcrypto", "libmicrohttpd",
                 "libpq"):
         assert f"- {lib}" in err, (lib, err)
     apt = re.search(r"apt-get install (.+)", err).group(1).split()
     dnf = re.search(r"dnf install (.+)", err).group(1).split()
-    assert {"libcurl4-openssl-dev", "libsqlite3-dev", "zlib1g-dev", "libjansson-dev",
+    assert {"libcurl4-openssl-dev", "libsqlite3-dev", "zlib1g-dev", "libzstd-dev", "libjansson-dev",
             "libssl-dev", "libmicrohttpd-dev", "libpq-dev"} <= set(apt)
-    assert {"libcurl-devel", "sqlite-devel", "zlib-devel", "jansson-devel",
+    assert {"libcurl-devel", "sqlite-devel", "zlib-devel", "libzstd-devel", "jansson-devel",
             "openssl-devel", "libmicrohttpd-devel", "libpq-devel"} <= set(dnf)
