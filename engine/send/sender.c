@@ -35,8 +35,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <jansson.h>
-
 #include "capture/capture.h"
 #include "event/event.h"
 #include "send/http_curl.h"
@@ -293,55 +291,58 @@ spool_batch(snd_t *s)
 	return 0;
 }
 
-/* Claim one spooled batch into b.  1 claimed, 0 none. */
+/* Claim one spooled batch into b.  1 claimed, 0 none.  The spool hands
+ * the agent tokens over beside the events (one line each), so no event
+ * is parsed here. */
 static int
 claim_spooled(snd_t *s)
 {
-	otas__buf_t pay = OTAS__BUF_INIT;
+	otas__buf_t pay = OTAS__BUF_INIT, toks = OTAS__BUF_INIT;
 	int64_t id;
 	uint32_t n = 0;
-	char *p, *e, *end;
+	const char *p, *e, *end, *t, *te, *tend;
 	int rc;
 
 	pthread_mutex_lock(&s->eng->spool_mu);
-	rc = spool_ready(s) ? otas__spool_claim(s->eng->spool,
-	                                        OTAS__SPOOL_LEASE_MS, &id, &pay,
-	                                        &n)
+	rc = spool_ready(s) ? otas__spool_claim_tokens(s->eng->spool,
+	                                               OTAS__SPOOL_LEASE_MS,
+	                                               &id, &pay, &n, &toks)
 	                    : 0;
 	pthread_mutex_unlock(&s->eng->spool_mu);
 	spool_log(s);
 	if (rc != 1) {
 		otas__buf_free(&pay);
+		otas__buf_free(&toks);
 		return 0;
 	}
 	p = pay.data;
 	end = pay.data + pay.len;
+	t = toks.data ? toks.data : "";
+	tend = t + toks.len;
 	while (p && p < end) {
 		char *js;
-		json_t *o, *t;
-		const char *tok = NULL;
-		size_t tl = 0;
+		size_t tl;
 
 		e = memchr(p, '\n', (size_t)(end - p));
 		if (!e)
 			e = end;
+		te = t < tend ? memchr(t, '\n', (size_t)(tend - t)) : NULL;
+		if (!te)
+			te = tend;
+		tl = (size_t)(te - t);
 		if (e > p) {
 			js = strndup(p, (size_t)(e - p));
 			if (!js)
 				break;
-			/* The token, for per-event mode. */
-			o = json_loadb(js, (size_t)(e - p), 0, NULL);
-			t = o ? json_object_get(o, "agent_session_token") : NULL;
-			if (json_is_string(t)) {
-				tok = json_string_value(t);
-				tl = strlen(tok);
-			}
-			if (batch_add(&s->b, js, (size_t)(e - p), tok, tl) != 0)
+			if (batch_add(&s->b, js, (size_t)(e - p), t, tl) != 0)
 				free(js);
-			json_decref(o);
 		}
 		p = e + 1;
+		t = te < tend ? te + 1 : tend;
 	}
+	if (toks.data)
+		memset(toks.data, 0, toks.len); /* credentials */
+	otas__buf_free(&toks);
 	otas__buf_free(&pay);
 	s->b.spool_id = id;
 	if (!s->b.n) {
