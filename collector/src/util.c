@@ -1,5 +1,5 @@
 /*
- * util.c -- random bytes, base64url, UUIDs, clocks (see util.h).
+ * util.c -- UUIDs, clocks and times (see util.h).
  */
 #include "util.h"
 
@@ -9,103 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
-
-int
-otas__random_bytes(void *p, size_t n)
-{
-	unsigned char *q = p;
-
-	while (n > 0) {
-		ssize_t got = getrandom(q, n, 0);
-		if (got < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		q += got;
-		n -= (size_t)got;
-	}
-	return 0;
-}
-
-static const char b64url_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-size_t
-otas__b64url_len(size_t n)
-{
-	return (n / 3) * 4 + (n % 3 == 0 ? 0 : n % 3 + 1);
-}
-
-void
-otas__b64url_encode(const unsigned char *in, size_t n, char *out)
-{
-	size_t i = 0, o = 0;
-
-	for (; i + 2 < n; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-		out[o++] = b64url_alphabet[(v >> 18) & 63];
-		out[o++] = b64url_alphabet[(v >> 12) & 63];
-		out[o++] = b64url_alphabet[(v >> 6) & 63];
-		out[o++] = b64url_alphabet[v & 63];
-	}
-	if (n - i == 1) {
-		uint32_t v = (uint32_t)in[i] << 16;
-		out[o++] = b64url_alphabet[(v >> 18) & 63];
-		out[o++] = b64url_alphabet[(v >> 12) & 63];
-	} else if (n - i == 2) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
-		out[o++] = b64url_alphabet[(v >> 18) & 63];
-		out[o++] = b64url_alphabet[(v >> 12) & 63];
-		out[o++] = b64url_alphabet[(v >> 6) & 63];
-	}
-	out[o] = '\0';
-}
-
-static int
-b64url_value(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '-')
-		return 62;
-	if (c == '_')
-		return 63;
-	return -1;
-}
-
-long
-otas__b64url_decode(const char *in, size_t n, unsigned char *out)
-{
-	size_t i = 0, o = 0;
-	uint32_t acc = 0;
-	int bits = 0;
-
-	/* Tolerate '=' padding at the end: some JWT libraries emit it. */
-	while (n > 0 && in[n - 1] == '=')
-		n--;
-	if (n % 4 == 1)
-		return -1;
-	for (; i < n; i++) {
-		int v = b64url_value(in[i]);
-		if (v < 0)
-			return -1;
-		acc = acc << 6 | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[o++] = (unsigned char)(acc >> bits);
-			acc &= (1u << bits) - 1;
-		}
-	}
-	return (long)o;
-}
 
 void
 otas__uuid_v7(char out[37])

@@ -64,13 +64,13 @@ TEST(b64url_round_trip)
 	for (size_t n = 0; n < sizeof in; n++) {
 		for (size_t i = 0; i < n; i++)
 			in[i] = (unsigned char)(i * 37 + n);
-		otas__b64url_encode(in, n, enc);
-		CHECK_INT(strlen(enc), otas__b64url_len(n));
-		CHECK_INT(otas__b64url_decode(enc, strlen(enc), out), n);
+		otas__b64_encode(in, n, enc, OTAS__B64_URL);
+		CHECK_INT(strlen(enc), otas__b64_len(n, OTAS__B64_URL));
+		CHECK_INT(otas__b64_decode(enc, strlen(enc), out, OTAS__B64_URL), n);
 		CHECK(memcmp(in, out, n) == 0);
 	}
-	CHECK_INT(otas__b64url_decode("a+b", 3, out), -1);
-	CHECK_INT(otas__b64url_decode("a", 1, out), -1);
+	CHECK_INT(otas__b64_decode("a+b", 3, out, OTAS__B64_URL), -1);
+	CHECK_INT(otas__b64_decode("a", 1, out, OTAS__B64_URL), -1);
 }
 
 TEST(uuid_v7_shape_and_order)
