@@ -260,7 +260,8 @@ def overhead(setup, variants, workloads, rounds, n, log=H.log):
         log("overhead: " + label + ": " + ", ".join(
             f"{v} {r['median_us']:.0f}" for v, r in rows.items()) + " µs")
     for v, why in setup.unavailable.items():
-        out["unavailable"].setdefault(v, why)
+        if v in variants:
+            out["unavailable"].setdefault(v, why)
     return out
 
 
