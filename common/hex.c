@@ -19,18 +19,6 @@ otas__hex_encode(const void *in, size_t n, char *out)
 }
 
 int
-otas__hex_value(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-int
 otas__hex_decode(const char *in, size_t n, unsigned char *out)
 {
 	size_t i;

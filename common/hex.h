@@ -14,8 +14,19 @@ extern const char otas__hex_digits[17];
  * (out has room for 2n + 1). */
 void otas__hex_encode(const void *in, size_t n, char *out);
 
-/* 0-15 for a hex digit of either case, else -1. */
-int otas__hex_value(unsigned char c);
+/* 0-15 for a hex digit of either case, else -1.  Inline: JSON scanners
+ * call it per \u escape digit. */
+static inline int
+otas__hex_value(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
 
 /* Decode 2n hex digits of in (either case) into n bytes of out.  0, or -1
  * on a character that is not a hex digit (out is then undefined). */
