@@ -30,13 +30,7 @@ otas__now_us(void)
 }
 double otas__mono_ms(void);
 
-/* Parse RFC 3339 ("2026-11-23T10:00:00.123456Z", offsets allowed) or a
- * plain number of unix seconds (with fraction) into microseconds.
- * 0 ok, -1 when it is neither. */
-int otas__parse_time(const char *s, int64_t *us_out);
-
-/* Format microseconds as RFC 3339 UTC with microseconds. */
-void otas__format_time(int64_t us, char out[32]);
+/* RFC 3339 both ways (otas__parse_time, otas__format_time): common/clock.h. */
 
 /* Constant-time comparison of n bytes: 1 when equal. */
 int otas__ct_equal(const void *a, const void *b, size_t n);
