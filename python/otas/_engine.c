@@ -1087,6 +1087,21 @@ django_user_pk(module_state *st, PyObject *user, PyObject **out)
 	return *out ? 0 : swallow();
 }
 
+/* An attribute that Django sets on the instance (request.method, .path,
+ * .META, .resolver_match): one look-up in the instance dict, the full
+ * attribute protocol only when it is not there.  A new reference. */
+static inline PyObject *
+inst_attr(PyObject *d, PyObject *obj, PyObject *name)
+{
+	PyObject *o = PyDict_GetItemWithError(d, name);
+
+	if (o)
+		return Py_NewRef(o);
+	if (PyErr_Occurred())
+		return NULL;
+	return PyObject_GetAttr(obj, name);
+}
+
 /* capture_django(request, response, t0_ns, body, want_id)
  *     -> None | event id str | NotImplemented
  *
@@ -1202,11 +1217,11 @@ Engine_capture_django(EngineObject *self, PyObject *const *args,
 	if (PyErr_Occurred())
 		goto fail;
 
-	/* The request. */
-	if (!(method = PyObject_GetAttr(request, st->str_method)) ||
-	    !(path = PyObject_GetAttr(request, st->str_path)) ||
-	    !(rm = PyObject_GetAttr(request, st->str_resolver_match)) ||
-	    !(meta = PyObject_GetAttr(request, st->str_meta)))
+	/* The request: instance attributes, read from the dict at hand. */
+	if (!(method = inst_attr(d, request, st->str_method)) ||
+	    !(path = inst_attr(d, request, st->str_path)) ||
+	    !(rm = inst_attr(d, request, st->str_resolver_match)) ||
+	    !(meta = inst_attr(d, request, st->str_meta)))
 		goto fail;
 	if (rm != Py_None && !(route = PyObject_GetAttr(rm, st->str_route)))
 		goto fail;
