@@ -97,8 +97,8 @@ capture(long n)
 	const char *const *names;
 	otas_config_t *cfg;
 	otas_engine_t *eng;
-	otas_auth_result_t ar;
-	otas_stats_t st;
+	otas_auth_result_t ar = OTAS_AUTH_RESULT_INIT;
+	otas_stats_t st = OTAS_STATS_INIT;
 	otas_capture_t c;
 	double w0, w1, p0, p1, t0, t1;
 	struct timespec ts;
@@ -186,7 +186,7 @@ capture(long n)
 		otas_engine_free(eng, 0);
 		return 1;
 	}
-	memset(&c, 0, sizeof(c));
+	otas_capture_init(&c);
 	c.flags = OTAS_CAP_REQ_HEADERS_CGI;
 	c.method = "POST", c.method_len = 4;
 	c.path = "/api/users/7", c.path_len = 12;
@@ -236,7 +236,7 @@ capture(long n)
 			}
 		}
 	}
-	ok = otas_flush(eng, 120000);
+	ok = otas_flush(eng, 120000) == OTAS_OK;
 	w1 = cpu_s(CLOCK_MONOTONIC);
 	p1 = cpu_s(CLOCK_PROCESS_CPUTIME_ID);
 	t1 = cpu_s(CLOCK_THREAD_CPUTIME_ID);

@@ -41,7 +41,7 @@ logger = logging.getLogger("otas")
 # OTAS_ variables read by other parts (the binding, the test helpers, the
 # collector, the dashboard tests): not engine options, never warned about.
 OTHER_VARIABLES = frozenset({
-    "OTAS_ENGINE", "OTAS_CAPTURE_IN_TESTS", "OTAS_COLLECTOR_BIN",
+    "OTAS_ENGINE", "OTAS_COLLECTOR_BIN",
     "OTAS_JWT_SECRET", "OTAS_DASHBOARD_EVENT_SOURCE", "OTAS_CHROMIUM",
     "OTAS_CHROMEDRIVER",
 })
@@ -242,7 +242,9 @@ def load(setting=None, kwargs=None, environ=None, require_key=True):
     if not settings.enabled:
         return settings
     in_tests = in_django_tests() and not strict_bool(
-        "OTAS_CAPTURE_IN_TESTS", environ.get("OTAS_CAPTURE_IN_TESTS", "0"))
+        "OTAS_CAPTURE_IN_TESTS",
+        options.get("OTAS_CAPTURE_IN_TESTS",
+                    environ.get("OTAS_CAPTURE_IN_TESTS", "0")))
     # Options first: a misspelt OTAS_EXPORTER is named before a missing key.
     if engine is not None:
         try:
