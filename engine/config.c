@@ -19,16 +19,16 @@
 #include <strings.h>
 #include <unistd.h>
 
-/* Option types: the TYPE column of options.def. */
+/* Option types: the TYPE column of options.def, as the public enum. */
 enum {
-	T_STR,
-	T_SECRET,
-	T_HIDDEN,
-	T_URL,
-	T_RULES,
-	T_BOOL,
-	T_INT,
-	T_SIZE
+	T_STR = OTAS_OPTION_STRING,
+	T_SECRET = OTAS_OPTION_SDK_KEY,
+	T_HIDDEN = OTAS_OPTION_SECRET,
+	T_URL = OTAS_OPTION_URL,
+	T_RULES = OTAS_OPTION_RULES,
+	T_BOOL = OTAS_OPTION_BOOL,
+	T_INT = OTAS_OPTION_INT,
+	T_SIZE = OTAS_OPTION_SIZE
 };
 
 typedef struct {
@@ -79,6 +79,14 @@ find(const char *name)
 		if (strcmp(opts[i].name, name) == 0)
 			return &opts[i];
 	return NULL;
+}
+
+otas_option_type_t
+otas_config_type(const char *name)
+{
+	const opt_t *o = find(name);
+
+	return o ? (otas_option_type_t)o->type : OTAS_OPTION_UNKNOWN;
 }
 
 static void __attribute__((format(printf, 3, 4)))

@@ -84,7 +84,8 @@ typedef struct otas_config_s otas_config_t;
 
 /* A configuration holding every option at its documented default.
  * Returns NULL only when out of memory.  Owned by the caller until passed to
- * otas_engine_new(). */
+ * otas_engine_new().  otas_config_free() accepts NULL.  A configuration is
+ * used by one thread at a time; different ones by any threads. */
 OTAS_API otas_config_t *otas_config_new(void);
 OTAS_API void otas_config_free(otas_config_t *cfg);
 
@@ -107,8 +108,8 @@ OTAS_API int otas_config_set(otas_config_t *cfg, const char *name,
 OTAS_API int otas_config_check(const otas_config_t *cfg, char *err,
                                size_t errlen);
 
-/* Read back an option's effective value as a string into buf (for system
- * checks and `otas.config()`); the SDK key reads back as "otas_***" when set
+/* Read back an option's effective value as a string into buf (for a
+ * host's checks and displays); the SDK key reads back as "otas_***" when set
  * and "" when not.  Returns 0, or -1 for an unknown name. */
 OTAS_API int otas_config_get(const otas_config_t *cfg, const char *name,
                              char *buf, size_t buflen);
@@ -116,6 +117,24 @@ OTAS_API int otas_config_get(const otas_config_t *cfg, const char *name,
 /* NULL-terminated list of every option name the engine understands, in
  * the order of its option table.  Static storage; any thread. */
 OTAS_API const char *const *otas_config_names(void);
+
+/* What an option's value is (the TYPE column of the engine's option
+ * table), so that a host can show, parse or hide it without a list of its
+ * own. */
+typedef enum {
+	OTAS_OPTION_UNKNOWN = -1, /* not an option name */
+	OTAS_OPTION_STRING = 0,   /* free text or a comma-separated list */
+	OTAS_OPTION_SDK_KEY = 1,  /* the SDK key: secret, reads back otas_*** */
+	OTAS_OPTION_SECRET = 2,   /* another secret: reads back *** */
+	OTAS_OPTION_URL = 3,      /* an http:// or https:// URL, or empty */
+	OTAS_OPTION_RULES = 4,    /* comma-separated JSONPath rules */
+	OTAS_OPTION_BOOL = 5,     /* 1/0, true/false, yes/no, on/off */
+	OTAS_OPTION_INT = 6,      /* a whole number within a range */
+	OTAS_OPTION_SIZE = 7      /* bytes, K/M/G suffixes allowed */
+} otas_option_type_t;
+
+/* The type of the option called name.  Any thread. */
+OTAS_API otas_option_type_t otas_config_type(const char *name);
 
 /* ---------------------------------------------------------- authenticate */
 
@@ -204,7 +223,7 @@ typedef struct {
 	size_t stack_len;
 } otas_error_t;
 
-enum {
+typedef enum {
 	/* req_headers are a CGI environment (RFC 3875): only HTTP_* and
 	 * CONTENT_TYPE / CONTENT_LENGTH entries are headers (HTTP_X_FOO ->
 	 * x-foo); the rest is ignored.  Without the flag names are real header names. */
@@ -217,13 +236,13 @@ enum {
 	OTAS_CAP_REQ_BODY_SKIPPED = 1 << 2,
 	/* direction "outgoing" (a call the app made), see parent_event_id */
 	OTAS_CAP_OUTGOING = 1 << 3
-};
+} otas_capture_flag_t;
 
 /* The raw pieces of one request/response pair.  Every pointer is borrowed
  * for the duration of otas_capture() only; unset strings are NULL/0. */
 typedef struct {
 	size_t struct_size;           /* OTAS_CAPTURE_INIT / otas_capture_init */
-	int flags;                    /* OTAS_CAP_* */
+	int flags;                    /* OTAS_CAP_* (otas_capture_flag_t) */
 	const char *method;
 	size_t method_len;
 	const char *path;             /* no query string */

@@ -13,7 +13,9 @@
  * Python code of the app's that could replace a field); the engine copies
  * what it keeps before returning.
  *
- * Logging: the engine calls log_cb() from its sender thread.  The callback
+ * Logging: the engine calls log_cb() from its sender thread (and, for the
+ * OTAS_DEBUG start-up line, from Engine_init's otas_set_logger() call,
+ * which holds the GIL already: PyGILState_Ensure() nests).  The callback
  * takes the GIL with PyGILState_Ensure() unless the interpreter is
  * finalizing; otas/_runtime.py closes every engine from an atexit handler,
  * which runs before finalization, so no callback races interpreter teardown.
@@ -1138,6 +1140,34 @@ mod_option_defaults(PyObject *module, PyObject *Py_UNUSED(ignored))
 	return d;
 }
 
+/* option_types() -> {name: type} for every option, the type as the
+ * lower-case name of its otas_option_type_t ("bool", "secret", ...). */
+static PyObject *
+mod_option_types(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+	static const char *const type_names[] = {
+	    "string", "sdk_key", "secret", "url", "rules", "bool", "int",
+	    "size"};
+	const char *const *names = otas_config_names();
+	PyObject *d = PyDict_New();
+
+	for (; d && *names; names++) {
+		otas_option_type_t t = otas_config_type(*names);
+		PyObject *v;
+		if (t < 0 || (size_t)t >= sizeof(type_names) / sizeof(*type_names))
+			v = PyUnicode_FromString("unknown");
+		else
+			v = PyUnicode_FromString(type_names[t]);
+		if (!v || PyDict_SetItemString(d, *names, v) != 0) {
+			Py_XDECREF(v);
+			Py_CLEAR(d);
+			break;
+		}
+		Py_DECREF(v);
+	}
+	return d;
+}
+
 static PyMethodDef module_methods[] = {
     {"authenticate_key", mod_authenticate_key, METH_VARARGS,
      "authenticate_key(auth_url, key, timeout_ms) -> tuple"},
@@ -1145,6 +1175,8 @@ static PyMethodDef module_methods[] = {
      "check_options(dict): raise ValueError for a bad option"},
     {"option_defaults", mod_option_defaults, METH_NOARGS,
      "option_defaults() -> {name: default}"},
+    {"option_types", mod_option_types, METH_NOARGS,
+     "option_types() -> {name: type}, e.g. \"bool\", \"secret\""},
     {NULL, NULL, 0, NULL}};
 
 static int

@@ -25,6 +25,10 @@ def option_defaults():
     return {}
 
 
+def option_types():
+    return {}
+
+
 class PyExchange:
     """The binding's record (see _engine.pyi), as a plain class for when
     the extension is not built: the defaults are class attributes, so an

@@ -174,8 +174,11 @@ class Settings:
         return self.ms("OTAS_SHUTDOWN_TIMEOUT_MS", 5000)
 
     def __repr__(self):  # never shows the key
+        # The engine's option table says which options are secret; without
+        # it (the null engine) no value is shown.
+        types = engine.option_types() if engine is not None else {}
         shown = {k: v for k, v in self.options.items()
-                 if k not in ("OTAS_SDK_KEY", "OTAS_OTLP_HEADERS")}
+                 if types.get(k, "secret") not in ("sdk_key", "secret")}
         return f"Settings({shown!r}, hooks={sorted(self.hooks)!r})"
 
 

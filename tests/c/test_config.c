@@ -191,6 +191,21 @@ TEST(describe_lists_every_option_without_secrets)
 	otas_config_free(c);
 }
 
+TEST(types_are_the_public_enum)
+{
+	CHECK_INT(otas_config_type("OTAS_SDK_KEY"), OTAS_OPTION_SDK_KEY);
+	CHECK_INT(otas_config_type("OTAS_OTLP_HEADERS"), OTAS_OPTION_SECRET);
+	CHECK_INT(otas_config_type("OTAS_BASE_URL"), OTAS_OPTION_URL);
+	CHECK_INT(otas_config_type("OTAS_REDACT_REQUEST_BODY"),
+	          OTAS_OPTION_RULES);
+	CHECK_INT(otas_config_type("OTAS_DEBUG"), OTAS_OPTION_BOOL);
+	CHECK_INT(otas_config_type("OTAS_BATCH_MAX_EVENTS"), OTAS_OPTION_INT);
+	CHECK_INT(otas_config_type("OTAS_QUEUE_MAX_BYTES"), OTAS_OPTION_SIZE);
+	CHECK_INT(otas_config_type("OTAS_TAGS"), OTAS_OPTION_STRING);
+	CHECK_INT(otas_config_type("OTAS_NOPE"), OTAS_OPTION_UNKNOWN);
+	CHECK_INT(otas_config_type(NULL), OTAS_OPTION_UNKNOWN);
+}
+
 TEST(key_is_never_echoed)
 {
 	otas_config_t *c = otas_config_new();
@@ -260,6 +275,7 @@ main(void)
 	RUN(bad_values_name_option_value_and_fix);
 	RUN(bad_rules_fail_the_check_naming_the_option);
 	RUN(describe_lists_every_option_without_secrets);
+	RUN(types_are_the_public_enum);
 	RUN(key_is_never_echoed);
 	RUN(cross_checks);
 	RUN(engine_new_requires_key);

@@ -78,6 +78,18 @@ def test_option_names_and_defaults_are_the_table():
         assert defaults[name] == default, name
 
 
+def test_option_types_are_the_table_and_hide_secrets_in_repr():
+    from otas import conf
+
+    names = {"STR": "string", "SECRET": "sdk_key", "HIDDEN": "secret",
+             "URL": "url", "RULES": "rules", "BOOL": "bool", "INT": "int",
+             "SIZE": "size"}
+    assert _engine.option_types() == {o[0]: names[o[1]] for o in gen_docs.options()}
+    s = conf.Settings({"OTAS_SDK_KEY": KEY, "OTAS_OTLP_HEADERS": "k=pipe-77",
+                       "OTAS_TAGS": "blue"}, {})
+    assert KEY not in repr(s) and "pipe-77" not in repr(s) and "blue" in repr(s)
+
+
 def test_readme_tables_are_generated_from_the_tables():
     readme = (ROOT / "README.md").read_text()
     assert gen_docs.render(readme) == readme, (
