@@ -58,6 +58,11 @@ extern "C" {
 #define OTAS_API
 #endif
 
+/* The C API's version: 2 = 0 is success everywhere (otas_flush() too) and
+ * public structs carry struct_size.  Raised when the conventions change;
+ * adding fields or functions does not change it. */
+#define OTAS_API_VERSION 2
+
 #ifndef OTAS_VERSION /* the build passes the package version */
 #define OTAS_VERSION "0.3.0.dev0"
 #endif
@@ -457,7 +462,8 @@ otas_stats_init(otas_stats_t *st)
 }
 
 /* Fill the first out->struct_size bytes of *out (struct_size kept; the
- * rest of a longer struct is zeroed) with the counters now.  Counters are
+ * fields of a newer, longer struct that this engine does not know are
+ * left as they are) with the counters now.  Counters are
  * read one by one without a lock, so they may be a few events apart; the
  * gauges are read together.  eng NULL: zeros.  Any thread. */
 OTAS_API void otas_stats(otas_engine_t *eng, otas_stats_t *out);
