@@ -192,14 +192,15 @@ typedef struct otas_engine_s otas_engine_t;
 /* Takes ownership of cfg (freed even on failure).  Does no network I/O and
  * starts no thread: the sender thread starts lazily at the first capture
  * (and again in a forked child).  Returns NULL with err filled on invalid
- * configuration. */
+ * configuration.  Any thread. */
 OTAS_API otas_engine_t *otas_engine_new(otas_config_t *cfg, char *err,
                                         size_t errlen);
 
 /* Authenticate with the engine's key and URLs, blocking up to timeout_ms,
  * and remember the project for delivery.  When the back end is unreachable
  * the engine keeps capturing and retries authentication in the background.
- * Blocks.  out as for otas_authenticate_key().  Returns the status. */
+ * Blocks; any thread, concurrently with captures.  out as for
+ * otas_authenticate_key().  Returns the status. */
 OTAS_API otas_auth_status_t otas_engine_authenticate(otas_engine_t *eng,
                                                      int timeout_ms,
                                                      otas_auth_result_t *out);
@@ -231,7 +232,8 @@ typedef struct {
 typedef enum {
 	/* req_headers are a CGI environment (RFC 3875): only HTTP_* and
 	 * CONTENT_TYPE / CONTENT_LENGTH entries are headers (HTTP_X_FOO ->
-	 * x-foo); the rest is ignored.  Without the flag names are real header names. */
+	 * x-foo); the rest is ignored.  Without the flag names are real
+	 * header names. */
 	OTAS_CAP_REQ_HEADERS_CGI = 1 << 0,
 	/* The response body was streamed: resp_body is empty and
 	 * resp_body_size is the count of bytes streamed (or -1). */
@@ -333,8 +335,9 @@ OTAS_API void otas_new_event_id(char out[37]);
  * Returns OTAS_OK when queued, OTAS_DROPPED when dropped (counted; also
  * when OTAS_ENABLED=0, not counted), OTAS_SKIPPED when excluded or sampled
  * out, OTAS_EINVAL on bad arguments.  Any thread; never blocks. */
-OTAS_API otas_result_t otas_capture(otas_engine_t *eng, const otas_capture_t *cap,
-                          char event_id_out[37]);
+OTAS_API otas_result_t otas_capture(otas_engine_t *eng,
+                                    const otas_capture_t *cap,
+                                    char event_id_out[37]);
 
 /* Predicate: would a request with this method and path be captured?
  * Returns 1 (yes) or 0 (no: OTAS_CAPTURE_METHODS or OTAS_EXCLUDE_PATHS
@@ -342,7 +345,7 @@ OTAS_API otas_result_t otas_capture(otas_engine_t *eng, const otas_capture_t *ca
  * skip its own work, such as reading the body, for excluded requests;
  * otas_capture() applies the same rules itself.  A 0 is counted in
  * "excluded" (so a host that stops there is counted once).  Sampling is
- * not decided here (it needs the event id). */
+ * not decided here (it needs the event id).  Any thread; never blocks. */
 OTAS_API int otas_should_capture(otas_engine_t *eng, const char *method,
                                  size_t method_len, const char *path,
                                  size_t path_len);
@@ -374,7 +377,8 @@ OTAS_API otas_result_t otas_entity(otas_engine_t *eng,
  * declared length before the application runs?  Returns 1 (yes) or 0 (no).
  * (Multipart and octet-stream bodies and
  * bodies over OTAS_MAX_BODY_BYTES are not loaded; bodies off entirely when
- * OTAS_CAPTURE_BODIES=0.)  content_length < 0 means unknown/chunked. */
+ * OTAS_CAPTURE_BODIES=0.)  content_length < 0 means unknown/chunked.
+ * Any thread; never blocks. */
 OTAS_API int otas_want_request_body(const otas_engine_t *eng,
                                     const char *content_type, size_t ct_len,
                                     int64_t content_length);
