@@ -12,6 +12,7 @@
 #include "common/json.h"
 #include "common/utf8.h"
 
+#include <stdint.h>
 #include <string.h>
 
 /* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
@@ -49,68 +50,184 @@ utf8_seq(const unsigned char *s, size_t n)
 	return 0;
 }
 
-void
-otas__json_escape(otas__buf_t *b, const char *s, size_t n)
+/* Bytes the escaper must look at: the quote, the backslash, control
+ * characters (NUL included) and non-ASCII (validated, then copied). */
+static const unsigned char esc_stop[256] = {
+#define R16(v) v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v
+	R16(1), R16(1),                                      /* 0x00-0x1F */
+	0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,      /* 0x20: '"' */
+	R16(0), R16(0),                                      /* 0x30-0x4F */
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,      /* 0x50: '\' */
+	R16(0), R16(0),                                      /* 0x60-0x7F */
+	R16(1), R16(1), R16(1), R16(1), R16(1), R16(1), R16(1), R16(1),
+#undef R16
+};
+
+#define ONES 0x0101010101010101ull
+#define HIGH 0x8080808080808080ull
+
+/* Non-zero when one of the 8 bytes of w is < 0x20, '"', '\\' or >= 0x80
+ * (the has-zero-byte trick; a borrow can flag a byte above one that is
+ * flagged, never a word that holds none: only "any" is used). */
+static inline uint64_t
+word_stops(uint64_t w)
+{
+	uint64_t q = w ^ (ONES * '"'), bs = w ^ (ONES * '\\');
+
+	return (((w - ONES * 0x20) & ~w) | ((q - ONES) & ~q) |
+	        ((bs - ONES) & ~bs) | w) &
+	       HIGH;
+}
+
+/* Where the first byte at or after i that needs a look is (n if none). */
+static inline size_t
+clean_run(const unsigned char *p, size_t i, size_t n)
+{
+	for (;;) {
+		/* Valid UTF-8 is copied as it is: a clean run goes on
+		 * through it. */
+		while (n - i >= 8) {
+			uint64_t w;
+			memcpy(&w, p + i, 8);
+			if (word_stops(w))
+				break;
+			i += 8;
+		}
+		while (i < n && !esc_stop[p[i]])
+			i++;
+		if (i < n && p[i] >= 0x80) {
+			size_t k = utf8_seq(p + i, n - i);
+			if (k) {
+				i += k;
+				continue;
+			}
+		}
+		return i;
+	}
+}
+
+enum { ESC_PLAIN, ESC_STRICT, ESC_NESTED };
+
+/* One pass: clean runs (ASCII that needs no escape and valid UTF-8) are
+ * found a word at a time and copied with one memcpy each into room
+ * reserved once for the whole string; only escapes grow the reservation.
+ * ESC_STRICT stops at the first invalid UTF-8 sequence or NUL and returns
+ * -1 (what was written stays: the caller rolls back); ESC_NESTED writes
+ * the escaped form of the escaped string (a JSON document held in a JSON
+ * string: `"` becomes `\\\"`).  Returns 0 (b->oom on failure). */
+static inline int
+escape(otas__buf_t *b, const char *s, size_t n, int mode)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0, run = 0, k;
-	char esc[6];
+	size_t i = 0, j, k;
+	char *o;
 
-	if (otas__buf_reserve(b, n + 2) != 0)
-		return;
-	while (i < n) {
-		unsigned c = p[i];
-
-		if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
-			i++;
-			continue;
-		}
-		if (i > run)
-			otas__buf_append(b, p + run, i - run);
-		if (c >= 0x80) {
-			k = utf8_seq(p + i, n - i);
-			if (k) {
-				otas__buf_append(b, p + i, k);
-				i += k;
-			} else {
-				otas__buf_append(b, "\xEF\xBF\xBD", 3);
-				i++;
-			}
-			run = i;
-			continue;
-		}
-		switch (c) {
+	if (otas__buf_reserve(b, n) != 0)
+		return 0;
+	for (;;) {
+		j = clean_run(p, i, n);
+		o = b->data + b->len;
+		memcpy(o, p + i, j - i);
+		b->len += j - i;
+		if (j >= n)
+			break;
+		/* One escape: at most 7 bytes for 1 (plus what is left). */
+		if (otas__buf_reserve(b, (n - j - 1) + 7) != 0)
+			return 0;
+		o = b->data + b->len;
+		k = 2;
+		switch (p[j]) {
 		case '\0':
 			/* Valid JSON, but PostgreSQL text and jsonb refuse
 			 * U+0000, and the platform answers 500 for the whole
 			 * event: write U+FFFD instead. */
-			otas__buf_append(b, "\xEF\xBF\xBD", 3);
+			if (mode == ESC_STRICT)
+				goto invalid;
+			memcpy(o, "\xEF\xBF\xBD", 3);
+			k = 3;
 			break;
-		case '"': otas__buf_append(b, "\\\"", 2); break;
-		case '\\': otas__buf_append(b, "\\\\", 2); break;
-		case '\n': otas__buf_append(b, "\\n", 2); break;
-		case '\r': otas__buf_append(b, "\\r", 2); break;
-		case '\t': otas__buf_append(b, "\\t", 2); break;
-		case '\b': otas__buf_append(b, "\\b", 2); break;
-		case '\f': otas__buf_append(b, "\\f", 2); break;
+		case '"':
+		case '\\':
+			if (mode == ESC_NESTED) {
+				o[0] = o[1] = o[2] = '\\';
+				o[3] = (char)p[j];
+				k = 4;
+			} else {
+				o[0] = '\\';
+				o[1] = (char)p[j];
+			}
+			break;
+		case '\n': memcpy(o, "\\n", 2); break;
+		case '\r': memcpy(o, "\\r", 2); break;
+		case '\t': memcpy(o, "\\t", 2); break;
+		case '\b': memcpy(o, "\\b", 2); break;
+		case '\f': memcpy(o, "\\f", 2); break;
 		default:
-			memcpy(esc, "\\u00", 4);
-			esc[4] = hex[c >> 4];
-			esc[5] = hex[c & 15];
-			otas__buf_append(b, esc, 6);
+			if (p[j] >= 0x80) { /* invalid UTF-8: one U+FFFD */
+				if (mode == ESC_STRICT)
+					goto invalid;
+				memcpy(o, "\xEF\xBF\xBD", 3);
+				k = 3;
+				break;
+			}
+			memcpy(o, "\\u00", 4);
+			o[4] = hex[p[j] >> 4];
+			o[5] = hex[p[j] & 15];
+			k = 6;
 		}
-		i++;
-		run = i;
+		if (mode == ESC_NESTED && o[0] == '\\' && p[j] != '"' &&
+		    p[j] != '\\') {
+			/* \n -> \\n, \u00XX -> \\u00XX */
+			memmove(o + 1, o, k);
+			k++;
+		}
+		b->len += k;
+		i = j + 1;
 	}
-	if (n > run)
-		otas__buf_append(b, p + run, n - run);
+	b->data[b->len] = '\0';
+	return 0;
+invalid:
+	b->data[b->len] = '\0';
+	return -1;
+}
+
+void
+otas__json_escape(otas__buf_t *b, const char *s, size_t n)
+{
+	escape(b, s, n, ESC_PLAIN);
+}
+
+void
+otas__json_escape_nested(otas__buf_t *b, const char *s, size_t n)
+{
+	escape(b, s, n, ESC_NESTED);
+}
+
+int
+otas__json_str_text(otas__buf_t *b, const char *s, size_t n)
+{
+	size_t l0 = b->len;
+
+	if (otas__buf_reserve(b, n + 2) != 0)
+		return 0;
+	b->data[b->len++] = '"';
+	if (escape(b, s, n, ESC_STRICT) != 0) {
+		b->len = l0;
+		b->data[l0] = '\0';
+		return -1;
+	}
+	otas__buf_putc(b, '"');
+	return 0;
 }
 
 void
 otas__json_str(otas__buf_t *b, const char *s, size_t n)
 {
-	otas__buf_putc(b, '"');
+	/* The common case (nothing to escape) reserves once. */
+	if (otas__buf_reserve(b, n + 2) != 0)
+		return;
+	b->data[b->len++] = '"';
 	if (n)
 		otas__json_escape(b, s, n);
 	otas__buf_putc(b, '"');

@@ -16,6 +16,13 @@
 void otas__json_str(otas__buf_t *b, const char *s, size_t n);
 /* Same, without the surrounding quotes. */
 void otas__json_escape(otas__buf_t *b, const char *s, size_t n);
+/* The escaped form of the escaped s (no quotes): for a JSON document
+ * written straight into a JSON string (`"` becomes `\\\"`). */
+void otas__json_escape_nested(otas__buf_t *b, const char *s, size_t n);
+/* Append s as a quoted JSON string when s is valid UTF-8 without NUL
+ * (validated in the same pass) and return 0; else append nothing and
+ * return -1.  0 also on out of memory (b->oom set). */
+int otas__json_str_text(otas__buf_t *b, const char *s, size_t n);
 /* Append the standard base64 encoding of s (with padding). */
 void otas__base64(otas__buf_t *b, const unsigned char *s, size_t n);
 

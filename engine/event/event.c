@@ -120,17 +120,31 @@ typedef struct {
 	size_t token_len;
 } hdr_facts_t;
 
+/* `\"s\"`: s as a JSON string inside a JSON string. */
+static void
+nested_str(otas__buf_t *out, const char *s, size_t n)
+{
+	otas__buf_append(out, "\\\"", 2);
+	otas__json_escape_nested(out, s, n);
+	otas__buf_append(out, "\\\"", 2);
+}
+
 /* Write {"name":"value",...} as a JSON string into out, noting the
- * content type, encoding, host and agent token on the way. */
+ * content type, encoding, host and agent token on the way.  The document
+ * is written already escaped for the string that holds it (one pass, no
+ * intermediate document). */
 static void
 write_headers(otas_engine_t *eng, int dir, const otas_header_t *hs, size_t n,
-              int cgi, otas__buf_t *out, otas__buf_t *doc, otas__buf_t *name,
+              int cgi, otas__buf_t *out, otas__buf_t *name,
               otas__buf_t *tmp, hdr_facts_t *f)
 {
-	size_t i;
+	size_t i, bytes = 0;
+	int first = 1;
 
-	otas__buf_reset(doc);
-	otas__buf_putc(doc, '{');
+	for (i = 0; i < n; i++)
+		bytes += hs[i].name_len + hs[i].value_len + 12;
+	otas__buf_reserve(out, bytes + bytes / 4 + 8);
+	otas__buf_append(out, "\"{", 2);
 	for (i = 0; i < n; i++) {
 		const otas_header_t *h = &hs[i];
 
@@ -154,32 +168,31 @@ write_headers(otas_engine_t *eng, int dir, const otas_header_t *hs, size_t n,
 			 * never in request_headers, not even by name. */
 			continue;
 		}
-		if (doc->len > 1)
-			otas__buf_putc(doc, ',');
-		otas__json_str(doc, name->data, name->len);
-		otas__buf_putc(doc, ':');
+		if (!first)
+			otas__buf_putc(out, ',');
+		first = 0;
+		nested_str(out, name->data, name->len);
+		otas__buf_putc(out, ':');
 		if (is_sensitive(eng, dir, name->data, name->len)) {
-			otas__json_str(doc, OTAS__REDACTED,
-			               sizeof(OTAS__REDACTED) - 1);
+			nested_str(out, OTAS__REDACTED,
+			           sizeof(OTAS__REDACTED) - 1);
 		} else if (f->host == h->value) {
 			/* userinfo of a URL's netloc never stored */
 			f->host = otas__host_strip(h->value, h->value_len,
 			                           &f->host_len);
-			otas__json_str(doc, f->host, f->host_len);
+			nested_str(out, f->host, f->host_len);
 		} else if (may_hold_url(h->value, h->value_len)) {
 			/* Referer, Location, Link, Origin, ...: URLs keep no
 			 * userinfo and no sensitive query value. */
 			otas__buf_reset(tmp);
 			otas__scrub_text(&eng->params, h->value, h->value_len,
 			                 tmp);
-			otas__json_str(doc, tmp->data ? tmp->data : "",
-			               tmp->len);
+			nested_str(out, tmp->data ? tmp->data : "", tmp->len);
 		} else {
-			otas__json_str(doc, h->value, h->value_len);
+			nested_str(out, h->value, h->value_len);
 		}
 	}
-	otas__buf_putc(doc, '}');
-	otas__json_str(out, doc->data, doc->len);
+	otas__buf_append(out, "}\"", 2);
 }
 
 /* Media type of a Content-Type value, without parameters. */
@@ -334,11 +347,9 @@ write_body(otas_engine_t *eng, int is_req, const char *data, size_t len,
 		bf->truncated = 1;
 	/* Cut on a UTF-8 boundary so that a text body stays text. */
 	cut = otas__utf8_cut(data, len, cap);
-	/* Text is valid UTF-8 without NUL (which PostgreSQL text refuses);
-	 * anything else goes as base64. */
-	if (otas__utf8_valid(data, cut) && !memchr(data, 0, cut)) {
-		otas__json_str(out, data, cut);
-	} else {
+	/* Text is valid UTF-8 without NUL (which PostgreSQL text refuses),
+	 * checked in the escaping pass; anything else goes as base64. */
+	if (otas__json_str_text(out, data, cut) != 0) {
 		bf->base64 = 1;
 		otas__buf_putc(out, '"');
 		otas__base64(out, (const unsigned char *)data,
@@ -451,15 +462,30 @@ otas__event_write(otas_engine_t *eng, const char *project_id,
 
 	*token = NULL;
 	*token_len = 0;
+	/* Room for the whole event up front: one allocation, not a doubling
+	 * series (headers are written apart, then copied in). */
+	{
+		size_t cap = (size_t)eng->cfg->max_body_bytes, est = 1024;
+		for (i = 0; i < c->n_req_headers; i++)
+			est += c->req_headers[i].name_len +
+			       c->req_headers[i].value_len + 16;
+		for (i = 0; i < c->n_resp_headers; i++)
+			est += c->resp_headers[i].name_len +
+			       c->resp_headers[i].value_len + 16;
+		est += (c->req_body_len < cap ? c->req_body_len : cap) +
+		       (c->resp_body_len < cap ? c->resp_body_len : cap);
+		est += c->path_len + 2 * c->query_len + c->metadata_json_len;
+		otas__buf_reserve(out, est + est / 8);
+	}
 	otas__buf_puts(out, OTAS__EVENT_PREFIX);
 	otas__json_str(out, project_id, strlen(project_id));
 	field(out, "\"event_id\":", r->event_id, 36);
 
 	/* Headers first: they tell the agent token and content types. */
 	otas__buf_t hq = OTAS__BUF_INIT, hr = OTAS__BUF_INIT;
-	write_headers(eng, 0, c->req_headers, c->n_req_headers, cgi, &hq, &doc,
+	write_headers(eng, 0, c->req_headers, c->n_req_headers, cgi, &hq,
 	              &name, &t1, &rq);
-	write_headers(eng, 1, c->resp_headers, c->n_resp_headers, 0, &hr, &doc,
+	write_headers(eng, 1, c->resp_headers, c->n_resp_headers, 0, &hr,
 	              &name, &t1, &rs);
 	*token = rq.token;
 	*token_len = rq.token_len;
@@ -467,7 +493,8 @@ otas__event_write(otas_engine_t *eng, const char *project_id,
 	field(out, "\"path\":", c->path, c->path_len);
 	mlen = otas__utf8_cut(c->method, c->method_len, METHOD_MAX);
 	field(out, "\"method\":", c->method, mlen);
-	otas__buf_printf(out, ",\"status_code\":%d", c->status);
+	otas__buf_puts(out, ",\"status_code\":");
+	otas__buf_put_int(out, c->status);
 	otas__buf_printf(out, ",\"latency_ms\":%.3f",
 	                 c->duration_ns > 0 ? (double)c->duration_ns / 1e6
 	                                    : 0.0);
@@ -478,9 +505,10 @@ otas__event_write(otas_engine_t *eng, const char *project_id,
 	else
 		resp_size = c->resp_body_size >= 0 ? c->resp_body_size
 		                                   : (int64_t)c->resp_body_len;
-	otas__buf_printf(out, ",\"request_size_bytes\":%" PRId64
-	                      ",\"response_size_bytes\":%" PRId64,
-	                 req_size, resp_size);
+	otas__buf_puts(out, ",\"request_size_bytes\":");
+	otas__buf_put_int(out, req_size);
+	otas__buf_puts(out, ",\"response_size_bytes\":");
+	otas__buf_put_int(out, resp_size);
 	otas__buf_puts(out, ",\"request_headers\":");
 	otas__buf_append(out, hq.data, hq.len);
 	otas__buf_puts(out, ",\"response_headers\":");
