@@ -22,7 +22,7 @@
 #include "send/entity.h"
 #include "otas/otas.h"
 #include "queue/queue.h"
-#include "event/redact_body.h"
+#include "event/event.h"
 
 typedef struct {
 	atomic_uint_fast64_t captured, sent, batches, bytes_sent, retried,
@@ -41,20 +41,11 @@ struct otas_engine_s {
 	otas_config_t *cfg;
 
 	/* Derived from cfg, immutable. */
-	char **sens_headers;          /* lower-case names */
-	size_t n_sens_headers;
-	/* OTAS_REQUEST_HEADER_MASKS / OTAS_RESPONSE_HEADER_MASKS: names
-	 * redacted in one direction only (Moesif's per-direction masks). */
-	char **sens_dir_headers[2];
-	size_t n_sens_dir_headers[2];
-	char **sens_params;
-	otas__nameset_t params;
-	otas__jsonpath_set_t *req_rules, *resp_rules;
+	otas__event_ctx_t *ev;        /* event/: names, rules, identity */
 	char *batch_url, *event_url, *auth_url;
 	char *key_header;             /* "X-OTAS-SDK-KEY: <key>" (secret) */
 	char *spool_path;             /* NULL: no spool */
 	char sdk_name[96];
-	struct otas__ident_s *ident;  /* identity.c */
 	struct otas__filter_s *filter; /* filter.c */
 	struct otas__otlp_s *otlp;    /* otlp.c: NULL unless OTAS_EXPORTER=otlp */
 	/* Delivery timings (sender.h defaults; tests may shorten them
