@@ -63,54 +63,11 @@ static const unsigned char esc_stop[256] = {
 #undef R16
 };
 
-#define ONES 0x0101010101010101ull
-#define HIGH 0x8080808080808080ull
-
-/* Non-zero when one of the 8 bytes of w is < 0x20, '"', '\\' or >= 0x80
- * (the has-zero-byte trick; a borrow can flag a byte above one that is
- * flagged, never a word that holds none: only "any" is used). */
-static inline uint64_t
-word_stops(uint64_t w)
-{
-	uint64_t q = w ^ (ONES * '"'), bs = w ^ (ONES * '\\');
-
-	return (((w - ONES * 0x20) & ~w) | ((q - ONES) & ~q) |
-	        ((bs - ONES) & ~bs) | w) &
-	       HIGH;
-}
-
-/* Where the first byte at or after i that needs a look is (n if none). */
-static inline size_t
-clean_run(const unsigned char *p, size_t i, size_t n)
-{
-	for (;;) {
-		/* Valid UTF-8 is copied as it is: a clean run goes on
-		 * through it. */
-		while (n - i >= 8) {
-			uint64_t w;
-			memcpy(&w, p + i, 8);
-			if (word_stops(w))
-				break;
-			i += 8;
-		}
-		while (i < n && !esc_stop[p[i]])
-			i++;
-		if (i < n && p[i] >= 0x80) {
-			size_t k = utf8_seq(p + i, n - i);
-			if (k) {
-				i += k;
-				continue;
-			}
-		}
-		return i;
-	}
-}
-
 enum { ESC_PLAIN, ESC_STRICT, ESC_NESTED };
 
 /* One pass: clean runs (ASCII that needs no escape and valid UTF-8) are
- * found a word at a time and copied with one memcpy each into room
- * reserved once for the whole string; only escapes grow the reservation.
+ * found a word at a time and stored as they are read, into room reserved
+ * once for the whole string; only escapes grow the reservation.
  * ESC_STRICT stops at the first invalid UTF-8 sequence or NUL and returns
  * -1 (what was written stays: the caller rolls back); ESC_NESTED writes
  * the escaped form of the escaped string (a JSON document held in a JSON
@@ -120,76 +77,97 @@ escape(otas__buf_t *b, const char *s, size_t n, int mode)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0, j, k;
+	size_t i = 0, k;
 	char *o;
 
+	/* Invariant: the room left after o exceeds the input left (n - i),
+	 * so clean bytes (copied 1:1), and a whole word, always fit. */
 	if (otas__buf_reserve(b, n) != 0)
 		return 0;
+	o = b->data + b->len;
 	for (;;) {
-		j = clean_run(p, i, n);
-		o = b->data + b->len;
-		memcpy(o, p + i, j - i);
-		b->len += j - i;
-		if (j >= n)
+		unsigned c;
+		/* Clean words are stored as they are read; a word that
+		 * holds a stop byte is stored too, but o only moves up to
+		 * that byte (the lowest flagged byte is exact). */
+		while (n - i >= 8) {
+			uint64_t w, m;
+			memcpy(&w, p + i, 8);
+			m = otas__json_word_stops(w);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+			memcpy(o, &w, 8);
+			if (m) {
+				k = (size_t)__builtin_ctzll(m) >> 3;
+				o += k;
+				i += k;
+				goto stop;
+			}
+#else
+			if (m)
+				break;
+			memcpy(o, &w, 8);
+#endif
+			o += 8;
+			i += 8;
+		}
+		while (i < n && !esc_stop[p[i]])
+			*o++ = (char)p[i++];
+		if (i >= n)
 			break;
+	stop:
+		c = p[i];
+		if (c >= 0x80 && (k = utf8_seq(p + i, n - i)) != 0) {
+			/* valid UTF-8: copied as it is */
+			memcpy(o, p + i, k);
+			o += k;
+			i += k;
+			continue;
+		}
+		if (mode == ESC_STRICT && (c == 0 || c >= 0x80)) {
+			b->len = (size_t)(o - b->data);
+			b->data[b->len] = '\0';
+			return -1;
+		}
 		/* One escape: at most 7 bytes for 1 (plus what is left). */
-		if (otas__buf_reserve(b, (n - j - 1) + 7) != 0)
+		b->len = (size_t)(o - b->data);
+		if (otas__buf_reserve(b, (n - i - 1) + 7) != 0)
 			return 0;
 		o = b->data + b->len;
-		k = 2;
-		switch (p[j]) {
-		case '\0':
-			/* Valid JSON, but PostgreSQL text and jsonb refuse
-			 * U+0000, and the platform answers 500 for the whole
-			 * event: write U+FFFD instead. */
-			if (mode == ESC_STRICT)
-				goto invalid;
-			memcpy(o, "\xEF\xBF\xBD", 3);
-			k = 3;
-			break;
-		case '"':
-		case '\\':
+		if (c == '"' || c == '\\') {
 			if (mode == ESC_NESTED) {
-				o[0] = o[1] = o[2] = '\\';
-				o[3] = (char)p[j];
-				k = 4;
-			} else {
-				o[0] = '\\';
-				o[1] = (char)p[j];
+				*o++ = '\\';
+				*o++ = '\\';
 			}
-			break;
-		case '\n': memcpy(o, "\\n", 2); break;
-		case '\r': memcpy(o, "\\r", 2); break;
-		case '\t': memcpy(o, "\\t", 2); break;
-		case '\b': memcpy(o, "\\b", 2); break;
-		case '\f': memcpy(o, "\\f", 2); break;
-		default:
-			if (p[j] >= 0x80) { /* invalid UTF-8: one U+FFFD */
-				if (mode == ESC_STRICT)
-					goto invalid;
-				memcpy(o, "\xEF\xBF\xBD", 3);
-				k = 3;
-				break;
+			*o++ = '\\';
+			*o++ = (char)c;
+		} else if (c == 0 || c >= 0x80) {
+			/* Invalid UTF-8 becomes U+FFFD; so does NUL: valid
+			 * JSON, but PostgreSQL text and jsonb refuse U+0000,
+			 * and the platform answers 500 for the whole event. */
+			memcpy(o, "\xEF\xBF\xBD", 3);
+			o += 3;
+		} else {
+			if (mode == ESC_NESTED) /* \n -> \\n */
+				*o++ = '\\';
+			*o++ = '\\';
+			switch (c) {
+			case '\n': *o++ = 'n'; break;
+			case '\r': *o++ = 'r'; break;
+			case '\t': *o++ = 't'; break;
+			case '\b': *o++ = 'b'; break;
+			case '\f': *o++ = 'f'; break;
+			default:
+				memcpy(o, "u00", 3);
+				o[3] = hex[c >> 4];
+				o[4] = hex[c & 15];
+				o += 5;
 			}
-			memcpy(o, "\\u00", 4);
-			o[4] = hex[p[j] >> 4];
-			o[5] = hex[p[j] & 15];
-			k = 6;
 		}
-		if (mode == ESC_NESTED && o[0] == '\\' && p[j] != '"' &&
-		    p[j] != '\\') {
-			/* \n -> \\n, \u00XX -> \\u00XX */
-			memmove(o + 1, o, k);
-			k++;
-		}
-		b->len += k;
-		i = j + 1;
+		i++;
 	}
+	b->len = (size_t)(o - b->data);
 	b->data[b->len] = '\0';
 	return 0;
-invalid:
-	b->data[b->len] = '\0';
-	return -1;
 }
 
 void

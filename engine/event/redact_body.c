@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/json.h"
 #include "event/jsonpath.h"
 #include "event/redact_names.h"
 
@@ -399,19 +400,6 @@ done:
 
 /* ------------------------------------------------------------------ JSON */
 
-/* Bytes a JSON string's body scan must look at: the quote, backslash,
- * control characters and non-ASCII (UTF-8 validation). */
-static const unsigned char str_stop[256] = {
-#define R16(v) v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v
-	R16(1), R16(1),                                      /* 0x00-0x1F */
-	0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,      /* 0x20: '"' */
-	R16(0), R16(0),                                      /* 0x30-0x4F */
-	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,      /* 0x50: '\' */
-	R16(0), R16(0),                                      /* 0x60-0x7F */
-	R16(1), R16(1), R16(1), R16(1), R16(1), R16(1), R16(1), R16(1),
-#undef R16
-};
-
 static int
 is_hex(unsigned char c)
 {
@@ -429,8 +417,7 @@ scan_string(const unsigned char *s, size_t len, size_t *pp, int *escaped)
 	for (;;) {
 		unsigned char c;
 		size_t n;
-		while (p < len && !str_stop[s[p]])
-			p++;
+		p = otas__json_plain_end(s, p, len);
 		if (p >= len)
 			return -1;
 		c = s[p];
