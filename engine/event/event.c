@@ -284,6 +284,69 @@ write_outgoing_url(const otas__event_ctx_t *ctx, const otas_capture_t *c,
 	otas__buf_free(&url);
 }
 
+/* d digits of v, zero-padded, at o. */
+static char *
+digits(char *o, unsigned v, int d)
+{
+	int i;
+
+	for (i = d - 1; i >= 0; i--, v /= 10)
+		o[i] = (char)('0' + v % 10);
+	return o + d;
+}
+
+/* "YYYY-MM-DDTHH:MM:SS.uuuuuuZ" (what the printf format below wrote for
+ * a positive time of a four-digit year), without printf. */
+static void
+iso_time(char *ts, const struct tm *tm, int usec)
+{
+	char *o = ts;
+
+	o = digits(o, (unsigned)(tm->tm_year + 1900), 4);
+	*o++ = '-';
+	o = digits(o, (unsigned)tm->tm_mon + 1, 2);
+	*o++ = '-';
+	o = digits(o, (unsigned)tm->tm_mday, 2);
+	*o++ = 'T';
+	o = digits(o, (unsigned)tm->tm_hour, 2);
+	*o++ = ':';
+	o = digits(o, (unsigned)tm->tm_min, 2);
+	*o++ = ':';
+	o = digits(o, (unsigned)tm->tm_sec, 2);
+	*o++ = '.';
+	o = digits(o, (unsigned)usec, 6);
+	*o++ = 'Z';
+	*o = '\0';
+}
+
+/* ,"latency_ms":<ns / 1e6 with 3 decimals>.  Integer rounding gives
+ * printf's "%.3f" of the double except at an exact tie (ns % 1000 ==
+ * 500, where the double's binary value decides) and for durations the
+ * double cannot hold exactly: those still go through printf. */
+static void
+put_latency(otas__buf_t *out, int64_t ns)
+{
+	char t[32], *o;
+	int64_t us;
+
+	if (ns <= 0) {
+		otas__buf_puts(out, ",\"latency_ms\":0.000");
+		return;
+	}
+	if (ns % 1000 == 500 || ns >= (int64_t)1 << 52) {
+		otas__buf_printf(out, ",\"latency_ms\":%.3f",
+		                 (double)ns / 1e6);
+		return;
+	}
+	us = ns / 1000 + (ns % 1000 > 500);
+	otas__buf_puts(out, ",\"latency_ms\":");
+	otas__buf_put_int(out, us / 1000);
+	o = t;
+	*o++ = '.';
+	o = digits(o, (unsigned)(us % 1000), 3);
+	otas__buf_append(out, t, (size_t)(o - t));
+}
+
 int
 otas__event_write(const otas__event_ctx_t *ctx, const char *project_id,
                   const struct otas__record_s *r, otas__buf_t *out,
@@ -338,9 +401,7 @@ otas__event_write(const otas__event_ctx_t *ctx, const char *project_id,
 	field(out, "\"method\":", c->method, mlen);
 	otas__buf_puts(out, ",\"status_code\":");
 	otas__buf_put_int(out, c->status);
-	otas__buf_printf(out, ",\"latency_ms\":%.3f",
-	                 c->duration_ns > 0 ? (double)c->duration_ns / 1e6
-	                                    : 0.0);
+	put_latency(out, c->duration_ns);
 	req_size = c->req_body_size >= 0 ? c->req_body_size
 	                                 : (int64_t)c->req_body_len;
 	if (c->flags & OTAS_CAP_RESP_STREAMING)
@@ -414,9 +475,14 @@ otas__event_write(const otas__event_ctx_t *ctx, const char *project_id,
 	us = c->start_unix_us > 0 ? c->start_unix_us : r->capture_unix_us;
 	secs = (time_t)(us / 1000000);
 	gmtime_r(&secs, &tm);
-	snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
-	         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	         tm.tm_min, tm.tm_sec, (int)(us % 1000000) % 1000000);
+	if (us > 0 && tm.tm_year + 1900 <= 9999)
+		iso_time(ts, &tm, (int)(us % 1000000));
+	else
+		snprintf(ts, sizeof(ts),
+		         "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
+		         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+		         tm.tm_hour, tm.tm_min, tm.tm_sec,
+		         (int)(us % 1000000) % 1000000);
 	field(out, "\"timestamp\":", ts, strlen(ts));
 	field(out, "\"sdk\":", ctx->sdk_name, strlen(ctx->sdk_name));
 	if (rq.host_len || !c->server_host)

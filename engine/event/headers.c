@@ -133,7 +133,7 @@ otas__headers_write(const otas__event_ctx_t *ctx, int dir, const otas_header_t *
               int cgi, otas__buf_t *out, otas__buf_t *name,
               otas__buf_t *tmp, otas__hdr_facts_t *f)
 {
-	size_t i, bytes = 0;
+	size_t i, bytes = 0, nl;
 	int first = 1;
 
 	for (i = 0; i < n; i++)
@@ -146,17 +146,23 @@ otas__headers_write(const otas__event_ctx_t *ctx, int dir, const otas_header_t *
 		norm_name(h, cgi, name);
 		if (name->oom)
 			continue;
-		if (strcmp(name->data, "content-type") == 0) {
+		/* By length first: most names are none of these four.  A
+		 * NUL ends the name here (these compared as C strings). */
+		nl = strnlen(name->data, name->len);
+		if (nl == 12 &&
+		    memcmp(name->data, "content-type", 12) == 0) {
 			f->ctype = h->value;
 			f->ctype_len = h->value_len;
-		} else if (strcmp(name->data, "content-encoding") == 0) {
+		} else if (nl == 16 &&
+		           memcmp(name->data, "content-encoding", 16) == 0) {
 			f->cenc = h->value;
 			f->cenc_len = h->value_len;
-		} else if (strcmp(name->data, "host") == 0) {
+		} else if (nl == 4 && memcmp(name->data, "host", 4) == 0) {
 			f->host = h->value;
 			f->host_len = h->value_len;
-		} else if (strcmp(name->data, "x-otas-agent-session-token") ==
-		           0) {
+		} else if (nl == 26 &&
+		           memcmp(name->data, "x-otas-agent-session-token",
+		                  26) == 0) {
 			f->token = h->value;
 			f->token_len = h->value_len;
 			/* PROTOCOL.md: the token travels in its own header,

@@ -50,21 +50,44 @@ static const nm_t suffix_names[] = {
 };
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
+/* Per byte: what the normalisation keeps (the byte lower-cased), 0 for
+ * a dropped byte; and which dropped bytes separate segments. */
+static const unsigned char norm_keep[256] = {
+#define K8(b) b, b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7
+    ['0'] = '0', '1', '2', '3', '4', '5', '6', '7', '8', '9',
+    ['A'] = K8('a'), K8('i'), K8('q'), 'y', 'z',
+    ['a'] = K8('a'), K8('i'), K8('q'), 'y', 'z',
+    [0x80] = K8(0x80), K8(0x88), K8(0x90), K8(0x98), K8(0xa0), K8(0xa8),
+    K8(0xb0), K8(0xb8), K8(0xc0), K8(0xc8), K8(0xd0), K8(0xd8), K8(0xe0),
+    K8(0xe8), K8(0xf0), K8(0xf8),
+#undef K8
+};
+static const unsigned char norm_sepb[256] = {['['] = 1, [']'] = 1, ['.'] = 1};
+
 /* otas__name_norm, noting in *sep whether a segment separator ('[', ']'
  * or '.') was dropped on the way. */
 static inline size_t
 norm_sep(const char *name, size_t len, char *out, size_t cap, int *sep)
 {
+	const unsigned char *u = (const unsigned char *)name;
 	size_t i, n = 0;
 	int sp = 0;
 
+	if (len < cap) { /* the common case: no cut to watch for */
+		for (i = 0; i < len; i++) {
+			unsigned char c = norm_keep[u[i]];
+			out[n] = (char)c;
+			n += c != 0;
+			sp |= norm_sepb[u[i]];
+		}
+		out[n] = '\0';
+		*sep = sp;
+		return n;
+	}
 	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)name[i];
-		if (c >= 'A' && c <= 'Z') {
-			c = (unsigned char)(c + 32);
-		} else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		             c >= 0x80)) {
-			sp |= c == '[' || c == ']' || c == '.';
+		unsigned char c = norm_keep[u[i]];
+		if (!c) {
+			sp |= norm_sepb[u[i]];
 			continue;
 		}
 		if (n + 1 < cap)
