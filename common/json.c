@@ -16,41 +16,6 @@
 #include <stdint.h>
 #include <string.h>
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
-static size_t
-utf8_seq(const unsigned char *s, size_t n)
-{
-	unsigned c = s[0];
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xC2 && c <= 0xDF) {
-		if (n >= 2 && (s[1] & 0xC0) == 0x80)
-			return 2;
-		return 0;
-	}
-	if (c >= 0xE0 && c <= 0xEF) {
-		if (n < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80)
-			return 0;
-		if (c == 0xE0 && s[1] < 0xA0)
-			return 0; /* overlong */
-		if (c == 0xED && s[1] >= 0xA0)
-			return 0; /* surrogate */
-		return 3;
-	}
-	if (c >= 0xF0 && c <= 0xF4) {
-		if (n < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 ||
-		    (s[3] & 0xC0) != 0x80)
-			return 0;
-		if (c == 0xF0 && s[1] < 0x90)
-			return 0;
-		if (c == 0xF4 && s[1] >= 0x90)
-			return 0;
-		return 4;
-	}
-	return 0;
-}
-
 /* Bytes the escaper must look at: the quote, the backslash, control
  * characters (NUL included) and non-ASCII (validated, then copied). */
 static const unsigned char esc_stop[256] = {
@@ -117,7 +82,7 @@ escape(otas__buf_t *b, const char *s, size_t n, int mode)
 			break;
 	stop:
 		c = p[i];
-		if (c >= 0x80 && (k = utf8_seq(p + i, n - i)) != 0) {
+		if (c >= 0x80 && (k = otas__utf8_seq(p + i, n - i)) != 0) {
 			/* valid UTF-8: copied as it is */
 			memcpy(o, p + i, k);
 			o += k;
