@@ -141,6 +141,14 @@ otas__log_event(otas_engine_t *eng, const char *head, const char *json,
 	otas__buf_free(&b);
 }
 
+/* The serialiser's OTAS_DEBUG sink (event.h). */
+static void
+event_debug(void *ud, const char *head, const char *json, size_t n,
+            const char *token, size_t token_len)
+{
+	otas__log_event(ud, head, json, n, token, token_len);
+}
+
 void
 otas_set_logger(otas_engine_t *eng, otas_log_fn fn, void *userdata,
                 otas_log_level_t min_level)
@@ -251,16 +259,9 @@ engine_release(otas_engine_t *eng)
 		return;
 	otas__queue_destroy(&eng->q);
 	pthread_mutex_destroy(&eng->spool_mu);
-	otas__names_free(eng->sens_headers);
-	otas__names_free(eng->sens_dir_headers[0]);
-	otas__names_free(eng->sens_dir_headers[1]);
-	otas__nameset_release(&eng->params);
-	otas__names_free(eng->sens_params);
-	otas__jsonpath_free(eng->req_rules);
-	otas__jsonpath_free(eng->resp_rules);
+	otas__event_ctx_free(eng->ev);
 	free(eng->auth_url);
 	free(eng->spool_path);
-	otas__ident_free(eng->ident);
 	otas__filter_free(eng->filter);
 	otas__protocol_free(eng->proto);
 	free(eng);
@@ -293,7 +294,6 @@ otas_engine_t *
 otas_engine_new(otas_config_t *cfg, char *err, size_t errlen)
 {
 	otas_engine_t *eng = NULL;
-	char e2[512];
 
 	if (err && errlen)
 		err[0] = '\0';
@@ -338,61 +338,23 @@ otas_engine_new(otas_config_t *cfg, char *err, size_t errlen)
 	if (eng->q.wake_bytes > eng->q.max_bytes / 4)
 		eng->q.wake_bytes = eng->q.max_bytes / 4;
 
-	eng->sens_headers = otas__names_split(cfg->sensitive_headers,
-	                                      &eng->n_sens_headers);
-	eng->sens_dir_headers[0] = otas__names_split(
-	    cfg->request_header_masks, &eng->n_sens_dir_headers[0]);
-	eng->sens_dir_headers[1] = otas__names_split(
-	    cfg->response_header_masks, &eng->n_sens_dir_headers[1]);
-	/* One name set for query, form and JSON names and header names:
-	 * OTAS_SENSITIVE_QUERY_PARAMS, OTAS_REDACT_NAMES and the defaults. */
-	{
-		size_t l1 = strlen(cfg->sensitive_query_params);
-		char *both = malloc(l1 + strlen(cfg->redact_names) + 2);
-		if (both) {
-			memcpy(both, cfg->sensitive_query_params, l1);
-			both[l1] = ',';
-			strcpy(both + l1 + 1, cfg->redact_names);
-			eng->sens_params = otas__names_split(both,
-			                                     &eng->params.n);
-			free(both);
-		}
-	}
-	if (!eng->sens_headers || !eng->sens_params ||
-	    !eng->sens_dir_headers[0] || !eng->sens_dir_headers[1])
-		goto oom;
-	eng->params.names = (const char *const *)eng->sens_params;
-	eng->params.defaults = cfg->redact_default_names;
-	if (otas__nameset_prepare(&eng->params) != 0)
-		goto oom;
-	eng->req_rules = otas__jsonpath_parse(cfg->redact_request_body, e2,
-	                                      sizeof(e2));
-	if (!eng->req_rules) {
-		if (err && errlen)
-			snprintf(err, errlen, "OTAS_REDACT_REQUEST_BODY: %s: "
-			         "fix the JSONPath rule", e2);
+	snprintf(eng->sdk_name, sizeof(eng->sdk_name), "%s",
+	         cfg->sdk_name[0] ? cfg->sdk_name : "otas-c/" OTAS_VERSION);
+	/* The serialiser's context: built once, read by the sender. */
+	eng->ev = otas__event_ctx_new(cfg, eng->sdk_name, err, errlen);
+	if (!eng->ev)
 		goto fail;
-	}
-	eng->resp_rules = otas__jsonpath_parse(cfg->redact_response_body, e2,
-	                                       sizeof(e2));
-	if (!eng->resp_rules) {
-		if (err && errlen)
-			snprintf(err, errlen, "OTAS_REDACT_RESPONSE_BODY: %s: "
-			         "fix the JSONPath rule", e2);
-		goto fail;
-	}
+	eng->ev->debug_fn = event_debug;
+	eng->ev->debug_ud = eng;
 	eng->auth_url = strdup(cfg->auth_url[0] ? cfg->auth_url
 	                                        : cfg->base_url);
 	if (!eng->auth_url)
 		goto oom;
 	/* OTAS_SPOOL_MAX_BYTES=0 turns the spool off. */
 	eng->spool_path = cfg->spool_max_bytes > 0 ? spool_path(cfg) : NULL;
-	eng->ident = otas__ident_new(cfg);
 	eng->filter = otas__filter_new(cfg);
-	if (!eng->ident || !eng->filter)
+	if (!eng->filter)
 		goto oom;
-	snprintf(eng->sdk_name, sizeof(eng->sdk_name), "%s",
-	         cfg->sdk_name[0] ? cfg->sdk_name : "otas-c/" OTAS_VERSION);
 	if (!(eng->proto = otas__protocol_new(cfg, eng->sdk_name)))
 		goto oom;
 	if (eng->proto->kind == OTAS__PROTO_OTLP)

@@ -22,7 +22,7 @@
 #include "send/entity.h"
 #include "otas/otas.h"
 #include "queue/queue.h"
-#include "event/redact_body.h"
+#include "event/event.h"
 
 /* One relaxed atomic per counter of OTAS_STATS_FIELDS (otas.h): the
  * counters are declared there once. */
@@ -42,19 +42,10 @@ struct otas_engine_s {
 	otas_config_t *cfg;
 
 	/* Derived from cfg, immutable. */
-	char **sens_headers;          /* lower-case names */
-	size_t n_sens_headers;
-	/* OTAS_REQUEST_HEADER_MASKS / OTAS_RESPONSE_HEADER_MASKS: names
-	 * redacted in one direction only (Moesif's per-direction masks). */
-	char **sens_dir_headers[2];
-	size_t n_sens_dir_headers[2];
-	char **sens_params;
-	otas__nameset_t params;
-	otas__jsonpath_set_t *req_rules, *resp_rules;
+	otas__event_ctx_t *ev;        /* event/: names, rules, identity */
 	char *auth_url;
 	char *spool_path;             /* NULL: no spool */
 	char sdk_name[96];
-	struct otas__ident_s *ident;  /* identity.c */
 	struct otas__filter_s *filter; /* filter.c */
 	/* protocol.c: the wire format (OTAS, or OTLP when OTAS_EXPORTER=otlp);
 	 * read-only after otas_engine_new(). */

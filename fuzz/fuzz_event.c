@@ -129,7 +129,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r = otas__record_new(&c, &bad);
 	if (!r)
 		return 0;
-	if (otas__event_write(g_eng, "p", r, &out, &tok, &tl) == 0) {
+	if (otas__event_write(g_eng->ev, "p", r, &out, &tok, &tl) == 0) {
 		o = json_loadb(out.data, out.len, 0, NULL);
 		if (!o || !json_is_object(o))
 			abort();

@@ -376,7 +376,7 @@ fill_batch(snd_t *s)
 		if (s->b.n && s->b.bytes >= max_bytes)
 			break;
 		s->pending = r->next;
-		if (otas__event_write(eng, pid, r, &out, &tok, &tl) != 0) {
+		if (otas__event_write(eng->ev, pid, r, &out, &tok, &tl) != 0) {
 			OTAS__INC(eng, dropped_capture_error, 1);
 			otas__buf_free(&out);
 		} else {

@@ -620,7 +620,7 @@ TEST(redaction_reaches_the_record)
 	cap.duration_ns = 1000000;
 	r = otas__record_new(&cap, &bad);
 	CHECK(r);
-	CHECK(otas__event_write(e, "", r, &ev, &tok, &tl) == 0);
+	CHECK(otas__event_write(e->ev, "", r, &ev, &tok, &tl) == 0);
 	free(r);
 	CHECK(otas__otlp_add(otas__protocol_otlp(e->proto), ev.data, ev.len, &rec) == 0);
 	CHECK(otas__otlp_finish(otas__protocol_otlp(e->proto), &rec, &out) == 0);
