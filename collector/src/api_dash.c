@@ -21,6 +21,9 @@
 
 #include "common/buf.h"
 
+#define OTAS__STR_(x) #x
+#define OTAS__STR(x) OTAS__STR_(x)
+
 /* ---- the filter --------------------------------------------------------- */
 
 #define OTAS__DASH_MAX_US 253402300799000000LL /* 9999-12-31T23:59:59Z */
@@ -184,6 +187,12 @@ otas__dash_filter_parse(otas__dash_get_fn get, void *ctx, int64_t now_us,
 		snprintf(err, errlen, "q is at most 200 characters");
 		return -1;
 	}
+	if (f->text) {
+		size_t chars = 0;
+		for (const char *t = f->text; *t; t++)
+			chars += ((unsigned char)*t & 0xc0) != 0x80;
+		f->text_rows = chars < OTAS__SEARCH_MIN_CHARS;
+	}
 	if ((v = get(ctx, "unmatched"))) {
 		if (strcmp(v, "1") && strcmp(v, "0") && strcmp(v, "true") &&
 		    strcmp(v, "false")) {
@@ -212,7 +221,8 @@ otas__dash_filter_scan(const otas__dash_filter_t *f, otas__scan_query_t *q)
 	q->agent_session_id = f->session;
 	q->user_id = f->user;
 	q->company_id = f->company;
-	q->text = f->text;
+	q->text = f->text_rows ? NULL : f->text;
+	q->budget_ms = f->text ? OTAS__DASH_TEXT_BUDGET_MS : 0;
 	for (int i = 0; i < f->n_status; i++) {
 		if (i == 0 || f->status[i].lo < q->status_min)
 			q->status_min = f->status[i].lo;
@@ -225,7 +235,49 @@ otas__dash_filter_scan(const otas__dash_filter_t *f, otas__scan_query_t *q)
 int
 otas__dash_filter_needs_doc(const otas__dash_filter_t *f)
 {
-	return f->tag || f->version || f->trace;
+	return f->tag || f->version || f->trace || f->text_rows;
+}
+
+/* needle (NUL-terminated) in [h, h+n), ASCII case-insensitive. */
+static int
+has_text(const char *h, size_t n, const char *needle)
+{
+	size_t m = strlen(needle);
+
+	for (size_t i = 0; m <= n && i <= n - m; i++) {
+		size_t j = 0;
+		while (j < m && tolower((unsigned char)h[i + j]) ==
+		                    tolower((unsigned char)needle[j]))
+			j++;
+		if (j == m)
+			return 1;
+	}
+	return 0;
+}
+
+/* A short text query, on the same fields the stores index. */
+static int
+text_match(const char *text, const json_t *d)
+{
+	static const char *const fields[] = {
+#define FIELD(f) #f,
+	    OTAS__SEARCH_FIELDS(FIELD)
+#undef FIELD
+	};
+	int hit = 0;
+
+	for (size_t i = 0; i < sizeof fields / sizeof *fields && !hit; i++) {
+		json_t *v = json_object_get(d, fields[i]);
+		if (json_is_string(v)) {
+			hit = has_text(json_string_value(v), json_string_length(v),
+			               text);
+		} else if (v && !json_is_null(v)) {
+			char *t = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+			hit = t && has_text(t, strlen(t), text);
+			free(t);
+		}
+	}
+	return hit;
 }
 
 static int
@@ -237,6 +289,14 @@ doc_match(const otas__dash_filter_t *f, const char *doc, size_t len)
 	if (!doc)
 		return 0;
 	d = json_loadb(doc, len, JSON_ALLOW_NUL, NULL);
+	if (f->text_rows && !text_match(f->text, d)) {
+		json_decref(d);
+		return 0;
+	}
+	if (!f->tag && !f->version && !f->trace) {
+		json_decref(d);
+		return 1;
+	}
 	m = json_object_get(d, "metadata");
 	if (!json_is_object(m)) {
 		json_decref(d);
@@ -313,6 +373,12 @@ otas__dash_filter_json(const otas__dash_filter_t *f)
 	json_object_set_new(o, "range", f->range ? json_string(f->range)
 	                                         : json_null());
 	json_object_set_new(o, "bucket_seconds", json_integer(f->bucket_s));
+	/* how q was applied: "index" (the stores' trigram index) or "scan"
+	 * (shorter than OTAS__SEARCH_MIN_CHARS: checked on the rows) */
+	json_object_set_new(o, "text_search",
+	                    !f->text       ? json_null()
+	                    : f->text_rows ? json_string("scan")
+	                                   : json_string("index"));
 	return o;
 }
 
@@ -538,6 +604,23 @@ fscan_row(void *arg, const otas__scan_row_t *r)
 	return x->inner(x->arg, r);
 }
 
+/* The last scan on this thread ran out of its time budget (a handler
+ * runs start to end on one thread): query_failed says so. */
+static __thread int over_budget;
+
+static enum MHD_Result
+query_failed(otas__req_t *r)
+{
+	if (over_budget) {
+		over_budget = 0;
+		return otas__reply_error(
+		    r, 503, "text search took longer than its time budget "
+		            "(" OTAS__STR(OTAS__DASH_TEXT_BUDGET_MS) " ms): narrow "
+		            "the time range or the filters, or search longer text");
+	}
+	return otas__reply_error(r, 500, "query failed");
+}
+
 /* truncated (may be NULL): the cap was hit; then last_ts/last_id (may be
  * NULL) are the last row examined, where a next page goes on. */
 static int
@@ -547,6 +630,8 @@ run_scan2(otas__server_t *s, otas__req_t *r, const otas__dash_filter_t *f,
 {
 	fscan_t x = {f, cb, arg, 0, cap, 0, 0, 0};
 	int rc = otas__store_scan(s->st, r->proj.pk, q, fscan_row, &x);
+
+	over_budget = rc == -2;
 
 	if (truncated)
 		*truncated = x.truncated;
@@ -643,7 +728,7 @@ otas__api_dash_series(otas__server_t *s, struct MHD_Connection *c,
 	series_init(&x, &f, f.bucket_s);
 	if (run_scan(s, r, &f, &q, series_row, &x, 0, NULL) != 0) {
 		series_free(&x);
-		return otas__reply_error(r, 500, "query failed");
+		return query_failed(r);
 	}
 	list = json_array();
 	for (size_t i = 0; i < x.n; i++) {
@@ -917,7 +1002,7 @@ done:
 	free(x.g);
 	smap_free(&x.map);
 	return out ? otas__reply_json(r, 200, out)
-	           : otas__reply_error(r, 500, "query failed");
+	           : query_failed(r);
 }
 
 /* ---- GET /api/v1/search ------------------------------------------------ */
@@ -1027,7 +1112,7 @@ otas__api_dash_search(otas__server_t *s, struct MHD_Connection *c,
 	              store_only(&f) ? 0 : OTAS__DASH_SCAN_CAP, &truncated,
 	              &seen_ts, &seen_id) != 0) {
 		json_decref(p.list);
-		return otas__reply_error(r, 500, "query failed");
+		return query_failed(r);
 	}
 	out = otas__dash_filter_json(&f);
 	json_object_set_new(out, "events", p.list);
@@ -1184,7 +1269,7 @@ done:
 	smap_free(&x.map);
 	smap_free(&x.paths);
 	return out ? otas__reply_json(r, 200, out)
-	           : otas__reply_error(r, 500, "query failed");
+	           : query_failed(r);
 }
 
 /* ---- GET /api/v1/stats/users, /api/v1/stats/companies ------------------- */
@@ -1338,7 +1423,7 @@ done:
 	free(x.g);
 	smap_free(&x.map);
 	return out ? otas__reply_json(r, 200, out)
-	           : otas__reply_error(r, 500, "query failed");
+	           : query_failed(r);
 }
 
 /* ---- GET /api/v1/stats/agents ------------------------------------------ */
@@ -1473,7 +1558,7 @@ done:
 	free(x.g);
 	smap_free(&x.map);
 	return out ? otas__reply_json(r, 200, out)
-	           : otas__reply_error(r, 500, "query failed");
+	           : query_failed(r);
 }
 
 /* ---- GET /api/v1/export?format=csv|json --------------------------------- */
@@ -1613,8 +1698,11 @@ xstream_fill(xstream_t *xs)
 	q.has_cursor = xs->has_cur;
 	q.cursor_ts = xs->cur_ts;
 	q.cursor_id = xs->cur_id;
-	if (otas__store_scan(xs->st, xs->pk, &q, xstream_row, xs) != 0)
+	if ((over_budget = otas__store_scan(xs->st, xs->pk, &q, xstream_row,
+	                                    xs)) != 0) {
+		over_budget = over_budget == -2;
 		return -1;
+	}
 	if (xs->scanned - before < EXPORT_CHUNK)
 		xs->done = 1;
 	if (!xs->done && xs->scanned >= OTAS__DASH_SCAN_CAP) {
@@ -1715,7 +1803,7 @@ otas__api_dash_export(otas__server_t *s, struct MHD_Connection *c,
 	 * with a body, not a cut stream. */
 	if (xstream_fill(xs) != 0) {
 		xstream_free(xs);
-		return otas__reply_error(r, 500, "query failed");
+		return query_failed(r);
 	}
 	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024,
 	                                         xstream_read, xs, xstream_free);

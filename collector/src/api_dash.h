@@ -22,6 +22,11 @@
 #define OTAS__DASH_SCAN_CAP 200000
 #endif
 #define OTAS__DASH_EXPORT_MAX 100000
+/* Time a scan with a text query may take before it answers 503 instead
+ * (SQLite progress handler, PostgreSQL statement_timeout). */
+#ifndef OTAS__DASH_TEXT_BUDGET_MS
+#define OTAS__DASH_TEXT_BUDGET_MS 5000
+#endif
 
 /* A query argument by name, NULL when absent or empty. */
 typedef const char *(*otas__dash_get_fn)(void *ctx, const char *name);
@@ -34,6 +39,8 @@ typedef struct {
 	const char *agent, *session, *trace, *text;
 	int path_glob;            /* path has * ? or [ */
 	int unmatched;            /* 1: only requests no route matched */
+	int text_rows;            /* text shorter than OTAS__SEARCH_MIN_CHARS:
+	                           * checked on the rows, not by the index */
 	int n_status;
 	struct {
 		int lo, hi;

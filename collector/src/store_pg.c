@@ -126,6 +126,9 @@ static const char *const sql_text[P_N] = {
                    " ORDER BY updated_at DESC, id LIMIT $4",
 };
 
+#define PG_SEARCH_FIELD(f) \
+	"left(coalesce(d ->> '" #f "', ''), 4096) || chr(10) || "
+
 static const char *const migrations[] = {
     /* 0 -> 1 */
     "CREATE TABLE meta(key text PRIMARY KEY, value bytea NOT NULL);"
@@ -175,6 +178,22 @@ static const char *const migrations[] = {
     "  END LOOP;"
     "  RETURN r;"
     " END $f$;",
+    /* 1 -> 2: text search.  The searchable text (store.h
+     * OTAS__SEARCH_FIELDS, each field's first 4096 characters) is an
+     * immutable function of the document, indexed by pg_trgm (GIN,
+     * substring ILIKE; created on every day partition, past and future;
+     * existing rows are indexed here).  A document whose escapes
+     * PostgreSQL's JSON types refuse (\u0000, lone surrogates) is
+     * searched as its raw text.  The extension is created in migrate(). */
+    "CREATE FUNCTION otas_search_text(doc text) RETURNS text"
+    " LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $f$"
+    " SELECT CASE WHEN strpos(doc, '\\u') = 0"
+    "  OR doc !~* '\\\\u(0000|d[89a-f])' THEN"
+    "  (SELECT " OTAS__SEARCH_FIELDS(PG_SEARCH_FIELD) "''"
+    "   FROM (SELECT doc::jsonb AS d) AS x)"
+    " ELSE doc END $f$;"
+    "CREATE INDEX events_search ON events USING gin"
+    " (otas_search_text(doc) gin_trgm_ops);",
 };
 
 typedef struct {
@@ -351,6 +370,34 @@ migrate(PGconn *c, char *err, size_t errlen)
 		         "database schema %d is newer than this collector (%d)",
 		         version, target);
 		return -1;
+	}
+	if (version < 2 && target >= 2) {
+		/* Text search needs pg_trgm (PostgreSQL's contrib, in Debian's
+		 * postgresql-15 package); say so plainly when it is missing or
+		 * the role may not create it. */
+		r = PQexec(c, "SELECT 1 FROM pg_available_extensions"
+		              " WHERE name = 'pg_trgm'");
+		if (!ok(r) || PQntuples(r) == 0) {
+			PQclear(r);
+			exec_sql(c, "ROLLBACK");
+			snprintf(err, errlen,
+			         "PostgreSQL has no pg_trgm extension (text search "
+			         "needs it: install PostgreSQL's contrib modules)");
+			return -1;
+		}
+		PQclear(r);
+		r = PQexec(c, "CREATE EXTENSION IF NOT EXISTS pg_trgm");
+		if (!ok(r)) {
+			const char *m = PQresultErrorMessage(r);
+			snprintf(err, errlen,
+			         "cannot create the pg_trgm extension: %.*s (a "
+			         "superuser can run CREATE EXTENSION pg_trgm once)",
+			         (int)strcspn(m, "\n"), m);
+			PQclear(r);
+			exec_sql(c, "ROLLBACK");
+			return -1;
+		}
+		PQclear(r);
 	}
 	for (; version < target; version++) {
 		char sql[64];
@@ -1247,6 +1294,34 @@ pgq_int(pgq_t *x, long long v)
 	return pgq_text(x, x->num[x->n]);
 }
 
+/* What is left of a scan's time budget as this transaction's
+ * statement_timeout (each FETCH is its own statement).  0 ok, -2 spent,
+ * -1 failure. */
+static int
+budget_left(conn_t *k, int64_t deadline)
+{
+	char sql[64];
+	int64_t left_ms = (deadline - otas__now_us()) / 1000;
+
+	if (left_ms <= 0)
+		return -2;
+	snprintf(sql, sizeof sql, "SET LOCAL statement_timeout = %lld",
+	         (long long)left_ms);
+	return exec_sql(k->c, sql);
+}
+
+/* -2 when r failed by statement_timeout, else -1. */
+static int
+scan_error(PGresult *r)
+{
+	const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+
+	if (state && strcmp(state, "57014") == 0)
+		return -2;
+	fprintf(stderr, "error: PostgreSQL: %s", PQresultErrorMessage(r));
+	return -1;
+}
+
 /* Rows stream in single-row mode: a scan over a month never holds the
  * whole answer in memory; a callback that stops cancels the query. */
 static int
@@ -1258,7 +1333,8 @@ pg_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 	conn_t *k;
 	PGresult *r;
 	char *like = NULL;
-	int rc = -1, stopped = 0, who;
+	int64_t deadline = 0;
+	int rc = -1, stopped = 0, who, fail = -1;
 
 	x.len = 0;
 	x.n = 0;
@@ -1314,7 +1390,8 @@ pg_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 		}
 		*w++ = '%';
 		*w = '\0';
-		pgq_add(&x, " AND doc ILIKE $%d::text", pgq_text(&x, like));
+		pgq_add(&x, " AND otas_search_text(doc) ILIKE $%d::text",
+		        pgq_text(&x, like));
 	}
 	if (q->errors_only)
 		pgq_add(&x, " AND (status >= 400 OR is_error <> 0)");
@@ -1343,19 +1420,29 @@ pg_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 		goto done;
 	}
 	PQclear(r);
+	if (q->budget_ms > 0)
+		deadline = otas__now_us() + (int64_t)q->budget_ms * 1000;
+	if (deadline && (fail = budget_left(k, deadline)) != 0)
+		goto rollback;
+	/* A cursor is planned for its first 10 % by default: with a text
+	 * query that picks walking the time index and computing the text of
+	 * every row, not the trigram index.  The rows are all read. */
+	if (q->text && exec_sql(k->c, "SET LOCAL cursor_tuple_fraction = 1") != 0)
+		goto rollback;
 	r = PQexecParams(k->c, x.sql, x.n, NULL, x.v, NULL, NULL, 0);
 	if (!ok(r)) {
-		fprintf(stderr, "error: PostgreSQL: %s", PQresultErrorMessage(r));
+		fail = scan_error(r);
 		PQclear(r);
 		goto rollback;
 	}
 	PQclear(r);
 	while (!stopped) {
 		int nt;
+		if (deadline && (fail = budget_left(k, deadline)) != 0)
+			goto rollback;
 		r = PQexec(k->c, "FETCH FORWARD 5000 FROM otas_scan");
 		if (!ok(r)) {
-			fprintf(stderr, "error: PostgreSQL: %s",
-			        PQresultErrorMessage(r));
+			fail = scan_error(r);
 			PQclear(r);
 			goto rollback;
 		}
@@ -1386,6 +1473,8 @@ pg_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 	}
 	rc = 0;
 rollback:
+	if (rc != 0 && fail == -2)
+		rc = -2;
 	/* read only: ROLLBACK ends it as well as COMMIT, and closes the cursor */
 	PQclear(PQexec(k->c, "ROLLBACK"));
 done:

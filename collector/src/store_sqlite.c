@@ -125,6 +125,14 @@ typedef struct {
 	conn_t wr;
 } sq_t;
 
+/* The searchable text (store.h OTAS__SEARCH_FIELDS): each field's first
+ * 4096 characters, so one huge body costs the index
+ * (and ingest) a bounded amount. */
+#define SQ_SEARCH_FIELD(f) \
+	"substr(coalesce(json_extract(doc, '$." #f "'), ''), 1, 4096) ||" \
+	" char(10) || "
+#define SQ_SEARCH_TEXT "(" OTAS__SEARCH_FIELDS(SQ_SEARCH_FIELD) "'')"
+
 static const char *const migrations[] = {
     /* 0 -> 1 */
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value BLOB NOT NULL);"
@@ -164,6 +172,28 @@ static const char *const migrations[] = {
     " PRIMARY KEY(project, kind, id));",
     /* 2 -> 3: key roles; keys made before are ingest+read (3). */
     "ALTER TABLE sdk_keys ADD COLUMN role INTEGER NOT NULL DEFAULT 3;",
+    /* 3 -> 4: text search.  The searchable text is computed from the
+     * document (a virtual column: stored once, in doc), indexed by an
+     * external-content FTS5 table with the trigram tokenizer (substring
+     * queries, case-insensitive), kept in step by triggers: an ignored
+     * duplicate inserts nothing, a retention delete removes its terms.
+     * Existing events are indexed here ('rebuild'). */
+    "ALTER TABLE events ADD COLUMN search_text TEXT GENERATED ALWAYS AS "
+    SQ_SEARCH_TEXT " VIRTUAL;"
+    "CREATE VIRTUAL TABLE events_fts USING fts5(search_text,"
+    " content='events', content_rowid='id', tokenize='trigram');"
+    "CREATE TRIGGER events_fts_ins AFTER INSERT ON events BEGIN"
+    " INSERT INTO events_fts(rowid, search_text)"
+    " VALUES(new.id, new.search_text); END;"
+    "CREATE TRIGGER events_fts_del AFTER DELETE ON events BEGIN"
+    " INSERT INTO events_fts(events_fts, rowid, search_text)"
+    " VALUES('delete', old.id, old.search_text); END;"
+    "CREATE TRIGGER events_fts_upd AFTER UPDATE OF doc ON events BEGIN"
+    " INSERT INTO events_fts(events_fts, rowid, search_text)"
+    " VALUES('delete', old.id, old.search_text);"
+    " INSERT INTO events_fts(rowid, search_text)"
+    " VALUES(new.id, new.search_text); END;"
+    "INSERT INTO events_fts(events_fts) VALUES('rebuild');",
 };
 
 
@@ -1024,24 +1054,34 @@ sq_entities_each(void *b, int64_t pk, const char *kind,
 
 /* ---- dashboard scans ------------------------------------------------ */
 
-/* "%text%" for LIKE ... ESCAPE '\': malloc'd. */
+/* The text as one FTS5 string ("..." with " doubled): every character
+ * literal, no operator (NEAR, -, *, :, ^, AND) can be injected.  With
+ * the trigram tokenizer a string matches where it is a substring.
+ * malloc'd. */
 static char *
-like_pattern(const char *t)
+fts_phrase(const char *t)
 {
 	size_t n = strlen(t);
 	char *p = malloc(2 * n + 3), *w = p;
 
 	if (!p)
 		abort();
-	*w++ = '%';
+	*w++ = '"';
 	for (; *t; t++) {
-		if (*t == '%' || *t == '_' || *t == '\\')
-			*w++ = '\\';
+		if (*t == '"')
+			*w++ = '"';
 		*w++ = *t;
 	}
-	*w++ = '%';
+	*w++ = '"';
 	*w = '\0';
 	return p;
+}
+
+/* Progress handler: nonzero (interrupt) past the deadline. */
+static int
+past_deadline(void *arg)
+{
+	return otas__now_us() > *(const int64_t *)arg;
 }
 
 /* Built per call (the filter combinations are many and a scan is long
@@ -1055,6 +1095,7 @@ sq_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 	sqlite3_stmt *s = NULL;
 	char sql[2048];
 	char *like = NULL;
+	int64_t deadline = 0;
 	int rc = -1;
 
 	snprintf(sql, sizeof sql,
@@ -1072,7 +1113,9 @@ sq_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 	         q->company_id ? " AND company_id = ?9" : "",
 	         q->status_min > 0 ? " AND status >= ?10" : "",
 	         q->status_max > 0 ? " AND status <= ?11" : "",
-	         q->text ? " AND doc LIKE ?12 ESCAPE '\\'" : "",
+	         q->text ? " AND id IN (SELECT rowid FROM events_fts WHERE"
+	                   " events_fts MATCH ?12)"
+	                 : "",
 	         q->errors_only ? " AND (status >= 400 OR is_error)" : "",
 	         q->has_cursor ? " AND (ts < ?13 OR (ts = ?13 AND id < ?14))" : "",
 	         q->any_order ? "" : " ORDER BY ts DESC, id DESC",
@@ -1102,8 +1145,12 @@ sq_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 	if (q->status_max > 0)
 		sqlite3_bind_int64(s, 11, q->status_max);
 	if (q->text) {
-		like = like_pattern(q->text);
+		like = fts_phrase(q->text);
 		sqlite3_bind_text(s, 12, like, -1, SQLITE_STATIC);
+	}
+	if (q->budget_ms > 0) {
+		deadline = otas__now_us() + (int64_t)q->budget_ms * 1000;
+		sqlite3_progress_handler(c->db, 1000, past_deadline, &deadline);
 	}
 	if (q->has_cursor) {
 		sqlite3_bind_int64(s, 13, q->cursor_ts);
@@ -1131,8 +1178,14 @@ sq_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 		if (cb(arg, &r))
 			break;
 	}
-	rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+	rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0
+	     : rc == SQLITE_INTERRUPT && q->budget_ms > 0 ? -2
+	                                                  : -1;
+	if (rc == -1)
+		fprintf(stderr, "error: scan failed: %s\n", sqlite3_errmsg(c->db));
 done:
+	if (q->budget_ms > 0)
+		sqlite3_progress_handler(c->db, 0, NULL, NULL);
 	sqlite3_finalize(s);
 	free(like);
 	reader_put(st, c);
