@@ -1109,7 +1109,10 @@ otas__api_dash_search(otas__server_t *s, struct MHD_Connection *c,
 		q.limit = p.limit + 1;
 	p.list = json_array();
 	if (run_scan2(s, r, &f, &q, search_row, &p,
-	              store_only(&f) ? 0 : OTAS__DASH_SCAN_CAP, &truncated,
+	              store_only(&f)  ? 0
+	              : f.text_rows ? OTAS__DASH_TEXT_SCAN_CAP
+	                            : OTAS__DASH_SCAN_CAP,
+	              &truncated,
 	              &seen_ts, &seen_id) != 0) {
 		json_decref(p.list);
 		return query_failed(r);

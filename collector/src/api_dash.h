@@ -22,6 +22,12 @@
 #define OTAS__DASH_SCAN_CAP 200000
 #endif
 #define OTAS__DASH_EXPORT_MAX 100000
+/* Rows a search examines at most for a text shorter than the index takes
+ * (OTAS__SEARCH_MIN_CHARS), each one's document parsed: the answer says
+ * truncated and its next cursor goes on. */
+#ifndef OTAS__DASH_TEXT_SCAN_CAP
+#define OTAS__DASH_TEXT_SCAN_CAP 50000
+#endif
 /* Time a scan with a text query may take before it answers 503 instead
  * (SQLite progress handler, PostgreSQL statement_timeout). */
 #ifndef OTAS__DASH_TEXT_BUDGET_MS
