@@ -52,14 +52,15 @@ SEARCHES = [
 def index_size(kind: str, c: Collector, pg) -> str:
     if kind == "sqlite":
         return f"database file {os.path.getsize(c.db_path) / 1e6:.0f} MB"
-    sql = ("SELECT (sum(pg_relation_size(x.oid)) / 1000000)::int FROM pg_class x"
-           " WHERE x.relkind = 'i' AND x.relname LIKE 'events%search%';"
-           "SELECT (sum(pg_total_relation_size(inhrelid)) / 1000000)::int"
-           " FROM pg_inherits WHERE inhparent = 'events'::regclass")
-    p = subprocess.run([str(pg.bindir / "psql"), "-X", "-q", "-A", "-t", "-d", c.db_path,
-                        "-c", sql], capture_output=True, text=True)
-    idx, total = (p.stdout.split() + ["?", "?"])[:2] if p.returncode == 0 else ("?", "?")
-    return f"search index {idx} MB, events with all indexes {total} MB"
+    def one(sql: str) -> str:
+        p = subprocess.run([str(pg.bindir / "psql"), "-X", "-q", "-A", "-t", "-d",
+                            c.db_path, "-c", sql], capture_output=True, text=True)
+        return p.stdout.strip() or "0" if p.returncode == 0 else "?"
+    idx = one("SELECT coalesce(sum(pg_relation_size(oid)), 0) / 1000000 FROM pg_class"
+              " WHERE relkind = 'i' AND relname LIKE 'events%search%'")
+    total = one("SELECT sum(pg_total_relation_size(inhrelid)) / 1000000"
+                " FROM pg_inherits WHERE inhparent = 'events'::regclass")
+    return f"search index {float(idx):.0f} MB, events with all indexes {float(total):.0f} MB"
 
 
 def bench_store(kind: str, n: int, rounds: int, ranges: list[str], pg=None) -> list[dict]:

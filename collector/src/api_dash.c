@@ -230,12 +230,13 @@ otas__dash_filter_scan(const otas__dash_filter_t *f, otas__scan_query_t *q)
 			q->status_max = f->status[i].hi;
 	}
 	q->want_doc = otas__dash_filter_needs_doc(f);
+	q->want_text = f->text_rows;
 }
 
 int
 otas__dash_filter_needs_doc(const otas__dash_filter_t *f)
 {
-	return f->tag || f->version || f->trace || f->text_rows;
+	return f->tag || f->version || f->trace;
 }
 
 /* needle (NUL-terminated) in [h, h+n), ASCII case-insensitive. */
@@ -255,31 +256,6 @@ has_text(const char *h, size_t n, const char *needle)
 	return 0;
 }
 
-/* A short text query, on the same fields the stores index. */
-static int
-text_match(const char *text, const json_t *d)
-{
-	static const char *const fields[] = {
-#define FIELD(f) #f,
-	    OTAS__SEARCH_FIELDS(FIELD)
-#undef FIELD
-	};
-	int hit = 0;
-
-	for (size_t i = 0; i < sizeof fields / sizeof *fields && !hit; i++) {
-		json_t *v = json_object_get(d, fields[i]);
-		if (json_is_string(v)) {
-			hit = has_text(json_string_value(v), json_string_length(v),
-			               text);
-		} else if (v && !json_is_null(v)) {
-			char *t = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-			hit = t && has_text(t, strlen(t), text);
-			free(t);
-		}
-	}
-	return hit;
-}
-
 static int
 doc_match(const otas__dash_filter_t *f, const char *doc, size_t len)
 {
@@ -289,14 +265,6 @@ doc_match(const otas__dash_filter_t *f, const char *doc, size_t len)
 	if (!doc)
 		return 0;
 	d = json_loadb(doc, len, JSON_ALLOW_NUL, NULL);
-	if (f->text_rows && !text_match(f->text, d)) {
-		json_decref(d);
-		return 0;
-	}
-	if (!f->tag && !f->version && !f->trace) {
-		json_decref(d);
-		return 1;
-	}
 	m = json_object_get(d, "metadata");
 	if (!json_is_object(m)) {
 		json_decref(d);
@@ -352,6 +320,9 @@ otas__dash_filter_match(const otas__dash_filter_t *f, const otas__scan_row_t *r)
 			return 0;
 	}
 	if (f->unmatched && !is_unmatched(r))
+		return 0;
+	/* a short text, on the text the stores index (row->text) */
+	if (f->text_rows && (!r->text || !has_text(r->text, r->text_len, f->text)))
 		return 0;
 	if (otas__dash_filter_needs_doc(f) && !doc_match(f, r->doc, r->doc_len))
 		return 0;
@@ -1083,7 +1054,7 @@ store_only(const otas__dash_filter_t *f)
 {
 	int one_class = f->n_status == 0 ||
 	                (f->n_status == 1);
-	return one_class && !f->path && !f->unmatched &&
+	return one_class && !f->path && !f->unmatched && !f->text_rows &&
 	       !otas__dash_filter_needs_doc(f);
 }
 

@@ -301,6 +301,7 @@ typedef struct {
 	int errors_only;        /* status >= 400 or is_error */
 	int want_doc;           /* fill row->doc */
 	int want_who;           /* fill row->user_id/company_id */
+	int want_text;          /* fill row->text (the searchable text) */
 	int any_order;          /* rows in any order (aggregates): the
 	                         * store may pick a cheaper plan */
 	long limit;             /* rows at most; 0: no limit */
@@ -318,6 +319,8 @@ typedef struct {
 	const char *user_id, *company_id;        /* want_who; NULL: none */
 	const char *doc;        /* want_doc */
 	size_t doc_len;
+	const char *text;       /* want_text */
+	size_t text_len;
 } otas__scan_row_t;
 /* Return nonzero to stop the scan (not an error).  Newest first unless
  * any_order. */

@@ -1344,11 +1344,12 @@ pg_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 	who = q->want_who || q->user_id || q->company_id;
 	pgq_add(&x,
 	        "SELECT id, ts, event_id, method, path, route, status,"
-	        " latency_ms, is_error, agent_id, agent_session_id, %s, %s, %s"
-	        " FROM events%s WHERE project = $%d::bigint",
+	        " latency_ms, is_error, agent_id, agent_session_id, %s, %s, %s,"
+	        " %s FROM events%s WHERE project = $%d::bigint",
 	        q->want_who ? "w.md ->> 'user_id'" : "NULL",
 	        q->want_who ? "w.md ->> 'company_id'" : "NULL",
 	        q->want_doc ? "doc" : "NULL",
+	        q->want_text ? "otas_search_text(doc)" : "NULL",
 	        who ? " CROSS JOIN LATERAL (SELECT CASE WHEN strpos(doc, '\\u')"
 	              " = 0 OR doc !~* '\\\\u(0000|d[89a-f])' THEN doc::json"
 	              " -> 'metadata' END AS md OFFSET 0) AS w"
@@ -1464,6 +1465,8 @@ pg_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 			e.company_id = val(r, i, 12);
 			e.doc = val(r, i, 13);
 			e.doc_len = (size_t)PQgetlength(r, i, 13);
+			e.text = val(r, i, 14);
+			e.text_len = (size_t)PQgetlength(r, i, 14);
 			if (cb(arg, &e))
 				stopped = 1;
 		}

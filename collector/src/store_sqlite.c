@@ -1172,11 +1172,12 @@ sq_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 	}
 	snprintf(sql, sizeof sql,
 	         "SELECT id, ts, event_id, method, path, route, status,"
-	         " latency_ms, is_error, agent_id, agent_session_id, %s, %s"
+	         " latency_ms, is_error, agent_id, agent_session_id, %s, %s, %s"
 	         " FROM events WHERE project=?1 AND ts >= ?2 AND ts < ?3"
 	         "%s%s%s%s%s%s%s%s%s%s%s%s%s",
 	         q->want_who ? "user_id, company_id" : "NULL, NULL",
 	         q->want_doc ? "doc" : "NULL",
+	         q->want_text ? "search_text" : "NULL",
 	         q->method ? " AND method = ?4" : "",
 	         q->route ? " AND route = ?5" : "",
 	         q->agent_id ? " AND agent_id = ?6" : "",
@@ -1245,6 +1246,8 @@ sq_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 		r.company_id = col_text(s, 12);
 		r.doc = col_text(s, 13);
 		r.doc_len = (size_t)sqlite3_column_bytes(s, 13);
+		r.text = col_text(s, 14);
+		r.text_len = (size_t)sqlite3_column_bytes(s, 14);
 		if (cb(arg, &r))
 			break;
 	}
