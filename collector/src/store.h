@@ -63,6 +63,8 @@ typedef struct {
 	int maintain_interval_s; /* retention/partition schedule; 0: 3600 */
 	int writers;            /* writer threads; 0: the store's default
 	                         * (SQLite 1, PostgreSQL 4) */
+	int no_text_index;      /* 1: drop the text index (ingest costs less,
+	                         * q scans); 0: make sure it is there */
 } otas__writer_opts_t;
 
 /* Counters of the maintenance schedule (otas__store_stats). */

@@ -130,6 +130,10 @@ static const char *const sql_text[P_N] = {
 #define PG_SEARCH_FIELD(f) \
 	"left(coalesce(d ->> '" #f "', ''), 4096) || chr(10) || "
 
+#define PG_SEARCH_INDEX \
+	"CREATE INDEX IF NOT EXISTS events_search ON events USING gin" \
+	" (otas_search_text(doc) gin_trgm_ops)"
+
 static const char *const migrations[] = {
     /* 0 -> 1 */
     "CREATE TABLE meta(key text PRIMARY KEY, value bytea NOT NULL);"
@@ -193,8 +197,7 @@ static const char *const migrations[] = {
     "  (SELECT " OTAS__SEARCH_FIELDS(PG_SEARCH_FIELD) "''"
     "   FROM (SELECT doc::jsonb AS d) AS x)"
     " ELSE doc END $f$;"
-    "CREATE INDEX events_search ON events USING gin"
-    " (otas_search_text(doc) gin_trgm_ops);",
+    PG_SEARCH_INDEX ";",
 };
 
 typedef struct {
@@ -734,6 +737,19 @@ pg_writer_open(void *b, int w, const otas__writer_opts_t *o)
 	if (!o->sync_full &&
 	    exec_sql(q->wr[w].c, "SET synchronous_commit = off") != 0)
 		return -1;
+	/* The text index on or off (the database's, for every collector on
+	 * it: give them all the same --text-index), under the DDL lock. */
+	if (w == 0) {
+		PGconn *c = q->wr[0].c;
+		if (exec_sql(c, "BEGIN") != 0 ||
+		    exec_sql(c, "SELECT pg_advisory_xact_lock(" PG_LOCK_ID ")") != 0 ||
+		    exec_sql(c, o->no_text_index ? "DROP INDEX IF EXISTS events_search"
+		                                 : PG_SEARCH_INDEX) != 0 ||
+		    exec_sql(c, "COMMIT") != 0) {
+			exec_sql(c, "ROLLBACK");
+			return -1;
+		}
+	}
 	return 0;
 }
 

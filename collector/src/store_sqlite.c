@@ -123,6 +123,7 @@ typedef struct {
 	pthread_mutex_t pool_lock;
 	pthread_cond_t pool_cond;
 	conn_t wr;
+	int no_fts;                 /* --text-index off: q scans with LIKE */
 } sq_t;
 
 /* The searchable text (store.h OTAS__SEARCH_FIELDS): each field's first
@@ -132,6 +133,29 @@ typedef struct {
 	"substr(coalesce(json_extract(doc, '$." #f "'), ''), 1, 4096) ||" \
 	" char(10) || "
 #define SQ_SEARCH_TEXT "(" OTAS__SEARCH_FIELDS(SQ_SEARCH_FIELD) "'')"
+
+/* The index and its triggers; also made again by serve after
+ * --text-index off. */
+#define SQ_FTS_CREATE \
+	"CREATE VIRTUAL TABLE events_fts USING fts5(search_text," \
+	" content='events', content_rowid='id', tokenize='trigram');" \
+	"CREATE TRIGGER events_fts_ins AFTER INSERT ON events BEGIN" \
+	" INSERT INTO events_fts(rowid, search_text)" \
+	" VALUES(new.id, new.search_text); END;" \
+	"CREATE TRIGGER events_fts_del AFTER DELETE ON events BEGIN" \
+	" INSERT INTO events_fts(events_fts, rowid, search_text)" \
+	" VALUES('delete', old.id, old.search_text); END;" \
+	"CREATE TRIGGER events_fts_upd AFTER UPDATE OF doc ON events BEGIN" \
+	" INSERT INTO events_fts(events_fts, rowid, search_text)" \
+	" VALUES('delete', old.id, old.search_text);" \
+	" INSERT INTO events_fts(rowid, search_text)" \
+	" VALUES(new.id, new.search_text); END;" \
+	"INSERT INTO events_fts(events_fts) VALUES('rebuild');"
+#define SQ_FTS_DROP \
+	"DROP TRIGGER IF EXISTS events_fts_ins;" \
+	"DROP TRIGGER IF EXISTS events_fts_del;" \
+	"DROP TRIGGER IF EXISTS events_fts_upd;" \
+	"DROP TABLE IF EXISTS events_fts;"
 
 static const char *const migrations[] = {
     /* 0 -> 1 */
@@ -180,20 +204,7 @@ static const char *const migrations[] = {
      * Existing events are indexed here ('rebuild'). */
     "ALTER TABLE events ADD COLUMN search_text TEXT GENERATED ALWAYS AS "
     SQ_SEARCH_TEXT " VIRTUAL;"
-    "CREATE VIRTUAL TABLE events_fts USING fts5(search_text,"
-    " content='events', content_rowid='id', tokenize='trigram');"
-    "CREATE TRIGGER events_fts_ins AFTER INSERT ON events BEGIN"
-    " INSERT INTO events_fts(rowid, search_text)"
-    " VALUES(new.id, new.search_text); END;"
-    "CREATE TRIGGER events_fts_del AFTER DELETE ON events BEGIN"
-    " INSERT INTO events_fts(events_fts, rowid, search_text)"
-    " VALUES('delete', old.id, old.search_text); END;"
-    "CREATE TRIGGER events_fts_upd AFTER UPDATE OF doc ON events BEGIN"
-    " INSERT INTO events_fts(events_fts, rowid, search_text)"
-    " VALUES('delete', old.id, old.search_text);"
-    " INSERT INTO events_fts(rowid, search_text)"
-    " VALUES(new.id, new.search_text); END;"
-    "INSERT INTO events_fts(events_fts) VALUES('rebuild');",
+    SQ_FTS_CREATE,
 };
 
 
@@ -662,7 +673,34 @@ sq_writer_open(void *b, int w, const otas__writer_opts_t *o)
 		conn_close(&q->wr);
 		return -1;
 	}
+	/* The text index on or off, before any reader or ingest runs. */
+	if (exec(q->wr.db, "BEGIN IMMEDIATE") != 0)
+		goto fail;
+	if (o->no_text_index) {
+		if (exec(q->wr.db, SQ_FTS_DROP) != 0)
+			goto rollback;
+	} else {
+		sqlite3_stmt *s = NULL;
+		int have = 0;
+		if (sqlite3_prepare_v2(q->wr.db,
+		                       "SELECT 1 FROM sqlite_master WHERE"
+		                       " name = 'events_fts'",
+		                       -1, &s, NULL) == SQLITE_OK)
+			have = sqlite3_step(s) == SQLITE_ROW;
+		sqlite3_finalize(s);
+		if (!have && exec(q->wr.db, SQ_FTS_DROP SQ_FTS_CREATE) != 0)
+			goto rollback;
+	}
+	if (exec(q->wr.db, "COMMIT") != 0)
+		goto rollback;
+	q->no_fts = o->no_text_index;
 	return 0;
+rollback:
+	fprintf(stderr, "error: text index: %s\n", sqlite3_errmsg(q->wr.db));
+	exec(q->wr.db, "ROLLBACK");
+fail:
+	conn_close(&q->wr);
+	return -1;
 }
 
 /* Insert one job's events inside the open transaction.  0 ok. */
@@ -1163,8 +1201,9 @@ sq_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 		/* Only a page of the newest wanted, and LIKE folds the same
 		 * case as the index (ASCII): a common text walks the time
 		 * index instead. */
-		if (q->limit > 0 && !q->any_order && is_ascii(q->text) &&
-		    text_is_common(c, like)) {
+		if (st->no_fts ||
+		    (q->limit > 0 && !q->any_order && is_ascii(q->text) &&
+		     text_is_common(c, like))) {
 			free(like);
 			like = like_pattern(q->text);
 			common = 1;

@@ -236,3 +236,34 @@ def test_redacted_value_not_findable(collector, tmp_path):
     assert search(collector, q="SECRET-PW", **rng)["events"] == []
     assert search(collector, q="4f1c9", **rng)["events"] == []
     assert len(search(collector, q="[REDACTED]", **rng)["events"]) == 1
+
+
+def test_text_index_off_and_on_again(new_collector):
+    """--text-index off drops the index (q still answers, by a scan);
+    on again builds it, with the events stored meanwhile."""
+    c = new_collector("switch")
+    c.start(extra_args=["--quiet", "--text-index", "off"])
+    try:
+        assert c.send_batch([ev(1, req="stored-while-off")]).json()["accepted"] == 1
+        assert ids(c, q="while-off") == ["s-0001"]
+        assert ids(c, q="nowhere-at-all") == []
+        if c.store == "sqlite":
+            assert c.sql("SELECT count(*) FROM sqlite_master WHERE name = 'events_fts'") == "0"
+        else:
+            assert c.sql("SELECT to_regclass('events_search')") == ""
+    finally:
+        c.stop()
+    c.start(extra_args=["--quiet"])
+    try:
+        assert ids(c, q="while-off") == ["s-0001"]
+        assert c.send_batch([ev(2, req="stored-while-on")]).json()["accepted"] == 1
+        assert ids(c, q="stored-while") == ["s-0002", "s-0001"]
+        if c.store == "sqlite":
+            assert c.sql("SELECT count(*) FROM events_fts"
+                         " WHERE events_fts MATCH '\"stored-while\"'") == "2"
+        else:
+            assert c.sql("SELECT to_regclass('events_search')") == "events_search"
+    finally:
+        c.stop()
+    p = c.cli("serve", "--db", str(c.db_path), "--text-index", "maybe", check=False)
+    assert p.returncode == 2 and "--text-index" in p.stderr
