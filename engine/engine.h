@@ -127,9 +127,4 @@ void otas__engine_set_auth(otas_engine_t *eng, const otas_auth_result_t *r);
 void otas__fork_register(otas_engine_t *eng);
 void otas__fork_unregister(otas_engine_t *eng);
 
-/* Parse an authentication answer (status code and body) into out; pure,
- * fuzzed.  Returns out->status. */
-otas_auth_status_t otas__auth_parse(int http_status, const char *body,
-                                    size_t len, otas_auth_result_t *out);
-
 #endif
