@@ -38,13 +38,14 @@
 #include <jansson.h>
 
 #include "common/json.h"
+#include "event/event.h"
 #include "send/compress.h"
 #include "send/otlp.h"
 #include "send/retry.h"
 
-/* event.h's OTAS__EVENT_PREFIX: an event serialised before
- * authentication carries "project_id":"" and is patched here. */
-#define EVENT_PREFIX "{\"project_id\":"
+/* An event serialised before authentication carries "project_id":"" and
+ * is patched here (event.h's OTAS__EVENT_PREFIX). */
+#define EVENT_PREFIX OTAS__EVENT_PREFIX
 
 /* ------------------------------------------------------- status table */
 
