@@ -24,13 +24,14 @@
 #include "queue/queue.h"
 #include "event/event.h"
 
+/* One relaxed atomic per counter of OTAS_STATS_FIELDS (otas.h): the
+ * counters are declared there once. */
 typedef struct {
-	atomic_uint_fast64_t captured, sent, batches, bytes_sent, retried,
-	    spooled, unspooled, duplicates, dropped_queue_full,
-	    dropped_rejected, dropped_invalid_agent_token,
-	    skipped_no_agent_token, dropped_spool_full, dropped_shutdown,
-	    dropped_capture_error, sampled_out, excluded, entities_sent,
-	    dropped_entities;
+#define OTAS__CNT(name, ...) atomic_uint_fast64_t name;
+#define OTAS__NONE(...)
+	OTAS_STATS_FIELDS(OTAS__CNT, OTAS__NONE, OTAS__NONE)
+#undef OTAS__CNT
+#undef OTAS__NONE
 } otas__counters_t;
 
 #define OTAS__INC(eng, f, n) \
@@ -117,6 +118,13 @@ void otas__engine_set_auth(otas_engine_t *eng, const otas_auth_result_t *r);
  * walk (registering the handlers once), and take a freed one out. */
 void otas__fork_register(otas_engine_t *eng);
 void otas__fork_unregister(otas_engine_t *eng);
+
+/* send/auth.c: otas_authenticate_key() into a whole otas_auth_result_t
+ * (out never NULL); the public call copies what the caller's struct_size
+ * holds. */
+otas_auth_status_t otas__authenticate_key(const char *auth_url,
+                                          const char *sdk_key, int timeout_ms,
+                                          otas_auth_result_t *out);
 
 /* Parse an authentication answer (status code and body) into out; pure,
  * fuzzed.  Returns out->status. */

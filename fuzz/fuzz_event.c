@@ -97,7 +97,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		piece[n] = "";
 		plen[n++] = 0;
 	}
-	memset(&c, 0, sizeof(c));
+	otas_capture_init(&c);
 	c.flags = data[0] & 0x0F;
 	c.method = piece[0];
 	c.method_len = plen[0];

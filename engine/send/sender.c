@@ -620,8 +620,8 @@ try_auth(snd_t *s, long timeout_ms)
 	otas_auth_result_t res;
 	int64_t now;
 
-	otas_authenticate_key(eng->auth_url, eng->cfg->sdk_key,
-	                      (int)timeout_ms, &res);
+	otas__authenticate_key(eng->auth_url, eng->cfg->sdk_key,
+	                       (int)timeout_ms, &res);
 	otas__engine_set_auth(eng, &res);
 	now = otas__now_mono_ms();
 	if (res.status == OTAS_AUTH_OK) {

@@ -87,7 +87,7 @@ sub(json_t *o, const char *k)
 static void
 base(otas_capture_t *c)
 {
-	memset(c, 0, sizeof(*c));
+	otas_capture_init(c);
 	c->method = "GET";
 	c->method_len = 3;
 	c->path = "/p";
