@@ -13,7 +13,9 @@
  * Python code of the app's that could replace a field); the engine copies
  * what it keeps before returning.
  *
- * Logging: the engine calls log_cb() from its sender thread.  The callback
+ * Logging: the engine calls log_cb() from its sender thread (and, for the
+ * OTAS_DEBUG start-up line, from Engine_init's otas_set_logger() call,
+ * which holds the GIL already: PyGILState_Ensure() nests).  The callback
  * takes the GIL with PyGILState_Ensure() unless the interpreter is
  * finalizing; otas/_runtime.py closes every engine from an atexit handler,
  * which runs before finalization, so no callback races interpreter teardown.
@@ -201,7 +203,7 @@ get_bytes(PyObject *o, const char **p, size_t *len, Py_buffer *view)
 /* ------------------------------------------------------------ logging */
 
 static void
-log_cb(int level, const char *msg, void *userdata)
+log_cb(otas_log_level_t level, const char *msg, void *userdata)
 {
 	EngineObject *self = userdata;
 	PyGILState_STATE g;
@@ -211,7 +213,8 @@ log_cb(int level, const char *msg, void *userdata)
 		return;
 	g = PyGILState_Ensure();
 	if (self->log_callable) {
-		r = PyObject_CallFunction(self->log_callable, "is", level, msg);
+		r = PyObject_CallFunction(self->log_callable, "is", (int)level,
+		                          msg);
 		if (!r)
 			PyErr_Clear(); /* a failing log handler must not leak */
 		Py_XDECREF(r);
@@ -294,7 +297,8 @@ Engine_init(EngineObject *self, PyObject *args, PyObject *kwds)
 	if (log != Py_None) {
 		Py_INCREF(log); /* decref in Engine_clear */
 		self->log_callable = log;
-		otas_set_logger(self->eng, log_cb, self, log_level);
+		otas_set_logger(self->eng, log_cb, self,
+		                (otas_log_level_t)log_level);
 	}
 	return 0;
 }
@@ -378,7 +382,7 @@ static PyObject *
 Engine_authenticate(EngineObject *self, PyObject *arg)
 {
 	int timeout_ms = as_int(arg);
-	otas_auth_result_t r;
+	otas_auth_result_t r = OTAS_AUTH_RESULT_INIT;
 	otas_auth_status_t st;
 
 	if (timeout_ms == -1 && PyErr_Occurred())
@@ -393,15 +397,17 @@ Engine_authenticate(EngineObject *self, PyObject *arg)
 static PyObject *
 Engine_flush(EngineObject *self, PyObject *arg)
 {
-	int timeout_ms = as_int(arg), ok;
+	int timeout_ms = as_int(arg);
+	otas_result_t rc;
 
 	if (timeout_ms == -1 && PyErr_Occurred())
 		return NULL;
 	CHECK_OPEN(self);
+	/* otas_flush() blocks: the GIL is released around it. */
 	Py_BEGIN_ALLOW_THREADS
-	ok = otas_flush(self->eng, timeout_ms);
+	rc = otas_flush(self->eng, timeout_ms);
 	Py_END_ALLOW_THREADS
-	return PyBool_FromLong(ok);
+	return PyBool_FromLong(rc == OTAS_OK);
 }
 
 static PyObject *
@@ -480,7 +486,8 @@ Engine_entity(EngineObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
 	Py_ssize_t n = 0;
 	const char *js;
-	int kind, rc;
+	otas_result_t rc;
+	int kind;
 
 	if (nargs != 2) {
 		PyErr_SetString(PyExc_TypeError, "entity(kind, json)");
@@ -495,13 +502,13 @@ Engine_entity(EngineObject *self, PyObject *const *args, Py_ssize_t nargs)
 		PyErr_SetString(PyExc_TypeError, "entity json must be a str");
 		return NULL;
 	}
-	rc = otas_entity(self->eng, kind, js, (size_t)n);
-	if (rc < 0) {
+	rc = otas_entity(self->eng, (otas_entity_kind_t)kind, js, (size_t)n);
+	if (rc == OTAS_EINVAL) {
 		PyErr_SetString(PyExc_ValueError,
 		                "invalid entity update (kind or required ids)");
 		return NULL;
 	}
-	return PyBool_FromLong(rc == 0);
+	return PyBool_FromLong(rc == OTAS_OK);
 }
 
 /* Walk a WSGI environ (dict of str) into CGI-named header entries; the
@@ -962,7 +969,7 @@ Engine_capture(EngineObject *self, PyObject *const *args, Py_ssize_t nargs)
 	x = (ExchangeObject *)args[0];
 	if (nargs == 2 && (want_id = PyObject_IsTrue(args[1])) < 0)
 		return NULL;
-	memset(&cap, 0, sizeof cap);
+	otas_capture_init(&cap);
 
 	cap.flags = x_int(x->flags);
 	cap.status = x_int(x->status);
@@ -1155,7 +1162,7 @@ Engine_capture_django(EngineObject *self, PyObject *const *args,
 	if ((want_id = PyObject_IsTrue(args[4])) < 0)
 		return NULL;
 	st = PyType_GetModuleState(Py_TYPE((PyObject *)self));
-	memset(&cap, 0, sizeof cap);
+	otas_capture_init(&cap);
 
 	/* A streaming response is counted as it streams: Python's. */
 	if (!(o = PyObject_GetAttr(response, st->str_streaming)))
@@ -1297,58 +1304,71 @@ Engine_body_cap(EngineObject *self, PyObject *Py_UNUSED(ignored))
 	return PyLong_FromSize_t(otas_body_cap(self->eng));
 }
 
+/* Put v (a new reference, stolen; NULL = error) in d under key, or in the
+ * sub-dict d[group] (made on first use) when group is not "top".  The
+ * keys come out in the order of OTAS_STATS_FIELDS. */
+static int
+stats_put(PyObject *d, const char *group, const char *key, PyObject *v)
+{
+	PyObject *sub;
+	int rc;
+
+	if (!v)
+		return -1;
+	if (strcmp(group, "top") != 0) {
+		sub = PyDict_GetItemString(d, group); /* borrowed */
+		if (!sub) {
+			sub = PyDict_New();
+			if (!sub || PyDict_SetItemString(d, group, sub) != 0) {
+				Py_XDECREF(sub);
+				Py_DECREF(v);
+				return -1;
+			}
+			Py_DECREF(sub); /* d holds it */
+		}
+		d = sub;
+	}
+	rc = PyDict_SetItemString(d, key, v);
+	Py_DECREF(v);
+	return rc;
+}
+
+/* stats() -> dict: every field of OTAS_STATS_FIELDS (otas.h), generated
+ * from the table: counters and gauges as int, strings as str, the
+ * "dropped" group as a nested dict. */
 static PyObject *
 Engine_stats(EngineObject *self, PyObject *Py_UNUSED(ignored))
 {
-	otas_stats_t s;
-	PyObject *d, *v;
-	int bad;
+	otas_stats_t s = OTAS_STATS_INIT;
+	PyObject *d;
 
 	CHECK_OPEN(self);
 	otas_stats(self->eng, &s);
-	d = Py_BuildValue(
-	    "{sKsKsKsKsKsKsKsKs{sKsKsKsKsKsKsK}sKsKsisiss}",
-	    "captured", (unsigned long long)s.captured,
-	    "sent", (unsigned long long)s.sent,
-	    "batches", (unsigned long long)s.batches,
-	    "bytes_sent", (unsigned long long)s.bytes_sent,
-	    "retried", (unsigned long long)s.retried,
-	    "spooled", (unsigned long long)s.spooled,
-	    "unspooled", (unsigned long long)s.unspooled,
-	    "duplicates", (unsigned long long)s.duplicates,
-	    "dropped",
-	    "queue_full", (unsigned long long)s.dropped_queue_full,
-	    "rejected", (unsigned long long)s.dropped_rejected,
-	    "invalid_agent_token",
-	    (unsigned long long)s.dropped_invalid_agent_token,
-	    "skipped_no_agent_token",
-	    (unsigned long long)s.skipped_no_agent_token,
-	    "spool_full", (unsigned long long)s.dropped_spool_full,
-	    "shutdown", (unsigned long long)s.dropped_shutdown,
-	    "capture_error", (unsigned long long)s.dropped_capture_error,
-	    "queue_bytes", (unsigned long long)s.queue_bytes,
-	    "queue_events", (unsigned long long)s.queue_events,
-	    "batch_endpoint", s.batch_endpoint,
-	    "authenticated", s.authenticated,
-	    "last_error", s.last_error);
+	d = PyDict_New();
 	if (!d)
 		return NULL;
-#define ADD(name, val) \
-	do { \
-		v = PyLong_FromUnsignedLongLong((unsigned long long)(val)); \
-		bad = !v || PyDict_SetItemString(d, name, v) != 0; \
-		Py_XDECREF(v); \
-		if (bad) { \
-			Py_DECREF(d); \
-			return NULL; \
-		} \
-	} while (0)
-	ADD("sampled_out", s.sampled_out);
-	ADD("excluded", s.excluded);
-	ADD("entities_sent", s.entities_sent);
-	ADD("dropped_entities", s.dropped_entities);
-#undef ADD
+#define C(name, group, key, doc)                                         \
+	if (stats_put(d, #group, #key,                                    \
+	              PyLong_FromUnsignedLongLong(                        \
+	                  (unsigned long long)s.name)) != 0)              \
+		goto fail;
+#define G(name, type, group, key, doc)                                   \
+	if (stats_put(d, #group, #key,                                    \
+	              PyLong_FromLongLong((long long)s.name)) != 0)       \
+		goto fail;
+#define S(name, size, group, key, doc)                                   \
+	if (stats_put(d, #group, #key,                                    \
+	              PyUnicode_DecodeUTF8(s.name, strlen(s.name),        \
+	                                   "replace")) != 0)              \
+		goto fail;
+	OTAS_STATS_FIELDS(C, G, S)
+#undef C
+#undef G
+#undef S
 	return d;
+fail:
+	Py_DECREF(d);
+	return NULL;
 }
 
 static PyObject *
@@ -1421,7 +1441,7 @@ mod_authenticate_key(PyObject *module, PyObject *args)
 {
 	const char *url, *key;
 	int timeout_ms;
-	otas_auth_result_t r;
+	otas_auth_result_t r = OTAS_AUTH_RESULT_INIT;
 	otas_auth_status_t st;
 
 	if (!PyArg_ParseTuple(args, "ssi", &url, &key, &timeout_ms))
@@ -1476,6 +1496,34 @@ mod_option_defaults(PyObject *module, PyObject *Py_UNUSED(ignored))
 	return d;
 }
 
+/* option_types() -> {name: type} for every option, the type as the
+ * lower-case name of its otas_option_type_t ("bool", "secret", ...). */
+static PyObject *
+mod_option_types(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+	static const char *const type_names[] = {
+	    "string", "sdk_key", "secret", "url", "rules", "bool", "int",
+	    "size"};
+	const char *const *names = otas_config_names();
+	PyObject *d = PyDict_New();
+
+	for (; d && *names; names++) {
+		otas_option_type_t t = otas_config_type(*names);
+		PyObject *v;
+		if (t < 0 || (size_t)t >= sizeof(type_names) / sizeof(*type_names))
+			v = PyUnicode_FromString("unknown");
+		else
+			v = PyUnicode_FromString(type_names[t]);
+		if (!v || PyDict_SetItemString(d, *names, v) != 0) {
+			Py_XDECREF(v);
+			Py_CLEAR(d);
+			break;
+		}
+		Py_DECREF(v);
+	}
+	return d;
+}
+
 static PyMethodDef module_methods[] = {
     {"authenticate_key", mod_authenticate_key, METH_VARARGS,
      "authenticate_key(auth_url, key, timeout_ms) -> tuple"},
@@ -1483,6 +1531,8 @@ static PyMethodDef module_methods[] = {
      "check_options(dict): raise ValueError for a bad option"},
     {"option_defaults", mod_option_defaults, METH_NOARGS,
      "option_defaults() -> {name: default}"},
+    {"option_types", mod_option_types, METH_NOARGS,
+     "option_types() -> {name: type}, e.g. \"bool\", \"secret\""},
     {NULL, NULL, 0, NULL}};
 
 static int

@@ -25,6 +25,10 @@ def option_defaults():
     return {}
 
 
+def option_types():
+    return {}
+
+
 class PyExchange:
     """The binding's record (see _engine.pyi), as a plain class for when
     the extension is not built: the defaults are class attributes, so an
@@ -58,6 +62,13 @@ try:
 except ImportError:  # pragma: no cover - the extension is not built
     _c = None
     Exchange = PyExchange
+
+if _c is not None:
+    # The options are the real engine's (a benchmark configures the null
+    # engine as it configures the real one); only capture is a no-op.
+    check_options = _c.check_options
+    option_defaults = _c.option_defaults
+    option_types = _c.option_types
 
 
 class Engine:
