@@ -44,6 +44,7 @@
 #include "common/json.h"
 #include "send/otlp.h"
 #include "send/retry.h"
+#include "send/schedule.h"
 #include "spool/spool.h"
 
 typedef struct {
@@ -89,10 +90,6 @@ typedef struct {
 } snd_t;
 
 enum { OUT_DONE, OUT_RETRY, OUT_AUTH_WAIT, OUT_FALLBACK, OUT_REDIRECT };
-
-/* Authentication failing: queued bytes past this go to the spool without
- * waiting for the flush interval. */
-#define AUTH_SPOOL_BYTES (256 * 1024)
 
 /* ------------------------------------------------------------ helpers */
 
@@ -995,6 +992,88 @@ deadline_ts(int64_t mono_ms, struct timespec *ts)
 	ts->tv_nsec = (long)(mono_ms % 1000) * 1000000L;
 }
 
+/* The scheduler's view of the sender and the queue.  q.mu held. */
+static void
+gather_locked(snd_t *s, int64_t now, otas__sched_state_t *st)
+{
+	otas_engine_t *eng = s->eng;
+	int64_t ent_next = -1;
+
+	memset(st, 0, sizeof(*st));
+	st->q_count = eng->q.count;
+	st->q_bytes = eng->q.bytes;
+	st->q_max_bytes = eng->q.max_bytes;
+	st->q_wake_bytes = eng->q.wake_bytes;
+	st->oldest_ms = eng->q.head ? eng->q.head->enq_mono_ms : -1;
+	st->entities_queued = eng->entq.head != NULL;
+	if (st->entities_queued) {
+		int64_t w = INT64_MAX;
+		st->entities_due =
+		    otas__entities_due_locked(eng, now, &w);
+		ent_next = w == INT64_MAX ? -1 : w;
+	}
+	st->entities_next_ms = ent_next;
+	st->batch_max_events = (uint64_t)eng->cfg->batch_max_events;
+	st->flush_interval_ms = eng->cfg->flush_interval_ms;
+	st->stop = eng->stop;
+	st->flush_wanted = eng->flush_seq > eng->done_seq;
+	st->flush_deadline_ms = eng->flush_deadline_ms;
+	st->authed = eng->auth_state == OTAS__AUTH_OK;
+	st->auth_attempts = s->auth_attempt;
+	st->next_auth_ms = s->next_auth_ms;
+	st->pending = s->pending != NULL;
+	st->batch_n = s->b.n;
+	st->batch_deadline_ms = s->b.deadline_ms;
+	st->attempt = s->attempt;
+	st->next_attempt_ms = s->next_attempt_ms;
+	st->http_started = s->http != NULL;
+	st->spool_configured = eng->spool_path != NULL;
+	st->spool_fail_until = s->spool_fail_until;
+	st->spool_retry_ms = s->spool_retry_ms;
+	st->spooled_here = s->spooled_here;
+	st->drain_at = s->drain_at;
+}
+
+/* ACT_SPOOL: the held batch (or the next one) into the spool. */
+static void
+do_spool(snd_t *s)
+{
+	if (!s->b.n)
+		fill_batch(s);
+	if (s->b.n && spool_batch(s) == 0) {
+		resolved(s->eng, s->b.max_seq);
+		batch_clear(&s->b);
+	} else if (s->b.n) {
+		/* No spool now: keep the batch and retry. */
+		s->b.deadline_ms = otas__now_mono_ms() + s->eng->retry_window_ms;
+	}
+}
+
+/* ACT_SEND / ACT_DRAIN: one attempt of the batch, and its bookkeeping. */
+static void
+do_send(snd_t *s)
+{
+	int out;
+
+	if (!s->b.n)
+		fill_batch(s);
+	if (!s->b.n)
+		return;
+	out = attempt(s, (long)s->eng->cfg->timeout_ms);
+	if (out == OUT_DONE) {
+		if (s->b.spool_id > 0)
+			spool_end(s, s->b.spool_id, 1);
+		resolved(s->eng, s->b.max_seq);
+		batch_clear(&s->b);
+		/* Delivery works: look at the spool now. */
+		s->drain_at = 0;
+	} else if (s->b.spool_id > 0) {
+		/* A spooled batch failed: give the lease back. */
+		spool_end(s, s->b.spool_id, 0);
+		batch_clear(&s->b);
+	}
+}
+
 static void *
 sender_main(void *arg)
 {
@@ -1015,149 +1094,37 @@ sender_main(void *arg)
 	otas__http_thread_abort(&eng->abort_at_ms);
 
 	for (;;) {
-		int64_t now = otas__now_mono_ms(), wake = now + 60000;
-		int do_auth = 0, do_send = 0, do_spool = 0, do_drain = 0;
-		int do_fill = 0, do_ent = 0;
-		int flush_wanted, flush_urgent, over_half, authed, can_spool;
-		int parked_wait = 0;
+		int64_t now = otas__now_mono_ms();
+		otas__sched_state_t st;
+		otas__sched_decision_t d;
 
 		pthread_mutex_lock(&eng->q.mu);
-		if (eng->stop) {
+		gather_locked(s, now, &st);
+		d = otas__sched_decide(&st, now);
+		if (d.action == OTAS__ACT_STOP) {
 			deadline = eng->stop_deadline_ms;
 			pthread_mutex_unlock(&eng->q.mu);
 			break;
 		}
-		over_half = eng->q.bytes > eng->q.max_bytes / 2;
 		/* A queue-full episode ends when the queue has room again. */
-		if (!over_half)
+		if (eng->q.bytes <= eng->q.max_bytes / 2)
 			atomic_store_explicit(&eng->qfull_logged, 0,
 			                      memory_order_relaxed);
-		authed = eng->auth_state == OTAS__AUTH_OK;
-		/* A flush waits for delivery while it can; a batch that
-		 * cannot be tried again before the flusher's deadline goes
-		 * to the spool instead. */
-		flush_wanted = eng->flush_seq > eng->done_seq;
-		flush_urgent = flush_wanted &&
-		               (authed ? s->next_attempt_ms
-		                       : s->next_auth_ms) >=
-		                   eng->flush_deadline_ms - 200;
-
-		can_spool = eng->spool_path && now >= s->spool_fail_until &&
-		            now >= s->spool_retry_ms;
-		if (!authed) {
-			int any = eng->q.count || s->pending || s->b.n ||
-			          eng->entq.head;
-			/* What this sender spooled waits for the project
-			 * too: keep trying with nothing else queued. */
-			if (now >= s->next_auth_ms &&
-			    (any || flush_wanted || s->spooled_here))
-				do_auth = 1;
-			else if (now < s->next_auth_ms)
-				wake = s->next_auth_ms;
-			/* Waiting for the project: keep memory bounded.  Once
-			 * an attempt has failed, what waits longer than the
-			 * flush interval (or passes AUTH_SPOOL_BYTES) goes
-			 * to the spool between attempts, so a back end that
-			 * is down from start-up costs neither memory nor a
-			 * growing queue on the request path.  A flush in
-			 * progress waits for delivery while it can (above). */
-			int64_t oldest = eng->q.head ? eng->q.head->enq_mono_ms
-			                             : -1;
-			int parked = s->auth_attempt > 0 && !flush_wanted &&
-			             (s->pending || s->b.n ||
-			              (oldest >= 0 &&
-			               (eng->q.bytes >= AUTH_SPOOL_BYTES ||
-			                now >= oldest +
-			                           eng->cfg->flush_interval_ms)));
-			if (!do_auth && (over_half || flush_urgent || parked) &&
-			    any && can_spool) {
-				take_locked(s);
-				do_spool = 1;
-			} else if (!do_auth && s->auth_attempt > 0) {
-				/* An empty queue waits as usual: the first
-				 * record wakes us to start its grace. */
-				parked_wait = !flush_wanted && oldest >= 0;
-				if (oldest >= 0 && can_spool &&
-				    oldest + eng->cfg->flush_interval_ms < wake)
-					wake = oldest +
-					       eng->cfg->flush_interval_ms;
-			}
-			if (!any)
-				resolved_locked(eng, eng->q.seq);
-		} else if (s->b.n) {
-			if (now >= s->next_attempt_ms) {
-				do_send = 1;
-			} else if ((flush_urgent || over_half ||
-			            (s->b.deadline_ms &&
-			             now >= s->b.deadline_ms)) &&
-			           can_spool) {
-				do_spool = 1;
-			} else {
-				wake = s->next_attempt_ms;
-				if (s->b.deadline_ms && s->b.deadline_ms < wake)
-					wake = s->b.deadline_ms;
-			}
-		} else {
-			int64_t oldest = eng->q.head ? eng->q.head->enq_mono_ms
-			                             : -1;
-			int full = eng->q.count >=
-			               (uint64_t)eng->cfg->batch_max_events ||
-			           eng->q.bytes >= eng->q.wake_bytes;
-
-			if (s->pending || full || flush_wanted ||
-			    (oldest >= 0 &&
-			     now >= oldest + eng->cfg->flush_interval_ms)) {
-				take_locked(s);
-				/* In a backoff the batch is built now and
-				 * waits (or is spooled) in the branch above. */
-				if (s->pending && now >= s->next_attempt_ms)
-					do_send = 1;
-				else if (s->pending)
-					do_fill = 1;
-			} else if (oldest >= 0) {
-				wake = oldest + eng->cfg->flush_interval_ms;
-			}
-			/* Spooled batches go out when delivery works; while it
-			 * fails, a claim after the backoff is the probe. */
-			/* (A sender that spooled while authentication
-			 * failed drains what it spooled with no new
-			 * capture to open the connection first.) */
-			if (!do_send && !do_fill && can_spool &&
-			    (s->http || s->spooled_here) &&
-			    now >= s->drain_at && now >= s->next_attempt_ms &&
-			    eng->q.count < (uint64_t)eng->cfg->batch_max_events)
-				do_drain = 1;
-			else if (!do_send && can_spool &&
-			         (s->http || s->spooled_here)) {
-				int64_t t = s->drain_at > s->next_attempt_ms
-				                ? s->drain_at
-				                : s->next_attempt_ms;
-				if (t < wake)
-					wake = t;
-			}
-			if (!do_send && !s->pending && !s->b.n && !eng->q.head)
-				resolved_locked(eng, eng->q.seq);
-			if (!do_send && s->attempt && s->next_attempt_ms > now &&
-			    s->next_attempt_ms < wake)
-				wake = s->next_attempt_ms;
-		}
-		/* Entity updates (entity.c) go out as soon as they come. */
-		if (authed && otas__entities_due_locked(eng, now, &wake))
-			do_ent = 1;
-		if (flush_wanted && eng->flush_deadline_ms - 200 > now &&
-		    eng->flush_deadline_ms - 200 < wake)
-			wake = eng->flush_deadline_ms - 200;
-		if (!do_auth && !do_send && !do_spool && !do_drain &&
-		    !do_fill && !do_ent) {
+		if (d.take)
+			take_locked(s);
+		if (d.resolve_all)
+			resolved_locked(eng, eng->q.seq);
+		if (d.action == OTAS__ACT_WAIT && !d.entities) {
 			struct timespec ts;
-			deadline_ts(wake, &ts);
+			deadline_ts(d.wake_at_ms, &ts);
 			/* Authentication failing: the sender waits for the
 			 * next attempt or the spool grace, so a capture does
 			 * not wake it (a futex and a context switch per
-			 * request) unless the queue passes AUTH_SPOOL_BYTES. */
-			eng->q.wake_parked_bytes = AUTH_SPOOL_BYTES;
-			eng->q.sender_waiting = parked_wait ? OTAS__QUEUE_PARKED
-			                                    : 1;
+			 * request) unless the queue passes
+			 * OTAS__SCHED_PARK_BYTES. */
+			eng->q.wake_parked_bytes = OTAS__SCHED_PARK_BYTES;
+			eng->q.sender_waiting = d.parked ? OTAS__QUEUE_PARKED
+			                                 : 1;
 			pthread_cond_timedwait(&eng->q.cv_send, &eng->q.mu, &ts);
 			eng->q.sender_waiting = 0;
 			pthread_mutex_unlock(&eng->q.mu);
@@ -1165,61 +1132,36 @@ sender_main(void *arg)
 		}
 		pthread_mutex_unlock(&eng->q.mu);
 
-		if (do_ent)
+		if (d.entities)
 			otas__entities_send(eng);
-		if (do_auth) {
+		switch (d.action) {
+		case OTAS__ACT_AUTH:
 			try_auth(s, (long)eng->cfg->timeout_ms);
-			continue;
-		}
-		if (do_fill) {
+			break;
+		case OTAS__ACT_FILL:
 			fill_batch(s);
 			if (s->b.n)
 				s->b.deadline_ms = otas__now_mono_ms() +
 				                   eng->retry_window_ms;
-			continue;
-		}
-		if (do_drain) {
+			break;
+		case OTAS__ACT_SPOOL:
+			do_spool(s);
+			break;
+		case OTAS__ACT_DRAIN:
 			if (!claim_spooled(s)) {
 				/* Nothing spooled: look again after the next
 				 * successful delivery, or in a while (another
 				 * process may spool). */
 				s->drain_at = otas__now_mono_ms() + 30000;
-				continue;
+				break;
 			}
-			do_send = 1;
-		}
-		if (do_spool) {
-			if (!s->b.n)
-				fill_batch(s);
-			if (s->b.n && spool_batch(s) == 0) {
-				resolved(eng, s->b.max_seq);
-				batch_clear(&s->b);
-			} else if (s->b.n) {
-				/* No spool now: keep the batch and retry. */
-				s->b.deadline_ms = otas__now_mono_ms() +
-				                   eng->retry_window_ms;
-			}
-			continue;
-		}
-		if (do_send) {
-			int out;
-			if (!s->b.n)
-				fill_batch(s);
-			if (!s->b.n)
-				continue;
-			out = attempt(s, (long)eng->cfg->timeout_ms);
-			if (out == OUT_DONE) {
-				if (s->b.spool_id > 0)
-					spool_end(s, s->b.spool_id, 1);
-				resolved(eng, s->b.max_seq);
-				batch_clear(&s->b);
-				/* Delivery works: look at the spool now. */
-				s->drain_at = 0;
-			} else if (s->b.spool_id > 0) {
-				/* A spooled batch failed: give the lease back. */
-				spool_end(s, s->b.spool_id, 0);
-				batch_clear(&s->b);
-			}
+			do_send(s);
+			break;
+		case OTAS__ACT_SEND:
+			do_send(s);
+			break;
+		default:
+			break;
 		}
 	}
 
