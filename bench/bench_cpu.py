@@ -194,10 +194,14 @@ def driver(n, rounds, log=H.log):
     # The collector advertises zstd, so the default (OTAS_COMPRESSION=auto)
     # sends zstd; "gzip" is what the OTAS platform gets (and the engine
     # sent everywhere before zstd).
+    # OTAS_MAX_IN_FLIGHT defaults to 4 batches in flight; "1 in flight"
+    # is the engine's behaviour before several were (issue 18).
+    big = {"OTAS_BATCH_MAX_EVENTS": "1000", "OTAS_BATCH_MAX_BYTES": "8388608"}
     variants = {"batch 100 (default)": {},
+                "batch 100, 1 in flight": {"OTAS_MAX_IN_FLIGHT": "1"},
                 "batch 100, gzip": {"OTAS_COMPRESSION": "gzip"},
-                "batch 1000": {"OTAS_BATCH_MAX_EVENTS": "1000",
-                               "OTAS_BATCH_MAX_BYTES": "8388608"}}
+                "batch 1000": dict(big),
+                "batch 1000, 1 in flight": dict(big, OTAS_MAX_IN_FLIGHT="1")}
     res = {k: [] for k in variants}
     try:
         for r in range(rounds):

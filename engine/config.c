@@ -96,6 +96,7 @@ static const opt_t opts[] = {
      0, 1},
     {"OTAS_PROPAGATE_TRACEPARENT", T_BOOL, F(propagate_traceparent), "1", 0,
      1},
+    {"OTAS_MAX_IN_FLIGHT", T_INT, F(max_in_flight), "4", 1, 8},
 };
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -119,7 +120,7 @@ static const char *const names[N_OPTS + 1] = {
     "OTAS_COMPRESSION", "OTAS_SERVICE_NAME",
     "OTAS_USER_ID_FIELD",
     "OTAS_RESOLVE_USER", "OTAS_CAPTURE_OUTGOING_BODIES",
-    "OTAS_PROPAGATE_TRACEPARENT", NULL};
+    "OTAS_PROPAGATE_TRACEPARENT", "OTAS_MAX_IN_FLIGHT", NULL};
 
 const char *const *
 otas_config_names(void)

@@ -27,6 +27,7 @@ struct otas_config_s {
 	int resolve_user;
 	int capture_outgoing_bodies;
 	int propagate_traceparent;
+	int64_t max_in_flight;      /* batches in flight at once (1..8) */
 	int64_t queue_max_bytes;
 	int64_t batch_max_events;
 	int64_t batch_max_bytes;

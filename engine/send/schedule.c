@@ -34,7 +34,7 @@ decide_unauthed(const otas__sched_state_t *st, int64_t now, int over_half,
                 int flush_urgent, int can_spool, otas__sched_decision_t *d)
 {
 	int any = st->q_count || st->pending || st->batch_n ||
-	          st->entities_queued;
+	          st->entities_queued || st->in_flight;
 	int parked;
 
 	/* What this sender spooled waits for the project too: keep trying
@@ -78,8 +78,10 @@ decide_held(const otas__sched_state_t *st, int64_t now, int over_half,
 	int must_spool = flush_urgent || over_half ||
 	                 (st->batch_deadline_ms && now >= st->batch_deadline_ms);
 
-	if (now >= st->next_attempt_ms) {
-		d->action = OTAS__ACT_SEND;
+	if (now >= st->next_attempt_ms || st->batch_answered) {
+		/* A blocking attempt waits for the transfers in flight
+		 * (their answers may be what the batch needs to know). */
+		d->action = st->in_flight ? OTAS__ACT_COLLECT : OTAS__ACT_SEND;
 	} else if (must_spool && now >= spool_at) {
 		d->action = OTAS__ACT_SPOOL;
 	} else {
@@ -110,12 +112,19 @@ decide_idle(const otas__sched_state_t *st, int64_t now, int can_spool,
 	if (st->pending || full || st->flush_wanted ||
 	    (st->oldest_ms >= 0 &&
 	     now >= st->oldest_ms + st->flush_interval_ms)) {
-		d->take = have;
 		/* In a backoff the batch is built now and waits (or is
-		 * spooled) as a held batch. */
-		if (have)
-			d->action = now >= st->next_attempt_ms ? OTAS__ACT_SEND
-			                                       : OTAS__ACT_FILL;
+		 * spooled) as a held batch.  Delivery working and room in
+		 * flight: start it and come back for the next one. */
+		if (have && now < st->next_attempt_ms)
+			d->action = OTAS__ACT_FILL;
+		else if (have && st->max_in_flight > 1 && !st->attempt)
+			d->action = st->in_flight < st->max_in_flight
+			                ? OTAS__ACT_START
+			                : OTAS__ACT_COLLECT;
+		else if (have)
+			d->action = st->in_flight ? OTAS__ACT_COLLECT
+			                          : OTAS__ACT_SEND;
+		d->take = have && d->action != OTAS__ACT_COLLECT;
 	} else if (st->oldest_ms >= 0) {
 		earlier(&d->wake_at_ms, st->oldest_ms + st->flush_interval_ms);
 	}
@@ -124,7 +133,9 @@ decide_idle(const otas__sched_state_t *st, int64_t now, int can_spool,
 		 * a claim after the backoff is the probe.  (A sender that
 		 * spooled while authentication failed drains what it spooled
 		 * with no new capture to open the connection first.) */
-		if (drain_ok && now >= st->drain_at &&
+		if (st->in_flight)
+			d->action = OTAS__ACT_COLLECT;
+		else if (drain_ok && now >= st->drain_at &&
 		    now >= st->next_attempt_ms &&
 		    st->q_count < st->batch_max_events)
 			d->action = OTAS__ACT_DRAIN;
@@ -133,7 +144,7 @@ decide_idle(const otas__sched_state_t *st, int64_t now, int can_spool,
 			                            ? st->drain_at
 			                            : st->next_attempt_ms);
 	}
-	if (d->action != OTAS__ACT_SEND && !have)
+	if (d->action != OTAS__ACT_SEND && !have && !st->in_flight)
 		d->resolve_all = 1;
 	if (d->action != OTAS__ACT_SEND && st->attempt &&
 	    st->next_attempt_ms > now)
@@ -182,7 +193,13 @@ otas__sched_decide(const otas__sched_state_t *st, int64_t now)
 	}
 	if (st->flush_wanted && flush_by > now)
 		earlier(&d.wake_at_ms, flush_by);
-	if (d.action != OTAS__ACT_WAIT || d.entities)
+	if (d.action == OTAS__ACT_COLLECT)
+		earlier(&d.wake_at_ms,
+		        now + (st->in_flight < st->max_in_flight
+		                   ? OTAS__SCHED_POLL_MS
+		                   : OTAS__SCHED_COLLECT_MS));
+	if ((d.action != OTAS__ACT_WAIT && d.action != OTAS__ACT_COLLECT) ||
+	    d.entities)
 		d.wake_at_ms = now;
 	return d;
 }
@@ -191,7 +208,7 @@ const char *
 otas__sched_action_name(otas__sched_action_t a)
 {
 	static const char *const names[] = {"wait",  "stop",  "auth", "fill",
-	                                    "send",  "drain", "spool"};
+	                                    "send",  "drain", "spool", "start", "collect"};
 
 	if ((unsigned)a < sizeof(names) / sizeof(names[0]))
 		return names[a];

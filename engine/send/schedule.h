@@ -25,6 +25,12 @@
 /* The longest idle wait: the sender looks at its state at least this
  * often. */
 #define OTAS__SCHED_IDLE_MS 60000
+/* Transfers in flight and room for more: a capture cannot wake a sender
+ * that waits in curl, so it looks at the queue this often. */
+#define OTAS__SCHED_POLL_MS 2
+/* ... and with every slot busy it still looks at stop and flush requests
+ * (which signal a condition variable it is not waiting on) this often. */
+#define OTAS__SCHED_COLLECT_MS 50
 
 typedef enum {
 	OTAS__ACT_WAIT = 0,   /* sleep until wake_at_ms or a signal */
@@ -35,6 +41,10 @@ typedef enum {
 	OTAS__ACT_SEND,       /* (fill and) send the batch */
 	OTAS__ACT_DRAIN,      /* claim the oldest spooled batch and send it */
 	OTAS__ACT_SPOOL,      /* (fill and) put the batch in the spool */
+	OTAS__ACT_START,      /* fill a batch and start sending it without
+	                       * waiting (several in flight) */
+	OTAS__ACT_COLLECT,    /* drive the transfers in flight until one
+	                       * ends or wake_at_ms */
 } otas__sched_action_t;
 
 typedef struct {
@@ -62,9 +72,12 @@ typedef struct {
 	int pending;               /* records taken, not yet in the batch */
 	uint64_t batch_n;          /* events in the batch being delivered */
 	int64_t batch_deadline_ms; /* end of its retry window, 0 none */
+	int batch_answered;        /* its answer came in flight: book it now */
 	int attempt;               /* failed delivery attempts in a row */
 	int64_t next_attempt_ms;   /* backoff / Retry-After: not before */
 	int http_started;          /* a delivery was tried (connection) */
+	int in_flight;             /* batches being sent (ACT_START) */
+	int max_in_flight;         /* 1: one blocking send at a time */
 	/* Spool. */
 	int spool_configured;      /* OTAS_SPOOL_DIR is set */
 	int64_t spool_fail_until;  /* a spool write failed: not before */

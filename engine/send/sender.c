@@ -58,14 +58,46 @@ typedef struct {
 	size_t n, cap;
 	size_t next;          /* per-event mode: events [0,next) resolved */
 	size_t bytes;
-	uint64_t max_seq;
+	uint64_t min_seq, max_seq; /* capture seqs of its records */
 	int64_t deadline_ms;  /* end of the retry window, 0 = not failing */
 	int64_t spool_id;     /* > 0: claimed from the spool */
 } batch_t;
 
+/* One batch being sent without waiting (several in flight): its own body
+ * buffers and answer, on transfer slot i of s->http. */
+typedef struct {
+	batch_t b;
+	otas__buf_t body, gz;
+	otas__http_resp_t resp;
+	size_t wire_len;
+	int enc;
+	int busy;
+} flight_t;
+
 typedef struct {
 	otas_engine_t *eng;
 	otas__http_t *http;
+	flight_t fl[OTAS__HTTP_SLOTS];
+	int in_flight;
+	/* Batches whose transfer in flight did not end in a 2xx, oldest
+	 * capture first: they become s->b one at a time and take the blocking
+	 * path (attempt(): 413 split, 415, fallback, backoff, spool). */
+	struct {
+		batch_t b;
+		otas__http_resp_t resp; /* the answer it got in flight */
+		int enc;
+		size_t wire_len;
+		uint64_t posts;         /* s->posts when it got it */
+	} held[OTAS__HTTP_SLOTS];
+	int n_held;
+	/* Blocking requests made: an answer from flight is used by attempt()
+	 * only if no request was made since (else it is stale, and the batch
+	 * is sent again). */
+	uint64_t posts;
+	int answered;          /* s->resp holds s->b's first answer */
+	int answered_enc;
+	size_t answered_len;
+	uint64_t taken_seq;   /* highest capture seq taken from the queue */
 	int64_t spool_retry_ms;  /* when to try opening the spool again */
 	char spool_msg[400];    /* to log once spool_mu is released */
 	int64_t spool_fail_until; /* a spool write failed: not before */
@@ -89,6 +121,10 @@ typedef struct {
 	int spooled_here;     /* this sender put batches in the spool */
 } snd_t;
 
+static int http_ready(snd_t *s);
+static void promote_held(snd_t *s);
+static void do_collect(snd_t *s, long wait_ms);
+
 enum { OUT_DONE, OUT_RETRY, OUT_AUTH_WAIT, OUT_FALLBACK, OUT_REDIRECT };
 
 /* ------------------------------------------------------------ helpers */
@@ -103,7 +139,7 @@ batch_clear(batch_t *b)
 		free(b->ev[i].token);
 	}
 	b->n = b->next = b->bytes = 0;
-	b->max_seq = 0;
+	b->min_seq = b->max_seq = 0;
 	b->deadline_ms = 0;
 	b->spool_id = 0;
 }
@@ -176,6 +212,33 @@ resolved(otas_engine_t *eng, uint64_t seq)
 	pthread_mutex_lock(&eng->q.mu);
 	resolved_locked(eng, seq);
 	pthread_mutex_unlock(&eng->q.mu);
+}
+
+/* Everything taken from the queue and no longer held (delivered,
+ * dropped with a count, or spooled) is resolved up to the lowest capture
+ * seq still held: batches in flight may end out of order, done_seq only
+ * moves over a contiguous prefix. */
+static void
+publish(snd_t *s)
+{
+	uint64_t low = UINT64_MAX;
+	int i;
+
+#define HOLDS(bt)                                                          \
+	do {                                                               \
+		if ((bt).min_seq && !(bt).spool_id && (bt).min_seq < low)  \
+			low = (bt).min_seq;                                \
+	} while (0)
+	HOLDS(s->b);
+	for (i = 0; i < s->n_held; i++)
+		HOLDS(s->held[i].b);
+	for (i = 0; i < OTAS__HTTP_SLOTS; i++)
+		if (s->fl[i].busy)
+			HOLDS(s->fl[i].b);
+#undef HOLDS
+	if (s->pending && s->pending->seq < low)
+		low = s->pending->seq;
+	resolved(s->eng, low == UINT64_MAX ? s->taken_seq : low - 1);
 }
 
 static void
@@ -287,6 +350,7 @@ spool_batch(snd_t *s)
 	size_t i, n = 0;
 	int rc;
 
+	s->answered = 0;
 	if (b->spool_id > 0) {
 		/* Came from the spool: end the lease, it is still there. */
 		spool_end(s, b->spool_id, 0);
@@ -349,6 +413,7 @@ claim_spooled(snd_t *s)
 		otas__buf_free(&pay);
 		return 0;
 	}
+	s->answered = 0;
 	p = pay.data;
 	end = pay.data + pay.len;
 	while (p && p < end) {
@@ -392,7 +457,7 @@ claim_spooled(snd_t *s)
 /* Serialise pending records into b up to the batch limits.  Records left
  * over stay in s->pending. */
 static void
-fill_batch(snd_t *s)
+fill_into(snd_t *s, batch_t *b)
 {
 	otas_engine_t *eng = s->eng;
 	char pid[128];
@@ -400,14 +465,14 @@ fill_batch(snd_t *s)
 	size_t max_bytes = (size_t)eng->cfg->batch_max_bytes;
 
 	project_id(eng, pid, sizeof(pid));
-	while (s->pending && s->b.n < max_ev) {
+	while (s->pending && b->n < max_ev) {
 		otas__record_t *r = s->pending;
 		otas__buf_t out = OTAS__BUF_INIT;
 		const char *tok;
 		size_t tl, len;
 		char *js;
 
-		if (s->b.n && s->b.bytes >= max_bytes)
+		if (b->n && b->bytes >= max_bytes)
 			break;
 		s->pending = r->next;
 		if (otas__event_write(eng, pid, r, &out, &tok, &tl) != 0) {
@@ -415,15 +480,29 @@ fill_batch(snd_t *s)
 			otas__buf_free(&out);
 		} else {
 			js = otas__buf_steal(&out, &len);
-			if (batch_add(&s->b, js, len, tok, tl) != 0) {
+			if (batch_add(b, js, len, tok, tl) != 0) {
 				free(js);
 				OTAS__INC(eng, dropped_capture_error, 1);
 			}
 		}
-		if (r->seq > s->b.max_seq)
-			s->b.max_seq = r->seq;
+		if (!b->min_seq || r->seq < b->min_seq)
+			b->min_seq = r->seq;
+		if (r->seq > b->max_seq)
+			b->max_seq = r->seq;
+		if (r->seq > s->taken_seq)
+			s->taken_seq = r->seq;
 		free(r);
 	}
+	/* Every record dropped (counted): nothing held, publish() says. */
+	if (!b->n)
+		b->min_seq = b->max_seq = 0;
+}
+
+static void
+fill_batch(snd_t *s)
+{
+	s->answered = 0;
+	fill_into(s, &s->b);
 }
 
 /* Take up to one batch worth of records from the queue into s->pending.
@@ -466,6 +545,82 @@ body_encoding(snd_t *s)
 	return OTAS__COMP_GZIP;
 }
 
+/* The batch endpoint's body for events [from, from+k) of b, encoded:
+ * the wire bytes (body or gz), NULL when out of memory. */
+static const otas__buf_t *
+batch_body(snd_t *s, const batch_t *b, size_t from, size_t k, const char *pid,
+           otas__buf_t *body, otas__buf_t *gz, int *enc)
+{
+	size_t i;
+
+	otas__buf_reset(body);
+	otas__buf_puts(body, "{\"events\":[");
+	for (i = from; i < from + k; i++) {
+		if (i > from)
+			otas__buf_putc(body, ',');
+		append_event(body, &b->ev[i], pid);
+	}
+	otas__buf_puts(body, "]}");
+	otas__buf_reset(gz);
+	*enc = body_encoding(s);
+	if (body->oom)
+		return NULL;
+	if (*enc == OTAS__COMP_ZSTD) {
+		if (otas__zstd(&s->zctx, body->data, body->len, gz) != 0)
+			return NULL;
+	} else if (*enc == OTAS__COMP_GZIP) {
+		if (otas__gzip(body->data, body->len, gz) != 0)
+			return NULL;
+	}
+	return *enc == OTAS__COMP_NONE ? body : gz;
+}
+
+/* The batch endpoint's header lines for encoding enc; their count. */
+static size_t
+batch_headers(snd_t *s, int enc, const char *hdr[3])
+{
+	hdr[0] = key_header(s);
+	hdr[1] = "Content-Type: application/json";
+	hdr[2] = enc == OTAS__COMP_ZSTD ? "Content-Encoding: zstd"
+	                                : "Content-Encoding: gzip";
+	return enc == OTAS__COMP_NONE ? 2 : 3;
+}
+
+/* A 2xx from the batch endpoint for k events sent in wire_len bytes:
+ * count what it says it accepted, found duplicate and rejected. */
+static void
+count_accepted(snd_t *s, const otas__http_resp_t *resp, size_t k,
+               size_t wire_len)
+{
+	otas_engine_t *eng = s->eng;
+	uint64_t acc = k, dup = 0, rej = 0;
+	json_t *o;
+
+	o = json_loadb(resp->body.data ? resp->body.data : "", resp->body.len,
+	               0, NULL);
+	if (json_is_object(o)) {
+		json_t *a = json_object_get(o, "accepted");
+		json_t *d = json_object_get(o, "duplicates");
+		json_t *r = json_object_get(o, "rejected");
+		if (json_is_integer(a) && json_integer_value(a) >= 0)
+			acc = (uint64_t)json_integer_value(a);
+		if (json_is_integer(d) && json_integer_value(d) >= 0)
+			dup = (uint64_t)json_integer_value(d);
+		if (json_is_array(r))
+			rej = json_array_size(r);
+	}
+	json_decref(o);
+	OTAS__INC(eng, sent, acc);
+	OTAS__INC(eng, duplicates, dup);
+	OTAS__INC(eng, dropped_rejected, rej);
+	OTAS__INC(eng, batches, 1);
+	OTAS__INC(eng, bytes_sent, wire_len);
+	if (rej)
+		otas__log(eng, OTAS_LOG_WARNING,
+		          "otas: the back end rejected %llu event(s) of a batch",
+		          (unsigned long long)rej);
+}
+
 static int
 send_batch_mode(snd_t *s, long timeout_ms, int *retry_after_ms)
 {
@@ -473,11 +628,10 @@ send_batch_mode(snd_t *s, long timeout_ms, int *retry_after_ms)
 	batch_t *b = &s->b;
 	const char *hdr[3];
 	char pid[128], desc[128];
-	size_t i, k, split = 0;
+	size_t k, split = 0, wire_len;
 	otas__retry_action_t act;
 	const otas__buf_t *wire;
 	int enc;
-	json_t *o;
 
 	project_id(eng, pid, sizeof(pid));
 	*retry_after_ms = -1;
@@ -487,34 +641,22 @@ send_batch_mode(snd_t *s, long timeout_ms, int *retry_after_ms)
 		k = b->n - b->next;
 		if (split && split < k)
 			k = split;
-		otas__buf_reset(&s->body);
-		otas__buf_puts(&s->body, "{\"events\":[");
-		for (i = b->next; i < b->next + k; i++) {
-			if (i > b->next)
-				otas__buf_putc(&s->body, ',');
-			append_event(&s->body, &b->ev[i], pid);
-		}
-		otas__buf_puts(&s->body, "]}");
-		otas__buf_reset(&s->gz);
-		enc = body_encoding(s);
-		if (s->body.oom)
-			return OUT_RETRY;
-		if (enc == OTAS__COMP_ZSTD) {
-			if (otas__zstd(&s->zctx, s->body.data, s->body.len,
-			               &s->gz) != 0)
+		if (s->answered && b->next == 0 && k == b->n) {
+			/* Sent in flight; its answer is in s->resp. */
+			enc = s->answered_enc;
+			wire_len = s->answered_len;
+		} else {
+			wire = batch_body(s, b, b->next, k, pid, &s->body,
+			                  &s->gz, &enc);
+			if (!wire)
 				return OUT_RETRY;
-		} else if (enc == OTAS__COMP_GZIP) {
-			if (otas__gzip(s->body.data, s->body.len, &s->gz) != 0)
-				return OUT_RETRY;
+			wire_len = wire->len;
+			s->posts++;
+			otas__http_post(s->http, eng->batch_url, hdr,
+			                batch_headers(s, enc, hdr), wire->data,
+			                wire->len, timeout_ms, &s->resp);
 		}
-		wire = enc == OTAS__COMP_NONE ? &s->body : &s->gz;
-		hdr[0] = key_header(s);
-		hdr[1] = "Content-Type: application/json";
-		hdr[2] = enc == OTAS__COMP_ZSTD ? "Content-Encoding: zstd"
-		                                : "Content-Encoding: gzip";
-		otas__http_post(s->http, eng->batch_url, hdr,
-		                enc == OTAS__COMP_NONE ? 2 : 3, wire->data,
-		                wire->len, timeout_ms, &s->resp);
+		s->answered = 0;
 		if (s->resp.status == 415 && enc == OTAS__COMP_ZSTD) {
 			/* This back end does not decode zstd after all:
 			 * gzip from now on, and send the same events again. */
@@ -535,34 +677,7 @@ send_batch_mode(snd_t *s, long timeout_ms, int *retry_after_ms)
 		}
 		switch (act) {
 		case OTAS__RETRY_OK: {
-			uint64_t acc = k, dup = 0, rej = 0;
-			o = json_loadb(s->resp.body.data ? s->resp.body.data
-			                                 : "",
-			               s->resp.body.len, 0, NULL);
-			if (json_is_object(o)) {
-				json_t *a = json_object_get(o, "accepted");
-				json_t *d = json_object_get(o, "duplicates");
-				json_t *r = json_object_get(o, "rejected");
-				if (json_is_integer(a) &&
-				    json_integer_value(a) >= 0)
-					acc = (uint64_t)json_integer_value(a);
-				if (json_is_integer(d) &&
-				    json_integer_value(d) >= 0)
-					dup = (uint64_t)json_integer_value(d);
-				if (json_is_array(r))
-					rej = json_array_size(r);
-			}
-			json_decref(o);
-			OTAS__INC(eng, sent, acc);
-			OTAS__INC(eng, duplicates, dup);
-			OTAS__INC(eng, dropped_rejected, rej);
-			OTAS__INC(eng, batches, 1);
-			OTAS__INC(eng, bytes_sent, wire->len);
-			if (rej)
-				otas__log(eng, OTAS_LOG_WARNING,
-				          "otas: the back end rejected %llu "
-				          "event(s) of a batch",
-				          (unsigned long long)rej);
+			count_accepted(s, &s->resp, k, wire_len);
 			b->next += k;
 			set_batch_endpoint(eng, 1);
 			break;
@@ -751,13 +866,8 @@ attempt(snd_t *s, long timeout_ms)
 	int out, ra = -1;
 	int64_t now = otas__now_mono_ms();
 
-	if (!s->http) {
-		s->http = otas__http_new();
-		if (!s->http) {
-			otas__set_last_error(eng, "cannot start libcurl");
-			return OUT_RETRY;
-		}
-	}
+	if (!http_ready(s))
+		return OUT_RETRY;
 	if (!s->batch_mode && now >= s->reprobe_ms)
 		s->batch_mode = 1; /* try the batch endpoint again */
 	for (;;) {
@@ -900,10 +1010,15 @@ shutdown_flush(snd_t *s, int64_t deadline)
 	int give_up = 0;
 	uint64_t last;
 
+	/* Transfers in flight end first (cut at the deadline by http_curl:
+	 * then held, spooled below). */
+	while (s->in_flight)
+		do_collect(s, 1000);
 	for (;;) {
 		int64_t now = otas__now_mono_ms();
 		int authed;
 
+		promote_held(s);
 		pthread_mutex_lock(&eng->q.mu);
 		take_locked(s);
 		authed = eng->auth_state == OTAS__AUTH_OK;
@@ -940,8 +1055,8 @@ shutdown_flush(snd_t *s, int64_t deadline)
 			if (attempt(s, t) == OUT_DONE) {
 				if (s->b.spool_id > 0)
 					spool_end(s, s->b.spool_id, 1);
-				resolved(eng, s->b.max_seq);
 				batch_clear(&s->b);
+				publish(s);
 				continue;
 			}
 			give_up = 1;
@@ -949,8 +1064,8 @@ shutdown_flush(snd_t *s, int64_t deadline)
 		/* Not deliverable now: spool it, or count it lost. */
 		if (spool_batch(s) != 0)
 			OTAS__INC(eng, dropped_shutdown, s->b.n - s->b.next);
-		resolved(eng, s->b.max_seq);
 		batch_clear(&s->b);
+		publish(s);
 	}
 	pthread_mutex_lock(&eng->q.mu);
 	last = eng->q.seq;
@@ -964,9 +1079,20 @@ static void
 snd_free(snd_t *s)
 {
 	otas__record_t *r;
+	int i;
 
 	batch_clear(&s->b);
 	free(s->b.ev);
+	for (i = 0; i < OTAS__HTTP_SLOTS; i++) {
+		batch_clear(&s->fl[i].b);
+		free(s->fl[i].b.ev);
+		otas__buf_free(&s->fl[i].body);
+		otas__buf_free(&s->fl[i].gz);
+		otas__buf_free(&s->fl[i].resp.body);
+		batch_clear(&s->held[i].b);
+		free(s->held[i].b.ev);
+		otas__buf_free(&s->held[i].resp.body);
+	}
 	while ((r = s->pending)) {
 		s->pending = r->next;
 		free(r);
@@ -992,6 +1118,160 @@ deadline_ts(int64_t mono_ms, struct timespec *ts)
 	ts->tv_nsec = (long)(mono_ms % 1000) * 1000000L;
 }
 
+/* ---------------------------------------------------------- in flight */
+
+/* The oldest held batch becomes s->b when s->b is free. */
+static void
+promote_held(snd_t *s)
+{
+	otas__buf_t keep;
+
+	if (s->b.n || !s->n_held)
+		return;
+	free(s->b.ev);
+	s->b = s->held[0].b;
+	/* Its answer becomes s->resp (the buffers swap owners). */
+	keep = s->resp.body;
+	s->resp = s->held[0].resp;
+	s->held[0].resp.body = keep;
+	otas__buf_reset(&s->held[0].resp.body);
+	s->answered = s->batch_mode && !s->eng->otlp &&
+	              s->held[0].posts == s->posts;
+	s->answered_enc = s->held[0].enc;
+	s->answered_len = s->held[0].wire_len;
+	keep = s->held[0].resp.body;
+	memmove(&s->held[0], &s->held[1],
+	        (size_t)(s->n_held - 1) * sizeof(s->held[0]));
+	s->n_held--;
+	memset(&s->held[s->n_held], 0, sizeof(s->held[0]));
+	s->held[s->n_held].resp.body = keep;
+}
+
+/* A flight that did not end in a 2xx: its batch waits in s->held, in
+ * capture order, for the blocking path (nothing of it was counted). */
+static void
+hold(snd_t *s, flight_t *f)
+{
+	int i = s->n_held;
+	otas__buf_t keep = s->held[i].resp.body; /* a spare buffer */
+
+	while (i > 0 && s->held[i - 1].b.min_seq > f->b.min_seq) {
+		s->held[i] = s->held[i - 1];
+		i--;
+	}
+	s->held[i].b = f->b;
+	s->held[i].resp = f->resp;
+	s->held[i].enc = f->enc;
+	s->held[i].wire_len = f->wire_len;
+	s->held[i].posts = f->busy ? s->posts : s->posts + 1;
+	f->resp.body = keep;
+	otas__buf_reset(&f->resp.body);
+	s->n_held++;
+	memset(&f->b, 0, sizeof(f->b));
+}
+
+static int
+http_ready(snd_t *s)
+{
+	if (s->http)
+		return 1;
+	s->http = otas__http_new();
+	if (!s->http) {
+		otas__set_last_error(s->eng, "cannot start libcurl");
+		return 0;
+	}
+	otas__http_set_slots(s->http, (int)s->eng->cfg->max_in_flight);
+	return 1;
+}
+
+/* ACT_START: serialise the next batch into a free slot and start its
+ * transfer.  Its answer is read by do_collect(). */
+static void
+do_start(snd_t *s)
+{
+	otas_engine_t *eng = s->eng;
+	const char *hdr[3];
+	const otas__buf_t *wire;
+	char pid[128];
+	flight_t *f = NULL;
+	int i, enc;
+
+	for (i = 0; i < (int)eng->cfg->max_in_flight && i < OTAS__HTTP_SLOTS; i++)
+		if (!s->fl[i].busy) {
+			f = &s->fl[i];
+			break;
+		}
+	if (!f || !http_ready(s))
+		return;
+	fill_into(s, &f->b);
+	if (!f->b.n) {
+		batch_clear(&f->b);
+		publish(s);
+		return;
+	}
+	f->b.deadline_ms = otas__now_mono_ms() + eng->retry_window_ms;
+	project_id(eng, pid, sizeof(pid));
+	wire = batch_body(s, &f->b, 0, f->b.n, pid, &f->body, &f->gz, &enc);
+	if (!wire || otas__http_start(s->http, i, eng->batch_url, hdr,
+	                              batch_headers(s, enc, hdr), wire->data,
+	                              wire->len, (long)eng->cfg->timeout_ms,
+	                              &f->resp) != 0) {
+		hold(s, f);
+		return;
+	}
+	f->wire_len = wire->len;
+	f->enc = enc;
+	f->busy = 1;
+	s->in_flight++;
+}
+
+/* ACT_COLLECT (and shutdown): wait up to wait_ms for a transfer in flight
+ * to end and book it: a 2xx is delivered (counted, resolved); anything
+ * else is held for the blocking path, which classifies it again. */
+static void
+do_collect(snd_t *s, long wait_ms)
+{
+	otas_engine_t *eng = s->eng;
+	flight_t *f;
+	char desc[128];
+	int k = otas__http_wait(s->http, wait_ms);
+
+	if (k < 0 && !otas__http_busy(s->http)) {
+		/* Cannot happen (every started transfer is reported once);
+		 * never wait for an answer that will not come. */
+		for (k = 0; k < OTAS__HTTP_SLOTS; k++)
+			if (s->fl[k].busy) {
+				s->fl[k].busy = 0; /* no answer: sent again */
+				hold(s, &s->fl[k]);
+				s->in_flight--;
+			}
+		publish(s);
+		return;
+	}
+	if (k < 0 || k >= OTAS__HTTP_SLOTS || !s->fl[k].busy)
+		return;
+	f = &s->fl[k];
+	answer_description(&f->resp.body, desc, sizeof(desc));
+	if (f->resp.status != 413 && f->resp.status != 415 &&
+	    otas__retry_classify(f->resp.status, desc, 1) == OTAS__RETRY_OK) {
+		count_accepted(s, &f->resp, f->b.n, f->wire_len);
+		set_batch_endpoint(eng, 1);
+		if (s->failing)
+			otas__log(eng, OTAS_LOG_INFO,
+			          "otas: delivery works again");
+		s->failing = 0;
+		s->auth_logged = 0;
+		f->busy = 0;
+		batch_clear(&f->b);
+		s->drain_at = 0;
+	} else {
+		hold(s, f);
+		f->busy = 0;
+	}
+	s->in_flight--;
+	publish(s);
+}
+
 /* The scheduler's view of the sender and the queue.  q.mu held. */
 static void
 gather_locked(snd_t *s, int64_t now, otas__sched_state_t *st)
@@ -999,6 +1279,7 @@ gather_locked(snd_t *s, int64_t now, otas__sched_state_t *st)
 	otas_engine_t *eng = s->eng;
 	int64_t ent_next = -1;
 
+	promote_held(s);
 	memset(st, 0, sizeof(*st));
 	st->q_count = eng->q.count;
 	st->q_bytes = eng->q.bytes;
@@ -1024,9 +1305,17 @@ gather_locked(snd_t *s, int64_t now, otas__sched_state_t *st)
 	st->pending = s->pending != NULL;
 	st->batch_n = s->b.n;
 	st->batch_deadline_ms = s->b.deadline_ms;
+	st->batch_answered = s->answered;
 	st->attempt = s->attempt;
 	st->next_attempt_ms = s->next_attempt_ms;
 	st->http_started = s->http != NULL;
+	st->in_flight = s->in_flight;
+	/* Several batches in flight only on the batch endpoint with delivery
+	 * working; spooled batches, retries and per-event mode go one at a
+	 * time (the spool's order, attempt()'s bookkeeping). */
+	st->max_in_flight = s->batch_mode && !eng->otlp
+	                        ? (int)eng->cfg->max_in_flight
+	                        : 1;
 	st->spool_configured = eng->spool_path != NULL;
 	st->spool_fail_until = s->spool_fail_until;
 	st->spool_retry_ms = s->spool_retry_ms;
@@ -1041,8 +1330,8 @@ do_spool(snd_t *s)
 	if (!s->b.n)
 		fill_batch(s);
 	if (s->b.n && spool_batch(s) == 0) {
-		resolved(s->eng, s->b.max_seq);
 		batch_clear(&s->b);
+		publish(s);
 	} else if (s->b.n) {
 		/* No spool now: keep the batch and retry. */
 		s->b.deadline_ms = otas__now_mono_ms() + s->eng->retry_window_ms;
@@ -1063,8 +1352,8 @@ do_send(snd_t *s)
 	if (out == OUT_DONE) {
 		if (s->b.spool_id > 0)
 			spool_end(s, s->b.spool_id, 1);
-		resolved(s->eng, s->b.max_seq);
 		batch_clear(&s->b);
+		publish(s);
 		/* Delivery works: look at the spool now. */
 		s->drain_at = 0;
 	} else if (s->b.spool_id > 0) {
@@ -1160,6 +1449,14 @@ sender_main(void *arg)
 		case OTAS__ACT_SEND:
 			do_send(s);
 			break;
+		case OTAS__ACT_START:
+			do_start(s);
+			break;
+		case OTAS__ACT_COLLECT: {
+			int64_t w = d.wake_at_ms - otas__now_mono_ms();
+			do_collect(s, w > 0 ? (long)w : 0);
+			break;
+		}
 		default:
 			break;
 		}

@@ -30,6 +30,7 @@ typedef struct {
 	int64_t drain_at, spool_fail_until;
 	int ent_due;
 	int64_t ent_next;
+	int in_flight, max_if, answered;
 	/* expected */
 	otas__sched_action_t act;
 	int64_t wake; /* checked for ACT_WAIT */
@@ -63,6 +64,9 @@ state_of(const row_t *r)
 	st.attempt = r->attempt;
 	st.next_attempt_ms = r->next_attempt;
 	st.http_started = r->http;
+	st.in_flight = r->in_flight;
+	st.max_in_flight = r->max_if ? r->max_if : 1;
+	st.batch_answered = r->answered;
 	st.spool_configured = !r->no_spool;
 	st.spool_fail_until = r->spool_fail_until;
 	st.spooled_here = r->spooled_here;
@@ -216,7 +220,10 @@ TEST(table_of_states)
 		         d.resolve_all == r->resolve && d.parked == r->parked &&
 		         d.entities == r->entities;
 
-		if (r->act == OTAS__ACT_WAIT && !r->entities)
+		int timed = (r->act == OTAS__ACT_WAIT ||
+		             r->act == OTAS__ACT_COLLECT) && !r->entities;
+
+		if (timed)
 			ok = ok && d.wake_at_ms == r->wake;
 		else
 			ok = ok && d.wake_at_ms == r->now;
@@ -230,10 +237,7 @@ TEST(table_of_states)
 			        (long long)(d.wake_at_ms - r->now), d.take,
 			        d.resolve_all, d.parked, d.entities,
 			        otas__sched_action_name(r->act),
-			        (long long)((r->act == OTAS__ACT_WAIT
-			                         ? r->wake
-			                         : r->now) -
-			                    r->now),
+			        (long long)((timed ? r->wake : r->now) - r->now),
 			        r->take, r->resolve, r->parked, r->entities);
 			bad++;
 		}
