@@ -35,14 +35,10 @@
 #include <string.h>
 #include <time.h>
 
-#include <jansson.h>
-
 #include "capture/capture.h"
 #include "event/event.h"
-#include "send/compress.h"
 #include "send/http_curl.h"
-#include "common/json.h"
-#include "send/otlp.h"
+#include "send/protocol.h"
 #include "send/retry.h"
 #include "send/schedule.h"
 #include "spool/spool.h"
@@ -63,16 +59,22 @@ typedef struct {
 	int64_t spool_id;     /* > 0: claimed from the spool */
 } batch_t;
 
-/* One batch being sent without waiting (several in flight): its own body
- * buffers and answer, on transfer slot i of s->http. */
+/* One batch being sent without waiting (several in flight): its own
+ * request buffers and answer, on transfer slot i of s->http. */
 typedef struct {
 	batch_t b;
-	otas__buf_t body, gz;
+	otas__request_t rq;
 	otas__http_resp_t resp;
-	size_t wire_len;
-	int enc;
+	size_t k;          /* events of b the request carries */
 	int busy;
 } flight_t;
+
+/* A flight's answer kept for the blocking path (see hold()). */
+typedef struct {
+	otas__answer_t ans;
+	size_t k, n_sent, wire_len;
+	otas__endpoint_t ep;
+} early_t;
 
 typedef struct {
 	otas_engine_t *eng;
@@ -85,8 +87,7 @@ typedef struct {
 	struct {
 		batch_t b;
 		otas__http_resp_t resp; /* the answer it got in flight */
-		int enc;
-		size_t wire_len;
+		early_t early;
 		uint64_t posts;         /* s->posts when it got it */
 	} held[OTAS__HTTP_SLOTS];
 	int n_held;
@@ -94,9 +95,8 @@ typedef struct {
 	 * only if no request was made since (else it is stale, and the batch
 	 * is sent again). */
 	uint64_t posts;
-	int answered;          /* s->resp holds s->b's first answer */
-	int answered_enc;
-	size_t answered_len;
+	int answered;          /* s->resp and early hold s->b's first answer */
+	early_t early;
 	uint64_t taken_seq;   /* highest capture seq taken from the queue */
 	int64_t spool_retry_ms;  /* when to try opening the spool again */
 	char spool_msg[400];    /* to log once spool_mu is released */
@@ -114,10 +114,11 @@ typedef struct {
 	int server_wait;      /* the back end asked us to wait (Retry-After,
 	                       * refused key): shutdown honours the backoff */
 	int auth_logged;
-	otas__buf_t body, gz, scratch;
+	otas__buf_t body;     /* a spooled batch's payload */
 	otas__http_resp_t resp;
-	void *zctx;           /* zstd compression context (gzip.c) */
-	int zstd_refused;     /* the back end answered 415 to zstd: gzip */
+	otas__request_t rq;   /* protocol.c: the request being sent, its
+	                       * buffers, zstd context and state */
+	otas__answer_t ans;   /* the last answer, read */
 	int spooled_here;     /* this sender put batches in the spool */
 } snd_t;
 
@@ -179,23 +180,6 @@ project_id(otas_engine_t *eng, char *out, size_t n)
 	pthread_mutex_unlock(&eng->q.mu);
 }
 
-/* Append ev to out, filling in the project id when it was serialised
- * before authentication (see OTAS__EVENT_PREFIX). */
-static void
-append_event(otas__buf_t *out, const ev_t *ev, const char *pid)
-{
-	static const char empty[] = OTAS__EVENT_PREFIX "\"\"";
-	size_t k = sizeof(empty) - 1;
-
-	if (*pid && ev->len > k && memcmp(ev->json, empty, k) == 0) {
-		otas__buf_puts(out, OTAS__EVENT_PREFIX);
-		otas__json_str(out, pid, strlen(pid));
-		otas__buf_append(out, ev->json + k, ev->len - k);
-	} else {
-		otas__buf_append(out, ev->json, ev->len);
-	}
-}
-
 /* Mark everything up to seq resolved and wake flushers.  q.mu held. */
 static void
 resolved_locked(otas_engine_t *eng, uint64_t seq)
@@ -247,26 +231,6 @@ set_batch_endpoint(otas_engine_t *eng, int v)
 	pthread_mutex_lock(&eng->q.mu);
 	eng->batch_endpoint = v;
 	pthread_mutex_unlock(&eng->q.mu);
-}
-
-/* status_description (log answers) or error (auth answers). */
-static void
-answer_description(const otas__buf_t *body, char *out, size_t n)
-{
-	json_t *o, *v;
-
-	out[0] = '\0';
-	if (!body->len)
-		return;
-	o = json_loadb(body->data, body->len, 0, NULL);
-	if (!o)
-		return;
-	v = json_object_get(o, "status_description");
-	if (!json_is_string(v))
-		v = json_object_get(o, "error");
-	if (json_is_string(v))
-		snprintf(out, n, "%s", json_string_value(v));
-	json_decref(o);
 }
 
 /* --------------------------------------------------------------- spool */
@@ -392,56 +356,59 @@ spool_batch(snd_t *s)
 	return 0;
 }
 
-/* Claim one spooled batch into b.  1 claimed, 0 none. */
+/* Claim one spooled batch into b.  1 claimed, 0 none.  The spool hands
+ * the agent tokens over beside the events (one line each), so no event
+ * is parsed here. */
 static int
 claim_spooled(snd_t *s)
 {
-	otas__buf_t pay = OTAS__BUF_INIT;
+	otas__buf_t pay = OTAS__BUF_INIT, toks = OTAS__BUF_INIT;
 	int64_t id;
 	uint32_t n = 0;
-	char *p, *e, *end;
+	const char *p, *e, *end, *t, *te, *tend;
 	int rc;
 
 	pthread_mutex_lock(&s->eng->spool_mu);
-	rc = spool_ready(s) ? otas__spool_claim(s->eng->spool,
-	                                        OTAS__SPOOL_LEASE_MS, &id, &pay,
-	                                        &n)
+	rc = spool_ready(s) ? otas__spool_claim_tokens(s->eng->spool,
+	                                               OTAS__SPOOL_LEASE_MS,
+	                                               &id, &pay, &n, &toks)
 	                    : 0;
 	pthread_mutex_unlock(&s->eng->spool_mu);
 	spool_log(s);
 	if (rc != 1) {
 		otas__buf_free(&pay);
+		otas__buf_free(&toks);
 		return 0;
 	}
 	s->answered = 0;
 	p = pay.data;
 	end = pay.data + pay.len;
+	t = toks.data ? toks.data : "";
+	tend = t + toks.len;
 	while (p && p < end) {
 		char *js;
-		json_t *o, *t;
-		const char *tok = NULL;
-		size_t tl = 0;
+		size_t tl;
 
 		e = memchr(p, '\n', (size_t)(end - p));
 		if (!e)
 			e = end;
+		te = t < tend ? memchr(t, '\n', (size_t)(tend - t)) : NULL;
+		if (!te)
+			te = tend;
+		tl = (size_t)(te - t);
 		if (e > p) {
 			js = strndup(p, (size_t)(e - p));
 			if (!js)
 				break;
-			/* The token, for per-event mode. */
-			o = json_loadb(js, (size_t)(e - p), 0, NULL);
-			t = o ? json_object_get(o, "agent_session_token") : NULL;
-			if (json_is_string(t)) {
-				tok = json_string_value(t);
-				tl = strlen(tok);
-			}
-			if (batch_add(&s->b, js, (size_t)(e - p), tok, tl) != 0)
+			if (batch_add(&s->b, js, (size_t)(e - p), t, tl) != 0)
 				free(js);
-			json_decref(o);
 		}
 		p = e + 1;
+		t = te < tend ? te + 1 : tend;
 	}
+	if (toks.data)
+		memset(toks.data, 0, toks.len); /* credentials */
+	otas__buf_free(&toks);
 	otas__buf_free(&pay);
 	s->b.spool_id = id;
 	if (!s->b.n) {
@@ -520,338 +487,132 @@ take_locked(snd_t *s)
 
 /* --------------------------------------------------------------- sends */
 
-static const char *
-key_header(snd_t *s)
-{
-	return s->eng->key_header;
-}
-
-/* The batch body's encoding (OTAS__COMP_ZSTD, _GZIP or _NONE): zstd when
- * OTAS_COMPRESSION=zstd, or =auto and the back end's authentication
- * answer listed it; gzip after a 415 to zstd (remembered) and for any
- * back end that did not say (the OTAS platform). */
-static int
-body_encoding(snd_t *s)
-{
-	int c = otas__compression(s->eng->cfg);
-
-	if (c == OTAS__COMP_NONE || c == OTAS__COMP_GZIP)
-		return c;
-	if (s->zstd_refused)
-		return OTAS__COMP_GZIP;
-	if (c == OTAS__COMP_ZSTD ||
-	    __atomic_load_n(&s->eng->accepts_zstd, __ATOMIC_RELAXED))
-		return OTAS__COMP_ZSTD;
-	return OTAS__COMP_GZIP;
-}
-
-/* The batch endpoint's body for events [from, from+k) of b, encoded:
- * the wire bytes (body or gz), NULL when out of memory. */
-static const otas__buf_t *
-batch_body(snd_t *s, const batch_t *b, size_t from, size_t k, const char *pid,
-           otas__buf_t *body, otas__buf_t *gz, int *enc)
-{
-	size_t i;
-
-	otas__buf_reset(body);
-	otas__buf_puts(body, "{\"events\":[");
-	for (i = from; i < from + k; i++) {
-		if (i > from)
-			otas__buf_putc(body, ',');
-		append_event(body, &b->ev[i], pid);
-	}
-	otas__buf_puts(body, "]}");
-	otas__buf_reset(gz);
-	*enc = body_encoding(s);
-	if (body->oom)
-		return NULL;
-	if (*enc == OTAS__COMP_ZSTD) {
-		if (otas__zstd(&s->zctx, body->data, body->len, gz) != 0)
-			return NULL;
-	} else if (*enc == OTAS__COMP_GZIP) {
-		if (otas__gzip(body->data, body->len, gz) != 0)
-			return NULL;
-	}
-	return *enc == OTAS__COMP_NONE ? body : gz;
-}
-
-/* The batch endpoint's header lines for encoding enc; their count. */
-static size_t
-batch_headers(snd_t *s, int enc, const char *hdr[3])
-{
-	hdr[0] = key_header(s);
-	hdr[1] = "Content-Type: application/json";
-	hdr[2] = enc == OTAS__COMP_ZSTD ? "Content-Encoding: zstd"
-	                                : "Content-Encoding: gzip";
-	return enc == OTAS__COMP_NONE ? 2 : 3;
-}
-
-/* A 2xx from the batch endpoint for k events sent in wire_len bytes:
- * count what it says it accepted, found duplicate and rejected. */
+/* A 2xx for n events sent in wire_len bytes: count what it says. */
 static void
-count_accepted(snd_t *s, const otas__http_resp_t *resp, size_t k,
-               size_t wire_len)
+book_ok(snd_t *s, const otas__answer_t *ans, size_t n, size_t wire_len)
 {
 	otas_engine_t *eng = s->eng;
-	uint64_t acc = k, dup = 0, rej = 0;
-	json_t *o;
 
-	o = json_loadb(resp->body.data ? resp->body.data : "", resp->body.len,
-	               0, NULL);
-	if (json_is_object(o)) {
-		json_t *a = json_object_get(o, "accepted");
-		json_t *d = json_object_get(o, "duplicates");
-		json_t *r = json_object_get(o, "rejected");
-		if (json_is_integer(a) && json_integer_value(a) >= 0)
-			acc = (uint64_t)json_integer_value(a);
-		if (json_is_integer(d) && json_integer_value(d) >= 0)
-			dup = (uint64_t)json_integer_value(d);
-		if (json_is_array(r))
-			rej = json_array_size(r);
-	}
-	json_decref(o);
-	OTAS__INC(eng, sent, acc);
-	OTAS__INC(eng, duplicates, dup);
-	OTAS__INC(eng, dropped_rejected, rej);
+	OTAS__INC(eng, sent, ans->accepted);
+	OTAS__INC(eng, duplicates, ans->duplicates);
+	OTAS__INC(eng, dropped_rejected, ans->rejected);
 	OTAS__INC(eng, batches, 1);
 	OTAS__INC(eng, bytes_sent, wire_len);
-	if (rej)
+	if (ans->rejected)
 		otas__log(eng, OTAS_LOG_WARNING,
-		          "otas: the back end rejected %llu event(s) of a batch",
-		          (unsigned long long)rej);
+		          "otas: %s rejected %llu of %zu event(s)%s%s",
+		          eng->proto->target, (unsigned long long)ans->rejected,
+		          n, ans->description[0] ? ": " : "", ans->description);
 }
 
+/* Deliver b's unresolved events: one path for every protocol and
+ * endpoint (protocol.c writes the requests and reads the answers).  A 413
+ * halves the request until it fits (one event that is still too large is
+ * dropped, counted); a 415 to zstd sends the same events again, gzip'd. */
 static int
-send_batch_mode(snd_t *s, long timeout_ms, int *retry_after_ms)
+send_batch(snd_t *s, long timeout_ms, int *retry_after_ms)
 {
 	otas_engine_t *eng = s->eng;
+	const otas__protocol_t *p = eng->proto;
+	otas__request_t *rq = &s->rq;
+	otas__answer_t *ans = &s->ans;
 	batch_t *b = &s->b;
-	const char *hdr[3];
-	char pid[128], desc[128];
-	size_t k, split = 0, wire_len;
-	otas__retry_action_t act;
-	const otas__buf_t *wire;
-	int enc;
+	otas__endpoint_t ep = otas__protocol_events_endpoint(p, !s->batch_mode);
+	size_t i, k, split = 0, n_sent, wire_len;
 
-	project_id(eng, pid, sizeof(pid));
+	project_id(eng, rq->project_id, sizeof(rq->project_id));
+	rq->accepts_zstd =
+	    __atomic_load_n(&eng->accepts_zstd, __ATOMIC_RELAXED);
 	*retry_after_ms = -1;
+	if (s->answered && b->next == 0 && s->early.ep == ep) {
+		/* Sent in flight: book the answer it got (s->resp). */
+		s->answered = 0;
+		*ans = s->early.ans;
+		k = s->early.k;
+		n_sent = s->early.n_sent;
+		wire_len = s->early.wire_len;
+		rq->ep = ep;
+		goto booked;
+	}
+	s->answered = 0;
 	while (b->next < b->n) {
-		/* A 413 halves the request until it fits (one event that
-		 * is still too large is dropped, counted). */
 		k = b->n - b->next;
 		if (split && split < k)
 			k = split;
-		if (s->answered && b->next == 0 && k == b->n) {
-			/* Sent in flight; its answer is in s->resp. */
-			enc = s->answered_enc;
-			wire_len = s->answered_len;
-		} else {
-			wire = batch_body(s, b, b->next, k, pid, &s->body,
-			                  &s->gz, &enc);
-			if (!wire)
-				return OUT_RETRY;
-			wire_len = wire->len;
-			s->posts++;
-			otas__http_post(s->http, eng->batch_url, hdr,
-			                batch_headers(s, enc, hdr), wire->data,
-			                wire->len, timeout_ms, &s->resp);
+		if (otas__protocol_begin(p, rq, ep) != 0)
+			return OUT_RETRY;
+		for (i = b->next; i < b->next + k; i++) {
+			const ev_t *ev = &b->ev[i];
+			otas__item_t it = {ev->json, ev->len, ev->token,
+			                   ev->token ? strlen(ev->token) : 0};
+			otas__append_t a = otas__protocol_append(p, rq, &it);
+			if (a == OTAS__APPEND_FULL)
+				break;
+			if (a == OTAS__APPEND_NO_TOKEN)
+				OTAS__INC(eng, skipped_no_agent_token, 1);
+			else if (a == OTAS__APPEND_BAD_TOKEN)
+				OTAS__INC(eng, dropped_invalid_agent_token, 1);
+			else if (a == OTAS__APPEND_INVALID)
+				OTAS__INC(eng, dropped_capture_error, 1);
 		}
-		s->answered = 0;
-		if (s->resp.status == 415 && enc == OTAS__COMP_ZSTD) {
-			/* This back end does not decode zstd after all:
-			 * gzip from now on, and send the same events again. */
-			s->zstd_refused = 1;
+		k = i - b->next; /* the events this request resolves */
+		if (!rq->n) {    /* none of them is to be sent */
+			b->next += k;
+			continue;
+		}
+		if (otas__protocol_end(p, rq) != 0)
+			return OUT_RETRY;
+		s->posts++;
+		otas__http_post(s->http, rq->url, rq->hdr, rq->n_hdr, rq->body,
+		                rq->len, timeout_ms, &s->resp);
+		otas__protocol_answer(p, rq, &s->resp, ans);
+		n_sent = rq->n;
+		wire_len = rq->len;
+	booked:
+		if (ans->outcome == OTAS__OUT_TOO_LARGE && n_sent > 1) {
+			split = n_sent / 2;
+			continue;
+		}
+		switch (ans->outcome) {
+		case OTAS__OUT_OK:
+			book_ok(s, ans, n_sent, wire_len);
+			b->next += k;
+			if (ep == OTAS__EP_BATCH)
+				set_batch_endpoint(eng, 1);
+			break;
+		case OTAS__OUT_ENCODING_REFUSED:
 			otas__log(eng, OTAS_LOG_WARNING,
 			          "otas: the back end refused zstd bodies (HTTP "
 			          "415); batches are sent with gzip");
 			continue;
-		}
-		answer_description(&s->resp.body, desc, sizeof(desc));
-		act = otas__retry_classify(s->resp.status, desc, 1);
-		if (s->resp.retry_after[0])
-			*retry_after_ms = (int)otas__retry_after_ms(
-			    s->resp.retry_after, time(NULL));
-		if (s->resp.status == 413 && k > 1) {
-			split = k / 2;
-			continue;
-		}
-		switch (act) {
-		case OTAS__RETRY_OK: {
-			count_accepted(s, &s->resp, k, wire_len);
+		case OTAS__OUT_TOO_LARGE: /* one event: too large */
+		case OTAS__OUT_REJECTED:
+			/* We wrote the body, so sending it again gets the same
+			 * answer: drop it, counted, and say why. */
+			OTAS__INC(eng, dropped_rejected, n_sent);
+			otas__log(eng, OTAS_LOG_ERROR,
+			          "otas: %s refused %zu %s (HTTP %d%s%s); "
+			          "they are dropped", p->target, n_sent,
+			          p->kind == OTAS__PROTO_OTLP ? "log record(s)"
+			                                      : "event(s)",
+			          ans->status, ans->description[0] ? " " : "",
+			          ans->description);
 			b->next += k;
-			set_batch_endpoint(eng, 1);
 			break;
-		}
-		case OTAS__RETRY_FALLBACK:
+		case OTAS__OUT_TOKEN_REJECTED:
+			OTAS__INC(eng, dropped_invalid_agent_token, n_sent);
+			b->next += k;
+			break;
+		case OTAS__OUT_ENDPOINT_MISSING:
 			return OUT_FALLBACK;
-		case OTAS__RETRY_DROP:
-		case OTAS__RETRY_DROP_TOKEN:
-			/* The whole body was refused (400: not JSON or no
-			 * events list; 413 for a single event).  We wrote
-			 * it, so sending it again gets the same answer:
-			 * drop it, counted, and say why. */
-			OTAS__INC(eng, dropped_rejected, k);
-			otas__log(eng, OTAS_LOG_ERROR,
-			          "otas: the back end refused a batch of %zu "
-			          "events (HTTP %d %s); they are dropped",
-			          k, s->resp.status, desc);
-			b->next += k;
-			break;
-		case OTAS__RETRY_AUTH_WAIT:
+		case OTAS__OUT_AUTH_FAILED:
 			return OUT_AUTH_WAIT;
-		case OTAS__RETRY_REDIRECT:
+		case OTAS__OUT_REDIRECT:
 			return OUT_REDIRECT;
 		default:
-			return OUT_RETRY;
-		}
-	}
-	return OUT_DONE;
-}
-
-static int
-send_event_mode(snd_t *s, long timeout_ms, int *retry_after_ms)
-{
-	otas_engine_t *eng = s->eng;
-	batch_t *b = &s->b;
-	const char *hdr[3];
-	char pid[128], desc[128], tokhdr[8192];
-	otas__retry_action_t act;
-
-	project_id(eng, pid, sizeof(pid));
-	*retry_after_ms = -1;
-	while (b->next < b->n) {
-		ev_t *ev = &b->ev[b->next];
-		size_t nh = 2;
-
-		if (!ev->token && !eng->cfg->send_without_agent_token) {
-			OTAS__INC(eng, skipped_no_agent_token, 1);
-			b->next++;
-			continue;
-		}
-		otas__buf_reset(&s->body);
-		append_event(&s->body, ev, pid);
-		hdr[0] = key_header(s);
-		hdr[1] = "Content-Type: application/json";
-		if (ev->token) {
-			if (strlen(ev->token) > sizeof(tokhdr) - 40 ||
-			    strpbrk(ev->token, "\r\n")) {
-				/* Cannot be a valid token header. */
-				OTAS__INC(eng, dropped_invalid_agent_token, 1);
-				b->next++;
-				continue;
-			}
-			snprintf(tokhdr, sizeof(tokhdr),
-			         "X-OTAS-AGENT-SESSION-TOKEN: %s", ev->token);
-			hdr[nh++] = tokhdr;
-		}
-		otas__http_post(s->http, eng->event_url, hdr, nh,
-		                s->body.data, s->body.len, timeout_ms, &s->resp);
-		memset(tokhdr, 0, sizeof(tokhdr));
-		answer_description(&s->resp.body, desc, sizeof(desc));
-		act = otas__retry_classify(s->resp.status, desc, 0);
-		switch (act) {
-		case OTAS__RETRY_OK:
-			OTAS__INC(eng, sent, 1);
-			OTAS__INC(eng, batches, 1);
-			OTAS__INC(eng, bytes_sent, s->body.len);
-			b->next++;
-			break;
-		case OTAS__RETRY_DROP:
-			OTAS__INC(eng, dropped_rejected, 1);
-			otas__log(eng, OTAS_LOG_WARNING,
-			          "otas: the back end refused an event (HTTP %d "
-			          "%s); it is dropped", s->resp.status, desc);
-			b->next++;
-			break;
-		case OTAS__RETRY_DROP_TOKEN:
-			OTAS__INC(eng, dropped_invalid_agent_token, 1);
-			b->next++;
-			break;
-		case OTAS__RETRY_AUTH_WAIT:
-			return OUT_AUTH_WAIT;
-		case OTAS__RETRY_REDIRECT:
-			return OUT_REDIRECT;
-		default:
-			if (s->resp.retry_after[0])
-				*retry_after_ms = (int)otas__retry_after_ms(
-				    s->resp.retry_after, time(NULL));
-			return OUT_RETRY;
-		}
-	}
-	return OUT_DONE;
-}
-
-/* OTAS_EXPORTER=otlp: the batch as one OTLP/HTTP logs request (otlp.c
- * writes it and reads the answer); a 413 halves it as above. */
-static int
-send_otlp_mode(snd_t *s, long timeout_ms, int *retry_after_ms)
-{
-	otas_engine_t *eng = s->eng;
-	batch_t *b = &s->b;
-	const char *const *hdr;
-	const otas__buf_t *pay = &s->body;
-	size_t i, k, nh, split = 0;
-	int64_t rej;
-	char msg[160];
-
-	*retry_after_ms = -1;
-	while (b->next < b->n) {
-		k = b->n - b->next;
-		if (split && split < k)
-			k = split;
-		otas__buf_reset(&s->scratch);
-		for (i = b->next; i < b->next + k; i++)
-			if (otas__otlp_add(eng->otlp, b->ev[i].json,
-			                   b->ev[i].len, &s->scratch) != 0)
-				OTAS__INC(eng, dropped_capture_error, 1);
-		if (otas__otlp_finish(eng->otlp, &s->scratch, &s->body) != 0)
-			return OUT_RETRY;
-		if (otas__otlp_gzip(eng->otlp)) {
-			otas__buf_reset(&s->gz);
-			if (otas__gzip(s->body.data, s->body.len, &s->gz) != 0)
-				return OUT_RETRY;
-			pay = &s->gz;
-		}
-		hdr = otas__otlp_headers(eng->otlp, &nh);
-		otas__http_post(s->http, otas__otlp_url(eng->otlp), hdr, nh,
-		                pay->data, pay->len, timeout_ms, &s->resp);
-		if (s->resp.retry_after[0])
-			*retry_after_ms = (int)otas__retry_after_ms(
-			    s->resp.retry_after, time(NULL));
-		if (s->resp.status == 413 && k > 1) {
-			split = k / 2;
-			continue;
-		}
-		switch (otas__otlp_classify(s->resp.status)) {
-		case OTAS__RETRY_OK:
-			otas__otlp_parse_response(s->resp.body.data,
-			                          s->resp.body.len, &rej, msg,
-			                          sizeof(msg));
-			if (rej < 0 || (uint64_t)rej > k)
-				rej = (int64_t)k;
-			OTAS__INC(eng, sent, k - (size_t)rej);
-			OTAS__INC(eng, dropped_rejected, rej);
-			OTAS__INC(eng, batches, 1);
-			OTAS__INC(eng, bytes_sent, pay->len);
-			if (rej)
-				otas__log(eng, OTAS_LOG_WARNING,
-				          "otas: the OTLP endpoint rejected %lld "
-				          "log record(s): %s", (long long)rej, msg);
-			b->next += k;
-			break;
-		case OTAS__RETRY_DROP:
-			OTAS__INC(eng, dropped_rejected, k);
-			otas__log(eng, OTAS_LOG_ERROR,
-			          "otas: the OTLP endpoint %s refused %zu log "
-			          "records (HTTP %d); they are dropped",
-			          otas__otlp_url(eng->otlp), k, s->resp.status);
-			b->next += k;
-			break;
-		case OTAS__RETRY_AUTH_WAIT:
-			return OUT_AUTH_WAIT;
-		case OTAS__RETRY_REDIRECT:
-			return OUT_REDIRECT;
-		default:
+			*retry_after_ms = ans->retry_after_ms > INT32_MAX
+			                      ? INT32_MAX
+			                      : (int)ans->retry_after_ms;
 			return OUT_RETRY;
 		}
 	}
@@ -871,9 +632,7 @@ attempt(snd_t *s, long timeout_ms)
 	if (!s->batch_mode && now >= s->reprobe_ms)
 		s->batch_mode = 1; /* try the batch endpoint again */
 	for (;;) {
-		out = eng->otlp       ? send_otlp_mode(s, timeout_ms, &ra)
-		      : s->batch_mode ? send_batch_mode(s, timeout_ms, &ra)
-		                      : send_event_mode(s, timeout_ms, &ra);
+		out = send_batch(s, timeout_ms, &ra);
 		if (out != OUT_FALLBACK)
 			break;
 		if (s->reprobe_ms == 0)
@@ -908,25 +667,16 @@ attempt(snd_t *s, long timeout_ms)
 		         "there, and events are kept (spooled)",
 		         s->resp.status,
 		         s->resp.location[0] ? s->resp.location : "(no Location)",
-		         eng->otlp ? "OTAS_OTLP_ENDPOINT" : "OTAS_BASE_URL");
+		         eng->proto->url_option);
 		otas__set_last_error(eng, msg);
 		if (!s->auth_logged)
 			otas__log(eng, OTAS_LOG_ERROR, "otas: %s", msg);
 		s->auth_logged = 1;
 		s->next_attempt_ms = now + eng->auth_wait_ms;
 	} else if (out == OUT_AUTH_WAIT) {
-		char desc[128], msg[256];
-		answer_description(&s->resp.body, desc, sizeof(desc));
-		if (eng->otlp)
-			snprintf(msg, sizeof(msg),
-			         "the OTLP endpoint refused the request (HTTP "
-			         "%d): check OTAS_OTLP_HEADERS; events are kept "
-			         "and retried", s->resp.status);
-		else
-			snprintf(msg, sizeof(msg),
-			         "the back end refused the SDK key (HTTP %d %s); "
-			         "events are kept and retried",
-			         s->resp.status, desc);
+		char msg[256];
+		otas__protocol_auth_message(eng->proto, &s->ans, msg,
+		                            sizeof(msg));
 		otas__set_last_error(eng, msg);
 		if (!s->auth_logged)
 			otas__log(eng, OTAS_LOG_ERROR, "otas: %s", msg);
@@ -942,8 +692,7 @@ attempt(snd_t *s, long timeout_ms)
 		if (s->resp.status)
 			snprintf(msg, sizeof(msg),
 			         "delivery failed: HTTP %d from %s", s->resp.status,
-			         s->batch_mode ? "the batch endpoint"
-			                       : "the event endpoint");
+			         otas__endpoint_name(s->rq.ep));
 		else
 			snprintf(msg, sizeof(msg), "delivery failed: %s",
 			         s->resp.error);
@@ -1086,8 +835,7 @@ snd_free(snd_t *s)
 	for (i = 0; i < OTAS__HTTP_SLOTS; i++) {
 		batch_clear(&s->fl[i].b);
 		free(s->fl[i].b.ev);
-		otas__buf_free(&s->fl[i].body);
-		otas__buf_free(&s->fl[i].gz);
+		otas__request_free(&s->fl[i].rq);
 		otas__buf_free(&s->fl[i].resp.body);
 		batch_clear(&s->held[i].b);
 		free(s->held[i].b.ev);
@@ -1098,15 +846,13 @@ snd_free(snd_t *s)
 		free(r);
 	}
 	otas__http_free(s->http);
-	otas__zstd_free(s->zctx);
+	otas__request_free(&s->rq);
 	pthread_mutex_lock(&s->eng->spool_mu);
 	if (s->eng->spool)
 		otas__spool_close(s->eng->spool);
 	s->eng->spool = NULL;
 	pthread_mutex_unlock(&s->eng->spool_mu);
 	otas__buf_free(&s->body);
-	otas__buf_free(&s->gz);
-	otas__buf_free(&s->scratch);
 	otas__buf_free(&s->resp.body);
 	free(s);
 }
@@ -1135,10 +881,8 @@ promote_held(snd_t *s)
 	s->resp = s->held[0].resp;
 	s->held[0].resp.body = keep;
 	otas__buf_reset(&s->held[0].resp.body);
-	s->answered = s->batch_mode && !s->eng->otlp &&
-	              s->held[0].posts == s->posts;
-	s->answered_enc = s->held[0].enc;
-	s->answered_len = s->held[0].wire_len;
+	s->answered = s->batch_mode && s->held[0].posts == s->posts;
+	s->early = s->held[0].early;
 	keep = s->held[0].resp.body;
 	memmove(&s->held[0], &s->held[1],
 	        (size_t)(s->n_held - 1) * sizeof(s->held[0]));
@@ -1147,10 +891,12 @@ promote_held(snd_t *s)
 	s->held[s->n_held].resp.body = keep;
 }
 
-/* A flight that did not end in a 2xx: its batch waits in s->held, in
- * capture order, for the blocking path (nothing of it was counted). */
+/* A flight that did not end in a 2xx (or could not start): its batch
+ * waits in s->held, in capture order, for the blocking path, with the
+ * answer it got (nothing of it was counted).  f->busy set: the answer is
+ * fresh; clear: there is none (the batch is sent again). */
 static void
-hold(snd_t *s, flight_t *f)
+hold(snd_t *s, flight_t *f, const otas__answer_t *ans)
 {
 	int i = s->n_held;
 	otas__buf_t keep = s->held[i].resp.body; /* a spare buffer */
@@ -1161,9 +907,15 @@ hold(snd_t *s, flight_t *f)
 	}
 	s->held[i].b = f->b;
 	s->held[i].resp = f->resp;
-	s->held[i].enc = f->enc;
-	s->held[i].wire_len = f->wire_len;
-	s->held[i].posts = f->busy ? s->posts : s->posts + 1;
+	memset(&s->held[i].early, 0, sizeof(s->held[i].early));
+	if (ans) {
+		s->held[i].early.ans = *ans;
+		s->held[i].early.k = f->k;
+		s->held[i].early.n_sent = f->rq.n;
+		s->held[i].early.wire_len = f->rq.len;
+		s->held[i].early.ep = f->rq.ep;
+	}
+	s->held[i].posts = f->busy && ans ? s->posts : s->posts + 1;
 	f->resp.body = keep;
 	otas__buf_reset(&f->resp.body);
 	s->n_held++;
@@ -1184,21 +936,23 @@ http_ready(snd_t *s)
 	return 1;
 }
 
-/* ACT_START: serialise the next batch into a free slot and start its
- * transfer.  Its answer is read by do_collect(). */
+/* ACT_START: serialise the next batch into a free slot (protocol.c, the
+ * batch endpoint) and start its transfer.  do_collect() reads the answer. */
 static void
 do_start(snd_t *s)
 {
 	otas_engine_t *eng = s->eng;
-	const char *hdr[3];
-	const otas__buf_t *wire;
-	char pid[128];
+	const otas__protocol_t *p = eng->proto;
 	flight_t *f = NULL;
-	int i, enc;
+	otas__request_t *rq;
+	size_t i;
+	int slot;
 
-	for (i = 0; i < (int)eng->cfg->max_in_flight && i < OTAS__HTTP_SLOTS; i++)
-		if (!s->fl[i].busy) {
-			f = &s->fl[i];
+	for (slot = 0; slot < (int)eng->cfg->max_in_flight &&
+	               slot < OTAS__HTTP_SLOTS;
+	     slot++)
+		if (!s->fl[slot].busy) {
+			f = &s->fl[slot];
 			break;
 		}
 	if (!f || !http_ready(s))
@@ -1210,30 +964,44 @@ do_start(snd_t *s)
 		return;
 	}
 	f->b.deadline_ms = otas__now_mono_ms() + eng->retry_window_ms;
-	project_id(eng, pid, sizeof(pid));
-	wire = batch_body(s, &f->b, 0, f->b.n, pid, &f->body, &f->gz, &enc);
-	if (!wire || otas__http_start(s->http, i, eng->batch_url, hdr,
-	                              batch_headers(s, enc, hdr), wire->data,
-	                              wire->len, (long)eng->cfg->timeout_ms,
-	                              &f->resp) != 0) {
-		hold(s, f);
-		return;
+	rq = &f->rq;
+	project_id(eng, rq->project_id, sizeof(rq->project_id));
+	rq->accepts_zstd =
+	    __atomic_load_n(&eng->accepts_zstd, __ATOMIC_RELAXED);
+	rq->zstd_refused = s->rq.zstd_refused;
+	if (otas__protocol_begin(p, rq, OTAS__EP_BATCH) != 0)
+		goto held;
+	for (i = 0; i < f->b.n; i++) {
+		const ev_t *ev = &f->b.ev[i];
+		otas__item_t it = {ev->json, ev->len, ev->token,
+		                   ev->token ? strlen(ev->token) : 0};
+		if (otas__protocol_append(p, rq, &it) != OTAS__APPEND_OK)
+			break;
 	}
-	f->wire_len = wire->len;
-	f->enc = enc;
+	f->k = i;
+	/* Anything but a plain batch of every event (an item the protocol
+	 * does not take) goes the blocking way, which counts it. */
+	if (f->k != f->b.n || otas__protocol_end(p, rq) != 0 ||
+	    otas__http_start(s->http, slot, rq->url, rq->hdr, rq->n_hdr,
+	                     rq->body, rq->len, (long)eng->cfg->timeout_ms,
+	                     &f->resp) != 0)
+		goto held;
 	f->busy = 1;
 	s->in_flight++;
+	return;
+held:
+	hold(s, f, NULL);
 }
 
 /* ACT_COLLECT (and shutdown): wait up to wait_ms for a transfer in flight
  * to end and book it: a 2xx is delivered (counted, resolved); anything
- * else is held for the blocking path, which classifies it again. */
+ * else is held, with its answer, for the blocking path. */
 static void
 do_collect(snd_t *s, long wait_ms)
 {
 	otas_engine_t *eng = s->eng;
+	otas__answer_t ans;
 	flight_t *f;
-	char desc[128];
 	int k = otas__http_wait(s->http, wait_ms);
 
 	if (k < 0 && !otas__http_busy(s->http)) {
@@ -1242,7 +1010,7 @@ do_collect(snd_t *s, long wait_ms)
 		for (k = 0; k < OTAS__HTTP_SLOTS; k++)
 			if (s->fl[k].busy) {
 				s->fl[k].busy = 0; /* no answer: sent again */
-				hold(s, &s->fl[k]);
+				hold(s, &s->fl[k], NULL);
 				s->in_flight--;
 			}
 		publish(s);
@@ -1251,10 +1019,11 @@ do_collect(snd_t *s, long wait_ms)
 	if (k < 0 || k >= OTAS__HTTP_SLOTS || !s->fl[k].busy)
 		return;
 	f = &s->fl[k];
-	answer_description(&f->resp.body, desc, sizeof(desc));
-	if (f->resp.status != 413 && f->resp.status != 415 &&
-	    otas__retry_classify(f->resp.status, desc, 1) == OTAS__RETRY_OK) {
-		count_accepted(s, &f->resp, f->b.n, f->wire_len);
+	otas__protocol_answer(eng->proto, &f->rq, &f->resp, &ans);
+	if (f->rq.zstd_refused)
+		s->rq.zstd_refused = 1;
+	if (ans.outcome == OTAS__OUT_OK) {
+		book_ok(s, &ans, f->rq.n, f->rq.len);
 		set_batch_endpoint(eng, 1);
 		if (s->failing)
 			otas__log(eng, OTAS_LOG_INFO,
@@ -1265,7 +1034,7 @@ do_collect(snd_t *s, long wait_ms)
 		batch_clear(&f->b);
 		s->drain_at = 0;
 	} else {
-		hold(s, f);
+		hold(s, f, &ans);
 		f->busy = 0;
 	}
 	s->in_flight--;
@@ -1313,7 +1082,8 @@ gather_locked(snd_t *s, int64_t now, otas__sched_state_t *st)
 	/* Several batches in flight only on the batch endpoint with delivery
 	 * working; spooled batches, retries and per-event mode go one at a
 	 * time (the spool's order, attempt()'s bookkeeping). */
-	st->max_in_flight = s->batch_mode && !eng->otlp
+	st->max_in_flight = s->batch_mode &&
+	                            eng->proto->kind == OTAS__PROTO_OTAS
 	                        ? (int)eng->cfg->max_in_flight
 	                        : 1;
 	st->spool_configured = eng->spool_path != NULL;
