@@ -4,10 +4,21 @@
  *
  * Design note.  One thread per process owns everything slow: serialisation
  * (event.c), gzip, the curl handle and the spool handle.  It holds q.mu
- * only to take records and to publish progress, never across I/O.  It
- * works on one batch at a time, in capture order, so that "every record up
- * to seq N is resolved" (delivered, dropped with a count, or spooled) is a
- * single number, done_seq, on which otas_flush() waits.
+ * only to take records and to publish progress, never across I/O.  What
+ * it does next is decided by schedule.c from a snapshot of its state
+ * (gather_locked() -> otas__sched_decide() -> one action); this file does
+ * the actions and records their outcome.
+ *
+ * Batches are taken in capture order.  While delivery works up to
+ * OTAS_MAX_IN_FLIGHT of them are on the wire at once (ACT_START, one
+ * transfer slot of http_curl.c each) and may be answered out of order;
+ * "every record up to seq N is resolved" (delivered, dropped with a count,
+ * or spooled) stays a single number, done_seq, on which otas_flush()
+ * waits: publish() moves it to just below the lowest seq still held (in
+ * flight, held, in s->b or pending).  A batch whose flight does not end in
+ * a 2xx is held with its answer and goes through the one-at-a-time path
+ * below, as do retries, per-event mode, OTLP and spooled batches: a batch
+ * is in flight, held, or in the spool, never two of them.
  *
  * Failure handling follows retry.h's policy.  A failing batch is retried
  * with capped, jittered exponential backoff (or Retry-After) until its
