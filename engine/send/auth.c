@@ -130,8 +130,8 @@ done:
 }
 
 otas_auth_status_t
-otas_authenticate_key(const char *auth_url, const char *sdk_key,
-                      int timeout_ms, otas_auth_result_t *out)
+otas__authenticate_key(const char *auth_url, const char *sdk_key,
+                       int timeout_ms, otas_auth_result_t *out)
 {
 	otas_auth_result_t dummy;
 	otas__http_t *h = NULL;

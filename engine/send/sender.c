@@ -453,7 +453,7 @@ fill_into(snd_t *s, batch_t *b)
 		if (b->n && b->bytes >= max_bytes)
 			break;
 		s->pending = r->next;
-		if (otas__event_write(eng, pid, r, &out, &tok, &tl) != 0) {
+		if (otas__event_write(eng->ev, pid, r, &out, &tok, &tl) != 0) {
 			OTAS__INC(eng, dropped_capture_error, 1);
 			otas__buf_free(&out);
 		} else {
@@ -728,8 +728,8 @@ try_auth(snd_t *s, long timeout_ms)
 	otas_auth_result_t res;
 	int64_t now;
 
-	otas_authenticate_key(eng->auth_url, eng->cfg->sdk_key,
-	                      (int)timeout_ms, &res);
+	otas__authenticate_key(eng->auth_url, eng->cfg->sdk_key,
+	                       (int)timeout_ms, &res);
 	otas__engine_set_auth(eng, &res);
 	now = otas__now_mono_ms();
 	if (res.status == OTAS_AUTH_OK) {

@@ -47,7 +47,7 @@ ser(otas_engine_t *e, const otas_capture_t *c, char *id_out,
 
 	r = otas__record_new(c, &bad);
 	CHECK(r);
-	CHECK(otas__event_write(e, "proj-1", r, &out, &tok, &tl) == 0);
+	CHECK(otas__event_write(e->ev, "proj-1", r, &out, &tok, &tl) == 0);
 	if (id_out)
 		memcpy(id_out, r->event_id, 37);
 	if (tok_out)
@@ -87,7 +87,7 @@ sub(json_t *o, const char *k)
 static void
 base(otas_capture_t *c)
 {
-	memset(c, 0, sizeof(*c));
+	otas_capture_init(c);
 	c->method = "GET";
 	c->method_len = 3;
 	c->path = "/p";
@@ -958,7 +958,7 @@ TEST(serialisation_cost)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (i = 0; i < 100000; i++) {
 		otas__buf_reset(&out);
-		otas__event_write(e, "proj-1", r, &out, &tok, &tl);
+		otas__event_write(e->ev, "proj-1", r, &out, &tok, &tl);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	ns = (double)(t1.tv_sec - t0.tv_sec) * 1e9 +
