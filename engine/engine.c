@@ -480,9 +480,15 @@ otas_capture(otas_engine_t *eng, const otas_capture_t *cap,
 	char id[37];
 	int bad;
 
-	if (!eng || !cap ||
-	    cap->struct_size < offsetof(otas_capture_t, flags) + sizeof(int))
+	if (!eng)
 		return OTAS_EINVAL;
+	if (!cap ||
+	    cap->struct_size < offsetof(otas_capture_t, flags) + sizeof(int)) {
+		/* A host bug (struct_size unset): counted, so the loss shows
+		 * in otas_stats() and not only in a return code. */
+		OTAS__INC(eng, dropped_capture_error, 1);
+		return OTAS_EINVAL;
+	}
 	if (!eng->cfg->enabled)
 		return OTAS_DROPPED;
 	/* An older host's shorter struct: read its bytes only, the fields it

@@ -126,9 +126,4 @@ otas_auth_status_t otas__authenticate_key(const char *auth_url,
                                           const char *sdk_key, int timeout_ms,
                                           otas_auth_result_t *out);
 
-/* Parse an authentication answer (status code and body) into out; pure,
- * fuzzed.  Returns out->status. */
-otas_auth_status_t otas__auth_parse(int http_status, const char *body,
-                                    size_t len, otas_auth_result_t *out);
-
 #endif

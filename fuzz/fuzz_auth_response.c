@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "engine.h"
+#include "send/protocol.h"
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -21,8 +21,6 @@
 
 #include "common/buf.h"
 
-#define OTAS__STR_(x) #x
-#define OTAS__STR(x) OTAS__STR_(x)
 
 /* ---- the filter --------------------------------------------------------- */
 
@@ -222,7 +220,7 @@ otas__dash_filter_scan(const otas__dash_filter_t *f, otas__scan_query_t *q)
 	q->user_id = f->user;
 	q->company_id = f->company;
 	q->text = f->text_rows ? NULL : f->text;
-	q->budget_ms = f->text ? OTAS__DASH_TEXT_BUDGET_MS : 0;
+	q->budget_ms = f->text ? otas__dash_text_budget_ms : 0;
 	for (int i = 0; i < f->n_status; i++) {
 		if (i == 0 || f->status[i].lo < q->status_min)
 			q->status_min = f->status[i].lo;
@@ -578,16 +576,20 @@ fscan_row(void *arg, const otas__scan_row_t *r)
 /* The last scan on this thread ran out of its time budget (a handler
  * runs start to end on one thread): query_failed says so. */
 static __thread int over_budget;
+int otas__dash_text_budget_ms = OTAS__DASH_TEXT_BUDGET_MS;
 
 static enum MHD_Result
 query_failed(otas__req_t *r)
 {
 	if (over_budget) {
+		char msg[160];
 		over_budget = 0;
-		return otas__reply_error(
-		    r, 503, "text search took longer than its time budget "
-		            "(" OTAS__STR(OTAS__DASH_TEXT_BUDGET_MS) " ms): narrow "
-		            "the time range or the filters, or search longer text");
+		snprintf(msg, sizeof msg,
+		         "text search took longer than its time budget (%d ms): "
+		         "narrow the time range or the filters, or search longer "
+		         "text",
+		         otas__dash_text_budget_ms);
+		return otas__reply_error(r, 503, msg);
 	}
 	return otas__reply_error(r, 500, "query failed");
 }

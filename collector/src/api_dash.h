@@ -34,6 +34,10 @@
 #define OTAS__DASH_TEXT_BUDGET_MS 5000
 #endif
 
+/* The text budget in force (ms): OTAS__DASH_TEXT_BUDGET_MS unless serve's
+ * --test-text-budget-ms set it (tests); set before the server starts. */
+extern int otas__dash_text_budget_ms;
+
 /* A query argument by name, NULL when absent or empty. */
 typedef const char *(*otas__dash_get_fn)(void *ctx, const char *name);
 

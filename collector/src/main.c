@@ -8,6 +8,7 @@
  * line on stderr and exit 2; other failures exit 1.  Secrets (SDK keys,
  * agent tokens) are printed once, on stdout, and nowhere else.
  */
+#include "api_dash.h"
 #include "api_query.h"
 #include "keys.h"
 #include "http.h"
@@ -30,7 +31,7 @@ typedef struct {
 	const char *text_index;
 	int days_set, quiet, json, platform_compat, max_pending_set;
 	long max_body, max_decoded, max_events, max_conns, max_pending;
-	long max_header, threads, timeout, commit_delay;
+	long max_header, threads, timeout, commit_delay, text_budget;
 	long max_conns_ip, header_timeout, max_inflight, query_threads;
 	long max_queued_queries;
 	int max_conns_ip_set, query_threads_set;
@@ -306,6 +307,8 @@ parse(int argc, char **argv, int i, const char *allowed, const char *help,
 			a->threads = num(flag, v, 1, 1024);
 		else if (!strcmp(flag, "--timeout"))
 			a->timeout = num(flag, v, 1, 86400);
+		else if (!strcmp(flag, "--test-text-budget-ms"))
+			a->text_budget = num(flag, v, 1, 600000);
 		else if (!strcmp(flag, "--test-commit-delay-ms"))
 			a->commit_delay = num(flag, v, 0, 60000);
 		else if (!strcmp(flag, "--test-fail-commits"))
@@ -595,6 +598,7 @@ cmd_serve(int argc, char **argv)
 	      "--max-decoded-bytes --max-batch-events --max-header-bytes "
 	      "--max-connections --max-pending --threads --timeout --sync "
 	      "--dashboard-dir --quiet --test-commit-delay-ms --test-fail-commits "
+	      "--test-text-budget-ms "
 	      "--max-connections-per-ip --header-timeout "
 	      "--max-inflight-body-bytes --query-threads --max-queued-queries "
 	      "--tls-cert --tls-key "
@@ -641,6 +645,8 @@ cmd_serve(int argc, char **argv)
 	w.sync_full = !a.sync || !strcmp(a.sync, "full");
 	w.max_pending = a.max_pending_set ? (int)a.max_pending : 256;
 	w.commit_delay_ms = (int)a.commit_delay;
+	if (a.text_budget)
+		otas__dash_text_budget_ms = (int)a.text_budget;
 	w.fail_commits = a.fail_commits;
 	w.retain_days = (int)a.retain_days;
 	w.maintain_interval_s = (int)a.maintain_interval;

@@ -741,6 +741,15 @@ pg_writer_open(void *b, int w, const otas__writer_opts_t *o)
 	 * it: give them all the same --text-index), under the DDL lock. */
 	if (w == 0) {
 		PGconn *c = q->wr[0].c;
+		PGresult *r = PQexec(c, "SELECT to_regclass('events_search')"
+		                        " IS NOT NULL");
+		int have = ok(r) && PQntuples(r) == 1 &&
+		           PQgetvalue(r, 0, 0)[0] == 't';
+		PQclear(r);
+		/* Nothing to do is the usual case: no DDL, no table lock
+		 * taken while other collectors ingest. */
+		if (have == !o->no_text_index)
+			return 0;
 		if (exec_sql(c, "BEGIN") != 0 ||
 		    exec_sql(c, "SELECT pg_advisory_xact_lock(" PG_LOCK_ID ")") != 0 ||
 		    exec_sql(c, o->no_text_index ? "DROP INDEX IF EXISTS events_search"

@@ -672,11 +672,11 @@ attempt(snd_t *s, long timeout_ms)
 	if (out == OUT_REDIRECT) {
 		char msg[600];
 		snprintf(msg, sizeof(msg),
-		         "the back end answered HTTP %d redirecting to %s: "
+		         "%s answered HTTP %d redirecting to %s: "
 		         "%s is wrong (use the address it names); "
 		         "the redirect is not followed, so the key is not sent "
 		         "there, and events are kept (spooled)",
-		         s->resp.status,
+		         eng->proto->target, s->resp.status,
 		         s->resp.location[0] ? s->resp.location : "(no Location)",
 		         eng->proto->url_option);
 		otas__set_last_error(eng, msg);

@@ -1162,7 +1162,7 @@ Engine_capture_django(EngineObject *self, PyObject *const *args,
 	if ((want_id = PyObject_IsTrue(args[4])) < 0)
 		return NULL;
 	st = PyType_GetModuleState(Py_TYPE((PyObject *)self));
-	memset(&cap, 0, sizeof cap);
+	otas_capture_init(&cap);
 
 	/* A streaming response is counted as it streams: Python's. */
 	if (!(o = PyObject_GetAttr(response, st->str_streaming)))

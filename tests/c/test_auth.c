@@ -3,6 +3,7 @@
  * otas_authenticate_key() against a loopback server and a closed port.
  */
 #include "engine.h"
+#include "send/protocol.h"
 #include "fake_server.c"
 #include "testlib.h"
 

@@ -87,6 +87,12 @@ TEST(capture_needs_a_struct_size)
 	CHECK_INT(otas_capture(e, &c, NULL), OTAS_EINVAL);
 	c.struct_size = sizeof(size_t); /* not even the flags */
 	CHECK_INT(otas_capture(e, &c, NULL), OTAS_EINVAL);
+	{ /* the loss is visible in the counters, not only in the code */
+		otas_stats_t st = OTAS_STATS_INIT;
+		otas_stats(e, &st);
+		CHECK_INT((int)st.dropped_capture_error, 2);
+		CHECK_INT((int)st.captured, 0);
+	}
 	otas_engine_free(e, 0);
 }
 

@@ -118,6 +118,30 @@ TEST(server_error_is_retried)
 	fs_stop(fs);
 }
 
+/* A refused key (or a redirect) keeps the updates for the event path's
+ * long wait (protocol.c's table, entities column), then delivers them. */
+TEST(refused_key_keeps_updates)
+{
+	fs_t *fs = fs_start();
+	otas_engine_t *e = mk(fs);
+	fs_reply_t bad[] = {{.status = 401,
+	                     .body = "{\"status\":0,\"status_description\":"
+	                             "\"invalid_sdk_key\"}"}};
+	otas_stats_t st;
+
+	e->auth_wait_ms = 300;
+	fs_script(fs, bad, 1);
+	CHECK(otas_engine_authenticate(e, 2000, NULL) == OTAS_AUTH_OK);
+	CHECK_INT(otas_entity(e, OTAS_ENTITY_USER, U, strlen(U)), 0);
+	CHECK_INT(otas_flush(e, 5000), OTAS_OK);
+	otas_stats(e, &st);
+	CHECK_INT(st.entities_sent, 1);
+	CHECK_INT(st.dropped_entities, 0);
+	CHECK_INT(fs_count(fs), 2);
+	otas_engine_free(e, 1000);
+	fs_stop(fs);
+}
+
 static char *
 el(int kind, const char *js, int *bad)
 {
@@ -205,5 +229,6 @@ main(void)
 	RUN(delivered_in_one_batch);
 	RUN(missing_endpoint_drops_and_logs_once);
 	RUN(server_error_is_retried);
+	RUN(refused_key_keeps_updates);
 	return testlib_done();
 }

@@ -582,6 +582,62 @@ TEST(answers)
 	CHECK_INT(rej, 0);
 }
 
+/* The scanner that replaced jansson: spacing, escapes (also inside the
+ * header and query documents), surrogate pairs, a NUL in a body (jansson
+ * refused the whole event), duplicate keys (the last wins) and metadata
+ * objects written compact. */
+TEST(json_reading_edge_cases)
+{
+	otas_config_t *c = cfg_otlp(NULL);
+	otas__otlp_t *o = otas__otlp_new(c, "otas-c/1");
+	otas__buf_t out = OTAS__BUF_INIT, r = OTAS__BUF_INIT;
+	const char *evs[] = {
+	    " { \"method\" : \"GET\" , \"path\":\"/caf\\u00e9\\ud83d\\ude00\","
+	    "\"status_code\": 200, \"status_code\": 201,"
+	    "\"latency_ms\": 2e0,"
+	    "\"request_body\":\"a\\u0000b\\\"\\\\\\/\\n\","
+	    "\"request_headers\":\"{\\\"x-q\\\":\\\"say \\\\\\\"hi\\\\\\\"\\\"}\","
+	    "\"query_params\":\"{\\\"k\\\\u00e9\\\":[\\\"v&1\\\"],\\\"e\\\":[]}\","
+	    "\"metadata\" : { \"obj\" : { \"a\" : [ 1 , \"x y\" ] } ,"
+	    " \"flag\": true, \"ratio\": 0.5, \"none\": null,"
+	    " \"timestamp\":\"2023-11-14T22:13:20Z\"} } \n"};
+	span_t res, sl, lr, av;
+	uint64_t v;
+
+	CHECK(o);
+	lr = encode(o, evs, 1, &out, &res, &sl);
+	CHECK_STR(attr_str(lr, 6, "url.path"), "/caf\xc3\xa9\xf0\x9f\x98\x80");
+	CHECK_INT(attr_int(lr, "http.response.status_code"), 201);
+	CHECK(attr(lr, 6, "otas.request.body", &av));
+	CHECK_INT(sub(av, 1, 0).n, 7);
+	CHECK(memcmp(sub(av, 1, 0).p, "a\0b\"\\/\n", 7) == 0);
+	CHECK(attr(lr, 6, "http.request.header.x-q", &av));
+	CHECK(eq(sub(sub(sub(av, 5, 0), 1, 0), 1, 0), "say \"hi\""));
+	CHECK_STR(attr_str(lr, 6, "url.query"), "k%C3%A9=v%261&e=");
+	CHECK_STR(attr_str(lr, 6, "otas.metadata.obj"), "{\"a\":[1,\"x y\"]}");
+	CHECK(attr(lr, 6, "otas.metadata.flag", &av));
+	CHECK(field(av, 2, 0, NULL, &v) == 1);
+	CHECK_INT(v, 1);
+	CHECK(attr(lr, 6, "otas.metadata.ratio", &av));
+	CHECK(field(av, 4, 0, NULL, &v) == 1);
+	CHECK(!attr(lr, 6, "otas.metadata.none", &av));
+	CHECK(field(lr, 11, 0, NULL, &v) == 1);
+	CHECK_INT(v, 1700000000000000000LL + 2000000LL);
+	/* refused: not one well-formed object */
+	CHECK(otas__otlp_add(o, "{\"a\":1,}", 8, &r) == -1);
+	CHECK(otas__otlp_add(o, "{\"a\":1} x", 9, &r) == -1);
+	CHECK(otas__otlp_add(o, "{\"a\":\"\\x\"}", 10, &r) == -1);
+	CHECK(otas__otlp_add(o, "{\"a\":01}", 8, &r) == -1);
+	CHECK(otas__otlp_add(o, "{\"a\":[1,]}", 10, &r) == -1);
+	CHECK(otas__otlp_add(o, "{\"a\":\"\xff\"}", 8, &r) == -1); /* UTF-8 */
+	CHECK(otas__otlp_add(o, "{\"a\":\"abc", 9, &r) == -1);
+	CHECK_INT(r.len, 0);
+	otas__buf_free(&r);
+	otas__buf_free(&out);
+	otas__otlp_free(o);
+	otas_config_free(c);
+}
+
 /* capture -> event.c (redaction) -> otlp.c: nothing secret survives. */
 TEST(redaction_reaches_the_record)
 {
@@ -832,6 +888,7 @@ main(void)
 	RUN(endpoint_and_headers);
 	RUN(options_validated_at_start);
 	RUN(answers);
+	RUN(json_reading_edge_cases);
 	RUN(redaction_reaches_the_record);
 	RUN(sender_posts_otlp);
 	RUN(spooled_events_replay_as_otlp);

@@ -267,3 +267,21 @@ def test_text_index_off_and_on_again(new_collector):
         c.stop()
     p = c.cli("serve", "--db", str(c.db_path), "--text-index", "maybe", check=False)
     assert p.returncode == 2 and "--text-index" in p.stderr
+
+
+def test_time_budget_answers_503(make_collector):
+    """A text scan past its budget stops and says so; the collector goes
+    on answering (budget shrunk to 1 ms for the test)."""
+    c = make_collector(["--text-index", "off", "--test-text-budget-ms", "1"])
+    for b in range(10):
+        r = c.send_batch([ev(b * 2000 + i, minute=1 + i % 50, eid=f"b-{b}-{i}",
+                             req=f"filler body {i} with some words")
+                          for i in range(2000)])
+        assert r.json()["accepted"] == 2000
+    for q in ("nowhere-to-be-found", "zq"):
+        r = c.get("/api/v1/search", q=q, **{"from": FROM, "to": TO})
+        assert r.status == 503, (q, r.status, r.body[:200])
+        assert "time budget (1 ms)" in r.json()["error"]
+    r = c.get("/api/v1/stats/series", q="nowhere-to-be-found", **{"from": FROM, "to": TO})
+    assert r.status == 503
+    assert len(search(c, limit=5)["events"]) == 5  # no q: no budget
