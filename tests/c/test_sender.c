@@ -213,7 +213,7 @@ TEST(batches_in_flight_on_several_connections)
 	                      "OTAS_MAX_IN_FLIGHT", "4", NULL};
 	otas_engine_t *e = mk(fs, opts);
 	fs_reply_t rep[4];
-	otas_stats_t st;
+	otas_stats_t st = OTAS_STATS_INIT;
 	size_t total, i;
 	int conns;
 
@@ -224,7 +224,7 @@ TEST(batches_in_flight_on_several_connections)
 	CHECK_INT(otas_engine_authenticate(e, 2000, NULL), OTAS_AUTH_OK);
 	for (i = 0; i < 80; i++)
 		cap1(e, "/items/1", NULL);
-	CHECK(otas_flush(e, 10000) == 0);
+	CHECK(otas_flush(e, 10000) == OTAS_OK);
 	otas_stats(e, &st);
 	CHECK_INT(st.sent, 80);
 	CHECK(st.batches >= 8);
@@ -248,7 +248,7 @@ TEST(failed_batch_in_flight_is_retried_alone)
 	                      "OTAS_MAX_IN_FLIGHT", "4", NULL};
 	otas_engine_t *e = mk(fs, opts);
 	fs_reply_t rep[4];
-	otas_stats_t st;
+	otas_stats_t st = OTAS_STATS_INIT;
 	size_t total, i;
 
 	memset(rep, 0, sizeof(rep));
@@ -259,7 +259,7 @@ TEST(failed_batch_in_flight_is_retried_alone)
 	CHECK_INT(otas_engine_authenticate(e, 2000, NULL), OTAS_AUTH_OK);
 	for (i = 0; i < 40; i++)
 		cap1(e, "/items/1", NULL);
-	CHECK(otas_flush(e, 10000) == 0);
+	CHECK(otas_flush(e, 10000) == OTAS_OK);
 	otas_stats(e, &st);
 	CHECK_INT(st.sent, 40);
 	CHECK_INT(st.retried, 1);
