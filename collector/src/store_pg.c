@@ -33,6 +33,7 @@
  * prepares its statements once, when it connects; a broken connection is
  * reset and prepared again on its next use.
  */
+#include "rollup.h"
 #include "store_impl.h"
 #include "util.h"
 
@@ -58,7 +59,7 @@ enum {
 	P_PROJECT_PK, P_KEY_INSERT, P_KEY_LOOKUP, P_KEY_REVOKE, P_AGENT_INSERT,
 	P_AGENT_ID, P_SESSION_INSERT, P_ENTITY_UPSERT, P_EVENT_INSERT,
 	P_EVENT_GET, P_SAMPLES_EP, P_SAMPLES_DAY, P_SAMPLES_ROUTE, P_SESSIONS,
-	P_ENTITIES, P_N
+	P_ENTITIES, P_ROLLUP_UPSERT, P_N
 };
 
 static const char *const sql_text[P_N] = {
@@ -124,6 +125,24 @@ static const char *const sql_text[P_N] = {
                    " entities WHERE project = $1 AND ($2::text IS NULL OR"
                    " kind = $2) AND ($3::text IS NULL OR company_id = $3)"
                    " ORDER BY updated_at DESC, id LIMIT $4",
+    /* rollup.h: a group's rows, merged into what is there; `shard` is
+     * the writer thread, so parallel groups never wait on each other's
+     * row locks (readers add the shards up). */
+    [P_ROLLUP_UPSERT] =
+        "INSERT INTO rollups(project, res, bucket, method, route, status,"
+        " unmatched, shard, n, errors, lat_sum, lat_min, lat_max, hist)"
+        " SELECT p, r, b, m, rt, st, um, $14::int, n, e, s, mn, mx, h::int[]"
+        " FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::text[],"
+        " $5::text[], $6::bigint[], $7::bool[], $8::bigint[], $9::bigint[],"
+        " $10::float8[], $11::float8[], $12::float8[], $13::text[])"
+        " AS t(p, r, b, m, rt, st, um, n, e, s, mn, mx, h)"
+        " ON CONFLICT(project, res, bucket, method, route, status, unmatched,"
+        " shard) DO UPDATE SET n = rollups.n + excluded.n,"
+        " errors = rollups.errors + excluded.errors,"
+        " lat_sum = rollups.lat_sum + excluded.lat_sum,"
+        " lat_min = least(rollups.lat_min, excluded.lat_min),"
+        " lat_max = greatest(rollups.lat_max, excluded.lat_max),"
+        " hist = otas_hist_merge(rollups.hist, excluded.hist)",
 };
 
 static const char *const migrations[] = {
@@ -175,6 +194,43 @@ static const char *const migrations[] = {
     "  END LOOP;"
     "  RETURN r;"
     " END $f$;",
+    /* 1 -> 2: rollups (rollup.h), filled once from the events already
+     * there; from then on the writers keep them.  A plain table: it is
+     * small next to events and read by its primary key's prefix. */
+    "CREATE TABLE rollups(project bigint NOT NULL, res int NOT NULL,"
+    " bucket bigint NOT NULL, method text NOT NULL, route text NOT NULL,"
+    " status bigint NOT NULL, unmatched boolean NOT NULL, shard int NOT NULL,"
+    " n bigint NOT NULL, errors bigint NOT NULL, lat_sum float8 NOT NULL,"
+    " lat_min float8 NOT NULL, lat_max float8 NOT NULL, hist int[] NOT NULL,"
+    " PRIMARY KEY(project, res, bucket, method, route, status, unmatched,"
+    " shard));"
+    "CREATE FUNCTION otas_hist_merge(a int[], b int[]) RETURNS int[]"
+    " LANGUAGE sql IMMUTABLE AS $f$ SELECT array_agg(coalesce(x, 0) +"
+    " coalesce(y, 0) ORDER BY o) FROM unnest(a, b) WITH ORDINALITY"
+    " AS t(x, y, o) $f$;"
+    /* rollup.c otas__hist_bin */
+    "CREATE FUNCTION otas_hist_bin(ms float8) RETURNS int LANGUAGE sql"
+    " IMMUTABLE AS $f$ SELECT CASE WHEN ms >= 0.01 THEN least(127,"
+    " 1 + floor(ln(ms / 0.01) / ln(2.0) * 4))::int ELSE 0 END $f$;"
+    "CREATE FUNCTION otas_hist_put(h int[], bin int, c bigint) RETURNS int[]"
+    " LANGUAGE plpgsql IMMUTABLE AS $f$ BEGIN"
+    "  IF coalesce(array_length(h, 1), 0) <= bin THEN"
+    "   h := h || array_fill(0, ARRAY[bin + 1 - coalesce(array_length(h, 1),"
+    "   0)]);"
+    "  END IF;"
+    "  h[bin + 1] := h[bin + 1] + c; RETURN h; END $f$;"
+    "CREATE AGGREGATE otas_hist_agg(int, bigint) (SFUNC = otas_hist_put,"
+    " STYPE = int[], INITCOND = '{}');"
+    "INSERT INTO rollups SELECT project, res, bucket, method, route, status,"
+    " um, 0, sum(c), sum(e), sum(s), min(mn), max(mx), otas_hist_agg(bin, c)"
+    " FROM (SELECT project, r.res, ts - (((ts % (r.res * 1000000::bigint))"
+    " + r.res * 1000000::bigint) % (r.res * 1000000::bigint)) AS bucket,"
+    " method, route, status, route = path AS um,"
+    " otas_hist_bin(latency_ms) AS bin, count(*) AS c,"
+    " sum(CASE WHEN status >= 400 OR is_error <> 0 THEN 1 ELSE 0 END) AS e,"
+    " sum(latency_ms) AS s, min(latency_ms) AS mn, max(latency_ms) AS mx"
+    " FROM events, (VALUES (60), (3600)) AS r(res)"
+    " GROUP BY 1, 2, 3, 4, 5, 6, 7, 8) g GROUP BY 1, 2, 3, 4, 5, 6, 7;",
 };
 
 typedef struct {
@@ -749,6 +805,68 @@ ref_cmp(const void *a, const void *b)
 	return strcmp(x->event_id, y->event_id);
 }
 
+/* The group's rollup rows (rollup.h) in one statement, inside its
+ * transaction.  0 ok. */
+static int
+upsert_rollups(pg_t *q, int w, otas__store_job_t *batch)
+{
+	otas__rollup_row_t *rows;
+	size_t n;
+	otas__buf_t a[13], h;
+	const char *v[14];
+	char shard[16];
+	PGresult *r;
+	int rc = -1;
+
+	if (otas__rollup_build(batch, &rows, &n) != 0)
+		return -1;
+	if (!n)
+		return 0;
+	otas__buf_init(&h);
+	for (int i = 0; i < 13; i++) {
+		otas__buf_init(&a[i]);
+		otas__buf_putc(&a[i], '{');
+	}
+	for (size_t i = 0; i < n; i++) {
+		const otas__rollup_row_t *x = &rows[i];
+		arr_num(&a[0], "%lld", (long long)x->project);
+		arr_num(&a[1], "%lld", (long long)x->res_s);
+		arr_num(&a[2], "%lld", (long long)x->bucket_us);
+		arr_text(&a[3], x->method, strlen(x->method));
+		arr_text(&a[4], x->route, strlen(x->route));
+		arr_num(&a[5], "%lld", x->status);
+		arr_num(&a[6], "%s", x->unmatched ? "t" : "f");
+		arr_num(&a[7], "%lld", x->n);
+		arr_num(&a[8], "%lld", x->errors);
+		arr_num(&a[9], "%.17g", x->lat_sum);
+		arr_num(&a[10], "%.17g", x->lat_min);
+		arr_num(&a[11], "%.17g", x->lat_max);
+		otas__buf_reset(&h);
+		otas__hist_text(&h, x->hist);
+		arr_text(&a[12], h.data, h.len);
+	}
+	for (int i = 0; i < 13; i++) {
+		otas__buf_putc(&a[i], '}');
+		v[i] = a[i].data;
+	}
+	snprintf(shard, sizeof shard, "%d", w);
+	v[13] = shard;
+	if (!h.oom) {
+		r = run(&q->wr[w], P_ROLLUP_UPSERT, 14, v);
+		if (ok(r))
+			rc = 0;
+		else
+			fprintf(stderr, "error: rollup upsert failed: %s",
+			        r ? PQresultErrorMessage(r) : "no connection\n");
+		PQclear(r);
+	}
+	for (int i = 0; i < 13; i++)
+		otas__buf_free(&a[i]);
+	otas__buf_free(&h);
+	free(rows);
+	return rc;
+}
+
 static int
 pg_writer_commit(void *b, int w, otas__store_job_t *batch, int fail)
 {
@@ -822,12 +940,6 @@ pg_writer_commit(void *b, int w, otas__store_job_t *batch, int fail)
 		        r ? PQresultErrorMessage(r) : "no connection\n");
 		goto rollback;
 	}
-	if (fail) {
-		fprintf(stderr, "error: commit failed: test failure\n");
-		goto rollback;
-	}
-	if (exec_sql(wr->c, "COMMIT") != 0)
-		goto done;
 	/* Mark the rows that were new; the rest were duplicates. */
 	for (int i = 0; i < PQntuples(r); i++) {
 		ref_t key = {ival(r, i, 0), val(r, i, 1), NULL, NULL};
@@ -842,6 +954,14 @@ pg_writer_commit(void *b, int w, otas__store_job_t *batch, int fail)
 		if (hit < refs + nrefs && ref_cmp(hit, &key) == 0)
 			hit->ev->inserted = 1;
 	}
+	if (upsert_rollups(q, w, batch) != 0)
+		goto rollback;
+	if (fail) {
+		fprintf(stderr, "error: commit failed: test failure\n");
+		goto rollback;
+	}
+	if (exec_sql(wr->c, "COMMIT") != 0)
+		goto unmark;
 	for (size_t i = 0; i < nrefs; i++) {
 		if (refs[i].ev->inserted)
 			refs[i].job->accepted++;
@@ -852,6 +972,9 @@ pg_writer_commit(void *b, int w, otas__store_job_t *batch, int fail)
 	goto done;
 rollback:
 	exec_sql(wr->c, "ROLLBACK");
+unmark:
+	for (size_t i = 0; i < nrefs; i++)
+		refs[i].ev->inserted = 0;
 done:
 	PQclear(r);
 	free(refs);
@@ -924,6 +1047,13 @@ pg_writer_maintain(void *b, int64_t now_us, int retain_days,
 		else
 			rc = -1;
 		PQclear(r);
+		/* the rollups of buckets wholly before the cutoff day */
+		snprintf(sql, sizeof sql,
+		         "DELETE FROM rollups WHERE bucket + res * 1000000::bigint"
+		         " <= %lld",
+		         (long long)cutoff * 86400LL * 1000000);
+		if (exec_sql(q->wr[0].c, sql) != 0)
+			rc = -1;
 	}
 unlock:
 	exec_sql(q->wr[0].c, "SELECT pg_advisory_unlock(" PG_LOCK_ID ")");
@@ -1394,6 +1524,72 @@ done:
 	return rc;
 }
 
+static int
+pg_rollup_each(void *b, int64_t pk, const otas__rollup_query_t *q,
+               otas__rollup_cb cb, void *arg)
+{
+	pg_t *st = b;
+	pgq_t x;
+	conn_t *k;
+	PGresult *r = NULL;
+	int rc = -1;
+
+	x.len = 0;
+	x.n = 0;
+	pgq_add(&x,
+	        "SELECT bucket, method, route, status, unmatched, n, errors,"
+	        " lat_sum, lat_min, lat_max, hist FROM rollups"
+	        " WHERE project = $%d::bigint",
+	        pgq_int(&x, pk));
+	pgq_add(&x, " AND res = $%d::int", pgq_int(&x, q->res_s));
+	pgq_add(&x, " AND bucket >= $%d::bigint", pgq_int(&x, q->since_us));
+	pgq_add(&x, " AND bucket < $%d::bigint", pgq_int(&x, q->until_us));
+	if (q->method)
+		pgq_add(&x, " AND method = $%d::text", pgq_text(&x, q->method));
+	if (q->route)
+		pgq_add(&x, " AND route = $%d::text", pgq_text(&x, q->route));
+	if (q->status_min > 0)
+		pgq_add(&x, " AND status >= $%d::bigint",
+		        pgq_int(&x, q->status_min));
+	if (q->status_max > 0)
+		pgq_add(&x, " AND status <= $%d::bigint",
+		        pgq_int(&x, q->status_max));
+	if (q->unmatched_only)
+		pgq_add(&x, " AND unmatched");
+	k = reader_get(st);
+	if (conn_ready(k) != 0)
+		goto done;
+	r = PQexecParams(k->c, x.sql, x.n, NULL, x.v, NULL, NULL, 0);
+	if (!ok(r)) {
+		fprintf(stderr, "error: rollup query failed: %s",
+		        PQresultErrorMessage(r));
+		goto done;
+	}
+	for (int i = 0; i < PQntuples(r); i++) {
+		otas__rollup_row_t e;
+		e.project = pk;
+		e.res_s = q->res_s;
+		e.bucket_us = ival(r, i, 0);
+		e.method = val(r, i, 1);
+		e.route = val(r, i, 2);
+		e.status = ival(r, i, 3);
+		e.unmatched = *PQgetvalue(r, i, 4) == 't';
+		e.n = ival(r, i, 5);
+		e.errors = ival(r, i, 6);
+		e.lat_sum = strtod(PQgetvalue(r, i, 7), NULL);
+		e.lat_min = strtod(PQgetvalue(r, i, 8), NULL);
+		e.lat_max = strtod(PQgetvalue(r, i, 9), NULL);
+		otas__hist_parse_text(PQgetvalue(r, i, 10), e.hist);
+		if (cb(arg, &e))
+			break;
+	}
+	rc = 0;
+done:
+	PQclear(r);
+	reader_put(st, k);
+	return rc;
+}
+
 const otas__store_ops_t otas__store_pg_ops = {
     .name = "postgresql",
     .open = pg_open,
@@ -1418,4 +1614,5 @@ const otas__store_ops_t otas__store_pg_ops = {
     .entities_upsert = pg_entities_upsert,
     .entities_each = pg_entities_each,
     .scan = pg_scan,
+    .rollup_each = pg_rollup_each,
 };
