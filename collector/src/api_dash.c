@@ -1507,6 +1507,70 @@ people_row(void *arg, const otas__scan_row_t *r)
 }
 
 static int
+people_roll(void *arg, const otas__people_row_t *r)
+{
+	people_t *x = arg;
+	person_t *p;
+
+	if (!r->id || !*r->id || !(p = person(x, r->id)))
+		return 0;
+	if (!p->requests || r->last_us > p->last_us)
+		p->last_us = r->last_us;
+	if (!p->requests || r->first_us < p->first_us)
+		p->first_us = r->first_us;
+	p->requests += r->n;
+	p->errors += r->errors;
+	if (!x->company && !p->company && r->company)
+		p->company = strdup(r->company);
+	return 0;
+}
+
+/* Users or companies over f's range with no filter: whole days and hours
+ * from the people rollups, the partial hours at either end from the
+ * events.  0 ok. */
+static int
+people_plan(otas__server_t *s, otas__req_t *r, const otas__dash_filter_t *f,
+            const otas__scan_query_t *q, people_t *x)
+{
+	const int64_t H = 3600LL * 1000000, D = 86400LL * 1000000;
+	int64_t h0 = ceil_to(f->from_us, H), h1 = floor_to(f->to_us, H);
+	int64_t lo[5], hi[5], res[5];
+	int n = 0;
+
+	if (h0 >= h1) {
+		res[n] = 0, lo[n] = f->from_us, hi[n++] = f->to_us;
+	} else {
+		int64_t d0 = ceil_to(h0, D), d1 = floor_to(h1, D);
+		res[n] = 0, lo[n] = f->from_us, hi[n++] = h0;
+		if (d0 < d1) {
+			res[n] = 3600, lo[n] = h0, hi[n++] = d0;
+			res[n] = 86400, lo[n] = d0, hi[n++] = d1;
+			res[n] = 3600, lo[n] = d1, hi[n++] = h1;
+		} else {
+			res[n] = 3600, lo[n] = h0, hi[n++] = h1;
+		}
+		res[n] = 0, lo[n] = h1, hi[n++] = f->to_us;
+	}
+	for (int i = 0; i < n; i++) {
+		if (lo[i] >= hi[i])
+			continue;
+		if (!res[i]) {
+			otas__scan_query_t rq = *q;
+			rq.since_us = lo[i];
+			rq.until_us = hi[i];
+			if (run_scan(s, r, f, &rq, people_row, x, 0, NULL) != 0)
+				return -1;
+		} else {
+			otas__people_query_t pq = {res[i], lo[i], hi[i], x->company};
+			if (otas__store_people_each(s->st, r->proj.pk, &pq, people_roll,
+			                            x) != 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+static int
 people_entity(void *arg, const otas__entity_row_t *e)
 {
 	people_t *x = arg;
@@ -1552,6 +1616,7 @@ otas__api_dash_people(otas__server_t *s, struct MHD_Connection *c,
 	people_t x = {0};
 	json_t *list, *out = NULL;
 	const char *kind = r->route->arg;
+	int plan;
 
 	x.company = strcmp(kind, "company") == 0;
 	if (req_filter(c, r, &f) != 0)
@@ -1562,7 +1627,9 @@ otas__api_dash_people(otas__server_t *s, struct MHD_Connection *c,
 	otas__dash_filter_scan(&f, &q);
 	q.any_order = 1;
 	q.want_who = 1;
-	if (run_scan(s, r, &f, &q, people_row, &x, 0, NULL) != 0 ||
+	plan = !x.known_only && use_rollups(c, &f);
+	if ((plan ? people_plan(s, r, &f, &q, &x)
+	          : run_scan(s, r, &f, &q, people_row, &x, 0, NULL)) != 0 ||
 	    otas__store_entities_each(s->st, r->proj.pk, kind, NULL, MAX_PEOPLE,
 	                              people_entity, &x) != 0)
 		goto done;
@@ -1589,6 +1656,7 @@ otas__api_dash_people(otas__server_t *s, struct MHD_Connection *c,
 	}
 	out = otas__dash_filter_json(&f);
 	json_object_set_new(out, x.company ? "companies" : "users", list);
+	json_object_set_new(out, "plan", json_string(plan ? "rollup" : "raw"));
 	json_object_set_new(out, "truncated", json_boolean(x.overflow));
 done:
 	for (size_t i = 0; i < x.n; i++) {

@@ -104,4 +104,22 @@ int otas__store_rollup_each(otas__store_t *st, int64_t project_pk,
                             const otas__rollup_query_t *q,
                             otas__rollup_cb cb, void *arg);
 
+/* People rollups: per hour and per day, for each user id (and the
+ * company its events name, any one) and each company id in
+ * metadata: requests, errors, first and last event time. */
+typedef struct {
+	int64_t res_s;          /* 3600 or 86400 */
+	int64_t since_us, until_us; /* bucket_us in [since, until) */
+	int company;            /* 0 users, 1 companies */
+} otas__people_query_t;
+typedef struct {
+	const char *id, *company;
+	long long n, errors;
+	int64_t first_us, last_us;
+} otas__people_row_t;
+typedef int (*otas__people_cb)(void *arg, const otas__people_row_t *r);
+int otas__store_people_each(otas__store_t *st, int64_t project_pk,
+                            const otas__people_query_t *q,
+                            otas__people_cb cb, void *arg);
+
 #endif

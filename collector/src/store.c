@@ -632,6 +632,14 @@ otas__store_rollup_each(otas__store_t *st, int64_t project_pk,
 }
 
 int
+otas__store_people_each(otas__store_t *st, int64_t project_pk,
+                        const otas__people_query_t *q, otas__people_cb cb,
+                        void *arg)
+{
+	return st->ops->people_each(st->b, project_pk, q, cb, arg);
+}
+
+int
 otas__store_scan(otas__store_t *st, int64_t project_pk,
                  const otas__scan_query_t *q, otas__scan_cb cb, void *arg)
 {

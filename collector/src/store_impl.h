@@ -89,6 +89,9 @@ typedef struct otas__store_ops {
 	 * once (PostgreSQL keeps one row per writer): the caller adds. */
 	int (*rollup_each)(void *b, int64_t pk, const otas__rollup_query_t *q,
 	                   otas__rollup_cb cb, void *arg);
+	/* People rollups, likewise (a key may come once per shard). */
+	int (*people_each)(void *b, int64_t pk, const otas__people_query_t *q,
+	                   otas__people_cb cb, void *arg);
 } otas__store_ops_t;
 
 extern const otas__store_ops_t otas__store_sqlite_ops;

@@ -62,6 +62,23 @@ enum {
 	P_ENTITIES, P_ROLLUP_UPSERT, P_N
 };
 
+/* People rollups of the rows of SRC (events, or the rows an insert
+ * returned), in shard SHARD: metadata read as pg_scan reads it. */
+#define PG_PEOPLE_SELECT(SRC, SHARD) \
+	"SELECT project, res, bucket, kind, who, " SHARD ", max(company)," \
+	" count(*), sum(err), min(ts), max(ts) FROM (SELECT project, r.res," \
+	" ts - (((ts % (r.res * 1000000::bigint)) + r.res * 1000000::bigint)" \
+	" % (r.res * 1000000::bigint)) AS bucket, k.kind," \
+	" CASE k.kind WHEN 'u' THEN w.u ELSE w.c END AS who," \
+	" CASE k.kind WHEN 'u' THEN w.c END AS company, ts," \
+	" CASE WHEN status >= 400 OR is_error <> 0 THEN 1 ELSE 0 END AS err" \
+	" FROM (SELECT project, ts, status, is_error, md ->> 'user_id' AS u," \
+	" md ->> 'company_id' AS c FROM " SRC " CROSS JOIN LATERAL (SELECT" \
+	" CASE WHEN strpos(doc, '\\u') = 0 OR doc !~* '\\\\u(0000|d[89a-f])'" \
+	" THEN doc::json -> 'metadata' END AS md OFFSET 0) AS x) w," \
+	" (VALUES (3600), (86400)) AS r(res), (VALUES ('u'), ('c')) AS k(kind))" \
+	" g WHERE who <> '' GROUP BY 1, 2, 3, 4, 5"
+
 static const char *const sql_text[P_N] = {
     [P_SECRET_GET] = "SELECT value FROM meta WHERE key=$1",
     [P_SECRET_PUT] = "INSERT INTO meta(key, value) VALUES($1, $2::bytea)"
@@ -93,15 +110,28 @@ static const char *const sql_text[P_N] = {
         " doc = otas_merge_patch(entities.doc, excluded.doc),"
         " company_id = coalesce(excluded.company_id, entities.company_id),"
         " updated_at = excluded.updated_at",
+    /* The rows that were new also go into the people rollups
+     * (rollup.h), in the same statement; shard $16 as P_ROLLUP_UPSERT. */
     [P_EVENT_INSERT] =
-        "INSERT INTO events(day, project, event_id, ts, received_at, method,"
-        " path, route, status, latency_ms, is_error, agent_id,"
-        " agent_session_id, agent_verified, doc)"
+        "WITH ins AS (INSERT INTO events(day, project, event_id, ts,"
+        " received_at, method, path, route, status, latency_ms, is_error,"
+        " agent_id, agent_session_id, agent_verified, doc)"
         " SELECT * FROM unnest($1::int[], $2::bigint[], $3::text[],"
         " $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::text[],"
         " $9::bigint[], $10::float8[], $11::smallint[], $12::text[],"
         " $13::text[], $14::smallint[], $15::text[])"
-        " ON CONFLICT DO NOTHING RETURNING project, event_id",
+        " ON CONFLICT DO NOTHING"
+        " RETURNING project, event_id, ts, status, is_error, doc),"
+        " pp AS (INSERT INTO rollup_people(project, res, bucket, kind, id,"
+        " shard, company, n, errors, first_ts, last_ts) "
+        PG_PEOPLE_SELECT("ins", "$16::int")
+        " ON CONFLICT(project, res, bucket, kind, id, shard) DO UPDATE SET"
+        " n = rollup_people.n + excluded.n,"
+        " errors = rollup_people.errors + excluded.errors,"
+        " first_ts = least(rollup_people.first_ts, excluded.first_ts),"
+        " last_ts = greatest(rollup_people.last_ts, excluded.last_ts),"
+        " company = coalesce(rollup_people.company, excluded.company))"
+        " SELECT project, event_id FROM ins",
     [P_EVENT_GET] = "SELECT id, ts, received_at, agent_id, agent_session_id,"
                     " agent_verified, doc, event_id FROM events"
                     " WHERE project=$1 AND event_id=$2 LIMIT 1",
@@ -231,6 +261,16 @@ static const char *const migrations[] = {
     " sum(latency_ms) AS s, min(latency_ms) AS mn, max(latency_ms) AS mx"
     " FROM events, (VALUES (60), (3600)) AS r(res)"
     " GROUP BY 1, 2, 3, 4, 5, 6, 7, 8) g GROUP BY 1, 2, 3, 4, 5, 6, 7;",
+    /* 2 -> 3: who called, per hour and per day (rollup.h). */
+    "CREATE TABLE rollup_people(project bigint NOT NULL, res int NOT NULL,"
+    " bucket bigint NOT NULL, kind text NOT NULL, id text NOT NULL,"
+    " shard int NOT NULL, company text, n bigint NOT NULL,"
+    " errors bigint NOT NULL, first_ts bigint NOT NULL,"
+    " last_ts bigint NOT NULL,"
+    " PRIMARY KEY(project, res, bucket, kind, id, shard));"
+    "INSERT INTO rollup_people(project, res, bucket, kind, id, shard,"
+    " company, n, errors, first_ts, last_ts) "
+    PG_PEOPLE_SELECT("events", "0") ";",
 };
 
 typedef struct {
@@ -873,7 +913,8 @@ pg_writer_commit(void *b, int w, otas__store_job_t *batch, int fail)
 	pg_t *q = b;
 	otas__buf_t *cols = q->cols[w];
 	conn_t *wr = &q->wr[w];
-	const char *v[15];
+	const char *v[16];
+	char shard[16];
 	otas__store_job_t *j;
 	ref_t *refs = NULL;
 	size_t nrefs = 0, cap = 0;
@@ -934,7 +975,9 @@ pg_writer_commit(void *b, int w, otas__store_job_t *batch, int fail)
 	}
 	if (conn_ready(wr) != 0 || exec_sql(wr->c, "BEGIN") != 0)
 		goto done;
-	r = run(wr, P_EVENT_INSERT, 15, v);
+	snprintf(shard, sizeof shard, "%d", w);
+	v[15] = shard;
+	r = run(wr, P_EVENT_INSERT, 16, v);
 	if (!ok(r)) {
 		fprintf(stderr, "error: insert failed: %s",
 		        r ? PQresultErrorMessage(r) : "no connection\n");
@@ -1051,6 +1094,12 @@ pg_writer_maintain(void *b, int64_t now_us, int retain_days,
 		snprintf(sql, sizeof sql,
 		         "DELETE FROM rollups WHERE bucket + res * 1000000::bigint"
 		         " <= %lld",
+		         (long long)cutoff * 86400LL * 1000000);
+		if (exec_sql(q->wr[0].c, sql) != 0)
+			rc = -1;
+		snprintf(sql, sizeof sql,
+		         "DELETE FROM rollup_people WHERE bucket + res *"
+		         " 1000000::bigint <= %lld",
 		         (long long)cutoff * 86400LL * 1000000);
 		if (exec_sql(q->wr[0].c, sql) != 0)
 			rc = -1;
@@ -1590,6 +1639,51 @@ done:
 	return rc;
 }
 
+static int
+pg_people_each(void *b, int64_t pk, const otas__people_query_t *q,
+               otas__people_cb cb, void *arg)
+{
+	pg_t *st = b;
+	conn_t *k;
+	PGresult *r = NULL;
+	char a[4][24];
+	const char *v[5] = {I64(a[0], pk), I64(a[1], q->res_s),
+	                    I64(a[2], q->since_us), I64(a[3], q->until_us),
+	                    q->company ? "c" : "u"};
+	int rc = -1;
+
+	k = reader_get(st);
+	if (conn_ready(k) != 0)
+		goto done;
+	r = PQexecParams(k->c,
+	                 "SELECT id, company, n, errors, first_ts, last_ts FROM"
+	                 " rollup_people WHERE project = $1::bigint AND"
+	                 " res = $2::int AND bucket >= $3::bigint AND"
+	                 " bucket < $4::bigint AND kind = $5::text",
+	                 5, NULL, v, NULL, NULL, 0);
+	if (!ok(r)) {
+		fprintf(stderr, "error: rollup query failed: %s",
+		        PQresultErrorMessage(r));
+		goto done;
+	}
+	for (int i = 0; i < PQntuples(r); i++) {
+		otas__people_row_t e;
+		e.id = val(r, i, 0);
+		e.company = val(r, i, 1);
+		e.n = ival(r, i, 2);
+		e.errors = ival(r, i, 3);
+		e.first_us = ival(r, i, 4);
+		e.last_us = ival(r, i, 5);
+		if (cb(arg, &e))
+			break;
+	}
+	rc = 0;
+done:
+	PQclear(r);
+	reader_put(st, k);
+	return rc;
+}
+
 const otas__store_ops_t otas__store_pg_ops = {
     .name = "postgresql",
     .open = pg_open,
@@ -1615,4 +1709,5 @@ const otas__store_ops_t otas__store_pg_ops = {
     .entities_each = pg_entities_each,
     .scan = pg_scan,
     .rollup_each = pg_rollup_each,
+    .people_each = pg_people_each,
 };

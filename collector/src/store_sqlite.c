@@ -39,8 +39,23 @@ enum {
 	S_AGENT_ID, S_SESSION_INSERT, S_ENTITY_UPSERT, S_EVENT_INSERT,
 	S_EVENT_GET, S_SAMPLES_EP, S_SAMPLES_DAY, S_SAMPLES_ROUTE, S_SESSIONS,
 	S_ENTITIES, S_PROJECTS_ALL, S_RETAIN_DELETE, S_ROLLUP_UPSERT,
-	S_RETAIN_ROLLUPS, S_N
+	S_RETAIN_ROLLUPS, S_PEOPLE_UPSERT, S_RETAIN_PEOPLE, S_MAX_ID, S_N
 };
+
+/* The people rollups of the events with id > ID (a literal or a
+ * parameter). */
+#define PEOPLE_SELECT(ID) \
+	"WITH e AS MATERIALIZED (SELECT project, ts, status, is_error,"\
+	    " user_id AS u, company_id AS c FROM events WHERE id > " ID "),"\
+	    " w AS (SELECT project, r.res, otas_bucket(ts, r.res) AS bucket, k.kind,"\
+	    " CASE k.kind WHEN 'u' THEN u ELSE c END AS who,"\
+	    " CASE k.kind WHEN 'u' THEN c END AS company, ts,"\
+	    " status >= 400 OR is_error AS err FROM e,"\
+	    " (SELECT 3600 AS res UNION ALL SELECT 86400) r,"\
+	    " (SELECT 'u' AS kind UNION ALL SELECT 'c') k)"\
+	    " SELECT project, res, bucket, kind, who, max(company), count(*),"\
+	    " sum(err), min(ts), max(ts) FROM w WHERE who IS NOT NULL AND who <> ''"\
+	    " GROUP BY 1, 2, 3, 4, 5"
 
 static const char *const sql_text[S_N] = {
     [S_SECRET_GET] = "SELECT value FROM meta WHERE key=?",
@@ -118,6 +133,20 @@ static const char *const sql_text[S_N] = {
      * (a bucket the cutoff cuts keeps its row until it is wholly past). */
     [S_RETAIN_ROLLUPS] = "DELETE FROM rollups WHERE project=?1 AND"
                          " bucket + res * 1000000 <= ?2",
+    /* Who called (rollup.h people rollups), from the rows this
+     * transaction inserted (ids above the largest before it: the only
+     * writer appends). */
+    [S_PEOPLE_UPSERT] =
+        "INSERT INTO rollup_people(project, res, bucket, kind, id, company,"
+        " n, errors, first_ts, last_ts) " PEOPLE_SELECT("?1")
+        " ON CONFLICT(project, res, bucket, kind, id) DO UPDATE SET"
+        " n = n + excluded.n, errors = errors + excluded.errors,"
+        " first_ts = min(first_ts, excluded.first_ts),"
+        " last_ts = max(last_ts, excluded.last_ts),"
+        " company = coalesce(company, excluded.company)",
+    [S_RETAIN_PEOPLE] = "DELETE FROM rollup_people WHERE project=?1 AND"
+                        " bucket + res * 1000000 <= ?2",
+    [S_MAX_ID] = "SELECT coalesce(max(id), 0) FROM events",
 };
 
 /* The events query has 8 optional filters; each combination is its own
@@ -196,6 +225,15 @@ static const char *const migrations[] = {
     " max(latency_ms), otas_hist(latency_ms)"
     " FROM events, (SELECT 60 AS res UNION ALL SELECT 3600) r"
     " GROUP BY 1, 2, 3, 4, 5, 6, 7;",
+    /* 4 -> 5: who called, per hour and per day (rollup.h). */
+    "CREATE TABLE rollup_people(project INTEGER NOT NULL,"
+    " res INTEGER NOT NULL, bucket INTEGER NOT NULL, kind TEXT NOT NULL,"
+    " id TEXT NOT NULL, company TEXT, n INTEGER NOT NULL,"
+    " errors INTEGER NOT NULL, first_ts INTEGER NOT NULL,"
+    " last_ts INTEGER NOT NULL,"
+    " PRIMARY KEY(project, res, bucket, kind, id)) WITHOUT ROWID;"
+    "INSERT INTO rollup_people(project, res, bucket, kind, id, company, n,"
+    " errors, first_ts, last_ts) " PEOPLE_SELECT("-1") ";",
 };
 
 
@@ -816,16 +854,34 @@ static int
 sq_writer_commit(void *b, int w, otas__store_job_t *batch, int fail)
 {
 	sq_t *q = b;
-	sqlite3_stmt *ins = stmt(&q->wr, S_EVENT_INSERT);
+	sqlite3_stmt *ins = stmt(&q->wr, S_EVENT_INSERT), *s = NULL;
 	otas__store_job_t *j;
+	int64_t max_id = 0;
 	int rc;
 
 	(void)w;
 	rc = ins && exec(q->wr.db, "BEGIN IMMEDIATE") == 0 ? 0 : -1;
+	if (rc == 0 && (s = stmt(&q->wr, S_MAX_ID)) &&
+	    sqlite3_step(s) == SQLITE_ROW)
+		max_id = sqlite3_column_int64(s, 0);
+	else
+		rc = -1;
+	if (s)
+		sqlite3_reset(s);
 	for (j = batch; rc == 0 && j; j = j->next)
 		rc = insert_job(q->wr.db, ins, j);
 	if (rc == 0)
 		rc = upsert_rollups(&q->wr, batch);
+	if (rc == 0) {
+		if ((s = stmt(&q->wr, S_PEOPLE_UPSERT))) {
+			sqlite3_bind_int64(s, 1, max_id);
+			if (sqlite3_step(s) != SQLITE_DONE)
+				rc = -1;
+			sqlite3_reset(s);
+		} else {
+			rc = -1;
+		}
+	}
 	if (rc == 0 && fail)
 		rc = -1; /* testing: as if the disk were full */
 	if (rc == 0 && exec(q->wr.db, "COMMIT") != 0)
@@ -881,7 +937,12 @@ sq_writer_maintain(void *b, int64_t now_us, int retain_days,
 				break;
 		}
 		/* the rollups of the deleted events */
-		if (rc == 0 && (s = stmt(&q->wr, S_RETAIN_ROLLUPS))) {
+		for (int t = S_RETAIN_ROLLUPS; rc == 0 && t <= S_RETAIN_PEOPLE;
+		     t += S_RETAIN_PEOPLE - S_RETAIN_ROLLUPS) {
+			if (!(s = stmt(&q->wr, t))) {
+				rc = -1;
+				break;
+			}
 			sqlite3_bind_int64(s, 1, pks[i]);
 			sqlite3_bind_int64(s, 2, cutoff);
 			if (sqlite3_step(s) != SQLITE_DONE)
@@ -1353,6 +1414,46 @@ done:
 	return rc;
 }
 
+static int
+sq_people_each(void *b, int64_t pk, const otas__people_query_t *q,
+               otas__people_cb cb, void *arg)
+{
+	sq_t *st = b;
+	conn_t *c = reader_get(st);
+	sqlite3_stmt *s = NULL;
+	int rc = -1;
+
+	if (sqlite3_prepare_v2(c->db,
+	                       "SELECT id, company, n, errors, first_ts, last_ts"
+	                       " FROM rollup_people WHERE project=?1 AND res=?2"
+	                       " AND bucket >= ?3 AND bucket < ?4 AND kind=?5",
+	                       -1, &s, NULL) != SQLITE_OK) {
+		fprintf(stderr, "error: prepare failed: %s\n", sqlite3_errmsg(c->db));
+		goto done;
+	}
+	sqlite3_bind_int64(s, 1, pk);
+	sqlite3_bind_int64(s, 2, q->res_s);
+	sqlite3_bind_int64(s, 3, q->since_us);
+	sqlite3_bind_int64(s, 4, q->until_us);
+	sqlite3_bind_text(s, 5, q->company ? "c" : "u", -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		otas__people_row_t r;
+		r.id = col_text(s, 0);
+		r.company = col_text(s, 1);
+		r.n = sqlite3_column_int64(s, 2);
+		r.errors = sqlite3_column_int64(s, 3);
+		r.first_us = sqlite3_column_int64(s, 4);
+		r.last_us = sqlite3_column_int64(s, 5);
+		if (cb(arg, &r))
+			break;
+	}
+	rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+done:
+	sqlite3_finalize(s);
+	reader_put(st, c);
+	return rc;
+}
+
 const otas__store_ops_t otas__store_sqlite_ops = {
     .name = "sqlite",
     .open = sq_open,
@@ -1378,4 +1479,5 @@ const otas__store_ops_t otas__store_sqlite_ops = {
     .entities_each = sq_entities_each,
     .scan = sq_scan,
     .rollup_each = sq_rollup_each,
+    .people_each = sq_people_each,
 };

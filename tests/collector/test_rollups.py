@@ -20,8 +20,12 @@ def iso(t):
 
 
 def make(i, t, *, status=200, latency=10.0, method="GET", route="api/items/<int:pk>",
-         path=None, error=""):
+         path=None, error="", user=None, company=None):
     md = {"timestamp": iso(t), "event_id": f"r-{i:05d}"}
+    if user is not None:
+        md["user_id"] = user
+    if company is not None:
+        md["company_id"] = company
     if route is not None:
         md["route"] = route
     return make_event(i, event_id=f"r-{i:05d}", status_code=status, latency_ms=latency,
@@ -188,6 +192,52 @@ def test_late_events_after_the_minute_closed(collector):
     assert a["totals"]["requests"] == 3
 
 
+def people_corpus():
+    """~900 events over 3 days and a bit: users u0..u11 (user k always of
+    company c(k % 3)), some anonymous, some with a company only."""
+    rnd = random.Random(7)
+    evs = []
+    for i in range(900):
+        t = T0 + timedelta(seconds=rnd.uniform(0, 3.2 * 86400))
+        k = rnd.randrange(14)
+        user = f"u{k}" if k < 12 else None
+        company = f"c{k % 3}" if k != 13 else None
+        evs.append(make(50000 + i, t, status=rnd.choice([200, 200, 200, 404, 500]),
+                        user=user, company=company))
+    return evs
+
+
+def compare_people(c, kind, **args):
+    a = c.get(f"/api/v1/stats/{kind}", plan="rollup", **args).json()
+    b = c.get(f"/api/v1/stats/{kind}", plan="raw", **args).json()
+    assert a["plan"] == "rollup" and b["plan"] == "raw"
+    assert a[kind] == b[kind], args
+    return a
+
+
+def test_people_rollups_equal_raw(collector):
+    c = collector
+    evs = people_corpus()
+    ingest(c, evs)
+    for lo, hi in [(T0 + timedelta(minutes=17, seconds=3), T0 + timedelta(days=3, hours=2,
+                                                                         minutes=5)),
+                   (T0 - timedelta(days=1), T0 + timedelta(days=5)),
+                   (T0 + timedelta(hours=30, minutes=1), T0 + timedelta(hours=33)),
+                   (T0 + timedelta(hours=5, minutes=1), T0 + timedelta(hours=5, minutes=9))]:
+        span = {"from": iso(lo), "to": iso(hi)}
+        u = compare_people(c, "users", **span)
+        compare_people(c, "companies", **span)
+        want = [e for e in evs if e["metadata"].get("user_id")
+                and lo <= datetime.strptime(e["metadata"]["timestamp"],
+                                            "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+                                                tzinfo=timezone.utc) < hi]
+        assert sum(x["requests"] for x in u["users"]) == len(want)
+        for x in u["users"]:
+            assert x["company_id"] == f"c{int(x['id'][1:]) % 3}"
+    # a filter: the events, not the rollups
+    assert c.get("/api/v1/stats/users", status="5xx", plan="rollup").json()["plan"] == "raw"
+
+
 def test_migration_fills_rollups_from_events(new_collector, store, request):
     """A database from before the rollups (schema one step back, no rollup
     table) gets them filled from its events when a collector opens it."""
@@ -197,11 +247,17 @@ def test_migration_fills_rollups_from_events(new_collector, store, request):
     evs = corpus()
     ingest(c, evs)
     span = {"from": iso(RANGES[0][0]), "to": iso(RANGES[0][1])}
+    ingest(c, people_corpus()[:300])
     before = c.get("/api/v1/stats/routes", plan="rollup", **span).json()
+    week = {"from": iso(T0 - timedelta(hours=1, seconds=1)),
+            "to": iso(T0 + timedelta(days=6, seconds=13))}
+    users = c.get("/api/v1/stats/users", plan="rollup", **week).json()["users"]
+    assert sum(u["requests"] for u in users) > 200
     assert c.stop() == 0
     if store == "pg":
         pg = request.getfixturevalue("pg_server")
-        pg.psql(c.db_path, "DROP TABLE rollups; DROP AGGREGATE otas_hist_agg(int, bigint);"
+        pg.psql(c.db_path, "DROP TABLE rollup_people; UPDATE otas_schema SET version ="
+                " version - 1; DROP TABLE rollups; DROP AGGREGATE otas_hist_agg(int, bigint);"
                 " DROP FUNCTION otas_hist_put(int[], int, bigint);"
                 " DROP FUNCTION otas_hist_bin(float8);"
                 " DROP FUNCTION otas_hist_merge(int[], int[]);"
@@ -210,7 +266,8 @@ def test_migration_fills_rollups_from_events(new_collector, store, request):
         con = sqlite3.connect(c.db_path)
         v = con.execute("PRAGMA user_version").fetchone()[0]
         con.execute("DROP TABLE rollups")
-        con.execute(f"PRAGMA user_version={v - 1}")
+        con.execute("DROP TABLE rollup_people")
+        con.execute(f"PRAGMA user_version={v - 2}")
         con.commit()
         con.close()
     c.start(extra_args=["--quiet"])
@@ -219,4 +276,7 @@ def test_migration_fills_rollups_from_events(new_collector, store, request):
         [strip_pcts(e)[0] for e in before["endpoints"]]
     compare_series(c, **span, bucket="hour")
     compare_routes(c, **span)
+    assert c.get("/api/v1/stats/users", plan="rollup", **week).json()["users"] == users
+    compare_people(c, "users", **week)
+    compare_people(c, "companies", **week)
     c.stop()
