@@ -1761,6 +1761,7 @@ otas__api_dash_agents(otas__server_t *s, struct MHD_Connection *c,
 		return MHD_YES;
 	otas__dash_filter_scan(&f, &q);
 	q.any_order = 1;
+	q.agents_only = 1;
 	if (run_scan(s, r, &f, &q, agents_row, &x, 0, NULL) != 0)
 		goto done;
 	if (x.n)

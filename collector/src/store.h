@@ -283,6 +283,7 @@ typedef struct {
 	const char *text;       /* substring of the stored document (ASCII
 	                         * case-insensitive); NULL: none */
 	int errors_only;        /* status >= 400 or is_error */
+	int agents_only;        /* rows with an agent_id */
 	int want_doc;           /* fill row->doc */
 	int want_who;           /* fill row->user_id/company_id */
 	int any_order;          /* rows in any order (aggregates): the

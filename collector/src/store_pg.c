@@ -271,6 +271,12 @@ static const char *const migrations[] = {
     "INSERT INTO rollup_people(project, res, bucket, kind, id, shard,"
     " company, n, errors, first_ts, last_ts) "
     PG_PEOPLE_SELECT("events", "0") ";",
+    /* 3 -> 4: the views that read only errors (/errors) or only agents'
+     * calls (/stats/agents) walk these, not every event of the range. */
+    "CREATE INDEX events_errors ON events(project, ts)"
+    " WHERE status >= 400 OR is_error <> 0;"
+    "CREATE INDEX events_agents ON events(project, ts)"
+    " WHERE agent_id IS NOT NULL;",
 };
 
 typedef struct {
@@ -1497,6 +1503,8 @@ pg_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 	}
 	if (q->errors_only)
 		pgq_add(&x, " AND (status >= 400 OR is_error <> 0)");
+	if (q->agents_only)
+		pgq_add(&x, " AND agent_id IS NOT NULL");
 	if (q->has_cursor) {
 		int a = pgq_int(&x, q->cursor_ts);
 		pgq_add(&x, " AND (ts < $%d::bigint OR (ts = $%d::bigint AND id < "

@@ -234,6 +234,12 @@ static const char *const migrations[] = {
     " PRIMARY KEY(project, res, bucket, kind, id)) WITHOUT ROWID;"
     "INSERT INTO rollup_people(project, res, bucket, kind, id, company, n,"
     " errors, first_ts, last_ts) " PEOPLE_SELECT("-1") ";",
+    /* 5 -> 6: the views that read only errors (/errors) or only agents'
+     * calls (/stats/agents) walk these, not every event of the range. */
+    "CREATE INDEX events_errors ON events(project, ts)"
+    " WHERE status >= 400 OR is_error;"
+    "CREATE INDEX events_agents ON events(project, ts)"
+    " WHERE agent_id IS NOT NULL;",
 };
 
 
@@ -1273,7 +1279,7 @@ sq_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 	         "SELECT id, ts, event_id, method, path, route, status,"
 	         " latency_ms, is_error, agent_id, agent_session_id, %s, %s"
 	         " FROM events WHERE project=?1 AND ts >= ?2 AND ts < ?3"
-	         "%s%s%s%s%s%s%s%s%s%s%s%s%s",
+	         "%s%s%s%s%s%s%s%s%s%s%s%s%s%s",
 	         q->want_who ? "user_id, company_id" : "NULL, NULL",
 	         q->want_doc ? "doc" : "NULL",
 	         q->method ? " AND method = ?4" : "",
@@ -1286,6 +1292,7 @@ sq_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 	         q->status_max > 0 ? " AND status <= ?11" : "",
 	         q->text ? " AND doc LIKE ?12 ESCAPE '\\'" : "",
 	         q->errors_only ? " AND (status >= 400 OR is_error)" : "",
+	         q->agents_only ? " AND agent_id IS NOT NULL" : "",
 	         q->has_cursor ? " AND (ts < ?13 OR (ts = ?13 AND id < ?14))" : "",
 	         q->any_order ? "" : " ORDER BY ts DESC, id DESC",
 	         q->limit > 0 ? " LIMIT ?15" : "");

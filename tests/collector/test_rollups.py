@@ -256,8 +256,9 @@ def test_migration_fills_rollups_from_events(new_collector, store, request):
     assert c.stop() == 0
     if store == "pg":
         pg = request.getfixturevalue("pg_server")
-        pg.psql(c.db_path, "DROP TABLE rollup_people; UPDATE otas_schema SET version ="
-                " version - 1; DROP TABLE rollups; DROP AGGREGATE otas_hist_agg(int, bigint);"
+        pg.psql(c.db_path, "DROP INDEX events_errors; DROP INDEX events_agents;"
+                " DROP TABLE rollup_people; UPDATE otas_schema SET version ="
+                " version - 2; DROP TABLE rollups; DROP AGGREGATE otas_hist_agg(int, bigint);"
                 " DROP FUNCTION otas_hist_put(int[], int, bigint);"
                 " DROP FUNCTION otas_hist_bin(float8);"
                 " DROP FUNCTION otas_hist_merge(int[], int[]);"
@@ -267,7 +268,9 @@ def test_migration_fills_rollups_from_events(new_collector, store, request):
         v = con.execute("PRAGMA user_version").fetchone()[0]
         con.execute("DROP TABLE rollups")
         con.execute("DROP TABLE rollup_people")
-        con.execute(f"PRAGMA user_version={v - 2}")
+        con.execute("DROP INDEX events_errors")
+        con.execute("DROP INDEX events_agents")
+        con.execute(f"PRAGMA user_version={v - 3}")
         con.commit()
         con.close()
     c.start(extra_args=["--quiet"])
