@@ -262,3 +262,95 @@ otas__rollup_build(otas__store_job_t *batch, otas__rollup_row_t **rows,
 	*n = nr;
 	return 0;
 }
+
+typedef struct {
+	int64_t project, res_s, bucket_us, ts;
+	int company;
+	const char *id;
+	const otas__event_t *e;
+} pkey_t;
+
+static int
+pkey_cmp(const void *a, const void *b)
+{
+	const pkey_t *x = a, *y = b;
+
+	if (x->project != y->project)
+		return x->project < y->project ? -1 : 1;
+	if (x->res_s != y->res_s)
+		return x->res_s < y->res_s ? -1 : 1;
+	if (x->bucket_us != y->bucket_us)
+		return x->bucket_us < y->bucket_us ? -1 : 1;
+	if (x->company != y->company)
+		return x->company - y->company;
+	return strcmp(x->id, y->id);
+}
+
+int
+otas__people_build(otas__store_job_t *batch, otas__people_agg_t **rows,
+                   size_t *n)
+{
+	static const int64_t res[2] = {3600, 86400};
+	pkey_t *k = NULL;
+	size_t nk = 0, cap = 0, nr = 0;
+	otas__people_agg_t *out;
+
+	*rows = NULL;
+	*n = 0;
+	for (otas__store_job_t *j = batch; j; j = j->next)
+		for (size_t i = 0; i < j->n; i++) {
+			const otas__event_t *e = &j->ev[i];
+			int64_t ts;
+			if (e->reject || !e->doc || !e->inserted ||
+			    (!e->user_id && !e->company_id))
+				continue;
+			ts = e->ts_us ? e->ts_us : j->received_us;
+			if (nk + 4 > cap) {
+				cap = cap ? cap * 2 : 256;
+				k = realloc(k, cap * sizeof *k);
+				if (!k)
+					abort();
+			}
+			for (int r = 0; r < 2; r++)
+				for (int c = 0; c < 2; c++) {
+					const char *id = c ? e->company_id : e->user_id;
+					if (id)
+						k[nk++] = (pkey_t){j->project_pk, res[r],
+						                   otas__rollup_bucket(ts, res[r]),
+						                   ts, c, id, e};
+				}
+		}
+	if (!nk)
+		return 0;
+	qsort(k, nk, sizeof *k, pkey_cmp);
+	out = calloc(nk, sizeof *out);
+	if (!out)
+		abort();
+	for (size_t i = 0; i < nk; i++) {
+		const otas__event_t *e = k[i].e;
+		otas__people_agg_t *r;
+		if (i == 0 || pkey_cmp(&k[i - 1], &k[i]) != 0) {
+			r = &out[nr++];
+			r->project = k[i].project;
+			r->res_s = k[i].res_s;
+			r->bucket_us = k[i].bucket_us;
+			r->company = k[i].company;
+			r->id = k[i].id;
+			r->first_us = r->last_us = k[i].ts;
+		}
+		r = &out[nr - 1];
+		r->n++;
+		r->errors += e->status >= 400 || e->is_error;
+		if (k[i].ts < r->first_us)
+			r->first_us = k[i].ts;
+		if (k[i].ts > r->last_us)
+			r->last_us = k[i].ts;
+		if (!r->company && e->company_id &&
+		    (!r->company_id || strcmp(e->company_id, r->company_id) > 0))
+			r->company_id = e->company_id;
+	}
+	free(k);
+	*rows = out;
+	*n = nr;
+	return 0;
+}

@@ -122,4 +122,17 @@ int otas__store_people_each(otas__store_t *st, int64_t project_pk,
                             const otas__people_query_t *q,
                             otas__people_cb cb, void *arg);
 
+/* One aggregated people row of a group (written by the stores). */
+typedef struct {
+	int64_t project, res_s, bucket_us;
+	int company;            /* kind: 0 user ("u"), 1 company ("c") */
+	const char *id;
+	const char *company_id; /* users: the largest company id seen */
+	long long n, errors;
+	int64_t first_us, last_us;
+} otas__people_agg_t;
+/* As otas__rollup_build, from ev->user_id / company_id. */
+int otas__people_build(otas__store_job_t *batch, otas__people_agg_t **rows,
+                       size_t *n);
+
 #endif

@@ -59,11 +59,12 @@ enum {
 	P_PROJECT_PK, P_KEY_INSERT, P_KEY_LOOKUP, P_KEY_REVOKE, P_AGENT_INSERT,
 	P_AGENT_ID, P_SESSION_INSERT, P_ENTITY_UPSERT, P_EVENT_INSERT,
 	P_EVENT_GET, P_SAMPLES_EP, P_SAMPLES_DAY, P_SAMPLES_ROUTE, P_SESSIONS,
-	P_ENTITIES, P_ROLLUP_UPSERT, P_N
+	P_ENTITIES, P_ROLLUP_UPSERT, P_PEOPLE_UPSERT, P_N
 };
 
-/* People rollups of the rows of SRC (events, or the rows an insert
- * returned), in shard SHARD: metadata read as pg_scan reads it. */
+/* People rollups of the rows of SRC in shard SHARD (the migration's
+ * backfill; ingest aggregates in C, rollup.c): metadata read as pg_scan
+ * reads it. */
 #define PG_PEOPLE_SELECT(SRC, SHARD) \
 	"SELECT project, res, bucket, kind, who, " SHARD ", max(company)," \
 	" count(*), sum(err), min(ts), max(ts) FROM (SELECT project, r.res," \
@@ -110,28 +111,15 @@ static const char *const sql_text[P_N] = {
         " doc = otas_merge_patch(entities.doc, excluded.doc),"
         " company_id = coalesce(excluded.company_id, entities.company_id),"
         " updated_at = excluded.updated_at",
-    /* The rows that were new also go into the people rollups
-     * (rollup.h), in the same statement; shard $16 as P_ROLLUP_UPSERT. */
     [P_EVENT_INSERT] =
-        "WITH ins AS (INSERT INTO events(day, project, event_id, ts,"
-        " received_at, method, path, route, status, latency_ms, is_error,"
-        " agent_id, agent_session_id, agent_verified, doc)"
+        "INSERT INTO events(day, project, event_id, ts, received_at, method,"
+        " path, route, status, latency_ms, is_error, agent_id,"
+        " agent_session_id, agent_verified, doc)"
         " SELECT * FROM unnest($1::int[], $2::bigint[], $3::text[],"
         " $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::text[],"
         " $9::bigint[], $10::float8[], $11::smallint[], $12::text[],"
         " $13::text[], $14::smallint[], $15::text[])"
-        " ON CONFLICT DO NOTHING"
-        " RETURNING project, event_id, ts, status, is_error, doc),"
-        " pp AS (INSERT INTO rollup_people(project, res, bucket, kind, id,"
-        " shard, company, n, errors, first_ts, last_ts) "
-        PG_PEOPLE_SELECT("ins", "$16::int")
-        " ON CONFLICT(project, res, bucket, kind, id, shard) DO UPDATE SET"
-        " n = rollup_people.n + excluded.n,"
-        " errors = rollup_people.errors + excluded.errors,"
-        " first_ts = least(rollup_people.first_ts, excluded.first_ts),"
-        " last_ts = greatest(rollup_people.last_ts, excluded.last_ts),"
-        " company = coalesce(rollup_people.company, excluded.company))"
-        " SELECT project, event_id FROM ins",
+        " ON CONFLICT DO NOTHING RETURNING project, event_id",
     [P_EVENT_GET] = "SELECT id, ts, received_at, agent_id, agent_session_id,"
                     " agent_verified, doc, event_id FROM events"
                     " WHERE project=$1 AND event_id=$2 LIMIT 1",
@@ -173,6 +161,20 @@ static const char *const sql_text[P_N] = {
         " lat_min = least(rollups.lat_min, excluded.lat_min),"
         " lat_max = greatest(rollups.lat_max, excluded.lat_max),"
         " hist = otas_hist_merge(rollups.hist, excluded.hist)",
+    /* rollup.h people rollups, likewise */
+    [P_PEOPLE_UPSERT] =
+        "INSERT INTO rollup_people(project, res, bucket, kind, id, shard,"
+        " company, n, errors, first_ts, last_ts)"
+        " SELECT p, r, b, k, i, $11::int, c, n, e, f, l"
+        " FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::text[],"
+        " $5::text[], $6::text[], $7::bigint[], $8::bigint[], $9::bigint[],"
+        " $10::bigint[]) AS t(p, r, b, k, i, c, n, e, f, l)"
+        " ON CONFLICT(project, res, bucket, kind, id, shard) DO UPDATE SET"
+        " n = rollup_people.n + excluded.n,"
+        " errors = rollup_people.errors + excluded.errors,"
+        " first_ts = least(rollup_people.first_ts, excluded.first_ts),"
+        " last_ts = greatest(rollup_people.last_ts, excluded.last_ts),"
+        " company = coalesce(rollup_people.company, excluded.company)",
 };
 
 static const char *const migrations[] = {
@@ -913,14 +915,69 @@ upsert_rollups(pg_t *q, int w, otas__store_job_t *batch)
 	return rc;
 }
 
+/* The group's people rollup rows (rollup.h), likewise.  0 ok. */
+static int
+upsert_people(pg_t *q, int w, otas__store_job_t *batch)
+{
+	otas__people_agg_t *rows;
+	size_t n;
+	otas__buf_t a[10];
+	const char *v[11];
+	char shard[16];
+	PGresult *r;
+	int rc = -1, oom = 0;
+
+	if (otas__people_build(batch, &rows, &n) != 0)
+		return -1;
+	if (!n)
+		return 0;
+	for (int i = 0; i < 10; i++) {
+		otas__buf_init(&a[i]);
+		otas__buf_putc(&a[i], '{');
+	}
+	for (size_t i = 0; i < n; i++) {
+		const otas__people_agg_t *x = &rows[i];
+		arr_num(&a[0], "%lld", (long long)x->project);
+		arr_num(&a[1], "%lld", (long long)x->res_s);
+		arr_num(&a[2], "%lld", (long long)x->bucket_us);
+		arr_num(&a[3], "%s", x->company ? "c" : "u");
+		arr_text(&a[4], x->id, strlen(x->id));
+		arr_text(&a[5], x->company_id,
+		         x->company_id ? strlen(x->company_id) : 0);
+		arr_num(&a[6], "%lld", x->n);
+		arr_num(&a[7], "%lld", x->errors);
+		arr_num(&a[8], "%lld", (long long)x->first_us);
+		arr_num(&a[9], "%lld", (long long)x->last_us);
+	}
+	for (int i = 0; i < 10; i++) {
+		otas__buf_putc(&a[i], '}');
+		oom |= a[i].oom;
+		v[i] = a[i].data;
+	}
+	snprintf(shard, sizeof shard, "%d", w);
+	v[10] = shard;
+	if (!oom) {
+		r = run(&q->wr[w], P_PEOPLE_UPSERT, 11, v);
+		if (ok(r))
+			rc = 0;
+		else
+			fprintf(stderr, "error: rollup upsert failed: %s",
+			        r ? PQresultErrorMessage(r) : "no connection\n");
+		PQclear(r);
+	}
+	for (int i = 0; i < 10; i++)
+		otas__buf_free(&a[i]);
+	free(rows);
+	return rc;
+}
+
 static int
 pg_writer_commit(void *b, int w, otas__store_job_t *batch, int fail)
 {
 	pg_t *q = b;
 	otas__buf_t *cols = q->cols[w];
 	conn_t *wr = &q->wr[w];
-	const char *v[16];
-	char shard[16];
+	const char *v[15];
 	otas__store_job_t *j;
 	ref_t *refs = NULL;
 	size_t nrefs = 0, cap = 0;
@@ -981,9 +1038,7 @@ pg_writer_commit(void *b, int w, otas__store_job_t *batch, int fail)
 	}
 	if (conn_ready(wr) != 0 || exec_sql(wr->c, "BEGIN") != 0)
 		goto done;
-	snprintf(shard, sizeof shard, "%d", w);
-	v[15] = shard;
-	r = run(wr, P_EVENT_INSERT, 16, v);
+	r = run(wr, P_EVENT_INSERT, 15, v);
 	if (!ok(r)) {
 		fprintf(stderr, "error: insert failed: %s",
 		        r ? PQresultErrorMessage(r) : "no connection\n");
@@ -1003,7 +1058,7 @@ pg_writer_commit(void *b, int w, otas__store_job_t *batch, int fail)
 		if (hit < refs + nrefs && ref_cmp(hit, &key) == 0)
 			hit->ev->inserted = 1;
 	}
-	if (upsert_rollups(q, w, batch) != 0)
+	if (upsert_rollups(q, w, batch) != 0 || upsert_people(q, w, batch) != 0)
 		goto rollback;
 	if (fail) {
 		fprintf(stderr, "error: commit failed: test failure\n");

@@ -39,11 +39,11 @@ enum {
 	S_AGENT_ID, S_SESSION_INSERT, S_ENTITY_UPSERT, S_EVENT_INSERT,
 	S_EVENT_GET, S_SAMPLES_EP, S_SAMPLES_DAY, S_SAMPLES_ROUTE, S_SESSIONS,
 	S_ENTITIES, S_PROJECTS_ALL, S_RETAIN_DELETE, S_ROLLUP_UPSERT,
-	S_RETAIN_ROLLUPS, S_PEOPLE_UPSERT, S_RETAIN_PEOPLE, S_MAX_ID, S_N
+	S_RETAIN_ROLLUPS, S_PEOPLE_UPSERT, S_RETAIN_PEOPLE, S_N
 };
 
-/* The people rollups of the events with id > ID (a literal or a
- * parameter). */
+/* The people rollups of the events with id > ID (the migration's
+ * backfill; ingest aggregates in C, rollup.c). */
 #define PEOPLE_SELECT(ID) \
 	"WITH e AS MATERIALIZED (SELECT project, ts, status, is_error,"\
 	    " user_id AS u, company_id AS c FROM events WHERE id > " ID "),"\
@@ -138,7 +138,8 @@ static const char *const sql_text[S_N] = {
      * writer appends). */
     [S_PEOPLE_UPSERT] =
         "INSERT INTO rollup_people(project, res, bucket, kind, id, company,"
-        " n, errors, first_ts, last_ts) " PEOPLE_SELECT("?1")
+        " n, errors, first_ts, last_ts)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
         " ON CONFLICT(project, res, bucket, kind, id) DO UPDATE SET"
         " n = n + excluded.n, errors = errors + excluded.errors,"
         " first_ts = min(first_ts, excluded.first_ts),"
@@ -146,7 +147,6 @@ static const char *const sql_text[S_N] = {
         " company = coalesce(company, excluded.company)",
     [S_RETAIN_PEOPLE] = "DELETE FROM rollup_people WHERE project=?1 AND"
                         " bucket + res * 1000000 <= ?2",
-    [S_MAX_ID] = "SELECT coalesce(max(id), 0) FROM events",
 };
 
 /* The events query has 8 optional filters; each combination is its own
@@ -856,38 +856,54 @@ upsert_rollups(conn_t *c, otas__store_job_t *batch)
 	return rc;
 }
 
+/* The group's people rollup rows, likewise.  0 ok. */
+static int
+upsert_people(conn_t *c, otas__store_job_t *batch)
+{
+	otas__people_agg_t *rows;
+	size_t n;
+	sqlite3_stmt *s = stmt(c, S_PEOPLE_UPSERT);
+	int rc = 0;
+
+	if (!s || otas__people_build(batch, &rows, &n) != 0)
+		return -1;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const otas__people_agg_t *r = &rows[i];
+		sqlite3_reset(s);
+		sqlite3_bind_int64(s, 1, r->project);
+		sqlite3_bind_int64(s, 2, r->res_s);
+		sqlite3_bind_int64(s, 3, r->bucket_us);
+		sqlite3_bind_text(s, 4, r->company ? "c" : "u", -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 5, r->id, -1, SQLITE_STATIC);
+		bind_opt_text(s, 6, r->company_id);
+		sqlite3_bind_int64(s, 7, r->n);
+		sqlite3_bind_int64(s, 8, r->errors);
+		sqlite3_bind_int64(s, 9, r->first_us);
+		sqlite3_bind_int64(s, 10, r->last_us);
+		if (sqlite3_step(s) != SQLITE_DONE)
+			rc = -1;
+	}
+	sqlite3_reset(s);
+	free(rows);
+	return rc;
+}
+
 static int
 sq_writer_commit(void *b, int w, otas__store_job_t *batch, int fail)
 {
 	sq_t *q = b;
-	sqlite3_stmt *ins = stmt(&q->wr, S_EVENT_INSERT), *s = NULL;
+	sqlite3_stmt *ins = stmt(&q->wr, S_EVENT_INSERT);
 	otas__store_job_t *j;
-	int64_t max_id = 0;
 	int rc;
 
 	(void)w;
 	rc = ins && exec(q->wr.db, "BEGIN IMMEDIATE") == 0 ? 0 : -1;
-	if (rc == 0 && (s = stmt(&q->wr, S_MAX_ID)) &&
-	    sqlite3_step(s) == SQLITE_ROW)
-		max_id = sqlite3_column_int64(s, 0);
-	else
-		rc = -1;
-	if (s)
-		sqlite3_reset(s);
 	for (j = batch; rc == 0 && j; j = j->next)
 		rc = insert_job(q->wr.db, ins, j);
 	if (rc == 0)
 		rc = upsert_rollups(&q->wr, batch);
-	if (rc == 0) {
-		if ((s = stmt(&q->wr, S_PEOPLE_UPSERT))) {
-			sqlite3_bind_int64(s, 1, max_id);
-			if (sqlite3_step(s) != SQLITE_DONE)
-				rc = -1;
-			sqlite3_reset(s);
-		} else {
-			rc = -1;
-		}
-	}
+	if (rc == 0)
+		rc = upsert_people(&q->wr, batch);
 	if (rc == 0 && fail)
 		rc = -1; /* testing: as if the disk were full */
 	if (rc == 0 && exec(q->wr.db, "COMMIT") != 0)

@@ -193,14 +193,15 @@ def test_late_events_after_the_minute_closed(collector):
 
 
 def people_corpus():
-    """~900 events over 3 days and a bit: users u0..u11 (user k always of
-    company c(k % 3)), some anonymous, some with a company only."""
+    """~900 events over 3 days and a bit: users u0..u10 and 11 (a number;
+    user k always of company c(k % 3)), some anonymous, some with a company
+    only."""
     rnd = random.Random(7)
     evs = []
     for i in range(900):
         t = T0 + timedelta(seconds=rnd.uniform(0, 3.2 * 86400))
         k = rnd.randrange(14)
-        user = f"u{k}" if k < 12 else None
+        user = f"u{k}" if k < 11 else 11 if k == 11 else None  # an integer id too
         company = f"c{k % 3}" if k != 13 else None
         evs.append(make(50000 + i, t, status=rnd.choice([200, 200, 200, 404, 500]),
                         user=user, company=company))
@@ -233,7 +234,8 @@ def test_people_rollups_equal_raw(collector):
                                                 tzinfo=timezone.utc) < hi]
         assert sum(x["requests"] for x in u["users"]) == len(want)
         for x in u["users"]:
-            assert x["company_id"] == f"c{int(x['id'][1:]) % 3}"
+            assert x["company_id"] == f"c{int(x['id'].lstrip('u')) % 3}"
+        assert "11" in [x["id"] for x in u["users"]] or hi - lo < timedelta(hours=1)
     # a filter: the events, not the rollups
     assert c.get("/api/v1/stats/users", status="5xx", plan="rollup").json()["plan"] == "raw"
 
