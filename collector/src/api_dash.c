@@ -603,16 +603,17 @@ rfilt_row(void *arg, const otas__rollup_row_t *r)
 	return x->cb(x->arg, r);
 }
 
-/* Up to this many events in the range, a view the rollups could answer
- * scans the events instead (it costs little there) and its percentiles
- * are exact; plan=rollup / plan=raw force either. */
+/* A range of at most 3 hours whose view matches at most this many events
+ * scans the events instead of the rollups (it costs little there: the
+ * scan reads every event of the range, matching or not) and its
+ * percentiles are exact; plan=rollup / plan=raw force either. */
 #ifndef OTAS__DASH_EXACT_MAX
 #define OTAS__DASH_EXACT_MAX 20000
 #endif
 
-/* 2: answer f from the rollups whatever the count (plan=rollup); 1: from
- * the rollups unless they count at most OTAS__DASH_EXACT_MAX events;
- * 0: scan the events. */
+/* 2: answer f from the rollups whatever the count (plan=rollup, or a
+ * range over 3 hours); 1: from the rollups unless they count at most
+ * OTAS__DASH_EXACT_MAX events; 0: scan the events. */
 static int
 use_rollups(struct MHD_Connection *c, const otas__dash_filter_t *f)
 {
@@ -623,7 +624,9 @@ use_rollups(struct MHD_Connection *c, const otas__dash_filter_t *f)
 	if (f->path || f->user || f->company || f->tag || f->version ||
 	    f->agent || f->session || f->trace || f->text)
 		return 0;
-	return plan && strcmp(plan, "rollup") == 0 ? 2 : 1;
+	if (plan && strcmp(plan, "rollup") == 0)
+		return 2;
+	return f->to_us - f->from_us <= 3 * 3600LL * 1000000 ? 1 : 2;
 }
 
 static int64_t

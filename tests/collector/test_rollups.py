@@ -163,12 +163,16 @@ def test_rollups_equal_raw(collector):
 
 
 def test_auto_plan_and_fallbacks(collector):
-    """Few events: the raw scan (exact percentiles); filters the rollups do
-    not hold always scan the events."""
+    """Few events in at most 3 hours: the raw scan (exact percentiles);
+    filters the rollups do not hold always scan the events."""
     c = collector
     ingest(c, corpus()[:300])
-    span = {"from": iso(T0), "to": iso(T0 + timedelta(hours=4))}
+    span = {"from": iso(T0), "to": iso(T0 + timedelta(hours=3))}
     assert c.get("/api/v1/stats/series", **span).json()["plan"] == "raw"
+    # over 3 hours: the rollups whatever the count
+    long = {"from": iso(T0), "to": iso(T0 + timedelta(hours=3, seconds=1))}
+    assert c.get("/api/v1/stats/series", **long).json()["plan"] == "rollup"
+    assert c.get("/api/v1/stats/routes", **long).json()["plan"] == "rollup"
     assert c.get("/api/v1/stats/series", plan="rollup", **span).json()["plan"] == "rollup"
     for f in ({"path": "/scan/*"}, {"user": "u1"}, {"q": "x"}, {"tag": "t"}):
         assert c.get("/api/v1/stats/series", plan="rollup", **span,
