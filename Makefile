@@ -98,7 +98,7 @@ demo: build
 
 bench: build build/c/CMakeCache.txt
 	cmake --build build/c -j$(JOBS) --target bench_collector_ingest
-	$(PY) bench/run.py $(BENCH_ARGS)
+	$(PY) bench/run.py $(if $(BENCH_BEFORE),--before $(BENCH_BEFORE)) $(BENCH_ARGS)
 
 clean:
 	rm -rf build dist *.egg-info

@@ -52,14 +52,15 @@ DRIVER_SRC = H.BENCH / "bench_sender.c"
 DRIVER = H.BUILD / "bench_sender"
 REDACT_RULES = "$.password,$.token,$.ssn,$.card.number,$.card.cvv"
 CPU_WORKLOADS = ["get", "post1k"]
-CPU_VARIANTS = ["baseline", "null", "otas"]
+CPU_VARIANTS = ["baseline", "null", "before", "otas"]
 
 # Stages of the sender's profile: (name, test on "file:function [object]").
 STAGES = [
     ("redaction (header names, JSON keys, JSONPath)",
      re.compile(r"redact_names\.c|redact_body\.c|jsonpath\.c|event\.c:(is_sensitive|"
                 r"hdr_name_eq|may_hold_url)")),
-    ("gzip (zlib level 1)", re.compile(r"libz\.so|compress\.c|gzip\.c")),
+    ("compression (zstd to our collector, zlib for gzip)",
+     re.compile(r"libz\.so|libzstd|compress\.c|gzip\.c")),
     ("JSON serialisation (event.c, json.c, buf, printf)",
      re.compile(r"event\.c|json\.c|utf8\.c|buf\.c|vfprintf|vsnprintf|printf|_itoa|strchrnul")),
     ("copies and allocation (memcpy, malloc, free)",
@@ -108,8 +109,8 @@ def cpu_per_event(setup, rounds, n, workloads=CPU_WORKLOADS, variants=CPU_VARIAN
                     res[v]["wall"].append(H.median(a["times"]) / 1000)
                     if a.get("flushed") is False:
                         res[v]["unflushed"] += 1
-            stats = workers["otas"].call({"op": "stats"})["stats"] if "otas" in workers \
-                else {}
+            stats = {v: workers[v].call({"op": "stats"})["stats"]
+                     for v in ("otas", "before") if v in workers}
         finally:
             for w in workers.values():
                 w.close()
@@ -131,8 +132,10 @@ def cpu_per_event(setup, rounds, n, workloads=CPU_WORKLOADS, variants=CPU_VARIAN
                 row["added_background_us"] = ((row["cpu_us"] - row["thread_cpu_us"])
                                               - (base["cpu_us"] - base["thread_cpu_us"]))
         out["workloads"][key] = {"label": label, "rows": rows,
-                                 "otas_sent": stats.get("sent"),
-                                 "otas_captured": stats.get("captured")}
+                                 "otas_sent": stats.get("otas", {}).get("sent"),
+                                 "otas_captured": stats.get("otas", {}).get("captured"),
+                                 "before_sent": stats.get("before", {}).get("sent"),
+                                 "before_captured": stats.get("before", {}).get("captured")}
         log(f"cpu: {label}: " + ", ".join(
             f"{v} {r['cpu_us']:.1f}" for v, r in rows.items()) + " µs CPU/request")
     return out
@@ -140,9 +143,15 @@ def cpu_per_event(setup, rounds, n, workloads=CPU_WORKLOADS, variants=CPU_VARIAN
 
 # ------------------------------------------------------------ 2. the driver
 
-def build_driver():
-    """Compile bench/bench_sender.c with every engine source at -O2 -g
-    (symbols for the profile).  Returns None or why it could not."""
+def build_driver(root=None, out=None):
+    """Compile bench/bench_sender.c (always this tree's) with every engine
+    source of `root` (default this tree; the --before tree for the before
+    driver) at -O2 -g (symbols for the profile) into `out` (default
+    build/bench_sender).  bench_sender.c adapts to the public API of the
+    tree it is built against (OTAS_API_VERSION).  Returns None or why it
+    could not."""
+    root = Path(root) if root else H.ROOT
+    out = Path(out) if out else DRIVER
     cc = os.environ.get("CC", "cc")
     pk = subprocess.run(["pkg-config", "--cflags", "--libs", "libcurl", "zlib",
                          "sqlite3", "jansson", "libcrypto", "libzstd"],
@@ -151,19 +160,19 @@ def build_driver():
         return f"pkg-config: {pk.stderr.strip()}"
     # Every engine source, wherever the redesign puts it (engine/<stage>/,
     # and the library shared with the collector, common/, if there is one).
-    srcs = sorted(str(p) for d in ("engine", "common") if (H.ROOT / d).is_dir()
-                  for p in (H.ROOT / d).rglob("*.c"))
+    srcs = sorted(str(p) for d in ("engine", "common") if (root / d).is_dir()
+                  for p in (root / d).rglob("*.c"))
     newest = max(Path(p).stat().st_mtime for p in srcs + [str(DRIVER_SRC)])
-    if DRIVER.exists() and DRIVER.stat().st_mtime > newest:
+    if out.exists() and out.stat().st_mtime > newest:
         return None
     extra = ["-DHAVE_CALLGRIND"] if Path("/usr/include/valgrind/callgrind.h").exists() \
         else []
-    inc = [f"-I{H.ROOT / 'engine'}", f"-I{H.ROOT / 'include'}", f"-I{H.ROOT}"]
-    inc += [f"-I{d}" for d in {str(Path(s).parent) for s in srcs}]
-    DRIVER.parent.mkdir(parents=True, exist_ok=True)
+    inc = [f"-I{root / 'engine'}", f"-I{root / 'include'}", f"-I{root}"]
+    inc += [f"-I{d}" for d in sorted({str(Path(s).parent) for s in srcs})]
+    out.parent.mkdir(parents=True, exist_ok=True)
     p = subprocess.run([cc, "-O2", "-g", "-D_GNU_SOURCE", "-DOTAS_BUILDING=1", *extra,
                         *inc, str(DRIVER_SRC), *srcs, *pk.stdout.split(), "-lpthread",
-                        "-lm", "-o", str(DRIVER)], capture_output=True, text=True)
+                        "-lm", "-o", str(out)], capture_output=True, text=True)
     if p.returncode != 0:
         return f"{cc} failed: {p.stderr.strip()[-600:]}"
     return None
@@ -177,8 +186,8 @@ def driver_env(coll, tmp, extra=None):
     return e
 
 
-def run_driver(env, n, prefix=(), timeout=600):
-    p = subprocess.run([*prefix, str(DRIVER), "capture", str(n)], env=env,
+def run_driver(env, n, prefix=(), timeout=600, binary=None):
+    p = subprocess.run([*prefix, str(binary or DRIVER), "capture", str(n)], env=env,
                        capture_output=True, text=True, timeout=timeout)
     lines = [ln for ln in p.stdout.splitlines() if ln.startswith("{")]
     if p.returncode != 0 or not lines:
@@ -186,23 +195,33 @@ def run_driver(env, n, prefix=(), timeout=600):
     return json.loads(lines[-1])
 
 
-def driver(n, rounds, log=H.log):
+def driver(n, rounds, log=H.log, before=None):
     """Events/s and CPU per event with no Python: batches of 100 and of
-    1,000 events, interleaved, median of `rounds`."""
+    1,000 events, interleaved, median of `rounds`.  `before`: the driver
+    binary built against the --before tree; its rows ("before, ...") run
+    in the same rounds against the same collector."""
     tmp = H.tmpdir("otas-cpu-")
     coll = H.Collector(tmp, extra=["--sync", "normal"])
     # The collector advertises zstd, so the default (OTAS_COMPRESSION=auto)
     # sends zstd; "gzip" is what the OTAS platform gets (and the engine
-    # sent everywhere before zstd).
-    variants = {"batch 100 (default)": {},
+    # sent everywhere before zstd).  A before tree without that option
+    # ignores it (the driver sets only the options the tree knows).
+    settings = {"batch 100 (default)": {},
                 "batch 100, gzip": {"OTAS_COMPRESSION": "gzip"},
                 "batch 1000": {"OTAS_BATCH_MAX_EVENTS": "1000",
                                "OTAS_BATCH_MAX_BYTES": "8388608"}}
+    variants = {}
+    for k, extra in settings.items():
+        if before:
+            variants[f"before, {k}"] = (before, extra)
+        variants[k] = (DRIVER, extra)
     res = {k: [] for k in variants}
     try:
+        names = list(variants)
         for r in range(rounds):
-            for k in (list(variants) if r % 2 == 0 else list(variants)[::-1]):
-                res[k].append(run_driver(driver_env(coll, tmp, variants[k]), n))
+            for k in (names if r % 2 == 0 else names[::-1]):
+                binary, extra = variants[k]
+                res[k].append(run_driver(driver_env(coll, tmp, extra), n, binary=binary))
     finally:
         coll.stop()
     out = {"events": n, "rounds": rounds, "rows": {}}
@@ -378,7 +397,9 @@ def compress(log=H.log):
     th.start()
     try:
         proxy = f"http://127.0.0.1:{srv.server_address[1]}"
-        env = driver_env(coll, tmp, {"OTAS_BASE_URL": proxy})
+        # gzip: the recorder keeps the JSON the engine sent (it decodes gzip;
+        # zstd, the default to this collector, would reach it undecoded).
+        env = driver_env(coll, tmp, {"OTAS_BASE_URL": proxy, "OTAS_COMPRESSION": "gzip"})
         run_driver(env, 1000)
     finally:
         srv.shutdown()
@@ -404,7 +425,10 @@ def compress(log=H.log):
 
 # ------------------------------------------------------------------ all
 
-def run_all(python, otas_path, unavailable, quick, log=H.log):
+def run_all(python, otas_path, unavailable, quick, log=H.log, before=None,
+            variants=CPU_VARIANTS):
+    """Every part; `before` (a harness.Before or None) adds the before
+    variant to CPU per event and the before driver to the driver table."""
     import bench_overhead as O
 
     rounds, n = (3, 300) if quick else (15, 2000)
@@ -413,9 +437,11 @@ def run_all(python, otas_path, unavailable, quick, log=H.log):
     # redaction workload sets an option the null engine does not know; the
     # workloads here set none, so it is tried again.
     setup = O.Setup(python, {k: v for k, v in unavailable.items() if k != "null"},
-                    otas_path)
+                    otas_path, before_path=before.path if before and not before.error
+                    else None)
     try:
-        data["per_event"] = cpu_per_event(setup, rounds, n, log=log)
+        data["per_event"] = cpu_per_event(setup, rounds, n, log=log, variants=[
+            v for v in CPU_VARIANTS if v in variants])
     except Exception as exc:
         data["per_event"] = {"error": f"{type(exc).__name__}: {exc}"}
     finally:
@@ -424,8 +450,16 @@ def run_all(python, otas_path, unavailable, quick, log=H.log):
     if why:
         data["driver"] = data["profile"] = data["compress"] = {"error": why}
         return data
+    before_bin = None
+    if before and not before.error and "before" in variants:
+        before_bin = before.dir / "bench_sender"
+        bwhy = build_driver(before.root, before_bin)
+        if bwhy:
+            data["driver_before_error"] = bwhy
+            log(f"driver: before tree: {bwhy}")
+            before_bin = None
     for name, fn in (("driver", lambda: driver(5000 if quick else 50000,
-                                               1 if quick else 5, log)),
+                                               1 if quick else 5, log, before_bin)),
                      ("compress", lambda: compress(log))):
         try:
             data[name] = fn()
@@ -436,7 +470,7 @@ def run_all(python, otas_path, unavailable, quick, log=H.log):
     except (KeyError, TypeError):
         us = None
     try:
-        data["profile"] = profile(500 if quick else 3000, us or 0, log)
+        data["profile"] = profile(300 if quick else 3000, us or 0, log)
     except Exception as exc:
         data["profile"] = {"error": f"{type(exc).__name__}: {exc}"}
     return data
@@ -458,8 +492,11 @@ def md_per_event(d):
                          f"{f('added_cpu_us_paired')} | {r['thread_cpu_us']:.1f} | "
                          f"{f('added_background_us')} | {r['wall_us']:.1f} | "
                          f"{f('added_wall_us')} |")
-    sent = "; ".join(f"{wl['label']}: {wl['otas_sent']:,} of {wl['otas_captured']:,}"
-                     for wl in d["workloads"].values() if wl.get("otas_captured"))
+    sent = "; ".join(
+        f"{wl['label']}: {wl[v + '_sent']:,} of {wl[v + '_captured']:,}"
+        + (f" ({v})" if v == "before" else "")
+        for wl in d["workloads"].values() for v in ("otas", "before")
+        if wl.get(v + "_captured"))
     return "\n".join(lines) + (
         f"\n\nMedian of {d['rounds']} interleaved rounds of {d['requests_per_round']:,} "
         "requests.  CPU: the worker process's CLOCK_PROCESS_CPUTIME_ID (all threads) "
@@ -468,7 +505,7 @@ def md_per_event(d):
         f"the collector) of those it captured: {sent}.")
 
 
-def md_driver(d):
+def md_driver(d, before_error=None):
     if "error" in d:
         return f"Not measured: {d['error']}"
     lines = ["| C driver, no Python | events/s (wall) | CPU µs/event | capture thread µs "
@@ -481,7 +518,12 @@ def md_driver(d):
                      f"{r['bytes_per_event']:.0f} | {'yes' if r['sent_all'] else 'NO'} |")
     return "\n".join(lines) + (f"\n\n{d['events']:,} events per run, median of "
                                f"{d['rounds']} interleaved runs, collector on the same "
-                               "machine (`--sync normal`).")
+                               "machine (`--sync normal`)." + (
+                                   "  'before, ...' rows: the same driver built against "
+                                   "the --before tree, in the same rounds." if any(
+                                       k.startswith("before") for k in d["rows"]) else "")
+                               + (f"\n\nBefore driver not built: {before_error}"
+                                  if before_error else ""))
 
 
 def md_profile(d):
@@ -527,7 +569,8 @@ def md_compress(d):
 
 def md_all(d):
     parts = [("per_event", "CPU per event, in-process WSGI", md_per_event),
-             ("driver", "The engine alone (C driver)", md_driver),
+             ("driver", "The engine alone (C driver)",
+              lambda x: md_driver(x, d.get("driver_before_error"))),
              ("profile", "Profile of the sender thread", md_profile),
              ("compress", "gzip vs zstd on real batches", md_compress)]
     return "\n\n".join(f"### {title}\n\n{fn(d[k])}" for k, title, fn in parts if k in d)

@@ -89,7 +89,7 @@ def inner(n):
                       "capture_calls_per_s": n / t_capture if t_capture else None}))
 
 
-def engine_throughput(python, otas_path, n, log=None):
+def engine_throughput(python, otas_path, n, log=None, name="otas"):
     import harness as H
 
     log = log or H.log
@@ -120,28 +120,62 @@ def engine_throughput(python, otas_path, n, log=None):
     if c0 is not None and c1 is not None:
         out["collector_cpu_s"] = c1 - c0
     if "error" not in out:
-        log(f"engine: {out['events_per_s']:.0f} events/s "
+        log(f"engine {name}: {out['events_per_s']:.0f} events/s "
             f"(sent {out['stats'].get('sent')} of {n})")
     return out
 
 
-def md_engine(d):
-    if "error" in d:
-        return f"Engine throughput: not measured: {d['error']}"
-    st = d["stats"]
-    dropped = st.get("dropped", 0)
-    if isinstance(dropped, dict):
-        dropped = sum(v for v in dropped.values() if isinstance(v, (int, float)))
-    coll = d.get("collector_cpu_s")
-    coll_us = f"{coll / d['events'] * 1e6:.1f}" if coll is not None else "?"
+def engine_compare(python, paths, n, rounds, log=None):
+    """engine_throughput for each engine variant ({variant: package dir}),
+    in `rounds` interleaved runs (rotating who goes first); per variant the
+    run with the median events/s, with every run's events/s beside it."""
+    runs = {v: [] for v in paths}
+    names = list(paths)
+    for r in range(rounds):
+        k = r % len(names)
+        for v in names[k:] + names[:k]:
+            runs[v].append(engine_throughput(python, paths[v], n, log=log, name=v))
+    out = {}
+    for v, rs in runs.items():
+        ok = sorted((x for x in rs if "error" not in x), key=lambda x: x["events_per_s"])
+        if not ok:
+            out[v] = rs[-1]
+            continue
+        out[v] = dict(ok[len(ok) // 2], rounds_events_per_s=[x["events_per_s"] for x in ok])
+    return out
+
+
+def md_engine(d, before=None):
+    """The table for `d` (today's engine) and, if given, `before` (the
+    engine of the --before tree, same run)."""
+    head = ("| engine | events | time s | events/s (wall) | engine CPU µs/event | events/s "
+            "per CPU-second | collector CPU µs/event | sent | batches | bytes sent | "
+            "dropped |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+    rows = []
+    for name, x in (("before", before), ("otas", d)):
+        if x is None:
+            continue
+        if "error" in x:
+            rows.append(f"| {name} | not measured: {x['error']} |||||||||| \n")
+            continue
+        st = x["stats"]
+        dropped = st.get("dropped", 0)
+        if isinstance(dropped, dict):
+            dropped = sum(v for v in dropped.values() if isinstance(v, (int, float)))
+        coll = x.get("collector_cpu_s")
+        coll_us = f"{coll / x['events'] * 1e6:.1f}" if coll is not None else "?"
+        rows.append(
+            f"| {name} | {x['events']:,} | {x['elapsed_s']:.2f} | {x['events_per_s']:,.0f} | "
+            f"{x['cpu_us_per_event']:.1f} | {1e6 / x['cpu_us_per_event']:,.0f} | "
+            f"{coll_us} | {st.get('sent'):,} | {st.get('batches'):,} | "
+            f"{st.get('bytes_sent'):,} | {dropped} |\n")
+    rounds = [f"{name} " + ", ".join(f"{e:,.0f}" for e in x["rounds_events_per_s"])
+              for name, x in (("before", before), ("otas", d))
+              if x and len(x.get("rounds_events_per_s") or ()) > 1]
     return (
-        "| events | time s | events/s (wall) | engine CPU µs/event | events/s per "
-        "CPU-second | collector CPU µs/event | sent | batches | bytes sent | dropped |\n"
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
-        f"| {d['events']:,} | {d['elapsed_s']:.2f} | {d['events_per_s']:,.0f} | "
-        f"{d['cpu_us_per_event']:.1f} | {1e6 / d['cpu_us_per_event']:,.0f} | {coll_us} | "
-        f"{st.get('sent'):,} | {st.get('batches'):,} | {st.get('bytes_sent'):,} | "
-        f"{dropped} |\n\n"
+        head + "".join(rows) + "\n"
+        + (f"Median run of each; events/s of every run: {'; '.join(rounds)}.  "
+           if rounds else "") +
         "events/s (wall): events / (first capture to otas.flush() returned). Engine "
         "CPU: the pinned process's user+system time (capture calls, redaction, "
         "serialisation, gzip, HTTP) per event; its inverse is what one core could "

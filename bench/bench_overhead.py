@@ -5,6 +5,8 @@ the same Django project (bench/benchproj) through its WSGI handler:
   baseline    no capture middleware
   null        OTAS middleware with the no-op engine (the Python adapter alone)
   otas        OTAS middleware with the C engine -> a real otas-collector
+  before      the same, otas as built from a git ref (run.py --before REF;
+              harness.Before): the engine before a change, side by side
   moesif      moesifdjango                      -> the sink (bench/sink.py)
   apitoolkit  apitoolkit-django 2.x + OTel SDK, BatchSpanProcessor, OTLP/HTTP
   otel        OTel Django instrumentation, BatchSpanProcessor, OTLP/HTTP
@@ -48,12 +50,14 @@ WORKLOADS = {
 }
 OURS = ["baseline", "null", "otas"]
 PEERS = ["moesif", "apitoolkit", "otel", "sentry"]
-ALL = OURS + PEERS
+ALL = ["baseline", "null", "before", "otas"] + PEERS
+ENGINE = ("otas", "before")  # variants that run the C engine
 
 # What "5 body-redaction rules" means for each SDK (README and the table).
 REDACTION = {
     "otas": "OTAS_REDACT_RESPONSE_BODY, 5 JSONPath rules",
     "null": "same settings, no-op engine",
+    "before": "as otas (the --before tree)",
     "moesif": "RESPONSE_BODY_MASKS, 5 key names (removed at any depth)",
     "apitoolkit": "APITOOLKIT_REDACT_RESPONSE_BODY, 5 JSONPath rules (jsonpath-ng)",
     "otel": "none: it captures no bodies",
@@ -70,10 +74,18 @@ def _wire(req):
 class Setup:
     """Where each variant sends, and which variants cannot run (and why)."""
 
-    def __init__(self, python, unavailable, otas_path, down=False):
+    def __init__(self, python, unavailable, otas_path, down=False, before_path=None):
         self.python = python
         self.unavailable = dict(unavailable)
         self.otas_path = otas_path
+        # Each engine variant's package directory: both are named `otas`,
+        # a worker gets exactly one of them on its path.
+        self.paths = {"otas": otas_path}
+        if before_path:
+            self.paths["before"] = before_path
+        elif "before" not in self.unavailable:
+            self.unavailable["before"] = "no --before tree given"
+        engines = [v for v in ENGINE if v not in self.unavailable]
         self.down = down
         self.tmp = H.tmpdir("otas-bench-")
         self.sink = self.collector = None
@@ -81,32 +93,33 @@ class Setup:
         if down:
             self.sink_url = H.dead_url()
             self.otas_url = H.dead_url()
-            if "otas" not in self.unavailable:
+            if engines:
                 try:  # a real key, then the collector is stopped
                     c = H.Collector(self.tmp)
                     self.key = c.key
                     c.stop()
                 except Exception as exc:
-                    self.unavailable["otas"] = str(exc)
+                    self.unavailable.update((v, str(exc)) for v in engines)
         else:
             if any(p not in self.unavailable for p in PEERS):
                 self.sink = H.start_sink()
             self.sink_url = self.sink.url if self.sink else H.dead_url()
             self.otas_url = H.dead_url()
-            if "otas" not in self.unavailable:
+            if engines:  # one collector for both engines: the same back end
                 try:
                     self.collector = H.Collector(self.tmp)
                     self.key, self.otas_url = self.collector.key, self.collector.url
                 except Exception as exc:
-                    self.unavailable["otas"] = str(exc)
+                    self.unavailable.update((v, str(exc)) for v in engines)
 
     def env(self, variant, redact, n):
         base = {k: v for k, v in os.environ.items()
                 if not k.startswith(("OTAS_", "PYTHON", "DJANGO_"))}
-        base.update(PYTHONPATH=os.pathsep.join([str(H.BENCH), self.otas_path]),
+        pkg = self.paths.get(variant, self.otas_path)
+        base.update(PYTHONPATH=os.pathsep.join([str(H.BENCH), pkg]),
                     BENCH_SINK_URL=self.sink_url, BENCH_REDACT="1" if redact else "0",
                     PYTHONHASHSEED="0")
-        if variant in ("otas", "null"):
+        if variant in ("otas", "null", "before"):
             base.update(OTAS_SDK_KEY=self.key, OTAS_BASE_URL=self.otas_url,
                         OTAS_SPOOL_DIR=str(self.tmp / f"spool-{variant}-{n}"))
         if variant == "null":
@@ -128,7 +141,7 @@ def start_workers(setup, variants, redact, tag, timeout):
     deadline = time.monotonic() + timeout
     for v, w in workers.items():
         if w.wait_ready(max(1.0, deadline - time.monotonic())):
-            if v == "otas" and not w.info.get("engine"):
+            if v in ENGINE and not w.info.get("engine"):
                 failed[v] = f"C engine did not load: {w.info.get('native_error')}"
                 w.close(kill=True)
                 continue
@@ -218,6 +231,17 @@ def overhead(setup, variants, workloads, rounds, n, log=H.log):
                           failed=failed)
             for v in failed:
                 out["unavailable"].setdefault(v, failed[v])
+            # What each engine captured: a variant that silently captures
+            # nothing (settings that leave its middleware out) would look
+            # free; the table says so instead.
+            captured = {}
+            for v in ENGINE:
+                if v in workers and v not in failed:
+                    try:
+                        captured[v] = workers[v].call({"op": "stats"}, 60)["stats"].get(
+                            "captured")
+                    except Exception:
+                        captured[v] = None
         finally:
             for w in workers.values():
                 w.close()
@@ -226,6 +250,8 @@ def overhead(setup, variants, workloads, rounds, n, log=H.log):
             if v in rows:
                 rows[v]["setup_s"] = w.setup_s
                 rows[v]["info"] = w.info
+                if v in captured:
+                    rows[v]["captured"] = captured[v]
         sink1 = H.sink_stats(setup.sink.url) if setup.sink else {}
         received = {k: [v[0] - sink0.get(k, [0, 0])[0], v[1] - sink0.get(k, [0, 0])[1]]
                     for k, v in sink1.items()}
@@ -234,7 +260,8 @@ def overhead(setup, variants, workloads, rounds, n, log=H.log):
         log("overhead: " + label + ": " + ", ".join(
             f"{v} {r['median_us']:.0f}" for v, r in rows.items()) + " µs")
     for v, why in setup.unavailable.items():
-        out["unavailable"].setdefault(v, why)
+        if v in variants:
+            out["unavailable"].setdefault(v, why)
     return out
 
 
@@ -262,8 +289,9 @@ def _down_pass(setup, variants, total, rounds, tag, startup_timeout, stop_first=
         for v in failed:
             workers.pop(v, None)
         rss1 = {v: w.call({"op": "rss"})["rss_kb"] for v, w in workers.items()}
-        if "otas" in workers:
-            stats["otas"] = workers["otas"].call({"op": "stats"})["stats"]
+        for v in ENGINE:
+            if v in workers:
+                stats[v] = workers[v].call({"op": "stats"})["stats"]
     finally:
         for w in workers.values():
             w.close()
@@ -313,6 +341,8 @@ def md_overhead(data):
                 ratio = "1.0×"
             bad = sum(c for s, c in r["status"].items() if not s.startswith("2"))
             note = f" ({bad} non-2xx)" if bad else ""
+            if "captured" in r and not r["captured"]:
+                note += " (captured NOTHING)"
             added = "—" if v == "baseline" else f"{r['added_us']:+.1f}"
             lines.append(f"| {wl['label']} | {v}{note} | {r['median_us']:.1f} | "
                          f"{r['p99_us']:.1f} | {added} | {ratio} |")

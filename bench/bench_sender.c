@@ -15,6 +15,13 @@
  * The event is the one bench/bench_engine.py uses: POST with a 1 KB JSON
  * body, a ~0.8 KB JSON response whose five sensitive fields the five
  * OTAS_REDACT_RESPONSE_BODY rules remove, a dozen request headers.
+ *
+ * bench/bench_cpu.py also builds this file against the tree of an older
+ * commit (`bench/run.py --before REF`), so it compiles against both public
+ * APIs: before OTAS_API_VERSION existed otas_flush() returned 1 when
+ * everything was delivered; from API version 2 on it returns 0 (the rule
+ * everywhere else) and public structs carry a struct_size field that the
+ * caller sets.  OTAS_BENCH_API can force one (-DOTAS_BENCH_API=1 or 2).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -29,6 +36,21 @@
 #include <zlib.h>
 #include <zstd.h>
 #include <sys/resource.h>
+#ifndef OTAS_BENCH_API
+#if defined(OTAS_API_VERSION) && OTAS_API_VERSION >= 2
+#define OTAS_BENCH_API 2
+#else
+#define OTAS_BENCH_API 1
+#endif
+#endif
+#if OTAS_BENCH_API >= 2
+#define FLUSH_DONE(rc) ((rc) == 0)
+#define SET_SIZE(s) ((s).struct_size = sizeof(s))
+#else
+#define FLUSH_DONE(rc) ((rc) == 1)
+#define SET_SIZE(s) ((void)0)
+#endif
+
 #ifdef HAVE_CALLGRIND
 #include <valgrind/callgrind.h>
 #else
@@ -187,6 +209,7 @@ capture(long n)
 		return 1;
 	}
 	memset(&c, 0, sizeof(c));
+	SET_SIZE(c);
 	c.flags = OTAS_CAP_REQ_HEADERS_CGI;
 	c.method = "POST", c.method_len = 4;
 	c.path = "/api/users/7", c.path_len = 12;
@@ -236,7 +259,7 @@ capture(long n)
 			}
 		}
 	}
-	ok = otas_flush(eng, 120000);
+	ok = FLUSH_DONE(otas_flush(eng, 120000));
 	w1 = cpu_s(CLOCK_MONOTONIC);
 	p1 = cpu_s(CLOCK_PROCESS_CPUTIME_ID);
 	t1 = cpu_s(CLOCK_THREAD_CPUTIME_ID);

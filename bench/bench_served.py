@@ -6,7 +6,8 @@ Both servers are started once and stay up; wrk runs alternate between them
 reports the median over rounds of requests/s and of wrk's p99 latency, and
 the ratio with/without.  The otas server delivers to a real otas-collector.
 The no-otas server runs benchproj/demo_no_otas.py: the demo's settings less
-the middleware and the app.
+the middleware and the app.  With a `before` tree (run.py --before REF) a
+third server runs the demo with that otas, delivering to the same collector.
 
     python bench/bench_served.py [--rounds 3] [--duration 5]
 """
@@ -97,27 +98,40 @@ def wrk(url, duration, connections=4):
     return rps, p99, bad, total
 
 
-def served(python, otas_path, rounds, duration, log=H.log):
+def served(python, otas_path, rounds, duration, log=H.log, before_path=None):
+    """Servers: baseline (no otas), otas, and before if before_path is given
+    (the package directory of the --before tree)."""
     tmp = H.tmpdir("otas-served-")
     coll = H.Collector(tmp)
     base = {k: v for k, v in os.environ.items()
             if not k.startswith(("OTAS_", "PYTHON", "DJANGO_"))}
     base["PYTHONPATH"] = os.pathsep.join([str(H.ROOT / "demo"), str(H.BENCH), otas_path])
-    with_env = dict(base, OTAS_SDK_KEY=coll.key, OTAS_BASE_URL=coll.url,
-                    OTAS_SPOOL_DIR=str(tmp / "spool"))
+
+    def with_otas(v, pkg):
+        # The demo app comes from this tree for every server: only the SDK
+        # differs between otas and before.
+        return dict(base, OTAS_SDK_KEY=coll.key, OTAS_BASE_URL=coll.url,
+                    OTAS_SPOOL_DIR=str(tmp / f"spool-{v}"), PYTHONPATH=os.pathsep.join(
+                        [str(H.ROOT / "demo"), str(H.BENCH), pkg]))
     servers = {}
     try:
         servers["baseline"] = start_gunicorn(python, "benchproj.demo_no_otas", base,
                                              "baseline")
-        servers["otas"] = start_gunicorn(python, "demoapp.settings", with_env, "otas")
+        if before_path:
+            servers["before"] = start_gunicorn(python, "demoapp.settings",
+                                               with_otas("before", before_path), "before")
+        servers["otas"] = start_gunicorn(python, "demoapp.settings",
+                                         with_otas("otas", otas_path), "otas")
         res = {ep: {v: {"rps": [], "p99_ms": [], "errors": 0, "cpu_us": []}
                     for v in servers} for ep in ENDPOINTS}
         served_n = {v: 0 for v in servers}
         for ep in ENDPOINTS:
             for v, (_p, url) in servers.items():  # warm-up
                 served_n[v] += wrk(url + ep, 1)[3]
-            for r in range(rounds):
-                order = list(servers) if r % 2 == 0 else list(servers)[::-1]
+            names = list(servers)
+            for r in range(rounds):  # rotate who goes first
+                k = r % len(names)
+                order = names[k:] + names[:k]
                 for v in order:
                     c0 = tree_cpu_s(servers[v][0].pid)
                     rps, p99, bad, total = wrk(servers[v][1] + ep, duration)
@@ -147,45 +161,66 @@ def served(python, otas_path, rounds, duration, log=H.log):
         stored = f"unknown ({exc})"
     rows = {}
     for ep, label in ENDPOINTS.items():
-        b, o = res[ep]["baseline"], res[ep]["otas"]
-        rows[ep] = {"label": label,
-                    "baseline": {"rps": H.median(b["rps"]), "p99_ms": H.median(b["p99_ms"]),
-                                 "errors": b["errors"], "all_rps": b["rps"],
-                                 "cpu_us": H.median(b["cpu_us"])},
-                    "otas": {"rps": H.median(o["rps"]), "p99_ms": H.median(o["p99_ms"]),
-                             "errors": o["errors"], "all_rps": o["rps"],
-                             "cpu_us": H.median(o["cpu_us"])}}
-        rows[ep]["rps_ratio"] = rows[ep]["otas"]["rps"] / rows[ep]["baseline"]["rps"]
-        rows[ep]["p99_ratio"] = rows[ep]["otas"]["p99_ms"] / rows[ep]["baseline"]["p99_ms"]
+        rows[ep] = {"label": label}
+        for v, x in res[ep].items():
+            rows[ep][v] = {"rps": H.median(x["rps"]), "p99_ms": H.median(x["p99_ms"]),
+                           "errors": x["errors"], "all_rps": x["rps"],
+                           "cpu_us": H.median(x["cpu_us"])}
+        b = rows[ep]["baseline"]
+        rows[ep]["rps_ratio"] = rows[ep]["otas"]["rps"] / b["rps"]
+        rows[ep]["p99_ratio"] = rows[ep]["otas"]["p99_ms"] / b["p99_ms"]
+        if "before" in rows[ep]:
+            rows[ep]["before_rps_ratio"] = rows[ep]["before"]["rps"] / b["rps"]
+            rows[ep]["before_p99_ratio"] = rows[ep]["before"]["p99_ms"] / b["p99_ms"]
     return {"rows": rows, "rounds": rounds, "duration_s": duration,
-            "otas_requests_served": served_n["otas"], "collector_events": stored}
+            "otas_requests_served": served_n["otas"],
+            "before_requests_served": served_n.get("before"),
+            "collector_events": stored}
 
 
 def md_served(data):
-    lines = ["| endpoint | req/s without | req/s with otas | ratio | p99 ms without "
-             "| p99 ms with otas | ratio | server CPU µs/req without | with otas |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| endpoint | server | req/s | × without | p99 ms | × without "
+             "| server CPU µs/req | added CPU µs/req |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    nan = float("nan")
     for ep, r in data["rows"].items():
-        b, o = r["baseline"], r["otas"]
-        lines.append(f"| `{ep}` {r['label']} | {b['rps']:.0f} | {o['rps']:.0f} | "
-                     f"{r['rps_ratio']:.3f} | {b['p99_ms']:.2f} | {o['p99_ms']:.2f} | "
-                     f"{r['p99_ratio']:.2f} | {b.get('cpu_us', float('nan')):.0f} | "
-                     f"{o.get('cpu_us', float('nan')):.0f} |")
-    errs = {ep: (r["baseline"]["errors"], r["otas"]["errors"])
-            for ep, r in data["rows"].items() if r["baseline"]["errors"] or r["otas"]["errors"]}
+        b = r["baseline"]
+        for v, name in (("baseline", "without otas"), ("before", "otas before"),
+                        ("otas", "otas")):
+            if v not in r:
+                continue
+            x = r[v]
+            ratio = "—" if v == "baseline" else f"{x['rps'] / b['rps']:.3f}"
+            p99r = "—" if v == "baseline" else f"{x['p99_ms'] / b['p99_ms']:.2f}"
+            cpu, bcpu = x.get("cpu_us", nan), b.get("cpu_us", nan)
+            added = "—" if v == "baseline" else f"{cpu - bcpu:+.0f}"
+            lines.append(f"| `{ep}` {r['label']} | {name} | {x['rps']:.0f} | {ratio} | "
+                         f"{x['p99_ms']:.2f} | {p99r} | {cpu:.0f} | {added} |")
+    errs = {ep: "/".join(str(r[v]["errors"]) for v in ("baseline", "before", "otas")
+                         if v in r)
+            for ep, r in data["rows"].items()
+            if any(r[v]["errors"] for v in ("baseline", "before", "otas") if v in r)}
     if errs:
-        lines += ["", "wrk errors (non-2xx + socket errors), without/with: " + ", ".join(
-            f"`{ep}` {a}/{b}" for ep, (a, b) in errs.items())]
+        lines += ["", "wrk errors (non-2xx + socket errors), without/"
+                  + ("before/" if any("before" in r for r in data["rows"].values())
+                     else "") + "with: " + ", ".join(
+            f"`{ep}` {e}" for ep, e in errs.items())]
     lines += ["", "Server CPU µs/req: user + system time of the gunicorn master and "
               "its workers (every thread, otas's sender included) over a wrk run, "
               "divided by the requests wrk counted; median over rounds."]
-    lines += ["", f"The otas server answered {data['otas_requests_served']:,} requests "
-              f"(wrk's count); the collector stored {data['collector_events']:,} events.",
-              "", "Requests/s per round, without: " + "; ".join(
-                  f"`{ep}` " + ", ".join(f"{x:.0f}" for x in r["baseline"]["all_rps"])
-                  for ep, r in data["rows"].items()) + ".  With otas: " + "; ".join(
-                  f"`{ep}` " + ", ".join(f"{x:.0f}" for x in r["otas"]["all_rps"])
-                  for ep, r in data["rows"].items()) + "."]
+    answered = data["otas_requests_served"] + (data.get("before_requests_served") or 0)
+    stored = data["collector_events"]
+    lines += ["", f"The otas server{'s' if data.get('before_requests_served') else ''} "
+              f"answered {answered:,} requests (wrk's count); the collector stored "
+              f"{stored:,} events." if isinstance(stored, int) else
+              f"The collector's event count: {stored}."]
+    per_round = []
+    for v, name in (("baseline", "without"), ("before", "otas before"), ("otas", "otas")):
+        if all(v in r for r in data["rows"].values()):
+            per_round.append(f"{name}: " + "; ".join(
+                f"`{ep}` " + ", ".join(f"{x:.0f}" for x in r[v]["all_rps"])
+                for ep, r in data["rows"].items()))
+    lines += ["", "Requests/s per round, " + ".  ".join(per_round) + "."]
     return "\n".join(lines)
 
 

@@ -8,6 +8,14 @@ between variants is the SDK.  otas itself is not reinstalled there: the
 package that `make build` installed (engine and all) is exposed through a
 directory holding a single symlink to it (build/bench-otas/otas), so no other
 package of the test venv leaks in.
+
+The `before` variant is otas as it was at a git ref (`--before REF`): the
+tree is exported with `git archive` into build/bench-before/<sha>/src, built
+into a wheel with the test venv's build tools, and installed into a venv of
+its own (build/bench-before/<sha>/venv); its package is exposed the same way
+(build/bench-before/<sha>/pkg/otas).  Both packages are named `otas`, so a
+worker process only ever sees one of them on its path.  Everything is kept
+by sha: a second run reuses it.
 """
 
 import hashlib
@@ -123,6 +131,120 @@ def otas_pythonpath():
     if importlib.util.find_spec("otas._engine") is None:
         why = f"the C engine is not built ({pkg} has no _engine module)"
     return str(link_dir), why
+
+
+BEFORE_DEFAULT = "95696e0"  # main when round 2's engine work started (issue 18)
+
+
+def _git(*args, timeout=120):
+    return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+class Before:
+    """otas built from a git ref, in build/bench-before/<sha>/.
+
+    Attributes: ref, sha (full), short, root (the exported source tree),
+    path (the directory to put on PYTHONPATH), error (why it is not usable,
+    or None), built_s (seconds spent building now; 0 when cached)."""
+
+    def __init__(self, ref):
+        self.ref, self.error, self.built_s = ref, None, 0.0
+        self.sha = self.short = self.root = self.path = None
+        p = _git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+        if p.returncode != 0:
+            self.error = f"--before {ref}: not a commit of this repository"
+            return
+        self.sha = p.stdout.strip()
+        self.short = self.sha[:9]
+        self.dir = BUILD / "bench-before" / self.sha
+        self.root = self.dir / "src"
+        self.path = str(self.dir / "pkg")
+        try:
+            self._build()
+        except Exception as exc:  # reported as "not measured", never fatal
+            self.error = f"otas at {self.short} could not be built: {exc}"
+
+    def _build(self):
+        stamp = self.dir / ".ready"
+        if stamp.exists():
+            return
+        t0 = time.monotonic()
+        log(f"before: building otas at {self.ref} ({self.short}) in {self.dir}")
+        if self.root.exists():
+            shutil.rmtree(self.root)
+        self.root.mkdir(parents=True)
+        arch = subprocess.Popen(["git", "-C", str(ROOT), "archive", "--format=tar",
+                                 self.sha], stdout=subprocess.PIPE)
+        tar = subprocess.run(["tar", "-x", "-C", str(self.root)], stdin=arch.stdout,
+                             capture_output=True, text=True)
+        arch.stdout.close()
+        if arch.wait() != 0 or tar.returncode != 0:
+            raise RuntimeError(f"git archive | tar: {tar.stderr.strip()[-300:]}")
+        LOGS.mkdir(parents=True, exist_ok=True)
+        blog = LOGS / f"before-{self.short}-build.log"
+        wheels = self.dir / "wheel"
+        shutil.rmtree(wheels, ignore_errors=True)
+        # The test venv has the build backend (make build uses it the same
+        # way); the before tree's own pyproject.toml says how to build it.
+        with open(blog, "wb") as lf:
+            p = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q",
+                                "--no-build-isolation", "--no-deps",
+                                "--disable-pip-version-check", "-w", str(wheels),
+                                str(self.root)], stdout=lf, stderr=lf)
+        whl = sorted(wheels.glob("otas-*.whl"))
+        if p.returncode != 0 or not whl:
+            raise RuntimeError(f"pip wheel failed (see {blog})")
+        venv = self.dir / "venv"
+        vpy = venv / "bin" / "python"
+        if not vpy.exists():
+            base = getattr(sys, "_base_executable", None) or sys.executable
+            subprocess.run([base, "-m", "venv", "--without-pip", str(venv)], check=True)
+        with open(blog, "ab") as lf:
+            p = subprocess.run([sys.executable, "-m", "pip", "--python", str(vpy),
+                                "install", "-q", "--no-deps", "--force-reinstall",
+                                "--disable-pip-version-check", str(whl[-1])],
+                               stdout=lf, stderr=lf)
+        if p.returncode != 0:
+            raise RuntimeError(f"pip install into {venv} failed (see {blog})")
+        found = subprocess.run([str(vpy), "-c", "import otas, os; "
+                                "print(os.path.dirname(otas.__file__))"],
+                               capture_output=True, text=True, cwd=str(self.dir),
+                               env={"PATH": os.environ.get("PATH", "")})
+        if found.returncode != 0:
+            raise RuntimeError(f"import otas in {venv}: {found.stderr.strip()[-300:]}")
+        pkg = Path(found.stdout.strip())
+        link_dir = Path(self.path)
+        link_dir.mkdir(parents=True, exist_ok=True)
+        link = link_dir / "otas"
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(pkg, target_is_directory=True)
+        if not any(pkg.glob("_engine*.so")):
+            raise RuntimeError(f"the C engine is not built ({pkg} has no _engine module)")
+        self.built_s = time.monotonic() - t0
+        stamp.write_text(self.sha + "\n")
+        log(f"before: built in {self.built_s:.0f} s")
+
+    def label(self):
+        return f"otas at {self.ref} ({self.short})"
+
+
+_BEFORE = {}
+
+
+def before_tree(ref=None):
+    """The Before of `ref` (default BENCH_BEFORE, else BEFORE_DEFAULT), built
+    once per process."""
+    ref = ref or os.environ.get("BENCH_BEFORE") or BEFORE_DEFAULT
+    if ref not in _BEFORE:
+        _BEFORE[ref] = Before(ref)
+    return _BEFORE[ref]
+
+
+def engine_variants(variants):
+    """The variants that run the C engine, in run order."""
+    return [v for v in variants if v in ("before", "otas")]
 
 
 def free_port():

@@ -13,7 +13,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-COLOURS = {"baseline": "#999999", "null": "#c6dbef", "otas": "#08519c",
+COLOURS = {"baseline": "#999999", "null": "#c6dbef", "before": "#6baed6",
+           "otas": "#08519c",
            "moesif": "#e6550d", "apitoolkit": "#31a354", "otel": "#756bb1",
            "sentry": "#d62728"}
 
@@ -75,16 +76,20 @@ def served(data, out):
     rows = data["served"]["rows"]
     fig, ax = plt.subplots(figsize=(7, 4))
     eps = list(rows)
-    for i, v in enumerate(["baseline", "otas"]):
+    names = {"baseline": "without otas", "before": "otas before", "otas": "with otas"}
+    vs = [v for v in names if all(v in rows[ep] for ep in eps)]
+    w = 0.8 / len(vs)
+    for i, v in enumerate(vs):
         ys = [rows[ep][v]["rps"] for ep in eps]
-        bars = ax.bar([j + (i - 0.5) * 0.4 for j in range(len(eps))], ys, 0.4,
-                      label="without otas" if v == "baseline" else "with otas",
-                      color=COLOURS[v])
+        bars = ax.bar([j + (i - (len(vs) - 1) / 2) * w for j in range(len(eps))], ys, w,
+                      label=names[v], color=COLOURS[v])
         for b, y in zip(bars, ys):
             ax.annotate(f"{y:.0f}", (b.get_x() + b.get_width() / 2, y), ha="center",
                         va="bottom", fontsize=8)
     ax.set_xticks(range(len(eps)))
-    ax.set_xticklabels([f"{ep}\n(with/without {rows[ep]['rps_ratio']:.3f})"
+    ax.set_xticklabels([f"{ep}\n(with/without {rows[ep]['rps_ratio']:.3f}"
+                        + (f", before {rows[ep]['before_rps_ratio']:.3f})"
+                           if "before_rps_ratio" in rows[ep] else ")")
                         for ep in eps], fontsize=8)
     ax.set_ylabel("requests/s (median of rounds)")
     ax.set_title("Served throughput: gunicorn 2 workers, demo app, wrk")
@@ -102,15 +107,18 @@ def cpu(data, out):
     prof = c.get("profile") or {}
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.5),
                                  gridspec_kw={"width_ratios": [1, 1.6]})
+    vs = [v for v in ("null", "before", "otas") if any(v in wl["rows"]
+                                                       for wl in pe.values())]
+    w = 0.8 / max(1, len(vs))
     for j, wl in enumerate(pe.values()):
-        for i, v in enumerate(["null", "otas"]):
+        for i, v in enumerate(vs):
             r = wl["rows"].get(v)
             if not r:
                 continue
             y = r["added_cpu_us_paired"]
-            b = a1.bar(j + (i - 0.5) * 0.4, y, 0.4, color=COLOURS[v],
+            b = a1.bar(j + (i - (len(vs) - 1) / 2) * w, y, w, color=COLOURS[v],
                        label=v if j == 0 else None)
-            a1.annotate(f"{y:.1f}", (b[0].get_x() + 0.2, max(y, 0)), ha="center",
+            a1.annotate(f"{y:.1f}", (b[0].get_x() + w / 2, max(y, 0)), ha="center",
                         va="bottom", fontsize=8)
     a1.set_xticks(range(len(pe)))
     a1.set_xticklabels([wl["label"] for wl in pe.values()])
@@ -128,7 +136,8 @@ def cpu(data, out):
             a2.annotate(f"{v:.2f}", (v, k), va="center", fontsize=7)
         a2.set_xlabel("sender thread, µs CPU per event (C driver, callgrind shares)")
         a2.tick_params(axis="y", labelsize=7)
-    fig.suptitle("OTAS CPU per event (today's engine)")
+    fig.suptitle("OTAS CPU per event (before: the --before tree; profile: today's "
+                 "engine)")
     fig.tight_layout()
     fig.savefig(out / "cpu.png", dpi=110)
     plt.close(fig)

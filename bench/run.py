@@ -40,9 +40,9 @@ import bench_served as S  # noqa: E402
 import harness as H  # noqa: E402
 
 FULL = dict(rounds=15, requests=1000, down_total=20000, down_rounds=10,
-            served_rounds=7, served_s=3, engine_events=50000)
+            served_rounds=7, served_s=3, engine_events=50000, engine_rounds=3)
 QUICK = dict(rounds=3, requests=200, down_total=2000, down_rounds=4,
-             served_rounds=1, served_s=2, engine_events=5000)
+             served_rounds=1, served_s=2, engine_events=5000, engine_rounds=1)
 SECTIONS = ["overhead", "down", "served", "engine", "ingest", "cpu", "dashboard"]
 
 
@@ -110,64 +110,111 @@ def dashboard(out, quick, python):
 
 def engine_figures(data):
     """The figures issue 18 judges the engine by, side by side, from the
-    sections of this run (— where a section did not run)."""
+    sections of this run (— where a section did not run): no OTAS, the
+    engine of the --before tree, today's, and after ÷ before (of the added
+    cost for times and CPU, of the figure itself for rates)."""
     rows = []
+    dash = "—"
 
     def wl(key):
         return (((data.get("overhead") or {}).get("workloads") or {}).get(key) or {}).get(
             "rows", {})
+
+    def ratio(a, b):
+        # Of an added cost that is noise (≤ 0) no ratio means anything.
+        return f"{a / b:.2f}×" if a is not None and b and b > 0 else dash
+
+    def us(x, sign=False):
+        return dash if x is None else (f"{x:+.1f} µs" if sign else f"{x:.1f} µs")
 
     for key, label, goal in (("get", "GET small JSON", "≤ 3"),
                              ("post1k", "POST 1 KB JSON", "≤ 5"),
                              ("post64k", "POST 64 KB JSON", "≤ 10")):
         r = wl(key)
         if "otas" in r and "baseline" in r:
-            rows.append((f"Request path, {label}", f"{r['baseline']['median_us']:.1f} µs",
-                         f"{r['otas']['median_us']:.1f} µs",
-                         f"+{r['otas']['added_us']:.1f} µs", goal + " µs added"))
+            b = r.get("before", {})
+            rows.append((f"Request path, {label}", us(r["baseline"]["median_us"]),
+                         us(b.get("median_us")), us(r["otas"]["median_us"]),
+                         us(b.get("added_us"), True), us(r["otas"]["added_us"], True),
+                         ratio(r["otas"]["added_us"], b.get("added_us")),
+                         goal + " µs added"))
     pe = ((data.get("cpu") or {}).get("per_event") or {}).get("workloads") or {}
     for key, goal in (("get", "≤ 6"), ("post1k", "≤ 6")):
         r = (pe.get(key) or {}).get("rows", {})
         if "otas" in r and "baseline" in r:
+            b = r.get("before", {})
+            adapter = (f" (adapter {r['null']['added_cpu_us_paired']:+.1f})"
+                       if "null" in r else "")
             rows.append((f"CPU per event (process, all threads), {pe[key]['label']}",
-                         f"{r['baseline']['cpu_us']:.1f} µs", f"{r['otas']['cpu_us']:.1f} µs",
-                         f"+{r['otas']['added_cpu_us_paired']:.1f} µs "
-                         f"(adapter {r['null']['added_cpu_us_paired']:+.1f})"
-                         if "null" in r else f"+{r['otas']['added_cpu_us_paired']:.1f} µs",
-                         goal + " µs added"))
-    en = data.get("engine") or {}
+                         us(r["baseline"]["cpu_us"]), us(b.get("cpu_us")),
+                         us(r["otas"]["cpu_us"]), us(b.get("added_cpu_us_paired"), True),
+                         us(r["otas"]["added_cpu_us_paired"], True) + adapter,
+                         ratio(r["otas"]["added_cpu_us_paired"],
+                               b.get("added_cpu_us_paired")), goal + " µs added"))
+    en, eb = data.get("engine") or {}, data.get("engine_before") or {}
     if "events_per_s" in en:
-        rows.append(("Delivery, one process to one collector (Python capture loop)", "—",
-                     f"{en['events_per_s']:,.0f} events/s", "—", "≥ 100,000 events/s"))
+        b = eb.get("events_per_s")
+        rows.append(("Delivery, one process to one collector (Python capture loop), "
+                     "events/s", dash, f"{b:,.0f}" if b else dash,
+                     f"{en['events_per_s']:,.0f}", dash, dash,
+                     ratio(en["events_per_s"], b), "≥ 100,000 events/s"))
     dr = ((data.get("cpu") or {}).get("driver") or {}).get("rows") or {}
     for k, r in dr.items():
-        rows.append((f"Delivery, C driver, {k}", "—", f"{r['events_per_s']:,.0f} events/s",
-                     f"{r['cpu_us_per_event']:.1f} µs CPU/event", "≥ 100,000 events/s"))
+        if k.startswith("before, "):
+            continue
+        b = dr.get(f"before, {k}", {})
+        be = b.get("events_per_s")
+        rows.append((f"Delivery, C driver, {k}, events/s", dash,
+                     f"{be:,.0f}" if be else dash, f"{r['events_per_s']:,.0f}", dash, dash,
+                     ratio(r["events_per_s"], be), "≥ 100,000 events/s"))
+        rows.append((f"Delivery, C driver, {k}, CPU per event", dash,
+                     us(b.get("cpu_us_per_event")), us(r["cpu_us_per_event"]), dash, dash,
+                     ratio(r["cpu_us_per_event"], b.get("cpu_us_per_event")), dash))
     dn = (data.get("down") or {}).get("rows") or {}
     if "otas" in dn and "baseline" in dn:
-        b, o = dn["baseline"], dn["otas"]
+        bl, o, b = dn["baseline"], dn["otas"], dn.get("before", {})
         up = wl("get").get("otas", {}).get("added_us")
-        rows.append(("Back end down: request path, GET", f"{b['median_us']:.1f} µs",
-                     f"{o['median_us']:.1f} µs", f"+{o['added_us']:.1f} µs" + (
-                         f" (up: +{up:.1f})" if up is not None else ""),
-                     "within 1 µs of up"))
+        upb = wl("get").get("before", {}).get("added_us")
+        rows.append(("Back end down: request path, GET", us(bl["median_us"]),
+                     us(b.get("median_us")), us(o["median_us"]),
+                     us(b.get("added_us"), True) + (f" (up: {upb:+.1f})" if upb is not None
+                                                    and b else ""),
+                     us(o["added_us"], True) + (f" (up: {up:+.1f})" if up is not None
+                                                else ""),
+                     ratio(o["added_us"], b.get("added_us")), "within 1 µs of up"))
+
+        def mb(x):
+            return dash if x is None else f"{x / 1024:+.1f} MB"
         rows.append((f"Back end down: RSS growth over {data['down']['requests']:,} requests",
-                     f"{b['rss_growth_kb'] / 1024:+.1f} MB", f"{o['rss_growth_kb'] / 1024:+.1f} MB",
-                     "—", "≤ 2 MB"))
+                     mb(bl["rss_growth_kb"]), mb(b.get("rss_growth_kb")),
+                     mb(o["rss_growth_kb"]), dash, dash,
+                     ratio(o["rss_growth_kb"], b.get("rss_growth_kb")), "≤ 2 MB"))
     for ep, r in ((data.get("served") or {}).get("rows") or {}).items():
+        b = r.get("before") or {}
         rows.append((f"Served req/s, gunicorn 2 workers, `{ep}`",
-                     f"{r['baseline']['rps']:.0f}", f"{r['otas']['rps']:.0f}",
-                     f"{r['rps_ratio']:.3f}×", "≥ 0.97×"))
+                     f"{r['baseline']['rps']:.0f}",
+                     f"{b['rps']:.0f} ({r['before_rps_ratio']:.3f}×)" if b else dash,
+                     f"{r['otas']['rps']:.0f} ({r['rps_ratio']:.3f}×)", dash, dash,
+                     ratio(r["otas"]["rps"], b.get("rps")), "≥ 0.97× of no OTAS"))
         if r["baseline"].get("cpu_us") is not None:
-            b, o = r["baseline"]["cpu_us"], r["otas"]["cpu_us"]
-            rows.append((f"Served, server CPU per request, `{ep}`", f"{b:.0f} µs",
-                         f"{o:.0f} µs", f"+{o - b:.0f} µs ({b / o:.3f}× the requests "
-                         "per CPU-second)", "—"))
+            bc, oc = r["baseline"]["cpu_us"], r["otas"]["cpu_us"]
+            pc = b.get("cpu_us")
+            rows.append((f"Served, server CPU per request, `{ep}`", f"{bc:.0f} µs",
+                         f"{pc:.0f} µs" if pc is not None else dash, f"{oc:.0f} µs",
+                         f"{pc - bc:+.0f} µs" if pc is not None else dash,
+                         f"{oc - bc:+.0f} µs", ratio(oc - bc, pc - bc if pc is not None
+                                                     else None), dash))
     if not rows:
         return "No section of this run measured them."
-    out = ["| figure | no OTAS | OTAS | OTAS − none (or ratio) | issue 18 goal |",
-           "|---|---:|---:|---:|---|"]
-    out += [f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in rows]
+    bf = data.get("before") or {}
+    out = [f"before: otas at {bf.get('ref', '?')} ({bf.get('sha', '?')[:9]})"
+           + (f"; not measured: {bf['error']}" if bf.get("error") else "")
+           + "; after: this tree.  after ÷ before: of the added cost (times, CPU), "
+           "of the figure (rates, RSS growth).", "",
+           "| figure | no OTAS | before | after | before − none | after − none "
+           "| after ÷ before | issue 18 goal |",
+           "|---|---:|---:|---:|---:|---:|---:|---|"]
+    out += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(out)
 
 
@@ -196,7 +243,7 @@ def write_results(out, data, quick):
         figures = engine_figures(data)
     except Exception as exc:  # a missing field must not lose the run
         figures = f"Could not be assembled: {type(exc).__name__}: {exc}"
-    md += ["## Engine figures (issue 18): today's engine against no OTAS, one run", "",
+    md += ["## Engine figures (issue 18): before and after against no OTAS, one run", "",
            figures, ""]
     ov = data.get("overhead")
     if ov:
@@ -248,8 +295,8 @@ def write_results(out, data, quick):
                 seen.update((k, val) for k, val in (r.get("info") or {}).get(
                     "versions", {}).items() if val)
                 eng = (r.get("info") or {}).get("engine")
-                if v == "otas" and eng:
-                    seen["otas engine"] = eng
+                if v in ("otas", "before") and eng:
+                    seen[f"{v} engine"] = eng
         md += ["Versions measured: " + ", ".join(f"{k} {val}" for k, val in
                                                  sorted(seen.items())) + ".", ""]
     dn = data.get("down")
@@ -260,15 +307,14 @@ def write_results(out, data, quick):
                "listens on the configured port).  RSS growth is from after 200 "
                "warm-up requests to after the last one.", "", O.md_down(dn), "",
                "![down](down.png)", ""]
-        if dn.get("engine_stats"):
-            st = dn["engine_stats"].get("otas", {})
+        for name, st in (dn.get("engine_stats") or {}).items():
             flat = {}
             for k, v in st.items():
                 if isinstance(v, dict):
                     flat.update((f"{k}.{k2}", v2) for k2, v2 in v.items())
                 else:
                     flat[k] = v
-            md += ["otas engine counters after the run: " + ", ".join(
+            md += [f"{name} engine counters after the run: " + ", ".join(
                 f"{k}={v}" for k, v in flat.items() if v not in (0, "", None)), ""]
     sv = data.get("served")
     if sv:
@@ -281,7 +327,8 @@ def write_results(out, data, quick):
                    S.md_served(sv), "", "![served](served.png)", ""]
     en = data.get("engine")
     if en:
-        md += ["## Engine throughput (one core)", "", E.md_engine(en), ""]
+        md += ["## Engine throughput (one core)", "",
+               E.md_engine(en, data.get("engine_before")), ""]
     ing = data.get("ingest")
     if ing:
         md += ["## Collector ingest", ""]
@@ -322,7 +369,11 @@ def main():
     ap.add_argument("--quick", action="store_true", help="short run for development")
     ap.add_argument("--only", default=",".join(SECTIONS),
                     help=f"comma-separated subset of {','.join(SECTIONS)}")
-    ap.add_argument("--variants", default=",".join(O.ALL))
+    ap.add_argument("--variants", default=",".join(O.ALL),
+                    help="comma-separated; `before` is otas built from --before")
+    ap.add_argument("--before", default=os.environ.get("BENCH_BEFORE") or H.BEFORE_DEFAULT,
+                    help="git ref of the `before` variant (default: BENCH_BEFORE, else "
+                    f"{H.BEFORE_DEFAULT}, where round 2's engine work started)")
     ap.add_argument("--out", help="results directory (default bench/results, "
                     "build/bench-quick with --quick)")
     ap.add_argument("--skip-install", action="store_true",
@@ -346,6 +397,12 @@ def main():
     for v in list(unavailable):
         if v in O.PEERS:
             unavailable[v] = f"{H.PEERS[v][0]}: {unavailable[v]}"
+    before = None
+    if "before" in variants:
+        before = H.before_tree(args.before)
+        if before.error:
+            unavailable["before"] = before.error
+    bpath = before.path if before and not before.error else None
     try:
         commit = subprocess.run(["git", "-C", str(H.ROOT), "describe", "--always",
                                  "--dirty"], capture_output=True, text=True,
@@ -354,10 +411,13 @@ def main():
         commit = "?"
     data = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": commit,
             "machine": machine(), "config": cfg, "quick": args.quick,
-            "peers": {v: H.PEERS[v][0] for v in H.PEERS}}
+            "peers": {v: H.PEERS[v][0] for v in H.PEERS}, "variants": variants}
+    if before:
+        data["before"] = {"ref": args.before, "sha": before.sha, "built_s": before.built_s,
+                          "error": before.error}
 
     if "overhead" in only:
-        setup = O.Setup(python, unavailable, otas_path)
+        setup = O.Setup(python, unavailable, otas_path, before_path=bpath)
         try:
             data["overhead"] = O.overhead(setup, variants, list(O.WORKLOADS),
                                           cfg["rounds"], cfg["requests"])
@@ -366,7 +426,7 @@ def main():
         unavailable.update({v: w for v, w in data["overhead"]["unavailable"].items()
                             if v not in unavailable})
     if "down" in only:
-        setup = O.Setup(python, unavailable, otas_path, down=True)
+        setup = O.Setup(python, unavailable, otas_path, down=True, before_path=bpath)
         try:
             data["down"] = O.down(setup, variants, cfg["down_total"], cfg["down_rounds"])
         finally:
@@ -381,32 +441,43 @@ def main():
                                        "installs it: apt-get install wrk)"}
         else:
             try:
-                data["served"] = S.served(python, otas_path, cfg["served_rounds"],
-                                          cfg["served_s"])
+                data["served"] = S.served(
+                    python, otas_path, cfg["served_rounds"], cfg["served_s"],
+                    before_path=bpath if "before" not in unavailable else None)
             except Exception as exc:
                 data["served"] = {"error": f"{type(exc).__name__}: {exc}"}
     if "engine" in only:
         if "otas" in unavailable:
             data["engine"] = {"error": f"otas: {unavailable['otas']}"}
         else:
-            data["engine"] = E.engine_throughput(python, otas_path, cfg["engine_events"])
+            paths = {"otas": otas_path}
+            if bpath and "before" not in unavailable:
+                paths = {"before": bpath, "otas": otas_path}
+            res = E.engine_compare(python, paths, cfg["engine_events"],
+                                   cfg["engine_rounds"])
+            data["engine"] = res["otas"]
+            if "before" in res:
+                data["engine_before"] = res["before"]
     if "cpu" in only:
         if "otas" in unavailable:
             data["cpu"] = {"per_event": {"error": f"otas: {unavailable['otas']}"}}
         else:
             H.log("cpu per event, driver, profile, compression")
-            data["cpu"] = C.run_all(python, otas_path, unavailable, args.quick)
+            data["cpu"] = C.run_all(python, otas_path, unavailable, args.quick,
+                                    before=before, variants=variants)
     if "ingest" in only:
         H.log("collector ingest")
         data["ingest"] = collector_ingest(out, args.quick)
     if "dashboard" in only:
         data["dashboard"] = dashboard(out, args.quick, python)
-    data["unavailable"] = unavailable
+    # Only what was asked for: a variant not requested is not "not measured".
+    data["unavailable"] = {v: why for v, why in unavailable.items() if v in variants}
     data["took_s"] = time.monotonic() - t0
     if args.merge and (out / "results.json").exists():
         old = json.loads((out / "results.json").read_text())
-        for k in SECTIONS:
-            if k not in only and k in old:
+        for k in SECTIONS + ["engine_before"]:
+            key = "engine" if k == "engine_before" else k
+            if key not in only and k in old:
                 data[k] = old[k]
         data["merged"] = {"sections": sorted(only & set(SECTIONS)),
                           "into": f"{old.get('when')} ({old.get('commit')})"}

@@ -64,7 +64,9 @@ def otel_provider():
     return provider
 
 
-DISTS = {"baseline": [], "null": [], "otas": [], "moesif": ["moesifdjango", "moesifapi"],
+ENGINE = ("otas", "before")  # the C engine: today's tree, and the one of --before
+DISTS = {"baseline": [], "null": [], "otas": [], "before": [],
+         "moesif": ["moesifdjango", "moesifapi"],
          "apitoolkit": ["apitoolkit-django", "opentelemetry-sdk",
                         "opentelemetry-exporter-otlp-proto-http"],
          "otel": ["opentelemetry-instrumentation-django", "opentelemetry-sdk",
@@ -108,7 +110,7 @@ def setup():
         from opentelemetry.instrumentation.django import DjangoInstrumentor
 
         DjangoInstrumentor().instrument()
-    if VARIANT in ("otas", "null"):
+    if VARIANT in ("otas", "null", "before"):
         import otas
         from otas import _native
 
@@ -160,7 +162,7 @@ def main():
             say({"rss_kb": rss_kb()})
         elif op == "stats":
             out = {}
-            if VARIANT == "otas":
+            if VARIANT in ENGINE:
                 import otas
 
                 out = otas.stats()
@@ -187,7 +189,7 @@ def main():
                 times.append(perf() - t)
                 status[code] = status.get(code, 0) + 1
             flushed = None
-            if cmd.get("flush") and VARIANT == "otas":
+            if cmd.get("flush") and VARIANT in ENGINE:
                 import otas
 
                 flushed = bool(otas.flush(timeout=60))

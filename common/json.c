@@ -10,6 +10,7 @@
  * one bad byte.  NUL becomes U+FFFD too (see below).
  */
 #include "common/json.h"
+#include "common/hex.h"
 #include "common/utf8.h"
 
 #include <string.h>
@@ -52,7 +53,7 @@ utf8_seq(const unsigned char *s, size_t n)
 void
 otas__json_escape(otas__buf_t *b, const char *s, size_t n)
 {
-	static const char hex[] = "0123456789abcdef";
+	const char *hex = otas__hex_digits;
 	const unsigned char *p = (const unsigned char *)s;
 	size_t i = 0, run = 0, k;
 	char esc[6];
@@ -114,36 +115,4 @@ otas__json_str(otas__buf_t *b, const char *s, size_t n)
 	if (n)
 		otas__json_escape(b, s, n);
 	otas__buf_putc(b, '"');
-}
-
-void
-otas__base64(otas__buf_t *b, const unsigned char *s, size_t n)
-{
-	static const char tab[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t i;
-	char *o;
-
-	if (otas__buf_reserve(b, (n + 2) / 3 * 4) != 0)
-		return;
-	o = b->data + b->len;
-	for (i = 0; i + 2 < n; i += 3) {
-		unsigned v = (unsigned)s[i] << 16 | (unsigned)s[i + 1] << 8 |
-		             s[i + 2];
-		*o++ = tab[v >> 18];
-		*o++ = tab[(v >> 12) & 63];
-		*o++ = tab[(v >> 6) & 63];
-		*o++ = tab[v & 63];
-	}
-	if (i < n) {
-		unsigned v = (unsigned)s[i] << 16;
-		if (i + 1 < n)
-			v |= (unsigned)s[i + 1] << 8;
-		*o++ = tab[v >> 18];
-		*o++ = tab[(v >> 12) & 63];
-		*o++ = i + 1 < n ? tab[(v >> 6) & 63] : '=';
-		*o++ = '=';
-	}
-	b->len = (size_t)(o - b->data);
-	b->data[b->len] = '\0';
 }

@@ -1,6 +1,6 @@
 /*
- * json.h -- the engine's JSON writer: string escaping with UTF-8 validation,
- * base64 for bodies that are not text.  Reading JSON (auth and batch
+ * json.h -- the engine's JSON writer: string escaping with UTF-8 validation
+ * (base64 for bodies that are not text: common/base64.h).  Reading JSON (auth and batch
  * answers) is left to jansson on the sender thread.
  */
 #ifndef OTAS_JSON_H
@@ -16,7 +16,8 @@
 void otas__json_str(otas__buf_t *b, const char *s, size_t n);
 /* Same, without the surrounding quotes. */
 void otas__json_escape(otas__buf_t *b, const char *s, size_t n);
-/* Append the standard base64 encoding of s (with padding). */
-void otas__base64(otas__buf_t *b, const unsigned char *s, size_t n);
+/* otas__base64 (standard alphabet, padded) lives in common/base64.h;
+ * included here for the JSON writers that put bodies in base64. */
+#include "common/base64.h"
 
 #endif

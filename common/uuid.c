@@ -3,6 +3,8 @@
  */
 #include "common/uuid.h"
 
+#include "common/hex.h"
+
 void
 otas__uuid7_stamp(unsigned char b[16], uint64_t ms)
 {
@@ -15,7 +17,7 @@ otas__uuid7_stamp(unsigned char b[16], uint64_t ms)
 void
 otas__uuid_format(const unsigned char b[16], char out[37])
 {
-	static const char hex[] = "0123456789abcdef";
+	const char *hex = otas__hex_digits;
 	int o = 0;
 
 	for (int i = 0; i < 16; i++) {

@@ -19,6 +19,7 @@
 #include "send/http_curl.h"
 #include "event/identity.h"
 #include "send/otlp.h"
+#include "send/protocol.h"
 #include "event/redact_names.h"
 #include "send/sender.h"
 #include "spool/spool.h"
@@ -222,17 +223,11 @@ engine_release(otas_engine_t *eng)
 	otas__names_free(eng->sens_params);
 	otas__jsonpath_free(eng->req_rules);
 	otas__jsonpath_free(eng->resp_rules);
-	free(eng->batch_url);
-	free(eng->event_url);
 	free(eng->auth_url);
-	if (eng->key_header) {
-		memset(eng->key_header, 0, strlen(eng->key_header));
-		free(eng->key_header);
-	}
 	free(eng->spool_path);
 	otas__ident_free(eng->ident);
 	otas__filter_free(eng->filter);
-	otas__otlp_free(eng->otlp);
+	otas__protocol_free(eng->proto);
 	free(eng);
 }
 
@@ -241,7 +236,6 @@ otas_engine_new(otas_config_t *cfg, char *err, size_t errlen)
 {
 	otas_engine_t *eng = NULL;
 	char e2[512];
-	size_t kl;
 
 	if (err && errlen)
 		err[0] = '\0';
@@ -329,18 +323,10 @@ otas_engine_new(otas_config_t *cfg, char *err, size_t errlen)
 			         "fix the JSONPath rule", e2);
 		goto fail;
 	}
-	eng->batch_url = otas__url_join(cfg->base_url,
-	                                "api/v1/backend/log/sdk/batch/");
-	eng->event_url = otas__url_join(cfg->base_url,
-	                                "api/v1/backend/log/sdk/");
 	eng->auth_url = strdup(cfg->auth_url[0] ? cfg->auth_url
 	                                        : cfg->base_url);
-	kl = strlen(cfg->sdk_key);
-	eng->key_header = malloc(kl + 20);
-	if (!eng->batch_url || !eng->event_url || !eng->auth_url ||
-	    !eng->key_header)
+	if (!eng->auth_url)
 		goto oom;
-	snprintf(eng->key_header, kl + 20, "X-OTAS-SDK-KEY: %s", cfg->sdk_key);
 	/* OTAS_SPOOL_MAX_BYTES=0 turns the spool off. */
 	eng->spool_path = cfg->spool_max_bytes > 0 ? spool_path(cfg) : NULL;
 	eng->ident = otas__ident_new(cfg);
@@ -349,11 +335,10 @@ otas_engine_new(otas_config_t *cfg, char *err, size_t errlen)
 		goto oom;
 	snprintf(eng->sdk_name, sizeof(eng->sdk_name), "%s",
 	         cfg->sdk_name[0] ? cfg->sdk_name : "otas-c/" OTAS_VERSION);
-	if (otas__otlp_enabled(cfg)) {
-		if (!(eng->otlp = otas__otlp_new(cfg, eng->sdk_name)))
-			goto oom;
+	if (!(eng->proto = otas__protocol_new(cfg, eng->sdk_name)))
+		goto oom;
+	if (eng->proto->kind == OTAS__PROTO_OTLP)
 		eng->auth_state = OTAS__AUTH_OK; /* no OTAS authentication */
-	}
 
 	otas__fork_register(eng);
 	return eng;
@@ -431,7 +416,8 @@ otas_engine_authenticate(otas_engine_t *eng, int timeout_ms,
 		snprintf(out->message, sizeof(out->message), "no engine");
 		return out->status;
 	}
-	if (eng->otlp) { /* OTAS_EXPORTER=otlp: nothing to authenticate */
+	if (eng->proto->kind == OTAS__PROTO_OTLP) {
+		/* OTAS_EXPORTER=otlp: nothing to authenticate */
 		memset(out, 0, sizeof(*out));
 		out->status = OTAS_AUTH_OK;
 		snprintf(out->message, sizeof(out->message),

@@ -50,13 +50,14 @@ struct otas_engine_s {
 	char **sens_params;
 	otas__nameset_t params;
 	otas__jsonpath_set_t *req_rules, *resp_rules;
-	char *batch_url, *event_url, *auth_url;
-	char *key_header;             /* "X-OTAS-SDK-KEY: <key>" (secret) */
+	char *auth_url;
 	char *spool_path;             /* NULL: no spool */
 	char sdk_name[96];
 	struct otas__ident_s *ident;  /* identity.c */
 	struct otas__filter_s *filter; /* filter.c */
-	struct otas__otlp_s *otlp;    /* otlp.c: NULL unless OTAS_EXPORTER=otlp */
+	/* protocol.c: the wire format (OTAS, or OTLP when OTAS_EXPORTER=otlp);
+	 * read-only after otas_engine_new(). */
+	struct otas__protocol_s *proto;
 	/* Delivery timings (sender.h defaults; tests may shorten them
 	 * before the first capture). */
 	int64_t retry_base_ms, retry_cap_ms, retry_window_ms, auth_wait_ms,

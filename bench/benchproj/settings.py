@@ -32,7 +32,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": "WARNING"},
 }
 
-if VARIANT in ("otas", "null"):
+if VARIANT in ("otas", "null", "before"):  # before: otas of run.py --before
     INSTALLED_APPS.append("otas")
     MIDDLEWARE.insert(0, "otas.OtasMiddleware")
     # The no-op engine knows no option names, so it reads no OTAS_*

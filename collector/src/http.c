@@ -32,6 +32,8 @@
 #include "http.h"
 #include "util.h"
 
+#include "common/hex.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <openssl/err.h>
@@ -207,7 +209,7 @@ otas__http_arg(struct MHD_Connection *c, const char *name)
 char *
 otas__log_escape(const char *s, char *out, size_t outlen)
 {
-	static const char hex[] = "0123456789abcdef";
+	const char *hex = otas__hex_digits;
 	size_t o = 0;
 
 	if (!outlen)

@@ -22,6 +22,8 @@
 #include "ingest.h"
 #include "util.h"
 
+#include "common/hex.h"
+
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -247,16 +249,19 @@ ws(sc_t *c)
 		c->p++;
 }
 
-static inline int
-hexval(int ch)
+/* The four hex digits at p as a number (0-0xffff), or -1. */
+static inline long
+hex4v(const unsigned char *p)
 {
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
+	long v = 0;
+
+	for (int i = 0; i < 4; i++) {
+		int d = otas__hex_value(p[i]);
+		if (d < 0)
+			return -1;
+		v = v << 4 | d;
+	}
+	return v;
 }
 
 /* A string at the cursor ('"').  0, or -1 when malformed. */
@@ -287,22 +292,16 @@ scan_string(sc_t *c, val_t *v)
 			p++;
 			break;
 		case 'u': {
-			unsigned cp;
-			if (end - p < 5 || hexval(p[1]) < 0 || hexval(p[2]) < 0 ||
-			    hexval(p[3]) < 0 || hexval(p[4]) < 0)
+			long cp, lo;
+			if (end - p < 5 || (cp = hex4v(p + 1)) < 0)
 				return -1;
-			cp = (unsigned)(hexval(p[1]) << 12 | hexval(p[2]) << 8 |
-			                hexval(p[3]) << 4 | hexval(p[4]));
 			p += 5;
 			if (cp >= 0xd800 && cp <= 0xdbff) {
 				/* A high surrogate must come with its low
 				 * half; a bad second escape is left for the
 				 * loop to refuse. */
 				if (end - p >= 6 && p[0] == '\\' && p[1] == 'u' &&
-				    hexval(p[2]) >= 0 && hexval(p[3]) >= 0 &&
-				    hexval(p[4]) >= 0 && hexval(p[5]) >= 0 &&
-				    (hexval(p[2]) << 12 | hexval(p[3]) << 8) >= 0xdc00 &&
-				    (hexval(p[2]) << 12 | hexval(p[3]) << 8) <= 0xdf00)
+				    (lo = hex4v(p + 2)) >= 0xdc00 && lo <= 0xdfff)
 					p += 6;
 				else
 					c->bad_values++;
@@ -524,8 +523,7 @@ put_utf8(char *o, uint32_t cp)
 static uint32_t
 hex4(const char *p)
 {
-	return (uint32_t)(hexval(p[0]) << 12 | hexval(p[1]) << 8 |
-	                  hexval(p[2]) << 4 | hexval(p[3]));
+	return (uint32_t)hex4v((const unsigned char *)p); /* validated */
 }
 
 /* Decode a scanned (so well-formed) string into out, which has room for

@@ -21,9 +21,9 @@ b64_json(json_t *j)
 
 	if (!txt)
 		return NULL;
-	out = malloc(otas__b64url_len(strlen(txt)) + 1);
+	out = malloc(otas__b64_len(strlen(txt), OTAS__B64_URL) + 1);
 	if (out)
-		otas__b64url_encode((unsigned char *)txt, strlen(txt), out);
+		otas__b64_encode(txt, strlen(txt), out, OTAS__B64_URL);
 	free(txt);
 	return out;
 }
@@ -53,7 +53,7 @@ otas__jwt_sign(const unsigned char *secret, size_t secret_len, json_t *claims)
 		goto fail;
 	hl = strlen(h);
 	pl = strlen(p);
-	out = malloc(hl + 1 + pl + 1 + otas__b64url_len(32) + 1);
+	out = malloc(hl + 1 + pl + 1 + otas__b64_len(32, OTAS__B64_URL) + 1);
 	if (!out)
 		goto fail;
 	memcpy(out, h, hl);
@@ -65,7 +65,7 @@ otas__jwt_sign(const unsigned char *secret, size_t secret_len, json_t *claims)
 		goto fail;
 	}
 	out[hl + 1 + pl] = '.';
-	otas__b64url_encode(mac, 32, out + hl + 1 + pl + 1);
+	otas__b64_encode(mac, 32, out + hl + 1 + pl + 1, OTAS__B64_URL);
 fail:
 	free(h);
 	free(p);
@@ -85,7 +85,7 @@ segment_json(const char *s, size_t n)
 	raw = malloc(n);
 	if (!raw)
 		return NULL;
-	len = otas__b64url_decode(s, n, raw);
+	len = otas__b64_decode(s, n, raw, OTAS__B64_URL);
 	j = len > 0 ? json_loadb((char *)raw, (size_t)len, 0, NULL) : NULL;
 	free(raw);
 	if (j && !json_is_object(j)) {
@@ -131,7 +131,7 @@ otas__jwt_verify(const char *token, const unsigned char *secret,
 		goto fail;
 	if (strlen(d2 + 1) > 86)
 		goto fail;
-	siglen = otas__b64url_decode(d2 + 1, strlen(d2 + 1), sig);
+	siglen = otas__b64_decode(d2 + 1, strlen(d2 + 1), sig, OTAS__B64_URL);
 	if (siglen != 32 ||
 	    hs256(secret, secret_len, token, (size_t)(d2 - token), mac) != 0 ||
 	    !otas__ct_equal(mac, sig, 32))

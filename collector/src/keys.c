@@ -16,8 +16,8 @@ otas__key_generate(char *key, char *prefix)
 
 	if (otas__random_bytes(raw, sizeof raw) != 0)
 		return -1;
-	otas__b64url_encode(raw, 8, p);
-	otas__b64url_encode(raw + 8, 32, s);
+	otas__b64_encode(raw, 8, p, OTAS__B64_URL);
+	otas__b64_encode(raw + 8, 32, s, OTAS__B64_URL);
 	memcpy(key, "otas_", 5);
 	memcpy(key + 5, p, OTAS__KEY_PREFIX_LEN);
 	key[5 + OTAS__KEY_PREFIX_LEN] = '_';

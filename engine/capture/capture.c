@@ -8,12 +8,12 @@
 #include "capture/capture.h"
 
 #include "common/clock.h"
+#include "common/random.h"
 #include "common/uuid.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 /* xoshiro256** per thread, seeded from getrandom(); a fork generation
@@ -43,7 +43,7 @@ otas__rand64(void)
 	uint64_t r, t;
 
 	if (!t_seeded || t_gen != gen) {
-		if (getrandom(t_s, sizeof(t_s), 0) != (ssize_t)sizeof(t_s)) {
+		if (otas__random_bytes(t_s, sizeof(t_s)) != 0) {
 			/* No entropy source: time and address still differ
 			 * between threads and processes. */
 			t_s[0] = (uint64_t)otas__now_unix_us();

@@ -4,14 +4,17 @@
  * Updates are rare (a sign-up, a plan change) and small, so they take the
  * simplest robust path: validated and normalised on the calling thread
  * (jansson), appended to a list under the queue's mutex, and posted by the
- * sender thread in batches of up to 100 to {base}/api/v1/entities/batch/
- * on their own kept-alive handle.  Their bytes count against the queue
+ * sender thread in batches of up to 100 (protocol.c writes the request to
+ * the entities endpoint and reads the answer) on their own kept-alive
+ * handle.  Their bytes count against the queue
  * budget's headroom (at most a sixteenth of OTAS_QUEUE_MAX_BYTES), so a
  * flood of updates cannot crowd out events.  Delivery rules follow the
- * event path: 2xx delivered; 404/405 is a back end without entities (the
- * real platform today): dropped, counted, logged once; 400/413 rejected:
- * dropped, counted; anything else (no answer, 401/403, 429, 5xx) is
- * retried with a capped exponential backoff.  Updates are not spooled.
+ * event path (protocol.c's status table, entities column): 2xx delivered;
+ * 404/405 is a back end without entities (the real platform today):
+ * dropped, counted, logged once; 400/413 rejected: dropped, counted; a
+ * refused key or a redirect keeps them for the event path's long wait;
+ * anything else (no answer, 408, 429, 5xx) is retried with retry.c's
+ * capped, jittered backoff (or Retry-After).  Updates are not spooled.
  */
 #include "send/entity.h"
 
@@ -23,10 +26,11 @@
 #include "capture/capture.h"
 #include "engine.h"
 #include "send/http_curl.h"
+#include "send/protocol.h"
+#include "send/retry.h"
 #include "send/sender.h"
 
 #define ENT_BATCH 100
-#define ENT_BACKOFF_CAP_MS 30000
 
 struct otas__ent_s {
 	struct otas__ent_s *next;
@@ -107,9 +111,9 @@ otas_entity(otas_engine_t *eng, int kind, const char *json, size_t len)
 	e->len = n;
 	memcpy(e->json, el, n + 1);
 	free(el);
-	if (!eng->cfg->enabled || eng->otlp) {
+	if (!eng->cfg->enabled || !otas__protocol_has_entities(eng->proto)) {
 		/* OTLP logs have no place for entity updates: counted. */
-		if (eng->otlp)
+		if (eng->cfg->enabled)
 			OTAS__INC(eng, dropped_entities, 1);
 		free(e);
 		return 1;
@@ -167,14 +171,15 @@ void
 otas__entities_send(otas_engine_t *eng)
 {
 	otas__entq_t *q = &eng->entq;
+	const otas__protocol_t *p = eng->proto;
 	struct otas__ent_s *taken, *e, *last = NULL;
-	otas__buf_t body = OTAS__BUF_INIT;
+	otas__request_t rq;
+	otas__answer_t ans;
 	otas__http_resp_t resp;
-	const char *hdrs[2];
-	char *url = NULL;
 	size_t n = 0;
 	uint64_t bytes = 0;
-	int st, keep = 0, rc;
+	int keep = 0;
+	int64_t wait = 0;
 
 	pthread_mutex_lock(&eng->q.mu);
 	taken = q->head;
@@ -197,47 +202,60 @@ otas__entities_send(otas_engine_t *eng)
 	pthread_mutex_unlock(&eng->q.mu);
 
 	memset(&resp, 0, sizeof(resp));
-	otas__buf_puts(&body, "{\"entities\":[");
-	for (e = taken; e; e = e->next) {
-		if (e != taken)
-			otas__buf_putc(&body, ',');
-		otas__buf_append(&body, e->json, e->len);
-	}
-	otas__buf_puts(&body, "]}");
+	memset(&rq, 0, sizeof(rq));
+	memset(&ans, 0, sizeof(ans));
 	if (!q->http)
 		q->http = otas__http_new();
-	url = otas__url_join(eng->cfg->base_url, "api/v1/entities/batch/");
-	hdrs[0] = eng->key_header;
-	hdrs[1] = "Content-Type: application/json";
-	if (body.oom || !q->http || !url) {
-		st = 0;
-		keep = 1;
-	} else {
-		rc = otas__http_post(q->http, url, hdrs, 2, body.data, body.len,
-		                     (long)eng->cfg->timeout_ms, &resp);
-		st = rc == 0 ? resp.status : 0;
-		if (st >= 200 && st < 300) {
-			OTAS__INC(eng, entities_sent, n);
-		} else if (st == 404 || st == 405) {
-			OTAS__INC(eng, dropped_entities, n);
-			if (!q->missing_logged) {
-				q->missing_logged = 1;
-				otas__log(eng, OTAS_LOG_WARNING,
-				          "otas: the back end has no entities "
-				          "endpoint (HTTP %d): user/company/"
-				          "subscription updates are dropped "
-				          "(counted in dropped_entities)",
-				          st);
-			}
-		} else if (st == 400 || st == 413) {
-			OTAS__INC(eng, dropped_entities, n);
+	if (otas__protocol_begin(p, &rq, OTAS__EP_ENTITIES) != 0)
+		ans.outcome = OTAS__OUT_REJECTED; /* OTLP: never queued */
+	else
+		ans.outcome = OTAS__OUT_RETRY;
+	for (e = taken; e && ans.outcome == OTAS__OUT_RETRY; e = e->next) {
+		otas__item_t it = {e->json, e->len, NULL, 0};
+		otas__protocol_append(p, &rq, &it);
+	}
+	if (ans.outcome == OTAS__OUT_RETRY && q->http &&
+	    otas__protocol_end(p, &rq) == 0) {
+		otas__http_post(q->http, rq.url, rq.hdr, rq.n_hdr, rq.body,
+		                rq.len, (long)eng->cfg->timeout_ms, &resp);
+		otas__protocol_answer(p, &rq, &resp, &ans);
+	}
+	switch (ans.outcome) {
+	case OTAS__OUT_OK:
+		OTAS__INC(eng, entities_sent, n);
+		break;
+	case OTAS__OUT_ENDPOINT_MISSING:
+		/* A back end without entities (the real platform today). */
+		OTAS__INC(eng, dropped_entities, n);
+		if (!q->missing_logged) {
+			q->missing_logged = 1;
 			otas__log(eng, OTAS_LOG_WARNING,
-			          "otas: the back end rejected %zu entity "
-			          "update(s) (HTTP %d); dropped",
-			          n, st);
-		} else {
-			keep = 1;
+			          "otas: the back end has no entities endpoint "
+			          "(HTTP %d): user/company/subscription updates "
+			          "are dropped (counted in dropped_entities)",
+			          ans.status);
 		}
+		break;
+	case OTAS__OUT_REJECTED:
+	case OTAS__OUT_TOO_LARGE: /* at most ENT_BATCH small updates */
+	case OTAS__OUT_TOKEN_REJECTED:
+		OTAS__INC(eng, dropped_entities, n);
+		otas__log(eng, OTAS_LOG_WARNING,
+		          "otas: the back end rejected %zu entity update(s) "
+		          "(HTTP %d%s%s); dropped",
+		          n, ans.status, ans.description[0] ? " " : "",
+		          ans.description);
+		break;
+	case OTAS__OUT_AUTH_FAILED:
+	case OTAS__OUT_REDIRECT:
+		/* The key or the URL is wrong: the event path says so (and
+		 * waits as long); keep the updates. */
+		keep = 1;
+		wait = eng->auth_wait_ms;
+		break;
+	default: /* no answer, 408, 429, 5xx, out of memory */
+		keep = 1;
+		break;
 	}
 	pthread_mutex_lock(&eng->q.mu);
 	if (keep) {
@@ -250,12 +268,18 @@ otas__entities_send(otas_engine_t *eng)
 		q->bytes += bytes;
 		taken = NULL;
 		q->attempt++;
-		q->next_ms = otas__now_mono_ms() +
-		             (q->attempt > 6 ? ENT_BACKOFF_CAP_MS
-		                             : (500 << q->attempt) >
-		                                       ENT_BACKOFF_CAP_MS
-		                                   ? ENT_BACKOFF_CAP_MS
-		                                   : (500 << q->attempt));
+		/* retry.c's capped full-jitter backoff, as for events, or
+		 * the server's Retry-After within reason. */
+		if (!wait)
+			wait = ans.retry_after_ms > 0
+			           ? (ans.retry_after_ms > 300000
+			                  ? 300000
+			                  : ans.retry_after_ms)
+			           : otas__retry_delay_ms(q->attempt,
+			                                  otas__rand64(),
+			                                  eng->retry_base_ms,
+			                                  eng->retry_cap_ms);
+		q->next_ms = otas__now_mono_ms() + wait;
 	} else {
 		q->attempt = 0;
 		q->next_ms = 0;
@@ -264,8 +288,7 @@ otas__entities_send(otas_engine_t *eng)
 	pthread_cond_broadcast(&eng->q.cv_done);
 	pthread_mutex_unlock(&eng->q.mu);
 	free_list(taken);
-	free(url);
-	otas__buf_free(&body);
+	otas__request_free(&rq);
 	otas__buf_free(&resp.body);
 }
 

@@ -937,22 +937,6 @@ otas__otlp_finish(const otas__otlp_t *o, const otas__buf_t *records,
 
 /* ------------------------------------------------------------- answers */
 
-otas__retry_action_t
-otas__otlp_classify(int st)
-{
-	if (st == 0)
-		return OTAS__RETRY_RETRY;
-	if (st >= 200 && st < 300)
-		return OTAS__RETRY_OK;
-	if (st >= 300 && st < 400)
-		return OTAS__RETRY_REDIRECT;
-	if (st == 401 || st == 403)
-		return OTAS__RETRY_AUTH_WAIT;
-	if (st == 408 || st == 429 || st >= 500)
-		return OTAS__RETRY_RETRY;
-	return OTAS__RETRY_DROP;
-}
-
 static int
 rd_varint(const unsigned char **p, const unsigned char *e, uint64_t *v)
 {

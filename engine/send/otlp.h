@@ -20,7 +20,6 @@
 #include <stdint.h>
 
 #include "config.h"
-#include "send/retry.h"
 #include "common/buf.h"
 
 typedef struct otas__otlp_s otas__otlp_t;
@@ -59,12 +58,6 @@ int otas__otlp_add(const otas__otlp_t *o, const char *json, size_t len,
  * (reset first).  0, or -1 on oom. */
 int otas__otlp_finish(const otas__otlp_t *o, const otas__buf_t *records,
                       otas__buf_t *out);
-
-/* What an OTLP/HTTP answer means for the batch: 2xx OK; 429, 502, 503,
- * 504 (and 408, other 5xx, no answer) RETRY; 401/403 AUTH_WAIT (the
- * headers are wrong: keep the events); 3xx REDIRECT; 400, 404 and other
- * 4xx DROP (the same bytes would be refused again). */
-otas__retry_action_t otas__otlp_classify(int http_status);
 
 /* Read an ExportLogsServiceResponse: partial_success.rejected_log_records
  * into *rejected (0 when absent) and its error_message into msg.  0, or

@@ -1,11 +1,9 @@
 /*
  * retry.c -- pure delivery policy (see retry.h).
  *
- * The status rules follow PROTOCOL.md: a 401 that names the event's agent
- * token drops that event; any other 401/403 is about the key and, since
- * the platform also answers 401 invalid_sdk_key when its own auth service
- * is unreachable, keeps the events and waits long.  408, 429 and 5xx are
- * transient.  A 3xx keeps the events: the URL is wrong.  A 404/405 from the batch path means a platform without it.
+ * Backoff is capped full jitter (the AWS architecture blog's "Exponential
+ * Backoff And Jitter"); Retry-After is RFC 9110 section 10.2.3.  The status
+ * rules (PROTOCOL.md, OTLP/HTTP) are in protocol.c.
  */
 #include "send/retry.h"
 
@@ -14,35 +12,6 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-
-otas__retry_action_t
-otas__retry_classify(int st, const char *desc, int batch_mode)
-{
-	if (!desc)
-		desc = "";
-	if (st == 0)
-		return OTAS__RETRY_RETRY;
-	if (st >= 200 && st < 300)
-		return OTAS__RETRY_OK;
-	/* A proxy's http->https redirect: following it would hand the key
-	 * to whatever Location names, so the events wait (spool) instead. */
-	if (st >= 300 && st < 400)
-		return OTAS__RETRY_REDIRECT;
-	if (st == 404 || st == 405)
-		return batch_mode ? OTAS__RETRY_FALLBACK
-		                  : OTAS__RETRY_AUTH_WAIT; /* wrong URL: wait */
-	if (st == 401 || st == 403) {
-		if (strcmp(desc, "missing_agent_session_token") == 0 ||
-		    strcmp(desc, "invalid_or_expired_token") == 0)
-			return OTAS__RETRY_DROP_TOKEN;
-		return OTAS__RETRY_AUTH_WAIT;
-	}
-	if (st == 408 || st == 429 || st >= 500)
-		return OTAS__RETRY_RETRY;
-	/* 400 (invalid_json, missing_required_fields), 413, other 4xx: the
-	 * same bytes will be refused again. */
-	return OTAS__RETRY_DROP;
-}
 
 int64_t
 otas__retry_delay_ms(int attempt, uint64_t rnd, int64_t base_ms,

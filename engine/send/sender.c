@@ -35,14 +35,10 @@
 #include <string.h>
 #include <time.h>
 
-#include <jansson.h>
-
 #include "capture/capture.h"
 #include "event/event.h"
-#include "send/compress.h"
 #include "send/http_curl.h"
-#include "common/json.h"
-#include "send/otlp.h"
+#include "send/protocol.h"
 #include "send/retry.h"
 #include "spool/spool.h"
 
@@ -81,10 +77,11 @@ typedef struct {
 	int server_wait;      /* the back end asked us to wait (Retry-After,
 	                       * refused key): shutdown honours the backoff */
 	int auth_logged;
-	otas__buf_t body, gz, scratch;
+	otas__buf_t body;     /* a spooled batch's payload */
 	otas__http_resp_t resp;
-	void *zctx;           /* zstd compression context (gzip.c) */
-	int zstd_refused;     /* the back end answered 415 to zstd: gzip */
+	otas__request_t rq;   /* protocol.c: the request being sent, its
+	                       * buffers, zstd context and state */
+	otas__answer_t ans;   /* the last answer, read */
 	int spooled_here;     /* this sender put batches in the spool */
 } snd_t;
 
@@ -146,23 +143,6 @@ project_id(otas_engine_t *eng, char *out, size_t n)
 	pthread_mutex_unlock(&eng->q.mu);
 }
 
-/* Append ev to out, filling in the project id when it was serialised
- * before authentication (see OTAS__EVENT_PREFIX). */
-static void
-append_event(otas__buf_t *out, const ev_t *ev, const char *pid)
-{
-	static const char empty[] = OTAS__EVENT_PREFIX "\"\"";
-	size_t k = sizeof(empty) - 1;
-
-	if (*pid && ev->len > k && memcmp(ev->json, empty, k) == 0) {
-		otas__buf_puts(out, OTAS__EVENT_PREFIX);
-		otas__json_str(out, pid, strlen(pid));
-		otas__buf_append(out, ev->json + k, ev->len - k);
-	} else {
-		otas__buf_append(out, ev->json, ev->len);
-	}
-}
-
 /* Mark everything up to seq resolved and wake flushers.  q.mu held. */
 static void
 resolved_locked(otas_engine_t *eng, uint64_t seq)
@@ -187,26 +167,6 @@ set_batch_endpoint(otas_engine_t *eng, int v)
 	pthread_mutex_lock(&eng->q.mu);
 	eng->batch_endpoint = v;
 	pthread_mutex_unlock(&eng->q.mu);
-}
-
-/* status_description (log answers) or error (auth answers). */
-static void
-answer_description(const otas__buf_t *body, char *out, size_t n)
-{
-	json_t *o, *v;
-
-	out[0] = '\0';
-	if (!body->len)
-		return;
-	o = json_loadb(body->data, body->len, 0, NULL);
-	if (!o)
-		return;
-	v = json_object_get(o, "status_description");
-	if (!json_is_string(v))
-		v = json_object_get(o, "error");
-	if (json_is_string(v))
-		snprintf(out, n, "%s", json_string_value(v));
-	json_decref(o);
 }
 
 /* --------------------------------------------------------------- spool */
@@ -331,55 +291,58 @@ spool_batch(snd_t *s)
 	return 0;
 }
 
-/* Claim one spooled batch into b.  1 claimed, 0 none. */
+/* Claim one spooled batch into b.  1 claimed, 0 none.  The spool hands
+ * the agent tokens over beside the events (one line each), so no event
+ * is parsed here. */
 static int
 claim_spooled(snd_t *s)
 {
-	otas__buf_t pay = OTAS__BUF_INIT;
+	otas__buf_t pay = OTAS__BUF_INIT, toks = OTAS__BUF_INIT;
 	int64_t id;
 	uint32_t n = 0;
-	char *p, *e, *end;
+	const char *p, *e, *end, *t, *te, *tend;
 	int rc;
 
 	pthread_mutex_lock(&s->eng->spool_mu);
-	rc = spool_ready(s) ? otas__spool_claim(s->eng->spool,
-	                                        OTAS__SPOOL_LEASE_MS, &id, &pay,
-	                                        &n)
+	rc = spool_ready(s) ? otas__spool_claim_tokens(s->eng->spool,
+	                                               OTAS__SPOOL_LEASE_MS,
+	                                               &id, &pay, &n, &toks)
 	                    : 0;
 	pthread_mutex_unlock(&s->eng->spool_mu);
 	spool_log(s);
 	if (rc != 1) {
 		otas__buf_free(&pay);
+		otas__buf_free(&toks);
 		return 0;
 	}
 	p = pay.data;
 	end = pay.data + pay.len;
+	t = toks.data ? toks.data : "";
+	tend = t + toks.len;
 	while (p && p < end) {
 		char *js;
-		json_t *o, *t;
-		const char *tok = NULL;
-		size_t tl = 0;
+		size_t tl;
 
 		e = memchr(p, '\n', (size_t)(end - p));
 		if (!e)
 			e = end;
+		te = t < tend ? memchr(t, '\n', (size_t)(tend - t)) : NULL;
+		if (!te)
+			te = tend;
+		tl = (size_t)(te - t);
 		if (e > p) {
 			js = strndup(p, (size_t)(e - p));
 			if (!js)
 				break;
-			/* The token, for per-event mode. */
-			o = json_loadb(js, (size_t)(e - p), 0, NULL);
-			t = o ? json_object_get(o, "agent_session_token") : NULL;
-			if (json_is_string(t)) {
-				tok = json_string_value(t);
-				tl = strlen(tok);
-			}
-			if (batch_add(&s->b, js, (size_t)(e - p), tok, tl) != 0)
+			if (batch_add(&s->b, js, (size_t)(e - p), t, tl) != 0)
 				free(js);
-			json_decref(o);
 		}
 		p = e + 1;
+		t = te < tend ? te + 1 : tend;
 	}
+	if (toks.data)
+		memset(toks.data, 0, toks.len); /* credentials */
+	otas__buf_free(&toks);
 	otas__buf_free(&pay);
 	s->b.spool_id = id;
 	if (!s->b.n) {
@@ -444,302 +407,110 @@ take_locked(snd_t *s)
 
 /* --------------------------------------------------------------- sends */
 
-static const char *
-key_header(snd_t *s)
-{
-	return s->eng->key_header;
-}
-
-/* The batch body's encoding (OTAS__COMP_ZSTD, _GZIP or _NONE): zstd when
- * OTAS_COMPRESSION=zstd, or =auto and the back end's authentication
- * answer listed it; gzip after a 415 to zstd (remembered) and for any
- * back end that did not say (the OTAS platform). */
+/* Deliver b's unresolved events: one path for every protocol and
+ * endpoint (protocol.c writes the requests and reads the answers).  A 413
+ * halves the request until it fits (one event that is still too large is
+ * dropped, counted); a 415 to zstd sends the same events again, gzip'd. */
 static int
-body_encoding(snd_t *s)
-{
-	int c = otas__compression(s->eng->cfg);
-
-	if (c == OTAS__COMP_NONE || c == OTAS__COMP_GZIP)
-		return c;
-	if (s->zstd_refused)
-		return OTAS__COMP_GZIP;
-	if (c == OTAS__COMP_ZSTD ||
-	    __atomic_load_n(&s->eng->accepts_zstd, __ATOMIC_RELAXED))
-		return OTAS__COMP_ZSTD;
-	return OTAS__COMP_GZIP;
-}
-
-static int
-send_batch_mode(snd_t *s, long timeout_ms, int *retry_after_ms)
+send_batch(snd_t *s, long timeout_ms, int *retry_after_ms)
 {
 	otas_engine_t *eng = s->eng;
+	const otas__protocol_t *p = eng->proto;
+	otas__request_t *rq = &s->rq;
+	otas__answer_t *ans = &s->ans;
 	batch_t *b = &s->b;
-	const char *hdr[3];
-	char pid[128], desc[128];
+	otas__endpoint_t ep = otas__protocol_events_endpoint(p, !s->batch_mode);
 	size_t i, k, split = 0;
-	otas__retry_action_t act;
-	const otas__buf_t *wire;
-	int enc;
-	json_t *o;
 
-	project_id(eng, pid, sizeof(pid));
+	project_id(eng, rq->project_id, sizeof(rq->project_id));
+	rq->accepts_zstd =
+	    __atomic_load_n(&eng->accepts_zstd, __ATOMIC_RELAXED);
 	*retry_after_ms = -1;
 	while (b->next < b->n) {
-		/* A 413 halves the request until it fits (one event that
-		 * is still too large is dropped, counted). */
 		k = b->n - b->next;
 		if (split && split < k)
 			k = split;
-		otas__buf_reset(&s->body);
-		otas__buf_puts(&s->body, "{\"events\":[");
-		for (i = b->next; i < b->next + k; i++) {
-			if (i > b->next)
-				otas__buf_putc(&s->body, ',');
-			append_event(&s->body, &b->ev[i], pid);
-		}
-		otas__buf_puts(&s->body, "]}");
-		otas__buf_reset(&s->gz);
-		enc = body_encoding(s);
-		if (s->body.oom)
+		if (otas__protocol_begin(p, rq, ep) != 0)
 			return OUT_RETRY;
-		if (enc == OTAS__COMP_ZSTD) {
-			if (otas__zstd(&s->zctx, s->body.data, s->body.len,
-			               &s->gz) != 0)
-				return OUT_RETRY;
-		} else if (enc == OTAS__COMP_GZIP) {
-			if (otas__gzip(s->body.data, s->body.len, &s->gz) != 0)
-				return OUT_RETRY;
+		for (i = b->next; i < b->next + k; i++) {
+			const ev_t *ev = &b->ev[i];
+			otas__item_t it = {ev->json, ev->len, ev->token,
+			                   ev->token ? strlen(ev->token) : 0};
+			otas__append_t a = otas__protocol_append(p, rq, &it);
+			if (a == OTAS__APPEND_FULL)
+				break;
+			if (a == OTAS__APPEND_NO_TOKEN)
+				OTAS__INC(eng, skipped_no_agent_token, 1);
+			else if (a == OTAS__APPEND_BAD_TOKEN)
+				OTAS__INC(eng, dropped_invalid_agent_token, 1);
+			else if (a == OTAS__APPEND_INVALID)
+				OTAS__INC(eng, dropped_capture_error, 1);
 		}
-		wire = enc == OTAS__COMP_NONE ? &s->body : &s->gz;
-		hdr[0] = key_header(s);
-		hdr[1] = "Content-Type: application/json";
-		hdr[2] = enc == OTAS__COMP_ZSTD ? "Content-Encoding: zstd"
-		                                : "Content-Encoding: gzip";
-		otas__http_post(s->http, eng->batch_url, hdr,
-		                enc == OTAS__COMP_NONE ? 2 : 3, wire->data,
-		                wire->len, timeout_ms, &s->resp);
-		if (s->resp.status == 415 && enc == OTAS__COMP_ZSTD) {
-			/* This back end does not decode zstd after all:
-			 * gzip from now on, and send the same events again. */
-			s->zstd_refused = 1;
+		k = i - b->next; /* the events this request resolves */
+		if (!rq->n) {    /* none of them is to be sent */
+			b->next += k;
+			continue;
+		}
+		if (otas__protocol_end(p, rq) != 0)
+			return OUT_RETRY;
+		otas__http_post(s->http, rq->url, rq->hdr, rq->n_hdr, rq->body,
+		                rq->len, timeout_ms, &s->resp);
+		otas__protocol_answer(p, rq, &s->resp, ans);
+		if (ans->outcome == OTAS__OUT_TOO_LARGE && rq->n > 1) {
+			split = rq->n / 2;
+			continue;
+		}
+		switch (ans->outcome) {
+		case OTAS__OUT_OK:
+			OTAS__INC(eng, sent, ans->accepted);
+			OTAS__INC(eng, duplicates, ans->duplicates);
+			OTAS__INC(eng, dropped_rejected, ans->rejected);
+			OTAS__INC(eng, batches, 1);
+			OTAS__INC(eng, bytes_sent, rq->len);
+			if (ans->rejected)
+				otas__log(eng, OTAS_LOG_WARNING,
+				          "otas: %s rejected %llu of %zu "
+				          "event(s)%s%s", p->target,
+				          (unsigned long long)ans->rejected,
+				          rq->n, ans->description[0] ? ": " : "",
+				          ans->description);
+			b->next += k;
+			if (ep == OTAS__EP_BATCH)
+				set_batch_endpoint(eng, 1);
+			break;
+		case OTAS__OUT_ENCODING_REFUSED:
 			otas__log(eng, OTAS_LOG_WARNING,
 			          "otas: the back end refused zstd bodies (HTTP "
 			          "415); batches are sent with gzip");
 			continue;
-		}
-		answer_description(&s->resp.body, desc, sizeof(desc));
-		act = otas__retry_classify(s->resp.status, desc, 1);
-		if (s->resp.retry_after[0])
-			*retry_after_ms = (int)otas__retry_after_ms(
-			    s->resp.retry_after, time(NULL));
-		if (s->resp.status == 413 && k > 1) {
-			split = k / 2;
-			continue;
-		}
-		switch (act) {
-		case OTAS__RETRY_OK: {
-			uint64_t acc = k, dup = 0, rej = 0;
-			o = json_loadb(s->resp.body.data ? s->resp.body.data
-			                                 : "",
-			               s->resp.body.len, 0, NULL);
-			if (json_is_object(o)) {
-				json_t *a = json_object_get(o, "accepted");
-				json_t *d = json_object_get(o, "duplicates");
-				json_t *r = json_object_get(o, "rejected");
-				if (json_is_integer(a) &&
-				    json_integer_value(a) >= 0)
-					acc = (uint64_t)json_integer_value(a);
-				if (json_is_integer(d) &&
-				    json_integer_value(d) >= 0)
-					dup = (uint64_t)json_integer_value(d);
-				if (json_is_array(r))
-					rej = json_array_size(r);
-			}
-			json_decref(o);
-			OTAS__INC(eng, sent, acc);
-			OTAS__INC(eng, duplicates, dup);
-			OTAS__INC(eng, dropped_rejected, rej);
-			OTAS__INC(eng, batches, 1);
-			OTAS__INC(eng, bytes_sent, wire->len);
-			if (rej)
-				otas__log(eng, OTAS_LOG_WARNING,
-				          "otas: the back end rejected %llu "
-				          "event(s) of a batch",
-				          (unsigned long long)rej);
+		case OTAS__OUT_TOO_LARGE: /* one event: too large */
+		case OTAS__OUT_REJECTED:
+			/* We wrote the body, so sending it again gets the same
+			 * answer: drop it, counted, and say why. */
+			OTAS__INC(eng, dropped_rejected, rq->n);
+			otas__log(eng, OTAS_LOG_ERROR,
+			          "otas: %s refused %zu %s (HTTP %d%s%s); "
+			          "they are dropped", p->target, rq->n,
+			          p->kind == OTAS__PROTO_OTLP ? "log record(s)"
+			                                      : "event(s)",
+			          ans->status, ans->description[0] ? " " : "",
+			          ans->description);
 			b->next += k;
-			set_batch_endpoint(eng, 1);
 			break;
-		}
-		case OTAS__RETRY_FALLBACK:
+		case OTAS__OUT_TOKEN_REJECTED:
+			OTAS__INC(eng, dropped_invalid_agent_token, rq->n);
+			b->next += k;
+			break;
+		case OTAS__OUT_ENDPOINT_MISSING:
 			return OUT_FALLBACK;
-		case OTAS__RETRY_DROP:
-		case OTAS__RETRY_DROP_TOKEN:
-			/* The whole body was refused (400: not JSON or no
-			 * events list; 413 for a single event).  We wrote
-			 * it, so sending it again gets the same answer:
-			 * drop it, counted, and say why. */
-			OTAS__INC(eng, dropped_rejected, k);
-			otas__log(eng, OTAS_LOG_ERROR,
-			          "otas: the back end refused a batch of %zu "
-			          "events (HTTP %d %s); they are dropped",
-			          k, s->resp.status, desc);
-			b->next += k;
-			break;
-		case OTAS__RETRY_AUTH_WAIT:
+		case OTAS__OUT_AUTH_FAILED:
 			return OUT_AUTH_WAIT;
-		case OTAS__RETRY_REDIRECT:
+		case OTAS__OUT_REDIRECT:
 			return OUT_REDIRECT;
 		default:
-			return OUT_RETRY;
-		}
-	}
-	return OUT_DONE;
-}
-
-static int
-send_event_mode(snd_t *s, long timeout_ms, int *retry_after_ms)
-{
-	otas_engine_t *eng = s->eng;
-	batch_t *b = &s->b;
-	const char *hdr[3];
-	char pid[128], desc[128], tokhdr[8192];
-	otas__retry_action_t act;
-
-	project_id(eng, pid, sizeof(pid));
-	*retry_after_ms = -1;
-	while (b->next < b->n) {
-		ev_t *ev = &b->ev[b->next];
-		size_t nh = 2;
-
-		if (!ev->token && !eng->cfg->send_without_agent_token) {
-			OTAS__INC(eng, skipped_no_agent_token, 1);
-			b->next++;
-			continue;
-		}
-		otas__buf_reset(&s->body);
-		append_event(&s->body, ev, pid);
-		hdr[0] = key_header(s);
-		hdr[1] = "Content-Type: application/json";
-		if (ev->token) {
-			if (strlen(ev->token) > sizeof(tokhdr) - 40 ||
-			    strpbrk(ev->token, "\r\n")) {
-				/* Cannot be a valid token header. */
-				OTAS__INC(eng, dropped_invalid_agent_token, 1);
-				b->next++;
-				continue;
-			}
-			snprintf(tokhdr, sizeof(tokhdr),
-			         "X-OTAS-AGENT-SESSION-TOKEN: %s", ev->token);
-			hdr[nh++] = tokhdr;
-		}
-		otas__http_post(s->http, eng->event_url, hdr, nh,
-		                s->body.data, s->body.len, timeout_ms, &s->resp);
-		memset(tokhdr, 0, sizeof(tokhdr));
-		answer_description(&s->resp.body, desc, sizeof(desc));
-		act = otas__retry_classify(s->resp.status, desc, 0);
-		switch (act) {
-		case OTAS__RETRY_OK:
-			OTAS__INC(eng, sent, 1);
-			OTAS__INC(eng, batches, 1);
-			OTAS__INC(eng, bytes_sent, s->body.len);
-			b->next++;
-			break;
-		case OTAS__RETRY_DROP:
-			OTAS__INC(eng, dropped_rejected, 1);
-			otas__log(eng, OTAS_LOG_WARNING,
-			          "otas: the back end refused an event (HTTP %d "
-			          "%s); it is dropped", s->resp.status, desc);
-			b->next++;
-			break;
-		case OTAS__RETRY_DROP_TOKEN:
-			OTAS__INC(eng, dropped_invalid_agent_token, 1);
-			b->next++;
-			break;
-		case OTAS__RETRY_AUTH_WAIT:
-			return OUT_AUTH_WAIT;
-		case OTAS__RETRY_REDIRECT:
-			return OUT_REDIRECT;
-		default:
-			if (s->resp.retry_after[0])
-				*retry_after_ms = (int)otas__retry_after_ms(
-				    s->resp.retry_after, time(NULL));
-			return OUT_RETRY;
-		}
-	}
-	return OUT_DONE;
-}
-
-/* OTAS_EXPORTER=otlp: the batch as one OTLP/HTTP logs request (otlp.c
- * writes it and reads the answer); a 413 halves it as above. */
-static int
-send_otlp_mode(snd_t *s, long timeout_ms, int *retry_after_ms)
-{
-	otas_engine_t *eng = s->eng;
-	batch_t *b = &s->b;
-	const char *const *hdr;
-	const otas__buf_t *pay = &s->body;
-	size_t i, k, nh, split = 0;
-	int64_t rej;
-	char msg[160];
-
-	*retry_after_ms = -1;
-	while (b->next < b->n) {
-		k = b->n - b->next;
-		if (split && split < k)
-			k = split;
-		otas__buf_reset(&s->scratch);
-		for (i = b->next; i < b->next + k; i++)
-			if (otas__otlp_add(eng->otlp, b->ev[i].json,
-			                   b->ev[i].len, &s->scratch) != 0)
-				OTAS__INC(eng, dropped_capture_error, 1);
-		if (otas__otlp_finish(eng->otlp, &s->scratch, &s->body) != 0)
-			return OUT_RETRY;
-		if (otas__otlp_gzip(eng->otlp)) {
-			otas__buf_reset(&s->gz);
-			if (otas__gzip(s->body.data, s->body.len, &s->gz) != 0)
-				return OUT_RETRY;
-			pay = &s->gz;
-		}
-		hdr = otas__otlp_headers(eng->otlp, &nh);
-		otas__http_post(s->http, otas__otlp_url(eng->otlp), hdr, nh,
-		                pay->data, pay->len, timeout_ms, &s->resp);
-		if (s->resp.retry_after[0])
-			*retry_after_ms = (int)otas__retry_after_ms(
-			    s->resp.retry_after, time(NULL));
-		if (s->resp.status == 413 && k > 1) {
-			split = k / 2;
-			continue;
-		}
-		switch (otas__otlp_classify(s->resp.status)) {
-		case OTAS__RETRY_OK:
-			otas__otlp_parse_response(s->resp.body.data,
-			                          s->resp.body.len, &rej, msg,
-			                          sizeof(msg));
-			if (rej < 0 || (uint64_t)rej > k)
-				rej = (int64_t)k;
-			OTAS__INC(eng, sent, k - (size_t)rej);
-			OTAS__INC(eng, dropped_rejected, rej);
-			OTAS__INC(eng, batches, 1);
-			OTAS__INC(eng, bytes_sent, pay->len);
-			if (rej)
-				otas__log(eng, OTAS_LOG_WARNING,
-				          "otas: the OTLP endpoint rejected %lld "
-				          "log record(s): %s", (long long)rej, msg);
-			b->next += k;
-			break;
-		case OTAS__RETRY_DROP:
-			OTAS__INC(eng, dropped_rejected, k);
-			otas__log(eng, OTAS_LOG_ERROR,
-			          "otas: the OTLP endpoint %s refused %zu log "
-			          "records (HTTP %d); they are dropped",
-			          otas__otlp_url(eng->otlp), k, s->resp.status);
-			b->next += k;
-			break;
-		case OTAS__RETRY_AUTH_WAIT:
-			return OUT_AUTH_WAIT;
-		case OTAS__RETRY_REDIRECT:
-			return OUT_REDIRECT;
-		default:
+			*retry_after_ms = ans->retry_after_ms > INT32_MAX
+			                      ? INT32_MAX
+			                      : (int)ans->retry_after_ms;
 			return OUT_RETRY;
 		}
 	}
@@ -764,9 +535,7 @@ attempt(snd_t *s, long timeout_ms)
 	if (!s->batch_mode && now >= s->reprobe_ms)
 		s->batch_mode = 1; /* try the batch endpoint again */
 	for (;;) {
-		out = eng->otlp       ? send_otlp_mode(s, timeout_ms, &ra)
-		      : s->batch_mode ? send_batch_mode(s, timeout_ms, &ra)
-		                      : send_event_mode(s, timeout_ms, &ra);
+		out = send_batch(s, timeout_ms, &ra);
 		if (out != OUT_FALLBACK)
 			break;
 		if (s->reprobe_ms == 0)
@@ -801,25 +570,16 @@ attempt(snd_t *s, long timeout_ms)
 		         "there, and events are kept (spooled)",
 		         s->resp.status,
 		         s->resp.location[0] ? s->resp.location : "(no Location)",
-		         eng->otlp ? "OTAS_OTLP_ENDPOINT" : "OTAS_BASE_URL");
+		         eng->proto->url_option);
 		otas__set_last_error(eng, msg);
 		if (!s->auth_logged)
 			otas__log(eng, OTAS_LOG_ERROR, "otas: %s", msg);
 		s->auth_logged = 1;
 		s->next_attempt_ms = now + eng->auth_wait_ms;
 	} else if (out == OUT_AUTH_WAIT) {
-		char desc[128], msg[256];
-		answer_description(&s->resp.body, desc, sizeof(desc));
-		if (eng->otlp)
-			snprintf(msg, sizeof(msg),
-			         "the OTLP endpoint refused the request (HTTP "
-			         "%d): check OTAS_OTLP_HEADERS; events are kept "
-			         "and retried", s->resp.status);
-		else
-			snprintf(msg, sizeof(msg),
-			         "the back end refused the SDK key (HTTP %d %s); "
-			         "events are kept and retried",
-			         s->resp.status, desc);
+		char msg[256];
+		otas__protocol_auth_message(eng->proto, &s->ans, msg,
+		                            sizeof(msg));
 		otas__set_last_error(eng, msg);
 		if (!s->auth_logged)
 			otas__log(eng, OTAS_LOG_ERROR, "otas: %s", msg);
@@ -835,8 +595,7 @@ attempt(snd_t *s, long timeout_ms)
 		if (s->resp.status)
 			snprintf(msg, sizeof(msg),
 			         "delivery failed: HTTP %d from %s", s->resp.status,
-			         s->batch_mode ? "the batch endpoint"
-			                       : "the event endpoint");
+			         otas__endpoint_name(s->rq.ep));
 		else
 			snprintf(msg, sizeof(msg), "delivery failed: %s",
 			         s->resp.error);
@@ -975,15 +734,13 @@ snd_free(snd_t *s)
 		free(r);
 	}
 	otas__http_free(s->http);
-	otas__zstd_free(s->zctx);
+	otas__request_free(&s->rq);
 	pthread_mutex_lock(&s->eng->spool_mu);
 	if (s->eng->spool)
 		otas__spool_close(s->eng->spool);
 	s->eng->spool = NULL;
 	pthread_mutex_unlock(&s->eng->spool_mu);
 	otas__buf_free(&s->body);
-	otas__buf_free(&s->gz);
-	otas__buf_free(&s->scratch);
 	otas__buf_free(&s->resp.body);
 	free(s);
 }

@@ -28,8 +28,12 @@
  * most once a second that `path` still names its file, and reopens if not.
  *
  * Agent tokens.  A payload's agent_session_token values (a 30-day
- * credential) are sealed before the INSERT and opened after the read, so
- * no page, WAL frame or freed page ever holds one in clear.  The key is
+ * credential) are taken out of the events, sealed before the INSERT into
+ * the `tokens` column (one line per event line; NULL when the batch has
+ * none) and opened after the read, so no page, WAL frame or freed page
+ * ever holds one in clear, and a claim returns them beside the events for
+ * the per-event endpoint's header without a JSON parse (schema 1 kept
+ * them sealed in place; such rows are still read).  The key is
  * HMAC-SHA256(SDK key, label): every process of the app derives the same
  * one after a restart, and the spool never holds the SDK key.  A value
  * that does not open (another key) is read back as "": the batch is still
@@ -95,7 +99,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define OTAS__SPOOL_SCHEMA_VERSION 1
+#define OTAS__SPOOL_SCHEMA_VERSION 2
 #define OTAS__SPOOL_BUSY_MS 5000
 #define OTAS__SPOOL_MAX_LEASE_MS (3600 * 1000LL)
 /* The WAL is truncated to this after a checkpoint, so the disk used stays
@@ -147,6 +151,10 @@ static const char *const migrations[OTAS__SPOOL_SCHEMA_VERSION] = {
 	"  events = events - OLD.n_events, bytes = bytes - OLD.bytes"
 	"  WHERE id = 1;"
 	" END;",
+	/* 1 -> 2: the agent tokens, sealed, beside the events (one line per
+	 * event line); NULL in rows of version 1, whose tokens are sealed
+	 * inside the payload. */
+	"ALTER TABLE payloads ADD COLUMN tokens BLOB;",
 };
 
 /* A row is free when nobody holds a live lease: ?1 = now, ?2 = now + max. */
@@ -160,6 +168,7 @@ enum {
 	ST_TOTALS,
 	ST_INSERT,
 	ST_INSERT_PAYLOAD,
+	ST_READ_TOKENS,
 	ST_EVICT_FREE,
 	ST_EVICT_ANY,
 	ST_CLAIM,
@@ -175,8 +184,9 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_TOTALS] = "SELECT batches, events, bytes FROM meta WHERE id = 1",
 	[ST_INSERT] = "INSERT INTO batches (n_events, bytes, created_at)"
 		      " VALUES (?1, ?2, ?3)",
-	[ST_INSERT_PAYLOAD] = "INSERT INTO payloads (id, payload)"
-			      " VALUES (?1, ?2)",
+	[ST_INSERT_PAYLOAD] = "INSERT INTO payloads (id, payload, tokens)"
+			      " VALUES (?1, ?2, ?3)",
+	[ST_READ_TOKENS] = "SELECT tokens FROM payloads WHERE id = ?1",
 	[ST_EVICT_FREE] = "DELETE FROM batches WHERE id = (SELECT id FROM batches"
 			  " WHERE " FREE_ROW " ORDER BY id LIMIT 1)"
 			  " RETURNING bytes, n_events",
@@ -970,46 +980,108 @@ token_span(const char *line, size_t n, size_t *vs, size_t *ve)
 	return 1;
 }
 
-/* Rewrite each event line's agent token: seal (dir 1) or open (dir 0).
- * Without a key, or when a sealed value does not open (another SDK key),
- * the token becomes "": never stored in clear, never guessed.  A value
- * read back that is not sealed (a spool written by an older engine) is
- * passed on as it is.  -1 on
- * out of memory. */
+/* put: split each event line's agent token out of it.  json gets the
+ * lines with the token's value emptied ("agent_session_token":""), toks
+ * one line per event line: the value sealed, or empty (no token, or no
+ * key: never stored in clear).  *any says whether a token was sealed.
+ * -1 on out of memory. */
 static int
-tokens_xform(const otas__spool_t *sp, const char *in, size_t len, int dir,
-             otas__buf_t *out)
+tokens_split(const otas__spool_t *sp, const char *in, size_t len,
+             otas__buf_t *json, otas__buf_t *toks, int *any)
 {
 	size_t pos = 0;
 
+	*any = 0;
 	while (pos < len) {
 		const char *line = in + pos, *nl;
 		size_t n, vs, ve;
 		nl = memchr(line, '\n', len - pos);
 		n = nl ? (size_t)(nl - line) : len - pos;
+		if (pos)
+			otas__buf_putc(toks, '\n');
 		if (token_span(line, n, &vs, &ve) && ve > vs) {
-			const char *v = line + vs;
-			size_t vl = ve - vs, mark = out->len;
-			otas__buf_append(out, line, vs);
-			if (dir && sp->has_key) {
-				size_t m0 = out->len;
-				otas__buf_puts(out, SEAL_PREFIX);
-				if (otas__seal(sp->key, v, vl, out) != 0)
-					out->len = m0;
-			} else if (!dir && vl > sizeof(SEAL_PREFIX) - 1 &&
-			           memcmp(v, SEAL_PREFIX,
-			                  sizeof(SEAL_PREFIX) - 1) == 0) {
-				if (!sp->has_key ||
-				    otas__unseal(sp->key,
-				                 v + sizeof(SEAL_PREFIX) - 1,
-				                 vl - (sizeof(SEAL_PREFIX) - 1),
-				                 out) != 0)
-					out->len = mark + vs;
-			} else if (!dir) {
-				/* written in clear by an older engine: it is
-				 * on the disk already; deliver it */
-				otas__buf_append(out, v, vl);
+			otas__buf_append(json, line, vs);
+			otas__buf_append(json, line + ve, n - ve);
+			if (sp->has_key) {
+				size_t m0 = toks->len;
+				otas__buf_puts(toks, SEAL_PREFIX);
+				if (otas__seal(sp->key, line + vs, ve - vs,
+				               toks) != 0)
+					toks->len = m0;
+				else
+					*any = 1;
 			}
+		} else {
+			otas__buf_append(json, line, n);
+		}
+		if (nl)
+			otas__buf_putc(json, '\n');
+		pos += n + 1;
+	}
+	return json->oom || toks->oom ? -1 : 0;
+}
+
+/* Open one stored token value v (sealed, or in clear from an engine that
+ * did not seal) onto out; a value that does not open (another key)
+ * appends nothing. */
+static void
+token_open(const otas__spool_t *sp, const char *v, size_t vl,
+           otas__buf_t *out)
+{
+	static const size_t pl = sizeof(SEAL_PREFIX) - 1;
+	size_t mark = out->len;
+
+	if (vl > pl && memcmp(v, SEAL_PREFIX, pl) == 0) {
+		if (!sp->has_key ||
+		    otas__unseal(sp->key, v + pl, vl - pl, out) != 0)
+			out->len = mark;
+	} else {
+		/* written in clear by an older engine: it is on the disk
+		 * already; deliver it */
+		otas__buf_append(out, v, vl);
+	}
+}
+
+/* claim: the event lines with each agent token back in clear, into out,
+ * and the tokens alone, one line per event line, into tokens (NULL: not
+ * wanted).  toks is the tokens column (one sealed value per line), or
+ * NULL for a row of schema version 1, whose values are sealed in place.
+ * -1 on out of memory. */
+static int
+tokens_join(const otas__spool_t *sp, const char *in, size_t len,
+            const char *toks, size_t tlen, otas__buf_t *out,
+            otas__buf_t *tokens)
+{
+	size_t pos = 0, tpos = 0;
+
+	while (pos < len) {
+		const char *line = in + pos, *nl;
+		const char *tv = NULL;
+		size_t n, vs, ve, tn = 0;
+		nl = memchr(line, '\n', len - pos);
+		n = nl ? (size_t)(nl - line) : len - pos;
+		if (toks && tpos < tlen) {
+			const char *te = memchr(toks + tpos, '\n', tlen - tpos);
+			tv = toks + tpos;
+			tn = te ? (size_t)(te - tv) : tlen - tpos;
+			tpos += tn + 1;
+		}
+		if (tokens && pos)
+			otas__buf_putc(tokens, '\n');
+		if (token_span(line, n, &vs, &ve)) {
+			size_t t0;
+			otas__buf_append(out, line, vs);
+			t0 = out->len;
+			if (toks) {
+				/* version 2: the value was emptied at put */
+				if (tn)
+					token_open(sp, tv, tn, out);
+			} else if (ve > vs) {
+				token_open(sp, line + vs, ve - vs, out);
+			}
+			if (tokens)
+				otas__buf_append(tokens, out->data + t0,
+				                 out->len - t0);
 			otas__buf_append(out, line + ve, n - ve);
 		} else {
 			otas__buf_append(out, line, n);
@@ -1020,7 +1092,7 @@ tokens_xform(const otas__spool_t *sp, const char *in, size_t len, int dir,
 	}
 	if (out->data && out->len < out->cap)
 		out->data[out->len] = '\0';
-	return out->oom ? -1 : 0;
+	return out->oom || (tokens && tokens->oom) ? -1 : 0;
 }
 
 const char *
@@ -1078,9 +1150,10 @@ usable(otas__spool_t *sp)
 
 /* The body of put(), inside no transaction.  SQLite result code. */
 static int
-put_txn(otas__spool_t *sp, const char *payload, size_t len,
-        uint32_t n_events, uint64_t *evicted)
+put_txn(otas__spool_t *sp, const char *payload, size_t plen,
+        const char *toks, size_t tlen, uint32_t n_events, uint64_t *evicted)
 {
+	size_t len = plen + tlen; /* what the bound counts */
 	sqlite3_stmt *st;
 	int64_t total, now = now_ms();
 	int rc;
@@ -1144,7 +1217,11 @@ put_txn(otas__spool_t *sp, const char *payload, size_t len,
 	st = sp->st[ST_INSERT_PAYLOAD];
 	sqlite3_bind_int64(st, 1, sqlite3_last_insert_rowid(sp->db));
 	/* SQLITE_STATIC: no copy of the payload; it outlives the step. */
-	sqlite3_bind_blob64(st, 2, payload ? payload : "", len, SQLITE_STATIC);
+	sqlite3_bind_blob64(st, 2, payload ? payload : "", plen, SQLITE_STATIC);
+	if (toks)
+		sqlite3_bind_blob64(st, 3, toks, tlen, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 3);
 	rc = step_done(st);
 	sqlite3_clear_bindings(st);
 	if (rc != SQLITE_OK) {
@@ -1168,9 +1245,11 @@ otas__spool_put(otas__spool_t *sp, const char *payload, size_t len,
                 uint32_t n_events, uint64_t *evicted_events, char *err,
                 size_t errlen)
 {
-	otas__buf_t sealed = OTAS__BUF_INIT;
+	otas__buf_t sealed = OTAS__BUF_INIT, toks = OTAS__BUF_INIT;
 	uint64_t evicted = 0;
-	int rc;
+	const char *tv;
+	size_t tl;
+	int rc, any;
 
 	if (evicted_events)
 		*evicted_events = 0;
@@ -1184,25 +1263,31 @@ otas__spool_put(otas__spool_t *sp, const char *payload, size_t len,
 		set_err(sp, "spool put: no payload");
 		goto fail;
 	}
-	/* The agent token is a 30-day credential: sealed, never in clear. */
-	if (tokens_xform(sp, payload ? payload : "", len, 1, &sealed) != 0) {
+	/* The agent token is a 30-day credential: sealed, never in clear,
+	 * and kept beside the events so that a claim hands it over without
+	 * parsing them. */
+	if (tokens_split(sp, payload ? payload : "", len, &sealed, &toks,
+	                 &any) != 0) {
 		set_err(sp, "spool put: out of memory");
 		goto fail;
 	}
 	payload = sealed.data ? sealed.data : "";
-	len = sealed.len;
+	tv = any ? (toks.data ? toks.data : "") : NULL;
+	tl = any ? toks.len : 0;
+	len = sealed.len + tl;
 	if (len > (uint64_t)sp->max_bytes) {
 		set_err(sp, "spool put: batch of %zu bytes exceeds the spool "
 		        "size of %lld bytes", len, (long long)sp->max_bytes);
 		goto fail;
 	}
-	rc = put_txn(sp, payload, len, n_events, &evicted);
+	rc = put_txn(sp, payload, sealed.len, tv, tl, n_events, &evicted);
 	if (is_corrupt(rc) && recover(sp) == 0) {
 		char notice[sizeof(sp->err)];
 
 		/* The batch goes into the fresh file; the notice is kept. */
 		memcpy(notice, sp->err, sizeof(notice));
-		rc = put_txn(sp, payload, len, n_events, &evicted);
+		rc = put_txn(sp, payload, sealed.len, tv, tl, n_events,
+		             &evicted);
 		if (rc == SQLITE_OK)
 			memcpy(sp->err, notice, sizeof(notice));
 	}
@@ -1211,9 +1296,11 @@ otas__spool_put(otas__spool_t *sp, const char *payload, size_t len,
 	if (evicted_events)
 		*evicted_events = evicted;
 	otas__buf_free(&sealed);
+	otas__buf_free(&toks);
 	return 0;
 fail:
 	otas__buf_free(&sealed);
+	otas__buf_free(&toks);
 	copy_err(sp, err, errlen);
 	return -1;
 }
@@ -1255,11 +1342,53 @@ read_payload(otas__spool_t *sp, int64_t id, otas__buf_t *out)
 	return SQLITE_OK;
 }
 
+/* The tokens column of batch `id` (NULL: a row of schema version 1) into
+ * toks; *null set when NULL.  SQLite result code. */
+static int
+read_tokens(otas__spool_t *sp, int64_t id, otas__buf_t *toks, int *null)
+{
+	sqlite3_stmt *st = sp->st[ST_READ_TOKENS];
+	int rc;
+
+	*null = 1;
+	sqlite3_bind_int64(st, 1, id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		if (sqlite3_column_type(st, 0) != SQLITE_NULL) {
+			const void *b = sqlite3_column_blob(st, 0);
+			int n = sqlite3_column_bytes(st, 0);
+			*null = 0;
+			if (n > 0)
+				otas__buf_append(toks, b, (size_t)n);
+			if (toks->oom)
+				rc = SQLITE_NOMEM;
+		}
+		if (rc == SQLITE_ROW)
+			rc = SQLITE_OK;
+	} else if (rc == SQLITE_DONE) {
+		rc = SQLITE_CORRUPT; /* the payload was there a moment ago */
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_OK)
+		set_sql_err(sp, "claim: read tokens", rc);
+	return rc;
+}
+
 int
 otas__spool_claim(otas__spool_t *sp, int64_t lease_ms, int64_t *id,
                   otas__buf_t *out, uint32_t *n_events)
 {
-	otas__buf_t plain = OTAS__BUF_INIT;
+	return otas__spool_claim_tokens(sp, lease_ms, id, out, n_events, NULL);
+}
+
+int
+otas__spool_claim_tokens(otas__spool_t *sp, int64_t lease_ms, int64_t *id,
+                         otas__buf_t *out, uint32_t *n_events,
+                         otas__buf_t *tokens)
+{
+	otas__buf_t plain = OTAS__BUF_INIT, toks = OTAS__BUF_INIT;
+	size_t tok0 = tokens ? tokens->len : 0;
+	int null_toks = 1;
 	size_t out0 = 0;
 	sqlite3_stmt *st;
 	int64_t now = now_ms(), got_id;
@@ -1292,8 +1421,8 @@ otas__spool_claim(otas__spool_t *sp, int64_t lease_ms, int64_t *id,
 		if (now - sp->last_reap_ms >= OTAS__SPOOL_REAP_EVERY_MS) {
 			sp->last_reap_ms = now;
 			if (reap_leases(sp, 0) > 0) /* once: last_reap_ms set */
-				return otas__spool_claim(sp, lease_ms, id, out,
-				                         n_events);
+				return otas__spool_claim_tokens(
+				    sp, lease_ms, id, out, n_events, tokens);
 		}
 		return 0;
 	}
@@ -1314,8 +1443,15 @@ otas__spool_claim(otas__spool_t *sp, int64_t lease_ms, int64_t *id,
 	rc = read_payload(sp, got_id, out);
 	if (rc != SQLITE_OK)
 		goto fail; /* out of memory included: the claim is rolled back */
-	if (tokens_xform(sp, out->data + out0, out->len - out0, 0, &plain) !=
-	    0) {
+	rc = read_tokens(sp, got_id, &toks, &null_toks);
+	if (rc != SQLITE_OK) {
+		out->len = out0;
+		goto fail;
+	}
+	if (tokens_join(sp, out->data + out0, out->len - out0,
+	                null_toks ? NULL : (toks.data ? toks.data : ""),
+	                toks.len, &plain, tokens) != 0 ||
+	    (tokens && tokens->oom)) {
 		out->len = out0;
 		rc = SQLITE_NOMEM;
 		set_err(sp, "claim: out of memory");
@@ -1326,6 +1462,7 @@ otas__spool_claim(otas__spool_t *sp, int64_t lease_ms, int64_t *id,
 	if (plain.data)
 		memset(plain.data, 0, plain.len);
 	otas__buf_free(&plain);
+	otas__buf_free(&toks);
 	rc = step_done(sp->st[ST_COMMIT]);
 	if (rc != SQLITE_OK) {
 		set_sql_err(sp, "claim: commit", rc);
@@ -1336,7 +1473,14 @@ otas__spool_claim(otas__spool_t *sp, int64_t lease_ms, int64_t *id,
 		*n_events = got_n;
 	return 1;
 fail:
+	if (plain.data)
+		memset(plain.data, 0, plain.len);
 	otas__buf_free(&plain);
+	otas__buf_free(&toks);
+	if (tokens && tokens->len > tok0) {
+		memset(tokens->data + tok0, 0, tokens->len - tok0);
+		tokens->len = tok0;
+	}
 	rollback(sp);
 	if (is_corrupt(rc))
 		(void)recover(sp);

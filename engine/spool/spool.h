@@ -6,8 +6,11 @@
  *
  * What is stored is already redacted and never holds the SDK key: a batch
  * is `n_events` serialised event objects (the JSON objects of PROTOCOL.md
- * section 3, agent_session_token and event_id included) separated by '\n',
- * each agent_session_token sealed (otas__spool_set_secret).
+ * section 3, agent_session_token and event_id included) separated by '\n'.
+ * Each agent_session_token is taken out of its event and kept sealed
+ * (otas__spool_set_secret) in a column of its own, one line per event, so
+ * that a claim hands the tokens to the sender without parsing the events;
+ * a claim puts them back in place.
  * Each event carries its event_id, so a batch delivered just before a crash
  * and sent again is stored once by the back end.
  *
@@ -76,6 +79,15 @@ int otas__spool_put(otas__spool_t *sp, const char *payload, size_t len,
  * `out` leaves the batch unclaimed). */
 int otas__spool_claim(otas__spool_t *sp, int64_t lease_ms, int64_t *id,
                       otas__buf_t *out, uint32_t *n_events);
+
+/* claim, and append to tokens the batch's agent tokens in clear, one line
+ * per event line ("" for none), without parsing the events: they are kept
+ * in their own column (schema 2) or found in place (batches of schema 1).
+ * The tokens are credentials: wipe them after use.  On -1 nothing is left
+ * appended. */
+int otas__spool_claim_tokens(otas__spool_t *sp, int64_t lease_ms,
+                             int64_t *id, otas__buf_t *out,
+                             uint32_t *n_events, otas__buf_t *tokens);
 
 /* The claimed batch was delivered: delete it.  0 or -1.  An id that is
  * gone (evicted meanwhile) is not an error. */

@@ -1,6 +1,7 @@
 /*
- * test_collector_keys.c -- SDK key format, parse and hash; base64url,
- * UUIDv7 and time parsing from util.c.
+ * test_collector_keys.c -- SDK key format, parse and hash; UUIDv7 from
+ * util.c (base64url: test_common_base64.c; time parsing:
+ * test_common_clock.c).
  */
 #include "testlib.h"
 
@@ -56,23 +57,6 @@ TEST(key_hash_is_peppered_hmac)
 	CHECK(!otas__key_hash_equal(h1, "short"));
 }
 
-TEST(b64url_round_trip)
-{
-	unsigned char in[64], out[64];
-	char enc[100];
-
-	for (size_t n = 0; n < sizeof in; n++) {
-		for (size_t i = 0; i < n; i++)
-			in[i] = (unsigned char)(i * 37 + n);
-		otas__b64url_encode(in, n, enc);
-		CHECK_INT(strlen(enc), otas__b64url_len(n));
-		CHECK_INT(otas__b64url_decode(enc, strlen(enc), out), n);
-		CHECK(memcmp(in, out, n) == 0);
-	}
-	CHECK_INT(otas__b64url_decode("a+b", 3, out), -1);
-	CHECK_INT(otas__b64url_decode("a", 1, out), -1);
-}
-
 TEST(uuid_v7_shape_and_order)
 {
 	char a[37], b[37];
@@ -86,33 +70,12 @@ TEST(uuid_v7_shape_and_order)
 	CHECK(strcmp(a, b) < 0); /* time-ordered across milliseconds */
 }
 
-TEST(parse_time)
-{
-	int64_t us;
-	char buf[32];
-
-	CHECK_INT(otas__parse_time("2026-01-01T00:00:00Z", &us), 0);
-	CHECK_INT(us, 1767225600LL * 1000000);
-	CHECK_INT(otas__parse_time("2026-01-01T01:00:00.5+01:00", &us), 0);
-	CHECK_INT(us, 1767225600LL * 1000000 + 500000);
-	CHECK_INT(otas__parse_time("1767225600.25", &us), 0);
-	CHECK_INT(us, 1767225600LL * 1000000 + 250000);
-	CHECK_INT(otas__parse_time("2026-13-01T00:00:00Z", &us), -1);
-	CHECK_INT(otas__parse_time("2026-01-01", &us), -1);
-	CHECK_INT(otas__parse_time("yesterday", &us), -1);
-	CHECK_INT(otas__parse_time("", &us), -1);
-	otas__format_time(1767225600LL * 1000000 + 123456, buf);
-	CHECK_STR(buf, "2026-01-01T00:00:00.123456Z");
-}
-
 int
 main(void)
 {
 	RUN(key_has_protocol_shape);
 	RUN(key_parse_rejects);
 	RUN(key_hash_is_peppered_hmac);
-	RUN(b64url_round_trip);
 	RUN(uuid_v7_shape_and_order);
-	RUN(parse_time);
 	return testlib_done();
 }

@@ -1,6 +1,6 @@
 /*
- * test_json.c -- the JSON string writer, UTF-8 validation and cutting,
- * base64.
+ * test_json.c -- the JSON string writer, UTF-8 validation and cutting
+ * (base64: test_common_base64.c).
  */
 #include "common/json.h"
 #include "testlib.h"
@@ -53,32 +53,12 @@ TEST(cut_never_splits)
 	CHECK_INT(otas__utf8_cut(s, 7, 0), 0);
 }
 
-TEST(base64)
-{
-	otas__buf_reset(&b);
-	otas__base64(&b, (const unsigned char *)"", 0);
-	CHECK_STR(b.data ? b.data : "", "");
-	otas__buf_reset(&b);
-	otas__base64(&b, (const unsigned char *)"f", 1);
-	CHECK_STR(b.data, "Zg==");
-	otas__buf_reset(&b);
-	otas__base64(&b, (const unsigned char *)"fo", 2);
-	CHECK_STR(b.data, "Zm8=");
-	otas__buf_reset(&b);
-	otas__base64(&b, (const unsigned char *)"foobar", 6);
-	CHECK_STR(b.data, "Zm9vYmFy");
-	otas__buf_reset(&b);
-	otas__base64(&b, (const unsigned char *)"\xff\xfe\xfd", 3);
-	CHECK_STR(b.data, "//79");
-}
-
 int
 main(void)
 {
 	RUN(escapes);
 	RUN(utf8_passes_invalid_is_replaced);
 	RUN(cut_never_splits);
-	RUN(base64);
 	otas__buf_free(&b);
 	return testlib_done();
 }

@@ -16,6 +16,7 @@
 #include "event/event.h"
 #include "fake_server.c"
 #include "send/otlp.h"
+#include "send/protocol.h"
 #include "testlib.h"
 
 /* ------------------------------------------------- a protobuf reader */
@@ -555,16 +556,21 @@ TEST(answers)
 	int64_t rej;
 	char msg[32];
 
-	CHECK_INT(otas__otlp_classify(200), OTAS__RETRY_OK);
-	CHECK_INT(otas__otlp_classify(0), OTAS__RETRY_RETRY);
-	CHECK_INT(otas__otlp_classify(429), OTAS__RETRY_RETRY);
-	CHECK_INT(otas__otlp_classify(502), OTAS__RETRY_RETRY);
-	CHECK_INT(otas__otlp_classify(503), OTAS__RETRY_RETRY);
-	CHECK_INT(otas__otlp_classify(504), OTAS__RETRY_RETRY);
-	CHECK_INT(otas__otlp_classify(400), OTAS__RETRY_DROP);
-	CHECK_INT(otas__otlp_classify(404), OTAS__RETRY_DROP);
-	CHECK_INT(otas__otlp_classify(401), OTAS__RETRY_AUTH_WAIT);
-	CHECK_INT(otas__otlp_classify(308), OTAS__RETRY_REDIRECT);
+	/* protocol.c's status table, OTLP column */
+	CHECK_INT(otas__classify(OTAS__EP_OTLP_LOGS, 200, NULL), OTAS__OUT_OK);
+	CHECK_INT(otas__classify(OTAS__EP_OTLP_LOGS, 0, NULL), OTAS__OUT_RETRY);
+	CHECK_INT(otas__classify(OTAS__EP_OTLP_LOGS, 429, NULL), OTAS__OUT_RETRY);
+	CHECK_INT(otas__classify(OTAS__EP_OTLP_LOGS, 502, NULL), OTAS__OUT_RETRY);
+	CHECK_INT(otas__classify(OTAS__EP_OTLP_LOGS, 503, NULL), OTAS__OUT_RETRY);
+	CHECK_INT(otas__classify(OTAS__EP_OTLP_LOGS, 504, NULL), OTAS__OUT_RETRY);
+	CHECK_INT(otas__classify(OTAS__EP_OTLP_LOGS, 400, NULL),
+	          OTAS__OUT_REJECTED);
+	CHECK_INT(otas__classify(OTAS__EP_OTLP_LOGS, 404, NULL),
+	          OTAS__OUT_REJECTED);
+	CHECK_INT(otas__classify(OTAS__EP_OTLP_LOGS, 401, NULL),
+	          OTAS__OUT_AUTH_FAILED);
+	CHECK_INT(otas__classify(OTAS__EP_OTLP_LOGS, 308, NULL),
+	          OTAS__OUT_REDIRECT);
 	CHECK(otas__otlp_parse_response(resp, sizeof(resp) - 1, &rej, msg,
 	                                sizeof(msg)) == 0);
 	CHECK_INT(rej, 3);
@@ -616,8 +622,8 @@ TEST(redaction_reaches_the_record)
 	CHECK(r);
 	CHECK(otas__event_write(e, "", r, &ev, &tok, &tl) == 0);
 	free(r);
-	CHECK(otas__otlp_add(e->otlp, ev.data, ev.len, &rec) == 0);
-	CHECK(otas__otlp_finish(e->otlp, &rec, &out) == 0);
+	CHECK(otas__otlp_add(otas__protocol_otlp(e->proto), ev.data, ev.len, &rec) == 0);
+	CHECK(otas__otlp_finish(otas__protocol_otlp(e->proto), &rec, &out) == 0);
 	for (i = 0; i + 7 <= out.len; i++)
 		CHECK(memcmp(out.data + i, "SECRET-", 7) != 0);
 	req.p = (const unsigned char *)out.data;

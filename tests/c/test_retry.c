@@ -1,38 +1,9 @@
 /*
- * test_retry.c -- the pure delivery policy: status classification,
- * jittered backoff bounds and Retry-After parsing.
+ * test_retry.c -- the pure delivery policy: jittered backoff bounds and
+ * Retry-After parsing.  (Status classification: test_protocol.c.)
  */
 #include "send/retry.h"
 #include "testlib.h"
-
-TEST(classify_follows_the_protocol)
-{
-	CHECK_INT(otas__retry_classify(200, NULL, 1), OTAS__RETRY_OK);
-	CHECK_INT(otas__retry_classify(201, "event_captured", 0), OTAS__RETRY_OK);
-	CHECK_INT(otas__retry_classify(0, NULL, 1), OTAS__RETRY_RETRY);
-	CHECK_INT(otas__retry_classify(404, NULL, 1), OTAS__RETRY_FALLBACK);
-	CHECK_INT(otas__retry_classify(405, NULL, 1), OTAS__RETRY_FALLBACK);
-	CHECK_INT(otas__retry_classify(404, NULL, 0), OTAS__RETRY_AUTH_WAIT);
-	CHECK_INT(otas__retry_classify(400, "invalid_json", 0), OTAS__RETRY_DROP);
-	CHECK_INT(otas__retry_classify(400, "missing_required_fields", 1),
-	          OTAS__RETRY_DROP);
-	CHECK_INT(otas__retry_classify(413, "", 1), OTAS__RETRY_DROP);
-	CHECK_INT(otas__retry_classify(401, "missing_agent_session_token", 0),
-	          OTAS__RETRY_DROP_TOKEN);
-	CHECK_INT(otas__retry_classify(401, "invalid_or_expired_token", 0),
-	          OTAS__RETRY_DROP_TOKEN);
-	CHECK_INT(otas__retry_classify(401, "invalid_sdk_key", 0),
-	          OTAS__RETRY_AUTH_WAIT);
-	CHECK_INT(otas__retry_classify(401, "missing_sdk_key", 1),
-	          OTAS__RETRY_AUTH_WAIT);
-	CHECK_INT(otas__retry_classify(403, "Invalid SDK Key", 1),
-	          OTAS__RETRY_AUTH_WAIT);
-	CHECK_INT(otas__retry_classify(408, "", 1), OTAS__RETRY_RETRY);
-	CHECK_INT(otas__retry_classify(429, "", 1), OTAS__RETRY_RETRY);
-	CHECK_INT(otas__retry_classify(500, "event_capture_failed", 0),
-	          OTAS__RETRY_RETRY);
-	CHECK_INT(otas__retry_classify(503, "", 1), OTAS__RETRY_RETRY);
-}
 
 TEST(backoff_is_capped_full_jitter)
 {
@@ -82,7 +53,6 @@ TEST(retry_after_seconds_and_dates)
 int
 main(void)
 {
-	RUN(classify_follows_the_protocol);
 	RUN(backoff_is_capped_full_jitter);
 	RUN(retry_after_seconds_and_dates);
 	return testlib_done();

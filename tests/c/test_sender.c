@@ -13,6 +13,7 @@
 #include "capture/capture.h"
 #include "engine.h"
 #include "fake_server.c"
+#include "spool_v1.h"
 #include "testlib.h"
 
 #define KEY "otas_PocKPi56xDI_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ"
@@ -870,6 +871,66 @@ TEST(shutdown_deadline_cuts_a_hanging_transfer)
 	fs_stop(fs);
 }
 
+/* A spool file an engine of schema 1 left behind (tokens sealed inside
+ * the events) is delivered by this one, each event's agent token in its
+ * header on the per-event endpoint. */
+TEST(old_spool_file_is_delivered_with_tokens)
+{
+	static const char tok[] = "eyJhbGciOiJIUzI1NiJ9.OLDspoolTOKEN.sig";
+	fs_t *fs = fs_new();
+	otas_engine_t *e = mk(fs, NULL);
+	otas__buf_t sealed = OTAS__BUF_INIT, pay = OTAS__BUF_INIT;
+	char path[600];
+	size_t i, old = 0;
+
+	/* the file this engine will open, written as schema 1 */
+	snprintf(path, sizeof(path), "%s", e->spool_path);
+	otas_engine_free(e, 0);
+	*strrchr(path, '/') = '\0';
+	mkdir(path, 0700);
+	*strchr(path, '\0') = '/';
+	CHECK(spool_v1_seal(KEY, tok, &sealed) == 0);
+	otas__buf_printf(&pay,
+	                 "{\"project_id\":\"proj-1\",\"agent_session_token\":"
+	                 "\"%.*s\",\"event_id\":\"0190a1b2-0000-7000-8000-"
+	                 "000000000001\",\"path\":\"/old\"}\n"
+	                 "{\"project_id\":\"proj-1\",\"agent_session_token\":"
+	                 "\"\",\"event_id\":\"0190a1b2-0000-7000-8000-"
+	                 "000000000002\",\"path\":\"/old-none\"}",
+	                 (int)sealed.len, sealed.data);
+	CHECK(spool_v1_write(path, pay.data, pay.len, 2) == 0);
+
+	fs_no_batch(fs, 1);
+	e = mk(fs, (const char *const[]){"OTAS_SEND_WITHOUT_AGENT_TOKEN", "1",
+	                                 NULL});
+	otas_engine_authenticate(e, 2000, NULL);
+	cap1(e, "/new", "tok-new");
+	CHECK(fs_wait_events(fs, 3, 10000));
+	WAIT_STAT(e, unspooled, 2);
+	for (i = 0; i < fs_count(fs); i++) {
+		fs_req_t r;
+		char *h;
+		CHECK(fs_get(fs, i, &r));
+		h = fs_header(&r, "x-otas-agent-session-token");
+		if (strstr(r.body, "\"path\":\"/old\"")) {
+			CHECK_STR(r.path, "/api/v1/backend/log/sdk/");
+			CHECK_STR(h, tok);
+			CHECK(strstr(r.body, tok) != NULL);
+			old++;
+		} else if (strstr(r.body, "\"path\":\"/old-none\"")) {
+			CHECK(h == NULL);
+			old++;
+		}
+		free(h);
+		fs_req_free(&r);
+	}
+	CHECK_INT(old, 2);
+	otas_engine_free(e, 2000);
+	fs_stop(fs);
+	otas__buf_free(&sealed);
+	otas__buf_free(&pay);
+}
+
 int
 main(void)
 {
@@ -899,6 +960,7 @@ main(void)
 	RUN(fork_with_an_open_spool);
 	RUN(redirect_keeps_events_and_names_location_once);
 	RUN(shutdown_deadline_cuts_a_hanging_transfer);
+	RUN(old_spool_file_is_delivered_with_tokens);
 	{
 		char cmd[300];
 		snprintf(cmd, sizeof(cmd), "rm -rf %s", g_tmp);

@@ -19,6 +19,7 @@
 #include <dirent.h>
 
 #include "spool/spool.h"
+#include "spool_v1.h"
 #include "testlib.h"
 
 static char tmpdir[64];
@@ -1031,7 +1032,7 @@ TEST(spool_creates_private_dirs_and_file)
 	CHECK_INT(st.st_mode & 0777, 0600);
 	otas__spool_close(sp);
 
-	/* WAL, schema version 1, the tables the design note names. */
+	/* WAL, schema version 2, the tables the design note names. */
 	{
 		sqlite3 *db;
 		sqlite3_stmt *q;
@@ -1046,7 +1047,7 @@ TEST(spool_creates_private_dirs_and_file)
 		          -1, &q, NULL) == SQLITE_OK);
 		CHECK(sqlite3_step(q) == SQLITE_ROW);
 		CHECK_STR((const char *)sqlite3_column_text(q, 0), "wal");
-		CHECK_INT(sqlite3_column_int(q, 1), 1);
+		CHECK_INT(sqlite3_column_int(q, 1), 2);
 		CHECK_STR((const char *)sqlite3_column_text(q, 2),
 		          "batches,meta,payloads,sqlite_sequence");
 		sqlite3_finalize(q);
@@ -1327,6 +1328,134 @@ TEST(spool_agent_token_sealed_on_disk)
 	otas__buf_free(&out);
 }
 
+/* Schema 2: the tokens are in their own column, sealed, and a claim hands
+ * them over beside the events. */
+TEST(spool_tokens_column)
+{
+	static const char tok[] = "eyJhbGciOiJIUzI1NiJ9.COLUMNtoken42.sig";
+	char path[512], batch[1024];
+	otas__spool_t *sp;
+	otas__buf_t out = OTAS__BUF_INIT, toks = OTAS__BUF_INIT;
+	int64_t id;
+	uint32_t n;
+	sqlite3 *db;
+	sqlite3_stmt *q;
+
+	CHECK(fresh_dir());
+	spool_path(path, sizeof(path), "col.db");
+	snprintf(batch, sizeof(batch),
+	         "{\"project_id\":\"p\",\"agent_session_token\":\"%s\","
+	         "\"path\":\"/a\"}\n"
+	         "{\"project_id\":\"p\",\"agent_session_token\":\"\","
+	         "\"path\":\"/b\"}\n"
+	         "{\"project_id\":\"p\",\"path\":\"/c\"}\n"
+	         "{\"project_id\":\"p\",\"agent_session_token\":\"t2\","
+	         "\"path\":\"/d\"}", tok);
+	CHECK((sp = open_ok(path, 1 << 20)));
+	CHECK_INT(otas__spool_set_secret(sp, "otas_key_one", 12), 0);
+	CHECK_INT(put_str(sp, batch, 4, NULL), 0);
+	/* a batch without tokens has none stored */
+	CHECK_INT(put_str(sp, "{\"path\":\"/e\"}", 1, NULL), 0);
+	otas__spool_close(sp);
+	CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+	CHECK(sqlite3_prepare_v2(db, "SELECT payload, tokens FROM payloads "
+	                         "ORDER BY id", -1, &q, NULL) == SQLITE_OK);
+	CHECK(sqlite3_step(q) == SQLITE_ROW);
+	CHECK(strstr((const char *)sqlite3_column_text(q, 0),
+	             "{\"project_id\":\"p\",\"agent_session_token\":\"\","
+	             "\"path\":\"/a\"}") != NULL);
+	CHECK(strncmp((const char *)sqlite3_column_text(q, 1), "otas-seal1.",
+	              11) == 0);
+	CHECK(strstr((const char *)sqlite3_column_text(q, 1), "\n\n\notas-seal1."));
+	CHECK(sqlite3_step(q) == SQLITE_ROW);
+	CHECK_INT(sqlite3_column_type(q, 1), SQLITE_NULL);
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	CHECK(!spool_files_hold(path, "COLUMNtoken42"));
+
+	CHECK((sp = open_ok(path, 1 << 20)));
+	CHECK_INT(otas__spool_set_secret(sp, "otas_key_one", 12), 0);
+	CHECK_INT(otas__spool_claim_tokens(sp, 60000, &id, &out, &n, &toks), 1);
+	CHECK_INT(n, 4);
+	CHECK_STR(out.data, batch); /* the events as they were put */
+	otas__buf_putc(&toks, '\0');
+	{
+		char want[256];
+		snprintf(want, sizeof(want), "%s\n\n\nt2", tok);
+		CHECK_STR(toks.data, want);
+	}
+	CHECK_INT(otas__spool_delete(sp, id), 0);
+	otas__buf_reset(&out);
+	otas__buf_reset(&toks);
+	CHECK_INT(otas__spool_claim_tokens(sp, 60000, &id, &out, &n, &toks), 1);
+	CHECK_STR(out.data, "{\"path\":\"/e\"}");
+	CHECK_INT(toks.len, 0);
+	otas__spool_close(sp);
+	otas__buf_free(&out);
+	otas__buf_free(&toks);
+}
+
+/* A spool file of schema 1 (written here with that version's SQL, tokens
+ * sealed inside the events) is migrated in place and its batch delivered
+ * with the token by this engine. */
+TEST(spool_schema1_file_migrated)
+{
+	static const char tok[] = "eyJhbGciOiJIUzI1NiJ9.OLDformatTOKEN.sig";
+	otas__buf_t sealed = OTAS__BUF_INIT, payload = OTAS__BUF_INIT,
+	            out = OTAS__BUF_INIT, toks = OTAS__BUF_INIT;
+	char path[512], want[512];
+	otas__spool_t *sp;
+	sqlite3 *db;
+	sqlite3_stmt *q;
+	int64_t id, nb, ne;
+	uint32_t n;
+
+	CHECK(fresh_dir());
+	spool_path(path, sizeof(path), "v1.db");
+	/* The payload as schema 1 stored it: the token sealed in place. */
+	CHECK(spool_v1_seal("otas_key_one", tok, &sealed) == 0);
+	otas__buf_printf(&payload,
+	                 "{\"project_id\":\"p\",\"event_id\":\"e1\","
+	                 "\"agent_session_token\":\"%.*s\","
+	                 "\"path\":\"/old\"}\n"
+	                 "{\"project_id\":\"p\",\"event_id\":\"e2\","
+	                 "\"agent_session_token\":\"\",\"path\":\"/old2\"}",
+	                 (int)sealed.len, sealed.data);
+	CHECK(spool_v1_write(path, payload.data, payload.len, 2) == 0);
+
+	CHECK((sp = open_ok(path, 1 << 20)));
+	CHECK_INT(otas__spool_set_secret(sp, "otas_key_one", 12), 0);
+	CHECK_INT(otas__spool_count(sp, &nb, &ne, NULL), 0);
+	CHECK_INT(nb, 1);
+	CHECK_INT(ne, 2);
+	CHECK_INT(otas__spool_claim_tokens(sp, 60000, &id, &out, &n, &toks), 1);
+	CHECK_INT(n, 2);
+	snprintf(want, sizeof(want),
+	         "{\"project_id\":\"p\",\"event_id\":\"e1\","
+	         "\"agent_session_token\":\"%s\",\"path\":\"/old\"}\n"
+	         "{\"project_id\":\"p\",\"event_id\":\"e2\","
+	         "\"agent_session_token\":\"\",\"path\":\"/old2\"}", tok);
+	CHECK_STR(out.data, want);
+	otas__buf_putc(&toks, '\0');
+	snprintf(want, sizeof(want), "%s\n", tok);
+	CHECK_STR(toks.data, want);
+	CHECK_INT(otas__spool_delete(sp, id), 0);
+	/* the file is schema 2 now, and takes new batches */
+	CHECK_INT(put_str(sp, "{\"agent_session_token\":\"x\"}", 1, NULL), 0);
+	otas__spool_close(sp);
+	CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+	CHECK(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL) ==
+	      SQLITE_OK);
+	CHECK(sqlite3_step(q) == SQLITE_ROW);
+	CHECK_INT(sqlite3_column_int(q, 0), 2);
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	otas__buf_free(&sealed);
+	otas__buf_free(&payload);
+	otas__buf_free(&out);
+	otas__buf_free(&toks);
+}
+
 int
 main(void)
 {
@@ -1353,6 +1482,8 @@ main(void)
 	RUN(spool_write_failure_is_an_error);
 	RUN(spool_megabyte_batches_are_fast);
 	RUN(spool_agent_token_sealed_on_disk);
+	RUN(spool_tokens_column);
+	RUN(spool_schema1_file_migrated);
 	if (tmpdir[0])
 		nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	return testlib_done();
