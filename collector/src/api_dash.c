@@ -569,13 +569,13 @@ run_scan(otas__server_t *s, otas__req_t *r, const otas__dash_filter_t *f,
 /* ---- the rollup plan ------------------------------------------------------
  *
  * A view whose filters are all in the rollups' key (method, route, status,
- * unmatched; rollup.h) reads whole minutes and hours from the rollups and
- * only the partial minutes at either end of [from, to) from the events:
+ * unmatched; rollup.h) reads whole minutes, hours and days from the
+ * rollups and only the partial minutes at either end of [from, to) from
+ * the events:
  *
- *   raw [from, m0) | minutes [m0, h0) | hours [h0, h1) | minutes [h1, m1)
- *   | raw [m1, to)
+ *   raw | minutes | hours | days | hours | minutes | raw
  *
- * (m = minute, h = hour boundaries inside the range), so every event is
+ * (each part up to the next boundary of the wider one), so every event is
  * counted once and counts are exact; latencies of both parts go into one
  * histogram.  Any other filter, or plan=raw, scans the events. */
 
@@ -645,35 +645,37 @@ ceil_to(int64_t t, int64_t w)
 
 /* Feed every event of f's range once: rollup rows to roll (after the
  * status/unmatched filter), raw rows to raw (after the whole filter).
- * max_res: the widest rollup the caller can place (OTAS__ROLLUP_HOUR or
- * _MINUTE).  0 ok. */
+ * max_res: the widest rollup the caller can place (OTAS__ROLLUP_DAY,
+ * _HOUR or _MINUTE).  From the outside in: raw partial minutes, minutes
+ * to the first/last whole hour, hours to the first/last whole day, days.
+ * 0 ok. */
 static int
 run_plan(otas__server_t *s, otas__req_t *r, const otas__dash_filter_t *f,
          const otas__scan_query_t *q, int64_t max_res, otas__scan_cb raw,
          otas__rollup_cb roll, void *arg)
 {
-	const int64_t M = 60LL * 1000000, H = 3600LL * 1000000;
+	static const int64_t tiers[3] = {OTAS__ROLLUP_MINUTE, OTAS__ROLLUP_HOUR,
+	                                 OTAS__ROLLUP_DAY};
 	struct {
 		int64_t res, lo, hi; /* res 0: raw */
-	} seg[5];
+	} seg[7];
 	int n = 0;
-	int64_t m0 = ceil_to(f->from_us, M), m1 = floor_to(f->to_us, M);
+	int64_t lo = f->from_us, hi = f->to_us, res = 0;
 	rfilt_t rf = {f, roll, arg};
 
-	if (m0 >= m1) {
-		seg[n++] = (typeof(seg[0])){0, f->from_us, f->to_us};
-	} else {
-		int64_t h0 = ceil_to(m0, H), h1 = floor_to(m1, H);
-		seg[n++] = (typeof(seg[0])){0, f->from_us, m0};
-		if (max_res >= OTAS__ROLLUP_HOUR && h0 < h1) {
-			seg[n++] = (typeof(seg[0])){OTAS__ROLLUP_MINUTE, m0, h0};
-			seg[n++] = (typeof(seg[0])){OTAS__ROLLUP_HOUR, h0, h1};
-			seg[n++] = (typeof(seg[0])){OTAS__ROLLUP_MINUTE, h1, m1};
-		} else {
-			seg[n++] = (typeof(seg[0])){OTAS__ROLLUP_MINUTE, m0, m1};
-		}
-		seg[n++] = (typeof(seg[0])){0, m1, f->to_us};
+	/* peel [lo, hi) into an edge of each tier on both sides */
+	for (int t = 0; t < 3 && tiers[t] <= max_res; t++) {
+		int64_t w = tiers[t] * 1000000;
+		int64_t a = ceil_to(lo, w), b = floor_to(hi, w);
+		if (a >= b)
+			break;
+		seg[n++] = (typeof(seg[0])){res, lo, a};
+		seg[n++] = (typeof(seg[0])){res, b, hi};
+		lo = a;
+		hi = b;
+		res = tiers[t];
 	}
+	seg[n++] = (typeof(seg[0])){res, lo, hi};
 	for (int i = 0; i < n; i++) {
 		if (seg[i].lo >= seg[i].hi)
 			continue;
@@ -823,10 +825,8 @@ otas__api_dash_series(otas__server_t *s, struct MHD_Connection *c,
 	series_init(&x, &f, f.bucket_s);
 	plan = use_rollups(c, &f);
 	x.hist = plan > 0;
-	if (x.hist && run_plan(s, r, &f, &q,
-	                       f.bucket_s >= 3600 ? OTAS__ROLLUP_HOUR
-	                                          : OTAS__ROLLUP_MINUTE,
-	                       series_row, series_roll, &x) != 0) {
+	if (x.hist && run_plan(s, r, &f, &q, f.bucket_s, series_row,
+	                       series_roll, &x) != 0) {
 		series_free(&x);
 		return otas__reply_error(r, 500, "query failed");
 	}
@@ -1397,7 +1397,7 @@ otas__api_dash_routes(otas__server_t *s, struct MHD_Connection *c,
 	q.any_order = 1;
 	plan = use_rollups(c, &f);
 	x.hist = plan > 0;
-	if (x.hist && run_plan(s, r, &f, &q, OTAS__ROLLUP_HOUR, routes_row,
+	if (x.hist && run_plan(s, r, &f, &q, OTAS__ROLLUP_DAY, routes_row,
 	                       routes_roll, &x) != 0)
 		goto done;
 	if (plan == 1) {

@@ -198,7 +198,8 @@ int
 otas__rollup_build(otas__store_job_t *batch, otas__rollup_row_t **rows,
                    size_t *n)
 {
-	static const int64_t res[2] = {OTAS__ROLLUP_MINUTE, OTAS__ROLLUP_HOUR};
+	static const int64_t res[3] = {OTAS__ROLLUP_MINUTE, OTAS__ROLLUP_HOUR,
+	                               OTAS__ROLLUP_DAY};
 	rkey_t *k = NULL;
 	size_t nk = 0, cap = 0, nr = 0;
 	otas__rollup_row_t *out = NULL;
@@ -215,13 +216,13 @@ otas__rollup_build(otas__store_job_t *batch, otas__rollup_row_t **rows,
 			/* the ts the stores insert */
 			ts = e->ts_us ? e->ts_us : j->received_us;
 			route = e->route ? e->route : e->path;
-			if (nk + 2 > cap) {
+			if (nk + 3 > cap) {
 				cap = cap ? cap * 2 : 256;
 				k = realloc(k, cap * sizeof *k);
 				if (!k)
 					abort();
 			}
-			for (int r = 0; r < 2; r++)
+			for (int r = 0; r < 3; r++)
 				k[nk++] = (rkey_t){j->project_pk, res[r],
 				                   otas__rollup_bucket(ts, res[r]), e,
 				                   route, strcmp(route, e->path) == 0};

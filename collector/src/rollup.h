@@ -4,7 +4,7 @@
  * (collector/README.md "Rollups").
  *
  * A rollup row counts the events of one project in one time bucket (a
- * minute or an hour, aligned on the epoch) with one (method, route,
+ * minute, an hour or a day, aligned on the epoch) with one (method, route,
  * status, unmatched) key: requests, errors (status >= 400 or an
  * exception), latency sum/min/max and a latency histogram.  The key holds
  * the route column as stored (for a request no route matched that is its
@@ -37,6 +37,7 @@
 
 #define OTAS__ROLLUP_MINUTE 60
 #define OTAS__ROLLUP_HOUR 3600
+#define OTAS__ROLLUP_DAY 86400
 
 typedef struct {
 	uint32_t c[OTAS__HIST_BINS];
@@ -66,7 +67,7 @@ void otas__hist_parse_text(const char *s, uint32_t c[OTAS__HIST_BINS]);
 /* One aggregated row. */
 typedef struct {
 	int64_t project;
-	int64_t res_s;          /* OTAS__ROLLUP_MINUTE or _HOUR */
+	int64_t res_s;          /* OTAS__ROLLUP_MINUTE, _HOUR or _DAY */
 	int64_t bucket_us;      /* start of the bucket */
 	const char *method, *route; /* point into the events (build) or the
 	                             * result row (reads) */

@@ -261,7 +261,7 @@ static const char *const migrations[] = {
     " otas_hist_bin(latency_ms) AS bin, count(*) AS c,"
     " sum(CASE WHEN status >= 400 OR is_error <> 0 THEN 1 ELSE 0 END) AS e,"
     " sum(latency_ms) AS s, min(latency_ms) AS mn, max(latency_ms) AS mx"
-    " FROM events, (VALUES (60), (3600)) AS r(res)"
+    " FROM events, (VALUES (60), (3600), (86400)) AS r(res)"
     " GROUP BY 1, 2, 3, 4, 5, 6, 7, 8) g GROUP BY 1, 2, 3, 4, 5, 6, 7;",
     /* 2 -> 3: who called, per hour and per day (rollup.h). */
     "CREATE TABLE rollup_people(project bigint NOT NULL, res int NOT NULL,"

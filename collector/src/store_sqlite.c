@@ -223,7 +223,8 @@ static const char *const migrations[] = {
     " method, route, status, route = path, count(*),"
     " sum(status >= 400 OR is_error), sum(latency_ms), min(latency_ms),"
     " max(latency_ms), otas_hist(latency_ms)"
-    " FROM events, (SELECT 60 AS res UNION ALL SELECT 3600) r"
+    " FROM events, (SELECT 60 AS res UNION ALL SELECT 3600"
+    " UNION ALL SELECT 86400) r"
     " GROUP BY 1, 2, 3, 4, 5, 6, 7;",
     /* 4 -> 5: who called, per hour and per day (rollup.h). */
     "CREATE TABLE rollup_people(project INTEGER NOT NULL,"

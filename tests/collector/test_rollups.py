@@ -230,6 +230,10 @@ def test_people_rollups_equal_raw(collector):
                    (T0 + timedelta(hours=30, minutes=1), T0 + timedelta(hours=33)),
                    (T0 + timedelta(hours=5, minutes=1), T0 + timedelta(hours=5, minutes=9))]:
         span = {"from": iso(lo), "to": iso(hi)}
+        for bucket in ("hour", "day"):  # days, hours, minutes and raw edges
+            compare_series(c, **span, bucket=bucket)
+        compare_routes(c, **span)
+        compare_routes(c, **span, status="5xx")
         u = compare_people(c, "users", **span)
         compare_people(c, "companies", **span)
         want = [e for e in evs if e["metadata"].get("user_id")
