@@ -179,7 +179,8 @@ def pg_cpu(pg) -> float:
 def run_store(a, tmp, store, n_coll, pg):
     """One configuration: `store` sqlite or pg, n_coll collectors on it, the
     load split evenly between them.  Returns a dict of figures."""
-    extra = ["--quiet", "--sync", a.sync, "--threads", str(a.threads)]
+    extra = ["--quiet", "--sync", a.sync, "--threads", str(a.threads),
+             *(["--text-index", a.text_index] if a.text_index else [])]
     url = pg.new_database("bench") if store == "pg" else None
     first = Collector(Path(tmp) / f"{store}{n_coll}-0", db_url=url, pg=pg)
     first.start(extra_args=extra)
@@ -237,6 +238,8 @@ def main() -> None:
                     help="comma list of sqlite, pg1 (one collector on "
                          "PostgreSQL), pg2 (two collectors on one PostgreSQL)")
     ap.add_argument("--bin", default=None)
+    ap.add_argument("--text-index", choices=["on", "off"], default=None,
+                    help="the collector's --text-index (default: its own default, on)")
     a = ap.parse_args()
     if a.bin:
         os.environ["OTAS_COLLECTOR_BIN"] = a.bin

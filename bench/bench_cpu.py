@@ -57,12 +57,13 @@ CPU_VARIANTS = ["baseline", "null", "before", "otas"]
 # Stages of the sender's profile: (name, test on "file:function [object]").
 STAGES = [
     ("redaction (header names, JSON keys, JSONPath)",
-     re.compile(r"redact_names\.c|redact_body\.c|jsonpath\.c|event\.c:(is_sensitive|"
-                r"hdr_name_eq|may_hold_url)")),
+     re.compile(r"redact_names\.c|redact_body\.c|redact_json\.c|redact_form\.c|jsonpath\.c|"
+                r"(event|headers)\.c:(is_sensitive|hdr_name_eq|hdr_in|may_hold_url)")),
     ("compression (zstd to our collector, zlib for gzip)",
      re.compile(r"libz\.so|libzstd|compress\.c|gzip\.c")),
-    ("JSON serialisation (event.c, json.c, buf, printf)",
-     re.compile(r"event\.c|json\.c|utf8\.c|buf\.c|vfprintf|vsnprintf|printf|_itoa|strchrnul")),
+    ("JSON serialisation (event.c, headers.c, json.c, buf, printf)",
+     re.compile(r"event\.c|headers\.c|json\.c|utf8\.c|buf\.[ch]|vfprintf|vsnprintf|printf|"
+                r"_itoa|strchrnul")),
     ("copies and allocation (memcpy, malloc, free)",
      re.compile(r"mem(cpy|move|set)|malloc|realloc|free|calloc|_int_|strlen")),
     ("HTTP (libcurl, http_curl.c)", re.compile(r"libcurl|http_curl\.c|libnghttp|"
@@ -246,10 +247,11 @@ INCLUSIVE = [
     ("otas__event_write", "serialise one event (headers, bodies, redaction)"),
     ("otas__name_sensitive", "  is this header / key name sensitive?"),
     ("otas__redact_json_names", "  JSON body: remove sensitive keys"),
-    ("write_headers", "  headers"),
-    ("otas__json_escape", "  JSON string escaping"),
+    ("otas__headers_write", "  headers"),
+    ("escape", "  JSON string escaping (json.c)"),
     ("otas__urlencoded_to_json", "  query string to JSON"),
     ("otas__gzip", "gzip the batch"),
+    ("otas__zstd", "zstd the batch"),
     ("otas__http_post", "HTTP POST (libcurl)"),
     ("json_loadb", "parse the answer (jansson)"),
     ("spool_ready", "spool checks (SQLite)"),

@@ -129,6 +129,10 @@ capture(long n)
 	long i;
 	int ok;
 
+	memset(&ar, 0, sizeof(ar));
+	memset(&st, 0, sizeof(st));
+	SET_SIZE(ar);
+	SET_SIZE(st);
 	/* NV different events, so that compression sees real variety (ids,
 	 * names, times, request ids), cycled through in the loop. */
 	for (k = 0; k < NV; k++) {

@@ -33,7 +33,7 @@ otas__buf_reset(otas__buf_t *b)
 }
 
 int
-otas__buf_reserve(otas__buf_t *b, size_t extra)
+otas__buf_grow(otas__buf_t *b, size_t extra)
 {
 	size_t need, ncap;
 	char *p;
@@ -60,29 +60,6 @@ fail:
 }
 
 void
-otas__buf_append(otas__buf_t *b, const void *p, size_t n)
-{
-	if (otas__buf_reserve(b, n) != 0)
-		return;
-	if (n)
-		memcpy(b->data + b->len, p, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-}
-
-void
-otas__buf_putc(otas__buf_t *b, char c)
-{
-	otas__buf_append(b, &c, 1);
-}
-
-void
-otas__buf_puts(otas__buf_t *b, const char *s)
-{
-	otas__buf_append(b, s, strlen(s));
-}
-
-void
 otas__buf_printf(otas__buf_t *b, const char *fmt, ...)
 {
 	va_list ap;
@@ -97,6 +74,21 @@ otas__buf_printf(otas__buf_t *b, const char *fmt, ...)
 	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
 	va_end(ap);
 	b->len += (size_t)n;
+}
+
+void
+otas__buf_put_int(otas__buf_t *b, int64_t v)
+{
+	char t[24], *e = t + sizeof(t), *q = e;
+	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+
+	do {
+		*--q = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*--q = '-';
+	otas__buf_append(b, q, (size_t)(e - q));
 }
 
 char *

@@ -13,105 +13,165 @@
 #include "common/hex.h"
 #include "common/utf8.h"
 
+#include <stdint.h>
 #include <string.h>
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
-static size_t
-utf8_seq(const unsigned char *s, size_t n)
-{
-	unsigned c = s[0];
+/* Bytes the escaper must look at: the quote, the backslash, control
+ * characters (NUL included) and non-ASCII (validated, then copied). */
+static const unsigned char esc_stop[256] = {
+#define R16(v) v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v
+	R16(1), R16(1),                                      /* 0x00-0x1F */
+	0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,      /* 0x20: '"' */
+	R16(0), R16(0),                                      /* 0x30-0x4F */
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,      /* 0x50: '\' */
+	R16(0), R16(0),                                      /* 0x60-0x7F */
+	R16(1), R16(1), R16(1), R16(1), R16(1), R16(1), R16(1), R16(1),
+#undef R16
+};
 
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xC2 && c <= 0xDF) {
-		if (n >= 2 && (s[1] & 0xC0) == 0x80)
-			return 2;
+enum { ESC_PLAIN, ESC_STRICT, ESC_NESTED };
+
+/* One pass: clean runs (ASCII that needs no escape and valid UTF-8) are
+ * found a word at a time and stored as they are read, into room reserved
+ * once for the whole string; only escapes grow the reservation.
+ * ESC_STRICT stops at the first invalid UTF-8 sequence or NUL and returns
+ * -1 (what was written stays: the caller rolls back); ESC_NESTED writes
+ * the escaped form of the escaped string (a JSON document held in a JSON
+ * string: `"` becomes `\\\"`).  Returns 0 (b->oom on failure). */
+static inline int
+escape(otas__buf_t *b, const char *s, size_t n, int mode)
+{
+	const char *hex = otas__hex_digits;
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, k;
+	char *o;
+
+	/* Invariant: the room left after o exceeds the input left (n - i),
+	 * so clean bytes (copied 1:1), and a whole word, always fit. */
+	if (otas__buf_reserve(b, n) != 0)
 		return 0;
+	o = b->data + b->len;
+	for (;;) {
+		unsigned c;
+		/* Clean words are stored as they are read; a word that
+		 * holds a stop byte is stored too, but o only moves up to
+		 * that byte (the lowest flagged byte is exact). */
+		while (n - i >= 8) {
+			uint64_t w, m;
+			memcpy(&w, p + i, 8);
+			m = otas__json_word_stops(w);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+			memcpy(o, &w, 8);
+			if (m) {
+				k = (size_t)__builtin_ctzll(m) >> 3;
+				o += k;
+				i += k;
+				goto stop;
+			}
+#else
+			if (m)
+				break;
+			memcpy(o, &w, 8);
+#endif
+			o += 8;
+			i += 8;
+		}
+		while (i < n && !esc_stop[p[i]])
+			*o++ = (char)p[i++];
+		if (i >= n)
+			break;
+	stop:
+		c = p[i];
+		if (c >= 0x80 && (k = otas__utf8_seq(p + i, n - i)) != 0) {
+			/* valid UTF-8: copied as it is */
+			memcpy(o, p + i, k);
+			o += k;
+			i += k;
+			continue;
+		}
+		if (mode == ESC_STRICT && (c == 0 || c >= 0x80)) {
+			b->len = (size_t)(o - b->data);
+			b->data[b->len] = '\0';
+			return -1;
+		}
+		/* One escape: at most 7 bytes for 1 (plus what is left). */
+		b->len = (size_t)(o - b->data);
+		if (otas__buf_reserve(b, (n - i - 1) + 7) != 0)
+			return 0;
+		o = b->data + b->len;
+		if (c == '"' || c == '\\') {
+			if (mode == ESC_NESTED) {
+				*o++ = '\\';
+				*o++ = '\\';
+			}
+			*o++ = '\\';
+			*o++ = (char)c;
+		} else if (c == 0 || c >= 0x80) {
+			/* Invalid UTF-8 becomes U+FFFD; so does NUL: valid
+			 * JSON, but PostgreSQL text and jsonb refuse U+0000,
+			 * and the platform answers 500 for the whole event. */
+			memcpy(o, "\xEF\xBF\xBD", 3);
+			o += 3;
+		} else {
+			if (mode == ESC_NESTED) /* \n -> \\n */
+				*o++ = '\\';
+			*o++ = '\\';
+			switch (c) {
+			case '\n': *o++ = 'n'; break;
+			case '\r': *o++ = 'r'; break;
+			case '\t': *o++ = 't'; break;
+			case '\b': *o++ = 'b'; break;
+			case '\f': *o++ = 'f'; break;
+			default:
+				memcpy(o, "u00", 3);
+				o[3] = hex[c >> 4];
+				o[4] = hex[c & 15];
+				o += 5;
+			}
+		}
+		i++;
 	}
-	if (c >= 0xE0 && c <= 0xEF) {
-		if (n < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80)
-			return 0;
-		if (c == 0xE0 && s[1] < 0xA0)
-			return 0; /* overlong */
-		if (c == 0xED && s[1] >= 0xA0)
-			return 0; /* surrogate */
-		return 3;
-	}
-	if (c >= 0xF0 && c <= 0xF4) {
-		if (n < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 ||
-		    (s[3] & 0xC0) != 0x80)
-			return 0;
-		if (c == 0xF0 && s[1] < 0x90)
-			return 0;
-		if (c == 0xF4 && s[1] >= 0x90)
-			return 0;
-		return 4;
-	}
+	b->len = (size_t)(o - b->data);
+	b->data[b->len] = '\0';
 	return 0;
 }
 
 void
 otas__json_escape(otas__buf_t *b, const char *s, size_t n)
 {
-	const char *hex = otas__hex_digits;
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0, run = 0, k;
-	char esc[6];
+	escape(b, s, n, ESC_PLAIN);
+}
+
+void
+otas__json_escape_nested(otas__buf_t *b, const char *s, size_t n)
+{
+	escape(b, s, n, ESC_NESTED);
+}
+
+int
+otas__json_str_text(otas__buf_t *b, const char *s, size_t n)
+{
+	size_t l0 = b->len;
 
 	if (otas__buf_reserve(b, n + 2) != 0)
-		return;
-	while (i < n) {
-		unsigned c = p[i];
-
-		if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
-			i++;
-			continue;
-		}
-		if (i > run)
-			otas__buf_append(b, p + run, i - run);
-		if (c >= 0x80) {
-			k = utf8_seq(p + i, n - i);
-			if (k) {
-				otas__buf_append(b, p + i, k);
-				i += k;
-			} else {
-				otas__buf_append(b, "\xEF\xBF\xBD", 3);
-				i++;
-			}
-			run = i;
-			continue;
-		}
-		switch (c) {
-		case '\0':
-			/* Valid JSON, but PostgreSQL text and jsonb refuse
-			 * U+0000, and the platform answers 500 for the whole
-			 * event: write U+FFFD instead. */
-			otas__buf_append(b, "\xEF\xBF\xBD", 3);
-			break;
-		case '"': otas__buf_append(b, "\\\"", 2); break;
-		case '\\': otas__buf_append(b, "\\\\", 2); break;
-		case '\n': otas__buf_append(b, "\\n", 2); break;
-		case '\r': otas__buf_append(b, "\\r", 2); break;
-		case '\t': otas__buf_append(b, "\\t", 2); break;
-		case '\b': otas__buf_append(b, "\\b", 2); break;
-		case '\f': otas__buf_append(b, "\\f", 2); break;
-		default:
-			memcpy(esc, "\\u00", 4);
-			esc[4] = hex[c >> 4];
-			esc[5] = hex[c & 15];
-			otas__buf_append(b, esc, 6);
-		}
-		i++;
-		run = i;
+		return 0;
+	b->data[b->len++] = '"';
+	if (escape(b, s, n, ESC_STRICT) != 0) {
+		b->len = l0;
+		b->data[l0] = '\0';
+		return -1;
 	}
-	if (n > run)
-		otas__buf_append(b, p + run, n - run);
+	otas__buf_putc(b, '"');
+	return 0;
 }
 
 void
 otas__json_str(otas__buf_t *b, const char *s, size_t n)
 {
-	otas__buf_putc(b, '"');
+	/* The common case (nothing to escape) reserves once. */
+	if (otas__buf_reserve(b, n + 2) != 0)
+		return;
+	b->data[b->len++] = '"';
 	if (n)
 		otas__json_escape(b, s, n);
 	otas__buf_putc(b, '"');

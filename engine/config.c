@@ -6,7 +6,7 @@
  * option, the bad value (except for the key) and the fix.
  */
 #include "config.h"
-#include "event/redact_body.h"
+#include "common/buf.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -19,7 +19,17 @@
 #include <strings.h>
 #include <unistd.h>
 
-enum { T_STR, T_SECRET, T_BOOL, T_SIZE, T_INT, T_URL, T_RULES, T_HIDDEN };
+/* Option types: the TYPE column of options.def, as the public enum. */
+enum {
+	T_STR = OTAS_OPTION_STRING,
+	T_SECRET = OTAS_OPTION_SDK_KEY,
+	T_HIDDEN = OTAS_OPTION_SECRET,
+	T_URL = OTAS_OPTION_URL,
+	T_RULES = OTAS_OPTION_RULES,
+	T_BOOL = OTAS_OPTION_BOOL,
+	T_INT = OTAS_OPTION_INT,
+	T_SIZE = OTAS_OPTION_SIZE
+};
 
 typedef struct {
 	const char *name;
@@ -30,101 +40,32 @@ typedef struct {
 } opt_t;
 
 #define F(f) offsetof(struct otas_config_s, f)
-#define GiB ((int64_t)1 << 30)
 
 static const opt_t opts[] = {
-    {"OTAS_SDK_KEY", T_SECRET, F(sdk_key), "", 0, 0},
-    {"OTAS_BASE_URL", T_URL, F(base_url), "http://localhost:8002", 0, 0},
-    {"OTAS_AUTH_URL", T_URL, F(auth_url), "", 0, 0},
-    {"OTAS_ENABLED", T_BOOL, F(enabled), "1", 0, 1},
-    {"OTAS_DEBUG", T_BOOL, F(debug), "0", 0, 1},
-    {"OTAS_SENSITIVE_HEADERS", T_STR, F(sensitive_headers), "", 0, 0},
-    {"OTAS_REQUEST_HEADER_MASKS", T_STR, F(request_header_masks), "", 0, 0},
-    {"OTAS_RESPONSE_HEADER_MASKS", T_STR, F(response_header_masks), "", 0,
-     0},
-    {"OTAS_QUEUE_MAX_BYTES", T_SIZE, F(queue_max_bytes), "33554432",
-     65536, 16 * GiB},
-    {"OTAS_BATCH_MAX_EVENTS", T_INT, F(batch_max_events), "100", 1, 10000},
-    {"OTAS_BATCH_MAX_BYTES", T_SIZE, F(batch_max_bytes), "1048576", 1024,
-     64 << 20},
-    {"OTAS_FLUSH_INTERVAL_MS", T_INT, F(flush_interval_ms), "1000", 1,
-     3600000},
-    {"OTAS_MAX_BODY_BYTES", T_SIZE, F(max_body_bytes), "102400", 0,
-     64 << 20},
-    {"OTAS_CAPTURE_BODIES", T_BOOL, F(capture_bodies), "1", 0, 1},
-    {"OTAS_TIMEOUT_MS", T_INT, F(timeout_ms), "10000", 100, 600000},
-    {"OTAS_SHUTDOWN_TIMEOUT_MS", T_INT, F(shutdown_timeout_ms), "5000", 0,
-     3600000},
-    {"OTAS_SPOOL_DIR", T_STR, F(spool_dir), "", 0, 0},
-    {"OTAS_SPOOL_MAX_BYTES", T_SIZE, F(spool_max_bytes), "268435456", 0,
-     1024 * GiB},
-    {"OTAS_SEND_WITHOUT_AGENT_TOKEN", T_BOOL, F(send_without_agent_token),
-     "0", 0, 1},
-    {"OTAS_STRICT_STARTUP", T_BOOL, F(strict_startup), "0", 0, 1},
-    {"OTAS_CAPTURE_OUTGOING", T_BOOL, F(capture_outgoing), "0", 0, 1},
-    {"OTAS_SDK_NAME", T_STR, F(sdk_name), "", 0, 0},
-    {"OTAS_REDACT_REQUEST_BODY", T_RULES, F(redact_request_body), "", 0, 0},
-    {"OTAS_REDACT_RESPONSE_BODY", T_RULES, F(redact_response_body), "", 0,
-     0},
-    {"OTAS_SENSITIVE_QUERY_PARAMS", T_STR, F(sensitive_query_params),
-     "password,token,access_token,api_key,apikey,secret,client_secret", 0,
-     0},
-    {"OTAS_REDACT_NAMES", T_STR, F(redact_names), "", 0, 0},
-    {"OTAS_REDACT_DEFAULT_NAMES", T_BOOL, F(redact_default_names), "1", 0,
-     1},
-    {"OTAS_AUTHORIZATION_HEADER_NAME", T_STR, F(auth_header_names),
-     "authorization", 0, 0},
-    {"OTAS_AUTHORIZATION_USER_ID_FIELD", T_STR, F(auth_user_field), "sub",
-     0, 0},
-    {"OTAS_TRUSTED_PROXIES", T_STR, F(trusted_proxies), "", 0, 0},
-    {"OTAS_EVENT_ID_HEADER", T_BOOL, F(event_id_header), "0", 0, 1},
-    {"OTAS_EXCLUDE_PATHS", T_STR, F(exclude_paths), "", 0, 0},
-    {"OTAS_SAMPLE_RATE", T_STR, F(sample_rate), "1", 0, 0},
-    {"OTAS_CAPTURE_METHODS", T_STR, F(capture_methods), "", 0, 0},
-    {"OTAS_TAGS", T_STR, F(tags), "", 0, 0},
-    {"OTAS_SERVICE_VERSION", T_STR, F(service_version), "", 0, 0},
-    {"OTAS_CA_BUNDLE", T_STR, F(ca_bundle), "", 0, 0},
-    {"OTAS_EXPORTER", T_STR, F(exporter), "otas", 0, 0},
-    {"OTAS_OTLP_ENDPOINT", T_URL, F(otlp_endpoint), "", 0, 0},
-    {"OTAS_OTLP_HEADERS", T_HIDDEN, F(otlp_headers), "", 0, 0},
-    {"OTAS_OTLP_COMPRESSION", T_STR, F(otlp_compression), "gzip", 0, 0},
-    {"OTAS_COMPRESSION", T_STR, F(compression), "auto", 0, 0},
-    {"OTAS_SERVICE_NAME", T_STR, F(service_name), "", 0, 0},
-    {"OTAS_USER_ID_FIELD", T_STR, F(user_id_field), "pk", 0, 0},
-    {"OTAS_RESOLVE_USER", T_BOOL, F(resolve_user), "0", 0, 1},
-    {"OTAS_CAPTURE_OUTGOING_BODIES", T_BOOL, F(capture_outgoing_bodies), "1",
-     0, 1},
-    {"OTAS_PROPAGATE_TRACEPARENT", T_BOOL, F(propagate_traceparent), "1", 0,
-     1},
+#define OTAS__OPTION(name, type, field, def, min, max, ...) \
+	{#name, T_##type, F(field), def, min, max},
+#include "options.def"
+#undef OTAS__OPTION
 };
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))
 
-static const char *const names[N_OPTS + 1] = {
-    "OTAS_SDK_KEY", "OTAS_BASE_URL", "OTAS_AUTH_URL", "OTAS_ENABLED",
-    "OTAS_DEBUG", "OTAS_SENSITIVE_HEADERS", "OTAS_REQUEST_HEADER_MASKS",
-    "OTAS_RESPONSE_HEADER_MASKS", "OTAS_QUEUE_MAX_BYTES",
-    "OTAS_BATCH_MAX_EVENTS", "OTAS_BATCH_MAX_BYTES",
-    "OTAS_FLUSH_INTERVAL_MS", "OTAS_MAX_BODY_BYTES", "OTAS_CAPTURE_BODIES",
-    "OTAS_TIMEOUT_MS", "OTAS_SHUTDOWN_TIMEOUT_MS", "OTAS_SPOOL_DIR",
-    "OTAS_SPOOL_MAX_BYTES", "OTAS_SEND_WITHOUT_AGENT_TOKEN",
-    "OTAS_STRICT_STARTUP", "OTAS_CAPTURE_OUTGOING", "OTAS_SDK_NAME",
-    "OTAS_REDACT_REQUEST_BODY",
-    "OTAS_REDACT_RESPONSE_BODY", "OTAS_SENSITIVE_QUERY_PARAMS",
-    "OTAS_REDACT_NAMES", "OTAS_REDACT_DEFAULT_NAMES",
-    "OTAS_AUTHORIZATION_HEADER_NAME", "OTAS_AUTHORIZATION_USER_ID_FIELD",
-    "OTAS_TRUSTED_PROXIES", "OTAS_EVENT_ID_HEADER", "OTAS_EXCLUDE_PATHS",
-    "OTAS_SAMPLE_RATE", "OTAS_CAPTURE_METHODS", "OTAS_TAGS",
-    "OTAS_SERVICE_VERSION", "OTAS_CA_BUNDLE", "OTAS_EXPORTER",
-    "OTAS_OTLP_ENDPOINT", "OTAS_OTLP_HEADERS", "OTAS_OTLP_COMPRESSION",
-    "OTAS_COMPRESSION", "OTAS_SERVICE_NAME",
-    "OTAS_USER_ID_FIELD",
-    "OTAS_RESOLVE_USER", "OTAS_CAPTURE_OUTGOING_BODIES",
-    "OTAS_PROPAGATE_TRACEPARENT", NULL};
+static const char *const names[] = {
+#define OTAS__OPTION(name, ...) #name,
+#include "options.def"
+#undef OTAS__OPTION
+    NULL};
 
 const char *const *
 otas_config_names(void)
 {
 	return names;
+}
+
+/* A string member: every type but BOOL, INT and SIZE. */
+static int
+is_string(int type)
+{
+	return type != T_BOOL && type != T_INT && type != T_SIZE;
 }
 
 static const opt_t *
@@ -138,6 +79,14 @@ find(const char *name)
 		if (strcmp(opts[i].name, name) == 0)
 			return &opts[i];
 	return NULL;
+}
+
+otas_option_type_t
+otas_config_type(const char *name)
+{
+	const opt_t *o = find(name);
+
+	return o ? (otas_option_type_t)o->type : OTAS_OPTION_UNKNOWN;
 }
 
 static void __attribute__((format(printf, 3, 4)))
@@ -199,7 +148,7 @@ parse_int(const char *v, int sizes, int64_t *out)
 		switch (toupper((unsigned char)*end)) {
 		case 'K': mul = 1024; break;
 		case 'M': mul = 1024 * 1024; break;
-		case 'G': mul = GiB; break;
+		case 'G': mul = OTAS__GIB; break;
 		default: return -1;
 		}
 		end++;
@@ -295,20 +244,8 @@ otas_config_set(otas_config_t *cfg, const char *name, const char *value,
 	case T_STR:
 	case T_HIDDEN:
 	case T_RULES:
-		if (o->type == T_RULES) {
-			/* Parse now so the error names the option at once. */
-			char e2[256];
-			otas__jsonpath_set_t *rs =
-			    otas__jsonpath_parse(v, e2, sizeof(e2));
-			if (!rs) {
-				set_err(err, errlen,
-				        "%s: %s: fix the JSONPath rule (rules are "
-				        "comma-separated, e.g. $.password,$..token)",
-				        o->name, e2);
-				goto fail;
-			}
-			otas__jsonpath_free(rs);
-		}
+		/* RULES are compiled by otas_config_check() (engine.c), which
+		 * names the option: config.c stays below the stages. */
 		sp = (char **)((char *)cfg + o->off);
 		free(*sp);
 		*sp = v;
@@ -386,9 +323,14 @@ otas_config_new(void)
 			return NULL;
 		}
 	}
-	if (!c->base_url || !c->auth_url || !c->sdk_key || !c->otlp_endpoint) {
-		otas_config_free(c);
-		return NULL;
+	/* A URL's default may be refused by its check (an empty base URL
+	 * is); every string member must still be set. */
+	for (i = 0; i < N_OPTS; i++) {
+		if (is_string(opts[i].type) &&
+		    !*(char **)((char *)c + opts[i].off)) {
+			otas_config_free(c);
+			return NULL;
+		}
 	}
 	return c;
 }
@@ -401,9 +343,7 @@ otas_config_free(otas_config_t *c)
 	if (!c)
 		return;
 	for (i = 0; i < N_OPTS; i++) {
-		int t = opts[i].type;
-		if (t == T_STR || t == T_SECRET || t == T_URL ||
-		    t == T_RULES || t == T_HIDDEN)
+		if (is_string(opts[i].type))
 			free(*(char **)((char *)c + opts[i].off));
 	}
 	free(c);
@@ -446,6 +386,32 @@ otas_config_get(const otas_config_t *c, const char *name, char *buf,
 		break;
 	}
 	return 0;
+}
+
+int
+otas__config_describe(const otas_config_t *c, otas__buf_t *b)
+{
+	char v[1024];
+	const char *p;
+	size_t i;
+
+	for (i = 0; i < N_OPTS; i++) {
+		if (otas_config_get(c, opts[i].name, v, sizeof(v)) != 0)
+			return -1;
+		if ((opts[i].type == T_SECRET || opts[i].type == T_HIDDEN) && *v)
+			snprintf(v, sizeof(v), "***");
+		if (i)
+			otas__buf_putc(b, ' ');
+		otas__buf_puts(b, opts[i].name);
+		otas__buf_puts(b, "='");
+		for (p = v; *p; p++) {
+			if (*p == '\\' || *p == '\'')
+				otas__buf_putc(b, '\\');
+			otas__buf_putc(b, *p);
+		}
+		otas__buf_putc(b, '\'');
+	}
+	return b->oom ? -1 : 0;
 }
 
 char **

@@ -1,70 +1,42 @@
 /*
  * config.h -- the engine's options (struct otas_config_s).  Fields are
  * written by otas_config_set() before the engine exists and are read-only
- * afterwards, so every thread may read them without a lock.
+ * afterwards, so every thread may read them without a lock.  The options
+ * themselves are declared once, in options.def.
  */
 #ifndef OTAS_CONFIG_H
 #define OTAS_CONFIG_H
 
 #include <stdint.h>
 
+#include "common/buf.h"
 #include "otas/otas.h"
 
+/* Member types of each option TYPE (options.def). */
+#define OTAS__CTYPE_STR char *
+#define OTAS__CTYPE_SECRET char *
+#define OTAS__CTYPE_HIDDEN char *
+#define OTAS__CTYPE_URL char *
+#define OTAS__CTYPE_RULES char *
+#define OTAS__CTYPE_BOOL int
+#define OTAS__CTYPE_INT int64_t
+#define OTAS__CTYPE_SIZE int64_t
+#define OTAS__MIB ((int64_t)1 << 20)
+#define OTAS__GIB ((int64_t)1 << 30)
+
+/* One member per option of options.def, named by its `field` column: a
+ * string (never NULL after otas_config_new()), an int 0/1 or an int64_t. */
 struct otas_config_s {
-	char *sdk_key;          /* secret: never echoed */
-	char *base_url;
-	char *auth_url;         /* "" = base_url */
-	int enabled;
-	int debug;
-	char *sensitive_headers;
-	char *request_header_masks;  /* request direction only */
-	char *response_header_masks; /* response direction only */
-	/* Read by the host (the Python package), validated here so that every
-	 * option has one table: which user field is the id, whether to
-	 * resolve an unevaluated user after the view, outgoing bodies, and
-	 * traceparent propagation on captured outgoing calls. */
-	char *user_id_field;
-	int resolve_user;
-	int capture_outgoing_bodies;
-	int propagate_traceparent;
-	int64_t queue_max_bytes;
-	int64_t batch_max_events;
-	int64_t batch_max_bytes;
-	int64_t flush_interval_ms;
-	int64_t max_body_bytes;
-	int capture_bodies;
-	int64_t timeout_ms;
-	int64_t shutdown_timeout_ms;
-	char *spool_dir;        /* "" = default */
-	int64_t spool_max_bytes;
-	int send_without_agent_token;
-	int strict_startup;
-	int capture_outgoing; /* read by the host: it patches its HTTP clients */
-	char *sdk_name;         /* "" = otas-c/<version> */
-	char *redact_request_body;
-	char *redact_response_body;
-	char *sensitive_query_params;
-	char *redact_names;     /* more sensitive names (redact_names.h) */
-	int redact_default_names;
-	/* identity.c and filter.c (validated by otas_config_check) */
-	char *auth_header_names;
-	char *auth_user_field;
-	char *trusted_proxies;
-	int event_id_header;    /* read by the host: it sets the header */
-	char *exclude_paths;
-	char *sample_rate;
-	char *capture_methods;
-	char *tags;
-	char *service_version;
-	char *ca_bundle;        /* "" = the system's (http_curl.c probes) */
-	/* otlp.c: OTAS_EXPORTER=otlp (validated by otlp.c) */
-	char *exporter;         /* "otas" | "otlp" */
-	char *otlp_endpoint;    /* "" = OTAS__OTLP_DEFAULT_ENDPOINT */
-	char *otlp_headers;     /* secret: never echoed */
-	char *otlp_compression; /* "gzip" | "none" */
-	char *service_name;
-	char *compression;      /* OTAS_COMPRESSION, see otas__compression */
+#define OTAS__OPTION(name, type, field, ...) OTAS__CTYPE_##type field;
+#include "options.def"
+#undef OTAS__OPTION
 };
+
+/* Append every option as NAME='value' (the value as otas_config_get()
+ * reads it back; a set secret as '***'), separated by spaces, in
+ * options.def order: the OTAS_DEBUG start-up line.  Returns 0, or -1 when
+ * out of memory. */
+int otas__config_describe(const otas_config_t *c, otas__buf_t *b);
 
 /* OTAS_COMPRESSION: batch body encoding toward the OTAS back end. */
 enum { OTAS__COMP_AUTO, OTAS__COMP_ZSTD, OTAS__COMP_GZIP, OTAS__COMP_NONE };

@@ -24,6 +24,26 @@
 #include "send/sender.h"
 #include "spool/spool.h"
 
+/* OTAS_REDACT_*_BODY: compile the rules so that a bad one is an error at
+ * start-up naming the option, the rule and the fix. */
+static int
+check_rules(const char *rules, const char *name, char *err, size_t errlen)
+{
+	char e2[256];
+	otas__jsonpath_set_t *rs = otas__jsonpath_parse(rules, e2, sizeof(e2));
+
+	if (!rs) {
+		if (err && errlen)
+			snprintf(err, errlen,
+			         "%s: %s: fix the JSONPath rule (rules are "
+			         "comma-separated, e.g. $.password,$..token)",
+			         name, e2);
+		return -1;
+	}
+	otas__jsonpath_free(rs);
+	return 0;
+}
+
 /* The whole-configuration check (otas.h).  It lives here, above the
  * stages, and not in config.c: each stage validates its own options
  * (identity, filter, OTLP) and reads them from config.h, so config.c
@@ -55,6 +75,11 @@ otas_config_check(const otas_config_t *c, char *err, size_t errlen)
 			         "none", c->compression);
 		return -1;
 	}
+	if (check_rules(c->redact_request_body, "OTAS_REDACT_REQUEST_BODY", err,
+	                errlen) != 0 ||
+	    check_rules(c->redact_response_body, "OTAS_REDACT_RESPONSE_BODY",
+	                err, errlen) != 0)
+		return -1;
 	if (otas__ident_validate(c, err, errlen) != 0 ||
 	    otas__filter_validate(c, err, errlen) != 0 ||
 	    otas__otlp_validate(c, err, errlen) != 0)
@@ -116,15 +141,33 @@ otas__log_event(otas_engine_t *eng, const char *head, const char *json,
 	otas__buf_free(&b);
 }
 
+/* The serialiser's OTAS_DEBUG sink (event.h). */
+static void
+event_debug(void *ud, const char *head, const char *json, size_t n,
+            const char *token, size_t token_len)
+{
+	otas__log_event(ud, head, json, n, token, token_len);
+}
+
 void
 otas_set_logger(otas_engine_t *eng, otas_log_fn fn, void *userdata,
-                int min_level)
+                otas_log_level_t min_level)
 {
+	otas__buf_t b = OTAS__BUF_INIT;
+
 	if (!eng)
 		return;
 	eng->log_fn = fn;
 	eng->log_ud = userdata;
 	eng->log_min = min_level;
+	if (!fn || min_level > OTAS_LOG_DEBUG)
+		return;
+	/* The OTAS_DEBUG start-up line: every option from the table
+	 * (options.def), secrets as '***'. */
+	otas__buf_printf(&b, "otas: start (pid %ld): ", (long)getpid());
+	if (otas__config_describe(eng->cfg, &b) == 0)
+		fn(OTAS_LOG_DEBUG, b.data, userdata);
+	otas__buf_free(&b);
 }
 
 void
@@ -216,26 +259,41 @@ engine_release(otas_engine_t *eng)
 		return;
 	otas__queue_destroy(&eng->q);
 	pthread_mutex_destroy(&eng->spool_mu);
-	otas__names_free(eng->sens_headers);
-	otas__names_free(eng->sens_dir_headers[0]);
-	otas__names_free(eng->sens_dir_headers[1]);
-	otas__nameset_release(&eng->params);
-	otas__names_free(eng->sens_params);
-	otas__jsonpath_free(eng->req_rules);
-	otas__jsonpath_free(eng->resp_rules);
+	otas__event_ctx_free(eng->ev);
 	free(eng->auth_url);
 	free(eng->spool_path);
-	otas__ident_free(eng->ident);
 	otas__filter_free(eng->filter);
 	otas__protocol_free(eng->proto);
 	free(eng);
+}
+
+/* The OTAS_DEBUG shutdown line: every number of OTAS_STATS_FIELDS. */
+static void
+stats_line(otas_engine_t *eng, const otas_stats_t *st)
+{
+	otas__buf_t b = OTAS__BUF_INIT;
+
+	if (!eng->log_fn || OTAS_LOG_DEBUG < eng->log_min)
+		return;
+	otas__buf_puts(&b, "otas: stats");
+#define C(name, ...) \
+	otas__buf_printf(&b, " " #name "=%llu", (unsigned long long)st->name);
+#define G(name, ...) \
+	otas__buf_printf(&b, " " #name "=%lld", (long long)st->name);
+#define S(name, ...) /* last_error: already logged when it happened */
+	OTAS_STATS_FIELDS(C, G, S)
+#undef C
+#undef G
+#undef S
+	if (!b.oom)
+		eng->log_fn(OTAS_LOG_DEBUG, b.data, eng->log_ud);
+	otas__buf_free(&b);
 }
 
 otas_engine_t *
 otas_engine_new(otas_config_t *cfg, char *err, size_t errlen)
 {
 	otas_engine_t *eng = NULL;
-	char e2[512];
 
 	if (err && errlen)
 		err[0] = '\0';
@@ -280,61 +338,23 @@ otas_engine_new(otas_config_t *cfg, char *err, size_t errlen)
 	if (eng->q.wake_bytes > eng->q.max_bytes / 4)
 		eng->q.wake_bytes = eng->q.max_bytes / 4;
 
-	eng->sens_headers = otas__names_split(cfg->sensitive_headers,
-	                                      &eng->n_sens_headers);
-	eng->sens_dir_headers[0] = otas__names_split(
-	    cfg->request_header_masks, &eng->n_sens_dir_headers[0]);
-	eng->sens_dir_headers[1] = otas__names_split(
-	    cfg->response_header_masks, &eng->n_sens_dir_headers[1]);
-	/* One name set for query, form and JSON names and header names:
-	 * OTAS_SENSITIVE_QUERY_PARAMS, OTAS_REDACT_NAMES and the defaults. */
-	{
-		size_t l1 = strlen(cfg->sensitive_query_params);
-		char *both = malloc(l1 + strlen(cfg->redact_names) + 2);
-		if (both) {
-			memcpy(both, cfg->sensitive_query_params, l1);
-			both[l1] = ',';
-			strcpy(both + l1 + 1, cfg->redact_names);
-			eng->sens_params = otas__names_split(both,
-			                                     &eng->params.n);
-			free(both);
-		}
-	}
-	if (!eng->sens_headers || !eng->sens_params ||
-	    !eng->sens_dir_headers[0] || !eng->sens_dir_headers[1])
-		goto oom;
-	eng->params.names = (const char *const *)eng->sens_params;
-	eng->params.defaults = cfg->redact_default_names;
-	if (otas__nameset_prepare(&eng->params) != 0)
-		goto oom;
-	eng->req_rules = otas__jsonpath_parse(cfg->redact_request_body, e2,
-	                                      sizeof(e2));
-	if (!eng->req_rules) {
-		if (err && errlen)
-			snprintf(err, errlen, "OTAS_REDACT_REQUEST_BODY: %s: "
-			         "fix the JSONPath rule", e2);
+	snprintf(eng->sdk_name, sizeof(eng->sdk_name), "%s",
+	         cfg->sdk_name[0] ? cfg->sdk_name : "otas-c/" OTAS_VERSION);
+	/* The serialiser's context: built once, read by the sender. */
+	eng->ev = otas__event_ctx_new(cfg, eng->sdk_name, err, errlen);
+	if (!eng->ev)
 		goto fail;
-	}
-	eng->resp_rules = otas__jsonpath_parse(cfg->redact_response_body, e2,
-	                                       sizeof(e2));
-	if (!eng->resp_rules) {
-		if (err && errlen)
-			snprintf(err, errlen, "OTAS_REDACT_RESPONSE_BODY: %s: "
-			         "fix the JSONPath rule", e2);
-		goto fail;
-	}
+	eng->ev->debug_fn = event_debug;
+	eng->ev->debug_ud = eng;
 	eng->auth_url = strdup(cfg->auth_url[0] ? cfg->auth_url
 	                                        : cfg->base_url);
 	if (!eng->auth_url)
 		goto oom;
 	/* OTAS_SPOOL_MAX_BYTES=0 turns the spool off. */
 	eng->spool_path = cfg->spool_max_bytes > 0 ? spool_path(cfg) : NULL;
-	eng->ident = otas__ident_new(cfg);
 	eng->filter = otas__filter_new(cfg);
-	if (!eng->ident || !eng->filter)
+	if (!eng->filter)
 		goto oom;
-	snprintf(eng->sdk_name, sizeof(eng->sdk_name), "%s",
-	         cfg->sdk_name[0] ? cfg->sdk_name : "otas-c/" OTAS_VERSION);
 	if (!(eng->proto = otas__protocol_new(cfg, eng->sdk_name)))
 		goto oom;
 	if (eng->proto->kind == OTAS__PROTO_OTLP)
@@ -365,34 +385,14 @@ otas_engine_free(otas_engine_t *eng, int timeout_ms)
 	/* Records no sender took (it never ran). */
 	OTAS__INC(eng, dropped_shutdown, eng->q.count);
 	{
-		otas_stats_t st;
+		otas_stats_t st = OTAS_STATS_INIT;
 		otas_stats(eng, &st);
 		if (st.dropped_shutdown)
 			otas__log(eng, OTAS_LOG_WARNING,
 			          "otas: %llu event(s) could be neither delivered "
 			          "nor spooled before shutdown",
 			          (unsigned long long)st.dropped_shutdown);
-		otas__log(eng, OTAS_LOG_DEBUG,
-		          "otas: stats captured=%llu sent=%llu batches=%llu "
-		          "retried=%llu spooled=%llu unspooled=%llu "
-		          "duplicates=%llu dropped_queue_full=%llu "
-		          "dropped_rejected=%llu dropped_invalid_agent_token=%llu "
-		          "skipped_no_agent_token=%llu dropped_spool_full=%llu "
-		          "dropped_shutdown=%llu dropped_capture_error=%llu",
-		          (unsigned long long)st.captured,
-		          (unsigned long long)st.sent,
-		          (unsigned long long)st.batches,
-		          (unsigned long long)st.retried,
-		          (unsigned long long)st.spooled,
-		          (unsigned long long)st.unspooled,
-		          (unsigned long long)st.duplicates,
-		          (unsigned long long)st.dropped_queue_full,
-		          (unsigned long long)st.dropped_rejected,
-		          (unsigned long long)st.dropped_invalid_agent_token,
-		          (unsigned long long)st.skipped_no_agent_token,
-		          (unsigned long long)st.dropped_spool_full,
-		          (unsigned long long)st.dropped_shutdown,
-		          (unsigned long long)st.dropped_capture_error);
+		stats_line(eng, &st);
 	}
 	otas__entities_free(eng);
 	if (eng->spool)
@@ -402,19 +402,44 @@ otas_engine_free(otas_engine_t *eng, int timeout_ms)
 	otas_config_free(cfg);
 }
 
+/* Copy a whole result into the caller's, which may be an older, shorter
+ * struct: only its first struct_size bytes are written. */
+static otas_auth_status_t
+auth_copy_out(const otas_auth_result_t *full, otas_auth_result_t *out)
+{
+	size_t n;
+
+	if (out && out->struct_size > sizeof(out->struct_size)) {
+		n = out->struct_size < sizeof(*full) ? out->struct_size
+		                                     : sizeof(*full);
+		memcpy((char *)out + sizeof(out->struct_size),
+		       (const char *)full + sizeof(full->struct_size),
+		       n - sizeof(full->struct_size));
+	}
+	return full->status;
+}
+
+otas_auth_status_t
+otas_authenticate_key(const char *auth_url, const char *sdk_key,
+                      int timeout_ms, otas_auth_result_t *out)
+{
+	otas_auth_result_t full = OTAS_AUTH_RESULT_INIT;
+
+	otas__authenticate_key(auth_url, sdk_key, timeout_ms, &full);
+	return auth_copy_out(&full, out);
+}
+
 otas_auth_status_t
 otas_engine_authenticate(otas_engine_t *eng, int timeout_ms,
-                         otas_auth_result_t *out)
+                         otas_auth_result_t *res)
 {
-	otas_auth_result_t dummy;
+	otas_auth_result_t full = OTAS_AUTH_RESULT_INIT, *out = &full;
 
-	if (!out)
-		out = &dummy;
 	if (!eng) {
 		memset(out, 0, sizeof(*out));
 		out->status = OTAS_AUTH_CONFIG;
 		snprintf(out->message, sizeof(out->message), "no engine");
-		return out->status;
+		return auth_copy_out(out, res);
 	}
 	if (eng->proto->kind == OTAS__PROTO_OTLP) {
 		/* OTAS_EXPORTER=otlp: nothing to authenticate */
@@ -422,10 +447,10 @@ otas_engine_authenticate(otas_engine_t *eng, int timeout_ms,
 		out->status = OTAS_AUTH_OK;
 		snprintf(out->message, sizeof(out->message),
 		         "OTAS_EXPORTER=otlp: no OTAS authentication");
-		return out->status;
+		return auth_copy_out(out, res);
 	}
-	otas_authenticate_key(eng->auth_url, eng->cfg->sdk_key, timeout_ms,
-	                      out);
+	otas__authenticate_key(eng->auth_url, eng->cfg->sdk_key, timeout_ms,
+	                       out);
 	otas__engine_set_auth(eng, out);
 	/* The host has the answer (and logs it): the sender does not say
 	 * "unreachable" a second time for the same episode. */
@@ -443,27 +468,42 @@ otas_engine_authenticate(otas_engine_t *eng, int timeout_ms,
 			          left > 0 ? (left + 86399) / 86400 : 0,
 			          left > 0 ? "" : " (already expired)");
 	}
-	return out->status;
+	return auth_copy_out(out, res);
 }
 
-int
+otas_result_t
 otas_capture(otas_engine_t *eng, const otas_capture_t *cap,
              char event_id_out[37])
 {
 	struct otas__record_s *r;
-	otas_capture_t sampled;
+	otas_capture_t sampled, whole;
 	char id[37];
 	int bad;
 
-	if (!eng || !cap)
-		return -1;
+	if (!eng)
+		return OTAS_EINVAL;
+	if (!cap ||
+	    cap->struct_size < offsetof(otas_capture_t, flags) + sizeof(int)) {
+		/* A host bug (struct_size unset): counted, so the loss shows
+		 * in otas_stats() and not only in a return code. */
+		OTAS__INC(eng, dropped_capture_error, 1);
+		return OTAS_EINVAL;
+	}
 	if (!eng->cfg->enabled)
-		return 1;
+		return OTAS_DROPPED;
+	/* An older host's shorter struct: read its bytes only, the fields it
+	 * does not know stay unset. */
+	if (cap->struct_size < sizeof(otas_capture_t)) {
+		memset(&whole, 0, sizeof(whole));
+		memcpy(&whole, cap, cap->struct_size);
+		whole.struct_size = sizeof(whole);
+		cap = &whole;
+	}
 	/* Rules first: an excluded request costs no copy (filter.c). */
 	if (!otas__filter_request(eng->filter, cap->method, cap->method_len,
 	                          cap->path, cap->path_len)) {
 		OTAS__INC(eng, excluded, 1);
-		return 2;
+		return OTAS_SKIPPED;
 	}
 	if (otas__filter_sampling(eng->filter)) {
 		/* Sampling is decided on the event id, so make it now. */
@@ -475,7 +515,7 @@ otas_capture(otas_engine_t *eng, const otas_capture_t *cap,
 		}
 		if (!otas__filter_sampled(eng->filter, id, 36)) {
 			OTAS__INC(eng, sampled_out, 1);
-			return 2;
+			return OTAS_SKIPPED;
 		}
 		sampled = *cap;
 		sampled.event_id = id;
@@ -485,13 +525,13 @@ otas_capture(otas_engine_t *eng, const otas_capture_t *cap,
 	r = otas__record_new(cap, &bad);
 	if (!r) {
 		if (bad)
-			return -1;
+			return OTAS_EINVAL;
 		OTAS__INC(eng, dropped_capture_error, 1);
 		if (!atomic_exchange(&eng->oom_logged, 1))
 			otas__log(eng, OTAS_LOG_ERROR,
 			          "otas: out of memory copying an event; it is "
 			          "dropped (counted in dropped_capture_error)");
-		return 1;
+		return OTAS_DROPPED;
 	}
 	if (event_id_out)
 		memcpy(event_id_out, r->event_id, 37);
@@ -508,10 +548,10 @@ otas_capture(otas_engine_t *eng, const otas_capture_t *cap,
 			          "(OTAS_QUEUE_MAX_BYTES=%lld): dropping events "
 			          "until the back end catches up",
 			          (long long)eng->cfg->queue_max_bytes);
-		return 1;
+		return OTAS_DROPPED;
 	}
 	OTAS__INC(eng, captured, 1);
-	return 0;
+	return OTAS_OK;
 }
 
 static int
@@ -566,7 +606,7 @@ otas_body_cap(const otas_engine_t *eng)
 	return (size_t)eng->cfg->max_body_bytes;
 }
 
-int
+otas_result_t
 otas_flush(otas_engine_t *eng, int timeout_ms)
 {
 	struct timespec ts;
@@ -575,13 +615,13 @@ otas_flush(otas_engine_t *eng, int timeout_ms)
 	int started, ok;
 
 	if (!eng)
-		return 1;
+		return OTAS_OK;
 	dl = otas__now_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 	pthread_mutex_lock(&eng->q.mu);
 	target = eng->q.seq;
 	if (eng->done_seq >= target && !otas__entities_busy_locked(eng)) {
 		pthread_mutex_unlock(&eng->q.mu);
-		return 1;
+		return OTAS_OK;
 	}
 	if (target > eng->flush_seq)
 		eng->flush_seq = target;
@@ -613,43 +653,39 @@ otas_flush(otas_engine_t *eng, int timeout_ms)
 		}
 	}
 	pthread_mutex_unlock(&eng->q.mu);
-	return ok;
+	return ok ? OTAS_OK : OTAS_TIMEOUT;
 }
 
 void
-otas_stats(otas_engine_t *eng, otas_stats_t *o)
+otas_stats(otas_engine_t *eng, otas_stats_t *out)
 {
-	if (!o)
+	otas_stats_t o;
+	size_t n;
+
+	if (!out || out->struct_size < sizeof(out->struct_size))
 		return;
-	memset(o, 0, sizeof(*o));
-	if (!eng)
-		return;
-#define G(f) o->f = atomic_load_explicit(&eng->c.f, memory_order_relaxed)
-	G(captured);
-	G(sent);
-	G(batches);
-	G(bytes_sent);
-	G(retried);
-	G(spooled);
-	G(unspooled);
-	G(duplicates);
-	G(dropped_queue_full);
-	G(dropped_rejected);
-	G(dropped_invalid_agent_token);
-	G(skipped_no_agent_token);
-	G(dropped_spool_full);
-	G(dropped_shutdown);
-	G(dropped_capture_error);
-	G(sampled_out);
-	G(excluded);
-	G(entities_sent);
-	G(dropped_entities);
-#undef G
-	pthread_mutex_lock(&eng->q.mu);
-	o->queue_bytes = eng->q.bytes;
-	o->queue_events = eng->q.count;
-	o->batch_endpoint = eng->batch_endpoint;
-	o->authenticated = eng->auth_state == OTAS__AUTH_OK;
-	snprintf(o->last_error, sizeof(o->last_error), "%s", eng->last_error);
-	pthread_mutex_unlock(&eng->q.mu);
+	memset(&o, 0, sizeof(o));
+	if (eng) {
+#define C(name, ...)                                                   \
+	o.name = atomic_load_explicit(&eng->c.name, memory_order_relaxed);
+#define NONE(...)
+		OTAS_STATS_FIELDS(C, NONE, NONE)
+#undef C
+#undef NONE
+		pthread_mutex_lock(&eng->q.mu);
+		o.queue_bytes = eng->q.bytes;
+		o.queue_events = eng->q.count;
+		o.batch_endpoint = eng->batch_endpoint;
+		o.authenticated = eng->auth_state == OTAS__AUTH_OK;
+		snprintf(o.last_error, sizeof(o.last_error), "%s",
+		         eng->last_error);
+		pthread_mutex_unlock(&eng->q.mu);
+	}
+	/* An older host's shorter struct gets its first struct_size bytes; a
+	 * newer host's longer one only ours (never more than we know: a
+	 * garbage struct_size must not make us write past a real struct). */
+	n = out->struct_size < sizeof(o) ? out->struct_size : sizeof(o);
+	memcpy((char *)out + sizeof(out->struct_size),
+	       (const char *)&o + sizeof(o.struct_size),
+	       n - sizeof(o.struct_size));
 }

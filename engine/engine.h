@@ -22,15 +22,16 @@
 #include "send/entity.h"
 #include "otas/otas.h"
 #include "queue/queue.h"
-#include "event/redact_body.h"
+#include "event/event.h"
 
+/* One relaxed atomic per counter of OTAS_STATS_FIELDS (otas.h): the
+ * counters are declared there once. */
 typedef struct {
-	atomic_uint_fast64_t captured, sent, batches, bytes_sent, retried,
-	    spooled, unspooled, duplicates, dropped_queue_full,
-	    dropped_rejected, dropped_invalid_agent_token,
-	    skipped_no_agent_token, dropped_spool_full, dropped_shutdown,
-	    dropped_capture_error, sampled_out, excluded, entities_sent,
-	    dropped_entities;
+#define OTAS__CNT(name, ...) atomic_uint_fast64_t name;
+#define OTAS__NONE(...)
+	OTAS_STATS_FIELDS(OTAS__CNT, OTAS__NONE, OTAS__NONE)
+#undef OTAS__CNT
+#undef OTAS__NONE
 } otas__counters_t;
 
 #define OTAS__INC(eng, f, n) \
@@ -41,19 +42,10 @@ struct otas_engine_s {
 	otas_config_t *cfg;
 
 	/* Derived from cfg, immutable. */
-	char **sens_headers;          /* lower-case names */
-	size_t n_sens_headers;
-	/* OTAS_REQUEST_HEADER_MASKS / OTAS_RESPONSE_HEADER_MASKS: names
-	 * redacted in one direction only (Moesif's per-direction masks). */
-	char **sens_dir_headers[2];
-	size_t n_sens_dir_headers[2];
-	char **sens_params;
-	otas__nameset_t params;
-	otas__jsonpath_set_t *req_rules, *resp_rules;
+	otas__event_ctx_t *ev;        /* event/: names, rules, identity */
 	char *auth_url;
 	char *spool_path;             /* NULL: no spool */
 	char sdk_name[96];
-	struct otas__ident_s *ident;  /* identity.c */
 	struct otas__filter_s *filter; /* filter.c */
 	/* protocol.c: the wire format (OTAS, or OTLP when OTAS_EXPORTER=otlp);
 	 * read-only after otas_engine_new(). */
@@ -127,9 +119,11 @@ void otas__engine_set_auth(otas_engine_t *eng, const otas_auth_result_t *r);
 void otas__fork_register(otas_engine_t *eng);
 void otas__fork_unregister(otas_engine_t *eng);
 
-/* Parse an authentication answer (status code and body) into out; pure,
- * fuzzed.  Returns out->status. */
-otas_auth_status_t otas__auth_parse(int http_status, const char *body,
-                                    size_t len, otas_auth_result_t *out);
+/* send/auth.c: otas_authenticate_key() into a whole otas_auth_result_t
+ * (out never NULL); the public call copies what the caller's struct_size
+ * holds. */
+otas_auth_status_t otas__authenticate_key(const char *auth_url,
+                                          const char *sdk_key, int timeout_ms,
+                                          otas_auth_result_t *out);
 
 #endif

@@ -8,11 +8,12 @@
 #include <string.h>
 
 #include "engine.h"
+#include "send/protocol.h"
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	otas_auth_result_t r;
+	otas_auth_result_t r = OTAS_AUTH_RESULT_INIT;
 	int st;
 
 	if (size < 1)

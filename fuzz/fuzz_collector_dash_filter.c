@@ -69,6 +69,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		r.doc = "{\"metadata\":{\"tags\":[\"a\"],\"service_version\":\"1\","
 		        "\"trace_id\":\"abc\"}}";
 		r.doc_len = strlen(r.doc);
+		r.text = "/api/items/1\n{}\n{\"a\": \"Zq \u00e9\"}\n\n\n";
+		r.text_len = strlen(r.text);
 		(void)otas__dash_filter_match(&f, &r);
 		j = otas__dash_filter_json(&f);
 		if (!j)

@@ -97,7 +97,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		piece[n] = "";
 		plen[n++] = 0;
 	}
-	memset(&c, 0, sizeof(c));
+	otas_capture_init(&c);
 	c.flags = data[0] & 0x0F;
 	c.method = piece[0];
 	c.method_len = plen[0];
@@ -129,7 +129,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r = otas__record_new(&c, &bad);
 	if (!r)
 		return 0;
-	if (otas__event_write(g_eng, "p", r, &out, &tok, &tl) == 0) {
+	if (otas__event_write(g_eng->ev, "p", r, &out, &tok, &tl) == 0) {
 		o = json_loadb(out.data, out.len, 0, NULL);
 		if (!o || !json_is_object(o))
 			abort();

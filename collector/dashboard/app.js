@@ -1292,7 +1292,7 @@
 		['user', 'User', 'user id'], ['company', 'Company', 'company id'],
 		['tag', 'Tag', 'blue'], ['version', 'Version', '1.4.2'],
 		['agent', 'Agent', 'agent id'], ['session', 'Session', 'session id'],
-		['trace', 'Trace id', 'trace id'], ['q', 'Text in bodies', 'words'],
+		['trace', 'Trace id', 'trace id'], ['q', 'Text in path, query, bodies, error', 'any text, 3+ characters'],
 		['unmatched', 'Unmatched only (1)', '1'],
 	];
 	const PASS = ['range', 'from', 'to', 'bucket'].concat(FILTERS.map((f) => f[0]));
@@ -1620,6 +1620,10 @@
 		const out = h('div', null);
 		let cursor = null;
 		const more = h('button', {type: 'button', class: 'btn', id: id + '-more', hidden: true}, 'Load older events');
+		/* A text under 3 characters is not in the index: the collector
+		 * checks it on a capped number of rows (text_search "scan"). */
+		const note = h('p', {class: 'muted', id: id + '-text-note', hidden: true},
+			'Text shorter than 3 characters is checked on the newest events only, a page at a time: load older events to go on.');
 		async function page() {
 			const data = await api('/api/v1/search', Object.assign({}, p, {limit: 50, cursor: cursor}));
 			if (!ctx.alive())
@@ -1633,10 +1637,11 @@
 					: emptyState('No events match', 'Nothing matches these filters in this range.', false));
 			cursor = data.next;
 			more.hidden = !cursor;
+			note.hidden = !(data.text_search === 'scan' && data.truncated);
 		}
 		more.addEventListener('click', () => page().catch(() => {}));
 		await page();
-		return h('div', null, out, h('p', {class: 'more'}, more));
+		return h('div', null, note, out, h('p', {class: 'more'}, more));
 	}
 
 	async function viewSearch(ctx, route) {

@@ -22,6 +22,7 @@
 
 #include "common/buf.h"
 
+
 /* ---- the filter --------------------------------------------------------- */
 
 #define OTAS__DASH_MAX_US 253402300799000000LL /* 9999-12-31T23:59:59Z */
@@ -185,6 +186,12 @@ otas__dash_filter_parse(otas__dash_get_fn get, void *ctx, int64_t now_us,
 		snprintf(err, errlen, "q is at most 200 characters");
 		return -1;
 	}
+	if (f->text) {
+		size_t chars = 0;
+		for (const char *t = f->text; *t; t++)
+			chars += ((unsigned char)*t & 0xc0) != 0x80;
+		f->text_rows = chars < OTAS__SEARCH_MIN_CHARS;
+	}
 	if ((v = get(ctx, "unmatched"))) {
 		if (strcmp(v, "1") && strcmp(v, "0") && strcmp(v, "true") &&
 		    strcmp(v, "false")) {
@@ -213,7 +220,8 @@ otas__dash_filter_scan(const otas__dash_filter_t *f, otas__scan_query_t *q)
 	q->agent_session_id = f->session;
 	q->user_id = f->user;
 	q->company_id = f->company;
-	q->text = f->text;
+	q->text = f->text_rows ? NULL : f->text;
+	q->budget_ms = f->text ? otas__dash_text_budget_ms : 0;
 	for (int i = 0; i < f->n_status; i++) {
 		if (i == 0 || f->status[i].lo < q->status_min)
 			q->status_min = f->status[i].lo;
@@ -221,12 +229,30 @@ otas__dash_filter_scan(const otas__dash_filter_t *f, otas__scan_query_t *q)
 			q->status_max = f->status[i].hi;
 	}
 	q->want_doc = otas__dash_filter_needs_doc(f);
+	q->want_text = f->text_rows;
 }
 
 int
 otas__dash_filter_needs_doc(const otas__dash_filter_t *f)
 {
 	return f->tag || f->version || f->trace;
+}
+
+/* needle (NUL-terminated) in [h, h+n), ASCII case-insensitive. */
+static int
+has_text(const char *h, size_t n, const char *needle)
+{
+	size_t m = strlen(needle);
+
+	for (size_t i = 0; m <= n && i <= n - m; i++) {
+		size_t j = 0;
+		while (j < m && tolower((unsigned char)h[i + j]) ==
+		                    tolower((unsigned char)needle[j]))
+			j++;
+		if (j == m)
+			return 1;
+	}
+	return 0;
 }
 
 static int
@@ -294,6 +320,9 @@ otas__dash_filter_match(const otas__dash_filter_t *f, const otas__scan_row_t *r)
 	}
 	if (f->unmatched && !is_unmatched(r))
 		return 0;
+	/* a short text, on the text the stores index (row->text) */
+	if (f->text_rows && (!r->text || !has_text(r->text, r->text_len, f->text)))
+		return 0;
 	if (otas__dash_filter_needs_doc(f) && !doc_match(f, r->doc, r->doc_len))
 		return 0;
 	return 1;
@@ -314,6 +343,12 @@ otas__dash_filter_json(const otas__dash_filter_t *f)
 	json_object_set_new(o, "range", f->range ? json_string(f->range)
 	                                         : json_null());
 	json_object_set_new(o, "bucket_seconds", json_integer(f->bucket_s));
+	/* how q was applied: "index" (the stores' trigram index) or "scan"
+	 * (shorter than OTAS__SEARCH_MIN_CHARS: checked on the rows) */
+	json_object_set_new(o, "text_search",
+	                    !f->text       ? json_null()
+	                    : f->text_rows ? json_string("scan")
+	                                   : json_string("index"));
 	return o;
 }
 
@@ -539,6 +574,27 @@ fscan_row(void *arg, const otas__scan_row_t *r)
 	return x->inner(x->arg, r);
 }
 
+/* The last scan on this thread ran out of its time budget (a handler
+ * runs start to end on one thread): query_failed says so. */
+static __thread int over_budget;
+int otas__dash_text_budget_ms = OTAS__DASH_TEXT_BUDGET_MS;
+
+static enum MHD_Result
+query_failed(otas__req_t *r)
+{
+	if (over_budget) {
+		char msg[160];
+		over_budget = 0;
+		snprintf(msg, sizeof msg,
+		         "text search took longer than its time budget (%d ms): "
+		         "narrow the time range or the filters, or search longer "
+		         "text",
+		         otas__dash_text_budget_ms);
+		return otas__reply_error(r, 503, msg);
+	}
+	return otas__reply_error(r, 500, "query failed");
+}
+
 /* truncated (may be NULL): the cap was hit; then last_ts/last_id (may be
  * NULL) are the last row examined, where a next page goes on. */
 static int
@@ -548,6 +604,8 @@ run_scan2(otas__server_t *s, otas__req_t *r, const otas__dash_filter_t *f,
 {
 	fscan_t x = {f, cb, arg, 0, cap, 0, 0, 0};
 	int rc = otas__store_scan(s->st, r->proj.pk, q, fscan_row, &x);
+
+	over_budget = rc == -2;
 
 	if (truncated)
 		*truncated = x.truncated;
@@ -842,7 +900,7 @@ otas__api_dash_series(otas__server_t *s, struct MHD_Connection *c,
 	}
 	if (!x.hist && run_scan(s, r, &f, &q, series_row, &x, 0, NULL) != 0) {
 		series_free(&x);
-		return otas__reply_error(r, 500, "query failed");
+		return query_failed(r);
 	}
 	list = json_array();
 	for (size_t i = 0; i < x.n; i++) {
@@ -1125,7 +1183,7 @@ done:
 	free(x.g);
 	smap_free(&x.map);
 	return out ? otas__reply_json(r, 200, out)
-	           : otas__reply_error(r, 500, "query failed");
+	           : query_failed(r);
 }
 
 /* ---- GET /api/v1/search ------------------------------------------------ */
@@ -1206,7 +1264,7 @@ store_only(const otas__dash_filter_t *f)
 {
 	int one_class = f->n_status == 0 ||
 	                (f->n_status == 1);
-	return one_class && !f->path && !f->unmatched &&
+	return one_class && !f->path && !f->unmatched && !f->text_rows &&
 	       !otas__dash_filter_needs_doc(f);
 }
 
@@ -1232,10 +1290,13 @@ otas__api_dash_search(otas__server_t *s, struct MHD_Connection *c,
 		q.limit = p.limit + 1;
 	p.list = json_array();
 	if (run_scan2(s, r, &f, &q, search_row, &p,
-	              store_only(&f) ? 0 : OTAS__DASH_SCAN_CAP, &truncated,
+	              store_only(&f)  ? 0
+	              : f.text_rows ? OTAS__DASH_TEXT_SCAN_CAP
+	                            : OTAS__DASH_SCAN_CAP,
+	              &truncated,
 	              &seen_ts, &seen_id) != 0) {
 		json_decref(p.list);
-		return otas__reply_error(r, 500, "query failed");
+		return query_failed(r);
 	}
 	out = otas__dash_filter_json(&f);
 	json_object_set_new(out, "events", p.list);
@@ -1448,7 +1509,7 @@ otas__api_dash_routes(otas__server_t *s, struct MHD_Connection *c,
 done:
 	routes_clear(&x);
 	return out ? otas__reply_json(r, 200, out)
-	           : otas__reply_error(r, 500, "query failed");
+	           : query_failed(r);
 }
 
 /* ---- GET /api/v1/stats/users, /api/v1/stats/companies ------------------- */
@@ -1670,7 +1731,7 @@ done:
 	free(x.g);
 	smap_free(&x.map);
 	return out ? otas__reply_json(r, 200, out)
-	           : otas__reply_error(r, 500, "query failed");
+	           : query_failed(r);
 }
 
 /* ---- GET /api/v1/stats/agents ------------------------------------------ */
@@ -1806,7 +1867,7 @@ done:
 	free(x.g);
 	smap_free(&x.map);
 	return out ? otas__reply_json(r, 200, out)
-	           : otas__reply_error(r, 500, "query failed");
+	           : query_failed(r);
 }
 
 /* ---- GET /api/v1/export?format=csv|json --------------------------------- */
@@ -1946,8 +2007,11 @@ xstream_fill(xstream_t *xs)
 	q.has_cursor = xs->has_cur;
 	q.cursor_ts = xs->cur_ts;
 	q.cursor_id = xs->cur_id;
-	if (otas__store_scan(xs->st, xs->pk, &q, xstream_row, xs) != 0)
+	if ((over_budget = otas__store_scan(xs->st, xs->pk, &q, xstream_row,
+	                                    xs)) != 0) {
+		over_budget = over_budget == -2;
 		return -1;
+	}
 	if (xs->scanned - before < EXPORT_CHUNK)
 		xs->done = 1;
 	if (!xs->done && xs->scanned >= OTAS__DASH_SCAN_CAP) {
@@ -2048,7 +2112,7 @@ otas__api_dash_export(otas__server_t *s, struct MHD_Connection *c,
 	 * with a body, not a cut stream. */
 	if (xstream_fill(xs) != 0) {
 		xstream_free(xs);
-		return otas__reply_error(r, 500, "query failed");
+		return query_failed(r);
 	}
 	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024,
 	                                         xstream_read, xs, xstream_free);

@@ -22,6 +22,21 @@
 #define OTAS__DASH_SCAN_CAP 200000
 #endif
 #define OTAS__DASH_EXPORT_MAX 100000
+/* Rows a search examines at most for a text shorter than the index takes
+ * (OTAS__SEARCH_MIN_CHARS), each one's document parsed: the answer says
+ * truncated and its next cursor goes on. */
+#ifndef OTAS__DASH_TEXT_SCAN_CAP
+#define OTAS__DASH_TEXT_SCAN_CAP 50000
+#endif
+/* Time a scan with a text query may take before it answers 503 instead
+ * (SQLite progress handler, PostgreSQL statement_timeout). */
+#ifndef OTAS__DASH_TEXT_BUDGET_MS
+#define OTAS__DASH_TEXT_BUDGET_MS 5000
+#endif
+
+/* The text budget in force (ms): OTAS__DASH_TEXT_BUDGET_MS unless serve's
+ * --test-text-budget-ms set it (tests); set before the server starts. */
+extern int otas__dash_text_budget_ms;
 
 /* A query argument by name, NULL when absent or empty. */
 typedef const char *(*otas__dash_get_fn)(void *ctx, const char *name);
@@ -34,6 +49,8 @@ typedef struct {
 	const char *agent, *session, *trace, *text;
 	int path_glob;            /* path has * ? or [ */
 	int unmatched;            /* 1: only requests no route matched */
+	int text_rows;            /* text shorter than OTAS__SEARCH_MIN_CHARS:
+	                           * checked on the rows, not by the index */
 	int n_status;
 	struct {
 		int lo, hi;

@@ -1065,7 +1065,10 @@ otas__batch_decode(const char *body, size_t n, size_t max_events,
 			    skip_value(&c, 1) != 0)
 				goto bad_json;
 		} else if (events_seen++) {
-			goto bad_json; /* a second "events" */
+			/* A second "events": JSON allows it, the batch
+			 * contract does not (which list would count?). */
+			rc = OTAS__INGEST_BAD_BATCH;
+			goto check;
 		} else if (v.type != V_ARR) {
 			rc = OTAS__INGEST_BAD_BATCH;
 			goto check;

@@ -8,6 +8,7 @@
  * line on stderr and exit 2; other failures exit 1.  Secrets (SDK keys,
  * agent tokens) are printed once, on stdout, and nowhere else.
  */
+#include "api_dash.h"
 #include "api_query.h"
 #include "keys.h"
 #include "http.h"
@@ -27,9 +28,10 @@ typedef struct {
 	const char *db, *project, *name, *description, *prefix, *agent, *listen;
 	const char *dashboard_dir, *sync, *tls_cert, *tls_key, *role;
 	long days, retain_days, maintain_interval, writers;
+	const char *text_index;
 	int days_set, quiet, json, platform_compat, max_pending_set;
 	long max_body, max_decoded, max_events, max_conns, max_pending;
-	long max_header, threads, timeout, commit_delay;
+	long max_header, threads, timeout, commit_delay, text_budget;
 	long max_conns_ip, header_timeout, max_inflight, query_threads;
 	long max_queued_queries;
 	int max_conns_ip_set, query_threads_set;
@@ -163,6 +165,8 @@ static const char help_serve[] =
     "                           (default 3600)\n"
     "  --writers N              PostgreSQL: group commits in flight at once\n"
     "                           (default 4; SQLite always has one writer)\n"
+    "  --text-index on|off      the trigram index that text search (q) uses\n"
+    "                           (default on; off: ingest costs less, q scans)\n"
     "  --dashboard-dir DIR      serve the dashboard from DIR, not the binary\n"
     "  --quiet                  no per-request log lines\n"
     "\n"
@@ -274,6 +278,8 @@ parse(int argc, char **argv, int i, const char *allowed, const char *help,
 			a->role = v;
 		else if (!strcmp(flag, "--retain-days"))
 			a->retain_days = num(flag, v, 0, 100000);
+		else if (!strcmp(flag, "--text-index"))
+			a->text_index = v;
 		else if (!strcmp(flag, "--writers"))
 			a->writers = num(flag, v, 1, 16);
 		else if (!strcmp(flag, "--maintain-interval"))
@@ -301,6 +307,8 @@ parse(int argc, char **argv, int i, const char *allowed, const char *help,
 			a->threads = num(flag, v, 1, 1024);
 		else if (!strcmp(flag, "--timeout"))
 			a->timeout = num(flag, v, 1, 86400);
+		else if (!strcmp(flag, "--test-text-budget-ms"))
+			a->text_budget = num(flag, v, 1, 600000);
 		else if (!strcmp(flag, "--test-commit-delay-ms"))
 			a->commit_delay = num(flag, v, 0, 60000);
 		else if (!strcmp(flag, "--test-fail-commits"))
@@ -590,11 +598,15 @@ cmd_serve(int argc, char **argv)
 	      "--max-decoded-bytes --max-batch-events --max-header-bytes "
 	      "--max-connections --max-pending --threads --timeout --sync "
 	      "--dashboard-dir --quiet --test-commit-delay-ms --test-fail-commits "
+	      "--test-text-budget-ms "
 	      "--max-connections-per-ip --header-timeout "
 	      "--max-inflight-body-bytes --query-threads --max-queued-queries "
 	      "--tls-cert --tls-key "
-	      "--retain-days --maintain-interval --writers",
+	      "--retain-days --maintain-interval --writers --text-index",
 	      help_serve, &a);
+	if (a.text_index && strcmp(a.text_index, "on") &&
+	    strcmp(a.text_index, "off"))
+		usage_error("--text-index wants on or off");
 	if (a.sync && strcmp(a.sync, "full") && strcmp(a.sync, "normal"))
 		usage_error("--sync wants full or normal");
 	o.listen = a.listen ? a.listen : "127.0.0.1:8002";
@@ -633,10 +645,13 @@ cmd_serve(int argc, char **argv)
 	w.sync_full = !a.sync || !strcmp(a.sync, "full");
 	w.max_pending = a.max_pending_set ? (int)a.max_pending : 256;
 	w.commit_delay_ms = (int)a.commit_delay;
+	if (a.text_budget)
+		otas__dash_text_budget_ms = (int)a.text_budget;
 	w.fail_commits = a.fail_commits;
 	w.retain_days = (int)a.retain_days;
 	w.maintain_interval_s = (int)a.maintain_interval;
 	w.writers = (int)a.writers;
+	w.no_text_index = a.text_index && !strcmp(a.text_index, "off");
 
 	st = open_store(a.db, 0);
 	/* Signals are taken by sigwait below; every thread started from here

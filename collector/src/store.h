@@ -63,6 +63,8 @@ typedef struct {
 	int maintain_interval_s; /* retention/partition schedule; 0: 3600 */
 	int writers;            /* writer threads; 0: the store's default
 	                         * (SQLite 1, PostgreSQL 4) */
+	int no_text_index;      /* 1: drop the text index (ingest costs less,
+	                         * q scans); 0: make sure it is there */
 } otas__writer_opts_t;
 
 /* Counters of the maintenance schedule (otas__store_stats). */
@@ -268,6 +270,19 @@ int otas__store_entities_each(otas__store_t *st, int64_t project_pk,
                               const char *kind, const char *company_id,
                               long limit, otas__entity_cb cb, void *arg);
 
+/* ---- text search ------------------------------------------------------
+ *
+ * What `q` searches: these top-level fields of the event document, joined
+ * by newlines (headers and metadata are not searched; they have filters).
+ * Both stores index this text by trigrams (SQLite FTS5 `trigram`,
+ * PostgreSQL pg_trgm), so a query of OTAS__SEARCH_MIN_CHARS characters or
+ * more is a case-insensitive substring found through the index; a shorter
+ * one is checked on the rows (api_dash.c, capped).  The schema steps that
+ * build the indexes expand this list: changing it needs a new step. */
+#define OTAS__SEARCH_FIELDS(X) \
+	X(path) X(query_params) X(request_body) X(response_body) X(error)
+#define OTAS__SEARCH_MIN_CHARS 3
+
 /* ---- dashboard scans (api_dash.c) ------------------------------------
  *
  * One filtered scan of a project's events, newest first, with the columns
@@ -280,12 +295,16 @@ typedef struct {
 	const char *method, *route, *agent_id, *agent_session_id;
 	const char *user_id, *company_id; /* metadata.user_id/company_id */
 	long long status_min, status_max; /* inclusive; 0: open */
-	const char *text;       /* substring of the stored document (ASCII
-	                         * case-insensitive); NULL: none */
+	const char *text;       /* substring of the event's searchable text
+	                         * (OTAS__SEARCH_FIELDS), case-insensitive,
+	                         * at least OTAS__SEARCH_MIN_CHARS characters:
+	                         * the store's text index; NULL: none */
+	int budget_ms;          /* > 0: give up after this long (-2) */
 	int errors_only;        /* status >= 400 or is_error */
 	int agents_only;        /* rows with an agent_id */
 	int want_doc;           /* fill row->doc */
 	int want_who;           /* fill row->user_id/company_id */
+	int want_text;          /* fill row->text (the searchable text) */
 	int any_order;          /* rows in any order (aggregates): the
 	                         * store may pick a cheaper plan */
 	long limit;             /* rows at most; 0: no limit */
@@ -303,11 +322,13 @@ typedef struct {
 	const char *user_id, *company_id;        /* want_who; NULL: none */
 	const char *doc;        /* want_doc */
 	size_t doc_len;
+	const char *text;       /* want_text */
+	size_t text_len;
 } otas__scan_row_t;
 /* Return nonzero to stop the scan (not an error).  Newest first unless
  * any_order. */
 typedef int (*otas__scan_cb)(void *arg, const otas__scan_row_t *r);
-/* 0 ok, -1 failure. */
+/* 0 ok, -1 failure, -2 over q->budget_ms. */
 int otas__store_scan(otas__store_t *st, int64_t project_pk,
                      const otas__scan_query_t *q, otas__scan_cb cb,
                      void *arg);

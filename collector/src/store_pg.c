@@ -37,6 +37,7 @@
 #include "store_impl.h"
 #include "util.h"
 
+#include <jansson.h>
 #include <libpq-fe.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -177,6 +178,13 @@ static const char *const sql_text[P_N] = {
         " company = coalesce(rollup_people.company, excluded.company)",
 };
 
+#define PG_SEARCH_FIELD(f) \
+	"left(coalesce(d ->> '" #f "', ''), 4096) || chr(10) || "
+
+#define PG_SEARCH_INDEX \
+	"CREATE INDEX IF NOT EXISTS events_search ON events USING gin" \
+	" (otas_search_text(doc) gin_trgm_ops)"
+
 static const char *const migrations[] = {
     /* 0 -> 1 */
     "CREATE TABLE meta(key text PRIMARY KEY, value bytea NOT NULL);"
@@ -226,7 +234,22 @@ static const char *const migrations[] = {
     "  END LOOP;"
     "  RETURN r;"
     " END $f$;",
-    /* 1 -> 2: rollups (rollup.h), filled once from the events already
+    /* 1 -> 2: text search.  The searchable text (store.h
+     * OTAS__SEARCH_FIELDS, each field's first 4096 characters) is an
+     * immutable function of the document, indexed by pg_trgm (GIN,
+     * substring ILIKE; created on every day partition, past and future;
+     * existing rows are indexed here).  A document whose escapes
+     * PostgreSQL's JSON types refuse (\u0000, lone surrogates) is
+     * searched as its raw text.  The extension is created in migrate(). */
+    "CREATE FUNCTION otas_search_text(doc text) RETURNS text"
+    " LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $f$"
+    " SELECT CASE WHEN strpos(doc, '\\u') = 0"
+    "  OR doc !~* '\\\\u(0000|d[89a-f])' THEN"
+    "  (SELECT " OTAS__SEARCH_FIELDS(PG_SEARCH_FIELD) "''"
+    "   FROM (SELECT doc::jsonb AS d) AS x)"
+    " ELSE doc END $f$;"
+    PG_SEARCH_INDEX ";",
+    /* 2 -> 3: rollups (rollup.h), filled once from the events already
      * there; from then on the writers keep them.  A plain table: it is
      * small next to events and read by its primary key's prefix. */
     "CREATE TABLE rollups(project bigint NOT NULL, res int NOT NULL,"
@@ -263,7 +286,7 @@ static const char *const migrations[] = {
     " sum(latency_ms) AS s, min(latency_ms) AS mn, max(latency_ms) AS mx"
     " FROM events, (VALUES (60), (3600), (86400)) AS r(res)"
     " GROUP BY 1, 2, 3, 4, 5, 6, 7, 8) g GROUP BY 1, 2, 3, 4, 5, 6, 7;",
-    /* 2 -> 3: who called, per hour and per day (rollup.h). */
+    /* 3 -> 4: who called, per hour and per day (rollup.h). */
     "CREATE TABLE rollup_people(project bigint NOT NULL, res int NOT NULL,"
     " bucket bigint NOT NULL, kind text NOT NULL, id text NOT NULL,"
     " shard int NOT NULL, company text, n bigint NOT NULL,"
@@ -273,7 +296,7 @@ static const char *const migrations[] = {
     "INSERT INTO rollup_people(project, res, bucket, kind, id, shard,"
     " company, n, errors, first_ts, last_ts) "
     PG_PEOPLE_SELECT("events", "0") ";",
-    /* 3 -> 4: the views that read only errors (/errors) or only agents'
+    /* 4 -> 5: the views that read only errors (/errors) or only agents'
      * calls (/stats/agents) walk these, not every event of the range. */
     "CREATE INDEX events_errors ON events(project, ts)"
     " WHERE status >= 400 OR is_error <> 0;"
@@ -455,6 +478,34 @@ migrate(PGconn *c, char *err, size_t errlen)
 		         "database schema %d is newer than this collector (%d)",
 		         version, target);
 		return -1;
+	}
+	if (version < 2 && target >= 2) {
+		/* Text search needs pg_trgm (PostgreSQL's contrib, in Debian's
+		 * postgresql-15 package); say so plainly when it is missing or
+		 * the role may not create it. */
+		r = PQexec(c, "SELECT 1 FROM pg_available_extensions"
+		              " WHERE name = 'pg_trgm'");
+		if (!ok(r) || PQntuples(r) == 0) {
+			PQclear(r);
+			exec_sql(c, "ROLLBACK");
+			snprintf(err, errlen,
+			         "PostgreSQL has no pg_trgm extension (text search "
+			         "needs it: install PostgreSQL's contrib modules)");
+			return -1;
+		}
+		PQclear(r);
+		r = PQexec(c, "CREATE EXTENSION IF NOT EXISTS pg_trgm");
+		if (!ok(r)) {
+			const char *m = PQresultErrorMessage(r);
+			snprintf(err, errlen,
+			         "cannot create the pg_trgm extension: %.*s (a "
+			         "superuser can run CREATE EXTENSION pg_trgm once)",
+			         (int)strcspn(m, "\n"), m);
+			PQclear(r);
+			exec_sql(c, "ROLLBACK");
+			return -1;
+		}
+		PQclear(r);
 	}
 	for (; version < target; version++) {
 		char sql[64];
@@ -790,6 +841,28 @@ pg_writer_open(void *b, int w, const otas__writer_opts_t *o)
 	if (!o->sync_full &&
 	    exec_sql(q->wr[w].c, "SET synchronous_commit = off") != 0)
 		return -1;
+	/* The text index on or off (the database's, for every collector on
+	 * it: give them all the same --text-index), under the DDL lock. */
+	if (w == 0) {
+		PGconn *c = q->wr[0].c;
+		PGresult *r = PQexec(c, "SELECT to_regclass('events_search')"
+		                        " IS NOT NULL");
+		int have = ok(r) && PQntuples(r) == 1 &&
+		           PQgetvalue(r, 0, 0)[0] == 't';
+		PQclear(r);
+		/* Nothing to do is the usual case: no DDL, no table lock
+		 * taken while other collectors ingest. */
+		if (have == !o->no_text_index)
+			return 0;
+		if (exec_sql(c, "BEGIN") != 0 ||
+		    exec_sql(c, "SELECT pg_advisory_xact_lock(" PG_LOCK_ID ")") != 0 ||
+		    exec_sql(c, o->no_text_index ? "DROP INDEX IF EXISTS events_search"
+		                                 : PG_SEARCH_INDEX) != 0 ||
+		    exec_sql(c, "COMMIT") != 0) {
+			exec_sql(c, "ROLLBACK");
+			return -1;
+		}
+	}
 	return 0;
 }
 
@@ -1487,6 +1560,72 @@ pgq_int(pgq_t *x, long long v)
 	return pgq_text(x, x->num[x->n]);
 }
 
+/* The searchable text of doc into b, as otas_search_text() makes it in
+ * SQL (each field's first 4096 characters, newline after each), computed
+ * here for the short-text row check: parsing in C costs a few us a row,
+ * the SQL function (jsonb) about 17. */
+static void
+search_text(const char *doc, size_t len, otas__buf_t *b)
+{
+	static const char *const fields[] = {
+#define FIELD(f) #f,
+	    OTAS__SEARCH_FIELDS(FIELD)
+#undef FIELD
+	};
+	json_t *d = json_loadb(doc, len, JSON_ALLOW_NUL, NULL);
+
+	otas__buf_reset(b);
+	for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) {
+		json_t *v = json_object_get(d, fields[i]);
+		char *dumped = NULL;
+		const char *t = "";
+		size_t n = 0, chars = 0, k;
+		if (json_is_string(v)) {
+			t = json_string_value(v);
+			n = json_string_length(v);
+		} else if (v && !json_is_null(v)) {
+			dumped = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+			t = dumped ? dumped : "";
+			n = strlen(t);
+		}
+		for (k = 0; k < n; k++)
+			if (((unsigned char)t[k] & 0xc0) != 0x80 && ++chars > 4096)
+				break;
+		otas__buf_append(b, t, k);
+		otas__buf_putc(b, '\n');
+		free(dumped);
+	}
+	json_decref(d);
+}
+
+/* What is left of a scan's time budget as this transaction's
+ * statement_timeout (each FETCH is its own statement).  0 ok, -2 spent,
+ * -1 failure. */
+static int
+budget_left(conn_t *k, int64_t deadline)
+{
+	char sql[64];
+	int64_t left_ms = (deadline - otas__now_us()) / 1000;
+
+	if (left_ms <= 0)
+		return -2;
+	snprintf(sql, sizeof sql, "SET LOCAL statement_timeout = %lld",
+	         (long long)left_ms);
+	return exec_sql(k->c, sql);
+}
+
+/* -2 when r failed by statement_timeout, else -1. */
+static int
+scan_error(PGresult *r)
+{
+	const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+
+	if (state && strcmp(state, "57014") == 0)
+		return -2;
+	fprintf(stderr, "error: PostgreSQL: %s", PQresultErrorMessage(r));
+	return -1;
+}
+
 /* Rows stream in single-row mode: a scan over a month never holds the
  * whole answer in memory; a callback that stops cancels the query. */
 static int
@@ -1498,8 +1637,11 @@ pg_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 	conn_t *k;
 	PGresult *r;
 	char *like = NULL;
-	int rc = -1, stopped = 0, who;
+	int64_t deadline = 0;
+	int rc = -1, stopped = 0, who, fail = -1;
+	otas__buf_t text;
 
+	otas__buf_init(&text);
 	x.len = 0;
 	x.n = 0;
 	/* metadata parsed once per row for both ids (WHO would parse the
@@ -1508,11 +1650,12 @@ pg_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 	who = q->want_who || q->user_id || q->company_id;
 	pgq_add(&x,
 	        "SELECT id, ts, event_id, method, path, route, status,"
-	        " latency_ms, is_error, agent_id, agent_session_id, %s, %s, %s"
-	        " FROM events%s WHERE project = $%d::bigint",
+	        " latency_ms, is_error, agent_id, agent_session_id, %s, %s, %s,"
+	        " %s FROM events%s WHERE project = $%d::bigint",
 	        q->want_who ? "w.md ->> 'user_id'" : "NULL",
 	        q->want_who ? "w.md ->> 'company_id'" : "NULL",
-	        q->want_doc ? "doc" : "NULL",
+	        q->want_doc || q->want_text ? "doc" : "NULL",
+	        "NULL",
 	        who ? " CROSS JOIN LATERAL (SELECT CASE WHEN strpos(doc, '\\u')"
 	              " = 0 OR doc !~* '\\\\u(0000|d[89a-f])' THEN doc::json"
 	              " -> 'metadata' END AS md OFFSET 0) AS w"
@@ -1554,7 +1697,8 @@ pg_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 		}
 		*w++ = '%';
 		*w = '\0';
-		pgq_add(&x, " AND doc ILIKE $%d::text", pgq_text(&x, like));
+		pgq_add(&x, " AND otas_search_text(doc) ILIKE $%d::text",
+		        pgq_text(&x, like));
 	}
 	if (q->errors_only)
 		pgq_add(&x, " AND (status >= 400 OR is_error <> 0)");
@@ -1585,19 +1729,29 @@ pg_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 		goto done;
 	}
 	PQclear(r);
+	if (q->budget_ms > 0)
+		deadline = otas__now_us() + (int64_t)q->budget_ms * 1000;
+	if (deadline && (fail = budget_left(k, deadline)) != 0)
+		goto rollback;
+	/* A cursor is planned for its first 10 % by default: with a text
+	 * query that picks walking the time index and computing the text of
+	 * every row, not the trigram index.  The rows are all read. */
+	if (q->text && exec_sql(k->c, "SET LOCAL cursor_tuple_fraction = 1") != 0)
+		goto rollback;
 	r = PQexecParams(k->c, x.sql, x.n, NULL, x.v, NULL, NULL, 0);
 	if (!ok(r)) {
-		fprintf(stderr, "error: PostgreSQL: %s", PQresultErrorMessage(r));
+		fail = scan_error(r);
 		PQclear(r);
 		goto rollback;
 	}
 	PQclear(r);
 	while (!stopped) {
 		int nt;
+		if (deadline && (fail = budget_left(k, deadline)) != 0)
+			goto rollback;
 		r = PQexec(k->c, "FETCH FORWARD 5000 FROM otas_scan");
 		if (!ok(r)) {
-			fprintf(stderr, "error: PostgreSQL: %s",
-			        PQresultErrorMessage(r));
+			fail = scan_error(r);
 			PQclear(r);
 			goto rollback;
 		}
@@ -1619,6 +1773,15 @@ pg_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 			e.company_id = val(r, i, 12);
 			e.doc = val(r, i, 13);
 			e.doc_len = (size_t)PQgetlength(r, i, 13);
+			e.text = NULL;
+			e.text_len = 0;
+			if (q->want_text && e.doc) {
+				search_text(e.doc, e.doc_len, &text);
+				e.text = text.data;
+				e.text_len = text.len;
+			}
+			if (!q->want_doc)
+				e.doc = NULL;
 			if (cb(arg, &e))
 				stopped = 1;
 		}
@@ -1628,10 +1791,13 @@ pg_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 	}
 	rc = 0;
 rollback:
+	if (rc != 0 && fail == -2)
+		rc = -2;
 	/* read only: ROLLBACK ends it as well as COMMIT, and closes the cursor */
 	PQclear(PQexec(k->c, "ROLLBACK"));
 done:
 	free(like);
+	otas__buf_free(&text);
 	reader_put(st, k);
 	return rc;
 }

@@ -18,7 +18,7 @@
  */
 #include "event/event.h"
 
-#include <ctype.h>
+#include <stdlib.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -29,6 +29,7 @@
 
 #include "common/gunzip.h"
 #include "common/hash.h"
+#include "event/headers.h"
 #include "event/identity.h"
 #include "common/json.h"
 #include "event/redact_body.h"
@@ -36,151 +37,6 @@
 
 #define METHOD_MAX 20
 #define CTYPE_MAX 255
-
-/* Lower-cased header name; CGI names are mapped HTTP_X_FOO -> x-foo. */
-static void
-norm_name(const otas_header_t *h, int cgi, otas__buf_t *out)
-{
-	const char *s = h->name;
-	size_t n = h->name_len, i;
-
-	otas__buf_reset(out);
-	if (cgi && n > 5 && memcmp(s, "HTTP_", 5) == 0) {
-		s += 5;
-		n -= 5;
-	}
-	if (otas__buf_reserve(out, n) != 0)
-		return;
-	for (i = 0; i < n; i++) {
-		char c = s[i];
-		if (cgi && c == '_')
-			c = '-';
-		out->data[i] = (char)tolower((unsigned char)c);
-	}
-	out->len = n;
-	out->data[n] = '\0';
-}
-
-/* Header names compare lower-cased with '_' as '-' and without a CGI
- * "http-" prefix, on both sides: `x_under_token`, `HTTP_X_META_TOKEN`
- * and `X-Meta-Token` are one name. */
-static int
-hdr_name_eq(const char *a, const char *b)
-{
-	if (strncmp(b, "http-", 5) == 0 || strncmp(b, "http_", 5) == 0)
-		b += 5;
-	for (; *a && *b; a++, b++) {
-		char x = *a == '_' ? '-' : (char)tolower((unsigned char)*a);
-		char y = *b == '_' ? '-' : (char)tolower((unsigned char)*b);
-		if (x != y)
-			return 0;
-	}
-	return *a == *b;
-}
-
-/* dir: 0 request headers, 1 response headers (the per-direction masks). */
-static int
-is_sensitive(const otas_engine_t *eng, int dir, const char *name, size_t len)
-{
-	static const char *const def[] = {
-	    "authorization", "cookie", "set-cookie", "x-api-key",
-	    "proxy-authorization", "x-otas-sdk-key",
-	    "x-otas-agent-session-token"};
-	size_t i;
-
-	for (i = 0; i < sizeof(def) / sizeof(def[0]); i++)
-		if (hdr_name_eq(name, def[i]))
-			return 1;
-	for (i = 0; i < eng->n_sens_headers; i++)
-		if (hdr_name_eq(name, eng->sens_headers[i]))
-			return 1;
-	for (i = 0; i < eng->n_sens_dir_headers[dir]; i++)
-		if (hdr_name_eq(name, eng->sens_dir_headers[dir][i]))
-			return 1;
-	/* The names of the body and query rules: x-auth-token, x-csrftoken,
-	 * x-client-secret, ... */
-	return otas__name_sensitive(&eng->params, name, len);
-}
-
-/* Whether a header value may hold a URL or a query string. */
-static int
-may_hold_url(const char *v, size_t n)
-{
-	return memchr(v, '?', n) || memchr(v, '@', n);
-}
-
-typedef struct {
-	const char *ctype;
-	size_t ctype_len;
-	const char *cenc;
-	size_t cenc_len;
-	const char *host;
-	size_t host_len;
-	const char *token;
-	size_t token_len;
-} hdr_facts_t;
-
-/* Write {"name":"value",...} as a JSON string into out, noting the
- * content type, encoding, host and agent token on the way. */
-static void
-write_headers(otas_engine_t *eng, int dir, const otas_header_t *hs, size_t n,
-              int cgi, otas__buf_t *out, otas__buf_t *doc, otas__buf_t *name,
-              otas__buf_t *tmp, hdr_facts_t *f)
-{
-	size_t i;
-
-	otas__buf_reset(doc);
-	otas__buf_putc(doc, '{');
-	for (i = 0; i < n; i++) {
-		const otas_header_t *h = &hs[i];
-
-		norm_name(h, cgi, name);
-		if (name->oom)
-			continue;
-		if (strcmp(name->data, "content-type") == 0) {
-			f->ctype = h->value;
-			f->ctype_len = h->value_len;
-		} else if (strcmp(name->data, "content-encoding") == 0) {
-			f->cenc = h->value;
-			f->cenc_len = h->value_len;
-		} else if (strcmp(name->data, "host") == 0) {
-			f->host = h->value;
-			f->host_len = h->value_len;
-		} else if (strcmp(name->data, "x-otas-agent-session-token") ==
-		           0) {
-			f->token = h->value;
-			f->token_len = h->value_len;
-			/* PROTOCOL.md: the token travels in its own header,
-			 * never in request_headers, not even by name. */
-			continue;
-		}
-		if (doc->len > 1)
-			otas__buf_putc(doc, ',');
-		otas__json_str(doc, name->data, name->len);
-		otas__buf_putc(doc, ':');
-		if (is_sensitive(eng, dir, name->data, name->len)) {
-			otas__json_str(doc, OTAS__REDACTED,
-			               sizeof(OTAS__REDACTED) - 1);
-		} else if (f->host == h->value) {
-			/* userinfo of a URL's netloc never stored */
-			f->host = otas__host_strip(h->value, h->value_len,
-			                           &f->host_len);
-			otas__json_str(doc, f->host, f->host_len);
-		} else if (may_hold_url(h->value, h->value_len)) {
-			/* Referer, Location, Link, Origin, ...: URLs keep no
-			 * userinfo and no sensitive query value. */
-			otas__buf_reset(tmp);
-			otas__scrub_text(&eng->params, h->value, h->value_len,
-			                 tmp);
-			otas__json_str(doc, tmp->data ? tmp->data : "",
-			               tmp->len);
-		} else {
-			otas__json_str(doc, h->value, h->value_len);
-		}
-	}
-	otas__buf_putc(doc, '}');
-	otas__json_str(out, doc->data, doc->len);
-}
 
 /* Media type of a Content-Type value, without parameters. */
 static int
@@ -280,17 +136,17 @@ typedef struct {
 
 /* Write one body as a JSON string value into out. */
 static void
-write_body(otas_engine_t *eng, int is_req, const char *data, size_t len,
+write_body(const otas__event_ctx_t *ctx, int is_req, const char *data, size_t len,
            int skip,
            const char *ct, size_t ct_len, const char *ce, size_t ce_len,
            const otas__jsonpath_set_t *rules, otas__buf_t *out,
            otas__buf_t *t1, otas__buf_t *t2, body_facts_t *bf)
 {
-	size_t cap = (size_t)eng->cfg->max_body_bytes, cut;
+	size_t cap = ctx->max_body_bytes, cut;
 	int inflate_cut = 0;
 
 	bf->truncated = bf->base64 = 0;
-	if (skip || !eng->cfg->capture_bodies || !len ||
+	if (skip || !ctx->capture_bodies || !len ||
 	    (is_req && ctype_size_only(ct, ct_len))) {
 		otas__buf_puts(out, "\"\"");
 		return;
@@ -313,10 +169,10 @@ write_body(otas_engine_t *eng, int is_req, const char *data, size_t len,
 	                       "application/x-www-form-urlencoded")) &&
 	      body_json(data, len))) &&
 	    ((rules && otas__jsonpath_count(rules) > 0) ||
-	     eng->params.defaults || eng->params.n)) {
+	     ctx->params.defaults || ctx->params.n)) {
 		otas__buf_reset(t2);
 		if (inflate_cut ||
-		    otas__redact_json_names(rules, &eng->params, data, len,
+		    otas__redact_json_names(rules, &ctx->params, data, len,
 		                            t2) != 0) {
 			otas__buf_reset(t2);
 			otas__buf_puts(t2, OTAS__UNPARSEABLE_MARKER);
@@ -326,7 +182,7 @@ write_body(otas_engine_t *eng, int is_req, const char *data, size_t len,
 	} else if (ct && ctype_is(ct, ct_len,
 	                          "application/x-www-form-urlencoded")) {
 		otas__buf_reset(t2);
-		otas__redact_urlencoded(rules, &eng->params, data, len, t2);
+		otas__redact_urlencoded(rules, &ctx->params, data, len, t2);
 		data = t2->data;
 		len = t2->len;
 	}
@@ -334,11 +190,9 @@ write_body(otas_engine_t *eng, int is_req, const char *data, size_t len,
 		bf->truncated = 1;
 	/* Cut on a UTF-8 boundary so that a text body stays text. */
 	cut = otas__utf8_cut(data, len, cap);
-	/* Text is valid UTF-8 without NUL (which PostgreSQL text refuses);
-	 * anything else goes as base64. */
-	if (otas__utf8_valid(data, cut) && !memchr(data, 0, cut)) {
-		otas__json_str(out, data, cut);
-	} else {
+	/* Text is valid UTF-8 without NUL (which PostgreSQL text refuses),
+	 * checked in the escaping pass; anything else goes as base64. */
+	if (otas__json_str_text(out, data, cut) != 0) {
 		bf->base64 = 1;
 		otas__buf_putc(out, '"');
 		otas__base64(out, (const unsigned char *)data,
@@ -394,14 +248,14 @@ field(otas__buf_t *out, const char *name, const char *s, size_t n)
  * userinfo and sensitive query values (a failed call's exception names
  * its URL).  `name` may be NULL: the value only. */
 static void
-text_field(otas_engine_t *eng, otas__buf_t *out, const char *name,
+text_field(const otas__event_ctx_t *ctx, otas__buf_t *out, const char *name,
            const char *s, size_t n, otas__buf_t *tmp)
 {
 	if (name)
 		otas__buf_puts(out, name);
 	otas__buf_reset(tmp);
 	if (s && n)
-		otas__scrub_text(&eng->params, s, n, tmp);
+		otas__scrub_text(&ctx->params, s, n, tmp);
 	otas__json_str(out, tmp->data ? tmp->data : "", tmp->data ? tmp->len : 0);
 }
 
@@ -409,8 +263,8 @@ text_field(otas_engine_t *eng, otas__buf_t *out, const char *name,
  * query redacted like query_params, so the one field a person reads first
  * never shows a secret the rest of the event hides. */
 static void
-write_outgoing_url(otas_engine_t *eng, const otas_capture_t *c,
-                   const hdr_facts_t *rq, otas__buf_t *out)
+write_outgoing_url(const otas__event_ctx_t *ctx, const otas_capture_t *c,
+                   const otas__hdr_facts_t *rq, otas__buf_t *out)
 {
 	otas__buf_t url = OTAS__BUF_INIT;
 
@@ -422,7 +276,7 @@ write_outgoing_url(otas_engine_t *eng, const otas_capture_t *c,
 	otas__buf_append(&url, c->path, c->path_len);
 	if (c->query_len) {
 		otas__buf_putc(&url, '?');
-		otas__redact_urlencoded(eng->req_rules, &eng->params, c->query,
+		otas__redact_urlencoded(ctx->req_rules, &ctx->params, c->query,
 		                        c->query_len, &url);
 	}
 	if (!url.oom)
@@ -430,15 +284,78 @@ write_outgoing_url(otas_engine_t *eng, const otas_capture_t *c,
 	otas__buf_free(&url);
 }
 
+/* d digits of v, zero-padded, at o. */
+static char *
+digits(char *o, unsigned v, int d)
+{
+	int i;
+
+	for (i = d - 1; i >= 0; i--, v /= 10)
+		o[i] = (char)('0' + v % 10);
+	return o + d;
+}
+
+/* "YYYY-MM-DDTHH:MM:SS.uuuuuuZ" (what the printf format below wrote for
+ * a positive time of a four-digit year), without printf. */
+static void
+iso_time(char *ts, const struct tm *tm, int usec)
+{
+	char *o = ts;
+
+	o = digits(o, (unsigned)(tm->tm_year + 1900), 4);
+	*o++ = '-';
+	o = digits(o, (unsigned)tm->tm_mon + 1, 2);
+	*o++ = '-';
+	o = digits(o, (unsigned)tm->tm_mday, 2);
+	*o++ = 'T';
+	o = digits(o, (unsigned)tm->tm_hour, 2);
+	*o++ = ':';
+	o = digits(o, (unsigned)tm->tm_min, 2);
+	*o++ = ':';
+	o = digits(o, (unsigned)tm->tm_sec, 2);
+	*o++ = '.';
+	o = digits(o, (unsigned)usec, 6);
+	*o++ = 'Z';
+	*o = '\0';
+}
+
+/* ,"latency_ms":<ns / 1e6 with 3 decimals>.  Integer rounding gives
+ * printf's "%.3f" of the double except at an exact tie (ns % 1000 ==
+ * 500, where the double's binary value decides) and for durations the
+ * double cannot hold exactly: those still go through printf. */
+static void
+put_latency(otas__buf_t *out, int64_t ns)
+{
+	char t[32], *o;
+	int64_t us;
+
+	if (ns <= 0) {
+		otas__buf_puts(out, ",\"latency_ms\":0.000");
+		return;
+	}
+	if (ns % 1000 == 500 || ns >= (int64_t)1 << 52) {
+		otas__buf_printf(out, ",\"latency_ms\":%.3f",
+		                 (double)ns / 1e6);
+		return;
+	}
+	us = ns / 1000 + (ns % 1000 > 500);
+	otas__buf_puts(out, ",\"latency_ms\":");
+	otas__buf_put_int(out, us / 1000);
+	o = t;
+	*o++ = '.';
+	o = digits(o, (unsigned)(us % 1000), 3);
+	otas__buf_append(out, t, (size_t)(o - t));
+}
+
 int
-otas__event_write(otas_engine_t *eng, const char *project_id,
+otas__event_write(const otas__event_ctx_t *ctx, const char *project_id,
                   const struct otas__record_s *r, otas__buf_t *out,
                   const char **token, size_t *token_len)
 {
 	const otas_capture_t *c = &r->cap;
 	otas__buf_t doc = OTAS__BUF_INIT, name = OTAS__BUF_INIT;
 	otas__buf_t t1 = OTAS__BUF_INIT, t2 = OTAS__BUF_INIT;
-	hdr_facts_t rq = {0}, rs = {0};
+	otas__hdr_facts_t rq = {0}, rs = {0};
 	body_facts_t bq, bs;
 	int cgi = c->flags & OTAS_CAP_REQ_HEADERS_CGI;
 	int64_t req_size, resp_size;
@@ -451,15 +368,30 @@ otas__event_write(otas_engine_t *eng, const char *project_id,
 
 	*token = NULL;
 	*token_len = 0;
+	/* Room for the whole event up front: one allocation, not a doubling
+	 * series (headers are written apart, then copied in). */
+	{
+		size_t cap = ctx->max_body_bytes, est = 1024;
+		for (i = 0; i < c->n_req_headers; i++)
+			est += c->req_headers[i].name_len +
+			       c->req_headers[i].value_len + 16;
+		for (i = 0; i < c->n_resp_headers; i++)
+			est += c->resp_headers[i].name_len +
+			       c->resp_headers[i].value_len + 16;
+		est += (c->req_body_len < cap ? c->req_body_len : cap) +
+		       (c->resp_body_len < cap ? c->resp_body_len : cap);
+		est += c->path_len + 2 * c->query_len + c->metadata_json_len;
+		otas__buf_reserve(out, est + est / 8);
+	}
 	otas__buf_puts(out, OTAS__EVENT_PREFIX);
 	otas__json_str(out, project_id, strlen(project_id));
 	field(out, "\"event_id\":", r->event_id, 36);
 
 	/* Headers first: they tell the agent token and content types. */
 	otas__buf_t hq = OTAS__BUF_INIT, hr = OTAS__BUF_INIT;
-	write_headers(eng, 0, c->req_headers, c->n_req_headers, cgi, &hq, &doc,
+	otas__headers_write(ctx, 0, c->req_headers, c->n_req_headers, cgi, &hq,
 	              &name, &t1, &rq);
-	write_headers(eng, 1, c->resp_headers, c->n_resp_headers, 0, &hr, &doc,
+	otas__headers_write(ctx, 1, c->resp_headers, c->n_resp_headers, 0, &hr,
 	              &name, &t1, &rs);
 	*token = rq.token;
 	*token_len = rq.token_len;
@@ -467,10 +399,9 @@ otas__event_write(otas_engine_t *eng, const char *project_id,
 	field(out, "\"path\":", c->path, c->path_len);
 	mlen = otas__utf8_cut(c->method, c->method_len, METHOD_MAX);
 	field(out, "\"method\":", c->method, mlen);
-	otas__buf_printf(out, ",\"status_code\":%d", c->status);
-	otas__buf_printf(out, ",\"latency_ms\":%.3f",
-	                 c->duration_ns > 0 ? (double)c->duration_ns / 1e6
-	                                    : 0.0);
+	otas__buf_puts(out, ",\"status_code\":");
+	otas__buf_put_int(out, c->status);
+	put_latency(out, c->duration_ns);
 	req_size = c->req_body_size >= 0 ? c->req_body_size
 	                                 : (int64_t)c->req_body_len;
 	if (c->flags & OTAS_CAP_RESP_STREAMING)
@@ -478,9 +409,10 @@ otas__event_write(otas_engine_t *eng, const char *project_id,
 	else
 		resp_size = c->resp_body_size >= 0 ? c->resp_body_size
 		                                   : (int64_t)c->resp_body_len;
-	otas__buf_printf(out, ",\"request_size_bytes\":%" PRId64
-	                      ",\"response_size_bytes\":%" PRId64,
-	                 req_size, resp_size);
+	otas__buf_puts(out, ",\"request_size_bytes\":");
+	otas__buf_put_int(out, req_size);
+	otas__buf_puts(out, ",\"response_size_bytes\":");
+	otas__buf_put_int(out, resp_size);
 	otas__buf_puts(out, ",\"request_headers\":");
 	otas__buf_append(out, hq.data, hq.len);
 	otas__buf_puts(out, ",\"response_headers\":");
@@ -489,26 +421,26 @@ otas__event_write(otas_engine_t *eng, const char *project_id,
 	otas__buf_free(&hr);
 
 	otas__buf_puts(out, ",\"request_body\":");
-	write_body(eng, 1, c->req_body, c->req_body_len,
+	write_body(ctx, 1, c->req_body, c->req_body_len,
 	           c->flags & OTAS_CAP_REQ_BODY_SKIPPED, rq.ctype, rq.ctype_len,
-	           rq.cenc, rq.cenc_len, eng->req_rules, out, &t1, &t2, &bq);
+	           rq.cenc, rq.cenc_len, ctx->req_rules, out, &t1, &t2, &bq);
 	otas__buf_puts(out, ",\"response_body\":");
-	write_body(eng, 0, c->resp_body, c->resp_body_len,
+	write_body(ctx, 0, c->resp_body, c->resp_body_len,
 	           c->flags & OTAS_CAP_RESP_STREAMING, rs.ctype, rs.ctype_len,
-	           rs.cenc, rs.cenc_len, eng->resp_rules, out, &t1, &t2, &bs);
+	           rs.cenc, rs.cenc_len, ctx->resp_rules, out, &t1, &t2, &bs);
 
 	/* query_params / post_data: JSON documents inside strings. */
 	otas__buf_reset(&doc);
-	otas__urlencoded_to_json(eng->req_rules, &eng->params, c->query,
+	otas__urlencoded_to_json(ctx->req_rules, &ctx->params, c->query,
 	                         c->query_len, &doc);
 	otas__buf_puts(out, ",\"query_params\":");
 	otas__json_str(out, doc.data ? doc.data : "{}", doc.data ? doc.len : 2);
 	otas__buf_reset(&doc);
-	if (eng->cfg->capture_bodies && rq.ctype &&
+	if (ctx->capture_bodies && rq.ctype &&
 	    ctype_is(rq.ctype, rq.ctype_len,
 	             "application/x-www-form-urlencoded") &&
 	    !(c->flags & OTAS_CAP_REQ_BODY_SKIPPED) && c->req_body_len)
-		otas__urlencoded_to_json(eng->req_rules, &eng->params,
+		otas__urlencoded_to_json(ctx->req_rules, &ctx->params,
 		                         c->req_body, c->req_body_len, &doc);
 	else
 		otas__buf_puts(&doc, "{}");
@@ -530,7 +462,7 @@ otas__event_write(otas_engine_t *eng, const char *project_id,
 			otas__buf_append(&doc, c->errors[0].message,
 			                 c->errors[0].message_len);
 		}
-		text_field(eng, out, NULL, doc.data, doc.len, &t1);
+		text_field(ctx, out, NULL, doc.data, doc.len, &t1);
 	} else {
 		otas__buf_puts(out, "\"\"");
 	}
@@ -543,11 +475,16 @@ otas__event_write(otas_engine_t *eng, const char *project_id,
 	us = c->start_unix_us > 0 ? c->start_unix_us : r->capture_unix_us;
 	secs = (time_t)(us / 1000000);
 	gmtime_r(&secs, &tm);
-	snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
-	         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	         tm.tm_min, tm.tm_sec, (int)(us % 1000000) % 1000000);
+	if (us > 0 && tm.tm_year + 1900 <= 9999)
+		iso_time(ts, &tm, (int)(us % 1000000));
+	else
+		snprintf(ts, sizeof(ts),
+		         "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
+		         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+		         tm.tm_hour, tm.tm_min, tm.tm_sec,
+		         (int)(us % 1000000) % 1000000);
 	field(out, "\"timestamp\":", ts, strlen(ts));
-	field(out, "\"sdk\":", eng->sdk_name, strlen(eng->sdk_name));
+	field(out, "\"sdk\":", ctx->sdk_name, strlen(ctx->sdk_name));
 	if (rq.host_len || !c->server_host)
 		field(out, "\"host\":", rq.host, rq.host_len);
 	else /* no Host header: the server's name and port (PEP 3333) */
@@ -556,12 +493,12 @@ otas__event_write(otas_engine_t *eng, const char *project_id,
 		field(out, "\"route\":", c->route, c->route_len);
 	/* client_ip, user_id (host's, else the JWT), traceparent, tags,
 	 * service_version: identity.c reads the raw headers. */
-	otas__ident_write_metadata(eng->ident, c, cgi, out);
+	otas__ident_write_metadata(ctx->ident, c, cgi, out);
 	otas__buf_puts(out, (c->flags & OTAS_CAP_OUTGOING)
 	                        ? ",\"direction\":\"outgoing\""
 	                        : ",\"direction\":\"incoming\"");
 	if (c->flags & OTAS_CAP_OUTGOING)
-		write_outgoing_url(eng, c, &rq, out);
+		write_outgoing_url(ctx, c, &rq, out);
 	if (c->company_id)
 		field(out, "\"company_id\":", c->company_id, c->company_id_len);
 	if (c->parent_event_id)
@@ -601,9 +538,9 @@ otas__event_write(otas_engine_t *eng, const char *project_id,
 				otas__buf_putc(out, ',');
 			otas__buf_puts(out, "{\"type\":");
 			otas__json_str(out, e->type, e->type_len);
-			text_field(eng, out, ",\"message\":", e->message,
+			text_field(ctx, out, ",\"message\":", e->message,
 			           e->message_len, &t1);
-			text_field(eng, out, ",\"stack\":", e->stack,
+			text_field(ctx, out, ",\"stack\":", e->stack,
 			           e->stack_len, &t1);
 			otas__buf_putc(out, '}');
 		}
@@ -611,15 +548,17 @@ otas__event_write(otas_engine_t *eng, const char *project_id,
 	}
 	otas__buf_puts(out, "}}");
 
-	if (eng->cfg->debug) {
+	if (ctx->debug && ctx->debug_fn) {
 		/* OTAS_DEBUG: one line per event, with the event as sent. */
 		char head[300];
 		snprintf(head, sizeof(head), "otas: %.*s %.*s %d %.1fms ",
 		         (int)mlen, c->method,
 		         (int)(c->path_len > 200 ? 200 : c->path_len), c->path,
 		         c->status, (double)c->duration_ns / 1e6);
-		otas__log_event(eng, head, out->data ? out->data + start : "",
-		                out->len - start, rq.token, rq.token_len);
+		if (ctx->debug_fn)
+			ctx->debug_fn(ctx->debug_ud, head,
+			              out->data ? out->data + start : "",
+			              out->len - start, rq.token, rq.token_len);
 	}
 
 	otas__buf_free(&doc);
@@ -627,4 +566,128 @@ otas__event_write(otas_engine_t *eng, const char *project_id,
 	otas__buf_free(&t1);
 	otas__buf_free(&t2);
 	return out->oom ? -1 : 0;
+}
+
+/* ------------------------------------------------------------ context */
+
+/* The configured header names, normalised, into one block. */
+static int
+hdr_list(otas__event_ctx_t *ctx, int k, char **names, size_t n, char **w)
+{
+	size_t i;
+
+	ctx->hdr[k] = calloc(n ? n : 1, sizeof(otas__hdrname_t));
+	if (!ctx->hdr[k])
+		return -1;
+	for (i = 0; i < n; i++) {
+		size_t l = strlen(names[i]);
+		otas__hdr_norm(names[i], l, *w, &ctx->hdr[k][i].n);
+		ctx->hdr[k][i].s = *w;
+		*w += ctx->hdr[k][i].n + 1;
+	}
+	ctx->n_hdr[k] = n;
+	return 0;
+}
+
+otas__event_ctx_t *
+otas__event_ctx_new(const otas_config_t *cfg, const char *sdk_name,
+                    char *err, size_t errlen)
+{
+	otas__event_ctx_t *ctx = calloc(1, sizeof(*ctx));
+	const char *lists[3];
+	char **hn[3] = {NULL, NULL, NULL}, e2[512], *w;
+	size_t nn[3], bytes = 0, i, j;
+
+	if (!ctx)
+		goto oom;
+	lists[0] = cfg->sensitive_headers;
+	lists[1] = cfg->request_header_masks;
+	lists[2] = cfg->response_header_masks;
+	for (i = 0; i < 3; i++) {
+		hn[i] = otas__names_split(lists[i], &nn[i]);
+		if (!hn[i])
+			goto oom;
+		for (j = 0; j < nn[i]; j++)
+			bytes += strlen(hn[i][j]) + 1;
+	}
+	ctx->hdr_store = w = malloc(bytes ? bytes : 1);
+	if (!w)
+		goto oom;
+	for (i = 0; i < 3; i++)
+		if (hdr_list(ctx, (int)i, hn[i], nn[i], &w) != 0)
+			goto oom;
+	/* One name set for query, form and JSON names and header names:
+	 * OTAS_SENSITIVE_QUERY_PARAMS, OTAS_REDACT_NAMES and the defaults. */
+	{
+		size_t l1 = strlen(cfg->sensitive_query_params);
+		char *both = malloc(l1 + strlen(cfg->redact_names) + 2);
+		if (!both)
+			goto oom;
+		memcpy(both, cfg->sensitive_query_params, l1);
+		both[l1] = ',';
+		strcpy(both + l1 + 1, cfg->redact_names);
+		ctx->names_store = otas__names_split(both, &ctx->params.n);
+		free(both);
+		if (!ctx->names_store)
+			goto oom;
+	}
+	ctx->params.names = (const char *const *)ctx->names_store;
+	ctx->params.defaults = cfg->redact_default_names;
+	if (otas__nameset_prepare(&ctx->params) != 0)
+		goto oom;
+	ctx->req_rules = otas__jsonpath_parse(cfg->redact_request_body, e2,
+	                                      sizeof(e2));
+	if (!ctx->req_rules) {
+		if (err && errlen)
+			snprintf(err, errlen, "OTAS_REDACT_REQUEST_BODY: %s: "
+			         "fix the JSONPath rule", e2);
+		goto fail;
+	}
+	ctx->resp_rules = otas__jsonpath_parse(cfg->redact_response_body, e2,
+	                                       sizeof(e2));
+	if (!ctx->resp_rules) {
+		if (err && errlen)
+			snprintf(err, errlen, "OTAS_REDACT_RESPONSE_BODY: %s: "
+			         "fix the JSONPath rule", e2);
+		goto fail;
+	}
+	ctx->ident = otas__ident_new(cfg);
+	if (!ctx->ident)
+		goto oom;
+	snprintf(ctx->sdk_name, sizeof(ctx->sdk_name), "%s",
+	         sdk_name ? sdk_name : "");
+	ctx->max_body_bytes = cfg->max_body_bytes > 0
+	                          ? (size_t)cfg->max_body_bytes
+	                          : 0;
+	ctx->capture_bodies = cfg->capture_bodies;
+	ctx->debug = cfg->debug;
+	for (i = 0; i < 3; i++)
+		otas__names_free(hn[i]);
+	return ctx;
+oom:
+	if (err && errlen)
+		snprintf(err, errlen, "out of memory creating the engine");
+fail:
+	for (i = 0; i < 3; i++)
+		otas__names_free(hn[i]);
+	otas__event_ctx_free(ctx);
+	return NULL;
+}
+
+void
+otas__event_ctx_free(otas__event_ctx_t *ctx)
+{
+	int i;
+
+	if (!ctx)
+		return;
+	for (i = 0; i < 3; i++)
+		free(ctx->hdr[i]);
+	free(ctx->hdr_store);
+	otas__nameset_release(&ctx->params);
+	otas__names_free(ctx->names_store);
+	otas__jsonpath_free(ctx->req_rules);
+	otas__jsonpath_free(ctx->resp_rules);
+	otas__ident_free(ctx->ident);
+	free(ctx);
 }

@@ -6,7 +6,7 @@
  * backtrack, so every rule is compiled once into a flat array of steps
  * (a name, `*`, an index or a list of selectors -- names, indexes and
  * slices -- each optionally preceded by `..`).  The set of
- * active steps at a node is a bitset; the walker in redact_body.c keeps one
+ * active steps at a node is a bitset; the walker in redact_json.c keeps one
  * per depth, so matching costs one pass over the active bits per member,
  * independent of the document size.  Names are stored decoded (UTF-8) and
  * compared with member keys after decoding the key's JSON escapes on the
@@ -994,3 +994,17 @@ otas__jsonpath_element(const otas__jsonpath_set_t *set, const uint64_t *cur,
 	                   (st->kind == STEP_SEL &&
 	                    sels_match_index(st, index, count)));
 }
+
+uint64_t *
+otas__jsonpath_states_alloc(const otas__jsonpath_set_t *rules, size_t depth, uint64_t *small,
+             size_t nsmall)
+{
+	size_t nw = otas__jsonpath_nwords(rules);
+
+	if (nw * depth <= nsmall)
+		return small;
+	if (nw > SIZE_MAX / sizeof(uint64_t) / depth)
+		return NULL;
+	return malloc(nw * depth * sizeof(uint64_t));
+}
+

@@ -24,6 +24,12 @@
 
 /* Words of one state bitset (0 when the set has no steps at all). */
 size_t otas__jsonpath_nwords(const otas__jsonpath_set_t *set);
+/* Room for `depth` state sets: `small` (nsmall words, the caller's
+ * stack) when it is enough, else a malloc'd block the caller frees (when
+ * it is not `small`); NULL when out of memory. */
+uint64_t *otas__jsonpath_states_alloc(const otas__jsonpath_set_t *rules,
+                                      size_t depth, uint64_t *small,
+                                      size_t nsmall);
 
 /* Fill `states` with the states active at the document root.  Returns 1
  * when a rule ("$") matches the root value itself, else 0. */

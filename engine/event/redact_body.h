@@ -1,5 +1,8 @@
 /*
- * redact_body.h -- redaction of bodies, form fields and query strings.
+ * redact_body.h -- redaction of bodies, form fields and query strings:
+ * the one header of two files, redact_json.c (JSON documents) and
+ * redact_form.c (form encoding, query strings), which share the rule and
+ * name-set types below and whose callers redact "a body" either way.
  *
  * Rules are JSONPath expressions ($.a.b, $['a'], $.a[0], $.a[*].b, $..b,
  * $.a.*, unions $['a','b'] and $.a[0,2], slices $.a[0:2] and $.a[::-2],

@@ -18,6 +18,8 @@
  */
 #include "event/redact_names.h"
 
+#include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,25 +50,62 @@ static const nm_t suffix_names[] = {
 };
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
-size_t
-otas__name_norm(const char *name, size_t len, char *out, size_t cap)
-{
-	size_t i, n = 0;
+/* Per byte: what the normalisation keeps (the byte lower-cased), 0 for
+ * a dropped byte; and which dropped bytes separate segments. */
+static const unsigned char norm_keep[256] = {
+#define K8(b) b, b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7
+    ['0'] = '0', '1', '2', '3', '4', '5', '6', '7', '8', '9',
+    ['A'] = K8('a'), K8('i'), K8('q'), 'y', 'z',
+    ['a'] = K8('a'), K8('i'), K8('q'), 'y', 'z',
+    [0x80] = K8(0x80), K8(0x88), K8(0x90), K8(0x98), K8(0xa0), K8(0xa8),
+    K8(0xb0), K8(0xb8), K8(0xc0), K8(0xc8), K8(0xd0), K8(0xd8), K8(0xe0),
+    K8(0xe8), K8(0xf0), K8(0xf8),
+#undef K8
+};
+static const unsigned char norm_sepb[256] = {['['] = 1, [']'] = 1, ['.'] = 1};
 
+/* otas__name_norm, noting in *sep whether a segment separator ('[', ']'
+ * or '.') was dropped on the way. */
+static inline size_t
+norm_sep(const char *name, size_t len, char *out, size_t cap, int *sep)
+{
+	const unsigned char *u = (const unsigned char *)name;
+	size_t i, n = 0;
+	int sp = 0;
+
+	if (len < cap) { /* the common case: no cut to watch for */
+		for (i = 0; i < len; i++) {
+			unsigned char c = norm_keep[u[i]];
+			out[n] = (char)c;
+			n += c != 0;
+			sp |= norm_sepb[u[i]];
+		}
+		out[n] = '\0';
+		*sep = sp;
+		return n;
+	}
 	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)name[i];
-		if (c >= 'A' && c <= 'Z')
-			c = (unsigned char)(c + 32);
-		else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		           c >= 0x80))
+		unsigned char c = norm_keep[u[i]];
+		if (!c) {
+			sp |= norm_sepb[u[i]];
 			continue;
+		}
 		if (n + 1 < cap)
 			out[n] = (char)c;
 		n++;
 	}
 	if (cap)
 		out[n < cap ? n : cap - 1] = '\0';
+	*sep = sp;
 	return n;
+}
+
+size_t
+otas__name_norm(const char *name, size_t len, char *out, size_t cap)
+{
+	int sep;
+
+	return norm_sep(name, len, out, cap, &sep);
 }
 
 static int
@@ -82,6 +121,52 @@ has_part(const char *s, size_t n, const char *p, size_t k)
 	return 0;
 }
 
+static uint32_t
+fnv1a(const char *s, size_t n)
+{
+	uint32_t h = 2166136261u;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		h = (h ^ (unsigned char)s[i]) * 16777619u;
+	return h;
+}
+
+/* The exact names in an open-addressing table (index + 1 per slot),
+ * built once: one probe instead of a walk of the list per name. */
+#define EXACT_SLOTS 128
+static unsigned char exact_tab[EXACT_SLOTS];
+static pthread_once_t exact_once = PTHREAD_ONCE_INIT;
+
+static void
+exact_build(void)
+{
+	size_t i;
+
+	for (i = 0; i < N(exact_names); i++) {
+		uint32_t h = fnv1a(exact_names[i].s, exact_names[i].n);
+		while (exact_tab[h & (EXACT_SLOTS - 1)])
+			h++;
+		exact_tab[h & (EXACT_SLOTS - 1)] = (unsigned char)(i + 1);
+	}
+}
+
+static int
+exact_default(const char *s, size_t n)
+{
+	uint32_t h = fnv1a(s, n);
+	unsigned k;
+
+	pthread_once(&exact_once, exact_build);
+	while ((k = exact_tab[h & (EXACT_SLOTS - 1)]) != 0) {
+		const nm_t *e = &exact_names[k - 1];
+		if (e->n == n && memcmp(e->s, s, n) == 0)
+			return 1;
+		h++;
+	}
+	return 0;
+}
+
 int
 otas__name_default(const char *s, size_t n)
 {
@@ -89,10 +174,8 @@ otas__name_default(const char *s, size_t n)
 
 	if (n < 3)
 		return 0;
-	for (i = 0; i < N(exact_names); i++)
-		if (exact_names[i].n == n && exact_names[i].s[0] == s[0] &&
-		    memcmp(exact_names[i].s, s, n) == 0)
-			return 1;
+	if (exact_default(s, n))
+		return 1;
 	for (i = 0; i < N(suffix_names); i++) {
 		k = suffix_names[i].n;
 		if (k <= n && s[n - k] == suffix_names[i].s[0] &&
@@ -143,6 +226,8 @@ typedef struct {
 
 struct otas__namepats_s {
 	size_t n;
+	size_t n_own;  /* p[0..n_own): those the built-in list does not
+	                * cover (dflt 0), first; the rest after */
 	pat_t *p;
 };
 
@@ -226,6 +311,16 @@ otas__nameset_prepare(otas__nameset_t *ns)
 		ps->p[m++] = t;
 	}
 	ps->n = m;
+	/* Patterns the defaults cover go last: with the defaults on they
+	 * are never tried (norm_match). */
+	ps->n_own = 0;
+	for (i = 0; i < m; i++)
+		if (!ps->p[i].dflt) {
+			pat_t t = ps->p[i];
+			memmove(ps->p + ps->n_own + 1, ps->p + ps->n_own,
+			        (i - ps->n_own) * sizeof(pat_t));
+			ps->p[ps->n_own++] = t;
+		}
 	ns->pats = ps;
 	return 0;
 }
@@ -249,9 +344,9 @@ norm_match(const otas__nameset_t *ns, const char *s, size_t n)
 		return 1;
 	if (ns->pats) {
 		const pat_t *p = ns->pats->p;
-		for (i = 0; i < ns->pats->n; i++)
-			if (!(p[i].dflt && ns->defaults) &&
-			    pat_match(&p[i], s, n))
+		size_t m = ns->defaults ? ns->pats->n_own : ns->pats->n;
+		for (i = 0; i < m; i++)
+			if (pat_match(&p[i], s, n))
 				return 1;
 		return 0;
 	}
@@ -300,19 +395,19 @@ otas__name_sensitive(const otas__nameset_t *ns, const char *name, size_t len)
 {
 	char nb[NORM_CAP];
 	size_t i, start = 0, n, off = 0, seg0 = 0;
+	int sep;
 
 	if (!ns || (!ns->defaults && !ns->n) || !name)
 		return 0;
 	/* The name is normalised once: separators are dropped by the
 	 * normalisation, so each segment's normalised form is a slice of
 	 * the whole name's (unless that was cut at NORM_CAP). */
-	n = otas__name_norm(name, len, nb, sizeof(nb));
+	n = norm_sep(name, len, nb, sizeof(nb), &sep);
 	if (n == 0)
 		return 0;
 	if (norm_match(ns, nb, n < sizeof(nb) ? n : sizeof(nb) - 1))
 		return 1;
-	if (!memchr(name, '[', len) && !memchr(name, '.', len) &&
-	    !memchr(name, ']', len))
+	if (!sep)
 		return 0;
 	for (i = 0; i <= len; i++) {
 		if (i < len && !is_sep(name[i])) {

@@ -84,8 +84,9 @@ done:
 	return out;
 }
 
-int
-otas_entity(otas_engine_t *eng, int kind, const char *json, size_t len)
+otas_result_t
+otas_entity(otas_engine_t *eng, otas_entity_kind_t kind, const char *json,
+            size_t len)
 {
 	struct otas__ent_s *e;
 	size_t n;

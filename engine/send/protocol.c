@@ -32,18 +32,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <jansson.h>
 
 #include "common/json.h"
+#include "event/event.h"
 #include "send/compress.h"
 #include "send/otlp.h"
 #include "send/retry.h"
 
-/* event.h's OTAS__EVENT_PREFIX: an event serialised before
- * authentication carries "project_id":"" and is patched here. */
-#define EVENT_PREFIX "{\"project_id\":"
+/* An event serialised before authentication carries "project_id":"" and
+ * is patched here (event.h's OTAS__EVENT_PREFIX). */
+#define EVENT_PREFIX OTAS__EVENT_PREFIX
 
 /* ------------------------------------------------------- status table */
 
@@ -577,6 +579,143 @@ otas__protocol_otlp(const otas__protocol_t *p)
 {
 	return p && p->kind == OTAS__PROTO_OTLP ? ((const otlp_proto_t *)p)->o
 	                                        : NULL;
+}
+
+/* ---------------------------------------------- authentication (s1) */
+
+int
+otas__protocol_auth_request(const char *auth_url, const char *sdk_key,
+                            char **url, char **hdr)
+{
+	size_t kl = strlen(sdk_key);
+
+	*url = otas__url_join(auth_url,
+	                      "api/project/v1/sdk/backend/key/authenticate/");
+	*hdr = malloc(kl + 20);
+	if (!*url || !*hdr) {
+		free(*url);
+		free(*hdr);
+		*url = *hdr = NULL;
+		return -1;
+	}
+	snprintf(*hdr, kl + 20, "X-OTAS-SDK-KEY: %s", sdk_key);
+	return 0;
+}
+
+/* The platform's answers come in two spellings (status/response and
+ * Status/Response) and two error shapes ({"error": ...} and {"status": 0,
+ * "status_description": ...}); all are accepted.  Messages are built from
+ * the platform's own words and never include the key. */
+static json_t *
+get2(json_t *o, const char *a, const char *b)
+{
+	json_t *v = json_object_get(o, a);
+	return v ? v : json_object_get(o, b);
+}
+
+static void
+copy_str(char *dst, size_t n, json_t *v)
+{
+	if (json_is_string(v))
+		snprintf(dst, n, "%s", json_string_value(v));
+}
+
+otas_auth_status_t
+otas__auth_parse(int st, const char *body, size_t len,
+                 otas_auth_result_t *out)
+{
+	json_t *o = NULL, *v, *resp, *proj;
+	char reason[200] = "";
+
+	out->http_status = st;
+	out->project_id[0] = out->project_name[0] = '\0';
+	out->project_description[0] = '\0';
+	out->key_expires_at = 0;
+	if (body && len)
+		o = json_loadb(body, len, 0, NULL);
+	if (json_is_object(o)) {
+		v = json_object_get(o, "error");
+		if (!json_is_string(v))
+			v = get2(o, "status_description", "Status_description");
+		copy_str(reason, sizeof(reason), v);
+	}
+	if (st >= 200 && st < 300) {
+		json_t *stv = json_is_object(o) ? get2(o, "status", "Status")
+		                                : NULL;
+		if (!json_is_object(o)) {
+			out->status = OTAS_AUTH_UNREACHABLE;
+			snprintf(out->message, sizeof(out->message),
+			         "authentication answer (HTTP %d) is not JSON",
+			         st);
+			goto done;
+		}
+		if (!(json_is_integer(stv) && json_integer_value(stv) == 1) &&
+		    !(json_is_string(stv) &&
+		      strcmp(json_string_value(stv), "1") == 0)) {
+			out->status = OTAS_AUTH_INVALID_KEY;
+			snprintf(out->message, sizeof(out->message),
+			         "authentication failed: %s",
+			         reason[0] ? reason : "status is not 1");
+			goto done;
+		}
+		resp = get2(o, "response", "Response");
+		proj = json_is_object(resp) ? get2(resp, "project", "Project")
+		                            : NULL;
+		v = json_is_object(proj) ? json_object_get(proj, "id") : NULL;
+		if (json_is_string(v) && json_string_length(v) > 0 &&
+		    json_string_length(v) < sizeof(out->project_id)) {
+			copy_str(out->project_id, sizeof(out->project_id), v);
+		} else if (json_is_integer(v)) {
+			snprintf(out->project_id, sizeof(out->project_id),
+			         "%lld", (long long)json_integer_value(v));
+		} else {
+			out->status = OTAS_AUTH_UNREACHABLE;
+			snprintf(out->message, sizeof(out->message),
+			         "authentication answer has no project id");
+			goto done;
+		}
+		copy_str(out->project_name, sizeof(out->project_name),
+		         json_object_get(proj, "name"));
+		copy_str(out->project_description,
+		         sizeof(out->project_description),
+		         json_object_get(proj, "description"));
+		/* otas-collector announces the key's expiry (the platform
+		 * does not); absent means unknown. */
+		v = json_is_object(resp) ? json_object_get(resp, "key") : NULL;
+		v = json_is_object(v) ? json_object_get(v, "expires_at_unix")
+		                      : NULL;
+		out->key_expires_at =
+		    json_is_integer(v) ? (long long)json_integer_value(v) : 0;
+		/* otas-collector lists the body encodings it decodes
+		 * (response.accept_encoding); the platform lists none, so
+		 * zstd is used only toward a back end that said so. */
+		v = json_is_object(resp) ? json_object_get(resp,
+		                                           "accept_encoding")
+		                         : NULL;
+		if (json_is_array(v)) {
+			size_t i;
+			json_t *e;
+			json_array_foreach(v, i, e) {
+				if (json_is_string(e) &&
+				    strcasecmp(json_string_value(e), "zstd") == 0)
+					out->accepts_zstd = 1;
+			}
+		}
+		out->status = OTAS_AUTH_OK;
+		snprintf(out->message, sizeof(out->message), "authenticated");
+	} else if (st == 401 || st == 403) {
+		out->status = OTAS_AUTH_INVALID_KEY;
+		snprintf(out->message, sizeof(out->message), "%s",
+		         reason[0] ? reason : "the SDK key was refused");
+	} else {
+		out->status = OTAS_AUTH_UNREACHABLE;
+		snprintf(out->message, sizeof(out->message),
+		         "authentication endpoint answered HTTP %d%s%s", st,
+		         reason[0] ? ": " : "", reason);
+	}
+done:
+	json_decref(o);
+	return out->status;
 }
 
 /* ------------------------------------------------------------- public */

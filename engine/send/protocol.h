@@ -9,6 +9,10 @@
  *   otlp   OTAS_EXPORTER=otlp: OTLP/HTTP logs, protobuf (otlp.c encodes),
  *          gzip or none.
  *
+ * The authentication exchange (PROTOCOL.md s1) is here too: the request
+ * (otas__protocol_auth_request) and its answer (otas__auth_parse); auth.c
+ * only posts it.
+ *
  * The sender drives every request the same way, whatever the protocol:
  *
  *   otas__protocol_begin(p, rq, endpoint)      start a request
@@ -34,6 +38,7 @@
 
 #include "config.h"
 #include "common/buf.h"
+#include "otas/otas.h"
 #include "send/http_curl.h"
 
 /* What one answer means for the items of the request. */
@@ -193,6 +198,17 @@ int otas__protocol_parse_otas_answer(const char *body, size_t len, size_t n,
                                      otas__answer_t *out);
 
 void otas__request_free(otas__request_t *rq);
+
+/* PROTOCOL.md s1, authentication: the URL to POST (malloc'd) and the key
+ * header line (malloc'd; a secret: wipe before free).  0, or -1 on oom
+ * (both NULL). */
+int otas__protocol_auth_request(const char *auth_url, const char *sdk_key,
+                                char **url, char **hdr);
+
+/* Parse an authentication answer (status code and body) into out; pure,
+ * fuzzed.  Returns out->status. */
+otas_auth_status_t otas__auth_parse(int http_status, const char *body,
+                                    size_t len, otas_auth_result_t *out);
 
 /* The OTLP encoder state of an OTLP protocol (tests), else NULL. */
 struct otas__otlp_s *otas__protocol_otlp(const otas__protocol_t *p);

@@ -376,7 +376,7 @@ fill_batch(snd_t *s)
 		if (s->b.n && s->b.bytes >= max_bytes)
 			break;
 		s->pending = r->next;
-		if (otas__event_write(eng, pid, r, &out, &tok, &tl) != 0) {
+		if (otas__event_write(eng->ev, pid, r, &out, &tok, &tl) != 0) {
 			OTAS__INC(eng, dropped_capture_error, 1);
 			otas__buf_free(&out);
 		} else {
@@ -564,11 +564,11 @@ attempt(snd_t *s, long timeout_ms)
 	if (out == OUT_REDIRECT) {
 		char msg[600];
 		snprintf(msg, sizeof(msg),
-		         "the back end answered HTTP %d redirecting to %s: "
+		         "%s answered HTTP %d redirecting to %s: "
 		         "%s is wrong (use the address it names); "
 		         "the redirect is not followed, so the key is not sent "
 		         "there, and events are kept (spooled)",
-		         s->resp.status,
+		         eng->proto->target, s->resp.status,
 		         s->resp.location[0] ? s->resp.location : "(no Location)",
 		         eng->proto->url_option);
 		otas__set_last_error(eng, msg);
@@ -620,8 +620,8 @@ try_auth(snd_t *s, long timeout_ms)
 	otas_auth_result_t res;
 	int64_t now;
 
-	otas_authenticate_key(eng->auth_url, eng->cfg->sdk_key,
-	                      (int)timeout_ms, &res);
+	otas__authenticate_key(eng->auth_url, eng->cfg->sdk_key,
+	                       (int)timeout_ms, &res);
 	otas__engine_set_auth(eng, &res);
 	now = otas__now_mono_ms();
 	if (res.status == OTAS_AUTH_OK) {

@@ -13,7 +13,9 @@
  * Python code of the app's that could replace a field); the engine copies
  * what it keeps before returning.
  *
- * Logging: the engine calls log_cb() from its sender thread.  The callback
+ * Logging: the engine calls log_cb() from its sender thread (and, for the
+ * OTAS_DEBUG start-up line, from Engine_init's otas_set_logger() call,
+ * which holds the GIL already: PyGILState_Ensure() nests).  The callback
  * takes the GIL with PyGILState_Ensure() unless the interpreter is
  * finalizing; otas/_runtime.py closes every engine from an atexit handler,
  * which runs before finalization, so no callback races interpreter teardown.
@@ -34,11 +36,14 @@
 #include <dlfcn.h>
 #include <limits.h>
 #include <string.h>
+#include <time.h>
 
 #include "otas/otas.h"
 
 #define MAX_HEADERS 256
 #define MAX_ERRORS 32
+/* The null engine's body cap: OTAS_MAX_BODY_BYTES' default. */
+#define NULL_BODY_CAP 102400
 
 typedef struct {
 	PyTypeObject *engine_type;
@@ -47,6 +52,12 @@ typedef struct {
 	PyObject *str_query_string;
 	PyObject *str_remote_addr;
 	PyObject *str_url_scheme;
+	/* Django's request and response attributes (capture_django) */
+	PyObject *str_dict, *str_method, *str_path, *str_resolver_match;
+	PyObject *str_route, *str_meta, *str_status_code, *str_headers;
+	PyObject *str_store, *str_streaming, *str_content, *str_user;
+	PyObject *str_cached_user, *str_session, *str_session_key;
+	PyObject *str_is_authenticated, *str_pk, *str_body;
 } module_state;
 
 typedef struct {
@@ -54,6 +65,14 @@ typedef struct {
 	otas_engine_t *eng;
 	PyObject *log_callable; /* strong ref; called with (level, msg) */
 	PyInterpreterState *interp;
+	/* Engine(null=True): no engine; capture() and capture_django() read
+	 * every argument as for the real one and stop before the copy (the
+	 * benchmarks' "null" baseline: the adapter alone). */
+	int null;
+	/* django_setup(): strong refs, NULL until set */
+	PyObject *dj_lazy_type; /* django.utils.functional.SimpleLazyObject */
+	PyObject *dj_skip_keys; /* tuple of request.__dict__ keys: slow path */
+	int dj_user_in_c;       /* OTAS_USER_ID_FIELD=pk, no OTAS_RESOLVE_USER */
 } EngineObject;
 
 static inline module_state *
@@ -81,6 +100,13 @@ find_is_finalizing(void)
 #define IS_BYTES(o) (Py_IS_TYPE((o), &PyBytes_Type) || PyBytes_Check(o))
 #define IS_TUPLE(o) (Py_IS_TYPE((o), &PyTuple_Type) || PyTuple_Check(o))
 #define IS_LIST(o) (Py_IS_TYPE((o), &PyList_Type) || PyList_Check(o))
+/* Py_SETREF is not in the limited API. */
+#define Py_SETREF_(dst, src) \
+	do { \
+		PyObject *old_ = (dst); \
+		(dst) = (src); \
+		Py_XDECREF(old_); \
+	} while (0)
 #define IS_DICT(o) (Py_IS_TYPE((o), &PyDict_Type) || PyDict_Check(o))
 
 /* A C int from a Python int (PyLong_AsInt is 3.13+). */
@@ -177,7 +203,7 @@ get_bytes(PyObject *o, const char **p, size_t *len, Py_buffer *view)
 /* ------------------------------------------------------------ logging */
 
 static void
-log_cb(int level, const char *msg, void *userdata)
+log_cb(otas_log_level_t level, const char *msg, void *userdata)
 {
 	EngineObject *self = userdata;
 	PyGILState_STATE g;
@@ -187,7 +213,8 @@ log_cb(int level, const char *msg, void *userdata)
 		return;
 	g = PyGILState_Ensure();
 	if (self->log_callable) {
-		r = PyObject_CallFunction(self->log_callable, "is", level, msg);
+		r = PyObject_CallFunction(self->log_callable, "is", (int)level,
+		                          msg);
 		if (!r)
 			PyErr_Clear(); /* a failing log handler must not leak */
 		Py_XDECREF(r);
@@ -234,19 +261,23 @@ fill_config(otas_config_t *cfg, PyObject *options)
 static int
 Engine_init(EngineObject *self, PyObject *args, PyObject *kwds)
 {
-	static char *kwlist[] = {"options", "log", "log_level", NULL};
+	static char *kwlist[] = {"options", "log", "log_level", "null", NULL};
 	PyObject *options, *log = Py_None;
-	int log_level = OTAS_LOG_WARNING;
+	int log_level = OTAS_LOG_WARNING, null = 0;
 	otas_config_t *cfg;
 	char err[512];
 
-	if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!|Oi", kwlist,
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!|Oip", kwlist,
 	                                 &PyDict_Type, &options, &log,
-	                                 &log_level))
+	                                 &log_level, &null))
 		return -1;
-	if (self->eng) {
+	if (self->eng || self->null) {
 		PyErr_SetString(PyExc_RuntimeError, "Engine already initialised");
 		return -1;
+	}
+	if (null) {
+		self->null = 1;
+		return 0;
 	}
 	cfg = otas_config_new();
 	if (!cfg) {
@@ -266,7 +297,8 @@ Engine_init(EngineObject *self, PyObject *args, PyObject *kwds)
 	if (log != Py_None) {
 		Py_INCREF(log); /* decref in Engine_clear */
 		self->log_callable = log;
-		otas_set_logger(self->eng, log_cb, self, log_level);
+		otas_set_logger(self->eng, log_cb, self,
+		                (otas_log_level_t)log_level);
 	}
 	return 0;
 }
@@ -289,6 +321,8 @@ Engine_traverse(EngineObject *self, visitproc visit, void *arg)
 {
 	Py_VISIT(Py_TYPE((PyObject *)self));
 	Py_VISIT(self->log_callable);
+	Py_VISIT(self->dj_lazy_type);
+	Py_VISIT(self->dj_skip_keys);
 	return 0;
 }
 
@@ -296,6 +330,8 @@ static int
 Engine_clear(EngineObject *self)
 {
 	Py_CLEAR(self->log_callable);
+	Py_CLEAR(self->dj_lazy_type);
+	Py_CLEAR(self->dj_skip_keys);
 	return 0;
 }
 
@@ -324,6 +360,16 @@ Engine_dealloc(EngineObject *self)
 		}                                                         \
 	} while (0)
 
+/* The capture calls also serve the null engine (Engine(null=True)). */
+#define CHECK_CAPTURE(self)                                               \
+	do {                                                              \
+		if (!(self)->eng && !(self)->null) {                      \
+			PyErr_SetString(PyExc_RuntimeError,               \
+			                "the OTAS engine is closed");     \
+			return NULL;                                      \
+		}                                                         \
+	} while (0)
+
 static PyObject *
 auth_result_tuple(otas_auth_status_t st, const otas_auth_result_t *r)
 {
@@ -336,7 +382,7 @@ static PyObject *
 Engine_authenticate(EngineObject *self, PyObject *arg)
 {
 	int timeout_ms = as_int(arg);
-	otas_auth_result_t r;
+	otas_auth_result_t r = OTAS_AUTH_RESULT_INIT;
 	otas_auth_status_t st;
 
 	if (timeout_ms == -1 && PyErr_Occurred())
@@ -351,15 +397,17 @@ Engine_authenticate(EngineObject *self, PyObject *arg)
 static PyObject *
 Engine_flush(EngineObject *self, PyObject *arg)
 {
-	int timeout_ms = as_int(arg), ok;
+	int timeout_ms = as_int(arg);
+	otas_result_t rc;
 
 	if (timeout_ms == -1 && PyErr_Occurred())
 		return NULL;
 	CHECK_OPEN(self);
+	/* otas_flush() blocks: the GIL is released around it. */
 	Py_BEGIN_ALLOW_THREADS
-	ok = otas_flush(self->eng, timeout_ms);
+	rc = otas_flush(self->eng, timeout_ms);
 	Py_END_ALLOW_THREADS
-	return PyBool_FromLong(ok);
+	return PyBool_FromLong(rc == OTAS_OK);
 }
 
 static PyObject *
@@ -438,7 +486,8 @@ Engine_entity(EngineObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
 	Py_ssize_t n = 0;
 	const char *js;
-	int kind, rc;
+	otas_result_t rc;
+	int kind;
 
 	if (nargs != 2) {
 		PyErr_SetString(PyExc_TypeError, "entity(kind, json)");
@@ -453,13 +502,13 @@ Engine_entity(EngineObject *self, PyObject *const *args, Py_ssize_t nargs)
 		PyErr_SetString(PyExc_TypeError, "entity json must be a str");
 		return NULL;
 	}
-	rc = otas_entity(self->eng, kind, js, (size_t)n);
-	if (rc < 0) {
+	rc = otas_entity(self->eng, (otas_entity_kind_t)kind, js, (size_t)n);
+	if (rc == OTAS_EINVAL) {
 		PyErr_SetString(PyExc_ValueError,
 		                "invalid entity update (kind or required ids)");
 		return NULL;
 	}
-	return PyBool_FromLong(rc == 0);
+	return PyBool_FromLong(rc == OTAS_OK);
 }
 
 /* Walk a WSGI environ (dict of str) into CGI-named header entries; the
@@ -825,6 +874,69 @@ x_body(PyObject *o, const char **p, size_t *len, Py_buffer *view,
 	return 0;
 }
 
+/* A WSGI environ / Django META dict into cap: its HTTP_* and CONTENT_*
+ * keys as CGI-named headers (the engine keeps only those), the query
+ * string, peer, scheme and, when cap has none, the method.  Every pointer
+ * borrows from the dict's str objects. */
+static int
+fill_environ(module_state *st, PyObject *environ, otas_capture_t *cap,
+             otas_header_t *req_h, char *server_host, size_t shlen)
+{
+	PyObject *o;
+
+	cap->flags |= OTAS_CAP_REQ_HEADERS_CGI;
+	cap->n_req_headers = walk_environ(environ, req_h, MAX_HEADERS,
+	                                  server_host, shlen,
+	                                  &cap->server_host_len);
+	if (cap->server_host_len)
+		cap->server_host = server_host;
+	/* Borrowed references from the environ dict. */
+	if ((o = PyDict_GetItemWithError(environ, st->str_query_string)))
+		opt_str(o, &cap->query, &cap->query_len);
+	if ((o = PyDict_GetItemWithError(environ, st->str_remote_addr)))
+		opt_str(o, &cap->remote_addr, &cap->remote_addr_len);
+	if ((o = PyDict_GetItemWithError(environ, st->str_url_scheme)))
+		opt_str(o, &cap->scheme, &cap->scheme_len);
+	if (!cap->method &&
+	    (o = PyDict_GetItemWithError(environ, st->str_request_method)))
+		opt_str(o, &cap->method, &cap->method_len);
+	return PyErr_Occurred() ? -1 : 0;
+}
+
+/* The capture call's last step, shared by capture() and capture_django():
+ * borrow both bodies (cut at the cap), hand the record to the engine and
+ * release the buffers.  The null engine (the benchmarks' baseline) does
+ * every step but the engine's copy.  Returns the event id when want_id and
+ * queued, else None. */
+static PyObject *
+capture_bodies(EngineObject *self, otas_capture_t *cap, PyObject *req_body,
+               PyObject *resp_body, int want_id)
+{
+	Py_buffer vreq, vresp;
+	size_t body_cap = self->eng ? otas_body_cap(self->eng) : NULL_BODY_CAP;
+	char id[37];
+	int rc = 1;
+
+	if (x_body(req_body, &cap->req_body, &cap->req_body_len, &vreq,
+	           body_cap) != 0)
+		return NULL;
+	if (x_body(resp_body, &cap->resp_body, &cap->resp_body_len, &vresp,
+	           body_cap) != 0) {
+		if (vreq.obj)
+			PyBuffer_Release(&vreq);
+		return NULL;
+	}
+	if (self->eng)
+		rc = otas_capture(self->eng, cap, want_id ? id : NULL);
+	if (vreq.obj)
+		PyBuffer_Release(&vreq);
+	if (vresp.obj)
+		PyBuffer_Release(&vresp);
+	if (rc == 0 && want_id)
+		return PyUnicode_FromStringAndSize(id, 36);
+	Py_RETURN_NONE;
+}
+
 /* capture(x: Exchange, want_id: bool = False) -> event id str | None
  *
  * Returns the event's UUIDv7 when want_id is true and it was queued, else
@@ -836,19 +948,17 @@ Engine_capture(EngineObject *self, PyObject *const *args, Py_ssize_t nargs)
 	otas_header_t req_h[MAX_HEADERS], resp_h[MAX_HEADERS];
 	otas_error_t errs[MAX_ERRORS];
 	otas_capture_t cap;
-	Py_buffer vreq, vresp;
 	ExchangeObject *x;
-	PyObject *environ, *o;
-	char id[37], server_host[300];
-	size_t body_cap;
-	int rc, want_id = 0;
+	PyObject *environ;
+	char server_host[300];
+	int want_id = 0;
 
 	if (nargs < 1 || nargs > 2) {
 		PyErr_SetString(PyExc_TypeError,
 		                "capture(exchange, want_id=False)");
 		return NULL;
 	}
-	CHECK_OPEN(self);
+	CHECK_CAPTURE(self);
 	st = PyType_GetModuleState(Py_TYPE((PyObject *)self));
 	if (!Py_IS_TYPE(args[0], st->exchange_type) &&
 	    !PyObject_TypeCheck(args[0], st->exchange_type)) {
@@ -859,7 +969,7 @@ Engine_capture(EngineObject *self, PyObject *const *args, Py_ssize_t nargs)
 	x = (ExchangeObject *)args[0];
 	if (nargs == 2 && (want_id = PyObject_IsTrue(args[1])) < 0)
 		return NULL;
-	memset(&cap, 0, sizeof cap);
+	otas_capture_init(&cap);
 
 	cap.flags = x_int(x->flags);
 	cap.status = x_int(x->status);
@@ -875,27 +985,8 @@ Engine_capture(EngineObject *self, PyObject *const *args, Py_ssize_t nargs)
 
 	environ = XF(x, headers);
 	if (IS_DICT(environ)) {
-		cap.flags |= OTAS_CAP_REQ_HEADERS_CGI;
-		cap.n_req_headers = walk_environ(environ, req_h, MAX_HEADERS,
-		                                 server_host, sizeof(server_host),
-		                                 &cap.server_host_len);
-		if (cap.server_host_len)
-			cap.server_host = server_host;
-		/* Borrowed references from the environ dict. */
-		if ((o = PyDict_GetItemWithError(environ,
-		                                 st->str_query_string)))
-			opt_str(o, &cap.query, &cap.query_len);
-		if ((o = PyDict_GetItemWithError(environ,
-		                                 st->str_remote_addr)))
-			opt_str(o, &cap.remote_addr, &cap.remote_addr_len);
-		if ((o = PyDict_GetItemWithError(environ,
-		                                 st->str_url_scheme)))
-			opt_str(o, &cap.scheme, &cap.scheme_len);
-		if (!cap.method &&
-		    (o = PyDict_GetItemWithError(environ,
-		                                 st->str_request_method)))
-			opt_str(o, &cap.method, &cap.method_len);
-		if (PyErr_Occurred())
+		if (fill_environ(st, environ, &cap, req_h, server_host,
+		                 sizeof(server_host)) != 0)
 			return NULL;
 	} else {
 		cap.n_req_headers = walk_headers(environ, req_h, MAX_HEADERS);
@@ -923,24 +1014,287 @@ Engine_capture(EngineObject *self, PyObject *const *args, Py_ssize_t nargs)
 	if (XF(x, scheme) != Py_None)
 		opt_str(x->scheme, &cap.scheme, &cap.scheme_len);
 
-	body_cap = otas_body_cap(self->eng);
-	if (x_body(x->req_body, &cap.req_body, &cap.req_body_len, &vreq,
-	           body_cap) != 0)
-		return NULL;
-	if (x_body(x->resp_body, &cap.resp_body, &cap.resp_body_len, &vresp,
-	           body_cap) != 0) {
-		if (vreq.obj)
-			PyBuffer_Release(&vreq);
+	return capture_bodies(self, &cap, x->req_body, x->resp_body, want_id);
+}
+
+/* ------------------------------------------------- the Django fast path */
+
+/* django_setup(lazy_type, skip_keys, user_in_c): what capture_django()
+ * needs to know of the host once -- Django's SimpleLazyObject type (an
+ * unevaluated request.user), the request.__dict__ keys that need the
+ * Python core (reported errors, an event id named up front, outgoing calls
+ * waiting for the event), and whether the user id is request.user.pk read
+ * without forcing the lazy user (the default) or left to Python. */
+static PyObject *
+Engine_django_setup(EngineObject *self, PyObject *const *args,
+                    Py_ssize_t nargs)
+{
+	PyObject *old;
+	int user_in_c;
+
+	if (nargs != 3 || !IS_TUPLE(args[1])) {
+		PyErr_SetString(PyExc_TypeError,
+		                "django_setup(lazy_type, skip_keys: tuple, "
+		                "user_in_c)");
 		return NULL;
 	}
-	rc = otas_capture(self->eng, &cap, want_id ? id : NULL);
-	if (vreq.obj)
-		PyBuffer_Release(&vreq);
-	if (vresp.obj)
-		PyBuffer_Release(&vresp);
-	if (rc == 0 && want_id)
-		return PyUnicode_FromStringAndSize(id, 36);
+	CHECK_CAPTURE(self);
+	if ((user_in_c = PyObject_IsTrue(args[2])) < 0)
+		return NULL;
+	old = self->dj_lazy_type;
+	self->dj_lazy_type = Py_NewRef(args[0]); /* decref in Engine_clear */
+	Py_XDECREF(old);
+	old = self->dj_skip_keys;
+	self->dj_skip_keys = Py_NewRef(args[1]); /* decref in Engine_clear */
+	Py_XDECREF(old);
+	self->dj_user_in_c = user_in_c;
 	Py_RETURN_NONE;
+}
+
+static inline long long
+clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* An exception the Python adapter would swallow (`except Exception`) is
+ * cleared (0); anything else (KeyboardInterrupt) stays set (-1). */
+static inline int
+swallow(void)
+{
+	if (!PyErr_ExceptionMatches(PyExc_Exception))
+		return -1;
+	PyErr_Clear();
+	return 0;
+}
+
+/* str(user.pk) when user.is_authenticated, else *out = NULL. */
+static int
+django_user_pk(module_state *st, PyObject *user, PyObject **out)
+{
+	PyObject *a, *pk;
+	int t;
+
+	*out = NULL;
+	if (!(a = PyObject_GetAttr(user, st->str_is_authenticated)))
+		return swallow();
+	t = PyObject_IsTrue(a);
+	Py_DECREF(a);
+	if (t < 0)
+		return swallow();
+	if (!t)
+		return 0;
+	if (!(pk = PyObject_GetAttr(user, st->str_pk)))
+		return swallow();
+	*out = PyObject_Str(pk);
+	Py_DECREF(pk);
+	return *out ? 0 : swallow();
+}
+
+/* An attribute that Django sets on the instance (request.method, .path,
+ * .META, .resolver_match): one look-up in the instance dict, the full
+ * attribute protocol only when it is not there.  A new reference. */
+static inline PyObject *
+inst_attr(PyObject *d, PyObject *obj, PyObject *name)
+{
+	PyObject *o = PyDict_GetItemWithError(d, name);
+
+	if (o)
+		return Py_NewRef(o);
+	if (PyErr_Occurred())
+		return NULL;
+	return PyObject_GetAttr(obj, name);
+}
+
+/* capture_django(request, response, t0_ns, body, want_id)
+ *     -> None | event id str | NotImplemented
+ *
+ * The Django middleware's whole capture step in one call, for a response
+ * the view returned: the request's method, path, route template, META
+ * (headers, query, peer, scheme), the body the middleware read (body is
+ * (bytes | None, declared size, CAP_* flags); a body the view read itself
+ * is taken from request._body), the user id and session key as the Python
+ * adapter reads them, the response's status, header store and content, and
+ * the duration from t0_ns (time.perf_counter_ns(), CLOCK_MONOTONIC) to
+ * now.  Returns NotImplemented, having captured nothing, for what the
+ * Python core handles (a streaming response, reported errors, an event id
+ * named up front, a user object to read in Python): the middleware then
+ * takes its Python path.  Nothing is copied but by the engine. */
+static PyObject *
+Engine_capture_django(EngineObject *self, PyObject *const *args,
+                      Py_ssize_t nargs)
+{
+	module_state *st;
+	otas_header_t req_h[MAX_HEADERS], resp_h[MAX_HEADERS];
+	otas_capture_t cap;
+	PyObject *request, *response, *body, *o;
+	PyObject *d = NULL, *meta = NULL, *method = NULL, *path = NULL;
+	PyObject *rm = NULL, *route = NULL, *status = NULL, *headers = NULL;
+	PyObject *store = NULL, *content = NULL, *uid = NULL, *skey = NULL;
+	PyObject *req_body = NULL, *ret = NULL;
+	char server_host[300];
+	long long t0, mono, real;
+	Py_ssize_t i, n, clen;
+	int want_id, t;
+
+	if (nargs != 5 || !IS_TUPLE(args[3]) || PyTuple_Size(args[3]) != 3) {
+		PyErr_SetString(PyExc_TypeError,
+		                "capture_django(request, response, t0_ns, "
+		                "(body, size, flags), want_id)");
+		return NULL;
+	}
+	CHECK_CAPTURE(self);
+	if (!self->dj_skip_keys) {
+		PyErr_SetString(PyExc_RuntimeError, "django_setup() not called");
+		return NULL;
+	}
+	mono = clock_ns(CLOCK_MONOTONIC);
+	real = clock_ns(CLOCK_REALTIME);
+	request = args[0];
+	response = args[1];
+	body = args[3];
+	t0 = PyLong_AsLongLong(args[2]);
+	if (t0 == -1 && PyErr_Occurred())
+		return NULL;
+	if ((want_id = PyObject_IsTrue(args[4])) < 0)
+		return NULL;
+	st = PyType_GetModuleState(Py_TYPE((PyObject *)self));
+	otas_capture_init(&cap);
+
+	/* A streaming response is counted as it streams: Python's. */
+	if (!(o = PyObject_GetAttr(response, st->str_streaming)))
+		goto fail;
+	t = PyObject_IsTrue(o);
+	Py_DECREF(o);
+	if (t)
+		goto slow_or_fail; /* t < 0: the error */
+
+	if (!(d = PyObject_GetAttr(request, st->str_dict)))
+		goto fail;
+	if (!IS_DICT(d))
+		goto slow;
+	n = PyTuple_Size(self->dj_skip_keys);
+	for (i = 0; i < n; i++) {
+		t = PyDict_Contains(d, PyTuple_GetItem(self->dj_skip_keys, i));
+		if (t)
+			goto slow_or_fail;
+	}
+	/* The user (_user_id() of middleware.py): an unevaluated lazy user
+	 * is read only through the cache it fills once evaluated. */
+	if ((o = PyDict_GetItemWithError(d, st->str_user)) && o != Py_None) {
+		if (!self->dj_user_in_c)
+			goto slow;
+		if (Py_IS_TYPE(o, (PyTypeObject *)self->dj_lazy_type))
+			o = PyDict_GetItemWithError(d, st->str_cached_user);
+		if (o && o != Py_None) {
+			Py_INCREF(o); /* the property may change the dict */
+			t = django_user_pk(st, o, &uid);
+			Py_DECREF(o);
+			if (t < 0)
+				goto fail;
+		}
+	}
+	if (PyErr_Occurred())
+		goto fail;
+	/* The session key (the engine stores its hash). */
+	if ((o = PyDict_GetItemWithError(d, st->str_session)) && o != Py_None) {
+		Py_INCREF(o); /* the property may change the dict */
+		skey = PyObject_GetAttr(o, st->str_session_key);
+		Py_DECREF(o);
+		if (!skey && swallow() < 0)
+			goto fail;
+	}
+	if (PyErr_Occurred())
+		goto fail;
+
+	/* The request body: read by the middleware, else by the view. */
+	req_body = Py_NewRef(PyTuple_GetItem(body, 0));
+	cap.flags = x_int(PyTuple_GetItem(body, 2));
+	cap.req_body_size = x_ll(PyTuple_GetItem(body, 1));
+	if (PyErr_Occurred())
+		goto fail;
+	if (req_body == Py_None && cap.flags &&
+	    (o = PyDict_GetItemWithError(d, st->str_body)) && o != Py_None) {
+		Py_SETREF_(req_body, Py_NewRef(o));
+		cap.flags = 0;
+	}
+	if (PyErr_Occurred())
+		goto fail;
+
+	/* The request: instance attributes, read from the dict at hand. */
+	if (!(method = inst_attr(d, request, st->str_method)) ||
+	    !(path = inst_attr(d, request, st->str_path)) ||
+	    !(rm = inst_attr(d, request, st->str_resolver_match)) ||
+	    !(meta = inst_attr(d, request, st->str_meta)))
+		goto fail;
+	if (rm != Py_None && !(route = PyObject_GetAttr(rm, st->str_route)))
+		goto fail;
+	if (!IS_DICT(meta))
+		goto slow;
+
+	/* The response. */
+	if (!(status = PyObject_GetAttr(response, st->str_status_code)) ||
+	    !(headers = PyObject_GetAttr(response, st->str_headers)))
+		goto fail;
+	if (!(store = PyObject_GetAttr(headers, st->str_store))) {
+		if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+			goto fail;
+		PyErr_Clear();
+		store = Py_NewRef(headers);
+	}
+	if (!(content = PyObject_GetAttr(response, st->str_content)))
+		goto fail;
+	if ((clen = PyObject_Size(content)) < 0)
+		goto fail;
+
+	cap.status = x_int(status);
+	if (cap.status == -1 && PyErr_Occurred())
+		goto fail;
+	cap.resp_body_size = clen;
+	cap.duration_ns = mono - t0;
+	cap.start_unix_us = (real - cap.duration_ns) / 1000;
+	opt_str(method, &cap.method, &cap.method_len);
+	opt_str(path, &cap.path, &cap.path_len);
+	opt_str(route ? route : Py_None, &cap.route, &cap.route_len);
+	if (fill_environ(st, meta, &cap, req_h, server_host,
+	                 sizeof(server_host)) != 0)
+		goto fail;
+	cap.req_headers = req_h;
+	cap.n_resp_headers = walk_headers(store, resp_h, MAX_HEADERS);
+	cap.resp_headers = resp_h;
+	opt_str(uid ? uid : Py_None, &cap.user_id, &cap.user_id_len);
+	opt_str(skey ? skey : Py_None, &cap.session_token,
+	        &cap.session_token_len);
+	/* Every pointer in cap borrows from an object held here. */
+	ret = capture_bodies(self, &cap, req_body, content, want_id);
+	goto done;
+
+slow_or_fail:
+	if (PyErr_Occurred())
+		goto fail;
+slow:
+	ret = Py_NewRef(Py_NotImplemented);
+	goto done;
+fail:
+	ret = NULL;
+done:
+	Py_XDECREF(d);
+	Py_XDECREF(meta);
+	Py_XDECREF(method);
+	Py_XDECREF(path);
+	Py_XDECREF(rm);
+	Py_XDECREF(route);
+	Py_XDECREF(status);
+	Py_XDECREF(headers);
+	Py_XDECREF(store);
+	Py_XDECREF(content);
+	Py_XDECREF(uid);
+	Py_XDECREF(skey);
+	Py_XDECREF(req_body);
+	return ret;
 }
 
 static PyObject *
@@ -950,58 +1304,71 @@ Engine_body_cap(EngineObject *self, PyObject *Py_UNUSED(ignored))
 	return PyLong_FromSize_t(otas_body_cap(self->eng));
 }
 
+/* Put v (a new reference, stolen; NULL = error) in d under key, or in the
+ * sub-dict d[group] (made on first use) when group is not "top".  The
+ * keys come out in the order of OTAS_STATS_FIELDS. */
+static int
+stats_put(PyObject *d, const char *group, const char *key, PyObject *v)
+{
+	PyObject *sub;
+	int rc;
+
+	if (!v)
+		return -1;
+	if (strcmp(group, "top") != 0) {
+		sub = PyDict_GetItemString(d, group); /* borrowed */
+		if (!sub) {
+			sub = PyDict_New();
+			if (!sub || PyDict_SetItemString(d, group, sub) != 0) {
+				Py_XDECREF(sub);
+				Py_DECREF(v);
+				return -1;
+			}
+			Py_DECREF(sub); /* d holds it */
+		}
+		d = sub;
+	}
+	rc = PyDict_SetItemString(d, key, v);
+	Py_DECREF(v);
+	return rc;
+}
+
+/* stats() -> dict: every field of OTAS_STATS_FIELDS (otas.h), generated
+ * from the table: counters and gauges as int, strings as str, the
+ * "dropped" group as a nested dict. */
 static PyObject *
 Engine_stats(EngineObject *self, PyObject *Py_UNUSED(ignored))
 {
-	otas_stats_t s;
-	PyObject *d, *v;
-	int bad;
+	otas_stats_t s = OTAS_STATS_INIT;
+	PyObject *d;
 
 	CHECK_OPEN(self);
 	otas_stats(self->eng, &s);
-	d = Py_BuildValue(
-	    "{sKsKsKsKsKsKsKsKs{sKsKsKsKsKsKsK}sKsKsisiss}",
-	    "captured", (unsigned long long)s.captured,
-	    "sent", (unsigned long long)s.sent,
-	    "batches", (unsigned long long)s.batches,
-	    "bytes_sent", (unsigned long long)s.bytes_sent,
-	    "retried", (unsigned long long)s.retried,
-	    "spooled", (unsigned long long)s.spooled,
-	    "unspooled", (unsigned long long)s.unspooled,
-	    "duplicates", (unsigned long long)s.duplicates,
-	    "dropped",
-	    "queue_full", (unsigned long long)s.dropped_queue_full,
-	    "rejected", (unsigned long long)s.dropped_rejected,
-	    "invalid_agent_token",
-	    (unsigned long long)s.dropped_invalid_agent_token,
-	    "skipped_no_agent_token",
-	    (unsigned long long)s.skipped_no_agent_token,
-	    "spool_full", (unsigned long long)s.dropped_spool_full,
-	    "shutdown", (unsigned long long)s.dropped_shutdown,
-	    "capture_error", (unsigned long long)s.dropped_capture_error,
-	    "queue_bytes", (unsigned long long)s.queue_bytes,
-	    "queue_events", (unsigned long long)s.queue_events,
-	    "batch_endpoint", s.batch_endpoint,
-	    "authenticated", s.authenticated,
-	    "last_error", s.last_error);
+	d = PyDict_New();
 	if (!d)
 		return NULL;
-#define ADD(name, val) \
-	do { \
-		v = PyLong_FromUnsignedLongLong((unsigned long long)(val)); \
-		bad = !v || PyDict_SetItemString(d, name, v) != 0; \
-		Py_XDECREF(v); \
-		if (bad) { \
-			Py_DECREF(d); \
-			return NULL; \
-		} \
-	} while (0)
-	ADD("sampled_out", s.sampled_out);
-	ADD("excluded", s.excluded);
-	ADD("entities_sent", s.entities_sent);
-	ADD("dropped_entities", s.dropped_entities);
-#undef ADD
+#define C(name, group, key, doc)                                         \
+	if (stats_put(d, #group, #key,                                    \
+	              PyLong_FromUnsignedLongLong(                        \
+	                  (unsigned long long)s.name)) != 0)              \
+		goto fail;
+#define G(name, type, group, key, doc)                                   \
+	if (stats_put(d, #group, #key,                                    \
+	              PyLong_FromLongLong((long long)s.name)) != 0)       \
+		goto fail;
+#define S(name, size, group, key, doc)                                   \
+	if (stats_put(d, #group, #key,                                    \
+	              PyUnicode_DecodeUTF8(s.name, strlen(s.name),        \
+	                                   "replace")) != 0)              \
+		goto fail;
+	OTAS_STATS_FIELDS(C, G, S)
+#undef C
+#undef G
+#undef S
 	return d;
+fail:
+	Py_DECREF(d);
+	return NULL;
 }
 
 static PyObject *
@@ -1014,6 +1381,15 @@ static PyMethodDef Engine_methods[] = {
     {"capture", (PyCFunction)(void (*)(void))Engine_capture, METH_FASTCALL,
      "capture(exchange, want_id=False) -> event id | None: copy one "
      "Exchange into the engine's queue."},
+    {"capture_django", (PyCFunction)(void (*)(void))Engine_capture_django,
+     METH_FASTCALL,
+     "capture_django(request, response, t0_ns, (body, size, flags), "
+     "want_id) -> event id | None | NotImplemented: the Django "
+     "middleware's capture in one call."},
+    {"django_setup", (PyCFunction)(void (*)(void))Engine_django_setup,
+     METH_FASTCALL,
+     "django_setup(lazy_type, skip_keys, user_in_c): once, before "
+     "capture_django()."},
     {"want_request_body",
      (PyCFunction)(void (*)(void))Engine_want_request_body, METH_FASTCALL,
      "Whether to read a request body of this type and length."},
@@ -1065,7 +1441,7 @@ mod_authenticate_key(PyObject *module, PyObject *args)
 {
 	const char *url, *key;
 	int timeout_ms;
-	otas_auth_result_t r;
+	otas_auth_result_t r = OTAS_AUTH_RESULT_INIT;
 	otas_auth_status_t st;
 
 	if (!PyArg_ParseTuple(args, "ssi", &url, &key, &timeout_ms))
@@ -1120,6 +1496,34 @@ mod_option_defaults(PyObject *module, PyObject *Py_UNUSED(ignored))
 	return d;
 }
 
+/* option_types() -> {name: type} for every option, the type as the
+ * lower-case name of its otas_option_type_t ("bool", "secret", ...). */
+static PyObject *
+mod_option_types(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+	static const char *const type_names[] = {
+	    "string", "sdk_key", "secret", "url", "rules", "bool", "int",
+	    "size"};
+	const char *const *names = otas_config_names();
+	PyObject *d = PyDict_New();
+
+	for (; d && *names; names++) {
+		otas_option_type_t t = otas_config_type(*names);
+		PyObject *v;
+		if (t < 0 || (size_t)t >= sizeof(type_names) / sizeof(*type_names))
+			v = PyUnicode_FromString("unknown");
+		else
+			v = PyUnicode_FromString(type_names[t]);
+		if (!v || PyDict_SetItemString(d, *names, v) != 0) {
+			Py_XDECREF(v);
+			Py_CLEAR(d);
+			break;
+		}
+		Py_DECREF(v);
+	}
+	return d;
+}
+
 static PyMethodDef module_methods[] = {
     {"authenticate_key", mod_authenticate_key, METH_VARARGS,
      "authenticate_key(auth_url, key, timeout_ms) -> tuple"},
@@ -1127,6 +1531,8 @@ static PyMethodDef module_methods[] = {
      "check_options(dict): raise ValueError for a bad option"},
     {"option_defaults", mod_option_defaults, METH_NOARGS,
      "option_defaults() -> {name: default}"},
+    {"option_types", mod_option_types, METH_NOARGS,
+     "option_types() -> {name: type}, e.g. \"bool\", \"secret\""},
     {NULL, NULL, 0, NULL}};
 
 static int
@@ -1154,6 +1560,30 @@ module_exec(PyObject *m)
 	if (!st->str_request_method || !st->str_query_string ||
 	    !st->str_remote_addr || !st->str_url_scheme)
 		return -1;
+#define INTERN(field, text) \
+	do { \
+		if (!(st->field = PyUnicode_InternFromString(text))) \
+			return -1; \
+	} while (0)
+	INTERN(str_dict, "__dict__");
+	INTERN(str_method, "method");
+	INTERN(str_path, "path");
+	INTERN(str_resolver_match, "resolver_match");
+	INTERN(str_route, "route");
+	INTERN(str_meta, "META");
+	INTERN(str_status_code, "status_code");
+	INTERN(str_headers, "headers");
+	INTERN(str_store, "_store");
+	INTERN(str_streaming, "streaming");
+	INTERN(str_content, "content");
+	INTERN(str_user, "user");
+	INTERN(str_cached_user, "_cached_user");
+	INTERN(str_session, "session");
+	INTERN(str_session_key, "session_key");
+	INTERN(str_is_authenticated, "is_authenticated");
+	INTERN(str_pk, "pk");
+	INTERN(str_body, "_body");
+#undef INTERN
 	if (PyModule_AddStringConstant(m, "VERSION", otas_version()) != 0)
 		return -1;
 	if (PyModule_AddIntConstant(m, "CAP_RESP_STREAMING",
@@ -1199,6 +1629,24 @@ module_clear(PyObject *m)
 	Py_CLEAR(st->str_query_string);
 	Py_CLEAR(st->str_remote_addr);
 	Py_CLEAR(st->str_url_scheme);
+	Py_CLEAR(st->str_dict);
+	Py_CLEAR(st->str_method);
+	Py_CLEAR(st->str_path);
+	Py_CLEAR(st->str_resolver_match);
+	Py_CLEAR(st->str_route);
+	Py_CLEAR(st->str_meta);
+	Py_CLEAR(st->str_status_code);
+	Py_CLEAR(st->str_headers);
+	Py_CLEAR(st->str_store);
+	Py_CLEAR(st->str_streaming);
+	Py_CLEAR(st->str_content);
+	Py_CLEAR(st->str_user);
+	Py_CLEAR(st->str_cached_user);
+	Py_CLEAR(st->str_session);
+	Py_CLEAR(st->str_session_key);
+	Py_CLEAR(st->str_is_authenticated);
+	Py_CLEAR(st->str_pk);
+	Py_CLEAR(st->str_body);
 	return 0;
 }
 

@@ -19,6 +19,7 @@ AuthResult = tuple[int, int, str, str, str, str]
 def authenticate_key(auth_url: str, key: str, timeout_ms: int) -> AuthResult: ...
 def check_options(options: dict[str, str]) -> None: ...
 def option_defaults() -> dict[str, str]: ...
+def option_types() -> dict[str, str]: ...
 
 class Exchange:
     """One request/response, the record capture() reads.
@@ -85,11 +86,29 @@ class Exchange:
 
 class Engine:
     closed: bool
-    def __init__(self, options: dict[str, str], log: Any = ..., log_level: int = ...) -> None: ...
+    # null=True: no engine (OTAS_ENGINE=null, the benchmarks' baseline):
+    # capture() and capture_django() read every argument and stop before
+    # the engine's copy; the other methods raise RuntimeError.
+    def __init__(self, options: dict[str, str], log: Any = ..., log_level: int = ...,
+                 null: bool = False) -> None: ...
     def capture(self, exchange: Exchange, want_id: bool = False, /) -> str | None:
         """Copy one Exchange into the engine's queue (the GIL is kept: a
         copy and a push).  The event's UUIDv7 when want_id and it was
         queued, else None; never raises for an event the engine drops."""
+    def django_setup(self, lazy_type: type, skip_keys: tuple[str, ...],
+                     user_in_c: bool, /) -> None:
+        """Once, before capture_django(): Django's SimpleLazyObject, the
+        request.__dict__ keys that send a request to the Python core, and
+        whether the binding reads str(request.user.pk) itself."""
+    def capture_django(self, request: Any, response: Any, t0_ns: int,
+                       body: tuple[bytes | None, int, int], want_id: bool, /) -> Any:
+        """The Django middleware's capture in one call: reads the request
+        (method, path, resolver_match.route, META, user, session, _body)
+        and the response (status_code, headers._store, content) itself;
+        t0_ns is time.perf_counter_ns() at the request's start.  Returns
+        the event id (want_id), None, or NotImplemented when the Python
+        core must take the request (streaming response, reported errors, an
+        event id named up front, a user object read in Python)."""
     def should_capture(self, method: str, path: str, /) -> bool: ...
     def new_event_id(self) -> str: ...
     def entity(self, kind: int, json: str, /) -> bool: ...

@@ -25,6 +25,10 @@ def option_defaults():
     return {}
 
 
+def option_types():
+    return {}
+
+
 class PyExchange:
     """The binding's record (see _engine.pyi), as a plain class for when
     the extension is not built: the defaults are class attributes, so an
@@ -53,22 +57,47 @@ class PyExchange:
 
 
 try:
+    from . import _engine as _c
     from ._engine import Exchange  # the same record, if built
 except ImportError:  # pragma: no cover - the extension is not built
+    _c = None
     Exchange = PyExchange
+
+if _c is not None:
+    # The options are the real engine's (a benchmark configures the null
+    # engine as it configures the real one); only capture is a no-op.
+    check_options = _c.check_options
+    option_defaults = _c.option_defaults
+    option_types = _c.option_types
 
 
 class Engine:
+    """With the extension built, capture() and capture_django() are the
+    binding's own (Engine(null=True)): they read every argument as the
+    real engine's do and stop before the engine's copy, so that the
+    baseline costs what the adapter costs, C part included."""
+
     closed = False
 
     def __init__(self, options, log=None, log_level=30):
         self._captured = 0
+        if _c is not None:
+            c = _c.Engine({}, null=True)
+            self.capture = c.capture
+            self.capture_django = c.capture_django
+            self.django_setup = c.django_setup
 
     def capture(self, exchange, want_id=False):
         if not isinstance(exchange, Exchange):
             raise TypeError("capture() takes an Exchange")
         self._captured += 1
         return None
+
+    def capture_django(self, request, response, t0_ns, body, want_id):
+        return NotImplemented  # pragma: no cover - the Python path
+
+    def django_setup(self, lazy_type, skip_keys, user_in_c):
+        pass  # pragma: no cover
 
     def should_capture(self, method, path):
         return True

@@ -68,21 +68,6 @@ def _debug_log(level, message):
         logger.log(level, "%s", message)
 
 
-def _secret_name(name):
-    return (any(w in name for w in ("_KEY", "SECRET", "TOKEN", "PASSWORD"))
-            or name == "OTAS_OTLP_HEADERS")
-
-
-def _startup_line(mod, settings):
-    """OTAS_DEBUG=1: one line with every option's effective value."""
-    values = dict(mod.option_defaults())
-    values.update(settings.options)
-    shown = " ".join(
-        f"{k}={'***' if _secret_name(k) and v else v!r}"
-        for k, v in sorted(values.items()))
-    sys.stderr.write(f"otas: start (pid {os.getpid()}): {shown}\n")
-
-
 class Runtime:
     """One engine and what authentication told us."""
 
@@ -117,8 +102,8 @@ def start(settings):
             _current = rt
             return rt
         level = logging.DEBUG if settings.debug else logger.getEffectiveLevel()
-        if settings.debug:
-            _startup_line(mod, settings)
+        # OTAS_DEBUG=1: the engine logs its start-up line of options
+        # (secrets as '***') when it is given the DEBUG level.
         try:
             eng = mod.Engine(settings.options,
                              _debug_log if settings.debug else _log, level)

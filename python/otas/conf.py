@@ -41,7 +41,7 @@ logger = logging.getLogger("otas")
 # OTAS_ variables read by other parts (the binding, the test helpers, the
 # collector, the dashboard tests): not engine options, never warned about.
 OTHER_VARIABLES = frozenset({
-    "OTAS_ENGINE", "OTAS_CAPTURE_IN_TESTS", "OTAS_COLLECTOR_BIN",
+    "OTAS_ENGINE", "OTAS_COLLECTOR_BIN",
     "OTAS_JWT_SECRET", "OTAS_DASHBOARD_EVENT_SOURCE", "OTAS_CHROMIUM",
     "OTAS_CHROMEDRIVER",
 })
@@ -174,8 +174,11 @@ class Settings:
         return self.ms("OTAS_SHUTDOWN_TIMEOUT_MS", 5000)
 
     def __repr__(self):  # never shows the key
+        # The engine's option table says which options are secret; without
+        # it (the null engine) no value is shown.
+        types = engine.option_types() if engine is not None else {}
         shown = {k: v for k, v in self.options.items()
-                 if k not in ("OTAS_SDK_KEY", "OTAS_OTLP_HEADERS")}
+                 if types.get(k, "secret") not in ("sdk_key", "secret")}
         return f"Settings({shown!r}, hooks={sorted(self.hooks)!r})"
 
 
@@ -242,7 +245,9 @@ def load(setting=None, kwargs=None, environ=None, require_key=True):
     if not settings.enabled:
         return settings
     in_tests = in_django_tests() and not strict_bool(
-        "OTAS_CAPTURE_IN_TESTS", environ.get("OTAS_CAPTURE_IN_TESTS", "0"))
+        "OTAS_CAPTURE_IN_TESTS",
+        options.get("OTAS_CAPTURE_IN_TESTS",
+                    environ.get("OTAS_CAPTURE_IN_TESTS", "0")))
     # Options first: a misspelt OTAS_EXPORTER is named before a missing key.
     if engine is not None:
         try:

@@ -164,6 +164,20 @@ class OtasMiddleware:
         self._user_field = settings.options.get("OTAS_USER_ID_FIELD", "pk") or "pk"
         self._resolve_user = conf.as_bool(
             settings.options.get("OTAS_RESOLVE_USER", "0"))
+        # The common case in one C call (capture_django): no hooks, no
+        # MASK_EVENT, no OpenTelemetry (Core.plain).  The request.__dict__
+        # keys that need the Python core, and whether the engine may read
+        # the user id itself (request.user.pk, never forcing a lazy user).
+        self._fast = self._core is not None and self._core.plain
+        self._direct = None  # __call__'s short path: capture_django
+        if self._fast:
+            self._capture_django = engine.capture_django
+            engine.django_setup(
+                SimpleLazyObject,
+                (ERRORS_ATTR, _EVENT_ID_ATTR, outgoing.CHILDREN_KEY),
+                self._user_field == "pk" and not self._resolve_user)
+            if not (self.async_mode or self._filtering or self._outgoing):
+                self._direct = engine.capture_django
 
     # ------------------------------------------------------------ request
 
@@ -175,36 +189,65 @@ class OtasMiddleware:
                 request.method, request.path))
 
     def __call__(self, request):
-        if self.async_mode:
-            return self.__acall__(request)
-        if self._core is None or (self._skip_prefixes and request.path.startswith(
-                self._skip_prefixes)) or (self._filtering and not self._should_capture(
-                    request.method, request.path)):
-            return self.get_response(request)
-        start_us = _time_ns() // 1000
+        direct = self._direct
+        if direct is None or (self._skip_prefixes and request.path.startswith(
+                self._skip_prefixes)):
+            return self._call(request)
+        # The common case, with as little Python as it takes: one clock
+        # reading, the body decision, the view, one engine call.
         t0 = _perf_ns()
         cl = request.META.get("CONTENT_LENGTH")
-        body = (_NO_BODY if cl is None or cl == "0" else _EMPTY_CL if cl == ""
-                else self._request_body(request, cl))
-        token = outgoing.current_request.set(request) if self._outgoing else None
-        response = None
+        if cl is None or cl == "0":
+            body = _NO_BODY
+        elif cl == "":
+            return self._call(request)
+        else:
+            body = self._request_body(request, cl)
         try:
             response = self.get_response(request)
         except BaseException as exc:
             # DEBUG_PROPAGATE_EXCEPTIONS (DRF's test settings) or a
             # middleware above Django's handler: the event is kept.
-            self._record(request, None, body, start_us, _perf_ns() - t0, exc)
+            self._record(request, None, body, t0, exc)
+            raise
+        try:
+            eid = direct(request, response, t0, body, self._id_header)
+        except Exception:
+            self._core.fail()
+            return response
+        if eid is not None:
+            if eid is NotImplemented:
+                self._record(request, response, body, t0)
+            else:
+                response["X-OTAS-Event-Id"] = eid
+        return response
+
+    def _call(self, request):
+        """Every other case: async, filters, outgoing capture, skipped
+        paths, hooks."""
+        if self.async_mode:
+            return self.__acall__(request)
+        if self._skip(request):
+            return self.get_response(request)
+        t0 = _perf_ns()
+        cl = request.META.get("CONTENT_LENGTH")
+        body = (_NO_BODY if cl is None or cl == "0" else _EMPTY_CL if cl == ""
+                else self._request_body(request, cl))
+        token = outgoing.current_request.set(request) if self._outgoing else None
+        try:
+            response = self.get_response(request)
+        except BaseException as exc:
+            self._record(request, None, body, t0, exc)
             raise
         finally:
             if token is not None:
                 outgoing.current_request.reset(token)
-        self._record(request, response, body, start_us, _perf_ns() - t0)
+        self._finish(request, response, body, t0)
         return response
 
     async def __acall__(self, request):
         if self._skip(request):
             return await self.get_response(request)
-        start_us = _time_ns() // 1000
         t0 = _perf_ns()
         cl = request.META.get("CONTENT_LENGTH")
         body = (_NO_BODY if cl is None or cl == "0" else _EMPTY_CL if cl == ""
@@ -213,13 +256,32 @@ class OtasMiddleware:
         try:
             response = await self.get_response(request)
         except BaseException as exc:
-            self._record(request, None, body, start_us, _perf_ns() - t0, exc)
+            self._record(request, None, body, t0, exc)
             raise
         finally:
             if token is not None:
                 outgoing.current_request.reset(token)
-        self._record(request, response, body, start_us, _perf_ns() - t0)
+        self._finish(request, response, body, t0)
         return response
+
+    def _finish(self, request, response, body, t0):
+        """After the view: the engine's capture_django() reads the request
+        and the response itself (one call, no Python per field); what it
+        leaves to the Python core (NotImplemented: streaming, reported
+        errors, an event id named up front, hooks) goes to _record()."""
+        if self._fast and body is not _EMPTY_CL:
+            try:
+                eid = self._capture_django(request, response, t0, body,
+                                           self._id_header)
+            except Exception:
+                self._core.fail()
+                return
+            if eid is None:
+                return
+            if eid is not NotImplemented:
+                response["X-OTAS-Event-Id"] = eid
+                return
+        self._record(request, response, body, t0)
 
     def _request_body(self, request, cl):
         """(bytes or None, declared size, flags) before the view runs."""
@@ -245,9 +307,10 @@ class OtasMiddleware:
 
     # ----------------------------------------------------------- response
 
-    def _record(self, request, response, body, start_us, duration_ns,
-                exc=None):
+    def _record(self, request, response, body, t0, exc=None):
         try:
+            duration_ns = _perf_ns() - t0
+            start_us = (_time_ns() - duration_ns) // 1000
             req_body, req_size, flags = body
             if req_body is None and flags:
                 # The view may have read the body itself: take that copy

@@ -3,17 +3,18 @@
  * otas_authenticate_key() against a loopback server and a closed port.
  */
 #include "engine.h"
+#include "send/protocol.h"
 #include "fake_server.c"
 #include "testlib.h"
 
 #define KEY "otas_PocKPi56xDI_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ"
 
-static otas_auth_result_t r;
+static otas_auth_result_t r = OTAS_AUTH_RESULT_INIT;
 
 static int
 parse(int st, const char *body)
 {
-	memset(&r, 0, sizeof(r));
+	otas_auth_result_init(&r);
 	return otas__auth_parse(st, body, strlen(body), &r);
 }
 

@@ -58,7 +58,7 @@ fill(otas_capture_t *c)
 	static const otas_error_t er[] = {
 	    {"ValueError", 10, "bad", 3, "trace", 5}};
 
-	memset(c, 0, sizeof(*c));
+	otas_capture_init(c);
 	c->flags = OTAS_CAP_REQ_HEADERS_CGI;
 	c->method = "POST";
 	c->method_len = 4;
@@ -152,7 +152,7 @@ TEST(capture_queues_and_counts_full)
 
 	CHECK(e->cfg->queue_max_bytes == 65536);
 	otas_capture_t c;
-	otas_stats_t st;
+	otas_stats_t st = OTAS_STATS_INIT;
 	char id[37];
 	static char big[20000];
 	int i, queued = 0, dropped = 0;

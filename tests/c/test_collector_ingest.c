@@ -148,7 +148,14 @@ TEST(batch_decode_errors)
 	CHECK_INT(otas__batch_decode("\"x\"", 3, 10, &b), OTAS__INGEST_BAD_BATCH);
 	CHECK_INT(otas__batch_decode("{\"events\":[1,2,3]}", 18, 2, &b),
 	          OTAS__INGEST_TOO_MANY);
+	/* Two "events" lists: valid JSON, not a valid batch (found by
+	 * fuzz_collector_ingest: the answer said invalid_json). */
 	CHECK_INT(otas__batch_decode("{\"events\":[],\"events\":[]}", 25, 2, &b),
+	          OTAS__INGEST_BAD_BATCH);
+	CHECK_INT(otas__batch_decode("{\"events\":[{\"\":[0]}],\"events\":[]}",
+	                             33, 2, &b),
+	          OTAS__INGEST_BAD_BATCH);
+	CHECK_INT(otas__batch_decode("{\"events\":[],\"events\":[}", 24, 2, &b),
 	          OTAS__INGEST_BAD_JSON);
 	CHECK(b.n == 0 && b.ev == NULL);
 	CHECK_INT(otas__batch_decode("{\"events\":[\"\xff\"]}", 13, 2, &b),

@@ -3,6 +3,7 @@
  * messages, the key never echoed.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "config.h"
 #include "testlib.h"
@@ -48,8 +49,8 @@ TEST(every_name_reads_back)
 
 	for (n = otas_config_names(); *n; n++, k++)
 		CHECK(GET(c, *n) != NULL);
-	CHECK_INT(k, 47); /* 35 + 5 OTLP (otlp.c) + 6 of the migration guides
-	                   * + OTAS_COMPRESSION */
+	CHECK_INT(k, 48); /* 35 + 5 OTLP (otlp.c) + 6 of the migration guides
+	                   * + OTAS_COMPRESSION + OTAS_CAPTURE_IN_TESTS */
 	otas_config_free(c);
 }
 
@@ -124,16 +125,85 @@ TEST(bad_values_name_option_value_and_fix)
 	CHECK(strstr(err, "OTAS_SHUTDOWN_TIMEOUT_MS"));
 	CHECK(otas_config_set(c, "OTAS_SHUTDOWN_TIMEOUT_MS", "2.5", err,
 	                      sizeof(err)) == -1);
-	CHECK(otas_config_set(c, "OTAS_REDACT_RESPONSE_BODY", "$.ok, $.a[",
-	                      err, sizeof(err)) == -1);
-	CHECK(strstr(err, "OTAS_REDACT_RESPONSE_BODY") && strstr(err, "$.a["));
-	CHECK(otas_config_set(c, "OTAS_REDACT_RESPONSE_BODY", "$.ok,$..t", err,
-	                      sizeof(err)) == 0);
 	CHECK(otas_config_set(c, "OTAS_WHAT", "1", err, sizeof(err)) == -1);
 	CHECK(strstr(err, "OTAS_WHAT"));
 	/* the values stayed */
 	CHECK_STR(GET(c, "OTAS_BATCH_MAX_EVENTS"), "100");
 	otas_config_free(c);
+}
+
+/* JSONPath rules are compiled by otas_config_check() (config.c stays below
+ * event/): a bad rule is still refused before the engine exists, naming
+ * the option, the rule and the fix, and otas_engine_new() refuses it too. */
+TEST(bad_rules_fail_the_check_naming_the_option)
+{
+	otas_config_t *c = otas_config_new();
+	otas_engine_t *e;
+
+	CHECK(otas_config_set(c, "OTAS_SDK_KEY", KEY, err, sizeof(err)) == 0);
+	CHECK(otas_config_set(c, "OTAS_REDACT_RESPONSE_BODY", "$.ok,$..t", err,
+	                      sizeof(err)) == 0);
+	CHECK(otas_config_check(c, err, sizeof(err)) == 0);
+	CHECK(otas_config_set(c, "OTAS_REDACT_RESPONSE_BODY", "$.ok, $.a[",
+	                      err, sizeof(err)) == 0);
+	CHECK(otas_config_check(c, err, sizeof(err)) == -1);
+	CHECK(strstr(err, "OTAS_REDACT_RESPONSE_BODY") && strstr(err, "$.a[") &&
+	      strstr(err, "fix the JSONPath rule"));
+	CHECK(otas_config_set(c, "OTAS_REDACT_RESPONSE_BODY", "", err,
+	                      sizeof(err)) == 0);
+	CHECK(otas_config_set(c, "OTAS_REDACT_REQUEST_BODY", "$.items[?(@.a)]",
+	                      err, sizeof(err)) == 0);
+	e = otas_engine_new(c, err, sizeof(err)); /* takes c */
+	CHECK(e == NULL);
+	CHECK(strstr(err, "OTAS_REDACT_REQUEST_BODY") != NULL);
+}
+
+/* The OTAS_DEBUG start-up line names every option of the table, in table
+ * order, and never a secret. */
+TEST(describe_lists_every_option_without_secrets)
+{
+	otas_config_t *c = otas_config_new();
+	otas__buf_t b = OTAS__BUF_INIT;
+	const char *const *n;
+	const char *prev = NULL, *at;
+	char want[96];
+
+	CHECK(otas_config_set(c, "OTAS_SDK_KEY", KEY, err, sizeof(err)) == 0);
+	CHECK(otas_config_set(c, "OTAS_OTLP_HEADERS", "x-k=pipe-77", err,
+	                      sizeof(err)) == 0);
+	CHECK(otas_config_set(c, "OTAS_TAGS", "it's", err, sizeof(err)) == 0);
+	CHECK_INT(otas__config_describe(c, &b), 0);
+	CHECK(b.data != NULL);
+	for (n = otas_config_names(); *n; n++) {
+		snprintf(want, sizeof(want), "%s='", *n);
+		at = strstr(b.data, want);
+		CHECK(at != NULL);
+		CHECK(!prev || at > prev);
+		prev = at;
+	}
+	CHECK(strstr(b.data, "OTAS_SDK_KEY='***'") != NULL);
+	CHECK(strstr(b.data, "OTAS_OTLP_HEADERS='***'") != NULL);
+	CHECK(strstr(b.data, "OTAS_TAGS='it\\'s'") != NULL);
+	CHECK(strstr(b.data, "OTAS_BATCH_MAX_EVENTS='100'") != NULL);
+	CHECK(strstr(b.data, "abcdefghijklmnop") == NULL);
+	CHECK(strstr(b.data, "pipe-77") == NULL);
+	otas__buf_free(&b);
+	otas_config_free(c);
+}
+
+TEST(types_are_the_public_enum)
+{
+	CHECK_INT(otas_config_type("OTAS_SDK_KEY"), OTAS_OPTION_SDK_KEY);
+	CHECK_INT(otas_config_type("OTAS_OTLP_HEADERS"), OTAS_OPTION_SECRET);
+	CHECK_INT(otas_config_type("OTAS_BASE_URL"), OTAS_OPTION_URL);
+	CHECK_INT(otas_config_type("OTAS_REDACT_REQUEST_BODY"),
+	          OTAS_OPTION_RULES);
+	CHECK_INT(otas_config_type("OTAS_DEBUG"), OTAS_OPTION_BOOL);
+	CHECK_INT(otas_config_type("OTAS_BATCH_MAX_EVENTS"), OTAS_OPTION_INT);
+	CHECK_INT(otas_config_type("OTAS_QUEUE_MAX_BYTES"), OTAS_OPTION_SIZE);
+	CHECK_INT(otas_config_type("OTAS_TAGS"), OTAS_OPTION_STRING);
+	CHECK_INT(otas_config_type("OTAS_NOPE"), OTAS_OPTION_UNKNOWN);
+	CHECK_INT(otas_config_type(NULL), OTAS_OPTION_UNKNOWN);
 }
 
 TEST(key_is_never_echoed)
@@ -203,6 +273,9 @@ main(void)
 	RUN(compression_is_validated);
 	RUN(parsing);
 	RUN(bad_values_name_option_value_and_fix);
+	RUN(bad_rules_fail_the_check_naming_the_option);
+	RUN(describe_lists_every_option_without_secrets);
+	RUN(types_are_the_public_enum);
 	RUN(key_is_never_echoed);
 	RUN(cross_checks);
 	RUN(engine_new_requires_key);

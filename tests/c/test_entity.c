@@ -18,7 +18,7 @@
 static int g_logged;
 
 static void
-count_log(int level, const char *msg, void *ud)
+count_log(otas_log_level_t level, const char *msg, void *ud)
 {
 	(void)level;
 	(void)ud;
@@ -48,7 +48,7 @@ TEST(delivered_in_one_batch)
 {
 	fs_t *fs = fs_start();
 	otas_engine_t *e = mk(fs);
-	otas_stats_t st;
+	otas_stats_t st = OTAS_STATS_INIT;
 	fs_req_t r;
 	size_t i;
 	int users = 0, companies = 0;
@@ -57,7 +57,7 @@ TEST(delivered_in_one_batch)
 	CHECK_INT(otas_entity(e, OTAS_ENTITY_USER, U, strlen(U)), 0);
 	CHECK_INT(otas_entity(e, OTAS_ENTITY_COMPANY, "{\"company_id\":7}", 16),
 	          0);
-	CHECK_INT(otas_flush(e, 3000), 1);
+	CHECK_INT(otas_flush(e, 3000), OTAS_OK);
 	otas_stats(e, &st);
 	CHECK_INT(st.entities_sent, 2);
 	/* One or two requests: the sender may take the first update
@@ -81,7 +81,7 @@ TEST(missing_endpoint_drops_and_logs_once)
 {
 	fs_t *fs = fs_start();
 	otas_engine_t *e = mk(fs);
-	otas_stats_t st;
+	otas_stats_t st = OTAS_STATS_INIT;
 	int i;
 
 	g_logged = 0;
@@ -89,7 +89,7 @@ TEST(missing_endpoint_drops_and_logs_once)
 	CHECK(otas_engine_authenticate(e, 2000, NULL) == OTAS_AUTH_OK);
 	for (i = 0; i < 3; i++) {
 		CHECK_INT(otas_entity(e, OTAS_ENTITY_USER, U, strlen(U)), 0);
-		CHECK_INT(otas_flush(e, 3000), 1);
+		CHECK_INT(otas_flush(e, 3000), OTAS_OK);
 	}
 	otas_stats(e, &st);
 	CHECK_INT(st.dropped_entities, 3);
@@ -104,12 +104,36 @@ TEST(server_error_is_retried)
 	fs_t *fs = fs_start();
 	otas_engine_t *e = mk(fs);
 	fs_reply_t bad[] = {{.status = 503}};
-	otas_stats_t st;
+	otas_stats_t st = OTAS_STATS_INIT;
 
 	fs_script(fs, bad, 1);
 	CHECK(otas_engine_authenticate(e, 2000, NULL) == OTAS_AUTH_OK);
 	CHECK_INT(otas_entity(e, OTAS_ENTITY_USER, U, strlen(U)), 0);
-	CHECK_INT(otas_flush(e, 5000), 1); /* first backoff is 1 s */
+	CHECK_INT(otas_flush(e, 5000), OTAS_OK); /* first backoff is 1 s */
+	otas_stats(e, &st);
+	CHECK_INT(st.entities_sent, 1);
+	CHECK_INT(st.dropped_entities, 0);
+	CHECK_INT(fs_count(fs), 2);
+	otas_engine_free(e, 1000);
+	fs_stop(fs);
+}
+
+/* A refused key (or a redirect) keeps the updates for the event path's
+ * long wait (protocol.c's table, entities column), then delivers them. */
+TEST(refused_key_keeps_updates)
+{
+	fs_t *fs = fs_start();
+	otas_engine_t *e = mk(fs);
+	fs_reply_t bad[] = {{.status = 401,
+	                     .body = "{\"status\":0,\"status_description\":"
+	                             "\"invalid_sdk_key\"}"}};
+	otas_stats_t st;
+
+	e->auth_wait_ms = 300;
+	fs_script(fs, bad, 1);
+	CHECK(otas_engine_authenticate(e, 2000, NULL) == OTAS_AUTH_OK);
+	CHECK_INT(otas_entity(e, OTAS_ENTITY_USER, U, strlen(U)), 0);
+	CHECK_INT(otas_flush(e, 5000), OTAS_OK);
 	otas_stats(e, &st);
 	CHECK_INT(st.entities_sent, 1);
 	CHECK_INT(st.dropped_entities, 0);
@@ -165,7 +189,7 @@ TEST(queue_and_budget)
 {
 	otas_config_t *cfg = otas_config_new();
 	otas_engine_t *eng;
-	otas_stats_t st;
+	otas_stats_t st = OTAS_STATS_INIT;
 	char err[256], big[8192];
 	int i, rc, queued = 0, dropped = 0;
 
@@ -205,5 +229,6 @@ main(void)
 	RUN(delivered_in_one_batch);
 	RUN(missing_endpoint_drops_and_logs_once);
 	RUN(server_error_is_retried);
+	RUN(refused_key_keeps_updates);
 	return testlib_done();
 }

@@ -151,7 +151,7 @@ req(const char *method, const char *path)
 {
 	otas_capture_t c;
 
-	memset(&c, 0, sizeof(c));
+	otas_capture_init(&c);
 	c.method = method;
 	c.method_len = strlen(method);
 	c.path = path;
@@ -165,7 +165,7 @@ TEST(capture_applies_rules_and_counts)
 {
 	otas_engine_t *eng = engine("OTAS_EXCLUDE_PATHS", "/health*");
 	otas_capture_t c = req("GET", "/healthz");
-	otas_stats_t st;
+	otas_stats_t st = OTAS_STATS_INIT;
 	char id[37];
 
 	CHECK(eng != NULL);
@@ -186,7 +186,7 @@ TEST(capture_samples_by_host_event_id)
 {
 	otas_engine_t *eng = engine("OTAS_SAMPLE_RATE", "0.5");
 	otas_capture_t c = req("GET", "/api");
-	otas_stats_t st;
+	otas_stats_t st = OTAS_STATS_INIT;
 	char id[37], got[37];
 	int i, rc, first[50];
 

@@ -176,7 +176,7 @@ cip(otas__ident_t *id, const char *peer, const otas_header_t *h, size_t n)
 {
 	otas_capture_t c;
 
-	memset(&c, 0, sizeof(c));
+	otas_capture_init(&c);
 	c.remote_addr = peer;
 	c.remote_addr_len = strlen(peer);
 	c.req_headers = h;
@@ -252,7 +252,7 @@ TEST(metadata_members)
 	                        "00-4bf92f3577b34da6a3ce929d0e0e4736-"
 	                        "00f067aa0ba902b7-01", 55};
 	hs[2] = (otas_header_t){"X-Token", 7, "not a jwt", 9};
-	memset(&c, 0, sizeof(c));
+	otas_capture_init(&c);
 	c.remote_addr = "127.0.0.1";
 	c.remote_addr_len = 9;
 	c.req_headers = hs;

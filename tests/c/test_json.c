@@ -5,6 +5,8 @@
 #include "common/json.h"
 #include "testlib.h"
 
+#include <stdint.h>
+
 static otas__buf_t b;
 
 static const char *
@@ -53,12 +55,131 @@ TEST(cut_never_splits)
 	CHECK_INT(otas__utf8_cut(s, 7, 0), 0);
 }
 
+/* The byte-at-a-time escaper the word-at-a-time one replaced: every
+ * string must come out the same. */
+static void
+ref_escape(otas__buf_t *o, const unsigned char *p, size_t n, int *valid)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i = 0;
+
+	*valid = 1;
+	while (i < n) {
+		unsigned c = p[i];
+		if (c >= 0x80) {
+			size_t k = 0;
+			if (c >= 0xC2 && c <= 0xDF && n - i >= 2 &&
+			    (p[i + 1] & 0xC0) == 0x80)
+				k = 2;
+			else if (c >= 0xE0 && c <= 0xEF && n - i >= 3 &&
+			         (p[i + 1] & 0xC0) == 0x80 &&
+			         (p[i + 2] & 0xC0) == 0x80 &&
+			         !(c == 0xE0 && p[i + 1] < 0xA0) &&
+			         !(c == 0xED && p[i + 1] >= 0xA0))
+				k = 3;
+			else if (c >= 0xF0 && c <= 0xF4 && n - i >= 4 &&
+			         (p[i + 1] & 0xC0) == 0x80 &&
+			         (p[i + 2] & 0xC0) == 0x80 &&
+			         (p[i + 3] & 0xC0) == 0x80 &&
+			         !(c == 0xF0 && p[i + 1] < 0x90) &&
+			         !(c == 0xF4 && p[i + 1] >= 0x90))
+				k = 4;
+			if (k) {
+				otas__buf_append(o, p + i, k);
+				i += k;
+			} else {
+				otas__buf_append(o, "\xEF\xBF\xBD", 3);
+				*valid = 0;
+				i++;
+			}
+			continue;
+		}
+		if (c == 0) {
+			otas__buf_append(o, "\xEF\xBF\xBD", 3);
+			*valid = 0;
+		} else if (c == '"' || c == '\\') {
+			otas__buf_putc(o, '\\');
+			otas__buf_putc(o, (char)c);
+		} else if (c == '\n') {
+			otas__buf_puts(o, "\\n");
+		} else if (c == '\r') {
+			otas__buf_puts(o, "\\r");
+		} else if (c == '\t') {
+			otas__buf_puts(o, "\\t");
+		} else if (c == '\b') {
+			otas__buf_puts(o, "\\b");
+		} else if (c == '\f') {
+			otas__buf_puts(o, "\\f");
+		} else if (c < 0x20) {
+			char e[7] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+			otas__buf_append(o, e, 6);
+		} else {
+			otas__buf_putc(o, (char)c);
+		}
+		i++;
+	}
+}
+
+TEST(word_scan_matches_bytewise)
+{
+	static const unsigned char alpha[] = {
+	    'a', 'Z', ' ', '"', '\\', '\n', 0, 0x1f, 0x7f, 0x80, 0xbf, 0xc2,
+	    0xc3, 0xa9, 0xe0, 0xa0, 0xed, 0x9f, 0xf0, 0x90, 0xf4, 0x8f, 0xff};
+	otas__buf_t ref = OTAS__BUF_INIT, twice = OTAS__BUF_INIT,
+	            nest = OTAS__BUF_INIT;
+	unsigned char s[80];
+	uint32_t x = 12345;
+	int iter, valid;
+
+	for (iter = 0; iter < 20000; iter++) {
+		size_t n = (size_t)(iter % 80), i;
+		for (i = 0; i < n; i++) {
+			x = x * 1103515245u + 12345u;
+			/* long clean runs with a few bytes that need a look */
+			s[i] = (x >> 16) % 4 ? (unsigned char)('a' + (x >> 20) % 26)
+			                     : alpha[(x >> 20) % sizeof(alpha)];
+		}
+		otas__buf_reset(&ref);
+		ref_escape(&ref, s, n, &valid);
+		otas__buf_reset(&b);
+		otas__json_escape(&b, (const char *)s, n);
+		CHECK(b.len == ref.len &&
+		      memcmp(b.data, ref.data ? ref.data : "", b.len) == 0);
+		/* nested: the escape of the escape */
+		otas__buf_reset(&twice);
+		otas__json_escape(&twice, ref.data ? ref.data : "", ref.len);
+		otas__buf_reset(&nest);
+		otas__json_escape_nested(&nest, (const char *)s, n);
+		CHECK(nest.len == twice.len &&
+		      memcmp(nest.data, twice.data ? twice.data : "",
+		             nest.len) == 0);
+		/* strict: the same string when valid and NUL-free, else
+		 * nothing written and -1 */
+		otas__buf_reset(&b);
+		otas__buf_putc(&b, 'x');
+		if (valid) {
+			CHECK(otas__json_str_text(&b, (const char *)s, n) == 0);
+			CHECK(b.len == ref.len + 3 && b.data[1] == '"' &&
+			      memcmp(b.data + 2, ref.data ? ref.data : "",
+			             ref.len) == 0 &&
+			      b.data[b.len - 1] == '"');
+		} else {
+			CHECK(otas__json_str_text(&b, (const char *)s, n) == -1);
+			CHECK(b.len == 1 && b.data[1] == '\0');
+		}
+	}
+	otas__buf_free(&ref);
+	otas__buf_free(&twice);
+	otas__buf_free(&nest);
+}
+
 int
 main(void)
 {
 	RUN(escapes);
 	RUN(utf8_passes_invalid_is_replaced);
 	RUN(cut_never_splits);
+	RUN(word_scan_matches_bytewise);
 	otas__buf_free(&b);
 	return testlib_done();
 }

@@ -527,14 +527,14 @@ TEST(options_validated_at_start)
 	{
 		otas_config_t *c = cfg_otlp(NULL);
 		otas_engine_t *e = otas_engine_new(c, err, sizeof(err));
-		otas_auth_result_t r;
+		otas_auth_result_t r = OTAS_AUTH_RESULT_INIT;
 		CHECK(e);
 		CHECK(otas_engine_authenticate(e, 100, &r) == OTAS_AUTH_OK);
 		CHECK_INT(r.http_status, 0);
 		/* entity updates have no OTLP form: dropped, counted */
 		CHECK(otas_entity(e, 0, "{\"user_id\":\"u1\"}", 16) != -1);
 		{
-			otas_stats_t st;
+			otas_stats_t st = OTAS_STATS_INIT;
 			otas_stats(e, &st);
 			CHECK_INT(st.dropped_entities, 1);
 		}
@@ -582,6 +582,62 @@ TEST(answers)
 	CHECK_INT(rej, 0);
 }
 
+/* The scanner that replaced jansson: spacing, escapes (also inside the
+ * header and query documents), surrogate pairs, a NUL in a body (jansson
+ * refused the whole event), duplicate keys (the last wins) and metadata
+ * objects written compact. */
+TEST(json_reading_edge_cases)
+{
+	otas_config_t *c = cfg_otlp(NULL);
+	otas__otlp_t *o = otas__otlp_new(c, "otas-c/1");
+	otas__buf_t out = OTAS__BUF_INIT, r = OTAS__BUF_INIT;
+	const char *evs[] = {
+	    " { \"method\" : \"GET\" , \"path\":\"/caf\\u00e9\\ud83d\\ude00\","
+	    "\"status_code\": 200, \"status_code\": 201,"
+	    "\"latency_ms\": 2e0,"
+	    "\"request_body\":\"a\\u0000b\\\"\\\\\\/\\n\","
+	    "\"request_headers\":\"{\\\"x-q\\\":\\\"say \\\\\\\"hi\\\\\\\"\\\"}\","
+	    "\"query_params\":\"{\\\"k\\\\u00e9\\\":[\\\"v&1\\\"],\\\"e\\\":[]}\","
+	    "\"metadata\" : { \"obj\" : { \"a\" : [ 1 , \"x y\" ] } ,"
+	    " \"flag\": true, \"ratio\": 0.5, \"none\": null,"
+	    " \"timestamp\":\"2023-11-14T22:13:20Z\"} } \n"};
+	span_t res, sl, lr, av;
+	uint64_t v;
+
+	CHECK(o);
+	lr = encode(o, evs, 1, &out, &res, &sl);
+	CHECK_STR(attr_str(lr, 6, "url.path"), "/caf\xc3\xa9\xf0\x9f\x98\x80");
+	CHECK_INT(attr_int(lr, "http.response.status_code"), 201);
+	CHECK(attr(lr, 6, "otas.request.body", &av));
+	CHECK_INT(sub(av, 1, 0).n, 7);
+	CHECK(memcmp(sub(av, 1, 0).p, "a\0b\"\\/\n", 7) == 0);
+	CHECK(attr(lr, 6, "http.request.header.x-q", &av));
+	CHECK(eq(sub(sub(sub(av, 5, 0), 1, 0), 1, 0), "say \"hi\""));
+	CHECK_STR(attr_str(lr, 6, "url.query"), "k%C3%A9=v%261&e=");
+	CHECK_STR(attr_str(lr, 6, "otas.metadata.obj"), "{\"a\":[1,\"x y\"]}");
+	CHECK(attr(lr, 6, "otas.metadata.flag", &av));
+	CHECK(field(av, 2, 0, NULL, &v) == 1);
+	CHECK_INT(v, 1);
+	CHECK(attr(lr, 6, "otas.metadata.ratio", &av));
+	CHECK(field(av, 4, 0, NULL, &v) == 1);
+	CHECK(!attr(lr, 6, "otas.metadata.none", &av));
+	CHECK(field(lr, 11, 0, NULL, &v) == 1);
+	CHECK_INT(v, 1700000000000000000LL + 2000000LL);
+	/* refused: not one well-formed object */
+	CHECK(otas__otlp_add(o, "{\"a\":1,}", 8, &r) == -1);
+	CHECK(otas__otlp_add(o, "{\"a\":1} x", 9, &r) == -1);
+	CHECK(otas__otlp_add(o, "{\"a\":\"\\x\"}", 10, &r) == -1);
+	CHECK(otas__otlp_add(o, "{\"a\":01}", 8, &r) == -1);
+	CHECK(otas__otlp_add(o, "{\"a\":[1,]}", 10, &r) == -1);
+	CHECK(otas__otlp_add(o, "{\"a\":\"\xff\"}", 8, &r) == -1); /* UTF-8 */
+	CHECK(otas__otlp_add(o, "{\"a\":\"abc", 9, &r) == -1);
+	CHECK_INT(r.len, 0);
+	otas__buf_free(&r);
+	otas__buf_free(&out);
+	otas__otlp_free(o);
+	otas_config_free(c);
+}
+
 /* capture -> event.c (redaction) -> otlp.c: nothing secret survives. */
 TEST(redaction_reaches_the_record)
 {
@@ -603,7 +659,7 @@ TEST(redaction_reaches_the_record)
 	span_t req, lr;
 
 	CHECK(e);
-	memset(&cap, 0, sizeof(cap));
+	otas_capture_init(&cap);
 	cap.flags = OTAS_CAP_REQ_HEADERS_CGI;
 	cap.method = "POST";
 	cap.method_len = 4;
@@ -620,7 +676,7 @@ TEST(redaction_reaches_the_record)
 	cap.duration_ns = 1000000;
 	r = otas__record_new(&cap, &bad);
 	CHECK(r);
-	CHECK(otas__event_write(e, "", r, &ev, &tok, &tl) == 0);
+	CHECK(otas__event_write(e->ev, "", r, &ev, &tok, &tl) == 0);
 	free(r);
 	CHECK(otas__otlp_add(otas__protocol_otlp(e->proto), ev.data, ev.len, &rec) == 0);
 	CHECK(otas__otlp_finish(otas__protocol_otlp(e->proto), &rec, &out) == 0);
@@ -662,7 +718,7 @@ cap_one(otas_engine_t *e, const char *path)
 	    {"HTTP_X_OTAS_AGENT_SESSION_TOKEN", 31, JWT, sizeof(JWT) - 1}};
 	otas_capture_t c;
 
-	memset(&c, 0, sizeof(c));
+	otas_capture_init(&c);
 	c.flags = OTAS_CAP_REQ_HEADERS_CGI;
 	c.method = "GET";
 	c.method_len = 3;
@@ -695,7 +751,7 @@ TEST(sender_posts_otlp)
 	fs_reply_t script[3];
 	otas_config_t *c;
 	otas_engine_t *e;
-	otas_stats_t st;
+	otas_stats_t st = OTAS_STATS_INIT;
 	fs_req_t r;
 	char err[512], *v;
 	size_t i;
@@ -718,7 +774,6 @@ TEST(sender_posts_otlp)
 	e->retry_cap_ms = 20;
 	for (i = 0; i < 3; i++)
 		cap_one(e, "/a");
-	/* (otas_flush's return convention is being unified: not read) */
 	otas_flush(e, 10000);
 	dl = otas__now_mono_ms() + 10000;
 	do {
@@ -778,7 +833,7 @@ TEST(spooled_events_replay_as_otlp)
 	const char *opts[] = {"OTAS_OTLP_ENDPOINT", NULL, "OTAS_SPOOL_DIR", dir,
 	                      "OTAS_FLUSH_INTERVAL_MS", "20", NULL};
 	otas_engine_t *e;
-	otas_stats_t st;
+	otas_stats_t st = OTAS_STATS_INIT;
 	size_t n0, i, recs = 0;
 	int64_t dl;
 
@@ -833,6 +888,7 @@ main(void)
 	RUN(endpoint_and_headers);
 	RUN(options_validated_at_start);
 	RUN(answers);
+	RUN(json_reading_edge_cases);
 	RUN(redaction_reaches_the_record);
 	RUN(sender_posts_otlp);
 	RUN(spooled_events_replay_as_otlp);

@@ -167,6 +167,36 @@ TEST(host_strip)
 	CHECK_INT(n, 1);
 }
 
+/* The table-driven normalisation against its definition: ASCII letters
+ * lower-cased, digits and non-ASCII kept, everything else dropped; cut
+ * at cap - 1 with the full length returned. */
+TEST(norm_table_matches_definition)
+{
+	char in[300], out[256], ref[300];
+	unsigned x = 7;
+	int iter;
+
+	for (iter = 0; iter < 3000; iter++) {
+		size_t len = (size_t)(iter < 256 ? 1 : iter % 300), i, n = 0, got;
+		for (i = 0; i < len; i++) {
+			x = x * 1103515245u + 12345u;
+			in[i] = (char)(iter < 256 ? iter : (int)(x >> 16));
+		}
+		for (i = 0; i < len; i++) {
+			unsigned char c = (unsigned char)in[i];
+			if (c >= 'A' && c <= 'Z')
+				ref[n++] = (char)(c + 32);
+			else if ((c >= 'a' && c <= 'z') ||
+			         (c >= '0' && c <= '9') || c >= 0x80)
+				ref[n++] = (char)c;
+		}
+		got = otas__name_norm(in, len, out, sizeof(out));
+		CHECK(got == n);
+		CHECK(memcmp(out, ref, n < 255 ? n : 255) == 0);
+		CHECK(out[n < 255 ? n : 255] == '\0');
+	}
+}
+
 int
 main(void)
 {
@@ -176,5 +206,6 @@ main(void)
 	RUN(prepared_set_same_answers);
 	RUN(scrub_urls_in_text);
 	RUN(host_strip);
+	RUN(norm_table_matches_definition);
 	return testlib_done();
 }

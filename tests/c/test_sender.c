@@ -42,7 +42,7 @@ __tsan_default_options(void)
  * before the engine has read the answer). */
 #define WAIT_STAT(e, field, want)                                        \
 	do {                                                             \
-		otas_stats_t _s;                                         \
+		otas_stats_t _s = OTAS_STATS_INIT; \
 		int64_t _dl = otas__now_mono_ms() + 10000;               \
 		do {                                                     \
 			otas_stats(e, &_s);                              \
@@ -55,7 +55,7 @@ __tsan_default_options(void)
 
 #define WAIT_STAT_AT_LEAST(e, field, want)                               \
 	do {                                                             \
-		otas_stats_t _s;                                         \
+		otas_stats_t _s = OTAS_STATS_INIT; \
 		int64_t _dl = otas__now_mono_ms() + 10000;               \
 		do {                                                     \
 			otas_stats(e, &_s);                              \
@@ -105,7 +105,7 @@ cap1(otas_engine_t *e, const char *path, const char *token)
 	    {"HTTP_X_OTAS_AGENT_SESSION_TOKEN", 31, token, token ? strlen(token) : 0}};
 	otas_capture_t c;
 
-	memset(&c, 0, sizeof(c));
+	otas_capture_init(&c);
 	c.flags = OTAS_CAP_REQ_HEADERS_CGI;
 	c.method = "GET";
 	c.method_len = 3;
@@ -168,8 +168,8 @@ TEST(batch_delivers_everything_once)
 {
 	fs_t *fs = fs_new();
 	otas_engine_t *e = mk(fs, NULL);
-	otas_auth_result_t ar;
-	otas_stats_t st;
+	otas_auth_result_t ar = OTAS_AUTH_RESULT_INIT;
+	otas_stats_t st = OTAS_STATS_INIT;
 	fs_req_t r;
 	char *h;
 	size_t total, i;
@@ -178,7 +178,7 @@ TEST(batch_delivers_everything_once)
 	CHECK_STR(ar.project_id, "proj-1");
 	for (i = 0; i < 250; i++)
 		cap1(e, "/items/1", i % 2 ? "tok.en" : NULL);
-	CHECK(otas_flush(e, 10000) == 1);
+	CHECK(otas_flush(e, 10000) == OTAS_OK);
 	otas_stats(e, &st);
 	CHECK_INT(st.sent, 250);
 	CHECK_INT(st.captured, 250);
@@ -207,7 +207,7 @@ TEST(fallback_to_single_events_on_404)
 {
 	fs_t *fs = fs_new();
 	otas_engine_t *e = mk(fs, NULL);
-	otas_stats_t st;
+	otas_stats_t st = OTAS_STATS_INIT;
 	fs_req_t r;
 	char *h;
 	size_t total, i, n;
@@ -217,7 +217,7 @@ TEST(fallback_to_single_events_on_404)
 	cap1(e, "/a", "tok-1");
 	cap1(e, "/b", NULL);
 	cap1(e, "/c", "tok-3");
-	CHECK(otas_flush(e, 10000) == 1);
+	CHECK(otas_flush(e, 10000) == OTAS_OK);
 	otas_stats(e, &st);
 	CHECK_INT(st.sent, 2);
 	CHECK_INT(st.skipped_no_agent_token, 1);
@@ -233,7 +233,7 @@ TEST(fallback_to_single_events_on_404)
 	distinct_events(fs, &total, "proj-1");
 	/* later events go straight to the single endpoint */
 	cap1(e, "/d", "tok-4");
-	CHECK(otas_flush(e, 10000) == 1);
+	CHECK(otas_flush(e, 10000) == OTAS_OK);
 	CHECK_INT(fs_count(fs), 4);
 	for (i = 0; i < 1; i++) {
 		CHECK(fs_get(fs, 3, &r));
@@ -249,7 +249,7 @@ TEST(retry_after_429_is_honoured)
 	fs_t *fs = fs_new();
 	otas_engine_t *e = mk(fs, NULL);
 	fs_reply_t rep[1];
-	otas_stats_t st;
+	otas_stats_t st = OTAS_STATS_INIT;
 	int64_t t0;
 	size_t total;
 
@@ -262,7 +262,7 @@ TEST(retry_after_429_is_honoured)
 	cap1(e, "/x", NULL);
 	CHECK(fs_wait_events(fs, 1, 10000));
 	CHECK(otas__now_mono_ms() - t0 >= 900);
-	CHECK(otas_flush(e, 5000));
+	CHECK(otas_flush(e, 5000) == OTAS_OK);
 	otas_stats(e, &st);
 	CHECK_INT(st.retried, 1);
 	CHECK_INT(st.sent, 1);
@@ -277,7 +277,7 @@ TEST(server_errors_reset_and_slow_reply_are_retried)
 	const char *opts[] = {"OTAS_TIMEOUT_MS", "300", NULL};
 	otas_engine_t *e = mk(fs, opts);
 	fs_reply_t rep[5];
-	otas_stats_t st;
+	otas_stats_t st = OTAS_STATS_INIT;
 	size_t total, i;
 
 	memset(rep, 0, sizeof(rep));
@@ -289,7 +289,7 @@ TEST(server_errors_reset_and_slow_reply_are_retried)
 	otas_engine_authenticate(e, 2000, NULL);
 	for (i = 0; i < 10; i++)
 		cap1(e, "/x", NULL);
-	CHECK(otas_flush(e, 15000));
+	CHECK(otas_flush(e, 15000) == OTAS_OK);
 	otas_stats(e, &st);
 	CHECK_INT(st.sent, 10);
 	/* 4 failures; libcurl itself resends once on a reused connection
@@ -308,7 +308,7 @@ TEST(rejected_batch_is_dropped_and_counted)
 	fs_t *fs = fs_new();
 	otas_engine_t *e = mk(fs, NULL);
 	fs_reply_t rep[1];
-	otas_stats_t st;
+	otas_stats_t st = OTAS_STATS_INIT;
 
 	memset(rep, 0, sizeof(rep));
 	rep[0].status = 400;
@@ -316,7 +316,7 @@ TEST(rejected_batch_is_dropped_and_counted)
 	otas_engine_authenticate(e, 2000, NULL);
 	cap1(e, "/x", NULL);
 	cap1(e, "/y", NULL);
-	CHECK(otas_flush(e, 5000));
+	CHECK(otas_flush(e, 5000) == OTAS_OK);
 	otas_stats(e, &st);
 	CHECK_INT(st.dropped_rejected, 2);
 	CHECK_INT(st.sent, 0);
@@ -329,7 +329,7 @@ TEST(single_event_token_refusal_drops_that_event)
 	fs_t *fs = fs_new();
 	otas_engine_t *e = mk(fs, NULL);
 	fs_reply_t rep[2];
-	otas_stats_t st;
+	otas_stats_t st = OTAS_STATS_INIT;
 
 	memset(rep, 0, sizeof(rep));
 	rep[0].status = 404; /* the batch probe */
@@ -341,7 +341,7 @@ TEST(single_event_token_refusal_drops_that_event)
 	otas_engine_authenticate(e, 2000, NULL);
 	cap1(e, "/x", "bad");
 	cap1(e, "/y", "good");
-	CHECK(otas_flush(e, 5000));
+	CHECK(otas_flush(e, 5000) == OTAS_OK);
 	otas_stats(e, &st);
 	CHECK_INT(st.dropped_invalid_agent_token, 1);
 	CHECK_INT(st.sent, 1);
@@ -354,7 +354,7 @@ TEST(key_refused_keeps_events_and_delivers_later)
 	fs_t *fs = fs_new();
 	otas_engine_t *e = mk(fs, NULL);
 	fs_reply_t rep[2];
-	otas_stats_t st;
+	otas_stats_t st = OTAS_STATS_INIT;
 	size_t total;
 
 	memset(rep, 0, sizeof(rep));
@@ -377,8 +377,8 @@ TEST(unreachable_at_start_authenticates_in_background)
 {
 	fs_t *fs = fs_new();
 	otas_engine_t *e = mk(fs, NULL);
-	otas_auth_result_t ar;
-	otas_stats_t st;
+	otas_auth_result_t ar = OTAS_AUTH_RESULT_INIT;
+	otas_stats_t st = OTAS_STATS_INIT;
 	size_t total;
 
 	fs_auth_status(fs, 503, 3);
@@ -386,7 +386,7 @@ TEST(unreachable_at_start_authenticates_in_background)
 	          OTAS_AUTH_UNREACHABLE);
 	cap1(e, "/x", NULL);
 	cap1(e, "/y", NULL);
-	CHECK(otas_flush(e, 10000));
+	CHECK(otas_flush(e, 10000) == OTAS_OK);
 	otas_stats(e, &st);
 	CHECK_INT(st.authenticated, 1);
 	CHECK_INT(st.sent, 2);
@@ -400,7 +400,7 @@ TEST(failing_delivery_spools_and_drains_later)
 {
 	fs_t *fs = fs_new();
 	otas_engine_t *e = mk(fs, NULL);
-	otas_stats_t st;
+	otas_stats_t st = OTAS_STATS_INIT;
 	size_t total, i;
 
 	otas_engine_authenticate(e, 2000, NULL);
@@ -408,7 +408,7 @@ TEST(failing_delivery_spools_and_drains_later)
 	for (i = 0; i < 20; i++)
 		cap1(e, "/x", NULL);
 	/* the retry window runs out: the batch goes to the spool */
-	CHECK(otas_flush(e, 10000));
+	CHECK(otas_flush(e, 10000) == OTAS_OK);
 	otas_stats(e, &st);
 	CHECK_INT(st.spooled, 20);
 	CHECK_INT(st.sent, 0);
@@ -427,7 +427,7 @@ TEST(shutdown_spools_and_next_engine_delivers)
 {
 	fs_t *fs = fs_new();
 	otas_engine_t *e = mk(fs, NULL);
-	otas_stats_t st;
+	otas_stats_t st = OTAS_STATS_INIT;
 	size_t total, i;
 
 	otas_engine_authenticate(e, 2000, NULL);
@@ -474,7 +474,7 @@ TEST(forked_child_delivers_its_own_events_only)
 {
 	fs_t *fs = fs_new();
 	otas_engine_t *e = mk(fs, NULL);
-	otas_stats_t st;
+	otas_stats_t st = OTAS_STATS_INIT;
 	size_t total, i;
 	pid_t pid;
 	int wst;
@@ -496,10 +496,10 @@ TEST(forked_child_delivers_its_own_events_only)
 	pid = fork();
 	CHECK(pid >= 0);
 	if (pid == 0) {
-		otas_stats_t cs;
+		otas_stats_t cs = OTAS_STATS_INIT;
 		for (i = 0; i < 3; i++)
 			cap1(e, "/child", NULL);
-		int ok = otas_flush(e, 10000);
+		int ok = otas_flush(e, 10000) == OTAS_OK;
 		otas_stats(e, &cs);
 		if (!ok || cs.sent != 3 || cs.captured != 3)
 			fprintf(stderr, "  child: flush %d sent %llu captured "
@@ -509,7 +509,7 @@ TEST(forked_child_delivers_its_own_events_only)
 			        (unsigned long long)cs.spooled, cs.last_error);
 		_exit(ok && cs.sent == 3 && cs.captured == 3 ? 0 : 1);
 	}
-	CHECK(otas_flush(e, 5000));
+	CHECK(otas_flush(e, 5000) == OTAS_OK);
 	otas_stats(e, &st);
 	CHECK(waitpid(pid, &wst, 0) == pid);
 	CHECK(WIFEXITED(wst) && WEXITSTATUS(wst) == 0);
@@ -526,7 +526,7 @@ TEST(flush_without_captures_returns_at_once)
 	fs_t *fs = fs_new();
 	otas_engine_t *e = mk(fs, NULL);
 
-	CHECK(otas_flush(e, 100) == 1);
+	CHECK(otas_flush(e, 100) == OTAS_OK);
 	otas_engine_free(e, 100);
 	fs_stop(fs);
 }
@@ -537,14 +537,14 @@ TEST(over_half_queue_spools_while_unauthenticated)
 	const char *opts[] = {"OTAS_QUEUE_MAX_BYTES", "65536",
 	                      "OTAS_BATCH_MAX_BYTES", "16K", NULL};
 	otas_engine_t *e = mk(fs, opts);
-	otas_stats_t st;
+	otas_stats_t st = OTAS_STATS_INIT;
 	otas_capture_t c;
 	static char body[5000];
 	int i;
 
 	memset(body, 'b', sizeof(body));
 	fs_auth_status(fs, 503, 1000000);
-	memset(&c, 0, sizeof(c));
+	otas_capture_init(&c);
 	c.method = "GET";
 	c.method_len = 3;
 	c.path = "/big";
@@ -572,7 +572,7 @@ TEST(failing_auth_spools_small_queues_then_delivers)
 {
 	fs_t *fs = fs_new();
 	otas_engine_t *e = mk(fs, NULL);
-	otas_stats_t st;
+	otas_stats_t st = OTAS_STATS_INIT;
 	size_t total;
 	int i;
 
@@ -600,14 +600,14 @@ TEST(send_without_agent_token_option)
 	fs_t *fs = fs_new();
 	const char *opts[] = {"OTAS_SEND_WITHOUT_AGENT_TOKEN", "1", NULL};
 	otas_engine_t *e = mk(fs, opts);
-	otas_stats_t st;
+	otas_stats_t st = OTAS_STATS_INIT;
 	fs_req_t r;
 	char *h;
 
 	fs_no_batch(fs, 1);
 	otas_engine_authenticate(e, 2000, NULL);
 	cap1(e, "/a", NULL);
-	CHECK(otas_flush(e, 5000));
+	CHECK(otas_flush(e, 5000) == OTAS_OK);
 	otas_stats(e, &st);
 	CHECK_INT(st.sent, 1);
 	CHECK_INT(st.skipped_no_agent_token, 0);
@@ -623,20 +623,20 @@ TEST(batch_endpoint_is_probed_again)
 {
 	fs_t *fs = fs_new();
 	otas_engine_t *e = mk(fs, NULL);
-	otas_stats_t st;
+	otas_stats_t st = OTAS_STATS_INIT;
 	fs_req_t r;
 
 	e->reprobe_ms = 200;
 	fs_no_batch(fs, 1);
 	otas_engine_authenticate(e, 2000, NULL);
 	cap1(e, "/a", "t");
-	CHECK(otas_flush(e, 5000));
+	CHECK(otas_flush(e, 5000) == OTAS_OK);
 	otas_stats(e, &st);
 	CHECK_INT(st.batch_endpoint, 0);
 	fs_no_batch(fs, 0);
 	usleep(300000);
 	cap1(e, "/b", "t");
-	CHECK(otas_flush(e, 5000));
+	CHECK(otas_flush(e, 5000) == OTAS_OK);
 	otas_stats(e, &st);
 	CHECK_INT(st.batch_endpoint, 1);
 	CHECK(fs_get(fs, fs_count(fs) - 1, &r));
@@ -651,7 +651,7 @@ TEST(too_large_batch_is_split)
 	fs_t *fs = fs_new();
 	otas_engine_t *e = mk(fs, NULL);
 	fs_reply_t rep[2];
-	otas_stats_t st;
+	otas_stats_t st = OTAS_STATS_INIT;
 	size_t total;
 	int i;
 
@@ -661,7 +661,7 @@ TEST(too_large_batch_is_split)
 	otas_engine_authenticate(e, 2000, NULL);
 	for (i = 0; i < 4; i++)
 		cap1(e, "/x", NULL);
-	CHECK(otas_flush(e, 5000));
+	CHECK(otas_flush(e, 5000) == OTAS_OK);
 	otas_stats(e, &st);
 	CHECK_INT(st.sent, 4);
 	CHECK_INT(st.batches, 2);
@@ -675,7 +675,7 @@ static char g_log[16384];
 static pthread_mutex_t g_log_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static void
-logger(int level, const char *msg, void *ud)
+logger(otas_log_level_t level, const char *msg, void *ud)
 {
 	pthread_mutex_lock(&g_log_mu);
 	if (strlen(g_log) + strlen(msg) + 2 < sizeof(g_log)) {
@@ -738,7 +738,7 @@ TEST(fork_with_an_open_spool)
 {
 	fs_t *fs = fs_new();
 	otas_engine_t *e = mk(fs, NULL);
-	otas_stats_t st;
+	otas_stats_t st = OTAS_STATS_INIT;
 	size_t total, i;
 	pid_t pid;
 	int wst;
@@ -754,17 +754,17 @@ TEST(fork_with_an_open_spool)
 	fs_log_status(fs, 503);
 	for (i = 0; i < 3; i++)
 		cap1(e, "/parent", NULL);
-	CHECK(otas_flush(e, 10000));
+	CHECK(otas_flush(e, 10000) == OTAS_OK);
 	otas_stats(e, &st);
 	CHECK_INT(st.spooled, 3); /* the parent's spool handle is open */
 	pid = fork();
 	CHECK(pid >= 0);
 	if (pid == 0) {
 		/* the child opens its own handle and spools its events */
-		otas_stats_t cs;
+		otas_stats_t cs = OTAS_STATS_INIT;
 		for (i = 0; i < 2; i++)
 			cap1(e, "/child", NULL);
-		CHECK(otas_flush(e, 10000));
+		CHECK(otas_flush(e, 10000) == OTAS_OK);
 		otas_stats(e, &cs);
 		_exit(cs.spooled == 2 ? 0 : 1);
 	}
@@ -788,7 +788,7 @@ TEST(redirect_keeps_events_and_names_location_once)
 	fs_t *fs = fs_new();
 	otas_engine_t *e = mk(fs, NULL);
 	fs_reply_t rep[8];
-	otas_stats_t st;
+	otas_stats_t st = OTAS_STATS_INIT;
 	size_t i, total;
 	char *p;
 	int n = 0;

@@ -79,8 +79,11 @@ def test_non_object_events(collector):
 
 
 def test_duplicate_keys_and_bad_utf8(collector):
+    # valid JSON, but which list would count? An ambiguous batch, not bad JSON
     r = collector.post_json(BATCH_PATH, b'{"events": [], "events": []}')
-    assert (r.status, r.json()["status_description"]) == (400, "invalid_json")
+    assert (r.status, r.json()["status_description"]) == (400, "invalid_batch")
+    r = collector.post_json(BATCH_PATH, b'{"events": [{"": [0]}], "events": []}')
+    assert (r.status, r.json()["status_description"]) == (400, "invalid_batch")
     r = collector.post_json(BATCH_PATH, b'{"events": ["\xff\xfe"]}')
     assert (r.status, r.json()["status_description"]) == (400, "invalid_json")
     r = collector.post_json(BATCH_PATH, b'{"events": ["a\\u0000b"]}')

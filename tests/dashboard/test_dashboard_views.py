@@ -197,6 +197,8 @@ def test_search_text_and_export(driver, collector, traffic, shots):
     want = api(collector, "/api/v1/search", range="1h", q="quick brown")["events"]
     assert [r.get_attribute("data-event-id") for r in rows] == [e["event_id"] for e in want]
     assert len(want) == 1 and want[0]["path"] == "/api/echo"
+    # the text box says what it searches (collector/README.md "Text search")
+    assert text(driver, "label[for='df-q']") == "Text in path, query, bodies, error"
     go(driver, "#/search?range=1h&path=" + quote("/api/items/*") + "&tag=blue&version=2.4.1")
     loaded(driver, "#search-table")
     want = api(collector, "/api/v1/search", range="1h", path="/api/items/*", tag="blue",

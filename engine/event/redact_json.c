@@ -1,8 +1,8 @@
 /*
- * redact_body.c -- redaction of JSON bodies, form-encoded bodies and query
- * strings (see redact_body.h for the contract).
+ * redact_json.c -- redaction of JSON bodies by rules and by key names (see
+ * redact_body.h for the contract; form bodies are redact_form.c's).
  *
- * Design note.  JSON: one pass over the bytes by an iterative validator (an
+ * Design note.  One pass over the bytes by an iterative validator (an
  * explicit stack bounded by OTAS__REDACT_MAX_DEPTH, so hostile nesting
  * cannot blow the C stack) that tracks, per depth, the container kind, the
  * element index and the set of active rule states (jsonpath.h).  Output is
@@ -26,11 +26,6 @@
  * after it.  Anything else returns -1 so that the caller writes
  * OTAS__UNPARSEABLE_MARKER instead of the body.
  *
- * Form encoding: fields split on '&', name and value on the first '='.
- * Names are matched after '+' and %XX decoding (an invalid %-sequence stays
- * literal, as in Python's urllib); a matched field's value is replaced,
- * even when empty or absent (so `a` alone becomes `a=%5BREDACTED%5D`):
- * whether a secret was empty is itself not sent.
  */
 #include "event/redact_body.h"
 
@@ -38,384 +33,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/hex.h"
+#include "common/json.h"
+#include "common/utf8.h"
 #include "event/jsonpath.h"
 #include "event/redact_names.h"
 
-#define REDACTED_FORM "%5BREDACTED%5D"
 #define REDACTED_JSON "\"" OTAS__REDACTED "\""
 
-/* ------------------------------------------------------------ helpers */
-
-static int
-hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Percent/plus-decode in[0..len) into out (appended). */
-static void
-form_decode(const char *in, size_t len, otas__buf_t *out)
-{
-	size_t i = 0;
-
-	if (otas__buf_reserve(out, len) != 0)
-		return;
-	while (i < len) {
-		unsigned char c = (unsigned char)in[i];
-		int h, l;
-		if (c == '+') {
-			out->data[out->len++] = ' ';
-			i++;
-		} else if (c == '%' && i + 2 < len &&
-		           (h = hexval((unsigned char)in[i + 1])) >= 0 &&
-		           (l = hexval((unsigned char)in[i + 2])) >= 0) {
-			out->data[out->len++] = (char)(h << 4 | l);
-			i += 3;
-		} else {
-			out->data[out->len++] = (char)c;
-			i++;
-		}
-	}
-	out->data[out->len] = '\0';
-}
-
-/* Length in bytes of the valid UTF-8 sequence at s (RFC 3629: no
- * overlongs, no surrogates, <= U+10FFFF), or 0 when it is not one. */
-static size_t
-utf8_seq(const unsigned char *s, size_t avail)
-{
-	unsigned char c = s[0];
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xC2 && c <= 0xDF)
-		return avail >= 2 && (s[1] & 0xC0) == 0x80 ? 2 : 0;
-	if (c >= 0xE0 && c <= 0xEF) {
-		unsigned char lo = c == 0xE0 ? 0xA0 : 0x80;
-		unsigned char hi = c == 0xED ? 0x9F : 0xBF;
-		return avail >= 3 && s[1] >= lo && s[1] <= hi &&
-		               (s[2] & 0xC0) == 0x80
-		           ? 3
-		           : 0;
-	}
-	if (c >= 0xF0 && c <= 0xF4) {
-		unsigned char lo = c == 0xF0 ? 0x90 : 0x80;
-		unsigned char hi = c == 0xF4 ? 0x8F : 0xBF;
-		return avail >= 4 && s[1] >= lo && s[1] <= hi &&
-		               (s[2] & 0xC0) == 0x80 && (s[3] & 0xC0) == 0x80
-		           ? 4
-		           : 0;
-	}
-	return 0;
-}
-
-/* Append bytes as a JSON string (quotes included); invalid UTF-8 becomes
- * U+FFFD, one per maximal invalid byte. */
-static void
-put_json_string(otas__buf_t *out, const char *s, size_t len)
-{
-	static const char hex[] = "0123456789abcdef";
-	const unsigned char *u = (const unsigned char *)s;
-	size_t i = 0, run = 0;
-
-	otas__buf_putc(out, '"');
-	while (i < len) {
-		unsigned char c = u[i];
-		size_t n;
-		if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
-			i++;
-			continue;
-		}
-		otas__buf_append(out, s + run, i - run);
-		if (c >= 0x80) {
-			n = utf8_seq(u + i, len - i);
-			if (n) {
-				otas__buf_append(out, s + i, n);
-				i += n;
-			} else {
-				otas__buf_append(out, "\xEF\xBF\xBD", 3);
-				i++;
-			}
-		} else {
-			char e[6] = {'\\', 0, 0, 0, 0, 0};
-			size_t el = 2;
-			switch (c) {
-			case '"': e[1] = '"'; break;
-			case '\\': e[1] = '\\'; break;
-			case '\b': e[1] = 'b'; break;
-			case '\f': e[1] = 'f'; break;
-			case '\n': e[1] = 'n'; break;
-			case '\r': e[1] = 'r'; break;
-			case '\t': e[1] = 't'; break;
-			default:
-				e[1] = 'u'; e[2] = '0'; e[3] = '0';
-				e[4] = hex[c >> 4]; e[5] = hex[c & 15];
-				el = 6;
-			}
-			otas__buf_append(out, e, el);
-			i++;
-		}
-		run = i;
-	}
-	otas__buf_append(out, s + run, i - run);
-	otas__buf_putc(out, '"');
-}
-
-static int
-nameset_has(const otas__nameset_t *names, const char *s, size_t len)
-{
-	return otas__name_sensitive(names, s, len);
-}
-
-/* Whether the decoded top-level name is redacted: by name set, or by a
- * rule that matches the member `name` of the root (or the root itself).
- * `st` is scratch of otas__jsonpath_nwords() * 2 words. */
-static int
-form_name_redacted(const otas__jsonpath_set_t *rules,
-                   const otas__nameset_t *names, const char *name,
-                   size_t len, uint64_t *st)
-{
-	size_t nw = otas__jsonpath_nwords(rules);
-
-	if (nameset_has(names, name, len))
-		return 1;
-	if (!rules)
-		return 0;
-	if (otas__jsonpath_start(rules, st))
-		return 1;
-	return nw && otas__jsonpath_member(rules, st, name, len, 0, st + nw);
-}
-
-static uint64_t *
-alloc_states(const otas__jsonpath_set_t *rules, size_t depth, uint64_t *small,
-             size_t nsmall)
-{
-	size_t nw = otas__jsonpath_nwords(rules);
-
-	if (nw * depth <= nsmall)
-		return small;
-	if (nw > SIZE_MAX / sizeof(uint64_t) / depth)
-		return NULL;
-	return malloc(nw * depth * sizeof(uint64_t));
-}
-
-/* ------------------------------------------------------------ urlencoded */
-
-int
-otas__redact_urlencoded(const otas__jsonpath_set_t *rules,
-                        const otas__nameset_t *names, const char *in,
-                        size_t len, otas__buf_t *out)
-{
-	otas__buf_t name = OTAS__BUF_INIT;
-	uint64_t small[16], *st;
-	size_t i = 0, copied = 0;
-
-	if (!in)
-		in = "";
-
-	st = alloc_states(rules, 2, small, 16);
-	if (!st) {
-		out->oom = 1;
-		return 0;
-	}
-	while (i <= len) {
-		const char *f = in + i, *amp, *eq;
-		size_t flen;
-		amp = memchr(f, '&', len - i);
-		flen = amp ? (size_t)(amp - f) : len - i;
-		if (flen) {
-			eq = memchr(f, '=', flen);
-			otas__buf_reset(&name);
-			form_decode(f, eq ? (size_t)(eq - f) : flen, &name);
-			if (!name.oom &&
-			    form_name_redacted(rules, names, name.data,
-			                       name.len, st)) {
-				size_t vstart = eq ? (size_t)(eq - in) + 1
-				                   : i + flen;
-				otas__buf_append(out, in + copied, vstart - copied);
-				if (!eq)
-					otas__buf_putc(out, '=');
-				otas__buf_puts(out, REDACTED_FORM);
-				copied = i + flen;
-			}
-			if (name.oom)
-				out->oom = 1;
-		}
-		i += flen + 1;
-	}
-	otas__buf_append(out, in + copied, len - copied);
-	otas__buf_free(&name);
-	if (st != small)
-		free(st);
-	return 0;
-}
-
-typedef struct {
-	size_t noff, nlen;    /* decoded name in the names buffer */
-	size_t voff, vlen;    /* raw value in the input (voff 0/vlen 0: none) */
-	size_t next;          /* next field of the same name, or SIZE_MAX */
-	size_t last;          /* first field of a group: its last field */
-	int first;            /* first appearance of its name */
-	int redacted;
-} field_t;
-
-static uint64_t
-hash_bytes(const char *s, size_t n)
-{
-	uint64_t h = 1469598103934665603ULL;
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
-	return h;
-}
-
-int
-otas__urlencoded_to_json(const otas__jsonpath_set_t *rules,
-                         const otas__nameset_t *names, const char *in,
-                         size_t len, otas__buf_t *out)
-{
-	otas__buf_t nb = OTAS__BUF_INIT, val = OTAS__BUF_INIT;
-	field_t *fields = NULL;
-	size_t *table = NULL, nf = 0, cap = 0, tsize, i;
-	uint64_t small[16], *st = NULL;
-	int first = 1;
-
-	if (!in)
-		in = "";
-	/* Count the fields to size the arrays once. */
-	for (i = 0; i < len; i++)
-		if (in[i] == '&')
-			cap++;
-	cap++;
-	if (cap > SIZE_MAX / sizeof(field_t) / 2)
-		goto oom;
-	fields = malloc(cap * sizeof(*fields));
-	tsize = 16;
-	while (tsize < cap * 2)
-		tsize *= 2;
-	table = malloc(tsize * sizeof(*table));
-	st = alloc_states(rules, 2, small, 16);
-	if (!fields || !table || !st || otas__buf_reserve(&nb, len) != 0)
-		goto oom;
-	for (i = 0; i < tsize; i++)
-		table[i] = SIZE_MAX;
-
-	for (i = 0; i <= len;) {
-		const char *f = in + i, *amp, *eq;
-		size_t flen, nlen, slot;
-		field_t *fd;
-		amp = memchr(f, '&', len - i);
-		flen = amp ? (size_t)(amp - f) : len - i;
-		if (flen == 0) {
-			i += 1;
-			continue;
-		}
-		eq = memchr(f, '=', flen);
-		nlen = eq ? (size_t)(eq - f) : flen;
-		fd = &fields[nf];
-		fd->noff = nb.len;
-		form_decode(f, nlen, &nb);
-		fd->nlen = nb.len - fd->noff;
-		fd->voff = eq ? (size_t)(eq - in) + 1 : i + flen;
-		fd->vlen = i + flen - fd->voff;
-		fd->next = SIZE_MAX;
-		fd->last = nf;
-		fd->first = 1;
-		fd->redacted = 0;
-		/* Group by decoded name: open addressing on its hash. */
-		slot = (size_t)hash_bytes(nb.data + fd->noff, fd->nlen) &
-		       (tsize - 1);
-		for (;;) {
-			size_t j = table[slot];
-			if (j == SIZE_MAX) {
-				table[slot] = nf;
-				fd->redacted = form_name_redacted(
-				    rules, names, nb.data + fd->noff, fd->nlen,
-				    st);
-				break;
-			}
-			if (fields[j].nlen == fd->nlen &&
-			    memcmp(nb.data + fields[j].noff,
-			           nb.data + fd->noff, fd->nlen) == 0) {
-				fd->first = 0;
-				fd->redacted = fields[j].redacted;
-				fields[fields[j].last].next = nf;
-				fields[j].last = nf;
-				break;
-			}
-			slot = (slot + 1) & (tsize - 1);
-		}
-		nf++;
-		i += flen + 1;
-	}
-
-	otas__buf_putc(out, '{');
-	for (i = 0; i < nf; i++) {
-		size_t j;
-		int firstv = 1;
-		if (!fields[i].first)
-			continue;
-		if (!first)
-			otas__buf_puts(out, ", ");
-		first = 0;
-		put_json_string(out, nb.data + fields[i].noff, fields[i].nlen);
-		otas__buf_puts(out, ": [");
-		for (j = i; j != SIZE_MAX; j = fields[j].next) {
-			if (!firstv)
-				otas__buf_puts(out, ", ");
-			firstv = 0;
-			if (fields[j].redacted) {
-				otas__buf_puts(out, REDACTED_JSON);
-				continue;
-			}
-			otas__buf_reset(&val);
-			form_decode(in + fields[j].voff, fields[j].vlen, &val);
-			if (val.oom)
-				goto oom;
-			put_json_string(out, val.data ? val.data : "", val.len);
-		}
-		otas__buf_putc(out, ']');
-	}
-	otas__buf_putc(out, '}');
-	goto done;
-oom:
-	out->oom = 1;
-done:
-	otas__buf_free(&nb);
-	otas__buf_free(&val);
-	free(fields);
-	free(table);
-	if (st != small)
-		free(st);
-	return 0;
-}
-
 /* ------------------------------------------------------------------ JSON */
-
-/* Bytes a JSON string's body scan must look at: the quote, backslash,
- * control characters and non-ASCII (UTF-8 validation). */
-static const unsigned char str_stop[256] = {
-#define R16(v) v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v
-	R16(1), R16(1),                                      /* 0x00-0x1F */
-	0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,      /* 0x20: '"' */
-	R16(0), R16(0),                                      /* 0x30-0x4F */
-	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,      /* 0x50: '\' */
-	R16(0), R16(0),                                      /* 0x60-0x7F */
-	R16(1), R16(1), R16(1), R16(1), R16(1), R16(1), R16(1), R16(1),
-#undef R16
-};
 
 static int
 is_hex(unsigned char c)
 {
-	return hexval(c) >= 0;
+	return otas__hex_value(c) >= 0;
 }
 
 /* Scan the string whose opening quote is at *p; *p ends after the closing
@@ -429,8 +60,7 @@ scan_string(const unsigned char *s, size_t len, size_t *pp, int *escaped)
 	for (;;) {
 		unsigned char c;
 		size_t n;
-		while (p < len && !str_stop[s[p]])
-			p++;
+		p = otas__json_plain_end(s, p, len);
 		if (p >= len)
 			return -1;
 		c = s[p];
@@ -460,7 +90,7 @@ scan_string(const unsigned char *s, size_t len, size_t *pp, int *escaped)
 		}
 		if (c < 0x20)
 			return -1;
-		n = utf8_seq(s + p, len - p);
+		n = otas__utf8_seq(s + p, len - p);
 		if (!n)
 			return -1;
 		p += n;
@@ -604,10 +234,10 @@ key_unescape(const unsigned char *s, size_t n, char *out, size_t cap)
 			continue;
 		}
 		if (s[i + 1] == 'u' && i + 5 < n) {
-			unsigned v = (unsigned)(hexval(s[i + 2]) << 12 |
-			                        hexval(s[i + 3]) << 8 |
-			                        hexval(s[i + 4]) << 4 |
-			                        hexval(s[i + 5]));
+			unsigned v = (unsigned)(otas__hex_value(s[i + 2]) << 12 |
+			                        otas__hex_value(s[i + 3]) << 8 |
+			                        otas__hex_value(s[i + 4]) << 4 |
+			                        otas__hex_value(s[i + 5]));
 			if (v < 0x80)
 				out[o++] = (char)v;
 			i += 6;
@@ -663,7 +293,7 @@ otas__redact_json_names(const otas__jsonpath_set_t *rules,
 
 	if (!s)
 		s = (const unsigned char *)"";
-	states = alloc_states(rules, OTAS__REDACT_MAX_DEPTH + 1, small,
+	states = otas__jsonpath_states_alloc(rules, OTAS__REDACT_MAX_DEPTH + 1, small,
 	                      SMALL_STATE_WORDS);
 	if (!states) {
 		out->oom = 1;

@@ -1,0 +1,250 @@
+/*
+ * test_engine.c -- the public calls of engine.c as a host sees them: one
+ * return convention (0 is success), struct_size on the public structs (an
+ * older host's shorter struct is read and written only within its size),
+ * the OTAS_DEBUG start-up line, and otas_stats() generated from
+ * OTAS_STATS_FIELDS.
+ *
+ * The shorter structs are malloc'd at exactly their size, so an engine
+ * that reads or writes past struct_size is caught by the ASan build
+ * (make asan).
+ */
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "otas/otas.h"
+#include "testlib.h"
+
+#define KEY "otas_PocKPi56xDI_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ"
+
+/* An engine whose sender cannot authenticate (nothing listens on port 9)
+ * and has no spool: what is captured stays queued. */
+static otas_engine_t *
+mk(void)
+{
+	otas_config_t *c = otas_config_new();
+	char err[256];
+
+	if (!c)
+		return NULL;
+	if (otas_config_set(c, "OTAS_SDK_KEY", KEY, err, sizeof(err)) != 0 ||
+	    otas_config_set(c, "OTAS_BASE_URL", "http://127.0.0.1:9", err,
+	                    sizeof(err)) != 0 ||
+	    otas_config_set(c, "OTAS_SPOOL_MAX_BYTES", "0", err,
+	                    sizeof(err)) != 0) {
+		otas_config_free(c);
+		return NULL;
+	}
+	return otas_engine_new(c, err, sizeof(err));
+}
+
+static void
+fill(otas_capture_t *c)
+{
+	c->method = "GET";
+	c->method_len = 3;
+	c->path = "/old";
+	c->path_len = 4;
+	c->status = 200;
+	c->req_body_size = -1;
+	c->resp_body_size = -1;
+}
+
+TEST(results_are_zero_on_success)
+{
+	otas_engine_t *e = mk();
+	otas_capture_t c = OTAS_CAPTURE_INIT;
+
+	CHECK(e);
+	CHECK_INT(OTAS_OK, 0);
+	CHECK_INT(OTAS_AUTH_OK, 0);
+	fill(&c);
+	CHECK_INT(otas_capture(e, &c, NULL), OTAS_OK);
+	CHECK_INT(otas_capture(NULL, &c, NULL), OTAS_EINVAL);
+	CHECK_INT(otas_entity(e, OTAS_ENTITY_USER, "{\"user_id\":\"u\"}", 15),
+	          OTAS_OK);
+	CHECK_INT(otas_entity(e, (otas_entity_kind_t)9, "{}", 2), OTAS_EINVAL);
+	/* nothing can be delivered: the deadline passes first */
+	CHECK_INT(otas_flush(e, 50), OTAS_TIMEOUT);
+	CHECK_INT(otas_flush(NULL, 50), OTAS_OK);
+	/* the predicates answer 1 / 0 */
+	CHECK_INT(otas_should_capture(e, "GET", 3, "/x", 2), 1);
+	CHECK_INT(otas_should_capture(NULL, "GET", 3, "/x", 2), 0);
+	CHECK_INT(otas_want_request_body(e, "application/json", 16, 10), 1);
+	CHECK_INT(otas_want_request_body(e, "multipart/form-data", 19, 10), 0);
+	otas_engine_free(e, 0);
+}
+
+TEST(capture_needs_a_struct_size)
+{
+	otas_engine_t *e = mk();
+	otas_capture_t c;
+
+	CHECK(e);
+	memset(&c, 0, sizeof(c)); /* no otas_capture_init(): size 0 */
+	fill(&c);
+	CHECK_INT(otas_capture(e, &c, NULL), OTAS_EINVAL);
+	c.struct_size = sizeof(size_t); /* not even the flags */
+	CHECK_INT(otas_capture(e, &c, NULL), OTAS_EINVAL);
+	{ /* the loss is visible in the counters, not only in the code */
+		otas_stats_t st = OTAS_STATS_INIT;
+		otas_stats(e, &st);
+		CHECK_INT((int)st.dropped_capture_error, 2);
+		CHECK_INT((int)st.captured, 0);
+	}
+	otas_engine_free(e, 0);
+}
+
+/* A host built when otas_capture_t ended before `errors`: the engine reads
+ * only its bytes and treats the rest (errors, identity, event id) as
+ * unset. */
+TEST(older_shorter_capture_struct_is_read_within_its_size)
+{
+	otas_engine_t *e = mk();
+	size_t old = offsetof(otas_capture_t, errors);
+	unsigned char *c = malloc(old);
+	otas_capture_t full;
+	otas_stats_t st = OTAS_STATS_INIT;
+	char id[37];
+
+	CHECK(e && c);
+	otas_capture_init(&full);
+	fill(&full);
+	full.struct_size = old;
+	memcpy(c, &full, old); /* the old host's bytes, nothing after */
+	full.struct_size = sizeof(full);
+	CHECK_INT(otas_capture(e, (const otas_capture_t *)(void *)c, id),
+	          OTAS_OK);
+	CHECK_INT(strlen(id), 36);
+	/* a newer host's longer struct: the tail is ignored */
+	CHECK_INT(otas_capture(e, &full, NULL), OTAS_OK);
+	otas_stats(e, &st);
+	CHECK_INT(st.captured, 2);
+	CHECK_INT(st.queue_events, 2);
+	free(c);
+	otas_engine_free(e, 0);
+}
+
+/* otas_stats_t as a host built when it ended before dropped_queue_full
+ * declared it. */
+typedef struct {
+	size_t struct_size;
+	uint64_t captured, sent, batches, bytes_sent, retried, spooled,
+	    unspooled, duplicates;
+} old_stats_t;
+
+/* otas_auth_result_t of a host that knew only the status fields. */
+typedef struct {
+	size_t struct_size;
+	otas_auth_status_t status;
+	int http_status;
+} old_auth_result_t;
+
+/* A host built with old_stats_t: only its bytes are written, struct_size
+ * stays. */
+TEST(older_shorter_stats_struct_is_written_within_its_size)
+{
+	otas_engine_t *e = mk();
+	size_t old = sizeof(old_stats_t);
+	old_stats_t *st = malloc(old);
+	unsigned char *big = malloc(sizeof(otas_stats_t) + 64);
+	otas_capture_t c = OTAS_CAPTURE_INIT;
+	size_t i;
+
+	CHECK(e && st && big);
+	CHECK_INT(old, offsetof(otas_stats_t, dropped_queue_full));
+	fill(&c);
+	CHECK_INT(otas_capture(e, &c, NULL), OTAS_OK);
+	memset(st, 0xAA, old);
+	st->struct_size = old;
+	otas_stats(e, (otas_stats_t *)(void *)st);
+	CHECK_INT(st->struct_size, old);
+	CHECK_INT(st->captured, 1);
+	CHECK_INT(st->sent, 0);
+	CHECK_INT(st->duplicates, 0);
+	/* a newer host's longer struct: ours filled, the rest untouched */
+	memset(big, 0xAA, sizeof(otas_stats_t) + 64);
+	((otas_stats_t *)big)->struct_size = sizeof(otas_stats_t) + 64;
+	otas_stats(e, (otas_stats_t *)big);
+	CHECK_INT(((otas_stats_t *)big)->captured, 1);
+	CHECK_INT(((otas_stats_t *)big)->queue_events, 1);
+	for (i = sizeof(otas_stats_t); i < sizeof(otas_stats_t) + 64; i++)
+		CHECK_INT(big[i], 0xAA);
+	/* size 0: nothing is written */
+	memset(st, 0xAA, old);
+	st->struct_size = 0;
+	otas_stats(e, (otas_stats_t *)(void *)st);
+	CHECK_INT(st->captured, 0xAAAAAAAAAAAAAAAAull);
+	free(st);
+	free(big);
+	otas_engine_free(e, 0);
+}
+
+TEST(older_shorter_auth_result_is_written_within_its_size)
+{
+	size_t old = sizeof(old_auth_result_t);
+	old_auth_result_t *r = malloc(old);
+	otas_auth_result_t full = OTAS_AUTH_RESULT_INIT;
+
+	CHECK(r);
+	CHECK(old <= offsetof(otas_auth_result_t, message));
+	memset(r, 0xAA, old);
+	r->struct_size = old;
+	CHECK_INT(otas_authenticate_key("http://127.0.0.1:9", KEY, 500,
+	                                (otas_auth_result_t *)(void *)r),
+	          OTAS_AUTH_UNREACHABLE);
+	CHECK_INT(r->struct_size, old);
+	CHECK_INT(r->status, OTAS_AUTH_UNREACHABLE);
+	CHECK_INT(r->http_status, 0);
+	CHECK_INT(otas_authenticate_key("http://127.0.0.1:9", "", 500, &full),
+	          OTAS_AUTH_CONFIG);
+	CHECK(strstr(full.message, "OTAS_SDK_KEY") != NULL);
+	CHECK_INT(otas_authenticate_key("http://127.0.0.1:9", "", 500, NULL),
+	          OTAS_AUTH_CONFIG);
+	free(r);
+}
+
+static char g_lines[8192];
+static int g_n;
+
+static void
+keep(otas_log_level_t level, const char *msg, void *ud)
+{
+	(void)ud;
+	if (level == OTAS_LOG_DEBUG && strncmp(msg, "otas: start", 11) == 0) {
+		snprintf(g_lines, sizeof(g_lines), "%s", msg);
+		g_n++;
+	}
+}
+
+TEST(debug_logger_gets_one_start_up_line_without_secrets)
+{
+	otas_engine_t *e = mk();
+
+	CHECK(e);
+	g_n = 0;
+	otas_set_logger(e, keep, NULL, OTAS_LOG_WARNING);
+	CHECK_INT(g_n, 0);
+	otas_set_logger(e, keep, NULL, OTAS_LOG_DEBUG);
+	CHECK_INT(g_n, 1);
+	CHECK(strncmp(g_lines, "otas: start (pid ", 17) == 0);
+	CHECK(strstr(g_lines, "OTAS_SDK_KEY='***'") != NULL);
+	CHECK(strstr(g_lines, "OTAS_BASE_URL='http://127.0.0.1:9'") != NULL);
+	CHECK(strstr(g_lines, "OTAS_SPOOL_MAX_BYTES='0'") != NULL);
+	CHECK(strstr(g_lines, "abcdefghijklmnop") == NULL);
+	otas_set_logger(e, NULL, NULL, OTAS_LOG_DEBUG);
+	otas_engine_free(e, 0);
+}
+
+int
+main(void)
+{
+	RUN(results_are_zero_on_success);
+	RUN(capture_needs_a_struct_size);
+	RUN(older_shorter_capture_struct_is_read_within_its_size);
+	RUN(older_shorter_stats_struct_is_written_within_its_size);
+	RUN(older_shorter_auth_result_is_written_within_its_size);
+	RUN(debug_logger_gets_one_start_up_line_without_secrets);
+	return testlib_done();
+}

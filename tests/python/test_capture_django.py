@@ -1,0 +1,122 @@
+"""Engine.capture_django(): the Django middleware's capture in one C call.
+
+What the binding reads by itself, what it leaves to the Python core
+(NotImplemented), and that it never forces what the view did not touch.
+The stored events are checked end to end by test_django_capture.py and
+test_identity.py; these pin the call's own contract."""
+
+import re
+import time
+
+import pytest
+from django.http import HttpResponse, StreamingHttpResponse
+from django.test import RequestFactory
+from django.utils.functional import SimpleLazyObject
+
+from otas import _engine, outgoing
+
+UUID7 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+SKIP = (outgoing.ERRORS_ATTR, outgoing.EVENT_ID_ATTR, outgoing.CHILDREN_KEY)
+NO_BODY = (None, 0, 0)
+
+
+@pytest.fixture
+def eng(tmp_path):
+    e = _engine.Engine({"OTAS_SDK_KEY": "otas_AAAAAAAAAAA_" + "E" * 43,
+                        "OTAS_BASE_URL": "http://127.0.0.1:9",
+                        "OTAS_AUTH_URL": "http://127.0.0.1:9",
+                        "OTAS_SPOOL_DIR": str(tmp_path)})
+    e.django_setup(SimpleLazyObject, SKIP, True)
+    yield e
+    e.close(0)
+
+
+def request(path="/api/items/7", **extra):
+    r = RequestFactory().get(path, HTTP_USER_AGENT="t", **extra)
+    r.resolver_match = None
+    return r
+
+
+def test_plain_request_is_captured_in_one_call(eng):
+    before = eng.stats()["captured"]
+    resp = HttpResponse(b'{"a": 1}', content_type="application/json")
+    assert eng.capture_django(request(), resp, time.perf_counter_ns(), NO_BODY,
+                              False) is None
+    eid = eng.capture_django(request(), resp, time.perf_counter_ns(), NO_BODY, True)
+    assert UUID7.match(eid)
+    assert eng.stats()["captured"] == before + 2
+
+
+def test_python_core_cases_return_not_implemented(eng):
+    before = eng.stats()["captured"]
+    t0 = time.perf_counter_ns()
+    stream = StreamingHttpResponse(iter([b"a", b"b"]))
+    assert eng.capture_django(request(), stream, t0, NO_BODY, False) is NotImplemented
+    assert list(stream.streaming_content) == [b"a", b"b"]  # not consumed
+    for key in SKIP:
+        r = request()
+        r.__dict__[key] = []
+        assert eng.capture_django(r, HttpResponse(b""), t0, NO_BODY,
+                                  False) is NotImplemented
+    assert eng.stats()["captured"] == before
+
+
+def test_users_the_view_did_not_load_stay_unloaded(eng):
+    def boom():
+        raise AssertionError("request.user was forced")
+
+    class User:
+        is_authenticated = True
+        pk = 42
+
+    class Broken:
+        @property
+        def is_authenticated(self):
+            raise RuntimeError("user backend down")
+
+    before = eng.stats()["captured"]
+    t0 = time.perf_counter_ns()
+    r = request()
+    r.user = SimpleLazyObject(boom)  # AuthenticationMiddleware's, not evaluated
+    assert eng.capture_django(r, HttpResponse(b""), t0, NO_BODY, False) is None
+    r.__dict__["_cached_user"] = User()  # evaluated by the view
+    assert eng.capture_django(r, HttpResponse(b""), t0, NO_BODY, False) is None
+    r = request()
+    r.user = Broken()  # a failing user is no user; the event is kept
+    assert eng.capture_django(r, HttpResponse(b""), t0, NO_BODY, False) is None
+    assert eng.stats()["captured"] == before + 3
+    # OTAS_USER_ID_FIELD other than pk / OTAS_RESOLVE_USER: Python reads it
+    eng.django_setup(SimpleLazyObject, SKIP, False)
+    r = request()
+    r.user = User()
+    assert eng.capture_django(r, HttpResponse(b""), t0, NO_BODY, False) is NotImplemented
+
+
+def test_arguments_and_setup_are_checked(tmp_path):
+    e = _engine.Engine({"OTAS_SDK_KEY": "otas_AAAAAAAAAAA_" + "E" * 43,
+                        "OTAS_BASE_URL": "http://127.0.0.1:9",
+                        "OTAS_SPOOL_DIR": str(tmp_path)})
+    try:
+        with pytest.raises(RuntimeError):
+            e.capture_django(request(), HttpResponse(b""), 0, NO_BODY, False)
+        e.django_setup(SimpleLazyObject, SKIP, True)
+        with pytest.raises(TypeError):
+            e.capture_django(request(), HttpResponse(b""), 0, (None, 0), False)
+        with pytest.raises(TypeError):
+            e.django_setup(SimpleLazyObject, list(SKIP), True)
+    finally:
+        e.close(0)
+    with pytest.raises(RuntimeError):  # closed
+        e.capture_django(request(), HttpResponse(b""), 0, NO_BODY, False)
+
+
+def test_null_engine_reads_everything_and_copies_nothing():
+    n = _engine.Engine({}, null=True)
+    n.django_setup(SimpleLazyObject, SKIP, True)
+    r = request()
+    r.__dict__["_body"] = b"read by the view"
+    assert n.capture_django(r, HttpResponse(b"x"), time.perf_counter_ns(),
+                            (None, 16, _engine.CAP_REQ_BODY_SKIPPED), True) is None
+    assert n.capture(_engine.Exchange("GET", "/a", None, {}, 1)) is None
+    with pytest.raises(RuntimeError):  # the null engine only captures
+        n.flush(0)
