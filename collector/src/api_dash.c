@@ -1593,8 +1593,9 @@ people_roll(void *arg, const otas__people_row_t *r)
  * from the people rollups, the partial hours at either end from the
  * events.  0 ok. */
 static int
-people_plan(otas__server_t *s, otas__req_t *r, const otas__dash_filter_t *f,
-            const otas__scan_query_t *q, people_t *x)
+who_plan(otas__server_t *s, otas__req_t *r, const otas__dash_filter_t *f,
+         const otas__scan_query_t *q, int kind, otas__scan_cb raw,
+         otas__people_cb roll, void *x)
 {
 	const int64_t H = 3600LL * 1000000, D = 86400LL * 1000000;
 	int64_t h0 = ceil_to(f->from_us, H), h1 = floor_to(f->to_us, H);
@@ -1622,16 +1623,22 @@ people_plan(otas__server_t *s, otas__req_t *r, const otas__dash_filter_t *f,
 			otas__scan_query_t rq = *q;
 			rq.since_us = lo[i];
 			rq.until_us = hi[i];
-			if (run_scan(s, r, f, &rq, people_row, x, 0, NULL) != 0)
+			if (run_scan(s, r, f, &rq, raw, x, 0, NULL) != 0)
 				return -1;
 		} else {
-			otas__people_query_t pq = {res[i], lo[i], hi[i], x->company};
-			if (otas__store_people_each(s->st, r->proj.pk, &pq, people_roll,
-			                            x) != 0)
+			otas__people_query_t pq = {res[i], lo[i], hi[i], kind};
+			if (otas__store_people_each(s->st, r->proj.pk, &pq, roll, x) != 0)
 				return -1;
 		}
 	}
 	return 0;
+}
+
+static int
+people_plan(otas__server_t *s, otas__req_t *r, const otas__dash_filter_t *f,
+            const otas__scan_query_t *q, people_t *x)
+{
+	return who_plan(s, r, f, q, x->company, people_row, people_roll, x);
 }
 
 static int
@@ -1755,43 +1762,74 @@ typedef struct {
 	size_t n, cap;
 } agents_t;
 
-static int
-agents_row(void *arg, const otas__scan_row_t *r)
+static void
+agent_add(agents_t *x, const char *id, const char *session,
+          const char *method, const char *route, long long n,
+          long long errors, int64_t first_us, int64_t last_us)
 {
-	agents_t *x = arg;
 	size_t i, j;
 	agent_t *a;
 	char key[1200];
 
-	if (!r->agent_id || !*r->agent_id)
-		return 0;
-	i = smap_get(&x->map, r->agent_id, x->n);
+	if (!id || !*id)
+		return;
+	i = smap_get(&x->map, id, x->n);
 	if (i == (size_t)-1) {
 		if (x->n >= MAX_PEOPLE)
-			return 0;
+			return;
 		x->g = grow(x->g, &x->cap, x->n, sizeof *x->g);
 		i = x->n++;
-		x->g[i].id = strdup(r->agent_id);
+		x->g[i].id = strdup(id);
 	}
 	a = &x->g[i];
-	if (!a->calls || r->ts_us > a->last_us)
-		a->last_us = r->ts_us;
-	if (!a->calls || r->ts_us < a->first_us)
-		a->first_us = r->ts_us;
-	a->calls++;
-	a->errors += row_error(r);
-	if (r->agent_session_id)
-		smap_get(&a->sessions, r->agent_session_id, 0);
-	snprintf(key, sizeof key, "%s\t%s", r->method, r->route);
+	if (!a->calls || last_us > a->last_us)
+		a->last_us = last_us;
+	if (!a->calls || first_us < a->first_us)
+		a->first_us = first_us;
+	a->calls += n;
+	a->errors += errors;
+	if (session)
+		smap_get(&a->sessions, session, 0);
+	snprintf(key, sizeof key, "%s\t%s", method, route);
 	j = smap_get(&a->eps, key, a->nep);
 	if (j == (size_t)-1) {
 		a->ep = grow(a->ep, &a->capep, a->nep, sizeof *a->ep);
 		j = a->nep++;
-		a->ep[j].method = strdup(r->method);
-		a->ep[j].route = strdup(r->route);
+		a->ep[j].method = strdup(method);
+		a->ep[j].route = strdup(route);
 	}
-	a->ep[j].count++;
-	a->ep[j].errors += row_error(r);
+	a->ep[j].count += n;
+	a->ep[j].errors += errors;
+}
+
+static int
+agents_row(void *arg, const otas__scan_row_t *r)
+{
+	agent_add(arg, r->agent_id, r->agent_session_id, r->method, r->route, 1,
+	          row_error(r), r->ts_us, r->ts_us);
+	return 0;
+}
+
+/* A people rollup row of kind "a": id is agent \t session \t method \t
+ * route (rollup.h); an empty session is none. */
+static int
+agents_roll(void *arg, const otas__people_row_t *r)
+{
+	char buf[4 * 1200], *f[4];
+	size_t len = r->id ? strlen(r->id) : 0;
+
+	if (!len || len >= sizeof buf)
+		return 0;
+	memcpy(buf, r->id, len + 1);
+	f[0] = buf;
+	for (int i = 1; i < 4; i++) {
+		f[i] = strchr(f[i - 1], '\t');
+		if (!f[i])
+			return 0;
+		*f[i]++ = '\0';
+	}
+	agent_add(arg, f[0], *f[1] ? f[1] : NULL, f[2], f[3], r->n, r->errors,
+	          r->first_us, r->last_us);
 	return 0;
 }
 
@@ -1799,9 +1837,12 @@ static int
 aep_cmp(const void *a, const void *b)
 {
 	const struct aep *x = a, *y = b;
+	int d;
 
-	return x->count != y->count ? (x->count < y->count ? 1 : -1)
-	                            : strcmp(x->route, y->route);
+	if (x->count != y->count)
+		return x->count < y->count ? 1 : -1;
+	d = strcmp(x->route, y->route);
+	return d ? d : strcmp(x->method, y->method);
 }
 
 static int
@@ -1809,7 +1850,9 @@ agent_cmp(const void *a, const void *b)
 {
 	const agent_t *x = a, *y = b;
 
-	return x->last_us < y->last_us ? 1 : x->last_us > y->last_us ? -1 : 0;
+	if (x->last_us != y->last_us)
+		return x->last_us < y->last_us ? 1 : -1;
+	return strcmp(x->id, y->id);
 }
 
 enum MHD_Result
@@ -1820,13 +1863,19 @@ otas__api_dash_agents(otas__server_t *s, struct MHD_Connection *c,
 	otas__scan_query_t q;
 	agents_t x = {0};
 	json_t *list, *out = NULL;
+	int plan;
 
 	if (req_filter(c, r, &f) != 0)
 		return MHD_YES;
 	otas__dash_filter_scan(&f, &q);
 	q.any_order = 1;
 	q.agents_only = 1;
-	if (run_scan(s, r, &f, &q, agents_row, &x, 0, NULL) != 0)
+	/* no filter: whole hours and days from the people rollups (kind "a") */
+	plan = !(f.method || f.route || f.path || f.n_status || f.unmatched) &&
+	       use_rollups(c, &f);
+	if ((plan ? who_plan(s, r, &f, &q, OTAS__PEOPLE_AGENT, agents_row,
+	                     agents_roll, &x)
+	          : run_scan(s, r, &f, &q, agents_row, &x, 0, NULL)) != 0)
 		goto done;
 	if (x.n)
 		qsort(x.g, x.n, sizeof *x.g, agent_cmp);
@@ -1852,6 +1901,7 @@ otas__api_dash_agents(otas__server_t *s, struct MHD_Connection *c,
 	}
 	out = otas__dash_filter_json(&f);
 	json_object_set_new(out, "agents", list);
+	json_object_set_new(out, "plan", json_string(plan ? "rollup" : "raw"));
 done:
 	for (size_t i = 0; i < x.n; i++) {
 		agent_t *a = &x.g[i];

@@ -293,40 +293,80 @@ otas__people_build(otas__store_job_t *batch, otas__people_agg_t **rows,
 {
 	static const int64_t res[2] = {3600, 86400};
 	pkey_t *k = NULL;
-	size_t nk = 0, cap = 0, nr = 0;
+	size_t nk = 0, cap = 0, nr = 0, *off = NULL;
 	otas__people_agg_t *out;
+	otas__buf_t ak;         /* agent keys, NUL-separated */
+	char *tail;
 
 	*rows = NULL;
 	*n = 0;
+	otas__buf_init(&ak);
 	for (otas__store_job_t *j = batch; j; j = j->next)
 		for (size_t i = 0; i < j->n; i++) {
 			const otas__event_t *e = &j->ev[i];
 			int64_t ts;
-			if (e->reject || !e->doc || !e->inserted ||
-			    (!e->user_id && !e->company_id))
+			int agent;
+			if (e->reject || !e->doc || !e->inserted)
+				continue;
+			agent = e->agent_id[0] != '\0';
+			if (!e->user_id && !e->company_id && !agent)
 				continue;
 			ts = e->ts_us ? e->ts_us : j->received_us;
-			if (nk + 4 > cap) {
+			if (nk + 6 > cap) {
 				cap = cap ? cap * 2 : 256;
 				k = realloc(k, cap * sizeof *k);
-				if (!k)
+				off = realloc(off, cap * sizeof *off);
+				if (!k || !off)
 					abort();
+			}
+			if (agent) {
+				/* OTAS__PEOPLE_AGENT: agent \t session \t method \t route */
+				size_t o = ak.len;
+				otas__buf_puts(&ak, e->agent_id);
+				otas__buf_putc(&ak, '\t');
+				otas__buf_puts(&ak, e->agent_session_id);
+				otas__buf_putc(&ak, '\t');
+				otas__buf_puts(&ak, e->method ? e->method : "");
+				otas__buf_putc(&ak, '\t');
+				otas__buf_puts(&ak, e->route ? e->route : "");
+				otas__buf_append(&ak, "", 1); /* keep the NUL */
+				if (ak.oom)
+					abort();
+				for (int r = 0; r < 2; r++) {
+					off[nk] = o;
+					k[nk++] = (pkey_t){j->project_pk, res[r],
+					                   otas__rollup_bucket(ts, res[r]), ts,
+					                   OTAS__PEOPLE_AGENT, NULL, e};
+				}
 			}
 			for (int r = 0; r < 2; r++)
 				for (int c = 0; c < 2; c++) {
 					const char *id = c ? e->company_id : e->user_id;
-					if (id)
+					if (id) {
+						off[nk] = 0;
 						k[nk++] = (pkey_t){j->project_pk, res[r],
 						                   otas__rollup_bucket(ts, res[r]),
 						                   ts, c, id, e};
+					}
 				}
 		}
-	if (!nk)
+	if (!nk) {
+		otas__buf_free(&ak);
+		free(off);
 		return 0;
+	}
+	for (size_t i = 0; i < nk; i++)
+		if (k[i].company == OTAS__PEOPLE_AGENT)
+			k[i].id = ak.data + off[i];
+	free(off);
 	qsort(k, nk, sizeof *k, pkey_cmp);
-	out = calloc(nk, sizeof *out);
+	/* the rows, then the agent keys they point to: one free() */
+	out = calloc(1, nk * sizeof *out + ak.len + 1);
 	if (!out)
 		abort();
+	tail = (char *)(out + nk);
+	if (ak.len)
+		memcpy(tail, ak.data, ak.len);
 	for (size_t i = 0; i < nk; i++) {
 		const otas__event_t *e = k[i].e;
 		otas__people_agg_t *r;
@@ -336,7 +376,9 @@ otas__people_build(otas__store_job_t *batch, otas__people_agg_t **rows,
 			r->res_s = k[i].res_s;
 			r->bucket_us = k[i].bucket_us;
 			r->company = k[i].company;
-			r->id = k[i].id;
+			r->id = k[i].company == OTAS__PEOPLE_AGENT
+			            ? tail + (k[i].id - ak.data)
+			            : k[i].id;
 			r->first_us = r->last_us = k[i].ts;
 		}
 		r = &out[nr - 1];
@@ -351,6 +393,7 @@ otas__people_build(otas__store_job_t *batch, otas__people_agg_t **rows,
 			r->company_id = e->company_id;
 	}
 	free(k);
+	otas__buf_free(&ak);
 	*rows = out;
 	*n = nr;
 	return 0;

@@ -111,8 +111,19 @@ int otas__store_rollup_each(otas__store_t *st, int64_t project_pk,
 typedef struct {
 	int64_t res_s;          /* 3600 or 86400 */
 	int64_t since_us, until_us; /* bucket_us in [since, until) */
-	int company;            /* 0 users, 1 companies */
+	int company;            /* 0 users, 1 companies, 2 agents */
 } otas__people_query_t;
+
+/* Agents' calls share the people table (kind "a"): one row per hour and
+ * per day for each (agent id, agent session id or "", method, route),
+ * its id those four joined by tabs (otas__people_agent_split). */
+#define OTAS__PEOPLE_AGENT 2
+/* The stored kind of a people row: "u", "c" or "a". */
+static inline const char *
+otas__people_kind(int company)
+{
+	return company == OTAS__PEOPLE_AGENT ? "a" : company ? "c" : "u";
+}
 typedef struct {
 	const char *id, *company;
 	long long n, errors;
@@ -126,7 +137,8 @@ int otas__store_people_each(otas__store_t *st, int64_t project_pk,
 /* One aggregated people row of a group (written by the stores). */
 typedef struct {
 	int64_t project, res_s, bucket_us;
-	int company;            /* kind: 0 user ("u"), 1 company ("c") */
+	int company;            /* kind: 0 user ("u"), 1 company ("c"),
+	                         * OTAS__PEOPLE_AGENT ("a") */
 	const char *id;
 	const char *company_id; /* users: the largest company id seen */
 	long long n, errors;

@@ -302,6 +302,16 @@ static const char *const migrations[] = {
     " WHERE status >= 400 OR is_error <> 0;"
     "CREATE INDEX events_agents ON events(project, ts)"
     " WHERE agent_id IS NOT NULL;",
+    /* 5 -> 6: agents' calls in the people rollups (rollup.h kind "a"). */
+    "INSERT INTO rollup_people(project, res, bucket, kind, id, shard,"
+    " company, n, errors, first_ts, last_ts) SELECT project, r.res,"
+    " ts - (((ts % (r.res * 1000000::bigint)) + r.res * 1000000::bigint)"
+    " % (r.res * 1000000::bigint)), 'a', agent_id || chr(9) ||"
+    " coalesce(agent_session_id, '') || chr(9) || coalesce(method, '') ||"
+    " chr(9) || coalesce(route, ''), 0, NULL, count(*),"
+    " sum(CASE WHEN status >= 400 OR is_error <> 0 THEN 1 ELSE 0 END),"
+    " min(ts), max(ts) FROM events, (VALUES (3600), (86400)) AS r(res)"
+    " WHERE agent_id IS NOT NULL AND agent_id <> '' GROUP BY 1, 2, 3, 5;",
 };
 
 typedef struct {
@@ -1013,7 +1023,7 @@ upsert_people(pg_t *q, int w, otas__store_job_t *batch)
 		arr_num(&a[0], "%lld", (long long)x->project);
 		arr_num(&a[1], "%lld", (long long)x->res_s);
 		arr_num(&a[2], "%lld", (long long)x->bucket_us);
-		arr_num(&a[3], "%s", x->company ? "c" : "u");
+		arr_num(&a[3], "%s", otas__people_kind(x->company));
 		arr_text(&a[4], x->id, strlen(x->id));
 		arr_text(&a[5], x->company_id,
 		         x->company_id ? strlen(x->company_id) : 0);
@@ -1878,7 +1888,7 @@ pg_people_each(void *b, int64_t pk, const otas__people_query_t *q,
 	char a[4][24];
 	const char *v[5] = {I64(a[0], pk), I64(a[1], q->res_s),
 	                    I64(a[2], q->since_us), I64(a[3], q->until_us),
-	                    q->company ? "c" : "u"};
+	                    otas__people_kind(q->company)};
 	int rc = -1;
 
 	k = reader_get(st);

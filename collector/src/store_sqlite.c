@@ -282,6 +282,15 @@ static const char *const migrations[] = {
     " WHERE status >= 400 OR is_error;"
     "CREATE INDEX events_agents ON events(project, ts)"
     " WHERE agent_id IS NOT NULL;",
+    /* 7 -> 8: agents' calls in the people rollups (rollup.h kind "a"). */
+    "INSERT INTO rollup_people(project, res, bucket, kind, id, company, n,"
+    " errors, first_ts, last_ts) SELECT project, r.res,"
+    " otas_bucket(ts, r.res), 'a', agent_id || char(9) ||"
+    " coalesce(agent_session_id, '') || char(9) || coalesce(method, '') ||"
+    " char(9) || coalesce(route, ''), NULL, count(*),"
+    " sum(status >= 400 OR is_error), min(ts), max(ts) FROM events,"
+    " (SELECT 3600 AS res UNION ALL SELECT 86400) r"
+    " WHERE agent_id IS NOT NULL AND agent_id <> '' GROUP BY 1, 2, 3, 5;",
 };
 
 
@@ -942,7 +951,7 @@ upsert_people(conn_t *c, otas__store_job_t *batch)
 		sqlite3_bind_int64(s, 1, r->project);
 		sqlite3_bind_int64(s, 2, r->res_s);
 		sqlite3_bind_int64(s, 3, r->bucket_us);
-		sqlite3_bind_text(s, 4, r->company ? "c" : "u", -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 4, otas__people_kind(r->company), -1, SQLITE_STATIC);
 		sqlite3_bind_text(s, 5, r->id, -1, SQLITE_STATIC);
 		bind_opt_text(s, 6, r->company_id);
 		sqlite3_bind_int64(s, 7, r->n);
@@ -1624,7 +1633,7 @@ sq_people_each(void *b, int64_t pk, const otas__people_query_t *q,
 	sqlite3_bind_int64(s, 2, q->res_s);
 	sqlite3_bind_int64(s, 3, q->since_us);
 	sqlite3_bind_int64(s, 4, q->until_us);
-	sqlite3_bind_text(s, 5, q->company ? "c" : "u", -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 5, otas__people_kind(q->company), -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		otas__people_row_t r;
 		r.id = col_text(s, 0);

@@ -4,12 +4,15 @@ be the raw scan's (counts exactly, percentiles within one histogram bin),
 across minute and hour boundaries, with late and out-of-order timestamps,
 duplicate event ids, filters the rollups hold, and after a migration that
 fills them from an existing events table."""
+import base64
+import json
 import math
 import random
 import sqlite3
 from datetime import datetime, timedelta, timezone
 
 from otas_testing.collector import make_event
+from test_compat import sign
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 RATIO = 2 ** 0.25  # rollup.h: bins per doubling 4
@@ -20,7 +23,7 @@ def iso(t):
 
 
 def make(i, t, *, status=200, latency=10.0, method="GET", route="api/items/<int:pk>",
-         path=None, error="", user=None, company=None):
+         path=None, error="", user=None, company=None, token=None):
     md = {"timestamp": iso(t), "event_id": f"r-{i:05d}"}
     if user is not None:
         md["user_id"] = user
@@ -28,9 +31,10 @@ def make(i, t, *, status=200, latency=10.0, method="GET", route="api/items/<int:
         md["company_id"] = company
     if route is not None:
         md["route"] = route
+    extra = {"agent_session_token": token} if token else {}
     return make_event(i, event_id=f"r-{i:05d}", status_code=status, latency_ms=latency,
                       method=method, path=path or f"/api/items/{i % 7}", error=error,
-                      metadata=md)
+                      metadata=md, **extra)
 
 
 def corpus():
@@ -248,6 +252,82 @@ def test_people_rollups_equal_raw(collector):
     assert c.get("/api/v1/stats/users", status="5xx", plan="rollup").json()["plan"] == "raw"
 
 
+def agents_corpus():
+    """~800 events over 3 days and a bit from agents a0..a4 (tokens signed
+    with a key we do not know: unverified, still stored with their agent
+    and session ids), a few sessions each, some with no session, and some
+    events of no agent."""
+    rnd = random.Random(11)
+    evs = []
+    for i in range(800):
+        t = T0 + timedelta(seconds=rnd.uniform(0, 3.2 * 86400))
+        k = rnd.randrange(6)
+        token = None
+        if k < 5:
+            claims = {"agent_id": f"a{k}"}
+            if rnd.random() < 0.9:
+                claims["agent_session_id"] = f"s{k}-{rnd.randrange(4 + k)}"
+            token = sign(claims, b"not-ours")
+        evs.append(make(70000 + i, t, status=rnd.choice([200, 200, 201, 404, 500]),
+                        method=rnd.choice(["GET", "POST"]),
+                        route=f"api/r{rnd.randrange(4)}/<int:pk>", token=token,
+                        error="ValueError: y" if i % 41 == 0 else ""))
+    return evs
+
+
+def week_span():
+    return {"from": iso(T0 - timedelta(hours=1, seconds=1)),
+            "to": iso(T0 + timedelta(days=6, seconds=13))}
+
+
+def compare_agents(c, **args):
+    a = c.get("/api/v1/stats/agents", plan="rollup", **args).json()
+    b = c.get("/api/v1/stats/agents", plan="raw", **args).json()
+    assert a["plan"] == "rollup" and b["plan"] == "raw"
+    assert a["agents"] == b["agents"], args
+    return a
+
+
+def test_agent_rollups_equal_raw(collector):
+    c = collector
+    evs = agents_corpus()
+    ingest(c, evs)
+
+    def ts(e):
+        return datetime.strptime(e["metadata"]["timestamp"],
+                                 "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+
+    spans = [(T0 + timedelta(minutes=17, seconds=3), T0 + timedelta(days=3, hours=2, minutes=5)),
+             (T0 - timedelta(days=1), T0 + timedelta(days=5)),
+             (T0 + timedelta(hours=30, minutes=1), T0 + timedelta(hours=33)),
+             (T0 + timedelta(hours=5, minutes=1), T0 + timedelta(hours=5, minutes=9)),
+             (T0 + timedelta(hours=24), T0 + timedelta(hours=48))]
+    for lo, hi in spans:
+        span = {"from": iso(lo), "to": iso(hi)}
+        a = compare_agents(c, **span)
+        want = [e for e in evs if "agent_session_token" in e and lo <= ts(e) < hi]
+        assert sum(x["calls"] for x in a["agents"]) == len(want)
+        for x in a["agents"]:
+            mine = [e for e in want if e["metadata"]["event_id"] and
+                    json.loads(base64.urlsafe_b64decode(
+                        e["agent_session_token"].split(".")[1] + "=="))["agent_id"]
+                    == x["agent_id"]]
+            assert x["calls"] == len(mine)
+            assert sum(p["count"] for p in x["endpoints"]) == x["calls"]
+        if hi - lo > timedelta(days=1):
+            assert len(a["agents"]) == 5 and a["agents"][0]["sessions"] >= 4
+    # a late event into hours already summed, and its duplicate
+    late = make(79999, T0 + timedelta(hours=30, minutes=2), status=500, route="api/late",
+                token=sign({"agent_id": "a1", "agent_session_id": "s-late"}, b"k"))
+    for _ in range(2):
+        assert c.send_batch([late]).status == 200
+    a = compare_agents(c, **{"from": iso(T0), "to": iso(T0 + timedelta(days=3))})
+    a1 = [x for x in a["agents"] if x["agent_id"] == "a1"][0]
+    assert [p["count"] for p in a1["endpoints"] if p["route"] == "api/late"] == [1]
+    # a filter: the events, not the rollups
+    assert c.get("/api/v1/stats/agents", status="5xx", plan="rollup").json()["plan"] == "raw"
+
+
 def test_migration_fills_rollups_from_events(new_collector, store, request):
     """A database from before the rollups (schema one step back, no rollup
     table) gets them filled from its events when a collector opens it."""
@@ -258,6 +338,9 @@ def test_migration_fills_rollups_from_events(new_collector, store, request):
     ingest(c, evs)
     span = {"from": iso(RANGES[0][0]), "to": iso(RANGES[0][1])}
     ingest(c, people_corpus()[:300])
+    ingest(c, agents_corpus()[:300])
+    agents = c.get("/api/v1/stats/agents", plan="rollup", **week_span()).json()["agents"]
+    assert sum(a["calls"] for a in agents) > 100
     before = c.get("/api/v1/stats/routes", plan="rollup", **span).json()
     week = {"from": iso(T0 - timedelta(hours=1, seconds=1)),
             "to": iso(T0 + timedelta(days=6, seconds=13))}
@@ -268,7 +351,7 @@ def test_migration_fills_rollups_from_events(new_collector, store, request):
         pg = request.getfixturevalue("pg_server")
         pg.psql(c.db_path, "DROP INDEX events_errors; DROP INDEX events_agents;"
                 " DROP TABLE rollup_people; UPDATE otas_schema SET version ="
-                " version - 2; DROP TABLE rollups; DROP AGGREGATE otas_hist_agg(int, bigint);"
+                " version - 3; DROP TABLE rollups; DROP AGGREGATE otas_hist_agg(int, bigint);"
                 " DROP FUNCTION otas_hist_put(int[], int, bigint);"
                 " DROP FUNCTION otas_hist_bin(float8);"
                 " DROP FUNCTION otas_hist_merge(int[], int[]);"
@@ -280,7 +363,7 @@ def test_migration_fills_rollups_from_events(new_collector, store, request):
         con.execute("DROP TABLE rollup_people")
         con.execute("DROP INDEX events_errors")
         con.execute("DROP INDEX events_agents")
-        con.execute(f"PRAGMA user_version={v - 3}")
+        con.execute(f"PRAGMA user_version={v - 4}")
         con.commit()
         con.close()
     c.start(extra_args=["--quiet"])
@@ -292,4 +375,7 @@ def test_migration_fills_rollups_from_events(new_collector, store, request):
     assert c.get("/api/v1/stats/users", plan="rollup", **week).json()["users"] == users
     compare_people(c, "users", **week)
     compare_people(c, "companies", **week)
+    assert c.get("/api/v1/stats/agents", plan="rollup",
+                 **week_span()).json()["agents"] == agents
+    compare_agents(c, **week_span())
     c.stop()
