@@ -148,9 +148,9 @@ SEARCHES = [
 
 
 def unroll(kind: str, db: str, pg=None) -> None:
-    """Take the rollups away and step the schema back before them (they and
-    the errors/agents indexes are its last three migrations), so the
-    collector fills them at open."""
+    """Take the rollups away and step the schema back before them (they,
+    the errors/agents indexes and the agents' rollups are its last four
+    migrations), so the collector fills them at open."""
     if kind == "pg":
         sql = ("DROP TABLE rollup_people; DROP TABLE rollups;"
                " DROP AGGREGATE otas_hist_agg(int, bigint);"
@@ -158,7 +158,7 @@ def unroll(kind: str, db: str, pg=None) -> None:
                " DROP FUNCTION otas_hist_bin(float8);"
                " DROP FUNCTION otas_hist_merge(int[], int[]);"
                " DROP INDEX events_errors; DROP INDEX events_agents;"
-               " UPDATE otas_schema SET version = version - 3;")
+               " UPDATE otas_schema SET version = version - 4;")
         p = subprocess.run([str(pg.bindir / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
                             "-d", db, "-c", sql], capture_output=True, text=True)
         if p.returncode != 0:
@@ -170,13 +170,14 @@ def unroll(kind: str, db: str, pg=None) -> None:
     con.execute("DROP TABLE rollup_people")
     con.execute("DROP INDEX events_errors")
     con.execute("DROP INDEX events_agents")
-    con.execute(f"PRAGMA user_version={v - 3}")
+    con.execute(f"PRAGMA user_version={v - 4}")
     con.commit()
     con.close()
 
 
 def bench_store(kind: str, n: int, rounds: int, ranges: list[str], pg=None,
-                plan: str | None = None, keep_rollups: bool = False) -> list[dict]:
+                plan: str | None = None, keep_rollups: bool = False,
+                calls: list[str] | None = None) -> list[dict]:
     tmp = Path(tempfile.mkdtemp(prefix=f"otas-bench-dash-{kind}-"))
     now_us = int(time.time() * 1_000_000)
     if kind == "pg":
@@ -205,16 +206,22 @@ def bench_store(kind: str, n: int, rounds: int, ranges: list[str], pg=None,
     out = []
     try:
         for rng in ranges:
-            for name, path, extra in CALLS + SEARCHES:
+            for (name, path, extra), pl in [(x, p) for x in CALLS + SEARCHES
+                                            for p in (plan or "").split(",")]:
+                if calls and name not in calls:
+                    continue
+                base = name
                 params = {"range": rng, **extra}
-                if plan:
-                    params["plan"] = plan
+                if pl and pl != "auto":
+                    params["plan"] = pl
+                if plan and "," in plan:
+                    name = f"{name} [{pl}]"
                 times = []
                 for _ in range(rounds):
                     ms, status, size = timed_get(c, path, params)
                     assert status == 200, (name, status)
                     times.append(ms)
-                search = (name, path, extra) in SEARCHES
+                search = (base, path, extra) in SEARCHES
                 out.append({"store": kind, "range": rng, "call": name,
                             "median_ms": statistics.median(times), "max_ms": max(times),
                             "rounds_ms": times, "bytes": size,
@@ -299,8 +306,11 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--stores", default="sqlite,pg")
     ap.add_argument("--ranges", default="15m,1h,24h,7d,30d")
-    ap.add_argument("--plan", choices=["raw", "rollup"],
-                    help="force every view onto one plan (default: the collector's)")
+    ap.add_argument("--plan",
+                    help="force every view onto one plan: raw or rollup (default:"
+                         " the collector's, auto); a list (raw,auto) runs each")
+    ap.add_argument("--calls", help="only these views (names as in the table,"
+                                    " comma-separated)")
     ap.add_argument("--keep-rollups", action="store_true",
                     help="leave the (empty) rollups as init made them: no backfill")
     ap.add_argument("--json", help="also write the rows here")
@@ -316,7 +326,8 @@ def main() -> None:
             from otas_testing.postgres import Postgres
             pg = Postgres().start()
         for s in stores:
-            rows += bench_store(s, a.events, a.rounds, ranges, pg, a.plan, a.keep_rollups)
+            rows += bench_store(s, a.events, a.rounds, ranges, pg, a.plan, a.keep_rollups,
+                                a.calls.split(",") if a.calls else None)
     finally:
         if pg:
             pg.stop()
