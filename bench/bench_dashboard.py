@@ -158,7 +158,7 @@ def unroll(kind: str, db: str, pg=None) -> None:
                " DROP FUNCTION otas_hist_bin(float8);"
                " DROP FUNCTION otas_hist_merge(int[], int[]);"
                " DROP INDEX events_errors; DROP INDEX events_agents;"
-               " UPDATE otas_schema SET version = version - 4;")
+               " UPDATE otas_schema SET version = version - 5;")
         p = subprocess.run([str(pg.bindir / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
                             "-d", db, "-c", sql], capture_output=True, text=True)
         if p.returncode != 0:
@@ -170,7 +170,7 @@ def unroll(kind: str, db: str, pg=None) -> None:
     con.execute("DROP TABLE rollup_people")
     con.execute("DROP INDEX events_errors")
     con.execute("DROP INDEX events_agents")
-    con.execute(f"PRAGMA user_version={v - 4}")
+    con.execute(f"PRAGMA user_version={v - 5}")
     con.commit()
     con.close()
 

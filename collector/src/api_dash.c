@@ -960,6 +960,11 @@ otas__api_dash_series(otas__server_t *s, struct MHD_Connection *c,
 
 /* ---- GET /api/v1/errors ------------------------------------------------ */
 
+static int who_plan(otas__server_t *s, otas__req_t *r,
+                    const otas__dash_filter_t *f, const otas__scan_query_t *q,
+                    int kind, otas__scan_cb raw, otas__people_cb roll,
+                    void *x);
+
 #define ERR_SERIES 30
 #define MAX_GROUPS 500
 
@@ -973,6 +978,7 @@ typedef struct {
 	long long series[ERR_SERIES];
 	char *event_id, *message, *stack, *path;
 	long long latest_status;
+	int fetch;              /* latest from a rollup row: read it by id */
 } egroup_t;
 
 typedef struct {
@@ -982,42 +988,6 @@ typedef struct {
 	int64_t first_us, width_us;
 	int overflow;
 } errs_t;
-
-/* (type, message, stack) of the event's first reported error: the
- * metadata.errors record, else the "Type: message" of `error`. */
-static void
-doc_exception(const char *doc, size_t len, char **type, char **msg,
-              char **stack)
-{
-	json_t *d = doc ? json_loadb(doc, len, JSON_ALLOW_NUL, NULL) : NULL;
-	json_t *e = json_array_get(
-	    json_object_get(json_object_get(d, "metadata"), "errors"), 0);
-	const char *t = NULL, *m = NULL, *st = NULL;
-
-	*type = *msg = *stack = NULL;
-	if (json_is_object(e)) {
-		t = json_string_value(json_object_get(e, "type"));
-		m = json_string_value(json_object_get(e, "message"));
-		st = json_string_value(json_object_get(e, "stack"));
-	} else if (json_is_array(e)) {
-		t = json_string_value(json_array_get(e, 0));
-		m = json_string_value(json_array_get(e, 1));
-		st = json_string_value(json_array_get(e, 2));
-	}
-	if (t && *t) {
-		*type = strdup(t);
-		*msg = m ? strdup(m) : NULL;
-		*stack = st ? strdup(st) : NULL;
-	} else if ((t = json_string_value(json_object_get(d, "error"))) && *t) {
-		const char *colon = strstr(t, ": ");
-		size_t n = colon ? (size_t)(colon - t) : strlen(t);
-		if (n > 200)
-			n = 200;
-		*type = strndup(t, n);
-		*msg = strdup(colon ? colon + 2 : "");
-	}
-	json_decref(d);
-}
 
 static int
 errors_row(void *arg, const otas__scan_row_t *r)
@@ -1030,7 +1000,7 @@ errors_row(void *arg, const otas__scan_row_t *r)
 	int um;
 	egroup_t *g;
 
-	doc_exception(r->doc, r->doc_len, &type, &msg, &stack);
+	otas__doc_exception(r->doc, r->doc_len, &type, &msg, &stack);
 	if (!type && r->status < 400) {
 		/* is_error without a recorded exception */
 		type = strdup("error");
@@ -1068,6 +1038,7 @@ errors_row(void *arg, const otas__scan_row_t *r)
 		g->stack = stack;
 		g->latest_status = r->status;
 		g->first_us = r->ts_us;
+		g->fetch = 0;
 		type = msg = stack = NULL;
 	}
 	g = &x->g[i];
@@ -1080,6 +1051,7 @@ errors_row(void *arg, const otas__scan_row_t *r)
 		g->event_id = r->event_id ? strdup(r->event_id) : NULL;
 		g->path = strdup(r->path);
 		g->latest_status = r->status;
+		g->fetch = 0;
 		if (type) {
 			free(g->message);
 			free(g->stack);
@@ -1099,14 +1071,104 @@ errors_row(void *arg, const otas__scan_row_t *r)
 	return 0;
 }
 
+/* A people rollup row of kind "e" (rollup.h): its id is the group key
+ * errors_row builds (otas__error_key), its company the newest event id. */
+static int
+errors_roll(void *arg, const otas__people_row_t *r)
+{
+	errs_t *x = arg;
+	const char *id = r->id, *t1, *t2, *t3;
+	size_t i;
+	int64_t si;
+	egroup_t *g;
+
+	if (!id || (id[0] != 'x' && id[0] != 's') || id[1] != '\t' ||
+	    !(t3 = strrchr(id, '\t')) || t3 == id + 1)
+		return 0;
+	for (t2 = t3 - 1; t2 > id + 1 && *t2 != '\t'; t2--)
+		;
+	if (t2 <= id + 1)
+		return 0;
+	t1 = id + 1;
+	i = smap_get(&x->map, id, x->n);
+	if (i == (size_t)-1) {
+		if (x->n >= MAX_GROUPS) {
+			x->overflow = 1;
+			return 0;
+		}
+		x->g = grow(x->g, &x->cap, x->n, sizeof *x->g);
+		i = x->n++;
+		g = &x->g[i];
+		memset(g, 0, sizeof *g);
+		if (id[0] == 'x')
+			g->type = strndup(t1 + 1, (size_t)(t2 - t1 - 1));
+		else
+			g->status = strtoll(t1 + 1, NULL, 10);
+		g->method = strndup(t2 + 1, (size_t)(t3 - t2 - 1));
+		g->route = strdup(t3 + 1);
+		g->unmatched = strcmp(g->route, "(unmatched)") == 0;
+		g->first_us = r->first_us;
+		g->last_us = r->last_us;
+		g->event_id = r->company ? strdup(r->company) : NULL;
+		g->fetch = 1;
+	}
+	g = &x->g[i];
+	g->count += r->n;
+	if (r->last_us > g->last_us) {
+		g->last_us = r->last_us;
+		free(g->event_id);
+		g->event_id = r->company ? strdup(r->company) : NULL;
+		g->fetch = 1;
+	}
+	if (r->first_us < g->first_us)
+		g->first_us = r->first_us;
+	/* the series from the row's bucket (a day row lands in the cell of
+	 * its start: approximate when a cell is shorter than the row) */
+	si = (r->first_us - x->first_us) / x->width_us;
+	if (si < 0)
+		si = 0;
+	if (si >= ERR_SERIES)
+		si = ERR_SERIES - 1;
+	g->series[si] += r->n;
+	return 0;
+}
+
+/* The latest event of a group that came from a rollup row. */
+static int
+errors_latest(void *arg, const otas__event_row_t *e)
+{
+	egroup_t *g = arg;
+	json_t *d = e->doc ? json_loadb(e->doc, e->doc_len, JSON_ALLOW_NUL, NULL)
+	                   : NULL;
+	const char *path = json_string_value(json_object_get(d, "path"));
+	char *type;
+
+	free(g->path);
+	g->path = path ? strdup(path) : NULL;
+	g->latest_status = json_integer_value(json_object_get(d, "status_code"));
+	json_decref(d);
+	free(g->message);
+	free(g->stack);
+	otas__doc_exception(e->doc, e->doc_len, &type, &g->message, &g->stack);
+	free(type);
+	return 0;
+}
+
 static int
 egroup_cmp(const void *a, const void *b)
 {
 	const egroup_t *x = a, *y = b;
+	int d;
 
 	if (x->count != y->count)
 		return x->count < y->count ? 1 : -1;
-	return x->last_us < y->last_us ? 1 : x->last_us > y->last_us ? -1 : 0;
+	if (x->last_us != y->last_us)
+		return x->last_us < y->last_us ? 1 : -1;
+	if ((d = strcmp(x->route, y->route)) || (d = strcmp(x->method, y->method)))
+		return d;
+	if (x->status != y->status)
+		return x->status < y->status ? -1 : 1;
+	return strcmp(x->type ? x->type : "", y->type ? y->type : "");
 }
 
 enum MHD_Result
@@ -1118,6 +1180,7 @@ otas__api_dash_errors(otas__server_t *s, struct MHD_Connection *c,
 	errs_t x = {0};
 	json_t *list, *out;
 	long long total = 0;
+	int plan;
 
 	if (req_filter(c, r, &f) != 0)
 		return MHD_YES;
@@ -1129,10 +1192,21 @@ otas__api_dash_errors(otas__server_t *s, struct MHD_Connection *c,
 	x.width_us = (f.to_us - f.from_us + ERR_SERIES - 1) / ERR_SERIES;
 	if (x.width_us < 1)
 		x.width_us = 1;
-	if (run_scan(s, r, &f, &q, errors_row, &x, 0, NULL) != 0) {
+	plan = !(f.method || f.route || f.path || f.n_status || f.unmatched) &&
+	       use_rollups(c, &f);
+	if ((plan ? who_plan(s, r, &f, &q, OTAS__PEOPLE_ERROR, errors_row,
+	                     errors_roll, &x)
+	          : run_scan(s, r, &f, &q, errors_row, &x, 0, NULL)) != 0) {
 		out = NULL;
 		goto done;
 	}
+	for (size_t i = 0; i < x.n; i++)
+		if (x.g[i].fetch && x.g[i].event_id &&
+		    otas__store_event_find(s->st, r->proj.pk, x.g[i].event_id,
+		                           errors_latest, &x.g[i]) < 0) {
+			out = NULL;
+			goto done;
+		}
 	if (x.n)
 		qsort(x.g, x.n, sizeof *x.g, egroup_cmp);
 	list = json_array();
@@ -1169,6 +1243,7 @@ otas__api_dash_errors(otas__server_t *s, struct MHD_Connection *c,
 	json_object_set_new(out, "series_bucket_seconds",
 	                    json_integer(x.width_us / 1000000));
 	json_object_set_new(out, "truncated", json_boolean(x.overflow));
+	json_object_set_new(out, "plan", json_string(plan ? "rollup" : "raw"));
 done:
 	for (size_t i = 0; i < x.n; i++) {
 		egroup_t *g = &x.g[i];

@@ -4,7 +4,9 @@
  */
 #include "rollup.h"
 
+#include <jansson.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -264,6 +266,60 @@ otas__rollup_build(otas__store_job_t *batch, otas__rollup_row_t **rows,
 	return 0;
 }
 
+/* rollup.h */
+void
+otas__doc_exception(const char *doc, size_t len, char **type, char **msg,
+              char **stack)
+{
+	json_t *d = doc ? json_loadb(doc, len, JSON_ALLOW_NUL, NULL) : NULL;
+	json_t *e = json_array_get(
+	    json_object_get(json_object_get(d, "metadata"), "errors"), 0);
+	const char *t = NULL, *m = NULL, *st = NULL;
+
+	*type = *msg = *stack = NULL;
+	if (json_is_object(e)) {
+		t = json_string_value(json_object_get(e, "type"));
+		m = json_string_value(json_object_get(e, "message"));
+		st = json_string_value(json_object_get(e, "stack"));
+	} else if (json_is_array(e)) {
+		t = json_string_value(json_array_get(e, 0));
+		m = json_string_value(json_array_get(e, 1));
+		st = json_string_value(json_array_get(e, 2));
+	}
+	if (t && *t) {
+		*type = strdup(t);
+		*msg = m ? strdup(m) : NULL;
+		*stack = st ? strdup(st) : NULL;
+	} else if ((t = json_string_value(json_object_get(d, "error"))) && *t) {
+		const char *colon = strstr(t, ": ");
+		size_t n = colon ? (size_t)(colon - t) : strlen(t);
+		if (n > 200)
+			n = 200;
+		*type = strndup(t, n);
+		*msg = strdup(colon ? colon + 2 : "");
+	}
+	json_decref(d);
+}
+
+void
+otas__error_key(otas__buf_t *b, const char *type, long long status,
+                const char *method, const char *route, int unmatched)
+{
+	const char *rt = unmatched ? "(unmatched)" : route;
+
+	if (type) {
+		otas__buf_puts(b, "x\t");
+		otas__buf_puts(b, type);
+		otas__buf_putc(b, '\t');
+		otas__buf_puts(b, method);
+	} else {
+		otas__buf_printf(b, "s\t%lld\t", status);
+		otas__buf_puts(b, unmatched ? "*" : method);
+	}
+	otas__buf_putc(b, '\t');
+	otas__buf_puts(b, rt);
+}
+
 typedef struct {
 	int64_t project, res_s, bucket_us, ts;
 	int company;
@@ -305,14 +361,15 @@ otas__people_build(otas__store_job_t *batch, otas__people_agg_t **rows,
 		for (size_t i = 0; i < j->n; i++) {
 			const otas__event_t *e = &j->ev[i];
 			int64_t ts;
-			int agent;
+			int agent, err;
 			if (e->reject || !e->doc || !e->inserted)
 				continue;
 			agent = e->agent_id[0] != '\0';
-			if (!e->user_id && !e->company_id && !agent)
+			err = e->status >= 400 || e->is_error;
+			if (!e->user_id && !e->company_id && !agent && !err)
 				continue;
 			ts = e->ts_us ? e->ts_us : j->received_us;
-			if (nk + 6 > cap) {
+			if (nk + 8 > cap) {
 				cap = cap ? cap * 2 : 256;
 				k = realloc(k, cap * sizeof *k);
 				off = realloc(off, cap * sizeof *off);
@@ -339,6 +396,28 @@ otas__people_build(otas__store_job_t *batch, otas__people_agg_t **rows,
 					                   OTAS__PEOPLE_AGENT, NULL, e};
 				}
 			}
+			if (err) {
+				char *type, *msg, *stack;
+				size_t o = ak.len;
+				int um = e->route && e->path && strcmp(e->route, e->path) == 0;
+				otas__doc_exception(e->doc, e->doc_len, &type, &msg, &stack);
+				free(msg);
+				free(stack);
+				otas__error_key(&ak,
+				                type ? type : e->status < 400 ? "error" : NULL,
+				                e->status, e->method ? e->method : "",
+				                e->route ? e->route : "", um);
+				free(type);
+				otas__buf_append(&ak, "", 1);
+				if (ak.oom)
+					abort();
+				for (int r = 0; r < 2; r++) {
+					off[nk] = o;
+					k[nk++] = (pkey_t){j->project_pk, res[r],
+					                   otas__rollup_bucket(ts, res[r]), ts,
+					                   OTAS__PEOPLE_ERROR, NULL, e};
+				}
+			}
 			for (int r = 0; r < 2; r++)
 				for (int c = 0; c < 2; c++) {
 					const char *id = c ? e->company_id : e->user_id;
@@ -356,7 +435,7 @@ otas__people_build(otas__store_job_t *batch, otas__people_agg_t **rows,
 		return 0;
 	}
 	for (size_t i = 0; i < nk; i++)
-		if (k[i].company == OTAS__PEOPLE_AGENT)
+		if (k[i].company >= OTAS__PEOPLE_AGENT)
 			k[i].id = ak.data + off[i];
 	free(off);
 	qsort(k, nk, sizeof *k, pkey_cmp);
@@ -376,12 +455,20 @@ otas__people_build(otas__store_job_t *batch, otas__people_agg_t **rows,
 			r->res_s = k[i].res_s;
 			r->bucket_us = k[i].bucket_us;
 			r->company = k[i].company;
-			r->id = k[i].company == OTAS__PEOPLE_AGENT
+			r->id = k[i].company >= OTAS__PEOPLE_AGENT
 			            ? tail + (k[i].id - ak.data)
 			            : k[i].id;
 			r->first_us = r->last_us = k[i].ts;
+			if (r->company == OTAS__PEOPLE_ERROR)
+				r->company_id = e->event_id[0] ? e->event_id : NULL;
 		}
 		r = &out[nr - 1];
+		/* errors: the newest event's id (ties: the largest id) */
+		if (r->company == OTAS__PEOPLE_ERROR && e->event_id[0] &&
+		    (k[i].ts > r->last_us ||
+		     (k[i].ts == r->last_us &&
+		      (!r->company_id || strcmp(e->event_id, r->company_id) > 0))))
+			r->company_id = e->event_id;
 		r->n++;
 		r->errors += e->status >= 400 || e->is_error;
 		if (k[i].ts < r->first_us)

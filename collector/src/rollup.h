@@ -118,12 +118,31 @@ typedef struct {
  * per day for each (agent id, agent session id or "", method, route),
  * its id those four joined by tabs (otas__people_agent_split). */
 #define OTAS__PEOPLE_AGENT 2
-/* The stored kind of a people row: "u", "c" or "a". */
+/* Error groups of /errors (kind "e"): one row per hour and per day for
+ * each group key (otas__error_key), `company` holding the event id of
+ * its newest event, `n` its events. */
+#define OTAS__PEOPLE_ERROR 3
+/* The stored kind of a people row: "u", "c", "a" or "e". */
 static inline const char *
 otas__people_kind(int company)
 {
-	return company == OTAS__PEOPLE_AGENT ? "a" : company ? "c" : "u";
+	return company == OTAS__PEOPLE_ERROR   ? "e"
+	       : company == OTAS__PEOPLE_AGENT ? "a"
+	       : company                       ? "c"
+	                                       : "u";
 }
+
+/* (type, message, stack) of an event's first reported error: the
+ * metadata.errors record, else the "Type: message" of `error`; all NULL
+ * when none (malloc'd). */
+void otas__doc_exception(const char *doc, size_t len, char **type,
+                         char **msg, char **stack);
+/* The /errors group key of an error event: "x\ttype\tmethod\troute"
+ * (an exception; type "error" for is_error without one below 400), else
+ * "s\tstatus\tmethod\troute"; an unmatched request's route is
+ * "(unmatched)" and, in a status group, its method "*".  Appended to b. */
+void otas__error_key(otas__buf_t *b, const char *type, long long status,
+                     const char *method, const char *route, int unmatched);
 typedef struct {
 	const char *id, *company;
 	long long n, errors;

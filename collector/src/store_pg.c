@@ -174,8 +174,13 @@ static const char *const sql_text[P_N] = {
         " n = rollup_people.n + excluded.n,"
         " errors = rollup_people.errors + excluded.errors,"
         " first_ts = least(rollup_people.first_ts, excluded.first_ts),"
-        " last_ts = greatest(rollup_people.last_ts, excluded.last_ts),"
-        " company = coalesce(rollup_people.company, excluded.company)",
+        " company = CASE WHEN rollup_people.kind <> 'e' THEN"
+        " coalesce(rollup_people.company, excluded.company)"
+        " WHEN excluded.last_ts > rollup_people.last_ts OR"
+        " (excluded.last_ts = rollup_people.last_ts AND"
+        " excluded.company > rollup_people.company)"
+        " THEN excluded.company ELSE rollup_people.company END,"
+        " last_ts = greatest(rollup_people.last_ts, excluded.last_ts)",
 };
 
 #define PG_SEARCH_FIELD(f) \
@@ -312,6 +317,34 @@ static const char *const migrations[] = {
     " sum(CASE WHEN status >= 400 OR is_error <> 0 THEN 1 ELSE 0 END),"
     " min(ts), max(ts) FROM events, (VALUES (3600), (86400)) AS r(res)"
     " WHERE agent_id IS NOT NULL AND agent_id <> '' GROUP BY 1, 2, 3, 5;",
+    /* 6 -> 7: the error groups of /errors (rollup.h kind "e"); the type
+     * as otas__doc_exception reads it, the key as otas__error_key. */
+    "INSERT INTO rollup_people(project, res, bucket, kind, id, shard,"
+    " company, n, errors, first_ts, last_ts)"
+    " WITH d AS MATERIALIZED (SELECT project, ts, event_id, status, method,"
+    " route = path AS um, CASE WHEN route = path THEN '(unmatched)'"
+    " ELSE route END AS rt, CASE WHEN strpos(doc, '\\u') = 0 OR"
+    " doc !~* '\\\\u(0000|d[89a-f])' THEN doc::json END AS j"
+    " FROM events WHERE status >= 400 OR is_error <> 0),"
+    " e AS (SELECT *, j -> 'metadata' -> 'errors' -> 0 AS x0 FROM d),"
+    " t AS (SELECT *, CASE json_typeof(x0) WHEN 'object' THEN"
+    " (CASE WHEN json_typeof(x0 -> 'type') = 'string' THEN x0 ->> 'type' END)"
+    " WHEN 'array' THEN (CASE WHEN json_typeof(x0 -> 0) = 'string' THEN"
+    " x0 ->> 0 END) END AS t1, CASE WHEN json_typeof(j -> 'error') ="
+    " 'string' THEN j ->> 'error' END AS er FROM e),"
+    " f AS (SELECT *, CASE WHEN t1 <> '' THEN t1 WHEN er <> '' THEN"
+    " left(er, least(200, CASE WHEN strpos(er, ': ') > 0 THEN"
+    " strpos(er, ': ') - 1 ELSE length(er) END))"
+    " WHEN status < 400 THEN 'error' END AS ty FROM t),"
+    " k AS (SELECT project, ts, event_id, CASE WHEN ty IS NOT NULL THEN"
+    " 'x' || chr(9) || ty || chr(9) || method || chr(9) || rt ELSE"
+    " 's' || chr(9) || status || chr(9) || CASE WHEN um THEN '*'"
+    " ELSE method END || chr(9) || rt END AS id FROM f)"
+    " SELECT project, r.res, ts - (((ts % (r.res * 1000000::bigint)) +"
+    " r.res * 1000000::bigint) % (r.res * 1000000::bigint)), 'e', id, 0,"
+    " substr(max(lpad(ts::text, 20, '0') || event_id), 21), count(*), 0,"
+    " min(ts), max(ts) FROM k, (VALUES (3600), (86400)) AS r(res)"
+    " GROUP BY 1, 2, 3, 5;",
 };
 
 typedef struct {

@@ -143,8 +143,11 @@ static const char *const sql_text[S_N] = {
         " ON CONFLICT(project, res, bucket, kind, id) DO UPDATE SET"
         " n = n + excluded.n, errors = errors + excluded.errors,"
         " first_ts = min(first_ts, excluded.first_ts),"
-        " last_ts = max(last_ts, excluded.last_ts),"
-        " company = coalesce(company, excluded.company)",
+        " company = CASE WHEN kind <> 'e' THEN coalesce(company,"
+        " excluded.company) WHEN excluded.last_ts > last_ts OR"
+        " (excluded.last_ts = last_ts AND excluded.company > company)"
+        " THEN excluded.company ELSE company END,"
+        " last_ts = max(last_ts, excluded.last_ts)",
     [S_RETAIN_PEOPLE] = "DELETE FROM rollup_people WHERE project=?1 AND"
                         " bucket + res * 1000000 <= ?2",
 };
@@ -291,6 +294,33 @@ static const char *const migrations[] = {
     " sum(status >= 400 OR is_error), min(ts), max(ts) FROM events,"
     " (SELECT 3600 AS res UNION ALL SELECT 86400) r"
     " WHERE agent_id IS NOT NULL AND agent_id <> '' GROUP BY 1, 2, 3, 5;",
+    /* 8 -> 9: the error groups of /errors (rollup.h kind "e"); the type
+     * as otas__doc_exception reads it, the key as otas__error_key. */
+    "INSERT INTO rollup_people(project, res, bucket, kind, id, company, n,"
+    " errors, first_ts, last_ts)"
+    " WITH e AS MATERIALIZED (SELECT project, ts, event_id, status, method,"
+    " route = path AS um, CASE WHEN route = path THEN '(unmatched)'"
+    " ELSE route END AS rt,"
+    " CASE json_type(doc, '$.metadata.errors[0]') WHEN 'object' THEN"
+    " (CASE WHEN json_type(doc, '$.metadata.errors[0].type') = 'text' THEN"
+    " json_extract(doc, '$.metadata.errors[0].type') END) WHEN 'array' THEN"
+    " (CASE WHEN json_type(doc, '$.metadata.errors[0][0]') = 'text' THEN"
+    " json_extract(doc, '$.metadata.errors[0][0]') END) END AS t1,"
+    " CASE WHEN json_type(doc, '$.error') = 'text' THEN"
+    " json_extract(doc, '$.error') END AS er"
+    " FROM events WHERE status >= 400 OR is_error),"
+    " f AS (SELECT *, CASE WHEN t1 <> '' THEN t1 WHEN er <> '' THEN"
+    " substr(er, 1, min(200, CASE WHEN instr(er, ': ') > 0 THEN"
+    " instr(er, ': ') - 1 ELSE length(er) END))"
+    " WHEN status < 400 THEN 'error' END AS ty FROM e),"
+    " k AS (SELECT project, ts, event_id, CASE WHEN ty IS NOT NULL THEN"
+    " 'x' || char(9) || ty || char(9) || method || char(9) || rt ELSE"
+    " 's' || char(9) || status || char(9) || CASE WHEN um THEN '*'"
+    " ELSE method END || char(9) || rt END AS id FROM f)"
+    " SELECT project, r.res, otas_bucket(ts, r.res), 'e', id,"
+    " substr(max(printf('%020d', ts) || event_id), 21), count(*), 0,"
+    " min(ts), max(ts) FROM k, (SELECT 3600 AS res UNION ALL SELECT 86400) r"
+    " GROUP BY 1, 2, 3, 5;",
 };
 
 

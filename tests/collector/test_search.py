@@ -213,9 +213,9 @@ def test_index_built_for_an_older_database(new_collector):
         assert c.send_batch([ev(2, req="after-the-index")]).json()["accepted"] == 1
         assert ids(c, q="the-index") == ["s-0002", "s-0001"]
         if c.store == "sqlite":
-            assert c.sql("PRAGMA user_version") == "8"
+            assert c.sql("PRAGMA user_version") == "9"
         else:
-            assert c.sql("SELECT version FROM otas_schema") == "6"
+            assert c.sql("SELECT version FROM otas_schema") == "7"
             assert c.sql("SELECT count(*) FROM pg_extension WHERE extname = 'pg_trgm'") == "1"
     finally:
         c.stop()
