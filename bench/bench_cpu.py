@@ -344,8 +344,9 @@ def profile(n, sender_us, log=H.log):
     incl = _annotate(sender_path, inclusive=True) if sender_path else {}
     inclusive = []
     for fn, label in INCLUSIVE:
+        # otas__event_write_with: the sender's entry (kept buffers).
         ir = sum(v for k, v in incl.items()
-                 if re.search(r":" + re.escape(fn) + r"(\.part\.\d+)?(\'\d+)? \[", k))
+                 if re.search(r":" + re.escape(fn) + r"(_with)?(\.part\.\d+)?(\'\d+)? \[", k))
         inclusive.append({"function": fn, "what": label, "ir_per_event": ir / n,
                           "share": ir / total if total else 0,
                           "us_per_event": sender_us * ir / total if total else None})
