@@ -60,6 +60,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "common/hex.h"
 #include "common/utf8.h"
 #include "event/identity.h"
 #include "otas/otas.h"
@@ -230,15 +231,6 @@ token_char(int c)
 	return isalnum(c) || strchr("!#$%&'*+-.^_`|~", c);
 }
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = tolower(c);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* One "k=v" item (s..e, trimmed) of OTAS_OTLP_HEADERS into "k: v", the
  * value percent-decoded as OTEL_EXPORTER_OTLP_HEADERS.  NULL with *why set
  * when invalid (*why NULL: out of memory). */
@@ -279,8 +271,9 @@ header_line(const char *s, const char *e, const char **why)
 	for (; v < e; v++) {
 		int hi, lo;
 		char c = *v;
-		if (c == '%' && e - v >= 3 && (hi = hexval(v[1])) >= 0 &&
-		    (lo = hexval(v[2])) >= 0) {
+		if (c == '%' && e - v >= 3 &&
+		    (hi = otas__hex_value((unsigned char)v[1])) >= 0 &&
+		    (lo = otas__hex_value((unsigned char)v[2])) >= 0) {
 			c = (char)(hi * 16 + lo);
 			v += 2;
 		}
@@ -504,7 +497,7 @@ jhex4(const char *p)
 	int i, v = 0;
 
 	for (i = 0; i < 4; i++) {
-		int h = hexval((unsigned char)p[i]);
+		int h = otas__hex_value((unsigned char)p[i]);
 		if (h < 0)
 			return -1;
 		v = v * 16 + h;
@@ -1051,14 +1044,10 @@ hex_bytes(const char *s, size_t n, unsigned char *out)
 	size_t i;
 	int z = 1;
 
-	for (i = 0; i < n; i++) {
-		int hi = hexval((unsigned char)s[2 * i]);
-		int lo = hexval((unsigned char)s[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return -1;
-		out[i] = (unsigned char)(hi * 16 + lo);
+	if (otas__hex_decode(s, n, out) != 0)
+		return -1;
+	for (i = 0; i < n; i++)
 		z &= out[i] == 0;
-	}
 	return z ? -1 : 0; /* all zero ids are invalid */
 }
 
