@@ -60,6 +60,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/hex.h"
 #include "common/utf8.h"
 #include "event/identity.h"
@@ -1005,37 +1006,16 @@ kv_member(otas__buf_t *b, const char *key, const jv_t *o, const char *name,
 		kv_from(b, key, &v, tmp);
 }
 
-/* RFC 3339 UTC with microseconds (event.c's metadata.timestamp) to Unix
- * nanoseconds; 0 when it does not parse. */
+/* RFC 3339 (event.c's metadata.timestamp) to Unix nanoseconds; 0 when
+ * it does not parse or is before 1970. */
 static uint64_t
 ts_nanos(const char *s)
 {
-	struct tm tm;
-	int y, mo, d, h, mi, sec, us = 0, k = 0;
-	char frac[16] = "";
+	int64_t us;
 
-	if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi,
-	                 &sec, &k) != 6)
+	if (!s || otas__parse_time(s, &us) != 0 || us < 0)
 		return 0;
-	if (s[k] == '.') {
-		int i, more = 1;
-		/* up to 6 digits, padded with zeros; stops at the first
-		 * non-digit (the NUL included) */
-		for (i = 0; i < 6; i++) {
-			more = more && isdigit((unsigned char)s[k + 1 + i]);
-			frac[i] = more ? s[k + 1 + i] : '0';
-		}
-		frac[6] = '\0';
-		us = atoi(frac);
-	}
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = sec;
-	return (uint64_t)timegm(&tm) * 1000000000ull + (uint64_t)us * 1000ull;
+	return (uint64_t)us * 1000ull;
 }
 
 static int
