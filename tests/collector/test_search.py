@@ -39,6 +39,15 @@ def ids(c, **params):
     return [e["event_id"] for e in search(c, **params)["events"]]
 
 
+def text_index(c):
+    return c.get("/api/v1/collector/stats").json()["text_index"]
+
+
+def wait_indexed(c):
+    """Poll until the deferred indexer has caught up with every commit."""
+    return wait_for(lambda: not text_index(c)["behind"], what="text indexer")
+
+
 def loaded(c):
     evs = [
         ev(1, req=json.dumps({"customer": "Ada Lovelace", "note": "Invoice overdue"}),
@@ -195,6 +204,8 @@ def test_index_built_for_an_older_database(new_collector):
             c.sql(stmt)
     else:
         c.sql("DROP INDEX events_search")
+        c.sql("DROP INDEX events_unindexed")
+        c.sql("ALTER TABLE events DROP COLUMN text_indexed")
         c.sql("DROP FUNCTION otas_search_text(text)")
         c.sql("UPDATE otas_schema SET version = 1")
     c.start(extra_args=["--quiet"])
@@ -205,7 +216,7 @@ def test_index_built_for_an_older_database(new_collector):
         if c.store == "sqlite":
             assert c.sql("PRAGMA user_version") == "5"
         else:
-            assert c.sql("SELECT version FROM otas_schema") == "2"
+            assert c.sql("SELECT version FROM otas_schema") == "3"
             assert c.sql("SELECT count(*) FROM pg_extension WHERE extname = 'pg_trgm'") == "1"
     finally:
         c.stop()
@@ -259,6 +270,8 @@ def test_text_index_off_and_on_again(new_collector):
         assert ids(c, q="while-off") == ["s-0001"]
         assert c.send_batch([ev(2, req="stored-while-on")]).json()["accepted"] == 1
         assert ids(c, q="stored-while") == ["s-0002", "s-0001"]
+        wait_indexed(c)
+        assert ids(c, q="stored-while") == ["s-0002", "s-0001"]
         if c.store == "sqlite":
             assert c.sql("SELECT count(*) FROM events_fts"
                          " WHERE events_fts MATCH '\"stored-while\"'") == "2"
@@ -268,6 +281,97 @@ def test_text_index_off_and_on_again(new_collector):
         c.stop()
     p = c.cli("serve", "--db", str(c.db_path), "--text-index", "maybe", check=False)
     assert p.returncode == 2 and "--text-index" in p.stderr
+
+
+def unindexed(c):
+    """Events the deferred indexer has not reached (read from the store)."""
+    if c.store == "sqlite":
+        return int(c.sql("SELECT count(*) FROM events WHERE id >"
+                         " (SELECT wm FROM fts_state)"))
+    return int(c.sql("SELECT count(*) FROM events WHERE NOT text_indexed"))
+
+
+def test_deferred_index_tail_then_index(new_collector):
+    """Ingest writes events only; a search right after finds them in the
+    not-yet-indexed tail (indexer held by a test flag), and the same
+    answer comes through the index once the indexer has caught up.
+    Retention of indexed and unindexed rows and duplicates stay right."""
+    c = new_collector("deferred")
+    c.start(extra_args=["--quiet", "--test-hold-text-index", "1"])
+    try:
+        assert c.send_batch([ev(1, req="alpha-deferred-one"),
+                             ev(2, resp="ALPHA-DEFERRED-two")]).json()["accepted"] == 2
+        assert unindexed(c) == 2
+        assert text_index(c)["behind"] is True
+        assert text_index(c)["indexed_events"] == 0
+        assert ids(c, q="alpha-deferred") == ["s-0002", "s-0001"]
+        assert ids(c, q="deferred-one") == ["s-0001"]
+        assert ids(c, q="not-there-at-all") == []
+        # a retry of an unindexed event is still a duplicate
+        r = c.send_batch([ev(1, req="alpha-deferred-one")]).json()
+        assert r["accepted"] == 0 and r["duplicates"] == 1
+    finally:
+        c.stop()
+    c.start(extra_args=["--quiet"])
+    try:
+        wait_indexed(c)
+        assert unindexed(c) == 0
+        assert ids(c, q="alpha-deferred") == ["s-0002", "s-0001"]
+        assert ids(c, q="deferred-one") == ["s-0001"]
+        if c.store == "sqlite":
+            assert c.sql("SELECT count(*) FROM events_fts"
+                         " WHERE events_fts MATCH '\"alpha-deferred\"'") == "2"
+        # a mix: indexed rows and a new unindexed tail answer together
+        assert c.send_batch([ev(3, req="alpha-deferred-three")]).json()["accepted"] == 1
+        assert ids(c, q="alpha-deferred") == ["s-0003", "s-0002", "s-0001"]
+        wait_indexed(c)
+        assert text_index(c)["indexed_events"] >= 3
+        assert unindexed(c) == 0
+        assert ids(c, q="alpha-deferred") == ["s-0003", "s-0002", "s-0001"]
+    finally:
+        c.stop()
+
+
+def test_synchronous_index_database_upgraded(new_collector):
+    """A database whose index was kept at insert (SQLite schema 4,
+    PostgreSQL 2) keeps its indexed events and goes deferred."""
+    c = new_collector("sync")
+    c.start(extra_args=["--quiet"])
+    assert c.send_batch([ev(1, req="kept-at-insert")]).json()["accepted"] == 1
+    wait_indexed(c)
+    c.stop()
+    if c.store == "sqlite":
+        for stmt in ("DROP TRIGGER events_fts_del", "DROP TRIGGER events_fts_upd",
+                     "DROP TABLE fts_state",
+                     "CREATE TRIGGER events_fts_ins AFTER INSERT ON events BEGIN"
+                     " INSERT INTO events_fts(rowid, search_text)"
+                     " VALUES(new.id, new.search_text); END",
+                     "CREATE TRIGGER events_fts_del AFTER DELETE ON events BEGIN"
+                     " INSERT INTO events_fts(events_fts, rowid, search_text)"
+                     " VALUES('delete', old.id, old.search_text); END",
+                     "PRAGMA user_version=4"):
+            c.sql(stmt)
+    else:
+        for stmt in ("DROP INDEX events_search", "DROP INDEX events_unindexed",
+                     "ALTER TABLE events DROP COLUMN text_indexed",
+                     "CREATE INDEX events_search ON events USING gin"
+                     " (otas_search_text(doc) gin_trgm_ops)",
+                     "UPDATE otas_schema SET version = 2"):
+            c.sql(stmt)
+    c.start(extra_args=["--quiet", "--test-hold-text-index", "1"])
+    try:
+        assert unindexed(c) == 0  # schema 4/2 had indexed it
+        assert c.send_batch([ev(2, req="kept-after")]).json()["accepted"] == 1
+        assert unindexed(c) == 1
+        assert ids(c, q="kept-a") == ["s-0002", "s-0001"]
+        if c.store == "sqlite":
+            assert c.sql("PRAGMA user_version") == "5"
+            assert c.sql("SELECT count(*) FROM sqlite_master WHERE type = 'trigger'"
+                         " AND name = 'events_fts_ins'") == "0"
+        else:
+            assert c.sql("SELECT version FROM otas_schema") == "3"
+    finally:
+        c.stop()
 
 
 def test_time_budget_answers_503(make_collector):
