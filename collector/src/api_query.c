@@ -688,7 +688,7 @@ otas__api_collector_stats(otas__server_t *s, struct MHD_Connection *c,
 	otas__store_stats(s->st, &x);
 	return reply_json(
 	    c, r, 200,
-	    json_pack("{s:s, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:b},"
+	    json_pack("{s:s, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:b},"
 	              " s:{s:I, s:I}}",
 	              "store",
 	              otas__store_kind(s->st), "maintenance", "runs",
@@ -700,7 +700,8 @@ otas__api_collector_stats(otas__server_t *s, struct MHD_Connection *c,
 	              "text_index", "indexed_events",
 	              (json_int_t)x.text_indexed_events, "chunks",
 	              (json_int_t)x.text_index_chunks, "busy_us",
-	              (json_int_t)x.text_index_us, "behind",
+	              (json_int_t)x.text_index_us, "max_chunk_us",
+	              (json_int_t)x.text_index_max_us, "behind",
 	              x.text_index_behind,
 	              "ingest", "zstd_bodies",
 	              (json_int_t)__atomic_load_n(&otas__ingest_zstd_bodies,

@@ -377,7 +377,10 @@ index_step(otas__store_t *st, int w)
 	if (n > 0) {
 		st->stats.text_indexed_events += n;
 		st->stats.text_index_chunks++;
-		st->stats.text_index_us += otas__now_us() - t0;
+		int64_t us = otas__now_us() - t0;
+		st->stats.text_index_us += us;
+		if (us > st->stats.text_index_max_us)
+			st->stats.text_index_max_us = us;
 	} else {
 		/* Caught up (or failed: try again after the next commit). */
 		st->index_more = 0;

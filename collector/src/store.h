@@ -79,6 +79,7 @@ typedef struct {
 	long long text_indexed_events;        /* by the deferred indexer */
 	long long text_index_chunks;          /* its transactions */
 	long long text_index_us;              /* wall time in them */
+	long long text_index_max_us;          /* the longest of them */
 	int text_index_behind;                /* 1: events wait for it */
 } otas__store_stats_t;
 

@@ -217,7 +217,17 @@ static const char *const migrations[] = {
     "CREATE INDEX events_unindexed ON events(day, id)"
     " WHERE NOT text_indexed;"
     "DO $d$ BEGIN IF to_regclass('events_search') IS NOT NULL THEN"
-    " DROP INDEX events_search; " PG_SEARCH_INDEX "; END IF; END $d$;",
+    " DROP INDEX events_search; " PG_SEARCH_INDEX "; END IF; END $d$;"
+    /* A partial index gets no statistics of its expression, and the
+     * planner needs them to walk the time index for a common text (not
+     * read every match through GIN): statistics on the expression, per
+     * partition (the maintenance adds them to new ones). */
+    "DO $d$ DECLARE p text; BEGIN FOR p IN SELECT c.relname FROM"
+    " pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE"
+    " i.inhparent = 'events'::regclass LOOP EXECUTE format("
+    "'CREATE STATISTICS IF NOT EXISTS %I ON (otas_search_text(doc)) FROM %I',"
+    " p || '_text', p); END LOOP; END $d$;"
+    "ANALYZE events;",
 };
 
 typedef struct {
@@ -987,8 +997,15 @@ pg_writer_maintain(void *b, int64_t now_us, int retain_days,
 		         (long long)d, (long long)d, (long long)d + 1);
 		/* Fails when the default partition already holds rows of
 		 * that day: they stay there, which is still correct. */
-		if (exec_sql(q->wr[0].c, sql) == 0)
+		if (exec_sql(q->wr[0].c, sql) == 0) {
 			acc->partitions_created++;
+			/* see migration 2 -> 3 */
+			snprintf(sql, sizeof sql,
+			         "CREATE STATISTICS IF NOT EXISTS events_p%lld_text ON"
+			         " (otas_search_text(doc)) FROM events_p%lld",
+			         (long long)d, (long long)d);
+			exec_sql(q->wr[0].c, sql);
+		}
 	}
 	if (retain_days > 0) {
 		r = PQexec(q->wr[0].c,
@@ -1352,7 +1369,7 @@ pg_entities_each(void *b, int64_t pk, const char *kind,
 /* ---- dashboard scans ------------------------------------------------ */
 
 typedef struct {
-	char sql[3072];
+	char sql[6144];
 	size_t len;
 	const char *v[16];
 	char num[16][24];
@@ -1529,10 +1546,8 @@ pg_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 		/* Indexed rows through the (partial) index, the few the
 		 * indexer has not reached yet through events_unindexed: one
 		 * snapshot, so each row is one or the other. */
-		int a = pgq_text(&x, like);
-		pgq_add(&x, " AND ((text_indexed AND otas_search_text(doc) ILIKE"
-		        " $%d::text) OR (NOT text_indexed AND"
-		        " otas_search_text(doc) ILIKE $%d::text))", a, a);
+		pgq_add(&x, " AND text_indexed AND otas_search_text(doc) ILIKE"
+		        " $%d::text", pgq_text(&x, like));
 	}
 	if (q->errors_only)
 		pgq_add(&x, " AND (status >= 400 OR is_error <> 0)");
@@ -1541,10 +1556,30 @@ pg_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 		pgq_add(&x, " AND (ts < $%d::bigint OR (ts = $%d::bigint AND id < "
 		        "$%d::bigint))", a, a, pgq_int(&x, q->cursor_id));
 	}
-	if (!q->any_order)
-		pgq_add(&x, " ORDER BY ts DESC, id DESC");
-	if (q->limit > 0)
-		pgq_add(&x, " LIMIT $%d::bigint", pgq_int(&x, q->limit));
+	{
+		/* With q: the indexed rows through the partial GIN index (the
+		 * plan the query had before indexing was deferred), UNION ALL
+		 * the rows the indexer has not reached yet through
+		 * events_unindexed; one snapshot, so each row is in one half. */
+		char tail[sizeof x.sql], order[64] = "";
+		const char *t = q->text ? strstr(x.sql, " AND text_indexed AND") : NULL;
+		if (!q->any_order)
+			snprintf(order, sizeof order, " ORDER BY ts DESC, id DESC");
+		if (q->limit > 0) {
+			size_t o = strlen(order);
+			snprintf(order + o, sizeof order - o, " LIMIT $%d::bigint",
+			         pgq_int(&x, q->limit));
+		}
+		if (t) {
+			snprintf(tail, sizeof tail, "%.*s AND NOT%s", (int)(t - x.sql),
+			         x.sql, t + 4);
+			memmove(x.sql + 1, x.sql, x.len + 1);
+			x.sql[0] = '(';
+			x.len++;
+			pgq_add(&x, "%s) UNION ALL (%s%s)%s", order, tail, order, order);
+		} else
+			pgq_add(&x, "%s", order);
+	}
 
 	k = reader_get(st);
 	if (conn_ready(k) != 0)

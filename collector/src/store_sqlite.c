@@ -1320,7 +1320,7 @@ sq_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 	sq_t *st = b;
 	conn_t *c;
 	sqlite3_stmt *s = NULL;
-	char part[1024], sql[3072];
+	char part[1024], tailpart[1100], sql[3072];
 	char *like = NULL, *tail = NULL;
 	int64_t deadline = 0;
 	int rc = -1, common = 0;
@@ -1361,12 +1361,20 @@ sq_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 	 * statement's snapshot, so it agrees with the index) through it, and
 	 * the tail the indexer has not reached yet by LIKE on its rows (a
 	 * range of ids: only the events of the last moments). */
+	/* The tail by its rowid range (NOT INDEXED: the planner would
+	 * otherwise walk the time index over the whole range). */
+	{
+		const char *f = strstr(part, " FROM events WHERE");
+		snprintf(tailpart, sizeof tailpart,
+		         "%.*s FROM events NOT INDEXED WHERE%s", (int)(f - part),
+		         part, f + strlen(" FROM events WHERE"));
+	}
 	snprintf(sql, sizeof sql, "%s%s%s%s%s%s", part,
 	         !q->text ? ""
 	         : common ? " AND search_text LIKE ?12 ESCAPE '\\'"
 	                  : " AND id IN (SELECT rowid FROM events_fts WHERE"
 	                    " events_fts MATCH ?12) UNION ALL ",
-	         q->text && !common ? part : "",
+	         q->text && !common ? tailpart : "",
 	         q->text && !common
 	             ? " AND id > (SELECT wm FROM fts_state)"
 	               " AND search_text LIKE ?16 ESCAPE '\\'"

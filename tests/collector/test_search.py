@@ -206,7 +206,7 @@ def test_index_built_for_an_older_database(new_collector):
         c.sql("DROP INDEX events_search")
         c.sql("DROP INDEX events_unindexed")
         c.sql("ALTER TABLE events DROP COLUMN text_indexed")
-        c.sql("DROP FUNCTION otas_search_text(text)")
+        c.sql("DROP FUNCTION otas_search_text(text) CASCADE")  # and its statistics
         c.sql("UPDATE otas_schema SET version = 1")
     c.start(extra_args=["--quiet"])
     try:
