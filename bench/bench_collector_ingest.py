@@ -210,8 +210,9 @@ def run_store(a, tmp, store, n_coll, pg):
     try:
         stored = int(first.sql("SELECT count(*) FROM events"))
         if a.text_index != "off":
-            idx["during"] = sum(c.get("/api/v1/collector/stats").json()["text_index"]
-                                ["indexed_events"] for c in colls)
+            idx["during"] = sum(c.get("/api/v1/collector/stats").json()
+                                .get("text_index", {}).get("indexed_events", 0)
+                                for c in colls)  # 0: an older collector
         if a.hold_index and a.text_index != "off":
             # the load ran with the indexer held: now let it catch up alone
             for c in colls:
