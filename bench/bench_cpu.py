@@ -207,10 +207,14 @@ def driver(n, rounds, log=H.log, before=None):
     # sends zstd; "gzip" is what the OTAS platform gets (and the engine
     # sent everywhere before zstd).  A before tree without that option
     # ignores it (the driver sets only the options the tree knows).
+    # OTAS_MAX_IN_FLIGHT defaults to 4 batches in flight; "1 in flight"
+    # is the engine's behaviour before several were (issue 18).
+    big = {"OTAS_BATCH_MAX_EVENTS": "1000", "OTAS_BATCH_MAX_BYTES": "8388608"}
     settings = {"batch 100 (default)": {},
+                "batch 100, 1 in flight": {"OTAS_MAX_IN_FLIGHT": "1"},
                 "batch 100, gzip": {"OTAS_COMPRESSION": "gzip"},
-                "batch 1000": {"OTAS_BATCH_MAX_EVENTS": "1000",
-                               "OTAS_BATCH_MAX_BYTES": "8388608"}}
+                "batch 1000": dict(big),
+                "batch 1000, 1 in flight": dict(big, OTAS_MAX_IN_FLIGHT="1")}
     variants = {}
     for k, extra in settings.items():
         if before:

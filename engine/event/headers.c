@@ -65,14 +65,27 @@ otas__hdr_norm(const char *in, size_t n, char *out, size_t *out_n)
 	*out_n = n;
 }
 
+/* name (lower case, len bytes, '_' compared as '-') is in l. */
 static int
-hdr_in(const otas__hdrname_t *l, size_t nl, const char *name, size_t len)
+hdr_in(const otas__hdrname_t *l, size_t nl, const char *name, size_t len,
+       int us)
 {
-	size_t i;
+	size_t i, k;
 
-	for (i = 0; i < nl; i++)
-		if (l[i].n == len && memcmp(l[i].s, name, len) == 0)
+	for (i = 0; i < nl; i++) {
+		if (l[i].n != len)
+			continue;
+		if (!us) {
+			if (memcmp(l[i].s, name, len) == 0)
+				return 1;
+			continue;
+		}
+		for (k = 0; k < len; k++)
+			if (l[i].s[k] != (name[k] == '_' ? '-' : name[k]))
+				break;
+		if (k == len)
 			return 1;
+	}
 	return 0;
 }
 
@@ -86,26 +99,17 @@ is_sensitive(const otas__event_ctx_t *ctx, int dir, const char *name,
 	    {"authorization", 13}, {"cookie", 6}, {"set-cookie", 10},
 	    {"x-api-key", 9}, {"proxy-authorization", 19},
 	    {"x-otas-sdk-key", 14}, {"x-otas-agent-session-token", 26}};
-	char nb[256];
-	const char *q = name;
-	size_t full = len;
-
 	/* Compared as C strings before: a NUL ends the name. */
-	len = strnlen(name, len);
-	if (memchr(name, '_', len)) { /* '_' compares as '-' */
-		if (len >= sizeof(nb))
-			len = sizeof(nb) - 1;
-		for (size_t i = 0; i < len; i++)
-			nb[i] = name[i] == '_' ? '-' : name[i];
-		q = nb;
-	}
-	if (hdr_in(def, sizeof(def) / sizeof(def[0]), q, len) ||
-	    hdr_in(ctx->hdr[0], ctx->n_hdr[0], q, len) ||
-	    hdr_in(ctx->hdr[1 + dir], ctx->n_hdr[1 + dir], q, len))
+	size_t n = strnlen(name, len);
+	int us = memchr(name, '_', n) != NULL;
+
+	if (hdr_in(def, sizeof(def) / sizeof(def[0]), name, n, us) ||
+	    hdr_in(ctx->hdr[0], ctx->n_hdr[0], name, n, us) ||
+	    hdr_in(ctx->hdr[1 + dir], ctx->n_hdr[1 + dir], name, n, us))
 		return 1;
 	/* The names of the body and query rules: x-auth-token, x-csrftoken,
 	 * x-client-secret, ... */
-	return otas__name_sensitive(&ctx->params, name, full);
+	return otas__name_sensitive(&ctx->params, name, len);
 }
 
 /* Whether a header value may hold a URL or a query string. */

@@ -81,7 +81,8 @@ otas__queue_push(otas__queue_t *q, otas__record_t *r)
 	q->bytes += r->size;
 	q->count++;
 	if (q->sender_waiting == OTAS__QUEUE_PARKED)
-		wake = q->bytes >= q->wake_parked_bytes;
+		wake = q->bytes >= q->wake_parked_bytes ||
+		       q->count >= q->wake_count;
 	else
 		wake = q->sender_waiting &&
 		       (q->count >= q->wake_count ||

@@ -32,8 +32,9 @@ typedef struct {
 	uint64_t wake_bytes;    /* ... or this many bytes */
 	int sender_waiting;     /* guarded by mu: sender is in cond_wait;
 	                         * OTAS__QUEUE_PARKED: only wake_parked_bytes
-	                         * wakes it (authentication failing: it
-	                         * waits for a clock, not for records) */
+	                         * or a batch (wake_count) wakes it
+	                         * (authentication failing: it spools a
+	                         * batch at a time, else waits for a clock) */
 	uint64_t wake_parked_bytes;
 } otas__queue_t;
 

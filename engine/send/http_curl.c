@@ -1,9 +1,12 @@
 /*
  * http_curl.c -- libcurl behind otas__http_post().
  *
- * One easy handle per sender thread: libcurl keeps the connection to the
- * back end alive between batches, so a steady stream of batches costs one
- * TCP (and TLS) handshake.  CURLOPT_NOSIGNAL because the engine lives in a
+ * One multi handle per sender thread with up to OTAS__HTTP_SLOTS easy
+ * handles ("slots"), one transfer each: libcurl keeps one connection per
+ * slot alive between batches (CURLMOPT_MAX_HOST_CONNECTIONS = the slots in
+ * use), so a steady stream of batches costs one TCP (and TLS) handshake per
+ * slot.  otas__http_post() is a blocking transfer on slot 0;
+ * otas__http_start()/otas__http_wait() keep several in flight.  CURLOPT_NOSIGNAL because the engine lives in a
  * host process whose signals are not ours (and libcurl's timeouts would
  * otherwise use SIGALRM for DNS).  curl_global_init is not thread-safe on
  * every libcurl build, so it runs exactly once under pthread_once.
@@ -29,9 +32,21 @@
 #include <unistd.h>
 #include <time.h>
 
+/* One transfer slot: an easy handle (its own kept-alive connection, from
+ * the multi handle's pool) and what one POST on it needs until it ends. */
+typedef struct {
+	CURL *e;
+	struct curl_slist *hl;
+	otas__http_resp_t *resp;
+	char errbuf[CURL_ERROR_SIZE];
+	int busy;      /* added to the multi handle */
+	int done;      /* finished, not yet reported */
+	CURLcode rc;
+} slot_t;
+
 struct otas__http_s {
-	CURL *h;
-	CURLM *m; /* drives h so a transfer can be cut at the abort time */
+	CURLM *m; /* drives every slot; owns the connection pool */
+	slot_t s[OTAS__HTTP_SLOTS];
 };
 
 /* The calling thread's abort time (see otas__http_thread_abort). */
@@ -214,26 +229,54 @@ otas__http_new(void)
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return NULL;
-	h->h = curl_easy_init();
 	h->m = curl_multi_init();
-	if (!h->h || !h->m) {
-		if (h->h)
-			curl_easy_cleanup(h->h);
-		if (h->m)
-			curl_multi_cleanup(h->m);
-		free(h);
+	h->s[0].e = curl_easy_init();
+	if (!h->m || !h->s[0].e) {
+		otas__http_free(h);
 		return NULL;
 	}
+	/* One connection per transfer in flight, kept alive between them. */
+	curl_multi_setopt(h->m, CURLMOPT_MAX_HOST_CONNECTIONS, 1L);
 	return h;
+}
+
+int
+otas__http_set_slots(otas__http_t *h, int n)
+{
+	if (n < 1 || n > OTAS__HTTP_SLOTS)
+		return -1;
+	curl_multi_setopt(h->m, CURLMOPT_MAX_HOST_CONNECTIONS, (long)n);
+	return 0;
+}
+
+static void
+slot_release(otas__http_t *h, slot_t *sl)
+{
+	if (sl->busy)
+		curl_multi_remove_handle(h->m, sl->e);
+	sl->busy = 0;
+	curl_slist_free_all(sl->hl);
+	sl->hl = NULL;
+	if (sl->e) {
+		curl_easy_setopt(sl->e, CURLOPT_HTTPHEADER, NULL);
+		curl_easy_setopt(sl->e, CURLOPT_ERRORBUFFER, NULL);
+	}
 }
 
 void
 otas__http_free(otas__http_t *h)
 {
+	int i;
+
 	if (!h)
 		return;
-	curl_multi_cleanup(h->m);
-	curl_easy_cleanup(h->h);
+	for (i = 0; i < OTAS__HTTP_SLOTS; i++) {
+		slot_release(h, &h->s[i]);
+		if (h->s[i].e)
+			curl_easy_cleanup(h->s[i].e);
+	}
+	if (h->m)
+		curl_multi_cleanup(h->m);
 	free(h);
 }
 
@@ -301,74 +344,52 @@ on_header(char *p, size_t size, size_t n, void *ud)
 	return size * n;
 }
 
-/* curl_easy_perform, but through the multi handle, checking the thread's
- * abort time every 50 ms: a shutdown deadline cuts a transfer that a
- * hanging back end keeps open, whatever CURLOPT_TIMEOUT_MS says. */
-static CURLcode
-perform(otas__http_t *h, long timeout_ms)
+/* A transfer ended (rc): fill in its answer and mark it done. */
+static void
+slot_finish(otas__http_t *h, slot_t *sl, CURLcode rc)
 {
-	CURLcode rc = CURLE_OK;
-	CURLMsg *msg;
-	int running = 1, left, done = 0;
-	int64_t stop = abort_at();
+	long code = 0;
 
-	if (stop) {
-		int64_t rest = stop - mono_ms();
-		if (rest < 1)
-			return CURLE_ABORTED_BY_CALLBACK;
-		if (rest < timeout_ms) {
-			curl_easy_setopt(h->h, CURLOPT_TIMEOUT_MS, (long)rest);
-			if (rest < 5000)
-				curl_easy_setopt(h->h, CURLOPT_CONNECTTIMEOUT_MS,
-				                 (long)rest);
-		}
+	if (rc == CURLE_OK) {
+		curl_easy_getinfo(sl->e, CURLINFO_RESPONSE_CODE, &code);
+		sl->resp->status = (int)code;
+	} else {
+		/* curl's messages name the host, never our headers. */
+		snprintf(sl->resp->error, sizeof(sl->resp->error), "%.*s",
+		         (int)sizeof(sl->resp->error) - 1,
+		         rc == CURLE_ABORTED_BY_CALLBACK
+		             ? "cut at the shutdown deadline"
+		         : sl->errbuf[0] ? sl->errbuf
+		                         : curl_easy_strerror(rc));
+		sl->resp->status = 0;
 	}
-	if (curl_multi_add_handle(h->m, h->h) != CURLM_OK)
-		return curl_easy_perform(h->h);
-	while (running) {
-		if (curl_multi_perform(h->m, &running) != CURLM_OK) {
-			rc = CURLE_FAILED_INIT;
-			break;
-		}
-		while ((msg = curl_multi_info_read(h->m, &left)))
-			if (msg->msg == CURLMSG_DONE && msg->easy_handle == h->h) {
-				rc = msg->data.result;
-				done = 1;
-			}
-		if (done || !running)
-			break;
-		stop = abort_at();
-		if (stop && mono_ms() >= stop) {
-			rc = CURLE_ABORTED_BY_CALLBACK;
-			break;
-		}
-		if (curl_multi_poll(h->m, NULL, 0, 50, NULL) != CURLM_OK) {
-			rc = CURLE_FAILED_INIT;
-			break;
-		}
-	}
-	curl_multi_remove_handle(h->m, h->h);
-	return rc;
+	sl->rc = rc;
+	slot_release(h, sl);
+	sl->done = 1;
 }
 
 int
-otas__http_post(otas__http_t *h, const char *url,
-                const char *const *headers, size_t n_headers,
-                const void *body, size_t len, long timeout_ms,
-                otas__http_resp_t *resp)
+otas__http_start(otas__http_t *h, int slot, const char *url,
+                 const char *const *headers, size_t n_headers,
+                 const void *body, size_t len, long timeout_ms,
+                 otas__http_resp_t *resp)
 {
 	struct curl_slist *hl = NULL, *t;
-	CURLcode rc;
-	long code = 0;
+	slot_t *sl;
 	size_t i;
-	char errbuf[CURL_ERROR_SIZE];
+	int64_t stop = abort_at();
 
+	if (slot < 0 || slot >= OTAS__HTTP_SLOTS || h->s[slot].busy ||
+	    h->s[slot].done)
+		return -1;
+	sl = &h->s[slot];
 	resp->status = 0;
 	resp->retry_after[0] = '\0';
 	resp->location[0] = '\0';
 	resp->error[0] = '\0';
 	otas__buf_reset(&resp->body);
-
+	if (!sl->e && !(sl->e = curl_easy_init()))
+		goto oom;
 	for (i = 0; i < n_headers; i++) {
 		t = curl_slist_append(hl, headers[i]);
 		if (!t)
@@ -381,51 +402,161 @@ otas__http_post(otas__http_t *h, const char *url,
 		goto oom;
 	hl = t;
 
-	curl_easy_reset(h->h);
-	errbuf[0] = '\0';
-	curl_easy_setopt(h->h, CURLOPT_URL, url);
-	curl_easy_setopt(h->h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h->h, CURLOPT_POST, 1L);
-	curl_easy_setopt(h->h, CURLOPT_POSTFIELDS, len ? body : "");
-	curl_easy_setopt(h->h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-	curl_easy_setopt(h->h, CURLOPT_HTTPHEADER, hl);
-	curl_easy_setopt(h->h, CURLOPT_TIMEOUT_MS, timeout_ms);
-	curl_easy_setopt(h->h, CURLOPT_CONNECTTIMEOUT_MS,
+	curl_easy_reset(sl->e);
+	sl->errbuf[0] = '\0';
+	curl_easy_setopt(sl->e, CURLOPT_URL, url);
+	curl_easy_setopt(sl->e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(sl->e, CURLOPT_POST, 1L);
+	curl_easy_setopt(sl->e, CURLOPT_POSTFIELDS, len ? body : "");
+	curl_easy_setopt(sl->e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	curl_easy_setopt(sl->e, CURLOPT_HTTPHEADER, hl);
+	curl_easy_setopt(sl->e, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(sl->e, CURLOPT_CONNECTTIMEOUT_MS,
 	                 timeout_ms < 5000 ? timeout_ms : 5000L);
-	curl_easy_setopt(h->h, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(h->h, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(h->h, CURLOPT_WRITEDATA, resp);
-	curl_easy_setopt(h->h, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(h->h, CURLOPT_HEADERDATA, resp);
-	curl_easy_setopt(h->h, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(h->h, CURLOPT_USERAGENT, "otas-engine");
+	curl_easy_setopt(sl->e, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(sl->e, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(sl->e, CURLOPT_WRITEDATA, resp);
+	curl_easy_setopt(sl->e, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(sl->e, CURLOPT_HEADERDATA, resp);
+	curl_easy_setopt(sl->e, CURLOPT_ERRORBUFFER, sl->errbuf);
+	curl_easy_setopt(sl->e, CURLOPT_USERAGENT, "otas-engine");
+	curl_easy_setopt(sl->e, CURLOPT_PRIVATE, (char *)sl);
 	if (strncasecmp(url, "https:", 6) == 0)
-		apply_ca(h->h);
+		apply_ca(sl->e);
 	/* Only http(s); never follow redirects with the key header. */
-	curl_easy_setopt(h->h, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(sl->e, CURLOPT_FOLLOWLOCATION, 0L);
 #if LIBCURL_VERSION_NUM >= 0x075500
-	curl_easy_setopt(h->h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(sl->e, CURLOPT_PROTOCOLS_STR, "http,https");
 #endif
-	rc = perform(h, timeout_ms);
-	curl_slist_free_all(hl);
-	hl = NULL;
-	curl_easy_setopt(h->h, CURLOPT_HTTPHEADER, NULL);
-	curl_easy_setopt(h->h, CURLOPT_ERRORBUFFER, NULL);
-	if (rc != CURLE_OK) {
-		/* curl's messages name the host, never our headers. */
-		snprintf(resp->error, sizeof(resp->error), "%s",
-		         rc == CURLE_ABORTED_BY_CALLBACK
-		             ? "cut at the shutdown deadline"
-		             : errbuf[0] ? errbuf : curl_easy_strerror(rc));
-		return -1;
+	/* A shutdown deadline shortens the transfer's own limits. */
+	if (stop) {
+		int64_t rest = stop - mono_ms();
+		if (rest < 1)
+			rest = 1;
+		if (rest < timeout_ms) {
+			curl_easy_setopt(sl->e, CURLOPT_TIMEOUT_MS, (long)rest);
+			if (rest < 5000)
+				curl_easy_setopt(sl->e, CURLOPT_CONNECTTIMEOUT_MS,
+				                 (long)rest);
+		}
 	}
-	curl_easy_getinfo(h->h, CURLINFO_RESPONSE_CODE, &code);
-	resp->status = (int)code;
+	sl->hl = hl;
+	sl->resp = resp;
+	if (curl_multi_add_handle(h->m, sl->e) != CURLM_OK) {
+		sl->busy = 0;
+		slot_finish(h, sl, CURLE_FAILED_INIT);
+		return 0;
+	}
+	sl->busy = 1;
+	if (stop && mono_ms() >= stop)
+		slot_finish(h, sl, CURLE_ABORTED_BY_CALLBACK);
 	return 0;
 oom:
 	curl_slist_free_all(hl);
 	snprintf(resp->error, sizeof(resp->error), "out of memory");
 	return -1;
+}
+
+/* The first done slot (only `want` unless it is -1), reported once. */
+static int
+take_done(otas__http_t *h, int want)
+{
+	int i;
+
+	for (i = 0; i < OTAS__HTTP_SLOTS; i++)
+		if (h->s[i].done && (want < 0 || want == i)) {
+			h->s[i].done = 0;
+			return i;
+		}
+	return -1;
+}
+
+static void
+drive(otas__http_t *h)
+{
+	CURLMsg *msg;
+	int running, left;
+
+	if (curl_multi_perform(h->m, &running) != CURLM_OK)
+		return;
+	while ((msg = curl_multi_info_read(h->m, &left)))
+		if (msg->msg == CURLMSG_DONE) {
+			char *p = NULL;
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &p);
+			if (p)
+				slot_finish(h, (slot_t *)p, msg->data.result);
+		}
+}
+
+/* Drive the transfers for up to wait_ms (0: once, no wait) until `want`
+ * (or any slot, -1) ends; checks the thread's abort time every 50 ms: a
+ * shutdown deadline cuts a transfer that a hanging back end keeps open,
+ * whatever CURLOPT_TIMEOUT_MS says. */
+static int
+wait_slot(otas__http_t *h, int want, long wait_ms)
+{
+	int64_t until = mono_ms() + (wait_ms > 0 ? wait_ms : 0);
+	int i, r;
+
+	for (;;) {
+		int64_t stop, now;
+
+		if ((r = take_done(h, want)) >= 0)
+			return r;
+		drive(h);
+		if ((r = take_done(h, want)) >= 0)
+			return r;
+		now = mono_ms();
+		stop = abort_at();
+		if (stop && now >= stop) {
+			for (i = 0; i < OTAS__HTTP_SLOTS; i++)
+				if (h->s[i].busy)
+					slot_finish(h, &h->s[i],
+					            CURLE_ABORTED_BY_CALLBACK);
+			return take_done(h, want);
+		}
+		if (!otas__http_busy(h) || now >= until)
+			return -1;
+		{
+			int64_t w = until - now;
+			if (w > 50)
+				w = 50;
+			if (curl_multi_poll(h->m, NULL, 0, (int)w, NULL) !=
+			    CURLM_OK)
+				return -1;
+		}
+	}
+}
+
+int
+otas__http_wait(otas__http_t *h, long wait_ms)
+{
+	return wait_slot(h, -1, wait_ms);
+}
+
+int
+otas__http_busy(const otas__http_t *h)
+{
+	int i, n = 0;
+
+	for (i = 0; i < OTAS__HTTP_SLOTS; i++)
+		n += h->s[i].busy;
+	return n;
+}
+
+int
+otas__http_post(otas__http_t *h, const char *url,
+                const char *const *headers, size_t n_headers,
+                const void *body, size_t len, long timeout_ms,
+                otas__http_resp_t *resp)
+{
+	if (otas__http_start(h, 0, url, headers, n_headers, body, len,
+	                     timeout_ms, resp) != 0)
+		return -1;
+	while (wait_slot(h, 0, 1000) != 0)
+		if (!h->s[0].busy && !h->s[0].done)
+			return -1; /* cannot happen: slot 0 vanished */
+	return h->s[0].rc == CURLE_OK ? 0 : -1;
 }
 
 char *

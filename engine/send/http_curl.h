@@ -34,6 +34,31 @@ int otas__http_post(otas__http_t *h, const char *url,
                     const void *body, size_t len, long timeout_ms,
                     otas__http_resp_t *resp);
 
+/* Transfers in flight at once (OTAS_MAX_IN_FLIGHT's maximum). */
+#define OTAS__HTTP_SLOTS 8
+
+/* Allow n (1..OTAS__HTTP_SLOTS) connections to the back end, one per
+ * transfer in flight.  0, or -1 when out of range. */
+int otas__http_set_slots(otas__http_t *h, int n);
+
+/* Start a POST on transfer slot `slot` without waiting for it (body,
+ * headers' strings, url and resp must stay valid until it ends; the
+ * header list is copied).  0, or -1 when the slot is busy or out of
+ * memory (resp->error set).  otas__http_post() uses slot 0: do not mix
+ * the two on one slot. */
+int otas__http_start(otas__http_t *h, int slot, const char *url,
+                     const char *const *headers, size_t n_headers,
+                     const void *body, size_t len, long timeout_ms,
+                     otas__http_resp_t *resp);
+
+/* Drive started transfers for at most wait_ms (0: no wait).  Returns the
+ * slot of one that ended (its resp filled in: status, or status 0 and
+ * error), reported once, or -1 when none did in time. */
+int otas__http_wait(otas__http_t *h, long wait_ms);
+
+/* Transfers in flight. */
+int otas__http_busy(const otas__http_t *h);
+
 /* CA certificates for HTTPS, process-wide (libcurl's default is the path
  * compiled into the libcurl that was linked, which a vendored libcurl may
  * not find on this machine).  path: a PEM bundle (OTAS_CA_BUNDLE, already

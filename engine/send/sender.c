@@ -4,10 +4,21 @@
  *
  * Design note.  One thread per process owns everything slow: serialisation
  * (event.c), gzip, the curl handle and the spool handle.  It holds q.mu
- * only to take records and to publish progress, never across I/O.  It
- * works on one batch at a time, in capture order, so that "every record up
- * to seq N is resolved" (delivered, dropped with a count, or spooled) is a
- * single number, done_seq, on which otas_flush() waits.
+ * only to take records and to publish progress, never across I/O.  What
+ * it does next is decided by schedule.c from a snapshot of its state
+ * (gather_locked() -> otas__sched_decide() -> one action); this file does
+ * the actions and records their outcome.
+ *
+ * Batches are taken in capture order.  While delivery works up to
+ * OTAS_MAX_IN_FLIGHT of them are on the wire at once (ACT_START, one
+ * transfer slot of http_curl.c each) and may be answered out of order;
+ * "every record up to seq N is resolved" (delivered, dropped with a count,
+ * or spooled) stays a single number, done_seq, on which otas_flush()
+ * waits: publish() moves it to just below the lowest seq still held (in
+ * flight, held, in s->b or pending).  A batch whose flight does not end in
+ * a 2xx is held with its answer and goes through the one-at-a-time path
+ * below, as do retries, per-event mode, OTLP and spooled batches: a batch
+ * is in flight, held, or in the spool, never two of them.
  *
  * Failure handling follows retry.h's policy.  A failing batch is retried
  * with capped, jittered exponential backoff (or Retry-After) until its
@@ -40,6 +51,7 @@
 #include "send/http_curl.h"
 #include "send/protocol.h"
 #include "send/retry.h"
+#include "send/schedule.h"
 #include "spool/spool.h"
 
 typedef struct {
@@ -53,14 +65,50 @@ typedef struct {
 	size_t n, cap;
 	size_t next;          /* per-event mode: events [0,next) resolved */
 	size_t bytes;
-	uint64_t max_seq;
+	uint64_t min_seq, max_seq; /* capture seqs of its records */
 	int64_t deadline_ms;  /* end of the retry window, 0 = not failing */
 	int64_t spool_id;     /* > 0: claimed from the spool */
 } batch_t;
 
+/* One batch being sent without waiting (several in flight): its own
+ * request buffers and answer, on transfer slot i of s->http. */
+typedef struct {
+	batch_t b;
+	otas__request_t rq;
+	otas__http_resp_t resp;
+	size_t k;          /* events of b the request carries */
+	int busy;
+} flight_t;
+
+/* A flight's answer kept for the blocking path (see hold()). */
+typedef struct {
+	otas__answer_t ans;
+	size_t k, n_sent, wire_len;
+	otas__endpoint_t ep;
+} early_t;
+
 typedef struct {
 	otas_engine_t *eng;
 	otas__http_t *http;
+	flight_t fl[OTAS__HTTP_SLOTS];
+	int in_flight;
+	/* Batches whose transfer in flight did not end in a 2xx, oldest
+	 * capture first: they become s->b one at a time and take the blocking
+	 * path (attempt(): 413 split, 415, fallback, backoff, spool). */
+	struct {
+		batch_t b;
+		otas__http_resp_t resp; /* the answer it got in flight */
+		early_t early;
+		uint64_t posts;         /* s->posts when it got it */
+	} held[OTAS__HTTP_SLOTS];
+	int n_held;
+	/* Blocking requests made: an answer from flight is used by attempt()
+	 * only if no request was made since (else it is stale, and the batch
+	 * is sent again). */
+	uint64_t posts;
+	int answered;          /* s->resp and early hold s->b's first answer */
+	early_t early;
+	uint64_t taken_seq;   /* highest capture seq taken from the queue */
 	int64_t spool_retry_ms;  /* when to try opening the spool again */
 	char spool_msg[400];    /* to log once spool_mu is released */
 	int64_t spool_fail_until; /* a spool write failed: not before */
@@ -85,11 +133,11 @@ typedef struct {
 	int spooled_here;     /* this sender put batches in the spool */
 } snd_t;
 
-enum { OUT_DONE, OUT_RETRY, OUT_AUTH_WAIT, OUT_FALLBACK, OUT_REDIRECT };
+static int http_ready(snd_t *s);
+static void promote_held(snd_t *s);
+static void do_collect(snd_t *s, long wait_ms);
 
-/* Authentication failing: queued bytes past this go to the spool without
- * waiting for the flush interval. */
-#define AUTH_SPOOL_BYTES (256 * 1024)
+enum { OUT_DONE, OUT_RETRY, OUT_AUTH_WAIT, OUT_FALLBACK, OUT_REDIRECT };
 
 /* ------------------------------------------------------------ helpers */
 
@@ -103,7 +151,7 @@ batch_clear(batch_t *b)
 		free(b->ev[i].token);
 	}
 	b->n = b->next = b->bytes = 0;
-	b->max_seq = 0;
+	b->min_seq = b->max_seq = 0;
 	b->deadline_ms = 0;
 	b->spool_id = 0;
 }
@@ -159,6 +207,33 @@ resolved(otas_engine_t *eng, uint64_t seq)
 	pthread_mutex_lock(&eng->q.mu);
 	resolved_locked(eng, seq);
 	pthread_mutex_unlock(&eng->q.mu);
+}
+
+/* Everything taken from the queue and no longer held (delivered,
+ * dropped with a count, or spooled) is resolved up to the lowest capture
+ * seq still held: batches in flight may end out of order, done_seq only
+ * moves over a contiguous prefix. */
+static void
+publish(snd_t *s)
+{
+	uint64_t low = UINT64_MAX;
+	int i;
+
+#define HOLDS(bt)                                                          \
+	do {                                                               \
+		if ((bt).min_seq && !(bt).spool_id && (bt).min_seq < low)  \
+			low = (bt).min_seq;                                \
+	} while (0)
+	HOLDS(s->b);
+	for (i = 0; i < s->n_held; i++)
+		HOLDS(s->held[i].b);
+	for (i = 0; i < OTAS__HTTP_SLOTS; i++)
+		if (s->fl[i].busy)
+			HOLDS(s->fl[i].b);
+#undef HOLDS
+	if (s->pending && s->pending->seq < low)
+		low = s->pending->seq;
+	resolved(s->eng, low == UINT64_MAX ? s->taken_seq : low - 1);
 }
 
 static void
@@ -250,6 +325,7 @@ spool_batch(snd_t *s)
 	size_t i, n = 0;
 	int rc;
 
+	s->answered = 0;
 	if (b->spool_id > 0) {
 		/* Came from the spool: end the lease, it is still there. */
 		spool_end(s, b->spool_id, 0);
@@ -315,6 +391,7 @@ claim_spooled(snd_t *s)
 		otas__buf_free(&toks);
 		return 0;
 	}
+	s->answered = 0;
 	p = pay.data;
 	end = pay.data + pay.len;
 	t = toks.data ? toks.data : "";
@@ -358,7 +435,7 @@ claim_spooled(snd_t *s)
 /* Serialise pending records into b up to the batch limits.  Records left
  * over stay in s->pending. */
 static void
-fill_batch(snd_t *s)
+fill_into(snd_t *s, batch_t *b)
 {
 	otas_engine_t *eng = s->eng;
 	char pid[128];
@@ -366,14 +443,14 @@ fill_batch(snd_t *s)
 	size_t max_bytes = (size_t)eng->cfg->batch_max_bytes;
 
 	project_id(eng, pid, sizeof(pid));
-	while (s->pending && s->b.n < max_ev) {
+	while (s->pending && b->n < max_ev) {
 		otas__record_t *r = s->pending;
 		otas__buf_t out = OTAS__BUF_INIT;
 		const char *tok;
 		size_t tl, len;
 		char *js;
 
-		if (s->b.n && s->b.bytes >= max_bytes)
+		if (b->n && b->bytes >= max_bytes)
 			break;
 		s->pending = r->next;
 		if (otas__event_write(eng->ev, pid, r, &out, &tok, &tl) != 0) {
@@ -381,15 +458,29 @@ fill_batch(snd_t *s)
 			otas__buf_free(&out);
 		} else {
 			js = otas__buf_steal(&out, &len);
-			if (batch_add(&s->b, js, len, tok, tl) != 0) {
+			if (batch_add(b, js, len, tok, tl) != 0) {
 				free(js);
 				OTAS__INC(eng, dropped_capture_error, 1);
 			}
 		}
-		if (r->seq > s->b.max_seq)
-			s->b.max_seq = r->seq;
+		if (!b->min_seq || r->seq < b->min_seq)
+			b->min_seq = r->seq;
+		if (r->seq > b->max_seq)
+			b->max_seq = r->seq;
+		if (r->seq > s->taken_seq)
+			s->taken_seq = r->seq;
 		free(r);
 	}
+	/* Every record dropped (counted): nothing held, publish() says. */
+	if (!b->n)
+		b->min_seq = b->max_seq = 0;
+}
+
+static void
+fill_batch(snd_t *s)
+{
+	s->answered = 0;
+	fill_into(s, &s->b);
 }
 
 /* Take up to one batch worth of records from the queue into s->pending.
@@ -407,6 +498,24 @@ take_locked(snd_t *s)
 
 /* --------------------------------------------------------------- sends */
 
+/* A 2xx for n events sent in wire_len bytes: count what it says. */
+static void
+book_ok(snd_t *s, const otas__answer_t *ans, size_t n, size_t wire_len)
+{
+	otas_engine_t *eng = s->eng;
+
+	OTAS__INC(eng, sent, ans->accepted);
+	OTAS__INC(eng, duplicates, ans->duplicates);
+	OTAS__INC(eng, dropped_rejected, ans->rejected);
+	OTAS__INC(eng, batches, 1);
+	OTAS__INC(eng, bytes_sent, wire_len);
+	if (ans->rejected)
+		otas__log(eng, OTAS_LOG_WARNING,
+		          "otas: %s rejected %llu of %zu event(s)%s%s",
+		          eng->proto->target, (unsigned long long)ans->rejected,
+		          n, ans->description[0] ? ": " : "", ans->description);
+}
+
 /* Deliver b's unresolved events: one path for every protocol and
  * endpoint (protocol.c writes the requests and reads the answers).  A 413
  * halves the request until it fits (one event that is still too large is
@@ -420,12 +529,23 @@ send_batch(snd_t *s, long timeout_ms, int *retry_after_ms)
 	otas__answer_t *ans = &s->ans;
 	batch_t *b = &s->b;
 	otas__endpoint_t ep = otas__protocol_events_endpoint(p, !s->batch_mode);
-	size_t i, k, split = 0;
+	size_t i, k, split = 0, n_sent, wire_len;
 
 	project_id(eng, rq->project_id, sizeof(rq->project_id));
 	rq->accepts_zstd =
 	    __atomic_load_n(&eng->accepts_zstd, __ATOMIC_RELAXED);
 	*retry_after_ms = -1;
+	if (s->answered && b->next == 0 && s->early.ep == ep) {
+		/* Sent in flight: book the answer it got (s->resp). */
+		s->answered = 0;
+		*ans = s->early.ans;
+		k = s->early.k;
+		n_sent = s->early.n_sent;
+		wire_len = s->early.wire_len;
+		rq->ep = ep;
+		goto booked;
+	}
+	s->answered = 0;
 	while (b->next < b->n) {
 		k = b->n - b->next;
 		if (split && split < k)
@@ -453,27 +573,20 @@ send_batch(snd_t *s, long timeout_ms, int *retry_after_ms)
 		}
 		if (otas__protocol_end(p, rq) != 0)
 			return OUT_RETRY;
+		s->posts++;
 		otas__http_post(s->http, rq->url, rq->hdr, rq->n_hdr, rq->body,
 		                rq->len, timeout_ms, &s->resp);
 		otas__protocol_answer(p, rq, &s->resp, ans);
-		if (ans->outcome == OTAS__OUT_TOO_LARGE && rq->n > 1) {
-			split = rq->n / 2;
+		n_sent = rq->n;
+		wire_len = rq->len;
+	booked:
+		if (ans->outcome == OTAS__OUT_TOO_LARGE && n_sent > 1) {
+			split = n_sent / 2;
 			continue;
 		}
 		switch (ans->outcome) {
 		case OTAS__OUT_OK:
-			OTAS__INC(eng, sent, ans->accepted);
-			OTAS__INC(eng, duplicates, ans->duplicates);
-			OTAS__INC(eng, dropped_rejected, ans->rejected);
-			OTAS__INC(eng, batches, 1);
-			OTAS__INC(eng, bytes_sent, rq->len);
-			if (ans->rejected)
-				otas__log(eng, OTAS_LOG_WARNING,
-				          "otas: %s rejected %llu of %zu "
-				          "event(s)%s%s", p->target,
-				          (unsigned long long)ans->rejected,
-				          rq->n, ans->description[0] ? ": " : "",
-				          ans->description);
+			book_ok(s, ans, n_sent, wire_len);
 			b->next += k;
 			if (ep == OTAS__EP_BATCH)
 				set_batch_endpoint(eng, 1);
@@ -487,10 +600,10 @@ send_batch(snd_t *s, long timeout_ms, int *retry_after_ms)
 		case OTAS__OUT_REJECTED:
 			/* We wrote the body, so sending it again gets the same
 			 * answer: drop it, counted, and say why. */
-			OTAS__INC(eng, dropped_rejected, rq->n);
+			OTAS__INC(eng, dropped_rejected, n_sent);
 			otas__log(eng, OTAS_LOG_ERROR,
 			          "otas: %s refused %zu %s (HTTP %d%s%s); "
-			          "they are dropped", p->target, rq->n,
+			          "they are dropped", p->target, n_sent,
 			          p->kind == OTAS__PROTO_OTLP ? "log record(s)"
 			                                      : "event(s)",
 			          ans->status, ans->description[0] ? " " : "",
@@ -498,7 +611,7 @@ send_batch(snd_t *s, long timeout_ms, int *retry_after_ms)
 			b->next += k;
 			break;
 		case OTAS__OUT_TOKEN_REJECTED:
-			OTAS__INC(eng, dropped_invalid_agent_token, rq->n);
+			OTAS__INC(eng, dropped_invalid_agent_token, n_sent);
 			b->next += k;
 			break;
 		case OTAS__OUT_ENDPOINT_MISSING:
@@ -525,13 +638,8 @@ attempt(snd_t *s, long timeout_ms)
 	int out, ra = -1;
 	int64_t now = otas__now_mono_ms();
 
-	if (!s->http) {
-		s->http = otas__http_new();
-		if (!s->http) {
-			otas__set_last_error(eng, "cannot start libcurl");
-			return OUT_RETRY;
-		}
-	}
+	if (!http_ready(s))
+		return OUT_RETRY;
 	if (!s->batch_mode && now >= s->reprobe_ms)
 		s->batch_mode = 1; /* try the batch endpoint again */
 	for (;;) {
@@ -662,10 +770,15 @@ shutdown_flush(snd_t *s, int64_t deadline)
 	int give_up = 0;
 	uint64_t last;
 
+	/* Transfers in flight end first (cut at the deadline by http_curl:
+	 * then held, spooled below). */
+	while (s->in_flight)
+		do_collect(s, 1000);
 	for (;;) {
 		int64_t now = otas__now_mono_ms();
 		int authed;
 
+		promote_held(s);
 		pthread_mutex_lock(&eng->q.mu);
 		take_locked(s);
 		authed = eng->auth_state == OTAS__AUTH_OK;
@@ -702,8 +815,8 @@ shutdown_flush(snd_t *s, int64_t deadline)
 			if (attempt(s, t) == OUT_DONE) {
 				if (s->b.spool_id > 0)
 					spool_end(s, s->b.spool_id, 1);
-				resolved(eng, s->b.max_seq);
 				batch_clear(&s->b);
+				publish(s);
 				continue;
 			}
 			give_up = 1;
@@ -711,8 +824,8 @@ shutdown_flush(snd_t *s, int64_t deadline)
 		/* Not deliverable now: spool it, or count it lost. */
 		if (spool_batch(s) != 0)
 			OTAS__INC(eng, dropped_shutdown, s->b.n - s->b.next);
-		resolved(eng, s->b.max_seq);
 		batch_clear(&s->b);
+		publish(s);
 	}
 	pthread_mutex_lock(&eng->q.mu);
 	last = eng->q.seq;
@@ -726,9 +839,19 @@ static void
 snd_free(snd_t *s)
 {
 	otas__record_t *r;
+	int i;
 
 	batch_clear(&s->b);
 	free(s->b.ev);
+	for (i = 0; i < OTAS__HTTP_SLOTS; i++) {
+		batch_clear(&s->fl[i].b);
+		free(s->fl[i].b.ev);
+		otas__request_free(&s->fl[i].rq);
+		otas__buf_free(&s->fl[i].resp.body);
+		batch_clear(&s->held[i].b);
+		free(s->held[i].b.ev);
+		otas__buf_free(&s->held[i].resp.body);
+	}
 	while ((r = s->pending)) {
 		s->pending = r->next;
 		free(r);
@@ -752,6 +875,275 @@ deadline_ts(int64_t mono_ms, struct timespec *ts)
 	ts->tv_nsec = (long)(mono_ms % 1000) * 1000000L;
 }
 
+/* ---------------------------------------------------------- in flight */
+
+/* The oldest held batch becomes s->b when s->b is free. */
+static void
+promote_held(snd_t *s)
+{
+	otas__buf_t keep;
+
+	if (s->b.n || !s->n_held)
+		return;
+	free(s->b.ev);
+	s->b = s->held[0].b;
+	/* Its answer becomes s->resp (the buffers swap owners). */
+	keep = s->resp.body;
+	s->resp = s->held[0].resp;
+	s->held[0].resp.body = keep;
+	otas__buf_reset(&s->held[0].resp.body);
+	s->answered = s->batch_mode && s->held[0].posts == s->posts;
+	s->early = s->held[0].early;
+	keep = s->held[0].resp.body;
+	memmove(&s->held[0], &s->held[1],
+	        (size_t)(s->n_held - 1) * sizeof(s->held[0]));
+	s->n_held--;
+	memset(&s->held[s->n_held], 0, sizeof(s->held[0]));
+	s->held[s->n_held].resp.body = keep;
+}
+
+/* A flight that did not end in a 2xx (or could not start): its batch
+ * waits in s->held, in capture order, for the blocking path, with the
+ * answer it got (nothing of it was counted).  f->busy set: the answer is
+ * fresh; clear: there is none (the batch is sent again). */
+static void
+hold(snd_t *s, flight_t *f, const otas__answer_t *ans)
+{
+	int i = s->n_held;
+	otas__buf_t keep = s->held[i].resp.body; /* a spare buffer */
+
+	while (i > 0 && s->held[i - 1].b.min_seq > f->b.min_seq) {
+		s->held[i] = s->held[i - 1];
+		i--;
+	}
+	s->held[i].b = f->b;
+	s->held[i].resp = f->resp;
+	memset(&s->held[i].early, 0, sizeof(s->held[i].early));
+	if (ans) {
+		s->held[i].early.ans = *ans;
+		s->held[i].early.k = f->k;
+		s->held[i].early.n_sent = f->rq.n;
+		s->held[i].early.wire_len = f->rq.len;
+		s->held[i].early.ep = f->rq.ep;
+	}
+	s->held[i].posts = f->busy && ans ? s->posts : s->posts + 1;
+	f->resp.body = keep;
+	otas__buf_reset(&f->resp.body);
+	s->n_held++;
+	memset(&f->b, 0, sizeof(f->b));
+}
+
+static int
+http_ready(snd_t *s)
+{
+	if (s->http)
+		return 1;
+	s->http = otas__http_new();
+	if (!s->http) {
+		otas__set_last_error(s->eng, "cannot start libcurl");
+		return 0;
+	}
+	otas__http_set_slots(s->http, (int)s->eng->cfg->max_in_flight);
+	return 1;
+}
+
+/* ACT_START: serialise the next batch into a free slot (protocol.c, the
+ * batch endpoint) and start its transfer.  do_collect() reads the answer. */
+static void
+do_start(snd_t *s)
+{
+	otas_engine_t *eng = s->eng;
+	const otas__protocol_t *p = eng->proto;
+	flight_t *f = NULL;
+	otas__request_t *rq;
+	size_t i;
+	int slot;
+
+	for (slot = 0; slot < (int)eng->cfg->max_in_flight &&
+	               slot < OTAS__HTTP_SLOTS;
+	     slot++)
+		if (!s->fl[slot].busy) {
+			f = &s->fl[slot];
+			break;
+		}
+	if (!f || !http_ready(s))
+		return;
+	fill_into(s, &f->b);
+	if (!f->b.n) {
+		batch_clear(&f->b);
+		publish(s);
+		return;
+	}
+	f->b.deadline_ms = otas__now_mono_ms() + eng->retry_window_ms;
+	rq = &f->rq;
+	project_id(eng, rq->project_id, sizeof(rq->project_id));
+	rq->accepts_zstd =
+	    __atomic_load_n(&eng->accepts_zstd, __ATOMIC_RELAXED);
+	rq->zstd_refused = s->rq.zstd_refused;
+	if (otas__protocol_begin(p, rq, OTAS__EP_BATCH) != 0)
+		goto held;
+	for (i = 0; i < f->b.n; i++) {
+		const ev_t *ev = &f->b.ev[i];
+		otas__item_t it = {ev->json, ev->len, ev->token,
+		                   ev->token ? strlen(ev->token) : 0};
+		if (otas__protocol_append(p, rq, &it) != OTAS__APPEND_OK)
+			break;
+	}
+	f->k = i;
+	/* Anything but a plain batch of every event (an item the protocol
+	 * does not take) goes the blocking way, which counts it. */
+	if (f->k != f->b.n || otas__protocol_end(p, rq) != 0 ||
+	    otas__http_start(s->http, slot, rq->url, rq->hdr, rq->n_hdr,
+	                     rq->body, rq->len, (long)eng->cfg->timeout_ms,
+	                     &f->resp) != 0)
+		goto held;
+	f->busy = 1;
+	s->in_flight++;
+	return;
+held:
+	hold(s, f, NULL);
+}
+
+/* ACT_COLLECT (and shutdown): wait up to wait_ms for a transfer in flight
+ * to end and book it: a 2xx is delivered (counted, resolved); anything
+ * else is held, with its answer, for the blocking path. */
+static void
+do_collect(snd_t *s, long wait_ms)
+{
+	otas_engine_t *eng = s->eng;
+	otas__answer_t ans;
+	flight_t *f;
+	int k = otas__http_wait(s->http, wait_ms);
+
+	if (k < 0 && !otas__http_busy(s->http)) {
+		/* Cannot happen (every started transfer is reported once);
+		 * never wait for an answer that will not come. */
+		for (k = 0; k < OTAS__HTTP_SLOTS; k++)
+			if (s->fl[k].busy) {
+				s->fl[k].busy = 0; /* no answer: sent again */
+				hold(s, &s->fl[k], NULL);
+				s->in_flight--;
+			}
+		publish(s);
+		return;
+	}
+	if (k < 0 || k >= OTAS__HTTP_SLOTS || !s->fl[k].busy)
+		return;
+	f = &s->fl[k];
+	otas__protocol_answer(eng->proto, &f->rq, &f->resp, &ans);
+	if (f->rq.zstd_refused)
+		s->rq.zstd_refused = 1;
+	if (ans.outcome == OTAS__OUT_OK) {
+		book_ok(s, &ans, f->rq.n, f->rq.len);
+		set_batch_endpoint(eng, 1);
+		if (s->failing)
+			otas__log(eng, OTAS_LOG_INFO,
+			          "otas: delivery works again");
+		s->failing = 0;
+		s->auth_logged = 0;
+		f->busy = 0;
+		batch_clear(&f->b);
+		s->drain_at = 0;
+	} else {
+		hold(s, f, &ans);
+		f->busy = 0;
+	}
+	s->in_flight--;
+	publish(s);
+}
+
+/* The scheduler's view of the sender and the queue.  q.mu held. */
+static void
+gather_locked(snd_t *s, int64_t now, otas__sched_state_t *st)
+{
+	otas_engine_t *eng = s->eng;
+	int64_t ent_next = -1;
+
+	promote_held(s);
+	memset(st, 0, sizeof(*st));
+	st->q_count = eng->q.count;
+	st->q_bytes = eng->q.bytes;
+	st->q_max_bytes = eng->q.max_bytes;
+	st->q_wake_bytes = eng->q.wake_bytes;
+	st->oldest_ms = eng->q.head ? eng->q.head->enq_mono_ms : -1;
+	st->entities_queued = eng->entq.head != NULL;
+	if (st->entities_queued) {
+		int64_t w = INT64_MAX;
+		st->entities_due =
+		    otas__entities_due_locked(eng, now, &w);
+		ent_next = w == INT64_MAX ? -1 : w;
+	}
+	st->entities_next_ms = ent_next;
+	st->batch_max_events = (uint64_t)eng->cfg->batch_max_events;
+	st->flush_interval_ms = eng->cfg->flush_interval_ms;
+	st->stop = eng->stop;
+	st->flush_wanted = eng->flush_seq > eng->done_seq;
+	st->flush_deadline_ms = eng->flush_deadline_ms;
+	st->authed = eng->auth_state == OTAS__AUTH_OK;
+	st->auth_attempts = s->auth_attempt;
+	st->next_auth_ms = s->next_auth_ms;
+	st->pending = s->pending != NULL;
+	st->batch_n = s->b.n;
+	st->batch_deadline_ms = s->b.deadline_ms;
+	st->batch_answered = s->answered;
+	st->attempt = s->attempt;
+	st->next_attempt_ms = s->next_attempt_ms;
+	st->http_started = s->http != NULL;
+	st->in_flight = s->in_flight;
+	/* Several batches in flight only on the batch endpoint with delivery
+	 * working; spooled batches, retries and per-event mode go one at a
+	 * time (the spool's order, attempt()'s bookkeeping). */
+	st->max_in_flight = s->batch_mode &&
+	                            eng->proto->kind == OTAS__PROTO_OTAS
+	                        ? (int)eng->cfg->max_in_flight
+	                        : 1;
+	st->spool_configured = eng->spool_path != NULL;
+	st->spool_fail_until = s->spool_fail_until;
+	st->spool_retry_ms = s->spool_retry_ms;
+	st->spooled_here = s->spooled_here;
+	st->drain_at = s->drain_at;
+}
+
+/* ACT_SPOOL: the held batch (or the next one) into the spool. */
+static void
+do_spool(snd_t *s)
+{
+	if (!s->b.n)
+		fill_batch(s);
+	if (s->b.n && spool_batch(s) == 0) {
+		batch_clear(&s->b);
+		publish(s);
+	} else if (s->b.n) {
+		/* No spool now: keep the batch and retry. */
+		s->b.deadline_ms = otas__now_mono_ms() + s->eng->retry_window_ms;
+	}
+}
+
+/* ACT_SEND / ACT_DRAIN: one attempt of the batch, and its bookkeeping. */
+static void
+do_send(snd_t *s)
+{
+	int out;
+
+	if (!s->b.n)
+		fill_batch(s);
+	if (!s->b.n)
+		return;
+	out = attempt(s, (long)s->eng->cfg->timeout_ms);
+	if (out == OUT_DONE) {
+		if (s->b.spool_id > 0)
+			spool_end(s, s->b.spool_id, 1);
+		batch_clear(&s->b);
+		publish(s);
+		/* Delivery works: look at the spool now. */
+		s->drain_at = 0;
+	} else if (s->b.spool_id > 0) {
+		/* A spooled batch failed: give the lease back. */
+		spool_end(s, s->b.spool_id, 0);
+		batch_clear(&s->b);
+	}
+}
+
 static void *
 sender_main(void *arg)
 {
@@ -772,149 +1164,37 @@ sender_main(void *arg)
 	otas__http_thread_abort(&eng->abort_at_ms);
 
 	for (;;) {
-		int64_t now = otas__now_mono_ms(), wake = now + 60000;
-		int do_auth = 0, do_send = 0, do_spool = 0, do_drain = 0;
-		int do_fill = 0, do_ent = 0;
-		int flush_wanted, flush_urgent, over_half, authed, can_spool;
-		int parked_wait = 0;
+		int64_t now = otas__now_mono_ms();
+		otas__sched_state_t st;
+		otas__sched_decision_t d;
 
 		pthread_mutex_lock(&eng->q.mu);
-		if (eng->stop) {
+		gather_locked(s, now, &st);
+		d = otas__sched_decide(&st, now);
+		if (d.action == OTAS__ACT_STOP) {
 			deadline = eng->stop_deadline_ms;
 			pthread_mutex_unlock(&eng->q.mu);
 			break;
 		}
-		over_half = eng->q.bytes > eng->q.max_bytes / 2;
 		/* A queue-full episode ends when the queue has room again. */
-		if (!over_half)
+		if (eng->q.bytes <= eng->q.max_bytes / 2)
 			atomic_store_explicit(&eng->qfull_logged, 0,
 			                      memory_order_relaxed);
-		authed = eng->auth_state == OTAS__AUTH_OK;
-		/* A flush waits for delivery while it can; a batch that
-		 * cannot be tried again before the flusher's deadline goes
-		 * to the spool instead. */
-		flush_wanted = eng->flush_seq > eng->done_seq;
-		flush_urgent = flush_wanted &&
-		               (authed ? s->next_attempt_ms
-		                       : s->next_auth_ms) >=
-		                   eng->flush_deadline_ms - 200;
-
-		can_spool = eng->spool_path && now >= s->spool_fail_until &&
-		            now >= s->spool_retry_ms;
-		if (!authed) {
-			int any = eng->q.count || s->pending || s->b.n ||
-			          eng->entq.head;
-			/* What this sender spooled waits for the project
-			 * too: keep trying with nothing else queued. */
-			if (now >= s->next_auth_ms &&
-			    (any || flush_wanted || s->spooled_here))
-				do_auth = 1;
-			else if (now < s->next_auth_ms)
-				wake = s->next_auth_ms;
-			/* Waiting for the project: keep memory bounded.  Once
-			 * an attempt has failed, what waits longer than the
-			 * flush interval (or passes AUTH_SPOOL_BYTES) goes
-			 * to the spool between attempts, so a back end that
-			 * is down from start-up costs neither memory nor a
-			 * growing queue on the request path.  A flush in
-			 * progress waits for delivery while it can (above). */
-			int64_t oldest = eng->q.head ? eng->q.head->enq_mono_ms
-			                             : -1;
-			int parked = s->auth_attempt > 0 && !flush_wanted &&
-			             (s->pending || s->b.n ||
-			              (oldest >= 0 &&
-			               (eng->q.bytes >= AUTH_SPOOL_BYTES ||
-			                now >= oldest +
-			                           eng->cfg->flush_interval_ms)));
-			if (!do_auth && (over_half || flush_urgent || parked) &&
-			    any && can_spool) {
-				take_locked(s);
-				do_spool = 1;
-			} else if (!do_auth && s->auth_attempt > 0) {
-				/* An empty queue waits as usual: the first
-				 * record wakes us to start its grace. */
-				parked_wait = !flush_wanted && oldest >= 0;
-				if (oldest >= 0 && can_spool &&
-				    oldest + eng->cfg->flush_interval_ms < wake)
-					wake = oldest +
-					       eng->cfg->flush_interval_ms;
-			}
-			if (!any)
-				resolved_locked(eng, eng->q.seq);
-		} else if (s->b.n) {
-			if (now >= s->next_attempt_ms) {
-				do_send = 1;
-			} else if ((flush_urgent || over_half ||
-			            (s->b.deadline_ms &&
-			             now >= s->b.deadline_ms)) &&
-			           can_spool) {
-				do_spool = 1;
-			} else {
-				wake = s->next_attempt_ms;
-				if (s->b.deadline_ms && s->b.deadline_ms < wake)
-					wake = s->b.deadline_ms;
-			}
-		} else {
-			int64_t oldest = eng->q.head ? eng->q.head->enq_mono_ms
-			                             : -1;
-			int full = eng->q.count >=
-			               (uint64_t)eng->cfg->batch_max_events ||
-			           eng->q.bytes >= eng->q.wake_bytes;
-
-			if (s->pending || full || flush_wanted ||
-			    (oldest >= 0 &&
-			     now >= oldest + eng->cfg->flush_interval_ms)) {
-				take_locked(s);
-				/* In a backoff the batch is built now and
-				 * waits (or is spooled) in the branch above. */
-				if (s->pending && now >= s->next_attempt_ms)
-					do_send = 1;
-				else if (s->pending)
-					do_fill = 1;
-			} else if (oldest >= 0) {
-				wake = oldest + eng->cfg->flush_interval_ms;
-			}
-			/* Spooled batches go out when delivery works; while it
-			 * fails, a claim after the backoff is the probe. */
-			/* (A sender that spooled while authentication
-			 * failed drains what it spooled with no new
-			 * capture to open the connection first.) */
-			if (!do_send && !do_fill && can_spool &&
-			    (s->http || s->spooled_here) &&
-			    now >= s->drain_at && now >= s->next_attempt_ms &&
-			    eng->q.count < (uint64_t)eng->cfg->batch_max_events)
-				do_drain = 1;
-			else if (!do_send && can_spool &&
-			         (s->http || s->spooled_here)) {
-				int64_t t = s->drain_at > s->next_attempt_ms
-				                ? s->drain_at
-				                : s->next_attempt_ms;
-				if (t < wake)
-					wake = t;
-			}
-			if (!do_send && !s->pending && !s->b.n && !eng->q.head)
-				resolved_locked(eng, eng->q.seq);
-			if (!do_send && s->attempt && s->next_attempt_ms > now &&
-			    s->next_attempt_ms < wake)
-				wake = s->next_attempt_ms;
-		}
-		/* Entity updates (entity.c) go out as soon as they come. */
-		if (authed && otas__entities_due_locked(eng, now, &wake))
-			do_ent = 1;
-		if (flush_wanted && eng->flush_deadline_ms - 200 > now &&
-		    eng->flush_deadline_ms - 200 < wake)
-			wake = eng->flush_deadline_ms - 200;
-		if (!do_auth && !do_send && !do_spool && !do_drain &&
-		    !do_fill && !do_ent) {
+		if (d.take)
+			take_locked(s);
+		if (d.resolve_all)
+			resolved_locked(eng, eng->q.seq);
+		if (d.action == OTAS__ACT_WAIT && !d.entities) {
 			struct timespec ts;
-			deadline_ts(wake, &ts);
+			deadline_ts(d.wake_at_ms, &ts);
 			/* Authentication failing: the sender waits for the
 			 * next attempt or the spool grace, so a capture does
 			 * not wake it (a futex and a context switch per
-			 * request) unless the queue passes AUTH_SPOOL_BYTES. */
-			eng->q.wake_parked_bytes = AUTH_SPOOL_BYTES;
-			eng->q.sender_waiting = parked_wait ? OTAS__QUEUE_PARKED
-			                                    : 1;
+			 * request) unless the queue passes
+			 * OTAS__SCHED_PARK_BYTES. */
+			eng->q.wake_parked_bytes = OTAS__SCHED_PARK_BYTES;
+			eng->q.sender_waiting = d.parked ? OTAS__QUEUE_PARKED
+			                                 : 1;
 			pthread_cond_timedwait(&eng->q.cv_send, &eng->q.mu, &ts);
 			eng->q.sender_waiting = 0;
 			pthread_mutex_unlock(&eng->q.mu);
@@ -922,61 +1202,44 @@ sender_main(void *arg)
 		}
 		pthread_mutex_unlock(&eng->q.mu);
 
-		if (do_ent)
+		if (d.entities)
 			otas__entities_send(eng);
-		if (do_auth) {
+		switch (d.action) {
+		case OTAS__ACT_AUTH:
 			try_auth(s, (long)eng->cfg->timeout_ms);
-			continue;
-		}
-		if (do_fill) {
+			break;
+		case OTAS__ACT_FILL:
 			fill_batch(s);
 			if (s->b.n)
 				s->b.deadline_ms = otas__now_mono_ms() +
 				                   eng->retry_window_ms;
-			continue;
-		}
-		if (do_drain) {
+			break;
+		case OTAS__ACT_SPOOL:
+			do_spool(s);
+			break;
+		case OTAS__ACT_DRAIN:
 			if (!claim_spooled(s)) {
 				/* Nothing spooled: look again after the next
 				 * successful delivery, or in a while (another
 				 * process may spool). */
 				s->drain_at = otas__now_mono_ms() + 30000;
-				continue;
+				break;
 			}
-			do_send = 1;
+			do_send(s);
+			break;
+		case OTAS__ACT_SEND:
+			do_send(s);
+			break;
+		case OTAS__ACT_START:
+			do_start(s);
+			break;
+		case OTAS__ACT_COLLECT: {
+			int64_t w = d.wake_at_ms - otas__now_mono_ms();
+			do_collect(s, w > 0 ? (long)w : 0);
+			break;
 		}
-		if (do_spool) {
-			if (!s->b.n)
-				fill_batch(s);
-			if (s->b.n && spool_batch(s) == 0) {
-				resolved(eng, s->b.max_seq);
-				batch_clear(&s->b);
-			} else if (s->b.n) {
-				/* No spool now: keep the batch and retry. */
-				s->b.deadline_ms = otas__now_mono_ms() +
-				                   eng->retry_window_ms;
-			}
-			continue;
-		}
-		if (do_send) {
-			int out;
-			if (!s->b.n)
-				fill_batch(s);
-			if (!s->b.n)
-				continue;
-			out = attempt(s, (long)eng->cfg->timeout_ms);
-			if (out == OUT_DONE) {
-				if (s->b.spool_id > 0)
-					spool_end(s, s->b.spool_id, 1);
-				resolved(eng, s->b.max_seq);
-				batch_clear(&s->b);
-				/* Delivery works: look at the spool now. */
-				s->drain_at = 0;
-			} else if (s->b.spool_id > 0) {
-				/* A spooled batch failed: give the lease back. */
-				spool_end(s, s->b.spool_id, 0);
-				batch_clear(&s->b);
-			}
+		default:
+			break;
 		}
 	}
 

@@ -63,6 +63,13 @@ except ImportError:  # pragma: no cover - the extension is not built
     _c = None
     Exchange = PyExchange
 
+if _c is not None:
+    # The options are the real engine's (a benchmark configures the null
+    # engine as it configures the real one); only capture is a no-op.
+    check_options = _c.check_options
+    option_defaults = _c.option_defaults
+    option_types = _c.option_types
+
 
 class Engine:
     """With the extension built, capture() and capture_django() are the

@@ -339,6 +339,55 @@ TEST(per_direction_header_masks)
 	otas_engine_free(e, 0);
 }
 
+/* The configured header names are normalised once (otas__event_ctx_new):
+ * case, '_' as '-', a CGI "HTTP_" prefix, on names of any length; a
+ * header's name matches whatever its spelling. */
+TEST(configured_header_names_normalised)
+{
+	char longname[301], longhdr[301];
+	const char *opts[] = {"OTAS_SENSITIVE_HEADERS", NULL, NULL};
+	otas_engine_t *e;
+	otas_capture_t c;
+	otas_header_t h[4];
+	json_t *o, *hh;
+	char key[301];
+	size_t i;
+
+	for (i = 0; i < 300; i++) {
+		longname[i] = i % 7 == 3 ? '_' : (char)('A' + i % 26);
+		longhdr[i] = longname[i] == '_' ? '-' : longname[i];
+		key[i] = longname[i] == '_' ? '_' : (char)('a' + i % 26);
+	}
+	longname[300] = longhdr[300] = key[300] = '\0';
+	{
+		static char list[512];
+		snprintf(list, sizeof(list), "HTTP_X_CGI_Secret, X-Mixed_Case,%s",
+		         longname);
+		opts[1] = list;
+	}
+	e = mk(opts);
+	h[0] = (otas_header_t){"x-cgi-secret", 12, "a", 1};
+	h[1] = (otas_header_t){"X_MIXED-case", 12, "b", 1};
+	h[2] = (otas_header_t){longhdr, 300, "c", 1};
+	h[3] = (otas_header_t){"x-mixed-cas", 11, "keep", 4};
+	base(&c);
+	c.req_headers = h;
+	c.n_req_headers = 4;
+	o = ser(e, &c, NULL, NULL);
+	hh = sub(o, "request_headers");
+	CHECK_STR(S(hh, "x-cgi-secret"), "[REDACTED]");
+	CHECK_STR(S(hh, "x_mixed-case"), "[REDACTED]");
+	for (i = 0; i < 300; i++)
+		key[i] = (char)(longhdr[i] >= 'A' && longhdr[i] <= 'Z'
+		                    ? longhdr[i] + 32
+		                    : longhdr[i]);
+	CHECK_STR(S(hh, key), "[REDACTED]");
+	CHECK_STR(S(hh, "x-mixed-cas"), "keep");
+	json_decref(hh);
+	json_decref(o);
+	otas_engine_free(e, 0);
+}
+
 TEST(truncation_keeps_full_sizes)
 {
 	const char *opts[] = {"OTAS_MAX_BODY_BYTES", "10", NULL};
@@ -996,6 +1045,7 @@ main(void)
 	RUN(upload_bodies_size_only);
 	RUN(urls_in_headers_scrubbed);
 	RUN(default_names_and_variants);
+	RUN(configured_header_names_normalised);
 	RUN(serialisation_cost);
 	return testlib_done();
 }

@@ -81,6 +81,42 @@ producer(void *arg)
 	return NULL;
 }
 
+/* A parked sender (authentication failing) is woken by a batch worth of
+ * records or by wake_parked_bytes, not by every push; an unparked one by
+ * the first record.  Waking clears sender_waiting (one signal per sleep). */
+TEST(parked_sender_wakes_at_a_batch)
+{
+	otas__queue_t q;
+	otas__record_t *l, *r;
+	size_t n;
+
+	CHECK(otas__queue_init(&q, 1 << 20) == 0);
+	q.wake_count = 3;
+	q.wake_parked_bytes = 256 * 1024;
+	q.sender_waiting = OTAS__QUEUE_PARKED;
+	CHECK(otas__queue_push(&q, rec(100)) == 0);
+	CHECK(otas__queue_push(&q, rec(100)) == 0);
+	CHECK_INT(q.sender_waiting, OTAS__QUEUE_PARKED);
+	CHECK(otas__queue_push(&q, rec(100)) == 0);
+	CHECK_INT(q.sender_waiting, 0);
+	q.sender_waiting = OTAS__QUEUE_PARKED;
+	q.wake_count = 1000;
+	CHECK(otas__queue_push(&q, rec(300 * 1024)) == 0); /* past the bytes */
+	CHECK_INT(q.sender_waiting, 0);
+	pthread_mutex_lock(&q.mu);
+	l = otas__queue_take_locked(&q, 100, &n);
+	pthread_mutex_unlock(&q.mu);
+	CHECK_INT(n, 4);
+	while ((r = l)) {
+		l = r->next;
+		free(r);
+	}
+	q.sender_waiting = 1;
+	CHECK(otas__queue_push(&q, rec(100)) == 0); /* the first record */
+	CHECK_INT(q.sender_waiting, 0);
+	otas__queue_destroy(&q);
+}
+
 TEST(many_producers_one_consumer)
 {
 	pthread_t t[PRODUCERS];
@@ -126,6 +162,7 @@ main(void)
 {
 	RUN(fifo_and_sequence);
 	RUN(full_refuses_without_blocking);
+	RUN(parked_sender_wakes_at_a_batch);
 	RUN(many_producers_one_consumer);
 	return testlib_done();
 }

@@ -203,6 +203,74 @@ TEST(batch_delivers_everything_once)
 	fs_stop(fs);
 }
 
+/* OTAS_MAX_IN_FLIGHT: batches go out without waiting for each answer,
+ * one kept-alive connection per transfer; every event arrives once and
+ * the flush returns only when every batch is answered. */
+TEST(batches_in_flight_on_several_connections)
+{
+	fs_t *fs = fs_new();
+	const char *opts[] = {"OTAS_BATCH_MAX_EVENTS", "10",
+	                      "OTAS_MAX_IN_FLIGHT", "4", NULL};
+	otas_engine_t *e = mk(fs, opts);
+	fs_reply_t rep[4];
+	otas_stats_t st = OTAS_STATS_INIT;
+	size_t total, i;
+	int conns;
+
+	memset(rep, 0, sizeof(rep));
+	for (i = 0; i < 4; i++)
+		rep[i].delay_ms = 300; /* the first four answers are slow */
+	fs_script(fs, rep, 4);
+	CHECK_INT(otas_engine_authenticate(e, 2000, NULL), OTAS_AUTH_OK);
+	for (i = 0; i < 80; i++)
+		cap1(e, "/items/1", NULL);
+	CHECK(otas_flush(e, 10000) == OTAS_OK);
+	otas_stats(e, &st);
+	CHECK_INT(st.sent, 80);
+	CHECK(st.batches >= 8);
+	CHECK_INT(st.retried, 0);
+	CHECK_INT(distinct_events(fs, &total, "proj-1"), 80);
+	CHECK_INT(total, 80);
+	pthread_mutex_lock(&fs->mu);
+	conns = fs->n_conns; /* + the authentication's own connection */
+	pthread_mutex_unlock(&fs->mu);
+	CHECK(conns >= 3 && conns <= 5);
+	otas_engine_free(e, 2000);
+	fs_stop(fs);
+}
+
+/* One batch of several in flight fails: it alone is retried (its answer
+ * from flight counts as its first attempt), nothing is duplicated. */
+TEST(failed_batch_in_flight_is_retried_alone)
+{
+	fs_t *fs = fs_new();
+	const char *opts[] = {"OTAS_BATCH_MAX_EVENTS", "10",
+	                      "OTAS_MAX_IN_FLIGHT", "4", NULL};
+	otas_engine_t *e = mk(fs, opts);
+	fs_reply_t rep[4];
+	otas_stats_t st = OTAS_STATS_INIT;
+	size_t total, i;
+
+	memset(rep, 0, sizeof(rep));
+	for (i = 0; i < 4; i++)
+		rep[i].delay_ms = 100;
+	rep[1].status = 503;
+	fs_script(fs, rep, 4);
+	CHECK_INT(otas_engine_authenticate(e, 2000, NULL), OTAS_AUTH_OK);
+	for (i = 0; i < 40; i++)
+		cap1(e, "/items/1", NULL);
+	CHECK(otas_flush(e, 10000) == OTAS_OK);
+	otas_stats(e, &st);
+	CHECK_INT(st.sent, 40);
+	CHECK_INT(st.retried, 1);
+	CHECK_INT(st.spooled, 0);
+	CHECK_INT(fs_events(fs), 40); /* accepted by the server: once each */
+	CHECK_INT(distinct_events(fs, &total, "proj-1"), 40);
+	CHECK_INT(total, 50); /* the 503'd batch was sent twice */
+	otas_engine_free(e, 2000);
+	fs_stop(fs);
+}
+
 TEST(fallback_to_single_events_on_404)
 {
 	fs_t *fs = fs_new();
@@ -938,6 +1006,8 @@ main(void)
 	         (int)getpid());
 	mkdir(g_tmp, 0700);
 	RUN(batch_delivers_everything_once);
+	RUN(batches_in_flight_on_several_connections);
+	RUN(failed_batch_in_flight_is_retried_alone);
 	RUN(fallback_to_single_events_on_404);
 	RUN(retry_after_429_is_honoured);
 	RUN(server_errors_reset_and_slow_reply_are_retried);

@@ -89,7 +89,8 @@ def test_users_the_view_did_not_load_stay_unloaded(eng):
     eng.django_setup(SimpleLazyObject, SKIP, False)
     r = request()
     r.user = User()
-    assert eng.capture_django(r, HttpResponse(b""), t0, NO_BODY, False) is NotImplemented
+    got = eng.capture_django(r, HttpResponse(b""), t0, NO_BODY, False)
+    assert got is NotImplemented
 
 
 def test_arguments_and_setup_are_checked(tmp_path):

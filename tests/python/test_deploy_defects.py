@@ -158,8 +158,19 @@ print("RESULT " + json.dumps({"wsgi": got.decode(), "asgi": len(sent)}))
 
 
 def test_null_engine_in_wsgi_and_asgi():
-    p, res = run_app({"OTAS_ENGINE": "null", "OTAS_SDK_KEY": "x"}, code=NULL_ENGINE)
+    p, res = run_app({"OTAS_ENGINE": "null", "OTAS_SDK_KEY": "otas_AAAAAAAAAAA_" + "E" * 43},
+                     code=NULL_ENGINE)
     assert res == {"wsgi": "w", "asgi": 2}, p.stderr[-2000:]
+
+
+def test_null_engine_takes_the_real_options():
+    # the benchmarks configure the no-op engine as they configure the real
+    # one (body-redaction rules included); a bad value is still refused
+    from otas import _null_engine
+    assert "OTAS_REDACT_RESPONSE_BODY" in _null_engine.option_defaults()
+    _null_engine.check_options({"OTAS_REDACT_RESPONSE_BODY": "$.password"})
+    with pytest.raises(ValueError, match="OTAS_REDACT_RESPONSE_BODY"):
+        _null_engine.check_options({"OTAS_REDACT_RESPONSE_BODY": "$[bad"})
 
 
 JOB = """

@@ -1,0 +1,108 @@
+/*
+ * schedule.h -- what the sender thread does next: a pure function of a
+ * plain state struct and the clock.
+ *
+ * The sender thread (sender.c) gathers otas__sched_state_t under q.mu,
+ * calls otas__sched_decide(), and then does the one action it names
+ * (outside the lock for anything slow) and records the outcome in its own
+ * fields.  Nothing here touches a lock, a clock, curl or SQLite, so every
+ * timing rule (flush interval, full batch, backoff, Retry-After, failing
+ * authentication, flush and shutdown deadlines, spool drain, idle wait) is
+ * unit-tested from a table (tests/c/test_schedule.c) without threads.
+ */
+#ifndef OTAS_SCHEDULE_H
+#define OTAS_SCHEDULE_H
+
+#include <stdint.h>
+
+/* Authentication failing: queued bytes past this go to the spool without
+ * waiting for the flush interval, and a capture wakes a parked sender only
+ * past it (queue.c, OTAS__QUEUE_PARKED). */
+#define OTAS__SCHED_PARK_BYTES (256 * 1024)
+/* A flush that cannot be served by delivery before its deadline minus
+ * this margin is served by the spool. */
+#define OTAS__SCHED_FLUSH_MARGIN_MS 200
+/* The longest idle wait: the sender looks at its state at least this
+ * often. */
+#define OTAS__SCHED_IDLE_MS 60000
+/* Transfers in flight and room for more: a capture cannot wake a sender
+ * that waits in curl, so it looks at the queue this often. */
+#define OTAS__SCHED_POLL_MS 2
+/* ... and with every slot busy it still looks at stop and flush requests
+ * (which signal a condition variable it is not waiting on) this often. */
+#define OTAS__SCHED_COLLECT_MS 50
+
+typedef enum {
+	OTAS__ACT_WAIT = 0,   /* sleep until wake_at_ms or a signal */
+	OTAS__ACT_STOP,       /* leave the loop: shutdown_flush() */
+	OTAS__ACT_AUTH,       /* one authentication attempt */
+	OTAS__ACT_FILL,       /* serialise taken records into the batch; it
+	                       * waits for the end of a backoff */
+	OTAS__ACT_SEND,       /* (fill and) send the batch */
+	OTAS__ACT_DRAIN,      /* claim the oldest spooled batch and send it */
+	OTAS__ACT_SPOOL,      /* (fill and) put the batch in the spool */
+	OTAS__ACT_START,      /* fill a batch and start sending it without
+	                       * waiting (several in flight) */
+	OTAS__ACT_COLLECT,    /* drive the transfers in flight until one
+	                       * ends or wake_at_ms */
+} otas__sched_action_t;
+
+typedef struct {
+	/* The queue (q.mu). */
+	uint64_t q_count;          /* records queued */
+	uint64_t q_bytes;          /* their bytes */
+	uint64_t q_max_bytes;      /* the queue's budget */
+	uint64_t q_wake_bytes;     /* a batch worth of bytes */
+	int64_t oldest_ms;         /* enqueue time of the oldest record, -1 */
+	int entities_queued;       /* entity updates wait (entity.c) */
+	int entities_due;          /* ... and are due now */
+	int64_t entities_next_ms;  /* ... else when, -1 none */
+	/* Configuration. */
+	uint64_t batch_max_events;
+	int64_t flush_interval_ms;
+	/* Commands. */
+	int stop;                  /* otas__sender_stop() asked */
+	int flush_wanted;          /* a flusher waits for done_seq */
+	int64_t flush_deadline_ms; /* ... until then */
+	/* Authentication. */
+	int authed;                /* the project is known */
+	int auth_attempts;         /* failed attempts in a row */
+	int64_t next_auth_ms;      /* not before */
+	/* Delivery. */
+	int pending;               /* records taken, not yet in the batch */
+	uint64_t batch_n;          /* events in the batch being delivered */
+	int64_t batch_deadline_ms; /* end of its retry window, 0 none */
+	int batch_answered;        /* its answer came in flight: book it now */
+	int attempt;               /* failed delivery attempts in a row */
+	int64_t next_attempt_ms;   /* backoff / Retry-After: not before */
+	int http_started;          /* a delivery was tried (connection) */
+	int in_flight;             /* batches being sent (ACT_START) */
+	int max_in_flight;         /* 1: one blocking send at a time */
+	/* Spool. */
+	int spool_configured;      /* OTAS_SPOOL_DIR is set */
+	int64_t spool_fail_until;  /* a spool write failed: not before */
+	int64_t spool_retry_ms;    /* opening it failed: not before */
+	int spooled_here;          /* this sender put batches in it */
+	int64_t drain_at;          /* look for spooled batches from then */
+} otas__sched_state_t;
+
+typedef struct {
+	otas__sched_action_t action;
+	int64_t wake_at_ms;  /* ACT_WAIT: sleep until then (or a signal) */
+	int take;            /* take a batch of records from the queue
+	                      * first (under q.mu) */
+	int entities;        /* send due entity updates first */
+	int resolve_all;     /* nothing is held: everything captured so far
+	                      * is resolved (flush done) */
+	int parked;          /* ACT_WAIT with authentication failing: only
+	                      * OTAS__SCHED_PARK_BYTES of captures wake it */
+} otas__sched_decision_t;
+
+/* The next step for state st at now_ms (monotonic).  Pure. */
+otas__sched_decision_t otas__sched_decide(const otas__sched_state_t *st,
+                                          int64_t now_ms);
+
+/* The action's name, for logs and tests. */
+const char *otas__sched_action_name(otas__sched_action_t a);
+
+#endif

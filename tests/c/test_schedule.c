@@ -1,0 +1,292 @@
+/*
+ * test_schedule.c -- the sender's pure scheduler: a table of states and
+ * times -> the expected action and wake-up, no threads, no clock.
+ */
+#include "send/schedule.h"
+#include "testlib.h"
+
+#define T0 1000000 /* "now" of most rows, monotonic ms */
+#define FI 1000    /* flush interval of the table's configuration */
+#define IDLE (T0 + OTAS__SCHED_IDLE_MS)
+
+/* One row: the fields a row varies (0 = the default below) and what is
+ * expected.  oldest = 0 means an empty queue; times are absolute ms. */
+typedef struct {
+	const char *name;
+	int64_t now;
+	/* state */
+	int unauthed, auth_attempts;
+	int64_t next_auth;
+	uint64_t q_count, q_bytes;
+	int64_t oldest;
+	int pending;
+	uint64_t batch_n;
+	int64_t batch_deadline;
+	int attempt;
+	int64_t next_attempt;
+	int flush;
+	int64_t flush_deadline;
+	int stop, no_spool, spooled_here, http;
+	int64_t drain_at, spool_fail_until;
+	int ent_due;
+	int64_t ent_next;
+	int in_flight, max_if, answered;
+	/* expected */
+	otas__sched_action_t act;
+	int64_t wake; /* checked for ACT_WAIT */
+	int take, resolve, parked, entities;
+} row_t;
+
+static otas__sched_state_t
+state_of(const row_t *r)
+{
+	otas__sched_state_t st = {0};
+
+	st.q_count = r->q_count;
+	st.q_bytes = r->q_bytes ? r->q_bytes : r->q_count * 500;
+	st.q_max_bytes = 32u << 20;
+	st.q_wake_bytes = 512u << 10;
+	st.oldest_ms = r->oldest ? r->oldest : -1;
+	st.entities_queued = r->ent_due || r->ent_next;
+	st.entities_due = r->ent_due;
+	st.entities_next_ms = r->ent_next ? r->ent_next : -1;
+	st.batch_max_events = 100;
+	st.flush_interval_ms = FI;
+	st.stop = r->stop;
+	st.flush_wanted = r->flush;
+	st.flush_deadline_ms = r->flush_deadline;
+	st.authed = !r->unauthed;
+	st.auth_attempts = r->auth_attempts;
+	st.next_auth_ms = r->next_auth;
+	st.pending = r->pending;
+	st.batch_n = r->batch_n;
+	st.batch_deadline_ms = r->batch_deadline;
+	st.attempt = r->attempt;
+	st.next_attempt_ms = r->next_attempt;
+	st.http_started = r->http;
+	st.in_flight = r->in_flight;
+	st.max_in_flight = r->max_if ? r->max_if : 1;
+	st.batch_answered = r->answered;
+	st.spool_configured = !r->no_spool;
+	st.spool_fail_until = r->spool_fail_until;
+	st.spooled_here = r->spooled_here;
+	st.drain_at = r->drain_at;
+	return st;
+}
+
+static const row_t rows[] = {
+    /* --- idle, delivery working */
+    {"empty queue: idle wait, everything resolved", T0, .http = 1,
+     .drain_at = T0 + 30000, .act = OTAS__ACT_WAIT, .wake = T0 + 30000,
+     .resolve = 1},
+    {"empty queue, no spool: the idle maximum", T0, .no_spool = 1,
+     .act = OTAS__ACT_WAIT, .wake = IDLE, .resolve = 1},
+    {"one young record waits for the flush interval", T0, .q_count = 1,
+     .oldest = T0 - 300, .no_spool = 1, .act = OTAS__ACT_WAIT,
+     .wake = T0 - 300 + FI},
+    {"flush interval reached: send", T0, .q_count = 1, .oldest = T0 - FI,
+     .act = OTAS__ACT_SEND, .take = 1},
+    {"batch full by count: send at once", T0, .q_count = 100,
+     .oldest = T0 - 1, .act = OTAS__ACT_SEND, .take = 1},
+    {"batch full by bytes: send at once", T0, .q_count = 3,
+     .q_bytes = 600u << 10, .oldest = T0 - 1, .act = OTAS__ACT_SEND,
+     .take = 1},
+    {"a flush sends a young record", T0, .q_count = 1, .oldest = T0 - 1,
+     .flush = 1, .flush_deadline = T0 + 5000, .act = OTAS__ACT_SEND,
+     .take = 1},
+    {"a flush with nothing held: resolved, wait", T0, .flush = 1,
+     .flush_deadline = T0 + 5000, .no_spool = 1, .act = OTAS__ACT_WAIT,
+     .wake = T0 + 5000 - OTAS__SCHED_FLUSH_MARGIN_MS, .resolve = 1},
+    {"records left over from the last take go next", T0, .pending = 1,
+     .act = OTAS__ACT_SEND, .take = 1},
+    /* --- backoff */
+    {"in a backoff a due batch is built and waits", T0, .q_count = 100,
+     .oldest = T0 - 1, .attempt = 2, .next_attempt = T0 + 700,
+     .act = OTAS__ACT_FILL, .take = 1},
+    {"held batch waits for the end of its backoff", T0, .batch_n = 100,
+     .attempt = 2, .next_attempt = T0 + 700, .batch_deadline = T0 + 9000,
+     .act = OTAS__ACT_WAIT, .wake = T0 + 700},
+    {"held batch: backoff over, send", T0 + 700, .batch_n = 100,
+     .attempt = 2, .next_attempt = T0 + 700, .act = OTAS__ACT_SEND},
+    {"retry-after past the retry window: spool at the window", T0,
+     .batch_n = 100, .attempt = 1, .next_attempt = T0 + 120000,
+     .batch_deadline = T0 + 30000, .act = OTAS__ACT_WAIT,
+     .wake = T0 + 30000},
+    {"retry window over: spool", T0 + 30000, .batch_n = 100, .attempt = 1,
+     .next_attempt = T0 + 120000, .batch_deadline = T0 + 30000,
+     .act = OTAS__ACT_SPOOL},
+    {"retry window over, no spool: wait for the backoff, no spin", T0 + 30000,
+     .batch_n = 100, .attempt = 1, .next_attempt = T0 + 120000,
+     .batch_deadline = T0 + 30000, .no_spool = 1, .act = OTAS__ACT_WAIT,
+     .wake = T0 + 30000 + OTAS__SCHED_IDLE_MS},
+    {"queue past half its budget: spool the held batch", T0,
+     .batch_n = 100, .attempt = 1, .next_attempt = T0 + 5000,
+     .q_count = 40000, .q_bytes = 17u << 20, .oldest = T0 - 9000,
+     .act = OTAS__ACT_SPOOL},
+    {"spool write failed: not before its back-off", T0, .batch_n = 100,
+     .attempt = 1, .next_attempt = T0 + 5000, .batch_deadline = T0 - 1,
+     .spool_fail_until = T0 + 2000, .act = OTAS__ACT_WAIT,
+     .wake = T0 + 2000},
+    /* --- flush deadline */
+    {"flush: next attempt too late for its deadline, spool", T0,
+     .batch_n = 10, .attempt = 3, .next_attempt = T0 + 4000, .flush = 1,
+     .flush_deadline = T0 + 2000, .act = OTAS__ACT_SPOOL},
+    {"flush: next attempt in time, wait for it", T0, .batch_n = 10,
+     .attempt = 3, .next_attempt = T0 + 500, .flush = 1,
+     .flush_deadline = T0 + 2000, .act = OTAS__ACT_WAIT,
+     .wake = T0 + 500},
+    {"flush: wake at the deadline margin first", T0, .batch_n = 10,
+     .attempt = 3, .next_attempt = T0 + 2500, .flush = 1,
+     .flush_deadline = T0 + 2200, .no_spool = 1, .act = OTAS__ACT_WAIT,
+     .wake = T0 + 2000},
+    /* --- spool drain */
+    {"nothing queued, delivery works: drain the spool", T0, .http = 1,
+     .act = OTAS__ACT_DRAIN, .resolve = 1},
+    {"spooled while unauthenticated: drain with no connection yet", T0,
+     .spooled_here = 1, .act = OTAS__ACT_DRAIN, .resolve = 1},
+    {"no connection, nothing spooled here: no drain", T0,
+     .act = OTAS__ACT_WAIT, .wake = IDLE, .resolve = 1},
+    {"drain waits for the backoff (the claim is the probe)", T0, .http = 1,
+     .attempt = 1, .next_attempt = T0 + 800, .act = OTAS__ACT_WAIT,
+     .wake = T0 + 800, .resolve = 1},
+    {"queue busy: fresh events before the spool", T0, .http = 1,
+     .q_count = 150, .oldest = T0 - 1, .act = OTAS__ACT_SEND, .take = 1},
+    {"young records do not block the drain", T0, .http = 1, .q_count = 5,
+     .oldest = T0 - 1, .act = OTAS__ACT_DRAIN},
+    /* --- authentication */
+    {"unauthenticated, first record: authenticate", T0, .unauthed = 1,
+     .q_count = 1, .oldest = T0, .act = OTAS__ACT_AUTH},
+    {"unauthenticated, nothing to do: no attempt", T0, .unauthed = 1,
+     .act = OTAS__ACT_WAIT, .wake = IDLE, .resolve = 1},
+    {"unauthenticated, spooled here: keep trying", T0, .unauthed = 1,
+     .spooled_here = 1, .act = OTAS__ACT_AUTH, .resolve = 1},
+    {"auth failing: a young record parks the sender", T0, .unauthed = 1,
+     .auth_attempts = 1, .next_auth = T0 + 5000, .q_count = 3,
+     .oldest = T0 - 10, .act = OTAS__ACT_WAIT, .wake = T0 - 10 + FI,
+     .parked = 1},
+    {"auth failing: records older than the interval go to the spool", T0,
+     .unauthed = 1, .auth_attempts = 1, .next_auth = T0 + 5000,
+     .q_count = 30, .oldest = T0 - FI, .act = OTAS__ACT_SPOOL, .take = 1},
+    {"auth failing: a batch worth of records goes to the spool", T0,
+     .unauthed = 1, .auth_attempts = 1, .next_auth = T0 + 5000,
+     .q_count = 100, .oldest = T0 - 1, .act = OTAS__ACT_SPOOL, .take = 1},
+    {"auth failing: past the park bytes, spool", T0, .unauthed = 1,
+     .auth_attempts = 2, .next_auth = T0 + 5000, .q_count = 20,
+     .q_bytes = OTAS__SCHED_PARK_BYTES, .oldest = T0 - 1,
+     .act = OTAS__ACT_SPOOL, .take = 1},
+    {"auth failing, no spool: wait for the next attempt", T0,
+     .unauthed = 1, .auth_attempts = 1, .next_auth = T0 + 5000,
+     .q_count = 30, .oldest = T0 - FI, .no_spool = 1,
+     .act = OTAS__ACT_WAIT, .wake = T0 + 5000, .parked = 1},
+    {"auth failing: the next attempt is due", T0 + 5000, .unauthed = 1,
+     .auth_attempts = 1, .next_auth = T0 + 5000, .q_count = 30,
+     .oldest = T0 - FI, .act = OTAS__ACT_AUTH},
+    {"auth failing, flush: waits for the attempt in time", T0,
+     .unauthed = 1, .auth_attempts = 1, .next_auth = T0 + 500,
+     .q_count = 30, .oldest = T0 - FI, .flush = 1,
+     .flush_deadline = T0 + 3000, .act = OTAS__ACT_WAIT,
+     .wake = T0 + 500},
+    {"auth failing, flush: attempt too late, spool", T0, .unauthed = 1,
+     .auth_attempts = 1, .next_auth = T0 + 9000, .q_count = 30,
+     .oldest = T0 - 10, .flush = 1, .flush_deadline = T0 + 3000,
+     .act = OTAS__ACT_SPOOL, .take = 1},
+    {"before the first attempt nothing is parked", T0, .unauthed = 1,
+     .next_auth = T0 + 100, .q_count = 30, .oldest = T0 - 5000,
+     .act = OTAS__ACT_WAIT, .wake = T0 + 100},
+    /* --- entities */
+    {"entities due ride along with a wait", T0, .ent_due = 1,
+     .no_spool = 1, .act = OTAS__ACT_WAIT, .entities = 1, .resolve = 1},
+    {"entities later: wake for them", T0, .ent_next = T0 + 250,
+     .no_spool = 1, .act = OTAS__ACT_WAIT, .wake = T0 + 250,
+     .resolve = 1},
+    {"entities wait for authentication", T0, .unauthed = 1,
+     .auth_attempts = 1, .next_auth = T0 + 5000, .ent_due = 1,
+     .no_spool = 1, .act = OTAS__ACT_WAIT, .wake = T0 + 5000},
+    /* --- shutdown */
+    {"stop wins over everything", T0, .stop = 1, .batch_n = 100,
+     .q_count = 100, .oldest = T0 - 1, .act = OTAS__ACT_STOP},
+};
+
+TEST(table_of_states)
+{
+	size_t i;
+	int bad = 0;
+
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		const row_t *r = &rows[i];
+		otas__sched_state_t st = state_of(r);
+		otas__sched_decision_t d = otas__sched_decide(&st, r->now);
+		int ok = d.action == r->act && d.take == r->take &&
+		         d.resolve_all == r->resolve && d.parked == r->parked &&
+		         d.entities == r->entities;
+
+		int timed = (r->act == OTAS__ACT_WAIT ||
+		             r->act == OTAS__ACT_COLLECT) && !r->entities;
+
+		if (timed)
+			ok = ok && d.wake_at_ms == r->wake;
+		else
+			ok = ok && d.wake_at_ms == r->now;
+		if (!ok) {
+			fprintf(stderr,
+			        "  row %zu \"%s\":\n    got  %s wake %+lld take %d "
+			        "resolve %d parked %d entities %d\n    want %s "
+			        "wake %+lld take %d resolve %d parked %d "
+			        "entities %d\n",
+			        i, r->name, otas__sched_action_name(d.action),
+			        (long long)(d.wake_at_ms - r->now), d.take,
+			        d.resolve_all, d.parked, d.entities,
+			        otas__sched_action_name(r->act),
+			        (long long)((timed ? r->wake : r->now) - r->now),
+			        r->take, r->resolve, r->parked, r->entities);
+			bad++;
+		}
+	}
+	CHECK_INT(bad, 0);
+}
+
+/* The wake-up never lies in the past for a wait, and never later than
+ * the idle maximum, over a sweep of clocks around one backed-off state. */
+TEST(wake_is_bounded)
+{
+	otas__sched_state_t st = {0};
+	int64_t now;
+
+	st.q_max_bytes = 32u << 20;
+	st.q_wake_bytes = 512u << 10;
+	st.batch_max_events = 100;
+	st.flush_interval_ms = FI;
+	st.authed = 1;
+	st.spool_configured = 1;
+	st.http_started = 1;
+	st.batch_n = 7;
+	st.attempt = 4;
+	st.next_attempt_ms = T0 + 3000;
+	st.batch_deadline_ms = T0 + 8000;
+	st.oldest_ms = -1;
+	st.entities_next_ms = -1;
+	for (now = T0 - 100000; now < T0 + 100000; now += 97) {
+		otas__sched_decision_t d = otas__sched_decide(&st, now);
+		CHECK(d.wake_at_ms >= now);
+		CHECK(d.wake_at_ms <= now + OTAS__SCHED_IDLE_MS);
+		if (now < T0 + 3000)
+			CHECK_INT(d.action, OTAS__ACT_WAIT);
+		else
+			CHECK_INT(d.action, OTAS__ACT_SEND);
+	}
+}
+
+TEST(action_names)
+{
+	CHECK_STR(otas__sched_action_name(OTAS__ACT_SPOOL), "spool");
+	CHECK_STR(otas__sched_action_name((otas__sched_action_t)99), "?");
+}
+
+int
+main(void)
+{
+	RUN(table_of_states);
+	RUN(wake_is_bounded);
+	RUN(action_names);
+	return testlib_done();
+}
