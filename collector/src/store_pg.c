@@ -760,8 +760,10 @@ pg_writer_open(void *b, int w, const otas__writer_opts_t *o)
 	char err[256];
 
 	q->sync_full = o->sync_full;
-	q->no_text_index = o->no_text_index;
-	q->index_chunk = 500;
+	if (w == 0) { /* writer 0's indexer reads them while 1.. open */
+		q->no_text_index = o->no_text_index;
+		q->index_chunk = 500;
+	}
 	if (conn_open(&q->wr[w], q->conninfo, 1, err, sizeof err) != 0) {
 		fprintf(stderr, "error: %s\n", err);
 		return -1;
