@@ -200,13 +200,24 @@ def test_index_built_for_an_older_database(new_collector):
         for stmt in ("DROP TRIGGER IF EXISTS events_fts_ins",
                      "DROP TRIGGER events_fts_del", "DROP TRIGGER events_fts_upd",
                      "DROP TABLE events_fts", "DROP TABLE fts_state",
-                     "ALTER TABLE events DROP COLUMN search_text", "PRAGMA user_version=3"):
+                     "ALTER TABLE events DROP COLUMN search_text",
+                     # and what later schemas added (rollups, indexes)
+                     "DROP TABLE rollups", "DROP TABLE rollup_people",
+                     "DROP INDEX events_errors", "DROP INDEX events_agents",
+                     "PRAGMA user_version=3"):
             c.sql(stmt)
     else:
         c.sql("DROP INDEX events_search")
         c.sql("DROP INDEX events_unindexed")
         c.sql("ALTER TABLE events DROP COLUMN text_indexed")
         c.sql("DROP FUNCTION otas_search_text(text) CASCADE")  # and its statistics
+        for stmt in ("DROP TABLE rollups", "DROP TABLE rollup_people",
+                     "DROP AGGREGATE otas_hist_agg(int, bigint)",
+                     "DROP FUNCTION otas_hist_put(int[], int, bigint)",
+                     "DROP FUNCTION otas_hist_bin(float8)",
+                     "DROP FUNCTION otas_hist_merge(int[], int[])",
+                     "DROP INDEX events_errors", "DROP INDEX events_agents"):
+            c.sql(stmt)
         c.sql("UPDATE otas_schema SET version = 1")
     c.start(extra_args=["--quiet"])
     try:
@@ -214,9 +225,9 @@ def test_index_built_for_an_older_database(new_collector):
         assert c.send_batch([ev(2, req="after-the-index")]).json()["accepted"] == 1
         assert ids(c, q="the-index") == ["s-0002", "s-0001"]
         if c.store == "sqlite":
-            assert c.sql("PRAGMA user_version") == "5"
+            assert c.sql("PRAGMA user_version") == "8"
         else:
-            assert c.sql("SELECT version FROM otas_schema") == "3"
+            assert c.sql("SELECT version FROM otas_schema") == "6"
             assert c.sql("SELECT count(*) FROM pg_extension WHERE extname = 'pg_trgm'") == "1"
     finally:
         c.stop()
@@ -333,8 +344,8 @@ def test_deferred_index_tail_then_index(new_collector):
 
 
 def test_synchronous_index_database_upgraded(new_collector):
-    """A database whose index was kept at insert (SQLite schema 4,
-    PostgreSQL 2) keeps its indexed events and goes deferred."""
+    """A database whose index was kept at insert (SQLite schema 4-7,
+    PostgreSQL 2-5) keeps its indexed events and goes deferred."""
     c = new_collector("sync")
     c.start(extra_args=["--quiet"])
     assert c.send_batch([ev(1, req="kept-at-insert")]).json()["accepted"] == 1
@@ -349,27 +360,27 @@ def test_synchronous_index_database_upgraded(new_collector):
                      "CREATE TRIGGER events_fts_del AFTER DELETE ON events BEGIN"
                      " INSERT INTO events_fts(events_fts, rowid, search_text)"
                      " VALUES('delete', old.id, old.search_text); END",
-                     "PRAGMA user_version=4"):
+                     "PRAGMA user_version=7"):
             c.sql(stmt)
     else:
         for stmt in ("DROP INDEX events_search", "DROP INDEX events_unindexed",
                      "ALTER TABLE events DROP COLUMN text_indexed",
                      "CREATE INDEX events_search ON events USING gin"
                      " (otas_search_text(doc) gin_trgm_ops)",
-                     "UPDATE otas_schema SET version = 2"):
+                     "UPDATE otas_schema SET version = 5"):
             c.sql(stmt)
     c.start(extra_args=["--quiet", "--test-hold-text-index", "1"])
     try:
-        assert unindexed(c) == 0  # schema 4/2 had indexed it
+        assert unindexed(c) == 0  # schemas 4-7 / 2-5 had indexed it
         assert c.send_batch([ev(2, req="kept-after")]).json()["accepted"] == 1
         assert unindexed(c) == 1
         assert ids(c, q="kept-a") == ["s-0002", "s-0001"]
         if c.store == "sqlite":
-            assert c.sql("PRAGMA user_version") == "5"
+            assert c.sql("PRAGMA user_version") == "8"
             assert c.sql("SELECT count(*) FROM sqlite_master WHERE type = 'trigger'"
                          " AND name = 'events_fts_ins'") == "0"
         else:
-            assert c.sql("SELECT version FROM otas_schema") == "3"
+            assert c.sql("SELECT version FROM otas_schema") == "6"
     finally:
         c.stop()
 
