@@ -934,7 +934,15 @@ insert_job(sqlite3 *db, sqlite3_stmt *ins, otas__store_job_t *j)
 		bind_opt_text(ins, 11, e->agent_id);
 		bind_opt_text(ins, 12, e->agent_session_id);
 		sqlite3_bind_int(ins, 13, e->agent_verified);
-		sqlite3_bind_text(ins, 14, e->doc, (int)e->doc_len, SQLITE_STATIC);
+		/* -1: SQLite then knows the text is NUL-terminated (doc is,
+		 * and holds no NUL: JSON escapes it) and every json_extract
+		 * of the generated columns reads it in place; with a length
+		 * each one copied the whole document to terminate it.  The
+		 * memchr keeps a document with a NUL whole all the same. */
+		sqlite3_bind_text(ins, 14, e->doc,
+		                  memchr(e->doc, 0, e->doc_len) ? (int)e->doc_len
+		                                                : -1,
+		                  SQLITE_STATIC);
 		if (sqlite3_step(ins) != SQLITE_DONE)
 			return -1;
 		e->inserted = sqlite3_changes(db) > 0;
