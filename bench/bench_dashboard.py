@@ -149,8 +149,9 @@ SEARCHES = [
 
 def unroll(kind: str, db: str, pg=None) -> None:
     """Take the rollups away and step the schema back before them (they,
-    the errors/agents indexes and the agents' rollups are its last four
-    migrations), so the collector fills them at open."""
+    the errors/agents indexes, the deferred text index and the agents' and
+    error groups' rollups are its last six migrations), so the collector
+    fills them at open."""
     if kind == "pg":
         sql = ("DROP TABLE rollup_people; DROP TABLE rollups;"
                " DROP AGGREGATE otas_hist_agg(int, bigint);"
@@ -158,7 +159,11 @@ def unroll(kind: str, db: str, pg=None) -> None:
                " DROP FUNCTION otas_hist_bin(float8);"
                " DROP FUNCTION otas_hist_merge(int[], int[]);"
                " DROP INDEX events_errors; DROP INDEX events_agents;"
-               " UPDATE otas_schema SET version = version - 5;")
+               # and the deferred text index's step between them (its
+               # open makes the GIN index again: slower on a big database)
+               " DROP INDEX events_unindexed;"
+               " ALTER TABLE events DROP COLUMN text_indexed;"
+               " UPDATE otas_schema SET version = version - 6;")
         p = subprocess.run([str(pg.bindir / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
                             "-d", db, "-c", sql], capture_output=True, text=True)
         if p.returncode != 0:
@@ -170,7 +175,8 @@ def unroll(kind: str, db: str, pg=None) -> None:
     con.execute("DROP TABLE rollup_people")
     con.execute("DROP INDEX events_errors")
     con.execute("DROP INDEX events_agents")
-    con.execute(f"PRAGMA user_version={v - 5}")
+    con.execute("DROP TABLE fts_state")  # the deferred text index's step
+    con.execute(f"PRAGMA user_version={v - 6}")
     con.commit()
     con.close()
 
