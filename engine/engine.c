@@ -538,7 +538,7 @@ otas_capture(otas_engine_t *eng, const otas_capture_t *cap,
 	if (!atomic_load_explicit(&eng->started, memory_order_acquire))
 		otas__sender_start(eng);
 	if (otas__queue_push(&eng->q, r) != 0) {
-		otas__record_free(r);
+		free(r);
 		OTAS__INC(eng, dropped_queue_full, 1);
 		if (!atomic_load_explicit(&eng->qfull_logged,
 		                          memory_order_relaxed) &&

@@ -11,7 +11,6 @@
 #include "common/random.h"
 #include "common/uuid.h"
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,149 +87,6 @@ cgi_header(const otas_header_t *h)
 	if (h->name_len == 12 && memcmp(h->name, "CONTENT_TYPE", 12) == 0)
 		return 1;
 	return h->name_len == 14 && memcmp(h->name, "CONTENT_LENGTH", 14) == 0;
-}
-
-/*
- * The record pool.  A request of tens of KiB (a 64 KiB POST body) made
- * the block malloc'd in the request thread and freed by the sender a
- * moment later: glibc put it back on the heap top, trimmed the heap
- * (brk down, M_TRIM_THRESHOLD), and the next capture grew it again and
- * took a page fault per 4 KiB page it copied into; above the mmap
- * threshold it is an mmap/munmap pair per record.  Large blocks are
- * therefore recycled here: power-of-two classes from 32 KiB, one free
- * list each under one mutex (held for a pointer pop or push), at most
- * OTAS__POOL_MAX_BYTES idle in all; a block that does not fit goes to
- * free().  Blocks are plain malloc blocks, so free() on one is still
- * correct.  Fork: the lock is taken around fork() (pthread_atfork), so
- * the child inherits consistent lists, and re-created in the child; the
- * idle blocks are the child's memory (copy-on-write) and stay usable.
- */
-#define POOL_CLASSES (OTAS__POOL_MAX_SHIFT - OTAS__POOL_MIN_SHIFT + 1)
-
-static pthread_mutex_t g_pool_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct otas__record_s *g_pool[POOL_CLASSES];
-static size_t g_pool_blocks, g_pool_bytes; /* guarded by g_pool_mu */
-static pthread_once_t g_pool_once = PTHREAD_ONCE_INIT;
-
-static void
-pool_prepare(void)
-{
-	pthread_mutex_lock(&g_pool_mu);
-}
-
-static void
-pool_parent(void)
-{
-	pthread_mutex_unlock(&g_pool_mu);
-}
-
-static void
-pool_child(void)
-{
-	pthread_mutex_init(&g_pool_mu, NULL);
-}
-
-static void
-pool_init(void)
-{
-	pthread_atfork(pool_prepare, pool_parent, pool_child);
-}
-
-/* Class of a block of total bytes, or -1 when not pooled. */
-static inline int
-pool_class_of(size_t total)
-{
-	int k = 0;
-
-	if (total < ((size_t)1 << OTAS__POOL_MIN_SHIFT) ||
-	    total > ((size_t)1 << OTAS__POOL_MAX_SHIFT))
-		return -1;
-	while (((size_t)1 << (OTAS__POOL_MIN_SHIFT + k)) < total)
-		k++;
-	return k;
-}
-
-static struct otas__record_s *
-record_alloc(size_t total)
-{
-	struct otas__record_s *r;
-	int k = pool_class_of(total);
-
-	if (k < 0) {
-		r = malloc(total);
-		if (r)
-			r->pool_class = 0;
-		return r;
-	}
-	pthread_once(&g_pool_once, pool_init);
-	pthread_mutex_lock(&g_pool_mu);
-	r = g_pool[k];
-	if (r) {
-		g_pool[k] = r->next;
-		g_pool_blocks--;
-		g_pool_bytes -= (size_t)1 << (OTAS__POOL_MIN_SHIFT + k);
-	}
-	pthread_mutex_unlock(&g_pool_mu);
-	if (!r)
-		r = malloc((size_t)1 << (OTAS__POOL_MIN_SHIFT + k));
-	if (r)
-		r->pool_class = (unsigned)k + 1;
-	return r;
-}
-
-void
-otas__record_free(struct otas__record_s *r)
-{
-	size_t cap;
-	int k;
-
-	if (!r)
-		return;
-	if (!r->pool_class) {
-		free(r);
-		return;
-	}
-	k = (int)r->pool_class - 1;
-	cap = (size_t)1 << (OTAS__POOL_MIN_SHIFT + k);
-	pthread_mutex_lock(&g_pool_mu);
-	if (g_pool_bytes + cap <= OTAS__POOL_MAX_BYTES) {
-		r->next = g_pool[k];
-		g_pool[k] = r;
-		g_pool_blocks++;
-		g_pool_bytes += cap;
-		r = NULL;
-	}
-	pthread_mutex_unlock(&g_pool_mu);
-	free(r);
-}
-
-void
-otas__pool_stats(size_t *blocks, size_t *bytes)
-{
-	pthread_mutex_lock(&g_pool_mu);
-	*blocks = g_pool_blocks;
-	*bytes = g_pool_bytes;
-	pthread_mutex_unlock(&g_pool_mu);
-}
-
-void
-otas__pool_drain(void)
-{
-	struct otas__record_s *lists[POOL_CLASSES], *r, *n;
-	int k;
-
-	pthread_mutex_lock(&g_pool_mu);
-	for (k = 0; k < POOL_CLASSES; k++) {
-		lists[k] = g_pool[k];
-		g_pool[k] = NULL;
-	}
-	g_pool_blocks = g_pool_bytes = 0;
-	pthread_mutex_unlock(&g_pool_mu);
-	for (k = 0; k < POOL_CLASSES; k++)
-		for (r = lists[k]; r; r = n) {
-			n = r->next;
-			free(r);
-		}
 }
 
 /* A (pointer, length) pair is valid when the pointer is set or empty. */
@@ -313,7 +169,7 @@ otas__record_new(const otas_capture_t *c, int *bad)
 	         c->parent_event_id_len;
 	total = sizeof(*r) + (nreq + c->n_resp_headers) * sizeof(otas_header_t) +
 	        c->n_errors * sizeof(otas_error_t) + bytes;
-	r = record_alloc(total);
+	r = malloc(total);
 	if (!r)
 		return NULL;
 

@@ -45,7 +45,7 @@ otas__queue_clear_locked(otas__queue_t *q)
 
 	while (r) {
 		n = r->next;
-		otas__record_free(r);
+		free(r);
 		r = n;
 	}
 	q->head = q->tail = NULL;

@@ -469,7 +469,7 @@ fill_into(snd_t *s, batch_t *b)
 			b->max_seq = r->seq;
 		if (r->seq > s->taken_seq)
 			s->taken_seq = r->seq;
-		otas__record_free(r);
+		free(r);
 	}
 	/* Every record dropped (counted): nothing held, publish() says. */
 	if (!b->n)
@@ -854,7 +854,7 @@ snd_free(snd_t *s)
 	}
 	while ((r = s->pending)) {
 		s->pending = r->next;
-		otas__record_free(r);
+		free(r);
 	}
 	otas__http_free(s->http);
 	otas__request_free(&s->rq);

@@ -4,9 +4,6 @@
  * of otas_capture() for 1e6 captures (printed, not asserted).
  */
 #include <malloc.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -254,95 +251,6 @@ TEST(capture_cost)
 	otas_engine_free(e, 0);
 }
 
-/* A 64 KiB body: the block comes from the record pool, is given back by
- * otas__record_free() and reused by the next record of its class; the
- * pool holds at most OTAS__POOL_MAX_BYTES idle; small records bypass it;
- * a forked child can use the pool it inherited. */
-TEST(record_pool_reuses_bounded_and_survives_fork)
-{
-	static char body[64 * 1024];
-	otas_capture_t c;
-	struct otas__record_s *r, *r2, *many[400];
-	struct rusage u0, u1;
-	size_t blocks, bytes, i;
-	int bad, st;
-	pid_t pid;
-
-	otas__pool_drain();
-	fill(&c);
-	memset(body, 'b', sizeof(body));
-	c.req_body = body;
-	c.req_body_len = sizeof(body);
-	r = otas__record_new(&c, &bad);
-	CHECK(r);
-	CHECK_INT(r->pool_class, 3); /* class 2 (128 KiB), stored + 1 */
-	CHECK(memcmp(r->cap.req_body, body, sizeof(body)) == 0);
-	otas__record_free(r);
-	otas__pool_stats(&blocks, &bytes);
-	CHECK_INT(blocks, 1);
-	CHECK_INT(bytes, 128 * 1024);
-	r2 = otas__record_new(&c, &bad);
-	CHECK(r2 == r); /* the same block again */
-	otas__pool_stats(&blocks, &bytes);
-	CHECK_INT(blocks, 0);
-	/* reuse takes no page faults: 1000 records of 64 KiB, each given
-	 * back (as the sender does), fault fewer than once per 100 */
-	otas__record_free(r2);
-	getrusage(RUSAGE_SELF, &u0);
-	for (i = 0; i < 1000; i++) {
-		r = otas__record_new(&c, &bad);
-		CHECK(r);
-		otas__record_free(r);
-	}
-	getrusage(RUSAGE_SELF, &u1);
-	CHECK(u1.ru_minflt - u0.ru_minflt < 10);
-	/* bounded: 400 blocks of 128 KiB given back, at most 8 MiB kept */
-	for (i = 0; i < 400; i++) {
-		many[i] = otas__record_new(&c, &bad);
-		CHECK(many[i]);
-	}
-	for (i = 0; i < 400; i++)
-		otas__record_free(many[i]);
-	otas__pool_stats(&blocks, &bytes);
-	CHECK_INT(bytes, OTAS__POOL_MAX_BYTES);
-	CHECK_INT(blocks, OTAS__POOL_MAX_BYTES / (128 * 1024));
-	/* small records are plain malloc blocks */
-	c.req_body_len = 7;
-	r = otas__record_new(&c, &bad);
-	CHECK(r);
-	CHECK_INT(r->pool_class, 0);
-	otas__record_free(r);
-	otas__pool_stats(&blocks, &bytes);
-	CHECK_INT(bytes, OTAS__POOL_MAX_BYTES);
-	/* fork: the child uses (and gives back to) the inherited pool */
-	c.req_body_len = sizeof(body);
-	pid = fork();
-	CHECK(pid >= 0);
-	if (pid == 0) {
-		size_t b0, y0;
-		otas__pool_stats(&b0, &y0);
-		r = otas__record_new(&c, &bad);
-		if (!r || r->pool_class != 3 ||
-		    memcmp(r->cap.req_body, body, sizeof(body)) != 0)
-			_exit(2);
-		otas__pool_stats(&blocks, &bytes);
-		if (blocks != b0 - 1)
-			_exit(3);
-		otas__record_free(r);
-		otas__pool_drain();
-		otas__pool_stats(&blocks, &bytes);
-		_exit(blocks == 0 && bytes == 0 ? 0 : 4);
-	}
-	CHECK(waitpid(pid, &st, 0) == pid);
-	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	otas__pool_stats(&blocks, &bytes); /* the parent's is untouched */
-	CHECK_INT(bytes, OTAS__POOL_MAX_BYTES);
-	otas__pool_drain();
-	otas__pool_stats(&blocks, &bytes);
-	CHECK_INT(blocks, 0);
-	CHECK_INT(bytes, 0);
-}
-
 int
 main(void)
 {
@@ -352,7 +260,6 @@ main(void)
 	RUN(capture_queues_and_counts_full);
 	RUN(disabled_engine_captures_nothing);
 	RUN(want_request_body);
-	RUN(record_pool_reuses_bounded_and_survives_fork);
 	RUN(capture_cost);
 	return testlib_done();
 }
