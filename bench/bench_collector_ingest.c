@@ -21,6 +21,7 @@
  */
 #include "ingest.h"
 #include "util.h"
+#include "common/base64.h"
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -45,7 +46,7 @@ make_batch(size_t *len)
 	otas__buf_puts(&b, "{\"events\":[");
 	for (int i = 0; i < EVENTS; i++) {
 		otas__random_bytes(rnd, sizeof rnd);
-		otas__b64url_encode(rnd, sizeof rnd, hex);
+		otas__b64_encode(rnd, sizeof rnd, hex, OTAS__B64_URL);
 		otas__uuid_v7(id);
 		otas__buf_printf(
 		    &b,

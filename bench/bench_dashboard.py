@@ -2,22 +2,30 @@
 
     .venv/bin/python bench/bench_dashboard.py                 # 1,000,000 events, both stores
     .venv/bin/python bench/bench_dashboard.py --events 200000 --stores sqlite --rounds 3
+    .venv/bin/python bench/bench_dashboard.py --plan raw      # without the rollups
 
 For each store it makes a throwaway database with `otas-collector init`,
 fills it with N events spread over the last 30 days **in SQL, inside the
 database** (a recursive CTE in SQLite, generate_series in PostgreSQL: no
 row crosses a socket, so 1M rows take seconds, not the minutes the HTTP
-ingest path would), starts the real collector on it and times every view's
-API call (the median of --rounds, wall clock through HTTP on 127.0.0.1) for
-the 24 h, 7 d and 30 d ranges, then a text search.  The events look like
-the SDK's: 20 routes, 2 % unmatched scanner paths, 1,000 users in 50
+ingest path would), then takes the rollup tables away and steps the schema
+back so that the collector, when it opens the database, migrates it and
+fills the rollups from the events (the time that takes is printed: what an
+existing database pays once on upgrade).  Then it starts the real collector
+and times every view's API call (the median of --rounds, wall clock through
+HTTP on 127.0.0.1) for the 15m, 1h, 24h, 7d and 30d ranges: unfiltered,
+with filters the rollups hold (method, route, status) and with filters that
+scan the events (user, path glob, tag, text).  The events look like the
+SDK's: 20 routes, 2 % unmatched scanner paths, 1,000 users in 50
 companies, 10 agents with 100 sessions, 4xx and 5xx with exceptions, a
 request body with words.
 
-Targets (issue #20): every view within 300 ms, search within 1 s.  Not part
-of `make test`.  PostgreSQL comes from tests/otas_testing/postgres.py (a
-throwaway server); the collector binary from OTAS_COLLECTOR_BIN or the
-usual places.
+Prints a table (also --json, --md), and with --plot a PNG (matplotlib from
+this interpreter, else build/bench-venv's).  Targets (issue #20): every
+view within 300 ms, search within 1 s.  Not part of `make test`; `bench/run.py
+--only dashboard` runs it as a section.  PostgreSQL comes from
+tests/otas_testing/postgres.py (a throwaway server); the collector binary from
+OTAS_COLLECTOR_BIN or the usual places.
 """
 from __future__ import annotations
 
@@ -114,13 +122,22 @@ CALLS = [
     ("series", "/api/v1/stats/series", {}),
     ("routes", "/api/v1/stats/routes", {}),
     ("errors", "/api/v1/errors", {}),
-    ("search (list)", "/api/v1/search", {}),
-    ("search status=4xx,500", "/api/v1/search", {"status": "4xx,500"}),
     ("users", "/api/v1/stats/users", {}),
     ("companies", "/api/v1/stats/companies", {}),
     ("agents", "/api/v1/stats/agents", {}),
+    ("search (list)", "/api/v1/search", {}),
+    ("search status=4xx,500", "/api/v1/search", {"status": "4xx,500"}),
+    # filters the rollups hold
     ("series route=", "/api/v1/stats/series", {"route": "api/r3/<int:pk>"}),
+    ("series method=POST status=5xx", "/api/v1/stats/series",
+     {"method": "POST", "status": "5xx"}),
+    ("routes status=4xx", "/api/v1/stats/routes", {"status": "4xx"}),
+    # filters that scan the events
     ("series user=", "/api/v1/stats/series", {"user": "u17"}),
+    ("series company=", "/api/v1/stats/series", {"company": "c7"}),
+    ("series path=/api/r3/*", "/api/v1/stats/series", {"path": "/api/r3/*"}),
+    ("routes tag=t1", "/api/v1/stats/routes", {"tag": "t1"}),
+    ("users route=", "/api/v1/stats/users", {"route": "api/r3/<int:pk>"}),
     ("export csv 10k", "/api/v1/export", {"format": "csv", "limit": 10000}),
 ]
 SEARCHES = [
@@ -130,7 +147,36 @@ SEARCHES = [
 ]
 
 
-def bench_store(kind: str, n: int, rounds: int, ranges: list[str], pg=None) -> list[dict]:
+def unroll(kind: str, db: str, pg=None) -> None:
+    """Take the rollups away and step the schema back before them (they and
+    the errors/agents indexes are its last three migrations), so the
+    collector fills them at open."""
+    if kind == "pg":
+        sql = ("DROP TABLE rollup_people; DROP TABLE rollups;"
+               " DROP AGGREGATE otas_hist_agg(int, bigint);"
+               " DROP FUNCTION otas_hist_put(int[], int, bigint);"
+               " DROP FUNCTION otas_hist_bin(float8);"
+               " DROP FUNCTION otas_hist_merge(int[], int[]);"
+               " DROP INDEX events_errors; DROP INDEX events_agents;"
+               " UPDATE otas_schema SET version = version - 3;")
+        p = subprocess.run([str(pg.bindir / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
+                            "-d", db, "-c", sql], capture_output=True, text=True)
+        if p.returncode != 0:
+            raise RuntimeError(p.stderr)
+        return
+    con = sqlite3.connect(db)
+    v = con.execute("PRAGMA user_version").fetchone()[0]
+    con.execute("DROP TABLE rollups")
+    con.execute("DROP TABLE rollup_people")
+    con.execute("DROP INDEX events_errors")
+    con.execute("DROP INDEX events_agents")
+    con.execute(f"PRAGMA user_version={v - 3}")
+    con.commit()
+    con.close()
+
+
+def bench_store(kind: str, n: int, rounds: int, ranges: list[str], pg=None,
+                plan: str | None = None, keep_rollups: bool = False) -> list[dict]:
     tmp = Path(tempfile.mkdtemp(prefix=f"otas-bench-dash-{kind}-"))
     now_us = int(time.time() * 1_000_000)
     if kind == "pg":
@@ -146,12 +192,23 @@ def bench_store(kind: str, n: int, rounds: int, ranges: list[str], pg=None) -> l
         sqlite_fill(Path(c.db_path), n, now_us)
     fill_s = time.perf_counter() - t
     print(f"[{kind}] {n:,} events generated in {fill_s:.1f} s", file=sys.stderr)
-    c.start(extra_args=["--quiet"])
+    backfill_s = None
+    if not keep_rollups:
+        unroll(kind, str(c.db_path), pg)
+        t = time.perf_counter()
+        c.start(extra_args=["--quiet"], timeout=1800)
+        backfill_s = time.perf_counter() - t
+        print(f"[{kind}] collector opened (rollups filled) in {backfill_s:.1f} s",
+              file=sys.stderr)
+    else:
+        c.start(extra_args=["--quiet"])
     out = []
     try:
         for rng in ranges:
             for name, path, extra in CALLS + SEARCHES:
                 params = {"range": rng, **extra}
+                if plan:
+                    params["plan"] = plan
                 times = []
                 for _ in range(rounds):
                     ms, status, size = timed_get(c, path, params)
@@ -160,41 +217,20 @@ def bench_store(kind: str, n: int, rounds: int, ranges: list[str], pg=None) -> l
                 search = (name, path, extra) in SEARCHES
                 out.append({"store": kind, "range": rng, "call": name,
                             "median_ms": statistics.median(times), "max_ms": max(times),
-                            "bytes": size, "target_ms": 1000 if search else 300})
-                print(f"[{kind}] {rng:>4} {name:<26} {out[-1]['median_ms']:8.1f} ms",
+                            "rounds_ms": times, "bytes": size,
+                            "target_ms": 1000 if search else 300})
+                print(f"[{kind}] {rng:>4} {name:<32} {out[-1]['median_ms']:8.1f} ms",
                       file=sys.stderr)
     finally:
         c.stop()
         shutil.rmtree(tmp, ignore_errors=True)
-    out.append({"store": kind, "fill_s": fill_s, "events": n})
+    out.append({"store": kind, "fill_s": fill_s, "backfill_s": backfill_s, "events": n})
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--events", type=int, default=1_000_000)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--stores", default="sqlite,pg")
-    ap.add_argument("--ranges", default="24h,7d,30d")
-    ap.add_argument("--json", help="also write the rows here")
-    a = ap.parse_args()
-    rows = []
-    stores = a.stores.split(",")
-    pg = None
-    try:
-        if "pg" in stores:
-            from otas_testing.postgres import Postgres
-            pg = Postgres().start()
-        for s in stores:
-            rows += bench_store(s, a.events, a.rounds, a.ranges.split(","), pg)
-    finally:
-        if pg:
-            pg.stop()
-    print(f"\n{a.events:,} events over 30 days; median of {a.rounds} rounds (ms); "
-          "target 300 ms per view, 1 s per search\n")
-    ranges = a.ranges.split(",")
-    print("| store | call | " + " | ".join(ranges) + " |")
-    print("|---|---|" + "---:|" * len(ranges))
+def table(rows: list[dict], stores: list[str], ranges: list[str]) -> str:
+    lines = ["| store | call | " + " | ".join(ranges) + " |",
+             "|---|---|" + "---:|" * len(ranges)]
     for s in stores:
         names = [r["call"] for r in rows if r.get("store") == s and r.get("range") == ranges[0]]
         for name in names:
@@ -204,12 +240,101 @@ def main() -> None:
                          and x.get("call") == name)
                 mark = "" if r["median_ms"] <= r["target_ms"] else " ✗"
                 cells.append(f"{r['median_ms']:.0f}{mark}")
-            print(f"| {s} | {name} | " + " | ".join(cells) + " |")
+            lines.append(f"| {s} | {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict], path: Path) -> str:
+    """A PNG: per store, each call's median per range (log scale), the
+    300 ms target drawn.  Returns what happened."""
+    code = PLOT_CODE + f"\nplot({json.dumps(rows)!r}, {str(path)!r})\n"
+    try:
+        import matplotlib  # noqa: F401
+        exec(compile(code, "plot", "exec"), {})
+        return f"plot: {path}"
+    except ImportError:
+        py = REPO / "build" / "bench-venv" / "bin" / "python"
+        if not py.exists():
+            return "plot: not drawn (no matplotlib here nor in build/bench-venv)"
+        p = subprocess.run([str(py), "-c", code], capture_output=True, text=True)
+        return f"plot: {path}" if p.returncode == 0 else f"plot failed: {p.stderr[-300:]}"
+
+
+PLOT_CODE = r'''
+import json
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+def plot(rows, path):
+    rows = json.loads(rows)
+    stores = sorted({r["store"] for r in rows if "call" in r})
+    fig, axes = plt.subplots(1, len(stores), figsize=(8 * len(stores), 7), squeeze=False)
+    for ax, s in zip(axes[0], stores):
+        rs = [r for r in rows if r.get("store") == s and "call" in r]
+        calls = list(dict.fromkeys(r["call"] for r in rs))
+        ranges = list(dict.fromkeys(r["range"] for r in rs))
+        w = 0.8 / len(ranges)
+        for i, rng in enumerate(ranges):
+            ys = [next(r["median_ms"] for r in rs if r["call"] == c and r["range"] == rng)
+                  for c in calls]
+            ax.barh([k + i * w for k in range(len(calls))], [max(y, 0.1) for y in ys],
+                    w, label=rng)
+        ax.axvline(300, color="red", linestyle="--", linewidth=1, label="300 ms")
+        ax.set_xscale("log")
+        ax.set_yticks([k + 0.4 - w / 2 for k in range(len(calls))])
+        ax.set_yticklabels(calls, fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlabel("median ms (log)")
+        ax.set_title(f"{s}: dashboard API, 1M events over 30 days")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+'''
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--events", type=int, default=1_000_000)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--stores", default="sqlite,pg")
+    ap.add_argument("--ranges", default="15m,1h,24h,7d,30d")
+    ap.add_argument("--plan", choices=["raw", "rollup"],
+                    help="force every view onto one plan (default: the collector's)")
+    ap.add_argument("--keep-rollups", action="store_true",
+                    help="leave the (empty) rollups as init made them: no backfill")
+    ap.add_argument("--json", help="also write the rows here")
+    ap.add_argument("--md", help="also write the table (markdown) here")
+    ap.add_argument("--plot", help="draw a PNG here")
+    a = ap.parse_args()
+    rows = []
+    stores = a.stores.split(",")
+    ranges = a.ranges.split(",")
+    pg = None
+    try:
+        if "pg" in stores:
+            from otas_testing.postgres import Postgres
+            pg = Postgres().start()
+        for s in stores:
+            rows += bench_store(s, a.events, a.rounds, ranges, pg, a.plan, a.keep_rollups)
+    finally:
+        if pg:
+            pg.stop()
+    head = (f"{a.events:,} events over 30 days; median of {a.rounds} rounds (ms); "
+            f"plan {a.plan or 'auto'}; target 300 ms per view, 1 s per search (✗: missed)")
+    text = head + "\n\n" + table(rows, stores, ranges) + "\n"
     for r in rows:
         if "fill_s" in r:
-            print(f"\n{r['store']}: {r['events']:,} events generated in {r['fill_s']:.1f} s")
+            text += (f"\n{r['store']}: {r['events']:,} events generated in {r['fill_s']:.1f} s")
+            if r["backfill_s"] is not None:
+                text += f"; collector open with rollup backfill {r['backfill_s']:.1f} s"
+    print("\n" + text)
     if a.json:
         Path(a.json).write_text(json.dumps(rows, indent=1))
+    if a.md:
+        Path(a.md).write_text(text + "\n")
+    if a.plot:
+        print(plot(rows, Path(a.plot)))
 
 
 if __name__ == "__main__":

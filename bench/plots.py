@@ -154,6 +154,12 @@ def main():
         served(data, out)
     if data.get("cpu"):
         cpu(data, out)
+    if data.get("dashboard", {}).get("rows"):
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import bench_dashboard  # noqa: E402
+        g = {}
+        exec(bench_dashboard.PLOT_CODE, g)
+        g["plot"](json.dumps(data["dashboard"]["rows"]), str(out / "dashboard.png"))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ then runs, in this order:
      PostgreSQL with 1 and 2 collectors, side by side)
   6. CPU per event, the C driver, the sender's profile, gzip vs zstd
                                                  (bench_cpu.run_all)
+  7. the dashboard's query API on 1M events, SQLite and PostgreSQL
+     (bench_dashboard.py; --quick: 200,000 events)
 and a first table, "Engine figures (issue 18)", that puts the figures the
 engine redesign is judged by side by side against no OTAS.
 and writes bench/results/results.md (the tables), results.json (every
@@ -41,7 +43,7 @@ FULL = dict(rounds=15, requests=1000, down_total=20000, down_rounds=10,
             served_rounds=7, served_s=3, engine_events=50000, engine_rounds=3)
 QUICK = dict(rounds=3, requests=200, down_total=2000, down_rounds=4,
              served_rounds=1, served_s=2, engine_events=5000, engine_rounds=1)
-SECTIONS = ["overhead", "down", "served", "engine", "ingest", "cpu"]
+SECTIONS = ["overhead", "down", "served", "engine", "ingest", "cpu", "dashboard"]
 
 
 def collector_ingest(out, quick):
@@ -79,6 +81,30 @@ def collector_ingest(out, quick):
            "command": [Path(a).name if i < 2 else a for i, a in enumerate(args)]}
     if p.returncode != 0:
         res["error"] = f"exit {p.returncode}: {p.stderr.strip()[-500:]}"
+    return res
+
+
+def dashboard(out, quick, python):
+    """bench_dashboard.py: every view at 15m..30d on a big database."""
+    args = [sys.executable, str(H.BENCH / "bench_dashboard.py"),
+            "--json", str(out / "dashboard.json"), "--md", str(out / "dashboard.md")]
+    args += ["--events", "200000", "--rounds", "2"] if quick else ["--rounds", "5"]
+    env = dict(os.environ)
+    binary = H.collector_binary()
+    if binary and "OTAS_COLLECTOR_BIN" not in env:
+        env["OTAS_COLLECTOR_BIN"] = binary
+    H.log("dashboard: " + " ".join(args[2:]))
+    try:
+        p = subprocess.run(args, capture_output=True, text=True, timeout=3600,
+                           cwd=H.ROOT, env=env)
+    except subprocess.TimeoutExpired:
+        return {"error": "timed out after 3600 s"}
+    res = {"returncode": p.returncode}
+    if p.returncode != 0:
+        res["error"] = f"exit {p.returncode}: {p.stderr.strip()[-500:]}"
+    if (out / "dashboard.md").exists():
+        res["table"] = (out / "dashboard.md").read_text()
+        res["rows"] = json.loads((out / "dashboard.json").read_text())
     return res
 
 
@@ -316,6 +342,13 @@ def write_results(out, data, quick):
                        "```", ing["stdout"], "```", ""]
             md += [f"![{f}]({f})" for f in ing.get("files", []) if f.endswith(".png")]
             md += [""]
+    db = data.get("dashboard")
+    if db:
+        md += ["## Dashboard query API (bench/bench_dashboard.py)", ""]
+        if db.get("error"):
+            md += [f"Failed: {db['error']}", ""]
+        if db.get("table"):
+            md += [db["table"], "", "![dashboard](dashboard.png)", ""]
     cp = data.get("cpu")
     if cp:
         md += ["## CPU per event, the engine alone, the sender's profile, compression", "",
@@ -435,6 +468,8 @@ def main():
     if "ingest" in only:
         H.log("collector ingest")
         data["ingest"] = collector_ingest(out, args.quick)
+    if "dashboard" in only:
+        data["dashboard"] = dashboard(out, args.quick, python)
     # Only what was asked for: a variant not requested is not "not measured".
     data["unavailable"] = {v: why for v, why in unavailable.items() if v in variants}
     data["took_s"] = time.monotonic() - t0

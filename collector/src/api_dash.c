@@ -9,6 +9,7 @@
  * (nearest rank, as api_query.c).
  */
 #include "api_dash.h"
+#include "rollup.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -623,17 +624,177 @@ run_scan(otas__server_t *s, otas__req_t *r, const otas__dash_filter_t *f,
 	return run_scan2(s, r, f, q, cb, arg, cap, truncated, NULL, NULL);
 }
 
+/* ---- the rollup plan ------------------------------------------------------
+ *
+ * A view whose filters are all in the rollups' key (method, route, status,
+ * unmatched; rollup.h) reads whole minutes, hours and days from the
+ * rollups and only the partial minutes at either end of [from, to) from
+ * the events:
+ *
+ *   raw | minutes | hours | days | hours | minutes | raw
+ *
+ * (each part up to the next boundary of the wider one), so every event is
+ * counted once and counts are exact; latencies of both parts go into one
+ * histogram.  Any other filter, or plan=raw, scans the events. */
+
+typedef struct {
+	const otas__dash_filter_t *f;
+	otas__rollup_cb cb;
+	void *arg;
+} rfilt_t;
+
+static int
+rfilt_row(void *arg, const otas__rollup_row_t *r)
+{
+	rfilt_t *x = arg;
+	const otas__dash_filter_t *f = x->f;
+
+	if (f->n_status) {
+		int hit = 0;
+		for (int i = 0; i < f->n_status && !hit; i++)
+			hit = r->status >= f->status[i].lo && r->status <= f->status[i].hi;
+		if (!hit)
+			return 0;
+	}
+	if (f->unmatched && !r->unmatched)
+		return 0;
+	return x->cb(x->arg, r);
+}
+
+/* A range of at most 3 hours whose view matches at most this many events
+ * scans the events instead of the rollups (it costs little there: the
+ * scan reads every event of the range, matching or not) and its
+ * percentiles are exact; plan=rollup / plan=raw force either. */
+#ifndef OTAS__DASH_EXACT_MAX
+#define OTAS__DASH_EXACT_MAX 20000
+#endif
+
+/* 2: answer f from the rollups whatever the count (plan=rollup, or a
+ * range over 3 hours); 1: from the rollups unless they count at most
+ * OTAS__DASH_EXACT_MAX events; 0: scan the events. */
+static int
+use_rollups(struct MHD_Connection *c, const otas__dash_filter_t *f)
+{
+	const char *plan = otas__http_arg(c, "plan");
+
+	if (plan && strcmp(plan, "raw") == 0)
+		return 0;
+	if (f->path || f->user || f->company || f->tag || f->version ||
+	    f->agent || f->session || f->trace || f->text)
+		return 0;
+	if (plan && strcmp(plan, "rollup") == 0)
+		return 2;
+	return f->to_us - f->from_us <= 3 * 3600LL * 1000000 ? 1 : 2;
+}
+
+static int64_t
+floor_to(int64_t t, int64_t w)
+{
+	return otas__rollup_bucket(t, w / 1000000);
+}
+
+static int64_t
+ceil_to(int64_t t, int64_t w)
+{
+	int64_t b = floor_to(t, w);
+
+	return b == t ? b : b + w;
+}
+
+/* Feed every event of f's range once: rollup rows to roll (after the
+ * status/unmatched filter), raw rows to raw (after the whole filter).
+ * max_res: the widest rollup the caller can place (OTAS__ROLLUP_DAY,
+ * _HOUR or _MINUTE).  From the outside in: raw partial minutes, minutes
+ * to the first/last whole hour, hours to the first/last whole day, days.
+ * 0 ok. */
+static int
+run_plan(otas__server_t *s, otas__req_t *r, const otas__dash_filter_t *f,
+         const otas__scan_query_t *q, int64_t max_res, otas__scan_cb raw,
+         otas__rollup_cb roll, void *arg)
+{
+	static const int64_t tiers[3] = {OTAS__ROLLUP_MINUTE, OTAS__ROLLUP_HOUR,
+	                                 OTAS__ROLLUP_DAY};
+	struct {
+		int64_t res, lo, hi; /* res 0: raw */
+	} seg[7];
+	int n = 0;
+	int64_t lo = f->from_us, hi = f->to_us, res = 0;
+	rfilt_t rf = {f, roll, arg};
+
+	/* peel [lo, hi) into an edge of each tier on both sides */
+	for (int t = 0; t < 3 && tiers[t] <= max_res; t++) {
+		int64_t w = tiers[t] * 1000000;
+		int64_t a = ceil_to(lo, w), b = floor_to(hi, w);
+		if (a >= b)
+			break;
+		seg[n++] = (typeof(seg[0])){res, lo, a};
+		seg[n++] = (typeof(seg[0])){res, b, hi};
+		lo = a;
+		hi = b;
+		res = tiers[t];
+	}
+	seg[n++] = (typeof(seg[0])){res, lo, hi};
+	for (int i = 0; i < n; i++) {
+		if (seg[i].lo >= seg[i].hi)
+			continue;
+		if (seg[i].res == 0) {
+			otas__scan_query_t rq = *q;
+			rq.since_us = seg[i].lo;
+			rq.until_us = seg[i].hi;
+			if (run_scan(s, r, f, &rq, raw, arg, 0, NULL) != 0)
+				return -1;
+		} else {
+			otas__rollup_query_t rq = {0};
+			rq.res_s = seg[i].res;
+			rq.since_us = seg[i].lo;
+			rq.until_us = seg[i].hi;
+			rq.method = f->method;
+			rq.route = f->route;
+			rq.status_min = q->status_min;
+			rq.status_max = q->status_max;
+			rq.unmatched_only = f->unmatched;
+			if (otas__store_rollup_each(s->st, r->proj.pk, &rq, rfilt_row,
+			                            &rf) != 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+static json_t *
+hpct(const otas__hist_t *h, double p)
+{
+	return h->n ? json_real(otas__hist_pct(h, p)) : json_null();
+}
+
+static void
+put_hist_pcts(json_t *o, const otas__hist_t *h)
+{
+	json_object_set_new(o, "p50_latency_ms", hpct(h, 50));
+	json_object_set_new(o, "p95_latency_ms", hpct(h, 95));
+	json_object_set_new(o, "p99_latency_ms", hpct(h, 99));
+}
+
+static void
+hist_add_row(otas__hist_t *h, const otas__rollup_row_t *r)
+{
+	otas__hist_merge(h, r->hist, OTAS__HIST_BINS, r->n, r->lat_min,
+	                 r->lat_max);
+}
+
 /* ---- GET /api/v1/stats/series ---------------------------------------- */
 
 typedef struct {
 	long long requests, cls[6], errors, exceptions;
 	vec_t lat;
+	otas__hist_t h;         /* the rollup plan */
 } bucket_t;
 
 typedef struct {
 	int64_t first_us, width_us;
 	size_t n;
 	bucket_t *b;
+	int hist;               /* latencies into h, not lat */
 } series_t;
 
 static void
@@ -671,7 +832,26 @@ series_row(void *arg, const otas__scan_row_t *r)
 	b->requests++;
 	b->cls[c >= 1 && c <= 5 ? c : 0]++;
 	b->errors += row_error(r);
-	vec_push(&b->lat, r->latency_ms);
+	if (x->hist)
+		otas__hist_add(&b->h, r->latency_ms);
+	else
+		vec_push(&b->lat, r->latency_ms);
+	return 0;
+}
+
+static int
+series_roll(void *arg, const otas__rollup_row_t *r)
+{
+	series_t *x = arg;
+	bucket_t *b = series_at(x, r->bucket_us);
+	long long c = r->status / 100;
+
+	if (!b)
+		return 0;
+	b->requests += r->n;
+	b->cls[c >= 1 && c <= 5 ? c : 0] += r->n;
+	b->errors += r->errors;
+	hist_add_row(&b->h, r);
 	return 0;
 }
 
@@ -693,13 +873,32 @@ otas__api_dash_series(otas__server_t *s, struct MHD_Connection *c,
 	json_t *list, *out;
 	long long tot = 0, tot_err = 0, tot_cls[6] = {0};
 	vec_t all = {0};
+	otas__hist_t all_h = {0};
+	int plan;
 
 	if (req_filter(c, r, &f) != 0)
 		return MHD_YES;
 	otas__dash_filter_scan(&f, &q);
 	q.any_order = 1;
 	series_init(&x, &f, f.bucket_s);
-	if (run_scan(s, r, &f, &q, series_row, &x, 0, NULL) != 0) {
+	plan = use_rollups(c, &f);
+	x.hist = plan > 0;
+	if (x.hist && run_plan(s, r, &f, &q, f.bucket_s, series_row,
+	                       series_roll, &x) != 0) {
+		series_free(&x);
+		return otas__reply_error(r, 500, "query failed");
+	}
+	if (plan == 1) {
+		long long n = 0;
+		for (size_t i = 0; i < x.n; i++)
+			n += x.b[i].requests;
+		if (n <= OTAS__DASH_EXACT_MAX) {
+			series_free(&x);
+			series_init(&x, &f, f.bucket_s);
+			x.hist = 0;
+		}
+	}
+	if (!x.hist && run_scan(s, r, &f, &q, series_row, &x, 0, NULL) != 0) {
 		series_free(&x);
 		return query_failed(r);
 	}
@@ -722,7 +921,10 @@ otas__api_dash_series(otas__server_t *s, struct MHD_Connection *c,
 		                    b->requests ? json_real((double)b->errors /
 		                                            (double)b->requests)
 		                                : json_null());
-		put_pcts(e, &b->lat);
+		if (x.hist)
+			put_hist_pcts(e, &b->h);
+		else
+			put_pcts(e, &b->lat);
 		json_array_append_new(list, e);
 		tot += b->requests;
 		tot_err += b->errors;
@@ -730,9 +932,12 @@ otas__api_dash_series(otas__server_t *s, struct MHD_Connection *c,
 			tot_cls[k] += b->cls[k];
 		for (size_t k = 0; k < b->lat.n; k++)
 			vec_push(&all, b->lat.v[k]);
+		otas__hist_merge(&all_h, b->h.c, OTAS__HIST_BINS, b->h.n, b->h.min,
+		                 b->h.max);
 	}
 	out = otas__dash_filter_json(&f);
 	json_object_set_new(out, "series", list);
+	json_object_set_new(out, "plan", json_string(x.hist ? "rollup" : "raw"));
 	{
 		json_t *t = json_pack(
 		    "{s:I, s:I, s:o, s:{s:I, s:I, s:I, s:I, s:I}}", "requests",
@@ -742,7 +947,10 @@ otas__api_dash_series(otas__server_t *s, struct MHD_Connection *c,
 		    (json_int_t)tot_cls[3], "4xx", (json_int_t)tot_cls[4], "5xx",
 		    (json_int_t)tot_cls[5], "other",
 		    (json_int_t)(tot_cls[0] + tot_cls[1]));
-		put_pcts(t, &all);
+		if (x.hist)
+			put_hist_pcts(t, &all_h);
+		else
+			put_pcts(t, &all);
 		json_object_set_new(out, "totals", t);
 	}
 	free(all.v);
@@ -1115,6 +1323,7 @@ typedef struct {
 	long long count, errors, cls[6];
 	int64_t last_us;
 	vec_t lat;
+	otas__hist_t h;         /* the rollup plan */
 } route_t;
 
 typedef struct {
@@ -1126,47 +1335,93 @@ typedef struct {
 		long long count;
 	} *up;
 	size_t nup, capup;
+	int hist;               /* latencies into h, not lat */
 } routes_t;
 
-static int
-routes_row(void *arg, const otas__scan_row_t *r)
+/* The group of (method, route), or of every unmatched request, counted
+ * n more times; for unmatched ones path is counted too. */
+static route_t *
+routes_add(routes_t *x, const char *method, const char *route,
+           const char *path, int um, long long status, long long n,
+           long long errors, int64_t ts)
 {
-	routes_t *x = arg;
-	int um = is_unmatched(r);
 	char key[1200];
 	size_t i;
 	route_t *g;
-	long long cl = r->status / 100;
+	long long cl = status / 100;
 
 	if (um)
 		snprintf(key, sizeof key, "\t(unmatched)");
 	else
-		snprintf(key, sizeof key, "%s\t%s", r->method, r->route);
+		snprintf(key, sizeof key, "%s\t%s", method, route);
 	i = smap_get(&x->map, key, x->n);
 	if (i == (size_t)-1) {
 		x->g = grow(x->g, &x->cap, x->n, sizeof *x->g);
 		i = x->n++;
 		g = &x->g[i];
 		g->unmatched = um;
-		g->method = strdup(um ? "*" : r->method);
-		g->route = strdup(um ? "(unmatched)" : r->route);
-		g->last_us = r->ts_us;
+		g->method = strdup(um ? "*" : method);
+		g->route = strdup(um ? "(unmatched)" : route);
+		g->last_us = ts;
 	}
 	g = &x->g[i];
-	g->count++;
-	g->errors += row_error(r);
-	g->cls[cl >= 1 && cl <= 5 ? cl : 0]++;
-	vec_push(&g->lat, r->latency_ms);
+	g->count += n;
+	g->errors += errors;
+	g->cls[cl >= 1 && cl <= 5 ? cl : 0] += n;
 	if (um) {
-		size_t j = smap_get(&x->paths, r->path, x->nup);
+		size_t j = smap_get(&x->paths, path, x->nup);
 		if (j == (size_t)-1) {
 			x->up = grow(x->up, &x->capup, x->nup, sizeof *x->up);
 			j = x->nup++;
-			x->up[j].path = strdup(r->path);
+			x->up[j].path = strdup(path);
 		}
-		x->up[j].count++;
+		x->up[j].count += n;
 	}
+	return g;
+}
+
+static int
+routes_row(void *arg, const otas__scan_row_t *r)
+{
+	routes_t *x = arg;
+	route_t *g = routes_add(x, r->method, r->route, r->path, is_unmatched(r),
+	                        r->status, 1, row_error(r), r->ts_us);
+
+	if (x->hist)
+		otas__hist_add(&g->h, r->latency_ms);
+	else
+		vec_push(&g->lat, r->latency_ms);
 	return 0;
+}
+
+/* A rollup row: an unmatched one's route is its path (rollup.h). */
+static int
+routes_roll(void *arg, const otas__rollup_row_t *r)
+{
+	routes_t *x = arg;
+	route_t *g = routes_add(x, r->method, r->route, r->route, r->unmatched,
+	                        r->status, r->n, r->errors, r->bucket_us);
+
+	hist_add_row(&g->h, r);
+	return 0;
+}
+
+/* Free everything and start empty. */
+static void
+routes_clear(routes_t *x)
+{
+	for (size_t i = 0; i < x->n; i++) {
+		free(x->g[i].method);
+		free(x->g[i].route);
+		free(x->g[i].lat.v);
+	}
+	for (size_t i = 0; i < x->nup; i++)
+		free(x->up[i].path);
+	free(x->g);
+	free(x->up);
+	smap_free(&x->map);
+	smap_free(&x->paths);
+	memset(x, 0, sizeof *x);
 }
 
 static int
@@ -1195,12 +1450,27 @@ otas__api_dash_routes(otas__server_t *s, struct MHD_Connection *c,
 	otas__scan_query_t q;
 	routes_t x = {0};
 	json_t *list, *out = NULL;
+	int plan;
 
 	if (req_filter(c, r, &f) != 0)
 		return MHD_YES;
 	otas__dash_filter_scan(&f, &q);
 	q.any_order = 1;
-	if (run_scan(s, r, &f, &q, routes_row, &x, 0, NULL) != 0)
+	plan = use_rollups(c, &f);
+	x.hist = plan > 0;
+	if (x.hist && run_plan(s, r, &f, &q, OTAS__ROLLUP_DAY, routes_row,
+	                       routes_roll, &x) != 0)
+		goto done;
+	if (plan == 1) {
+		long long n = 0;
+		for (size_t i = 0; i < x.n; i++)
+			n += x.g[i].count;
+		if (n <= OTAS__DASH_EXACT_MAX) {
+			routes_clear(&x);
+			x.hist = 0;
+		}
+	}
+	if (!x.hist && run_scan(s, r, &f, &q, routes_row, &x, 0, NULL) != 0)
 		goto done;
 	if (x.n)
 		qsort(x.g, x.n, sizeof *x.g, route_cmp);
@@ -1217,7 +1487,10 @@ otas__api_dash_routes(otas__server_t *s, struct MHD_Connection *c,
 		    (double)g->errors / (double)g->count, "status", "2xx",
 		    (json_int_t)g->cls[2], "3xx", (json_int_t)g->cls[3], "4xx",
 		    (json_int_t)g->cls[4], "5xx", (json_int_t)g->cls[5]);
-		put_pcts(e, &g->lat);
+		if (x.hist)
+			put_hist_pcts(e, &g->h);
+		else
+			put_pcts(e, &g->lat);
 		if (g->unmatched) {
 			json_t *pl = json_array();
 			for (size_t j = 0; j < x.nup && j < 100; j++)
@@ -1232,18 +1505,9 @@ otas__api_dash_routes(otas__server_t *s, struct MHD_Connection *c,
 	}
 	out = otas__dash_filter_json(&f);
 	json_object_set_new(out, "endpoints", list);
+	json_object_set_new(out, "plan", json_string(x.hist ? "rollup" : "raw"));
 done:
-	for (size_t i = 0; i < x.n; i++) {
-		free(x.g[i].method);
-		free(x.g[i].route);
-		free(x.g[i].lat.v);
-	}
-	for (size_t i = 0; i < x.nup; i++)
-		free(x.up[i].path);
-	free(x.g);
-	free(x.up);
-	smap_free(&x.map);
-	smap_free(&x.paths);
+	routes_clear(&x);
 	return out ? otas__reply_json(r, 200, out)
 	           : query_failed(r);
 }
@@ -1307,6 +1571,70 @@ people_row(void *arg, const otas__scan_row_t *r)
 }
 
 static int
+people_roll(void *arg, const otas__people_row_t *r)
+{
+	people_t *x = arg;
+	person_t *p;
+
+	if (!r->id || !*r->id || !(p = person(x, r->id)))
+		return 0;
+	if (!p->requests || r->last_us > p->last_us)
+		p->last_us = r->last_us;
+	if (!p->requests || r->first_us < p->first_us)
+		p->first_us = r->first_us;
+	p->requests += r->n;
+	p->errors += r->errors;
+	if (!x->company && !p->company && r->company)
+		p->company = strdup(r->company);
+	return 0;
+}
+
+/* Users or companies over f's range with no filter: whole days and hours
+ * from the people rollups, the partial hours at either end from the
+ * events.  0 ok. */
+static int
+people_plan(otas__server_t *s, otas__req_t *r, const otas__dash_filter_t *f,
+            const otas__scan_query_t *q, people_t *x)
+{
+	const int64_t H = 3600LL * 1000000, D = 86400LL * 1000000;
+	int64_t h0 = ceil_to(f->from_us, H), h1 = floor_to(f->to_us, H);
+	int64_t lo[5], hi[5], res[5];
+	int n = 0;
+
+	if (h0 >= h1) {
+		res[n] = 0, lo[n] = f->from_us, hi[n++] = f->to_us;
+	} else {
+		int64_t d0 = ceil_to(h0, D), d1 = floor_to(h1, D);
+		res[n] = 0, lo[n] = f->from_us, hi[n++] = h0;
+		if (d0 < d1) {
+			res[n] = 3600, lo[n] = h0, hi[n++] = d0;
+			res[n] = 86400, lo[n] = d0, hi[n++] = d1;
+			res[n] = 3600, lo[n] = d1, hi[n++] = h1;
+		} else {
+			res[n] = 3600, lo[n] = h0, hi[n++] = h1;
+		}
+		res[n] = 0, lo[n] = h1, hi[n++] = f->to_us;
+	}
+	for (int i = 0; i < n; i++) {
+		if (lo[i] >= hi[i])
+			continue;
+		if (!res[i]) {
+			otas__scan_query_t rq = *q;
+			rq.since_us = lo[i];
+			rq.until_us = hi[i];
+			if (run_scan(s, r, f, &rq, people_row, x, 0, NULL) != 0)
+				return -1;
+		} else {
+			otas__people_query_t pq = {res[i], lo[i], hi[i], x->company};
+			if (otas__store_people_each(s->st, r->proj.pk, &pq, people_roll,
+			                            x) != 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+static int
 people_entity(void *arg, const otas__entity_row_t *e)
 {
 	people_t *x = arg;
@@ -1352,6 +1680,7 @@ otas__api_dash_people(otas__server_t *s, struct MHD_Connection *c,
 	people_t x = {0};
 	json_t *list, *out = NULL;
 	const char *kind = r->route->arg;
+	int plan;
 
 	x.company = strcmp(kind, "company") == 0;
 	if (req_filter(c, r, &f) != 0)
@@ -1362,7 +1691,9 @@ otas__api_dash_people(otas__server_t *s, struct MHD_Connection *c,
 	otas__dash_filter_scan(&f, &q);
 	q.any_order = 1;
 	q.want_who = 1;
-	if (run_scan(s, r, &f, &q, people_row, &x, 0, NULL) != 0 ||
+	plan = !x.known_only && use_rollups(c, &f);
+	if ((plan ? people_plan(s, r, &f, &q, &x)
+	          : run_scan(s, r, &f, &q, people_row, &x, 0, NULL)) != 0 ||
 	    otas__store_entities_each(s->st, r->proj.pk, kind, NULL, MAX_PEOPLE,
 	                              people_entity, &x) != 0)
 		goto done;
@@ -1389,6 +1720,7 @@ otas__api_dash_people(otas__server_t *s, struct MHD_Connection *c,
 	}
 	out = otas__dash_filter_json(&f);
 	json_object_set_new(out, x.company ? "companies" : "users", list);
+	json_object_set_new(out, "plan", json_string(plan ? "rollup" : "raw"));
 	json_object_set_new(out, "truncated", json_boolean(x.overflow));
 done:
 	for (size_t i = 0; i < x.n; i++) {
@@ -1493,6 +1825,7 @@ otas__api_dash_agents(otas__server_t *s, struct MHD_Connection *c,
 		return MHD_YES;
 	otas__dash_filter_scan(&f, &q);
 	q.any_order = 1;
+	q.agents_only = 1;
 	if (run_scan(s, r, &f, &q, agents_row, &x, 0, NULL) != 0)
 		goto done;
 	if (x.n)

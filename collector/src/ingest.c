@@ -168,6 +168,8 @@ otas__event_clear(otas__event_t *ev)
 	free(ev->route);
 	free(ev->token);
 	free(ev->doc);
+	free(ev->user_id);
+	free(ev->company_id);
 	memset(ev, 0, sizeof *ev);
 }
 
@@ -648,8 +650,9 @@ key_index(const val_t *k, const char *const *names, const unsigned char *lens,
 
 static unsigned char field_lens[F_COUNT];
 
-static const char *const meta_names[] = {"route", "timestamp", "event_id"};
-static const unsigned char meta_lens[] = {5, 9, 8};
+static const char *const meta_names[] = {"route", "timestamp", "event_id",
+                                         "user_id", "company_id"};
+static const unsigned char meta_lens[] = {5, 9, 8, 7, 10};
 
 static const char *const batch_names[] = {"events"};
 static const unsigned char batch_lens[] = {6};
@@ -823,6 +826,20 @@ meta_field(ev_state_t *st, int m, const val_t *v)
 		} else if (v->type != V_NULL) {
 			st->bad |= 1u << F_EVENT_ID;
 		}
+	} else if (m == 3 || m == 4) {
+		char **dst = m == 3 ? &st->ev->user_id : &st->ev->company_id;
+		if (*dst)
+			return; /* the first one, as the stores read it */
+		if (text && !str_empty(v)) {
+			*dst = str_dup(v, NULL);
+		} else if (v->type == V_INT) {
+			n = (size_t)(v->e - v->s);
+			*dst = malloc(n + 1);
+			if (!*dst)
+				abort();
+			memcpy(*dst, v->s, n);
+			(*dst)[n] = '\0';
+		}
 	}
 }
 
@@ -848,7 +865,7 @@ scan_meta(sc_t *c, ev_state_t *st, int depth)
 			if (skip_value(c, depth + 1) != 0)
 				return -1;
 		}
-		m = key_index(&k, meta_names, meta_lens, 3);
+		m = key_index(&k, meta_names, meta_lens, 5);
 		if (m >= 0)
 			meta_field(st, m, &v);
 		ws(c);

@@ -49,6 +49,9 @@ typedef struct {
 	char *doc;              /* malloc'd JSON text stored for the event */
 	size_t doc_len;
 	int inserted;           /* set by the store: 1 new, 0 duplicate */
+	/* metadata.user_id / company_id when a non-empty string or an
+	 * integer (its text), else NULL; owned (the people rollups). */
+	char *user_id, *company_id;
 } otas__event_t;
 
 typedef struct {

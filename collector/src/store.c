@@ -23,6 +23,7 @@
 #include "store.h"
 #include "jwt.h"
 #include "keys.h"
+#include "rollup.h"
 #include "store_impl.h"
 #include "util.h"
 
@@ -620,6 +621,22 @@ otas__store_entities_each(otas__store_t *st, int64_t project_pk,
 {
 	return st->ops->entities_each(st->b, project_pk, kind, company_id, limit,
 	                              cb, arg);
+}
+
+int
+otas__store_rollup_each(otas__store_t *st, int64_t project_pk,
+                        const otas__rollup_query_t *q, otas__rollup_cb cb,
+                        void *arg)
+{
+	return st->ops->rollup_each(st->b, project_pk, q, cb, arg);
+}
+
+int
+otas__store_people_each(otas__store_t *st, int64_t project_pk,
+                        const otas__people_query_t *q, otas__people_cb cb,
+                        void *arg)
+{
+	return st->ops->people_each(st->b, project_pk, q, cb, arg);
 }
 
 int

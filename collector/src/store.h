@@ -301,6 +301,7 @@ typedef struct {
 	                         * the store's text index; NULL: none */
 	int budget_ms;          /* > 0: give up after this long (-2) */
 	int errors_only;        /* status >= 400 or is_error */
+	int agents_only;        /* rows with an agent_id */
 	int want_doc;           /* fill row->doc */
 	int want_who;           /* fill row->user_id/company_id */
 	int want_text;          /* fill row->text (the searchable text) */

@@ -16,6 +16,7 @@
 #define OTAS_COLLECTOR_STORE_IMPL_H
 
 #include "keys.h"
+#include "rollup.h"
 #include "store.h"
 
 typedef struct {
@@ -84,6 +85,13 @@ typedef struct otas__store_ops {
 	/* Dashboard scans (store.h otas__store_scan). */
 	int (*scan)(void *b, int64_t pk, const otas__scan_query_t *q,
 	            otas__scan_cb cb, void *arg);
+	/* Rollup rows (rollup.h), in any order; a key may come more than
+	 * once (PostgreSQL keeps one row per writer): the caller adds. */
+	int (*rollup_each)(void *b, int64_t pk, const otas__rollup_query_t *q,
+	                   otas__rollup_cb cb, void *arg);
+	/* People rollups, likewise (a key may come once per shard). */
+	int (*people_each)(void *b, int64_t pk, const otas__people_query_t *q,
+	                   otas__people_cb cb, void *arg);
 } otas__store_ops_t;
 
 extern const otas__store_ops_t otas__store_sqlite_ops;

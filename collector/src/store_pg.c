@@ -33,6 +33,7 @@
  * prepares its statements once, when it connects; a broken connection is
  * reset and prepared again on its next use.
  */
+#include "rollup.h"
 #include "store_impl.h"
 #include "util.h"
 
@@ -59,8 +60,26 @@ enum {
 	P_PROJECT_PK, P_KEY_INSERT, P_KEY_LOOKUP, P_KEY_REVOKE, P_AGENT_INSERT,
 	P_AGENT_ID, P_SESSION_INSERT, P_ENTITY_UPSERT, P_EVENT_INSERT,
 	P_EVENT_GET, P_SAMPLES_EP, P_SAMPLES_DAY, P_SAMPLES_ROUTE, P_SESSIONS,
-	P_ENTITIES, P_N
+	P_ENTITIES, P_ROLLUP_UPSERT, P_PEOPLE_UPSERT, P_N
 };
+
+/* People rollups of the rows of SRC in shard SHARD (the migration's
+ * backfill; ingest aggregates in C, rollup.c): metadata read as pg_scan
+ * reads it. */
+#define PG_PEOPLE_SELECT(SRC, SHARD) \
+	"SELECT project, res, bucket, kind, who, " SHARD ", max(company)," \
+	" count(*), sum(err), min(ts), max(ts) FROM (SELECT project, r.res," \
+	" ts - (((ts % (r.res * 1000000::bigint)) + r.res * 1000000::bigint)" \
+	" % (r.res * 1000000::bigint)) AS bucket, k.kind," \
+	" CASE k.kind WHEN 'u' THEN w.u ELSE w.c END AS who," \
+	" CASE k.kind WHEN 'u' THEN w.c END AS company, ts," \
+	" CASE WHEN status >= 400 OR is_error <> 0 THEN 1 ELSE 0 END AS err" \
+	" FROM (SELECT project, ts, status, is_error, md ->> 'user_id' AS u," \
+	" md ->> 'company_id' AS c FROM " SRC " CROSS JOIN LATERAL (SELECT" \
+	" CASE WHEN strpos(doc, '\\u') = 0 OR doc !~* '\\\\u(0000|d[89a-f])'" \
+	" THEN doc::json -> 'metadata' END AS md OFFSET 0) AS x) w," \
+	" (VALUES (3600), (86400)) AS r(res), (VALUES ('u'), ('c')) AS k(kind))" \
+	" g WHERE who <> '' GROUP BY 1, 2, 3, 4, 5"
 
 static const char *const sql_text[P_N] = {
     [P_SECRET_GET] = "SELECT value FROM meta WHERE key=$1",
@@ -125,6 +144,38 @@ static const char *const sql_text[P_N] = {
                    " entities WHERE project = $1 AND ($2::text IS NULL OR"
                    " kind = $2) AND ($3::text IS NULL OR company_id = $3)"
                    " ORDER BY updated_at DESC, id LIMIT $4",
+    /* rollup.h: a group's rows, merged into what is there; `shard` is
+     * the writer thread, so parallel groups never wait on each other's
+     * row locks (readers add the shards up). */
+    [P_ROLLUP_UPSERT] =
+        "INSERT INTO rollups(project, res, bucket, method, route, status,"
+        " unmatched, shard, n, errors, lat_sum, lat_min, lat_max, hist)"
+        " SELECT p, r, b, m, rt, st, um, $14::int, n, e, s, mn, mx, h::int[]"
+        " FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::text[],"
+        " $5::text[], $6::bigint[], $7::bool[], $8::bigint[], $9::bigint[],"
+        " $10::float8[], $11::float8[], $12::float8[], $13::text[])"
+        " AS t(p, r, b, m, rt, st, um, n, e, s, mn, mx, h)"
+        " ON CONFLICT(project, res, bucket, method, route, status, unmatched,"
+        " shard) DO UPDATE SET n = rollups.n + excluded.n,"
+        " errors = rollups.errors + excluded.errors,"
+        " lat_sum = rollups.lat_sum + excluded.lat_sum,"
+        " lat_min = least(rollups.lat_min, excluded.lat_min),"
+        " lat_max = greatest(rollups.lat_max, excluded.lat_max),"
+        " hist = otas_hist_merge(rollups.hist, excluded.hist)",
+    /* rollup.h people rollups, likewise */
+    [P_PEOPLE_UPSERT] =
+        "INSERT INTO rollup_people(project, res, bucket, kind, id, shard,"
+        " company, n, errors, first_ts, last_ts)"
+        " SELECT p, r, b, k, i, $11::int, c, n, e, f, l"
+        " FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::text[],"
+        " $5::text[], $6::text[], $7::bigint[], $8::bigint[], $9::bigint[],"
+        " $10::bigint[]) AS t(p, r, b, k, i, c, n, e, f, l)"
+        " ON CONFLICT(project, res, bucket, kind, id, shard) DO UPDATE SET"
+        " n = rollup_people.n + excluded.n,"
+        " errors = rollup_people.errors + excluded.errors,"
+        " first_ts = least(rollup_people.first_ts, excluded.first_ts),"
+        " last_ts = greatest(rollup_people.last_ts, excluded.last_ts),"
+        " company = coalesce(rollup_people.company, excluded.company)",
 };
 
 #define PG_SEARCH_FIELD(f) \
@@ -198,6 +249,59 @@ static const char *const migrations[] = {
     "   FROM (SELECT doc::jsonb AS d) AS x)"
     " ELSE doc END $f$;"
     PG_SEARCH_INDEX ";",
+    /* 2 -> 3: rollups (rollup.h), filled once from the events already
+     * there; from then on the writers keep them.  A plain table: it is
+     * small next to events and read by its primary key's prefix. */
+    "CREATE TABLE rollups(project bigint NOT NULL, res int NOT NULL,"
+    " bucket bigint NOT NULL, method text NOT NULL, route text NOT NULL,"
+    " status bigint NOT NULL, unmatched boolean NOT NULL, shard int NOT NULL,"
+    " n bigint NOT NULL, errors bigint NOT NULL, lat_sum float8 NOT NULL,"
+    " lat_min float8 NOT NULL, lat_max float8 NOT NULL, hist int[] NOT NULL,"
+    " PRIMARY KEY(project, res, bucket, method, route, status, unmatched,"
+    " shard));"
+    "CREATE FUNCTION otas_hist_merge(a int[], b int[]) RETURNS int[]"
+    " LANGUAGE sql IMMUTABLE AS $f$ SELECT array_agg(coalesce(x, 0) +"
+    " coalesce(y, 0) ORDER BY o) FROM unnest(a, b) WITH ORDINALITY"
+    " AS t(x, y, o) $f$;"
+    /* rollup.c otas__hist_bin */
+    "CREATE FUNCTION otas_hist_bin(ms float8) RETURNS int LANGUAGE sql"
+    " IMMUTABLE AS $f$ SELECT CASE WHEN ms >= 0.01 THEN least(127,"
+    " 1 + floor(ln(ms / 0.01) / ln(2.0) * 4))::int ELSE 0 END $f$;"
+    "CREATE FUNCTION otas_hist_put(h int[], bin int, c bigint) RETURNS int[]"
+    " LANGUAGE plpgsql IMMUTABLE AS $f$ BEGIN"
+    "  IF coalesce(array_length(h, 1), 0) <= bin THEN"
+    "   h := h || array_fill(0, ARRAY[bin + 1 - coalesce(array_length(h, 1),"
+    "   0)]);"
+    "  END IF;"
+    "  h[bin + 1] := h[bin + 1] + c; RETURN h; END $f$;"
+    "CREATE AGGREGATE otas_hist_agg(int, bigint) (SFUNC = otas_hist_put,"
+    " STYPE = int[], INITCOND = '{}');"
+    "INSERT INTO rollups SELECT project, res, bucket, method, route, status,"
+    " um, 0, sum(c), sum(e), sum(s), min(mn), max(mx), otas_hist_agg(bin, c)"
+    " FROM (SELECT project, r.res, ts - (((ts % (r.res * 1000000::bigint))"
+    " + r.res * 1000000::bigint) % (r.res * 1000000::bigint)) AS bucket,"
+    " method, route, status, route = path AS um,"
+    " otas_hist_bin(latency_ms) AS bin, count(*) AS c,"
+    " sum(CASE WHEN status >= 400 OR is_error <> 0 THEN 1 ELSE 0 END) AS e,"
+    " sum(latency_ms) AS s, min(latency_ms) AS mn, max(latency_ms) AS mx"
+    " FROM events, (VALUES (60), (3600), (86400)) AS r(res)"
+    " GROUP BY 1, 2, 3, 4, 5, 6, 7, 8) g GROUP BY 1, 2, 3, 4, 5, 6, 7;",
+    /* 3 -> 4: who called, per hour and per day (rollup.h). */
+    "CREATE TABLE rollup_people(project bigint NOT NULL, res int NOT NULL,"
+    " bucket bigint NOT NULL, kind text NOT NULL, id text NOT NULL,"
+    " shard int NOT NULL, company text, n bigint NOT NULL,"
+    " errors bigint NOT NULL, first_ts bigint NOT NULL,"
+    " last_ts bigint NOT NULL,"
+    " PRIMARY KEY(project, res, bucket, kind, id, shard));"
+    "INSERT INTO rollup_people(project, res, bucket, kind, id, shard,"
+    " company, n, errors, first_ts, last_ts) "
+    PG_PEOPLE_SELECT("events", "0") ";",
+    /* 4 -> 5: the views that read only errors (/errors) or only agents'
+     * calls (/stats/agents) walk these, not every event of the range. */
+    "CREATE INDEX events_errors ON events(project, ts)"
+    " WHERE status >= 400 OR is_error <> 0;"
+    "CREATE INDEX events_agents ON events(project, ts)"
+    " WHERE agent_id IS NOT NULL;",
 };
 
 typedef struct {
@@ -822,6 +926,124 @@ ref_cmp(const void *a, const void *b)
 	return strcmp(x->event_id, y->event_id);
 }
 
+/* The group's rollup rows (rollup.h) in one statement, inside its
+ * transaction.  0 ok. */
+static int
+upsert_rollups(pg_t *q, int w, otas__store_job_t *batch)
+{
+	otas__rollup_row_t *rows;
+	size_t n;
+	otas__buf_t a[13], h;
+	const char *v[14];
+	char shard[16];
+	PGresult *r;
+	int rc = -1;
+
+	if (otas__rollup_build(batch, &rows, &n) != 0)
+		return -1;
+	if (!n)
+		return 0;
+	otas__buf_init(&h);
+	for (int i = 0; i < 13; i++) {
+		otas__buf_init(&a[i]);
+		otas__buf_putc(&a[i], '{');
+	}
+	for (size_t i = 0; i < n; i++) {
+		const otas__rollup_row_t *x = &rows[i];
+		arr_num(&a[0], "%lld", (long long)x->project);
+		arr_num(&a[1], "%lld", (long long)x->res_s);
+		arr_num(&a[2], "%lld", (long long)x->bucket_us);
+		arr_text(&a[3], x->method, strlen(x->method));
+		arr_text(&a[4], x->route, strlen(x->route));
+		arr_num(&a[5], "%lld", x->status);
+		arr_num(&a[6], "%s", x->unmatched ? "t" : "f");
+		arr_num(&a[7], "%lld", x->n);
+		arr_num(&a[8], "%lld", x->errors);
+		arr_num(&a[9], "%.17g", x->lat_sum);
+		arr_num(&a[10], "%.17g", x->lat_min);
+		arr_num(&a[11], "%.17g", x->lat_max);
+		otas__buf_reset(&h);
+		otas__hist_text(&h, x->hist);
+		arr_text(&a[12], h.data, h.len);
+	}
+	for (int i = 0; i < 13; i++) {
+		otas__buf_putc(&a[i], '}');
+		v[i] = a[i].data;
+	}
+	snprintf(shard, sizeof shard, "%d", w);
+	v[13] = shard;
+	if (!h.oom) {
+		r = run(&q->wr[w], P_ROLLUP_UPSERT, 14, v);
+		if (ok(r))
+			rc = 0;
+		else
+			fprintf(stderr, "error: rollup upsert failed: %s",
+			        r ? PQresultErrorMessage(r) : "no connection\n");
+		PQclear(r);
+	}
+	for (int i = 0; i < 13; i++)
+		otas__buf_free(&a[i]);
+	otas__buf_free(&h);
+	free(rows);
+	return rc;
+}
+
+/* The group's people rollup rows (rollup.h), likewise.  0 ok. */
+static int
+upsert_people(pg_t *q, int w, otas__store_job_t *batch)
+{
+	otas__people_agg_t *rows;
+	size_t n;
+	otas__buf_t a[10];
+	const char *v[11];
+	char shard[16];
+	PGresult *r;
+	int rc = -1, oom = 0;
+
+	if (otas__people_build(batch, &rows, &n) != 0)
+		return -1;
+	if (!n)
+		return 0;
+	for (int i = 0; i < 10; i++) {
+		otas__buf_init(&a[i]);
+		otas__buf_putc(&a[i], '{');
+	}
+	for (size_t i = 0; i < n; i++) {
+		const otas__people_agg_t *x = &rows[i];
+		arr_num(&a[0], "%lld", (long long)x->project);
+		arr_num(&a[1], "%lld", (long long)x->res_s);
+		arr_num(&a[2], "%lld", (long long)x->bucket_us);
+		arr_num(&a[3], "%s", x->company ? "c" : "u");
+		arr_text(&a[4], x->id, strlen(x->id));
+		arr_text(&a[5], x->company_id,
+		         x->company_id ? strlen(x->company_id) : 0);
+		arr_num(&a[6], "%lld", x->n);
+		arr_num(&a[7], "%lld", x->errors);
+		arr_num(&a[8], "%lld", (long long)x->first_us);
+		arr_num(&a[9], "%lld", (long long)x->last_us);
+	}
+	for (int i = 0; i < 10; i++) {
+		otas__buf_putc(&a[i], '}');
+		oom |= a[i].oom;
+		v[i] = a[i].data;
+	}
+	snprintf(shard, sizeof shard, "%d", w);
+	v[10] = shard;
+	if (!oom) {
+		r = run(&q->wr[w], P_PEOPLE_UPSERT, 11, v);
+		if (ok(r))
+			rc = 0;
+		else
+			fprintf(stderr, "error: rollup upsert failed: %s",
+			        r ? PQresultErrorMessage(r) : "no connection\n");
+		PQclear(r);
+	}
+	for (int i = 0; i < 10; i++)
+		otas__buf_free(&a[i]);
+	free(rows);
+	return rc;
+}
+
 static int
 pg_writer_commit(void *b, int w, otas__store_job_t *batch, int fail)
 {
@@ -895,12 +1117,6 @@ pg_writer_commit(void *b, int w, otas__store_job_t *batch, int fail)
 		        r ? PQresultErrorMessage(r) : "no connection\n");
 		goto rollback;
 	}
-	if (fail) {
-		fprintf(stderr, "error: commit failed: test failure\n");
-		goto rollback;
-	}
-	if (exec_sql(wr->c, "COMMIT") != 0)
-		goto done;
 	/* Mark the rows that were new; the rest were duplicates. */
 	for (int i = 0; i < PQntuples(r); i++) {
 		ref_t key = {ival(r, i, 0), val(r, i, 1), NULL, NULL};
@@ -915,6 +1131,14 @@ pg_writer_commit(void *b, int w, otas__store_job_t *batch, int fail)
 		if (hit < refs + nrefs && ref_cmp(hit, &key) == 0)
 			hit->ev->inserted = 1;
 	}
+	if (upsert_rollups(q, w, batch) != 0 || upsert_people(q, w, batch) != 0)
+		goto rollback;
+	if (fail) {
+		fprintf(stderr, "error: commit failed: test failure\n");
+		goto rollback;
+	}
+	if (exec_sql(wr->c, "COMMIT") != 0)
+		goto unmark;
 	for (size_t i = 0; i < nrefs; i++) {
 		if (refs[i].ev->inserted)
 			refs[i].job->accepted++;
@@ -925,6 +1149,9 @@ pg_writer_commit(void *b, int w, otas__store_job_t *batch, int fail)
 	goto done;
 rollback:
 	exec_sql(wr->c, "ROLLBACK");
+unmark:
+	for (size_t i = 0; i < nrefs; i++)
+		refs[i].ev->inserted = 0;
 done:
 	PQclear(r);
 	free(refs);
@@ -997,6 +1224,19 @@ pg_writer_maintain(void *b, int64_t now_us, int retain_days,
 		else
 			rc = -1;
 		PQclear(r);
+		/* the rollups of buckets wholly before the cutoff day */
+		snprintf(sql, sizeof sql,
+		         "DELETE FROM rollups WHERE bucket + res * 1000000::bigint"
+		         " <= %lld",
+		         (long long)cutoff * 86400LL * 1000000);
+		if (exec_sql(q->wr[0].c, sql) != 0)
+			rc = -1;
+		snprintf(sql, sizeof sql,
+		         "DELETE FROM rollup_people WHERE bucket + res *"
+		         " 1000000::bigint <= %lld",
+		         (long long)cutoff * 86400LL * 1000000);
+		if (exec_sql(q->wr[0].c, sql) != 0)
+			rc = -1;
 	}
 unlock:
 	exec_sql(q->wr[0].c, "SELECT pg_advisory_unlock(" PG_LOCK_ID ")");
@@ -1462,6 +1702,8 @@ pg_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 	}
 	if (q->errors_only)
 		pgq_add(&x, " AND (status >= 400 OR is_error <> 0)");
+	if (q->agents_only)
+		pgq_add(&x, " AND agent_id IS NOT NULL");
 	if (q->has_cursor) {
 		int a = pgq_int(&x, q->cursor_ts);
 		pgq_add(&x, " AND (ts < $%d::bigint OR (ts = $%d::bigint AND id < "
@@ -1560,6 +1802,117 @@ done:
 	return rc;
 }
 
+static int
+pg_rollup_each(void *b, int64_t pk, const otas__rollup_query_t *q,
+               otas__rollup_cb cb, void *arg)
+{
+	pg_t *st = b;
+	pgq_t x;
+	conn_t *k;
+	PGresult *r = NULL;
+	int rc = -1;
+
+	x.len = 0;
+	x.n = 0;
+	pgq_add(&x,
+	        "SELECT bucket, method, route, status, unmatched, n, errors,"
+	        " lat_sum, lat_min, lat_max, hist FROM rollups"
+	        " WHERE project = $%d::bigint",
+	        pgq_int(&x, pk));
+	pgq_add(&x, " AND res = $%d::int", pgq_int(&x, q->res_s));
+	pgq_add(&x, " AND bucket >= $%d::bigint", pgq_int(&x, q->since_us));
+	pgq_add(&x, " AND bucket < $%d::bigint", pgq_int(&x, q->until_us));
+	if (q->method)
+		pgq_add(&x, " AND method = $%d::text", pgq_text(&x, q->method));
+	if (q->route)
+		pgq_add(&x, " AND route = $%d::text", pgq_text(&x, q->route));
+	if (q->status_min > 0)
+		pgq_add(&x, " AND status >= $%d::bigint",
+		        pgq_int(&x, q->status_min));
+	if (q->status_max > 0)
+		pgq_add(&x, " AND status <= $%d::bigint",
+		        pgq_int(&x, q->status_max));
+	if (q->unmatched_only)
+		pgq_add(&x, " AND unmatched");
+	k = reader_get(st);
+	if (conn_ready(k) != 0)
+		goto done;
+	r = PQexecParams(k->c, x.sql, x.n, NULL, x.v, NULL, NULL, 0);
+	if (!ok(r)) {
+		fprintf(stderr, "error: rollup query failed: %s",
+		        PQresultErrorMessage(r));
+		goto done;
+	}
+	for (int i = 0; i < PQntuples(r); i++) {
+		otas__rollup_row_t e;
+		e.project = pk;
+		e.res_s = q->res_s;
+		e.bucket_us = ival(r, i, 0);
+		e.method = val(r, i, 1);
+		e.route = val(r, i, 2);
+		e.status = ival(r, i, 3);
+		e.unmatched = *PQgetvalue(r, i, 4) == 't';
+		e.n = ival(r, i, 5);
+		e.errors = ival(r, i, 6);
+		e.lat_sum = strtod(PQgetvalue(r, i, 7), NULL);
+		e.lat_min = strtod(PQgetvalue(r, i, 8), NULL);
+		e.lat_max = strtod(PQgetvalue(r, i, 9), NULL);
+		otas__hist_parse_text(PQgetvalue(r, i, 10), e.hist);
+		if (cb(arg, &e))
+			break;
+	}
+	rc = 0;
+done:
+	PQclear(r);
+	reader_put(st, k);
+	return rc;
+}
+
+static int
+pg_people_each(void *b, int64_t pk, const otas__people_query_t *q,
+               otas__people_cb cb, void *arg)
+{
+	pg_t *st = b;
+	conn_t *k;
+	PGresult *r = NULL;
+	char a[4][24];
+	const char *v[5] = {I64(a[0], pk), I64(a[1], q->res_s),
+	                    I64(a[2], q->since_us), I64(a[3], q->until_us),
+	                    q->company ? "c" : "u"};
+	int rc = -1;
+
+	k = reader_get(st);
+	if (conn_ready(k) != 0)
+		goto done;
+	r = PQexecParams(k->c,
+	                 "SELECT id, company, n, errors, first_ts, last_ts FROM"
+	                 " rollup_people WHERE project = $1::bigint AND"
+	                 " res = $2::int AND bucket >= $3::bigint AND"
+	                 " bucket < $4::bigint AND kind = $5::text",
+	                 5, NULL, v, NULL, NULL, 0);
+	if (!ok(r)) {
+		fprintf(stderr, "error: rollup query failed: %s",
+		        PQresultErrorMessage(r));
+		goto done;
+	}
+	for (int i = 0; i < PQntuples(r); i++) {
+		otas__people_row_t e;
+		e.id = val(r, i, 0);
+		e.company = val(r, i, 1);
+		e.n = ival(r, i, 2);
+		e.errors = ival(r, i, 3);
+		e.first_us = ival(r, i, 4);
+		e.last_us = ival(r, i, 5);
+		if (cb(arg, &e))
+			break;
+	}
+	rc = 0;
+done:
+	PQclear(r);
+	reader_put(st, k);
+	return rc;
+}
+
 const otas__store_ops_t otas__store_pg_ops = {
     .name = "postgresql",
     .open = pg_open,
@@ -1584,4 +1937,6 @@ const otas__store_ops_t otas__store_pg_ops = {
     .entities_upsert = pg_entities_upsert,
     .entities_each = pg_entities_each,
     .scan = pg_scan,
+    .rollup_each = pg_rollup_each,
+    .people_each = pg_people_each,
 };

@@ -17,6 +17,7 @@
  * back with PRAGMA incremental_vacuum (new databases are created with
  * auto_vacuum=INCREMENTAL; an older file keeps its free pages for reuse).
  */
+#include "rollup.h"
 #include "store_impl.h"
 #include "util.h"
 
@@ -37,8 +38,24 @@ enum {
 	S_PROJECT_PK, S_KEY_INSERT, S_KEY_LOOKUP, S_KEY_REVOKE, S_AGENT_INSERT,
 	S_AGENT_ID, S_SESSION_INSERT, S_ENTITY_UPSERT, S_EVENT_INSERT,
 	S_EVENT_GET, S_SAMPLES_EP, S_SAMPLES_DAY, S_SAMPLES_ROUTE, S_SESSIONS,
-	S_ENTITIES, S_PROJECTS_ALL, S_RETAIN_DELETE, S_N
+	S_ENTITIES, S_PROJECTS_ALL, S_RETAIN_DELETE, S_ROLLUP_UPSERT,
+	S_RETAIN_ROLLUPS, S_PEOPLE_UPSERT, S_RETAIN_PEOPLE, S_N
 };
+
+/* The people rollups of the events with id > ID (the migration's
+ * backfill; ingest aggregates in C, rollup.c). */
+#define PEOPLE_SELECT(ID) \
+	"WITH e AS MATERIALIZED (SELECT project, ts, status, is_error,"\
+	    " user_id AS u, company_id AS c FROM events WHERE id > " ID "),"\
+	    " w AS (SELECT project, r.res, otas_bucket(ts, r.res) AS bucket, k.kind,"\
+	    " CASE k.kind WHEN 'u' THEN u ELSE c END AS who,"\
+	    " CASE k.kind WHEN 'u' THEN c END AS company, ts,"\
+	    " status >= 400 OR is_error AS err FROM e,"\
+	    " (SELECT 3600 AS res UNION ALL SELECT 86400) r,"\
+	    " (SELECT 'u' AS kind UNION ALL SELECT 'c') k)"\
+	    " SELECT project, res, bucket, kind, who, max(company), count(*),"\
+	    " sum(err), min(ts), max(ts) FROM w WHERE who IS NOT NULL AND who <> ''"\
+	    " GROUP BY 1, 2, 3, 4, 5"
 
 static const char *const sql_text[S_N] = {
     [S_SECRET_GET] = "SELECT value FROM meta WHERE key=?",
@@ -101,6 +118,35 @@ static const char *const sql_text[S_N] = {
     [S_PROJECTS_ALL] = "SELECT pk FROM projects",
     [S_RETAIN_DELETE] = "DELETE FROM events WHERE id IN (SELECT id FROM"
                         " events WHERE project=? AND ts < ? LIMIT 5000)",
+    /* rollup.h; one row per key and group, merged into what is there */
+    [S_ROLLUP_UPSERT] =
+        "INSERT INTO rollups(project, res, bucket, method, route, status,"
+        " unmatched, n, errors, lat_sum, lat_min, lat_max, hist)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+        " ON CONFLICT(project, res, bucket, method, route, status, unmatched)"
+        " DO UPDATE SET n = n + excluded.n, errors = errors + excluded.errors,"
+        " lat_sum = lat_sum + excluded.lat_sum,"
+        " lat_min = min(lat_min, excluded.lat_min),"
+        " lat_max = max(lat_max, excluded.lat_max),"
+        " hist = otas_hist_merge(hist, excluded.hist)",
+    /* Buckets that end at or before the cutoff: their events are gone
+     * (a bucket the cutoff cuts keeps its row until it is wholly past). */
+    [S_RETAIN_ROLLUPS] = "DELETE FROM rollups WHERE project=?1 AND"
+                         " bucket + res * 1000000 <= ?2",
+    /* Who called (rollup.h people rollups), from the rows this
+     * transaction inserted (ids above the largest before it: the only
+     * writer appends). */
+    [S_PEOPLE_UPSERT] =
+        "INSERT INTO rollup_people(project, res, bucket, kind, id, company,"
+        " n, errors, first_ts, last_ts)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+        " ON CONFLICT(project, res, bucket, kind, id) DO UPDATE SET"
+        " n = n + excluded.n, errors = errors + excluded.errors,"
+        " first_ts = min(first_ts, excluded.first_ts),"
+        " last_ts = max(last_ts, excluded.last_ts),"
+        " company = coalesce(company, excluded.company)",
+    [S_RETAIN_PEOPLE] = "DELETE FROM rollup_people WHERE project=?1 AND"
+                        " bucket + res * 1000000 <= ?2",
 };
 
 /* The events query has 8 optional filters; each combination is its own
@@ -205,6 +251,37 @@ static const char *const migrations[] = {
     "ALTER TABLE events ADD COLUMN search_text TEXT GENERATED ALWAYS AS "
     SQ_SEARCH_TEXT " VIRTUAL;"
     SQ_FTS_CREATE,
+    /* 4 -> 5: rollups (rollup.h), filled from the events already there
+     * once; from then on the writer keeps them. */
+    "CREATE TABLE rollups(project INTEGER NOT NULL, res INTEGER NOT NULL,"
+    " bucket INTEGER NOT NULL, method TEXT NOT NULL, route TEXT NOT NULL,"
+    " status INTEGER NOT NULL, unmatched INTEGER NOT NULL,"
+    " n INTEGER NOT NULL, errors INTEGER NOT NULL, lat_sum REAL NOT NULL,"
+    " lat_min REAL NOT NULL, lat_max REAL NOT NULL, hist BLOB NOT NULL,"
+    " PRIMARY KEY(project, res, bucket, method, route, status, unmatched))"
+    " WITHOUT ROWID;"
+    "INSERT INTO rollups SELECT project, r.res, otas_bucket(ts, r.res),"
+    " method, route, status, route = path, count(*),"
+    " sum(status >= 400 OR is_error), sum(latency_ms), min(latency_ms),"
+    " max(latency_ms), otas_hist(latency_ms)"
+    " FROM events, (SELECT 60 AS res UNION ALL SELECT 3600"
+    " UNION ALL SELECT 86400) r"
+    " GROUP BY 1, 2, 3, 4, 5, 6, 7;",
+    /* 5 -> 6: who called, per hour and per day (rollup.h). */
+    "CREATE TABLE rollup_people(project INTEGER NOT NULL,"
+    " res INTEGER NOT NULL, bucket INTEGER NOT NULL, kind TEXT NOT NULL,"
+    " id TEXT NOT NULL, company TEXT, n INTEGER NOT NULL,"
+    " errors INTEGER NOT NULL, first_ts INTEGER NOT NULL,"
+    " last_ts INTEGER NOT NULL,"
+    " PRIMARY KEY(project, res, bucket, kind, id)) WITHOUT ROWID;"
+    "INSERT INTO rollup_people(project, res, bucket, kind, id, company, n,"
+    " errors, first_ts, last_ts) " PEOPLE_SELECT("-1") ";",
+    /* 6 -> 7: the views that read only errors (/errors) or only agents'
+     * calls (/stats/agents) walk these, not every event of the range. */
+    "CREATE INDEX events_errors ON events(project, ts)"
+    " WHERE status >= 400 OR is_error;"
+    "CREATE INDEX events_agents ON events(project, ts)"
+    " WHERE agent_id IS NOT NULL;",
 };
 
 
@@ -212,6 +289,74 @@ static int
 exec(sqlite3 *db, const char *sql)
 {
 	return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+}
+
+/* ---- SQL functions of the rollups (rollup.h) ----------------------- */
+
+/* otas_bucket(ts, res): the start of ts's bucket of res seconds. */
+static void
+fn_bucket(sqlite3_context *cx, int argc, sqlite3_value **v)
+{
+	(void)argc;
+	sqlite3_result_int64(cx, otas__rollup_bucket(sqlite3_value_int64(v[0]),
+	                                             sqlite3_value_int64(v[1])));
+}
+
+/* otas_hist_merge(a, b): the bin-wise sum of two histogram blobs. */
+static void
+fn_hist_merge(sqlite3_context *cx, int argc, sqlite3_value **v)
+{
+	uint32_t a[OTAS__HIST_BINS], b[OTAS__HIST_BINS];
+	unsigned char out[4 * OTAS__HIST_BINS];
+
+	(void)argc;
+	otas__hist_unblob(sqlite3_value_blob(v[0]),
+	                  (size_t)sqlite3_value_bytes(v[0]), a);
+	otas__hist_unblob(sqlite3_value_blob(v[1]),
+	                  (size_t)sqlite3_value_bytes(v[1]), b);
+	for (int i = 0; i < OTAS__HIST_BINS; i++)
+		a[i] += b[i];
+	sqlite3_result_blob(cx, out, (int)otas__hist_blob(a, out),
+	                    SQLITE_TRANSIENT);
+}
+
+/* otas_hist(latency_ms): aggregate, the histogram blob of a group. */
+static void
+fn_hist_step(sqlite3_context *cx, int argc, sqlite3_value **v)
+{
+	uint32_t *h = sqlite3_aggregate_context(cx, 4 * OTAS__HIST_BINS);
+
+	(void)argc;
+	if (h)
+		h[otas__hist_bin(sqlite3_value_double(v[0]))]++;
+}
+
+static void
+fn_hist_final(sqlite3_context *cx)
+{
+	uint32_t *h = sqlite3_aggregate_context(cx, 0);
+	uint32_t zero[OTAS__HIST_BINS] = {0};
+	unsigned char out[4 * OTAS__HIST_BINS];
+
+	sqlite3_result_blob(cx, out, (int)otas__hist_blob(h ? h : zero, out),
+	                    SQLITE_TRANSIENT);
+}
+
+static int
+add_functions(sqlite3 *db)
+{
+	int f = SQLITE_UTF8 | SQLITE_DETERMINISTIC;
+
+	return sqlite3_create_function(db, "otas_bucket", 2, f, NULL, fn_bucket,
+	                               NULL, NULL) != SQLITE_OK ||
+	               sqlite3_create_function(db, "otas_hist_merge", 2, f, NULL,
+	                                       fn_hist_merge, NULL,
+	                                       NULL) != SQLITE_OK ||
+	               sqlite3_create_function(db, "otas_hist", 1, f, NULL, NULL,
+	                                       fn_hist_step,
+	                                       fn_hist_final) != SQLITE_OK
+	           ? -1
+	           : 0;
 }
 
 #ifndef OTAS__PAGE_SIZE
@@ -229,6 +374,10 @@ open_db(const char *path, int flags)
 		return NULL;
 	}
 	sqlite3_busy_timeout(db, 10000);
+	if (add_functions(db) != 0) {
+		sqlite3_close(db);
+		return NULL;
+	}
 	/* Only a new, empty database takes a page size and auto_vacuum
 	 * (before WAL and the first table); an existing one keeps its own.
 	 * See "Throughput" in the README. */
@@ -727,7 +876,15 @@ insert_job(sqlite3 *db, sqlite3_stmt *ins, otas__store_job_t *j)
 		bind_opt_text(ins, 11, e->agent_id);
 		bind_opt_text(ins, 12, e->agent_session_id);
 		sqlite3_bind_int(ins, 13, e->agent_verified);
-		sqlite3_bind_text(ins, 14, e->doc, (int)e->doc_len, SQLITE_STATIC);
+		/* -1: SQLite then knows the text is NUL-terminated (doc is,
+		 * and holds no NUL: JSON escapes it) and every json_extract
+		 * of the generated columns reads it in place; with a length
+		 * each one copied the whole document to terminate it.  The
+		 * memchr keeps a document with a NUL whole all the same. */
+		sqlite3_bind_text(ins, 14, e->doc,
+		                  memchr(e->doc, 0, e->doc_len) ? (int)e->doc_len
+		                                                : -1,
+		                  SQLITE_STATIC);
 		if (sqlite3_step(ins) != SQLITE_DONE)
 			return -1;
 		e->inserted = sqlite3_changes(db) > 0;
@@ -737,6 +894,75 @@ insert_job(sqlite3 *db, sqlite3_stmt *ins, otas__store_job_t *j)
 			j->duplicates++;
 	}
 	return 0;
+}
+
+/* The group's rollup rows (rollup.h), inside its transaction.  0 ok. */
+static int
+upsert_rollups(conn_t *c, otas__store_job_t *batch)
+{
+	otas__rollup_row_t *rows;
+	size_t n;
+	unsigned char blob[4 * OTAS__HIST_BINS];
+	sqlite3_stmt *s = stmt(c, S_ROLLUP_UPSERT);
+	int rc = 0;
+
+	if (!s || otas__rollup_build(batch, &rows, &n) != 0)
+		return -1;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const otas__rollup_row_t *r = &rows[i];
+		sqlite3_reset(s);
+		sqlite3_bind_int64(s, 1, r->project);
+		sqlite3_bind_int64(s, 2, r->res_s);
+		sqlite3_bind_int64(s, 3, r->bucket_us);
+		sqlite3_bind_text(s, 4, r->method, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 5, r->route, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 6, r->status);
+		sqlite3_bind_int(s, 7, r->unmatched);
+		sqlite3_bind_int64(s, 8, r->n);
+		sqlite3_bind_int64(s, 9, r->errors);
+		sqlite3_bind_double(s, 10, r->lat_sum);
+		sqlite3_bind_double(s, 11, r->lat_min);
+		sqlite3_bind_double(s, 12, r->lat_max);
+		sqlite3_bind_blob(s, 13, blob, (int)otas__hist_blob(r->hist, blob),
+		                  SQLITE_TRANSIENT);
+		if (sqlite3_step(s) != SQLITE_DONE)
+			rc = -1;
+	}
+	sqlite3_reset(s);
+	free(rows);
+	return rc;
+}
+
+/* The group's people rollup rows, likewise.  0 ok. */
+static int
+upsert_people(conn_t *c, otas__store_job_t *batch)
+{
+	otas__people_agg_t *rows;
+	size_t n;
+	sqlite3_stmt *s = stmt(c, S_PEOPLE_UPSERT);
+	int rc = 0;
+
+	if (!s || otas__people_build(batch, &rows, &n) != 0)
+		return -1;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const otas__people_agg_t *r = &rows[i];
+		sqlite3_reset(s);
+		sqlite3_bind_int64(s, 1, r->project);
+		sqlite3_bind_int64(s, 2, r->res_s);
+		sqlite3_bind_int64(s, 3, r->bucket_us);
+		sqlite3_bind_text(s, 4, r->company ? "c" : "u", -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 5, r->id, -1, SQLITE_STATIC);
+		bind_opt_text(s, 6, r->company_id);
+		sqlite3_bind_int64(s, 7, r->n);
+		sqlite3_bind_int64(s, 8, r->errors);
+		sqlite3_bind_int64(s, 9, r->first_us);
+		sqlite3_bind_int64(s, 10, r->last_us);
+		if (sqlite3_step(s) != SQLITE_DONE)
+			rc = -1;
+	}
+	sqlite3_reset(s);
+	free(rows);
+	return rc;
 }
 
 static int
@@ -751,6 +977,10 @@ sq_writer_commit(void *b, int w, otas__store_job_t *batch, int fail)
 	rc = ins && exec(q->wr.db, "BEGIN IMMEDIATE") == 0 ? 0 : -1;
 	for (j = batch; rc == 0 && j; j = j->next)
 		rc = insert_job(q->wr.db, ins, j);
+	if (rc == 0)
+		rc = upsert_rollups(&q->wr, batch);
+	if (rc == 0)
+		rc = upsert_people(&q->wr, batch);
 	if (rc == 0 && fail)
 		rc = -1; /* testing: as if the disk were full */
 	if (rc == 0 && exec(q->wr.db, "COMMIT") != 0)
@@ -804,6 +1034,19 @@ sq_writer_maintain(void *b, int64_t now_us, int retain_days,
 			acc->retention_deleted_events += n;
 			if (n < 5000)
 				break;
+		}
+		/* the rollups of the deleted events */
+		for (int t = S_RETAIN_ROLLUPS; rc == 0 && t <= S_RETAIN_PEOPLE;
+		     t += S_RETAIN_PEOPLE - S_RETAIN_ROLLUPS) {
+			if (!(s = stmt(&q->wr, t))) {
+				rc = -1;
+				break;
+			}
+			sqlite3_bind_int64(s, 1, pks[i]);
+			sqlite3_bind_int64(s, 2, cutoff);
+			if (sqlite3_step(s) != SQLITE_DONE)
+				rc = -1;
+			sqlite3_reset(s);
 		}
 	}
 	if (exec(q->wr.db, "PRAGMA incremental_vacuum") != 0)
@@ -1213,7 +1456,7 @@ sq_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 	         "SELECT id, ts, event_id, method, path, route, status,"
 	         " latency_ms, is_error, agent_id, agent_session_id, %s, %s, %s"
 	         " FROM events WHERE project=?1 AND ts >= ?2 AND ts < ?3"
-	         "%s%s%s%s%s%s%s%s%s%s%s%s%s",
+	         "%s%s%s%s%s%s%s%s%s%s%s%s%s%s",
 	         q->want_who ? "user_id, company_id" : "NULL, NULL",
 	         q->want_doc ? "doc" : "NULL",
 	         q->want_text ? "search_text" : "NULL",
@@ -1230,6 +1473,7 @@ sq_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 	                  : " AND id IN (SELECT rowid FROM events_fts WHERE"
 	                    " events_fts MATCH ?12)",
 	         q->errors_only ? " AND (status >= 400 OR is_error)" : "",
+	         q->agents_only ? " AND agent_id IS NOT NULL" : "",
 	         q->has_cursor ? " AND (ts < ?13 OR (ts = ?13 AND id < ?14))" : "",
 	         q->any_order ? "" : " ORDER BY ts DESC, id DESC",
 	         q->limit > 0 ? " LIMIT ?15" : "");
@@ -1304,6 +1548,109 @@ done:
 	return rc;
 }
 
+static int
+sq_rollup_each(void *b, int64_t pk, const otas__rollup_query_t *q,
+               otas__rollup_cb cb, void *arg)
+{
+	sq_t *st = b;
+	conn_t *c;
+	sqlite3_stmt *s = NULL;
+	char sql[1024];
+	int rc = -1;
+
+	snprintf(sql, sizeof sql,
+	         "SELECT bucket, method, route, status, unmatched, n, errors,"
+	         " lat_sum, lat_min, lat_max, hist FROM rollups"
+	         " WHERE project=?1 AND res=?2 AND bucket >= ?3 AND bucket < ?4"
+	         "%s%s%s%s%s",
+	         q->method ? " AND method = ?5" : "",
+	         q->route ? " AND route = ?6" : "",
+	         q->status_min > 0 ? " AND status >= ?7" : "",
+	         q->status_max > 0 ? " AND status <= ?8" : "",
+	         q->unmatched_only ? " AND unmatched" : "");
+	c = reader_get(st);
+	if (sqlite3_prepare_v2(c->db, sql, -1, &s, NULL) != SQLITE_OK) {
+		fprintf(stderr, "error: prepare failed: %s\n", sqlite3_errmsg(c->db));
+		goto done;
+	}
+	sqlite3_bind_int64(s, 1, pk);
+	sqlite3_bind_int64(s, 2, q->res_s);
+	sqlite3_bind_int64(s, 3, q->since_us);
+	sqlite3_bind_int64(s, 4, q->until_us);
+	if (q->method)
+		sqlite3_bind_text(s, 5, q->method, -1, SQLITE_STATIC);
+	if (q->route)
+		sqlite3_bind_text(s, 6, q->route, -1, SQLITE_STATIC);
+	if (q->status_min > 0)
+		sqlite3_bind_int64(s, 7, q->status_min);
+	if (q->status_max > 0)
+		sqlite3_bind_int64(s, 8, q->status_max);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		otas__rollup_row_t r;
+		r.project = pk;
+		r.res_s = q->res_s;
+		r.bucket_us = sqlite3_column_int64(s, 0);
+		r.method = col_text(s, 1);
+		r.route = col_text(s, 2);
+		r.status = sqlite3_column_int64(s, 3);
+		r.unmatched = sqlite3_column_int(s, 4);
+		r.n = sqlite3_column_int64(s, 5);
+		r.errors = sqlite3_column_int64(s, 6);
+		r.lat_sum = sqlite3_column_double(s, 7);
+		r.lat_min = sqlite3_column_double(s, 8);
+		r.lat_max = sqlite3_column_double(s, 9);
+		otas__hist_unblob(sqlite3_column_blob(s, 10),
+		                  (size_t)sqlite3_column_bytes(s, 10), r.hist);
+		if (cb(arg, &r))
+			break;
+	}
+	rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+done:
+	sqlite3_finalize(s);
+	reader_put(st, c);
+	return rc;
+}
+
+static int
+sq_people_each(void *b, int64_t pk, const otas__people_query_t *q,
+               otas__people_cb cb, void *arg)
+{
+	sq_t *st = b;
+	conn_t *c = reader_get(st);
+	sqlite3_stmt *s = NULL;
+	int rc = -1;
+
+	if (sqlite3_prepare_v2(c->db,
+	                       "SELECT id, company, n, errors, first_ts, last_ts"
+	                       " FROM rollup_people WHERE project=?1 AND res=?2"
+	                       " AND bucket >= ?3 AND bucket < ?4 AND kind=?5",
+	                       -1, &s, NULL) != SQLITE_OK) {
+		fprintf(stderr, "error: prepare failed: %s\n", sqlite3_errmsg(c->db));
+		goto done;
+	}
+	sqlite3_bind_int64(s, 1, pk);
+	sqlite3_bind_int64(s, 2, q->res_s);
+	sqlite3_bind_int64(s, 3, q->since_us);
+	sqlite3_bind_int64(s, 4, q->until_us);
+	sqlite3_bind_text(s, 5, q->company ? "c" : "u", -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		otas__people_row_t r;
+		r.id = col_text(s, 0);
+		r.company = col_text(s, 1);
+		r.n = sqlite3_column_int64(s, 2);
+		r.errors = sqlite3_column_int64(s, 3);
+		r.first_us = sqlite3_column_int64(s, 4);
+		r.last_us = sqlite3_column_int64(s, 5);
+		if (cb(arg, &r))
+			break;
+	}
+	rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+done:
+	sqlite3_finalize(s);
+	reader_put(st, c);
+	return rc;
+}
+
 const otas__store_ops_t otas__store_sqlite_ops = {
     .name = "sqlite",
     .open = sq_open,
@@ -1328,4 +1675,6 @@ const otas__store_ops_t otas__store_sqlite_ops = {
     .entities_upsert = sq_entities_upsert,
     .entities_each = sq_entities_each,
     .scan = sq_scan,
+    .rollup_each = sq_rollup_each,
+    .people_each = sq_people_each,
 };

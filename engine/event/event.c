@@ -422,9 +422,38 @@ otas__event_write(const otas__event_ctx_t *ctx, const char *project_id,
                   const struct otas__record_s *r, otas__buf_t *out,
                   const char **token, size_t *token_len)
 {
+	otas__event_scratch_t sc = {OTAS__BUF_INIT, OTAS__BUF_INIT,
+	                            OTAS__BUF_INIT, OTAS__BUF_INIT,
+	                            OTAS__BUF_INIT, OTAS__BUF_INIT};
+	int rc = otas__event_write_with(ctx, project_id, r, out, &sc, token,
+	                                token_len);
+
+	otas__event_scratch_free(&sc);
+	return rc;
+}
+
+void
+otas__event_scratch_free(otas__event_scratch_t *sc)
+{
+	otas__buf_free(&sc->doc);
+	otas__buf_free(&sc->name);
+	otas__buf_free(&sc->t1);
+	otas__buf_free(&sc->t2);
+	otas__buf_free(&sc->hq);
+	otas__buf_free(&sc->hr);
+}
+
+/* The working buffers are taken from sc (emptied) and given back at the
+ * end with their memory: a sender reuses them from event to event. */
+int
+otas__event_write_with(const otas__event_ctx_t *ctx, const char *project_id,
+                       const struct otas__record_s *r, otas__buf_t *out,
+                       otas__event_scratch_t *sc, const char **token,
+                       size_t *token_len)
+{
 	const otas_capture_t *c = &r->cap;
-	otas__buf_t doc = OTAS__BUF_INIT, name = OTAS__BUF_INIT;
-	otas__buf_t t1 = OTAS__BUF_INIT, t2 = OTAS__BUF_INIT;
+	otas__buf_t doc = sc->doc, name = sc->name;
+	otas__buf_t t1 = sc->t1, t2 = sc->t2;
 	otas__hdr_facts_t rq = {0}, rs = {0};
 	body_facts_t bq, bs;
 	int cgi = c->flags & OTAS_CAP_REQ_HEADERS_CGI;
@@ -436,6 +465,10 @@ otas__event_write(const otas__event_ctx_t *ctx, const char *project_id,
 	int64_t us;
 	size_t start = out->len;
 
+	otas__buf_reset(&doc);
+	otas__buf_reset(&name);
+	otas__buf_reset(&t1);
+	otas__buf_reset(&t2);
 	*token = NULL;
 	*token_len = 0;
 	/* Room for the whole event up front: one allocation, not a doubling
@@ -458,7 +491,9 @@ otas__event_write(const otas__event_ctx_t *ctx, const char *project_id,
 	field(out, "\"event_id\":", r->event_id, 36);
 
 	/* Headers first: they tell the agent token and content types. */
-	otas__buf_t hq = OTAS__BUF_INIT, hr = OTAS__BUF_INIT;
+	otas__buf_t hq = sc->hq, hr = sc->hr;
+	otas__buf_reset(&hq);
+	otas__buf_reset(&hr);
 	otas__headers_write(ctx, 0, c->req_headers, c->n_req_headers, cgi, &hq,
 	              &name, &t1, &rq);
 	otas__headers_write(ctx, 1, c->resp_headers, c->n_resp_headers, 0, &hr,
@@ -487,8 +522,8 @@ otas__event_write(const otas__event_ctx_t *ctx, const char *project_id,
 	otas__buf_append(out, hq.data, hq.len);
 	otas__buf_puts(out, ",\"response_headers\":");
 	otas__buf_append(out, hr.data, hr.len);
-	otas__buf_free(&hq);
-	otas__buf_free(&hr);
+	sc->hq = hq;
+	sc->hr = hr;
 
 	otas__buf_puts(out, ",\"request_body\":");
 	write_body(ctx, 1, c->req_body, c->req_body_len,
@@ -631,10 +666,10 @@ otas__event_write(const otas__event_ctx_t *ctx, const char *project_id,
 			              out->len - start, rq.token, rq.token_len);
 	}
 
-	otas__buf_free(&doc);
-	otas__buf_free(&name);
-	otas__buf_free(&t1);
-	otas__buf_free(&t2);
+	sc->doc = doc;
+	sc->name = name;
+	sc->t1 = t1;
+	sc->t2 = t2;
 	return out->oom ? -1 : 0;
 }
 

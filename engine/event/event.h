@@ -78,4 +78,19 @@ int otas__event_write(const otas__event_ctx_t *ctx, const char *project_id,
                       const struct otas__record_s *r, otas__buf_t *out,
                       const char **token, size_t *token_len);
 
+/* The serialiser's working buffers, kept by a caller that writes many
+ * events (the sender) so they are allocated once, not per event.  Zero
+ * (OTAS__BUF_INIT each) to start; otas__event_scratch_free() at the end. */
+typedef struct {
+	otas__buf_t doc, name, t1, t2, hq, hr;
+} otas__event_scratch_t;
+
+/* otas__event_write() with the working buffers of sc. */
+int otas__event_write_with(const otas__event_ctx_t *ctx,
+                           const char *project_id,
+                           const struct otas__record_s *r, otas__buf_t *out,
+                           otas__event_scratch_t *sc, const char **token,
+                           size_t *token_len);
+void otas__event_scratch_free(otas__event_scratch_t *sc);
+
 #endif

@@ -113,6 +113,13 @@ typedef struct {
 	char spool_msg[400];    /* to log once spool_mu is released */
 	int64_t spool_fail_until; /* a spool write failed: not before */
 	int64_t drain_at;       /* when to look for spooled batches */
+	/* The spool may hold batches to drain now: set when this sender
+	 * spools or gives a lease back and when delivery recovers; cleared
+	 * when a claim finds nothing.  Clear, a delivery looks at the spool
+	 * (another process may spool) at most once per
+	 * OTAS__DRAIN_RECHECK_MS, not after every batch (a SQLite query). */
+	int spool_dirty;
+	int64_t drain_empty_ms; /* when a claim last found nothing */
 	batch_t b;
 	otas__record_t *pending; /* taken from the queue, not yet in b */
 	int attempt;
@@ -131,11 +138,14 @@ typedef struct {
 	                       * buffers, zstd context and state */
 	otas__answer_t ans;   /* the last answer, read */
 	int spooled_here;     /* this sender put batches in the spool */
+	otas__event_scratch_t esc; /* the serialiser's working buffers */
 } snd_t;
 
 static int http_ready(snd_t *s);
 static void promote_held(snd_t *s);
 static void do_collect(snd_t *s, long wait_ms);
+
+#define OTAS__DRAIN_RECHECK_MS 1000
 
 enum { OUT_DONE, OUT_RETRY, OUT_AUTH_WAIT, OUT_FALLBACK, OUT_REDIRECT };
 
@@ -301,10 +311,12 @@ spool_end(snd_t *s, int64_t id, int delivered)
 
 	pthread_mutex_lock(&eng->spool_mu);
 	if (eng->spool || spool_ready(s)) {
-		if (delivered)
+		if (delivered) {
 			otas__spool_delete(eng->spool, id);
-		else
+		} else {
 			otas__spool_release(eng->spool, id);
+			s->spool_dirty = 1;
+		}
 	}
 	pthread_mutex_unlock(&eng->spool_mu);
 	spool_log(s);
@@ -362,6 +374,7 @@ spool_batch(snd_t *s)
 	}
 	OTAS__INC(eng, spooled, n);
 	s->spooled_here = 1;
+	s->spool_dirty = 1;
 	if (evicted)
 		OTAS__INC(eng, dropped_spool_full, evicted);
 	return 0;
@@ -430,6 +443,20 @@ claim_spooled(snd_t *s)
 	return 1;
 }
 
+/* Delivery works: look at the spool now if it may hold batches, else
+ * (another process may have spooled) within OTAS__DRAIN_RECHECK_MS of
+ * the last claim that found nothing. */
+static void
+drain_soon(snd_t *s)
+{
+	int64_t at = s->drain_empty_ms + OTAS__DRAIN_RECHECK_MS;
+
+	if (s->spool_dirty)
+		s->drain_at = 0;
+	else if (at < s->drain_at)
+		s->drain_at = at;
+}
+
 /* ------------------------------------------------------------- batches */
 
 /* Serialise pending records into b up to the batch limits.  Records left
@@ -453,7 +480,8 @@ fill_into(snd_t *s, batch_t *b)
 		if (b->n && b->bytes >= max_bytes)
 			break;
 		s->pending = r->next;
-		if (otas__event_write(eng->ev, pid, r, &out, &tok, &tl) != 0) {
+		if (otas__event_write_with(eng->ev, pid, r, &out, &s->esc,
+		                           &tok, &tl) != 0) {
 			OTAS__INC(eng, dropped_capture_error, 1);
 			otas__buf_free(&out);
 		} else {
@@ -655,9 +683,11 @@ attempt(snd_t *s, long timeout_ms)
 		set_batch_endpoint(eng, 0);
 	}
 	if (out == OUT_DONE) {
-		if (s->failing)
+		if (s->failing) {
 			otas__log(eng, OTAS_LOG_INFO,
 			          "otas: delivery works again");
+			s->spool_dirty = 1;
+		}
 		s->failing = 0;
 		s->auth_logged = 0;
 		s->attempt = 0;
@@ -865,6 +895,7 @@ snd_free(snd_t *s)
 	pthread_mutex_unlock(&s->eng->spool_mu);
 	otas__buf_free(&s->body);
 	otas__buf_free(&s->resp.body);
+	otas__event_scratch_free(&s->esc);
 	free(s);
 }
 
@@ -1036,14 +1067,16 @@ do_collect(snd_t *s, long wait_ms)
 	if (ans.outcome == OTAS__OUT_OK) {
 		book_ok(s, &ans, f->rq.n, f->rq.len);
 		set_batch_endpoint(eng, 1);
-		if (s->failing)
+		if (s->failing) {
 			otas__log(eng, OTAS_LOG_INFO,
 			          "otas: delivery works again");
+			s->spool_dirty = 1;
+		}
 		s->failing = 0;
 		s->auth_logged = 0;
 		f->busy = 0;
 		batch_clear(&f->b);
-		s->drain_at = 0;
+		drain_soon(s);
 	} else {
 		hold(s, f, &ans);
 		f->busy = 0;
@@ -1136,7 +1169,7 @@ do_send(snd_t *s)
 		batch_clear(&s->b);
 		publish(s);
 		/* Delivery works: look at the spool now. */
-		s->drain_at = 0;
+		drain_soon(s);
 	} else if (s->b.spool_id > 0) {
 		/* A spooled batch failed: give the lease back. */
 		spool_end(s, s->b.spool_id, 0);
@@ -1160,6 +1193,7 @@ sender_main(void *arg)
 	}
 	s->eng = eng;
 	s->batch_mode = 1;
+	s->spool_dirty = 1; /* an earlier run may have spooled */
 	/* Every transfer of this thread ends at the shutdown deadline. */
 	otas__http_thread_abort(&eng->abort_at_ms);
 
@@ -1222,7 +1256,9 @@ sender_main(void *arg)
 				/* Nothing spooled: look again after the next
 				 * successful delivery, or in a while (another
 				 * process may spool). */
-				s->drain_at = otas__now_mono_ms() + 30000;
+				s->drain_empty_ms = otas__now_mono_ms();
+				s->drain_at = s->drain_empty_ms + 30000;
+				s->spool_dirty = 0;
 				break;
 			}
 			do_send(s);

@@ -127,7 +127,7 @@ TEST(refused_key_keeps_updates)
 	fs_reply_t bad[] = {{.status = 401,
 	                     .body = "{\"status\":0,\"status_description\":"
 	                             "\"invalid_sdk_key\"}"}};
-	otas_stats_t st;
+	otas_stats_t st = OTAS_STATS_INIT;
 
 	e->auth_wait_ms = 300;
 	fs_script(fs, bad, 1);

@@ -66,6 +66,13 @@ def test_retention_deletes_old_events(make_collector):
         wait_until(lambda: "deleted 50 events" in c.log_text())
         assert c.sql("PRAGMA auto_vacuum") == "2"  # incremental
         assert c.sql("PRAGMA freelist_count") == "0"  # pages given back
+    # the rollups of the deleted events are gone too (rollup.h), the new
+    # events' stay
+    wait_until(lambda: int(c.sql("SELECT count(*) FROM rollups WHERE bucket < "
+                                 f"{int((now - 31 * DAY) * 1e6)}")) == 0
+               and int(c.sql("SELECT count(*) FROM rollup_people WHERE bucket < "
+                             f"{int((now - 31 * DAY) * 1e6)}")) == 0)
+    assert int(c.sql("SELECT sum(n) FROM rollups WHERE res = 60")) == 10
     # ingest goes on while the schedule runs
     assert c.send_batch([make_event(99, event_id=uuid7(int(time.time() * 1000)))]).status == 200
 

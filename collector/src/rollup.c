@@ -1,0 +1,357 @@
+/*
+ * rollup.c -- the latency histogram and the per-group aggregation of the
+ * rollups (rollup.h), shared by both stores and api_dash.c.
+ */
+#include "rollup.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+int
+otas__hist_bin(double ms)
+{
+	double b;
+
+	if (!(ms >= OTAS__HIST_MIN_MS)) /* also NaN */
+		return 0;
+	b = 1 + floor(log2(ms / OTAS__HIST_MIN_MS) * OTAS__HIST_STEPS);
+	return b >= OTAS__HIST_BINS - 1 ? OTAS__HIST_BINS - 1 : (int)b;
+}
+
+void
+otas__hist_bounds(int bin, double *lo, double *hi)
+{
+	if (bin <= 0) {
+		*lo = 0;
+		*hi = OTAS__HIST_MIN_MS;
+		return;
+	}
+	*lo = OTAS__HIST_MIN_MS * exp2((double)(bin - 1) / OTAS__HIST_STEPS);
+	*hi = OTAS__HIST_MIN_MS * exp2((double)bin / OTAS__HIST_STEPS);
+}
+
+void
+otas__hist_add(otas__hist_t *h, double ms)
+{
+	h->c[otas__hist_bin(ms)]++;
+	if (!h->n || ms < h->min)
+		h->min = ms;
+	if (!h->n || ms > h->max)
+		h->max = ms;
+	h->n++;
+}
+
+void
+otas__hist_merge(otas__hist_t *h, const uint32_t *c, size_t nbins,
+                 long long n, double min, double max)
+{
+	if (n <= 0)
+		return;
+	for (size_t i = 0; i < nbins && i < OTAS__HIST_BINS; i++)
+		h->c[i] += c[i];
+	if (!h->n || min < h->min)
+		h->min = min;
+	if (!h->n || max > h->max)
+		h->max = max;
+	h->n += n;
+}
+
+double
+otas__hist_pct(const otas__hist_t *h, double p)
+{
+	long long k, acc = 0;
+	double lo, hi, v;
+	int i;
+
+	if (h->n <= 0)
+		return NAN;
+	k = (long long)ceil(p / 100.0 * (double)h->n);
+	if (k < 1)
+		k = 1;
+	if (k >= h->n)
+		return h->max; /* the largest is known exactly */
+	if (k == 1)
+		return h->min;
+	for (i = 0; i < OTAS__HIST_BINS - 1; i++) {
+		acc += h->c[i];
+		if (acc >= k)
+			break;
+	}
+	otas__hist_bounds(i, &lo, &hi);
+	/* the middle of the bin (geometric; bin 0 arithmetic), clamped to
+	 * what was seen */
+	v = i == 0 ? hi / 2 : sqrt(lo * hi);
+	if (v < h->min)
+		v = h->min;
+	if (v > h->max)
+		v = h->max;
+	return v;
+}
+
+size_t
+otas__hist_blob(const uint32_t *c, unsigned char out[4 * OTAS__HIST_BINS])
+{
+	int last = -1;
+
+	for (int i = 0; i < OTAS__HIST_BINS; i++)
+		if (c[i])
+			last = i;
+	for (int i = 0; i <= last; i++) {
+		out[4 * i] = (unsigned char)(c[i] & 0xff);
+		out[4 * i + 1] = (unsigned char)((c[i] >> 8) & 0xff);
+		out[4 * i + 2] = (unsigned char)((c[i] >> 16) & 0xff);
+		out[4 * i + 3] = (unsigned char)((c[i] >> 24) & 0xff);
+	}
+	return (size_t)(last + 1) * 4;
+}
+
+void
+otas__hist_unblob(const void *blob, size_t len, uint32_t c[OTAS__HIST_BINS])
+{
+	const unsigned char *p = blob;
+
+	memset(c, 0, sizeof *c * OTAS__HIST_BINS);
+	for (size_t i = 0; p && i < len / 4 && i < OTAS__HIST_BINS; i++)
+		c[i] = (uint32_t)p[4 * i] | (uint32_t)p[4 * i + 1] << 8 |
+		       (uint32_t)p[4 * i + 2] << 16 | (uint32_t)p[4 * i + 3] << 24;
+}
+
+void
+otas__hist_text(otas__buf_t *b, const uint32_t *c)
+{
+	int last = 0;
+
+	for (int i = 0; i < OTAS__HIST_BINS; i++)
+		if (c[i])
+			last = i;
+	otas__buf_putc(b, '{');
+	for (int i = 0; i <= last; i++)
+		otas__buf_printf(b, i ? ",%u" : "%u", (unsigned)c[i]);
+	otas__buf_putc(b, '}');
+}
+
+void
+otas__hist_parse_text(const char *s, uint32_t c[OTAS__HIST_BINS])
+{
+	int i = 0;
+
+	memset(c, 0, sizeof *c * OTAS__HIST_BINS);
+	if (!s)
+		return;
+	if (*s == '{')
+		s++;
+	while (*s && *s != '}' && i < OTAS__HIST_BINS) {
+		char *end;
+		unsigned long v = strtoul(s, &end, 10);
+		if (end == s) { /* NULL */
+			v = 0;
+			end = (char *)s + strcspn(s, ",}");
+		}
+		c[i++] = (uint32_t)v;
+		s = end;
+		if (*s == ',')
+			s++;
+	}
+}
+
+int64_t
+otas__rollup_bucket(int64_t ts_us, int64_t res_s)
+{
+	int64_t w = res_s * 1000000;
+	int64_t b = (ts_us / w) * w;
+
+	if (ts_us < 0 && b != ts_us)
+		b -= w;
+	return b;
+}
+
+typedef struct {
+	int64_t project, res_s, bucket_us;
+	const otas__event_t *e;
+	const char *route;
+	int unmatched;
+} rkey_t;
+
+static int
+rkey_cmp(const void *a, const void *b)
+{
+	const rkey_t *x = a, *y = b;
+	int c;
+
+	if (x->project != y->project)
+		return x->project < y->project ? -1 : 1;
+	if (x->res_s != y->res_s)
+		return x->res_s < y->res_s ? -1 : 1;
+	if (x->bucket_us != y->bucket_us)
+		return x->bucket_us < y->bucket_us ? -1 : 1;
+	if ((c = strcmp(x->e->method, y->e->method)) != 0)
+		return c;
+	if ((c = strcmp(x->route, y->route)) != 0)
+		return c;
+	if (x->e->status != y->e->status)
+		return x->e->status < y->e->status ? -1 : 1;
+	return x->unmatched - y->unmatched;
+}
+
+int
+otas__rollup_build(otas__store_job_t *batch, otas__rollup_row_t **rows,
+                   size_t *n)
+{
+	static const int64_t res[3] = {OTAS__ROLLUP_MINUTE, OTAS__ROLLUP_HOUR,
+	                               OTAS__ROLLUP_DAY};
+	rkey_t *k = NULL;
+	size_t nk = 0, cap = 0, nr = 0;
+	otas__rollup_row_t *out = NULL;
+
+	*rows = NULL;
+	*n = 0;
+	for (otas__store_job_t *j = batch; j; j = j->next)
+		for (size_t i = 0; i < j->n; i++) {
+			const otas__event_t *e = &j->ev[i];
+			int64_t ts;
+			const char *route;
+			if (e->reject || !e->doc || !e->inserted)
+				continue;
+			/* the ts the stores insert */
+			ts = e->ts_us ? e->ts_us : j->received_us;
+			route = e->route ? e->route : e->path;
+			if (nk + 3 > cap) {
+				cap = cap ? cap * 2 : 256;
+				k = realloc(k, cap * sizeof *k);
+				if (!k)
+					abort();
+			}
+			for (int r = 0; r < 3; r++)
+				k[nk++] = (rkey_t){j->project_pk, res[r],
+				                   otas__rollup_bucket(ts, res[r]), e,
+				                   route, strcmp(route, e->path) == 0};
+		}
+	if (!nk)
+		return 0;
+	qsort(k, nk, sizeof *k, rkey_cmp);
+	out = calloc(nk, sizeof *out);
+	if (!out)
+		abort();
+	for (size_t i = 0; i < nk; i++) {
+		const otas__event_t *e = k[i].e;
+		otas__rollup_row_t *r;
+		double ms = e->latency_ms;
+		if (i == 0 || rkey_cmp(&k[i - 1], &k[i]) != 0) {
+			r = &out[nr++];
+			r->project = k[i].project;
+			r->res_s = k[i].res_s;
+			r->bucket_us = k[i].bucket_us;
+			r->method = e->method;
+			r->route = k[i].route;
+			r->status = e->status;
+			r->unmatched = k[i].unmatched;
+			r->lat_min = r->lat_max = ms;
+		}
+		r = &out[nr - 1];
+		r->n++;
+		r->errors += e->status >= 400 || e->is_error;
+		r->lat_sum += ms;
+		if (ms < r->lat_min)
+			r->lat_min = ms;
+		if (ms > r->lat_max)
+			r->lat_max = ms;
+		r->hist[otas__hist_bin(ms)]++;
+	}
+	free(k);
+	*rows = out;
+	*n = nr;
+	return 0;
+}
+
+typedef struct {
+	int64_t project, res_s, bucket_us, ts;
+	int company;
+	const char *id;
+	const otas__event_t *e;
+} pkey_t;
+
+static int
+pkey_cmp(const void *a, const void *b)
+{
+	const pkey_t *x = a, *y = b;
+
+	if (x->project != y->project)
+		return x->project < y->project ? -1 : 1;
+	if (x->res_s != y->res_s)
+		return x->res_s < y->res_s ? -1 : 1;
+	if (x->bucket_us != y->bucket_us)
+		return x->bucket_us < y->bucket_us ? -1 : 1;
+	if (x->company != y->company)
+		return x->company - y->company;
+	return strcmp(x->id, y->id);
+}
+
+int
+otas__people_build(otas__store_job_t *batch, otas__people_agg_t **rows,
+                   size_t *n)
+{
+	static const int64_t res[2] = {3600, 86400};
+	pkey_t *k = NULL;
+	size_t nk = 0, cap = 0, nr = 0;
+	otas__people_agg_t *out;
+
+	*rows = NULL;
+	*n = 0;
+	for (otas__store_job_t *j = batch; j; j = j->next)
+		for (size_t i = 0; i < j->n; i++) {
+			const otas__event_t *e = &j->ev[i];
+			int64_t ts;
+			if (e->reject || !e->doc || !e->inserted ||
+			    (!e->user_id && !e->company_id))
+				continue;
+			ts = e->ts_us ? e->ts_us : j->received_us;
+			if (nk + 4 > cap) {
+				cap = cap ? cap * 2 : 256;
+				k = realloc(k, cap * sizeof *k);
+				if (!k)
+					abort();
+			}
+			for (int r = 0; r < 2; r++)
+				for (int c = 0; c < 2; c++) {
+					const char *id = c ? e->company_id : e->user_id;
+					if (id)
+						k[nk++] = (pkey_t){j->project_pk, res[r],
+						                   otas__rollup_bucket(ts, res[r]),
+						                   ts, c, id, e};
+				}
+		}
+	if (!nk)
+		return 0;
+	qsort(k, nk, sizeof *k, pkey_cmp);
+	out = calloc(nk, sizeof *out);
+	if (!out)
+		abort();
+	for (size_t i = 0; i < nk; i++) {
+		const otas__event_t *e = k[i].e;
+		otas__people_agg_t *r;
+		if (i == 0 || pkey_cmp(&k[i - 1], &k[i]) != 0) {
+			r = &out[nr++];
+			r->project = k[i].project;
+			r->res_s = k[i].res_s;
+			r->bucket_us = k[i].bucket_us;
+			r->company = k[i].company;
+			r->id = k[i].id;
+			r->first_us = r->last_us = k[i].ts;
+		}
+		r = &out[nr - 1];
+		r->n++;
+		r->errors += e->status >= 400 || e->is_error;
+		if (k[i].ts < r->first_us)
+			r->first_us = k[i].ts;
+		if (k[i].ts > r->last_us)
+			r->last_us = k[i].ts;
+		if (!r->company && e->company_id &&
+		    (!r->company_id || strcmp(e->company_id, r->company_id) > 0))
+			r->company_id = e->company_id;
+	}
+	free(k);
+	*rows = out;
+	*n = nr;
+	return 0;
+}

@@ -1,0 +1,139 @@
+/*
+ * rollup.h -- per-minute and per-hour aggregates of the events table,
+ * kept by the writer in the transaction that inserts the events
+ * (collector/README.md "Rollups").
+ *
+ * A rollup row counts the events of one project in one time bucket (a
+ * minute, an hour or a day, aligned on the epoch) with one (method, route,
+ * status, unmatched) key: requests, errors (status >= 400 or an
+ * exception), latency sum/min/max and a latency histogram.  The key holds
+ * the route column as stored (for a request no route matched that is its
+ * path, so the unmatched-paths list of /stats/routes comes from rollups
+ * too) and `unmatched` (route == path, as the dashboard decides it).
+ *
+ * The histogram has OTAS__HIST_BINS log-spaced bins: bin 0 is
+ * [0, 0.01 ms), bin i >= 1 is [0.01 * 2^((i-1)/4), 0.01 * 2^(i/4)) ms,
+ * the last one open-ended (about 12 h and up).  A percentile read from it
+ * lies in the bin the exact (nearest-rank) percentile lies in, clamped to
+ * the group's exact min and max: at most one bin wide from the exact
+ * value, i.e. within 19 % (2^(1/4) - 1) of it, +0.01 ms.
+ *
+ * Stored form (both stores): the counts of bins 0..k where k is the last
+ * non-empty bin; SQLite a BLOB of little-endian uint32, PostgreSQL an
+ * int[] (otas__hist_text / otas__hist_parse_text).
+ */
+#ifndef OTAS_COLLECTOR_ROLLUP_H
+#define OTAS_COLLECTOR_ROLLUP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "store.h"
+
+#define OTAS__HIST_BINS 128
+#define OTAS__HIST_MIN_MS 0.01
+#define OTAS__HIST_STEPS 4 /* bins per doubling */
+
+#define OTAS__ROLLUP_MINUTE 60
+#define OTAS__ROLLUP_HOUR 3600
+#define OTAS__ROLLUP_DAY 86400
+
+typedef struct {
+	uint32_t c[OTAS__HIST_BINS];
+	long long n;
+	double min, max;        /* exact, of what was added (n > 0) */
+} otas__hist_t;
+
+int otas__hist_bin(double ms);
+/* [lo, hi) of a bin in ms (the last bin's hi is its lo * 2^(1/4)). */
+void otas__hist_bounds(int bin, double *lo, double *hi);
+void otas__hist_add(otas__hist_t *h, double ms);
+void otas__hist_merge(otas__hist_t *h, const uint32_t *c, size_t nbins,
+                      long long n, double min, double max);
+/* Nearest-rank percentile estimate (see above); NAN when empty. */
+double otas__hist_pct(const otas__hist_t *h, double p);
+
+/* Stored forms.  Blob: returns its length (4 * bins used). */
+size_t otas__hist_blob(const uint32_t *c, unsigned char out[4 * OTAS__HIST_BINS]);
+/* Decode a blob into c (zeroed first); bins beyond the blob are 0. */
+void otas__hist_unblob(const void *blob, size_t len,
+                       uint32_t c[OTAS__HIST_BINS]);
+/* PostgreSQL int[] literal "{1,0,3}" appended to b. */
+void otas__hist_text(otas__buf_t *b, const uint32_t *c);
+/* Parse "{1,0,NULL,3}" into c (zeroed first). */
+void otas__hist_parse_text(const char *s, uint32_t c[OTAS__HIST_BINS]);
+
+/* One aggregated row. */
+typedef struct {
+	int64_t project;
+	int64_t res_s;          /* OTAS__ROLLUP_MINUTE, _HOUR or _DAY */
+	int64_t bucket_us;      /* start of the bucket */
+	const char *method, *route; /* point into the events (build) or the
+	                             * result row (reads) */
+	long long status;
+	int unmatched;
+	long long n, errors;
+	double lat_sum, lat_min, lat_max;
+	uint32_t hist[OTAS__HIST_BINS];
+} otas__rollup_row_t;
+
+/* The bucket an event time falls in (floor, also before 1970). */
+int64_t otas__rollup_bucket(int64_t ts_us, int64_t res_s);
+
+/* Aggregate the events of a committed-to-be group that were inserted
+ * (ev->inserted, so duplicates never count) into rows for both
+ * resolutions, sorted by key (concurrent writers lock rows in one order).
+ * *rows is malloc'd (free it); 0 ok. */
+int otas__rollup_build(otas__store_job_t *batch, otas__rollup_row_t **rows,
+                       size_t *n);
+
+/* A rollup read (store.h otas__store_rollup_each). */
+typedef struct {
+	int64_t res_s;
+	int64_t since_us, until_us; /* bucket_us in [since, until) */
+	const char *method, *route; /* NULL: any */
+	long long status_min, status_max; /* 0: open */
+	int unmatched_only;
+} otas__rollup_query_t;
+typedef int (*otas__rollup_cb)(void *arg, const otas__rollup_row_t *r);
+
+/* Rows of one project, in any order; the same key may come more than
+ * once (PostgreSQL keeps a row per writer thread): add them up.  Strings
+ * are valid during the callback only; return nonzero to stop.  0 ok. */
+int otas__store_rollup_each(otas__store_t *st, int64_t project_pk,
+                            const otas__rollup_query_t *q,
+                            otas__rollup_cb cb, void *arg);
+
+/* People rollups: per hour and per day, for each user id (and the
+ * company its events name, any one) and each company id in
+ * metadata: requests, errors, first and last event time. */
+typedef struct {
+	int64_t res_s;          /* 3600 or 86400 */
+	int64_t since_us, until_us; /* bucket_us in [since, until) */
+	int company;            /* 0 users, 1 companies */
+} otas__people_query_t;
+typedef struct {
+	const char *id, *company;
+	long long n, errors;
+	int64_t first_us, last_us;
+} otas__people_row_t;
+typedef int (*otas__people_cb)(void *arg, const otas__people_row_t *r);
+int otas__store_people_each(otas__store_t *st, int64_t project_pk,
+                            const otas__people_query_t *q,
+                            otas__people_cb cb, void *arg);
+
+/* One aggregated people row of a group (written by the stores). */
+typedef struct {
+	int64_t project, res_s, bucket_us;
+	int company;            /* kind: 0 user ("u"), 1 company ("c") */
+	const char *id;
+	const char *company_id; /* users: the largest company id seen */
+	long long n, errors;
+	int64_t first_us, last_us;
+} otas__people_agg_t;
+/* As otas__rollup_build, from ev->user_id / company_id. */
+int otas__people_build(otas__store_job_t *batch, otas__people_agg_t **rows,
+                       size_t *n);
+
+#endif
