@@ -19,9 +19,9 @@
  *   cmake --build build/c --target bench_collector_ingest
  *   build/c/collector/bench_collector_ingest
  */
+#include "common/base64.h"
 #include "ingest.h"
 #include "util.h"
-#include "common/base64.h"
 
 #include <curl/curl.h>
 #include <jansson.h>

@@ -181,6 +181,9 @@ def run_store(a, tmp, store, n_coll, pg):
     load split evenly between them.  Returns a dict of figures."""
     extra = ["--quiet", "--sync", a.sync, "--threads", str(a.threads),
              *(["--text-index", a.text_index] if a.text_index else [])]
+    base = list(extra)
+    if a.hold_index:
+        extra += ["--test-hold-text-index", "1"]
     url = pg.new_database("bench") if store == "pg" else None
     first = Collector(Path(tmp) / f"{store}{n_coll}-0", db_url=url, pg=pg)
     first.start(extra_args=extra)
@@ -203,8 +206,30 @@ def run_store(a, tmp, store, n_coll, pg):
         t.join()
     wall = time.perf_counter() - t0
     pgc = pg_cpu(pg) - pg0 if store == "pg" else 0.0
+    idx = {"cpu": 0.0, "pg_cpu": 0.0, "n": 0, "wall": 0.0, "during": None}
     try:
         stored = int(first.sql("SELECT count(*) FROM events"))
+        if a.text_index != "off":
+            idx["during"] = sum(c.get("/api/v1/collector/stats").json()
+                                .get("text_index", {}).get("indexed_events", 0)
+                                for c in colls)  # 0: an older collector
+        if a.hold_index and a.text_index != "off":
+            # the load ran with the indexer held: now let it catch up alone
+            for c in colls:
+                c.stop()
+            for c in colls:
+                c.start(extra_args=base)
+            cpu0 = [server_cpu(c.proc.pid) for c in colls]
+            pgi0 = pg_cpu(pg) if store == "pg" else 0.0
+            t1 = time.perf_counter()
+            while any(c.get("/api/v1/collector/stats").json()["text_index"]["behind"]
+                      for c in colls):
+                time.sleep(0.05)
+            idx["wall"] = time.perf_counter() - t1
+            idx["cpu"] = sum(server_cpu(c.proc.pid) - x for c, x in zip(colls, cpu0))
+            idx["pg_cpu"] = pg_cpu(pg) - pgi0 if store == "pg" else 0.0
+            idx["n"] = sum(c.get("/api/v1/collector/stats").json()["text_index"]
+                           ["indexed_events"] for c in colls)
     finally:
         for c in colls:
             c.stop()
@@ -219,6 +244,7 @@ def run_store(a, tmp, store, n_coll, pg):
         "client_cpu": sum(r[3] for r in results),
         "p50": max(r[4] for r in lat), "p99": max(r[5] for r in lat),
         "raw": sum(r[6] or 0 for r in results), "sent": sum(r[7] or 0 for r in results),
+        "idx": idx,
     }
 
 
@@ -240,6 +266,9 @@ def main() -> None:
     ap.add_argument("--bin", default=None)
     ap.add_argument("--text-index", choices=["on", "off"], default=None,
                     help="the collector's --text-index (default: its own default, on)")
+    ap.add_argument("--hold-index", action="store_true",
+                    help="hold the deferred text indexer during the load (ingest "
+                         "CPU alone), then time its catch-up separately")
     a = ap.parse_args()
     if a.bin:
         os.environ["OTAS_COLLECTOR_BIN"] = a.bin
@@ -291,7 +320,16 @@ def main() -> None:
         ("PostgreSQL CPU/event", lambda n, r: per_ev(r["pg_cpu"], r) if n != "sqlite" else "-"),
         ("client CPU/event", lambda n, r: per_ev(r["client_cpu"], r)),
         ("batch p50 / p99", lambda n, r: f"{r['p50'] * 1e3:.1f} / {r['p99'] * 1e3:.1f} ms"),
+        ("indexed during load", lambda n, r: "-" if r["idx"]["during"] is None
+         else f"{r['idx']['during']}"),
     ]
+    if a.hold_index:
+        table += [
+            ("indexer catch-up", lambda n, r: f"{r['idx']['n']} in {r['idx']['wall']:.2f} s"),
+            ("indexer collector CPU/event", lambda n, r: per_ev(r["idx"]["cpu"], r)),
+            ("indexer PostgreSQL CPU/event",
+             lambda n, r: per_ev(r["idx"]["pg_cpu"], r) if n != "sqlite" else "-"),
+        ]
     w = max(len(k) for k, _ in head + table)
     for k, v in head:
         print(f"{k:<{w}}  {v}")

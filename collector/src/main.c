@@ -35,7 +35,7 @@ typedef struct {
 	long max_conns_ip, header_timeout, max_inflight, query_threads;
 	long max_queued_queries;
 	int max_conns_ip_set, query_threads_set;
-	int fail_commits;
+	int fail_commits, hold_index;
 } args_t;
 
 static const char *prog = "otas-collector";
@@ -313,6 +313,8 @@ parse(int argc, char **argv, int i, const char *allowed, const char *help,
 			a->commit_delay = num(flag, v, 0, 60000);
 		else if (!strcmp(flag, "--test-fail-commits"))
 			a->fail_commits = (int)num(flag, v, 0, 1);
+		else if (!strcmp(flag, "--test-hold-text-index"))
+			a->hold_index = (int)num(flag, v, 0, 1);
 	}
 	if (!a->db) {
 		const char *env = getenv("OTAS_COLLECTOR_DB");
@@ -598,7 +600,7 @@ cmd_serve(int argc, char **argv)
 	      "--max-decoded-bytes --max-batch-events --max-header-bytes "
 	      "--max-connections --max-pending --threads --timeout --sync "
 	      "--dashboard-dir --quiet --test-commit-delay-ms --test-fail-commits "
-	      "--test-text-budget-ms "
+	      "--test-text-budget-ms --test-hold-text-index "
 	      "--max-connections-per-ip --header-timeout "
 	      "--max-inflight-body-bytes --query-threads --max-queued-queries "
 	      "--tls-cert --tls-key "
@@ -652,6 +654,7 @@ cmd_serve(int argc, char **argv)
 	w.maintain_interval_s = (int)a.maintain_interval;
 	w.writers = (int)a.writers;
 	w.no_text_index = a.text_index && !strcmp(a.text_index, "off");
+	w.hold_text_index = a.hold_index;
 
 	st = open_store(a.db, 0);
 	/* Signals are taken by sigwait below; every thread started from here

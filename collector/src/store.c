@@ -56,6 +56,8 @@ struct otas__store {
 	otas__store_job_t *head, *tail;
 	int pending;                /* jobs queued or being committed */
 	int running, stopping;
+	int index_more;             /* commits since the indexer caught up */
+	int64_t index_last_us;      /* its last chunk began */
 	otas__writer_opts_t opts;
 	otas__store_stats_t stats;
 };
@@ -355,6 +357,36 @@ maintain(otas__store_t *st)
 	pthread_mutex_unlock(&st->q_lock);
 }
 
+/* The deferred text index waits for ingest: it runs when no group is
+ * queued, and under a steady stream of groups at most once every
+ * OTAS__INDEX_EVERY_MS, so it falls behind a burst but not forever. */
+#ifndef OTAS__INDEX_EVERY_MS
+#define OTAS__INDEX_EVERY_MS 200
+#endif
+
+/* One chunk of the indexer, q_lock held (released while it runs). */
+static void
+index_step(otas__store_t *st, int w)
+{
+	int64_t t0 = otas__now_us();
+	int n;
+
+	st->index_last_us = t0;
+	pthread_mutex_unlock(&st->q_lock);
+	n = st->ops->writer_index(st->b, w);
+	pthread_mutex_lock(&st->q_lock);
+	if (n > 0) {
+		st->stats.text_indexed_events += n;
+		st->stats.text_index_chunks++;
+		int64_t us = otas__now_us() - t0;
+		st->stats.text_index_us += us;
+		if (us > st->stats.text_index_max_us)
+			st->stats.text_index_max_us = us;
+	} else {
+		/* Caught up (or failed: try again after the next commit). */
+		st->index_more = 0;
+	}
+}
 
 static void *
 writer_main(void *arg)
@@ -377,7 +409,10 @@ writer_main(void *arg)
 		struct timespec now;
 		int rc;
 
-		while (!st->head && !st->stopping) {
+		int indexer = w == 0 && st->ops->writer_index && !st->stopping &&
+		              !st->opts.hold_text_index;
+
+		while (!st->head && !st->stopping && !(indexer && st->index_more)) {
 			if (pthread_cond_timedwait(&st->q_cond, &st->q_lock, &next) ==
 			    ETIMEDOUT)
 				break;
@@ -389,6 +424,13 @@ writer_main(void *arg)
 			clock_gettime(CLOCK_REALTIME, &next);
 			next.tv_sec += interval;
 			pthread_mutex_lock(&st->q_lock);
+			continue;
+		}
+		indexer = indexer && !st->stopping && st->index_more;
+		if (indexer &&
+		    (!st->head || otas__now_us() - st->index_last_us >
+		                      (int64_t)OTAS__INDEX_EVERY_MS * 1000)) {
+			index_step(st, w);
 			continue;
 		}
 		if (!st->head) {
@@ -409,6 +451,11 @@ writer_main(void *arg)
 			for (j = batch; j; j = j->next)
 				j->accepted = j->duplicates = 0;
 		pthread_mutex_lock(&st->q_lock);
+		if (rc == 0 && !st->index_more) {
+			st->index_more = 1; /* new rows for the indexer */
+			if (w != 0)
+				pthread_cond_broadcast(&st->q_cond);
+		}
 		for (j = batch; j; j = j->next)
 			st->pending--;
 		pthread_mutex_unlock(&st->q_lock);
@@ -437,6 +484,7 @@ otas__store_writer_start(otas__store_t *st, const otas__writer_opts_t *o)
 		n = OTAS__MAX_WRITERS;
 	st->opts = *o;
 	st->stopping = 0;
+	st->index_more = 1; /* catch up with what is there */
 	st->n_writers = 0;
 	for (int w = 0; w < n; w++) {
 		if (st->ops->writer_open(st->b, w, o) != 0)
@@ -572,6 +620,7 @@ otas__store_stats(otas__store_t *st, otas__store_stats_t *out)
 {
 	pthread_mutex_lock(&st->q_lock);
 	*out = st->stats;
+	out->text_index_behind = st->index_more;
 	pthread_mutex_unlock(&st->q_lock);
 }
 

@@ -65,6 +65,7 @@ typedef struct {
 	                         * (SQLite 1, PostgreSQL 4) */
 	int no_text_index;      /* 1: drop the text index (ingest costs less,
 	                         * q scans); 0: make sure it is there */
+	int hold_text_index;    /* testing: the deferred indexer never runs */
 } otas__writer_opts_t;
 
 /* Counters of the maintenance schedule (otas__store_stats). */
@@ -75,6 +76,11 @@ typedef struct {
 	long long retention_dropped_partitions; /* PostgreSQL */
 	long long partitions_created;         /* PostgreSQL */
 	long long last_maintenance_us;
+	long long text_indexed_events;        /* by the deferred indexer */
+	long long text_index_chunks;          /* its transactions */
+	long long text_index_us;              /* wall time in them */
+	long long text_index_max_us;          /* the longest of them */
+	int text_index_behind;                /* 1: events wait for it */
 } otas__store_stats_t;
 
 /* Open (create=1: create if absent) and migrate to the current schema.

@@ -67,6 +67,11 @@ typedef struct otas__store_ops {
 	 * 0 ok. */
 	int (*writer_maintain)(void *b, int64_t now_us, int retain_days,
 	                       otas__store_stats_t *acc);
+	/* Deferred text index: one bounded chunk of the events not indexed
+	 * yet, its own transaction; writer 0 only, between groups.  Returns
+	 * how many it indexed (0: caught up), -1 on failure.  NULL: the
+	 * store indexes at insert. */
+	int (*writer_index)(void *b, int w);
 	void (*writer_close)(void *b, int w);
 
 	int (*events_each)(void *b, int64_t pk, const otas__event_query_t *q,

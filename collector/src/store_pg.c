@@ -181,9 +181,15 @@ static const char *const sql_text[P_N] = {
 #define PG_SEARCH_FIELD(f) \
 	"left(coalesce(d ->> '" #f "', ''), 4096) || chr(10) || "
 
-#define PG_SEARCH_INDEX \
+/* Schema 2's index: every row, kept in the ingest commit. */
+#define PG_SEARCH_INDEX_V2 \
 	"CREATE INDEX IF NOT EXISTS events_search ON events USING gin" \
 	" (otas_search_text(doc) gin_trgm_ops)"
+/* Schema 6 (deferred): only rows the indexer has marked text_indexed;
+ * ingest inserts them false, which costs the GIN nothing. */
+#define PG_SEARCH_INDEX \
+	"CREATE INDEX IF NOT EXISTS events_search ON events USING gin" \
+	" (otas_search_text(doc) gin_trgm_ops) WHERE text_indexed"
 
 static const char *const migrations[] = {
     /* 0 -> 1 */
@@ -248,7 +254,7 @@ static const char *const migrations[] = {
     "  (SELECT " OTAS__SEARCH_FIELDS(PG_SEARCH_FIELD) "''"
     "   FROM (SELECT doc::jsonb AS d) AS x)"
     " ELSE doc END $f$;"
-    PG_SEARCH_INDEX ";",
+    PG_SEARCH_INDEX_V2 ";",
     /* 2 -> 3: rollups (rollup.h), filled once from the events already
      * there; from then on the writers keep them.  A plain table: it is
      * small next to events and read by its primary key's prefix. */
@@ -302,6 +308,30 @@ static const char *const migrations[] = {
     " WHERE status >= 400 OR is_error <> 0;"
     "CREATE INDEX events_agents ON events(project, ts)"
     " WHERE agent_id IS NOT NULL;",
+    /* 5 -> 6: the text index is deferred (off the ingest path).  Rows
+     * are inserted text_indexed = false, which the GIN index leaves out
+     * (its predicate) and a small partial index on (day, id) keeps a
+     * list of; the writer's indexer sets it true in chunks, which adds
+     * them to the GIN index.  Existing rows were all indexed since schema 2
+     * (the default true costs no rewrite); the GIN index is made again
+     * with the predicate (on a big database this open takes a while). */
+    "ALTER TABLE events ADD COLUMN text_indexed boolean NOT NULL"
+    " DEFAULT true;"
+    "ALTER TABLE events ALTER COLUMN text_indexed SET DEFAULT false;"
+    "CREATE INDEX events_unindexed ON events(day, id)"
+    " WHERE NOT text_indexed;"
+    "DO $d$ BEGIN IF to_regclass('events_search') IS NOT NULL THEN"
+    " DROP INDEX events_search; " PG_SEARCH_INDEX "; END IF; END $d$;"
+    /* A partial index gets no statistics of its expression, and the
+     * planner needs them to walk the time index for a common text (not
+     * read every match through GIN): statistics on the expression, per
+     * partition (the maintenance adds them to new ones). */
+    "DO $d$ DECLARE p text; BEGIN FOR p IN SELECT c.relname FROM"
+    " pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE"
+    " i.inhparent = 'events'::regclass LOOP EXECUTE format("
+    "'CREATE STATISTICS IF NOT EXISTS %I ON (otas_search_text(doc)) FROM %I',"
+    " p || '_text', p); END LOOP; END $d$;"
+    "ANALYZE events;",
 };
 
 typedef struct {
@@ -320,6 +350,8 @@ typedef struct {
 	conn_t wr[OTAS__PG_WRITERS];  /* one per writer thread */
 	otas__buf_t cols[OTAS__PG_WRITERS][15]; /* array literals */
 	int sync_full;
+	int no_text_index;
+	int index_chunk;            /* writer 0: rows per indexer step */
 } pg_t;
 
 static int
@@ -832,6 +864,10 @@ pg_writer_open(void *b, int w, const otas__writer_opts_t *o)
 	char err[256];
 
 	q->sync_full = o->sync_full;
+	if (w == 0) { /* writer 0's indexer reads them while 1.. open */
+		q->no_text_index = o->no_text_index;
+		q->index_chunk = 500;
+	}
 	if (conn_open(&q->wr[w], q->conninfo, 1, err, sizeof err) != 0) {
 		fprintf(stderr, "error: %s\n", err);
 		return -1;
@@ -1190,8 +1226,15 @@ pg_writer_maintain(void *b, int64_t now_us, int retain_days,
 		         (long long)d, (long long)d, (long long)d + 1);
 		/* Fails when the default partition already holds rows of
 		 * that day: they stay there, which is still correct. */
-		if (exec_sql(q->wr[0].c, sql) == 0)
+		if (exec_sql(q->wr[0].c, sql) == 0) {
 			acc->partitions_created++;
+			/* see migration 2 -> 3 */
+			snprintf(sql, sizeof sql,
+			         "CREATE STATISTICS IF NOT EXISTS events_p%lld_text ON"
+			         " (otas_search_text(doc)) FROM events_p%lld",
+			         (long long)d, (long long)d);
+			exec_sql(q->wr[0].c, sql);
+		}
 	}
 	if (retain_days > 0) {
 		r = PQexec(q->wr[0].c,
@@ -1241,6 +1284,51 @@ pg_writer_maintain(void *b, int64_t now_us, int retain_days,
 unlock:
 	exec_sql(q->wr[0].c, "SELECT pg_advisory_unlock(" PG_LOCK_ID ")");
 	return rc;
+}
+
+/* Deferred text index: one transaction marks the next index_chunk
+ * unindexed rows text_indexed (adding them to the GIN index); rows
+ * another collector's indexer holds are skipped.  The chunk adapts to
+ * take about OTAS__PG_INDEX_CHUNK_MS.  Returns the rows indexed (0:
+ * none left), -1 on failure. */
+#ifndef OTAS__PG_INDEX_CHUNK_MS
+#define OTAS__PG_INDEX_CHUNK_MS 50
+#endif
+static int
+pg_writer_index(void *b, int w)
+{
+	pg_t *q = b;
+	int64_t t0 = otas__now_us(), us;
+	char sql[512];
+	PGresult *r;
+	int n;
+
+	if (q->no_text_index || w != 0)
+		return 0;
+	if (conn_ready(&q->wr[0]) != 0)
+		return -1;
+	snprintf(sql, sizeof sql,
+	         "UPDATE events e SET text_indexed = true FROM (SELECT day, id"
+	         " FROM events WHERE NOT text_indexed LIMIT %d FOR UPDATE SKIP"
+	         " LOCKED) u WHERE e.day = u.day AND e.id = u.id AND NOT"
+	         " e.text_indexed",
+	         q->index_chunk);
+	r = PQexec(q->wr[0].c, sql);
+	if (!ok(r)) {
+		fprintf(stderr, "error: text indexer: %s",
+		        PQresultErrorMessage(r));
+		PQclear(r);
+		return -1;
+	}
+	n = atoi(PQcmdTuples(r));
+	PQclear(r);
+	us = otas__now_us() - t0;
+	if (us > OTAS__PG_INDEX_CHUNK_MS * 1000 && q->index_chunk > 32)
+		q->index_chunk /= 2;
+	else if (us < OTAS__PG_INDEX_CHUNK_MS * 500 && n == q->index_chunk &&
+	         q->index_chunk < 10000)
+		q->index_chunk *= 2;
+	return n;
 }
 
 static void
@@ -1523,7 +1611,7 @@ pg_entities_each(void *b, int64_t pk, const char *kind,
 /* ---- dashboard scans ------------------------------------------------ */
 
 typedef struct {
-	char sql[3072];
+	char sql[6144];
 	size_t len;
 	const char *v[16];
 	char num[16][24];
@@ -1697,8 +1785,11 @@ pg_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 		}
 		*w++ = '%';
 		*w = '\0';
-		pgq_add(&x, " AND otas_search_text(doc) ILIKE $%d::text",
-		        pgq_text(&x, like));
+		/* Indexed rows through the (partial) index, the few the
+		 * indexer has not reached yet through events_unindexed: one
+		 * snapshot, so each row is one or the other. */
+		pgq_add(&x, " AND text_indexed AND otas_search_text(doc) ILIKE"
+		        " $%d::text", pgq_text(&x, like));
 	}
 	if (q->errors_only)
 		pgq_add(&x, " AND (status >= 400 OR is_error <> 0)");
@@ -1709,10 +1800,30 @@ pg_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 		pgq_add(&x, " AND (ts < $%d::bigint OR (ts = $%d::bigint AND id < "
 		        "$%d::bigint))", a, a, pgq_int(&x, q->cursor_id));
 	}
-	if (!q->any_order)
-		pgq_add(&x, " ORDER BY ts DESC, id DESC");
-	if (q->limit > 0)
-		pgq_add(&x, " LIMIT $%d::bigint", pgq_int(&x, q->limit));
+	{
+		/* With q: the indexed rows through the partial GIN index (the
+		 * plan the query had before indexing was deferred), UNION ALL
+		 * the rows the indexer has not reached yet through
+		 * events_unindexed; one snapshot, so each row is in one half. */
+		char tail[sizeof x.sql], order[64] = "";
+		const char *t = q->text ? strstr(x.sql, " AND text_indexed AND") : NULL;
+		if (!q->any_order)
+			snprintf(order, sizeof order, " ORDER BY ts DESC, id DESC");
+		if (q->limit > 0) {
+			size_t o = strlen(order);
+			snprintf(order + o, sizeof order - o, " LIMIT $%d::bigint",
+			         pgq_int(&x, q->limit));
+		}
+		if (t) {
+			snprintf(tail, sizeof tail, "%.*s AND NOT%s", (int)(t - x.sql),
+			         x.sql, t + 4);
+			memmove(x.sql + 1, x.sql, x.len + 1);
+			x.sql[0] = '(';
+			x.len++;
+			pgq_add(&x, "%s) UNION ALL (%s%s)%s", order, tail, order, order);
+		} else
+			pgq_add(&x, "%s", order);
+	}
 
 	k = reader_get(st);
 	if (conn_ready(k) != 0)
@@ -1929,6 +2040,7 @@ const otas__store_ops_t otas__store_pg_ops = {
     .writer_open = pg_writer_open,
     .writer_commit = pg_writer_commit,
     .writer_maintain = pg_writer_maintain,
+    .writer_index = pg_writer_index,
     .writer_close = pg_writer_close,
     .events_each = pg_events_each,
     .event_find = pg_event_find,

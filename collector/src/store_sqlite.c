@@ -170,6 +170,8 @@ typedef struct {
 	pthread_cond_t pool_cond;
 	conn_t wr;
 	int no_fts;                 /* --text-index off: q scans with LIKE */
+	int64_t fts_wm;             /* writer: fts_state.wm */
+	int fts_chunk;              /* writer: events per indexer transaction */
 } sq_t;
 
 /* The searchable text (store.h OTAS__SEARCH_FIELDS): each field's first
@@ -180,9 +182,9 @@ typedef struct {
 	" char(10) || "
 #define SQ_SEARCH_TEXT "(" OTAS__SEARCH_FIELDS(SQ_SEARCH_FIELD) "'')"
 
-/* The index and its triggers; also made again by serve after
- * --text-index off. */
-#define SQ_FTS_CREATE \
+/* Schema 4's index: triggers kept it in step in every ingest commit.
+ * Only migration 3 -> 4 uses it (7 -> 8 replaces it). */
+#define SQ_FTS_CREATE_V4 \
 	"CREATE VIRTUAL TABLE events_fts USING fts5(search_text," \
 	" content='events', content_rowid='id', tokenize='trigram');" \
 	"CREATE TRIGGER events_fts_ins AFTER INSERT ON events BEGIN" \
@@ -197,11 +199,35 @@ typedef struct {
 	" INSERT INTO events_fts(rowid, search_text)" \
 	" VALUES(new.id, new.search_text); END;" \
 	"INSERT INTO events_fts(events_fts) VALUES('rebuild');"
+
+/* Deferred index (schema 8): ingest writes events only; the writer's
+ * indexer (sq_writer_index) adds the events above the watermark
+ * fts_state.wm in chunks and moves it in the same transaction.  Only
+ * rows at or below it are in the index, so the delete/update triggers
+ * touch only those (an FTS5 'delete' of a row never added would corrupt
+ * it).  Made by serve when the index is on and absent (wm 0: the
+ * indexer builds it in the background). */
+#define SQ_FTS_TRIGGERS \
+	"CREATE TRIGGER IF NOT EXISTS events_fts_del AFTER DELETE ON events" \
+	" WHEN old.id <= (SELECT wm FROM fts_state) BEGIN" \
+	" INSERT INTO events_fts(events_fts, rowid, search_text)" \
+	" VALUES('delete', old.id, old.search_text); END;" \
+	"CREATE TRIGGER IF NOT EXISTS events_fts_upd AFTER UPDATE OF doc ON" \
+	" events WHEN old.id <= (SELECT wm FROM fts_state) BEGIN" \
+	" INSERT INTO events_fts(events_fts, rowid, search_text)" \
+	" VALUES('delete', old.id, old.search_text);" \
+	" INSERT INTO events_fts(rowid, search_text)" \
+	" VALUES(new.id, new.search_text); END;"
+#define SQ_FTS_CREATE \
+	"CREATE VIRTUAL TABLE events_fts USING fts5(search_text," \
+	" content='events', content_rowid='id', tokenize='trigram');" \
+	"UPDATE fts_state SET wm = 0;" SQ_FTS_TRIGGERS
 #define SQ_FTS_DROP \
 	"DROP TRIGGER IF EXISTS events_fts_ins;" \
 	"DROP TRIGGER IF EXISTS events_fts_del;" \
 	"DROP TRIGGER IF EXISTS events_fts_upd;" \
-	"DROP TABLE IF EXISTS events_fts;"
+	"DROP TABLE IF EXISTS events_fts;" \
+	"UPDATE fts_state SET wm = 0;"
 
 static const char *const migrations[] = {
     /* 0 -> 1 */
@@ -250,7 +276,7 @@ static const char *const migrations[] = {
      * Existing events are indexed here ('rebuild'). */
     "ALTER TABLE events ADD COLUMN search_text TEXT GENERATED ALWAYS AS "
     SQ_SEARCH_TEXT " VIRTUAL;"
-    SQ_FTS_CREATE,
+    SQ_FTS_CREATE_V4,
     /* 4 -> 5: rollups (rollup.h), filled from the events already there
      * once; from then on the writer keeps them. */
     "CREATE TABLE rollups(project INTEGER NOT NULL, res INTEGER NOT NULL,"
@@ -282,6 +308,17 @@ static const char *const migrations[] = {
     " WHERE status >= 400 OR is_error;"
     "CREATE INDEX events_agents ON events(project, ts)"
     " WHERE agent_id IS NOT NULL;",
+    /* 7 -> 8: the text index is deferred (off the ingest path): no insert
+     * trigger; fts_state.wm is the highest id indexed (every event so
+     * far, since schema 4 indexed them all; 0 with no index).  serve
+     * puts the delete/update triggers back (SQ_FTS_TRIGGERS). */
+    "DROP TRIGGER IF EXISTS events_fts_ins;"
+    "DROP TRIGGER IF EXISTS events_fts_del;"
+    "DROP TRIGGER IF EXISTS events_fts_upd;"
+    "CREATE TABLE fts_state(wm INTEGER NOT NULL);"
+    "INSERT INTO fts_state SELECT CASE WHEN EXISTS (SELECT 1 FROM"
+    " sqlite_master WHERE name = 'events_fts') THEN"
+    " coalesce((SELECT max(id) FROM events), 0) ELSE 0 END;",
 };
 
 
@@ -807,6 +844,22 @@ done:
 /* ---- writer --------------------------------------------------------- */
 
 static int
+fts_wm_read(sq_t *q)
+{
+	sqlite3_stmt *s = NULL;
+	int rc = -1;
+
+	if (sqlite3_prepare_v2(q->wr.db, "SELECT wm FROM fts_state", -1, &s,
+	                       NULL) == SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_ROW) {
+		q->fts_wm = sqlite3_column_int64(s, 0);
+		rc = 0;
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
+static int
 sq_writer_open(void *b, int w, const otas__writer_opts_t *o)
 {
 	sq_t *q = b;
@@ -839,10 +892,15 @@ sq_writer_open(void *b, int w, const otas__writer_opts_t *o)
 		sqlite3_finalize(s);
 		if (!have && exec(q->wr.db, SQ_FTS_DROP SQ_FTS_CREATE) != 0)
 			goto rollback;
+		if (have && exec(q->wr.db, SQ_FTS_TRIGGERS) != 0)
+			goto rollback;
 	}
 	if (exec(q->wr.db, "COMMIT") != 0)
 		goto rollback;
 	q->no_fts = o->no_text_index;
+	q->fts_chunk = 256;
+	if (fts_wm_read(q) != 0)
+		goto fail;
 	return 0;
 rollback:
 	fprintf(stderr, "error: text index: %s\n", sqlite3_errmsg(q->wr.db));
@@ -1049,9 +1107,81 @@ sq_writer_maintain(void *b, int64_t now_us, int retain_days,
 			sqlite3_reset(s);
 		}
 	}
+	/* A deleted newest row lets SQLite give its id to the next event:
+	 * keep the watermark below every id still to come. */
+	if (!q->no_fts &&
+	    (exec(q->wr.db, "UPDATE fts_state SET wm = min(wm, coalesce("
+	                    "(SELECT max(id) FROM events), 0))") != 0 ||
+	     fts_wm_read(q) != 0))
+		rc = -1;
 	if (exec(q->wr.db, "PRAGMA incremental_vacuum") != 0)
 		rc = -1;
 	return rc;
+}
+
+/* Chunk size bounds: the transaction aims at OTAS__TEXT_INDEX_CHUNK_MS
+ * (the longest an ingest group waits for the indexer), the size adapts
+ * to what the last chunk took. */
+#ifndef OTAS__TEXT_INDEX_CHUNK_MS
+#define OTAS__TEXT_INDEX_CHUNK_MS 10
+#endif
+#define SQ_CHUNK_MIN 32
+#define SQ_CHUNK_MAX 10000
+
+/* One indexer step: the next fts_chunk events above the watermark into
+ * the index and the watermark past them, one transaction.  Returns the
+ * number indexed (0: caught up), -1 on failure. */
+static int
+sq_writer_index(void *b, int w)
+{
+	sq_t *q = b;
+	sqlite3_stmt *s = NULL;
+	int64_t hi = 0, t0 = otas__now_us(), us;
+	char sql[256];
+	int n = 0;
+
+	(void)w;
+	if (q->no_fts)
+		return 0;
+	if (exec(q->wr.db, "BEGIN IMMEDIATE") != 0)
+		return -1;
+	if (sqlite3_prepare_v2(q->wr.db,
+	                       "SELECT count(*), max(id) FROM (SELECT id FROM"
+	                       " events WHERE id > ?1 ORDER BY id LIMIT ?2)",
+	                       -1, &s, NULL) != SQLITE_OK)
+		goto fail;
+	sqlite3_bind_int64(s, 1, q->fts_wm);
+	sqlite3_bind_int(s, 2, q->fts_chunk);
+	if (sqlite3_step(s) != SQLITE_ROW)
+		goto fail;
+	n = sqlite3_column_int(s, 0);
+	hi = sqlite3_column_int64(s, 1);
+	sqlite3_finalize(s);
+	s = NULL;
+	if (n == 0) {
+		exec(q->wr.db, "ROLLBACK");
+		return 0;
+	}
+	snprintf(sql, sizeof sql,
+	         "INSERT INTO events_fts(rowid, search_text) SELECT id,"
+	         " search_text FROM events WHERE id > %lld AND id <= %lld;"
+	         "UPDATE fts_state SET wm = %lld;",
+	         (long long)q->fts_wm, (long long)hi, (long long)hi);
+	if (exec(q->wr.db, sql) != 0 || exec(q->wr.db, "COMMIT") != 0)
+		goto fail;
+	q->fts_wm = hi;
+	us = otas__now_us() - t0;
+	if (us > OTAS__TEXT_INDEX_CHUNK_MS * 1000 && q->fts_chunk > SQ_CHUNK_MIN)
+		q->fts_chunk /= 2;
+	else if (us < OTAS__TEXT_INDEX_CHUNK_MS * 500 && n == q->fts_chunk &&
+	         q->fts_chunk < SQ_CHUNK_MAX)
+		q->fts_chunk *= 2;
+	return n;
+fail:
+	fprintf(stderr, "error: text indexer: %s\n", sqlite3_errmsg(q->wr.db));
+	sqlite3_finalize(s);
+	exec(q->wr.db, "ROLLBACK");
+	return -1;
 }
 
 static void
@@ -1433,8 +1563,8 @@ sq_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 	sq_t *st = b;
 	conn_t *c;
 	sqlite3_stmt *s = NULL;
-	char sql[2048];
-	char *like = NULL;
+	char part[1024], tailpart[1100], sql[3072];
+	char *like = NULL, *tail = NULL;
 	int64_t deadline = 0;
 	int rc = -1, common = 0;
 
@@ -1452,11 +1582,11 @@ sq_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 			common = 1;
 		}
 	}
-	snprintf(sql, sizeof sql,
+	snprintf(part, sizeof part,
 	         "SELECT id, ts, event_id, method, path, route, status,"
 	         " latency_ms, is_error, agent_id, agent_session_id, %s, %s, %s"
 	         " FROM events WHERE project=?1 AND ts >= ?2 AND ts < ?3"
-	         "%s%s%s%s%s%s%s%s%s%s%s%s%s%s",
+	         "%s%s%s%s%s%s%s%s%s%s%s",
 	         q->want_who ? "user_id, company_id" : "NULL, NULL",
 	         q->want_doc ? "doc" : "NULL",
 	         q->want_text ? "search_text" : "NULL",
@@ -1468,13 +1598,31 @@ sq_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 	         q->company_id ? " AND company_id = ?9" : "",
 	         q->status_min > 0 ? " AND status >= ?10" : "",
 	         q->status_max > 0 ? " AND status <= ?11" : "",
+	         q->errors_only ? " AND (status >= 400 OR is_error)" : "",
+	         q->agents_only ? " AND agent_id IS NOT NULL" : "",
+	         q->has_cursor ? " AND (ts < ?13 OR (ts = ?13 AND id < ?14))" : "");
+	/* With the index: the indexed rows (id <= fts_state.wm, read in this
+	 * statement's snapshot, so it agrees with the index) through it, and
+	 * the tail the indexer has not reached yet by LIKE on its rows (a
+	 * range of ids: only the events of the last moments). */
+	/* The tail by its rowid range (NOT INDEXED: the planner would
+	 * otherwise walk the time index over the whole range). */
+	{
+		const char *f = strstr(part, " FROM events WHERE");
+		snprintf(tailpart, sizeof tailpart,
+		         "%.*s FROM events NOT INDEXED WHERE%s", (int)(f - part),
+		         part, f + strlen(" FROM events WHERE"));
+	}
+	snprintf(sql, sizeof sql, "%s%s%s%s%s%s", part,
 	         !q->text ? ""
 	         : common ? " AND search_text LIKE ?12 ESCAPE '\\'"
 	                  : " AND id IN (SELECT rowid FROM events_fts WHERE"
-	                    " events_fts MATCH ?12)",
-	         q->errors_only ? " AND (status >= 400 OR is_error)" : "",
-	         q->agents_only ? " AND agent_id IS NOT NULL" : "",
-	         q->has_cursor ? " AND (ts < ?13 OR (ts = ?13 AND id < ?14))" : "",
+	                    " events_fts MATCH ?12) UNION ALL ",
+	         q->text && !common ? tailpart : "",
+	         q->text && !common
+	             ? " AND id > (SELECT wm FROM fts_state)"
+	               " AND search_text LIKE ?16 ESCAPE '\\'"
+	             : "",
 	         q->any_order ? "" : " ORDER BY ts DESC, id DESC",
 	         q->limit > 0 ? " LIMIT ?15" : "");
 	if (sqlite3_prepare_v2(c->db, sql, -1, &s, NULL) != SQLITE_OK) {
@@ -1502,6 +1650,10 @@ sq_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 		sqlite3_bind_int64(s, 11, q->status_max);
 	if (q->text)
 		sqlite3_bind_text(s, 12, like, -1, SQLITE_STATIC);
+	if (q->text && !common) {
+		tail = like_pattern(q->text);
+		sqlite3_bind_text(s, 16, tail, -1, SQLITE_STATIC);
+	}
 	if (q->budget_ms > 0) {
 		deadline = otas__now_us() + (int64_t)q->budget_ms * 1000;
 		sqlite3_progress_handler(c->db, 1000, past_deadline, &deadline);
@@ -1544,6 +1696,7 @@ done:
 		sqlite3_progress_handler(c->db, 0, NULL, NULL);
 	sqlite3_finalize(s);
 	free(like);
+	free(tail);
 	reader_put(st, c);
 	return rc;
 }
@@ -1667,6 +1820,7 @@ const otas__store_ops_t otas__store_sqlite_ops = {
     .writer_open = sq_writer_open,
     .writer_commit = sq_writer_commit,
     .writer_maintain = sq_writer_maintain,
+    .writer_index = sq_writer_index,
     .writer_close = sq_writer_close,
     .events_each = sq_events_each,
     .event_find = sq_event_find,

@@ -39,6 +39,7 @@
  * character within it (the last character when the rule ended early).
  */
 #include "event/jsonpath.h"
+#include "common/hex.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -184,18 +185,6 @@ add_step(parser_t *p, int kind, int desc)
 }
 
 static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static int
 hex4(const char *s, size_t avail, unsigned *out)
 {
 	unsigned v = 0;
@@ -204,7 +193,7 @@ hex4(const char *s, size_t avail, unsigned *out)
 	if (avail < 4)
 		return -1;
 	for (i = 0; i < 4; i++) {
-		int h = hexval(s[i]);
+		int h = otas__hex_value((unsigned char)s[i]);
 		if (h < 0)
 			return -1;
 		v = v << 4 | (unsigned)h;

@@ -60,6 +60,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include "common/clock.h"
+#include "common/hex.h"
 #include "common/utf8.h"
 #include "event/identity.h"
 #include "otas/otas.h"
@@ -230,15 +232,6 @@ token_char(int c)
 	return isalnum(c) || strchr("!#$%&'*+-.^_`|~", c);
 }
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = tolower(c);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* One "k=v" item (s..e, trimmed) of OTAS_OTLP_HEADERS into "k: v", the
  * value percent-decoded as OTEL_EXPORTER_OTLP_HEADERS.  NULL with *why set
  * when invalid (*why NULL: out of memory). */
@@ -279,8 +272,9 @@ header_line(const char *s, const char *e, const char **why)
 	for (; v < e; v++) {
 		int hi, lo;
 		char c = *v;
-		if (c == '%' && e - v >= 3 && (hi = hexval(v[1])) >= 0 &&
-		    (lo = hexval(v[2])) >= 0) {
+		if (c == '%' && e - v >= 3 &&
+		    (hi = otas__hex_value((unsigned char)v[1])) >= 0 &&
+		    (lo = otas__hex_value((unsigned char)v[2])) >= 0) {
 			c = (char)(hi * 16 + lo);
 			v += 2;
 		}
@@ -504,7 +498,7 @@ jhex4(const char *p)
 	int i, v = 0;
 
 	for (i = 0; i < 4; i++) {
-		int h = hexval((unsigned char)p[i]);
+		int h = otas__hex_value((unsigned char)p[i]);
 		if (h < 0)
 			return -1;
 		v = v * 16 + h;
@@ -1012,37 +1006,16 @@ kv_member(otas__buf_t *b, const char *key, const jv_t *o, const char *name,
 		kv_from(b, key, &v, tmp);
 }
 
-/* RFC 3339 UTC with microseconds (event.c's metadata.timestamp) to Unix
- * nanoseconds; 0 when it does not parse. */
+/* RFC 3339 (event.c's metadata.timestamp) to Unix nanoseconds; 0 when
+ * it does not parse or is before 1970. */
 static uint64_t
 ts_nanos(const char *s)
 {
-	struct tm tm;
-	int y, mo, d, h, mi, sec, us = 0, k = 0;
-	char frac[16] = "";
+	int64_t us;
 
-	if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi,
-	                 &sec, &k) != 6)
+	if (!s || otas__parse_time(s, &us) != 0 || us < 0)
 		return 0;
-	if (s[k] == '.') {
-		int i, more = 1;
-		/* up to 6 digits, padded with zeros; stops at the first
-		 * non-digit (the NUL included) */
-		for (i = 0; i < 6; i++) {
-			more = more && isdigit((unsigned char)s[k + 1 + i]);
-			frac[i] = more ? s[k + 1 + i] : '0';
-		}
-		frac[6] = '\0';
-		us = atoi(frac);
-	}
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = sec;
-	return (uint64_t)timegm(&tm) * 1000000000ull + (uint64_t)us * 1000ull;
+	return (uint64_t)us * 1000ull;
 }
 
 static int
@@ -1051,14 +1024,10 @@ hex_bytes(const char *s, size_t n, unsigned char *out)
 	size_t i;
 	int z = 1;
 
-	for (i = 0; i < n; i++) {
-		int hi = hexval((unsigned char)s[2 * i]);
-		int lo = hexval((unsigned char)s[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return -1;
-		out[i] = (unsigned char)(hi * 16 + lo);
+	if (otas__hex_decode(s, n, out) != 0)
+		return -1;
+	for (i = 0; i < n; i++)
 		z &= out[i] == 0;
-	}
 	return z ? -1 : 0; /* all zero ids are invalid */
 }
 

@@ -272,7 +272,10 @@ def test_migration_fills_rollups_from_events(new_collector, store, request):
                 " DROP FUNCTION otas_hist_put(int[], int, bigint);"
                 " DROP FUNCTION otas_hist_bin(float8);"
                 " DROP FUNCTION otas_hist_merge(int[], int[]);"
-                " UPDATE otas_schema SET version = version - 1;")
+                # and the deferred text index's step after them
+                " DROP INDEX events_unindexed;"
+                " ALTER TABLE events DROP COLUMN text_indexed;"
+                " UPDATE otas_schema SET version = version - 2;")
     else:
         con = sqlite3.connect(c.db_path)
         v = con.execute("PRAGMA user_version").fetchone()[0]
@@ -280,7 +283,8 @@ def test_migration_fills_rollups_from_events(new_collector, store, request):
         con.execute("DROP TABLE rollup_people")
         con.execute("DROP INDEX events_errors")
         con.execute("DROP INDEX events_agents")
-        con.execute(f"PRAGMA user_version={v - 3}")
+        con.execute("DROP TABLE fts_state")  # the deferred text index's step
+        con.execute(f"PRAGMA user_version={v - 4}")
         con.commit()
         con.close()
     c.start(extra_args=["--quiet"])

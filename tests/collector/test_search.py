@@ -39,6 +39,15 @@ def ids(c, **params):
     return [e["event_id"] for e in search(c, **params)["events"]]
 
 
+def text_index(c):
+    return c.get("/api/v1/collector/stats").json()["text_index"]
+
+
+def wait_indexed(c):
+    """Poll until the deferred indexer has caught up with every commit."""
+    return wait_for(lambda: not text_index(c)["behind"], what="text indexer")
+
+
 def loaded(c):
     evs = [
         ev(1, req=json.dumps({"customer": "Ada Lovelace", "note": "Invoice overdue"}),
@@ -188,8 +197,9 @@ def test_index_built_for_an_older_database(new_collector):
     assert c.send_batch([ev(1, req="from-before-the-index")]).json()["accepted"] == 1
     c.stop()
     if c.store == "sqlite":
-        for stmt in ("DROP TRIGGER events_fts_ins", "DROP TRIGGER events_fts_del",
-                     "DROP TRIGGER events_fts_upd", "DROP TABLE events_fts",
+        for stmt in ("DROP TRIGGER IF EXISTS events_fts_ins",
+                     "DROP TRIGGER events_fts_del", "DROP TRIGGER events_fts_upd",
+                     "DROP TABLE events_fts", "DROP TABLE fts_state",
                      "ALTER TABLE events DROP COLUMN search_text",
                      # and what later schemas added (rollups, indexes)
                      "DROP TABLE rollups", "DROP TABLE rollup_people",
@@ -198,7 +208,9 @@ def test_index_built_for_an_older_database(new_collector):
             c.sql(stmt)
     else:
         c.sql("DROP INDEX events_search")
-        c.sql("DROP FUNCTION otas_search_text(text)")
+        c.sql("DROP INDEX events_unindexed")
+        c.sql("ALTER TABLE events DROP COLUMN text_indexed")
+        c.sql("DROP FUNCTION otas_search_text(text) CASCADE")  # and its statistics
         for stmt in ("DROP TABLE rollups", "DROP TABLE rollup_people",
                      "DROP AGGREGATE otas_hist_agg(int, bigint)",
                      "DROP FUNCTION otas_hist_put(int[], int, bigint)",
@@ -213,9 +225,9 @@ def test_index_built_for_an_older_database(new_collector):
         assert c.send_batch([ev(2, req="after-the-index")]).json()["accepted"] == 1
         assert ids(c, q="the-index") == ["s-0002", "s-0001"]
         if c.store == "sqlite":
-            assert c.sql("PRAGMA user_version") == "7"
+            assert c.sql("PRAGMA user_version") == "8"
         else:
-            assert c.sql("SELECT version FROM otas_schema") == "5"
+            assert c.sql("SELECT version FROM otas_schema") == "6"
             assert c.sql("SELECT count(*) FROM pg_extension WHERE extname = 'pg_trgm'") == "1"
     finally:
         c.stop()
@@ -269,6 +281,8 @@ def test_text_index_off_and_on_again(new_collector):
         assert ids(c, q="while-off") == ["s-0001"]
         assert c.send_batch([ev(2, req="stored-while-on")]).json()["accepted"] == 1
         assert ids(c, q="stored-while") == ["s-0002", "s-0001"]
+        wait_indexed(c)
+        assert ids(c, q="stored-while") == ["s-0002", "s-0001"]
         if c.store == "sqlite":
             assert c.sql("SELECT count(*) FROM events_fts"
                          " WHERE events_fts MATCH '\"stored-while\"'") == "2"
@@ -278,6 +292,97 @@ def test_text_index_off_and_on_again(new_collector):
         c.stop()
     p = c.cli("serve", "--db", str(c.db_path), "--text-index", "maybe", check=False)
     assert p.returncode == 2 and "--text-index" in p.stderr
+
+
+def unindexed(c):
+    """Events the deferred indexer has not reached (read from the store)."""
+    if c.store == "sqlite":
+        return int(c.sql("SELECT count(*) FROM events WHERE id >"
+                         " (SELECT wm FROM fts_state)"))
+    return int(c.sql("SELECT count(*) FROM events WHERE NOT text_indexed"))
+
+
+def test_deferred_index_tail_then_index(new_collector):
+    """Ingest writes events only; a search right after finds them in the
+    not-yet-indexed tail (indexer held by a test flag), and the same
+    answer comes through the index once the indexer has caught up.
+    Retention of indexed and unindexed rows and duplicates stay right."""
+    c = new_collector("deferred")
+    c.start(extra_args=["--quiet", "--test-hold-text-index", "1"])
+    try:
+        assert c.send_batch([ev(1, req="alpha-deferred-one"),
+                             ev(2, resp="ALPHA-DEFERRED-two")]).json()["accepted"] == 2
+        assert unindexed(c) == 2
+        assert text_index(c)["behind"] is True
+        assert text_index(c)["indexed_events"] == 0
+        assert ids(c, q="alpha-deferred") == ["s-0002", "s-0001"]
+        assert ids(c, q="deferred-one") == ["s-0001"]
+        assert ids(c, q="not-there-at-all") == []
+        # a retry of an unindexed event is still a duplicate
+        r = c.send_batch([ev(1, req="alpha-deferred-one")]).json()
+        assert r["accepted"] == 0 and r["duplicates"] == 1
+    finally:
+        c.stop()
+    c.start(extra_args=["--quiet"])
+    try:
+        wait_indexed(c)
+        assert unindexed(c) == 0
+        assert ids(c, q="alpha-deferred") == ["s-0002", "s-0001"]
+        assert ids(c, q="deferred-one") == ["s-0001"]
+        if c.store == "sqlite":
+            assert c.sql("SELECT count(*) FROM events_fts"
+                         " WHERE events_fts MATCH '\"alpha-deferred\"'") == "2"
+        # a mix: indexed rows and a new unindexed tail answer together
+        assert c.send_batch([ev(3, req="alpha-deferred-three")]).json()["accepted"] == 1
+        assert ids(c, q="alpha-deferred") == ["s-0003", "s-0002", "s-0001"]
+        wait_indexed(c)
+        assert text_index(c)["indexed_events"] >= 3
+        assert unindexed(c) == 0
+        assert ids(c, q="alpha-deferred") == ["s-0003", "s-0002", "s-0001"]
+    finally:
+        c.stop()
+
+
+def test_synchronous_index_database_upgraded(new_collector):
+    """A database whose index was kept at insert (SQLite schema 4-7,
+    PostgreSQL 2-5) keeps its indexed events and goes deferred."""
+    c = new_collector("sync")
+    c.start(extra_args=["--quiet"])
+    assert c.send_batch([ev(1, req="kept-at-insert")]).json()["accepted"] == 1
+    wait_indexed(c)
+    c.stop()
+    if c.store == "sqlite":
+        for stmt in ("DROP TRIGGER events_fts_del", "DROP TRIGGER events_fts_upd",
+                     "DROP TABLE fts_state",
+                     "CREATE TRIGGER events_fts_ins AFTER INSERT ON events BEGIN"
+                     " INSERT INTO events_fts(rowid, search_text)"
+                     " VALUES(new.id, new.search_text); END",
+                     "CREATE TRIGGER events_fts_del AFTER DELETE ON events BEGIN"
+                     " INSERT INTO events_fts(events_fts, rowid, search_text)"
+                     " VALUES('delete', old.id, old.search_text); END",
+                     "PRAGMA user_version=7"):
+            c.sql(stmt)
+    else:
+        for stmt in ("DROP INDEX events_search", "DROP INDEX events_unindexed",
+                     "ALTER TABLE events DROP COLUMN text_indexed",
+                     "CREATE INDEX events_search ON events USING gin"
+                     " (otas_search_text(doc) gin_trgm_ops)",
+                     "UPDATE otas_schema SET version = 5"):
+            c.sql(stmt)
+    c.start(extra_args=["--quiet", "--test-hold-text-index", "1"])
+    try:
+        assert unindexed(c) == 0  # schemas 4-7 / 2-5 had indexed it
+        assert c.send_batch([ev(2, req="kept-after")]).json()["accepted"] == 1
+        assert unindexed(c) == 1
+        assert ids(c, q="kept-a") == ["s-0002", "s-0001"]
+        if c.store == "sqlite":
+            assert c.sql("PRAGMA user_version") == "8"
+            assert c.sql("SELECT count(*) FROM sqlite_master WHERE type = 'trigger'"
+                         " AND name = 'events_fts_ins'") == "0"
+        else:
+            assert c.sql("SELECT version FROM otas_schema") == "6"
+    finally:
+        c.stop()
 
 
 def test_time_budget_answers_503(make_collector):
