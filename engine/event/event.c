@@ -201,8 +201,70 @@ write_body(const otas__event_ctx_t *ctx, int is_req, const char *data, size_t le
 	}
 }
 
-/* Merge the host's metadata object (members first, so ours win on a
- * duplicate key).  Invalid JSON is ignored. */
+/* Names the serialiser writes under metadata itself.  A host metadata
+ * member with one of these names would be written twice: the policy is
+ * "ours win, the host's is kept under metadata.app" (README).  The OTel
+ * ids (trace_id, span_id, parent_span_id) are not here: the adapters add
+ * them to the metadata they pass, the engine does not write them. */
+static const char *const reserved_metadata[] = {
+    "event_id", "timestamp", "sdk", "host", "route", "client_ip",
+    "user_id", "company_id", "session_token", "traceparent", "tags",
+    "service_version", "direction", "url", "parent_event_id", "truncated",
+    "body_encoding", "errors", NULL};
+
+static int
+reserved_key(const char *k)
+{
+	const char *const *p;
+
+	for (p = reserved_metadata; *p; p++)
+		if (strcmp(*p, k) == 0)
+			return 1;
+	return 0;
+}
+
+/* The host's metadata object with its members named like ours moved
+ * under "app" (merged into an "app" object of its own; a non-object
+ * "app" is kept as app.app).  Returns o (a new reference) or NULL on
+ * oom. */
+static json_t *
+metadata_policy(json_t *o)
+{
+	json_t *app = NULL, *old, *v, *copy;
+	const char *k;
+	void *tmp;
+
+	json_object_foreach_safe(o, tmp, k, v) {
+		if (!reserved_key(k))
+			continue;
+		if (!app) {
+			old = json_object_get(o, "app");
+			if (json_is_object(old))
+				app = json_copy(old);
+			else if (old)
+				app = json_pack("{sO}", "app", old);
+			else
+				app = json_object();
+			if (!app)
+				return NULL;
+		}
+		if (json_object_set(app, k, v) != 0 || json_object_del(o, k) != 0)
+			goto fail;
+	}
+	if (app) {
+		copy = o;
+		if (json_object_set_new(copy, "app", app) != 0)
+			return NULL;
+	}
+	return o;
+fail:
+	json_decref(app);
+	return NULL;
+}
+
+/* Merge the host's metadata object (members first, then ours; see
+ * metadata_policy for names that collide).  Invalid JSON is ignored; a
+ * non-object value is kept as metadata.value. */
 static void
 write_user_metadata(const char *js, size_t n, otas__buf_t *out)
 {
@@ -214,25 +276,33 @@ write_user_metadata(const char *js, size_t n, otas__buf_t *out)
 
 	if (!js || !n)
 		return;
-	o = json_loadb(js, n, JSON_REJECT_DUPLICATES, NULL);
+	o = json_loadb(js, n, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, NULL);
 	if (!o)
 		return;
-	if (json_is_object(o)) {
-		json_object_foreach(o, k, v) {
-			dump = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-			if (!dump)
-				continue;
-			if (!first)
-				otas__buf_putc(out, ',');
-			otas__json_str(out, k, strlen(k));
-			otas__buf_putc(out, ':');
-			otas__buf_puts(out, dump);
-			free(dump);
-			first = 0;
-		}
+	if (!json_is_object(o)) {
+		json_t *w = json_pack("{so}", "value", o);
+		if (!w)
+			return;
+		o = w;
+	}
+	if (!metadata_policy(o)) {
+		json_decref(o);
+		return;
+	}
+	json_object_foreach(o, k, v) {
+		dump = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+		if (!dump)
+			continue;
 		if (!first)
 			otas__buf_putc(out, ',');
+		otas__json_str(out, k, strlen(k));
+		otas__buf_putc(out, ':');
+		otas__buf_puts(out, dump);
+		free(dump);
+		first = 0;
 	}
+	if (!first)
+		otas__buf_putc(out, ',');
 	json_decref(o);
 }
 

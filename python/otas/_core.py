@@ -31,39 +31,6 @@ EVENT_ID_KEY = outgoing.EVENT_ID_KEY
 Exchange = getattr(_native.engine, "Exchange", None) or _null_engine.Exchange
 
 
-# metadata names the engine writes: a GET_METADATA / MASK_EVENT value with
-# one of these names would be written twice.  Ours win; the user's value
-# is kept under metadata.app (documented in the README).
-RESERVED_METADATA = frozenset({
-    "event_id", "timestamp", "sdk", "host", "route", "client_ip", "user_id",
-    "company_id", "session_token", "traceparent", "trace_id", "span_id",
-    "parent_span_id", "tags",
-    "service_version", "direction", "url", "parent_event_id", "truncated",
-    "body_encoding", "errors"})
-
-
-def _metadata_json(value):
-    """The user's metadata dict as the engine takes it (JSON), with names
-    of ours moved under "app"."""
-    return json.dumps(_metadata_dict(value), default=str)
-
-
-def _metadata_dict(value):
-    """The user's metadata as a dict, with names of ours moved under
-    "app"."""
-    if not isinstance(value, dict):
-        value = {"value": value}
-    clash = RESERVED_METADATA.intersection(value)
-    if clash:
-        value = dict(value)
-        app = value.get("app")
-        app = dict(app) if isinstance(app, dict) else (
-            {} if app is None else {"app": app})
-        app.update((k, value.pop(k)) for k in sorted(clash))
-        value["app"] = app
-    return value
-
-
 def _header_name(cgi):
     if cgi.startswith("HTTP_"):
         cgi = cgi[5:]
@@ -184,7 +151,10 @@ class Core:
             value = self._call("GET_METADATA", request, response)
             if value is not None:
                 try:
-                    meta = _metadata_dict(value)
+                    # Names of ours in it go under metadata.app: the
+                    # engine's serialiser decides (event.c).
+                    meta = (value if isinstance(value, dict)
+                            else {"value": value})
                     json.dumps(meta, default=str)
                 except (TypeError, ValueError):
                     meta = None

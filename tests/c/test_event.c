@@ -199,7 +199,10 @@ TEST(every_field)
 	CHECK_STR(S(o, "error"), "ValueError: bad value");
 	m = json_object_get(o, "metadata");
 	CHECK_STR(S(m, "event_id"), id); /* ours win over the host's */
-	CHECK(json_is_array(json_object_get(m, "tags")));
+	/* the host's names of ours are kept under app */
+	CHECK(json_is_array(
+	    json_object_get(json_object_get(m, "app"), "tags")));
+	CHECK_STR(S(json_object_get(m, "app"), "event_id"), "evil");
 	CHECK_STR(S(m, "timestamp"), "2023-11-14T22:13:20.123456Z");
 	CHECK_STR(S(m, "sdk"), "otas-c/" OTAS_VERSION);
 	CHECK_STR(S(m, "host"), "api.example");
@@ -247,6 +250,58 @@ TEST(minimal_event_has_no_nulls)
 	CHECK(json_object_get(m, "user_id") == NULL);
 	CHECK(json_object_get(m, "session_token") == NULL);
 	CHECK_STR(S(m, "direction"), "incoming");
+	json_decref(o);
+	otas_engine_free(e, 0);
+}
+
+/* The host's metadata members named like ours: ours win, theirs are kept
+ * under metadata.app (merged into the host's own "app" object; a
+ * non-object "app" becomes app.app); other members pass through; a
+ * non-object metadata value is kept as metadata.value. */
+TEST(metadata_collisions_go_under_app)
+{
+	otas_engine_t *e = mk(NULL);
+	otas_capture_t c;
+	char id[37];
+	json_t *o, *m, *app;
+
+	base(&c);
+	c.metadata_json = "{\"event_id\":\"nope\",\"route\":\"theirs\","
+	                  "\"plan\":\"gold\",\"app\":{\"x\":1}}";
+	c.metadata_json_len = strlen(c.metadata_json);
+	o = ser(e, &c, id, NULL);
+	m = json_object_get(o, "metadata");
+	CHECK_STR(S(m, "event_id"), id);
+	CHECK_STR(S(m, "plan"), "gold");
+	app = json_object_get(m, "app");
+	CHECK_INT(json_object_size(app), 3);
+	CHECK_STR(S(app, "event_id"), "nope");
+	CHECK_STR(S(app, "route"), "theirs");
+	CHECK_INT(json_integer_value(json_object_get(app, "x")), 1);
+	json_decref(o);
+
+	c.metadata_json = "{\"sdk\":\"mine\",\"app\":\"scalar\"}";
+	c.metadata_json_len = strlen(c.metadata_json);
+	o = ser(e, &c, NULL, NULL);
+	m = json_object_get(o, "metadata");
+	CHECK_STR(S(m, "sdk"), "otas-c/" OTAS_VERSION);
+	app = json_object_get(m, "app");
+	CHECK_STR(S(app, "sdk"), "mine");
+	CHECK_STR(S(app, "app"), "scalar");
+	json_decref(o);
+
+	c.metadata_json = "{\"plan\":\"gold\",\"app\":\"scalar\"}";
+	c.metadata_json_len = strlen(c.metadata_json);
+	o = ser(e, &c, NULL, NULL);
+	m = json_object_get(o, "metadata");
+	CHECK_STR(S(m, "app"), "scalar"); /* no collision: untouched */
+	json_decref(o);
+
+	c.metadata_json = "[1,2]";
+	c.metadata_json_len = 5;
+	o = ser(e, &c, NULL, NULL);
+	m = json_object_get(o, "metadata");
+	CHECK_INT(json_array_size(json_object_get(m, "value")), 2);
 	json_decref(o);
 	otas_engine_free(e, 0);
 }
@@ -1024,6 +1079,7 @@ main(void)
 {
 	RUN(every_field);
 	RUN(minimal_event_has_no_nulls);
+	RUN(metadata_collisions_go_under_app);
 	RUN(column_limits);
 	RUN(sensitive_headers_option_and_real_names);
 	RUN(per_direction_header_masks);
