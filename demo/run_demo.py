@@ -191,7 +191,8 @@ def main():
         for s in sessions:
             print(f"\nAgent session {s['agent_session_id']} (agent {s.get('agent_id')}, "
                   f"{'verified' if s.get('verified') else 'unverified'}): "
-                  f"{s['events']} calls, {s['errors']} errors")
+                  f"{s['events']} calls, {s['errors']} "
+                  f"{'error' if s['errors'] == 1 else 'errors'}")
         ev = query(curl, read_key, "/api/v1/events?limit=500")["events"]
         card = [e for e in ev if e["path"] == "/api/orders" and e["method"] == "POST"
                 and "card" in (e.get("request_body") or "")]

@@ -1555,14 +1555,14 @@
 				h('div', {class: 'eg-head'},
 					h('h2', {class: 'eg-title'}, h('span', {class: 'badge ' + (g.kind === 'exception' ? 'st-5xx' : statusClass(g.status))}, title), ' ',
 						g.unmatched ? null : methodBadge(g.method), ' ', h('span', {class: 'route'}, g.unmatched ? 'Unmatched requests' : g.route)),
-					h('div', {class: 'eg-count'}, h('span', {class: 'eg-n'}, fmtInt(g.count)), ' events')),
+					h('div', {class: 'eg-count'}, h('span', {class: 'eg-n'}, fmtInt(g.count)), g.count === 1 ? ' event' : ' events')),
 				h('div', {class: 'eg-meta muted small'}, 'First seen ', timeEl(g.first_seen), ' · last seen ', timeEl(g.last_seen)),
 				chartSlot((w) => sparkline(g.series, Math.min(w, 600)), 'Events over the range'),
 				g.latest.message ? h('p', {class: 'eg-msg mono'}, shorten(g.latest.message, 300)) : null,
 				g.latest.stack ? h('details', null, h('summary', null, 'Latest stack trace'), h('pre', {class: 'stack'}, g.latest.stack)) : null,
 				h('p', {class: 'eg-links'},
 					g.latest.event_id ? h('a', {href: eventHref(g.latest.event_id), class: 'eg-latest'}, 'Latest event') : null, ' · ',
-					h('a', {href: dashHash('search', route, drill), class: 'eg-drill', id: 'eg-drill-' + i}, 'All ' + fmtInt(g.count) + ' events')));
+					h('a', {href: dashHash('search', route, drill), class: 'eg-drill', id: 'eg-drill-' + i}, g.count === 1 ? 'The event' : 'All ' + fmtInt(g.count) + ' events')));
 		});
 		ctx.mount(header, filterBar('errors', route),
 			h('div', {class: 'stats'}, statCard('Errors', fmtInt(data.errors), {key: 'errors', tone: data.errors ? 'bad' : null}),
