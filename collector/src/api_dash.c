@@ -669,11 +669,18 @@ rfilt_row(void *arg, const otas__rollup_row_t *r)
 #define OTAS__DASH_EXACT_MAX 20000
 #endif
 
+/* What a rollup is keyed by, so which filters it can answer: the
+ * `rollups` rows hold method, route, status and unmatched; the people
+ * rows (users, companies, agents, error groups) hold none of them. */
+enum { HOLDS_NONE = 0, HOLDS_REQUEST_KEYS = 1 };
+
 /* 2: answer f from the rollups whatever the count (plan=rollup, or a
  * range over 3 hours); 1: from the rollups unless they count at most
- * OTAS__DASH_EXACT_MAX events; 0: scan the events. */
+ * OTAS__DASH_EXACT_MAX events; 0: scan the events (plan=raw, or a filter
+ * the rollup does not hold). */
 static int
-use_rollups(struct MHD_Connection *c, const otas__dash_filter_t *f)
+use_rollups(struct MHD_Connection *c, const otas__dash_filter_t *f,
+            int holds)
 {
 	const char *plan = otas__http_arg(c, "plan");
 
@@ -681,6 +688,9 @@ use_rollups(struct MHD_Connection *c, const otas__dash_filter_t *f)
 		return 0;
 	if (f->path || f->user || f->company || f->tag || f->version ||
 	    f->agent || f->session || f->trace || f->text)
+		return 0;
+	if (holds != HOLDS_REQUEST_KEYS &&
+	    (f->method || f->route || f->n_status || f->unmatched))
 		return 0;
 	if (plan && strcmp(plan, "rollup") == 0)
 		return 2;
@@ -881,7 +891,7 @@ otas__api_dash_series(otas__server_t *s, struct MHD_Connection *c,
 	otas__dash_filter_scan(&f, &q);
 	q.any_order = 1;
 	series_init(&x, &f, f.bucket_s);
-	plan = use_rollups(c, &f);
+	plan = use_rollups(c, &f, HOLDS_REQUEST_KEYS);
 	x.hist = plan > 0;
 	if (x.hist && run_plan(s, r, &f, &q, f.bucket_s, series_row,
 	                       series_roll, &x) != 0) {
@@ -1192,8 +1202,7 @@ otas__api_dash_errors(otas__server_t *s, struct MHD_Connection *c,
 	x.width_us = (f.to_us - f.from_us + ERR_SERIES - 1) / ERR_SERIES;
 	if (x.width_us < 1)
 		x.width_us = 1;
-	plan = !(f.method || f.route || f.path || f.n_status || f.unmatched) &&
-	       use_rollups(c, &f);
+	plan = use_rollups(c, &f, HOLDS_NONE);
 	if ((plan ? who_plan(s, r, &f, &q, OTAS__PEOPLE_ERROR, errors_row,
 	                     errors_roll, &x)
 	          : run_scan(s, r, &f, &q, errors_row, &x, 0, NULL)) != 0) {
@@ -1531,7 +1540,7 @@ otas__api_dash_routes(otas__server_t *s, struct MHD_Connection *c,
 		return MHD_YES;
 	otas__dash_filter_scan(&f, &q);
 	q.any_order = 1;
-	plan = use_rollups(c, &f);
+	plan = use_rollups(c, &f, HOLDS_REQUEST_KEYS);
 	x.hist = plan > 0;
 	if (x.hist && run_plan(s, r, &f, &q, OTAS__ROLLUP_DAY, routes_row,
 	                       routes_roll, &x) != 0)
@@ -1773,7 +1782,7 @@ otas__api_dash_people(otas__server_t *s, struct MHD_Connection *c,
 	otas__dash_filter_scan(&f, &q);
 	q.any_order = 1;
 	q.want_who = 1;
-	plan = !x.known_only && use_rollups(c, &f);
+	plan = use_rollups(c, &f, HOLDS_NONE);
 	if ((plan ? people_plan(s, r, &f, &q, &x)
 	          : run_scan(s, r, &f, &q, people_row, &x, 0, NULL)) != 0 ||
 	    otas__store_entities_each(s->st, r->proj.pk, kind, NULL, MAX_PEOPLE,
@@ -1946,8 +1955,7 @@ otas__api_dash_agents(otas__server_t *s, struct MHD_Connection *c,
 	q.any_order = 1;
 	q.agents_only = 1;
 	/* no filter: whole hours and days from the people rollups (kind "a") */
-	plan = !(f.method || f.route || f.path || f.n_status || f.unmatched) &&
-	       use_rollups(c, &f);
+	plan = use_rollups(c, &f, HOLDS_NONE);
 	if ((plan ? who_plan(s, r, &f, &q, OTAS__PEOPLE_AGENT, agents_row,
 	                     agents_roll, &x)
 	          : run_scan(s, r, &f, &q, agents_row, &x, 0, NULL)) != 0)
