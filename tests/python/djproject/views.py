@@ -118,7 +118,7 @@ def outgoing(request):
     import requests
 
     target = request.GET["target"]
-    a = requests.get(target + "/r?token=abc&x=1", headers={"Authorization": "Bearer out-secret"}).json()
+    a = requests.get(target + "/r?token=q-secret-Zx9&x=1", headers={"Authorization": "Bearer out-secret"}).json()
     b = httpx.post(target + "/h", json={"password": "pw", "k": 1}).json()
     seen = {}
     t = threading.Thread(target=lambda: seen.update(requests.get(target + "/t").json()))
