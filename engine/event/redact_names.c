@@ -443,7 +443,7 @@ name_sensitive(const otas__nameset_t *ns, const char *name, size_t len)
  * normalisation and every list.  Names longer than MEMO_MAX and sets
  * never prepared are not memoised. */
 #define MEMO_SLOTS 512 /* a power of two; two ways per hash */
-#define MEMO_MAX 32    /* bytes of a raw name, a multiple of 8 */
+#define MEMO_MAX OTAS__MEMO_NAME_MAX
 
 typedef struct {
 	uint64_t tag; /* set id * 2 + defaults; 0: empty */
@@ -454,61 +454,31 @@ typedef struct {
 
 static __thread memo_t memo[MEMO_SLOTS];
 
-/* Bytes p[0..k) (0 < k <= 8) as one little-end-first word, zero above:
- * without reading past p + k and without a memcpy call. */
-static inline uint64_t
-load_upto8(const unsigned char *p, size_t k)
-{
-	uint32_t a, b;
-
-	if (k == 8) {
-		uint64_t v;
-		memcpy(&v, p, 8);
-		return v;
-	}
-	if (k >= 4) { /* two 4-byte loads that overlap */
-		memcpy(&a, p, 4);
-		memcpy(&b, p + k - 4, 4);
-		return (uint64_t)a | ((uint64_t)b << (8 * (k - 4)));
-	}
-	return (uint64_t)p[0] | ((uint64_t)p[k >> 1] << (8 * (k >> 1))) |
-	       ((uint64_t)p[k - 1] << (8 * (k - 1)));
-}
-
 int
 otas__name_sensitive(const otas__nameset_t *ns, const char *name, size_t len)
 {
-	const unsigned char *u = (const unsigned char *)name;
-	uint64_t w[MEMO_MAX / 8] = {0, 0, 0, 0}, h, tag, d;
+	uint64_t w[MEMO_MAX / 8], h, tag, d;
 	memo_t *e;
-	size_t i, nw;
+	size_t i, k, nw;
 	int ans;
 
 	if (!ns || (!ns->defaults && !ns->n) || !name)
 		return 0;
 	if (!ns->pats || len > MEMO_MAX || len == 0)
 		return name_sensitive(ns, name, len);
+	h = otas__memo_key(name, len, w);
 	nw = (len + 7) / 8;
-	for (i = 0; i + 1 < nw; i++)
-		memcpy(&w[i], u + 8 * i, 8);
-	w[nw - 1] = load_upto8(u + 8 * (nw - 1), len - 8 * (nw - 1));
-	h = len * 0x9E3779B97F4A7C15ull;
-	for (i = 0; i < nw; i++)
-		h = (h ^ w[i]) * 0xff51afd7ed558ccdull;
-	h ^= h >> 29;
 	tag = ns->pats->id * 2 + (ns->defaults != 0);
 	e = &memo[(h & (MEMO_SLOTS - 1)) & ~(size_t)1];
-	for (i = 0; i < 2; i++, e++) {
-		size_t k;
-		if (e->tag != tag || e->len != len)
+	for (i = 0; i < 2; i++) {
+		if (e[i].tag != tag || e[i].len != len)
 			continue;
 		for (d = 0, k = 0; k < nw; k++)
-			d |= e->w[k] ^ w[k];
+			d |= e[i].w[k] ^ w[k];
 		if (!d)
-			return (int)e->ans;
+			return (int)e[i].ans;
 	}
 	/* A miss: the older of the pair makes way (way 0 is the newer). */
-	e -= 2;
 	e[1] = e[0];
 	ans = name_sensitive(ns, name, len);
 	e->tag = tag;

@@ -21,6 +21,8 @@
 #define OTAS_REDACT_NAMES_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "event/redact_body.h"
 #include "common/buf.h"
@@ -32,6 +34,49 @@
  * out of memory. */
 int otas__nameset_prepare(otas__nameset_t *ns);
 void otas__nameset_release(otas__nameset_t *ns);
+
+/* For per-thread memos keyed on a short raw name (redact_names.c,
+ * headers.c): name[0..len) (0 < len <= OTAS__MEMO_NAME_MAX) into w as
+ * zero-padded words (whole words compare two names), and a hash of them.
+ * Reads no byte past name + len and calls no memcpy. */
+#define OTAS__MEMO_NAME_MAX 32
+
+static inline uint64_t
+otas__memo_word(const unsigned char *p, size_t k)
+{
+	uint32_t a, b;
+	uint64_t v;
+
+	if (k == 8) {
+		memcpy(&v, p, 8);
+		return v;
+	}
+	if (k >= 4) { /* two 4-byte loads that overlap */
+		memcpy(&a, p, 4);
+		memcpy(&b, p + k - 4, 4);
+		return (uint64_t)a | ((uint64_t)b << (8 * (k - 4)));
+	}
+	return (uint64_t)p[0] | ((uint64_t)p[k >> 1] << (8 * (k >> 1))) |
+	       ((uint64_t)p[k - 1] << (8 * (k - 1)));
+}
+
+static inline uint64_t
+otas__memo_key(const char *name, size_t len,
+               uint64_t w[OTAS__MEMO_NAME_MAX / 8])
+{
+	const unsigned char *u = (const unsigned char *)name;
+	size_t i, nw = (len + 7) / 8;
+	uint64_t h = len * 0x9E3779B97F4A7C15ull;
+
+	for (i = 0; i < OTAS__MEMO_NAME_MAX / 8; i++)
+		w[i] = 0;
+	for (i = 0; i + 1 < nw; i++)
+		memcpy(&w[i], u + 8 * i, 8);
+	w[nw - 1] = otas__memo_word(u + 8 * (nw - 1), len - 8 * (nw - 1));
+	for (i = 0; i < nw; i++)
+		h = (h ^ w[i]) * 0xff51afd7ed558ccdull;
+	return h ^ (h >> 29);
+}
 
 /* Whether the (already decoded) name is sensitive for `ns` (NULL: no). */
 int otas__name_sensitive(const otas__nameset_t *ns, const char *name,
