@@ -218,18 +218,14 @@ otas__headers_write(const otas__event_ctx_t *ctx, int dir, const otas_header_t *
 		hmemo_t *e = NULL;
 
 		if (ctx->id && h->name_len && h->name_len <= OTAS__MEMO_NAME_MAX) {
-			uint64_t w[OTAS__MEMO_NAME_MAX / 8], d;
+			uint64_t w[OTAS__MEMO_NAME_MAX / 8];
 			uint64_t hh = otas__memo_key(h->name, h->name_len, w);
-			size_t k, j, nw = (h->name_len + 7) / 8;
+			size_t j;
 			e = &hmemo[(hh & (HM_SLOTS - 1)) & ~(size_t)1];
-			for (j = 0; j < 2; j++) {
-				if (e[j].tag != tag || e[j].len != h->name_len)
-					continue;
-				for (d = 0, k = 0; k < nw; k++)
-					d |= e[j].w[k] ^ w[k];
-				if (!d)
+			for (j = 0; j < 2; j++)
+				if (e[j].tag == tag && e[j].len == h->name_len &&
+				    otas__memo_same(e[j].w, w))
 					break;
-			}
 			if (j < 2) {
 				kind = e[j].kind;
 				sens = e[j].sens;

@@ -135,6 +135,17 @@ otas__jwt_user_id(const char *v, size_t n, const char *claim, char *out,
 		return -1;
 	if (otas__b64_decode_any(p, (size_t)(q - p), &pl) != 0 || pl.oom)
 		goto done;
+	{
+		/* Only an object can hold the claim: a payload whose first
+		 * non-blank byte is not '{' (an opaque bearer token) is no
+		 * JWT, known without a parse. */
+		size_t k = 0;
+		while (k < pl.len && (pl.data[k] == ' ' || pl.data[k] == '\t' ||
+		                      pl.data[k] == '\n' || pl.data[k] == '\r'))
+			k++;
+		if (k >= pl.len || pl.data[k] != '{')
+			goto done;
+	}
 	doc = json_loadb(pl.data, pl.len, 0, NULL);
 	if (!json_is_object(doc))
 		goto done;

@@ -457,9 +457,8 @@ static __thread memo_t memo[MEMO_SLOTS];
 int
 otas__name_sensitive(const otas__nameset_t *ns, const char *name, size_t len)
 {
-	uint64_t w[MEMO_MAX / 8], h, tag, d;
+	uint64_t w[MEMO_MAX / 8], h, tag;
 	memo_t *e;
-	size_t i, k, nw;
 	int ans;
 
 	if (!ns || (!ns->defaults && !ns->n) || !name)
@@ -467,17 +466,12 @@ otas__name_sensitive(const otas__nameset_t *ns, const char *name, size_t len)
 	if (!ns->pats || len > MEMO_MAX || len == 0)
 		return name_sensitive(ns, name, len);
 	h = otas__memo_key(name, len, w);
-	nw = (len + 7) / 8;
 	tag = ns->pats->id * 2 + (ns->defaults != 0);
 	e = &memo[(h & (MEMO_SLOTS - 1)) & ~(size_t)1];
-	for (i = 0; i < 2; i++) {
-		if (e[i].tag != tag || e[i].len != len)
-			continue;
-		for (d = 0, k = 0; k < nw; k++)
-			d |= e[i].w[k] ^ w[k];
-		if (!d)
-			return (int)e[i].ans;
-	}
+	if (e[0].tag == tag && e[0].len == len && otas__memo_same(e[0].w, w))
+		return (int)e[0].ans;
+	if (e[1].tag == tag && e[1].len == len && otas__memo_same(e[1].w, w))
+		return (int)e[1].ans;
 	/* A miss: the older of the pair makes way (way 0 is the newer). */
 	e[1] = e[0];
 	ans = name_sensitive(ns, name, len);
