@@ -5,13 +5,14 @@
  * it holds.  Push never blocks on anything but the mutex, which is held
  * for a pointer push and a few counter updates; a push over the budget is
  * refused (the caller drops and counts).  The same mutex guards the
- * sender-control fields of the engine (see engine.h), so that the sender
+ * sender's control fields (see sender.h), so that the sender
  * can wait on "records or a command" with one condition variable.
  */
 #ifndef OTAS_QUEUE_H
 #define OTAS_QUEUE_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,6 +37,9 @@ typedef struct {
 	                         * (authentication failing: it spools a
 	                         * batch at a time, else waits for a clock) */
 	uint64_t wake_parked_bytes;
+	atomic_int full_logged; /* a queue-full episode was logged (capture);
+	                         * cleared by the sender once the queue is
+	                         * down to half its budget */
 } otas__queue_t;
 
 int otas__queue_init(otas__queue_t *q, uint64_t max_bytes);

@@ -24,7 +24,6 @@
 #include <jansson.h>
 
 #include "capture/capture.h"
-#include "engine.h"
 #include "send/http_curl.h"
 #include "send/protocol.h"
 #include "send/retry.h"
@@ -84,78 +83,56 @@ done:
 	return out;
 }
 
-otas_result_t
-otas_entity(otas_engine_t *eng, otas_entity_kind_t kind, const char *json,
-            size_t len)
+int
+otas__entities_push(otas__sender_t *sn, char *el, size_t n)
 {
-	struct otas__ent_s *e;
-	size_t n;
-	int bad;
-	char *el;
+	struct otas__ent_s *e = malloc(sizeof(*e) + n + 1);
 
-	if (!eng)
-		return -1;
-	el = otas__entity_element(kind, json, len, &n, &bad);
-	if (!el) {
-		if (bad)
-			return -1;
-		OTAS__INC(eng, dropped_entities, 1);
-		return 1;
-	}
-	e = malloc(sizeof(*e) + n + 1);
 	if (!e) {
 		free(el);
-		OTAS__INC(eng, dropped_entities, 1);
+		OTAS__INC(sn->c, dropped_entities, 1);
 		return 1;
 	}
 	e->next = NULL;
 	e->len = n;
 	memcpy(e->json, el, n + 1);
 	free(el);
-	if (!eng->cfg->enabled || !otas__protocol_has_entities(eng->proto)) {
-		/* OTLP logs have no place for entity updates: counted. */
-		if (eng->cfg->enabled)
-			OTAS__INC(eng, dropped_entities, 1);
+	pthread_mutex_lock(&sn->q->mu);
+	if (sn->entq.bytes + n > sn->q->max_bytes / 16) {
+		pthread_mutex_unlock(&sn->q->mu);
 		free(e);
+		OTAS__INC(sn->c, dropped_entities, 1);
 		return 1;
 	}
-	pthread_mutex_lock(&eng->q.mu);
-	if (eng->entq.bytes + n > eng->q.max_bytes / 16) {
-		pthread_mutex_unlock(&eng->q.mu);
-		free(e);
-		OTAS__INC(eng, dropped_entities, 1);
-		return 1;
-	}
-	if (eng->entq.tail)
-		eng->entq.tail->next = e;
+	if (sn->entq.tail)
+		sn->entq.tail->next = e;
 	else
-		eng->entq.head = e;
-	eng->entq.tail = e;
-	eng->entq.count++;
-	eng->entq.bytes += n;
-	pthread_cond_signal(&eng->q.cv_send);
-	pthread_mutex_unlock(&eng->q.mu);
-	if (!atomic_load_explicit(&eng->started, memory_order_acquire))
-		otas__sender_start(eng);
+		sn->entq.head = e;
+	sn->entq.tail = e;
+	sn->entq.count++;
+	sn->entq.bytes += n;
+	pthread_cond_signal(&sn->q->cv_send);
+	pthread_mutex_unlock(&sn->q->mu);
+	otas__sender_kick(sn);
 	return 0;
 }
 
 int
-otas__entities_due_locked(otas_engine_t *eng, int64_t now, int64_t *wake)
+otas__entities_due_locked(otas__sender_t *sn, int64_t now, int64_t *wake)
 {
-	if (!eng->entq.head)
+	if (!sn->entq.head)
 		return 0;
-	if (now >= eng->entq.next_ms)
+	if (now >= sn->entq.next_ms)
 		return 1;
-	if (eng->entq.next_ms < *wake)
-		*wake = eng->entq.next_ms;
+	if (sn->entq.next_ms < *wake)
+		*wake = sn->entq.next_ms;
 	return 0;
 }
 
 int
-otas__entities_busy_locked(const otas_engine_t *eng)
+otas__entities_busy_locked(const otas__sender_t *sn)
 {
-	return eng->entq.head != NULL || eng->entq.inflight;
+	return sn->entq.head != NULL || sn->entq.inflight;
 }
 
 static void
@@ -169,10 +146,10 @@ free_list(struct otas__ent_s *e)
 }
 
 void
-otas__entities_send(otas_engine_t *eng)
+otas__entities_send(otas__sender_t *sn)
 {
-	otas__entq_t *q = &eng->entq;
-	const otas__protocol_t *p = eng->proto;
+	otas__entq_t *q = &sn->entq;
+	const otas__protocol_t *p = sn->proto;
 	struct otas__ent_s *taken, *e, *last = NULL;
 	otas__request_t rq;
 	otas__answer_t ans;
@@ -182,7 +159,7 @@ otas__entities_send(otas_engine_t *eng)
 	int keep = 0;
 	int64_t wait = 0;
 
-	pthread_mutex_lock(&eng->q.mu);
+	pthread_mutex_lock(&sn->q->mu);
 	taken = q->head;
 	for (e = taken; e && n < ENT_BATCH; e = e->next) {
 		last = e;
@@ -190,7 +167,7 @@ otas__entities_send(otas_engine_t *eng)
 		n++;
 	}
 	if (!n) {
-		pthread_mutex_unlock(&eng->q.mu);
+		pthread_mutex_unlock(&sn->q->mu);
 		return;
 	}
 	q->head = last->next;
@@ -200,7 +177,7 @@ otas__entities_send(otas_engine_t *eng)
 	q->count -= n;
 	q->bytes -= bytes;
 	q->inflight = 1;
-	pthread_mutex_unlock(&eng->q.mu);
+	pthread_mutex_unlock(&sn->q->mu);
 
 	memset(&resp, 0, sizeof(resp));
 	memset(&rq, 0, sizeof(rq));
@@ -218,19 +195,19 @@ otas__entities_send(otas_engine_t *eng)
 	if (ans.outcome == OTAS__OUT_RETRY && q->http &&
 	    otas__protocol_end(p, &rq) == 0) {
 		otas__http_post(q->http, rq.url, rq.hdr, rq.n_hdr, rq.body,
-		                rq.len, (long)eng->cfg->timeout_ms, &resp);
+		                rq.len, (long)sn->cfg->timeout_ms, &resp);
 		otas__protocol_answer(p, &rq, &resp, &ans);
 	}
 	switch (ans.outcome) {
 	case OTAS__OUT_OK:
-		OTAS__INC(eng, entities_sent, n);
+		OTAS__INC(sn->c, entities_sent, n);
 		break;
 	case OTAS__OUT_ENDPOINT_MISSING:
 		/* A back end without entities (the real platform today). */
-		OTAS__INC(eng, dropped_entities, n);
+		OTAS__INC(sn->c, dropped_entities, n);
 		if (!q->missing_logged) {
 			q->missing_logged = 1;
-			otas__log(eng, OTAS_LOG_WARNING,
+			otas__logf(sn->log, OTAS_LOG_WARNING,
 			          "otas: the back end has no entities endpoint "
 			          "(HTTP %d): user/company/subscription updates "
 			          "are dropped (counted in dropped_entities)",
@@ -240,8 +217,8 @@ otas__entities_send(otas_engine_t *eng)
 	case OTAS__OUT_REJECTED:
 	case OTAS__OUT_TOO_LARGE: /* at most ENT_BATCH small updates */
 	case OTAS__OUT_TOKEN_REJECTED:
-		OTAS__INC(eng, dropped_entities, n);
-		otas__log(eng, OTAS_LOG_WARNING,
+		OTAS__INC(sn->c, dropped_entities, n);
+		otas__logf(sn->log, OTAS_LOG_WARNING,
 		          "otas: the back end rejected %zu entity update(s) "
 		          "(HTTP %d%s%s); dropped",
 		          n, ans.status, ans.description[0] ? " " : "",
@@ -252,13 +229,13 @@ otas__entities_send(otas_engine_t *eng)
 		/* The key or the URL is wrong: the event path says so (and
 		 * waits as long); keep the updates. */
 		keep = 1;
-		wait = eng->auth_wait_ms;
+		wait = sn->timing->auth_wait_ms;
 		break;
 	default: /* no answer, 408, 429, 5xx, out of memory */
 		keep = 1;
 		break;
 	}
-	pthread_mutex_lock(&eng->q.mu);
+	pthread_mutex_lock(&sn->q->mu);
 	if (keep) {
 		/* Back at the head, in order, for the next try. */
 		last->next = q->head;
@@ -278,62 +255,62 @@ otas__entities_send(otas_engine_t *eng)
 			                  : ans.retry_after_ms)
 			           : otas__retry_delay_ms(q->attempt,
 			                                  otas__rand64(),
-			                                  eng->retry_base_ms,
-			                                  eng->retry_cap_ms);
+			                                  sn->timing->retry_base_ms,
+			                                  sn->timing->retry_cap_ms);
 		q->next_ms = otas__now_mono_ms() + wait;
 	} else {
 		q->attempt = 0;
 		q->next_ms = 0;
 	}
 	q->inflight = 0;
-	pthread_cond_broadcast(&eng->q.cv_done);
-	pthread_mutex_unlock(&eng->q.mu);
+	pthread_cond_broadcast(&sn->q->cv_done);
+	pthread_mutex_unlock(&sn->q->mu);
 	free_list(taken);
 	otas__request_free(&rq);
 	otas__buf_free(&resp.body);
 }
 
 void
-otas__entities_shutdown(otas_engine_t *eng, int64_t deadline)
+otas__entities_shutdown(otas__sender_t *sn, int64_t deadline)
 {
 	int busy;
 
 	for (;;) {
-		pthread_mutex_lock(&eng->q.mu);
-		busy = eng->entq.head != NULL;
+		pthread_mutex_lock(&sn->q->mu);
+		busy = sn->entq.head != NULL;
 		/* One try each while time is left; no backoff waits. */
-		eng->entq.next_ms = 0;
-		pthread_mutex_unlock(&eng->q.mu);
+		sn->entq.next_ms = 0;
+		pthread_mutex_unlock(&sn->q->mu);
 		if (!busy || otas__now_mono_ms() >= deadline)
 			break;
-		otas__entities_send(eng);
-		pthread_mutex_lock(&eng->q.mu);
-		busy = eng->entq.attempt > 0; /* it failed: stop trying */
-		pthread_mutex_unlock(&eng->q.mu);
+		otas__entities_send(sn);
+		pthread_mutex_lock(&sn->q->mu);
+		busy = sn->entq.attempt > 0; /* it failed: stop trying */
+		pthread_mutex_unlock(&sn->q->mu);
 		if (busy)
 			break;
 	}
 }
 
 void
-otas__entities_reset_child(otas_engine_t *eng)
+otas__entities_reset_child(otas__sender_t *sn)
 {
 	/* The parent's list stays the parent's: forget it without freeing
 	 * nodes the parent still owns in its own address space (ours is a
 	 * copy, so freeing is safe, and simpler than leaking). */
-	free_list(eng->entq.head);
-	memset(&eng->entq, 0, sizeof(eng->entq));
+	free_list(sn->entq.head);
+	memset(&sn->entq, 0, sizeof(sn->entq));
 }
 
 void
-otas__entities_free(otas_engine_t *eng)
+otas__entities_free(otas__sender_t *sn)
 {
-	if (eng->entq.count)
-		OTAS__INC(eng, dropped_entities, eng->entq.count);
-	free_list(eng->entq.head);
-	eng->entq.head = eng->entq.tail = NULL;
-	eng->entq.count = 0;
-	if (eng->entq.http)
-		otas__http_free(eng->entq.http);
-	eng->entq.http = NULL;
+	if (sn->entq.count)
+		OTAS__INC(sn->c, dropped_entities, sn->entq.count);
+	free_list(sn->entq.head);
+	sn->entq.head = sn->entq.tail = NULL;
+	sn->entq.count = 0;
+	if (sn->entq.http)
+		otas__http_free(sn->entq.http);
+	sn->entq.http = NULL;
 }

@@ -25,7 +25,7 @@ typedef struct {
 	int missing_logged;    /* 404/405 logged */
 } otas__entq_t;
 
-struct otas_engine_s;
+struct otas__sender_s;
 
 /* Validate (kind, required ids) and normalise one update into the JSON
  * element the batch carries, {"kind":...,...}.  Pure; malloc'd text or
@@ -35,23 +35,28 @@ char *otas__entity_element(int kind, const char *json, size_t len,
 
 /* Sender thread, q.mu held: 1 when updates should be posted now; else
  * lowers *wake to when they will be. */
-int otas__entities_due_locked(struct otas_engine_s *eng, int64_t now,
+int otas__entities_due_locked(struct otas__sender_s *sn, int64_t now,
                               int64_t *wake);
 /* 1 when updates are queued or being posted (q.mu held). */
-int otas__entities_busy_locked(const struct otas_engine_s *eng);
+int otas__entities_busy_locked(const struct otas__sender_s *sn);
 
 /* Sender thread, no lock held: post up to one batch. */
-void otas__entities_send(struct otas_engine_s *eng);
+void otas__entities_send(struct otas__sender_s *sn);
+
+/* Queue one normalised element (from otas__entity_element(); taken,
+ * freed by the call) for the sender.  0 queued, 1 dropped (counted in
+ * dropped_entities: over the budget).  Any thread; takes q.mu. */
+int otas__entities_push(struct otas__sender_s *sn, char *el, size_t n);
 
 /* Sender thread at shutdown: post what is queued until the deadline
  * (monotonic ms), drop (counted) the rest. */
-void otas__entities_shutdown(struct otas_engine_s *eng, int64_t deadline);
+void otas__entities_shutdown(struct otas__sender_s *sn, int64_t deadline);
 
 /* Forked child (q.mu held by the forking thread): forget the parent's
  * updates (the parent sends them) and its HTTP handle. */
-void otas__entities_reset_child(struct otas_engine_s *eng);
+void otas__entities_reset_child(struct otas__sender_s *sn);
 
 /* Engine free (no sender): drop what is left, free the handle. */
-void otas__entities_free(struct otas_engine_s *eng);
+void otas__entities_free(struct otas__sender_s *sn);
 
 #endif

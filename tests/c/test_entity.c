@@ -129,7 +129,7 @@ TEST(refused_key_keeps_updates)
 	                             "\"invalid_sdk_key\"}"}};
 	otas_stats_t st = OTAS_STATS_INIT;
 
-	e->auth_wait_ms = 300;
+	e->timing.auth_wait_ms = 300;
 	fs_script(fs, bad, 1);
 	CHECK(otas_engine_authenticate(e, 2000, NULL) == OTAS_AUTH_OK);
 	CHECK_INT(otas_entity(e, OTAS_ENTITY_USER, U, strlen(U)), 0);
