@@ -11,7 +11,9 @@
  * flood of updates cannot crowd out events.  Delivery rules follow the
  * event path (protocol.c's status table, entities column): 2xx delivered;
  * 404/405 is a back end without entities (the real platform today):
- * dropped, counted, logged once; 400/413 rejected: dropped, counted; a
+ * dropped, counted, logged once; 413 halves the request until it fits
+ * (one update still too large: dropped, counted); 400 rejected: dropped,
+ * counted; a
  * refused key or a redirect keeps them for the event path's long wait;
  * anything else (no answer, 408, 429, 5xx) is retried with retry.c's
  * capped, jittered backoff (or Retry-After).  Updates are not spooled.
@@ -145,16 +147,44 @@ free_list(struct otas__ent_s *e)
 	}
 }
 
+/* Post the first k updates of list e as one request into *ans. */
+static void
+post_updates(otas__sender_t *sn, otas__request_t *rq,
+             otas__http_resp_t *resp, struct otas__ent_s *e, size_t k,
+             otas__answer_t *ans)
+{
+	const otas__protocol_t *p = sn->proto;
+	otas__entq_t *q = &sn->entq;
+	size_t i;
+
+	memset(ans, 0, sizeof(*ans));
+	if (otas__protocol_begin(p, rq, OTAS__EP_ENTITIES) != 0) {
+		ans->outcome = OTAS__OUT_REJECTED; /* OTLP: never queued */
+		return;
+	}
+	ans->outcome = OTAS__OUT_RETRY;
+	for (i = 0; e && i < k; e = e->next, i++) {
+		otas__item_t it = {e->json, e->len, NULL, 0};
+		otas__protocol_append(p, rq, &it);
+	}
+	if (!q->http)
+		q->http = otas__http_new();
+	if (!q->http || otas__protocol_end(p, rq) != 0)
+		return; /* out of memory: retried */
+	otas__http_post(q->http, rq->url, rq->hdr, rq->n_hdr, rq->body,
+	                rq->len, (long)sn->cfg->timeout_ms, resp);
+	otas__protocol_answer(p, rq, resp, ans);
+}
+
 void
 otas__entities_send(otas__sender_t *sn)
 {
 	otas__entq_t *q = &sn->entq;
-	const otas__protocol_t *p = sn->proto;
 	struct otas__ent_s *taken, *e, *last = NULL;
 	otas__request_t rq;
 	otas__answer_t ans;
 	otas__http_resp_t resp;
-	size_t n = 0;
+	size_t n = 0, k, split = 0;
 	uint64_t bytes = 0;
 	int keep = 0;
 	int64_t wait = 0;
@@ -181,62 +211,66 @@ otas__entities_send(otas__sender_t *sn)
 
 	memset(&resp, 0, sizeof(resp));
 	memset(&rq, 0, sizeof(rq));
-	memset(&ans, 0, sizeof(ans));
-	if (!q->http)
-		q->http = otas__http_new();
-	if (otas__protocol_begin(p, &rq, OTAS__EP_ENTITIES) != 0)
-		ans.outcome = OTAS__OUT_REJECTED; /* OTLP: never queued */
-	else
-		ans.outcome = OTAS__OUT_RETRY;
-	for (e = taken; e && ans.outcome == OTAS__OUT_RETRY; e = e->next) {
-		otas__item_t it = {e->json, e->len, NULL, 0};
-		otas__protocol_append(p, &rq, &it);
-	}
-	if (ans.outcome == OTAS__OUT_RETRY && q->http &&
-	    otas__protocol_end(p, &rq) == 0) {
-		otas__http_post(q->http, rq.url, rq.hdr, rq.n_hdr, rq.body,
-		                rq.len, (long)sn->cfg->timeout_ms, &resp);
-		otas__protocol_answer(p, &rq, &resp, &ans);
-	}
-	switch (ans.outcome) {
-	case OTAS__OUT_OK:
-		OTAS__INC(sn->c, entities_sent, n);
-		break;
-	case OTAS__OUT_ENDPOINT_MISSING:
-		/* A back end without entities (the real platform today). */
-		OTAS__INC(sn->c, dropped_entities, n);
-		if (!q->missing_logged) {
-			q->missing_logged = 1;
-			otas__logf(sn->log, OTAS_LOG_WARNING,
-			          "otas: the back end has no entities endpoint "
-			          "(HTTP %d): user/company/subscription updates "
-			          "are dropped (counted in dropped_entities)",
-			          ans.status);
+	/* taken..last are the n updates not resolved yet.  A 413 halves the
+	 * request until it fits (as for events, protocol.c's table); one
+	 * update that is still too large is dropped, counted. */
+	while (n && !keep) {
+		k = split && split < n ? split : n;
+		post_updates(sn, &rq, &resp, taken, k, &ans);
+		if (ans.outcome == OTAS__OUT_TOO_LARGE && k > 1) {
+			split = k / 2;
+			continue;
 		}
-		break;
-	case OTAS__OUT_REJECTED:
-	case OTAS__OUT_TOO_LARGE: /* at most ENT_BATCH small updates */
-	case OTAS__OUT_TOKEN_REJECTED:
-		OTAS__INC(sn->c, dropped_entities, n);
-		otas__logf(sn->log, OTAS_LOG_WARNING,
-		          "otas: the back end rejected %zu entity update(s) "
-		          "(HTTP %d%s%s); dropped",
-		          n, ans.status, ans.description[0] ? " " : "",
-		          ans.description);
-		break;
-	case OTAS__OUT_AUTH_FAILED:
-	case OTAS__OUT_REDIRECT:
-		/* The key or the URL is wrong: the event path says so (and
-		 * waits as long); keep the updates. */
-		keep = 1;
-		wait = sn->timing->auth_wait_ms;
-		break;
-	default: /* no answer, 408, 429, 5xx, out of memory */
-		keep = 1;
-		break;
+		switch (ans.outcome) {
+		case OTAS__OUT_OK:
+			OTAS__INC(sn->c, entities_sent, k);
+			break;
+		case OTAS__OUT_ENDPOINT_MISSING:
+			/* A back end without entities (the real platform
+			 * today): every one taken. */
+			k = n;
+			OTAS__INC(sn->c, dropped_entities, k);
+			if (!q->missing_logged) {
+				q->missing_logged = 1;
+				otas__logf(sn->log, OTAS_LOG_WARNING,
+				           "otas: the back end has no entities "
+				           "endpoint (HTTP %d): user/company/"
+				           "subscription updates are dropped "
+				           "(counted in dropped_entities)",
+				           ans.status);
+			}
+			break;
+		case OTAS__OUT_REJECTED:
+		case OTAS__OUT_TOO_LARGE: /* one update: too large */
+		case OTAS__OUT_TOKEN_REJECTED:
+			OTAS__INC(sn->c, dropped_entities, k);
+			otas__logf(sn->log, OTAS_LOG_WARNING,
+			           "otas: the back end rejected %zu entity "
+			           "update(s) (HTTP %d%s%s); dropped",
+			           k, ans.status, ans.description[0] ? " " : "",
+			           ans.description);
+			break;
+		case OTAS__OUT_AUTH_FAILED:
+		case OTAS__OUT_REDIRECT:
+			/* The key or the URL is wrong: the event path says so
+			 * (and waits as long); keep the updates. */
+			keep = 1;
+			wait = sn->timing->auth_wait_ms;
+			continue;
+		default: /* no answer, 408, 429, 5xx, out of memory */
+			keep = 1;
+			continue;
+		}
+		/* The first k are resolved. */
+		for (; k; k--, n--) {
+			e = taken;
+			taken = e->next;
+			bytes -= e->len;
+			free(e);
+		}
 	}
 	pthread_mutex_lock(&sn->q->mu);
-	if (keep) {
+	if (keep && n) {
 		/* Back at the head, in order, for the next try. */
 		last->next = q->head;
 		q->head = taken;
@@ -244,7 +278,6 @@ otas__entities_send(otas__sender_t *sn)
 			q->tail = last;
 		q->count += n;
 		q->bytes += bytes;
-		taken = NULL;
 		q->attempt++;
 		/* retry.c's capped full-jitter backoff, as for events, or
 		 * the server's Retry-After within reason. */
@@ -265,7 +298,6 @@ otas__entities_send(otas__sender_t *sn)
 	q->inflight = 0;
 	pthread_cond_broadcast(&sn->q->cv_done);
 	pthread_mutex_unlock(&sn->q->mu);
-	free_list(taken);
 	otas__request_free(&rq);
 	otas__buf_free(&resp.body);
 }
