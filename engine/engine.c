@@ -344,8 +344,9 @@ otas_engine_free(otas_engine_t *eng, int timeout_ms)
 		timeout_ms = (int)eng->cfg->shutdown_timeout_ms;
 	otas__sender_stop(&eng->snd, timeout_ms);
 	otas__fork_unregister(eng);
-	/* Records no sender took (it never ran). */
-	OTAS__INC(&eng->c, dropped_shutdown, eng->q.count);
+	/* Records no sender took (it never ran); entity updates are counted
+	 * by otas__sender_destroy(). */
+	OTAS__INC(&eng->c, dropped_shutdown, eng->q.count - eng->q.ent_count);
 	{
 		otas_stats_t st = OTAS_STATS_INIT;
 		otas_stats(eng, &st);
@@ -600,7 +601,7 @@ otas_entity(otas_engine_t *eng, otas_entity_kind_t kind, const char *json,
             size_t len)
 {
 	size_t n;
-	int bad;
+	int bad, rc;
 	char *el;
 
 	if (!eng)
@@ -619,5 +620,14 @@ otas_entity(otas_engine_t *eng, otas_entity_kind_t kind, const char *json,
 		free(el);
 		return 1;
 	}
-	return otas__entities_push(&eng->snd, el, n) == 0 ? 0 : 1;
+	/* A typed item of the one bounded queue: full (or over the entities'
+	 * share) drops and counts it, as for events. */
+	rc = otas__queue_push_entity(&eng->q, el, n);
+	free(el);
+	if (rc != 0) {
+		OTAS__INC(&eng->c, dropped_entities, 1);
+		return 1;
+	}
+	otas__sender_kick(&eng->snd);
+	return 0;
 }

@@ -3,12 +3,13 @@
  *
  * Updates are rare (a sign-up, a plan change) and small, so they take the
  * simplest robust path: validated and normalised on the calling thread
- * (jansson), appended to a list under the queue's mutex, and posted by the
- * sender thread in batches of up to 100 (protocol.c writes the request to
- * the entities endpoint and reads the answer) on their own kept-alive
- * handle.  Their bytes count against the queue
- * budget's headroom (at most a sixteenth of OTAS_QUEUE_MAX_BYTES), so a
- * flood of updates cannot crowd out events.  Delivery rules follow the
+ * (jansson, otas__entity_element()), pushed into the one bounded queue as
+ * typed items (queue.h: a full queue, or the entities' share of it, at
+ * most a sixteenth of OTAS_QUEUE_MAX_BYTES, drops and counts them), moved
+ * by the sender thread from the queue into the list here, and posted in
+ * batches of up to 100 (protocol.c writes the request to the entities
+ * endpoint and reads the answer) on their own kept-alive handle (the
+ * event path's handle pipelines batches on its slots).  Delivery rules follow the
  * event path (protocol.c's status table, entities column): 2xx delivered;
  * 404/405 is a back end without entities (the real platform today):
  * dropped, counted, logged once; 413 halves the request until it fits
@@ -32,12 +33,6 @@
 #include "send/sender.h"
 
 #define ENT_BATCH 100
-
-struct otas__ent_s {
-	struct otas__ent_s *next;
-	size_t len;
-	char json[];
-};
 
 static const char *const kinds[] = {"user", "company", "subscription"};
 
@@ -85,38 +80,25 @@ done:
 	return out;
 }
 
-int
-otas__entities_push(otas__sender_t *sn, char *el, size_t n)
+void
+otas__entities_collect_locked(otas__sender_t *sn)
 {
-	struct otas__ent_s *e = malloc(sizeof(*e) + n + 1);
+	otas__record_t *l;
+	size_t n;
 
-	if (!e) {
-		free(el);
-		OTAS__INC(sn->c, dropped_entities, 1);
-		return 1;
-	}
-	e->next = NULL;
-	e->len = n;
-	memcpy(e->json, el, n + 1);
-	free(el);
-	pthread_mutex_lock(&sn->q->mu);
-	if (sn->entq.bytes + n > sn->q->max_bytes / 16) {
-		pthread_mutex_unlock(&sn->q->mu);
-		free(e);
-		OTAS__INC(sn->c, dropped_entities, 1);
-		return 1;
-	}
+	if (!sn->q->ent_count)
+		return;
+	l = otas__queue_take_entities_locked(sn->q, &n);
+	if (!l)
+		return;
 	if (sn->entq.tail)
-		sn->entq.tail->next = e;
+		sn->entq.tail->next = l;
 	else
-		sn->entq.head = e;
-	sn->entq.tail = e;
-	sn->entq.count++;
-	sn->entq.bytes += n;
-	pthread_cond_signal(&sn->q->cv_send);
-	pthread_mutex_unlock(&sn->q->mu);
-	otas__sender_kick(sn);
-	return 0;
+		sn->entq.head = l;
+	while (l->next)
+		l = l->next;
+	sn->entq.tail = l;
+	sn->entq.count += n;
 }
 
 int
@@ -138,19 +120,28 @@ otas__entities_busy_locked(const otas__sender_t *sn)
 }
 
 static void
-free_list(struct otas__ent_s *e)
+free_list(otas__record_t *e)
 {
 	while (e) {
-		struct otas__ent_s *n = e->next;
+		otas__record_t *n = e->next;
 		free(e);
 		e = n;
 	}
 }
 
+static size_t
+json_len(const otas__record_t *e)
+{
+	size_t n;
+
+	otas__queue_entity_json(e, &n);
+	return n;
+}
+
 /* Post the first k updates of list e as one request into *ans. */
 static void
 post_updates(otas__sender_t *sn, otas__request_t *rq,
-             otas__http_resp_t *resp, struct otas__ent_s *e, size_t k,
+             otas__http_resp_t *resp, otas__record_t *e, size_t k,
              otas__answer_t *ans)
 {
 	const otas__protocol_t *p = sn->proto;
@@ -164,7 +155,8 @@ post_updates(otas__sender_t *sn, otas__request_t *rq,
 	}
 	ans->outcome = OTAS__OUT_RETRY;
 	for (i = 0; e && i < k; e = e->next, i++) {
-		otas__item_t it = {e->json, e->len, NULL, 0};
+		otas__item_t it = {NULL, 0, NULL, 0};
+		it.json = otas__queue_entity_json(e, &it.len);
 		otas__protocol_append(p, rq, &it);
 	}
 	if (!q->http)
@@ -180,7 +172,7 @@ void
 otas__entities_send(otas__sender_t *sn)
 {
 	otas__entq_t *q = &sn->entq;
-	struct otas__ent_s *taken, *e, *last = NULL;
+	otas__record_t *taken, *e, *last = NULL;
 	otas__request_t rq;
 	otas__answer_t ans;
 	otas__http_resp_t resp;
@@ -193,7 +185,7 @@ otas__entities_send(otas__sender_t *sn)
 	taken = q->head;
 	for (e = taken; e && n < ENT_BATCH; e = e->next) {
 		last = e;
-		bytes += e->len;
+		bytes += json_len(e);
 		n++;
 	}
 	if (!n) {
@@ -205,7 +197,7 @@ otas__entities_send(otas__sender_t *sn)
 		q->tail = NULL;
 	last->next = NULL;
 	q->count -= n;
-	q->bytes -= bytes;
+	sn->q->ent_bytes -= bytes;
 	q->inflight = 1;
 	pthread_mutex_unlock(&sn->q->mu);
 
@@ -265,7 +257,7 @@ otas__entities_send(otas__sender_t *sn)
 		for (; k; k--, n--) {
 			e = taken;
 			taken = e->next;
-			bytes -= e->len;
+			bytes -= json_len(e);
 			free(e);
 		}
 	}
@@ -277,7 +269,7 @@ otas__entities_send(otas__sender_t *sn)
 		if (!q->tail)
 			q->tail = last;
 		q->count += n;
-		q->bytes += bytes;
+		sn->q->ent_bytes += bytes;
 		q->attempt++;
 		/* retry.c's capped full-jitter backoff, as for events, or
 		 * the server's Retry-After within reason. */
@@ -309,6 +301,7 @@ otas__entities_shutdown(otas__sender_t *sn, int64_t deadline)
 
 	for (;;) {
 		pthread_mutex_lock(&sn->q->mu);
+		otas__entities_collect_locked(sn);
 		busy = sn->entq.head != NULL;
 		/* One try each while time is left; no backoff waits. */
 		sn->entq.next_ms = 0;
@@ -337,6 +330,10 @@ otas__entities_reset_child(otas__sender_t *sn)
 void
 otas__entities_free(otas__sender_t *sn)
 {
+	/* With the queue's own (no sender took them). */
+	pthread_mutex_lock(&sn->q->mu);
+	otas__entities_collect_locked(sn);
+	pthread_mutex_unlock(&sn->q->mu);
 	if (sn->entq.count)
 		OTAS__INC(sn->c, dropped_entities, sn->entq.count);
 	free_list(sn->entq.head);

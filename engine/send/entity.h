@@ -1,7 +1,9 @@
 /*
  * entity.h -- user, company and subscription updates (otas_entity()):
- * a small list beside the event queue, guarded by the queue's mutex (so
- * fork handling covers it), posted by the sender thread.
+ * typed items of the one bounded queue (queue.h, OTAS__ITEM_ENTITY),
+ * which the sender thread moves from the queue into its list here
+ * (guarded by the queue's mutex, so fork handling covers it) and posts to
+ * the entities endpoint in batches.
  */
 #ifndef OTAS_ENTITY_H
 #define OTAS_ENTITY_H
@@ -9,14 +11,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct otas__ent_s;
+struct otas__record_s;
 struct otas__http_s;
 
 typedef struct {
-	/* Guarded by q.mu. */
-	struct otas__ent_s *head, *tail;
+	/* Guarded by q.mu.  Their JSON bytes are the queue's ent_bytes
+	 * (the entities' share of the budget) until resolved. */
+	struct otas__record_s *head, *tail;
 	size_t count;
-	uint64_t bytes;
 	int inflight;          /* the sender is posting a taken batch */
 	int64_t next_ms;       /* backoff: not before (monotonic) */
 	int attempt;
@@ -43,10 +45,9 @@ int otas__entities_busy_locked(const struct otas__sender_s *sn);
 /* Sender thread, no lock held: post up to one batch. */
 void otas__entities_send(struct otas__sender_s *sn);
 
-/* Queue one normalised element (from otas__entity_element(); taken,
- * freed by the call) for the sender.  0 queued, 1 dropped (counted in
- * dropped_entities: over the budget).  Any thread; takes q.mu. */
-int otas__entities_push(struct otas__sender_s *sn, char *el, size_t n);
+/* Sender thread, q.mu held: move the entity items of the queue into the
+ * list (queue order). */
+void otas__entities_collect_locked(struct otas__sender_s *sn);
 
 /* Sender thread at shutdown: post what is queued until the deadline
  * (monotonic ms), drop (counted) the rest. */

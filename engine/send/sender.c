@@ -521,6 +521,9 @@ take_locked(snd_t *s)
 {
 	size_t n;
 
+	/* Entity updates leave the FIFO for their own batches (entity.c):
+	 * what is taken here is events only. */
+	otas__entities_collect_locked(s->sn);
 	if (s->pending)
 		return;
 	s->pending = otas__queue_take_locked(
@@ -1098,6 +1101,7 @@ gather_locked(snd_t *s, int64_t now, otas__sched_state_t *st)
 	int64_t ent_next = -1;
 
 	promote_held(s);
+	otas__entities_collect_locked(sn);
 	memset(st, 0, sizeof(*st));
 	st->q_count = sn->q->count;
 	st->q_bytes = sn->q->bytes;
