@@ -1228,7 +1228,7 @@ sender_main(void *arg)
 	}
 	s->sn = sn;
 	s->batch_mode = 1;
-	lower_priority(eng->cfg->sender_nice);
+	lower_priority(sn->cfg->sender_nice);
 	s->spool_dirty = 1; /* an earlier run may have spooled */
 	/* Every transfer of this thread ends at the shutdown deadline. */
 	otas__http_thread_abort(&sn->abort_at_ms);
