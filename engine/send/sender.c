@@ -48,7 +48,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "capture/capture.h"
 #include "event/event.h"
@@ -1186,6 +1189,29 @@ do_send(snd_t *s)
 	}
 }
 
+/* OTAS_SENDER_NICE: this thread's nice value goes up by nice (Linux
+ * keeps one per thread), so a request thread wins a busy core over
+ * delivery; the queue absorbs the delay.  Only ever lowers the priority,
+ * which needs no privilege; a failure changes nothing. */
+static void
+lower_priority(int nice)
+{
+#ifdef SYS_gettid
+	id_t tid = (id_t)syscall(SYS_gettid);
+	int now;
+
+	if (nice <= 0)
+		return;
+	errno = 0;
+	now = getpriority(PRIO_PROCESS, tid);
+	if (now == -1 && errno)
+		return;
+	(void)setpriority(PRIO_PROCESS, tid, now + nice > 19 ? 19 : now + nice);
+#else
+	(void)nice;
+#endif
+}
+
 static void *
 sender_main(void *arg)
 {
@@ -1202,6 +1228,7 @@ sender_main(void *arg)
 	}
 	s->sn = sn;
 	s->batch_mode = 1;
+	lower_priority(sn->cfg->sender_nice);
 	s->spool_dirty = 1; /* an earlier run may have spooled */
 	/* Every transfer of this thread ends at the shutdown deadline. */
 	otas__http_thread_abort(&sn->abort_at_ms);

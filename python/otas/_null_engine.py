@@ -97,7 +97,7 @@ class Engine:
     def capture_django(self, request, response, t0_ns, body, want_id):
         return NotImplemented  # pragma: no cover - the Python path
 
-    def django_setup(self, lazy_type, skip_keys, user_in_c):
+    def django_setup(self, lazy_type, skip_keys, user_in_c, content=None):
         pass  # pragma: no cover
 
     def should_capture(self, method, path):
