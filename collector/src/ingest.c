@@ -99,7 +99,7 @@ otas__unzstd(const void *in, size_t n, size_t limit, otas__buf_t *out)
 {
 	ZSTD_DStream *ds = ZSTD_createDStream();
 	ZSTD_inBuffer ib = {in, n, 0};
-	size_t zr = 1;
+	size_t zr = 1, first = 0;
 	int rc = OTAS__INGEST_BAD_GZIP;
 
 	if (!ds)
@@ -108,6 +108,20 @@ otas__unzstd(const void *in, size_t n, size_t limit, otas__buf_t *out)
 		goto done;
 	if (n == 0)
 		goto done;
+	/* The first frame's declared size (the engine sends one frame and
+	 * declares it), when within the cap, is room enough for one decode
+	 * call: the buffer is made once, not grown and copied 256 KiB at a
+	 * time.  Only a hint: the loop below decides as it always did. */
+	{
+		unsigned long long want = ZSTD_getFrameContentSize(in, n);
+		if (want != ZSTD_CONTENTSIZE_ERROR &&
+		    want != ZSTD_CONTENTSIZE_UNKNOWN && out->len <= limit &&
+		    want <= limit - out->len) {
+			first = (size_t)want + 1;
+			if (otas__buf_reserve(out, first) != 0)
+				abort();
+		}
+	}
 	for (;;) {
 		size_t room;
 		ZSTD_outBuffer ob;
@@ -133,8 +147,9 @@ otas__unzstd(const void *in, size_t n, size_t limit, otas__buf_t *out)
 			continue;
 		}
 		room = limit - out->len;
-		if (room > 256 * 1024)
-			room = 256 * 1024;
+		if (room > 256 * 1024 && room > first)
+			room = first > 256 * 1024 ? first : 256 * 1024;
+		first = 0;
 		if (otas__buf_reserve(out, room) != 0)
 			abort();
 		ob.dst = out->data + out->len;
@@ -264,6 +279,22 @@ hex4v(const unsigned char *p)
 	return v;
 }
 
+/* Nonzero when one of the 8 bytes of w is '"', '\\' or a control
+ * character: the has-zero-byte test on w ^ '"' and w ^ '\\', and the
+ * has-byte-below test on w - 0x20 (bytes >= 0x80 masked off), which
+ * say whether such a byte exists, not where; the byte loop finds it. */
+static inline uint64_t
+swar_special(uint64_t w)
+{
+	const uint64_t ones = 0x0101010101010101ull;
+	const uint64_t highs = 0x8080808080808080ull;
+	uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+
+	return (((q - ones) & ~q) | ((b - ones) & ~b) |
+	        ((w - ones * 0x20) & ~w)) &
+	       highs;
+}
+
 /* A string at the cursor ('"').  0, or -1 when malformed. */
 static int
 scan_string(sc_t *c, val_t *v)
@@ -275,6 +306,17 @@ scan_string(sc_t *c, val_t *v)
 	v->s = (const char *)p;
 	v->esc = 0;
 	for (;;) {
+		/* 8 plain bytes at a time, then byte by byte up to the
+		 * special one (bodies are mostly long plain runs). */
+		for (;;) {
+			uint64_t w;
+			if (end - p < 8)
+				break;
+			memcpy(&w, p, 8);
+			if (swar_special(w))
+				break;
+			p += 8;
+		}
 		while (p < end && plain[*p])
 			p++;
 		if (p >= end)
