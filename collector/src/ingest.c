@@ -279,22 +279,6 @@ hex4v(const unsigned char *p)
 	return v;
 }
 
-/* Nonzero when one of the 8 bytes of w is '"', '\\' or a control
- * character: the has-zero-byte test on w ^ '"' and w ^ '\\', and the
- * has-byte-below test on w - 0x20 (bytes >= 0x80 masked off), which
- * say whether such a byte exists, not where; the byte loop finds it. */
-static inline uint64_t
-swar_special(uint64_t w)
-{
-	const uint64_t ones = 0x0101010101010101ull;
-	const uint64_t highs = 0x8080808080808080ull;
-	uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
-
-	return (((q - ones) & ~q) | ((b - ones) & ~b) |
-	        ((w - ones * 0x20) & ~w)) &
-	       highs;
-}
-
 /* A string at the cursor ('"').  0, or -1 when malformed. */
 static int
 scan_string(sc_t *c, val_t *v)
@@ -306,17 +290,6 @@ scan_string(sc_t *c, val_t *v)
 	v->s = (const char *)p;
 	v->esc = 0;
 	for (;;) {
-		/* 8 plain bytes at a time, then byte by byte up to the
-		 * special one (bodies are mostly long plain runs). */
-		for (;;) {
-			uint64_t w;
-			if (end - p < 8)
-				break;
-			memcpy(&w, p, 8);
-			if (swar_special(w))
-				break;
-			p += 8;
-		}
 		while (p < end && plain[*p])
 			p++;
 		if (p >= end)
