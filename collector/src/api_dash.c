@@ -670,8 +670,10 @@ rfilt_row(void *arg, const otas__rollup_row_t *r)
 #endif
 
 /* What a rollup is keyed by, so which filters it can answer: the
- * `rollups` rows hold method, route, status and unmatched; the people
- * rows (users, companies, agents, error groups) hold none of them. */
+ * `rollups` rows hold method, route, status and unmatched, and
+ * `rollup_tags` the same per tag (one tag filter; a tag longer than
+ * OTAS__TAG_MAX_LEN is in none); the people rows (users, companies,
+ * agents, error groups) hold none of them. */
 enum { HOLDS_NONE = 0, HOLDS_REQUEST_KEYS = 1 };
 
 /* 2: answer f from the rollups whatever the count (plan=rollup, or a
@@ -686,11 +688,13 @@ use_rollups(struct MHD_Connection *c, const otas__dash_filter_t *f,
 
 	if (plan && strcmp(plan, "raw") == 0)
 		return 0;
-	if (f->path || f->user || f->company || f->tag || f->version ||
-	    f->agent || f->session || f->trace || f->text)
+	if (f->path || f->user || f->company || f->version || f->agent ||
+	    f->session || f->trace || f->text)
 		return 0;
 	if (holds != HOLDS_REQUEST_KEYS &&
-	    (f->method || f->route || f->n_status || f->unmatched))
+	    (f->method || f->route || f->n_status || f->unmatched || f->tag))
+		return 0;
+	if (f->tag && strlen(f->tag) > OTAS__TAG_MAX_LEN)
 		return 0;
 	if (plan && strcmp(plan, "rollup") == 0)
 		return 2;
@@ -763,6 +767,7 @@ run_plan(otas__server_t *s, otas__req_t *r, const otas__dash_filter_t *f,
 			rq.status_min = q->status_min;
 			rq.status_max = q->status_max;
 			rq.unmatched_only = f->unmatched;
+			rq.tag = f->tag; /* use_rollups: short enough */
 			if (otas__store_rollup_each(s->st, r->proj.pk, &rq, rfilt_row,
 			                            &rf) != 0)
 				return -1;

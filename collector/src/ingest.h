@@ -52,7 +52,18 @@ typedef struct {
 	/* metadata.user_id / company_id when a non-empty string or an
 	 * integer (its text), else NULL; owned (the people rollups). */
 	char *user_id, *company_id;
+	/* metadata.tags (a string or a list; the last "tags" member, as
+	 * jansson reads it): its distinct strings of at most
+	 * OTAS__TAG_MAX_LEN bytes (each cut at a NUL, as the raw filter
+	 * compares them), each NUL-terminated, back to back; n_tags of them.
+	 * NULL when none; owned (the tag rollups). */
+	char *tags;
+	size_t n_tags;
 } otas__event_t;
+
+/* Tags longer than this are not in the tag rollups (a filter on one
+ * scans the events). */
+#define OTAS__TAG_MAX_LEN 200
 
 typedef struct {
 	otas__event_t *ev;

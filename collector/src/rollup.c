@@ -172,6 +172,7 @@ typedef struct {
 	int64_t project, res_s, bucket_us;
 	const otas__event_t *e;
 	const char *route;
+	const char *tag;        /* tag rows; NULL in the plain ones */
 	int unmatched;
 } rkey_t;
 
@@ -187,6 +188,8 @@ rkey_cmp(const void *a, const void *b)
 		return x->res_s < y->res_s ? -1 : 1;
 	if (x->bucket_us != y->bucket_us)
 		return x->bucket_us < y->bucket_us ? -1 : 1;
+	if (x->tag && (c = strcmp(x->tag, y->tag)) != 0)
+		return c;
 	if ((c = strcmp(x->e->method, y->e->method)) != 0)
 		return c;
 	if ((c = strcmp(x->route, y->route)) != 0)
@@ -196,9 +199,11 @@ rkey_cmp(const void *a, const void *b)
 	return x->unmatched - y->unmatched;
 }
 
-int
-otas__rollup_build(otas__store_job_t *batch, otas__rollup_row_t **rows,
-                   size_t *n)
+/* tags: one key per (event, distinct tag, resolution), else one per
+ * (event, resolution). */
+static int
+build(otas__store_job_t *batch, int tags, otas__rollup_row_t **rows,
+      size_t *n)
 {
 	static const int64_t res[3] = {OTAS__ROLLUP_MINUTE, OTAS__ROLLUP_HOUR,
 	                               OTAS__ROLLUP_DAY};
@@ -212,22 +217,28 @@ otas__rollup_build(otas__store_job_t *batch, otas__rollup_row_t **rows,
 		for (size_t i = 0; i < j->n; i++) {
 			const otas__event_t *e = &j->ev[i];
 			int64_t ts;
-			const char *route;
+			const char *route, *tag = tags ? e->tags : NULL;
+			size_t nt = tags ? e->n_tags : 1;
 			if (e->reject || !e->doc || !e->inserted)
 				continue;
 			/* the ts the stores insert */
 			ts = e->ts_us ? e->ts_us : j->received_us;
 			route = e->route ? e->route : e->path;
-			if (nk + 3 > cap) {
-				cap = cap ? cap * 2 : 256;
-				k = realloc(k, cap * sizeof *k);
-				if (!k)
-					abort();
+			for (size_t t = 0; t < nt; t++) {
+				while (nk + 3 > cap) {
+					cap = cap ? cap * 2 : 256;
+					k = realloc(k, cap * sizeof *k);
+					if (!k)
+						abort();
+				}
+				for (int r = 0; r < 3; r++)
+					k[nk++] = (rkey_t){j->project_pk, res[r],
+					                   otas__rollup_bucket(ts, res[r]), e,
+					                   route, tag,
+					                   strcmp(route, e->path) == 0};
+				if (tag)
+					tag += strlen(tag) + 1;
 			}
-			for (int r = 0; r < 3; r++)
-				k[nk++] = (rkey_t){j->project_pk, res[r],
-				                   otas__rollup_bucket(ts, res[r]), e,
-				                   route, strcmp(route, e->path) == 0};
 		}
 	if (!nk)
 		return 0;
@@ -248,6 +259,7 @@ otas__rollup_build(otas__store_job_t *batch, otas__rollup_row_t **rows,
 			r->route = k[i].route;
 			r->status = e->status;
 			r->unmatched = k[i].unmatched;
+			r->tag = k[i].tag;
 			r->lat_min = r->lat_max = ms;
 		}
 		r = &out[nr - 1];
@@ -264,6 +276,20 @@ otas__rollup_build(otas__store_job_t *batch, otas__rollup_row_t **rows,
 	*rows = out;
 	*n = nr;
 	return 0;
+}
+
+int
+otas__rollup_build(otas__store_job_t *batch, otas__rollup_row_t **rows,
+                   size_t *n)
+{
+	return build(batch, 0, rows, n);
+}
+
+int
+otas__rollup_build_tags(otas__store_job_t *batch, otas__rollup_row_t **rows,
+                        size_t *n)
+{
+	return build(batch, 1, rows, n);
 }
 
 /* rollup.h */

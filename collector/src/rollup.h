@@ -76,6 +76,7 @@ typedef struct {
 	long long n, errors;
 	double lat_sum, lat_min, lat_max;
 	uint32_t hist[OTAS__HIST_BINS];
+	const char *tag;        /* the tag rollups (rollup_tags); else NULL */
 } otas__rollup_row_t;
 
 /* The bucket an event time falls in (floor, also before 1970). */
@@ -87,6 +88,11 @@ int64_t otas__rollup_bucket(int64_t ts_us, int64_t res_s);
  * *rows is malloc'd (free it); 0 ok. */
 int otas__rollup_build(otas__store_job_t *batch, otas__rollup_row_t **rows,
                        size_t *n);
+/* The tag rollups (`rollup_tags`): the same rows once per distinct tag of
+ * each event (ev->tags), ->tag set, sorted by (project, res, bucket, tag,
+ * method, route, status, unmatched).  An event without tags adds none. */
+int otas__rollup_build_tags(otas__store_job_t *batch,
+                            otas__rollup_row_t **rows, size_t *n);
 
 /* A rollup read (store.h otas__store_rollup_each). */
 typedef struct {
@@ -95,6 +101,8 @@ typedef struct {
 	const char *method, *route; /* NULL: any */
 	long long status_min, status_max; /* 0: open */
 	int unmatched_only;
+	const char *tag;        /* non-NULL: the rows of events with this tag
+	                         * (rollup_tags) */
 } otas__rollup_query_t;
 typedef int (*otas__rollup_cb)(void *arg, const otas__rollup_row_t *r);
 

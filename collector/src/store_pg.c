@@ -60,7 +60,7 @@ enum {
 	P_PROJECT_PK, P_KEY_INSERT, P_KEY_LOOKUP, P_KEY_REVOKE, P_AGENT_INSERT,
 	P_AGENT_ID, P_SESSION_INSERT, P_ENTITY_UPSERT, P_EVENT_INSERT,
 	P_EVENT_GET, P_SAMPLES_EP, P_SAMPLES_DAY, P_SAMPLES_ROUTE, P_SESSIONS,
-	P_ENTITIES, P_ROLLUP_UPSERT, P_PEOPLE_UPSERT, P_N
+	P_ENTITIES, P_ROLLUP_UPSERT, P_PEOPLE_UPSERT, P_TAGS_UPSERT, P_N
 };
 
 /* People rollups of the rows of SRC in shard SHARD (the migration's
@@ -181,6 +181,24 @@ static const char *const sql_text[P_N] = {
         " excluded.company > rollup_people.company)"
         " THEN excluded.company ELSE rollup_people.company END,"
         " last_ts = greatest(rollup_people.last_ts, excluded.last_ts)",
+    /* rollup.h tag rollups: P_ROLLUP_UPSERT's rows, each for one tag */
+    [P_TAGS_UPSERT] =
+        "INSERT INTO rollup_tags(project, res, bucket, tag, method, route,"
+        " status, unmatched, shard, n, errors, lat_sum, lat_min, lat_max,"
+        " hist)"
+        " SELECT p, r, b, tg, m, rt, st, um, $14::int, n, e, s, mn, mx,"
+        " h::int[] FROM unnest($1::bigint[], $2::int[], $3::bigint[],"
+        " $4::text[], $5::text[], $6::bigint[], $7::bool[], $8::bigint[],"
+        " $9::bigint[], $10::float8[], $11::float8[], $12::float8[],"
+        " $13::text[], $15::text[])"
+        " AS t(p, r, b, m, rt, st, um, n, e, s, mn, mx, h, tg)"
+        " ON CONFLICT(project, res, bucket, tag, method, route, status,"
+        " unmatched, shard) DO UPDATE SET n = rollup_tags.n + excluded.n,"
+        " errors = rollup_tags.errors + excluded.errors,"
+        " lat_sum = rollup_tags.lat_sum + excluded.lat_sum,"
+        " lat_min = least(rollup_tags.lat_min, excluded.lat_min),"
+        " lat_max = greatest(rollup_tags.lat_max, excluded.lat_max),"
+        " hist = otas_hist_merge(rollup_tags.hist, excluded.hist)",
 };
 
 #define PG_SEARCH_FIELD(f) \
@@ -195,6 +213,43 @@ static const char *const sql_text[P_N] = {
 #define PG_SEARCH_INDEX \
 	"CREATE INDEX IF NOT EXISTS events_search ON events USING gin" \
 	" (otas_search_text(doc) gin_trgm_ops) WHERE text_indexed"
+
+/* The tag rollups (rollup.h otas__rollup_build_tags), filled from the
+ * events already there: metadata.tags as ingest reads it (a string or a
+ * list of strings, the last "tags" member, each at most
+ * OTAS__TAG_MAX_LEN bytes; documents PostgreSQL's json refuses are
+ * skipped here, as pg_scan's metadata filters skip them).  Made anew, as
+ * SQLite's. */
+#define PG_TAGS_MIGRATION \
+	"DROP TABLE IF EXISTS rollup_tags;" \
+	"CREATE TABLE rollup_tags(project bigint NOT NULL, res int NOT NULL," \
+	" bucket bigint NOT NULL, tag text NOT NULL, method text NOT NULL," \
+	" route text NOT NULL, status bigint NOT NULL," \
+	" unmatched boolean NOT NULL, shard int NOT NULL, n bigint NOT NULL," \
+	" errors bigint NOT NULL, lat_sum float8 NOT NULL," \
+	" lat_min float8 NOT NULL, lat_max float8 NOT NULL," \
+	" hist int[] NOT NULL, PRIMARY KEY(project, res, bucket, tag, method," \
+	" route, status, unmatched, shard));" \
+	"INSERT INTO rollup_tags SELECT project, res, bucket, tag, method," \
+	" route, status, um, 0, sum(c), sum(e), sum(s), min(mn), max(mx)," \
+	" otas_hist_agg(bin, c) FROM (SELECT project, r.res, ts - (((ts %" \
+	" (r.res * 1000000::bigint)) + r.res * 1000000::bigint) % (r.res *" \
+	" 1000000::bigint)) AS bucket, tag, method, route, status, um," \
+	" otas_hist_bin(latency_ms) AS bin, count(*) AS c, sum(err) AS e," \
+	" sum(latency_ms) AS s, min(latency_ms) AS mn, max(latency_ms) AS mx" \
+	" FROM (SELECT project, ts, method, route, status, route = path AS um," \
+	" CASE WHEN status >= 400 OR is_error <> 0 THEN 1 ELSE 0 END AS err," \
+	" latency_ms, md FROM (SELECT *, CASE WHEN strpos(doc, '\\u') = 0 OR" \
+	" doc !~* '\\\\u(0000|d[89a-f])' THEN doc::json -> 'metadata' END" \
+	" AS md FROM events) d WHERE json_typeof(md) = 'object') v" \
+	" CROSS JOIN LATERAL (SELECT DISTINCT x #>> '{}' AS tag FROM" \
+	" json_array_elements(CASE json_typeof(md -> 'tags') WHEN 'array'" \
+	" THEN md -> 'tags' WHEN 'string' THEN json_build_array(md -> 'tags')" \
+	" ELSE '[]'::json END) AS x WHERE json_typeof(x) = 'string') t," \
+	" (VALUES (60), (3600), (86400)) AS r(res)" \
+	" WHERE octet_length(tag) <= 200" \
+	" GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9) g" \
+	" GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;"
 
 static const char *const migrations[] = {
     /* 0 -> 1 */
@@ -375,6 +430,7 @@ static const char *const migrations[] = {
     " substr(max(lpad(ts::text, 20, '0') || event_id), 21), count(*), 0,"
     " min(ts), max(ts) FROM k, (VALUES (3600), (86400)) AS r(res)"
     " GROUP BY 1, 2, 3, 5;",
+    PG_TAGS_MIGRATION,
 };
 
 typedef struct {
@@ -1008,22 +1064,23 @@ ref_cmp(const void *a, const void *b)
 /* The group's rollup rows (rollup.h) in one statement, inside its
  * transaction.  0 ok. */
 static int
-upsert_rollups(pg_t *q, int w, otas__store_job_t *batch)
+upsert_rollups(pg_t *q, int w, otas__store_job_t *batch, int tags)
 {
 	otas__rollup_row_t *rows;
 	size_t n;
-	otas__buf_t a[13], h;
-	const char *v[14];
+	otas__buf_t a[14], h;
+	const char *v[15];
 	char shard[16];
 	PGresult *r;
-	int rc = -1;
+	int rc = -1, na = tags ? 14 : 13;
 
-	if (otas__rollup_build(batch, &rows, &n) != 0)
+	if ((tags ? otas__rollup_build_tags(batch, &rows, &n)
+	          : otas__rollup_build(batch, &rows, &n)) != 0)
 		return -1;
 	if (!n)
 		return 0;
 	otas__buf_init(&h);
-	for (int i = 0; i < 13; i++) {
+	for (int i = 0; i < na; i++) {
 		otas__buf_init(&a[i]);
 		otas__buf_putc(&a[i], '{');
 	}
@@ -1044,15 +1101,18 @@ upsert_rollups(pg_t *q, int w, otas__store_job_t *batch)
 		otas__buf_reset(&h);
 		otas__hist_text(&h, x->hist);
 		arr_text(&a[12], h.data, h.len);
+		if (tags)
+			arr_text(&a[13], x->tag, strlen(x->tag));
 	}
-	for (int i = 0; i < 13; i++) {
+	for (int i = 0; i < na; i++) {
 		otas__buf_putc(&a[i], '}');
-		v[i] = a[i].data;
+		v[i < 13 ? i : 14] = a[i].data;
 	}
 	snprintf(shard, sizeof shard, "%d", w);
 	v[13] = shard;
 	if (!h.oom) {
-		r = run(&q->wr[w], P_ROLLUP_UPSERT, 14, v);
+		r = run(&q->wr[w], tags ? P_TAGS_UPSERT : P_ROLLUP_UPSERT,
+		        tags ? 15 : 14, v);
 		if (ok(r))
 			rc = 0;
 		else
@@ -1060,7 +1120,7 @@ upsert_rollups(pg_t *q, int w, otas__store_job_t *batch)
 			        r ? PQresultErrorMessage(r) : "no connection\n");
 		PQclear(r);
 	}
-	for (int i = 0; i < 13; i++)
+	for (int i = 0; i < na; i++)
 		otas__buf_free(&a[i]);
 	otas__buf_free(&h);
 	free(rows);
@@ -1210,7 +1270,8 @@ pg_writer_commit(void *b, int w, otas__store_job_t *batch, int fail)
 		if (hit < refs + nrefs && ref_cmp(hit, &key) == 0)
 			hit->ev->inserted = 1;
 	}
-	if (upsert_rollups(q, w, batch) != 0 || upsert_people(q, w, batch) != 0)
+	if (upsert_rollups(q, w, batch, 0) != 0 ||
+	    upsert_rollups(q, w, batch, 1) != 0 || upsert_people(q, w, batch) != 0)
 		goto rollback;
 	if (fail) {
 		fprintf(stderr, "error: commit failed: test failure\n");
@@ -1319,6 +1380,12 @@ pg_writer_maintain(void *b, int64_t now_us, int retain_days,
 			rc = -1;
 		snprintf(sql, sizeof sql,
 		         "DELETE FROM rollup_people WHERE bucket + res *"
+		         " 1000000::bigint <= %lld",
+		         (long long)cutoff * 86400LL * 1000000);
+		if (exec_sql(q->wr[0].c, sql) != 0)
+			rc = -1;
+		snprintf(sql, sizeof sql,
+		         "DELETE FROM rollup_tags WHERE bucket + res *"
 		         " 1000000::bigint <= %lld",
 		         (long long)cutoff * 86400LL * 1000000);
 		if (exec_sql(q->wr[0].c, sql) != 0)
@@ -1970,9 +2037,11 @@ pg_rollup_each(void *b, int64_t pk, const otas__rollup_query_t *q,
 	x.n = 0;
 	pgq_add(&x,
 	        "SELECT bucket, method, route, status, unmatched, n, errors,"
-	        " lat_sum, lat_min, lat_max, hist FROM rollups"
+	        " lat_sum, lat_min, lat_max, hist FROM %s"
 	        " WHERE project = $%d::bigint",
-	        pgq_int(&x, pk));
+	        q->tag ? "rollup_tags" : "rollups", pgq_int(&x, pk));
+	if (q->tag)
+		pgq_add(&x, " AND tag = $%d::text", pgq_text(&x, q->tag));
 	pgq_add(&x, " AND res = $%d::int", pgq_int(&x, q->res_s));
 	pgq_add(&x, " AND bucket >= $%d::bigint", pgq_int(&x, q->since_us));
 	pgq_add(&x, " AND bucket < $%d::bigint", pgq_int(&x, q->until_us));
@@ -2000,6 +2069,7 @@ pg_rollup_each(void *b, int64_t pk, const otas__rollup_query_t *q,
 	for (int i = 0; i < PQntuples(r); i++) {
 		otas__rollup_row_t e;
 		e.project = pk;
+		e.tag = q->tag;
 		e.res_s = q->res_s;
 		e.bucket_us = ival(r, i, 0);
 		e.method = val(r, i, 1);

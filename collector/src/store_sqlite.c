@@ -39,7 +39,8 @@ enum {
 	S_AGENT_ID, S_SESSION_INSERT, S_ENTITY_UPSERT, S_EVENT_INSERT,
 	S_EVENT_GET, S_SAMPLES_EP, S_SAMPLES_DAY, S_SAMPLES_ROUTE, S_SESSIONS,
 	S_ENTITIES, S_PROJECTS_ALL, S_RETAIN_DELETE, S_ROLLUP_UPSERT,
-	S_RETAIN_ROLLUPS, S_PEOPLE_UPSERT, S_RETAIN_PEOPLE, S_N
+	S_RETAIN_ROLLUPS, S_PEOPLE_UPSERT, S_RETAIN_PEOPLE, S_TAGS_UPSERT,
+	S_RETAIN_TAGS, S_N
 };
 
 /* The people rollups of the events with id > ID (the migration's
@@ -150,6 +151,20 @@ static const char *const sql_text[S_N] = {
         " last_ts = max(last_ts, excluded.last_ts)",
     [S_RETAIN_PEOPLE] = "DELETE FROM rollup_people WHERE project=?1 AND"
                         " bucket + res * 1000000 <= ?2",
+    /* rollup.h tag rollups: S_ROLLUP_UPSERT's row for one of its tags */
+    [S_TAGS_UPSERT] =
+        "INSERT INTO rollup_tags(project, res, bucket, tag, method, route,"
+        " status, unmatched, n, errors, lat_sum, lat_min, lat_max, hist)"
+        " VALUES(?1, ?2, ?3, ?14, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+        " ON CONFLICT(project, res, bucket, tag, method, route, status,"
+        " unmatched) DO UPDATE SET n = n + excluded.n,"
+        " errors = errors + excluded.errors,"
+        " lat_sum = lat_sum + excluded.lat_sum,"
+        " lat_min = min(lat_min, excluded.lat_min),"
+        " lat_max = max(lat_max, excluded.lat_max),"
+        " hist = otas_hist_merge(hist, excluded.hist)",
+    [S_RETAIN_TAGS] = "DELETE FROM rollup_tags WHERE project=?1 AND"
+                      " bucket + res * 1000000 <= ?2",
 };
 
 /* The events query has 8 optional filters; each combination is its own
@@ -231,6 +246,35 @@ typedef struct {
 	"DROP TRIGGER IF EXISTS events_fts_upd;" \
 	"DROP TABLE IF EXISTS events_fts;" \
 	"UPDATE fts_state SET wm = 0;"
+
+/* The tag rollups (rollup.h otas__rollup_build_tags): the rows of
+ * `rollups` once per distinct tag of each event, filled from the events
+ * already there (the tags as ingest reads them: metadata.tags, a string
+ * or a list of strings, each at most OTAS__TAG_MAX_LEN bytes).  It makes
+ * the table anew, so a database stepped back to an older schema gets it
+ * again whole. */
+#define SQ_TAGS_MIGRATION \
+	"DROP TABLE IF EXISTS rollup_tags;" \
+	"CREATE TABLE rollup_tags(project INTEGER NOT NULL," \
+	" res INTEGER NOT NULL, bucket INTEGER NOT NULL, tag TEXT NOT NULL," \
+	" method TEXT NOT NULL, route TEXT NOT NULL, status INTEGER NOT NULL," \
+	" unmatched INTEGER NOT NULL, n INTEGER NOT NULL," \
+	" errors INTEGER NOT NULL, lat_sum REAL NOT NULL," \
+	" lat_min REAL NOT NULL, lat_max REAL NOT NULL, hist BLOB NOT NULL," \
+	" PRIMARY KEY(project, res, bucket, tag, method, route, status," \
+	" unmatched)) WITHOUT ROWID;" \
+	"INSERT INTO rollup_tags SELECT e.project, r.res," \
+	" otas_bucket(e.ts, r.res), e.tag, e.method, e.route, e.status, e.um," \
+	" count(*), sum(e.err), sum(e.ms), min(e.ms), max(e.ms), otas_hist(e.ms)" \
+	" FROM (SELECT DISTINCT v.id, v.project, v.ts, v.method, v.route," \
+	" v.status, v.route = v.path AS um, v.status >= 400 OR v.is_error" \
+	" AS err, v.latency_ms AS ms, j.value AS tag FROM events v," \
+	" json_each(v.doc, '$.metadata.tags') j WHERE j.type = 'text' AND" \
+	" json_type(v.doc, '$.metadata') = 'object' AND" \
+	" json_type(v.doc, '$.metadata.tags') IN ('text', 'array') AND" \
+	" length(CAST(j.value AS BLOB)) <= 200) e," \
+	" (SELECT 60 AS res UNION ALL SELECT 3600 UNION ALL SELECT 86400) r" \
+	" GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;"
 
 static const char *const migrations[] = {
     /* 0 -> 1 */
@@ -358,6 +402,7 @@ static const char *const migrations[] = {
     " substr(max(printf('%020d', ts) || event_id), 21), count(*), 0,"
     " min(ts), max(ts) FROM k, (SELECT 3600 AS res UNION ALL SELECT 86400) r"
     " GROUP BY 1, 2, 3, 5;",
+    SQ_TAGS_MIGRATION,
 };
 
 
@@ -993,17 +1038,19 @@ insert_job(sqlite3 *db, sqlite3_stmt *ins, otas__store_job_t *j)
 	return 0;
 }
 
-/* The group's rollup rows (rollup.h), inside its transaction.  0 ok. */
+/* The group's rollup rows (rollup.h), inside its transaction; tags: the
+ * tag rollups'.  0 ok. */
 static int
-upsert_rollups(conn_t *c, otas__store_job_t *batch)
+upsert_rollups(conn_t *c, otas__store_job_t *batch, int tags)
 {
 	otas__rollup_row_t *rows;
 	size_t n;
 	unsigned char blob[4 * OTAS__HIST_BINS];
-	sqlite3_stmt *s = stmt(c, S_ROLLUP_UPSERT);
+	sqlite3_stmt *s = stmt(c, tags ? S_TAGS_UPSERT : S_ROLLUP_UPSERT);
 	int rc = 0;
 
-	if (!s || otas__rollup_build(batch, &rows, &n) != 0)
+	if (!s || (tags ? otas__rollup_build_tags(batch, &rows, &n)
+	                : otas__rollup_build(batch, &rows, &n)) != 0)
 		return -1;
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		const otas__rollup_row_t *r = &rows[i];
@@ -1022,6 +1069,8 @@ upsert_rollups(conn_t *c, otas__store_job_t *batch)
 		sqlite3_bind_double(s, 12, r->lat_max);
 		sqlite3_bind_blob(s, 13, blob, (int)otas__hist_blob(r->hist, blob),
 		                  SQLITE_TRANSIENT);
+		if (tags)
+			sqlite3_bind_text(s, 14, r->tag, -1, SQLITE_STATIC);
 		if (sqlite3_step(s) != SQLITE_DONE)
 			rc = -1;
 	}
@@ -1075,7 +1124,9 @@ sq_writer_commit(void *b, int w, otas__store_job_t *batch, int fail)
 	for (j = batch; rc == 0 && j; j = j->next)
 		rc = insert_job(q->wr.db, ins, j);
 	if (rc == 0)
-		rc = upsert_rollups(&q->wr, batch);
+		rc = upsert_rollups(&q->wr, batch, 0);
+	if (rc == 0)
+		rc = upsert_rollups(&q->wr, batch, 1);
 	if (rc == 0)
 		rc = upsert_people(&q->wr, batch);
 	if (rc == 0 && fail)
@@ -1133,9 +1184,11 @@ sq_writer_maintain(void *b, int64_t now_us, int retain_days,
 				break;
 		}
 		/* the rollups of the deleted events */
-		for (int t = S_RETAIN_ROLLUPS; rc == 0 && t <= S_RETAIN_PEOPLE;
-		     t += S_RETAIN_PEOPLE - S_RETAIN_ROLLUPS) {
-			if (!(s = stmt(&q->wr, t))) {
+		static const int retain[] = {S_RETAIN_ROLLUPS, S_RETAIN_PEOPLE,
+		                             S_RETAIN_TAGS};
+		for (size_t t = 0; rc == 0 && t < sizeof retain / sizeof *retain;
+		     t++) {
+			if (!(s = stmt(&q->wr, retain[t]))) {
 				rc = -1;
 				break;
 			}
@@ -1752,9 +1805,11 @@ sq_rollup_each(void *b, int64_t pk, const otas__rollup_query_t *q,
 
 	snprintf(sql, sizeof sql,
 	         "SELECT bucket, method, route, status, unmatched, n, errors,"
-	         " lat_sum, lat_min, lat_max, hist FROM rollups"
+	         " lat_sum, lat_min, lat_max, hist FROM %s"
 	         " WHERE project=?1 AND res=?2 AND bucket >= ?3 AND bucket < ?4"
-	         "%s%s%s%s%s",
+	         "%s%s%s%s%s%s",
+	         q->tag ? "rollup_tags" : "rollups",
+	         q->tag ? " AND tag = ?9" : "",
 	         q->method ? " AND method = ?5" : "",
 	         q->route ? " AND route = ?6" : "",
 	         q->status_min > 0 ? " AND status >= ?7" : "",
@@ -1777,9 +1832,12 @@ sq_rollup_each(void *b, int64_t pk, const otas__rollup_query_t *q,
 		sqlite3_bind_int64(s, 7, q->status_min);
 	if (q->status_max > 0)
 		sqlite3_bind_int64(s, 8, q->status_max);
+	if (q->tag)
+		sqlite3_bind_text(s, 9, q->tag, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		otas__rollup_row_t r;
 		r.project = pk;
+		r.tag = q->tag;
 		r.res_s = q->res_s;
 		r.bucket_us = sqlite3_column_int64(s, 0);
 		r.method = col_text(s, 1);
