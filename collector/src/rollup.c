@@ -351,12 +351,14 @@ typedef struct {
 	int company;
 	const char *id;
 	const otas__event_t *e;
+	const char *tag;        /* tag rows; NULL in the plain ones */
 } pkey_t;
 
 static int
 pkey_cmp(const void *a, const void *b)
 {
 	const pkey_t *x = a, *y = b;
+	int c;
 
 	if (x->project != y->project)
 		return x->project < y->project ? -1 : 1;
@@ -364,18 +366,21 @@ pkey_cmp(const void *a, const void *b)
 		return x->res_s < y->res_s ? -1 : 1;
 	if (x->bucket_us != y->bucket_us)
 		return x->bucket_us < y->bucket_us ? -1 : 1;
+	if (x->tag && (c = strcmp(x->tag, y->tag)) != 0)
+		return c;
 	if (x->company != y->company)
 		return x->company - y->company;
 	return strcmp(x->id, y->id);
 }
 
-int
-otas__people_build(otas__store_job_t *batch, otas__people_agg_t **rows,
-                   size_t *n)
+/* tags: each event's keys once per distinct tag (ev->tags). */
+static int
+people_build(otas__store_job_t *batch, int tags, otas__people_agg_t **rows,
+             size_t *n)
 {
 	static const int64_t res[2] = {3600, 86400};
 	pkey_t *k = NULL;
-	size_t nk = 0, cap = 0, nr = 0, *off = NULL;
+	size_t nk = 0, cap = 0, nr = 0, k0, *off = NULL;
 	otas__people_agg_t *out;
 	otas__buf_t ak;         /* agent keys, NUL-separated */
 	char *tail;
@@ -394,7 +399,10 @@ otas__people_build(otas__store_job_t *batch, otas__people_agg_t **rows,
 			err = e->status >= 400 || e->is_error;
 			if (!e->user_id && !e->company_id && !agent && !err)
 				continue;
+			if (tags && !e->n_tags)
+				continue;
 			ts = e->ts_us ? e->ts_us : j->received_us;
+			k0 = nk;
 			if (nk + 8 > cap) {
 				cap = cap ? cap * 2 : 256;
 				k = realloc(k, cap * sizeof *k);
@@ -419,7 +427,7 @@ otas__people_build(otas__store_job_t *batch, otas__people_agg_t **rows,
 					off[nk] = o;
 					k[nk++] = (pkey_t){j->project_pk, res[r],
 					                   otas__rollup_bucket(ts, res[r]), ts,
-					                   OTAS__PEOPLE_AGENT, NULL, e};
+					                   OTAS__PEOPLE_AGENT, NULL, e, NULL};
 				}
 			}
 			if (err) {
@@ -441,7 +449,7 @@ otas__people_build(otas__store_job_t *batch, otas__people_agg_t **rows,
 					off[nk] = o;
 					k[nk++] = (pkey_t){j->project_pk, res[r],
 					                   otas__rollup_bucket(ts, res[r]), ts,
-					                   OTAS__PEOPLE_ERROR, NULL, e};
+					                   OTAS__PEOPLE_ERROR, NULL, e, NULL};
 				}
 			}
 			for (int r = 0; r < 2; r++)
@@ -451,9 +459,30 @@ otas__people_build(otas__store_job_t *batch, otas__people_agg_t **rows,
 						off[nk] = 0;
 						k[nk++] = (pkey_t){j->project_pk, res[r],
 						                   otas__rollup_bucket(ts, res[r]),
-						                   ts, c, id, e};
+						                   ts, c, id, e, NULL};
 					}
 				}
+			if (tags) {
+				/* the event's keys [k0, nk), once per tag */
+				size_t m = nk - k0;
+				const char *tag = e->tags;
+				while (k0 + m * e->n_tags > cap) {
+					cap *= 2;
+					k = realloc(k, cap * sizeof *k);
+					off = realloc(off, cap * sizeof *off);
+					if (!k || !off)
+						abort();
+				}
+				for (size_t t = 0; t < e->n_tags; t++) {
+					for (size_t x = 0; x < m; x++) {
+						k[k0 + t * m + x] = k[k0 + x];
+						off[k0 + t * m + x] = off[k0 + x];
+						k[k0 + t * m + x].tag = tag;
+					}
+					tag += strlen(tag) + 1;
+				}
+				nk = k0 + m * e->n_tags;
+			}
 		}
 	if (!nk) {
 		otas__buf_free(&ak);
@@ -485,6 +514,7 @@ otas__people_build(otas__store_job_t *batch, otas__people_agg_t **rows,
 			            ? tail + (k[i].id - ak.data)
 			            : k[i].id;
 			r->first_us = r->last_us = k[i].ts;
+			r->tag = k[i].tag;
 			if (r->company == OTAS__PEOPLE_ERROR)
 				r->company_id = e->event_id[0] ? e->event_id : NULL;
 		}
@@ -509,5 +539,57 @@ otas__people_build(otas__store_job_t *batch, otas__people_agg_t **rows,
 	otas__buf_free(&ak);
 	*rows = out;
 	*n = nr;
+	return 0;
+}
+
+int
+otas__people_build(otas__store_job_t *batch, otas__people_agg_t **rows,
+                   size_t *n)
+{
+	return people_build(batch, 0, rows, n);
+}
+
+int
+otas__people_build_tags(otas__store_job_t *batch, otas__people_agg_t **rows,
+                        size_t *n)
+{
+	return people_build(batch, 1, rows, n);
+}
+
+static char *
+dup_or_die(const char *s)
+{
+	char *d = strdup(s ? s : "");
+
+	if (!d)
+		abort();
+	return d;
+}
+
+int
+otas__event_from_stored(otas__event_t *ev, const otas__stored_event_t *s)
+{
+	if (otas__event_parse(s->doc, s->doc_len, ev, NULL, NULL) !=
+	    OTAS__INGEST_OK) {
+		otas__event_clear(ev);
+		return -1;
+	}
+	free(ev->method);
+	free(ev->path);
+	free(ev->route);
+	ev->method = dup_or_die(s->method);
+	ev->path = dup_or_die(s->path);
+	ev->route = dup_or_die(s->route);
+	ev->ts_us = s->ts_us;
+	ev->status = s->status;
+	ev->is_error = s->is_error;
+	ev->latency_ms = s->latency_ms;
+	snprintf(ev->event_id, sizeof ev->event_id, "%s",
+	         s->event_id ? s->event_id : "");
+	snprintf(ev->agent_id, sizeof ev->agent_id, "%s",
+	         s->agent_id ? s->agent_id : "");
+	snprintf(ev->agent_session_id, sizeof ev->agent_session_id, "%s",
+	         s->agent_session_id ? s->agent_session_id : "");
+	ev->inserted = 1;
 	return 0;
 }

@@ -60,8 +60,30 @@ enum {
 	P_PROJECT_PK, P_KEY_INSERT, P_KEY_LOOKUP, P_KEY_REVOKE, P_AGENT_INSERT,
 	P_AGENT_ID, P_SESSION_INSERT, P_ENTITY_UPSERT, P_EVENT_INSERT,
 	P_EVENT_GET, P_SAMPLES_EP, P_SAMPLES_DAY, P_SAMPLES_ROUTE, P_SESSIONS,
-	P_ENTITIES, P_ROLLUP_UPSERT, P_PEOPLE_UPSERT, P_TAGS_UPSERT, P_N
+	P_ENTITIES, P_ROLLUP_UPSERT, P_PEOPLE_UPSERT, P_TAGS_UPSERT,
+	P_PTAGS_UPSERT, P_N
 };
+
+/* The people rollups per tag: P_PEOPLE_UPSERT's rows, each for one tag
+ * ($12); also the migration's backfill (fill_people_tags). */
+#define PG_PTAGS_UPSERT \
+	"INSERT INTO rollup_people_tags(project, res, bucket, tag, kind, id," \
+	" shard, company, n, errors, first_ts, last_ts)" \
+	" SELECT p, r, b, tg, k, i, $11::int, c, n, e, f, l" \
+	" FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::text[]," \
+	" $5::text[], $6::text[], $7::bigint[], $8::bigint[], $9::bigint[]," \
+	" $10::bigint[], $12::text[]) AS t(p, r, b, k, i, c, n, e, f, l, tg)" \
+	" ON CONFLICT(project, res, bucket, tag, kind, id, shard) DO UPDATE SET" \
+	" n = rollup_people_tags.n + excluded.n," \
+	" errors = rollup_people_tags.errors + excluded.errors," \
+	" first_ts = least(rollup_people_tags.first_ts, excluded.first_ts)," \
+	" company = CASE WHEN rollup_people_tags.kind <> 'e' THEN" \
+	" coalesce(rollup_people_tags.company, excluded.company)" \
+	" WHEN excluded.last_ts > rollup_people_tags.last_ts OR" \
+	" (excluded.last_ts = rollup_people_tags.last_ts AND" \
+	" excluded.company > rollup_people_tags.company)" \
+	" THEN excluded.company ELSE rollup_people_tags.company END," \
+	" last_ts = greatest(rollup_people_tags.last_ts, excluded.last_ts)"
 
 /* People rollups of the rows of SRC in shard SHARD (the migration's
  * backfill; ingest aggregates in C, rollup.c): metadata read as pg_scan
@@ -199,6 +221,7 @@ static const char *const sql_text[P_N] = {
         " lat_min = least(rollup_tags.lat_min, excluded.lat_min),"
         " lat_max = greatest(rollup_tags.lat_max, excluded.lat_max),"
         " hist = otas_hist_merge(rollup_tags.hist, excluded.hist)",
+    [P_PTAGS_UPSERT] = PG_PTAGS_UPSERT,
 };
 
 #define PG_SEARCH_FIELD(f) \
@@ -214,7 +237,9 @@ static const char *const sql_text[P_N] = {
 	"CREATE INDEX IF NOT EXISTS events_search ON events USING gin" \
 	" (otas_search_text(doc) gin_trgm_ops) WHERE text_indexed"
 
-/* The tag rollups (rollup.h otas__rollup_build_tags), filled from the
+/* The tag rollups (rollup.h otas__rollup_build_tags; and the people rows
+ * per tag, otas__people_build_tags, filled in C by fill_people_tags with
+ * the ingest parser reading each document), filled from the
  * events already there: metadata.tags as ingest reads it (a string or a
  * list of strings, the last "tags" member, each at most
  * OTAS__TAG_MAX_LEN bytes; documents PostgreSQL's json refuses are
@@ -249,7 +274,15 @@ static const char *const sql_text[P_N] = {
 	" (VALUES (60), (3600), (86400)) AS r(res)" \
 	" WHERE octet_length(tag) <= 200" \
 	" GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9) g" \
-	" GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;"
+	" GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;" \
+	"DROP TABLE IF EXISTS rollup_people_tags;" \
+	"CREATE TABLE rollup_people_tags(project bigint NOT NULL," \
+	" res int NOT NULL, bucket bigint NOT NULL, tag text NOT NULL," \
+	" kind text NOT NULL, id text NOT NULL, shard int NOT NULL," \
+	" company text, n bigint NOT NULL, errors bigint NOT NULL," \
+	" first_ts bigint NOT NULL, last_ts bigint NOT NULL," \
+	" PRIMARY KEY(project, res, bucket, tag, kind, id, shard));"
+static const char pg_tags_migration[] = PG_TAGS_MIGRATION;
 
 static const char *const migrations[] = {
     /* 0 -> 1 */
@@ -430,7 +463,8 @@ static const char *const migrations[] = {
     " substr(max(lpad(ts::text, 20, '0') || event_id), 21), count(*), 0,"
     " min(ts), max(ts) FROM k, (VALUES (3600), (86400)) AS r(res)"
     " GROUP BY 1, 2, 3, 5;",
-    PG_TAGS_MIGRATION,
+    /* 8 -> 9: the tag rollups; migrate() then runs fill_people_tags */
+    pg_tags_migration,
 };
 
 typedef struct {
@@ -580,6 +614,90 @@ ival(PGresult *r, int row, int col)
 
 #define I64(buf, v) (snprintf(buf, sizeof buf, "%lld", (long long)(v)), buf)
 
+static int put_people(conn_t *k, PGconn *c, const otas__people_agg_t *rows,
+                      size_t n, int w, int tags);
+
+/* The people rows per tag of the events already stored (the tag
+ * rollups' step), as SQLite's fill_people_tags: each event with tags as
+ * ingest read it, through ingest's build, a cursor's chunk at a time,
+ * as shard 0.  0 ok. */
+#define FILL_CHUNK "2000"
+static int
+fill_people_tags(PGconn *c)
+{
+	otas__event_t *ev = NULL;
+	otas__store_job_t *jobs = NULL;
+	PGresult *r = NULL;
+	int rc = -1;
+
+	if (exec_sql(c, "DECLARE otas_fill NO SCROLL CURSOR FOR SELECT project,"
+	                " ts, method, path, route, status, is_error, agent_id,"
+	                " agent_session_id, event_id, latency_ms, doc FROM events"
+	                " WHERE strpos(doc, 'tags') > 0 OR strpos(doc, '\\u') > 0")
+	    != 0)
+		return -1;
+	for (;;) {
+		int n, nj = 0;
+		size_t nr;
+		otas__people_agg_t *rows;
+		PQclear(r);
+		r = PQexec(c, "FETCH " FILL_CHUNK " FROM otas_fill");
+		if (!ok(r))
+			goto done;
+		if ((n = PQntuples(r)) == 0)
+			break;
+		free(ev);
+		free(jobs);
+		ev = calloc((size_t)n, sizeof *ev);
+		jobs = calloc((size_t)n, sizeof *jobs);
+		if (!ev || !jobs)
+			abort();
+		for (int i = 0; i < n; i++) {
+			otas__stored_event_t x = {0};
+			x.ts_us = ival(r, i, 1);
+			x.method = val(r, i, 2);
+			x.path = val(r, i, 3);
+			x.route = val(r, i, 4);
+			x.status = ival(r, i, 5);
+			x.is_error = (int)ival(r, i, 6);
+			x.agent_id = val(r, i, 7);
+			x.agent_session_id = val(r, i, 8);
+			x.event_id = val(r, i, 9);
+			x.latency_ms = strtod(PQgetvalue(r, i, 10), NULL);
+			x.doc = PQgetvalue(r, i, 11);
+			x.doc_len = (size_t)PQgetlength(r, i, 11);
+			if (otas__event_from_stored(&ev[nj], &x) != 0)
+				continue;
+			if (!ev[nj].n_tags) {
+				otas__event_clear(&ev[nj]);
+				continue;
+			}
+			jobs[nj].project_pk = ival(r, i, 0);
+			jobs[nj].ev = &ev[nj];
+			jobs[nj].n = 1;
+			jobs[nj].received_us = x.ts_us;
+			if (nj)
+				jobs[nj - 1].next = &jobs[nj];
+			nj++;
+		}
+		rc = 0;
+		if (nj && otas__people_build_tags(jobs, &rows, &nr) == 0) {
+			rc = put_people(NULL, c, rows, nr, 0, 1);
+			free(rows);
+		}
+		for (int i = 0; i < nj; i++)
+			otas__event_clear(&ev[i]);
+		if (rc != 0)
+			goto done;
+	}
+	rc = exec_sql(c, "CLOSE otas_fill");
+done:
+	PQclear(r);
+	free(ev);
+	free(jobs);
+	return rc;
+}
+
 static int
 migrate(PGconn *c, char *err, size_t errlen)
 {
@@ -642,7 +760,10 @@ migrate(PGconn *c, char *err, size_t errlen)
 		char sql[64];
 		snprintf(sql, sizeof sql, "UPDATE otas_schema SET version=%d",
 		         version + 1);
-		if (exec_sql(c, migrations[version]) != 0 || exec_sql(c, sql) != 0)
+		if (exec_sql(c, migrations[version]) != 0 ||
+		    (migrations[version] == pg_tags_migration &&
+		     fill_people_tags(c) != 0) ||
+		    exec_sql(c, sql) != 0)
 			goto fail;
 	}
 	if (exec_sql(c, "COMMIT") != 0)
@@ -1127,23 +1248,22 @@ upsert_rollups(pg_t *q, int w, otas__store_job_t *batch, int tags)
 	return rc;
 }
 
-/* The group's people rollup rows (rollup.h), likewise.  0 ok. */
+/* People rows in one statement (P_PEOPLE_UPSERT, or P_PTAGS_UPSERT:
+ * tags) as shard w: prepared on writer k, else as text on c (the
+ * migration's connection).  0 ok. */
 static int
-upsert_people(pg_t *q, int w, otas__store_job_t *batch)
+put_people(conn_t *k, PGconn *c, const otas__people_agg_t *rows, size_t n,
+           int w, int tags)
 {
-	otas__people_agg_t *rows;
-	size_t n;
-	otas__buf_t a[10];
-	const char *v[11];
+	otas__buf_t a[11];
+	const char *v[12];
 	char shard[16];
 	PGresult *r;
-	int rc = -1, oom = 0;
+	int rc = -1, oom = 0, na = tags ? 11 : 10;
 
-	if (otas__people_build(batch, &rows, &n) != 0)
-		return -1;
 	if (!n)
 		return 0;
-	for (int i = 0; i < 10; i++) {
+	for (int i = 0; i < na; i++) {
 		otas__buf_init(&a[i]);
 		otas__buf_putc(&a[i], '{');
 	}
@@ -1160,16 +1280,21 @@ upsert_people(pg_t *q, int w, otas__store_job_t *batch)
 		arr_num(&a[7], "%lld", x->errors);
 		arr_num(&a[8], "%lld", (long long)x->first_us);
 		arr_num(&a[9], "%lld", (long long)x->last_us);
+		if (tags)
+			arr_text(&a[10], x->tag, strlen(x->tag));
 	}
-	for (int i = 0; i < 10; i++) {
+	for (int i = 0; i < na; i++) {
 		otas__buf_putc(&a[i], '}');
 		oom |= a[i].oom;
-		v[i] = a[i].data;
+		v[i < 10 ? i : 11] = a[i].data;
 	}
 	snprintf(shard, sizeof shard, "%d", w);
 	v[10] = shard;
 	if (!oom) {
-		r = run(&q->wr[w], P_PEOPLE_UPSERT, 11, v);
+		int st = tags ? P_PTAGS_UPSERT : P_PEOPLE_UPSERT;
+		r = k ? run(k, st, tags ? 12 : 11, v)
+		      : PQexecParams(c, sql_text[st], tags ? 12 : 11, NULL, v,
+		                     NULL, NULL, 0);
 		if (ok(r))
 			rc = 0;
 		else
@@ -1177,8 +1302,24 @@ upsert_people(pg_t *q, int w, otas__store_job_t *batch)
 			        r ? PQresultErrorMessage(r) : "no connection\n");
 		PQclear(r);
 	}
-	for (int i = 0; i < 10; i++)
+	for (int i = 0; i < na; i++)
 		otas__buf_free(&a[i]);
+	return rc;
+}
+
+/* The group's people rollup rows (rollup.h), likewise; tags: the tag
+ * ones.  0 ok. */
+static int
+upsert_people(pg_t *q, int w, otas__store_job_t *batch, int tags)
+{
+	otas__people_agg_t *rows;
+	size_t n;
+	int rc;
+
+	if ((tags ? otas__people_build_tags(batch, &rows, &n)
+	          : otas__people_build(batch, &rows, &n)) != 0)
+		return -1;
+	rc = put_people(&q->wr[w], NULL, rows, n, w, tags);
 	free(rows);
 	return rc;
 }
@@ -1271,7 +1412,9 @@ pg_writer_commit(void *b, int w, otas__store_job_t *batch, int fail)
 			hit->ev->inserted = 1;
 	}
 	if (upsert_rollups(q, w, batch, 0) != 0 ||
-	    upsert_rollups(q, w, batch, 1) != 0 || upsert_people(q, w, batch) != 0)
+	    upsert_rollups(q, w, batch, 1) != 0 ||
+	    upsert_people(q, w, batch, 0) != 0 ||
+	    upsert_people(q, w, batch, 1) != 0)
 		goto rollback;
 	if (fail) {
 		fprintf(stderr, "error: commit failed: test failure\n");
@@ -1386,6 +1529,12 @@ pg_writer_maintain(void *b, int64_t now_us, int retain_days,
 			rc = -1;
 		snprintf(sql, sizeof sql,
 		         "DELETE FROM rollup_tags WHERE bucket + res *"
+		         " 1000000::bigint <= %lld",
+		         (long long)cutoff * 86400LL * 1000000);
+		if (exec_sql(q->wr[0].c, sql) != 0)
+			rc = -1;
+		snprintf(sql, sizeof sql,
+		         "DELETE FROM rollup_people_tags WHERE bucket + res *"
 		         " 1000000::bigint <= %lld",
 		         (long long)cutoff * 86400LL * 1000000);
 		if (exec_sql(q->wr[0].c, sql) != 0)
@@ -2100,20 +2249,26 @@ pg_people_each(void *b, int64_t pk, const otas__people_query_t *q,
 	conn_t *k;
 	PGresult *r = NULL;
 	char a[4][24];
-	const char *v[5] = {I64(a[0], pk), I64(a[1], q->res_s),
+	const char *v[6] = {I64(a[0], pk), I64(a[1], q->res_s),
 	                    I64(a[2], q->since_us), I64(a[3], q->until_us),
-	                    otas__people_kind(q->company)};
+	                    otas__people_kind(q->company), q->tag};
 	int rc = -1;
 
 	k = reader_get(st);
 	if (conn_ready(k) != 0)
 		goto done;
 	r = PQexecParams(k->c,
-	                 "SELECT id, company, n, errors, first_ts, last_ts FROM"
-	                 " rollup_people WHERE project = $1::bigint AND"
-	                 " res = $2::int AND bucket >= $3::bigint AND"
-	                 " bucket < $4::bigint AND kind = $5::text",
-	                 5, NULL, v, NULL, NULL, 0);
+	                 q->tag ? "SELECT id, company, n, errors, first_ts,"
+	                          " last_ts FROM rollup_people_tags WHERE"
+	                          " project = $1::bigint AND res = $2::int AND"
+	                          " bucket >= $3::bigint AND bucket < $4::bigint"
+	                          " AND tag = $6::text AND kind = $5::text"
+	                        : "SELECT id, company, n, errors, first_ts,"
+	                          " last_ts FROM rollup_people WHERE"
+	                          " project = $1::bigint AND res = $2::int AND"
+	                          " bucket >= $3::bigint AND bucket < $4::bigint"
+	                          " AND kind = $5::text",
+	                 q->tag ? 6 : 5, NULL, v, NULL, NULL, 0);
 	if (!ok(r)) {
 		fprintf(stderr, "error: rollup query failed: %s",
 		        PQresultErrorMessage(r));

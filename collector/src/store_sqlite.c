@@ -40,8 +40,23 @@ enum {
 	S_EVENT_GET, S_SAMPLES_EP, S_SAMPLES_DAY, S_SAMPLES_ROUTE, S_SESSIONS,
 	S_ENTITIES, S_PROJECTS_ALL, S_RETAIN_DELETE, S_ROLLUP_UPSERT,
 	S_RETAIN_ROLLUPS, S_PEOPLE_UPSERT, S_RETAIN_PEOPLE, S_TAGS_UPSERT,
-	S_RETAIN_TAGS, S_N
+	S_RETAIN_TAGS, S_PTAGS_UPSERT, S_RETAIN_PTAGS, S_N
 };
+
+/* The people rollups per tag: S_PEOPLE_UPSERT's row for one tag (?11);
+ * also the migration's backfill (fill_people_tags). */
+#define SQ_PTAGS_UPSERT \
+	"INSERT INTO rollup_people_tags(project, res, bucket, tag, kind, id," \
+	" company, n, errors, first_ts, last_ts)" \
+	" VALUES(?1, ?2, ?3, ?11, ?4, ?5, ?6, ?7, ?8, ?9, ?10)" \
+	" ON CONFLICT(project, res, bucket, tag, kind, id) DO UPDATE SET" \
+	" n = n + excluded.n, errors = errors + excluded.errors," \
+	" first_ts = min(first_ts, excluded.first_ts)," \
+	" company = CASE WHEN kind <> 'e' THEN coalesce(company," \
+	" excluded.company) WHEN excluded.last_ts > last_ts OR" \
+	" (excluded.last_ts = last_ts AND excluded.company > company)" \
+	" THEN excluded.company ELSE company END," \
+	" last_ts = max(last_ts, excluded.last_ts)"
 
 /* The people rollups of the events with id > ID (the migration's
  * backfill; ingest aggregates in C, rollup.c). */
@@ -165,6 +180,9 @@ static const char *const sql_text[S_N] = {
         " hist = otas_hist_merge(hist, excluded.hist)",
     [S_RETAIN_TAGS] = "DELETE FROM rollup_tags WHERE project=?1 AND"
                       " bucket + res * 1000000 <= ?2",
+    [S_PTAGS_UPSERT] = SQ_PTAGS_UPSERT,
+    [S_RETAIN_PTAGS] = "DELETE FROM rollup_people_tags WHERE project=?1 AND"
+                       " bucket + res * 1000000 <= ?2",
 };
 
 /* The events query has 8 optional filters; each combination is its own
@@ -248,7 +266,9 @@ typedef struct {
 	"UPDATE fts_state SET wm = 0;"
 
 /* The tag rollups (rollup.h otas__rollup_build_tags): the rows of
- * `rollups` once per distinct tag of each event, filled from the events
+ * `rollups` once per distinct tag of each event, and the people rows
+ * (rollup_people) likewise (otas__people_build_tags: filled in C by
+ * fill_people_tags, the ingest parser reading each document), filled from the events
  * already there (the tags as ingest reads them: metadata.tags, a string
  * or a list of strings, each at most OTAS__TAG_MAX_LEN bytes).  It makes
  * the table anew, so a database stepped back to an older schema gets it
@@ -274,7 +294,15 @@ typedef struct {
 	" json_type(v.doc, '$.metadata.tags') IN ('text', 'array') AND" \
 	" length(CAST(j.value AS BLOB)) <= 200) e," \
 	" (SELECT 60 AS res UNION ALL SELECT 3600 UNION ALL SELECT 86400) r" \
-	" GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;"
+	" GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;" \
+	"DROP TABLE IF EXISTS rollup_people_tags;" \
+	"CREATE TABLE rollup_people_tags(project INTEGER NOT NULL," \
+	" res INTEGER NOT NULL, bucket INTEGER NOT NULL, tag TEXT NOT NULL," \
+	" kind TEXT NOT NULL, id TEXT NOT NULL, company TEXT," \
+	" n INTEGER NOT NULL, errors INTEGER NOT NULL," \
+	" first_ts INTEGER NOT NULL, last_ts INTEGER NOT NULL," \
+	" PRIMARY KEY(project, res, bucket, tag, kind, id)) WITHOUT ROWID;"
+static const char sq_tags_migration[] = SQ_TAGS_MIGRATION;
 
 static const char *const migrations[] = {
     /* 0 -> 1 */
@@ -402,7 +430,8 @@ static const char *const migrations[] = {
     " substr(max(printf('%020d', ts) || event_id), 21), count(*), 0,"
     " min(ts), max(ts) FROM k, (SELECT 3600 AS res UNION ALL SELECT 86400) r"
     " GROUP BY 1, 2, 3, 5;",
-    SQ_TAGS_MIGRATION,
+    /* 10 -> 11: the tag rollups; migrate() then runs fill_people_tags */
+    sq_tags_migration,
 };
 
 
@@ -565,6 +594,97 @@ copy_col(sqlite3_stmt *s, int col, char *out, size_t n)
 	snprintf(out, n, "%s", t ? t : "");
 }
 
+/* The people rows per tag of the events already stored (the tag
+ * rollups' step): each event with tags as ingest read it
+ * (otas__event_from_stored), through the same build as ingest, in chunks
+ * by id.  A document could name its tags only where it says "tags" or
+ * holds an escape.  0 ok. */
+#define FILL_CHUNK 2000
+static int put_people(sqlite3_stmt *s, const otas__people_agg_t *rows,
+                      size_t n, int tags);
+static const char *col_text(sqlite3_stmt *s, int col);
+
+static int
+fill_people_tags(sqlite3 *db)
+{
+	sqlite3_stmt *rd = NULL, *up = NULL;
+	otas__event_t *ev = calloc(FILL_CHUNK, sizeof *ev);
+	otas__store_job_t *jobs = calloc(FILL_CHUNK, sizeof *jobs);
+	int64_t after = -1;
+	int rc = -1;
+
+	if (!ev || !jobs)
+		abort();
+	if (sqlite3_prepare_v2(db,
+	                       "SELECT id, project, ts, method, path, route,"
+	                       " status, is_error, agent_id, agent_session_id,"
+	                       " event_id, latency_ms, doc FROM events"
+	                       " WHERE id > ?1 AND (instr(doc, 'tags') > 0 OR"
+	                       " instr(doc, '\\u') > 0) ORDER BY id LIMIT ?2",
+	                       -1, &rd, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, SQ_PTAGS_UPSERT, -1, &up, NULL) != SQLITE_OK)
+		goto done;
+	for (;;) {
+		size_t n = 0, nj = 0, nr;
+		otas__people_agg_t *rows;
+		int step;
+		sqlite3_bind_int64(rd, 1, after);
+		sqlite3_bind_int(rd, 2, FILL_CHUNK);
+		while ((step = sqlite3_step(rd)) == SQLITE_ROW) {
+			otas__stored_event_t x = {0};
+			after = sqlite3_column_int64(rd, 0);
+			x.ts_us = sqlite3_column_int64(rd, 2);
+			x.method = col_text(rd, 3);
+			x.path = col_text(rd, 4);
+			x.route = col_text(rd, 5);
+			x.status = sqlite3_column_int64(rd, 6);
+			x.is_error = sqlite3_column_int(rd, 7);
+			x.agent_id = col_text(rd, 8);
+			x.agent_session_id = col_text(rd, 9);
+			x.event_id = col_text(rd, 10);
+			x.latency_ms = sqlite3_column_double(rd, 11);
+			x.doc = col_text(rd, 12);
+			x.doc_len = (size_t)sqlite3_column_bytes(rd, 12);
+			n++;
+			if (!x.doc || otas__event_from_stored(&ev[nj], &x) != 0)
+				continue;
+			if (!ev[nj].n_tags) {
+				otas__event_clear(&ev[nj]);
+				continue;
+			}
+			jobs[nj] = (otas__store_job_t){0};
+			jobs[nj].project_pk = sqlite3_column_int64(rd, 1);
+			jobs[nj].ev = &ev[nj];
+			jobs[nj].n = 1;
+			jobs[nj].received_us = x.ts_us;
+			if (nj)
+				jobs[nj - 1].next = &jobs[nj];
+			nj++;
+		}
+		sqlite3_reset(rd);
+		if (step != SQLITE_DONE && step != SQLITE_ROW)
+			goto clear;
+		rc = 0;
+		if (nj && otas__people_build_tags(jobs, &rows, &nr) == 0) {
+			rc = put_people(up, rows, nr, 1);
+			free(rows);
+		}
+	clear:
+		for (size_t i = 0; i < nj; i++)
+			otas__event_clear(&ev[i]);
+		if (step != SQLITE_DONE && step != SQLITE_ROW)
+			rc = -1;
+		if (rc != 0 || n < FILL_CHUNK)
+			break;
+	}
+done:
+	sqlite3_finalize(rd);
+	sqlite3_finalize(up);
+	free(ev);
+	free(jobs);
+	return rc;
+}
+
 static int
 migrate(sqlite3 *db, char *err, size_t errlen)
 {
@@ -592,7 +712,10 @@ migrate(sqlite3 *db, char *err, size_t errlen)
 		if (exec(db, "BEGIN IMMEDIATE") != 0)
 			goto fail;
 		snprintf(sql, sizeof sql, "PRAGMA user_version=%d", version + 1);
-		if (exec(db, migrations[version]) != 0 || exec(db, sql) != 0) {
+		if (exec(db, migrations[version]) != 0 ||
+		    (migrations[version] == sq_tags_migration &&
+		     fill_people_tags(db) != 0) ||
+		    exec(db, sql) != 0) {
 			exec(db, "ROLLBACK");
 			goto fail;
 		}
@@ -1079,17 +1202,13 @@ upsert_rollups(conn_t *c, otas__store_job_t *batch, int tags)
 	return rc;
 }
 
-/* The group's people rollup rows, likewise.  0 ok. */
+/* People rows into s (S_PEOPLE_UPSERT, or S_PTAGS_UPSERT: tags). */
 static int
-upsert_people(conn_t *c, otas__store_job_t *batch)
+put_people(sqlite3_stmt *s, const otas__people_agg_t *rows, size_t n,
+           int tags)
 {
-	otas__people_agg_t *rows;
-	size_t n;
-	sqlite3_stmt *s = stmt(c, S_PEOPLE_UPSERT);
 	int rc = 0;
 
-	if (!s || otas__people_build(batch, &rows, &n) != 0)
-		return -1;
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		const otas__people_agg_t *r = &rows[i];
 		sqlite3_reset(s);
@@ -1103,10 +1222,28 @@ upsert_people(conn_t *c, otas__store_job_t *batch)
 		sqlite3_bind_int64(s, 8, r->errors);
 		sqlite3_bind_int64(s, 9, r->first_us);
 		sqlite3_bind_int64(s, 10, r->last_us);
+		if (tags)
+			sqlite3_bind_text(s, 11, r->tag, -1, SQLITE_STATIC);
 		if (sqlite3_step(s) != SQLITE_DONE)
 			rc = -1;
 	}
 	sqlite3_reset(s);
+	return rc;
+}
+
+/* The group's people rollup rows, likewise; tags: the tag ones.  0 ok. */
+static int
+upsert_people(conn_t *c, otas__store_job_t *batch, int tags)
+{
+	otas__people_agg_t *rows;
+	size_t n;
+	sqlite3_stmt *s = stmt(c, tags ? S_PTAGS_UPSERT : S_PEOPLE_UPSERT);
+	int rc;
+
+	if (!s || (tags ? otas__people_build_tags(batch, &rows, &n)
+	                : otas__people_build(batch, &rows, &n)) != 0)
+		return -1;
+	rc = put_people(s, rows, n, tags);
 	free(rows);
 	return rc;
 }
@@ -1128,7 +1265,9 @@ sq_writer_commit(void *b, int w, otas__store_job_t *batch, int fail)
 	if (rc == 0)
 		rc = upsert_rollups(&q->wr, batch, 1);
 	if (rc == 0)
-		rc = upsert_people(&q->wr, batch);
+		rc = upsert_people(&q->wr, batch, 0);
+	if (rc == 0)
+		rc = upsert_people(&q->wr, batch, 1);
 	if (rc == 0 && fail)
 		rc = -1; /* testing: as if the disk were full */
 	if (rc == 0 && exec(q->wr.db, "COMMIT") != 0)
@@ -1185,7 +1324,7 @@ sq_writer_maintain(void *b, int64_t now_us, int retain_days,
 		}
 		/* the rollups of the deleted events */
 		static const int retain[] = {S_RETAIN_ROLLUPS, S_RETAIN_PEOPLE,
-		                             S_RETAIN_TAGS};
+		                             S_RETAIN_TAGS, S_RETAIN_PTAGS};
 		for (size_t t = 0; rc == 0 && t < sizeof retain / sizeof *retain;
 		     t++) {
 			if (!(s = stmt(&q->wr, retain[t]))) {
@@ -1871,9 +2010,14 @@ sq_people_each(void *b, int64_t pk, const otas__people_query_t *q,
 	int rc = -1;
 
 	if (sqlite3_prepare_v2(c->db,
-	                       "SELECT id, company, n, errors, first_ts, last_ts"
-	                       " FROM rollup_people WHERE project=?1 AND res=?2"
-	                       " AND bucket >= ?3 AND bucket < ?4 AND kind=?5",
+	                       q->tag ? "SELECT id, company, n, errors, first_ts,"
+	                                " last_ts FROM rollup_people_tags WHERE"
+	                                " project=?1 AND res=?2 AND bucket >= ?3"
+	                                " AND bucket < ?4 AND tag=?6 AND kind=?5"
+	                              : "SELECT id, company, n, errors, first_ts,"
+	                                " last_ts FROM rollup_people WHERE"
+	                                " project=?1 AND res=?2 AND bucket >= ?3"
+	                                " AND bucket < ?4 AND kind=?5",
 	                       -1, &s, NULL) != SQLITE_OK) {
 		fprintf(stderr, "error: prepare failed: %s\n", sqlite3_errmsg(c->db));
 		goto done;
@@ -1883,6 +2027,8 @@ sq_people_each(void *b, int64_t pk, const otas__people_query_t *q,
 	sqlite3_bind_int64(s, 3, q->since_us);
 	sqlite3_bind_int64(s, 4, q->until_us);
 	sqlite3_bind_text(s, 5, otas__people_kind(q->company), -1, SQLITE_STATIC);
+	if (q->tag)
+		sqlite3_bind_text(s, 6, q->tag, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		otas__people_row_t r;
 		r.id = col_text(s, 0);

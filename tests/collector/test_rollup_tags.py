@@ -1,5 +1,6 @@
-"""Tag rollups (collector/src/rollup.h `rollup_tags`): /stats/series and
-/stats/routes with `tag=` read per-tag aggregates kept at ingest; their
+"""Tag rollups (collector/src/rollup.h `rollup_tags`, `rollup_people_tags`):
+/stats/series, /stats/routes, /stats/users, /stats/companies, /stats/agents
+and /errors with `tag=` read per-tag aggregates kept at ingest; their
 answers must be the raw scan's (counts exactly, percentiles within one
 histogram bin) for several tags, ranges with partial minutes and hours at
 either end and whole days, duplicates, odd `tags` values, retention, and
@@ -10,7 +11,9 @@ from datetime import timedelta
 
 from otas_testing.collector import make_event
 from test_retention import DAY, rfc3339, uuid7, wait_until
-from test_rollups import T0, compare_routes, compare_series, ingest, iso, make
+from test_rollups import (T0, agents_corpus, compare_agents, compare_errors,
+                          compare_people, compare_routes, compare_series, errors_corpus,
+                          ingest, iso, make, people_corpus, week_span)
 
 # (tags value, the tags the raw filter sees in it)
 TAGS = [
@@ -111,9 +114,50 @@ def test_tag_rollups_equal_raw(collector):
     assert c.get("/api/v1/stats/routes", tag="blue", plan="raw", **wide).json()["plan"] == "raw"
     # a filter no rollup holds beside the tag still scans the events
     assert c.get("/api/v1/stats/series", tag="blue", user="x", **wide).json()["plan"] == "raw"
-    # the people views keep scanning with a tag
-    assert c.get("/api/v1/stats/users", tag="blue", plan="rollup",
+    # a filter the people rows do not hold, beside the tag, scans
+    assert c.get("/api/v1/stats/users", tag="blue", status="5xx", plan="rollup",
                  **wide).json()["plan"] == "raw"
+
+
+def tagged_people():
+    """test_rollups' users/companies, agents and error corpora (3 days and
+    a bit), each event with one of TAGS in turn."""
+    evs = people_corpus() + agents_corpus() + errors_corpus()
+    for i, e in enumerate(evs):
+        tags = TAGS[i % len(TAGS)][0]
+        if tags is not None:
+            e["metadata"]["tags"] = tags
+    return evs
+
+
+PEOPLE_SPANS = [
+    week_span(),
+    {"from": iso(T0 + timedelta(minutes=17, seconds=3)),
+     "to": iso(T0 + timedelta(days=2, hours=2, minutes=5))},
+    {"from": iso(T0 + timedelta(hours=30, minutes=1)), "to": iso(T0 + timedelta(hours=33))},
+]
+
+
+def test_people_tag_rollups_equal_raw(collector):
+    """Users, companies, agents and error groups with tag=: whole days and
+    hours from rollup_people_tags, the partial hours from the events, the
+    raw scan's answers."""
+    c = collector
+    evs = tagged_people()
+    ingest(c, evs)
+    for span in PEOPLE_SPANS:
+        for tag in NAMES:
+            u = compare_people(c, "users", **span, tag=tag)
+            assert (sum(x["requests"] for x in u["users"]) > 0) == (tag != "absent")
+            compare_people(c, "companies", **span, tag=tag)
+            a = compare_agents(c, **span, tag=tag)
+            assert (sum(x["calls"] for x in a["agents"]) > 0) == (tag != "absent")
+            e = compare_errors(c, **span, tag=tag)
+            assert (e["errors"] > 0) == (tag != "absent")
+    # the collector's own plan over 3 hours: the rollups
+    for path in ("/api/v1/stats/users", "/api/v1/stats/companies", "/api/v1/stats/agents",
+                 "/api/v1/errors"):
+        assert c.get(path, tag="blue", **week_span()).json()["plan"] == "rollup", path
 
 
 def test_long_tags_scan_the_events(collector):
@@ -140,7 +184,8 @@ def test_retention_deletes_tag_rollups(make_collector):
 
     def tagged(i, t, tag):
         return make_event(i, event_id=uuid7(int(t * 1000) + i),
-                          metadata={"route": "r", "timestamp": rfc3339(t), "tags": [tag]})
+                          metadata={"route": "r", "timestamp": rfc3339(t), "tags": [tag],
+                                    "user_id": f"u{i % 3}"})
     if c.store == "pg":
         today = int(now // DAY)
         wait_until(lambda: c.sql(f"SELECT to_regclass('events_p{today + 2}')") != ""
@@ -152,11 +197,15 @@ def test_retention_deletes_tag_rollups(make_collector):
     wait_until(lambda: int(c.sql("SELECT count(*) FROM events")) == 10)
     cut = int((now - 31 * DAY) * 1e6)
     wait_until(lambda: int(c.sql(f"SELECT count(*) FROM rollup_tags WHERE bucket < {cut}"))
-               == 0)
+               == 0 and int(c.sql("SELECT count(*) FROM rollup_people_tags"
+                                  f" WHERE bucket < {cut}")) == 0)
     assert c.sql("SELECT DISTINCT tag FROM rollup_tags") == "new"
+    assert c.sql("SELECT DISTINCT tag FROM rollup_people_tags") == "new"
     assert int(c.sql("SELECT sum(n) FROM rollup_tags WHERE res = 60")) == 10
     r = c.get("/api/v1/stats/series", range="30d", tag="new", plan="rollup").json()
     assert r["plan"] == "rollup" and r["totals"]["requests"] == 10
+    r = c.get("/api/v1/stats/users", range="30d", tag="new", plan="rollup").json()
+    assert r["plan"] == "rollup" and sum(u["requests"] for u in r["users"]) == 10
 
 
 def test_migration_fills_tag_rollups(new_collector, store, request):
@@ -168,27 +217,49 @@ def test_migration_fills_tag_rollups(new_collector, store, request):
     c.start(extra_args=["--quiet"])
     evs = tag_corpus()
     ingest(c, evs)
+    ingest(c, tagged_people())
     key = ("project, res, bucket, tag, method, route, status, unmatched")
     q = (f"SELECT {key}, sum(n), sum(errors), min(lat_min), max(lat_max)"
          f" FROM rollup_tags GROUP BY {key} ORDER BY {key}")
-    before = c.sql(q)
-    assert before.count("\n") > 500
+    pkey = "project, res, bucket, tag, kind, id"
+    pq = (f"SELECT {pkey}, sum(n), sum(errors), min(first_ts), max(last_ts)"
+          f" FROM rollup_people_tags GROUP BY {pkey} ORDER BY {pkey}")
+    before, pbefore = c.sql(q), c.sql(pq)
+    assert before.count("\n") > 500 and pbefore.count("\n") > 500
+    assert set(c.sql("SELECT DISTINCT kind FROM rollup_people_tags").split()) == \
+        {"u", "c", "a", "e"}
     spans = [{"from": iso(lo), "to": iso(hi)} for lo, hi in RANGES]
     answers = [c.get("/api/v1/stats/routes", plan="rollup", tag=t, **s).json()
                for s in spans for t in NAMES]
+    people = [c.get(p, plan="rollup", tag=t, **s).json()
+              for s in PEOPLE_SPANS for t in NAMES
+              for p in ("/api/v1/stats/users", "/api/v1/stats/companies",
+                        "/api/v1/stats/agents")]
     assert c.stop() == 0
+    c.sql("DROP TABLE rollup_tags")
+    c.sql("DROP TABLE rollup_people_tags")
     if store == "pg":
-        c.sql("DROP TABLE rollup_tags")
         c.sql("UPDATE otas_schema SET version = version - 1")
     else:
-        c.sql("DROP TABLE rollup_tags")
         c.sql(f"PRAGMA user_version={int(c.sql('PRAGMA user_version')) - 1}")
     c.start(extra_args=["--quiet"])
-    assert c.sql(q) == before
-    got = [c.get("/api/v1/stats/routes", plan="rollup", tag=t, **s).json()
-           for s in spans for t in NAMES]
-    assert got == answers
-    for s in spans:
-        for t in NAMES:
-            compare_series(c, **s, tag=t)
-            compare_routes(c, **s, tag=t)
+    try:
+        assert c.sql(q) == before
+        assert c.sql(pq) == pbefore
+        got = [c.get("/api/v1/stats/routes", plan="rollup", tag=t, **s).json()
+               for s in spans for t in NAMES]
+        assert got == answers
+        assert [c.get(p, plan="rollup", tag=t, **s).json()
+                for s in PEOPLE_SPANS for t in NAMES
+                for p in ("/api/v1/stats/users", "/api/v1/stats/companies",
+                          "/api/v1/stats/agents")] == people
+        for s in spans:
+            for t in NAMES:
+                compare_series(c, **s, tag=t)
+                compare_routes(c, **s, tag=t)
+        for s in PEOPLE_SPANS:
+            for t in NAMES:
+                compare_people(c, "users", **s, tag=t)
+                compare_errors(c, **s, tag=t)
+    finally:
+        c.stop()
