@@ -184,9 +184,10 @@ int otas__people_build_tags(otas__store_job_t *batch,
                             otas__people_agg_t **rows, size_t *n);
 
 /* A stored event as ingest saw it, for a backfill of rollups that need
- * what only the ingest parser reads (the people rows per tag): doc read
- * by otas__event_parse, then the stored columns over it, ->inserted set.
- * 0 ok (otas__event_clear it after), -1 the doc does not parse (ev is
+ * what only the ingest parser reads (the tag rollups): doc read by
+ * otas__event_parse (a document missing a field the columns hold is
+ * taken too), then the stored columns over it, ->inserted set.  0 ok
+ * (otas__event_clear it after), -1 the doc does not parse (ev is
  * cleared). */
 typedef struct {
 	const char *doc;

@@ -65,7 +65,7 @@ enum {
 };
 
 /* The people rollups per tag: P_PEOPLE_UPSERT's rows, each for one tag
- * ($12); also the migration's backfill (fill_people_tags). */
+ * ($12); also the migration's backfill (fill_tags). */
 #define PG_PTAGS_UPSERT \
 	"INSERT INTO rollup_people_tags(project, res, bucket, tag, kind, id," \
 	" shard, company, n, errors, first_ts, last_ts)" \
@@ -237,14 +237,9 @@ static const char *const sql_text[P_N] = {
 	"CREATE INDEX IF NOT EXISTS events_search ON events USING gin" \
 	" (otas_search_text(doc) gin_trgm_ops) WHERE text_indexed"
 
-/* The tag rollups (rollup.h otas__rollup_build_tags; and the people rows
- * per tag, otas__people_build_tags, filled in C by fill_people_tags with
- * the ingest parser reading each document), filled from the
- * events already there: metadata.tags as ingest reads it (a string or a
- * list of strings, the last "tags" member, each at most
- * OTAS__TAG_MAX_LEN bytes; documents PostgreSQL's json refuses are
- * skipped here, as pg_scan's metadata filters skip them).  Made anew, as
- * SQLite's. */
+/* The tag rollups (rollup.h otas__rollup_build_tags,
+ * otas__people_build_tags): made anew, as SQLite's, then filled from the
+ * stored events in C by migrate() (fill_tags). */
 #define PG_TAGS_MIGRATION \
 	"DROP TABLE IF EXISTS rollup_tags;" \
 	"CREATE TABLE rollup_tags(project bigint NOT NULL, res int NOT NULL," \
@@ -255,26 +250,6 @@ static const char *const sql_text[P_N] = {
 	" lat_min float8 NOT NULL, lat_max float8 NOT NULL," \
 	" hist int[] NOT NULL, PRIMARY KEY(project, res, bucket, tag, method," \
 	" route, status, unmatched, shard));" \
-	"INSERT INTO rollup_tags SELECT project, res, bucket, tag, method," \
-	" route, status, um, 0, sum(c), sum(e), sum(s), min(mn), max(mx)," \
-	" otas_hist_agg(bin, c) FROM (SELECT project, r.res, ts - (((ts %" \
-	" (r.res * 1000000::bigint)) + r.res * 1000000::bigint) % (r.res *" \
-	" 1000000::bigint)) AS bucket, tag, method, route, status, um," \
-	" otas_hist_bin(latency_ms) AS bin, count(*) AS c, sum(err) AS e," \
-	" sum(latency_ms) AS s, min(latency_ms) AS mn, max(latency_ms) AS mx" \
-	" FROM (SELECT project, ts, method, route, status, route = path AS um," \
-	" CASE WHEN status >= 400 OR is_error <> 0 THEN 1 ELSE 0 END AS err," \
-	" latency_ms, md FROM (SELECT *, CASE WHEN strpos(doc, '\\u') = 0 OR" \
-	" doc !~* '\\\\u(0000|d[89a-f])' THEN doc::json -> 'metadata' END" \
-	" AS md FROM events) d WHERE json_typeof(md) = 'object') v" \
-	" CROSS JOIN LATERAL (SELECT DISTINCT x #>> '{}' AS tag FROM" \
-	" json_array_elements(CASE json_typeof(md -> 'tags') WHEN 'array'" \
-	" THEN md -> 'tags' WHEN 'string' THEN json_build_array(md -> 'tags')" \
-	" ELSE '[]'::json END) AS x WHERE json_typeof(x) = 'string') t," \
-	" (VALUES (60), (3600), (86400)) AS r(res)" \
-	" WHERE octet_length(tag) <= 200" \
-	" GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9) g" \
-	" GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;" \
 	"DROP TABLE IF EXISTS rollup_people_tags;" \
 	"CREATE TABLE rollup_people_tags(project bigint NOT NULL," \
 	" res int NOT NULL, bucket bigint NOT NULL, tag text NOT NULL," \
@@ -463,7 +438,7 @@ static const char *const migrations[] = {
     " substr(max(lpad(ts::text, 20, '0') || event_id), 21), count(*), 0,"
     " min(ts), max(ts) FROM k, (VALUES (3600), (86400)) AS r(res)"
     " GROUP BY 1, 2, 3, 5;",
-    /* 8 -> 9: the tag rollups; migrate() then runs fill_people_tags */
+    /* 8 -> 9: the tag rollups; migrate() then runs fill_tags */
     pg_tags_migration,
 };
 
@@ -616,14 +591,15 @@ ival(PGresult *r, int row, int col)
 
 static int put_people(conn_t *k, PGconn *c, const otas__people_agg_t *rows,
                       size_t n, int w, int tags);
+static int put_rollups(conn_t *k, PGconn *c, const otas__rollup_row_t *rows,
+                       size_t n, int w, int tags);
 
-/* The people rows per tag of the events already stored (the tag
- * rollups' step), as SQLite's fill_people_tags: each event with tags as
- * ingest read it, through ingest's build, a cursor's chunk at a time,
- * as shard 0.  0 ok. */
-#define FILL_CHUNK "2000"
+/* The tag rollups of the events already stored (their step), as
+ * SQLite's fill_tags: each event with tags as ingest read it, through
+ * ingest's builds, a cursor's chunk at a time, as shard 0.  0 ok. */
+#define FILL_CHUNK "5000"
 static int
-fill_people_tags(PGconn *c)
+fill_tags(PGconn *c)
 {
 	otas__event_t *ev = NULL;
 	otas__store_job_t *jobs = NULL;
@@ -681,9 +657,22 @@ fill_people_tags(PGconn *c)
 			nj++;
 		}
 		rc = 0;
-		if (nj && otas__people_build_tags(jobs, &rows, &nr) == 0) {
-			rc = put_people(NULL, c, rows, nr, 0, 1);
-			free(rows);
+		if (nj) {
+			otas__rollup_row_t *rrows;
+			if (otas__rollup_build_tags(jobs, &rrows, &nr) != 0)
+				rc = -1;
+			else {
+				rc = put_rollups(NULL, c, rrows, nr, 0, 1);
+				free(rrows);
+			}
+		}
+		if (nj && rc == 0) {
+			if (otas__people_build_tags(jobs, &rows, &nr) != 0)
+				rc = -1;
+			else {
+				rc = put_people(NULL, c, rows, nr, 0, 1);
+				free(rows);
+			}
 		}
 		for (int i = 0; i < nj; i++)
 			otas__event_clear(&ev[i]);
@@ -762,7 +751,7 @@ migrate(PGconn *c, char *err, size_t errlen)
 		         version + 1);
 		if (exec_sql(c, migrations[version]) != 0 ||
 		    (migrations[version] == pg_tags_migration &&
-		     fill_people_tags(c) != 0) ||
+		     fill_tags(c) != 0) ||
 		    exec_sql(c, sql) != 0)
 			goto fail;
 	}
@@ -1184,20 +1173,37 @@ ref_cmp(const void *a, const void *b)
 
 /* The group's rollup rows (rollup.h) in one statement, inside its
  * transaction.  0 ok. */
+static int put_rollups(conn_t *k, PGconn *c, const otas__rollup_row_t *rows,
+                       size_t n, int w, int tags);
+
 static int
 upsert_rollups(pg_t *q, int w, otas__store_job_t *batch, int tags)
 {
 	otas__rollup_row_t *rows;
 	size_t n;
+	int rc;
+
+	if ((tags ? otas__rollup_build_tags(batch, &rows, &n)
+	          : otas__rollup_build(batch, &rows, &n)) != 0)
+		return -1;
+	rc = put_rollups(&q->wr[w], NULL, rows, n, w, tags);
+	free(rows);
+	return rc;
+}
+
+/* Rollup rows in one statement (P_ROLLUP_UPSERT, or P_TAGS_UPSERT: tags)
+ * as shard w: prepared on writer k, else as text on c (the migration's
+ * connection).  0 ok. */
+static int
+put_rollups(conn_t *k, PGconn *c, const otas__rollup_row_t *rows, size_t n,
+            int w, int tags)
+{
 	otas__buf_t a[14], h;
 	const char *v[15];
 	char shard[16];
 	PGresult *r;
 	int rc = -1, na = tags ? 14 : 13;
 
-	if ((tags ? otas__rollup_build_tags(batch, &rows, &n)
-	          : otas__rollup_build(batch, &rows, &n)) != 0)
-		return -1;
 	if (!n)
 		return 0;
 	otas__buf_init(&h);
@@ -1232,8 +1238,10 @@ upsert_rollups(pg_t *q, int w, otas__store_job_t *batch, int tags)
 	snprintf(shard, sizeof shard, "%d", w);
 	v[13] = shard;
 	if (!h.oom) {
-		r = run(&q->wr[w], tags ? P_TAGS_UPSERT : P_ROLLUP_UPSERT,
-		        tags ? 15 : 14, v);
+		int st = tags ? P_TAGS_UPSERT : P_ROLLUP_UPSERT;
+		r = k ? run(k, st, tags ? 15 : 14, v)
+		      : PQexecParams(c, sql_text[st], tags ? 15 : 14, NULL, v, NULL,
+		                     NULL, 0);
 		if (ok(r))
 			rc = 0;
 		else
@@ -1244,7 +1252,6 @@ upsert_rollups(pg_t *q, int w, otas__store_job_t *batch, int tags)
 	for (int i = 0; i < na; i++)
 		otas__buf_free(&a[i]);
 	otas__buf_free(&h);
-	free(rows);
 	return rc;
 }
 

@@ -44,7 +44,7 @@ enum {
 };
 
 /* The people rollups per tag: S_PEOPLE_UPSERT's row for one tag (?11);
- * also the migration's backfill (fill_people_tags). */
+ * also the migration's backfill (fill_tags). */
 #define SQ_PTAGS_UPSERT \
 	"INSERT INTO rollup_people_tags(project, res, bucket, tag, kind, id," \
 	" company, n, errors, first_ts, last_ts)" \
@@ -265,14 +265,11 @@ typedef struct {
 	"DROP TABLE IF EXISTS events_fts;" \
 	"UPDATE fts_state SET wm = 0;"
 
-/* The tag rollups (rollup.h otas__rollup_build_tags): the rows of
- * `rollups` once per distinct tag of each event, and the people rows
- * (rollup_people) likewise (otas__people_build_tags: filled in C by
- * fill_people_tags, the ingest parser reading each document), filled from the events
- * already there (the tags as ingest reads them: metadata.tags, a string
- * or a list of strings, each at most OTAS__TAG_MAX_LEN bytes).  It makes
- * the table anew, so a database stepped back to an older schema gets it
- * again whole. */
+/* The tag rollups (rollup.h otas__rollup_build_tags,
+ * otas__people_build_tags): the rows of `rollups` and of `rollup_people`
+ * once per distinct tag of each event.  The step makes both tables anew
+ * (so a database stepped back to an older schema gets them whole), then
+ * migrate() fills them from the stored events in C (fill_tags). */
 #define SQ_TAGS_MIGRATION \
 	"DROP TABLE IF EXISTS rollup_tags;" \
 	"CREATE TABLE rollup_tags(project INTEGER NOT NULL," \
@@ -283,18 +280,6 @@ typedef struct {
 	" lat_min REAL NOT NULL, lat_max REAL NOT NULL, hist BLOB NOT NULL," \
 	" PRIMARY KEY(project, res, bucket, tag, method, route, status," \
 	" unmatched)) WITHOUT ROWID;" \
-	"INSERT INTO rollup_tags SELECT e.project, r.res," \
-	" otas_bucket(e.ts, r.res), e.tag, e.method, e.route, e.status, e.um," \
-	" count(*), sum(e.err), sum(e.ms), min(e.ms), max(e.ms), otas_hist(e.ms)" \
-	" FROM (SELECT DISTINCT v.id, v.project, v.ts, v.method, v.route," \
-	" v.status, v.route = v.path AS um, v.status >= 400 OR v.is_error" \
-	" AS err, v.latency_ms AS ms, j.value AS tag FROM events v," \
-	" json_each(v.doc, '$.metadata.tags') j WHERE j.type = 'text' AND" \
-	" json_type(v.doc, '$.metadata') = 'object' AND" \
-	" json_type(v.doc, '$.metadata.tags') IN ('text', 'array') AND" \
-	" length(CAST(j.value AS BLOB)) <= 200) e," \
-	" (SELECT 60 AS res UNION ALL SELECT 3600 UNION ALL SELECT 86400) r" \
-	" GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;" \
 	"DROP TABLE IF EXISTS rollup_people_tags;" \
 	"CREATE TABLE rollup_people_tags(project INTEGER NOT NULL," \
 	" res INTEGER NOT NULL, bucket INTEGER NOT NULL, tag TEXT NOT NULL," \
@@ -430,7 +415,7 @@ static const char *const migrations[] = {
     " substr(max(printf('%020d', ts) || event_id), 21), count(*), 0,"
     " min(ts), max(ts) FROM k, (SELECT 3600 AS res UNION ALL SELECT 86400) r"
     " GROUP BY 1, 2, 3, 5;",
-    /* 10 -> 11: the tag rollups; migrate() then runs fill_people_tags */
+    /* 10 -> 11: the tag rollups; migrate() then runs fill_tags */
     sq_tags_migration,
 };
 
@@ -594,20 +579,23 @@ copy_col(sqlite3_stmt *s, int col, char *out, size_t n)
 	snprintf(out, n, "%s", t ? t : "");
 }
 
-/* The people rows per tag of the events already stored (the tag
- * rollups' step): each event with tags as ingest read it
- * (otas__event_from_stored), through the same build as ingest, in chunks
- * by id.  A document could name its tags only where it says "tags" or
- * holds an escape.  0 ok. */
-#define FILL_CHUNK 2000
+/* The tag rollups of the events already stored (their step): each
+ * event with tags as ingest read it (otas__event_from_stored: the ingest
+ * parser on the stored document, then its columns), through ingest's own
+ * builds, in chunks by id, so the backfill cannot read a tag, a user or
+ * an error type another way than ingest.  A document can name its tags
+ * only where it says "tags" or holds an escape.  0 ok. */
+#define FILL_CHUNK 5000
 static int put_people(sqlite3_stmt *s, const otas__people_agg_t *rows,
                       size_t n, int tags);
+static int put_rollups(sqlite3_stmt *s, const otas__rollup_row_t *rows,
+                       size_t n, int tags);
 static const char *col_text(sqlite3_stmt *s, int col);
 
 static int
-fill_people_tags(sqlite3 *db)
+fill_tags(sqlite3 *db)
 {
-	sqlite3_stmt *rd = NULL, *up = NULL;
+	sqlite3_stmt *rd = NULL, *up = NULL, *ur = NULL;
 	otas__event_t *ev = calloc(FILL_CHUNK, sizeof *ev);
 	otas__store_job_t *jobs = calloc(FILL_CHUNK, sizeof *jobs);
 	int64_t after = -1;
@@ -622,11 +610,14 @@ fill_people_tags(sqlite3 *db)
 	                       " WHERE id > ?1 AND (instr(doc, 'tags') > 0 OR"
 	                       " instr(doc, '\\u') > 0) ORDER BY id LIMIT ?2",
 	                       -1, &rd, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(db, SQ_PTAGS_UPSERT, -1, &up, NULL) != SQLITE_OK)
+	    sqlite3_prepare_v2(db, SQ_PTAGS_UPSERT, -1, &up, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, sql_text[S_TAGS_UPSERT], -1, &ur, NULL) !=
+	        SQLITE_OK)
 		goto done;
 	for (;;) {
 		size_t n = 0, nj = 0, nr;
 		otas__people_agg_t *rows;
+		otas__rollup_row_t *rrows;
 		int step;
 		sqlite3_bind_int64(rd, 1, after);
 		sqlite3_bind_int(rd, 2, FILL_CHUNK);
@@ -665,9 +656,21 @@ fill_people_tags(sqlite3 *db)
 		if (step != SQLITE_DONE && step != SQLITE_ROW)
 			goto clear;
 		rc = 0;
-		if (nj && otas__people_build_tags(jobs, &rows, &nr) == 0) {
-			rc = put_people(up, rows, nr, 1);
-			free(rows);
+		if (nj) {
+			if (otas__rollup_build_tags(jobs, &rrows, &nr) != 0)
+				rc = -1;
+			else {
+				rc = put_rollups(ur, rrows, nr, 1);
+				free(rrows);
+			}
+		}
+		if (nj && rc == 0) {
+			if (otas__people_build_tags(jobs, &rows, &nr) != 0)
+				rc = -1;
+			else {
+				rc = put_people(up, rows, nr, 1);
+				free(rows);
+			}
 		}
 	clear:
 		for (size_t i = 0; i < nj; i++)
@@ -680,6 +683,7 @@ fill_people_tags(sqlite3 *db)
 done:
 	sqlite3_finalize(rd);
 	sqlite3_finalize(up);
+	sqlite3_finalize(ur);
 	free(ev);
 	free(jobs);
 	return rc;
@@ -714,7 +718,7 @@ migrate(sqlite3 *db, char *err, size_t errlen)
 		snprintf(sql, sizeof sql, "PRAGMA user_version=%d", version + 1);
 		if (exec(db, migrations[version]) != 0 ||
 		    (migrations[version] == sq_tags_migration &&
-		     fill_people_tags(db) != 0) ||
+		     fill_tags(db) != 0) ||
 		    exec(db, sql) != 0) {
 			exec(db, "ROLLBACK");
 			goto fail;
@@ -1168,13 +1172,25 @@ upsert_rollups(conn_t *c, otas__store_job_t *batch, int tags)
 {
 	otas__rollup_row_t *rows;
 	size_t n;
-	unsigned char blob[4 * OTAS__HIST_BINS];
 	sqlite3_stmt *s = stmt(c, tags ? S_TAGS_UPSERT : S_ROLLUP_UPSERT);
-	int rc = 0;
+	int rc;
 
 	if (!s || (tags ? otas__rollup_build_tags(batch, &rows, &n)
 	                : otas__rollup_build(batch, &rows, &n)) != 0)
 		return -1;
+	rc = put_rollups(s, rows, n, tags);
+	free(rows);
+	return rc;
+}
+
+/* Rollup rows into s (S_ROLLUP_UPSERT, or S_TAGS_UPSERT: tags). */
+static int
+put_rollups(sqlite3_stmt *s, const otas__rollup_row_t *rows, size_t n,
+            int tags)
+{
+	unsigned char blob[4 * OTAS__HIST_BINS];
+	int rc = 0;
+
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		const otas__rollup_row_t *r = &rows[i];
 		sqlite3_reset(s);
@@ -1198,7 +1214,6 @@ upsert_rollups(conn_t *c, otas__store_job_t *batch, int tags)
 			rc = -1;
 	}
 	sqlite3_reset(s);
-	free(rows);
 	return rc;
 }
 

@@ -169,6 +169,17 @@ TEST(people_rows_per_tag_and_from_stored)
 		CHECK_INT(kinds[k], 4);
 	free(rows);
 	otas__event_clear(&ev);
+	/* a document without the fields the columns hold (one not stored
+	 * by ingest) still names its tags */
+	s.doc = "{\"metadata\":{\"tags\":\"t3\",\"user_id\":\"u2\"}}";
+	s.doc_len = strlen(s.doc);
+	CHECK(otas__event_from_stored(&ev, &s) == 0);
+	CHECK_INT(ev.n_tags, 1);
+	CHECK_STR(ev.tags, "t3");
+	CHECK_STR(ev.user_id, "u2");
+	CHECK_STR(ev.method, "GET");
+	CHECK(ev.reject == NULL);
+	otas__event_clear(&ev);
 	/* a document that does not parse */
 	s.doc = "{";
 	s.doc_len = 1;
