@@ -184,6 +184,10 @@ def unroll(kind: str, db: str, pg=None) -> None:
     con.execute("DROP INDEX events_errors")
     con.execute("DROP INDEX events_agents")
     con.execute("DROP TABLE fts_state")  # the deferred text index's step
+    # and schema 11's: the search text was a generated column
+    con.execute("DROP VIEW events_text")
+    con.execute("ALTER TABLE events ADD COLUMN search_text TEXT"
+                " GENERATED ALWAYS AS (doc) VIRTUAL")
     con.execute("PRAGMA user_version=4")  # before the rollups
     con.commit()
     con.close()

@@ -59,11 +59,21 @@ typedef struct {
 	 * NULL when none; owned (the tag rollups). */
 	char *tags;
 	size_t n_tags;
+	/* What json_extract(doc, '$.metadata.user_id') (who[0]) and
+	 * '$.metadata.company_id' (who[1]) give, as the store binds them
+	 * instead of extracting them from the stored text: OTAS__WHO_NULL
+	 * (absent or null), _TEXT (user_id / company_id above), _INT (the
+	 * integer whose text that is), or _DOC when only the extraction
+	 * itself says (another type, an empty string, a key written twice
+	 * or with escapes), which the store then runs for that event. */
+	unsigned char who[2];
 } otas__event_t;
 
 /* Tags longer than this are not in the tag rollups (a filter on one
  * scans the events). */
 #define OTAS__TAG_MAX_LEN 200
+
+enum { OTAS__WHO_NULL, OTAS__WHO_TEXT, OTAS__WHO_INT, OTAS__WHO_DOC };
 
 typedef struct {
 	otas__event_t *ev;
