@@ -1434,7 +1434,7 @@ Engine_stats(EngineObject *self, PyObject *Py_UNUSED(ignored))
 	otas_stats_t s = OTAS_STATS_INIT;
 	PyObject *d;
 
-	CHECK_OPEN(self);
+	CHECK_CAPTURE(self); /* the null engine: every counter, 0 */
 	otas_stats(self->eng, &s);
 	d = PyDict_New();
 	if (!d)
