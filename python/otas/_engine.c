@@ -1137,10 +1137,10 @@ inst_attr(PyObject *d, PyObject *obj, PyObject *name)
 /* Is this one of Django's plain responses: a type whose content
  * attribute is HttpResponse's own property (django_setup()) and that is
  * not streaming?  Checked once per type (the last one is kept).  For those
- * the binding reads the instance dict: status_code, headers, and the
- * bytes in _container, the list that content joins (one bytes item is the
- * content itself: JsonResponse, HttpResponse(b"...")), without the
- * property's Python call and copy.  1 yes, 0 no, -1 error. */
+ * the binding takes the bytes in _container, the list that content joins
+ * (one bytes item is the content itself: JsonResponse,
+ * HttpResponse(b"...")), without the property's Python call and copy.
+ * 1 yes, 0 no, -1 error. */
 static int
 plain_response(EngineObject *self, module_state *st, PyObject *response)
 {
@@ -1168,18 +1168,25 @@ plain_response(EngineObject *self, module_state *st, PyObject *response)
 	return 1;
 }
 
-/* A plain response's content from its instance dict rd (borrowed), else
+/* A plain response's content: its _container's one bytes item, else
  * through the property.  A new reference. */
 static PyObject *
-plain_content(module_state *st, PyObject *rd, PyObject *response)
+plain_content(module_state *st, PyObject *response)
 {
-	PyObject *c = PyDict_GetItemWithError(rd, st->str_container), *o;
+	PyObject *c = PyObject_GetAttr(response, st->str_container), *o;
 
-	if (c && IS_LIST(c) && PyList_Size(c) == 1 &&
-	    (o = PyList_GetItem(c, 0)) && IS_BYTES(o))
-		return Py_NewRef(o); /* the caller's */
-	if (PyErr_Occurred())
-		return NULL;
+	if (!c) {
+		if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+			return NULL;
+		PyErr_Clear();
+	} else if (IS_LIST(c) && PyList_Size(c) == 1 &&
+	           (o = PyList_GetItem(c, 0)) && IS_BYTES(o)) {
+		Py_INCREF(o); /* the caller's; c still holds it until here */
+		Py_DECREF(c);
+		return o;
+	} else {
+		Py_DECREF(c);
+	}
 	return PyObject_GetAttr(response, st->str_content);
 }
 
@@ -1208,7 +1215,7 @@ Engine_capture_django(EngineObject *self, PyObject *const *args,
 	PyObject *d = NULL, *meta = NULL, *method = NULL, *path = NULL;
 	PyObject *rm = NULL, *route = NULL, *status = NULL, *headers = NULL;
 	PyObject *store = NULL, *content = NULL, *uid = NULL, *skey = NULL;
-	PyObject *req_body = NULL, *ret = NULL, *rd = NULL;
+	PyObject *req_body = NULL, *ret = NULL;
 	char server_host[300];
 	long long t0, mono, real;
 	Py_ssize_t i, n, clen;
@@ -1313,28 +1320,18 @@ Engine_capture_django(EngineObject *self, PyObject *const *args,
 	if (!IS_DICT(meta))
 		goto slow;
 
-	/* The response: a plain one's instance attributes from its dict. */
-	if (plain) {
-		if (!(rd = PyObject_GetAttr(response, st->str_dict)))
-			goto fail;
-		if (!IS_DICT(rd))
-			plain = 0;
-	}
-	if (plain) {
-		if (!(status = inst_attr(rd, response, st->str_status_code)) ||
-		    !(headers = inst_attr(rd, response, st->str_headers)))
-			goto fail;
-	} else if (!(status = PyObject_GetAttr(response, st->str_status_code)) ||
-	           !(headers = PyObject_GetAttr(response, st->str_headers))) {
+	/* The response.  Not through response.__dict__: CPython 3.11+
+	 * keeps instance attributes inline and would build that dict. */
+	if (!(status = PyObject_GetAttr(response, st->str_status_code)) ||
+	    !(headers = PyObject_GetAttr(response, st->str_headers)))
 		goto fail;
-	}
 	if (!(store = PyObject_GetAttr(headers, st->str_store))) {
 		if (!PyErr_ExceptionMatches(PyExc_AttributeError))
 			goto fail;
 		PyErr_Clear();
 		store = Py_NewRef(headers);
 	}
-	content = plain ? plain_content(st, rd, response)
+	content = plain ? plain_content(st, response)
 	                : PyObject_GetAttr(response, st->str_content);
 	if (!content)
 		goto fail;
@@ -1373,7 +1370,6 @@ fail:
 	ret = NULL;
 done:
 	Py_XDECREF(d);
-	Py_XDECREF(rd);
 	Py_XDECREF(meta);
 	Py_XDECREF(method);
 	Py_XDECREF(path);
