@@ -503,7 +503,7 @@ fill_into(snd_t *s, batch_t *b)
 			b->max_seq = r->seq;
 		if (r->seq > s->taken_seq)
 			s->taken_seq = r->seq;
-		free(r);
+		otas__record_free(r);
 	}
 	/* Every record dropped (counted): nothing held, publish() says. */
 	if (!b->n)
@@ -894,7 +894,7 @@ snd_free(snd_t *s)
 	}
 	while ((r = s->pending)) {
 		s->pending = r->next;
-		free(r);
+		otas__record_free(r);
 	}
 	otas__http_free(s->http);
 	otas__request_free(&s->rq);
