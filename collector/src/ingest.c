@@ -100,7 +100,7 @@ otas__unzstd(const void *in, size_t n, size_t limit, otas__buf_t *out)
 {
 	ZSTD_DStream *ds = ZSTD_createDStream();
 	ZSTD_inBuffer ib = {in, n, 0};
-	size_t zr = 1;
+	size_t zr = 1, first = 0;
 	int rc = OTAS__INGEST_BAD_GZIP;
 
 	if (!ds)
@@ -109,6 +109,20 @@ otas__unzstd(const void *in, size_t n, size_t limit, otas__buf_t *out)
 		goto done;
 	if (n == 0)
 		goto done;
+	/* The first frame's declared size (the engine sends one frame and
+	 * declares it), when within the cap, is room enough for one decode
+	 * call: the buffer is made once, not grown and copied 256 KiB at a
+	 * time.  Only a hint: the loop below decides as it always did. */
+	{
+		unsigned long long want = ZSTD_getFrameContentSize(in, n);
+		if (want != ZSTD_CONTENTSIZE_ERROR &&
+		    want != ZSTD_CONTENTSIZE_UNKNOWN && out->len <= limit &&
+		    want <= limit - out->len) {
+			first = (size_t)want + 1;
+			if (otas__buf_reserve(out, first) != 0)
+				abort();
+		}
+	}
 	for (;;) {
 		size_t room;
 		ZSTD_outBuffer ob;
@@ -134,8 +148,9 @@ otas__unzstd(const void *in, size_t n, size_t limit, otas__buf_t *out)
 			continue;
 		}
 		room = limit - out->len;
-		if (room > 256 * 1024)
-			room = 256 * 1024;
+		if (room > 256 * 1024 && room > first)
+			room = first > 256 * 1024 ? first : 256 * 1024;
+		first = 0;
 		if (otas__buf_reserve(out, room) != 0)
 			abort();
 		ob.dst = out->data + out->len;
