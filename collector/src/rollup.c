@@ -219,11 +219,13 @@ build(otas__store_job_t *batch, int tags, otas__rollup_row_t **rows,
 			int64_t ts;
 			const char *route, *tag = tags ? e->tags : NULL;
 			size_t nt = tags ? e->n_tags : 1;
+			int um;
 			if (e->reject || !e->doc || !e->inserted)
 				continue;
 			/* the ts the stores insert */
 			ts = e->ts_us ? e->ts_us : j->received_us;
 			route = e->route ? e->route : e->path;
+			um = strcmp(route, e->path) == 0;
 			for (size_t t = 0; t < nt; t++) {
 				while (nk + 3 > cap) {
 					cap = cap ? cap * 2 : 256;
@@ -231,11 +233,11 @@ build(otas__store_job_t *batch, int tags, otas__rollup_row_t **rows,
 					if (!k)
 						abort();
 				}
-				for (int r = 0; r < 3; r++)
-					k[nk++] = (rkey_t){j->project_pk, res[r],
-					                   otas__rollup_bucket(ts, res[r]), e,
-					                   route, tag,
-					                   strcmp(route, e->path) == 0};
+				for (int r = 0; r < 3; r++) {
+					int64_t b = otas__rollup_bucket(ts, res[r]);
+					k[nk++] = (rkey_t){j->project_pk, res[r], b, e,
+					                   route, tag, um};
+				}
 				if (tag)
 					tag += strlen(tag) + 1;
 			}
@@ -425,9 +427,9 @@ people_build(otas__store_job_t *batch, int tags, otas__people_agg_t **rows,
 					abort();
 				for (int r = 0; r < 2; r++) {
 					off[nk] = o;
-					k[nk++] = (pkey_t){j->project_pk, res[r],
-					                   otas__rollup_bucket(ts, res[r]), ts,
-					                   OTAS__PEOPLE_AGENT, NULL, e, NULL};
+					k[nk++] = (pkey_t){
+					    j->project_pk, res[r], otas__rollup_bucket(ts, res[r]),
+					    ts, OTAS__PEOPLE_AGENT, NULL, e, NULL};
 				}
 			}
 			if (err) {
@@ -447,9 +449,9 @@ people_build(otas__store_job_t *batch, int tags, otas__people_agg_t **rows,
 					abort();
 				for (int r = 0; r < 2; r++) {
 					off[nk] = o;
-					k[nk++] = (pkey_t){j->project_pk, res[r],
-					                   otas__rollup_bucket(ts, res[r]), ts,
-					                   OTAS__PEOPLE_ERROR, NULL, e, NULL};
+					k[nk++] = (pkey_t){
+					    j->project_pk, res[r], otas__rollup_bucket(ts, res[r]),
+					    ts, OTAS__PEOPLE_ERROR, NULL, e, NULL};
 				}
 			}
 			for (int r = 0; r < 2; r++)
@@ -474,10 +476,11 @@ people_build(otas__store_job_t *batch, int tags, otas__people_agg_t **rows,
 						abort();
 				}
 				for (size_t t = 0; t < e->n_tags; t++) {
+					size_t at = k0 + t * m;
 					for (size_t x = 0; x < m; x++) {
-						k[k0 + t * m + x] = k[k0 + x];
-						off[k0 + t * m + x] = off[k0 + x];
-						k[k0 + t * m + x].tag = tag;
+						k[at + x] = k[k0 + x];
+						off[at + x] = off[k0 + x];
+						k[at + x].tag = tag;
 					}
 					tag += strlen(tag) + 1;
 				}
