@@ -263,13 +263,19 @@ project_id(otas__sender_t *sn, char *out, size_t n)
 	otas__auth_project(sn->auth, out, n);
 }
 
-/* Mark everything up to seq resolved and wake flushers.  q.mu held. */
+/* Mark everything up to seq resolved and wake the flushers once the
+ * lowest seq one waits on is reached (a wake-up per batch would cost the
+ * flusher and this thread a futex round trip each).  q.mu held. */
 static void
 resolved_locked(otas__sender_t *sn, uint64_t seq)
 {
 	if (seq > sn->done_seq) {
 		sn->done_seq = seq;
-		pthread_cond_broadcast(&sn->q->cv_done);
+		if (sn->flush_wake && seq >= sn->flush_wake) {
+			/* Every waiter wakes; one not done says again. */
+			sn->flush_wake = 0;
+			pthread_cond_broadcast(&sn->q->cv_done);
+		}
 	}
 }
 
@@ -1450,6 +1456,8 @@ otas__sender_flush(otas__sender_t *sn, int timeout_ms)
 	deadline_ts(dl, &ts);
 	pthread_mutex_lock(&sn->q->mu);
 	while (sn->done_seq < target && !sn->exited) {
+		if (!sn->flush_wake || target < sn->flush_wake)
+			sn->flush_wake = target;
 		if (pthread_cond_timedwait(&sn->q->cv_done, &sn->q->mu, &ts) !=
 		        0 &&
 		    otas__now_mono_ms() >= dl)
@@ -1550,6 +1558,7 @@ otas__sender_fork_child(otas__sender_t *sn)
 	sn->exited = 0;
 	sn->done_seq = sn->q->seq;
 	sn->flush_seq = 0;
+	sn->flush_wake = 0;
 	otas__entities_reset_child(sn);
 	pthread_mutex_unlock(&sn->spool_mu);
 }
