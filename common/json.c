@@ -51,6 +51,17 @@ stops16(__m128i x)
 }
 #endif
 
+#ifdef OTAS__JSON_SSE2
+/* Bit i set when byte i of x is '"' or '\\'. */
+static inline unsigned
+qb16(__m128i x)
+{
+	return (unsigned)_mm_movemask_epi8(
+	    _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('"')),
+	                 _mm_cmpeq_epi8(x, _mm_set1_epi8('\\'))));
+}
+#endif
+
 /* Room kept beyond the input left, for whole-block stores. */
 #define BLOCK_SLACK 16
 
@@ -188,7 +199,29 @@ escape(otas__buf_t *b, const char *s, size_t n, int mode)
 			o = b->data + b->len;
 		}
 		/* o is where blk[last] goes; blk[last..16) is clean up to
-		 * the next stop. */
+		 * the next stop.  A block whose stops are all quotes and
+		 * backslashes (a JSON document's, nearly always) takes them
+		 * without looking at each byte's kind. */
+		if (!(m & ~qb16(x))) {
+			do {
+				j = (unsigned)__builtin_ctz(m);
+				_mm_storeu_si128(
+				    (__m128i *)o,
+				    _mm_loadu_si128((const __m128i *)(blk + last)));
+				o += j - last;
+				if (mode == ESC_NESTED) {
+					o[0] = '\\';
+					o[1] = '\\';
+					o += 2;
+				}
+				o[0] = '\\';
+				o[1] = (char)blk[j];
+				o += 2;
+				last = j + 1;
+				m &= m - 1;
+			} while (m);
+			goto block_tail;
+		}
 		do {
 			j = (unsigned)__builtin_ctz(m);
 			_mm_storeu_si128((__m128i *)o,
@@ -229,6 +262,7 @@ escape(otas__buf_t *b, const char *s, size_t n, int mode)
 			last = j + 1;
 			m &= m - 1;
 		} while (m);
+	block_tail:
 		_mm_storeu_si128((__m128i *)o,
 		                 _mm_loadu_si128((const __m128i *)(blk + last)));
 		o += 16 - last;

@@ -307,12 +307,17 @@ write_user_metadata(const char *js, size_t n, otas__buf_t *out)
 }
 
 static void
-field(otas__buf_t *out, const char *name, const char *s, size_t n)
+field_n(otas__buf_t *out, const char *name, size_t name_len, const char *s,
+        size_t n)
 {
-	otas__buf_putc(out, ',');
-	otas__buf_puts(out, name);
+	otas__buf_append(out, name, name_len);
 	otas__json_str(out, s ? s : "", s ? n : 0);
 }
+
+/* ,"name":"value": name is a string literal (its comma and length are
+ * known at compile time). */
+#define field(out, name, s, n)                                             \
+	field_n((out), "," name, sizeof("," name) - 1, (s), (n))
 
 /* A free-text field (error messages, stacks): URLs in it lose their
  * userinfo and sensitive query values (a failed call's exception names
