@@ -1272,8 +1272,14 @@ sender_main(void *arg)
 		}
 		pthread_mutex_unlock(&sn->q->mu);
 
-		if (d.entities)
-			otas__entities_send(sn);
+		if (d.entities) {
+			/* Updates go on this thread's handle, slot 0, as a
+			 * blocking post: the batches in flight end first (a
+			 * short pause of the pipeline; updates are rare). */
+			while (s->in_flight)
+				do_collect(s, 1000);
+			otas__entities_send(sn, http_ready(s) ? s->http : NULL);
+		}
 		switch (d.action) {
 		case OTAS__ACT_AUTH:
 			try_auth(s, (long)sn->cfg->timeout_ms);
@@ -1316,7 +1322,7 @@ sender_main(void *arg)
 	}
 
 	shutdown_flush(s, deadline);
-	otas__entities_shutdown(sn, deadline);
+	otas__entities_shutdown(sn, http_ready(s) ? s->http : NULL, deadline);
 	snd_free(s);
 	pthread_mutex_lock(&sn->q->mu);
 	sn->exited = 1;
