@@ -35,6 +35,8 @@
 
 #include <dlfcn.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -264,12 +266,14 @@ fill_config(otas_config_t *cfg, PyObject *options)
 	return 0;
 }
 
+static void open_add(otas_engine_t *eng, int timeout_ms);
+
 static int
 Engine_init(EngineObject *self, PyObject *args, PyObject *kwds)
 {
 	static char *kwlist[] = {"options", "log", "log_level", "null", NULL};
 	PyObject *options, *log = Py_None;
-	int log_level = OTAS_LOG_WARNING, null = 0;
+	int log_level = OTAS_LOG_WARNING, null = 0, exit_ms;
 	otas_config_t *cfg;
 	char err[512];
 
@@ -294,11 +298,19 @@ Engine_init(EngineObject *self, PyObject *args, PyObject *kwds)
 		otas_config_free(cfg);
 		return -1;
 	}
+	{
+		char ms[32] = "";
+
+		(void)otas_config_get(cfg, "OTAS_SHUTDOWN_TIMEOUT_MS", ms,
+		                      sizeof ms);
+		exit_ms = atoi(ms);
+	}
 	self->eng = otas_engine_new(cfg, err, sizeof err); /* takes cfg */
 	if (!self->eng) {
 		PyErr_SetString(PyExc_ValueError, err);
 		return -1;
 	}
+	open_add(self->eng, exit_ms > 0 ? exit_ms : 0);
 	self->interp = PyInterpreterState_Get();
 	if (log != Py_None) {
 		Py_INCREF(log); /* decref in Engine_clear */
@@ -309,6 +321,64 @@ Engine_init(EngineObject *self, PyObject *args, PyObject *kwds)
 	return 0;
 }
 
+/* Engines still open, for exit_flush() below; guarded by g_open_mu. */
+#define OPEN_MAX 64
+static pthread_mutex_t g_open_mu = PTHREAD_MUTEX_INITIALIZER;
+static otas_engine_t *g_open[OPEN_MAX];
+static int g_open_ms[OPEN_MAX];
+static int g_exit_hooked;
+
+/* At exit(3), deliver what the open engines hold.  uWSGI runs Python's
+ * atexit hooks only when the worker is idle: a worker stopped (SIGINT)
+ * while it is still finishing a request it has answered exits without
+ * them, and the events of the requests it served were lost (about one
+ * stop in ten).  exit(3) handlers run in every case; after a normal
+ * interpreter exit every engine is closed already and this does nothing.
+ * It only flushes (any thread, bounded by the shutdown timeout): no
+ * Python, nothing freed.  A try-lock: exit(3) from a signal handler that
+ * interrupted open_add()/open_remove() skips it rather than deadlock. */
+static void
+exit_flush(void)
+{
+	int i;
+
+	if (pthread_mutex_trylock(&g_open_mu) != 0)
+		return;
+	for (i = 0; i < OPEN_MAX; i++)
+		if (g_open[i])
+			(void)otas_flush(g_open[i], g_open_ms[i]);
+	pthread_mutex_unlock(&g_open_mu);
+}
+
+static void
+open_add(otas_engine_t *eng, int timeout_ms)
+{
+	int i;
+
+	pthread_mutex_lock(&g_open_mu);
+	if (!g_exit_hooked && atexit(exit_flush) == 0)
+		g_exit_hooked = 1;
+	for (i = 0; i < OPEN_MAX; i++)
+		if (!g_open[i]) {
+			g_open[i] = eng;
+			g_open_ms[i] = timeout_ms;
+			break;
+		}
+	pthread_mutex_unlock(&g_open_mu);
+}
+
+static void
+open_remove(otas_engine_t *eng)
+{
+	int i;
+
+	pthread_mutex_lock(&g_open_mu);
+	for (i = 0; i < OPEN_MAX; i++)
+		if (g_open[i] == eng)
+			g_open[i] = NULL;
+	pthread_mutex_unlock(&g_open_mu);
+}
+
 static void
 engine_close(EngineObject *self, int timeout_ms)
 {
@@ -317,6 +387,7 @@ engine_close(EngineObject *self, int timeout_ms)
 	if (!eng)
 		return;
 	self->eng = NULL;
+	open_remove(eng);
 	Py_BEGIN_ALLOW_THREADS
 	otas_engine_free(eng, timeout_ms);
 	Py_END_ALLOW_THREADS

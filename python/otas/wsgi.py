@@ -113,7 +113,9 @@ class OtasWSGIMiddleware(Adapter):
                 outgoing.current_request.reset(token)
         x.duration_ns = _perf_ns() - t0
         file_wrapper = environ.get("wsgi.file_wrapper")
-        if file_wrapper is not None and isinstance(result, file_wrapper):
+        # PEP 3333 only says it is callable: wsgiref's is a class, uWSGI's
+        # a function (isinstance() against it raised on every request).
+        if isinstance(file_wrapper, type) and isinstance(result, file_wrapper):
             length = next((v for k, v in state[1] or ()
                            if k.lower() == "content-length"), None)
             if length is not None and length.isdigit():

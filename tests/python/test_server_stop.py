@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 
@@ -251,3 +252,63 @@ def _poll_stored(collector, paths, timeout):
         if got >= len(paths) or time.monotonic() > deadline:
             return got
         time.sleep(0.1)
+
+
+def test_uwsgi_sigint_while_busy_still_delivers(collector, tmp_path):
+    """uWSGI skips Python's atexit hooks when a worker is stopped while it
+    is still busy with a request (here: a response whose close() lingers
+    after its body went out). The engine's exit(3) handler delivers the
+    events of the requests the worker had answered anyway."""
+    exe = _bin("uwsgi")
+    assert exe, "uwsgi is not installed: add it to requirements-dev.txt"
+    port = free_port()
+    marker = tmp_path / "busy"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTAS_")}
+    env.update({
+        "OTAS_SDK_KEY": collector.key, "OTAS_BASE_URL": collector.url,
+        "OTAS_SPOOL_DIR": str(tmp_path / "spool"),
+        "OTAS_FLUSH_INTERVAL_MS": "60000", "OTAS_SHUTDOWN_TIMEOUT_MS": "4000",
+        "BUSY_MARKER": str(marker), "PYTHONPATH": str(HERE),
+        "PYTHONUNBUFFERED": "1",
+    })
+    log = open(tmp_path / "server.log", "w+")
+    proc = subprocess.Popen(
+        [exe, "--http-socket", f"127.0.0.1:{port}", "--module",
+         "apps.busy_wsgi:app", "--master", "--processes", "1",
+         "--enable-threads", "--need-app"],
+        cwd=HERE, env=env, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True)
+    base = uuid.uuid4().int % 10**8 * 100
+    paths = {f"/api/items/{base + i}" for i in range(1, N + 1)}
+    try:
+        wait_for(lambda: proc.poll() is None and _get_ok(port, "/api/items/0"),
+                 timeout=30, what="uwsgi up")
+        for p in sorted(paths):
+            assert _get(port, p) == 200
+        busy = threading.Thread(target=_get, args=(port, "/busy", 30),
+                                daemon=True)
+        busy.start()
+        wait_for(marker.exists, timeout=10, what="the worker busy in close()")
+        os.kill(proc.pid, signal.SIGINT)
+        proc.wait(timeout=30)
+        got = _poll_stored(collector, paths, 10.0)
+        log.seek(0)
+        text = log.read()
+        assert got == N, f"{got} of {N} stored\n{text[-3000:]}"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        else:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        log.close()
+
+
+def _get_ok(port, path):
+    try:
+        return _get(port, path, timeout=1.0) == 200
+    except OSError:
+        return False
