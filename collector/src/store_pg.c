@@ -617,14 +617,20 @@ fill_tags(PGconn *c)
 	otas__event_t *ev = NULL;
 	otas__store_job_t *jobs = NULL;
 	PGresult *r = NULL;
+	otas__rollup_acc_t acc = {0};
+	int64_t last_pk, last_ts;
+	long long done_n = 0;
 	int rc = -1;
 
 	if (exec_sql(c, "DECLARE otas_fill NO SCROLL CURSOR FOR SELECT project,"
 	                " ts, method, path, route, status, is_error, agent_id,"
 	                " agent_session_id, event_id, latency_ms, doc FROM events"
-	                " WHERE strpos(doc, 'tags') > 0 OR strpos(doc, '\\u') > 0")
+	                " WHERE strpos(doc, 'tags') > 0 OR strpos(doc, '\\u') > 0"
+	                " ORDER BY project, ts")
 	    != 0)
 		return -1;
+	fprintf(stderr, "otas-collector: schema step: filling the tag rollups"
+	                " from the stored events\n");
 	for (;;) {
 		int n, nj = 0;
 		size_t nr;
@@ -633,8 +639,19 @@ fill_tags(PGconn *c)
 		r = PQexec(c, "FETCH " FILL_CHUNK " FROM otas_fill");
 		if (!ok(r))
 			goto done;
-		if ((n = PQntuples(r)) == 0)
+		if ((n = PQntuples(r)) == 0) {
+			/* every row left */
+			otas__rollup_acc_take(&acc, 0, 0, 1);
+			rc = -1;
+			if (put_rollups(NULL, c, acc.rdone, acc.nrdone, 0, 1) != 0 ||
+			    put_people(NULL, c, acc.pdone, acc.npdone, 0, 1) != 0)
+				goto done;
+			fprintf(stderr, "otas-collector: tag rollups: %lld events"
+			                " read, done\n", done_n);
 			break;
+		}
+		last_pk = ival(r, n - 1, 0);
+		last_ts = ival(r, n - 1, 1);
 		free(ev);
 		free(jobs);
 		ev = calloc((size_t)n, sizeof *ev);
@@ -675,7 +692,7 @@ fill_tags(PGconn *c)
 			if (otas__rollup_build_tags(jobs, &rrows, &nr) != 0)
 				rc = -1;
 			else {
-				rc = put_rollups(NULL, c, rrows, nr, 0, 1);
+				otas__rollup_acc_add(&acc, rrows, nr);
 				free(rrows);
 			}
 		}
@@ -683,10 +700,22 @@ fill_tags(PGconn *c)
 			if (otas__people_build_tags(jobs, &rows, &nr) != 0)
 				rc = -1;
 			else {
-				rc = put_people(NULL, c, rows, nr, 0, 1);
+				otas__rollup_acc_add_people(&acc, rows, nr);
 				free(rows);
 			}
 		}
+		/* the rows whose buckets closed: once per key, into the new
+		 * tables, so no upsert conflicts */
+		if (rc == 0) {
+			otas__rollup_acc_take(&acc, last_pk, last_ts, 0);
+			rc = put_rollups(NULL, c, acc.rdone, acc.nrdone, 0, 1);
+			if (rc == 0)
+				rc = put_people(NULL, c, acc.pdone, acc.npdone, 0, 1);
+		}
+		done_n += n;
+		if (done_n % 100000 < n)
+			fprintf(stderr, "otas-collector: tag rollups: %lld events"
+			                " read\n", done_n);
 		for (int i = 0; i < nj; i++)
 			otas__event_clear(&ev[i]);
 		if (rc != 0)
@@ -694,6 +723,7 @@ fill_tags(PGconn *c)
 	}
 	rc = exec_sql(c, "CLOSE otas_fill");
 done:
+	otas__rollup_acc_free(&acc);
 	PQclear(r);
 	free(ev);
 	free(jobs);
