@@ -607,6 +607,140 @@ static int put_people(conn_t *k, PGconn *c, const otas__people_agg_t *rows,
 static int put_rollups(conn_t *k, PGconn *c, const otas__rollup_row_t *rows,
                        size_t n, int w, int tags);
 
+/* COPY's text form of a field: backslash, tab, newline, CR escaped;
+ * NULL as \N. */
+static void
+copy_text(otas__buf_t *b, const char *s)
+{
+	if (!s) {
+		otas__buf_puts(b, "\\N");
+		return;
+	}
+	for (const char *p = s; *p; p++) {
+		char e = *p == '\\' ? '\\' : *p == '\t' ? 't' : *p == '\n' ? 'n'
+		         : *p == '\r' ? 'r' : 0;
+		if (e) {
+			otas__buf_putc(b, '\\');
+			otas__buf_putc(b, e);
+		} else {
+			otas__buf_putc(b, *p);
+		}
+	}
+}
+
+/* Send b to the COPY under way on c when it is big (or flush: always). */
+static int
+copy_send(PGconn *c, otas__buf_t *b, int flush)
+{
+	if (b->oom)
+		return -1;
+	if (b->len && (flush || b->len >= (1u << 20))) {
+		if (PQputCopyData(c, b->data, (int)b->len) != 1)
+			return -1;
+		otas__buf_reset(b);
+	}
+	return 0;
+}
+
+/* End the COPY on c: 0 ok. */
+static int
+copy_end(PGconn *c, otas__buf_t *b, int rc)
+{
+	PGresult *r;
+
+	if (rc == 0)
+		rc = copy_send(c, b, 1);
+	if (PQputCopyEnd(c, rc == 0 ? NULL : "otas: row encoding failed") != 1)
+		rc = -1;
+	while ((r = PQgetResult(c)) != NULL) {
+		if (!ok(r)) {
+			fprintf(stderr, "error: PostgreSQL: %s", PQresultErrorMessage(r));
+			rc = -1;
+		}
+		PQclear(r);
+	}
+	return rc;
+}
+
+/* The backfill's rows (each key once, into the step's new tables, shard
+ * 0) by COPY: the upserts' values without their per-row merge.  0 ok. */
+static int
+copy_tags(PGconn *c, const otas__rollup_row_t *rows, size_t n)
+{
+	PGresult *r;
+	otas__buf_t b;
+	int rc = 0;
+
+	if (!n)
+		return 0;
+	r = PQexec(c, "COPY rollup_tags(project, res, bucket, tag, method,"
+	              " route, status, unmatched, shard, n, errors, lat_sum,"
+	              " lat_min, lat_max, hist) FROM STDIN");
+	if (PQresultStatus(r) != PGRES_COPY_IN) {
+		fprintf(stderr, "error: PostgreSQL: %s", PQresultErrorMessage(r));
+		PQclear(r);
+		return -1;
+	}
+	PQclear(r);
+	otas__buf_init(&b);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const otas__rollup_row_t *x = &rows[i];
+		otas__buf_printf(&b, "%lld\t%lld\t%lld\t", (long long)x->project,
+		                 (long long)x->res_s, (long long)x->bucket_us);
+		copy_text(&b, x->tag);
+		otas__buf_putc(&b, '\t');
+		copy_text(&b, x->method);
+		otas__buf_putc(&b, '\t');
+		copy_text(&b, x->route);
+		otas__buf_printf(&b, "\t%lld\t%s\t0\t%lld\t%lld\t%.17g\t%.17g\t%.17g\t",
+		                 x->status, x->unmatched ? "t" : "f", x->n,
+		                 x->errors, x->lat_sum, x->lat_min, x->lat_max);
+		otas__hist_text(&b, x->hist);
+		otas__buf_putc(&b, '\n');
+		rc = copy_send(c, &b, 0);
+	}
+	rc = copy_end(c, &b, rc);
+	otas__buf_free(&b);
+	return rc;
+}
+
+static int
+copy_people(PGconn *c, const otas__people_agg_t *rows, size_t n)
+{
+	PGresult *r;
+	otas__buf_t b;
+	int rc = 0;
+
+	if (!n)
+		return 0;
+	r = PQexec(c, "COPY rollup_people_tags(project, res, bucket, tag, kind,"
+	              " id, shard, company, n, errors, first_ts, last_ts)"
+	              " FROM STDIN");
+	if (PQresultStatus(r) != PGRES_COPY_IN) {
+		fprintf(stderr, "error: PostgreSQL: %s", PQresultErrorMessage(r));
+		PQclear(r);
+		return -1;
+	}
+	PQclear(r);
+	otas__buf_init(&b);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const otas__people_agg_t *x = &rows[i];
+		otas__buf_printf(&b, "%lld\t%lld\t%lld\t", (long long)x->project,
+		                 (long long)x->res_s, (long long)x->bucket_us);
+		copy_text(&b, x->tag);
+		otas__buf_printf(&b, "\t%s\t", otas__people_kind(x->company));
+		copy_text(&b, x->id);
+		otas__buf_puts(&b, "\t0\t");
+		copy_text(&b, x->company_id);
+		otas__buf_printf(&b, "\t%lld\t%lld\t%lld\t%lld\n", x->n, x->errors,
+		                 (long long)x->first_us, (long long)x->last_us);
+		rc = copy_send(c, &b, 0);
+	}
+	rc = copy_end(c, &b, rc);
+	otas__buf_free(&b);
+	return rc;
+}
+
 /* The tag rollups of the events already stored (their step), as
  * SQLite's fill_tags: each event with tags as ingest read it, through
  * ingest's builds, a cursor's chunk at a time, as shard 0.  0 ok. */
@@ -619,7 +753,8 @@ fill_tags(PGconn *c)
 	PGresult *r = NULL;
 	otas__rollup_acc_t acc = {0};
 	int64_t last_pk, last_ts;
-	long long done_n = 0;
+	long long done_n = 0, rows_n = 0;
+	double t0 = otas__mono_ms(), tw = 0, t;
 	int rc = -1;
 
 	if (exec_sql(c, "DECLARE otas_fill NO SCROLL CURSOR FOR SELECT project,"
@@ -643,11 +778,16 @@ fill_tags(PGconn *c)
 			/* every row left */
 			otas__rollup_acc_take(&acc, 0, 0, 1);
 			rc = -1;
-			if (put_rollups(NULL, c, acc.rdone, acc.nrdone, 0, 1) != 0 ||
-			    put_people(NULL, c, acc.pdone, acc.npdone, 0, 1) != 0)
+			t = otas__mono_ms();
+			if (copy_tags(c, acc.rdone, acc.nrdone) != 0 ||
+			    copy_people(c, acc.pdone, acc.npdone) != 0)
 				goto done;
+			tw += otas__mono_ms() - t;
+			rows_n += (long long)(acc.nrdone + acc.npdone);
 			fprintf(stderr, "otas-collector: tag rollups: %lld events"
-			                " read, done\n", done_n);
+			                " read, %lld rows written in %.1f s (%.1f s"
+			                " writing)\n", done_n, rows_n,
+			        (otas__mono_ms() - t0) / 1000, tw / 1000);
 			break;
 		}
 		last_pk = ival(r, n - 1, 0);
@@ -708,9 +848,12 @@ fill_tags(PGconn *c)
 		 * tables, so no upsert conflicts */
 		if (rc == 0) {
 			otas__rollup_acc_take(&acc, last_pk, last_ts, 0);
-			rc = put_rollups(NULL, c, acc.rdone, acc.nrdone, 0, 1);
+			t = otas__mono_ms();
+			rc = copy_tags(c, acc.rdone, acc.nrdone);
 			if (rc == 0)
-				rc = put_people(NULL, c, acc.pdone, acc.npdone, 0, 1);
+				rc = copy_people(c, acc.pdone, acc.npdone);
+			tw += otas__mono_ms() - t;
+			rows_n += (long long)(acc.nrdone + acc.npdone);
 		}
 		done_n += n;
 		if (done_n % 100000 < n)

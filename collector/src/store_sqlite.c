@@ -632,7 +632,8 @@ fill_tags(sqlite3 *db)
 	otas__event_t *ev = calloc(FILL_CHUNK, sizeof *ev);
 	otas__store_job_t *jobs = calloc(FILL_CHUNK, sizeof *jobs);
 	int64_t after = -1, after_pk = INT64_MIN, after_ts = INT64_MIN;
-	long long done_n = 0;
+	long long done_n = 0, rows_n = 0;
+	double t0 = otas__mono_ms(), tw = 0, t;
 	otas__rollup_acc_t acc = {0};
 	int rc = -1;
 
@@ -720,12 +721,20 @@ fill_tags(sqlite3 *db)
 		if (rc == 0) {
 			otas__rollup_acc_take(&acc, after_pk, after_ts,
 			                      n < FILL_CHUNK);
+			t = otas__mono_ms();
 			rc = put_rollups(ur, acc.rdone, acc.nrdone, 1);
 			if (rc == 0)
 				rc = put_people(up, acc.pdone, acc.npdone, 1);
+			tw += otas__mono_ms() - t;
+			rows_n += (long long)(acc.nrdone + acc.npdone);
 		}
 		done_n += (long long)n;
-		if (rc == 0 && (done_n % 100000 < FILL_CHUNK || n < FILL_CHUNK))
+		if (rc == 0 && n < FILL_CHUNK)
+			fprintf(stderr, "otas-collector: tag rollups: %lld events"
+			                " read, %lld rows written in %.1f s (%.1f s"
+			                " writing)\n", done_n, rows_n,
+			        (otas__mono_ms() - t0) / 1000, tw / 1000);
+		else if (rc == 0 && done_n % 100000 < FILL_CHUNK)
 			fprintf(stderr, "otas-collector: tag rollups: %lld events"
 			                " read\n", done_n);
 	clear:
