@@ -20,8 +20,10 @@ the site-packages one before a change); none: the installed package.
 """
 
 import argparse
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -70,6 +72,8 @@ def inner(rounds, n):
     from django.conf import settings
 
     tmp = tempfile.mkdtemp(prefix="otas-bench-adapter-")
+    if os.environ.get("OTAS_BENCH_KEEP") != "1":
+        atexit.register(shutil.rmtree, tmp, True)
     null = os.environ.get("OTAS_ENGINE") == "null"
     key = "otas_benchprefix0_" + "a" * 43
     if null:  # the no-op engine knows no option; older trees want a key

@@ -28,12 +28,14 @@ count is checked in the database.
 from __future__ import annotations
 
 import argparse
+import atexit
 import gzip
 import http.client
 import json
 import multiprocessing as mp
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -294,6 +296,8 @@ def main() -> None:
         if n not in CONFIGS:
             sys.exit(f"unknown store {n!r} (sqlite, pg1, pg2)")
     tmp = tempfile.mkdtemp(prefix="otas-bench-")
+    if os.environ.get("OTAS_BENCH_KEEP") != "1":
+        atexit.register(shutil.rmtree, tmp, True)
     pg = None
     if any(CONFIGS[n][0] == "pg" for n in names):
         from otas_testing.postgres import Postgres

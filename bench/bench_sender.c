@@ -297,7 +297,8 @@ capture(long n)
 	       "\"capture_us_per_event\":%.3f,\"sender_us_per_event\":%.3f,"
 	       "\"sent\":%llu,\"batches\":%llu,\"bytes_sent\":%llu,"
 	       "\"dropped_queue_full\":%llu,\"user_us_per_event\":%.3f,"
-	       "\"sys_us_per_event\":%.3f}\n",
+	       "\"sys_us_per_event\":%.3f,\"minflt_per_event\":%.4f,"
+	       "\"csw_per_event\":%.4f}\n",
 	       n, ok, w1 - w0, n / (w1 - w0), (p1 - p0) / n * 1e6,
 	       (t1 - t0) / n * 1e6, ((p1 - p0) - (t1 - t0)) / n * 1e6,
 	       (unsigned long long)st.sent - 1,
@@ -305,7 +306,10 @@ capture(long n)
 	       (unsigned long long)st.bytes_sent,
 	       (unsigned long long)st.dropped_queue_full,
 	       tv_s(&ru1.ru_utime, &ru0.ru_utime) / n * 1e6,
-	       tv_s(&ru1.ru_stime, &ru0.ru_stime) / n * 1e6);
+	       tv_s(&ru1.ru_stime, &ru0.ru_stime) / n * 1e6,
+	       (double)(ru1.ru_minflt - ru0.ru_minflt) / n,
+	       (double)(ru1.ru_nvcsw - ru0.ru_nvcsw + ru1.ru_nivcsw -
+	                ru0.ru_nivcsw) / n);
 	otas_engine_free(eng, 5000);
 	return ok ? 0 : 1;
 }

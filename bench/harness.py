@@ -18,6 +18,7 @@ worker process only ever sees one of them on its path.  Everything is kept
 by sha: a second run reuses it.
 """
 
+import atexit
 import hashlib
 import json
 import os
@@ -421,5 +422,21 @@ def pct(xs, q):
     return s[min(len(s) - 1, int(len(s) * q))] if s else float("nan")
 
 
+_TMPDIRS = []
+
+
 def tmpdir(prefix):
-    return Path(tempfile.mkdtemp(prefix=prefix))
+    """A scratch directory (collector databases, spools) removed when the
+    bench exits: a full run writes gigabytes, and repeated runs filled a
+    disk once.  OTAS_BENCH_KEEP=1 keeps them for a look afterwards."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    _TMPDIRS.append(path)
+    return path
+
+
+@atexit.register
+def _remove_tmpdirs():
+    if os.environ.get("OTAS_BENCH_KEEP") == "1":
+        return
+    for path in _TMPDIRS:
+        shutil.rmtree(path, ignore_errors=True)

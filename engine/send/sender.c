@@ -61,15 +61,18 @@
 #include "send/schedule.h"
 #include "spool/spool.h"
 
+/* An event of a batch: its JSON and its agent token (tok_len 0: none)
+ * at offsets into the batch's one buffer, so serialising an event
+ * appends to that buffer (no allocation or copy of its own). */
 typedef struct {
-	char *json;
-	size_t len;
-	char *token; /* NULL when the event has none */
+	size_t off, len;
+	size_t tok_off, tok_len;
 } ev_t;
 
 typedef struct {
 	ev_t *ev;
 	size_t n, cap;
+	otas__buf_t data;     /* every event's JSON, then its token */
 	size_t next;          /* per-event mode: events [0,next) resolved */
 	size_t bytes;
 	uint64_t min_seq, max_seq; /* capture seqs of its records */
@@ -161,43 +164,97 @@ enum { OUT_DONE, OUT_RETRY, OUT_AUTH_WAIT, OUT_FALLBACK, OUT_REDIRECT };
 static void
 batch_clear(batch_t *b)
 {
-	size_t i;
-
-	for (i = 0; i < b->n; i++) {
-		free(b->ev[i].json);
-		free(b->ev[i].token);
-	}
+	otas__buf_reset(&b->data);
 	b->n = b->next = b->bytes = 0;
 	b->min_seq = b->max_seq = 0;
 	b->deadline_ms = 0;
 	b->spool_id = 0;
 }
 
-static int
-batch_add(batch_t *b, char *json, size_t len, const char *tok, size_t tlen)
+/* Free b's memory (batch_clear() first). */
+static void
+batch_free(batch_t *b)
 {
+	free(b->ev);
+	b->ev = NULL;
+	b->n = b->cap = 0;
+	otas__buf_free(&b->data);
+}
+
+static const char *
+ev_json(const batch_t *b, const ev_t *e)
+{
+	return b->data.data + e->off;
+}
+
+/* The event's agent token, NULL when it has none. */
+static const char *
+ev_token(const batch_t *b, const ev_t *e)
+{
+	return e->tok_len ? b->data.data + e->tok_off : NULL;
+}
+
+/* Forget what was appended to b->data from `start` on. */
+static void
+batch_cut(batch_t *b, size_t start)
+{
+	if (b->data.len > start)
+		b->data.len = start;
+	if (b->data.data)
+		b->data.data[start] = '\0';
+	b->data.oom = 0; /* a later event may fit */
+}
+
+/* Make the event at b->data[start, len) the batch's next one, its agent
+ * token (tlen bytes, up to a NUL as before) appended after it.  0, or -1
+ * (b->data cut back to start). */
+static int
+batch_commit(batch_t *b, size_t start, const char *tok, size_t tlen)
+{
+	size_t len = b->data.len - start;
 	ev_t *e;
 
+	if (b->data.oom)
+		goto fail;
 	if (b->n == b->cap) {
 		size_t nc = b->cap ? b->cap * 2 : 64;
 		ev_t *p = realloc(b->ev, nc * sizeof(*p));
 		if (!p)
-			return -1;
+			goto fail;
 		b->ev = p;
 		b->cap = nc;
 	}
 	e = &b->ev[b->n];
-	e->json = json;
+	e->off = start;
 	e->len = len;
-	e->token = NULL;
+	e->tok_off = e->tok_len = 0;
 	if (tok && tlen) {
-		e->token = strndup(tok, tlen);
-		if (!e->token)
-			return -1;
+		tlen = strnlen(tok, tlen);
+		if (tlen) {
+			e->tok_off = b->data.len;
+			otas__buf_append(&b->data, tok, tlen);
+			otas__buf_putc(&b->data, '\0');
+			if (b->data.oom)
+				goto fail;
+			e->tok_len = tlen;
+		}
 	}
 	b->n++;
 	b->bytes += len + 1;
 	return 0;
+fail:
+	batch_cut(b, start);
+	return -1;
+}
+
+static int
+batch_add(batch_t *b, const char *json, size_t len, const char *tok,
+          size_t tlen)
+{
+	size_t start = b->data.len;
+
+	otas__buf_append(&b->data, json, len);
+	return batch_commit(b, start, tok, tlen);
 }
 
 static void
@@ -206,13 +263,19 @@ project_id(otas__sender_t *sn, char *out, size_t n)
 	otas__auth_project(sn->auth, out, n);
 }
 
-/* Mark everything up to seq resolved and wake flushers.  q.mu held. */
+/* Mark everything up to seq resolved and wake the flushers once the
+ * lowest seq one waits on is reached (a wake-up per batch would cost the
+ * flusher and this thread a futex round trip each).  q.mu held. */
 static void
 resolved_locked(otas__sender_t *sn, uint64_t seq)
 {
 	if (seq > sn->done_seq) {
 		sn->done_seq = seq;
-		pthread_cond_broadcast(&sn->q->cv_done);
+		if (sn->flush_wake && seq >= sn->flush_wake) {
+			/* Every waiter wakes; one not done says again. */
+			sn->flush_wake = 0;
+			pthread_cond_broadcast(&sn->q->cv_done);
+		}
 	}
 }
 
@@ -353,7 +416,7 @@ spool_batch(snd_t *s)
 	for (i = b->next; i < b->n; i++) {
 		if (n)
 			otas__buf_putc(&s->body, '\n');
-		otas__buf_append(&s->body, b->ev[i].json, b->ev[i].len);
+		otas__buf_append(&s->body, ev_json(b, &b->ev[i]), b->ev[i].len);
 		n++;
 	}
 	if (!n)
@@ -416,7 +479,6 @@ claim_spooled(snd_t *s)
 	t = toks.data ? toks.data : "";
 	tend = t + toks.len;
 	while (p && p < end) {
-		char *js;
 		size_t tl;
 
 		e = memchr(p, '\n', (size_t)(end - p));
@@ -426,13 +488,8 @@ claim_spooled(snd_t *s)
 		if (!te)
 			te = tend;
 		tl = (size_t)(te - t);
-		if (e > p) {
-			js = strndup(p, (size_t)(e - p));
-			if (!js)
-				break;
-			if (batch_add(&s->b, js, (size_t)(e - p), t, tl) != 0)
-				free(js);
-		}
+		if (e > p && batch_add(&s->b, p, (size_t)(e - p), t, tl) != 0)
+			break;
 		p = e + 1;
 		t = te < tend ? te + 1 : tend;
 	}
@@ -478,24 +535,20 @@ fill_into(snd_t *s, batch_t *b)
 	project_id(sn, pid, sizeof(pid));
 	while (s->pending && b->n < max_ev) {
 		otas__record_t *r = s->pending;
-		otas__buf_t out = OTAS__BUF_INIT;
+		size_t start = b->data.len;
 		const char *tok;
-		size_t tl, len;
-		char *js;
+		size_t tl;
 
 		if (b->n && b->bytes >= max_bytes)
 			break;
 		s->pending = r->next;
-		if (otas__event_write_with(sn->ev, pid, r, &out, &s->esc,
+		/* Straight into the batch's buffer. */
+		if (otas__event_write_with(sn->ev, pid, r, &b->data, &s->esc,
 		                           &tok, &tl) != 0) {
+			batch_cut(b, start);
 			OTAS__INC(sn->c, dropped_capture_error, 1);
-			otas__buf_free(&out);
-		} else {
-			js = otas__buf_steal(&out, &len);
-			if (batch_add(b, js, len, tok, tl) != 0) {
-				free(js);
-				OTAS__INC(sn->c, dropped_capture_error, 1);
-			}
+		} else if (batch_commit(b, start, tok, tl) != 0) {
+			OTAS__INC(sn->c, dropped_capture_error, 1);
 		}
 		if (!b->min_seq || r->seq < b->min_seq)
 			b->min_seq = r->seq;
@@ -592,8 +645,8 @@ send_batch(snd_t *s, long timeout_ms, int *retry_after_ms)
 			return OUT_RETRY;
 		for (i = b->next; i < b->next + k; i++) {
 			const ev_t *ev = &b->ev[i];
-			otas__item_t it = {ev->json, ev->len, ev->token,
-			                   ev->token ? strlen(ev->token) : 0};
+			otas__item_t it = {ev_json(b, ev), ev->len,
+			                   ev_token(b, ev), ev->tok_len};
 			otas__append_t a = otas__protocol_append(p, rq, &it);
 			if (a == OTAS__APPEND_FULL)
 				break;
@@ -882,14 +935,14 @@ snd_free(snd_t *s)
 	int i;
 
 	batch_clear(&s->b);
-	free(s->b.ev);
+	batch_free(&s->b);
 	for (i = 0; i < OTAS__HTTP_SLOTS; i++) {
 		batch_clear(&s->fl[i].b);
-		free(s->fl[i].b.ev);
+		batch_free(&s->fl[i].b);
 		otas__request_free(&s->fl[i].rq);
 		otas__buf_free(&s->fl[i].resp.body);
 		batch_clear(&s->held[i].b);
-		free(s->held[i].b.ev);
+		batch_free(&s->held[i].b);
 		otas__buf_free(&s->held[i].resp.body);
 	}
 	while ((r = s->pending)) {
@@ -926,7 +979,8 @@ promote_held(snd_t *s)
 
 	if (s->b.n || !s->n_held)
 		return;
-	free(s->b.ev);
+	batch_clear(&s->b);
+	batch_free(&s->b);
 	s->b = s->held[0].b;
 	/* Its answer becomes s->resp (the buffers swap owners). */
 	keep = s->resp.body;
@@ -1026,8 +1080,8 @@ do_start(snd_t *s)
 		goto held;
 	for (i = 0; i < f->b.n; i++) {
 		const ev_t *ev = &f->b.ev[i];
-		otas__item_t it = {ev->json, ev->len, ev->token,
-		                   ev->token ? strlen(ev->token) : 0};
+		otas__item_t it = {ev_json(&f->b, ev), ev->len,
+		                   ev_token(&f->b, ev), ev->tok_len};
 		if (otas__protocol_append(p, rq, &it) != OTAS__APPEND_OK)
 			break;
 	}
@@ -1402,6 +1456,8 @@ otas__sender_flush(otas__sender_t *sn, int timeout_ms)
 	deadline_ts(dl, &ts);
 	pthread_mutex_lock(&sn->q->mu);
 	while (sn->done_seq < target && !sn->exited) {
+		if (!sn->flush_wake || target < sn->flush_wake)
+			sn->flush_wake = target;
 		if (pthread_cond_timedwait(&sn->q->cv_done, &sn->q->mu, &ts) !=
 		        0 &&
 		    otas__now_mono_ms() >= dl)
@@ -1502,6 +1558,7 @@ otas__sender_fork_child(otas__sender_t *sn)
 	sn->exited = 0;
 	sn->done_seq = sn->q->seq;
 	sn->flush_seq = 0;
+	sn->flush_wake = 0;
 	otas__entities_reset_child(sn);
 	pthread_mutex_unlock(&sn->spool_mu);
 }

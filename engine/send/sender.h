@@ -81,6 +81,9 @@ typedef struct otas__sender_s {
 	/* Guarded by q.mu. */
 	uint64_t done_seq;            /* every record <= this is resolved */
 	uint64_t flush_seq;           /* a flusher waits for this seq */
+	uint64_t flush_wake;          /* lowest seq a flusher waits on, to
+	                               * be woken at (0: none): not once
+	                               * per batch */
 	int64_t flush_deadline_ms;    /* ... until then (monotonic) */
 	int stop;                     /* otas__sender_stop() asked */
 	int64_t stop_deadline_ms;     /* monotonic */
