@@ -60,6 +60,8 @@ typedef struct {
 	PyObject *str_cached_user, *str_session, *str_session_key;
 	PyObject *str_is_authenticated, *str_pk, *str_body, *str_container;
 	PyObject *str_content_length, *str_zero, *str_event_id_header;
+	PyObject *str_content_type, *str_body_attr, *str_stream, *str_wsgi_input;
+	PyObject *int_zero, *int_skipped;
 } module_state;
 
 typedef struct {
@@ -1471,27 +1473,98 @@ Engine_closed(EngineObject *self, void *Py_UNUSED(closure))
  *
  * The Django middleware's common case (capture_django() applies: no
  * hooks, filters, outgoing capture, async) as one C callable, so that a
- * request without a body costs no Python frame of ours: caller(request)
- * reads the monotonic clock, returns NotImplemented before the view when
- * META has a CONTENT_LENGTH other than "0" (the body is the Python
- * middleware's), else calls get_response(request) and captures as
- * capture_django() does with body no_body.  Like the Python path it
- * replaces: an exception from the view goes to record(request, None,
- * no_body, t0_ns, exc) and is raised again; capture_django()'s
- * NotImplemented goes to record(request, response, no_body, t0_ns); an
- * Exception in the capture calls fail() and the response is returned as
- * it is; an event id is set as the X-OTAS-Event-Id header. */
+ * request costs no Python frame of ours: caller(request) reads the
+ * monotonic clock, reads the request body as the Python middleware would
+ * (dj_read_body()), calls get_response(request) and captures as
+ * capture_django() does.  It returns NotImplemented before the view for
+ * what the Python middleware handles (runserver's empty CONTENT_LENGTH, a
+ * META that is not a dict).  Like the Python path it replaces: an
+ * exception from the view goes to record(request, None, body, t0_ns, exc)
+ * and is raised again; capture_django()'s NotImplemented goes to
+ * record(request, response, body, t0_ns); an Exception in the capture
+ * calls fail() and the response is returned as it is; an event id is set
+ * as the X-OTAS-Event-Id header.  body is no_body (None, 0, 0) when the
+ * request has none. */
 typedef struct {
 	PyObject_HEAD
 	PyObject *engine, *get_response, *record, *fail, *no_body;
 	PyObject *want_id; /* bool */
 } DjangoCallObject;
 
+/* The request body before the view, as the Python middleware's
+ * _request_body() reads it: META's CONTENT_LENGTH cl (a str, not "" and not
+ * "0") as an int, the engine's want_request_body() (the null engine's rule:
+ * 0..NULL_BODY_CAP bytes), then request.body, and META's wsgi.input
+ * pointed at the stream Django now reads from.  A body that is not
+ * wanted, or whose read fails with an Exception (RequestDataTooBig: the
+ * view meets it as before), is (None, size, CAP_REQ_BODY_SKIPPED); a bad
+ * length is no_body.  A new reference, NULL with an exception set. */
+static PyObject *
+dj_read_body(DjangoCallObject *self, module_state *st, PyObject *request,
+             PyObject *d, PyObject *meta, PyObject *cl)
+{
+	EngineObject *eng = (EngineObject *)self->engine;
+	PyObject *size, *body, *o, *out;
+	Py_ssize_t ct_len = 0;
+	const char *ct = NULL;
+	long long n;
+	int want;
+
+	if (!(size = PyNumber_Long(cl))) { /* int(cl) */
+		if (!PyErr_ExceptionMatches(PyExc_ValueError))
+			return NULL;
+		PyErr_Clear();
+		return Py_NewRef(self->no_body);
+	}
+	n = PyLong_AsLongLong(size);
+	if (n == -1 && PyErr_Occurred()) {
+		PyErr_Clear();
+		n = -1; /* beyond long long: not wanted */
+	}
+	if ((o = PyDict_GetItemWithError(meta, st->str_content_type)) &&
+	    o != Py_None && !(ct = str_utf8(o, &ct_len)))
+		ct_len = 0;
+	if (PyErr_Occurred())
+		goto fail;
+	if (eng->eng)
+		want = otas_want_request_body(eng->eng, ct, (size_t)ct_len, n);
+	else
+		want = n >= 0 && n <= NULL_BODY_CAP;
+	if (want) {
+		if ((body = PyObject_GetAttr(request, st->str_body_attr))) {
+			/* Django keeps the bytes in a BytesIO (_stream) it
+			 * reads from now on: the view reads the same bytes. */
+			o = PyDict_GetItemWithError(d, st->str_stream);
+			if ((o && o != Py_None &&
+			     PyDict_SetItem(meta, st->str_wsgi_input, o) != 0) ||
+			    PyErr_Occurred()) {
+				Py_DECREF(body);
+				if (!PyErr_ExceptionMatches(PyExc_Exception))
+					goto fail;
+				PyErr_Clear(); /* the body was read: keep it */
+			}
+			out = PyTuple_Pack(3, body, size, st->int_zero);
+			Py_DECREF(body);
+			Py_DECREF(size);
+			return out;
+		}
+		if (swallow() < 0)
+			goto fail;
+	}
+	out = PyTuple_Pack(3, Py_None, size, st->int_skipped);
+	Py_DECREF(size);
+	return out;
+fail:
+	Py_DECREF(size);
+	return NULL;
+}
+
 static PyObject *
 DjangoCall_call(DjangoCallObject *self, PyObject *args, PyObject *kwds)
 {
 	module_state *st;
-	PyObject *request, *d, *meta, *cl, *t0 = NULL, *response, *r;
+	PyObject *request, *d, *meta = NULL, *cl, *t0 = NULL, *response, *r;
+	PyObject *body = NULL;
 	PyObject *cargs[5];
 	long long t0_ns;
 	int t;
@@ -1505,28 +1578,32 @@ DjangoCall_call(DjangoCallObject *self, PyObject *args, PyObject *kwds)
 	st = PyType_GetModuleState(Py_TYPE((PyObject *)self));
 	if (!(d = PyObject_GetAttr(request, st->str_dict)))
 		return NULL;
-	meta = IS_DICT(d) ? inst_attr(d, request, st->str_meta) : NULL;
-	Py_DECREF(d);
-	if (!meta) {
-		if (PyErr_Occurred() && swallow() < 0)
-			return NULL;
-		Py_RETURN_NOTIMPLEMENTED;
+	if (IS_DICT(d))
+		meta = inst_attr(d, request, st->str_meta);
+	if (!meta || !IS_DICT(meta))
+		goto python; /* an error, or a META to read in Python */
+	cl = PyDict_GetItemWithError(meta, st->str_content_length);
+	if (PyErr_Occurred())
+		goto python;
+	if (!cl) {
+		body = Py_NewRef(self->no_body);
+	} else if (!IS_STR(cl) || PyUnicode_GetLength(cl) == 0) {
+		goto python; /* runserver's empty CONTENT_LENGTH: Python's */
+	} else if ((t = PyObject_RichCompareBool(cl, st->str_zero, Py_EQ)) != 0) {
+		if (t < 0)
+			goto python;
+		body = Py_NewRef(self->no_body);
+	} else {
+		Py_INCREF(cl); /* reading the body may change META */
+		body = dj_read_body(self, st, request, d, meta, cl);
+		Py_DECREF(cl);
+		if (!body)
+			goto error;
 	}
-	cl = IS_DICT(meta) ? PyDict_GetItemWithError(meta, st->str_content_length)
-	                   : NULL;
-	t = !IS_DICT(meta) || PyErr_Occurred();
-	if (!t && cl) {
-		int zero = PyObject_RichCompareBool(cl, st->str_zero, Py_EQ);
-		t = zero != 1; /* -1: an error, left to the Python path */
-	}
-	Py_DECREF(meta);
-	if (t) { /* a body, or a META to read in Python */
-		if (PyErr_Occurred() && swallow() < 0)
-			return NULL;
-		Py_RETURN_NOTIMPLEMENTED;
-	}
+	Py_CLEAR(meta);
+	Py_CLEAR(d);
 	if (!(t0 = PyLong_FromLongLong(t0_ns)))
-		return NULL;
+		goto error;
 	response = PyObject_Call(self->get_response, args, NULL); /* (request,) */
 	if (!response) {
 		/* DEBUG_PROPAGATE_EXCEPTIONS or a middleware above Django's
@@ -1537,19 +1614,20 @@ DjangoCall_call(DjangoCallObject *self, PyObject *args, PyObject *kwds)
 		if (etb && ev)
 			PyException_SetTraceback(ev, etb);
 		r = PyObject_CallFunctionObjArgs(self->record, request, Py_None,
-		                                 self->no_body, t0,
-		                                 ev ? ev : Py_None, NULL);
+		                                 body, t0, ev ? ev : Py_None,
+		                                 NULL);
 		if (!r)
 			PyErr_Clear(); /* the view's exception is the one */
 		Py_XDECREF(r);
 		PyErr_Restore(et, ev, etb); /* steals the three */
 		Py_DECREF(t0);
+		Py_DECREF(body);
 		return NULL;
 	}
 	cargs[0] = request;
 	cargs[1] = response;
 	cargs[2] = t0;
-	cargs[3] = self->no_body;
+	cargs[3] = body;
 	cargs[4] = self->want_id;
 	r = Engine_capture_django((EngineObject *)self->engine, cargs, 5);
 	if (!r) {
@@ -1564,7 +1642,7 @@ DjangoCall_call(DjangoCallObject *self, PyObject *args, PyObject *kwds)
 	if (r == Py_NotImplemented) {
 		Py_DECREF(r);
 		r = PyObject_CallFunctionObjArgs(self->record, request, response,
-		                                 self->no_body, t0, NULL);
+		                                 body, t0, NULL);
 		if (!r)
 			goto fail;
 	} else if (r != Py_None &&
@@ -1575,10 +1653,23 @@ DjangoCall_call(DjangoCallObject *self, PyObject *args, PyObject *kwds)
 	Py_DECREF(r);
 done:
 	Py_DECREF(t0);
+	Py_DECREF(body);
 	return response;
 fail:
 	Py_DECREF(t0);
+	Py_DECREF(body);
 	Py_DECREF(response);
+	return NULL;
+python:
+	Py_XDECREF(meta);
+	Py_DECREF(d);
+	if (PyErr_Occurred() && swallow() < 0)
+		return NULL;
+	Py_RETURN_NOTIMPLEMENTED;
+error:
+	Py_XDECREF(meta);
+	Py_XDECREF(d);
+	Py_XDECREF(body);
 	return NULL;
 }
 
@@ -1886,7 +1977,14 @@ module_exec(PyObject *m)
 	INTERN(str_content_length, "CONTENT_LENGTH");
 	INTERN(str_zero, "0");
 	INTERN(str_event_id_header, "X-OTAS-Event-Id");
+	INTERN(str_content_type, "CONTENT_TYPE");
+	INTERN(str_body_attr, "body");
+	INTERN(str_stream, "_stream");
+	INTERN(str_wsgi_input, "wsgi.input");
 #undef INTERN
+	if (!(st->int_zero = PyLong_FromLong(0)) ||
+	    !(st->int_skipped = PyLong_FromLong(OTAS_CAP_REQ_BODY_SKIPPED)))
+		return -1;
 	st->djcall_type =
 	    (PyTypeObject *)PyType_FromModuleAndSpec(m, &DjangoCall_spec, NULL);
 	if (!st->djcall_type)
@@ -1937,6 +2035,12 @@ module_clear(PyObject *m)
 	Py_CLEAR(st->str_content_length);
 	Py_CLEAR(st->str_zero);
 	Py_CLEAR(st->str_event_id_header);
+	Py_CLEAR(st->str_content_type);
+	Py_CLEAR(st->str_body_attr);
+	Py_CLEAR(st->str_stream);
+	Py_CLEAR(st->str_wsgi_input);
+	Py_CLEAR(st->int_zero);
+	Py_CLEAR(st->int_skipped);
 	Py_CLEAR(st->str_request_method);
 	Py_CLEAR(st->str_query_string);
 	Py_CLEAR(st->str_remote_addr);

@@ -171,7 +171,7 @@ class OtasMiddleware:
         # the user id itself (request.user.pk, never forcing a lazy user).
         self._fast = self._core is not None and self._core.plain
         self._direct = None  # __call__'s short path: capture_django
-        self._c_call = None  # ... and the whole of it in C (no body)
+        self._c_call = None  # ... and the whole of it in C
         if self._fast:
             self._capture_django = engine.capture_django
             engine.django_setup(
@@ -195,9 +195,9 @@ class OtasMiddleware:
                 request.method, request.path))
 
     def __call__(self, request):
-        # A request without a body: clock, view and capture in one C call
-        # (Engine.django_caller); NotImplemented before the view leaves the
-        # request to the Python path below.
+        # Clock, body, view and capture in one C call (Engine.django_caller,
+        # which reads the body as _request_body() does); NotImplemented
+        # before the view leaves the request to the Python path below.
         call = self._c_call
         if call is not None and not (self._skip_prefixes and request.path.startswith(
                 self._skip_prefixes)):

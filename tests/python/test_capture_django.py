@@ -139,12 +139,30 @@ def test_django_caller_is_the_middleware_path(eng):
     caller = eng.django_caller(lambda r: resp, False, record, fail, NO_BODY)
     assert caller(request()) is resp
     assert eng.stats()["captured"] == before + 1 and calls == []
-    # a request body is read by the Python middleware before the view
-    ran = []
-    body = eng.django_caller(lambda r: ran.append(r), False, record, fail, NO_BODY)
-    post = RequestFactory().post("/api/items", data=b"{}",
+    # a request body is read before the view, which reads it again, from
+    # request.body and from the stream
+    seen = []
+
+    def echo(r):
+        seen.append((r.body, r.read()))
+        return HttpResponse(r.body)
+
+    body = eng.django_caller(echo, False, record, fail, NO_BODY)
+    post = RequestFactory().post("/api/items", data=b'{"a": 1}',
                                  content_type="application/json")
-    assert body(post) is NotImplemented and ran == []
+    assert body(post).content == b'{"a": 1}'
+    assert seen == [(b'{"a": 1}', b'{"a": 1}')]
+    assert post.__dict__["_body"] == b'{"a": 1}'
+    # not wanted (octet-stream): left unread for the view
+    up = RequestFactory().post("/api/items", data=b"\x00" * 10,
+                               content_type="application/octet-stream")
+    got = eng.django_caller(lambda r: HttpResponse(r.read()), False, record,
+                            fail, NO_BODY)(up)
+    assert got.content == b"\x00" * 10
+    # runserver's empty CONTENT_LENGTH: the Python middleware's
+    empty = request()
+    empty.META["CONTENT_LENGTH"] = ""
+    assert caller(empty) is NotImplemented
     # the view raises: recorded with the exception, which goes on
     def boom(r):
         raise ValueError("view")
@@ -164,4 +182,4 @@ def test_django_caller_is_the_middleware_path(eng):
                              NO_BODY)(request()) is stream
     assert calls[-1][1] is stream and len(calls[-1]) == 4
     assert list(stream.streaming_content) == [b"a"]
-    assert eng.stats()["captured"] == before + 2
+    assert eng.stats()["captured"] == before + 4 and "fail" not in calls
