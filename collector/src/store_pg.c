@@ -754,7 +754,7 @@ fill_tags(PGconn *c)
 	otas__rollup_acc_t acc = {0};
 	int64_t last_pk, last_ts;
 	long long done_n = 0, rows_n = 0;
-	double t0 = otas__mono_ms(), tw = 0, t;
+	double t0 = otas__mono_ms(), tw = 0, tp = 0, t;
 	int rc = -1;
 
 	if (exec_sql(c, "DECLARE otas_fill NO SCROLL CURSOR FOR SELECT project,"
@@ -779,15 +779,20 @@ fill_tags(PGconn *c)
 			otas__rollup_acc_take(&acc, 0, 0, 1);
 			rc = -1;
 			t = otas__mono_ms();
-			if (copy_tags(c, acc.rdone, acc.nrdone) != 0 ||
-			    copy_people(c, acc.pdone, acc.npdone) != 0)
+			if (copy_tags(c, acc.rdone, acc.nrdone) != 0)
 				goto done;
 			tw += otas__mono_ms() - t;
+			t = otas__mono_ms();
+			if (copy_people(c, acc.pdone, acc.npdone) != 0)
+				goto done;
+			tp += otas__mono_ms() - t;
 			rows_n += (long long)(acc.nrdone + acc.npdone);
 			fprintf(stderr, "otas-collector: tag rollups: %lld events"
-			                " read, %lld rows written in %.1f s (%.1f s"
-			                " writing)\n", done_n, rows_n,
-			        (otas__mono_ms() - t0) / 1000, tw / 1000);
+			                " read, %lld rows written in %.1f s (COPY:"
+			                " %.1f s rollup_tags, %.1f s"
+			                " rollup_people_tags)\n", done_n, rows_n,
+			        (otas__mono_ms() - t0) / 1000, tw / 1000,
+			        tp / 1000);
 			break;
 		}
 		last_pk = ival(r, n - 1, 0);
@@ -850,9 +855,11 @@ fill_tags(PGconn *c)
 			otas__rollup_acc_take(&acc, last_pk, last_ts, 0);
 			t = otas__mono_ms();
 			rc = copy_tags(c, acc.rdone, acc.nrdone);
+			tw += otas__mono_ms() - t;
+			t = otas__mono_ms();
 			if (rc == 0)
 				rc = copy_people(c, acc.pdone, acc.npdone);
-			tw += otas__mono_ms() - t;
+			tp += otas__mono_ms() - t;
 			rows_n += (long long)(acc.nrdone + acc.npdone);
 		}
 		done_n += n;
