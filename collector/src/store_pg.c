@@ -607,6 +607,11 @@ static int put_people(conn_t *k, PGconn *c, const otas__people_agg_t *rows,
 static int put_rollups(conn_t *k, PGconn *c, const otas__rollup_row_t *rows,
                        size_t n, int w, int tags);
 
+static void put_be(otas__buf_t *b, uint64_t x, int n);
+static void barr_int(otas__buf_t *b, int64_t v, int size);
+static void barr_float8(otas__buf_t *b, double d);
+static int barr_text(otas__buf_t *b, const char *s, size_t n);
+
 /* COPY's text form of a field: backslash, tab, newline, CR escaped;
  * NULL as \N. */
 static void
@@ -675,7 +680,7 @@ copy_tags(PGconn *c, const otas__rollup_row_t *rows, size_t n)
 		return 0;
 	r = PQexec(c, "COPY rollup_tags(project, res, bucket, tag, method,"
 	              " route, status, unmatched, shard, n, errors, lat_sum,"
-	              " lat_min, lat_max, hist) FROM STDIN");
+	              " lat_min, lat_max, hist) FROM STDIN (FORMAT binary)");
 	if (PQresultStatus(r) != PGRES_COPY_IN) {
 		fprintf(stderr, "error: PostgreSQL: %s", PQresultErrorMessage(r));
 		PQclear(r);
@@ -683,22 +688,45 @@ copy_tags(PGconn *c, const otas__rollup_row_t *rows, size_t n)
 	}
 	PQclear(r);
 	otas__buf_init(&b);
+	/* binary COPY: signature, flags, header extension length */
+	otas__buf_append(&b, "PGCOPY\n\377\r\n\0", 11);
+	put_be(&b, 0, 4);
+	put_be(&b, 0, 4);
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		const otas__rollup_row_t *x = &rows[i];
-		otas__buf_printf(&b, "%lld\t%lld\t%lld\t", (long long)x->project,
-		                 (long long)x->res_s, (long long)x->bucket_us);
-		copy_text(&b, x->tag);
-		otas__buf_putc(&b, '\t');
-		copy_text(&b, x->method);
-		otas__buf_putc(&b, '\t');
-		copy_text(&b, x->route);
-		otas__buf_printf(&b, "\t%lld\t%s\t0\t%lld\t%lld\t%.17g\t%.17g\t%.17g\t",
-		                 x->status, x->unmatched ? "t" : "f", x->n,
-		                 x->errors, x->lat_sum, x->lat_min, x->lat_max);
-		otas__hist_text(&b, x->hist);
-		otas__buf_putc(&b, '\n');
+		int last = 0; /* the bins otas__hist_text writes: to the last
+		               * non-zero one, at least one */
+		for (int k = 0; k < OTAS__HIST_BINS; k++)
+			if (x->hist[k])
+				last = k;
+		put_be(&b, 15, 2);
+		barr_int(&b, x->project, 8);
+		barr_int(&b, x->res_s, 4);
+		barr_int(&b, x->bucket_us, 8);
+		barr_text(&b, x->tag, strlen(x->tag));
+		barr_text(&b, x->method, strlen(x->method));
+		barr_text(&b, x->route, strlen(x->route));
+		barr_int(&b, x->status, 8);
+		barr_int(&b, x->unmatched ? 1 : 0, 1);
+		barr_int(&b, 0, 4); /* shard */
+		barr_int(&b, x->n, 8);
+		barr_int(&b, x->errors, 8);
+		barr_float8(&b, x->lat_sum);
+		barr_float8(&b, x->lat_min);
+		barr_float8(&b, x->lat_max);
+		/* int4[]: ndim, no nulls, int4, length, lower bound 1, items */
+		put_be(&b, (uint64_t)(20 + 8 * (last + 1)), 4);
+		put_be(&b, 1, 4);
+		put_be(&b, 0, 4);
+		put_be(&b, 23, 4); /* int4 */
+		put_be(&b, (uint64_t)(last + 1), 4);
+		put_be(&b, 1, 4);
+		for (int k = 0; k <= last; k++)
+			barr_int(&b, x->hist[k], 4);
 		rc = copy_send(c, &b, 0);
 	}
+	if (rc == 0)
+		put_be(&b, 0xffff, 2); /* trailer: -1 */
 	rc = copy_end(c, &b, rc);
 	otas__buf_free(&b);
 	return rc;
