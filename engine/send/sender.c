@@ -44,6 +44,8 @@
 #include "send/sender.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1282,6 +1284,8 @@ sender_main(void *arg)
 	}
 	s->sn = sn;
 	s->batch_mode = 1;
+	/* Named for `top -H`, `ps -L` and debuggers (at most 15 bytes). */
+	(void)pthread_setname_np(pthread_self(), "otas-sender");
 	lower_priority(sn->cfg->sender_nice);
 	s->spool_dirty = 1; /* an earlier run may have spooled */
 	/* Every transfer of this thread ends at the shutdown deadline. */
@@ -1388,7 +1392,8 @@ int
 otas__sender_start(otas__sender_t *sn)
 {
 	pthread_attr_t at;
-	int rc = 0;
+	sigset_t all, old;
+	int masked, rc = 0;
 
 	pthread_mutex_lock(&sn->q->mu);
 	if (atomic_load(&sn->started) || sn->stop) {
@@ -1397,6 +1402,21 @@ otas__sender_start(otas__sender_t *sn)
 	}
 	pthread_attr_init(&at);
 	pthread_attr_setstacksize(&at, 256 * 1024);
+	/* The thread is born with the host's asynchronous signals blocked,
+	 * so SIGINT, SIGTERM and the like always reach one of the host's own
+	 * threads.  A server's handler that runs on the sender instead (its
+	 * exit path then waits for the very thread it runs on) lost a uWSGI
+	 * worker's events at SIGINT about one stop in ten.  Faults (SEGV,
+	 * BUS, FPE, ILL, ABRT, TRAP, SYS) stay deliverable. */
+	sigfillset(&all);
+	sigdelset(&all, SIGSEGV);
+	sigdelset(&all, SIGBUS);
+	sigdelset(&all, SIGFPE);
+	sigdelset(&all, SIGILL);
+	sigdelset(&all, SIGABRT);
+	sigdelset(&all, SIGTRAP);
+	sigdelset(&all, SIGSYS);
+	masked = pthread_sigmask(SIG_BLOCK, &all, &old) == 0;
 	if (pthread_create(&sn->thread, &at, sender_main, sn) != 0) {
 		rc = -1;
 	} else {
@@ -1404,6 +1424,8 @@ otas__sender_start(otas__sender_t *sn)
 		sn->exited = 0;
 		atomic_store(&sn->started, 1);
 	}
+	if (masked)
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&at);
 	pthread_mutex_unlock(&sn->q->mu);
 	return rc;

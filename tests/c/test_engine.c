@@ -9,9 +9,13 @@
  * that reads or writes past struct_size is caught by the ASan build
  * (make asan).
  */
+#include <dirent.h>
+#include <signal.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "otas/otas.h"
 #include "testlib.h"
@@ -237,6 +241,82 @@ TEST(debug_logger_gets_one_start_up_line_without_secrets)
 	otas_engine_free(e, 0);
 }
 
+/* The blocked-signal mask of the thread named `name`, read from
+ * /proc/self/task/<tid>/status (signals 1..63); -1 if no such thread. */
+static long long
+thread_sigblk(const char *name)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *de;
+	long long mask = -1;
+
+	if (!d)
+		return -1;
+	while (mask < 0 && (de = readdir(d)) != NULL) {
+		char path[300], line[256];
+		FILE *f;
+		int named = 0;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "/proc/self/task/%s/comm", de->d_name);
+		if ((f = fopen(path, "r")) != NULL) {
+			named = fgets(line, sizeof line, f) &&
+			        strncmp(line, name, strlen(name)) == 0 &&
+			        (line[strlen(name)] == '\n' || !line[strlen(name)]);
+			fclose(f);
+		}
+		if (!named)
+			continue;
+		snprintf(path, sizeof path, "/proc/self/task/%s/status",
+		         de->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		while (fgets(line, sizeof line, f))
+			if (strncmp(line, "SigBlk:", 7) == 0)
+				mask = (long long)(strtoull(line + 7, NULL, 16) &
+				                   0x7fffffffffffffffULL);
+		fclose(f);
+	}
+	closedir(d);
+	return mask;
+}
+
+#define SIGBIT(n) (1LL << ((n) - 1))
+
+TEST(sender_thread_leaves_the_hosts_signals_to_the_host)
+{
+	otas_engine_t *e = mk();
+	long long blk;
+
+	otas_capture_t c = OTAS_CAPTURE_INIT;
+	int i;
+
+	CHECK(e);
+	/* a flush with something queued starts the sender thread (nothing
+	 * can be delivered: it times out) */
+	fill(&c);
+	CHECK_INT(otas_capture(e, &c, NULL), OTAS_OK);
+	CHECK_INT(otas_flush(e, 20), OTAS_TIMEOUT);
+	/* the thread names itself first thing: poll, with a deadline */
+	for (i = 0; i < 200 && (blk = thread_sigblk("otas-sender")) < 0; i++) {
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	CHECK(blk >= 0); /* the thread is there, and named */
+	CHECK((blk & SIGBIT(SIGINT)) != 0);
+	CHECK((blk & SIGBIT(SIGTERM)) != 0);
+	CHECK((blk & SIGBIT(SIGHUP)) != 0);
+	CHECK((blk & SIGBIT(SIGQUIT)) != 0);
+	CHECK((blk & SIGBIT(SIGUSR1)) != 0);
+	CHECK((blk & SIGBIT(SIGCHLD)) != 0);
+	/* faults still reach the faulting thread */
+	CHECK((blk & SIGBIT(SIGSEGV)) == 0);
+	CHECK((blk & SIGBIT(SIGBUS)) == 0);
+	CHECK((blk & SIGBIT(SIGABRT)) == 0);
+	otas_engine_free(e, 0);
+}
+
 int
 main(void)
 {
@@ -246,5 +326,6 @@ main(void)
 	RUN(older_shorter_stats_struct_is_written_within_its_size);
 	RUN(older_shorter_auth_result_is_written_within_its_size);
 	RUN(debug_logger_gets_one_start_up_line_without_secrets);
+	RUN(sender_thread_leaves_the_hosts_signals_to_the_host);
 	return testlib_done();
 }
