@@ -604,3 +604,218 @@ otas__event_from_stored(otas__event_t *ev, const otas__stored_event_t *s)
 	ev->inserted = 1;
 	return 0;
 }
+
+/* rollup.h otas__rollup_acc_t */
+static int
+rrow_cmp(const otas__rollup_row_t *x, const otas__rollup_row_t *y)
+{
+	int c;
+
+	if (x->project != y->project)
+		return x->project < y->project ? -1 : 1;
+	if (x->res_s != y->res_s)
+		return x->res_s < y->res_s ? -1 : 1;
+	if (x->bucket_us != y->bucket_us)
+		return x->bucket_us < y->bucket_us ? -1 : 1;
+	if ((c = strcmp(x->tag, y->tag)) != 0)
+		return c;
+	if ((c = strcmp(x->method, y->method)) != 0)
+		return c;
+	if ((c = strcmp(x->route, y->route)) != 0)
+		return c;
+	if (x->status != y->status)
+		return x->status < y->status ? -1 : 1;
+	return x->unmatched - y->unmatched;
+}
+
+static int
+prow_cmp(const otas__people_agg_t *x, const otas__people_agg_t *y)
+{
+	int c;
+
+	if (x->project != y->project)
+		return x->project < y->project ? -1 : 1;
+	if (x->res_s != y->res_s)
+		return x->res_s < y->res_s ? -1 : 1;
+	if (x->bucket_us != y->bucket_us)
+		return x->bucket_us < y->bucket_us ? -1 : 1;
+	if ((c = strcmp(x->tag, y->tag)) != 0)
+		return c;
+	if (x->company != y->company)
+		return x->company - y->company;
+	return strcmp(x->id, y->id);
+}
+
+/* s1 \0 s2 \0 s3 \0 in one block; *a, *b, *c point into it */
+static void
+own3(const char **a, const char **b, const char **c)
+{
+	size_t la = strlen(*a) + 1, lb = strlen(*b) + 1, lc = strlen(*c) + 1;
+	char *m = malloc(la + lb + lc);
+
+	if (!m)
+		abort();
+	memcpy(m, *a, la);
+	memcpy(m + la, *b, lb);
+	memcpy(m + la + lb, *c, lc);
+	*a = m;
+	*b = m + la;
+	*c = m + la + lb;
+}
+
+static char *
+own_str(const char *s)
+{
+	char *d = s ? strdup(s) : NULL;
+
+	if (s && !d)
+		abort();
+	return d;
+}
+
+void
+otas__rollup_acc_add(otas__rollup_acc_t *a, const otas__rollup_row_t *r,
+                     size_t n)
+{
+	otas__rollup_row_t *out = malloc((a->nr + n + 1) * sizeof *out);
+	size_t i = 0, j = 0, k = 0;
+
+	if (!out)
+		abort();
+	while (i < a->nr || j < n) {
+		int c = i == a->nr ? 1 : j == n ? -1 : rrow_cmp(&a->r[i], &r[j]);
+		if (c < 0) {
+			out[k++] = a->r[i++];
+		} else if (c > 0) {
+			out[k] = r[j++];
+			own3(&out[k].method, &out[k].route, &out[k].tag);
+			k++;
+		} else {
+			/* P_TAGS_UPSERT / S_TAGS_UPSERT's merge */
+			otas__rollup_row_t *x = &a->r[i++];
+			const otas__rollup_row_t *y = &r[j++];
+			x->n += y->n;
+			x->errors += y->errors;
+			x->lat_sum += y->lat_sum;
+			if (y->lat_min < x->lat_min)
+				x->lat_min = y->lat_min;
+			if (y->lat_max > x->lat_max)
+				x->lat_max = y->lat_max;
+			for (int b = 0; b < OTAS__HIST_BINS; b++)
+				x->hist[b] += y->hist[b];
+			out[k++] = *x;
+		}
+	}
+	free(a->r);
+	a->r = out;
+	a->nr = k;
+}
+
+void
+otas__rollup_acc_add_people(otas__rollup_acc_t *a,
+                            const otas__people_agg_t *p, size_t n)
+{
+	otas__people_agg_t *out = malloc((a->np + n + 1) * sizeof *out);
+	size_t i = 0, j = 0, k = 0;
+
+	if (!out)
+		abort();
+	while (i < a->np || j < n) {
+		int c = i == a->np ? 1 : j == n ? -1 : prow_cmp(&a->p[i], &p[j]);
+		if (c < 0) {
+			out[k++] = a->p[i++];
+		} else if (c > 0) {
+			const char *none = "";
+			out[k] = p[j++];
+			own3(&out[k].id, &out[k].tag, &none);
+			out[k].company_id = own_str(out[k].company_id);
+			k++;
+		} else {
+			/* P_PTAGS_UPSERT / SQ_PTAGS_UPSERT's merge */
+			otas__people_agg_t *x = &a->p[i++];
+			const otas__people_agg_t *y = &p[j++];
+			int take;
+			if (x->company != OTAS__PEOPLE_ERROR)
+				take = !x->company_id && y->company_id;
+			else
+				take = y->last_us > x->last_us ||
+				       (y->last_us == x->last_us && x->company_id &&
+				        y->company_id &&
+				        strcmp(y->company_id, x->company_id) > 0);
+			if (take) {
+				free((char *)x->company_id);
+				x->company_id = own_str(y->company_id);
+			}
+			x->n += y->n;
+			x->errors += y->errors;
+			if (y->first_us < x->first_us)
+				x->first_us = y->first_us;
+			if (y->last_us > x->last_us)
+				x->last_us = y->last_us;
+			out[k++] = *x;
+		}
+	}
+	free(a->p);
+	a->p = out;
+	a->np = k;
+}
+
+static void
+acc_drop_done(otas__rollup_acc_t *a)
+{
+	for (size_t i = 0; i < a->nrdone; i++)
+		free((char *)a->rdone[i].method);
+	for (size_t i = 0; i < a->npdone; i++) {
+		free((char *)a->pdone[i].id);
+		free((char *)a->pdone[i].company_id);
+	}
+	free(a->rdone);
+	free(a->pdone);
+	a->rdone = NULL;
+	a->pdone = NULL;
+	a->nrdone = a->npdone = 0;
+}
+
+#define ACC_CLOSED(x)                                                  \
+	(all || (x)->project < project ||                                  \
+	 ((x)->project == project &&                                       \
+	  (x)->bucket_us + (x)->res_s * 1000000 <= ts_us))
+
+void
+otas__rollup_acc_take(otas__rollup_acc_t *a, int64_t project, int64_t ts_us,
+                      int all)
+{
+	size_t keep = 0;
+
+	acc_drop_done(a);
+	a->rdone = malloc((a->nr + 1) * sizeof *a->rdone);
+	a->pdone = malloc((a->np + 1) * sizeof *a->pdone);
+	if (!a->rdone || !a->pdone)
+		abort();
+	for (size_t i = 0; i < a->nr; i++) {
+		if (ACC_CLOSED(&a->r[i]))
+			a->rdone[a->nrdone++] = a->r[i];
+		else
+			a->r[keep++] = a->r[i];
+	}
+	a->nr = keep;
+	keep = 0;
+	for (size_t i = 0; i < a->np; i++) {
+		if (ACC_CLOSED(&a->p[i]))
+			a->pdone[a->npdone++] = a->p[i];
+		else
+			a->p[keep++] = a->p[i];
+	}
+	a->np = keep;
+}
+
+void
+otas__rollup_acc_free(otas__rollup_acc_t *a)
+{
+	acc_drop_done(a);
+	otas__rollup_acc_take(a, 0, 0, 1);
+	acc_drop_done(a);
+	free(a->r);
+	free(a->p);
+	memset(a, 0, sizeof *a);
+}

@@ -201,4 +201,27 @@ typedef struct {
 } otas__stored_event_t;
 int otas__event_from_stored(otas__event_t *ev, const otas__stored_event_t *s);
 
+/* A backfill's aggregation across chunks of events read in (project, ts)
+ * order (the tag rollups' schema step): rows of each chunk (from
+ * otas__rollup_build_tags / otas__people_build_tags) merged per key as
+ * the stores' upserts merge them, kept (strings copied) until their
+ * bucket has closed, then handed out once per key, so the step writes
+ * every row once, with no conflict.  Zero-initialise. */
+typedef struct {
+	otas__rollup_row_t *r, *rdone;
+	size_t nr, nrdone;
+	otas__people_agg_t *p, *pdone;
+	size_t np, npdone;
+} otas__rollup_acc_t;
+/* Merge sorted rows in (their strings are copied). */
+void otas__rollup_acc_add(otas__rollup_acc_t *a, const otas__rollup_row_t *r,
+                          size_t n);
+void otas__rollup_acc_add_people(otas__rollup_acc_t *a,
+                                 const otas__people_agg_t *p, size_t n);
+/* Move the rows whose bucket closed before (project, ts_us) (every row:
+ * all) to ->rdone / ->pdone; valid until the next call or _free. */
+void otas__rollup_acc_take(otas__rollup_acc_t *a, int64_t project,
+                           int64_t ts_us, int all);
+void otas__rollup_acc_free(otas__rollup_acc_t *a);
+
 #endif

@@ -607,6 +607,168 @@ static int put_people(conn_t *k, PGconn *c, const otas__people_agg_t *rows,
 static int put_rollups(conn_t *k, PGconn *c, const otas__rollup_row_t *rows,
                        size_t n, int w, int tags);
 
+static void put_be(otas__buf_t *b, uint64_t x, int n);
+static void barr_int(otas__buf_t *b, int64_t v, int size);
+static void barr_float8(otas__buf_t *b, double d);
+static int barr_text(otas__buf_t *b, const char *s, size_t n);
+
+/* COPY's text form of a field: backslash, tab, newline, CR escaped;
+ * NULL as \N. */
+static void
+copy_text(otas__buf_t *b, const char *s)
+{
+	if (!s) {
+		otas__buf_puts(b, "\\N");
+		return;
+	}
+	for (const char *p = s; *p; p++) {
+		char e = *p == '\\' ? '\\' : *p == '\t' ? 't' : *p == '\n' ? 'n'
+		         : *p == '\r' ? 'r' : 0;
+		if (e) {
+			otas__buf_putc(b, '\\');
+			otas__buf_putc(b, e);
+		} else {
+			otas__buf_putc(b, *p);
+		}
+	}
+}
+
+/* Send b to the COPY under way on c when it is big (or flush: always). */
+static int
+copy_send(PGconn *c, otas__buf_t *b, int flush)
+{
+	if (b->oom)
+		return -1;
+	if (b->len && (flush || b->len >= (1u << 20))) {
+		if (PQputCopyData(c, b->data, (int)b->len) != 1)
+			return -1;
+		otas__buf_reset(b);
+	}
+	return 0;
+}
+
+/* End the COPY on c: 0 ok. */
+static int
+copy_end(PGconn *c, otas__buf_t *b, int rc)
+{
+	PGresult *r;
+
+	if (rc == 0)
+		rc = copy_send(c, b, 1);
+	if (PQputCopyEnd(c, rc == 0 ? NULL : "otas: row encoding failed") != 1)
+		rc = -1;
+	while ((r = PQgetResult(c)) != NULL) {
+		if (!ok(r)) {
+			fprintf(stderr, "error: PostgreSQL: %s", PQresultErrorMessage(r));
+			rc = -1;
+		}
+		PQclear(r);
+	}
+	return rc;
+}
+
+/* The backfill's rows (each key once, into the step's new tables, shard
+ * 0) by COPY: the upserts' values without their per-row merge.  0 ok. */
+static int
+copy_tags(PGconn *c, const otas__rollup_row_t *rows, size_t n)
+{
+	PGresult *r;
+	otas__buf_t b;
+	int rc = 0;
+
+	if (!n)
+		return 0;
+	r = PQexec(c, "COPY rollup_tags(project, res, bucket, tag, method,"
+	              " route, status, unmatched, shard, n, errors, lat_sum,"
+	              " lat_min, lat_max, hist) FROM STDIN (FORMAT binary)");
+	if (PQresultStatus(r) != PGRES_COPY_IN) {
+		fprintf(stderr, "error: PostgreSQL: %s", PQresultErrorMessage(r));
+		PQclear(r);
+		return -1;
+	}
+	PQclear(r);
+	otas__buf_init(&b);
+	/* binary COPY: signature, flags, header extension length */
+	otas__buf_append(&b, "PGCOPY\n\377\r\n\0", 11);
+	put_be(&b, 0, 4);
+	put_be(&b, 0, 4);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const otas__rollup_row_t *x = &rows[i];
+		int last = 0; /* the bins otas__hist_text writes: to the last
+		               * non-zero one, at least one */
+		for (int k = 0; k < OTAS__HIST_BINS; k++)
+			if (x->hist[k])
+				last = k;
+		put_be(&b, 15, 2);
+		barr_int(&b, x->project, 8);
+		barr_int(&b, x->res_s, 4);
+		barr_int(&b, x->bucket_us, 8);
+		barr_text(&b, x->tag, strlen(x->tag));
+		barr_text(&b, x->method, strlen(x->method));
+		barr_text(&b, x->route, strlen(x->route));
+		barr_int(&b, x->status, 8);
+		barr_int(&b, x->unmatched ? 1 : 0, 1);
+		barr_int(&b, 0, 4); /* shard */
+		barr_int(&b, x->n, 8);
+		barr_int(&b, x->errors, 8);
+		barr_float8(&b, x->lat_sum);
+		barr_float8(&b, x->lat_min);
+		barr_float8(&b, x->lat_max);
+		/* int4[]: ndim, no nulls, int4, length, lower bound 1, items */
+		put_be(&b, (uint64_t)(20 + 8 * (last + 1)), 4);
+		put_be(&b, 1, 4);
+		put_be(&b, 0, 4);
+		put_be(&b, 23, 4); /* int4 */
+		put_be(&b, (uint64_t)(last + 1), 4);
+		put_be(&b, 1, 4);
+		for (int k = 0; k <= last; k++)
+			barr_int(&b, x->hist[k], 4);
+		rc = copy_send(c, &b, 0);
+	}
+	if (rc == 0)
+		put_be(&b, 0xffff, 2); /* trailer: -1 */
+	rc = copy_end(c, &b, rc);
+	otas__buf_free(&b);
+	return rc;
+}
+
+static int
+copy_people(PGconn *c, const otas__people_agg_t *rows, size_t n)
+{
+	PGresult *r;
+	otas__buf_t b;
+	int rc = 0;
+
+	if (!n)
+		return 0;
+	r = PQexec(c, "COPY rollup_people_tags(project, res, bucket, tag, kind,"
+	              " id, shard, company, n, errors, first_ts, last_ts)"
+	              " FROM STDIN");
+	if (PQresultStatus(r) != PGRES_COPY_IN) {
+		fprintf(stderr, "error: PostgreSQL: %s", PQresultErrorMessage(r));
+		PQclear(r);
+		return -1;
+	}
+	PQclear(r);
+	otas__buf_init(&b);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const otas__people_agg_t *x = &rows[i];
+		otas__buf_printf(&b, "%lld\t%lld\t%lld\t", (long long)x->project,
+		                 (long long)x->res_s, (long long)x->bucket_us);
+		copy_text(&b, x->tag);
+		otas__buf_printf(&b, "\t%s\t", otas__people_kind(x->company));
+		copy_text(&b, x->id);
+		otas__buf_puts(&b, "\t0\t");
+		copy_text(&b, x->company_id);
+		otas__buf_printf(&b, "\t%lld\t%lld\t%lld\t%lld\n", x->n, x->errors,
+		                 (long long)x->first_us, (long long)x->last_us);
+		rc = copy_send(c, &b, 0);
+	}
+	rc = copy_end(c, &b, rc);
+	otas__buf_free(&b);
+	return rc;
+}
+
 /* The tag rollups of the events already stored (their step), as
  * SQLite's fill_tags: each event with tags as ingest read it, through
  * ingest's builds, a cursor's chunk at a time, as shard 0.  0 ok. */
@@ -617,14 +779,21 @@ fill_tags(PGconn *c)
 	otas__event_t *ev = NULL;
 	otas__store_job_t *jobs = NULL;
 	PGresult *r = NULL;
+	otas__rollup_acc_t acc = {0};
+	int64_t last_pk, last_ts;
+	long long done_n = 0, rows_n = 0;
+	double t0 = otas__mono_ms(), tw = 0, tp = 0, t;
 	int rc = -1;
 
 	if (exec_sql(c, "DECLARE otas_fill NO SCROLL CURSOR FOR SELECT project,"
 	                " ts, method, path, route, status, is_error, agent_id,"
 	                " agent_session_id, event_id, latency_ms, doc FROM events"
-	                " WHERE strpos(doc, 'tags') > 0 OR strpos(doc, '\\u') > 0")
+	                " WHERE strpos(doc, 'tags') > 0 OR strpos(doc, '\\u') > 0"
+	                " ORDER BY project, ts")
 	    != 0)
 		return -1;
+	fprintf(stderr, "otas-collector: schema step: filling the tag rollups"
+	                " from the stored events\n");
 	for (;;) {
 		int n, nj = 0;
 		size_t nr;
@@ -633,8 +802,29 @@ fill_tags(PGconn *c)
 		r = PQexec(c, "FETCH " FILL_CHUNK " FROM otas_fill");
 		if (!ok(r))
 			goto done;
-		if ((n = PQntuples(r)) == 0)
+		if ((n = PQntuples(r)) == 0) {
+			/* every row left */
+			otas__rollup_acc_take(&acc, 0, 0, 1);
+			rc = -1;
+			t = otas__mono_ms();
+			if (copy_tags(c, acc.rdone, acc.nrdone) != 0)
+				goto done;
+			tw += otas__mono_ms() - t;
+			t = otas__mono_ms();
+			if (copy_people(c, acc.pdone, acc.npdone) != 0)
+				goto done;
+			tp += otas__mono_ms() - t;
+			rows_n += (long long)(acc.nrdone + acc.npdone);
+			fprintf(stderr, "otas-collector: tag rollups: %lld events"
+			                " read, %lld rows written in %.1f s (COPY:"
+			                " %.1f s rollup_tags, %.1f s"
+			                " rollup_people_tags)\n", done_n, rows_n,
+			        (otas__mono_ms() - t0) / 1000, tw / 1000,
+			        tp / 1000);
 			break;
+		}
+		last_pk = ival(r, n - 1, 0);
+		last_ts = ival(r, n - 1, 1);
 		free(ev);
 		free(jobs);
 		ev = calloc((size_t)n, sizeof *ev);
@@ -675,7 +865,7 @@ fill_tags(PGconn *c)
 			if (otas__rollup_build_tags(jobs, &rrows, &nr) != 0)
 				rc = -1;
 			else {
-				rc = put_rollups(NULL, c, rrows, nr, 0, 1);
+				otas__rollup_acc_add(&acc, rrows, nr);
 				free(rrows);
 			}
 		}
@@ -683,10 +873,27 @@ fill_tags(PGconn *c)
 			if (otas__people_build_tags(jobs, &rows, &nr) != 0)
 				rc = -1;
 			else {
-				rc = put_people(NULL, c, rows, nr, 0, 1);
+				otas__rollup_acc_add_people(&acc, rows, nr);
 				free(rows);
 			}
 		}
+		/* the rows whose buckets closed: once per key, into the new
+		 * tables, so no upsert conflicts */
+		if (rc == 0) {
+			otas__rollup_acc_take(&acc, last_pk, last_ts, 0);
+			t = otas__mono_ms();
+			rc = copy_tags(c, acc.rdone, acc.nrdone);
+			tw += otas__mono_ms() - t;
+			t = otas__mono_ms();
+			if (rc == 0)
+				rc = copy_people(c, acc.pdone, acc.npdone);
+			tp += otas__mono_ms() - t;
+			rows_n += (long long)(acc.nrdone + acc.npdone);
+		}
+		done_n += n;
+		if (done_n % 100000 < n)
+			fprintf(stderr, "otas-collector: tag rollups: %lld events"
+			                " read\n", done_n);
 		for (int i = 0; i < nj; i++)
 			otas__event_clear(&ev[i]);
 		if (rc != 0)
@@ -694,6 +901,7 @@ fill_tags(PGconn *c)
 	}
 	rc = exec_sql(c, "CLOSE otas_fill");
 done:
+	otas__rollup_acc_free(&acc);
 	PQclear(r);
 	free(ev);
 	free(jobs);

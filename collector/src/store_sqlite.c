@@ -631,17 +631,24 @@ fill_tags(sqlite3 *db)
 	sqlite3_stmt *rd = NULL, *up = NULL, *ur = NULL;
 	otas__event_t *ev = calloc(FILL_CHUNK, sizeof *ev);
 	otas__store_job_t *jobs = calloc(FILL_CHUNK, sizeof *jobs);
-	int64_t after = -1;
+	int64_t after = -1, after_pk = INT64_MIN, after_ts = INT64_MIN;
+	long long done_n = 0, rows_n = 0;
+	double t0 = otas__mono_ms(), tw = 0, t;
+	otas__rollup_acc_t acc = {0};
 	int rc = -1;
 
 	if (!ev || !jobs)
 		abort();
+	fprintf(stderr, "otas-collector: schema step: filling the tag rollups"
+	                " from the stored events\n");
 	if (sqlite3_prepare_v2(db,
 	                       "SELECT id, project, ts, method, path, route,"
 	                       " status, is_error, agent_id, agent_session_id,"
 	                       " event_id, latency_ms, doc FROM events"
-	                       " WHERE id > ?1 AND (instr(doc, 'tags') > 0 OR"
-	                       " instr(doc, '\\u') > 0) ORDER BY id LIMIT ?2",
+	                       " WHERE (project, ts, id) > (?3, ?4, ?1) AND"
+	                       " (instr(doc, 'tags') > 0 OR"
+	                       " instr(doc, '\\u') > 0) ORDER BY project, ts, id"
+	                       " LIMIT ?2",
 	                       -1, &rd, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(db, SQ_PTAGS_UPSERT, -1, &up, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(db, sql_text[S_TAGS_UPSERT], -1, &ur, NULL) !=
@@ -654,9 +661,13 @@ fill_tags(sqlite3 *db)
 		int step;
 		sqlite3_bind_int64(rd, 1, after);
 		sqlite3_bind_int(rd, 2, FILL_CHUNK);
+		sqlite3_bind_int64(rd, 3, after_pk);
+		sqlite3_bind_int64(rd, 4, after_ts);
 		while ((step = sqlite3_step(rd)) == SQLITE_ROW) {
 			otas__stored_event_t x = {0};
 			after = sqlite3_column_int64(rd, 0);
+			after_pk = sqlite3_column_int64(rd, 1);
+			after_ts = sqlite3_column_int64(rd, 2);
 			x.ts_us = sqlite3_column_int64(rd, 2);
 			x.method = col_text(rd, 3);
 			x.path = col_text(rd, 4);
@@ -693,7 +704,7 @@ fill_tags(sqlite3 *db)
 			if (otas__rollup_build_tags(jobs, &rrows, &nr) != 0)
 				rc = -1;
 			else {
-				rc = put_rollups(ur, rrows, nr, 1);
+				otas__rollup_acc_add(&acc, rrows, nr);
 				free(rrows);
 			}
 		}
@@ -701,10 +712,31 @@ fill_tags(sqlite3 *db)
 			if (otas__people_build_tags(jobs, &rows, &nr) != 0)
 				rc = -1;
 			else {
-				rc = put_people(up, rows, nr, 1);
+				otas__rollup_acc_add_people(&acc, rows, nr);
 				free(rows);
 			}
 		}
+		/* the rows whose buckets closed (every row after the last
+		 * chunk): once per key, into the new tables */
+		if (rc == 0) {
+			otas__rollup_acc_take(&acc, after_pk, after_ts,
+			                      n < FILL_CHUNK);
+			t = otas__mono_ms();
+			rc = put_rollups(ur, acc.rdone, acc.nrdone, 1);
+			if (rc == 0)
+				rc = put_people(up, acc.pdone, acc.npdone, 1);
+			tw += otas__mono_ms() - t;
+			rows_n += (long long)(acc.nrdone + acc.npdone);
+		}
+		done_n += (long long)n;
+		if (rc == 0 && n < FILL_CHUNK)
+			fprintf(stderr, "otas-collector: tag rollups: %lld events"
+			                " read, %lld rows written in %.1f s (%.1f s"
+			                " writing)\n", done_n, rows_n,
+			        (otas__mono_ms() - t0) / 1000, tw / 1000);
+		else if (rc == 0 && done_n % 100000 < FILL_CHUNK)
+			fprintf(stderr, "otas-collector: tag rollups: %lld events"
+			                " read\n", done_n);
 	clear:
 		for (size_t i = 0; i < nj; i++)
 			otas__event_clear(&ev[i]);
@@ -714,6 +746,7 @@ fill_tags(sqlite3 *db)
 			break;
 	}
 done:
+	otas__rollup_acc_free(&acc);
 	sqlite3_finalize(rd);
 	sqlite3_finalize(up);
 	sqlite3_finalize(ur);

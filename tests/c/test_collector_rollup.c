@@ -187,6 +187,76 @@ TEST(people_rows_per_tag_and_from_stored)
 	CHECK(ev.tags == NULL);
 }
 
+/* The backfill's accumulator (rollup.h otas__rollup_acc_t): rows of two
+ * chunks merged per key as the upserts merge them, strings its own, and
+ * handed out once their bucket closed. */
+TEST(backfill_accumulator_merges_and_closes)
+{
+	otas__rollup_acc_t acc = {0};
+	char m[8] = "GET", m2[8] = "GET", rt[8] = "/a", tg[8] = "t1",
+	     id[8] = "u1",
+	     c1[8] = "c1", c2[8] = "c2";
+	otas__rollup_row_t a = {0}, b = {0};
+	otas__people_agg_t pa = {0}, pb = {0};
+
+	a.project = b.project = 1;
+	a.res_s = b.res_s = OTAS__ROLLUP_MINUTE;
+	a.bucket_us = b.bucket_us = 60000000;
+	a.method = m;
+	b.method = m2;
+	a.route = b.route = rt;
+	a.tag = b.tag = tg;
+	a.status = b.status = 200;
+	a.n = 2, a.errors = 1, a.lat_sum = 3, a.lat_min = 1, a.lat_max = 2;
+	a.hist[5] = 2;
+	b.n = 1, b.errors = 0, b.lat_sum = 5, b.lat_min = 5, b.lat_max = 5;
+	b.hist[5] = 1, b.hist[9] = 1;
+	pa.project = pb.project = 1;
+	pa.res_s = pb.res_s = 3600;
+	pa.bucket_us = pb.bucket_us = 0;
+	pa.id = pb.id = id;
+	pa.tag = pb.tag = tg;
+	pa.n = 1, pa.first_us = pa.last_us = 61000000;
+	pb.n = 2, pb.errors = 2, pb.first_us = 60000000, pb.last_us = 62000000;
+	pa.company_id = NULL;   /* a user's company: the first non-NULL */
+	pb.company_id = c1;
+	otas__rollup_acc_add(&acc, &a, 1);
+	otas__rollup_acc_add_people(&acc, &pa, 1);
+	/* the first chunk's strings may go away */
+	strcpy(m, "XXX");
+	otas__rollup_acc_add(&acc, &b, 1);
+	otas__rollup_acc_add_people(&acc, &pb, 1);
+	strcpy(c1, "zz");
+	pb.company_id = c2;
+	otas__rollup_acc_add_people(&acc, &pb, 1); /* keeps c1 */
+	/* the minute is still open at its last microsecond */
+	otas__rollup_acc_take(&acc, 1, 119999999, 0);
+	CHECK_INT(acc.nrdone, 0);
+	CHECK_INT(acc.npdone, 0);
+	otas__rollup_acc_take(&acc, 1, 120000000, 0);
+	CHECK_INT(acc.nrdone, 1);
+	CHECK_INT(acc.npdone, 0);
+	CHECK_INT(acc.rdone[0].n, 3);
+	CHECK_INT(acc.rdone[0].errors, 1);
+	CHECK(acc.rdone[0].lat_sum == 8 && acc.rdone[0].lat_min == 1 &&
+	      acc.rdone[0].lat_max == 5);
+	CHECK_INT(acc.rdone[0].hist[5], 3);
+	CHECK_INT(acc.rdone[0].hist[9], 1);
+	CHECK_STR(acc.rdone[0].method, "GET");
+	CHECK_STR(acc.rdone[0].tag, "t1");
+	/* a later project closes every bucket of the earlier one */
+	otas__rollup_acc_take(&acc, 2, 0, 0);
+	CHECK_INT(acc.nrdone, 0);
+	CHECK_INT(acc.npdone, 1);
+	CHECK_INT(acc.pdone[0].n, 5);
+	CHECK_INT(acc.pdone[0].errors, 4);
+	CHECK_INT(acc.pdone[0].first_us, 60000000);
+	CHECK_INT(acc.pdone[0].last_us, 62000000);
+	CHECK_STR(acc.pdone[0].company_id, "c1");
+	CHECK_STR(acc.pdone[0].id, "u1");
+	otas__rollup_acc_free(&acc);
+}
+
 int
 main(void)
 {
@@ -194,5 +264,6 @@ main(void)
 	RUN(long_tags_left_out);
 	RUN(rollup_rows_per_tag);
 	RUN(people_rows_per_tag_and_from_stored);
+	RUN(backfill_accumulator_merges_and_closes);
 	return testlib_done();
 }
