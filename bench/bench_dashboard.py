@@ -99,12 +99,15 @@ def pg_fill(pg, url: str, n: int, now_us: int) -> None:
             SELECT ({c['ts']}) / {DAY_US}, 1, {c['event_id']}, {c['ts']}, {c['ts']},
                    {c['method']}, {c['path']}, {c['route']}, {c['status']}, {c['latency']},
                    {c['is_error']}, {c['agent_id']}, {c['session']}, 1, {c['doc']}
-            FROM generate_series(0::bigint, {n - 1}::bigint) AS i;
-            ANALYZE events;"""
-    p = subprocess.run([str(pg.bindir / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
-                        "-d", url, "-c", sql], capture_output=True, text=True, timeout=3600)
-    if p.returncode != 0:
-        raise RuntimeError(p.stderr)
+            FROM generate_series(0::bigint, {n - 1}::bigint) AS i"""
+    # then VACUUM (its own statement: not in a transaction), as autovacuum
+    # leaves a table that stopped growing: index-only scans need the
+    # visibility map it sets
+    for q in (sql, "VACUUM ANALYZE events"):
+        p = subprocess.run([str(pg.bindir / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
+                            "-d", url, "-c", q], capture_output=True, text=True, timeout=3600)
+        if p.returncode != 0:
+            raise RuntimeError(p.stderr)
 
 
 def timed_get(c: Collector, path: str, params: dict) -> tuple[float, int, int]:
@@ -148,10 +151,12 @@ SEARCHES = [
 
 
 def unroll(kind: str, db: str, pg=None) -> None:
-    """Take the rollups away and step the schema back before them (they,
-    the errors/agents indexes, the deferred text index and the agents' and
-    error groups' rollups are its last six migrations), so the collector
-    fills them at open."""
+    """Take the rollups away and step the schema back before them (SQLite
+    schema 4, PostgreSQL 2: every step after that makes the rollups, the
+    errors/agents indexes, the deferred text index, the agents' and error
+    groups' rollups and the filtered views' indexes), so the collector
+    fills and builds them at open.  A new step appended to the schema
+    must undo its objects here too."""
     if kind == "pg":
         sql = ("DROP TABLE rollup_people; DROP TABLE rollups;"
                " DROP AGGREGATE otas_hist_agg(int, bigint);"
@@ -163,20 +168,24 @@ def unroll(kind: str, db: str, pg=None) -> None:
                # open makes the GIN index again: slower on a big database)
                " DROP INDEX events_unindexed;"
                " ALTER TABLE events DROP COLUMN text_indexed;"
-               " UPDATE otas_schema SET version = version - 6;")
+               # the filtered views' indexes (schema 9)
+               " DROP INDEX IF EXISTS events_path;"
+               " DROP INDEX IF EXISTS events_user;"
+               " DROP INDEX IF EXISTS events_company;"
+               " UPDATE otas_schema SET version = 2;")
         p = subprocess.run([str(pg.bindir / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
                             "-d", db, "-c", sql], capture_output=True, text=True)
         if p.returncode != 0:
             raise RuntimeError(p.stderr)
         return
     con = sqlite3.connect(db)
-    v = con.execute("PRAGMA user_version").fetchone()[0]
     con.execute("DROP TABLE rollups")
     con.execute("DROP TABLE rollup_people")
     con.execute("DROP INDEX events_errors")
     con.execute("DROP INDEX events_agents")
     con.execute("DROP TABLE fts_state")  # the deferred text index's step
-    con.execute(f"PRAGMA user_version={v - 6}")
+    con.execute("DROP INDEX IF EXISTS events_path")  # schema 11
+    con.execute("PRAGMA user_version=4")
     con.commit()
     con.close()
 

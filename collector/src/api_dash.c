@@ -220,6 +220,14 @@ otas__dash_filter_scan(const otas__dash_filter_t *f, otas__scan_query_t *q)
 	q->agent_session_id = f->session;
 	q->user_id = f->user;
 	q->company_id = f->company;
+	if (f->path) {
+		/* fnmatch(pattern, path, 0): everything before the first
+		 * `*`, `?`, `[` or `\` is literal, so every match starts
+		 * with it; an exact path is its own prefix */
+		q->path_prefix = f->path;
+		q->path_prefix_len = f->path_glob ? strcspn(f->path, "*?[\\")
+		                                  : strlen(f->path);
+	}
 	q->text = f->text_rows ? NULL : f->text;
 	q->budget_ms = f->text ? otas__dash_text_budget_ms : 0;
 	for (int i = 0; i < f->n_status; i++) {
@@ -890,6 +898,7 @@ otas__api_dash_series(otas__server_t *s, struct MHD_Connection *c,
 		return MHD_YES;
 	otas__dash_filter_scan(&f, &q);
 	q.any_order = 1;
+	q.lean = 1;
 	series_init(&x, &f, f.bucket_s);
 	plan = use_rollups(c, &f, HOLDS_REQUEST_KEYS);
 	x.hist = plan > 0;
@@ -1540,6 +1549,7 @@ otas__api_dash_routes(otas__server_t *s, struct MHD_Connection *c,
 		return MHD_YES;
 	otas__dash_filter_scan(&f, &q);
 	q.any_order = 1;
+	q.lean = 1;
 	plan = use_rollups(c, &f, HOLDS_REQUEST_KEYS);
 	x.hist = plan > 0;
 	if (x.hist && run_plan(s, r, &f, &q, OTAS__ROLLUP_DAY, routes_row,

@@ -186,6 +186,22 @@ static const char *const sql_text[P_N] = {
 #define PG_SEARCH_FIELD(f) \
 	"left(coalesce(d ->> '" #f "', ''), 4096) || chr(10) || "
 
+/* Who called (metadata.user_id / company_id), read from the stored
+ * document at query time.  Not a column: a generated column (or an
+ * expression index) parses every document on insert, which measured at
+ * 17 us of PostgreSQL CPU per 1 KB event, a third of the ingest cost; the
+ * filter serves the dashboard's drill-down, bounded by project, time and
+ * the page cap.  PostgreSQL's json refuses \u0000 and lone surrogates,
+ * which the contract allows in bodies: such a document never matches. */
+#define WHO(f)                                                               \
+	"(CASE WHEN strpos(doc, '\\u') = 0 OR doc !~* "                    \
+	"'\\\\u(0000|d[89a-f])' THEN (doc::json -> 'metadata') ->> '" f   \
+	"' END)"
+
+/* Characters of a path in events_path (schema 9). */
+#define PG_PATH_KEY_CHARS "200"
+#define PG_PATH_KEY_MAX 200
+
 /* Schema 2's index: every row, kept in the ingest commit. */
 #define PG_SEARCH_INDEX_V2 \
 	"CREATE INDEX IF NOT EXISTS events_search ON events USING gin" \
@@ -375,6 +391,25 @@ static const char *const migrations[] = {
     " substr(max(lpad(ts::text, 20, '0') || event_id), 21), count(*), 0,"
     " min(ts), max(ts) FROM k, (VALUES (3600), (86400)) AS r(res)"
     " GROUP BY 1, 2, 3, 5;",
+    /* 8 -> 9: filters no rollup holds, through indexes instead of every
+     * event of the range (collector/README.md "Filtered views"): a path
+     * glob's literal head (LIKE 'head%' on text_pattern_ops, whatever
+     * the database's collation; the first 200 characters, so a long
+     * path never exceeds a B-tree row; it includes what the series and
+     * endpoints views read, otas__scan_query_t lean, so a vacuumed
+     * partition answers from the index alone), and user / company by the very
+     * expression pg_scan filters on (no rewrite of the table; each
+     * insert parses its document for them: ingest cost measured in the
+     * README). */
+    "CREATE INDEX IF NOT EXISTS events_path ON events(project,"
+    " left(path, " PG_PATH_KEY_CHARS ") text_pattern_ops, ts) INCLUDE (id,"
+    " path, method, route, status, latency_ms, is_error);"
+    "CREATE INDEX IF NOT EXISTS events_user ON events(project, "
+    WHO("user_id") ", ts);"
+    "CREATE INDEX IF NOT EXISTS events_company ON events(project, "
+    WHO("company_id")
+    ", ts);"
+    "ANALYZE events;",
 };
 
 typedef struct {
@@ -1402,18 +1437,6 @@ event_row(PGresult *r, int i, otas__event_cb cb, void *arg)
 	return cb(arg, &e);
 }
 
-/* Who called (metadata.user_id / company_id), read from the stored
- * document at query time.  Not a column: a generated column (or an
- * expression index) parses every document on insert, which measured at
- * 17 us of PostgreSQL CPU per 1 KB event, a third of the ingest cost; the
- * filter serves the dashboard's drill-down, bounded by project, time and
- * the page cap.  PostgreSQL's json refuses \u0000 and lone surrogates,
- * which the contract allows in bodies: such a document never matches. */
-#define WHO(f)                                                               \
-	"(CASE WHEN strpos(doc, '\\u') = 0 OR doc !~* "                    \
-	"'\\\\u(0000|d[89a-f])' THEN (doc::json -> 'metadata') ->> '" f   \
-	"' END)"
-
 static int
 pg_events_each(void *b, int64_t pk, const otas__event_query_t *q,
                otas__event_cb cb, void *arg)
@@ -1767,7 +1790,7 @@ pg_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 	pgq_t x;
 	conn_t *k;
 	PGresult *r;
-	char *like = NULL;
+	char *like = NULL, *path_like = NULL;
 	int64_t deadline = 0;
 	int rc = -1, stopped = 0, who, fail = -1;
 	otas__buf_t text;
@@ -1778,11 +1801,13 @@ pg_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 	/* metadata parsed once per row for both ids (WHO would parse the
 	 * document once per id); OFFSET 0 keeps the planner from inlining
 	 * the expression back into each use. */
-	who = q->want_who || q->user_id || q->company_id;
+	who = q->want_who;
 	pgq_add(&x,
-	        "SELECT id, ts, event_id, method, path, route, status,"
-	        " latency_ms, is_error, agent_id, agent_session_id, %s, %s, %s,"
+	        "SELECT id, ts, %s, method, path, route, status,"
+	        " latency_ms, is_error, %s, %s, %s, %s,"
 	        " %s FROM events%s WHERE project = $%d::bigint",
+	        q->lean ? "NULL" : "event_id",
+	        q->lean ? "NULL, NULL" : "agent_id, agent_session_id",
 	        q->want_who ? "w.md ->> 'user_id'" : "NULL",
 	        q->want_who ? "w.md ->> 'company_id'" : "NULL",
 	        q->want_doc || q->want_text ? "doc" : "NULL",
@@ -1803,12 +1828,37 @@ pg_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 	if (q->agent_session_id)
 		pgq_add(&x, " AND agent_session_id = $%d::text",
 		        pgq_text(&x, q->agent_session_id));
+	/* the expressions events_user / events_company index (the same
+	 * value as w.md's) */
 	if (q->user_id)
-		pgq_add(&x, " AND w.md ->> 'user_id' = $%d::text",
+		pgq_add(&x, " AND " WHO("user_id") " = $%d::text",
 		        pgq_text(&x, q->user_id));
 	if (q->company_id)
-		pgq_add(&x, " AND w.md ->> 'company_id' = $%d::text",
+		pgq_add(&x, " AND " WHO("company_id") " = $%d::text",
 		        pgq_text(&x, q->company_id));
+	if (q->path_prefix_len) {
+		/* LIKE 'head%' on the indexed expression (events_path): its
+		 * first PG_PATH_KEY_MAX characters, escaped */
+		size_t n = 0, chars = 0;
+		char *w;
+		for (; n < q->path_prefix_len; n++)
+			if (((unsigned char)q->path_prefix[n] & 0xc0) != 0x80 &&
+			    chars++ == PG_PATH_KEY_MAX)
+				break;
+		w = path_like = malloc(2 * n + 2);
+		if (!path_like)
+			abort();
+		for (size_t i = 0; i < n; i++) {
+			char ch = q->path_prefix[i];
+			if (ch == '%' || ch == '_' || ch == '\\')
+				*w++ = '\\';
+			*w++ = ch;
+		}
+		*w++ = '%';
+		*w = '\0';
+		pgq_add(&x, " AND left(path, " PG_PATH_KEY_CHARS ") LIKE $%d::text",
+		        pgq_text(&x, path_like));
+	}
 	if (q->status_min > 0)
 		pgq_add(&x, " AND status >= $%d::bigint",
 		        pgq_int(&x, q->status_min));
@@ -1951,6 +2001,7 @@ rollback:
 	PQclear(PQexec(k->c, "ROLLBACK"));
 done:
 	free(like);
+	free(path_like);
 	otas__buf_free(&text);
 	reader_put(st, k);
 	return rc;
