@@ -679,8 +679,9 @@ rfilt_row(void *arg, const otas__rollup_row_t *r)
 
 /* What a rollup is keyed by, so which filters it can answer: the
  * `rollups` rows hold method, route, status and unmatched; the people
- * rows (users, companies, agents, error groups) hold none of them. */
-enum { HOLDS_NONE = 0, HOLDS_REQUEST_KEYS = 1 };
+ * rows (users, companies, agents, error groups) hold none of them, but
+ * users and companies have rows per route too (kinds "ru", "rc"). */
+enum { HOLDS_NONE = 0, HOLDS_REQUEST_KEYS = 1, HOLDS_ROUTE = 2 };
 
 /* 2: answer f from the rollups whatever the count (plan=rollup, or a
  * range over 3 hours); 1: from the rollups unless they count at most
@@ -698,7 +699,8 @@ use_rollups(struct MHD_Connection *c, const otas__dash_filter_t *f,
 	    f->agent || f->session || f->trace || f->text)
 		return 0;
 	if (holds != HOLDS_REQUEST_KEYS &&
-	    (f->method || f->route || f->n_status || f->unmatched))
+	    (f->method || f->n_status || f->unmatched ||
+	     (f->route && holds != HOLDS_ROUTE)))
 		return 0;
 	if (plan && strcmp(plan, "rollup") == 0)
 		return 2;
@@ -1619,6 +1621,7 @@ typedef struct {
 typedef struct {
 	int company;
 	int known_only;         /* filtered: no entity-only rows */
+	size_t id_skip;         /* per-route rows: "route\t" before the id */
 	smap_t map;
 	person_t *g;
 	size_t n, cap;
@@ -1669,8 +1672,14 @@ people_roll(void *arg, const otas__people_row_t *r)
 {
 	people_t *x = arg;
 	person_t *p;
+	const char *id = r->id;
 
-	if (!r->id || !*r->id || !(p = person(x, r->id)))
+	if (id && x->id_skip) {
+		if (strlen(id) < x->id_skip)
+			return 0;
+		id += x->id_skip;
+	}
+	if (!id || !*id || !(p = person(x, id)))
 		return 0;
 	if (!p->requests || r->last_us > p->last_us)
 		p->last_us = r->last_us;
@@ -1683,13 +1692,14 @@ people_roll(void *arg, const otas__people_row_t *r)
 	return 0;
 }
 
-/* Users or companies over f's range with no filter: whole days and hours
- * from the people rollups, the partial hours at either end from the
- * events.  0 ok. */
+/* Users or companies over f's range with no filter (or only a route:
+ * kind "ru"/"rc", the ids starting id_prefix): whole days and hours from
+ * the people rollups, the partial hours at either end from the events.
+ * 0 ok. */
 static int
-who_plan(otas__server_t *s, otas__req_t *r, const otas__dash_filter_t *f,
-         const otas__scan_query_t *q, int kind, otas__scan_cb raw,
-         otas__people_cb roll, void *x)
+who_plan2(otas__server_t *s, otas__req_t *r, const otas__dash_filter_t *f,
+          const otas__scan_query_t *q, int kind, const char *id_prefix,
+          otas__scan_cb raw, otas__people_cb roll, void *x)
 {
 	const int64_t H = 3600LL * 1000000, D = 86400LL * 1000000;
 	int64_t h0 = ceil_to(f->from_us, H), h1 = floor_to(f->to_us, H);
@@ -1720,7 +1730,8 @@ who_plan(otas__server_t *s, otas__req_t *r, const otas__dash_filter_t *f,
 			if (run_scan(s, r, f, &rq, raw, x, 0, NULL) != 0)
 				return -1;
 		} else {
-			otas__people_query_t pq = {res[i], lo[i], hi[i], kind};
+			otas__people_query_t pq = {res[i], lo[i], hi[i], kind,
+			                           id_prefix};
 			if (otas__store_people_each(s->st, r->proj.pk, &pq, roll, x) != 0)
 				return -1;
 		}
@@ -1729,10 +1740,35 @@ who_plan(otas__server_t *s, otas__req_t *r, const otas__dash_filter_t *f,
 }
 
 static int
+who_plan(otas__server_t *s, otas__req_t *r, const otas__dash_filter_t *f,
+         const otas__scan_query_t *q, int kind, otas__scan_cb raw,
+         otas__people_cb roll, void *x)
+{
+	return who_plan2(s, r, f, q, kind, NULL, raw, roll, x);
+}
+
+static int
 people_plan(otas__server_t *s, otas__req_t *r, const otas__dash_filter_t *f,
             const otas__scan_query_t *q, people_t *x)
 {
-	return who_plan(s, r, f, q, x->company, people_row, people_roll, x);
+	char *prefix = NULL;
+	int rc, kind = x->company;
+
+	if (f->route) {
+		/* the per-route rows of that route (rollup.h "ru" / "rc") */
+		size_t n = strlen(f->route);
+		prefix = malloc(n + 2);
+		if (!prefix)
+			abort();
+		memcpy(prefix, f->route, n);
+		memcpy(prefix + n, "\t", 2);
+		x->id_skip = n + 1;
+		kind = x->company ? OTAS__PEOPLE_ROUTE_COMPANY
+		                  : OTAS__PEOPLE_ROUTE_USER;
+	}
+	rc = who_plan2(s, r, f, q, kind, prefix, people_row, people_roll, x);
+	free(prefix);
+	return rc;
 }
 
 static int
@@ -1792,7 +1828,7 @@ otas__api_dash_people(otas__server_t *s, struct MHD_Connection *c,
 	otas__dash_filter_scan(&f, &q);
 	q.any_order = 1;
 	q.want_who = 1;
-	plan = use_rollups(c, &f, HOLDS_NONE);
+	plan = use_rollups(c, &f, HOLDS_ROUTE);
 	if ((plan ? people_plan(s, r, &f, &q, &x)
 	          : run_scan(s, r, &f, &q, people_row, &x, 0, NULL)) != 0 ||
 	    otas__store_entities_each(s->st, r->proj.pk, kind, NULL, MAX_PEOPLE,

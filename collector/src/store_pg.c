@@ -410,6 +410,25 @@ static const char *const migrations[] = {
     WHO("company_id")
     ", ts);"
     "ANALYZE events;",
+    /* 9 -> 10: users and companies per route (rollup.h kinds "ru",
+     * "rc"), filled from the events already there; metadata read as
+     * pg_scan reads it. */
+    "INSERT INTO rollup_people(project, res, bucket, kind, id, shard,"
+    " company, n, errors, first_ts, last_ts)"
+    " SELECT project, res, bucket, kind, route || chr(9) || who, 0,"
+    " max(company), count(*), sum(err), min(ts), max(ts) FROM (SELECT"
+    " project, r.res, ts - (((ts % (r.res * 1000000::bigint)) +"
+    " r.res * 1000000::bigint) % (r.res * 1000000::bigint)) AS bucket,"
+    " k.kind, route, CASE k.kind WHEN 'ru' THEN w.u ELSE w.c END AS who,"
+    " CASE k.kind WHEN 'ru' THEN w.c END AS company, ts,"
+    " CASE WHEN status >= 400 OR is_error <> 0 THEN 1 ELSE 0 END AS err"
+    " FROM (SELECT project, ts, route, status, is_error,"
+    " md ->> 'user_id' AS u, md ->> 'company_id' AS c FROM events"
+    " CROSS JOIN LATERAL (SELECT CASE WHEN strpos(doc, '\\u') = 0 OR"
+    " doc !~* '\\\\u(0000|d[89a-f])' THEN doc::json -> 'metadata' END"
+    " AS md OFFSET 0) AS x) w, (VALUES (3600), (86400)) AS r(res),"
+    " (VALUES ('ru'), ('rc')) AS k(kind)) g WHERE who <> ''"
+    " GROUP BY 1, 2, 3, 4, 5;",
 };
 
 typedef struct {
@@ -2081,9 +2100,9 @@ pg_people_each(void *b, int64_t pk, const otas__people_query_t *q,
 	conn_t *k;
 	PGresult *r = NULL;
 	char a[4][24];
-	const char *v[5] = {I64(a[0], pk), I64(a[1], q->res_s),
+	const char *v[6] = {I64(a[0], pk), I64(a[1], q->res_s),
 	                    I64(a[2], q->since_us), I64(a[3], q->until_us),
-	                    otas__people_kind(q->company)};
+	                    otas__people_kind(q->company), q->id_prefix};
 	int rc = -1;
 
 	k = reader_get(st);
@@ -2093,8 +2112,10 @@ pg_people_each(void *b, int64_t pk, const otas__people_query_t *q,
 	                 "SELECT id, company, n, errors, first_ts, last_ts FROM"
 	                 " rollup_people WHERE project = $1::bigint AND"
 	                 " res = $2::int AND bucket >= $3::bigint AND"
-	                 " bucket < $4::bigint AND kind = $5::text",
-	                 5, NULL, v, NULL, NULL, 0);
+	                 " bucket < $4::bigint AND kind = $5::text AND"
+	                 " ($6::text IS NULL OR"
+	                 " left(id, length($6::text)) = $6::text)",
+	                 6, NULL, v, NULL, NULL, 0);
 	if (!ok(r)) {
 		fprintf(stderr, "error: rollup query failed: %s",
 		        PQresultErrorMessage(r));

@@ -366,6 +366,21 @@ static const char *const migrations[] = {
     "CREATE INDEX IF NOT EXISTS events_path ON events(project, path, ts,"
     " method, route,"
     " status, latency_ms, is_error);",
+    /* 11 -> 12: users and companies per route (rollup.h kinds "ru",
+     * "rc"), filled from the events already there. */
+    "INSERT INTO rollup_people(project, res, bucket, kind, id, company, n,"
+    " errors, first_ts, last_ts)"
+    " WITH e AS MATERIALIZED (SELECT project, ts, route, status, is_error,"
+    " user_id AS u, company_id AS c FROM events),"
+    " w AS (SELECT project, r.res, otas_bucket(ts, r.res) AS bucket, k.kind,"
+    " route, CASE k.kind WHEN 'ru' THEN u ELSE c END AS who,"
+    " CASE k.kind WHEN 'ru' THEN c END AS company, ts,"
+    " status >= 400 OR is_error AS err FROM e,"
+    " (SELECT 3600 AS res UNION ALL SELECT 86400) r,"
+    " (SELECT 'ru' AS kind UNION ALL SELECT 'rc') k)"
+    " SELECT project, res, bucket, kind, route || char(9) || who,"
+    " max(company), count(*), sum(err), min(ts), max(ts) FROM w"
+    " WHERE who IS NOT NULL AND who <> '' GROUP BY 1, 2, 3, 4, 5;",
 };
 
 
@@ -1922,7 +1937,9 @@ sq_people_each(void *b, int64_t pk, const otas__people_query_t *q,
 	if (sqlite3_prepare_v2(c->db,
 	                       "SELECT id, company, n, errors, first_ts, last_ts"
 	                       " FROM rollup_people WHERE project=?1 AND res=?2"
-	                       " AND bucket >= ?3 AND bucket < ?4 AND kind=?5",
+	                       " AND bucket >= ?3 AND bucket < ?4 AND kind=?5"
+	                       " AND (?6 IS NULL OR"
+	                       " substr(id, 1, length(?6)) = ?6)",
 	                       -1, &s, NULL) != SQLITE_OK) {
 		fprintf(stderr, "error: prepare failed: %s\n", sqlite3_errmsg(c->db));
 		goto done;
@@ -1932,6 +1949,8 @@ sq_people_each(void *b, int64_t pk, const otas__people_query_t *q,
 	sqlite3_bind_int64(s, 3, q->since_us);
 	sqlite3_bind_int64(s, 4, q->until_us);
 	sqlite3_bind_text(s, 5, otas__people_kind(q->company), -1, SQLITE_STATIC);
+	if (q->id_prefix)
+		sqlite3_bind_text(s, 6, q->id_prefix, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		otas__people_row_t r;
 		r.id = col_text(s, 0);
