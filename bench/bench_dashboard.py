@@ -184,7 +184,12 @@ def unroll(kind: str, db: str, pg=None) -> None:
     con.execute("DROP INDEX events_errors")
     con.execute("DROP INDEX events_agents")
     con.execute("DROP TABLE fts_state")  # the deferred text index's step
-    con.execute("DROP INDEX IF EXISTS events_path")  # schema 11
+    # schema 11's: the search text was a generated column (and its UPDATE
+    # fills user_id / company_id, which the fill above left empty)
+    con.execute("DROP VIEW events_text")
+    con.execute("ALTER TABLE events ADD COLUMN search_text TEXT"
+                " GENERATED ALWAYS AS (doc) VIRTUAL")
+    con.execute("DROP INDEX IF EXISTS events_path")  # schema 12
     con.execute("PRAGMA user_version=4")
     con.commit()
     con.close()

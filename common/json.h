@@ -10,6 +10,10 @@
 #include <stdint.h>
 #include <string.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "common/buf.h"
 #include "common/utf8.h" /* otas__utf8_valid, otas__utf8_cut */
 
@@ -33,6 +37,19 @@ otas__json_word_stops(uint64_t w)
 static inline size_t
 otas__json_plain_end(const unsigned char *p, size_t i, size_t n)
 {
+#if defined(__SSE2__)
+	/* 16 at a time: a key or a short value is one block. */
+	while (n - i >= 16) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(p + i));
+		unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(
+		    _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('"')),
+		                 _mm_cmpeq_epi8(x, _mm_set1_epi8('\\'))),
+		    _mm_cmplt_epi8(x, _mm_set1_epi8(0x20)))); /* and >= 0x80 */
+		if (m)
+			return i + (size_t)__builtin_ctz(m);
+		i += 16;
+	}
+#endif
 	while (n - i >= 8) {
 		uint64_t w, m;
 		memcpy(&w, p + i, 8);

@@ -22,7 +22,6 @@
 #include "send/protocol.h"
 #include "event/redact_names.h"
 #include "send/sender.h"
-#include "spool/spool.h"
 
 /* OTAS_REDACT_*_BODY: compile the rules so that a bad one is an error at
  * start-up naming the option, the rule and the fix. */
@@ -104,49 +103,12 @@ otas_version(void)
 	return OTAS_VERSION;
 }
 
-void
-otas__log(otas_engine_t *eng, int level, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	if (!eng || !eng->log_fn || level < eng->log_min)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	eng->log_fn(level, msg, eng->log_ud);
-}
-
-void
-otas__log_event(otas_engine_t *eng, const char *head, const char *json,
-                size_t n, const char *token, size_t token_len)
-{
-	otas__buf_t b = OTAS__BUF_INIT;
-	const char *p = json, *end = json + n, *hit;
-
-	if (!eng || !eng->log_fn || OTAS_LOG_DEBUG < eng->log_min)
-		return;
-	otas__buf_puts(&b, head);
-	while (token && token_len && p < end &&
-	       (hit = memmem(p, (size_t)(end - p), token, token_len))) {
-		otas__buf_append(&b, p, (size_t)(hit - p));
-		otas__buf_puts(&b, "[REDACTED]");
-		p = hit + token_len;
-	}
-	otas__buf_append(&b, p, (size_t)(end - p));
-	otas__buf_putc(&b, '\0');
-	if (!b.oom)
-		eng->log_fn(OTAS_LOG_DEBUG, b.data, eng->log_ud);
-	otas__buf_free(&b);
-}
-
 /* The serialiser's OTAS_DEBUG sink (event.h). */
 static void
 event_debug(void *ud, const char *head, const char *json, size_t n,
             const char *token, size_t token_len)
 {
-	otas__log_event(ud, head, json, n, token, token_len);
+	otas__log_event(&((otas_engine_t *)ud)->log, head, json, n, token, token_len);
 }
 
 void
@@ -157,9 +119,9 @@ otas_set_logger(otas_engine_t *eng, otas_log_fn fn, void *userdata,
 
 	if (!eng)
 		return;
-	eng->log_fn = fn;
-	eng->log_ud = userdata;
-	eng->log_min = min_level;
+	eng->log.fn = fn;
+	eng->log.ud = userdata;
+	eng->log.min = min_level;
 	if (!fn || min_level > OTAS_LOG_DEBUG)
 		return;
 	/* The OTAS_DEBUG start-up line: every option from the table
@@ -168,30 +130,6 @@ otas_set_logger(otas_engine_t *eng, otas_log_fn fn, void *userdata,
 	if (otas__config_describe(eng->cfg, &b) == 0)
 		fn(OTAS_LOG_DEBUG, b.data, userdata);
 	otas__buf_free(&b);
-}
-
-void
-otas__set_last_error(otas_engine_t *eng, const char *msg)
-{
-	pthread_mutex_lock(&eng->q.mu);
-	snprintf(eng->last_error, sizeof(eng->last_error), "%s", msg);
-	pthread_mutex_unlock(&eng->q.mu);
-}
-
-void
-otas__engine_set_auth(otas_engine_t *eng, const otas_auth_result_t *r)
-{
-	pthread_mutex_lock(&eng->q.mu);
-	if (r->status == OTAS_AUTH_OK) {
-		snprintf(eng->project_id, sizeof(eng->project_id), "%s",
-		         r->project_id);
-		eng->auth_state = OTAS__AUTH_OK;
-		__atomic_store_n(&eng->accepts_zstd, r->accepts_zstd,
-		                 __ATOMIC_RELAXED);
-	} else if (r->status == OTAS_AUTH_INVALID_KEY) {
-		eng->auth_state = OTAS__AUTH_INVALID;
-	}
-	pthread_mutex_unlock(&eng->q.mu);
 }
 
 static uint32_t
@@ -257,8 +195,11 @@ engine_release(otas_engine_t *eng)
 {
 	if (!eng)
 		return;
+	if (eng->snd.q) { /* wired: the sender, then what it read */
+		otas__sender_destroy(&eng->snd);
+		otas__auth_destroy(&eng->auth);
+	}
 	otas__queue_destroy(&eng->q);
-	pthread_mutex_destroy(&eng->spool_mu);
 	otas__event_ctx_free(eng->ev);
 	free(eng->auth_url);
 	free(eng->spool_path);
@@ -273,7 +214,7 @@ stats_line(otas_engine_t *eng, const otas_stats_t *st)
 {
 	otas__buf_t b = OTAS__BUF_INIT;
 
-	if (!eng->log_fn || OTAS_LOG_DEBUG < eng->log_min)
+	if (!otas__log_on(&eng->log, OTAS_LOG_DEBUG))
 		return;
 	otas__buf_puts(&b, "otas: stats");
 #define C(name, ...) \
@@ -286,7 +227,7 @@ stats_line(otas_engine_t *eng, const otas_stats_t *st)
 #undef G
 #undef S
 	if (!b.oom)
-		eng->log_fn(OTAS_LOG_DEBUG, b.data, eng->log_ud);
+		eng->log.fn(OTAS_LOG_DEBUG, b.data, eng->log.ud);
 	otas__buf_free(&b);
 }
 
@@ -320,15 +261,13 @@ otas_engine_new(otas_config_t *cfg, char *err, size_t errlen)
 		goto oom;
 	otas__http_set_ca_bundle(cfg->ca_bundle);
 	eng->cfg = cfg;
-	eng->batch_endpoint = -1;
-	eng->log_min = OTAS_LOG_WARNING;
-	eng->retry_base_ms = OTAS__RETRY_BASE_MS;
-	eng->retry_cap_ms = OTAS__RETRY_CAP_MS;
-	eng->retry_window_ms = OTAS__RETRY_WINDOW_MS;
-	eng->auth_wait_ms = OTAS__AUTH_WAIT_MS;
-	eng->reprobe_ms = OTAS__REPROBE_MS;
-	if (otas__queue_init(&eng->q, (uint64_t)cfg->queue_max_bytes) != 0 ||
-	    pthread_mutex_init(&eng->spool_mu, NULL) != 0) {
+	eng->log.min = OTAS_LOG_WARNING;
+	eng->timing.retry_base_ms = OTAS__RETRY_BASE_MS;
+	eng->timing.retry_cap_ms = OTAS__RETRY_CAP_MS;
+	eng->timing.retry_window_ms = OTAS__RETRY_WINDOW_MS;
+	eng->timing.auth_wait_ms = OTAS__AUTH_WAIT_MS;
+	eng->timing.reprobe_ms = OTAS__REPROBE_MS;
+	if (otas__queue_init(&eng->q, (uint64_t)cfg->queue_max_bytes) != 0) {
 		free(eng);
 		eng = NULL;
 		goto oom;
@@ -357,8 +296,31 @@ otas_engine_new(otas_config_t *cfg, char *err, size_t errlen)
 		goto oom;
 	if (!(eng->proto = otas__protocol_new(cfg, eng->sdk_name)))
 		goto oom;
-	if (eng->proto->kind == OTAS__PROTO_OTLP)
-		eng->auth_state = OTAS__AUTH_OK; /* no OTAS authentication */
+	/* OTLP: no OTAS authentication. */
+	if (otas__auth_init(&eng->auth, eng->proto->kind == OTAS__PROTO_OTLP
+	                                    ? OTAS__AUTH_OK
+	                                    : OTAS__AUTH_UNKNOWN) != 0)
+		goto oom;
+	/* The stages below the engine, wired with what they read. */
+	{
+		otas__sender_in_t in = {
+		    .cfg = cfg,
+		    .ev = eng->ev,
+		    .proto = eng->proto,
+		    .q = &eng->q,
+		    .c = &eng->c,
+		    .auth = &eng->auth,
+		    .log = &eng->log,
+		    .timing = &eng->timing,
+		    .auth_url = eng->auth_url,
+		    .spool_path = eng->spool_path,
+		};
+		if (otas__sender_init(&eng->snd, &in) != 0) {
+			otas__auth_destroy(&eng->auth);
+			memset(&eng->snd, 0, sizeof(eng->snd));
+			goto oom;
+		}
+	}
 
 	otas__fork_register(eng);
 	return eng;
@@ -380,10 +342,11 @@ otas_engine_free(otas_engine_t *eng, int timeout_ms)
 		return;
 	if (timeout_ms < 0)
 		timeout_ms = (int)eng->cfg->shutdown_timeout_ms;
-	otas__sender_stop(eng, timeout_ms);
+	otas__sender_stop(&eng->snd, timeout_ms);
 	otas__fork_unregister(eng);
-	/* Records no sender took (it never ran). */
-	OTAS__INC(eng, dropped_shutdown, eng->q.count);
+	/* Records no sender took (it never ran); entity updates are counted
+	 * by otas__sender_destroy(). */
+	OTAS__INC(&eng->c, dropped_shutdown, eng->q.count - eng->q.ent_count);
 	{
 		otas_stats_t st = OTAS_STATS_INIT;
 		otas_stats(eng, &st);
@@ -394,9 +357,6 @@ otas_engine_free(otas_engine_t *eng, int timeout_ms)
 			          (unsigned long long)st.dropped_shutdown);
 		stats_line(eng, &st);
 	}
-	otas__entities_free(eng);
-	if (eng->spool)
-		otas__spool_close(eng->spool);
 	cfg = eng->cfg;
 	engine_release(eng);
 	otas_config_free(cfg);
@@ -451,11 +411,11 @@ otas_engine_authenticate(otas_engine_t *eng, int timeout_ms,
 	}
 	otas__authenticate_key(eng->auth_url, eng->cfg->sdk_key, timeout_ms,
 	                       out);
-	otas__engine_set_auth(eng, out);
+	otas__auth_set(&eng->auth, out);
 	/* The host has the answer (and logs it): the sender does not say
 	 * "unreachable" a second time for the same episode. */
 	if (out->status == OTAS_AUTH_UNREACHABLE)
-		atomic_store(&eng->unreachable_told, 1);
+		atomic_store(&eng->auth.unreachable_told, 1);
 	/* Announce a key that lapses within 14 days, so it is rotated before
 	 * events start being refused. */
 	if (out->status == OTAS_AUTH_OK && out->key_expires_at > 0) {
@@ -486,7 +446,7 @@ otas_capture(otas_engine_t *eng, const otas_capture_t *cap,
 	    cap->struct_size < offsetof(otas_capture_t, flags) + sizeof(int)) {
 		/* A host bug (struct_size unset): counted, so the loss shows
 		 * in otas_stats() and not only in a return code. */
-		OTAS__INC(eng, dropped_capture_error, 1);
+		OTAS__INC(&eng->c, dropped_capture_error, 1);
 		return OTAS_EINVAL;
 	}
 	if (!eng->cfg->enabled)
@@ -502,7 +462,7 @@ otas_capture(otas_engine_t *eng, const otas_capture_t *cap,
 	/* Rules first: an excluded request costs no copy (filter.c). */
 	if (!otas__filter_request(eng->filter, cap->method, cap->method_len,
 	                          cap->path, cap->path_len)) {
-		OTAS__INC(eng, excluded, 1);
+		OTAS__INC(&eng->c, excluded, 1);
 		return OTAS_SKIPPED;
 	}
 	if (otas__filter_sampling(eng->filter)) {
@@ -514,7 +474,7 @@ otas_capture(otas_engine_t *eng, const otas_capture_t *cap,
 			otas__uuid7(otas__now_unix_us() / 1000, id);
 		}
 		if (!otas__filter_sampled(eng->filter, id, 36)) {
-			OTAS__INC(eng, sampled_out, 1);
+			OTAS__INC(&eng->c, sampled_out, 1);
 			return OTAS_SKIPPED;
 		}
 		sampled = *cap;
@@ -526,7 +486,7 @@ otas_capture(otas_engine_t *eng, const otas_capture_t *cap,
 	if (!r) {
 		if (bad)
 			return OTAS_EINVAL;
-		OTAS__INC(eng, dropped_capture_error, 1);
+		OTAS__INC(&eng->c, dropped_capture_error, 1);
 		if (!atomic_exchange(&eng->oom_logged, 1))
 			otas__log(eng, OTAS_LOG_ERROR,
 			          "otas: out of memory copying an event; it is "
@@ -535,14 +495,13 @@ otas_capture(otas_engine_t *eng, const otas_capture_t *cap,
 	}
 	if (event_id_out)
 		memcpy(event_id_out, r->event_id, 37);
-	if (!atomic_load_explicit(&eng->started, memory_order_acquire))
-		otas__sender_start(eng);
+	otas__sender_kick(&eng->snd);
 	if (otas__queue_push(&eng->q, r) != 0) {
 		free(r);
-		OTAS__INC(eng, dropped_queue_full, 1);
-		if (!atomic_load_explicit(&eng->qfull_logged,
+		OTAS__INC(&eng->c, dropped_queue_full, 1);
+		if (!atomic_load_explicit(&eng->q.full_logged,
 		                          memory_order_relaxed) &&
-		    !atomic_exchange(&eng->qfull_logged, 1))
+		    !atomic_exchange(&eng->q.full_logged, 1))
 			otas__log(eng, OTAS_LOG_WARNING,
 			          "otas: the event queue is full "
 			          "(OTAS_QUEUE_MAX_BYTES=%lld): dropping events "
@@ -550,7 +509,7 @@ otas_capture(otas_engine_t *eng, const otas_capture_t *cap,
 			          (long long)eng->cfg->queue_max_bytes);
 		return OTAS_DROPPED;
 	}
-	OTAS__INC(eng, captured, 1);
+	OTAS__INC(&eng->c, captured, 1);
 	return OTAS_OK;
 }
 
@@ -573,7 +532,7 @@ otas_should_capture(otas_engine_t *eng, const char *method,
 	if (otas__filter_request(eng->filter, method, method_len, path,
 	                         path_len))
 		return 1;
-	OTAS__INC(eng, excluded, 1);
+	OTAS__INC(&eng->c, excluded, 1);
 	return 0;
 }
 
@@ -609,51 +568,10 @@ otas_body_cap(const otas_engine_t *eng)
 otas_result_t
 otas_flush(otas_engine_t *eng, int timeout_ms)
 {
-	struct timespec ts;
-	int64_t dl;
-	uint64_t target;
-	int started, ok;
-
 	if (!eng)
 		return OTAS_OK;
-	dl = otas__now_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
-	pthread_mutex_lock(&eng->q.mu);
-	target = eng->q.seq;
-	if (eng->done_seq >= target && !otas__entities_busy_locked(eng)) {
-		pthread_mutex_unlock(&eng->q.mu);
-		return OTAS_OK;
-	}
-	if (target > eng->flush_seq)
-		eng->flush_seq = target;
-	if (dl > eng->flush_deadline_ms)
-		eng->flush_deadline_ms = dl;
-	started = atomic_load(&eng->started);
-	pthread_cond_signal(&eng->q.cv_send);
-	pthread_mutex_unlock(&eng->q.mu);
-	if (!started)
-		otas__sender_start(eng);
-	ts.tv_sec = dl / 1000;
-	ts.tv_nsec = (long)(dl % 1000) * 1000000L;
-	pthread_mutex_lock(&eng->q.mu);
-	while (eng->done_seq < target && !eng->sender_exited) {
-		if (pthread_cond_timedwait(&eng->q.cv_done, &eng->q.mu, &ts) !=
-		        0 &&
-		    otas__now_mono_ms() >= dl)
-			break;
-	}
-	ok = eng->done_seq >= target;
-	/* Entity updates queued before the call (entity.c). */
-	while (ok && otas__entities_busy_locked(eng) && !eng->sender_exited) {
-		pthread_cond_signal(&eng->q.cv_send);
-		if (pthread_cond_timedwait(&eng->q.cv_done, &eng->q.mu, &ts) !=
-		        0 &&
-		    otas__now_mono_ms() >= dl) {
-			ok = 0;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&eng->q.mu);
-	return ok ? OTAS_OK : OTAS_TIMEOUT;
+	return otas__sender_flush(&eng->snd, timeout_ms) == 0 ? OTAS_OK
+	                                                      : OTAS_TIMEOUT;
 }
 
 void
@@ -666,20 +584,8 @@ otas_stats(otas_engine_t *eng, otas_stats_t *out)
 		return;
 	memset(&o, 0, sizeof(o));
 	if (eng) {
-#define C(name, ...)                                                   \
-	o.name = atomic_load_explicit(&eng->c.name, memory_order_relaxed);
-#define NONE(...)
-		OTAS_STATS_FIELDS(C, NONE, NONE)
-#undef C
-#undef NONE
-		pthread_mutex_lock(&eng->q.mu);
-		o.queue_bytes = eng->q.bytes;
-		o.queue_events = eng->q.count;
-		o.batch_endpoint = eng->batch_endpoint;
-		o.authenticated = eng->auth_state == OTAS__AUTH_OK;
-		snprintf(o.last_error, sizeof(o.last_error), "%s",
-		         eng->last_error);
-		pthread_mutex_unlock(&eng->q.mu);
+		otas__counters_read(&eng->c, &o);
+		otas__sender_gauges(&eng->snd, &o);
 	}
 	/* An older host's shorter struct gets its first struct_size bytes; a
 	 * newer host's longer one only ours (never more than we know: a
@@ -688,4 +594,40 @@ otas_stats(otas_engine_t *eng, otas_stats_t *out)
 	memcpy((char *)out + sizeof(out->struct_size),
 	       (const char *)&o + sizeof(o.struct_size),
 	       n - sizeof(o.struct_size));
+}
+
+otas_result_t
+otas_entity(otas_engine_t *eng, otas_entity_kind_t kind, const char *json,
+            size_t len)
+{
+	size_t n;
+	int bad, rc;
+	char *el;
+
+	if (!eng)
+		return -1;
+	el = otas__entity_element(kind, json, len, &n, &bad);
+	if (!el) {
+		if (bad)
+			return -1;
+		OTAS__INC(&eng->c, dropped_entities, 1);
+		return 1;
+	}
+	if (!eng->cfg->enabled || !otas__protocol_has_entities(eng->proto)) {
+		/* OTLP logs have no place for entity updates: counted. */
+		if (eng->cfg->enabled)
+			OTAS__INC(&eng->c, dropped_entities, 1);
+		free(el);
+		return 1;
+	}
+	/* A typed item of the one bounded queue: full (or over the entities'
+	 * share) drops and counts it, as for events. */
+	rc = otas__queue_push_entity(&eng->q, el, n);
+	free(el);
+	if (rc != 0) {
+		OTAS__INC(&eng->c, dropped_entities, 1);
+		return 1;
+	}
+	otas__sender_kick(&eng->snd);
+	return 0;
 }

@@ -17,7 +17,6 @@
 #include <string.h>
 
 #include "capture/capture.h"
-#include "spool/spool.h"
 
 static pthread_mutex_t g_reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static otas_engine_t *g_reg;
@@ -30,13 +29,10 @@ fork_prepare(void)
 
 	pthread_mutex_lock(&g_reg_mu);
 	for (e = g_reg; e; e = e->reg_next) {
-		/* Waits for a spool call of the sender to finish; the
-		 * sender reopens the handle at its next spool call. */
-		pthread_mutex_lock(&e->spool_mu);
-		if (e->spool)
-			otas__spool_close(e->spool);
-		e->spool = NULL;
+		/* Lock order: spool_mu, q.mu, the auth state's. */
+		otas__sender_fork_prepare(&e->snd);
 		pthread_mutex_lock(&e->q.mu);
+		otas__auth_fork_lock(&e->auth);
 	}
 }
 
@@ -46,8 +42,9 @@ fork_parent(void)
 	otas_engine_t *e;
 
 	for (e = g_reg; e; e = e->reg_next) {
+		otas__auth_fork_unlock(&e->auth);
 		pthread_mutex_unlock(&e->q.mu);
-		pthread_mutex_unlock(&e->spool_mu);
+		otas__sender_fork_parent(&e->snd);
 	}
 	pthread_mutex_unlock(&g_reg_mu);
 }
@@ -60,15 +57,11 @@ fork_child(void)
 	otas__rand_fork_child();
 	for (e = g_reg; e; e = e->reg_next) {
 		/* Counters start again for this process. */
-		memset(&e->c, 0, sizeof(e->c));
-		atomic_store(&e->started, 0);
-		e->sender_running = 0;
-		e->sender_exited = 0;
-		e->done_seq = e->q.seq;
-		e->flush_seq = 0;
-		otas__entities_reset_child(e);
-		otas__queue_reset_child(&e->q); /* unlocks q.mu */
-		pthread_mutex_unlock(&e->spool_mu);
+		otas__counters_reset(&e->c);
+		otas__auth_fork_unlock(&e->auth);
+		/* Before the queue's reset: reads q.seq, q.mu still held. */
+		otas__sender_fork_child(&e->snd); /* unlocks spool_mu */
+		otas__queue_reset_child(&e->q);   /* unlocks q.mu */
 	}
 	pthread_mutex_unlock(&g_reg_mu);
 }

@@ -711,6 +711,8 @@ typedef struct {
 	char meta_event_id[OTAS__EVENT_ID_MAX + 1];
 	char *meta_route;
 	int meta_route_seen, meta_ts_seen, meta_id_seen;
+	int who_seen[2];        /* metadata.user_id / company_id members */
+	int who_doc;            /* the metadata key was written with escapes */
 } ev_state_t;
 
 /* One member of the event object.  Returns 1 when v is the metadata
@@ -798,7 +800,7 @@ event_field(ev_state_t *st, int f, const val_t *v)
 
 /* One member of the event's metadata object (m: index in meta_names). */
 static void
-meta_field(ev_state_t *st, int m, const val_t *v)
+meta_field(ev_state_t *st, int m, const val_t *v, int k_esc)
 {
 	int text = v->type == V_STR && str_clean(v);
 	size_t n;
@@ -828,6 +830,19 @@ meta_field(ev_state_t *st, int m, const val_t *v)
 		}
 	} else if (m == 3 || m == 4) {
 		char **dst = m == 3 ? &st->ev->user_id : &st->ev->company_id;
+		unsigned char *who = &st->ev->who[m - 3];
+		/* The column's value (ingest.h who): only the plain cases
+		 * are ours to say; json_extract decides the rest. */
+		if (st->who_seen[m - 3]++ || k_esc)
+			*who = OTAS__WHO_DOC;
+		else if (v->type == V_NULL)
+			*who = OTAS__WHO_NULL;
+		else if (text && !str_empty(v) && !v->esc)
+			*who = OTAS__WHO_TEXT;
+		else if (v->type == V_INT)
+			*who = OTAS__WHO_INT;
+		else
+			*who = OTAS__WHO_DOC;
 		if (*dst)
 			return; /* the first one, as the stores read it */
 		if (text && !str_empty(v)) {
@@ -867,7 +882,7 @@ scan_meta(sc_t *c, ev_state_t *st, int depth)
 		}
 		m = key_index(&k, meta_names, meta_lens, 5);
 		if (m >= 0)
-			meta_field(st, m, &v);
+			meta_field(st, m, &v, k.esc);
 		ws(c);
 		if (peek(c) == '}') {
 			c->p++;
@@ -908,6 +923,8 @@ event_close(ev_state_t *st, json_t *missing, json_t *invalid)
 	}
 	if (ev->status >= 500)
 		ev->is_error = 1;
+	if (st->who_doc)
+		ev->who[0] = ev->who[1] = OTAS__WHO_DOC;
 	for (size_t i = 0; i < sizeof required / sizeof *required; i++)
 		if (!(st->seen & (1u << required[i]))) {
 			note(missing, field_names[required[i]]);
@@ -967,6 +984,8 @@ scan_event(sc_t *c, ev_state_t *st, int depth)
 		if (scan_key(c, &k) != 0 || scan_value(c, &v) != 0)
 			return -1;
 		f = key_index(&k, field_names, field_lens, F_COUNT);
+		if (f == F_METADATA && k.esc)
+			st->who_doc = 1;
 		if (f >= 0 && event_field(st, f, &v)) {
 			if (scan_meta(c, st, depth + 1) != 0)
 				return -1;

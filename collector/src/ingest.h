@@ -52,7 +52,17 @@ typedef struct {
 	/* metadata.user_id / company_id when a non-empty string or an
 	 * integer (its text), else NULL; owned (the people rollups). */
 	char *user_id, *company_id;
+	/* What json_extract(doc, '$.metadata.user_id') (who[0]) and
+	 * '$.metadata.company_id' (who[1]) give, as the store binds them
+	 * instead of extracting them from the stored text: OTAS__WHO_NULL
+	 * (absent or null), _TEXT (user_id / company_id above), _INT (the
+	 * integer whose text that is), or _DOC when only the extraction
+	 * itself says (another type, an empty string, a key written twice
+	 * or with escapes), which the store then runs for that event. */
+	unsigned char who[2];
 } otas__event_t;
+
+enum { OTAS__WHO_NULL, OTAS__WHO_TEXT, OTAS__WHO_INT, OTAS__WHO_DOC };
 
 typedef struct {
 	otas__event_t *ev;

@@ -17,8 +17,8 @@
  *    under an advisory lock so two collectors never race on DDL.
  *  - a group commit is one multi-row INSERT ... SELECT FROM unnest($n)
  *    ... ON CONFLICT DO NOTHING RETURNING (one round trip, one prepared
- *    statement, arrays in text form), then COMMIT; the rows returned are
- *    the new ones, everything else was a duplicate.  Acknowledged only
+ *    statement, arrays in binary form: barr_begin), then COMMIT; the
+ *    rows returned are the new ones, everything else was a duplicate.  Acknowledged only
  *    after COMMIT returned.  (COPY into a staging table measured the
  *    same, collector/README.md; this is fewer round trips.)
  *  - metadata.user_id/company_id are read from the document when a query
@@ -445,7 +445,7 @@ typedef struct {
 	pthread_mutex_t pool_lock;
 	pthread_cond_t pool_cond;
 	conn_t wr[OTAS__PG_WRITERS];  /* one per writer thread */
-	otas__buf_t cols[OTAS__PG_WRITERS][15]; /* array literals */
+	otas__buf_t cols[OTAS__PG_WRITERS][15]; /* binary arrays */
 	int sync_full;
 	int no_text_index;
 	int index_chunk;            /* writer 0: rows per indexer step */
@@ -541,6 +541,19 @@ run(conn_t *k, int stmt, int n, const char *const *v)
 		return NULL;
 	snprintf(name, sizeof name, "s%d", stmt);
 	return PQexecPrepared(k->c, name, n, v, NULL, NULL, 0);
+}
+
+/* The same with parameters in the formats given (1: binary). */
+static PGresult *
+run_bin(conn_t *k, int stmt, int n, const char *const *v, const int *lens,
+        const int *fmts)
+{
+	char name[16];
+
+	if (conn_ready(k) != 0)
+		return NULL;
+	snprintf(name, sizeof name, "s%d", stmt);
+	return PQexecPrepared(k->c, name, n, v, lens, fmts, 0);
 }
 
 static int
@@ -1042,6 +1055,78 @@ arr_num(otas__buf_t *b, const char *fmt, ...)
 	otas__buf_puts(b, tmp);
 }
 
+/* The event insert's arrays go in PostgreSQL's binary array format
+ * (array_recv): a header, then each element as a 4-byte length (-1:
+ * NULL) and its bytes, big-endian.  The text form cost both sides a
+ * pass over every byte of every document, to escape it here and to
+ * parse the literal there (array_in); this costs a copy.  The element
+ * type ids are PostgreSQL's fixed ones (pg_type.dat). */
+enum { OID_INT2 = 21, OID_INT4 = 23, OID_INT8 = 20, OID_TEXT = 25,
+       OID_FLOAT8 = 701 };
+
+static void
+put_be(otas__buf_t *b, uint64_t x, int n)
+{
+	unsigned char t[8];
+
+	for (int i = 0; i < n; i++)
+		t[i] = (unsigned char)(x >> (8 * (n - 1 - i)));
+	otas__buf_append(b, t, (size_t)n);
+}
+
+/* Start an array of one dimension; barr_end fills in the count. */
+static void
+barr_begin(otas__buf_t *b, uint32_t oid)
+{
+	otas__buf_reset(b);
+	put_be(b, 1, 4);   /* ndim */
+	put_be(b, 0, 4);   /* flags: has nulls (barr_end) */
+	put_be(b, oid, 4); /* element type */
+	put_be(b, 0, 4);   /* dimension (barr_end) */
+	put_be(b, 1, 4);   /* lower bound */
+}
+
+static void
+barr_end(otas__buf_t *b, uint32_t n, int nulls)
+{
+	if (b->oom || b->len < 20)
+		return;
+	for (int i = 0; i < 4; i++) {
+		b->data[4 + i] = (char)(i == 3 && nulls);
+		b->data[12 + i] = (char)(unsigned char)(n >> (8 * (3 - i)));
+	}
+}
+
+static void
+barr_int(otas__buf_t *b, int64_t v, int size)
+{
+	put_be(b, (uint64_t)size, 4);
+	put_be(b, (uint64_t)v, size);
+}
+
+static void
+barr_float8(otas__buf_t *b, double d)
+{
+	uint64_t u;
+
+	memcpy(&u, &d, sizeof u);
+	put_be(b, 8, 4);
+	put_be(b, u, 8);
+}
+
+/* s of n bytes, or NULL (returns 1 then). */
+static int
+barr_text(otas__buf_t *b, const char *s, size_t n)
+{
+	if (!s) {
+		put_be(b, 0xffffffffu, 4);
+		return 1;
+	}
+	put_be(b, (uint64_t)n, 4);
+	otas__buf_append(b, s, n);
+	return 0;
+}
+
 typedef struct {
 	int64_t project;
 	const char *event_id;
@@ -1183,17 +1268,19 @@ pg_writer_commit(void *b, int w, otas__store_job_t *batch, int fail)
 	pg_t *q = b;
 	otas__buf_t *cols = q->cols[w];
 	conn_t *wr = &q->wr[w];
+	/* P_EVENT_INSERT's $1..$15 */
+	static const uint32_t col_oid[15] = {
+	    OID_INT4, OID_INT8, OID_TEXT, OID_INT8, OID_INT8, OID_TEXT,
+	    OID_TEXT, OID_TEXT, OID_INT8, OID_FLOAT8, OID_INT2, OID_TEXT,
+	    OID_TEXT, OID_INT2, OID_TEXT};
 	const char *v[15];
+	int lens[15], fmts[15];
 	otas__store_job_t *j;
 	ref_t *refs = NULL;
 	size_t nrefs = 0, cap = 0;
 	PGresult *r = NULL;
-	int rc = -1;
+	int rc = -1, oom = 0, nulls11 = 0, nulls12 = 0;
 
-	for (int i = 0; i < 15; i++) {
-		otas__buf_reset(&cols[i]);
-		otas__buf_putc(&cols[i], '{');
-	}
 	for (j = batch; j; j = j->next) {
 		j->accepted = j->duplicates = 0;
 		for (size_t i = 0; i < j->n; i++) {
@@ -1214,37 +1301,45 @@ pg_writer_commit(void *b, int w, otas__store_job_t *batch, int fail)
 	 * collectors) then take the unique index's locks in one order and
 	 * cannot deadlock on a retried batch. */
 	qsort(refs, nrefs, sizeof *refs, ref_cmp);
+	for (int i = 0; i < 15; i++)
+		barr_begin(&cols[i], col_oid[i]);
 	for (size_t k = 0; k < nrefs; k++) {
 		otas__event_t *e = refs[k].ev;
 		otas__store_job_t *jj = refs[k].job;
 		const char *route = e->route ? e->route : e->path;
-		arr_num(&cols[0], "%lld",
-		        (long long)otas__event_day(e, jj->received_us));
-		arr_num(&cols[1], "%lld", (long long)jj->project_pk);
-		arr_text(&cols[2], e->event_id, strlen(e->event_id));
-		arr_num(&cols[3], "%lld",
-		        (long long)(e->ts_us ? e->ts_us : jj->received_us));
-		arr_num(&cols[4], "%lld", (long long)jj->received_us);
-		arr_text(&cols[5], e->method, strlen(e->method));
-		arr_text(&cols[6], e->path, strlen(e->path));
-		arr_text(&cols[7], route, strlen(route));
-		arr_num(&cols[8], "%lld", e->status);
-		arr_num(&cols[9], "%.17g", e->latency_ms);
-		arr_num(&cols[10], "%d", e->is_error);
-		arr_text(&cols[11], *e->agent_id ? e->agent_id : NULL,
-		         strlen(e->agent_id));
-		arr_text(&cols[12], *e->agent_session_id ? e->agent_session_id : NULL,
-		         strlen(e->agent_session_id));
-		arr_num(&cols[13], "%d", e->agent_verified);
-		arr_text(&cols[14], e->doc, e->doc_len);
+		barr_int(&cols[0], otas__event_day(e, jj->received_us), 4);
+		barr_int(&cols[1], jj->project_pk, 8);
+		barr_text(&cols[2], e->event_id, strlen(e->event_id));
+		barr_int(&cols[3], e->ts_us ? e->ts_us : jj->received_us, 8);
+		barr_int(&cols[4], jj->received_us, 8);
+		barr_text(&cols[5], e->method, strlen(e->method));
+		barr_text(&cols[6], e->path, strlen(e->path));
+		barr_text(&cols[7], route, strlen(route));
+		barr_int(&cols[8], e->status, 8);
+		barr_float8(&cols[9], e->latency_ms);
+		barr_int(&cols[10], e->is_error, 2);
+		nulls11 |= barr_text(&cols[11], *e->agent_id ? e->agent_id : NULL,
+		                     strlen(e->agent_id));
+		nulls12 |= barr_text(&cols[12],
+		                     *e->agent_session_id ? e->agent_session_id
+		                                          : NULL,
+		                     strlen(e->agent_session_id));
+		barr_int(&cols[13], e->agent_verified, 2);
+		barr_text(&cols[14], e->doc, e->doc_len);
 	}
 	for (int i = 0; i < 15; i++) {
-		otas__buf_putc(&cols[i], '}');
+		barr_end(&cols[i], (uint32_t)nrefs,
+		         (i == 11 && nulls11) || (i == 12 && nulls12));
+		oom |= cols[i].oom;
 		v[i] = cols[i].data;
+		lens[i] = (int)cols[i].len;
+		fmts[i] = 1;
 	}
+	if (oom)
+		abort(); /* the collector aborts on OOM */
 	if (conn_ready(wr) != 0 || exec_sql(wr->c, "BEGIN") != 0)
 		goto done;
-	r = run(wr, P_EVENT_INSERT, 15, v);
+	r = run_bin(wr, P_EVENT_INSERT, 15, v, lens, fmts);
 	if (!ok(r)) {
 		fprintf(stderr, "error: insert failed: %s",
 		        r ? PQresultErrorMessage(r) : "no connection\n");

@@ -90,8 +90,14 @@ static const char *const sql_text[S_N] = {
     [S_EVENT_INSERT] =
         "INSERT OR IGNORE INTO events(project, event_id, ts, received_at,"
         " method, path, route, status, latency_ms, is_error, agent_id,"
-        " agent_session_id, agent_verified, doc)"
-        " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        " agent_session_id, agent_verified, doc, user_id, company_id)"
+        " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,"
+        /* ingest.h who: read from the document only when the decoder
+         * cannot say what json_extract would */
+        " CASE WHEN ?17 & 1 THEN json_extract(?14, '$.metadata.user_id')"
+        " ELSE ?15 END,"
+        " CASE WHEN ?17 & 2 THEN json_extract(?14, '$.metadata.company_id')"
+        " ELSE ?16 END)",
     [S_EVENT_GET] = "SELECT id, ts, received_at, agent_id, agent_session_id,"
                     " agent_verified, doc, event_id FROM events"
                     " WHERE project=? AND event_id=?",
@@ -184,24 +190,15 @@ typedef struct {
 	"substr(coalesce(json_extract(doc, '$." #f "'), ''), 1, 4096) ||" \
 	" char(10) || "
 #define SQ_SEARCH_TEXT "(" OTAS__SEARCH_FIELDS(SQ_SEARCH_FIELD) "'')"
-
-/* Schema 4's index: triggers kept it in step in every ingest commit.
- * Only migration 3 -> 4 uses it (7 -> 8 replaces it). */
-#define SQ_FTS_CREATE_V4 \
-	"CREATE VIRTUAL TABLE events_fts USING fts5(search_text," \
-	" content='events', content_rowid='id', tokenize='trigram');" \
-	"CREATE TRIGGER events_fts_ins AFTER INSERT ON events BEGIN" \
-	" INSERT INTO events_fts(rowid, search_text)" \
-	" VALUES(new.id, new.search_text); END;" \
-	"CREATE TRIGGER events_fts_del AFTER DELETE ON events BEGIN" \
-	" INSERT INTO events_fts(events_fts, rowid, search_text)" \
-	" VALUES('delete', old.id, old.search_text); END;" \
-	"CREATE TRIGGER events_fts_upd AFTER UPDATE OF doc ON events BEGIN" \
-	" INSERT INTO events_fts(events_fts, rowid, search_text)" \
-	" VALUES('delete', old.id, old.search_text);" \
-	" INSERT INTO events_fts(rowid, search_text)" \
-	" VALUES(new.id, new.search_text); END;" \
-	"INSERT INTO events_fts(events_fts) VALUES('rebuild');"
+/* The same of a trigger's old.doc / new.doc. */
+#define SQ_SEARCH_FIELD_OLD(f) \
+	"substr(coalesce(json_extract(old.doc, '$." #f "'), ''), 1, 4096) ||" \
+	" char(10) || "
+#define SQ_SEARCH_FIELD_NEW(f) \
+	"substr(coalesce(json_extract(new.doc, '$." #f "'), ''), 1, 4096) ||" \
+	" char(10) || "
+#define SQ_SEARCH_TEXT_OLD "(" OTAS__SEARCH_FIELDS(SQ_SEARCH_FIELD_OLD) "'')"
+#define SQ_SEARCH_TEXT_NEW "(" OTAS__SEARCH_FIELDS(SQ_SEARCH_FIELD_NEW) "'')"
 
 /* Deferred index (schema 8): ingest writes events only; the writer's
  * indexer (sq_writer_index) adds the events above the watermark
@@ -214,16 +211,18 @@ typedef struct {
 	"CREATE TRIGGER IF NOT EXISTS events_fts_del AFTER DELETE ON events" \
 	" WHEN old.id <= (SELECT wm FROM fts_state) BEGIN" \
 	" INSERT INTO events_fts(events_fts, rowid, search_text)" \
-	" VALUES('delete', old.id, old.search_text); END;" \
+	" VALUES('delete', old.id, " SQ_SEARCH_TEXT_OLD "); END;" \
 	"CREATE TRIGGER IF NOT EXISTS events_fts_upd AFTER UPDATE OF doc ON" \
 	" events WHEN old.id <= (SELECT wm FROM fts_state) BEGIN" \
 	" INSERT INTO events_fts(events_fts, rowid, search_text)" \
-	" VALUES('delete', old.id, old.search_text);" \
+	" VALUES('delete', old.id, " SQ_SEARCH_TEXT_OLD ");" \
 	" INSERT INTO events_fts(rowid, search_text)" \
-	" VALUES(new.id, new.search_text); END;"
+	" VALUES(new.id, " SQ_SEARCH_TEXT_NEW "); END;"
+/* Schema 11: the index's content is the view events_text (the search
+ * text is computed where it is read, never at insert). */
 #define SQ_FTS_CREATE \
 	"CREATE VIRTUAL TABLE events_fts USING fts5(search_text," \
-	" content='events', content_rowid='id', tokenize='trigram');" \
+	" content='events_text', content_rowid='id', tokenize='trigram');" \
 	"UPDATE fts_state SET wm = 0;" SQ_FTS_TRIGGERS
 #define SQ_FTS_DROP \
 	"DROP TRIGGER IF EXISTS events_fts_ins;" \
@@ -271,15 +270,16 @@ static const char *const migrations[] = {
     " PRIMARY KEY(project, kind, id));",
     /* 2 -> 3: key roles; keys made before are ingest+read (3). */
     "ALTER TABLE sdk_keys ADD COLUMN role INTEGER NOT NULL DEFAULT 3;",
-    /* 3 -> 4: text search.  The searchable text is computed from the
+    /* 3 -> 4: text search.  The searchable text was computed from the
      * document (a virtual column: stored once, in doc), indexed by an
      * external-content FTS5 table with the trigram tokenizer (substring
-     * queries, case-insensitive), kept in step by triggers: an ignored
-     * duplicate inserts nothing, a retention delete removes its terms.
-     * Existing events are indexed here ('rebuild'). */
+     * queries, case-insensitive).  Schema 4 made and filled the index
+     * here too, kept by triggers; since schema 11 the column is gone
+     * (10 -> 11) and serve makes the index when absent (SQ_FTS_CREATE),
+     * filled by the deferred indexer, so this step adds the column
+     * alone. */
     "ALTER TABLE events ADD COLUMN search_text TEXT GENERATED ALWAYS AS "
-    SQ_SEARCH_TEXT " VIRTUAL;"
-    SQ_FTS_CREATE_V4,
+    SQ_SEARCH_TEXT " VIRTUAL;",
     /* 4 -> 5: rollups (rollup.h), filled from the events already there
      * once; from then on the writer keeps them. */
     "CREATE TABLE rollups(project INTEGER NOT NULL, res INTEGER NOT NULL,"
@@ -358,15 +358,48 @@ static const char *const migrations[] = {
     " substr(max(printf('%020d', ts) || event_id), 21), count(*), 0,"
     " min(ts), max(ts) FROM k, (SELECT 3600 AS res UNION ALL SELECT 86400) r"
     " GROUP BY 1, 2, 3, 5;",
-    /* 10 -> 11: a path glob's literal head (or an exact path) walks
+    /* 10 -> 11: nothing is computed from the document at insert.  A
+     * table's generated columns are all computed on every INSERT (the
+     * search text's five json_extract calls too, indexed or not) and
+     * the document parsed for them: 29,000 of the 130,000 instructions
+     * an event cost.  The search text is now computed only where it is
+     * read (the deferred indexer through the view events_text, the
+     * scan's LIKE); user_id and company_id are plain columns the
+     * writer binds from what the decoder read (ingest.h who), filled
+     * here from the documents once, and indexed only where present.
+     * An existing text index is kept as it is, with what it holds: its
+     * content table is still named `events`, which it never reads (a
+     * MATCH reads the index alone, a delete passes the old text); one
+     * made from now on names events_text.  serve puts back the
+     * delete/update triggers, which now compute the old text. */
+    "DROP TRIGGER IF EXISTS events_fts_ins;"
+    "DROP TRIGGER IF EXISTS events_fts_del;"
+    "DROP TRIGGER IF EXISTS events_fts_upd;"
+    "DROP INDEX events_user;"
+    "DROP INDEX events_company;"
+    "ALTER TABLE events DROP COLUMN search_text;"
+    "ALTER TABLE events DROP COLUMN user_id;"
+    "ALTER TABLE events DROP COLUMN company_id;"
+    "ALTER TABLE events ADD COLUMN user_id TEXT;"
+    "ALTER TABLE events ADD COLUMN company_id TEXT;"
+    "UPDATE events SET user_id = json_extract(doc, '$.metadata.user_id'),"
+    " company_id = json_extract(doc, '$.metadata.company_id')"
+    " WHERE json_type(doc, '$.metadata') = 'object';"
+    "CREATE INDEX events_user ON events(project, user_id, ts)"
+    " WHERE user_id IS NOT NULL;"
+    "CREATE INDEX events_company ON events(project, company_id, ts)"
+    " WHERE company_id IS NOT NULL;"
+    "CREATE VIEW events_text(id, search_text) AS SELECT id, "
+    SQ_SEARCH_TEXT " FROM events;",
+    /* 11 -> 12: a path glob's literal head (or an exact path) walks
      * this, not every event of the range (collector/README.md "Filtered
-     * views"; user and company have theirs since schema 2).  It holds
+     * views"; user and company have theirs).  It holds
      * what the series and endpoints views read (otas__scan_query_t lean),
      * so they never touch the table's 16 KiB pages. */
     "CREATE INDEX IF NOT EXISTS events_path ON events(project, path, ts,"
     " method, route,"
     " status, latency_ms, is_error);",
-    /* 11 -> 12: users and companies per route (rollup.h kinds "ru",
+    /* 12 -> 13: users and companies per route (rollup.h kinds "ru",
      * "rc"), filled from the events already there. */
     "INSERT INTO rollup_people(project, res, bucket, kind, id, company, n,"
     " errors, first_ts, last_ts)"
@@ -972,6 +1005,20 @@ fail:
 	return -1;
 }
 
+/* metadata.user_id / company_id as json_extract gives them (ingest.h
+ * who); the column's TEXT affinity then stores an integer as its text,
+ * as it did the generated column's. */
+static void
+bind_who(sqlite3_stmt *s, int i, unsigned char who, const char *v)
+{
+	if (who == OTAS__WHO_TEXT && v)
+		sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+	else if (who == OTAS__WHO_INT && v)
+		sqlite3_bind_int64(s, i, strtoll(v, NULL, 10));
+	else
+		sqlite3_bind_null(s, i);
+}
+
 /* Insert one job's events inside the open transaction.  0 ok. */
 static int
 insert_job(sqlite3 *db, sqlite3_stmt *ins, otas__store_job_t *j)
@@ -1005,6 +1052,10 @@ insert_job(sqlite3 *db, sqlite3_stmt *ins, otas__store_job_t *j)
 		                  memchr(e->doc, 0, e->doc_len) ? (int)e->doc_len
 		                                                : -1,
 		                  SQLITE_STATIC);
+		bind_who(ins, 15, e->who[0], e->user_id);
+		bind_who(ins, 16, e->who[1], e->company_id);
+		sqlite3_bind_int(ins, 17, (e->who[0] == OTAS__WHO_DOC) |
+		                              (e->who[1] == OTAS__WHO_DOC) << 1);
 		if (sqlite3_step(ins) != SQLITE_DONE)
 			return -1;
 		e->inserted = sqlite3_changes(db) > 0;
@@ -1226,7 +1277,7 @@ sq_writer_index(void *b, int w)
 	}
 	snprintf(sql, sizeof sql,
 	         "INSERT INTO events_fts(rowid, search_text) SELECT id,"
-	         " search_text FROM events WHERE id > %lld AND id <= %lld;"
+	         " search_text FROM events_text WHERE id > %lld AND id <= %lld;"
 	         "UPDATE fts_state SET wm = %lld;",
 	         (long long)q->fts_wm, (long long)hi, (long long)hi);
 	if (exec(q->wr.db, sql) != 0 || exec(q->wr.db, "COMMIT") != 0)
@@ -1692,7 +1743,7 @@ sq_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 	sq_t *st = b;
 	conn_t *c;
 	sqlite3_stmt *s = NULL;
-	char part[1024], tailpart[1100], sql[3072];
+	char part[2048], tailpart[2100], sql[6144];
 	char *like = NULL, *tail = NULL, *hi = NULL;
 	size_t hi_len = 0;
 	int64_t deadline = 0;
@@ -1737,7 +1788,7 @@ sq_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 	         q->lean ? "NULL, NULL" : "agent_id, agent_session_id",
 	         q->want_who ? "user_id, company_id" : "NULL, NULL",
 	         q->want_doc ? "doc" : "NULL",
-	         q->want_text ? "search_text" : "NULL",
+	         q->want_text ? SQ_SEARCH_TEXT : "NULL",
 	         by_path ? " INDEXED BY events_path" : "",
 	         q->method ? " AND method = ?4" : "",
 	         q->route ? " AND route = ?5" : "",
@@ -1769,13 +1820,13 @@ sq_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 	}
 	snprintf(sql, sizeof sql, "%s%s%s%s%s%s", part,
 	         !q->text ? ""
-	         : common ? " AND search_text LIKE ?12 ESCAPE '\\'"
+	         : common ? " AND " SQ_SEARCH_TEXT " LIKE ?12 ESCAPE '\\'"
 	                  : " AND id IN (SELECT rowid FROM events_fts WHERE"
 	                    " events_fts MATCH ?12) UNION ALL ",
 	         q->text && !common ? tailpart : "",
 	         q->text && !common
 	             ? " AND id > (SELECT wm FROM fts_state)"
-	               " AND search_text LIKE ?16 ESCAPE '\\'"
+	               " AND " SQ_SEARCH_TEXT " LIKE ?16 ESCAPE '\\'"
 	             : "",
 	         q->any_order ? "" : " ORDER BY ts DESC, id DESC",
 	         q->limit > 0 ? " LIMIT ?15" : "");

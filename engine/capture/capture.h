@@ -16,6 +16,7 @@ struct otas__record_s {
 	struct otas__record_s *next;
 	size_t size;            /* bytes of this block (queue budget) */
 	uint64_t seq;           /* set by the queue under its lock */
+	int kind;               /* OTAS__ITEM_* (queue.h), set by the push */
 	int64_t enq_mono_ms;    /* monotonic time of capture */
 	int64_t capture_unix_us;/* wall clock at capture */
 	char event_id[37];      /* UUIDv7 */

@@ -766,6 +766,10 @@ otas__event_ctx_new(const otas_config_t *cfg, const char *sdk_name,
 	                          : 0;
 	ctx->capture_bodies = cfg->capture_bodies;
 	ctx->debug = cfg->debug;
+	{
+		static uint64_t ids;
+		ctx->id = __atomic_add_fetch(&ids, 1, __ATOMIC_RELAXED);
+	}
 	for (i = 0; i < 3; i++)
 		otas__names_free(hn[i]);
 	return ctx;

@@ -61,6 +61,9 @@ typedef struct otas__event_ctx_s {
 	/* Storage behind the fields above. */
 	char **names_store;
 	char *hdr_store;
+	/* Unique per context, never 0: what per-thread memos of answers
+	 * derived from this configuration key on (headers.c). */
+	uint64_t id;
 } otas__event_ctx_t;
 
 /* Build the context from cfg (read only; not kept).  sdk_name is the

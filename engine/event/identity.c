@@ -135,6 +135,17 @@ otas__jwt_user_id(const char *v, size_t n, const char *claim, char *out,
 		return -1;
 	if (otas__b64_decode_any(p, (size_t)(q - p), &pl) != 0 || pl.oom)
 		goto done;
+	{
+		/* Only an object can hold the claim: a payload whose first
+		 * non-blank byte is not '{' (an opaque bearer token) is no
+		 * JWT, known without a parse. */
+		size_t k = 0;
+		while (k < pl.len && (pl.data[k] == ' ' || pl.data[k] == '\t' ||
+		                      pl.data[k] == '\n' || pl.data[k] == '\r'))
+			k++;
+		if (k >= pl.len || pl.data[k] != '{')
+			goto done;
+	}
 	doc = json_loadb(pl.data, pl.len, 0, NULL);
 	if (!json_is_object(doc))
 		goto done;
@@ -338,14 +349,46 @@ find_hdr(const otas_capture_t *c, int cgi, const char *want)
 	return NULL;
 }
 
+/* An IPv4 address as inet_ntop writes it (dotted decimal, no leading
+ * zeros), without its sprintf: one per event. */
+static size_t
+put_ip4(const unsigned char *a, char *buf)
+{
+	char *o = buf;
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		unsigned v = a[i];
+		if (i)
+			*o++ = '.';
+		if (v >= 100)
+			*o++ = (char)('0' + v / 100);
+		if (v >= 10)
+			*o++ = (char)('0' + v / 10 % 10);
+		*o++ = (char)('0' + v % 10);
+	}
+	*o = '\0';
+	return (size_t)(o - buf);
+}
+
 static void
 put_ip(int family, const unsigned char *a, char *out, size_t outlen)
 {
 	char buf[INET6_ADDRSTRLEN];
+	size_t n;
 
-	if (!inet_ntop(family == 4 ? AF_INET : AF_INET6, a, buf, sizeof(buf)))
-		buf[0] = '\0';
-	snprintf(out, outlen, "%s", buf);
+	if (family == 4)
+		n = put_ip4(a, buf);
+	else if (inet_ntop(AF_INET6, a, buf, sizeof(buf)))
+		n = strlen(buf);
+	else
+		buf[0] = '\0', n = 0;
+	if (!outlen)
+		return;
+	if (n >= outlen)
+		n = outlen - 1;
+	memcpy(out, buf, n);
+	out[n] = '\0';
 }
 
 /* X-Forwarded-For: right-most entry that is not a trusted proxy. */

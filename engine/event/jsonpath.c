@@ -855,8 +855,11 @@ otas__json_str_equal(const char *raw, size_t rawlen, const char *name,
 static int
 name_equal(const step_t *st, const char *key, size_t len, int escaped)
 {
+	/* The first byte before a memcmp call: most keys differ there. */
 	if (!escaped)
-		return len == st->len && memcmp(key, st->name, len) == 0;
+		return len == st->len &&
+		       (len == 0 || (key[0] == st->name[0] &&
+		                     memcmp(key, st->name, len) == 0));
 	return otas__json_str_equal(key, len, st->name, st->len);
 }
 

@@ -200,14 +200,17 @@ hash_bytes(const char *s, size_t n)
 	return h;
 }
 
+#define SMALL_FIELDS 8 /* fields kept on the stack (tsize 16) */
+
 int
 otas__urlencoded_to_json(const otas__jsonpath_set_t *rules,
                          const otas__nameset_t *names, const char *in,
                          size_t len, otas__buf_t *out)
 {
 	otas__buf_t nb = OTAS__BUF_INIT, val = OTAS__BUF_INIT;
-	field_t *fields = NULL;
-	size_t *table = NULL, nf = 0, cap = 0, tsize, i;
+	field_t *fields = NULL, fields_small[SMALL_FIELDS];
+	size_t *table = NULL, table_small[2 * SMALL_FIELDS], nf = 0, cap = 0,
+	       tsize, i;
 	uint64_t small[16], *st = NULL;
 	int first = 1;
 
@@ -220,11 +223,17 @@ otas__urlencoded_to_json(const otas__jsonpath_set_t *rules,
 	cap++;
 	if (cap > SIZE_MAX / sizeof(field_t) / 2)
 		goto oom;
-	fields = malloc(cap * sizeof(*fields));
 	tsize = 16;
 	while (tsize < cap * 2)
 		tsize *= 2;
-	table = malloc(tsize * sizeof(*table));
+	/* A query string has a few fields: arrays on the stack then. */
+	if (cap <= SMALL_FIELDS && tsize <= 2 * SMALL_FIELDS) {
+		fields = fields_small;
+		table = table_small;
+	} else {
+		fields = malloc(cap * sizeof(*fields));
+		table = malloc(tsize * sizeof(*table));
+	}
 	st = otas__jsonpath_states_alloc(rules, 2, small, 16);
 	if (!fields || !table || !st || otas__buf_reserve(&nb, len) != 0)
 		goto oom;
@@ -314,8 +323,10 @@ oom:
 done:
 	otas__buf_free(&nb);
 	otas__buf_free(&val);
-	free(fields);
-	free(table);
+	if (fields != fields_small)
+		free(fields);
+	if (table != table_small)
+		free(table);
 	if (st != small)
 		free(st);
 	return 0;

@@ -51,7 +51,7 @@ is_hex(unsigned char c)
 
 /* Scan the string whose opening quote is at *p; *p ends after the closing
  * quote.  *escaped is set when it holds a backslash. */
-static int
+static inline __attribute__((always_inline)) int
 scan_string(const unsigned char *s, size_t len, size_t *pp, int *escaped)
 {
 	size_t p = *pp + 1;
@@ -134,9 +134,13 @@ scan_number(const unsigned char *s, size_t len, size_t *pp)
 	return 0;
 }
 
+/* JSON's blank space: ' ', '\t', '\n', '\r'. */
+static const unsigned char ws_tab[256] = {
+	[' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\r'] = 1,
+};
+
 #define SKIP_WS()                                                          \
-	while (p < len && (s[p] == ' ' || s[p] == '\n' || s[p] == '\r' ||  \
-	                   s[p] == '\t'))                                  \
+	while (p < len && ws_tab[s[p]])                                    \
 	p++
 
 enum { K_OBJ = 1, K_ARR = 2 };

@@ -225,6 +225,7 @@ typedef struct {
 } pat_t;
 
 struct otas__namepats_s {
+	uint64_t id;   /* unique per prepared set, never 0: the memo's key */
 	size_t n;
 	size_t n_own;  /* p[0..n_own): those the built-in list does not
 	                * cover (dflt 0), first; the rest after */
@@ -274,6 +275,8 @@ pat_match(const pat_t *p, const char *s, size_t n)
 	return 0;
 }
 
+static uint64_t set_ids;
+
 int
 otas__nameset_prepare(otas__nameset_t *ns)
 {
@@ -282,14 +285,17 @@ otas__nameset_prepare(otas__nameset_t *ns)
 	size_t i, j, bytes = 0, m = 0;
 	char *b;
 
-	if (!ns || ns->pats || !ns->n || !ns->names)
+	if (!ns || ns->pats || (ns->n && !ns->names))
 		return 0;
+	/* Prepared even with no names of its own (the defaults only): the
+	 * prepared set is what the memo of answers keys on. */
 	for (i = 0; i < ns->n; i++)
 		if (ns->names[i])
 			bytes += strlen(ns->names[i]) + 1;
 	ps = malloc(sizeof(*ps) + ns->n * sizeof(pat_t) + bytes);
 	if (!ps)
 		return -1;
+	ps->id = __atomic_add_fetch(&set_ids, 1, __ATOMIC_RELAXED);
 	ps->p = (pat_t *)(ps + 1);
 	b = (char *)(ps->p + ns->n);
 	for (i = 0; i < ns->n; i++) {
@@ -390,15 +396,14 @@ norm_keeps(unsigned char c)
 	       (c >= '0' && c <= '9') || c >= 0x80;
 }
 
-int
-otas__name_sensitive(const otas__nameset_t *ns, const char *name, size_t len)
+/* The answer for a raw name, uncached. */
+static int
+name_sensitive(const otas__nameset_t *ns, const char *name, size_t len)
 {
 	char nb[NORM_CAP];
 	size_t i, start = 0, n, off = 0, seg0 = 0;
 	int sep;
 
-	if (!ns || (!ns->defaults && !ns->n) || !name)
-		return 0;
 	/* The name is normalised once: separators are dropped by the
 	 * normalisation, so each segment's normalised form is a slice of
 	 * the whole name's (unless that was cut at NORM_CAP). */
@@ -427,6 +432,54 @@ otas__name_sensitive(const otas__nameset_t *ns, const char *name, size_t len)
 		seg0 = off;
 	}
 	return 0;
+}
+
+/* A memo of recent answers, per thread (the sender asks about the same
+ * few dozen header names and JSON keys event after event): direct-mapped
+ * on a hash of the raw name, keyed by the prepared set, the defaults flag
+ * and the name's bytes (zero-padded words, compared whole), so an entry
+ * is only ever the answer name_sensitive gave for exactly that question.
+ * A hit costs a hash of a few words and a compare instead of the
+ * normalisation and every list.  Names longer than MEMO_MAX and sets
+ * never prepared are not memoised. */
+#define MEMO_SLOTS 512 /* a power of two; two ways per hash */
+#define MEMO_MAX OTAS__MEMO_NAME_MAX
+
+typedef struct {
+	uint64_t tag; /* set id * 2 + defaults; 0: empty */
+	uint64_t w[MEMO_MAX / 8];
+	uint32_t len;
+	uint32_t ans;
+} memo_t;
+
+static __thread memo_t memo[MEMO_SLOTS];
+
+int
+otas__name_sensitive(const otas__nameset_t *ns, const char *name, size_t len)
+{
+	uint64_t w[MEMO_MAX / 8], h, tag;
+	memo_t *e;
+	int ans;
+
+	if (!ns || (!ns->defaults && !ns->n) || !name)
+		return 0;
+	if (!ns->pats || len > MEMO_MAX || len == 0)
+		return name_sensitive(ns, name, len);
+	h = otas__memo_key(name, len, w);
+	tag = ns->pats->id * 2 + (ns->defaults != 0);
+	e = &memo[(h & (MEMO_SLOTS - 1)) & ~(size_t)1];
+	if (e[0].tag == tag && e[0].len == len && otas__memo_same(e[0].w, w))
+		return (int)e[0].ans;
+	if (e[1].tag == tag && e[1].len == len && otas__memo_same(e[1].w, w))
+		return (int)e[1].ans;
+	/* A miss: the older of the pair makes way (way 0 is the newer). */
+	e[1] = e[0];
+	ans = name_sensitive(ns, name, len);
+	e->tag = tag;
+	memcpy(e->w, w, sizeof(w));
+	e->len = (uint32_t)len;
+	e->ans = (uint32_t)ans;
+	return ans;
 }
 
 const char *

@@ -21,6 +21,8 @@
 #define OTAS_REDACT_NAMES_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "event/redact_body.h"
 #include "common/buf.h"
@@ -32,6 +34,68 @@
  * out of memory. */
 int otas__nameset_prepare(otas__nameset_t *ns);
 void otas__nameset_release(otas__nameset_t *ns);
+
+/* For per-thread memos keyed on a short raw name (redact_names.c,
+ * headers.c): name[0..len) (0 < len <= OTAS__MEMO_NAME_MAX) as four
+ * words that, with len, tell the name exactly (zero-padded below 8
+ * bytes, else four 8-byte windows at 0, 8, 16 and len - 8, each moved
+ * back to end by len: they cover every byte), and a hash of them.
+ * Straight-line: no byte past name + len is read, no memcpy called. */
+#define OTAS__MEMO_NAME_MAX 32
+
+static inline uint64_t
+otas__memo_load8(const unsigned char *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	return v;
+}
+
+static inline uint64_t
+otas__memo_key(const char *name, size_t len,
+               uint64_t w[OTAS__MEMO_NAME_MAX / 8])
+{
+	const unsigned char *u = (const unsigned char *)name;
+	uint64_t h;
+
+	if (len >= 8) {
+		size_t last = len - 8;
+		w[0] = otas__memo_load8(u);
+		w[1] = otas__memo_load8(u + (last < 8 ? last : 8));
+		w[2] = otas__memo_load8(u + (last < 16 ? last : 16));
+		w[3] = otas__memo_load8(u + last);
+	} else {
+		uint32_t a, b;
+		if (len >= 4) { /* two 4-byte loads that overlap */
+			memcpy(&a, u, 4);
+			memcpy(&b, u + len - 4, 4);
+			w[0] = (uint64_t)a | ((uint64_t)b << 32);
+		} else {
+			w[0] = (uint64_t)u[0] | ((uint64_t)u[len >> 1] << 8) |
+			       ((uint64_t)u[len - 1] << 16);
+		}
+		w[1] = w[2] = w[3] = 0;
+	}
+	/* The products' low bits see only the words' low bytes (a CGI
+	 * name's "HTTP_"): fold the high half down before the slot is
+	 * taken from the low bits. */
+	h = (w[0] ^ len) * 0x9E3779B97F4A7C15ull;
+	h ^= (w[1] + w[2]) * 0xff51afd7ed558ccdull;
+	h ^= w[3] * 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	return h ^ (h >> 33);
+}
+
+/* Whether two keys of the same length are the same name. */
+static inline int
+otas__memo_same(const uint64_t a[OTAS__MEMO_NAME_MAX / 8],
+                const uint64_t b[OTAS__MEMO_NAME_MAX / 8])
+{
+	return ((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) |
+	        (a[3] ^ b[3])) == 0;
+}
 
 /* Whether the (already decoded) name is sensitive for `ns` (NULL: no). */
 int otas__name_sensitive(const otas__nameset_t *ns, const char *name,

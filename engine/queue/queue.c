@@ -11,6 +11,7 @@
 #include "queue/queue.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "capture/capture.h"
 
@@ -21,6 +22,8 @@ otas__queue_init(otas__queue_t *q, uint64_t max_bytes)
 
 	q->head = q->tail = NULL;
 	q->bytes = q->count = q->seq = 0;
+	q->ent_count = q->ent_bytes = 0;
+	atomic_init(&q->full_logged, 0);
 	q->max_bytes = max_bytes;
 	q->wake_count = 100;
 	q->wake_bytes = max_bytes / 4;
@@ -50,6 +53,7 @@ otas__queue_clear_locked(otas__queue_t *q)
 	}
 	q->head = q->tail = NULL;
 	q->bytes = q->count = 0;
+	q->ent_count = q->ent_bytes = 0;
 }
 
 void
@@ -67,6 +71,7 @@ otas__queue_push(otas__queue_t *q, otas__record_t *r)
 	int wake;
 
 	r->next = NULL;
+	r->kind = OTAS__ITEM_EVENT;
 	pthread_mutex_lock(&q->mu);
 	if (q->bytes + r->size > q->max_bytes) {
 		pthread_mutex_unlock(&q->mu);
@@ -95,6 +100,82 @@ otas__queue_push(otas__queue_t *q, otas__record_t *r)
 	return 0;
 }
 
+int
+otas__queue_push_entity(otas__queue_t *q, const char *json, size_t n)
+{
+	size_t size = sizeof(otas__record_t) + n + 1;
+	otas__record_t *r = malloc(size);
+
+	if (!r)
+		return -1;
+	memset(r, 0, sizeof(*r));
+	r->kind = OTAS__ITEM_ENTITY;
+	r->size = size;
+	r->enq_mono_ms = otas__now_mono_ms();
+	memcpy(r + 1, json, n);
+	((char *)(r + 1))[n] = '\0';
+	pthread_mutex_lock(&q->mu);
+	if (q->bytes + size > q->max_bytes ||
+	    q->ent_bytes + n > q->max_bytes / 16) {
+		pthread_mutex_unlock(&q->mu);
+		free(r);
+		return 1;
+	}
+	r->seq = ++q->seq;
+	if (q->tail)
+		q->tail->next = r;
+	else
+		q->head = r;
+	q->tail = r;
+	q->bytes += size;
+	q->count++;
+	q->ent_count++;
+	q->ent_bytes += n;
+	q->sender_waiting = 0;
+	pthread_mutex_unlock(&q->mu);
+	pthread_cond_signal(&q->cv_send);
+	return 0;
+}
+
+const char *
+otas__queue_entity_json(const otas__record_t *r, size_t *len)
+{
+	*len = r->size - sizeof(*r) - 1;
+	return (const char *)(r + 1);
+}
+
+otas__record_t *
+otas__queue_take_entities_locked(otas__queue_t *q, size_t *n_out)
+{
+	otas__record_t **pp = &q->head, *r, *first = NULL, **tail = &first;
+	size_t n = 0;
+
+	*n_out = 0;
+	if (!q->ent_count)
+		return NULL;
+	/* One walk of the FIFO (updates are rare): entity items move to the
+	 * caller's list, events stay in order; the last event kept is the
+	 * tail. */
+	q->tail = NULL;
+	while ((r = *pp)) {
+		if (r->kind != OTAS__ITEM_ENTITY) {
+			q->tail = r;
+			pp = &r->next;
+			continue;
+		}
+		*pp = r->next;
+		r->next = NULL;
+		*tail = r;
+		tail = &r->next;
+		q->bytes -= r->size;
+		q->count--;
+		n++;
+	}
+	q->ent_count = 0;
+	*n_out = n;
+	return first;
+}
+
 otas__record_t *
 otas__queue_take_locked(otas__queue_t *q, size_t max, size_t *n_out)
 {
@@ -104,6 +185,8 @@ otas__queue_take_locked(otas__queue_t *q, size_t max, size_t *n_out)
 	while (r && n < max) {
 		q->bytes -= r->size;
 		q->count--;
+		if (r->kind == OTAS__ITEM_ENTITY)
+			q->ent_count--;
 		last = r;
 		r = r->next;
 		n++;

@@ -1,6 +1,6 @@
 /*
  * auth.c -- otas_authenticate_key(): one POST to the authentication
- * endpoint.  What the request looks like and what the answer means are
+ * endpoint, and the state the last answer leaves (auth.h).  What the request looks like and what the answer means are
  * protocol.c's (otas__protocol_auth_request(), otas__auth_parse(): pure,
  * fuzzed); this file only checks the arguments and does the exchange.
  */
@@ -9,7 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "engine.h"
+#include "send/auth.h"
 #include "send/http_curl.h"
 #include "send/protocol.h"
 
@@ -73,4 +73,65 @@ done:
 	otas__http_free(h);
 	otas__buf_free(&resp.body);
 	return out->status;
+}
+
+int
+otas__auth_init(otas__auth_t *a, int state)
+{
+	memset(a, 0, sizeof(*a));
+	a->state = state;
+	return pthread_mutex_init(&a->mu, NULL) == 0 ? 0 : -1;
+}
+
+void
+otas__auth_destroy(otas__auth_t *a)
+{
+	pthread_mutex_destroy(&a->mu);
+}
+
+void
+otas__auth_set(otas__auth_t *a, const otas_auth_result_t *r)
+{
+	pthread_mutex_lock(&a->mu);
+	if (r->status == OTAS_AUTH_OK) {
+		snprintf(a->project_id, sizeof(a->project_id), "%s",
+		         r->project_id);
+		a->state = OTAS__AUTH_OK;
+		atomic_store_explicit(&a->accepts_zstd, r->accepts_zstd,
+		                      memory_order_relaxed);
+	} else if (r->status == OTAS_AUTH_INVALID_KEY) {
+		a->state = OTAS__AUTH_INVALID;
+	}
+	pthread_mutex_unlock(&a->mu);
+}
+
+void
+otas__auth_project(otas__auth_t *a, char *out, size_t n)
+{
+	pthread_mutex_lock(&a->mu);
+	snprintf(out, n, "%s", a->project_id);
+	pthread_mutex_unlock(&a->mu);
+}
+
+int
+otas__auth_ok(otas__auth_t *a)
+{
+	int ok;
+
+	pthread_mutex_lock(&a->mu);
+	ok = a->state == OTAS__AUTH_OK;
+	pthread_mutex_unlock(&a->mu);
+	return ok;
+}
+
+void
+otas__auth_fork_lock(otas__auth_t *a)
+{
+	pthread_mutex_lock(&a->mu);
+}
+
+void
+otas__auth_fork_unlock(otas__auth_t *a)
+{
+	pthread_mutex_unlock(&a->mu);
 }

@@ -3,15 +3,18 @@
  *
  * Updates are rare (a sign-up, a plan change) and small, so they take the
  * simplest robust path: validated and normalised on the calling thread
- * (jansson), appended to a list under the queue's mutex, and posted by the
- * sender thread in batches of up to 100 (protocol.c writes the request to
- * the entities endpoint and reads the answer) on their own kept-alive
- * handle.  Their bytes count against the queue
- * budget's headroom (at most a sixteenth of OTAS_QUEUE_MAX_BYTES), so a
- * flood of updates cannot crowd out events.  Delivery rules follow the
+ * (jansson, otas__entity_element()), pushed into the one bounded queue as
+ * typed items (queue.h: a full queue, or the entities' share of it, at
+ * most a sixteenth of OTAS_QUEUE_MAX_BYTES, drops and counts them), moved
+ * by the sender thread from the queue into the list here, and posted in
+ * batches of up to 100 (protocol.c writes the request to the entities
+ * endpoint and reads the answer) on their own kept-alive handle (the
+ * event path's handle pipelines batches on its slots).  Delivery rules follow the
  * event path (protocol.c's status table, entities column): 2xx delivered;
  * 404/405 is a back end without entities (the real platform today):
- * dropped, counted, logged once; 400/413 rejected: dropped, counted; a
+ * dropped, counted, logged once; 413 halves the request until it fits
+ * (one update still too large: dropped, counted); 400 rejected: dropped,
+ * counted; a
  * refused key or a redirect keeps them for the event path's long wait;
  * anything else (no answer, 408, 429, 5xx) is retried with retry.c's
  * capped, jittered backoff (or Retry-After).  Updates are not spooled.
@@ -24,19 +27,12 @@
 #include <jansson.h>
 
 #include "capture/capture.h"
-#include "engine.h"
 #include "send/http_curl.h"
 #include "send/protocol.h"
 #include "send/retry.h"
 #include "send/sender.h"
 
 #define ENT_BATCH 100
-
-struct otas__ent_s {
-	struct otas__ent_s *next;
-	size_t len;
-	char json[];
-};
 
 static const char *const kinds[] = {"user", "company", "subscription"};
 
@@ -84,113 +80,116 @@ done:
 	return out;
 }
 
-otas_result_t
-otas_entity(otas_engine_t *eng, otas_entity_kind_t kind, const char *json,
-            size_t len)
+void
+otas__entities_collect_locked(otas__sender_t *sn)
 {
-	struct otas__ent_s *e;
+	otas__record_t *l;
 	size_t n;
-	int bad;
-	char *el;
 
-	if (!eng)
-		return -1;
-	el = otas__entity_element(kind, json, len, &n, &bad);
-	if (!el) {
-		if (bad)
-			return -1;
-		OTAS__INC(eng, dropped_entities, 1);
-		return 1;
-	}
-	e = malloc(sizeof(*e) + n + 1);
-	if (!e) {
-		free(el);
-		OTAS__INC(eng, dropped_entities, 1);
-		return 1;
-	}
-	e->next = NULL;
-	e->len = n;
-	memcpy(e->json, el, n + 1);
-	free(el);
-	if (!eng->cfg->enabled || !otas__protocol_has_entities(eng->proto)) {
-		/* OTLP logs have no place for entity updates: counted. */
-		if (eng->cfg->enabled)
-			OTAS__INC(eng, dropped_entities, 1);
-		free(e);
-		return 1;
-	}
-	pthread_mutex_lock(&eng->q.mu);
-	if (eng->entq.bytes + n > eng->q.max_bytes / 16) {
-		pthread_mutex_unlock(&eng->q.mu);
-		free(e);
-		OTAS__INC(eng, dropped_entities, 1);
-		return 1;
-	}
-	if (eng->entq.tail)
-		eng->entq.tail->next = e;
+	if (!sn->q->ent_count)
+		return;
+	l = otas__queue_take_entities_locked(sn->q, &n);
+	if (!l)
+		return;
+	if (sn->entq.tail)
+		sn->entq.tail->next = l;
 	else
-		eng->entq.head = e;
-	eng->entq.tail = e;
-	eng->entq.count++;
-	eng->entq.bytes += n;
-	pthread_cond_signal(&eng->q.cv_send);
-	pthread_mutex_unlock(&eng->q.mu);
-	if (!atomic_load_explicit(&eng->started, memory_order_acquire))
-		otas__sender_start(eng);
-	return 0;
+		sn->entq.head = l;
+	while (l->next)
+		l = l->next;
+	sn->entq.tail = l;
+	sn->entq.count += n;
 }
 
 int
-otas__entities_due_locked(otas_engine_t *eng, int64_t now, int64_t *wake)
+otas__entities_due_locked(otas__sender_t *sn, int64_t now, int64_t *wake)
 {
-	if (!eng->entq.head)
+	if (!sn->entq.head)
 		return 0;
-	if (now >= eng->entq.next_ms)
+	if (now >= sn->entq.next_ms)
 		return 1;
-	if (eng->entq.next_ms < *wake)
-		*wake = eng->entq.next_ms;
+	if (sn->entq.next_ms < *wake)
+		*wake = sn->entq.next_ms;
 	return 0;
 }
 
 int
-otas__entities_busy_locked(const otas_engine_t *eng)
+otas__entities_busy_locked(const otas__sender_t *sn)
 {
-	return eng->entq.head != NULL || eng->entq.inflight;
+	return sn->entq.head != NULL || sn->entq.inflight;
 }
 
 static void
-free_list(struct otas__ent_s *e)
+free_list(otas__record_t *e)
 {
 	while (e) {
-		struct otas__ent_s *n = e->next;
+		otas__record_t *n = e->next;
 		free(e);
 		e = n;
 	}
 }
 
-void
-otas__entities_send(otas_engine_t *eng)
+static size_t
+json_len(const otas__record_t *e)
 {
-	otas__entq_t *q = &eng->entq;
-	const otas__protocol_t *p = eng->proto;
-	struct otas__ent_s *taken, *e, *last = NULL;
+	size_t n;
+
+	otas__queue_entity_json(e, &n);
+	return n;
+}
+
+/* Post the first k updates of list e as one request into *ans. */
+static void
+post_updates(otas__sender_t *sn, otas__request_t *rq,
+             otas__http_resp_t *resp, otas__record_t *e, size_t k,
+             otas__answer_t *ans)
+{
+	const otas__protocol_t *p = sn->proto;
+	otas__entq_t *q = &sn->entq;
+	size_t i;
+
+	memset(ans, 0, sizeof(*ans));
+	if (otas__protocol_begin(p, rq, OTAS__EP_ENTITIES) != 0) {
+		ans->outcome = OTAS__OUT_REJECTED; /* OTLP: never queued */
+		return;
+	}
+	ans->outcome = OTAS__OUT_RETRY;
+	for (i = 0; e && i < k; e = e->next, i++) {
+		otas__item_t it = {NULL, 0, NULL, 0};
+		it.json = otas__queue_entity_json(e, &it.len);
+		otas__protocol_append(p, rq, &it);
+	}
+	if (!q->http)
+		q->http = otas__http_new();
+	if (!q->http || otas__protocol_end(p, rq) != 0)
+		return; /* out of memory: retried */
+	otas__http_post(q->http, rq->url, rq->hdr, rq->n_hdr, rq->body,
+	                rq->len, (long)sn->cfg->timeout_ms, resp);
+	otas__protocol_answer(p, rq, resp, ans);
+}
+
+void
+otas__entities_send(otas__sender_t *sn)
+{
+	otas__entq_t *q = &sn->entq;
+	otas__record_t *taken, *e, *last = NULL;
 	otas__request_t rq;
 	otas__answer_t ans;
 	otas__http_resp_t resp;
-	size_t n = 0;
+	size_t n = 0, k, split = 0;
 	uint64_t bytes = 0;
 	int keep = 0;
 	int64_t wait = 0;
 
-	pthread_mutex_lock(&eng->q.mu);
+	pthread_mutex_lock(&sn->q->mu);
 	taken = q->head;
 	for (e = taken; e && n < ENT_BATCH; e = e->next) {
 		last = e;
-		bytes += e->len;
+		bytes += json_len(e);
 		n++;
 	}
 	if (!n) {
-		pthread_mutex_unlock(&eng->q.mu);
+		pthread_mutex_unlock(&sn->q->mu);
 		return;
 	}
 	q->head = last->next;
@@ -198,76 +197,79 @@ otas__entities_send(otas_engine_t *eng)
 		q->tail = NULL;
 	last->next = NULL;
 	q->count -= n;
-	q->bytes -= bytes;
+	sn->q->ent_bytes -= bytes;
 	q->inflight = 1;
-	pthread_mutex_unlock(&eng->q.mu);
+	pthread_mutex_unlock(&sn->q->mu);
 
 	memset(&resp, 0, sizeof(resp));
 	memset(&rq, 0, sizeof(rq));
-	memset(&ans, 0, sizeof(ans));
-	if (!q->http)
-		q->http = otas__http_new();
-	if (otas__protocol_begin(p, &rq, OTAS__EP_ENTITIES) != 0)
-		ans.outcome = OTAS__OUT_REJECTED; /* OTLP: never queued */
-	else
-		ans.outcome = OTAS__OUT_RETRY;
-	for (e = taken; e && ans.outcome == OTAS__OUT_RETRY; e = e->next) {
-		otas__item_t it = {e->json, e->len, NULL, 0};
-		otas__protocol_append(p, &rq, &it);
-	}
-	if (ans.outcome == OTAS__OUT_RETRY && q->http &&
-	    otas__protocol_end(p, &rq) == 0) {
-		otas__http_post(q->http, rq.url, rq.hdr, rq.n_hdr, rq.body,
-		                rq.len, (long)eng->cfg->timeout_ms, &resp);
-		otas__protocol_answer(p, &rq, &resp, &ans);
-	}
-	switch (ans.outcome) {
-	case OTAS__OUT_OK:
-		OTAS__INC(eng, entities_sent, n);
-		break;
-	case OTAS__OUT_ENDPOINT_MISSING:
-		/* A back end without entities (the real platform today). */
-		OTAS__INC(eng, dropped_entities, n);
-		if (!q->missing_logged) {
-			q->missing_logged = 1;
-			otas__log(eng, OTAS_LOG_WARNING,
-			          "otas: the back end has no entities endpoint "
-			          "(HTTP %d): user/company/subscription updates "
-			          "are dropped (counted in dropped_entities)",
-			          ans.status);
+	/* taken..last are the n updates not resolved yet.  A 413 halves the
+	 * request until it fits (as for events, protocol.c's table); one
+	 * update that is still too large is dropped, counted. */
+	while (n && !keep) {
+		k = split && split < n ? split : n;
+		post_updates(sn, &rq, &resp, taken, k, &ans);
+		if (ans.outcome == OTAS__OUT_TOO_LARGE && k > 1) {
+			split = k / 2;
+			continue;
 		}
-		break;
-	case OTAS__OUT_REJECTED:
-	case OTAS__OUT_TOO_LARGE: /* at most ENT_BATCH small updates */
-	case OTAS__OUT_TOKEN_REJECTED:
-		OTAS__INC(eng, dropped_entities, n);
-		otas__log(eng, OTAS_LOG_WARNING,
-		          "otas: the back end rejected %zu entity update(s) "
-		          "(HTTP %d%s%s); dropped",
-		          n, ans.status, ans.description[0] ? " " : "",
-		          ans.description);
-		break;
-	case OTAS__OUT_AUTH_FAILED:
-	case OTAS__OUT_REDIRECT:
-		/* The key or the URL is wrong: the event path says so (and
-		 * waits as long); keep the updates. */
-		keep = 1;
-		wait = eng->auth_wait_ms;
-		break;
-	default: /* no answer, 408, 429, 5xx, out of memory */
-		keep = 1;
-		break;
+		switch (ans.outcome) {
+		case OTAS__OUT_OK:
+			OTAS__INC(sn->c, entities_sent, k);
+			break;
+		case OTAS__OUT_ENDPOINT_MISSING:
+			/* A back end without entities (the real platform
+			 * today): every one taken. */
+			k = n;
+			OTAS__INC(sn->c, dropped_entities, k);
+			if (!q->missing_logged) {
+				q->missing_logged = 1;
+				otas__logf(sn->log, OTAS_LOG_WARNING,
+				           "otas: the back end has no entities "
+				           "endpoint (HTTP %d): user/company/"
+				           "subscription updates are dropped "
+				           "(counted in dropped_entities)",
+				           ans.status);
+			}
+			break;
+		case OTAS__OUT_REJECTED:
+		case OTAS__OUT_TOO_LARGE: /* one update: too large */
+		case OTAS__OUT_TOKEN_REJECTED:
+			OTAS__INC(sn->c, dropped_entities, k);
+			otas__logf(sn->log, OTAS_LOG_WARNING,
+			           "otas: the back end rejected %zu entity "
+			           "update(s) (HTTP %d%s%s); dropped",
+			           k, ans.status, ans.description[0] ? " " : "",
+			           ans.description);
+			break;
+		case OTAS__OUT_AUTH_FAILED:
+		case OTAS__OUT_REDIRECT:
+			/* The key or the URL is wrong: the event path says so
+			 * (and waits as long); keep the updates. */
+			keep = 1;
+			wait = sn->timing->auth_wait_ms;
+			continue;
+		default: /* no answer, 408, 429, 5xx, out of memory */
+			keep = 1;
+			continue;
+		}
+		/* The first k are resolved. */
+		for (; k; k--, n--) {
+			e = taken;
+			taken = e->next;
+			bytes -= json_len(e);
+			free(e);
+		}
 	}
-	pthread_mutex_lock(&eng->q.mu);
-	if (keep) {
+	pthread_mutex_lock(&sn->q->mu);
+	if (keep && n) {
 		/* Back at the head, in order, for the next try. */
 		last->next = q->head;
 		q->head = taken;
 		if (!q->tail)
 			q->tail = last;
 		q->count += n;
-		q->bytes += bytes;
-		taken = NULL;
+		sn->q->ent_bytes += bytes;
 		q->attempt++;
 		/* retry.c's capped full-jitter backoff, as for events, or
 		 * the server's Retry-After within reason. */
@@ -278,62 +280,66 @@ otas__entities_send(otas_engine_t *eng)
 			                  : ans.retry_after_ms)
 			           : otas__retry_delay_ms(q->attempt,
 			                                  otas__rand64(),
-			                                  eng->retry_base_ms,
-			                                  eng->retry_cap_ms);
+			                                  sn->timing->retry_base_ms,
+			                                  sn->timing->retry_cap_ms);
 		q->next_ms = otas__now_mono_ms() + wait;
 	} else {
 		q->attempt = 0;
 		q->next_ms = 0;
 	}
 	q->inflight = 0;
-	pthread_cond_broadcast(&eng->q.cv_done);
-	pthread_mutex_unlock(&eng->q.mu);
-	free_list(taken);
+	pthread_cond_broadcast(&sn->q->cv_done);
+	pthread_mutex_unlock(&sn->q->mu);
 	otas__request_free(&rq);
 	otas__buf_free(&resp.body);
 }
 
 void
-otas__entities_shutdown(otas_engine_t *eng, int64_t deadline)
+otas__entities_shutdown(otas__sender_t *sn, int64_t deadline)
 {
 	int busy;
 
 	for (;;) {
-		pthread_mutex_lock(&eng->q.mu);
-		busy = eng->entq.head != NULL;
+		pthread_mutex_lock(&sn->q->mu);
+		otas__entities_collect_locked(sn);
+		busy = sn->entq.head != NULL;
 		/* One try each while time is left; no backoff waits. */
-		eng->entq.next_ms = 0;
-		pthread_mutex_unlock(&eng->q.mu);
+		sn->entq.next_ms = 0;
+		pthread_mutex_unlock(&sn->q->mu);
 		if (!busy || otas__now_mono_ms() >= deadline)
 			break;
-		otas__entities_send(eng);
-		pthread_mutex_lock(&eng->q.mu);
-		busy = eng->entq.attempt > 0; /* it failed: stop trying */
-		pthread_mutex_unlock(&eng->q.mu);
+		otas__entities_send(sn);
+		pthread_mutex_lock(&sn->q->mu);
+		busy = sn->entq.attempt > 0; /* it failed: stop trying */
+		pthread_mutex_unlock(&sn->q->mu);
 		if (busy)
 			break;
 	}
 }
 
 void
-otas__entities_reset_child(otas_engine_t *eng)
+otas__entities_reset_child(otas__sender_t *sn)
 {
 	/* The parent's list stays the parent's: forget it without freeing
 	 * nodes the parent still owns in its own address space (ours is a
 	 * copy, so freeing is safe, and simpler than leaking). */
-	free_list(eng->entq.head);
-	memset(&eng->entq, 0, sizeof(eng->entq));
+	free_list(sn->entq.head);
+	memset(&sn->entq, 0, sizeof(sn->entq));
 }
 
 void
-otas__entities_free(otas_engine_t *eng)
+otas__entities_free(otas__sender_t *sn)
 {
-	if (eng->entq.count)
-		OTAS__INC(eng, dropped_entities, eng->entq.count);
-	free_list(eng->entq.head);
-	eng->entq.head = eng->entq.tail = NULL;
-	eng->entq.count = 0;
-	if (eng->entq.http)
-		otas__http_free(eng->entq.http);
-	eng->entq.http = NULL;
+	/* With the queue's own (no sender took them). */
+	pthread_mutex_lock(&sn->q->mu);
+	otas__entities_collect_locked(sn);
+	pthread_mutex_unlock(&sn->q->mu);
+	if (sn->entq.count)
+		OTAS__INC(sn->c, dropped_entities, sn->entq.count);
+	free_list(sn->entq.head);
+	sn->entq.head = sn->entq.tail = NULL;
+	sn->entq.count = 0;
+	if (sn->entq.http)
+		otas__http_free(sn->entq.http);
+	sn->entq.http = NULL;
 }

@@ -1,7 +1,9 @@
 /*
  * entity.h -- user, company and subscription updates (otas_entity()):
- * a small list beside the event queue, guarded by the queue's mutex (so
- * fork handling covers it), posted by the sender thread.
+ * typed items of the one bounded queue (queue.h, OTAS__ITEM_ENTITY),
+ * which the sender thread moves from the queue into its list here
+ * (guarded by the queue's mutex, so fork handling covers it) and posts to
+ * the entities endpoint in batches.
  */
 #ifndef OTAS_ENTITY_H
 #define OTAS_ENTITY_H
@@ -9,14 +11,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct otas__ent_s;
+struct otas__record_s;
 struct otas__http_s;
 
 typedef struct {
-	/* Guarded by q.mu. */
-	struct otas__ent_s *head, *tail;
+	/* Guarded by q.mu.  Their JSON bytes are the queue's ent_bytes
+	 * (the entities' share of the budget) until resolved. */
+	struct otas__record_s *head, *tail;
 	size_t count;
-	uint64_t bytes;
 	int inflight;          /* the sender is posting a taken batch */
 	int64_t next_ms;       /* backoff: not before (monotonic) */
 	int attempt;
@@ -25,7 +27,7 @@ typedef struct {
 	int missing_logged;    /* 404/405 logged */
 } otas__entq_t;
 
-struct otas_engine_s;
+struct otas__sender_s;
 
 /* Validate (kind, required ids) and normalise one update into the JSON
  * element the batch carries, {"kind":...,...}.  Pure; malloc'd text or
@@ -35,23 +37,27 @@ char *otas__entity_element(int kind, const char *json, size_t len,
 
 /* Sender thread, q.mu held: 1 when updates should be posted now; else
  * lowers *wake to when they will be. */
-int otas__entities_due_locked(struct otas_engine_s *eng, int64_t now,
+int otas__entities_due_locked(struct otas__sender_s *sn, int64_t now,
                               int64_t *wake);
 /* 1 when updates are queued or being posted (q.mu held). */
-int otas__entities_busy_locked(const struct otas_engine_s *eng);
+int otas__entities_busy_locked(const struct otas__sender_s *sn);
 
 /* Sender thread, no lock held: post up to one batch. */
-void otas__entities_send(struct otas_engine_s *eng);
+void otas__entities_send(struct otas__sender_s *sn);
+
+/* Sender thread, q.mu held: move the entity items of the queue into the
+ * list (queue order). */
+void otas__entities_collect_locked(struct otas__sender_s *sn);
 
 /* Sender thread at shutdown: post what is queued until the deadline
  * (monotonic ms), drop (counted) the rest. */
-void otas__entities_shutdown(struct otas_engine_s *eng, int64_t deadline);
+void otas__entities_shutdown(struct otas__sender_s *sn, int64_t deadline);
 
 /* Forked child (q.mu held by the forking thread): forget the parent's
  * updates (the parent sends them) and its HTTP handle. */
-void otas__entities_reset_child(struct otas_engine_s *eng);
+void otas__entities_reset_child(struct otas__sender_s *sn);
 
 /* Engine free (no sender): drop what is left, free the handle. */
-void otas__entities_free(struct otas_engine_s *eng);
+void otas__entities_free(struct otas__sender_s *sn);
 
 #endif

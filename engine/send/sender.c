@@ -2,7 +2,11 @@
  * sender.c -- the background thread: queue -> events -> batches -> HTTP,
  * with retry, fallback to per-event delivery, and the spool.
  *
- * Design note.  One thread per process owns everything slow: serialisation
+ * Design note.  The sender's state is otas__sender_t (sender.h), built by
+ * engine.c from explicit inputs: the queue, the counters, the auth state,
+ * the serialiser's context, the protocol, the logger and the timings.
+ * Nothing here reaches the engine.  One thread per process owns
+ * everything slow: serialisation
  * (event.c), gzip, the curl handle and the spool handle.  It holds q.mu
  * only to take records and to publish progress, never across I/O.  What
  * it does next is decided by schedule.c from a snapshot of its state
@@ -30,9 +34,9 @@
  * a failing batch stays and is retried; the queue then fills and capture
  * drops (counted) -- memory stays bounded either way.
  *
- * Fork: the child has no sender thread.  engine.c's atfork child handler
- * drops the parent's records (the parent delivers them) and clears
- * `started`, so the child's first capture starts a fresh thread with fresh
+ * Fork: the child has no sender thread.  fork.c's atfork child handler
+ * drops the parent's records (the parent delivers them) and, through
+ * otas__sender_fork_child(), clears `started`, so the child's first capture starts a fresh thread with fresh
  * curl and spool handles; the parent's handles are left untouched in the
  * child (never used, never closed -- closing could disturb the parent's
  * connection or SQLite locks).
@@ -44,7 +48,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "capture/capture.h"
 #include "event/event.h"
@@ -88,7 +95,7 @@ typedef struct {
 } early_t;
 
 typedef struct {
-	otas_engine_t *eng;
+	otas__sender_t *sn;
 	otas__http_t *http;
 	flight_t fl[OTAS__HTTP_SLOTS];
 	int in_flight;
@@ -194,29 +201,27 @@ batch_add(batch_t *b, char *json, size_t len, const char *tok, size_t tlen)
 }
 
 static void
-project_id(otas_engine_t *eng, char *out, size_t n)
+project_id(otas__sender_t *sn, char *out, size_t n)
 {
-	pthread_mutex_lock(&eng->q.mu);
-	snprintf(out, n, "%s", eng->project_id);
-	pthread_mutex_unlock(&eng->q.mu);
+	otas__auth_project(sn->auth, out, n);
 }
 
 /* Mark everything up to seq resolved and wake flushers.  q.mu held. */
 static void
-resolved_locked(otas_engine_t *eng, uint64_t seq)
+resolved_locked(otas__sender_t *sn, uint64_t seq)
 {
-	if (seq > eng->done_seq) {
-		eng->done_seq = seq;
-		pthread_cond_broadcast(&eng->q.cv_done);
+	if (seq > sn->done_seq) {
+		sn->done_seq = seq;
+		pthread_cond_broadcast(&sn->q->cv_done);
 	}
 }
 
 static void
-resolved(otas_engine_t *eng, uint64_t seq)
+resolved(otas__sender_t *sn, uint64_t seq)
 {
-	pthread_mutex_lock(&eng->q.mu);
-	resolved_locked(eng, seq);
-	pthread_mutex_unlock(&eng->q.mu);
+	pthread_mutex_lock(&sn->q->mu);
+	resolved_locked(sn, seq);
+	pthread_mutex_unlock(&sn->q->mu);
 }
 
 /* Everything taken from the queue and no longer held (delivered,
@@ -243,38 +248,39 @@ publish(snd_t *s)
 #undef HOLDS
 	if (s->pending && s->pending->seq < low)
 		low = s->pending->seq;
-	resolved(s->eng, low == UINT64_MAX ? s->taken_seq : low - 1);
+	resolved(s->sn, low == UINT64_MAX ? s->taken_seq : low - 1);
 }
 
 static void
-set_batch_endpoint(otas_engine_t *eng, int v)
+set_batch_endpoint(otas__sender_t *sn, int v)
 {
-	pthread_mutex_lock(&eng->q.mu);
-	eng->batch_endpoint = v;
-	pthread_mutex_unlock(&eng->q.mu);
+	pthread_mutex_lock(&sn->q->mu);
+	sn->batch_endpoint = v;
+	pthread_mutex_unlock(&sn->q->mu);
 }
 
 /* --------------------------------------------------------------- spool */
 
-/* The spool handle lives in the engine, guarded by spool_mu, because the
+/* The spool handle lives in otas__sender_t (not in this thread's snd_t),
+ * guarded by spool_mu, because the
  * fork prepare handler must close it (SQLite's per-process lock
  * bookkeeping must not be inherited); it is reopened here lazily.  Every
  * caller holds spool_mu from spool_ready() to its last spool call. */
 static int
 spool_ready(snd_t *s)
 {
-	otas_engine_t *eng = s->eng;
+	otas__sender_t *sn = s->sn;
 	char err[256];
 	int64_t now = otas__now_mono_ms();
 
-	if (eng->spool)
+	if (sn->spool)
 		return 1;
-	if (!eng->spool_path || now < s->spool_retry_ms)
+	if (!sn->spool_path || now < s->spool_retry_ms)
 		return 0;
-	eng->spool = otas__spool_open(eng->spool_path,
-	                              eng->cfg->spool_max_bytes, err,
+	sn->spool = otas__spool_open(sn->spool_path,
+	                              sn->cfg->spool_max_bytes, err,
 	                              sizeof(err));
-	if (!eng->spool) {
+	if (!sn->spool) {
 		s->spool_retry_ms = now + 60000;
 		snprintf(s->spool_msg, sizeof(s->spool_msg),
 		         "otas: cannot open the spool, undelivered events stay "
@@ -282,8 +288,8 @@ spool_ready(snd_t *s)
 		return 0;
 	}
 	/* Agent tokens are sealed under a key derived from the SDK key. */
-	otas__spool_set_secret(eng->spool, eng->cfg->sdk_key,
-	                       strlen(eng->cfg->sdk_key));
+	otas__spool_set_secret(sn->spool, sn->cfg->sdk_key,
+	                       strlen(sn->cfg->sdk_key));
 	if (err[0])
 		snprintf(s->spool_msg, sizeof(s->spool_msg), "otas: spool: %s",
 		         err);
@@ -298,8 +304,8 @@ spool_log(snd_t *s)
 {
 	if (!s->spool_msg[0])
 		return;
-	otas__log(s->eng, OTAS_LOG_WARNING, "%s", s->spool_msg);
-	otas__set_last_error(s->eng, s->spool_msg);
+	otas__logf(s->sn->log, OTAS_LOG_WARNING, "%s", s->spool_msg);
+	otas__sender_set_error(s->sn, s->spool_msg);
 	s->spool_msg[0] = '\0';
 }
 
@@ -307,30 +313,30 @@ spool_log(snd_t *s)
 static void
 spool_end(snd_t *s, int64_t id, int delivered)
 {
-	otas_engine_t *eng = s->eng;
+	otas__sender_t *sn = s->sn;
 
-	pthread_mutex_lock(&eng->spool_mu);
-	if (eng->spool || spool_ready(s)) {
+	pthread_mutex_lock(&sn->spool_mu);
+	if (sn->spool || spool_ready(s)) {
 		if (delivered) {
-			otas__spool_delete(eng->spool, id);
+			otas__spool_delete(sn->spool, id);
 		} else {
-			otas__spool_release(eng->spool, id);
+			otas__spool_release(sn->spool, id);
 			s->spool_dirty = 1;
 		}
 	}
-	pthread_mutex_unlock(&eng->spool_mu);
+	pthread_mutex_unlock(&sn->spool_mu);
 	spool_log(s);
 	/* Counted once the batch is out of the spool for good (a batch
 	 * claimed as a probe and released again is not). */
 	if (delivered)
-		OTAS__INC(eng, unspooled, s->b.n);
+		OTAS__INC(sn->c, unspooled, s->b.n);
 }
 
 /* Put the unresolved part of b into the spool.  0, or -1 (b unchanged). */
 static int
 spool_batch(snd_t *s)
 {
-	otas_engine_t *eng = s->eng;
+	otas__sender_t *sn = s->sn;
 	batch_t *b = &s->b;
 	uint64_t evicted = 0;
 	char err[256];
@@ -354,29 +360,29 @@ spool_batch(snd_t *s)
 		return 0;
 	if (s->body.oom)
 		return -1;
-	pthread_mutex_lock(&eng->spool_mu);
+	pthread_mutex_lock(&sn->spool_mu);
 	if (!spool_ready(s)) {
-		pthread_mutex_unlock(&eng->spool_mu);
+		pthread_mutex_unlock(&sn->spool_mu);
 		spool_log(s);
 		s->spool_fail_until = otas__now_mono_ms() + 5000;
 		return -1;
 	}
-	rc = otas__spool_put(eng->spool, s->body.data, s->body.len,
+	rc = otas__spool_put(sn->spool, s->body.data, s->body.len,
 	                     (uint32_t)n, &evicted, err, sizeof(err));
-	pthread_mutex_unlock(&eng->spool_mu);
+	pthread_mutex_unlock(&sn->spool_mu);
 	spool_log(s);
 	if (rc != 0) {
 		s->spool_fail_until = otas__now_mono_ms() + 5000;
-		otas__log(eng, OTAS_LOG_WARNING, "otas: spool write failed: %s",
+		otas__logf(sn->log, OTAS_LOG_WARNING, "otas: spool write failed: %s",
 		          err);
-		otas__set_last_error(eng, err);
+		otas__sender_set_error(sn, err);
 		return -1;
 	}
-	OTAS__INC(eng, spooled, n);
+	OTAS__INC(sn->c, spooled, n);
 	s->spooled_here = 1;
 	s->spool_dirty = 1;
 	if (evicted)
-		OTAS__INC(eng, dropped_spool_full, evicted);
+		OTAS__INC(sn->c, dropped_spool_full, evicted);
 	return 0;
 }
 
@@ -392,12 +398,12 @@ claim_spooled(snd_t *s)
 	const char *p, *e, *end, *t, *te, *tend;
 	int rc;
 
-	pthread_mutex_lock(&s->eng->spool_mu);
-	rc = spool_ready(s) ? otas__spool_claim_tokens(s->eng->spool,
+	pthread_mutex_lock(&s->sn->spool_mu);
+	rc = spool_ready(s) ? otas__spool_claim_tokens(s->sn->spool,
 	                                               OTAS__SPOOL_LEASE_MS,
 	                                               &id, &pay, &n, &toks)
 	                    : 0;
-	pthread_mutex_unlock(&s->eng->spool_mu);
+	pthread_mutex_unlock(&s->sn->spool_mu);
 	spool_log(s);
 	if (rc != 1) {
 		otas__buf_free(&pay);
@@ -464,12 +470,12 @@ drain_soon(snd_t *s)
 static void
 fill_into(snd_t *s, batch_t *b)
 {
-	otas_engine_t *eng = s->eng;
+	otas__sender_t *sn = s->sn;
 	char pid[128];
-	size_t max_ev = (size_t)eng->cfg->batch_max_events;
-	size_t max_bytes = (size_t)eng->cfg->batch_max_bytes;
+	size_t max_ev = (size_t)sn->cfg->batch_max_events;
+	size_t max_bytes = (size_t)sn->cfg->batch_max_bytes;
 
-	project_id(eng, pid, sizeof(pid));
+	project_id(sn, pid, sizeof(pid));
 	while (s->pending && b->n < max_ev) {
 		otas__record_t *r = s->pending;
 		otas__buf_t out = OTAS__BUF_INIT;
@@ -480,15 +486,15 @@ fill_into(snd_t *s, batch_t *b)
 		if (b->n && b->bytes >= max_bytes)
 			break;
 		s->pending = r->next;
-		if (otas__event_write_with(eng->ev, pid, r, &out, &s->esc,
+		if (otas__event_write_with(sn->ev, pid, r, &out, &s->esc,
 		                           &tok, &tl) != 0) {
-			OTAS__INC(eng, dropped_capture_error, 1);
+			OTAS__INC(sn->c, dropped_capture_error, 1);
 			otas__buf_free(&out);
 		} else {
 			js = otas__buf_steal(&out, &len);
 			if (batch_add(b, js, len, tok, tl) != 0) {
 				free(js);
-				OTAS__INC(eng, dropped_capture_error, 1);
+				OTAS__INC(sn->c, dropped_capture_error, 1);
 			}
 		}
 		if (!b->min_seq || r->seq < b->min_seq)
@@ -518,10 +524,13 @@ take_locked(snd_t *s)
 {
 	size_t n;
 
+	/* Entity updates leave the FIFO for their own batches (entity.c):
+	 * what is taken here is events only. */
+	otas__entities_collect_locked(s->sn);
 	if (s->pending)
 		return;
 	s->pending = otas__queue_take_locked(
-	    &s->eng->q, (size_t)s->eng->cfg->batch_max_events, &n);
+	    s->sn->q, (size_t)s->sn->cfg->batch_max_events, &n);
 }
 
 /* --------------------------------------------------------------- sends */
@@ -530,17 +539,17 @@ take_locked(snd_t *s)
 static void
 book_ok(snd_t *s, const otas__answer_t *ans, size_t n, size_t wire_len)
 {
-	otas_engine_t *eng = s->eng;
+	otas__sender_t *sn = s->sn;
 
-	OTAS__INC(eng, sent, ans->accepted);
-	OTAS__INC(eng, duplicates, ans->duplicates);
-	OTAS__INC(eng, dropped_rejected, ans->rejected);
-	OTAS__INC(eng, batches, 1);
-	OTAS__INC(eng, bytes_sent, wire_len);
+	OTAS__INC(sn->c, sent, ans->accepted);
+	OTAS__INC(sn->c, duplicates, ans->duplicates);
+	OTAS__INC(sn->c, dropped_rejected, ans->rejected);
+	OTAS__INC(sn->c, batches, 1);
+	OTAS__INC(sn->c, bytes_sent, wire_len);
 	if (ans->rejected)
-		otas__log(eng, OTAS_LOG_WARNING,
+		otas__logf(sn->log, OTAS_LOG_WARNING,
 		          "otas: %s rejected %llu of %zu event(s)%s%s",
-		          eng->proto->target, (unsigned long long)ans->rejected,
+		          sn->proto->target, (unsigned long long)ans->rejected,
 		          n, ans->description[0] ? ": " : "", ans->description);
 }
 
@@ -551,17 +560,18 @@ book_ok(snd_t *s, const otas__answer_t *ans, size_t n, size_t wire_len)
 static int
 send_batch(snd_t *s, long timeout_ms, int *retry_after_ms)
 {
-	otas_engine_t *eng = s->eng;
-	const otas__protocol_t *p = eng->proto;
+	otas__sender_t *sn = s->sn;
+	const otas__protocol_t *p = sn->proto;
 	otas__request_t *rq = &s->rq;
 	otas__answer_t *ans = &s->ans;
 	batch_t *b = &s->b;
 	otas__endpoint_t ep = otas__protocol_events_endpoint(p, !s->batch_mode);
 	size_t i, k, split = 0, n_sent, wire_len;
 
-	project_id(eng, rq->project_id, sizeof(rq->project_id));
+	project_id(sn, rq->project_id, sizeof(rq->project_id));
 	rq->accepts_zstd =
-	    __atomic_load_n(&eng->accepts_zstd, __ATOMIC_RELAXED);
+	    atomic_load_explicit(&sn->auth->accepts_zstd,
+	                         memory_order_relaxed);
 	*retry_after_ms = -1;
 	if (s->answered && b->next == 0 && s->early.ep == ep) {
 		/* Sent in flight: book the answer it got (s->resp). */
@@ -588,11 +598,11 @@ send_batch(snd_t *s, long timeout_ms, int *retry_after_ms)
 			if (a == OTAS__APPEND_FULL)
 				break;
 			if (a == OTAS__APPEND_NO_TOKEN)
-				OTAS__INC(eng, skipped_no_agent_token, 1);
+				OTAS__INC(sn->c, skipped_no_agent_token, 1);
 			else if (a == OTAS__APPEND_BAD_TOKEN)
-				OTAS__INC(eng, dropped_invalid_agent_token, 1);
+				OTAS__INC(sn->c, dropped_invalid_agent_token, 1);
 			else if (a == OTAS__APPEND_INVALID)
-				OTAS__INC(eng, dropped_capture_error, 1);
+				OTAS__INC(sn->c, dropped_capture_error, 1);
 		}
 		k = i - b->next; /* the events this request resolves */
 		if (!rq->n) {    /* none of them is to be sent */
@@ -617,10 +627,10 @@ send_batch(snd_t *s, long timeout_ms, int *retry_after_ms)
 			book_ok(s, ans, n_sent, wire_len);
 			b->next += k;
 			if (ep == OTAS__EP_BATCH)
-				set_batch_endpoint(eng, 1);
+				set_batch_endpoint(sn, 1);
 			break;
 		case OTAS__OUT_ENCODING_REFUSED:
-			otas__log(eng, OTAS_LOG_WARNING,
+			otas__logf(sn->log, OTAS_LOG_WARNING,
 			          "otas: the back end refused zstd bodies (HTTP "
 			          "415); batches are sent with gzip");
 			continue;
@@ -628,8 +638,8 @@ send_batch(snd_t *s, long timeout_ms, int *retry_after_ms)
 		case OTAS__OUT_REJECTED:
 			/* We wrote the body, so sending it again gets the same
 			 * answer: drop it, counted, and say why. */
-			OTAS__INC(eng, dropped_rejected, n_sent);
-			otas__log(eng, OTAS_LOG_ERROR,
+			OTAS__INC(sn->c, dropped_rejected, n_sent);
+			otas__logf(sn->log, OTAS_LOG_ERROR,
 			          "otas: %s refused %zu %s (HTTP %d%s%s); "
 			          "they are dropped", p->target, n_sent,
 			          p->kind == OTAS__PROTO_OTLP ? "log record(s)"
@@ -639,7 +649,7 @@ send_batch(snd_t *s, long timeout_ms, int *retry_after_ms)
 			b->next += k;
 			break;
 		case OTAS__OUT_TOKEN_REJECTED:
-			OTAS__INC(eng, dropped_invalid_agent_token, n_sent);
+			OTAS__INC(sn->c, dropped_invalid_agent_token, n_sent);
 			b->next += k;
 			break;
 		case OTAS__OUT_ENDPOINT_MISSING:
@@ -662,7 +672,7 @@ send_batch(snd_t *s, long timeout_ms, int *retry_after_ms)
 static int
 attempt(snd_t *s, long timeout_ms)
 {
-	otas_engine_t *eng = s->eng;
+	otas__sender_t *sn = s->sn;
 	int out, ra = -1;
 	int64_t now = otas__now_mono_ms();
 
@@ -675,16 +685,16 @@ attempt(snd_t *s, long timeout_ms)
 		if (out != OUT_FALLBACK)
 			break;
 		if (s->reprobe_ms == 0)
-			otas__log(eng, OTAS_LOG_INFO,
+			otas__logf(sn->log, OTAS_LOG_INFO,
 			          "otas: the back end has no batch endpoint; "
 			          "sending one event per request");
 		s->batch_mode = 0;
-		s->reprobe_ms = otas__now_mono_ms() + eng->reprobe_ms;
-		set_batch_endpoint(eng, 0);
+		s->reprobe_ms = otas__now_mono_ms() + sn->timing->reprobe_ms;
+		set_batch_endpoint(sn, 0);
 	}
 	if (out == OUT_DONE) {
 		if (s->failing) {
-			otas__log(eng, OTAS_LOG_INFO,
+			otas__logf(sn->log, OTAS_LOG_INFO,
 			          "otas: delivery works again");
 			s->spool_dirty = 1;
 		}
@@ -697,7 +707,7 @@ attempt(snd_t *s, long timeout_ms)
 	}
 	s->server_wait = out == OUT_AUTH_WAIT || out == OUT_REDIRECT || ra >= 0;
 	s->attempt++;
-	OTAS__INC(eng, retried, 1);
+	OTAS__INC(sn->c, retried, 1);
 	now = otas__now_mono_ms();
 	if (out == OUT_REDIRECT) {
 		char msg[600];
@@ -706,28 +716,28 @@ attempt(snd_t *s, long timeout_ms)
 		         "%s is wrong (use the address it names); "
 		         "the redirect is not followed, so the key is not sent "
 		         "there, and events are kept (spooled)",
-		         eng->proto->target, s->resp.status,
+		         sn->proto->target, s->resp.status,
 		         s->resp.location[0] ? s->resp.location : "(no Location)",
-		         eng->proto->url_option);
-		otas__set_last_error(eng, msg);
+		         sn->proto->url_option);
+		otas__sender_set_error(sn, msg);
 		if (!s->auth_logged)
-			otas__log(eng, OTAS_LOG_ERROR, "otas: %s", msg);
+			otas__logf(sn->log, OTAS_LOG_ERROR, "otas: %s", msg);
 		s->auth_logged = 1;
-		s->next_attempt_ms = now + eng->auth_wait_ms;
+		s->next_attempt_ms = now + sn->timing->auth_wait_ms;
 	} else if (out == OUT_AUTH_WAIT) {
 		char msg[256];
-		otas__protocol_auth_message(eng->proto, &s->ans, msg,
+		otas__protocol_auth_message(sn->proto, &s->ans, msg,
 		                            sizeof(msg));
-		otas__set_last_error(eng, msg);
+		otas__sender_set_error(sn, msg);
 		if (!s->auth_logged)
-			otas__log(eng, OTAS_LOG_ERROR, "otas: %s", msg);
+			otas__logf(sn->log, OTAS_LOG_ERROR, "otas: %s", msg);
 		s->auth_logged = 1;
-		s->next_attempt_ms = now + eng->auth_wait_ms;
+		s->next_attempt_ms = now + sn->timing->auth_wait_ms;
 	} else {
 		char msg[256];
 		int64_t d = otas__retry_delay_ms(s->attempt, otas__rand64(),
-		                                 eng->retry_base_ms,
-		                                 eng->retry_cap_ms);
+		                                 sn->timing->retry_base_ms,
+		                                 sn->timing->retry_cap_ms);
 		if (ra >= 0) /* the server knows best, within reason */
 			d = ra > 300000 ? 300000 : ra;
 		if (s->resp.status)
@@ -737,15 +747,15 @@ attempt(snd_t *s, long timeout_ms)
 		else
 			snprintf(msg, sizeof(msg), "delivery failed: %s",
 			         s->resp.error);
-		otas__set_last_error(eng, msg);
+		otas__sender_set_error(sn, msg);
 		if (!s->failing)
-			otas__log(eng, OTAS_LOG_WARNING,
+			otas__logf(sn->log, OTAS_LOG_WARNING,
 			          "otas: %s; retrying with backoff", msg);
 		s->next_attempt_ms = now + d;
 	}
 	s->failing = 1;
 	if (!s->b.deadline_ms)
-		s->b.deadline_ms = now + eng->retry_window_ms;
+		s->b.deadline_ms = now + sn->timing->retry_window_ms;
 	return out;
 }
 
@@ -754,39 +764,39 @@ attempt(snd_t *s, long timeout_ms)
 static void
 try_auth(snd_t *s, long timeout_ms)
 {
-	otas_engine_t *eng = s->eng;
+	otas__sender_t *sn = s->sn;
 	otas_auth_result_t res;
 	int64_t now;
 
-	otas__authenticate_key(eng->auth_url, eng->cfg->sdk_key,
+	otas__authenticate_key(sn->auth_url, sn->cfg->sdk_key,
 	                       (int)timeout_ms, &res);
-	otas__engine_set_auth(eng, &res);
+	otas__auth_set(sn->auth, &res);
 	now = otas__now_mono_ms();
 	if (res.status == OTAS_AUTH_OK) {
 		s->auth_attempt = 0;
 		return;
 	}
 	s->auth_attempt++;
-	otas__set_last_error(eng, res.message);
+	otas__sender_set_error(sn, res.message);
 	if (res.status == OTAS_AUTH_INVALID_KEY) {
 		if (!s->auth_logged)
-			otas__log(eng, OTAS_LOG_ERROR,
+			otas__logf(sn->log, OTAS_LOG_ERROR,
 			          "otas: authentication failed: %s; events are "
 			          "kept and authentication retried", res.message);
 		s->auth_logged = 1;
-		s->next_auth_ms = now + eng->auth_wait_ms;
+		s->next_auth_ms = now + sn->timing->auth_wait_ms;
 	} else {
 		if (s->auth_attempt == 1 &&
-		    !atomic_exchange(&eng->unreachable_told, 0))
-			otas__log(eng, OTAS_LOG_WARNING,
+		    !atomic_exchange(&sn->auth->unreachable_told, 0))
+			otas__logf(sn->log, OTAS_LOG_WARNING,
 			          "otas: the back end is unreachable (%s); "
 			          "retrying authentication in the background",
 			          res.message);
 		s->next_auth_ms =
 		    now + otas__retry_delay_ms(s->auth_attempt, otas__rand64(),
-		                               eng->retry_base_ms * 2,
-		                               eng->retry_cap_ms * 2) +
-		    eng->retry_base_ms;
+		                               sn->timing->retry_base_ms * 2,
+		                               sn->timing->retry_cap_ms * 2) +
+		    sn->timing->retry_base_ms;
 	}
 }
 
@@ -796,7 +806,7 @@ try_auth(snd_t *s, long timeout_ms)
 static void
 shutdown_flush(snd_t *s, int64_t deadline)
 {
-	otas_engine_t *eng = s->eng;
+	otas__sender_t *sn = s->sn;
 	int give_up = 0;
 	uint64_t last;
 
@@ -809,10 +819,10 @@ shutdown_flush(snd_t *s, int64_t deadline)
 		int authed;
 
 		promote_held(s);
-		pthread_mutex_lock(&eng->q.mu);
+		pthread_mutex_lock(&sn->q->mu);
 		take_locked(s);
-		authed = eng->auth_state == OTAS__AUTH_OK;
-		pthread_mutex_unlock(&eng->q.mu);
+		authed = otas__auth_ok(sn->auth);
+		pthread_mutex_unlock(&sn->q->mu);
 		if (!s->b.n)
 			fill_batch(s);
 		if (!s->b.n)
@@ -821,12 +831,12 @@ shutdown_flush(snd_t *s, int64_t deadline)
 		    now >= s->next_auth_ms) {
 			/* The project is still unknown: one try. */
 			long t = (long)(deadline - now);
-			if (t > eng->cfg->timeout_ms)
-				t = (long)eng->cfg->timeout_ms;
+			if (t > sn->cfg->timeout_ms)
+				t = (long)sn->cfg->timeout_ms;
 			try_auth(s, t);
-			pthread_mutex_lock(&eng->q.mu);
-			authed = eng->auth_state == OTAS__AUTH_OK;
-			pthread_mutex_unlock(&eng->q.mu);
+			pthread_mutex_lock(&sn->q->mu);
+			authed = otas__auth_ok(sn->auth);
+			pthread_mutex_unlock(&sn->q->mu);
 			now = otas__now_mono_ms();
 			if (!authed)
 				give_up = 1;
@@ -838,8 +848,8 @@ shutdown_flush(snd_t *s, int64_t deadline)
 		if (!give_up && authed && now < deadline &&
 		    (now >= s->next_attempt_ms || !s->server_wait)) {
 			long t = (long)(deadline - now);
-			if (t > eng->cfg->timeout_ms)
-				t = (long)eng->cfg->timeout_ms;
+			if (t > sn->cfg->timeout_ms)
+				t = (long)sn->cfg->timeout_ms;
 			if (t < 1)
 				t = 1;
 			if (attempt(s, t) == OUT_DONE) {
@@ -853,14 +863,14 @@ shutdown_flush(snd_t *s, int64_t deadline)
 		}
 		/* Not deliverable now: spool it, or count it lost. */
 		if (spool_batch(s) != 0)
-			OTAS__INC(eng, dropped_shutdown, s->b.n - s->b.next);
+			OTAS__INC(sn->c, dropped_shutdown, s->b.n - s->b.next);
 		batch_clear(&s->b);
 		publish(s);
 	}
-	pthread_mutex_lock(&eng->q.mu);
-	last = eng->q.seq;
-	resolved_locked(eng, last);
-	pthread_mutex_unlock(&eng->q.mu);
+	pthread_mutex_lock(&sn->q->mu);
+	last = sn->q->seq;
+	resolved_locked(sn, last);
+	pthread_mutex_unlock(&sn->q->mu);
 }
 
 /* -------------------------------------------------------------- thread */
@@ -888,11 +898,11 @@ snd_free(snd_t *s)
 	}
 	otas__http_free(s->http);
 	otas__request_free(&s->rq);
-	pthread_mutex_lock(&s->eng->spool_mu);
-	if (s->eng->spool)
-		otas__spool_close(s->eng->spool);
-	s->eng->spool = NULL;
-	pthread_mutex_unlock(&s->eng->spool_mu);
+	pthread_mutex_lock(&s->sn->spool_mu);
+	if (s->sn->spool)
+		otas__spool_close(s->sn->spool);
+	s->sn->spool = NULL;
+	pthread_mutex_unlock(&s->sn->spool_mu);
 	otas__buf_free(&s->body);
 	otas__buf_free(&s->resp.body);
 	otas__event_scratch_free(&s->esc);
@@ -971,10 +981,10 @@ http_ready(snd_t *s)
 		return 1;
 	s->http = otas__http_new();
 	if (!s->http) {
-		otas__set_last_error(s->eng, "cannot start libcurl");
+		otas__sender_set_error(s->sn, "cannot start libcurl");
 		return 0;
 	}
-	otas__http_set_slots(s->http, (int)s->eng->cfg->max_in_flight);
+	otas__http_set_slots(s->http, (int)s->sn->cfg->max_in_flight);
 	return 1;
 }
 
@@ -983,14 +993,14 @@ http_ready(snd_t *s)
 static void
 do_start(snd_t *s)
 {
-	otas_engine_t *eng = s->eng;
-	const otas__protocol_t *p = eng->proto;
+	otas__sender_t *sn = s->sn;
+	const otas__protocol_t *p = sn->proto;
 	flight_t *f = NULL;
 	otas__request_t *rq;
 	size_t i;
 	int slot;
 
-	for (slot = 0; slot < (int)eng->cfg->max_in_flight &&
+	for (slot = 0; slot < (int)sn->cfg->max_in_flight &&
 	               slot < OTAS__HTTP_SLOTS;
 	     slot++)
 		if (!s->fl[slot].busy) {
@@ -1005,11 +1015,12 @@ do_start(snd_t *s)
 		publish(s);
 		return;
 	}
-	f->b.deadline_ms = otas__now_mono_ms() + eng->retry_window_ms;
+	f->b.deadline_ms = otas__now_mono_ms() + sn->timing->retry_window_ms;
 	rq = &f->rq;
-	project_id(eng, rq->project_id, sizeof(rq->project_id));
+	project_id(sn, rq->project_id, sizeof(rq->project_id));
 	rq->accepts_zstd =
-	    __atomic_load_n(&eng->accepts_zstd, __ATOMIC_RELAXED);
+	    atomic_load_explicit(&sn->auth->accepts_zstd,
+	                         memory_order_relaxed);
 	rq->zstd_refused = s->rq.zstd_refused;
 	if (otas__protocol_begin(p, rq, OTAS__EP_BATCH) != 0)
 		goto held;
@@ -1025,7 +1036,7 @@ do_start(snd_t *s)
 	 * does not take) goes the blocking way, which counts it. */
 	if (f->k != f->b.n || otas__protocol_end(p, rq) != 0 ||
 	    otas__http_start(s->http, slot, rq->url, rq->hdr, rq->n_hdr,
-	                     rq->body, rq->len, (long)eng->cfg->timeout_ms,
+	                     rq->body, rq->len, (long)sn->cfg->timeout_ms,
 	                     &f->resp) != 0)
 		goto held;
 	f->busy = 1;
@@ -1041,7 +1052,7 @@ held:
 static void
 do_collect(snd_t *s, long wait_ms)
 {
-	otas_engine_t *eng = s->eng;
+	otas__sender_t *sn = s->sn;
 	otas__answer_t ans;
 	flight_t *f;
 	int k = otas__http_wait(s->http, wait_ms);
@@ -1061,14 +1072,14 @@ do_collect(snd_t *s, long wait_ms)
 	if (k < 0 || k >= OTAS__HTTP_SLOTS || !s->fl[k].busy)
 		return;
 	f = &s->fl[k];
-	otas__protocol_answer(eng->proto, &f->rq, &f->resp, &ans);
+	otas__protocol_answer(sn->proto, &f->rq, &f->resp, &ans);
 	if (f->rq.zstd_refused)
 		s->rq.zstd_refused = 1;
 	if (ans.outcome == OTAS__OUT_OK) {
 		book_ok(s, &ans, f->rq.n, f->rq.len);
-		set_batch_endpoint(eng, 1);
+		set_batch_endpoint(sn, 1);
 		if (s->failing) {
-			otas__log(eng, OTAS_LOG_INFO,
+			otas__logf(sn->log, OTAS_LOG_INFO,
 			          "otas: delivery works again");
 			s->spool_dirty = 1;
 		}
@@ -1089,30 +1100,31 @@ do_collect(snd_t *s, long wait_ms)
 static void
 gather_locked(snd_t *s, int64_t now, otas__sched_state_t *st)
 {
-	otas_engine_t *eng = s->eng;
+	otas__sender_t *sn = s->sn;
 	int64_t ent_next = -1;
 
 	promote_held(s);
+	otas__entities_collect_locked(sn);
 	memset(st, 0, sizeof(*st));
-	st->q_count = eng->q.count;
-	st->q_bytes = eng->q.bytes;
-	st->q_max_bytes = eng->q.max_bytes;
-	st->q_wake_bytes = eng->q.wake_bytes;
-	st->oldest_ms = eng->q.head ? eng->q.head->enq_mono_ms : -1;
-	st->entities_queued = eng->entq.head != NULL;
+	st->q_count = sn->q->count;
+	st->q_bytes = sn->q->bytes;
+	st->q_max_bytes = sn->q->max_bytes;
+	st->q_wake_bytes = sn->q->wake_bytes;
+	st->oldest_ms = sn->q->head ? sn->q->head->enq_mono_ms : -1;
+	st->entities_queued = sn->entq.head != NULL;
 	if (st->entities_queued) {
 		int64_t w = INT64_MAX;
 		st->entities_due =
-		    otas__entities_due_locked(eng, now, &w);
+		    otas__entities_due_locked(sn, now, &w);
 		ent_next = w == INT64_MAX ? -1 : w;
 	}
 	st->entities_next_ms = ent_next;
-	st->batch_max_events = (uint64_t)eng->cfg->batch_max_events;
-	st->flush_interval_ms = eng->cfg->flush_interval_ms;
-	st->stop = eng->stop;
-	st->flush_wanted = eng->flush_seq > eng->done_seq;
-	st->flush_deadline_ms = eng->flush_deadline_ms;
-	st->authed = eng->auth_state == OTAS__AUTH_OK;
+	st->batch_max_events = (uint64_t)sn->cfg->batch_max_events;
+	st->flush_interval_ms = sn->cfg->flush_interval_ms;
+	st->stop = sn->stop;
+	st->flush_wanted = sn->flush_seq > sn->done_seq;
+	st->flush_deadline_ms = sn->flush_deadline_ms;
+	st->authed = otas__auth_ok(sn->auth);
 	st->auth_attempts = s->auth_attempt;
 	st->next_auth_ms = s->next_auth_ms;
 	st->pending = s->pending != NULL;
@@ -1127,10 +1139,10 @@ gather_locked(snd_t *s, int64_t now, otas__sched_state_t *st)
 	 * working; spooled batches, retries and per-event mode go one at a
 	 * time (the spool's order, attempt()'s bookkeeping). */
 	st->max_in_flight = s->batch_mode &&
-	                            eng->proto->kind == OTAS__PROTO_OTAS
-	                        ? (int)eng->cfg->max_in_flight
+	                            sn->proto->kind == OTAS__PROTO_OTAS
+	                        ? (int)sn->cfg->max_in_flight
 	                        : 1;
-	st->spool_configured = eng->spool_path != NULL;
+	st->spool_configured = sn->spool_path != NULL;
 	st->spool_fail_until = s->spool_fail_until;
 	st->spool_retry_ms = s->spool_retry_ms;
 	st->spooled_here = s->spooled_here;
@@ -1148,7 +1160,7 @@ do_spool(snd_t *s)
 		publish(s);
 	} else if (s->b.n) {
 		/* No spool now: keep the batch and retry. */
-		s->b.deadline_ms = otas__now_mono_ms() + s->eng->retry_window_ms;
+		s->b.deadline_ms = otas__now_mono_ms() + s->sn->timing->retry_window_ms;
 	}
 }
 
@@ -1162,7 +1174,7 @@ do_send(snd_t *s)
 		fill_batch(s);
 	if (!s->b.n)
 		return;
-	out = attempt(s, (long)s->eng->cfg->timeout_ms);
+	out = attempt(s, (long)s->sn->cfg->timeout_ms);
 	if (out == OUT_DONE) {
 		if (s->b.spool_id > 0)
 			spool_end(s, s->b.spool_id, 1);
@@ -1177,47 +1189,71 @@ do_send(snd_t *s)
 	}
 }
 
+/* OTAS_SENDER_NICE: this thread's nice value goes up by nice (Linux
+ * keeps one per thread), so a request thread wins a busy core over
+ * delivery; the queue absorbs the delay.  Only ever lowers the priority,
+ * which needs no privilege; a failure changes nothing. */
+static void
+lower_priority(int nice)
+{
+#ifdef SYS_gettid
+	id_t tid = (id_t)syscall(SYS_gettid);
+	int now;
+
+	if (nice <= 0)
+		return;
+	errno = 0;
+	now = getpriority(PRIO_PROCESS, tid);
+	if (now == -1 && errno)
+		return;
+	(void)setpriority(PRIO_PROCESS, tid, now + nice > 19 ? 19 : now + nice);
+#else
+	(void)nice;
+#endif
+}
+
 static void *
 sender_main(void *arg)
 {
-	otas_engine_t *eng = arg;
+	otas__sender_t *sn = arg;
 	snd_t *s = calloc(1, sizeof(*s));
 	int64_t deadline;
 
 	if (!s) {
 		/* Cannot run: records stay queued; shutdown counts them. */
-		pthread_mutex_lock(&eng->q.mu);
-		eng->sender_exited = 1;
-		pthread_mutex_unlock(&eng->q.mu);
+		pthread_mutex_lock(&sn->q->mu);
+		sn->exited = 1;
+		pthread_mutex_unlock(&sn->q->mu);
 		return NULL;
 	}
-	s->eng = eng;
+	s->sn = sn;
 	s->batch_mode = 1;
+	lower_priority(sn->cfg->sender_nice);
 	s->spool_dirty = 1; /* an earlier run may have spooled */
 	/* Every transfer of this thread ends at the shutdown deadline. */
-	otas__http_thread_abort(&eng->abort_at_ms);
+	otas__http_thread_abort(&sn->abort_at_ms);
 
 	for (;;) {
 		int64_t now = otas__now_mono_ms();
 		otas__sched_state_t st;
 		otas__sched_decision_t d;
 
-		pthread_mutex_lock(&eng->q.mu);
+		pthread_mutex_lock(&sn->q->mu);
 		gather_locked(s, now, &st);
 		d = otas__sched_decide(&st, now);
 		if (d.action == OTAS__ACT_STOP) {
-			deadline = eng->stop_deadline_ms;
-			pthread_mutex_unlock(&eng->q.mu);
+			deadline = sn->stop_deadline_ms;
+			pthread_mutex_unlock(&sn->q->mu);
 			break;
 		}
 		/* A queue-full episode ends when the queue has room again. */
-		if (eng->q.bytes <= eng->q.max_bytes / 2)
-			atomic_store_explicit(&eng->qfull_logged, 0,
+		if (sn->q->bytes <= sn->q->max_bytes / 2)
+			atomic_store_explicit(&sn->q->full_logged, 0,
 			                      memory_order_relaxed);
 		if (d.take)
 			take_locked(s);
 		if (d.resolve_all)
-			resolved_locked(eng, eng->q.seq);
+			resolved_locked(sn, sn->q->seq);
 		if (d.action == OTAS__ACT_WAIT && !d.entities) {
 			struct timespec ts;
 			deadline_ts(d.wake_at_ms, &ts);
@@ -1226,27 +1262,27 @@ sender_main(void *arg)
 			 * not wake it (a futex and a context switch per
 			 * request) unless the queue passes
 			 * OTAS__SCHED_PARK_BYTES. */
-			eng->q.wake_parked_bytes = OTAS__SCHED_PARK_BYTES;
-			eng->q.sender_waiting = d.parked ? OTAS__QUEUE_PARKED
+			sn->q->wake_parked_bytes = OTAS__SCHED_PARK_BYTES;
+			sn->q->sender_waiting = d.parked ? OTAS__QUEUE_PARKED
 			                                 : 1;
-			pthread_cond_timedwait(&eng->q.cv_send, &eng->q.mu, &ts);
-			eng->q.sender_waiting = 0;
-			pthread_mutex_unlock(&eng->q.mu);
+			pthread_cond_timedwait(&sn->q->cv_send, &sn->q->mu, &ts);
+			sn->q->sender_waiting = 0;
+			pthread_mutex_unlock(&sn->q->mu);
 			continue;
 		}
-		pthread_mutex_unlock(&eng->q.mu);
+		pthread_mutex_unlock(&sn->q->mu);
 
 		if (d.entities)
-			otas__entities_send(eng);
+			otas__entities_send(sn);
 		switch (d.action) {
 		case OTAS__ACT_AUTH:
-			try_auth(s, (long)eng->cfg->timeout_ms);
+			try_auth(s, (long)sn->cfg->timeout_ms);
 			break;
 		case OTAS__ACT_FILL:
 			fill_batch(s);
 			if (s->b.n)
 				s->b.deadline_ms = otas__now_mono_ms() +
-				                   eng->retry_window_ms;
+				                   sn->timing->retry_window_ms;
 			break;
 		case OTAS__ACT_SPOOL:
 			do_spool(s);
@@ -1280,55 +1316,186 @@ sender_main(void *arg)
 	}
 
 	shutdown_flush(s, deadline);
-	otas__entities_shutdown(eng, deadline);
+	otas__entities_shutdown(sn, deadline);
 	snd_free(s);
-	pthread_mutex_lock(&eng->q.mu);
-	eng->sender_exited = 1;
-	pthread_mutex_unlock(&eng->q.mu);
+	pthread_mutex_lock(&sn->q->mu);
+	sn->exited = 1;
+	pthread_mutex_unlock(&sn->q->mu);
 	return NULL;
 }
 
 int
-otas__sender_start(otas_engine_t *eng)
+otas__sender_start(otas__sender_t *sn)
 {
 	pthread_attr_t at;
 	int rc = 0;
 
-	pthread_mutex_lock(&eng->q.mu);
-	if (atomic_load(&eng->started) || eng->stop) {
-		pthread_mutex_unlock(&eng->q.mu);
+	pthread_mutex_lock(&sn->q->mu);
+	if (atomic_load(&sn->started) || sn->stop) {
+		pthread_mutex_unlock(&sn->q->mu);
 		return 0;
 	}
 	pthread_attr_init(&at);
 	pthread_attr_setstacksize(&at, 256 * 1024);
-	if (pthread_create(&eng->thread, &at, sender_main, eng) != 0) {
+	if (pthread_create(&sn->thread, &at, sender_main, sn) != 0) {
 		rc = -1;
 	} else {
-		eng->sender_running = 1;
-		eng->sender_exited = 0;
-		atomic_store(&eng->started, 1);
+		sn->running = 1;
+		sn->exited = 0;
+		atomic_store(&sn->started, 1);
 	}
 	pthread_attr_destroy(&at);
-	pthread_mutex_unlock(&eng->q.mu);
+	pthread_mutex_unlock(&sn->q->mu);
 	return rc;
 }
 
 void
-otas__sender_stop(otas_engine_t *eng, int timeout_ms)
+otas__sender_stop(otas__sender_t *sn, int timeout_ms)
 {
 	int running;
 
-	pthread_mutex_lock(&eng->q.mu);
-	eng->stop = 1;
-	eng->stop_deadline_ms = otas__now_mono_ms() + timeout_ms;
-	atomic_store(&eng->abort_at_ms, eng->stop_deadline_ms);
-	running = eng->sender_running;
-	pthread_cond_broadcast(&eng->q.cv_send);
-	pthread_mutex_unlock(&eng->q.mu);
+	pthread_mutex_lock(&sn->q->mu);
+	sn->stop = 1;
+	sn->stop_deadline_ms = otas__now_mono_ms() + timeout_ms;
+	atomic_store(&sn->abort_at_ms, sn->stop_deadline_ms);
+	running = sn->running;
+	pthread_cond_broadcast(&sn->q->cv_send);
+	pthread_mutex_unlock(&sn->q->mu);
 	if (running) {
-		pthread_join(eng->thread, NULL);
-		pthread_mutex_lock(&eng->q.mu);
-		eng->sender_running = 0;
-		pthread_mutex_unlock(&eng->q.mu);
+		pthread_join(sn->thread, NULL);
+		pthread_mutex_lock(&sn->q->mu);
+		sn->running = 0;
+		pthread_mutex_unlock(&sn->q->mu);
 	}
+}
+
+int
+otas__sender_flush(otas__sender_t *sn, int timeout_ms)
+{
+	struct timespec ts;
+	int64_t dl;
+	uint64_t target;
+	int started, ok;
+
+	dl = otas__now_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	pthread_mutex_lock(&sn->q->mu);
+	target = sn->q->seq;
+	if (sn->done_seq >= target && !otas__entities_busy_locked(sn)) {
+		pthread_mutex_unlock(&sn->q->mu);
+		return 0;
+	}
+	if (target > sn->flush_seq)
+		sn->flush_seq = target;
+	if (dl > sn->flush_deadline_ms)
+		sn->flush_deadline_ms = dl;
+	started = atomic_load(&sn->started);
+	pthread_cond_signal(&sn->q->cv_send);
+	pthread_mutex_unlock(&sn->q->mu);
+	if (!started)
+		otas__sender_start(sn);
+	deadline_ts(dl, &ts);
+	pthread_mutex_lock(&sn->q->mu);
+	while (sn->done_seq < target && !sn->exited) {
+		if (pthread_cond_timedwait(&sn->q->cv_done, &sn->q->mu, &ts) !=
+		        0 &&
+		    otas__now_mono_ms() >= dl)
+			break;
+	}
+	ok = sn->done_seq >= target;
+	/* Entity updates queued before the call (entity.c). */
+	while (ok && otas__entities_busy_locked(sn) && !sn->exited) {
+		pthread_cond_signal(&sn->q->cv_send);
+		if (pthread_cond_timedwait(&sn->q->cv_done, &sn->q->mu, &ts) !=
+		        0 &&
+		    otas__now_mono_ms() >= dl) {
+			ok = 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&sn->q->mu);
+	return ok ? 0 : 1;
+}
+
+void
+otas__sender_gauges(otas__sender_t *sn, otas_stats_t *o)
+{
+	pthread_mutex_lock(&sn->q->mu);
+	o->queue_bytes = sn->q->bytes;
+	o->queue_events = sn->q->count;
+	o->batch_endpoint = sn->batch_endpoint;
+	o->authenticated = otas__auth_ok(sn->auth);
+	snprintf(o->last_error, sizeof(o->last_error), "%s", sn->last_error);
+	pthread_mutex_unlock(&sn->q->mu);
+}
+
+void
+otas__sender_set_error(otas__sender_t *sn, const char *msg)
+{
+	size_t n = strlen(msg);
+
+	/* Cut to the field (a copy, not snprintf: longer messages are
+	 * expected and cut on purpose). */
+	if (n >= sizeof(sn->last_error))
+		n = sizeof(sn->last_error) - 1;
+	pthread_mutex_lock(&sn->q->mu);
+	memcpy(sn->last_error, msg, n);
+	sn->last_error[n] = '\0';
+	pthread_mutex_unlock(&sn->q->mu);
+}
+
+int
+otas__sender_init(otas__sender_t *sn, const otas__sender_in_t *in)
+{
+	memset(sn, 0, sizeof(*sn));
+	sn->cfg = in->cfg;
+	sn->ev = in->ev;
+	sn->proto = in->proto;
+	sn->q = in->q;
+	sn->c = in->c;
+	sn->auth = in->auth;
+	sn->log = in->log;
+	sn->timing = in->timing;
+	sn->auth_url = in->auth_url;
+	sn->spool_path = in->spool_path;
+	sn->batch_endpoint = -1;
+	return pthread_mutex_init(&sn->spool_mu, NULL) == 0 ? 0 : -1;
+}
+
+void
+otas__sender_destroy(otas__sender_t *sn)
+{
+	otas__entities_free(sn);
+	if (sn->spool)
+		otas__spool_close(sn->spool);
+	sn->spool = NULL;
+	pthread_mutex_destroy(&sn->spool_mu);
+}
+
+void
+otas__sender_fork_prepare(otas__sender_t *sn)
+{
+	/* Waits for a spool call of the thread to finish; the thread (or the
+	 * child's new one) reopens the handle at its next spool call. */
+	pthread_mutex_lock(&sn->spool_mu);
+	if (sn->spool)
+		otas__spool_close(sn->spool);
+	sn->spool = NULL;
+}
+
+void
+otas__sender_fork_parent(otas__sender_t *sn)
+{
+	pthread_mutex_unlock(&sn->spool_mu);
+}
+
+void
+otas__sender_fork_child(otas__sender_t *sn)
+{
+	atomic_store(&sn->started, 0);
+	sn->running = 0;
+	sn->exited = 0;
+	sn->done_seq = sn->q->seq;
+	sn->flush_seq = 0;
+	otas__entities_reset_child(sn);
+	pthread_mutex_unlock(&sn->spool_mu);
 }

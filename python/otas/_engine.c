@@ -57,7 +57,7 @@ typedef struct {
 	PyObject *str_route, *str_meta, *str_status_code, *str_headers;
 	PyObject *str_store, *str_streaming, *str_content, *str_user;
 	PyObject *str_cached_user, *str_session, *str_session_key;
-	PyObject *str_is_authenticated, *str_pk, *str_body;
+	PyObject *str_is_authenticated, *str_pk, *str_body, *str_container;
 } module_state;
 
 typedef struct {
@@ -73,6 +73,8 @@ typedef struct {
 	PyObject *dj_lazy_type; /* django.utils.functional.SimpleLazyObject */
 	PyObject *dj_skip_keys; /* tuple of request.__dict__ keys: slow path */
 	int dj_user_in_c;       /* OTAS_USER_ID_FIELD=pk, no OTAS_RESOLVE_USER */
+	PyObject *dj_content;   /* HttpResponse.content (the property), or NULL */
+	PyObject *dj_plain_resp;/* last response type whose content is it */
 } EngineObject;
 
 static inline module_state *
@@ -323,6 +325,8 @@ Engine_traverse(EngineObject *self, visitproc visit, void *arg)
 	Py_VISIT(self->log_callable);
 	Py_VISIT(self->dj_lazy_type);
 	Py_VISIT(self->dj_skip_keys);
+	Py_VISIT(self->dj_content);
+	Py_VISIT(self->dj_plain_resp);
 	return 0;
 }
 
@@ -332,6 +336,8 @@ Engine_clear(EngineObject *self)
 	Py_CLEAR(self->log_callable);
 	Py_CLEAR(self->dj_lazy_type);
 	Py_CLEAR(self->dj_skip_keys);
+	Py_CLEAR(self->dj_content);
+	Py_CLEAR(self->dj_plain_resp);
 	return 0;
 }
 
@@ -511,11 +517,15 @@ Engine_entity(EngineObject *self, PyObject *const *args, Py_ssize_t nargs)
 	return PyBool_FromLong(rc == OTAS_OK);
 }
 
+static inline void opt_str(PyObject *o, const char **p, size_t *len);
+
 /* Walk a WSGI environ (dict of str) into CGI-named header entries; the
- * engine keeps only the HTTP_* / CONTENT_* ones. */
+ * engine keeps only the HTTP_* / CONTENT_* ones.  The query string, the
+ * peer and the scheme are picked up on the way (one walk, no look-ups). */
 static size_t
 walk_environ(PyObject *environ, otas_header_t *h, size_t max,
-             char *server_host, size_t shlen, size_t *sh_out)
+             char *server_host, size_t shlen, size_t *sh_out,
+             otas_capture_t *cap)
 {
 	PyObject *k, *v;
 	Py_ssize_t pos = 0, kl, vl;
@@ -525,7 +535,7 @@ walk_environ(PyObject *environ, otas_header_t *h, size_t max,
 	Py_ssize_t snl = 0, spl = 0;
 
 	*sh_out = 0;
-	while (n < max && PyDict_Next(environ, &pos, &k, &v)) {
+	while (PyDict_Next(environ, &pos, &k, &v)) {
 		const char *ks = str_utf8(k, &kl), *vs;
 		if (!ks || kl < 5)
 			continue;
@@ -539,11 +549,26 @@ walk_environ(PyObject *environ, otas_header_t *h, size_t max,
 				sport = vs, spl = vl;
 			continue;
 		}
+		if (ks[0] == 'Q' && kl == 12 &&
+		    memcmp(ks, "QUERY_STRING", 12) == 0) {
+			opt_str(v, &cap->query, &cap->query_len);
+			continue;
+		}
+		if (ks[0] == 'R' && kl == 11 &&
+		    memcmp(ks, "REMOTE_ADDR", 11) == 0) {
+			opt_str(v, &cap->remote_addr, &cap->remote_addr_len);
+			continue;
+		}
+		if (ks[0] == 'w' && kl == 15 &&
+		    memcmp(ks, "wsgi.url_scheme", 15) == 0) {
+			opt_str(v, &cap->scheme, &cap->scheme_len);
+			continue;
+		}
 		if (kl == 9 && memcmp(ks, "HTTP_HOST", 9) == 0)
 			has_host = 1;
 		/* Cheap pre-filter so only candidate headers pay for the
 		 * value conversion; the engine applies the real rule. */
-		if (ks[0] != 'H' && ks[0] != 'C')
+		if ((ks[0] != 'H' && ks[0] != 'C') || n >= max)
 			continue;
 		vs = str_utf8(v, &vl);
 		if (!vs)
@@ -885,18 +910,12 @@ fill_environ(module_state *st, PyObject *environ, otas_capture_t *cap,
 	PyObject *o;
 
 	cap->flags |= OTAS_CAP_REQ_HEADERS_CGI;
+	/* Every pointer borrows from the environ dict's str objects. */
 	cap->n_req_headers = walk_environ(environ, req_h, MAX_HEADERS,
 	                                  server_host, shlen,
-	                                  &cap->server_host_len);
+	                                  &cap->server_host_len, cap);
 	if (cap->server_host_len)
 		cap->server_host = server_host;
-	/* Borrowed references from the environ dict. */
-	if ((o = PyDict_GetItemWithError(environ, st->str_query_string)))
-		opt_str(o, &cap->query, &cap->query_len);
-	if ((o = PyDict_GetItemWithError(environ, st->str_remote_addr)))
-		opt_str(o, &cap->remote_addr, &cap->remote_addr_len);
-	if ((o = PyDict_GetItemWithError(environ, st->str_url_scheme)))
-		opt_str(o, &cap->scheme, &cap->scheme_len);
 	if (!cap->method &&
 	    (o = PyDict_GetItemWithError(environ, st->str_request_method)))
 		opt_str(o, &cap->method, &cap->method_len);
@@ -1032,10 +1051,10 @@ Engine_django_setup(EngineObject *self, PyObject *const *args,
 	PyObject *old;
 	int user_in_c;
 
-	if (nargs != 3 || !IS_TUPLE(args[1])) {
+	if (nargs < 3 || nargs > 4 || !IS_TUPLE(args[1])) {
 		PyErr_SetString(PyExc_TypeError,
 		                "django_setup(lazy_type, skip_keys: tuple, "
-		                "user_in_c)");
+		                "user_in_c, content_property=None)");
 		return NULL;
 	}
 	CHECK_CAPTURE(self);
@@ -1048,6 +1067,10 @@ Engine_django_setup(EngineObject *self, PyObject *const *args,
 	self->dj_skip_keys = Py_NewRef(args[1]); /* decref in Engine_clear */
 	Py_XDECREF(old);
 	self->dj_user_in_c = user_in_c;
+	/* decref of both in Engine_clear */
+	Py_SETREF_(self->dj_content,
+	            nargs == 4 && args[3] != Py_None ? Py_NewRef(args[3]) : NULL);
+	Py_SETREF_(self->dj_plain_resp, NULL);
 	Py_RETURN_NONE;
 }
 
@@ -1109,6 +1132,55 @@ inst_attr(PyObject *d, PyObject *obj, PyObject *name)
 	return PyObject_GetAttr(obj, name);
 }
 
+/* Is this one of Django's plain responses: a type whose content
+ * attribute is HttpResponse's own property (django_setup()) and that is
+ * not streaming?  Checked once per type (the last one is kept).  For those
+ * the binding reads the instance dict: status_code, headers, and the
+ * bytes in _container, the list that content joins (one bytes item is the
+ * content itself: JsonResponse, HttpResponse(b"...")), without the
+ * property's Python call and copy.  1 yes, 0 no, -1 error. */
+static int
+plain_response(EngineObject *self, module_state *st, PyObject *response)
+{
+	PyObject *tp = (PyObject *)Py_TYPE(response), *o;
+	int plain, t;
+
+	if (!self->dj_content)
+		return 0;
+	if (tp == self->dj_plain_resp)
+		return 1;
+	if (!(o = PyObject_GetAttr(tp, st->str_content)))
+		return swallow();
+	plain = o == self->dj_content;
+	Py_DECREF(o);
+	if (!plain)
+		return 0;
+	if (!(o = PyObject_GetAttr(tp, st->str_streaming)))
+		return swallow();
+	t = PyObject_IsTrue(o);
+	Py_DECREF(o);
+	if (t != 0)
+		return t < 0 ? swallow() : 0;
+	/* decref in Engine_clear or the next django_setup() */
+	Py_SETREF_(self->dj_plain_resp, Py_NewRef(tp));
+	return 1;
+}
+
+/* A plain response's content from its instance dict rd (borrowed), else
+ * through the property.  A new reference. */
+static PyObject *
+plain_content(module_state *st, PyObject *rd, PyObject *response)
+{
+	PyObject *c = PyDict_GetItemWithError(rd, st->str_container), *o;
+
+	if (c && IS_LIST(c) && PyList_Size(c) == 1 &&
+	    (o = PyList_GetItem(c, 0)) && IS_BYTES(o))
+		return Py_NewRef(o); /* the caller's */
+	if (PyErr_Occurred())
+		return NULL;
+	return PyObject_GetAttr(response, st->str_content);
+}
+
 /* capture_django(request, response, t0_ns, body, want_id)
  *     -> None | event id str | NotImplemented
  *
@@ -1134,11 +1206,11 @@ Engine_capture_django(EngineObject *self, PyObject *const *args,
 	PyObject *d = NULL, *meta = NULL, *method = NULL, *path = NULL;
 	PyObject *rm = NULL, *route = NULL, *status = NULL, *headers = NULL;
 	PyObject *store = NULL, *content = NULL, *uid = NULL, *skey = NULL;
-	PyObject *req_body = NULL, *ret = NULL;
+	PyObject *req_body = NULL, *ret = NULL, *rd = NULL;
 	char server_host[300];
 	long long t0, mono, real;
 	Py_ssize_t i, n, clen;
-	int want_id, t;
+	int want_id, t, plain;
 
 	if (nargs != 5 || !IS_TUPLE(args[3]) || PyTuple_Size(args[3]) != 3) {
 		PyErr_SetString(PyExc_TypeError,
@@ -1165,12 +1237,16 @@ Engine_capture_django(EngineObject *self, PyObject *const *args,
 	otas_capture_init(&cap);
 
 	/* A streaming response is counted as it streams: Python's. */
-	if (!(o = PyObject_GetAttr(response, st->str_streaming)))
+	if ((plain = plain_response(self, st, response)) < 0)
 		goto fail;
-	t = PyObject_IsTrue(o);
-	Py_DECREF(o);
-	if (t)
-		goto slow_or_fail; /* t < 0: the error */
+	if (!plain) {
+		if (!(o = PyObject_GetAttr(response, st->str_streaming)))
+			goto fail;
+		t = PyObject_IsTrue(o);
+		Py_DECREF(o);
+		if (t)
+			goto slow_or_fail; /* t < 0: the error */
+	}
 
 	if (!(d = PyObject_GetAttr(request, st->str_dict)))
 		goto fail;
@@ -1235,17 +1311,30 @@ Engine_capture_django(EngineObject *self, PyObject *const *args,
 	if (!IS_DICT(meta))
 		goto slow;
 
-	/* The response. */
-	if (!(status = PyObject_GetAttr(response, st->str_status_code)) ||
-	    !(headers = PyObject_GetAttr(response, st->str_headers)))
+	/* The response: a plain one's instance attributes from its dict. */
+	if (plain) {
+		if (!(rd = PyObject_GetAttr(response, st->str_dict)))
+			goto fail;
+		if (!IS_DICT(rd))
+			plain = 0;
+	}
+	if (plain) {
+		if (!(status = inst_attr(rd, response, st->str_status_code)) ||
+		    !(headers = inst_attr(rd, response, st->str_headers)))
+			goto fail;
+	} else if (!(status = PyObject_GetAttr(response, st->str_status_code)) ||
+	           !(headers = PyObject_GetAttr(response, st->str_headers))) {
 		goto fail;
+	}
 	if (!(store = PyObject_GetAttr(headers, st->str_store))) {
 		if (!PyErr_ExceptionMatches(PyExc_AttributeError))
 			goto fail;
 		PyErr_Clear();
 		store = Py_NewRef(headers);
 	}
-	if (!(content = PyObject_GetAttr(response, st->str_content)))
+	content = plain ? plain_content(st, rd, response)
+	                : PyObject_GetAttr(response, st->str_content);
+	if (!content)
 		goto fail;
 	if ((clen = PyObject_Size(content)) < 0)
 		goto fail;
@@ -1282,6 +1371,7 @@ fail:
 	ret = NULL;
 done:
 	Py_XDECREF(d);
+	Py_XDECREF(rd);
 	Py_XDECREF(meta);
 	Py_XDECREF(method);
 	Py_XDECREF(path);
@@ -1342,7 +1432,7 @@ Engine_stats(EngineObject *self, PyObject *Py_UNUSED(ignored))
 	otas_stats_t s = OTAS_STATS_INIT;
 	PyObject *d;
 
-	CHECK_OPEN(self);
+	CHECK_CAPTURE(self); /* the null engine: every counter, 0 */
 	otas_stats(self->eng, &s);
 	d = PyDict_New();
 	if (!d)
@@ -1576,6 +1666,7 @@ module_exec(PyObject *m)
 	INTERN(str_store, "_store");
 	INTERN(str_streaming, "streaming");
 	INTERN(str_content, "content");
+	INTERN(str_container, "_container");
 	INTERN(str_user, "user");
 	INTERN(str_cached_user, "_cached_user");
 	INTERN(str_session, "session");
@@ -1640,6 +1731,7 @@ module_clear(PyObject *m)
 	Py_CLEAR(st->str_store);
 	Py_CLEAR(st->str_streaming);
 	Py_CLEAR(st->str_content);
+	Py_CLEAR(st->str_container);
 	Py_CLEAR(st->str_user);
 	Py_CLEAR(st->str_cached_user);
 	Py_CLEAR(st->str_session);

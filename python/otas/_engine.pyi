@@ -96,10 +96,13 @@ class Engine:
         copy and a push).  The event's UUIDv7 when want_id and it was
         queued, else None; never raises for an event the engine drops."""
     def django_setup(self, lazy_type: type, skip_keys: tuple[str, ...],
-                     user_in_c: bool, /) -> None:
+                     user_in_c: bool, content_property: Any = None, /) -> None:
         """Once, before capture_django(): Django's SimpleLazyObject, the
-        request.__dict__ keys that send a request to the Python core, and
-        whether the binding reads str(request.user.pk) itself."""
+        request.__dict__ keys that send a request to the Python core,
+        whether the binding reads str(request.user.pk) itself, and
+        HttpResponse.content: for a response type with that very property
+        the binding takes the bytes from response._container without the
+        property's call and copy."""
     def capture_django(self, request: Any, response: Any, t0_ns: int,
                        body: tuple[bytes | None, int, int], want_id: bool, /) -> Any:
         """The Django middleware's capture in one call: reads the request

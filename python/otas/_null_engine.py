@@ -83,6 +83,7 @@ class Engine:
         self._captured = 0
         if _c is not None:
             c = _c.Engine({}, null=True)
+            self._stats = c.stats
             self.capture = c.capture
             self.capture_django = c.capture_django
             self.django_setup = c.django_setup
@@ -96,7 +97,7 @@ class Engine:
     def capture_django(self, request, response, t0_ns, body, want_id):
         return NotImplemented  # pragma: no cover - the Python path
 
-    def django_setup(self, lazy_type, skip_keys, user_in_c):
+    def django_setup(self, lazy_type, skip_keys, user_in_c, content=None):
         pass  # pragma: no cover
 
     def should_capture(self, method, path):
@@ -123,5 +124,13 @@ class Engine:
     def close(self, timeout_ms):
         self.closed = True
 
+    def _stats(self):  # pragma: no cover - the extension is not built
+        # Without the extension there is no OTAS_STATS_FIELDS table.
+        return {"captured": 0, "sent": 0, "dropped": {}}
+
     def stats(self):
-        return {"captured": self._captured, "sent": 0, "dropped": {}}
+        """The real engine's dict (every counter of OTAS_STATS_FIELDS, in
+        its order, from the binding's table), all 0 but `captured`."""
+        d = self._stats()
+        d["captured"] = self._captured
+        return d

@@ -32,7 +32,7 @@ import signal
 import sys
 import threading
 
-from . import _native
+from . import _native, conf
 from .exceptions import (
     OtasAuthenticationError,
     OtasConfigurationError,
@@ -44,6 +44,10 @@ logger = logging.getLogger("otas")
 # Re-entrant: the stop-signal handler (main thread) may run while that
 # thread is inside start() holding it.
 _lock = threading.RLock()
+# Start-up authentication waits at most this long (OTAS_TIMEOUT_MS, from
+# the C option table, when shorter): an app must not wait a full delivery
+# timeout to start when the back end is slow (policy, not an option).
+STARTUP_AUTH_MAX_MS = 5000
 _runtimes = {}
 _current = None
 _atexit_registered = False
@@ -110,7 +114,7 @@ def start(settings):
         except ValueError as exc:
             raise OtasConfigurationError(str(exc)) from None
         rt = Runtime(eng, settings)
-        timeout = min(settings.ms("OTAS_TIMEOUT_MS", 10000), 5000)
+        timeout = min(settings.ms("OTAS_TIMEOUT_MS"), STARTUP_AUTH_MAX_MS)
         status, http, message, pid, name, desc = eng.authenticate(timeout)
         if status == mod.AUTH_OK:
             rt.authenticated = True
@@ -233,4 +237,6 @@ def stats():
 
 def current_shutdown_timeout_ms():
     rt = _current
-    return rt.settings.shutdown_timeout_ms if rt is not None else 5000
+    if rt is not None:
+        return rt.settings.shutdown_timeout_ms
+    return conf.Settings({}, {}).shutdown_timeout_ms  # the C table's

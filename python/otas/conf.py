@@ -137,8 +137,29 @@ def _to_str(name, value):
     )
 
 
+def _table():
+    """The engine's option table (engine/options.def through the binding):
+    {name: default}, read once.  {} when the C engine did not load."""
+    global _TABLE
+    if _TABLE is None:
+        _TABLE = dict(engine.option_defaults()) if engine is not None else {}
+    return _TABLE
+
+
+_TABLE = None
+
+
+def default(name):
+    """The C option table's default of `name` (a str).  Python repeats no
+    default: a second copy would drift from the table.  Without the C
+    engine there is no table and nothing is captured; "" then (enabled,
+    no timeouts)."""
+    return _table().get(name, "")
+
+
 class Settings:
-    """What the runtime needs: engine options (str -> str) and hooks."""
+    """What the runtime needs: engine options (str -> str) and hooks.  An
+    option not set reads as the C option table's default (default())."""
 
     __slots__ = ("options", "hooks")
 
@@ -146,23 +167,34 @@ class Settings:
         self.options = options
         self.hooks = hooks
 
+    def get(self, name):
+        """The option's value as set, else the C table's default."""
+        v = self.options.get(name)
+        return default(name) if v is None else v
+
     @property
     def enabled(self):
-        return as_bool(self.options.get("OTAS_ENABLED", "1"))
+        # No table (the C engine did not load): on, so that the Django
+        # check and the middleware say why nothing is captured.
+        return as_bool(self.get("OTAS_ENABLED") or "1")
 
     @property
     def strict_startup(self):
-        return as_bool(self.options.get("OTAS_STRICT_STARTUP", "0"))
+        return as_bool(self.get("OTAS_STRICT_STARTUP") or "0")
 
     @property
     def debug(self):
-        return as_bool(self.options.get("OTAS_DEBUG", "0"))
+        return as_bool(self.get("OTAS_DEBUG") or "0")
 
-    def ms(self, name, default):
-        try:
-            return int(float(self.options.get(name, default)))
-        except ValueError:
-            return int(default)
+    def ms(self, name):
+        """An integer option in ms: as set, else the table's default (0
+        when neither parses: the engine rejected a bad value already)."""
+        for v in (self.options.get(name), default(name)):
+            try:
+                return int(float(v))
+            except (TypeError, ValueError):
+                continue
+        return 0
 
     @property
     def exports_otlp(self):
@@ -171,7 +203,7 @@ class Settings:
 
     @property
     def shutdown_timeout_ms(self):
-        return self.ms("OTAS_SHUTDOWN_TIMEOUT_MS", 5000)
+        return self.ms("OTAS_SHUTDOWN_TIMEOUT_MS")
 
     def __repr__(self):  # never shows the key
         # The engine's option table says which options are secret; without

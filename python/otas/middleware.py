@@ -25,6 +25,7 @@ import time
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.core.exceptions import MiddlewareNotUsed
 from django.core.signals import got_request_exception
+from django.http import HttpResponse
 from django.utils.functional import SimpleLazyObject
 
 from . import _native, conf, outgoing
@@ -175,7 +176,8 @@ class OtasMiddleware:
             engine.django_setup(
                 SimpleLazyObject,
                 (ERRORS_ATTR, _EVENT_ID_ATTR, outgoing.CHILDREN_KEY),
-                self._user_field == "pk" and not self._resolve_user)
+                self._user_field == "pk" and not self._resolve_user,
+                HttpResponse.content)
             if not (self.async_mode or self._filtering or self._outgoing):
                 self._direct = engine.capture_django
 

@@ -3,6 +3,7 @@
  * otas_authenticate_key() against a loopback server and a closed port.
  */
 #include "engine.h"
+#include "send/auth.h"
 #include "send/protocol.h"
 #include "fake_server.c"
 #include "testlib.h"
@@ -100,6 +101,43 @@ TEST(config_errors)
 	          OTAS_AUTH_CONFIG);
 }
 
+/* The state an answer leaves (auth.h): OK sets the project and zstd;
+ * a refused key marks it refused and keeps the project; unreachable
+ * changes nothing. */
+TEST(state_follows_the_answers)
+{
+	otas__auth_t a;
+	otas_auth_result_t res = OTAS_AUTH_RESULT_INIT;
+	char pid[128];
+
+	CHECK(otas__auth_init(&a, OTAS__AUTH_UNKNOWN) == 0);
+	CHECK(!otas__auth_ok(&a));
+	otas__auth_project(&a, pid, sizeof(pid));
+	CHECK_STR(pid, "");
+	res.status = OTAS_AUTH_OK;
+	snprintf(res.project_id, sizeof(res.project_id), "p-9");
+	res.accepts_zstd = 1;
+	otas__auth_set(&a, &res);
+	CHECK(otas__auth_ok(&a));
+	CHECK_INT(atomic_load(&a.accepts_zstd), 1);
+	otas__auth_project(&a, pid, sizeof(pid));
+	CHECK_STR(pid, "p-9");
+	res.status = OTAS_AUTH_UNREACHABLE;
+	otas__auth_set(&a, &res);
+	CHECK(otas__auth_ok(&a));
+	res.status = OTAS_AUTH_INVALID_KEY;
+	otas__auth_set(&a, &res);
+	CHECK(!otas__auth_ok(&a));
+	CHECK_INT(a.state, OTAS__AUTH_INVALID);
+	otas__auth_project(&a, pid, sizeof(pid));
+	CHECK_STR(pid, "p-9");
+	otas__auth_destroy(&a);
+	/* OTAS_EXPORTER=otlp: no authentication, OK from the start. */
+	CHECK(otas__auth_init(&a, OTAS__AUTH_OK) == 0);
+	CHECK(otas__auth_ok(&a));
+	otas__auth_destroy(&a);
+}
+
 int
 main(void)
 {
@@ -108,5 +146,6 @@ main(void)
 	RUN(faults_are_unreachable);
 	RUN(over_the_wire);
 	RUN(config_errors);
+	RUN(state_follows_the_answers);
 	return testlib_done();
 }

@@ -1,6 +1,7 @@
 /*
  * test_entity.c -- entity.c: validation and normalisation of updates,
- * otas_entity() return codes and its share of the queue budget.
+ * otas_entity() return codes, its share of the queue budget and the full
+ * queue it shares with events.
  * (Delivery against a real collector is in tests/python/test_identity.py.)
  */
 #include <stdlib.h>
@@ -129,7 +130,7 @@ TEST(refused_key_keeps_updates)
 	                             "\"invalid_sdk_key\"}"}};
 	otas_stats_t st = OTAS_STATS_INIT;
 
-	e->auth_wait_ms = 300;
+	e->timing.auth_wait_ms = 300;
 	fs_script(fs, bad, 1);
 	CHECK(otas_engine_authenticate(e, 2000, NULL) == OTAS_AUTH_OK);
 	CHECK_INT(otas_entity(e, OTAS_ENTITY_USER, U, strlen(U)), 0);
@@ -221,11 +222,63 @@ TEST(queue_and_budget)
 	otas_engine_free(eng, 0);
 }
 
+/* Entity updates are items of the one bounded queue: when captured
+ * events have filled it, an update is dropped and counted as an event
+ * would be (the sender cannot drain it: authentication fails, no spool). */
+TEST(full_queue_drops_updates_as_events)
+{
+	otas_config_t *cfg = otas_config_new();
+	otas_engine_t *eng;
+	otas_stats_t st = OTAS_STATS_INIT;
+	otas_capture_t c;
+	char err[256], body[4096];
+	int i, rc = OTAS_OK;
+
+	otas_config_set(cfg, "OTAS_SDK_KEY", KEY, err, sizeof(err));
+	otas_config_set(cfg, "OTAS_BASE_URL", "http://127.0.0.1:9", err,
+	                sizeof(err));
+	otas_config_set(cfg, "OTAS_QUEUE_MAX_BYTES", "65536", err,
+	                sizeof(err));
+	otas_config_set(cfg, "OTAS_BATCH_MAX_BYTES", "4096", err, sizeof(err));
+	otas_config_set(cfg, "OTAS_SPOOL_MAX_BYTES", "0", err, sizeof(err));
+	eng = otas_engine_new(cfg, err, sizeof(err));
+	CHECK(eng != NULL);
+	memset(body, 'b', sizeof(body));
+	otas_capture_init(&c);
+	c.method = "POST";
+	c.method_len = 4;
+	c.path = "/a";
+	c.path_len = 2;
+	c.req_body = body;
+	c.req_body_len = sizeof(body);
+	c.req_body_size = -1;
+	c.resp_body_size = -1;
+	c.status = 200;
+	for (i = 0; i < 100 && rc == OTAS_OK; i++)
+		rc = otas_capture(eng, &c, NULL);
+	CHECK_INT(rc, OTAS_DROPPED);
+	/* Then the smallest events (no body), so what is left is less than
+	 * an update's item (a record header and its JSON). */
+	c.req_body = NULL;
+	c.req_body_len = 0;
+	for (rc = OTAS_OK, i = 0; i < 1000 && rc == OTAS_OK; i++)
+		rc = otas_capture(eng, &c, NULL);
+	CHECK_INT(rc, OTAS_DROPPED);
+	otas_stats(eng, &st);
+	CHECK_INT(st.dropped_queue_full, 2);
+	CHECK_INT(otas_entity(eng, OTAS_ENTITY_USER, U, strlen(U)), 1);
+	otas_stats(eng, &st);
+	CHECK_INT(st.dropped_entities, 1);
+	CHECK_INT(st.dropped_queue_full, 2); /* an update is not an event */
+	otas_engine_free(eng, 0);
+}
+
 int
 main(void)
 {
 	RUN(element_validation);
 	RUN(queue_and_budget);
+	RUN(full_queue_drops_updates_as_events);
 	RUN(delivered_in_one_batch);
 	RUN(missing_endpoint_drops_and_logs_once);
 	RUN(server_error_is_retried);

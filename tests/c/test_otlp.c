@@ -770,8 +770,8 @@ TEST(sender_posts_otlp)
 	    "OTAS_FLUSH_INTERVAL_MS", "60000", NULL});
 	e = otas_engine_new(c, err, sizeof(err));
 	CHECK(e);
-	e->retry_base_ms = 10;
-	e->retry_cap_ms = 20;
+	e->timing.retry_base_ms = 10;
+	e->timing.retry_cap_ms = 20;
 	for (i = 0; i < 3; i++)
 		cap_one(e, "/a");
 	otas_flush(e, 10000);

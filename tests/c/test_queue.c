@@ -1,10 +1,12 @@
 /*
  * test_queue.c -- the bounded queue: FIFO order, byte budget (full ->
- * refused, never blocks), take, and many producers against one consumer
- * (run under TSan).
+ * refused, never blocks), take, typed items (entity updates beside
+ * events: their share, taken out of the FIFO in order), and many
+ * producers against one consumer (run under TSan).
  */
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "capture/capture.h"
 #include "queue/queue.h"
@@ -157,6 +159,101 @@ TEST(many_producers_one_consumer)
 	otas__queue_destroy(&g_q);
 }
 
+static void
+free_list(otas__record_t *l)
+{
+	otas__record_t *r;
+
+	while (l) {
+		r = l->next;
+		free(l);
+		l = r;
+	}
+}
+
+/* Events and entity updates share the FIFO and its budget; the sender
+ * takes the updates out wherever they are, in order, and the events keep
+ * theirs (the tail too: a push after that appends). */
+TEST(typed_items_entities_taken_out_in_order)
+{
+	otas__queue_t q;
+	otas__record_t *l, *r;
+	const char *js;
+	size_t n, len, i;
+	uint64_t want[] = {1, 3, 6, 7};
+
+	CHECK(otas__queue_init(&q, 1 << 20) == 0);
+	CHECK(otas__queue_push(&q, rec(1000)) == 0);            /* 1 */
+	CHECK(otas__queue_push_entity(&q, "{\"a\":1}", 7) == 0); /* 2 */
+	CHECK(otas__queue_push(&q, rec(1000)) == 0);            /* 3 */
+	CHECK(otas__queue_push_entity(&q, "{\"b\":2}", 7) == 0); /* 4 */
+	CHECK(otas__queue_push_entity(&q, "{\"c\":3}", 7) == 0); /* 5 */
+	CHECK_INT(q.count, 5);
+	CHECK_INT(q.ent_count, 3);
+	CHECK_INT(q.ent_bytes, 21);
+	CHECK_INT(q.bytes, 2000 + 3 * (sizeof(otas__record_t) + 8));
+	pthread_mutex_lock(&q.mu);
+	l = otas__queue_take_entities_locked(&q, &n);
+	pthread_mutex_unlock(&q.mu);
+	CHECK_INT(n, 3);
+	CHECK_INT(q.count, 2);
+	CHECK_INT(q.ent_count, 0);
+	CHECK_INT(q.bytes, 2000);
+	CHECK_INT(q.ent_bytes, 21); /* the share stays until resolved */
+	for (i = 0, r = l; r; r = r->next, i++) {
+		CHECK_INT(r->kind, OTAS__ITEM_ENTITY);
+		CHECK_INT(r->seq, 2 + (i ? i + 1 : 0));
+		js = otas__queue_entity_json(r, &len);
+		CHECK_INT(len, 7);
+		CHECK(js[len] == '\0' && js[2] == "abc"[i]);
+	}
+	CHECK_INT(i, 3);
+	free_list(l);
+	/* Nothing left to take: no walk, an empty list. */
+	pthread_mutex_lock(&q.mu);
+	CHECK(otas__queue_take_entities_locked(&q, &n) == NULL && n == 0);
+	pthread_mutex_unlock(&q.mu);
+	CHECK(otas__queue_push(&q, rec(1000)) == 0);            /* 6 */
+	CHECK(otas__queue_push(&q, rec(1000)) == 0);            /* 7 */
+	pthread_mutex_lock(&q.mu);
+	l = otas__queue_take_locked(&q, 10, &n);
+	pthread_mutex_unlock(&q.mu);
+	CHECK_INT(n, 4);
+	for (i = 0, r = l; r; r = r->next, i++) {
+		CHECK_INT(r->kind, OTAS__ITEM_EVENT);
+		CHECK_INT(r->seq, want[i]);
+	}
+	CHECK(q.head == NULL && q.tail == NULL);
+	free_list(l);
+	otas__queue_destroy(&q);
+}
+
+/* An update is refused (1, the caller counts the drop) when the queue is
+ * full, as an event is, and when the updates' share (a sixteenth of the
+ * budget) is used up although the queue has room. */
+TEST(typed_items_full_and_share_refuse)
+{
+	otas__queue_t q;
+	otas__record_t *r;
+	char js[600];
+
+	memset(js, 'x', sizeof(js));
+	CHECK(otas__queue_init(&q, 16384) == 0);
+	CHECK(otas__queue_push_entity(&q, js, 600) == 0);
+	CHECK_INT(otas__queue_push_entity(&q, js, 600), 1); /* 1200 > 1024 */
+	CHECK_INT(q.ent_count, 1);
+	/* Fill with the smallest records: less than one header is left. */
+	while (otas__queue_push(&q, (r = rec(1))) == 0)
+		;
+	free(r); /* refused: not taken */
+	CHECK(q.bytes + sizeof(otas__record_t) > q.max_bytes);
+	/* Share left (600 + 100 <= 1024), queue full: refused. */
+	CHECK_INT(otas__queue_push_entity(&q, js, 100), 1);
+	CHECK_INT(q.ent_count, 1);
+	CHECK_INT(q.ent_bytes, 600);
+	otas__queue_destroy(&q); /* frees both kinds */
+}
+
 int
 main(void)
 {
@@ -164,5 +261,7 @@ main(void)
 	RUN(full_refuses_without_blocking);
 	RUN(parked_sender_wakes_at_a_batch);
 	RUN(many_producers_one_consumer);
+	RUN(typed_items_entities_taken_out_in_order);
+	RUN(typed_items_full_and_share_refuse);
 	return testlib_done();
 }

@@ -89,11 +89,11 @@ mk(fs_t *fs, const char *const *opts)
 	if (!e)
 		fprintf(stderr, "engine_new: %s\n", err);
 	CHECK(e);
-	e->retry_base_ms = 20;
-	e->retry_cap_ms = 200;
-	e->retry_window_ms = 1500;
-	e->auth_wait_ms = 300;
-	e->reprobe_ms = 100000;
+	e->timing.retry_base_ms = 20;
+	e->timing.retry_cap_ms = 200;
+	e->timing.retry_window_ms = 1500;
+	e->timing.auth_wait_ms = 300;
+	e->timing.reprobe_ms = 100000;
 	return e;
 }
 
@@ -524,8 +524,8 @@ TEST(shutdown_tries_once_despite_own_backoff)
 	otas_engine_t *e = mk(fs, NULL);
 	size_t total, i;
 
-	e->retry_base_ms = 60000; /* the next attempt is a minute away */
-	e->retry_cap_ms = 60000;
+	e->timing.retry_base_ms = 60000; /* the next attempt is a minute away */
+	e->timing.retry_cap_ms = 60000;
 	otas_engine_authenticate(e, 2000, NULL);
 	fs_log_status(fs, 503);
 	for (i = 0; i < 3; i++)
@@ -694,7 +694,7 @@ TEST(batch_endpoint_is_probed_again)
 	otas_stats_t st = OTAS_STATS_INIT;
 	fs_req_t r;
 
-	e->reprobe_ms = 200;
+	e->timing.reprobe_ms = 200;
 	fs_no_batch(fs, 1);
 	otas_engine_authenticate(e, 2000, NULL);
 	cap1(e, "/a", "t");
@@ -871,7 +871,7 @@ TEST(redirect_keeps_events_and_names_location_once)
 	fs_script(fs, rep, 8);
 	g_log[0] = '\0';
 	otas_set_logger(e, logger, NULL, OTAS_LOG_DEBUG);
-	e->auth_wait_ms = 50;
+	e->timing.auth_wait_ms = 50;
 	otas_engine_authenticate(e, 2000, NULL);
 	for (i = 0; i < 3; i++)
 		cap1(e, "/moved", NULL);

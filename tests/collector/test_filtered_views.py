@@ -5,7 +5,7 @@ route filter read the per-route people rollups.  Every answer must be the
 one the scan of every event of the range gives: checked field by field
 against an equivalent query that cannot take the new plan (a glob with no
 literal head, plan=raw) and against our own count of the events sent.
-Also the upgrade from the schema before (SQLite 10, PostgreSQL 8)."""
+Also the upgrade from the schema before (SQLite 11, PostgreSQL 8)."""
 import fnmatch
 import random
 import sqlite3
@@ -182,7 +182,7 @@ def test_people_per_route_equal_raw(collector):
 
 
 def test_upgrade_from_the_schema_before(new_collector, store, request):
-    """A database of the schema before these steps (SQLite 10, PostgreSQL
+    """A database of the schema before these steps (SQLite 11, PostgreSQL
     8): the open builds the indexes and fills the per-route rows from the
     events; the answers are the scan's."""
     c = new_collector("up")
@@ -204,7 +204,7 @@ def test_upgrade_from_the_schema_before(new_collector, store, request):
         con = sqlite3.connect(c.db_path)
         con.execute("DROP INDEX events_path")
         con.execute("DELETE FROM rollup_people WHERE kind IN ('ru', 'rc')")
-        con.execute("PRAGMA user_version=10")
+        con.execute("PRAGMA user_version=11")
         con.commit()
         con.close()
     c.start(extra_args=["--quiet"])
@@ -214,7 +214,7 @@ def test_upgrade_from_the_schema_before(new_collector, store, request):
             assert c.sql("SELECT count(*) FROM pg_indexes WHERE indexname IN"
                          " ('events_path', 'events_user', 'events_company')") == "3"
         else:
-            assert c.sql("PRAGMA user_version") == "12"
+            assert c.sql("PRAGMA user_version") == "13"
             assert c.sql("SELECT count(*) FROM sqlite_master WHERE name ="
                          " 'events_path'") == "1"
         for r in ROUTES:

@@ -432,13 +432,17 @@ def test_migration_fills_rollups_from_events(new_collector, store, request):
                 " ALTER TABLE events DROP COLUMN text_indexed;"
                 " UPDATE otas_schema SET version = 2;")
     else:
-        # back to schema 4 (the filtered views' index of 11 too)
+        # back to schema 4 (the filtered views' index of 12 too)
         con = sqlite3.connect(c.db_path)
         con.execute("DROP TABLE rollups")
         con.execute("DROP TABLE rollup_people")
         con.execute("DROP INDEX events_errors")
         con.execute("DROP INDEX events_agents")
         con.execute("DROP TABLE fts_state")  # the deferred text index's step
+        # and schema 11's: the search text was a generated column
+        con.execute("DROP VIEW events_text")
+        con.execute("ALTER TABLE events ADD COLUMN search_text TEXT"
+                    " GENERATED ALWAYS AS (doc) VIRTUAL")
         con.execute("DROP INDEX events_path")
         con.execute("PRAGMA user_version=4")
         con.commit()

@@ -200,7 +200,8 @@ def test_index_built_for_an_older_database(new_collector):
         for stmt in ("DROP TRIGGER IF EXISTS events_fts_ins",
                      "DROP TRIGGER events_fts_del", "DROP TRIGGER events_fts_upd",
                      "DROP TABLE events_fts", "DROP TABLE fts_state",
-                     "ALTER TABLE events DROP COLUMN search_text",
+                     # the search text became a view (schema 11)
+                     "DROP VIEW events_text",
                      # and what later schemas added (rollups, indexes)
                      "DROP TABLE rollups", "DROP TABLE rollup_people",
                      "DROP INDEX events_errors", "DROP INDEX events_agents",
@@ -225,7 +226,7 @@ def test_index_built_for_an_older_database(new_collector):
         assert c.send_batch([ev(2, req="after-the-index")]).json()["accepted"] == 1
         assert ids(c, q="the-index") == ["s-0002", "s-0001"]
         if c.store == "sqlite":
-            assert c.sql("PRAGMA user_version") == "12"
+            assert c.sql("PRAGMA user_version") == "13"
         else:
             assert c.sql("SELECT version FROM otas_schema") == "10"
             assert c.sql("SELECT count(*) FROM pg_extension WHERE extname = 'pg_trgm'") == "1"
@@ -354,6 +355,10 @@ def test_synchronous_index_database_upgraded(new_collector):
     if c.store == "sqlite":
         for stmt in ("DROP TRIGGER events_fts_del", "DROP TRIGGER events_fts_upd",
                      "DROP TABLE fts_state",
+                     # schema 11 made the search text a view
+                     "DROP VIEW events_text",
+                     "ALTER TABLE events ADD COLUMN search_text TEXT"
+                     " GENERATED ALWAYS AS (doc) VIRTUAL",
                      "CREATE TRIGGER events_fts_ins AFTER INSERT ON events BEGIN"
                      " INSERT INTO events_fts(rowid, search_text)"
                      " VALUES(new.id, new.search_text); END",
@@ -376,7 +381,7 @@ def test_synchronous_index_database_upgraded(new_collector):
         assert unindexed(c) == 1
         assert ids(c, q="kept-a") == ["s-0002", "s-0001"]
         if c.store == "sqlite":
-            assert c.sql("PRAGMA user_version") == "12"
+            assert c.sql("PRAGMA user_version") == "13"
             assert c.sql("SELECT count(*) FROM sqlite_master WHERE type = 'trigger'"
                          " AND name = 'events_fts_ins'") == "0"
         else:

@@ -67,7 +67,7 @@ def test_stats_keys_are_the_table_in_order(eng):
 
 def test_option_names_and_defaults_are_the_table():
     table = gen_docs.options()
-    assert len(table) == 49  # ... + OTAS_MAX_IN_FLIGHT
+    assert len(table) == 50  # ... + OTAS_MAX_IN_FLIGHT, OTAS_SENDER_NICE
     defaults = _engine.option_defaults()
     assert list(defaults) == [o[0] for o in table]
     for name, typ, _field, default, *_ in table:
@@ -133,3 +133,34 @@ def test_extension_exports_only_the_public_functions():
     errors = mod.check(ROOT / "include" / "otas" / "otas.h", _engine.__file__,
                        extension=True)
     assert errors == []
+
+
+def test_null_engine_stats_are_every_counter_of_the_table():
+    from otas import _null_engine
+
+    e = _null_engine.Engine({})
+    st = e.stats()
+    assert _flat(st) == gen_docs.stats_keys()
+    assert st["captured"] == 0 and st["sent"] == 0
+    assert st["dropped"]["queue_full"] == 0 and st["last_error"] == ""
+
+
+def test_python_reads_its_defaults_from_the_c_table():
+    from otas import _runtime, conf
+
+    table = {o[0]: o[3] for o in gen_docs.options()}
+    s = conf.Settings({}, {})
+    assert s.enabled is (table["OTAS_ENABLED"] == "1")
+    assert s.debug is False and s.strict_startup is False
+    assert s.shutdown_timeout_ms == int(table["OTAS_SHUTDOWN_TIMEOUT_MS"])
+    assert s.ms("OTAS_TIMEOUT_MS") == int(table["OTAS_TIMEOUT_MS"])
+    assert conf.default("OTAS_TIMEOUT_MS") == table["OTAS_TIMEOUT_MS"]
+    # a value set wins; no runtime: the table's shutdown timeout
+    assert conf.Settings({"OTAS_SHUTDOWN_TIMEOUT_MS": "1234"}, {}).shutdown_timeout_ms == 1234
+    assert conf.Settings({"OTAS_ENABLED": "0"}, {}).enabled is False
+    if _runtime._current is None:
+        assert _runtime.current_shutdown_timeout_ms() == int(table["OTAS_SHUTDOWN_TIMEOUT_MS"])
+    # no literal copy of these defaults is left in the Python package
+    src = "".join((ROOT / "python/otas" / f).read_text() for f in ("conf.py", "_runtime.py"))
+    for name in ("OTAS_SHUTDOWN_TIMEOUT_MS", "OTAS_TIMEOUT_MS"):
+        assert f'"{name}", {table[name]}' not in src

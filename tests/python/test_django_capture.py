@@ -147,6 +147,20 @@ def test_large_response_truncated_full_size_kept(collector, uid):
     assert "response" in ev["metadata"]["truncated"]
 
 
+def test_response_body_is_what_the_client_got(collector, uid):
+    # the binding takes the bytes from HttpResponse._container when that
+    # is the content; a response written in pieces or with a content
+    # property of its own is read through the property
+    for kind, body in (("pieces", "first,second"), ("own", "own content")):
+        r = Client().get("/api/written", {"u": uid, "kind": kind})
+        assert r.content == body.encode()
+        evs = [e for e in events_for(collector, 1, path="/api/written")
+               if as_obj(e["query_params"]) == {"u": [str(uid)], "kind": [kind]}]
+        assert len(evs) == 1, evs
+        assert evs[0]["response_body"] == body
+        assert evs[0]["response_size_bytes"] == len(body)
+
+
 def test_binary_body_is_base64(collector, uid):
     r = Client().get("/api/binary", {"u": uid})
     evs = [e for e in events_for(collector, 1, path="/api/binary")

@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/read-stream", views.read_stream),
     path("api/binary", views.binary),
     path("api/big", views.big),
+    path("api/written", views.written),
     path("api/echo", views.echo),
     path("api/status/<int:code>", views.status),
     path("api/pid/<int:n>", views.pid),

@@ -244,3 +244,24 @@ def drf_error(request):
     except KeyError as e:
         otas.report_error(DrfLikeRequest(request), e)
     return JsonResponse({"ok": True})
+
+
+def written(request):
+    """A response written in pieces (two items in _container) and one whose
+    content property is the view's own: the capture reads what the client
+    gets."""
+    if request.GET.get("kind") == "own":
+        return OwnContent(b"ignored")
+    r = HttpResponse(b"first,", content_type="text/plain")
+    r.write(b"second")
+    return r
+
+
+class OwnContent(HttpResponse):
+    @property
+    def content(self):
+        return b"own content"
+
+    @content.setter
+    def content(self, value):
+        HttpResponse.content.fset(self, value)
