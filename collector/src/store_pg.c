@@ -81,6 +81,21 @@ enum {
 	" (VALUES (3600), (86400)) AS r(res), (VALUES ('u'), ('c')) AS k(kind))" \
 	" g WHERE who <> '' GROUP BY 1, 2, 3, 4, 5"
 
+/* Who called (metadata.user_id / company_id) as the queries read it from
+ * the stored document.  PostgreSQL's json refuses \u0000 and lone
+ * surrogates, which the contract allows in bodies: such a document has
+ * none.  Since schema 9 the columns user_id / company_id hold this value
+ * (the writer binds what the decoder read where that is certain to be
+ * it, else computes it: pg_writer_commit); rows stored before have
+ * who_set false and are found by it (partial expression indexes).
+ * Computing it for every insert (a generated column, an expression
+ * index) parses every document: 17 us of PostgreSQL CPU per 1 KB event
+ * per expression, measured. */
+#define WHO(f)                                                               \
+	"(CASE WHEN strpos(doc, '\\u') = 0 OR doc !~* "                    \
+	"'\\\\u(0000|d[89a-f])' THEN (doc::json -> 'metadata') ->> '" f   \
+	"' END)"
+
 static const char *const sql_text[P_N] = {
     [P_SECRET_GET] = "SELECT value FROM meta WHERE key=$1",
     [P_SECRET_PUT] = "INSERT INTO meta(key, value) VALUES($1, $2::bytea)"
@@ -112,14 +127,24 @@ static const char *const sql_text[P_N] = {
         " doc = otas_merge_patch(entities.doc, excluded.doc),"
         " company_id = coalesce(excluded.company_id, entities.company_id),"
         " updated_at = excluded.updated_at",
+    /* user_id / company_id: what the decoder read ($16, $17), or, for
+     * an event it cannot vouch for ($18 true), the expression the
+     * queries read them by, computed here (pg_writer_commit). */
     [P_EVENT_INSERT] =
         "INSERT INTO events(day, project, event_id, ts, received_at, method,"
         " path, route, status, latency_ms, is_error, agent_id,"
-        " agent_session_id, agent_verified, doc)"
-        " SELECT * FROM unnest($1::int[], $2::bigint[], $3::text[],"
+        " agent_session_id, agent_verified, doc, user_id, company_id)"
+        " SELECT day, project, event_id, ts, received_at, method, path,"
+        " route, status, latency_ms, is_error, agent_id, agent_session_id,"
+        " agent_verified, doc, CASE WHEN x THEN " WHO("user_id") " ELSE u"
+        " END, CASE WHEN x THEN " WHO("company_id") " ELSE c END"
+        " FROM unnest($1::int[], $2::bigint[], $3::text[],"
         " $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::text[],"
         " $9::bigint[], $10::float8[], $11::smallint[], $12::text[],"
-        " $13::text[], $14::smallint[], $15::text[])"
+        " $13::text[], $14::smallint[], $15::text[], $16::text[],"
+        " $17::text[], $18::bool[]) AS t(day, project, event_id, ts,"
+        " received_at, method, path, route, status, latency_ms, is_error,"
+        " agent_id, agent_session_id, agent_verified, doc, u, c, x)"
         " ON CONFLICT DO NOTHING RETURNING project, event_id",
     [P_EVENT_GET] = "SELECT id, ts, received_at, agent_id, agent_session_id,"
                     " agent_verified, doc, event_id FROM events"
@@ -185,18 +210,6 @@ static const char *const sql_text[P_N] = {
 
 #define PG_SEARCH_FIELD(f) \
 	"left(coalesce(d ->> '" #f "', ''), 4096) || chr(10) || "
-
-/* Who called (metadata.user_id / company_id), read from the stored
- * document at query time.  Not a column: a generated column (or an
- * expression index) parses every document on insert, which measured at
- * 17 us of PostgreSQL CPU per 1 KB event, a third of the ingest cost; the
- * filter serves the dashboard's drill-down, bounded by project, time and
- * the page cap.  PostgreSQL's json refuses \u0000 and lone surrogates,
- * which the contract allows in bodies: such a document never matches. */
-#define WHO(f)                                                               \
-	"(CASE WHEN strpos(doc, '\\u') = 0 OR doc !~* "                    \
-	"'\\\\u(0000|d[89a-f])' THEN (doc::json -> 'metadata') ->> '" f   \
-	"' END)"
 
 /* Characters of a path in events_path (schema 9). */
 #define PG_PATH_KEY_CHARS "200"
@@ -392,23 +405,32 @@ static const char *const migrations[] = {
     " min(ts), max(ts) FROM k, (VALUES (3600), (86400)) AS r(res)"
     " GROUP BY 1, 2, 3, 5;",
     /* 8 -> 9: filters no rollup holds, through indexes instead of every
-     * event of the range (collector/README.md "Filtered views"): a path
-     * glob's literal head (LIKE 'head%' on text_pattern_ops, whatever
-     * the database's collation; the first 200 characters, so a long
-     * path never exceeds a B-tree row; it includes what the series and
-     * endpoints views read, otas__scan_query_t lean, so a vacuumed
-     * partition answers from the index alone), and user / company by the very
-     * expression pg_scan filters on (no rewrite of the table; each
-     * insert parses its document for them: ingest cost measured in the
-     * README). */
+     * event of the range (collector/README.md "Filtered views").  A path
+     * glob's literal head: LIKE 'head%' on text_pattern_ops (whatever
+     * the database's collation), the first 200 characters (a long path
+     * never exceeds a B-tree row), with what the series and endpoints
+     * views read included (otas__scan_query_t lean: a vacuumed partition
+     * answers from the index alone).  User and company: columns the
+     * writer fills from now on (WHO above); the rows already stored keep
+     * them NULL with who_set false (a default: no rewrite of the table)
+     * and are found through expression indexes on those rows only, built
+     * here (each of them parses the stored documents once). */
     "CREATE INDEX IF NOT EXISTS events_path ON events(project,"
     " left(path, " PG_PATH_KEY_CHARS ") text_pattern_ops, ts) INCLUDE (id,"
     " path, method, route, status, latency_ms, is_error);"
-    "CREATE INDEX IF NOT EXISTS events_user ON events(project, "
-    WHO("user_id") ", ts);"
-    "CREATE INDEX IF NOT EXISTS events_company ON events(project, "
-    WHO("company_id")
-    ", ts);"
+    "ALTER TABLE events ADD COLUMN IF NOT EXISTS user_id text;"
+    "ALTER TABLE events ADD COLUMN IF NOT EXISTS company_id text;"
+    "ALTER TABLE events ADD COLUMN IF NOT EXISTS who_set boolean NOT NULL"
+    " DEFAULT false;"
+    "ALTER TABLE events ALTER COLUMN who_set SET DEFAULT true;"
+    "CREATE INDEX IF NOT EXISTS events_user ON events(project, user_id, ts)"
+    " WHERE user_id IS NOT NULL;"
+    "CREATE INDEX IF NOT EXISTS events_company ON events(project,"
+    " company_id, ts) WHERE company_id IS NOT NULL;"
+    "CREATE INDEX IF NOT EXISTS events_user_doc ON events(project, "
+    WHO("user_id") ", ts) WHERE NOT who_set;"
+    "CREATE INDEX IF NOT EXISTS events_company_doc ON events(project, "
+    WHO("company_id") ", ts) WHERE NOT who_set;"
     "ANALYZE events;",
     /* 9 -> 10: users and companies per route (rollup.h kinds "ru",
      * "rc"), filled from the events already there; metadata read as
@@ -445,7 +467,7 @@ typedef struct {
 	pthread_mutex_t pool_lock;
 	pthread_cond_t pool_cond;
 	conn_t wr[OTAS__PG_WRITERS];  /* one per writer thread */
-	otas__buf_t cols[OTAS__PG_WRITERS][15]; /* binary arrays */
+	otas__buf_t cols[OTAS__PG_WRITERS][18]; /* binary arrays */
 	int sync_full;
 	int no_text_index;
 	int index_chunk;            /* writer 0: rows per indexer step */
@@ -682,7 +704,7 @@ pg_open(const char *target, int create, char *err, size_t errlen)
 	if (!q->conninfo)
 		abort();
 	for (int w = 0; w < OTAS__PG_WRITERS; w++)
-		for (int i = 0; i < 15; i++)
+		for (int i = 0; i < 18; i++)
 			otas__buf_init(&q->cols[w][i]);
 	if (conn_open(&q->adm, target, 0, err, errlen) != 0)
 		goto fail;
@@ -742,7 +764,7 @@ pg_close(void *b)
 	PQfinish(q->adm.c);
 	for (int w = 0; w < OTAS__PG_WRITERS; w++) {
 		PQfinish(q->wr[w].c);
-		for (int i = 0; i < 15; i++)
+		for (int i = 0; i < 18; i++)
 			otas__buf_free(&q->cols[w][i]);
 	}
 	pthread_mutex_destroy(&q->adm_lock);
@@ -1061,8 +1083,8 @@ arr_num(otas__buf_t *b, const char *fmt, ...)
  * pass over every byte of every document, to escape it here and to
  * parse the literal there (array_in); this costs a copy.  The element
  * type ids are PostgreSQL's fixed ones (pg_type.dat). */
-enum { OID_INT2 = 21, OID_INT4 = 23, OID_INT8 = 20, OID_TEXT = 25,
-       OID_FLOAT8 = 701 };
+enum { OID_BOOL = 16, OID_INT2 = 21, OID_INT4 = 23, OID_INT8 = 20,
+       OID_TEXT = 25, OID_FLOAT8 = 701 };
 
 static void
 put_be(otas__buf_t *b, uint64_t x, int n)
@@ -1268,18 +1290,18 @@ pg_writer_commit(void *b, int w, otas__store_job_t *batch, int fail)
 	pg_t *q = b;
 	otas__buf_t *cols = q->cols[w];
 	conn_t *wr = &q->wr[w];
-	/* P_EVENT_INSERT's $1..$15 */
-	static const uint32_t col_oid[15] = {
+	/* P_EVENT_INSERT's $1..$18 */
+	static const uint32_t col_oid[18] = {
 	    OID_INT4, OID_INT8, OID_TEXT, OID_INT8, OID_INT8, OID_TEXT,
 	    OID_TEXT, OID_TEXT, OID_INT8, OID_FLOAT8, OID_INT2, OID_TEXT,
-	    OID_TEXT, OID_INT2, OID_TEXT};
-	const char *v[15];
-	int lens[15], fmts[15];
+	    OID_TEXT, OID_INT2, OID_TEXT, OID_TEXT, OID_TEXT, OID_BOOL};
+	const char *v[18];
+	int lens[18], fmts[18];
 	otas__store_job_t *j;
 	ref_t *refs = NULL;
 	size_t nrefs = 0, cap = 0;
 	PGresult *r = NULL;
-	int rc = -1, oom = 0, nulls11 = 0, nulls12 = 0;
+	int rc = -1, oom = 0, nulls11 = 0, nulls12 = 0, nulls15 = 0, nulls16 = 0;
 
 	for (j = batch; j; j = j->next) {
 		j->accepted = j->duplicates = 0;
@@ -1301,7 +1323,7 @@ pg_writer_commit(void *b, int w, otas__store_job_t *batch, int fail)
 	 * collectors) then take the unique index's locks in one order and
 	 * cannot deadlock on a retried batch. */
 	qsort(refs, nrefs, sizeof *refs, ref_cmp);
-	for (int i = 0; i < 15; i++)
+	for (int i = 0; i < 18; i++)
 		barr_begin(&cols[i], col_oid[i]);
 	for (size_t k = 0; k < nrefs; k++) {
 		otas__event_t *e = refs[k].ev;
@@ -1326,10 +1348,27 @@ pg_writer_commit(void *b, int w, otas__store_job_t *batch, int fail)
 		                     strlen(e->agent_session_id));
 		barr_int(&cols[13], e->agent_verified, 2);
 		barr_text(&cols[14], e->doc, e->doc_len);
+		{
+			/* the decoder's user_id / company_id are WHO's value
+			 * when it read them plainly (ingest.h who) and the
+			 * document has no \u escape (WHO's guard); else the
+			 * insert computes WHO (x true) */
+			int x = e->who[0] == OTAS__WHO_DOC ||
+			        e->who[1] == OTAS__WHO_DOC ||
+			        memmem(e->doc, e->doc_len, "\\u", 2) != NULL;
+			nulls15 |= barr_text(&cols[15], x ? NULL : e->user_id,
+			                     e->user_id ? strlen(e->user_id) : 0);
+			nulls16 |= barr_text(&cols[16], x ? NULL : e->company_id,
+			                     e->company_id ? strlen(e->company_id)
+			                                   : 0);
+			put_be(&cols[17], 1, 4);
+			put_be(&cols[17], (uint64_t)x, 1);
+		}
 	}
-	for (int i = 0; i < 15; i++) {
+	for (int i = 0; i < 18; i++) {
 		barr_end(&cols[i], (uint32_t)nrefs,
-		         (i == 11 && nulls11) || (i == 12 && nulls12));
+		         (i == 11 && nulls11) || (i == 12 && nulls12) ||
+		             (i == 15 && nulls15) || (i == 16 && nulls16));
 		oom |= cols[i].oom;
 		v[i] = cols[i].data;
 		lens[i] = (int)cols[i].len;
@@ -1339,7 +1378,7 @@ pg_writer_commit(void *b, int w, otas__store_job_t *batch, int fail)
 		abort(); /* the collector aborts on OOM */
 	if (conn_ready(wr) != 0 || exec_sql(wr->c, "BEGIN") != 0)
 		goto done;
-	r = run_bin(wr, P_EVENT_INSERT, 15, v, lens, fmts);
+	r = run_bin(wr, P_EVENT_INSERT, 18, v, lens, fmts);
 	if (!ok(r)) {
 		fprintf(stderr, "error: insert failed: %s",
 		        r ? PQresultErrorMessage(r) : "no connection\n");
@@ -1942,14 +1981,18 @@ pg_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 	if (q->agent_session_id)
 		pgq_add(&x, " AND agent_session_id = $%d::text",
 		        pgq_text(&x, q->agent_session_id));
-	/* the expressions events_user / events_company index (the same
-	 * value as w.md's) */
-	if (q->user_id)
-		pgq_add(&x, " AND " WHO("user_id") " = $%d::text",
-		        pgq_text(&x, q->user_id));
-	if (q->company_id)
-		pgq_add(&x, " AND " WHO("company_id") " = $%d::text",
-		        pgq_text(&x, q->company_id));
+	/* the columns (events_user / events_company), and for rows stored
+	 * before schema 9 the expression (events_*_doc): WHO above */
+	if (q->user_id) {
+		int a = pgq_text(&x, q->user_id);
+		pgq_add(&x, " AND (user_id = $%d::text OR (NOT who_set AND "
+		        WHO("user_id") " = $%d::text))", a, a);
+	}
+	if (q->company_id) {
+		int a = pgq_text(&x, q->company_id);
+		pgq_add(&x, " AND (company_id = $%d::text OR (NOT who_set AND "
+		        WHO("company_id") " = $%d::text))", a, a);
+	}
 	if (q->path_prefix_len) {
 		/* LIKE 'head%' on the indexed expression (events_path): its
 		 * first PG_PATH_KEY_MAX characters, escaped */

@@ -11,6 +11,7 @@ import random
 import sqlite3
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from otas_testing.collector import make_event
 
 T0 = datetime(2026, 4, 6, 8, 0, tzinfo=timezone.utc)
@@ -232,3 +233,64 @@ def test_upgrade_from_the_schema_before(new_collector, store, request):
         assert a == b
     finally:
         c.stop()
+
+
+# Raw metadata texts (the document as sent) whose user_id PostgreSQL's
+# json reads in ways the decoder does not vouch for: the writer must
+# then compute the value as the query expression does.
+ODD_META = [
+    '"user_id": "u1", "company_id": "c1"',
+    '"user_id": 7, "company_id": 7',
+    '"user_id": 7.0',
+    '"user_id": true',
+    '"user_id": {"a": 1}',
+    '"user_id": "dup1", "user_id": "dup2"',   # json reads the last
+    '"user_id": "u\\u0031"',                   # u1, escaped
+    '"user_id": "a\\"b"',
+    '"user_id": ""',
+    '"user_id": null, "company_id": "c1"',
+    '"company_id": "c1", "company_id": "c2"',
+]
+
+
+def odd_body(i, meta, body=""):
+    ts = iso(T0 + timedelta(minutes=i))
+    return (f'{{"project_id": "p", "path": "/odd/{i}", "method": "GET", "status_code": 200,'
+            f' "latency_ms": 1.5, "request_body": "{body}", "event_id": "odd-{i}",'
+            f' "metadata": {{"timestamp": "{ts}", {meta}}}}}')
+
+
+@pytest.mark.pg_only
+def test_pg_who_columns_are_the_query_expression(collector):
+    """Every odd user/company id answers as the expression over the
+    stored document answers (the plan before the columns), for rows the
+    writer filled and for rows stored before schema 9 (who_set false)."""
+    c = collector
+    docs = [odd_body(i, m) for i, m in enumerate(ODD_META)]
+    # the same ids with a \u0000 elsewhere in the document: never found
+    docs += [odd_body(100 + i, m, body="nul \\u0000 here")
+             for i, m in enumerate(ODD_META[:2])]
+    body = ('{"events": [' + ", ".join(docs) + "]}").encode()
+    r = c.post_json("/api/v1/backend/log/sdk/batch/", body)
+    assert r.status == 200 and r.json()["accepted"] == len(docs), r.body
+    span = {"from": iso(T0 - timedelta(hours=1)), "to": iso(T0 + timedelta(days=1))}
+    who = ("(CASE WHEN strpos(doc, '\\u') = 0 OR doc !~* '\\\\u(0000|d[89a-f])'"
+           " THEN (doc::json -> 'metadata') ->> '{f}' END)")
+    vals = ["u1", "7", "7.0", "true", '{"a": 1}', "dup1", "dup2", 'a"b', "c1", "c2",
+            "nobody"]
+
+    def check():
+        for key, f in (("user", "user_id"), ("company", "company_id")):
+            for v in vals:
+                lit = v.replace("'", "''")
+                want = int(c.sql(f"SELECT count(*) FROM events WHERE "
+                                 f"{who.format(f=f)} = '{lit}'"))
+                got = c.get("/api/v1/stats/series", **{key: v}, **span).json()
+                assert got["totals"]["requests"] == want, (key, v)
+                ids = c.get("/api/v1/search", **{key: v}, **span).json()["events"]
+                assert len(ids) == want, (key, v)
+    check()
+    assert c.sql("SELECT count(*) FROM events WHERE user_id = 'u1'") == "2"
+    # as a database upgraded to schema 9 has them: filled by nobody
+    c.sql("UPDATE events SET user_id = NULL, company_id = NULL, who_set = false")
+    check()
