@@ -1143,14 +1143,37 @@ errors_roll(void *arg, const otas__people_row_t *r)
 	}
 	if (r->first_us < g->first_us)
 		g->first_us = r->first_us;
-	/* the series from the row's bucket (a day row lands in the cell of
-	 * its start: approximate when a cell is shorter than the row) */
+	/* the series cell: errors_plan reads each cell apart, so the row's
+	 * bucket lies inside one */
 	si = (r->first_us - x->first_us) / x->width_us;
 	if (si < 0)
 		si = 0;
 	if (si >= ERR_SERIES)
 		si = ERR_SERIES - 1;
 	g->series[si] += r->n;
+	return 0;
+}
+
+/* /errors from the rollups: each of the ERR_SERIES cells of the series
+ * on its own (who_plan: whole hours and days inside the cell from the
+ * kind-"e" rows, its partial hours from the events), so every row lands
+ * in the cell its events are in and the cells are the raw scan's. */
+static int
+errors_plan(otas__server_t *s, otas__req_t *r, const otas__dash_filter_t *f,
+            const otas__scan_query_t *q, errs_t *x)
+{
+	for (int k = 0; k < ERR_SERIES; k++) {
+		otas__dash_filter_t cell = *f;
+		cell.from_us = x->first_us + (int64_t)k * x->width_us;
+		cell.to_us = cell.from_us + x->width_us;
+		if (cell.to_us > f->to_us)
+			cell.to_us = f->to_us;
+		if (cell.from_us >= cell.to_us)
+			break;
+		if (who_plan(s, r, &cell, q, OTAS__PEOPLE_ERROR, errors_row,
+		             errors_roll, x) != 0)
+			return -1;
+	}
 	return 0;
 }
 
@@ -1214,8 +1237,7 @@ otas__api_dash_errors(otas__server_t *s, struct MHD_Connection *c,
 	if (x.width_us < 1)
 		x.width_us = 1;
 	plan = use_rollups(c, &f, HOLDS_NONE);
-	if ((plan ? who_plan(s, r, &f, &q, OTAS__PEOPLE_ERROR, errors_row,
-	                     errors_roll, &x)
+	if ((plan ? errors_plan(s, r, &f, &q, &x)
 	          : run_scan(s, r, &f, &q, errors_row, &x, 0, NULL)) != 0) {
 		out = NULL;
 		goto done;
