@@ -1951,9 +1951,10 @@ pg_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 	otas__buf_init(&text);
 	x.len = 0;
 	x.n = 0;
-	/* metadata parsed once per row for both ids (WHO would parse the
-	 * document once per id); OFFSET 0 keeps the planner from inlining
-	 * the expression back into each use. */
+	/* the columns (schema 9), and for rows stored before them the
+	 * metadata parsed once per row for both ids (WHO would parse the
+	 * document once per id; OFFSET 0 keeps the planner from inlining
+	 * the expression back into each use), only for those rows */
 	who = q->want_who;
 	pgq_add(&x,
 	        "SELECT id, ts, %s, method, path, route, status,"
@@ -1961,12 +1962,17 @@ pg_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 	        " %s FROM events%s WHERE project = $%d::bigint",
 	        q->lean ? "NULL" : "event_id",
 	        q->lean ? "NULL, NULL" : "agent_id, agent_session_id",
-	        q->want_who ? "w.md ->> 'user_id'" : "NULL",
-	        q->want_who ? "w.md ->> 'company_id'" : "NULL",
+	        q->want_who ? "CASE WHEN who_set THEN user_id ELSE"
+	                      " w.md ->> 'user_id' END"
+	                    : "NULL",
+	        q->want_who ? "CASE WHEN who_set THEN company_id ELSE"
+	                      " w.md ->> 'company_id' END"
+	                    : "NULL",
 	        q->want_doc || q->want_text ? "doc" : "NULL",
 	        "NULL",
-	        who ? " CROSS JOIN LATERAL (SELECT CASE WHEN strpos(doc, '\\u')"
-	              " = 0 OR doc !~* '\\\\u(0000|d[89a-f])' THEN doc::json"
+	        who ? " CROSS JOIN LATERAL (SELECT CASE WHEN NOT who_set AND"
+	              " (strpos(doc, '\\u') = 0 OR doc !~*"
+	              " '\\\\u(0000|d[89a-f])') THEN doc::json"
 	              " -> 'metadata' END AS md OFFSET 0) AS w"
 	            : "",
 	        pgq_int(&x, pk));

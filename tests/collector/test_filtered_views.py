@@ -289,8 +289,16 @@ def test_pg_who_columns_are_the_query_expression(collector):
                 assert got["totals"]["requests"] == want, (key, v)
                 ids = c.get("/api/v1/search", **{key: v}, **span).json()["events"]
                 assert len(ids) == want, (key, v)
+    def listed():
+        evs = c.get("/api/v1/search", limit=100, **span).json()["events"]
+        users = c.get("/api/v1/stats/users", **span).json()["users"]
+        return ([(e["event_id"], e["user_id"], e["company_id"]) for e in evs],
+                [(u["id"], u["requests"], u["company_id"]) for u in users])
     check()
     assert c.sql("SELECT count(*) FROM events WHERE user_id = 'u1'") == "2"
+    shown = listed()
+    assert ("odd-5", "dup2", None) in shown[0] and ("odd-100", None, None) in shown[0]
     # as a database upgraded to schema 9 has them: filled by nobody
     c.sql("UPDATE events SET user_id = NULL, company_id = NULL, who_set = false")
     check()
+    assert listed() == shown
