@@ -393,12 +393,11 @@ static const char *const migrations[] = {
     SQ_SEARCH_TEXT " FROM events;",
     /* 11 -> 12: a path glob's literal head (or an exact path) walks
      * this, not every event of the range (collector/README.md "Filtered
-     * views"; user and company have theirs).  It holds
-     * what the series and endpoints views read (otas__scan_query_t lean),
-     * so they never touch the table's 16 KiB pages. */
+     * views"; user and company have theirs).  It holds what the series
+     * and endpoints views read (otas__scan_query_t lean), so they never
+     * touch the table's 16 KiB pages. */
     "CREATE INDEX IF NOT EXISTS events_path ON events(project, path, ts,"
-    " method, route,"
-    " status, latency_ms, is_error);",
+    " method, route, status, latency_ms, is_error);",
     /* 12 -> 13: users and companies per route (rollup.h kinds "ru",
      * "rc"), filled from the events already there. */
     "INSERT INTO rollup_people(project, res, bucket, kind, id, company, n,"
@@ -1751,8 +1750,8 @@ sq_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 
 	if (q->path_prefix_len) {
 		/* [prefix, the next string of its length): text compares as
-		 * bytes (BINARY), so the range is the paths starting with it,
-		 * walked on events_path (project, path, ts) */
+		 * bytes (BINARY), so the range is the paths starting with it
+		 * (path_plan decides whether events_path walks it) */
 		hi = malloc(q->path_prefix_len);
 		if (!hi)
 			abort();
