@@ -981,6 +981,73 @@ otas__api_dash_series(otas__server_t *s, struct MHD_Connection *c,
 
 /* ---- GET /api/v1/errors ------------------------------------------------ */
 
+/* A part of a people plan: res 0 the events of [lo, hi), else the
+ * people rows of that resolution whose bucket is in it. */
+typedef struct {
+	int64_t res, lo, hi;
+} wseg_t;
+
+static size_t
+wseg_add(wseg_t *seg, size_t n, int64_t res, int64_t lo, int64_t hi)
+{
+	if (lo >= hi)
+		return n;
+	/* two raw parts that meet are one scan */
+	if (n && !res && !seg[n - 1].res && seg[n - 1].hi == lo) {
+		seg[n - 1].hi = hi;
+		return n;
+	}
+	seg[n] = (wseg_t){res, lo, hi};
+	return n + 1;
+}
+
+/* Append [from, to) as whole hours and days of rows and its partial
+ * hours at either end as raw parts (at most 5).  Returns the new n. */
+static size_t
+who_segments(int64_t from, int64_t to, wseg_t *seg, size_t n)
+{
+	const int64_t H = 3600LL * 1000000, D = 86400LL * 1000000;
+	int64_t h0 = ceil_to(from, H), h1 = floor_to(to, H);
+
+	if (h0 >= h1)
+		return wseg_add(seg, n, 0, from, to);
+	n = wseg_add(seg, n, 0, from, h0);
+	{
+		int64_t d0 = ceil_to(h0, D), d1 = floor_to(h1, D);
+		if (d0 < d1) {
+			n = wseg_add(seg, n, 3600, h0, d0);
+			n = wseg_add(seg, n, 86400, d0, d1);
+			n = wseg_add(seg, n, 3600, d1, h1);
+		} else {
+			n = wseg_add(seg, n, 3600, h0, h1);
+		}
+	}
+	return wseg_add(seg, n, 0, h1, to);
+}
+
+static int
+who_run(otas__server_t *s, otas__req_t *r, const otas__dash_filter_t *f,
+        const otas__scan_query_t *q, int kind, const char *id_prefix,
+        otas__scan_cb raw, otas__people_cb roll, void *x, const wseg_t *seg,
+        size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!seg[i].res) {
+			otas__scan_query_t rq = *q;
+			rq.since_us = seg[i].lo;
+			rq.until_us = seg[i].hi;
+			if (run_scan(s, r, f, &rq, raw, x, 0, NULL) != 0)
+				return -1;
+		} else {
+			otas__people_query_t pq = {seg[i].res, seg[i].lo, seg[i].hi,
+			                           kind, id_prefix};
+			if (otas__store_people_each(s->st, r->proj.pk, &pq, roll, x) != 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
 static int who_plan(otas__server_t *s, otas__req_t *r,
                     const otas__dash_filter_t *f, const otas__scan_query_t *q,
                     int kind, otas__scan_cb raw, otas__people_cb roll,
@@ -1162,19 +1229,21 @@ static int
 errors_plan(otas__server_t *s, otas__req_t *r, const otas__dash_filter_t *f,
             const otas__scan_query_t *q, errs_t *x)
 {
+	wseg_t seg[5 * ERR_SERIES];
+	size_t n = 0;
+	int rc;
+
 	for (int k = 0; k < ERR_SERIES; k++) {
-		otas__dash_filter_t cell = *f;
-		cell.from_us = x->first_us + (int64_t)k * x->width_us;
-		cell.to_us = cell.from_us + x->width_us;
-		if (cell.to_us > f->to_us)
-			cell.to_us = f->to_us;
-		if (cell.from_us >= cell.to_us)
+		int64_t lo = x->first_us + (int64_t)k * x->width_us;
+		int64_t hi = lo + x->width_us < f->to_us ? lo + x->width_us : f->to_us;
+		if (lo >= hi)
 			break;
-		if (who_plan(s, r, &cell, q, OTAS__PEOPLE_ERROR, errors_row,
-		             errors_roll, x) != 0)
-			return -1;
+		/* the hour a cell boundary cuts: one raw scan for both cells */
+		n = who_segments(lo, hi, seg, n);
 	}
-	return 0;
+	rc = who_run(s, r, f, q, OTAS__PEOPLE_ERROR, NULL, errors_row,
+	             errors_roll, x, seg, n);
+	return rc;
 }
 
 /* The latest event of a group that came from a rollup row. */
@@ -1723,42 +1792,10 @@ who_plan2(otas__server_t *s, otas__req_t *r, const otas__dash_filter_t *f,
           const otas__scan_query_t *q, int kind, const char *id_prefix,
           otas__scan_cb raw, otas__people_cb roll, void *x)
 {
-	const int64_t H = 3600LL * 1000000, D = 86400LL * 1000000;
-	int64_t h0 = ceil_to(f->from_us, H), h1 = floor_to(f->to_us, H);
-	int64_t lo[5], hi[5], res[5];
-	int n = 0;
+	wseg_t seg[5];
+	size_t n = who_segments(f->from_us, f->to_us, seg, 0);
 
-	if (h0 >= h1) {
-		res[n] = 0, lo[n] = f->from_us, hi[n++] = f->to_us;
-	} else {
-		int64_t d0 = ceil_to(h0, D), d1 = floor_to(h1, D);
-		res[n] = 0, lo[n] = f->from_us, hi[n++] = h0;
-		if (d0 < d1) {
-			res[n] = 3600, lo[n] = h0, hi[n++] = d0;
-			res[n] = 86400, lo[n] = d0, hi[n++] = d1;
-			res[n] = 3600, lo[n] = d1, hi[n++] = h1;
-		} else {
-			res[n] = 3600, lo[n] = h0, hi[n++] = h1;
-		}
-		res[n] = 0, lo[n] = h1, hi[n++] = f->to_us;
-	}
-	for (int i = 0; i < n; i++) {
-		if (lo[i] >= hi[i])
-			continue;
-		if (!res[i]) {
-			otas__scan_query_t rq = *q;
-			rq.since_us = lo[i];
-			rq.until_us = hi[i];
-			if (run_scan(s, r, f, &rq, raw, x, 0, NULL) != 0)
-				return -1;
-		} else {
-			otas__people_query_t pq = {res[i], lo[i], hi[i], kind,
-			                           id_prefix};
-			if (otas__store_people_each(s->st, r->proj.pk, &pq, roll, x) != 0)
-				return -1;
-		}
-	}
-	return 0;
+	return who_run(s, r, f, q, kind, id_prefix, raw, roll, x, seg, n);
 }
 
 static int
