@@ -168,10 +168,13 @@ def unroll(kind: str, db: str, pg=None) -> None:
                # open makes the GIN index again: slower on a big database)
                " DROP INDEX events_unindexed;"
                " ALTER TABLE events DROP COLUMN text_indexed;"
-               # the filtered views' indexes (schema 9)
+               # the filtered views' schema 9: its indexes and columns (the
+               # fill left them empty, so its open finds them by the
+               # stored documents, as a database from before it)
                " DROP INDEX IF EXISTS events_path;"
-               " DROP INDEX IF EXISTS events_user;"
-               " DROP INDEX IF EXISTS events_company;"
+               " ALTER TABLE events DROP COLUMN IF EXISTS user_id;"
+               " ALTER TABLE events DROP COLUMN IF EXISTS company_id;"
+               " ALTER TABLE events DROP COLUMN IF EXISTS who_set;"
                " UPDATE otas_schema SET version = 2;")
         p = subprocess.run([str(pg.bindir / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
                             "-d", db, "-c", sql], capture_output=True, text=True)

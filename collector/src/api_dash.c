@@ -1229,21 +1229,41 @@ static int
 errors_plan(otas__server_t *s, otas__req_t *r, const otas__dash_filter_t *f,
             const otas__scan_query_t *q, errs_t *x)
 {
-	wseg_t seg[5 * ERR_SERIES];
-	size_t n = 0;
-	int rc;
+	wseg_t seg[5 * ERR_SERIES], rows[5 * ERR_SERIES];
+	int64_t spans[2 * OTAS__SCAN_MAX_RANGES];
+	size_t n = 0, nrows = 0;
+	int nr = 0;
+	otas__scan_query_t rq = *q;
 
 	for (int k = 0; k < ERR_SERIES; k++) {
 		int64_t lo = x->first_us + (int64_t)k * x->width_us;
 		int64_t hi = lo + x->width_us < f->to_us ? lo + x->width_us : f->to_us;
 		if (lo >= hi)
 			break;
-		/* the hour a cell boundary cuts: one raw scan for both cells */
+		/* the hour a cell boundary cuts: one raw part for both cells */
 		n = who_segments(lo, hi, seg, n);
 	}
-	rc = who_run(s, r, f, q, OTAS__PEOPLE_ERROR, NULL, errors_row,
-	             errors_roll, x, seg, n);
-	return rc;
+	/* the raw parts (at most ERR_SERIES + 1) in one scan: a store call
+	 * per part cost PostgreSQL a cursor and 4 round trips each */
+	for (size_t i = 0; i < n; i++) {
+		if (seg[i].res)
+			rows[nrows++] = seg[i];
+		else if (nr < OTAS__SCAN_MAX_RANGES) {
+			spans[2 * nr] = seg[i].lo;
+			spans[2 * nr++ + 1] = seg[i].hi;
+		} else
+			rows[nrows++] = seg[i]; /* cannot happen: scanned alone */
+	}
+	if (nr) {
+		rq.since_us = spans[0];
+		rq.until_us = spans[2 * nr - 1];
+		rq.ts_ranges = spans;
+		rq.n_ts_ranges = nr;
+		if (run_scan(s, r, f, &rq, errors_row, x, 0, NULL) != 0)
+			return -1;
+	}
+	return who_run(s, r, f, q, OTAS__PEOPLE_ERROR, NULL, errors_row,
+	               errors_roll, x, rows, nrows);
 }
 
 /* The latest event of a group that came from a rollup row. */

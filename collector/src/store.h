@@ -296,6 +296,7 @@ int otas__store_entities_each(otas__store_t *st, int64_t project_pk,
  * agents, search, export).  The store applies the filters it has columns
  * for; api_dash.c applies the rest (path globs, status sets, tags, ...)
  * on the rows, so both stores answer alike. */
+#define OTAS__SCAN_MAX_RANGES 40
 typedef struct {
 	int64_t since_us, until_us; /* [since, until) */
 	const char *method, *route, *agent_id, *agent_session_id;
@@ -305,6 +306,11 @@ typedef struct {
 	 * the rest on the rows), through the (project, path) index. */
 	const char *path_prefix;
 	size_t path_prefix_len;
+	/* > 0: only events whose ts is in one of these [lo, hi) pairs
+	 * (ts_ranges[2i], ts_ranges[2i + 1]), at most OTAS__SCAN_MAX_RANGES,
+	 * inside [since, until): one scan for many short spans */
+	const int64_t *ts_ranges;
+	int n_ts_ranges;
 	long long status_min, status_max; /* inclusive; 0: open */
 	const char *text;       /* substring of the event's searchable text
 	                         * (OTAS__SEARCH_FIELDS), case-insensitive,

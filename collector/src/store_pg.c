@@ -1978,6 +1978,13 @@ pg_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 	        pgq_int(&x, pk));
 	pgq_add(&x, " AND ts >= $%d::bigint", pgq_int(&x, q->since_us));
 	pgq_add(&x, " AND ts < $%d::bigint", pgq_int(&x, q->until_us));
+	/* numbers only: written into the statement (store.h ts_ranges) */
+	for (int i = 0; i < q->n_ts_ranges && q->n_ts_ranges <=
+	                                          OTAS__SCAN_MAX_RANGES; i++)
+		pgq_add(&x, "%s(ts >= %lld AND ts < %lld)%s",
+		        i ? " OR " : " AND (", (long long)q->ts_ranges[2 * i],
+		        (long long)q->ts_ranges[2 * i + 1],
+		        i == q->n_ts_ranges - 1 ? ")" : "");
 	if (q->method)
 		pgq_add(&x, " AND method = $%d::text", pgq_text(&x, q->method));
 	if (q->route)

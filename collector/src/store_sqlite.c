@@ -1751,7 +1751,7 @@ sq_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 	sq_t *st = b;
 	conn_t *c;
 	sqlite3_stmt *s = NULL;
-	char part[2048], tailpart[2100], sql[6144];
+	char part[4096], tailpart[4200], sql[10240], ranges[2048] = "";
 	char *like = NULL, *tail = NULL, *hi = NULL;
 	size_t hi_len = 0;
 	int64_t deadline = 0;
@@ -1787,17 +1787,29 @@ sq_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 	}
 	if (q->path_prefix_len)
 		by_path = path_plan(c, pk, q, hi, hi_len);
+	if (q->n_ts_ranges > 0 && q->n_ts_ranges <= OTAS__SCAN_MAX_RANGES) {
+		/* numbers only: written into the statement */
+		size_t o = 0;
+		for (int i = 0; i < q->n_ts_ranges; i++)
+			o += (size_t)snprintf(ranges + o, sizeof ranges - o,
+			                      "%s(ts >= %lld AND ts < %lld)",
+			                      i ? " OR " : " AND (",
+			                      (long long)q->ts_ranges[2 * i],
+			                      (long long)q->ts_ranges[2 * i + 1]);
+		snprintf(ranges + o, sizeof ranges - o, ")");
+	}
 	snprintf(part, sizeof part,
 	         "SELECT id, ts, %s, method, path, route, status,"
 	         " latency_ms, is_error, %s, %s, %s, %s"
 	         " FROM events%s WHERE project=?1 AND ts >= ?2 AND ts < ?3"
-	         "%s%s%s%s%s%s%s%s%s%s%s%s",
+	         "%s%s%s%s%s%s%s%s%s%s%s%s%s",
 	         q->lean ? "NULL" : "event_id",
 	         q->lean ? "NULL, NULL" : "agent_id, agent_session_id",
 	         q->want_who ? "user_id, company_id" : "NULL, NULL",
 	         q->want_doc ? "doc" : "NULL",
 	         q->want_text ? SQ_SEARCH_TEXT : "NULL",
 	         by_path ? " INDEXED BY events_path" : "",
+	         ranges,
 	         q->method ? " AND method = ?4" : "",
 	         q->route ? " AND route = ?5" : "",
 	         q->agent_id ? " AND agent_id = ?6" : "",
