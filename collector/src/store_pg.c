@@ -1600,7 +1600,7 @@ pg_events_each(void *b, int64_t pk, const otas__event_query_t *q,
 	                (q->agent_session_id ? 16u : 0) |
 	                (q->has_cursor ? 32u : 0) | (q->user_id ? 64u : 0) |
 	                (q->company_id ? 128u : 0);
-	char name[16], sql[1024], a[24], s2[24], s3[24], s7[24], s9[24],
+	char name[16], sql[2048], a[24], s2[24], s3[24], s7[24], s9[24],
 	    s10[24], s11[24];
 	const char *v[13] = {I64(a, pk),
 	                     I64(s2, q->since_us),
@@ -1640,8 +1640,12 @@ pg_events_each(void *b, int64_t pk, const otas__event_query_t *q,
 		             mask & 32 ? " AND (ts < $9::bigint OR (ts = $9::bigint"
 		                         " AND id < $10::bigint))"
 		                       : "",
-		             mask & 64 ? " AND " WHO("user_id") " = $12::text" : "",
-		             mask & 128 ? " AND " WHO("company_id") " = $13::text"
+		             mask & 64 ? " AND (user_id = $12::text OR (NOT who_set"
+		                         " AND " WHO("user_id") " = $12::text))"
+		                       : "",
+		             mask & 128 ? " AND (company_id = $13::text OR (NOT"
+		                          " who_set AND " WHO("company_id")
+		                          " = $13::text))"
 		                        : "");
 		(void)n;
 		/* Parameters a variant does not use still need a type. */
