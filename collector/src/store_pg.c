@@ -2254,23 +2254,35 @@ pg_people_each(void *b, int64_t pk, const otas__people_query_t *q,
 	pg_t *st = b;
 	conn_t *k;
 	PGresult *r = NULL;
-	char a[4][24];
-	const char *v[6] = {I64(a[0], pk), I64(a[1], q->res_s),
-	                    I64(a[2], q->since_us), I64(a[3], q->until_us),
-	                    otas__people_kind(q->company), q->id_prefix};
+	char a[5][24];
+	/* one index seek per bucket (see sq_people_each) */
+	int64_t w = q->res_s * 1000000;
+	int64_t b0 = otas__rollup_bucket(q->since_us, q->res_s);
+	const char *v[7];
 	int rc = -1;
 
+	if (b0 < q->since_us)
+		b0 += w;
+	if (b0 >= q->until_us)
+		return 0;
+	v[0] = I64(a[0], pk);
+	v[1] = I64(a[1], q->res_s);
+	v[2] = I64(a[2], b0);
+	v[3] = I64(a[3], q->until_us - 1);
+	v[4] = otas__people_kind(q->company);
+	v[5] = q->id_prefix;
+	v[6] = I64(a[4], w);
 	k = reader_get(st);
 	if (conn_ready(k) != 0)
 		goto done;
 	r = PQexecParams(k->c,
 	                 "SELECT id, company, n, errors, first_ts, last_ts FROM"
-	                 " rollup_people WHERE project = $1::bigint AND"
-	                 " res = $2::int AND bucket >= $3::bigint AND"
-	                 " bucket < $4::bigint AND kind = $5::text AND"
-	                 " ($6::text IS NULL OR"
+	                 " generate_series($3::bigint, $4::bigint, $7::bigint)"
+	                 " AS b(x) JOIN rollup_people ON project = $1::bigint"
+	                 " AND res = $2::int AND bucket = b.x AND"
+	                 " kind = $5::text AND ($6::text IS NULL OR"
 	                 " left(id, length($6::text)) = $6::text)",
-	                 6, NULL, v, NULL, NULL, 0);
+	                 7, NULL, v, NULL, NULL, 0);
 	if (!ok(r)) {
 		fprintf(stderr, "error: rollup query failed: %s",
 		        PQresultErrorMessage(r));
