@@ -2255,7 +2255,7 @@ pg_people_each(void *b, int64_t pk, const otas__people_query_t *q,
 	conn_t *k;
 	PGresult *r = NULL;
 	char a[5][24];
-	/* one index seek per bucket (see sq_people_each) */
+	/* the first whole bucket; error groups: one seek per bucket */
 	int64_t w = q->res_s * 1000000;
 	int64_t b0 = otas__rollup_bucket(q->since_us, q->res_s);
 	const char *v[7];
@@ -2275,13 +2275,26 @@ pg_people_each(void *b, int64_t pk, const otas__people_query_t *q,
 	k = reader_get(st);
 	if (conn_ready(k) != 0)
 		goto done;
+	/* Per bucket only for the error groups (a few rows a bucket among
+	 * the users' thousands): /errors 30 d 588 -> 133 ms.  For the other
+	 * kinds the same form made the users' 24 h read take 2.2 s instead
+	 * of 0.1 (measured, plan not understood yet): they keep the range. */
 	r = PQexecParams(k->c,
-	                 "SELECT id, company, n, errors, first_ts, last_ts FROM"
-	                 " generate_series($3::bigint, $4::bigint, $7::bigint)"
-	                 " AS b(x) JOIN rollup_people ON project = $1::bigint"
-	                 " AND res = $2::int AND bucket = b.x AND"
-	                 " kind = $5::text AND ($6::text IS NULL OR"
-	                 " left(id, length($6::text)) = $6::text)",
+	                 q->company == OTAS__PEOPLE_ERROR
+	                     ? "SELECT id, company, n, errors, first_ts, last_ts"
+	                       " FROM generate_series($3::bigint, $4::bigint,"
+	                       " $7::bigint) AS b(x) JOIN rollup_people ON"
+	                       " project = $1::bigint AND res = $2::int AND"
+	                       " bucket = b.x AND kind = $5::text AND"
+	                       " ($6::text IS NULL OR"
+	                       " left(id, length($6::text)) = $6::text)"
+	                     : "SELECT id, company, n, errors, first_ts, last_ts"
+	                       " FROM rollup_people WHERE project = $1::bigint"
+	                       " AND res = $2::int AND bucket >= $3::bigint AND"
+	                       " bucket <= $4::bigint AND kind = $5::text AND"
+	                       " ($6::text IS NULL OR"
+	                       " left(id, length($6::text)) = $6::text)"
+	                       " AND $7::bigint > 0",
 	                 7, NULL, v, NULL, NULL, 0);
 	if (!ok(r)) {
 		fprintf(stderr, "error: rollup query failed: %s",
