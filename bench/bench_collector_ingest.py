@@ -72,8 +72,18 @@ def make_event(client: int, b: int, i: int) -> dict:
         "agent_session_token": "",
         "metadata": {"route": "api/items/<int:pk>",
                      "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime()),
-                     "sdk": "otas-python/0.2.0", "host": "bench", "direction": "incoming"},
+                     "sdk": "otas-python/0.2.0", "host": "bench", "direction": "incoming",
+                     **tagged(i)},
     }
+
+
+def tagged(i: int) -> dict:
+    """--tags N (python client): N tags of 10 and a user of 1,000 per event,
+    so the tag rollups (rollup_tags, rollup_people_tags) have rows to write."""
+    n = int(os.environ.get("OTAS_BENCH_TAGS", "0"))
+    if not n:
+        return {}
+    return {"tags": [f"t{(i + k) % 10}" for k in range(n)], "user_id": f"u{i % 1000}"}
 
 
 def client(n, port, key, batches, batch_size, use_gzip, barrier, q):
@@ -269,7 +279,13 @@ def main() -> None:
     ap.add_argument("--hold-index", action="store_true",
                     help="hold the deferred text indexer during the load (ingest "
                          "CPU alone), then time its catch-up separately")
+    ap.add_argument("--tags", type=int, default=0,
+                    help="N tags and a user id per event (--client python only)")
     a = ap.parse_args()
+    if a.tags:
+        if a.client != "python":
+            sys.exit("--tags needs --client python (the C generator sends none)")
+        os.environ["OTAS_BENCH_TAGS"] = str(a.tags)
     if a.bin:
         os.environ["OTAS_COLLECTOR_BIN"] = a.bin
     os.environ.setdefault("OTAS_COLLECTOR_BIN", "build/c/collector/otas-collector")

@@ -14,8 +14,8 @@ fills the rollups from the events (the time that takes is printed: what an
 existing database pays once on upgrade).  Then it starts the real collector
 and times every view's API call (the median of --rounds, wall clock through
 HTTP on 127.0.0.1) for the 15m, 1h, 24h, 7d and 30d ranges: unfiltered,
-with filters the rollups hold (method, route, status) and with filters that
-scan the events (user, path glob, tag, text).  The events look like the
+with filters the rollups hold (method, route, status, tag) and with filters
+that scan the events (user, path glob, text).  The events look like the
 SDK's: 20 routes, 2 % unmatched scanner paths, 1,000 users in 50
 companies, 10 agents with 100 sessions, 4xx and 5xx with exceptions, a
 request body with words.
@@ -139,7 +139,14 @@ CALLS = [
     ("series user=", "/api/v1/stats/series", {"user": "u17"}),
     ("series company=", "/api/v1/stats/series", {"company": "c7"}),
     ("series path=/api/r3/*", "/api/v1/stats/series", {"path": "/api/r3/*"}),
+    # a tag: the tag rollups (rollup_tags) for series and routes
+    ("series tag=t1", "/api/v1/stats/series", {"tag": "t1"}),
     ("routes tag=t1", "/api/v1/stats/routes", {"tag": "t1"}),
+    ("routes tag=t1 status=4xx", "/api/v1/stats/routes", {"tag": "t1", "status": "4xx"}),
+    ("errors tag=t1", "/api/v1/errors", {"tag": "t1"}),
+    ("users tag=t1", "/api/v1/stats/users", {"tag": "t1"}),
+    ("companies tag=t1", "/api/v1/stats/companies", {"tag": "t1"}),
+    ("agents tag=t1", "/api/v1/stats/agents", {"tag": "t1"}),
     ("users route=", "/api/v1/stats/users", {"route": "api/r3/<int:pk>"}),
     ("export csv 10k", "/api/v1/export", {"format": "csv", "limit": 10000}),
 ]
@@ -152,11 +159,11 @@ SEARCHES = [
 
 def unroll(kind: str, db: str, pg=None) -> None:
     """Take the rollups away and step the schema back before them (SQLite
-    schema 4, PostgreSQL 2: every step after that makes the rollups, the
-    errors/agents indexes, the deferred text index, the agents' and error
-    groups' rollups and the filtered views' indexes), so the collector
-    fills and builds them at open.  A new step appended to the schema
-    must undo its objects here too."""
+    4, PostgreSQL 2: they, the errors/agents indexes, the deferred text
+    index, the agents' and error groups' rollups, the tag rollups and the
+    filtered views' indexes and per-route rows are the steps after), so
+    the collector fills and builds them at open.  A new step appended to
+    the schema must undo its objects here too."""
     if kind == "pg":
         sql = ("DROP TABLE rollup_people; DROP TABLE rollups;"
                " DROP AGGREGATE otas_hist_agg(int, bigint);"
@@ -168,9 +175,11 @@ def unroll(kind: str, db: str, pg=None) -> None:
                # open makes the GIN index again: slower on a big database)
                " DROP INDEX events_unindexed;"
                " ALTER TABLE events DROP COLUMN text_indexed;"
-               # the filtered views' schema 9: its indexes and columns (the
-               # fill left them empty, so its open finds them by the
-               # stored documents, as a database from before it)
+               # schema 2, before the rollups: every later step runs again
+               # (the tag rollups' step makes its table anew); the filtered
+               # views' schema 10: its indexes and columns (the fill left
+               # them empty, so its open finds them by the stored
+               # documents, as a database from before it)
                " DROP INDEX IF EXISTS events_path;"
                " ALTER TABLE events DROP COLUMN IF EXISTS user_id;"
                " ALTER TABLE events DROP COLUMN IF EXISTS company_id;"
@@ -192,8 +201,8 @@ def unroll(kind: str, db: str, pg=None) -> None:
     con.execute("DROP VIEW events_text")
     con.execute("ALTER TABLE events ADD COLUMN search_text TEXT"
                 " GENERATED ALWAYS AS (doc) VIRTUAL")
-    con.execute("DROP INDEX IF EXISTS events_path")  # schema 12
-    con.execute("PRAGMA user_version=4")
+    con.execute("DROP INDEX IF EXISTS events_path")  # schema 13
+    con.execute("PRAGMA user_version=4")  # before the rollups
     con.commit()
     con.close()
 

@@ -17,7 +17,8 @@
  * using a bare name, unions and slices, or negative indexes (whose arrays
  * are counted ahead).  Each figure is the
  * median over ROUNDS rounds; a round redacts the document enough times to
- * last about 2 ms so the clock's resolution does not matter.
+ * last about 2 ms of the thread's CPU time so the clock's resolution
+ * does not matter.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -26,6 +27,7 @@
 #include <time.h>
 
 #include "event/redact_body.h"
+#include "event/redact_names.h"
 
 #define ROUNDS 101
 
@@ -70,7 +72,9 @@ now(void)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	/* This thread's CPU time: another tenant of a shared machine
+	 * slows a round down but adds no CPU to it. */
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
@@ -145,10 +149,16 @@ main(void)
 	     "$.password, $..token, $.user.card.number, $.items[-1].ssn, "
 	     "$.data.*.list[-1]", ""},
 	};
-	static const otas__nameset_t defaults = {NULL, 0, 1, NULL};
+	/* Prepared, as the engine's context prepares its set (a tree
+	 * whose otas__nameset_prepare leaves a set without names
+	 * unprepared measures that instead). */
+	static otas__nameset_t defaults = {NULL, 0, 1, NULL};
 	size_t sizes[] = {1024, 64 * 1024};
 	size_t si, ri;
 	char err[200];
+
+	if (otas__nameset_prepare(&defaults) != 0)
+		return 1;
 
 	printf("%-26s %9s %10s %10s %9s\n", "rule set", "doc", "us/doc",
 	       "MB/s", "redacted");

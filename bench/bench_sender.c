@@ -14,7 +14,10 @@
  *
  * The event is the one bench/bench_engine.py uses: POST with a 1 KB JSON
  * body, a ~0.8 KB JSON response whose five sensitive fields the five
- * OTAS_REDACT_RESPONSE_BODY rules remove, a dozen request headers.
+ * OTAS_REDACT_RESPONSE_BODY rules remove, a dozen request headers.  With
+ * BENCH_EVENT=get in the environment it is the small GET of
+ * bench_overhead.py instead: no request body, the same request headers
+ * but the body's two, and a ~40-byte JSON response.
  *
  * bench/bench_cpu.py also builds this file against the tree of an older
  * commit (`bench/run.py --before REF`), so it compiles against both public
@@ -82,13 +85,15 @@ tv_s(const struct timeval *a, const struct timeval *b)
 	return (a->tv_sec - b->tv_sec) + (a->tv_usec - b->tv_usec) / 1e6;
 }
 
+static int get; /* BENCH_EVENT=get: the request id header is rq[9] */
+
 static void
 pick(otas_capture_t *c, otas_header_t *rq, otas_header_t *rs, const char *req,
      const char *resp, const char *rid, const char *clen)
 {
 	c->req_body = req, c->req_body_len = strlen(req);
 	c->resp_body = resp, c->resp_body_len = strlen(resp);
-	rq[11].value = rid, rq[11].value_len = strlen(rid);
+	rq[get ? 9 : 11].value = rid, rq[get ? 9 : 11].value_len = strlen(rid);
 	rs[1].value = clen, rs[1].value_len = strlen(clen);
 }
 
@@ -237,6 +242,23 @@ capture(long n)
 		otas_config_free(probe);
 	}
 	c.start_unix_us = now_us();
+	if (getenv("BENCH_EVENT") && strcmp(getenv("BENCH_EVENT"), "get") == 0) {
+		/* The small GET: drop CONTENT_TYPE and CONTENT_LENGTH (rq[2],
+		 * rq[3]) by moving the rest down, and a tiny response. */
+		memmove(&rq[2], &rq[4], sizeof(rq) - 4 * sizeof(rq[0]));
+		c.n_req_headers -= 2;
+		c.method = "GET", c.method_len = 3;
+		rq[0].value = "GET", rq[0].value_len = 3;
+		for (k = 0; k < NV; k++) {
+			reqs[k][0] = '\0';
+			snprintf(resps[k], sizeof(resps[k]),
+			         "{\"id\":%d,\"status\":\"ok\",\"items\":[]}",
+			         1000 + k * 37);
+			snprintf(clens[k], sizeof(clens[k]), "%zu",
+			         strlen(resps[k]));
+		}
+		get = 1;
+	}
 	pick(&c, rq, rs, reqs[0], resps[0], rids[0], clens[0]);
 	/* One event first: starts the sender thread outside the figure. */
 	otas_capture(eng, &c, NULL);

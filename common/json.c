@@ -18,6 +18,7 @@
 
 /* Bytes the escaper must look at: the quote, the backslash, control
  * characters (NUL included) and non-ASCII (validated, then copied). */
+#if !(defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__)
 static const unsigned char esc_stop[256] = {
 #define R16(v) v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v
 	R16(1), R16(1),                                      /* 0x00-0x1F */
@@ -28,6 +29,7 @@ static const unsigned char esc_stop[256] = {
 	R16(1), R16(1), R16(1), R16(1), R16(1), R16(1), R16(1), R16(1),
 #undef R16
 };
+#endif
 
 enum { ESC_PLAIN, ESC_STRICT, ESC_NESTED };
 
@@ -36,6 +38,30 @@ enum { ESC_PLAIN, ESC_STRICT, ESC_NESTED };
 #include <emmintrin.h>
 #define OTAS__JSON_SSE2 1
 #endif
+#ifdef OTAS__JSON_SSE2
+/* Bit i set when byte i of x is one the escaper stops at: '"', '\\',
+ * below 0x20 or at or above 0x80 (a signed compare catches both). */
+static inline unsigned
+stops16(__m128i x)
+{
+	return (unsigned)_mm_movemask_epi8(_mm_or_si128(
+	    _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('"')),
+	                 _mm_cmpeq_epi8(x, _mm_set1_epi8('\\'))),
+	    _mm_cmplt_epi8(x, _mm_set1_epi8(0x20))));
+}
+#endif
+
+#ifdef OTAS__JSON_SSE2
+/* Bit i set when byte i of x is '"' or '\\'. */
+static inline unsigned
+qb16(__m128i x)
+{
+	return (unsigned)_mm_movemask_epi8(
+	    _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('"')),
+	                 _mm_cmpeq_epi8(x, _mm_set1_epi8('\\'))));
+}
+#endif
+
 /* Room kept beyond the input left, for whole-block stores. */
 #define BLOCK_SLACK 16
 
@@ -100,6 +126,50 @@ escape(otas__buf_t *b, const char *s, size_t n, int mode)
 		return 0;
 	o = b->data + b->len;
 #ifdef OTAS__JSON_SSE2
+	/* A short string (a field, a header value) with nothing to escape,
+	 * the common case, in one or two 16-byte masks: two blocks that
+	 * overlap for 16-31 bytes; below 16, the bytes gathered by loads
+	 * that end at the string's end, zero above (masked off).  Anything
+	 * to escape goes the general way below. */
+	if (n < 32 && n) {
+		__m128i x, y;
+		unsigned m;
+		if (n >= 16) {
+			x = _mm_loadu_si128((const __m128i *)p);
+			y = _mm_loadu_si128((const __m128i *)(p + n - 16));
+			if (!(stops16(x) | stops16(y))) {
+				_mm_storeu_si128((__m128i *)o, x);
+				_mm_storeu_si128((__m128i *)(o + n - 16), y);
+				o += n;
+				goto done;
+			}
+		} else {
+			uint64_t lo, hi = 0;
+			if (n >= 8) {
+				memcpy(&lo, p, 8);
+				if (n > 8) {
+					memcpy(&hi, p + n - 8, 8);
+					hi >>= 8 * (16 - n);
+				}
+			} else if (n >= 4) {
+				uint32_t a, c4;
+				memcpy(&a, p, 4);
+				memcpy(&c4, p + n - 4, 4);
+				lo = (uint64_t)a | ((uint64_t)c4 << (8 * (n - 4)));
+			} else {
+				lo = (uint64_t)p[0] |
+				     ((uint64_t)p[n >> 1] << (8 * (n >> 1))) |
+				     ((uint64_t)p[n - 1] << (8 * (n - 1)));
+			}
+			x = _mm_set_epi64x((long long)hi, (long long)lo);
+			m = stops16(x) & ((1u << n) - 1);
+			if (!m) {
+				_mm_storeu_si128((__m128i *)o, x);
+				o += n;
+				goto done;
+			}
+		}
+	}
 	/* 16 bytes at a time while 32 are left (so that a block's every
 	 * 16-byte load stays inside the input): one mask of the stop bytes
 	 * per block, then one step per stop byte, each placing the clean
@@ -109,10 +179,7 @@ escape(otas__buf_t *b, const char *s, size_t n, int mode)
 	while (n - i >= 32) {
 		const unsigned char *blk = p + i;
 		__m128i x = _mm_loadu_si128((const __m128i *)blk);
-		unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(
-		    _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('"')),
-		                 _mm_cmpeq_epi8(x, _mm_set1_epi8('\\'))),
-		    _mm_cmplt_epi8(x, _mm_set1_epi8(0x20)))); /* < 0x20, >= 0x80 */
+		unsigned m = stops16(x);
 		unsigned last = 0, j;
 
 		_mm_storeu_si128((__m128i *)o, x);
@@ -132,7 +199,29 @@ escape(otas__buf_t *b, const char *s, size_t n, int mode)
 			o = b->data + b->len;
 		}
 		/* o is where blk[last] goes; blk[last..16) is clean up to
-		 * the next stop. */
+		 * the next stop.  A block whose stops are all quotes and
+		 * backslashes (a JSON document's, nearly always) takes them
+		 * without looking at each byte's kind. */
+		if (!(m & ~qb16(x))) {
+			do {
+				j = (unsigned)__builtin_ctz(m);
+				_mm_storeu_si128(
+				    (__m128i *)o,
+				    _mm_loadu_si128((const __m128i *)(blk + last)));
+				o += j - last;
+				if (mode == ESC_NESTED) {
+					o[0] = '\\';
+					o[1] = '\\';
+					o += 2;
+				}
+				o[0] = '\\';
+				o[1] = (char)blk[j];
+				o += 2;
+				last = j + 1;
+				m &= m - 1;
+			} while (m);
+			goto block_tail;
+		}
 		do {
 			j = (unsigned)__builtin_ctz(m);
 			_mm_storeu_si128((__m128i *)o,
@@ -173,6 +262,7 @@ escape(otas__buf_t *b, const char *s, size_t n, int mode)
 			last = j + 1;
 			m &= m - 1;
 		} while (m);
+	block_tail:
 		_mm_storeu_si128((__m128i *)o,
 		                 _mm_loadu_si128((const __m128i *)(blk + last)));
 		o += 16 - last;
@@ -204,8 +294,42 @@ escape(otas__buf_t *b, const char *s, size_t n, int mode)
 			o += 8;
 			i += 8;
 		}
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+		/* The last 1-7 bytes as one word too, zero above them: an
+		 * 8-byte load that ends at the input's end, shifted down (the
+		 * bytes before i fall out), or, for a string shorter than 8,
+		 * overlapping small loads.  The zero padding flags as a stop
+		 * only at or above r, and borrows run upwards only, so the
+		 * lowest flagged byte is still exact.  The store may write
+		 * 8 - r bytes of padding past the end: inside the slack. */
+		if (i < n) {
+			size_t r = n - i;
+			uint64_t w, m;
+			if (n >= 8) {
+				memcpy(&w, p + n - 8, 8);
+				w >>= 8 * (8 - r);
+			} else if (r >= 4) {
+				uint32_t lo, hi;
+				memcpy(&lo, p + i, 4);
+				memcpy(&hi, p + n - 4, 4);
+				w = (uint64_t)lo | ((uint64_t)hi << (8 * (r - 4)));
+			} else {
+				w = (uint64_t)p[i] |
+				    ((uint64_t)p[i + (r >> 1)] << (8 * (r >> 1))) |
+				    ((uint64_t)p[n - 1] << (8 * (r - 1)));
+			}
+			m = otas__json_word_stops(w);
+			k = m ? (size_t)__builtin_ctzll(m) >> 3 : 8;
+			if (k > r)
+				k = r;
+			memcpy(o, &w, 8);
+			o += k;
+			i += k;
+		}
+#else
 		while (i < n && !esc_stop[p[i]])
 			*o++ = (char)p[i++];
+#endif
 		if (i >= n)
 			break;
 	stop:
@@ -230,6 +354,9 @@ escape(otas__buf_t *b, const char *s, size_t n, int mode)
 		o = put_escape(o, c, mode, hex);
 		i++;
 	}
+#ifdef OTAS__JSON_SSE2
+done:
+#endif
 	b->len = (size_t)(o - b->data);
 	b->data[b->len] = '\0';
 	return 0;

@@ -5,7 +5,9 @@
  * Properties: scrubbing never leaves a `scheme://...@` authority (no
  * userinfo survives), is idempotent, and never grows a text by more than
  * the redaction markers; a name's verdict does not change with the case
- * of its ASCII letters.
+ * of its ASCII letters, and a prepared copy of the set (the engine's,
+ * with its per-thread memo of answers) gives the same verdict as the
+ * unprepared one, asked once and again (a memo hit).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -15,6 +17,9 @@
 
 static const char *const NAMES[] = {"pin", "*_ref", NULL};
 static const otas__nameset_t NS = {NAMES, 2, 1, NULL};
+static otas__nameset_t PREP = {NAMES, 2, 1, NULL};
+static otas__nameset_t PREP_DEF = {NULL, 0, 1, NULL};
+static const otas__nameset_t DEF = {NULL, 0, 1, NULL};
 
 static int
 is_scheme(unsigned char c)
@@ -61,8 +66,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (b.len != a.len || (a.len && memcmp(a.data, b.data, a.len) != 0))
 		abort();
 
+	if (!PREP.pats && (otas__nameset_prepare(&PREP) != 0 ||
+	                   otas__nameset_prepare(&PREP_DEF) != 0))
+		abort();
 	if (size <= 300) {
 		int v = otas__name_sensitive(&NS, in, size);
+		int d = otas__name_sensitive(&DEF, in, size);
+		if (otas__name_sensitive(&PREP, in, size) != v ||
+		    otas__name_sensitive(&PREP, in, size) != v ||
+		    otas__name_sensitive(&PREP_DEF, in, size) != d ||
+		    otas__name_sensitive(&PREP_DEF, in, size) != d)
+			abort();
 		up = malloc(size + 1);
 		if (!up)
 			abort();

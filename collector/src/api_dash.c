@@ -680,8 +680,11 @@ rfilt_row(void *arg, const otas__rollup_row_t *r)
 /* What a rollup is keyed by, so which filters it can answer: the
  * `rollups` rows hold method, route, status and unmatched; the people
  * rows (users, companies, agents, error groups) hold none of them, but
- * users and companies have rows per route too (kinds "ru", "rc"). */
-enum { HOLDS_NONE = 0, HOLDS_REQUEST_KEYS = 1, HOLDS_ROUTE = 2 };
+ * users and companies have rows per route too (kinds "ru", "rc", not per
+ * tag).  Each has a twin per tag (`rollup_tags`, `rollup_people_tags`),
+ * so one tag filter goes with either (a tag longer than
+ * OTAS__TAG_MAX_LEN is in neither). */
+enum { HOLDS_NONE = 0, HOLDS_REQUEST_KEYS = 1, HOLDS_TAG = 2, HOLDS_ROUTE = 4 };
 
 /* 2: answer f from the rollups whatever the count (plan=rollup, or a
  * range over 3 hours); 1: from the rollups unless they count at most
@@ -695,12 +698,15 @@ use_rollups(struct MHD_Connection *c, const otas__dash_filter_t *f,
 
 	if (plan && strcmp(plan, "raw") == 0)
 		return 0;
-	if (f->path || f->user || f->company || f->tag || f->version ||
-	    f->agent || f->session || f->trace || f->text)
+	if (f->path || f->user || f->company || f->version || f->agent ||
+	    f->session || f->trace || f->text)
 		return 0;
-	if (holds != HOLDS_REQUEST_KEYS &&
+	if (!(holds & HOLDS_REQUEST_KEYS) &&
 	    (f->method || f->n_status || f->unmatched ||
-	     (f->route && holds != HOLDS_ROUTE)))
+	     (f->route && !(holds & HOLDS_ROUTE))))
+		return 0;
+	if (f->tag &&
+	    (!(holds & HOLDS_TAG) || strlen(f->tag) > OTAS__TAG_MAX_LEN))
 		return 0;
 	if (plan && strcmp(plan, "rollup") == 0)
 		return 2;
@@ -773,6 +779,7 @@ run_plan(otas__server_t *s, otas__req_t *r, const otas__dash_filter_t *f,
 			rq.status_min = q->status_min;
 			rq.status_max = q->status_max;
 			rq.unmatched_only = f->unmatched;
+			rq.tag = f->tag; /* use_rollups: short enough */
 			if (otas__store_rollup_each(s->st, r->proj.pk, &rq, rfilt_row,
 			                            &rf) != 0)
 				return -1;
@@ -902,7 +909,7 @@ otas__api_dash_series(otas__server_t *s, struct MHD_Connection *c,
 	q.any_order = 1;
 	q.lean = 1;
 	series_init(&x, &f, f.bucket_s);
-	plan = use_rollups(c, &f, HOLDS_REQUEST_KEYS);
+	plan = use_rollups(c, &f, HOLDS_REQUEST_KEYS | HOLDS_TAG);
 	x.hist = plan > 0;
 	if (x.hist && run_plan(s, r, &f, &q, f.bucket_s, series_row,
 	                       series_roll, &x) != 0) {
@@ -1040,7 +1047,7 @@ who_run(otas__server_t *s, otas__req_t *r, const otas__dash_filter_t *f,
 				return -1;
 		} else {
 			otas__people_query_t pq = {seg[i].res, seg[i].lo, seg[i].hi,
-			                           kind, id_prefix};
+			                           kind, id_prefix, f->tag};
 			if (otas__store_people_each(s->st, r->proj.pk, &pq, roll, x) != 0)
 				return -1;
 		}
@@ -1325,7 +1332,7 @@ otas__api_dash_errors(otas__server_t *s, struct MHD_Connection *c,
 	x.width_us = (f.to_us - f.from_us + ERR_SERIES - 1) / ERR_SERIES;
 	if (x.width_us < 1)
 		x.width_us = 1;
-	plan = use_rollups(c, &f, HOLDS_NONE);
+	plan = use_rollups(c, &f, HOLDS_TAG);
 	if ((plan ? errors_plan(s, r, &f, &q, &x)
 	          : run_scan(s, r, &f, &q, errors_row, &x, 0, NULL)) != 0) {
 		out = NULL;
@@ -1663,7 +1670,7 @@ otas__api_dash_routes(otas__server_t *s, struct MHD_Connection *c,
 	otas__dash_filter_scan(&f, &q);
 	q.any_order = 1;
 	q.lean = 1;
-	plan = use_rollups(c, &f, HOLDS_REQUEST_KEYS);
+	plan = use_rollups(c, &f, HOLDS_REQUEST_KEYS | HOLDS_TAG);
 	x.hist = plan > 0;
 	if (x.hist && run_plan(s, r, &f, &q, OTAS__ROLLUP_DAY, routes_row,
 	                       routes_roll, &x) != 0)
@@ -1907,7 +1914,8 @@ otas__api_dash_people(otas__server_t *s, struct MHD_Connection *c,
 	otas__dash_filter_scan(&f, &q);
 	q.any_order = 1;
 	q.want_who = 1;
-	plan = use_rollups(c, &f, HOLDS_ROUTE);
+	/* a route: the per-route rows (not per tag); else the tags' */
+	plan = use_rollups(c, &f, f.route ? HOLDS_ROUTE : HOLDS_TAG);
 	if ((plan ? people_plan(s, r, &f, &q, &x)
 	          : run_scan(s, r, &f, &q, people_row, &x, 0, NULL)) != 0 ||
 	    otas__store_entities_each(s->st, r->proj.pk, kind, NULL, MAX_PEOPLE,
@@ -2080,7 +2088,7 @@ otas__api_dash_agents(otas__server_t *s, struct MHD_Connection *c,
 	q.any_order = 1;
 	q.agents_only = 1;
 	/* no filter: whole hours and days from the people rollups (kind "a") */
-	plan = use_rollups(c, &f, HOLDS_NONE);
+	plan = use_rollups(c, &f, HOLDS_TAG);
 	if ((plan ? who_plan(s, r, &f, &q, OTAS__PEOPLE_AGENT, agents_row,
 	                     agents_roll, &x)
 	          : run_scan(s, r, &f, &q, agents_row, &x, 0, NULL)) != 0)

@@ -24,6 +24,7 @@
 
 #include "common/hex.h"
 
+#include <jansson.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -99,7 +100,7 @@ otas__unzstd(const void *in, size_t n, size_t limit, otas__buf_t *out)
 {
 	ZSTD_DStream *ds = ZSTD_createDStream();
 	ZSTD_inBuffer ib = {in, n, 0};
-	size_t zr = 1;
+	size_t zr = 1, first = 0;
 	int rc = OTAS__INGEST_BAD_GZIP;
 
 	if (!ds)
@@ -108,6 +109,20 @@ otas__unzstd(const void *in, size_t n, size_t limit, otas__buf_t *out)
 		goto done;
 	if (n == 0)
 		goto done;
+	/* The first frame's declared size (the engine sends one frame and
+	 * declares it), when within the cap, is room enough for one decode
+	 * call: the buffer is made once, not grown and copied 256 KiB at a
+	 * time.  Only a hint: the loop below decides as it always did. */
+	{
+		unsigned long long want = ZSTD_getFrameContentSize(in, n);
+		if (want != ZSTD_CONTENTSIZE_ERROR &&
+		    want != ZSTD_CONTENTSIZE_UNKNOWN && out->len <= limit &&
+		    want <= limit - out->len) {
+			first = (size_t)want + 1;
+			if (otas__buf_reserve(out, first) != 0)
+				abort();
+		}
+	}
 	for (;;) {
 		size_t room;
 		ZSTD_outBuffer ob;
@@ -133,8 +148,9 @@ otas__unzstd(const void *in, size_t n, size_t limit, otas__buf_t *out)
 			continue;
 		}
 		room = limit - out->len;
-		if (room > 256 * 1024)
-			room = 256 * 1024;
+		if (room > 256 * 1024 && room > first)
+			room = first > 256 * 1024 ? first : 256 * 1024;
+		first = 0;
 		if (otas__buf_reserve(out, room) != 0)
 			abort();
 		ob.dst = out->data + out->len;
@@ -170,6 +186,7 @@ otas__event_clear(otas__event_t *ev)
 	free(ev->doc);
 	free(ev->user_id);
 	free(ev->company_id);
+	free(ev->tags);
 	memset(ev, 0, sizeof *ev);
 }
 
@@ -650,9 +667,9 @@ key_index(const val_t *k, const char *const *names, const unsigned char *lens,
 
 static unsigned char field_lens[F_COUNT];
 
-static const char *const meta_names[] = {"route", "timestamp", "event_id",
-                                         "user_id", "company_id"};
-static const unsigned char meta_lens[] = {5, 9, 8, 7, 10};
+static const char *const meta_names[] = {"route",   "timestamp",  "event_id",
+                                         "user_id", "company_id", "tags"};
+static const unsigned char meta_lens[] = {5, 9, 8, 7, 10, 4};
 
 static const char *const batch_names[] = {"events"};
 static const unsigned char batch_lens[] = {6};
@@ -858,6 +875,52 @@ meta_field(ev_state_t *st, int m, const val_t *v, int k_esc)
 	}
 }
 
+/* metadata.tags, the JSON text [s, e) of its value (ingest.h): read with
+ * jansson, as the raw tag filter (api_dash.c doc_match) reads the stored
+ * document; a later "tags" member replaces an earlier one, as there. */
+static void
+meta_tags(otas__event_t *ev, const char *s, const char *e)
+{
+	json_t *t = json_loadb(s, (size_t)(e - s),
+	                       JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL), *x;
+	otas__buf_t b;
+	size_t i, n = 0;
+
+	free(ev->tags);
+	ev->tags = NULL;
+	ev->n_tags = 0;
+	if (!t)
+		return;
+	otas__buf_init(&b);
+	for (i = 0; json_is_string(t) ? i < 1 : i < json_array_size(t); i++) {
+		const char *v, *p;
+		size_t len, j;
+		int dup = 0;
+		x = json_is_string(t) ? t : json_array_get(t, i);
+		if (!json_is_string(x))
+			continue;
+		v = json_string_value(x);
+		len = strlen(v); /* strcmp's view: up to a NUL */
+		if (len > OTAS__TAG_MAX_LEN)
+			continue;
+		for (j = 0, p = b.data; j < n && !dup; j++, p += strlen(p) + 1)
+			dup = strcmp(p, v) == 0;
+		if (dup)
+			continue;
+		otas__buf_append(&b, v, len + 1);
+		n++;
+	}
+	json_decref(t);
+	if (b.oom)
+		abort();
+	if (n) {
+		ev->tags = b.data; /* the buffer's memory, now the event's */
+		ev->n_tags = n;
+	} else {
+		otas__buf_free(&b);
+	}
+}
+
 /* The metadata object at the cursor ('{'), at depth `depth`. */
 static int
 scan_meta(sc_t *c, ev_state_t *st, int depth)
@@ -873,15 +936,21 @@ scan_meta(sc_t *c, ev_state_t *st, int depth)
 		return 0;
 	}
 	for (;;) {
+		const char *vs;
 		int m;
-		if (scan_key(c, &k) != 0 || scan_value(c, &v) != 0)
+		if (scan_key(c, &k) != 0)
+			return -1;
+		vs = c->p;
+		if (scan_value(c, &v) != 0)
 			return -1;
 		if (v.type == V_OBJ || v.type == V_ARR) {
 			if (skip_value(c, depth + 1) != 0)
 				return -1;
 		}
-		m = key_index(&k, meta_names, meta_lens, 5);
-		if (m >= 0)
+		m = key_index(&k, meta_names, meta_lens, 6);
+		if (m == 5)
+			meta_tags(st->ev, vs, c->p);
+		else if (m >= 0)
 			meta_field(st, m, &v, k.esc);
 		ws(c);
 		if (peek(c) == '}') {

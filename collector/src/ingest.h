@@ -52,6 +52,13 @@ typedef struct {
 	/* metadata.user_id / company_id when a non-empty string or an
 	 * integer (its text), else NULL; owned (the people rollups). */
 	char *user_id, *company_id;
+	/* metadata.tags (a string or a list; the last "tags" member, as
+	 * jansson reads it): its distinct strings of at most
+	 * OTAS__TAG_MAX_LEN bytes (each cut at a NUL, as the raw filter
+	 * compares them), each NUL-terminated, back to back; n_tags of them.
+	 * NULL when none; owned (the tag rollups). */
+	char *tags;
+	size_t n_tags;
 	/* What json_extract(doc, '$.metadata.user_id') (who[0]) and
 	 * '$.metadata.company_id' (who[1]) give, as the store binds them
 	 * instead of extracting them from the stored text: OTAS__WHO_NULL
@@ -61,6 +68,10 @@ typedef struct {
 	 * or with escapes), which the store then runs for that event. */
 	unsigned char who[2];
 } otas__event_t;
+
+/* Tags longer than this are not in the tag rollups (a filter on one
+ * scans the events). */
+#define OTAS__TAG_MAX_LEN 200
 
 enum { OTAS__WHO_NULL, OTAS__WHO_TEXT, OTAS__WHO_INT, OTAS__WHO_DOC };
 

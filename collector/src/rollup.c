@@ -172,6 +172,7 @@ typedef struct {
 	int64_t project, res_s, bucket_us;
 	const otas__event_t *e;
 	const char *route;
+	const char *tag;        /* tag rows; NULL in the plain ones */
 	int unmatched;
 } rkey_t;
 
@@ -187,6 +188,8 @@ rkey_cmp(const void *a, const void *b)
 		return x->res_s < y->res_s ? -1 : 1;
 	if (x->bucket_us != y->bucket_us)
 		return x->bucket_us < y->bucket_us ? -1 : 1;
+	if (x->tag && (c = strcmp(x->tag, y->tag)) != 0)
+		return c;
 	if ((c = strcmp(x->e->method, y->e->method)) != 0)
 		return c;
 	if ((c = strcmp(x->route, y->route)) != 0)
@@ -196,9 +199,11 @@ rkey_cmp(const void *a, const void *b)
 	return x->unmatched - y->unmatched;
 }
 
-int
-otas__rollup_build(otas__store_job_t *batch, otas__rollup_row_t **rows,
-                   size_t *n)
+/* tags: one key per (event, distinct tag, resolution), else one per
+ * (event, resolution). */
+static int
+build(otas__store_job_t *batch, int tags, otas__rollup_row_t **rows,
+      size_t *n)
 {
 	static const int64_t res[3] = {OTAS__ROLLUP_MINUTE, OTAS__ROLLUP_HOUR,
 	                               OTAS__ROLLUP_DAY};
@@ -212,22 +217,30 @@ otas__rollup_build(otas__store_job_t *batch, otas__rollup_row_t **rows,
 		for (size_t i = 0; i < j->n; i++) {
 			const otas__event_t *e = &j->ev[i];
 			int64_t ts;
-			const char *route;
+			const char *route, *tag = tags ? e->tags : NULL;
+			size_t nt = tags ? e->n_tags : 1;
+			int um;
 			if (e->reject || !e->doc || !e->inserted)
 				continue;
 			/* the ts the stores insert */
 			ts = e->ts_us ? e->ts_us : j->received_us;
 			route = e->route ? e->route : e->path;
-			if (nk + 3 > cap) {
-				cap = cap ? cap * 2 : 256;
-				k = realloc(k, cap * sizeof *k);
-				if (!k)
-					abort();
+			um = strcmp(route, e->path) == 0;
+			for (size_t t = 0; t < nt; t++) {
+				while (nk + 3 > cap) {
+					cap = cap ? cap * 2 : 256;
+					k = realloc(k, cap * sizeof *k);
+					if (!k)
+						abort();
+				}
+				for (int r = 0; r < 3; r++) {
+					int64_t b = otas__rollup_bucket(ts, res[r]);
+					k[nk++] = (rkey_t){j->project_pk, res[r], b, e,
+					                   route, tag, um};
+				}
+				if (tag)
+					tag += strlen(tag) + 1;
 			}
-			for (int r = 0; r < 3; r++)
-				k[nk++] = (rkey_t){j->project_pk, res[r],
-				                   otas__rollup_bucket(ts, res[r]), e,
-				                   route, strcmp(route, e->path) == 0};
 		}
 	if (!nk)
 		return 0;
@@ -248,6 +261,7 @@ otas__rollup_build(otas__store_job_t *batch, otas__rollup_row_t **rows,
 			r->route = k[i].route;
 			r->status = e->status;
 			r->unmatched = k[i].unmatched;
+			r->tag = k[i].tag;
 			r->lat_min = r->lat_max = ms;
 		}
 		r = &out[nr - 1];
@@ -264,6 +278,20 @@ otas__rollup_build(otas__store_job_t *batch, otas__rollup_row_t **rows,
 	*rows = out;
 	*n = nr;
 	return 0;
+}
+
+int
+otas__rollup_build(otas__store_job_t *batch, otas__rollup_row_t **rows,
+                   size_t *n)
+{
+	return build(batch, 0, rows, n);
+}
+
+int
+otas__rollup_build_tags(otas__store_job_t *batch, otas__rollup_row_t **rows,
+                        size_t *n)
+{
+	return build(batch, 1, rows, n);
 }
 
 /* rollup.h */
@@ -325,12 +353,14 @@ typedef struct {
 	int company;
 	const char *id;
 	const otas__event_t *e;
+	const char *tag;        /* tag rows; NULL in the plain ones */
 } pkey_t;
 
 static int
 pkey_cmp(const void *a, const void *b)
 {
 	const pkey_t *x = a, *y = b;
+	int c;
 
 	if (x->project != y->project)
 		return x->project < y->project ? -1 : 1;
@@ -338,18 +368,21 @@ pkey_cmp(const void *a, const void *b)
 		return x->res_s < y->res_s ? -1 : 1;
 	if (x->bucket_us != y->bucket_us)
 		return x->bucket_us < y->bucket_us ? -1 : 1;
+	if (x->tag && (c = strcmp(x->tag, y->tag)) != 0)
+		return c;
 	if (x->company != y->company)
 		return x->company - y->company;
 	return strcmp(x->id, y->id);
 }
 
-int
-otas__people_build(otas__store_job_t *batch, otas__people_agg_t **rows,
-                   size_t *n)
+/* tags: each event's keys once per distinct tag (ev->tags). */
+static int
+people_build(otas__store_job_t *batch, int tags, otas__people_agg_t **rows,
+             size_t *n)
 {
 	static const int64_t res[2] = {3600, 86400};
 	pkey_t *k = NULL;
-	size_t nk = 0, cap = 0, nr = 0, *off = NULL;
+	size_t nk = 0, cap = 0, nr = 0, k0, *off = NULL;
 	otas__people_agg_t *out;
 	otas__buf_t ak;         /* agent keys, NUL-separated */
 	char *tail;
@@ -368,7 +401,10 @@ otas__people_build(otas__store_job_t *batch, otas__people_agg_t **rows,
 			err = e->status >= 400 || e->is_error;
 			if (!e->user_id && !e->company_id && !agent && !err)
 				continue;
+			if (tags && !e->n_tags)
+				continue;
 			ts = e->ts_us ? e->ts_us : j->received_us;
+			k0 = nk;
 			/* keys an event makes at most: 2 agent, 2 error,
 			 * 4 user/company, 4 per route */
 			if (nk + 12 > cap) {
@@ -393,9 +429,9 @@ otas__people_build(otas__store_job_t *batch, otas__people_agg_t **rows,
 					abort();
 				for (int r = 0; r < 2; r++) {
 					off[nk] = o;
-					k[nk++] = (pkey_t){j->project_pk, res[r],
-					                   otas__rollup_bucket(ts, res[r]), ts,
-					                   OTAS__PEOPLE_AGENT, NULL, e};
+					k[nk++] = (pkey_t){
+					    j->project_pk, res[r], otas__rollup_bucket(ts, res[r]),
+					    ts, OTAS__PEOPLE_AGENT, NULL, e, NULL};
 				}
 			}
 			if (err) {
@@ -415,9 +451,9 @@ otas__people_build(otas__store_job_t *batch, otas__people_agg_t **rows,
 					abort();
 				for (int r = 0; r < 2; r++) {
 					off[nk] = o;
-					k[nk++] = (pkey_t){j->project_pk, res[r],
-					                   otas__rollup_bucket(ts, res[r]), ts,
-					                   OTAS__PEOPLE_ERROR, NULL, e};
+					k[nk++] = (pkey_t){
+					    j->project_pk, res[r], otas__rollup_bucket(ts, res[r]),
+					    ts, OTAS__PEOPLE_ERROR, NULL, e, NULL};
 				}
 			}
 			for (int c = 0; c < 2; c++) {
@@ -425,6 +461,14 @@ otas__people_build(otas__store_job_t *batch, otas__people_agg_t **rows,
 				size_t o = ak.len;
 				if (!id)
 					continue;
+				for (int r = 0; r < 2; r++) {
+					off[nk] = 0;
+					k[nk++] = (pkey_t){j->project_pk, res[r],
+					                   otas__rollup_bucket(ts, res[r]),
+					                   ts, c, id, e, NULL};
+				}
+				if (tags)
+					continue; /* per route: not per tag as well */
 				/* OTAS__PEOPLE_ROUTE_*: route \t id */
 				otas__buf_puts(&ak, e->route ? e->route : "");
 				otas__buf_putc(&ak, '\t');
@@ -433,16 +477,35 @@ otas__people_build(otas__store_job_t *batch, otas__people_agg_t **rows,
 				if (ak.oom)
 					abort();
 				for (int r = 0; r < 2; r++) {
-					int64_t b = otas__rollup_bucket(ts, res[r]);
-					off[nk] = 0;
-					k[nk++] = (pkey_t){j->project_pk, res[r], b, ts, c, id,
-					                   e};
 					off[nk] = o;
-					k[nk++] = (pkey_t){j->project_pk, res[r], b, ts,
+					k[nk++] = (pkey_t){j->project_pk, res[r],
+					                   otas__rollup_bucket(ts, res[r]), ts,
 					                   c ? OTAS__PEOPLE_ROUTE_COMPANY
 					                     : OTAS__PEOPLE_ROUTE_USER,
-					                   NULL, e};
+					                   NULL, e, NULL};
 				}
+			}
+			if (tags) {
+				/* the event's keys [k0, nk), once per tag */
+				size_t m = nk - k0;
+				const char *tag = e->tags;
+				while (k0 + m * e->n_tags > cap) {
+					cap *= 2;
+					k = realloc(k, cap * sizeof *k);
+					off = realloc(off, cap * sizeof *off);
+					if (!k || !off)
+						abort();
+				}
+				for (size_t t = 0; t < e->n_tags; t++) {
+					size_t at = k0 + t * m;
+					for (size_t x = 0; x < m; x++) {
+						k[at + x] = k[k0 + x];
+						off[at + x] = off[k0 + x];
+						k[at + x].tag = tag;
+					}
+					tag += strlen(tag) + 1;
+				}
+				nk = k0 + m * e->n_tags;
 			}
 		}
 	if (!nk) {
@@ -475,6 +538,7 @@ otas__people_build(otas__store_job_t *batch, otas__people_agg_t **rows,
 			            ? tail + (k[i].id - ak.data)
 			            : k[i].id;
 			r->first_us = r->last_us = k[i].ts;
+			r->tag = k[i].tag;
 			if (r->company == OTAS__PEOPLE_ERROR)
 				r->company_id = e->event_id[0] ? e->event_id : NULL;
 		}
@@ -500,5 +564,65 @@ otas__people_build(otas__store_job_t *batch, otas__people_agg_t **rows,
 	otas__buf_free(&ak);
 	*rows = out;
 	*n = nr;
+	return 0;
+}
+
+int
+otas__people_build(otas__store_job_t *batch, otas__people_agg_t **rows,
+                   size_t *n)
+{
+	return people_build(batch, 0, rows, n);
+}
+
+int
+otas__people_build_tags(otas__store_job_t *batch, otas__people_agg_t **rows,
+                        size_t *n)
+{
+	return people_build(batch, 1, rows, n);
+}
+
+static char *
+dup_or_die(const char *s)
+{
+	char *d = strdup(s ? s : "");
+
+	if (!d)
+		abort();
+	return d;
+}
+
+int
+otas__event_from_stored(otas__event_t *ev, const otas__stored_event_t *s)
+{
+	int rc = otas__event_parse(s->doc, s->doc_len, ev, NULL, NULL);
+
+	/* Stored documents passed ingest's checks; one written otherwise
+	 * (missing a field the columns hold) still names its metadata, as
+	 * the raw filters read it.  A value jansson refuses never matches a
+	 * raw filter, so neither does its event here. */
+	if (rc != OTAS__INGEST_OK &&
+	    (rc != 1 || !ev->doc ||
+	     (ev->reject && strcmp(ev->reject, "invalid_json_value") == 0))) {
+		otas__event_clear(ev);
+		return -1;
+	}
+	ev->reject = NULL;
+	free(ev->method);
+	free(ev->path);
+	free(ev->route);
+	ev->method = dup_or_die(s->method);
+	ev->path = dup_or_die(s->path);
+	ev->route = dup_or_die(s->route);
+	ev->ts_us = s->ts_us;
+	ev->status = s->status;
+	ev->is_error = s->is_error;
+	ev->latency_ms = s->latency_ms;
+	snprintf(ev->event_id, sizeof ev->event_id, "%s",
+	         s->event_id ? s->event_id : "");
+	snprintf(ev->agent_id, sizeof ev->agent_id, "%s",
+	         s->agent_id ? s->agent_id : "");
+	snprintf(ev->agent_session_id, sizeof ev->agent_session_id, "%s",
+	         s->agent_session_id ? s->agent_session_id : "");
+	ev->inserted = 1;
 	return 0;
 }

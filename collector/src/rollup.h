@@ -76,6 +76,7 @@ typedef struct {
 	long long n, errors;
 	double lat_sum, lat_min, lat_max;
 	uint32_t hist[OTAS__HIST_BINS];
+	const char *tag;        /* the tag rollups (rollup_tags); else NULL */
 } otas__rollup_row_t;
 
 /* The bucket an event time falls in (floor, also before 1970). */
@@ -87,6 +88,11 @@ int64_t otas__rollup_bucket(int64_t ts_us, int64_t res_s);
  * *rows is malloc'd (free it); 0 ok. */
 int otas__rollup_build(otas__store_job_t *batch, otas__rollup_row_t **rows,
                        size_t *n);
+/* The tag rollups (`rollup_tags`): the same rows once per distinct tag of
+ * each event (ev->tags), ->tag set, sorted by (project, res, bucket, tag,
+ * method, route, status, unmatched).  An event without tags adds none. */
+int otas__rollup_build_tags(otas__store_job_t *batch,
+                            otas__rollup_row_t **rows, size_t *n);
 
 /* A rollup read (store.h otas__store_rollup_each). */
 typedef struct {
@@ -95,6 +101,8 @@ typedef struct {
 	const char *method, *route; /* NULL: any */
 	long long status_min, status_max; /* 0: open */
 	int unmatched_only;
+	const char *tag;        /* non-NULL: the rows of events with this tag
+	                         * (rollup_tags) */
 } otas__rollup_query_t;
 typedef int (*otas__rollup_cb)(void *arg, const otas__rollup_row_t *r);
 
@@ -113,6 +121,8 @@ typedef struct {
 	int64_t since_us, until_us; /* bucket_us in [since, until) */
 	int company;            /* 0 users, 1 companies, 2 agents, ... */
 	const char *id_prefix;  /* only ids starting with it; NULL: any */
+	const char *tag;        /* non-NULL: the rows of events with this tag
+	                         * (rollup_people_tags) */
 } otas__people_query_t;
 
 /* Agents' calls share the people table (kind "a"): one row per hour and
@@ -173,9 +183,33 @@ typedef struct {
 	                         * company id seen */
 	long long n, errors;
 	int64_t first_us, last_us;
+	const char *tag;        /* rollup_people_tags; else NULL */
 } otas__people_agg_t;
 /* As otas__rollup_build, from ev->user_id / company_id. */
 int otas__people_build(otas__store_job_t *batch, otas__people_agg_t **rows,
                        size_t *n);
+/* The people rows once per distinct tag of each event (ev->tags), ->tag
+ * set (`rollup_people_tags`), sorted by (project, res, bucket, tag, kind,
+ * id). */
+int otas__people_build_tags(otas__store_job_t *batch,
+                            otas__people_agg_t **rows, size_t *n);
+
+/* A stored event as ingest saw it, for a backfill of rollups that need
+ * what only the ingest parser reads (the tag rollups): doc read by
+ * otas__event_parse (a document missing a field the columns hold is
+ * taken too), then the stored columns over it, ->inserted set.  0 ok
+ * (otas__event_clear it after), -1 the doc does not parse (ev is
+ * cleared). */
+typedef struct {
+	const char *doc;
+	size_t doc_len;
+	int64_t ts_us;
+	const char *method, *path, *route, *event_id;
+	const char *agent_id, *agent_session_id; /* NULL: none */
+	long long status;
+	int is_error;
+	double latency_ms;
+} otas__stored_event_t;
+int otas__event_from_stored(otas__event_t *ev, const otas__stored_event_t *s);
 
 #endif

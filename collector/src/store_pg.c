@@ -60,8 +60,30 @@ enum {
 	P_PROJECT_PK, P_KEY_INSERT, P_KEY_LOOKUP, P_KEY_REVOKE, P_AGENT_INSERT,
 	P_AGENT_ID, P_SESSION_INSERT, P_ENTITY_UPSERT, P_EVENT_INSERT,
 	P_EVENT_GET, P_SAMPLES_EP, P_SAMPLES_DAY, P_SAMPLES_ROUTE, P_SESSIONS,
-	P_ENTITIES, P_ROLLUP_UPSERT, P_PEOPLE_UPSERT, P_N
+	P_ENTITIES, P_ROLLUP_UPSERT, P_PEOPLE_UPSERT, P_TAGS_UPSERT,
+	P_PTAGS_UPSERT, P_N
 };
+
+/* The people rollups per tag: P_PEOPLE_UPSERT's rows, each for one tag
+ * ($12); also the migration's backfill (fill_tags). */
+#define PG_PTAGS_UPSERT \
+	"INSERT INTO rollup_people_tags(project, res, bucket, tag, kind, id," \
+	" shard, company, n, errors, first_ts, last_ts)" \
+	" SELECT p, r, b, tg, k, i, $11::int, c, n, e, f, l" \
+	" FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::text[]," \
+	" $5::text[], $6::text[], $7::bigint[], $8::bigint[], $9::bigint[]," \
+	" $10::bigint[], $12::text[]) AS t(p, r, b, k, i, c, n, e, f, l, tg)" \
+	" ON CONFLICT(project, res, bucket, tag, kind, id, shard) DO UPDATE SET" \
+	" n = rollup_people_tags.n + excluded.n," \
+	" errors = rollup_people_tags.errors + excluded.errors," \
+	" first_ts = least(rollup_people_tags.first_ts, excluded.first_ts)," \
+	" company = CASE WHEN rollup_people_tags.kind <> 'e' THEN" \
+	" coalesce(rollup_people_tags.company, excluded.company)" \
+	" WHEN excluded.last_ts > rollup_people_tags.last_ts OR" \
+	" (excluded.last_ts = rollup_people_tags.last_ts AND" \
+	" excluded.company > rollup_people_tags.company)" \
+	" THEN excluded.company ELSE rollup_people_tags.company END," \
+	" last_ts = greatest(rollup_people_tags.last_ts, excluded.last_ts)"
 
 /* People rollups of the rows of SRC in shard SHARD (the migration's
  * backfill; ingest aggregates in C, rollup.c): metadata read as pg_scan
@@ -84,7 +106,7 @@ enum {
 /* Who called (metadata.user_id / company_id) as the queries read it from
  * the stored document.  PostgreSQL's json refuses \u0000 and lone
  * surrogates, which the contract allows in bodies: such a document has
- * none.  Since schema 9 the columns user_id / company_id hold this value
+ * none.  Since schema 10 the columns user_id / company_id hold this value
  * (the writer binds what the decoder read where that is certain to be
  * it, else computes it: pg_writer_commit); rows stored before have
  * who_set false and are found by it (partial expression indexes).
@@ -206,12 +228,31 @@ static const char *const sql_text[P_N] = {
         " excluded.company > rollup_people.company)"
         " THEN excluded.company ELSE rollup_people.company END,"
         " last_ts = greatest(rollup_people.last_ts, excluded.last_ts)",
+    /* rollup.h tag rollups: P_ROLLUP_UPSERT's rows, each for one tag */
+    [P_TAGS_UPSERT] =
+        "INSERT INTO rollup_tags(project, res, bucket, tag, method, route,"
+        " status, unmatched, shard, n, errors, lat_sum, lat_min, lat_max,"
+        " hist)"
+        " SELECT p, r, b, tg, m, rt, st, um, $14::int, n, e, s, mn, mx,"
+        " h::int[] FROM unnest($1::bigint[], $2::int[], $3::bigint[],"
+        " $4::text[], $5::text[], $6::bigint[], $7::bool[], $8::bigint[],"
+        " $9::bigint[], $10::float8[], $11::float8[], $12::float8[],"
+        " $13::text[], $15::text[])"
+        " AS t(p, r, b, m, rt, st, um, n, e, s, mn, mx, h, tg)"
+        " ON CONFLICT(project, res, bucket, tag, method, route, status,"
+        " unmatched, shard) DO UPDATE SET n = rollup_tags.n + excluded.n,"
+        " errors = rollup_tags.errors + excluded.errors,"
+        " lat_sum = rollup_tags.lat_sum + excluded.lat_sum,"
+        " lat_min = least(rollup_tags.lat_min, excluded.lat_min),"
+        " lat_max = greatest(rollup_tags.lat_max, excluded.lat_max),"
+        " hist = otas_hist_merge(rollup_tags.hist, excluded.hist)",
+    [P_PTAGS_UPSERT] = PG_PTAGS_UPSERT,
 };
 
 #define PG_SEARCH_FIELD(f) \
 	"left(coalesce(d ->> '" #f "', ''), 4096) || chr(10) || "
 
-/* Characters of a path in events_path (schema 9). */
+/* Characters of a path in events_path (schema 10). */
 #define PG_PATH_KEY_CHARS "200"
 #define PG_PATH_KEY_MAX 200
 
@@ -224,6 +265,28 @@ static const char *const sql_text[P_N] = {
 #define PG_SEARCH_INDEX \
 	"CREATE INDEX IF NOT EXISTS events_search ON events USING gin" \
 	" (otas_search_text(doc) gin_trgm_ops) WHERE text_indexed"
+
+/* The tag rollups (rollup.h otas__rollup_build_tags,
+ * otas__people_build_tags): made anew, as SQLite's, then filled from the
+ * stored events in C by migrate() (fill_tags). */
+#define PG_TAGS_MIGRATION \
+	"DROP TABLE IF EXISTS rollup_tags;" \
+	"CREATE TABLE rollup_tags(project bigint NOT NULL, res int NOT NULL," \
+	" bucket bigint NOT NULL, tag text NOT NULL, method text NOT NULL," \
+	" route text NOT NULL, status bigint NOT NULL," \
+	" unmatched boolean NOT NULL, shard int NOT NULL, n bigint NOT NULL," \
+	" errors bigint NOT NULL, lat_sum float8 NOT NULL," \
+	" lat_min float8 NOT NULL, lat_max float8 NOT NULL," \
+	" hist int[] NOT NULL, PRIMARY KEY(project, res, bucket, tag, method," \
+	" route, status, unmatched, shard));" \
+	"DROP TABLE IF EXISTS rollup_people_tags;" \
+	"CREATE TABLE rollup_people_tags(project bigint NOT NULL," \
+	" res int NOT NULL, bucket bigint NOT NULL, tag text NOT NULL," \
+	" kind text NOT NULL, id text NOT NULL, shard int NOT NULL," \
+	" company text, n bigint NOT NULL, errors bigint NOT NULL," \
+	" first_ts bigint NOT NULL, last_ts bigint NOT NULL," \
+	" PRIMARY KEY(project, res, bucket, tag, kind, id, shard));"
+static const char pg_tags_migration[] = PG_TAGS_MIGRATION;
 
 static const char *const migrations[] = {
     /* 0 -> 1 */
@@ -404,7 +467,9 @@ static const char *const migrations[] = {
     " substr(max(lpad(ts::text, 20, '0') || event_id), 21), count(*), 0,"
     " min(ts), max(ts) FROM k, (VALUES (3600), (86400)) AS r(res)"
     " GROUP BY 1, 2, 3, 5;",
-    /* 8 -> 9: filters no rollup holds, through indexes instead of every
+    /* 8 -> 9: the tag rollups; migrate() then runs fill_tags */
+    pg_tags_migration,
+    /* 9 -> 10: filters no rollup holds, through indexes instead of every
      * event of the range (collector/README.md "Filtered views").  A path
      * glob's literal head: LIKE 'head%' on text_pattern_ops (whatever
      * the database's collation), the first 200 characters (a long path
@@ -432,9 +497,11 @@ static const char *const migrations[] = {
     "CREATE INDEX IF NOT EXISTS events_company_doc ON events(project, "
     WHO("company_id") ", ts) WHERE NOT who_set;"
     "ANALYZE events;",
-    /* 9 -> 10: users and companies per route (rollup.h kinds "ru",
+    /* 10 -> 11: users and companies per route (rollup.h kinds "ru",
      * "rc"), filled from the events already there; metadata read as
-     * pg_scan reads it. */
+     * pg_scan reads it (anew when run again on a database stepped
+     * back). */
+    "DELETE FROM rollup_people WHERE kind IN ('ru', 'rc');"
     "INSERT INTO rollup_people(project, res, bucket, kind, id, shard,"
     " company, n, errors, first_ts, last_ts)"
     " SELECT project, res, bucket, kind, route || chr(9) || who, 0,"
@@ -613,6 +680,104 @@ ival(PGresult *r, int row, int col)
 
 #define I64(buf, v) (snprintf(buf, sizeof buf, "%lld", (long long)(v)), buf)
 
+static int put_people(conn_t *k, PGconn *c, const otas__people_agg_t *rows,
+                      size_t n, int w, int tags);
+static int put_rollups(conn_t *k, PGconn *c, const otas__rollup_row_t *rows,
+                       size_t n, int w, int tags);
+
+/* The tag rollups of the events already stored (their step), as
+ * SQLite's fill_tags: each event with tags as ingest read it, through
+ * ingest's builds, a cursor's chunk at a time, as shard 0.  0 ok. */
+#define FILL_CHUNK "5000"
+static int
+fill_tags(PGconn *c)
+{
+	otas__event_t *ev = NULL;
+	otas__store_job_t *jobs = NULL;
+	PGresult *r = NULL;
+	int rc = -1;
+
+	if (exec_sql(c, "DECLARE otas_fill NO SCROLL CURSOR FOR SELECT project,"
+	                " ts, method, path, route, status, is_error, agent_id,"
+	                " agent_session_id, event_id, latency_ms, doc FROM events"
+	                " WHERE strpos(doc, 'tags') > 0 OR strpos(doc, '\\u') > 0")
+	    != 0)
+		return -1;
+	for (;;) {
+		int n, nj = 0;
+		size_t nr;
+		otas__people_agg_t *rows;
+		PQclear(r);
+		r = PQexec(c, "FETCH " FILL_CHUNK " FROM otas_fill");
+		if (!ok(r))
+			goto done;
+		if ((n = PQntuples(r)) == 0)
+			break;
+		free(ev);
+		free(jobs);
+		ev = calloc((size_t)n, sizeof *ev);
+		jobs = calloc((size_t)n, sizeof *jobs);
+		if (!ev || !jobs)
+			abort();
+		for (int i = 0; i < n; i++) {
+			otas__stored_event_t x = {0};
+			x.ts_us = ival(r, i, 1);
+			x.method = val(r, i, 2);
+			x.path = val(r, i, 3);
+			x.route = val(r, i, 4);
+			x.status = ival(r, i, 5);
+			x.is_error = (int)ival(r, i, 6);
+			x.agent_id = val(r, i, 7);
+			x.agent_session_id = val(r, i, 8);
+			x.event_id = val(r, i, 9);
+			x.latency_ms = strtod(PQgetvalue(r, i, 10), NULL);
+			x.doc = PQgetvalue(r, i, 11);
+			x.doc_len = (size_t)PQgetlength(r, i, 11);
+			if (otas__event_from_stored(&ev[nj], &x) != 0)
+				continue;
+			if (!ev[nj].n_tags) {
+				otas__event_clear(&ev[nj]);
+				continue;
+			}
+			jobs[nj].project_pk = ival(r, i, 0);
+			jobs[nj].ev = &ev[nj];
+			jobs[nj].n = 1;
+			jobs[nj].received_us = x.ts_us;
+			if (nj)
+				jobs[nj - 1].next = &jobs[nj];
+			nj++;
+		}
+		rc = 0;
+		if (nj) {
+			otas__rollup_row_t *rrows;
+			if (otas__rollup_build_tags(jobs, &rrows, &nr) != 0)
+				rc = -1;
+			else {
+				rc = put_rollups(NULL, c, rrows, nr, 0, 1);
+				free(rrows);
+			}
+		}
+		if (nj && rc == 0) {
+			if (otas__people_build_tags(jobs, &rows, &nr) != 0)
+				rc = -1;
+			else {
+				rc = put_people(NULL, c, rows, nr, 0, 1);
+				free(rows);
+			}
+		}
+		for (int i = 0; i < nj; i++)
+			otas__event_clear(&ev[i]);
+		if (rc != 0)
+			goto done;
+	}
+	rc = exec_sql(c, "CLOSE otas_fill");
+done:
+	PQclear(r);
+	free(ev);
+	free(jobs);
+	return rc;
+}
+
 static int
 migrate(PGconn *c, char *err, size_t errlen)
 {
@@ -675,7 +840,10 @@ migrate(PGconn *c, char *err, size_t errlen)
 		char sql[64];
 		snprintf(sql, sizeof sql, "UPDATE otas_schema SET version=%d",
 		         version + 1);
-		if (exec_sql(c, migrations[version]) != 0 || exec_sql(c, sql) != 0)
+		if (exec_sql(c, migrations[version]) != 0 ||
+		    (migrations[version] == pg_tags_migration &&
+		     fill_tags(c) != 0) ||
+		    exec_sql(c, sql) != 0)
 			goto fail;
 	}
 	if (exec_sql(c, "COMMIT") != 0)
@@ -1168,23 +1336,41 @@ ref_cmp(const void *a, const void *b)
 
 /* The group's rollup rows (rollup.h) in one statement, inside its
  * transaction.  0 ok. */
+static int put_rollups(conn_t *k, PGconn *c, const otas__rollup_row_t *rows,
+                       size_t n, int w, int tags);
+
 static int
-upsert_rollups(pg_t *q, int w, otas__store_job_t *batch)
+upsert_rollups(pg_t *q, int w, otas__store_job_t *batch, int tags)
 {
 	otas__rollup_row_t *rows;
 	size_t n;
-	otas__buf_t a[13], h;
-	const char *v[14];
+	int rc;
+
+	if ((tags ? otas__rollup_build_tags(batch, &rows, &n)
+	          : otas__rollup_build(batch, &rows, &n)) != 0)
+		return -1;
+	rc = put_rollups(&q->wr[w], NULL, rows, n, w, tags);
+	free(rows);
+	return rc;
+}
+
+/* Rollup rows in one statement (P_ROLLUP_UPSERT, or P_TAGS_UPSERT: tags)
+ * as shard w: prepared on writer k, else as text on c (the migration's
+ * connection).  0 ok. */
+static int
+put_rollups(conn_t *k, PGconn *c, const otas__rollup_row_t *rows, size_t n,
+            int w, int tags)
+{
+	otas__buf_t a[14], h;
+	const char *v[15];
 	char shard[16];
 	PGresult *r;
-	int rc = -1;
+	int rc = -1, na = tags ? 14 : 13;
 
-	if (otas__rollup_build(batch, &rows, &n) != 0)
-		return -1;
 	if (!n)
 		return 0;
 	otas__buf_init(&h);
-	for (int i = 0; i < 13; i++) {
+	for (int i = 0; i < na; i++) {
 		otas__buf_init(&a[i]);
 		otas__buf_putc(&a[i], '{');
 	}
@@ -1205,15 +1391,20 @@ upsert_rollups(pg_t *q, int w, otas__store_job_t *batch)
 		otas__buf_reset(&h);
 		otas__hist_text(&h, x->hist);
 		arr_text(&a[12], h.data, h.len);
+		if (tags)
+			arr_text(&a[13], x->tag, strlen(x->tag));
 	}
-	for (int i = 0; i < 13; i++) {
+	for (int i = 0; i < na; i++) {
 		otas__buf_putc(&a[i], '}');
-		v[i] = a[i].data;
+		v[i < 13 ? i : 14] = a[i].data;
 	}
 	snprintf(shard, sizeof shard, "%d", w);
 	v[13] = shard;
 	if (!h.oom) {
-		r = run(&q->wr[w], P_ROLLUP_UPSERT, 14, v);
+		int st = tags ? P_TAGS_UPSERT : P_ROLLUP_UPSERT;
+		r = k ? run(k, st, tags ? 15 : 14, v)
+		      : PQexecParams(c, sql_text[st], tags ? 15 : 14, NULL, v, NULL,
+		                     NULL, 0);
 		if (ok(r))
 			rc = 0;
 		else
@@ -1221,30 +1412,28 @@ upsert_rollups(pg_t *q, int w, otas__store_job_t *batch)
 			        r ? PQresultErrorMessage(r) : "no connection\n");
 		PQclear(r);
 	}
-	for (int i = 0; i < 13; i++)
+	for (int i = 0; i < na; i++)
 		otas__buf_free(&a[i]);
 	otas__buf_free(&h);
-	free(rows);
 	return rc;
 }
 
-/* The group's people rollup rows (rollup.h), likewise.  0 ok. */
+/* People rows in one statement (P_PEOPLE_UPSERT, or P_PTAGS_UPSERT:
+ * tags) as shard w: prepared on writer k, else as text on c (the
+ * migration's connection).  0 ok. */
 static int
-upsert_people(pg_t *q, int w, otas__store_job_t *batch)
+put_people(conn_t *k, PGconn *c, const otas__people_agg_t *rows, size_t n,
+           int w, int tags)
 {
-	otas__people_agg_t *rows;
-	size_t n;
-	otas__buf_t a[10];
-	const char *v[11];
+	otas__buf_t a[11];
+	const char *v[12];
 	char shard[16];
 	PGresult *r;
-	int rc = -1, oom = 0;
+	int rc = -1, oom = 0, na = tags ? 11 : 10;
 
-	if (otas__people_build(batch, &rows, &n) != 0)
-		return -1;
 	if (!n)
 		return 0;
-	for (int i = 0; i < 10; i++) {
+	for (int i = 0; i < na; i++) {
 		otas__buf_init(&a[i]);
 		otas__buf_putc(&a[i], '{');
 	}
@@ -1261,16 +1450,21 @@ upsert_people(pg_t *q, int w, otas__store_job_t *batch)
 		arr_num(&a[7], "%lld", x->errors);
 		arr_num(&a[8], "%lld", (long long)x->first_us);
 		arr_num(&a[9], "%lld", (long long)x->last_us);
+		if (tags)
+			arr_text(&a[10], x->tag, strlen(x->tag));
 	}
-	for (int i = 0; i < 10; i++) {
+	for (int i = 0; i < na; i++) {
 		otas__buf_putc(&a[i], '}');
 		oom |= a[i].oom;
-		v[i] = a[i].data;
+		v[i < 10 ? i : 11] = a[i].data;
 	}
 	snprintf(shard, sizeof shard, "%d", w);
 	v[10] = shard;
 	if (!oom) {
-		r = run(&q->wr[w], P_PEOPLE_UPSERT, 11, v);
+		int st = tags ? P_PTAGS_UPSERT : P_PEOPLE_UPSERT;
+		r = k ? run(k, st, tags ? 12 : 11, v)
+		      : PQexecParams(c, sql_text[st], tags ? 12 : 11, NULL, v,
+		                     NULL, NULL, 0);
 		if (ok(r))
 			rc = 0;
 		else
@@ -1278,8 +1472,24 @@ upsert_people(pg_t *q, int w, otas__store_job_t *batch)
 			        r ? PQresultErrorMessage(r) : "no connection\n");
 		PQclear(r);
 	}
-	for (int i = 0; i < 10; i++)
+	for (int i = 0; i < na; i++)
 		otas__buf_free(&a[i]);
+	return rc;
+}
+
+/* The group's people rollup rows (rollup.h), likewise; tags: the tag
+ * ones.  0 ok. */
+static int
+upsert_people(pg_t *q, int w, otas__store_job_t *batch, int tags)
+{
+	otas__people_agg_t *rows;
+	size_t n;
+	int rc;
+
+	if ((tags ? otas__people_build_tags(batch, &rows, &n)
+	          : otas__people_build(batch, &rows, &n)) != 0)
+		return -1;
+	rc = put_people(&q->wr[w], NULL, rows, n, w, tags);
 	free(rows);
 	return rc;
 }
@@ -1398,7 +1608,10 @@ pg_writer_commit(void *b, int w, otas__store_job_t *batch, int fail)
 		if (hit < refs + nrefs && ref_cmp(hit, &key) == 0)
 			hit->ev->inserted = 1;
 	}
-	if (upsert_rollups(q, w, batch) != 0 || upsert_people(q, w, batch) != 0)
+	if (upsert_rollups(q, w, batch, 0) != 0 ||
+	    upsert_rollups(q, w, batch, 1) != 0 ||
+	    upsert_people(q, w, batch, 0) != 0 ||
+	    upsert_people(q, w, batch, 1) != 0)
 		goto rollback;
 	if (fail) {
 		fprintf(stderr, "error: commit failed: test failure\n");
@@ -1507,6 +1720,18 @@ pg_writer_maintain(void *b, int64_t now_us, int retain_days,
 			rc = -1;
 		snprintf(sql, sizeof sql,
 		         "DELETE FROM rollup_people WHERE bucket + res *"
+		         " 1000000::bigint <= %lld",
+		         (long long)cutoff * 86400LL * 1000000);
+		if (exec_sql(q->wr[0].c, sql) != 0)
+			rc = -1;
+		snprintf(sql, sizeof sql,
+		         "DELETE FROM rollup_tags WHERE bucket + res *"
+		         " 1000000::bigint <= %lld",
+		         (long long)cutoff * 86400LL * 1000000);
+		if (exec_sql(q->wr[0].c, sql) != 0)
+			rc = -1;
+		snprintf(sql, sizeof sql,
+		         "DELETE FROM rollup_people_tags WHERE bucket + res *"
 		         " 1000000::bigint <= %lld",
 		         (long long)cutoff * 86400LL * 1000000);
 		if (exec_sql(q->wr[0].c, sql) != 0)
@@ -1999,7 +2224,7 @@ pg_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 		pgq_add(&x, " AND agent_session_id = $%d::text",
 		        pgq_text(&x, q->agent_session_id));
 	/* the columns (events_user / events_company), and for rows stored
-	 * before schema 9 the expression (events_*_doc): WHO above */
+	 * before schema 10 the expression (events_*_doc): WHO above */
 	if (q->user_id) {
 		int a = pgq_text(&x, q->user_id);
 		pgq_add(&x, " AND (user_id = $%d::text OR (NOT who_set AND "
@@ -2195,9 +2420,11 @@ pg_rollup_each(void *b, int64_t pk, const otas__rollup_query_t *q,
 	x.n = 0;
 	pgq_add(&x,
 	        "SELECT bucket, method, route, status, unmatched, n, errors,"
-	        " lat_sum, lat_min, lat_max, hist FROM rollups"
+	        " lat_sum, lat_min, lat_max, hist FROM %s"
 	        " WHERE project = $%d::bigint",
-	        pgq_int(&x, pk));
+	        q->tag ? "rollup_tags" : "rollups", pgq_int(&x, pk));
+	if (q->tag)
+		pgq_add(&x, " AND tag = $%d::text", pgq_text(&x, q->tag));
 	pgq_add(&x, " AND res = $%d::int", pgq_int(&x, q->res_s));
 	pgq_add(&x, " AND bucket >= $%d::bigint", pgq_int(&x, q->since_us));
 	pgq_add(&x, " AND bucket < $%d::bigint", pgq_int(&x, q->until_us));
@@ -2225,6 +2452,7 @@ pg_rollup_each(void *b, int64_t pk, const otas__rollup_query_t *q,
 	for (int i = 0; i < PQntuples(r); i++) {
 		otas__rollup_row_t e;
 		e.project = pk;
+		e.tag = q->tag;
 		e.res_s = q->res_s;
 		e.bucket_us = ival(r, i, 0);
 		e.method = val(r, i, 1);
@@ -2258,7 +2486,7 @@ pg_people_each(void *b, int64_t pk, const otas__people_query_t *q,
 	/* the first whole bucket; error groups: one seek per bucket */
 	int64_t w = q->res_s * 1000000;
 	int64_t b0 = otas__rollup_bucket(q->since_us, q->res_s);
-	const char *v[7];
+	const char *v[8];
 	int rc = -1;
 
 	if (b0 < q->since_us)
@@ -2272,6 +2500,7 @@ pg_people_each(void *b, int64_t pk, const otas__people_query_t *q,
 	v[4] = otas__people_kind(q->company);
 	v[5] = q->id_prefix;
 	v[6] = I64(a[4], w);
+	v[7] = q->tag;
 	k = reader_get(st);
 	if (conn_ready(k) != 0)
 		goto done;
@@ -2280,7 +2509,13 @@ pg_people_each(void *b, int64_t pk, const otas__people_query_t *q,
 	 * kinds the same form made the users' 24 h read take 2.2 s instead
 	 * of 0.1 (measured, plan not understood yet): they keep the range. */
 	r = PQexecParams(k->c,
-	                 q->company == OTAS__PEOPLE_ERROR
+	                 q->tag ? "SELECT id, company, n, errors, first_ts,"
+	                          " last_ts FROM rollup_people_tags WHERE"
+	                          " project = $1::bigint AND res = $2::int AND"
+	                          " bucket >= $3::bigint AND bucket <= $4::bigint"
+	                          " AND tag = $8::text AND kind = $5::text AND"
+	                          " $6::text IS NULL AND $7::bigint > 0"
+	                 : q->company == OTAS__PEOPLE_ERROR
 	                     ? "SELECT id, company, n, errors, first_ts, last_ts"
 	                       " FROM generate_series($3::bigint, $4::bigint,"
 	                       " $7::bigint) AS b(x) JOIN rollup_people ON"
@@ -2288,14 +2523,15 @@ pg_people_each(void *b, int64_t pk, const otas__people_query_t *q,
 	                       " bucket = b.x AND kind = $5::text AND"
 	                       " ($6::text IS NULL OR"
 	                       " left(id, length($6::text)) = $6::text)"
+	                       " AND $8::text IS NULL"
 	                     : "SELECT id, company, n, errors, first_ts, last_ts"
 	                       " FROM rollup_people WHERE project = $1::bigint"
 	                       " AND res = $2::int AND bucket >= $3::bigint AND"
 	                       " bucket <= $4::bigint AND kind = $5::text AND"
 	                       " ($6::text IS NULL OR"
 	                       " left(id, length($6::text)) = $6::text)"
-	                       " AND $7::bigint > 0",
-	                 7, NULL, v, NULL, NULL, 0);
+	                       " AND $7::bigint > 0 AND $8::text IS NULL",
+	                 8, NULL, v, NULL, NULL, 0);
 	if (!ok(r)) {
 		fprintf(stderr, "error: rollup query failed: %s",
 		        PQresultErrorMessage(r));

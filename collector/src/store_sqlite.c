@@ -39,8 +39,24 @@ enum {
 	S_AGENT_ID, S_SESSION_INSERT, S_ENTITY_UPSERT, S_EVENT_INSERT,
 	S_EVENT_GET, S_SAMPLES_EP, S_SAMPLES_DAY, S_SAMPLES_ROUTE, S_SESSIONS,
 	S_ENTITIES, S_PROJECTS_ALL, S_RETAIN_DELETE, S_ROLLUP_UPSERT,
-	S_RETAIN_ROLLUPS, S_PEOPLE_UPSERT, S_RETAIN_PEOPLE, S_N
+	S_RETAIN_ROLLUPS, S_PEOPLE_UPSERT, S_RETAIN_PEOPLE, S_TAGS_UPSERT,
+	S_RETAIN_TAGS, S_PTAGS_UPSERT, S_RETAIN_PTAGS, S_N
 };
+
+/* The people rollups per tag: S_PEOPLE_UPSERT's row for one tag (?11);
+ * also the migration's backfill (fill_tags). */
+#define SQ_PTAGS_UPSERT \
+	"INSERT INTO rollup_people_tags(project, res, bucket, tag, kind, id," \
+	" company, n, errors, first_ts, last_ts)" \
+	" VALUES(?1, ?2, ?3, ?11, ?4, ?5, ?6, ?7, ?8, ?9, ?10)" \
+	" ON CONFLICT(project, res, bucket, tag, kind, id) DO UPDATE SET" \
+	" n = n + excluded.n, errors = errors + excluded.errors," \
+	" first_ts = min(first_ts, excluded.first_ts)," \
+	" company = CASE WHEN kind <> 'e' THEN coalesce(company," \
+	" excluded.company) WHEN excluded.last_ts > last_ts OR" \
+	" (excluded.last_ts = last_ts AND excluded.company > company)" \
+	" THEN excluded.company ELSE company END," \
+	" last_ts = max(last_ts, excluded.last_ts)"
 
 /* The people rollups of the events with id > ID (the migration's
  * backfill; ingest aggregates in C, rollup.c). */
@@ -156,6 +172,23 @@ static const char *const sql_text[S_N] = {
         " last_ts = max(last_ts, excluded.last_ts)",
     [S_RETAIN_PEOPLE] = "DELETE FROM rollup_people WHERE project=?1 AND"
                         " bucket + res * 1000000 <= ?2",
+    /* rollup.h tag rollups: S_ROLLUP_UPSERT's row for one of its tags */
+    [S_TAGS_UPSERT] =
+        "INSERT INTO rollup_tags(project, res, bucket, tag, method, route,"
+        " status, unmatched, n, errors, lat_sum, lat_min, lat_max, hist)"
+        " VALUES(?1, ?2, ?3, ?14, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+        " ON CONFLICT(project, res, bucket, tag, method, route, status,"
+        " unmatched) DO UPDATE SET n = n + excluded.n,"
+        " errors = errors + excluded.errors,"
+        " lat_sum = lat_sum + excluded.lat_sum,"
+        " lat_min = min(lat_min, excluded.lat_min),"
+        " lat_max = max(lat_max, excluded.lat_max),"
+        " hist = otas_hist_merge(hist, excluded.hist)",
+    [S_RETAIN_TAGS] = "DELETE FROM rollup_tags WHERE project=?1 AND"
+                      " bucket + res * 1000000 <= ?2",
+    [S_PTAGS_UPSERT] = SQ_PTAGS_UPSERT,
+    [S_RETAIN_PTAGS] = "DELETE FROM rollup_people_tags WHERE project=?1 AND"
+                       " bucket + res * 1000000 <= ?2",
 };
 
 /* The events query has 8 optional filters; each combination is its own
@@ -230,6 +263,30 @@ typedef struct {
 	"DROP TRIGGER IF EXISTS events_fts_upd;" \
 	"DROP TABLE IF EXISTS events_fts;" \
 	"UPDATE fts_state SET wm = 0;"
+
+/* The tag rollups (rollup.h otas__rollup_build_tags,
+ * otas__people_build_tags): the rows of `rollups` and of `rollup_people`
+ * once per distinct tag of each event.  The step makes both tables anew
+ * (so a database stepped back to an older schema gets them whole), then
+ * migrate() fills them from the stored events in C (fill_tags). */
+#define SQ_TAGS_MIGRATION \
+	"DROP TABLE IF EXISTS rollup_tags;" \
+	"CREATE TABLE rollup_tags(project INTEGER NOT NULL," \
+	" res INTEGER NOT NULL, bucket INTEGER NOT NULL, tag TEXT NOT NULL," \
+	" method TEXT NOT NULL, route TEXT NOT NULL, status INTEGER NOT NULL," \
+	" unmatched INTEGER NOT NULL, n INTEGER NOT NULL," \
+	" errors INTEGER NOT NULL, lat_sum REAL NOT NULL," \
+	" lat_min REAL NOT NULL, lat_max REAL NOT NULL, hist BLOB NOT NULL," \
+	" PRIMARY KEY(project, res, bucket, tag, method, route, status," \
+	" unmatched)) WITHOUT ROWID;" \
+	"DROP TABLE IF EXISTS rollup_people_tags;" \
+	"CREATE TABLE rollup_people_tags(project INTEGER NOT NULL," \
+	" res INTEGER NOT NULL, bucket INTEGER NOT NULL, tag TEXT NOT NULL," \
+	" kind TEXT NOT NULL, id TEXT NOT NULL, company TEXT," \
+	" n INTEGER NOT NULL, errors INTEGER NOT NULL," \
+	" first_ts INTEGER NOT NULL, last_ts INTEGER NOT NULL," \
+	" PRIMARY KEY(project, res, bucket, tag, kind, id)) WITHOUT ROWID;"
+static const char sq_tags_migration[] = SQ_TAGS_MIGRATION;
 
 static const char *const migrations[] = {
     /* 0 -> 1 */
@@ -391,15 +448,19 @@ static const char *const migrations[] = {
     " WHERE company_id IS NOT NULL;"
     "CREATE VIEW events_text(id, search_text) AS SELECT id, "
     SQ_SEARCH_TEXT " FROM events;",
-    /* 11 -> 12: a path glob's literal head (or an exact path) walks
+    /* 11 -> 12: the tag rollups; migrate() then runs fill_tags */
+    sq_tags_migration,
+    /* 12 -> 13: a path glob's literal head (or an exact path) walks
      * this, not every event of the range (collector/README.md "Filtered
      * views"; user and company have theirs).  It holds what the series
      * and endpoints views read (otas__scan_query_t lean), so they never
      * touch the table's 16 KiB pages. */
     "CREATE INDEX IF NOT EXISTS events_path ON events(project, path, ts,"
     " method, route, status, latency_ms, is_error);",
-    /* 12 -> 13: users and companies per route (rollup.h kinds "ru",
-     * "rc"), filled from the events already there. */
+    /* 13 -> 14: users and companies per route (rollup.h kinds "ru",
+     * "rc"), filled from the events already there (anew when run again
+     * on a database stepped back). */
+    "DELETE FROM rollup_people WHERE kind IN ('ru', 'rc');"
     "INSERT INTO rollup_people(project, res, bucket, kind, id, company, n,"
     " errors, first_ts, last_ts)"
     " WITH e AS MATERIALIZED (SELECT project, ts, route, status, is_error,"
@@ -575,6 +636,116 @@ copy_col(sqlite3_stmt *s, int col, char *out, size_t n)
 	snprintf(out, n, "%s", t ? t : "");
 }
 
+/* The tag rollups of the events already stored (their step): each
+ * event with tags as ingest read it (otas__event_from_stored: the ingest
+ * parser on the stored document, then its columns), through ingest's own
+ * builds, in chunks by id, so the backfill cannot read a tag, a user or
+ * an error type another way than ingest.  A document can name its tags
+ * only where it says "tags" or holds an escape.  0 ok. */
+#define FILL_CHUNK 5000
+static int put_people(sqlite3_stmt *s, const otas__people_agg_t *rows,
+                      size_t n, int tags);
+static int put_rollups(sqlite3_stmt *s, const otas__rollup_row_t *rows,
+                       size_t n, int tags);
+static const char *col_text(sqlite3_stmt *s, int col);
+
+static int
+fill_tags(sqlite3 *db)
+{
+	sqlite3_stmt *rd = NULL, *up = NULL, *ur = NULL;
+	otas__event_t *ev = calloc(FILL_CHUNK, sizeof *ev);
+	otas__store_job_t *jobs = calloc(FILL_CHUNK, sizeof *jobs);
+	int64_t after = -1;
+	int rc = -1;
+
+	if (!ev || !jobs)
+		abort();
+	if (sqlite3_prepare_v2(db,
+	                       "SELECT id, project, ts, method, path, route,"
+	                       " status, is_error, agent_id, agent_session_id,"
+	                       " event_id, latency_ms, doc FROM events"
+	                       " WHERE id > ?1 AND (instr(doc, 'tags') > 0 OR"
+	                       " instr(doc, '\\u') > 0) ORDER BY id LIMIT ?2",
+	                       -1, &rd, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, SQ_PTAGS_UPSERT, -1, &up, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, sql_text[S_TAGS_UPSERT], -1, &ur, NULL) !=
+	        SQLITE_OK)
+		goto done;
+	for (;;) {
+		size_t n = 0, nj = 0, nr;
+		otas__people_agg_t *rows;
+		otas__rollup_row_t *rrows;
+		int step;
+		sqlite3_bind_int64(rd, 1, after);
+		sqlite3_bind_int(rd, 2, FILL_CHUNK);
+		while ((step = sqlite3_step(rd)) == SQLITE_ROW) {
+			otas__stored_event_t x = {0};
+			after = sqlite3_column_int64(rd, 0);
+			x.ts_us = sqlite3_column_int64(rd, 2);
+			x.method = col_text(rd, 3);
+			x.path = col_text(rd, 4);
+			x.route = col_text(rd, 5);
+			x.status = sqlite3_column_int64(rd, 6);
+			x.is_error = sqlite3_column_int(rd, 7);
+			x.agent_id = col_text(rd, 8);
+			x.agent_session_id = col_text(rd, 9);
+			x.event_id = col_text(rd, 10);
+			x.latency_ms = sqlite3_column_double(rd, 11);
+			x.doc = col_text(rd, 12);
+			x.doc_len = (size_t)sqlite3_column_bytes(rd, 12);
+			n++;
+			if (!x.doc || otas__event_from_stored(&ev[nj], &x) != 0)
+				continue;
+			if (!ev[nj].n_tags) {
+				otas__event_clear(&ev[nj]);
+				continue;
+			}
+			jobs[nj] = (otas__store_job_t){0};
+			jobs[nj].project_pk = sqlite3_column_int64(rd, 1);
+			jobs[nj].ev = &ev[nj];
+			jobs[nj].n = 1;
+			jobs[nj].received_us = x.ts_us;
+			if (nj)
+				jobs[nj - 1].next = &jobs[nj];
+			nj++;
+		}
+		sqlite3_reset(rd);
+		if (step != SQLITE_DONE && step != SQLITE_ROW)
+			goto clear;
+		rc = 0;
+		if (nj) {
+			if (otas__rollup_build_tags(jobs, &rrows, &nr) != 0)
+				rc = -1;
+			else {
+				rc = put_rollups(ur, rrows, nr, 1);
+				free(rrows);
+			}
+		}
+		if (nj && rc == 0) {
+			if (otas__people_build_tags(jobs, &rows, &nr) != 0)
+				rc = -1;
+			else {
+				rc = put_people(up, rows, nr, 1);
+				free(rows);
+			}
+		}
+	clear:
+		for (size_t i = 0; i < nj; i++)
+			otas__event_clear(&ev[i]);
+		if (step != SQLITE_DONE && step != SQLITE_ROW)
+			rc = -1;
+		if (rc != 0 || n < FILL_CHUNK)
+			break;
+	}
+done:
+	sqlite3_finalize(rd);
+	sqlite3_finalize(up);
+	sqlite3_finalize(ur);
+	free(ev);
+	free(jobs);
+	return rc;
+}
+
 static int
 migrate(sqlite3 *db, char *err, size_t errlen)
 {
@@ -604,7 +775,10 @@ migrate(sqlite3 *db, char *err, size_t errlen)
 		if (exec(db, "BEGIN IMMEDIATE") != 0)
 			goto fail;
 		snprintf(sql, sizeof sql, "PRAGMA user_version=%d", version + 1);
-		if (exec(db, migrations[version]) != 0 || exec(db, sql) != 0) {
+		if (exec(db, migrations[version]) != 0 ||
+		    (migrations[version] == sq_tags_migration &&
+		     fill_tags(db) != 0) ||
+		    exec(db, sql) != 0) {
 			/* the reason before ROLLBACK replaces it */
 			snprintf(err, errlen, "schema migration %d failed: %s",
 			         version + 1, sqlite3_errmsg(db));
@@ -1078,18 +1252,32 @@ insert_job(sqlite3 *db, sqlite3_stmt *ins, otas__store_job_t *j)
 	return 0;
 }
 
-/* The group's rollup rows (rollup.h), inside its transaction.  0 ok. */
+/* The group's rollup rows (rollup.h), inside its transaction; tags: the
+ * tag rollups'.  0 ok. */
 static int
-upsert_rollups(conn_t *c, otas__store_job_t *batch)
+upsert_rollups(conn_t *c, otas__store_job_t *batch, int tags)
 {
 	otas__rollup_row_t *rows;
 	size_t n;
+	sqlite3_stmt *s = stmt(c, tags ? S_TAGS_UPSERT : S_ROLLUP_UPSERT);
+	int rc;
+
+	if (!s || (tags ? otas__rollup_build_tags(batch, &rows, &n)
+	                : otas__rollup_build(batch, &rows, &n)) != 0)
+		return -1;
+	rc = put_rollups(s, rows, n, tags);
+	free(rows);
+	return rc;
+}
+
+/* Rollup rows into s (S_ROLLUP_UPSERT, or S_TAGS_UPSERT: tags). */
+static int
+put_rollups(sqlite3_stmt *s, const otas__rollup_row_t *rows, size_t n,
+            int tags)
+{
 	unsigned char blob[4 * OTAS__HIST_BINS];
-	sqlite3_stmt *s = stmt(c, S_ROLLUP_UPSERT);
 	int rc = 0;
 
-	if (!s || otas__rollup_build(batch, &rows, &n) != 0)
-		return -1;
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		const otas__rollup_row_t *r = &rows[i];
 		sqlite3_reset(s);
@@ -1107,25 +1295,22 @@ upsert_rollups(conn_t *c, otas__store_job_t *batch)
 		sqlite3_bind_double(s, 12, r->lat_max);
 		sqlite3_bind_blob(s, 13, blob, (int)otas__hist_blob(r->hist, blob),
 		                  SQLITE_TRANSIENT);
+		if (tags)
+			sqlite3_bind_text(s, 14, r->tag, -1, SQLITE_STATIC);
 		if (sqlite3_step(s) != SQLITE_DONE)
 			rc = -1;
 	}
 	sqlite3_reset(s);
-	free(rows);
 	return rc;
 }
 
-/* The group's people rollup rows, likewise.  0 ok. */
+/* People rows into s (S_PEOPLE_UPSERT, or S_PTAGS_UPSERT: tags). */
 static int
-upsert_people(conn_t *c, otas__store_job_t *batch)
+put_people(sqlite3_stmt *s, const otas__people_agg_t *rows, size_t n,
+           int tags)
 {
-	otas__people_agg_t *rows;
-	size_t n;
-	sqlite3_stmt *s = stmt(c, S_PEOPLE_UPSERT);
 	int rc = 0;
 
-	if (!s || otas__people_build(batch, &rows, &n) != 0)
-		return -1;
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		const otas__people_agg_t *r = &rows[i];
 		sqlite3_reset(s);
@@ -1139,10 +1324,28 @@ upsert_people(conn_t *c, otas__store_job_t *batch)
 		sqlite3_bind_int64(s, 8, r->errors);
 		sqlite3_bind_int64(s, 9, r->first_us);
 		sqlite3_bind_int64(s, 10, r->last_us);
+		if (tags)
+			sqlite3_bind_text(s, 11, r->tag, -1, SQLITE_STATIC);
 		if (sqlite3_step(s) != SQLITE_DONE)
 			rc = -1;
 	}
 	sqlite3_reset(s);
+	return rc;
+}
+
+/* The group's people rollup rows, likewise; tags: the tag ones.  0 ok. */
+static int
+upsert_people(conn_t *c, otas__store_job_t *batch, int tags)
+{
+	otas__people_agg_t *rows;
+	size_t n;
+	sqlite3_stmt *s = stmt(c, tags ? S_PTAGS_UPSERT : S_PEOPLE_UPSERT);
+	int rc;
+
+	if (!s || (tags ? otas__people_build_tags(batch, &rows, &n)
+	                : otas__people_build(batch, &rows, &n)) != 0)
+		return -1;
+	rc = put_people(s, rows, n, tags);
 	free(rows);
 	return rc;
 }
@@ -1160,9 +1363,13 @@ sq_writer_commit(void *b, int w, otas__store_job_t *batch, int fail)
 	for (j = batch; rc == 0 && j; j = j->next)
 		rc = insert_job(q->wr.db, ins, j);
 	if (rc == 0)
-		rc = upsert_rollups(&q->wr, batch);
+		rc = upsert_rollups(&q->wr, batch, 0);
 	if (rc == 0)
-		rc = upsert_people(&q->wr, batch);
+		rc = upsert_rollups(&q->wr, batch, 1);
+	if (rc == 0)
+		rc = upsert_people(&q->wr, batch, 0);
+	if (rc == 0)
+		rc = upsert_people(&q->wr, batch, 1);
 	if (rc == 0 && fail)
 		rc = -1; /* testing: as if the disk were full */
 	if (rc == 0 && exec(q->wr.db, "COMMIT") != 0)
@@ -1218,9 +1425,11 @@ sq_writer_maintain(void *b, int64_t now_us, int retain_days,
 				break;
 		}
 		/* the rollups of the deleted events */
-		for (int t = S_RETAIN_ROLLUPS; rc == 0 && t <= S_RETAIN_PEOPLE;
-		     t += S_RETAIN_PEOPLE - S_RETAIN_ROLLUPS) {
-			if (!(s = stmt(&q->wr, t))) {
+		static const int retain[] = {S_RETAIN_ROLLUPS, S_RETAIN_PEOPLE,
+		                             S_RETAIN_TAGS, S_RETAIN_PTAGS};
+		for (size_t t = 0; rc == 0 && t < sizeof retain / sizeof *retain;
+		     t++) {
+			if (!(s = stmt(&q->wr, retain[t]))) {
 				rc = -1;
 				break;
 			}
@@ -1955,9 +2164,11 @@ sq_rollup_each(void *b, int64_t pk, const otas__rollup_query_t *q,
 
 	snprintf(sql, sizeof sql,
 	         "SELECT bucket, method, route, status, unmatched, n, errors,"
-	         " lat_sum, lat_min, lat_max, hist FROM rollups"
+	         " lat_sum, lat_min, lat_max, hist FROM %s"
 	         " WHERE project=?1 AND res=?2 AND bucket >= ?3 AND bucket < ?4"
-	         "%s%s%s%s%s",
+	         "%s%s%s%s%s%s",
+	         q->tag ? "rollup_tags" : "rollups",
+	         q->tag ? " AND tag = ?9" : "",
 	         q->method ? " AND method = ?5" : "",
 	         q->route ? " AND route = ?6" : "",
 	         q->status_min > 0 ? " AND status >= ?7" : "",
@@ -1980,9 +2191,12 @@ sq_rollup_each(void *b, int64_t pk, const otas__rollup_query_t *q,
 		sqlite3_bind_int64(s, 7, q->status_min);
 	if (q->status_max > 0)
 		sqlite3_bind_int64(s, 8, q->status_max);
+	if (q->tag)
+		sqlite3_bind_text(s, 9, q->tag, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		otas__rollup_row_t r;
 		r.project = pk;
+		r.tag = q->tag;
 		r.res_s = q->res_s;
 		r.bucket_us = sqlite3_column_int64(s, 0);
 		r.method = col_text(s, 1);
@@ -2029,14 +2243,19 @@ sq_people_each(void *b, int64_t pk, const otas__people_query_t *q,
 		return 0;
 	}
 	if (sqlite3_prepare_v2(c->db,
-	                       "WITH RECURSIVE b(x) AS (SELECT ?3 UNION ALL"
-	                       " SELECT x + ?7 FROM b WHERE x + ?7 < ?4)"
-	                       " SELECT r.id, r.company, r.n, r.errors,"
-	                       " r.first_ts, r.last_ts FROM b JOIN rollup_people"
-	                       " r ON r.project=?1 AND r.res=?2 AND"
-	                       " r.bucket = b.x AND r.kind=?5"
-	                       " AND (?6 IS NULL OR"
-	                       " substr(r.id, 1, length(?6)) = ?6)",
+	                       q->tag ? "SELECT id, company, n, errors, first_ts,"
+	                                " last_ts FROM rollup_people_tags WHERE"
+	                                " project=?1 AND res=?2 AND bucket >= ?3"
+	                                " AND bucket < ?4 AND tag=?8 AND kind=?5"
+	                                " AND ?7 > 0 AND ?6 IS NULL"
+	                              : "WITH RECURSIVE b(x) AS (SELECT ?3 UNION"
+	                                " ALL SELECT x + ?7 FROM b WHERE x + ?7"
+	                                " < ?4) SELECT r.id, r.company, r.n,"
+	                                " r.errors, r.first_ts, r.last_ts FROM b"
+	                                " JOIN rollup_people r ON r.project=?1"
+	                                " AND r.res=?2 AND r.bucket = b.x AND"
+	                                " r.kind=?5 AND (?6 IS NULL OR"
+	                                " substr(r.id, 1, length(?6)) = ?6)",
 	                       -1, &s, NULL) != SQLITE_OK) {
 		fprintf(stderr, "error: prepare failed: %s\n", sqlite3_errmsg(c->db));
 		goto done;
@@ -2049,6 +2268,8 @@ sq_people_each(void *b, int64_t pk, const otas__people_query_t *q,
 	sqlite3_bind_text(s, 5, otas__people_kind(q->company), -1, SQLITE_STATIC);
 	if (q->id_prefix)
 		sqlite3_bind_text(s, 6, q->id_prefix, -1, SQLITE_STATIC);
+	if (q->tag)
+		sqlite3_bind_text(s, 8, q->tag, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		otas__people_row_t r;
 		r.id = col_text(s, 0);

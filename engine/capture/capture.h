@@ -15,6 +15,8 @@
 struct otas__record_s {
 	struct otas__record_s *next;
 	size_t size;            /* bytes of this block (queue budget) */
+	size_t alloc;           /* bytes allocated, >= size; 0: an item not
+	                         * made by otas__record_new() */
 	uint64_t seq;           /* set by the queue under its lock */
 	int kind;               /* OTAS__ITEM_* (queue.h), set by the push */
 	int64_t enq_mono_ms;    /* monotonic time of capture */
@@ -26,6 +28,10 @@ struct otas__record_s {
 /* Build a record from cap.  NULL on oom or bad arguments (*bad set). */
 struct otas__record_s *otas__record_new(const otas_capture_t *cap,
                                         int *bad);
+
+/* Free a queue item (any kind; NULL is a no-op).  A big record's block may
+ * be kept for the next big capture instead (see capture.c).  Any thread. */
+void otas__record_free(struct otas__record_s *r);
 
 /* Write a UUIDv7 for unix time ms into out (36 chars + NUL). */
 void otas__uuid7(int64_t unix_ms, char out[37]);

@@ -307,12 +307,17 @@ write_user_metadata(const char *js, size_t n, otas__buf_t *out)
 }
 
 static void
-field(otas__buf_t *out, const char *name, const char *s, size_t n)
+field_n(otas__buf_t *out, const char *name, size_t name_len, const char *s,
+        size_t n)
 {
-	otas__buf_putc(out, ',');
-	otas__buf_puts(out, name);
+	otas__buf_append(out, name, name_len);
 	otas__json_str(out, s ? s : "", s ? n : 0);
 }
+
+/* ,"name":"value": name is a string literal (its comma and length are
+ * known at compile time). */
+#define field(out, name, s, n)                                             \
+	field_n((out), "," name, sizeof("," name) - 1, (s), (n))
 
 /* A free-text field (error messages, stacks): URLs in it lose their
  * userinfo and sensitive query values (a failed call's exception names
@@ -387,6 +392,30 @@ iso_time(char *ts, const struct tm *tm, int usec)
 	o = digits(o, (unsigned)usec, 6);
 	*o++ = 'Z';
 	*o = '\0';
+}
+
+/* The fields of gmtime_r that iso_time reads, for t >= 0 seconds since
+ * the epoch: the civil date of the day count (H. Hinnant's
+ * civil_from_days, exact over the proleptic Gregorian calendar), then
+ * the time of day. */
+static void
+utc_tm(int64_t t, struct tm *tm)
+{
+	int64_t z = t / 86400 + 719468, era = z / 146097; /* z >= 0 */
+	unsigned sod = (unsigned)(t % 86400);
+	unsigned doe = (unsigned)(z - era * 146097);
+	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	unsigned mp = (5 * doy + 2) / 153;
+	unsigned m = mp < 10 ? mp + 3 : mp - 9;
+
+	memset(tm, 0, sizeof(*tm));
+	tm->tm_year = (int)((int64_t)yoe + era * 400 + (m <= 2) - 1900);
+	tm->tm_mon = (int)m - 1;
+	tm->tm_mday = (int)(doy - (153 * mp + 2) / 5 + 1);
+	tm->tm_hour = (int)(sod / 3600);
+	tm->tm_min = (int)(sod / 60 % 60);
+	tm->tm_sec = (int)(sod % 60);
 }
 
 /* ,"latency_ms":<ns / 1e6 with 3 decimals>.  Integer rounding gives
@@ -579,7 +608,10 @@ otas__event_write_with(const otas__event_ctx_t *ctx, const char *project_id,
 	otas__json_str(out, r->event_id, 36);
 	us = c->start_unix_us > 0 ? c->start_unix_us : r->capture_unix_us;
 	secs = (time_t)(us / 1000000);
-	gmtime_r(&secs, &tm);
+	if (us > 0)
+		utc_tm((int64_t)secs, &tm); /* gmtime_r's fields, no call */
+	else
+		gmtime_r(&secs, &tm);
 	if (us > 0 && tm.tm_year + 1900 <= 9999)
 		iso_time(ts, &tm, (int)(us % 1000000));
 	else

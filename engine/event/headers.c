@@ -128,11 +128,15 @@ may_hold_url(const char *v, size_t n)
 	return memchr(v, '?', n) || memchr(v, '@', n);
 }
 
-/* `\"s\"`: s as a JSON string inside a JSON string. */
+/* `\"s\"`: s as a JSON string inside a JSON string (room for the
+ * common case, nothing to escape, reserved once). */
 static void
 nested_str(otas__buf_t *out, const char *s, size_t n)
 {
-	otas__buf_append(out, "\\\"", 2);
+	if (otas__buf_reserve(out, n + 4) != 0)
+		return;
+	out->data[out->len++] = '\\';
+	out->data[out->len++] = '"';
 	otas__json_escape_nested(out, s, n);
 	otas__buf_append(out, "\\\"", 2);
 }

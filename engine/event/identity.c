@@ -133,6 +133,12 @@ otas__jwt_user_id(const char *v, size_t n, const char *claim, char *out,
 	q = memchr(p, '.', (size_t)(end - p));
 	if (!q || q == p)
 		return -1;
+	/* The payload's first byte is its first character's six bits and
+	 * two more: '{' or blank space ('{', ' ', '\t', '\n', '\r') can only
+	 * start with 'e', 'I', 'C' or 'D'; anything else is not an object
+	 * (the check after decoding would say so), so it is not decoded. */
+	if (*p != 'e' && *p != 'I' && *p != 'C' && *p != 'D')
+		return -1;
 	if (otas__b64_decode_any(p, (size_t)(q - p), &pl) != 0 || pl.oom)
 		goto done;
 	{

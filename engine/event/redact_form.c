@@ -25,30 +25,39 @@
 
 /* ------------------------------------------------------------ helpers */
 
-/* Percent/plus-decode in[0..len) into out (appended). */
-static void
-form_decode(const char *in, size_t len, otas__buf_t *out)
+/* Percent/plus-decode in[0..len) into dst (room for len bytes: decoding
+ * never grows); returns the decoded length. */
+static size_t
+form_decode_into(const char *in, size_t len, char *dst)
 {
-	size_t i = 0;
+	size_t i = 0, o = 0;
 
-	if (otas__buf_reserve(out, len) != 0)
-		return;
 	while (i < len) {
 		unsigned char c = (unsigned char)in[i];
 		int h, l;
 		if (c == '+') {
-			out->data[out->len++] = ' ';
+			dst[o++] = ' ';
 			i++;
 		} else if (c == '%' && i + 2 < len &&
 		           (h = otas__hex_value((unsigned char)in[i + 1])) >= 0 &&
 		           (l = otas__hex_value((unsigned char)in[i + 2])) >= 0) {
-			out->data[out->len++] = (char)(h << 4 | l);
+			dst[o++] = (char)(h << 4 | l);
 			i += 3;
 		} else {
-			out->data[out->len++] = (char)c;
+			dst[o++] = (char)c;
 			i++;
 		}
 	}
+	return o;
+}
+
+/* Percent/plus-decode in[0..len) into out (appended). */
+static void
+form_decode(const char *in, size_t len, otas__buf_t *out)
+{
+	if (otas__buf_reserve(out, len) != 0)
+		return;
+	out->len += form_decode_into(in, len, out->data + out->len);
 	out->data[out->len] = '\0';
 }
 
@@ -201,13 +210,18 @@ hash_bytes(const char *s, size_t n)
 }
 
 #define SMALL_FIELDS 8 /* fields kept on the stack (tsize 16) */
+#define SMALL_TEXT 256 /* bytes of decoded names, of a value, ditto */
 
 int
 otas__urlencoded_to_json(const otas__jsonpath_set_t *rules,
-                         const otas__nameset_t *names, const char *in,
+                         const otas__nameset_t *nset, const char *in,
                          size_t len, otas__buf_t *out)
 {
 	otas__buf_t nb = OTAS__BUF_INIT, val = OTAS__BUF_INIT;
+	/* Decoded names (at most len bytes in all) and one decoded value
+	 * at a time: on the stack when they fit, else in nb and val. */
+	char names_small[SMALL_TEXT], val_small[SMALL_TEXT], *names;
+	size_t nused = 0;
 	field_t *fields = NULL, fields_small[SMALL_FIELDS];
 	size_t *table = NULL, table_small[2 * SMALL_FIELDS], nf = 0, cap = 0,
 	       tsize, i;
@@ -235,7 +249,13 @@ otas__urlencoded_to_json(const otas__jsonpath_set_t *rules,
 		table = malloc(tsize * sizeof(*table));
 	}
 	st = otas__jsonpath_states_alloc(rules, 2, small, 16);
-	if (!fields || !table || !st || otas__buf_reserve(&nb, len) != 0)
+	if (len <= SMALL_TEXT)
+		names = names_small;
+	else if (otas__buf_reserve(&nb, len) == 0)
+		names = nb.data;
+	else
+		goto oom;
+	if (!fields || !table || !st)
 		goto oom;
 	for (i = 0; i < tsize; i++)
 		table[i] = SIZE_MAX;
@@ -253,9 +273,9 @@ otas__urlencoded_to_json(const otas__jsonpath_set_t *rules,
 		eq = memchr(f, '=', flen);
 		nlen = eq ? (size_t)(eq - f) : flen;
 		fd = &fields[nf];
-		fd->noff = nb.len;
-		form_decode(f, nlen, &nb);
-		fd->nlen = nb.len - fd->noff;
+		fd->noff = nused;
+		nused += form_decode_into(f, nlen, names + nused);
+		fd->nlen = nused - fd->noff;
 		fd->voff = eq ? (size_t)(eq - in) + 1 : i + flen;
 		fd->vlen = i + flen - fd->voff;
 		fd->next = SIZE_MAX;
@@ -263,20 +283,20 @@ otas__urlencoded_to_json(const otas__jsonpath_set_t *rules,
 		fd->first = 1;
 		fd->redacted = 0;
 		/* Group by decoded name: open addressing on its hash. */
-		slot = (size_t)hash_bytes(nb.data + fd->noff, fd->nlen) &
+		slot = (size_t)hash_bytes(names + fd->noff, fd->nlen) &
 		       (tsize - 1);
 		for (;;) {
 			size_t j = table[slot];
 			if (j == SIZE_MAX) {
 				table[slot] = nf;
 				fd->redacted = form_name_redacted(
-				    rules, names, nb.data + fd->noff, fd->nlen,
+				    rules, nset, names + fd->noff, fd->nlen,
 				    st);
 				break;
 			}
 			if (fields[j].nlen == fd->nlen &&
-			    memcmp(nb.data + fields[j].noff,
-			           nb.data + fd->noff, fd->nlen) == 0) {
+			    memcmp(names + fields[j].noff,
+			           names + fd->noff, fd->nlen) == 0) {
 				fd->first = 0;
 				fd->redacted = fields[j].redacted;
 				fields[fields[j].last].next = nf;
@@ -298,7 +318,7 @@ otas__urlencoded_to_json(const otas__jsonpath_set_t *rules,
 		if (!first)
 			otas__buf_puts(out, ", ");
 		first = 0;
-		put_json_string(out, nb.data + fields[i].noff, fields[i].nlen);
+		put_json_string(out, names + fields[i].noff, fields[i].nlen);
 		otas__buf_puts(out, ": [");
 		for (j = i; j != SIZE_MAX; j = fields[j].next) {
 			if (!firstv)
@@ -306,6 +326,13 @@ otas__urlencoded_to_json(const otas__jsonpath_set_t *rules,
 			firstv = 0;
 			if (fields[j].redacted) {
 				otas__buf_puts(out, REDACTED_JSON);
+				continue;
+			}
+			if (fields[j].vlen <= SMALL_TEXT) {
+				put_json_string(out, val_small,
+				                form_decode_into(in + fields[j].voff,
+				                                 fields[j].vlen,
+				                                 val_small));
 				continue;
 			}
 			otas__buf_reset(&val);

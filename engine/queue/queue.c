@@ -48,7 +48,7 @@ otas__queue_clear_locked(otas__queue_t *q)
 
 	while (r) {
 		n = r->next;
-		free(r);
+		otas__record_free(r);
 		r = n;
 	}
 	q->head = q->tail = NULL;

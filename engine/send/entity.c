@@ -8,8 +8,8 @@
  * most a sixteenth of OTAS_QUEUE_MAX_BYTES, drops and counts them), moved
  * by the sender thread from the queue into the list here, and posted in
  * batches of up to 100 (protocol.c writes the request to the entities
- * endpoint and reads the answer) on their own kept-alive handle (the
- * event path's handle pipelines batches on its slots).  Delivery rules follow the
+ * endpoint and reads the answer) on the sender's kept-alive handle (slot
+ * 0, once no event batch is in flight: sender.c).  Delivery rules follow the
  * event path (protocol.c's status table, entities column): 2xx delivered;
  * 404/405 is a back end without entities (the real platform today):
  * dropped, counted, logged once; 413 halves the request until it fits
@@ -140,12 +140,11 @@ json_len(const otas__record_t *e)
 
 /* Post the first k updates of list e as one request into *ans. */
 static void
-post_updates(otas__sender_t *sn, otas__request_t *rq,
+post_updates(otas__sender_t *sn, otas__http_t *h, otas__request_t *rq,
              otas__http_resp_t *resp, otas__record_t *e, size_t k,
              otas__answer_t *ans)
 {
 	const otas__protocol_t *p = sn->proto;
-	otas__entq_t *q = &sn->entq;
 	size_t i;
 
 	memset(ans, 0, sizeof(*ans));
@@ -159,17 +158,15 @@ post_updates(otas__sender_t *sn, otas__request_t *rq,
 		it.json = otas__queue_entity_json(e, &it.len);
 		otas__protocol_append(p, rq, &it);
 	}
-	if (!q->http)
-		q->http = otas__http_new();
-	if (!q->http || otas__protocol_end(p, rq) != 0)
-		return; /* out of memory: retried */
-	otas__http_post(q->http, rq->url, rq->hdr, rq->n_hdr, rq->body,
+	if (!h || otas__protocol_end(p, rq) != 0)
+		return; /* no handle, out of memory: retried */
+	otas__http_post(h, rq->url, rq->hdr, rq->n_hdr, rq->body,
 	                rq->len, (long)sn->cfg->timeout_ms, resp);
 	otas__protocol_answer(p, rq, resp, ans);
 }
 
 void
-otas__entities_send(otas__sender_t *sn)
+otas__entities_send(otas__sender_t *sn, otas__http_t *h)
 {
 	otas__entq_t *q = &sn->entq;
 	otas__record_t *taken, *e, *last = NULL;
@@ -208,7 +205,7 @@ otas__entities_send(otas__sender_t *sn)
 	 * update that is still too large is dropped, counted. */
 	while (n && !keep) {
 		k = split && split < n ? split : n;
-		post_updates(sn, &rq, &resp, taken, k, &ans);
+		post_updates(sn, h, &rq, &resp, taken, k, &ans);
 		if (ans.outcome == OTAS__OUT_TOO_LARGE && k > 1) {
 			split = k / 2;
 			continue;
@@ -295,7 +292,8 @@ otas__entities_send(otas__sender_t *sn)
 }
 
 void
-otas__entities_shutdown(otas__sender_t *sn, int64_t deadline)
+otas__entities_shutdown(otas__sender_t *sn, otas__http_t *h,
+                        int64_t deadline)
 {
 	int busy;
 
@@ -308,7 +306,7 @@ otas__entities_shutdown(otas__sender_t *sn, int64_t deadline)
 		pthread_mutex_unlock(&sn->q->mu);
 		if (!busy || otas__now_mono_ms() >= deadline)
 			break;
-		otas__entities_send(sn);
+		otas__entities_send(sn, h);
 		pthread_mutex_lock(&sn->q->mu);
 		busy = sn->entq.attempt > 0; /* it failed: stop trying */
 		pthread_mutex_unlock(&sn->q->mu);
@@ -339,7 +337,4 @@ otas__entities_free(otas__sender_t *sn)
 	free_list(sn->entq.head);
 	sn->entq.head = sn->entq.tail = NULL;
 	sn->entq.count = 0;
-	if (sn->entq.http)
-		otas__http_free(sn->entq.http);
-	sn->entq.http = NULL;
 }

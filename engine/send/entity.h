@@ -23,7 +23,6 @@ typedef struct {
 	int64_t next_ms;       /* backoff: not before (monotonic) */
 	int attempt;
 	/* Sender thread only. */
-	struct otas__http_s *http;
 	int missing_logged;    /* 404/405 logged */
 } otas__entq_t;
 
@@ -42,8 +41,9 @@ int otas__entities_due_locked(struct otas__sender_s *sn, int64_t now,
 /* 1 when updates are queued or being posted (q.mu held). */
 int otas__entities_busy_locked(const struct otas__sender_s *sn);
 
-/* Sender thread, no lock held: post up to one batch. */
-void otas__entities_send(struct otas__sender_s *sn);
+/* Sender thread, no lock held: post up to one batch on h (the sender's
+ * handle, slot 0: nothing may be in flight on it; NULL: kept, retried). */
+void otas__entities_send(struct otas__sender_s *sn, struct otas__http_s *h);
 
 /* Sender thread, q.mu held: move the entity items of the queue into the
  * list (queue order). */
@@ -51,7 +51,8 @@ void otas__entities_collect_locked(struct otas__sender_s *sn);
 
 /* Sender thread at shutdown: post what is queued until the deadline
  * (monotonic ms), drop (counted) the rest. */
-void otas__entities_shutdown(struct otas__sender_s *sn, int64_t deadline);
+void otas__entities_shutdown(struct otas__sender_s *sn,
+                             struct otas__http_s *h, int64_t deadline);
 
 /* Forked child (q.mu held by the forking thread): forget the parent's
  * updates (the parent sends them) and its HTTP handle. */

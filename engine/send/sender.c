@@ -503,7 +503,7 @@ fill_into(snd_t *s, batch_t *b)
 			b->max_seq = r->seq;
 		if (r->seq > s->taken_seq)
 			s->taken_seq = r->seq;
-		free(r);
+		otas__record_free(r);
 	}
 	/* Every record dropped (counted): nothing held, publish() says. */
 	if (!b->n)
@@ -894,7 +894,7 @@ snd_free(snd_t *s)
 	}
 	while ((r = s->pending)) {
 		s->pending = r->next;
-		free(r);
+		otas__record_free(r);
 	}
 	otas__http_free(s->http);
 	otas__request_free(&s->rq);
@@ -1272,8 +1272,14 @@ sender_main(void *arg)
 		}
 		pthread_mutex_unlock(&sn->q->mu);
 
-		if (d.entities)
-			otas__entities_send(sn);
+		if (d.entities) {
+			/* Updates go on this thread's handle, slot 0, as a
+			 * blocking post: the batches in flight end first (a
+			 * short pause of the pipeline; updates are rare). */
+			while (s->in_flight)
+				do_collect(s, 1000);
+			otas__entities_send(sn, http_ready(s) ? s->http : NULL);
+		}
 		switch (d.action) {
 		case OTAS__ACT_AUTH:
 			try_auth(s, (long)sn->cfg->timeout_ms);
@@ -1316,7 +1322,7 @@ sender_main(void *arg)
 	}
 
 	shutdown_flush(s, deadline);
-	otas__entities_shutdown(sn, deadline);
+	otas__entities_shutdown(sn, http_ready(s) ? s->http : NULL, deadline);
 	snd_free(s);
 	pthread_mutex_lock(&sn->q->mu);
 	sn->exited = 1;

@@ -48,6 +48,7 @@
 typedef struct {
 	PyTypeObject *engine_type;
 	PyTypeObject *exchange_type;
+	PyTypeObject *djcall_type;
 	PyObject *str_request_method;
 	PyObject *str_query_string;
 	PyObject *str_remote_addr;
@@ -58,6 +59,7 @@ typedef struct {
 	PyObject *str_store, *str_streaming, *str_content, *str_user;
 	PyObject *str_cached_user, *str_session, *str_session_key;
 	PyObject *str_is_authenticated, *str_pk, *str_body, *str_container;
+	PyObject *str_content_length, *str_zero, *str_event_id_header;
 } module_state;
 
 typedef struct {
@@ -1135,10 +1137,10 @@ inst_attr(PyObject *d, PyObject *obj, PyObject *name)
 /* Is this one of Django's plain responses: a type whose content
  * attribute is HttpResponse's own property (django_setup()) and that is
  * not streaming?  Checked once per type (the last one is kept).  For those
- * the binding reads the instance dict: status_code, headers, and the
- * bytes in _container, the list that content joins (one bytes item is the
- * content itself: JsonResponse, HttpResponse(b"...")), without the
- * property's Python call and copy.  1 yes, 0 no, -1 error. */
+ * the binding takes the bytes in _container, the list that content joins
+ * (one bytes item is the content itself: JsonResponse,
+ * HttpResponse(b"...")), without the property's Python call and copy.
+ * 1 yes, 0 no, -1 error. */
 static int
 plain_response(EngineObject *self, module_state *st, PyObject *response)
 {
@@ -1166,18 +1168,25 @@ plain_response(EngineObject *self, module_state *st, PyObject *response)
 	return 1;
 }
 
-/* A plain response's content from its instance dict rd (borrowed), else
+/* A plain response's content: its _container's one bytes item, else
  * through the property.  A new reference. */
 static PyObject *
-plain_content(module_state *st, PyObject *rd, PyObject *response)
+plain_content(module_state *st, PyObject *response)
 {
-	PyObject *c = PyDict_GetItemWithError(rd, st->str_container), *o;
+	PyObject *c = PyObject_GetAttr(response, st->str_container), *o;
 
-	if (c && IS_LIST(c) && PyList_Size(c) == 1 &&
-	    (o = PyList_GetItem(c, 0)) && IS_BYTES(o))
-		return Py_NewRef(o); /* the caller's */
-	if (PyErr_Occurred())
-		return NULL;
+	if (!c) {
+		if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+			return NULL;
+		PyErr_Clear();
+	} else if (IS_LIST(c) && PyList_Size(c) == 1 &&
+	           (o = PyList_GetItem(c, 0)) && IS_BYTES(o)) {
+		Py_INCREF(o); /* the caller's; c still holds it until here */
+		Py_DECREF(c);
+		return o;
+	} else {
+		Py_DECREF(c);
+	}
 	return PyObject_GetAttr(response, st->str_content);
 }
 
@@ -1206,7 +1215,7 @@ Engine_capture_django(EngineObject *self, PyObject *const *args,
 	PyObject *d = NULL, *meta = NULL, *method = NULL, *path = NULL;
 	PyObject *rm = NULL, *route = NULL, *status = NULL, *headers = NULL;
 	PyObject *store = NULL, *content = NULL, *uid = NULL, *skey = NULL;
-	PyObject *req_body = NULL, *ret = NULL, *rd = NULL;
+	PyObject *req_body = NULL, *ret = NULL;
 	char server_host[300];
 	long long t0, mono, real;
 	Py_ssize_t i, n, clen;
@@ -1311,28 +1320,18 @@ Engine_capture_django(EngineObject *self, PyObject *const *args,
 	if (!IS_DICT(meta))
 		goto slow;
 
-	/* The response: a plain one's instance attributes from its dict. */
-	if (plain) {
-		if (!(rd = PyObject_GetAttr(response, st->str_dict)))
-			goto fail;
-		if (!IS_DICT(rd))
-			plain = 0;
-	}
-	if (plain) {
-		if (!(status = inst_attr(rd, response, st->str_status_code)) ||
-		    !(headers = inst_attr(rd, response, st->str_headers)))
-			goto fail;
-	} else if (!(status = PyObject_GetAttr(response, st->str_status_code)) ||
-	           !(headers = PyObject_GetAttr(response, st->str_headers))) {
+	/* The response.  Not through response.__dict__: CPython 3.11+
+	 * keeps instance attributes inline and would build that dict. */
+	if (!(status = PyObject_GetAttr(response, st->str_status_code)) ||
+	    !(headers = PyObject_GetAttr(response, st->str_headers)))
 		goto fail;
-	}
 	if (!(store = PyObject_GetAttr(headers, st->str_store))) {
 		if (!PyErr_ExceptionMatches(PyExc_AttributeError))
 			goto fail;
 		PyErr_Clear();
 		store = Py_NewRef(headers);
 	}
-	content = plain ? plain_content(st, rd, response)
+	content = plain ? plain_content(st, response)
 	                : PyObject_GetAttr(response, st->str_content);
 	if (!content)
 		goto fail;
@@ -1371,7 +1370,6 @@ fail:
 	ret = NULL;
 done:
 	Py_XDECREF(d);
-	Py_XDECREF(rd);
 	Py_XDECREF(meta);
 	Py_XDECREF(method);
 	Py_XDECREF(path);
@@ -1467,6 +1465,213 @@ Engine_closed(EngineObject *self, void *Py_UNUSED(closure))
 	return PyBool_FromLong(self->eng == NULL);
 }
 
+/* ------------------------------------------- the middleware's call in C */
+
+/* django_caller(get_response, want_id, record, fail, no_body) -> callable
+ *
+ * The Django middleware's common case (capture_django() applies: no
+ * hooks, filters, outgoing capture, async) as one C callable, so that a
+ * request without a body costs no Python frame of ours: caller(request)
+ * reads the monotonic clock, returns NotImplemented before the view when
+ * META has a CONTENT_LENGTH other than "0" (the body is the Python
+ * middleware's), else calls get_response(request) and captures as
+ * capture_django() does with body no_body.  Like the Python path it
+ * replaces: an exception from the view goes to record(request, None,
+ * no_body, t0_ns, exc) and is raised again; capture_django()'s
+ * NotImplemented goes to record(request, response, no_body, t0_ns); an
+ * Exception in the capture calls fail() and the response is returned as
+ * it is; an event id is set as the X-OTAS-Event-Id header. */
+typedef struct {
+	PyObject_HEAD
+	PyObject *engine, *get_response, *record, *fail, *no_body;
+	PyObject *want_id; /* bool */
+} DjangoCallObject;
+
+static PyObject *
+DjangoCall_call(DjangoCallObject *self, PyObject *args, PyObject *kwds)
+{
+	module_state *st;
+	PyObject *request, *d, *meta, *cl, *t0 = NULL, *response, *r;
+	PyObject *cargs[5];
+	long long t0_ns;
+	int t;
+
+	if (kwds || PyTuple_Size(args) != 1) {
+		PyErr_SetString(PyExc_TypeError, "caller(request)");
+		return NULL;
+	}
+	request = PyTuple_GetItem(args, 0);
+	t0_ns = clock_ns(CLOCK_MONOTONIC); /* time.perf_counter_ns()'s clock */
+	st = PyType_GetModuleState(Py_TYPE((PyObject *)self));
+	if (!(d = PyObject_GetAttr(request, st->str_dict)))
+		return NULL;
+	meta = IS_DICT(d) ? inst_attr(d, request, st->str_meta) : NULL;
+	Py_DECREF(d);
+	if (!meta) {
+		if (PyErr_Occurred() && swallow() < 0)
+			return NULL;
+		Py_RETURN_NOTIMPLEMENTED;
+	}
+	cl = IS_DICT(meta) ? PyDict_GetItemWithError(meta, st->str_content_length)
+	                   : NULL;
+	t = !IS_DICT(meta) || PyErr_Occurred();
+	if (!t && cl) {
+		int zero = PyObject_RichCompareBool(cl, st->str_zero, Py_EQ);
+		t = zero != 1; /* -1: an error, left to the Python path */
+	}
+	Py_DECREF(meta);
+	if (t) { /* a body, or a META to read in Python */
+		if (PyErr_Occurred() && swallow() < 0)
+			return NULL;
+		Py_RETURN_NOTIMPLEMENTED;
+	}
+	if (!(t0 = PyLong_FromLongLong(t0_ns)))
+		return NULL;
+	response = PyObject_Call(self->get_response, args, NULL); /* (request,) */
+	if (!response) {
+		/* DEBUG_PROPAGATE_EXCEPTIONS or a middleware above Django's
+		 * handler: the event is kept, the exception goes on. */
+		PyObject *et, *ev, *etb;
+		PyErr_Fetch(&et, &ev, &etb);
+		PyErr_NormalizeException(&et, &ev, &etb);
+		if (etb && ev)
+			PyException_SetTraceback(ev, etb);
+		r = PyObject_CallFunctionObjArgs(self->record, request, Py_None,
+		                                 self->no_body, t0,
+		                                 ev ? ev : Py_None, NULL);
+		if (!r)
+			PyErr_Clear(); /* the view's exception is the one */
+		Py_XDECREF(r);
+		PyErr_Restore(et, ev, etb); /* steals the three */
+		Py_DECREF(t0);
+		return NULL;
+	}
+	cargs[0] = request;
+	cargs[1] = response;
+	cargs[2] = t0;
+	cargs[3] = self->no_body;
+	cargs[4] = self->want_id;
+	r = Engine_capture_django((EngineObject *)self->engine, cargs, 5);
+	if (!r) {
+		if (!PyErr_ExceptionMatches(PyExc_Exception))
+			goto fail;
+		PyErr_Clear();
+		if (!(r = PyObject_CallNoArgs(self->fail)))
+			goto fail;
+		Py_DECREF(r);
+		goto done;
+	}
+	if (r == Py_NotImplemented) {
+		Py_DECREF(r);
+		r = PyObject_CallFunctionObjArgs(self->record, request, response,
+		                                 self->no_body, t0, NULL);
+		if (!r)
+			goto fail;
+	} else if (r != Py_None &&
+	           PyObject_SetItem(response, st->str_event_id_header, r) != 0) {
+		Py_DECREF(r);
+		goto fail;
+	}
+	Py_DECREF(r);
+done:
+	Py_DECREF(t0);
+	return response;
+fail:
+	Py_DECREF(t0);
+	Py_DECREF(response);
+	return NULL;
+}
+
+static int
+DjangoCall_traverse(DjangoCallObject *self, visitproc visit, void *arg)
+{
+	Py_VISIT(Py_TYPE((PyObject *)self));
+	Py_VISIT(self->engine);
+	Py_VISIT(self->get_response);
+	Py_VISIT(self->record);
+	Py_VISIT(self->fail);
+	Py_VISIT(self->no_body);
+	Py_VISIT(self->want_id);
+	return 0;
+}
+
+static int
+DjangoCall_clear(DjangoCallObject *self)
+{
+	Py_CLEAR(self->engine);
+	Py_CLEAR(self->get_response);
+	Py_CLEAR(self->record);
+	Py_CLEAR(self->fail);
+	Py_CLEAR(self->no_body);
+	Py_CLEAR(self->want_id);
+	return 0;
+}
+
+static void
+DjangoCall_dealloc(DjangoCallObject *self)
+{
+	PyTypeObject *tp = Py_TYPE((PyObject *)self);
+	freefunc tp_free = (freefunc)PyType_GetSlot(tp, Py_tp_free);
+
+	PyObject_GC_UnTrack(self);
+	DjangoCall_clear(self);
+	tp_free(self);
+	Py_DECREF(tp); /* heap type: instances own a reference */
+}
+
+static PyType_Slot DjangoCall_slots[] = {
+    {Py_tp_call, DjangoCall_call},
+    {Py_tp_dealloc, DjangoCall_dealloc},
+    {Py_tp_traverse, DjangoCall_traverse},
+    {Py_tp_clear, DjangoCall_clear},
+    {Py_tp_doc, "the Django middleware's request path (Engine.django_caller)"},
+    {0, NULL}};
+
+static PyType_Spec DjangoCall_spec = {
+    .name = "otas._engine.DjangoCall",
+    .basicsize = sizeof(DjangoCallObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC |
+             Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = DjangoCall_slots,
+};
+
+static PyObject *
+Engine_django_caller(EngineObject *self, PyObject *const *args,
+                     Py_ssize_t nargs)
+{
+	module_state *st;
+	DjangoCallObject *c;
+	int want_id;
+
+	if (nargs != 5 || !IS_TUPLE(args[4]) || PyTuple_Size(args[4]) != 3 ||
+	    !PyCallable_Check(args[0]) || !PyCallable_Check(args[2]) ||
+	    !PyCallable_Check(args[3])) {
+		PyErr_SetString(PyExc_TypeError,
+		                "django_caller(get_response, want_id, record, "
+		                "fail, no_body: (body, size, flags))");
+		return NULL;
+	}
+	CHECK_CAPTURE(self);
+	if (!self->dj_skip_keys) {
+		PyErr_SetString(PyExc_RuntimeError, "django_setup() not called");
+		return NULL;
+	}
+	if ((want_id = PyObject_IsTrue(args[1])) < 0)
+		return NULL;
+	st = PyType_GetModuleState(Py_TYPE((PyObject *)self));
+	c = (DjangoCallObject *)PyType_GenericAlloc(st->djcall_type, 0);
+	if (!c)
+		return NULL;
+	/* Strong references, released in DjangoCall_clear. */
+	c->engine = Py_NewRef((PyObject *)self);
+	c->get_response = Py_NewRef(args[0]);
+	c->want_id = Py_NewRef(want_id ? Py_True : Py_False);
+	c->record = Py_NewRef(args[2]);
+	c->fail = Py_NewRef(args[3]);
+	c->no_body = Py_NewRef(args[4]);
+	return (PyObject *)c;
+}
+
 static PyMethodDef Engine_methods[] = {
     {"capture", (PyCFunction)(void (*)(void))Engine_capture, METH_FASTCALL,
      "capture(exchange, want_id=False) -> event id | None: copy one "
@@ -1476,6 +1681,10 @@ static PyMethodDef Engine_methods[] = {
      "capture_django(request, response, t0_ns, (body, size, flags), "
      "want_id) -> event id | None | NotImplemented: the Django "
      "middleware's capture in one call."},
+    {"django_caller", (PyCFunction)(void (*)(void))Engine_django_caller,
+     METH_FASTCALL,
+     "django_caller(get_response, want_id, record, fail, no_body): the "
+     "middleware's request path as one C callable (see _engine.pyi)."},
     {"django_setup", (PyCFunction)(void (*)(void))Engine_django_setup,
      METH_FASTCALL,
      "django_setup(lazy_type, skip_keys, user_in_c): once, before "
@@ -1674,7 +1883,14 @@ module_exec(PyObject *m)
 	INTERN(str_is_authenticated, "is_authenticated");
 	INTERN(str_pk, "pk");
 	INTERN(str_body, "_body");
+	INTERN(str_content_length, "CONTENT_LENGTH");
+	INTERN(str_zero, "0");
+	INTERN(str_event_id_header, "X-OTAS-Event-Id");
 #undef INTERN
+	st->djcall_type =
+	    (PyTypeObject *)PyType_FromModuleAndSpec(m, &DjangoCall_spec, NULL);
+	if (!st->djcall_type)
+		return -1;
 	if (PyModule_AddStringConstant(m, "VERSION", otas_version()) != 0)
 		return -1;
 	if (PyModule_AddIntConstant(m, "CAP_RESP_STREAMING",
@@ -1706,6 +1922,7 @@ module_traverse(PyObject *m, visitproc visit, void *arg)
 
 	Py_VISIT(st->engine_type);
 	Py_VISIT(st->exchange_type);
+	Py_VISIT(st->djcall_type);
 	return 0;
 }
 
@@ -1716,6 +1933,10 @@ module_clear(PyObject *m)
 
 	Py_CLEAR(st->engine_type);
 	Py_CLEAR(st->exchange_type);
+	Py_CLEAR(st->djcall_type);
+	Py_CLEAR(st->str_content_length);
+	Py_CLEAR(st->str_zero);
+	Py_CLEAR(st->str_event_id_header);
 	Py_CLEAR(st->str_request_method);
 	Py_CLEAR(st->str_query_string);
 	Py_CLEAR(st->str_remote_addr);

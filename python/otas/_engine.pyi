@@ -103,6 +103,16 @@ class Engine:
         HttpResponse.content: for a response type with that very property
         the binding takes the bytes from response._container without the
         property's call and copy."""
+    def django_caller(self, get_response: Any, want_id: bool, record: Any,
+                      fail: Any, no_body: tuple[None, int, int], /) -> Any:
+        """The Django middleware's request path as one C callable:
+        caller(request) returns NotImplemented before the view when the
+        request has a body (META CONTENT_LENGTH other than "0"), else runs
+        get_response(request) and captures as capture_django() with
+        no_body; an exception from the view goes to record(request, None,
+        no_body, t0_ns, exc) and is raised again, capture_django()'s
+        NotImplemented to record(request, response, no_body, t0_ns), an
+        Exception of the capture to fail().  Needs django_setup()."""
     def capture_django(self, request: Any, response: Any, t0_ns: int,
                        body: tuple[bytes | None, int, int], want_id: bool, /) -> Any:
         """The Django middleware's capture in one call: reads the request

@@ -87,6 +87,7 @@ class Engine:
             self.capture = c.capture
             self.capture_django = c.capture_django
             self.django_setup = c.django_setup
+            self.django_caller = c.django_caller
 
     def capture(self, exchange, want_id=False):
         if not isinstance(exchange, Exchange):
@@ -99,6 +100,9 @@ class Engine:
 
     def django_setup(self, lazy_type, skip_keys, user_in_c, content=None):
         pass  # pragma: no cover
+
+    def django_caller(self, get_response, want_id, record, fail, no_body):
+        return None  # pragma: no cover - the Python path
 
     def should_capture(self, method, path):
         return True

@@ -199,7 +199,7 @@ class Settings:
     @property
     def exports_otlp(self):
         """OTAS_EXPORTER=otlp: OpenTelemetry logs, no OTAS key needed."""
-        return self.options.get("OTAS_EXPORTER", "").strip().lower() == "otlp"
+        return self.get("OTAS_EXPORTER").strip().lower() == "otlp"
 
     @property
     def shutdown_timeout_ms(self):
@@ -276,10 +276,12 @@ def load(setting=None, kwargs=None, environ=None, require_key=True):
             strict_bool(name, options[name])
     if not settings.enabled:
         return settings
-    in_tests = in_django_tests() and not strict_bool(
-        "OTAS_CAPTURE_IN_TESTS",
-        options.get("OTAS_CAPTURE_IN_TESTS",
-                    environ.get("OTAS_CAPTURE_IN_TESTS", "0")))
+    cit = options.get("OTAS_CAPTURE_IN_TESTS")
+    if cit is None:
+        cit = environ.get("OTAS_CAPTURE_IN_TESTS")
+    if cit is None:
+        cit = settings.get("OTAS_CAPTURE_IN_TESTS") or "0"
+    in_tests = in_django_tests() and not strict_bool("OTAS_CAPTURE_IN_TESTS", cit)
     # Options first: a misspelt OTAS_EXPORTER is named before a missing key.
     if engine is not None:
         try:

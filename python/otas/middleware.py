@@ -171,6 +171,7 @@ class OtasMiddleware:
         # the user id itself (request.user.pk, never forcing a lazy user).
         self._fast = self._core is not None and self._core.plain
         self._direct = None  # __call__'s short path: capture_django
+        self._c_call = None  # ... and the whole of it in C (no body)
         if self._fast:
             self._capture_django = engine.capture_django
             engine.django_setup(
@@ -180,6 +181,9 @@ class OtasMiddleware:
                 HttpResponse.content)
             if not (self.async_mode or self._filtering or self._outgoing):
                 self._direct = engine.capture_django
+                self._c_call = engine.django_caller(
+                    get_response, self._id_header, self._record,
+                    self._core.fail, _NO_BODY)
 
     # ------------------------------------------------------------ request
 
@@ -191,6 +195,18 @@ class OtasMiddleware:
                 request.method, request.path))
 
     def __call__(self, request):
+        # A request without a body: clock, view and capture in one C call
+        # (Engine.django_caller); NotImplemented before the view leaves the
+        # request to the Python path below.
+        call = self._c_call
+        if call is not None and not (self._skip_prefixes and request.path.startswith(
+                self._skip_prefixes)):
+            response = call(request)
+            if response is not NotImplemented:
+                return response
+        return self._call_direct(request)
+
+    def _call_direct(self, request):
         direct = self._direct
         if direct is None or (self._skip_prefixes and request.path.startswith(
                 self._skip_prefixes)):

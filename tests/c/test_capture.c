@@ -110,6 +110,50 @@ TEST(record_is_one_block_with_filtered_environ)
 	free(r);
 }
 
+TEST(big_blocks_are_kept_for_the_next_big_capture)
+{
+	otas_capture_t c;
+	struct otas__record_s *r, *r2, *small;
+	static char body[64 * 1024];
+	void *block;
+	int bad;
+
+	fill(&c);
+	memset(body, 'b', sizeof(body));
+	c.req_body = body;
+	c.req_body_len = sizeof(body);
+	r = otas__record_new(&c, &bad);
+	CHECK(r);
+	CHECK(r->alloc >= r->size && r->alloc % (16 * 1024) == 0);
+	block = r;
+	otas__record_free(r); /* kept: the next big capture writes there */
+	c.req_body_len = sizeof(body) - 1000;
+	r2 = otas__record_new(&c, &bad);
+	CHECK(r2 && (void *)r2 == block);
+	CHECK(r2->size < r2->alloc);
+	CHECK(memcmp(r2->cap.req_body, body, sizeof(body) - 1000) == 0);
+	CHECK(r2->cap.req_body_len == sizeof(body) - 1000);
+	/* a small record is not taken from the pool, nor kept in it */
+	fill(&c);
+	small = otas__record_new(&c, &bad);
+	CHECK(small && (void *)small != block && small->alloc == small->size);
+	otas__record_free(small);
+	/* a block more than twice the size asked for is left in the pool */
+	otas__record_free(r2);
+	fill(&c);
+	c.req_body = body;
+	c.req_body_len = 36 * 1024; /* a block of 80 KB is too big for it */
+	r = otas__record_new(&c, &bad);
+	CHECK(r && (void *)r != block);
+	otas__record_free(r);
+	/* free() stays right for any record */
+	c.req_body_len = sizeof(body);
+	r = otas__record_new(&c, &bad);
+	CHECK(r);
+	free(r);
+	otas__record_free(NULL);
+}
+
 TEST(bad_arguments_are_refused)
 {
 	otas_engine_t *e = mk(NULL);
@@ -255,6 +299,7 @@ int
 main(void)
 {
 	RUN(record_is_one_block_with_filtered_environ);
+	RUN(big_blocks_are_kept_for_the_next_big_capture);
 	RUN(bad_arguments_are_refused);
 	RUN(uuid7_layout_and_order);
 	RUN(capture_queues_and_counts_full);

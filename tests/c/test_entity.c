@@ -273,6 +273,46 @@ TEST(full_queue_drops_updates_as_events)
 	otas_engine_free(eng, 0);
 }
 
+/* Updates pushed between events while batches are in flight: they go
+ * on the sender's one handle once the flights end, and nothing of
+ * either kind is lost or sent twice. */
+TEST(updates_between_batches_in_flight)
+{
+	fs_t *fs = fs_start();
+	otas_engine_t *e = mk(fs);
+	otas_stats_t st = OTAS_STATS_INIT;
+	otas_capture_t c;
+	int i, ents = 0;
+
+	CHECK(otas_engine_authenticate(e, 2000, NULL) == OTAS_AUTH_OK);
+	otas_capture_init(&c);
+	c.method = "GET";
+	c.method_len = 3;
+	c.path = "/a";
+	c.path_len = 2;
+	c.req_body_size = -1;
+	c.resp_body_size = -1;
+	c.status = 200;
+	for (i = 0; i < 800; i++) {
+		CHECK_INT(otas_capture(e, &c, NULL), OTAS_OK);
+		if (i % 160 == 80) {
+			CHECK_INT(otas_entity(e, OTAS_ENTITY_USER, U, strlen(U)),
+			          0);
+			ents++;
+		}
+	}
+	CHECK_INT(otas_flush(e, 10000), OTAS_OK);
+	otas_stats(e, &st);
+	CHECK_INT(st.sent, 800);
+	CHECK_INT(st.entities_sent, (uint64_t)ents);
+	CHECK_INT(st.dropped_entities, 0);
+	/* The fake server counts an entities request as one item: the 800
+	 * events, and between 1 and ents requests of updates. */
+	CHECK(fs_events(fs) >= 801 && fs_events(fs) <= 800 + (size_t)ents);
+	otas_engine_free(e, 1000);
+	fs_stop(fs);
+}
+
 int
 main(void)
 {
@@ -283,5 +323,6 @@ main(void)
 	RUN(missing_endpoint_drops_and_logs_once);
 	RUN(server_error_is_retried);
 	RUN(refused_key_keeps_updates);
+	RUN(updates_between_batches_in_flight);
 	return testlib_done();
 }

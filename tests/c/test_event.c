@@ -356,6 +356,50 @@ TEST(sensitive_headers_option_and_real_names)
 	otas_engine_free(e, 0);
 }
 
+/* Header names' facts are memoised per thread (headers.c), keyed by the
+ * context: two engines that disagree about a name, used in turn on one
+ * thread, each keep their own answer; so do CGI and plain spellings and
+ * the two directions. */
+TEST(header_memo_per_context)
+{
+	const char *o1[] = {"OTAS_SENSITIVE_HEADERS", "X-Memo-Flag", NULL};
+	const char *o2[] = {"OTAS_RESPONSE_HEADER_MASKS", "x-memo-resp", NULL};
+	otas_engine_t *e1 = mk(o1), *e2 = mk(o2);
+	otas_header_t rq[2] = {{"HTTP_X_MEMO_FLAG", 16, "v", 1},
+	                       {"HTTP_X_MEMO_RESP", 16, "w", 1}};
+	otas_header_t rs[2] = {{"X-Memo-Flag", 11, "v", 1},
+	                       {"x-memo-resp", 11, "w", 1}};
+	otas_capture_t c;
+	int i;
+
+	base(&c);
+	c.flags |= OTAS_CAP_REQ_HEADERS_CGI;
+	c.req_headers = rq;
+	c.n_req_headers = 2;
+	c.resp_headers = rs;
+	c.n_resp_headers = 2;
+	for (i = 0; i < 3; i++) {
+		json_t *o = ser(i % 2 ? e2 : e1, &c, NULL, NULL);
+		json_t *q = sub(o, "request_headers"), *r = sub(o, "response_headers");
+		if (i % 2 == 0) { /* e1: x-memo-flag both ways */
+			CHECK_STR(S(q, "x-memo-flag"), "[REDACTED]");
+			CHECK_STR(S(r, "x-memo-flag"), "[REDACTED]");
+			CHECK_STR(S(q, "x-memo-resp"), "w");
+			CHECK_STR(S(r, "x-memo-resp"), "w");
+		} else { /* e2: x-memo-resp in responses only */
+			CHECK_STR(S(q, "x-memo-flag"), "v");
+			CHECK_STR(S(r, "x-memo-flag"), "v");
+			CHECK_STR(S(q, "x-memo-resp"), "w");
+			CHECK_STR(S(r, "x-memo-resp"), "[REDACTED]");
+		}
+		json_decref(q);
+		json_decref(r);
+		json_decref(o);
+	}
+	otas_engine_free(e1, 0);
+	otas_engine_free(e2, 0);
+}
+
 TEST(per_direction_header_masks)
 {
 	/* OTAS_REQUEST_HEADER_MASKS redacts in requests only,
@@ -1082,6 +1126,7 @@ main(void)
 	RUN(metadata_collisions_go_under_app);
 	RUN(column_limits);
 	RUN(sensitive_headers_option_and_real_names);
+	RUN(header_memo_per_context);
 	RUN(per_direction_header_masks);
 	RUN(truncation_keeps_full_sizes);
 	RUN(binary_body_is_base64);

@@ -140,6 +140,59 @@ TEST(prepared_set_same_answers)
 	}
 }
 
+/* Answers are memoised per thread for prepared sets: the memo must tell
+ * sets apart (also one freed and another prepared, maybe at the same
+ * address), the defaults flag, and names one byte or one length apart. */
+TEST(memo_keyed_by_set_and_name)
+{
+	static const char *const pin[] = {"pin"}, *const pan[] = {"pan"};
+	otas__nameset_t a = {pin, 1, 0, NULL}, b = {pan, 1, 0, NULL};
+	otas__nameset_t d = {NULL, 0, 1, NULL}, off;
+	int round;
+
+	CHECK_INT(otas__nameset_prepare(&d), 0);
+	CHECK(d.pats != NULL); /* the defaults alone are prepared too */
+	for (round = 0; round < 4; round++) {
+		/* a holds "pin" in even rounds, "pan" in odd ones; b the
+		 * other: the same questions get other answers each round */
+		int even = round % 2 == 0;
+		a.names = even ? pin : pan;
+		b.names = even ? pan : pin;
+		CHECK_INT(otas__nameset_prepare(&a), 0);
+		CHECK_INT(otas__nameset_prepare(&b), 0);
+		CHECK_INT(sens(&a, "pin"), even);
+		CHECK_INT(sens(&b, "pin"), !even);
+		CHECK_INT(sens(&a, "pin"), even);
+		CHECK_INT(sens(&b, "pan"), even);
+		CHECK_INT(sens(&a, "pan"), !even);
+		CHECK_INT(sens(&a, "pins"), 0);
+		CHECK_INT(sens(&a, "pIn"), even);
+		otas__nameset_release(&a);
+		otas__nameset_release(&b);
+	}
+	/* the defaults flag is part of the question */
+	CHECK_INT(sens(&d, "password"), 1);
+	off = d;
+	off.defaults = 0;
+	CHECK_INT(sens(&off, "password"), 0);
+	CHECK_INT(sens(&d, "password"), 1);
+	/* every length up to the memo's and past it; a byte apart */
+	{
+		char nm[48];
+		size_t n;
+		memset(nm, 'x', sizeof(nm));
+		for (n = 1; n <= 40; n++) {
+			memcpy(nm + n - (n < 6 ? n : 6), "secret", n < 6 ? n : 6);
+			CHECK_INT(otas__name_sensitive(&d, nm, n), n >= 6);
+			nm[n - 1] = 'y';
+			CHECK_INT(otas__name_sensitive(&d, nm, n), 0);
+			CHECK_INT(otas__name_sensitive(&DEF, nm, n), 0);
+			memset(nm, 'x', sizeof(nm));
+		}
+	}
+	otas__nameset_release(&d);
+}
+
 TEST(scrub_urls_in_text)
 {
 	CHECK_STR(scrub(&DEF, "GET http://bob:PW@h.example:80/a?x=1 failed"),
@@ -204,6 +257,7 @@ main(void)
 	RUN(default_names_spellings_and_kinds);
 	RUN(user_names_and_defaults_off);
 	RUN(prepared_set_same_answers);
+	RUN(memo_keyed_by_set_and_name);
 	RUN(scrub_urls_in_text);
 	RUN(host_strip);
 	RUN(norm_table_matches_definition);

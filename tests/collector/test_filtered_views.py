@@ -5,7 +5,7 @@ route filter read the per-route people rollups.  Every answer must be the
 one the scan of every event of the range gives: checked field by field
 against an equivalent query that cannot take the new plan (a glob with no
 literal head, plan=raw) and against our own count of the events sent.
-Also the upgrade from the schema before (SQLite 11, PostgreSQL 8)."""
+Also the upgrade from the schema before (SQLite 12, PostgreSQL 9)."""
 import fnmatch
 import random
 import sqlite3
@@ -183,8 +183,8 @@ def test_people_per_route_equal_raw(collector):
 
 
 def test_upgrade_from_the_schema_before(new_collector, store, request):
-    """A database of the schema before these steps (SQLite 11, PostgreSQL
-    8): the open builds the indexes and fills the per-route rows from the
+    """A database of the schema before these steps (SQLite 12, PostgreSQL
+    9): the open builds the indexes and fills the per-route rows from the
     events; the answers are the scan's."""
     c = new_collector("up")
     c.init()
@@ -200,22 +200,22 @@ def test_upgrade_from_the_schema_before(new_collector, store, request):
         pg.psql(c.db_path, "DROP INDEX events_path; DROP INDEX events_user;"
                 " DROP INDEX events_company;"
                 " DELETE FROM rollup_people WHERE kind IN ('ru', 'rc');"
-                " UPDATE otas_schema SET version = 8;")
+                " UPDATE otas_schema SET version = 9;")
     else:
         con = sqlite3.connect(c.db_path)
         con.execute("DROP INDEX events_path")
         con.execute("DELETE FROM rollup_people WHERE kind IN ('ru', 'rc')")
-        con.execute("PRAGMA user_version=11")
+        con.execute("PRAGMA user_version=12")
         con.commit()
         con.close()
     c.start(extra_args=["--quiet"])
     try:
         if store == "pg":
-            assert c.sql("SELECT version FROM otas_schema") == "10"
+            assert c.sql("SELECT version FROM otas_schema") == "11"
             assert c.sql("SELECT count(*) FROM pg_indexes WHERE indexname IN"
                          " ('events_path', 'events_user', 'events_company')") == "3"
         else:
-            assert c.sql("PRAGMA user_version") == "13"
+            assert c.sql("PRAGMA user_version") == "14"
             assert c.sql("SELECT count(*) FROM sqlite_master WHERE name ="
                          " 'events_path'") == "1"
         for r in ROUTES:

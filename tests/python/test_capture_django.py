@@ -121,3 +121,47 @@ def test_null_engine_reads_everything_and_copies_nothing():
     assert n.capture(_engine.Exchange("GET", "/a", None, {}, 1)) is None
     with pytest.raises(RuntimeError):  # the null engine only captures
         n.flush(0)
+
+
+def test_django_caller_is_the_middleware_path(eng):
+    # the middleware's common case as one C callable: the view, then the
+    # capture; what the Python middleware handles goes back to it
+    calls = []
+
+    def record(*args):
+        calls.append(args)
+
+    def fail():
+        calls.append("fail")
+
+    resp = HttpResponse(b"ok")
+    before = eng.stats()["captured"]
+    caller = eng.django_caller(lambda r: resp, False, record, fail, NO_BODY)
+    assert caller(request()) is resp
+    assert eng.stats()["captured"] == before + 1 and calls == []
+    # a request body is read by the Python middleware before the view
+    ran = []
+    body = eng.django_caller(lambda r: ran.append(r), False, record, fail, NO_BODY)
+    post = RequestFactory().post("/api/items", data=b"{}",
+                                 content_type="application/json")
+    assert body(post) is NotImplemented and ran == []
+    # the view raises: recorded with the exception, which goes on
+    def boom(r):
+        raise ValueError("view")
+
+    r = request()
+    with pytest.raises(ValueError, match="view"):
+        eng.django_caller(boom, False, record, fail, NO_BODY)(r)
+    assert calls[-1][:4] == (r, None, NO_BODY, calls[-1][3])
+    assert isinstance(calls[-1][4], ValueError)
+    # an id wanted: the response header
+    got = eng.django_caller(lambda r: HttpResponse(b"ok"), True, record, fail,
+                            NO_BODY)(request())
+    assert UUID7.match(got["X-OTAS-Event-Id"])
+    # capture_django()'s NotImplemented: record() gets the response
+    stream = StreamingHttpResponse(iter([b"a"]))
+    assert eng.django_caller(lambda r: stream, False, record, fail,
+                             NO_BODY)(request()) is stream
+    assert calls[-1][1] is stream and len(calls[-1]) == 4
+    assert list(stream.streaming_content) == [b"a"]
+    assert eng.stats()["captured"] == before + 2

@@ -125,3 +125,87 @@ def test_capture_django_does_not_leak(tmp_path):
     assert res is not None, p.stderr[-2000:]
     assert res["captured"] + res["dropped"] == 1_100_000
     assert res["after"] - res["before"] < 8 * 1024 * 1024, res
+
+
+DJANGO_CALLER_LEAK_APP = """
+import json, django
+django.setup()
+from django.test import RequestFactory
+from django.http import HttpResponse, JsonResponse
+from django.utils.functional import SimpleLazyObject
+from otas import _runtime, conf, outgoing
+rt = _runtime.start(conf.load(None))
+eng = rt.engine
+eng.django_setup(SimpleLazyObject, (outgoing.ERRORS_ATTR, outgoing.EVENT_ID_ATTR,
+                                    outgoing.CHILDREN_KEY), True, HttpResponse.content)
+
+class User:
+    is_authenticated = True
+    pk = 7
+
+class Session:
+    session_key = "sess-1"
+
+r = RequestFactory().get("/api/items/7?x=1", HTTP_AUTHORIZATION="Bearer y",
+                         HTTP_USER_AGENT="leak")
+r.resolver_match = None
+r.user = SimpleLazyObject(lambda: User())
+r.__dict__["_cached_user"] = User()
+r.session = Session()
+resp = JsonResponse({"id": 1, "name": "x" * 200})
+NO = (None, 0, 0)
+seen = [0]
+
+def record(*args):
+    seen[0] += 1
+
+def fail():
+    raise AssertionError("capture failed")
+
+def boom(q):
+    raise ValueError("view")
+
+plain = eng.django_caller(lambda q: resp, False, record, fail, NO)
+named = eng.django_caller(lambda q: resp, True, record, fail, NO)
+raising = eng.django_caller(boom, False, record, fail, NO)
+
+def rss():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+
+def burst(n):
+    for i in range(n):
+        plain(r)
+        named(r)
+        if i % 10 == 0:
+            try:
+                raising(r)
+            except ValueError:
+                pass
+
+burst(50000)
+before = rss()
+burst(500000)
+after = rss()
+s = eng.stats()
+print("RESULT " + json.dumps({"before": before, "after": after, "captured": s["captured"],
+                              "dropped": s["dropped"]["queue_full"], "recorded": seen[0]}))
+"""
+
+
+def test_django_caller_does_not_leak(tmp_path):
+    """The middleware's C callable a million times (and its exception path
+    55,000 times): every reference it takes is released."""
+    p, res = run_app({"OTAS_SDK_KEY": "otas_AAAAAAAAAAA_" + "L" * 43,
+                      "OTAS_BASE_URL": f"http://127.0.0.1:{free_port()}",
+                      "OTAS_QUEUE_MAX_BYTES": str(2 * 1024 * 1024),
+                      "OTAS_SPOOL_MAX_BYTES": "0",
+                      "OTAS_SPOOL_DIR": str(tmp_path),
+                      "OTAS_SHUTDOWN_TIMEOUT_MS": "0"}, code=DJANGO_CALLER_LEAK_APP,
+                     timeout=600)
+    assert res is not None, p.stderr[-2000:]
+    assert res["captured"] + res["dropped"] == 1_100_000
+    assert res["recorded"] == 55_000
+    assert res["after"] - res["before"] < 8 * 1024 * 1024, res

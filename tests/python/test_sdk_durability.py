@@ -146,14 +146,22 @@ print("RESULT " + json.dumps({"stats": otas.stats()}))
         n = sqlite3.connect(files[0]).execute("select sum(n_events) from batches").fetchone()[0]
         assert n == 40
         coll.restart()
+        # The next process replays the spool in the background: it stays up
+        # until its stats say the 40 left the spool (or 30 s pass), so a
+        # loaded machine cannot end it before the replay is done.
         p2, res2 = run_app(env_over, code="""
-import json, django, otas
+import json, time, django, otas
 django.setup()
 from django.test import Client
 Client().get("/health")
-print("RESULT " + json.dumps({"flushed": otas.flush(15), "stats": otas.stats()}))
+flushed = otas.flush(15)
+deadline = time.monotonic() + 30
+while otas.stats()["unspooled"] < 40 and time.monotonic() < deadline:
+    time.sleep(0.05)
+print("RESULT " + json.dumps({"flushed": flushed, "stats": otas.stats()}))
 """)
         assert res2 is not None, p2.stderr
+        assert res2["stats"]["unspooled"] == 40, res2
         total, distinct = wait_for(
             lambda: (lambda c: c if c[0] >= 40 else None)(count_paths(coll, 5000, 5040)),
             timeout=30, what="spooled events delivered")
