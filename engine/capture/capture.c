@@ -13,9 +13,22 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define OTAS__ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) && !defined(OTAS__ASAN)
+#define OTAS__ASAN 1
+#endif
+#ifdef OTAS__ASAN
+#include <sanitizer/asan_interface.h>
+#endif
 
 /* xoshiro256** per thread, seeded from getrandom(); a fork generation
  * counter makes a forked child reseed so parent and child never produce
@@ -110,6 +123,20 @@ static pthread_mutex_t g_spare_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct otas__record_s *g_spare[SPARE_SLOTS]; /* guarded by g_spare_mu */
 static size_t g_spare_n, g_spare_bytes;               /* guarded by g_spare_mu */
 
+/* Under ASan a kept block is poisoned past its alloc field (what
+ * spare_take reads), as free() would have made it: a use of a record
+ * after otas__record_free() is still reported in the sanitizer builds. */
+#define SPARE_KEEP (offsetof(struct otas__record_s, alloc) + sizeof(size_t))
+#ifdef OTAS__ASAN
+#define SPARE_POISON(r) \
+	ASAN_POISON_MEMORY_REGION((char *)(r) + SPARE_KEEP, (r)->alloc - SPARE_KEEP)
+#define SPARE_UNPOISON(r) \
+	ASAN_UNPOISON_MEMORY_REGION((char *)(r) + SPARE_KEEP, (r)->alloc - SPARE_KEEP)
+#else
+#define SPARE_POISON(r) ((void)(r))
+#define SPARE_UNPOISON(r) ((void)(r))
+#endif
+
 static struct otas__record_s *
 spare_take(size_t need)
 {
@@ -123,6 +150,7 @@ spare_take(size_t need)
 			r = g_spare[i];
 			g_spare[i] = g_spare[--g_spare_n];
 			g_spare_bytes -= r->alloc;
+			SPARE_UNPOISON(r);
 			break;
 		}
 	}
@@ -141,6 +169,7 @@ otas__record_free(struct otas__record_s *r)
 		    g_spare_bytes + r->alloc <= SPARE_BYTES) {
 			g_spare[g_spare_n++] = r;
 			g_spare_bytes += r->alloc;
+			SPARE_POISON(r);
 			pthread_mutex_unlock(&g_spare_mu);
 			return;
 		}
