@@ -405,7 +405,9 @@ people_build(otas__store_job_t *batch, int tags, otas__people_agg_t **rows,
 				continue;
 			ts = e->ts_us ? e->ts_us : j->received_us;
 			k0 = nk;
-			if (nk + 8 > cap) {
+			/* keys an event makes at most: 2 agent, 2 error,
+			 * 4 user/company, 4 per route */
+			if (nk + 12 > cap) {
 				cap = cap ? cap * 2 : 256;
 				k = realloc(k, cap * sizeof *k);
 				off = realloc(off, cap * sizeof *off);
@@ -454,16 +456,35 @@ people_build(otas__store_job_t *batch, int tags, otas__people_agg_t **rows,
 					    ts, OTAS__PEOPLE_ERROR, NULL, e, NULL};
 				}
 			}
-			for (int r = 0; r < 2; r++)
-				for (int c = 0; c < 2; c++) {
-					const char *id = c ? e->company_id : e->user_id;
-					if (id) {
-						off[nk] = 0;
-						k[nk++] = (pkey_t){j->project_pk, res[r],
-						                   otas__rollup_bucket(ts, res[r]),
-						                   ts, c, id, e, NULL};
-					}
+			for (int c = 0; c < 2; c++) {
+				const char *id = c ? e->company_id : e->user_id;
+				size_t o = ak.len;
+				if (!id)
+					continue;
+				for (int r = 0; r < 2; r++) {
+					off[nk] = 0;
+					k[nk++] = (pkey_t){j->project_pk, res[r],
+					                   otas__rollup_bucket(ts, res[r]),
+					                   ts, c, id, e, NULL};
 				}
+				if (tags)
+					continue; /* per route: not per tag as well */
+				/* OTAS__PEOPLE_ROUTE_*: route \t id */
+				otas__buf_puts(&ak, e->route ? e->route : "");
+				otas__buf_putc(&ak, '\t');
+				otas__buf_puts(&ak, id);
+				otas__buf_append(&ak, "", 1);
+				if (ak.oom)
+					abort();
+				for (int r = 0; r < 2; r++) {
+					off[nk] = o;
+					k[nk++] = (pkey_t){j->project_pk, res[r],
+					                   otas__rollup_bucket(ts, res[r]), ts,
+					                   c ? OTAS__PEOPLE_ROUTE_COMPANY
+					                     : OTAS__PEOPLE_ROUTE_USER,
+					                   NULL, e, NULL};
+				}
+			}
 			if (tags) {
 				/* the event's keys [k0, nk), once per tag */
 				size_t m = nk - k0;
@@ -534,7 +555,8 @@ people_build(otas__store_job_t *batch, int tags, otas__people_agg_t **rows,
 			r->first_us = k[i].ts;
 		if (k[i].ts > r->last_us)
 			r->last_us = k[i].ts;
-		if (!r->company && e->company_id &&
+		if ((r->company == 0 || r->company == OTAS__PEOPLE_ROUTE_USER) &&
+		    e->company_id &&
 		    (!r->company_id || strcmp(e->company_id, r->company_id) > 0))
 			r->company_id = e->company_id;
 	}

@@ -119,7 +119,8 @@ int otas__store_rollup_each(otas__store_t *st, int64_t project_pk,
 typedef struct {
 	int64_t res_s;          /* 3600 or 86400 */
 	int64_t since_us, until_us; /* bucket_us in [since, until) */
-	int company;            /* 0 users, 1 companies, 2 agents */
+	int company;            /* 0 users, 1 companies, 2 agents, ... */
+	const char *id_prefix;  /* only ids starting with it; NULL: any */
 	const char *tag;        /* non-NULL: the rows of events with this tag
 	                         * (rollup_people_tags) */
 } otas__people_query_t;
@@ -132,14 +133,23 @@ typedef struct {
  * each group key (otas__error_key), `company` holding the event id of
  * its newest event, `n` its events. */
 #define OTAS__PEOPLE_ERROR 3
-/* The stored kind of a people row: "u", "c", "a" or "e". */
+/* Users and companies per route (kinds "ru", "rc"): one row per hour
+ * and per day for each (route as stored, user id) / (route, company id),
+ * its id the two joined by a tab; "ru" rows hold a company as "u" rows
+ * do.  /stats/users and /stats/companies with a route filter read them
+ * (the rows of one route: ids starting "route\t"). */
+#define OTAS__PEOPLE_ROUTE_USER 4
+#define OTAS__PEOPLE_ROUTE_COMPANY 5
+/* The stored kind of a people row: "u", "c", "a", "e", "ru" or "rc". */
 static inline const char *
 otas__people_kind(int company)
 {
-	return company == OTAS__PEOPLE_ERROR   ? "e"
-	       : company == OTAS__PEOPLE_AGENT ? "a"
-	       : company                       ? "c"
-	                                       : "u";
+	return company == OTAS__PEOPLE_ROUTE_COMPANY ? "rc"
+	       : company == OTAS__PEOPLE_ROUTE_USER  ? "ru"
+	       : company == OTAS__PEOPLE_ERROR       ? "e"
+	       : company == OTAS__PEOPLE_AGENT       ? "a"
+	       : company                             ? "c"
+	                                             : "u";
 }
 
 /* (type, message, stack) of an event's first reported error: the
@@ -167,9 +177,10 @@ int otas__store_people_each(otas__store_t *st, int64_t project_pk,
 typedef struct {
 	int64_t project, res_s, bucket_us;
 	int company;            /* kind: 0 user ("u"), 1 company ("c"),
-	                         * OTAS__PEOPLE_AGENT ("a") */
+	                         * OTAS__PEOPLE_AGENT ("a"), ... */
 	const char *id;
-	const char *company_id; /* users: the largest company id seen */
+	const char *company_id; /* users (also per route): the largest
+	                         * company id seen */
 	long long n, errors;
 	int64_t first_us, last_us;
 	const char *tag;        /* rollup_people_tags; else NULL */

@@ -296,10 +296,21 @@ int otas__store_entities_each(otas__store_t *st, int64_t project_pk,
  * agents, search, export).  The store applies the filters it has columns
  * for; api_dash.c applies the rest (path globs, status sets, tags, ...)
  * on the rows, so both stores answer alike. */
+#define OTAS__SCAN_MAX_RANGES 40
 typedef struct {
 	int64_t since_us, until_us; /* [since, until) */
 	const char *method, *route, *agent_id, *agent_session_id;
 	const char *user_id, *company_id; /* metadata.user_id/company_id */
+	/* Paths starting with these path_prefix_len bytes (> 0) only: the
+	 * literal head of a path glob, or an exact path (api_dash.c checks
+	 * the rest on the rows), through the (project, path) index. */
+	const char *path_prefix;
+	size_t path_prefix_len;
+	/* > 0: only events whose ts is in one of these [lo, hi) pairs
+	 * (ts_ranges[2i], ts_ranges[2i + 1]), at most OTAS__SCAN_MAX_RANGES,
+	 * inside [since, until): one scan for many short spans */
+	const int64_t *ts_ranges;
+	int n_ts_ranges;
 	long long status_min, status_max; /* inclusive; 0: open */
 	const char *text;       /* substring of the event's searchable text
 	                         * (OTAS__SEARCH_FIELDS), case-insensitive,
@@ -313,6 +324,11 @@ typedef struct {
 	int want_text;          /* fill row->text (the searchable text) */
 	int any_order;          /* rows in any order (aggregates): the
 	                         * store may pick a cheaper plan */
+	int lean;               /* the callback reads only id, ts, method,
+	                         * path, route, status, latency_ms, is_error
+	                         * (and what want_* asks): the store may
+	                         * leave event_id, agent_id, agent_session_id
+	                         * NULL and answer from an index alone */
 	long limit;             /* rows at most; 0: no limit */
 	int has_cursor;
 	int64_t cursor_ts, cursor_id; /* rows strictly older than this */

@@ -450,6 +450,30 @@ static const char *const migrations[] = {
     SQ_SEARCH_TEXT " FROM events;",
     /* 11 -> 12: the tag rollups; migrate() then runs fill_tags */
     sq_tags_migration,
+    /* 12 -> 13: a path glob's literal head (or an exact path) walks
+     * this, not every event of the range (collector/README.md "Filtered
+     * views"; user and company have theirs).  It holds what the series
+     * and endpoints views read (otas__scan_query_t lean), so they never
+     * touch the table's 16 KiB pages. */
+    "CREATE INDEX IF NOT EXISTS events_path ON events(project, path, ts,"
+    " method, route, status, latency_ms, is_error);",
+    /* 13 -> 14: users and companies per route (rollup.h kinds "ru",
+     * "rc"), filled from the events already there (anew when run again
+     * on a database stepped back). */
+    "DELETE FROM rollup_people WHERE kind IN ('ru', 'rc');"
+    "INSERT INTO rollup_people(project, res, bucket, kind, id, company, n,"
+    " errors, first_ts, last_ts)"
+    " WITH e AS MATERIALIZED (SELECT project, ts, route, status, is_error,"
+    " user_id AS u, company_id AS c FROM events),"
+    " w AS (SELECT project, r.res, otas_bucket(ts, r.res) AS bucket, k.kind,"
+    " route, CASE k.kind WHEN 'ru' THEN u ELSE c END AS who,"
+    " CASE k.kind WHEN 'ru' THEN c END AS company, ts,"
+    " status >= 400 OR is_error AS err FROM e,"
+    " (SELECT 3600 AS res UNION ALL SELECT 86400) r,"
+    " (SELECT 'ru' AS kind UNION ALL SELECT 'rc') k)"
+    " SELECT project, res, bucket, kind, route || char(9) || who,"
+    " max(company), count(*), sum(err), min(ts), max(ts) FROM w"
+    " WHERE who IS NOT NULL AND who <> '' GROUP BY 1, 2, 3, 4, 5;",
 };
 
 
@@ -777,6 +801,8 @@ migrate(sqlite3 *db, char *err, size_t errlen)
 		         version, target);
 		return -1;
 	}
+	if (version == target)
+		return 0;
 	for (; version < target; version++) {
 		char sql[64];
 		if (exec(db, "BEGIN IMMEDIATE") != 0)
@@ -786,12 +812,22 @@ migrate(sqlite3 *db, char *err, size_t errlen)
 		    (migrations[version] == sq_tags_migration &&
 		     fill_tags(db) != 0) ||
 		    exec(db, sql) != 0) {
+			/* the reason before ROLLBACK replaces it */
+			snprintf(err, errlen, "schema migration %d failed: %s",
+			         version + 1, sqlite3_errmsg(db));
 			exec(db, "ROLLBACK");
-			goto fail;
+			return -1;
 		}
 		if (exec(db, "COMMIT") != 0)
 			goto fail;
 	}
+	/* A step that rewrote the table or built an index left every page
+	 * it wrote in the WAL (1M events: a GB), and a read looks a page up
+	 * in the WAL's index first, one hash table per 4096 frames: readers
+	 * ran 20-100x slower (the unfiltered series 2 -> 250-500 ms) until
+	 * some later checkpoint.  No reader is open yet: copy it all back
+	 * and empty the WAL now. */
+	(void)exec(db, "PRAGMA wal_checkpoint(TRUNCATE)");
 	return 0;
 fail:
 	snprintf(err, errlen, "schema migration failed: %s", sqlite3_errmsg(db));
@@ -1884,6 +1920,73 @@ past_deadline(void *arg)
 	return otas__now_us() > *(const int64_t *)arg;
 }
 
+/* Index entries the path plan's choice counts at most (each costs
+ * about 0.05 us: both counts together stay under ~10 ms). */
+#ifndef OTAS__SQ_PATH_PROBE
+#define OTAS__SQ_PATH_PROBE 100000
+#endif
+
+/* Entries of one index range, at most OTAS__SQ_PATH_PROBE. */
+static long
+probe_count(conn_t *c, const char *sql, int64_t pk, const void *a,
+            size_t alen, int64_t b, const void *bh, size_t blen, int text)
+{
+	sqlite3_stmt *s = NULL;
+	long n = OTAS__SQ_PATH_PROBE;
+
+	if (sqlite3_prepare_v2(c->db, sql, -1, &s, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(s, 1, pk);
+		if (text) {
+			sqlite3_bind_text(s, 2, a, (int)alen, SQLITE_STATIC);
+			if (blen)
+				sqlite3_bind_text(s, 3, bh, (int)blen, SQLITE_STATIC);
+			else
+				sqlite3_bind_null(s, 3);
+		} else {
+			sqlite3_bind_int64(s, 2, *(const int64_t *)a);
+			sqlite3_bind_int64(s, 3, b);
+		}
+		sqlite3_bind_int(s, 4, OTAS__SQ_PATH_PROBE);
+		if (sqlite3_step(s) == SQLITE_ROW)
+			n = sqlite3_column_int(s, 0);
+	}
+	sqlite3_finalize(s);
+	return n;
+}
+
+/* 1: walk events_path (project, path, ts, method, route, status,
+ * latency_ms, is_error) for q's path prefix [lo, hi), not the time index.
+ * The path index holds every time: it is worth it when the paths with
+ * that head (all time, P) are fewer than the events of the range (T).
+ * Both counts stop at OTAS__SQ_PATH_PROBE, so a head that common walks
+ * the time index as before.  A page (ordered, limited) takes it only
+ * under OTAS__SQ_COMMON_TEXT matches (it sorts them all).  With a user or
+ * company filter their index decides, with text the text index. */
+static int
+path_plan(conn_t *c, int64_t pk, const otas__scan_query_t *q,
+          const char *hi, size_t hi_len)
+{
+	long p, t;
+
+	if (q->text || q->user_id || q->company_id)
+		return 0;
+	p = probe_count(c,
+	                "SELECT count(*) FROM (SELECT 1 FROM events INDEXED BY"
+	                " events_path WHERE project = ?1 AND path >= ?2 AND"
+	                " (?3 IS NULL OR path < ?3) LIMIT ?4)",
+	                pk, q->path_prefix, q->path_prefix_len, 0, hi, hi_len, 1);
+	if (p >= OTAS__SQ_PATH_PROBE)
+		return 0;
+	if (!q->any_order && p >= OTAS__SQ_COMMON_TEXT)
+		return 0;
+	t = probe_count(c,
+	                "SELECT count(*) FROM (SELECT 1 FROM events INDEXED BY"
+	                " events_ts WHERE project = ?1 AND ts >= ?2 AND ts < ?3"
+	                " LIMIT ?4)",
+	                pk, &q->since_us, 0, q->until_us, NULL, 0, 0);
+	return p < t;
+}
+
 /* Built per call (the filter combinations are many and a scan is long
  * next to a prepare). */
 static int
@@ -1893,11 +1996,26 @@ sq_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 	sq_t *st = b;
 	conn_t *c;
 	sqlite3_stmt *s = NULL;
-	char part[2048], tailpart[2100], sql[6144];
-	char *like = NULL, *tail = NULL;
+	char part[4096], tailpart[4200], sql[10240], ranges[2048] = "";
+	char *like = NULL, *tail = NULL, *hi = NULL;
+	size_t hi_len = 0;
 	int64_t deadline = 0;
-	int rc = -1, common = 0;
+	int rc = -1, common = 0, by_path = 0;
 
+	if (q->path_prefix_len) {
+		/* [prefix, the next string of its length): text compares as
+		 * bytes (BINARY), so the range is the paths starting with it
+		 * (path_plan decides whether events_path walks it) */
+		hi = malloc(q->path_prefix_len);
+		if (!hi)
+			abort();
+		memcpy(hi, q->path_prefix, q->path_prefix_len);
+		hi_len = q->path_prefix_len;
+		while (hi_len && (unsigned char)hi[hi_len - 1] == 0xff)
+			hi_len--;
+		if (hi_len)
+			hi[hi_len - 1]++;
+	}
 	c = reader_get(st);
 	if (q->text) {
 		like = fts_phrase(q->text);
@@ -1912,20 +2030,49 @@ sq_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 			common = 1;
 		}
 	}
+	if (q->path_prefix_len)
+		by_path = path_plan(c, pk, q, hi, hi_len);
+	if (q->n_ts_ranges > 0 && q->n_ts_ranges <= OTAS__SCAN_MAX_RANGES) {
+		/* numbers only: written into the statement */
+		size_t o = 0;
+		for (int i = 0; i < q->n_ts_ranges; i++)
+			o += (size_t)snprintf(ranges + o, sizeof ranges - o,
+			                      "%s(ts >= %lld AND ts < %lld)",
+			                      i ? " OR " : " AND (",
+			                      (long long)q->ts_ranges[2 * i],
+			                      (long long)q->ts_ranges[2 * i + 1]);
+		snprintf(ranges + o, sizeof ranges - o, ")");
+	}
 	snprintf(part, sizeof part,
-	         "SELECT id, ts, event_id, method, path, route, status,"
-	         " latency_ms, is_error, agent_id, agent_session_id, %s, %s, %s"
-	         " FROM events WHERE project=?1 AND ts >= ?2 AND ts < ?3"
-	         "%s%s%s%s%s%s%s%s%s%s%s",
+	         "SELECT id, ts, %s, method, path, route, status,"
+	         " latency_ms, is_error, %s, %s, %s, %s"
+	         " FROM events%s WHERE project=?1 AND %sts >= ?2 AND %sts < ?3"
+	         "%s%s%s%s%s%s%s%s%s%s%s%s%s",
+	         /* lean only on the path plan: elsewhere a lean select
+	          * would be covered by events_path, and a full walk of a
+	          * covering index can look cheaper to the planner than a
+	          * minute of the time index and its rows */
+	         q->lean && by_path ? "NULL" : "event_id",
+	         q->lean && by_path ? "NULL, NULL" : "agent_id, agent_session_id",
 	         q->want_who ? "user_id, company_id" : "NULL, NULL",
 	         q->want_doc ? "doc" : "NULL",
 	         q->want_text ? SQ_SEARCH_TEXT : "NULL",
+	         by_path ? " INDEXED BY events_path" : "",
+	         /* with spans, they alone walk the index (one seek each,
+	          * the OR optimisation), not the range around them */
+	         *ranges ? "+" : "", *ranges ? "+" : "",
+	         ranges,
 	         q->method ? " AND method = ?4" : "",
 	         q->route ? " AND route = ?5" : "",
 	         q->agent_id ? " AND agent_id = ?6" : "",
 	         q->agent_session_id ? " AND agent_session_id = ?7" : "",
 	         q->user_id ? " AND user_id = ?8" : "",
 	         q->company_id ? " AND company_id = ?9" : "",
+	         !q->path_prefix_len ? ""
+	         : !by_path ? (hi_len ? " AND +path >= ?17 AND +path < ?18"
+	                              : " AND +path >= ?17")
+	         : hi_len   ? " AND path >= ?17 AND path < ?18"
+	                    : " AND path >= ?17",
 	         q->status_min > 0 ? " AND status >= ?10" : "",
 	         q->status_max > 0 ? " AND status <= ?11" : "",
 	         q->errors_only ? " AND (status >= 400 OR is_error)" : "",
@@ -1937,7 +2084,7 @@ sq_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 	 * range of ids: only the events of the last moments). */
 	/* The tail by its rowid range (NOT INDEXED: the planner would
 	 * otherwise walk the time index over the whole range). */
-	{
+	if (q->text) {
 		const char *f = strstr(part, " FROM events WHERE");
 		snprintf(tailpart, sizeof tailpart,
 		         "%.*s FROM events NOT INDEXED WHERE%s", (int)(f - part),
@@ -1974,6 +2121,12 @@ sq_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 		sqlite3_bind_text(s, 8, q->user_id, -1, SQLITE_STATIC);
 	if (q->company_id)
 		sqlite3_bind_text(s, 9, q->company_id, -1, SQLITE_STATIC);
+	if (q->path_prefix_len) {
+		sqlite3_bind_text(s, 17, q->path_prefix, (int)q->path_prefix_len,
+		                  SQLITE_STATIC);
+		if (hi_len)
+			sqlite3_bind_text(s, 18, hi, (int)hi_len, SQLITE_STATIC);
+	}
 	if (q->status_min > 0)
 		sqlite3_bind_int64(s, 10, q->status_min);
 	if (q->status_max > 0)
@@ -2027,6 +2180,7 @@ done:
 	sqlite3_finalize(s);
 	free(like);
 	free(tail);
+	free(hi);
 	reader_put(st, c);
 	return rc;
 }
@@ -2108,26 +2262,47 @@ sq_people_each(void *b, int64_t pk, const otas__people_query_t *q,
 	sqlite3_stmt *s = NULL;
 	int rc = -1;
 
+	/* One seek per bucket (project, res, bucket, kind: the key's
+	 * prefix), so a kind's rows are read without the other kinds' rows
+	 * of the same buckets (a range on bucket reads every kind: the
+	 * users' rows outnumber the error groups' a hundredfold). */
+	int64_t w = q->res_s * 1000000;
+	int64_t b0 = otas__rollup_bucket(q->since_us, q->res_s);
+
+	if (b0 < q->since_us)
+		b0 += w;
+	if (b0 >= q->until_us) {
+		reader_put(st, c);
+		return 0;
+	}
 	if (sqlite3_prepare_v2(c->db,
 	                       q->tag ? "SELECT id, company, n, errors, first_ts,"
 	                                " last_ts FROM rollup_people_tags WHERE"
 	                                " project=?1 AND res=?2 AND bucket >= ?3"
-	                                " AND bucket < ?4 AND tag=?6 AND kind=?5"
-	                              : "SELECT id, company, n, errors, first_ts,"
-	                                " last_ts FROM rollup_people WHERE"
-	                                " project=?1 AND res=?2 AND bucket >= ?3"
-	                                " AND bucket < ?4 AND kind=?5",
+	                                " AND bucket < ?4 AND tag=?8 AND kind=?5"
+	                                " AND ?7 > 0 AND ?6 IS NULL"
+	                              : "WITH RECURSIVE b(x) AS (SELECT ?3 UNION"
+	                                " ALL SELECT x + ?7 FROM b WHERE x + ?7"
+	                                " < ?4) SELECT r.id, r.company, r.n,"
+	                                " r.errors, r.first_ts, r.last_ts FROM b"
+	                                " JOIN rollup_people r ON r.project=?1"
+	                                " AND r.res=?2 AND r.bucket = b.x AND"
+	                                " r.kind=?5 AND (?6 IS NULL OR"
+	                                " substr(r.id, 1, length(?6)) = ?6)",
 	                       -1, &s, NULL) != SQLITE_OK) {
 		fprintf(stderr, "error: prepare failed: %s\n", sqlite3_errmsg(c->db));
 		goto done;
 	}
 	sqlite3_bind_int64(s, 1, pk);
 	sqlite3_bind_int64(s, 2, q->res_s);
-	sqlite3_bind_int64(s, 3, q->since_us);
+	sqlite3_bind_int64(s, 3, b0);
 	sqlite3_bind_int64(s, 4, q->until_us);
+	sqlite3_bind_int64(s, 7, w);
 	sqlite3_bind_text(s, 5, otas__people_kind(q->company), -1, SQLITE_STATIC);
+	if (q->id_prefix)
+		sqlite3_bind_text(s, 6, q->id_prefix, -1, SQLITE_STATIC);
 	if (q->tag)
-		sqlite3_bind_text(s, 6, q->tag, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 8, q->tag, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		otas__people_row_t r;
 		r.id = col_text(s, 0);

@@ -1,7 +1,8 @@
 /*
  * test_collector_dash.c -- the dashboard API's filter parser and row
  * matcher (api_dash.c): ranges and buckets, status sets, path globs,
- * unmatched requests, document filters, and what reaches the store.
+ * unmatched requests, document filters, and what reaches the store
+ * (status ranges, a path glob's literal head).
  */
 #include "testlib.h"
 
@@ -128,11 +129,43 @@ TEST(paths_unmatched_and_documents)
 	CHECK(otas__dash_filter_match(&f, &r) == 0);
 }
 
+/* A path filter reaches the store as the literal head every match starts
+ * with (the whole path when exact; up to the first * ? [ or \ of a glob,
+ * which fnmatch treats as special), and nothing when the glob has none. */
+TEST(path_heads_reach_the_store)
+{
+	static const struct {
+		const char *path;
+		size_t head;
+	} cases[] = {
+	    {"/api/items/7", 12}, {"/api/r3/*", 8},   {"/api/r3*", 7},
+	    {"/a?c", 2},          {"/a[bc]/*", 2},    {"/a\\*b/*", 2},
+	    {"*/items/*", 0},     {"[/]api/*", 0},    {"/50%_off/*", 9},
+	};
+	otas__dash_filter_t f;
+	otas__scan_query_t q;
+
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		const char *kv[] = {"path", cases[i].path, NULL};
+		CHECK(parse(&f, kv) == 0);
+		otas__dash_filter_scan(&f, &q);
+		CHECK(q.path_prefix == f.path);
+		CHECK(q.path_prefix_len == cases[i].head);
+	}
+	{
+		const char *none[] = {"route", "x", NULL};
+		CHECK(parse(&f, none) == 0);
+		otas__dash_filter_scan(&f, &q);
+		CHECK(q.path_prefix_len == 0 && q.lean == 0);
+	}
+}
+
 int
 main(void)
 {
 	RUN(ranges_and_buckets);
 	RUN(status_sets_reach_the_store_as_a_range);
 	RUN(paths_unmatched_and_documents);
+	RUN(path_heads_reach_the_store);
 	return testlib_done();
 }

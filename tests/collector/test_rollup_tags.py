@@ -238,10 +238,12 @@ def test_migration_fills_tag_rollups(new_collector, store, request):
     assert c.stop() == 0
     c.sql("DROP TABLE rollup_tags")
     c.sql("DROP TABLE rollup_people_tags")
+    # back to the schema before the tag step (SQLite 11, PostgreSQL 8);
+    # the filtered views' steps after it run again too (idempotent)
     if store == "pg":
-        c.sql("UPDATE otas_schema SET version = version - 1")
+        c.sql("UPDATE otas_schema SET version = 8")
     else:
-        c.sql(f"PRAGMA user_version={int(c.sql('PRAGMA user_version')) - 1}")
+        c.sql("PRAGMA user_version=11")
     c.start(extra_args=["--quiet"])
     try:
         assert c.sql(q) == before
