@@ -745,26 +745,33 @@ copy_end(PGconn *c, otas__buf_t *b, int rc)
 	return rc;
 }
 
+/* Start a COPY ... FROM STDIN; 0 ok, -1 with the error on stderr. */
+static int
+copy_begin(PGconn *c, const char *sql)
+{
+	PGresult *r = PQexec(c, sql);
+	int ok = PQresultStatus(r) == PGRES_COPY_IN;
+
+	if (!ok)
+		fprintf(stderr, "error: PostgreSQL: %s", PQresultErrorMessage(r));
+	PQclear(r);
+	return ok ? 0 : -1;
+}
+
 /* The backfill's rows (each key once, into the step's new tables, shard
  * 0) by COPY: the upserts' values without their per-row merge.  0 ok. */
 static int
 copy_tags(PGconn *c, const otas__rollup_row_t *rows, size_t n)
 {
-	PGresult *r;
 	otas__buf_t b;
 	int rc = 0;
 
 	if (!n)
 		return 0;
-	r = PQexec(c, "COPY rollup_tags(project, res, bucket, tag, method,"
-	              " route, status, unmatched, shard, n, errors, lat_sum,"
-	              " lat_min, lat_max, hist) FROM STDIN (FORMAT binary)");
-	if (PQresultStatus(r) != PGRES_COPY_IN) {
-		fprintf(stderr, "error: PostgreSQL: %s", PQresultErrorMessage(r));
-		PQclear(r);
+	if (copy_begin(c, "COPY rollup_tags(project, res, bucket, tag, method,"
+	               " route, status, unmatched, shard, n, errors, lat_sum,"
+	               " lat_min, lat_max, hist) FROM STDIN (FORMAT binary)") != 0)
 		return -1;
-	}
-	PQclear(r);
 	otas__buf_init(&b);
 	/* binary COPY: signature, flags, header extension length */
 	otas__buf_append(&b, "PGCOPY\n\377\r\n\0", 11);
@@ -813,21 +820,15 @@ copy_tags(PGconn *c, const otas__rollup_row_t *rows, size_t n)
 static int
 copy_people(PGconn *c, const otas__people_agg_t *rows, size_t n)
 {
-	PGresult *r;
 	otas__buf_t b;
 	int rc = 0;
 
 	if (!n)
 		return 0;
-	r = PQexec(c, "COPY rollup_people_tags(project, res, bucket, tag, kind,"
-	              " id, shard, company, n, errors, first_ts, last_ts)"
-	              " FROM STDIN");
-	if (PQresultStatus(r) != PGRES_COPY_IN) {
-		fprintf(stderr, "error: PostgreSQL: %s", PQresultErrorMessage(r));
-		PQclear(r);
+	if (copy_begin(c, "COPY rollup_people_tags(project, res, bucket, tag,"
+	               " kind, id, shard, company, n, errors, first_ts, last_ts)"
+	               " FROM STDIN") != 0)
 		return -1;
-	}
-	PQclear(r);
 	otas__buf_init(&b);
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		const otas__people_agg_t *x = &rows[i];
