@@ -168,6 +168,22 @@ otas__rollup_bucket(int64_t ts_us, int64_t res_s)
 	return b;
 }
 
+/* The order every rollup key and row sorts by first: project,
+ * resolution, bucket, then the tag (a NULL tag: the plain rows, no tag
+ * to compare).  The callers go on with their own columns. */
+static int
+head_cmp(int64_t p1, int64_t r1, int64_t b1, const char *t1, int64_t p2,
+         int64_t r2, int64_t b2, const char *t2)
+{
+	if (p1 != p2)
+		return p1 < p2 ? -1 : 1;
+	if (r1 != r2)
+		return r1 < r2 ? -1 : 1;
+	if (b1 != b2)
+		return b1 < b2 ? -1 : 1;
+	return t1 ? strcmp(t1, t2) : 0;
+}
+
 typedef struct {
 	int64_t project, res_s, bucket_us;
 	const otas__event_t *e;
@@ -182,13 +198,8 @@ rkey_cmp(const void *a, const void *b)
 	const rkey_t *x = a, *y = b;
 	int c;
 
-	if (x->project != y->project)
-		return x->project < y->project ? -1 : 1;
-	if (x->res_s != y->res_s)
-		return x->res_s < y->res_s ? -1 : 1;
-	if (x->bucket_us != y->bucket_us)
-		return x->bucket_us < y->bucket_us ? -1 : 1;
-	if (x->tag && (c = strcmp(x->tag, y->tag)) != 0)
+	if ((c = head_cmp(x->project, x->res_s, x->bucket_us, x->tag,
+	                  y->project, y->res_s, y->bucket_us, y->tag)) != 0)
 		return c;
 	if ((c = strcmp(x->e->method, y->e->method)) != 0)
 		return c;
@@ -362,13 +373,8 @@ pkey_cmp(const void *a, const void *b)
 	const pkey_t *x = a, *y = b;
 	int c;
 
-	if (x->project != y->project)
-		return x->project < y->project ? -1 : 1;
-	if (x->res_s != y->res_s)
-		return x->res_s < y->res_s ? -1 : 1;
-	if (x->bucket_us != y->bucket_us)
-		return x->bucket_us < y->bucket_us ? -1 : 1;
-	if (x->tag && (c = strcmp(x->tag, y->tag)) != 0)
+	if ((c = head_cmp(x->project, x->res_s, x->bucket_us, x->tag,
+	                  y->project, y->res_s, y->bucket_us, y->tag)) != 0)
 		return c;
 	if (x->company != y->company)
 		return x->company - y->company;
@@ -633,13 +639,8 @@ rrow_cmp(const otas__rollup_row_t *x, const otas__rollup_row_t *y)
 {
 	int c;
 
-	if (x->project != y->project)
-		return x->project < y->project ? -1 : 1;
-	if (x->res_s != y->res_s)
-		return x->res_s < y->res_s ? -1 : 1;
-	if (x->bucket_us != y->bucket_us)
-		return x->bucket_us < y->bucket_us ? -1 : 1;
-	if ((c = strcmp(x->tag, y->tag)) != 0)
+	if ((c = head_cmp(x->project, x->res_s, x->bucket_us, x->tag,
+	                  y->project, y->res_s, y->bucket_us, y->tag)) != 0)
 		return c;
 	if ((c = strcmp(x->method, y->method)) != 0)
 		return c;
@@ -655,13 +656,8 @@ prow_cmp(const otas__people_agg_t *x, const otas__people_agg_t *y)
 {
 	int c;
 
-	if (x->project != y->project)
-		return x->project < y->project ? -1 : 1;
-	if (x->res_s != y->res_s)
-		return x->res_s < y->res_s ? -1 : 1;
-	if (x->bucket_us != y->bucket_us)
-		return x->bucket_us < y->bucket_us ? -1 : 1;
-	if ((c = strcmp(x->tag, y->tag)) != 0)
+	if ((c = head_cmp(x->project, x->res_s, x->bucket_us, x->tag,
+	                  y->project, y->res_s, y->bucket_us, y->tag)) != 0)
 		return c;
 	if (x->company != y->company)
 		return x->company - y->company;
