@@ -942,7 +942,11 @@ sels_match_index(const step_t *st, size_t index, size_t count)
 #define STEP_ALL(HIT)                                                      \
 	do {                                                               \
 		size_t w, nw = set->nwords;                                \
-		memset(next, 0, nw * sizeof(uint64_t));                    \
+		/* One word for up to 64 steps: no memset call. */         \
+		if (nw == 1)                                               \
+			next[0] = 0;                                       \
+		else                                                       \
+			memset(next, 0, nw * sizeof(uint64_t));            \
 		for (w = 0; w < nw; w++) {                                 \
 			uint64_t bits = cur[w];                            \
 			while (bits) {                                     \

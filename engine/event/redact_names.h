@@ -78,15 +78,16 @@ otas__memo_key(const char *name, size_t len,
 		w[1] = w[2] = w[3] = 0;
 	}
 	/* The products' low bits see only the words' low bytes (a CGI
-	 * name's "HTTP_"): fold the high half down before the slot is
-	 * taken from the low bits. */
+	 * name's "HTTP_"), their high bits see every byte: slots are taken
+	 * from the top (otas__memo_slot), so no folding is needed. */
 	h = (w[0] ^ len) * 0x9E3779B97F4A7C15ull;
 	h ^= (w[1] + w[2]) * 0xff51afd7ed558ccdull;
 	h ^= w[3] * 0xc4ceb9fe1a85ec53ull;
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdull;
-	return h ^ (h >> 33);
+	return h;
 }
+
+/* The slot of hash h in a table of 1 << bits slots. */
+#define otas__memo_slot(h, bits) ((size_t)((h) >> (64 - (bits))))
 
 /* Whether two keys of the same length are the same name. */
 static inline int
