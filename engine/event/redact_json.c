@@ -340,17 +340,20 @@ key_unescape(const unsigned char *s, size_t n, char *out, size_t cap)
 	return o;
 }
 
-static int
-key_sensitive(const otas__nameset_t *names, const unsigned char *s,
-              size_t n, int escaped)
+static inline __attribute__((always_inline)) int
+key_sensitive(const otas__nameset_t *names, otas__name_memo_t *memo,
+              uint64_t tag, const unsigned char *s, size_t n, int escaped)
 {
 	char kb[256];
-	size_t kl;
 
-	if (!escaped)
-		return otas__name_sensitive(names, (const char *)s, n);
-	kl = key_unescape(s, n, kb, sizeof(kb));
-	return otas__name_sensitive(names, kb, kl);
+	if (escaped) {
+		n = key_unescape(s, n, kb, sizeof(kb));
+		s = (const unsigned char *)kb;
+	}
+	if (memo && n - 1 < OTAS__MEMO_NAME_MAX) /* n 0 wraps */
+		return otas__name_memo_ask(memo, tag, names, (const char *)s,
+		                           n);
+	return otas__name_sensitive(names, (const char *)s, n);
 }
 
 /* The escaped marker: OTAS__REDACTED needs no escape of its own. */
@@ -389,6 +392,10 @@ redact_core(const otas__jsonpath_set_t *rules, const otas__nameset_t *names,
 	 * in (for the length of the document as it would be unescaped). */
 	char *o = NULL;
 	size_t o_mark = 0, removed = 0, added = 0;
+	/* Every key is asked about: the name memo is looked up inline. */
+	uint64_t memo_tag = 0;
+	otas__name_memo_t *memo =
+	    use_names ? otas__name_memo(names, &memo_tag) : NULL;
 	/* Bytes the element counts may look at in all: SCAN_FACTOR times
 	 * the document (each counted array is scanned once). */
 	size_t scan_budget = len > SIZE_MAX / SCAN_FACTOR - 4096
@@ -507,7 +514,8 @@ key:
 		SKIP_WS();
 		cur_live = 0;
 		if (use_names && redact_depth == SIZE_MAX &&
-		    key_sensitive(names, s + k0, klen, escaped)) {
+		    key_sensitive(names, memo, memo_tag, s + k0, klen,
+		                  escaped)) {
 			redact_next = 1;
 		} else if (live[depth]) {
 			uint64_t *next = states + depth * nw;

@@ -442,26 +442,31 @@ name_sensitive(const otas__nameset_t *ns, const char *name, size_t len)
  * A hit costs a hash of a few words and a compare instead of the
  * normalisation and every list.  Names longer than MEMO_MAX and sets
  * never prepared are not memoised. */
-#define MEMO_SLOTS_LOG2 9 /* two ways per hash */
-#define MEMO_SLOTS (1 << MEMO_SLOTS_LOG2)
+#define MEMO_SLOTS (1 << OTAS__NAME_MEMO_LOG2) /* two ways per hash */
 #define MEMO_MAX OTAS__MEMO_NAME_MAX
 
-typedef struct {
-	uint64_t key; /* (set id * 2 + defaults) * 64 + len; 0: empty */
-	uint64_t w[MEMO_MAX / 8];
-	uint64_t ans;
-} memo_t;
+typedef otas__name_memo_t memo_t;
 
 static __thread memo_t memo[MEMO_SLOTS];
 
-/* A miss: the answer, remembered in way 0 (the older of the pair makes
- * way).  Out of line, so that the hit path saves no registers. */
-static __attribute__((noinline)) int
-memo_fill(const otas__nameset_t *ns, const char *name, size_t len,
-          memo_t *e, uint64_t key, const uint64_t w[MEMO_MAX / 8])
+otas__name_memo_t *
+otas__name_memo(const otas__nameset_t *ns, uint64_t *tag)
+{
+	if (!ns || (!ns->defaults && !ns->n) || !ns->pats)
+		return NULL;
+	/* len <= MEMO_MAX < 64: the length and the set in one word. */
+	*tag = (ns->pats->id * 2 + (ns->defaults != 0)) * 64;
+	return memo;
+}
+
+int
+otas__name_memo_fill(const otas__nameset_t *ns, const char *name,
+                     size_t len, otas__name_memo_t *e, uint64_t key,
+                     const uint64_t w[OTAS__MEMO_NAME_MAX / 8])
 {
 	int ans = name_sensitive(ns, name, len);
 
+	/* The older of the pair makes way: way 0 is the newer. */
 	e[1] = e[0];
 	e->key = key;
 	memcpy(e->w, w, sizeof(e->w));
@@ -472,22 +477,15 @@ memo_fill(const otas__nameset_t *ns, const char *name, size_t len,
 int
 otas__name_sensitive(const otas__nameset_t *ns, const char *name, size_t len)
 {
-	uint64_t w[MEMO_MAX / 8], h, key;
-	memo_t *e;
+	uint64_t tag;
+	memo_t *m;
 
 	if (!ns || (!ns->defaults && !ns->n) || !name)
 		return 0;
-	if (!ns->pats || len - 1 >= MEMO_MAX) /* len 0 wraps */
+	m = otas__name_memo(ns, &tag);
+	if (!m || len - 1 >= MEMO_MAX) /* len 0 wraps */
 		return name_sensitive(ns, name, len);
-	h = otas__memo_key(name, len, w);
-	/* len <= MEMO_MAX < 64: the length and the set in one word. */
-	key = (ns->pats->id * 2 + (ns->defaults != 0)) * 64 + len;
-	e = &memo[otas__memo_slot(h, MEMO_SLOTS_LOG2) & ~(size_t)1];
-	if (e[0].key == key && otas__memo_same(e[0].w, w))
-		return (int)e[0].ans;
-	if (e[1].key == key && otas__memo_same(e[1].w, w))
-		return (int)e[1].ans;
-	return memo_fill(ns, name, len, e, key, w);
+	return otas__name_memo_ask(m, tag, ns, name, len);
 }
 
 const char *

@@ -102,6 +102,46 @@ otas__memo_same(const uint64_t a[OTAS__MEMO_NAME_MAX / 8],
 int otas__name_sensitive(const otas__nameset_t *ns, const char *name,
                          size_t len);
 
+/* The per-thread memo behind otas__name_sensitive, for a caller that asks
+ * about many names of one set (the JSON redactor: every key) and so looks
+ * it up inline.  An entry is only ever the answer the full test gave for
+ * exactly that question: keyed by the prepared set, the defaults flag,
+ * the length and the name's bytes. */
+#define OTAS__NAME_MEMO_LOG2 9
+
+typedef struct {
+	uint64_t key; /* (set id * 2 + defaults) * 64 + len; 0: empty */
+	uint64_t w[OTAS__MEMO_NAME_MAX / 8];
+	uint64_t ans;
+} otas__name_memo_t;
+
+/* The calling thread's memo and ns's tag in it; NULL when ns is empty or
+ * not prepared (then ask otas__name_sensitive). */
+otas__name_memo_t *otas__name_memo(const otas__nameset_t *ns,
+                                   uint64_t *tag);
+/* A miss: the full test, remembered in the pair at e. */
+int otas__name_memo_fill(const otas__nameset_t *ns, const char *name,
+                         size_t len, otas__name_memo_t *e, uint64_t key,
+                         const uint64_t w[OTAS__MEMO_NAME_MAX / 8]);
+
+/* otas__name_sensitive(ns, name, len) through memo m (not NULL) of tag,
+ * for 0 < len <= OTAS__MEMO_NAME_MAX. */
+static inline int
+otas__name_memo_ask(otas__name_memo_t *m, uint64_t tag,
+                    const otas__nameset_t *ns, const char *name, size_t len)
+{
+	uint64_t w[OTAS__MEMO_NAME_MAX / 8], key = tag + len;
+	otas__name_memo_t *e =
+	    &m[otas__memo_slot(otas__memo_key(name, len, w),
+	                       OTAS__NAME_MEMO_LOG2) & ~(size_t)1];
+
+	if (e[0].key == key && otas__memo_same(e[0].w, w))
+		return (int)e[0].ans;
+	if (e[1].key == key && otas__memo_same(e[1].w, w))
+		return (int)e[1].ans;
+	return otas__name_memo_fill(ns, name, len, e, key, w);
+}
+
 /* Normalise a name into out (at most cap-1 bytes kept, NUL-terminated).
  * Returns the normalised length (which may exceed cap-1: then cut). */
 size_t otas__name_norm(const char *name, size_t len, char *out, size_t cap);
