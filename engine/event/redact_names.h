@@ -121,26 +121,18 @@ otas__name_memo_t *otas__name_memo(const otas__nameset_t *ns,
                                    uint64_t *tag);
 /* A miss: the full test, remembered in the pair at e. */
 int otas__name_memo_fill(const otas__nameset_t *ns, const char *name,
-                         size_t len, otas__name_memo_t *e, uint64_t key,
-                         const uint64_t w[OTAS__MEMO_NAME_MAX / 8]);
+                         size_t len, otas__name_memo_t *e, uint64_t key);
+/* otas__name_memo_ask for names longer than 16 bytes. */
+int otas__name_memo_ask_long(otas__name_memo_t *m, uint64_t tag,
+                             const otas__nameset_t *ns, const char *name,
+                             size_t len);
 
 /* otas__name_sensitive(ns, name, len) through memo m (not NULL) of tag,
- * for 0 < len <= OTAS__MEMO_NAME_MAX. */
-static inline int
-otas__name_memo_ask(otas__name_memo_t *m, uint64_t tag,
-                    const otas__nameset_t *ns, const char *name, size_t len)
-{
-	uint64_t w[OTAS__MEMO_NAME_MAX / 8], key = tag + len;
-	otas__name_memo_t *e =
-	    &m[otas__memo_slot(otas__memo_key(name, len, w),
-	                       OTAS__NAME_MEMO_LOG2) & ~(size_t)1];
-
-	if (e[0].key == key && otas__memo_same(e[0].w, w))
-		return (int)e[0].ans;
-	if (e[1].key == key && otas__memo_same(e[1].w, w))
-		return (int)e[1].ans;
-	return otas__name_memo_fill(ns, name, len, e, key, w);
-}
+ * for 0 < len <= OTAS__MEMO_NAME_MAX.  (A function of its own: inlined
+ * into the JSON scanner it costs the scanner more than the call.) */
+int otas__name_memo_ask(otas__name_memo_t *m, uint64_t tag,
+                        const otas__nameset_t *ns, const char *name,
+                        size_t len);
 
 /* Normalise a name into out (at most cap-1 bytes kept, NUL-terminated).
  * Returns the normalised length (which may exceed cap-1: then cut). */
