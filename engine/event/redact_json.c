@@ -95,9 +95,40 @@ esc_span(char *o, const unsigned char *s, size_t len, size_t from, size_t to)
 		*o = esc_span(*o, s, len, *copied, (to));                  \
 	} while (0)
 
+/* esc: json_plain_end that also writes what it passes, from o (which is
+ * where s[i] goes): each 16-byte block is stored as it is looked at,
+ * and o moves up to the stop byte. */
+static inline __attribute__((always_inline)) size_t
+plain_end_copy(const unsigned char *s, size_t i, size_t n, char **o)
+{
+#if defined(__SSE2__)
+	while (n - i >= 16) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(s + i));
+		unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(
+		    _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('"')),
+		                 _mm_cmpeq_epi8(x, _mm_set1_epi8('\\'))),
+		    _mm_cmplt_epi8(x, _mm_set1_epi8(0x20)))); /* and >= 0x80 */
+		_mm_storeu_si128((__m128i *)*o, x);
+		if (m) {
+			unsigned k = (unsigned)__builtin_ctz(m);
+			*o += k;
+			return i + k;
+		}
+		*o += 16;
+		i += 16;
+	}
+#endif
+	while (i < n && s[i] >= 0x20 && s[i] != '"' && s[i] != '\\' &&
+	       s[i] < 0x80)
+		*(*o)++ = (char)s[i++];
+	return i;
+}
+
 /* Scan the string whose opening quote is at *p; *p ends after the closing
- * quote.  *escaped is set when it holds a backslash.  With esc, its
- * quotes and backslashes are written escaped (*o, *copied: above). */
+ * quote.  *escaped is set when it holds a backslash.  With esc, the
+ * string is written escaped as it is scanned (*o, *copied: above; inside
+ * the string o is always where the next byte goes, *copied its input
+ * position). */
 static inline __attribute__((always_inline)) int
 scan_string(const unsigned char *s, size_t len, size_t *pp, int *escaped,
             const int esc, char **o, size_t *copied)
@@ -110,18 +141,17 @@ scan_string(const unsigned char *s, size_t len, size_t *pp, int *escaped,
 		(*o)[0] = '\\';
 		(*o)[1] = '"';
 		*o += 2;
-		*copied = p;
 	}
 	for (;;) {
 		unsigned char c;
 		size_t n;
-		p = otas__json_plain_end(s, p, len);
+		p = esc ? plain_end_copy(s, p, len, o)
+		        : otas__json_plain_end(s, p, len);
 		if (p >= len)
 			return -1;
 		c = s[p];
 		if (c == '"') {
 			if (esc) {
-				ESC_SPAN(p);
 				(*o)[0] = '\\';
 				(*o)[1] = '"';
 				*o += 2;
@@ -135,11 +165,9 @@ scan_string(const unsigned char *s, size_t len, size_t *pp, int *escaped,
 			if (p + 1 >= len)
 				return -1;
 			if (esc) {
-				ESC_SPAN(p);
 				(*o)[0] = '\\';
 				(*o)[1] = '\\';
 				*o += 2;
-				*copied = p + 1;
 			}
 			switch (s[p + 1]) {
 			case '"': case '\\':
@@ -147,12 +175,13 @@ scan_string(const unsigned char *s, size_t len, size_t *pp, int *escaped,
 					(*o)[0] = '\\';
 					(*o)[1] = (char)s[p + 1];
 					*o += 2;
-					*copied = p + 2;
 				}
 				p += 2;
 				continue;
 			case '/': case 'b': case 'f':
 			case 'n': case 'r': case 't':
+				if (esc)
+					*(*o)++ = (char)s[p + 1];
 				p += 2;
 				continue;
 			case 'u':
@@ -160,6 +189,10 @@ scan_string(const unsigned char *s, size_t len, size_t *pp, int *escaped,
 				    !is_hex(s[p + 3]) || !is_hex(s[p + 4]) ||
 				    !is_hex(s[p + 5]))
 					return -1;
+				if (esc) {
+					memcpy(*o, s + p + 1, 5);
+					*o += 5;
+				}
 				p += 6;
 				continue;
 			default:
@@ -171,6 +204,12 @@ scan_string(const unsigned char *s, size_t len, size_t *pp, int *escaped,
 		n = otas__utf8_seq(s + p, len - p);
 		if (!n)
 			return -1;
+		if (esc) {
+			size_t k;
+			for (k = 0; k < n; k++)
+				(*o)[k] = (char)s[p + k];
+			*o += n;
+		}
 		p += n;
 	}
 }
