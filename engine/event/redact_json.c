@@ -546,11 +546,17 @@ key:
 		if (scan_string(s, len, &p, &escaped, esc, &o, &copied) != 0)
 			goto fail;
 		klen = p - 1 - k0;
-		SKIP_WS();
-		if (p >= len || s[p] != ':')
-			goto fail;
-		p++;
-		SKIP_WS();
+		/* `":` then the value, the common case, without the
+		 * blank-space loops (a byte above ' ' is not blank). */
+		if (p + 1 < len && s[p] == ':' && s[p + 1] > ' ') {
+			p++;
+		} else {
+			SKIP_WS();
+			if (p >= len || s[p] != ':')
+				goto fail;
+			p++;
+			SKIP_WS();
+		}
 		cur_live = 0;
 		if (use_names && redact_depth == SIZE_MAX &&
 		    key_sensitive(names, memo, memo_tag, s + k0, klen,
@@ -604,6 +610,20 @@ after:
 		}
 		copied = p;
 		redact_depth = SIZE_MAX;
+	}
+	/* `,` then the next member or element, the common case, without
+	 * the blank-space loops. */
+	if (depth && p + 1 < len && s[p] == ',' && s[p + 1] > ' ') {
+		p++;
+		if (kind[depth] == K_OBJ)
+			goto key;
+		index[depth]++;
+		goto element;
+	}
+	if (depth && p < len && s[p] == (kind[depth] == K_OBJ ? '}' : ']')) {
+		p++;
+		depth--;
+		goto after;
 	}
 	SKIP_WS();
 	if (depth == 0) {
