@@ -344,6 +344,8 @@ on_header(char *p, size_t size, size_t n, void *ud)
 	return size * n;
 }
 
+static void drive(otas__http_t *h);
+
 /* A transfer ended (rc): fill in its answer and mark it done. */
 static void
 slot_finish(otas__http_t *h, slot_t *sl, CURLcode rc)
@@ -448,8 +450,15 @@ otas__http_start(otas__http_t *h, int slot, const char *url,
 		return 0;
 	}
 	sl->busy = 1;
-	if (stop && mono_ms() >= stop)
+	if (stop && mono_ms() >= stop) {
 		slot_finish(h, sl, CURLE_ABORTED_BY_CALLBACK);
+		return 0;
+	}
+	/* Put the request on the wire now: the caller goes on to serialise
+	 * the next batch (milliseconds at a deep queue) before it waits in
+	 * otas__http_wait(), and the back end should be working meanwhile.
+	 * A transfer this ends is reported there as usual. */
+	drive(h);
 	return 0;
 oom:
 	curl_slist_free_all(hl);
