@@ -134,6 +134,8 @@ typedef struct {
 	int64_t drain_empty_ms; /* when a claim last found nothing */
 	batch_t b;
 	otas__record_t *pending; /* taken from the queue, not yet in b */
+	size_t fill_max;      /* events a batch of them takes (a backlog:
+	                       * more than OTAS_BATCH_MAX_EVENTS), 0: that */
 	int attempt;
 	int64_t next_attempt_ms;
 	int batch_mode;
@@ -534,6 +536,8 @@ fill_into(snd_t *s, batch_t *b)
 	size_t max_ev = (size_t)sn->cfg->batch_max_events;
 	size_t max_bytes = (size_t)sn->cfg->batch_max_bytes;
 
+	if (s->fill_max > max_ev)
+		max_ev = s->fill_max;
 	project_id(sn, pid, sizeof(pid));
 	while (s->pending && b->n < max_ev) {
 		otas__record_t *r = s->pending;
@@ -560,6 +564,8 @@ fill_into(snd_t *s, batch_t *b)
 			s->taken_seq = r->seq;
 		otas__record_free(r);
 	}
+	if (!s->pending)
+		s->fill_max = 0;
 	/* Every record dropped (counted): nothing held, publish() says. */
 	if (!b->n)
 		b->min_seq = b->max_seq = 0;
@@ -572,10 +578,11 @@ fill_batch(snd_t *s)
 	fill_into(s, &s->b);
 }
 
-/* Take up to one batch worth of records from the queue into s->pending.
- * q.mu held. */
+/* Take up to max records (0: one batch worth) from the queue into
+ * s->pending; the batch they fill takes them all (within
+ * OTAS_BATCH_MAX_BYTES).  q.mu held. */
 static void
-take_locked(snd_t *s)
+take_locked(snd_t *s, size_t max)
 {
 	size_t n;
 
@@ -584,8 +591,10 @@ take_locked(snd_t *s)
 	otas__entities_collect_locked(s->sn);
 	if (s->pending)
 		return;
-	s->pending = otas__queue_take_locked(
-	    s->sn->q, (size_t)s->sn->cfg->batch_max_events, &n);
+	if (max < (size_t)s->sn->cfg->batch_max_events)
+		max = (size_t)s->sn->cfg->batch_max_events;
+	s->pending = otas__queue_take_locked(s->sn->q, max, &n);
+	s->fill_max = s->pending ? max : 0;
 }
 
 /* --------------------------------------------------------------- sends */
@@ -875,7 +884,7 @@ shutdown_flush(snd_t *s, int64_t deadline)
 
 		promote_held(s);
 		pthread_mutex_lock(&sn->q->mu);
-		take_locked(s);
+		take_locked(s, 0);
 		authed = otas__auth_ok(sn->auth);
 		pthread_mutex_unlock(&sn->q->mu);
 		if (!s->b.n)
@@ -1198,6 +1207,7 @@ gather_locked(snd_t *s, int64_t now, otas__sched_state_t *st)
 	                            sn->proto->kind == OTAS__PROTO_OTAS
 	                        ? (int)sn->cfg->max_in_flight
 	                        : 1;
+	st->can_grow = s->batch_mode && sn->proto->kind == OTAS__PROTO_OTAS;
 	st->spool_configured = sn->spool_path != NULL;
 	st->spool_fail_until = s->spool_fail_until;
 	st->spool_retry_ms = s->spool_retry_ms;
@@ -1309,7 +1319,7 @@ sender_main(void *arg)
 			atomic_store_explicit(&sn->q->full_logged, 0,
 			                      memory_order_relaxed);
 		if (d.take)
-			take_locked(s);
+			take_locked(s, (size_t)d.take_max);
 		if (d.resolve_all)
 			resolved_locked(sn, sn->q->seq);
 		if (d.action == OTAS__ACT_WAIT && !d.entities) {
