@@ -47,6 +47,7 @@ typedef struct {
 struct otas__http_s {
 	CURLM *m; /* drives every slot; owns the connection pool */
 	slot_t s[OTAS__HTTP_SLOTS];
+	atomic_int woken; /* otas__http_wakeup() since the last wait */
 };
 
 /* The calling thread's abort time (see otas__http_thread_abort). */
@@ -526,6 +527,9 @@ wait_slot(otas__http_t *h, int want, long wait_ms)
 		}
 		if (!otas__http_busy(h) || now >= until)
 			return -1;
+		/* Woken (new work for the caller): the transfers go on. */
+		if (atomic_exchange(&h->woken, 0))
+			return -1;
 		{
 			int64_t w = until - now;
 			if (w > 50)
@@ -541,6 +545,24 @@ int
 otas__http_wait(otas__http_t *h, long wait_ms)
 {
 	return wait_slot(h, -1, wait_ms);
+}
+
+int
+otas__http_wakeup(otas__http_t *h)
+{
+#if LIBCURL_VERSION_NUM >= 0x074400 /* 7.68: curl_multi_wakeup */
+	atomic_store(&h->woken, 1);
+	return curl_multi_wakeup(h->m) == CURLM_OK ? 0 : -1;
+#else
+	(void)h;
+	return -1;
+#endif
+}
+
+int
+otas__http_can_wake(void)
+{
+	return LIBCURL_VERSION_NUM >= 0x074400;
 }
 
 int

@@ -203,7 +203,8 @@ otas__sched_decide(const otas__sched_state_t *st, int64_t now)
 		d.take_max = OTAS__SCHED_BACKLOG_EVENTS;
 	if (d.action == OTAS__ACT_COLLECT)
 		earlier(&d.wake_at_ms,
-		        now + (st->in_flight < st->max_in_flight
+		        now + (st->in_flight < st->max_in_flight &&
+		                       !st->wakeable
 		                   ? OTAS__SCHED_POLL_MS
 		                   : OTAS__SCHED_COLLECT_MS));
 	if ((d.action != OTAS__ACT_WAIT && d.action != OTAS__ACT_COLLECT) ||

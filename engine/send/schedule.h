@@ -25,11 +25,12 @@
 /* The longest idle wait: the sender looks at its state at least this
  * often. */
 #define OTAS__SCHED_IDLE_MS 60000
-/* Transfers in flight and room for more: a capture cannot wake a sender
- * that waits in curl, so it looks at the queue this often. */
+/* Transfers in flight and room for more, with a libcurl that cannot be
+ * woken (before 7.68): a capture cannot wake a sender that waits in
+ * curl, so it looks at the queue this often. */
 #define OTAS__SCHED_POLL_MS 2
-/* ... and with every slot busy it still looks at stop and flush requests
- * (which signal a condition variable it is not waiting on) this often. */
+/* ... and with every slot busy (or a libcurl that wakes it for captures,
+ * flushes and stops) it still looks at its state this often. */
 #define OTAS__SCHED_COLLECT_MS 50
 /* A backlog: this many records queued when a batch is taken for sending
  * to a batch endpoint of our collector (which takes 10,000 events a
@@ -88,6 +89,8 @@ typedef struct {
 	int http_started;          /* a delivery was tried (connection) */
 	int in_flight;             /* batches being sent (ACT_START) */
 	int max_in_flight;         /* 1: one blocking send at a time */
+	int wakeable;              /* captures and commands wake the thread
+	                            * in HTTP (otas__http_wakeup()): no poll */
 	int can_grow;              /* batches may grow under a backlog: the
 	                            * batch endpoint of the OTAS protocol */
 	/* Spool. */

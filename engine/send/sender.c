@@ -960,6 +960,11 @@ snd_free(snd_t *s)
 		s->pending = r->next;
 		otas__record_free(r);
 	}
+	pthread_mutex_lock(&s->sn->q->mu);
+	s->sn->q->wake_fn = NULL;
+	s->sn->q->wake_arg = NULL;
+	s->sn->q->sender_waiting = 0;
+	pthread_mutex_unlock(&s->sn->q->mu);
 	otas__http_free(s->http);
 	otas__request_free(&s->rq);
 	pthread_mutex_lock(&s->sn->spool_mu);
@@ -1039,6 +1044,13 @@ hold(snd_t *s, flight_t *f, const otas__answer_t *ans)
 	memset(&f->b, 0, sizeof(f->b));
 }
 
+/* The queue's way to wake this thread in otas__http_wait(). */
+static void
+http_wake(void *arg)
+{
+	(void)otas__http_wakeup(arg);
+}
+
 static int
 http_ready(snd_t *s)
 {
@@ -1050,6 +1062,10 @@ http_ready(snd_t *s)
 		return 0;
 	}
 	otas__http_set_slots(s->http, (int)s->sn->cfg->max_in_flight);
+	pthread_mutex_lock(&s->sn->q->mu);
+	s->sn->q->wake_fn = http_wake;
+	s->sn->q->wake_arg = s->http;
+	pthread_mutex_unlock(&s->sn->q->mu);
 	return 1;
 }
 
@@ -1200,6 +1216,7 @@ gather_locked(snd_t *s, int64_t now, otas__sched_state_t *st)
 	st->next_attempt_ms = s->next_attempt_ms;
 	st->http_started = s->http != NULL;
 	st->in_flight = s->in_flight;
+	st->wakeable = s->http != NULL && otas__http_can_wake();
 	/* Several batches in flight only on the batch endpoint with delivery
 	 * working; spooled batches, retries and per-event mode go one at a
 	 * time (the spool's order, attempt()'s bookkeeping). */
@@ -1307,6 +1324,7 @@ sender_main(void *arg)
 		otas__sched_decision_t d;
 
 		pthread_mutex_lock(&sn->q->mu);
+		sn->q->sender_waiting = 0; /* back from HTTP, if it waited there */
 		gather_locked(s, now, &st);
 		d = otas__sched_decide(&st, now);
 		if (d.action == OTAS__ACT_STOP) {
@@ -1338,6 +1356,11 @@ sender_main(void *arg)
 			pthread_mutex_unlock(&sn->q->mu);
 			continue;
 		}
+		/* Waiting in HTTP: a full batch, a first record, a flush or a
+		 * stop wakes it there (otas__http_wakeup()), so it need not
+		 * poll the queue. */
+		if (d.action == OTAS__ACT_COLLECT && st.wakeable)
+			sn->q->sender_waiting = OTAS__QUEUE_IN_HTTP;
 		pthread_mutex_unlock(&sn->q->mu);
 
 		if (d.entities) {
@@ -1451,6 +1474,7 @@ otas__sender_stop(otas__sender_t *sn, int timeout_ms)
 	sn->stop_deadline_ms = otas__now_mono_ms() + timeout_ms;
 	atomic_store(&sn->abort_at_ms, sn->stop_deadline_ms);
 	running = sn->running;
+	otas__queue_wake_locked(sn->q);
 	pthread_cond_broadcast(&sn->q->cv_send);
 	pthread_mutex_unlock(&sn->q->mu);
 	if (running) {
@@ -1481,7 +1505,7 @@ otas__sender_flush(otas__sender_t *sn, int timeout_ms)
 	if (dl > sn->flush_deadline_ms)
 		sn->flush_deadline_ms = dl;
 	started = atomic_load(&sn->started);
-	pthread_cond_signal(&sn->q->cv_send);
+	otas__queue_wake_locked(sn->q);
 	pthread_mutex_unlock(&sn->q->mu);
 	if (!started)
 		otas__sender_start(sn);

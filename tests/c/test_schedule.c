@@ -30,7 +30,7 @@ typedef struct {
 	int64_t drain_at, spool_fail_until;
 	int ent_due;
 	int64_t ent_next;
-	int in_flight, max_if, answered, grow;
+	int in_flight, max_if, answered, grow, wakeable;
 	/* expected */
 	otas__sched_action_t act;
 	int64_t wake; /* checked for ACT_WAIT */
@@ -69,6 +69,7 @@ state_of(const row_t *r)
 	st.max_in_flight = r->max_if ? r->max_if : 1;
 	st.batch_answered = r->answered;
 	st.can_grow = r->grow;
+	st.wakeable = r->wakeable;
 	st.spool_configured = !r->no_spool;
 	st.spool_fail_until = r->spool_fail_until;
 	st.spooled_here = r->spooled_here;
@@ -204,6 +205,21 @@ static const row_t rows[] = {
     {"entities wait for authentication", T0, .unauthed = 1,
      .auth_attempts = 1, .next_auth = T0 + 5000, .ent_due = 1,
      .no_spool = 1, .act = OTAS__ACT_WAIT, .wake = T0 + 5000},
+    /* --- waiting in HTTP with room for more */
+    {"in flight, room, libcurl cannot be woken: poll the queue", T0,
+     .q_count = 5, .oldest = T0 - 1, .http = 1, .max_if = 4, .in_flight = 1,
+     .act = OTAS__ACT_COLLECT, .wake = T0 + OTAS__SCHED_POLL_MS},
+    {"in flight, room, woken by captures: no poll", T0, .q_count = 5,
+     .oldest = T0 - 1, .http = 1, .max_if = 4, .in_flight = 1,
+     .wakeable = 1, .act = OTAS__ACT_COLLECT,
+     .wake = T0 + OTAS__SCHED_COLLECT_MS},
+    {"in flight, woken by captures: the flush interval still counts", T0,
+     .q_count = 5, .oldest = T0 - FI + 10, .http = 1, .max_if = 4,
+     .in_flight = 1, .wakeable = 1, .act = OTAS__ACT_COLLECT,
+     .wake = T0 + 10},
+    {"in flight, empty queue, woken: look again in a while", T0, .http = 1,
+     .max_if = 4, .in_flight = 2, .wakeable = 1, .drain_at = T0 + 30000,
+     .act = OTAS__ACT_COLLECT, .wake = T0 + OTAS__SCHED_COLLECT_MS},
     /* --- a backlog: bigger batches to our collector */
     {"backlog: a batch to our collector takes up to 1000", T0,
      .q_count = 5000, .oldest = T0 - 1, .http = 1, .grow = 1, .max_if = 4,
