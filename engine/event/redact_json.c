@@ -214,7 +214,7 @@ scan_string(const unsigned char *s, size_t len, size_t *pp, int *escaped,
 	}
 }
 
-static int
+static inline __attribute__((always_inline)) int
 scan_number(const unsigned char *s, size_t len, size_t *pp)
 {
 	size_t p = *pp;
