@@ -20,6 +20,15 @@
  * all counting of a document is capped at SCAN_FACTOR times its length,
  * beyond which it fails closed.  Rule sets without them never scan.
  *
+ * The same walk has a second output (otas__redact_json_names_str, the
+ * serialiser's): the redacted document written as the escaped body of a
+ * JSON string, in the same pass, instead of redacting into a buffer and
+ * escaping that again.  Strings are written by the scan that reads them;
+ * the bytes between two strings go out with one store at the next quote;
+ * a replaced value is written, then dropped for the marker.  Both outputs
+ * come from one function (redact_core), so they cannot disagree on what
+ * is valid or what is redacted.
+ *
  * Validation is strict RFC 8259: no trailing commas, no leading zeros, no
  * control characters or invalid UTF-8 (overlong, surrogate, > U+10FFFF) in
  * strings, only the standard escapes, one value and nothing but blank space
