@@ -56,8 +56,12 @@ CPU_VARIANTS = ["baseline", "null", "before", "otas"]
 
 # Stages of the sender's profile: (name, test on "file:function [object]").
 STAGES = [
+    # JSON bodies are redacted and escaped in one pass
+    # (otas__redact_json_names_str): its escaping counts as redaction, and
+    # so does what is inlined into it from headers (json.h, emmintrin.h).
     ("redaction (header names, JSON keys, JSONPath)",
      re.compile(r"redact_names\.c|redact_body\.c|redact_json\.c|redact_form\.c|jsonpath\.c|"
+                r":otas__redact_json_names_str\b|:otas__name_memo_ask\b|"
                 r"(event|headers)\.c:(is_sensitive|hdr_name_eq|hdr_in|may_hold_url)")),
     ("compression (zstd to our collector, zlib for gzip)",
      re.compile(r"libz\.so|libzstd|compress\.c|gzip\.c")),
@@ -256,7 +260,8 @@ def driver(n, rounds, log=H.log, before=None):
 INCLUSIVE = [
     ("otas__event_write", "serialise one event (headers, bodies, redaction)"),
     ("otas__name_sensitive", "  is this header / key name sensitive?"),
-    ("otas__redact_json_names", "  JSON body: remove sensitive keys"),
+    ("otas__redact_json_names_str", "  JSON body: remove sensitive keys, escape (one pass)"),
+    ("otas__name_memo_ask", "    is this JSON key sensitive? (the name memo)"),
     ("otas__headers_write", "  headers"),
     ("escape", "  JSON string escaping (json.c)"),
     ("otas__urlencoded_to_json", "  query string to JSON"),
