@@ -497,6 +497,7 @@ otas_capture(otas_engine_t *eng, const otas_capture_t *cap,
 		memcpy(event_id_out, r->event_id, 37);
 	otas__sender_kick(&eng->snd);
 	if (otas__queue_push(&eng->q, r) != 0) {
+		r->release = NULL; /* not queued: the lent bodies stay the host's */
 		otas__record_free(r);
 		OTAS__INC(&eng->c, dropped_queue_full, 1);
 		if (!atomic_load_explicit(&eng->q.full_logged,

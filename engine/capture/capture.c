@@ -163,6 +163,11 @@ otas__record_free(struct otas__record_s *r)
 {
 	if (!r)
 		return;
+	if (r->alloc && r->release) {
+		/* The host's bodies: handed back once, before the block goes. */
+		r->release(r->owner);
+		r->release = NULL;
+	}
 	if (r->alloc >= SPARE_MIN && r->alloc <= SPARE_MAX &&
 	    pthread_mutex_trylock(&g_spare_mu) == 0) {
 		if (g_spare_n < SPARE_SLOTS &&
@@ -199,8 +204,13 @@ otas__record_new(const otas_capture_t *c, int *bad)
 	struct otas__record_s *r;
 	otas_header_t *hs;
 	otas_error_t *es;
-	size_t i, nreq = 0, bytes = 0, total, alloc;
+	size_t i, nreq = 0, bytes = 0, total, alloc, lent = 0;
 	int cgi = c->flags & OTAS_CAP_REQ_HEADERS_CGI;
+	/* Bodies the host lends (kept by pointer, released by _free). */
+	int lend_req = c->body_release && c->req_body_len &&
+	               (c->flags & OTAS_CAP_REQ_BODY_BORROWED);
+	int lend_resp = c->body_release && c->resp_body_len &&
+	                (c->flags & OTAS_CAP_RESP_BODY_BORROWED);
 	char *w;
 
 	*bad = 0;
@@ -217,7 +227,8 @@ otas__record_new(const otas_capture_t *c, int *bad)
 	    BAD(c->session_token, c->session_token_len) ||
 	    BAD(c->metadata_json, c->metadata_json_len) ||
 	    BAD(c->parent_event_id, c->parent_event_id_len) ||
-	    BAD(c->event_id, c->event_id_len)) {
+	    BAD(c->event_id, c->event_id_len) ||
+	    BAD(c->server_host, c->server_host_len)) {
 		*bad = 1;
 		return NULL;
 	}
@@ -251,11 +262,15 @@ otas__record_new(const otas_capture_t *c, int *bad)
 		}
 		bytes += e->type_len + e->message_len + e->stack_len;
 	}
+	if (lend_req)
+		lent += c->req_body_len;
+	if (lend_resp)
+		lent += c->resp_body_len;
 	bytes += c->method_len + c->path_len + c->route_len + c->query_len +
 	         c->scheme_len + c->remote_addr_len + c->req_body_len +
 	         c->resp_body_len + c->user_id_len + c->company_id_len +
 	         c->session_token_len + c->metadata_json_len +
-	         c->parent_event_id_len;
+	         c->parent_event_id_len + c->server_host_len - lent;
 	total = sizeof(*r) + (nreq + c->n_resp_headers) * sizeof(otas_header_t) +
 	        c->n_errors * sizeof(otas_error_t) + bytes;
 	alloc = total;
@@ -271,10 +286,17 @@ otas__record_new(const otas_capture_t *c, int *bad)
 
 	/* Pass 2: copy. */
 	r->next = NULL;
-	r->size = total;
+	/* Lent bytes count in the queue's budget all the same: the memory
+	 * is held until the sender is done with them. */
+	r->size = total + lent;
 	r->alloc = alloc;
 	r->seq = 0;
 	r->cap = *c;
+	r->cap.flags &= ~(OTAS_CAP_REQ_BODY_BORROWED | OTAS_CAP_RESP_BODY_BORROWED);
+	r->cap.body_release = NULL;
+	r->cap.body_owner = NULL;
+	r->release = lent ? c->body_release : NULL;
+	r->owner = lent ? c->body_owner : NULL;
 	hs = (otas_header_t *)(r + 1);
 	es = (otas_error_t *)(hs + nreq + c->n_resp_headers);
 	w = (char *)(es + c->n_errors);
@@ -285,13 +307,20 @@ otas__record_new(const otas_capture_t *c, int *bad)
 	COPY(query);
 	COPY(scheme);
 	COPY(remote_addr);
-	COPY(req_body);
-	COPY(resp_body);
+	if (lend_req)
+		r->cap.req_body = c->req_body;
+	else
+		COPY(req_body);
+	if (lend_resp)
+		r->cap.resp_body = c->resp_body;
+	else
+		COPY(resp_body);
 	COPY(user_id);
 	COPY(company_id);
 	COPY(session_token);
 	COPY(metadata_json);
 	COPY(parent_event_id);
+	COPY(server_host);
 #undef COPY
 	/* NULL stays NULL for the optional identity fields so that the
 	 * serialiser can tell "not given" from "empty". */
@@ -303,6 +332,8 @@ otas__record_new(const otas_capture_t *c, int *bad)
 		r->cap.company_id = NULL;
 	if (!c->parent_event_id)
 		r->cap.parent_event_id = NULL;
+	if (!c->server_host)
+		r->cap.server_host = NULL;
 	r->cap.req_headers = hs;
 	r->cap.n_req_headers = nreq;
 	for (i = 0; i < c->n_req_headers; i++) {

@@ -1,8 +1,10 @@
 /*
  * capture.h -- one captured request/response as ONE allocation: this
  * struct, the header and error arrays, then every byte the host gave.
- * The embedded otas_capture_t points into the same block, so serialisation
- * reads it exactly as the host passed it, and freeing is one free().
+ * The embedded otas_capture_t points into the same block (but for the
+ * bodies a host lends, OTAS_CAP_*_BODY_BORROWED, kept by pointer until
+ * otas__record_free() hands them back), so serialisation reads it exactly
+ * as the host passed it, and freeing is one free().
  */
 #ifndef OTAS_CAPTURE_H
 #define OTAS_CAPTURE_H
@@ -22,6 +24,10 @@ struct otas__record_s {
 	int64_t enq_mono_ms;    /* monotonic time of capture */
 	int64_t capture_unix_us;/* wall clock at capture */
 	char event_id[37];      /* UUIDv7 */
+	/* Bodies lent by the host (OTAS_CAP_*_BODY_BORROWED): release(owner)
+	 * once, by otas__record_free(); NULL: every byte is in the block. */
+	void (*release)(void *owner);
+	void *owner;
 	otas_capture_t cap;     /* pointers into this block */
 };
 

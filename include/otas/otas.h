@@ -242,11 +242,16 @@ typedef enum {
 	 * cap): req_body is empty, req_body_size is the declared length. */
 	OTAS_CAP_REQ_BODY_SKIPPED = 1 << 2,
 	/* direction "outgoing" (a call the app made), see parent_event_id */
-	OTAS_CAP_OUTGOING = 1 << 3
+	OTAS_CAP_OUTGOING = 1 << 3,
+	/* Keep req_body / resp_body without a copy (with body_release set,
+	 * see otas_capture_t.body_release). */
+	OTAS_CAP_REQ_BODY_BORROWED = 1 << 4,
+	OTAS_CAP_RESP_BODY_BORROWED = 1 << 5
 } otas_capture_flag_t;
 
 /* The raw pieces of one request/response pair.  Every pointer is borrowed
- * for the duration of otas_capture() only; unset strings are NULL/0. */
+ * for the duration of otas_capture() only (but bodies the host lends with
+ * body_release, below); unset strings are NULL/0. */
 typedef struct {
 	size_t struct_size;           /* OTAS_CAPTURE_INIT / otas_capture_init */
 	int flags;                    /* OTAS_CAP_* (otas_capture_flag_t) */
@@ -303,6 +308,19 @@ typedef struct {
 	 * request has no Host header; NULL when unknown. */
 	const char *server_host;
 	size_t server_host_len;
+	/* Big bodies without a copy.  With body_release set, a body whose
+	 * OTAS_CAP_*_BODY_BORROWED flag is set is not copied: the engine
+	 * keeps the pointer, and the host keeps those bytes alive and
+	 * unchanged until the engine calls body_release(body_owner).  That
+	 * call comes exactly once, from any thread (usually the sender's,
+	 * once the event is serialised, or otas_engine_free's), for every
+	 * otas_capture() that returned OTAS_OK; never for another result
+	 * (the host still owns the bytes then).  It must not block or call
+	 * into the engine.  A copy of a few KB costs less than the release:
+	 * worth it for bodies of tens of KB.  body_release NULL: the flags
+	 * are ignored, every body is copied. */
+	void (*body_release)(void *body_owner);
+	void *body_owner;
 } otas_capture_t;
 
 /* An otas_capture_t with every field unset: OTAS_CAPTURE_INIT for a

@@ -36,6 +36,7 @@
 #include <dlfcn.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -44,6 +45,11 @@
 
 #define MAX_HEADERS 256
 #define MAX_ERRORS 32
+/* Bodies of at least this many bytes are lent to the engine (a reference
+ * held until it is done with them) instead of copied: a copy costs about
+ * 0.13 us per KB on the request thread (into memory the sender thread last
+ * touched), a loan about 0.1 us in all. */
+#define LEND_MIN 8192
 /* The null engine's body cap: OTAS_MAX_BODY_BYTES' default. */
 #define NULL_BODY_CAP 102400
 
@@ -81,7 +87,51 @@ typedef struct {
 	int dj_user_in_c;       /* OTAS_USER_ID_FIELD=pk, no OTAS_RESOLVE_USER */
 	PyObject *dj_content;   /* HttpResponse.content (the property), or NULL */
 	PyObject *dj_plain_resp;/* last response type whose content is it */
+	/* Loans the engine handed back (lend_release, any thread), their
+	 * references dropped by lend_drain() with the GIL held. */
+	_Atomic(struct lend_s *) returned;
 } EngineObject;
+
+/* One capture's bodies lent to the engine (otas_capture_t.body_release):
+ * strong references to exact bytes objects (immutable), allocated and
+ * freed with the GIL held; lend_release() only links it. */
+typedef struct lend_s {
+	struct lend_s *next;
+	_Atomic(struct lend_s *) *home; /* its engine's returned list */
+	PyObject *obj[2];
+} lend_t;
+
+/* The engine is done with a loan: any thread, no GIL, never blocks. */
+static void
+lend_release(void *owner)
+{
+	lend_t *l = owner;
+	lend_t *head = atomic_load_explicit(l->home, memory_order_relaxed);
+
+	do {
+		l->next = head;
+	} while (!atomic_compare_exchange_weak_explicit(
+	    l->home, &head, l, memory_order_release, memory_order_relaxed));
+}
+
+/* Drop the references of every returned loan (GIL held).  Exact bytes
+ * only: their deallocation runs no Python code. */
+static void
+lend_drain(EngineObject *self)
+{
+	lend_t *l, *n;
+
+	if (!atomic_load_explicit(&self->returned, memory_order_relaxed))
+		return;
+	l = atomic_exchange_explicit(&self->returned, NULL,
+	                             memory_order_acquire);
+	for (; l; l = n) {
+		n = l->next;
+		Py_XDECREF(l->obj[0]);
+		Py_XDECREF(l->obj[1]);
+		PyMem_Free(l);
+	}
+}
 
 static inline module_state *
 get_state(PyObject *module)
@@ -391,6 +441,7 @@ engine_close(EngineObject *self, int timeout_ms)
 	Py_BEGIN_ALLOW_THREADS
 	otas_engine_free(eng, timeout_ms);
 	Py_END_ALLOW_THREADS
+	lend_drain(self); /* every record is freed: every loan is back */
 }
 
 static int
@@ -488,6 +539,7 @@ Engine_flush(EngineObject *self, PyObject *arg)
 	Py_BEGIN_ALLOW_THREADS
 	rc = otas_flush(self->eng, timeout_ms);
 	Py_END_ALLOW_THREADS
+	lend_drain(self);
 	return PyBool_FromLong(rc == OTAS_OK);
 }
 
@@ -1020,8 +1072,37 @@ capture_bodies(EngineObject *self, otas_capture_t *cap, PyObject *req_body,
 			PyBuffer_Release(&vreq);
 		return NULL;
 	}
-	if (self->eng)
+	if (self->eng) {
+		/* Big bodies of exact bytes are lent, not copied: the
+		 * engine hands them back (lend_release) once it has
+		 * serialised the event; the references go at a later
+		 * capture (or flush, close). */
+		int lreq = req_body && Py_IS_TYPE(req_body, &PyBytes_Type) &&
+		           cap->req_body_len >= LEND_MIN;
+		int lresp = resp_body && Py_IS_TYPE(resp_body, &PyBytes_Type) &&
+		            cap->resp_body_len >= LEND_MIN;
+		lend_t *l = NULL;
+
+		lend_drain(self);
+		if ((lreq || lresp) && (l = PyMem_Malloc(sizeof(*l)))) {
+			l->next = NULL;
+			l->home = &self->returned;
+			l->obj[0] = lreq ? Py_NewRef(req_body) : NULL;
+			l->obj[1] = lresp ? Py_NewRef(resp_body) : NULL;
+			if (lreq)
+				cap->flags |= OTAS_CAP_REQ_BODY_BORROWED;
+			if (lresp)
+				cap->flags |= OTAS_CAP_RESP_BODY_BORROWED;
+			cap->body_release = lend_release;
+			cap->body_owner = l;
+		}
 		rc = otas_capture(self->eng, cap, want_id ? id : NULL);
+		if (rc != OTAS_OK && l) { /* not queued: still ours */
+			Py_XDECREF(l->obj[0]);
+			Py_XDECREF(l->obj[1]);
+			PyMem_Free(l);
+		}
+	}
 	if (vreq.obj)
 		PyBuffer_Release(&vreq);
 	if (vresp.obj)

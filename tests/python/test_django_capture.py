@@ -147,6 +147,30 @@ def test_large_response_truncated_full_size_kept(collector, uid):
     assert "response" in ev["metadata"]["truncated"]
 
 
+def test_big_bodies_lent_to_the_engine_arrive_whole(collector, uid):
+    # Bodies of 8 KB and more are lent to the engine (a reference, no
+    # copy) and handed back once the event is serialised: every event of
+    # a run of them holds its own bytes, request and response.
+    import otas
+
+    sent = []
+    for i in range(24):
+        body = json.dumps({"u": uid, "i": i, "pad": chr(97 + i) * (64_000 + i)})
+        r = Client().post(f"/api/echo?u={uid}", body, content_type="application/json")
+        assert r.content == body.encode()
+        sent.append(body)
+        if i == 11:
+            otas.flush(timeout=15)  # half of them given back before the rest
+    evs = [e for e in events_for(collector, 24, path="/api/echo")
+           if as_obj(e["query_params"]).get("u") == [str(uid)]]
+    assert len(evs) == 24
+    got = sorted(evs, key=lambda e: json.loads(e["request_body"])["i"])
+    for body, ev in zip(sent, got):
+        assert ev["request_body"] == body
+        assert ev["response_body"] == body
+        assert ev["request_size_bytes"] == len(body)
+
+
 def test_response_body_is_what_the_client_got(collector, uid):
     # the binding takes the bytes from HttpResponse._container when that
     # is the content; a response written in pieces or with a content

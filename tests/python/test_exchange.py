@@ -4,6 +4,7 @@ capture() takes nothing else.  (What it reads from the record reaching the
 collector is tests/python/test_adapters_parity.py's.)"""
 
 import gc
+import sys
 
 import pytest
 
@@ -84,3 +85,39 @@ def test_capture_takes_only_the_record(tmp_path):
         assert eng.stats()["captured"] == 3
     finally:
         eng.close(0)
+
+
+def test_big_bodies_are_lent_and_given_back(tmp_path):
+    # A body of 8 KB or more (exact bytes) is lent to the engine: it holds
+    # one reference per queued event until it is done with it (here: at
+    # close, nothing is delivered); a capture that is not queued holds
+    # none, nor does a small body (copied).  The C side, queue-full drops
+    # included: tests/c/test_capture.c.
+    big, resp, small = b"b" * 65536, b"r" * 20000, b"s" * 4000
+    eng = _engine.Engine({"OTAS_SDK_KEY": "otas_AAAAAAAAAAA_" + "E" * 43,
+                          "OTAS_BASE_URL": "http://127.0.0.1:9",
+                          "OTAS_AUTH_URL": "http://127.0.0.1:9",
+                          "OTAS_SPOOL_MAX_BYTES": "0",
+                          "OTAS_EXCLUDE_PATHS": "/skip",
+                          "OTAS_SPOOL_DIR": str(tmp_path)})
+    counts = [sys.getrefcount(o) for o in (big, resp, small)]
+    try:
+        for _ in range(3):
+            x = _engine.Exchange("POST", "/a", None, [], 1, status=200,
+                                 req_body=big, resp_body=resp)
+            eng.capture(x)
+            x = _engine.Exchange("POST", "/a", None, [], 1, status=200,
+                                 req_body=small, resp_body=small)
+            eng.capture(x)
+        del x
+        assert eng.stats()["captured"] == 6
+        assert [sys.getrefcount(o) for o in (big, resp, small)] == [
+            counts[0] + 3, counts[1] + 3, counts[2]]
+        eng.capture(_engine.Exchange("POST", "/skip", None, [], 1, status=200,
+                                     req_body=big))
+        assert eng.stats()["excluded"] == 1
+        assert [sys.getrefcount(o) for o in (big, resp, small)] == [
+            counts[0] + 3, counts[1] + 3, counts[2]]
+    finally:
+        eng.close(0)
+    assert [sys.getrefcount(o) for o in (big, resp, small)] == counts
