@@ -31,6 +31,9 @@
 #include <string.h>
 #include <zlib.h>
 #include <zstd.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 int
 otas__gunzip(const void *in, size_t n, size_t limit, otas__buf_t *out)
@@ -219,6 +222,14 @@ static const char *const field_names[F_COUNT] = {
 
 #define OTAS__JSON_MAX_DEPTH 2000
 
+/* An SDK writes an event's keys in one order: the key that followed
+ * each one last time (next[i + 1]; next[0] the first) is tried first.
+ * last is the previous key's index + 1 (0 at an object's start). */
+typedef struct {
+	int last;
+	unsigned char next[32];
+} key_hint_t;
+
 typedef struct {
 	const char *p, *end;
 	/* Values that are valid JSON but that the query API's reader
@@ -227,6 +238,8 @@ typedef struct {
 	 * in an object key.  Counted, not failed: the event holding one is
 	 * rejected (invalid_json_value), the rest of a batch is kept. */
 	unsigned bad_values;
+	/* key_index's guesses for the event's and metadata's keys. */
+	key_hint_t hint_field, hint_meta;
 } sc_t;
 
 enum { V_NULL, V_FALSE, V_TRUE, V_INT, V_REAL, V_STR, V_ARR, V_OBJ };
@@ -292,6 +305,25 @@ scan_string(sc_t *c, val_t *v)
 	v->s = (const char *)p;
 	v->esc = 0;
 	for (;;) {
+#ifdef __SSE2__
+		/* Sixteen bytes at a time up to the first that needs a look
+		 * ('"', '\\' or a control character); strings are most of an
+		 * event's bytes. */
+		while (end - p >= 16) {
+			const __m128i x = _mm_loadu_si128((const __m128i *)p);
+			const __m128i c1f = _mm_set1_epi8(0x1f);
+			__m128i m = _mm_or_si128(
+			    _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('"')),
+			                 _mm_cmpeq_epi8(x, _mm_set1_epi8('\\'))),
+			    _mm_cmpeq_epi8(_mm_max_epu8(x, c1f), c1f));
+			unsigned mask = (unsigned)_mm_movemask_epi8(m);
+			if (mask) {
+				p += __builtin_ctz(mask);
+				break;
+			}
+			p += 16;
+		}
+#endif
 		while (p < end && plain[*p])
 			p++;
 		if (p >= end)
@@ -506,7 +538,7 @@ skip_value(sc_t *c, int depth)
 static int
 json_valid(const char *body, size_t n)
 {
-	sc_t c = {body, body + n, 0};
+	sc_t c = {body, body + n, 0, {0, {0}}, {0, {0}}};
 
 	ws(&c);
 	if (skip_value(&c, 0) != 0)
@@ -631,7 +663,7 @@ str_clean(const val_t *v)
  * first; a key longer than any name cannot match. */
 static int
 key_index(const val_t *k, const char *const *names, const unsigned char *lens,
-          int n)
+          int n, key_hint_t *h)
 {
 	char buf[32];
 	const char *s = k->s;
@@ -658,10 +690,22 @@ key_index(const val_t *k, const char *const *names, const unsigned char *lens,
 		}
 		s = buf;
 	}
+	if (h) {
+		int g = h->next[h->last];
+		if (g < n && len == lens[g] && !memcmp(s, names[g], len)) {
+			h->last = g + 1;
+			return g;
+		}
+	}
 	for (int i = 0; i < n; i++)
 		if (len == lens[i] && s[0] == names[i][0] &&
-		    !memcmp(s, names[i], len))
+		    !memcmp(s, names[i], len)) {
+			if (h) {
+				h->next[h->last] = (unsigned char)i;
+				h->last = i + 1;
+			}
 			return i;
+		}
 	return -1;
 }
 
@@ -930,6 +974,7 @@ scan_meta(sc_t *c, ev_state_t *st, int depth)
 	if (depth >= OTAS__JSON_MAX_DEPTH)
 		return -1;
 	c->p++;
+	c->hint_meta.last = 0;
 	ws(c);
 	if (peek(c) == '}') {
 		c->p++;
@@ -947,7 +992,7 @@ scan_meta(sc_t *c, ev_state_t *st, int depth)
 			if (skip_value(c, depth + 1) != 0)
 				return -1;
 		}
-		m = key_index(&k, meta_names, meta_lens, 6);
+		m = key_index(&k, meta_names, meta_lens, 6, &c->hint_meta);
 		if (m == 5)
 			meta_tags(st->ev, vs, c->p);
 		else if (m >= 0)
@@ -1041,6 +1086,7 @@ scan_event(sc_t *c, ev_state_t *st, int depth)
 	if (depth >= OTAS__JSON_MAX_DEPTH)
 		return -1;
 	c->p++;
+	c->hint_field.last = 0;
 	ws(c);
 	if (peek(c) == '}') {
 		c->p++;
@@ -1052,7 +1098,7 @@ scan_event(sc_t *c, ev_state_t *st, int depth)
 		m_start = c->p;
 		if (scan_key(c, &k) != 0 || scan_value(c, &v) != 0)
 			return -1;
-		f = key_index(&k, field_names, field_lens, F_COUNT);
+		f = key_index(&k, field_names, field_lens, F_COUNT, &c->hint_field);
 		if (f == F_METADATA && k.esc)
 			st->who_doc = 1;
 		if (f >= 0 && event_field(st, f, &v)) {
@@ -1123,7 +1169,7 @@ int
 otas__batch_decode(const char *body, size_t n, size_t max_events,
                    otas__batch_t *b)
 {
-	sc_t c = {body, body + n, 0};
+	sc_t c = {body, body + n, 0, {0, {0}}, {0, {0}}};
 	ev_state_t st;
 	size_t cap = 0;
 	int rc = OTAS__INGEST_OK, events_seen = 0;
@@ -1148,7 +1194,7 @@ otas__batch_decode(const char *body, size_t n, size_t max_events,
 	for (;;) {
 		if (scan_key(&c, &k) != 0 || scan_value(&c, &v) != 0)
 			goto bad_json;
-		if (key_index(&k, batch_names, batch_lens, 1) != 0) {
+		if (key_index(&k, batch_names, batch_lens, 1, NULL) != 0) {
 			if ((v.type == V_OBJ || v.type == V_ARR) &&
 			    skip_value(&c, 1) != 0)
 				goto bad_json;
@@ -1240,7 +1286,7 @@ int
 otas__event_parse(const char *body, size_t n, otas__event_t *ev,
                   json_t *missing, json_t *invalid)
 {
-	sc_t c = {body, body + n, 0};
+	sc_t c = {body, body + n, 0, {0, {0}}, {0, {0}}};
 	ev_state_t st;
 	int rc = OTAS__INGEST_OK;
 

@@ -227,7 +227,8 @@ otas__record_new(const otas_capture_t *c, int *bad)
 	    BAD(c->session_token, c->session_token_len) ||
 	    BAD(c->metadata_json, c->metadata_json_len) ||
 	    BAD(c->parent_event_id, c->parent_event_id_len) ||
-	    BAD(c->event_id, c->event_id_len)) {
+	    BAD(c->event_id, c->event_id_len) ||
+	    BAD(c->server_host, c->server_host_len)) {
 		*bad = 1;
 		return NULL;
 	}
@@ -269,7 +270,7 @@ otas__record_new(const otas_capture_t *c, int *bad)
 	         c->scheme_len + c->remote_addr_len + c->req_body_len +
 	         c->resp_body_len + c->user_id_len + c->company_id_len +
 	         c->session_token_len + c->metadata_json_len +
-	         c->parent_event_id_len - lent;
+	         c->parent_event_id_len + c->server_host_len - lent;
 	total = sizeof(*r) + (nreq + c->n_resp_headers) * sizeof(otas_header_t) +
 	        c->n_errors * sizeof(otas_error_t) + bytes;
 	alloc = total;
@@ -319,6 +320,7 @@ otas__record_new(const otas_capture_t *c, int *bad)
 	COPY(session_token);
 	COPY(metadata_json);
 	COPY(parent_event_id);
+	COPY(server_host);
 #undef COPY
 	/* NULL stays NULL for the optional identity fields so that the
 	 * serialiser can tell "not given" from "empty". */
@@ -330,6 +332,8 @@ otas__record_new(const otas_capture_t *c, int *bad)
 		r->cap.company_id = NULL;
 	if (!c->parent_event_id)
 		r->cap.parent_event_id = NULL;
+	if (!c->server_host)
+		r->cap.server_host = NULL;
 	r->cap.req_headers = hs;
 	r->cap.n_req_headers = nreq;
 	for (i = 0; i < c->n_req_headers; i++) {

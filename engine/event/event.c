@@ -170,8 +170,18 @@ write_body(const otas__event_ctx_t *ctx, int is_req, const char *data, size_t le
 	      body_json(data, len))) &&
 	    ((rules && otas__jsonpath_count(rules) > 0) ||
 	     ctx->params.defaults || ctx->params.n)) {
+		int rc = 0;
+		/* Redacted and escaped into the event in one pass, unless
+		 * the result is longer than the cap (1: cut below, the long
+		 * way) or the body does not parse (-1: the marker). */
+		if (!inflate_cut) {
+			rc = otas__redact_json_names_str(rules, &ctx->params,
+			                                 data, len, cap, out);
+			if (rc == 0 || out->oom)
+				return;
+		}
 		otas__buf_reset(t2);
-		if (inflate_cut ||
+		if (inflate_cut || rc < 0 ||
 		    otas__redact_json_names(rules, &ctx->params, data, len,
 		                            t2) != 0) {
 			otas__buf_reset(t2);

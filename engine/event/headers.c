@@ -184,7 +184,8 @@ name_facts(const otas__event_ctx_t *ctx, int dir, int cgi,
  * bytes, so an entry only ever repeats what name_facts wrote and said for
  * exactly that name.  Names longer than OTAS__MEMO_NAME_MAX, or whose
  * written form exceeds HM_OUT, are not memoised. */
-#define HM_SLOTS 128
+#define HM_SLOTS_LOG2 7
+#define HM_SLOTS (1 << HM_SLOTS_LOG2)
 #define HM_OUT 88
 
 typedef struct {
@@ -225,7 +226,7 @@ otas__headers_write(const otas__event_ctx_t *ctx, int dir, const otas_header_t *
 			uint64_t w[OTAS__MEMO_NAME_MAX / 8];
 			uint64_t hh = otas__memo_key(h->name, h->name_len, w);
 			size_t j;
-			e = &hmemo[(hh & (HM_SLOTS - 1)) & ~(size_t)1];
+			e = &hmemo[otas__memo_slot(hh, HM_SLOTS_LOG2) & ~(size_t)1];
 			for (j = 0; j < 2; j++)
 				if (e[j].tag == tag && e[j].len == h->name_len &&
 				    otas__memo_same(e[j].w, w))

@@ -86,7 +86,19 @@ struct otas__jsonpath_set_s {
 	uint64_t *root;  /* states active at the root */
 	uint64_t *count; /* states whose step needs the element count, or
 	                  * NULL when none does */
+	/* No step is "..", `*` or a bracket selector: a member can only be
+	 * taken by a name step of its length and first byte, and
+	 * name_filter has bit name_bit() of every name step's. */
+	int plain;
+	uint64_t name_filter;
 };
+
+/* A key's bit in name_filter: of its length and first byte. */
+static inline unsigned
+name_bit(const char *name, size_t len)
+{
+	return (unsigned)((len * 7 + (len ? (unsigned char)name[0] : 0)) & 63);
+}
 
 /* ------------------------------------------------------------- parsing */
 
@@ -701,6 +713,16 @@ otas__jsonpath_parse(const char *rules, char *err, size_t errlen)
 		for (i = 0; i < set->nstates; i++)
 			if (i == 0 || set->steps[i - 1].kind == STEP_ACCEPT)
 				set->root[i / 64] |= (uint64_t)1 << (i % 64);
+		set->plain = 1;
+		for (i = 0; i < set->nstates; i++) {
+			const step_t *st = &set->steps[i];
+			if (st->desc || st->kind == STEP_WILD ||
+			    st->kind == STEP_SEL)
+				set->plain = 0;
+			if (st->kind == STEP_NAME)
+				set->name_filter |= (uint64_t)1
+				                    << name_bit(st->name, st->len);
+		}
 		for (i = 0; i < set->nstates; i++) {
 			if (!set->steps[i].count)
 				continue;
@@ -942,7 +964,11 @@ sels_match_index(const step_t *st, size_t index, size_t count)
 #define STEP_ALL(HIT)                                                      \
 	do {                                                               \
 		size_t w, nw = set->nwords;                                \
-		memset(next, 0, nw * sizeof(uint64_t));                    \
+		/* One word for up to 64 steps: no memset call. */         \
+		if (nw == 1)                                               \
+			next[0] = 0;                                       \
+		else                                                       \
+			memset(next, 0, nw * sizeof(uint64_t));            \
 		for (w = 0; w < nw; w++) {                                 \
 			uint64_t bits = cur[w];                            \
 			while (bits) {                                     \
@@ -968,6 +994,17 @@ otas__jsonpath_member(const otas__jsonpath_set_t *set, const uint64_t *cur,
                       const char *key, size_t len, int json_escaped,
                       uint64_t *next)
 {
+	/* No name step of this key's length and first byte, and nothing
+	 * else that takes a member: nothing is active below it (most keys
+	 * under rules like $.password). */
+	if (set->plain && !json_escaped &&
+	    !(set->name_filter >> name_bit(key, len) & 1)) {
+		if (set->nwords == 1)
+			next[0] = 0;
+		else
+			memset(next, 0, set->nwords * sizeof(uint64_t));
+		return 0;
+	}
 	/* Names first: the common step; STEP_SEL last (and out of line). */
 	STEP_ALL(st->kind == STEP_NAME
 	             ? name_equal(st, key, len, json_escaped)

@@ -72,6 +72,16 @@ int otas__redact_json_names(const otas__jsonpath_set_t *rules,
                             const otas__nameset_t *names, const char *in,
                             size_t len, otas__buf_t *out);
 
+/* otas__redact_json_names, the result appended to out as a quoted JSON
+ * string (what otas__json_str_text would write of it), in the same pass.
+ * Returns 0; -1 when the body is not JSON or too deep, or on out of
+ * memory (out->oom); 1 when the redacted document is longer than cap
+ * bytes.  Out is unchanged unless 0 is returned. */
+int otas__redact_json_names_str(const otas__jsonpath_set_t *rules,
+                                const otas__nameset_t *names,
+                                const char *in, size_t len, size_t cap,
+                                otas__buf_t *out);
+
 /* Redact an application/x-www-form-urlencoded string (a body or a query
  * string) into out: the value of every field whose decoded name is in
  * `names`, or that a rule of `rules` ($.name, $['name'], $.*, $..name)

@@ -49,22 +49,114 @@ is_hex(unsigned char c)
 	return otas__hex_value(c) >= 0;
 }
 
+/* The escaping writer of otas__redact_json_names_str: the document is
+ * written as the body of a JSON string while it is scanned.  Bytes are
+ * not copied one by one: `copied` is where the span not yet written
+ * starts, and a span is written (ESC_SPAN) only where the scanner stops
+ * anyway, at a byte the JSON string needs escaped (a quote, a backslash,
+ * a tab, CR or LF between tokens: nothing else of a valid document
+ * needs it) or at a redacted value.  `o` writes into room reserved for
+ * the worst case (every byte doubled) plus SPAN_SLACK, so that a span
+ * of up to 16 bytes is one unaligned 16-byte store. */
+#define SPAN_SLACK 32
+
+/* Write s[from..to) at o (the room is there, SPAN_SLACK included). */
+static inline __attribute__((always_inline)) char *
+esc_span(char *o, const unsigned char *s, size_t len, size_t from, size_t to)
+{
+	size_t n = to - from;
+
+#if defined(__SSE2__)
+	if (len - from >= 16) {
+		/* 16 bytes at a time (nearly every span is one store);
+		 * loads stay inside the document, the tail by memcpy. */
+		size_t i = 0;
+		for (;;) {
+			_mm_storeu_si128((__m128i *)(o + i),
+			                 _mm_loadu_si128(
+			                     (const __m128i *)(s + from + i)));
+			i += 16;
+			if (i >= n)
+				break;
+			if (len - from - i < 16) {
+				memcpy(o + i, s + from + i, n - i);
+				break;
+			}
+		}
+		return o + n;
+	}
+#endif
+	memcpy(o, s + from, n);
+	return o + n;
+}
+
+#define ESC_SPAN(to)                                                       \
+	do {                                                               \
+		*o = esc_span(*o, s, len, *copied, (to));                  \
+	} while (0)
+
+/* esc: json_plain_end that also writes what it passes, from o (which is
+ * where s[i] goes): each 16-byte block is stored as it is looked at,
+ * and o moves up to the stop byte. */
+static inline __attribute__((always_inline)) size_t
+plain_end_copy(const unsigned char *s, size_t i, size_t n, char **o)
+{
+#if defined(__SSE2__)
+	while (n - i >= 16) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(s + i));
+		unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(
+		    _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('"')),
+		                 _mm_cmpeq_epi8(x, _mm_set1_epi8('\\'))),
+		    _mm_cmplt_epi8(x, _mm_set1_epi8(0x20)))); /* and >= 0x80 */
+		_mm_storeu_si128((__m128i *)*o, x);
+		if (m) {
+			unsigned k = (unsigned)__builtin_ctz(m);
+			*o += k;
+			return i + k;
+		}
+		*o += 16;
+		i += 16;
+	}
+#endif
+	while (i < n && s[i] >= 0x20 && s[i] != '"' && s[i] != '\\' &&
+	       s[i] < 0x80)
+		*(*o)++ = (char)s[i++];
+	return i;
+}
+
 /* Scan the string whose opening quote is at *p; *p ends after the closing
- * quote.  *escaped is set when it holds a backslash. */
+ * quote.  *escaped is set when it holds a backslash.  With esc, the
+ * string is written escaped as it is scanned (*o, *copied: above; inside
+ * the string o is always where the next byte goes, *copied its input
+ * position). */
 static inline __attribute__((always_inline)) int
-scan_string(const unsigned char *s, size_t len, size_t *pp, int *escaped)
+scan_string(const unsigned char *s, size_t len, size_t *pp, int *escaped,
+            const int esc, char **o, size_t *copied)
 {
 	size_t p = *pp + 1;
 
 	*escaped = 0;
+	if (esc) {
+		ESC_SPAN(p - 1);
+		(*o)[0] = '\\';
+		(*o)[1] = '"';
+		*o += 2;
+	}
 	for (;;) {
 		unsigned char c;
 		size_t n;
-		p = otas__json_plain_end(s, p, len);
+		p = esc ? plain_end_copy(s, p, len, o)
+		        : otas__json_plain_end(s, p, len);
 		if (p >= len)
 			return -1;
 		c = s[p];
 		if (c == '"') {
+			if (esc) {
+				(*o)[0] = '\\';
+				(*o)[1] = '"';
+				*o += 2;
+				*copied = p + 1;
+			}
 			*pp = p + 1;
 			return 0;
 		}
@@ -72,9 +164,24 @@ scan_string(const unsigned char *s, size_t len, size_t *pp, int *escaped)
 			*escaped = 1;
 			if (p + 1 >= len)
 				return -1;
+			if (esc) {
+				(*o)[0] = '\\';
+				(*o)[1] = '\\';
+				*o += 2;
+			}
 			switch (s[p + 1]) {
-			case '"': case '\\': case '/': case 'b': case 'f':
+			case '"': case '\\':
+				if (esc) { /* \" -> \\\" and \\ -> \\\\ */
+					(*o)[0] = '\\';
+					(*o)[1] = (char)s[p + 1];
+					*o += 2;
+				}
+				p += 2;
+				continue;
+			case '/': case 'b': case 'f':
 			case 'n': case 'r': case 't':
+				if (esc)
+					*(*o)++ = (char)s[p + 1];
 				p += 2;
 				continue;
 			case 'u':
@@ -82,6 +189,10 @@ scan_string(const unsigned char *s, size_t len, size_t *pp, int *escaped)
 				    !is_hex(s[p + 3]) || !is_hex(s[p + 4]) ||
 				    !is_hex(s[p + 5]))
 					return -1;
+				if (esc) {
+					memcpy(*o, s + p + 1, 5);
+					*o += 5;
+				}
 				p += 6;
 				continue;
 			default:
@@ -93,6 +204,12 @@ scan_string(const unsigned char *s, size_t len, size_t *pp, int *escaped)
 		n = otas__utf8_seq(s + p, len - p);
 		if (!n)
 			return -1;
+		if (esc) {
+			size_t k;
+			for (k = 0; k < n; k++)
+				(*o)[k] = (char)s[p + k];
+			*o += n;
+		}
 		p += n;
 	}
 }
@@ -140,8 +257,16 @@ static const unsigned char ws_tab[256] = {
 };
 
 #define SKIP_WS()                                                          \
-	while (p < len && ws_tab[s[p]])                                    \
-	p++
+	while (p < len && ws_tab[s[p]]) {                                  \
+		if (esc && s[p] != ' ') {                                  \
+			o = esc_span(o, s, len, copied, p);                \
+			o[0] = '\\';                                       \
+			o[1] = s[p] == '\n' ? 'n' : s[p] == '\r' ? 'r' : 't'; \
+			o += 2;                                            \
+			copied = p + 1;                                    \
+		}                                                          \
+		p++;                                                       \
+	}
 
 enum { K_OBJ = 1, K_ARR = 2 };
 
@@ -163,7 +288,8 @@ count_elements(const unsigned char *s, size_t len, size_t p, size_t *end)
 	size_t n = 1, d = 0;
 
 	*end = len;
-	SKIP_WS();
+	while (p < len && ws_tab[s[p]])
+		p++;
 	if (p >= len || s[p] == ']')
 		return *end = p, 0;
 	for (;;) {
@@ -253,23 +379,34 @@ key_unescape(const unsigned char *s, size_t n, char *out, size_t cap)
 	return o;
 }
 
-static int
-key_sensitive(const otas__nameset_t *names, const unsigned char *s,
-              size_t n, int escaped)
+static inline __attribute__((always_inline)) int
+key_sensitive(const otas__nameset_t *names, otas__name_memo_t *memo,
+              uint64_t tag, const unsigned char *s, size_t n, int escaped)
 {
 	char kb[256];
-	size_t kl;
 
-	if (!escaped)
-		return otas__name_sensitive(names, (const char *)s, n);
-	kl = key_unescape(s, n, kb, sizeof(kb));
-	return otas__name_sensitive(names, kb, kl);
+	if (escaped) {
+		n = key_unescape(s, n, kb, sizeof(kb));
+		s = (const unsigned char *)kb;
+	}
+	if (memo && n - 1 < OTAS__MEMO_NAME_MAX) /* n 0 wraps */
+		return otas__name_memo_ask(memo, tag, names, (const char *)s,
+		                           n);
+	return otas__name_sensitive(names, (const char *)s, n);
 }
 
-int
-otas__redact_json_names(const otas__jsonpath_set_t *rules,
-                        const otas__nameset_t *names, const char *in,
-                        size_t len, otas__buf_t *out)
+/* The escaped marker: OTAS__REDACTED needs no escape of its own. */
+#define REDACTED_ESC "\\\"" OTAS__REDACTED "\\\""
+
+/* Both redactors.  esc = 0: the redacted document is appended to out;
+ * returns 0 or -1.  esc = 1: it is appended as a quoted JSON string (the
+ * body of an event field), written while scanning (above scan_string);
+ * returns 0, -1, or 1 when the redacted document is longer than cap
+ * bytes (out unchanged: the caller cuts it the long way). */
+static inline __attribute__((always_inline)) int
+redact_core(const otas__jsonpath_set_t *rules, const otas__nameset_t *names,
+            const char *in, size_t len, otas__buf_t *out, const int esc,
+            size_t cap)
 {
 	/* Per open container (1..depth): its kind, the index of the current
 	 * element, and whether its children can match at all. */
@@ -289,6 +426,15 @@ otas__redact_json_names(const otas__jsonpath_set_t *rules,
 	int redact_next, cur_live, escaped;
 	int use_names = names && (names->defaults || names->n);
 	int need_counts = otas__jsonpath_has_count_rules(rules);
+	/* esc: where the next byte goes, where the value being replaced
+	 * began in out, and the bytes the replacements took out and put
+	 * in (for the length of the document as it would be unescaped). */
+	char *o = NULL;
+	size_t o_mark = 0, removed = 0, added = 0;
+	/* Every key is asked about: the name memo is looked up inline. */
+	uint64_t memo_tag = 0;
+	otas__name_memo_t *memo =
+	    use_names ? otas__name_memo(names, &memo_tag) : NULL;
 	/* Bytes the element counts may look at in all: SCAN_FACTOR times
 	 * the document (each counted array is scanned once). */
 	size_t scan_budget = len > SIZE_MAX / SCAN_FACTOR - 4096
@@ -303,6 +449,17 @@ otas__redact_json_names(const otas__jsonpath_set_t *rules,
 		out->oom = 1;
 		return -1;
 	}
+	if (esc) {
+		/* Room for every byte doubled, the quotes and the slack;
+		 * each replacement reserves again. */
+		if (len > (SIZE_MAX - 2 - SPAN_SLACK) / 2 - out->len ||
+		    otas__buf_reserve(out, 2 * len + 2 + SPAN_SLACK) != 0) {
+			out->oom = 1;
+			goto fail;
+		}
+		o = out->data + out->len;
+		*o++ = '"';
+	}
 	/* states + L*nw: the active states at the value being parsed at
 	 * level L (the root is level 0; a value inside `depth` open
 	 * containers is at level `depth`). */
@@ -315,6 +472,11 @@ value:
 		redact_depth = depth;
 		redact_start = p;
 		redact_next = 0;
+		if (esc) {
+			o = esc_span(o, s, len, copied, p);
+			copied = p;
+			o_mark = (size_t)(o - out->data);
+		}
 	}
 	if (p >= len)
 		goto fail;
@@ -352,7 +514,7 @@ value:
 			goto key;
 		goto element;
 	case '"':
-		if (scan_string(s, len, &p, &escaped) != 0)
+		if (scan_string(s, len, &p, &escaped, esc, &o, &copied) != 0)
 			goto fail;
 		goto after;
 	case 't':
@@ -381,17 +543,24 @@ key:
 		goto fail;
 	} else {
 		size_t k0 = p + 1, klen;
-		if (scan_string(s, len, &p, &escaped) != 0)
+		if (scan_string(s, len, &p, &escaped, esc, &o, &copied) != 0)
 			goto fail;
 		klen = p - 1 - k0;
-		SKIP_WS();
-		if (p >= len || s[p] != ':')
-			goto fail;
-		p++;
-		SKIP_WS();
+		/* `":` then the value, the common case, without the
+		 * blank-space loops (a byte above ' ' is not blank). */
+		if (p + 1 < len && s[p] == ':' && s[p + 1] > ' ') {
+			p++;
+		} else {
+			SKIP_WS();
+			if (p >= len || s[p] != ':')
+				goto fail;
+			p++;
+			SKIP_WS();
+		}
 		cur_live = 0;
 		if (use_names && redact_depth == SIZE_MAX &&
-		    key_sensitive(names, s + k0, klen, escaped)) {
+		    key_sensitive(names, memo, memo_tag, s + k0, klen,
+		                  escaped)) {
 			redact_next = 1;
 		} else if (live[depth]) {
 			uint64_t *next = states + depth * nw;
@@ -421,10 +590,40 @@ element:
 
 after:
 	if (redact_depth == depth) {
-		otas__buf_append(out, s + copied, redact_start - copied);
-		otas__buf_append(out, REDACTED_JSON, sizeof(REDACTED_JSON) - 1);
+		if (esc) {
+			/* What the value wrote is dropped for the marker. */
+			removed += p - redact_start;
+			added += sizeof(REDACTED_JSON) - 1;
+			out->len = o_mark;
+			if (otas__buf_reserve(out, 2 * (len - p) + 1 +
+			                               sizeof(REDACTED_ESC) +
+			                               SPAN_SLACK) != 0)
+				goto fail;
+			o = out->data + out->len;
+			memcpy(o, REDACTED_ESC, sizeof(REDACTED_ESC) - 1);
+			o += sizeof(REDACTED_ESC) - 1;
+		} else {
+			otas__buf_append(out, s + copied,
+			                 redact_start - copied);
+			otas__buf_append(out, REDACTED_JSON,
+			                 sizeof(REDACTED_JSON) - 1);
+		}
 		copied = p;
 		redact_depth = SIZE_MAX;
+	}
+	/* `,` then the next member or element, the common case, without
+	 * the blank-space loops. */
+	if (depth && p + 1 < len && s[p] == ',' && s[p + 1] > ' ') {
+		p++;
+		if (kind[depth] == K_OBJ)
+			goto key;
+		index[depth]++;
+		goto element;
+	}
+	if (depth && p < len && s[p] == (kind[depth] == K_OBJ ? '}' : ']')) {
+		p++;
+		depth--;
+		goto after;
 	}
 	SKIP_WS();
 	if (depth == 0) {
@@ -449,9 +648,21 @@ after:
 	goto after;
 
 done:
-	otas__buf_append(out, s + copied, len - copied);
 	if (states != small)
 		free(states);
+	if (!esc) {
+		otas__buf_append(out, s + copied, len - copied);
+		return 0;
+	}
+	o = esc_span(o, s, len, copied, len);
+	*o++ = '"';
+	out->len = (size_t)(o - out->data);
+	out->data[out->len] = '\0';
+	if (len - removed + added > cap) {
+		out->len = out0;
+		out->data[out0] = '\0';
+		return 1;
+	}
 	return 0;
 fail:
 	out->len = out0;
@@ -460,4 +671,20 @@ fail:
 	if (states != small)
 		free(states);
 	return -1;
+}
+
+int
+otas__redact_json_names(const otas__jsonpath_set_t *rules,
+                        const otas__nameset_t *names, const char *in,
+                        size_t len, otas__buf_t *out)
+{
+	return redact_core(rules, names, in, len, out, 0, SIZE_MAX);
+}
+
+int
+otas__redact_json_names_str(const otas__jsonpath_set_t *rules,
+                            const otas__nameset_t *names, const char *in,
+                            size_t len, size_t cap, otas__buf_t *out)
+{
+	return redact_core(rules, names, in, len, out, 1, cap);
 }

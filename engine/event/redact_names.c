@@ -442,44 +442,103 @@ name_sensitive(const otas__nameset_t *ns, const char *name, size_t len)
  * A hit costs a hash of a few words and a compare instead of the
  * normalisation and every list.  Names longer than MEMO_MAX and sets
  * never prepared are not memoised. */
-#define MEMO_SLOTS 512 /* a power of two; two ways per hash */
+#define MEMO_SLOTS (1 << OTAS__NAME_MEMO_LOG2) /* two ways per hash */
 #define MEMO_MAX OTAS__MEMO_NAME_MAX
 
-typedef struct {
-	uint64_t tag; /* set id * 2 + defaults; 0: empty */
-	uint64_t w[MEMO_MAX / 8];
-	uint32_t len;
-	uint32_t ans;
-} memo_t;
+typedef otas__name_memo_t memo_t;
 
 static __thread memo_t memo[MEMO_SLOTS];
+
+otas__name_memo_t *
+otas__name_memo(const otas__nameset_t *ns, uint64_t *tag)
+{
+	if (!ns || (!ns->defaults && !ns->n) || !ns->pats)
+		return NULL;
+	/* len <= MEMO_MAX < 64: the length and the set in one word. */
+	*tag = (ns->pats->id * 2 + (ns->defaults != 0)) * 64;
+	return memo;
+}
+
+__attribute__((noinline)) int
+otas__name_memo_fill(const otas__nameset_t *ns, const char *name,
+                     size_t len, otas__name_memo_t *e, uint64_t key)
+{
+	int ans = name_sensitive(ns, name, len);
+
+	/* The older of the pair makes way: way 0 is the newer. */
+	e[1] = e[0];
+	e->key = key;
+	(void)otas__memo_key(name, len, e->w);
+	e->ans = (uint64_t)ans;
+	return ans;
+}
+
+__attribute__((noinline)) int
+otas__name_memo_ask_long(otas__name_memo_t *m, uint64_t tag,
+                         const otas__nameset_t *ns, const char *name,
+                         size_t len)
+{
+	uint64_t w[MEMO_MAX / 8], key = tag + len;
+	memo_t *e = &m[otas__memo_slot(otas__memo_key(name, len, w),
+	                               OTAS__NAME_MEMO_LOG2) & ~(size_t)1];
+
+	if (e[0].key == key && otas__memo_same(e[0].w, w))
+		return (int)e[0].ans;
+	if (e[1].key == key && otas__memo_same(e[1].w, w))
+		return (int)e[1].ans;
+	return otas__name_memo_fill(ns, name, len, e, key);
+}
+
+/* A name of up to 16 bytes (nearly
+ * every key) is two words: otas__memo_key's four are then w0, w1, w1, w1
+ * (w1 = 0 below 8 bytes), and its hash is computed from the two. */
+int
+otas__name_memo_ask(otas__name_memo_t *m, uint64_t tag,
+                    const otas__nameset_t *ns, const char *name, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)name;
+	uint64_t w0, w1 = 0, h, key = tag + len;
+	otas__name_memo_t *e;
+
+	if (len > 16)
+		return otas__name_memo_ask_long(m, tag, ns, name, len);
+	if (len >= 8) {
+		w0 = otas__memo_load8(u);
+		w1 = otas__memo_load8(u + len - 8);
+	} else if (len >= 4) {
+		uint32_t a, b;
+		memcpy(&a, u, 4);
+		memcpy(&b, u + len - 4, 4);
+		w0 = (uint64_t)a | ((uint64_t)b << 32);
+	} else {
+		w0 = (uint64_t)u[0] | ((uint64_t)u[len >> 1] << 8) |
+		     ((uint64_t)u[len - 1] << 16);
+	}
+	/* otas__memo_key's hash of (w0, w1, w1, w1). */
+	h = (w0 ^ len) * 0x9E3779B97F4A7C15ull;
+	h ^= (w1 + w1) * 0xff51afd7ed558ccdull;
+	h ^= w1 * 0xc4ceb9fe1a85ec53ull;
+	e = &m[otas__memo_slot(h, OTAS__NAME_MEMO_LOG2) & ~(size_t)1];
+	/* Same length: the entry's w[2], w[3] are its w[1] too. */
+	if (e[0].key == key && e[0].w[0] == w0 && e[0].w[1] == w1)
+		return (int)e[0].ans;
+	if (e[1].key == key && e[1].w[0] == w0 && e[1].w[1] == w1)
+		return (int)e[1].ans;
+	return otas__name_memo_fill(ns, name, len, e, key);
+}
 
 int
 otas__name_sensitive(const otas__nameset_t *ns, const char *name, size_t len)
 {
-	uint64_t w[MEMO_MAX / 8], h, tag;
-	memo_t *e;
-	int ans;
+	uint64_t tag;
+	memo_t *m;
 
 	if (!ns || (!ns->defaults && !ns->n) || !name)
 		return 0;
-	if (!ns->pats || len > MEMO_MAX || len == 0)
+	m = otas__name_memo(ns, &tag);
+	if (!m || len - 1 >= MEMO_MAX) /* len 0 wraps */
 		return name_sensitive(ns, name, len);
-	h = otas__memo_key(name, len, w);
-	tag = ns->pats->id * 2 + (ns->defaults != 0);
-	e = &memo[(h & (MEMO_SLOTS - 1)) & ~(size_t)1];
-	if (e[0].tag == tag && e[0].len == len && otas__memo_same(e[0].w, w))
-		return (int)e[0].ans;
-	if (e[1].tag == tag && e[1].len == len && otas__memo_same(e[1].w, w))
-		return (int)e[1].ans;
-	/* A miss: the older of the pair makes way (way 0 is the newer). */
-	e[1] = e[0];
-	ans = name_sensitive(ns, name, len);
-	e->tag = tag;
-	memcpy(e->w, w, sizeof(w));
-	e->len = (uint32_t)len;
-	e->ans = (uint32_t)ans;
-	return ans;
+	return otas__name_memo_ask(m, tag, ns, name, len);
 }
 
 const char *

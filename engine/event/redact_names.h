@@ -78,15 +78,16 @@ otas__memo_key(const char *name, size_t len,
 		w[1] = w[2] = w[3] = 0;
 	}
 	/* The products' low bits see only the words' low bytes (a CGI
-	 * name's "HTTP_"): fold the high half down before the slot is
-	 * taken from the low bits. */
+	 * name's "HTTP_"), their high bits see every byte: slots are taken
+	 * from the top (otas__memo_slot), so no folding is needed. */
 	h = (w[0] ^ len) * 0x9E3779B97F4A7C15ull;
 	h ^= (w[1] + w[2]) * 0xff51afd7ed558ccdull;
 	h ^= w[3] * 0xc4ceb9fe1a85ec53ull;
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdull;
-	return h ^ (h >> 33);
+	return h;
 }
+
+/* The slot of hash h in a table of 1 << bits slots. */
+#define otas__memo_slot(h, bits) ((size_t)((h) >> (64 - (bits))))
 
 /* Whether two keys of the same length are the same name. */
 static inline int
@@ -100,6 +101,38 @@ otas__memo_same(const uint64_t a[OTAS__MEMO_NAME_MAX / 8],
 /* Whether the (already decoded) name is sensitive for `ns` (NULL: no). */
 int otas__name_sensitive(const otas__nameset_t *ns, const char *name,
                          size_t len);
+
+/* The per-thread memo behind otas__name_sensitive, for a caller that asks
+ * about many names of one set (the JSON redactor: every key) and so looks
+ * it up inline.  An entry is only ever the answer the full test gave for
+ * exactly that question: keyed by the prepared set, the defaults flag,
+ * the length and the name's bytes. */
+#define OTAS__NAME_MEMO_LOG2 9
+
+typedef struct {
+	uint64_t key; /* (set id * 2 + defaults) * 64 + len; 0: empty */
+	uint64_t w[OTAS__MEMO_NAME_MAX / 8];
+	uint64_t ans;
+} otas__name_memo_t;
+
+/* The calling thread's memo and ns's tag in it; NULL when ns is empty or
+ * not prepared (then ask otas__name_sensitive). */
+otas__name_memo_t *otas__name_memo(const otas__nameset_t *ns,
+                                   uint64_t *tag);
+/* A miss: the full test, remembered in the pair at e. */
+int otas__name_memo_fill(const otas__nameset_t *ns, const char *name,
+                         size_t len, otas__name_memo_t *e, uint64_t key);
+/* otas__name_memo_ask for names longer than 16 bytes. */
+int otas__name_memo_ask_long(otas__name_memo_t *m, uint64_t tag,
+                             const otas__nameset_t *ns, const char *name,
+                             size_t len);
+
+/* otas__name_sensitive(ns, name, len) through memo m (not NULL) of tag,
+ * for 0 < len <= OTAS__MEMO_NAME_MAX.  (A function of its own: inlined
+ * into the JSON scanner it costs the scanner more than the call.) */
+int otas__name_memo_ask(otas__name_memo_t *m, uint64_t tag,
+                        const otas__nameset_t *ns, const char *name,
+                        size_t len);
 
 /* Normalise a name into out (at most cap-1 bytes kept, NUL-terminated).
  * Returns the normalised length (which may exceed cap-1: then cut). */

@@ -28,6 +28,8 @@ otas__queue_init(otas__queue_t *q, uint64_t max_bytes)
 	q->wake_count = 100;
 	q->wake_bytes = max_bytes / 4;
 	q->sender_waiting = 0;
+	q->wake_fn = NULL;
+	q->wake_arg = NULL;
 	if (pthread_mutex_init(&q->mu, NULL) != 0)
 		return -1;
 	pthread_condattr_init(&ca);
@@ -65,10 +67,29 @@ otas__queue_destroy(otas__queue_t *q)
 	pthread_cond_destroy(&q->cv_done);
 }
 
+/* Wake a sender that waits in HTTP (it asked with OTAS__QUEUE_IN_HTTP):
+ * 1 done, 0 it does not wait there (signal cv_send).  mu held. */
+static int
+wake_http_locked(otas__queue_t *q)
+{
+	if (q->sender_waiting != OTAS__QUEUE_IN_HTTP || !q->wake_fn)
+		return 0;
+	q->wake_fn(q->wake_arg);
+	return 1;
+}
+
+void
+otas__queue_wake_locked(otas__queue_t *q)
+{
+	if (!wake_http_locked(q))
+		pthread_cond_signal(&q->cv_send);
+	q->sender_waiting = 0;
+}
+
 int
 otas__queue_push(otas__queue_t *q, otas__record_t *r)
 {
-	int wake;
+	int wake, in_http = 0;
 
 	r->next = NULL;
 	r->kind = OTAS__ITEM_EVENT;
@@ -92,10 +113,14 @@ otas__queue_push(otas__queue_t *q, otas__record_t *r)
 		wake = q->sender_waiting &&
 		       (q->count >= q->wake_count ||
 		        q->bytes >= q->wake_bytes || q->count == 1);
-	if (wake)
+	if (wake) {
+		/* In HTTP: the same thresholds, and one wake-up per batch
+		 * rather than a poll every few ms. */
+		in_http = wake_http_locked(q);
 		q->sender_waiting = 0; /* one signal per sleep */
+	}
 	pthread_mutex_unlock(&q->mu);
-	if (wake)
+	if (wake && !in_http)
 		pthread_cond_signal(&q->cv_send);
 	return 0;
 }
@@ -131,6 +156,7 @@ otas__queue_push_entity(otas__queue_t *q, const char *json, size_t n)
 	q->count++;
 	q->ent_count++;
 	q->ent_bytes += n;
+	(void)wake_http_locked(q);
 	q->sender_waiting = 0;
 	pthread_mutex_unlock(&q->mu);
 	pthread_cond_signal(&q->cv_send);
@@ -211,6 +237,8 @@ otas__queue_reset_child(otas__queue_t *q)
 	 * afresh. */
 	otas__queue_clear_locked(q);
 	q->sender_waiting = 0;
+	q->wake_fn = NULL; /* the parent's sender and its handle */
+	q->wake_arg = NULL;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&q->cv_send, &ca);

@@ -23,6 +23,9 @@
 #include <stdint.h>
 
 #define OTAS__QUEUE_PARKED 2
+/* sender_waiting: the sender waits in HTTP (its transfers in flight), not
+ * on cv_send: a wake-up calls wake_fn(wake_arg) instead of a signal. */
+#define OTAS__QUEUE_IN_HTTP 3
 
 /* The kind of a queued item (otas__record_t's kind, set by the push). */
 enum { OTAS__ITEM_EVENT = 0, OTAS__ITEM_ENTITY = 1 };
@@ -46,6 +49,10 @@ typedef struct {
 	                         * (authentication failing: it spools a
 	                         * batch at a time, else waits for a clock) */
 	uint64_t wake_parked_bytes;
+	/* How to wake a sender waiting in HTTP (OTAS__QUEUE_IN_HTTP): set by
+	 * the sender, called under mu only while it waits there. */
+	void (*wake_fn)(void *arg);
+	void *wake_arg;
 	uint64_t ent_count;     /* entity items queued, guarded by mu */
 	uint64_t ent_bytes;     /* JSON bytes of entity updates queued or
 	                         * held by the sender (its share), mu */
@@ -80,6 +87,10 @@ otas__record_t *otas__queue_take_entities_locked(otas__queue_t *q,
  * Expects q->mu held. */
 otas__record_t *otas__queue_take_locked(otas__queue_t *q, size_t max,
                                         size_t *n_out);
+
+/* Wake the sender if it waits (a command: flush, stop), whether on
+ * cv_send or in HTTP.  Expects q->mu held. */
+void otas__queue_wake_locked(otas__queue_t *q);
 
 /* Free every queued record (q->mu held or single-threaded). */
 void otas__queue_clear_locked(otas__queue_t *q);

@@ -47,6 +47,7 @@ typedef struct {
 struct otas__http_s {
 	CURLM *m; /* drives every slot; owns the connection pool */
 	slot_t s[OTAS__HTTP_SLOTS];
+	atomic_int woken; /* otas__http_wakeup() since the last wait */
 };
 
 /* The calling thread's abort time (see otas__http_thread_abort). */
@@ -344,6 +345,8 @@ on_header(char *p, size_t size, size_t n, void *ud)
 	return size * n;
 }
 
+static void drive(otas__http_t *h);
+
 /* A transfer ended (rc): fill in its answer and mark it done. */
 static void
 slot_finish(otas__http_t *h, slot_t *sl, CURLcode rc)
@@ -448,8 +451,15 @@ otas__http_start(otas__http_t *h, int slot, const char *url,
 		return 0;
 	}
 	sl->busy = 1;
-	if (stop && mono_ms() >= stop)
+	if (stop && mono_ms() >= stop) {
 		slot_finish(h, sl, CURLE_ABORTED_BY_CALLBACK);
+		return 0;
+	}
+	/* Put the request on the wire now: the caller goes on to serialise
+	 * the next batch (milliseconds at a deep queue) before it waits in
+	 * otas__http_wait(), and the back end should be working meanwhile.
+	 * A transfer this ends is reported there as usual. */
+	drive(h);
 	return 0;
 oom:
 	curl_slist_free_all(hl);
@@ -517,6 +527,9 @@ wait_slot(otas__http_t *h, int want, long wait_ms)
 		}
 		if (!otas__http_busy(h) || now >= until)
 			return -1;
+		/* Woken (new work for the caller): the transfers go on. */
+		if (atomic_exchange(&h->woken, 0))
+			return -1;
 		{
 			int64_t w = until - now;
 			if (w > 50)
@@ -532,6 +545,24 @@ int
 otas__http_wait(otas__http_t *h, long wait_ms)
 {
 	return wait_slot(h, -1, wait_ms);
+}
+
+int
+otas__http_wakeup(otas__http_t *h)
+{
+#if LIBCURL_VERSION_NUM >= 0x074400 /* 7.68: curl_multi_wakeup */
+	atomic_store(&h->woken, 1);
+	return curl_multi_wakeup(h->m) == CURLM_OK ? 0 : -1;
+#else
+	(void)h;
+	return -1;
+#endif
+}
+
+int
+otas__http_can_wake(void)
+{
+	return LIBCURL_VERSION_NUM >= 0x074400;
 }
 
 int

@@ -59,6 +59,13 @@ int otas__http_wait(otas__http_t *h, long wait_ms);
 /* Transfers in flight. */
 int otas__http_busy(const otas__http_t *h);
 
+/* From any thread: make an otas__http_wait() in progress (or the next
+ * one) return at once, -1, so its caller can look at new work.  Safe to
+ * call while h is alive; 0, or -1 when libcurl cannot (before 7.68). */
+int otas__http_wakeup(otas__http_t *h);
+/* 1 when otas__http_wakeup() works with this libcurl. */
+int otas__http_can_wake(void);
+
 /* CA certificates for HTTPS, process-wide (libcurl's default is the path
  * compiled into the libcurl that was linked, which a vendored libcurl may
  * not find on this machine).  path: a PEM bundle (OTAS_CA_BUNDLE, already

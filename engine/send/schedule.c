@@ -155,7 +155,7 @@ otas__sched_decision_t
 otas__sched_decide(const otas__sched_state_t *st, int64_t now)
 {
 	otas__sched_decision_t d = {OTAS__ACT_WAIT, now + OTAS__SCHED_IDLE_MS,
-	                            0, 0, 0, 0};
+	                            0, 0, 0, 0, 0};
 	int over_half, flush_urgent, can_spool;
 	/* When the spool can take a batch (never without one). */
 	int64_t spool_at = !st->spool_configured ? INT64_MAX
@@ -193,9 +193,18 @@ otas__sched_decide(const otas__sched_state_t *st, int64_t now)
 	}
 	if (st->flush_wanted && flush_by > now)
 		earlier(&d.wake_at_ms, flush_by);
+	/* A backlog going out to our collector: one request carries more
+	 * (never a spooled or retried batch: those keep their size). */
+	d.take_max = st->batch_max_events;
+	if (d.take && st->can_grow && !st->attempt &&
+	    (d.action == OTAS__ACT_START || d.action == OTAS__ACT_SEND) &&
+	    st->q_count >= OTAS__SCHED_BACKLOG_EVENTS &&
+	    st->batch_max_events < OTAS__SCHED_BACKLOG_EVENTS)
+		d.take_max = OTAS__SCHED_BACKLOG_EVENTS;
 	if (d.action == OTAS__ACT_COLLECT)
 		earlier(&d.wake_at_ms,
-		        now + (st->in_flight < st->max_in_flight
+		        now + (st->in_flight < st->max_in_flight &&
+		                       !st->wakeable
 		                   ? OTAS__SCHED_POLL_MS
 		                   : OTAS__SCHED_COLLECT_MS));
 	if ((d.action != OTAS__ACT_WAIT && d.action != OTAS__ACT_COLLECT) ||

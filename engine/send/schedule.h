@@ -25,12 +25,23 @@
 /* The longest idle wait: the sender looks at its state at least this
  * often. */
 #define OTAS__SCHED_IDLE_MS 60000
-/* Transfers in flight and room for more: a capture cannot wake a sender
- * that waits in curl, so it looks at the queue this often. */
+/* Transfers in flight and room for more, with a libcurl that cannot be
+ * woken (before 7.68): a capture cannot wake a sender that waits in
+ * curl, so it looks at the queue this often. */
 #define OTAS__SCHED_POLL_MS 2
-/* ... and with every slot busy it still looks at stop and flush requests
- * (which signal a condition variable it is not waiting on) this often. */
+/* ... and with every slot busy (or a libcurl that wakes it for captures,
+ * flushes and stops) it still looks at its state this often. */
 #define OTAS__SCHED_COLLECT_MS 50
+/* A backlog: this many records queued when a batch is taken for sending
+ * to a batch endpoint of our collector (which takes 10,000 events a
+ * request): the batch takes up to this many events, within
+ * OTAS_BATCH_MAX_BYTES, whatever OTAS_BATCH_MAX_EVENTS is below it.  A
+ * request costs the collector ~0.2 ms and the sender a poll loop whatever
+ * it carries, and a bigger transaction writes fewer index pages per
+ * event, so a sender that fell behind catches up on less CPU on both
+ * sides (docs/sender.md).  A queue that stays below this (the sender
+ * keeps up) sees batches of OTAS_BATCH_MAX_EVENTS as before. */
+#define OTAS__SCHED_BACKLOG_EVENTS 1000
 
 typedef enum {
 	OTAS__ACT_WAIT = 0,   /* sleep until wake_at_ms or a signal */
@@ -78,6 +89,10 @@ typedef struct {
 	int http_started;          /* a delivery was tried (connection) */
 	int in_flight;             /* batches being sent (ACT_START) */
 	int max_in_flight;         /* 1: one blocking send at a time */
+	int wakeable;              /* captures and commands wake the thread
+	                            * in HTTP (otas__http_wakeup()): no poll */
+	int can_grow;              /* batches may grow under a backlog: the
+	                            * batch endpoint of the OTAS protocol */
 	/* Spool. */
 	int spool_configured;      /* OTAS_SPOOL_DIR is set */
 	int64_t spool_fail_until;  /* a spool write failed: not before */
@@ -91,6 +106,8 @@ typedef struct {
 	int64_t wake_at_ms;  /* ACT_WAIT: sleep until then (or a signal) */
 	int take;            /* take a batch of records from the queue
 	                      * first (under q.mu) */
+	uint64_t take_max;   /* ... of up to this many events (a backlog:
+	                      * OTAS__SCHED_BACKLOG_EVENTS) */
 	int entities;        /* send due entity updates first */
 	int resolve_all;     /* nothing is held: everything captured so far
 	                      * is resolved (flush done) */

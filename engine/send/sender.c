@@ -134,6 +134,8 @@ typedef struct {
 	int64_t drain_empty_ms; /* when a claim last found nothing */
 	batch_t b;
 	otas__record_t *pending; /* taken from the queue, not yet in b */
+	size_t fill_max;      /* events a batch of them takes (a backlog:
+	                       * more than OTAS_BATCH_MAX_EVENTS), 0: that */
 	int attempt;
 	int64_t next_attempt_ms;
 	int batch_mode;
@@ -534,6 +536,8 @@ fill_into(snd_t *s, batch_t *b)
 	size_t max_ev = (size_t)sn->cfg->batch_max_events;
 	size_t max_bytes = (size_t)sn->cfg->batch_max_bytes;
 
+	if (s->fill_max > max_ev)
+		max_ev = s->fill_max;
 	project_id(sn, pid, sizeof(pid));
 	while (s->pending && b->n < max_ev) {
 		otas__record_t *r = s->pending;
@@ -560,6 +564,8 @@ fill_into(snd_t *s, batch_t *b)
 			s->taken_seq = r->seq;
 		otas__record_free(r);
 	}
+	if (!s->pending)
+		s->fill_max = 0;
 	/* Every record dropped (counted): nothing held, publish() says. */
 	if (!b->n)
 		b->min_seq = b->max_seq = 0;
@@ -572,10 +578,11 @@ fill_batch(snd_t *s)
 	fill_into(s, &s->b);
 }
 
-/* Take up to one batch worth of records from the queue into s->pending.
- * q.mu held. */
+/* Take up to max records (0: one batch worth) from the queue into
+ * s->pending; the batch they fill takes them all (within
+ * OTAS_BATCH_MAX_BYTES).  q.mu held. */
 static void
-take_locked(snd_t *s)
+take_locked(snd_t *s, size_t max)
 {
 	size_t n;
 
@@ -584,8 +591,10 @@ take_locked(snd_t *s)
 	otas__entities_collect_locked(s->sn);
 	if (s->pending)
 		return;
-	s->pending = otas__queue_take_locked(
-	    s->sn->q, (size_t)s->sn->cfg->batch_max_events, &n);
+	if (max < (size_t)s->sn->cfg->batch_max_events)
+		max = (size_t)s->sn->cfg->batch_max_events;
+	s->pending = otas__queue_take_locked(s->sn->q, max, &n);
+	s->fill_max = s->pending ? max : 0;
 }
 
 /* --------------------------------------------------------------- sends */
@@ -875,7 +884,7 @@ shutdown_flush(snd_t *s, int64_t deadline)
 
 		promote_held(s);
 		pthread_mutex_lock(&sn->q->mu);
-		take_locked(s);
+		take_locked(s, 0);
 		authed = otas__auth_ok(sn->auth);
 		pthread_mutex_unlock(&sn->q->mu);
 		if (!s->b.n)
@@ -951,6 +960,11 @@ snd_free(snd_t *s)
 		s->pending = r->next;
 		otas__record_free(r);
 	}
+	pthread_mutex_lock(&s->sn->q->mu);
+	s->sn->q->wake_fn = NULL;
+	s->sn->q->wake_arg = NULL;
+	s->sn->q->sender_waiting = 0;
+	pthread_mutex_unlock(&s->sn->q->mu);
 	otas__http_free(s->http);
 	otas__request_free(&s->rq);
 	pthread_mutex_lock(&s->sn->spool_mu);
@@ -1030,6 +1044,13 @@ hold(snd_t *s, flight_t *f, const otas__answer_t *ans)
 	memset(&f->b, 0, sizeof(f->b));
 }
 
+/* The queue's way to wake this thread in otas__http_wait(). */
+static void
+http_wake(void *arg)
+{
+	(void)otas__http_wakeup(arg);
+}
+
 static int
 http_ready(snd_t *s)
 {
@@ -1041,6 +1062,10 @@ http_ready(snd_t *s)
 		return 0;
 	}
 	otas__http_set_slots(s->http, (int)s->sn->cfg->max_in_flight);
+	pthread_mutex_lock(&s->sn->q->mu);
+	s->sn->q->wake_fn = http_wake;
+	s->sn->q->wake_arg = s->http;
+	pthread_mutex_unlock(&s->sn->q->mu);
 	return 1;
 }
 
@@ -1191,6 +1216,7 @@ gather_locked(snd_t *s, int64_t now, otas__sched_state_t *st)
 	st->next_attempt_ms = s->next_attempt_ms;
 	st->http_started = s->http != NULL;
 	st->in_flight = s->in_flight;
+	st->wakeable = s->http != NULL && otas__http_can_wake();
 	/* Several batches in flight only on the batch endpoint with delivery
 	 * working; spooled batches, retries and per-event mode go one at a
 	 * time (the spool's order, attempt()'s bookkeeping). */
@@ -1198,6 +1224,7 @@ gather_locked(snd_t *s, int64_t now, otas__sched_state_t *st)
 	                            sn->proto->kind == OTAS__PROTO_OTAS
 	                        ? (int)sn->cfg->max_in_flight
 	                        : 1;
+	st->can_grow = s->batch_mode && sn->proto->kind == OTAS__PROTO_OTAS;
 	st->spool_configured = sn->spool_path != NULL;
 	st->spool_fail_until = s->spool_fail_until;
 	st->spool_retry_ms = s->spool_retry_ms;
@@ -1297,6 +1324,7 @@ sender_main(void *arg)
 		otas__sched_decision_t d;
 
 		pthread_mutex_lock(&sn->q->mu);
+		sn->q->sender_waiting = 0; /* back from HTTP, if it waited there */
 		gather_locked(s, now, &st);
 		d = otas__sched_decide(&st, now);
 		if (d.action == OTAS__ACT_STOP) {
@@ -1309,7 +1337,7 @@ sender_main(void *arg)
 			atomic_store_explicit(&sn->q->full_logged, 0,
 			                      memory_order_relaxed);
 		if (d.take)
-			take_locked(s);
+			take_locked(s, (size_t)d.take_max);
 		if (d.resolve_all)
 			resolved_locked(sn, sn->q->seq);
 		if (d.action == OTAS__ACT_WAIT && !d.entities) {
@@ -1328,6 +1356,11 @@ sender_main(void *arg)
 			pthread_mutex_unlock(&sn->q->mu);
 			continue;
 		}
+		/* Waiting in HTTP: a full batch, a first record, a flush or a
+		 * stop wakes it there (otas__http_wakeup()), so it need not
+		 * poll the queue. */
+		if (d.action == OTAS__ACT_COLLECT && st.wakeable)
+			sn->q->sender_waiting = OTAS__QUEUE_IN_HTTP;
 		pthread_mutex_unlock(&sn->q->mu);
 
 		if (d.entities) {
@@ -1441,6 +1474,7 @@ otas__sender_stop(otas__sender_t *sn, int timeout_ms)
 	sn->stop_deadline_ms = otas__now_mono_ms() + timeout_ms;
 	atomic_store(&sn->abort_at_ms, sn->stop_deadline_ms);
 	running = sn->running;
+	otas__queue_wake_locked(sn->q);
 	pthread_cond_broadcast(&sn->q->cv_send);
 	pthread_mutex_unlock(&sn->q->mu);
 	if (running) {
@@ -1471,7 +1505,7 @@ otas__sender_flush(otas__sender_t *sn, int timeout_ms)
 	if (dl > sn->flush_deadline_ms)
 		sn->flush_deadline_ms = dl;
 	started = atomic_load(&sn->started);
-	pthread_cond_signal(&sn->q->cv_send);
+	otas__queue_wake_locked(sn->q);
 	pthread_mutex_unlock(&sn->q->mu);
 	if (!started)
 		otas__sender_start(sn);

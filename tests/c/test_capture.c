@@ -122,6 +122,37 @@ TEST(record_is_one_block_with_filtered_environ)
 	free(r);
 }
 
+/* The host's SERVER_NAME:SERVER_PORT is built in a buffer of the caller
+ * (the binding's stack): the record must own a copy, the sender
+ * serialises it after the call returned.  (Found by make asan-python: a
+ * stack use after scope in the sender thread.) */
+TEST(record_copies_server_host)
+{
+	otas_capture_t c;
+	struct otas__record_s *r;
+	int bad;
+	char host[32];
+
+	fill(&c);
+	memcpy(host, "srv.example:8080", 16);
+	c.server_host = host;
+	c.server_host_len = 16;
+	r = otas__record_new(&c, &bad);
+	CHECK(r);
+	memset(host, 'X', sizeof(host));
+	CHECK_INT(r->cap.server_host_len, 16);
+	CHECK((char *)r->cap.server_host > (char *)r &&
+	      (char *)r->cap.server_host + 16 <= (char *)r + r->size);
+	CHECK(memcmp(r->cap.server_host, "srv.example:8080", 16) == 0);
+	free(r);
+	/* not given stays NULL (the serialiser's "unknown") */
+	fill(&c);
+	r = otas__record_new(&c, &bad);
+	CHECK(r);
+	CHECK(r->cap.server_host == NULL);
+	free(r);
+}
+
 TEST(big_blocks_are_kept_for_the_next_big_capture)
 {
 	otas_capture_t c;
@@ -419,6 +450,7 @@ int
 main(void)
 {
 	RUN(record_is_one_block_with_filtered_environ);
+	RUN(record_copies_server_host);
 	RUN(big_blocks_are_kept_for_the_next_big_capture);
 	RUN(lent_bodies_are_kept_by_pointer_and_released_once);
 	RUN(kept_blocks_are_poisoned_under_asan);

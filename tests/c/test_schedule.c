@@ -30,11 +30,12 @@ typedef struct {
 	int64_t drain_at, spool_fail_until;
 	int ent_due;
 	int64_t ent_next;
-	int in_flight, max_if, answered;
+	int in_flight, max_if, answered, grow, wakeable;
 	/* expected */
 	otas__sched_action_t act;
 	int64_t wake; /* checked for ACT_WAIT */
 	int take, resolve, parked, entities;
+	uint64_t take_max; /* checked when set */
 } row_t;
 
 static otas__sched_state_t
@@ -67,6 +68,8 @@ state_of(const row_t *r)
 	st.in_flight = r->in_flight;
 	st.max_in_flight = r->max_if ? r->max_if : 1;
 	st.batch_answered = r->answered;
+	st.can_grow = r->grow;
+	st.wakeable = r->wakeable;
 	st.spool_configured = !r->no_spool;
 	st.spool_fail_until = r->spool_fail_until;
 	st.spooled_here = r->spooled_here;
@@ -202,6 +205,42 @@ static const row_t rows[] = {
     {"entities wait for authentication", T0, .unauthed = 1,
      .auth_attempts = 1, .next_auth = T0 + 5000, .ent_due = 1,
      .no_spool = 1, .act = OTAS__ACT_WAIT, .wake = T0 + 5000},
+    /* --- waiting in HTTP with room for more */
+    {"in flight, room, libcurl cannot be woken: poll the queue", T0,
+     .q_count = 5, .oldest = T0 - 1, .http = 1, .max_if = 4, .in_flight = 1,
+     .act = OTAS__ACT_COLLECT, .wake = T0 + OTAS__SCHED_POLL_MS},
+    {"in flight, room, woken by captures: no poll", T0, .q_count = 5,
+     .oldest = T0 - 1, .http = 1, .max_if = 4, .in_flight = 1,
+     .wakeable = 1, .act = OTAS__ACT_COLLECT,
+     .wake = T0 + OTAS__SCHED_COLLECT_MS},
+    {"in flight, woken by captures: the flush interval still counts", T0,
+     .q_count = 5, .oldest = T0 - FI + 10, .http = 1, .max_if = 4,
+     .in_flight = 1, .wakeable = 1, .act = OTAS__ACT_COLLECT,
+     .wake = T0 + 10},
+    {"in flight, empty queue, woken: look again in a while", T0, .http = 1,
+     .max_if = 4, .in_flight = 2, .wakeable = 1, .drain_at = T0 + 30000,
+     .act = OTAS__ACT_COLLECT, .wake = T0 + OTAS__SCHED_COLLECT_MS},
+    /* --- a backlog: bigger batches to our collector */
+    {"backlog: a batch to our collector takes up to 1000", T0,
+     .q_count = 5000, .oldest = T0 - 1, .http = 1, .grow = 1, .max_if = 4,
+     .act = OTAS__ACT_START, .take = 1, .take_max = 1000},
+    {"backlog, one in flight: the same", T0, .q_count = 1000,
+     .oldest = T0 - 1, .http = 1, .grow = 1, .act = OTAS__ACT_SEND,
+     .take = 1, .take_max = 1000},
+    {"no backlog: batches of OTAS_BATCH_MAX_EVENTS", T0, .q_count = 999,
+     .oldest = T0 - 1, .http = 1, .grow = 1, .max_if = 4,
+     .act = OTAS__ACT_START, .take = 1, .take_max = 100},
+    {"backlog but another protocol or per-event mode: no growth", T0,
+     .q_count = 5000, .oldest = T0 - 1, .http = 1, .max_if = 1,
+     .act = OTAS__ACT_SEND, .take = 1, .take_max = 100},
+    {"backlog in a backoff: the batch keeps its size", T0, .q_count = 5000,
+     .oldest = T0 - 1, .http = 1, .grow = 1, .attempt = 1,
+     .next_attempt = T0 + 500, .act = OTAS__ACT_FILL, .take = 1,
+     .take_max = 100},
+    {"backlog, nothing taken (all in flight): no growth", T0,
+     .q_count = 5000, .oldest = T0 - 1, .http = 1, .grow = 1, .max_if = 4,
+     .in_flight = 4, .act = OTAS__ACT_COLLECT, .wake = T0 + 50,
+     .take_max = 100},
     /* --- shutdown */
     {"stop wins over everything", T0, .stop = 1, .batch_n = 100,
      .q_count = 100, .oldest = T0 - 1, .act = OTAS__ACT_STOP},
@@ -218,7 +257,8 @@ TEST(table_of_states)
 		otas__sched_decision_t d = otas__sched_decide(&st, r->now);
 		int ok = d.action == r->act && d.take == r->take &&
 		         d.resolve_all == r->resolve && d.parked == r->parked &&
-		         d.entities == r->entities;
+		         d.entities == r->entities &&
+		         (!r->take_max || d.take_max == r->take_max);
 
 		int timed = (r->act == OTAS__ACT_WAIT ||
 		             r->act == OTAS__ACT_COLLECT) && !r->entities;

@@ -239,6 +239,63 @@ TEST(batches_in_flight_on_several_connections)
 	fs_stop(fs);
 }
 
+/* A backlog (the first answer is slow, 3,000 events wait): batches to
+ * the collector grow past OTAS_BATCH_MAX_EVENTS up to
+ * OTAS__SCHED_BACKLOG_EVENTS, in capture order, every event once. */
+TEST(backlog_grows_batches_in_order)
+{
+	fs_t *fs = fs_new();
+	const char *opts[] = {"OTAS_BATCH_MAX_EVENTS", "10",
+	                      "OTAS_MAX_IN_FLIGHT", "1", NULL};
+	otas_engine_t *e = mk(fs, opts);
+	fs_reply_t rep[1];
+	otas_stats_t st = OTAS_STATS_INIT;
+	size_t total, i, n, k, biggest = 0, next = 0;
+	int in_order = 1;
+
+	memset(rep, 0, sizeof(rep));
+	rep[0].delay_ms = 300; /* meanwhile the queue fills */
+	fs_script(fs, rep, 1);
+	CHECK_INT(otas_engine_authenticate(e, 2000, NULL), OTAS_AUTH_OK);
+	for (i = 0; i < 3000; i++) {
+		char path[32];
+		snprintf(path, sizeof(path), "/items/%zu", i);
+		cap1(e, path, NULL);
+	}
+	CHECK(otas_flush(e, 20000) == OTAS_OK);
+	otas_stats(e, &st);
+	CHECK_INT(st.sent, 3000);
+	CHECK_INT(st.retried, 0);
+	CHECK_INT(distinct_events(fs, &total, "proj-1"), 3000);
+	CHECK_INT(total, 3000);
+	n = fs_count(fs);
+	CHECK(n < 300); /* not 300 batches of 10 */
+	for (i = 0; i < n; i++) {
+		fs_req_t r;
+		json_t *o, *evs;
+		CHECK(fs_get(fs, i, &r));
+		if ((size_t)r.n_events > biggest)
+			biggest = (size_t)r.n_events;
+		o = json_loads(r.body, 0, NULL);
+		fs_req_free(&r);
+		CHECK(o);
+		evs = json_object_get(o, "events");
+		for (k = 0; k < json_array_size(evs); k++) {
+			char want[32];
+			const char *u = json_string_value(json_object_get(
+			    json_array_get(evs, k), "path"));
+			snprintf(want, sizeof(want), "/items/%zu", next++);
+			if (!u || strcmp(u, want) != 0)
+				in_order = 0;
+		}
+		json_decref(o);
+	}
+	CHECK(in_order);
+	CHECK(biggest > 10 && biggest <= 1000);
+	otas_engine_free(e, 2000);
+	fs_stop(fs);
+}
+
 /* One batch of several in flight fails: it alone is retried (its answer
  * from flight counts as its first attempt), nothing is duplicated. */
 TEST(failed_batch_in_flight_is_retried_alone)
@@ -1007,6 +1064,7 @@ main(void)
 	mkdir(g_tmp, 0700);
 	RUN(batch_delivers_everything_once);
 	RUN(batches_in_flight_on_several_connections);
+	RUN(backlog_grows_batches_in_order);
 	RUN(failed_batch_in_flight_is_retried_alone);
 	RUN(fallback_to_single_events_on_404);
 	RUN(retry_after_429_is_honoured);

@@ -10,6 +10,11 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+# What the apps and servers a test starts import from: tests/python, then
+# the run's own PYTHONPATH (make asan-python puts the sanitizer build of the
+# package there), then the installed package.
+PYTHONPATH = os.pathsep.join(
+    [str(HERE)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
 
 APP = textwrap.dedent("""
     import json, sys, django
@@ -67,7 +72,7 @@ def free_port():
 def run_app(env_over, code=APP, timeout=60):
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTAS_")}
     env.update({"DJANGO_SETTINGS_MODULE": "djproject.settings",
-                "PYTHONPATH": str(HERE)})
+                "PYTHONPATH": PYTHONPATH})
     env.update(env_over)
     p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                        text=True, timeout=timeout)

@@ -13,7 +13,8 @@ import time
 import pytest
 from django.test import Client, override_settings
 
-from sdk_support import HERE, as_obj, events_for, free_port, run_app, wait_for
+from sdk_support import (HERE, PYTHONPATH, as_obj, events_for, free_port, run_app,
+                          wait_for)
 
 
 def one(collector, path, **kw):
@@ -261,7 +262,7 @@ def _runserver_event(collector, tmp_path, uid):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTAS_")}
     env.update({"OTAS_SDK_KEY": collector.key, "OTAS_BASE_URL": collector.url,
-                "OTAS_SPOOL_DIR": str(tmp_path), "PYTHONPATH": str(HERE),
+                "OTAS_SPOOL_DIR": str(tmp_path), "PYTHONPATH": PYTHONPATH,
                 "DJANGO_SETTINGS_MODULE": "djproject.settings"})
     p = subprocess.Popen([sys.executable, "-m", "django", "runserver", "--noreload",
                           f"127.0.0.1:{port}"], cwd=HERE, env=env,

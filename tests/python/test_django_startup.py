@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from sdk_support import HERE, free_port, run_app
+from sdk_support import HERE, PYTHONPATH, free_port, run_app
 
 def test_missing_key_raises_configuration_error(tmp_path):
     p, res = run_app({"OTAS_SPOOL_DIR": str(tmp_path)})
@@ -67,7 +67,7 @@ def test_bad_option_names_option_and_fix(collector, tmp_path):
 def test_system_check_reports_bad_option(collector, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTAS_")}
     env.update({"DJANGO_SETTINGS_MODULE": "djproject.settings",
-                "PYTHONPATH": str(HERE), "OTAS_SDK_KEY": collector.key,
+                "PYTHONPATH": PYTHONPATH, "OTAS_SDK_KEY": collector.key,
                 "OTAS_FLUSH_INTERVAL_MS": "-5"})
     p = subprocess.run([sys.executable, "-m", "django", "check"], env=env,
                        capture_output=True, text=True, timeout=60)

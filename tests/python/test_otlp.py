@@ -20,7 +20,7 @@ import pytest
 
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 
-from sdk_support import free_port, run_app, wait_for
+from sdk_support import PYTHONPATH, free_port, run_app, wait_for
 
 HERE = Path(__file__).resolve().parent
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -99,7 +99,7 @@ def attrs(kvs):
 def gunicorn_env(receiver, tmp_path, **over):
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTAS_")}
     env.update({"DJANGO_SETTINGS_MODULE": "djproject.settings",
-                "PYTHONPATH": str(HERE),
+                "PYTHONPATH": PYTHONPATH,
                 # no OTAS_SDK_KEY: the OTLP exporter needs none
                 "OTAS_EXPORTER": "otlp",
                 "OTAS_OTLP_ENDPOINT": receiver.url,  # base URL: /v1/logs added

@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 
-from sdk_support import events_for, wait_for
+from sdk_support import PYTHONPATH, events_for, wait_for
 from otas_testing.collector import Collector
 from sdk_support import free_port, run_app
 
@@ -133,7 +133,7 @@ print("RESULT " + json.dumps({"flushed": otas.flush(15), "stats": otas.stats()})
 def test_gunicorn_preload_two_workers_every_request_delivered(collector, tmp_path):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTAS_")}
-    env.update({"DJANGO_SETTINGS_MODULE": "djproject.settings", "PYTHONPATH": str(HERE),
+    env.update({"DJANGO_SETTINGS_MODULE": "djproject.settings", "PYTHONPATH": PYTHONPATH,
                 "OTAS_SDK_KEY": collector.key, "OTAS_BASE_URL": collector.url,
                 "OTAS_SPOOL_DIR": str(tmp_path / "spool")})
     gunicorn = Path(sys.executable).with_name("gunicorn")

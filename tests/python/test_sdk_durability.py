@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 
-from sdk_support import wait_for
+from sdk_support import PYTHONPATH, wait_for
 from otas_testing.collector import Collector
 from sdk_support import free_port, run_app
 
@@ -26,7 +26,7 @@ HERE = Path(__file__).resolve().parent
 
 def app_env(collector, spool, **extra):
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTAS_")}
-    env.update({"DJANGO_SETTINGS_MODULE": "djproject.settings", "PYTHONPATH": str(HERE),
+    env.update({"DJANGO_SETTINGS_MODULE": "djproject.settings", "PYTHONPATH": PYTHONPATH,
                 "OTAS_SDK_KEY": collector.key, "OTAS_BASE_URL": collector.url,
                 "OTAS_SPOOL_DIR": str(spool), "OTAS_FLUSH_INTERVAL_MS": "100"})
     env.update(extra)

@@ -22,7 +22,7 @@ import uuid
 
 import pytest
 
-from sdk_support import HERE, free_port, wait_for
+from sdk_support import HERE, PYTHONPATH, free_port, wait_for
 
 N = 5
 PY = sys.executable
@@ -167,7 +167,7 @@ def test_server_stop_loses_nothing(row, collector, tmp_path):
         "OTAS_SPOOL_DIR": str(spool), "OTAS_FLUSH_INTERVAL_MS": "60000",
         "OTAS_SHUTDOWN_TIMEOUT_MS": "4000",
         "DJANGO_SETTINGS_MODULE": "djproject.settings",
-        "PYTHONPATH": str(HERE), "PYTHONUNBUFFERED": "1",
+        "PYTHONPATH": PYTHONPATH, "PYTHONUNBUFFERED": "1",
         "PYTHONFAULTHANDLER": "1",  # a hung process shows where (below)
     })
     log = open(tmp_path / "server.log", "w+")
@@ -268,7 +268,7 @@ def test_uwsgi_sigint_while_busy_still_delivers(collector, tmp_path):
         "OTAS_SDK_KEY": collector.key, "OTAS_BASE_URL": collector.url,
         "OTAS_SPOOL_DIR": str(tmp_path / "spool"),
         "OTAS_FLUSH_INTERVAL_MS": "60000", "OTAS_SHUTDOWN_TIMEOUT_MS": "4000",
-        "BUSY_MARKER": str(marker), "PYTHONPATH": str(HERE),
+        "BUSY_MARKER": str(marker), "PYTHONPATH": PYTHONPATH,
         "PYTHONUNBUFFERED": "1",
     })
     log = open(tmp_path / "server.log", "w+")

@@ -12,13 +12,13 @@ from django.test import Client
 
 from otas.exceptions import MISSING_KEY_MESSAGE
 from otas.testing import capture_events, otas_events  # noqa: F401
-from sdk_support import as_obj, HERE, free_port, run_app, wait_for
+from sdk_support import HERE, PYTHONPATH, as_obj, free_port, run_app, wait_for
 
 
 def _django(args, env_over=None, timeout=120):
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTAS_")}
     env.update({"DJANGO_SETTINGS_MODULE": "djproject.settings_static",
-                "PYTHONPATH": str(HERE)})
+                "PYTHONPATH": PYTHONPATH})
     env.update(env_over or {})
     return subprocess.run([sys.executable, "-m", "django", *args], cwd=HERE,
                           env=env, capture_output=True, text=True,
@@ -92,7 +92,7 @@ def test_pytest_django_sends_nothing_by_default(collector, uid, tmp_path):
         PYTEST_DJANGO_SUITE.replace("{uid}", str(uid)))
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTAS_")}
     env.update({"OTAS_SDK_KEY": collector.key, "OTAS_BASE_URL": collector.url,
-                "OTAS_SPOOL_DIR": str(tmp_path), "PYTHONPATH": str(HERE),
+                "OTAS_SPOOL_DIR": str(tmp_path), "PYTHONPATH": PYTHONPATH,
                 "DJANGO_SETTINGS_MODULE": "djproject.settings"})
     p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p",
                         "no:cacheprovider", "--rootdir", str(tmp_path),

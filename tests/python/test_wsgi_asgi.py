@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from sdk_support import as_obj, events_for, wait_for
+from sdk_support import PYTHONPATH, as_obj, events_for, wait_for
 from sdk_support import free_port
 
 HERE = Path(__file__).resolve().parent
@@ -84,7 +84,7 @@ def test_fastapi_test_client(collector, uid):
 
 def serve(cmd, port, collector, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTAS_")}
-    env.update({"PYTHONPATH": str(HERE), "OTAS_SDK_KEY": collector.key,
+    env.update({"PYTHONPATH": PYTHONPATH, "OTAS_SDK_KEY": collector.key,
                 "OTAS_BASE_URL": collector.url, "OTAS_SPOOL_DIR": str(tmp_path)})
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
