@@ -1360,7 +1360,10 @@ sender_main(void *arg)
 		 * stop wakes it there (otas__http_wakeup()), so it need not
 		 * poll the queue. */
 		if (d.action == OTAS__ACT_COLLECT && st.wakeable)
-			sn->q->sender_waiting = OTAS__QUEUE_IN_HTTP;
+			sn->q->sender_waiting =
+			    st.in_flight < st.max_in_flight
+			        ? OTAS__QUEUE_IN_HTTP
+			        : OTAS__QUEUE_IN_HTTP_FULL;
 		pthread_mutex_unlock(&sn->q->mu);
 
 		if (d.entities) {
