@@ -451,6 +451,8 @@ redact_core(const otas__jsonpath_set_t *rules, const otas__nameset_t *names,
 	 * in (for the length of the document as it would be unescaped). */
 	char *o = NULL;
 	size_t o_mark = 0, removed = 0, added = 0;
+	/* Members no rule can take, told by one bit (jsonpath.h). */
+	uint64_t name_filter = otas__jsonpath_name_filter(rules);
 	/* Every key is asked about: the name memo is looked up inline. */
 	uint64_t memo_tag = 0;
 	otas__name_memo_t *memo =
@@ -582,7 +584,13 @@ key:
 		    key_sensitive(names, memo, memo_tag, s + k0, klen,
 		                  escaped)) {
 			redact_next = 1;
-		} else if (live[depth]) {
+		} else if (live[depth] &&
+		           (escaped ||
+		            name_filter >> otas__jsonpath_name_bit(
+		                               (const char *)s + k0, klen) &
+		                1)) {
+			/* (A key the filter refuses leaves nothing live below
+			 * it: cur_live stays 0, its states are never read.) */
 			uint64_t *next = states + depth * nw;
 			if (otas__jsonpath_member(rules, next - nw,
 			                          (const char *)s + k0, klen,
