@@ -290,7 +290,6 @@ INCLUSIVE = [
     ("otas__event_write", "serialise one event (headers, bodies, redaction)"),
     ("otas__name_sensitive", "  is this header / key name sensitive?"),
     ("otas__redact_json_names_str", "  JSON body: remove sensitive keys, escape (one pass)"),
-    ("otas__name_memo_ask", "    is this JSON key sensitive? (the name memo)"),
     ("otas__headers_write", "  headers"),
     ("escape", "  JSON string escaping (json.c)"),
     ("otas__urlencoded_to_json", "  query string to JSON"),
