@@ -18,6 +18,7 @@
  */
 #include "event/event.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -68,7 +69,7 @@ ctype_starts(const char *ct, size_t n, const char *what)
 static int
 ctype_json(const char *ct, size_t n)
 {
-	size_t i, e;
+	size_t e;
 
 	if (ctype_is(ct, n, "application/json"))
 		return 1;
@@ -77,10 +78,8 @@ ctype_json(const char *ct, size_t n)
 	            ct[e] != ',';
 	     e++)
 		;
-	for (i = 0; i + 5 <= e; i++)
-		if (strncasecmp(ct + i, "+json", 5) == 0 && i + 5 == e)
-			return 1;
-	return 0;
+	/* Only the last five bytes of the type can be the "+json". */
+	return e >= 5 && strncasecmp(ct + e - 5, "+json", 5) == 0;
 }
 
 /* Request bodies recorded by size only, whatever the host handed over
@@ -89,19 +88,37 @@ ctype_json(const char *ct, size_t n)
 static int
 ctype_size_only(const char *ct, size_t n)
 {
-	static const char *const pre[] = {
-	    "multipart/", "image/", "audio/", "video/", "font/",
-	    "application/octet-stream", "application/zip",
-	    "application/gzip", "application/x-gzip", "application/x-tar",
-	    "application/pdf", "application/x-7z", "application/x-rar",
-	    "application/vnd.ms-", "application/vnd.openxmlformats",
-	    "application/x-protobuf", "application/grpc"};
+	static const char *const top[] = {"multipart/", "image/", "audio/",
+	                                  "video/", "font/"};
+	/* After "application/". */
+	static const char *const app[] = {
+	    "octet-stream", "zip", "gzip", "x-gzip", "x-tar", "pdf", "x-7z",
+	    "x-rar", "vnd.ms-", "vnd.openxmlformats", "x-protobuf", "grpc"};
 	size_t i;
+	int c;
 
 	if (!ct)
 		return 0;
-	for (i = 0; i < sizeof(pre) / sizeof(pre[0]); i++)
-		if (ctype_starts(ct, n, pre[i]))
+	while (n && (*ct == ' ' || *ct == '\t'))
+		ct++, n--;
+	if (!n)
+		return 0;
+	/* "application/" once, then its subtypes; every prefix only when
+	 * its first byte matches (tolower: what strncasecmp compares). */
+	if (n >= 12 && strncasecmp(ct, "application/", 12) == 0) {
+		ct += 12, n -= 12;
+		c = n ? tolower((unsigned char)*ct) : -1;
+		for (i = 0; i < sizeof(app) / sizeof(app[0]); i++) {
+			size_t k = strlen(app[i]);
+			if (c == app[i][0] && n >= k &&
+			    strncasecmp(ct, app[i], k) == 0)
+				return 1;
+		}
+		return 0;
+	}
+	c = tolower((unsigned char)*ct);
+	for (i = 0; i < sizeof(top) / sizeof(top[0]); i++)
+		if (c == top[i][0] && ctype_starts(ct, n, top[i]))
 			return 1;
 	return 0;
 }
