@@ -397,22 +397,82 @@ static int g_exit_hooked;
  * spools what it could not deliver (the back end down) and joins the
  * sender, so no sender thread is left running into the exit handlers
  * that follow (libcrypto's clean-up under a spooling sender crashed the
- * worker); it frees nothing, as other threads may still call in.  No
- * Python: the logger is muted first (g_exiting).  A try-lock: exit(3)
- * from a signal handler that interrupted open_add()/open_remove() skips
- * it rather than deadlock. */
+ * worker); it frees nothing, as other threads may still call in.
+ *
+ * No Python: the logger is muted first (g_exiting).  A sender already
+ * inside the log callback, though, needs the GIL back, which the thread
+ * calling exit() may hold (a C signal handler that interrupted Python):
+ * it would never be joined.  So the stops run on a thread of their own,
+ * waited for at most the engines' shutdown timeouts plus EXIT_MARGIN_MS;
+ * past that, exit goes on without them (g_open_mu stays held, so nothing
+ * frees an engine under that thread).  A try-lock: exit(3) from a signal
+ * handler that interrupted open_add()/open_remove() skips it rather than
+ * deadlock. */
+#define EXIT_MARGIN_MS 2000
+static pthread_mutex_t g_exit_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_exit_cv = PTHREAD_COND_INITIALIZER;
+static int g_exit_done;
+
+/* g_open_mu held by exit_flush(). */
+static void *
+exit_stop_all(void *arg)
+{
+	int i;
+
+	(void)arg;
+	for (i = 0; i < OPEN_MAX; i++)
+		if (g_open[i])
+			(void)otas_engine_stop(g_open[i], g_open_ms[i]);
+	pthread_mutex_lock(&g_exit_mu);
+	g_exit_done = 1;
+	pthread_cond_signal(&g_exit_cv);
+	pthread_mutex_unlock(&g_exit_mu);
+	return NULL;
+}
+
 static void
 exit_flush(void)
 {
-	int i;
+	struct timespec ts;
+	pthread_t t;
+	long long wait_ms = EXIT_MARGIN_MS;
+	int i, n = 0, done;
 
 	atomic_store_explicit(&g_exiting, 1, memory_order_release);
 	if (pthread_mutex_trylock(&g_open_mu) != 0)
 		return;
 	for (i = 0; i < OPEN_MAX; i++)
-		if (g_open[i])
-			(void)otas_engine_stop(g_open[i], g_open_ms[i]);
-	pthread_mutex_unlock(&g_open_mu);
+		if (g_open[i]) {
+			n++;
+			wait_ms += g_open_ms[i];
+		}
+	if (!n) {
+		pthread_mutex_unlock(&g_open_mu);
+		return;
+	}
+	if (pthread_create(&t, NULL, exit_stop_all, NULL) != 0) {
+		pthread_mutex_unlock(&g_open_mu);
+		return;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += (time_t)(wait_ms / 1000);
+	ts.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&g_exit_mu);
+	while (!g_exit_done &&
+	       pthread_cond_timedwait(&g_exit_cv, &g_exit_mu, &ts) == 0)
+		;
+	done = g_exit_done;
+	pthread_mutex_unlock(&g_exit_mu);
+	if (done) {
+		pthread_join(t, NULL);
+		pthread_mutex_unlock(&g_open_mu);
+	} else {
+		pthread_detach(t); /* stuck: exit goes on, g_open_mu kept */
+	}
 }
 
 static void
