@@ -20,6 +20,15 @@
  * all counting of a document is capped at SCAN_FACTOR times its length,
  * beyond which it fails closed.  Rule sets without them never scan.
  *
+ * The same walk has a second output (otas__redact_json_names_str, the
+ * serialiser's): the redacted document written as the escaped body of a
+ * JSON string, in the same pass, instead of redacting into a buffer and
+ * escaping that again.  Strings are written by the scan that reads them;
+ * the bytes between two strings go out with one store at the next quote;
+ * a replaced value is written, then dropped for the marker.  Both outputs
+ * come from one function (redact_core), so they cannot disagree on what
+ * is valid or what is redacted.
+ *
  * Validation is strict RFC 8259: no trailing commas, no leading zeros, no
  * control characters or invalid UTF-8 (overlong, surrogate, > U+10FFFF) in
  * strings, only the standard escapes, one value and nothing but blank space
@@ -442,6 +451,8 @@ redact_core(const otas__jsonpath_set_t *rules, const otas__nameset_t *names,
 	 * in (for the length of the document as it would be unescaped). */
 	char *o = NULL;
 	size_t o_mark = 0, removed = 0, added = 0;
+	/* Members no rule can take, told by one bit (jsonpath.h). */
+	uint64_t name_filter = otas__jsonpath_name_filter(rules);
 	/* Every key is asked about: the name memo is looked up inline. */
 	uint64_t memo_tag = 0;
 	otas__name_memo_t *memo =
@@ -573,7 +584,13 @@ key:
 		    key_sensitive(names, memo, memo_tag, s + k0, klen,
 		                  escaped)) {
 			redact_next = 1;
-		} else if (live[depth]) {
+		} else if (live[depth] &&
+		           (escaped ||
+		            name_filter >> otas__jsonpath_name_bit(
+		                               (const char *)s + k0, klen) &
+		                1)) {
+			/* (A key the filter refuses leaves nothing live below
+			 * it: cur_live stays 0, its states are never read.) */
 			uint64_t *next = states + depth * nw;
 			if (otas__jsonpath_member(rules, next - nw,
 			                          (const char *)s + k0, klen,
