@@ -60,34 +60,45 @@ is_hex(unsigned char c)
  * of up to 16 bytes is one unaligned 16-byte store. */
 #define SPAN_SLACK 32
 
+/* A span longer than 16 bytes (numbers, literals and brackets between
+ * two strings; the tail of the document). */
+static __attribute__((noinline)) char *
+esc_span_long(char *o, const unsigned char *s, size_t len, size_t from,
+              size_t n)
+{
+#if defined(__SSE2__)
+	size_t i = 0;
+
+	/* Loads stay inside the document: 16 at a time while 16 are
+	 * left, the rest by memcpy. */
+	while (i < n && len - from - i >= 16) {
+		_mm_storeu_si128((__m128i *)(o + i),
+		                 _mm_loadu_si128((const __m128i *)(s + from + i)));
+		i += 16;
+	}
+	if (i < n)
+		memcpy(o + i, s + from + i, n - i);
+#else
+	(void)len;
+	memcpy(o, s + from, n);
+#endif
+	return o + n;
+}
+
 /* Write s[from..to) at o (the room is there, SPAN_SLACK included). */
 static inline __attribute__((always_inline)) char *
 esc_span(char *o, const unsigned char *s, size_t len, size_t from, size_t to)
 {
-	size_t n = to - from;
-
 #if defined(__SSE2__)
-	if (len - from >= 16) {
-		/* 16 bytes at a time (nearly every span is one store);
-		 * loads stay inside the document, the tail by memcpy. */
-		size_t i = 0;
-		for (;;) {
-			_mm_storeu_si128((__m128i *)(o + i),
-			                 _mm_loadu_si128(
-			                     (const __m128i *)(s + from + i)));
-			i += 16;
-			if (i >= n)
-				break;
-			if (len - from - i < 16) {
-				memcpy(o + i, s + from + i, n - i);
-				break;
-			}
-		}
-		return o + n;
+	/* Nearly every span (what lies between two strings: `":`, `,`,
+	 * `:12,`) is one store. */
+	if (__builtin_expect(to - from <= 16 && len - from >= 16, 1)) {
+		_mm_storeu_si128((__m128i *)o,
+		                 _mm_loadu_si128((const __m128i *)(s + from)));
+		return o + (to - from);
 	}
 #endif
-	memcpy(o, s + from, n);
-	return o + n;
+	return esc_span_long(o, s, len, from, to - from);
 }
 
 #define ESC_SPAN(to)                                                       \
@@ -214,7 +225,7 @@ scan_string(const unsigned char *s, size_t len, size_t *pp, int *escaped,
 	}
 }
 
-static int
+static inline __attribute__((always_inline)) int
 scan_number(const unsigned char *s, size_t len, size_t *pp)
 {
 	size_t p = *pp;

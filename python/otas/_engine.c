@@ -260,6 +260,10 @@ get_bytes(PyObject *o, const char **p, size_t *len, Py_buffer *view)
 
 /* ------------------------------------------------------------ logging */
 
+/* Set by exit_flush() (below): from then on the logger leaves Python
+ * alone. */
+static atomic_int g_exiting;
+
 static void
 log_cb(otas_log_level_t level, const char *msg, void *userdata)
 {
@@ -268,6 +272,11 @@ log_cb(otas_log_level_t level, const char *msg, void *userdata)
 	PyObject *r;
 
 	if (is_finalizing && is_finalizing())
+		return;
+	/* exit(3) is running exit_flush(), which waits for the sender: the
+	 * thread that called exit() may hold the GIL, and a sender waiting
+	 * for it would never be joined.  A line logged that late is lost. */
+	if (atomic_load_explicit(&g_exiting, memory_order_acquire))
 		return;
 	g = PyGILState_Ensure();
 	if (self->log_callable) {
@@ -378,25 +387,31 @@ static otas_engine_t *g_open[OPEN_MAX];
 static int g_open_ms[OPEN_MAX];
 static int g_exit_hooked;
 
-/* At exit(3), deliver what the open engines hold.  uWSGI runs Python's
- * atexit hooks only when the worker is idle: a worker stopped (SIGINT)
- * while it is still finishing a request it has answered exits without
- * them, and the events of the requests it served were lost (about one
- * stop in ten).  exit(3) handlers run in every case; after a normal
- * interpreter exit every engine is closed already and this does nothing.
- * It only flushes (any thread, bounded by the shutdown timeout): no
- * Python, nothing freed.  A try-lock: exit(3) from a signal handler that
- * interrupted open_add()/open_remove() skips it rather than deadlock. */
+/* At exit(3), deliver what the open engines hold and spool the rest.
+ * uWSGI runs Python's atexit hooks only when the worker is idle: a worker
+ * stopped (SIGINT) while it is still finishing a request it has answered
+ * exits without them, and the events of the requests it served were lost
+ * (about one stop in ten).  exit(3) handlers run in every case; after a
+ * normal interpreter exit every engine is closed already and this does
+ * nothing.  otas_engine_stop() delivers until the shutdown timeout,
+ * spools what it could not deliver (the back end down) and joins the
+ * sender, so no sender thread is left running into the exit handlers
+ * that follow (libcrypto's clean-up under a spooling sender crashed the
+ * worker); it frees nothing, as other threads may still call in.  No
+ * Python: the logger is muted first (g_exiting).  A try-lock: exit(3)
+ * from a signal handler that interrupted open_add()/open_remove() skips
+ * it rather than deadlock. */
 static void
 exit_flush(void)
 {
 	int i;
 
+	atomic_store_explicit(&g_exiting, 1, memory_order_release);
 	if (pthread_mutex_trylock(&g_open_mu) != 0)
 		return;
 	for (i = 0; i < OPEN_MAX; i++)
 		if (g_open[i])
-			(void)otas_flush(g_open[i], g_open_ms[i]);
+			(void)otas_engine_stop(g_open[i], g_open_ms[i]);
 	pthread_mutex_unlock(&g_open_mu);
 }
 

@@ -4,7 +4,8 @@
  * (retries and batches in flight), then shutdown with updates still
  * queued.  Every tenth event carries a 40 KB body, so big records' blocks
  * go through capture.c's pool of spare blocks between the host threads
- * and the sender.  Meant for the sanitizer builds (make asan / make tsan), where
+ * and the sender; every twentieth lends it instead (body_release, called
+ * by the sender or at engine free, exactly once per queued event).  Meant for the sanitizer builds (make asan / make tsan), where
  * a data race, a leak or a use after free fails the run; the counts are
  * checked in every build.
  */
@@ -26,6 +27,33 @@ static otas_engine_t *g_eng;
 static char g_body[40 * 1024];
 static volatile int g_stop;
 static int g_fail[THREADS];
+static int g_lent[THREADS], g_back[THREADS];
+
+static void
+lent_back(void *owner)
+{
+	__atomic_fetch_add((int *)owner, 1, __ATOMIC_RELAXED);
+}
+
+static void
+lent_reset(void)
+{
+	memset(g_lent, 0, sizeof(g_lent));
+	memset(g_back, 0, sizeof(g_back));
+}
+
+/* After otas_engine_free(): every lent body came back, once. */
+static void
+lent_check(void)
+{
+	int i;
+
+	for (i = 0; i < THREADS; i++) {
+		CHECK_INT(g_lent[i], EVENTS / 20);
+		CHECK_INT(__atomic_load_n(&g_back[i], __ATOMIC_RELAXED),
+		          g_lent[i]);
+	}
+}
 
 static void *
 producer(void *arg)
@@ -43,10 +71,16 @@ producer(void *arg)
 	c.resp_body_size = -1;
 	c.status = 200;
 	for (i = 0; i < EVENTS; i++) {
+		int lend = i % 20 == 0;
 		c.req_body = i % 10 == 0 ? g_body : NULL;
 		c.req_body_len = i % 10 == 0 ? sizeof(g_body) : 0;
+		c.flags = lend ? OTAS_CAP_REQ_BODY_BORROWED : 0;
+		c.body_release = lend ? lent_back : NULL;
+		c.body_owner = lend ? &g_back[id] : NULL;
 		if (otas_capture(g_eng, &c, NULL) != OTAS_OK)
 			g_fail[id]++;
+		else if (lend)
+			g_lent[id]++;
 		if (i % (EVENTS / UPDATES) == 0) {
 			int n = snprintf(u, sizeof(u),
 			                 "{\"user_id\":\"u%d-%d\"}", id, i);
@@ -102,6 +136,7 @@ TEST(threads_race_the_sender)
 	fs_script(fs, fail, 3);
 	g_eng = mk(fs_url(fs));
 	g_stop = 0;
+	lent_reset();
 	CHECK(otas_engine_authenticate(g_eng, 2000, NULL) == OTAS_AUTH_OK);
 	CHECK(pthread_create(&rd, NULL, reader, NULL) == 0);
 	for (i = 0; i < THREADS; i++)
@@ -120,6 +155,7 @@ TEST(threads_race_the_sender)
 	CHECK_INT(st.dropped_entities, 0);
 	otas_engine_free(g_eng, 1000);
 	g_eng = NULL;
+	lent_check();
 	fs_stop(fs);
 }
 
@@ -132,6 +168,7 @@ TEST(shutdown_with_updates_queued)
 
 	memset(g_body, 'b', sizeof(g_body));
 	g_eng = mk("http://127.0.0.1:9");
+	lent_reset();
 	for (i = 0; i < THREADS; i++)
 		CHECK(pthread_create(&t[i], NULL, producer,
 		                     (void *)(intptr_t)i) == 0);
@@ -139,6 +176,7 @@ TEST(shutdown_with_updates_queued)
 		pthread_join(t[i], NULL);
 	otas_engine_free(g_eng, 200);
 	g_eng = NULL;
+	lent_check();
 }
 
 int
