@@ -59,19 +59,26 @@ def start_gunicorn(python, settings, env, name):
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
 
 
+def _tree_pids(pid, children=True):
+    """pid and, with children, its child processes (a gunicorn master's
+    workers)."""
+    pids = [pid]
+    if children:
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children") as f:
+                pids += [int(x) for x in f.read().split()]
+        except OSError:
+            pass
+    return pids
+
+
 def tree_cpu_s(pid):
     """CPU seconds (user + system, every thread) of a gunicorn master and
     its workers, from /proc: a measure the machine's other tenants do not
     inflate the way they do requests/s."""
     tck = os.sysconf("SC_CLK_TCK")
     total = 0.0
-    pids = [pid]
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            pids += [int(x) for x in f.read().split()]
-    except OSError:
-        pass
-    for p in pids:
+    for p in _tree_pids(pid):
         try:
             with open(f"/proc/{p}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
@@ -86,14 +93,7 @@ def thread_cpu_s(pid, children=True):
     otas-sender threads and of every other thread of pid (and of its
     children, a gunicorn master's workers).  Empty when /proc has none."""
     out = {"sender": 0.0, "other": 0.0}
-    pids = [pid]
-    if children:
-        try:
-            with open(f"/proc/{pid}/task/{pid}/children") as f:
-                pids += [int(x) for x in f.read().split()]
-        except OSError:
-            pass
-    for p in pids:
+    for p in _tree_pids(pid, children):
         try:
             tids = os.listdir(f"/proc/{p}/task")
         except OSError:

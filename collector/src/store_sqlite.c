@@ -218,6 +218,7 @@ typedef struct {
 	int64_t path_last_us;       /* writer: when the path table was filled */
 	int64_t path_waiting;       /* writer: events stored above path_wm */
 	int path_fill_events;       /* writer: otas__writer_opts_t's */
+	sqlite3_stmt *ins_n;        /* writer: insert_n_init's statement */
 } sq_t;
 
 /* The searchable text (store.h OTAS__SEARCH_FIELDS): each field's first
@@ -1291,50 +1292,168 @@ bind_who(sqlite3_stmt *s, int i, unsigned char who, const char *v)
 		sqlite3_bind_null(s, i);
 }
 
-/* Insert one job's events inside the open transaction.  0 ok. */
-static int
-insert_job(sqlite3 *db, sqlite3_stmt *ins, otas__store_job_t *j)
+/* One event's 17 parameters of S_EVENT_INSERT, from ?(base + 1). */
+static void
+bind_event(sqlite3_stmt *ins, int base, const otas__store_job_t *j,
+           const otas__event_t *e)
 {
+	sqlite3_bind_int64(ins, base + 1, j->project_pk);
+	sqlite3_bind_text(ins, base + 2, e->event_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(ins, base + 3, e->ts_us ? e->ts_us : j->received_us);
+	sqlite3_bind_int64(ins, base + 4, j->received_us);
+	sqlite3_bind_text(ins, base + 5, e->method, -1, SQLITE_STATIC);
+	sqlite3_bind_text(ins, base + 6, e->path, -1, SQLITE_STATIC);
+	sqlite3_bind_text(ins, base + 7, e->route ? e->route : e->path, -1,
+	                  SQLITE_STATIC);
+	sqlite3_bind_int64(ins, base + 8, e->status);
+	sqlite3_bind_double(ins, base + 9, e->latency_ms);
+	sqlite3_bind_int(ins, base + 10, e->is_error);
+	bind_opt_text(ins, base + 11, e->agent_id);
+	bind_opt_text(ins, base + 12, e->agent_session_id);
+	sqlite3_bind_int(ins, base + 13, e->agent_verified);
+	/* -1: SQLite then knows the text is NUL-terminated (doc is, and
+	 * holds no NUL: JSON escapes it) and a json_extract reads it in
+	 * place; with a length each one copied the whole document to
+	 * terminate it.  The memchr keeps a document with a NUL whole all
+	 * the same. */
+	sqlite3_bind_text(ins, base + 14, e->doc,
+	                  memchr(e->doc, 0, e->doc_len) ? (int)e->doc_len : -1,
+	                  SQLITE_STATIC);
+	bind_who(ins, base + 15, e->who[0], e->user_id);
+	bind_who(ins, base + 16, e->who[1], e->company_id);
+	sqlite3_bind_int(ins, base + 17, (e->who[0] == OTAS__WHO_DOC) |
+	                                     (e->who[1] == OTAS__WHO_DOC) << 1);
+}
+
+/* Rows per multi-row insert: a statement's own cost (a cursor opened
+ * and closed for the table and each of its seven indexes, the halt) was
+ * ~5,600 instructions an event with one row a statement. */
+#define SQ_INSERT_ROWS 16
+
+static char sq_insert_n_sql[SQ_INSERT_ROWS * 320 + 512];
+static pthread_once_t sq_insert_n_once = PTHREAD_ONCE_INIT;
+
+/* S_EVENT_INSERT with SQ_INSERT_ROWS rows of VALUES, row r's parameters
+ * from ?(17r + 1). */
+static void
+insert_n_init(void)
+{
+	const char *v = strstr(sql_text[S_EVENT_INSERT], " VALUES(");
+	size_t o = (size_t)(v - sql_text[S_EVENT_INSERT]);
+
+	memcpy(sq_insert_n_sql, sql_text[S_EVENT_INSERT], o);
+	o += (size_t)snprintf(sq_insert_n_sql + o, sizeof sq_insert_n_sql - o,
+	                      " VALUES");
+	for (int r = 0; r < SQ_INSERT_ROWS; r++) {
+		int b = 17 * r;
+		o += (size_t)snprintf(sq_insert_n_sql + o, sizeof sq_insert_n_sql - o, "%s(",
+		                      r ? "," : "");
+		for (int i = 1; i <= 14; i++)
+			o += (size_t)snprintf(sq_insert_n_sql + o,
+			                      sizeof sq_insert_n_sql - o, "?%d,", b + i);
+		o += (size_t)snprintf(
+		    sq_insert_n_sql + o, sizeof sq_insert_n_sql - o,
+		    "CASE WHEN ?%d & 1 THEN json_extract(?%d, '$.metadata.user_id')"
+		    " ELSE ?%d END,"
+		    "CASE WHEN ?%d & 2 THEN json_extract(?%d,"
+		    " '$.metadata.company_id') ELSE ?%d END)",
+		    b + 17, b + 14, b + 15, b + 17, b + 14, b + 16);
+	}
+}
+
+/* After a multi-row insert that stored fewer rows than it had: which
+ * were new.  Rows are given ids above the largest before the statement,
+ * one more each (the only writer appends; no AUTOINCREMENT), so the
+ * statement's are the `changes` ids at the top; an event is new when
+ * its (project, event_id) has one of them and no event before it in the
+ * chunk had the same (the first of two is the one stored). */
+static int
+mark_inserted(conn_t *c, otas__store_job_t *j, otas__event_t **ev, int n,
+              int changes)
+{
+	sqlite3_stmt *mx = NULL, *get = stmt(c, S_EVENT_GET);
+	int64_t top, ids[SQ_INSERT_ROWS];
+	int rc = -1;
+
+	if (!get || sqlite3_prepare_v2(c->db, "SELECT max(id) FROM events", -1,
+	                               &mx, NULL) != SQLITE_OK ||
+	    sqlite3_step(mx) != SQLITE_ROW)
+		goto done;
+	top = sqlite3_column_int64(mx, 0);
+	for (int i = 0; i < n; i++) {
+		sqlite3_reset(get);
+		sqlite3_bind_int64(get, 1, j->project_pk);
+		sqlite3_bind_text(get, 2, ev[i]->event_id, -1, SQLITE_STATIC);
+		ids[i] = sqlite3_step(get) == SQLITE_ROW ? sqlite3_column_int64(get, 0)
+		                                         : 0;
+		ev[i]->inserted = ids[i] > top - changes;
+		for (int k = 0; k < i && ev[i]->inserted; k++)
+			if (ids[k] == ids[i])
+				ev[i]->inserted = 0;
+	}
+	sqlite3_reset(get);
+	rc = 0;
+done:
+	sqlite3_finalize(mx);
+	return rc;
+}
+
+/* Insert one job's events inside the open transaction, SQ_INSERT_ROWS a
+ * statement (insn) and the rest one a statement (ins).  0 ok. */
+static int
+insert_job(conn_t *c, sqlite3_stmt *ins, sqlite3_stmt *insn,
+           otas__store_job_t *j)
+{
+	otas__event_t *chunk[SQ_INSERT_ROWS];
+	size_t i = 0;
+
 	j->accepted = j->duplicates = 0;
-	for (size_t i = 0; i < j->n; i++) {
-		otas__event_t *e = &j->ev[i];
-		if (e->reject || !e->doc)
+	while (i < j->n) {
+		int n = 0;
+		size_t next = i;
+		/* the next SQ_INSERT_ROWS events to store, if there are */
+		while (insn && next < j->n && n < SQ_INSERT_ROWS) {
+			otas__event_t *e = &j->ev[next++];
+			if (!e->reject && e->doc)
+				chunk[n++] = e;
+		}
+		if (n == SQ_INSERT_ROWS) {
+			int changes;
+			sqlite3_reset(insn);
+			for (int r = 0; r < n; r++)
+				bind_event(insn, 17 * r, j, chunk[r]);
+			if (sqlite3_step(insn) != SQLITE_DONE)
+				return -1;
+			changes = sqlite3_changes(c->db);
+			if (changes == n) {
+				for (int r = 0; r < n; r++)
+					chunk[r]->inserted = 1;
+			} else if (mark_inserted(c, j, chunk, n, changes) != 0) {
+				return -1;
+			}
+			for (int r = 0; r < n; r++)
+				if (chunk[r]->inserted)
+					j->accepted++;
+				else
+					j->duplicates++;
+			i = next;
 			continue;
-		sqlite3_reset(ins);
-		sqlite3_bind_int64(ins, 1, j->project_pk);
-		sqlite3_bind_text(ins, 2, e->event_id, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(ins, 3, e->ts_us ? e->ts_us : j->received_us);
-		sqlite3_bind_int64(ins, 4, j->received_us);
-		sqlite3_bind_text(ins, 5, e->method, -1, SQLITE_STATIC);
-		sqlite3_bind_text(ins, 6, e->path, -1, SQLITE_STATIC);
-		sqlite3_bind_text(ins, 7, e->route ? e->route : e->path, -1,
-		                  SQLITE_STATIC);
-		sqlite3_bind_int64(ins, 8, e->status);
-		sqlite3_bind_double(ins, 9, e->latency_ms);
-		sqlite3_bind_int(ins, 10, e->is_error);
-		bind_opt_text(ins, 11, e->agent_id);
-		bind_opt_text(ins, 12, e->agent_session_id);
-		sqlite3_bind_int(ins, 13, e->agent_verified);
-		/* -1: SQLite then knows the text is NUL-terminated (doc is,
-		 * and holds no NUL: JSON escapes it) and every json_extract
-		 * of the generated columns reads it in place; with a length
-		 * each one copied the whole document to terminate it.  The
-		 * memchr keeps a document with a NUL whole all the same. */
-		sqlite3_bind_text(ins, 14, e->doc,
-		                  memchr(e->doc, 0, e->doc_len) ? (int)e->doc_len
-		                                                : -1,
-		                  SQLITE_STATIC);
-		bind_who(ins, 15, e->who[0], e->user_id);
-		bind_who(ins, 16, e->who[1], e->company_id);
-		sqlite3_bind_int(ins, 17, (e->who[0] == OTAS__WHO_DOC) |
-		                              (e->who[1] == OTAS__WHO_DOC) << 1);
-		if (sqlite3_step(ins) != SQLITE_DONE)
-			return -1;
-		e->inserted = sqlite3_changes(db) > 0;
-		if (e->inserted)
-			j->accepted++;
-		else
-			j->duplicates++;
+		}
+		/* fewer left: one a statement */
+		for (; i < j->n; i++) {
+			otas__event_t *e = &j->ev[i];
+			if (e->reject || !e->doc)
+				continue;
+			sqlite3_reset(ins);
+			bind_event(ins, 0, j, e);
+			if (sqlite3_step(ins) != SQLITE_DONE)
+				return -1;
+			e->inserted = sqlite3_changes(c->db) > 0;
+			if (e->inserted)
+				j->accepted++;
+			else
+				j->duplicates++;
+		}
 	}
 	return 0;
 }
@@ -1502,8 +1621,15 @@ sq_writer_commit(void *b, int w, otas__store_job_t *batch, int fail)
 
 	(void)w;
 	rc = ins && exec(q->wr.db, "BEGIN IMMEDIATE") == 0 ? 0 : -1;
+	if (rc == 0 && !q->ins_n) {
+		pthread_once(&sq_insert_n_once, insert_n_init);
+		if (sqlite3_prepare_v3(q->wr.db, sq_insert_n_sql, -1,
+		                       SQLITE_PREPARE_PERSISTENT, &q->ins_n,
+		                       NULL) != SQLITE_OK)
+			rc = -1;
+	}
 	for (j = batch; rc == 0 && j; j = j->next) {
-		rc = insert_job(q->wr.db, ins, j);
+		rc = insert_job(&q->wr, ins, q->ins_n, j);
 		added += j->accepted;
 	}
 	if (rc == 0)
@@ -1536,6 +1662,10 @@ sq_writer_commit(void *b, int w, otas__store_job_t *batch, int fail)
 	}
 	if (ins)
 		sqlite3_reset(ins);
+	if (q->ins_n) {
+		sqlite3_reset(q->ins_n);
+		sqlite3_clear_bindings(q->ins_n); /* no pointer into the jobs */
+	}
 	return rc;
 }
 
@@ -1685,6 +1815,8 @@ sq_writer_close(void *b, int w)
 	/* Fold the WAL back so the database file stands alone. */
 	sqlite3_wal_checkpoint_v2(q->wr.db, NULL, SQLITE_CHECKPOINT_TRUNCATE,
 	                          NULL, NULL);
+	sqlite3_finalize(q->ins_n);
+	q->ins_n = NULL;
 	conn_close(&q->wr);
 }
 

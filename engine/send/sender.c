@@ -1201,6 +1201,7 @@ gather_locked(snd_t *s, int64_t now, otas__sched_state_t *st)
 	}
 	st->entities_next_ms = ent_next;
 	st->batch_max_events = (uint64_t)sn->cfg->batch_max_events;
+	st->backlog_events = (uint64_t)sn->cfg->batch_backlog_events;
 	st->flush_interval_ms = sn->cfg->flush_interval_ms;
 	st->stop = sn->stop;
 	st->flush_wanted = sn->flush_seq > sn->done_seq;

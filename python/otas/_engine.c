@@ -397,22 +397,82 @@ static int g_exit_hooked;
  * spools what it could not deliver (the back end down) and joins the
  * sender, so no sender thread is left running into the exit handlers
  * that follow (libcrypto's clean-up under a spooling sender crashed the
- * worker); it frees nothing, as other threads may still call in.  No
- * Python: the logger is muted first (g_exiting).  A try-lock: exit(3)
- * from a signal handler that interrupted open_add()/open_remove() skips
- * it rather than deadlock. */
+ * worker); it frees nothing, as other threads may still call in.
+ *
+ * No Python: the logger is muted first (g_exiting).  A sender already
+ * inside the log callback, though, needs the GIL back, which the thread
+ * calling exit() may hold (a C signal handler that interrupted Python):
+ * it would never be joined.  So the stops run on a thread of their own,
+ * waited for at most the engines' shutdown timeouts plus EXIT_MARGIN_MS;
+ * past that, exit goes on without them (g_open_mu stays held, so nothing
+ * frees an engine under that thread).  A try-lock: exit(3) from a signal
+ * handler that interrupted open_add()/open_remove() skips it rather than
+ * deadlock. */
+#define EXIT_MARGIN_MS 2000
+static pthread_mutex_t g_exit_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_exit_cv = PTHREAD_COND_INITIALIZER;
+static int g_exit_done;
+
+/* g_open_mu held by exit_flush(). */
+static void *
+exit_stop_all(void *arg)
+{
+	int i;
+
+	(void)arg;
+	for (i = 0; i < OPEN_MAX; i++)
+		if (g_open[i])
+			(void)otas_engine_stop(g_open[i], g_open_ms[i]);
+	pthread_mutex_lock(&g_exit_mu);
+	g_exit_done = 1;
+	pthread_cond_signal(&g_exit_cv);
+	pthread_mutex_unlock(&g_exit_mu);
+	return NULL;
+}
+
 static void
 exit_flush(void)
 {
-	int i;
+	struct timespec ts;
+	pthread_t t;
+	long long wait_ms = EXIT_MARGIN_MS;
+	int i, n = 0, done;
 
 	atomic_store_explicit(&g_exiting, 1, memory_order_release);
 	if (pthread_mutex_trylock(&g_open_mu) != 0)
 		return;
 	for (i = 0; i < OPEN_MAX; i++)
-		if (g_open[i])
-			(void)otas_engine_stop(g_open[i], g_open_ms[i]);
-	pthread_mutex_unlock(&g_open_mu);
+		if (g_open[i]) {
+			n++;
+			wait_ms += g_open_ms[i];
+		}
+	if (!n) {
+		pthread_mutex_unlock(&g_open_mu);
+		return;
+	}
+	if (pthread_create(&t, NULL, exit_stop_all, NULL) != 0) {
+		pthread_mutex_unlock(&g_open_mu);
+		return;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += (time_t)(wait_ms / 1000);
+	ts.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&g_exit_mu);
+	while (!g_exit_done &&
+	       pthread_cond_timedwait(&g_exit_cv, &g_exit_mu, &ts) == 0)
+		;
+	done = g_exit_done;
+	pthread_mutex_unlock(&g_exit_mu);
+	if (done) {
+		pthread_join(t, NULL);
+		pthread_mutex_unlock(&g_open_mu);
+	} else {
+		pthread_detach(t); /* stuck: exit goes on, g_open_mu kept */
+	}
 }
 
 static void
@@ -1651,12 +1711,51 @@ Engine_closed(EngineObject *self, void *Py_UNUSED(closure))
  * record(request, response, body, t0_ns); an Exception in the capture
  * calls fail() and the response is returned as it is; an event id is set
  * as the X-OTAS-Event-Id header.  body is no_body (None, 0, 0) when the
- * request has none. */
+ * request has none.  With skip_prefixes (a tuple of str) and python (a
+ * callable), a request whose path starts with one of the prefixes, and
+ * whatever would return NotImplemented, is python(request)'s: the
+ * callable is then the whole middleware (OtasMiddleware.__new__ hands it
+ * to Django), with no Python frame of ours on the common path. */
 typedef struct {
 	PyObject_HEAD
 	PyObject *engine, *get_response, *record, *fail, *no_body;
 	PyObject *want_id; /* bool */
+	/* django_caller()'s optional two: the paths not captured (a tuple
+	 * of str prefixes, NULL: none) and the Python request path
+	 * (callable(request) -> response) that serves them and whatever
+	 * the C path leaves (NULL: return NotImplemented instead). */
+	PyObject *skip_prefixes, *python;
 } DjangoCallObject;
+
+/* Does the request's path start with one of the skipped prefixes?  1, 0,
+ * -1 with an exception set. */
+static int
+dj_skipped(DjangoCallObject *self, module_state *st, PyObject *request,
+           PyObject *d)
+{
+	PyObject *path;
+	Py_ssize_t i, n = PyTuple_Size(self->skip_prefixes);
+	int hit = 0;
+
+	if (!(path = inst_attr(d, request, st->str_path)))
+		return -1;
+	if (!IS_STR(path)) {
+		Py_DECREF(path);
+		return 1; /* not a str path: Python's to judge */
+	}
+	for (i = 0; i < n && !hit; i++) {
+		Py_ssize_t t = PyUnicode_Tailmatch(
+		    path, PyTuple_GetItem(self->skip_prefixes, i), 0,
+		    PY_SSIZE_T_MAX, -1);
+		if (t < 0) {
+			Py_DECREF(path);
+			return -1;
+		}
+		hit = t > 0;
+	}
+	Py_DECREF(path);
+	return hit;
+}
 
 /* The request body before the view, as the Python middleware's
  * _request_body() reads it: META's CONTENT_LENGTH cl (a str, not "" and not
@@ -1745,8 +1844,11 @@ DjangoCall_call(DjangoCallObject *self, PyObject *args, PyObject *kwds)
 	st = PyType_GetModuleState(Py_TYPE((PyObject *)self));
 	if (!(d = PyObject_GetAttr(request, st->str_dict)))
 		return NULL;
-	if (IS_DICT(d))
-		meta = inst_attr(d, request, st->str_meta);
+	if (!IS_DICT(d))
+		goto python;
+	if (self->skip_prefixes && (t = dj_skipped(self, st, request, d)) != 0)
+		goto python; /* a static file, or an error: Python's */
+	meta = inst_attr(d, request, st->str_meta);
 	if (!meta || !IS_DICT(meta))
 		goto python; /* an error, or a META to read in Python */
 	cl = PyDict_GetItemWithError(meta, st->str_content_length);
@@ -1832,6 +1934,8 @@ python:
 	Py_DECREF(d);
 	if (PyErr_Occurred() && swallow() < 0)
 		return NULL;
+	if (self->python)
+		return PyObject_CallFunctionObjArgs(self->python, request, NULL);
 	Py_RETURN_NOTIMPLEMENTED;
 error:
 	Py_XDECREF(meta);
@@ -1850,6 +1954,8 @@ DjangoCall_traverse(DjangoCallObject *self, visitproc visit, void *arg)
 	Py_VISIT(self->fail);
 	Py_VISIT(self->no_body);
 	Py_VISIT(self->want_id);
+	Py_VISIT(self->skip_prefixes);
+	Py_VISIT(self->python);
 	return 0;
 }
 
@@ -1862,6 +1968,8 @@ DjangoCall_clear(DjangoCallObject *self)
 	Py_CLEAR(self->fail);
 	Py_CLEAR(self->no_body);
 	Py_CLEAR(self->want_id);
+	Py_CLEAR(self->skip_prefixes);
+	Py_CLEAR(self->python);
 	return 0;
 }
 
@@ -1901,13 +2009,24 @@ Engine_django_caller(EngineObject *self, PyObject *const *args,
 	DjangoCallObject *c;
 	int want_id;
 
-	if (nargs != 5 || !IS_TUPLE(args[4]) || PyTuple_Size(args[4]) != 3 ||
-	    !PyCallable_Check(args[0]) || !PyCallable_Check(args[2]) ||
-	    !PyCallable_Check(args[3])) {
+	if ((nargs != 5 && nargs != 7) || !IS_TUPLE(args[4]) ||
+	    PyTuple_Size(args[4]) != 3 || !PyCallable_Check(args[0]) ||
+	    !PyCallable_Check(args[2]) || !PyCallable_Check(args[3]) ||
+	    (nargs == 7 && (!IS_TUPLE(args[5]) || !PyCallable_Check(args[6])))) {
 		PyErr_SetString(PyExc_TypeError,
 		                "django_caller(get_response, want_id, record, "
-		                "fail, no_body: (body, size, flags))");
+		                "fail, no_body: (body, size, flags)[, "
+		                "skip_prefixes: tuple, python])");
 		return NULL;
+	}
+	if (nargs == 7) {
+		Py_ssize_t i, n = PyTuple_Size(args[5]);
+		for (i = 0; i < n; i++)
+			if (!IS_STR(PyTuple_GetItem(args[5], i))) {
+				PyErr_SetString(PyExc_TypeError,
+				                "skip_prefixes: a tuple of str");
+				return NULL;
+			}
 	}
 	CHECK_CAPTURE(self);
 	if (!self->dj_skip_keys) {
@@ -1927,6 +2046,11 @@ Engine_django_caller(EngineObject *self, PyObject *const *args,
 	c->record = Py_NewRef(args[2]);
 	c->fail = Py_NewRef(args[3]);
 	c->no_body = Py_NewRef(args[4]);
+	if (nargs == 7) {
+		c->skip_prefixes = PyTuple_Size(args[5]) ? Py_NewRef(args[5])
+		                                         : NULL;
+		c->python = Py_NewRef(args[6]);
+	}
 	return (PyObject *)c;
 }
 
@@ -1941,8 +2065,9 @@ static PyMethodDef Engine_methods[] = {
      "middleware's capture in one call."},
     {"django_caller", (PyCFunction)(void (*)(void))Engine_django_caller,
      METH_FASTCALL,
-     "django_caller(get_response, want_id, record, fail, no_body): the "
-     "middleware's request path as one C callable (see _engine.pyi)."},
+     "django_caller(get_response, want_id, record, fail, no_body[, "
+     "skip_prefixes, python]): the middleware's request path as one C "
+     "callable (see _engine.pyi)."},
     {"django_setup", (PyCFunction)(void (*)(void))Engine_django_setup,
      METH_FASTCALL,
      "django_setup(lazy_type, skip_keys, user_in_c): once, before "

@@ -104,7 +104,9 @@ class Engine:
         the binding takes the bytes from response._container without the
         property's call and copy."""
     def django_caller(self, get_response: Any, want_id: bool, record: Any,
-                      fail: Any, no_body: tuple[None, int, int], /) -> Any:
+                      fail: Any, no_body: tuple[None, int, int],
+                      skip_prefixes: tuple[str, ...] = ..., python: Any = ...,
+                      /) -> Any:
         """The Django middleware's request path as one C callable:
         caller(request) reads the body as the Python middleware does
         (want_request_body(), request.body, wsgi.input pointed at Django's
@@ -114,7 +116,11 @@ class Engine:
         record(request, None, body, t0_ns, exc) and is raised again,
         capture_django()'s NotImplemented to record(request, response,
         body, t0_ns), an Exception of the capture to fail().  body is
-        no_body for a request without one.  Needs django_setup()."""
+        no_body for a request without one.  Needs django_setup().  With
+        skip_prefixes and python (given together): a request whose path
+        starts with one of the prefixes, and what would be NotImplemented,
+        is python(request)'s instead -- the caller is then a whole
+        middleware."""
     def capture_django(self, request: Any, response: Any, t0_ns: int,
                        body: tuple[bytes | None, int, int], want_id: bool, /) -> Any:
         """The Django middleware's capture in one call: reads the request

@@ -137,7 +137,22 @@ class OtasMiddleware:
     sync_capable = True
     async_capable = True
 
+    def __new__(cls, get_response):
+        self = super().__new__(cls)
+        self._setup(get_response)
+        if self._whole is not None and cls is OtasMiddleware:
+            # The common case: Django calls the C callable itself for
+            # every request (Engine.django_caller with the skipped paths
+            # and _call_direct for everything else), no Python frame of
+            # ours in between.  It holds this instance's _record, _core
+            # and _call_direct.  A subclass keeps its own __call__.
+            return self._whole
+        return self
+
     def __init__(self, get_response):
+        pass  # set up by __new__ (_setup), whatever __new__ returned
+
+    def _setup(self, get_response):
         self.get_response = get_response
         self.async_mode = iscoroutinefunction(get_response)
         if self.async_mode:
@@ -172,6 +187,7 @@ class OtasMiddleware:
         self._fast = self._core is not None and self._core.plain
         self._direct = None  # __call__'s short path: capture_django
         self._c_call = None  # ... and the whole of it in C
+        self._whole = None  # ... the middleware itself, in C
         if self._fast:
             self._capture_django = engine.capture_django
             engine.django_setup(
@@ -184,6 +200,11 @@ class OtasMiddleware:
                 self._c_call = engine.django_caller(
                     get_response, self._id_header, self._record,
                     self._core.fail, _NO_BODY)
+                if self._c_call is not None:
+                    self._whole = engine.django_caller(
+                        get_response, self._id_header, self._record,
+                        self._core.fail, _NO_BODY, self._skip_prefixes,
+                        self._call_direct)
 
     # ------------------------------------------------------------ request
 

@@ -183,3 +183,58 @@ def test_django_caller_is_the_middleware_path(eng):
     assert calls[-1][1] is stream and len(calls[-1]) == 4
     assert list(stream.streaming_content) == [b"a"]
     assert eng.stats()["captured"] == before + 4 and "fail" not in calls
+
+
+def test_django_caller_as_the_whole_middleware(eng):
+    # with the skipped prefixes and the Python path, the callable is the
+    # whole middleware: a skipped path and runserver's empty
+    # CONTENT_LENGTH go to python(request), the rest is captured in C
+    gone = []
+
+    def python(r):
+        gone.append(r.path)
+        return HttpResponse(b"python")
+
+    resp = HttpResponse(b"ok")
+    whole = eng.django_caller(lambda r: resp, False, lambda *a: None,
+                              lambda: None, NO_BODY, ("/static/", "/media/"),
+                              python)
+    before = eng.stats()["captured"]
+    assert whole(request()) is resp
+    assert whole(request("/static/app.css")).content == b"python"
+    assert whole(request("/media/a.png")).content == b"python"
+    empty = request("/api/items/8")
+    empty.META["CONTENT_LENGTH"] = ""
+    assert whole(empty).content == b"python"
+    assert gone == ["/static/app.css", "/media/a.png", "/api/items/8"]
+    assert eng.stats()["captured"] == before + 1
+    # no prefixes: only what the C path leaves goes to Python
+    whole = eng.django_caller(lambda r: resp, False, lambda *a: None,
+                              lambda: None, NO_BODY, (), python)
+    assert whole(request("/static/app.css")) is resp
+    with pytest.raises(TypeError):
+        eng.django_caller(lambda r: resp, False, lambda *a: None,
+                          lambda: None, NO_BODY, ("/static/", 3), python)
+    with pytest.raises(TypeError):
+        eng.django_caller(lambda r: resp, False, lambda *a: None,
+                          lambda: None, NO_BODY, ("/static/",))
+
+
+def test_middleware_is_the_c_callable_in_the_common_case(collector):
+    # OtasMiddleware(get_response) hands Django the C callable itself (no
+    # Python frame of ours per request); a subclass keeps its __call__
+    from otas.middleware import OtasMiddleware
+
+    def view(r):
+        return HttpResponse(b"ok")
+
+    mw = OtasMiddleware(view)
+    assert type(mw).__name__ == "DjangoCall"
+    assert mw(request()).content == b"ok"
+
+    class Mine(OtasMiddleware):
+        pass
+
+    sub = Mine(view)
+    assert isinstance(sub, Mine) and sub._whole is not None
+    assert sub(request()).content == b"ok"

@@ -391,6 +391,42 @@ def test_uwsgi_sigint_while_busy_back_end_down_spools(tmp_path):
         coll.stop()
 
 
+# exit(3) from a thread that holds the GIL (a server's C signal handler
+# interrupting Python code) while the sender thread is inside the Python log
+# callback: the sender cannot go on, so the exit handler must not wait for it
+# past the shutdown timeout.
+_EXIT_HOLDING_GIL = """
+import ctypes, threading, time
+from otas import _engine
+inside = threading.Event()
+
+def log(level, msg):
+    inside.set()
+    time.sleep(30)  # releases the GIL; needs it back to return
+
+eng = _engine.Engine({"OTAS_SDK_KEY": "otas_AAAAAAAAAAA_" + "E" * 43,
+                      "OTAS_BASE_URL": "http://127.0.0.1:9",
+                      "OTAS_SPOOL_DIR": %r, "OTAS_SHUTDOWN_TIMEOUT_MS": "1000"},
+                     log=log, log_level=30)
+eng.capture(_engine.Exchange("GET", "/a", None, [], 1, status=200))
+assert inside.wait(20), "the sender never logged"
+print("EXITING", flush=True)
+ctypes.PyDLL(None).exit(0)  # PyDLL: the GIL stays held
+"""
+
+
+def test_exit_holding_the_gil_while_the_sender_logs_does_not_hang(tmp_path):
+    t0 = time.monotonic()
+    p = subprocess.run([PY, "-c", _EXIT_HOLDING_GIL % str(tmp_path / "spool")],
+                       cwd=HERE, capture_output=True, text=True, timeout=60)
+    took = time.monotonic() - t0
+    assert "EXITING" in p.stdout, p.stdout + p.stderr
+    assert p.returncode == 0, p.stdout + p.stderr
+    # the shutdown timeout (1 s) and the exit handler's margin, not the
+    # log callback's 30 s
+    assert took < 15, took
+
+
 _WAIT_UNSPOOLED = """
 import time
 deadline = time.monotonic() + 30
