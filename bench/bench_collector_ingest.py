@@ -9,7 +9,7 @@ per event are reported separately.
 
     .venv/bin/python bench/bench_collector_ingest.py [--clients 8] [--batches 400]
         [--client c|python] [--sync full|normal] [--no-gzip]
-        [--stores sqlite,pg1,pg2] [--bin build/c/collector/otas-collector]
+        [--stores sqlite,pg1,pg2] [--prefill N] [--bin build/c/collector/otas-collector]
 
 --client c (default): the load generator in bench/bench_collector_ingest.c
 (`load` mode; built on demand with cmake --build build/c --target
@@ -122,10 +122,7 @@ def server_cpu(pid: int) -> float:
     return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_c(a, c):
-    """The C load generator (bench_collector_ingest load); see the docstring."""
-    if a.batch_size != 100 or a.no_gzip:
-        sys.exit("--client c sends gzip batches of 100")
+def load_tool():
     # Beside the collector under test, else in the plain CMake build
     # (make bench builds it there).
     tool = Path(os.environ["OTAS_COLLECTOR_BIN"]).resolve().parent / "bench_collector_ingest"
@@ -133,6 +130,14 @@ def run_c(a, c):
         tool = Path(__file__).resolve().parent.parent / "build/c/collector/bench_collector_ingest"
     if not tool.exists():
         sys.exit(f"{tool.name} is not built: cmake --build build/c --target {tool.name}")
+    return tool
+
+
+def run_c(a, c):
+    """The C load generator (bench_collector_ingest load); see the docstring."""
+    if a.batch_size != 100 or a.no_gzip:
+        sys.exit("--client c sends gzip batches of 100")
+    tool = load_tool()
     cpu0 = server_cpu(c.proc.pid)
     out = subprocess.run([str(tool), "load", str(c.port), c.key, str(a.clients),
                           str(a.batches)], capture_output=True, text=True)
@@ -204,6 +209,14 @@ def run_store(a, tmp, store, n_coll, pg):
         c = Collector(Path(tmp) / f"{store}{n_coll}-{i}", db_url=url, pg=pg)
         c.db_path, c.key, c.project_id = first.db_path, first.key, first.project_id
         colls.append(c.start(extra_args=extra))
+    if a.prefill:
+        # a database that is not empty: what the indexes cost depends on
+        # how many events they hold (not measured)
+        out = subprocess.run([str(load_tool()), "load", str(first.port), first.key, "4",
+                              str(max(1, a.prefill // 400))], capture_output=True, text=True)
+        if out.returncode != 0:
+            sys.exit(f"prefill failed: {out.stdout} {out.stderr}")
+    pre = int(first.sql("SELECT count(*) FROM events")) if a.prefill else 0
     run = run_c if a.client == "c" else run_python
     per = argparse.Namespace(**{**vars(a), "clients": max(1, a.clients // n_coll)})
     pg0 = pg_cpu(pg) if store == "pg" else 0.0
@@ -220,7 +233,7 @@ def run_store(a, tmp, store, n_coll, pg):
     pgc = pg_cpu(pg) - pg0 if store == "pg" else 0.0
     idx = {"cpu": 0.0, "pg_cpu": 0.0, "n": 0, "wall": 0.0, "during": None}
     try:
-        stored = int(first.sql("SELECT count(*) FROM events"))
+        stored = int(first.sql("SELECT count(*) FROM events")) - pre
         if a.text_index != "off":
             idx["during"] = sum(c.get("/api/v1/collector/stats").json()
                                 .get("text_index", {}).get("indexed_events", 0)
@@ -281,6 +294,9 @@ def main() -> None:
     ap.add_argument("--hold-index", action="store_true",
                     help="hold the deferred text indexer during the load (ingest "
                          "CPU alone), then time its catch-up separately")
+    ap.add_argument("--prefill", type=int, default=0,
+                    help="store about N events first (C generator, not measured): "
+                         "the indexes' cost grows with what they hold")
     ap.add_argument("--tags", type=int, default=0,
                     help="N tags and a user id per event (--client python only)")
     a = ap.parse_args()
@@ -322,6 +338,7 @@ def main() -> None:
         ("gzip", not a.no_gzip),
         ("sync", f"{a.sync} (PostgreSQL: fsync on, synchronous_commit on)"),
         ("client", a.client),
+        ("stored before (prefill)", a.prefill),
         ("event size (JSON)", f"{any_r['raw'] / any_r['n_events']:.0f} B"
                               if any_r["raw"] else "1140 B"),
     ]

@@ -56,8 +56,12 @@ CPU_VARIANTS = ["baseline", "null", "before", "otas"]
 
 # Stages of the sender's profile: (name, test on "file:function [object]").
 STAGES = [
+    # JSON bodies are redacted and escaped in one pass
+    # (otas__redact_json_names_str): its escaping counts as redaction, and
+    # so does what is inlined into it from headers (json.h, emmintrin.h).
     ("redaction (header names, JSON keys, JSONPath)",
      re.compile(r"redact_names\.c|redact_body\.c|redact_json\.c|redact_form\.c|jsonpath\.c|"
+                r":otas__redact_json_names_str\b|:otas__name_memo_ask\b|"
                 r"(event|headers)\.c:(is_sensitive|hdr_name_eq|hdr_in|may_hold_url)")),
     ("compression (zstd to our collector, zlib for gzip)",
      re.compile(r"libz\.so|libzstd|compress\.c|gzip\.c")),
@@ -193,6 +197,19 @@ def driver_env(coll, tmp, extra=None):
     return e
 
 
+def proc_cpu_s(pid):
+    """CPU seconds (on a CPU, every thread) of process pid from
+    /proc/PID/task/*/schedstat; None where there is no such file."""
+    total = 0
+    try:
+        for t in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{t}/schedstat") as f:
+                total += int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return total / 1e9
+
+
 def run_driver(env, n, prefix=(), timeout=600, binary=None):
     p = subprocess.run([*prefix, str(binary or DRIVER), "capture", str(n)], env=env,
                        capture_output=True, text=True, timeout=timeout)
@@ -232,14 +249,30 @@ def driver(n, rounds, log=H.log, before=None):
         for r in range(rounds):
             for k in (names if r % 2 == 0 else names[::-1]):
                 binary, extra = variants[k]
-                res[k].append(run_driver(driver_env(coll, tmp, extra), n, binary=binary))
+                c0 = proc_cpu_s(coll.proc.pid)
+                x = run_driver(driver_env(coll, tmp, extra), n, binary=binary)
+                c1 = proc_cpu_s(coll.proc.pid)
+                # The collector's CPU for this run (it answered every batch
+                # before the driver's flush returned), and the sender
+                # thread's share of the wall time on a CPU and waiting for
+                # one: the rest it waited for the collector or the queue.
+                x["collector_us_per_event"] = ((c1 - c0) / n * 1e6 if c0 is not None
+                                               and c1 is not None else float("nan"))
+                if "sender_run_s" in x:
+                    x["sender_on_cpu"] = x["sender_run_s"] / x["wall_s"]
+                    x["sender_runq"] = x["sender_runq_s"] / x["wall_s"]
+                res[k].append(x)
     finally:
         coll.stop()
     out = {"events": n, "rounds": rounds, "rows": {}}
     for k, rs in res.items():
         row = {f: H.median([x[f] for x in rs]) for f in
                ("events_per_s", "cpu_us_per_event", "capture_us_per_event",
-                "sender_us_per_event", "user_us_per_event", "sys_us_per_event")}
+                "sender_us_per_event", "user_us_per_event", "sys_us_per_event",
+                "collector_us_per_event")}
+        for f in ("sender_on_cpu", "sender_runq"):
+            vals = [x[f] for x in rs if f in x]
+            row[f] = H.median(vals) if vals else float("nan")
         row["sent_all"] = all(x["sent"] == n for x in rs)
         row["batches"] = rs[-1]["batches"]
         row["bytes_per_event"] = rs[-1]["bytes_sent"] / n
@@ -256,7 +289,8 @@ def driver(n, rounds, log=H.log, before=None):
 INCLUSIVE = [
     ("otas__event_write", "serialise one event (headers, bodies, redaction)"),
     ("otas__name_sensitive", "  is this header / key name sensitive?"),
-    ("otas__redact_json_names", "  JSON body: remove sensitive keys"),
+    ("otas__redact_json_names_str", "  JSON body: remove sensitive keys, escape (one pass)"),
+    ("otas__name_memo_ask", "    is this JSON key sensitive? (the name memo)"),
     ("otas__headers_write", "  headers"),
     ("escape", "  JSON string escaping (json.c)"),
     ("otas__urlencoded_to_json", "  query string to JSON"),
@@ -522,16 +556,24 @@ def md_driver(d, before_error=None):
     if "error" in d:
         return f"Not measured: {d['error']}"
     lines = ["| C driver, no Python | events/s (wall) | CPU µs/event | capture thread µs "
-             "| other threads µs | user µs | system µs | bytes sent/event | all sent |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+             "| other threads µs | user µs | system µs | collector CPU µs/event "
+             "| sender on a CPU / waiting for one | batches "
+             "| bytes sent/event | all sent |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    nan = float("nan")
     for k, r in d["rows"].items():
         lines.append(f"| {k} | {r['events_per_s']:,.0f} | {r['cpu_us_per_event']:.1f} | "
                      f"{r['capture_us_per_event']:.1f} | {r['sender_us_per_event']:.1f} | "
                      f"{r['user_us_per_event']:.1f} | {r['sys_us_per_event']:.1f} | "
+                     f"{r.get('collector_us_per_event', nan):.1f} | "
+                     f"{r.get('sender_on_cpu', nan):.0%} / {r.get('sender_runq', nan):.0%} | "
+                     f"{r.get('batches', 0):,} | "
                      f"{r['bytes_per_event']:.0f} | {'yes' if r['sent_all'] else 'NO'} |")
     return "\n".join(lines) + (f"\n\n{d['events']:,} events per run, median of "
                                f"{d['rounds']} interleaved runs, collector on the same "
-                               "machine (`--sync normal`)." + (
+                               "machine (`--sync normal`).  Sender on a CPU / waiting "
+                               "for one: shares of the wall time (schedstat); the rest "
+                               "it slept, waiting for the collector or the queue." + (
                                    "  'before, ...' rows: the same driver built against "
                                    "the --before tree, in the same rounds." if any(
                                        k.startswith("before") for k in d["rows"]) else "")

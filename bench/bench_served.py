@@ -59,19 +59,26 @@ def start_gunicorn(python, settings, env, name):
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
 
 
+def _tree_pids(pid, children=True):
+    """pid and, with children, its child processes (a gunicorn master's
+    workers)."""
+    pids = [pid]
+    if children:
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children") as f:
+                pids += [int(x) for x in f.read().split()]
+        except OSError:
+            pass
+    return pids
+
+
 def tree_cpu_s(pid):
     """CPU seconds (user + system, every thread) of a gunicorn master and
     its workers, from /proc: a measure the machine's other tenants do not
     inflate the way they do requests/s."""
     tck = os.sysconf("SC_CLK_TCK")
     total = 0.0
-    pids = [pid]
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            pids += [int(x) for x in f.read().split()]
-    except OSError:
-        pass
-    for p in pids:
+    for p in _tree_pids(pid):
         try:
             with open(f"/proc/{p}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
@@ -79,6 +86,28 @@ def tree_cpu_s(pid):
         except (OSError, ValueError, IndexError):
             pass
     return total
+
+
+def thread_cpu_s(pid, children=True):
+    """{"sender": s, "other": s}: CPU seconds on a CPU (schedstat) of the
+    otas-sender threads and of every other thread of pid (and of its
+    children, a gunicorn master's workers).  Empty when /proc has none."""
+    out = {"sender": 0.0, "other": 0.0}
+    for p in _tree_pids(pid, children):
+        try:
+            tids = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for t in tids:
+            try:
+                with open(f"/proc/{p}/task/{t}/comm") as f:
+                    name = f.read().strip()
+                with open(f"/proc/{p}/task/{t}/schedstat") as f:
+                    run = int(f.read().split()[0]) / 1e9
+            except (OSError, ValueError, IndexError):
+                continue
+            out["sender" if name == "otas-sender" else "other"] += run
+    return out
 
 
 def wrk(url, duration, connections=4):
@@ -122,7 +151,8 @@ def served(python, otas_path, rounds, duration, log=H.log, before_path=None):
                                                with_otas("before", before_path), "before")
         servers["otas"] = start_gunicorn(python, "demoapp.settings",
                                          with_otas("otas", otas_path), "otas")
-        res = {ep: {v: {"rps": [], "p99_ms": [], "errors": 0, "cpu_us": []}
+        res = {ep: {v: {"rps": [], "p99_ms": [], "errors": 0, "cpu_us": [],
+                        "sender_us": [], "collector_us": []}
                     for v in servers} for ep in ENDPOINTS}
         served_n = {v: 0 for v in servers}
         for ep in ENDPOINTS:
@@ -134,10 +164,21 @@ def served(python, otas_path, rounds, duration, log=H.log, before_path=None):
                 order = names[k:] + names[:k]
                 for v in order:
                     c0 = tree_cpu_s(servers[v][0].pid)
+                    t0 = thread_cpu_s(servers[v][0].pid)
+                    k0 = thread_cpu_s(coll.proc.pid, children=False)
                     rps, p99, bad, total = wrk(servers[v][1] + ep, duration)
                     if total:
                         res[ep][v]["cpu_us"].append(
                             (tree_cpu_s(servers[v][0].pid) - c0) / total * 1e6)
+                        # Where the added CPU goes: the workers' sender
+                        # threads, and the collector (its ingest runs on
+                        # the same cores).
+                        t1 = thread_cpu_s(servers[v][0].pid)
+                        k1 = thread_cpu_s(coll.proc.pid, children=False)
+                        res[ep][v]["sender_us"].append(
+                            (t1["sender"] - t0["sender"]) / total * 1e6)
+                        res[ep][v]["collector_us"].append(
+                            (k1["other"] - k0["other"]) / total * 1e6)
                     served_n[v] += total
                     res[ep][v]["rps"].append(rps)
                     res[ep][v]["p99_ms"].append(p99)
@@ -165,7 +206,9 @@ def served(python, otas_path, rounds, duration, log=H.log, before_path=None):
         for v, x in res[ep].items():
             rows[ep][v] = {"rps": H.median(x["rps"]), "p99_ms": H.median(x["p99_ms"]),
                            "errors": x["errors"], "all_rps": x["rps"],
-                           "cpu_us": H.median(x["cpu_us"])}
+                           "cpu_us": H.median(x["cpu_us"]),
+                           "sender_us": H.median(x["sender_us"]),
+                           "collector_us": H.median(x["collector_us"])}
         b = rows[ep]["baseline"]
         rows[ep]["rps_ratio"] = rows[ep]["otas"]["rps"] / b["rps"]
         rows[ep]["p99_ratio"] = rows[ep]["otas"]["p99_ms"] / b["p99_ms"]
@@ -180,8 +223,9 @@ def served(python, otas_path, rounds, duration, log=H.log, before_path=None):
 
 def md_served(data):
     lines = ["| endpoint | server | req/s | × without | p99 ms | × without "
-             "| server CPU µs/req | added CPU µs/req |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
+             "| server CPU µs/req | added CPU µs/req | of it, otas-sender threads µs/req "
+             "| collector CPU µs/req |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     nan = float("nan")
     for ep, r in data["rows"].items():
         b = r["baseline"]
@@ -194,8 +238,10 @@ def md_served(data):
             p99r = "—" if v == "baseline" else f"{x['p99_ms'] / b['p99_ms']:.2f}"
             cpu, bcpu = x.get("cpu_us", nan), b.get("cpu_us", nan)
             added = "—" if v == "baseline" else f"{cpu - bcpu:+.0f}"
+            snd = "—" if v == "baseline" else f"{x.get('sender_us', nan):.1f}"
+            col = "—" if v == "baseline" else f"{x.get('collector_us', nan):.1f}"
             lines.append(f"| `{ep}` {r['label']} | {name} | {x['rps']:.0f} | {ratio} | "
-                         f"{x['p99_ms']:.2f} | {p99r} | {cpu:.0f} | {added} |")
+                         f"{x['p99_ms']:.2f} | {p99r} | {cpu:.0f} | {added} | {snd} | {col} |")
     errs = {ep: "/".join(str(r[v]["errors"]) for v in ("baseline", "before", "otas")
                          if v in r)
             for ep, r in data["rows"].items()
@@ -207,7 +253,11 @@ def md_served(data):
             f"`{ep}` {e}" for ep, e in errs.items())]
     lines += ["", "Server CPU µs/req: user + system time of the gunicorn master and "
               "its workers (every thread, otas's sender included) over a wrk run, "
-              "divided by the requests wrk counted; median over rounds."]
+              "divided by the requests wrk counted; median over rounds.  otas-sender "
+              "threads: the workers' sender threads' time on a CPU (schedstat) per "
+              "request, part of the server's.  Collector CPU: every thread of the "
+              "otas-collector process (it runs on the same cores, default flags) "
+              "during the same wrk run, per request; not in the server's figure."]
     answered = data["otas_requests_served"] + (data.get("before_requests_served") or 0)
     stored = data["collector_events"]
     lines += ["", f"The otas server{'s' if data.get('before_requests_served') else ''} "

@@ -10,12 +10,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #define NONCE_LEN 12
 #define TAG_LEN 16
+
+/* Options it has not done yet: with none (0) it returns before the
+ * exit(3) registration. */
+int
+otas__crypto_init(void)
+{
+	return OPENSSL_init_crypto(OPENSSL_INIT_ADD_ALL_CIPHERS |
+	                               OPENSSL_INIT_ADD_ALL_DIGESTS,
+	                           NULL) == 1
+	           ? 0
+	           : -1;
+}
 
 int
 otas__sha256_hex(const void *in, size_t len, char out[65])

@@ -10,6 +10,10 @@
 
 #include "common/buf.h"
 
+/* Initialise libcrypto now (it registers its exit(3) clean-up at its
+ * first use).  0, or -1. */
+int otas__crypto_init(void);
+
 /* Lower-case hex SHA-256 of in into out (64 chars + NUL).  0, or -1. */
 int otas__sha256_hex(const void *in, size_t len, char out[65]);
 

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "capture/capture.h"
+#include "common/hash.h"
 #include "capture/filter.h"
 #include "send/http_curl.h"
 #include "event/identity.h"
@@ -256,6 +257,12 @@ otas_engine_new(otas_config_t *cfg, char *err, size_t errlen)
 	}
 	if (otas_config_check(cfg, err, errlen) != 0)
 		goto fail;
+	/* libcrypto registers its exit(3) clean-up at its first use: here,
+	 * before a host's exit handler that calls otas_engine_stop() (the
+	 * binding's exit_flush()), so that clean-up runs after it and the
+	 * spool can still be sealed.  At the sender's first use instead, it
+	 * ran first and the spooling sender crashed inside libcrypto. */
+	(void)otas__crypto_init();
 	eng = calloc(1, sizeof(*eng));
 	if (!eng)
 		goto oom;
@@ -564,6 +571,28 @@ otas_body_cap(const otas_engine_t *eng)
 	if (!eng || !eng->cfg->enabled || !eng->cfg->capture_bodies)
 		return 0;
 	return (size_t)eng->cfg->max_body_bytes;
+}
+
+otas_result_t
+otas_engine_stop(otas_engine_t *eng, int timeout_ms)
+{
+	otas_stats_t before = OTAS_STATS_INIT, after = OTAS_STATS_INIT;
+	uint64_t left;
+
+	if (!eng)
+		return OTAS_OK;
+	if (timeout_ms < 0)
+		timeout_ms = (int)eng->cfg->shutdown_timeout_ms;
+	otas_stats(eng, &before);
+	otas__sender_stop(&eng->snd, timeout_ms);
+	otas_stats(eng, &after);
+	/* Records still queued have no sender left to take them. */
+	pthread_mutex_lock(&eng->q.mu);
+	left = eng->q.count - eng->q.ent_count;
+	pthread_mutex_unlock(&eng->q.mu);
+	return after.dropped_shutdown == before.dropped_shutdown && !left
+	           ? OTAS_OK
+	           : OTAS_DROPPED;
 }
 
 otas_result_t

@@ -26,6 +26,7 @@
 #include "event/jsonpath.h"
 #include "slice_ref.h"
 #include "event/redact_body.h"
+#include "common/json.h"
 
 static const otas__nameset_t DEFAULTS = {NULL, 0, 1, NULL};
 
@@ -197,6 +198,41 @@ check_reference(const char *body, size_t blen)
 	check_one(body, blen, rule, &r);
 }
 
+/* otas__redact_json_names_str (redaction and escaping in one pass) writes
+ * exactly what otas__json_str_text writes of otas__redact_json_names'
+ * output, after what out already holds; -1 exactly when that fails; 1,
+ * out untouched, exactly when that output is longer than cap. */
+static void
+check_str(const otas__jsonpath_set_t *set, const otas__nameset_t *names,
+          const char *body, size_t blen, size_t cap)
+{
+	otas__buf_t ref = OTAS__BUF_INIT, exp = OTAS__BUF_INIT,
+	            got = OTAS__BUF_INIT;
+	int r1, r2;
+
+	r1 = otas__redact_json_names(set, names, body, blen, &ref);
+	otas__buf_puts(&got, "x");
+	r2 = otas__redact_json_names_str(set, names, body, blen, cap, &got);
+	if (ref.oom || got.oom)
+		goto done;
+	if (r1 != 0 || ref.len > cap) {
+		if (r2 != (r1 != 0 ? -1 : 1) || got.len != 1 ||
+		    got.data[1] != '\0')
+			abort();
+		goto done;
+	}
+	otas__buf_puts(&exp, "x");
+	if (otas__json_str_text(&exp, ref.data ? ref.data : "", ref.len) != 0)
+		abort(); /* a valid document is always text */
+	if (r2 != 0 || got.len != exp.len ||
+	    memcmp(got.data, exp.data, exp.len) != 0 || got.data[got.len])
+		abort();
+done:
+	otas__buf_free(&ref);
+	otas__buf_free(&exp);
+	otas__buf_free(&got);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -220,6 +256,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!set || !none)
 		abort();
 
+	check_str(set, NULL, body, blen, (size_t)-1);
+	check_str(set, &DEFAULTS, body, blen, (size_t)-1);
+	/* A cap somewhere around the length, from the input. */
+	check_str(set, &DEFAULTS, body, blen,
+	          blen + 16 - (size ? data[size - 1] % 33 : 0));
 	valid = json_check(body, blen, OTAS__REDACT_MAX_DEPTH);
 	rc = otas__redact_json(set, body, blen, &out);
 	if (out.oom)

@@ -1649,8 +1649,16 @@ route_cmp(const void *a, const void *b)
 {
 	const route_t *x = a, *y = b;
 
-	return x->count != y->count ? (x->count < y->count ? 1 : -1)
-	                            : strcmp(x->route, y->route);
+	int d;
+
+	if (x->count != y->count)
+		return x->count < y->count ? 1 : -1;
+	/* a whole order: the scan's row order (which a plan may change)
+	 * never shows */
+	if ((d = strcmp(x->route, y->route)) != 0 ||
+	    (d = strcmp(x->method, y->method)) != 0)
+		return d;
+	return x->unmatched - y->unmatched;
 }
 
 static int

@@ -36,6 +36,7 @@ typedef struct {
 	long max_queued_queries;
 	int max_conns_ip_set, query_threads_set;
 	int fail_commits, hold_index;
+	long long path_fill;
 } args_t;
 
 static const char *prog = "otas-collector";
@@ -315,6 +316,8 @@ parse(int argc, char **argv, int i, const char *allowed, const char *help,
 			a->fail_commits = (int)num(flag, v, 0, 1);
 		else if (!strcmp(flag, "--test-hold-text-index"))
 			a->hold_index = (int)num(flag, v, 0, 1);
+		else if (!strcmp(flag, "--test-path-fill"))
+			a->path_fill = num(flag, v, 1, 1000000000);
 	}
 	if (!a->db) {
 		const char *env = getenv("OTAS_COLLECTOR_DB");
@@ -600,7 +603,7 @@ cmd_serve(int argc, char **argv)
 	      "--max-decoded-bytes --max-batch-events --max-header-bytes "
 	      "--max-connections --max-pending --threads --timeout --sync "
 	      "--dashboard-dir --quiet --test-commit-delay-ms --test-fail-commits "
-	      "--test-text-budget-ms --test-hold-text-index "
+	      "--test-text-budget-ms --test-hold-text-index --test-path-fill "
 	      "--max-connections-per-ip --header-timeout "
 	      "--max-inflight-body-bytes --query-threads --max-queued-queries "
 	      "--tls-cert --tls-key "
@@ -655,6 +658,7 @@ cmd_serve(int argc, char **argv)
 	w.writers = (int)a.writers;
 	w.no_text_index = a.text_index && !strcmp(a.text_index, "off");
 	w.hold_text_index = a.hold_index;
+	w.path_fill_events = (int)a.path_fill;
 
 	st = open_store(a.db, 0);
 	/* Signals are taken by sigwait below; every thread started from here

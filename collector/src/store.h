@@ -66,6 +66,9 @@ typedef struct {
 	int no_text_index;      /* 1: drop the text index (ingest costs less,
 	                         * q scans); 0: make sure it is there */
 	int hold_text_index;    /* testing: the deferred indexer never runs */
+	int path_fill_events;   /* testing (SQLite): fill the path table when
+	                         * this many events wait, with no time
+	                         * condition; 0: the default (store_sqlite.c) */
 } otas__writer_opts_t;
 
 /* Counters of the maintenance schedule (otas__store_stats). */

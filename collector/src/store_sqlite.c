@@ -214,6 +214,11 @@ typedef struct {
 	int no_fts;                 /* --text-index off: q scans with LIKE */
 	int64_t fts_wm;             /* writer: fts_state.wm */
 	int fts_chunk;              /* writer: events per indexer transaction */
+	int64_t path_wm;            /* writer: path_state.wm (committed) */
+	int64_t path_last_us;       /* writer: when the path table was filled */
+	int64_t path_waiting;       /* writer: events stored above path_wm */
+	int path_fill_events;       /* writer: otas__writer_opts_t's */
+	sqlite3_stmt *ins_n;        /* writer: insert_n_init's statement */
 } sq_t;
 
 /* The searchable text (store.h OTAS__SEARCH_FIELDS): each field's first
@@ -450,13 +455,10 @@ static const char *const migrations[] = {
     SQ_SEARCH_TEXT " FROM events;",
     /* 11 -> 12: the tag rollups; migrate() then runs fill_tags */
     sq_tags_migration,
-    /* 12 -> 13: a path glob's literal head (or an exact path) walks
-     * this, not every event of the range (collector/README.md "Filtered
-     * views"; user and company have theirs).  It holds what the series
-     * and endpoints views read (otas__scan_query_t lean), so they never
-     * touch the table's 16 KiB pages. */
-    "CREATE INDEX IF NOT EXISTS events_path ON events(project, path, ts,"
-    " method, route, status, latency_ms, is_error);",
+    /* 12 -> 13: made the index events_path on events(project, path, ts,
+     * method, route, status, latency_ms, is_error), which 14 -> 15
+     * replaced by a table of the same name and columns. */
+    "DROP INDEX IF EXISTS events_path;",
     /* 13 -> 14: users and companies per route (rollup.h kinds "ru",
      * "rc"), filled from the events already there (anew when run again
      * on a database stepped back). */
@@ -474,6 +476,37 @@ static const char *const migrations[] = {
     " SELECT project, res, bucket, kind, route || char(9) || who,"
     " max(company), count(*), sum(err), min(ts), max(ts) FROM w"
     " WHERE who IS NOT NULL AND who <> '' GROUP BY 1, 2, 3, 4, 5;",
+    /* 14 -> 15: the path index as a table the writer fills in bulk.  A
+     * glob's literal head (or an exact path) walks it, not every event
+     * of the range (collector/README.md "Filtered views"), and it holds
+     * what the series and endpoints views read (otas__scan_query_t
+     * lean), so they never touch the events' 16 KiB pages.  As an index
+     * of events it cost every insert a leaf of its own (the paths of a
+     * batch are spread over the whole index), so each commit wrote a
+     * 16 KiB page per distinct path of the group: at 200,000 events
+     * stored, 39,000 of the 109,000 instructions an event cost.  The
+     * writer now copies the rows above path_state.wm into it every
+     * SQ_PATH_FILL_EVENTS events or SQ_PATH_FILL_US (path_fill), so a
+     * leaf is written once per fill, not once per group; a scan reads
+     * the rows above the watermark from events (ids, by the rowid).
+     * The trigger keeps it to the events there are (retention). */
+    "DROP INDEX IF EXISTS events_path;"
+    "CREATE TABLE IF NOT EXISTS events_path(project INTEGER NOT NULL,"
+    " path TEXT NOT NULL, ts INTEGER NOT NULL, id INTEGER NOT NULL,"
+    " method TEXT NOT NULL, route TEXT NOT NULL, status INTEGER NOT NULL,"
+    " latency_ms REAL NOT NULL, is_error INTEGER NOT NULL,"
+    " PRIMARY KEY(project, path, ts, id)) WITHOUT ROWID;"
+    "DELETE FROM events_path;"
+    "INSERT INTO events_path SELECT project, path, ts, id, method, route,"
+    " status, latency_ms, is_error FROM events"
+    " ORDER BY project, path, ts, id;"
+    "CREATE TABLE IF NOT EXISTS path_state(wm INTEGER NOT NULL);"
+    "DELETE FROM path_state;"
+    "INSERT INTO path_state SELECT coalesce(max(id), 0) FROM events;"
+    "DROP TRIGGER IF EXISTS events_path_del;"
+    "CREATE TRIGGER events_path_del AFTER DELETE ON events BEGIN"
+    " DELETE FROM events_path WHERE project = old.project AND"
+    " path = old.path AND ts = old.ts AND id = old.id; END;",
 };
 
 
@@ -1172,6 +1205,26 @@ fts_wm_read(sq_t *q)
 	return rc;
 }
 
+/* path_state.wm, and how many events wait above it. */
+static int
+path_wm_read(sq_t *q)
+{
+	sqlite3_stmt *s = NULL;
+	int rc = -1;
+
+	if (sqlite3_prepare_v2(q->wr.db,
+	                       "SELECT wm, (SELECT count(*) FROM events WHERE"
+	                       " id > wm) FROM path_state",
+	                       -1, &s, NULL) == SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_ROW) {
+		q->path_wm = sqlite3_column_int64(s, 0);
+		q->path_waiting = sqlite3_column_int64(s, 1);
+		rc = 0;
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
 static int
 sq_writer_open(void *b, int w, const otas__writer_opts_t *o)
 {
@@ -1212,7 +1265,9 @@ sq_writer_open(void *b, int w, const otas__writer_opts_t *o)
 		goto rollback;
 	q->no_fts = o->no_text_index;
 	q->fts_chunk = 256;
-	if (fts_wm_read(q) != 0)
+	q->path_fill_events = o->path_fill_events;
+	q->path_last_us = 0; /* the first group fills what is waiting */
+	if (fts_wm_read(q) != 0 || path_wm_read(q) != 0)
 		goto fail;
 	return 0;
 rollback:
@@ -1237,50 +1292,168 @@ bind_who(sqlite3_stmt *s, int i, unsigned char who, const char *v)
 		sqlite3_bind_null(s, i);
 }
 
-/* Insert one job's events inside the open transaction.  0 ok. */
-static int
-insert_job(sqlite3 *db, sqlite3_stmt *ins, otas__store_job_t *j)
+/* One event's 17 parameters of S_EVENT_INSERT, from ?(base + 1). */
+static void
+bind_event(sqlite3_stmt *ins, int base, const otas__store_job_t *j,
+           const otas__event_t *e)
 {
+	sqlite3_bind_int64(ins, base + 1, j->project_pk);
+	sqlite3_bind_text(ins, base + 2, e->event_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(ins, base + 3, e->ts_us ? e->ts_us : j->received_us);
+	sqlite3_bind_int64(ins, base + 4, j->received_us);
+	sqlite3_bind_text(ins, base + 5, e->method, -1, SQLITE_STATIC);
+	sqlite3_bind_text(ins, base + 6, e->path, -1, SQLITE_STATIC);
+	sqlite3_bind_text(ins, base + 7, e->route ? e->route : e->path, -1,
+	                  SQLITE_STATIC);
+	sqlite3_bind_int64(ins, base + 8, e->status);
+	sqlite3_bind_double(ins, base + 9, e->latency_ms);
+	sqlite3_bind_int(ins, base + 10, e->is_error);
+	bind_opt_text(ins, base + 11, e->agent_id);
+	bind_opt_text(ins, base + 12, e->agent_session_id);
+	sqlite3_bind_int(ins, base + 13, e->agent_verified);
+	/* -1: SQLite then knows the text is NUL-terminated (doc is, and
+	 * holds no NUL: JSON escapes it) and a json_extract reads it in
+	 * place; with a length each one copied the whole document to
+	 * terminate it.  The memchr keeps a document with a NUL whole all
+	 * the same. */
+	sqlite3_bind_text(ins, base + 14, e->doc,
+	                  memchr(e->doc, 0, e->doc_len) ? (int)e->doc_len : -1,
+	                  SQLITE_STATIC);
+	bind_who(ins, base + 15, e->who[0], e->user_id);
+	bind_who(ins, base + 16, e->who[1], e->company_id);
+	sqlite3_bind_int(ins, base + 17, (e->who[0] == OTAS__WHO_DOC) |
+	                                     (e->who[1] == OTAS__WHO_DOC) << 1);
+}
+
+/* Rows per multi-row insert: a statement's own cost (a cursor opened
+ * and closed for the table and each of its seven indexes, the halt) was
+ * ~5,600 instructions an event with one row a statement. */
+#define SQ_INSERT_ROWS 16
+
+static char sq_insert_n_sql[SQ_INSERT_ROWS * 320 + 512];
+static pthread_once_t sq_insert_n_once = PTHREAD_ONCE_INIT;
+
+/* S_EVENT_INSERT with SQ_INSERT_ROWS rows of VALUES, row r's parameters
+ * from ?(17r + 1). */
+static void
+insert_n_init(void)
+{
+	const char *v = strstr(sql_text[S_EVENT_INSERT], " VALUES(");
+	size_t o = (size_t)(v - sql_text[S_EVENT_INSERT]);
+
+	memcpy(sq_insert_n_sql, sql_text[S_EVENT_INSERT], o);
+	o += (size_t)snprintf(sq_insert_n_sql + o, sizeof sq_insert_n_sql - o,
+	                      " VALUES");
+	for (int r = 0; r < SQ_INSERT_ROWS; r++) {
+		int b = 17 * r;
+		o += (size_t)snprintf(sq_insert_n_sql + o, sizeof sq_insert_n_sql - o, "%s(",
+		                      r ? "," : "");
+		for (int i = 1; i <= 14; i++)
+			o += (size_t)snprintf(sq_insert_n_sql + o,
+			                      sizeof sq_insert_n_sql - o, "?%d,", b + i);
+		o += (size_t)snprintf(
+		    sq_insert_n_sql + o, sizeof sq_insert_n_sql - o,
+		    "CASE WHEN ?%d & 1 THEN json_extract(?%d, '$.metadata.user_id')"
+		    " ELSE ?%d END,"
+		    "CASE WHEN ?%d & 2 THEN json_extract(?%d,"
+		    " '$.metadata.company_id') ELSE ?%d END)",
+		    b + 17, b + 14, b + 15, b + 17, b + 14, b + 16);
+	}
+}
+
+/* After a multi-row insert that stored fewer rows than it had: which
+ * were new.  Rows are given ids above the largest before the statement,
+ * one more each (the only writer appends; no AUTOINCREMENT), so the
+ * statement's are the `changes` ids at the top; an event is new when
+ * its (project, event_id) has one of them and no event before it in the
+ * chunk had the same (the first of two is the one stored). */
+static int
+mark_inserted(conn_t *c, otas__store_job_t *j, otas__event_t **ev, int n,
+              int changes)
+{
+	sqlite3_stmt *mx = NULL, *get = stmt(c, S_EVENT_GET);
+	int64_t top, ids[SQ_INSERT_ROWS];
+	int rc = -1;
+
+	if (!get || sqlite3_prepare_v2(c->db, "SELECT max(id) FROM events", -1,
+	                               &mx, NULL) != SQLITE_OK ||
+	    sqlite3_step(mx) != SQLITE_ROW)
+		goto done;
+	top = sqlite3_column_int64(mx, 0);
+	for (int i = 0; i < n; i++) {
+		sqlite3_reset(get);
+		sqlite3_bind_int64(get, 1, j->project_pk);
+		sqlite3_bind_text(get, 2, ev[i]->event_id, -1, SQLITE_STATIC);
+		ids[i] = sqlite3_step(get) == SQLITE_ROW ? sqlite3_column_int64(get, 0)
+		                                         : 0;
+		ev[i]->inserted = ids[i] > top - changes;
+		for (int k = 0; k < i && ev[i]->inserted; k++)
+			if (ids[k] == ids[i])
+				ev[i]->inserted = 0;
+	}
+	sqlite3_reset(get);
+	rc = 0;
+done:
+	sqlite3_finalize(mx);
+	return rc;
+}
+
+/* Insert one job's events inside the open transaction, SQ_INSERT_ROWS a
+ * statement (insn) and the rest one a statement (ins).  0 ok. */
+static int
+insert_job(conn_t *c, sqlite3_stmt *ins, sqlite3_stmt *insn,
+           otas__store_job_t *j)
+{
+	otas__event_t *chunk[SQ_INSERT_ROWS];
+	size_t i = 0;
+
 	j->accepted = j->duplicates = 0;
-	for (size_t i = 0; i < j->n; i++) {
-		otas__event_t *e = &j->ev[i];
-		if (e->reject || !e->doc)
+	while (i < j->n) {
+		int n = 0;
+		size_t next = i;
+		/* the next SQ_INSERT_ROWS events to store, if there are */
+		while (insn && next < j->n && n < SQ_INSERT_ROWS) {
+			otas__event_t *e = &j->ev[next++];
+			if (!e->reject && e->doc)
+				chunk[n++] = e;
+		}
+		if (n == SQ_INSERT_ROWS) {
+			int changes;
+			sqlite3_reset(insn);
+			for (int r = 0; r < n; r++)
+				bind_event(insn, 17 * r, j, chunk[r]);
+			if (sqlite3_step(insn) != SQLITE_DONE)
+				return -1;
+			changes = sqlite3_changes(c->db);
+			if (changes == n) {
+				for (int r = 0; r < n; r++)
+					chunk[r]->inserted = 1;
+			} else if (mark_inserted(c, j, chunk, n, changes) != 0) {
+				return -1;
+			}
+			for (int r = 0; r < n; r++)
+				if (chunk[r]->inserted)
+					j->accepted++;
+				else
+					j->duplicates++;
+			i = next;
 			continue;
-		sqlite3_reset(ins);
-		sqlite3_bind_int64(ins, 1, j->project_pk);
-		sqlite3_bind_text(ins, 2, e->event_id, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(ins, 3, e->ts_us ? e->ts_us : j->received_us);
-		sqlite3_bind_int64(ins, 4, j->received_us);
-		sqlite3_bind_text(ins, 5, e->method, -1, SQLITE_STATIC);
-		sqlite3_bind_text(ins, 6, e->path, -1, SQLITE_STATIC);
-		sqlite3_bind_text(ins, 7, e->route ? e->route : e->path, -1,
-		                  SQLITE_STATIC);
-		sqlite3_bind_int64(ins, 8, e->status);
-		sqlite3_bind_double(ins, 9, e->latency_ms);
-		sqlite3_bind_int(ins, 10, e->is_error);
-		bind_opt_text(ins, 11, e->agent_id);
-		bind_opt_text(ins, 12, e->agent_session_id);
-		sqlite3_bind_int(ins, 13, e->agent_verified);
-		/* -1: SQLite then knows the text is NUL-terminated (doc is,
-		 * and holds no NUL: JSON escapes it) and every json_extract
-		 * of the generated columns reads it in place; with a length
-		 * each one copied the whole document to terminate it.  The
-		 * memchr keeps a document with a NUL whole all the same. */
-		sqlite3_bind_text(ins, 14, e->doc,
-		                  memchr(e->doc, 0, e->doc_len) ? (int)e->doc_len
-		                                                : -1,
-		                  SQLITE_STATIC);
-		bind_who(ins, 15, e->who[0], e->user_id);
-		bind_who(ins, 16, e->who[1], e->company_id);
-		sqlite3_bind_int(ins, 17, (e->who[0] == OTAS__WHO_DOC) |
-		                              (e->who[1] == OTAS__WHO_DOC) << 1);
-		if (sqlite3_step(ins) != SQLITE_DONE)
-			return -1;
-		e->inserted = sqlite3_changes(db) > 0;
-		if (e->inserted)
-			j->accepted++;
-		else
-			j->duplicates++;
+		}
+		/* fewer left: one a statement */
+		for (; i < j->n; i++) {
+			otas__event_t *e = &j->ev[i];
+			if (e->reject || !e->doc)
+				continue;
+			sqlite3_reset(ins);
+			bind_event(ins, 0, j, e);
+			if (sqlite3_step(ins) != SQLITE_DONE)
+				return -1;
+			e->inserted = sqlite3_changes(c->db) > 0;
+			if (e->inserted)
+				j->accepted++;
+			else
+				j->duplicates++;
+		}
 	}
 	return 0;
 }
@@ -1383,18 +1556,82 @@ upsert_people(conn_t *c, otas__store_job_t *batch, int tags)
 	return rc;
 }
 
+/* The path table (schema 15) is filled when this many events wait above
+ * its watermark, or at the first group this long after the last fill:
+ * one fill writes each leaf it touches once for all those events.  A
+ * scan reads the rows above the watermark from events by their ids
+ * (at most about a second's, or this many). */
+#ifndef SQ_PATH_FILL_EVENTS
+#define SQ_PATH_FILL_EVENTS 4096
+#endif
+#ifndef SQ_PATH_FILL_US
+#define SQ_PATH_FILL_US 1000000
+#endif
+
+/* Inside the group's transaction: the events above the watermark into
+ * the path table when it is time (above).  *hi the new watermark, or
+ * -1 when nothing was done.  0 ok. */
+static int
+path_fill(sq_t *q, int64_t now_us, int64_t *hi)
+{
+	sqlite3_stmt *s = NULL;
+	char sql[384];
+	int64_t top;
+	int rc = -1;
+
+	*hi = -1;
+	if (q->path_waiting <= 0)
+		return 0;
+	if (q->path_fill_events > 0 ? q->path_waiting < q->path_fill_events
+	                            : q->path_waiting < SQ_PATH_FILL_EVENTS &&
+	                                  now_us - q->path_last_us < SQ_PATH_FILL_US)
+		return 0;
+	if (sqlite3_prepare_v2(q->wr.db, "SELECT coalesce(max(id), 0) FROM events",
+	                       -1, &s, NULL) != SQLITE_OK ||
+	    sqlite3_step(s) != SQLITE_ROW)
+		goto done;
+	top = sqlite3_column_int64(s, 0);
+	if (top <= q->path_wm) {
+		rc = 0;
+		goto done;
+	}
+	snprintf(sql, sizeof sql,
+	         "INSERT INTO events_path SELECT project, path, ts, id, method,"
+	         " route, status, latency_ms, is_error FROM events"
+	         " WHERE id > %lld AND id <= %lld;"
+	         "UPDATE path_state SET wm = %lld;",
+	         (long long)q->path_wm, (long long)top, (long long)top);
+	if (exec(q->wr.db, sql) != 0)
+		goto done;
+	*hi = top;
+	rc = 0;
+done:
+	sqlite3_finalize(s);
+	return rc;
+}
+
 static int
 sq_writer_commit(void *b, int w, otas__store_job_t *batch, int fail)
 {
 	sq_t *q = b;
 	sqlite3_stmt *ins = stmt(&q->wr, S_EVENT_INSERT);
 	otas__store_job_t *j;
+	int64_t now_us = otas__now_us(), path_hi = -1, added = 0;
 	int rc;
 
 	(void)w;
 	rc = ins && exec(q->wr.db, "BEGIN IMMEDIATE") == 0 ? 0 : -1;
-	for (j = batch; rc == 0 && j; j = j->next)
-		rc = insert_job(q->wr.db, ins, j);
+	if (rc == 0 && !q->ins_n) {
+		pthread_once(&sq_insert_n_once, insert_n_init);
+		if (sqlite3_prepare_v3(q->wr.db, sq_insert_n_sql, -1,
+		                       SQLITE_PREPARE_PERSISTENT, &q->ins_n,
+		                       NULL) != SQLITE_OK)
+			rc = -1;
+	}
+	for (j = batch; rc == 0 && j; j = j->next) {
+		rc = insert_job(&q->wr, ins, q->ins_n, j);
+		added += j->accepted;
+	}
 	if (rc == 0)
 		rc = upsert_rollups(&q->wr, batch, 0);
 	if (rc == 0)
@@ -1403,10 +1640,21 @@ sq_writer_commit(void *b, int w, otas__store_job_t *batch, int fail)
 		rc = upsert_people(&q->wr, batch, 0);
 	if (rc == 0)
 		rc = upsert_people(&q->wr, batch, 1);
+	if (rc == 0) {
+		q->path_waiting += added;
+		rc = path_fill(q, now_us, &path_hi);
+	}
 	if (rc == 0 && fail)
 		rc = -1; /* testing: as if the disk were full */
 	if (rc == 0 && exec(q->wr.db, "COMMIT") != 0)
 		rc = -1;
+	if (rc == 0 && path_hi >= 0) {
+		q->path_wm = path_hi;
+		q->path_waiting = 0;
+		q->path_last_us = now_us;
+	} else if (rc != 0) {
+		q->path_waiting -= added; /* rolled back */
+	}
 	if (rc != 0) {
 		fprintf(stderr, "error: commit failed: %s\n",
 		        fail ? "test failure" : sqlite3_errmsg(q->wr.db));
@@ -1414,6 +1662,10 @@ sq_writer_commit(void *b, int w, otas__store_job_t *batch, int fail)
 	}
 	if (ins)
 		sqlite3_reset(ins);
+	if (q->ins_n) {
+		sqlite3_reset(q->ins_n);
+		sqlite3_clear_bindings(q->ins_n); /* no pointer into the jobs */
+	}
 	return rc;
 }
 
@@ -1479,6 +1731,10 @@ sq_writer_maintain(void *b, int64_t now_us, int retain_days,
 	    (exec(q->wr.db, "UPDATE fts_state SET wm = min(wm, coalesce("
 	                    "(SELECT max(id) FROM events), 0))") != 0 ||
 	     fts_wm_read(q) != 0))
+		rc = -1;
+	if (exec(q->wr.db, "UPDATE path_state SET wm = min(wm, coalesce("
+	                   "(SELECT max(id) FROM events), 0))") != 0 ||
+	    path_wm_read(q) != 0)
 		rc = -1;
 	if (exec(q->wr.db, "PRAGMA incremental_vacuum") != 0)
 		rc = -1;
@@ -1559,6 +1815,8 @@ sq_writer_close(void *b, int w)
 	/* Fold the WAL back so the database file stands alone. */
 	sqlite3_wal_checkpoint_v2(q->wr.db, NULL, SQLITE_CHECKPOINT_TRUNCATE,
 	                          NULL, NULL);
+	sqlite3_finalize(q->ins_n);
+	q->ins_n = NULL;
 	conn_close(&q->wr);
 }
 
@@ -1971,8 +2229,8 @@ path_plan(conn_t *c, int64_t pk, const otas__scan_query_t *q,
 	if (q->text || q->user_id || q->company_id)
 		return 0;
 	p = probe_count(c,
-	                "SELECT count(*) FROM (SELECT 1 FROM events INDEXED BY"
-	                " events_path WHERE project = ?1 AND path >= ?2 AND"
+	                "SELECT count(*) FROM (SELECT 1 FROM events_path WHERE"
+	                " project = ?1 AND path >= ?2 AND"
 	                " (?3 IS NULL OR path < ?3) LIMIT ?4)",
 	                pk, q->path_prefix, q->path_prefix_len, 0, hi, hi_len, 1);
 	if (p >= OTAS__SQ_PATH_PROBE)
@@ -1996,7 +2254,8 @@ sq_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 	sq_t *st = b;
 	conn_t *c;
 	sqlite3_stmt *s = NULL;
-	char part[4096], tailpart[4200], sql[10240], ranges[2048] = "";
+	char part[12288], tailpart[12400], sql[32768], ranges[2048] = "";
+	char cols[1024], conds[3072];
 	char *like = NULL, *tail = NULL, *hi = NULL;
 	size_t hi_len = 0;
 	int64_t deadline = 0;
@@ -2043,11 +2302,9 @@ sq_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 			                      (long long)q->ts_ranges[2 * i + 1]);
 		snprintf(ranges + o, sizeof ranges - o, ")");
 	}
-	snprintf(part, sizeof part,
-	         "SELECT id, ts, %s, method, path, route, status,"
-	         " latency_ms, is_error, %s, %s, %s, %s"
-	         " FROM events%s WHERE project=?1 AND %sts >= ?2 AND %sts < ?3"
-	         "%s%s%s%s%s%s%s%s%s%s%s%s%s",
+	snprintf(cols, sizeof cols,
+	         "id, ts, %s, method, path, route, status,"
+	         " latency_ms, is_error, %s, %s, %s, %s",
 	         /* lean only on the path plan: elsewhere a lean select
 	          * would be covered by events_path, and a full walk of a
 	          * covering index can look cheaper to the planner than a
@@ -2056,11 +2313,8 @@ sq_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 	         q->lean && by_path ? "NULL, NULL" : "agent_id, agent_session_id",
 	         q->want_who ? "user_id, company_id" : "NULL, NULL",
 	         q->want_doc ? "doc" : "NULL",
-	         q->want_text ? SQ_SEARCH_TEXT : "NULL",
-	         by_path ? " INDEXED BY events_path" : "",
-	         /* with spans, they alone walk the index (one seek each,
-	          * the OR optimisation), not the range around them */
-	         *ranges ? "+" : "", *ranges ? "+" : "",
+	         q->want_text ? SQ_SEARCH_TEXT : "NULL");
+	snprintf(conds, sizeof conds, "%s%s%s%s%s%s%s%s%s%s%s",
 	         ranges,
 	         q->method ? " AND method = ?4" : "",
 	         q->route ? " AND route = ?5" : "",
@@ -2075,9 +2329,47 @@ sq_scan(void *b, int64_t pk, const otas__scan_query_t *q, otas__scan_cb cb,
 	                    : " AND path >= ?17",
 	         q->status_min > 0 ? " AND status >= ?10" : "",
 	         q->status_max > 0 ? " AND status <= ?11" : "",
-	         q->errors_only ? " AND (status >= 400 OR is_error)" : "",
+	         q->errors_only ? " AND (status >= 400 OR is_error)" : "");
+	snprintf(conds + strlen(conds), sizeof conds - strlen(conds), "%s%s",
 	         q->agents_only ? " AND agent_id IS NOT NULL" : "",
 	         q->has_cursor ? " AND (ts < ?13 OR (ts = ?13 AND id < ?14))" : "");
+	if (!by_path) {
+		/* with spans, they alone walk the index (one seek each, the
+		 * OR optimisation), not the range around them */
+		snprintf(part, sizeof part,
+		         "SELECT %s FROM events WHERE project=?1 AND %sts >= ?2"
+		         " AND %sts < ?3%s",
+		         cols, *ranges ? "+" : "", *ranges ? "+" : "", conds);
+	} else {
+		/* The path table (schema 15) holds the events up to
+		 * path_state.wm (read in this statement's snapshot, so it
+		 * agrees with the table); the few above it are read from
+		 * events by their ids.  A lean select with no agent filter
+		 * reads the path table alone (it holds those columns);
+		 * anything else takes its ids to the events. */
+		int alone = q->lean && !q->want_who && !q->want_doc &&
+		            !q->want_text && !q->agent_id &&
+		            !q->agent_session_id && !q->agents_only;
+		char head[5120];
+		if (alone)
+			snprintf(head, sizeof head,
+			         "SELECT %s FROM events_path WHERE project=?1 AND"
+			         " %sts >= ?2 AND %sts < ?3%s",
+			         cols, *ranges ? "+" : "", *ranges ? "+" : "",
+			         conds);
+		else
+			snprintf(head, sizeof head,
+			         "SELECT %s FROM events WHERE id IN (SELECT id FROM"
+			         " events_path WHERE project=?1 AND path >= ?17%s"
+			         " AND ts >= ?2 AND ts < ?3) AND +project=?1 AND"
+			         " +ts >= ?2 AND +ts < ?3%s",
+			         cols, hi_len ? " AND path < ?18" : "", conds);
+		snprintf(part, sizeof part,
+		         "%s UNION ALL SELECT %s FROM events NOT INDEXED WHERE"
+		         " id > (SELECT wm FROM path_state) AND project=?1 AND"
+		         " ts >= ?2 AND ts < ?3%s",
+		         head, cols, conds);
+	}
 	/* With the index: the indexed rows (id <= fts_state.wm, read in this
 	 * statement's snapshot, so it agrees with the index) through it, and
 	 * the tail the indexer has not reached yet by LIKE on its rows (a

@@ -223,6 +223,36 @@ otas__traceparent_valid(const char *s, size_t n)
 
 /* ------------------------------------------------------------ addresses */
 
+/* Dotted-quad IPv4 as inet_pton(AF_INET) reads it (four decimal parts of
+ * 0-255, no leading zeros, nothing else), without the copy to a C string
+ * and the call: 0 and the address, or -1 (then inet_pton decides). */
+static int
+ip4_quick(const char *s, size_t n, unsigned char a[4])
+{
+	size_t i = 0;
+	int part;
+
+	for (part = 0; part < 4; part++) {
+		unsigned v = 0, digits = 0;
+		if (part) {
+			if (i >= n || s[i] != '.')
+				return -1;
+			i++;
+		}
+		while (i < n && s[i] >= '0' && s[i] <= '9' && digits < 4) {
+			if (digits && v == 0)
+				return -1; /* a leading zero */
+			v = v * 10 + (unsigned)(s[i] - '0');
+			digits++;
+			i++;
+		}
+		if (!digits || v > 255)
+			return -1;
+		a[part] = (unsigned char)v;
+	}
+	return i == n ? 0 : -1;
+}
+
 int
 otas__ip_parse(const char *s, size_t n, int *family, unsigned char addr[16])
 {
@@ -246,9 +276,13 @@ otas__ip_parse(const char *s, size_t n, int *family, unsigned char addr[16])
 	}
 	if (n == 0 || n >= sizeof(buf))
 		return -1;
+	memset(addr, 0, 16);
+	if (ip4_quick(s, n, addr) == 0) {
+		*family = 4;
+		return 0;
+	}
 	memcpy(buf, s, n);
 	buf[n] = '\0';
-	memset(addr, 0, 16);
 	if (inet_pton(AF_INET, buf, addr) == 1) {
 		*family = 4;
 		return 0;

@@ -93,12 +93,7 @@ struct otas__jsonpath_set_s {
 	uint64_t name_filter;
 };
 
-/* A key's bit in name_filter: of its length and first byte. */
-static inline unsigned
-name_bit(const char *name, size_t len)
-{
-	return (unsigned)((len * 7 + (len ? (unsigned char)name[0] : 0)) & 63);
-}
+#define name_bit otas__jsonpath_name_bit
 
 /* ------------------------------------------------------------- parsing */
 
@@ -988,6 +983,12 @@ sels_match_index(const step_t *st, size_t index, size_t count)
 		}                                                          \
 		return 0;                                                  \
 	} while (0)
+
+uint64_t
+otas__jsonpath_name_filter(const otas__jsonpath_set_t *set)
+{
+	return set && set->plain ? set->name_filter : ~(uint64_t)0;
+}
 
 int
 otas__jsonpath_member(const otas__jsonpath_set_t *set, const uint64_t *cur,

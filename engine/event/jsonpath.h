@@ -35,6 +35,20 @@ uint64_t *otas__jsonpath_states_alloc(const otas__jsonpath_set_t *rules,
  * when a rule ("$") matches the root value itself, else 0. */
 int otas__jsonpath_start(const otas__jsonpath_set_t *set, uint64_t *states);
 
+/* The set's member filter: a member whose bit (otas__jsonpath_name_bit)
+ * is not set is taken by no rule, and leaves nothing active below it
+ * (otas__jsonpath_member would say 0 and clear next), unless its key
+ * holds escapes.  All bits are set when a rule has "..", `*` or a
+ * bracket selector. */
+uint64_t otas__jsonpath_name_filter(const otas__jsonpath_set_t *set);
+
+/* A raw key's bit in the member filter: of its length and first byte. */
+static inline unsigned
+otas__jsonpath_name_bit(const char *name, size_t len)
+{
+	return (unsigned)((len * 7 + (len ? (unsigned char)name[0] : 0)) & 63);
+}
+
 /* From the states `cur` of an object, the states of its member named by
  * the `len` bytes at `key`.  With `json_escaped` the bytes are the raw
  * contents of a JSON string (escapes are decoded before comparing, so

@@ -20,6 +20,15 @@
  * all counting of a document is capped at SCAN_FACTOR times its length,
  * beyond which it fails closed.  Rule sets without them never scan.
  *
+ * The same walk has a second output (otas__redact_json_names_str, the
+ * serialiser's): the redacted document written as the escaped body of a
+ * JSON string, in the same pass, instead of redacting into a buffer and
+ * escaping that again.  Strings are written by the scan that reads them;
+ * the bytes between two strings go out with one store at the next quote;
+ * a replaced value is written, then dropped for the marker.  Both outputs
+ * come from one function (redact_core), so they cannot disagree on what
+ * is valid or what is redacted.
+ *
  * Validation is strict RFC 8259: no trailing commas, no leading zeros, no
  * control characters or invalid UTF-8 (overlong, surrogate, > U+10FFFF) in
  * strings, only the standard escapes, one value and nothing but blank space
@@ -60,34 +69,45 @@ is_hex(unsigned char c)
  * of up to 16 bytes is one unaligned 16-byte store. */
 #define SPAN_SLACK 32
 
+/* A span longer than 16 bytes (numbers, literals and brackets between
+ * two strings; the tail of the document). */
+static __attribute__((noinline)) char *
+esc_span_long(char *o, const unsigned char *s, size_t len, size_t from,
+              size_t n)
+{
+#if defined(__SSE2__)
+	size_t i = 0;
+
+	/* Loads stay inside the document: 16 at a time while 16 are
+	 * left, the rest by memcpy. */
+	while (i < n && len - from - i >= 16) {
+		_mm_storeu_si128((__m128i *)(o + i),
+		                 _mm_loadu_si128((const __m128i *)(s + from + i)));
+		i += 16;
+	}
+	if (i < n)
+		memcpy(o + i, s + from + i, n - i);
+#else
+	(void)len;
+	memcpy(o, s + from, n);
+#endif
+	return o + n;
+}
+
 /* Write s[from..to) at o (the room is there, SPAN_SLACK included). */
 static inline __attribute__((always_inline)) char *
 esc_span(char *o, const unsigned char *s, size_t len, size_t from, size_t to)
 {
-	size_t n = to - from;
-
 #if defined(__SSE2__)
-	if (len - from >= 16) {
-		/* 16 bytes at a time (nearly every span is one store);
-		 * loads stay inside the document, the tail by memcpy. */
-		size_t i = 0;
-		for (;;) {
-			_mm_storeu_si128((__m128i *)(o + i),
-			                 _mm_loadu_si128(
-			                     (const __m128i *)(s + from + i)));
-			i += 16;
-			if (i >= n)
-				break;
-			if (len - from - i < 16) {
-				memcpy(o + i, s + from + i, n - i);
-				break;
-			}
-		}
-		return o + n;
+	/* Nearly every span (what lies between two strings: `":`, `,`,
+	 * `:12,`) is one store. */
+	if (__builtin_expect(to - from <= 16 && len - from >= 16, 1)) {
+		_mm_storeu_si128((__m128i *)o,
+		                 _mm_loadu_si128((const __m128i *)(s + from)));
+		return o + (to - from);
 	}
 #endif
-	memcpy(o, s + from, n);
-	return o + n;
+	return esc_span_long(o, s, len, from, to - from);
 }
 
 #define ESC_SPAN(to)                                                       \
@@ -214,7 +234,7 @@ scan_string(const unsigned char *s, size_t len, size_t *pp, int *escaped,
 	}
 }
 
-static int
+static inline __attribute__((always_inline)) int
 scan_number(const unsigned char *s, size_t len, size_t *pp)
 {
 	size_t p = *pp;
@@ -431,6 +451,8 @@ redact_core(const otas__jsonpath_set_t *rules, const otas__nameset_t *names,
 	 * in (for the length of the document as it would be unescaped). */
 	char *o = NULL;
 	size_t o_mark = 0, removed = 0, added = 0;
+	/* Members no rule can take, told by one bit (jsonpath.h). */
+	uint64_t name_filter = otas__jsonpath_name_filter(rules);
 	/* Every key is asked about: the name memo is looked up inline. */
 	uint64_t memo_tag = 0;
 	otas__name_memo_t *memo =
@@ -562,7 +584,13 @@ key:
 		    key_sensitive(names, memo, memo_tag, s + k0, klen,
 		                  escaped)) {
 			redact_next = 1;
-		} else if (live[depth]) {
+		} else if (live[depth] &&
+		           (escaped ||
+		            name_filter >> otas__jsonpath_name_bit(
+		                               (const char *)s + k0, klen) &
+		                1)) {
+			/* (A key the filter refuses leaves nothing live below
+			 * it: cur_live stays 0, its states are never read.) */
 			uint64_t *next = states + depth * nw;
 			if (otas__jsonpath_member(rules, next - nw,
 			                          (const char *)s + k0, klen,

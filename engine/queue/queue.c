@@ -72,7 +72,9 @@ otas__queue_destroy(otas__queue_t *q)
 static int
 wake_http_locked(otas__queue_t *q)
 {
-	if (q->sender_waiting != OTAS__QUEUE_IN_HTTP || !q->wake_fn)
+	if ((q->sender_waiting != OTAS__QUEUE_IN_HTTP &&
+	     q->sender_waiting != OTAS__QUEUE_IN_HTTP_FULL) ||
+	    !q->wake_fn)
 		return 0;
 	q->wake_fn(q->wake_arg);
 	return 1;
@@ -109,6 +111,8 @@ otas__queue_push(otas__queue_t *q, otas__record_t *r)
 	if (q->sender_waiting == OTAS__QUEUE_PARKED)
 		wake = q->bytes >= q->wake_parked_bytes ||
 		       q->count >= q->wake_count;
+	else if (q->sender_waiting == OTAS__QUEUE_IN_HTTP_FULL)
+		wake = 0; /* no room for a batch: not woken per record */
 	else
 		wake = q->sender_waiting &&
 		       (q->count >= q->wake_count ||

@@ -26,6 +26,9 @@
 /* sender_waiting: the sender waits in HTTP (its transfers in flight), not
  * on cv_send: a wake-up calls wake_fn(wake_arg) instead of a signal. */
 #define OTAS__QUEUE_IN_HTTP 3
+/* ... with every transfer slot busy: records cannot start a batch, so
+ * only commands (otas__queue_wake_locked(), entity updates) wake it. */
+#define OTAS__QUEUE_IN_HTTP_FULL 4
 
 /* The kind of a queued item (otas__record_t's kind, set by the push). */
 enum { OTAS__ITEM_EVENT = 0, OTAS__ITEM_ENTITY = 1 };

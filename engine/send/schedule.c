@@ -198,9 +198,9 @@ otas__sched_decide(const otas__sched_state_t *st, int64_t now)
 	d.take_max = st->batch_max_events;
 	if (d.take && st->can_grow && !st->attempt &&
 	    (d.action == OTAS__ACT_START || d.action == OTAS__ACT_SEND) &&
-	    st->q_count >= OTAS__SCHED_BACKLOG_EVENTS &&
-	    st->batch_max_events < OTAS__SCHED_BACKLOG_EVENTS)
-		d.take_max = OTAS__SCHED_BACKLOG_EVENTS;
+	    st->backlog_events > st->batch_max_events &&
+	    st->q_count >= st->backlog_events)
+		d.take_max = st->backlog_events;
 	if (d.action == OTAS__ACT_COLLECT)
 		earlier(&d.wake_at_ms,
 		        now + (st->in_flight < st->max_in_flight &&

@@ -32,16 +32,15 @@
 /* ... and with every slot busy (or a libcurl that wakes it for captures,
  * flushes and stops) it still looks at its state this often. */
 #define OTAS__SCHED_COLLECT_MS 50
-/* A backlog: this many records queued when a batch is taken for sending
- * to a batch endpoint of our collector (which takes 10,000 events a
- * request): the batch takes up to this many events, within
- * OTAS_BATCH_MAX_BYTES, whatever OTAS_BATCH_MAX_EVENTS is below it.  A
- * request costs the collector ~0.2 ms and the sender a poll loop whatever
- * it carries, and a bigger transaction writes fewer index pages per
- * event, so a sender that fell behind catches up on less CPU on both
- * sides (docs/sender.md).  A queue that stays below this (the sender
- * keeps up) sees batches of OTAS_BATCH_MAX_EVENTS as before. */
-#define OTAS__SCHED_BACKLOG_EVENTS 1000
+/* A backlog (OTAS_BATCH_BACKLOG_EVENTS, default 1,000): this many
+ * records queued when a batch is taken for sending to a batch endpoint of
+ * our collector (which takes 10,000 events a request): the batch takes up
+ * to this many events, within OTAS_BATCH_MAX_BYTES.  A request costs the
+ * collector ~0.2 ms and the sender a poll loop whatever it carries, and a
+ * bigger transaction writes fewer index pages per event, so a sender that
+ * fell behind catches up on less CPU on both sides (docs/sender.md).  A
+ * queue that stays below it (the sender keeps up) sees batches of
+ * OTAS_BATCH_MAX_EVENTS as before; 0 turns growth off. */
 
 typedef enum {
 	OTAS__ACT_WAIT = 0,   /* sleep until wake_at_ms or a signal */
@@ -70,6 +69,7 @@ typedef struct {
 	int64_t entities_next_ms;  /* ... else when, -1 none */
 	/* Configuration. */
 	uint64_t batch_max_events;
+	uint64_t backlog_events;   /* OTAS_BATCH_BACKLOG_EVENTS (0: off) */
 	int64_t flush_interval_ms;
 	/* Commands. */
 	int stop;                  /* otas__sender_stop() asked */
@@ -107,7 +107,7 @@ typedef struct {
 	int take;            /* take a batch of records from the queue
 	                      * first (under q.mu) */
 	uint64_t take_max;   /* ... of up to this many events (a backlog:
-	                      * OTAS__SCHED_BACKLOG_EVENTS) */
+	                      * backlog_events) */
 	int entities;        /* send due entity updates first */
 	int resolve_all;     /* nothing is held: everything captured so far
 	                      * is resolved (flush done) */

@@ -1201,6 +1201,7 @@ gather_locked(snd_t *s, int64_t now, otas__sched_state_t *st)
 	}
 	st->entities_next_ms = ent_next;
 	st->batch_max_events = (uint64_t)sn->cfg->batch_max_events;
+	st->backlog_events = (uint64_t)sn->cfg->batch_backlog_events;
 	st->flush_interval_ms = sn->cfg->flush_interval_ms;
 	st->stop = sn->stop;
 	st->flush_wanted = sn->flush_seq > sn->done_seq;
@@ -1360,7 +1361,10 @@ sender_main(void *arg)
 		 * stop wakes it there (otas__http_wakeup()), so it need not
 		 * poll the queue. */
 		if (d.action == OTAS__ACT_COLLECT && st.wakeable)
-			sn->q->sender_waiting = OTAS__QUEUE_IN_HTTP;
+			sn->q->sender_waiting =
+			    st.in_flight < st.max_in_flight
+			        ? OTAS__QUEUE_IN_HTTP
+			        : OTAS__QUEUE_IN_HTTP_FULL;
 		pthread_mutex_unlock(&sn->q->mu);
 
 		if (d.entities) {

@@ -210,6 +210,21 @@ OTAS_API otas_auth_status_t otas_engine_authenticate(otas_engine_t *eng,
  * eng may run or follow (the caller's duty). */
 OTAS_API void otas_engine_free(otas_engine_t *eng, int timeout_ms);
 
+/* Stop the sender without freeing anything: deliver what was captured
+ * until timeout_ms (< 0: OTAS_SHUTDOWN_TIMEOUT_MS), spool what is left
+ * (what the spool cannot take is counted dropped_shutdown), join the
+ * sender thread.  For an exit(3) handler or a process about to end, where
+ * other threads may still call in: the engine stays valid, later captures
+ * are queued but never sent (otas_engine_free() counts them
+ * dropped_shutdown), a second stop does nothing new.  Returns OTAS_OK
+ * when everything captured so far was delivered or spooled (also for a
+ * NULL eng), OTAS_DROPPED when some was not.  otas_engine_new() has
+ * initialised libcrypto, so its clean-up (an exit(3) handler of its own)
+ * runs after any handler registered after otas_engine_new(), and the
+ * spool can still be sealed there.  Blocks, at most about timeout_ms;
+ * any thread but the logger callback's. */
+OTAS_API otas_result_t otas_engine_stop(otas_engine_t *eng, int timeout_ms);
+
 /* One header (or CGI environment entry).  Bytes are not NUL-terminated. */
 typedef struct {
 	const char *name;

@@ -270,6 +270,10 @@ get_bytes(PyObject *o, const char **p, size_t *len, Py_buffer *view)
 
 /* ------------------------------------------------------------ logging */
 
+/* Set by exit_flush() (below): from then on the logger leaves Python
+ * alone. */
+static atomic_int g_exiting;
+
 static void
 log_cb(otas_log_level_t level, const char *msg, void *userdata)
 {
@@ -278,6 +282,11 @@ log_cb(otas_log_level_t level, const char *msg, void *userdata)
 	PyObject *r;
 
 	if (is_finalizing && is_finalizing())
+		return;
+	/* exit(3) is running exit_flush(), which waits for the sender: the
+	 * thread that called exit() may hold the GIL, and a sender waiting
+	 * for it would never be joined.  A line logged that late is lost. */
+	if (atomic_load_explicit(&g_exiting, memory_order_acquire))
 		return;
 	g = PyGILState_Ensure();
 	if (self->log_callable) {
@@ -388,26 +397,92 @@ static otas_engine_t *g_open[OPEN_MAX];
 static int g_open_ms[OPEN_MAX];
 static int g_exit_hooked;
 
-/* At exit(3), deliver what the open engines hold.  uWSGI runs Python's
- * atexit hooks only when the worker is idle: a worker stopped (SIGINT)
- * while it is still finishing a request it has answered exits without
- * them, and the events of the requests it served were lost (about one
- * stop in ten).  exit(3) handlers run in every case; after a normal
- * interpreter exit every engine is closed already and this does nothing.
- * It only flushes (any thread, bounded by the shutdown timeout): no
- * Python, nothing freed.  A try-lock: exit(3) from a signal handler that
- * interrupted open_add()/open_remove() skips it rather than deadlock. */
-static void
-exit_flush(void)
+/* At exit(3), deliver what the open engines hold and spool the rest.
+ * uWSGI runs Python's atexit hooks only when the worker is idle: a worker
+ * stopped (SIGINT) while it is still finishing a request it has answered
+ * exits without them, and the events of the requests it served were lost
+ * (about one stop in ten).  exit(3) handlers run in every case; after a
+ * normal interpreter exit every engine is closed already and this does
+ * nothing.  otas_engine_stop() delivers until the shutdown timeout,
+ * spools what it could not deliver (the back end down) and joins the
+ * sender, so no sender thread is left running into the exit handlers
+ * that follow (libcrypto's clean-up under a spooling sender crashed the
+ * worker); it frees nothing, as other threads may still call in.
+ *
+ * No Python: the logger is muted first (g_exiting).  A sender already
+ * inside the log callback, though, needs the GIL back, which the thread
+ * calling exit() may hold (a C signal handler that interrupted Python):
+ * it would never be joined.  So the stops run on a thread of their own,
+ * waited for at most the engines' shutdown timeouts plus EXIT_MARGIN_MS;
+ * past that, exit goes on without them (g_open_mu stays held, so nothing
+ * frees an engine under that thread).  A try-lock: exit(3) from a signal
+ * handler that interrupted open_add()/open_remove() skips it rather than
+ * deadlock. */
+#define EXIT_MARGIN_MS 2000
+static pthread_mutex_t g_exit_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_exit_cv = PTHREAD_COND_INITIALIZER;
+static int g_exit_done;
+
+/* g_open_mu held by exit_flush(). */
+static void *
+exit_stop_all(void *arg)
 {
 	int i;
 
+	(void)arg;
+	for (i = 0; i < OPEN_MAX; i++)
+		if (g_open[i])
+			(void)otas_engine_stop(g_open[i], g_open_ms[i]);
+	pthread_mutex_lock(&g_exit_mu);
+	g_exit_done = 1;
+	pthread_cond_signal(&g_exit_cv);
+	pthread_mutex_unlock(&g_exit_mu);
+	return NULL;
+}
+
+static void
+exit_flush(void)
+{
+	struct timespec ts;
+	pthread_t t;
+	long long wait_ms = EXIT_MARGIN_MS;
+	int i, n = 0, done;
+
+	atomic_store_explicit(&g_exiting, 1, memory_order_release);
 	if (pthread_mutex_trylock(&g_open_mu) != 0)
 		return;
 	for (i = 0; i < OPEN_MAX; i++)
-		if (g_open[i])
-			(void)otas_flush(g_open[i], g_open_ms[i]);
-	pthread_mutex_unlock(&g_open_mu);
+		if (g_open[i]) {
+			n++;
+			wait_ms += g_open_ms[i];
+		}
+	if (!n) {
+		pthread_mutex_unlock(&g_open_mu);
+		return;
+	}
+	if (pthread_create(&t, NULL, exit_stop_all, NULL) != 0) {
+		pthread_mutex_unlock(&g_open_mu);
+		return;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += (time_t)(wait_ms / 1000);
+	ts.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&g_exit_mu);
+	while (!g_exit_done &&
+	       pthread_cond_timedwait(&g_exit_cv, &g_exit_mu, &ts) == 0)
+		;
+	done = g_exit_done;
+	pthread_mutex_unlock(&g_exit_mu);
+	if (done) {
+		pthread_join(t, NULL);
+		pthread_mutex_unlock(&g_open_mu);
+	} else {
+		pthread_detach(t); /* stuck: exit goes on, g_open_mu kept */
+	}
 }
 
 static void

@@ -49,9 +49,10 @@ TEST(every_name_reads_back)
 
 	for (n = otas_config_names(); *n; n++, k++)
 		CHECK(GET(c, *n) != NULL);
-	CHECK_INT(k, 50); /* 35 + 5 OTLP (otlp.c) + 6 of the migration guides
+	CHECK_INT(k, 51); /* 35 + 5 OTLP (otlp.c) + 6 of the migration guides
 	                   * + OTAS_COMPRESSION + OTAS_CAPTURE_IN_TESTS
-	                   * + OTAS_MAX_IN_FLIGHT + OTAS_SENDER_NICE */
+	                   * + OTAS_MAX_IN_FLIGHT + OTAS_SENDER_NICE
+	                   * + OTAS_BATCH_BACKLOG_EVENTS */
 	otas_config_free(c);
 }
 

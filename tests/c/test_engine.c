@@ -8,9 +8,14 @@
  * The shorter structs are malloc'd at exactly their size, so an engine
  * that reads or writes past struct_size is caught by the ASan build
  * (make asan).
+ *
+ * otas_engine_stop(): delivery until the deadline, the rest spooled, the
+ * engine still allocated -- also from an exit(3) handler, where libcrypto
+ * (which seals the spool) must still be there.
  */
 #include <dirent.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +58,135 @@ fill(otas_capture_t *c)
 	c->status = 200;
 	c->req_body_size = -1;
 	c->resp_body_size = -1;
+}
+
+/* An engine like mk()'s, but with a spool in dir. */
+static otas_engine_t *
+mk_spool(const char *dir)
+{
+	otas_config_t *c = otas_config_new();
+	char err[256];
+
+	if (!c)
+		return NULL;
+	if (otas_config_set(c, "OTAS_SDK_KEY", KEY, err, sizeof(err)) != 0 ||
+	    otas_config_set(c, "OTAS_BASE_URL", "http://127.0.0.1:9", err,
+	                    sizeof(err)) != 0 ||
+	    otas_config_set(c, "OTAS_FLUSH_INTERVAL_MS", "60000", err,
+	                    sizeof(err)) != 0 ||
+	    otas_config_set(c, "OTAS_SPOOL_DIR", dir, err, sizeof(err)) != 0) {
+		otas_config_free(c);
+		return NULL;
+	}
+	return otas_engine_new(c, err, sizeof(err));
+}
+
+/* rm -r of a spool directory (files only, one level). */
+static void
+rm_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char p[512];
+
+	if (d) {
+		while ((de = readdir(d)))
+			if (de->d_name[0] != '.') {
+				snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+				unlink(p);
+			}
+		closedir(d);
+	}
+	rmdir(dir);
+}
+
+static otas_engine_t *g_exit_eng;
+static int g_exit_fd = -1;
+
+/* As the binding's exit_flush(): registered after otas_engine_new(). */
+static void
+exit_stop(void)
+{
+	otas_stats_t st = OTAS_STATS_INIT;
+	long long out[2];
+
+	out[0] = otas_engine_stop(g_exit_eng, 3000);
+	otas_stats(g_exit_eng, &st);
+	out[1] = (long long)st.spooled;
+	if (write(g_exit_fd, out, sizeof(out)) != (ssize_t)sizeof(out))
+		_exit(3);
+}
+
+/* First in main(): the child must be the first in the process to touch
+ * libcrypto (through otas_engine_new()), so that nothing registered its
+ * clean-up before the test's handler. */
+TEST(stop_from_an_exit_handler_spools)
+{
+	char dir[] = "/tmp/otas-test-engine-XXXXXX";
+	int fds[2], status = 0;
+	long long got[2] = {-1, -1};
+	pid_t pid;
+
+	CHECK(mkdtemp(dir));
+	CHECK(pipe(fds) == 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		otas_capture_t c = OTAS_CAPTURE_INIT;
+		int i;
+
+		close(fds[0]);
+		g_exit_fd = fds[1];
+		g_exit_eng = mk_spool(dir);
+		if (!g_exit_eng || atexit(exit_stop) != 0)
+			_exit(2);
+		fill(&c);
+		for (i = 0; i < 3; i++)
+			if (otas_capture(g_exit_eng, &c, NULL) != OTAS_OK)
+				_exit(2);
+		exit(0); /* the engine is never freed: exit_stop() runs */
+	}
+	close(fds[1]);
+	CHECK(read(fds[0], got, sizeof(got)) == (ssize_t)sizeof(got));
+	close(fds[0]);
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK_INT((int)got[0], OTAS_OK);
+	CHECK_INT((int)got[1], 3);
+	rm_dir(dir);
+}
+
+TEST(stop_spools_what_it_cannot_deliver_and_frees_nothing)
+{
+	char dir[] = "/tmp/otas-test-engine-XXXXXX";
+	otas_engine_t *e;
+	otas_capture_t c = OTAS_CAPTURE_INIT;
+	otas_stats_t st = OTAS_STATS_INIT;
+	int i;
+
+	CHECK(mkdtemp(dir));
+	e = mk_spool(dir);
+	CHECK(e);
+	CHECK_INT(otas_engine_stop(NULL, 100), OTAS_OK);
+	fill(&c);
+	for (i = 0; i < 3; i++)
+		CHECK_INT(otas_capture(e, &c, NULL), OTAS_OK);
+	/* nothing listens: authentication fails once, all goes to the spool */
+	CHECK_INT(otas_engine_stop(e, 2000), OTAS_OK);
+	otas_stats(e, &st);
+	CHECK_INT(st.spooled, 3);
+	CHECK_INT(st.queue_events, 0);
+	CHECK_INT(st.dropped_shutdown, 0);
+	/* still usable for the calls that do not send: a second stop is a
+	 * no-op; a capture after it is queued, never sent, and counted lost
+	 * when the engine is freed */
+	CHECK_INT(otas_engine_stop(e, 100), OTAS_OK);
+	CHECK_INT(otas_capture(e, &c, NULL), OTAS_OK);
+	CHECK_INT(otas_engine_stop(e, 100), OTAS_DROPPED);
+	otas_stats(e, &st);
+	CHECK_INT(st.captured, 4);
+	otas_engine_free(e, 0);
+	rm_dir(dir);
 }
 
 TEST(results_are_zero_on_success)
@@ -320,6 +454,8 @@ TEST(sender_thread_leaves_the_hosts_signals_to_the_host)
 int
 main(void)
 {
+	RUN(stop_from_an_exit_handler_spools); /* first: see there */
+	RUN(stop_spools_what_it_cannot_deliver_and_frees_nothing);
 	RUN(results_are_zero_on_success);
 	RUN(capture_needs_a_struct_size);
 	RUN(older_shorter_capture_struct_is_read_within_its_size);

@@ -30,7 +30,7 @@ typedef struct {
 	int64_t drain_at, spool_fail_until;
 	int ent_due;
 	int64_t ent_next;
-	int in_flight, max_if, answered, grow, wakeable;
+	int in_flight, max_if, answered, grow, wakeable, backlog_off;
 	/* expected */
 	otas__sched_action_t act;
 	int64_t wake; /* checked for ACT_WAIT */
@@ -52,6 +52,7 @@ state_of(const row_t *r)
 	st.entities_due = r->ent_due;
 	st.entities_next_ms = r->ent_next ? r->ent_next : -1;
 	st.batch_max_events = 100;
+	st.backlog_events = r->backlog_off ? 0 : 1000;
 	st.flush_interval_ms = FI;
 	st.stop = r->stop;
 	st.flush_wanted = r->flush;
@@ -237,6 +238,9 @@ static const row_t rows[] = {
      .oldest = T0 - 1, .http = 1, .grow = 1, .attempt = 1,
      .next_attempt = T0 + 500, .act = OTAS__ACT_FILL, .take = 1,
      .take_max = 100},
+    {"backlog, OTAS_BATCH_BACKLOG_EVENTS=0: no growth", T0,
+     .q_count = 5000, .oldest = T0 - 1, .http = 1, .grow = 1, .max_if = 4,
+     .backlog_off = 1, .act = OTAS__ACT_START, .take = 1, .take_max = 100},
     {"backlog, nothing taken (all in flight): no growth", T0,
      .q_count = 5000, .oldest = T0 - 1, .http = 1, .grow = 1, .max_if = 4,
      .in_flight = 4, .act = OTAS__ACT_COLLECT, .wake = T0 + 50,

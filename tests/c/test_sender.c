@@ -239,9 +239,44 @@ TEST(batches_in_flight_on_several_connections)
 	fs_stop(fs);
 }
 
+/* OTAS_BATCH_BACKLOG_EVENTS=0: the same backlog goes out in batches of
+ * OTAS_BATCH_MAX_EVENTS, never bigger. */
+TEST(backlog_growth_can_be_turned_off)
+{
+	fs_t *fs = fs_new();
+	const char *opts[] = {"OTAS_BATCH_MAX_EVENTS", "10",
+	                      "OTAS_BATCH_BACKLOG_EVENTS", "0",
+	                      "OTAS_MAX_IN_FLIGHT", "1", NULL};
+	otas_engine_t *e = mk(fs, opts);
+	fs_reply_t rep[1];
+	otas_stats_t st = OTAS_STATS_INIT;
+	size_t total, i, n;
+
+	memset(rep, 0, sizeof(rep));
+	rep[0].delay_ms = 300; /* meanwhile the queue fills */
+	fs_script(fs, rep, 1);
+	CHECK_INT(otas_engine_authenticate(e, 2000, NULL), OTAS_AUTH_OK);
+	for (i = 0; i < 2000; i++)
+		cap1(e, "/items/x", NULL);
+	CHECK(otas_flush(e, 20000) == OTAS_OK);
+	otas_stats(e, &st);
+	CHECK_INT(st.sent, 2000);
+	CHECK_INT(distinct_events(fs, &total, "proj-1"), 2000);
+	n = fs_count(fs);
+	CHECK(n >= 200); /* batches of at most 10 */
+	for (i = 0; i < n; i++) {
+		fs_req_t r;
+		CHECK(fs_get(fs, i, &r));
+		CHECK(r.n_events >= 1 && r.n_events <= 10);
+		fs_req_free(&r);
+	}
+	otas_engine_free(e, 2000);
+	fs_stop(fs);
+}
+
 /* A backlog (the first answer is slow, 3,000 events wait): batches to
  * the collector grow past OTAS_BATCH_MAX_EVENTS up to
- * OTAS__SCHED_BACKLOG_EVENTS, in capture order, every event once. */
+ * OTAS_BATCH_BACKLOG_EVENTS, in capture order, every event once. */
 TEST(backlog_grows_batches_in_order)
 {
 	fs_t *fs = fs_new();
@@ -1065,6 +1100,7 @@ main(void)
 	RUN(batch_delivers_everything_once);
 	RUN(batches_in_flight_on_several_connections);
 	RUN(backlog_grows_batches_in_order);
+	RUN(backlog_growth_can_be_turned_off);
 	RUN(failed_batch_in_flight_is_retried_alone);
 	RUN(fallback_to_single_events_on_404);
 	RUN(retry_after_429_is_honoured);

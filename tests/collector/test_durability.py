@@ -96,7 +96,7 @@ def test_schema_version_and_migration(make_collector, tmp_path):
     c = make_collector()
     c.stop()
     db = sqlite3.connect(c.db_path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 14
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 15
     db.execute("PRAGMA user_version=99")
     db.commit()
     db.close()

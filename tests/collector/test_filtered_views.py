@@ -5,7 +5,9 @@ route filter read the per-route people rollups.  Every answer must be the
 one the scan of every event of the range gives: checked field by field
 against an equivalent query that cannot take the new plan (a glob with no
 literal head, plan=raw) and against our own count of the events sent.
-Also the upgrade from the schema before (SQLite 12, PostgreSQL 9)."""
+Also the upgrade from the schema before (SQLite 12, PostgreSQL 9), and
+SQLite's path table (schema 15), filled in bulk: its rows and the events
+above its watermark together."""
 import fnmatch
 import random
 import sqlite3
@@ -85,6 +87,10 @@ def test_path_heads_equal_the_scan(collector):
     c = collector
     evs = corpus()
     ingest(c, evs)
+    check_path_heads(c, evs)
+
+
+def check_path_heads(c, evs):
     for lo, hi in SPANS:
         span = {"from": iso(lo), "to": iso(hi)}
         for g in GLOBS:
@@ -203,7 +209,8 @@ def test_upgrade_from_the_schema_before(new_collector, store, request):
                 " UPDATE otas_schema SET version = 9;")
     else:
         con = sqlite3.connect(c.db_path)
-        con.execute("DROP INDEX events_path")
+        con.execute("DROP TRIGGER events_path_del")  # schema 15's table
+        con.execute("DROP TABLE events_path")
         con.execute("DELETE FROM rollup_people WHERE kind IN ('ru', 'rc')")
         con.execute("PRAGMA user_version=12")
         con.commit()
@@ -215,7 +222,7 @@ def test_upgrade_from_the_schema_before(new_collector, store, request):
             assert c.sql("SELECT count(*) FROM pg_indexes WHERE indexname IN"
                          " ('events_path', 'events_user', 'events_company')") == "3"
         else:
-            assert c.sql("PRAGMA user_version") == "14"
+            assert c.sql("PRAGMA user_version") == "15"
             assert c.sql("SELECT count(*) FROM sqlite_master WHERE name ="
                          " 'events_path'") == "1"
         for r in ROUTES:
@@ -233,6 +240,69 @@ def test_upgrade_from_the_schema_before(new_collector, store, request):
         assert a == b
     finally:
         c.stop()
+
+
+PATH_COLS = "project, path, ts, id, method, route, status, latency_ms, is_error"
+
+
+def path_table_is_events(c):
+    assert c.sql(f"SELECT count(*) FROM (SELECT {PATH_COLS} FROM events WHERE"
+                 f" id <= (SELECT wm FROM path_state) EXCEPT SELECT {PATH_COLS}"
+                 " FROM events_path)") == "0"
+    assert c.sql(f"SELECT count(*) FROM (SELECT {PATH_COLS} FROM events_path"
+                 f" EXCEPT SELECT {PATH_COLS} FROM events)") == "0"
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("fill", ["1", "750", "1000000000"])
+def test_sqlite_path_table_and_the_rows_above_it(make_collector, store, fill):
+    """The writer fills the path table every `fill` events: at every group
+    (all in the table), once midway (part in it, part above the
+    watermark), never (all above it); the answers are the scan's."""
+    c = make_collector(extra_args=["--test-path-fill", fill])
+    evs = corpus()
+    ingest(c, evs)
+    in_table = int(c.sql("SELECT count(*) FROM events_path"))
+    assert in_table == {"1": 1500, "750": 800, "1000000000": 0}[fill]
+    assert c.sql("SELECT count(*) FROM events WHERE id > (SELECT wm FROM"
+                 " path_state)") == str(1500 - in_table)
+    path_table_is_events(c)
+    check_path_heads(c, evs)
+
+
+@pytest.mark.sqlite_only
+def test_sqlite_upgrade_from_the_path_index(new_collector, store):
+    """Schema 14 -> 15: the index events_path becomes the table, filled
+    with every event; deletes (retention) take its rows with them."""
+    c = new_collector("old")
+    c.init()
+    c.start(extra_args=["--quiet"])
+    evs = corpus()
+    ingest(c, evs)
+    assert c.stop() == 0
+    con = sqlite3.connect(c.db_path)
+    con.executescript("DROP TABLE events_path; DROP TABLE path_state;"
+                      " DROP TRIGGER events_path_del;"
+                      " CREATE INDEX events_path ON events(project, path, ts,"
+                      " method, route, status, latency_ms, is_error);"
+                      " PRAGMA user_version=14;")
+    con.close()
+    c.start(extra_args=["--quiet"])
+    try:
+        assert c.sql("PRAGMA user_version") == "15"
+        assert c.sql("SELECT type FROM sqlite_master WHERE name = 'events_path'") == "table"
+        assert c.sql("SELECT count(*) FROM events_path") == "1500"
+        assert c.sql("SELECT wm FROM path_state") == c.sql("SELECT max(id) FROM events")
+        path_table_is_events(c)
+        check_path_heads(c, evs)
+    finally:
+        c.stop()
+    con = sqlite3.connect(c.db_path)
+    con.execute("DELETE FROM events WHERE id % 3 = 0")
+    con.commit()
+    con.close()
+    assert c.sql("SELECT count(*) FROM events_path") == c.sql("SELECT count(*) FROM events")
+    path_table_is_events(c)
 
 
 # Raw metadata texts (the document as sent) whose user_id PostgreSQL's

@@ -1,4 +1,6 @@
 """A retried batch is stored once; per-event dedupe by event_id."""
+from datetime import datetime, timedelta, timezone
+
 from otas_testing.collector import make_event
 
 
@@ -41,3 +43,35 @@ def test_generated_ids_are_distinct(collector):
     assert r.json()["accepted"] == 5
     ids = {e["event_id"] for e in collector.events()}
     assert len(ids) == 5 and all(i[14] == "7" for i in ids)
+
+
+def test_duplicates_in_multi_row_inserts(collector):
+    """SQLite inserts 16 rows a statement: every mix of new, stored and
+    repeated events in those chunks still counts, stores and rolls up
+    each event once (the first of two in a batch wins)."""
+    c = collector
+    first = [make_event(i, event_id=f"m-{i:03d}", path=f"/api/m/{i}") for i in range(40)]
+    r = c.send_batch(first)
+    assert (r.json()["accepted"], r.json()["duplicates"]) == (40, 0)
+    # stored, new and a repeat of a new one, mixed inside each 16-row chunk
+    mixed = []
+    for i in range(40, 80):
+        mixed.append(make_event(i, event_id=f"m-{i:03d}", path=f"/api/m/{i}"))
+        if i % 2 == 0:
+            mixed.append(make_event(1000 + i, event_id=f"m-{i - 40:03d}", path="/api/x"))
+        if i % 5 == 0:
+            mixed.append(make_event(2000 + i, event_id=f"m-{i:03d}", path="/api/y"))
+    r = c.send_batch(mixed)
+    assert (r.json()["accepted"], r.json()["duplicates"]) == (40, 20 + 8)
+    # a batch of only stored ones, 16 rows a statement
+    r = c.send_batch(first[:32])
+    assert (r.json()["accepted"], r.json()["duplicates"]) == (0, 32)
+    evs = c.events(limit=1000)
+    assert len(evs) == 80
+    assert sorted(e["path"] for e in evs) == sorted(f"/api/m/{i}" for i in range(80))
+    assert c.sql("SELECT count(*) FROM events") == "80"
+    now = datetime.now(timezone.utc)
+    span = {"from": (now - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "to": (now + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    s = c.get("/api/v1/stats/series", plan="rollup", **span).json()
+    assert s["totals"]["requests"] == 80, s

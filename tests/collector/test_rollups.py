@@ -453,7 +453,8 @@ def test_migration_fills_rollups_from_events(new_collector, store, request):
         con.execute("DROP VIEW events_text")
         con.execute("ALTER TABLE events ADD COLUMN search_text TEXT"
                     " GENERATED ALWAYS AS (doc) VIRTUAL")
-        con.execute("DROP INDEX events_path")
+        con.execute("DROP TRIGGER events_path_del")  # schema 15's table
+        con.execute("DROP TABLE events_path")
         con.execute("PRAGMA user_version=4")  # before the rollups
         con.commit()
         con.close()

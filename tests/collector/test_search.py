@@ -226,7 +226,7 @@ def test_index_built_for_an_older_database(new_collector):
         assert c.send_batch([ev(2, req="after-the-index")]).json()["accepted"] == 1
         assert ids(c, q="the-index") == ["s-0002", "s-0001"]
         if c.store == "sqlite":
-            assert c.sql("PRAGMA user_version") == "14"
+            assert c.sql("PRAGMA user_version") == "15"
         else:
             assert c.sql("SELECT version FROM otas_schema") == "11"
             assert c.sql("SELECT count(*) FROM pg_extension WHERE extname = 'pg_trgm'") == "1"
@@ -381,7 +381,7 @@ def test_synchronous_index_database_upgraded(new_collector):
         assert unindexed(c) == 1
         assert ids(c, q="kept-a") == ["s-0002", "s-0001"]
         if c.store == "sqlite":
-            assert c.sql("PRAGMA user_version") == "14"
+            assert c.sql("PRAGMA user_version") == "15"
             assert c.sql("SELECT count(*) FROM sqlite_master WHERE type = 'trigger'"
                          " AND name = 'events_fts_ins'") == "0"
         else:

@@ -67,7 +67,8 @@ def test_stats_keys_are_the_table_in_order(eng):
 
 def test_option_names_and_defaults_are_the_table():
     table = gen_docs.options()
-    assert len(table) == 50  # ... + OTAS_MAX_IN_FLIGHT, OTAS_SENDER_NICE
+    assert len(table) == 51  # ... + OTAS_MAX_IN_FLIGHT, OTAS_SENDER_NICE,
+    #                          OTAS_BATCH_BACKLOG_EVENTS
     defaults = _engine.option_defaults()
     assert list(defaults) == [o[0] for o in table]
     for name, typ, _field, default, *_ in table:

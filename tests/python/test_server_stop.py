@@ -11,9 +11,11 @@ of the two happened.
 """
 
 import http.client
+import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -22,6 +24,7 @@ import uuid
 
 import pytest
 
+from otas_testing.collector import Collector
 from sdk_support import HERE, PYTHONPATH, free_port, wait_for
 
 N = 5
@@ -305,6 +308,140 @@ def test_uwsgi_sigint_while_busy_still_delivers(collector, tmp_path):
             except ProcessLookupError:
                 pass
         log.close()
+
+
+def test_uwsgi_sigint_while_busy_back_end_down_spools(tmp_path):
+    """The same stop with the back end gone since the worker
+    authenticated: the exit(3) handler cannot deliver, so it spools what
+    the worker holds (otas_engine_stop()), and a later process replays
+    it once the back end is back.  A collector of its own: the test stops
+    and restarts it."""
+    exe = _bin("uwsgi")
+    assert exe, "uwsgi is not installed: add it to requirements-dev.txt"
+    coll = Collector(tmp_path / "collector")
+    coll.start()
+    port = free_port()
+    marker = tmp_path / "busy"
+    spool = tmp_path / "spool"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTAS_")}
+    env.update({
+        "OTAS_SDK_KEY": coll.key, "OTAS_BASE_URL": coll.url,
+        "OTAS_SPOOL_DIR": str(spool),
+        "OTAS_FLUSH_INTERVAL_MS": "60000", "OTAS_SHUTDOWN_TIMEOUT_MS": "3000",
+        "BUSY_MARKER": str(marker), "PYTHONPATH": PYTHONPATH,
+        "PYTHONUNBUFFERED": "1",
+    })
+    log = open(tmp_path / "server.log", "w+")
+    proc = None
+    base = uuid.uuid4().int % 10**8 * 100
+    paths = {f"/api/items/{base + i}" for i in range(1, N + 1)}
+    try:
+        proc = subprocess.Popen(
+            [exe, "--http-socket", f"127.0.0.1:{port}", "--module",
+             "apps.busy_wsgi:app", "--master", "--processes", "1",
+             "--enable-threads", "--need-app"],
+            cwd=HERE, env=env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True)
+        wait_for(lambda: proc.poll() is None and _get_ok(port, "/api/items/0"),
+                 timeout=30, what="uwsgi up")
+        # the worker authenticated (its events wait for the flush) ...
+        wait_for(lambda: _stats(port).get("authenticated"), timeout=20,
+                 what="the worker authenticated")
+        for p in sorted(paths):
+            assert _get(port, p) == 200
+        busy = threading.Thread(target=_get, args=(port, "/busy", 30),
+                                daemon=True)
+        busy.start()
+        wait_for(marker.exists, timeout=10, what="the worker busy in close()")
+        # ... then the back end goes away, and the worker is stopped busy
+        coll.kill()
+        os.kill(proc.pid, signal.SIGINT)
+        proc.wait(timeout=30)
+        files = list(spool.glob("*.sqlite"))
+        log.seek(0)
+        text = log.read()
+        assert len(files) == 1, f"nothing spooled: {files}\n{text[-3000:]}"
+        held = sqlite3.connect(files[0]).execute(
+            "select coalesce(sum(n_events), 0) from batches").fetchone()[0]
+        # N, and the worker's own /api/items/0, /stats and /busy
+        assert held >= N, f"{held} spooled, {N} expected\n{text[-3000:]}"
+        # the back end is back: the next process replays the spool (and
+        # waits for it: the replay follows its own first delivery)
+        coll.restart()
+        subprocess.run([PY, "-c", DRAIN + _WAIT_UNSPOOLED % held], env=env,
+                       cwd=HERE, timeout=60, check=True)
+        got = _poll_stored(coll, paths, 20.0)
+        assert got == N, f"{got} of {N} replayed from the spool"
+        evs = coll.events(limit=1000, since=int(time.time()) - 120)
+        assert sorted(e["path"] for e in evs if e["path"] in paths) == \
+            sorted(paths), "an event stored twice or missing"
+        assert sqlite3.connect(files[0]).execute(
+            "select count(*) from batches").fetchone()[0] == 0
+    finally:
+        if proc is not None:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+            else:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        log.close()
+        coll.stop()
+
+
+# exit(3) from a thread that holds the GIL (a server's C signal handler
+# interrupting Python code) while the sender thread is inside the Python log
+# callback: the sender cannot go on, so the exit handler must not wait for it
+# past the shutdown timeout.
+_EXIT_HOLDING_GIL = """
+import ctypes, threading, time
+from otas import _engine
+inside = threading.Event()
+
+def log(level, msg):
+    inside.set()
+    time.sleep(30)  # releases the GIL; needs it back to return
+
+eng = _engine.Engine({"OTAS_SDK_KEY": "otas_AAAAAAAAAAA_" + "E" * 43,
+                      "OTAS_BASE_URL": "http://127.0.0.1:9",
+                      "OTAS_SPOOL_DIR": %r, "OTAS_SHUTDOWN_TIMEOUT_MS": "1000"},
+                     log=log, log_level=30)
+eng.capture(_engine.Exchange("GET", "/a", None, [], 1, status=200))
+assert inside.wait(20), "the sender never logged"
+print("EXITING", flush=True)
+ctypes.PyDLL(None).exit(0)  # PyDLL: the GIL stays held
+"""
+
+
+def test_exit_holding_the_gil_while_the_sender_logs_does_not_hang(tmp_path):
+    t0 = time.monotonic()
+    p = subprocess.run([PY, "-c", _EXIT_HOLDING_GIL % str(tmp_path / "spool")],
+                       cwd=HERE, capture_output=True, text=True, timeout=60)
+    took = time.monotonic() - t0
+    assert "EXITING" in p.stdout, p.stdout + p.stderr
+    assert p.returncode == 0, p.stdout + p.stderr
+    # the shutdown timeout (1 s) and the exit handler's margin, not the
+    # log callback's 30 s
+    assert took < 15, took
+
+
+_WAIT_UNSPOOLED = """
+import time
+deadline = time.monotonic() + 30
+while otas.stats().get("unspooled", 0) < %d and time.monotonic() < deadline:
+    time.sleep(0.05)
+"""
+
+
+def _stats(port):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        c.request("GET", "/stats")
+        return json.loads(c.getresponse().read())
+    finally:
+        c.close()
 
 
 def _get_ok(port, path):
