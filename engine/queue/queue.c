@@ -4,9 +4,13 @@
  * A mutex and a condition variable rather than a lock-free list: the
  * critical section is a pointer push, uncontended mutexes cost ~20 ns, and
  * the sender needs to sleep until "enough records or a command" anyway.
- * The sender is woken only when a batch is full (count or bytes) or when
- * it asked to be (it sleeps with a timeout for the flush interval
- * otherwise), so most pushes do not signal at all.
+ * The sender is woken only when a batch is full (count or bytes), by a
+ * command or an entity update, and only when it sleeps (sender_waiting,
+ * set and read under mu, cleared by the first wake-up: one signal per
+ * sleep); it sleeps at most the flush interval while the queue is empty
+ * and until the oldest record's interval ends otherwise (schedule.c), so
+ * a record that starts a batch does not signal and most pushes do not
+ * signal at all.
  */
 #include "queue/queue.h"
 
@@ -114,9 +118,12 @@ otas__queue_push(otas__queue_t *q, otas__record_t *r)
 	else if (q->sender_waiting == OTAS__QUEUE_IN_HTTP_FULL)
 		wake = 0; /* no room for a batch: not woken per record */
 	else
+		/* A full batch, not a first record: the sender looks at an
+		 * empty queue every flush interval (schedule.c), which
+		 * starts the record's interval from its enqueue time. */
 		wake = q->sender_waiting &&
 		       (q->count >= q->wake_count ||
-		        q->bytes >= q->wake_bytes || q->count == 1);
+		        q->bytes >= q->wake_bytes);
 	if (wake) {
 		/* In HTTP: the same thresholds, and one wake-up per batch
 		 * rather than a poll every few ms. */

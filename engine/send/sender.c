@@ -1357,9 +1357,9 @@ sender_main(void *arg)
 			pthread_mutex_unlock(&sn->q->mu);
 			continue;
 		}
-		/* Waiting in HTTP: a full batch, a first record, a flush or a
-		 * stop wakes it there (otas__http_wakeup()), so it need not
-		 * poll the queue. */
+		/* Waiting in HTTP: a full batch, a flush, a stop or an
+		 * entity update wakes it there (otas__http_wakeup()), so it
+		 * need not poll the queue. */
 		if (d.action == OTAS__ACT_COLLECT && st.wakeable)
 			sn->q->sender_waiting =
 			    st.in_flight < st.max_in_flight

@@ -85,7 +85,9 @@ producer(void *arg)
 
 /* A parked sender (authentication failing) is woken by a batch worth of
  * records or by wake_parked_bytes, not by every push; an unparked one by
- * the first record.  Waking clears sender_waiting (one signal per sleep). */
+ * a full batch too, not by the first record (it looks at an empty queue
+ * every flush interval, schedule.c).  Waking clears sender_waiting (one
+ * signal per sleep). */
 TEST(parked_sender_wakes_at_a_batch)
 {
 	otas__queue_t q;
@@ -114,7 +116,63 @@ TEST(parked_sender_wakes_at_a_batch)
 		free(r);
 	}
 	q.sender_waiting = 1;
+	q.wake_count = 3;
 	CHECK(otas__queue_push(&q, rec(100)) == 0); /* the first record */
+	CHECK_INT(q.sender_waiting, 1);             /* no signal */
+	CHECK(otas__queue_push(&q, rec(100)) == 0);
+	CHECK_INT(q.sender_waiting, 1);
+	CHECK(otas__queue_push(&q, rec(100)) == 0); /* a full batch */
+	CHECK_INT(q.sender_waiting, 0);
+	otas__queue_destroy(&q);
+}
+
+static int g_http_wakes;
+
+static void
+count_wake(void *arg)
+{
+	(void)arg;
+	g_http_wakes++;
+}
+
+/* A sender waiting in HTTP is woken (curl_multi_wakeup()) once per sleep
+ * at a full batch or the byte threshold, never per record nor by the
+ * first record; with every slot busy only commands wake it. */
+TEST(sender_in_http_is_woken_once_per_batch)
+{
+	otas__queue_t q;
+	int i;
+
+	CHECK(otas__queue_init(&q, 1 << 20) == 0);
+	q.wake_count = 10;
+	q.wake_bytes = 64 * 1024;
+	q.wake_fn = count_wake;
+	q.sender_waiting = OTAS__QUEUE_IN_HTTP;
+	for (i = 0; i < 9; i++)
+		CHECK(otas__queue_push(&q, rec(100)) == 0);
+	CHECK_INT(g_http_wakes, 0);
+	CHECK_INT(q.sender_waiting, OTAS__QUEUE_IN_HTTP);
+	for (i = 0; i < 5; i++)
+		CHECK(otas__queue_push(&q, rec(100)) == 0);
+	CHECK_INT(g_http_wakes, 1); /* at the tenth, not again */
+	CHECK_INT(q.sender_waiting, 0);
+	q.sender_waiting = OTAS__QUEUE_IN_HTTP;
+	CHECK(otas__queue_push(&q, rec(100)) == 0); /* still past the count */
+	CHECK_INT(g_http_wakes, 2);
+	pthread_mutex_lock(&q.mu);
+	otas__queue_clear_locked(&q);
+	q.sender_waiting = OTAS__QUEUE_IN_HTTP;
+	pthread_mutex_unlock(&q.mu);
+	CHECK(otas__queue_push(&q, rec(70 * 1024)) == 0); /* past the bytes */
+	CHECK_INT(g_http_wakes, 3);
+	q.sender_waiting = OTAS__QUEUE_IN_HTTP_FULL;
+	for (i = 0; i < 20; i++)
+		CHECK(otas__queue_push(&q, rec(100)) == 0);
+	CHECK_INT(g_http_wakes, 3);
+	pthread_mutex_lock(&q.mu);
+	otas__queue_wake_locked(&q); /* a command */
+	pthread_mutex_unlock(&q.mu);
+	CHECK_INT(g_http_wakes, 4);
 	CHECK_INT(q.sender_waiting, 0);
 	otas__queue_destroy(&q);
 }
@@ -260,6 +318,7 @@ main(void)
 	RUN(fifo_and_sequence);
 	RUN(full_refuses_without_blocking);
 	RUN(parked_sender_wakes_at_a_batch);
+	RUN(sender_in_http_is_woken_once_per_batch);
 	RUN(many_producers_one_consumer);
 	RUN(typed_items_entities_taken_out_in_order);
 	RUN(typed_items_full_and_share_refuse);

@@ -31,6 +31,7 @@ typedef struct {
 	int ent_due;
 	int64_t ent_next;
 	int in_flight, max_if, answered, grow, wakeable, backlog_off;
+	int64_t fi; /* flush interval, 0: FI */
 	/* expected */
 	otas__sched_action_t act;
 	int64_t wake; /* checked for ACT_WAIT */
@@ -53,7 +54,7 @@ state_of(const row_t *r)
 	st.entities_next_ms = r->ent_next ? r->ent_next : -1;
 	st.batch_max_events = 100;
 	st.backlog_events = r->backlog_off ? 0 : 1000;
-	st.flush_interval_ms = FI;
+	st.flush_interval_ms = r->fi ? r->fi : FI;
 	st.stop = r->stop;
 	st.flush_wanted = r->flush;
 	st.flush_deadline_ms = r->flush_deadline;
@@ -80,11 +81,31 @@ state_of(const row_t *r)
 
 static const row_t rows[] = {
     /* --- idle, delivery working */
+    /* An empty queue is looked at every flush interval (its first
+     * record does not wake the sender): rows about the other clocks of
+     * an empty queue take an interval of an hour. */
     {"empty queue: idle wait, everything resolved", T0, .http = 1,
-     .drain_at = T0 + 30000, .act = OTAS__ACT_WAIT, .wake = T0 + 30000,
-     .resolve = 1},
+     .drain_at = T0 + 30000, .fi = 3600000, .act = OTAS__ACT_WAIT,
+     .wake = T0 + 30000, .resolve = 1},
     {"empty queue, no spool: the idle maximum", T0, .no_spool = 1,
-     .act = OTAS__ACT_WAIT, .wake = IDLE, .resolve = 1},
+     .fi = 3600000, .act = OTAS__ACT_WAIT, .wake = IDLE, .resolve = 1},
+    {"empty queue: look again within the flush interval", T0, .http = 1,
+     .drain_at = T0 + 30000, .act = OTAS__ACT_WAIT, .wake = T0 + FI,
+     .resolve = 1},
+    {"empty queue, no spool: the flush interval, not the idle maximum", T0,
+     .no_spool = 1, .act = OTAS__ACT_WAIT, .wake = T0 + FI, .resolve = 1},
+    {"a drain due before the interval keeps its clock", T0, .http = 1,
+     .drain_at = T0 + 300, .act = OTAS__ACT_WAIT, .wake = T0 + 300,
+     .resolve = 1},
+    {"a record seen at the look after it came: its own interval", T0,
+     .q_count = 1, .oldest = T0 - 999, .no_spool = 1,
+     .act = OTAS__ACT_WAIT, .wake = T0 + 1},
+    {"a record that came as the sender slept: sent at the look", T0,
+     .q_count = 1, .oldest = T0 - FI, .no_spool = 1, .act = OTAS__ACT_SEND,
+     .take = 1},
+    {"a record queued: its interval, not a later look", T0, .q_count = 1,
+     .oldest = T0 - 10, .fi = 500, .no_spool = 1, .act = OTAS__ACT_WAIT,
+     .wake = T0 + 490},
     {"one young record waits for the flush interval", T0, .q_count = 1,
      .oldest = T0 - 300, .no_spool = 1, .act = OTAS__ACT_WAIT,
      .wake = T0 - 300 + FI},
@@ -99,7 +120,8 @@ static const row_t rows[] = {
      .flush = 1, .flush_deadline = T0 + 5000, .act = OTAS__ACT_SEND,
      .take = 1},
     {"a flush with nothing held: resolved, wait", T0, .flush = 1,
-     .flush_deadline = T0 + 5000, .no_spool = 1, .act = OTAS__ACT_WAIT,
+     .flush_deadline = T0 + 5000, .no_spool = 1, .fi = 3600000,
+     .act = OTAS__ACT_WAIT,
      .wake = T0 + 5000 - OTAS__SCHED_FLUSH_MARGIN_MS, .resolve = 1},
     {"records left over from the last take go next", T0, .pending = 1,
      .act = OTAS__ACT_SEND, .take = 1},
@@ -148,7 +170,7 @@ static const row_t rows[] = {
      .act = OTAS__ACT_DRAIN, .resolve = 1},
     {"spooled while unauthenticated: drain with no connection yet", T0,
      .spooled_here = 1, .act = OTAS__ACT_DRAIN, .resolve = 1},
-    {"no connection, nothing spooled here: no drain", T0,
+    {"no connection, nothing spooled here: no drain", T0, .fi = 3600000,
      .act = OTAS__ACT_WAIT, .wake = IDLE, .resolve = 1},
     {"drain waits for the backoff (the claim is the probe)", T0, .http = 1,
      .attempt = 1, .next_attempt = T0 + 800, .act = OTAS__ACT_WAIT,
@@ -161,7 +183,12 @@ static const row_t rows[] = {
     {"unauthenticated, first record: authenticate", T0, .unauthed = 1,
      .q_count = 1, .oldest = T0, .act = OTAS__ACT_AUTH},
     {"unauthenticated, nothing to do: no attempt", T0, .unauthed = 1,
-     .act = OTAS__ACT_WAIT, .wake = IDLE, .resolve = 1},
+     .fi = 3600000, .act = OTAS__ACT_WAIT, .wake = IDLE, .resolve = 1},
+    {"unauthenticated, empty queue: look within the interval", T0,
+     .unauthed = 1, .act = OTAS__ACT_WAIT, .wake = T0 + FI, .resolve = 1},
+    {"auth failing, empty queue: the interval, not the next attempt", T0,
+     .unauthed = 1, .auth_attempts = 2, .next_auth = T0 + 8000,
+     .act = OTAS__ACT_WAIT, .wake = T0 + FI, .resolve = 1},
     {"unauthenticated, spooled here: keep trying", T0, .unauthed = 1,
      .spooled_here = 1, .act = OTAS__ACT_AUTH, .resolve = 1},
     {"auth failing: a young record parks the sender", T0, .unauthed = 1,
@@ -205,7 +232,8 @@ static const row_t rows[] = {
      .resolve = 1},
     {"entities wait for authentication", T0, .unauthed = 1,
      .auth_attempts = 1, .next_auth = T0 + 5000, .ent_due = 1,
-     .no_spool = 1, .act = OTAS__ACT_WAIT, .wake = T0 + 5000},
+     .no_spool = 1, .fi = 3600000, .act = OTAS__ACT_WAIT,
+     .wake = T0 + 5000},
     /* --- waiting in HTTP with room for more */
     {"in flight, room, libcurl cannot be woken: poll the queue", T0,
      .q_count = 5, .oldest = T0 - 1, .http = 1, .max_if = 4, .in_flight = 1,

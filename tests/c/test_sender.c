@@ -681,6 +681,41 @@ TEST(forked_child_delivers_its_own_events_only)
 	fs_stop(fs);
 }
 
+/* OTAS_FLUSH_INTERVAL_MS is the longest an event waits before its batch
+ * is sent.  The first record of an empty queue does not wake the sender
+ * (queue.c); the idle sender looks at the queue every interval instead.
+ * An event captured into an idle engine, at several points of the
+ * sender's sleep, is delivered within the interval and a margin, and not
+ * before most of the interval (it was not sent early either). */
+TEST(idle_engine_delivers_within_the_flush_interval)
+{
+	fs_t *fs = fs_new();
+	const char *opts[] = {"OTAS_FLUSH_INTERVAL_MS", "300", NULL};
+	otas_engine_t *e = mk(fs, opts);
+	static const int offsets_ms[] = {0, 20, 150, 280, 310, 600};
+	size_t i;
+
+	cap1(e, "/first", NULL); /* authenticates, then idles */
+	CHECK(fs_wait_events(fs, 1, 10000));
+	for (i = 0; i < sizeof(offsets_ms) / sizeof(offsets_ms[0]); i++) {
+		int64_t t0, waited;
+
+		/* Where in the sender's idle sleep the capture falls. */
+		usleep((useconds_t)offsets_ms[i] * 1000);
+		t0 = otas__now_mono_ms();
+		cap1(e, "/idle", NULL);
+		CHECK(fs_wait_events(fs, i + 2, 10000));
+		waited = otas__now_mono_ms() - t0;
+		if (waited > 300 + 400 || waited < 250)
+			fprintf(stderr, "offset %d ms: delivered after %lld ms\n",
+			        offsets_ms[i], (long long)waited);
+		CHECK(waited <= 300 + 400);
+		CHECK(waited >= 250);
+	}
+	otas_engine_free(e, 2000);
+	fs_stop(fs);
+}
+
 TEST(flush_without_captures_returns_at_once)
 {
 	fs_t *fs = fs_new();
@@ -1124,6 +1159,7 @@ main(void)
 	RUN(fork_with_an_open_spool);
 	RUN(redirect_keeps_events_and_names_location_once);
 	RUN(shutdown_deadline_cuts_a_hanging_transfer);
+	RUN(idle_engine_delivers_within_the_flush_interval);
 	RUN(old_spool_file_is_delivered_with_tokens);
 	{
 		char cmd[300];
