@@ -348,6 +348,47 @@ TEST(wake_is_bounded)
 	}
 }
 
+/* With the queue empty (its first record does not wake the sender) every
+ * wait and collect ends within the flush interval, in every shape of the
+ * state that does not hold a batch: idle, unauthenticated, failing
+ * authentication, a backoff, transfers in flight. */
+TEST(empty_queue_is_looked_at_every_interval)
+{
+	int shape;
+	int64_t now;
+
+	for (shape = 0; shape < 5; shape++) {
+		otas__sched_state_t st = {0};
+
+		st.q_max_bytes = 32u << 20;
+		st.q_wake_bytes = 512u << 10;
+		st.batch_max_events = 100;
+		st.flush_interval_ms = FI;
+		st.authed = shape != 1 && shape != 2;
+		st.auth_attempts = shape == 2 ? 3 : 0;
+		st.next_auth_ms = shape == 2 ? T0 + 50000 : 0;
+		st.attempt = shape == 3 ? 2 : 0;
+		st.next_attempt_ms = shape == 3 ? T0 + 40000 : 0;
+		st.in_flight = shape == 4 ? 2 : 0;
+		st.max_in_flight = shape == 4 ? 4 : 1;
+		st.wakeable = 1;
+		st.spool_configured = 1;
+		st.http_started = 1;
+		st.drain_at = T0 + 90000;
+		st.oldest_ms = -1;
+		st.entities_next_ms = -1;
+		for (now = T0 - 5000; now < T0 + 5000; now += 37) {
+			otas__sched_decision_t d = otas__sched_decide(&st, now);
+
+			if (d.action != OTAS__ACT_WAIT &&
+			    d.action != OTAS__ACT_COLLECT)
+				continue; /* acts now: looks again after */
+			CHECK(d.wake_at_ms >= now);
+			CHECK(d.wake_at_ms <= now + FI);
+		}
+	}
+}
+
 TEST(action_names)
 {
 	CHECK_STR(otas__sched_action_name(OTAS__ACT_SPOOL), "spool");
@@ -359,6 +400,7 @@ main(void)
 {
 	RUN(table_of_states);
 	RUN(wake_is_bounded);
+	RUN(empty_queue_is_looked_at_every_interval);
 	RUN(action_names);
 	return testlib_done();
 }
