@@ -123,7 +123,9 @@ otas__queue_push(otas__queue_t *q, otas__record_t *r)
 		 * starts the record's interval from its enqueue time. */
 		wake = q->sender_waiting &&
 		       (q->count >= q->wake_count ||
-		        q->bytes >= q->wake_bytes);
+		        q->bytes >= q->wake_bytes ||
+		        (q->sender_waiting == OTAS__QUEUE_FIRST &&
+		         q->count == 1));
 	if (wake) {
 		/* In HTTP: the same thresholds, and one wake-up per batch
 		 * rather than a poll every few ms. */

@@ -30,6 +30,11 @@
  * only commands (otas__queue_wake_locked(), entity updates) wake it. */
 #define OTAS__QUEUE_IN_HTTP_FULL 4
 
+/* sender_waiting: waits on cv_send, and the first record of an empty
+ * queue wakes it too (before its first authentication attempt, see
+ * otas__sched_decision_t.wake_first); 1: only a full batch does. */
+#define OTAS__QUEUE_FIRST 5
+
 /* The kind of a queued item (otas__record_t's kind, set by the push). */
 enum { OTAS__ITEM_EVENT = 0, OTAS__ITEM_ENTITY = 1 };
 

@@ -158,7 +158,7 @@ otas__sched_decision_t
 otas__sched_decide(const otas__sched_state_t *st, int64_t now)
 {
 	otas__sched_decision_t d = {OTAS__ACT_WAIT, now + OTAS__SCHED_IDLE_MS,
-	                            0, 0, 0, 0, 0};
+	                            0, 0, 0, 0, 0, 0};
 	int over_half, flush_urgent, can_spool;
 	/* When the spool can take a batch (never without one). */
 	int64_t spool_at = !st->spool_configured ? INT64_MAX
@@ -205,6 +205,11 @@ otas__sched_decide(const otas__sched_state_t *st, int64_t now)
 	 * for records (its backoff decides), so it keeps its clocks. */
 	if (!st->q_count && !st->batch_n)
 		earlier(&d.wake_at_ms, now + st->flush_interval_ms);
+	/* Except before the first authentication attempt (once per
+	 * process): the first record wakes the sender to authenticate at
+	 * once, so that the first batch too leaves at its interval. */
+	d.wake_first = !st->authed && !st->auth_attempts && !st->q_count &&
+	               d.action == OTAS__ACT_WAIT;
 	/* A backlog going out to our collector: one request carries more
 	 * (never a spooled or retried batch: those keep their size). */
 	d.take_max = st->batch_max_events;

@@ -113,6 +113,11 @@ typedef struct {
 	                      * is resolved (flush done) */
 	int parked;          /* ACT_WAIT with authentication failing: only
 	                      * OTAS__SCHED_PARK_BYTES of captures wake it */
+	int wake_first;      /* ACT_WAIT before the first authentication
+	                      * attempt: the first record of the empty queue
+	                      * wakes the sender (to authenticate at once,
+	                      * once per process); otherwise only a full
+	                      * batch does (OTAS__QUEUE_FIRST, queue.c) */
 } otas__sched_decision_t;
 
 /* The next step for state st at now_ms (monotonic).  Pure. */

@@ -1351,7 +1351,8 @@ sender_main(void *arg)
 			 * OTAS__SCHED_PARK_BYTES. */
 			sn->q->wake_parked_bytes = OTAS__SCHED_PARK_BYTES;
 			sn->q->sender_waiting = d.parked ? OTAS__QUEUE_PARKED
-			                                 : 1;
+			                        : d.wake_first ? OTAS__QUEUE_FIRST
+			                                       : 1;
 			pthread_cond_timedwait(&sn->q->cv_send, &sn->q->mu, &ts);
 			sn->q->sender_waiting = 0;
 			pthread_mutex_unlock(&sn->q->mu);

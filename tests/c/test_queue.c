@@ -123,6 +123,13 @@ TEST(parked_sender_wakes_at_a_batch)
 	CHECK_INT(q.sender_waiting, 1);
 	CHECK(otas__queue_push(&q, rec(100)) == 0); /* a full batch */
 	CHECK_INT(q.sender_waiting, 0);
+	/* Before the first authentication the first record wakes it. */
+	pthread_mutex_lock(&q.mu);
+	otas__queue_clear_locked(&q);
+	q.sender_waiting = OTAS__QUEUE_FIRST;
+	pthread_mutex_unlock(&q.mu);
+	CHECK(otas__queue_push(&q, rec(100)) == 0);
+	CHECK_INT(q.sender_waiting, 0);
 	otas__queue_destroy(&q);
 }
 

@@ -36,6 +36,7 @@ typedef struct {
 	otas__sched_action_t act;
 	int64_t wake; /* checked for ACT_WAIT */
 	int take, resolve, parked, entities;
+	int first; /* wake_first */
 	uint64_t take_max; /* checked when set */
 } row_t;
 
@@ -183,9 +184,17 @@ static const row_t rows[] = {
     {"unauthenticated, first record: authenticate", T0, .unauthed = 1,
      .q_count = 1, .oldest = T0, .act = OTAS__ACT_AUTH},
     {"unauthenticated, nothing to do: no attempt", T0, .unauthed = 1,
-     .fi = 3600000, .act = OTAS__ACT_WAIT, .wake = IDLE, .resolve = 1},
+     .fi = 3600000, .act = OTAS__ACT_WAIT, .wake = IDLE, .resolve = 1,
+     .first = 1},
     {"unauthenticated, empty queue: look within the interval", T0,
-     .unauthed = 1, .act = OTAS__ACT_WAIT, .wake = T0 + FI, .resolve = 1},
+     .unauthed = 1, .act = OTAS__ACT_WAIT, .wake = T0 + FI, .resolve = 1,
+     .first = 1},
+    {"before the first attempt the first record wakes the sender", T0,
+     .unauthed = 1, .no_spool = 1, .act = OTAS__ACT_WAIT,
+     .wake = T0 + FI, .resolve = 1, .first = 1},
+    {"authenticated, empty queue: the first record does not wake", T0,
+     .no_spool = 1, .act = OTAS__ACT_WAIT, .wake = T0 + FI, .resolve = 1,
+     .first = 0},
     {"auth failing, empty queue: the interval, not the next attempt", T0,
      .unauthed = 1, .auth_attempts = 2, .next_auth = T0 + 8000,
      .act = OTAS__ACT_WAIT, .wake = T0 + FI, .resolve = 1},
@@ -290,6 +299,7 @@ TEST(table_of_states)
 		int ok = d.action == r->act && d.take == r->take &&
 		         d.resolve_all == r->resolve && d.parked == r->parked &&
 		         d.entities == r->entities &&
+		         d.wake_first == r->first &&
 		         (!r->take_max || d.take_max == r->take_max);
 
 		int timed = (r->act == OTAS__ACT_WAIT ||
