@@ -9,10 +9,21 @@ where pytest cleans up.  With tmp_path_retention_policy = "failed"
 spool) is removed when the test ends and the whole base directory (the
 session's collector and spool) when the session passes; a failure keeps its
 scratch to look at.  tests/python/test_scratch.py checks it.
+
+SIGINT: a shell starts a background job (`make test &`, nohup) with SIGINT
+ignored, and an ignored signal stays ignored across exec, so every server
+the tests start would ignore the SIGINT the server matrix sends it
+(test_server_stop.py) and Python would install no KeyboardInterrupt
+handler.  The run gives SIGINT a handler here; exec resets a handler to the
+default, so the servers start as they would from a terminal.
 """
 
 import os
+import signal
 import tempfile
+
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 import pytest
 

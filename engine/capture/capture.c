@@ -295,8 +295,11 @@ otas__record_new(const otas_capture_t *c, int *bad)
 	r->cap.flags &= ~(OTAS_CAP_REQ_BODY_BORROWED | OTAS_CAP_RESP_BODY_BORROWED);
 	r->cap.body_release = NULL;
 	r->cap.body_owner = NULL;
-	r->release = lent ? c->body_release : NULL;
-	r->owner = lent ? c->body_owner : NULL;
+	/* Handed back for every capture queued with body_release set, lent
+	 * bytes or not (an empty flagged body, a small body copied): the
+	 * host need not know which of its bodies the engine kept. */
+	r->release = c->body_release;
+	r->owner = c->body_release ? c->body_owner : NULL;
 	hs = (otas_header_t *)(r + 1);
 	es = (otas_error_t *)(hs + nreq + c->n_resp_headers);
 	w = (char *)(es + c->n_errors);

@@ -1472,22 +1472,37 @@ otas__sender_start(otas__sender_t *sn)
 void
 otas__sender_stop(otas__sender_t *sn, int timeout_ms)
 {
-	int running;
-
 	pthread_mutex_lock(&sn->q->mu);
-	sn->stop = 1;
-	sn->stop_deadline_ms = otas__now_mono_ms() + timeout_ms;
-	atomic_store(&sn->abort_at_ms, sn->stop_deadline_ms);
-	running = sn->running;
+	if (!sn->stop) {
+		/* The first stop sets the deadline; a later one (free after
+		 * stop, two threads) changes nothing of it. */
+		sn->stop = 1;
+		sn->stop_deadline_ms = otas__now_mono_ms() + timeout_ms;
+		atomic_store(&sn->abort_at_ms, sn->stop_deadline_ms);
+	}
 	otas__queue_wake_locked(sn->q);
 	pthread_cond_broadcast(&sn->q->cv_send);
-	pthread_mutex_unlock(&sn->q->mu);
-	if (running) {
-		pthread_join(sn->thread, NULL);
-		pthread_mutex_lock(&sn->q->mu);
-		sn->running = 0;
+	if (sn->running && sn->joining) {
+		/* Another thread joins the sender (a thread is joined once):
+		 * wait until it has, so that every stop returns with the
+		 * sender gone. */
+		while (sn->running)
+			pthread_cond_wait(&sn->q->cv_done, &sn->q->mu);
 		pthread_mutex_unlock(&sn->q->mu);
+		return;
 	}
+	if (!sn->running) {
+		pthread_mutex_unlock(&sn->q->mu);
+		return;
+	}
+	sn->joining = 1;
+	pthread_mutex_unlock(&sn->q->mu);
+	pthread_join(sn->thread, NULL);
+	pthread_mutex_lock(&sn->q->mu);
+	sn->running = 0;
+	sn->joining = 0;
+	pthread_cond_broadcast(&sn->q->cv_done);
+	pthread_mutex_unlock(&sn->q->mu);
 }
 
 int

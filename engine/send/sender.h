@@ -90,6 +90,8 @@ typedef struct otas__sender_s {
 	_Atomic int64_t abort_at_ms;  /* = stop_deadline_ms once stopping: the
 	                               * thread's transfers end there */
 	int running;
+	int joining;   /* a stop is joining the thread: other stops wait
+	                * on q->cv_done until running is 0 */
 	int exited;
 	pthread_t thread;
 	int batch_endpoint;           /* 1, 0, -1 unknown */

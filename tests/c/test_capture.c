@@ -252,6 +252,20 @@ TEST(lent_bodies_are_kept_by_pointer_and_released_once)
 	CHECK(r && r->cap.req_body == body && r->cap.resp_body == resp);
 	otas__record_free(r);
 	CHECK_INT(released, 2);
+	/* body_release set, nothing lent (no flag; a flagged empty body):
+	 * still handed back once, so a host may set it on every capture */
+	c.flags &= ~(OTAS_CAP_REQ_BODY_BORROWED | OTAS_CAP_RESP_BODY_BORROWED);
+	r = otas__record_new(&c, &bad);
+	CHECK(r && r->cap.req_body != body);
+	otas__record_free(r);
+	CHECK_INT(released, 3);
+	c.flags |= OTAS_CAP_REQ_BODY_BORROWED | OTAS_CAP_RESP_BODY_BORROWED;
+	c.req_body_len = 0;
+	r = otas__record_new(&c, &bad);
+	CHECK(r);
+	otas__record_free(r);
+	CHECK_INT(released, 4);
+	c.req_body_len = sizeof(body);
 
 	/* Through otas_capture(): OTAS_OK hands the release to the engine
 	 * (here: engine_free, as nothing is delivered); a dropped or

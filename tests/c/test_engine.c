@@ -13,7 +13,11 @@
  * engine still allocated -- also from an exit(3) handler, where libcrypto
  * (which seals the spool) must still be there.
  */
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <stddef.h>
@@ -21,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "otas/otas.h"
 #include "testlib.h"
@@ -187,6 +192,80 @@ TEST(stop_spools_what_it_cannot_deliver_and_frees_nothing)
 	CHECK_INT(st.captured, 4);
 	otas_engine_free(e, 0);
 	rm_dir(dir);
+}
+
+/* Two threads stop one engine at once while its sender hangs on a back
+ * end that accepts and never answers: a thread is joined once, so the
+ * second stop waits for the first and both return by the deadline. */
+struct stopper {
+	otas_engine_t *e;
+	pthread_barrier_t *go;
+	otas_result_t rc;
+	double took;
+};
+
+static void *
+stop_thread(void *arg)
+{
+	struct stopper *s = arg;
+	struct timespec a, b;
+
+	pthread_barrier_wait(s->go);
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	s->rc = otas_engine_stop(s->e, 1500);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	s->took = (double)(b.tv_sec - a.tv_sec) +
+	          (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+	return NULL;
+}
+
+TEST(two_threads_stop_at_once)
+{
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+	otas_config_t *c = otas_config_new();
+	otas_capture_t cap = OTAS_CAPTURE_INIT;
+	pthread_barrier_t go;
+	pthread_t t[2];
+	struct stopper st[2];
+	char url[64], err[256];
+	otas_engine_t *e;
+	int fd, i;
+
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK(fd >= 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CHECK(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	CHECK(listen(fd, 16) == 0); /* the kernel accepts; nobody answers */
+	CHECK(getsockname(fd, (struct sockaddr *)&sa, &sl) == 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", ntohs(sa.sin_port));
+	CHECK(c);
+	CHECK(otas_config_set(c, "OTAS_SDK_KEY", KEY, err, sizeof(err)) == 0);
+	CHECK(otas_config_set(c, "OTAS_BASE_URL", url, err, sizeof(err)) == 0);
+	CHECK(otas_config_set(c, "OTAS_SPOOL_MAX_BYTES", "0", err,
+	                      sizeof(err)) == 0);
+	e = otas_engine_new(c, err, sizeof(err));
+	CHECK(e);
+	fill(&cap);
+	CHECK_INT(otas_capture(e, &cap, NULL), OTAS_OK);
+	pthread_barrier_init(&go, NULL, 2);
+	for (i = 0; i < 2; i++) {
+		st[i].e = e;
+		st[i].go = &go;
+		CHECK(pthread_create(&t[i], NULL, stop_thread, &st[i]) == 0);
+	}
+	for (i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	pthread_barrier_destroy(&go);
+	for (i = 0; i < 2; i++) {
+		CHECK(st[i].took < 5.0);
+		/* the event could be neither delivered nor spooled */
+		CHECK_INT(st[i].rc, OTAS_DROPPED);
+	}
+	otas_engine_free(e, 0);
+	close(fd);
 }
 
 TEST(results_are_zero_on_success)
@@ -456,6 +535,7 @@ main(void)
 {
 	RUN(stop_from_an_exit_handler_spools); /* first: see there */
 	RUN(stop_spools_what_it_cannot_deliver_and_frees_nothing);
+	RUN(two_threads_stop_at_once);
 	RUN(results_are_zero_on_success);
 	RUN(capture_needs_a_struct_size);
 	RUN(older_shorter_capture_struct_is_read_within_its_size);
