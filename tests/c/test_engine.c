@@ -32,10 +32,9 @@
 
 #define KEY "otas_PocKPi56xDI_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ"
 
-/* An engine whose sender cannot authenticate (nothing listens on port 9)
- * and has no spool: what is captured stays queued. */
+/* An engine sending to url with no spool. */
 static otas_engine_t *
-mk(void)
+mk_at(const char *url)
 {
 	otas_config_t *c = otas_config_new();
 	char err[256];
@@ -43,14 +42,21 @@ mk(void)
 	if (!c)
 		return NULL;
 	if (otas_config_set(c, "OTAS_SDK_KEY", KEY, err, sizeof(err)) != 0 ||
-	    otas_config_set(c, "OTAS_BASE_URL", "http://127.0.0.1:9", err,
-	                    sizeof(err)) != 0 ||
+	    otas_config_set(c, "OTAS_BASE_URL", url, err, sizeof(err)) != 0 ||
 	    otas_config_set(c, "OTAS_SPOOL_MAX_BYTES", "0", err,
 	                    sizeof(err)) != 0) {
 		otas_config_free(c);
 		return NULL;
 	}
 	return otas_engine_new(c, err, sizeof(err));
+}
+
+/* An engine whose sender cannot authenticate (nothing listens on port 9)
+ * and has no spool: what is captured stays queued. */
+static otas_engine_t *
+mk(void)
+{
+	return mk_at("http://127.0.0.1:9");
 }
 
 static void
@@ -223,12 +229,11 @@ TEST(two_threads_stop_at_once)
 {
 	struct sockaddr_in sa;
 	socklen_t sl = sizeof(sa);
-	otas_config_t *c = otas_config_new();
 	otas_capture_t cap = OTAS_CAPTURE_INIT;
 	pthread_barrier_t go;
 	pthread_t t[2];
 	struct stopper st[2];
-	char url[64], err[256];
+	char url[64];
 	otas_engine_t *e;
 	int fd, i;
 
@@ -241,12 +246,7 @@ TEST(two_threads_stop_at_once)
 	CHECK(listen(fd, 16) == 0); /* the kernel accepts; nobody answers */
 	CHECK(getsockname(fd, (struct sockaddr *)&sa, &sl) == 0);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d", ntohs(sa.sin_port));
-	CHECK(c);
-	CHECK(otas_config_set(c, "OTAS_SDK_KEY", KEY, err, sizeof(err)) == 0);
-	CHECK(otas_config_set(c, "OTAS_BASE_URL", url, err, sizeof(err)) == 0);
-	CHECK(otas_config_set(c, "OTAS_SPOOL_MAX_BYTES", "0", err,
-	                      sizeof(err)) == 0);
-	e = otas_engine_new(c, err, sizeof(err));
+	e = mk_at(url);
 	CHECK(e);
 	fill(&cap);
 	CHECK_INT(otas_capture(e, &cap, NULL), OTAS_OK);
