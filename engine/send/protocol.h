@@ -196,6 +196,10 @@ void otas__protocol_auth_message(const otas__protocol_t *p,
  * 0 when the body is a JSON object, -1 otherwise (counts at defaults). */
 int otas__protocol_parse_otas_answer(const char *body, size_t len, size_t n,
                                      otas__answer_t *out);
+/* The same with jansson for every body (the reader above reads flat
+ * answers itself): for the tests and the fuzzer that compare the two. */
+int otas__protocol_parse_otas_answer_json(const char *body, size_t len,
+                                          size_t n, otas__answer_t *out);
 
 void otas__request_free(otas__request_t *rq);
 

@@ -455,6 +455,63 @@ TEST(otas_answer_parser)
 	CHECK_INT(a.duplicates, 2);
 }
 
+/* The flat reader (no jansson) says what jansson says, on the answers a
+ * collector gives and on the near misses that must go to jansson. */
+TEST(otas_answer_flat_equals_jansson)
+{
+	static const char *const bodies[] = {
+	    "{\"status\":1,\"status_description\":\"batch_captured\","
+	    "\"accepted\":100,\"duplicates\":0,\"rejected\":[]}",
+	    " { \"status\" : 1 , \"status_description\" : \"batch_captured\" ,"
+	    " \"accepted\" : 7 , \"duplicates\" : 2 , \"rejected\" : [ ] }\r\n",
+	    "{\"accepted\":3,\"accepted\":4}",
+	    "{\"accepted\":9}", "{\"accepted\":0}", "{\"accepted\":01}",
+	    "{\"accepted\":-1}", "{\"accepted\":1.0}", "{\"accepted\":1e2}",
+	    "{\"accepted\":123456789012345678}",
+	    "{\"accepted\":1234567890123456789}",
+	    "{\"accepted\":99999999999999999999}",
+	    "{\"status_description\":1,\"error\":\"Invalid SDK Key\"}",
+	    "{\"status_description\":\"a\",\"status_description\":2,"
+	    "\"error\":\"b\"}",
+	    "{\"error\":\"x\\\"y\"}", "{\"error\":\"caf\xc3\xa9\"}",
+	    "{\"error\":\"\xff\"}",
+	    "{\"rejected\":[{\"index\":0,\"status_description\":\"bad\"}],"
+	    "\"accepted\":4}",
+	    "{\"rejected\":[],\"accepted\":5,\"x\":{}}",
+	    "{\"accepted\":5,}", "{\"accepted\":5", "{\"accepted\":5}x",
+	    "{\"accepted\":5}}", "{}", " {} ", "{\"\":1}", "[]", "1", "",
+	    "{\"accepted\":5,\"ok\":true}", "{\"a\":null}",
+	    "{\"error\":\"0123456789012345678901234567890123456789012345678901234"
+	    "56789012345678901234567890123456789012345678901234567890123456789012"
+	    "3456789012345678901234567890123456789\"}",
+	    NULL};
+	size_t i, n;
+
+	for (i = 0; bodies[i]; i++)
+		for (n = 0; n <= 100; n += 5) {
+			otas__answer_t a, b;
+			int ra, rb;
+
+			memset(&a, 0x5a, sizeof(a));
+			memset(&b, 0xa5, sizeof(b));
+			ra = otas__protocol_parse_otas_answer(
+			    bodies[i], strlen(bodies[i]), n, &a);
+			rb = otas__protocol_parse_otas_answer_json(
+			    bodies[i], strlen(bodies[i]), n, &b);
+			CHECK_INT(ra, rb);
+			CHECK_INT(a.accepted, b.accepted);
+			CHECK_INT(a.duplicates, b.duplicates);
+			CHECK_INT(a.rejected, b.rejected);
+			CHECK_STR(a.description, b.description);
+		}
+	{
+		otas__answer_t a;
+		CHECK(PARSE(bodies[0], 100, &a) == 0);
+		CHECK_INT(a.accepted, 100);
+		CHECK_STR(a.description, "batch_captured");
+	}
+}
+
 int
 main(void)
 {
@@ -465,5 +522,6 @@ main(void)
 	RUN(otas_single_event);
 	RUN(otlp_envelope);
 	RUN(otas_answer_parser);
+	RUN(otas_answer_flat_equals_jansson);
 	return testlib_done();
 }
