@@ -244,6 +244,8 @@ otas__protocol_free(otas__protocol_t *p)
 
 /* ------------------------------------------------- OTAS (PROTOCOL.md) */
 
+#define BATCH_OPEN "{\"events\":["
+
 typedef struct {
 	otas__protocol_t base;
 	char *url[3];       /* batch, event, entities */
@@ -261,7 +263,7 @@ otas_begin(const otas__protocol_t *bp, otas__request_t *rq)
 		return -1;
 	rq->url = p->url[rq->ep];
 	if (rq->ep == OTAS__EP_BATCH)
-		otas__buf_puts(&rq->raw, "{\"events\":[");
+		otas__buf_puts(&rq->raw, BATCH_OPEN);
 	else if (rq->ep == OTAS__EP_ENTITIES)
 		otas__buf_puts(&rq->raw, "{\"entities\":[");
 	return 0;
@@ -344,6 +346,9 @@ batch_encoding(const otas_proto_t *p, const otas__request_t *rq)
 	return OTAS__COMP_GZIP;
 }
 
+static void otas_headers(const otas_proto_t *p, otas__request_t *rq,
+                         int enc);
+
 static int
 otas_end(const otas__protocol_t *bp, otas__request_t *rq)
 {
@@ -356,6 +361,62 @@ otas_end(const otas__protocol_t *bp, otas__request_t *rq)
 		enc = batch_encoding(p, rq);
 	if (finish_body(rq, enc) != 0)
 		return -1;
+	otas_headers(p, rq, enc);
+	return 0;
+}
+
+const char *
+otas__protocol_batch_open(const otas__protocol_t *p, const char **sep)
+{
+	if (!p || p->kind != OTAS__PROTO_OTAS)
+		return NULL;
+	*sep = ",";
+	return BATCH_OPEN;
+}
+
+int
+otas__protocol_batch_adopt(const otas__protocol_t *bp, otas__request_t *rq,
+                           otas__buf_t *body, size_t n)
+{
+	const otas_proto_t *p = (const otas_proto_t *)bp;
+	size_t len = body->len, k = sizeof(BATCH_OPEN) - 1;
+	int enc, rc;
+
+	if (!bp || bp->kind != OTAS__PROTO_OTAS || !n || body->oom ||
+	    len < k || memcmp(body->data, BATCH_OPEN, k) != 0)
+		return -1;
+	request_reset(rq, OTAS__EP_BATCH);
+	enc = batch_encoding(p, rq);
+	if (enc == OTAS__COMP_NONE)
+		return -1; /* the body would be the caller's buffer itself */
+	rq->url = p->url[OTAS__EP_BATCH];
+	otas__buf_puts(body, "]}");
+	if (body->oom) {
+		body->len = len;
+		body->oom = 0;
+		return -1;
+	}
+	rq->raw_len = body->len;
+	rq->encoding = enc;
+	rc = enc == OTAS__COMP_ZSTD
+	         ? otas__zstd(&rq->zctx, body->data, body->len, &rq->wire)
+	         : otas__gzip(body->data, body->len, &rq->wire);
+	body->len = len;
+	body->data[len] = '\0';
+	if (rc != 0 || rq->wire.oom) {
+		request_reset(rq, OTAS__EP_BATCH);
+		return -1;
+	}
+	rq->body = rq->wire.data;
+	rq->len = rq->wire.len;
+	rq->n = n;
+	otas_headers(p, rq, enc);
+	return 0;
+}
+
+static void
+otas_headers(const otas_proto_t *p, otas__request_t *rq, int enc)
+{
 	rq->hdr[rq->n_hdr++] = p->key_header;
 	rq->hdr[rq->n_hdr++] = "Content-Type: application/json";
 	if (enc == OTAS__COMP_ZSTD)
@@ -364,7 +425,6 @@ otas_end(const otas__protocol_t *bp, otas__request_t *rq)
 		rq->hdr[rq->n_hdr++] = "Content-Encoding: gzip";
 	if (rq->ep == OTAS__EP_EVENT && rq->tokhdr[0])
 		rq->hdr[rq->n_hdr++] = rq->tokhdr;
-	return 0;
 }
 
 /* The answers a collector gives are flat objects of integers, plain
