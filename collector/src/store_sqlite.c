@@ -1246,7 +1246,14 @@ sq_writer_open(void *b, int w, const otas__writer_opts_t *o)
 	if (exec(q->wr.db, o->sync_full ? "PRAGMA synchronous=FULL"
 	                                : "PRAGMA synchronous=NORMAL") != 0 ||
 	    exec(q->wr.db, "PRAGMA wal_autocheckpoint=4000") != 0 ||
-	    exec(q->wr.db, "PRAGMA cache_size=-65536") != 0) {
+	    exec(q->wr.db, "PRAGMA cache_size=-65536") != 0 ||
+	    /* The statement journal of the 16-row inserts (and the
+	     * writer's sorts) in memory: past 64 KiB SQLite spilled it to
+	     * a temporary file, 7.5 KB written an event under the engine's
+	     * batches, as many bytes as the WAL and the checkpoint
+	     * together.  It is never read after a crash (only to undo a
+	     * statement), so durability is the same. */
+	    exec(q->wr.db, "PRAGMA temp_store=MEMORY") != 0) {
 		conn_close(&q->wr);
 		return -1;
 	}
