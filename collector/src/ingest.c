@@ -362,6 +362,26 @@ scan_string(sc_t *c, val_t *v)
 			                 _mm_cmpeq_epi8(x, _mm_set1_epi8('\\'))),
 			    _mm_cmpeq_epi8(_mm_max_epu8(x, c1f), c1f));
 			unsigned mask = (unsigned)_mm_movemask_epi8(m);
+			/* A two-byte escape other than \u within the block is
+			 * taken here, from the same mask (JSON text inside a
+			 * string, as an SDK's headers and bodies are, has one
+			 * every few bytes); anything else stops at its byte for
+			 * the loop below. */
+			while (mask) {
+				int i = __builtin_ctz(mask);
+				if (p[i] != '\\' || i == 15)
+					break;
+				switch (p[i + 1]) {
+				case '"': case '\\': case '/': case 'b': case 'f':
+				case 'n': case 'r': case 't':
+					v->esc = 1;
+					mask &= ~((2u << (i + 1)) - 1);
+					continue;
+				default:
+					break;
+				}
+				break;
+			}
 			if (mask) {
 				p += __builtin_ctz(mask);
 				break;
