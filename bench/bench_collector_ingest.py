@@ -276,6 +276,98 @@ def run_store(a, tmp, store, n_coll, pg):
 CONFIGS = {"sqlite": ("sqlite", 1), "pg1": ("pg", 1), "pg2": ("pg", 2)}
 
 
+# ---- --engine-load: the engine's own batches, collectors side by side ----
+
+def _task_cpu_s(pid: int) -> float:
+    """CPU seconds on a CPU of every thread of pid (schedstat)."""
+    total = 0
+    for t in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{t}/schedstat") as f:
+            total += int(f.read().split()[0])
+    return total / 1e9
+
+
+def _stats(url: str, key: str) -> dict:
+    import urllib.request
+    req = urllib.request.Request(url + "/api/v1/collector/stats",
+                                 headers={"X-OTAS-SDK-KEY": key})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read())
+
+
+def engine_load(a) -> None:
+    """bench_sender (the real engine, bench/bench_cpu.py's driver) into
+    each collector binary of --bin and --before in turn, interleaved, a
+    fresh database each run.  `driver`: bench_cpu.py's driver load (POST
+    events, batches as the engine makes them, `--sync normal --text-index
+    off`).  `served`: bench_served.py's (small GET events, batches of
+    --batch-size, default flags: text index on, sync full), then waits
+    until the indexer caught up, so its work is counted.  Prints the
+    collector's CPU per event, events/s, and callgrind-free medians."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import bench_cpu
+    import harness as H
+    why = bench_cpu.build_driver()
+    if why:
+        sys.exit(f"bench_sender: {why}")
+    bins = {"after": a.bin or os.environ["OTAS_COLLECTOR_BIN"]}
+    if a.before:
+        bins = {"before": a.before, **bins}
+    flags = (["--sync", "normal", "--text-index", "off"] if a.engine_load == "driver"
+             else [])
+    extra = {} if a.engine_load == "driver" else {
+        "BENCH_EVENT": "get", "OTAS_BATCH_MAX_EVENTS": str(a.batch_size),
+        "OTAS_BATCH_BACKLOG_EVENTS": "0"}
+    res: dict = {k: [] for k in bins}
+    for r in range(a.rounds):
+        for name in (list(bins) if r % 2 == 0 else list(bins)[::-1]):
+            os.environ["OTAS_COLLECTOR_BIN"] = bins[name]
+            tmp = Path(tempfile.mkdtemp(prefix="otas-engine-load-"))
+            coll = H.Collector(tmp, extra=flags)
+            try:
+                db = str(tmp / "otas.db")
+                pid = json.loads(subprocess.run(
+                    [bins[name], "project", "list", "--db", db, "--json"],
+                    capture_output=True, text=True).stdout)[0]["id"]
+                rkey = subprocess.run(
+                    [bins[name], "key", "create", "--db", db, "--project", pid,
+                     "--role", "read", "--key-only"],
+                    capture_output=True, text=True).stdout.strip().splitlines()
+                c0 = _task_cpu_s(coll.proc.pid)
+                x = bench_cpu.run_driver(bench_cpu.driver_env(coll, tmp, extra), a.events)
+                c1 = _task_cpu_s(coll.proc.pid)
+                idx = {}
+                if a.engine_load == "served" and rkey:
+                    deadline = time.monotonic() + 60
+                    while time.monotonic() < deadline:
+                        idx = _stats(coll.url, rkey[-1]).get("text_index", {})
+                        if not idx.get("behind", True):
+                            break
+                        time.sleep(0.05)
+                c2 = _task_cpu_s(coll.proc.pid)
+            finally:
+                coll.stop()
+                shutil.rmtree(tmp, True)
+            row = {"ingest_us": (c1 - c0) / a.events * 1e6,
+                   "total_us": (c2 - c0) / a.events * 1e6,
+                   "events_per_s": x["events_per_s"], "batches": x["batches"],
+                   "index_chunks": idx.get("chunks"), "index_busy_us": idx.get("busy_us")}
+            res[name].append(row)
+            print(f"  {name} round {r + 1}: " + ", ".join(
+                f"{k} {v:.1f}" if isinstance(v, float) else f"{k} {v}"
+                for k, v in row.items()), flush=True)
+    print(f"\n{a.engine_load} load, {a.events} events a run, {a.rounds} rounds, "
+          f"medians (collector CPU per event: every thread, /proc schedstat)")
+    print("| collector | CPU µs/event (ingest) | CPU µs/event (with the indexer's "
+          "catch-up) | events/s | batches |")
+    print("|---|---:|---:|---:|---:|")
+    for name, rows in res.items():
+        print(f"| {name} ({bins[name]}) | {H.median([x['ingest_us'] for x in rows]):.1f} | "
+              f"{H.median([x['total_us'] for x in rows]):.1f} | "
+              f"{H.median([x['events_per_s'] for x in rows]):,.0f} | {rows[-1]['batches']} |")
+
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--clients", type=int, default=8)
@@ -299,7 +391,24 @@ def main() -> None:
                          "the indexes' cost grows with what they hold")
     ap.add_argument("--tags", type=int, default=0,
                     help="N tags and a user id per event (--client python only)")
+    ap.add_argument("--engine-load", choices=["driver", "served"], default=None,
+                    help="instead: the real engine (bench_sender) into --bin and "
+                         "--before side by side; `driver` as bench_cpu.py's driver "
+                         "load, `served` as bench_served.py's (small GET batches of "
+                         "--batch-size, default flags)")
+    ap.add_argument("--before", default=None,
+                    help="--engine-load: a second collector binary (e.g. main's)")
+    ap.add_argument("--events", type=int, default=30000, help="--engine-load: per run")
+    ap.add_argument("--rounds", type=int, default=3, help="--engine-load")
     a = ap.parse_args()
+    if a.engine_load:
+        if a.bin:
+            os.environ["OTAS_COLLECTOR_BIN"] = a.bin
+        os.environ.setdefault("OTAS_COLLECTOR_BIN", "build/c/collector/otas-collector")
+        if a.engine_load == "served" and a.batch_size == 100:
+            a.batch_size = 10
+        engine_load(a)
+        return
     if a.tags:
         if a.client != "python":
             sys.exit("--tags needs --client python (the C generator sends none)")

@@ -127,19 +127,36 @@ def wrk(url, duration, connections=4):
     return rps, p99, bad, total
 
 
-def served(python, otas_path, rounds, duration, log=H.log, before_path=None):
+def served(python, otas_path, rounds, duration, log=H.log, before_path=None,
+           collector_before=None, endpoints=None):
     """Servers: baseline (no otas), otas, and before if before_path is given
-    (the package directory of the --before tree)."""
+    (the package directory of the --before tree).  collector_before: a
+    second otas-collector binary; a fourth server ("otas, collector
+    before") runs this tree's otas delivering to it, so both collectors'
+    CPU per request come from the same rounds."""
     tmp = H.tmpdir("otas-served-")
     coll = H.Collector(tmp)
+    colls = {}
+    if collector_before:
+        saved = os.environ.get("OTAS_COLLECTOR_BIN")
+        os.environ["OTAS_COLLECTOR_BIN"] = collector_before
+        try:
+            (tmp / "cb").mkdir(exist_ok=True)
+            colls["coll_before"] = H.Collector(tmp / "cb")
+        finally:
+            if saved is None:
+                os.environ.pop("OTAS_COLLECTOR_BIN", None)
+            else:
+                os.environ["OTAS_COLLECTOR_BIN"] = saved
+    eps = {ep: ENDPOINTS[ep] for ep in (endpoints or ENDPOINTS)}
     base = {k: v for k, v in os.environ.items()
             if not k.startswith(("OTAS_", "PYTHON", "DJANGO_"))}
     base["PYTHONPATH"] = os.pathsep.join([str(H.ROOT / "demo"), str(H.BENCH), otas_path])
 
-    def with_otas(v, pkg):
+    def with_otas(v, pkg, c=coll):
         # The demo app comes from this tree for every server: only the SDK
         # differs between otas and before.
-        return dict(base, OTAS_SDK_KEY=coll.key, OTAS_BASE_URL=coll.url,
+        return dict(base, OTAS_SDK_KEY=c.key, OTAS_BASE_URL=c.url,
                     OTAS_SPOOL_DIR=str(tmp / f"spool-{v}"), PYTHONPATH=os.pathsep.join(
                         [str(H.ROOT / "demo"), str(H.BENCH), pkg]))
     servers = {}
@@ -151,11 +168,15 @@ def served(python, otas_path, rounds, duration, log=H.log, before_path=None):
                                                with_otas("before", before_path), "before")
         servers["otas"] = start_gunicorn(python, "demoapp.settings",
                                          with_otas("otas", otas_path), "otas")
+        if "coll_before" in colls:
+            servers["coll_before"] = start_gunicorn(
+                python, "demoapp.settings",
+                with_otas("coll_before", otas_path, colls["coll_before"]), "coll_before")
         res = {ep: {v: {"rps": [], "p99_ms": [], "errors": 0, "cpu_us": [],
                         "sender_us": [], "collector_us": []}
-                    for v in servers} for ep in ENDPOINTS}
+                    for v in servers} for ep in eps}
         served_n = {v: 0 for v in servers}
-        for ep in ENDPOINTS:
+        for ep in eps:
             for v, (_p, url) in servers.items():  # warm-up
                 served_n[v] += wrk(url + ep, 1)[3]
             names = list(servers)
@@ -163,9 +184,10 @@ def served(python, otas_path, rounds, duration, log=H.log, before_path=None):
                 k = r % len(names)
                 order = names[k:] + names[:k]
                 for v in order:
+                    cpid = colls.get(v, coll).proc.pid
                     c0 = tree_cpu_s(servers[v][0].pid)
                     t0 = thread_cpu_s(servers[v][0].pid)
-                    k0 = thread_cpu_s(coll.proc.pid, children=False)
+                    k0 = thread_cpu_s(cpid, children=False)
                     rps, p99, bad, total = wrk(servers[v][1] + ep, duration)
                     if total:
                         res[ep][v]["cpu_us"].append(
@@ -174,7 +196,7 @@ def served(python, otas_path, rounds, duration, log=H.log, before_path=None):
                         # threads, and the collector (its ingest runs on
                         # the same cores).
                         t1 = thread_cpu_s(servers[v][0].pid)
-                        k1 = thread_cpu_s(coll.proc.pid, children=False)
+                        k1 = thread_cpu_s(cpid, children=False)
                         res[ep][v]["sender_us"].append(
                             (t1["sender"] - t0["sender"]) / total * 1e6)
                         res[ep][v]["collector_us"].append(
@@ -192,7 +214,23 @@ def served(python, otas_path, rounds, duration, log=H.log, before_path=None):
                 proc.wait(30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        # Each collector's CPU over the whole run (warm-ups and the text
+        # indexer's deferred work included: it may run after a round, which
+        # the per-round figure then misses), per event stored; the indexer
+        # starts a pass 100 ms after the last commit.
+        time.sleep(1.5)
+        whole = {}
+        for v, c in (("otas", coll), *colls.items()):
+            try:
+                import sqlite3
+                with sqlite3.connect(Path(c.proc.args[3])) as db:
+                    n = db.execute("SELECT count(*) FROM events").fetchone()[0]
+                whole[v] = thread_cpu_s(c.proc.pid, children=False)["other"] / n * 1e6
+            except Exception:
+                pass
         coll.stop()
+        for c in colls.values():
+            c.stop()
     try:  # what reached the collector: capture is really on
         import sqlite3
 
@@ -201,7 +239,7 @@ def served(python, otas_path, rounds, duration, log=H.log, before_path=None):
     except Exception as exc:
         stored = f"unknown ({exc})"
     rows = {}
-    for ep, label in ENDPOINTS.items():
+    for ep, label in eps.items():
         rows[ep] = {"label": label}
         for v, x in res[ep].items():
             rows[ep][v] = {"rps": H.median(x["rps"]), "p99_ms": H.median(x["p99_ms"]),
@@ -215,6 +253,10 @@ def served(python, otas_path, rounds, duration, log=H.log, before_path=None):
         if "before" in rows[ep]:
             rows[ep]["before_rps_ratio"] = rows[ep]["before"]["rps"] / b["rps"]
             rows[ep]["before_p99_ratio"] = rows[ep]["before"]["p99_ms"] / b["p99_ms"]
+    for ep in rows:
+        for v, us in whole.items():
+            if v in rows[ep]:
+                rows[ep][v]["collector_whole_us"] = us
     return {"rows": rows, "rounds": rounds, "duration_s": duration,
             "otas_requests_served": served_n["otas"],
             "before_requests_served": served_n.get("before"),
@@ -230,7 +272,7 @@ def md_served(data):
     for ep, r in data["rows"].items():
         b = r["baseline"]
         for v, name in (("baseline", "without otas"), ("before", "otas before"),
-                        ("otas", "otas")):
+                        ("coll_before", "otas, collector before"), ("otas", "otas")):
             if v not in r:
                 continue
             x = r[v]
@@ -258,6 +300,13 @@ def md_served(data):
               "request, part of the server's.  Collector CPU: every thread of the "
               "otas-collector process (it runs on the same cores, default flags) "
               "during the same wrk run, per request; not in the server's figure."]
+    whole = [(name, r[v]["collector_whole_us"]) for r in list(data["rows"].values())[:1]
+             for v, name in (("coll_before", "collector before"), ("otas", "collector"))
+             if v in r and "collector_whole_us" in r[v]]
+    if whole:
+        lines += ["", "Collector CPU over the whole run (warm-ups and every round, the "
+                  "text indexer's deferred work included) per event it stored: "
+                  + ", ".join(f"{n} {us:.1f} µs" for n, us in whole) + "."]
     answered = data["otas_requests_served"] + (data.get("before_requests_served") or 0)
     stored = data["collector_events"]
     lines += ["", f"The otas server{'s' if data.get('before_requests_served') else ''} "
@@ -278,12 +327,20 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=int, default=5)
+    ap.add_argument("--collector-before", default=None,
+                    help="a second otas-collector binary (e.g. main's): one more "
+                         "otas server delivers to it, both collectors' CPU per "
+                         "request in the same rounds")
+    ap.add_argument("--endpoints", default=None,
+                    help="comma list, default every one (" + ", ".join(ENDPOINTS) + ")")
     args = ap.parse_args()
     python, _ = H.ensure_venv()
     otas_path, why = H.otas_pythonpath()
     if why:
         sys.exit(f"served throughput needs otas: {why}")
-    print(md_served(served(python, otas_path, args.rounds, args.duration)))
+    eps = args.endpoints.split(",") if args.endpoints else None
+    print(md_served(served(python, otas_path, args.rounds, args.duration,
+                           collector_before=args.collector_before, endpoints=eps)))
 
 
 if __name__ == "__main__":

@@ -98,18 +98,57 @@ done:
  * as zstd's default), so a frame cannot make us allocate a huge window. */
 unsigned long otas__ingest_zstd_bodies, otas__ingest_gzip_bodies;
 
+/* One decoder per thread, kept: making one (ZSTD_createDStream, its
+ * tables zeroed) cost more than decoding an app server's batch of a few
+ * events.  Reset before every body, its parameters kept; freed when the
+ * thread ends. */
+#define OTAS__ZSTD_KEEP_BYTES (4 * 1024 * 1024)
+
+static pthread_key_t zstd_key;
+static pthread_once_t zstd_once = PTHREAD_ONCE_INIT;
+
+static void
+zstd_free(void *ds)
+{
+	ZSTD_freeDStream(ds);
+}
+
+static void
+zstd_key_init(void)
+{
+	if (pthread_key_create(&zstd_key, zstd_free) != 0)
+		abort();
+}
+
+static ZSTD_DStream *
+zstd_stream(void)
+{
+	ZSTD_DStream *ds;
+
+	pthread_once(&zstd_once, zstd_key_init);
+	ds = pthread_getspecific(zstd_key);
+	if (!ds) {
+		ds = ZSTD_createDStream();
+		if (!ds)
+			abort(); /* the collector aborts on OOM */
+		if (ZSTD_isError(ZSTD_DCtx_setParameter(ds, ZSTD_d_windowLogMax,
+		                                        23)) ||
+		    pthread_setspecific(zstd_key, ds) != 0)
+			abort();
+	} else if (ZSTD_isError(ZSTD_DCtx_reset(ds, ZSTD_reset_session_only))) {
+		abort();
+	}
+	return ds;
+}
+
 int
 otas__unzstd(const void *in, size_t n, size_t limit, otas__buf_t *out)
 {
-	ZSTD_DStream *ds = ZSTD_createDStream();
+	ZSTD_DStream *ds = zstd_stream();
 	ZSTD_inBuffer ib = {in, n, 0};
 	size_t zr = 1, first = 0;
 	int rc = OTAS__INGEST_BAD_GZIP;
 
-	if (!ds)
-		abort(); /* the collector aborts on OOM */
-	if (ZSTD_isError(ZSTD_DCtx_setParameter(ds, ZSTD_d_windowLogMax, 23)))
-		goto done;
 	if (n == 0)
 		goto done;
 	/* The first frame's declared size (the engine sends one frame and
@@ -173,7 +212,13 @@ otas__unzstd(const void *in, size_t n, size_t limit, otas__buf_t *out)
 	out->data[out->len] = '\0';
 	rc = OTAS__INGEST_OK;
 done:
-	ZSTD_freeDStream(ds);
+	/* A big body leaves the decoder holding a window of its size: do not
+	 * keep that for the thread's life. */
+	if (ZSTD_sizeof_DStream(ds) > OTAS__ZSTD_KEEP_BYTES) {
+		ZSTD_freeDStream(ds);
+		if (pthread_setspecific(zstd_key, NULL) != 0)
+			abort();
+	}
 	return rc;
 }
 
@@ -317,6 +362,26 @@ scan_string(sc_t *c, val_t *v)
 			                 _mm_cmpeq_epi8(x, _mm_set1_epi8('\\'))),
 			    _mm_cmpeq_epi8(_mm_max_epu8(x, c1f), c1f));
 			unsigned mask = (unsigned)_mm_movemask_epi8(m);
+			/* A two-byte escape other than \u within the block is
+			 * taken here, from the same mask (JSON text inside a
+			 * string, as an SDK's headers and bodies are, has one
+			 * every few bytes); anything else stops at its byte for
+			 * the loop below. */
+			while (mask) {
+				int i = __builtin_ctz(mask);
+				if (p[i] != '\\' || i == 15)
+					break;
+				switch (p[i + 1]) {
+				case '"': case '\\': case '/': case 'b': case 'f':
+				case 'n': case 'r': case 't':
+					v->esc = 1;
+					mask &= ~((2u << (i + 1)) - 1);
+					continue;
+				default:
+					break;
+				}
+				break;
+			}
 			if (mask) {
 				p += __builtin_ctz(mask);
 				break;

@@ -58,6 +58,14 @@ struct otas__store {
 	int running, stopping;
 	int index_more;             /* commits since the indexer caught up */
 	int64_t index_last_us;      /* its last chunk began */
+	/* The indexer's pace (index_due): events committed since it last
+	 * caught up, when the first of them and the last commit were, whether
+	 * a pass is under way, and commits counted so a pass that ends while
+	 * another writer commits does not take those rows as indexed. */
+	int64_t index_waiting;
+	int64_t index_first_us, index_commit_us, index_gap_us;
+	int index_pass;
+	unsigned long index_gen;
 	otas__writer_opts_t opts;
 	otas__store_stats_t stats;
 };
@@ -364,18 +372,69 @@ maintain(otas__store_t *st)
 #define OTAS__INDEX_EVERY_MS 200
 #endif
 
+/* And while groups come in a steady stream (the last two commits less
+ * than OTAS__INDEX_IDLE_MS apart), it starts a pass (chunks until it has
+ * caught up) only once OTAS__INDEX_MIN_EVENTS events wait, the oldest of
+ * them has waited OTAS__INDEX_LAG_MS, or no group came for
+ * OTAS__INDEX_IDLE_MS: under app servers' batches of a few events, a
+ * pass after every commit paid a transaction (its fsync), a statement and
+ * an FTS5 segment with its merges for each few events.  Sparse commits
+ * are indexed at once, as before.  Search answers the same meanwhile:
+ * the rows above the watermark are read by scan (collector/README.md,
+ * "Text search"). */
+#ifndef OTAS__INDEX_MIN_EVENTS
+#define OTAS__INDEX_MIN_EVENTS 1024
+#endif
+#ifndef OTAS__INDEX_LAG_MS
+#define OTAS__INDEX_LAG_MS 1000
+#endif
+#ifndef OTAS__INDEX_IDLE_MS
+#define OTAS__INDEX_IDLE_MS 100
+#endif
+
+/* 0 when the indexer may start a pass now, else when it may (µs, wall
+ * clock); q_lock held, index_more set. */
+static int64_t
+index_due(const otas__store_t *st, int64_t now)
+{
+	int64_t lag, idle;
+
+	if (st->index_pass || st->index_waiting >= OTAS__INDEX_MIN_EVENTS ||
+	    !st->index_first_us ||
+	    st->index_gap_us >= (int64_t)OTAS__INDEX_IDLE_MS * 1000)
+		return 0;
+	lag = st->index_first_us + (int64_t)OTAS__INDEX_LAG_MS * 1000;
+	idle = st->index_commit_us + (int64_t)OTAS__INDEX_IDLE_MS * 1000;
+	if (now >= lag || now >= idle)
+		return 0;
+	return lag < idle ? lag : idle;
+}
+
 /* One chunk of the indexer, q_lock held (released while it runs). */
 static void
 index_step(otas__store_t *st, int w)
 {
 	int64_t t0 = otas__now_us();
+	unsigned long gen = st->index_gen;
 	int n;
 
 	st->index_last_us = t0;
+	st->index_pass = 1;
 	pthread_mutex_unlock(&st->q_lock);
 	n = st->ops->writer_index(st->b, w);
 	pthread_mutex_lock(&st->q_lock);
-	if (n > 0) {
+	if (n == 0 && gen != st->index_gen) {
+		/* Another writer committed meanwhile: look again. */
+	} else if (n > 0) {
+		/* A pass takes what waited when it began: under a steady
+		 * stream it would otherwise go on a few events a chunk. */
+		st->index_waiting -= n;
+		if (st->index_waiting < OTAS__INDEX_MIN_EVENTS) {
+			if (st->index_waiting < 0)
+				st->index_waiting = 0;
+			st->index_pass = 0;
+			st->index_first_us = otas__now_us();
+		}
 		st->stats.text_indexed_events += n;
 		st->stats.text_index_chunks++;
 		int64_t us = otas__now_us() - t0;
@@ -385,6 +444,9 @@ index_step(otas__store_t *st, int w)
 	} else {
 		/* Caught up (or failed: try again after the next commit). */
 		st->index_more = 0;
+		st->index_pass = 0;
+		st->index_waiting = 0;
+		st->index_first_us = 0;
 	}
 }
 
@@ -412,10 +474,25 @@ writer_main(void *arg)
 		int indexer = w == 0 && st->ops->writer_index && !st->stopping &&
 		              !st->opts.hold_text_index;
 
-		while (!st->head && !st->stopping && !(indexer && st->index_more)) {
-			if (pthread_cond_timedwait(&st->q_cond, &st->q_lock, &next) ==
-			    ETIMEDOUT)
+		for (;;) {
+			struct timespec until = next;
+			int64_t due = 0;
+			if (st->head || st->stopping)
 				break;
+			if (indexer && st->index_more) {
+				due = index_due(st, otas__now_us());
+				if (!due)
+					break;
+				if (due / 1000000 < until.tv_sec ||
+				    (due / 1000000 == until.tv_sec &&
+				     due % 1000000 * 1000 < until.tv_nsec)) {
+					until.tv_sec = (time_t)(due / 1000000);
+					until.tv_nsec = (long)(due % 1000000 * 1000);
+				}
+			}
+			if (pthread_cond_timedwait(&st->q_cond, &st->q_lock, &until) ==
+			    ETIMEDOUT)
+				break; /* maintenance's or the indexer's turn */
 		}
 		clock_gettime(CLOCK_REALTIME, &now);
 		if (now.tv_sec >= next.tv_sec && !st->stopping) {
@@ -426,7 +503,8 @@ writer_main(void *arg)
 			pthread_mutex_lock(&st->q_lock);
 			continue;
 		}
-		indexer = indexer && !st->stopping && st->index_more;
+		indexer = indexer && !st->stopping && st->index_more &&
+		          !index_due(st, otas__now_us());
 		if (indexer &&
 		    (!st->head || otas__now_us() - st->index_last_us >
 		                      (int64_t)OTAS__INDEX_EVERY_MS * 1000)) {
@@ -451,6 +529,18 @@ writer_main(void *arg)
 			for (j = batch; j; j = j->next)
 				j->accepted = j->duplicates = 0;
 		pthread_mutex_lock(&st->q_lock);
+		if (rc == 0) {
+			int64_t t = otas__now_us();
+			for (j = batch; j; j = j->next)
+				st->index_waiting += (int64_t)j->accepted;
+			if (!st->index_first_us)
+				st->index_first_us = t;
+			st->index_gap_us = st->index_commit_us
+			                       ? t - st->index_commit_us
+			                       : INT64_MAX;
+			st->index_commit_us = t;
+			st->index_gen++;
+		}
 		if (rc == 0 && !st->index_more) {
 			st->index_more = 1; /* new rows for the indexer */
 			if (w != 0)
@@ -485,6 +575,7 @@ otas__store_writer_start(otas__store_t *st, const otas__writer_opts_t *o)
 	st->opts = *o;
 	st->stopping = 0;
 	st->index_more = 1; /* catch up with what is there */
+	st->index_pass = 1;
 	st->n_writers = 0;
 	for (int w = 0; w < n; w++) {
 		if (st->ops->writer_open(st->b, w, o) != 0)

@@ -40,7 +40,8 @@ enum {
 	S_EVENT_GET, S_SAMPLES_EP, S_SAMPLES_DAY, S_SAMPLES_ROUTE, S_SESSIONS,
 	S_ENTITIES, S_PROJECTS_ALL, S_RETAIN_DELETE, S_ROLLUP_UPSERT,
 	S_RETAIN_ROLLUPS, S_PEOPLE_UPSERT, S_RETAIN_PEOPLE, S_TAGS_UPSERT,
-	S_RETAIN_TAGS, S_PTAGS_UPSERT, S_RETAIN_PTAGS, S_N
+	S_RETAIN_TAGS, S_PTAGS_UPSERT, S_RETAIN_PTAGS, S_FTS_NEXT, S_FTS_INSERT,
+	S_FTS_WM, S_N
 };
 
 /* The people rollups per tag: S_PEOPLE_UPSERT's row for one tag (?11);
@@ -189,6 +190,14 @@ static const char *const sql_text[S_N] = {
     [S_PTAGS_UPSERT] = SQ_PTAGS_UPSERT,
     [S_RETAIN_PTAGS] = "DELETE FROM rollup_people_tags WHERE project=?1 AND"
                        " bucket + res * 1000000 <= ?2",
+    /* The text indexer's chunk (sq_writer_index): prepared once on the
+     * writer's connection, not parsed again (the view events_text with
+     * it) for every chunk. */
+    [S_FTS_NEXT] = "SELECT count(*), max(id) FROM (SELECT id FROM"
+                   " events WHERE id > ?1 ORDER BY id LIMIT ?2)",
+    [S_FTS_INSERT] = "INSERT INTO events_fts(rowid, search_text) SELECT id,"
+                     " search_text FROM events_text WHERE id > ?1 AND id <= ?2",
+    [S_FTS_WM] = "UPDATE fts_state SET wm = ?1",
 };
 
 /* The events query has 8 optional filters; each combination is its own
@@ -1237,7 +1246,14 @@ sq_writer_open(void *b, int w, const otas__writer_opts_t *o)
 	if (exec(q->wr.db, o->sync_full ? "PRAGMA synchronous=FULL"
 	                                : "PRAGMA synchronous=NORMAL") != 0 ||
 	    exec(q->wr.db, "PRAGMA wal_autocheckpoint=4000") != 0 ||
-	    exec(q->wr.db, "PRAGMA cache_size=-65536") != 0) {
+	    exec(q->wr.db, "PRAGMA cache_size=-65536") != 0 ||
+	    /* The statement journal of the 16-row inserts (and the
+	     * writer's sorts) in memory: past 64 KiB SQLite spilled it to
+	     * a temporary file, 7.5 KB written an event under the engine's
+	     * batches, as many bytes as the WAL and the checkpoint
+	     * together.  It is never read after a crash (only to undo a
+	     * statement), so durability is the same. */
+	    exec(q->wr.db, "PRAGMA temp_store=MEMORY") != 0) {
 		conn_close(&q->wr);
 		return -1;
 	}
@@ -1757,9 +1773,8 @@ static int
 sq_writer_index(void *b, int w)
 {
 	sq_t *q = b;
-	sqlite3_stmt *s = NULL;
+	sqlite3_stmt *s;
 	int64_t hi = 0, t0 = otas__now_us(), us;
-	char sql[256];
 	int n = 0;
 
 	(void)w;
@@ -1767,10 +1782,7 @@ sq_writer_index(void *b, int w)
 		return 0;
 	if (exec(q->wr.db, "BEGIN IMMEDIATE") != 0)
 		return -1;
-	if (sqlite3_prepare_v2(q->wr.db,
-	                       "SELECT count(*), max(id) FROM (SELECT id FROM"
-	                       " events WHERE id > ?1 ORDER BY id LIMIT ?2)",
-	                       -1, &s, NULL) != SQLITE_OK)
+	if (!(s = stmt(&q->wr, S_FTS_NEXT)))
 		goto fail;
 	sqlite3_bind_int64(s, 1, q->fts_wm);
 	sqlite3_bind_int(s, 2, q->fts_chunk);
@@ -1778,18 +1790,25 @@ sq_writer_index(void *b, int w)
 		goto fail;
 	n = sqlite3_column_int(s, 0);
 	hi = sqlite3_column_int64(s, 1);
-	sqlite3_finalize(s);
-	s = NULL;
+	sqlite3_reset(s);
 	if (n == 0) {
 		exec(q->wr.db, "ROLLBACK");
 		return 0;
 	}
-	snprintf(sql, sizeof sql,
-	         "INSERT INTO events_fts(rowid, search_text) SELECT id,"
-	         " search_text FROM events_text WHERE id > %lld AND id <= %lld;"
-	         "UPDATE fts_state SET wm = %lld;",
-	         (long long)q->fts_wm, (long long)hi, (long long)hi);
-	if (exec(q->wr.db, sql) != 0 || exec(q->wr.db, "COMMIT") != 0)
+	if (!(s = stmt(&q->wr, S_FTS_INSERT)))
+		goto fail;
+	sqlite3_bind_int64(s, 1, q->fts_wm);
+	sqlite3_bind_int64(s, 2, hi);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		goto fail;
+	sqlite3_reset(s);
+	if (!(s = stmt(&q->wr, S_FTS_WM)))
+		goto fail;
+	sqlite3_bind_int64(s, 1, hi);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		goto fail;
+	sqlite3_reset(s);
+	if (exec(q->wr.db, "COMMIT") != 0)
 		goto fail;
 	q->fts_wm = hi;
 	us = otas__now_us() - t0;
@@ -1801,7 +1820,8 @@ sq_writer_index(void *b, int w)
 	return n;
 fail:
 	fprintf(stderr, "error: text indexer: %s\n", sqlite3_errmsg(q->wr.db));
-	sqlite3_finalize(s);
+	if (s)
+		sqlite3_reset(s);
 	exec(q->wr.db, "ROLLBACK");
 	return -1;
 }
