@@ -54,6 +54,15 @@ REDACT_RULES = "$.password,$.token,$.ssn,$.card.number,$.card.cvv"
 CPU_WORKLOADS = ["get", "post1k"]
 CPU_VARIANTS = ["baseline", "null", "before", "otas"]
 
+# bench_sender's modes for the events the Django bench's worker hands the
+# engine (get and post1k workloads), paced as that bench paces them.
+DJANGO_EVENTS = {
+    "Django GET small JSON, paced 60 µs": {"BENCH_EVENT": "django-get",
+                                           "BENCH_PACE_US": "60"},
+    "Django POST 1 KB, paced 70 µs": {"BENCH_EVENT": "django-post1k",
+                                      "BENCH_PACE_US": "70"},
+}
+
 # Stages of the sender's profile: (name, test on "file:function [object]").
 STAGES = [
     # JSON bodies are redacted and escaped in one pass
@@ -194,6 +203,9 @@ def driver_env(coll, tmp, extra=None):
     e.update(OTAS_SDK_KEY=coll.key, OTAS_BASE_URL=coll.url,
              OTAS_SPOOL_DIR=str(tmp / "spool"), OTAS_REDACT_RESPONSE_BODY=REDACT_RULES)
     e.update(extra or {})
+    if e.get("BENCH_EVENT", "").startswith("django"):
+        # The Django bench's get and post1k workloads set no rules.
+        e.pop("OTAS_REDACT_RESPONSE_BODY", None)
     return e
 
 
@@ -237,7 +249,11 @@ def driver(n, rounds, log=H.log, before=None):
                 "batch 100, 1 in flight": {"OTAS_MAX_IN_FLIGHT": "1"},
                 "batch 100, gzip": {"OTAS_COMPRESSION": "gzip"},
                 "batch 1000": dict(big),
-                "batch 1000, 1 in flight": dict(big, OTAS_MAX_IN_FLIGHT="1")}
+                "batch 1000, 1 in flight": dict(big, OTAS_MAX_IN_FLIGHT="1"),
+                # The Django bench's own events at its pace (a request every
+                # ~60-70 µs): the sender sleeps between batches as it does
+                # behind the application.
+                **{k: dict(v) for k, v in DJANGO_EVENTS.items()}}
     variants = {}
     for k, extra in settings.items():
         if before:
@@ -329,25 +345,24 @@ def _short(name):
     return f"{base}:{func}" if func else fn
 
 
-def profile(n, sender_us, log=H.log):
-    """Callgrind of the driver's sender thread over n events."""
-    if not shutil.which("valgrind"):
-        return {"error": "valgrind is not installed (scripts/apt-deps.sh)"}
+def _callgrind(n, extra, binary):
+    """One driver run of n events under callgrind: the sender thread's
+    self and inclusive cost per function, and the capturing thread's."""
     tmp = H.tmpdir("otas-cg-")
     coll = H.Collector(tmp, extra=COLLECTOR_FLAGS)
     cg = tmp / "cg.out"
     try:
-        env = driver_env(coll, tmp)
+        env = driver_env(coll, tmp, extra)
         run_driver(env, n, prefix=["valgrind", "--tool=callgrind", "--separate-threads=yes",
-                                   f"--callgrind-out-file={cg}"], timeout=1200)
+                                   f"--callgrind-out-file={cg}"], timeout=1200,
+                   binary=binary)
     finally:
         coll.stop()
-    # The dump at the end of the measured part: one file per thread; the
-    # sender is the thread with the most instructions that is not thread 1.
-    # CALLGRIND_ZERO_STATS before the measured loop zeroes every thread;
-    # CALLGRIND_DUMP_STATS after the flush dumps the calling (main) thread
-    # only (cg.out.1-01), the other threads dump at exit (cg.out-NN: the
-    # measured part plus engine shutdown, which is small after the flush).
+    # One file per thread; the sender is the thread with the most
+    # instructions that is not thread 1.  CALLGRIND_DUMP_STATS after the
+    # flush dumps the calling (main) thread only (cg.out.1-01, zeroed just
+    # before the measured loop); the other threads dump at exit (cg.out-NN:
+    # from their start to engine shutdown, which is small after the flush).
     threads = {}
     for f in sorted(tmp.glob("cg.out-*")):
         threads[f.name.rsplit("-", 1)[1]] = _annotate(f)
@@ -357,9 +372,35 @@ def profile(n, sender_us, log=H.log):
         return {"error": f"callgrind wrote no dump ({sorted(os.listdir(tmp))})"}
     sender_tid = max((t for t in threads if t != "01"),
                      key=lambda t: sum(threads[t].values()), default=None)
-    main = threads.get("01", {})
-    sender = threads.get(sender_tid, {})
-    sender_path = tmp / f"cg.out-{sender_tid}" if sender_tid else None
+    if not sender_tid:
+        return {"error": "callgrind: no sender thread in the dumps"}
+    return {"sender": threads[sender_tid], "main": threads.get("01", {}),
+            "sender_incl": _annotate(tmp / f"cg.out-{sender_tid}", inclusive=True)}
+
+
+def profile(n, sender_us, log=H.log, extra=None, binary=None):
+    """Callgrind of the driver's sender thread over n events; `extra`: more
+    environment for the driver (BENCH_EVENT, BENCH_PACE_US, OTAS_*),
+    `binary`: another driver (the --before tree's)."""
+    if not shutil.which("valgrind"):
+        return {"error": "valgrind is not installed (scripts/apt-deps.sh)"}
+    run = _callgrind(n, extra, binary)
+    if "error" in run:
+        return run
+    # The sender thread's dump holds everything it did from its start (the
+    # driver's CALLGRIND_ZERO_STATS zeroes the calling thread only): its
+    # start-up, the warm-up events and what it does once after its first
+    # delivery (the spool's open and key derivation, ~6 M instructions).
+    # A second run of the same driver with no measured events gives that
+    # part alone; the figures below are the difference, per event.
+    zero = _callgrind(0, extra, binary)
+    if "error" in zero:
+        return zero
+    sender = {k: v - zero["sender"].get(k, 0) for k, v in run["sender"].items()}
+    sender = {k: v for k, v in sender.items() if v > 0}
+    sender_incl = {k: v - zero["sender_incl"].get(k, 0)
+                   for k, v in run["sender_incl"].items()}
+    main = run["main"]
     total = sum(sender.values())
     stages = {name: 0 for name, _ in STAGES}
     stages["other (libc, kernel entry)"] = 0
@@ -374,7 +415,7 @@ def profile(n, sender_us, log=H.log):
         funcs.append((ir, fn))
     funcs.sort(reverse=True)
     per_ev = total / n if n else 0
-    incl = _annotate(sender_path, inclusive=True) if sender_path else {}
+    incl = sender_incl
     inclusive = []
     for fn, label in INCLUSIVE:
         # otas__event_write_with: the sender's entry (kept buffers).
@@ -393,7 +434,11 @@ def profile(n, sender_us, log=H.log):
            "top": [{"function": _short(fn), "ir_per_event": ir / n,
                     "share": ir / total if total else 0,
                     "us_per_event": sender_us * ir / total if total else None}
-                   for ir, fn in funcs[:20]]}
+                   for ir, fn in funcs[:20]],
+           "functions": [{"function": _short(fn), "ir_per_event": ir / n,
+                          "stage": next((nm for nm, rx in STAGES if rx.search(fn)),
+                                        "other (libc, kernel entry)")}
+                         for ir, fn in funcs if ir / n >= 1]}
     log(f"profile: sender {per_ev:,.0f} instructions/event")
     return out
 
@@ -525,7 +570,23 @@ def run_all(python, otas_path, unavailable, quick, log=H.log, before=None,
         data["profile"] = profile(300 if quick else 3000, us or 0, log)
     except Exception as exc:
         data["profile"] = {"error": f"{type(exc).__name__}: {exc}"}
+    django_profiles(data, 500 if quick else 2000, log)
     return data
+
+
+def django_profiles(data, n, log=H.log):
+    """The sender's profile for the Django bench's GET and POST 1 KB events
+    (paced slowly enough under callgrind that batches fill one by one, as
+    behind the application), µs from the paced driver rows."""
+    for key, (label, extra) in zip(("profile_django_get", "profile_django_post1k"),
+                                   DJANGO_EVENTS.items()):
+        try:
+            us = data.get("driver", {}).get("rows", {}).get(label, {}).get(
+                "sender_us_per_event", 0)
+            data[key] = profile(n, us or 0, log, extra=dict(extra, BENCH_PACE_US="1000"))
+            data[key]["label"] = label
+        except Exception as exc:
+            data[key] = {"error": f"{type(exc).__name__}: {exc}"}
 
 
 # ----------------------------------------------------------------- tables
@@ -632,6 +693,10 @@ def md_all(d):
              ("driver", "The engine alone (C driver)",
               lambda x: md_driver(x, d.get("driver_before_error"))),
              ("profile", "Profile of the sender thread", md_profile),
+             ("profile_django_get", "Profile of the sender thread, the Django bench's GET "
+              "event", md_profile),
+             ("profile_django_post1k", "Profile of the sender thread, the Django bench's "
+              "POST 1 KB event", md_profile),
              ("compress", "gzip vs zstd on real batches", md_compress)]
     return "\n\n".join(f"### {title}\n\n{fn(d[k])}" for k, title, fn in parts if k in d)
 
@@ -656,6 +721,7 @@ def main():
             us = (d.get("driver") or {}).get("rows", {}).get(
                 "batch 100 (default)", {}).get("sender_us_per_event", 0)
             d["profile"] = profile(500 if args.quick else 3000, us)
+            django_profiles(d, 500 if args.quick else 2000)
         print(md_all(d))
         return
     python, unavailable = H.ensure_venv()

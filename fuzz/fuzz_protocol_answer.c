@@ -1,6 +1,7 @@
 /*
  * fuzz_protocol_answer.c -- protocol.c's reader of OTAS answers on
- * arbitrary bytes (status_description / error, batch counts), then the
+ * arbitrary bytes (status_description / error, batch counts; its flat
+ * reader checked against jansson's on every input), then the
  * status table with the description it read.  Byte 0 picks the endpoint,
  * the status and the number of events sent; the rest is the body.  The
  * counts must never exceed what was sent.  (The OTLP answer reader is
@@ -31,6 +32,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	n = (size_t)(data[0] >> 4);
 	otas__protocol_parse_otas_answer((const char *)data + 1, size - 1, n,
 	                                 &a);
+	/* The flat reader (no jansson) must say what jansson says. */
+	{
+		otas__answer_t b;
+		int rb, ra = otas__protocol_parse_otas_answer(
+		    (const char *)data + 1, size - 1, n, &a);
+		rb = otas__protocol_parse_otas_answer_json(
+		    (const char *)data + 1, size - 1, n, &b);
+		if (ra != rb || a.accepted != b.accepted ||
+		    a.duplicates != b.duplicates || a.rejected != b.rejected ||
+		    strcmp(a.description, b.description) != 0)
+			abort();
+	}
 	if (a.accepted > n || a.duplicates > n || a.rejected > n ||
 	    memchr(a.description, '\0', sizeof(a.description)) == NULL)
 		abort();

@@ -244,6 +244,8 @@ otas__protocol_free(otas__protocol_t *p)
 
 /* ------------------------------------------------- OTAS (PROTOCOL.md) */
 
+#define BATCH_OPEN "{\"events\":["
+
 typedef struct {
 	otas__protocol_t base;
 	char *url[3];       /* batch, event, entities */
@@ -261,7 +263,7 @@ otas_begin(const otas__protocol_t *bp, otas__request_t *rq)
 		return -1;
 	rq->url = p->url[rq->ep];
 	if (rq->ep == OTAS__EP_BATCH)
-		otas__buf_puts(&rq->raw, "{\"events\":[");
+		otas__buf_puts(&rq->raw, BATCH_OPEN);
 	else if (rq->ep == OTAS__EP_ENTITIES)
 		otas__buf_puts(&rq->raw, "{\"entities\":[");
 	return 0;
@@ -344,6 +346,9 @@ batch_encoding(const otas_proto_t *p, const otas__request_t *rq)
 	return OTAS__COMP_GZIP;
 }
 
+static void otas_headers(const otas_proto_t *p, otas__request_t *rq,
+                         int enc);
+
 static int
 otas_end(const otas__protocol_t *bp, otas__request_t *rq)
 {
@@ -356,6 +361,62 @@ otas_end(const otas__protocol_t *bp, otas__request_t *rq)
 		enc = batch_encoding(p, rq);
 	if (finish_body(rq, enc) != 0)
 		return -1;
+	otas_headers(p, rq, enc);
+	return 0;
+}
+
+const char *
+otas__protocol_batch_open(const otas__protocol_t *p, const char **sep)
+{
+	if (!p || p->kind != OTAS__PROTO_OTAS)
+		return NULL;
+	*sep = ",";
+	return BATCH_OPEN;
+}
+
+int
+otas__protocol_batch_adopt(const otas__protocol_t *bp, otas__request_t *rq,
+                           otas__buf_t *body, size_t n)
+{
+	const otas_proto_t *p = (const otas_proto_t *)bp;
+	size_t len = body->len, k = sizeof(BATCH_OPEN) - 1;
+	int enc, rc;
+
+	if (!bp || bp->kind != OTAS__PROTO_OTAS || !n || body->oom ||
+	    len < k || memcmp(body->data, BATCH_OPEN, k) != 0)
+		return -1;
+	request_reset(rq, OTAS__EP_BATCH);
+	enc = batch_encoding(p, rq);
+	if (enc == OTAS__COMP_NONE)
+		return -1; /* the body would be the caller's buffer itself */
+	rq->url = p->url[OTAS__EP_BATCH];
+	otas__buf_puts(body, "]}");
+	if (body->oom) {
+		body->len = len;
+		body->oom = 0;
+		return -1;
+	}
+	rq->raw_len = body->len;
+	rq->encoding = enc;
+	rc = enc == OTAS__COMP_ZSTD
+	         ? otas__zstd(&rq->zctx, body->data, body->len, &rq->wire)
+	         : otas__gzip(body->data, body->len, &rq->wire);
+	body->len = len;
+	body->data[len] = '\0';
+	if (rc != 0 || rq->wire.oom) {
+		request_reset(rq, OTAS__EP_BATCH);
+		return -1;
+	}
+	rq->body = rq->wire.data;
+	rq->len = rq->wire.len;
+	rq->n = n;
+	otas_headers(p, rq, enc);
+	return 0;
+}
+
+static void
+otas_headers(const otas_proto_t *p, otas__request_t *rq, int enc)
+{
 	rq->hdr[rq->n_hdr++] = p->key_header;
 	rq->hdr[rq->n_hdr++] = "Content-Type: application/json";
 	if (enc == OTAS__COMP_ZSTD)
@@ -364,12 +425,158 @@ otas_end(const otas__protocol_t *bp, otas__request_t *rq)
 		rq->hdr[rq->n_hdr++] = "Content-Encoding: gzip";
 	if (rq->ep == OTAS__EP_EVENT && rq->tokhdr[0])
 		rq->hdr[rq->n_hdr++] = rq->tokhdr;
-	return 0;
+}
+
+/* The answers a collector gives are flat objects of integers, plain
+ * strings and empty arrays ({"status":1,"status_description":
+ * "batch_captured","accepted":100,"duplicates":0,"rejected":[]}): read
+ * without jansson (its parse, a hash table and a dozen allocations, once
+ * per batch), with the same result.  1 when read that way; 0 when the
+ * body holds anything else (an escape, a byte >= 0x80, a negative or
+ * non-integer number, a non-empty array, a nested object, a syntax error)
+ * and jansson must decide. */
+typedef struct {
+	int kind;      /* 0 absent, 1 string, 2 integer, 3 [], 4 other */
+	const char *s; /* the string's bytes */
+	size_t sl;
+	uint64_t iv;
+} flat_t;
+
+static const char *
+flat_ws(const char *p, const char *e)
+{
+	while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	return p;
+}
+
+/* A plain string at p ('"' already seen): its end quote, or NULL. */
+static const char *
+flat_str(const char *p, const char *e)
+{
+	for (; p < e; p++) {
+		unsigned char ch = (unsigned char)*p;
+		if (ch == '"')
+			return p;
+		if (ch == '\\' || ch < 0x20 || ch >= 0x80)
+			return NULL;
+	}
+	return NULL;
+}
+
+static int
+answer_flat(const char *body, size_t len, size_t n, otas__answer_t *out)
+{
+	enum { K_DESC, K_ERROR, K_ACC, K_DUP, K_REJ, K_OTHER };
+	static const struct {
+		const char *name;
+		size_t len;
+	} keys[] = {{"status_description", 18}, {"error", 5}, {"accepted", 8},
+	            {"duplicates", 10}, {"rejected", 8}};
+	flat_t f[K_OTHER + 1];
+	const char *p = body, *e = body + len, *q;
+	size_t i;
+
+	memset(f, 0, sizeof(f));
+	p = flat_ws(p, e);
+	if (p == e || *p++ != '{')
+		return 0;
+	p = flat_ws(p, e);
+	if (p < e && *p == '}') {
+		p++;
+		goto end;
+	}
+	for (;;) {
+		flat_t v = {0, NULL, 0, 0};
+		int k = K_OTHER;
+
+		if (p == e || *p++ != '"' || !(q = flat_str(p, e)))
+			return 0;
+		for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+			if ((size_t)(q - p) == keys[i].len &&
+			    memcmp(p, keys[i].name, keys[i].len) == 0)
+				k = (int)i;
+		p = flat_ws(q + 1, e);
+		if (p == e || *p++ != ':')
+			return 0;
+		p = flat_ws(p, e);
+		if (p == e)
+			return 0;
+		if (*p == '"') {
+			if (!(q = flat_str(p + 1, e)))
+				return 0;
+			v.kind = 1, v.s = p + 1, v.sl = (size_t)(q - p - 1);
+			p = q + 1;
+		} else if (*p >= '0' && *p <= '9') {
+			/* JSON: no leading zero but 0 itself; up to 18 digits
+			 * (jansson's json_int_t holds them all). */
+			size_t nd = 0;
+			if (*p == '0' && p + 1 < e && p[1] >= '0' && p[1] <= '9')
+				return 0;
+			for (; p < e && *p >= '0' && *p <= '9'; p++, nd++) {
+				if (nd == 18)
+					return 0;
+				v.iv = v.iv * 10 + (uint64_t)(*p - '0');
+			}
+			if (p < e && (*p == '.' || *p == 'e' || *p == 'E'))
+				return 0;
+			v.kind = 2;
+		} else if (*p == '[') {
+			p = flat_ws(p + 1, e);
+			if (p == e || *p++ != ']')
+				return 0;
+			v.kind = 3;
+		} else {
+			return 0;
+		}
+		f[k] = v; /* a repeated key: the last one counts (jansson) */
+		p = flat_ws(p, e);
+		if (p == e)
+			return 0;
+		if (*p == '}') {
+			p++;
+			break;
+		}
+		if (*p++ != ',')
+			return 0;
+		p = flat_ws(p, e);
+	}
+end:
+	if (flat_ws(p, e) != e)
+		return 0;
+	/* What the jansson reader below makes of the same object. */
+	i = f[K_DESC].kind == 1 ? K_DESC : f[K_ERROR].kind == 1 ? K_ERROR
+	                                                        : K_OTHER;
+	if (i != K_OTHER) {
+		size_t l = f[i].sl < sizeof(out->description) - 1
+		               ? f[i].sl
+		               : sizeof(out->description) - 1;
+		memcpy(out->description, f[i].s, l);
+		out->description[l] = '\0';
+	}
+	if (f[K_ACC].kind == 2 && f[K_ACC].iv <= n)
+		out->accepted = f[K_ACC].iv;
+	if (f[K_DUP].kind == 2 && f[K_DUP].iv <= n)
+		out->duplicates = f[K_DUP].iv;
+	/* "rejected": [] is 0, as set above; a list with items is jansson's */
+	return 1;
 }
 
 int
 otas__protocol_parse_otas_answer(const char *body, size_t len, size_t n,
                                  otas__answer_t *out)
+{
+	out->accepted = n;
+	out->duplicates = out->rejected = 0;
+	out->description[0] = '\0';
+	if (body && len && answer_flat(body, len, n, out))
+		return 0;
+	return otas__protocol_parse_otas_answer_json(body, len, n, out);
+}
+
+int
+otas__protocol_parse_otas_answer_json(const char *body, size_t len,
+                                      size_t n, otas__answer_t *out)
 {
 	json_t *o, *v;
 	int rc = -1;

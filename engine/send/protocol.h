@@ -181,6 +181,21 @@ otas__append_t otas__protocol_append(const otas__protocol_t *p,
                                      const otas__item_t *it);
 /* Finish the body (and compress it): 0, or -1 on oom. */
 int otas__protocol_end(const otas__protocol_t *p, otas__request_t *rq);
+
+/* A batch body laid out by the caller as it serialises, so that it is not
+ * copied event by event into rq->raw (begin/append/end): what starts it
+ * and what goes between two events; NULL when this protocol has no such
+ * body (OTLP), *sep untouched then.  Events in it must carry their
+ * project id (no patch, unlike append). */
+const char *otas__protocol_batch_open(const otas__protocol_t *p,
+                                      const char **sep);
+/* The request for a batch of n events in body (the open string, then the
+ * events joined by sep: nothing else), as begin(BATCH), n appends and end()
+ * would make it.  body is compressed in place (its end is written there
+ * and taken away again: its bytes are as before).  0; -1 when this request
+ * must be built the usual way (no such body, not compressed, oom). */
+int otas__protocol_batch_adopt(const otas__protocol_t *p, otas__request_t *rq,
+                               otas__buf_t *body, size_t n);
 /* Read the answer to the request just sent (also wipes the token line). */
 void otas__protocol_answer(const otas__protocol_t *p, otas__request_t *rq,
                            const otas__http_resp_t *resp,
@@ -196,6 +211,10 @@ void otas__protocol_auth_message(const otas__protocol_t *p,
  * 0 when the body is a JSON object, -1 otherwise (counts at defaults). */
 int otas__protocol_parse_otas_answer(const char *body, size_t len, size_t n,
                                      otas__answer_t *out);
+/* The same with jansson for every body (the reader above reads flat
+ * answers itself): for the tests and the fuzzer that compare the two. */
+int otas__protocol_parse_otas_answer_json(const char *body, size_t len,
+                                          size_t n, otas__answer_t *out);
 
 void otas__request_free(otas__request_t *rq);
 

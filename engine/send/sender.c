@@ -74,7 +74,15 @@ typedef struct {
 typedef struct {
 	ev_t *ev;
 	size_t n, cap;
-	otas__buf_t data;     /* every event's JSON, then its token */
+	/* Every event's JSON.  A batch filled by fill_into() with the project
+	 * id known is laid out as the request body (framed: the protocol's
+	 * open string, then the events joined by its separator), so that
+	 * do_start() compresses it where it is instead of copying each event
+	 * into the request (otas__protocol_batch_adopt()); every other path
+	 * reads the events at their offsets as before. */
+	otas__buf_t data;
+	otas__buf_t toks;     /* the agent tokens, each NUL-terminated */
+	int framed;
 	size_t next;          /* per-event mode: events [0,next) resolved */
 	size_t bytes;
 	uint64_t min_seq, max_seq; /* capture seqs of its records */
@@ -169,6 +177,10 @@ static void
 batch_clear(batch_t *b)
 {
 	otas__buf_reset(&b->data);
+	if (b->toks.len)
+		memset(b->toks.data, 0, b->toks.len); /* credentials */
+	otas__buf_reset(&b->toks);
+	b->framed = 0;
 	b->n = b->next = b->bytes = 0;
 	b->min_seq = b->max_seq = 0;
 	b->deadline_ms = 0;
@@ -183,6 +195,7 @@ batch_free(batch_t *b)
 	b->ev = NULL;
 	b->n = b->cap = 0;
 	otas__buf_free(&b->data);
+	otas__buf_free(&b->toks);
 }
 
 static const char *
@@ -195,7 +208,7 @@ ev_json(const batch_t *b, const ev_t *e)
 static const char *
 ev_token(const batch_t *b, const ev_t *e)
 {
-	return e->tok_len ? b->data.data + e->tok_off : NULL;
+	return e->tok_len ? b->toks.data + e->tok_off : NULL;
 }
 
 /* Forget what was appended to b->data from `start` on. */
@@ -209,13 +222,34 @@ batch_cut(batch_t *b, size_t start)
 	b->data.oom = 0; /* a later event may fit */
 }
 
-/* Make the event at b->data[start, len) the batch's next one, its agent
- * token (tlen bytes, up to a NUL as before) appended after it.  0, or -1
- * (b->data cut back to start). */
-static int
-batch_commit(batch_t *b, size_t start, const char *tok, size_t tlen)
+/* Where the next event of b starts: for a framed batch (open: the
+ * protocol's batch body opening, NULL when the project id is not known
+ * yet or the protocol has none) after the opening or a separator.
+ * Returns the length to cut back to if the event is not kept. */
+static size_t
+batch_open(batch_t *b, const char *open, const char *sep)
 {
-	size_t len = b->data.len - start;
+	size_t mark = b->data.len;
+
+	if (!open) {
+		b->framed = 0;
+	} else if (!b->data.len) {
+		otas__buf_puts(&b->data, open);
+		b->framed = 1;
+	} else if (b->framed && b->n) {
+		otas__buf_puts(&b->data, sep);
+	}
+	return mark;
+}
+
+/* Make the event at b->data[start, len) the batch's next one, its agent
+ * token (tlen bytes, up to a NUL as before) kept beside it.  0, or -1
+ * (b->data cut back to mark). */
+static int
+batch_commit(batch_t *b, size_t mark, size_t start, const char *tok,
+             size_t tlen)
+{
+	size_t len = b->data.len - start, tmark = b->toks.len;
 	ev_t *e;
 
 	if (b->data.oom)
@@ -235,10 +269,10 @@ batch_commit(batch_t *b, size_t start, const char *tok, size_t tlen)
 	if (tok && tlen) {
 		tlen = strnlen(tok, tlen);
 		if (tlen) {
-			e->tok_off = b->data.len;
-			otas__buf_append(&b->data, tok, tlen);
-			otas__buf_putc(&b->data, '\0');
-			if (b->data.oom)
+			e->tok_off = b->toks.len;
+			otas__buf_append(&b->toks, tok, tlen);
+			otas__buf_putc(&b->toks, '\0');
+			if (b->toks.oom)
 				goto fail;
 			e->tok_len = tlen;
 		}
@@ -247,7 +281,11 @@ batch_commit(batch_t *b, size_t start, const char *tok, size_t tlen)
 	b->bytes += len + 1;
 	return 0;
 fail:
-	batch_cut(b, start);
+	if (b->toks.len > tmark)
+		memset(b->toks.data + tmark, 0, b->toks.len - tmark);
+	b->toks.len = tmark;
+	b->toks.oom = 0;
+	batch_cut(b, mark);
 	return -1;
 }
 
@@ -255,10 +293,10 @@ static int
 batch_add(batch_t *b, const char *json, size_t len, const char *tok,
           size_t tlen)
 {
-	size_t start = b->data.len;
+	size_t start = batch_open(b, NULL, NULL);
 
 	otas__buf_append(&b->data, json, len);
-	return batch_commit(b, start, tok, tlen);
+	return batch_commit(b, start, start, tok, tlen);
 }
 
 static void
@@ -535,25 +573,30 @@ fill_into(snd_t *s, batch_t *b)
 	char pid[128];
 	size_t max_ev = (size_t)sn->cfg->batch_max_events;
 	size_t max_bytes = (size_t)sn->cfg->batch_max_bytes;
+	const char *open, *sep = NULL;
 
 	if (s->fill_max > max_ev)
 		max_ev = s->fill_max;
 	project_id(sn, pid, sizeof(pid));
+	/* Framed only with the project id in every event (no patch). */
+	open = pid[0] ? otas__protocol_batch_open(sn->proto, &sep) : NULL;
 	while (s->pending && b->n < max_ev) {
 		otas__record_t *r = s->pending;
-		size_t start = b->data.len;
+		size_t mark, start;
 		const char *tok;
 		size_t tl;
 
 		if (b->n && b->bytes >= max_bytes)
 			break;
 		s->pending = r->next;
+		mark = batch_open(b, open, sep);
+		start = b->data.len;
 		/* Straight into the batch's buffer. */
 		if (otas__event_write_with(sn->ev, pid, r, &b->data, &s->esc,
 		                           &tok, &tl) != 0) {
-			batch_cut(b, start);
+			batch_cut(b, mark);
 			OTAS__INC(sn->c, dropped_capture_error, 1);
-		} else if (batch_commit(b, start, tok, tl) != 0) {
+		} else if (batch_commit(b, mark, start, tok, tl) != 0) {
 			OTAS__INC(sn->c, dropped_capture_error, 1);
 		}
 		if (!b->min_seq || r->seq < b->min_seq)
@@ -1103,6 +1146,12 @@ do_start(snd_t *s)
 	    atomic_load_explicit(&sn->auth->accepts_zstd,
 	                         memory_order_relaxed);
 	rq->zstd_refused = s->rq.zstd_refused;
+	/* A framed batch is the body already: compressed where it is. */
+	if (f->b.framed &&
+	    otas__protocol_batch_adopt(p, rq, &f->b.data, f->b.n) == 0) {
+		f->k = f->b.n;
+		goto start;
+	}
 	if (otas__protocol_begin(p, rq, OTAS__EP_BATCH) != 0)
 		goto held;
 	for (i = 0; i < f->b.n; i++) {
@@ -1115,8 +1164,10 @@ do_start(snd_t *s)
 	f->k = i;
 	/* Anything but a plain batch of every event (an item the protocol
 	 * does not take) goes the blocking way, which counts it. */
-	if (f->k != f->b.n || otas__protocol_end(p, rq) != 0 ||
-	    otas__http_start(s->http, slot, rq->url, rq->hdr, rq->n_hdr,
+	if (f->k != f->b.n || otas__protocol_end(p, rq) != 0)
+		goto held;
+start:
+	if (otas__http_start(s->http, slot, rq->url, rq->hdr, rq->n_hdr,
 	                     rq->body, rq->len, (long)sn->cfg->timeout_ms,
 	                     &f->resp) != 0)
 		goto held;

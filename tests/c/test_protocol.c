@@ -378,6 +378,10 @@ TEST(otlp_envelope)
 	CHECK(p);
 	CHECK_INT(p->kind, OTAS__PROTO_OTLP);
 	CHECK(!otas__protocol_has_entities(p));
+	{ /* no batch body laid out by the sender */
+		const char *sep = NULL;
+		CHECK(otas__protocol_batch_open(p, &sep) == NULL && !sep);
+	}
 	CHECK(otas__protocol_otlp(p) != NULL);
 	CHECK_INT(otas__protocol_events_endpoint(p, 1), L);
 	memset(&rq, 0, sizeof(rq));
@@ -455,6 +459,128 @@ TEST(otas_answer_parser)
 	CHECK_INT(a.duplicates, 2);
 }
 
+/* A batch body laid out by the sender (otas__protocol_batch_open()'s
+ * opening, events joined by its separator) makes, compressed where it
+ * is, the request begin/append/end make from the same events, byte for
+ * byte; the body is left as it was. */
+#define EV3 "{\"project_id\":\"p0\",\"agent_session_token\":\"x\",\"path\":\"/c\"}"
+
+TEST(otas_batch_adopt_equals_append)
+{
+	const char *comp[] = {"auto", "auto", "gzip", "zstd", "none"};
+	int i;
+
+	for (i = 0; i < 5; i++) {
+		otas_config_t *c = cfg((const char *const[]){
+		    "OTAS_COMPRESSION", comp[i], NULL});
+		otas__protocol_t *p = otas__protocol_new(c, "otas-c/test");
+		otas__request_t a, b;
+		otas__item_t x = {EV2, strlen(EV2), NULL, 0},
+		             y = {EV3, strlen(EV3), "x", 1};
+		otas__buf_t body = OTAS__BUF_INIT;
+		const char *open, *sep = NULL;
+		size_t k, len;
+
+		CHECK(p);
+		memset(&a, 0, sizeof(a));
+		memset(&b, 0, sizeof(b));
+		a.accepts_zstd = b.accepts_zstd = i == 1;
+		snprintf(a.project_id, sizeof(a.project_id), "p0");
+		CHECK(otas__protocol_begin(p, &a, B) == 0);
+		CHECK_INT(otas__protocol_append(p, &a, &x), OTAS__APPEND_OK);
+		CHECK_INT(otas__protocol_append(p, &a, &y), OTAS__APPEND_OK);
+		CHECK(otas__protocol_end(p, &a) == 0);
+
+		open = otas__protocol_batch_open(p, &sep);
+		CHECK(open && sep);
+		otas__buf_puts(&body, open);
+		otas__buf_puts(&body, EV2);
+		otas__buf_puts(&body, sep);
+		otas__buf_puts(&body, EV3);
+		len = body.len;
+		if (i == 4) { /* not compressed: built the usual way */
+			CHECK(otas__protocol_batch_adopt(p, &b, &body, 2) == -1);
+		} else {
+			CHECK(otas__protocol_batch_adopt(p, &b, &body, 2) == 0);
+			CHECK_INT(b.n, a.n);
+			CHECK_INT(b.encoding, a.encoding);
+			CHECK_INT(b.raw_len, a.raw_len);
+			CHECK_STR(b.url, a.url);
+			CHECK_INT(b.len, a.len);
+			CHECK(memcmp(b.body, a.body, a.len) == 0);
+			CHECK_INT(b.n_hdr, a.n_hdr);
+			for (k = 0; k < a.n_hdr && k < b.n_hdr; k++)
+				CHECK_STR(b.hdr[k], a.hdr[k]);
+		}
+		CHECK_INT(body.len, len);
+		CHECK(memcmp(body.data, "{\"events\":[" EV2 "," EV3,
+		             len) == 0 && body.data[len] == '\0');
+		CHECK(otas__protocol_batch_adopt(p, &b, &body, 0) == -1);
+		otas__buf_free(&body);
+		otas__request_free(&a);
+		otas__request_free(&b);
+		otas__protocol_free(p);
+		otas_config_free(c);
+	}
+}
+
+/* The flat reader (no jansson) says what jansson says, on the answers a
+ * collector gives and on the near misses that must go to jansson. */
+TEST(otas_answer_flat_equals_jansson)
+{
+	static const char *const bodies[] = {
+	    "{\"status\":1,\"status_description\":\"batch_captured\","
+	    "\"accepted\":100,\"duplicates\":0,\"rejected\":[]}",
+	    " { \"status\" : 1 , \"status_description\" : \"batch_captured\" ,"
+	    " \"accepted\" : 7 , \"duplicates\" : 2 , \"rejected\" : [ ] }\r\n",
+	    "{\"accepted\":3,\"accepted\":4}",
+	    "{\"accepted\":9}", "{\"accepted\":0}", "{\"accepted\":01}",
+	    "{\"accepted\":-1}", "{\"accepted\":1.0}", "{\"accepted\":1e2}",
+	    "{\"accepted\":123456789012345678}",
+	    "{\"accepted\":1234567890123456789}",
+	    "{\"accepted\":99999999999999999999}",
+	    "{\"status_description\":1,\"error\":\"Invalid SDK Key\"}",
+	    "{\"status_description\":\"a\",\"status_description\":2,"
+	    "\"error\":\"b\"}",
+	    "{\"error\":\"x\\\"y\"}", "{\"error\":\"caf\xc3\xa9\"}",
+	    "{\"error\":\"\xff\"}",
+	    "{\"rejected\":[{\"index\":0,\"status_description\":\"bad\"}],"
+	    "\"accepted\":4}",
+	    "{\"rejected\":[],\"accepted\":5,\"x\":{}}",
+	    "{\"accepted\":5,}", "{\"accepted\":5", "{\"accepted\":5}x",
+	    "{\"accepted\":5}}", "{}", " {} ", "{\"\":1}", "[]", "1", "",
+	    "{\"accepted\":5,\"ok\":true}", "{\"a\":null}",
+	    "{\"error\":\"0123456789012345678901234567890123456789012345678901234"
+	    "56789012345678901234567890123456789012345678901234567890123456789012"
+	    "3456789012345678901234567890123456789\"}",
+	    NULL};
+	size_t i, n;
+
+	for (i = 0; bodies[i]; i++)
+		for (n = 0; n <= 100; n += 5) {
+			otas__answer_t a, b;
+			int ra, rb;
+
+			memset(&a, 0x5a, sizeof(a));
+			memset(&b, 0xa5, sizeof(b));
+			ra = otas__protocol_parse_otas_answer(
+			    bodies[i], strlen(bodies[i]), n, &a);
+			rb = otas__protocol_parse_otas_answer_json(
+			    bodies[i], strlen(bodies[i]), n, &b);
+			CHECK_INT(ra, rb);
+			CHECK_INT(a.accepted, b.accepted);
+			CHECK_INT(a.duplicates, b.duplicates);
+			CHECK_INT(a.rejected, b.rejected);
+			CHECK_STR(a.description, b.description);
+		}
+	{
+		otas__answer_t a;
+		CHECK(PARSE(bodies[0], 100, &a) == 0);
+		CHECK_INT(a.accepted, 100);
+		CHECK_STR(a.description, "batch_captured");
+	}
+}
+
 int
 main(void)
 {
@@ -465,5 +591,7 @@ main(void)
 	RUN(otas_single_event);
 	RUN(otlp_envelope);
 	RUN(otas_answer_parser);
+	RUN(otas_batch_adopt_equals_append);
+	RUN(otas_answer_flat_equals_jansson);
 	return testlib_done();
 }
