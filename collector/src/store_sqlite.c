@@ -227,7 +227,7 @@ typedef struct {
 	int64_t path_last_us;       /* writer: when the path table was filled */
 	int64_t path_waiting;       /* writer: events stored above path_wm */
 	int path_fill_events;       /* writer: otas__writer_opts_t's */
-	sqlite3_stmt *ins_n;        /* writer: insert_n_init's statement */
+	sqlite3_stmt *ins_n[17];    /* writer: insert_n()'s, by rows */
 } sq_t;
 
 /* The searchable text (store.h OTAS__SEARCH_FIELDS): each field's first
@@ -1308,10 +1308,19 @@ bind_who(sqlite3_stmt *s, int i, unsigned char who, const char *v)
 		sqlite3_bind_null(s, i);
 }
 
-/* One event's 17 parameters of S_EVENT_INSERT, from ?(base + 1). */
+/* Whether the store reads who from the document (ingest.h who): bit 1
+ * user_id, bit 2 company_id. */
+static int
+who_doc(const otas__event_t *e)
+{
+	return (e->who[0] == OTAS__WHO_DOC) | (e->who[1] == OTAS__WHO_DOC) << 1;
+}
+
+/* One event's parameters from ?(base + 1): the 17 of S_EVENT_INSERT
+ * (one), or the 16 of row base / 16 of an insert_n statement. */
 static void
 bind_event(sqlite3_stmt *ins, int base, const otas__store_job_t *j,
-           const otas__event_t *e)
+           const otas__event_t *e, int one)
 {
 	sqlite3_bind_int64(ins, base + 1, j->project_pk);
 	sqlite3_bind_text(ins, base + 2, e->event_id, -1, SQLITE_STATIC);
@@ -1337,44 +1346,56 @@ bind_event(sqlite3_stmt *ins, int base, const otas__store_job_t *j,
 	                  SQLITE_STATIC);
 	bind_who(ins, base + 15, e->who[0], e->user_id);
 	bind_who(ins, base + 16, e->who[1], e->company_id);
-	sqlite3_bind_int(ins, base + 17, (e->who[0] == OTAS__WHO_DOC) |
-	                                     (e->who[1] == OTAS__WHO_DOC) << 1);
+	if (one) /* S_EVENT_INSERT's ?17; insert_n's rows have none */
+		sqlite3_bind_int(ins, 17, who_doc(e));
 }
 
 /* Rows per multi-row insert: a statement's own cost (a cursor opened
  * and closed for the table and each of its seven indexes, the halt) was
- * ~5,600 instructions an event with one row a statement. */
+ * ~5,600 instructions an event with one row a statement.  Its rows are
+ * bound values only, no function: SQLite gives a multi-row statement
+ * that holds a function call (json_extract here) a statement journal, a
+ * copy of every page it changes (under the engine's batches 7.5 KB an
+ * event, written to a temporary file until the writer kept it in
+ * memory).  An event whose who the document decides (ingest.h
+ * OTAS__WHO_DOC) goes alone through S_EVENT_INSERT, in its place. */
 #define SQ_INSERT_ROWS 16
+_Static_assert(sizeof ((sq_t *)0)->ins_n / sizeof(sqlite3_stmt *) ==
+                   SQ_INSERT_ROWS + 1,
+               "sq_t.ins_n holds a statement per row count");
 
-static char sq_insert_n_sql[SQ_INSERT_ROWS * 320 + 512];
-static pthread_once_t sq_insert_n_once = PTHREAD_ONCE_INIT;
-
-/* S_EVENT_INSERT with SQ_INSERT_ROWS rows of VALUES, row r's parameters
- * from ?(17r + 1). */
+/* S_EVENT_INSERT's columns with `rows` rows of bound VALUES, row r's
+ * parameters from ?(16r + 1), into buf. */
 static void
-insert_n_init(void)
+insert_n_sql(char *buf, size_t cap, int rows)
 {
 	const char *v = strstr(sql_text[S_EVENT_INSERT], " VALUES(");
 	size_t o = (size_t)(v - sql_text[S_EVENT_INSERT]);
 
-	memcpy(sq_insert_n_sql, sql_text[S_EVENT_INSERT], o);
-	o += (size_t)snprintf(sq_insert_n_sql + o, sizeof sq_insert_n_sql - o,
-	                      " VALUES");
-	for (int r = 0; r < SQ_INSERT_ROWS; r++) {
-		int b = 17 * r;
-		o += (size_t)snprintf(sq_insert_n_sql + o, sizeof sq_insert_n_sql - o, "%s(",
-		                      r ? "," : "");
-		for (int i = 1; i <= 14; i++)
-			o += (size_t)snprintf(sq_insert_n_sql + o,
-			                      sizeof sq_insert_n_sql - o, "?%d,", b + i);
-		o += (size_t)snprintf(
-		    sq_insert_n_sql + o, sizeof sq_insert_n_sql - o,
-		    "CASE WHEN ?%d & 1 THEN json_extract(?%d, '$.metadata.user_id')"
-		    " ELSE ?%d END,"
-		    "CASE WHEN ?%d & 2 THEN json_extract(?%d,"
-		    " '$.metadata.company_id') ELSE ?%d END)",
-		    b + 17, b + 14, b + 15, b + 17, b + 14, b + 16);
+	memcpy(buf, sql_text[S_EVENT_INSERT], o);
+	o += (size_t)snprintf(buf + o, cap - o, " VALUES");
+	for (int r = 0; r < rows; r++) {
+		int b = 16 * r;
+		o += (size_t)snprintf(buf + o, cap - o, "%s(", r ? "," : "");
+		for (int i = 1; i <= 16; i++)
+			o += (size_t)snprintf(buf + o, cap - o, "?%d%s", b + i,
+			                      i < 16 ? "," : ")");
 	}
+}
+
+/* The writer's statement of `rows` rows (2..SQ_INSERT_ROWS), prepared on
+ * first use; NULL on failure. */
+static sqlite3_stmt *
+insert_n(sq_t *q, int rows)
+{
+	if (!q->ins_n[rows]) {
+		char sql[SQ_INSERT_ROWS * 16 * 6 + 512];
+		insert_n_sql(sql, sizeof sql, rows);
+		if (sqlite3_prepare_v3(q->wr.db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+		                       &q->ins_n[rows], NULL) != SQLITE_OK)
+			return NULL;
+	}
+	return q->ins_n[rows];
 }
 
 /* After a multi-row insert that stored fewer rows than it had: which
@@ -1414,11 +1435,12 @@ done:
 	return rc;
 }
 
-/* Insert one job's events inside the open transaction, SQ_INSERT_ROWS a
- * statement (insn) and the rest one a statement (ins).  0 ok. */
+/* Insert one job's events inside the open transaction, in order: runs
+ * of up to SQ_INSERT_ROWS a statement (insert_n), a run of one and an
+ * event whose who the document decides through ins (S_EVENT_INSERT).
+ * 0 ok. */
 static int
-insert_job(conn_t *c, sqlite3_stmt *ins, sqlite3_stmt *insn,
-           otas__store_job_t *j)
+insert_job(sq_t *q, conn_t *c, sqlite3_stmt *ins, otas__store_job_t *j)
 {
 	otas__event_t *chunk[SQ_INSERT_ROWS];
 	size_t i = 0;
@@ -1426,18 +1448,32 @@ insert_job(conn_t *c, sqlite3_stmt *ins, sqlite3_stmt *insn,
 	j->accepted = j->duplicates = 0;
 	while (i < j->n) {
 		int n = 0;
-		size_t next = i;
-		/* the next SQ_INSERT_ROWS events to store, if there are */
-		while (insn && next < j->n && n < SQ_INSERT_ROWS) {
-			otas__event_t *e = &j->ev[next++];
-			if (!e->reject && e->doc)
-				chunk[n++] = e;
+		/* the next run of events to store, up to one that needs the
+		 * document (it goes alone) */
+		while (i < j->n && n < SQ_INSERT_ROWS) {
+			otas__event_t *e = &j->ev[i];
+			if (e->reject || !e->doc) {
+				i++;
+				continue;
+			}
+			if (who_doc(e)) {
+				if (n == 0) {
+					chunk[n++] = e;
+					i++;
+				}
+				break;
+			}
+			chunk[n++] = e;
+			i++;
 		}
-		if (n == SQ_INSERT_ROWS) {
+		if (n >= 2) {
+			sqlite3_stmt *insn = insert_n(q, n);
 			int changes;
+			if (!insn)
+				return -1;
 			sqlite3_reset(insn);
 			for (int r = 0; r < n; r++)
-				bind_event(insn, 17 * r, j, chunk[r]);
+				bind_event(insn, 16 * r, j, chunk[r], 0);
 			if (sqlite3_step(insn) != SQLITE_DONE)
 				return -1;
 			changes = sqlite3_changes(c->db);
@@ -1447,29 +1483,18 @@ insert_job(conn_t *c, sqlite3_stmt *ins, sqlite3_stmt *insn,
 			} else if (mark_inserted(c, j, chunk, n, changes) != 0) {
 				return -1;
 			}
-			for (int r = 0; r < n; r++)
-				if (chunk[r]->inserted)
-					j->accepted++;
-				else
-					j->duplicates++;
-			i = next;
-			continue;
-		}
-		/* fewer left: one a statement */
-		for (; i < j->n; i++) {
-			otas__event_t *e = &j->ev[i];
-			if (e->reject || !e->doc)
-				continue;
+		} else if (n == 1) {
 			sqlite3_reset(ins);
-			bind_event(ins, 0, j, e);
+			bind_event(ins, 0, j, chunk[0], 1);
 			if (sqlite3_step(ins) != SQLITE_DONE)
 				return -1;
-			e->inserted = sqlite3_changes(c->db) > 0;
-			if (e->inserted)
+			chunk[0]->inserted = sqlite3_changes(c->db) > 0;
+		}
+		for (int r = 0; r < n; r++)
+			if (chunk[r]->inserted)
 				j->accepted++;
 			else
 				j->duplicates++;
-		}
 	}
 	return 0;
 }
@@ -1637,15 +1662,8 @@ sq_writer_commit(void *b, int w, otas__store_job_t *batch, int fail)
 
 	(void)w;
 	rc = ins && exec(q->wr.db, "BEGIN IMMEDIATE") == 0 ? 0 : -1;
-	if (rc == 0 && !q->ins_n) {
-		pthread_once(&sq_insert_n_once, insert_n_init);
-		if (sqlite3_prepare_v3(q->wr.db, sq_insert_n_sql, -1,
-		                       SQLITE_PREPARE_PERSISTENT, &q->ins_n,
-		                       NULL) != SQLITE_OK)
-			rc = -1;
-	}
 	for (j = batch; rc == 0 && j; j = j->next) {
-		rc = insert_job(&q->wr, ins, q->ins_n, j);
+		rc = insert_job(q, &q->wr, ins, j);
 		added += j->accepted;
 	}
 	if (rc == 0)
@@ -1678,10 +1696,12 @@ sq_writer_commit(void *b, int w, otas__store_job_t *batch, int fail)
 	}
 	if (ins)
 		sqlite3_reset(ins);
-	if (q->ins_n) {
-		sqlite3_reset(q->ins_n);
-		sqlite3_clear_bindings(q->ins_n); /* no pointer into the jobs */
-	}
+	for (int k = 2; k <= SQ_INSERT_ROWS; k++)
+		if (q->ins_n[k]) {
+			sqlite3_reset(q->ins_n[k]);
+			/* no pointer into the jobs */
+			sqlite3_clear_bindings(q->ins_n[k]);
+		}
 	return rc;
 }
 
@@ -1835,8 +1855,10 @@ sq_writer_close(void *b, int w)
 	/* Fold the WAL back so the database file stands alone. */
 	sqlite3_wal_checkpoint_v2(q->wr.db, NULL, SQLITE_CHECKPOINT_TRUNCATE,
 	                          NULL, NULL);
-	sqlite3_finalize(q->ins_n);
-	q->ins_n = NULL;
+	for (int k = 0; k <= SQ_INSERT_ROWS; k++) {
+		sqlite3_finalize(q->ins_n[k]);
+		q->ins_n[k] = NULL;
+	}
 	conn_close(&q->wr);
 }
 
