@@ -6,6 +6,7 @@
 
 #include "ingest.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <zlib.h>
@@ -111,6 +112,144 @@ TEST(unzstd_round_trip_caps_and_bomb)
 	CHECK_INT(otas__unzstd(two, n2 + 2, 100, &out), OTAS__INGEST_BAD_GZIP);
 	otas__buf_free(&out);
 	ZSTD_freeCCtx(cc);
+}
+
+/* ingest.c keeps one zstd decoder per thread and resets it per body: a
+ * body that ends mid-frame, or one stopped at the cap, leaves nothing
+ * behind for the next body on the thread; a body whose window passes
+ * the kept bound (4 MiB) has its decoder freed and the next one gets a
+ * new one, still capped at the 8 MiB window. */
+static int
+zstd_reuse_round(void)
+{
+	static const char msg[] = "{\"events\":[]}";
+	unsigned char ok[256], two[512];
+	otas__buf_t out = OTAS__BUF_INIT;
+	size_t n = ZSTD_compress(ok, sizeof ok, msg, sizeof msg - 1, 3), n2;
+	int bad = ZSTD_isError(n);
+
+	/* the first half of a frame, then a whole one */
+	n2 = ZSTD_compress(two, sizeof two, "0123456789abcdef0123456789", 26, 1);
+	bad |= otas__unzstd(two, n2 / 2, 100, &out) != OTAS__INGEST_BAD_GZIP;
+	otas__buf_free(&out);
+	bad |= otas__unzstd(ok, n, 100, &out) != OTAS__INGEST_OK ||
+	       out.len != sizeof msg - 1 || memcmp(out.data, msg, out.len) != 0;
+	otas__buf_free(&out);
+	/* stopped at the cap mid-frame, then a whole one */
+	bad |= otas__unzstd(two, n2, 10, &out) != OTAS__INGEST_TOO_LARGE;
+	otas__buf_free(&out);
+	bad |= otas__unzstd(ok, n, 100, &out) != OTAS__INGEST_OK ||
+	       out.len != sizeof msg - 1 || memcmp(out.data, msg, out.len) != 0;
+	otas__buf_free(&out);
+	return bad;
+}
+
+static void *
+zstd_reuse_thread(void *arg)
+{
+	for (int i = 0; i < 200 && !*(int *)arg; i++)
+		*(int *)arg = zstd_reuse_round();
+	return NULL;
+}
+
+TEST(unzstd_kept_decoder_reset_per_body)
+{
+	size_t big_n = 6u << 20, cn;
+	char *big = malloc(big_n);
+	size_t ccap = ZSTD_compressBound(big_n);
+	unsigned char *comp = malloc(ccap);
+	otas__buf_t out = OTAS__BUF_INIT;
+	ZSTD_CCtx *cc = ZSTD_createCCtx();
+	pthread_t t[3];
+	int bad[3] = {0, 0, 0};
+
+	CHECK(big && comp && cc);
+	if (!big || !comp || !cc)
+		return;
+	CHECK_INT(zstd_reuse_round(), 0);
+	/* A window of 8 MiB (the most the collector takes, windowLog 23):
+	 * 6 MiB that do not repeat within 4 MiB, so the decoder needs its
+	 * whole window and is not kept afterwards. */
+	for (size_t i = 0; i < big_n; i++)
+		big[i] = (char)('a' + (i * 2654435761u >> 13) % 26);
+	ZSTD_CCtx_setParameter(cc, ZSTD_c_windowLog, 23);
+	ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, 1);
+	ZSTD_CCtx_setParameter(cc, ZSTD_c_contentSizeFlag, 0);
+	cn = ZSTD_compress2(cc, comp, ccap, big, big_n);
+	CHECK(!ZSTD_isError(cn));
+	CHECK_INT(otas__unzstd(comp, cn, big_n, &out), OTAS__INGEST_OK);
+	CHECK_INT(out.len, big_n);
+	CHECK(out.len == big_n && memcmp(out.data, big, big_n) == 0);
+	otas__buf_free(&out);
+	CHECK_INT(zstd_reuse_round(), 0);
+	/* A window past 8 MiB is refused by the new decoder as by the old. */
+	ZSTD_CCtx_setParameter(cc, ZSTD_c_windowLog, 24);
+	ZSTD_CCtx_setParameter(cc, ZSTD_c_contentSizeFlag, 0);
+	{
+		size_t huge = 20u << 20;
+		char *h = malloc(huge);
+		unsigned char *hc = malloc(ZSTD_compressBound(huge));
+		CHECK(h && hc);
+		if (h && hc) {
+			for (size_t i = 0; i < huge; i++)
+				h[i] = (char)('a' + (i * 2654435761u >> 13) % 26);
+			cn = ZSTD_compress2(cc, hc, ZSTD_compressBound(huge), h, huge);
+			CHECK(!ZSTD_isError(cn));
+			CHECK_INT(otas__unzstd(hc, cn, huge, &out),
+			          OTAS__INGEST_BAD_GZIP);
+			otas__buf_free(&out);
+		}
+		free(h);
+		free(hc);
+	}
+	CHECK_INT(zstd_reuse_round(), 0);
+	/* Threads each with their own decoder (TSan: no shared state). */
+	for (int i = 0; i < 3; i++)
+		CHECK_INT(pthread_create(&t[i], NULL, zstd_reuse_thread, &bad[i]),
+		          0);
+	for (int i = 0; i < 3; i++) {
+		pthread_join(t[i], NULL);
+		CHECK_INT(bad[i], 0);
+	}
+	ZSTD_freeCCtx(cc);
+	free(comp);
+	free(big);
+}
+
+/* scan_string takes two-byte escapes from the 16-byte block's mask: an
+ * escape at every offset of a block (the last byte of a block, where the
+ * escaped byte is in the next, included), escapes back to back, a
+ * backslash pair before a quote, a \u after two-byte escapes: the value
+ * read is the one the escapes say. */
+TEST(scanner_block_escapes_decoded)
+{
+	static const struct {
+		const char *esc, *val;
+	} e[] = {{"\\\"", "\""}, {"\\\\", "\\"}, {"\\/", "/"}, {"\\b", "\b"},
+	         {"\\f", "\f"}, {"\\n", "\n"}, {"\\r", "\r"}, {"\\t", "\t"},
+	         {"\\\\\\\"", "\\\""}, {"\\\\\\\\", "\\\\"},
+	         {"\\n\\u0041", "\nA"}, {"\\\"\\\"\\\"", "\"\"\""}};
+	char txt[512], want[128], pad[64];
+
+	for (size_t k = 0; k < sizeof e / sizeof e[0]; k++)
+		for (int off = 0; off < 40; off++)
+			for (int tail = 0; tail < 20; tail += 19) {
+				otas__event_t ev;
+				memset(pad, 'x', sizeof pad);
+				snprintf(txt, sizeof txt,
+				         "{\"project_id\":\"p\",\"path\":\"/a\","
+				         "\"method\":\"GET\",\"status_code\":200,"
+				         "\"latency_ms\":2,\"metadata\":{\"route\":"
+				         "\"%.*s%s%.*s\"}}",
+				         off, pad, e[k].esc, tail, pad);
+				snprintf(want, sizeof want, "%.*s%s%.*s", off, pad,
+				         e[k].val, tail, pad);
+				CHECK_INT(otas__event_parse(txt, strlen(txt), &ev, NULL,
+				                            NULL),
+				          0);
+				CHECK_STR(ev.route, want);
+				otas__event_clear(&ev);
+			}
 }
 
 TEST(batch_decode_valid_and_rejected)
@@ -416,6 +555,8 @@ main(void)
 {
 	RUN(gunzip_round_trip_and_caps);
 	RUN(unzstd_round_trip_caps_and_bomb);
+	RUN(unzstd_kept_decoder_reset_per_body);
+	RUN(scanner_block_escapes_decoded);
 	RUN(batch_decode_valid_and_rejected);
 	RUN(batch_decode_errors);
 	RUN(event_missing_fields_listed);
