@@ -8,7 +8,8 @@
  * The decoder is our own JSON scanner, so the target also checks it
  * against an independent validator (json_check.h): a body is invalid_json
  * exactly when it is not JSON, and every stored document is a JSON object
- * without an agent_session_token string.
+ * without an agent_session_token string; an accepted event's path and
+ * method are the strings jansson reads.
  */
 #include "ingest.h"
 #include "jwt.h"
@@ -73,6 +74,31 @@ finish_all(otas__event_t *ev, size_t n)
 	}
 }
 
+/* An accepted event's strings are what jansson reads from the same
+ * body: the scanner's escapes (two-byte ones taken from a 16-byte
+ * block's mask, \u, surrogate pairs) decode as JSON says.  path and
+ * method only: a duplicate of either rejects the event, so there is one
+ * value to compare. */
+static void
+check_strings(const char *body, size_t len, const otas__event_t *ev)
+{
+	static const char *const names[] = {"path", "method"};
+	json_t *o = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
+
+	if (!o)
+		return; /* the independent check above covers validity */
+	for (size_t i = 0; i < 2; i++) {
+		const char *mine = i ? ev->method : ev->path;
+		json_t *v = json_object_get(o, names[i]);
+		if (!json_is_string(v))
+			continue;
+		if (!mine || strlen(mine) != json_string_length(v) ||
+		    memcmp(mine, json_string_value(v), json_string_length(v)) != 0)
+			abort();
+	}
+	json_decref(o);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -102,6 +128,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		        (!json_check(body, len, MAX_DEPTH) ||
 		         first_byte(body, len) != '{'))
 			abort();
+		if (rc == 0 && !ev.reject)
+			check_strings(body, len, &ev);
 		if (rc >= 0) {
 			finish_all(&ev, 1);
 			otas__event_clear(&ev);
