@@ -74,8 +74,9 @@ STAGES = [
                 r"(event|headers)\.c:(is_sensitive|hdr_name_eq|hdr_in|may_hold_url)")),
     ("compression (zstd to our collector, zlib for gzip)",
      re.compile(r"libz\.so|libzstd|compress\.c|gzip\.c")),
-    ("JSON serialisation (event.c, headers.c, json.c, buf, printf)",
-     re.compile(r"event\.c|headers\.c|json\.c|utf8\.c|buf\.[ch]|vfprintf|vsnprintf|printf|"
+    ("JSON serialisation (event.c, headers.c, identity.c, json.c, buf, printf)",
+     re.compile(r"event\.c|headers\.c|identity\.c|json\.c|utf8\.c|buf\.[ch]|vfprintf|"
+                r"vsnprintf|printf|"
                 r"_itoa|strchrnul")),
     ("copies and allocation (memcpy, malloc, free)",
      re.compile(r"mem(cpy|move|set)|malloc|realloc|free|calloc|_int_|strlen")),
@@ -84,8 +85,10 @@ STAGES = [
     ("answer parse (jansson)", re.compile(r"libjansson")),
     ("spool (SQLite)", re.compile(r"spool\.c|libsqlite3")),
     ("queue and locks", re.compile(r"queue\.c|pthread|futex|lll_")),
+    # (?<!d): entity.c, not identity.c (the serialiser's metadata).
     ("sender logic (sender.c, retry.c)", re.compile(r"sender\.c|retry\.c|capture\.c|"
-                                                    r"filter\.c|entity\.c")),
+                                                    r"filter\.c|(?<!d)entity\.c|"
+                                                    r"schedule\.c|protocol\.c")),
 ]
 
 
@@ -574,7 +577,32 @@ def run_all(python, otas_path, unavailable, quick, log=H.log, before=None,
     return data
 
 
-def django_profiles(data, n, log=H.log):
+def build_before_driver(ref):
+    """bench_sender.c (this tree's) built against the engine of git ref,
+    exported with git archive into build/bench-before-driver/<sha>/.
+    Returns (binary, None) or (None, why not)."""
+    p = subprocess.run(["git", "-C", str(H.ROOT), "rev-parse", "--verify", "--quiet",
+                        f"{ref}^{{commit}}"], capture_output=True, text=True)
+    if p.returncode != 0:
+        return None, f"--before {ref}: not a commit of this repository"
+    sha = p.stdout.strip()
+    d = H.BUILD / "bench-before-driver" / sha
+    src = d / "src"
+    if not (src / "engine").is_dir():
+        src.mkdir(parents=True, exist_ok=True)
+        arch = subprocess.Popen(["git", "-C", str(H.ROOT), "archive", "--format=tar", sha],
+                                stdout=subprocess.PIPE)
+        tar = subprocess.run(["tar", "-x", "-C", str(src)], stdin=arch.stdout,
+                             capture_output=True, text=True)
+        arch.stdout.close()
+        if arch.wait() != 0 or tar.returncode != 0:
+            return None, f"git archive | tar: {tar.stderr.strip()[-300:]}"
+    out = d / "bench_sender"
+    why = build_driver(src, out)
+    return (None, why) if why else (out, None)
+
+
+def django_profiles(data, n, log=H.log, binary=None):
     """The sender's profile for the Django bench's GET and POST 1 KB events
     (paced slowly enough under callgrind that batches fill one by one, as
     behind the application), µs from the paced driver rows."""
@@ -583,7 +611,8 @@ def django_profiles(data, n, log=H.log):
         try:
             us = data.get("driver", {}).get("rows", {}).get(label, {}).get(
                 "sender_us_per_event", 0)
-            data[key] = profile(n, us or 0, log, extra=dict(extra, BENCH_PACE_US="1000"))
+            data[key] = profile(n, us or 0, log, extra=dict(extra, BENCH_PACE_US="1000"),
+                                binary=binary)
             data[key]["label"] = label
         except Exception as exc:
             data[key] = {"error": f"{type(exc).__name__}: {exc}"}
@@ -697,6 +726,10 @@ def md_all(d):
               "event", md_profile),
              ("profile_django_post1k", "Profile of the sender thread, the Django bench's "
               "POST 1 KB event", md_profile),
+             ("profile_django_get_before", "Profile of the sender thread, the Django "
+              "bench's GET event, the --before tree", md_profile),
+             ("profile_django_post1k_before", "Profile of the sender thread, the Django "
+              "bench's POST 1 KB event, the --before tree", md_profile),
              ("compress", "gzip vs zstd on real batches", md_compress)]
     return "\n\n".join(f"### {title}\n\n{fn(d[k])}" for k, title, fn in parts if k in d)
 
@@ -706,15 +739,26 @@ def main():
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--only", default="all", help="driver,profile,compress or all")
+    ap.add_argument("--before", metavar="REF",
+                    help="with --only: the driver built against the engine of git REF "
+                         "too, in the same runs (driver rows 'before, ...', the "
+                         "profiles of both trees)")
+    ap.add_argument("--rounds", type=int, help="with --only driver: interleaved runs")
     args = ap.parse_args()
     if args.only != "all":
         why = build_driver()
         if why:
             sys.exit(why)
+        before_bin = None
+        if args.before:
+            before_bin, why = build_before_driver(args.before)
+            if why:
+                sys.exit(why)
         d = {}
         parts = args.only.split(",")
         if "driver" in parts:
-            d["driver"] = driver(5000 if args.quick else 50000, 1 if args.quick else 5)
+            d["driver"] = driver(5000 if args.quick else 50000,
+                                 args.rounds or (1 if args.quick else 5), before=before_bin)
         if "compress" in parts:
             d["compress"] = compress()
         if "profile" in parts:
@@ -722,6 +766,13 @@ def main():
                 "batch 100 (default)", {}).get("sender_us_per_event", 0)
             d["profile"] = profile(500 if args.quick else 3000, us)
             django_profiles(d, 500 if args.quick else 2000)
+            if before_bin:
+                b = {"driver": {"rows": {k[len("before, "):]: v for k, v in
+                                         (d.get("driver") or {}).get("rows", {}).items()
+                                         if k.startswith("before, ")}}}
+                django_profiles(b, 500 if args.quick else 2000, binary=before_bin)
+                for k in ("profile_django_get", "profile_django_post1k"):
+                    d[k + "_before"] = b[k]
         print(md_all(d))
         return
     python, unavailable = H.ensure_venv()

@@ -32,7 +32,6 @@ import argparse
 import gc
 import importlib.machinery
 import importlib.util
-import io
 import json
 import os
 import statistics
@@ -43,6 +42,7 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
+from benchproj.environ import environ  # noqa: E402
 
 
 class Empty:
@@ -61,21 +61,6 @@ def load_ext(path):
     mod = importlib.util.module_from_spec(spec)
     loader.exec_module(mod)
     return mod
-
-
-def environ(method, path, body):
-    e = {"REQUEST_METHOD": method, "PATH_INFO": path, "SCRIPT_NAME": "",
-         "QUERY_STRING": "", "SERVER_NAME": "bench", "SERVER_PORT": "80",
-         "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1",
-         "HTTP_HOST": "bench", "HTTP_USER_AGENT": "bench/1.0",
-         "HTTP_ACCEPT": "application/json", "HTTP_AUTHORIZATION": "Bearer x",
-         "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body),
-         "wsgi.errors": sys.stderr, "wsgi.multithread": False,
-         "wsgi.multiprocess": True, "wsgi.run_once": False}
-    if body:
-        e["CONTENT_LENGTH"] = str(len(body))
-        e["CONTENT_TYPE"] = "application/json"
-    return e
 
 
 def main():

@@ -18,12 +18,13 @@ Then one answer per command read from stdin:
   {"op": "stats"} -> the SDK's own counters where it has them (otas.stats())
 """
 
-import io
 import json
 import os
 import sys
 import time
 import traceback
+
+from benchproj.environ import environ
 
 VARIANT = os.environ["BENCH_VARIANT"]
 SINK = os.environ.get("BENCH_SINK_URL", "http://127.0.0.1:9")
@@ -122,21 +123,6 @@ def setup():
     from django.core.handlers.wsgi import WSGIHandler
 
     return WSGIHandler(), info
-
-
-def environ(method, path, body, ctype):
-    e = {"REQUEST_METHOD": method, "PATH_INFO": path, "SCRIPT_NAME": "",
-         "QUERY_STRING": "", "SERVER_NAME": "bench", "SERVER_PORT": "80",
-         "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1",
-         "HTTP_HOST": "bench", "HTTP_USER_AGENT": "bench/1.0",
-         "HTTP_ACCEPT": "application/json", "HTTP_AUTHORIZATION": "Bearer x",
-         "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body),
-         "wsgi.errors": sys.stderr, "wsgi.multithread": False,
-         "wsgi.multiprocess": True, "wsgi.run_once": False}
-    if body:
-        e["CONTENT_LENGTH"] = str(len(body))
-        e["CONTENT_TYPE"] = ctype
-    return e
 
 
 def main():

@@ -590,23 +590,30 @@ otas__event_write_with(const otas__event_ctx_t *ctx, const char *project_id,
 	           c->flags & OTAS_CAP_RESP_STREAMING, rs.ctype, rs.ctype_len,
 	           rs.cenc, rs.cenc_len, ctx->resp_rules, out, &t1, &t2, &bs);
 
-	/* query_params / post_data: JSON documents inside strings. */
-	otas__buf_reset(&doc);
-	otas__urlencoded_to_json(ctx->req_rules, &ctx->params, c->query,
-	                         c->query_len, &doc);
-	otas__buf_puts(out, ",\"query_params\":");
-	otas__json_str(out, doc.data ? doc.data : "{}", doc.data ? doc.len : 2);
-	otas__buf_reset(&doc);
+	/* query_params / post_data: JSON documents inside strings ("{}",
+	 * what an empty query converts to, written as it is). */
+	if (c->query_len) {
+		otas__buf_reset(&doc);
+		otas__urlencoded_to_json(ctx->req_rules, &ctx->params,
+		                         c->query, c->query_len, &doc);
+		otas__buf_puts(out, ",\"query_params\":");
+		otas__json_str(out, doc.data ? doc.data : "{}",
+		               doc.data ? doc.len : 2);
+	} else {
+		otas__buf_puts(out, ",\"query_params\":\"{}\"");
+	}
 	if (ctx->capture_bodies && rq.ctype &&
 	    ctype_is(rq.ctype, rq.ctype_len,
 	             "application/x-www-form-urlencoded") &&
-	    !(c->flags & OTAS_CAP_REQ_BODY_SKIPPED) && c->req_body_len)
+	    !(c->flags & OTAS_CAP_REQ_BODY_SKIPPED) && c->req_body_len) {
+		otas__buf_reset(&doc);
 		otas__urlencoded_to_json(ctx->req_rules, &ctx->params,
 		                         c->req_body, c->req_body_len, &doc);
-	else
-		otas__buf_puts(&doc, "{}");
-	otas__buf_puts(out, ",\"post_data\":");
-	otas__json_str(out, doc.data, doc.len);
+		otas__buf_puts(out, ",\"post_data\":");
+		otas__json_str(out, doc.data, doc.len);
+	} else {
+		otas__buf_puts(out, ",\"post_data\":\"{}\"");
+	}
 
 	field(out, "\"request_content_type\":", rq.ctype,
 	      rq.ctype ? otas__utf8_cut(rq.ctype, rq.ctype_len, CTYPE_MAX) : 0);

@@ -360,14 +360,15 @@ hdr_is(const otas_header_t *h, int cgi, const char *want, size_t wn)
 	const char *s = h->name;
 	size_t n = h->name_len, i;
 
+	/* The length first: most headers are not the one looked for. */
+	if (n != wn + (cgi ? 5 : 0))
+		return 0;
 	if (cgi) {
-		if (n < 5 || memcmp(s, "HTTP_", 5) != 0)
+		if (memcmp(s, "HTTP_", 5) != 0)
 			return 0;
 		s += 5;
 		n -= 5;
 	}
-	if (n != wn)
-		return 0;
 	for (i = 0; i < n; i++) {
 		char c = (char)tolower((unsigned char)s[i]);
 		if (cgi && c == '_')
@@ -472,19 +473,46 @@ otas__client_ip(const otas__ident_t *id, const otas_capture_t *c, int cgi,
 	int fam;
 	size_t i;
 
+	/* With no trusted proxies the answer is a function of the peer
+	 * address alone, and a server's peer is mostly the same one (its
+	 * reverse proxy, a load balancer): the last answer of this thread,
+	 * kept. */
+	static _Thread_local struct {
+		size_t in_len, outlen;
+		char in[64];
+		char out[INET6_ADDRSTRLEN + 64];
+	} memo;
+	int memoable = (!id || !id->n_proxies) &&
+	               c->remote_addr_len < sizeof(memo.in) &&
+	               outlen <= sizeof(memo.out);
+
 	out[0] = '\0';
 	if (!c->remote_addr_len) {
+		return;
+	}
+	if (memoable && memo.outlen == outlen &&
+	    memo.in_len == c->remote_addr_len &&
+	    memcmp(memo.in, c->remote_addr, c->remote_addr_len) == 0) {
+		memcpy(out, memo.out, outlen);
 		return;
 	}
 	if (otas__ip_parse(c->remote_addr, c->remote_addr_len, &fam, a) != 0) {
 		/* Not an address (a unix socket path...): keep it as given. */
 		snprintf(out, outlen, "%.*s", (int)c->remote_addr_len,
 		         c->remote_addr);
-		return;
+	} else {
+		put_ip(fam, a, out, outlen);
+		if (id && id->n_proxies && trusted(id, fam, a))
+			goto proxied;
 	}
-	put_ip(fam, a, out, outlen);
-	if (!id || !id->n_proxies || !trusted(id, fam, a))
-		return;
+	if (memoable) {
+		memcpy(memo.in, c->remote_addr, c->remote_addr_len);
+		memo.in_len = c->remote_addr_len;
+		memcpy(memo.out, out, outlen);
+		memo.outlen = outlen;
+	}
+	return;
+proxied:
 	for (i = 0; i < sizeof(hdrs) / sizeof(hdrs[0]); i++) {
 		const otas_header_t *h = find_hdr(c, cgi, hdrs[i]);
 		unsigned char b[16];

@@ -572,6 +572,12 @@ key:
 		 * blank-space loops (a byte above ' ' is not blank). */
 		if (p + 1 < len && s[p] == ':' && s[p + 1] > ' ') {
 			p++;
+		} else if (p + 2 < len && s[p] == ':' && s[p + 1] == ' ' &&
+		           s[p + 2] > ' ') {
+			/* `": ` (Python's json.dumps, Django's JsonResponse):
+			 * a plain space is copied with its span, as the
+			 * loop below would. */
+			p += 2;
 		} else {
 			SKIP_WS();
 			if (p >= len || s[p] != ':')
@@ -643,6 +649,14 @@ after:
 	 * the blank-space loops. */
 	if (depth && p + 1 < len && s[p] == ',' && s[p + 1] > ' ') {
 		p++;
+		if (kind[depth] == K_OBJ)
+			goto key;
+		index[depth]++;
+		goto element;
+	}
+	if (depth && p + 2 < len && s[p] == ',' && s[p + 1] == ' ' &&
+	    s[p + 2] > ' ') { /* `, ` (json.dumps' default separator) */
+		p += 2;
 		if (kind[depth] == K_OBJ)
 			goto key;
 		index[depth]++;

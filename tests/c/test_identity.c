@@ -225,6 +225,42 @@ TEST(client_ip_xff_rightmost_untrusted)
 	otas__ident_free(id);
 }
 
+/* The peer's answer kept from the last call (no trusted proxies): the
+ * same answers as computed afresh, whatever comes in between, and never
+ * kept for an identity with trusted proxies. */
+TEST(client_ip_kept_answer)
+{
+	otas__ident_t *plain = ident(NULL, NULL);
+	otas__ident_t *prox = ident("OTAS_TRUSTED_PROXIES", "127.0.0.1");
+	otas_header_t h[] = {H("HTTP_X_FORWARDED_FOR", "203.0.113.9")};
+	char small[6];
+	otas_capture_t c;
+	int k;
+
+	for (k = 0; k < 2; k++) {
+		CHECK_STR(cip(plain, "127.0.0.1", h, 1), "127.0.0.1");
+		CHECK_STR(cip(plain, "127.0.0.1", NULL, 0), "127.0.0.1");
+		CHECK_STR(cip(prox, "127.0.0.1", h, 1), "203.0.113.9");
+		CHECK_STR(cip(plain, "127.0.0.1", h, 1), "127.0.0.1");
+		CHECK_STR(cip(NULL, "127.0.0.1", h, 1), "127.0.0.1");
+		CHECK_STR(cip(plain, "127.000.000.001", NULL, 0),
+		          "127.000.000.001"); /* not an address: as given */
+		CHECK_STR(cip(plain, "::ffff:10.0.0.1", NULL, 0), "10.0.0.1");
+		CHECK_STR(cip(plain, "10.0.0.1", NULL, 0), "10.0.0.1");
+		CHECK_STR(cip(plain, "10.0.0.12", NULL, 0), "10.0.0.12");
+		CHECK_STR(cip(plain, "10.0.0.1", NULL, 0), "10.0.0.1");
+	}
+	/* another buffer size: computed for it, not copied */
+	otas_capture_init(&c);
+	c.remote_addr = "10.0.0.1";
+	c.remote_addr_len = 8;
+	otas__client_ip(plain, &c, 1, small, sizeof(small));
+	CHECK_STR(small, "10.0.");
+	CHECK_STR(cip(plain, "10.0.0.1", NULL, 0), "10.0.0.1");
+	otas__ident_free(plain);
+	otas__ident_free(prox);
+}
+
 TEST(metadata_members)
 {
 	otas_config_t *cfg = otas_config_new();
@@ -300,6 +336,7 @@ main(void)
 	RUN(ip_parse_forms);
 	RUN(client_ip_untrusted_peer_ignores_headers);
 	RUN(client_ip_xff_rightmost_untrusted);
+	RUN(client_ip_kept_answer);
 	RUN(metadata_members);
 	RUN(validation_messages);
 	return testlib_done();
