@@ -17,8 +17,9 @@ Four measurements, all against today's engine, for issue 18's redesign:
 2. The C driver (`driver`).  bench/bench_sender.c captures N events through
    the public C API into the real engine and flushes to a real collector:
    events/s and CPU per event with no Python at all, split into the
-   capturing thread and the sender; once with the default batch of 100
-   events and once with 1,000 (the "bigger batches" lever).
+   capturing thread and the sender; with each tree's defaults (batches of
+   1,000 events since issue 18's fourth round, 100 before) and with
+   batches of 100.
 3. The sender's profile (`profile`).  The same driver under valgrind
    --tool=callgrind (perf's hardware counters are not available in this
    VM): instructions of the sender thread over the measured events only,
@@ -248,11 +249,15 @@ def driver(n, rounds, log=H.log, before=None):
     # OTAS_MAX_IN_FLIGHT defaults to 4 batches in flight; "1 in flight"
     # is the engine's behaviour before several were (issue 18).
     big = {"OTAS_BATCH_MAX_EVENTS": "1000", "OTAS_BATCH_MAX_BYTES": "8388608"}
-    settings = {"batch 100 (default)": {},
-                "batch 100, 1 in flight": {"OTAS_MAX_IN_FLIGHT": "1"},
-                "batch 100, gzip": {"OTAS_COMPRESSION": "gzip"},
-                "batch 1000": dict(big),
-                "batch 1000, 1 in flight": dict(big, OTAS_MAX_IN_FLIGHT="1"),
+    # "defaults": each tree's own (batches of 1,000 events since issue
+    # 18's fourth round; 100 in the --before tree of 95696e0).
+    small = {"OTAS_BATCH_MAX_EVENTS": "100"}
+    settings = {"defaults": {},
+                "defaults, 1 in flight": {"OTAS_MAX_IN_FLIGHT": "1"},
+                "defaults, gzip": {"OTAS_COMPRESSION": "gzip"},
+                "batch 100": dict(small),
+                "batch 100, 1 in flight": dict(small, OTAS_MAX_IN_FLIGHT="1"),
+                "batch 1000, 8 MB": dict(big),
                 # The Django bench's own events at its pace (a request every
                 # ~60-70 µs): the sender sleeps between batches as it does
                 # behind the application.
@@ -493,10 +498,12 @@ def compress(log=H.log):
         proxy = f"http://127.0.0.1:{srv.server_address[1]}"
         # gzip: the recorder keeps the JSON the engine sent (it decodes gzip;
         # zstd, the default to this collector, would reach it undecoded).
-        # Batches of the default 100 events: the driver captures faster
-        # than one collector takes, and a backlog would grow them
+        # Batches of 100 events (the default was 100 until issue 18's
+        # fourth round; the 1,000 rows join ten): the driver captures
+        # faster than one collector takes, and a backlog would grow them
         # (OTAS_BATCH_BACKLOG_EVENTS).
         env = driver_env(coll, tmp, {"OTAS_BASE_URL": proxy, "OTAS_COMPRESSION": "gzip",
+                                     "OTAS_BATCH_MAX_EVENTS": "100",
                                      "OTAS_BATCH_BACKLOG_EVENTS": "0"})
         run_driver(env, 1000)
     finally:
@@ -566,7 +573,7 @@ def run_all(python, otas_path, unavailable, quick, log=H.log, before=None,
         except Exception as exc:
             data[name] = {"error": f"{type(exc).__name__}: {exc}"}
     try:
-        us = data["driver"]["rows"]["batch 100 (default)"]["sender_us_per_event"]
+        us = data["driver"]["rows"]["defaults"]["sender_us_per_event"]
     except (KeyError, TypeError):
         us = None
     try:
@@ -666,7 +673,9 @@ def md_driver(d, before_error=None):
                      f"{r['bytes_per_event']:.0f} | {'yes' if r['sent_all'] else 'NO'} |")
     return "\n".join(lines) + (f"\n\n{d['events']:,} events per run, median of "
                                f"{d['rounds']} interleaved runs, collector on the same "
-                               "machine (`--sync normal`).  Sender on a CPU / waiting "
+                               "machine (`--sync normal`).  'defaults': each tree's own "
+                               "(batches of up to 1,000 events and 1 MB since issue 18's "
+                               "fourth round, 100 before it).  Sender on a CPU / waiting "
                                "for one: shares of the wall time (schedstat); the rest "
                                "it slept, waiting for the collector or the queue." + (
                                    "  'before, ...' rows: the same driver built against "
@@ -763,7 +772,7 @@ def main():
             d["compress"] = compress()
         if "profile" in parts:
             us = (d.get("driver") or {}).get("rows", {}).get(
-                "batch 100 (default)", {}).get("sender_us_per_event", 0)
+                "defaults", {}).get("sender_us_per_event", 0)
             d["profile"] = profile(500 if args.quick else 3000, us)
             django_profiles(d, 500 if args.quick else 2000)
             if before_bin:

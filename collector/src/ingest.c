@@ -1384,6 +1384,107 @@ done:
 	return rc;
 }
 
+/* 1 when the escaped string s..e holds a \u escape that json_extract
+ * and unescape() decode differently (a surrogate) or that json_extract
+ * cuts the string at (NUL). */
+static int
+str_odd_u(const char *s, const char *e)
+{
+	for (const char *p = s; p < e; p++)
+		if (*p == '\\') {
+			if (p[1] == 'u') {
+				long cp = hex4v((const unsigned char *)p + 2);
+				if (cp == 0 || (cp >= 0xd800 && cp <= 0xdfff))
+					return 1;
+				p += 5;
+			} else {
+				p++;
+			}
+		}
+	return 0;
+}
+
+#define OTAS__SEARCH_NAMES_MAX 16
+#define OTAS__SEARCH_FIELD_CHARS 4096
+
+int
+otas__search_text(const char *doc, size_t n, const char *const *names,
+                  size_t n_names, otas__buf_t *out)
+{
+	sc_t c = {doc, doc + n, 0, {0, {0}}, {0, {0}}};
+	val_t vals[OTAS__SEARCH_NAMES_MAX];
+	unsigned char seen[OTAS__SEARCH_NAMES_MAX] = {0};
+	val_t k, v;
+
+	if (n_names > OTAS__SEARCH_NAMES_MAX)
+		return 1;
+	pthread_once(&tables_once, tables_init);
+	ws(&c);
+	if (peek(&c) != '{')
+		return 1;
+	c.p++;
+	ws(&c);
+	if (peek(&c) == '}') {
+		c.p++;
+	} else {
+		for (;;) {
+			size_t i, klen;
+			if (scan_key(&c, &k) != 0 || k.esc || scan_value(&c, &v) != 0)
+				return 1;
+			if ((v.type == V_OBJ || v.type == V_ARR) && skip_value(&c, 1) != 0)
+				return 1;
+			klen = (size_t)(k.e - k.s);
+			for (i = 0; i < n_names; i++)
+				if (strlen(names[i]) == klen && !memcmp(k.s, names[i], klen))
+					break;
+			if (i < n_names) {
+				if (seen[i] || (v.type != V_STR && v.type != V_NULL) ||
+				    (v.type == V_STR && v.esc && str_odd_u(v.s, v.e)))
+					return 1;
+				seen[i] = 1;
+				vals[i] = v;
+			}
+			ws(&c);
+			if (peek(&c) == ',') {
+				c.p++;
+				ws(&c);
+				continue;
+			}
+			if (peek(&c) != '}')
+				return 1;
+			c.p++;
+			break;
+		}
+	}
+	ws(&c);
+	if (c.p != c.end)
+		return 1;
+	for (size_t i = 0; i < n_names; i++) {
+		if (seen[i] && vals[i].type == V_STR) {
+			size_t len = (size_t)(vals[i].e - vals[i].s), chars = 0, cut;
+			char *t;
+			if (otas__buf_reserve(out, len + 2) != 0)
+				abort(); /* the collector aborts on OOM */
+			t = out->data + out->len;
+			if (vals[i].esc)
+				len = unescape(vals[i].s, vals[i].e, t);
+			else
+				memcpy(t, vals[i].s, len);
+			/* substr(x, 1, 4096): characters, counted by their
+			 * first bytes (the text is valid UTF-8) */
+			for (cut = 0; cut < len; cut++)
+				if (((unsigned char)t[cut] & 0xc0) != 0x80 &&
+				    chars++ == OTAS__SEARCH_FIELD_CHARS)
+					break;
+			out->len += cut;
+		}
+		otas__buf_append(out, "\n", 1);
+	}
+	if (out->oom)
+		abort();
+	return 0;
+}
+
 int
 otas__event_finish(otas__event_t *ev)
 {

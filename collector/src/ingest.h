@@ -116,6 +116,18 @@ void otas__batch_free(otas__batch_t *b);
 int otas__event_parse(const char *body, size_t n, otas__event_t *ev,
                       json_t *missing, json_t *invalid);
 
+/* The searchable text of a stored document as SQLite's view events_text
+ * computes it (store_sqlite.c SQ_SEARCH_TEXT): for each of the n names,
+ * json_extract(doc, '$.name') of the top-level member, '' when absent or
+ * null, cut at 4096 characters, then a newline; appended to out.  0, or
+ * 1 when only SQLite's expression can say (a named member that is not a
+ * string or null, or written twice; a top-level key with escapes, which
+ * json_extract compares as written; a \u escape of a surrogate or of
+ * NUL): the caller then runs the expression.  The indexer's one parse of
+ * the document instead of json_extract's one per field. */
+int otas__search_text(const char *doc, size_t n, const char *const *names,
+                      size_t n_names, otas__buf_t *out);
+
 /* Prepare a valid event for storage (see the note above).  0, -1 on OOM. */
 int otas__event_finish(otas__event_t *ev);
 void otas__event_clear(otas__event_t *ev);

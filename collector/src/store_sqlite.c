@@ -195,8 +195,12 @@ static const char *const sql_text[S_N] = {
      * it) for every chunk. */
     [S_FTS_NEXT] = "SELECT count(*), max(id) FROM (SELECT id FROM"
                    " events WHERE id > ?1 ORDER BY id LIMIT ?2)",
+    /* the text from one parse of the document (otas_search_text), the
+     * view's own expression where that cannot say */
     [S_FTS_INSERT] = "INSERT INTO events_fts(rowid, search_text) SELECT id,"
-                     " search_text FROM events_text WHERE id > ?1 AND id <= ?2",
+                     " coalesce(otas_search_text(doc), (SELECT search_text"
+                     " FROM events_text t WHERE t.id = e.id)) FROM events e"
+                     " WHERE id > ?1 AND id <= ?2",
     [S_FTS_WM] = "UPDATE fts_state SET wm = ?1",
 };
 
@@ -576,13 +580,39 @@ fn_hist_final(sqlite3_context *cx)
 	                    SQLITE_TRANSIENT);
 }
 
+/* otas_search_text(doc): the view events_text's search_text from one
+ * parse of the document (ingest.h otas__search_text), or NULL where only
+ * the view's expression can say; the indexer falls back to it there. */
+#define SQ_NAME(f) #f,
+static const char *const sq_search_names[] = {OTAS__SEARCH_FIELDS(SQ_NAME)};
+
+static void
+fn_search_text(sqlite3_context *cx, int argc, sqlite3_value **v)
+{
+	const char *doc = (const char *)sqlite3_value_text(v[0]);
+	otas__buf_t b = OTAS__BUF_INIT;
+
+	(void)argc;
+	if (!doc || otas__search_text(doc, (size_t)sqlite3_value_bytes(v[0]),
+	                              sq_search_names,
+	                              sizeof sq_search_names / sizeof *sq_search_names,
+	                              &b) != 0) {
+		otas__buf_free(&b);
+		sqlite3_result_null(cx);
+		return;
+	}
+	sqlite3_result_text(cx, b.data, (int)b.len, free);
+}
+
 static int
 add_functions(sqlite3 *db)
 {
 	int f = SQLITE_UTF8 | SQLITE_DETERMINISTIC;
 
-	return sqlite3_create_function(db, "otas_bucket", 2, f, NULL, fn_bucket,
-	                               NULL, NULL) != SQLITE_OK ||
+	return sqlite3_create_function(db, "otas_search_text", 1, f, NULL,
+	                               fn_search_text, NULL, NULL) != SQLITE_OK ||
+	               sqlite3_create_function(db, "otas_bucket", 2, f, NULL,
+	                                       fn_bucket, NULL, NULL) != SQLITE_OK ||
 	               sqlite3_create_function(db, "otas_hist_merge", 2, f, NULL,
 	                                       fn_hist_merge, NULL,
 	                                       NULL) != SQLITE_OK ||

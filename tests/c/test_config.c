@@ -22,7 +22,7 @@ TEST(defaults)
 	CHECK_STR(GET(c, "OTAS_BASE_URL"), "http://localhost:8002");
 	CHECK_STR(GET(c, "OTAS_AUTH_URL"), "http://localhost:8002");
 	CHECK_STR(GET(c, "OTAS_QUEUE_MAX_BYTES"), "33554432");
-	CHECK_STR(GET(c, "OTAS_BATCH_MAX_EVENTS"), "100");
+	CHECK_STR(GET(c, "OTAS_BATCH_MAX_EVENTS"), "1000");
 	CHECK_STR(GET(c, "OTAS_BATCH_MAX_BYTES"), "1048576");
 	CHECK_STR(GET(c, "OTAS_FLUSH_INTERVAL_MS"), "1000");
 	CHECK_STR(GET(c, "OTAS_MAX_BODY_BYTES"), "102400");
@@ -130,7 +130,7 @@ TEST(bad_values_name_option_value_and_fix)
 	CHECK(otas_config_set(c, "OTAS_WHAT", "1", err, sizeof(err)) == -1);
 	CHECK(strstr(err, "OTAS_WHAT"));
 	/* the values stayed */
-	CHECK_STR(GET(c, "OTAS_BATCH_MAX_EVENTS"), "100");
+	CHECK_STR(GET(c, "OTAS_BATCH_MAX_EVENTS"), "1000");
 	otas_config_free(c);
 }
 
@@ -186,7 +186,7 @@ TEST(describe_lists_every_option_without_secrets)
 	CHECK(strstr(b.data, "OTAS_SDK_KEY='***'") != NULL);
 	CHECK(strstr(b.data, "OTAS_OTLP_HEADERS='***'") != NULL);
 	CHECK(strstr(b.data, "OTAS_TAGS='it\\'s'") != NULL);
-	CHECK(strstr(b.data, "OTAS_BATCH_MAX_EVENTS='100'") != NULL);
+	CHECK(strstr(b.data, "OTAS_BATCH_MAX_EVENTS='1000'") != NULL);
 	CHECK(strstr(b.data, "abcdefghijklmnop") == NULL);
 	CHECK(strstr(b.data, "pipe-77") == NULL);
 	otas__buf_free(&b);

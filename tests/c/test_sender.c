@@ -167,7 +167,9 @@ distinct_events(fs_t *fs, size_t *total, const char *want_project)
 TEST(batch_delivers_everything_once)
 {
 	fs_t *fs = fs_new();
-	otas_engine_t *e = mk(fs, NULL);
+	/* Below the default (1,000): 250 events take several batches. */
+	const char *opts[] = {"OTAS_BATCH_MAX_EVENTS", "100", NULL};
+	otas_engine_t *e = mk(fs, opts);
 	otas_auth_result_t ar = OTAS_AUTH_RESULT_INIT;
 	otas_stats_t st = OTAS_STATS_INIT;
 	fs_req_t r;
@@ -281,6 +283,7 @@ TEST(backlog_grows_batches_in_order)
 {
 	fs_t *fs = fs_new();
 	const char *opts[] = {"OTAS_BATCH_MAX_EVENTS", "10",
+	                      "OTAS_BATCH_BACKLOG_EVENTS", "1000",
 	                      "OTAS_MAX_IN_FLIGHT", "1", NULL};
 	otas_engine_t *e = mk(fs, opts);
 	fs_reply_t rep[1];

@@ -80,6 +80,23 @@ def test_batch_ok_and_rejected(collector):
     assert len(collector.events()) == 2
 
 
+def test_batch_answer_bytes(collector):
+    """A batch with nothing rejected is answered with these exact bytes
+    (written without jansson, routes.c answer_batch), the compact JSON
+    of the same object as an answer with rejections."""
+    r = collector.send_batch([make_event(1, event_id="b-1"), make_event(2, event_id="b-2")])
+    assert (r.status, r.headers["content-type"]) == (200, "application/json")
+    assert r.body == (b'{"status":1,"status_description":"batch_captured",'
+                      b'"accepted":2,"duplicates":0,"rejected":[]}')
+    r = collector.send_batch([make_event(1, event_id="b-1"), make_event(3, event_id="b-3")])
+    assert r.body == (b'{"status":1,"status_description":"batch_captured",'
+                      b'"accepted":1,"duplicates":1,"rejected":[]}')
+    r = collector.send_batch([make_event(4, event_id="b-4"), 7])
+    assert r.body == (b'{"status":1,"status_description":"batch_captured",'
+                      b'"accepted":1,"duplicates":0,"rejected":'
+                      b'[{"index":1,"status_description":"invalid_event"}]}')
+
+
 def test_batch_errors(collector):
     def status(r):
         return r.status, r.json()["status_description"]

@@ -5,7 +5,10 @@ case, filters, duplicates, retention, FTS syntax taken literally, the
 short-query row scan, redacted values and the index built for a database
 made before it."""
 import json
+import random
 import time
+
+import pytest
 
 from otas_testing.collector import make_event
 from sdk_support import run_app, wait_for
@@ -406,3 +409,47 @@ def test_time_budget_answers_503(make_collector):
     r = c.get("/api/v1/stats/series", q="nowhere-to-be-found", **{"from": FROM, "to": TO})
     assert r.status == 503
     assert len(search(c, limit=5)["events"]) == 5  # no q: no budget
+
+
+@pytest.mark.sqlite_only
+def test_indexed_text_is_the_views(collector):
+    """The indexer computes each event's text from one parse of its
+    document (store_sqlite.c otas_search_text) and leaves the odd ones to
+    the view events_text's expression: the index holds exactly the view's
+    text, which FTS5's integrity-check with rank 1 compares row by row.
+    Escapes, \\u escapes (BMP, surrogate pairs, NUL), fields cut at 4096
+    characters of several bytes, null and absent fields, an escaped key
+    and a null written before a value."""
+    c = collector
+    evs = [
+        ev(1, req="plain words here"),
+        ev(2, req="é" * 5000 + "tail", resp="ab\u0000cd"),
+        ev(3, resp='tab\there "quoted" back\\slash / slash é \U0001F600 ☃'),
+        ev(4, error="E" * 4100, query="x" * 4096),
+        ev(5, req=None, resp=None),
+    ]
+    rnd = random.Random(18)
+    alphabet = "ab Z09\"\\/\b\f\n\r\t\x01\x1f\x7f" + "éß☃\u2028\U0001F600\U00010348"
+    for i in range(40):  # seeded: \u escapes of every kind json.dumps makes
+        evs.append(ev(100 + i, eid=f"s-rnd-{i}", **{
+            f: "".join(rnd.choice(alphabet) for _ in range(rnd.choice((0, 5, 300, 4200))))
+            for f in ("req", "resp", "error", "query")}))
+    raw = [json.dumps(e, ensure_ascii=bool(i % 2)) for i, e in enumerate(evs)]
+    raw.append(json.dumps(ev(5, resp="\ud800x", eid="s-lone"))[:-1] + "}")
+    base = json.dumps(ev(6, eid="s-raw1"))[1:-1]
+    raw.append('{' + base.replace('"request_body": ""', '"request_bod\\u0079": "esc-key"') + '}')
+    raw.append('{' + base.replace('"s-raw1"', '"s-raw2"').replace(
+        '"error": ""', '"error": null, "error": "second-error"') + '}')
+    raw.append('{' + base.replace('"s-raw1"', '"s-raw3"').replace(
+        '"response_body": "{}"', '"response_body": "a\\/b\\u00e9\\ud83d\\ude00\\n"') + '}')
+    body = ('{"events":[' + ",".join(raw) + ']}').encode()
+    r = c.post_json("/api/v1/backend/log/sdk/batch/", body).json()
+    stored = r["accepted"]
+    assert stored >= 48, r
+    wait_indexed(c)
+    assert unindexed(c) == 0
+    assert c.sql("SELECT count(*) FROM events_fts") == str(stored)
+    c.sql("INSERT INTO events_fts(events_fts, rank) VALUES('integrity-check', 1)")
+    assert ids(c, q="plain words") == ["s-0001"]
+    assert ids(c, q="ééétail") == []  # past the field's 4096 characters
+    assert ids(c, q="second-error") == []  # json_extract reads the first
