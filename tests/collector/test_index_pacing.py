@@ -69,10 +69,12 @@ def test_steady_stream_indexed_in_passes_once(new_collector):
                              f" MATCH '\"pacing-word-{b:04d}x\"'") == str(PER_BATCH)
         # Passes, not a chunk per commit: while the commits came less than
         # 100 ms apart a pass waited for 1,024 events or 1 s.  Bounded by
-        # the stream's length (one pass a second, a few chunks each) and
-        # well under one a commit.
+        # the stream's length (one pass a second, a few chunks each, even
+        # with chunks halved to 32 events by a slow machine) and well under
+        # one a commit.  (main at 5963138: 118 chunks on SQLite, 42 on
+        # PostgreSQL, in streams of 0.3-0.6 s; now 1.)
         chunks = during["chunks"] - before["chunks"]
-        assert chunks <= 4 * (int(stream_s) + 1) and chunks < BATCHES // 2, (
+        assert chunks <= 6 * (int(stream_s) + 1) and chunks < BATCHES // 3, (
             chunks, stream_s, during)
     finally:
         c.stop()
