@@ -26,13 +26,6 @@ instance's figure.
 
     .venv/bin/python bench/bench_reqpath.py --old-so DIR/otas/_engine.abi3.so \\
         [--workload get|post] [--variants null,otas] [--rounds 80] [--instances 4]
-        [--cpu [--settle 0.05]]
-
---cpu adds the process's CPU per request (every thread, from
-CLOCK_PROCESS_CPUTIME_ID, mean over each block) and its minor page
-faults: the "CPU per event" of bench_cpu.py without the process-to-process
-variance.  An otas block ends with its own engine's flush inside the
-figure, so the delivery of its events is counted where they were made.
 """
 
 import argparse
@@ -41,7 +34,6 @@ import importlib.machinery
 import importlib.util
 import json
 import os
-import resource
 import statistics
 import sys
 import tempfile
@@ -81,13 +73,6 @@ def main():
     ap.add_argument("--instances", type=int, default=2)
     ap.add_argument("--block", type=int, default=200)
     ap.add_argument("--gc-off", action="store_true", help="gc.disable() while timing")
-    ap.add_argument("--cpu", action="store_true",
-                    help="also the process's CPU per request (every thread; an otas "
-                         "block ends with its engine's flush, inside the figure)")
-    ap.add_argument("--settle", type=float, default=0.0,
-                    help="with --cpu: seconds to pause after an otas block's flush, so that "
-                         "what its sender does after the flush returned (freeing the batch, "
-                         "the connection) is not counted in the next block")
     a = ap.parse_args()
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchproj.settings")
@@ -119,8 +104,6 @@ def main():
         settings.MIDDLEWARE = middleware
         return WSGIHandler()
 
-    engines = {}
-
     def otas_handler(kind, mod):
         if kind == "null":
             null_engine._c = mod
@@ -131,10 +114,7 @@ def main():
             native.engine = mod
             runtime._runtimes.clear()  # a runtime (engine) of its own
         try:
-            h = handler(["otas.OtasMiddleware"] + base_mw)
-            if kind != "null" and runtime._current is not None:
-                engines[id(h)] = runtime._current.engine
-            return h
+            return handler(["otas.OtasMiddleware"] + base_mw)
         finally:
             mw.start_engine = real_start
             native.engine = installed
@@ -146,9 +126,8 @@ def main():
             for kind in a.variants.split(","):
                 hs[f"{kind}_{tag}#{i + 1}"] = otas_handler(kind, builds[tag])
 
-    import bench_overhead as O
-
-    post = O.POST_1K  # bench_overhead's and bench_cpu's 1 KB body
+    post = json.dumps({"name": "x" * 40, **{f"k{i}": "v" * 20 for i in range(30)}}
+                      ).encode()[:1024]
     req = ("GET", "/api/items/7", b"") if a.workload == "get" else (
         "POST", "/api/items", post)
     perf = time.perf_counter_ns
@@ -156,11 +135,8 @@ def main():
     def sr(status, headers, exc_info=None):
         pass
 
-    pt = time.process_time_ns
-
-    def block(h, n, cpu=None):
+    def block(h, n):
         ts = []
-        c0, f0 = pt(), resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         for _ in range(n):
             e = environ(*req)
             t = perf()
@@ -169,28 +145,17 @@ def main():
                 pass
             r.close()
             ts.append(perf() - t)
-        if cpu is not None:
-            eng = engines.get(id(h))
-            if eng is not None:
-                eng.flush(30000)  # its events delivered: their CPU is in the block's
-            cpu.append((pt() - c0) / n)
-            if eng is not None and a.settle:
-                time.sleep(a.settle)  # outside every figure
-            faults[h].append((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0) / n)
         return ts
 
     for h in hs.values():
         block(h, 500)
     names = list(hs)
     res = {k: [] for k in names}
-    cpu = {k: [] for k in names}
-    faults = {hs[k]: [] for k in names}
     if a.gc_off:
         gc.disable()
     for rnd in range(a.rounds):
         for k in (names if rnd % 2 == 0 else names[::-1]):
-            res[k].append(statistics.median(
-                block(hs[k], a.block, cpu[k] if a.cpu else None)))
+            res[k].append(statistics.median(block(hs[k], a.block)))
     gc.enable()
     base = statistics.median(res["baseline"]) / 1000
     groups = {}
@@ -201,19 +166,6 @@ def main():
     for k, v in groups.items():
         each = " ".join(f"{x:+.2f}" for x in v)
         print(f"  {k:10s} {statistics.mean(v):+6.2f} µs   ({each})")
-    if a.cpu:
-        cbase = statistics.median(cpu["baseline"]) / 1000
-        cg, fg = {}, {}
-        for k in names:
-            cg.setdefault(k.split("#")[0], []).append(
-                statistics.median(cpu[k]) / 1000 - cbase)
-            fg.setdefault(k.split("#")[0], []).append(statistics.mean(faults[hs[k]]))
-        print(f"{a.workload}: process CPU per request, baseline {cbase:.2f} µs; added, "
-              "mean of instances (otas blocks include their engine's flush)")
-        for k, v in cg.items():
-            each = " ".join(f"{x:+.2f}" for x in v)
-            print(f"  {k:10s} {statistics.mean(v):+6.2f} µs   ({each})"
-                  f"   page faults/request {statistics.mean(fg[k]):.3f}")
     otas.flush(timeout=30)
     coll.stop()
 
