@@ -114,7 +114,7 @@ otas__queue_push(otas__queue_t *q, otas__record_t *r)
 	q->count++;
 	if (q->sender_waiting == OTAS__QUEUE_PARKED)
 		wake = q->bytes >= q->wake_parked_bytes ||
-		       q->count >= q->wake_count;
+		       q->count >= q->wake_parked_count;
 	else if (q->sender_waiting == OTAS__QUEUE_IN_HTTP_FULL)
 		wake = 0; /* no room for a batch: not woken per record */
 	else

@@ -53,10 +53,11 @@ typedef struct {
 	uint64_t wake_bytes;    /* ... or this many bytes */
 	int sender_waiting;     /* guarded by mu: sender is in cond_wait;
 	                         * OTAS__QUEUE_PARKED: only wake_parked_bytes
-	                         * or a batch (wake_count) wakes it
+	                         * or wake_parked_count records wake it
 	                         * (authentication failing: it spools a
 	                         * batch at a time, else waits for a clock) */
 	uint64_t wake_parked_bytes;
+	uint64_t wake_parked_count; /* ... or this many records */
 	/* How to wake a sender waiting in HTTP (OTAS__QUEUE_IN_HTTP): set by
 	 * the sender, called under mu only while it waits there. */
 	void (*wake_fn)(void *arg);

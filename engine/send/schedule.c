@@ -47,24 +47,26 @@ decide_unauthed(const otas__sched_state_t *st, int64_t now, int over_half,
 	else if (now < st->next_auth_ms)
 		earlier(&d->wake_at_ms, st->next_auth_ms);
 	/* Once an attempt has failed, what is held, what has waited the flush
-	 * interval, a batch worth of records or OTAS__SCHED_PARK_BYTES go to
+	 * interval, OTAS__SCHED_PARK_EVENTS records or OTAS__SCHED_PARK_BYTES go to
 	 * the spool between attempts.  A flush in progress waits for delivery
 	 * while it can (flush_urgent). */
 	parked = st->auth_attempts > 0 && !st->flush_wanted &&
 	         (st->pending || st->batch_n ||
 	          (st->oldest_ms >= 0 &&
 	           (st->q_bytes >= OTAS__SCHED_PARK_BYTES ||
-	            st->q_count >= st->batch_max_events ||
+	            st->q_count >= otas__sched_park_events(st->batch_max_events) ||
 	            now >= st->oldest_ms + st->flush_interval_ms)));
 	if (d->action != OTAS__ACT_AUTH &&
 	    (over_half || flush_urgent || parked) && any && can_spool) {
 		d->take = 1;
 		d->action = OTAS__ACT_SPOOL;
 	} else if (d->action != OTAS__ACT_AUTH && st->auth_attempts > 0) {
-		/* An empty queue waits as usual: the look at it every flush
-		 * interval (otas__sched_decide()) starts a first record's
-		 * grace, from its enqueue time. */
-		d->parked = !st->flush_wanted && st->oldest_ms >= 0;
+		/* Parked, an empty queue too: captures wake the sender only at
+		 * the park thresholds (a spool group, not a whole batch), and
+		 * the look at an empty queue every flush interval
+		 * (otas__sched_decide()) starts a first record's grace, from
+		 * its enqueue time. */
+		d->parked = !st->flush_wanted;
 		/* (A flush does not park: it waits for the attempt.) */
 		if (st->oldest_ms >= 0 && can_spool && !st->flush_wanted)
 			earlier(&d->wake_at_ms,

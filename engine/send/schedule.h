@@ -19,6 +19,17 @@
  * waiting for the flush interval, and a capture wakes a parked sender only
  * past it (queue.c, OTAS__QUEUE_PARKED). */
 #define OTAS__SCHED_PARK_BYTES (256 * 1024)
+/* ... and so do this many records (or OTAS_BATCH_MAX_EVENTS if smaller),
+ * whatever the batch size: a spooled group, not a batch, is what waits in
+ * memory while authentication fails (1,000-event batches held ~3 MB more
+ * over 20,000 requests with the back end down). */
+#define OTAS__SCHED_PARK_EVENTS 100
+static inline uint64_t
+otas__sched_park_events(uint64_t batch_max_events)
+{
+	return batch_max_events < OTAS__SCHED_PARK_EVENTS ? batch_max_events
+	                                                   : OTAS__SCHED_PARK_EVENTS;
+}
 /* A flush that cannot be served by delivery before its deadline minus
  * this margin is served by the spool. */
 #define OTAS__SCHED_FLUSH_MARGIN_MS 200

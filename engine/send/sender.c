@@ -1401,6 +1401,8 @@ sender_main(void *arg)
 			 * request) unless the queue passes
 			 * OTAS__SCHED_PARK_BYTES. */
 			sn->q->wake_parked_bytes = OTAS__SCHED_PARK_BYTES;
+			sn->q->wake_parked_count = otas__sched_park_events(
+			    (uint64_t)sn->cfg->batch_max_events);
 			sn->q->sender_waiting = d.parked ? OTAS__QUEUE_PARKED
 			                        : d.wake_first ? OTAS__QUEUE_FIRST
 			                                       : 1;

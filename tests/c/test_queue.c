@@ -83,19 +83,21 @@ producer(void *arg)
 	return NULL;
 }
 
-/* A parked sender (authentication failing) is woken by a batch worth of
- * records or by wake_parked_bytes, not by every push; an unparked one by
+/* A parked sender (authentication failing) is woken by wake_parked_count
+ * records (not a whole batch) or by wake_parked_bytes, not by every push;
+ * an unparked one by
  * a full batch too, not by the first record (it looks at an empty queue
  * every flush interval, schedule.c).  Waking clears sender_waiting (one
  * signal per sleep). */
-TEST(parked_sender_wakes_at_a_batch)
+TEST(parked_sender_wakes_at_a_spool_group)
 {
 	otas__queue_t q;
 	otas__record_t *l, *r;
 	size_t n;
 
 	CHECK(otas__queue_init(&q, 1 << 20) == 0);
-	q.wake_count = 3;
+	q.wake_count = 1000;
+	q.wake_parked_count = 3;
 	q.wake_parked_bytes = 256 * 1024;
 	q.sender_waiting = OTAS__QUEUE_PARKED;
 	CHECK(otas__queue_push(&q, rec(100)) == 0);
@@ -104,7 +106,7 @@ TEST(parked_sender_wakes_at_a_batch)
 	CHECK(otas__queue_push(&q, rec(100)) == 0);
 	CHECK_INT(q.sender_waiting, 0);
 	q.sender_waiting = OTAS__QUEUE_PARKED;
-	q.wake_count = 1000;
+	q.wake_parked_count = 1000;
 	CHECK(otas__queue_push(&q, rec(300 * 1024)) == 0); /* past the bytes */
 	CHECK_INT(q.sender_waiting, 0);
 	pthread_mutex_lock(&q.mu);
@@ -324,7 +326,7 @@ main(void)
 {
 	RUN(fifo_and_sequence);
 	RUN(full_refuses_without_blocking);
-	RUN(parked_sender_wakes_at_a_batch);
+	RUN(parked_sender_wakes_at_a_spool_group);
 	RUN(sender_in_http_is_woken_once_per_batch);
 	RUN(many_producers_one_consumer);
 	RUN(typed_items_entities_taken_out_in_order);

@@ -32,6 +32,7 @@ typedef struct {
 	int64_t ent_next;
 	int in_flight, max_if, answered, grow, wakeable, backlog_off;
 	int64_t fi; /* flush interval, 0: FI */
+	uint64_t batch; /* OTAS_BATCH_MAX_EVENTS, 0: 100 */
 	/* expected */
 	otas__sched_action_t act;
 	int64_t wake; /* checked for ACT_WAIT */
@@ -53,7 +54,7 @@ state_of(const row_t *r)
 	st.entities_queued = r->ent_due || r->ent_next;
 	st.entities_due = r->ent_due;
 	st.entities_next_ms = r->ent_next ? r->ent_next : -1;
-	st.batch_max_events = 100;
+	st.batch_max_events = r->batch ? r->batch : 100;
 	st.backlog_events = r->backlog_off ? 0 : 1000;
 	st.flush_interval_ms = r->fi ? r->fi : FI;
 	st.stop = r->stop;
@@ -195,9 +196,9 @@ static const row_t rows[] = {
     {"authenticated, empty queue: the first record does not wake", T0,
      .no_spool = 1, .act = OTAS__ACT_WAIT, .wake = T0 + FI, .resolve = 1,
      .first = 0},
-    {"auth failing, empty queue: the interval, not the next attempt", T0,
-     .unauthed = 1, .auth_attempts = 2, .next_auth = T0 + 8000,
-     .act = OTAS__ACT_WAIT, .wake = T0 + FI, .resolve = 1},
+    {"auth failing, empty queue: the interval, not the next attempt; parked",
+     T0, .unauthed = 1, .auth_attempts = 2, .next_auth = T0 + 8000,
+     .act = OTAS__ACT_WAIT, .wake = T0 + FI, .resolve = 1, .parked = 1},
     {"unauthenticated, spooled here: keep trying", T0, .unauthed = 1,
      .spooled_here = 1, .act = OTAS__ACT_AUTH, .resolve = 1},
     {"auth failing: a young record parks the sender", T0, .unauthed = 1,
@@ -210,6 +211,14 @@ static const row_t rows[] = {
     {"auth failing: a batch worth of records goes to the spool", T0,
      .unauthed = 1, .auth_attempts = 1, .next_auth = T0 + 5000,
      .q_count = 100, .oldest = T0 - 1, .act = OTAS__ACT_SPOOL, .take = 1},
+    {"auth failing, batches of 1,000: 100 records go to the spool", T0,
+     .unauthed = 1, .auth_attempts = 1, .next_auth = T0 + 5000,
+     .batch = 1000, .q_count = 100, .oldest = T0 - 1,
+     .act = OTAS__ACT_SPOOL, .take = 1},
+    {"auth failing, batches of 1,000: 99 young records park", T0,
+     .unauthed = 1, .auth_attempts = 1, .next_auth = T0 + 5000,
+     .batch = 1000, .q_count = 99, .oldest = T0 - 10,
+     .act = OTAS__ACT_WAIT, .wake = T0 - 10 + FI, .parked = 1},
     {"auth failing: past the park bytes, spool", T0, .unauthed = 1,
      .auth_attempts = 2, .next_auth = T0 + 5000, .q_count = 20,
      .q_bytes = OTAS__SCHED_PARK_BYTES, .oldest = T0 - 1,
@@ -242,7 +251,7 @@ static const row_t rows[] = {
     {"entities wait for authentication", T0, .unauthed = 1,
      .auth_attempts = 1, .next_auth = T0 + 5000, .ent_due = 1,
      .no_spool = 1, .fi = 3600000, .act = OTAS__ACT_WAIT,
-     .wake = T0 + 5000},
+     .wake = T0 + 5000, .parked = 1},
     /* --- waiting in HTTP with room for more */
     {"in flight, room, libcurl cannot be woken: poll the queue", T0,
      .q_count = 5, .oldest = T0 - 1, .http = 1, .max_if = 4, .in_flight = 1,
