@@ -22,7 +22,8 @@ import logging
 import sys
 import time
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from asgiref.sync import (iscoroutinefunction, markcoroutinefunction,
+                          sync_to_async)
 from django.core.exceptions import MiddlewareNotUsed
 from django.core.signals import got_request_exception
 from django.http import HttpResponse
@@ -94,6 +95,25 @@ def _user_id(request, field="pk", resolve=False):
     except Exception:
         pass
     return None
+
+
+def _evaluate(user):
+    return user.is_authenticated
+
+
+async def _resolve_lazy_user(request):
+    """OTAS_RESOLVE_USER=1 on the async path: an unevaluated request.user
+    loads the session and the user from the database, which Django refuses
+    on the event loop (SynchronousOnlyOperation, so the user was never
+    recorded); evaluate it in a thread, as Django runs sync code, so that
+    _user_id() then reads an evaluated user."""
+    user = request.__dict__.get("user")
+    if type(user) is not SimpleLazyObject:
+        return
+    try:
+        await sync_to_async(_evaluate)(user)
+    except Exception:
+        pass  # _user_id() records no user, as before
 
 
 def _session_key(d):
@@ -299,6 +319,8 @@ class OtasMiddleware:
         finally:
             if token is not None:
                 outgoing.current_request.reset(token)
+        if self._resolve_user:
+            await _resolve_lazy_user(request)
         self._finish(request, response, body, t0)
         return response
 
