@@ -389,6 +389,25 @@ def release(store, event_id, user, company, session):
         pass
 
 
+def _length(headers):
+    """A response's Content-Length as an int, 0 when absent or unusable.
+    A repeated header reaches us joined ("5, 5": requests and urllib3
+    accept identical repeats)."""
+    try:
+        return int(str(headers.get("content-length") or 0).split(",")[0])
+    except (TypeError, ValueError):
+        return 0
+
+
+def _done_safely(on_done, *args):
+    """Record a finished call: whatever goes wrong in here is not the
+    app's call's business (it returns, or raises its own exception)."""
+    try:
+        on_done(*args)
+    except Exception:
+        pass
+
+
 def _timed(call, on_done):
     start_us = _time_ns() // 1000
     t0 = _perf_ns()
@@ -396,11 +415,11 @@ def _timed(call, on_done):
     try:
         result = call()
     except Exception as exc:
-        on_done(None, start_us, _perf_ns() - t0, exc)
+        _done_safely(on_done, None, start_us, _perf_ns() - t0, exc)
         raise
     finally:
         _inside.reset(token)
-    on_done(result, start_us, _perf_ns() - t0, None)
+    _done_safely(on_done, result, start_us, _perf_ns() - t0, None)
     return result
 
 
@@ -441,8 +460,8 @@ def _patch_requests():
                            request.body, 0, None, None, 0, start_us, duration, exc)
                 return
             body = None if stream else resp.content
-            size = len(body) if body is not None else int(
-                resp.headers.get("content-length") or 0)
+            size = len(body) if body is not None else _length(
+                resp.headers)
             rec.record(parent, request.method, request.url, request.headers.items(),
                        request.body, resp.status_code, resp.headers.items(), body,
                        size, start_us, duration, None)
@@ -470,6 +489,9 @@ def _patch_urllib3():
         if hit is None:
             return orig(self, method, url, body, headers, *args, **kwargs)
         rec, parent = hit
+        if headers is None:
+            # What urlopen() sends then: the pool's default headers.
+            headers = self.headers
         tp = rec.traceparent(parent, headers, "urllib3")
         if tp is not None:
             headers = dict(headers or {})
@@ -483,8 +505,8 @@ def _patch_urllib3():
                            start_us, duration, exc)
                 return
             data = resp.data if preload else None
-            size = len(data) if data is not None else int(
-                resp.headers.get("content-length") or 0)
+            size = len(data) if data is not None else _length(
+                resp.headers)
             rec.record(parent, method, full, hdrs, body, resp.status,
                        resp.headers.items(), data, size, start_us, duration, None)
 
@@ -508,8 +530,8 @@ def _httpx_done(rec, parent, request, stream):
                        req_body, 0, None, None, 0, start_us, duration, exc)
             return
         body = None if stream else resp.content
-        size = len(body) if body is not None else int(
-            resp.headers.get("content-length") or 0)
+        size = len(body) if body is not None else _length(
+            resp.headers)
         rec.record(parent, request.method, request.url, request.headers.items(),
                    req_body, resp.status_code, resp.headers.items(), body, size,
                    start_us, duration, None)
@@ -552,11 +574,11 @@ def _patch_httpx():
         try:
             resp = await aorig(self, request, **kwargs)
         except Exception as exc:
-            done(None, start_us, _perf_ns() - t0, exc)
+            _done_safely(done, None, start_us, _perf_ns() - t0, exc)
             raise
         finally:
             _inside.reset(token)
-        done(resp, start_us, _perf_ns() - t0, None)
+        _done_safely(done, resp, start_us, _perf_ns() - t0, None)
         return resp
 
     send._otas = asend._otas = True
@@ -648,9 +670,9 @@ def _observed_client(request, client_cls, is_async):
                     try:
                         resp = await super().send(req, **kwargs)
                     except Exception as exc:
-                        done(None, start_us, _perf_ns() - t0, exc)
+                        _done_safely(done, None, start_us, _perf_ns() - t0, exc)
                         raise
-                    done(resp, start_us, _perf_ns() - t0, None)
+                    _done_safely(done, resp, start_us, _perf_ns() - t0, None)
                     return resp
                 finally:
                     current_request.reset(token)
