@@ -655,7 +655,12 @@ def _observed_client(request, client_cls, is_async):
     engine = _engine()
     if engine is None:
         return client_cls()
-    rec = _recorder or _Recorder(engine, [])
+    # Without OTAS_CAPTURE_OUTGOING there is no process-wide recorder: this
+    # one takes the running engine's options and hooks (MASK_EVENT, the
+    # *_OUTGOING hooks, CAPTURE_OUTGOING_BODIES), as that one would.
+    rt = _runtime.current()
+    rec = _recorder or _Recorder(engine, [], rt.settings if rt is not None
+                                 else None)
 
     if is_async:
         class Observed(client_cls):
