@@ -22,10 +22,11 @@ alternating old and new: where a handler's objects land in memory moves a
 request by up to ±0.5 µs (measured: four handlers of one build, +1.91 to
 +2.84 µs added in one run), so one instance of each is not a comparison.  Reported per
 variant: the mean over its instances of the added median, and each
-instance's figure.
+instance's figure; beside it the added request-thread CPU (thread_time)
+and the process's minor page faults per request, medians over blocks.
 
     .venv/bin/python bench/bench_reqpath.py --old-so DIR/otas/_engine.abi3.so \\
-        [--workload get|post] [--variants null,otas] [--rounds 80] [--instances 4]
+        [--workload get|post|post64k] [--variants null,otas] [--rounds 80] [--instances 4]
 """
 
 import argparse
@@ -34,6 +35,7 @@ import importlib.machinery
 import importlib.util
 import json
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -67,7 +69,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--old-so", help="the other build's otas/_engine*.so")
     ap.add_argument("--new-so", help="default: the installed otas._engine")
-    ap.add_argument("--workload", choices=("get", "post"), default="get")
+    ap.add_argument("--workload", choices=("get", "post", "post64k"), default="get")
     ap.add_argument("--variants", default="null,otas")
     ap.add_argument("--rounds", type=int, default=80)
     ap.add_argument("--instances", type=int, default=2)
@@ -128,15 +130,21 @@ def main():
 
     post = json.dumps({"name": "x" * 40, **{f"k{i}": "v" * 20 for i in range(30)}}
                       ).encode()[:1024]
-    req = ("GET", "/api/items/7", b"") if a.workload == "get" else (
-        "POST", "/api/items", post)
+    post64k = json.dumps({"name": "w", "items": [  # bench_overhead's POST_64K
+        {"id": i, "sku": f"SKU-{i:06d}", "note": "n" * 40} for i in range(745)]}).encode()
+    req = {"get": ("GET", "/api/items/7", b""), "post": ("POST", "/api/items", post),
+           "post64k": ("POST", "/api/items", post64k)}[a.workload]
     perf = time.perf_counter_ns
+    cpu = time.thread_time_ns
 
     def sr(status, headers, exc_info=None):
         pass
 
     def block(h, n):
+        """Times of n requests, and the block's request-thread CPU and
+        minor page faults (the whole process's) per request."""
         ts = []
+        f0, c0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, cpu()
         for _ in range(n):
             e = environ(*req)
             t = perf()
@@ -145,27 +153,40 @@ def main():
                 pass
             r.close()
             ts.append(perf() - t)
-        return ts
+        c1, f1 = cpu(), resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        return ts, (c1 - c0) / n, (f1 - f0) / n
 
     for h in hs.values():
         block(h, 500)
     names = list(hs)
     res = {k: [] for k in names}
+    tcpu = {k: [] for k in names}
+    flt = {k: [] for k in names}
     if a.gc_off:
         gc.disable()
     for rnd in range(a.rounds):
         for k in (names if rnd % 2 == 0 else names[::-1]):
-            res[k].append(statistics.median(block(hs[k], a.block)))
+            ts, c, f = block(hs[k], a.block)
+            res[k].append(statistics.median(ts))
+            tcpu[k].append(c)
+            flt[k].append(f)
     gc.enable()
     base = statistics.median(res["baseline"]) / 1000
+    base_cpu = statistics.median(tcpu["baseline"]) / 1000
     groups = {}
     for k in names:
-        groups.setdefault(k.split("#")[0], []).append(statistics.median(res[k]) / 1000 - base)
-    print(f"{a.workload}: baseline {base:.2f} µs; added over it, mean of instances "
-          f"({a.rounds} rounds of {a.block}, {a.instances} instance(s) each)")
+        groups.setdefault(k.split("#")[0], []).append(
+            (statistics.median(res[k]) / 1000 - base,
+             statistics.median(tcpu[k]) / 1000 - base_cpu,
+             statistics.median(flt[k])))
+    print(f"{a.workload}: baseline {base:.2f} µs ({base_cpu:.2f} µs request-thread CPU, "
+          f"{statistics.median(flt['baseline']):.2f} page faults); added over it, mean of "
+          f"instances ({a.rounds} rounds of {a.block}, {a.instances} instance(s) each)")
+    print(f"  {'variant':10s} {'median':>9s} {'thread CPU':>11s} {'faults/req':>10s}   each instance's median")
     for k, v in groups.items():
-        each = " ".join(f"{x:+.2f}" for x in v)
-        print(f"  {k:10s} {statistics.mean(v):+6.2f} µs   ({each})")
+        each = " ".join(f"{x[0]:+.2f}" for x in v)
+        print(f"  {k:10s} {statistics.mean(x[0] for x in v):+7.2f} µs {statistics.mean(x[1] for x in v):+8.2f} µs "
+              f"{statistics.mean(x[2] for x in v):10.2f}   ({each})")
     otas.flush(timeout=30)
     coll.stop()
 

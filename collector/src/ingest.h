@@ -123,7 +123,8 @@ int otas__event_parse(const char *body, size_t n, otas__event_t *ev,
  * 1 when only SQLite's expression can say (a named member that is not a
  * string or null, or written twice; a top-level key with escapes, which
  * json_extract compares as written; a \u escape of a surrogate or of
- * NUL): the caller then runs the expression.  The indexer's one parse of
+ * NUL within the characters kept): the caller then runs the expression.
+ * A string is read only as far as the characters kept.  The indexer's one parse of
  * the document instead of json_extract's one per field. */
 int otas__search_text(const char *doc, size_t n, const char *const *names,
                       size_t n_names, otas__buf_t *out);

@@ -5,8 +5,10 @@
 #include "testlib.h"
 
 #include "ingest.h"
+#include "store.h"
 
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <zlib.h>
@@ -550,6 +552,91 @@ TEST(utf8)
 	CHECK(!otas__utf8_valid("\xf5\x80\x80\x80", 4));
 }
 
+/* otas__search_text on strings longer than the 4,096 characters kept,
+ * byte for byte against the expression it stands in for (SQLite's view
+ * events_text), with multi-byte characters, escapes, NUL and surrogates
+ * on either side of the cut. */
+#define ST_NAME(f) #f,
+#define ST_SQL(f) \
+	"substr(coalesce(json_extract(?1, '$." #f "'), ''), 1, 4096) ||" \
+	" char(10) || "
+
+static int
+search_text_vs_sqlite(sqlite3_stmt *expr, const char *doc, int *same)
+{
+	static const char *const names[] = {OTAS__SEARCH_FIELDS(ST_NAME)};
+	otas__buf_t b = OTAS__BUF_INIT;
+	int rc = otas__search_text(doc, strlen(doc), names,
+	                           sizeof names / sizeof *names, &b);
+
+	*same = 0;
+	sqlite3_bind_text(expr, 1, doc, -1, SQLITE_STATIC);
+	if (sqlite3_step(expr) == SQLITE_ROW) {
+		const unsigned char *want = sqlite3_column_text(expr, 0);
+		size_t n = (size_t)sqlite3_column_bytes(expr, 0);
+		*same = want && n == b.len && memcmp(want, b.data, n) == 0;
+	}
+	sqlite3_reset(expr);
+	otas__buf_free(&b);
+	return rc;
+}
+
+/* doc: {"path":"/p","request_body":"<head * reps><tail>","error":"e"} */
+static char *
+long_doc(const char *head, size_t reps, const char *tail)
+{
+	size_t hl = strlen(head), tl = strlen(tail);
+	char *d = malloc(64 + hl * reps + tl), *w = d;
+
+	w += sprintf(w, "{\"path\":\"/p\",\"request_body\":\"");
+	for (size_t i = 0; i < reps; i++, w += hl)
+		memcpy(w, head, hl);
+	w += sprintf(w, "%s\",\"error\":\"e\"}", tail);
+	return d;
+}
+
+TEST(search_text_long_strings_as_sqlite)
+{
+	static const struct {
+		const char *head;
+		size_t reps;
+		const char *tail;
+		int rc; /* 0: ours; 1: the view's expression is asked */
+	} c[] = {
+		{"a", 70000, "", 0},            /* plain, 64 KB */
+		{"a", 4095, "\xc3\xa9\xc3\xa9", 0}, /* cut after one é */
+		{"\xe2\x82\xac", 5000, "", 0},  /* 3-byte characters */
+		{"\xf0\x9f\x98\x80", 4097, "", 0}, /* 4-byte characters */
+		{"\\\"", 5000, "", 0},          /* escaped quotes */
+		{"a\\n", 3000, "", 0},          /* escapes across the cut */
+		{"\\u00e9", 4100, "", 0},       /* \u of 2 bytes each */
+		{"\\u20ac", 4095, "\\n\\t", 0}, /* the last kept, an escape */
+		{"a", 4096, "\\u0000", 0},      /* NUL just past the cut */
+		{"a", 5000, "\\ud83d\\ude00", 0}, /* surrogates past it */
+		{"a", 4095, "\\u0000", 1},      /* NUL the 4,096th kept */
+		{"a", 100, "\\ud83d\\ude00", 1}, /* a pair within it */
+		{"a\\\\", 2047, "\\udc00b", 1}, /* a lone one, 4,095th */
+	};
+	sqlite3 *db;
+	sqlite3_stmt *expr;
+
+	CHECK(sqlite3_open(":memory:", &db) == SQLITE_OK);
+	CHECK(sqlite3_prepare_v2(db, "SELECT " OTAS__SEARCH_FIELDS(ST_SQL) "''",
+	                          -1, &expr, NULL) == SQLITE_OK);
+	for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
+		char *doc = long_doc(c[i].head, c[i].reps, c[i].tail);
+		int same, rc = search_text_vs_sqlite(expr, doc, &same);
+		if (rc != c[i].rc || (rc == 0 && !same))
+			fprintf(stderr, "case %zu: rc %d same %d\n", i, rc, same);
+		CHECK_INT(rc, c[i].rc);
+		if (rc == 0)
+			CHECK(same);
+		free(doc);
+	}
+	sqlite3_finalize(expr);
+	sqlite3_close(db);
+}
+
 int
 main(void)
 {
@@ -568,5 +655,6 @@ main(void)
 	RUN(scanner_escapes_decoded);
 	RUN(unreadable_values_rejected_per_event);
 	RUN(utf8);
+	RUN(search_text_long_strings_as_sqlite);
 	return testlib_done();
 }

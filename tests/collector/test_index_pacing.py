@@ -46,8 +46,10 @@ def test_steady_stream_indexed_in_passes_once(new_collector):
         wait_for(lambda: not text_index(c)["behind"], what="start-up catch-up")
         before = text_index(c)
         t0 = time.monotonic()
+        acked = []
         for b in range(BATCHES):
             r = c.send_batch([ev(b, k) for k in range(PER_BATCH)])
+            acked.append(time.monotonic())
             assert r.status == 200 and r.json()["accepted"] == PER_BATCH, r.body
             if b % 10 == 0:
                 # found at once, indexed or not
@@ -73,9 +75,14 @@ def test_steady_stream_indexed_in_passes_once(new_collector):
         # with chunks halved to 32 events by a slow machine) and well under
         # one a commit.  (main at 5963138: 118 chunks on SQLite, 42 on
         # PostgreSQL, in streams of 0.3-0.6 s; now 1.)
+        # A machine loaded far beyond CI can space two commits 100 ms
+        # apart: the collector then rightly indexes at once, so each such
+        # gap (50 ms or more between two acknowledgements, seen from here)
+        # allows a chunk or two more.
+        sparse = sum(1 for a, b in zip(acked, acked[1:]) if b - a >= 0.05)
         chunks = during["chunks"] - before["chunks"]
-        assert chunks <= 6 * (int(stream_s) + 1) and chunks < BATCHES // 3, (
-            chunks, stream_s, during)
+        assert chunks <= 6 * (int(stream_s) + 1) + 2 * sparse and (
+            chunks < BATCHES // 3 + 2 * sparse), (chunks, stream_s, sparse, during)
     finally:
         c.stop()
 
