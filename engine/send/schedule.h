@@ -129,6 +129,10 @@ typedef struct {
 	                      * wakes the sender (to authenticate at once,
 	                      * once per process); otherwise only a full
 	                      * batch does (OTAS__QUEUE_FIRST, queue.c) */
+	int parked_no_spool; /* parked with nothing able to go to the spool
+	                      * now (none, or it waits for its retry): no
+	                      * capture wakes it, only its clocks (the next
+	                      * attempt, the spool's retry) and commands */
 } otas__sched_decision_t;
 
 /* The next step for state st at now_ms (monotonic).  Pure. */

@@ -1399,10 +1399,14 @@ sender_main(void *arg)
 			 * next attempt or the spool grace, so a capture does
 			 * not wake it (a futex and a context switch per
 			 * request) unless the queue passes
-			 * OTAS__SCHED_PARK_BYTES. */
+			 * OTAS__SCHED_PARK_BYTES, nor at all when nothing can
+			 * go to the spool now. */
 			sn->q->wake_parked_bytes = OTAS__SCHED_PARK_BYTES;
 			sn->q->wake_parked_count = otas__sched_park_events(
 			    (uint64_t)sn->cfg->batch_max_events);
+			if (d.parked_no_spool)
+				sn->q->wake_parked_bytes =
+				    sn->q->wake_parked_count = UINT64_MAX;
 			sn->q->sender_waiting = d.parked ? OTAS__QUEUE_PARKED
 			                        : d.wake_first ? OTAS__QUEUE_FIRST
 			                                       : 1;

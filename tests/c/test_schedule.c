@@ -38,6 +38,7 @@ typedef struct {
 	int64_t wake; /* checked for ACT_WAIT */
 	int take, resolve, parked, entities;
 	int first; /* wake_first */
+	int pns;   /* parked_no_spool */
 	uint64_t take_max; /* checked when set */
 } row_t;
 
@@ -226,7 +227,23 @@ static const row_t rows[] = {
     {"auth failing, no spool: wait for the next attempt", T0,
      .unauthed = 1, .auth_attempts = 1, .next_auth = T0 + 5000,
      .q_count = 30, .oldest = T0 - FI, .no_spool = 1,
-     .act = OTAS__ACT_WAIT, .wake = T0 + 5000, .parked = 1},
+     .act = OTAS__ACT_WAIT, .wake = T0 + 5000, .parked = 1, .pns = 1},
+    {"auth failing, no spool, past the park count: no capture wakes", T0,
+     .unauthed = 1, .auth_attempts = 1, .next_auth = T0 + 5000,
+     .q_count = 300, .oldest = T0 - 10, .no_spool = 1,
+     .act = OTAS__ACT_WAIT, .wake = T0 + 5000, .parked = 1, .pns = 1},
+    {"auth failing, spool failing: its retry, not captures, wakes", T0,
+     .unauthed = 1, .auth_attempts = 1, .next_auth = T0 + 5000,
+     .q_count = 300, .oldest = T0 - 10, .spool_fail_until = T0 + 2000,
+     .act = OTAS__ACT_WAIT, .wake = T0 + 2000, .parked = 1, .pns = 1},
+    {"auth failing, spool failing, empty queue: the interval", T0,
+     .unauthed = 1, .auth_attempts = 1, .next_auth = T0 + 5000,
+     .spool_fail_until = T0 + 2000, .act = OTAS__ACT_WAIT, .wake = T0 + FI,
+     .resolve = 1, .parked = 1, .pns = 1},
+    {"auth failing, the spool's retry is due: spool", T0 + 2000,
+     .unauthed = 1, .auth_attempts = 1, .next_auth = T0 + 5000,
+     .q_count = 300, .oldest = T0 - 10, .spool_fail_until = T0 + 2000,
+     .act = OTAS__ACT_SPOOL, .take = 1},
     {"auth failing: the next attempt is due", T0 + 5000, .unauthed = 1,
      .auth_attempts = 1, .next_auth = T0 + 5000, .q_count = 30,
      .oldest = T0 - FI, .act = OTAS__ACT_AUTH},
@@ -251,7 +268,7 @@ static const row_t rows[] = {
     {"entities wait for authentication", T0, .unauthed = 1,
      .auth_attempts = 1, .next_auth = T0 + 5000, .ent_due = 1,
      .no_spool = 1, .fi = 3600000, .act = OTAS__ACT_WAIT,
-     .wake = T0 + 5000, .parked = 1},
+     .wake = T0 + 5000, .parked = 1, .pns = 1},
     /* --- waiting in HTTP with room for more */
     {"in flight, room, libcurl cannot be woken: poll the queue", T0,
      .q_count = 5, .oldest = T0 - 1, .http = 1, .max_if = 4, .in_flight = 1,
@@ -309,6 +326,7 @@ TEST(table_of_states)
 		         d.resolve_all == r->resolve && d.parked == r->parked &&
 		         d.entities == r->entities &&
 		         d.wake_first == r->first &&
+		         d.parked_no_spool == r->pns &&
 		         (!r->take_max || d.take_max == r->take_max);
 
 		int timed = (r->act == OTAS__ACT_WAIT ||
@@ -321,15 +339,16 @@ TEST(table_of_states)
 		if (!ok) {
 			fprintf(stderr,
 			        "  row %zu \"%s\":\n    got  %s wake %+lld take %d "
-			        "resolve %d parked %d entities %d\n    want %s "
-			        "wake %+lld take %d resolve %d parked %d "
+			        "resolve %d parked %d/%d entities %d\n    want %s "
+			        "wake %+lld take %d resolve %d parked %d/%d "
 			        "entities %d\n",
 			        i, r->name, otas__sched_action_name(d.action),
 			        (long long)(d.wake_at_ms - r->now), d.take,
-			        d.resolve_all, d.parked, d.entities,
-			        otas__sched_action_name(r->act),
+			        d.resolve_all, d.parked, d.parked_no_spool,
+			        d.entities, otas__sched_action_name(r->act),
 			        (long long)((timed ? r->wake : r->now) - r->now),
-			        r->take, r->resolve, r->parked, r->entities);
+			        r->take, r->resolve, r->parked, r->pns,
+			        r->entities);
 			bad++;
 		}
 	}
