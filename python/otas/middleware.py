@@ -101,19 +101,25 @@ def _evaluate(user):
     return user.is_authenticated
 
 
-async def _resolve_lazy_user(request):
-    """OTAS_RESOLVE_USER=1 on the async path: an unevaluated request.user
-    loads the session and the user from the database, which Django refuses
-    on the event loop (SynchronousOnlyOperation, so the user was never
-    recorded); evaluate it in a thread, as Django runs sync code, so that
-    _user_id() then reads an evaluated user."""
-    user = request.__dict__.get("user")
-    if type(user) is not SimpleLazyObject:
+async def _async_user(request, resolve):
+    """The lazy request.user on the async path, made readable for
+    _user_id() (and the engine's capture_django, which reads the same
+    cache).  An async view authenticates with `await request.auser()`,
+    whose cache (_acached_user) is not request.user's (_cached_user): the
+    user it found is request.user's too.  With OTAS_RESOLVE_USER=1 an
+    unevaluated user loads the session and the user from the database,
+    which Django refuses on the event loop (SynchronousOnlyOperation):
+    evaluate it in a thread, as Django runs sync code."""
+    d = request.__dict__
+    if type(d.get("user")) is not SimpleLazyObject or "_cached_user" in d:
         return
-    try:
-        await sync_to_async(_evaluate)(user)
-    except Exception:
-        pass  # _user_id() records no user, as before
+    if "_acached_user" in d:
+        d["_cached_user"] = d["_acached_user"]
+    elif resolve:
+        try:
+            await sync_to_async(_evaluate)(d["user"])
+        except Exception:
+            pass  # _user_id() records no user, as before
 
 
 def _session_key(d):
@@ -319,8 +325,8 @@ class OtasMiddleware:
         finally:
             if token is not None:
                 outgoing.current_request.reset(token)
-        if self._resolve_user:
-            await _resolve_lazy_user(request)
+        if "user" in request.__dict__:
+            await _async_user(request, self._resolve_user)
         self._finish(request, response, body, t0)
         return response
 

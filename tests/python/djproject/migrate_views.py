@@ -49,6 +49,12 @@ def touched_user(request):
     return JsonResponse({"user": request.user.get_username()})
 
 
+async def async_touched_user(request):
+    """An async view authenticating as Django's async code does."""
+    user = await request.auser()
+    return JsonResponse({"user": user.get_username()})
+
+
 def observed(request):
     """APIToolkit's observe_request (its own path, so that the parity test
     and test_outgoing.py do not see each other's events)."""

@@ -36,6 +36,7 @@ urlpatterns = [
     path("api/echo-json", migrate_views.echo_json),
     path("api/untouched-user", migrate_views.untouched_user),
     path("api/touched-user", migrate_views.touched_user),
+    path("api/async-touched-user", migrate_views.async_touched_user),
     path("api/observed-mig", migrate_views.observed),
     path("api/report-errors-mig", migrate_views.report_errors),
 ]
