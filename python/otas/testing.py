@@ -9,8 +9,10 @@ REDACT_REQUEST_BODY, IDENTIFY_USER, GET_METADATA, ...) use::
 
     def test_password_is_redacted(client):          # pytest-django
         with capture_events() as sent:
-            client.post("/login", {"password": "hunter2"})
-        assert sent.events[0]["request_body"]["password"] == "[REDACTED]"
+            client.post("/login", {"password": "hunter2"},
+                        content_type="application/json")
+        body = json.loads(sent.events[0]["request_body"])  # a JSON string
+        assert body["password"] == "[REDACTED]"
 
 Inside the block OTAS is on and points at a small HTTP sink on 127.0.0.1
 that this module runs; `sent.events` (filled when the block ends, or by
@@ -28,7 +30,8 @@ For pytest, the fixture ``otas_events`` does the same::
 
     def test_it(client, otas_events):
         client.get("/api/items/1")
-        assert otas_events.wait(1)[0]["route"] == "api/items/<int:pk>"
+        ev = otas_events.wait(1)[0]
+        assert ev["metadata"]["route"] == "api/items/<int:pk>"
 """
 
 import contextlib

@@ -86,3 +86,20 @@ def test_shutdown_timeout_in_ms_and_old_name_deprecated(caplog):
                 OTAS_SHUTDOWN_TIMEOUT_MS="100").shutdown_timeout_ms == 100
     with pytest.raises(OtasConfigurationError, match="OTAS_SHUTDOWN_TIMEOUT"):
         load(OTAS_SHUTDOWN_TIMEOUT="soon")
+
+
+def test_the_readmes_examples_of_peer_names_are_answered_so():
+    """README, "Options that cannot be misread": each `theirs` → `ours`
+    example is a name OTAS refuses with that hint."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    para = text[text.index("is answered with ours"):]
+    para = para[:para.index("\n- ")]
+    pairs = re.findall(r"`([A-Z_]+)` →\s+`([A-Z_]+)`", para)
+    assert len(pairs) >= 4, para
+    for theirs, ours in pairs:
+        with pytest.raises(OtasConfigurationError) as e:
+            load({theirs: "1"})
+        assert f"Did you mean '{ours}'?" in str(e.value), theirs
