@@ -447,6 +447,11 @@ class OtasMiddleware:
             x.resp_size = sent
             core.submit(x)
 
+        def failed(exc):
+            # Raised while the response streams (the status is sent): the
+            # event still carries it, as a view's exception.
+            x.errors = [exception_record(exc)]
+
         stream = response.streaming_content
         if getattr(response, "is_async", False):
             async def counted():
@@ -455,6 +460,9 @@ class OtasMiddleware:
                     async for chunk in stream:
                         sent += len(chunk)
                         yield chunk
+                except Exception as exc:
+                    failed(exc)
+                    raise
                 finally:
                     done(sent)
         else:
@@ -464,6 +472,9 @@ class OtasMiddleware:
                     for chunk in stream:
                         sent += len(chunk)
                         yield chunk
+                except Exception as exc:
+                    failed(exc)
+                    raise
                 finally:
                     done(sent)
         response.streaming_content = counted()

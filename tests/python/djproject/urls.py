@@ -10,6 +10,7 @@ urlpatterns = [
     path("api/async-boom", views.async_boom),
     path("api/stream", views.stream),
     path("api/async-stream", views.async_stream),
+    path("api/stream-boom", views.stream_boom),
     path("api/file", views.file_download),
     path("api/upload", views.upload),
     path("api/read-stream", views.read_stream),
