@@ -474,6 +474,17 @@ def _patch_requests():
 
 # -------------------------------------------------------------- urllib3
 
+def _pool_url(pool, path):
+    """The URL a connection pool's call goes to: no port when it is the
+    scheme's (a pool made without one has port None), IPv6 in brackets."""
+    host = pool.host or ""
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    default = {"http": 80, "https": 443}.get(pool.scheme)
+    port = "" if pool.port in (None, default) else f":{pool.port}"
+    return f"{pool.scheme}://{host}{port}{path}"
+
+
 def _patch_urllib3():
     try:
         from urllib3.connectionpool import HTTPConnectionPool
@@ -484,7 +495,7 @@ def _patch_urllib3():
         return
 
     def urlopen(self, method, url, body=None, headers=None, *args, **kwargs):
-        full = url if "://" in url else f"{self.scheme}://{self.host}:{self.port}{url}"
+        full = url if "://" in url else _pool_url(self, url)
         hit = _should(full)
         if hit is None:
             return orig(self, method, url, body, headers, *args, **kwargs)

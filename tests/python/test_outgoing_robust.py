@@ -76,6 +76,12 @@ def pool_urlopen():
     r = pool.urlopen("GET", "/pool-" + R)
     return r.data.decode()
 attempt("pool", pool_urlopen)
+
+def default_port():
+    # No port: urllib3 uses the scheme's (80; nothing listens there).
+    pool = urllib3.HTTPConnectionPool("127.0.0.1", retries=False)
+    return pool.urlopen("GET", "/default-port-" + R).status
+attempt("default_port", default_port)
 """
 
 
@@ -96,3 +102,8 @@ def test_outgoing_capture_never_breaks_or_changes_the_apps_calls(
     pool = by_marker(collector, f"/pool-{rid}")[0]
     assert pool["status_code"] == 200
     assert pool["response_body"] == f"key=k-{rid}"
+    # A pool made without a port records the URL the call went to.
+    assert res["default_port"].startswith("raised "), res["default_port"]
+    dp = by_marker(collector, f"/default-port-{rid}")[0]
+    assert dp["metadata"]["url"] == f"http://127.0.0.1/default-port-{rid}"
+    assert dp["metadata"]["host"] == "127.0.0.1"
