@@ -110,14 +110,14 @@ async def _async_user(request, resolve):
     unevaluated user loads the session and the user from the database,
     which Django refuses on the event loop (SynchronousOnlyOperation):
     evaluate it in a thread, as Django runs sync code."""
-    d = request.__dict__
-    if type(d.get("user")) is not SimpleLazyObject or "_cached_user" in d:
+    if hasattr(request, "_cached_user"):
         return
-    if "_acached_user" in d:
-        d["_cached_user"] = d["_acached_user"]
+    user = getattr(request, "_acached_user", None)
+    if user is not None:
+        request._cached_user = user
     elif resolve:
         try:
-            await sync_to_async(_evaluate)(d["user"])
+            await sync_to_async(_evaluate)(request.user)
         except Exception:
             pass  # _user_id() records no user, as before
 
@@ -325,7 +325,8 @@ class OtasMiddleware:
         finally:
             if token is not None:
                 outgoing.current_request.reset(token)
-        if "user" in request.__dict__:
+        # (Not through request.__dict__: see opt_attr() in _engine.c.)
+        if type(getattr(request, "user", None)) is SimpleLazyObject:
             await _async_user(request, self._resolve_user)
         self._finish(request, response, body, t0)
         return response
