@@ -169,8 +169,25 @@ class _Counted:
         self.chunks, self.kept, self.sent, self.done = [], 0, 0, False
 
     def __iter__(self):
+        cap = self.mw._cap
+        expected = None
         try:
-            yield from self._iter()
+            for chunk in self.result:
+                self.sent += len(chunk)
+                if self.kept < cap:
+                    piece = chunk[:cap - self.kept]
+                    self.chunks.append(piece)
+                    self.kept += len(piece)
+                if expected is None:
+                    length = next((v for k, v in self.state[1] or ()
+                                   if k.lower() == "content-length"), "")
+                    expected = int(length) if length.isdigit() else -1
+                if 0 <= expected <= self.sent:
+                    # The last bytes: capture before the server sends them,
+                    # so a process stopped right after the client has its
+                    # answer still has the event.
+                    self._finish()
+                yield chunk
         except Exception as exc:
             # Raised while the response streams (the status is sent): the
             # event still says what went wrong, as the ASGI adapter's does.
@@ -178,26 +195,6 @@ class _Counted:
                 self.x.errors = [exception_record(exc)]
                 self._finish()
             raise
-
-    def _iter(self):
-        cap = self.mw._cap
-        expected = None
-        for chunk in self.result:
-            self.sent += len(chunk)
-            if self.kept < cap:
-                piece = chunk[:cap - self.kept]
-                self.chunks.append(piece)
-                self.kept += len(piece)
-            if expected is None:
-                length = next((v for k, v in self.state[1] or ()
-                               if k.lower() == "content-length"), "")
-                expected = int(length) if length.isdigit() else -1
-            if 0 <= expected <= self.sent:
-                # The last bytes: capture before the server sends them, so
-                # a process stopped right after the client has its answer
-                # still has the event.
-                self._finish()
-            yield chunk
         # Exhausted: capture now (a server calls close() too, but not every
         # test client does).
         self._finish()
