@@ -38,6 +38,8 @@ import contextlib
 import gzip
 import json
 import os
+import shutil
+import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -125,9 +127,14 @@ def capture_events(**options):
                               name="otas-testing-sink")
     thread.start()
     url = f"http://127.0.0.1:{server.server_address[1]}"
+    # The block's own spool, removed with it: an empty OTAS_SPOOL_DIR is
+    # the default, ~/.cache/otas, where a block that ends with events
+    # still queued (a failing test) would leave a file for a sink that is
+    # gone.
+    spool = tempfile.mkdtemp(prefix="otas-testing-")
     env = {"OTAS_CAPTURE_IN_TESTS": "1", "OTAS_ENABLED": "1",
            "OTAS_SDK_KEY": TEST_KEY, "OTAS_BASE_URL": url,
-           "OTAS_AUTH_URL": url, "OTAS_SPOOL_DIR": "",
+           "OTAS_AUTH_URL": url, "OTAS_SPOOL_DIR": spool,
            "OTAS_FLUSH_INTERVAL_MS": "20"}
     for key, value in options.items():
         name = key.upper()
@@ -148,6 +155,7 @@ def capture_events(**options):
         _runtime.close_where("OTAS_BASE_URL", url, timeout_ms=0)
         server.shutdown()
         server.server_close()
+        shutil.rmtree(spool, ignore_errors=True)
 
 
 try:  # the fixture, when pytest is there
