@@ -135,7 +135,10 @@ def capture_events(**options):
     env = {"OTAS_CAPTURE_IN_TESTS": "1", "OTAS_ENABLED": "1",
            "OTAS_SDK_KEY": TEST_KEY, "OTAS_BASE_URL": url,
            "OTAS_AUTH_URL": url, "OTAS_SPOOL_DIR": spool,
-           "OTAS_FLUSH_INTERVAL_MS": "20"}
+           "OTAS_FLUSH_INTERVAL_MS": "20",
+           # What the sink reads, whatever the app's settings pick for its
+           # back end (zstd, OpenTelemetry export).
+           "OTAS_EXPORTER": "otas", "OTAS_COMPRESSION": "gzip"}
     for key, value in options.items():
         name = key.upper()
         env[name if name.startswith("OTAS_") else "OTAS_" + name] = (
