@@ -1407,9 +1407,16 @@ sender_main(void *arg)
 			if (d.parked_no_spool)
 				sn->q->wake_parked_bytes =
 				    sn->q->wake_parked_count = UINT64_MAX;
-			sn->q->sender_waiting = d.parked ? OTAS__QUEUE_PARKED
-			                        : d.wake_first ? OTAS__QUEUE_FIRST
-			                                       : 1;
+			/* A batch held for its backoff: the same, at the
+			 * bytes the spool would take the batch. */
+			if (d.held_wake_bytes) {
+				sn->q->wake_parked_bytes = d.held_wake_bytes;
+				sn->q->wake_parked_count = UINT64_MAX;
+			}
+			sn->q->sender_waiting =
+			    d.parked || d.held_wake_bytes ? OTAS__QUEUE_PARKED
+			    : d.wake_first                ? OTAS__QUEUE_FIRST
+			                                  : 1;
 			pthread_cond_timedwait(&sn->q->cv_send, &sn->q->mu, &ts);
 			sn->q->sender_waiting = 0;
 			pthread_mutex_unlock(&sn->q->mu);
