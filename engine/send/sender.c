@@ -63,9 +63,10 @@
 #include "send/schedule.h"
 #include "spool/spool.h"
 
-/* An event of a batch: its JSON and its agent token (tok_len 0: none)
- * at offsets into the batch's one buffer, so serialising an event
- * appends to that buffer (no allocation or copy of its own). */
+/* An event of a batch: its JSON at an offset into the batch's data and
+ * its agent token (tok_len 0: none) at one into the batch's toks, so
+ * serialising an event appends to those buffers (no allocation or copy
+ * of its own). */
 typedef struct {
 	size_t off, len;
 	size_t tok_off, tok_len;
