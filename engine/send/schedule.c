@@ -100,6 +100,15 @@ decide_held(const otas__sched_state_t *st, int64_t now, int over_half,
 	} else if (must_spool && now >= spool_at) {
 		d->action = OTAS__ACT_SPOOL;
 	} else {
+		/* Until the backoff ends nothing captured changes what the
+		 * sender can do, except a queue past half its budget (the
+		 * held batch's turn to go to the spool): not a wake-up per
+		 * capture once a full batch waits.  Nothing at all when
+		 * there is no spool or the batch waits for the spool's
+		 * clock already. */
+		d->held_wake_bytes = !st->spool_configured || must_spool
+		                         ? UINT64_MAX
+		                         : st->q_max_bytes / 2 + 1;
 		earlier(&d->wake_at_ms, st->next_attempt_ms);
 		/* The retry window and a spool that failed matter only
 		 * when there is a spool: no spin on a clock that passed. */
@@ -170,7 +179,7 @@ otas__sched_decision_t
 otas__sched_decide(const otas__sched_state_t *st, int64_t now)
 {
 	otas__sched_decision_t d = {OTAS__ACT_WAIT, now + OTAS__SCHED_IDLE_MS,
-	                            0, 0, 0, 0, 0, 0, 0};
+	                            0, 0, 0, 0, 0, 0, 0, 0};
 	int over_half, flush_urgent, can_spool;
 	/* When the spool can take a batch (never without one). */
 	int64_t spool_at = !st->spool_configured ? INT64_MAX

@@ -29,6 +29,7 @@
 
 #include "otas/otas.h"
 #include "testlib.h"
+#include "thread_status.h"
 
 #define KEY "otas_PocKPi56xDI_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ"
 
@@ -452,48 +453,6 @@ TEST(debug_logger_gets_one_start_up_line_without_secrets)
 	CHECK(strstr(g_lines, "abcdefghijklmnop") == NULL);
 	otas_set_logger(e, NULL, NULL, OTAS_LOG_DEBUG);
 	otas_engine_free(e, 0);
-}
-
-/* The field `key` (e.g. "SigBlk:") of /proc/self/task/<tid>/status of
- * the thread named `name`, read in `base`; -1 if no such thread. */
-static long long
-thread_status(const char *name, const char *key, int base)
-{
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *de;
-	long long mask = -1;
-
-	if (!d)
-		return -1;
-	while (mask < 0 && (de = readdir(d)) != NULL) {
-		char path[300], line[256];
-		FILE *f;
-		int named = 0;
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof path, "/proc/self/task/%s/comm", de->d_name);
-		if ((f = fopen(path, "r")) != NULL) {
-			named = fgets(line, sizeof line, f) &&
-			        strncmp(line, name, strlen(name)) == 0 &&
-			        (line[strlen(name)] == '\n' || !line[strlen(name)]);
-			fclose(f);
-		}
-		if (!named)
-			continue;
-		snprintf(path, sizeof path, "/proc/self/task/%s/status",
-		         de->d_name);
-		if ((f = fopen(path, "r")) == NULL)
-			continue;
-		while (fgets(line, sizeof line, f))
-			if (strncmp(line, key, strlen(key)) == 0)
-				mask = (long long)(strtoull(line + strlen(key),
-				                            NULL, base) &
-				                   0x7fffffffffffffffULL);
-		fclose(f);
-	}
-	closedir(d);
-	return mask;
 }
 
 /* The blocked-signal mask of the thread named `name` (signals 1..63); -1
