@@ -75,3 +75,44 @@ def test_exception_while_streaming_is_recorded(collector, uid):
         ("RuntimeError", "the stream broke")]
     assert "the stream broke" in errors[0]["stack"]
     assert ev["response_size_bytes"] == len(b"first part ")
+
+
+class Unprintable(Exception):
+    def __str__(self):
+        raise TypeError("no str for you")
+
+
+def test_an_unprintable_exception_reaches_the_server_as_it_is(collector, uid):
+    """The app's exception goes on unchanged even when str() of it fails
+    (OTAS records it with a placeholder message), on every adapter."""
+    import asyncio
+
+    from otas.asgi import OtasASGIMiddleware
+    from otas.wsgi import OtasWSGIMiddleware
+
+    def wsgi_app(environ, start_response):
+        raise Unprintable()
+
+    async def asgi_app(scope, receive, send):
+        raise Unprintable()
+
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": f"/unprintable-w/{uid}",
+               "QUERY_STRING": "", "SERVER_NAME": "t", "SERVER_PORT": "80",
+               "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(b"")}
+    with pytest.raises(Unprintable):
+        OtasWSGIMiddleware(wsgi_app)(environ, lambda *a: None)
+    scope = {"type": "http", "method": "GET", "path": f"/unprintable-a/{uid}",
+             "root_path": "", "query_string": b"", "headers": [],
+             "scheme": "http", "client": ("127.0.0.1", 1)}
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(m):
+        pass
+    with pytest.raises(Unprintable):
+        asyncio.run(OtasASGIMiddleware(asgi_app)(scope, receive, send))
+    for path in (f"/unprintable-w/{uid}", f"/unprintable-a/{uid}"):
+        ev = events_for(collector, 1, path=path)[0]
+        assert ev["status_code"] == 500
+        assert ev["metadata"]["errors"][0]["type"] == "Unprintable"
