@@ -660,6 +660,13 @@ def install(engine, settings):
 
 # --------------------------------------------------- observe_request API
 
+def _add_traceparent(rec, parent, req):
+    """As the global patch does for the calls it captures."""
+    tp = rec.traceparent(parent, req.headers, "httpx")
+    if tp is not None:
+        req.headers["traceparent"] = tp
+
+
 def _observed_client(request, client_cls, is_async):
     import httpx
 
@@ -680,6 +687,7 @@ def _observed_client(request, client_cls, is_async):
                 try:
                     if _recorder is not None:  # the global patch records it
                         return await super().send(req, **kwargs)
+                    _add_traceparent(rec, request, req)
                     done = _httpx_done(rec, request, req, kwargs.get("stream", False))
                     start_us = _time_ns() // 1000
                     t0 = _perf_ns()
@@ -699,6 +707,7 @@ def _observed_client(request, client_cls, is_async):
                 try:
                     if _recorder is not None:
                         return super().send(req, **kwargs)
+                    _add_traceparent(rec, request, req)
                     return _timed(lambda: super(Observed, self).send(req, **kwargs),
                                   _httpx_done(rec, request, req,
                                               kwargs.get("stream", False)))

@@ -34,6 +34,9 @@ def test_observe_request_applies_the_outgoing_options(collector, tmp_path):
     finally:
         third.close()
     assert res["observed"]["observed"]["path"] == f"/{rid}/o"
+    # A captured call carries a traceparent, in the trace its event records.
+    tp = res["observed"]["observed"]["traceparent"]
+    assert tp and tp.startswith("00-"), tp
     kid = by_marker(collector, f"/{rid}/o")[0]
     md = kid["metadata"]
     assert md["direction"] == "outgoing" and md.get("parent_event_id")
@@ -42,3 +45,6 @@ def test_observe_request_applies_the_outgoing_options(collector, tmp_path):
     assert not kid.get("response_body"), kid["response_body"]  # bodies off
     assert "callee-pw-secret" not in str(kid)
     assert kid["response_size_bytes"] > 0                 # the size is kept
+    parent = [e for e in collector.events(limit=1000)
+              if e["metadata"].get("event_id") == md["parent_event_id"]][0]
+    assert parent["metadata"]["trace_id"] == tp.split("-")[1]
