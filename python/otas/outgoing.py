@@ -609,7 +609,20 @@ def _patch_threads():
     run = threading.Thread.run
 
     def start_with_parent(self):
-        self._otas_parent = current_request.get()
+        parent = self._otas_parent = current_request.get()
+        if parent is not None and type(self).run is not run_with_parent:
+            # A Thread subclass with its own run() never reaches
+            # run_with_parent: wrap this thread's run instead.
+            own = self.run
+
+            def run_own():
+                token = current_request.set(parent)
+                try:
+                    return own()
+                finally:
+                    current_request.reset(token)
+                    self.__dict__.pop("run", None)  # no cycle left behind
+            self.run = run_own
         return start(self)
 
     def run_with_parent(self):

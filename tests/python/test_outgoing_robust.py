@@ -107,3 +107,29 @@ def test_outgoing_capture_never_breaks_or_changes_the_apps_calls(
     dp = by_marker(collector, f"/default-port-{rid}")[0]
     assert dp["metadata"]["url"] == f"http://127.0.0.1/default-port-{rid}"
     assert dp["metadata"]["host"] == "127.0.0.1"
+
+
+SUBCLASS_BODY = """
+R = os.environ["RID"]
+out["view"] = Client().get("/api/thread-subclass",
+                           {"target": T + "/" + R, "rid": R}).json()
+"""
+
+
+def test_calls_from_a_thread_subclass_link_to_the_request(collector, tmp_path):
+    """README: outgoing calls link to the request "also from threads the
+    view starts" -- a threading.Thread subclass overrides run() itself."""
+    from migrate_support import ThirdParty, events_with, q_has
+
+    rid = str(__import__("random").randrange(10**8, 10**9))
+    third = ThirdParty()
+    try:
+        p, res = run_django(collector, tmp_path, third.url, SETTINGS,
+                            SUBCLASS_BODY, env={"RID": rid})
+    finally:
+        third.close()
+    assert res["view"]["thread"]["path"] == f"/{rid}/from-subclass"
+    parent = events_with(collector, lambda e: e["path"] == "/api/thread-subclass"
+                         and q_has(e, "rid", rid))[0]
+    kid = by_marker(collector, f"/{rid}/from-subclass")[0]
+    assert kid["metadata"].get("parent_event_id") == parent["metadata"]["event_id"]

@@ -75,3 +75,21 @@ def report_errors(request):
         except Exception as e:
             otas.report_error(request, e)
     return JsonResponse({"ok": True})
+
+
+def thread_subclass(request):
+    """A call from a thread of a Thread subclass (its own run())."""
+    import threading
+
+    import requests
+
+    target = request.GET["target"]
+
+    class Worker(threading.Thread):
+        def run(self):
+            self.answer = requests.get(target + "/from-subclass").json()
+
+    w = Worker()
+    w.start()
+    w.join()
+    return JsonResponse({"thread": w.answer})

@@ -38,6 +38,7 @@ urlpatterns = [
     path("api/untouched-user", migrate_views.untouched_user),
     path("api/touched-user", migrate_views.touched_user),
     path("api/async-touched-user", migrate_views.async_touched_user),
+    path("api/thread-subclass", migrate_views.thread_subclass),
     path("api/observed-mig", migrate_views.observed),
     path("api/report-errors-mig", migrate_views.report_errors),
 ]
