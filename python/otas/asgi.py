@@ -105,6 +105,14 @@ class OtasASGIMiddleware(Adapter):
                     piece = body[:cap - resp["kept"]]
                     resp["chunks"].append(piece)
                     resp["kept"] += len(piece)
+            elif kind == "http.response.pathsend":
+                # The server sends the file itself (Starlette's FileResponse
+                # under a server offering the extension): its size is the
+                # Content-Length the response declared.
+                length = _header(resp["headers"] or (), b"content-length")
+                if length and length.isdigit():
+                    resp["sent"] += int(length)
+                resp["file"] = True
             await send(message)
 
         token = outgoing.current_request.set(scope) if self._outgoing else None
@@ -121,6 +129,8 @@ class OtasASGIMiddleware(Adapter):
             x.duration_ns = _perf_ns() - t0
             try:
                 x.flags = 0 if want else (self._skipped if req_size else 0)
+                if "file" in resp:
+                    x.flags |= self._streaming
                 x.route = getattr(scope.get("route"), "path", None)
                 x.req_body = b"".join(req["chunks"])
                 x.req_size = req_size if req_size >= 0 else req["seen"]
