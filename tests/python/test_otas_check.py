@@ -63,3 +63,36 @@ def test_otas_check_uses_the_settings_ca_bundle(tls_collector):
     assert "error" not in res, res
     assert "OTAS key accepted by " + url in res["ok"]
     assert c.key not in p.stdout + p.stderr
+
+
+PLAIN_CHECK = """
+import io, json, django
+django.setup()
+from django.core.management import call_command
+from django.core.management.base import CommandError
+out = io.StringIO()
+try:
+    call_command("otas_check", stdout=out)
+    res = {"ok": out.getvalue()}
+except CommandError as exc:
+    res = {"error": str(exc)}
+from otas import OtasClient
+try:
+    res["client"] = OtasClient().authenticate().project_id
+except Exception as exc:
+    res["client_error"] = str(exc)
+print("RESULT " + json.dumps(res))
+"""
+
+
+def test_otas_check_reads_the_key_as_the_engine_does(collector, tmp_path):
+    """A key with a trailing newline (a secret mounted from a file) works
+    for the middleware, whose engine trims every value: otas_check and
+    OtasClient() authenticate it too, rather than refuse it."""
+    p, res = run_app({"OTAS_SDK_KEY": collector.key + "\n",
+                      "OTAS_BASE_URL": " " + collector.url + " ",
+                      "OTAS_SPOOL_DIR": str(tmp_path)}, code=PLAIN_CHECK)
+    assert res is not None, p.stderr[-3000:]
+    assert "error" not in res and "client_error" not in res, res
+    assert "OTAS key accepted by " + collector.url in res["ok"]
+    assert res["client"] == collector.project_id

@@ -25,10 +25,10 @@ class Command(BaseCommand):
                     f"as OpenTelemetry logs to OTAS_OTLP_ENDPOINT={endpoint} "
                     "(/v1/logs is appended to a base URL; no SDK key needed)"))
                 return
-            key = settings.options.get("OTAS_SDK_KEY")
-            url = (settings.options.get("OTAS_AUTH_URL")
-                   or settings.options.get("OTAS_BASE_URL"))
-            with _ca_bundle(settings.options.get("OTAS_CA_BUNDLE")):
+            # Read as the engine reads them (trimmed; the table's defaults).
+            key = settings.get("OTAS_SDK_KEY")
+            url = _auth_url(settings)
+            with _ca_bundle(settings.get("OTAS_CA_BUNDLE")):
                 client = OtasClient(key, auth_url=url).authenticate()
         except OtasError as exc:
             raise CommandError(str(exc)) from None
@@ -54,3 +54,11 @@ def _ca_bundle(path):
             os.environ.pop("OTAS_CA_BUNDLE", None)
         else:
             os.environ["OTAS_CA_BUNDLE"] = saved
+
+
+def _auth_url(settings):
+    """OTAS_AUTH_URL when set, else OTAS_BASE_URL (the engine's reading:
+    the C table shows the unset AUTH_URL as the default BASE_URL, not the
+    one this app sets)."""
+    return ((settings.options.get("OTAS_AUTH_URL") or "").strip()
+            or settings.get("OTAS_BASE_URL"))
