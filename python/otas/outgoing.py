@@ -663,8 +663,11 @@ def install(engine, settings):
     global _recorder
     if _recorder is not None and engine is None:
         return
-    _recorder = _Recorder(engine, [settings.get("OTAS_BASE_URL"),
-                                   settings.get("OTAS_AUTH_URL")], settings)
+    base = settings.get("OTAS_BASE_URL")
+    # An unset OTAS_AUTH_URL is OTAS_BASE_URL (the C table's default for
+    # it is the default base URL, not this app's).
+    auth = (settings.options.get("OTAS_AUTH_URL") or "").strip() or base
+    _recorder = _Recorder(engine, [base, auth], settings)
     _patch_requests()
     _patch_urllib3()
     _patch_httpx()

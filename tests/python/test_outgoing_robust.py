@@ -82,6 +82,12 @@ def default_port():
     pool = urllib3.HTTPConnectionPool("127.0.0.1", retries=False)
     return pool.urlopen("GET", "/default-port-" + R).status
 attempt("default_port", default_port)
+
+def local_service():
+    # Not OTAS's back end (that is OTAS_BASE_URL, with no OTAS_AUTH_URL):
+    # a call to localhost:8002, the default base URL, is the app's own.
+    return requests.get("http://localhost:8002/local-" + R, timeout=2).status_code
+attempt("local", local_service)
 """
 
 
@@ -107,6 +113,8 @@ def test_outgoing_capture_never_breaks_or_changes_the_apps_calls(
     dp = by_marker(collector, f"/default-port-{rid}")[0]
     assert dp["metadata"]["url"] == f"http://127.0.0.1/default-port-{rid}"
     assert dp["metadata"]["host"] == "127.0.0.1"
+    assert by_marker(collector, f"/local-{rid}")[0]["metadata"]["direction"] \
+        == "outgoing"
 
 
 SUBCLASS_BODY = """
