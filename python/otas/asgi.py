@@ -149,12 +149,17 @@ class OtasASGIMiddleware(Adapter):
 
         async def lifespan_receive():
             message = await receive()
-            if message.get("type") == "lifespan.shutdown":
+            if message.get("type") == "lifespan.shutdown" and not engine.closed:
                 import asyncio
 
                 timeout = _runtime.current_shutdown_timeout_ms()
-                await asyncio.get_running_loop().run_in_executor(
-                    None, engine.flush, timeout)
+                try:
+                    await asyncio.get_running_loop().run_in_executor(
+                        None, engine.flush, timeout)
+                except Exception:
+                    # Closed meanwhile (a signal handler, the app): closing
+                    # flushed it.  A shutdown never fails because of OTAS.
+                    pass
             return message
 
         return lifespan_receive
