@@ -34,7 +34,7 @@ def check_otas(app_configs=None, **kwargs):
         problems.append(checks.Error(first, hint=rest.strip() or None,
                                      id="otas.E002"))
         return problems
-    if (loaded.enabled and not loaded.options.get("OTAS_SDK_KEY")
+    if (loaded.enabled and not loaded.has_key
             and not loaded.exports_otlp):
         problems.append(checks.Warning(
             "OTAS_SDK_KEY is not set: starting a server will raise "

@@ -198,6 +198,12 @@ class Settings:
         return 0
 
     @property
+    def has_key(self):
+        """An SDK key is set: a blank one (trimmed, as the engine reads
+        it) is no key."""
+        return bool((self.options.get("OTAS_SDK_KEY") or "").strip())
+
+    @property
     def exports_otlp(self):
         """OTAS_EXPORTER=otlp: OpenTelemetry logs, no OTAS key needed."""
         return self.get("OTAS_EXPORTER").strip().lower() == "otlp"
@@ -289,7 +295,7 @@ def load(setting=None, kwargs=None, environ=None, require_key=True):
             engine.check_options(options)
         except ValueError as exc:
             raise OtasConfigurationError(str(exc)) from None
-    if (require_key and not in_tests and not options.get("OTAS_SDK_KEY")
+    if (require_key and not in_tests and not settings.has_key
             and not settings.exports_otlp):
         raise OtasConfigurationError(MISSING_KEY_MESSAGE)
     if in_tests:

@@ -63,3 +63,27 @@ def test_asgi_lifespan_shutdown_after_engine_closed(collector, uid):
                                          "lifespan.shutdown.complete"]
     ev = events_for(collector, 1, path=f"/closed-first/{uid}")
     assert len(ev) == 1 and ev[0]["response_body"] == "asgi ok"
+
+
+@pytest.mark.parametrize("key", ["", "   ", " \t\n"])
+def test_blank_sdk_key_is_a_missing_key(key, monkeypatch):
+    from otas import conf
+    from otas.checks import check_otas
+    from otas.exceptions import MISSING_KEY_MESSAGE, OtasConfigurationError
+
+    env = {"OTAS_CAPTURE_IN_TESTS": "1", "OTAS_SDK_KEY": key}
+    with pytest.raises(OtasConfigurationError) as err:
+        conf.load(None, None, environ=env)
+    assert str(err.value) == MISSING_KEY_MESSAGE
+    with pytest.raises(OtasConfigurationError) as err:
+        conf.load(None, {"sdk_key": key}, environ={"OTAS_CAPTURE_IN_TESTS": "1"})
+    assert str(err.value) == MISSING_KEY_MESSAGE
+    # The system check warns as for a missing key (it reads os.environ).
+    monkeypatch.setenv("OTAS_SDK_KEY", key)
+    problems = check_otas()
+    w002 = [p for p in problems if p.id == "otas.W002"]
+    assert len(w002) == 1
+    assert w002[0].msg == ("OTAS_SDK_KEY is not set: starting a server will raise "
+                           "OtasConfigurationError.")
+    monkeypatch.delenv("OTAS_SDK_KEY")
+    assert [p.msg for p in check_otas() if p.id == "otas.W002"] == [w002[0].msg]
