@@ -1583,12 +1583,21 @@ Engine_capture_django(EngineObject *self, PyObject *const *args,
 		PyErr_Clear();
 		store = Py_NewRef(headers);
 	}
-	content = plain ? plain_content(st, response)
-	                : PyObject_GetAttr(response, st->str_content);
-	if (!content)
-		goto fail;
-	if ((clen = PyObject_Size(content)) < 0)
-		goto fail;
+	opt_str(method, &cap.method, &cap.method_len);
+	if (cap.method_len == 4 && memcmp(cap.method, "HEAD", 4) == 0) {
+		/* Servers send no body to a HEAD (Django's test client drops
+		 * it): none is recorded, its size is 0 (middleware.py's
+		 * _record() and the WSGI/ASGI adapters agree). */
+		content = Py_NewRef(Py_None);
+		clen = 0;
+	} else {
+		content = plain ? plain_content(st, response)
+		                : PyObject_GetAttr(response, st->str_content);
+		if (!content)
+			goto fail;
+		if ((clen = PyObject_Size(content)) < 0)
+			goto fail;
+	}
 
 	cap.status = x_int(status);
 	if (cap.status == -1 && PyErr_Occurred())
@@ -1596,7 +1605,6 @@ Engine_capture_django(EngineObject *self, PyObject *const *args,
 	cap.resp_body_size = clen;
 	cap.duration_ns = mono - t0;
 	cap.start_unix_us = (real - cap.duration_ns) / 1000;
-	opt_str(method, &cap.method, &cap.method_len);
 	opt_str(path, &cap.path, &cap.path_len);
 	opt_str(route ? route : Py_None, &cap.route, &cap.route_len);
 	if (fill_environ(st, meta, &cap, req_h, server_host,

@@ -135,8 +135,13 @@ class OtasASGIMiddleware(Adapter):
                 x.req_body = b"".join(req["chunks"])
                 x.req_size = req_size if req_size >= 0 else req["seen"]
                 x.status, x.resp_headers = resp["status"], resp["headers"]
-                x.resp_body = b"".join(resp["chunks"])
-                x.resp_size = resp["sent"]
+                if x.method == "HEAD":
+                    # The server sends no body to a HEAD, whatever the app
+                    # sent (Starlette sends it): none is recorded, size 0.
+                    x.resp_body, x.resp_size = b"", 0
+                else:
+                    x.resp_body = b"".join(resp["chunks"])
+                    x.resp_size = resp["sent"]
                 x.request, x.response = scope, (resp["status"], resp["headers"])
                 self._core.submit(x)
             except Exception:

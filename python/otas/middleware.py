@@ -416,7 +416,12 @@ class OtasMiddleware:
             x.status = response.status_code
             headers = response.headers
             x.resp_headers = getattr(headers, "_store", headers)
-            if response.streaming:
+            if request.method == "HEAD":
+                # Servers send no body to a HEAD (Django's test client
+                # drops it too): none is recorded and its size is 0, as
+                # the WSGI/ASGI adapters and capture_django record it.
+                x.resp_size = 0
+            elif response.streaming:
                 length = response.get("Content-Length")
                 if length is None or not length.isdigit():
                     if self._id_header:

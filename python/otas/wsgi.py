@@ -150,6 +150,11 @@ class OtasWSGIMiddleware(Adapter):
                 status = int(status[:3])
             if status:
                 x.status = status
+            if x.method == "HEAD" and x.resp_size > 0:
+                # The server sends no body to a HEAD, whatever the app
+                # yielded: none is recorded and its size is 0 (the Django
+                # middleware and the ASGI adapter agree).
+                x.resp_body, x.resp_size = b"", 0
             x.resp_headers = headers
             x.route = x.headers.get("otas.route")
             x.request, x.response = x.headers, (x.status, headers)

@@ -4,10 +4,11 @@ header of uncaptured responses, report_error without outgoing capture,
 and `from otas import *` without Django."""
 
 import asyncio
+import json
 
 import pytest
 
-from sdk_support import events_for
+from sdk_support import as_obj, events_for
 
 pytestmark = pytest.mark.usefixtures("collector")
 
@@ -87,3 +88,70 @@ def test_blank_sdk_key_is_a_missing_key(key, monkeypatch):
                            "OtasConfigurationError.")
     monkeypatch.delenv("OTAS_SDK_KEY")
     assert [p.msg for p in check_otas() if p.id == "otas.W002"] == [w002[0].msg]
+
+
+def _no_body(ev):
+    assert ev["method"] == "HEAD"
+    assert ev["status_code"] == 200
+    assert ev["response_body"] in (None, "")
+    assert ev["response_size_bytes"] == 0
+
+
+def test_django_head_records_no_response_body(collector, uid):
+    from asgiref.sync import async_to_sync
+    from django.test import AsyncClient, Client
+
+    get = Client().get(f"/api/items/{uid}")
+    r = Client().head(f"/api/items/{uid}")  # the C fast path
+    assert r.status_code == 200 and r.content == b""
+    ev = [e for e in events_for(collector, 2, path=f"/api/items/{uid}")
+          if e["method"] == "HEAD"][0]
+    _no_body(ev)
+    assert as_obj(ev["response_headers"])["content-type"] == "application/json"
+    full = [e for e in collector.events(path=f"/api/items/{uid}") if e["method"] == "GET"][0]
+    assert json.loads(full["response_body"])["id"] == uid
+    assert full["response_size_bytes"] == len(get.content)
+    # The Python path (reported errors), a stream and the async path.
+    r = Client().head(f"/api/report-errors?u={uid}")
+    assert r.status_code == 200
+    r = Client().head(f"/api/stream?u={uid}")
+    assert r.status_code == 200
+    r = async_to_sync(AsyncClient().head)(f"/api/async/{uid}")
+    assert r.status_code == 200
+    for path in ("/api/report-errors", "/api/stream"):
+        ev = [e for e in events_for(collector, 1, path=path, method="HEAD")
+              if as_obj(e["query_params"]).get("u") == [str(uid)]]
+        assert len(ev) == 1, path
+        _no_body(ev[0])
+    _no_body(events_for(collector, 1, path=f"/api/async/{uid}")[0])
+
+
+def test_wsgi_and_asgi_head_record_no_response_body(collector, uid):
+    import io
+
+    from otas.asgi import OtasASGIMiddleware
+    from otas.wsgi import OtasWSGIMiddleware
+
+    def wsgi_app(environ, start_response):
+        # wsgiref-style: the app sends the body, the server drops it.
+        start_response("200 OK", [("Content-Type", "text/plain"),
+                                  ("Content-Length", "8")])
+        return [b"wsgi ok!"]
+
+    wrapped = OtasWSGIMiddleware(wsgi_app)
+    environ = {"REQUEST_METHOD": "HEAD", "PATH_INFO": f"/head-wsgi/{uid}",
+               "QUERY_STRING": "", "SERVER_NAME": "t", "SERVER_PORT": "80",
+               "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(b"")}
+    result = wrapped(environ, lambda status, headers, exc_info=None: None)
+    assert b"".join(result) == b"wsgi ok!"  # passed on unchanged
+    result.close()
+    ev = events_for(collector, 1, path=f"/head-wsgi/{uid}")[0]
+    _no_body(ev)
+    assert as_obj(ev["response_headers"])["content-length"] == "8"
+
+    awrapped = OtasASGIMiddleware(_asgi_app(b"asgi ok!"))
+    sent = asyncio.run(_run(awrapped, *_http(f"/head-asgi/{uid}", "HEAD")))
+    assert sent[1]["body"] == b"asgi ok!"
+    ev = events_for(collector, 1, path=f"/head-asgi/{uid}")[0]
+    _no_body(ev)
+    assert as_obj(ev["response_headers"])["content-length"] == "8"
