@@ -73,11 +73,14 @@ class OtasASGIMiddleware(Adapter):
             _header(headers, b"content-type"), max(req_size, 0))
         req = {"chunks": [], "kept": 0, "seen": 0}
         resp = {"status": 0, "headers": None, "chunks": [], "kept": 0, "sent": 0}
+        # OTAS_EVENT_ID_HEADER: http.response.start waits in resp["held"]
+        # for the body, so that X-OTAS-Event-Id goes only on a captured
+        # response, as the Django middleware sets it: a whole response
+        # (its last body message) is captured before it is sent on, a
+        # stream gets the id named up front.
+        eid = None
         if self._opts.id_header:
             eid = scope[outgoing.EVENT_ID_KEY] = self._engine.new_event_id()
-            eid_header = (b"x-otas-event-id", eid.encode())
-        else:
-            eid_header = None
 
         async def receive_copy():
             message = await receive()
@@ -90,14 +93,21 @@ class OtasASGIMiddleware(Adapter):
                     req["kept"] += len(piece)
             return message
 
+        async def release(got):
+            start = resp.pop("held")
+            if got is not None:
+                start = dict(start, headers=list(start.get("headers") or [])
+                             + [(b"x-otas-event-id", got.encode())])
+            await send(start)
+
         async def send_copy(message):
             kind = message["type"]
             if kind == "http.response.start":
-                if eid_header is not None:
-                    message = dict(message, headers=list(message.get("headers") or [])
-                                   + [eid_header])
                 resp["status"] = message["status"]
                 resp["headers"] = message.get("headers") or []
+                if eid is not None:
+                    resp["held"] = message
+                    return
             elif kind == "http.response.body":
                 body = message.get("body", b"")
                 resp["sent"] += len(body)
@@ -113,19 +123,18 @@ class OtasASGIMiddleware(Adapter):
                 if length and length.isdigit():
                     resp["sent"] += int(length)
                 resp["file"] = True
+            if "held" in resp:
+                if kind == "http.response.body" and not message.get("more_body"):
+                    await release(capture())
+                else:
+                    await release(eid)
             await send(message)
 
-        token = outgoing.current_request.set(scope) if self._outgoing else None
-        try:
-            await self.app(scope, receive_copy, send_copy)
-        except Exception as exc:
-            x.errors = [exception_record(exc)]
-            if not resp["status"]:
-                resp["status"] = 500
-            raise
-        finally:
-            if token is not None:
-                outgoing.current_request.reset(token)
+        def capture():
+            """Submit the event (once); its id when kept and asked for."""
+            if "done" in resp:
+                return None
+            resp["done"] = True
             x.duration_ns = _perf_ns() - t0
             try:
                 x.flags = 0 if want else (self._skipped if req_size else 0)
@@ -143,9 +152,30 @@ class OtasASGIMiddleware(Adapter):
                     x.resp_body = b"".join(resp["chunks"])
                     x.resp_size = resp["sent"]
                 x.request, x.response = scope, (resp["status"], resp["headers"])
-                self._core.submit(x)
+                return self._core.submit(x, eid is not None)
             except Exception:
                 self._core.fail()
+            return None
+
+        token = outgoing.current_request.set(scope) if self._outgoing else None
+        try:
+            await self.app(scope, receive_copy, send_copy)
+        except Exception as exc:
+            x.errors = [exception_record(exc)]
+            if not resp["status"]:
+                resp["status"] = 500
+            raise
+        finally:
+            if token is not None:
+                outgoing.current_request.reset(token)
+            got = capture()
+            if "held" in resp:
+                # The app ended after its start, before any body: the
+                # start goes on as it would have.
+                try:
+                    await release(got if got is not None else eid)
+                except Exception:
+                    pass
 
     def _lifespan_receive(self, receive):
         """Flush when the server announces shutdown (the process may end

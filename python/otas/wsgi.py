@@ -103,15 +103,16 @@ class OtasWSGIMiddleware(Adapter):
                     x.flags = self._skipped
             except Exception:
                 reader = None
-        state = [0, None, reader]
-        eid = None
+        held = None
         if self._opts.id_header:
             eid = environ[outgoing.EVENT_ID_KEY] = self._engine.new_event_id()
+            held = _HeldStart(start_response, eid)
+        state = [0, None, reader, held]
 
         def capturing_start_response(status, headers, exc_info=None):
-            if eid is not None:
-                headers = list(headers) + [("X-OTAS-Event-Id", eid)]
             state[0], state[1] = status, headers
+            if held is not None:
+                return held(status, headers, exc_info)
             return start_response(status, headers, exc_info)
 
         token = outgoing.current_request.set(environ) if self._outgoing else None
@@ -135,13 +136,17 @@ class OtasWSGIMiddleware(Adapter):
             if length is not None and length.isdigit():
                 x.resp_size = int(length)
                 x.flags |= self._streaming
-                self._submit(x, state)
+                got = self._submit(x, state)
+                if state[3] is not None:
+                    state[3].release(got)
                 return result
         return _Counted(self, result, x, state)
 
     def _submit(self, x, state):
+        """Capture; the event id when the event-id header is on and the
+        engine kept the event, else None."""
         try:
-            status, headers, reader = state
+            status, headers, reader, held = state
             if reader is not None:
                 x.req_size = reader.seen
                 if reader.chunks:
@@ -158,20 +163,56 @@ class OtasWSGIMiddleware(Adapter):
             x.resp_headers = headers
             x.route = x.headers.get("otas.route")
             x.request, x.response = x.headers, (x.status, headers)
-            self._core.submit(x)
+            return self._core.submit(x, held is not None)
         except Exception:
             self._core.fail()
+        return None
+
+
+class _HeldStart:
+    """OTAS_EVENT_ID_HEADER: the server's start_response, called when the
+    body goes out (PEP 3333 lets headers wait for the first body bytes),
+    so that X-OTAS-Event-Id goes only on a captured response, as the
+    Django middleware sets it.  A response whose last byte is known then
+    is captured by then (_Counted, a file_wrapper with a Content-Length);
+    a stream, or a body the app write()s, gets the id named up front."""
+
+    __slots__ = ("start_response", "eid", "args", "write")
+
+    def __init__(self, start_response, eid):
+        self.start_response, self.eid = start_response, eid
+        self.args = self.write = None
+
+    def __call__(self, status, headers, exc_info=None):
+        if self.write is not None:  # sent on already: the server decides
+            return self.start_response(status, headers, exc_info)
+        self.args = (status, headers, exc_info)
+        return self._write
+
+    def _write(self, data):
+        return self.release(self.eid)(data)
+
+    def release(self, eid):
+        """The server's start_response now, with the header when eid is
+        set (once); its write()."""
+        if self.write is None and self.args is not None:
+            status, headers, exc_info = self.args
+            if eid is not None:
+                headers = list(headers) + [("X-OTAS-Event-Id", eid)]
+            self.write = self.start_response(status, headers, exc_info)
+        return self.write
 
 
 class _Counted:
     """The app's response iterable, counted and copied up to the cap."""
 
     __slots__ = ("mw", "result", "x", "state", "chunks", "kept", "sent",
-                 "done")
+                 "done", "eid")
 
     def __init__(self, mw, result, x, state):
         self.mw, self.result, self.x, self.state = mw, result, x, state
         self.chunks, self.kept, self.sent, self.done = [], 0, 0, False
+        self.eid = None
 
     def __iter__(self):
         cap = self.mw._cap
@@ -192,6 +233,11 @@ class _Counted:
                     # so a process stopped right after the client has its
                     # answer still has the event.
                     self._finish()
+                held = self.state[3]
+                if held is not None and held.write is None:
+                    # The headers go out with this chunk: the event's id
+                    # if captured, named up front if still streaming.
+                    held.release(self.eid if self.done else held.eid)
                 yield chunk
         except Exception as exc:
             # Raised while the response streams (the status is sent): the
@@ -203,6 +249,7 @@ class _Counted:
         # Exhausted: capture now (a server calls close() too, but not every
         # test client does).
         self._finish()
+        self._release()
 
     def close(self):
         try:
@@ -211,6 +258,12 @@ class _Counted:
                 close()
         finally:
             self._finish()
+            self._release()
+
+    def _release(self):
+        held = self.state[3]
+        if held is not None:
+            held.release(self.eid)
 
     def _finish(self):
         if self.done:
@@ -219,7 +272,7 @@ class _Counted:
         x = self.x
         x.resp_body = b"".join(self.chunks)
         x.resp_size = self.sent
-        self.mw._submit(x, self.state)
+        self.eid = self.mw._submit(x, self.state)
 
 
 class _WatchedInput:

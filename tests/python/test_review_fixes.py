@@ -155,3 +155,117 @@ def test_wsgi_and_asgi_head_record_no_response_body(collector, uid):
     ev = events_for(collector, 1, path=f"/head-asgi/{uid}")[0]
     _no_body(ev)
     assert as_obj(ev["response_headers"])["content-length"] == "8"
+
+
+DJANGO_ID_HEADER = """
+import json, django
+django.setup()
+from django.test import Client
+import otas
+r = Client().get("/api/items/5")
+s = Client().get("/api/stream")
+b"".join(s.streaming_content)
+print("RESULT " + json.dumps({"plain": r.headers.get("X-OTAS-Event-Id"),
+                              "stream": s.headers.get("X-OTAS-Event-Id"),
+                              "flushed": otas.flush(timeout=3)}))
+"""
+
+
+def test_django_event_id_header_only_on_captured_responses(collector, tmp_path):
+    """The reference: a sampled-out response has no X-OTAS-Event-Id; a
+    stream without Content-Length is named up front (its header goes out
+    before it is captured)."""
+    from sdk_support import run_app
+
+    base = {"OTAS_SDK_KEY": collector.key, "OTAS_BASE_URL": collector.url,
+            "OTAS_SPOOL_DIR": str(tmp_path), "OTAS_EVENT_ID_HEADER": "1"}
+    p, kept = run_app(dict(base, OTAS_SAMPLE_RATE="1"), DJANGO_ID_HEADER)
+    assert kept is not None, p.stderr
+    assert kept["plain"] and kept["stream"]
+    p, out = run_app(dict(base, OTAS_SAMPLE_RATE="0"), DJANGO_ID_HEADER)
+    assert out is not None, p.stderr
+    assert out["plain"] is None
+    assert out["stream"]  # named up front
+
+
+def _wsgi_call(wrapped, path, app_headers=True):
+    import io
+
+    got = {}
+
+    def start_response(status, headers, exc_info=None):
+        got["status"], got["headers"] = status, dict(headers)
+        return lambda data: None
+
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": "",
+               "SERVER_NAME": "t", "SERVER_PORT": "80", "wsgi.url_scheme": "http",
+               "wsgi.input": io.BytesIO(b"")}
+    result = wrapped(environ, start_response)
+    body = b"".join(result)
+    getattr(result, "close", lambda: None)()
+    return got, body
+
+
+def test_wsgi_event_id_header_only_on_captured_responses(collector, uid):
+    from otas.wsgi import OtasWSGIMiddleware
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain"),
+                                  ("Content-Length", "7")])
+        return [b"wsgi ok"]
+
+    def stream(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        yield b"a" * 10
+        yield b"b" * 10
+
+    kept = OtasWSGIMiddleware(app, event_id_header=True)
+    got, body = _wsgi_call(kept, f"/id-wsgi/{uid}")
+    assert body == b"wsgi ok"
+    ev = events_for(collector, 1, path=f"/id-wsgi/{uid}")[0]
+    assert got["headers"]["X-OTAS-Event-Id"] == ev["metadata"]["event_id"]
+    for wrapped in (OtasWSGIMiddleware(app, event_id_header=True, sample_rate="0"),
+                    OtasWSGIMiddleware(app, event_id_header=True,
+                                       skip=lambda environ, response: True)):
+        got, body = _wsgi_call(wrapped, f"/id-wsgi-out/{uid}")
+        assert body == b"wsgi ok" and got["status"] == "200 OK"
+        assert "X-OTAS-Event-Id" not in got["headers"]
+    # A stream without Content-Length is named up front (as Django's).
+    got, body = _wsgi_call(OtasWSGIMiddleware(stream, event_id_header=True),
+                           f"/id-wsgi-stream/{uid}")
+    assert body == b"a" * 10 + b"b" * 10
+    ev = events_for(collector, 1, path=f"/id-wsgi-stream/{uid}")[0]
+    assert got["headers"]["X-OTAS-Event-Id"] == ev["metadata"]["event_id"]
+    assert ev["response_size_bytes"] == 20
+    assert collector.events(path=f"/id-wsgi-out/{uid}") == []
+
+
+def test_asgi_event_id_header_only_on_captured_responses(collector, uid):
+    from otas.asgi import OtasASGIMiddleware
+
+    async def stream(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"a" * 10, "more_body": True})
+        await send({"type": "http.response.body", "body": b"b" * 10})
+
+    kept = OtasASGIMiddleware(_asgi_app(), event_id_header=True)
+    sent = asyncio.run(_run(kept, *_http(f"/id-asgi/{uid}")))
+    assert sent[1]["body"] == b"asgi ok"
+    ev = events_for(collector, 1, path=f"/id-asgi/{uid}")[0]
+    assert dict(sent[0]["headers"])[b"x-otas-event-id"].decode() == ev["metadata"]["event_id"]
+    assert ev["response_body"] == "asgi ok"
+    for wrapped in (OtasASGIMiddleware(_asgi_app(), event_id_header=True, sample_rate="0"),
+                    OtasASGIMiddleware(_asgi_app(), event_id_header=True,
+                                       skip=lambda scope, response: True)):
+        sent = asyncio.run(_run(wrapped, *_http(f"/id-asgi-out/{uid}")))
+        assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+        assert sent[0]["status"] == 200 and sent[1]["body"] == b"asgi ok"
+        assert b"x-otas-event-id" not in dict(sent[0]["headers"])
+    sent = asyncio.run(_run(OtasASGIMiddleware(stream, event_id_header=True),
+                            *_http(f"/id-asgi-stream/{uid}")))
+    assert b"".join(m.get("body", b"") for m in sent[1:]) == b"a" * 10 + b"b" * 10
+    ev = events_for(collector, 1, path=f"/id-asgi-stream/{uid}")[0]
+    assert dict(sent[0]["headers"])[b"x-otas-event-id"].decode() == ev["metadata"]["event_id"]
+    assert ev["response_size_bytes"] == 20
+    assert collector.events(path=f"/id-asgi-out/{uid}") == []
