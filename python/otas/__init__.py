@@ -68,9 +68,10 @@ def stats():
 def report_error(request, exc):
     """Attach an exception to the event of `request` (any number per
     request; a DRF Request is unwrapped to its HttpRequest).  With
-    request=None outside a request (a management command, a job) it is an
-    event of its own, "JOB /jobs/<command>", and the engine is started from
-    the settings if nothing else started it."""
+    request=None it attaches to the request being served only under
+    OTAS_CAPTURE_OUTGOING=1 (which tracks the current request); otherwise,
+    in a view too, it is an event of its own, "JOB /jobs/<command>", and
+    the engine is started from the settings if nothing else started it."""
     from .outgoing import report_error as _report
 
     _report(request, exc)

@@ -141,8 +141,12 @@ def report_error(request, exc):
     """Attach `exc` (type, message, stack) to the event of `request`.
 
     Any number per request; the request's response is unaffected.  With
-    `request=None` (a background job, a management command) the error is
-    sent as an event of its own.
+    `request=None` it attaches to the request being served only where the
+    adapter tracks it (OTAS_CAPTURE_OUTGOING=1 sets a context variable per
+    request; without it nothing is set, to keep the request path cheap);
+    otherwise -- a background job, a management command, and a view under
+    the default options -- it is an event of its own, "JOB
+    /jobs/<command>".  Inside a view, pass the request.
     """
     record = exception_record(exc)
     if request is not None:

@@ -269,3 +269,42 @@ def test_asgi_event_id_header_only_on_captured_responses(collector, uid):
     assert dict(sent[0]["headers"])[b"x-otas-event-id"].decode() == ev["metadata"]["event_id"]
     assert ev["response_size_bytes"] == 20
     assert collector.events(path=f"/id-asgi-out/{uid}") == []
+
+
+REPORT_NONE = """
+import json, sys, django
+django.setup()
+sys.argv = ["manage.py", "report_job_%s"]
+from django.test import Client
+import otas
+r = Client().get("/api/report-no-request?u=%s")
+print("RESULT " + json.dumps({"status": r.status_code, "flushed": otas.flush(10)}))
+"""
+
+
+@pytest.mark.parametrize("outgoing", ["0", "1"])
+def test_report_error_none_inside_a_django_view(outgoing, collector, uid, tmp_path):
+    """report_error(None, exc) attaches to the request only where the
+    middleware tracks the current request (OTAS_CAPTURE_OUTGOING=1, a
+    context variable per request); otherwise it is an event of its own,
+    JOB /jobs/<command>, as documented."""
+    from sdk_support import run_app
+
+    tag = f"{uid}_{outgoing}"
+    p, res = run_app({"OTAS_SDK_KEY": collector.key, "OTAS_BASE_URL": collector.url,
+                      "OTAS_SPOOL_DIR": str(tmp_path), "OTAS_CAPTURE_OUTGOING": outgoing},
+                     code=REPORT_NONE % (tag, tag))
+    assert res == {"status": 200, "flushed": True}, p.stderr[-2000:]
+    ev = [e for e in events_for(collector, 1, path="/api/report-no-request")
+          if as_obj(e["query_params"]).get("u") == [tag]]
+    assert len(ev) == 1
+    errors = ev[0]["metadata"].get("errors") or []
+    if outgoing == "1":
+        assert [e["message"] for e in errors] == ["reported without the request"]
+        assert collector.events(path=f"/jobs/report_job_{tag}") == []
+    else:
+        assert errors == []
+        job = events_for(collector, 1, path=f"/jobs/report_job_{tag}")
+        assert len(job) == 1 and job[0]["method"] == "JOB"
+        assert job[0]["status_code"] == 500
+        assert job[0]["metadata"]["errors"][0]["message"] == "reported without the request"

@@ -25,6 +25,7 @@ urlpatterns = [
     path("api/outgoing-fail", views.outgoing_fail),
     path("api/observed", views.observed),
     path("api/report-errors", views.report_errors),
+    path("api/report-no-request", views.report_no_request),
     path("api/account", views.account),
     path("api/boom-url", views.boom_url),
     path("api/redirect", views.redirect_to),

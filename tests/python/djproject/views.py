@@ -172,6 +172,16 @@ def report_errors(request):
     return JsonResponse({"ok": True})
 
 
+def report_no_request(request):
+    import otas
+
+    try:
+        raise ValueError("reported without the request")
+    except ValueError as e:
+        otas.report_error(None, e)
+    return JsonResponse({"ok": True})
+
+
 @csrf_exempt
 def account(request):
     """Echoes a form or JSON body and answers with secrets of its own."""
