@@ -47,6 +47,21 @@ __all__ = [
 ]
 
 
+def _has_django():
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("django") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+if not _has_django():
+    # `from otas import *` in a WSGI/ASGI app without Django: the
+    # middleware (which imports Django) is left out of the star-import.
+    __all__.remove("OtasMiddleware")
+
+
 def flush(timeout=5.0):
     """Wait until everything captured so far is delivered or spooled.
 

@@ -308,3 +308,44 @@ def test_report_error_none_inside_a_django_view(outgoing, collector, uid, tmp_pa
         assert len(job) == 1 and job[0]["method"] == "JOB"
         assert job[0]["status_code"] == 500
         assert job[0]["metadata"]["errors"][0]["message"] == "reported without the request"
+
+
+STAR_WITHOUT_DJANGO = """
+import json, sys
+
+class HideDjango:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("django", "asgiref"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, HideDjango())
+from otas import *
+import otas
+names = sorted(k for k in dir() if k == "__version__" or not k.startswith("_"))
+print("RESULT " + json.dumps({"names": names,
+                              "django": [m for m in sys.modules if m.split(".")[0] == "django"],
+                              "all": otas.__all__}))
+"""
+
+
+def test_star_import_without_django():
+    import os
+    import subprocess
+    import sys
+
+    from sdk_support import PYTHONPATH
+
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("OTAS_") and k != "DJANGO_SETTINGS_MODULE"}
+    env["PYTHONPATH"] = PYTHONPATH
+    p = subprocess.run([sys.executable, "-c", STAR_WITHOUT_DJANGO], env=env,
+                       capture_output=True, text=True, timeout=60)
+    out = [line for line in p.stdout.splitlines() if line.startswith("RESULT ")]
+    assert out, p.stderr[-2000:]
+    res = json.loads(out[0][7:])
+    assert res["django"] == []
+    for name in ("flush", "stats", "report_error", "observe_request", "OtasClient",
+                 "OtasError", "update_user", "__version__"):
+        assert name in res["names"]
+    assert "OtasMiddleware" not in res["names"] and "OtasMiddleware" not in res["all"]
