@@ -550,6 +550,22 @@ TEST(utf8)
 	CHECK(!otas__utf8_valid("\xed\xa0\x80", 3)); /* surrogate */
 	CHECK(!otas__utf8_valid("\xe2\x82", 2));     /* truncated */
 	CHECK(!otas__utf8_valid("\xf5\x80\x80\x80", 4));
+	/* The ASCII fast paths (32 and 8 bytes at a time) stop at a
+	 * non-ASCII byte wherever it falls: at every offset of a 100-byte
+	 * ASCII text, a stray continuation byte is refused, a valid
+	 * 3-byte character kept, and one cut by the end refused. */
+	{
+		char t[100];
+		for (size_t at = 0; at + 3 <= sizeof t; at++) {
+			memset(t, 'a', sizeof t);
+			t[at] = '\x80';
+			CHECK(!otas__utf8_valid(t, sizeof t));
+			memcpy(t + at, "\xe2\x82\xac", 3); /* EURO SIGN */
+			CHECK(otas__utf8_valid(t, sizeof t));
+			CHECK(!otas__utf8_valid(t, at + 2));
+			CHECK(otas__utf8_valid(t, at));
+		}
+	}
 }
 
 /* otas__search_text on strings longer than the 4,096 characters kept,
