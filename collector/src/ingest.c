@@ -231,7 +231,8 @@ otas__event_clear(otas__event_t *ev)
 	free(ev->method);
 	free(ev->route);
 	free(ev->token);
-	free(ev->doc);
+	if (!ev->doc_lent)
+		free(ev->doc);
 	free(ev->user_id);
 	free(ev->company_id);
 	free(ev->tags);
@@ -244,6 +245,7 @@ otas__batch_free(otas__batch_t *b)
 	for (size_t i = 0; i < b->n; i++)
 		otas__event_clear(&b->ev[i]);
 	free(b->ev);
+	free(b->body); /* after the events: their documents may be in it */
 	memset(b, 0, sizeof *b);
 }
 
@@ -839,6 +841,7 @@ typedef struct {
 	int meta_route_seen, meta_ts_seen, meta_id_seen;
 	int who_seen[2];        /* metadata.user_id / company_id members */
 	int who_doc;            /* the metadata key was written with escapes */
+	int lend;               /* the document may point into the body */
 } ev_state_t;
 
 /* One member of the event object.  Returns 1 when v is the metadata
@@ -1207,6 +1210,15 @@ scan_event(sc_t *c, ev_state_t *st, int depth)
 		break;
 	}
 store:
+	if (st->lend && ncut == 0) {
+		/* The text as sent, where it lies in the body: terminated
+		 * once the whole body is scanned (batch_decode), for the
+		 * byte after it is still to be read. */
+		ev->doc = (char *)start;
+		ev->doc_len = (size_t)(c->p - start);
+		ev->doc_lent = 1;
+		return 0;
+	}
 	ev->doc = malloc((size_t)(c->p - start) + 1);
 	if (!ev->doc)
 		abort();
@@ -1230,9 +1242,38 @@ state_begin(ev_state_t *st, otas__event_t *ev)
 	st->ev = ev;
 }
 
+static int batch_decode(const char *body, size_t n, size_t max_events,
+                        otas__batch_t *b, int lend);
+
 int
 otas__batch_decode(const char *body, size_t n, size_t max_events,
                    otas__batch_t *b)
+{
+	return batch_decode(body, n, max_events, b, 0);
+}
+
+int
+otas__batch_decode_lent(char *body, size_t n, size_t max_events,
+                        otas__batch_t *b)
+{
+	int rc = batch_decode(body, n, max_events, b, 1);
+
+	if (rc != OTAS__INGEST_OK) {
+		free(body);
+		return rc;
+	}
+	/* Scanned whole: each lent document ends where its '}' did (the
+	 * byte after it, a ',', ']' or space, is read no more). */
+	for (size_t i = 0; i < b->n; i++)
+		if (b->ev[i].doc_lent)
+			b->ev[i].doc[b->ev[i].doc_len] = '\0';
+	b->body = body;
+	return rc;
+}
+
+static int
+batch_decode(const char *body, size_t n, size_t max_events,
+             otas__batch_t *b, int lend)
 {
 	sc_t c = {body, body + n, 0, {0, {0}}, {0, {0}}};
 	ev_state_t st;
@@ -1294,6 +1335,7 @@ otas__batch_decode(const char *body, size_t n, size_t max_events,
 					memset(ev, 0, sizeof *ev);
 					if (peek(&c) == '{') {
 						state_begin(&st, ev);
+						st.lend = lend;
 						if (scan_event(&c, &st, 2) != 0)
 							goto bad_json;
 						event_close(&st, NULL, NULL);

@@ -278,6 +278,48 @@ TEST(batch_decode_valid_and_rejected)
 	otas__batch_free(&b);
 }
 
+/* The ingest path's decode leaves each document in the body (given to
+ * the batch, NUL-terminated there), except one whose token is cut out of
+ * its text; the texts are the copying decode's. */
+TEST(batch_decode_lent)
+{
+	const char *body = "{\"events\":[" EV "}, " EV ",\"agent_session_token\":"
+	                   "\"t.k.n\"},3," EV ",\"event_id\":\"e-2\"}\n]}";
+	size_t n = strlen(body);
+	char *own = malloc(n + 1);
+	otas__batch_t b, l;
+
+	memcpy(own, body, n + 1);
+	CHECK_INT(otas__batch_decode(body, n, 100, &b), OTAS__INGEST_OK);
+	CHECK_INT(otas__batch_decode_lent(own, n, 100, &l), OTAS__INGEST_OK);
+	CHECK(l.body == own);
+	CHECK_INT(l.n, 4);
+	CHECK_INT(b.n, 4);
+	for (size_t i = 0; i < 4; i++) {
+		CHECK((b.ev[i].doc == NULL) == (l.ev[i].doc == NULL));
+		if (!b.ev[i].doc)
+			continue;
+		CHECK_INT(l.ev[i].doc_len, b.ev[i].doc_len);
+		CHECK_STR(l.ev[i].doc, b.ev[i].doc);
+	}
+	CHECK(l.ev[0].doc_lent && l.ev[0].doc == own + 11);
+	CHECK_STR(l.ev[0].doc, EV "}");
+	CHECK(!l.ev[1].doc_lent); /* its token left out: a copy */
+	CHECK_STR(l.ev[1].doc, EV "}");
+	CHECK(l.ev[3].doc_lent);
+	CHECK_STR(l.ev[3].doc, EV ",\"event_id\":\"e-2\"}");
+	CHECK_STR(l.ev[1].token, "t.k.n");
+	otas__batch_free(&b);
+	otas__batch_free(&l);
+	CHECK(l.body == NULL);
+	/* on error the body is freed (ASan: no leak) */
+	own = strdup("{\"events\":[1,2,3]}");
+	CHECK_INT(otas__batch_decode_lent(own, strlen("{\"events\":[1,2,3]}"), 2, &l),
+	          OTAS__INGEST_TOO_MANY);
+	own = strdup("{\"events\":[{]}");
+	CHECK_INT(otas__batch_decode_lent(own, strlen(own), 2, &l), OTAS__INGEST_BAD_JSON);
+}
+
 TEST(batch_decode_errors)
 {
 	otas__batch_t b;
@@ -661,6 +703,7 @@ main(void)
 	RUN(unzstd_kept_decoder_reset_per_body);
 	RUN(scanner_block_escapes_decoded);
 	RUN(batch_decode_valid_and_rejected);
+	RUN(batch_decode_lent);
 	RUN(batch_decode_errors);
 	RUN(event_missing_fields_listed);
 	RUN(event_duplicate_field_is_invalid);
