@@ -576,6 +576,10 @@ otas__store_writer_start(otas__store_t *st, const otas__writer_opts_t *o)
 	st->stopping = 0;
 	st->index_more = 1; /* catch up with what is there */
 	st->index_pass = 1;
+	/* How much waits is not known (a held index, one just turned on, a
+	 * crash before the indexer got there): the start-up pass runs until
+	 * it has caught up, not until it has taken one chunk. */
+	st->index_waiting = INT64_MAX / 2;
 	st->n_writers = 0;
 	for (int w = 0; w < n; w++) {
 		if (st->ops->writer_open(st->b, w, o) != 0)

@@ -33,7 +33,8 @@ earlier(int64_t *wake, int64_t t)
 
 static void
 decide_unauthed(const otas__sched_state_t *st, int64_t now, int over_half,
-                int flush_urgent, int can_spool, otas__sched_decision_t *d)
+                int flush_urgent, int can_spool, int64_t spool_at,
+                otas__sched_decision_t *d)
 {
 	int any = st->q_count || st->pending || st->batch_n ||
 	          st->entities_queued || st->in_flight;
@@ -71,6 +72,15 @@ decide_unauthed(const otas__sched_state_t *st, int64_t now, int over_half,
 		if (st->oldest_ms >= 0 && can_spool && !st->flush_wanted)
 			earlier(&d->wake_at_ms,
 			        st->oldest_ms + st->flush_interval_ms);
+		/* Nothing can go to the spool now: what is captured waits for
+		 * the next attempt or the spool's retry, so a capture past the
+		 * park thresholds would wake the sender for nothing, once per
+		 * request.  Its clocks wake it instead. */
+		if (d->parked && !can_spool) {
+			d->parked_no_spool = 1;
+			if (st->spool_configured && st->oldest_ms >= 0)
+				earlier(&d->wake_at_ms, spool_at);
+		}
 	}
 	if (!any)
 		d->resolve_all = 1;
@@ -90,6 +100,15 @@ decide_held(const otas__sched_state_t *st, int64_t now, int over_half,
 	} else if (must_spool && now >= spool_at) {
 		d->action = OTAS__ACT_SPOOL;
 	} else {
+		/* Until the backoff ends nothing captured changes what the
+		 * sender can do, except a queue past half its budget (the
+		 * held batch's turn to go to the spool): not a wake-up per
+		 * capture once a full batch waits.  Nothing at all when
+		 * there is no spool or the batch waits for the spool's
+		 * clock already. */
+		d->held_wake_bytes = !st->spool_configured || must_spool
+		                         ? UINT64_MAX
+		                         : st->q_max_bytes / 2 + 1;
 		earlier(&d->wake_at_ms, st->next_attempt_ms);
 		/* The retry window and a spool that failed matter only
 		 * when there is a spool: no spin on a clock that passed. */
@@ -160,7 +179,7 @@ otas__sched_decision_t
 otas__sched_decide(const otas__sched_state_t *st, int64_t now)
 {
 	otas__sched_decision_t d = {OTAS__ACT_WAIT, now + OTAS__SCHED_IDLE_MS,
-	                            0, 0, 0, 0, 0, 0};
+	                            0, 0, 0, 0, 0, 0, 0, 0};
 	int over_half, flush_urgent, can_spool;
 	/* When the spool can take a batch (never without one). */
 	int64_t spool_at = !st->spool_configured ? INT64_MAX
@@ -183,7 +202,8 @@ otas__sched_decide(const otas__sched_state_t *st, int64_t now)
 	can_spool = st->spool_configured && now >= spool_at;
 
 	if (!st->authed)
-		decide_unauthed(st, now, over_half, flush_urgent, can_spool, &d);
+		decide_unauthed(st, now, over_half, flush_urgent, can_spool,
+		                spool_at, &d);
 	else if (st->batch_n)
 		decide_held(st, now, over_half, flush_urgent, spool_at, &d);
 	else

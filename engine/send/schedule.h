@@ -129,6 +129,16 @@ typedef struct {
 	                      * wakes the sender (to authenticate at once,
 	                      * once per process); otherwise only a full
 	                      * batch does (OTAS__QUEUE_FIRST, queue.c) */
+	int parked_no_spool; /* parked with nothing able to go to the spool
+	                      * now (none, or it waits for its retry): no
+	                      * capture wakes it, only its clocks (the next
+	                      * attempt, the spool's retry) and commands */
+	uint64_t held_wake_bytes; /* ACT_WAIT with a batch held for its
+	                      * backoff: only a queue of this many bytes
+	                      * (past half its budget: the spool's turn)
+	                      * wakes it, UINT64_MAX none (no spool, or
+	                      * past half already and waiting for the
+	                      * spool's clock); 0: not held */
 } otas__sched_decision_t;
 
 /* The next step for state st at now_ms (monotonic).  Pure. */

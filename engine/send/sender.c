@@ -63,9 +63,10 @@
 #include "send/schedule.h"
 #include "spool/spool.h"
 
-/* An event of a batch: its JSON and its agent token (tok_len 0: none)
- * at offsets into the batch's one buffer, so serialising an event
- * appends to that buffer (no allocation or copy of its own). */
+/* An event of a batch: its JSON at an offset into the batch's data and
+ * its agent token (tok_len 0: none) at one into the batch's toks, so
+ * serialising an event appends to those buffers (no allocation or copy
+ * of its own). */
 typedef struct {
 	size_t off, len;
 	size_t tok_off, tok_len;
@@ -1399,13 +1400,24 @@ sender_main(void *arg)
 			 * next attempt or the spool grace, so a capture does
 			 * not wake it (a futex and a context switch per
 			 * request) unless the queue passes
-			 * OTAS__SCHED_PARK_BYTES. */
+			 * OTAS__SCHED_PARK_BYTES, nor at all when nothing can
+			 * go to the spool now. */
 			sn->q->wake_parked_bytes = OTAS__SCHED_PARK_BYTES;
 			sn->q->wake_parked_count = otas__sched_park_events(
 			    (uint64_t)sn->cfg->batch_max_events);
-			sn->q->sender_waiting = d.parked ? OTAS__QUEUE_PARKED
-			                        : d.wake_first ? OTAS__QUEUE_FIRST
-			                                       : 1;
+			if (d.parked_no_spool)
+				sn->q->wake_parked_bytes =
+				    sn->q->wake_parked_count = UINT64_MAX;
+			/* A batch held for its backoff: the same, at the
+			 * bytes the spool would take the batch. */
+			if (d.held_wake_bytes) {
+				sn->q->wake_parked_bytes = d.held_wake_bytes;
+				sn->q->wake_parked_count = UINT64_MAX;
+			}
+			sn->q->sender_waiting =
+			    d.parked || d.held_wake_bytes ? OTAS__QUEUE_PARKED
+			    : d.wake_first                ? OTAS__QUEUE_FIRST
+			                                  : 1;
 			pthread_cond_timedwait(&sn->q->cv_send, &sn->q->mu, &ts);
 			sn->q->sender_waiting = 0;
 			pthread_mutex_unlock(&sn->q->mu);

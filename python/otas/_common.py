@@ -3,7 +3,7 @@
 import logging
 import traceback
 
-from . import _native, _runtime
+from . import _native, _runtime, conf
 
 logger = logging.getLogger("otas")
 
@@ -43,19 +43,14 @@ class HostOptions:
     __slots__ = ("id_header", "filtering", "outgoing")
 
     def __init__(self, settings, engine):
-        opts = settings.options
-        self.id_header = engine is not None and _as_bool(
-            opts.get("OTAS_EVENT_ID_HEADER", "0"))
+        self.id_header = engine is not None and conf.as_bool(
+            settings.get("OTAS_EVENT_ID_HEADER"))
         # Worth an early call into the engine only when a filter is set;
         # the engine applies filters at capture time in any case.
         self.filtering = engine is not None and any(
-            opts.get(k) for k in ("OTAS_EXCLUDE_PATHS", "OTAS_CAPTURE_METHODS"))
-        self.outgoing = engine is not None and _as_bool(
-            opts.get("OTAS_CAPTURE_OUTGOING", "0"))
-
-
-def _as_bool(value):
-    return str(value).strip().lower() in ("1", "true", "yes", "on")
+            settings.options.get(k) for k in ("OTAS_EXCLUDE_PATHS", "OTAS_CAPTURE_METHODS"))
+        self.outgoing = engine is not None and conf.as_bool(
+            settings.get("OTAS_CAPTURE_OUTGOING"))
 
 
 class Adapter:

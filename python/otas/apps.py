@@ -27,8 +27,7 @@ def _install_outgoing():
         from . import conf, outgoing
 
         settings = conf.load(conf.django_setting(), require_key=False)
-        if settings.enabled and conf.as_bool(
-                settings.options.get("OTAS_CAPTURE_OUTGOING", "0")):
+        if settings.enabled and conf.as_bool(settings.get("OTAS_CAPTURE_OUTGOING")):
             outgoing.install(None, settings)
     except Exception:
         pass

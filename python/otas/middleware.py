@@ -177,9 +177,8 @@ class OtasMiddleware:
         self._outgoing = opts.outgoing
         if self._outgoing:
             outgoing.install(engine, settings)
-        self._user_field = settings.options.get("OTAS_USER_ID_FIELD", "pk") or "pk"
-        self._resolve_user = conf.as_bool(
-            settings.options.get("OTAS_RESOLVE_USER", "0"))
+        self._user_field = settings.get("OTAS_USER_ID_FIELD") or "pk"
+        self._resolve_user = conf.as_bool(settings.get("OTAS_RESOLVE_USER"))
         # The common case in one C call (capture_django): no hooks, no
         # MASK_EVENT, no OpenTelemetry (Core.plain).  The request.__dict__
         # keys that need the Python core, and whether the engine may read

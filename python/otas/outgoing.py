@@ -27,7 +27,7 @@ import threading
 import time
 from urllib.parse import urlsplit
 
-from . import _mask, _native, _otel, _runtime
+from . import _mask, _native, _otel, _runtime, conf
 from ._common import exception_record
 
 _perf_ns = time.perf_counter_ns
@@ -195,11 +195,12 @@ class _Recorder:
         self.skip = tuple(p.rstrip("/") for p in skip_prefixes if p)
         self.flag = _native.engine.CAP_OUTGOING
         hooks = settings.hooks if settings is not None else {}
-        opts = settings.options if settings is not None else {}
+        get = settings.get if settings is not None else conf.default
         self.hooks = {k: hooks[k] for k in OUTGOING_HOOKS if hooks.get(k)}
         self.mask = hooks.get("MASK_EVENT")
-        self.bodies = str(opts.get("OTAS_CAPTURE_OUTGOING_BODIES", "1")) != "0"
-        self.propagate = str(opts.get("OTAS_PROPAGATE_TRACEPARENT", "1")) != "0"
+        # As the engine reads a BOOL: 1/0, true/false, yes/no, on/off.
+        self.bodies = conf.as_bool(get("OTAS_CAPTURE_OUTGOING_BODIES"))
+        self.propagate = conf.as_bool(get("OTAS_PROPAGATE_TRACEPARENT"))
         self.failed = set()
 
     @property
@@ -614,11 +615,10 @@ def install(engine, settings):
     engine None: started on the first call (apps.ready() installs before
     any request, so that calls outside requests are captured too)."""
     global _recorder
-    opts = settings.options
     if _recorder is not None and engine is None:
         return
-    _recorder = _Recorder(engine, [opts.get("OTAS_BASE_URL", ""),
-                                   opts.get("OTAS_AUTH_URL", "")], settings)
+    _recorder = _Recorder(engine, [settings.get("OTAS_BASE_URL"),
+                                   settings.get("OTAS_AUTH_URL")], settings)
     _patch_requests()
     _patch_urllib3()
     _patch_httpx()

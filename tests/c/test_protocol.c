@@ -3,6 +3,8 @@
  * on every endpoint, the request bytes each protocol writes (URL, header
  * lines, envelope), and the answers it reads.  No network.
  */
+#include <dlfcn.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -434,6 +436,23 @@ TEST(otlp_envelope)
 	otas_config_free(c);
 }
 
+/* Every jansson parse the engine makes from this binary passes here (the
+ * definition in the executable is the one the static engine links to),
+ * counted, then goes to libjansson's own: the tests can tell whether an
+ * answer was read by the flat reader or by jansson. */
+static int g_json_loads;
+
+json_t *
+json_loadb(const char *buf, size_t len, size_t flags, json_error_t *error)
+{
+	static json_t *(*real)(const char *, size_t, size_t, json_error_t *);
+
+	if (!real)
+		*(void **)&real = dlsym(RTLD_NEXT, "json_loadb");
+	g_json_loads++;
+	return real ? real(buf, len, flags, error) : NULL;
+}
+
 #define PARSE(js, n, a) \
 	otas__protocol_parse_otas_answer(js, strlen(js), n, a)
 
@@ -581,6 +600,64 @@ TEST(otas_answer_flat_equals_jansson)
 	}
 }
 
+/* The collector's usual answer to a batch (collector/src/routes.c
+ * answer_batch, every event stored or a duplicate) is read by the flat
+ * reader, through otas__protocol_answer() as the sender calls it: no
+ * jansson parse.  One with a rejected event goes to jansson (the counter
+ * does count). */
+TEST(otas_answer_flat_path_taken_for_collector_answer)
+{
+	static const struct {
+		size_t n;
+		long acc, dup;
+	} cases[] = {{1, 1, 0}, {100, 97, 3}, {1000, 1000, 0}, {4000, 0, 4000}};
+	otas_config_t *c = cfg(NULL);
+	otas__protocol_t *p = otas__protocol_new(c, "otas-c/test");
+	otas__request_t rq;
+	otas__http_resp_t r;
+	otas__answer_t a;
+	size_t i;
+
+	CHECK(p);
+	memset(&rq, 0, sizeof(rq));
+	memset(&r, 0, sizeof(r));
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		otas__buf_reset(&r.body);
+		otas__buf_printf(&r.body,
+		                 "{\"status\":1,\"status_description\":"
+		                 "\"batch_captured\",\"accepted\":%ld,"
+		                 "\"duplicates\":%ld,\"rejected\":[]}",
+		                 cases[i].acc, cases[i].dup);
+		r.status = 200;
+		rq.ep = B;
+		rq.n = cases[i].n;
+		memset(&a, 0, sizeof(a));
+		g_json_loads = 0;
+		otas__protocol_answer(p, &rq, &r, &a);
+		CHECK_INT(g_json_loads, 0);
+		CHECK_INT(a.outcome, OTAS__OUT_OK);
+		CHECK_INT(a.accepted, cases[i].acc);
+		CHECK_INT(a.duplicates, cases[i].dup);
+		CHECK_INT(a.rejected, 0);
+		CHECK_STR(a.description, "batch_captured");
+	}
+	otas__buf_reset(&r.body);
+	otas__buf_puts(&r.body,
+	               "{\"status\":1,\"status_description\":\"batch_captured\","
+	               "\"accepted\":1,\"duplicates\":0,\"rejected\":[{\"index\":1,"
+	               "\"status_description\":\"missing_required_fields\"}]}");
+	rq.n = 2;
+	g_json_loads = 0;
+	otas__protocol_answer(p, &rq, &r, &a);
+	CHECK_INT(g_json_loads, 1);
+	CHECK_INT(a.accepted, 1);
+	CHECK_INT(a.rejected, 1);
+	otas__buf_free(&r.body);
+	otas__request_free(&rq);
+	otas__protocol_free(p);
+	otas_config_free(c);
+}
+
 int
 main(void)
 {
@@ -593,5 +670,6 @@ main(void)
 	RUN(otas_answer_parser);
 	RUN(otas_batch_adopt_equals_append);
 	RUN(otas_answer_flat_equals_jansson);
+	RUN(otas_answer_flat_path_taken_for_collector_answer);
 	return testlib_done();
 }

@@ -38,6 +38,8 @@ typedef struct {
 	int64_t wake; /* checked for ACT_WAIT */
 	int take, resolve, parked, entities;
 	int first; /* wake_first */
+	int pns;   /* parked_no_spool */
+	uint64_t hwb; /* held_wake_bytes */
 	uint64_t take_max; /* checked when set */
 } row_t;
 
@@ -80,6 +82,9 @@ state_of(const row_t *r)
 	st.drain_at = r->drain_at;
 	return st;
 }
+
+/* A held batch's wake-up: past half the queue's budget. */
+#define HALF1 ((32u << 20) / 2 + 1)
 
 static const row_t rows[] = {
     /* --- idle, delivery working */
@@ -133,28 +138,33 @@ static const row_t rows[] = {
      .act = OTAS__ACT_FILL, .take = 1},
     {"held batch waits for the end of its backoff", T0, .batch_n = 100,
      .attempt = 2, .next_attempt = T0 + 700, .batch_deadline = T0 + 9000,
-     .act = OTAS__ACT_WAIT, .wake = T0 + 700},
+     .act = OTAS__ACT_WAIT, .wake = T0 + 700, .hwb = HALF1},
     {"held batch: backoff over, send", T0 + 700, .batch_n = 100,
      .attempt = 2, .next_attempt = T0 + 700, .act = OTAS__ACT_SEND},
     {"retry-after past the retry window: spool at the window", T0,
      .batch_n = 100, .attempt = 1, .next_attempt = T0 + 120000,
      .batch_deadline = T0 + 30000, .act = OTAS__ACT_WAIT,
-     .wake = T0 + 30000},
+     .wake = T0 + 30000, .hwb = HALF1},
     {"retry window over: spool", T0 + 30000, .batch_n = 100, .attempt = 1,
      .next_attempt = T0 + 120000, .batch_deadline = T0 + 30000,
      .act = OTAS__ACT_SPOOL},
     {"retry window over, no spool: wait for the backoff, no spin", T0 + 30000,
      .batch_n = 100, .attempt = 1, .next_attempt = T0 + 120000,
      .batch_deadline = T0 + 30000, .no_spool = 1, .act = OTAS__ACT_WAIT,
-     .wake = T0 + 30000 + OTAS__SCHED_IDLE_MS},
+     .wake = T0 + 30000 + OTAS__SCHED_IDLE_MS, .hwb = UINT64_MAX},
     {"queue past half its budget: spool the held batch", T0,
      .batch_n = 100, .attempt = 1, .next_attempt = T0 + 5000,
      .q_count = 40000, .q_bytes = 17u << 20, .oldest = T0 - 9000,
      .act = OTAS__ACT_SPOOL},
+    {"held, a queue growing: only past half its budget does it wake",
+     T0, .batch_n = 100, .attempt = 1, .next_attempt = T0 + 5000,
+     .q_count = 3000, .q_bytes = 3u << 20, .oldest = T0 - 900,
+     .batch_deadline = T0 + 9000, .act = OTAS__ACT_WAIT, .wake = T0 + 5000,
+     .hwb = HALF1},
     {"spool write failed: not before its back-off", T0, .batch_n = 100,
      .attempt = 1, .next_attempt = T0 + 5000, .batch_deadline = T0 - 1,
      .spool_fail_until = T0 + 2000, .act = OTAS__ACT_WAIT,
-     .wake = T0 + 2000},
+     .wake = T0 + 2000, .hwb = UINT64_MAX},
     /* --- flush deadline */
     {"flush: next attempt too late for its deadline, spool", T0,
      .batch_n = 10, .attempt = 3, .next_attempt = T0 + 4000, .flush = 1,
@@ -162,11 +172,11 @@ static const row_t rows[] = {
     {"flush: next attempt in time, wait for it", T0, .batch_n = 10,
      .attempt = 3, .next_attempt = T0 + 500, .flush = 1,
      .flush_deadline = T0 + 2000, .act = OTAS__ACT_WAIT,
-     .wake = T0 + 500},
+     .wake = T0 + 500, .hwb = HALF1},
     {"flush: wake at the deadline margin first", T0, .batch_n = 10,
      .attempt = 3, .next_attempt = T0 + 2500, .flush = 1,
      .flush_deadline = T0 + 2200, .no_spool = 1, .act = OTAS__ACT_WAIT,
-     .wake = T0 + 2000},
+     .wake = T0 + 2000, .hwb = UINT64_MAX},
     /* --- spool drain */
     {"nothing queued, delivery works: drain the spool", T0, .http = 1,
      .act = OTAS__ACT_DRAIN, .resolve = 1},
@@ -226,7 +236,23 @@ static const row_t rows[] = {
     {"auth failing, no spool: wait for the next attempt", T0,
      .unauthed = 1, .auth_attempts = 1, .next_auth = T0 + 5000,
      .q_count = 30, .oldest = T0 - FI, .no_spool = 1,
-     .act = OTAS__ACT_WAIT, .wake = T0 + 5000, .parked = 1},
+     .act = OTAS__ACT_WAIT, .wake = T0 + 5000, .parked = 1, .pns = 1},
+    {"auth failing, no spool, past the park count: no capture wakes", T0,
+     .unauthed = 1, .auth_attempts = 1, .next_auth = T0 + 5000,
+     .q_count = 300, .oldest = T0 - 10, .no_spool = 1,
+     .act = OTAS__ACT_WAIT, .wake = T0 + 5000, .parked = 1, .pns = 1},
+    {"auth failing, spool failing: its retry, not captures, wakes", T0,
+     .unauthed = 1, .auth_attempts = 1, .next_auth = T0 + 5000,
+     .q_count = 300, .oldest = T0 - 10, .spool_fail_until = T0 + 2000,
+     .act = OTAS__ACT_WAIT, .wake = T0 + 2000, .parked = 1, .pns = 1},
+    {"auth failing, spool failing, empty queue: the interval", T0,
+     .unauthed = 1, .auth_attempts = 1, .next_auth = T0 + 5000,
+     .spool_fail_until = T0 + 2000, .act = OTAS__ACT_WAIT, .wake = T0 + FI,
+     .resolve = 1, .parked = 1, .pns = 1},
+    {"auth failing, the spool's retry is due: spool", T0 + 2000,
+     .unauthed = 1, .auth_attempts = 1, .next_auth = T0 + 5000,
+     .q_count = 300, .oldest = T0 - 10, .spool_fail_until = T0 + 2000,
+     .act = OTAS__ACT_SPOOL, .take = 1},
     {"auth failing: the next attempt is due", T0 + 5000, .unauthed = 1,
      .auth_attempts = 1, .next_auth = T0 + 5000, .q_count = 30,
      .oldest = T0 - FI, .act = OTAS__ACT_AUTH},
@@ -251,7 +277,7 @@ static const row_t rows[] = {
     {"entities wait for authentication", T0, .unauthed = 1,
      .auth_attempts = 1, .next_auth = T0 + 5000, .ent_due = 1,
      .no_spool = 1, .fi = 3600000, .act = OTAS__ACT_WAIT,
-     .wake = T0 + 5000, .parked = 1},
+     .wake = T0 + 5000, .parked = 1, .pns = 1},
     /* --- waiting in HTTP with room for more */
     {"in flight, room, libcurl cannot be woken: poll the queue", T0,
      .q_count = 5, .oldest = T0 - 1, .http = 1, .max_if = 4, .in_flight = 1,
@@ -309,6 +335,8 @@ TEST(table_of_states)
 		         d.resolve_all == r->resolve && d.parked == r->parked &&
 		         d.entities == r->entities &&
 		         d.wake_first == r->first &&
+		         d.parked_no_spool == r->pns &&
+		         d.held_wake_bytes == r->hwb &&
 		         (!r->take_max || d.take_max == r->take_max);
 
 		int timed = (r->act == OTAS__ACT_WAIT ||
@@ -321,15 +349,17 @@ TEST(table_of_states)
 		if (!ok) {
 			fprintf(stderr,
 			        "  row %zu \"%s\":\n    got  %s wake %+lld take %d "
-			        "resolve %d parked %d entities %d\n    want %s "
-			        "wake %+lld take %d resolve %d parked %d "
-			        "entities %d\n",
+			        "resolve %d parked %d/%d entities %d held %llu\n"
+			        "    want %s wake %+lld take %d resolve %d "
+			        "parked %d/%d entities %d held %llu\n",
 			        i, r->name, otas__sched_action_name(d.action),
 			        (long long)(d.wake_at_ms - r->now), d.take,
-			        d.resolve_all, d.parked, d.entities,
+			        d.resolve_all, d.parked, d.parked_no_spool,
+			        d.entities, (unsigned long long)d.held_wake_bytes,
 			        otas__sched_action_name(r->act),
 			        (long long)((timed ? r->wake : r->now) - r->now),
-			        r->take, r->resolve, r->parked, r->entities);
+			        r->take, r->resolve, r->parked, r->pns,
+			        r->entities, (unsigned long long)r->hwb);
 			bad++;
 		}
 	}

@@ -15,6 +15,7 @@
 #include "fake_server.c"
 #include "spool_v1.h"
 #include "testlib.h"
+#include "thread_status.h"
 
 #define KEY "otas_PocKPi56xDI_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ"
 
@@ -586,6 +587,55 @@ TEST(failing_delivery_spools_and_drains_later)
 	fs_stop(fs);
 }
 
+/* Authenticated, the batch endpoint failing (503): the sender holds the
+ * batch for its backoff, and until the queue passes half its budget (the
+ * spool's turn) nothing captured changes what it can do, so captures do
+ * not wake it: not one wake-up per request once a full batch (1,000
+ * records, the usual threshold) waits.  Counted as the sender thread's
+ * voluntary context switches (one per sleep). */
+TEST(held_batch_in_backoff_is_not_woken_per_capture)
+{
+	fs_t *fs = fs_new();
+	otas_engine_t *e = mk(fs, NULL);
+	otas_stats_t st = OTAS_STATS_INIT;
+	long long before, after;
+	int i;
+
+	e->timing.retry_base_ms = 20000; /* one backoff spans the test */
+	e->timing.retry_cap_ms = 20000;
+	e->timing.retry_window_ms = 60000;
+	CHECK_INT(otas_engine_authenticate(e, 2000, NULL), OTAS_AUTH_OK);
+	fs_log_status(fs, 503);
+	cap1(e, "/first", NULL);
+	for (i = 0; i < 1000 && fs_count(fs) < 1; i++) /* the batch, 503 */
+		usleep(10000);
+	CHECK(fs_count(fs) >= 1);
+	usleep(50000); /* its answer read: the batch is held */
+	for (i = 0; i < 1100; i++) /* past the usual wake threshold */
+		cap1(e, "/x", NULL);
+	usleep(50000);
+	before = thread_status("otas-sender", "voluntary_ctxt_switches:", 10);
+	CHECK(before >= 0);
+	for (i = 0; i < 400; i++) {
+		cap1(e, "/x", NULL);
+		usleep(500); /* room for a woken sender to run and sleep */
+	}
+	after = thread_status("otas-sender", "voluntary_ctxt_switches:", 10);
+	otas_stats(e, &st);
+	CHECK_INT(st.queue_events, 1500);
+	if (after - before >= 40)
+		fprintf(stderr, "  sender woke %lld times for 400 captures\n",
+		        after - before);
+	CHECK(after - before < 40);
+	/* still delivered, once, when the back end answers again */
+	fs_log_status(fs, 0);
+	CHECK(otas_flush(e, 30000) == OTAS_OK);
+	otas_stats(e, &st);
+	CHECK_INT(st.sent + st.spooled, 1501);
+	otas_engine_free(e, 2000);
+	fs_stop(fs);
+}
+
 TEST(shutdown_spools_and_next_engine_delivers)
 {
 	fs_t *fs = fs_new();
@@ -1148,6 +1198,7 @@ main(void)
 	RUN(key_refused_keeps_events_and_delivers_later);
 	RUN(unreachable_at_start_authenticates_in_background);
 	RUN(failing_delivery_spools_and_drains_later);
+	RUN(held_batch_in_backoff_is_not_woken_per_capture);
 	RUN(shutdown_spools_and_next_engine_delivers);
 	RUN(shutdown_tries_once_despite_own_backoff);
 	RUN(forked_child_delivers_its_own_events_only);

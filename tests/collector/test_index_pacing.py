@@ -46,8 +46,10 @@ def test_steady_stream_indexed_in_passes_once(new_collector):
         wait_for(lambda: not text_index(c)["behind"], what="start-up catch-up")
         before = text_index(c)
         t0 = time.monotonic()
+        acked = []
         for b in range(BATCHES):
             r = c.send_batch([ev(b, k) for k in range(PER_BATCH)])
+            acked.append(time.monotonic())
             assert r.status == 200 and r.json()["accepted"] == PER_BATCH, r.body
             if b % 10 == 0:
                 # found at once, indexed or not
@@ -73,8 +75,75 @@ def test_steady_stream_indexed_in_passes_once(new_collector):
         # with chunks halved to 32 events by a slow machine) and well under
         # one a commit.  (main at 5963138: 118 chunks on SQLite, 42 on
         # PostgreSQL, in streams of 0.3-0.6 s; now 1.)
+        # A machine loaded far beyond CI can space two commits 100 ms
+        # apart: the collector then rightly indexes at once, so each such
+        # gap (50 ms or more between two acknowledgements, seen from here)
+        # allows a chunk or two more.
+        sparse = sum(1 for a, b in zip(acked, acked[1:]) if b - a >= 0.05)
         chunks = during["chunks"] - before["chunks"]
-        assert chunks <= 6 * (int(stream_s) + 1) and chunks < BATCHES // 3, (
-            chunks, stream_s, during)
+        assert chunks <= 6 * (int(stream_s) + 1) + 2 * sparse and (
+            chunks < BATCHES // 3 + 2 * sparse), (chunks, stream_s, sparse, during)
+    finally:
+        c.stop()
+
+
+BACKLOG = 2000
+
+
+def backlog_ev(i):
+    # 2 KB of hex: thousands of distinct trigrams, so the indexer's chunks
+    # stay small (its transaction aims at ~10 ms) and the pace shows
+    body = "".join(f"{(i * 2654435761 + j * 40503) & 0xffffffff:08x}" for j in range(256))
+    md = {"timestamp": f"2026-03-02T10:{(i // 60) % 60:02d}:{i % 60:02d}.000000Z",
+          "route": "api/items/<int:pk>"}
+    return make_event(i, event_id=f"old-{i:05d}", path=f"/api/items/{i}",
+                      request_body=body, metadata=md)
+
+
+def old_unindexed(c):
+    if c.store == "sqlite":
+        return int(c.sql("SELECT count(*) FROM events WHERE event_id LIKE 'old-%'"
+                         " AND id > (SELECT wm FROM fts_state)"))
+    return int(c.sql("SELECT count(*) FROM events WHERE event_id LIKE 'old-%'"
+                     " AND NOT text_indexed"))
+
+
+def test_start_up_backlog_caught_up_under_a_stream(new_collector):
+    """What waits unindexed when the collector starts (the index held, or
+    just turned on, or a crash before the indexer got there) is the start-up
+    pass's: it is caught up chunk after chunk while a steady stream of small
+    commits comes, not one chunk a second (the stream's pace) as if only
+    the stream's events waited."""
+    c = new_collector("backlog")
+    c.start(extra_args=["--quiet", "--test-hold-text-index", "1"])
+    try:
+        for b in range(BACKLOG // 250):
+            r = c.send_batch([backlog_ev(b * 250 + k) for k in range(250)])
+            assert r.status == 200 and r.json()["accepted"] == 250, r.body[:300]
+        assert old_unindexed(c) == BACKLOG
+    finally:
+        c.stop()
+    c.start(extra_args=["--quiet"])
+    try:
+        t0 = time.monotonic()
+        deadline = t0 + 10  # main at 7c0ce87: 21 s; now 1.2 s (SQLite)
+        b = 0
+        # commits 20-30 ms apart (a steady stream); the store is looked
+        # at between groups of them (the sqlite3/psql client takes longer
+        # than the gap that makes a stream)
+        while old_unindexed(c):
+            assert time.monotonic() < deadline, (
+                f"{old_unindexed(c)} of {BACKLOG} start-up events still unindexed"
+                f" after {time.monotonic() - t0:.1f} s of a steady stream",
+                text_index(c))
+            for _ in range(20):
+                r = c.send_batch([ev(b, k) for k in range(PER_BATCH)])
+                assert r.status == 200, r.body[:300]
+                b += 1
+                time.sleep(0.02)
+        # and the stream's own events are indexed once it stops
+        wait_for(lambda: not text_index(c)["behind"], what="text indexer after the stream")
+        assert unindexed(c) == 0
+        assert found(c, "pacing-word-0000x") == [f"p-0000-{k}" for k in range(PER_BATCH)]
     finally:
         c.stop()

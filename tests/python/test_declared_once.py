@@ -165,3 +165,38 @@ def test_python_reads_its_defaults_from_the_c_table():
     src = "".join((ROOT / "python/otas" / f).read_text() for f in ("conf.py", "_runtime.py"))
     for name in ("OTAS_SHUTDOWN_TIMEOUT_MS", "OTAS_TIMEOUT_MS"):
         assert f'"{name}", {table[name]}' not in src
+
+
+@pytest.mark.parametrize("value,want", [
+    ("false", False), ("off", False), ("no", False), ("0", False),
+    ("true", True), ("on", True), ("yes", True), ("1", True)])
+def test_python_reads_a_bool_option_as_the_engine_does(value, want):
+    """Every spelling the engine accepts for a BOOL means the same in the
+    Python package: OTAS_CAPTURE_OUTGOING_BODIES=false once kept sending
+    outgoing bodies (the package compared with "0")."""
+    from otas import conf, outgoing
+
+    names = ("CAPTURE_OUTGOING_BODIES", "PROPAGATE_TRACEPARENT", "EVENT_ID_HEADER",
+             "CAPTURE_OUTGOING", "RESOLVE_USER")
+    settings = conf.load(kwargs={n: value for n in names}, environ={}, require_key=False)
+    rec = outgoing._Recorder(None, [], settings)
+    assert (rec.bodies, rec.propagate) == (want, want)
+    from otas._common import HostOptions
+    host = HostOptions(settings, engine=object())
+    assert (host.id_header, host.outgoing) == (want, want)
+    # Unset: the engine's table decides (bodies and traceparent on).
+    rec = outgoing._Recorder(None, [], conf.load(kwargs={}, environ={}, require_key=False))
+    assert (rec.bodies, rec.propagate) == (True, True)
+
+
+def test_python_repeats_no_option_default():
+    """The package reads an option through Settings.get (the C table's
+    default when unset), never options.get(name, <a default of its own>)."""
+    import re
+
+    options = set(_engine.option_defaults())
+    pat = re.compile(r'\.get\(\s*"(OTAS_[A-Z0-9_]+)"\s*,')
+    found = [f"{p.name}:{i}" for p in (ROOT / "python" / "otas").glob("*.py")
+             for i, line in enumerate(p.read_text().splitlines(), 1)
+             for m in pat.finditer(line) if m.group(1) in options]
+    assert len(options) > 50 and found == []
