@@ -15,7 +15,8 @@
  *
  * Events own copies of the strings they need.  The stored document is the
  * event's own JSON text as sent, without the `agent_session_token` member
- * (a credential: never stored).  otas__event_finish() gives a missing
+ * (a credential: never stored): a copy of its own, or, decoded by
+ * otas__batch_decode_lent, the text where it lies in the batch's body.  otas__event_finish() gives a missing
  * event_id a fresh UUIDv7 and wipes the token, on the handler's thread, so
  * the single writer thread only binds and steps.
  */
