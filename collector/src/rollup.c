@@ -261,8 +261,10 @@ build(otas__store_job_t *batch, int tags, otas__rollup_row_t **rows,
 	 * 512-byte histogram, and a group's keys (three per event) are
 	 * mostly alike, so zeroing one per key was ~1 MB of fresh memory
 	 * (page faults) per commit of the engine's batches. */
-	for (size_t i = 0; i < nk; i++)
-		nr += k[i].first = i == 0 || rkey_cmp(&k[i - 1], &k[i]) != 0;
+	for (size_t i = 0; i < nk; i++) {
+		k[i].first = i == 0 || rkey_cmp(&k[i - 1], &k[i]) != 0;
+		nr += k[i].first;
+	}
 	out = calloc(nr, sizeof *out);
 	if (!out)
 		abort();
