@@ -812,10 +812,37 @@ num_int(const val_t *v)
 static double
 num_real(const val_t *v)
 {
+	static const double p10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,
+	                             1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+	                             1e12, 1e13, 1e14, 1e15, 1e16, 1e17,
+	                             1e18, 1e19, 1e20, 1e21, 1e22};
 	char stack[64], *buf = stack;
 	size_t n = (size_t)(v->e - v->s);
+	const char *p = v->s + (*v->s == '-');
+	uint64_t m = 0;
+	int sig = 0, frac = 0, dot = 0;
 	double d;
 
+	/* Clinger's fast path (every event's latency_ms, 680 instructions
+	 * in strtod): at most 15 significant digits and no exponent make
+	 * the value m / 10^frac with both exact doubles (m < 2^53, frac <=
+	 * 22), which one IEEE division rounds correctly, as strtod does.
+	 * The text is a JSON number already (scan_number). */
+	for (; p < v->e; p++) {
+		if (*p == '.') {
+			dot = 1;
+			continue;
+		}
+		if (*p < '0' || *p > '9' || (sig += m != 0 || *p != '0') > 15)
+			goto slow;
+		m = m * 10 + (uint64_t)(*p - '0');
+		frac += dot;
+	}
+	if (frac <= 22) {
+		d = (double)m / p10[frac];
+		return *v->s == '-' ? -d : d;
+	}
+slow:
 	if (n >= sizeof stack && !(buf = malloc(n + 1)))
 		abort();
 	memcpy(buf, v->s, n);

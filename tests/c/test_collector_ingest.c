@@ -278,6 +278,51 @@ TEST(batch_decode_valid_and_rejected)
 	otas__batch_free(&b);
 }
 
+/* latency_ms as strtod reads it, bit for bit, on either side of the
+ * fast path's bounds (15 significant digits, 22 decimals, an exponent). */
+TEST(latency_as_strtod)
+{
+	static const char *const fixed[] = {
+	    "0", "-0", "0.0", "-0.0", "1.5", "1.500", "0.1", "0.3", "2.675",
+	    "123456789012345", "1234567890123456", "0.000000000000000000001",
+	    "0.0000000000000000000001", "0.00000000000000000000001",
+	    "999999999999999.9", "0.123456789012345", "0.1234567890123456",
+	    "1e3", "1.5E-3", "-12.25", "4503599627370497.5", "00.5"};
+	unsigned long long rs = 0x9e3779b97f4a7c15ull;
+	char num[64], body[256];
+	otas__event_t ev;
+
+	for (size_t i = 0; i < sizeof fixed / sizeof *fixed + 2000; i++) {
+		double want;
+		if (i < sizeof fixed / sizeof *fixed) {
+			snprintf(num, sizeof num, "%s", fixed[i]);
+			if (!strcmp(num, "00.5"))
+				continue; /* not JSON */
+		} else {
+			/* up to 18 digits, the point anywhere */
+			int nd = 1 + (int)((rs >> 7) % 18), pt = (int)((rs >> 17) % (nd + 1));
+			size_t o = 0;
+			if (rs & 1)
+				num[o++] = '-';
+			for (int k = 0; k < nd; k++) {
+				rs ^= rs << 13, rs ^= rs >> 7, rs ^= rs << 17;
+				if (k == pt && k > 0)
+					num[o++] = '.';
+				num[o++] = (char)('0' + (k == 0 && pt != 1 ? 1 + rs % 9 : rs % 10));
+			}
+			num[o] = '\0';
+			rs ^= rs << 13, rs ^= rs >> 7, rs ^= rs << 17;
+		}
+		snprintf(body, sizeof body,
+		         "{\"project_id\":\"p\",\"path\":\"/a\",\"method\":\"GET\","
+		         "\"status_code\":200,\"latency_ms\":%s}", num);
+		want = strtod(num, NULL);
+		CHECK_INT(otas__event_parse(body, strlen(body), &ev, NULL, NULL), 0);
+		CHECK(memcmp(&ev.latency_ms, &want, sizeof want) == 0);
+		otas__event_clear(&ev);
+	}
+}
+
 /* The ingest path's decode leaves each document in the body (given to
  * the batch, NUL-terminated there), except one whose token is cut out of
  * its text; the texts are the copying decode's. */
@@ -703,6 +748,7 @@ main(void)
 	RUN(unzstd_kept_decoder_reset_per_body);
 	RUN(scanner_block_escapes_decoded);
 	RUN(batch_decode_valid_and_rejected);
+	RUN(latency_as_strtod);
 	RUN(batch_decode_lent);
 	RUN(batch_decode_errors);
 	RUN(event_missing_fields_listed);
