@@ -9,10 +9,16 @@ logger = logging.getLogger("otas")
 
 
 def exception_record(exc):
-    """(type, message, stack) of an exception, as the engine takes it."""
+    """(type, message, stack) of an exception, as the engine takes it.
+    Never raises: it runs in the adapters' except blocks, where an error
+    of its own would replace the app's exception."""
+    try:
+        message = str(exc)
+    except Exception:
+        message = f"<unprintable {type(exc).__qualname__}>"
     return (
         type(exc).__qualname__,
-        str(exc),
+        message,
         "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
     )
 

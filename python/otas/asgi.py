@@ -28,6 +28,17 @@ def _header(headers, name):
     return None
 
 
+def _path(scope):
+    """The path the client asked for.  Servers put the mount prefix
+    (root_path, e.g. `uvicorn --root-path`) in `path` too, as Starlette
+    and Django read it; one that leaves it out has it added."""
+    path = scope.get("path") or "/"
+    root = scope.get("root_path") or ""
+    if root and not (path == root or path.startswith(root.rstrip("/") + "/")):
+        path = root.rstrip("/") + path
+    return path
+
+
 class OtasASGIMiddleware(Adapter):
     def __init__(self, app, **options):
         super().__init__(app, options)
@@ -38,13 +49,15 @@ class OtasASGIMiddleware(Adapter):
         kind = scope["type"]
         if kind == "lifespan":
             return await self.app(scope, self._lifespan_receive(receive), send)
-        if kind != "http" or (self._opts.filtering and not self._engine.should_capture(
-                scope.get("method", "GET"), scope.get("path", "/"))):
+        if kind != "http":
+            return await self.app(scope, receive, send)
+        path = _path(scope)
+        if self._opts.filtering and not self._engine.should_capture(
+                scope.get("method", "GET"), path):
             return await self.app(scope, receive, send)
         headers = scope.get("headers") or []
         client = scope.get("client")
-        x = Exchange(scope.get("method", "GET"),
-                     scope.get("root_path", "") + scope.get("path", ""), None,
+        x = Exchange(scope.get("method", "GET"), path, None,
                      headers, _time_ns() // 1000)
         x.store = scope
         x.query = scope.get("query_string", b"")
@@ -92,6 +105,14 @@ class OtasASGIMiddleware(Adapter):
                     piece = body[:cap - resp["kept"]]
                     resp["chunks"].append(piece)
                     resp["kept"] += len(piece)
+            elif kind == "http.response.pathsend":
+                # The server sends the file itself (Starlette's FileResponse
+                # under a server offering the extension): its size is the
+                # Content-Length the response declared.
+                length = _header(resp["headers"] or (), b"content-length")
+                if length and length.isdigit():
+                    resp["sent"] += int(length)
+                resp["file"] = True
             await send(message)
 
         token = outgoing.current_request.set(scope) if self._outgoing else None
@@ -108,6 +129,8 @@ class OtasASGIMiddleware(Adapter):
             x.duration_ns = _perf_ns() - t0
             try:
                 x.flags = 0 if want else (self._skipped if req_size else 0)
+                if "file" in resp:
+                    x.flags |= self._streaming
                 x.route = getattr(scope.get("route"), "path", None)
                 x.req_body = b"".join(req["chunks"])
                 x.req_size = req_size if req_size >= 0 else req["seen"]

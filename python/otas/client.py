@@ -24,12 +24,16 @@ class OtasClient:
                  "project_id", "project_name", "project_description")
 
     def __init__(self, sdk_key=None, *, auth_url=None, timeout=10.0):
+        # Trimmed, as the engine reads the same options (a key from a
+        # mounted secret file ends with a newline).
         key = sdk_key if sdk_key is not None else os.environ.get("OTAS_SDK_KEY")
+        key = key.strip() if isinstance(key, str) else key
         if not key:
             raise OtasConfigurationError(MISSING_KEY_MESSAGE)
         self._key = key
-        self.auth_url = (auth_url or os.environ.get("OTAS_AUTH_URL")
-                         or os.environ.get("OTAS_BASE_URL") or DEFAULT_BASE_URL)
+        self.auth_url = (auth_url or (os.environ.get("OTAS_AUTH_URL") or "").strip()
+                         or (os.environ.get("OTAS_BASE_URL") or "").strip()
+                         or DEFAULT_BASE_URL).strip()
         self.timeout = float(timeout)
         self.is_authenticated = False
         self.project_id = self.project_name = self.project_description = None

@@ -168,9 +168,10 @@ class Settings:
         self.hooks = hooks
 
     def get(self, name):
-        """The option's value as set, else the C table's default."""
+        """The option's value as set, else the C table's default; trimmed,
+        as the engine reads every value."""
         v = self.options.get(name)
-        return default(name) if v is None else v
+        return default(name) if v is None else v.strip()
 
     @property
     def enabled(self):

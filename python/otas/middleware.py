@@ -22,7 +22,8 @@ import logging
 import sys
 import time
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from asgiref.sync import (iscoroutinefunction, markcoroutinefunction,
+                          sync_to_async)
 from django.core.exceptions import MiddlewareNotUsed
 from django.core.signals import got_request_exception
 from django.http import HttpResponse
@@ -94,6 +95,31 @@ def _user_id(request, field="pk", resolve=False):
     except Exception:
         pass
     return None
+
+
+def _evaluate(user):
+    return user.is_authenticated
+
+
+async def _async_user(request, resolve):
+    """The lazy request.user on the async path, made readable for
+    _user_id() (and the engine's capture_django, which reads the same
+    cache).  An async view authenticates with `await request.auser()`,
+    whose cache (_acached_user) is not request.user's (_cached_user): the
+    user it found is request.user's too.  With OTAS_RESOLVE_USER=1 an
+    unevaluated user loads the session and the user from the database,
+    which Django refuses on the event loop (SynchronousOnlyOperation):
+    evaluate it in a thread, as Django runs sync code."""
+    if hasattr(request, "_cached_user"):
+        return
+    user = getattr(request, "_acached_user", None)
+    if user is not None:
+        request._cached_user = user
+    elif resolve:
+        try:
+            await sync_to_async(_evaluate)(request.user)
+        except Exception:
+            pass  # _user_id() records no user, as before
 
 
 def _session_key(d):
@@ -299,6 +325,9 @@ class OtasMiddleware:
         finally:
             if token is not None:
                 outgoing.current_request.reset(token)
+        # (Not through request.__dict__: see opt_attr() in _engine.c.)
+        if type(getattr(request, "user", None)) is SimpleLazyObject:
+            await _async_user(request, self._resolve_user)
         self._finish(request, response, body, t0)
         return response
 
@@ -419,6 +448,11 @@ class OtasMiddleware:
             x.resp_size = sent
             core.submit(x)
 
+        def failed(exc):
+            # Raised while the response streams (the status is sent): the
+            # event still carries it, as a view's exception.
+            x.errors = [exception_record(exc)]
+
         stream = response.streaming_content
         if getattr(response, "is_async", False):
             async def counted():
@@ -427,6 +461,9 @@ class OtasMiddleware:
                     async for chunk in stream:
                         sent += len(chunk)
                         yield chunk
+                except Exception as exc:
+                    failed(exc)
+                    raise
                 finally:
                     done(sent)
         else:
@@ -436,6 +473,9 @@ class OtasMiddleware:
                     for chunk in stream:
                         sent += len(chunk)
                         yield chunk
+                except Exception as exc:
+                    failed(exc)
+                    raise
                 finally:
                     done(sent)
         response.streaming_content = counted()

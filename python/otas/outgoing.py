@@ -389,6 +389,25 @@ def release(store, event_id, user, company, session):
         pass
 
 
+def _length(headers):
+    """A response's Content-Length as an int, 0 when absent or unusable.
+    A repeated header reaches us joined ("5, 5": requests and urllib3
+    accept identical repeats)."""
+    try:
+        return int(str(headers.get("content-length") or 0).split(",")[0])
+    except (TypeError, ValueError):
+        return 0
+
+
+def _done_safely(on_done, *args):
+    """Record a finished call: whatever goes wrong in here is not the
+    app's call's business (it returns, or raises its own exception)."""
+    try:
+        on_done(*args)
+    except Exception:
+        pass
+
+
 def _timed(call, on_done):
     start_us = _time_ns() // 1000
     t0 = _perf_ns()
@@ -396,11 +415,11 @@ def _timed(call, on_done):
     try:
         result = call()
     except Exception as exc:
-        on_done(None, start_us, _perf_ns() - t0, exc)
+        _done_safely(on_done, None, start_us, _perf_ns() - t0, exc)
         raise
     finally:
         _inside.reset(token)
-    on_done(result, start_us, _perf_ns() - t0, None)
+    _done_safely(on_done, result, start_us, _perf_ns() - t0, None)
     return result
 
 
@@ -441,8 +460,8 @@ def _patch_requests():
                            request.body, 0, None, None, 0, start_us, duration, exc)
                 return
             body = None if stream else resp.content
-            size = len(body) if body is not None else int(
-                resp.headers.get("content-length") or 0)
+            size = len(body) if body is not None else _length(
+                resp.headers)
             rec.record(parent, request.method, request.url, request.headers.items(),
                        request.body, resp.status_code, resp.headers.items(), body,
                        size, start_us, duration, None)
@@ -455,6 +474,17 @@ def _patch_requests():
 
 # -------------------------------------------------------------- urllib3
 
+def _pool_url(pool, path):
+    """The URL a connection pool's call goes to: no port when it is the
+    scheme's (a pool made without one has port None), IPv6 in brackets."""
+    host = pool.host or ""
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    default = {"http": 80, "https": 443}.get(pool.scheme)
+    port = "" if pool.port in (None, default) else f":{pool.port}"
+    return f"{pool.scheme}://{host}{port}{path}"
+
+
 def _patch_urllib3():
     try:
         from urllib3.connectionpool import HTTPConnectionPool
@@ -465,11 +495,14 @@ def _patch_urllib3():
         return
 
     def urlopen(self, method, url, body=None, headers=None, *args, **kwargs):
-        full = url if "://" in url else f"{self.scheme}://{self.host}:{self.port}{url}"
+        full = url if "://" in url else _pool_url(self, url)
         hit = _should(full)
         if hit is None:
             return orig(self, method, url, body, headers, *args, **kwargs)
         rec, parent = hit
+        if headers is None:
+            # What urlopen() sends then: the pool's default headers.
+            headers = self.headers
         tp = rec.traceparent(parent, headers, "urllib3")
         if tp is not None:
             headers = dict(headers or {})
@@ -483,8 +516,8 @@ def _patch_urllib3():
                            start_us, duration, exc)
                 return
             data = resp.data if preload else None
-            size = len(data) if data is not None else int(
-                resp.headers.get("content-length") or 0)
+            size = len(data) if data is not None else _length(
+                resp.headers)
             rec.record(parent, method, full, hdrs, body, resp.status,
                        resp.headers.items(), data, size, start_us, duration, None)
 
@@ -508,8 +541,8 @@ def _httpx_done(rec, parent, request, stream):
                        req_body, 0, None, None, 0, start_us, duration, exc)
             return
         body = None if stream else resp.content
-        size = len(body) if body is not None else int(
-            resp.headers.get("content-length") or 0)
+        size = len(body) if body is not None else _length(
+            resp.headers)
         rec.record(parent, request.method, request.url, request.headers.items(),
                    req_body, resp.status_code, resp.headers.items(), body, size,
                    start_us, duration, None)
@@ -552,11 +585,11 @@ def _patch_httpx():
         try:
             resp = await aorig(self, request, **kwargs)
         except Exception as exc:
-            done(None, start_us, _perf_ns() - t0, exc)
+            _done_safely(done, None, start_us, _perf_ns() - t0, exc)
             raise
         finally:
             _inside.reset(token)
-        done(resp, start_us, _perf_ns() - t0, None)
+        _done_safely(done, resp, start_us, _perf_ns() - t0, None)
         return resp
 
     send._otas = asend._otas = True
@@ -576,7 +609,20 @@ def _patch_threads():
     run = threading.Thread.run
 
     def start_with_parent(self):
-        self._otas_parent = current_request.get()
+        parent = self._otas_parent = current_request.get()
+        if parent is not None and type(self).run is not run_with_parent:
+            # A Thread subclass with its own run() never reaches
+            # run_with_parent: wrap this thread's run instead.
+            own = self.run
+
+            def run_own():
+                token = current_request.set(parent)
+                try:
+                    return own()
+                finally:
+                    current_request.reset(token)
+                    self.__dict__.pop("run", None)  # no cycle left behind
+            self.run = run_own
         return start(self)
 
     def run_with_parent(self):
@@ -617,8 +663,11 @@ def install(engine, settings):
     global _recorder
     if _recorder is not None and engine is None:
         return
-    _recorder = _Recorder(engine, [settings.get("OTAS_BASE_URL"),
-                                   settings.get("OTAS_AUTH_URL")], settings)
+    base = settings.get("OTAS_BASE_URL")
+    # An unset OTAS_AUTH_URL is OTAS_BASE_URL (the C table's default for
+    # it is the default base URL, not this app's).
+    auth = (settings.options.get("OTAS_AUTH_URL") or "").strip() or base
+    _recorder = _Recorder(engine, [base, auth], settings)
     _patch_requests()
     _patch_urllib3()
     _patch_httpx()
@@ -627,13 +676,25 @@ def install(engine, settings):
 
 # --------------------------------------------------- observe_request API
 
+def _add_traceparent(rec, parent, req):
+    """As the global patch does for the calls it captures."""
+    tp = rec.traceparent(parent, req.headers, "httpx")
+    if tp is not None:
+        req.headers["traceparent"] = tp
+
+
 def _observed_client(request, client_cls, is_async):
     import httpx
 
     engine = _engine()
     if engine is None:
         return client_cls()
-    rec = _recorder or _Recorder(engine, [])
+    # Without OTAS_CAPTURE_OUTGOING there is no process-wide recorder: this
+    # one takes the running engine's options and hooks (MASK_EVENT, the
+    # *_OUTGOING hooks, CAPTURE_OUTGOING_BODIES), as that one would.
+    rt = _runtime.current()
+    rec = _recorder or _Recorder(engine, [], rt.settings if rt is not None
+                                 else None)
 
     if is_async:
         class Observed(client_cls):
@@ -642,15 +703,16 @@ def _observed_client(request, client_cls, is_async):
                 try:
                     if _recorder is not None:  # the global patch records it
                         return await super().send(req, **kwargs)
+                    _add_traceparent(rec, request, req)
                     done = _httpx_done(rec, request, req, kwargs.get("stream", False))
                     start_us = _time_ns() // 1000
                     t0 = _perf_ns()
                     try:
                         resp = await super().send(req, **kwargs)
                     except Exception as exc:
-                        done(None, start_us, _perf_ns() - t0, exc)
+                        _done_safely(done, None, start_us, _perf_ns() - t0, exc)
                         raise
-                    done(resp, start_us, _perf_ns() - t0, None)
+                    _done_safely(done, resp, start_us, _perf_ns() - t0, None)
                     return resp
                 finally:
                     current_request.reset(token)
@@ -661,6 +723,7 @@ def _observed_client(request, client_cls, is_async):
                 try:
                     if _recorder is not None:
                         return super().send(req, **kwargs)
+                    _add_traceparent(rec, request, req)
                     return _timed(lambda: super(Observed, self).send(req, **kwargs),
                                   _httpx_done(rec, request, req,
                                               kwargs.get("stream", False)))

@@ -78,6 +78,7 @@ class OtasWSGIMiddleware(Adapter):
                      None, environ, _time_ns() // 1000)
         x.store = environ
         t0 = _perf_ns()
+        reader = None
         cl = environ.get("CONTENT_LENGTH")
         if cl and cl != "0":
             try:
@@ -89,7 +90,20 @@ class OtasWSGIMiddleware(Adapter):
                     x.flags = self._skipped
             except Exception:
                 x.flags = self._skipped
-        state = [0, None]
+        elif environ.get("HTTP_TRANSFER_ENCODING"):
+            # A chunked body (no Content-Length; the server hands it over
+            # as wsgi.input_terminated): its size is known only once read,
+            # so the app's own reads are watched, as the ASGI adapter
+            # watches receive().
+            try:
+                want = self._want_body(environ.get("CONTENT_TYPE"), 0)
+                reader = environ["wsgi.input"] = _WatchedInput(
+                    environ["wsgi.input"], self._cap if want else 0)
+                if not want:
+                    x.flags = self._skipped
+            except Exception:
+                reader = None
+        state = [0, None, reader]
         eid = None
         if self._opts.id_header:
             eid = environ[outgoing.EVENT_ID_KEY] = self._engine.new_event_id()
@@ -127,7 +141,11 @@ class OtasWSGIMiddleware(Adapter):
 
     def _submit(self, x, state):
         try:
-            status, headers = state
+            status, headers, reader = state
+            if reader is not None:
+                x.req_size = reader.seen
+                if reader.chunks:
+                    x.req_body = b"".join(reader.chunks)
             if isinstance(status, str):
                 status = int(status[:3])
             if status:
@@ -153,22 +171,30 @@ class _Counted:
     def __iter__(self):
         cap = self.mw._cap
         expected = None
-        for chunk in self.result:
-            self.sent += len(chunk)
-            if self.kept < cap:
-                piece = chunk[:cap - self.kept]
-                self.chunks.append(piece)
-                self.kept += len(piece)
-            if expected is None:
-                length = next((v for k, v in self.state[1] or ()
-                               if k.lower() == "content-length"), "")
-                expected = int(length) if length.isdigit() else -1
-            if 0 <= expected <= self.sent:
-                # The last bytes: capture before the server sends them, so
-                # a process stopped right after the client has its answer
-                # still has the event.
+        try:
+            for chunk in self.result:
+                self.sent += len(chunk)
+                if self.kept < cap:
+                    piece = chunk[:cap - self.kept]
+                    self.chunks.append(piece)
+                    self.kept += len(piece)
+                if expected is None:
+                    length = next((v for k, v in self.state[1] or ()
+                                   if k.lower() == "content-length"), "")
+                    expected = int(length) if length.isdigit() else -1
+                if 0 <= expected <= self.sent:
+                    # The last bytes: capture before the server sends them,
+                    # so a process stopped right after the client has its
+                    # answer still has the event.
+                    self._finish()
+                yield chunk
+        except Exception as exc:
+            # Raised while the response streams (the status is sent): the
+            # event still says what went wrong, as the ASGI adapter's does.
+            if not self.done:
+                self.x.errors = [exception_record(exc)]
                 self._finish()
-            yield chunk
+            raise
         # Exhausted: capture now (a server calls close() too, but not every
         # test client does).
         self._finish()
@@ -189,3 +215,39 @@ class _Counted:
         x.resp_body = b"".join(self.chunks)
         x.resp_size = self.sent
         self.mw._submit(x, self.state)
+
+
+class _WatchedInput:
+    """wsgi.input of a request without a Content-Length: what the app
+    reads is counted, and its first `cap` bytes kept for the event."""
+
+    __slots__ = ("stream", "cap", "chunks", "kept", "seen")
+
+    def __init__(self, stream, cap):
+        self.stream, self.cap = stream, cap
+        self.chunks, self.kept, self.seen = [], 0, 0
+
+    def _note(self, data):
+        if data:
+            self.seen += len(data)
+            if self.kept < self.cap:
+                piece = data[:self.cap - self.kept]
+                self.chunks.append(bytes(piece))
+                self.kept += len(piece)
+        return data
+
+    def read(self, *args):
+        return self._note(self.stream.read(*args))
+
+    def readline(self, *args):
+        return self._note(self.stream.readline(*args))
+
+    def readlines(self, *args):
+        return [self._note(line) for line in self.stream.readlines(*args)]
+
+    def __iter__(self):
+        for line in self.stream:
+            yield self._note(line)
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)

@@ -86,3 +86,53 @@ def test_shutdown_timeout_in_ms_and_old_name_deprecated(caplog):
                 OTAS_SHUTDOWN_TIMEOUT_MS="100").shutdown_timeout_ms == 100
     with pytest.raises(OtasConfigurationError, match="OTAS_SHUTDOWN_TIMEOUT"):
         load(OTAS_SHUTDOWN_TIMEOUT="soon")
+
+
+def test_the_readmes_examples_of_peer_names_are_answered_so():
+    """README, "Options that cannot be misread": each `theirs` → `ours`
+    example is a name OTAS refuses with that hint."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    para = text[text.index("is answered with ours"):]
+    para = para[:para.index("\n- ")]
+    pairs = re.findall(r"`([A-Z_]+)` →\s+`([A-Z_]+)`", para)
+    assert len(pairs) >= 4, para
+    for theirs, ours in pairs:
+        with pytest.raises(OtasConfigurationError) as e:
+            load({theirs: "1"})
+        assert f"Did you mean '{ours}'?" in str(e.value), theirs
+
+
+def test_host_options_are_read_trimmed_as_the_engine_reads_them(collector,
+                                                                 tmp_path):
+    """The engine trims every value; the Python side read the options it
+    acts on itself untrimmed: OTAS_USER_ID_FIELD="username\\n" (a value
+    from a file or a YAML block) recorded no user.  A real Django app."""
+    from migrate_support import events_with, q_has, run_django
+
+    rid = str(__import__("random").randrange(10**8, 10**9))
+    settings = """
+s.INSTALLED_APPS = s.INSTALLED_APPS + ["django.contrib.sessions"]
+s.MIDDLEWARE = ["otas.OtasMiddleware",
+                "django.contrib.sessions.middleware.SessionMiddleware",
+                "django.contrib.auth.middleware.AuthenticationMiddleware"]
+"""
+    body = """
+R = os.environ["RID"]
+from django.core.management import call_command
+call_command("migrate", verbosity=0)
+from django.contrib.auth.models import User
+c = Client()
+c.force_login(User.objects.create_user("dora-" + R, password="x"))
+out["touched"] = c.get("/api/touched-user", {"rid": R}).json()
+"""
+    p, res = run_django(collector, tmp_path, "http://127.0.0.1:9", settings,
+                        body, env={"RID": rid,
+                                   "OTAS_USER_ID_FIELD": "username\n",
+                                   "OTAS_RESOLVE_USER": " 0 "})
+    assert res["touched"] == {"user": "dora-" + rid}
+    ev = events_with(collector, lambda e: e["path"] == "/api/touched-user"
+                     and q_has(e, "rid", rid))[0]
+    assert ev["metadata"].get("user_id") == "dora-" + rid, p.stderr[-2000:]

@@ -49,6 +49,12 @@ def touched_user(request):
     return JsonResponse({"user": request.user.get_username()})
 
 
+async def async_touched_user(request):
+    """An async view authenticating as Django's async code does."""
+    user = await request.auser()
+    return JsonResponse({"user": user.get_username()})
+
+
 def observed(request):
     """APIToolkit's observe_request (its own path, so that the parity test
     and test_outgoing.py do not see each other's events)."""
@@ -69,3 +75,21 @@ def report_errors(request):
         except Exception as e:
             otas.report_error(request, e)
     return JsonResponse({"ok": True})
+
+
+def thread_subclass(request):
+    """A call from a thread of a Thread subclass (its own run())."""
+    import threading
+
+    import requests
+
+    target = request.GET["target"]
+
+    class Worker(threading.Thread):
+        def run(self):
+            self.answer = requests.get(target + "/from-subclass").json()
+
+    w = Worker()
+    w.start()
+    w.join()
+    return JsonResponse({"thread": w.answer})

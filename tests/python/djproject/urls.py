@@ -10,6 +10,7 @@ urlpatterns = [
     path("api/async-boom", views.async_boom),
     path("api/stream", views.stream),
     path("api/async-stream", views.async_stream),
+    path("api/stream-boom", views.stream_boom),
     path("api/file", views.file_download),
     path("api/upload", views.upload),
     path("api/read-stream", views.read_stream),
@@ -36,6 +37,8 @@ urlpatterns = [
     path("api/echo-json", migrate_views.echo_json),
     path("api/untouched-user", migrate_views.untouched_user),
     path("api/touched-user", migrate_views.touched_user),
+    path("api/async-touched-user", migrate_views.async_touched_user),
+    path("api/thread-subclass", migrate_views.thread_subclass),
     path("api/observed-mig", migrate_views.observed),
     path("api/report-errors-mig", migrate_views.report_errors),
 ]

@@ -49,6 +49,13 @@ def stream(request):
                                  content_type="text/plain")
 
 
+def stream_boom(request):
+    def gen():
+        yield CHUNK
+        raise RuntimeError("the stream broke")
+    return StreamingHttpResponse(gen(), content_type="text/plain")
+
+
 async def async_stream(request):
     async def gen():
         for _ in range(20):
