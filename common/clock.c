@@ -42,6 +42,22 @@ digits(const char **p, int n, int *out)
 	return 0;
 }
 
+/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar
+ * (H. Hinnant's days_from_civil), linear in d: a day past the month's end
+ * (31 June) counts on into the next, as timegm() normalises it.  What
+ * timegm() gave, without its ~1,000 instructions (the collector parses
+ * every event's metadata.timestamp). */
+static int64_t
+days_from_civil(int64_t y, int m, int d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	int64_t yoe = y - era * 400;                                /* [0, 399] */
+	int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1; /* [0, 365] */
+	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;         /* [0, 146096] */
+	return era * 146097 + doe - 719468;
+}
+
 int
 otas__parse_time(const char *s, int64_t *us_out)
 {
@@ -95,15 +111,8 @@ otas__parse_time(const char *s, int64_t *us_out)
 	if (*p != '\0' || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 ||
 	    mi > 59 || sec > 60)
 		return -1;
-	struct tm tm = {0};
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = sec;
-	time_t t = timegm(&tm);
-	*us_out = ((int64_t)t - off_s) * 1000000 + frac_us;
+	int64_t t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
+	*us_out = (t - off_s) * 1000000 + frac_us;
 	return 0;
 }
 

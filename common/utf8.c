@@ -7,6 +7,9 @@
 
 #include <stdint.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 int
 otas__utf8_valid(const char *str, size_t n)
@@ -18,7 +21,18 @@ otas__utf8_valid(const char *str, size_t n)
 		unsigned char c;
 		size_t len;
 		uint32_t cp;
-		/* ASCII fast path, 8 bytes at a time: most bodies are ASCII. */
+		/* ASCII fast path, 32 then 8 bytes at a time: most bodies
+		 * are ASCII (the collector checks every body whole before
+		 * its scan: 1.1 instructions a byte 8 at a time). */
+#ifdef __SSE2__
+		while (n - i >= 32) {
+			__m128i a = _mm_loadu_si128((const __m128i *)(s + i));
+			__m128i b = _mm_loadu_si128((const __m128i *)(s + i + 16));
+			if (_mm_movemask_epi8(_mm_or_si128(a, b)))
+				break;
+			i += 32;
+		}
+#endif
 		while (n - i >= 8) {
 			uint64_t w;
 			memcpy(&w, s + i, 8);

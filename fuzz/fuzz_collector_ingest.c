@@ -143,6 +143,30 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    (rc == OTAS__INGEST_BAD_JSON) !=
 		        !json_check(body, len, MAX_DEPTH))
 			abort();
+		/* The ingest path's decode (documents left in the body)
+		 * gives the same result and the same stored texts. */
+		{
+			otas__batch_t l;
+			char *own = malloc(len + 1);
+			int rl;
+			if (!own)
+				abort();
+			memcpy(own, body, len);
+			own[len] = '\0';
+			rl = otas__batch_decode_lent(own, len, 64, &l);
+			if (rl != rc || (rc == OTAS__INGEST_OK && l.n != b.n))
+				abort();
+			for (size_t i = 0; rc == OTAS__INGEST_OK && i < b.n; i++)
+				if ((b.ev[i].reject == NULL) != (l.ev[i].reject == NULL) ||
+				    (b.ev[i].doc == NULL) != (l.ev[i].doc == NULL) ||
+				    (b.ev[i].doc &&
+				     (b.ev[i].doc_len != l.ev[i].doc_len ||
+				      memcmp(b.ev[i].doc, l.ev[i].doc, b.ev[i].doc_len) ||
+				      l.ev[i].doc[l.ev[i].doc_len] != '\0')))
+					abort();
+			if (rl == OTAS__INGEST_OK)
+				otas__batch_free(&l);
+		}
 		if (rc == OTAS__INGEST_OK) {
 			finish_all(b.ev, b.n);
 			otas__batch_free(&b);

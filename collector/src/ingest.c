@@ -231,7 +231,8 @@ otas__event_clear(otas__event_t *ev)
 	free(ev->method);
 	free(ev->route);
 	free(ev->token);
-	free(ev->doc);
+	if (!ev->doc_lent)
+		free(ev->doc);
 	free(ev->user_id);
 	free(ev->company_id);
 	free(ev->tags);
@@ -244,6 +245,7 @@ otas__batch_free(otas__batch_t *b)
 	for (size_t i = 0; i < b->n; i++)
 		otas__event_clear(&b->ev[i]);
 	free(b->ev);
+	free(b->body); /* after the events: their documents may be in it */
 	memset(b, 0, sizeof *b);
 }
 
@@ -810,10 +812,37 @@ num_int(const val_t *v)
 static double
 num_real(const val_t *v)
 {
+	static const double p10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,
+	                             1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+	                             1e12, 1e13, 1e14, 1e15, 1e16, 1e17,
+	                             1e18, 1e19, 1e20, 1e21, 1e22};
 	char stack[64], *buf = stack;
 	size_t n = (size_t)(v->e - v->s);
+	const char *p = v->s + (*v->s == '-');
+	uint64_t m = 0;
+	int sig = 0, frac = 0, dot = 0;
 	double d;
 
+	/* Clinger's fast path (every event's latency_ms, 680 instructions
+	 * in strtod): at most 15 significant digits and no exponent make
+	 * the value m / 10^frac with both exact doubles (m < 2^53, frac <=
+	 * 22), which one IEEE division rounds correctly, as strtod does.
+	 * The text is a JSON number already (scan_number). */
+	for (; p < v->e; p++) {
+		if (*p == '.') {
+			dot = 1;
+			continue;
+		}
+		if (*p < '0' || *p > '9' || (sig += m != 0 || *p != '0') > 15)
+			goto slow;
+		m = m * 10 + (uint64_t)(*p - '0');
+		frac += dot;
+	}
+	if (frac <= 22) {
+		d = (double)m / p10[frac];
+		return *v->s == '-' ? -d : d;
+	}
+slow:
 	if (n >= sizeof stack && !(buf = malloc(n + 1)))
 		abort();
 	memcpy(buf, v->s, n);
@@ -839,6 +868,7 @@ typedef struct {
 	int meta_route_seen, meta_ts_seen, meta_id_seen;
 	int who_seen[2];        /* metadata.user_id / company_id members */
 	int who_doc;            /* the metadata key was written with escapes */
+	int lend;               /* the document may point into the body */
 } ev_state_t;
 
 /* One member of the event object.  Returns 1 when v is the metadata
@@ -1207,6 +1237,15 @@ scan_event(sc_t *c, ev_state_t *st, int depth)
 		break;
 	}
 store:
+	if (st->lend && ncut == 0) {
+		/* The text as sent, where it lies in the body: terminated
+		 * once the whole body is scanned (batch_decode), for the
+		 * byte after it is still to be read. */
+		ev->doc = (char *)start;
+		ev->doc_len = (size_t)(c->p - start);
+		ev->doc_lent = 1;
+		return 0;
+	}
 	ev->doc = malloc((size_t)(c->p - start) + 1);
 	if (!ev->doc)
 		abort();
@@ -1230,9 +1269,38 @@ state_begin(ev_state_t *st, otas__event_t *ev)
 	st->ev = ev;
 }
 
+static int batch_decode(const char *body, size_t n, size_t max_events,
+                        otas__batch_t *b, int lend);
+
 int
 otas__batch_decode(const char *body, size_t n, size_t max_events,
                    otas__batch_t *b)
+{
+	return batch_decode(body, n, max_events, b, 0);
+}
+
+int
+otas__batch_decode_lent(char *body, size_t n, size_t max_events,
+                        otas__batch_t *b)
+{
+	int rc = batch_decode(body, n, max_events, b, 1);
+
+	if (rc != OTAS__INGEST_OK) {
+		free(body);
+		return rc;
+	}
+	/* Scanned whole: each lent document ends where its '}' did (the
+	 * byte after it, a ',', ']' or space, is read no more). */
+	for (size_t i = 0; i < b->n; i++)
+		if (b->ev[i].doc_lent)
+			b->ev[i].doc[b->ev[i].doc_len] = '\0';
+	b->body = body;
+	return rc;
+}
+
+static int
+batch_decode(const char *body, size_t n, size_t max_events,
+             otas__batch_t *b, int lend)
 {
 	sc_t c = {body, body + n, 0, {0, {0}}, {0, {0}}};
 	ev_state_t st;
@@ -1294,6 +1362,7 @@ otas__batch_decode(const char *body, size_t n, size_t max_events,
 					memset(ev, 0, sizeof *ev);
 					if (peek(&c) == '{') {
 						state_begin(&st, ev);
+						st.lend = lend;
 						if (scan_event(&c, &st, 2) != 0)
 							goto bad_json;
 						event_close(&st, NULL, NULL);

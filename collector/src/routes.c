@@ -432,6 +432,7 @@ do_batch(otas__server_t *s, struct MHD_Connection *c, otas__req_t *r)
 	struct ingest *x = ingest_of(r);
 	otas__batch_t *b = &x->batch;
 	const char *data, *desc = NULL;
+	char *own = NULL;
 	size_t len;
 	enum MHD_Result ret;
 	unsigned st;
@@ -442,7 +443,17 @@ do_batch(otas__server_t *s, struct MHD_Connection *c, otas__req_t *r)
 		ret = reply_status(c, r, st, desc);
 		goto done;
 	}
-	switch (otas__batch_decode(data, len, s->o.max_batch_events, b)) {
+	/* The events' documents stay where they are in the decoded body,
+	 * which the batch then owns until its commit is answered. */
+	if (data == inflated.data && data) {
+		own = inflated.data;
+		inflated = (otas__buf_t)OTAS__BUF_INIT;
+	} else if (data == r->body.data && data) {
+		own = r->body.data;
+		r->body = (otas__buf_t)OTAS__BUF_INIT;
+	}
+	switch (own ? otas__batch_decode_lent(own, len, s->o.max_batch_events, b)
+	            : otas__batch_decode(data, len, s->o.max_batch_events, b)) {
 	case OTAS__INGEST_OK:
 		break;
 	case OTAS__INGEST_TOO_MANY:

@@ -1366,14 +1366,22 @@ bind_event(sqlite3_stmt *ins, int base, const otas__store_job_t *j,
 	bind_opt_text(ins, base + 11, e->agent_id);
 	bind_opt_text(ins, base + 12, e->agent_session_id);
 	sqlite3_bind_int(ins, base + 13, e->agent_verified);
-	/* -1: SQLite then knows the text is NUL-terminated (doc is, and
-	 * holds no NUL: JSON escapes it) and a json_extract reads it in
-	 * place; with a length each one copied the whole document to
-	 * terminate it.  The memchr keeps a document with a NUL whole all
-	 * the same. */
-	sqlite3_bind_text(ins, base + 14, e->doc,
-	                  memchr(e->doc, 0, e->doc_len) ? (int)e->doc_len : -1,
-	                  SQLITE_STATIC);
+	/* For S_EVENT_INSERT's json_extract, -1: SQLite then knows the
+	 * text is NUL-terminated (doc is, and holds no NUL: JSON escapes
+	 * it) and a json_extract reads it in place; with a length each one
+	 * copied the whole document to terminate it.  The memchr keeps a
+	 * document with a NUL whole all the same.  A row that holds no
+	 * function (insert_n's, or one whose who the decoder read) gets
+	 * the length: -1 cost a strlen of the document, and the memchr a
+	 * second pass. */
+	if (one && who_doc(e))
+		sqlite3_bind_text(ins, base + 14, e->doc,
+		                  memchr(e->doc, 0, e->doc_len) ? (int)e->doc_len
+		                                                : -1,
+		                  SQLITE_STATIC);
+	else
+		sqlite3_bind_text(ins, base + 14, e->doc, (int)e->doc_len,
+		                  SQLITE_STATIC);
 	bind_who(ins, base + 15, e->who[0], e->user_id);
 	bind_who(ins, base + 16, e->who[1], e->company_id);
 	if (one) /* S_EVENT_INSERT's ?17; insert_n's rows have none */

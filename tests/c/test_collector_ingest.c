@@ -278,6 +278,93 @@ TEST(batch_decode_valid_and_rejected)
 	otas__batch_free(&b);
 }
 
+/* latency_ms as strtod reads it, bit for bit, on either side of the
+ * fast path's bounds (15 significant digits, 22 decimals, an exponent). */
+TEST(latency_as_strtod)
+{
+	static const char *const fixed[] = {
+	    "0", "-0", "0.0", "-0.0", "1.5", "1.500", "0.1", "0.3", "2.675",
+	    "123456789012345", "1234567890123456", "0.000000000000000000001",
+	    "0.0000000000000000000001", "0.00000000000000000000001",
+	    "999999999999999.9", "0.123456789012345", "0.1234567890123456",
+	    "1e3", "1.5E-3", "-12.25", "4503599627370497.5", "00.5"};
+	unsigned long long rs = 0x9e3779b97f4a7c15ull;
+	char num[64], body[256];
+	otas__event_t ev;
+
+	for (size_t i = 0; i < sizeof fixed / sizeof *fixed + 2000; i++) {
+		double want;
+		if (i < sizeof fixed / sizeof *fixed) {
+			snprintf(num, sizeof num, "%s", fixed[i]);
+			if (!strcmp(num, "00.5"))
+				continue; /* not JSON */
+		} else {
+			/* up to 18 digits, the point anywhere */
+			int nd = 1 + (int)((rs >> 7) % 18), pt = (int)((rs >> 17) % (nd + 1));
+			size_t o = 0;
+			if (rs & 1)
+				num[o++] = '-';
+			for (int k = 0; k < nd; k++) {
+				rs ^= rs << 13, rs ^= rs >> 7, rs ^= rs << 17;
+				if (k == pt && k > 0)
+					num[o++] = '.';
+				num[o++] = (char)('0' + (k == 0 && pt != 1 ? 1 + rs % 9 : rs % 10));
+			}
+			num[o] = '\0';
+			rs ^= rs << 13, rs ^= rs >> 7, rs ^= rs << 17;
+		}
+		snprintf(body, sizeof body,
+		         "{\"project_id\":\"p\",\"path\":\"/a\",\"method\":\"GET\","
+		         "\"status_code\":200,\"latency_ms\":%s}", num);
+		want = strtod(num, NULL);
+		CHECK_INT(otas__event_parse(body, strlen(body), &ev, NULL, NULL), 0);
+		CHECK(memcmp(&ev.latency_ms, &want, sizeof want) == 0);
+		otas__event_clear(&ev);
+	}
+}
+
+/* The ingest path's decode leaves each document in the body (given to
+ * the batch, NUL-terminated there), except one whose token is cut out of
+ * its text; the texts are the copying decode's. */
+TEST(batch_decode_lent)
+{
+	const char *body = "{\"events\":[" EV "}, " EV ",\"agent_session_token\":"
+	                   "\"t.k.n\"},3," EV ",\"event_id\":\"e-2\"}\n]}";
+	size_t n = strlen(body);
+	char *own = malloc(n + 1);
+	otas__batch_t b, l;
+
+	memcpy(own, body, n + 1);
+	CHECK_INT(otas__batch_decode(body, n, 100, &b), OTAS__INGEST_OK);
+	CHECK_INT(otas__batch_decode_lent(own, n, 100, &l), OTAS__INGEST_OK);
+	CHECK(l.body == own);
+	CHECK_INT(l.n, 4);
+	CHECK_INT(b.n, 4);
+	for (size_t i = 0; i < 4; i++) {
+		CHECK((b.ev[i].doc == NULL) == (l.ev[i].doc == NULL));
+		if (!b.ev[i].doc)
+			continue;
+		CHECK_INT(l.ev[i].doc_len, b.ev[i].doc_len);
+		CHECK_STR(l.ev[i].doc, b.ev[i].doc);
+	}
+	CHECK(l.ev[0].doc_lent && l.ev[0].doc == own + 11);
+	CHECK_STR(l.ev[0].doc, EV "}");
+	CHECK(!l.ev[1].doc_lent); /* its token left out: a copy */
+	CHECK_STR(l.ev[1].doc, EV "}");
+	CHECK(l.ev[3].doc_lent);
+	CHECK_STR(l.ev[3].doc, EV ",\"event_id\":\"e-2\"}");
+	CHECK_STR(l.ev[1].token, "t.k.n");
+	otas__batch_free(&b);
+	otas__batch_free(&l);
+	CHECK(l.body == NULL);
+	/* on error the body is freed (ASan: no leak) */
+	own = strdup("{\"events\":[1,2,3]}");
+	CHECK_INT(otas__batch_decode_lent(own, strlen("{\"events\":[1,2,3]}"), 2, &l),
+	          OTAS__INGEST_TOO_MANY);
+	own = strdup("{\"events\":[{]}");
+	CHECK_INT(otas__batch_decode_lent(own, strlen(own), 2, &l), OTAS__INGEST_BAD_JSON);
+}
+
 TEST(batch_decode_errors)
 {
 	otas__batch_t b;
@@ -550,6 +637,22 @@ TEST(utf8)
 	CHECK(!otas__utf8_valid("\xed\xa0\x80", 3)); /* surrogate */
 	CHECK(!otas__utf8_valid("\xe2\x82", 2));     /* truncated */
 	CHECK(!otas__utf8_valid("\xf5\x80\x80\x80", 4));
+	/* The ASCII fast paths (32 and 8 bytes at a time) stop at a
+	 * non-ASCII byte wherever it falls: at every offset of a 100-byte
+	 * ASCII text, a stray continuation byte is refused, a valid
+	 * 3-byte character kept, and one cut by the end refused. */
+	{
+		char t[100];
+		for (size_t at = 0; at + 3 <= sizeof t; at++) {
+			memset(t, 'a', sizeof t);
+			t[at] = '\x80';
+			CHECK(!otas__utf8_valid(t, sizeof t));
+			memcpy(t + at, "\xe2\x82\xac", 3); /* EURO SIGN */
+			CHECK(otas__utf8_valid(t, sizeof t));
+			CHECK(!otas__utf8_valid(t, at + 2));
+			CHECK(otas__utf8_valid(t, at));
+		}
+	}
 }
 
 /* otas__search_text on strings longer than the 4,096 characters kept,
@@ -645,6 +748,8 @@ main(void)
 	RUN(unzstd_kept_decoder_reset_per_body);
 	RUN(scanner_block_escapes_decoded);
 	RUN(batch_decode_valid_and_rejected);
+	RUN(latency_as_strtod);
+	RUN(batch_decode_lent);
 	RUN(batch_decode_errors);
 	RUN(event_missing_fields_listed);
 	RUN(event_duplicate_field_is_invalid);

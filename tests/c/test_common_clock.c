@@ -6,7 +6,9 @@
 #include "common/clock.h"
 #include "testlib.h"
 
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 TEST(parse_time)
 {
@@ -59,10 +61,41 @@ TEST(clocks_move_forward)
 	CHECK(otas__now_unix_us() >= u0 - 1000000); /* allow a small step */
 }
 
+/* Every field value parse_time lets through, as timegm() counts it
+ * (what it called before): years 0000-9999 in steps, every month, days
+ * 1-31 (31 February runs on into March), leap seconds (:60). */
+TEST(parse_time_as_timegm)
+{
+	static const int years[] = {0, 1, 4, 100, 399, 400, 1600, 1899, 1900,
+	                            1969, 1970, 1999, 2000, 2024, 2025, 2026,
+	                            2100, 2400, 9999};
+	char t[40];
+	int64_t us;
+
+	for (size_t yi = 0; yi < sizeof years / sizeof *years; yi++)
+		for (int mo = 1; mo <= 12; mo++)
+			for (int d = 1; d <= 31; d++) {
+				int h = (d * 7) % 24, mi = (d * 13) % 60,
+				    sec = d == 31 ? 60 : (d * 17) % 60;
+				struct tm tm = {0};
+				tm.tm_year = years[yi] - 1900;
+				tm.tm_mon = mo - 1;
+				tm.tm_mday = d;
+				tm.tm_hour = h;
+				tm.tm_min = mi;
+				tm.tm_sec = sec;
+				snprintf(t, sizeof t, "%04d-%02d-%02dT%02d:%02d:%02dZ",
+				         years[yi], mo, d, h, mi, sec);
+				CHECK_INT(otas__parse_time(t, &us), 0);
+				CHECK_INT(us, (int64_t)timegm(&tm) * 1000000);
+			}
+}
+
 int
 main(void)
 {
 	RUN(parse_time);
+	RUN(parse_time_as_timegm);
 	RUN(format_time);
 	RUN(clocks_move_forward);
 	return testlib_done();

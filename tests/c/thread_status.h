@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* The field `key` (e.g. "SigBlk:") of /proc/self/task/<tid>/status of
  * the thread named `name`, read in `base`; -1 if no such thread. */
@@ -51,6 +52,24 @@ thread_status(const char *name, const char *key, int base)
 	}
 	closedir(d);
 	return mask;
+}
+
+/* The wake-ups of the thread "otas-sender" (its voluntary context
+ * switches, one a sleep) while capture(arg) runs n times, 500 us apart
+ * (room for a woken sender to run and sleep again); -1 if there is no
+ * such thread. */
+static long long
+sender_wakeups(void (*capture)(void *), void *arg, int n)
+{
+	long long before, after;
+
+	before = thread_status("otas-sender", "voluntary_ctxt_switches:", 10);
+	for (int i = 0; i < n; i++) {
+		capture(arg);
+		usleep(500);
+	}
+	after = thread_status("otas-sender", "voluntary_ctxt_switches:", 10);
+	return before < 0 || after < 0 ? -1 : after - before;
 }
 
 #endif
