@@ -349,3 +349,52 @@ def test_star_import_without_django():
                  "OtasError", "update_user", "__version__"):
         assert name in res["names"]
     assert "OtasMiddleware" not in res["names"] and "OtasMiddleware" not in res["all"]
+
+
+@pytest.mark.parametrize("server", ["gunicorn-flask", "uvicorn-fastapi"])
+@pytest.mark.parametrize("rate", ["1", "0"])
+def test_event_id_header_under_real_servers(server, rate, collector, uid, tmp_path):
+    """The held start_response / http.response.start reach real servers:
+    the whole response arrives, with the header only when captured."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+    from pathlib import Path
+
+    from sdk_support import PYTHONPATH, free_port, wait_for
+
+    port = free_port()
+    bindir = Path(sys.executable).parent
+    if server == "gunicorn-flask":
+        cmd = [str(bindir / "gunicorn"), "-w", "1", "-b", f"127.0.0.1:{port}",
+               "apps.flask_app:app"]
+    else:
+        cmd = [str(bindir / "uvicorn"), "--host", "127.0.0.1", "--port", str(port),
+               "apps.fastapi_app:app"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTAS_")}
+    env.update({"PYTHONPATH": PYTHONPATH, "OTAS_SDK_KEY": collector.key,
+                "OTAS_BASE_URL": collector.url, "OTAS_SPOOL_DIR": str(tmp_path),
+                "OTAS_EVENT_ID_HEADER": "1", "OTAS_SAMPLE_RATE": rate,
+                "OTAS_FLUSH_INTERVAL_MS": "50"})
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        def up():
+            try:
+                return urllib.request.urlopen(f"http://127.0.0.1:{port}/api/items/0", timeout=1)
+            except OSError:
+                return None
+        wait_for(up, timeout=30, what=server)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/items/{uid}", timeout=10) as r:
+            assert r.status == 200
+            assert json.loads(r.read())["id"] == uid
+            eid = r.headers.get("X-OTAS-Event-Id")
+        if rate == "1":
+            ev = events_for(collector, 1, path=f"/api/items/{uid}")[0]
+            assert eid == ev["metadata"]["event_id"]
+        else:
+            assert eid is None
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
