@@ -642,6 +642,21 @@ hex4(const char *p)
 	return (uint32_t)hex4v((const unsigned char *)p); /* validated */
 }
 
+/* The byte a one-letter escape of a scanned string stands for (b f n r
+ * t, or the character itself: " \ /). */
+static inline char
+esc_byte(char c)
+{
+	switch (c) {
+	case 'b': return '\b';
+	case 'f': return '\f';
+	case 'n': return '\n';
+	case 'r': return '\r';
+	case 't': return '\t';
+	default: return c;
+	}
+}
+
 /* Decode a scanned (so well-formed) string into out, which has room for
  * e - s bytes (an escape never decodes longer than it is written).
  * Returns the length.  A lone surrogate becomes U+FFFD. */
@@ -649,6 +664,7 @@ static size_t
 unescape(const char *s, const char *e, char *out)
 {
 	char *o = out;
+	uint32_t cp;
 
 	while (s < e) {
 		if (*s != '\\') {
@@ -656,31 +672,24 @@ unescape(const char *s, const char *e, char *out)
 			continue;
 		}
 		s++;
-		switch (*s++) {
-		case 'b': *o++ = '\b'; break;
-		case 'f': *o++ = '\f'; break;
-		case 'n': *o++ = '\n'; break;
-		case 'r': *o++ = '\r'; break;
-		case 't': *o++ = '\t'; break;
-		case 'u': {
-			uint32_t cp = hex4(s);
-			s += 4;
-			if (cp >= 0xd800 && cp <= 0xdbff && e - s >= 6 &&
-			    s[0] == '\\' && s[1] == 'u') {
-				uint32_t lo = hex4(s + 2);
-				if (lo >= 0xdc00 && lo <= 0xdfff) {
-					cp = 0x10000 + ((cp - 0xd800) << 10) +
-					     (lo - 0xdc00);
-					s += 6;
-				}
+		if (*s++ != 'u') {
+			*o++ = esc_byte(s[-1]);
+			continue;
+		}
+		cp = hex4(s);
+		s += 4;
+		if (cp >= 0xd800 && cp <= 0xdbff && e - s >= 6 && s[0] == '\\' &&
+		    s[1] == 'u') {
+			uint32_t lo = hex4(s + 2);
+			if (lo >= 0xdc00 && lo <= 0xdfff) {
+				cp = 0x10000 + ((cp - 0xd800) << 10) +
+				     (lo - 0xdc00);
+				s += 6;
 			}
-			if (cp >= 0xd800 && cp <= 0xdfff)
-				cp = 0xfffd;
-			o = put_utf8(o, cp);
-			break;
 		}
-		default: *o++ = s[-1]; break; /* " \ / */
-		}
+		if (cp >= 0xd800 && cp <= 0xdfff)
+			cp = 0xfffd;
+		o = put_utf8(o, cp);
 	}
 	return (size_t)(o - out);
 }
@@ -1493,21 +1502,14 @@ search_field(const char *s, const char *e, int esc, char *t, size_t *len)
 		}
 		if (chars++ == OTAS__SEARCH_FIELD_CHARS)
 			break;
-		switch (p[1]) {
-		case 'b': *o++ = '\b'; break;
-		case 'f': *o++ = '\f'; break;
-		case 'n': *o++ = '\n'; break;
-		case 'r': *o++ = '\r'; break;
-		case 't': *o++ = '\t'; break;
-		case 'u': {
+		if (p[1] == 'u') {
 			uint32_t cp = hex4(p + 2);
 			if (cp == 0 || (cp >= 0xd800 && cp <= 0xdfff))
 				return 1;
 			o = put_utf8(o, cp);
 			p += 4;
-			break;
-		}
-		default: *o++ = p[1]; break; /* " \ / */
+		} else {
+			*o++ = esc_byte(p[1]);
 		}
 		p += 2;
 	}
