@@ -51,7 +51,10 @@ def _http(path, method="GET"):
 def test_asgi_lifespan_shutdown_after_engine_closed(collector, uid):
     from otas.asgi import OtasASGIMiddleware
 
-    wrapped = OtasASGIMiddleware(_asgi_app())
+    # An engine of its own (options of its own): the one it closes is not
+    # the process's, which the other tests' apps keep using.
+    wrapped = OtasASGIMiddleware(_asgi_app(), sensitive_headers=["x-closed-first"])
+    assert wrapped._engine is not OtasASGIMiddleware(_asgi_app())._engine
     sent = asyncio.run(_run(wrapped, *_http(f"/closed-first/{uid}")))
     assert sent[1]["body"] == b"asgi ok"
     # A signal handler (or the app) closed OTAS before the server's
