@@ -37,7 +37,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		otas__answer_t b;
 		int rb, ra = otas__protocol_parse_otas_answer(
 		    (const char *)data + 1, size - 1, n, &a);
-		rb = otas__protocol_parse_answer_jansson(
+		rb = otas__protocol_answer_jansson(
 		    (const char *)data + 1, size - 1, n, &b);
 		if (ra != rb || a.accepted != b.accepted ||
 		    a.duplicates != b.duplicates || a.rejected != b.rejected ||

@@ -571,12 +571,12 @@ otas__protocol_parse_otas_answer(const char *body, size_t len, size_t n,
 	out->description[0] = '\0';
 	if (body && len && answer_flat(body, len, n, out))
 		return 0;
-	return otas__protocol_parse_answer_jansson(body, len, n, out);
+	return otas__protocol_answer_jansson(body, len, n, out);
 }
 
 int
-otas__protocol_parse_answer_jansson(const char *body, size_t len,
-                                      size_t n, otas__answer_t *out)
+otas__protocol_answer_jansson(const char *body, size_t len,
+                              size_t n, otas__answer_t *out)
 {
 	json_t *o, *v;
 	int rc = -1;

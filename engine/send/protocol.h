@@ -213,8 +213,8 @@ int otas__protocol_parse_otas_answer(const char *body, size_t len, size_t n,
                                      otas__answer_t *out);
 /* The same with jansson for every body (the reader above reads flat
  * answers itself): for the tests and the fuzzer that compare the two. */
-int otas__protocol_parse_answer_jansson(const char *body, size_t len,
-                                          size_t n, otas__answer_t *out);
+int otas__protocol_answer_jansson(const char *body, size_t len,
+                                  size_t n, otas__answer_t *out);
 
 void otas__request_free(otas__request_t *rq);
 

@@ -584,7 +584,7 @@ TEST(otas_answer_flat_equals_jansson)
 			memset(&b, 0xa5, sizeof(b));
 			ra = otas__protocol_parse_otas_answer(
 			    bodies[i], strlen(bodies[i]), n, &a);
-			rb = otas__protocol_parse_answer_jansson(
+			rb = otas__protocol_answer_jansson(
 			    bodies[i], strlen(bodies[i]), n, &b);
 			CHECK_INT(ra, rb);
 			CHECK_INT(a.accepted, b.accepted);
