@@ -37,11 +37,8 @@ def tls_collector(tmp_path_factory):
     c.stop()
 
 
-CHECK = """
-import io, json, os, django
-import djproject.settings as s
-s.OTAS = {"SDK_KEY": os.environ["KEY"], "BASE_URL": os.environ["URL"],
-          "CA_BUNDLE": os.environ["CA"]}
+# `manage.py otas_check` in a Django process: its output or its error.
+RUN_CHECK = """
 django.setup()
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -51,9 +48,16 @@ try:
     res = {"ok": out.getvalue()}
 except CommandError as exc:
     res = {"error": str(exc)}
-print("RESULT " + json.dumps(res))
 """
 
+CHECK = """
+import io, json, os, django
+import djproject.settings as s
+s.OTAS = {"SDK_KEY": os.environ["KEY"], "BASE_URL": os.environ["URL"],
+          "CA_BUNDLE": os.environ["CA"]}
+""" + RUN_CHECK + """
+print("RESULT " + json.dumps(res))
+"""
 
 def test_otas_check_uses_the_settings_ca_bundle(tls_collector):
     c, ca = tls_collector
@@ -67,15 +71,7 @@ def test_otas_check_uses_the_settings_ca_bundle(tls_collector):
 
 PLAIN_CHECK = """
 import io, json, django
-django.setup()
-from django.core.management import call_command
-from django.core.management.base import CommandError
-out = io.StringIO()
-try:
-    call_command("otas_check", stdout=out)
-    res = {"ok": out.getvalue()}
-except CommandError as exc:
-    res = {"error": str(exc)}
+""" + RUN_CHECK + """
 from otas import OtasClient
 try:
     res["client"] = OtasClient().authenticate().project_id
@@ -83,7 +79,6 @@ except Exception as exc:
     res["client_error"] = str(exc)
 print("RESULT " + json.dumps(res))
 """
-
 
 def test_otas_check_reads_the_key_as_the_engine_does(collector, tmp_path):
     """A key with a trailing newline (a secret mounted from a file) works
