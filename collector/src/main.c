@@ -38,7 +38,7 @@ typedef struct {
 	long max_conns_ip, header_timeout, max_inflight, query_threads;
 	long max_queued_queries;
 	int max_conns_ip_set, query_threads_set;
-	int fail_commits, hold_index;
+	int fail_commits, hold_index, discard_commits;
 	long long path_fill;
 } args_t;
 
@@ -317,6 +317,8 @@ parse(int argc, char **argv, int i, const char *allowed, const char *help,
 			a->commit_delay = num(flag, v, 0, 60000);
 		else if (!strcmp(flag, "--test-fail-commits"))
 			a->fail_commits = (int)num(flag, v, 0, 1);
+		else if (!strcmp(flag, "--test-discard-commits"))
+			a->discard_commits = (int)num(flag, v, 0, 1);
 		else if (!strcmp(flag, "--test-hold-text-index"))
 			a->hold_index = (int)num(flag, v, 0, 1);
 		else if (!strcmp(flag, "--test-path-fill"))
@@ -606,6 +608,7 @@ cmd_serve(int argc, char **argv)
 	      "--max-decoded-bytes --max-batch-events --max-header-bytes "
 	      "--max-connections --max-pending --threads --timeout --sync "
 	      "--dashboard-dir --quiet --test-commit-delay-ms --test-fail-commits "
+	      "--test-discard-commits "
 	      "--test-text-budget-ms --test-hold-text-index --test-path-fill "
 	      "--max-connections-per-ip --header-timeout "
 	      "--max-inflight-body-bytes --query-threads --max-queued-queries "
@@ -656,6 +659,7 @@ cmd_serve(int argc, char **argv)
 	if (a.text_budget)
 		otas__dash_text_budget_ms = (int)a.text_budget;
 	w.fail_commits = a.fail_commits;
+	w.discard_commits = a.discard_commits;
 	w.retain_days = (int)a.retain_days;
 	w.maintain_interval_s = (int)a.maintain_interval;
 	w.writers = (int)a.writers;

@@ -450,6 +450,22 @@ index_step(otas__store_t *st, int w)
 	}
 }
 
+/* --test-discard-commits: what a commit answers, with nothing written.
+ * The job's events count as new rows and nothing reaches the indexer. */
+static int
+discard(otas__store_job_t *batch)
+{
+	for (otas__store_job_t *j = batch; j; j = j->next) {
+		j->accepted = j->duplicates = 0;
+		for (size_t i = 0; i < j->n; i++)
+			if (!j->ev[i].reject) {
+				j->ev[i].inserted = 1;
+				j->accepted++;
+			}
+	}
+	return 0;
+}
+
 static void *
 writer_main(void *arg)
 {
@@ -524,12 +540,15 @@ writer_main(void *arg)
 
 		if (st->opts.commit_delay_ms > 0)
 			usleep((useconds_t)st->opts.commit_delay_ms * 1000);
-		rc = st->ops->writer_commit(st->b, w, batch, st->opts.fail_commits);
+		rc = st->opts.discard_commits
+		         ? discard(batch)
+		         : st->ops->writer_commit(st->b, w, batch,
+		                                  st->opts.fail_commits);
 		if (rc != 0)
 			for (j = batch; j; j = j->next)
 				j->accepted = j->duplicates = 0;
 		pthread_mutex_lock(&st->q_lock);
-		if (rc == 0) {
+		if (rc == 0 && !st->opts.discard_commits) {
 			int64_t t = otas__now_us();
 			for (j = batch; j; j = j->next)
 				st->index_waiting += (int64_t)j->accepted;
@@ -541,7 +560,7 @@ writer_main(void *arg)
 			st->index_commit_us = t;
 			st->index_gen++;
 		}
-		if (rc == 0 && !st->index_more) {
+		if (rc == 0 && !st->index_more && !st->opts.discard_commits) {
 			st->index_more = 1; /* new rows for the indexer */
 			if (w != 0)
 				pthread_cond_broadcast(&st->q_cond);

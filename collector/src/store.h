@@ -59,6 +59,10 @@ typedef struct {
 	int max_pending;        /* submitters waiting before we shed load */
 	int commit_delay_ms;    /* testing: sleep before each commit */
 	int fail_commits;       /* testing: roll back every group (500s) */
+	int discard_commits;    /* benchmarks: answer every group as stored
+	                         * (each event new) and store nothing, so a
+	                         * bench can tell the store's cost from the
+	                         * HTTP side's (bench/bench_cpu.py) */
 	int retain_days;        /* 0: keep everything */
 	int maintain_interval_s; /* retention/partition schedule; 0: 3600 */
 	int writers;            /* writer threads; 0: the store's default

@@ -116,3 +116,21 @@ def test_failed_commit_is_never_acknowledged(make_collector):
     c.restart(extra_args=["--quiet"])
     assert c.send_batch([make_event(1, event_id="f-1")]).json()["accepted"] == 1
     assert c.send_event(make_event(2, event_id="f-2")).json()["response"]["duplicate"] is False
+
+
+def test_discard_commits_answers_as_stored_and_stores_nothing(make_collector):
+    """The benchmarks' collector without its store (--test-discard-commits):
+    the HTTP side does all its work (key, decode, checks, answer) and a
+    batch is answered as if stored, every valid event new; the database
+    stays empty, and a rejected event is still rejected."""
+    c = make_collector(["--test-discard-commits", "1"])
+    bad = make_event(3, event_id="d-3")
+    del bad["path"]
+    r = c.send_batch([make_event(1, event_id="d-1"), make_event(2, event_id="d-2"), bad])
+    body = r.json()
+    assert (r.status, body["accepted"], body["duplicates"]) == (200, 2, 0)
+    assert [x["index"] for x in body["rejected"]] == [2]
+    # sent again: the store is not consulted, so nothing is a duplicate
+    assert c.send_batch([make_event(1, event_id="d-1")]).json()["accepted"] == 1
+    assert c.send_batch([make_event(1)], key="otas_wrong").status in (401, 403)
+    assert count_rows(c) == 0
