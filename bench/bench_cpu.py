@@ -200,6 +200,8 @@ def build_driver(root=None, out=None):
 # (--text-index on, the default) makes ingest ~13x slower and would put
 # the collector's work on the driver's two cores.
 COLLECTOR_FLAGS = ["--sync", "normal", "--text-index", "off"]
+# The driver rows whose collector stores nothing (--test-discard-commits).
+NOSTORE = "collector storing nothing"
 
 
 def driver_env(coll, tmp, extra=None):
@@ -242,6 +244,12 @@ def driver(n, rounds, log=H.log, before=None):
     in the same rounds against the same collector."""
     tmp = H.tmpdir("otas-cpu-")
     coll = H.Collector(tmp, extra=COLLECTOR_FLAGS)
+    # The same collector with its store cut out (--test-discard-commits:
+    # key check, decode, every event's checks and the answer, nothing
+    # written): what the SDK delivers when storing is not on these two
+    # cores, and, by difference, what the store costs.
+    tmp_ns = H.tmpdir("otas-cpu-nostore-")
+    coll_ns = H.Collector(tmp_ns, extra=COLLECTOR_FLAGS + ["--test-discard-commits", "1"])
     # The collector advertises zstd, so the default (OTAS_COMPRESSION=auto)
     # sends zstd; "gzip" is what the OTAS platform gets (and the engine
     # sent everywhere before zstd).  A before tree without that option
@@ -265,17 +273,22 @@ def driver(n, rounds, log=H.log, before=None):
     variants = {}
     for k, extra in settings.items():
         if before:
-            variants[f"before, {k}"] = (before, extra)
-        variants[k] = (DRIVER, extra)
+            variants[f"before, {k}"] = (before, extra, coll)
+        variants[k] = (DRIVER, extra, coll)
+    for k in ("defaults", "defaults, 1 in flight"):
+        if before:
+            variants[f"before, {k}, {NOSTORE}"] = (before, settings[k], coll_ns)
+        variants[f"{k}, {NOSTORE}"] = (DRIVER, settings[k], coll_ns)
     res = {k: [] for k in variants}
     try:
         names = list(variants)
         for r in range(rounds):
             for k in (names if r % 2 == 0 else names[::-1]):
-                binary, extra = variants[k]
-                c0 = proc_cpu_s(coll.proc.pid)
-                x = run_driver(driver_env(coll, tmp, extra), n, binary=binary)
-                c1 = proc_cpu_s(coll.proc.pid)
+                binary, extra, to = variants[k]
+                c0 = proc_cpu_s(to.proc.pid)
+                x = run_driver(driver_env(to, tmp if to is coll else tmp_ns, extra), n,
+                               binary=binary)
+                c1 = proc_cpu_s(to.proc.pid)
                 # The collector's CPU for this run (it answered every batch
                 # before the driver's flush returned), and the sender
                 # thread's share of the wall time on a CPU and waiting for
@@ -288,6 +301,7 @@ def driver(n, rounds, log=H.log, before=None):
                 res[k].append(x)
     finally:
         coll.stop()
+        coll_ns.stop()
     out = {"events": n, "rounds": rounds, "rows": {}}
     for k, rs in res.items():
         row = {f: H.median([x[f] for x in rs]) for f in
@@ -681,6 +695,11 @@ def md_driver(d, before_error=None):
                                    "  'before, ...' rows: the same driver built against "
                                    "the --before tree, in the same rounds." if any(
                                        k.startswith("before") for k in d["rows"]) else "")
+                               + (f"  '{NOSTORE}': the same collector with "
+                                  "`--test-discard-commits 1` (key, decode, every "
+                                  "event's checks and the answer; nothing written): "
+                                  "what the SDK delivers when no store shares its two "
+                                  "cores." if any(NOSTORE in k for k in d["rows"]) else "")
                                + (f"\n\nBefore driver not built: {before_error}"
                                   if before_error else ""))
 

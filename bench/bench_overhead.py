@@ -206,6 +206,15 @@ def summarise(res, variants):
                    "added_us": med - base if base is not None else None,
                    "requests": len(res[v]["all"]),
                    "status": res[v]["status"], "errors": res[v]["errors"]}
+    # Paired: each round's median less the baseline's in the same round
+    # (the variants of a round run within a second of each other, so a
+    # slow drift of the shared host cancels), then the median over rounds.
+    bm = res["baseline"]["medians"] if "baseline" in res else None
+    for v, row in rows.items():
+        m = res[v]["medians"]
+        row["added_paired_us"] = (H.median([a - b for a, b in zip(m, bm)]) / 1000
+                                  if bm and v != "baseline" and len(m) == len(bm)
+                                  else None)
     ours = rows.get("otas", {}).get("added_us")
     for v, row in rows.items():
         a = row["added_us"]
@@ -332,8 +341,9 @@ def down(setup, variants, total, rounds, log=H.log, startup_timeout=45):
 
 
 def md_overhead(data):
-    lines = ["| workload | variant | median µs | p99 µs | added µs | × otas's added |",
-             "|---|---|---:|---:|---:|---:|"]
+    lines = ["| workload | variant | median µs | p99 µs | added µs | added µs, paired "
+             "| × otas's added |",
+             "|---|---|---:|---:|---:|---:|---:|"]
     for key, wl in data["workloads"].items():
         for v, r in wl["rows"].items():
             ratio = f"{r['ratio_to_otas']:.1f}×" if r["ratio_to_otas"] else "—"
@@ -344,8 +354,10 @@ def md_overhead(data):
             if "captured" in r and not r["captured"]:
                 note += " (captured NOTHING)"
             added = "—" if v == "baseline" else f"{r['added_us']:+.1f}"
+            ap = r.get("added_paired_us")
+            paired = "—" if ap is None else f"{ap:+.1f}"
             lines.append(f"| {wl['label']} | {v}{note} | {r['median_us']:.1f} | "
-                         f"{r['p99_us']:.1f} | {added} | {ratio} |")
+                         f"{r['p99_us']:.1f} | {added} | {paired} | {ratio} |")
     return "\n".join(lines)
 
 

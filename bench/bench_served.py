@@ -128,15 +128,22 @@ def wrk(url, duration, connections=4):
 
 
 def served(python, otas_path, rounds, duration, log=H.log, before_path=None,
-           collector_before=None, endpoints=None):
+           collector_before=None, endpoints=None, nostore=False):
     """Servers: baseline (no otas), otas, and before if before_path is given
     (the package directory of the --before tree).  collector_before: a
     second otas-collector binary; a fourth server ("otas, collector
     before") runs this tree's otas delivering to it, so both collectors'
-    CPU per request come from the same rounds."""
+    CPU per request come from the same rounds.  nostore: one more server,
+    this tree's otas delivering to a collector that stores nothing
+    (--test-discard-commits: key, decode, checks, answer), which splits
+    otas's cost to the application into the SDK's and the store's, both
+    on these two cores."""
     tmp = H.tmpdir("otas-served-")
     coll = H.Collector(tmp)
     colls = {}
+    if nostore:
+        (tmp / "ns").mkdir(exist_ok=True)
+        colls["nostore"] = H.Collector(tmp / "ns", extra=["--test-discard-commits", "1"])
     if collector_before:
         saved = os.environ.get("OTAS_COLLECTOR_BIN")
         os.environ["OTAS_COLLECTOR_BIN"] = collector_before
@@ -168,6 +175,10 @@ def served(python, otas_path, rounds, duration, log=H.log, before_path=None,
                                                with_otas("before", before_path), "before")
         servers["otas"] = start_gunicorn(python, "demoapp.settings",
                                          with_otas("otas", otas_path), "otas")
+        if "nostore" in colls:
+            servers["nostore"] = start_gunicorn(
+                python, "demoapp.settings",
+                with_otas("nostore", otas_path, colls["nostore"]), "nostore")
         if "coll_before" in colls:
             servers["coll_before"] = start_gunicorn(
                 python, "demoapp.settings",
@@ -221,6 +232,8 @@ def served(python, otas_path, rounds, duration, log=H.log, before_path=None,
         time.sleep(1.5)
         whole = {}
         for v, c in (("otas", coll), *colls.items()):
+            if v == "nostore":
+                continue  # it stores nothing to divide by
             try:
                 import sqlite3
                 with sqlite3.connect(Path(c.proc.args[3])) as db:
@@ -248,11 +261,19 @@ def served(python, otas_path, rounds, duration, log=H.log, before_path=None,
                            "sender_us": H.median(x["sender_us"]),
                            "collector_us": H.median(x["collector_us"])}
         b = rows[ep]["baseline"]
+        # Paired: each round's requests/s over the baseline's in the same
+        # round (seconds apart), then the median over rounds.
+        for v in rows[ep]:
+            if v not in ("label", "baseline"):
+                rows[ep][v]["rps_ratio_paired"] = H.median(
+                    [a / c for a, c in zip(res[ep][v]["rps"], res[ep]["baseline"]["rps"])])
         rows[ep]["rps_ratio"] = rows[ep]["otas"]["rps"] / b["rps"]
         rows[ep]["p99_ratio"] = rows[ep]["otas"]["p99_ms"] / b["p99_ms"]
         if "before" in rows[ep]:
             rows[ep]["before_rps_ratio"] = rows[ep]["before"]["rps"] / b["rps"]
             rows[ep]["before_p99_ratio"] = rows[ep]["before"]["p99_ms"] / b["p99_ms"]
+        if "nostore" in rows[ep]:
+            rows[ep]["nostore_rps_ratio"] = rows[ep]["nostore"]["rps"] / b["rps"]
     for ep in rows:
         for v, us in whole.items():
             if v in rows[ep]:
@@ -264,25 +285,27 @@ def served(python, otas_path, rounds, duration, log=H.log, before_path=None,
 
 
 def md_served(data):
-    lines = ["| endpoint | server | req/s | × without | p99 ms | × without "
+    lines = ["| endpoint | server | req/s | × without | × without, paired | p99 ms | × without "
              "| server CPU µs/req | added CPU µs/req | of it, otas-sender threads µs/req "
              "| collector CPU µs/req |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     nan = float("nan")
     for ep, r in data["rows"].items():
         b = r["baseline"]
         for v, name in (("baseline", "without otas"), ("before", "otas before"),
-                        ("coll_before", "otas, collector before"), ("otas", "otas")):
+                        ("coll_before", "otas, collector before"),
+                        ("nostore", "otas, collector storing nothing"), ("otas", "otas")):
             if v not in r:
                 continue
             x = r[v]
             ratio = "—" if v == "baseline" else f"{x['rps'] / b['rps']:.3f}"
+            pr = "—" if v == "baseline" else f"{x.get('rps_ratio_paired', nan):.3f}"
             p99r = "—" if v == "baseline" else f"{x['p99_ms'] / b['p99_ms']:.2f}"
             cpu, bcpu = x.get("cpu_us", nan), b.get("cpu_us", nan)
             added = "—" if v == "baseline" else f"{cpu - bcpu:+.0f}"
             snd = "—" if v == "baseline" else f"{x.get('sender_us', nan):.1f}"
             col = "—" if v == "baseline" else f"{x.get('collector_us', nan):.1f}"
-            lines.append(f"| `{ep}` {r['label']} | {name} | {x['rps']:.0f} | {ratio} | "
+            lines.append(f"| `{ep}` {r['label']} | {name} | {x['rps']:.0f} | {ratio} | {pr} | "
                          f"{x['p99_ms']:.2f} | {p99r} | {cpu:.0f} | {added} | {snd} | {col} |")
     errs = {ep: "/".join(str(r[v]["errors"]) for v in ("baseline", "before", "otas")
                          if v in r)
@@ -293,13 +316,21 @@ def md_served(data):
                   + ("before/" if any("before" in r for r in data["rows"].values())
                      else "") + "with: " + ", ".join(
             f"`{ep}` {e}" for ep, e in errs.items())]
-    lines += ["", "Server CPU µs/req: user + system time of the gunicorn master and "
+    lines += ["", "× without, paired: the median over rounds of each round's requests/s "
+              "over the server without otas in the same round (seconds apart).",
+              "", "Server CPU µs/req: user + system time of the gunicorn master and "
               "its workers (every thread, otas's sender included) over a wrk run, "
               "divided by the requests wrk counted; median over rounds.  otas-sender "
               "threads: the workers' sender threads' time on a CPU (schedstat) per "
               "request, part of the server's.  Collector CPU: every thread of the "
               "otas-collector process (it runs on the same cores, default flags) "
               "during the same wrk run, per request; not in the server's figure."]
+    if any("nostore" in r for r in data["rows"].values()):
+        lines += ["", "otas, collector storing nothing: this tree's otas delivering to "
+                  "an otas-collector started with `--test-discard-commits 1` (it checks "
+                  "the key, decodes and checks every event and answers, and writes "
+                  "nothing): the application's cost of the SDK alone, with the "
+                  "collector's HTTP side still on these cores."]
     whole = [(name, r[v]["collector_whole_us"]) for r in list(data["rows"].values())[:1]
              for v, name in (("coll_before", "collector before"), ("otas", "collector"))
              if v in r and "collector_whole_us" in r[v]]
@@ -314,7 +345,8 @@ def md_served(data):
               f"{stored:,} events." if isinstance(stored, int) else
               f"The collector's event count: {stored}."]
     per_round = []
-    for v, name in (("baseline", "without"), ("before", "otas before"), ("otas", "otas")):
+    for v, name in (("baseline", "without"), ("before", "otas before"),
+                    ("nostore", "otas, collector storing nothing"), ("otas", "otas")):
         if all(v in r for r in data["rows"].values()):
             per_round.append(f"{name}: " + "; ".join(
                 f"`{ep}` " + ", ".join(f"{x:.0f}" for x in r[v]["all_rps"])
@@ -331,6 +363,9 @@ def main():
                     help="a second otas-collector binary (e.g. main's): one more "
                          "otas server delivers to it, both collectors' CPU per "
                          "request in the same rounds")
+    ap.add_argument("--nostore", action="store_true",
+                    help="one more otas server, delivering to a collector that "
+                         "stores nothing (--test-discard-commits)")
     ap.add_argument("--endpoints", default=None,
                     help="comma list, default every one (" + ", ".join(ENDPOINTS) + ")")
     args = ap.parse_args()
@@ -340,7 +375,8 @@ def main():
         sys.exit(f"served throughput needs otas: {why}")
     eps = args.endpoints.split(",") if args.endpoints else None
     print(md_served(served(python, otas_path, args.rounds, args.duration,
-                           collector_before=args.collector_before, endpoints=eps)))
+                           collector_before=args.collector_before, endpoints=eps,
+                           nostore=args.nostore)))
 
 
 if __name__ == "__main__":

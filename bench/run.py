@@ -39,8 +39,8 @@ import bench_overhead as O  # noqa: E402
 import bench_served as S  # noqa: E402
 import harness as H  # noqa: E402
 
-FULL = dict(rounds=15, requests=1000, down_total=20000, down_rounds=10,
-            served_rounds=7, served_s=3, engine_events=50000, engine_rounds=3)
+FULL = dict(rounds=31, requests=1000, down_total=20000, down_rounds=10,
+            served_rounds=9, served_s=3, engine_events=50000, engine_rounds=3)
 QUICK = dict(rounds=3, requests=200, down_total=2000, down_rounds=4,
              served_rounds=1, served_s=2, engine_events=5000, engine_rounds=1)
 SECTIONS = ["overhead", "down", "served", "engine", "ingest", "cpu", "dashboard"]
@@ -127,6 +127,11 @@ def engine_figures(data):
     def us(x, sign=False):
         return dash if x is None else (f"{x:+.1f} µs" if sign else f"{x:.1f} µs")
 
+    def added(row):
+        # The paired figure where the run has it (bench_overhead.summarise).
+        a = row.get("added_paired_us")
+        return row.get("added_us") if a is None else a
+
     for key, label, goal in (("get", "GET small JSON", "≤ 3"),
                              ("post1k", "POST 1 KB JSON", "≤ 5"),
                              ("post64k", "POST 64 KB JSON", "≤ 10")):
@@ -135,8 +140,8 @@ def engine_figures(data):
             b = r.get("before", {})
             rows.append((f"Request path, {label}", us(r["baseline"]["median_us"]),
                          us(b.get("median_us")), us(r["otas"]["median_us"]),
-                         us(b.get("added_us"), True), us(r["otas"]["added_us"], True),
-                         ratio(r["otas"]["added_us"], b.get("added_us")),
+                         us(added(b) if b else None, True), us(added(r["otas"]), True),
+                         ratio(added(r["otas"]), added(b) if b else None),
                          goal + " µs added"))
     pe = ((data.get("cpu") or {}).get("per_event") or {}).get("workloads") or {}
     for key, goal in (("get", "≤ 6"), ("post1k", "≤ 6")):
@@ -170,18 +175,26 @@ def engine_figures(data):
         rows.append((f"Delivery, C driver, {k}, CPU per event", dash,
                      us(b.get("cpu_us_per_event")), us(r["cpu_us_per_event"]), dash, dash,
                      ratio(r["cpu_us_per_event"], b.get("cpu_us_per_event")), dash))
+        if k.startswith("defaults") and "in flight" not in k and "gzip" not in k:
+            # The other side of the delivery rate: what the collector on
+            # the same two cores spent per event (with and without its store).
+            rows.append((f"Delivery, C driver, {k}, collector CPU per event", dash,
+                         us(b.get("collector_us_per_event")),
+                         us(r.get("collector_us_per_event")), dash, dash,
+                         ratio(r.get("collector_us_per_event"),
+                               b.get("collector_us_per_event")), dash))
     dn = (data.get("down") or {}).get("rows") or {}
     if "otas" in dn and "baseline" in dn:
         bl, o, b = dn["baseline"], dn["otas"], dn.get("before", {})
-        up = wl("get").get("otas", {}).get("added_us")
-        upb = wl("get").get("before", {}).get("added_us")
+        up = added(wl("get").get("otas", {}))
+        upb = added(wl("get").get("before", {}))
         rows.append(("Back end down: request path, GET", us(bl["median_us"]),
                      us(b.get("median_us")), us(o["median_us"]),
-                     us(b.get("added_us"), True) + (f" (up: {upb:+.1f})" if upb is not None
-                                                    and b else ""),
-                     us(o["added_us"], True) + (f" (up: {up:+.1f})" if up is not None
-                                                else ""),
-                     ratio(o["added_us"], b.get("added_us")), "within 1 µs of up"))
+                     us(added(b) if b else None, True) + (
+                         f" (up: {upb:+.1f})" if upb is not None and b else ""),
+                     us(added(o), True) + (f" (up: {up:+.1f})" if up is not None
+                                           else ""),
+                     ratio(added(o), added(b) if b else None), "within 1 µs of up"))
 
         def mb(x):
             return dash if x is None else f"{x / 1024:+.1f} MB"
@@ -191,11 +204,21 @@ def engine_figures(data):
                      ratio(o["rss_growth_kb"], b.get("rss_growth_kb")), "≤ 2 MB"))
     for ep, r in ((data.get("served") or {}).get("rows") or {}).items():
         b = r.get("before") or {}
+
+        def rr(x, plain):
+            p = x.get("rps_ratio_paired")
+            return f"{x['rps']:.0f} ({plain:.3f}×" + (
+                f"; paired {p:.3f}×)" if p is not None else ")")
         rows.append((f"Served req/s, gunicorn 2 workers, `{ep}`",
                      f"{r['baseline']['rps']:.0f}",
-                     f"{b['rps']:.0f} ({r['before_rps_ratio']:.3f}×)" if b else dash,
-                     f"{r['otas']['rps']:.0f} ({r['rps_ratio']:.3f}×)", dash, dash,
+                     rr(b, r["before_rps_ratio"]) if b else dash,
+                     rr(r["otas"], r["rps_ratio"]), dash, dash,
                      ratio(r["otas"]["rps"], b.get("rps")), "≥ 0.97× of no OTAS"))
+        if "nostore" in r:
+            rows.append((f"Served req/s, `{ep}`, collector storing nothing",
+                         f"{r['baseline']['rps']:.0f}", dash,
+                         rr(r["nostore"], r["nostore_rps_ratio"]),
+                         dash, dash, dash, "(the SDK without the store)"))
         if r["baseline"].get("cpu_us") is not None:
             bc, oc = r["baseline"]["cpu_us"], r["otas"]["cpu_us"]
             pc = b.get("cpu_us")
@@ -255,7 +278,9 @@ def write_results(out, data, quick):
             peers = [(v, r) for v, r in rows.items() if v in O.PEERS]
             others = ", ".join(f"{v} {r['added_us']:.0f} µs ({r['ratio_to_otas']:.0f}×)"
                                for v, r in peers if r["ratio_to_otas"])
+            ap = rows["otas"].get("added_paired_us")
             md.append(f"- {wl['label']}: otas adds {rows['otas']['added_us']:.1f} µs"
+                      + (f" ({ap:+.1f} µs paired)" if ap is not None else "")
                       + (f"; {others}." if others else "."))
         sv = data.get("served") or {}
         for ep, r in (sv.get("rows") or {}).items():
@@ -278,6 +303,9 @@ def write_results(out, data, quick):
                f"Median of {cfg['rounds']} interleaved rounds' medians; p99: median "
                f"of the rounds' p99s; {cfg['requests']} requests per round "
                f"({cfg['requests'] // 4} for 64 KB).  'added' is over the baseline; "
+               "'added, paired': the median over rounds of each round's median less "
+               "the baseline's in the same round (what the first table quotes: a slow "
+               "drift of the shared host cancels in it); "
                "'× otas's added' divides a variant's added time by otas's.", "",
                O.md_overhead(ov), "", "![overhead](overhead.png)", "",
                "Body redaction, per SDK: " + "; ".join(
@@ -443,7 +471,8 @@ def main():
             try:
                 data["served"] = S.served(
                     python, otas_path, cfg["served_rounds"], cfg["served_s"],
-                    before_path=bpath if "before" not in unavailable else None)
+                    before_path=bpath if "before" not in unavailable else None,
+                    nostore=True)
             except Exception as exc:
                 data["served"] = {"error": f"{type(exc).__name__}: {exc}"}
     if "engine" in only:
