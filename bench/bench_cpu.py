@@ -44,6 +44,7 @@ import subprocess
 import sys
 import threading
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -157,6 +158,124 @@ def cpu_per_event(setup, rounds, n, workloads=CPU_WORKLOADS, variants=CPU_VARIAN
         log(f"cpu: {label}: " + ", ".join(
             f"{v} {r['cpu_us']:.1f}" for v, r in rows.items()) + " µs CPU/request")
     return out
+
+
+# ------------------------------------- 1b. instructions per event (callgrind)
+
+def _total_ir(path):
+    """The Ir total of one callgrind output file (every thread, without
+    --separate-threads)."""
+    with open(path) as f:
+        for line in f:
+            if line.startswith(("summary:", "totals:")):
+                return int(line.split()[1])
+    raise RuntimeError(f"no totals in {path}")
+
+
+def instructions(setup, n, workloads=CPU_WORKLOADS, variants=("baseline", "null", "otas"),
+                 log=H.log):
+    """Instructions per request of the whole worker process, every thread,
+    under valgrind --tool=callgrind: what the CPU-per-event figure counts,
+    without the shared machine's noise.  Each variant runs twice, as the
+    worker of section 1: a warm-up of 300 requests and otas.flush(), then
+    n more requests and a flush, or nothing more; the difference over n
+    is one request with its delivery (the sender's redaction, JSON, zstd
+    and HTTP for it), start-up and warm-up cancelled.  PYTHONHASHSEED=0
+    (Setup.env) keeps the interpreter's work the same from run to run."""
+    import bench_overhead as O
+
+    if not shutil.which("valgrind"):
+        return {"error": "valgrind is not installed (apt-get install valgrind)"}
+    tmp = H.tmpdir("otas-instr-")
+    out = {"requests": n, "workloads": {}, "unavailable": {}}
+
+    def one(key, v, req, redact, k):
+        cg = tmp / f"cg-{key}-{v}-{k}.out"
+        w = H.Worker(setup.python, v, setup.env(v, redact, f"instr-{key}-{k}"),
+                     f"-instr-{key}-{k}",
+                     prefix=["valgrind", "--tool=callgrind", "--separate-threads=yes",
+                             f"--callgrind-out-file={cg}"])
+        try:
+            if not w.wait_ready(900):
+                raise RuntimeError(f"{v} did not start under valgrind: {w.error}")
+            cmd = {"op": "run", "req": O._wire(req), "n": 300, "flush": True}
+            w.call(cmd, timeout=3600)
+            if k:
+                a = w.call(dict(cmd, n=k), timeout=3600)
+                if a.get("flushed") is False:
+                    raise RuntimeError(f"{v}: otas.flush() did not finish")
+        finally:
+            w.close(wait_s=600)
+        # One file a thread (cg-...out-01, -02, ...); thread 1 is the one
+        # that runs the requests.
+        files = sorted(tmp.glob(cg.name + "-*"), key=lambda p: int(p.name.rsplit("-", 1)[1]))
+        if not files:
+            raise RuntimeError(f"callgrind wrote nothing for {v}")
+        per = [_total_ir(f) for f in files]
+        return per[0], sum(per[1:])
+
+    for key in workloads:
+        label, req, redact = O.WORKLOADS[key]
+        rows = {}
+        for v in variants:
+            if v in setup.unavailable:
+                out["unavailable"][v] = setup.unavailable[v]
+                continue
+            # The two runs of a variant side by side: one per CPU.
+            with ThreadPoolExecutor(2) as ex:
+                fut = [ex.submit(one, key, v, req, redact, k) for k in (n, 0)]
+                try:
+                    full, zero = (f.result() for f in fut)
+                except Exception as exc:
+                    out["unavailable"][v] = f"{type(exc).__name__}: {exc}"
+                    continue
+            req_t = (full[0] - zero[0]) / n
+            rows[v] = {"ir_per_request": req_t + (full[1] - zero[1]) / n,
+                       "ir_request_thread": req_t,
+                       "ir_other_threads": (full[1] - zero[1]) / n}
+        base = rows.get("baseline", {}).get("ir_per_request")
+        for r in rows.values():
+            r["added_ir"] = r["ir_per_request"] - base if base is not None else None
+            r["added_ir_request_thread"] = (
+                r["ir_request_thread"] - rows["baseline"]["ir_request_thread"]
+                if base is not None else None)
+        out["workloads"][key] = {"label": label, "rows": rows}
+        log(f"instructions: {label}: " + ", ".join(
+            f"{v} {r['ir_per_request'] / 1000:.1f}k" for v, r in rows.items())
+            + " per request")
+    return out
+
+
+def md_instructions(d, per_event=None):
+    if "error" in d:
+        return f"Not measured: {d['error']}"
+    lines = ["| workload | variant | instructions/request | added | of it, request thread "
+             "| of it, other threads | ≈ µs added at the request's own rate |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for key, wl in d["workloads"].items():
+        rows = wl["rows"]
+        base = rows.get("baseline", {})
+        cpu = (((per_event or {}).get("workloads") or {}).get(key) or {}).get(
+            "rows", {}).get("baseline", {}).get("cpu_us")
+        rate = cpu / base["ir_per_request"] if cpu and base else None
+        for v, r in rows.items():
+            b = v == "baseline"
+            added = "—" if b else f"{r['added_ir'] / 1000:+.1f}k"
+            rt = "—" if b else f"{r['added_ir_request_thread'] / 1000:+.1f}k"
+            ot = "—" if b else f"{r['ir_other_threads'] / 1000:+.1f}k"
+            us = "—" if b or rate is None else f"{r['added_ir'] * rate:+.1f}"
+            lines.append(f"| {wl['label']} | {v} | {r['ir_per_request'] / 1000:.1f}k | "
+                         f"{added} | {rt} | {ot} | {us} |")
+    for v, why in d.get("unavailable", {}).items():
+        lines.append(f"| — | {v} | not measured: {why} | | | | |")
+    return "\n".join(lines) + (
+        f"\n\nvalgrind --tool=callgrind on the whole worker process (every thread), "
+        f"{d['requests']:,} requests after a warm-up of 300, each with its delivery "
+        "(otas.flush() inside), less the same worker with the warm-up only.  "
+        "Deterministic where the CPU-time figures above move with the machine's other "
+        "tenants.  The µs column converts at the baseline request's own rate (its CPU "
+        "µs per instruction in this run); code that misses the caches runs slower than "
+        "that, so it is a floor, not a measurement.")
 
 
 # ------------------------------------------------------------ 2. the driver
@@ -565,6 +684,12 @@ def run_all(python, otas_path, unavailable, quick, log=H.log, before=None,
             v for v in CPU_VARIANTS if v in variants])
     except Exception as exc:
         data["per_event"] = {"error": f"{type(exc).__name__}: {exc}"}
+    try:
+        data["instructions"] = instructions(setup, 100 if quick else 1000, log=log,
+                                            variants=[v for v in CPU_VARIANTS
+                                                      if v in variants])
+    except Exception as exc:
+        data["instructions"] = {"error": f"{type(exc).__name__}: {exc}"}
     finally:
         setup.close()
     why = build_driver()
@@ -747,6 +872,8 @@ def md_compress(d):
 
 def md_all(d):
     parts = [("per_event", "CPU per event, in-process WSGI", md_per_event),
+             ("instructions", "Instructions per event, in-process WSGI (callgrind)",
+              lambda x: md_instructions(x, d.get("per_event"))),
              ("driver", "The engine alone (C driver)",
               lambda x: md_driver(x, d.get("driver_before_error"))),
              ("profile", "Profile of the sender thread", md_profile),

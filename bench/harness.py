@@ -358,14 +358,14 @@ class Collector(Process):
 class Worker:
     """One variant's process (bench/worker.py under the bench venv)."""
 
-    def __init__(self, python, variant, env, tag=""):
+    def __init__(self, python, variant, env, tag="", prefix=()):
         self.variant = variant
         LOGS.mkdir(parents=True, exist_ok=True)
         self.log = LOGS / f"worker-{variant}{tag}.log"
         e = dict(env, BENCH_VARIANT=variant, DJANGO_SETTINGS_MODULE="benchproj.settings")
         with open(self.log, "wb") as errf:
             self.proc = subprocess.Popen(
-                [python, str(BENCH / "worker.py")], env=e, text=True,
+                [*prefix, python, str(BENCH / "worker.py")], env=e, text=True,
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errf)
         self.ready = None
         self.error = None
@@ -399,13 +399,13 @@ class Worker:
             raise RuntimeError(f"worker {self.variant} gave no answer (see {self.log})")
         return json.loads(line)
 
-    def close(self, kill=False):
+    def close(self, kill=False, wait_s=20):
         if self.proc.poll() is None:
             try:
                 if kill:
                     raise OSError
                 self.proc.stdin.close()
-                self.proc.wait(timeout=20)
+                self.proc.wait(timeout=wait_s)
             except (OSError, subprocess.TimeoutExpired, ValueError):
                 self.proc.kill()
                 self.proc.wait()

@@ -156,6 +156,22 @@ def engine_figures(data):
                          us(r["otas"]["added_cpu_us_paired"], True) + adapter,
                          ratio(r["otas"]["added_cpu_us_paired"],
                                b.get("added_cpu_us_paired")), goal + " µs added"))
+    ins = ((data.get("cpu") or {}).get("instructions") or {}).get("workloads") or {}
+    for key in ("get", "post1k"):
+        r = (ins.get(key) or {}).get("rows", {})
+        if "otas" in r and "baseline" in r:
+            b = r.get("before", {})
+
+            def k(x, sign=False):
+                return dash if x is None else (f"{x / 1000:+.1f}k" if sign
+                                               else f"{x / 1000:.1f}k")
+            adapter = (f" (adapter {r['null']['added_ir'] / 1000:+.1f}k)"
+                       if "null" in r else "")
+            rows.append((f"Instructions per event (callgrind, process, all threads), "
+                         f"{ins[key]['label']}", k(r["baseline"]["ir_per_request"]),
+                         k(b.get("ir_per_request")), k(r["otas"]["ir_per_request"]),
+                         k(b.get("added_ir"), True), k(r["otas"]["added_ir"], True) + adapter,
+                         ratio(r["otas"]["added_ir"], b.get("added_ir")), dash))
     en, eb = data.get("engine") or {}, data.get("engine_before") or {}
     if "events_per_s" in en:
         b = eb.get("events_per_s")
