@@ -259,7 +259,7 @@ def md_instructions(d, per_event=None):
             "rows", {}).get("baseline", {}).get("cpu_us")
         rate = cpu / base["ir_per_request"] if cpu and base else None
         for v, r in rows.items():
-            b = v == "baseline"
+            b = v == "baseline" or r["added_ir"] is None
             added = "—" if b else f"{r['added_ir'] / 1000:+.1f}k"
             rt = "—" if b else f"{r['added_ir_request_thread'] / 1000:+.1f}k"
             ot = "—" if b else f"{r['ir_other_threads'] / 1000:+.1f}k"

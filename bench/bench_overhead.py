@@ -7,6 +7,9 @@ the same Django project (bench/benchproj) through its WSGI handler:
   otas        OTAS middleware with the C engine -> a real otas-collector
   before      the same, otas as built from a git ref (run.py --before REF;
               harness.Before): the engine before a change, side by side
+  nostore     otas -> a second otas-collector that stores nothing
+              (--test-discard-commits): otas without the store's CPU on
+              the same two cores
   moesif      moesifdjango                      -> the sink (bench/sink.py)
   apitoolkit  apitoolkit-django 2.x + OTel SDK, BatchSpanProcessor, OTLP/HTTP
   otel        OTel Django instrumentation, BatchSpanProcessor, OTLP/HTTP
@@ -51,7 +54,7 @@ WORKLOADS = {
 OURS = ["baseline", "null", "otas"]
 PEERS = ["moesif", "apitoolkit", "otel", "sentry"]
 ALL = ["baseline", "null", "before", "otas"] + PEERS
-ENGINE = ("otas", "before")  # variants that run the C engine
+ENGINE = ("otas", "before", "nostore")  # variants that run the C engine
 
 # What "5 body-redaction rules" means for each SDK (README and the table).
 REDACTION = {
@@ -88,8 +91,11 @@ class Setup:
         engines = [v for v in ENGINE if v not in self.unavailable]
         self.down = down
         self.tmp = H.tmpdir("otas-bench-")
-        self.sink = self.collector = None
+        self.sink = self.collector = self.nostore = None
         self.key = "otas_bench_unused_key"
+        if down:
+            self.unavailable.setdefault("nostore", "the back end is down for every "
+                                                   "variant")
         if down:
             self.sink_url = H.dead_url()
             self.otas_url = H.dead_url()
@@ -122,12 +128,20 @@ class Setup:
         if variant in ("otas", "null", "before"):
             base.update(OTAS_SDK_KEY=self.key, OTAS_BASE_URL=self.otas_url,
                         OTAS_SPOOL_DIR=str(self.tmp / f"spool-{variant}-{n}"))
+        if variant == "nostore":
+            if self.nostore is None:  # started when first asked for
+                (self.tmp / "nostore").mkdir(exist_ok=True)
+                self.nostore = H.Collector(self.tmp / "nostore",
+                                           extra=["--test-discard-commits", "1"])
+            base.update(BENCH_VARIANT="otas", OTAS_SDK_KEY=self.nostore.key,
+                        OTAS_BASE_URL=self.nostore.url,
+                        OTAS_SPOOL_DIR=str(self.tmp / f"spool-{variant}-{n}"))
         if variant == "null":
             base["OTAS_ENGINE"] = "null"
         return base
 
     def close(self):
-        for p in (self.sink, self.collector):
+        for p in (self.sink, self.collector, self.nostore):
             if p:
                 p.stop()
 

@@ -362,7 +362,9 @@ class Worker:
         self.variant = variant
         LOGS.mkdir(parents=True, exist_ok=True)
         self.log = LOGS / f"worker-{variant}{tag}.log"
-        e = dict(env, BENCH_VARIANT=variant, DJANGO_SETTINGS_MODULE="benchproj.settings")
+        # env may name the code a variant runs (nostore runs otas's).
+        e = {"BENCH_VARIANT": variant, **env,
+             "DJANGO_SETTINGS_MODULE": "benchproj.settings"}
         with open(self.log, "wb") as errf:
             self.proc = subprocess.Popen(
                 [*prefix, python, str(BENCH / "worker.py")], env=e, text=True,

@@ -29,9 +29,11 @@ def overhead(data, out):
         xs, ys = [], []
         for j, wl in enumerate(wls.values()):
             r = wl["rows"].get(v)
-            if r and r["added_us"] is not None:
+            a = None if not r else (r["added_us"] if r.get("added_paired_us") is None
+                                    else r["added_paired_us"])
+            if a is not None:
                 xs.append(j + (i - (len(variants) - 1) / 2) * width)
-                ys.append(max(r["added_us"], 0.1))
+                ys.append(max(a, 0.1))
         bars = ax.bar(xs, ys, width, label=v, color=COLOURS[v])
         for b, y in zip(bars, ys):
             ax.annotate(f"{y:.0f}", (b.get_x() + b.get_width() / 2, y), ha="center",
@@ -39,7 +41,7 @@ def overhead(data, out):
     ax.set_xticks(range(len(wls)))
     ax.set_xticklabels([wl["label"] for wl in wls.values()])
     ax.set_yscale("log")
-    ax.set_ylabel("added latency per request, µs (median, log scale)")
+    ax.set_ylabel("added latency per request, µs (paired median, log scale)")
     ax.set_title("Request overhead over no capture (in-process, back end up)")
     ax.legend(ncol=3, fontsize=8)
     fig.tight_layout()

@@ -143,6 +143,12 @@ def engine_figures(data):
                          us(added(b) if b else None, True), us(added(r["otas"]), True),
                          ratio(added(r["otas"]), added(b) if b else None),
                          goal + " µs added"))
+            if "nostore" in r:
+                rows.append((f"Request path, {label}, collector storing nothing",
+                             us(r["baseline"]["median_us"]), dash,
+                             us(r["nostore"]["median_us"]), dash,
+                             us(added(r["nostore"]), True), dash,
+                             "(the SDK without the store)"))
     pe = ((data.get("cpu") or {}).get("per_event") or {}).get("workloads") or {}
     for key, goal in (("get", "≤ 6"), ("post1k", "≤ 6")):
         r = (pe.get(key) or {}).get("rows", {})
@@ -463,7 +469,10 @@ def main():
     if "overhead" in only:
         setup = O.Setup(python, unavailable, otas_path, before_path=bpath)
         try:
-            data["overhead"] = O.overhead(setup, variants, list(O.WORKLOADS),
+            # nostore beside otas: the request path without the store's
+            # CPU on the same cores (the rows "collector storing nothing").
+            ov_variants = variants + (["nostore"] if "otas" in variants else [])
+            data["overhead"] = O.overhead(setup, ov_variants, list(O.WORKLOADS),
                                           cfg["rounds"], cfg["requests"])
         finally:
             setup.close()
