@@ -96,7 +96,6 @@ class Setup:
         if down:
             self.unavailable.setdefault("nostore", "the back end is down for every "
                                                    "variant")
-        if down:
             self.sink_url = H.dead_url()
             self.otas_url = H.dead_url()
             if engines:
