@@ -682,6 +682,11 @@ cmd_serve(int argc, char **argv)
 		otas__store_close(st);
 		fail(err);
 	}
+	/* Even with --quiet: a collector that keeps nothing must say so. */
+	if (w.discard_commits)
+		fprintf(stderr, "warning: --test-discard-commits: every batch is "
+		                "answered as stored and nothing is written "
+		                "(benchmarks only)\n");
 	printf("listening on %.*s:%u\n",
 	       (int)(strrchr(o.listen, ':') - o.listen), o.listen,
 	       otas__server_port(srv));

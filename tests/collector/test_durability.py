@@ -134,3 +134,4 @@ def test_discard_commits_answers_as_stored_and_stores_nothing(make_collector):
     assert c.send_batch([make_event(1, event_id="d-1")]).json()["accepted"] == 1
     assert c.send_batch([make_event(1)], key="otas_wrong").status in (401, 403)
     assert count_rows(c) == 0
+    assert "nothing is written" in c.log_text()
