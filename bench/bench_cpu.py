@@ -163,7 +163,7 @@ def cpu_per_event(setup, rounds, n, workloads=CPU_WORKLOADS, variants=CPU_VARIAN
 # ------------------------------------- 1b. instructions per event (callgrind)
 
 def _total_ir(path):
-    """The Ir total of one callgrind output file (every thread, without
+    """The Ir total of one callgrind output file (one thread's, with
     --separate-threads)."""
     with open(path) as f:
         for line in f:
@@ -236,9 +236,6 @@ def instructions(setup, n, workloads=CPU_WORKLOADS, variants=("baseline", "null"
         base = rows.get("baseline", {}).get("ir_per_request")
         for r in rows.values():
             r["added_ir"] = r["ir_per_request"] - base if base is not None else None
-            r["added_ir_request_thread"] = (
-                r["ir_request_thread"] - rows["baseline"]["ir_request_thread"]
-                if base is not None else None)
         out["workloads"][key] = {"label": label, "rows": rows}
         log(f"instructions: {label}: " + ", ".join(
             f"{v} {r['ir_per_request'] / 1000:.1f}k" for v, r in rows.items())
@@ -261,8 +258,10 @@ def md_instructions(d, per_event=None):
         for v, r in rows.items():
             b = v == "baseline" or r["added_ir"] is None
             added = "—" if b else f"{r['added_ir'] / 1000:+.1f}k"
-            rt = "—" if b else f"{r['added_ir_request_thread'] / 1000:+.1f}k"
-            ot = "—" if b else f"{r['ir_other_threads'] / 1000:+.1f}k"
+            rt = "—" if b else (
+                f"{(r['ir_request_thread'] - base['ir_request_thread']) / 1000:+.1f}k")
+            ot = "—" if b else (
+                f"{(r['ir_other_threads'] - base['ir_other_threads']) / 1000:+.1f}k")
             us = "—" if b or rate is None else f"{r['added_ir'] * rate:+.1f}"
             lines.append(f"| {wl['label']} | {v} | {r['ir_per_request'] / 1000:.1f}k | "
                          f"{added} | {rt} | {ot} | {us} |")

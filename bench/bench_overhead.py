@@ -124,17 +124,16 @@ class Setup:
         base.update(PYTHONPATH=os.pathsep.join([str(H.BENCH), pkg]),
                     BENCH_SINK_URL=self.sink_url, BENCH_REDACT="1" if redact else "0",
                     PYTHONHASHSEED="0")
-        if variant in ("otas", "null", "before"):
+        if variant in ("otas", "null", "before", "nostore"):
             base.update(OTAS_SDK_KEY=self.key, OTAS_BASE_URL=self.otas_url,
                         OTAS_SPOOL_DIR=str(self.tmp / f"spool-{variant}-{n}"))
-        if variant == "nostore":
+        if variant == "nostore":  # otas's code, the non-storing collector
             if self.nostore is None:  # started when first asked for
                 (self.tmp / "nostore").mkdir(exist_ok=True)
                 self.nostore = H.Collector(self.tmp / "nostore",
                                            extra=["--test-discard-commits", "1"])
             base.update(BENCH_VARIANT="otas", OTAS_SDK_KEY=self.nostore.key,
-                        OTAS_BASE_URL=self.nostore.url,
-                        OTAS_SPOOL_DIR=str(self.tmp / f"spool-{variant}-{n}"))
+                        OTAS_BASE_URL=self.nostore.url)
         if variant == "null":
             base["OTAS_ENGINE"] = "null"
         return base

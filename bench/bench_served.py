@@ -272,8 +272,6 @@ def served(python, otas_path, rounds, duration, log=H.log, before_path=None,
         if "before" in rows[ep]:
             rows[ep]["before_rps_ratio"] = rows[ep]["before"]["rps"] / b["rps"]
             rows[ep]["before_p99_ratio"] = rows[ep]["before"]["p99_ms"] / b["p99_ms"]
-        if "nostore" in rows[ep]:
-            rows[ep]["nostore_rps_ratio"] = rows[ep]["nostore"]["rps"] / b["rps"]
     for ep in rows:
         for v, us in whole.items():
             if v in rows[ep]:
