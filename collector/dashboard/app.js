@@ -1657,6 +1657,35 @@
 
 	/* ---- views: users, companies ---------------------------------------------- */
 
+	/* What an entity is called: its name or e-mail, at the top level (the
+	 * form of the README's otas.update_user()) or in its metadata (Moesif's). */
+	function entName(e) {
+		if (!e)
+			return '';
+		const m = e.metadata || {};
+		const v = e.name || e.email || m.name || m.email;
+		return v ? String(v) : '';
+	}
+
+	/* The fields of an entity a profile shows: the top-level ones but its ids
+	 * and bookkeeping, then its metadata's. */
+	const ENTITY_OWN = new Set(['user_id', 'company_id', 'subscription_id', 'kind', 'metadata', 'updated_at']);
+
+	function entityProps(e) {
+		const out = [];
+		const add = (k, v) => out.push(h('div', {class: 'prop'}, h('dt', null, k),
+			h('dd', {class: 'mono'}, typeof v === 'string' ? v : JSON.stringify(v))));
+		if (!e)
+			return out;
+		for (const [k, v] of Object.entries(e))
+			if (!ENTITY_OWN.has(k) && v !== null && v !== '')
+				add(k, v);
+		if (e.metadata && typeof e.metadata === 'object')
+			for (const [k, v] of Object.entries(e.metadata))
+				add(k, v);
+		return out;
+	}
+
 	async function viewPeople(ctx, route, kind) {
 		const plural = kind === 'user' ? 'users' : 'companies';
 		const p = dashParams(route);
@@ -1664,7 +1693,6 @@
 		const list = data[plural] || [];
 		const title = kind === 'user' ? 'Users' : 'Companies';
 		const header = pageHeader(title, 'Traffic, errors and last seen in the range, from events and ' + kind + ' updates.');
-		const entName = (e) => e && e.metadata && (e.metadata.name || e.metadata.email) ? String(e.metadata.name || e.metadata.email) : '';
 		const table = h('table', {class: 'data', id: plural + '-table'},
 			h('thead', null, h('tr', null, [title.slice(0, -1).replace(/ie$/, 'y'), 'Name', 'Requests', 'Errors', 'Last seen'].map((x, i) =>
 				h('th', {scope: 'col', class: i === 2 || i === 3 ? 'num' : null}, x)))),
@@ -1688,10 +1716,7 @@
 		const t = ser.totals;
 		const header = pageHeader((kind === 'user' ? 'User ' : 'Company ') + id, null,
 			h('a', {class: 'btn', href: dashHash('search', route, {[kind]: id})}, 'Search its requests'));
-		const props = [];
-		if (me.entity && me.entity.metadata)
-			for (const [k, v] of Object.entries(me.entity.metadata))
-				props.push(h('div', {class: 'prop'}, h('dt', null, k), h('dd', {class: 'mono'}, typeof v === 'string' ? v : JSON.stringify(v))));
+		const props = entityProps(me.entity);
 		if (kind === 'user' && me.company_id)
 			props.push(h('div', {class: 'prop'}, h('dt', null, 'company'), h('dd', null, h('a', {href: '#/company/' + encodeURIComponent(me.company_id)}, me.company_id))));
 		const body = await eventsCard(ctx, route, p, 'person-events');

@@ -81,6 +81,9 @@ def main():
     otas.update_user({"user_id": "alice", "company_id": "acme",
                       "metadata": {"email": "alice@acme.example"}})
     otas.update_user({"user_id": "carol", "metadata": {"email": "carol@quiet.example"}})
+    # The README's form: the e-mail at the top level, beside the metadata.
+    otas.update_user({"user_id": "bob", "company_id": "globex", "email": "bob@globex.example",
+                      "metadata": {"plan": "pro"}})
     otas.update_company({"company_id": "acme", "metadata": {"name": "Acme Inc"}})
     assert otas.flush(timeout=15), "the SDK did not deliver in time"
     print(json.dumps({"events": n}))

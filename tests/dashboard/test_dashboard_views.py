@@ -249,7 +249,18 @@ def test_users_and_companies(driver, collector, traffic, shots):
         assert tr.find_element(By.CSS_SELECTOR, '[data-k="errors"]').text == str(u["errors"])
     assert (users["alice"]["requests"], users["bob"]["errors"], users["carol"]["requests"]) == (6, 5, 0)
     assert "alice@acme.example" in text(driver, '#users-table tr[data-id="alice"]')
+    # An e-mail given at the top level (the README's update_user()) names
+    # the user as one in metadata does, and the profile shows both kinds.
+    assert "bob@globex.example" in text(driver, '#users-table tr[data-id="bob"]')
     screenshot(driver, shots, "users-desktop")
+    driver.find_element(By.CSS_SELECTOR, '#users-table tr[data-id="bob"] a').click()
+    loaded(driver, "#person-events")
+    props = {dt.text.lower(): dd.text for dt, dd in zip(
+        driver.find_elements(By.CSS_SELECTOR, "dl.props dt"),
+        driver.find_elements(By.CSS_SELECTOR, "dl.props dd"))}
+    assert props == {"email": "bob@globex.example", "plan": "pro", "company": "globex"}, props
+    go(driver, "#/users?range=1h")
+    loaded(driver, "#users-table")
     driver.find_element(By.CSS_SELECTOR, '#users-table tr[data-id="alice"] a').click()
     loaded(driver, "#person-events")
     assert stat(driver, "requests") == "6"
