@@ -6,13 +6,19 @@
 3. The demo Django app runs under gunicorn (2 workers, --preload) with
    "otas.OtasMiddleware" in MIDDLEWARE, pointed at the collector.
 4. Traffic: an AI agent's session (carrying its X-OTAS-Agent-Session-Token),
-   ordinary users, and a few errors.
+   ordinary users, and a few errors.  Each user signs its requests with a
+   JWT (`Authorization: Bearer ...`) whose `sub` claim OTAS records as the
+   user id, and names its company in `X-Org` (the app's IDENTIFY_COMPANY
+   hook); a successful login sends otas.update_user() (e-mail, company).
 5. Waits until the collector holds every request, then prints what it
    received per endpoint and how to look further.
 
 DEMO_KEEP=1 keeps both servers running until Ctrl-C.
 """
 
+import base64
+import hashlib
+import hmac
 import json
 import os
 import random
@@ -75,6 +81,31 @@ def query(base, key, path):
         return json.loads(r.read())
 
 
+# The demo's users: nine people of three companies.
+COMPANIES = ("acme", "globex", "initech")
+JWT_SECRET = b"demo-jwt-signing-key"  # the demo app's own; OTAS never sees it
+
+
+def _b64url(raw):
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def user_jwt(user_id, company):
+    """An HS256 JWT for user_id, as the shop's auth service would issue it.
+    OTAS reads its payload's `sub` (OTAS_AUTHORIZATION_USER_ID_FIELD) and
+    never stores the token: the Authorization header is redacted."""
+    head = _b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    body = _b64url(json.dumps({"sub": user_id, "org": company,
+                               "iat": 1764633600}).encode())
+    sig = hmac.new(JWT_SECRET, f"{head}.{body}".encode(), hashlib.sha256).digest()
+    return f"{head}.{body}.{_b64url(sig)}"
+
+
+def demo_user(i):
+    k = i % 9
+    return f"user-{k}", COMPANIES[k % 3]
+
+
 def traffic(app, token):
     """The requests of one demo run, as (method, path, body, headers)."""
     rnd = random.Random(7)
@@ -91,7 +122,9 @@ def traffic(app, token):
              ("POST", "/api/orders", {"product_id": 13, "qty": 1}, agent)]
     # Ordinary users browsing.
     for i in range(150):
-        user = {"User-Agent": "Mozilla/5.0", "Authorization": f"Bearer user-{i % 9}-secret"}
+        uid, org = demo_user(i)
+        user = {"User-Agent": "Mozilla/5.0", "Authorization": f"Bearer {user_jwt(uid, org)}",
+                "X-Org": org}
         r = rnd.random()
         if r < 0.35:
             reqs.append(("GET", f"/api/products/{rnd.randint(1, 45)}", None, user))
@@ -102,7 +135,7 @@ def traffic(app, token):
                          None, user))
         elif r < 0.85:
             reqs.append(("POST", "/api/login",
-                         {"username": f"user{i}", "password": rnd.choice(
+                         {"username": uid, "password": rnd.choice(
                              ["correct horse", "hunter2"])}, user))
         elif r < 0.95:
             reqs.append(("POST", "/api/orders",
@@ -198,6 +231,15 @@ def main():
                 and "card" in (e.get("request_body") or "")]
         if card:
             print(f"  a card number as stored: {card[0]['request_body']}")
+        users = query(curl, read_key, "/api/v1/stats/users").get("users", [])
+        companies = query(curl, read_key, "/api/v1/stats/companies").get("companies", [])
+        if users:
+            print(f"\nUsers ({len(users)}, from their JWT's sub claim) of "
+                  f"{len(companies)} companies (from X-Org, IDENTIFY_COMPANY):")
+            for u in sorted(users, key=lambda u: (-u["requests"], u["id"]))[:3]:
+                email = ((u.get("entity") or {}).get("email")) or "no login yet"
+                print(f"  {u['id']:<8} {u.get('company_id') or '-':<8} "
+                      f"{u['requests']:>3} requests, {u['errors']} errors, {email}")
         print()
         print("Look further:")
         print(f"  dashboard:  {curl}/   (paste the read key below to sign in)")

@@ -15,6 +15,9 @@ OTAS = {
     # Bodies: redact these JSON fields before anything leaves the process.
     "REDACT_REQUEST_BODY": ["$.password", "$.card.number"],
     "REDACT_RESPONSE_BODY": ["$..token"],
+    # The user id comes from the JWT in Authorization (its `sub` claim);
+    # the company from the header the shop's clients send.
+    "IDENTIFY_COMPANY": lambda request, response: request.headers.get("X-Org"),
 }
 LOGGING = {
     "version": 1,

@@ -9,6 +9,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
+from pathlib import Path
 
 import pytest
 from django.test import Client, override_settings
@@ -292,22 +294,74 @@ def test_runserver_phantom_headers_not_recorded(collector, tmp_path, uid):
     assert ev["metadata"]["host"]  # SERVER_NAME:SERVER_PORT (PEP 3333)
 
 
-def test_demo_keep_stopped_by_sigterm_leaves_no_process(tmp_path):
+def _demo_kept():
+    """`DEMO_KEEP=1 make demo`'s script, read until it says it keeps its
+    servers running: (process, its output lines)."""
     repo = HERE.parents[1]
     p = subprocess.Popen([sys.executable, str(repo / "demo" / "run_demo.py")],
                          env=dict(os.environ, DEMO_KEEP="1"), cwd=repo,
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          text=True, start_new_session=True)
+    deadline = time.monotonic() + 180
+    out = []
+    for line in p.stdout:
+        out.append(line)
+        if "DEMO_KEEP=1" in line:
+            return p, out
+        if time.monotonic() > deadline:
+            break
+    os.killpg(p.pid, signal.SIGKILL)
+    raise AssertionError("demo ended early or hung:\n" + "".join(out))
+
+
+def test_demo_users_come_from_jwts_that_are_never_stored():
+    """The demo's users sign their requests with JWTs: the dashboard's Users
+    view lists the nine `sub`s with the companies IDENTIFY_COMPANY gave and
+    the e-mail a login's otas.update_user() sent, and no byte of any token
+    (nor the key that signed them) is in the collector's database."""
+    sys.path.insert(0, str(HERE.parents[1] / "demo"))
     try:
-        deadline = time.monotonic() + 180
-        out = []
-        for line in p.stdout:
-            out.append(line)
-            if "DEMO_KEEP=1" in line:
-                break
-            assert time.monotonic() < deadline, "".join(out)
-        else:
-            raise AssertionError("demo ended early:\n" + "".join(out))
+        import run_demo
+    finally:
+        sys.path.pop(0)
+    p, out = _demo_kept()
+    try:
+        text = "".join(out)
+        url = next(ln.split()[1] for ln in out if ln.strip().startswith("dashboard:"))
+        key = next(ln.split()[2] for ln in out if ln.strip().startswith("read key:"))
+        db = Path(next(ln.split()[2] for ln in out if ln.strip().startswith("database:")))
+        assert "Users (9, from their JWT's sub claim) of 3 companies" in text, text
+
+        def get(path):
+            req = urllib.request.Request(url.rstrip("/") + path,
+                                         headers={"X-OTAS-SDK-KEY": key})
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return json.loads(r.read())
+        users = {u["id"]: u for u in get("/api/v1/stats/users")["users"]}
+        want = {run_demo.demo_user(i) for i in range(9)}
+        assert {(uid, u["company_id"]) for uid, u in users.items()} == want
+        assert sum(u["requests"] for u in users.values()) == 150
+        logged_in = [u for u in users.values() if (u.get("entity") or {}).get("email")]
+        assert logged_in, users
+        for u in logged_in:
+            assert u["entity"]["email"] == f"{u['id']}@{u['company_id']}.example"
+        companies = {c["id"] for c in get("/api/v1/stats/companies")["companies"]}
+        assert companies == set(run_demo.COMPANIES)
+        tokens = [run_demo.user_jwt(*run_demo.demo_user(i)) for i in range(9)]
+        stored = b"".join(f.read_bytes() for f in db.parent.glob(db.name + "*"))
+        assert len(stored) > 100_000  # the database, its WAL: what was written
+        for t in tokens:
+            for part in [t] + t.split(".")[1:]:  # the token, its claims, its signature
+                assert part.encode() not in stored
+        assert run_demo.JWT_SECRET not in stored
+    finally:
+        os.killpg(p.pid, signal.SIGTERM)
+        p.wait(timeout=60)
+
+
+def test_demo_keep_stopped_by_sigterm_leaves_no_process(tmp_path):
+    p, _ = _demo_kept()
+    try:
         os.kill(p.pid, signal.SIGTERM)
         p.wait(timeout=60)
 
