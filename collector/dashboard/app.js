@@ -1711,8 +1711,21 @@
 		const id = route.arg;
 		const plural = kind === 'user' ? 'users' : 'companies';
 		const p = dashParams(route, {[kind]: id});
-		const [ser, ppl] = await Promise.all([api('/api/v1/stats/series', p), api('/api/v1/stats/' + plural, dashParams(route))]);
+		const [ser, ppl, members] = await Promise.all([api('/api/v1/stats/series', p),
+			api('/api/v1/stats/' + plural, dashParams(route)),
+			kind === 'company' ? api('/api/v1/stats/users', dashParams(route)) : null]);
 		const me = (ppl[plural] || []).find((x) => x.id === id) || {};
+		// A company's users: those whose events or updates name it.
+		const users = members ? (members.users || []).filter((u) => u.company_id === id) : [];
+		const usersTable = h('table', {class: 'data compact', id: 'company-users'},
+			h('thead', null, h('tr', null, ['User', 'Name', 'Requests', 'Errors', 'Last seen'].map((x, i) =>
+				h('th', {scope: 'col', class: i === 2 || i === 3 ? 'num' : null}, x)))),
+			h('tbody', null, users.map((u) => h('tr', {'data-id': u.id},
+				h('th', {scope: 'row'}, h('a', {class: 'mono', href: dashHash('user/' + encodeURIComponent(u.id), route, {})}, u.id)),
+				h('td', null, entName(u.entity)),
+				h('td', {class: 'num', 'data-k': 'requests'}, fmtInt(u.requests)),
+				h('td', {class: 'num' + (u.errors ? ' bad' : ''), 'data-k': 'errors'}, fmtInt(u.errors)),
+				h('td', {class: 'nowrap'}, u.last_seen ? timeEl(u.last_seen) : h('span', {class: 'muted'}, 'not in range'))))));
 		const t = ser.totals;
 		const header = pageHeader((kind === 'user' ? 'User ' : 'Company ') + id, null,
 			h('a', {class: 'btn', href: dashHash('search', route, {[kind]: id})}, 'Search its requests'));
@@ -1727,6 +1740,7 @@
 				statCard('p95 latency', nullMs(t.p95_latency_ms), {key: 'p95'})),
 			props.length ? card('Profile', h('dl', {class: 'props'}, props)) : null,
 			card('Requests over time', chartSlot((w) => stackedChart(ser.series, ser.bucket, w), 'Requests by status class')),
+			users.length ? card('Users (' + fmtInt(users.length) + ')', tableWrap(usersTable, 'Users')) : null,
 			body);
 	}
 

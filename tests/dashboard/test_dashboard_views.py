@@ -276,6 +276,12 @@ def test_users_and_companies(driver, collector, traffic, shots):
     driver.find_element(By.CSS_SELECTOR, '#companies-table tr[data-id="globex"] a').click()
     loaded(driver, "#person-events")
     assert stat(driver, "errors") == "5"
+    # Its users, with what each did in the range.
+    members = [tr.get_attribute("data-id")
+               for tr in driver.find_elements(By.CSS_SELECTOR, "#company-users tbody tr")]
+    assert members == [u for u, x in users.items() if x.get("company_id") == "globex"] == ["bob"]
+    assert text(driver, '#company-users tr[data-id="bob"] [data-k="errors"]') == "5"
+    assert "bob@globex.example" in text(driver, '#company-users tr[data-id="bob"]')
     screenshot(driver, shots, "company-desktop")
 
 
