@@ -35,6 +35,7 @@
 #include "common/json.h"
 #include "event/redact_body.h"
 #include "event/redact_names.h"
+#include "event/route.h"
 
 #define METHOD_MAX 20
 #define CTYPE_MAX 255
@@ -660,8 +661,15 @@ otas__event_write_with(const otas__event_ctx_t *ctx, const char *project_id,
 		field(out, "\"host\":", rq.host, rq.host_len);
 	else /* no Host header: the server's name and port (PEP 3333) */
 		field(out, "\"host\":", c->server_host, c->server_host_len);
-	if (c->route)
-		field(out, "\"route\":", c->route, c->route_len);
+	if (c->route) {
+		/* A regex route (re_path, DRF's routers) as its template. */
+		otas__buf_reset(&name);
+		if (otas__route_is_regex(c->route, c->route_len) &&
+		    otas__route_template(c->route, c->route_len, &name))
+			field(out, "\"route\":", name.data, name.len);
+		else
+			field(out, "\"route\":", c->route, c->route_len);
+	}
 	/* client_ip, user_id (host's, else the JWT), traceparent, tags,
 	 * service_version: identity.c reads the raw headers. */
 	otas__ident_write_metadata(ctx->ident, c, cgi, out);
