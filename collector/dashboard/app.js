@@ -713,7 +713,7 @@
 		const range = timeRange(route);
 		const data = await api('/api/v1/stats/endpoints', {since: range.since});
 		const eps = (data.endpoints || []).slice().sort((a, b) => b.count - a.count || endpointLabel(a).localeCompare(endpointLabel(b)));
-		const header = pageHeader('Endpoints', 'Requests per endpoint (method and route template), with error rate and latency percentiles.',
+		const header = pageHeader('Endpoints', 'Requests per endpoint (method and route template), with latency percentiles and errors: answers 5xx or with an exception (Overview and Errors count 4xx too).',
 			rangePicker('endpoints', range, {}));
 		if (!eps.length)
 			return ctx.mount(header, await emptyForRange(range));
@@ -721,7 +721,7 @@
 		const errors = eps.reduce((n, e) => n + e.errors, 0);
 		const stats = h('div', {class: 'stats'},
 			statCard('Requests', fmtInt(total), {key: 'requests'}),
-			statCard('Errors', fmtInt(errors), {key: 'errors', tone: errors ? 'bad' : null}),
+			statCard('Errors (5xx)', fmtInt(errors), {key: 'errors', tone: errors ? 'bad' : null}),
 			statCard('Error rate', fmtPct(total ? errors / total : 0), {key: 'error-rate', tone: errors ? 'bad' : null}),
 			statCard('Endpoints', fmtInt(eps.length), {key: 'endpoints'}));
 
