@@ -1686,15 +1686,12 @@
 		return out;
 	}
 
-	async function viewPeople(ctx, route, kind) {
-		const plural = kind === 'user' ? 'users' : 'companies';
-		const p = dashParams(route);
-		const data = await api('/api/v1/stats/' + plural, p);
-		const list = data[plural] || [];
-		const title = kind === 'user' ? 'Users' : 'Companies';
-		const header = pageHeader(title, 'Traffic, errors and last seen in the range, from events and ' + kind + ' updates.');
-		const table = h('table', {class: 'data', id: plural + '-table'},
-			h('thead', null, h('tr', null, [title.slice(0, -1).replace(/ie$/, 'y'), 'Name', 'Requests', 'Errors', 'Last seen'].map((x, i) =>
+	/* A table of users or companies (kind) from /stats/users|companies rows:
+	 * each linked to its page, with its name, requests, errors, last seen. */
+	function peopleTable(list, kind, route, attrs) {
+		const head = kind === 'user' ? 'User' : 'Company';
+		return h('table', attrs,
+			h('thead', null, h('tr', null, [head, 'Name', 'Requests', 'Errors', 'Last seen'].map((x, i) =>
 				h('th', {scope: 'col', class: i === 2 || i === 3 ? 'num' : null}, x)))),
 			h('tbody', null, list.map((u) => h('tr', {'data-id': u.id},
 				h('th', {scope: 'row'}, h('a', {class: 'mono', href: dashHash(kind + '/' + encodeURIComponent(u.id), route, {})}, u.id)),
@@ -1702,6 +1699,16 @@
 				h('td', {class: 'num', 'data-k': 'requests'}, fmtInt(u.requests)),
 				h('td', {class: 'num' + (u.errors ? ' bad' : ''), 'data-k': 'errors'}, fmtInt(u.errors)),
 				h('td', {class: 'nowrap'}, u.last_seen ? timeEl(u.last_seen) : h('span', {class: 'muted'}, 'not in range'))))));
+	}
+
+	async function viewPeople(ctx, route, kind) {
+		const plural = kind === 'user' ? 'users' : 'companies';
+		const p = dashParams(route);
+		const data = await api('/api/v1/stats/' + plural, p);
+		const list = data[plural] || [];
+		const title = kind === 'user' ? 'Users' : 'Companies';
+		const header = pageHeader(title, 'Traffic, errors and last seen in the range, from events and ' + kind + ' updates.');
+		const table = peopleTable(list, kind, route, {class: 'data', id: plural + '-table'});
 		ctx.mount(header, filterBar(plural, route, {noFilters: true}),
 			list.length ? h('div', {class: 'card flush'}, tableWrap(table, title))
 				: emptyState('No ' + plural + ' yet', 'Events carry metadata.' + kind + '_id when the SDK identifies them.', false));
@@ -1717,15 +1724,6 @@
 		const me = (ppl[plural] || []).find((x) => x.id === id) || {};
 		// A company's users: those whose events or updates name it.
 		const users = members ? (members.users || []).filter((u) => u.company_id === id) : [];
-		const usersTable = h('table', {class: 'data compact', id: 'company-users'},
-			h('thead', null, h('tr', null, ['User', 'Name', 'Requests', 'Errors', 'Last seen'].map((x, i) =>
-				h('th', {scope: 'col', class: i === 2 || i === 3 ? 'num' : null}, x)))),
-			h('tbody', null, users.map((u) => h('tr', {'data-id': u.id},
-				h('th', {scope: 'row'}, h('a', {class: 'mono', href: dashHash('user/' + encodeURIComponent(u.id), route, {})}, u.id)),
-				h('td', null, entName(u.entity)),
-				h('td', {class: 'num', 'data-k': 'requests'}, fmtInt(u.requests)),
-				h('td', {class: 'num' + (u.errors ? ' bad' : ''), 'data-k': 'errors'}, fmtInt(u.errors)),
-				h('td', {class: 'nowrap'}, u.last_seen ? timeEl(u.last_seen) : h('span', {class: 'muted'}, 'not in range'))))));
 		const t = ser.totals;
 		const header = pageHeader((kind === 'user' ? 'User ' : 'Company ') + id, null,
 			h('a', {class: 'btn', href: dashHash('search', route, {[kind]: id})}, 'Search its requests'));
@@ -1740,7 +1738,8 @@
 				statCard('p95 latency', nullMs(t.p95_latency_ms), {key: 'p95'})),
 			props.length ? card('Profile', h('dl', {class: 'props'}, props)) : null,
 			card('Requests over time', chartSlot((w) => stackedChart(ser.series, ser.bucket, w), 'Requests by status class')),
-			users.length ? card('Users (' + fmtInt(users.length) + ')', tableWrap(usersTable, 'Users')) : null,
+			users.length ? card('Users (' + fmtInt(users.length) + ')',
+				tableWrap(peopleTable(users, 'user', route, {class: 'data compact', id: 'company-users'}), 'Users')) : null,
 			body);
 	}
 

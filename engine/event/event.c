@@ -664,8 +664,7 @@ otas__event_write_with(const otas__event_ctx_t *ctx, const char *project_id,
 	if (c->route) {
 		/* A regex route (re_path, DRF's routers) as its template. */
 		otas__buf_reset(&name);
-		if (otas__route_is_regex(c->route, c->route_len) &&
-		    otas__route_template(c->route, c->route_len, &name))
+		if (otas__route_template(c->route, c->route_len, &name))
 			field(out, "\"route\":", name.data, name.len);
 		else
 			field(out, "\"route\":", c->route, c->route_len);

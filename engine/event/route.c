@@ -9,7 +9,6 @@
  */
 #include "event/route.h"
 
-#include <stdio.h>
 #include <string.h>
 
 int
@@ -129,9 +128,7 @@ otas__route_template(const char *s, size_t len, otas__buf_t *out)
 			if (end < len && strchr("?*+{", s[end]))
 				goto fail;
 			if (i + 1 < len && s[i + 1] != '?') {
-				char num[16];
-				snprintf(num, sizeof(num), "<arg%u>", ++args);
-				otas__buf_puts(out, num);
+				otas__buf_printf(out, "<arg%u>", ++args);
 			} else if (i + 3 < len && s[i + 2] == 'P' &&
 			           s[i + 3] == '<') {
 				size_t n = i + 4, n0 = n;

@@ -102,9 +102,9 @@ def test_drf_authentication_names_the_user(drf, uid):
     status, body = call(base, "GET", f"/api/items/{uid}/",
                         headers={"Authorization": f"Token alice-{uid}"})
     assert (status, body["user"]) == (200, "alice")
-    ev = [e for e in wait_for(lambda: [e for e in c.events(path=f"/api/items/{uid}/")
-                                       if e["metadata"].get("user_id")],
-                              timeout=20, what="the authenticated event")]
+    ev = wait_for(lambda: [e for e in c.events(path=f"/api/items/{uid}/")
+                           if e["metadata"].get("user_id")],
+                  timeout=20, what="the authenticated event")
     assert ev[0]["metadata"]["user_id"] == "alice"
     assert ev[0]["request_headers"]["authorization"] == "[REDACTED]"
 
