@@ -65,7 +65,7 @@ ASAN_PY_TESTS ?= tests/python/test_exchange.py tests/python/test_capture_django.
   tests/python/test_adapters_parity.py tests/python/test_redaction.py \
   tests/python/test_wsgi_asgi.py tests/python/test_server_stop.py
 # gunicorn's UvicornWorker under SIGINT is an expected failure that waits
-# out a 23 s timeout and runs none of our code.
+# out gunicorn's graceful timeout and runs none of our code.
 ASAN_PY_K ?= not uvicornworker-INT
 ASAN_PY_ENV = LD_PRELOAD=$(ASAN_RT) \
   ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:log_path=$(CURDIR)/$(ASAN_PY)/reports/asan \

@@ -735,7 +735,7 @@ static inline void opt_str(PyObject *o, const char **p, size_t *len);
  * engine keeps only the HTTP_* / CONTENT_* ones.  The query string, the
  * peer and the scheme are picked up on the way (one walk, no look-ups). */
 static size_t
-walk_environ(PyObject *environ, otas_header_t *h, size_t max,
+walk_environ(PyObject *env, otas_header_t *h, size_t max,
              char *server_host, size_t shlen, size_t *sh_out,
              otas_capture_t *cap)
 {
@@ -747,7 +747,7 @@ walk_environ(PyObject *environ, otas_header_t *h, size_t max,
 	Py_ssize_t snl = 0, spl = 0;
 
 	*sh_out = 0;
-	while (PyDict_Next(environ, &pos, &k, &v)) {
+	while (PyDict_Next(env, &pos, &k, &v)) {
 		const char *ks = str_utf8(k, &kl), *vs;
 		if (!ks || kl < 5)
 			continue;
@@ -1116,20 +1116,20 @@ x_body(PyObject *o, const char **p, size_t *len, Py_buffer *view,
  * string, peer, scheme and, when cap has none, the method.  Every pointer
  * borrows from the dict's str objects. */
 static int
-fill_environ(module_state *st, PyObject *environ, otas_capture_t *cap,
+fill_environ(module_state *st, PyObject *env, otas_capture_t *cap,
              otas_header_t *req_h, char *server_host, size_t shlen)
 {
 	PyObject *o;
 
 	cap->flags |= OTAS_CAP_REQ_HEADERS_CGI;
 	/* Every pointer borrows from the environ dict's str objects. */
-	cap->n_req_headers = walk_environ(environ, req_h, MAX_HEADERS,
+	cap->n_req_headers = walk_environ(env, req_h, MAX_HEADERS,
 	                                  server_host, shlen,
 	                                  &cap->server_host_len, cap);
 	if (cap->server_host_len)
 		cap->server_host = server_host;
 	if (!cap->method &&
-	    (o = PyDict_GetItemWithError(environ, st->str_request_method)))
+	    (o = PyDict_GetItemWithError(env, st->str_request_method)))
 		opt_str(o, &cap->method, &cap->method_len);
 	return PyErr_Occurred() ? -1 : 0;
 }
@@ -1209,7 +1209,7 @@ Engine_capture(EngineObject *self, PyObject *const *args, Py_ssize_t nargs)
 	otas_error_t errs[MAX_ERRORS];
 	otas_capture_t cap;
 	ExchangeObject *x;
-	PyObject *environ;
+	PyObject *env;
 	char server_host[300];
 	int want_id = 0;
 
@@ -1243,13 +1243,13 @@ Engine_capture(EngineObject *self, PyObject *const *args, Py_ssize_t nargs)
 	opt_str(XF(x, path), &cap.path, &cap.path_len);
 	opt_str(XF(x, route), &cap.route, &cap.route_len);
 
-	environ = XF(x, headers);
-	if (IS_DICT(environ)) {
-		if (fill_environ(st, environ, &cap, req_h, server_host,
+	env = XF(x, headers);
+	if (IS_DICT(env)) {
+		if (fill_environ(st, env, &cap, req_h, server_host,
 		                 sizeof(server_host)) != 0)
 			return NULL;
 	} else {
-		cap.n_req_headers = walk_headers(environ, req_h, MAX_HEADERS);
+		cap.n_req_headers = walk_headers(env, req_h, MAX_HEADERS);
 	}
 	cap.req_headers = req_h;
 	cap.n_resp_headers =

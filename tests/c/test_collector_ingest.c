@@ -492,8 +492,8 @@ TEST(scanner_strict)
 	};
 	static const char *const good[] = {
 	    "{\"events\":[]}", " \t\r\n{ \"events\" : [ ] } \n",
-	    "{\"events\":[-0, 1.5e-3, 2E+2, true, false, null, \"\\u00e9\\n\","
-	    " [[]], {}]}",
+	    ("{\"events\":[-0, 1.5e-3, 2E+2, true, false, null, \"\\u00e9\\n\","
+	     " [[]], {}]}"),
 	    "{\"ev\\u0065nts\":[]}",
 	};
 	otas__batch_t b;

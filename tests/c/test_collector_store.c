@@ -58,7 +58,7 @@ TEST(sqlite_store_keys_commit_and_rows)
 	char path[] = "/tmp/otas-store-test-XXXXXX", db[64], err[256], id[37];
 	char ingest[OTAS__KEY_LEN + 1], rkey[OTAS__KEY_LEN + 1],
 	    rot[OTAS__KEY_LEN + 1];
-	otas__writer_opts_t w = {1, 16, 0, 0, 0, 0, 0, 0, 0, 0};
+	otas__writer_opts_t w = {.sync_full = 1, .max_pending = 16};
 	otas__event_query_t q;
 	otas__project_t p;
 	otas__event_t ev[3];
